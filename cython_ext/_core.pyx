@@ -1,0 +1,8 @@
+# _core.pyx — the one extension module: each part lives in its own .pyx, joined here
+# (uvloop style) so that calls between parts stay at C level.
+# cython: language_level=3
+
+include "zscan.pyx"     # master-file parsing (zone text -> wire records)
+include "zone.pyx"      # zone compiler and images (records -> immutable image)
+include "engine.pyx"    # database snapshots and the answer engine entry for Python
+include "server.pyx"    # per-core UDP workers without the GIL, RCU publication

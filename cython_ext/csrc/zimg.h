@@ -1,0 +1,101 @@
+/* zimg.h — the compiled zone image: build API (control plane) and read API (engine).
+ *
+ * One zone = one contiguous, position-independent buffer (offsets, never pointers), so
+ * it can be written to a file and mmap()ed back.  Immutable once built.  Read access is
+ * lock-free and allocation-free.
+ *
+ * Names inside the image are lower-cased wire names (canonical form, RFC 4034 6.2)
+ * except inside rdata, which keeps the case of the zone file.
+ */
+#ifndef RD_ZIMG_H
+#define RD_ZIMG_H
+
+#include "rd_common.h"
+
+typedef uint32_t znode_id;           /* index of a node; RD_NONE = no node */
+
+/* Node flags (precomputed at build time). */
+enum {
+    ZN_APEX        = 1 << 0,   /* the zone apex */
+    ZN_CUT         = 1 << 1,   /* has NS and is not the apex: a delegation point */
+    ZN_BELOW_CUT   = 1 << 2,   /* strictly below a delegation point (glue / occluded) */
+    ZN_DNAME       = 1 << 3,   /* has a DNAME rrset */
+    ZN_BELOW_DNAME = 1 << 4,   /* strictly below a DNAME owner (occluded) */
+    ZN_ENT         = 1 << 5,   /* empty non-terminal: exists, owns no rrsets */
+    ZN_WILDCARD    = 1 << 6,   /* first label is "*" */
+    ZN_HAS_WILD    = 1 << 7,   /* has a child "*.<this>" (see wild_child) */
+    ZN_CNAME       = 1 << 8,   /* has a CNAME rrset */
+};
+
+/* One RRset, as the engine reads it.  Rdata of `count` records lies at
+ * image+rdata_off as `count` x [u16 rdlen, big-endian][rdlen bytes], in a stable
+ * (canonical, RFC 4034 6.3) order, duplicates removed (RFC 2181 5). */
+typedef struct zrrset {
+    uint16_t type;
+    uint16_t covered;          /* for RRSIG rrsets: the type covered; else 0 */
+    uint16_t count;
+    uint16_t flags;            /* reserved */
+    uint32_t ttl;              /* one TTL per rrset (RFC 2181 5.2: the lowest if they differ) */
+    uint32_t rdata_off;        /* offset from the image start */
+    uint32_t rdata_len;        /* total bytes of the [len][data] sequence */
+    uint32_t rrsig;            /* index (global zrrset index) of the RRSIG rrset covering
+                                  this one, or RD_NONE */
+    uint32_t addl_off;         /* offset of a u32 array of znode_ids whose A/AAAA go to the
+                                  additional section (NS, MX, SRV targets in this zone's
+                                  data, glue included), or RD_NONE */
+    uint32_t addl_count;
+} zrrset;
+
+typedef struct zlookup {
+    znode_id exact;            /* node whose name equals qname, or RD_NONE */
+    znode_id encloser;         /* closest encloser (RFC 4592 3.3.1): deepest existing
+                                  ancestor-or-self of qname; == exact when exact exists */
+    znode_id cut;              /* topmost delegation point on the path apex..encloser
+                                  (apex excluded, encloser/exact included), or RD_NONE */
+    znode_id dname;            /* DNAME owner that is a proper ancestor of qname, or RD_NONE */
+    znode_id wildcard;         /* "*.<encloser>" when exact is RD_NONE and it exists */
+    int encloser_labels;       /* label count of encloser */
+} zlookup;
+
+typedef struct zimg zimg;      /* opaque: the header at the start of the buffer */
+
+/* ---- build side (control plane; may allocate) ---- */
+
+/* Compile the records of one zone (apex `origin`, wire form, any case).  Runs the
+ * semantic checks (one SOA at the apex, NS at the apex, CNAME and other data, more than
+ * one CNAME, data below DNAME, records outside the zone, missing glue, TTL differences
+ * within an rrset) adding errors/warnings to `msgs` with the records' FILE:LINE.
+ * On success returns a malloc()ed image (free with zimg_free) and its size; on any
+ * error returns NULL (never a partial zone). */
+zimg *zimg_build(const uint8_t *origin, const rd_rrlist *rrs, rd_msgs *msgs, size_t *size_out);
+void zimg_free(zimg *z);
+
+/* Validate a buffer read back from a file (magic, version, bounds of every offset) and
+ * return it as an image, or NULL with a reason in err.  The buffer is not copied. */
+const zimg *zimg_from_buffer(const void *buf, size_t len, char *err, size_t errlen);
+size_t zimg_size(const zimg *z);
+
+/* ---- read side (engine; no allocation, no locks) ---- */
+
+const uint8_t *zimg_origin(const zimg *z);      /* lower-case wire name */
+int zimg_origin_labels(const zimg *z);
+znode_id zimg_apex(const zimg *z);
+uint32_t zimg_serial(const zimg *z);
+uint32_t zimg_node_count(const zimg *z);
+uint32_t zimg_record_count(const zimg *z);
+
+/* Lookup of a lower-cased qname that is equal to or below the origin. */
+void zimg_lookup(const zimg *z, const uint8_t *lname, int nlabels, zlookup *out);
+
+const uint8_t *zimg_node_name(const zimg *z, znode_id n);  /* lower-case wire name */
+uint32_t zimg_node_flags(const zimg *z, znode_id n);
+/* All rrsets of a node (RRSIG rrsets included, one per covered type). */
+const zrrset *zimg_node_rrsets(const zimg *z, znode_id n, unsigned *count);
+/* The rrset of one type (not RRSIG), or NULL. */
+const zrrset *zimg_find_rrset(const zimg *z, znode_id n, uint16_t type);
+const zrrset *zimg_rrset_at(const zimg *z, uint32_t index);  /* by global index */
+const uint8_t *zimg_base(const zimg *z);                      /* image start */
+/* Find an exact node by lower-cased name, or RD_NONE. */
+znode_id zimg_find_node(const zimg *z, const uint8_t *lname);
+
+#endif

@@ -1,0 +1,33 @@
+/* zscan.h — RFC 1035 section 5 master-file parser: text -> rd_rrlist of wire records. */
+#ifndef RD_ZSCAN_H
+#define RD_ZSCAN_H
+
+#include "rd_common.h"
+
+typedef struct zs_options {
+    const uint8_t *origin;     /* initial $ORIGIN, wire form */
+    uint32_t default_ttl;      /* TTL before any $TTL or SOA (RFC 2308 4: SOA MINIMUM rule
+                                  is not applied; like Knot, use this default) */
+    int include_depth_max;     /* $INCLUDE nesting limit (default 10) */
+    size_t generate_max;       /* $GENERATE records per directive limit (default 65536) */
+} zs_options;
+
+/* Parse `path` (and its $INCLUDEs, relative to the including file's directory) appending
+ * records to `out` and diagnostics to `msgs` (each with file index and line).
+ * Types the C parser does not know how to encode are stored with RD_RR_TEXT_RDATA (the
+ * rdata text and the $ORIGIN in force) for the caller to encode; RFC 3597 generic form
+ * (\# len hex) is always encoded here.  Returns 0 when no error was reported. */
+int zs_parse_file(const char *path, const zs_options *opt, rd_rrlist *out, rd_msgs *msgs);
+
+/* The same on a text buffer; `name` is used in messages and for relative $INCLUDE. */
+int zs_parse_text(const char *name, const char *text, size_t len, const zs_options *opt,
+                  rd_rrlist *out, rd_msgs *msgs);
+
+/* Type mnemonic <-> number (all IANA-registered types dnspython knows; TYPEnnn too). */
+int zs_type_from_text(const char *s, size_t len);   /* -1 if unknown */
+const char *zs_type_to_text(uint16_t type);         /* NULL if no mnemonic */
+
+/* Presentation name -> wire (relative names completed with origin). Returns length or -1. */
+int zs_name_from_text(const char *s, size_t len, const uint8_t *origin, uint8_t *out);
+
+#endif

@@ -1,0 +1,1 @@
+# server.pyx — (being written)

@@ -1,0 +1,1 @@
+# zone.pyx — (being written)

@@ -1,0 +1,4 @@
+"""python -m robdns — same as the robdns command."""
+from robdns.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,62 @@
+"""cli — the ``robdns`` command: argument parsing and dispatch to the subcommands."""
+
+import argparse
+import sys
+
+from robdns import __version__
+
+DEFAULT_CONFIG_HELP = "YAML configuration file (default: the bundled example zone on 127.0.0.1@5353)"
+
+
+def build_parser():
+    p = argparse.ArgumentParser(
+        prog="robdns",
+        description="High-speed authoritative DNS server.",
+    )
+    p.add_argument("--version", action="version", version=f"robdns {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    s = sub.add_parser("serve", help="run the server (foreground; systemd Type=notify aware)")
+    s.add_argument("-c", "--config", help=DEFAULT_CONFIG_HELP)
+    s.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+
+    z = sub.add_parser("check-zone", help="parse and check a zone file, like named-checkzone/kzonecheck")
+    z.add_argument("origin", help="zone apex, e.g. example.com.")
+    z.add_argument("file", help="zone file in RFC 1035 master format")
+    z.add_argument("-o", "--output", help="also write the compiled image to this file")
+    z.add_argument("-q", "--quiet", action="store_true", help="print only problems")
+
+    c = sub.add_parser("check-config", help="validate a configuration file and its zones")
+    c.add_argument("-c", "--config", required=True, help="YAML configuration file")
+    c.add_argument("--no-zones", action="store_true", help="check the YAML only, not the zone files")
+
+    k = sub.add_parser("ctl", help="talk to a running server over its control socket")
+    k.add_argument("-s", "--socket", help="control socket path (default from the config or /run/robdns/control.sock)")
+    k.add_argument("-c", "--config", help="take the control socket path from this config")
+    k.add_argument("action", choices=["reload", "status", "stats", "zone-status", "stop"])
+    k.add_argument("zone", nargs="?", help="zone name for zone-status")
+    return p
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    if args.command is None:
+        # A bare `robdns` is the README's first command: serve the bundled example zone.
+        args = build_parser().parse_args(["serve"] + list(argv or sys.argv[1:]))
+    if args.command == "serve":
+        from robdns import daemon
+        return daemon.run(args)
+    if args.command == "check-zone":
+        from robdns import checkzone
+        return checkzone.run(args)
+    if args.command == "check-config":
+        from robdns import config
+        return config.check_command(args)
+    if args.command == "ctl":
+        from robdns import ctl
+        return ctl.run(args)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

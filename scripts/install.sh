@@ -1,0 +1,29 @@
+#!/bin/sh
+# install.sh — install robdns from this checkout into a virtualenv and put `robdns` on PATH.
+#   ROBDNS_PREFIX  virtualenv location (default /opt/robdns)
+#   ROBDNS_EXTRAS  pip extras to add, e.g. "test"
+set -eu
+cd "$(dirname "$0")/.."
+PREFIX=${ROBDNS_PREFIX:-/opt/robdns}
+
+if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    # Build needs a C compiler and Python headers; libxdp/libbpf enable the AF_XDP path.
+    need=""
+    for pkg in gcc python3-dev python3-venv libxdp-dev libbpf-dev pkg-config; do
+        dpkg -s "$pkg" >/dev/null 2>&1 || need="$need $pkg"
+    done
+    if [ -n "$need" ]; then
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $need >/dev/null
+    fi
+fi
+
+[ -x "$PREFIX/bin/python" ] || python3 -m venv "$PREFIX"
+"$PREFIX/bin/python" -m pip install -q --upgrade pip setuptools wheel Cython
+spec="."
+[ -n "${ROBDNS_EXTRAS:-}" ] && spec=".[${ROBDNS_EXTRAS}]"
+"$PREFIX/bin/python" -m pip install -q "$spec"
+if [ -w /usr/local/bin ]; then
+    ln -sf "$PREFIX/bin/robdns" /usr/local/bin/robdns
+fi
+echo "robdns installed in $PREFIX ($("$PREFIX/bin/robdns" --version))"
