@@ -230,8 +230,9 @@ void rd_answer_in(rd_ctx *c)
     uint8_t lbuf[RD_NAME_MAX + 1];
     uint8_t synth[2][RD_NAME_MAX + 1];
     int which = 0;
-    const zrrset *cname_seen[RD_CNAME_MAX];
-    int nseen = 0;
+    /* Names already looked up in this chain (lower-case), to stop at a loop. */
+    uint8_t visited[RD_CNAME_MAX][RD_NAME_MAX + 1];
+    int nvisited = 0;
     int ncname = 0;                            /* CNAMEs in the answer, synthesized ones too */
 
     for (;;) {
@@ -296,17 +297,18 @@ void rd_answer_in(rd_ctx *c)
             return;
         }
         /* RFC 1034 4.3.2 3a: restart at the CNAME target, inside this zone only, at most
-         * RD_CNAME_MAX CNAMEs (as Knot) and never the same one twice (a loop). */
+         * RD_CNAME_MAX CNAMEs (as Knot) and never at a name already visited (a loop). */
         if (ncname >= RD_CNAME_MAX) return;
-        for (int i = 0; i < nseen; i++)
-            if (cname_seen[i] == cn) return;
         const uint8_t *target = rrset_target(z, cn);
         if (put_required(c, RD_SEC_AN, z, owner, cn, cn->ttl) < 0) return;
-        cname_seen[nseen++] = cn;
         ncname++;
         if (!target) return;
+        size_t vlen = rd_name_len(lname);
+        if (nvisited < RD_CNAME_MAX) memcpy(visited[nvisited++], lname, vlen);
+        size_t tlen = rd_name_lower_copy(lbuf, target);
+        for (int i = 0; i < nvisited; i++)
+            if (memcmp(visited[i], lbuf, tlen) == 0) return;
         owner = target;
-        rd_name_lower_copy(lbuf, target);
         if (!rd_name_is_sub(lbuf, origin)) return;
         lname = lbuf;
         nl = rd_name_labels(lbuf);
