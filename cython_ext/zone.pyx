@@ -1,1 +1,399 @@
-# zone.pyx — (being written)
+# zone.pyx — the zone compiler for Python: records -> immutable zone image (zimg_build),
+# images saved to files and mmap()ed back, and a lookup view for tests.
+from libc.stdint cimport uint8_t, uint16_t, uint32_t
+from libc.stdlib cimport malloc, free
+from libc.string cimport memcpy
+from cpython.bytes cimport PyBytes_FromStringAndSize
+from posix.mman cimport mmap, munmap, PROT_READ, MAP_PRIVATE, MAP_FAILED
+from includes.common cimport *
+from includes.zimg cimport *
+
+import os as _os
+
+cdef extern from "sys/mman.h" nogil:
+    int MAP_POPULATE
+
+
+# ---------------------------------------------------------------- diagnostics
+
+cdef list _zimg_format_messages(const rd_rrlist *l, const rd_msgs *m):
+    """Every stored message as "FILE:LINE: error|warning: reason" ("FILE: ..." when the
+    problem has no line, e.g. a missing SOA)."""
+    cdef list out = []
+    cdef size_t i
+    cdef const rd_msg *e
+    # in file order, as an operator reads them (checks run in passes, not line order)
+    order = sorted(range(m.n), key=lambda k: (m.v[k].file, m.v[k].line))
+    for i in order:
+        e = &m.v[i]
+        if e.file != RD_NONE and e.file < l.nfiles:
+            where = l.files[e.file].decode("utf-8", "replace")
+        else:
+            where = "<zone>"
+        if e.line:
+            where = f"{where}:{e.line}"
+        sev = "error" if e.severity == RD_MSG_ERROR else "warning"
+        out.append(f"{where}: {sev}: {(<char *>e.text).decode('utf-8', 'replace')}")
+    cdef size_t total = m.errors + m.warnings
+    if total > m.n:
+        out.append(f"... {total - m.n} more messages not shown")
+    return out
+
+
+cdef bytes _origin_wire(origin):
+    import dns.name
+    if isinstance(origin, bytes):
+        return origin
+    return dns.name.from_text(origin).to_wire()
+
+
+# ---------------------------------------------------------------- dnspython record source
+
+class _RecordingTxn:
+    """Just enough of a dnspython transaction for dns.zonefile.Reader: it records every
+    record with the file and line it came from instead of merging rdatasets, so that
+    the semantic checks (duplicates, TTL differences) see the file as written."""
+
+    class _Manager:
+        def __init__(self, origin):
+            self.origin = origin
+
+        def origin_information(self):
+            return (self.origin, False, self.origin)
+
+    def __init__(self, origin):
+        self.manager = self._Manager(origin)
+        self.records = []      # (owner Name, ttl, rdata, filename, line)
+        self.where = ("<string>", 0)
+
+    def _set_origin(self, origin):
+        pass
+
+    def check_put_rdataset(self, check):
+        pass
+
+    def add(self, name, ttl, rd):
+        self.records.append((name, ttl, rd) + self.where)
+
+    add_unicode = add
+
+
+def _dnspython_records(origin, str text, str name, default_ttl):
+    """Parse master-file text with dnspython: list of (owner, ttl, rdata, file, line), or
+    raise ZoneError("FILE:LINE: error: reason") on the first syntax error."""
+    import dns.exception
+    import dns.name
+    import dns.rdataclass
+    import dns.tokenizer
+    import dns.zonefile
+    from robdns.errors import ZoneError
+
+    txn = _RecordingTxn(dns.name.from_text(origin) if isinstance(origin, str) else origin)
+
+    class Reader(dns.zonefile.Reader):
+        def _rr_line(self):
+            # the owner token is still to be read: this is the record's first line
+            txn.where = (self.tok.filename, self.tok.line_number)
+            return super()._rr_line()
+
+    tok = dns.tokenizer.Tokenizer(text, filename=name)
+    reader = Reader(tok, dns.rdataclass.IN, txn, allow_include=True,
+                    default_ttl=default_ttl, rfc2308_ttl=False)
+    try:
+        reader.read()
+    except dns.exception.DNSException as exc:
+        # dnspython's message starts with "FILE:LINE: " already
+        msg = str(exc)
+        parts = msg.split(": ", 1)
+        if len(parts) == 2 and ":" in parts[0]:
+            msg = f"{parts[0]}: error: {parts[1]}"
+        else:
+            msg = f"{name}: error: {msg}"
+        raise ZoneError(str(origin), [msg]) from None
+    return txn.records
+
+
+cdef int _fill_rrlist_dnspython(rd_rrlist *l, list records) except -1:
+    cdef bytes owner, rdata
+    cdef uint16_t fidx
+    for (nm, ttl, rd, fname, line) in records:
+        owner = nm.to_wire()
+        rdata = rd.to_wire()
+        fidx = rd_rrlist_file(l, str(fname).encode("utf-8", "replace"))
+        if len(rdata) > 65535:
+            raise ValueError("rdata too long")
+        if rd_rrlist_add(l, <const uint8_t *>owner, rd.rdtype, rd.rdclass, ttl,
+                         <const uint8_t *>rdata, <uint16_t>len(rdata), fidx, line) != 0:
+            raise MemoryError()
+    return 0
+
+
+# ---------------------------------------------------------------- the image object
+
+cdef str _wire_to_text(const uint8_t *w):
+    cdef char buf[1024]
+    rd_name_to_text(w, buf, sizeof(buf))
+    s = buf.decode("utf-8", "replace")
+    return s if s.endswith(".") else s + "."
+
+
+cdef class ZoneImage:
+    """One compiled zone: an immutable buffer that the engine reads without the GIL."""
+    cdef const zimg *img
+    cdef zimg *_owned            # built here (malloc()ed)
+    cdef void *_map              # or mapped from a file
+    cdef size_t _map_len
+    cdef void *_copy             # or copied from bytes (tests)
+    cdef readonly list warnings
+
+    def __cinit__(self):
+        self.img = NULL
+        self._owned = NULL
+        self._map = NULL
+        self._copy = NULL
+        self.warnings = []
+
+    def __dealloc__(self):
+        if self._owned != NULL:
+            zimg_free(self._owned)
+        if self._map != NULL:
+            munmap(self._map, self._map_len)
+        if self._copy != NULL:
+            free(self._copy)
+
+    @property
+    def origin(self):
+        return _wire_to_text(zimg_origin(self.img))
+
+    @property
+    def serial(self):
+        return zimg_serial(self.img)
+
+    @property
+    def record_count(self):
+        return zimg_record_count(self.img)
+
+    @property
+    def node_count(self):
+        return zimg_node_count(self.img)
+
+    @property
+    def size(self):
+        return zimg_size(self.img)
+
+    def __repr__(self):
+        return (f"<ZoneImage {self.origin} serial {self.serial}, {self.record_count} records, "
+                f"{self.size} bytes>")
+
+    def to_bytes(self):
+        return PyBytes_FromStringAndSize(<const char *>zimg_base(self.img), zimg_size(self.img))
+
+    def save(self, path):
+        """Write the image to `path` atomically (write a temporary file, then rename)."""
+        tmp = f"{path}.tmp{_os.getpid()}"
+        with open(tmp, "wb") as f:
+            f.write(self.to_bytes())
+        _os.replace(tmp, path)
+
+    @staticmethod
+    def from_bytes(data):
+        """Validate a copy of `data` as an image (ValueError with the reason if invalid)."""
+        cdef const uint8_t[::1] view = data
+        cdef size_t n = view.shape[0]
+        cdef char err[256]
+        cdef void *buf = malloc(n if n else 1)
+        if buf == NULL:
+            raise MemoryError()
+        if n:
+            memcpy(buf, &view[0], n)
+        err[0] = 0
+        cdef const zimg *z = zimg_from_buffer(buf, n, err, sizeof(err))
+        if z == NULL:
+            free(buf)
+            raise ValueError(err.decode("utf-8", "replace"))
+        cdef ZoneImage img = ZoneImage.__new__(ZoneImage)
+        img._copy = buf
+        img.img = z
+        return img
+
+    @classmethod
+    def load(cls, path):
+        """Map a saved image read-only and validate every offset in it."""
+        from robdns.errors import ZoneError
+        cdef int fd
+        cdef size_t n
+        cdef void *p
+        cdef const zimg *z
+        cdef char err[256]
+        try:
+            fd = _os.open(path, _os.O_RDONLY)
+        except OSError as exc:
+            raise ZoneError(str(path), [f"{path}: error: {exc.strerror}"]) from None
+        try:
+            n = _os.fstat(fd).st_size
+            if n == 0:
+                raise ZoneError(str(path), [f"{path}: error: empty zone image"])
+            with nogil:
+                p = mmap(NULL, n, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0)
+            if p == MAP_FAILED:
+                raise ZoneError(str(path), [f"{path}: error: cannot map the zone image"])
+        finally:
+            _os.close(fd)
+        err[0] = 0
+        with nogil:
+            z = zimg_from_buffer(p, n, err, sizeof(err))
+        if z == NULL:
+            munmap(p, n)
+            raise ZoneError(str(path), [f"{path}: error: {err.decode('utf-8', 'replace')}"])
+        cdef ZoneImage img = ZoneImage.__new__(ZoneImage)
+        img._map = p
+        img._map_len = n
+        img.img = z
+        return img
+
+    # ---- inspection (tests and debugging) ----
+
+    cdef object _node_text(self, znode_id n):
+        if n == RD_NONE:
+            return None
+        return _wire_to_text(zimg_node_name(self.img, n))
+
+    def lookup(self, name):
+        """zimg_lookup of a name (text or wire): a dict of node names (or None)."""
+        cdef bytes w = _origin_wire(name).lower() if isinstance(name, str) else bytes(name).lower()
+        cdef zlookup r
+        zimg_lookup(self.img, <const uint8_t *>w, rd_name_labels(<const uint8_t *>w), &r)
+        return {
+            "exact": self._node_text(r.exact),
+            "encloser": self._node_text(r.encloser),
+            "cut": self._node_text(r.cut),
+            "dname": self._node_text(r.dname),
+            "wildcard": self._node_text(r.wildcard),
+            "encloser_labels": r.encloser_labels if r.encloser != RD_NONE else None,
+        }
+
+    def node_names(self):
+        """Every node's name in image (canonical) order."""
+        return [self._node_text(i) for i in range(zimg_node_count(self.img))]
+
+    def node_flags(self, name):
+        cdef bytes w = _origin_wire(name).lower()
+        cdef znode_id n = zimg_find_node(self.img, <const uint8_t *>w)
+        if n == RD_NONE:
+            return None
+        return zimg_node_flags(self.img, n)
+
+    def rrsets(self, name):
+        """The rrsets of a node as dicts (type, covered, ttl, rdatas, rrsig, additional)."""
+        cdef bytes w = _origin_wire(name).lower()
+        cdef znode_id n = zimg_find_node(self.img, <const uint8_t *>w)
+        cdef unsigned count, i, k
+        cdef const zrrset *r
+        cdef const uint8_t *base = zimg_base(self.img)
+        cdef const uint8_t *p
+        cdef const uint32_t *ids
+        cdef uint32_t rdlen
+        if n == RD_NONE:
+            return None
+        r = zimg_node_rrsets(self.img, n, &count)
+        first = <size_t>(r - zimg_rrset_at(self.img, 0)) if count else 0
+        out = []
+        for i in range(count):
+            p = base + r[i].rdata_off
+            rdatas = []
+            for k in range(r[i].count):
+                rdlen = p[0] << 8 | p[1]
+                rdatas.append(PyBytes_FromStringAndSize(<const char *>p + 2, rdlen))
+                p += 2 + rdlen
+            addl = []
+            if r[i].addl_off != RD_NONE:
+                ids = <const uint32_t *>(base + r[i].addl_off)
+                addl = [self._node_text(ids[k]) for k in range(r[i].addl_count)]
+            out.append({
+                "index": first + i,
+                "type": r[i].type,
+                "covered": r[i].covered,
+                "ttl": r[i].ttl,
+                "rdatas": rdatas,
+                "rrsig": None if r[i].rrsig == RD_NONE else r[i].rrsig,
+                "additional": addl,
+            })
+        return out
+
+
+# ---------------------------------------------------------------- compiling
+
+cdef ZoneImage _build_image(str origin_text, bytes origin, rd_rrlist *l, rd_msgs *m):
+    """zimg_build on a filled record list; raises ZoneError with every message on error."""
+    from robdns.errors import ZoneError
+    cdef size_t size = 0
+    cdef zimg *z
+    cdef const uint8_t *o = origin
+    cdef size_t parse_errors = m.errors
+    if parse_errors:
+        raise ZoneError(origin_text, _zimg_format_messages(l, m), m.errors)
+    with nogil:
+        z = zimg_build(o, l, m, &size)
+    msgs = _zimg_format_messages(l, m)
+    if z == NULL:
+        raise ZoneError(origin_text, msgs, m.errors)
+    cdef ZoneImage img = ZoneImage.__new__(ZoneImage)
+    img._owned = z
+    img.img = z
+    img.warnings = msgs
+    return img
+
+
+def _compile_zone_dnspython(origin, str text, str name="<string>", default_ttl=3600):
+    """Compile zone text read by dnspython's parser (the second record source, kept so
+    tests can check the C parser path compiles to the same image)."""
+    cdef rd_rrlist l
+    cdef rd_msgs m
+    records = _dnspython_records(origin, text, name, default_ttl)
+    rd_rrlist_init(&l)
+    rd_msgs_init(&m, 0)
+    try:
+        _fill_rrlist_dnspython(&l, records)
+        return _build_image(str(origin), _origin_wire(origin), &l, &m)
+    finally:
+        rd_rrlist_free(&l)
+        rd_msgs_free(&m)
+
+
+def compile_zone_text(origin, str text, str name="<string>", default_ttl=3600):
+    """Compile master-file text into a ZoneImage; ZoneError lists every problem."""
+    return _compile_zone_dnspython(origin, text, name, default_ttl)
+
+
+def compile_zone(origin, str path, default_ttl=3600):
+    """Compile a zone file into a ZoneImage; ZoneError lists every problem."""
+    from robdns.errors import ZoneError
+    try:
+        with open(path, encoding="utf-8", errors="surrogateescape") as f:
+            text = f.read()
+    except OSError as exc:
+        raise ZoneError(str(origin), [f"{path}: error: {exc.strerror}"]) from None
+    return _compile_zone_dnspython(origin, text, path, default_ttl)
+
+
+def _compile_zone_records(origin, list records, str name="<records>"):
+    """Compile raw records (owner_wire, ttl, rclass, rtype, rdata_wire[, line]) — the
+    builder without any parser, for tests of the semantic checks and of bad input."""
+    cdef rd_rrlist l
+    cdef rd_msgs m
+    cdef bytes owner, rdata
+    cdef uint16_t fidx
+    rd_rrlist_init(&l)
+    rd_msgs_init(&m, 0)
+    try:
+        fidx = rd_rrlist_file(&l, name.encode())
+        for lineno, rec in enumerate(records, 1):
+            owner, ttl, rclass, rtype, rdata = rec[:5]
+            line = rec[5] if len(rec) > 5 else lineno
+            if rd_rrlist_add(&l, <const uint8_t *>owner, rtype, rclass, ttl,
+                             <const uint8_t *>rdata, <uint16_t>len(rdata), fidx, line) != 0:
+                raise MemoryError()
+        return _build_image(str(origin), _origin_wire(origin), &l, &m)
+    finally:
+        rd_rrlist_free(&l)
+        rd_msgs_free(&m)

@@ -14,8 +14,8 @@ if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
         dpkg -s "$pkg" >/dev/null 2>&1 || need="$need $pkg"
     done
     if [ -n "$need" ]; then
-        apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $need >/dev/null
+        apt-get -o DPkg::Lock::Timeout=600 update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq $need >/dev/null
     fi
     # The packaged services must not hold ports or run as daemons during the tests.
     for svc in knot nsd; do
@@ -24,7 +24,7 @@ if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
     done
 fi
 
-ROBDNS_PREFIX="$PREFIX" ROBDNS_EXTRAS=test sh scripts/install.sh
+ROBDNS_PREFIX="$PREFIX" ROBDNS_EXTRAS=test ROBDNS_EDITABLE=1 sh scripts/install.sh
 set +e
 "$PREFIX/bin/python" -m pytest -p no:cacheprovider tests "$@"
 rc=$?

@@ -1,0 +1,863 @@
+/* zimg_build.c — compile a zone's record list into one immutable image, running the
+ * semantic checks of named-checkzone/kzonecheck on the way.
+ *
+ * Steps (all O(n) or O(n log n), no allocation per record):
+ *   1. index owners: one hash table of lower-cased names; every ancestor up to the apex
+ *      is created too, so empty non-terminals exist as nodes (RFC 4592 2.2.2);
+ *   2. order nodes canonically (RFC 4034 6.1): sort by (parent, label), then a preorder
+ *      walk; parents therefore precede children;
+ *   3. counting-sort records by node, sort each node's records by (type, covered,
+ *      rdata) and cut them into rrsets, dropping duplicates (RFC 2181 5);
+ *   4. per-node links (topmost cut, DNAME ancestor, wildcard child) in one forward pass;
+ *   5. semantic checks, additional-section lists, and the final layout.
+ */
+#define _GNU_SOURCE
+#include "zimg_format.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#ifdef ZIMG_PROFILE   /* stage times on stderr, for tuning by hand */
+#include <time.h>
+static double prof_t0;
+static void prof(const char *stage)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    double now = t.tv_sec + t.tv_nsec * 1e-9;
+    if (stage) fprintf(stderr, "zimg_build %-10s %.3f s\n", stage, now - prof_t0);
+    prof_t0 = now;
+}
+#else
+#define prof(stage) ((void)0)
+#endif
+
+#define T_KEY 25   /* RFC 2535 KEY: may sit beside a CNAME (RFC 2181 10.1.1, RFC 4035 2.5) */
+
+typedef struct bnode {
+    uint32_t name;             /* offset in builder.names (lower-case wire) */
+    uint32_t hash;
+    uint32_t parent;           /* build id; RD_NONE for the apex */
+    uint8_t name_len;
+    uint8_t labels;
+} bnode;
+
+typedef struct builder {
+    const rd_rrlist *l;
+    rd_msgs *msgs;
+    size_t errors;
+    uint8_t origin[RD_NAME_MAX + 1];   /* lower-case */
+    size_t olen;
+    int ol;
+    bnode *nodes;
+    uint32_t nn, ncap;
+    uint32_t *tab;
+    uint32_t tmask;
+    uint8_t *names;
+    size_t names_len, names_cap;
+} builder;
+
+/* ---- diagnostics ---- */
+
+static void msg_at(builder *b, int sev, const rd_rr *rr, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void msg_at(builder *b, int sev, const rd_rr *rr, const char *fmt, ...)
+{
+    char text[sizeof(((rd_msg *)0)->text)];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    uint32_t file = RD_NONE, line = 0;
+    if (rr) {
+        file = rr->file;
+        line = rr->line;
+    } else if (b->l->nfiles > 0) {
+        file = 0;   /* zone-wide problem: name the zone's main file, no line */
+    }
+    if (sev == RD_MSG_ERROR) b->errors++;
+    rd_msgs_add(b->msgs, sev, file, line, "%s", text);
+}
+
+static const char *type_text(uint16_t type, char *buf, size_t n)
+{
+    static const struct { uint16_t t; const char *s; } names[] = {
+        {RD_T_A, "A"}, {RD_T_NS, "NS"}, {RD_T_CNAME, "CNAME"}, {RD_T_SOA, "SOA"},
+        {RD_T_PTR, "PTR"}, {RD_T_MX, "MX"}, {RD_T_TXT, "TXT"}, {RD_T_AAAA, "AAAA"},
+        {RD_T_SRV, "SRV"}, {RD_T_DNAME, "DNAME"}, {RD_T_DS, "DS"}, {RD_T_RRSIG, "RRSIG"},
+        {RD_T_NSEC, "NSEC"}, {RD_T_DNSKEY, "DNSKEY"}, {RD_T_NSEC3, "NSEC3"},
+        {RD_T_HINFO, "HINFO"}, {RD_T_NAPTR, "NAPTR"}, {RD_T_CAA, "CAA"},
+        {RD_T_SVCB, "SVCB"}, {RD_T_HTTPS, "HTTPS"}, {T_KEY, "KEY"},
+    };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (names[i].t == type) return names[i].s;
+    snprintf(buf, n, "TYPE%u", type);
+    return buf;
+}
+
+/* ---- helpers ---- */
+
+static const uint8_t *rr_owner(const builder *b, const rd_rr *rr) { return b->l->arena + rr->owner; }
+static const uint8_t *rr_rdata(const builder *b, const rd_rr *rr) { return b->l->arena + rr->rdata; }
+
+static uint16_t rr_covered(const builder *b, const rd_rr *rr)
+{
+    if (rr->type != RD_T_RRSIG || rr->rdlen < 2) return 0;
+    const uint8_t *p = rr_rdata(b, rr);
+    return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+/* Is the uncompressed name at arena[off] well formed and inside the arena? */
+static int arena_name_ok(const rd_rrlist *l, size_t off)
+{
+    size_t p = off;
+    for (;;) {
+        if (p >= l->alen) return 0;
+        uint8_t len = l->arena[p];
+        if (len > RD_LABEL_MAX) return 0;
+        p += (size_t)len + 1;
+        if (p - off > RD_NAME_MAX) return 0;
+        if (len == 0) return 1;
+    }
+}
+
+static uint32_t bfind(const builder *b, const uint8_t *name, size_t len, uint32_t h)
+{
+    uint32_t i = h & b->tmask;
+    for (;;) {
+        uint32_t id = b->tab[i];
+        if (id == RD_NONE) return RD_NONE;
+        const bnode *nd = &b->nodes[id];
+        if (nd->hash == h && nd->name_len == len && memcmp(b->names + nd->name, name, len) == 0)
+            return id;
+        i = (i + 1) & b->tmask;
+    }
+}
+
+static int grow_table(builder *b)
+{
+    uint32_t size = (b->tmask + 1) * 2;
+    uint32_t *t = malloc((size_t)size * sizeof *t);
+    if (!t) return -1;
+    memset(t, 0xff, (size_t)size * sizeof *t);
+    for (uint32_t id = 0; id < b->nn; id++) {
+        uint32_t i = b->nodes[id].hash & (size - 1);
+        while (t[i] != RD_NONE) i = (i + 1) & (size - 1);
+        t[i] = id;
+    }
+    free(b->tab);
+    b->tab = t;
+    b->tmask = size - 1;
+    return 0;
+}
+
+/* Add a node whose name is already in b->names at `name`. Returns its id or RD_NONE. */
+static uint32_t badd(builder *b, uint32_t name, size_t len, int labels, uint32_t h)
+{
+    if (b->nn == b->ncap) {
+        uint32_t cap = b->ncap ? b->ncap * 2 : 1024;
+        bnode *v = realloc(b->nodes, (size_t)cap * sizeof *v);
+        if (!v) return RD_NONE;
+        b->nodes = v;
+        b->ncap = cap;
+    }
+    if ((uint64_t)(b->nn + 1) * 2 > b->tmask + 1 && grow_table(b) != 0) return RD_NONE;
+    uint32_t id = b->nn++;
+    bnode *nd = &b->nodes[id];
+    nd->name = name;
+    nd->hash = h;
+    nd->parent = RD_NONE;
+    nd->name_len = (uint8_t)len;
+    nd->labels = (uint8_t)labels;
+    uint32_t i = h & b->tmask;
+    while (b->tab[i] != RD_NONE) i = (i + 1) & b->tmask;
+    b->tab[i] = id;
+    return id;
+}
+
+static uint32_t names_store(builder *b, const uint8_t *p, size_t len)
+{
+    if (b->names_len + len > 0xfffffff0u) return RD_NONE;
+    if (b->names_len + len > b->names_cap) {
+        size_t cap = b->names_cap ? b->names_cap * 2 : 1 << 16;
+        while (cap < b->names_len + len) cap *= 2;
+        uint8_t *v = realloc(b->names, cap);
+        if (!v) return RD_NONE;
+        b->names = v;
+        b->names_cap = cap;
+    }
+    uint32_t off = (uint32_t)b->names_len;
+    memcpy(b->names + off, p, len);
+    b->names_len += len;
+    return off;
+}
+
+/* Find or create the node of a lower-case name and all its missing ancestors down to
+ * the apex.  lab/hs: label starts and suffix hashes of `lname`. RD_NONE on no memory. */
+static uint32_t bnode_of(builder *b, const uint8_t *lname, const uint8_t **lab, const uint32_t *hs, int n)
+{
+    size_t total = rd_name_len(lname);
+    uint32_t id = bfind(b, lname, total, hs[0]);
+    if (id != RD_NONE) return id;
+    uint32_t off = names_store(b, lname, total);
+    if (off == RD_NONE) return RD_NONE;
+    id = badd(b, off, total, n, hs[0]);
+    if (id == RD_NONE) return RD_NONE;
+    uint32_t child = id;
+    for (int k = 1; k <= n - b->ol; k++) {
+        size_t len = total - (size_t)(lab[k] - lname);
+        uint32_t p = bfind(b, lab[k], len, hs[k]);
+        if (p != RD_NONE) {
+            b->nodes[child].parent = p;
+            break;
+        }
+        /* an empty non-terminal (so far): share the child's name bytes */
+        p = badd(b, off + (uint32_t)(lab[k] - lname), len, n - k, hs[k]);
+        if (p == RD_NONE) return RD_NONE;
+        b->nodes[child].parent = p;
+        child = p;
+    }
+    return id;
+}
+
+/* ---- canonical order of nodes ---- */
+
+typedef struct skey {
+    uint32_t parent;
+    uint32_t id;
+    uint64_t prefix;           /* first 8 label octets, big-endian, zero padded */
+} skey;
+
+static int label_cmp(const uint8_t *x, const uint8_t *y)
+{
+    int lx = x[0], ly = y[0], m = lx < ly ? lx : ly;
+    int c = memcmp(x + 1, y + 1, (size_t)m);
+    if (c) return c;
+    return lx - ly;
+}
+
+static int skey_cmp(const void *pa, const void *pb, void *arg)
+{
+    const skey *a = pa, *c = pb;
+    const builder *b = arg;
+    if (a->parent != c->parent) return a->parent < c->parent ? -1 : 1;
+    if (a->prefix != c->prefix) return a->prefix < c->prefix ? -1 : 1;
+    return label_cmp(b->names + b->nodes[a->id].name, b->names + b->nodes[c->id].name);
+}
+
+/* Returns order[new] = old id (malloc()ed), apex first; NULL on no memory. */
+static uint32_t *canonical_order(builder *b, uint32_t apex)
+{
+    uint32_t nn = b->nn;
+    skey *s = malloc((size_t)nn * sizeof *s);
+    uint32_t *first = malloc((size_t)nn * sizeof *first);
+    uint32_t *count = calloc(nn, sizeof *count);
+    uint32_t *order = malloc((size_t)nn * sizeof *order);
+    if (!s || !first || !count || !order) goto fail;
+    uint32_t ns = 0;
+    for (uint32_t id = 0; id < nn; id++) {
+        if (id == apex) continue;
+        const bnode *nd = &b->nodes[id];
+        const uint8_t *lbl = b->names + nd->name;
+        uint64_t pre = 0;
+        for (int k = 0; k < 8; k++) pre = pre << 8 | (k < lbl[0] ? lbl[1 + k] : 0);
+        s[ns].parent = nd->parent;
+        s[ns].id = id;
+        s[ns].prefix = pre;
+        ns++;
+    }
+    qsort_r(s, ns, sizeof *s, skey_cmp, b);
+    memset(first, 0xff, (size_t)nn * sizeof *first);
+    for (uint32_t j = 0; j < ns; j++) {
+        if (first[s[j].parent] == RD_NONE) first[s[j].parent] = j;
+        count[s[j].parent]++;
+    }
+    /* preorder walk: a name, then the subtrees of its children in label order */
+    struct { uint32_t next, end; } stack[ZIMG_MAX_LABELS + 1];
+    int sp = 0;
+    uint32_t no = 0;
+    order[no++] = apex;
+    stack[0].next = first[apex];
+    stack[0].end = first[apex] + count[apex];
+    if (count[apex]) sp = 1;
+    while (sp > 0) {
+        if (stack[sp - 1].next == stack[sp - 1].end) { sp--; continue; }
+        uint32_t c = s[stack[sp - 1].next++].id;
+        order[no++] = c;
+        if (count[c] && sp < ZIMG_MAX_LABELS) {
+            stack[sp].next = first[c];
+            stack[sp].end = first[c] + count[c];
+            sp++;
+        }
+    }
+    free(s);
+    free(first);
+    free(count);
+    if (no != nn) { free(order); return NULL; }   /* cannot happen: every node reaches the apex */
+    return order;
+fail:
+    free(s);
+    free(first);
+    free(count);
+    free(order);
+    return NULL;
+}
+
+/* ---- records of a node: order by (type, covered, rdata, file position) ---- */
+
+static int rec_cmp(const void *pa, const void *pb, void *arg)
+{
+    const builder *b = arg;
+    uint32_t ia = *(const uint32_t *)pa, ib = *(const uint32_t *)pb;
+    const rd_rr *a = &b->l->rr[ia], *c = &b->l->rr[ib];
+    if (a->type != c->type) return a->type < c->type ? -1 : 1;
+    uint16_t ca = rr_covered(b, a), cc = rr_covered(b, c);
+    if (ca != cc) return ca < cc ? -1 : 1;
+    /* RFC 4034 6.3: rdata as left-justified octet strings, absence sorts first */
+    size_t m = a->rdlen < c->rdlen ? a->rdlen : c->rdlen;
+    int r = memcmp(rr_rdata(b, a), rr_rdata(b, c), m);
+    if (r) return r;
+    if (a->rdlen != c->rdlen) return a->rdlen < c->rdlen ? -1 : 1;
+    return ia < ib ? -1 : ia > ib;
+}
+
+static void sort_records(builder *b, uint32_t *v, size_t n)
+{
+    if (n > 12) {
+        qsort_r(v, n, sizeof *v, rec_cmp, b);
+        return;
+    }
+    for (size_t i = 1; i < n; i++) {
+        uint32_t x = v[i];
+        size_t j = i;
+        while (j > 0 && rec_cmp(&v[j - 1], &x, b) > 0) { v[j] = v[j - 1]; j--; }
+        v[j] = x;
+    }
+}
+
+static int same_rdata(const builder *b, uint32_t ia, uint32_t ib)
+{
+    const rd_rr *a = &b->l->rr[ia], *c = &b->l->rr[ib];
+    return a->rdlen == c->rdlen && memcmp(rr_rdata(b, a), rr_rdata(b, c), a->rdlen) == 0;
+}
+
+/* ---- the build ---- */
+
+typedef struct brrset {        /* an rrset before layout */
+    uint32_t first, end;       /* range in the sorted record order (duplicates marked) */
+    uint32_t min_rec;          /* first record in file order (for messages) */
+} brrset;
+
+static void builder_free(builder *b)
+{
+    free(b->nodes);
+    free(b->tab);
+    free(b->names);
+}
+
+static size_t align8(size_t x) { return (x + 7) & ~(size_t)7; }
+
+zimg *zimg_build(const uint8_t *origin, const rd_rrlist *l, rd_msgs *msgs, size_t *size_out)
+{
+    builder b;
+    memset(&b, 0, sizeof b);
+    b.l = l;
+    b.msgs = msgs;
+    zimg *z = NULL;
+    uint32_t *rec_node = NULL, *order = NULL, *perm = NULL, *ord = NULL, *nstart = NULL;
+    uint8_t *dup = NULL;
+    brrset *brs = NULL;
+    zrrset *rs = NULL;
+    znode *fn = NULL;
+    uint32_t *addl = NULL, *some_child = NULL;
+    uint8_t *has_addr = NULL;
+    size_t n = l->n;
+    char nb[RD_NAME_MAX * 4 + 1], nb2[RD_NAME_MAX * 4 + 1], tb[16];
+
+    if (size_out) *size_out = 0;
+    prof(NULL);
+    rd_name_lower_copy(b.origin, origin);
+    b.olen = rd_name_len(b.origin);
+    b.ol = rd_name_labels(b.origin);
+
+    /* 1. index the owners */
+    uint32_t tsize = 1024;
+    while (tsize < n * 2 && tsize < (1u << 31)) tsize *= 2;
+    b.tab = malloc((size_t)tsize * sizeof *b.tab);
+    rec_node = malloc((n ? n : 1) * sizeof *rec_node);
+    if (!b.tab || !rec_node) goto nomem;
+    memset(b.tab, 0xff, (size_t)tsize * sizeof *b.tab);
+    b.tmask = tsize - 1;
+
+    const uint8_t *lab[ZIMG_MAX_LABELS + 1];
+    uint32_t hs[ZIMG_MAX_LABELS + 1];
+    int on = zimg_name_index(b.origin, lab, hs);
+    uint32_t off0 = names_store(&b, b.origin, b.olen);
+    if (off0 == RD_NONE) goto nomem;
+    uint32_t apex_b = badd(&b, off0, b.olen, on, hs[0]);
+    if (apex_b == RD_NONE) goto nomem;
+
+    for (size_t i = 0; i < n; i++) {
+        const rd_rr *rr = &l->rr[i];
+        rec_node[i] = RD_NONE;
+        if (rr->flags & RD_RR_TEXT_RDATA) {
+            msg_at(&b, RD_MSG_ERROR, rr, "rdata of %s left unencoded", type_text(rr->type, tb, sizeof tb));
+            continue;
+        }
+        if (!arena_name_ok(l, rr->owner) || (size_t)rr->rdata + rr->rdlen > l->alen) {
+            msg_at(&b, RD_MSG_ERROR, rr, "malformed record");
+            continue;
+        }
+        const uint8_t *owner = rr_owner(&b, rr);
+        /* zone files list a name's records together: reuse the previous record's node
+           when the owner is byte-for-byte the same (skips lowering and hashing) */
+        if (i > 0 && rec_node[i - 1] != RD_NONE && rr->rclass == RD_C_IN &&
+            (l->rr[i - 1].owner == rr->owner ||
+             memcmp(rr_owner(&b, &l->rr[i - 1]), owner, rd_name_len(owner)) == 0) &&
+            zimg_rdata_check(rr->type, rr_rdata(&b, rr), rr->rdlen) == 0) {
+            rec_node[i] = rec_node[i - 1];
+            continue;
+        }
+        if (rr->rclass != RD_C_IN) {
+            msg_at(&b, RD_MSG_ERROR, rr, "%s: class %u, only class IN zones are served",
+                   rd_name_to_text(owner, nb, sizeof nb), rr->rclass);
+            continue;
+        }
+        uint8_t lname[RD_NAME_MAX + 1];
+        rd_name_lower_copy(lname, owner);
+        int nl = zimg_name_index(lname, lab, hs);
+        if (nl < b.ol || memcmp(lab[nl - b.ol], b.origin, b.olen) != 0) {
+            /* named-checkzone and Knot both warn and drop such records */
+            msg_at(&b, RD_MSG_WARNING, rr, "%s: out of zone (not at or below %s), ignored",
+                   rd_name_to_text(owner, nb, sizeof nb), rd_name_to_text(b.origin, nb2, sizeof nb2));
+            continue;
+        }
+        if (zimg_rdata_check(rr->type, rr_rdata(&b, rr), rr->rdlen) != 0) {
+            msg_at(&b, RD_MSG_ERROR, rr, "%s: malformed %s rdata",
+                   rd_name_to_text(owner, nb, sizeof nb), type_text(rr->type, tb, sizeof tb));
+            continue;
+        }
+        uint32_t id = bnode_of(&b, lname, lab, hs, nl);
+        if (id == RD_NONE) goto nomem;
+        rec_node[i] = id;
+    }
+    if (b.errors) goto fail;
+    prof("index");
+
+    /* 2. canonical order: perm[old] = new */
+    uint32_t nn = b.nn;
+    order = canonical_order(&b, apex_b);
+    perm = malloc((size_t)nn * sizeof *perm);
+    if (!order || !perm) goto nomem;
+    for (uint32_t v = 0; v < nn; v++) perm[order[v]] = v;
+
+    prof("order");
+    /* 3. counting sort of records by node, then by (type, covered, rdata) per node */
+    nstart = calloc((size_t)nn + 1, sizeof *nstart);
+    ord = malloc((n ? n : 1) * sizeof *ord);
+    dup = calloc(n ? n : 1, 1);
+    if (!nstart || !ord || !dup) goto nomem;
+    for (size_t i = 0; i < n; i++)
+        if (rec_node[i] != RD_NONE) nstart[perm[rec_node[i]] + 1]++;
+    for (uint32_t v = 0; v < nn; v++) nstart[v + 1] += nstart[v];
+    {
+        uint32_t *fill = malloc(((size_t)nn + 1) * sizeof *fill);
+        if (!fill) goto nomem;
+        memcpy(fill, nstart, ((size_t)nn + 1) * sizeof *fill);
+        for (size_t i = 0; i < n; i++)
+            if (rec_node[i] != RD_NONE) ord[fill[perm[rec_node[i]]]++] = (uint32_t)i;
+        free(fill);
+    }
+
+    /* rrsets: cut each node's sorted records into (type, covered) groups */
+    size_t brs_cap = 1024, nrs = 0;
+    brs = malloc(brs_cap * sizeof *brs);
+    fn = calloc(nn, sizeof *fn);
+    has_addr = calloc(nn, 1);
+    if (!brs || !fn || !has_addr) goto nomem;
+    uint64_t rdata_total = 0, records = 0;
+    for (uint32_t v = 0; v < nn; v++) {
+        uint32_t s0 = nstart[v], s1 = nstart[v + 1];
+        sort_records(&b, ord + s0, s1 - s0);
+        fn[v].rrset_first = (uint32_t)nrs;
+        for (uint32_t s = s0; s < s1; ) {
+            const rd_rr *r0 = &l->rr[ord[s]];
+            uint16_t cov = rr_covered(&b, r0);
+            uint32_t e = s + 1;
+            while (e < s1 && l->rr[ord[e]].type == r0->type && rr_covered(&b, &l->rr[ord[e]]) == cov) e++;
+            if (nrs == brs_cap) {
+                brs_cap *= 2;
+                brrset *nv = realloc(brs, brs_cap * sizeof *nv);
+                if (!nv) goto nomem;
+                brs = nv;
+            }
+            brrset *g = &brs[nrs++];
+            g->first = s;
+            g->end = e;
+            g->min_rec = ord[s];
+            uint32_t kept = 0;
+            for (uint32_t k = s; k < e; k++) {
+                if (ord[k] < g->min_rec) g->min_rec = ord[k];
+                if (k > s && same_rdata(&b, ord[k - 1], ord[k])) { dup[ord[k]] = 1; continue; }
+                kept++;
+                rdata_total += 2 + (uint64_t)l->rr[ord[k]].rdlen;
+            }
+            records += kept;
+            if (kept > 0xffff) {
+                msg_at(&b, RD_MSG_ERROR, r0, "%s %s: RRset of %u records is too large",
+                       rd_name_to_text(rr_owner(&b, r0), nb, sizeof nb),
+                       type_text(r0->type, tb, sizeof tb), kept);
+            }
+            if (r0->type == RD_T_A || r0->type == RD_T_AAAA) has_addr[v] = 1;
+            s = e;
+        }
+        if (nrs - fn[v].rrset_first > 0xffff) {
+            msg_at(&b, RD_MSG_ERROR, NULL, "too many RRsets at one name");
+            goto fail;
+        }
+        fn[v].rrset_count = (uint16_t)(nrs - fn[v].rrset_first);
+    }
+    if (rdata_total > 0xf0000000u) {
+        msg_at(&b, RD_MSG_ERROR, NULL, "zone too large for one image");
+        goto fail;
+    }
+
+    prof("rrsets");
+    /* final rrset records (rdata offsets relative to the rdata section for now) */
+    rs = calloc(nrs ? nrs : 1, sizeof *rs);
+    if (!rs) goto nomem;
+    uint64_t rdpos = 0;
+    for (size_t g = 0; g < nrs; g++) {
+        const brrset *br = &brs[g];
+        zrrset *r = &rs[g];
+        const rd_rr *r0 = &l->rr[ord[br->first]];
+        r->type = r0->type;
+        r->covered = rr_covered(&b, r0);
+        r->rrsig = RD_NONE;
+        r->addl_off = RD_NONE;
+        r->rdata_off = (uint32_t)rdpos;
+        /* RFC 2181 5.2: one TTL per RRset.  Like Knot's zone loader, the TTL of the
+           record that comes last in the file wins (Knot logs "TTL mismatch ... TTL set
+           to" the newest record's TTL); a warning names the first differing record. */
+        uint32_t last = ord[br->first], first_diff = RD_NONE;
+        uint32_t count = 0;
+        for (uint32_t k = br->first; k < br->end; k++) {
+            uint32_t i = ord[k];
+            if (i > last) last = i;
+            if (l->rr[i].ttl != l->rr[br->min_rec].ttl && (first_diff == RD_NONE || i < first_diff))
+                first_diff = i;
+            if (!dup[i]) {
+                count++;
+                rdpos += 2 + (uint64_t)l->rr[i].rdlen;
+            }
+        }
+        r->ttl = l->rr[last].ttl;
+        r->count = (uint16_t)count;
+        r->rdata_len = (uint32_t)(rdpos - r->rdata_off);
+        if (first_diff != RD_NONE) {
+            const rd_rr *d = &l->rr[first_diff];
+            msg_at(&b, RD_MSG_WARNING, d,
+                   "%s %s: TTL %u differs from TTL %u of the RRset's first record; "
+                   "using %u, the last one's (RFC 2181 5.2)",
+                   rd_name_to_text(rr_owner(&b, d), nb, sizeof nb),
+                   type_text(d->type, tb, sizeof tb), d->ttl, l->rr[br->min_rec].ttl, r->ttl);
+        }
+    }
+
+    prof("ttl");
+    /* 4. node records, flags and links, parents first */
+    for (uint32_t v = 0; v < nn; v++) {
+        const bnode *bn = &b.nodes[order[v]];
+        znode *nd = &fn[v];
+        nd->hash = bn->hash;
+        nd->name_len = bn->name_len;
+        nd->labels = bn->labels;
+        nd->parent = bn->parent == RD_NONE ? RD_NONE : perm[bn->parent];
+        nd->cut = nd->dname = nd->wild = RD_NONE;
+        uint32_t f = 0;
+        const zrrset *r = rs + nd->rrset_first;
+        for (unsigned k = 0; k < nd->rrset_count; k++) {
+            if (r[k].type == RD_T_NS && v != 0) f |= ZN_CUT;
+            if (r[k].type == RD_T_DNAME) f |= ZN_DNAME;
+            if (r[k].type == RD_T_CNAME) f |= ZN_CNAME;
+        }
+        if (v == 0) f |= ZN_APEX;
+        if (nd->rrset_count == 0) f |= ZN_ENT;
+        const uint8_t *nm = b.names + bn->name;
+        if (nm[0] == 1 && nm[1] == '*') f |= ZN_WILDCARD;
+        if (nd->parent != RD_NONE) {
+            znode *p = &fn[nd->parent];
+            if (p->flags & (ZN_CUT | ZN_BELOW_CUT)) f |= ZN_BELOW_CUT;
+            if (p->flags & (ZN_DNAME | ZN_BELOW_DNAME)) f |= ZN_BELOW_DNAME;
+            nd->cut = p->cut;
+            nd->dname = p->dname != RD_NONE ? p->dname : ((p->flags & ZN_DNAME) ? nd->parent : RD_NONE);
+            if (f & ZN_WILDCARD) {
+                p->wild = v;
+                p->flags |= ZN_HAS_WILD;
+            }
+        }
+        if (nd->cut == RD_NONE && (f & ZN_CUT)) nd->cut = v;
+        nd->flags = f;
+        /* RRSIG rrsets point from the rrsets they cover */
+        zrrset *w = rs + nd->rrset_first;
+        for (unsigned k = 0; k < nd->rrset_count; k++) {
+            if (w[k].type != RD_T_RRSIG) continue;
+            for (unsigned j = 0; j < nd->rrset_count; j++)
+                if (w[j].type == w[k].covered && w[j].type != RD_T_RRSIG)
+                    w[j].rrsig = nd->rrset_first + k;
+        }
+    }
+
+    prof("links");
+    /* 5. semantic checks */
+    {
+        const znode *apex = &fn[0];
+        const zrrset *ar = rs + apex->rrset_first;
+        int soa = -1, ns = 0;
+        for (unsigned k = 0; k < apex->rrset_count; k++) {
+            if (ar[k].type == RD_T_SOA) soa = (int)k;
+            if (ar[k].type == RD_T_NS) ns = 1;
+        }
+        rd_name_to_text(b.origin, nb2, sizeof nb2);
+        if (soa < 0)
+            msg_at(&b, RD_MSG_ERROR, NULL, "%s: no SOA record at the zone apex", nb2);
+        else if (ar[soa].count > 1) {
+            /* name the second SOA in file order */
+            const brrset *g = &brs[apex->rrset_first + soa];
+            uint32_t second = RD_NONE;
+            for (uint32_t k = g->first; k < g->end; k++)
+                if (!dup[ord[k]] && ord[k] != g->min_rec && (second == RD_NONE || ord[k] < second))
+                    second = ord[k];
+            msg_at(&b, RD_MSG_ERROR, &l->rr[second], "%s: more than one SOA record at the apex", nb2);
+        }
+        if (!ns) msg_at(&b, RD_MSG_ERROR, NULL, "%s: no NS records at the zone apex", nb2);
+    }
+    for (uint32_t v = 0; v < nn; v++) {
+        const znode *nd = &fn[v];
+        const zrrset *r = rs + nd->rrset_first;
+        const brrset *g = brs + nd->rrset_first;
+        if (nd->rrset_count == 0) continue;
+        const uint8_t *nm = b.names + b.nodes[order[v]].name;
+        uint32_t node_first = RD_NONE;
+        int cname = -1, other = -1;
+        for (unsigned k = 0; k < nd->rrset_count; k++) {
+            if (node_first == RD_NONE || g[k].min_rec < node_first) node_first = g[k].min_rec;
+            uint16_t t = r[k].type;
+            if (t == RD_T_SOA && v != 0)
+                msg_at(&b, RD_MSG_ERROR, &l->rr[g[k].min_rec], "%s: SOA record not at the zone apex",
+                       rd_name_to_text(nm, nb, sizeof nb));
+            if (t == RD_T_CNAME) cname = (int)k;
+            else if (t != RD_T_RRSIG && t != RD_T_NSEC && t != T_KEY &&
+                     (other < 0 || g[k].min_rec < g[other].min_rec))
+                other = (int)k;
+            if ((t == RD_T_CNAME || t == RD_T_DNAME) && r[k].count > 1) {
+                uint32_t second = RD_NONE;
+                for (uint32_t x = g[k].first; x < g[k].end; x++)
+                    if (!dup[ord[x]] && ord[x] != g[k].min_rec && (second == RD_NONE || ord[x] < second))
+                        second = ord[x];
+                /* RFC 2181 10.1: one CNAME per name; RFC 6672 2.4: one DNAME per name */
+                msg_at(&b, RD_MSG_ERROR, &l->rr[second], "%s: more than one %s record",
+                       rd_name_to_text(nm, nb, sizeof nb), t == RD_T_CNAME ? "CNAME" : "DNAME");
+            }
+        }
+        if (cname >= 0 && other >= 0) {
+            /* RFC 1034 3.6.2, RFC 2181 10.1: a CNAME owner has no other data (RRSIG, NSEC
+               and KEY excepted: RFC 4035 2.5).  Report at whichever came second. */
+            uint32_t at = g[cname].min_rec > g[other].min_rec ? g[cname].min_rec : g[other].min_rec;
+            msg_at(&b, RD_MSG_ERROR, &l->rr[at], "%s: CNAME and other data",
+                   rd_name_to_text(nm, nb, sizeof nb));
+        }
+        if (nd->flags & ZN_BELOW_DNAME) {
+            /* RFC 6672 2.3: a DNAME owner has no descendants */
+            msg_at(&b, RD_MSG_ERROR, &l->rr[node_first], "%s: data below the DNAME at %s",
+                   rd_name_to_text(nm, nb, sizeof nb),
+                   rd_name_to_text(b.names + b.nodes[order[nd->dname]].name, nb2, sizeof nb2));
+        }
+    }
+
+    prof("checks");
+    /* additional-section lists of NS/MX/SRV, and the missing-glue check */
+    size_t addl_cap = 1024, naddl = 0;
+    addl = malloc(addl_cap * sizeof *addl);
+    if (!addl) goto nomem;
+    for (size_t gi = 0; gi < nrs; gi++) {
+        zrrset *r = &rs[gi];
+        int toff = (r->type == RD_T_NS || r->type == RD_T_MX || r->type == RD_T_SRV) ?
+                   zimg_target_offset(r->type) : -1;
+        if (toff < 0) continue;
+        const brrset *g = &brs[gi];
+        size_t start = naddl;
+        int is_ns_of_cut_or_apex = r->type == RD_T_NS;
+        for (uint32_t k = g->first; k < g->end; k++) {
+            if (dup[ord[k]]) continue;
+            const rd_rr *rr = &l->rr[ord[k]];
+            uint8_t t[RD_NAME_MAX + 1];
+            rd_name_lower_copy(t, rr_rdata(&b, rr) + toff);
+            int nl = zimg_name_index(t, lab, hs);
+            if (nl < b.ol || memcmp(lab[nl - b.ol], b.origin, b.olen) != 0) continue;  /* not ours */
+            size_t tl = rd_name_len(t);
+            uint32_t exact = bfind(&b, t, tl, hs[0]);
+            uint32_t tv = exact == RD_NONE ? RD_NONE : perm[exact];
+            if (tv != RD_NONE && has_addr[tv]) {
+                int seen = 0;
+                for (size_t a = start; a < naddl; a++) if (addl[a] == tv) seen = 1;
+                if (!seen) {
+                    if (naddl == addl_cap) {
+                        addl_cap *= 2;
+                        uint32_t *nv = realloc(addl, addl_cap * sizeof *nv);
+                        if (!nv) goto nomem;
+                        addl = nv;
+                    }
+                    addl[naddl++] = tv;
+                }
+                continue;
+            }
+            if (!is_ns_of_cut_or_apex) continue;
+            /* Missing glue: the name server lies at or below a zone cut of this zone, so
+               only this zone can supply its address (RFC 1034 4.2.1); named-checkzone
+               rejects such a zone, and so do we. */
+            uint32_t enc = exact;
+            for (int s = 1; enc == RD_NONE && s <= nl - b.ol; s++)
+                enc = bfind(&b, lab[s], tl - (size_t)(lab[s] - t), hs[s]);
+            if (enc == RD_NONE) continue;
+            if (fn[perm[enc]].cut != RD_NONE) {
+                msg_at(&b, RD_MSG_ERROR, rr, "%s NS %s: missing glue, the name server has no "
+                       "address records (A or AAAA)",
+                       rd_name_to_text(rr_owner(&b, rr), nb, sizeof nb),
+                       rd_name_to_text(rr_rdata(&b, rr) + toff, nb2, sizeof nb2));
+            } else {
+                /* in-zone authoritative name without addresses: BIND says error, Knot
+                   says nothing; a resolver can still ask for it, so only warn */
+                msg_at(&b, RD_MSG_WARNING, rr, "%s NS %s: the name server has no address "
+                       "records (A or AAAA)",
+                       rd_name_to_text(rr_owner(&b, rr), nb, sizeof nb),
+                       rd_name_to_text(rr_rdata(&b, rr) + toff, nb2, sizeof nb2));
+            }
+        }
+        if (naddl > start) {
+            r->addl_off = (uint32_t)start;      /* index for now, offset after layout */
+            r->addl_count = (uint32_t)(naddl - start);
+        }
+    }
+    if (b.errors) goto fail;
+
+    prof("addl");
+    /* 6. layout */
+    some_child = malloc((size_t)nn * sizeof *some_child);
+    if (!some_child) goto nomem;
+    memset(some_child, 0xff, (size_t)nn * sizeof *some_child);
+    size_t names_bytes = 0;
+    for (uint32_t v = nn; v-- > 0; ) {
+        if (some_child[v] == RD_NONE) names_bytes += fn[v].name_len;
+        if (fn[v].parent != RD_NONE && some_child[fn[v].parent] == RD_NONE) some_child[fn[v].parent] = v;
+    }
+    uint32_t hsize = 16;
+    while (hsize < (uint64_t)nn * 2) hsize *= 2;
+    size_t o_nodes = align8(sizeof(struct zimg));
+    size_t o_rrsets = align8(o_nodes + (size_t)nn * sizeof(znode));
+    size_t o_hash = align8(o_rrsets + nrs * sizeof(zrrset));
+    size_t o_addl = align8(o_hash + (size_t)hsize * 4);
+    size_t o_names = align8(o_addl + naddl * 4);
+    size_t o_rdata = o_names + names_bytes;
+    size_t total = align8(o_rdata + rdata_total);
+    if (total > 0xfffffff0u) {
+        msg_at(&b, RD_MSG_ERROR, NULL, "zone too large for one image");
+        goto fail;
+    }
+    z = calloc(1, total);
+    if (!z) goto nomem;
+    uint8_t *base = (uint8_t *)z;
+    memcpy(z->magic, ZIMG_MAGIC, 8);
+    z->version = ZIMG_VERSION;
+    z->endian = ZIMG_ENDIAN_TAG;
+    z->hdr_size = sizeof(struct zimg);
+    z->size = (uint32_t)total;
+    z->node_count = nn;
+    z->rrset_count = (uint32_t)nrs;
+    z->record_count = (uint32_t)records;
+    z->apex = 0;
+    z->origin_labels = (uint32_t)b.ol;
+    z->nodes_off = (uint32_t)o_nodes;
+    z->rrsets_off = (uint32_t)o_rrsets;
+    z->hash_off = (uint32_t)o_hash;
+    z->hash_mask = hsize - 1;
+    z->addl_off = (uint32_t)o_addl;
+    z->addl_count = (uint32_t)naddl;
+    z->names_off = (uint32_t)o_names;
+    z->names_len = (uint32_t)names_bytes;
+    z->rdata_off = (uint32_t)o_rdata;
+    z->rdata_len = (uint32_t)rdata_total;
+
+    /* names: children before parents, a parent's name is the tail of a child's */
+    size_t npos = o_names;
+    for (uint32_t v = nn; v-- > 0; ) {
+        uint32_t c = some_child[v];
+        if (c != RD_NONE) {
+            fn[v].name_off = fn[c].name_off + 1 + base[fn[c].name_off];
+        } else {
+            memcpy(base + npos, b.names + b.nodes[order[v]].name, fn[v].name_len);
+            fn[v].name_off = (uint32_t)npos;
+            npos += fn[v].name_len;
+        }
+    }
+    memcpy(base + o_nodes, fn, (size_t)nn * sizeof(znode));
+    uint32_t *tab = (uint32_t *)(base + o_hash);
+    memset(tab, 0xff, (size_t)hsize * 4);
+    for (uint32_t v = 0; v < nn; v++) {
+        uint32_t i = fn[v].hash & (hsize - 1);
+        while (tab[i] != RD_NONE) i = (i + 1) & (hsize - 1);
+        tab[i] = v;
+    }
+    if (naddl) memcpy(base + o_addl, addl, naddl * 4);
+    uint8_t *rdp = base + o_rdata;
+    for (size_t gi = 0; gi < nrs; gi++) {
+        zrrset *r = &rs[gi];
+        r->rdata_off += (uint32_t)o_rdata;
+        if (r->addl_off != RD_NONE) r->addl_off = (uint32_t)(o_addl + (size_t)r->addl_off * 4);
+        for (uint32_t k = brs[gi].first; k < brs[gi].end; k++) {
+            const rd_rr *rr = &l->rr[ord[k]];
+            if (dup[ord[k]]) continue;
+            *rdp++ = (uint8_t)(rr->rdlen >> 8);
+            *rdp++ = (uint8_t)rr->rdlen;
+            memcpy(rdp, rr_rdata(&b, rr), rr->rdlen);
+            rdp += rr->rdlen;
+        }
+    }
+    memcpy(base + o_rrsets, rs, nrs * sizeof(zrrset));
+
+    /* serial: SOA rdata = MNAME, RNAME, SERIAL (RFC 1035 3.3.13) */
+    {
+        const zrrset *soa = zimg_find_rrset(z, 0, RD_T_SOA);
+        const uint8_t *p = base + soa->rdata_off + 2;
+        p += rd_name_len(p);
+        p += rd_name_len(p);
+        z->serial = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+    }
+    if (size_out) *size_out = total;
+    prof("layout");
+    goto done;
+
+nomem:
+    msg_at(&b, RD_MSG_ERROR, NULL, "out of memory while compiling the zone");
+fail:
+    free(z);
+    z = NULL;
+done:
+    builder_free(&b);
+    free(rec_node);
+    free(order);
+    free(perm);
+    free(ord);
+    free(nstart);
+    free(dup);
+    free(brs);
+    free(rs);
+    free(fn);
+    free(addl);
+    free(some_child);
+    free(has_addr);
+    return z;
+}
+
+void zimg_free(zimg *z) { free(z); }

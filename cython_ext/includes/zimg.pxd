@@ -1,0 +1,59 @@
+# zimg.pxd — C declarations of zimg.h (compiled zone images: build and read API).
+from libc.stdint cimport uint8_t, uint16_t, uint32_t
+from includes.common cimport rd_rrlist, rd_msgs
+
+cdef extern from "zimg.h" nogil:
+    ctypedef uint32_t znode_id
+
+    enum:
+        ZN_APEX
+        ZN_CUT
+        ZN_BELOW_CUT
+        ZN_DNAME
+        ZN_BELOW_DNAME
+        ZN_ENT
+        ZN_WILDCARD
+        ZN_HAS_WILD
+        ZN_CNAME
+
+    ctypedef struct zrrset:
+        uint16_t type
+        uint16_t covered
+        uint16_t count
+        uint16_t flags
+        uint32_t ttl
+        uint32_t rdata_off
+        uint32_t rdata_len
+        uint32_t rrsig
+        uint32_t addl_off
+        uint32_t addl_count
+
+    ctypedef struct zlookup:
+        znode_id exact
+        znode_id encloser
+        znode_id cut
+        znode_id dname
+        znode_id wildcard
+        int encloser_labels
+
+    ctypedef struct zimg:
+        pass
+
+    zimg *zimg_build(const uint8_t *origin, const rd_rrlist *rrs, rd_msgs *msgs, size_t *size_out)
+    void zimg_free(zimg *z)
+    const zimg *zimg_from_buffer(const void *buf, size_t len, char *err, size_t errlen)
+    size_t zimg_size(const zimg *z)
+    const uint8_t *zimg_origin(const zimg *z)
+    int zimg_origin_labels(const zimg *z)
+    znode_id zimg_apex(const zimg *z)
+    uint32_t zimg_serial(const zimg *z)
+    uint32_t zimg_node_count(const zimg *z)
+    uint32_t zimg_record_count(const zimg *z)
+    void zimg_lookup(const zimg *z, const uint8_t *lname, int nlabels, zlookup *out)
+    const uint8_t *zimg_node_name(const zimg *z, znode_id n)
+    uint32_t zimg_node_flags(const zimg *z, znode_id n)
+    const zrrset *zimg_node_rrsets(const zimg *z, znode_id n, unsigned *count)
+    const zrrset *zimg_find_rrset(const zimg *z, znode_id n, uint16_t type)
+    const zrrset *zimg_rrset_at(const zimg *z, uint32_t index)
+    const uint8_t *zimg_base(const zimg *z)
+    znode_id zimg_find_node(const zimg *z, const uint8_t *lname)

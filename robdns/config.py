@@ -1,0 +1,463 @@
+"""config — the YAML configuration of ``robdns serve``: schema, validation, defaults.
+
+Every problem is reported with the path of the key it concerns, e.g.
+``server.listen[1]: bad address 'x'``, and all problems of a file are reported at once.
+"""
+
+import dataclasses
+import ipaddress
+import os
+import socket
+import sys
+from typing import Optional
+
+import yaml
+
+from robdns.errors import ConfigError, ZoneError
+
+DEFAULT_PORT = 53
+DEFAULT_CONTROL_SOCKET = "/run/robdns/control.sock"
+BUNDLED_ZONE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "example.com.zone")
+
+
+@dataclasses.dataclass(frozen=True)
+class ListenAddress:
+    """One address to serve on: ``ADDR@PORT`` (``ADDR`` alone means port 53)."""
+    host: str
+    port: int
+
+    @property
+    def family(self):
+        return socket.AF_INET6 if ":" in self.host else socket.AF_INET
+
+    @property
+    def wildcard(self):
+        """0.0.0.0 or :: — answers must then leave from the address that was asked."""
+        return ipaddress.ip_address(self.host).is_unspecified
+
+    def __str__(self):
+        return f"{self.host}@{self.port}"
+
+
+@dataclasses.dataclass(frozen=True)
+class TcpConfig:
+    """RFC 7766 limits of the TCP listener."""
+    enabled: bool = True
+    max_connections: int = 256       # open connections; the longest-idle one is closed beyond
+    idle_timeout: float = 10.0       # seconds without a complete query (RFC 7766 6.2.3)
+    max_pipelined: int = 64          # queries answered per connection before yielding
+
+
+@dataclasses.dataclass(frozen=True)
+class ZoneConfig:
+    name: str                        # absolute, lower case, e.g. "example.com."
+    file: str                        # absolute path (relative ones resolved to the config's dir)
+    default_ttl: int = 3600          # for records before any $TTL (RFC 2308 section 4)
+
+
+@dataclasses.dataclass(frozen=True)
+class XdpConfig:
+    """The AF_XDP data path (issue: AF_XDP); parsed here, served by robdns.xdp."""
+    interface: str
+    port: int = 53
+    queues: object = "auto"          # "auto" or a count
+    mode: str = "auto"               # auto | native | generic
+    zero_copy: str = "auto"          # auto | on | off
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    listen: tuple = (ListenAddress("127.0.0.1", 5353),)
+    workers: int = 1                 # resolved: "auto" becomes the number of usable cores
+    pin_workers: bool = True
+    udp_batch: int = 64              # datagrams per recvmmsg/sendmmsg
+    identity: str = ""               # CHAOS id.server / hostname.bind; "" = refused
+    version: str = ""                # CHAOS version.bind; "" = refused
+    nsid: bytes = b""                # RFC 5001 NSID payload; empty = off
+    max_udp_payload: int = 1232      # our EDNS(0) UDP payload ceiling (RFC 6891 6.2.5)
+    user: Optional[str] = None       # drop root to this user after binding
+    group: Optional[str] = None
+    control: str = DEFAULT_CONTROL_SOCKET
+    tcp: TcpConfig = TcpConfig()
+    log_level: str = "info"
+    zones: tuple = ()
+    xdp: Optional[XdpConfig] = None
+    path: Optional[str] = None       # the file this came from (None: built-in defaults)
+
+
+def default_config():
+    """What a bare ``robdns serve`` runs: the bundled example zone on 127.0.0.1@5353."""
+    return Config(zones=(ZoneConfig("example.com.", BUNDLED_ZONE),),
+                  control=default_control_socket())
+
+
+def default_control_socket():
+    """/run/robdns/control.sock as root; a per-user path otherwise (no write access to /run)."""
+    if os.geteuid() == 0:
+        return DEFAULT_CONTROL_SOCKET
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime and os.path.isdir(runtime):
+        return os.path.join(runtime, "robdns", "control.sock")
+    return f"/tmp/robdns-{os.geteuid()}/control.sock"
+
+
+# ---------------------------------------------------------------------------- loading
+
+class _StrictLoader(yaml.SafeLoader):
+    """A YAML loader that refuses duplicate keys (a silent last-one-wins hides typos)."""
+
+
+def _construct_mapping(loader, node, deep=False):
+    seen = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark)
+        seen[key] = True
+    return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def load(path):
+    """Read and validate a configuration file; raises ConfigError listing every problem."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read: {e.strerror}") from None
+    return parse(text, path)
+
+
+def parse(text, path="<config>"):
+    try:
+        doc = yaml.load(text, Loader=_StrictLoader)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else path
+        reason = getattr(e, "problem", None) or str(e)
+        raise ConfigError(f"{where}: YAML error: {reason}") from None
+    v = _Validator(path)
+    cfg = v.config(doc)
+    if v.errors:
+        err = ConfigError("\n".join(f"{path}: {e}" for e in v.errors))
+        err.errors = list(v.errors)
+        raise err
+    return cfg
+
+
+class _Validator:
+    """Walks the YAML document, converting values and collecting `path: reason` errors."""
+
+    def __init__(self, path):
+        self.errors = []
+        self.base = os.path.dirname(os.path.abspath(path)) if path and not path.startswith("<") else os.getcwd()
+
+    def err(self, key, reason):
+        self.errors.append(f"{key}: {reason}")
+
+    def mapping(self, key, value, allowed):
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            self.err(key, f"expected a mapping, got {_kind(value)}")
+            return {}
+        for k in value:
+            if k not in allowed:
+                where = f"{key}.{k}" if key else str(k)
+                self.err(where, "unknown key" + _suggest(k, allowed))
+        return value
+
+    def integer(self, key, value, lo, hi):
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.err(key, f"expected an integer, got {_kind(value)}")
+            return None
+        if not lo <= value <= hi:
+            self.err(key, f"{value} out of range {lo}..{hi}")
+            return None
+        return value
+
+    def number(self, key, value, lo, hi):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            self.err(key, f"expected a number, got {_kind(value)}")
+            return None
+        if not lo <= value <= hi:
+            self.err(key, f"{value} out of range {lo}..{hi}")
+            return None
+        return float(value)
+
+    def string(self, key, value, maxlen=255):
+        if not isinstance(value, str):
+            self.err(key, f"expected a string, got {_kind(value)}")
+            return None
+        if len(value.encode()) > maxlen:
+            self.err(key, f"longer than {maxlen} bytes")
+            return None
+        return value
+
+    def boolean(self, key, value):
+        if not isinstance(value, bool):
+            self.err(key, f"expected true or false, got {_kind(value)}")
+            return None
+        return value
+
+    def choice(self, key, value, choices):
+        if value not in choices:
+            self.err(key, f"expected one of {', '.join(map(str, choices))}, got {value!r}")
+            return None
+        return value
+
+    # ---- sections
+
+    def config(self, doc):
+        top = self.mapping("", doc, ("server", "zones", "log", "xdp"))
+        fields = {}
+        fields.update(self.server(top.get("server")))
+        if "log" in top:
+            log = self.mapping("log", top["log"], ("level",))
+            if "level" in log:
+                lvl = self.choice("log.level", log["level"], ("debug", "info", "warning", "error"))
+                if lvl:
+                    fields["log_level"] = lvl
+        fields["zones"] = self.zones(top.get("zones"))
+        if top.get("xdp") is not None:
+            fields["xdp"] = self.xdp(top["xdp"])
+        return Config(**{k: v for k, v in fields.items() if v is not None})
+
+    def server(self, value):
+        s = self.mapping("server", value, (
+            "listen", "workers", "pin_workers", "udp_batch", "identity", "version", "nsid",
+            "max_udp_payload", "user", "group", "control", "tcp"))
+        out = {}
+        if "listen" in s:
+            out["listen"] = self.listen(s["listen"])
+        if "workers" in s:
+            out["workers"] = self.workers(s["workers"])
+        if "pin_workers" in s:
+            out["pin_workers"] = self.boolean("server.pin_workers", s["pin_workers"])
+        if "udp_batch" in s:
+            out["udp_batch"] = self.integer("server.udp_batch", s["udp_batch"], 1, 1024)
+        for k in ("identity", "version"):
+            if k in s and s[k] is not None:
+                out[k] = self.string(f"server.{k}", s[k], 255)
+        if "nsid" in s and s["nsid"] is not None:
+            out["nsid"] = self.nsid(s["nsid"])
+        if "max_udp_payload" in s:
+            # 512 is the RFC 1035 floor; 4096 the largest a worker's response buffer takes.
+            out["max_udp_payload"] = self.integer("server.max_udp_payload", s["max_udp_payload"], 512, 4096)
+        for k in ("user", "group"):
+            if k in s and s[k] is not None:
+                out[k] = self.account(f"server.{k}", s[k])
+        if "control" in s:
+            c = self.string("server.control", s["control"], 107)   # sun_path holds 108 bytes
+            if c is not None:
+                out["control"] = c if os.path.isabs(c) else os.path.join(self.base, c)
+        if "tcp" in s:
+            out["tcp"] = self.tcp(s["tcp"])
+        return out
+
+    def listen(self, value):
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not value:
+            self.err("server.listen", "expected a non-empty list of ADDR@PORT")
+            return None
+        out = []
+        for i, item in enumerate(value):
+            key = f"server.listen[{i}]"
+            a = parse_listen(item) if isinstance(item, str) else None
+            if a is None:
+                self.err(key, f"bad address {item!r} (expected ADDR or ADDR@PORT)")
+            elif a in out:
+                self.err(key, f"duplicate address {item!r}")
+            else:
+                out.append(a)
+        return tuple(out)
+
+    def workers(self, value):
+        if value == "auto":
+            return len(os.sched_getaffinity(0))
+        return self.integer("server.workers", value, 1, 512)
+
+    def nsid(self, value):
+        # As Knot: a string is taken as ASCII, "0x..." as hex (RFC 5001 2.3: opaque octets).
+        s = self.string("server.nsid", value, 258)
+        if s is None:
+            return None
+        if s.startswith("0x"):
+            try:
+                raw = bytes.fromhex(s[2:])
+            except ValueError:
+                self.err("server.nsid", f"bad hex {s!r}")
+                return None
+        else:
+            raw = s.encode()
+        if len(raw) > 128:
+            self.err("server.nsid", "longer than 128 octets")
+            return None
+        return raw
+
+    def account(self, key, value):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+        s = self.string(key, value, 64)
+        if s is not None and (not s or any(c in s for c in ":/ \t")):
+            self.err(key, f"bad name {s!r}")
+            return None
+        return s
+
+    def tcp(self, value):
+        t = self.mapping("server.tcp", value, ("enabled", "max_connections", "idle_timeout", "max_pipelined"))
+        out = {}
+        if "enabled" in t:
+            out["enabled"] = self.boolean("server.tcp.enabled", t["enabled"])
+        if "max_connections" in t:
+            out["max_connections"] = self.integer("server.tcp.max_connections", t["max_connections"], 1, 65536)
+        if "idle_timeout" in t:
+            out["idle_timeout"] = self.number("server.tcp.idle_timeout", t["idle_timeout"], 0.1, 3600)
+        if "max_pipelined" in t:
+            out["max_pipelined"] = self.integer("server.tcp.max_pipelined", t["max_pipelined"], 1, 65535)
+        return TcpConfig(**{k: v for k, v in out.items() if v is not None})
+
+    def zones(self, value):
+        if value is None:
+            return ()
+        if not isinstance(value, list):
+            self.err("zones", f"expected a list, got {_kind(value)}")
+            return ()
+        out, names = [], set()
+        for i, item in enumerate(value):
+            key = f"zones[{i}]"
+            z = self.mapping(key, item, ("name", "file", "default_ttl"))
+            if not isinstance(item, dict):
+                continue
+            name = file = None
+            if "name" not in z:
+                self.err(key, "missing key 'name'")
+            else:
+                name = self.zone_name(f"{key}.name", z["name"])
+            if "file" not in z:
+                self.err(key, "missing key 'file'")
+            else:
+                file = self.string(f"{key}.file", z["file"], 4096)
+            ttl = 3600
+            if "default_ttl" in z:
+                ttl = self.integer(f"{key}.default_ttl", z["default_ttl"], 0, 2**31 - 1)
+            if name and name in names:
+                self.err(f"{key}.name", f"zone {name} listed twice")
+                continue
+            if name and file is not None and ttl is not None:
+                names.add(name)
+                path = file if os.path.isabs(file) else os.path.join(self.base, file)
+                out.append(ZoneConfig(name, path, ttl))
+        return tuple(out)
+
+    def zone_name(self, key, value):
+        s = self.string(key, value, 300)
+        if s is None:
+            return None
+        import dns.name
+        try:
+            n = dns.name.from_text(s)
+        except Exception as e:      # dnspython raises several classes for bad names
+            self.err(key, f"bad zone name {s!r}: {e}")
+            return None
+        return n.to_text().lower()
+
+    def xdp(self, value):
+        x = self.mapping("xdp", value, ("interface", "port", "queues", "mode", "zero_copy"))
+        if not isinstance(value, dict):
+            return None
+        out = {}
+        if "interface" not in x:
+            self.err("xdp", "missing key 'interface'")
+        else:
+            out["interface"] = self.string("xdp.interface", x["interface"], 15)
+        if "port" in x:
+            out["port"] = self.integer("xdp.port", x["port"], 1, 65535)
+        if "queues" in x:
+            out["queues"] = "auto" if x["queues"] == "auto" else self.integer("xdp.queues", x["queues"], 1, 1024)
+        if "mode" in x:
+            out["mode"] = self.choice("xdp.mode", x["mode"], ("auto", "native", "generic"))
+        if "zero_copy" in x:
+            zc = x["zero_copy"]
+            zc = {True: "on", False: "off"}.get(zc, zc)    # YAML reads bare on/off as booleans
+            out["zero_copy"] = self.choice("xdp.zero_copy", zc, ("auto", "on", "off"))
+        if any(v is None for v in out.values()) or "interface" not in out:
+            return None
+        return XdpConfig(**out)
+
+
+def parse_listen(text):
+    """``ADDR@PORT`` or ``ADDR`` -> ListenAddress, or None when malformed."""
+    host, sep, port = text.strip().partition("@")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    if getattr(ip, "scope_id", None):
+        return None
+    if sep:
+        if not port.isdigit() or not 0 < int(port) < 65536:
+            return None
+        p = int(port)
+    else:
+        p = DEFAULT_PORT
+    return ListenAddress(str(ip), p)
+
+
+def _kind(value):
+    if value is None:
+        return "nothing"
+    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
+            list: "a list", dict: "a mapping"}.get(type(value), type(value).__name__)
+
+
+def _suggest(key, allowed):
+    import difflib
+    close = difflib.get_close_matches(str(key), allowed, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else f" (known: {', '.join(allowed)})"
+
+
+# ------------------------------------------------------------------- check-config
+
+def compile_zones(cfg):
+    """Compile every zone of `cfg`; returns ({name: ZoneImage}, {name: [messages]})."""
+    from robdns import _core
+    images, failures = {}, {}
+    for z in cfg.zones:
+        try:
+            images[z.name] = _core.compile_zone(z.name, z.file, z.default_ttl)
+        except ZoneError as e:
+            failures[z.name] = list(e.messages) or [str(e)]
+        except OSError as e:
+            failures[z.name] = [f"{z.file}: cannot read: {e.strerror}"]
+    return images, failures
+
+
+def check_command(args):
+    """``robdns check-config -c FILE``: 0 when the config (and its zones) would load."""
+    try:
+        cfg = load(args.config)
+    except ConfigError as e:
+        print(str(e), file=sys.stderr)
+        return 1
+    if getattr(args, "no_zones", False):
+        print(f"{args.config}: ok ({len(cfg.zones)} zones, not compiled)")
+        return 0
+    images, failures = compile_zones(cfg)
+    for name, img in images.items():
+        for w in getattr(img, "warnings", ()):
+            print(w, file=sys.stderr)
+    for name, msgs in failures.items():
+        for m in msgs:
+            print(m, file=sys.stderr)
+        print(f"zone {name}: failed to load", file=sys.stderr)
+    if failures:
+        return 1
+    print(f"{args.config}: ok ({len(images)} zones)")
+    return 0

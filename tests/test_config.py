@@ -1,0 +1,160 @@
+"""test_config — YAML configuration: the issue's minimal example, defaults, and errors
+that name the key path."""
+
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from robdns import config
+from robdns.errors import ConfigError
+
+MINIMAL = """\
+server:
+  listen: ["127.0.0.1@5353", "::1@5353"]
+  workers: 2            # or auto: one per core
+zones:
+  - name: example.com.
+    file: zones/example.com.zone
+"""
+
+
+def test_minimal_example_exactly_as_written(tmp_path):
+    p = tmp_path / "robdns.yaml"
+    p.write_text(MINIMAL)
+    cfg = config.load(str(p))
+    assert [str(a) for a in cfg.listen] == ["127.0.0.1@5353", "::1@5353"]
+    assert [a.family for a in cfg.listen] == [socket.AF_INET, socket.AF_INET6]
+    assert cfg.workers == 2
+    assert len(cfg.zones) == 1
+    z = cfg.zones[0]
+    assert z.name == "example.com."
+    # Relative zone paths are relative to the configuration file, not the cwd.
+    assert z.file == str(tmp_path / "zones" / "example.com.zone")
+    assert cfg.tcp.enabled and cfg.tcp.max_connections > 0 and cfg.tcp.idle_timeout > 0
+
+
+def test_workers_auto_is_the_number_of_usable_cores():
+    cfg = config.parse("server: {workers: auto}\n")
+    assert cfg.workers == len(os.sched_getaffinity(0))
+
+
+def test_all_keys():
+    cfg = config.parse("""
+server:
+  listen: "0.0.0.0@53"
+  workers: 1
+  pin_workers: false
+  udp_batch: 32
+  identity: ns1.example
+  version: "robdns"
+  nsid: "0x6e7331"
+  max_udp_payload: 1400
+  user: robdns
+  group: robdns
+  control: /run/robdns/ctl.sock
+  tcp: {enabled: true, max_connections: 10, idle_timeout: 2.5, max_pipelined: 8}
+log: {level: debug}
+zones:
+  - {name: Example.ORG, file: /etc/robdns/example.org.zone, default_ttl: 300}
+""", "/etc/robdns/robdns.yaml")
+    assert cfg.listen[0].wildcard and cfg.listen[0].port == 53
+    assert (cfg.workers, cfg.pin_workers, cfg.udp_batch) == (1, False, 32)
+    assert cfg.identity == "ns1.example" and cfg.version == "robdns"
+    assert cfg.nsid == b"ns1"
+    assert cfg.max_udp_payload == 1400
+    assert (cfg.user, cfg.group) == ("robdns", "robdns")
+    assert cfg.control == "/run/robdns/ctl.sock"
+    assert cfg.tcp == config.TcpConfig(True, 10, 2.5, 8)
+    assert cfg.log_level == "debug"
+    assert cfg.zones == (config.ZoneConfig("example.org.", "/etc/robdns/example.org.zone", 300),)
+
+
+def test_nsid_as_text():
+    assert config.parse("server: {nsid: ns1}").nsid == b"ns1"
+
+
+def test_listen_forms():
+    assert config.parse_listen("::@53") == config.ListenAddress("::", 53)
+    assert config.parse_listen("[::1]@5300") == config.ListenAddress("::1", 5300)
+    assert config.parse_listen("192.0.2.1") == config.ListenAddress("192.0.2.1", 53)
+    for bad in ("x", "127.0.0.1@", "127.0.0.1@0", "127.0.0.1@65536", "1.2.3@53", "::1@x", ""):
+        assert config.parse_listen(bad) is None, bad
+
+
+@pytest.mark.parametrize("text, message", [
+    ('server: {listen: ["127.0.0.1@53", "x"]}', "server.listen[1]: bad address 'x'"),
+    ("server: {listne: []}", "server.listne: unknown key (did you mean 'listen'?)"),
+    ("bogus: 1", "bogus: unknown key"),
+    ("server: {workers: 0}", "server.workers: 0 out of range 1..512"),
+    ("server: {workers: many}", "server.workers: expected an integer, got a string"),
+    ("server: {tcp: {idle_timeout: -1}}", "server.tcp.idle_timeout: -1 out of range"),
+    ("server: {tcp: {max_conn: 1}}", "server.tcp.max_conn: unknown key"),
+    ("server: {max_udp_payload: 65535}", "server.max_udp_payload: 65535 out of range 512..4096"),
+    ("server: {nsid: 0xzz}", "server.nsid: bad hex '0xzz'"),
+    ("server: {identity: yes}", "server.identity: expected a string, got a boolean"),
+    ("server: {user: 'a:b'}", "server.user: bad name 'a:b'"),
+    ("zones: {name: x}", "zones: expected a list, got a mapping"),
+    ("zones: [{name: example.com.}]", "zones[0]: missing key 'file'"),
+    ("zones: [{name: a., file: f, ttl: 3}]", "zones[0].ttl: unknown key"),
+    ("zones: [{name: 'a..b', file: f}]", "zones[0].name: bad zone name 'a..b'"),
+    ("zones: [{name: a., file: f}, {name: A, file: g}]", "zones[1].name: zone a. listed twice"),
+    ('server: {listen: ["::1@53", "::1@53"]}', "server.listen[1]: duplicate address '::1@53'"),
+    ("xdp: {interface: eth0, mode: turbo}", "xdp.mode: expected one of auto, native, generic"),
+    ("server: [1]", "server: expected a mapping, got a list"),
+])
+def test_errors_name_the_key_path(text, message):
+    with pytest.raises(ConfigError) as e:
+        config.parse(text, "robdns.yaml")
+    assert f"robdns.yaml: {message}" in str(e.value)
+
+
+def test_every_error_is_reported_at_once():
+    with pytest.raises(ConfigError) as e:
+        config.parse("server: {workers: 0, listen: [x], foo: 1}\nzones: [{file: f}]\n")
+    assert len(e.value.errors) == 4
+
+
+def test_yaml_syntax_error_has_file_and_line():
+    with pytest.raises(ConfigError, match=r"^c\.yaml:4: YAML error"):
+        config.parse("server:\n  workers: 1\n  listen: [a, b\n  tcp: }\n", "c.yaml")
+
+
+def test_duplicate_yaml_key_is_an_error():
+    with pytest.raises(ConfigError, match="duplicate key 'workers'"):
+        config.parse("server:\n  workers: 1\n  workers: 2\n", "c.yaml")
+
+
+def test_unreadable_file(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read"):
+        config.load(str(tmp_path / "missing.yaml"))
+
+
+def test_default_config_serves_the_bundled_zone_on_5353():
+    cfg = config.default_config()
+    assert [str(a) for a in cfg.listen] == ["127.0.0.1@5353"]
+    assert [z.name for z in cfg.zones] == ["example.com."]
+    assert os.path.exists(cfg.zones[0].file)
+
+
+def _check_config(*args):
+    return subprocess.run([sys.executable, "-m", "robdns", "check-config", *args],
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_check_config_command_reports_bad_keys(tmp_path):
+    p = tmp_path / "bad.yaml"
+    p.write_text('server:\n  listen: ["127.0.0.1@5353", "x"]\n')
+    r = _check_config("-c", str(p))
+    assert r.returncode == 1
+    assert f"{p}: server.listen[1]: bad address 'x'" in r.stderr
+
+
+def test_check_config_command_yaml_only(tmp_path):
+    p = tmp_path / "ok.yaml"
+    p.write_text(MINIMAL)
+    r = _check_config("-c", str(p), "--no-zones")
+    assert r.returncode == 0, r.stderr
+    assert "ok" in r.stdout
