@@ -12,7 +12,7 @@ def _name_cmp(bytes a, bytes b):
     return rd_name_cmp(<const uint8_t *>a, <const uint8_t *>b)
 
 
-cdef bytes _origin_wire(object origin):
+cdef bytes _zscan_origin_wire(object origin):
     """Presentation origin (str, relative names taken as absolute) -> wire, or None."""
     cdef uint8_t buf[256]
     cdef int n
@@ -27,7 +27,7 @@ cdef bytes _origin_wire(object origin):
     return (<char *>buf)[:n]
 
 
-cdef int _encode_text_rdata(rd_rrlist *out, rd_msgs *msgs, size_t first) except -1:
+cdef int _zscan_encode_text_rdata(rd_rrlist *out, rd_msgs *msgs, size_t first) except -1:
     """Encode with dnspython the records the C parser kept as text; errors -> messages."""
     cdef size_t i
     cdef rd_rr *rr
@@ -87,7 +87,7 @@ cdef int zscan_load_file(str path, const uint8_t *origin, uint32_t default_ttl,
     opt.generate_max = 65536
     with nogil:
         errors = zs_parse_file(cpath, &opt, out, msgs)
-    return errors + _encode_text_rdata(out, msgs, first)
+    return errors + _zscan_encode_text_rdata(out, msgs, first)
 
 
 cdef int zscan_load_text(str name, bytes text, const uint8_t *origin, uint32_t default_ttl,
@@ -106,7 +106,7 @@ cdef int zscan_load_text(str name, bytes text, const uint8_t *origin, uint32_t d
     opt.generate_max = 65536
     with nogil:
         errors = zs_parse_text(cname, ctext, tlen, &opt, out, msgs)
-    return errors + _encode_text_rdata(out, msgs, first)
+    return errors + _zscan_encode_text_rdata(out, msgs, first)
 
 
 cdef list zscan_format_messages(const rd_rrlist *l, const rd_msgs *m):
@@ -129,7 +129,7 @@ cdef list zscan_format_messages(const rd_rrlist *l, const rd_msgs *m):
     return res
 
 
-cdef tuple _records_and_messages(rd_rrlist *l, rd_msgs *m):
+cdef tuple _zscan_records_and_messages(rd_rrlist *l, rd_msgs *m):
     cdef size_t i
     cdef rd_rr *rr
     cdef size_t olen
@@ -147,13 +147,13 @@ def parse_zone_file(path, origin, default_ttl=3600, message_limit=100):
     (owner_wire, ttl, rclass, rtype, rdata_wire) in file order."""
     cdef rd_rrlist l
     cdef rd_msgs m
-    cdef bytes ow = _origin_wire(origin)
+    cdef bytes ow = _zscan_origin_wire(origin)
     rd_rrlist_init(&l)
     rd_msgs_init(&m, message_limit)
     try:
         zscan_load_file(str(path), <const uint8_t *>ow if ow is not None else NULL,
                         default_ttl, &l, &m)
-        return _records_and_messages(&l, &m)
+        return _zscan_records_and_messages(&l, &m)
     finally:
         rd_rrlist_free(&l)
         rd_msgs_free(&m)
@@ -163,7 +163,7 @@ def parse_zone_text(text, origin, name="<string>", default_ttl=3600, message_lim
     """Parse zone text (str or bytes) -> (records, messages), as parse_zone_file."""
     cdef rd_rrlist l
     cdef rd_msgs m
-    cdef bytes ow = _origin_wire(origin)
+    cdef bytes ow = _zscan_origin_wire(origin)
     if isinstance(text, str):
         text = text.encode("utf-8", "surrogateescape")
     rd_rrlist_init(&l)
@@ -171,7 +171,7 @@ def parse_zone_text(text, origin, name="<string>", default_ttl=3600, message_lim
     try:
         zscan_load_text(name, text, <const uint8_t *>ow if ow is not None else NULL,
                         default_ttl, &l, &m)
-        return _records_and_messages(&l, &m)
+        return _zscan_records_and_messages(&l, &m)
     finally:
         rd_rrlist_free(&l)
         rd_msgs_free(&m)
