@@ -51,8 +51,8 @@ def main(argv=None) -> int:
                 total += 1
                 wire = q.wire()
                 mine = dnsnorm.normalize(_core.answer(db, wire, tcp=q.tcp), wire)
-                k = dnsnorm.normalize(knot.query(wire, tcp=q.tcp, timeout=1.0), wire)
-                n = dnsnorm.normalize(nsd.query(wire, tcp=q.tcp, timeout=1.0), wire)
+                k = dnsnorm.normalize(knot.ask(wire, q.tcp), wire)
+                n = dnsnorm.normalize(nsd.ask(wire, q.tcp), wire)
                 if mine in (k, n):
                     continue
                 fk, fn = _fields(mine, k), _fields(mine, n)
