@@ -23,7 +23,8 @@ _XDP_MODES = {"auto": cxdp.RD_XDP_MODE_AUTO, "native": cxdp.RD_XDP_MODE_NATIVE,
 _XDP_ZC = {"auto": cxdp.RD_XDP_ZC_AUTO, "on": cxdp.RD_XDP_ZC_ON, "off": cxdp.RD_XDP_ZC_OFF}
 _XDP_MODE_NAMES = {cxdp.RD_XDP_MODE_NATIVE: "native", cxdp.RD_XDP_MODE_GENERIC: "generic"}
 _XDP_COUNTERS = ("rx_frames", "tx_frames", "not_dns", "malformed", "no_answer", "tx_full",
-                 "no_db", "wakeups", "batches")
+                 "no_db", "wakeups", "batches", "kernel_rx_dropped", "kernel_rx_ring_full",
+                 "kernel_fill_ring_empty", "kernel_invalid_descs")
 
 
 def xdp_supported():
@@ -243,7 +244,8 @@ cdef class XdpPlane:
         for i in range(self.nworkers):
             cxdp.rd_xdp_worker_counters(self.workers[i], &c, &s)
             vals = (c.rx_frames, c.tx_frames, c.not_dns, c.malformed, c.no_answer, c.tx_full,
-                    c.no_db, c.wakeups, c.batches, s.queries, s.responses, s.truncated)
+                    c.no_db, c.wakeups, c.batches, c.k_rx_dropped, c.k_rx_ring_full,
+                    c.k_fill_empty, c.k_invalid, s.queries, s.responses, s.truncated)
             for k, v in zip(_XDP_COUNTERS + ("queries", "responses", "truncated"), vals):
                 total[k] += v
         return total

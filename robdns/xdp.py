@@ -201,6 +201,8 @@ def resolve_queues(cfg: XdpConfig) -> list:
         n = available
     else:
         n = cfg.queues
+        if n > MAX_QUEUES:
+            raise XdpError(f"xdp.queues: at most {MAX_QUEUES} queues, {n} configured")
         if n > available:
             raise XdpError(f"xdp.queues: {cfg.interface} has {available} RX queue(s), "
                            f"{n} configured")
@@ -220,6 +222,8 @@ def start_xdp_workers(cfg: XdpConfig, database=None, cpus: Optional[list] = None
     from robdns import _core
     if not _core.xdp_supported():
         raise XdpError(f"xdp: {_NOT_BUILT}")
+    # Any object with the five fields will do (robdns.config has its own XdpConfig).
+    cfg = XdpConfig(cfg.interface, cfg.port, cfg.queues, cfg.mode, cfg.zero_copy)
     ifindex = interface_index(cfg.interface)
     queues = resolve_queues(cfg)
     mtu = interface_mtu(cfg.interface)

@@ -13,12 +13,16 @@ import textwrap
 import threading
 import time
 
+import json
+import struct
+
 import dns.flags
 import dns.message
 import dns.rcode
 import dns.rdatatype
 import pytest
 
+import xdp_frames
 from netns import VethPair, inside, is_root
 from robdns import _core, xdp
 
@@ -322,3 +326,66 @@ def test_two_queues_each_get_a_worker(program):
                 assert ask(pair, q) is not None
         finally:
             stop(pair, w)
+
+
+def test_zero_copy_on_where_the_driver_has_none_is_a_clear_error(pair, program):
+    # veth has no AF_XDP zero-copy: "on" must fail and say why; "auto" falls back to copy.
+    with pytest.raises(xdp.XdpError, match="zero-copy"):
+        start(pair, program, make_db(), zero_copy="on")
+    assert attached(pair) == (0, "")
+    w = start(pair, program, make_db(), zero_copy="auto")
+    try:
+        assert w.info["queues"] == {0: {"zero_copy": False}}
+    finally:
+        stop(pair, w)
+
+
+def _mac(pair, ns, ifname):
+    out = subprocess.run(["ip", "-j", "-n", ns, "link", "show", "dev", ifname],
+                         capture_output=True, text=True, check=True, timeout=10).stdout
+    return bytes.fromhex(json.loads(out)[0]["address"].replace(":", ""))
+
+
+SOL_PACKET, PACKET_AUXDATA, TP_STATUS_VLAN_VALID, PACKET_OUTGOING = 263, 8, 0x10, 4
+
+
+@pytest.mark.parametrize("vlans", [((0x8100, 100),), ((0x88A8, 7), (0x8100, 100))])
+def test_vlan_tagged_queries_are_answered_with_the_tag(pair, program, vlans):
+    """IEEE 802.1Q/802.1ad: a tagged query frame is answered with the same tags.  Sent and
+    received with a packet socket (this kernel may lack VLAN devices); the receiving
+    stack moves the outer tag into packet metadata (PACKET_AUXDATA)."""
+    db = make_db()
+    w = start(pair, program, db, mode="native")
+    try:
+        wire = dns.message.make_query("www.example.com.", "A").to_wire()
+        frame = xdp_frames.query_frame(wire, vlans=vlans, sport=41000,
+                                       src_mac=_mac(pair, pair.client_ns, pair.client_if),
+                                       dst_mac=_mac(pair, pair.server_ns, pair.server_if))
+        with inside(pair.client_ns):
+            s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))  # ETH_P_ALL
+        with s:
+            s.bind((pair.client_if, 0))
+            s.setsockopt(SOL_PACKET, PACKET_AUXDATA, 1)
+            s.settimeout(2)
+            s.send(frame)
+            deadline = time.monotonic() + 3
+            while True:
+                assert time.monotonic() < deadline, "no tagged reply"
+                data, anc, _flags, addr = s.recvmsg(4096, socket.CMSG_SPACE(20))
+                if addr[2] == PACKET_OUTGOING:
+                    continue
+                aux = [d for lvl, typ, d in anc if lvl == SOL_PACKET and typ == PACKET_AUXDATA]
+                status, _len, _snap, _mac_off, _net, tci, tpid = struct.unpack("IIIHHHH", aux[0][:20])
+                if status & TP_STATUS_VLAN_VALID:
+                    # Put the stripped outer tag back where it was on the wire.
+                    data = data[:12] + struct.pack("!HH", tpid or 0x8100, tci) + data[12:]
+                try:
+                    reply = xdp_frames.parse_reply(data)
+                except (AssertionError, struct.error):
+                    continue      # other traffic (IPv6 ND...): a bad reply ends in the timeout
+                if reply["sport"] == 53 and reply["dport"] == 41000:
+                    break
+        assert reply["vlans"] == list(vlans)
+        assert reply["payload"] == _core.answer(db, wire)
+    finally:
+        stop(pair, w)

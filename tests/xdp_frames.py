@@ -36,7 +36,7 @@ def udp_header(sport, dport, payload, src, dst, checksum=True):
 
 
 def query_frame(payload: bytes, family=4, sport=40000, dport=53, vlans=(), ip_options=b"",
-                frag=0, pad_to=0, tos=0):
+                frag=0, pad_to=0, tos=0, src_mac=CLIENT_MAC, dst_mac=SERVER_MAC):
     """An Ethernet frame carrying `payload` over UDP from the client to the server."""
     if family == 4:
         src, dst = ipaddress.ip_address("198.18.0.2").packed, ipaddress.ip_address("198.18.0.1").packed
@@ -52,7 +52,7 @@ def query_frame(payload: bytes, family=4, sport=40000, dport=53, vlans=(), ip_op
     else:
         hdr = struct.pack("!IHBB16s16s", 0x60000000 | tos << 20, len(udp), 17, 64, src, dst)
         l3, ethertype = hdr + udp, ETH_IP6
-    eth = SERVER_MAC + CLIENT_MAC
+    eth = dst_mac + src_mac
     for tpid, vid in vlans:
         eth += struct.pack("!HH", tpid, vid)
     frame = eth + struct.pack("!H", ethertype) + l3

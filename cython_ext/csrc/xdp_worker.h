@@ -32,6 +32,11 @@ typedef struct rd_xdp_counters {
     uint64_t no_db;            /* no database published yet: dropped */
     uint64_t wakeups;          /* sendto/recvfrom kicks (need_wakeup) */
     uint64_t batches;
+    /* the kernel's view of the socket (XDP_STATISTICS), read at snapshot time */
+    uint64_t k_rx_dropped;     /* dropped for other reasons */
+    uint64_t k_rx_ring_full;   /* dropped: our RX ring was full (worker too slow) */
+    uint64_t k_fill_empty;     /* no free frame in the fill ring */
+    uint64_t k_invalid;        /* invalid RX + TX descriptors */
 } rd_xdp_counters;
 
 typedef struct rd_xdp_worker rd_xdp_worker;
@@ -55,7 +60,8 @@ void rd_xdp_worker_close(rd_xdp_worker *w);
 int rd_xdp_worker_zero_copy(const rd_xdp_worker *w);
 uint32_t rd_xdp_worker_queue(const rd_xdp_worker *w);
 /* Snapshots of the counters (plain reads of 64-bit words the worker writes: each word is
- * consistent on the platforms we build for; the set may be a few packets apart). */
+ * consistent on the platforms we build for; the set may be a few packets apart), with the
+ * kernel's drop counters of the socket. */
 void rd_xdp_worker_counters(const rd_xdp_worker *w, rd_xdp_counters *c, rd_stats *s);
 
 #endif

@@ -58,6 +58,10 @@ cdef extern from "xdp_worker.h" nogil:
         uint64_t no_db
         uint64_t wakeups
         uint64_t batches
+        uint64_t k_rx_dropped
+        uint64_t k_rx_ring_full
+        uint64_t k_fill_empty
+        uint64_t k_invalid
     ctypedef struct rd_xdp_worker:
         pass
     rd_xdp_worker *rd_xdp_worker_open(const char *ifname, uint32_t queue, int zc,
