@@ -2,6 +2,8 @@
 # install.sh — install robdns from this checkout into a virtualenv and put `robdns` on PATH.
 #   ROBDNS_PREFIX  virtualenv location (default /opt/robdns)
 #   ROBDNS_EXTRAS  pip extras to add, e.g. "test"
+#   ROBDNS_EDITABLE=1  install in development mode (the extension is built in place, so
+#                  the checkout itself is importable: what the test suite runs against)
 set -eu
 cd "$(dirname "$0")/.."
 PREFIX=${ROBDNS_PREFIX:-/opt/robdns}
@@ -22,7 +24,11 @@ fi
 "$PREFIX/bin/python" -m pip install -q --upgrade pip setuptools wheel Cython
 spec="."
 [ -n "${ROBDNS_EXTRAS:-}" ] && spec=".[${ROBDNS_EXTRAS}]"
-"$PREFIX/bin/python" -m pip install -q "$spec"
+if [ "${ROBDNS_EDITABLE:-0}" = 1 ]; then
+    "$PREFIX/bin/python" -m pip install -q -e "$spec"
+else
+    "$PREFIX/bin/python" -m pip install -q "$spec"
+fi
 if [ -w /usr/local/bin ]; then
     ln -sf "$PREFIX/bin/robdns" /usr/local/bin/robdns
 fi

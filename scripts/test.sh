@@ -24,7 +24,7 @@ if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
     done
 fi
 
-ROBDNS_PREFIX="$PREFIX" ROBDNS_EXTRAS=test sh scripts/install.sh
+ROBDNS_PREFIX="$PREFIX" ROBDNS_EXTRAS=test ROBDNS_EDITABLE=1 sh scripts/install.sh
 set +e
 "$PREFIX/bin/python" -m pytest -p no:cacheprovider tests "$@"
 rc=$?

@@ -256,6 +256,15 @@ const zimg *zimg_from_buffer(const void *buf, size_t len, char *err, size_t errl
             FAIL("node %u: bad parent", i);
         if (nd->parent != RD_NONE && nodes[nd->parent].labels + 1 != nd->labels)
             FAIL("node %u: bad parent", i);
+        if (nd->parent != RD_NONE) {
+            /* the parent's name is this name without its first label: by induction from
+               the apex, every node lies at or below the origin */
+            const uint8_t *tail = base + nd->name_off + 1 + base[nd->name_off];
+            const znode *pn = &nodes[nd->parent];
+            if (pn->name_len != nd->name_len - 1 - base[nd->name_off] ||
+                (base + pn->name_off != tail && memcmp(base + pn->name_off, tail, pn->name_len) != 0))
+                FAIL("node %u: name does not extend its parent's", i);
+        }
         if ((nd->cut != RD_NONE && nd->cut > i) || (nd->dname != RD_NONE && nd->dname >= i) ||
             (nd->wild != RD_NONE && (nd->wild <= i || nd->wild >= nn)))
             FAIL("node %u: bad link", i);
@@ -300,13 +309,8 @@ const zimg *zimg_from_buffer(const void *buf, size_t len, char *err, size_t errl
         used_slots++;
     }
     if (used_slots != nn || used_slots > z->hash_mask) FAIL("bad hash table");
-    /* every node must be reachable through the index (a node hidden from lookups would
-       make the engine's answers wrong, not unsafe, but a valid image has none) */
-    for (uint32_t i = 0; i < nn; i++)
-        if (zimg_find_node(z, base + nodes[i].name_off) != i) FAIL("node %u: not indexed", i);
-    /* all nodes lie below the apex name */
-    const uint8_t *origin = base + nodes[z->apex].name_off;
-    for (uint32_t i = 0; i < nn; i++)
-        if (!rd_name_is_sub(base + nodes[i].name_off, origin)) FAIL("node %u: outside the zone", i);
+    /* Not checked, to keep loading fast: that each node sits at its hash position.  A
+       forged table can hide names (wrong answers), never cause a read out of bounds:
+       slots hold valid node ids and probing is bounded by the table size. */
     return z;
 }

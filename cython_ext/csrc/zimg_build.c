@@ -18,6 +18,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#ifdef ZIMG_PROFILE   /* stage times on stderr, for tuning by hand */
+#include <time.h>
+static double prof_t0;
+static void prof(const char *stage)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    double now = t.tv_sec + t.tv_nsec * 1e-9;
+    if (stage) fprintf(stderr, "zimg_build %-10s %.3f s\n", stage, now - prof_t0);
+    prof_t0 = now;
+}
+#else
+#define prof(stage) ((void)0)
+#endif
+
 #define T_KEY 25   /* RFC 2535 KEY: may sit beside a CNAME (RFC 2181 10.1.1, RFC 4035 2.5) */
 
 typedef struct bnode {
@@ -361,6 +376,7 @@ zimg *zimg_build(const uint8_t *origin, const rd_rrlist *l, rd_msgs *msgs, size_
     char nb[RD_NAME_MAX * 4 + 1], nb2[RD_NAME_MAX * 4 + 1], tb[16];
 
     if (size_out) *size_out = 0;
+    prof(NULL);
     rd_name_lower_copy(b.origin, origin);
     b.olen = rd_name_len(b.origin);
     b.ol = rd_name_labels(b.origin);
@@ -394,6 +410,15 @@ zimg *zimg_build(const uint8_t *origin, const rd_rrlist *l, rd_msgs *msgs, size_
             continue;
         }
         const uint8_t *owner = rr_owner(&b, rr);
+        /* zone files list a name's records together: reuse the previous record's node
+           when the owner is byte-for-byte the same (skips lowering and hashing) */
+        if (i > 0 && rec_node[i - 1] != RD_NONE && rr->rclass == RD_C_IN &&
+            (l->rr[i - 1].owner == rr->owner ||
+             memcmp(rr_owner(&b, &l->rr[i - 1]), owner, rd_name_len(owner)) == 0) &&
+            zimg_rdata_check(rr->type, rr_rdata(&b, rr), rr->rdlen) == 0) {
+            rec_node[i] = rec_node[i - 1];
+            continue;
+        }
         if (rr->rclass != RD_C_IN) {
             msg_at(&b, RD_MSG_ERROR, rr, "%s: class %u, only class IN zones are served",
                    rd_name_to_text(owner, nb, sizeof nb), rr->rclass);
@@ -403,7 +428,8 @@ zimg *zimg_build(const uint8_t *origin, const rd_rrlist *l, rd_msgs *msgs, size_
         rd_name_lower_copy(lname, owner);
         int nl = zimg_name_index(lname, lab, hs);
         if (nl < b.ol || memcmp(lab[nl - b.ol], b.origin, b.olen) != 0) {
-            msg_at(&b, RD_MSG_ERROR, rr, "%s: out of zone (not at or below %s)",
+            /* named-checkzone and Knot both warn and drop such records */
+            msg_at(&b, RD_MSG_WARNING, rr, "%s: out of zone (not at or below %s), ignored",
                    rd_name_to_text(owner, nb, sizeof nb), rd_name_to_text(b.origin, nb2, sizeof nb2));
             continue;
         }
@@ -417,6 +443,7 @@ zimg *zimg_build(const uint8_t *origin, const rd_rrlist *l, rd_msgs *msgs, size_
         rec_node[i] = id;
     }
     if (b.errors) goto fail;
+    prof("index");
 
     /* 2. canonical order: perm[old] = new */
     uint32_t nn = b.nn;
@@ -425,18 +452,21 @@ zimg *zimg_build(const uint8_t *origin, const rd_rrlist *l, rd_msgs *msgs, size_
     if (!order || !perm) goto nomem;
     for (uint32_t v = 0; v < nn; v++) perm[order[v]] = v;
 
+    prof("order");
     /* 3. counting sort of records by node, then by (type, covered, rdata) per node */
     nstart = calloc((size_t)nn + 1, sizeof *nstart);
     ord = malloc((n ? n : 1) * sizeof *ord);
     dup = calloc(n ? n : 1, 1);
     if (!nstart || !ord || !dup) goto nomem;
-    for (size_t i = 0; i < n; i++) nstart[perm[rec_node[i]] + 1]++;
+    for (size_t i = 0; i < n; i++)
+        if (rec_node[i] != RD_NONE) nstart[perm[rec_node[i]] + 1]++;
     for (uint32_t v = 0; v < nn; v++) nstart[v + 1] += nstart[v];
     {
         uint32_t *fill = malloc(((size_t)nn + 1) * sizeof *fill);
         if (!fill) goto nomem;
         memcpy(fill, nstart, ((size_t)nn + 1) * sizeof *fill);
-        for (size_t i = 0; i < n; i++) ord[fill[perm[rec_node[i]]]++] = (uint32_t)i;
+        for (size_t i = 0; i < n; i++)
+            if (rec_node[i] != RD_NONE) ord[fill[perm[rec_node[i]]]++] = (uint32_t)i;
         free(fill);
     }
 
@@ -493,6 +523,7 @@ zimg *zimg_build(const uint8_t *origin, const rd_rrlist *l, rd_msgs *msgs, size_
         goto fail;
     }
 
+    prof("rrsets");
     /* final rrset records (rdata offsets relative to the rdata section for now) */
     rs = calloc(nrs ? nrs : 1, sizeof *rs);
     if (!rs) goto nomem;
@@ -534,6 +565,7 @@ zimg *zimg_build(const uint8_t *origin, const rd_rrlist *l, rd_msgs *msgs, size_
         }
     }
 
+    prof("ttl");
     /* 4. node records, flags and links, parents first */
     for (uint32_t v = 0; v < nn; v++) {
         const bnode *bn = &b.nodes[order[v]];
@@ -577,6 +609,7 @@ zimg *zimg_build(const uint8_t *origin, const rd_rrlist *l, rd_msgs *msgs, size_
         }
     }
 
+    prof("links");
     /* 5. semantic checks */
     {
         const znode *apex = &fn[0];
@@ -643,6 +676,7 @@ zimg *zimg_build(const uint8_t *origin, const rd_rrlist *l, rd_msgs *msgs, size_
         }
     }
 
+    prof("checks");
     /* additional-section lists of NS/MX/SRV, and the missing-glue check */
     size_t addl_cap = 1024, naddl = 0;
     addl = malloc(addl_cap * sizeof *addl);
@@ -708,6 +742,7 @@ zimg *zimg_build(const uint8_t *origin, const rd_rrlist *l, rd_msgs *msgs, size_
     }
     if (b.errors) goto fail;
 
+    prof("addl");
     /* 6. layout */
     some_child = malloc((size_t)nn * sizeof *some_child);
     if (!some_child) goto nomem;
@@ -800,6 +835,7 @@ zimg *zimg_build(const uint8_t *origin, const rd_rrlist *l, rd_msgs *msgs, size_
         z->serial = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
     }
     if (size_out) *size_out = total;
+    prof("layout");
     goto done;
 
 nomem:

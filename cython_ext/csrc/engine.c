@@ -1,0 +1,106 @@
+/* engine.c — rd_answer: one query in, one response out; dispatch by opcode, class and type, and the counters. */
+#include "engine_int.h"
+
+static void count_qtype(rd_stats *s, uint16_t qtype)
+{
+    s->qtype[qtype < RD_STAT_QTYPES - 1 ? qtype : RD_STAT_QTYPES - 1]++;
+    if (qtype >= RD_STAT_QTYPES - 1) {
+        int k;
+        switch (qtype) {
+        case RD_T_AXFR: k = 0; break;
+        case RD_T_IXFR: k = 1; break;
+        case RD_T_ANY: k = 2; break;
+        case RD_T_CAA: k = 3; break;
+        case RD_T_SVCB: k = 4; break;
+        case RD_T_HTTPS: k = 5; break;
+        default: k = 6; break;
+        }
+        s->qtype_other_known[k]++;
+    }
+}
+
+/* Size the response may take: RFC 1035 4.2.1 512 octets over UDP without EDNS; with EDNS
+ * the client's payload clamped to our ceiling and never below 512 (RFC 6891 6.2.3, 6.2.5);
+ * over TCP 65535 (RFC 1035 4.2.2). */
+static size_t size_limit(const rd_ctx *c)
+{
+    size_t lim;
+    if (c->t && c->t->tcp) {
+        lim = 65535;
+    } else if (c->has_edns) {
+        size_t ours = c->db ? c->db->opt.max_udp_payload : 1232;
+        lim = c->udp_payload < ours ? c->udp_payload : ours;
+        if (lim < 512) lim = 512;
+    } else {
+        lim = 512;
+    }
+    return lim < c->cap ? lim : c->cap;
+}
+
+size_t rd_answer(const rd_db *db, const uint8_t *q, size_t qlen,
+                 uint8_t *resp, size_t respcap, const rd_transport *t, rd_stats *stats)
+{
+    rd_ctx c;
+    /* Only the fields read before being written are cleared (the big arrays are not). */
+    c.db = db; c.t = t; c.stats = stats;
+    c.q = q; c.qlen = qlen;
+    c.opcode = 0; c.qtype = 0; c.qclass = 0; c.qname_wlen = 0; c.question_ok = 0;
+    c.nlabels = 0;
+    c.has_edns = 0; c.edns_version = 0; c.do_bit = 0; c.nsid_req = 0; c.udp_payload = 512;
+    c.r = resp;
+    c.cap = respcap > 65535 ? 65535 : respcap;
+    c.len = 0; c.count[0] = c.count[1] = c.count[2] = 0;
+    c.aa = 0; c.tc = 0; c.rcode = 0; c.ncomp = 0; c.ncomp_question = 0; c.naddl_seen = 0;
+
+    if (stats) {
+        stats->queries++;
+        if (t && t->tcp) stats->tcp++; else stats->udp++;
+    }
+    int rc = rd_parse_query(&c);
+    if (rc < 0 || c.cap < 12 + RD_NAME_MAX + 4 + 11) {
+        if (stats) stats->dropped++;
+        return 0;
+    }
+    if (stats) {
+        if (c.question_ok) count_qtype(stats, c.qtype);
+        if (c.has_edns) stats->edns++;
+        if (c.do_bit) stats->do_bit++;
+    }
+    c.rcode = (uint16_t)rc;
+    rd_write_header(&c);
+    if (c.question_ok) rd_write_question(&c);
+    /* Keep room for the OPT record so that it always fits (RFC 6891 7). */
+    size_t lim = size_limit(&c);
+    size_t optroom = 0;
+    if (c.has_edns) {
+        optroom = 11;
+        if (c.nsid_req && db && db->opt.nsid_len) optroom += 4u + db->opt.nsid_len;
+    }
+    c.limit = lim > c.len + optroom ? lim - optroom : c.len;
+
+    if (rc == RD_RCODE_NOERROR) {
+        if (!db) {
+            c.rcode = RD_RCODE_SERVFAIL;
+        } else if (c.qclass == RD_C_CH) {
+            rd_answer_chaos(&c);
+        } else if (c.qclass != RD_C_IN && c.qclass != RD_C_ANY) {
+            c.rcode = RD_RCODE_REFUSED;      /* no zones of other classes are hosted */
+        } else if (c.qtype == RD_T_AXFR) {
+            /* Zone transfers are not served: AXFR over UDP is NOTIMP (RFC 5936 4.2; Knot and
+             * NSD answer so), over TCP REFUSED (as NSD does). */
+            c.rcode = (t && t->tcp) ? RD_RCODE_REFUSED : RD_RCODE_NOTIMP;
+        } else if (c.qtype == RD_T_IXFR) {
+            c.rcode = RD_RCODE_REFUSED;      /* as NSD, over UDP and TCP */
+        } else {
+            rd_answer_in(&c);
+        }
+    }
+    size_t n = rd_finish(&c);
+    if (stats) {
+        stats->responses++;
+        stats->rcode[c.rcode < 16 ? c.rcode : 15]++;   /* BADVERS (16) counts in 15 */
+        if (c.rcode == RD_RCODE_FORMERR) stats->malformed++;
+        if (c.tc) stats->truncated++;
+    }
+    return n;
+}

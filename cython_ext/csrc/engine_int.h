@@ -1,0 +1,108 @@
+/* engine_int.h — internal state and helpers shared by the engine_*.c files (not a public API). */
+#ifndef RD_ENGINE_INT_H
+#define RD_ENGINE_INT_H
+
+#include "engine.h"
+
+/* DNS header flags (RFC 1035 4.1.1), as bytes 2 and 3 of the header. */
+#define RD_F2_QR 0x80
+#define RD_F2_AA 0x04
+#define RD_F2_TC 0x02
+#define RD_F2_RD 0x01
+#define RD_F3_AD 0x20
+#define RD_F3_CD 0x10
+
+enum {
+    RD_RCODE_NOERROR = 0, RD_RCODE_FORMERR = 1, RD_RCODE_SERVFAIL = 2, RD_RCODE_NXDOMAIN = 3,
+    RD_RCODE_NOTIMP = 4, RD_RCODE_REFUSED = 5, RD_RCODE_YXDOMAIN = 6, RD_RCODE_NOTAUTH = 9,
+    RD_RCODE_BADVERS = 16   /* extended: 4 bits in the header, 8 more in OPT (RFC 6891 6.1.3) */
+};
+
+enum { RD_OPCODE_QUERY = 0, RD_OPCODE_NOTIFY = 4 };
+enum { RD_EDNS_NSID = 3 };     /* RFC 5001 */
+
+/* Knot DNS puts at most this many CNAME records in one answer (measured with kdig against
+ * knotd 3.2: a chain of 23 gives 5 CNAMEs; a 6th CNAME is not added). */
+#define RD_CNAME_MAX 5
+#define RD_COMP_MAX 64         /* remembered name positions for compression */
+#define RD_ADDL_SEEN_MAX 32    /* nodes whose addresses are already in additional */
+
+/* Compression table entry: a name (suffix) written at response offset `off`, whose
+ * uncompressed length is `len` (RFC 1035 4.1.4). */
+typedef struct rd_comp {
+    uint16_t off;
+    uint16_t len;
+} rd_comp;
+
+typedef struct rd_ctx {
+    const rd_db *db;
+    const rd_transport *t;
+    rd_stats *stats;
+
+    /* query */
+    const uint8_t *q;
+    size_t qlen;
+    uint8_t opcode;
+    uint16_t qtype, qclass;
+    size_t qname_wlen;          /* wire length of the question name */
+    uint8_t question_ok;        /* the question parsed: echo it in the response */
+    uint8_t lname[RD_NAME_MAX + 1];  /* question name, lower-cased */
+    uint8_t loff[128];          /* offsets of the labels of lname */
+    int nlabels;
+
+    /* EDNS (RFC 6891) */
+    uint8_t has_edns, edns_version, do_bit, nsid_req;
+    uint16_t udp_payload;
+
+    /* response */
+    uint8_t *r;
+    size_t cap;                 /* hard capacity (respcap, clamped to 65535) */
+    size_t limit;               /* size limit of the sections (size limit minus OPT room) */
+    size_t len;
+    size_t question_end;        /* offset right after the echoed question */
+    uint16_t count[3];          /* answer, authority, additional RR counts */
+    uint8_t aa, tc;
+    uint16_t rcode;
+    rd_comp comp[RD_COMP_MAX];
+    int ncomp;
+    int ncomp_question;
+    znode_id addl_seen[RD_ADDL_SEEN_MAX];
+    int naddl_seen;
+} rd_ctx;
+
+enum { RD_SEC_AN = 0, RD_SEC_NS = 1, RD_SEC_AR = 2 };
+
+static inline uint16_t rd_get16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
+static inline uint32_t rd_get32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+static inline void rd_put16(uint8_t *p, uint16_t v) { p[0] = v >> 8; p[1] = (uint8_t)v; }
+static inline void rd_put32(uint8_t *p, uint32_t v)
+{
+    p[0] = v >> 24; p[1] = (uint8_t)(v >> 16); p[2] = (uint8_t)(v >> 8); p[3] = (uint8_t)v;
+}
+
+/* engine_query.c: parse the query (header, question, EDNS); returns an rcode, or -1 when
+ * nothing must be sent. */
+int rd_parse_query(rd_ctx *c);
+
+/* engine_write.c: the response writer. */
+void rd_write_header(rd_ctx *c);
+int rd_write_question(rd_ctx *c);
+int rd_put_name(rd_ctx *c, const uint8_t *name, size_t namemax, int compress);
+int rd_put_rr(rd_ctx *c, int sec, const uint8_t *owner, uint16_t type, uint16_t rclass,
+              uint32_t ttl, const uint8_t *rdata, uint16_t rdlen);
+int rd_put_rrset(rd_ctx *c, int sec, const zimg *z, const uint8_t *owner, const zrrset *rs,
+                 uint32_t ttl);
+void rd_truncate(rd_ctx *c);
+size_t rd_finish(rd_ctx *c);
+size_t rd_wire_name_check(const uint8_t *p, size_t avail);
+
+/* engine_lookup.c: class IN answers from the hosted zones (RFC 1034 4.3.2). */
+void rd_answer_in(rd_ctx *c);
+
+/* engine_chaos.c: class CH identity queries. */
+void rd_answer_chaos(rd_ctx *c);
+
+#endif

@@ -1,0 +1,316 @@
+/* engine_lookup.c — class IN answers from the hosted zones: RFC 1034 4.3.2 with referrals, CNAME/DNAME chains, wildcards (RFC 4592), negative answers (RFC 2308), ANY (RFC 8482). */
+#include "engine_int.h"
+
+/* ---- zone selection ---- */
+
+const zimg *rd_db_find_zone(const rd_db *db, const uint8_t *lname, int nlabels)
+{
+    (void)nlabels;
+    if (!db || db->nzones == 0) return NULL;
+    uint16_t off[128];
+    int n = 0;
+    size_t L = 0;
+    while (lname[L] && n < 127) {
+        off[n++] = (uint16_t)L;
+        L += lname[L] + 1;
+    }
+    off[n] = (uint16_t)L;     /* the root label */
+    L += 1;
+    if (db->nzones <= 8) {
+        /* Few zones: compare each origin with the suffix of as many labels. */
+        const zimg *best = NULL;
+        int bestl = -1;
+        for (uint32_t i = 0; i < db->nzones; i++) {
+            const zimg *z = db->zones[i];
+            int zl = zimg_origin_labels(z);
+            if (zl > n || zl <= bestl) continue;
+            size_t so = off[n - zl];
+            if (memcmp(lname + so, zimg_origin(z), L - so) == 0) {
+                best = z;
+                bestl = zl;
+            }
+        }
+        return best;
+    }
+    /* Many zones (sorted in canonical order): binary search for each suffix, the longest
+     * first, so the most specific zone wins (RFC 1034 4.3.2 step 2). */
+    for (int i = 0; i <= n; i++) {
+        const uint8_t *s = lname + off[i];
+        uint32_t lo = 0, hi = db->nzones;
+        while (lo < hi) {
+            uint32_t mid = lo + (hi - lo) / 2;
+            int cmp = rd_name_cmp(zimg_origin(db->zones[mid]), s);
+            if (cmp == 0) return db->zones[mid];
+            if (cmp < 0) lo = mid + 1; else hi = mid;
+        }
+    }
+    return NULL;
+}
+
+/* ---- writing helpers ---- */
+
+/* An RRset and, when the client set DO, its RRSIGs (RFC 4035 3.1.1), as one unit. */
+static int put_signed(rd_ctx *c, int sec, const zimg *z, const uint8_t *owner,
+                      const zrrset *rs, uint32_t ttl)
+{
+    size_t save_len = c->len;
+    int save_ncomp = c->ncomp;
+    uint16_t save_count = c->count[sec];
+    if (rd_put_rrset(c, sec, z, owner, rs, ttl) < 0) return -1;
+    if (c->do_bit && rs->rrsig != RD_NONE) {
+        const zrrset *sig = zimg_rrset_at(z, rs->rrsig);
+        if (sig && rd_put_rrset(c, sec, z, owner, sig, ttl) < 0) {
+            c->len = save_len;
+            c->ncomp = save_ncomp;
+            c->count[sec] = save_count;
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Answer or authority data that must be whole: when it does not fit, the response is
+ * truncated (RFC 2181 9). */
+static int put_required(rd_ctx *c, int sec, const zimg *z, const uint8_t *owner,
+                        const zrrset *rs, uint32_t ttl)
+{
+    if (put_signed(c, sec, z, owner, rs, ttl) < 0) {
+        rd_truncate(c);
+        return -1;
+    }
+    return 0;
+}
+
+/* Additional section: addresses of the in-zone targets of NS, MX and SRV records
+ * (RFC 1035 3.3.9, 3.3.11; RFC 2782), glue included; dropped silently when they do not
+ * fit (RFC 2181 9), except glue of a referral: then TC is set, as Knot does (RFC 9471
+ * asks for TC when in-domain glue does not fit). */
+static void put_additional(rd_ctx *c, const zimg *z, const zrrset *rs, int glue)
+{
+    if (rs->addl_off == RD_NONE || rs->addl_count == 0) return;
+    const uint8_t *arr = zimg_base(z) + rs->addl_off;
+    for (uint32_t i = 0; i < rs->addl_count; i++) {
+        znode_id node;
+        memcpy(&node, arr + 4 * (size_t)i, sizeof node);
+        if (node == RD_NONE) continue;
+        int seen = 0;
+        for (int k = 0; k < c->naddl_seen; k++)
+            if (c->addl_seen[k] == node) { seen = 1; break; }
+        if (seen) continue;
+        if (c->naddl_seen < RD_ADDL_SEEN_MAX) c->addl_seen[c->naddl_seen++] = node;
+        const uint8_t *name = zimg_node_name(z, node);
+        static const uint16_t types[2] = { RD_T_A, RD_T_AAAA };
+        for (int t = 0; t < 2; t++) {
+            const zrrset *a = zimg_find_rrset(z, node, types[t]);
+            if (a && put_signed(c, RD_SEC_AR, z, name, a, a->ttl) < 0) {
+                if (glue) c->tc = 1;
+                return;
+            }
+        }
+    }
+}
+
+/* RFC 2308 3 and 5: the SOA in authority, its TTL the lesser of the SOA's own TTL and
+ * its MINIMUM field. */
+static void put_negative(rd_ctx *c, const zimg *z)
+{
+    const zrrset *soa = zimg_find_rrset(z, zimg_apex(z), RD_T_SOA);
+    if (!soa || soa->count == 0) return;
+    const uint8_t *rd = zimg_base(z) + soa->rdata_off;
+    uint16_t rdlen = rd_get16(rd);
+    uint32_t ttl = soa->ttl;
+    if (rdlen >= 20 && rdlen + 2u <= soa->rdata_len) {
+        uint32_t minimum = rd_get32(rd + 2 + rdlen - 4);
+        if (minimum < ttl) ttl = minimum;
+    }
+    put_required(c, RD_SEC_NS, z, zimg_origin(z), soa, ttl);
+}
+
+/* RFC 1034 4.3.2 step 3b: a referral to the delegation at `cut`: its NS in authority,
+ * glue in additional.  AA is clear unless we already answered with a CNAME of our own
+ * (Knot keeps AA then). */
+static void put_referral(rd_ctx *c, const zimg *z, znode_id cut, int first)
+{
+    if (first) c->aa = 0;
+    const zrrset *ns = zimg_find_rrset(z, cut, RD_T_NS);
+    if (!ns) return;
+    const uint8_t *name = zimg_node_name(z, cut);
+    if (put_required(c, RD_SEC_NS, z, name, ns, ns->ttl) < 0) return;
+    if (c->do_bit) {
+        /* RFC 4035 3.1.4: a secure delegation carries its DS (and RRSIG). */
+        const zrrset *ds = zimg_find_rrset(z, cut, RD_T_DS);
+        if (ds && put_required(c, RD_SEC_NS, z, name, ds, ds->ttl) < 0) return;
+    }
+    put_additional(c, z, ns, 1);
+}
+
+/* RFC 8482 4.1: a minimal answer to ANY is one RRset of the node: like Knot, the one of
+ * the lowest type number (RRSIGs are never chosen). */
+static void answer_any(rd_ctx *c, const zimg *z, znode_id node, const uint8_t *owner)
+{
+    unsigned n = 0;
+    const zrrset *all = zimg_node_rrsets(z, node, &n);
+    if (c->db->opt.minimal_any) {
+        const zrrset *best = NULL;
+        for (unsigned i = 0; i < n; i++)
+            if (all[i].type != RD_T_RRSIG && (!best || all[i].type < best->type)) best = &all[i];
+        if (!best) { put_negative(c, z); return; }
+        if (put_required(c, RD_SEC_AN, z, owner, best, best->ttl) < 0) return;
+        put_additional(c, z, best, 0);
+        return;
+    }
+    int any = 0;
+    for (unsigned i = 0; i < n; i++) {
+        if (all[i].type == RD_T_RRSIG) continue;
+        if (put_required(c, RD_SEC_AN, z, owner, &all[i], all[i].ttl) < 0) return;
+        any = 1;
+    }
+    if (!any) { put_negative(c, z); return; }
+    for (unsigned i = 0; i < n; i++)
+        if (all[i].type != RD_T_RRSIG) put_additional(c, z, &all[i], 0);
+}
+
+/* qtype RRSIG: every signature at the node (RFC 4035 3.1 leaves this to the server; the
+ * peers answer with all of them). */
+static void answer_rrsig(rd_ctx *c, const zimg *z, znode_id node, const uint8_t *owner)
+{
+    unsigned n = 0;
+    const zrrset *all = zimg_node_rrsets(z, node, &n);
+    int any = 0;
+    for (unsigned i = 0; i < n; i++) {
+        if (all[i].type != RD_T_RRSIG) continue;
+        if (put_required(c, RD_SEC_AN, z, owner, &all[i], all[i].ttl) < 0) return;
+        any = 1;
+    }
+    if (!any) put_negative(c, z);
+}
+
+/* The first rdata of an RRset as a name (CNAME, DNAME targets), or NULL if malformed. */
+static const uint8_t *rrset_target(const zimg *z, const zrrset *rs)
+{
+    if (rs->count == 0 || rs->rdata_len < 3) return NULL;
+    const uint8_t *p = zimg_base(z) + rs->rdata_off;
+    uint16_t rdlen = rd_get16(p);
+    if (rdlen + 2u > rs->rdata_len) return NULL;
+    if (rd_wire_name_check(p + 2, rdlen) != rdlen) return NULL;
+    return p + 2;
+}
+
+/* RFC 6672 2.2: replace the DNAME owner suffix of `name` (written case) by the target.
+ * Returns the new length, or 0 when the result would exceed 255 octets (YXDOMAIN). */
+static size_t dname_substitute(uint8_t *out, const uint8_t *name, int keep_labels,
+                               const uint8_t *target)
+{
+    size_t o = 0;
+    for (int i = 0; i < keep_labels; i++) o += name[o] + 1;
+    size_t tl = rd_name_len(target);
+    if (o + tl > RD_NAME_MAX) return 0;
+    memcpy(out, name, o);
+    memcpy(out + o, target, tl);
+    return o + tl;
+}
+
+void rd_answer_in(rd_ctx *c)
+{
+    const zimg *z = NULL;
+    /* RFC 4035 3.1.4.1: DS lives in the parent: look for the zone of the parent name
+     * first, so a hosted child's apex DS is answered by the hosted parent. */
+    if (c->qtype == RD_T_DS && c->nlabels > 0)
+        z = rd_db_find_zone(c->db, c->lname + c->loff[1], c->nlabels - 1);
+    if (!z) z = rd_db_find_zone(c->db, c->lname, c->nlabels);
+    if (!z) {
+        c->rcode = RD_RCODE_REFUSED;           /* RFC 1034 4.3.2 step 2: not ours */
+        return;
+    }
+    c->aa = 1;
+    const uint8_t *origin = zimg_origin(z);
+    const uint8_t *owner = c->r + 12;          /* the echoed question: the client's case */
+    const uint8_t *lname = c->lname;
+    int nl = c->nlabels;
+    uint8_t lbuf[RD_NAME_MAX + 1];
+    uint8_t synth[2][RD_NAME_MAX + 1];
+    int which = 0;
+    /* Names already looked up in this chain (lower-case), to stop at a loop. */
+    uint8_t visited[RD_CNAME_MAX][RD_NAME_MAX + 1];
+    int nvisited = 0;
+    int ncname = 0;                            /* CNAMEs in the answer, synthesized ones too */
+
+    for (;;) {
+        zlookup lk;
+        zimg_lookup(z, lname, nl, &lk);
+        int cut_labels = lk.cut != RD_NONE ? rd_name_labels(zimg_node_name(z, lk.cut)) : 1000;
+        int dname_labels = lk.dname != RD_NONE ? rd_name_labels(zimg_node_name(z, lk.dname)) : 1000;
+
+        /* Step 3b: a delegation on the way down, unless this is the parent-side DS. */
+        if (lk.cut != RD_NONE && cut_labels <= dname_labels &&
+            !(lk.cut == lk.exact && c->qtype == RD_T_DS)) {
+            put_referral(c, z, lk.cut, ncname == 0);
+            return;
+        }
+
+        if (lk.dname != RD_NONE) {
+            /* RFC 6672 3.2: the DNAME, then a CNAME synthesized with the DNAME's TTL. */
+            const zrrset *d = zimg_find_rrset(z, lk.dname, RD_T_DNAME);
+            const uint8_t *target = d ? rrset_target(z, d) : NULL;
+            if (!target) { c->rcode = RD_RCODE_SERVFAIL; return; }
+            if (ncname >= RD_CNAME_MAX) return;
+            if (put_required(c, RD_SEC_AN, z, zimg_node_name(z, lk.dname), d, d->ttl) < 0) return;
+            uint8_t *next = synth[which];
+            which ^= 1;
+            /* The kept labels are taken lower-cased, as Knot and NSD write them. */
+            size_t len = dname_substitute(next, lname, nl - dname_labels, target);
+            if (len == 0) { c->rcode = RD_RCODE_YXDOMAIN; return; }   /* RFC 6672 2.2 */
+            if (rd_put_rr(c, RD_SEC_AN, owner, RD_T_CNAME, RD_C_IN, d->ttl, next,
+                          (uint16_t)len) < 0) {
+                rd_truncate(c);
+                return;
+            }
+            ncname++;
+            if (c->qtype == RD_T_CNAME) return;  /* the synthesized CNAME is the answer */
+            owner = next;
+            rd_name_lower_copy(lbuf, next);
+            if (!rd_name_is_sub(lbuf, origin)) return;   /* leaves the zone: stop here */
+            lname = lbuf;
+            nl = rd_name_labels(lbuf);
+            continue;
+        }
+
+        /* Step 3a, or 3c with a wildcard as source of synthesis (RFC 4592 3.3.3): the
+         * owner stays the name asked for. */
+        znode_id node = lk.exact != RD_NONE ? lk.exact : lk.wildcard;
+        if (node == RD_NONE) {
+            c->rcode = RD_RCODE_NXDOMAIN;      /* RFC 1034 4.3.2 3c; RFC 6604 after a CNAME */
+            put_negative(c, z);
+            return;
+        }
+        if (c->qtype == RD_T_ANY) { answer_any(c, z, node, owner); return; }
+        if (c->qtype == RD_T_RRSIG) { answer_rrsig(c, z, node, owner); return; }
+        const zrrset *rs = zimg_find_rrset(z, node, c->qtype);
+        if (rs) {
+            if (put_required(c, RD_SEC_AN, z, owner, rs, rs->ttl) < 0) return;
+            put_additional(c, z, rs, 0);
+            return;
+        }
+        const zrrset *cn = c->qtype != RD_T_CNAME ? zimg_find_rrset(z, node, RD_T_CNAME) : NULL;
+        if (!cn) {
+            put_negative(c, z);                /* NODATA (RFC 2308 2.2), ENTs included */
+            return;
+        }
+        /* RFC 1034 4.3.2 3a: restart at the CNAME target, inside this zone only, at most
+         * RD_CNAME_MAX CNAMEs (as Knot) and never at a name already visited (a loop). */
+        if (ncname >= RD_CNAME_MAX) return;
+        const uint8_t *target = rrset_target(z, cn);
+        if (put_required(c, RD_SEC_AN, z, owner, cn, cn->ttl) < 0) return;
+        ncname++;
+        if (!target) return;
+        size_t vlen = rd_name_len(lname);
+        if (nvisited < RD_CNAME_MAX) memcpy(visited[nvisited++], lname, vlen);
+        size_t tlen = rd_name_lower_copy(lbuf, target);
+        for (int i = 0; i < nvisited; i++)
+            if (memcmp(visited[i], lbuf, tlen) == 0) return;
+        owner = target;
+        if (!rd_name_is_sub(lbuf, origin)) return;
+        lname = lbuf;
+        nl = rd_name_labels(lbuf);
+    }
+}

@@ -1,0 +1,122 @@
+/* engine_query.c — query parsing: header, question, and the EDNS(0) OPT record (RFC 1035 4.1, RFC 6891). */
+#include "engine_int.h"
+
+/* Skip a possibly compressed name of a record in the answer, authority or additional
+ * section (RFC 1035 4.1.4).  Only the bytes of this occurrence are walked: a pointer ends
+ * it, so a pointer loop cannot make us spin.  Returns the offset after the name or 0 when
+ * it overruns the packet. */
+static size_t skip_name(const uint8_t *q, size_t qlen, size_t p)
+{
+    size_t total = 0;
+    while (p < qlen) {
+        uint8_t l = q[p];
+        if ((l & 0xC0) == 0xC0) return p + 2 <= qlen ? p + 2 : 0;
+        if (l & 0xC0) return 0;              /* RFC 6891 obsoleted extended label types */
+        if (l == 0) return p + 1;
+        total += l + 1;
+        if (total > RD_NAME_MAX) return 0;
+        p += l + 1;
+    }
+    return 0;
+}
+
+/* Parse the question name at offset 12: no compression pointers (nothing precedes it
+ * that a pointer could legitimately name), labels of at most 63 octets, at most 255
+ * octets in all.  Fills lname/loff/nlabels; returns 0 or -1 (FORMERR). */
+static int parse_qname(rd_ctx *c)
+{
+    size_t p = 12, n = 0;
+    int labels = 0;
+    for (;;) {
+        if (p >= c->qlen) return -1;
+        uint8_t l = c->q[p];
+        if (l & 0xC0) return -1;
+        if (n + l + 1 > RD_NAME_MAX) return -1;
+        if (p + l + 1 > c->qlen) return -1;
+        if (l == 0) {
+            c->lname[n++] = 0;
+            break;
+        }
+        c->loff[labels++] = (uint8_t)n;
+        c->lname[n++] = l;
+        for (uint8_t k = 1; k <= l; k++) c->lname[n++] = rd_lower(c->q[p + k]);
+        p += l + 1;
+    }
+    c->loff[labels] = (uint8_t)(n - 1);
+    c->nlabels = labels;
+    c->qname_wlen = n;
+    return 0;
+}
+
+/* Read the OPT record whose type field is at `p` (RFC 6891 6.1.2).  Returns the offset
+ * after it, or 0 on a malformed record. */
+static size_t parse_opt(rd_ctx *c, size_t owner, size_t p)
+{
+    const uint8_t *q = c->q;
+    if (p + 10 > c->qlen) return 0;
+    /* RFC 6891 6.1.1: the OPT owner MUST be the root; NSD answers FORMERR otherwise. */
+    if (q[owner] != 0) return 0;
+    uint16_t payload = rd_get16(q + p + 2);
+    uint8_t version = q[p + 5];
+    uint16_t flags = rd_get16(q + p + 6);
+    uint16_t rdlen = rd_get16(q + p + 8);
+    size_t end = p + 10 + rdlen;
+    if (end > c->qlen) return 0;
+    c->has_edns = 1;
+    c->edns_version = version;
+    c->do_bit = (flags & 0x8000) != 0;
+    /* RFC 6891 6.2.5: values below 512 are treated as 512. */
+    c->udp_payload = payload < 512 ? 512 : payload;
+    for (size_t o = p + 10; o < end; ) {
+        if (o + 4 > end) return 0;
+        uint16_t code = rd_get16(q + o), olen = rd_get16(q + o + 2);
+        if (o + 4 + olen > end) return 0;
+        if (code == RD_EDNS_NSID) c->nsid_req = 1;   /* RFC 5001 3: payload ignored */
+        /* RFC 6891 6.1.2: unknown options are ignored. */
+        o += 4 + olen;
+    }
+    return end;
+}
+
+int rd_parse_query(rd_ctx *c)
+{
+    const uint8_t *q = c->q;
+    if (c->qlen < 12) return -1;                 /* not even a header */
+    if (q[2] & RD_F2_QR) return -1;              /* a response: never answer it */
+    c->opcode = (q[2] >> 3) & 0xF;
+    if (c->opcode != RD_OPCODE_QUERY)
+        return c->opcode == RD_OPCODE_NOTIFY ? RD_RCODE_REFUSED : RD_RCODE_NOTIMP;
+    if (rd_get16(q + 4) != 1) return RD_RCODE_FORMERR;
+    if (parse_qname(c) < 0) return RD_RCODE_FORMERR;
+    size_t p = 12 + c->qname_wlen;
+    if (p + 4 > c->qlen) return RD_RCODE_FORMERR;
+    c->qtype = rd_get16(q + p);
+    c->qclass = rd_get16(q + p + 2);
+    p += 4;
+    c->question_ok = 1;   /* from here on the question is echoed, even with FORMERR */
+
+    /* Walk the other sections so that counts overrunning the packet are caught and the OPT
+     * record is found in the additional section (RFC 6891 6.1.1). */
+    unsigned an = rd_get16(q + 6), ns = rd_get16(q + 8), ar = rd_get16(q + 10);
+    unsigned total = an + ns + ar;
+    for (unsigned i = 0; i < total; i++) {
+        size_t owner = p;
+        p = skip_name(q, c->qlen, p);
+        if (p == 0 || p + 10 > c->qlen) goto formerr;
+        uint16_t type = rd_get16(q + p);
+        if (i >= an + ns && type == RD_T_OPT) {
+            if (c->has_edns) goto formerr;          /* RFC 6891 6.1.1: more than one OPT */
+            p = parse_opt(c, owner, p);
+            if (p == 0) goto formerr;
+            continue;
+        }
+        size_t end = p + 10 + rd_get16(q + p + 8);
+        if (end > c->qlen) goto formerr;
+        p = end;
+    }
+    if (c->has_edns && c->edns_version > 0) return RD_RCODE_BADVERS;   /* RFC 6891 6.1.3 */
+    return RD_RCODE_NOERROR;
+formerr:
+    c->has_edns = 0;      /* a FORMERR carries no OPT (as Knot and NSD answer) */
+    return RD_RCODE_FORMERR;
+}

@@ -1,0 +1,258 @@
+/* engine_write.c — the response writer: header, question echo, records with name compression (RFC 1035 4.1.4), truncation, OPT. */
+#include "engine_int.h"
+
+/* Length of a valid uncompressed wire name starting at p with `avail` bytes readable,
+ * or 0 when it is not one (used on rdata before treating part of it as a name). */
+size_t rd_wire_name_check(const uint8_t *p, size_t avail)
+{
+    size_t o = 0;
+    while (o < avail) {
+        uint8_t l = p[o];
+        if (l & 0xC0) return 0;
+        if (l == 0) return o + 1;
+        o += l + 1;
+        if (o > RD_NAME_MAX - 1) return 0;
+    }
+    return 0;
+}
+
+void rd_write_header(rd_ctx *c)
+{
+    memcpy(c->r, c->q, 2);                 /* the ID */
+    memset(c->r + 2, 0, 10);
+    c->len = 12;
+    c->question_end = 12;
+}
+
+/* Echo the question as the client wrote it (case preserved) and remember each of its
+ * suffixes for compression: the answer owners then point at it. */
+int rd_write_question(rd_ctx *c)
+{
+    size_t n = c->qname_wlen + 4;
+    if (12 + n > c->cap) return -1;
+    memcpy(c->r + 12, c->q + 12, n);
+    for (int i = 0; i < c->nlabels && c->ncomp < RD_COMP_MAX; i++)
+        c->comp[c->ncomp++] = (rd_comp){ (uint16_t)(12 + c->loff[i]),
+                                         (uint16_t)(c->qname_wlen - c->loff[i]) };
+    c->ncomp_question = c->ncomp;
+    c->len = 12 + n;
+    c->question_end = c->len;
+    c->count[0] = c->count[1] = c->count[2] = 0;
+    return 0;
+}
+
+/* Does the (possibly compressed) name written at response offset `off` equal the
+ * uncompressed `name`, ignoring ASCII case?  Pointers we write only go backwards, so
+ * the walk ends. */
+static int name_eq_at(const uint8_t *r, size_t off, const uint8_t *name)
+{
+    for (;;) {
+        uint8_t l = r[off];
+        if ((l & 0xC0) == 0xC0) {
+            off = (size_t)(l & 0x3F) << 8 | r[off + 1];
+            continue;
+        }
+        if (l != *name) return 0;
+        if (l == 0) return 1;
+        for (uint8_t k = 1; k <= l; k++)
+            if (rd_lower(r[off + k]) != rd_lower(name[k])) return 0;
+        off += l + 1;
+        name += l + 1;
+    }
+}
+
+int rd_put_name(rd_ctx *c, const uint8_t *name, size_t namemax, int compress)
+{
+    uint8_t off[128];
+    int n = 0;
+    size_t L = 0;
+    (void)namemax;
+    while (name[L]) {
+        if (n >= 127) return -1;
+        off[n++] = (uint8_t)L;
+        L += name[L] + 1;
+    }
+    L += 1;
+    int hit = -1;
+    uint16_t ptr = 0;
+    if (compress) {
+        for (int i = 0; i < n && hit < 0; i++) {
+            uint16_t sl = (uint16_t)(L - off[i]);
+            for (int k = 0; k < c->ncomp; k++) {
+                if (c->comp[k].len == sl && name_eq_at(c->r, c->comp[k].off, name + off[i])) {
+                    hit = i;
+                    ptr = c->comp[k].off;
+                    break;
+                }
+            }
+        }
+    }
+    size_t copy = hit >= 0 ? off[hit] : L;
+    size_t need = hit >= 0 ? copy + 2 : L;
+    if (c->len + need > c->limit) return -1;
+    size_t start = c->len;
+    memcpy(c->r + start, name, copy);
+    if (hit >= 0) {
+        c->r[start + copy] = 0xC0 | (uint8_t)(ptr >> 8);
+        c->r[start + copy + 1] = (uint8_t)ptr;
+    }
+    c->len += need;
+    int upto = hit >= 0 ? hit : n;
+    for (int i = 0; i < upto && c->ncomp < RD_COMP_MAX; i++) {
+        size_t o = start + off[i];
+        if (o > 0x3FFF) break;                /* a pointer holds 14 bits */
+        c->comp[c->ncomp++] = (rd_comp){ (uint16_t)o, (uint16_t)(L - off[i]) };
+    }
+    return 0;
+}
+
+/* Where names sit in the rdata of the types RFC 3597 section 4 lets us compress (the
+ * RFC 1035 types); every other type (SRV: RFC 2782, DNAME: RFC 6672 2.5, ...) is copied
+ * as is. */
+static void rdata_layout(uint16_t type, int *prefix, int *names)
+{
+    *prefix = 0;
+    *names = 0;
+    switch (type) {
+    case RD_T_NS: case 3 /* MD */: case 4 /* MF */: case RD_T_CNAME: case 7 /* MB */:
+    case 8 /* MG */: case 9 /* MR */: case RD_T_PTR:
+        *names = 1; break;
+    case RD_T_SOA: case 14 /* MINFO */:
+        *names = 2; break;
+    case RD_T_MX:
+        *prefix = 2; *names = 1; break;
+    default:
+        break;
+    }
+}
+
+static int put_rdata(rd_ctx *c, uint16_t type, const uint8_t *rd, uint16_t rdlen)
+{
+    int prefix, names;
+    rdata_layout(type, &prefix, &names);
+    if (names) {
+        /* Check the whole layout first; a record that does not match it is copied raw. */
+        size_t o = (size_t)prefix;
+        int ok = o <= rdlen;
+        for (int i = 0; ok && i < names; i++) {
+            size_t nl = rd_wire_name_check(rd + o, rdlen - o);
+            if (nl == 0) ok = 0; else o += nl;
+        }
+        if (ok) {
+            if (c->len + (size_t)prefix > c->limit) return -1;
+            memcpy(c->r + c->len, rd, (size_t)prefix);
+            c->len += (size_t)prefix;
+            o = (size_t)prefix;
+            for (int i = 0; i < names; i++) {
+                size_t nl = rd_wire_name_check(rd + o, rdlen - o);
+                if (rd_put_name(c, rd + o, nl, 1) < 0) return -1;
+                o += nl;
+            }
+            if (c->len + (rdlen - o) > c->limit) return -1;
+            memcpy(c->r + c->len, rd + o, rdlen - o);
+            c->len += rdlen - o;
+            return 0;
+        }
+    }
+    if (c->len + rdlen > c->limit) return -1;
+    memcpy(c->r + c->len, rd, rdlen);
+    c->len += rdlen;
+    return 0;
+}
+
+/* One record.  On failure (no room) the response is left as it was. */
+int rd_put_rr(rd_ctx *c, int sec, const uint8_t *owner, uint16_t type, uint16_t rclass,
+              uint32_t ttl, const uint8_t *rdata, uint16_t rdlen)
+{
+    size_t save_len = c->len;
+    int save_ncomp = c->ncomp;
+    if (rd_put_name(c, owner, RD_NAME_MAX, 1) < 0) goto undo;
+    if (c->len + 10 > c->limit) goto undo;
+    uint8_t *f = c->r + c->len;
+    rd_put16(f, type);
+    rd_put16(f + 2, rclass);
+    rd_put32(f + 4, ttl);
+    c->len += 10;
+    size_t rdstart = c->len;
+    if (put_rdata(c, type, rdata, rdlen) < 0) goto undo;
+    rd_put16(f + 8, (uint16_t)(c->len - rdstart));
+    c->count[sec]++;
+    return 0;
+undo:
+    c->len = save_len;
+    c->ncomp = save_ncomp;
+    return -1;
+}
+
+/* A whole RRset or nothing (RFC 2181 9). */
+int rd_put_rrset(rd_ctx *c, int sec, const zimg *z, const uint8_t *owner, const zrrset *rs,
+                 uint32_t ttl)
+{
+    size_t save_len = c->len;
+    int save_ncomp = c->ncomp;
+    uint16_t save_count = c->count[sec];
+    const uint8_t *p = zimg_base(z) + rs->rdata_off;
+    const uint8_t *end = p + rs->rdata_len;
+    for (unsigned i = 0; i < rs->count; i++) {
+        if (p + 2 > end) break;
+        uint16_t rdlen = rd_get16(p);
+        if (p + 2 + rdlen > end) break;
+        if (rd_put_rr(c, sec, owner, rs->type, RD_C_IN, ttl, p + 2, rdlen) < 0) {
+            c->len = save_len;
+            c->ncomp = save_ncomp;
+            c->count[sec] = save_count;
+            return -1;
+        }
+        p += 2 + rdlen;
+    }
+    return 0;
+}
+
+/* RFC 2181 9: an RRset of the answer (or a required one of the authority) does not fit:
+ * set TC and send the question only, as Knot and NSD do. */
+void rd_truncate(rd_ctx *c)
+{
+    c->len = c->question_end;
+    c->count[0] = c->count[1] = c->count[2] = 0;
+    c->ncomp = c->ncomp_question;
+    c->tc = 1;
+}
+
+/* Header flags and counts, then the OPT record (RFC 6891 6.1.2) in the room kept for it. */
+size_t rd_finish(rd_ctx *c)
+{
+    uint8_t *r = c->r;
+    uint16_t arcount = c->count[2];
+    if (c->has_edns) {
+        size_t olen = 11 + (c->nsid_req && c->db && c->db->opt.nsid_len ? 4u + c->db->opt.nsid_len : 0u);
+        if (c->len + olen <= c->cap) {
+            uint8_t *o = r + c->len;
+            uint16_t payload = c->db ? c->db->opt.max_udp_payload : 1232;
+            if (payload < 512) payload = 512;
+            o[0] = 0;
+            rd_put16(o + 1, RD_T_OPT);
+            rd_put16(o + 3, payload);
+            o[5] = (uint8_t)(c->rcode >> 4);  /* extended RCODE, upper 8 bits */
+            o[6] = 0;                          /* version 0 */
+            o[7] = c->do_bit ? 0x80 : 0;       /* DO echoed (RFC 3225 3) */
+            o[8] = 0;
+            rd_put16(o + 9, (uint16_t)(olen - 11));
+            if (olen > 11) {                   /* RFC 5001 2.3: NSID in the response */
+                rd_put16(o + 11, RD_EDNS_NSID);
+                rd_put16(o + 13, c->db->opt.nsid_len);
+                memcpy(o + 15, c->db->opt.nsid, c->db->opt.nsid_len);
+            }
+            c->len += olen;
+            arcount++;
+        }
+    }
+    r[2] = RD_F2_QR | (uint8_t)(c->opcode << 3) | (c->aa ? RD_F2_AA : 0) |
+           (c->tc ? RD_F2_TC : 0) | (c->q[2] & RD_F2_RD);
+    /* RFC 4035 3.1.6: CD is copied; RA and AD stay clear. */
+    r[3] = (c->q[3] & RD_F3_CD) | (uint8_t)(c->rcode & 0xF);
+    rd_put16(r + 4, c->question_ok ? 1 : 0);
+    rd_put16(r + 6, c->count[0]);
+    rd_put16(r + 8, c->count[1]);
+    rd_put16(r + 10, arcount);
+    return c->len;
+}
