@@ -376,8 +376,18 @@ uint32_t rd_xdp_worker_queue(const rd_xdp_worker *w) { return w->queue; }
 
 void rd_xdp_worker_counters(const rd_xdp_worker *w, rd_xdp_counters *c, rd_stats *s)
 {
-    if (c)
+    if (c) {
         memcpy(c, (const void *)&w->cnt, sizeof *c);
+        struct xdp_statistics ks;
+        socklen_t len = sizeof ks;
+        memset(&ks, 0, sizeof ks);
+        if (getsockopt(w->xsk_fd, SOL_XDP, XDP_STATISTICS, &ks, &len) == 0) {
+            c->k_rx_dropped = ks.rx_dropped;
+            c->k_rx_ring_full = ks.rx_ring_full;
+            c->k_fill_empty = ks.rx_fill_ring_empty_descs;
+            c->k_invalid = ks.rx_invalid_descs + ks.tx_invalid_descs;
+        }
+    }
     if (s)
         memcpy(s, (const void *)&w->stats, sizeof *s);
 }
