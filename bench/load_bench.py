@@ -1,0 +1,238 @@
+#!/usr/bin/env python3
+# load_bench.py — zone load time and memory on a ~1M-record zone: robdns vs Knot vs NSD, same run (issue #2).
+"""Measured per round, interleaved, median of the rounds reported:
+
+- robdns compile: a fresh Python process runs `compile_zone(origin, file)`; time of that
+  call, the process's wall time from spawn to exit (interpreter start and import
+  included), its peak resident memory (VmHWM) and its VmRSS after the compile.  The image
+  is then saved with `ZoneImage.save`.
+- robdns image load: a fresh process runs `ZoneImage.load(saved file)`; time of the call.
+- robdns serve (when the daemon exists): spawn to first authoritative SOA answer, memory.
+- knotd / nsd: spawn (temporary config, one zone) to the first authoritative SOA answer
+  over UDP (polled every 5 ms), then the memory of the whole process tree: Pss (shared
+  pages divided among sharers), VmRSS summed, VmHWM summed.
+
+Ratios are robdns / Knot (below 1.0 = robdns is faster or smaller).
+
+    python3 bench/load_bench.py                 # 1M records, 3 rounds
+    python3 bench/load_bench.py --records 100000 --rounds 1 --dnspython
+"""
+
+import argparse
+import datetime
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import genzone   # noqa: E402
+import procfs    # noqa: E402
+import servers   # noqa: E402
+
+ORIGIN = genzone.DEFAULT_ORIGIN
+
+# Runs in a fresh interpreter so its peak memory is the compile's alone.
+COMPILE_SNIPPET = r"""
+import json, sys, time
+t0 = time.perf_counter()
+from robdns._core import compile_zone
+def status():
+    out = {}
+    for line in open('/proc/self/status'):
+        k, _, v = line.partition(':')
+        if v.strip().endswith(' kB'):
+            out[k] = int(v.split()[0])
+    return out
+base = status()['VmRSS']
+t1 = time.perf_counter()
+img = compile_zone(sys.argv[1], sys.argv[2])
+t2 = time.perf_counter()
+st = status()
+img.save(sys.argv[3])
+print(json.dumps({'compile_s': t2 - t1, 'import_s': t1 - t0, 'base_rss_kb': base,
+                  'rss_kb': st['VmRSS'], 'hwm_kb': st['VmHWM'], 'records': img.record_count,
+                  'nodes': img.node_count, 'image_bytes': img.size}))
+"""
+
+LOAD_SNIPPET = r"""
+import json, sys, time
+from robdns._core import ZoneImage
+t1 = time.perf_counter()
+img = ZoneImage.load(sys.argv[1])
+t2 = time.perf_counter()
+st = {}
+for line in open('/proc/self/status'):
+    k, _, v = line.partition(':')
+    if v.strip().endswith(' kB'):
+        st[k] = int(v.split()[0])
+print(json.dumps({'load_s': t2 - t1, 'rss_kb': st['VmRSS'], 'records': img.record_count}))
+"""
+
+DNSPYTHON_SNIPPET = r"""
+import json, sys, time
+import dns.zone
+t1 = time.perf_counter()
+z = dns.zone.from_file(sys.argv[2], sys.argv[1], relativize=False)
+t2 = time.perf_counter()
+st = {}
+for line in open('/proc/self/status'):
+    k, _, v = line.partition(':')
+    if v.strip().endswith(' kB'):
+        st[k] = int(v.split()[0])
+print(json.dumps({'compile_s': t2 - t1, 'rss_kb': st['VmRSS'], 'hwm_kb': st['VmHWM']}))
+"""
+
+
+def run_snippet(snippet, *args, timeout=600):
+    env = os.environ.copy()
+    env["PYTHONPATH"] = servers.REPO + os.pathsep + env.get("PYTHONPATH", "")
+    t0 = time.perf_counter()
+    r = subprocess.run([sys.executable, "-c", snippet, *args], capture_output=True, text=True,
+                       timeout=timeout, env=env, cwd=servers.REPO)
+    wall = time.perf_counter() - t0
+    if r.returncode != 0:
+        raise RuntimeError(r.stderr.strip().splitlines()[-1] if r.stderr.strip() else f"exit {r.returncode}")
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    out["wall_s"] = wall
+    return out
+
+
+def robdns_has(attr):
+    r = subprocess.run([sys.executable, "-c", f"import robdns._core as c; assert hasattr(c, {attr!r})"],
+                       cwd=servers.REPO, capture_output=True, timeout=60)
+    return r.returncode == 0
+
+
+def measure_server(cls, zone, serial, **kw):
+    s = cls(zone, ORIGIN, **kw)
+    s.start()
+    try:
+        t = s.wait_answer(limit=300, serial=serial)
+        mem = procfs.memory_kb(s.pids())
+        return {"first_answer_s": t, **{f"{k}_kb": v for k, v in mem.items()}}
+    finally:
+        s.stop()
+
+
+def median_of(rows, key):
+    vals = [r[key] for r in rows if r.get(key) is not None]
+    return statistics.median(vals) if vals else None
+
+
+def fmt(v, unit):
+    if v is None:
+        return "not measured"
+    if unit == "s":
+        return f"{v:.3f} s"
+    if unit == "MB":
+        return f"{v / 1024:.0f} MB"
+    return str(v)
+
+
+def ratio(a, b):
+    return f"{a / b:.2f}x" if a is not None and b else "—"
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description="Zone load: robdns vs Knot vs NSD (issue #2).")
+    p.add_argument("--records", type=int, default=1000000)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--dnspython", action="store_true",
+                   help="also time dns.zone.from_file and robdns on a 100k-record zone (once)")
+    p.add_argument("--json", default=os.path.join(servers.OUT, "load_bench.json"))
+    a = p.parse_args(argv)
+
+    tag = "1m" if a.records == 1000000 else f"{a.records // 1000}k"
+    zone = os.path.join(servers.OUT, f"bench{tag}.zone")
+    genzone.ensure(a.records, zone, os.path.join(servers.OUT, f"bench{tag}.queries"))
+    serial = servers.zone_serial(zone)
+    with open(zone) as f:
+        records = int(f.readline().split(",")[1].split()[0])
+
+    have_compile = robdns_has("compile_zone")
+    have_serve = servers.robdns_serve_available()
+    notes = []
+    if not have_compile:
+        notes.append("robdns compile/image load not measured: robdns._core has no compile_zone yet "
+                     "(the zone image helper's work has not landed on this checkout)")
+    if not have_serve:
+        notes.append("robdns serve not measured: the daemon (`robdns serve`) has not landed on this checkout")
+
+    rows = {k: [] for k in ("robdns_compile", "robdns_image", "robdns_serve", "knot", "nsd")}
+    image = os.path.join(tempfile.mkdtemp(prefix="robdns-bench-img-"), "zone.img")
+    facts = procfs.machine_facts()
+    started = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    for rnd in range(a.rounds):
+        if have_compile:
+            rows["robdns_compile"].append(run_snippet(COMPILE_SNIPPET, ORIGIN, zone, image))
+            rows["robdns_image"].append(run_snippet(LOAD_SNIPPET, image))
+        rows["knot"].append(measure_server(servers.Knot, zone, serial))
+        rows["nsd"].append(measure_server(servers.NSD, zone, serial))
+        if have_serve:
+            rows["robdns_serve"].append(measure_server(servers.Robdns, zone, serial))
+        print(f"round {rnd + 1}/{a.rounds} done", file=sys.stderr)
+    try:
+        os.unlink(image)
+        os.rmdir(os.path.dirname(image))
+    except OSError:
+        pass
+
+    m = {k: {key: median_of(v, key) for key in (v[0].keys() if v else ())} for k, v in rows.items()}
+    knot_t = m["knot"].get("first_answer_s")
+    knot_pss = m["knot"].get("pss_kb")
+    lines = [
+        f"Zone: {zone} ({records} records), {a.rounds} rounds interleaved, median; {started}; "
+        f"{facts['nproc']} x {facts['cpu']}, load average {' '.join(facts['loadavg'])}",
+        "",
+        "| what | time | vs Knot | memory (Pss) | RSS sum | peak (VmHWM) | memory vs Knot |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    rc, ri = m["robdns_compile"], m["robdns_image"]
+    if have_compile:
+        lines.append(f"| robdns compile_zone (in a fresh process) | {fmt(rc['compile_s'], 's')} "
+                     f"(process {fmt(rc['wall_s'], 's')}) | {ratio(rc['compile_s'], knot_t)} | "
+                     f"— | {fmt(rc['rss_kb'], 'MB')} after | {fmt(rc['hwm_kb'], 'MB')} | "
+                     f"{ratio(rc['hwm_kb'], knot_pss)} (peak) |")
+        lines.append(f"| robdns ZoneImage.load (saved image, {rc['image_bytes'] / 1048576:.0f} MB) | "
+                     f"{fmt(ri['load_s'], 's')} (process {fmt(ri['wall_s'], 's')}) | "
+                     f"{ratio(ri['load_s'], knot_t)} | — | {fmt(ri['rss_kb'], 'MB')} | — | — |")
+    else:
+        lines.append("| robdns compile_zone | not measured | — | — | — | — | — |")
+        lines.append("| robdns ZoneImage.load | not measured | — | — | — | — | — |")
+    for key, label in (("robdns_serve", "robdns serve: spawn to first answer"),
+                       ("knot", "knotd: spawn to first answer"), ("nsd", "nsd: spawn to first answer")):
+        r = m[key]
+        if not r:
+            lines.append(f"| {label} | not measured | — | — | — | — | — |")
+            continue
+        lines.append(f"| {label} | {fmt(r['first_answer_s'], 's')} | {ratio(r['first_answer_s'], knot_t)} | "
+                     f"{fmt(r['pss_kb'], 'MB')} | {fmt(r['rss_kb'], 'MB')} | {fmt(r['hwm_kb'], 'MB')} | "
+                     f"{ratio(r['pss_kb'], knot_pss)} |")
+
+    if a.dnspython:
+        small = os.path.join(servers.OUT, "bench100k.zone")
+        genzone.ensure(100000, small, os.path.join(servers.OUT, "bench100k.queries"))
+        d = run_snippet(DNSPYTHON_SNIPPET, ORIGIN, small)
+        lines += ["", f"100k-record zone, once: dns.zone.from_file {d['compile_s']:.2f} s, peak "
+                  f"{d['hwm_kb'] / 1024:.0f} MB"]
+        if have_compile:
+            r = run_snippet(COMPILE_SNIPPET, ORIGIN, small, image)
+            os.unlink(image)
+            lines[-1] += (f"; robdns compile_zone {r['compile_s']:.3f} s, peak {r['hwm_kb'] / 1024:.0f} MB "
+                          f"({d['compile_s'] / r['compile_s']:.0f}x faster)")
+    for n in notes:
+        lines.append(f"\nNote: {n}.")
+    print("\n".join(lines))
+    os.makedirs(os.path.dirname(a.json), exist_ok=True)
+    with open(a.json, "w") as f:
+        json.dump({"date": started, "machine": facts, "zone": zone, "records": records,
+                   "rounds": rows, "median": m, "notes": notes, "command": " ".join(sys.argv)}, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

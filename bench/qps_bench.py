@@ -1,0 +1,221 @@
+#!/usr/bin/env python3
+# qps_bench.py — dnsperf on loopback: CPU per answered query, qps and losses of robdns, Knot, NSD and the echo floor (issue #4).
+"""All servers serve the 100k-record bench zone on 127.0.0.1 (free ports), each pinned
+to CPU 0 with taskset and configured for one UDP worker:
+
+- robdns serve (workers: 1), when this checkout has the daemon;
+- knotd (udp-workers 1, tcp-workers 1, background-workers 1);
+- nsd (server-count 1, RRL off);
+- bench/echo.c, the floor (recvmmsg, set QR, sendmmsg; no DNS work).
+
+dnsperf runs pinned to CPU 1.  For each server, each round (servers rotated between
+rounds, so none always runs first) and each load:
+
+- fixed:      dnsperf -Q 40000 -l DURATION
+- saturation: dnsperf -l DURATION -c 4 -q 500 (as fast as the server answers)
+
+Server CPU is utime+stime of every thread of the server's process tree
+(/proc/PID/task/*/stat), read before and after the dnsperf run; divided by the answered
+(completed) queries it gives CPU microseconds per answered query.  Medians over rounds.
+Ratios are vs Knot (below 1.0 = less CPU / fewer qps than Knot).
+
+    python3 bench/qps_bench.py                  # 3 rounds x 10 s x 2 loads x 4 servers
+    python3 bench/qps_bench.py --rounds 1 --duration 3 --servers knot,echo
+"""
+
+import argparse
+import datetime
+import json
+import os
+import random
+import re
+import statistics
+import subprocess
+import sys
+
+import dns.flags
+import dns.message
+import dns.query
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import genzone   # noqa: E402
+import procfs    # noqa: E402
+import servers   # noqa: E402
+
+ORIGIN = genzone.DEFAULT_ORIGIN
+SERVER_CPU = 0
+CLIENT_CPU = 1
+
+
+def parse_dnsperf(text):
+    """dnsperf's summary -> {sent, completed, lost, qps, rcodes{}, avg_latency_s}."""
+    def num(pattern, cast=int):
+        m = re.search(pattern, text)
+        return cast(m.group(1)) if m else None
+    out = {
+        "sent": num(r"Queries sent:\s+(\d+)"),
+        "completed": num(r"Queries completed:\s+(\d+)"),
+        "lost": num(r"Queries lost:\s+(\d+)"),
+        "qps": num(r"Queries per second:\s+([\d.]+)", float),
+        "avg_latency_s": num(r"Average Latency \(s\):\s+([\d.]+)", float),
+        "rcodes": {},
+    }
+    m = re.search(r"Response codes:\s+(.*)", text)
+    if m:
+        for code, count in re.findall(r"([A-Z]+) (\d+) \(", m.group(1)):
+            out["rcodes"][code] = int(count)
+    if out["completed"] is None:
+        raise ValueError("no dnsperf summary in output:\n" + text[-600:])
+    return out
+
+
+def dnsperf_command(port, queries, duration, load):
+    cmd = ["taskset", "-c", str(CLIENT_CPU), "dnsperf", "-s", "127.0.0.1", "-p", str(port),
+           "-d", queries, "-l", str(duration), "-T", "1", "-c", "4", "-q", "500"]
+    if load == "fixed":
+        cmd += ["-Q", "40000"]
+    return cmd
+
+
+def run_load(server, queries, duration, load):
+    pids = server.pids()
+    udp0 = procfs.udp_counters()
+    cpu0 = procfs.cpu_ticks(pids)
+    cmd = dnsperf_command(server.port, queries, duration, load)
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 30)
+    cpu1 = procfs.cpu_ticks(pids)
+    udp1 = procfs.udp_counters()
+    res = parse_dnsperf(r.stdout + r.stderr)
+    cpu_s = (cpu1 - cpu0) / procfs.CLK_TCK
+    res.update({
+        "server_cpu_s": cpu_s,
+        "cpu_us_per_query": cpu_s * 1e6 / res["completed"] if res["completed"] else None,
+        "rcvbuf_errors": udp1.get("RcvbufErrors", 0) - udp0.get("RcvbufErrors", 0),
+        "command": " ".join(cmd),
+    })
+    return res
+
+
+def response_shape(r):
+    """What must match between servers: rcode, AA, the answer RRsets (owner, type, size)
+    and, for answers without data (NXDOMAIN, NODATA, referral), the authority types.
+    Authority NS on positive answers is left out: NSD adds it, Knot does not."""
+    answer = sorted((rr.name.to_text().lower(), rr.rdtype, len(rr)) for rr in r.answer)
+    authority = sorted(rr.rdtype for rr in r.authority) if not r.answer else []
+    return r.rcode(), bool(r.flags & dns.flags.AA), answer, authority
+
+
+def sample_check(srv, ref, queries_path, n=200):
+    """Send n queries from the query file to srv and to the reference (Knot); count the
+    responses whose shape (response_shape) differs.  A fast server that
+    answers wrongly would otherwise look good here."""
+    with open(queries_path) as f:
+        lines = [l.split() for l in f if l.strip()]
+    rng = random.Random(7)
+    differ = 0
+    for name, qtype in rng.sample(lines, min(n, len(lines))):
+        q = dns.message.make_query(name, qtype)
+        try:
+            a = dns.query.udp(q, "127.0.0.1", port=srv.port, timeout=1)
+            b = dns.query.udp(q, "127.0.0.1", port=ref.port, timeout=1)
+        except Exception:
+            differ += 1
+            continue
+        if response_shape(a) != response_shape(b):
+            differ += 1
+    return differ
+
+
+def median(rows, key):
+    vals = [r[key] for r in rows if r.get(key) is not None]
+    return statistics.median(vals) if vals else None
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description="dnsperf: robdns vs Knot vs NSD vs echo (issue #4).")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--duration", type=int, default=10, help="dnsperf -l seconds per run")
+    p.add_argument("--servers", default="robdns,knot,nsd,echo")
+    p.add_argument("--json", default=os.path.join(servers.OUT, "qps_bench.json"))
+    a = p.parse_args(argv)
+
+    zone = os.path.join(servers.OUT, "bench100k.zone")
+    queries = os.path.join(servers.OUT, "bench100k.queries")
+    genzone.ensure(100000, zone, queries)
+    serial = servers.zone_serial(zone)
+    wanted = a.servers.split(",")
+    notes = []
+    if "robdns" in wanted and not servers.robdns_serve_available():
+        wanted.remove("robdns")
+        notes.append("robdns not measured: the daemon (`robdns serve`) has not landed on this checkout")
+    classes = {"robdns": servers.Robdns, "knot": servers.Knot, "nsd": servers.NSD, "echo": servers.Echo}
+    extra = {"knot": {"workers": 1}, "nsd": {"servers": 1}, "robdns": {"workers": 1}}
+    facts = procfs.machine_facts()
+    started = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+    running = {}
+    results = {name: {"fixed": [], "saturation": []} for name in wanted}
+    try:
+        for name in wanted:
+            srv = classes[name](zone, ORIGIN, cpu=SERVER_CPU, **extra.get(name, {}))
+            running[name] = srv.start()
+            srv.wait_answer(limit=60, serial=None if name == "echo" else serial)
+        checks = {}
+        if "knot" in running:
+            for name in ("robdns", "nsd"):
+                if name in running:
+                    checks[name] = sample_check(running[name], running["knot"], queries)
+        order = list(wanted)
+        for rnd in range(a.rounds):
+            for name in order:
+                for load in ("fixed", "saturation"):
+                    results[name][load].append(run_load(running[name], queries, a.duration, load))
+            order = order[1:] + order[:1]   # rotate so no server always goes first
+            print(f"round {rnd + 1}/{a.rounds} done", file=sys.stderr)
+    finally:
+        for srv in running.values():
+            srv.stop()
+
+    med = {name: {load: {k: median(rows, k) for k in ("qps", "completed", "lost", "cpu_us_per_query",
+                                                      "rcvbuf_errors", "server_cpu_s")}
+                  for load, rows in loads.items()}
+           for name, loads in results.items()}
+    knot = med.get("knot")
+
+    def vs_knot(name, load, key):
+        if not knot or med[name][load][key] is None or not knot[load][key]:
+            return "—"
+        return f"{med[name][load][key] / knot[load][key]:.2f}x"
+
+    lines = [
+        f"{started}; {facts['nproc']} x {facts['cpu']}, kernel {facts['kernel']}, load average "
+        f"{' '.join(facts['loadavg'])} at start; {a.rounds} rounds x {a.duration} s, median; "
+        f"servers on CPU {SERVER_CPU}, dnsperf on CPU {CLIENT_CPU}",
+        "",
+        "| server | CPU µs/query @40k | vs Knot | lost @40k | qps @saturation | vs Knot | CPU µs/query @sat | vs Knot | lost @sat |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name in wanted:
+        f_, s_ = med[name]["fixed"], med[name]["saturation"]
+        lines.append(
+            f"| {name} | {f_['cpu_us_per_query']:.2f} | {vs_knot(name, 'fixed', 'cpu_us_per_query')} | "
+            f"{f_['lost']:.0f} | {s_['qps']:.0f} | {vs_knot(name, 'saturation', 'qps')} | "
+            f"{s_['cpu_us_per_query']:.2f} | {vs_knot(name, 'saturation', 'cpu_us_per_query')} | "
+            f"{s_['lost']:.0f} |")
+    if "robdns" not in wanted:
+        lines.append("| robdns | not measured | — | — | not measured | — | not measured | — | — |")
+    if checks:
+        lines += ["", "Sample check (200 queries from the query file; rcode, AA, answer RRsets, negative/referral authority types vs Knot): " +
+                  ", ".join(f"{n}: {d} differ" for n, d in checks.items())]
+    for n in notes:
+        lines.append(f"\nNote: {n}.")
+    print("\n".join(lines))
+    os.makedirs(os.path.dirname(a.json), exist_ok=True)
+    with open(a.json, "w") as f:
+        json.dump({"date": started, "machine": facts, "command": " ".join(sys.argv),
+                   "runs": results, "median": med, "sample_check": checks, "notes": notes}, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

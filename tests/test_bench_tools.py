@@ -1,0 +1,227 @@
+# test_bench_tools.py — the benchmark tools themselves work: zone generator, /proc accounting, dnsperf parsing, echo floor.
+"""No timing assertions here: the benchmarks' figures live in bench/RESULTS.md.  These
+tests check that what produces those figures is right (a zone the peers accept, a query
+mix that is what it claims, CPU time read from the right /proc fields)."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import dns.message
+import dns.name
+import dns.rdatatype
+import dns.zone
+import pytest
+
+BENCH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench")
+sys.path.insert(0, BENCH)
+
+import genzone   # noqa: E402
+import procfs    # noqa: E402
+import qps_bench  # noqa: E402
+import servers   # noqa: E402
+
+ORIGIN = genzone.DEFAULT_ORIGIN
+
+
+@pytest.fixture(scope="module")
+def small_zone(tmp_path_factory):
+    d = tmp_path_factory.mktemp("genzone")
+    zpath, qpath = str(d / "z.zone"), str(d / "z.queries")
+    z = genzone.write_files(3000, zpath, qpath, nqueries=4000)
+    return z, zpath, qpath
+
+
+def test_genzone_is_deterministic(tmp_path, small_zone):
+    _, zpath, qpath = small_zone
+    genzone.write_files(3000, str(tmp_path / "a.zone"), str(tmp_path / "a.queries"), nqueries=4000)
+    assert open(zpath).read() == open(tmp_path / "a.zone").read()
+    assert open(qpath).read() == open(tmp_path / "a.queries").read()
+
+
+def test_genzone_record_count_and_types_match_dnspython(small_zone):
+    z, zpath, _ = small_zone
+    zone = dns.zone.from_file(zpath, ORIGIN, relativize=False)
+    count = sum(len(rds) for _, node in zone.items() for rds in node.rdatasets)
+    assert count == z.records >= 3000
+    types = {rds.rdtype for _, node in zone.items() for rds in node.rdatasets}
+    for t in ("SOA", "NS", "A", "AAAA", "MX", "TXT", "CNAME", "SRV"):
+        assert dns.rdatatype.from_text(t) in types, t
+    names = [n for n, _ in zone.items()]
+    assert any(n.labels[0] == b"*" for n in names), "no wildcard"
+    # Delegations below the apex, with in-bailiwick glue.
+    apex = dns.name.from_text(ORIGIN)
+    cuts = [n for n, node in zone.items() if n != apex and node.get_rdataset(1, dns.rdatatype.NS)]
+    assert cuts
+    glued = [c for c in cuts if any(n != c and n.is_subdomain(c) for n in names)]
+    assert glued
+
+
+def test_genzone_empty_non_terminals_are_empty(small_zone):
+    z, zpath, _ = small_zone
+    zone = dns.zone.from_file(zpath, ORIGIN, relativize=False)
+    names = {n for n, _ in zone.items()}
+    assert z.ents
+    for ent in z.ents[:200]:
+        n = dns.name.from_text(ent, dns.name.from_text(ORIGIN))
+        assert n not in names, f"{n} owns records"
+        assert any(m.is_subdomain(n) and m != n for m in names), f"{n} has no descendants"
+
+
+def test_genzone_zone_accepted_by_nsd_checkzone(small_zone):
+    _, zpath, _ = small_zone
+    r = subprocess.run(["nsd-checkzone", ORIGIN, zpath], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def classify(zone, names, nonterminals, qname, qtype):
+    """What an authoritative server must answer: answer / nodata / nxdomain / referral / wildcard.
+    names: the owner names; nonterminals: every proper ancestor of an owner name."""
+    apex = zone.origin
+    n = dns.name.from_text(qname)
+    # A zone cut above (or at) the name: a referral (RFC 1034 4.3.2 step 3b).
+    cur = n
+    while cur != apex:
+        node = zone.get_node(cur)
+        if node is not None and node.get_rdataset(1, dns.rdatatype.NS):
+            return "referral"
+        cur = cur.parent()
+    node = zone.get_node(n)
+    if node is not None:
+        if node.get_rdataset(1, dns.rdatatype.from_text(qtype)) or node.get_rdataset(1, dns.rdatatype.CNAME):
+            return "answer"
+        return "nodata"
+    if n in nonterminals:
+        return "nodata"          # an empty non-terminal
+    if dns.name.from_text("*", n.parent()) in names:
+        return "wildcard"
+    return "nxdomain"
+
+
+def test_genzone_query_mix(small_zone):
+    _, zpath, qpath = small_zone
+    zone = dns.zone.from_file(zpath, ORIGIN, relativize=False)
+    lines = open(qpath).read().splitlines()
+    assert len(lines) == 4000
+    names = {n for n, _ in zone.items()}
+    nonterminals = set()
+    for n in names:
+        while n != zone.origin:
+            n = n.parent()
+            nonterminals.add(n)
+    seen = {}
+    for line in lines:
+        qname, qtype = line.split()
+        assert qname.endswith("." + ORIGIN) or qname == ORIGIN
+        dns.rdatatype.from_text(qtype)
+        c = classify(zone, names, nonterminals, qname, qtype)
+        seen[c] = seen.get(c, 0) + 1
+    share = {k: v / len(lines) for k, v in seen.items()}
+    assert 0.55 < share["answer"] < 0.80
+    assert 0.05 < share["nxdomain"] < 0.15
+    assert 0.05 < share["nodata"] < 0.20
+    assert 0.04 < share["referral"] < 0.12
+    assert 0.02 < share["wildcard"] < 0.08
+
+
+def test_parse_stat_handles_hostile_comm():
+    # comm may hold spaces and ')' — the fields must be found after the last ')'.
+    line = ("4242 (a) b (c)) R 17 4242 4242 0 -1 4194304 100 0 0 0 "
+            "123 45 6 7 20 0 3 0 555 1000 200 18446744073709551615")
+    st = procfs.parse_stat(line)
+    assert st == {"pid": 4242, "comm": "a) b (c)", "state": "R", "ppid": 17, "utime": 123, "stime": 45}
+
+
+def test_parse_stat_of_this_process():
+    st = procfs.parse_stat(open("/proc/self/stat").read())
+    assert st["pid"] == os.getpid() and st["ppid"] == os.getppid()
+
+
+def test_cpu_ticks_follow_process_time():
+    pid = os.getpid()
+    t0, c0 = time.process_time(), procfs.cpu_ticks([pid])
+    x = 0
+    while time.process_time() - t0 < 0.3:
+        x += 1
+    t1, c1 = time.process_time(), procfs.cpu_ticks([pid])
+    measured = (c1 - c0) / procfs.CLK_TCK
+    # Same quantity from two interfaces; ticks are 1/CLK_TCK s coarse.
+    assert abs(measured - (t1 - t0)) <= 0.05 + 3.0 / procfs.CLK_TCK
+
+
+def test_process_tree_and_memory_include_children():
+    child = subprocess.Popen(["sleep", "30"])
+    try:
+        tree = procfs.process_tree(os.getpid())
+        assert os.getpid() in tree and child.pid in tree
+        assert procfs.process_tree(child.pid) == [child.pid]
+        own = procfs.memory_kb([os.getpid()])
+        both = procfs.memory_kb([os.getpid(), child.pid])
+        assert own["rss"] > 1000 and both["rss"] > own["rss"]
+        assert own["pss"] <= own["rss"] + 4
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_parse_status_and_udp_counters():
+    st = procfs.parse_status("Name:\tx\nVmRSS:\t  1234 kB\nThreads:\t3\n")
+    assert st == {"Name": "x", "VmRSS": 1234, "Threads": "3"}
+    udp = procfs.udp_counters()
+    assert "RcvbufErrors" in udp and "InDatagrams" in udp
+
+
+DNSPERF_OUTPUT = """\
+[Status] Testing complete (time limit)
+
+Statistics:
+
+  Queries sent:         310912
+  Queries completed:    310662 (99.92%)
+  Queries lost:         250 (0.08%)
+
+  Response codes:       NOERROR 280000 (90.13%), NXDOMAIN 30662 (9.87%)
+  Average packet size:  request 40, response 40
+  Run time (s):         3.000057
+  Queries per second:   103552.032511
+
+  Average Latency (s):  0.001481 (min 0.000012, max 0.770216)
+"""
+
+
+def test_parse_dnsperf():
+    r = qps_bench.parse_dnsperf(DNSPERF_OUTPUT)
+    assert (r["sent"], r["completed"], r["lost"]) == (310912, 310662, 250)
+    assert r["qps"] == pytest.approx(103552.032511)
+    assert r["rcodes"] == {"NOERROR": 280000, "NXDOMAIN": 30662}
+    with pytest.raises(ValueError):
+        qps_bench.parse_dnsperf("dnsperf: error: could not open file")
+
+
+def test_echo_floor_sets_qr_and_exits_on_sigterm():
+    servers.build_echo()
+    p = subprocess.Popen([servers.ECHO_BIN, "127.0.0.1", "0"], stdout=subprocess.PIPE, text=True)
+    try:
+        port = int(p.stdout.readline().split()[1])
+        q = dns.message.make_query("www." + ORIGIN, "A")
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.settimeout(2)
+        s.sendto(q.to_wire(), ("127.0.0.1", port))
+        wire, _ = s.recvfrom(512)
+        sent = q.to_wire()
+        assert wire[2] == sent[2] | 0x80 and wire[:2] + wire[3:] == sent[:2] + sent[3:]
+        # A response (QR already set) is not answered: no echo loops between two servers.
+        s.sendto(wire, ("127.0.0.1", port))
+        s.settimeout(0.3)
+        with pytest.raises(socket.timeout):
+            s.recvfrom(512)
+        s.close()
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(5) == 0
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
