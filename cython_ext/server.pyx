@@ -1,7 +1,163 @@
-# server.pyx — the daemon's data plane seen from Python: RCU publication of the database
-# and (test-only) handles on the RCU reader side and its C stress test.
+# server.pyx — the daemon's data plane seen from Python: RCU publication of the database,
+# the UDP worker threads (udp_loop.c), TCP answers through the same engine, counters;
+# and test-only handles on the RCU reader side and its C stress test.
+from libc.stdlib cimport malloc, free
+
+from includes.engine cimport rd_db, rd_stats, rd_transport, rd_answer, RD_STAT_QTYPES
 from includes.server cimport *
 
+# The Database whose rd_db the global RCU pointer holds; keeping this reference keeps its
+# rd_db (and through it the ZoneImages) alive for the workers.
+cdef object _published = None
+
+
+def publish(db):
+    """Make `db` (a Database, or None) the snapshot every worker answers from.
+
+    Swaps the global pointer, waits for a grace period (GIL released) so no worker can
+    still hold the previous rd_db, and only then drops the previous Database: that is
+    when its memory (and that of ZoneImages no other Database uses) is freed.
+    Returns the number of grace periods completed so far.
+    """
+    global _published
+    cdef const rd_db *new_db = NULL
+    if db is not None:
+        if not isinstance(db, Database):
+            raise TypeError("publish() takes a Database or None")
+        new_db = (<Database>db).db
+    old = _published
+    _published = db
+    rd_db_exchange(new_db)
+    with nogil:
+        rd_rcu_synchronize()
+    old = None          # the previous snapshot may be freed from here on
+    return rd_rcu_grace_periods()
+
+
+def published():
+    """The Database currently published (or None)."""
+    return _published
+
+
+# ---- TCP: answered in the event loop thread with the GIL held (one shared buffer).
+# No RCU needed: the Python reference taken here keeps the snapshot alive for the call.
+
+cdef rd_stats _tcp_stats
+cdef unsigned char _tcp_resp[65535]
+
+
+def tcp_answer(bytes query):
+    """Answer one query that came over TCP; b"" means send nothing."""
+    db = _published
+    if db is None:
+        return b""
+    cdef rd_transport tr
+    tr.tcp = 1
+    tr.family = 0
+    cdef const unsigned char *q = query
+    cdef size_t n = rd_answer((<Database>db).db, q, len(query), _tcp_resp, sizeof(_tcp_resp),
+                              &tr, &_tcp_stats)
+    return _tcp_resp[:n]
+
+
+# ---- counters
+
+_RCODES = ("NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "YXDOMAIN",
+           "YXRRSET", "NXRRSET", "NOTAUTH", "NOTZONE", "DSOTYPENI")
+_OTHER_QTYPES = ("AXFR", "IXFR", "ANY", "CAA", "SVCB", "HTTPS", "other")
+
+
+cdef dict stats_dict(const rd_stats *s):
+    """rd_stats as a dict with stable names; zero counters left out of the breakdowns."""
+    import dns.rdatatype
+    cdef int i
+    rcodes = {}
+    for i in range(16):
+        if s.rcode[i]:
+            rcodes[_RCODES[i] if i < len(_RCODES) else str(i)] = s.rcode[i]
+    qtypes = {}
+    for i in range(RD_STAT_QTYPES - 1):
+        if s.qtype[i]:
+            qtypes[dns.rdatatype.to_text(i)] = s.qtype[i]
+    if s.qtype[RD_STAT_QTYPES - 1]:
+        qtypes["other"] = s.qtype[RD_STAT_QTYPES - 1]
+    for i in range(len(_OTHER_QTYPES)):
+        if s.qtype_other_known[i]:
+            qtypes[_OTHER_QTYPES[i]] = qtypes.get(_OTHER_QTYPES[i], 0) + s.qtype_other_known[i]
+    return {"queries": s.queries, "responses": s.responses, "dropped": s.dropped,
+            "malformed": s.malformed, "truncated": s.truncated, "edns": s.edns,
+            "do": s.do_bit, "rcode": rcodes, "qtype": qtypes}
+
+
+def tcp_stats():
+    return stats_dict(&_tcp_stats)
+
+
+cdef class UdpWorkers:
+    """The UDP worker threads: one per given socket, each pinned to its core.
+
+    sockets: list of (socket.socket, wildcard: bool, cpu: int or -1). The sockets are
+    kept referenced (open) until this object is closed; stop() joins the threads.
+    """
+    cdef rd_udp_set *set
+    cdef list sockets
+
+    def __cinit__(self, list sockets, int batch=64):
+        cdef char err[256]
+        cdef int n = len(sockets)
+        cdef rd_udp_socket *socks
+        if n < 1:
+            raise ValueError("no sockets to serve")
+        if not 1 <= batch <= RD_UDP_MAX_BATCH:
+            raise ValueError(f"batch must be 1..{RD_UDP_MAX_BATCH}")
+        socks = <rd_udp_socket *>malloc(n * sizeof(rd_udp_socket))
+        if socks == NULL:
+            raise MemoryError()
+        try:
+            for i, (sock, wildcard, cpu) in enumerate(sockets):
+                socks[i].fd = sock.fileno()
+                socks[i].family = sock.family
+                socks[i].wildcard = 1 if wildcard else 0
+                socks[i].cpu = cpu
+            with nogil:
+                self.set = rd_udp_start(socks, n, batch, err, sizeof(err))
+        finally:
+            free(socks)
+        if self.set == NULL:
+            raise OSError(err.decode(errors="replace"))
+        self.sockets = [s for s, _, _ in sockets]
+
+    def stop(self):
+        """Stop and join every thread (within about 100 ms); idempotent."""
+        if self.set != NULL:
+            with nogil:
+                rd_udp_stop(self.set)
+                rd_udp_free(self.set)
+            self.set = NULL
+
+    @property
+    def threads(self):
+        return rd_udp_threads(self.set)
+
+    def stats(self):
+        cdef rd_stats total
+        cdef rd_udp_counters loop
+        rd_udp_stats_sum(self.set, &total, &loop)
+        d = stats_dict(&total)
+        d["batches"] = loop.batches
+        d["recv_truncated"] = loop.recv_truncated
+        d["send_errors"] = loop.send_errors
+        d["no_database"] = loop.no_database
+        return d
+
+    def __dealloc__(self):
+        if self.set != NULL:
+            with nogil:
+                rd_udp_stop(self.set)
+                rd_udp_free(self.set)
+
+
+# ---- RCU: Python handles for the tests
 
 def rcu_synchronize():
     """Wait for a grace period (GIL released): every online reader passes a quiescent point."""

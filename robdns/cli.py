@@ -35,6 +35,8 @@ def build_parser():
     k.add_argument("-c", "--config", help="take the control socket path from this config")
     k.add_argument("action", choices=["reload", "status", "stats", "zone-status", "stop"])
     k.add_argument("zone", nargs="?", help="zone name for zone-status")
+    k.add_argument("--json", action="store_true", help="print the server's raw JSON answer")
+    k.add_argument("-t", "--timeout", type=float, default=60.0, help="seconds to wait for the answer (default 60)")
     return p
 
 

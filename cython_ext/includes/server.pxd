@@ -1,5 +1,7 @@
-# server.pxd — C declarations of the daemon's data plane: RCU (rcu.h) and its self-test.
+# server.pxd — C declarations of the daemon's data plane: RCU (rcu.h), its self-test and
+# the UDP loops (udp_loop.h).
 from libc.stdint cimport uint64_t
+from includes.engine cimport rd_db, rd_stats
 
 cdef extern from "rcu.h" nogil:
     ctypedef struct rd_rcu_reader:
@@ -21,3 +23,31 @@ cdef extern from "rcu_selftest.h" nogil:
         uint64_t reads
     int rd_rcu_stress(int nreaders, int publications, int skip_synchronize,
                       rd_rcu_stress_result *out)
+
+cdef extern from "rcu.h" nogil:
+    const rd_db *rd_db_current()
+    const rd_db *rd_db_exchange(const rd_db *db)
+
+cdef extern from "udp_loop.h" nogil:
+    enum:
+        RD_UDP_MAX_BATCH
+        RD_UDP_RESP_MAX
+    ctypedef struct rd_udp_socket:
+        int fd
+        int family
+        int wildcard
+        int cpu
+    ctypedef struct rd_udp_counters:
+        uint64_t batches
+        uint64_t recv_truncated
+        uint64_t send_errors
+        uint64_t no_database
+    ctypedef struct rd_udp_set:
+        pass
+    rd_udp_set *rd_udp_start(const rd_udp_socket *socks, int nsocks, int batch,
+                             char *err, size_t errlen)
+    void rd_udp_stop(rd_udp_set *s)
+    void rd_udp_free(rd_udp_set *s)
+    void rd_udp_stats_sum(const rd_udp_set *s, rd_stats *out, rd_udp_counters *loop_out)
+    int rd_udp_threads(const rd_udp_set *s)
+    void rd_stats_add(rd_stats *dst, const rd_stats *src)

@@ -1,0 +1,334 @@
+/* udp_loop.c — per-socket receive/answer/send threads of the UDP data plane. */
+#define _GNU_SOURCE
+#include "udp_loop.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+
+#include "rcu.h"
+
+/* Room for one IPv4 or IPv6 packet-info control message. */
+#define RD_UDP_CMSG_SPACE \
+    (CMSG_SPACE(sizeof(struct in6_pktinfo)) > CMSG_SPACE(sizeof(struct in_pktinfo)) \
+     ? CMSG_SPACE(sizeof(struct in6_pktinfo)) : CMSG_SPACE(sizeof(struct in_pktinfo)))
+
+typedef union rd_udp_cmsgbuf {
+    char buf[RD_UDP_CMSG_SPACE];
+    struct cmsghdr align;
+} rd_udp_cmsgbuf;
+
+/* Everything one thread touches, allocated once at start: nothing per packet. */
+typedef struct rd_udp_loop {
+    rd_stats stats;                        /* first: its own cache lines (aligned(64)) */
+    rd_udp_counters counters;
+    rd_udp_set *set;
+    rd_udp_socket sock;
+    int batch;
+    pthread_t thread;
+    int started;
+    struct mmsghdr *rmsg, *smsg;
+    struct iovec *riov, *siov;
+    struct sockaddr_in6 *peer;             /* large enough for both families */
+    rd_udp_cmsgbuf *rcmsg, *scmsg;
+    uint8_t *qbuf;                         /* batch x RD_UDP_QUERY_MAX */
+    uint8_t *rbuf;                         /* batch x RD_UDP_RESP_MAX */
+} __attribute__((aligned(64))) rd_udp_loop;
+
+struct rd_udp_set {
+    _Atomic int stop;
+    int nloops;
+    rd_udp_loop **loops;
+};
+
+/* Reset the receive headers the kernel overwrote in the last recvmmsg. */
+static inline void loop_rearm(rd_udp_loop *L, int n)
+{
+    for (int i = 0; i < n; i++) {
+        struct msghdr *h = &L->rmsg[i].msg_hdr;
+        h->msg_namelen = sizeof(L->peer[i]);
+        h->msg_controllen = L->sock.wildcard ? sizeof(L->rcmsg[i]) : 0;
+        h->msg_flags = 0;
+    }
+}
+
+/* For a wildcard socket: make the reply leave from the address the query was sent to
+ * (else the kernel picks the route's source and the client drops the answer). */
+static inline void loop_reply_source(rd_udp_loop *L, int i, struct msghdr *out)
+{
+    struct msghdr *in = &L->rmsg[i].msg_hdr;
+    out->msg_control = NULL;
+    out->msg_controllen = 0;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(in); c; c = CMSG_NXTHDR(in, c)) {
+        struct cmsghdr *o = (struct cmsghdr *)L->scmsg[i].buf;
+        if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+            struct in_pktinfo got, reply;
+            memcpy(&got, CMSG_DATA(c), sizeof(got));
+            memset(&reply, 0, sizeof(reply));
+            reply.ipi_spec_dst = got.ipi_addr;     /* source = the address asked */
+            o->cmsg_level = IPPROTO_IP;
+            o->cmsg_type = IP_PKTINFO;
+            o->cmsg_len = CMSG_LEN(sizeof(reply));
+            memcpy(CMSG_DATA(o), &reply, sizeof(reply));
+            out->msg_control = o;
+            out->msg_controllen = CMSG_SPACE(sizeof(reply));
+            return;
+        }
+        if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
+            struct in6_pktinfo got;                /* address and interface (link-local) */
+            memcpy(&got, CMSG_DATA(c), sizeof(got));
+            o->cmsg_level = IPPROTO_IPV6;
+            o->cmsg_type = IPV6_PKTINFO;
+            o->cmsg_len = CMSG_LEN(sizeof(got));
+            memcpy(CMSG_DATA(o), &got, sizeof(got));
+            out->msg_control = o;
+            out->msg_controllen = CMSG_SPACE(sizeof(got));
+            return;
+        }
+    }
+}
+
+/* Send out[0..n) completely, skipping a datagram the kernel refuses. */
+static void loop_send(rd_udp_loop *L, int n)
+{
+    int done = 0;
+    while (done < n) {
+        int r = sendmmsg(L->sock.fd, L->smsg + done, (unsigned)(n - done), 0);
+        if (r > 0) {
+            done += r;
+            continue;
+        }
+        if (r < 0 && errno == EINTR)
+            continue;
+        L->counters.send_errors++;      /* e.g. ENETUNREACH, EPERM: drop this one */
+        done++;
+    }
+}
+
+/* Answer the n datagrams received; returns how many responses were prepared. */
+static int loop_answer(rd_udp_loop *L, const rd_db *db, int n)
+{
+    rd_transport tr = { .tcp = 0, .family = L->sock.family == AF_INET6 ? 6 : 4 };
+    int out = 0;
+    for (int i = 0; i < n; i++) {
+        struct msghdr *in = &L->rmsg[i].msg_hdr;
+        if (in->msg_flags & MSG_TRUNC) {
+            L->counters.recv_truncated++;
+            continue;
+        }
+        if (!db) {
+            L->counters.no_database++;
+            continue;
+        }
+        uint8_t *resp = L->rbuf + (size_t)out * RD_UDP_RESP_MAX;
+        size_t len = rd_answer(db, L->qbuf + (size_t)i * RD_UDP_QUERY_MAX, L->rmsg[i].msg_len,
+                               resp, RD_UDP_RESP_MAX, &tr, &L->stats);
+        if (len == 0)
+            continue;                   /* RFC 1035 4.1.1: nothing to say (e.g. QR set) */
+        struct msghdr *o = &L->smsg[out].msg_hdr;
+        L->siov[out].iov_base = resp;
+        L->siov[out].iov_len = len;
+        o->msg_name = &L->peer[i];
+        o->msg_namelen = in->msg_namelen;
+        o->msg_iov = &L->siov[out];
+        o->msg_iovlen = 1;
+        o->msg_flags = 0;
+        if (L->sock.wildcard)
+            loop_reply_source(L, i, o);
+        else {
+            o->msg_control = NULL;
+            o->msg_controllen = 0;
+        }
+        out++;
+    }
+    return out;
+}
+
+static void *loop_run(void *arg)
+{
+    rd_udp_loop *L = arg;
+    if (L->sock.cpu >= 0) {
+        cpu_set_t cpus;
+        CPU_ZERO(&cpus);
+        CPU_SET(L->sock.cpu, &cpus);
+        pthread_setaffinity_np(pthread_self(), sizeof(cpus), &cpus);   /* best effort */
+    }
+    rd_rcu_reader *rcu = rd_rcu_register();
+    if (!rcu)
+        return NULL;                    /* cannot read the db safely: serve nothing */
+    loop_rearm(L, L->batch);
+    while (!atomic_load_explicit(&L->set->stop, memory_order_relaxed)) {
+        /* Offline while blocked: an idle worker must not hold up a reload. */
+        rd_rcu_offline(rcu);
+        int n = recvmmsg(L->sock.fd, L->rmsg, (unsigned)L->batch, MSG_WAITFORONE, NULL);
+        rd_rcu_online(rcu);
+        if (n <= 0)
+            continue;                   /* timeout (stop check), EINTR, transient error */
+        const rd_db *db = rd_db_current();
+        int out = loop_answer(L, db, n);
+        if (out)
+            loop_send(L, out);
+        L->counters.batches++;
+        rd_rcu_quiescent(rcu);          /* db is not used past this point */
+        loop_rearm(L, n);
+    }
+    rd_rcu_unregister(rcu);
+    return NULL;
+}
+
+static void loop_free(rd_udp_loop *L)
+{
+    if (!L)
+        return;
+    free(L->rmsg); free(L->smsg); free(L->riov); free(L->siov); free(L->peer);
+    free(L->rcmsg); free(L->scmsg); free(L->qbuf); free(L->rbuf);
+    free(L);
+}
+
+static rd_udp_loop *loop_new(rd_udp_set *set, const rd_udp_socket *sock, int batch)
+{
+    rd_udp_loop *L = aligned_alloc(64, sizeof(*L));
+    if (!L)
+        return NULL;
+    memset(L, 0, sizeof(*L));
+    L->set = set;
+    L->sock = *sock;
+    L->batch = batch;
+    size_t b = (size_t)batch;
+    L->rmsg = calloc(b, sizeof(*L->rmsg));
+    L->smsg = calloc(b, sizeof(*L->smsg));
+    L->riov = calloc(b, sizeof(*L->riov));
+    L->siov = calloc(b, sizeof(*L->siov));
+    L->peer = calloc(b, sizeof(*L->peer));
+    L->rcmsg = calloc(b, sizeof(*L->rcmsg));
+    L->scmsg = calloc(b, sizeof(*L->scmsg));
+    L->qbuf = malloc(b * RD_UDP_QUERY_MAX);
+    L->rbuf = malloc(b * RD_UDP_RESP_MAX);
+    if (!L->rmsg || !L->smsg || !L->riov || !L->siov || !L->peer || !L->rcmsg || !L->scmsg
+        || !L->qbuf || !L->rbuf) {
+        loop_free(L);
+        return NULL;
+    }
+    for (size_t i = 0; i < b; i++) {
+        L->riov[i].iov_base = L->qbuf + i * RD_UDP_QUERY_MAX;
+        L->riov[i].iov_len = RD_UDP_QUERY_MAX;
+        struct msghdr *h = &L->rmsg[i].msg_hdr;
+        h->msg_name = &L->peer[i];
+        h->msg_iov = &L->riov[i];
+        h->msg_iovlen = 1;
+        h->msg_control = L->rcmsg[i].buf;
+    }
+    return L;
+}
+
+rd_udp_set *rd_udp_start(const rd_udp_socket *socks, int nsocks, int batch,
+                         char *err, size_t errlen)
+{
+    if (nsocks < 1 || batch < 1 || batch > RD_UDP_MAX_BATCH) {
+        snprintf(err, errlen, "bad arguments (%d sockets, batch %d)", nsocks, batch);
+        return NULL;
+    }
+    rd_udp_set *s = calloc(1, sizeof(*s));
+    if (!s || !(s->loops = calloc((size_t)nsocks, sizeof(*s->loops)))) {
+        free(s);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    atomic_init(&s->stop, 0);
+    s->nloops = nsocks;
+    /* A thread blocked in recvmmsg wakes up this often to see the stop flag. */
+    struct timeval wake = { 0, RD_UDP_WAKE_MS * 1000 };
+    for (int i = 0; i < nsocks; i++) {
+        if (setsockopt(socks[i].fd, SOL_SOCKET, SO_RCVTIMEO, &wake, sizeof(wake)) < 0) {
+            snprintf(err, errlen, "SO_RCVTIMEO on fd %d: %s", socks[i].fd, strerror(errno));
+            rd_udp_free(s);
+            return NULL;
+        }
+        if (!(s->loops[i] = loop_new(s, &socks[i], batch))) {
+            snprintf(err, errlen, "out of memory");
+            rd_udp_free(s);
+            return NULL;
+        }
+    }
+    /* Signals are for the Python main thread: the workers block them all. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    int rc = 0;
+    for (int i = 0; i < nsocks && rc == 0; i++) {
+        rc = pthread_create(&s->loops[i]->thread, NULL, loop_run, s->loops[i]);
+        if (rc == 0)
+            s->loops[i]->started = 1;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot start a worker thread: %s", strerror(rc));
+        rd_udp_stop(s);
+        rd_udp_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void rd_udp_stop(rd_udp_set *s)
+{
+    if (!s)
+        return;
+    atomic_store(&s->stop, 1);
+    for (int i = 0; i < s->nloops; i++) {
+        if (s->loops[i] && s->loops[i]->started) {
+            pthread_join(s->loops[i]->thread, NULL);
+            s->loops[i]->started = 0;
+        }
+    }
+}
+
+void rd_udp_free(rd_udp_set *s)
+{
+    if (!s)
+        return;
+    for (int i = 0; i < s->nloops; i++)
+        loop_free(s->loops[i]);
+    free(s->loops);
+    free(s);
+}
+
+int rd_udp_threads(const rd_udp_set *s)
+{
+    return s ? s->nloops : 0;
+}
+
+#define RD_LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+
+void rd_stats_add(rd_stats *dst, const rd_stats *src)
+{
+    /* rd_stats is all uint64_t: add it word by word. */
+    const uint64_t *a = (const uint64_t *)src;
+    uint64_t *d = (uint64_t *)dst;
+    for (size_t k = 0; k < sizeof(rd_stats) / sizeof(uint64_t); k++)
+        d[k] += RD_LOAD(a[k]);
+}
+
+void rd_udp_stats_sum(const rd_udp_set *s, rd_stats *out, rd_udp_counters *loop_out)
+{
+    memset(out, 0, sizeof(*out));
+    memset(loop_out, 0, sizeof(*loop_out));
+    if (!s)
+        return;
+    for (int i = 0; i < s->nloops; i++) {
+        const rd_udp_loop *L = s->loops[i];
+        rd_stats_add(out, &L->stats);
+        loop_out->batches += RD_LOAD(L->counters.batches);
+        loop_out->recv_truncated += RD_LOAD(L->counters.recv_truncated);
+        loop_out->send_errors += RD_LOAD(L->counters.send_errors);
+        loop_out->no_database += RD_LOAD(L->counters.no_database);
+    }
+}

@@ -1,0 +1,111 @@
+"""ctl — ``robdns ctl``: talk to a running server over its control socket (like knotc)."""
+
+import json
+import socket
+import sys
+import time
+
+from robdns import config
+from robdns.errors import ConfigError, ControlError
+
+
+def request(path, cmd, timeout=30.0, **fields):
+    """Send one command and return the server's response (a dict)."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    try:
+        try:
+            s.connect(path)
+        except OSError as e:
+            raise ControlError(f"cannot connect to {path}: {e.strerror or e} (is robdns running?)") from None
+        s.sendall(json.dumps({"cmd": cmd, **fields}).encode() + b"\n")
+        data = b""
+        while not data.endswith(b"\n"):
+            chunk = s.recv(65536)
+            if not chunk:
+                raise ControlError("the server closed the connection without answering")
+            data += chunk
+    except socket.timeout:
+        raise ControlError(f"no answer from {path} within {timeout:g} s") from None
+    finally:
+        s.close()
+    return json.loads(data)
+
+
+def socket_path(args):
+    if getattr(args, "socket", None):
+        return args.socket
+    if getattr(args, "config", None):
+        return config.load(args.config).control
+    return config.default_control_socket()
+
+
+def run(args):
+    try:
+        path = socket_path(args)
+        fields = {"zone": args.zone} if getattr(args, "zone", None) else {}
+        resp = request(path, args.action, timeout=getattr(args, "timeout", 30.0), **fields)
+    except (ControlError, ConfigError) as e:
+        print(f"robdns ctl: {e}", file=sys.stderr)
+        return 1
+    if getattr(args, "json", False):
+        print(json.dumps(resp, indent=2, sort_keys=True))
+    else:
+        _print(args.action, resp)
+    return 0 if resp.get("ok") else 1
+
+
+def _print(action, resp):
+    out = sys.stdout
+    if not resp.get("ok") and "error" in resp:
+        print(f"error: {resp['error']}", file=sys.stderr)
+    if action == "status":
+        up = _duration(resp.get("uptime", 0))
+        print(f"robdns {resp.get('version')} pid {resp.get('pid')} up {up}; "
+              f"{resp.get('workers')} workers on {' '.join(resp.get('listen', []))}", file=out)
+        cfg = resp.get("config") or "(built-in defaults)"
+        err = resp.get("config_error")
+        print(f"config {cfg}: {'FAILED, previous config in use' if err else 'ok'}", file=out)
+        if err:
+            for line in err.splitlines():
+                print(f"  {line}", file=out)
+        print(f"reloads {resp.get('reloads', 0)}", file=out)
+    if action in ("status", "zone-status", "reload"):
+        for z in resp.get("zones", []):
+            _print_zone(z, out)
+    if action == "reload" and resp.get("config_error"):
+        print(f"config: {resp['config_error']}", file=sys.stderr)
+    if action == "stats":
+        for key, value in _flatten(resp.get("stats", {})):
+            print(f"{key}: {value}", file=out)
+    if action == "stop" and resp.get("ok"):
+        print("stopping", file=out)
+
+
+def _print_zone(z, out):
+    if z.get("serial") is not None:
+        loaded = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(z["loaded_at"]))
+        serving = f"serial {z['serial']}, {z['records']} records, loaded {loaded}"
+    else:
+        serving = "not served"
+    state = "ok" if z.get("state") == "ok" else "FAILED"
+    print(f"zone {z['name']} {state}: {serving}", file=out)
+    for m in z.get("errors") or []:
+        print(f"  {m}", file=out)
+
+
+def _flatten(d, prefix=""):
+    for k in sorted(d):
+        v = d[k]
+        if isinstance(v, dict):
+            yield from _flatten(v, f"{prefix}{k}.")
+        else:
+            yield f"{prefix}{k}", v
+
+
+def _duration(seconds):
+    s = int(seconds)
+    d, s = divmod(s, 86400)
+    h, s = divmod(s, 3600)
+    m, s = divmod(s, 60)
+    return (f"{d}d" if d else "") + (f"{h}h" if h or d else "") + f"{m}m{s}s"

@@ -1,0 +1,384 @@
+"""daemon — ``robdns serve``: binds, drops root, loads zones, runs the UDP workers, TCP,
+the control socket and reloads, and talks to systemd.
+
+Threads: the C UDP workers (no Python, no GIL); the event loop thread (uvloop: TCP,
+control socket, signals); reloads compile zones and wait for the RCU grace period in an
+executor thread so TCP keeps being answered meanwhile.
+"""
+
+import asyncio
+import dataclasses
+import grp
+import os
+import pwd
+import signal
+import socket
+import time
+
+from robdns import __version__, config, control, sdnotify, tcp
+from robdns.errors import ConfigError, RobdnsError, ZoneError
+from robdns.log import logger, set_level, setup
+
+IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)       # Linux value; missing from Python's socket
+
+
+@dataclasses.dataclass
+class ZoneState:
+    """What the daemon knows of one configured zone."""
+    name: str
+    file: str
+    image: object = None            # the ZoneImage being served (None: not served)
+    loaded_at: float = 0.0
+    load_seconds: float = 0.0
+    errors: list = dataclasses.field(default_factory=list)   # of the last failed load
+    failed_at: float = 0.0
+
+    def status(self):
+        img = self.image
+        return {
+            "name": self.name, "file": self.file,
+            "state": "failed" if self.errors else "ok",
+            "serial": img.serial if img is not None else None,
+            "records": img.record_count if img is not None else None,
+            "loaded_at": self.loaded_at, "load_seconds": round(self.load_seconds, 6),
+            "errors": list(self.errors), "failed_at": self.failed_at or None,
+        }
+
+
+class Daemon:
+    def __init__(self, cfg):
+        self.cfg = cfg
+        self.config_error = None
+        self.zones = {}                      # name -> ZoneState, in config order
+        self.udp_sockets = []
+        self.tcp_sockets = []
+        self.control_socket = None
+        self.workers = None
+        self.tcp = None
+        self.control = None
+        self.started = time.time()
+        self.reloads = 0
+        self.reload_lock = None
+        self.stopping = None
+
+    # ------------------------------------------------------------------ startup
+
+    def bind(self):
+        """Open every socket while still root (ports below 1024)."""
+        cfg = self.cfg
+        for addr in cfg.listen:
+            _check_free(addr)
+            for w in range(cfg.workers):
+                cpu = self._cpu_of(w)
+                self.udp_sockets.append((_udp_socket(addr), addr.wildcard, cpu))
+            if cfg.tcp.enabled:
+                self.tcp_sockets.append(tcp.open_listener(addr.host, addr.port, addr.family))
+        owner = _account(cfg) if os.geteuid() == 0 else None
+        self.control_socket = control.open_socket(cfg.control, owner=owner)
+
+    def _cpu_of(self, worker):
+        if not self.cfg.pin_workers:
+            return -1
+        cpus = sorted(os.sched_getaffinity(0))
+        return cpus[worker % len(cpus)]
+
+    def drop_privileges(self):
+        cfg = self.cfg
+        if cfg.user is None and cfg.group is None:
+            return
+        uid, gid = _account(cfg)
+        if os.geteuid() != 0:
+            if os.geteuid() != uid:
+                logger.warning("not started as root: keeping uid %d (server.user is %s)", os.geteuid(), cfg.user)
+            return
+        if cfg.user is not None:
+            os.setgroups([])
+        os.setgid(gid)
+        os.setuid(uid)
+        logger.info("dropped privileges to uid %d gid %d", uid, gid)
+
+    def load_zones(self, cfg, previous=None):
+        """Compile every zone of cfg; a zone that fails keeps its previous image (if any).
+        Returns the new {name: ZoneState}."""
+        from robdns import _core
+        previous = previous or {}
+        out = {}
+        for z in cfg.zones:
+            old = previous.get(z.name)
+            st = ZoneState(z.name, z.file)
+            if old is not None:
+                st.image, st.loaded_at, st.load_seconds = old.image, old.loaded_at, old.load_seconds
+            t0 = time.monotonic()
+            try:
+                img = _core.compile_zone(z.name, z.file, z.default_ttl)
+            except ZoneError as e:
+                st.errors = list(e.messages) or [str(e)]
+            except OSError as e:
+                st.errors = [f"{z.file}: cannot read: {e.strerror}"]
+            else:
+                st.image, st.loaded_at, st.load_seconds = img, time.time(), time.monotonic() - t0
+                logger.info("zone %s loaded: serial %s, %d records, %.1f ms", z.name, img.serial,
+                            img.record_count, st.load_seconds * 1000)
+                for w in img.warnings:
+                    logger.warning("%s", w)
+            if st.errors:
+                st.failed_at = time.time()
+                for m in st.errors:
+                    logger.error("%s", m)
+                if st.image is not None:
+                    logger.error("zone %s failed to load; serial %s keeps serving", z.name, st.image.serial)
+                else:
+                    logger.error("zone %s failed to load; not served", z.name)
+            out[z.name] = st
+        return out
+
+    def build_database(self, cfg, zones):
+        from robdns import _core
+        images = [st.image for st in zones.values() if st.image is not None]
+        return _core.Database(images, identity=cfg.identity, version=cfg.version,
+                              nsid=cfg.nsid, max_udp_payload=cfg.max_udp_payload)
+
+    def publish(self, db):
+        from robdns import _core
+        _core.publish(db)
+
+    # ------------------------------------------------------------------ running
+
+    async def main(self):
+        from robdns import _core
+        loop = asyncio.get_running_loop()
+        self.reload_lock = asyncio.Lock()
+        self.stopping = asyncio.Event()
+        if self.udp_sockets:
+            self.workers = _core.UdpWorkers(self.udp_sockets, self.cfg.udp_batch)
+        self.tcp = tcp.TcpServer(_core.tcp_answer, self.cfg.tcp)
+        await self.tcp.start(self.tcp_sockets)
+        self.control = control.ControlServer(self.command)
+        await self.control.start(self.control_socket)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stopping.set)
+        loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
+        summary = self._summary()
+        logger.info("serving: %s", summary)
+        sdnotify.ready(summary)
+        await self.stopping.wait()
+        logger.info("stopping")
+        sdnotify.stopping()
+        await self.shutdown()
+
+    async def shutdown(self):
+        from robdns import _core
+        if self.control:
+            await self.control.close()
+        if self.tcp:
+            await self.tcp.close()
+        if self.workers:
+            self.workers.stop()
+        _core.publish(None)
+        for s, _, _ in self.udp_sockets:
+            s.close()
+        logger.info("stopped")
+
+    def _summary(self):
+        served = sum(1 for z in self.zones.values() if z.image is not None)
+        failed = sum(1 for z in self.zones.values() if z.errors)
+        text = (f"{served} zones, {self.cfg.workers} workers on "
+                f"{' '.join(str(a) for a in self.cfg.listen)}")
+        if failed:
+            text += f", {failed} zones failed"
+        return text
+
+    async def reload(self):
+        """Reload config and zones (SIGHUP, ctl reload). Failed parts keep their old version."""
+        loop = asyncio.get_running_loop()
+        async with self.reload_lock:
+            sdnotify.reloading("reloading")
+            logger.info("reloading")
+            t0 = time.monotonic()
+            try:
+                result = await loop.run_in_executor(None, self._reload_blocking)
+            finally:
+                summary = self._summary()
+                sdnotify.ready(summary)
+            self.reloads += 1
+            logger.info("reload done in %.1f ms: %s", (time.monotonic() - t0) * 1000, summary)
+            return result
+
+    def _reload_blocking(self):
+        cfg = self.cfg
+        if cfg.path is not None:
+            try:
+                cfg = config.load(cfg.path)
+            except ConfigError as e:
+                self.config_error = str(e)
+                for line in str(e).splitlines():
+                    logger.error("%s", line)
+                logger.error("configuration not reloaded; the previous one stays in force")
+                return {"ok": False, "config_error": self.config_error}
+            cfg = dataclasses.replace(cfg, path=self.cfg.path)
+            self._warn_restart_needed(cfg)
+            # What cannot change without a restart keeps its running value.
+            cfg = dataclasses.replace(cfg, listen=self.cfg.listen, workers=self.cfg.workers,
+                                      user=self.cfg.user, group=self.cfg.group,
+                                      control=self.cfg.control, pin_workers=self.cfg.pin_workers,
+                                      udp_batch=self.cfg.udp_batch,
+                                      tcp=dataclasses.replace(cfg.tcp, enabled=self.cfg.tcp.enabled))
+        self.config_error = None
+        zones = self.load_zones(cfg, self.zones)
+        db = self.build_database(cfg, zones)
+        self.publish(db)           # waits for the grace period; the old snapshot is freed after
+        self.zones = zones
+        self.cfg = cfg
+        set_level(cfg.log_level)
+        if self.tcp:
+            self.tcp.set_limits(cfg.tcp)
+        failed = [z for z in zones.values() if z.errors]
+        return {"ok": not failed, "zones": [z.status() for z in zones.values()]}
+
+    def _warn_restart_needed(self, new):
+        old = self.cfg
+        for key in ("listen", "workers", "user", "group", "control", "pin_workers", "udp_batch"):
+            if getattr(old, key) != getattr(new, key):
+                logger.warning("server.%s changed: takes effect at the next restart", key)
+        if old.tcp.enabled != new.tcp.enabled:
+            logger.warning("server.tcp.enabled changed: takes effect at the next restart")
+
+    # ------------------------------------------------------------------ control
+
+    async def command(self, req):
+        cmd = req["cmd"]
+        if cmd == "status":
+            return {"ok": True, **self.status()}
+        if cmd == "zone-status":
+            name = req.get("zone")
+            zones = list(self.zones.values())
+            if name:
+                key = name.lower() if name.endswith(".") else name.lower() + "."
+                zones = [z for z in zones if z.name == key]
+                if not zones:
+                    return {"ok": False, "error": f"no zone {name} configured"}
+            return {"ok": all(not z.errors for z in zones), "zones": [z.status() for z in zones]}
+        if cmd == "stats":
+            return {"ok": True, "stats": self.stats()}
+        if cmd == "reload":
+            return await self.reload()
+        if cmd == "stop":
+            self.stopping.set()
+            return {"ok": True}
+        return {"ok": False, "error": f"unknown command {cmd!r}"}
+
+    def status(self):
+        from robdns import _core
+        db = _core.published()
+        return {
+            "version": __version__, "pid": os.getpid(), "uptime": time.time() - self.started,
+            "config": self.cfg.path, "config_error": self.config_error,
+            "listen": [str(a) for a in self.cfg.listen], "workers": self.cfg.workers,
+            "reloads": self.reloads, "generation": getattr(db, "generation", None),
+            "zones": [z.status() for z in self.zones.values()],
+        }
+
+    def stats(self):
+        from robdns import _core
+        out = {"udp": self.workers.stats() if self.workers else {}, "tcp": _core.tcp_stats()}
+        if self.tcp:
+            out["tcp"]["connections"] = self.tcp.stats()
+        return out
+
+
+# ---------------------------------------------------------------------- helpers
+
+def _account(cfg):
+    """(uid, gid) of server.user / server.group (gid defaults to the user's group)."""
+    uid, gid = os.geteuid(), os.getegid()
+    if cfg.user is not None:
+        try:
+            pw = pwd.getpwnam(cfg.user) if not cfg.user.isdigit() else pwd.getpwuid(int(cfg.user))
+        except KeyError:
+            raise ConfigError(f"server.user: no such user {cfg.user!r}") from None
+        uid, gid = pw.pw_uid, pw.pw_gid
+    if cfg.group is not None:
+        try:
+            gid = grp.getgrnam(cfg.group).gr_gid if not cfg.group.isdigit() else int(cfg.group)
+        except KeyError:
+            raise ConfigError(f"server.group: no such group {cfg.group!r}") from None
+    return uid, gid
+
+
+def _check_free(addr):
+    """SO_REUSEPORT lets a second server of the same user silently share the port: probe
+    with a plain socket first so that case is an 'address in use' error instead."""
+    for kind in (socket.SOCK_DGRAM,):
+        probe = socket.socket(addr.family, kind)
+        try:
+            if addr.family == socket.AF_INET6:
+                probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            probe.bind((addr.host, addr.port))
+        except OSError as e:
+            raise OSError(e.errno, f"cannot bind udp {addr}: {e.strerror}") from None
+        finally:
+            probe.close()
+
+
+def _udp_socket(addr):
+    s = socket.socket(addr.family, socket.SOCK_DGRAM)
+    try:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        if addr.family == socket.AF_INET6:
+            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        if addr.wildcard:
+            # Learn the address each query was sent to, to answer from it.
+            if addr.family == socket.AF_INET6:
+                s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVPKTINFO, 1)
+            else:
+                s.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
+        for opt in (getattr(socket, "SO_RCVBUFFORCE", None), socket.SO_RCVBUF):
+            try:
+                # Absorb bursts while a worker is busy (FORCE works as root only).
+                s.setsockopt(socket.SOL_SOCKET, opt, 4 << 20)
+                break
+            except (OSError, TypeError):
+                continue
+        s.bind((addr.host, addr.port))
+    except OSError as e:
+        s.close()
+        raise OSError(e.errno, f"cannot bind udp {addr}: {e.strerror}") from None
+    return s
+
+
+def run(args):
+    """Entry point of ``robdns serve``; returns the process exit status."""
+    setup(getattr(args, "log_level", "info"))
+    try:
+        if args.config:
+            cfg = config.load(args.config)
+            cfg = dataclasses.replace(cfg, path=os.path.abspath(args.config))
+        else:
+            cfg = config.default_config()
+        if cfg.xdp is not None:
+            raise ConfigError("xdp: the AF_XDP data path is not available in this build")
+    except ConfigError as e:
+        for line in str(e).splitlines():
+            logger.error("%s", line)
+        return 1
+    if args.config and getattr(args, "log_level", None) in (None, "info"):
+        set_level(cfg.log_level)
+    logger.info("robdns %s starting (pid %d, config %s)", __version__, os.getpid(),
+                cfg.path or "built-in: bundled example zone")
+    d = Daemon(cfg)
+    try:
+        d.bind()
+        d.drop_privileges()
+    except (OSError, RobdnsError) as e:
+        logger.error("%s", e)
+        return 1
+    d.zones = d.load_zones(cfg)
+    d.publish(d.build_database(cfg, d.zones))
+    import uvloop
+    loop = uvloop.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        loop.run_until_complete(d.main())
+    finally:
+        loop.close()
+    return 0
