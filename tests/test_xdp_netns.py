@@ -389,3 +389,28 @@ def test_vlan_tagged_queries_are_answered_with_the_tag(pair, program, vlans):
         assert reply["payload"] == _core.answer(db, wire)
     finally:
         stop(pair, w)
+
+
+def test_workers_follow_the_daemons_published_database(pair, program):
+    """Without a database of their own the workers read the daemon's RCU pointer, the one
+    the UDP workers read: publish() reaches them, as a reload does."""
+    previous = _core.published()
+    _core.publish(None)
+    cfg = xdp.parse_xdp_config({"interface": pair.server_if})
+    with inside(pair.server_ns):
+        w = xdp.start_xdp_workers(cfg, None, program=program)
+    try:
+        wire = dns.message.make_query("www.example.com.", "A").to_wire()
+        assert ask(pair, wire, timeout=0.5) is None          # nothing published: dropped
+        assert w.counters()["no_db"] == 1
+        _core.publish(make_db())
+        r = dns.message.from_wire(ask(pair, wire))
+        assert [rr.address for rr in r.answer[0]] == ["198.18.0.53"]
+        _core.publish(make_db(ZONE_V2))
+        r = dns.message.from_wire(ask(pair, wire, family=socket.AF_INET6))
+        assert [rr.address for rr in r.answer[0]] == ["198.18.1.53"]
+        with pytest.raises(RuntimeError, match="own database"):
+            w.set_database(make_db())
+    finally:
+        stop(pair, w)
+        _core.publish(previous)
