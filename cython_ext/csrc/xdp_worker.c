@@ -72,11 +72,20 @@ struct rd_xdp_worker {
 
 static void kick_tx(rd_xdp_worker *w)
 {
-    /* In copy mode the kernel transmits only inside sendto(); in zero-copy mode only when
-     * the driver asks for it (need_wakeup).  Errors (EAGAIN, ENOBUFS, EBUSY) mean "later". */
-    if (xsk_ring_prod__needs_wakeup(&w->tx)) {
+    /* In zero-copy mode one kick starts the driver, which then sends on its own.  In copy
+     * mode the kernel sends only inside sendto(), and at most a budget (32 frames) per
+     * call, answering EAGAIN while more wait: call again until the TX ring is empty, or
+     * frames pile up in it and the fill ring runs dry.  Bounded; ENOBUFS/EBUSY/ENETDOWN
+     * mean "later" (the idle loop kicks again). */
+    if (!xsk_ring_prod__needs_wakeup(&w->tx))
+        return;
+    for (unsigned i = 0; i < TX_SIZE / 32 + 2; i++) {
         w->cnt.wakeups++;
-        sendto(w->xsk_fd, NULL, 0, MSG_DONTWAIT, NULL, 0);
+        int rc = (int)sendto(w->xsk_fd, NULL, 0, MSG_DONTWAIT, NULL, 0);
+        if (w->zero_copy || (rc < 0 && errno != EAGAIN))
+            return;
+        if (xsk_prod_nb_free(&w->tx, TX_SIZE) == TX_SIZE)
+            return;                 /* the kernel took every descriptor */
     }
 }
 
