@@ -43,10 +43,11 @@ def make_zone(tmp, records):
     return zone, queries, first
 
 
-def cpu_seconds(pid):
+def cpu_times(pid):
+    """(user, system) CPU seconds of a process, all its threads."""
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK      # utime + stime
+    return int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK
 
 
 ROBDNS_SERVER = """
@@ -120,12 +121,13 @@ def kxdpgun(pair, qfile, qps, duration):
 
 
 def measure(pair, pid, qfile, qps, duration):
-    cpu0, t0 = cpu_seconds(pid), time.monotonic()
+    (u0, s0), t0 = cpu_times(pid), time.monotonic()
     sent, replies, out = kxdpgun(pair, qfile, qps, duration)
-    cpu, wall = cpu_seconds(pid) - cpu0, time.monotonic() - t0
+    (u1, s1), wall = cpu_times(pid), time.monotonic() - t0
+    cpu = (u1 - u0) + (s1 - s0)
     return {"sent": sent, "replies": replies, "rps": replies / duration,
-            "cpu_s": cpu, "us_per_resp": cpu / replies * 1e6 if replies else float("nan"),
-            "wall": wall}
+            "cpu_s": cpu, "user_share": (u1 - u0) / cpu if cpu else 0.0,
+            "us_per_resp": cpu / replies * 1e6 if replies else float("nan"), "wall": wall}
 
 
 def bench_robdns(pair, zone, qfile, probe, qps, duration, tmp):
@@ -196,7 +198,8 @@ def main():
                     results.setdefault((name, qps), []).append(r)
                     print(f"round {rnd + 1}: {name:14} offered {qps:>7} qps: {r['rps']:>9.0f} "
                           f"responses/s ({100 * r['replies'] / max(1, r['sent']):.1f}% of "
-                          f"{r['sent']} sent), {r['us_per_resp']:.2f} us CPU/response",
+                          f"{r['sent']} sent), {r['us_per_resp']:.2f} us CPU/response "
+                          f"({100 * r['user_share']:.0f}% user)",
                           file=sys.stderr, flush=True)
     print(f"\n`python3 bench/xdp_bench.py --qps {' '.join(map(str, args.qps))} --duration "
           f"{args.duration} --rounds {args.rounds} --records {args.records}` — {started}, "
