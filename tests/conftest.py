@@ -62,6 +62,7 @@ class NotifyListener:
         self.path = path
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.sock.bind(path)
+        os.chmod(path, 0o666)       # like systemd's: writable by a server that dropped root
         self.messages = []          # list of lists of "KEY=VALUE" lines, in arrival order
         self.cond = threading.Condition()
         self.thread = threading.Thread(target=self._run, daemon=True)
