@@ -306,6 +306,43 @@ fail:
 
 /* ---- records of a node: order by (type, covered, rdata, file position) ---- */
 
+/* How many leading rdata octets are domain names that RFC 4034 6.2 lower-cases in the
+ * canonical form (types of RFC 1035 and the ones with names at fixed places), given
+ * as [from, to) with to <= 0 meaning "up to rdlen + to". */
+static void canonical_name_span(uint16_t type, size_t rdlen, size_t *from, size_t *to)
+{
+    *from = *to = 0;
+    switch (type) {
+    case RD_T_NS: case RD_T_CNAME: case RD_T_DNAME: case RD_T_PTR: *to = rdlen; break;
+    case RD_T_MX: *from = 2; *to = rdlen; break;
+    case RD_T_SRV: *from = 6; *to = rdlen; break;
+    case RD_T_SOA: *to = rdlen >= 20 ? rdlen - 20 : 0; break;   /* MNAME RNAME, then numbers */
+    default: break;
+    }
+}
+
+/* RFC 4034 6.3 order of two rdatas of one type in canonical form: octet strings, names
+ * lower-cased, a shorter string first when it is a prefix of the other.  (Lower-casing a
+ * whole wire name is safe: its length octets are at most 63, below 'A'.) */
+static int rdata_canonical_cmp(uint16_t type, const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
+{
+    size_t af, at, bf, bt;
+    canonical_name_span(type, al, &af, &at);
+    canonical_name_span(type, bl, &bf, &bt);
+    size_t m = al < bl ? al : bl;
+    if (at == 0 && bt == 0) {
+        int r = memcmp(a, b, m);
+        if (r) return r;
+    } else {
+        for (size_t i = 0; i < m; i++) {
+            uint8_t x = (i >= af && i < at) ? rd_lower(a[i]) : a[i];
+            uint8_t y = (i >= bf && i < bt) ? rd_lower(b[i]) : b[i];
+            if (x != y) return x < y ? -1 : 1;
+        }
+    }
+    return al < bl ? -1 : al > bl;
+}
+
 static int rec_cmp(const void *pa, const void *pb, void *arg)
 {
     const builder *b = arg;
@@ -314,11 +351,8 @@ static int rec_cmp(const void *pa, const void *pb, void *arg)
     if (a->type != c->type) return a->type < c->type ? -1 : 1;
     uint16_t ca = rr_covered(b, a), cc = rr_covered(b, c);
     if (ca != cc) return ca < cc ? -1 : 1;
-    /* RFC 4034 6.3: rdata as left-justified octet strings, absence sorts first */
-    size_t m = a->rdlen < c->rdlen ? a->rdlen : c->rdlen;
-    int r = memcmp(rr_rdata(b, a), rr_rdata(b, c), m);
+    int r = rdata_canonical_cmp(a->type, rr_rdata(b, a), a->rdlen, rr_rdata(b, c), c->rdlen);
     if (r) return r;
-    if (a->rdlen != c->rdlen) return a->rdlen < c->rdlen ? -1 : 1;
     return ia < ib ? -1 : ia > ib;
 }
 
@@ -339,7 +373,10 @@ static void sort_records(builder *b, uint32_t *v, size_t n)
 static int same_rdata(const builder *b, uint32_t ia, uint32_t ib)
 {
     const rd_rr *a = &b->l->rr[ia], *c = &b->l->rr[ib];
-    return a->rdlen == c->rdlen && memcmp(rr_rdata(b, a), rr_rdata(b, c), a->rdlen) == 0;
+    /* RFC 2181 5: duplicates are records equal in canonical form ("NS A." and "NS a."
+       are one record, as BIND and dnspython see it); the first in the file stays */
+    return a->rdlen == c->rdlen &&
+           rdata_canonical_cmp(a->type, rr_rdata(b, a), a->rdlen, rr_rdata(b, c), c->rdlen) == 0;
 }
 
 /* ---- the build ---- */
@@ -370,8 +407,7 @@ zimg *zimg_build(const uint8_t *origin, const rd_rrlist *l, rd_msgs *msgs, size_
     brrset *brs = NULL;
     zrrset *rs = NULL;
     znode *fn = NULL;
-    uint32_t *addl = NULL, *some_child = NULL;
-    uint8_t *has_addr = NULL;
+    uint32_t *some_child = NULL;
     size_t n = l->n;
     char nb[RD_NAME_MAX * 4 + 1], nb2[RD_NAME_MAX * 4 + 1], tb[16];
 
@@ -470,17 +506,16 @@ zimg *zimg_build(const uint8_t *origin, const rd_rrlist *l, rd_msgs *msgs, size_
         free(fill);
     }
 
-    /* rrsets: cut each node's sorted records into (type, covered) groups */
-    size_t brs_cap = 1024, nrs = 0;
+    /* rrsets: cut each node's sorted records into (type, covered) groups; from here on
+       nstart[v] is the node's first rrset (its record range was read first) */
+    size_t brs_cap = 1024, nrs = 0, addl_max = 0;
     brs = malloc(brs_cap * sizeof *brs);
-    fn = calloc(nn, sizeof *fn);
-    has_addr = calloc(nn, 1);
-    if (!brs || !fn || !has_addr) goto nomem;
+    if (!brs) goto nomem;
     uint64_t rdata_total = 0, records = 0;
     for (uint32_t v = 0; v < nn; v++) {
         uint32_t s0 = nstart[v], s1 = nstart[v + 1];
         sort_records(&b, ord + s0, s1 - s0);
-        fn[v].rrset_first = (uint32_t)nrs;
+        nstart[v] = (uint32_t)nrs;
         for (uint32_t s = s0; s < s1; ) {
             const rd_rr *r0 = &l->rr[ord[s]];
             uint16_t cov = rr_covered(&b, r0);
@@ -504,39 +539,89 @@ zimg *zimg_build(const uint8_t *origin, const rd_rrlist *l, rd_msgs *msgs, size_
                 rdata_total += 2 + (uint64_t)l->rr[ord[k]].rdlen;
             }
             records += kept;
+            if (r0->type == RD_T_NS || r0->type == RD_T_MX || r0->type == RD_T_SRV) addl_max += kept;
             if (kept > 0xffff) {
                 msg_at(&b, RD_MSG_ERROR, r0, "%s %s: RRset of %u records is too large",
                        rd_name_to_text(rr_owner(&b, r0), nb, sizeof nb),
                        type_text(r0->type, tb, sizeof tb), kept);
             }
-            if (r0->type == RD_T_A || r0->type == RD_T_AAAA) has_addr[v] = 1;
             s = e;
         }
-        if (nrs - fn[v].rrset_first > 0xffff) {
+        if (nrs - nstart[v] > 0xffff) {
             msg_at(&b, RD_MSG_ERROR, NULL, "too many RRsets at one name");
             goto fail;
         }
-        fn[v].rrset_count = (uint16_t)(nrs - fn[v].rrset_first);
     }
-    if (rdata_total > 0xf0000000u) {
+    nstart[nn] = (uint32_t)nrs;
+    if (b.errors) goto fail;
+    prof("rrsets");
+
+    /* layout: sizes are known now except the additional lists, which go last and get
+       their upper bound (one entry per NS/MX/SRV record), trimmed at the end */
+    some_child = malloc((size_t)nn * sizeof *some_child);
+    if (!some_child) goto nomem;
+    memset(some_child, 0xff, (size_t)nn * sizeof *some_child);
+    size_t names_bytes = 0;
+    for (uint32_t v = nn; v-- > 0; ) {
+        uint32_t bp = b.nodes[order[v]].parent;
+        uint32_t p = bp == RD_NONE ? RD_NONE : perm[bp];
+        if (some_child[v] == RD_NONE) names_bytes += b.nodes[order[v]].name_len;
+        if (p != RD_NONE && some_child[p] == RD_NONE) some_child[p] = v;
+    }
+    uint32_t hsize = 16;
+    while (hsize < (uint64_t)nn * 2) hsize *= 2;
+    size_t o_nodes = align8(sizeof(struct zimg));
+    size_t o_rrsets = align8(o_nodes + (size_t)nn * sizeof(znode));
+    size_t o_hash = align8(o_rrsets + nrs * sizeof(zrrset));
+    size_t o_names = align8(o_hash + (size_t)hsize * 4);
+    size_t o_rdata = o_names + names_bytes;
+    size_t o_addl = align8(o_rdata + rdata_total);
+    size_t total = o_addl + addl_max * 4;
+    if (total > 0xfffffff0u) {
         msg_at(&b, RD_MSG_ERROR, NULL, "zone too large for one image");
         goto fail;
     }
+    z = malloc(total ? total : 1);
+    if (!z) goto nomem;
+    uint8_t *base = (uint8_t *)z;
+    memset(z, 0, o_nodes);
+    memcpy(z->magic, ZIMG_MAGIC, 8);
+    z->version = ZIMG_VERSION;
+    z->endian = ZIMG_ENDIAN_TAG;
+    z->hdr_size = sizeof(struct zimg);
+    z->node_count = nn;
+    z->rrset_count = (uint32_t)nrs;
+    z->record_count = (uint32_t)records;
+    z->apex = 0;
+    z->origin_labels = (uint32_t)b.ol;
+    z->nodes_off = (uint32_t)o_nodes;
+    z->rrsets_off = (uint32_t)o_rrsets;
+    z->hash_off = (uint32_t)o_hash;
+    z->hash_mask = hsize - 1;
+    z->names_off = (uint32_t)o_names;
+    z->names_len = (uint32_t)names_bytes;
+    z->rdata_off = (uint32_t)o_rdata;
+    z->rdata_len = (uint32_t)rdata_total;
+    z->addl_off = (uint32_t)o_addl;
+    /* the gaps that alignment leaves must not carry stale heap bytes into files */
+    memset(base + o_nodes + (size_t)nn * sizeof(znode), 0, o_rrsets - o_nodes - (size_t)nn * sizeof(znode));
+    memset(base + o_rrsets + nrs * sizeof(zrrset), 0, o_hash - o_rrsets - nrs * sizeof(zrrset));
+    memset(base + o_rdata + rdata_total, 0, o_addl - o_rdata - rdata_total);
+    fn = (znode *)(base + o_nodes);
+    rs = (zrrset *)(base + o_rrsets);
 
-    prof("rrsets");
-    /* final rrset records (rdata offsets relative to the rdata section for now) */
-    rs = calloc(nrs ? nrs : 1, sizeof *rs);
-    if (!rs) goto nomem;
-    uint64_t rdpos = 0;
-    for (size_t g = 0; g < nrs; g++) {
-        const brrset *br = &brs[g];
-        zrrset *r = &rs[g];
+    /* rrset records and their rdata */
+    uint8_t *rdp = base + o_rdata;
+    for (size_t gi = 0; gi < nrs; gi++) {
+        const brrset *br = &brs[gi];
+        zrrset *r = &rs[gi];
         const rd_rr *r0 = &l->rr[ord[br->first]];
+        memset(r, 0, sizeof *r);
         r->type = r0->type;
         r->covered = rr_covered(&b, r0);
         r->rrsig = RD_NONE;
         r->addl_off = RD_NONE;
-        r->rdata_off = (uint32_t)rdpos;
+        r->rdata_off = (uint32_t)(rdp - base);
         /* RFC 2181 5.2: one TTL per RRset.  Like Knot's zone loader, the TTL of the
            record that comes last in the file wins (Knot logs "TTL mismatch ... TTL set
            to" the newest record's TTL); a warning names the first differing record. */
@@ -544,17 +629,20 @@ zimg *zimg_build(const uint8_t *origin, const rd_rrlist *l, rd_msgs *msgs, size_
         uint32_t count = 0;
         for (uint32_t k = br->first; k < br->end; k++) {
             uint32_t i = ord[k];
+            const rd_rr *rr = &l->rr[i];
             if (i > last) last = i;
-            if (l->rr[i].ttl != l->rr[br->min_rec].ttl && (first_diff == RD_NONE || i < first_diff))
+            if (rr->ttl != l->rr[br->min_rec].ttl && (first_diff == RD_NONE || i < first_diff))
                 first_diff = i;
-            if (!dup[i]) {
-                count++;
-                rdpos += 2 + (uint64_t)l->rr[i].rdlen;
-            }
+            if (dup[i]) continue;
+            count++;
+            *rdp++ = (uint8_t)(rr->rdlen >> 8);
+            *rdp++ = (uint8_t)rr->rdlen;
+            memcpy(rdp, rr_rdata(&b, rr), rr->rdlen);
+            rdp += rr->rdlen;
         }
         r->ttl = l->rr[last].ttl;
         r->count = (uint16_t)count;
-        r->rdata_len = (uint32_t)(rdpos - r->rdata_off);
+        r->rdata_len = (uint32_t)((rdp - base) - r->rdata_off);
         if (first_diff != RD_NONE) {
             const rd_rr *d = &l->rr[first_diff];
             msg_at(&b, RD_MSG_WARNING, d,
@@ -564,8 +652,22 @@ zimg *zimg_build(const uint8_t *origin, const rd_rrlist *l, rd_msgs *msgs, size_
                    type_text(d->type, tb, sizeof tb), d->ttl, l->rr[br->min_rec].ttl, r->ttl);
         }
     }
-
     prof("ttl");
+
+    /* names: children before parents, a parent's name is the tail of a child's */
+    size_t npos = o_names;
+    for (uint32_t v = nn; v-- > 0; ) {
+        uint32_t c = some_child[v];
+        const bnode *bn = &b.nodes[order[v]];
+        if (c != RD_NONE) {
+            fn[v].name_off = fn[c].name_off + 1 + base[fn[c].name_off];
+        } else {
+            memcpy(base + npos, b.names + bn->name, bn->name_len);
+            fn[v].name_off = (uint32_t)npos;
+            npos += bn->name_len;
+        }
+    }
+
     /* 4. node records, flags and links, parents first */
     for (uint32_t v = 0; v < nn; v++) {
         const bnode *bn = &b.nodes[order[v]];
@@ -573,18 +675,25 @@ zimg *zimg_build(const uint8_t *origin, const rd_rrlist *l, rd_msgs *msgs, size_
         nd->hash = bn->hash;
         nd->name_len = bn->name_len;
         nd->labels = bn->labels;
+        nd->rrset_first = nstart[v];
+        nd->rrset_count = (uint16_t)(nstart[v + 1] - nstart[v]);
         nd->parent = bn->parent == RD_NONE ? RD_NONE : perm[bn->parent];
         nd->cut = nd->dname = nd->wild = RD_NONE;
         uint32_t f = 0;
-        const zrrset *r = rs + nd->rrset_first;
+        zrrset *r = rs + nd->rrset_first;
         for (unsigned k = 0; k < nd->rrset_count; k++) {
             if (r[k].type == RD_T_NS && v != 0) f |= ZN_CUT;
             if (r[k].type == RD_T_DNAME) f |= ZN_DNAME;
             if (r[k].type == RD_T_CNAME) f |= ZN_CNAME;
+            if (r[k].type != RD_T_RRSIG) continue;
+            /* RRSIG rrsets point from the rrsets they cover */
+            for (unsigned j = 0; j < nd->rrset_count; j++)
+                if (r[j].type == r[k].covered && r[j].type != RD_T_RRSIG)
+                    r[j].rrsig = nd->rrset_first + k;
         }
         if (v == 0) f |= ZN_APEX;
         if (nd->rrset_count == 0) f |= ZN_ENT;
-        const uint8_t *nm = b.names + bn->name;
+        const uint8_t *nm = base + nd->name_off;
         if (nm[0] == 1 && nm[1] == '*') f |= ZN_WILDCARD;
         if (nd->parent != RD_NONE) {
             znode *p = &fn[nd->parent];
@@ -599,17 +708,23 @@ zimg *zimg_build(const uint8_t *origin, const rd_rrlist *l, rd_msgs *msgs, size_
         }
         if (nd->cut == RD_NONE && (f & ZN_CUT)) nd->cut = v;
         nd->flags = f;
-        /* RRSIG rrsets point from the rrsets they cover */
-        zrrset *w = rs + nd->rrset_first;
-        for (unsigned k = 0; k < nd->rrset_count; k++) {
-            if (w[k].type != RD_T_RRSIG) continue;
-            for (unsigned j = 0; j < nd->rrset_count; j++)
-                if (w[j].type == w[k].covered && w[j].type != RD_T_RRSIG)
-                    w[j].rrsig = nd->rrset_first + k;
-        }
     }
-
+    /* the index over all node names */
+    uint32_t *tab = (uint32_t *)(base + o_hash);
+    memset(tab, 0xff, (size_t)hsize * 4);
+    for (uint32_t v = 0; v < nn; v++) {
+        uint32_t i = fn[v].hash & (hsize - 1);
+        while (tab[i] != RD_NONE) i = (i + 1) & (hsize - 1);
+        tab[i] = v;
+    }
+    /* the build-time index is no longer needed: lookups below use the image's own */
+    free(b.tab); b.tab = NULL;
+    free(b.nodes); b.nodes = NULL;
+    free(b.names); b.names = NULL;
+    free(rec_node); rec_node = NULL;
+    free(some_child); some_child = NULL;
     prof("links");
+
     /* 5. semantic checks */
     {
         const znode *apex = &fn[0];
@@ -638,7 +753,7 @@ zimg *zimg_build(const uint8_t *origin, const rd_rrlist *l, rd_msgs *msgs, size_
         const zrrset *r = rs + nd->rrset_first;
         const brrset *g = brs + nd->rrset_first;
         if (nd->rrset_count == 0) continue;
-        const uint8_t *nm = b.names + b.nodes[order[v]].name;
+        const uint8_t *nm = base + nd->name_off;
         uint32_t node_first = RD_NONE;
         int cname = -1, other = -1;
         for (unsigned k = 0; k < nd->rrset_count; k++) {
@@ -672,56 +787,40 @@ zimg *zimg_build(const uint8_t *origin, const rd_rrlist *l, rd_msgs *msgs, size_
             /* RFC 6672 2.3: a DNAME owner has no descendants */
             msg_at(&b, RD_MSG_ERROR, &l->rr[node_first], "%s: data below the DNAME at %s",
                    rd_name_to_text(nm, nb, sizeof nb),
-                   rd_name_to_text(b.names + b.nodes[order[nd->dname]].name, nb2, sizeof nb2));
+                   rd_name_to_text(base + fn[nd->dname].name_off, nb2, sizeof nb2));
         }
     }
-
     prof("checks");
+
     /* additional-section lists of NS/MX/SRV, and the missing-glue check */
-    size_t addl_cap = 1024, naddl = 0;
-    addl = malloc(addl_cap * sizeof *addl);
-    if (!addl) goto nomem;
+    uint32_t *addl_v = (uint32_t *)(base + o_addl);
+    size_t naddl = 0;
     for (size_t gi = 0; gi < nrs; gi++) {
         zrrset *r = &rs[gi];
-        int toff = (r->type == RD_T_NS || r->type == RD_T_MX || r->type == RD_T_SRV) ?
-                   zimg_target_offset(r->type) : -1;
-        if (toff < 0) continue;
+        if (r->type != RD_T_NS && r->type != RD_T_MX && r->type != RD_T_SRV) continue;
+        int toff = zimg_target_offset(r->type);
         const brrset *g = &brs[gi];
         size_t start = naddl;
-        int is_ns_of_cut_or_apex = r->type == RD_T_NS;
         for (uint32_t k = g->first; k < g->end; k++) {
             if (dup[ord[k]]) continue;
             const rd_rr *rr = &l->rr[ord[k]];
             uint8_t t[RD_NAME_MAX + 1];
             rd_name_lower_copy(t, rr_rdata(&b, rr) + toff);
-            int nl = zimg_name_index(t, lab, hs);
-            if (nl < b.ol || memcmp(lab[nl - b.ol], b.origin, b.olen) != 0) continue;  /* not ours */
-            size_t tl = rd_name_len(t);
-            uint32_t exact = bfind(&b, t, tl, hs[0]);
-            uint32_t tv = exact == RD_NONE ? RD_NONE : perm[exact];
-            if (tv != RD_NONE && has_addr[tv]) {
+            if (!rd_name_is_sub(t, b.origin)) continue;    /* not ours to supply */
+            zlookup lk;
+            zimg_lookup(z, t, rd_name_labels(t), &lk);
+            uint32_t tv = lk.exact;
+            if (tv != RD_NONE && (zimg_find_rrset(z, tv, RD_T_A) || zimg_find_rrset(z, tv, RD_T_AAAA))) {
                 int seen = 0;
-                for (size_t a = start; a < naddl; a++) if (addl[a] == tv) seen = 1;
-                if (!seen) {
-                    if (naddl == addl_cap) {
-                        addl_cap *= 2;
-                        uint32_t *nv = realloc(addl, addl_cap * sizeof *nv);
-                        if (!nv) goto nomem;
-                        addl = nv;
-                    }
-                    addl[naddl++] = tv;
-                }
+                for (size_t a = start; a < naddl; a++) if (addl_v[a] == tv) seen = 1;
+                if (!seen) addl_v[naddl++] = tv;
                 continue;
             }
-            if (!is_ns_of_cut_or_apex) continue;
-            /* Missing glue: the name server lies at or below a zone cut of this zone, so
-               only this zone can supply its address (RFC 1034 4.2.1); named-checkzone
-               rejects such a zone, and so do we. */
-            uint32_t enc = exact;
-            for (int s = 1; enc == RD_NONE && s <= nl - b.ol; s++)
-                enc = bfind(&b, lab[s], tl - (size_t)(lab[s] - t), hs[s]);
-            if (enc == RD_NONE) continue;
-            if (fn[perm[enc]].cut != RD_NONE) {
+            if (r->type != RD_T_NS) continue;
+            if (lk.cut != RD_NONE) {
+                /* Missing glue: the name server lies at or below a zone cut of this zone,
+                   so only this zone can supply its address (RFC 1034 4.2.1); both
+                   named-checkzone and kzonecheck report it. */
                 msg_at(&b, RD_MSG_ERROR, rr, "%s NS %s: missing glue, the name server has no "
                        "address records (A or AAAA)",
                        rd_name_to_text(rr_owner(&b, rr), nb, sizeof nb),
@@ -736,100 +835,24 @@ zimg *zimg_build(const uint8_t *origin, const rd_rrlist *l, rd_msgs *msgs, size_
             }
         }
         if (naddl > start) {
-            r->addl_off = (uint32_t)start;      /* index for now, offset after layout */
+            r->addl_off = (uint32_t)(o_addl + start * 4);
             r->addl_count = (uint32_t)(naddl - start);
         }
     }
     if (b.errors) goto fail;
-
     prof("addl");
-    /* 6. layout */
-    some_child = malloc((size_t)nn * sizeof *some_child);
-    if (!some_child) goto nomem;
-    memset(some_child, 0xff, (size_t)nn * sizeof *some_child);
-    size_t names_bytes = 0;
-    for (uint32_t v = nn; v-- > 0; ) {
-        if (some_child[v] == RD_NONE) names_bytes += fn[v].name_len;
-        if (fn[v].parent != RD_NONE && some_child[fn[v].parent] == RD_NONE) some_child[fn[v].parent] = v;
-    }
-    uint32_t hsize = 16;
-    while (hsize < (uint64_t)nn * 2) hsize *= 2;
-    size_t o_nodes = align8(sizeof(struct zimg));
-    size_t o_rrsets = align8(o_nodes + (size_t)nn * sizeof(znode));
-    size_t o_hash = align8(o_rrsets + nrs * sizeof(zrrset));
-    size_t o_addl = align8(o_hash + (size_t)hsize * 4);
-    size_t o_names = align8(o_addl + naddl * 4);
-    size_t o_rdata = o_names + names_bytes;
-    size_t total = align8(o_rdata + rdata_total);
-    if (total > 0xfffffff0u) {
-        msg_at(&b, RD_MSG_ERROR, NULL, "zone too large for one image");
-        goto fail;
-    }
-    z = calloc(1, total);
-    if (!z) goto nomem;
-    uint8_t *base = (uint8_t *)z;
-    memcpy(z->magic, ZIMG_MAGIC, 8);
-    z->version = ZIMG_VERSION;
-    z->endian = ZIMG_ENDIAN_TAG;
-    z->hdr_size = sizeof(struct zimg);
-    z->size = (uint32_t)total;
-    z->node_count = nn;
-    z->rrset_count = (uint32_t)nrs;
-    z->record_count = (uint32_t)records;
-    z->apex = 0;
-    z->origin_labels = (uint32_t)b.ol;
-    z->nodes_off = (uint32_t)o_nodes;
-    z->rrsets_off = (uint32_t)o_rrsets;
-    z->hash_off = (uint32_t)o_hash;
-    z->hash_mask = hsize - 1;
-    z->addl_off = (uint32_t)o_addl;
-    z->addl_count = (uint32_t)naddl;
-    z->names_off = (uint32_t)o_names;
-    z->names_len = (uint32_t)names_bytes;
-    z->rdata_off = (uint32_t)o_rdata;
-    z->rdata_len = (uint32_t)rdata_total;
 
-    /* names: children before parents, a parent's name is the tail of a child's */
-    size_t npos = o_names;
-    for (uint32_t v = nn; v-- > 0; ) {
-        uint32_t c = some_child[v];
-        if (c != RD_NONE) {
-            fn[v].name_off = fn[c].name_off + 1 + base[fn[c].name_off];
-        } else {
-            memcpy(base + npos, b.names + b.nodes[order[v]].name, fn[v].name_len);
-            fn[v].name_off = (uint32_t)npos;
-            npos += fn[v].name_len;
-        }
-    }
-    memcpy(base + o_nodes, fn, (size_t)nn * sizeof(znode));
-    uint32_t *tab = (uint32_t *)(base + o_hash);
-    memset(tab, 0xff, (size_t)hsize * 4);
-    for (uint32_t v = 0; v < nn; v++) {
-        uint32_t i = fn[v].hash & (hsize - 1);
-        while (tab[i] != RD_NONE) i = (i + 1) & (hsize - 1);
-        tab[i] = v;
-    }
-    if (naddl) memcpy(base + o_addl, addl, naddl * 4);
-    uint8_t *rdp = base + o_rdata;
-    for (size_t gi = 0; gi < nrs; gi++) {
-        zrrset *r = &rs[gi];
-        r->rdata_off += (uint32_t)o_rdata;
-        if (r->addl_off != RD_NONE) r->addl_off = (uint32_t)(o_addl + (size_t)r->addl_off * 4);
-        for (uint32_t k = brs[gi].first; k < brs[gi].end; k++) {
-            const rd_rr *rr = &l->rr[ord[k]];
-            if (dup[ord[k]]) continue;
-            *rdp++ = (uint8_t)(rr->rdlen >> 8);
-            *rdp++ = (uint8_t)rr->rdlen;
-            memcpy(rdp, rr_rdata(&b, rr), rr->rdlen);
-            rdp += rr->rdlen;
-        }
-    }
-    memcpy(base + o_rrsets, rs, nrs * sizeof(zrrset));
+    z->addl_count = (uint32_t)naddl;
+    total = align8(o_addl + naddl * 4);
+    if (total > o_addl + naddl * 4) memset(base + o_addl + naddl * 4, 0, total - o_addl - naddl * 4);
+    z->size = (uint32_t)total;
+    zimg *shrunk = realloc(z, total);
+    if (shrunk) z = shrunk;
 
     /* serial: SOA rdata = MNAME, RNAME, SERIAL (RFC 1035 3.3.13) */
     {
         const zrrset *soa = zimg_find_rrset(z, 0, RD_T_SOA);
-        const uint8_t *p = base + soa->rdata_off + 2;
+        const uint8_t *p = (const uint8_t *)z + soa->rdata_off + 2;
         p += rd_name_len(p);
         p += rd_name_len(p);
         z->serial = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
@@ -852,11 +875,7 @@ done:
     free(nstart);
     free(dup);
     free(brs);
-    free(rs);
-    free(fn);
-    free(addl);
     free(some_child);
-    free(has_addr);
     return z;
 }
 
