@@ -7,7 +7,7 @@ import socket
 import subprocess
 import sys
 
-from conftest import ROOT, read_example_zone
+from serverproc import ROOT, read_example_zone
 
 SERIAL = 2026112701
 

@@ -17,7 +17,7 @@ import dns.rcode
 import dns.rdatatype
 import pytest
 
-from conftest import ROOT, read_example_zone
+from serverproc import ROOT, read_example_zone
 
 SERIAL = 2026112701
 
@@ -251,7 +251,7 @@ def test_binds_as_root_then_drops_to_the_configured_user():
     import pwd
     import shutil
     import tempfile
-    from conftest import RobdnsServer
+    from serverproc import RobdnsServer
     nobody = pwd.getpwnam("nobody")
     d = tempfile.mkdtemp(prefix="robdns-drop-", dir="/tmp")   # pytest's tmp is root-only
     os.chmod(d, 0o755)

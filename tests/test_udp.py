@@ -11,7 +11,7 @@ import dns.message
 import dns.rcode
 import pytest
 
-from conftest import free_port, read_example_zone
+from serverproc import free_port, read_example_zone
 from robdns import _core
 
 IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)
