@@ -244,3 +244,41 @@ def test_every_header_field_is_checked():
         b[off:off + 4] = b"\xff\xff\xff\x7f"
         with pytest.raises(ValueError):
             _core.ZoneImage.from_bytes(bytes(b))
+
+
+def test_duplicates_compare_names_case_insensitively():
+    # RFC 4034 6.2 canonical form lower-cases the names of NS/MX/CNAME/...: "Ns1." and
+    # "ns1." are one record (RFC 2181 5); the file's first spelling is kept
+    text = HEAD + "a NS Ns1.other.\na NS ns1.OTHER.\na MX 5 MAIL.other.\na MX 5 mail.other.\n"
+    text += "c CNAME Target.other.\nc CNAME target.other.\n"
+    img = _core.compile_zone_text("example.", text)
+    sets = {s["type"]: s["rdatas"] for s in img.rrsets("a.example.")}
+    assert sets[2] == [b"\x03Ns1\x05other\x00"]
+    assert sets[15] == [b"\x00\x05\x04MAIL\x05other\x00"]
+    assert img.rrsets("c.example.")[0]["rdatas"] == [b"\x06Target\x05other\x00"]
+
+
+# ---------------------------------------------------------------- the two record sources
+
+def test_c_parser_and_dnspython_compile_the_bundled_zone_identically():
+    with open(EXAMPLE) as f:
+        text = f.read()
+    c = _core.compile_zone("example.com.", EXAMPLE)
+    py = _core._compile_zone_dnspython("example.com.", text, EXAMPLE)
+    assert c.to_bytes() == py.to_bytes()
+
+
+@settings(max_examples=100, deadline=None)
+@given(owners, st.lists(st.sampled_from(["100", "200", ""]), min_size=1, max_size=3))
+def test_c_parser_and_dnspython_compile_random_zones_identically(entries, ttls):
+    text, _ = zone_text(entries)
+    # give some records explicit TTLs so differing TTLs within an rrset come up
+    lines = text.splitlines(keepends=True)
+    for i in range(3, len(lines)):
+        owner, rest = lines[i].split(" ", 1)
+        lines[i] = f"{owner} {ttls[i % len(ttls)]} {rest}"
+    text = "".join(lines)
+    c = _core.compile_zone_text("example.", text, name="z")
+    py = _core._compile_zone_dnspython("example.", text, name="z")
+    assert c.to_bytes() == py.to_bytes()
+    assert c.warnings == py.warnings
