@@ -237,3 +237,28 @@ def test_svcb_fast_path_and_fallback(text, in_c):
 def test_svcb_errors_come_from_dnspython(text, reason):
     _, msgs = _core.parse_zone_text(f"$TTL 1\n\nx SVCB {text}\n", O)
     assert msgs == [f"<string>:3: error: bad SVCB rdata: {reason}"]
+
+
+C_TYPES = {
+    "A": "192.0.2.1", "AAAA": "2001:db8::1", "NS": "ns", "CNAME": "c", "PTR": "p",
+    "DNAME": "d.example.net.", "SOA": "ns h 1 2 3 4 5", "MX": "10 mx", "TXT": '"t" u',
+    "SPF": '"v=spf1 -all"', "SRV": "1 2 3 t", "NAPTR": '1 2 "S" "x" "" .', "CAA": '0 issue "ca"',
+    "DS": "1 8 2 " + "ab" * 32, "CDS": "0 0 0 00", "DNSKEY": "257 3 13 AAEC",
+    "CDNSKEY": "0 3 0 AA==", "RRSIG": "A 13 2 60 20300101000000 20240101000000 1 x. AAEC",
+    "SIG": "A 13 2 60 1 2 1 x. AAEC", "NSEC": "n A RRSIG", "NSEC3": "1 1 5 - VVVVVVVV A",
+    "NSEC3PARAM": "1 0 0 -", "TLSA": "3 1 1 " + "00" * 32, "SMIMEA": "3 0 0 abcd",
+    "SSHFP": "4 2 " + "11" * 32, "HINFO": "cpu os", "ZONEMD": "1 1 1 " + "22" * 48,
+    "KX": "1 kx", "AFSDB": "1 afs", "RT": "1 rt", "RP": "m t", "OPENPGPKEY": "AAEC",
+    "URI": '1 1 "u"', "DHCID": "AAEC", "CERT": "PKIX 1 8 AAEC", "LP": "1 lp",
+    "L32": "1 10.1.2.3", "L64": "1 0014:4fff:ff20:ee64", "NID": "1 0014:4fff:ff20:ee64",
+    "EUI48": "00-00-5e-00-53-2a", "EUI64": "00-00-5e-ef-10-00-00-2a",
+    "SVCB": "1 . alpn=h2", "HTTPS": "0 .",
+}
+
+
+@pytest.mark.parametrize("rtype", sorted(C_TYPES))
+def test_types_encoded_in_c(rtype):
+    text = C_TYPES[rtype]
+    recs, flags, msgs = _core._parse_c_only(f"x {rtype} {text}\n", O)
+    assert msgs == [] and flags == [False]
+    assert recs[0][4] == rd(rtype, text)

@@ -183,7 +183,7 @@ def rdata(draw):
         "SRV", "CAA", "DS", "CDS", "DNSKEY", "CDNSKEY", "SSHFP", "TLSA", "SMIMEA", "NAPTR",
         "HINFO", "NSEC", "NSEC3", "NSEC3PARAM", "RRSIG", "SOA", "ZONEMD", "URI",
         "OPENPGPKEY", "RP", "DHCID", "GENERIC", "LOC", "SVCB",
-        "EUI48"]))
+        "EUI48", "EUI64", "CERT", "SIG", "LP", "L32", "NID", "L64", "KEY"]))
     if t == "A":
         return t, str(ipaddress.IPv4Address(draw(u32)))
     if t == "AAAA":
@@ -260,8 +260,26 @@ def rdata(draw):
         return t, f"{draw(st.integers(0, 89))} {draw(st.integers(0, 59))} N {draw(st.integers(0, 179))} E {draw(st.integers(0, 1000))}m"
     if t == "SVCB":
         return draw(st.sampled_from(["SVCB", "HTTPS"])), draw(svcb_text())
-    if t == "EUI48":
-        return t, "-".join("%02x" % b for b in draw(st.binary(min_size=6, max_size=6)))
+    if t in ("EUI48", "EUI64"):
+        n = 6 if t == "EUI48" else 8
+        return t, "-".join(draw(st.sampled_from(["%02x", "%02X"])) % b
+                           for b in draw(st.binary(min_size=n, max_size=n)))
+    if t == "CERT":
+        ctype = draw(st.sampled_from(["PKIX", "PGP", "URI", "OID", "1", "65535"]))
+        alg = draw(st.sampled_from(["8", "RSASHA256", "0"]))
+        return t, f"{ctype} {draw(u16)} {alg} {_split(_b64(draw(st.binary(min_size=1, max_size=40))), draw)}"
+    if t == "SIG":
+        return t, (f"A 8 2 3600 {draw(u32)} {draw(u32)} {draw(u16)} {draw(target_name())} "
+                   f"{_b64(draw(st.binary(min_size=1, max_size=30)))}")
+    if t == "KEY":                     # left to dnspython
+        return t, f"256 3 8 {_b64(draw(st.binary(min_size=1, max_size=30)))}"
+    if t == "LP":
+        return t, f"{draw(u16)} {draw(target_name())}"
+    if t == "L32":
+        return t, f"{draw(u16)} {ipaddress.IPv4Address(draw(u32))}"
+    if t in ("NID", "L64"):
+        b = draw(st.binary(min_size=8, max_size=8)).hex()
+        return t, f"{draw(u16)} " + ":".join(b[i:i + 4] for i in range(0, 16, 4))
     raise AssertionError(t)
 
 

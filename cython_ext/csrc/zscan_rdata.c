@@ -498,6 +498,63 @@ static int enc_b64only(zs_rdcur *c) /* OPENPGPKEY (RFC 7929), DHCID (RFC 4701) *
 }
 
 
+
+/* Fixed-shape hex: `chunks` groups of `size` hex digits joined by `sep`
+ * (EUI48/EUI64 of RFC 7043 section 3.2/4.2, NID/L64 of RFC 6742 section 2.1/2.3). */
+static int f_fmt_hex(zs_rdcur *c, int chunks, int size, char sep, const char *what)
+{
+    zs_tok *t = take(c, what);
+    if (!t) return -1;
+    if (t->len != (uint32_t)(chunks * (size + 1) - 1)) return bad_field(c, t, what);
+    for (int k = 0; k < chunks; k++) {
+        const char *q = t->s + k * (size + 1);
+        if (k && q[-1] != sep) return bad_field(c, t, what);
+        uint8_t b[2];
+        int nib = -1;
+        if (zs_hex_decode(q, (size_t)size, b, sizeof b, &nib) != size / 2)
+            return bad_field(c, t, what);
+        zs_put(c->st, b, (size_t)size / 2);
+    }
+    return 0;
+}
+
+static int enc_l32(zs_rdcur *c)    /* RFC 6742 section 2.2 */
+{
+    if (f_u16(c, "preference")) return -1;
+    zs_tok *t = take(c, "locator");
+    uint8_t a[4];
+    if (!t) return -1;
+    if (zs_parse_ipv4(t->s, t->len, a)) return bad_field(c, t, "locator");
+    zs_put(c->st, a, 4);
+    return 0;
+}
+
+/* RFC 4398 section 2.2: certificate type mnemonics. */
+static int f_cert_type(zs_rdcur *c)
+{
+    static const struct { const char *name; uint16_t v; } types[] = {
+        {"PKIX", 1}, {"SPKI", 2}, {"PGP", 3}, {"IPKIX", 4}, {"ISPKI", 5}, {"IPGP", 6},
+        {"ACPKIX", 7}, {"IACPKIX", 8}, {"URI", 253}, {"OID", 254},
+    };
+    zs_tok *t = take(c, "certificate type");
+    uint32_t v;
+    if (!t) return -1;
+    for (size_t k = 0; k < sizeof types / sizeof types[0]; k++)
+        if (strlen(types[k].name) == t->len && memcmp(types[k].name, t->s, t->len) == 0) {
+            zs_put16(c->st, types[k].v);
+            return 0;
+        }
+    if (zs_parse_u32(t, 65535, &v)) return bad_field(c, t, "certificate type");
+    zs_put16(c->st, v);
+    return 0;
+}
+
+static int enc_cert(zs_rdcur *c)   /* RFC 4398 section 2 */
+{
+    return f_cert_type(c) || f_u16(c, "key tag") || f_algorithm(c) ||
+           rest_b64(c, "certificate");
+}
+
 int zs_rdata_encode(zs_state *st, uint16_t type, zs_tok *tok, size_t n, uint32_t line)
 {
     zs_rdcur c = {st, tok, n, 0, line};
@@ -510,7 +567,8 @@ int zs_rdata_encode(zs_state *st, uint16_t type, zs_tok *tok, size_t n, uint32_t
     case 2: case 3: case 4: case 5: case 7: case 8: case 9: case 12: case 39:
         r = enc_name1(&c); break;                      /* NS MD MF CNAME MB MG MR PTR DNAME */
     case 6: r = enc_soa(&c); break;
-    case 15: case 18: case 21: case 36: r = enc_pref_name(&c); break;   /* MX AFSDB RT KX */
+    case 15: case 18: case 21: case 36: case 107:
+        r = enc_pref_name(&c); break;                  /* MX AFSDB RT KX LP */
     case 16: case 99: r = enc_txt(&c); break;          /* TXT SPF */
     case 13: r = enc_hinfo(&c); break;
     case 14: case 17: r = enc_name2(&c); break;        /* MINFO RP */
@@ -519,7 +577,13 @@ int zs_rdata_encode(zs_state *st, uint16_t type, zs_tok *tok, size_t n, uint32_t
     case 257: r = enc_caa(&c); break;
     case 43: case 59: case 32768: case 32769: r = enc_ds(&c, type); break; /* DS CDS TA DLV */
     case 48: case 60: r = enc_dnskey(&c); break;       /* DNSKEY CDNSKEY */
-    case 46: r = enc_rrsig(&c); break;
+    case 46: case 24: r = enc_rrsig(&c); break;        /* RRSIG SIG */
+    case 37: r = enc_cert(&c); break;
+    case 105: r = enc_l32(&c); break;
+    case 104: case 106:                                 /* NID L64 */
+        r = f_u16(&c, "preference") || f_fmt_hex(&c, 4, 4, ':', "locator"); break;
+    case 108: r = f_fmt_hex(&c, 6, 2, '-', "EUI-48 address"); break;
+    case 109: r = f_fmt_hex(&c, 8, 2, '-', "EUI-64 address"); break;
     case 47: r = enc_nsec(&c); break;
     case 50: r = enc_nsec3(&c); break;
     case 51: r = enc_nsec3param(&c); break;

@@ -41,7 +41,7 @@ static int cmp_param(const void *a, const void *b)
 /* Encode one comma-separated list item set; returns 0, or -1 to fall back. */
 static int svc_value(zs_state *st, const svc_param *p)
 {
-    const char *v = p->v, *e = p->v + p->vlen;
+    const char *v = p->v, *e = v ? v + p->vlen : NULL;
     size_t lenpos = st->rdlen;
     zs_put16(st, p->key);
     zs_put16(st, 0);
