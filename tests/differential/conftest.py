@@ -48,8 +48,10 @@ class Peers:
                 k_wire = self.knot.query(wire, tcp=query.tcp, timeout=0.3)
                 n_wire = self.nsd.query(wire, tcp=query.tcp, timeout=0.3)
             else:
-                k_wire = self.knot.ask(wire, query.tcp)
-                n_wire = self.nsd.ask(wire, query.tcp)
+                # A peer may rightly ignore a malformed packet: wait less for those.
+                timeouts = (0.5, 1.0) if query.raw else (1.0, 2.0, 4.0)
+                k_wire = self.knot.ask(wire, query.tcp, timeouts)
+                n_wire = self.nsd.ask(wire, query.tcp, timeouts)
                 self._patient.add(key)
             k, n = dnsnorm.normalize(k_wire, wire), dnsnorm.normalize(n_wire, wire)
             labels = peerdiff.explain(query, k, n, querygen.CORPUS_ORIGINS)
