@@ -256,3 +256,29 @@ def test_duplicates_compare_names_case_insensitively():
     assert sets[2] == [b"\x03Ns1\x05other\x00"]
     assert sets[15] == [b"\x00\x05\x04MAIL\x05other\x00"]
     assert img.rrsets("c.example.")[0]["rdatas"] == [b"\x06Target\x05other\x00"]
+
+
+# ---------------------------------------------------------------- the two record sources
+
+def test_c_parser_and_dnspython_compile_the_bundled_zone_identically():
+    with open(EXAMPLE) as f:
+        text = f.read()
+    c = _core.compile_zone("example.com.", EXAMPLE)
+    py = _core._compile_zone_dnspython("example.com.", text, EXAMPLE)
+    assert c.to_bytes() == py.to_bytes()
+
+
+@settings(max_examples=100, deadline=None)
+@given(owners, st.lists(st.sampled_from(["100", "200", ""]), min_size=1, max_size=3))
+def test_c_parser_and_dnspython_compile_random_zones_identically(entries, ttls):
+    text, _ = zone_text(entries)
+    # give some records explicit TTLs so differing TTLs within an rrset come up
+    lines = text.splitlines(keepends=True)
+    for i in range(3, len(lines)):
+        owner, rest = lines[i].split(" ", 1)
+        lines[i] = f"{owner} {ttls[i % len(ttls)]} {rest}"
+    text = "".join(lines)
+    c = _core.compile_zone_text("example.", text, name="z")
+    py = _core._compile_zone_dnspython("example.", text, name="z")
+    assert c.to_bytes() == py.to_bytes()
+    assert c.warnings == py.warnings
