@@ -146,7 +146,12 @@ def main(argv=None):
     p.add_argument("--compile-timeout", type=float, default=240,
                    help="give up on robdns compile_zone after this many seconds (default 240)")
     p.add_argument("--json", default=os.path.join(servers.OUT, "load_bench.json"))
+    p.add_argument("--report", metavar="JSON", help="only print the tables of a saved run")
     a = p.parse_args(argv)
+    if a.report:
+        with open(a.report) as f:
+            print(report(json.load(f)))
+        return 0
 
     tag = "1m" if a.records == 1000000 else f"{a.records // 1000}k"
     zone = os.path.join(servers.OUT, f"bench{tag}.zone")
@@ -186,60 +191,77 @@ def main(argv=None):
         print(f"round {rnd + 1}/{a.rounds} done", file=sys.stderr)
 
     m = {k: {key: median_of(v, key) for key in (v[0].keys() if v else ())} for k, v in rows.items()}
-    knot_t = m["knot"].get("first_answer_s")
-    knot_pss = m["knot"].get("pss_kb")
-    lines = [
-        f"Zone: {zone} ({records} records), {a.rounds} rounds interleaved, median; {started}; "
-        f"{facts['nproc']} x {facts['cpu']}, load average {' '.join(facts['loadavg'])}",
-        "",
-        "| what | time | vs Knot | memory (Pss) | RSS sum | peak (VmHWM) | memory vs Knot |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    rc, ri = m["robdns_compile"], m["robdns_image"]
-    if have_compile:
-        lines.append(f"| robdns compile_zone (in a fresh process) | {fmt(rc['compile_s'], 's')} "
-                     f"(process {fmt(rc['wall_s'], 's')}) | {ratio(rc['compile_s'], knot_t)} | "
-                     f"— | {fmt(rc['rss_kb'], 'MB')} after | {fmt(rc['hwm_kb'], 'MB')} | "
-                     f"{ratio(rc['hwm_kb'], knot_pss)} (peak) |")
-        lines.append(f"| robdns ZoneImage.load (saved image, {rc['image_bytes'] / 1048576:.0f} MB) | "
-                     f"{fmt(ri['load_s'], 's')} (process {fmt(ri['wall_s'], 's')}) | "
-                     f"{ratio(ri['load_s'], knot_t)} | — | {fmt(ri['rss_kb'], 'MB')} | — | — |")
-    else:
-        lines.append("| robdns compile_zone | not measured | — | — | — | — | — |")
-        lines.append("| robdns ZoneImage.load | not measured | — | — | — | — | — |")
-    for key, label in (("robdns_serve", "robdns serve: spawn to first answer"),
-                       ("knot", "knotd: spawn to first answer"), ("nsd", "nsd: spawn to first answer")):
-        r = m[key]
-        if not r:
-            lines.append(f"| {label} | not measured | — | — | — | — | — |")
-            continue
-        lines.append(f"| {label} | {fmt(r['first_answer_s'], 's')} | {ratio(r['first_answer_s'], knot_t)} | "
-                     f"{fmt(r['pss_kb'], 'MB')} | {fmt(r['rss_kb'], 'MB')} | {fmt(r['hwm_kb'], 'MB')} | "
-                     f"{ratio(r['pss_kb'], knot_pss)} |")
-
+    data = {"date": started, "machine": facts, "zone": zone, "records": records, "rounds": a.rounds,
+            "runs": rows, "median": m, "notes": notes, "command": " ".join(sys.argv)}
     if a.dnspython:
         small = os.path.join(servers.OUT, "bench100k.zone")
         genzone.ensure(100000, small, os.path.join(servers.OUT, "bench100k.queries"))
-        d = run_snippet(DNSPYTHON_SNIPPET, ORIGIN, small)
-        lines += ["", f"100k-record zone, once: dns.zone.from_file {d['compile_s']:.2f} s, peak "
-                  f"{d['hwm_kb'] / 1024:.0f} MB"]
+        data["dnspython_100k"] = run_snippet(DNSPYTHON_SNIPPET, ORIGIN, small)
         if have_compile:
-            r = run_snippet(COMPILE_SNIPPET, ORIGIN, small, image)
-            lines[-1] += (f"; robdns compile_zone {r['compile_s']:.3f} s, peak {r['hwm_kb'] / 1024:.0f} MB "
-                          f"(dnspython takes {d['compile_s'] / r['compile_s']:.2f}x as long)")
+            data["robdns_100k"] = run_snippet(COMPILE_SNIPPET, ORIGIN, small, image)
     try:
         os.unlink(image)
         os.rmdir(os.path.dirname(image))
     except OSError:
         pass
-    for n in notes:
-        lines.append(f"\nNote: {n}.")
-    print("\n".join(lines))
+    print(report(data))
     os.makedirs(os.path.dirname(a.json), exist_ok=True)
     with open(a.json, "w") as f:
-        json.dump({"date": started, "machine": facts, "zone": zone, "records": records,
-                   "rounds": rows, "median": m, "notes": notes, "command": " ".join(sys.argv)}, f, indent=1)
+        json.dump(data, f, indent=1)
     return 0
+
+
+def report(data):
+    """The markdown table (and notes) of one run, from the dict saved as JSON."""
+    m, facts = data["median"], data["machine"]
+    knot = m["knot"]
+    knot_t, knot_pss, knot_hwm = knot.get("first_answer_s"), knot.get("pss_kb"), knot.get("hwm_kb")
+    lines = [
+        f"Zone: {os.path.relpath(data['zone'], servers.REPO)} ({data['records']} records), "
+        f"{data['rounds']} rounds interleaved, median; {data['date']}; "
+        f"{facts['nproc']} x {facts['cpu']}, load average {' '.join(facts['loadavg'])}",
+        "",
+        "| what | time | vs Knot | Pss after load | RSS sum | peak (VmHWM sum) | Pss vs Knot | peak vs Knot |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    rc, ri = m["robdns_compile"], m["robdns_image"]
+    if rc:
+        lines.append(f"| robdns compile_zone (in a fresh process) | {fmt(rc['compile_s'], 's')} "
+                     f"(process {fmt(rc['wall_s'], 's')}) | {ratio(rc['compile_s'], knot_t)} | "
+                     f"— | {fmt(rc['rss_kb'], 'MB')} | {fmt(rc['hwm_kb'], 'MB')} | — | "
+                     f"{ratio(rc['hwm_kb'], knot_hwm)} |")
+        lines.append(f"| robdns ZoneImage.load (saved image, {rc['image_bytes'] / 1048576:.0f} MB) | "
+                     f"{fmt(ri['load_s'], 's')} (process {fmt(ri['wall_s'], 's')}) | "
+                     f"{ratio(ri['load_s'], knot_t)} | — | {fmt(ri['rss_kb'], 'MB')} | — | — | — |")
+    else:
+        lines.append("| robdns compile_zone | not measured | — | — | — | — | — | — |")
+        lines.append("| robdns ZoneImage.load | not measured | — | — | — | — | — | — |")
+    for key, label in (("robdns_serve", "robdns serve: spawn to first answer"),
+                       ("knot", "knotd: spawn to first answer"), ("nsd", "nsd: spawn to first answer")):
+        r = m[key]
+        if not r:
+            lines.append(f"| {label} | not measured | — | — | — | — | — | — |")
+            continue
+        lines.append(f"| {label} | {fmt(r['first_answer_s'], 's')} | {ratio(r['first_answer_s'], knot_t)} | "
+                     f"{fmt(r['pss_kb'], 'MB')} | {fmt(r['rss_kb'], 'MB')} | {fmt(r['hwm_kb'], 'MB')} | "
+                     f"{ratio(r['pss_kb'], knot_pss)} | {ratio(r['hwm_kb'], knot_hwm)} |")
+    d, r = data.get("dnspython_100k"), data.get("robdns_100k")
+    if d:
+        lines += ["", f"100k-record zone, once: dns.zone.from_file {d['compile_s']:.2f} s, peak "
+                  f"{d['hwm_kb'] / 1024:.0f} MB"]
+        if r:
+            lines[-1] += (f"; robdns compile_zone {r['compile_s']:.3f} s, peak {r['hwm_kb'] / 1024:.0f} MB "
+                          f"(dnspython takes {d['compile_s'] / r['compile_s']:.1f}x as long)")
+    lines += ["", "Per round, in run order (time; Pss or peak):", ""]
+    for key, tkey, mkey in (("robdns_compile", "compile_s", "hwm_kb"), ("robdns_image", "load_s", "rss_kb"),
+                            ("robdns_serve", "first_answer_s", "pss_kb"), ("knot", "first_answer_s", "pss_kb"),
+                            ("nsd", "first_answer_s", "pss_kb")):
+        if data["runs"][key]:
+            lines.append(f"- {key}: " + "; ".join(f"{x[tkey]:.3f} s, {x[mkey] / 1024:.0f} MB"
+                                                  for x in data["runs"][key]))
+    for n in data["notes"]:
+        lines.append(f"\nNote: {n}.")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -279,6 +279,7 @@ cdef class ZoneImage:
             "dname": self._node_text(r.dname),
             "wildcard": self._node_text(r.wildcard),
             "encloser_labels": r.encloser_labels if r.encloser != RD_NONE else None,
+            "cut_labels": zimg_node_labels(self.img, r.cut) if r.cut != RD_NONE else None,
         }
 
     def node_names(self):
