@@ -353,3 +353,13 @@ def test_builder_rejects_or_builds_a_valid_image(records):
     again = _core.ZoneImage.from_bytes(img.to_bytes())
     assert again.to_bytes() == img.to_bytes()
     _exercise(again)
+
+
+def test_additional_lists_of_svcb_and_https_like_knot():
+    text = HEAD + ("svc SVCB 1 target alpn=h2\nsvc HTTPS 1 www\nsvc HTTPS 2 .\n"
+                   "target A 192.0.2.7\nwww AAAA 2001:db8::7\nalias SVCB 0 nowhere.other.\n")
+    img = _core.compile_zone_text("example.", text)
+    sets = {s["type"]: s for s in img.rrsets("svc.example.")}
+    assert sets[64]["additional"] == ["target.example."]
+    assert sets[65]["additional"] == ["www.example."]      # "." is not resolved to the owner
+    assert img.rrsets("alias.example.")[0]["additional"] == []

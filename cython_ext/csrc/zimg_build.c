@@ -381,6 +381,15 @@ static int same_rdata(const builder *b, uint32_t ia, uint32_t ib)
 
 /* ---- the build ---- */
 
+/* Types whose targets' addresses go to the additional section: NS, MX (RFC 1035 3.3.9,
+ * 3.3.11), SRV (RFC 2782), SVCB/HTTPS (RFC 9460 4.3, as Knot does; a "." target, the
+ * owner itself in ServiceMode, is not resolved, like Knot). */
+static int has_additional(uint16_t type)
+{
+    return type == RD_T_NS || type == RD_T_MX || type == RD_T_SRV ||
+           type == RD_T_SVCB || type == RD_T_HTTPS;
+}
+
 typedef struct brrset {        /* an rrset before layout */
     uint32_t first, end;       /* range in the sorted record order (duplicates marked) */
     uint32_t min_rec;          /* first record in file order (for messages) */
@@ -542,7 +551,7 @@ zimg *zimg_build(const uint8_t *origin, const rd_rrlist *l, rd_msgs *msgs, size_
                 rdata_total += 2 + (uint64_t)l->rr[ord[k]].rdlen;
             }
             records += kept;
-            if (r0->type == RD_T_NS || r0->type == RD_T_MX || r0->type == RD_T_SRV) addl_max += kept;
+            if (has_additional(r0->type)) addl_max += kept;
             if (kept > 0xffff) {
                 msg_at(&b, RD_MSG_ERROR, r0, "%s %s: RRset of %u records is too large",
                        rd_name_to_text(rr_owner(&b, r0), nb, sizeof nb),
@@ -793,12 +802,12 @@ zimg *zimg_build(const uint8_t *origin, const rd_rrlist *l, rd_msgs *msgs, size_
     }
     prof("checks");
 
-    /* additional-section lists of NS/MX/SRV, and the missing-glue check */
+    /* additional-section lists of NS/MX/SRV/SVCB/HTTPS, and the missing-glue check */
     uint32_t *addl_v = (uint32_t *)(base + o_addl);
     size_t naddl = 0;
     for (size_t gi = 0; gi < nrs; gi++) {
         zrrset *r = &rs[gi];
-        if (r->type != RD_T_NS && r->type != RD_T_MX && r->type != RD_T_SRV) continue;
+        if (!has_additional(r->type)) continue;
         int toff = zimg_target_offset(r->type);
         const brrset *g = &brs[gi];
         size_t start = naddl;
