@@ -72,7 +72,7 @@ queries = st.lists(st.tuples(
     st.sampled_from(QTYPES), st.booleans(), st.booleans()), min_size=1, max_size=12)
 
 
-@settings(max_examples=30, deadline=None, derandomize=True, database=None,
+@settings(max_examples=20, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.too_slow])
 @given(zones, queries)
 def test_random_zones_answered_like_knot_or_nsd(nodes, qs):
