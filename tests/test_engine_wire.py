@@ -386,3 +386,12 @@ def test_database_generations_increase_and_zones_kept():
 def test_empty_database_refuses(db):
     d = _core.Database([])
     assert rcode(ask(d, "www.example.com", "A")) == "REFUSED"
+
+
+def test_name_as_deep_as_a_zone_but_longer_is_refused(db):
+    # Same label count as example.com. but longer labels: the zone match must compare
+    # lengths before bytes (found by the libFuzzer harness as an over-read).
+    m = ask(db, "x" * 60 + ".com", "A")
+    assert rcode(m) == "REFUSED"
+    m = ask(db, "example.comx", "A")
+    assert rcode(m) == "REFUSED"

@@ -25,7 +25,8 @@ const zimg *rd_db_find_zone(const rd_db *db, const uint8_t *lname, int nlabels)
             int zl = zimg_origin_labels(z);
             if (zl > n || zl <= bestl) continue;
             size_t so = off[n - zl];
-            if (memcmp(lname + so, zimg_origin(z), L - so) == 0) {
+            const uint8_t *origin = zimg_origin(z);
+            if (rd_name_len(origin) == L - so && memcmp(lname + so, origin, L - so) == 0) {
                 best = z;
                 bestl = zl;
             }

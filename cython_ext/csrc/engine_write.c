@@ -63,6 +63,14 @@ static int name_eq_at(const uint8_t *r, size_t off, const uint8_t *name)
 
 int rd_put_name(rd_ctx *c, const uint8_t *name, size_t namemax, int compress)
 {
+    /* The echoed question itself (answer owners, CHAOS): a pointer to offset 12. */
+    if (name == c->r + 12 && compress && c->question_ok) {
+        if (c->len + 2 > c->limit) return -1;
+        c->r[c->len] = 0xC0;
+        c->r[c->len + 1] = 12;
+        c->len += 2;
+        return 0;
+    }
     uint8_t off[128];
     int n = 0;
     size_t L = 0;
@@ -160,13 +168,22 @@ static int put_rdata(rd_ctx *c, uint16_t type, const uint8_t *rd, uint16_t rdlen
     return 0;
 }
 
-/* One record.  On failure (no room) the response is left as it was. */
-int rd_put_rr(rd_ctx *c, int sec, const uint8_t *owner, uint16_t type, uint16_t rclass,
-              uint32_t ttl, const uint8_t *rdata, uint16_t rdlen)
+/* One record whose owner is already written at response offset `owner_at` (a pointer
+ * to it is written), or, when owner_at is 0, the name `owner`.  On failure (no room) the
+ * response is left as it was. */
+static int put_rr_at(rd_ctx *c, int sec, const uint8_t *owner, size_t owner_at, uint16_t type,
+                     uint16_t rclass, uint32_t ttl, const uint8_t *rdata, uint16_t rdlen)
 {
     size_t save_len = c->len;
     int save_ncomp = c->ncomp;
-    if (rd_put_name(c, owner, RD_NAME_MAX, 1) < 0) goto undo;
+    if (owner_at) {
+        if (c->len + 2 > c->limit) goto undo;
+        c->r[c->len] = 0xC0 | (uint8_t)(owner_at >> 8);
+        c->r[c->len + 1] = (uint8_t)owner_at;
+        c->len += 2;
+    } else if (rd_put_name(c, owner, RD_NAME_MAX, 1) < 0) {
+        goto undo;
+    }
     if (c->len + 10 > c->limit) goto undo;
     uint8_t *f = c->r + c->len;
     rd_put16(f, type);
@@ -184,6 +201,12 @@ undo:
     return -1;
 }
 
+int rd_put_rr(rd_ctx *c, int sec, const uint8_t *owner, uint16_t type, uint16_t rclass,
+              uint32_t ttl, const uint8_t *rdata, uint16_t rdlen)
+{
+    return put_rr_at(c, sec, owner, 0, type, rclass, ttl, rdata, rdlen);
+}
+
 /* A whole RRset or nothing (RFC 2181 9). */
 int rd_put_rrset(rd_ctx *c, int sec, const zimg *z, const uint8_t *owner, const zrrset *rs,
                  uint32_t ttl)
@@ -193,15 +216,25 @@ int rd_put_rrset(rd_ctx *c, int sec, const zimg *z, const uint8_t *owner, const 
     uint16_t save_count = c->count[sec];
     const uint8_t *p = zimg_base(z) + rs->rdata_off;
     const uint8_t *end = p + rs->rdata_len;
+    size_t owner_at = 0;      /* after the first record: point at its owner */
     for (unsigned i = 0; i < rs->count; i++) {
         if (p + 2 > end) break;
         uint16_t rdlen = rd_get16(p);
         if (p + 2 + rdlen > end) break;
-        if (rd_put_rr(c, sec, owner, rs->type, RD_C_IN, ttl, p + 2, rdlen) < 0) {
+        size_t here = c->len;
+        if (put_rr_at(c, sec, owner, owner_at, rs->type, RD_C_IN, ttl, p + 2, rdlen) < 0) {
             c->len = save_len;
             c->ncomp = save_ncomp;
             c->count[sec] = save_count;
             return -1;
+        }
+        if (i == 0) {
+            /* The first owner is either a pointer already (copy its target) or starts
+             * right here. */
+            if ((c->r[here] & 0xC0) == 0xC0)
+                owner_at = (size_t)(c->r[here] & 0x3F) << 8 | c->r[here + 1];
+            else if (here <= 0x3FFF)
+                owner_at = here;
         }
         p += 2 + rdlen;
     }
