@@ -7,10 +7,10 @@ PREFIX=${ROBDNS_PREFIX:-/opt/robdns}
 
 if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
     # Reference servers (Knot, NSD) and tools used by the differential tests, the fuzz/ASan
-    # job (clang) and the systemd unit check.
+    # job (clang), the systemd unit check and the AF_XDP tests (iproute2, ping, libxdp/libbpf).
     need=""
     for pkg in knot nsd knot-dnsutils dnsperf bind9-dnsutils bind9-utils ldnsutils clang \
-               libclang-rt-14-dev systemd iproute2 procps; do
+               libclang-rt-14-dev systemd iproute2 iputils-ping procps libxdp-dev libbpf-dev; do
         dpkg -s "$pkg" >/dev/null 2>&1 || need="$need $pkg"
     done
     if [ -n "$need" ]; then

@@ -3,9 +3,9 @@
 Two servers answer "the same" when their normalized responses are equal: the same rcode
 (extended, so BADVERS counts), opcode, header flags (QR AA TC RD RA AD CD as a set), the
 question exactly as echoed (letter case included, RFC 1035 7.1 / RFC 4343 4.1), each
-section as a multiset of records with their TTLs (order within a section is free, RFC
+section as a set of records with their TTLs (order within a section is free, RFC
 2181 5), and the EDNS(0) OPT record (presence, version, DO and other flags, payload,
-options; RFC 6891 6.1.2).  Owner names and names inside rdata are compared in canonical
+options; RFC 6891 6.1.2; of an Extended DNS Error only its code, RFC 8914 2).  Owner names and names inside rdata are compared in canonical
 lower case (RFC 4034 6.2): servers may copy the query's case into owners they synthesize
 or compress against the question, and DNS names are case-insensitive.
 """
@@ -83,6 +83,16 @@ def _canonical_rdata(rd: dns.rdata.Rdata) -> str:
         return rd.to_generic().to_text() if hasattr(rd, "to_generic") else rd.to_text()
 
 
+def _option_text(option) -> str:
+    """An EDNS option as "CODE:HEX".  Extended DNS Errors (RFC 8914, code 15) keep only
+    their INFO-CODE: EXTRA-TEXT is free text for humans (section 2) that each server
+    words its own way."""
+    data = option.to_wire()
+    if option.otype == 15 and len(data) >= 2:
+        return f"15:{data[:2].hex()}"
+    return f"{int(option.otype)}:{data.hex()}"
+
+
 def _section(rrsets) -> tuple:
     records = []
     for rrset in rrsets:
@@ -90,7 +100,9 @@ def _section(rrsets) -> tuple:
         for rd in rrset:
             records.append((owner, rrset.ttl, dns.rdataclass.to_text(rrset.rdclass),
                             dns.rdatatype.to_text(rrset.rdtype), _canonical_rdata(rd)))
-    return tuple(sorted(records))
+    # A set: a record repeated in a section (both peers repeat a self-referring wildcard
+    # CNAME) is the same answer (RFC 2181 5: an RRset has no duplicate records).
+    return tuple(sorted(set(records)))
 
 
 def normalize(wire: Optional[bytes], query: Optional[bytes] = None) -> Norm:
@@ -98,7 +110,8 @@ def normalize(wire: Optional[bytes], query: Optional[bytes] = None) -> Norm:
     if not wire:
         return Norm("none")
     try:
-        # one_rr_per_rrset keeps duplicate records visible (a multiset, not a set).
+        # one_rr_per_rrset: every record as sent, so TTLs that differ within an RRset
+        # are not merged away.
         msg = dns.message.from_wire(wire, one_rr_per_rrset=True, ignore_trailing=False)
     except Exception as e:  # noqa: BLE001 — any parse failure is a finding, say which
         return Norm("unparseable", detail=f"{type(e).__name__}: {e} ({wire.hex()})")
@@ -109,8 +122,7 @@ def normalize(wire: Optional[bytes], query: Optional[bytes] = None) -> Norm:
     edns = None
     if msg.edns >= 0:
         eflags = tuple(sorted(dns.flags.edns_to_text(msg.ednsflags).split()))
-        options = tuple(sorted(f"{o.otype}:{o.to_wire().hex() if hasattr(o, 'to_wire') else o}"
-                               for o in msg.options))
+        options = tuple(sorted(_option_text(o) for o in msg.options))
         edns = (msg.edns, eflags, msg.payload, options)
     return Norm("response", id_matches=id_matches,
                 opcode=dns.opcode.to_text(msg.opcode()),
@@ -121,8 +133,14 @@ def normalize(wire: Optional[bytes], query: Optional[bytes] = None) -> Norm:
 
 def diff(named: dict) -> str:
     """Side by side: for each line that not every response has, which ones have it.
-    named = {"robdns": Norm, "knot": Norm, "nsd": Norm}."""
-    rendered = {k: v.lines() for k, v in named.items()}
+    named = {"robdns": Norm, "knot": Norm, "nsd": Norm}.  A record present more than once
+    in a section is shown once with "(xN)"."""
+    rendered = {}
+    for key, norm in named.items():
+        counts: dict = {}
+        for line in norm.lines():
+            counts[line] = counts.get(line, 0) + 1
+        rendered[key] = [line if n == 1 else f"{line}  (x{n})" for line, n in counts.items()]
     all_lines = []
     for lines in rendered.values():
         for line in lines:

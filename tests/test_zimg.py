@@ -244,3 +244,15 @@ def test_every_header_field_is_checked():
         b[off:off + 4] = b"\xff\xff\xff\x7f"
         with pytest.raises(ValueError):
             _core.ZoneImage.from_bytes(bytes(b))
+
+
+def test_duplicates_compare_names_case_insensitively():
+    # RFC 4034 6.2 canonical form lower-cases the names of NS/MX/CNAME/...: "Ns1." and
+    # "ns1." are one record (RFC 2181 5); the file's first spelling is kept
+    text = HEAD + "a NS Ns1.other.\na NS ns1.OTHER.\na MX 5 MAIL.other.\na MX 5 mail.other.\n"
+    text += "c CNAME Target.other.\nc CNAME target.other.\n"
+    img = _core.compile_zone_text("example.", text)
+    sets = {s["type"]: s["rdatas"] for s in img.rrsets("a.example.")}
+    assert sets[2] == [b"\x03Ns1\x05other\x00"]
+    assert sets[15] == [b"\x00\x05\x04MAIL\x05other\x00"]
+    assert img.rrsets("c.example.")[0]["rdatas"] == [b"\x06Target\x05other\x00"]

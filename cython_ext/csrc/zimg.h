@@ -35,7 +35,8 @@ typedef struct zrrset {
     uint16_t covered;          /* for RRSIG rrsets: the type covered; else 0 */
     uint16_t count;
     uint16_t flags;            /* reserved */
-    uint32_t ttl;              /* one TTL per rrset (RFC 2181 5.2: the lowest if they differ) */
+    uint32_t ttl;              /* one TTL per rrset (RFC 2181 5.2); if the file's records
+                                  differ, the last one's, as Knot does (with a warning) */
     uint32_t rdata_off;        /* offset from the image start */
     uint32_t rdata_len;        /* total bytes of the [len][data] sequence */
     uint32_t rrsig;            /* index (global zrrset index) of the RRSIG rrset covering

@@ -306,6 +306,43 @@ fail:
 
 /* ---- records of a node: order by (type, covered, rdata, file position) ---- */
 
+/* How many leading rdata octets are domain names that RFC 4034 6.2 lower-cases in the
+ * canonical form (types of RFC 1035 and the ones with names at fixed places), given
+ * as [from, to) with to <= 0 meaning "up to rdlen + to". */
+static void canonical_name_span(uint16_t type, size_t rdlen, size_t *from, size_t *to)
+{
+    *from = *to = 0;
+    switch (type) {
+    case RD_T_NS: case RD_T_CNAME: case RD_T_DNAME: case RD_T_PTR: *to = rdlen; break;
+    case RD_T_MX: *from = 2; *to = rdlen; break;
+    case RD_T_SRV: *from = 6; *to = rdlen; break;
+    case RD_T_SOA: *to = rdlen >= 20 ? rdlen - 20 : 0; break;   /* MNAME RNAME, then numbers */
+    default: break;
+    }
+}
+
+/* RFC 4034 6.3 order of two rdatas of one type in canonical form: octet strings, names
+ * lower-cased, a shorter string first when it is a prefix of the other.  (Lower-casing a
+ * whole wire name is safe: its length octets are at most 63, below 'A'.) */
+static int rdata_canonical_cmp(uint16_t type, const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
+{
+    size_t af, at, bf, bt;
+    canonical_name_span(type, al, &af, &at);
+    canonical_name_span(type, bl, &bf, &bt);
+    size_t m = al < bl ? al : bl;
+    if (at == 0 && bt == 0) {
+        int r = memcmp(a, b, m);
+        if (r) return r;
+    } else {
+        for (size_t i = 0; i < m; i++) {
+            uint8_t x = (i >= af && i < at) ? rd_lower(a[i]) : a[i];
+            uint8_t y = (i >= bf && i < bt) ? rd_lower(b[i]) : b[i];
+            if (x != y) return x < y ? -1 : 1;
+        }
+    }
+    return al < bl ? -1 : al > bl;
+}
+
 static int rec_cmp(const void *pa, const void *pb, void *arg)
 {
     const builder *b = arg;
@@ -314,11 +351,8 @@ static int rec_cmp(const void *pa, const void *pb, void *arg)
     if (a->type != c->type) return a->type < c->type ? -1 : 1;
     uint16_t ca = rr_covered(b, a), cc = rr_covered(b, c);
     if (ca != cc) return ca < cc ? -1 : 1;
-    /* RFC 4034 6.3: rdata as left-justified octet strings, absence sorts first */
-    size_t m = a->rdlen < c->rdlen ? a->rdlen : c->rdlen;
-    int r = memcmp(rr_rdata(b, a), rr_rdata(b, c), m);
+    int r = rdata_canonical_cmp(a->type, rr_rdata(b, a), a->rdlen, rr_rdata(b, c), c->rdlen);
     if (r) return r;
-    if (a->rdlen != c->rdlen) return a->rdlen < c->rdlen ? -1 : 1;
     return ia < ib ? -1 : ia > ib;
 }
 
@@ -339,7 +373,10 @@ static void sort_records(builder *b, uint32_t *v, size_t n)
 static int same_rdata(const builder *b, uint32_t ia, uint32_t ib)
 {
     const rd_rr *a = &b->l->rr[ia], *c = &b->l->rr[ib];
-    return a->rdlen == c->rdlen && memcmp(rr_rdata(b, a), rr_rdata(b, c), a->rdlen) == 0;
+    /* RFC 2181 5: duplicates are records equal in canonical form ("NS A." and "NS a."
+       are one record, as BIND and dnspython see it); the first in the file stays */
+    return a->rdlen == c->rdlen &&
+           rdata_canonical_cmp(a->type, rr_rdata(b, a), a->rdlen, rr_rdata(b, c), c->rdlen) == 0;
 }
 
 /* ---- the build ---- */

@@ -39,8 +39,8 @@ class Peers:
         hit = self._cache.get(key)
         if hit is None:
             wire = key[0]
-            k = dnsnorm.normalize(self.knot.query(wire, tcp=query.tcp, timeout=1.0), wire)
-            n = dnsnorm.normalize(self.nsd.query(wire, tcp=query.tcp, timeout=1.0), wire)
+            k = dnsnorm.normalize(self.knot.ask(wire, query.tcp), wire)
+            n = dnsnorm.normalize(self.nsd.ask(wire, query.tcp), wire)
             labels = peerdiff.explain(query, k, n, querygen.CORPUS_ORIGINS)
             hit = (k, n, labels)
             self._cache[key] = hit

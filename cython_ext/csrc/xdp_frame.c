@@ -1,0 +1,198 @@
+/* xdp_frame.c — parse a DNS query frame and build its reply frame in place (AF_XDP path). */
+#include "xdp_frame.h"
+
+#include <string.h>
+
+#define ETH_HLEN_ 14
+#define ETH_ALEN_ 6
+#define VLAN_HLEN_ 4
+#define IP4_HLEN 20
+#define IP6_HLEN 40
+#define UDP_HLEN 8
+#define PROTO_UDP 17
+#define ETHERTYPE_IP4 0x0800
+#define ETHERTYPE_IP6 0x86DD
+#define ETHERTYPE_8021Q 0x8100
+#define ETHERTYPE_8021AD 0x88A8
+#define REPLY_TTL 64
+
+static inline uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
+static inline void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
+
+/* One's complement sum of 16-bit big-endian words (RFC 1071 section 4.1), not folded. */
+static inline uint64_t csum_partial(const uint8_t *p, size_t len, uint64_t sum)
+{
+    while (len >= 8) {
+        sum += (uint64_t)get16(p) + get16(p + 2) + get16(p + 4) + get16(p + 6);
+        p += 8;
+        len -= 8;
+    }
+    while (len >= 2) {
+        sum += get16(p);
+        p += 2;
+        len -= 2;
+    }
+    if (len)
+        sum += (uint64_t)p[0] << 8;   /* odd byte padded with zero (RFC 768) */
+    return sum;
+}
+
+static inline uint16_t csum_fold(uint64_t sum)
+{
+    while (sum >> 16)
+        sum = (sum & 0xffff) + (sum >> 16);
+    return (uint16_t)~sum;
+}
+
+int rd_xdp_parse(const uint8_t *f, size_t len, uint16_t port, rd_xdp_query *q)
+{
+    if (len < ETH_HLEN_)
+        return RD_XDP_MALFORMED;
+    size_t off = ETH_HLEN_;
+    uint16_t proto = get16(f + 12);
+    for (int tags = 0; tags < 2 && (proto == ETHERTYPE_8021Q || proto == ETHERTYPE_8021AD); tags++) {
+        if (off + VLAN_HLEN_ > len)
+            return RD_XDP_MALFORMED;
+        proto = get16(f + off + 2);
+        off += VLAN_HLEN_;
+    }
+    q->l3 = off;
+    size_t udp, ip_payload_end;
+    if (proto == ETHERTYPE_IP4) {
+        if (off + IP4_HLEN > len)
+            return RD_XDP_MALFORMED;
+        const uint8_t *ip = f + off;
+        size_t ihl = (size_t)(ip[0] & 0x0f) * 4;
+        size_t tot = get16(ip + 2);
+        if ((ip[0] >> 4) != 4 || ihl < IP4_HLEN || tot < ihl + UDP_HLEN || off + tot > len)
+            return RD_XDP_MALFORMED;
+        if (get16(ip + 6) & 0x3fff)          /* MF or a fragment offset: the stack's job */
+            return RD_XDP_NOT_DNS;
+        if (ip[9] != PROTO_UDP)
+            return RD_XDP_NOT_DNS;
+        udp = off + ihl;
+        ip_payload_end = off + tot;
+        q->family = 4;
+    } else if (proto == ETHERTYPE_IP6) {
+        if (off + IP6_HLEN > len)
+            return RD_XDP_MALFORMED;
+        const uint8_t *ip = f + off;
+        size_t plen = get16(ip + 4);
+        if ((ip[0] >> 4) != 6 || plen < UDP_HLEN || off + IP6_HLEN + plen > len)
+            return RD_XDP_MALFORMED;
+        if (ip[6] != PROTO_UDP)
+            return RD_XDP_NOT_DNS;
+        udp = off + IP6_HLEN;
+        ip_payload_end = udp + plen;
+        q->family = 6;
+    } else {
+        return RD_XDP_NOT_DNS;
+    }
+    const uint8_t *u = f + udp;
+    if (get16(u + 2) != port)
+        return RD_XDP_NOT_DNS;
+    size_t ulen = get16(u + 4);
+    /* The UDP length bounds the message: Ethernet pads short frames to 60 bytes. */
+    if (ulen < UDP_HLEN || udp + ulen > ip_payload_end)
+        return RD_XDP_MALFORMED;
+    if (get16(u) == 0)                        /* source port 0: nowhere to reply to */
+        return RD_XDP_MALFORMED;
+    q->dns = udp + UDP_HLEN;
+    q->dns_len = ulen - UDP_HLEN;
+    return RD_XDP_OK;
+}
+
+size_t rd_xdp_reply(uint8_t *f, size_t len, size_t cap, uint16_t port, uint16_t mtu,
+                    const rd_db *db, uint8_t *scratch, rd_stats *stats, int *why)
+{
+    rd_xdp_query q;
+    int rc = rd_xdp_parse(f, len, port, &q);
+    if (rc != RD_XDP_OK) {
+        *why = rc;
+        return 0;
+    }
+    /* Keep what the reply needs from the query headers before they are overwritten. */
+    uint8_t addr[32] = {0};
+    uint8_t ports[4];
+    uint8_t tclass = 0;
+    size_t ip_hlen, alen;
+    const uint8_t *ip = f + q.l3;
+    if (q.family == 4) {
+        ip_hlen = IP4_HLEN;
+        alen = 4;
+        memcpy(addr, ip + 12, 8);             /* saddr, daddr */
+        tclass = ip[1];
+        memcpy(ports, f + q.l3 + (size_t)(ip[0] & 0x0f) * 4, 4);
+    } else {
+        ip_hlen = IP6_HLEN;
+        alen = 16;
+        memcpy(addr, ip + 8, 32);
+        tclass = (uint8_t)((ip[0] & 0x0f) << 4 | ip[1] >> 4);
+        memcpy(ports, f + q.l3 + IP6_HLEN, 4);
+    }
+    memcpy(scratch, f + q.dns, q.dns_len);
+
+    size_t udp = q.l3 + ip_hlen;
+    size_t dns = udp + UDP_HLEN;
+    size_t room = cap > dns ? cap - dns : 0;
+    size_t mtu_room = mtu > ip_hlen + UDP_HLEN ? (size_t)mtu - ip_hlen - UDP_HLEN : 0;
+    if (mtu_room < room)
+        room = mtu_room;
+    if (room > 65535 - UDP_HLEN)
+        room = 65535 - UDP_HLEN;
+    if (room < 512) {                         /* RFC 1035 4.2.1: 512 must always fit */
+        *why = RD_XDP_NO_ROOM;
+        return 0;
+    }
+    rd_transport t = { .tcp = 0, .family = q.family };
+    size_t n = rd_answer(db, scratch, q.dns_len, f + dns, room, &t, stats);
+    if (n == 0) {
+        *why = RD_XDP_NO_ANSWER;
+        return 0;
+    }
+
+    /* Ethernet: the reply goes back to the sender's MAC; VLAN tags stay as they are. */
+    uint8_t mac[ETH_ALEN_];
+    memcpy(mac, f, ETH_ALEN_);
+    memcpy(f, f + ETH_ALEN_, ETH_ALEN_);
+    memcpy(f + ETH_ALEN_, mac, ETH_ALEN_);
+
+    uint8_t *h = f + q.l3;
+    size_t ulen = UDP_HLEN + n;
+    if (q.family == 4) {
+        /* RFC 791 3.1: a fresh 20-byte header (query options are not echoed), DF set. */
+        h[0] = 0x45;
+        h[1] = tclass;
+        put16(h + 2, (uint16_t)(IP4_HLEN + ulen));
+        put16(h + 4, 0);
+        put16(h + 6, 0x4000);
+        h[8] = REPLY_TTL;
+        h[9] = PROTO_UDP;
+        put16(h + 10, 0);
+        memcpy(h + 12, addr + 4, 4);
+        memcpy(h + 16, addr, 4);
+        put16(h + 10, csum_fold(csum_partial(h, IP4_HLEN, 0)));
+    } else {
+        /* RFC 8200 3: version 6, the query's traffic class, flow label 0. */
+        h[0] = (uint8_t)(0x60 | tclass >> 4);
+        h[1] = (uint8_t)(tclass << 4);
+        h[2] = h[3] = 0;
+        put16(h + 4, (uint16_t)ulen);
+        h[6] = PROTO_UDP;
+        h[7] = REPLY_TTL;
+        memcpy(h + 8, addr + 16, 16);
+        memcpy(h + 24, addr, 16);
+    }
+    uint8_t *u = f + udp;
+    memcpy(u, ports + 2, 2);                  /* source port: the port asked */
+    memcpy(u + 2, ports, 2);                  /* destination: the client's port */
+    put16(u + 4, (uint16_t)ulen);
+    put16(u + 6, 0);
+    /* UDP checksum over the pseudo-header (RFC 768; RFC 8200 8.1: mandatory for IPv6). */
+    uint64_t sum = csum_partial(h + (q.family == 4 ? 12 : 8), 2 * alen, 0);
+    sum += PROTO_UDP + ulen;
+    uint16_t c = csum_fold(csum_partial(u, ulen, sum));
+    put16(u + 6, c ? c : 0xffff);             /* 0 means "no checksum": send all ones */
+    *why = RD_XDP_OK;
+    return dns + n;
+}

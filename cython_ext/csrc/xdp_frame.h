@@ -1,0 +1,44 @@
+/* xdp_frame.h — DNS-over-UDP Ethernet frames for the AF_XDP path: parse a query frame and
+ * turn it into the reply frame in place (swap MACs, addresses and ports, checksums).
+ *
+ * Pure functions on byte buffers: no libxdp needed, so they build everywhere and are unit
+ * tested without root.  The XSK worker (xdp_worker.c) calls rd_xdp_reply per frame.
+ */
+#ifndef RD_XDP_FRAME_H
+#define RD_XDP_FRAME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine.h"
+
+/* Why a frame got no reply (counted per worker). */
+enum {
+    RD_XDP_OK = 0,
+    RD_XDP_NOT_DNS,     /* not UDP/IP to our port: cannot happen behind our filter */
+    RD_XDP_MALFORMED,   /* lengths or header fields inconsistent */
+    RD_XDP_NO_ANSWER,   /* the engine sent nothing (QR set, too short, ...) */
+    RD_XDP_NO_ROOM,     /* the frame buffer cannot hold a 512-byte answer */
+};
+
+/* Facts about one query frame, filled by rd_xdp_parse. */
+typedef struct rd_xdp_query {
+    size_t l3;          /* offset of the IP header (after Ethernet and VLAN tags) */
+    size_t dns;         /* offset of the DNS message in the query frame */
+    size_t dns_len;     /* its length, from the UDP length field (Ethernet padding excluded) */
+    uint8_t family;     /* 4 or 6 */
+} rd_xdp_query;
+
+/* Parse frame[0..len): Ethernet, up to two 802.1Q/802.1ad tags, IPv4 (not a fragment) or
+ * IPv6 (UDP as the first next header), UDP to `port`.  Returns RD_XDP_OK or a reason. */
+int rd_xdp_parse(const uint8_t *frame, size_t len, uint16_t port, rd_xdp_query *q);
+
+/* Turn the query in frame[0..len) into its reply, in place, in a buffer of `cap` bytes
+ * starting at frame.  The DNS query is first copied to `scratch` (at least 65536 bytes),
+ * since rd_answer must not write over its input.  The reply's IP packet never exceeds
+ * `mtu`.  Returns the reply frame's length, or 0 (and *why set) when nothing is to be
+ * sent; the frame is then garbage.  db must not be NULL. */
+size_t rd_xdp_reply(uint8_t *frame, size_t len, size_t cap, uint16_t port, uint16_t mtu,
+                    const rd_db *db, uint8_t *scratch, rd_stats *stats, int *why);
+
+#endif

@@ -1,0 +1,90 @@
+/* zscan_int.h — internal declarations shared by the master-file parser's C files. */
+#ifndef RD_ZSCAN_INT_H
+#define RD_ZSCAN_INT_H
+
+#include "zscan.h"
+
+#define ZS_RDATA_MAX 65535
+
+/* One token of a logical entry (RFC 1035 section 5.1: an entry may span lines inside
+ * parentheses).  `s` points into the input buffer and keeps its escapes; a quoted
+ * token's text is what is between the quotes. */
+typedef struct zs_tok {
+    const char *s;
+    uint32_t len;
+    uint32_t line;
+    uint8_t quoted;
+} zs_tok;
+
+/* Lexer over one buffer (a file, or the text one $GENERATE iteration produced). */
+typedef struct zs_lexer {
+    const char *p, *end;
+    uint32_t line;
+    int paren;              /* parenthesis depth */
+    uint32_t paren_line;    /* line of the outermost open parenthesis */
+} zs_lexer;
+
+typedef struct zs_state {
+    const zs_options *opt;
+    rd_rrlist *out;
+    rd_msgs *msgs;
+    uint16_t file;                 /* file index of the buffer being parsed */
+    int depth;                     /* $INCLUDE depth of that buffer */
+    const char *path;              /* its path, as given (for relative $INCLUDE) */
+    uint8_t origin[RD_NAME_MAX + 1];
+    int have_origin;
+    uint32_t origin_off;           /* arena copy of origin for text rdata, or RD_NONE */
+    uint8_t owner[RD_NAME_MAX + 1];
+    int have_owner;
+    uint32_t ttl_default;          /* $TTL (RFC 2308 section 4) */
+    int ttl_default_known;
+    uint32_t ttl_last;             /* last stated TTL (RFC 1035 section 5.1) */
+    int ttl_last_known;
+    zs_tok *tok;                   /* tokens of the current entry (reused) */
+    size_t ntok, tokcap;
+    uint8_t rd[ZS_RDATA_MAX + 16]; /* rdata being encoded */
+    size_t rdlen;
+    int rd_overflow;
+    char *text;                    /* scratch for text rdata / $GENERATE (reused) */
+    size_t textcap;
+    int oom;
+} zs_state;
+
+/* ---- diagnostics ---- */
+void zs_err(zs_state *st, uint32_t line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void zs_warn(zs_state *st, uint32_t line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Printable, truncated copy of a token for messages. */
+const char *zs_show(const zs_tok *t, char *buf, size_t size);
+
+/* ---- lexer (zscan_lex.c) ---- */
+void zs_lexer_init(zs_lexer *lx, const char *buf, size_t len, uint32_t line);
+/* Read the next logical entry's tokens into st->tok.  Returns 0 at end of input, else 1;
+ * *leading_ws says the entry began with blank space (inherited owner), *bad that a
+ * lexical error was already reported for it. */
+int zs_lex_entry(zs_state *st, zs_lexer *lx, int *leading_ws, uint32_t *line, int *bad);
+
+/* ---- field parsers (zscan_lex.c); each returns 0 or -1 with *why set ---- */
+int zs_name_parse(const char *s, size_t len, const uint8_t *origin, uint8_t *out,
+                  const char **why);
+int zs_parse_u32(const zs_tok *t, uint32_t max, uint32_t *v);
+int zs_parse_ttl(const zs_tok *t, uint32_t *v, const char **why);
+/* Decode escapes of a string token into out (at most max bytes); returns length or -1. */
+int zs_unescape(const zs_tok *t, uint8_t *out, size_t max, const char **why);
+int zs_hex_decode(const char *s, size_t len, uint8_t *out, size_t max, int *nibble);
+int zs_b64_decode(const char *s, size_t len, uint8_t *out, size_t max, int *state);
+int zs_b32hex_decode(const char *s, size_t len, uint8_t *out, size_t max);
+
+/* ---- types (zscan_types.c) ---- */
+int zs_algorithm_from_text(const zs_tok *t);          /* DNSSEC algorithm, -1 if bad */
+int zs_is_meta_type(uint16_t type);
+
+/* ---- rdata (zscan_rdata.c) ---- */
+/* Encode rdata of `type` from tokens tok[0..n) into st->rd.  Returns 1 when done, 0 when
+ * the type is not encoded in C (caller keeps the text), -1 after reporting an error. */
+int zs_rdata_encode(zs_state *st, uint16_t type, zs_tok *tok, size_t n, uint32_t line);
+/* RFC 3597 section 5 generic form: tok[0] is "\#". */
+int zs_rdata_generic(zs_state *st, zs_tok *tok, size_t n, uint32_t line);
+
+#endif

@@ -1,0 +1,120 @@
+"""Tests of the AF_XDP path that need no root: the `xdp` config section, the BPF program
+build, and the build without libxdp/libbpf (issue #5)."""
+
+import os
+import shutil
+import subprocess
+import sysconfig
+
+import pytest
+
+from robdns import xdp
+from robdns.errors import ConfigError
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CSRC = os.path.join(ROOT, "cython_ext", "csrc")
+
+
+def test_defaults():
+    cfg = xdp.parse_xdp_config({"interface": "eth0"}, check_support=False)
+    assert cfg == xdp.XdpConfig("eth0", 53, "auto", "auto", "auto")
+
+
+def test_all_keys():
+    cfg = xdp.parse_xdp_config({"interface": "ens1f0", "port": 5353, "queues": 4,
+                                "mode": "native", "zero_copy": "off"}, check_support=False)
+    assert (cfg.interface, cfg.port, cfg.queues, cfg.mode, cfg.zero_copy) == \
+        ("ens1f0", 5353, 4, "native", "off")
+
+
+def test_yaml_booleans_for_zero_copy():
+    # YAML 1.1 (PyYAML) reads a bare on/off as a boolean: accept what the operator meant.
+    assert xdp.parse_xdp_config({"interface": "e", "zero_copy": True}, check_support=False).zero_copy == "on"
+    assert xdp.parse_xdp_config({"interface": "e", "zero_copy": False}, check_support=False).zero_copy == "off"
+
+
+@pytest.mark.parametrize("section, message", [
+    ("eth0", "xdp: must be a mapping"),
+    ({}, "xdp.interface: missing"),
+    ({"interface": ""}, "xdp.interface: must be an interface name"),
+    ({"interface": "a" * 16}, "xdp.interface: must be an interface name"),
+    ({"interface": "a/b"}, "xdp.interface: must be an interface name"),
+    ({"interface": 7}, "xdp.interface: must be an interface name"),
+    ({"interface": "e", "port": 0}, "xdp.port: must be an integer 1..65535"),
+    ({"interface": "e", "port": 65536}, "xdp.port: must be an integer 1..65535"),
+    ({"interface": "e", "port": "53"}, "xdp.port: must be an integer"),
+    ({"interface": "e", "port": True}, "xdp.port: must be an integer"),
+    ({"interface": "e", "queues": 0}, "xdp.queues: must be 'auto' or an integer 1..256"),
+    ({"interface": "e", "queues": 257}, "xdp.queues: must be 'auto' or an integer"),
+    ({"interface": "e", "queues": "all"}, "xdp.queues: must be 'auto'"),
+    ({"interface": "e", "mode": "offload"}, "xdp.mode: must be one of auto, native, generic"),
+    ({"interface": "e", "zero_copy": "maybe"}, "xdp.zero_copy: must be one of auto, on, off"),
+    ({"interface": "e", "listen": "x"}, "xdp.listen: unknown key"),
+])
+def test_errors_name_the_key(section, message):
+    with pytest.raises(ConfigError) as e:
+        xdp.parse_xdp_config(section, check_support=False)
+    assert str(e.value).startswith(message), str(e.value)
+
+
+def test_error_path_prefix_is_the_callers():
+    with pytest.raises(ConfigError, match=r"^server\.xdp\.port: "):
+        xdp.parse_xdp_config({"interface": "e", "port": -1}, path="server.xdp",
+                             check_support=False)
+
+
+def test_build_without_xdp_support_is_a_clear_config_error(monkeypatch):
+    monkeypatch.setattr(xdp, "xdp_supported", lambda: False)
+    with pytest.raises(ConfigError) as e:
+        xdp.parse_xdp_config({"interface": "eth0"})
+    assert "built without AF_XDP support" in str(e.value)
+    assert "libxdp-dev libbpf-dev" in str(e.value)
+
+
+def test_this_build_has_xdp_where_headers_exist():
+    from robdns import _core
+    assert _core.xdp_supported() == os.path.exists("/usr/include/xdp/xsk.h")
+
+
+def test_bpf_program_builds_and_has_program_and_map():
+    obj = xdp.build_xdp_program()
+    assert obj[:4] == b"\x7fELF"
+    assert obj[18:20] == (247).to_bytes(2, "little")      # e_machine EM_BPF
+    # section "xdp" holds the program; the queue -> socket map and the port in .rodata
+    for needle in (b"rd_xdp_dns", b"rd_xsks", b".rodata", b"xdp", b"GPL"):
+        assert needle in obj
+
+
+def test_bpf_program_prebuilt_override(tmp_path, monkeypatch):
+    p = tmp_path / "prog.o"
+    p.write_bytes(b"\x7fELFprebuilt")
+    monkeypatch.setenv("ROBDNS_XDP_OBJECT", str(p))
+    assert xdp.build_xdp_program() == b"\x7fELFprebuilt"
+    monkeypatch.setenv("ROBDNS_XDP_OBJECT", str(tmp_path / "missing.o"))
+    with pytest.raises(xdp.XdpError, match="ROBDNS_XDP_OBJECT"):
+        xdp.build_xdp_program()
+
+
+def test_bpf_build_error_is_reported(tmp_path):
+    bad = tmp_path / "bad.bpf.c"
+    bad.write_text("int broken( {\n")
+    with pytest.raises(xdp.XdpError, match="bad.bpf.c"):
+        xdp.build_xdp_program(str(bad))
+
+
+@pytest.mark.parametrize("name", ["xdp_prog.c", "xdp_worker.c", "xdp_frame.c"])
+def test_c_sources_build_without_libxdp(name, tmp_path):
+    """Without RD_HAVE_XDP the XDP sources compile and use neither libxdp nor libbpf."""
+    cc = shutil.which("gcc") or shutil.which("cc")
+    py_inc = sysconfig.get_paths()["include"]
+    out = tmp_path / "x.o"
+    r = subprocess.run([cc, "-std=gnu11", "-Wall", "-Werror", "-I", CSRC, "-I", py_inc, "-c",
+                        os.path.join(CSRC, name), "-o", str(out), "-MD", "-MF",
+                        str(tmp_path / "deps")], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    deps = (tmp_path / "deps").read_text()
+    for header in ("xdp/xsk.h", "bpf/libbpf.h", "bpf/bpf.h"):
+        assert header not in deps, deps
+    nm = subprocess.run(["nm", "-u", str(out)], capture_output=True, text=True, timeout=30)
+    undefined = nm.stdout.split()
+    assert not [s for s in undefined if s.startswith(("xsk_", "bpf_", "libbpf_"))], nm.stdout

@@ -1,0 +1,143 @@
+"""Reply frames of the AF_XDP worker, built by the exact C code the workers run
+(rd_xdp_reply via _core.xdp_reply_frame), checked by an independent Python implementation
+of Ethernet/802.1Q, IPv4, IPv6, UDP and the Internet checksum.  No root needed."""
+
+import struct
+
+import dns.flags
+import dns.message
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from robdns import _core
+from xdp_frames import (CLIENT_MAC, ETH_8021AD, ETH_8021Q, SERVER_MAC, parse_reply,
+                        query_frame)
+
+ZONE = """\
+$ORIGIN example.com.
+$TTL 300
+@       SOA ns1 hostmaster 1 7200 3600 1209600 300
+@       NS  ns1
+ns1     A   198.18.0.1
+www     A   198.18.0.53
+"""
+# An RRset too big for a 576-byte path: 40 TXT records of 60 bytes.
+ZONE_BIG = ZONE + "".join(f'big TXT "{i:02d}{"x" * 58}"\n' for i in range(40))
+
+
+@pytest.fixture(scope="module")
+def db():
+    return _core.Database([_core.compile_zone_text("example.com.", ZONE_BIG)])
+
+
+def query(name="www.example.com.", rtype="A", **kw):
+    return dns.message.make_query(name, rtype, **kw).to_wire()
+
+
+LAYOUTS = [
+    dict(family=4),
+    dict(family=6),
+    dict(family=4, vlans=((ETH_8021Q, 100),)),
+    dict(family=6, vlans=((ETH_8021AD, 7), (ETH_8021Q, 100))),
+    dict(family=4, ip_options=b"\x94\x04\x00\x00"),     # Router Alert option: IHL 6
+    dict(family=4, pad_to=200),                         # trailing Ethernet padding
+    dict(family=4, tos=0xB8),
+    dict(family=6, tos=0xB8),
+    dict(family=6, sport=1),
+]
+
+
+@pytest.mark.parametrize("layout", LAYOUTS, ids=lambda d: ",".join(f"{k}" for k in d))
+def test_reply_is_the_engines_answer_with_headers_swapped(db, layout):
+    q = query()
+    frame, why = _core.xdp_reply_frame(db, query_frame(q, **layout))
+    assert why == "ok"
+    r = parse_reply(frame)           # checks lengths and both checksums
+    assert r["payload"] == _core.answer(db, q)
+    assert (r["dst_mac"], r["src_mac"]) == (CLIENT_MAC, SERVER_MAC)
+    assert r["vlans"] == list(layout.get("vlans", ()))
+    assert r["family"] == layout["family"]
+    assert r["tos"] == layout.get("tos", 0)
+    assert (r["sport"], r["dport"]) == (53, layout.get("sport", 40000))
+    server, client = (bytes([198, 18, 0, 1]), bytes([198, 18, 0, 2])) if r["family"] == 4 else \
+        (bytes.fromhex("20010db8005300000000000000000001"), bytes.fromhex("20010db8005300000000000000000002"))
+    assert (r["src"], r["dst"]) == (server, client)
+    m = dns.message.from_wire(r["payload"])
+    assert m.flags & dns.flags.QR and [rr.address for rr in m.answer[0]] == ["198.18.0.53"]
+
+
+def test_other_port_is_configurable(db):
+    q = query()
+    assert _core.xdp_reply_frame(db, query_frame(q, dport=53), port=5353) == (b"", "not-dns")
+    frame, why = _core.xdp_reply_frame(db, query_frame(q, dport=5353), port=5353)
+    assert why == "ok" and parse_reply(frame)["sport"] == 5353
+
+
+@pytest.mark.parametrize("mtu", [576, 1280, 1500])
+def test_reply_never_exceeds_the_mtu(db, mtu):
+    q = query("big.example.com.", "TXT", use_edns=0, payload=4096)
+    for family in (4, 6):
+        if family == 6 and mtu < 1280:
+            continue
+        frame, why = _core.xdp_reply_frame(db, query_frame(q, family=family), mtu=mtu)
+        assert why == "ok"
+        r = parse_reply(frame)
+        ip_len = len(frame) - 14
+        assert ip_len <= mtu
+        m = dns.message.from_wire(r["payload"])
+        full = _core.answer(db, q)
+        if len(full) + (20 if family == 4 else 40) + 8 > mtu:
+            assert m.flags & dns.flags.TC, "a reply cut to the MTU must say so (RFC 2181 9)"
+
+
+def test_no_reply_to_a_response(db):
+    q = bytearray(query())
+    q[2] |= 0x80                                  # QR set: RFC 1035 4.1.1, never answer
+    assert _core.xdp_reply_frame(db, query_frame(bytes(q))) == (b"", "no-answer")
+
+
+@pytest.mark.parametrize("frame_fn, reason", [
+    (lambda q: query_frame(q, frag=0x2000), "not-dns"),             # more fragments
+    (lambda q: query_frame(q, frag=0x0010), "not-dns"),             # a later fragment
+    (lambda q: query_frame(q, sport=0), "malformed"),
+    (lambda q: query_frame(q)[:-5], "malformed"),                   # IP length > frame
+    (lambda q: _set(query_frame(q), 14 + 20 + 4, struct.pack("!H", 300)), "malformed"),  # UDP len > IP
+    (lambda q: _set(query_frame(q), 14 + 20 + 4, struct.pack("!H", 7)), "malformed"),    # UDP len < 8
+    (lambda q: _set(query_frame(q), 14, b"\x44"), "malformed"),     # IHL 4
+    (lambda q: _set(query_frame(q), 14, b"\x55"), "malformed"),     # version 5
+    (lambda q: _set(query_frame(q), 14 + 9, b"\x06"), "not-dns"),   # TCP
+    (lambda q: _set(query_frame(q, family=6), 14 + 6, b"\x00"), "not-dns"),  # hop-by-hop ext hdr
+    (lambda q: _set(query_frame(q), 12, b"\x08\x06"), "not-dns"),   # ARP
+    (lambda q: _set(query_frame(q, family=6), 14 + 4, b"\xff\xff"), "malformed"),  # payload len
+])
+def test_bad_or_foreign_frames_get_no_reply(db, frame_fn, reason):
+    assert _core.xdp_reply_frame(db, frame_fn(query())) == (b"", reason)
+
+
+def _set(frame, off, data):
+    return frame[:off] + data + frame[off + len(data):]
+
+
+@pytest.mark.parametrize("family", [4, 6])
+def test_every_truncated_frame_is_refused_safely(db, family):
+    frame = query_frame(query(), family=family, vlans=((ETH_8021Q, 1),))
+    for n in range(len(frame)):
+        reply, why = _core.xdp_reply_frame(db, frame[:n])
+        assert reply == b"" and why in ("malformed", "not-dns", "no-answer")
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.data())
+def test_mutated_frames_never_crash_and_replies_are_well_formed(db, data):
+    family = data.draw(st.sampled_from([4, 6]))
+    frame = bytearray(query_frame(query(), family=family))
+    for _ in range(data.draw(st.integers(1, 6))):
+        pos = data.draw(st.integers(0, len(frame) - 1))
+        frame[pos] = data.draw(st.integers(0, 255))
+    if data.draw(st.booleans()):
+        frame = frame[:data.draw(st.integers(0, len(frame)))]
+    reply, why = _core.xdp_reply_frame(db, bytes(frame))
+    if reply:
+        parse_reply(reply)
+    else:
+        assert why in ("malformed", "not-dns", "no-answer")

@@ -1,0 +1,391 @@
+"""End-to-end tests of the AF_XDP path on a veth pair between two network namespaces
+(issue #5): robdns's XDP program and workers on the inner end, queries from the outer end
+over IPv4 and IPv6; TCP, ping and other UDP keep working through the same interface;
+the program is gone after stop; a stale program from a crashed run is replaced."""
+
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import json
+import struct
+
+import dns.flags
+import dns.message
+import dns.rcode
+import dns.rdatatype
+import pytest
+
+import xdp_frames
+from netns import VethPair, inside, is_root
+from robdns import _core, xdp
+
+pytestmark = [
+    pytest.mark.root,
+    pytest.mark.skipif(not is_root(), reason="needs root: network namespaces and XDP attach"),
+    pytest.mark.skipif(not _core.xdp_supported(), reason="built without libxdp/libbpf"),
+]
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+ZONE = """\
+$ORIGIN example.com.
+$TTL 300
+@       SOA ns1 hostmaster 2026112701 7200 3600 1209600 300
+@       NS  ns1
+ns1     A   198.18.0.1
+www     A   198.18.0.53
+www     AAAA 2001:db8::53
+mail    MX  10 www
+"""
+ZONE_V2 = ZONE.replace("2026112701", "2026112702").replace("198.18.0.53", "198.18.1.53")
+
+
+def make_db(text=ZONE):
+    return _core.Database([_core.compile_zone_text("example.com.", text)])
+
+
+@pytest.fixture(scope="module")
+def program():
+    return xdp.build_xdp_program()
+
+
+@pytest.fixture
+def pair():
+    with VethPair() as p:
+        yield p
+
+
+def start(pair, program, db, **kw):
+    cfg = xdp.parse_xdp_config({"interface": pair.server_if, **kw})
+    with inside(pair.server_ns):
+        return xdp.start_xdp_workers(cfg, db, program=program)
+
+
+def stop(pair, workers):
+    with inside(pair.server_ns):
+        workers.stop()
+
+
+def attached(pair):
+    with inside(pair.server_ns):
+        return _core.xdp_attached_program(socket.if_nametoindex(pair.server_if))
+
+
+def client_socket(pair, family):
+    with inside(pair.client_ns):
+        s = socket.socket(family, socket.SOCK_DGRAM)
+    s.settimeout(2)
+    return s
+
+
+def ask(pair, wire, family=socket.AF_INET, timeout=2.0):
+    """Send one query from the client namespace; the response bytes, or None on timeout."""
+    addr = pair.server_v4 if family == socket.AF_INET else pair.server_v6
+    with client_socket(pair, family) as s:
+        s.settimeout(timeout)
+        s.sendto(wire, (addr, 53))
+        try:
+            data, src = s.recvfrom(65535)
+        except (socket.timeout, ConnectionRefusedError):
+            return None
+    assert src[0] == addr and src[1] == 53, src
+    return data
+
+
+QUERIES = [("www.example.com.", "A"), ("WwW.ExAmPlE.cOm.", "AAAA"), ("nope.example.com.", "A"),
+           ("example.com.", "SOA"), ("mail.example.com.", "MX"), ("other.org.", "A")]
+
+
+@pytest.mark.parametrize("mode", ["native", "generic"])
+def test_queries_over_ipv4_and_ipv6_are_answered_by_the_engine(pair, program, mode):
+    db = make_db()
+    w = start(pair, program, db, mode=mode)
+    try:
+        assert w.info["mode"] == mode
+        assert ("xdp " if mode == "native" else "xdpgeneric") in pair.xdp_prog_line()
+        assert attached(pair)[1] == "rd_xdp_dns"
+        sent = 0
+        for family in (socket.AF_INET, socket.AF_INET6):
+            for name, rtype in QUERIES:
+                q = dns.message.make_query(name, rtype, use_edns=0)
+                wire = q.to_wire()
+                got = ask(pair, wire, family)
+                sent += 1
+                assert got is not None, f"no answer to {name}/{rtype} over {family.name}"
+                # The XDP path answers exactly what the engine answers for these bytes.
+                assert got == _core.answer(db, wire)
+                r = dns.message.from_wire(got)
+                assert r.id == q.id and r.question[0].name == q.question[0].name
+                if name.lower() == "www.example.com." and rtype == "A":
+                    assert r.flags & dns.flags.AA
+                    assert [rr.address for rr in r.answer[0]] == ["198.18.0.53"]
+                if name == "nope.example.com.":
+                    assert r.rcode() == dns.rcode.NXDOMAIN
+                if name == "other.org.":
+                    assert r.rcode() == dns.rcode.REFUSED
+        c = w.counters()
+        assert c["rx_frames"] == sent and c["tx_frames"] == sent and c["queries"] == sent
+    finally:
+        stop(pair, w)
+    assert attached(pair) == (0, "")
+
+
+def _tcp_echo_server(sock, stop):
+    sock.settimeout(0.2)
+    while not stop.is_set():
+        try:
+            conn, _ = sock.accept()
+        except socket.timeout:
+            continue
+        with conn:
+            conn.settimeout(2)
+            while True:
+                data = conn.recv(4096)
+                if not data:
+                    break
+                conn.sendall(data[::-1])
+
+
+def test_other_traffic_still_reaches_the_stack(pair, program):
+    """XDP_PASS for everything but UDP to the DNS port: TCP (also TCP to port 53), ICMP
+    echo over IPv4 and IPv6, UDP to another port, and IP fragments even to port 53."""
+    with inside(pair.server_ns):
+        tcp = socket.create_server((pair.server_v4, 53))
+        udp_other = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        udp_other.bind((pair.server_v4, 5300))
+        udp53_stack = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        udp53_stack.bind((pair.server_v4, 53))
+    stop_ev = threading.Event()
+    t = threading.Thread(target=_tcp_echo_server, args=(tcp, stop_ev), daemon=True)
+    t.start()
+    w = start(pair, program, make_db())
+    try:
+        # A TCP connection through the same interface, held open across DNS traffic.
+        with inside(pair.client_ns):
+            c = socket.create_connection((pair.server_v4, 53), timeout=3)
+        with c:
+            c.sendall(b"hello")
+            assert c.recv(100) == b"olleh"
+            assert ask(pair, dns.message.make_query("www.example.com.", "A").to_wire()) is not None
+            c.sendall(b"again")
+            assert c.recv(100) == b"niaga"
+        dns_frames = w.counters()["rx_frames"]
+        assert dns_frames == 1
+
+        for addr in (pair.server_v4, pair.server_v6):
+            r = pair.run(pair.client_ns, ["ping", "-c", "2", "-i", "0.2", "-W", "2", addr])
+            assert r.returncode == 0, r.stdout + r.stderr
+
+        with client_socket(pair, socket.AF_INET) as s:
+            s.sendto(b"ping5300", (pair.server_v4, 5300))
+            udp_other.settimeout(2)
+            assert udp_other.recvfrom(100)[0] == b"ping5300"
+
+            # 3000 bytes to port 53 leave as IPv4 fragments (MTU 1500); the filter passes
+            # fragments, so the stack reassembles and its socket gets the datagram.
+            big = b"\0\1" + b"x" * 2998
+            s.sendto(big, (pair.server_v4, 53))
+            udp53_stack.settimeout(2)
+            assert udp53_stack.recvfrom(4000)[0] == big
+        assert w.counters()["rx_frames"] == dns_frames, "non-DNS traffic reached the XSK"
+    finally:
+        stop(pair, w)
+        stop_ev.set()
+        t.join(3)
+        for s in (tcp, udp_other, udp53_stack):
+            s.close()
+
+
+def test_program_is_gone_after_stop(pair, program):
+    w = start(pair, program, make_db())
+    prog_id = w.info["prog_id"]
+    assert prog_id and attached(pair) == (prog_id, "rd_xdp_dns")
+    stop(pair, w)
+    assert attached(pair) == (0, "")
+    assert "prog/xdp" not in pair.xdp_prog_line()
+    # DNS now goes to the stack, where nothing listens: no answer.
+    assert ask(pair, dns.message.make_query("www.example.com.", "A").to_wire(), timeout=0.5) is None
+    stop(pair, w)     # idempotent
+
+
+CRASHING_RUN = textwrap.dedent("""
+    import sys, time
+    from robdns import _core, xdp
+    db = _core.Database([_core.compile_zone_text("example.com.", sys.stdin.read())])
+    cfg = xdp.parse_xdp_config({"interface": sys.argv[1], "mode": sys.argv[2]})
+    w = xdp.start_xdp_workers(cfg, db)
+    print("ready", w.info["prog_id"], flush=True)
+    time.sleep(60)
+""")
+
+
+@pytest.mark.parametrize("crashed_mode, new_mode", [("generic", "generic"), ("generic", "native")])
+def test_stale_program_from_a_crashed_run_is_replaced(pair, program, crashed_mode, new_mode):
+    proc = subprocess.Popen(["ip", "netns", "exec", pair.server_ns, sys.executable, "-c",
+                             CRASHING_RUN, pair.server_if, crashed_mode],
+                            cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        proc.stdin.write(ZONE)
+        proc.stdin.close()
+        ready, _, _ = select.select([proc.stdout], [], [], 30)
+        line = proc.stdout.readline() if ready else ""
+        if not line.startswith("ready"):
+            proc.kill()
+            pytest.fail(f"the first run did not start: {line!r} {proc.stderr.read()}")
+        stale_id = int(line.split()[1])
+        assert ask(pair, dns.message.make_query("www.example.com.", "A").to_wire()) is not None
+    finally:
+        proc.send_signal(signal.SIGKILL)      # a crash: no detach
+        proc.wait(10)
+        proc.stdout.close()
+        proc.stderr.close()
+    assert attached(pair) == (stale_id, "rd_xdp_dns"), "the crashed run's program stays"
+    # With its socket gone, DNS falls through to the stack (bpf_redirect_map's XDP_PASS).
+    assert ask(pair, dns.message.make_query("www.example.com.", "A").to_wire(), timeout=0.5) is None
+
+    db = make_db()
+    w = start(pair, program, db, mode=new_mode)
+    try:
+        assert w.info["replaced_stale"] is True
+        assert w.info["mode"] == new_mode
+        new_id, name = attached(pair)
+        assert name == "rd_xdp_dns" and new_id not in (0, stale_id)
+        wire = dns.message.make_query("www.example.com.", "A").to_wire()
+        assert ask(pair, wire) == _core.answer(db, wire)
+    finally:
+        stop(pair, w)
+    assert attached(pair) == (0, "")
+
+
+FOREIGN_PROGRAM = """
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+SEC("xdp") int someone_elses(struct xdp_md *ctx) { return XDP_PASS; }
+char _license[] SEC("license") = "GPL";
+"""
+
+
+def test_someone_elses_program_is_not_replaced(pair, program, tmp_path):
+    src = tmp_path / "other.bpf.c"
+    src.write_text(FOREIGN_PROGRAM)
+    obj = tmp_path / "other.o"
+    obj.write_bytes(xdp.build_xdp_program(str(src)))
+    r = subprocess.run(["ip", "-n", pair.server_ns, "link", "set", "dev", pair.server_if,
+                        "xdpgeneric", "obj", str(obj), "sec", "xdp"],
+                       capture_output=True, text=True, timeout=20)
+    assert r.returncode == 0, r.stderr
+    foreign = attached(pair)
+    assert foreign[1] == "someone_elses"
+    with pytest.raises(xdp.XdpError, match="another XDP program .*someone_elses"):
+        start(pair, program, make_db())
+    assert attached(pair) == foreign
+
+
+def test_database_swap_reaches_the_workers(pair, program):
+    """set_database publishes a new snapshot (RCU: swap, grace period, release)."""
+    w = start(pair, program, make_db())
+    try:
+        wire = dns.message.make_query("www.example.com.", "A").to_wire()
+        r = dns.message.from_wire(ask(pair, wire))
+        assert [rr.address for rr in r.answer[0]] == ["198.18.0.53"]
+        w.set_database(make_db(ZONE_V2))
+        r = dns.message.from_wire(ask(pair, wire))
+        assert [rr.address for rr in r.answer[0]] == ["198.18.1.53"]
+    finally:
+        stop(pair, w)
+
+
+def test_more_queues_than_the_interface_has_is_an_error(pair, program):
+    with pytest.raises(xdp.XdpError, match="xdp.queues: .* has 1 RX queue"):
+        start(pair, program, make_db(), queues=2)
+    assert attached(pair) == (0, "")
+
+
+def test_unknown_interface_is_an_error(pair, program):
+    cfg = xdp.parse_xdp_config({"interface": "nosuchif0"})
+    with inside(pair.server_ns):
+        with pytest.raises(xdp.XdpError, match="no interface named 'nosuchif0'"):
+            xdp.start_xdp_workers(cfg, make_db(), program=program)
+
+
+def test_two_queues_each_get_a_worker(program):
+    with VethPair(rx_queues=2) as pair:
+        w = start(pair, program, make_db(), queues="auto")
+        try:
+            assert sorted(w.info["queues"]) == [0, 1]
+            for i in range(8):
+                q = dns.message.make_query(f"www{i}.example.com.", "A").to_wire()
+                assert ask(pair, q) is not None
+        finally:
+            stop(pair, w)
+
+
+def test_zero_copy_on_where_the_driver_has_none_is_a_clear_error(pair, program):
+    # veth has no AF_XDP zero-copy: "on" must fail and say why; "auto" falls back to copy.
+    with pytest.raises(xdp.XdpError, match="zero-copy"):
+        start(pair, program, make_db(), zero_copy="on")
+    assert attached(pair) == (0, "")
+    w = start(pair, program, make_db(), zero_copy="auto")
+    try:
+        assert w.info["queues"] == {0: {"zero_copy": False}}
+    finally:
+        stop(pair, w)
+
+
+def _mac(pair, ns, ifname):
+    out = subprocess.run(["ip", "-j", "-n", ns, "link", "show", "dev", ifname],
+                         capture_output=True, text=True, check=True, timeout=10).stdout
+    return bytes.fromhex(json.loads(out)[0]["address"].replace(":", ""))
+
+
+SOL_PACKET, PACKET_AUXDATA, TP_STATUS_VLAN_VALID, PACKET_OUTGOING = 263, 8, 0x10, 4
+
+
+@pytest.mark.parametrize("vlans", [((0x8100, 100),), ((0x88A8, 7), (0x8100, 100))])
+def test_vlan_tagged_queries_are_answered_with_the_tag(pair, program, vlans):
+    """IEEE 802.1Q/802.1ad: a tagged query frame is answered with the same tags.  Sent and
+    received with a packet socket (this kernel may lack VLAN devices); the receiving
+    stack moves the outer tag into packet metadata (PACKET_AUXDATA)."""
+    db = make_db()
+    w = start(pair, program, db, mode="native")
+    try:
+        wire = dns.message.make_query("www.example.com.", "A").to_wire()
+        frame = xdp_frames.query_frame(wire, vlans=vlans, sport=41000,
+                                       src_mac=_mac(pair, pair.client_ns, pair.client_if),
+                                       dst_mac=_mac(pair, pair.server_ns, pair.server_if))
+        with inside(pair.client_ns):
+            s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))  # ETH_P_ALL
+        with s:
+            s.bind((pair.client_if, 0))
+            s.setsockopt(SOL_PACKET, PACKET_AUXDATA, 1)
+            s.settimeout(2)
+            s.send(frame)
+            deadline = time.monotonic() + 3
+            while True:
+                assert time.monotonic() < deadline, "no tagged reply"
+                data, anc, _flags, addr = s.recvmsg(4096, socket.CMSG_SPACE(20))
+                if addr[2] == PACKET_OUTGOING:
+                    continue
+                aux = [d for lvl, typ, d in anc if lvl == SOL_PACKET and typ == PACKET_AUXDATA]
+                status, _len, _snap, _mac_off, _net, tci, tpid = struct.unpack("IIIHHHH", aux[0][:20])
+                if status & TP_STATUS_VLAN_VALID:
+                    # Put the stripped outer tag back where it was on the wire.
+                    data = data[:12] + struct.pack("!HH", tpid or 0x8100, tci) + data[12:]
+                try:
+                    reply = xdp_frames.parse_reply(data)
+                except (AssertionError, struct.error):
+                    continue      # other traffic (IPv6 ND...): a bad reply ends in the timeout
+                if reply["sport"] == 53 and reply["dport"] == 41000:
+                    break
+        assert reply["vlans"] == list(vlans)
+        assert reply["payload"] == _core.answer(db, wire)
+    finally:
+        stop(pair, w)
