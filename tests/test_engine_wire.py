@@ -273,27 +273,45 @@ def test_mx_target_compressed_srv_and_dname_targets_not(db):
     assert b"\x06target\x07example\x03net\x00" in m.wire
 
 
-def test_rd_and_cd_copied_ra_ad_clear(db):
+def test_rd_copied_ra_ad_cd_clear(db):
+    # RFC 1035 4.1.1: RD is copied.  CD, AD and RA stay clear: Knot and NSD do not echo CD.
     w = bytearray(query_wire("www.example.com"))
     w[2] |= 0x01
     w[3] |= 0x10 | 0x20
     r = _core.answer(db, bytes(w))
-    assert r[2] & 0x01 and r[3] & 0x10
-    assert not r[3] & 0x80 and not r[3] & 0x20
+    assert r[2] & 0x01
+    assert not r[3] & 0x80 and not r[3] & 0x20 and not r[3] & 0x10
 
 
 # ---- zone transfers and classes ---------------------------------------------------------
 
-def test_axfr_over_udp_is_notimp_and_over_tcp_refused(db):
+def test_axfr_over_udp_is_notimp_and_over_tcp_notauth(db):
     # RFC 5936 4.2 (AXFR only over TCP); Knot and NSD answer NOTIMP over UDP. We do not
-    # serve transfers: REFUSED over TCP as NSD does.
+    # serve transfers: NOTAUTH over TCP as Knot does.
     assert rcode(ask(db, "example.com", "AXFR")) == "NOTIMP"
-    assert rcode(ask(db, "example.com", "AXFR", tcp=True)) == "REFUSED"
+    assert rcode(ask(db, "example.com", "AXFR", tcp=True)) == "NOTAUTH"
 
 
-def test_ixfr_refused(db):
-    assert rcode(ask(db, "example.com", "IXFR")) == "REFUSED"
-    assert rcode(ask(db, "example.com", "IXFR", tcp=True)) == "REFUSED"
+@pytest.mark.parametrize("name", ["example.com", "www.example.com", "example.org"])
+def test_ixfr_notauth(db, name):
+    # Knot and NSD both answer NOTAUTH to IXFR for names they do not transfer.
+    for tcp in (False, True):
+        m = ask(db, name, "IXFR", tcp=tcp)
+        assert rcode(m) == "NOTAUTH" and "AA" not in flags(m)
+
+
+def test_qtype_zero_is_notimp(db):
+    # Type 0 is reserved (RFC 6895 3.1); Knot answers NOTIMP.
+    m = ask(db, "www.example.com", 0)
+    assert rcode(m) == "NOTIMP" and not m.answer and "AA" not in flags(m)
+
+
+def test_refused_outside_zones_carries_ede_20(db):
+    # RFC 8914 4.21 "Not Authoritative", as Knot and NSD add it under EDNS.
+    m = ask(db, "www.example.org", "A", use_edns=0)
+    assert rcode(m) == "REFUSED"
+    assert [(o.otype, o.to_wire()) for o in m.options] == [(15, b"\x00\x14")]
+    assert ask(db, "www.example.org", "A").edns == -1
 
 
 def test_class_any_answered_like_in(db):
@@ -354,7 +372,7 @@ def test_stats_count_queries_rcodes_and_types(db):
     s = st.as_dict()
     assert s["queries"] == 6 and s["responses"] == 5 and s["dropped"] == 1
     assert s["udp"] == 5 and s["tcp"] == 1
-    assert s["rcode"] == {0: 2, 3: 1, 5: 1, 1: 1}
+    assert s["rcode"] == {0: 2, 3: 1, 9: 1, 1: 1}
     assert s["qtype"] == {1: 1, 28: 1, 16: 1, 63: 1}
     assert s["qtype_other"] == {"AXFR": 1}
     assert s["edns"] == 1 and s["do"] == 1 and s["truncated"] == 1 and s["malformed"] == 1

@@ -242,12 +242,10 @@ int rd_put_rrset(rd_ctx *c, int sec, const zimg *z, const uint8_t *owner, const 
 }
 
 /* RFC 2181 9: an RRset of the answer (or a required one of the authority) does not fit:
- * set TC and send the question only, as Knot and NSD do. */
+ * set TC and keep the whole RRsets already written (the one that did not fit was rolled
+ * back), as NSD does: a first answer RRset too big leaves the question only. */
 void rd_truncate(rd_ctx *c)
 {
-    c->len = c->question_end;
-    c->count[0] = c->count[1] = c->count[2] = 0;
-    c->ncomp = c->ncomp_question;
     c->tc = 1;
 }
 
@@ -276,13 +274,22 @@ size_t rd_finish(rd_ctx *c)
                 memcpy(o + 15, c->db->opt.nsid, c->db->opt.nsid_len);
             }
             c->len += olen;
+            /* RFC 8914 2: an extended error, when there is room left for it. */
+            if (c->ede >= 0 && c->len + 6 <= c->size_limit && c->len + 6 <= c->cap) {
+                uint8_t *e = r + c->len;
+                rd_put16(e, RD_EDNS_EDE);
+                rd_put16(e + 2, 2);
+                rd_put16(e + 4, (uint16_t)c->ede);
+                c->len += 6;
+                rd_put16(o + 9, (uint16_t)(olen - 11 + 6));
+            }
             arcount++;
         }
     }
     r[2] = RD_F2_QR | (uint8_t)(c->opcode << 3) | (c->aa ? RD_F2_AA : 0) |
            (c->tc ? RD_F2_TC : 0) | (c->q[2] & RD_F2_RD);
-    /* RFC 4035 3.1.6: CD is copied; RA and AD stay clear. */
-    r[3] = (c->q[3] & RD_F3_CD) | (uint8_t)(c->rcode & 0xF);
+    /* RA, AD and CD stay clear: Knot and NSD do not copy CD from queries either. */
+    r[3] = (uint8_t)(c->rcode & 0xF);
     rd_put16(r + 4, c->question_ok ? 1 : 0);
     rd_put16(r + 6, c->count[0]);
     rd_put16(r + 8, c->count[1]);
