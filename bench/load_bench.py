@@ -143,8 +143,15 @@ def main(argv=None):
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--dnspython", action="store_true",
                    help="also time dns.zone.from_file and robdns on a 100k-record zone (once)")
+    p.add_argument("--compile-timeout", type=float, default=240,
+                   help="give up on robdns compile_zone after this many seconds (default 240)")
     p.add_argument("--json", default=os.path.join(servers.OUT, "load_bench.json"))
+    p.add_argument("--report", metavar="JSON", help="only print the tables of a saved run")
     a = p.parse_args(argv)
+    if a.report:
+        with open(a.report) as f:
+            print(report(json.load(f)))
+        return 0
 
     tag = "1m" if a.records == 1000000 else f"{a.records // 1000}k"
     zone = os.path.join(servers.OUT, f"bench{tag}.zone")
@@ -168,70 +175,93 @@ def main(argv=None):
     started = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     for rnd in range(a.rounds):
         if have_compile:
-            rows["robdns_compile"].append(run_snippet(COMPILE_SNIPPET, ORIGIN, zone, image))
-            rows["robdns_image"].append(run_snippet(LOAD_SNIPPET, image))
+            try:
+                rows["robdns_compile"].append(run_snippet(COMPILE_SNIPPET, ORIGIN, zone, image,
+                                                          timeout=a.compile_timeout))
+                rows["robdns_image"].append(run_snippet(LOAD_SNIPPET, image))
+            except subprocess.TimeoutExpired:
+                have_compile = False
+                rows["robdns_compile"] = rows["robdns_image"] = []
+                notes.append(f"robdns compile_zone did not finish within {a.compile_timeout:.0f} s "
+                             f"(--compile-timeout); compile and image load not measured")
         rows["knot"].append(measure_server(servers.Knot, zone, serial))
         rows["nsd"].append(measure_server(servers.NSD, zone, serial))
         if have_serve:
             rows["robdns_serve"].append(measure_server(servers.Robdns, zone, serial))
         print(f"round {rnd + 1}/{a.rounds} done", file=sys.stderr)
+
+    m = {k: {key: median_of(v, key) for key in (v[0].keys() if v else ())} for k, v in rows.items()}
+    data = {"date": started, "machine": facts, "zone": zone, "records": records, "rounds": a.rounds,
+            "runs": rows, "median": m, "notes": notes, "command": " ".join(sys.argv)}
+    if a.dnspython:
+        small = os.path.join(servers.OUT, "bench100k.zone")
+        genzone.ensure(100000, small, os.path.join(servers.OUT, "bench100k.queries"))
+        data["dnspython_100k"] = run_snippet(DNSPYTHON_SNIPPET, ORIGIN, small)
+        if have_compile:
+            data["robdns_100k"] = run_snippet(COMPILE_SNIPPET, ORIGIN, small, image)
     try:
         os.unlink(image)
         os.rmdir(os.path.dirname(image))
     except OSError:
         pass
+    print(report(data))
+    os.makedirs(os.path.dirname(a.json), exist_ok=True)
+    with open(a.json, "w") as f:
+        json.dump(data, f, indent=1)
+    return 0
 
-    m = {k: {key: median_of(v, key) for key in (v[0].keys() if v else ())} for k, v in rows.items()}
-    knot_t = m["knot"].get("first_answer_s")
-    knot_pss = m["knot"].get("pss_kb")
+
+def report(data):
+    """The markdown table (and notes) of one run, from the dict saved as JSON."""
+    m, facts = data["median"], data["machine"]
+    knot = m["knot"]
+    knot_t, knot_pss, knot_hwm = knot.get("first_answer_s"), knot.get("pss_kb"), knot.get("hwm_kb")
     lines = [
-        f"Zone: {zone} ({records} records), {a.rounds} rounds interleaved, median; {started}; "
+        f"Zone: {os.path.relpath(data['zone'], servers.REPO)} ({data['records']} records), "
+        f"{data['rounds']} rounds interleaved, median; {data['date']}; "
         f"{facts['nproc']} x {facts['cpu']}, load average {' '.join(facts['loadavg'])}",
         "",
-        "| what | time | vs Knot | memory (Pss) | RSS sum | peak (VmHWM) | memory vs Knot |",
-        "|---|---|---|---|---|---|---|",
+        "| what | time | vs Knot | Pss after load | RSS sum | peak (VmHWM sum) | Pss vs Knot | peak vs Knot |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     rc, ri = m["robdns_compile"], m["robdns_image"]
-    if have_compile:
+    if rc:
         lines.append(f"| robdns compile_zone (in a fresh process) | {fmt(rc['compile_s'], 's')} "
                      f"(process {fmt(rc['wall_s'], 's')}) | {ratio(rc['compile_s'], knot_t)} | "
-                     f"— | {fmt(rc['rss_kb'], 'MB')} after | {fmt(rc['hwm_kb'], 'MB')} | "
-                     f"{ratio(rc['hwm_kb'], knot_pss)} (peak) |")
+                     f"— | {fmt(rc['rss_kb'], 'MB')} | {fmt(rc['hwm_kb'], 'MB')} | — | "
+                     f"{ratio(rc['hwm_kb'], knot_hwm)} |")
         lines.append(f"| robdns ZoneImage.load (saved image, {rc['image_bytes'] / 1048576:.0f} MB) | "
                      f"{fmt(ri['load_s'], 's')} (process {fmt(ri['wall_s'], 's')}) | "
-                     f"{ratio(ri['load_s'], knot_t)} | — | {fmt(ri['rss_kb'], 'MB')} | — | — |")
+                     f"{ratio(ri['load_s'], knot_t)} | — | {fmt(ri['rss_kb'], 'MB')} | — | — | — |")
     else:
-        lines.append("| robdns compile_zone | not measured | — | — | — | — | — |")
-        lines.append("| robdns ZoneImage.load | not measured | — | — | — | — | — |")
+        lines.append("| robdns compile_zone | not measured | — | — | — | — | — | — |")
+        lines.append("| robdns ZoneImage.load | not measured | — | — | — | — | — | — |")
     for key, label in (("robdns_serve", "robdns serve: spawn to first answer"),
                        ("knot", "knotd: spawn to first answer"), ("nsd", "nsd: spawn to first answer")):
         r = m[key]
         if not r:
-            lines.append(f"| {label} | not measured | — | — | — | — | — |")
+            lines.append(f"| {label} | not measured | — | — | — | — | — | — |")
             continue
         lines.append(f"| {label} | {fmt(r['first_answer_s'], 's')} | {ratio(r['first_answer_s'], knot_t)} | "
                      f"{fmt(r['pss_kb'], 'MB')} | {fmt(r['rss_kb'], 'MB')} | {fmt(r['hwm_kb'], 'MB')} | "
-                     f"{ratio(r['pss_kb'], knot_pss)} |")
-
-    if a.dnspython:
-        small = os.path.join(servers.OUT, "bench100k.zone")
-        genzone.ensure(100000, small, os.path.join(servers.OUT, "bench100k.queries"))
-        d = run_snippet(DNSPYTHON_SNIPPET, ORIGIN, small)
+                     f"{ratio(r['pss_kb'], knot_pss)} | {ratio(r['hwm_kb'], knot_hwm)} |")
+    d, r = data.get("dnspython_100k"), data.get("robdns_100k")
+    if d:
         lines += ["", f"100k-record zone, once: dns.zone.from_file {d['compile_s']:.2f} s, peak "
                   f"{d['hwm_kb'] / 1024:.0f} MB"]
-        if have_compile:
-            r = run_snippet(COMPILE_SNIPPET, ORIGIN, small, image)
-            os.unlink(image)
+        if r:
             lines[-1] += (f"; robdns compile_zone {r['compile_s']:.3f} s, peak {r['hwm_kb'] / 1024:.0f} MB "
-                          f"({d['compile_s'] / r['compile_s']:.0f}x faster)")
-    for n in notes:
+                          f"(dnspython takes {d['compile_s'] / r['compile_s']:.1f}x as long)")
+    lines += ["", "Per round, in run order (time; Pss or peak):", ""]
+    for key, tkey, mkey in (("robdns_compile", "compile_s", "hwm_kb"), ("robdns_image", "load_s", "rss_kb"),
+                            ("robdns_serve", "first_answer_s", "pss_kb"), ("knot", "first_answer_s", "pss_kb"),
+                            ("nsd", "first_answer_s", "pss_kb")):
+        if data["runs"][key]:
+            lines.append(f"- {key}: " + "; ".join(f"{x[tkey]:.3f} s, {x[mkey] / 1024:.0f} MB"
+                                                  for x in data["runs"][key]))
+    for n in data["notes"]:
         lines.append(f"\nNote: {n}.")
-    print("\n".join(lines))
-    os.makedirs(os.path.dirname(a.json), exist_ok=True)
-    with open(a.json, "w") as f:
-        json.dump({"date": started, "machine": facts, "zone": zone, "records": records,
-                   "rounds": rows, "median": m, "notes": notes, "command": " ".join(sys.argv)}, f, indent=1)
-    return 0
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -137,7 +137,12 @@ def main(argv=None):
     p.add_argument("--duration", type=int, default=10, help="dnsperf -l seconds per run")
     p.add_argument("--servers", default="robdns,knot,nsd,echo")
     p.add_argument("--json", default=os.path.join(servers.OUT, "qps_bench.json"))
+    p.add_argument("--report", metavar="JSON", help="only print the tables of a saved run")
     a = p.parse_args(argv)
+    if a.report:
+        with open(a.report) as f:
+            print(report(json.load(f)))
+        return 0
 
     zone = os.path.join(servers.OUT, "bench100k.zone")
     queries = os.path.join(servers.OUT, "bench100k.queries")
@@ -177,9 +182,22 @@ def main(argv=None):
             srv.stop()
 
     med = {name: {load: {k: median(rows, k) for k in ("qps", "completed", "lost", "cpu_us_per_query",
-                                                      "rcvbuf_errors", "server_cpu_s")}
+                                                      "rcvbuf_errors", "server_cpu_s", "avg_latency_s")}
                   for load, rows in loads.items()}
            for name, loads in results.items()}
+    data = {"date": started, "machine": facts, "command": " ".join(sys.argv), "rounds": a.rounds,
+            "duration": a.duration, "servers": wanted, "runs": results, "median": med,
+            "sample_check": checks, "notes": notes}
+    print(report(data))
+    os.makedirs(os.path.dirname(a.json), exist_ok=True)
+    with open(a.json, "w") as f:
+        json.dump(data, f, indent=1)
+    return 0
+
+
+def report(data):
+    """The markdown table (and notes) of one run, from the dict saved as JSON."""
+    med, facts = data["median"], data["machine"]
     knot = med.get("knot")
 
     def vs_knot(name, load, key):
@@ -188,33 +206,36 @@ def main(argv=None):
         return f"{med[name][load][key] / knot[load][key]:.2f}x"
 
     lines = [
-        f"{started}; {facts['nproc']} x {facts['cpu']}, kernel {facts['kernel']}, load average "
-        f"{' '.join(facts['loadavg'])} at start; {a.rounds} rounds x {a.duration} s, median; "
+        f"{data['date']}; {facts['nproc']} x {facts['cpu']}, kernel {facts['kernel']}, load average "
+        f"{' '.join(facts['loadavg'])} at start; {data['rounds']} rounds x {data['duration']} s, median; "
         f"servers on CPU {SERVER_CPU}, dnsperf on CPU {CLIENT_CPU}",
         "",
-        "| server | CPU µs/query @40k | vs Knot | lost @40k | qps @saturation | vs Knot | CPU µs/query @sat | vs Knot | lost @sat |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| server | qps @40k | CPU µs/query @40k | vs Knot | lost @40k | qps @saturation | vs Knot "
+        "| CPU µs/query @sat | vs Knot | lost @sat |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for name in wanted:
+    for name in data["servers"]:
         f_, s_ = med[name]["fixed"], med[name]["saturation"]
         lines.append(
-            f"| {name} | {f_['cpu_us_per_query']:.2f} | {vs_knot(name, 'fixed', 'cpu_us_per_query')} | "
+            f"| {name} | {f_['qps']:.0f} | {f_['cpu_us_per_query']:.2f} | {vs_knot(name, 'fixed', 'cpu_us_per_query')} | "
             f"{f_['lost']:.0f} | {s_['qps']:.0f} | {vs_knot(name, 'saturation', 'qps')} | "
             f"{s_['cpu_us_per_query']:.2f} | {vs_knot(name, 'saturation', 'cpu_us_per_query')} | "
             f"{s_['lost']:.0f} |")
-    if "robdns" not in wanted:
-        lines.append("| robdns | not measured | — | — | not measured | — | not measured | — | — |")
-    if checks:
-        lines += ["", "Sample check (200 queries from the query file; rcode, AA, answer RRsets, negative/referral authority types vs Knot): " +
-                  ", ".join(f"{n}: {d} differ" for n, d in checks.items())]
-    for n in notes:
+    if "robdns" not in data["servers"]:
+        lines.append("| robdns | not measured | not measured | — | — | not measured | — | not measured | — | — |")
+    if data["sample_check"]:
+        lines += ["", "Sample check (200 queries from the query file; rcode, AA, answer RRsets, "
+                  "negative/referral authority types vs Knot): " +
+                  ", ".join(f"{n}: {d} differ" for n, d in data["sample_check"].items())]
+    lines += ["", "Per round (qps, CPU µs/query, lost), in run order:", ""]
+    for name in data["servers"]:
+        for load in ("fixed", "saturation"):
+            rows = data["runs"][name][load]
+            lines.append(f"- {name} {load}: " + "; ".join(
+                f"{r['qps']:.0f} qps, {r['cpu_us_per_query']:.2f} µs, {r['lost']} lost" for r in rows))
+    for n in data["notes"]:
         lines.append(f"\nNote: {n}.")
-    print("\n".join(lines))
-    os.makedirs(os.path.dirname(a.json), exist_ok=True)
-    with open(a.json, "w") as f:
-        json.dump({"date": started, "machine": facts, "command": " ".join(sys.argv),
-                   "runs": results, "median": med, "sample_check": checks, "notes": notes}, f, indent=1)
-    return 0
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

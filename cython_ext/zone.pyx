@@ -191,9 +191,18 @@ cdef class ZoneImage:
     def save(self, path):
         """Write the image to `path` atomically (write a temporary file, then rename)."""
         tmp = f"{path}.tmp{_os.getpid()}"
-        with open(tmp, "wb") as f:
-            f.write(self.to_bytes())
-        _os.replace(tmp, path)
+        # a view of the image itself: no copy of a possibly large buffer
+        cdef uint8_t[::1] view = <uint8_t[:zimg_size(self.img)]> <uint8_t *> zimg_base(self.img)
+        try:
+            with open(tmp, "wb") as f:
+                f.write(view)
+            _os.replace(tmp, path)
+        except BaseException:
+            try:
+                _os.unlink(tmp)
+            except OSError:
+                pass
+            raise
 
     @staticmethod
     def from_bytes(data):
@@ -270,6 +279,7 @@ cdef class ZoneImage:
             "dname": self._node_text(r.dname),
             "wildcard": self._node_text(r.wildcard),
             "encloser_labels": r.encloser_labels if r.encloser != RD_NONE else None,
+            "cut_labels": zimg_node_labels(self.img, r.cut) if r.cut != RD_NONE else None,
         }
 
     def node_names(self):
@@ -362,18 +372,33 @@ def _compile_zone_dnspython(origin, str text, str name="<string>", default_ttl=3
 
 def compile_zone_text(origin, str text, str name="<string>", default_ttl=3600):
     """Compile master-file text into a ZoneImage; ZoneError lists every problem."""
-    return _compile_zone_dnspython(origin, text, name, default_ttl)
+    cdef rd_rrlist l
+    cdef rd_msgs m
+    cdef bytes ow = _origin_wire(origin)
+    rd_rrlist_init(&l)
+    rd_msgs_init(&m, 0)
+    try:
+        zscan_load_text(name, text.encode("utf-8", "surrogateescape"), ow, default_ttl, &l, &m)
+        return _build_image(str(origin), ow, &l, &m)
+    finally:
+        rd_rrlist_free(&l)
+        rd_msgs_free(&m)
 
 
 def compile_zone(origin, str path, default_ttl=3600):
-    """Compile a zone file into a ZoneImage; ZoneError lists every problem."""
-    from robdns.errors import ZoneError
+    """Compile a zone file (and its $INCLUDEs) into a ZoneImage; ZoneError lists every
+    problem as FILE:LINE, and no partial zone is ever returned."""
+    cdef rd_rrlist l
+    cdef rd_msgs m
+    cdef bytes ow = _origin_wire(origin)
+    rd_rrlist_init(&l)
+    rd_msgs_init(&m, 0)
     try:
-        with open(path, encoding="utf-8", errors="surrogateescape") as f:
-            text = f.read()
-    except OSError as exc:
-        raise ZoneError(str(origin), [f"{path}: error: {exc.strerror}"]) from None
-    return _compile_zone_dnspython(origin, text, path, default_ttl)
+        zscan_load_file(path, ow, default_ttl, &l, &m)
+        return _build_image(str(origin), ow, &l, &m)
+    finally:
+        rd_rrlist_free(&l)
+        rd_msgs_free(&m)
 
 
 def _compile_zone_records(origin, list records, str name="<records>"):

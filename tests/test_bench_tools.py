@@ -225,3 +225,19 @@ def test_echo_floor_sets_qr_and_exits_on_sigterm():
         if p.poll() is None:
             p.kill()
             p.wait()
+
+
+def test_qps_report_ratios_are_vs_knot():
+    def load(qps, cpu, lost):
+        return {"qps": qps, "cpu_us_per_query": cpu, "lost": lost, "completed": qps * 10,
+                "rcvbuf_errors": lost, "server_cpu_s": cpu * qps * 1e-5, "avg_latency_s": 0.001}
+    med = {"knot": {"fixed": load(40000, 8.0, 0), "saturation": load(50000, 6.0, 3)},
+           "robdns": {"fixed": load(40000, 4.0, 0), "saturation": load(100000, 3.0, 0)}}
+    runs = {n: {k: [v] for k, v in loads.items()} for n, loads in med.items()}
+    data = {"date": "d", "machine": {"nproc": 2, "cpu": "x", "kernel": "k", "loadavg": ["0", "0", "0"]},
+            "rounds": 1, "duration": 10, "servers": ["robdns", "knot"], "runs": runs, "median": med,
+            "sample_check": {"robdns": 0}, "notes": []}
+    row = next(l for l in qps_bench.report(data).splitlines() if l.startswith("| robdns"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    # qps@40k, CPU@40k, vs Knot, lost, qps@sat, vs Knot, CPU@sat, vs Knot, lost
+    assert cells[1:] == ["40000", "4.00", "0.50x", "0", "100000", "2.00x", "3.00", "0.50x", "0"]

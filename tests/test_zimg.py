@@ -56,7 +56,41 @@ def model_lookup(zone, qname):
     text = lambda n: None if n is None else n.to_text()
     return {"exact": text(exact), "encloser": text(encloser), "cut": text(cut),
             "dname": text(dname), "wildcard": text(wildcard),
-            "encloser_labels": len(encloser.labels) - 1}
+            "encloser_labels": len(encloser.labels) - 1,
+            "cut_labels": None if cut is None else len(cut.labels) - 1}
+
+
+ZN = {"APEX": 1, "CUT": 2, "BELOW_CUT": 4, "DNAME": 8, "BELOW_DNAME": 16, "ENT": 32,
+      "WILDCARD": 64, "HAS_WILD": 128, "CNAME": 256}      # zimg.h
+
+
+def model_flags(zone, name):
+    types = zone.get(name, set())
+    f = 0
+    if name == ORIGIN:
+        f |= ZN["APEX"]
+    elif "NS" in types:
+        f |= ZN["CUT"]
+    if "DNAME" in types:
+        f |= ZN["DNAME"]
+    if "CNAME" in types:
+        f |= ZN["CNAME"]
+    if not types:
+        f |= ZN["ENT"]
+    if name.labels[0] == b"*":
+        f |= ZN["WILDCARD"]
+    wild = dns.name.Name((b"*",) + name.labels)
+    if any(n == wild or n.is_subdomain(wild) for n in zone):     # "*.name" exists (maybe an ENT)
+        f |= ZN["HAS_WILD"]
+    anc = name.parent() if name != ORIGIN else None
+    while anc is not None:
+        t = zone.get(anc, set())
+        if "NS" in t and anc != ORIGIN:
+            f |= ZN["BELOW_CUT"]
+        if "DNAME" in t:
+            f |= ZN["BELOW_DNAME"]
+        anc = anc.parent() if anc != ORIGIN else None
+    return f
 
 
 labels = st.sampled_from(["a", "b", "c", "*", "B"])
@@ -92,9 +126,12 @@ def test_lookup_matches_model(entries, queries):
     qnames = [dns.name.Name([x.encode() for x in q] + list(ORIGIN.labels)) for q in queries]
     qnames += list(zone)                                        # every owner exactly
     qnames += [dns.name.Name((b"zz",) + n.labels) for n in zone]  # just below each
+    canon = {k.canonicalize(): v for k, v in zone.items()}
     for q in qnames:
         q = q.canonicalize()
-        assert img.lookup(q.to_text()) == model_lookup({k.canonicalize(): v for k, v in zone.items()}, q), q
+        assert img.lookup(q.to_text()) == model_lookup(canon, q), q
+    for name in img.node_names():
+        assert img.node_flags(name) == model_flags(canon, dns.name.from_text(name)), name
 
 
 def test_lookup_on_the_bundled_zone():
@@ -256,3 +293,29 @@ def test_duplicates_compare_names_case_insensitively():
     assert sets[2] == [b"\x03Ns1\x05other\x00"]
     assert sets[15] == [b"\x00\x05\x04MAIL\x05other\x00"]
     assert img.rrsets("c.example.")[0]["rdatas"] == [b"\x06Target\x05other\x00"]
+
+
+# ---------------------------------------------------------------- the two record sources
+
+def test_c_parser_and_dnspython_compile_the_bundled_zone_identically():
+    with open(EXAMPLE) as f:
+        text = f.read()
+    c = _core.compile_zone("example.com.", EXAMPLE)
+    py = _core._compile_zone_dnspython("example.com.", text, EXAMPLE)
+    assert c.to_bytes() == py.to_bytes()
+
+
+@settings(max_examples=100, deadline=None)
+@given(owners, st.lists(st.sampled_from(["100", "200", ""]), min_size=1, max_size=3))
+def test_c_parser_and_dnspython_compile_random_zones_identically(entries, ttls):
+    text, _ = zone_text(entries)
+    # give some records explicit TTLs so differing TTLs within an rrset come up
+    lines = text.splitlines(keepends=True)
+    for i in range(3, len(lines)):
+        owner, rest = lines[i].split(" ", 1)
+        lines[i] = f"{owner} {ttls[i % len(ttls)]} {rest}"
+    text = "".join(lines)
+    c = _core.compile_zone_text("example.", text, name="z")
+    py = _core._compile_zone_dnspython("example.", text, name="z")
+    assert c.to_bytes() == py.to_bytes()
+    assert c.warnings == py.warnings

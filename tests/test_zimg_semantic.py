@@ -29,6 +29,8 @@ CASES = {
     "glue_ok.zone": (True, []),
     "ns_no_address.zone": (True, [":4: warning: example. NS ns.example.: the name server has no "
                                   "address records (A or AAAA)"]),
+    "out_of_zone.zone": (True, [":5: warning: www.example.net.: out of zone (not at or below "
+                                "example.), ignored"]),
     "ttl_mismatch.zone": (True, [":6: warning: a.example. A: TTL 200 differs from TTL 100 of the "
                                  "RRset's first record; using 200, the last one's (RFC 2181 5.2)"]),
 }

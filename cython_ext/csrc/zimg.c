@@ -83,6 +83,7 @@ const uint8_t *zimg_node_name(const zimg *z, znode_id n)
 }
 
 uint32_t zimg_node_flags(const zimg *z, znode_id n) { return nodes_of(z)[n].flags; }
+int zimg_node_labels(const zimg *z, znode_id n) { return nodes_of(z)[n].labels; }
 
 const zrrset *zimg_node_rrsets(const zimg *z, znode_id n, unsigned *count)
 {

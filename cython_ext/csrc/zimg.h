@@ -90,6 +90,7 @@ void zimg_lookup(const zimg *z, const uint8_t *lname, int nlabels, zlookup *out)
 
 const uint8_t *zimg_node_name(const zimg *z, znode_id n);  /* lower-case wire name */
 uint32_t zimg_node_flags(const zimg *z, znode_id n);
+int zimg_node_labels(const zimg *z, znode_id n);           /* label count (no root) */
 /* All rrsets of a node (RRSIG rrsets included, one per covered type). */
 const zrrset *zimg_node_rrsets(const zimg *z, znode_id n, unsigned *count);
 /* The rrset of one type (not RRSIG), or NULL. */

@@ -505,6 +505,9 @@ zimg *zimg_build(const uint8_t *origin, const rd_rrlist *l, rd_msgs *msgs, size_
             if (rec_node[i] != RD_NONE) ord[fill[perm[rec_node[i]]]++] = (uint32_t)i;
         free(fill);
     }
+    /* owners are all indexed: the build index and the record->node map are done with */
+    free(b.tab); b.tab = NULL;
+    free(rec_node); rec_node = NULL;
 
     /* rrsets: cut each node's sorted records into (type, covered) groups; from here on
        nstart[v] is the node's first rrset (its record range was read first) */
@@ -718,10 +721,8 @@ zimg *zimg_build(const uint8_t *origin, const rd_rrlist *l, rd_msgs *msgs, size_
         tab[i] = v;
     }
     /* the build-time index is no longer needed: lookups below use the image's own */
-    free(b.tab); b.tab = NULL;
     free(b.nodes); b.nodes = NULL;
     free(b.names); b.names = NULL;
-    free(rec_node); rec_node = NULL;
     free(some_child); some_child = NULL;
     prof("links");
 

@@ -52,6 +52,7 @@ cdef extern from "zimg.h" nogil:
     void zimg_lookup(const zimg *z, const uint8_t *lname, int nlabels, zlookup *out)
     const uint8_t *zimg_node_name(const zimg *z, znode_id n)
     uint32_t zimg_node_flags(const zimg *z, znode_id n)
+    int zimg_node_labels(const zimg *z, znode_id n)
     const zrrset *zimg_node_rrsets(const zimg *z, znode_id n, unsigned *count)
     const zrrset *zimg_find_rrset(const zimg *z, znode_id n, uint16_t type)
     const zrrset *zimg_rrset_at(const zimg *z, uint32_t index)
