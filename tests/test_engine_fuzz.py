@@ -100,3 +100,12 @@ def test_valid_queries_always_answered(data, tcp):
     assert msg.question[0].name.to_wire() == q.question[0].name.to_wire()
     assert resp[12:12 + len(q.question[0].name.to_wire())] == \
         data[12:12 + len(q.question[0].name.to_wire())]
+
+
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(st.lists(st.one_of(valid_queries(), mutated(), st.binary(max_size=80)), max_size=40),
+       st.booleans())
+def test_batch_answers_equal_single_answers(batch, tcp):
+    # rd_answer_batch only adds prefetches: every response is the one rd_answer gives.
+    assert _core.answer_batch(DB, batch, tcp=tcp) == [_core.answer(DB, q, tcp=tcp) for q in batch]

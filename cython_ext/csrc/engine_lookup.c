@@ -130,8 +130,8 @@ static void put_svcb_additional(rd_ctx *c, const zimg *z, const zrrset *rs)
  * asks for TC when in-domain glue does not fit). */
 static void put_additional(rd_ctx *c, const zimg *z, const zrrset *rs, int glue)
 {
-    if (rs->type == RD_T_SVCB || rs->type == RD_T_HTTPS) {
-        put_svcb_additional(c, z, rs);
+    if ((rs->type == RD_T_SVCB || rs->type == RD_T_HTTPS) && rs->addl_off == RD_NONE) {
+        put_svcb_additional(c, z, rs);      /* an image without precomputed targets */
         return;
     }
     if (rs->addl_off == RD_NONE || rs->addl_count == 0) return;

@@ -84,5 +84,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         free(q);
     }
     if (stats.queries != 2) abort();
+
+    /* The same bytes through rd_answer_batch, split into a few queries at offsets taken
+     * from the input: each response must equal rd_answer's. */
+    enum { NB = 4 };
+    rd_batch_item items[NB];
+    uint8_t *single = malloc(512);
+    size_t cut[NB + 1];
+    for (int i = 0; i <= NB; i++) cut[i] = size * (size_t)i / NB;
+    for (int i = 0; i < NB; i++) {
+        size_t len = cut[i + 1] - cut[i];
+        uint8_t *q = malloc(len ? len : 1);
+        memcpy(q, data + cut[i], len);
+        items[i] = (rd_batch_item){ q, len, malloc(512), 512, 0 };
+    }
+    rd_transport t = { 0, 4 };
+    rd_answer_batch(&g_db, items, NB, &t, NULL);
+    for (int i = 0; i < NB; i++) {
+        size_t n = rd_answer(&g_db, items[i].q, items[i].qlen, single, 512, &t, NULL);
+        if (n != items[i].resplen || memcmp(single, items[i].resp, n) != 0) abort();
+        check(items[i].q, items[i].qlen, items[i].resp, n, 512);
+        free((void *)items[i].q);
+        free(items[i].resp);
+    }
+    free(single);
     return 0;
 }
