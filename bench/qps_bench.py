@@ -69,19 +69,21 @@ def parse_dnsperf(text):
     return out
 
 
-def dnsperf_command(port, queries, duration, load):
+def dnsperf_command(port, queries, duration, load, dnssec=False):
     cmd = ["taskset", "-c", str(CLIENT_CPU), "dnsperf", "-s", "127.0.0.1", "-p", str(port),
            "-d", queries, "-l", str(duration), "-T", "1", "-c", "4", "-q", "500"]
     if load == "fixed":
         cmd += ["-Q", "40000"]
+    if dnssec:
+        cmd += ["-D"]      # EDNS(0) with DO set (RFC 3225): signatures and proofs in answers
     return cmd
 
 
-def run_load(server, queries, duration, load):
+def run_load(server, queries, duration, load, dnssec=False):
     pids = server.pids()
     udp0 = procfs.udp_counters()
     cpu0 = procfs.cpu_ticks(pids)
-    cmd = dnsperf_command(server.port, queries, duration, load)
+    cmd = dnsperf_command(server.port, queries, duration, load, dnssec)
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 30)
     cpu1 = procfs.cpu_ticks(pids)
     udp1 = procfs.udp_counters()
@@ -105,7 +107,7 @@ def response_shape(r):
     return r.rcode(), bool(r.flags & dns.flags.AA), answer, authority
 
 
-def sample_check(srv, ref, queries_path, n=200):
+def sample_check(srv, ref, queries_path, n=200, dnssec=False):
     """Send n queries from the query file to srv and to the reference (Knot); count the
     responses whose shape (response_shape) differs.  A fast server that
     answers wrongly would otherwise look good here."""
@@ -114,7 +116,7 @@ def sample_check(srv, ref, queries_path, n=200):
     rng = random.Random(7)
     differ = 0
     for name, qtype in rng.sample(lines, min(n, len(lines))):
-        q = dns.message.make_query(name, qtype)
+        q = dns.message.make_query(name, qtype, want_dnssec=dnssec)
         try:
             a = dns.query.udp(q, "127.0.0.1", port=srv.port, timeout=1)
             b = dns.query.udp(q, "127.0.0.1", port=ref.port, timeout=1)
@@ -135,7 +137,11 @@ def main(argv=None):
     p = argparse.ArgumentParser(description="dnsperf: robdns vs Knot vs NSD vs echo (issue #4).")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--duration", type=int, default=10, help="dnsperf -l seconds per run")
-    p.add_argument("--servers", default="robdns,knot,nsd,echo")
+    p.add_argument("--servers", default="robdns,knot,nsd,echo",
+                   help="comma-separated; NAME@signed serves the DNSSEC-signed copy of the zone")
+    p.add_argument("--dnssec", action="store_true", help="queries with DO set (dnsperf -D)")
+    p.add_argument("--nsec3", action="store_true", help="sign the @signed zone with NSEC3, not NSEC")
+    p.add_argument("--reference", default="knot", help="the server the ratios divide by (default knot)")
     p.add_argument("--json", default=os.path.join(servers.OUT, "qps_bench.json"))
     p.add_argument("--report", metavar="JSON", help="only print the tables of a saved run")
     a = p.parse_args(argv)
@@ -150,9 +156,15 @@ def main(argv=None):
     serial = servers.zone_serial(zone)
     wanted = a.servers.split(",")
     notes = []
-    if "robdns" in wanted and not servers.robdns_serve_available():
-        wanted.remove("robdns")
+    if any(w.split("@")[0] == "robdns" for w in wanted) and not servers.robdns_serve_available():
+        wanted = [w for w in wanted if w.split("@")[0] != "robdns"]
         notes.append("robdns not measured: the daemon (`robdns serve`) has not landed on this checkout")
+    zones = {"": zone}
+    if any(w.endswith("@signed") for w in wanted):
+        signed = os.path.join(servers.OUT, "bench100k.nsec3.signed" if a.nsec3 else "bench100k.signed")
+        print(f"signing {zone} -> {signed} (once)", file=sys.stderr)
+        genzone.ensure_signed(zone, signed, ORIGIN, a.nsec3)
+        zones["signed"] = signed
     classes = {"robdns": servers.Robdns, "knot": servers.Knot, "nsd": servers.NSD, "echo": servers.Echo}
     extra = {"knot": {"workers": 1}, "nsd": {"servers": 1}, "robdns": {"workers": 1}}
     facts = procfs.machine_facts()
@@ -162,19 +174,24 @@ def main(argv=None):
     results = {name: {"fixed": [], "saturation": []} for name in wanted}
     try:
         for name in wanted:
-            srv = classes[name](zone, ORIGIN, cpu=SERVER_CPU, **extra.get(name, {}))
+            kind, _, variant = name.partition("@")
+            srv = classes[kind](zones[variant], ORIGIN, cpu=SERVER_CPU, **extra.get(kind, {}))
             running[name] = srv.start()
-            srv.wait_answer(limit=60, serial=None if name == "echo" else serial)
+            srv.wait_answer(limit=120, serial=None if kind == "echo" else serial)
         checks = {}
-        if "knot" in running:
-            for name in ("robdns", "nsd"):
-                if name in running:
-                    checks[name] = sample_check(running[name], running["knot"], queries)
+        if a.reference in running:
+            ref_variant = a.reference.partition("@")[2]
+            for name in running:
+                if name != a.reference and not name.startswith("echo") \
+                        and name.partition("@")[2] == ref_variant:
+                    checks[name] = sample_check(running[name], running[a.reference], queries,
+                                                dnssec=a.dnssec)
         order = list(wanted)
         for rnd in range(a.rounds):
             for name in order:
                 for load in ("fixed", "saturation"):
-                    results[name][load].append(run_load(running[name], queries, a.duration, load))
+                    results[name][load].append(run_load(running[name], queries, a.duration, load,
+                                                        a.dnssec))
             order = order[1:] + order[:1]   # rotate so no server always goes first
             print(f"round {rnd + 1}/{a.rounds} done", file=sys.stderr)
     finally:
@@ -187,7 +204,8 @@ def main(argv=None):
            for name, loads in results.items()}
     data = {"date": started, "machine": facts, "command": " ".join(sys.argv), "rounds": a.rounds,
             "duration": a.duration, "servers": wanted, "runs": results, "median": med,
-            "sample_check": checks, "notes": notes}
+            "sample_check": checks, "notes": notes, "reference": a.reference, "dnssec": a.dnssec,
+            "zones": zones}
     print(report(data))
     os.makedirs(os.path.dirname(a.json), exist_ok=True)
     with open(a.json, "w") as f:
@@ -198,7 +216,8 @@ def main(argv=None):
 def report(data):
     """The markdown table (and notes) of one run, from the dict saved as JSON."""
     med, facts = data["median"], data["machine"]
-    knot = med.get("knot")
+    refname = data.get("reference", "knot")
+    knot = med.get(refname)
 
     def vs_knot(name, load, key):
         if not knot or med[name][load][key] is None or not knot[load][key]:
@@ -210,8 +229,8 @@ def report(data):
         f"{' '.join(facts['loadavg'])} at start; {data['rounds']} rounds x {data['duration']} s, median; "
         f"servers on CPU {SERVER_CPU}, dnsperf on CPU {CLIENT_CPU}",
         "",
-        "| server | qps @40k | CPU µs/query @40k | vs Knot | lost @40k | qps @saturation | vs Knot "
-        "| CPU µs/query @sat | vs Knot | lost @sat |",
+        f"| server | qps @40k | CPU µs/query @40k | vs {refname} | lost @40k | qps @saturation | vs {refname} "
+        f"| CPU µs/query @sat | vs {refname} | lost @sat |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name in data["servers"]:
@@ -221,11 +240,11 @@ def report(data):
             f"{f_['lost']:.0f} | {s_['qps']:.0f} | {vs_knot(name, 'saturation', 'qps')} | "
             f"{s_['cpu_us_per_query']:.2f} | {vs_knot(name, 'saturation', 'cpu_us_per_query')} | "
             f"{s_['lost']:.0f} |")
-    if "robdns" not in data["servers"]:
+    if not any(n.startswith("robdns") for n in data["servers"]):
         lines.append("| robdns | not measured | not measured | — | — | not measured | — | not measured | — | — |")
     if data["sample_check"]:
         lines += ["", "Sample check (200 queries from the query file; rcode, AA, answer RRsets, "
-                  "negative/referral authority types vs Knot): " +
+                  f"negative/referral authority types{', DO set' if data.get('dnssec') else ''} vs {refname}): " +
                   ", ".join(f"{n}: {d} differ" for n, d in data["sample_check"].items())]
     lines += ["", "Per round (qps, CPU µs/query, lost), in run order:", ""]
     for name in data["servers"]:

@@ -24,6 +24,9 @@
 #define RD_IP_OFFSET 0x1fff
 #define RD_MAX_VLAN_TAGS 2      /* 802.1ad QinQ: outer S-tag + inner C-tag */
 #define RD_MAX_QUEUES 256
+/* What a 4 KiB UMEM frame holds after XDP_PACKET_HEADROOM (256): a longer frame could not
+ * reach the AF_XDP socket (the kernel would drop it), so the stack gets it instead. */
+#define RD_MAX_XSK_FRAME (4096 - 256)
 
 /* The loader overwrites this before loading (bpf_map__initial_value of .rodata). */
 const volatile struct {
@@ -53,7 +56,7 @@ int rd_xdp_dns(struct xdp_md *ctx)
     void *l3;
     __u16 proto;
 
-    if ((void *)(eth + 1) > end)
+    if ((void *)(eth + 1) > end || end - data > RD_MAX_XSK_FRAME)
         return XDP_PASS;
     proto = eth->h_proto;
     l3 = eth + 1;

@@ -5,6 +5,16 @@ The packet work is compiled code (cython_ext/xdp.pyx, csrc/xdp_*.c); this module
 checks configuration, finds queue count and MTU, builds the BPF object and owns the
 start/stop order.  Must run in the network namespace of the interface, as root (or with
 CAP_NET_ADMIN, CAP_BPF/CAP_SYS_ADMIN and CAP_IPC_LOCK), before privileges are dropped.
+
+The daemon's use::
+
+    workers = start_xdp_workers(cfg.xdp)   # after bind(), before drop_privileges();
+                                           # answers from what robdns._core.publish() holds
+    ...
+    workers.stop()                         # on exit: stop threads, detach the program
+
+A daemon killed before stop() leaves the program attached; with no socket in its map it
+passes DNS to the kernel stack, and the next start replaces it.
 """
 
 from __future__ import annotations
@@ -114,8 +124,8 @@ def interface_index(ifname: str) -> int:
 
 def interface_mtu(ifname: str) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        req = struct.pack("16si12x", ifname.encode(), 0)
-        return struct.unpack("16si12x", fcntl.ioctl(s.fileno(), _SIOCGIFMTU, req))[1]
+        req = struct.pack("16si20x", ifname.encode(), 0)        # struct ifreq: 40 bytes
+        return struct.unpack("16si20x", fcntl.ioctl(s.fileno(), _SIOCGIFMTU, req))[1]
 
 
 def interface_rx_queues(ifname: str) -> int:

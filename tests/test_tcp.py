@@ -6,6 +6,7 @@ import socket
 import struct
 import time
 
+import dns.flags
 import dns.message
 import dns.rcode
 import dns.rdatatype

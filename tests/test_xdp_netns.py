@@ -389,3 +389,54 @@ def test_vlan_tagged_queries_are_answered_with_the_tag(pair, program, vlans):
         assert reply["payload"] == _core.answer(db, wire)
     finally:
         stop(pair, w)
+
+
+def test_workers_follow_the_daemons_published_database(pair, program):
+    """Without a database of their own the workers read the daemon's RCU pointer, the one
+    the UDP workers read: publish() reaches them, as a reload does."""
+    previous = _core.published()
+    _core.publish(None)
+    cfg = xdp.parse_xdp_config({"interface": pair.server_if})
+    with inside(pair.server_ns):
+        w = xdp.start_xdp_workers(cfg, None, program=program)
+    try:
+        wire = dns.message.make_query("www.example.com.", "A").to_wire()
+        assert ask(pair, wire, timeout=0.5) is None          # nothing published: dropped
+        assert w.counters()["no_db"] == 1
+        _core.publish(make_db())
+        r = dns.message.from_wire(ask(pair, wire))
+        assert [rr.address for rr in r.answer[0]] == ["198.18.0.53"]
+        _core.publish(make_db(ZONE_V2))
+        r = dns.message.from_wire(ask(pair, wire, family=socket.AF_INET6))
+        assert [rr.address for rr in r.answer[0]] == ["198.18.1.53"]
+        with pytest.raises(RuntimeError, match="own database"):
+            w.set_database(make_db())
+    finally:
+        stop(pair, w)
+        _core.publish(previous)
+
+
+def test_frames_too_long_for_a_umem_frame_go_to_the_stack(pair, program):
+    """With a jumbo MTU a UDP datagram to port 53 can be longer than a 4 KiB UMEM frame
+    holds: the filter passes it to the stack rather than have the kernel drop it."""
+    for ns, ifname in ((pair.server_ns, pair.server_if), (pair.client_ns, pair.client_if)):
+        r = pair.run(ns, ["ip", "link", "set", "dev", ifname, "mtu", "9000"])
+        assert r.returncode == 0, r.stderr
+    with inside(pair.server_ns):
+        stack = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        stack.bind((pair.server_v4, 53))
+    db = make_db()
+    w = start(pair, program, db, mode="generic")
+    try:
+        with client_socket(pair, socket.AF_INET) as s, stack:
+            big = b"\0\2" + b"y" * 4998
+            s.sendto(big, (pair.server_v4, 53))
+            stack.settimeout(2)
+            assert stack.recvfrom(9000)[0] == big
+            wire = dns.message.make_query("www.example.com.", "A").to_wire()
+            s.sendto(wire, (pair.server_v4, 53))
+            assert s.recvfrom(4096)[0] == _core.answer(db, wire)
+        c = w.counters()
+        assert c["rx_frames"] == 1 and c["tx_frames"] == 1, c
+    finally:
+        stop(pair, w)

@@ -319,3 +319,47 @@ def test_c_parser_and_dnspython_compile_random_zones_identically(entries, ttls):
     py = _core._compile_zone_dnspython("example.", text, name="z")
     assert c.to_bytes() == py.to_bytes()
     assert c.warnings == py.warnings
+
+
+# ---------------------------------------------------------------- builder on arbitrary input
+
+wire_label = st.sampled_from([b"a", b"B", b"*", b"xn--x", b"\x00", b"."])
+wire_owner = st.lists(wire_label, min_size=0, max_size=3).flatmap(
+    lambda ls: st.sampled_from([b"example", b"other"]).map(
+        lambda apex: b"".join(bytes([len(x)]) + x for x in ls + [apex]) + b"\x00"))
+any_rdata = st.one_of(
+    st.binary(max_size=40),
+    wire_owner,                                            # a well-formed name
+    wire_owner.map(lambda n: b"\x00\x0a" + n),            # MX-shaped
+    wire_owner.map(lambda n: b"\x00\x01\x00\x02\x00\x35" + n),   # SRV-shaped
+    st.tuples(wire_owner, wire_owner).map(lambda t: t[0] + t[1] + bytes(20)),   # SOA-shaped
+)
+record = st.tuples(wire_owner, st.integers(0, 2**31 - 1), st.sampled_from([1, 1, 1, 3]),
+                   st.sampled_from([1, 2, 5, 6, 12, 15, 16, 28, 33, 39, 46, 47, 65280]), any_rdata)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(record, max_size=30))
+def test_builder_rejects_or_builds_a_valid_image(records):
+    soa = (b"\x07example\x00", 300, 1, 6, b"\x00\x00" + bytes(20))
+    ns = (b"\x07example\x00", 300, 1, 2, b"\x02ns\x05other\x00")
+    try:
+        img = _core._compile_zone_records("example.", [soa, ns] + records)
+    except ZoneError as exc:
+        assert exc.messages and all(": error: " in m or ": warning: " in m or "more messages" in m
+                                    for m in exc.messages)
+        return
+    # whatever the builder accepts, the loader's validation accepts, unchanged
+    again = _core.ZoneImage.from_bytes(img.to_bytes())
+    assert again.to_bytes() == img.to_bytes()
+    _exercise(again)
+
+
+def test_additional_lists_of_svcb_and_https_like_knot():
+    text = HEAD + ("svc SVCB 1 target alpn=h2\nsvc HTTPS 1 www\nsvc HTTPS 2 .\n"
+                   "target A 192.0.2.7\nwww AAAA 2001:db8::7\nalias SVCB 0 nowhere.other.\n")
+    img = _core.compile_zone_text("example.", text)
+    sets = {s["type"]: s for s in img.rrsets("svc.example.")}
+    assert sets[64]["additional"] == ["target.example."]
+    assert sets[65]["additional"] == ["www.example."]      # "." is not resolved to the owner
+    assert img.rrsets("alias.example.")[0]["additional"] == []

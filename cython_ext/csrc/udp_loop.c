@@ -155,12 +155,6 @@ static int loop_answer(rd_udp_loop *L, const rd_db *db, int n)
 static void *loop_run(void *arg)
 {
     rd_udp_loop *L = arg;
-    if (L->sock.cpu >= 0) {
-        cpu_set_t cpus;
-        CPU_ZERO(&cpus);
-        CPU_SET(L->sock.cpu, &cpus);
-        pthread_setaffinity_np(pthread_self(), sizeof(cpus), &cpus);   /* best effort */
-    }
     rd_rcu_reader *rcu = rd_rcu_register();
     if (!rcu)
         return NULL;                    /* cannot read the db safely: serve nothing */
@@ -264,7 +258,17 @@ rd_udp_set *rd_udp_start(const rd_udp_socket *socks, int nsocks, int batch,
     pthread_sigmask(SIG_BLOCK, &all, &old);
     int rc = 0;
     for (int i = 0; i < nsocks && rc == 0; i++) {
-        rc = pthread_create(&s->loops[i]->thread, NULL, loop_run, s->loops[i]);
+        /* Created already pinned to its core (no window on another core). */
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        if (socks[i].cpu >= 0) {
+            cpu_set_t cpus;
+            CPU_ZERO(&cpus);
+            CPU_SET(socks[i].cpu, &cpus);
+            pthread_attr_setaffinity_np(&attr, sizeof(cpus), &cpus);
+        }
+        rc = pthread_create(&s->loops[i]->thread, &attr, loop_run, s->loops[i]);
+        pthread_attr_destroy(&attr);
         if (rc == 0)
             s->loops[i]->started = 1;
     }

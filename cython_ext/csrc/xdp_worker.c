@@ -42,6 +42,7 @@
 #define BATCH 64u
 #define SCRATCH_SIZE 65536u
 #define IDLE_POLL_MS 500            /* idle sleep; stop is signalled by an eventfd anyway */
+#define TX_STALL_LIMIT 100          /* 1 ms TX kicks before a stuck TX ring counts as idle */
 
 struct rd_xdp_worker {
     /* hot: the rings, touched every batch by the worker only */
@@ -71,29 +72,39 @@ struct rd_xdp_worker {
 
 static void kick_tx(rd_xdp_worker *w)
 {
-    /* In copy mode the kernel transmits only inside sendto(); in zero-copy mode only when
-     * the driver asks for it (need_wakeup).  Errors (EAGAIN, ENOBUFS, EBUSY) mean "later". */
-    if (xsk_ring_prod__needs_wakeup(&w->tx)) {
+    /* In zero-copy mode one kick starts the driver, which then sends on its own.  In copy
+     * mode the kernel sends only inside sendto(), and at most a budget (32 frames) per
+     * call, answering EAGAIN while more wait: call again until the TX ring is empty, or
+     * frames pile up in it and the fill ring runs dry.  Bounded; ENOBUFS/EBUSY/ENETDOWN
+     * mean "later" (the idle loop kicks again). */
+    if (!xsk_ring_prod__needs_wakeup(&w->tx))
+        return;
+    for (unsigned i = 0; i < TX_SIZE / 32 + 2; i++) {
         w->cnt.wakeups++;
-        sendto(w->xsk_fd, NULL, 0, MSG_DONTWAIT, NULL, 0);
+        int rc = (int)sendto(w->xsk_fd, NULL, 0, MSG_DONTWAIT, NULL, 0);
+        if (w->zero_copy || (rc < 0 && errno != EAGAIN))
+            return;
+        if (xsk_prod_nb_free(&w->tx, TX_SIZE) == TX_SIZE)
+            return;                 /* the kernel took every descriptor */
     }
 }
 
 /* Completed TX frames go back to the fill ring: frame ownership is a closed loop
  * FQ -> RX -> (TX -> CQ) -> FQ, and NUM_FRAMES == FILL_SIZE so the FQ never overflows. */
-static void recycle_completions(rd_xdp_worker *w)
+static uint32_t recycle_completions(rd_xdp_worker *w)
 {
     uint32_t idx_cq, idx_fq;
     uint32_t n = xsk_ring_cons__peek(&w->cq, COMP_SIZE, &idx_cq);
     if (!n)
-        return;
+        return 0;
     if (xsk_ring_prod__reserve(&w->fq, n, &idx_fq) != n)
-        return;                     /* cannot happen (see above); retry next time */
+        return 0;                   /* cannot happen (see above); retry next time */
     for (uint32_t i = 0; i < n; i++)
         *xsk_ring_prod__fill_addr(&w->fq, idx_fq + i) = *xsk_ring_cons__comp_addr(&w->cq, idx_cq + i);
     xsk_ring_prod__submit(&w->fq, n);
     xsk_ring_cons__release(&w->cq, n);
     w->tx_outstanding -= n;
+    return n;
 }
 
 static void return_to_fill(rd_xdp_worker *w, const uint64_t *addrs, uint32_t n)
@@ -181,14 +192,19 @@ static void *worker_main(void *arg)
         { .fd = w->xsk_fd, .events = POLLIN },
         { .fd = w->stop_fd, .events = POLLIN },
     };
+    unsigned tx_stalls = 0;
     while (!atomic_load_explicit(&w->stop, memory_order_relaxed)) {
-        recycle_completions(w);
+        if (recycle_completions(w))
+            tx_stalls = 0;
         uint32_t idx_rx;
         uint32_t n = xsk_ring_cons__peek(&w->rx, BATCH, &idx_rx);
         if (!n) {
-            if (w->tx_outstanding) {
-                /* Completions still to come: kick TX and look again soon. */
+            if (w->tx_outstanding && tx_stalls < TX_STALL_LIMIT) {
+                /* Completions still to come: kick TX and look again soon.  After
+                 * TX_STALL_LIMIT kicks without progress (link down) sleep as if idle. */
+                tx_stalls++;
                 kick_tx(w);
+                rd_rcu_quiescent(w->rcu);
                 poll(pfd, 2, 1);
                 continue;
             }
@@ -197,6 +213,7 @@ static void *worker_main(void *arg)
             rd_rcu_offline(w->rcu);
             poll(pfd, 2, IDLE_POLL_MS);
             rd_rcu_online(w->rcu);
+            tx_stalls = 0;
             continue;
         }
         handle_batch(w, n, idx_rx);

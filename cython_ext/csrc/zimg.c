@@ -42,6 +42,8 @@ int zimg_rdata_check(uint16_t type, const uint8_t *rd, size_t rdlen)
     case RD_T_RRSIG:   /* RFC 4034 3.1: 18 fixed octets, signer's name, signature */
         if (rdlen < 19) return -1;
         return wire_name_len_at(rd, rdlen, 18) > 0 ? 0 : -1;
+    case RD_T_SVCB: case RD_T_HTTPS:   /* RFC 9460 2.2: priority, target name, params */
+        return wire_name_len_at(rd, rdlen, 2) > 0 ? 0 : -1;
     case RD_T_NSEC:    /* RFC 4034 4.1: next domain name, type bit maps */
         return wire_name_len_at(rd, rdlen, 0) > 0 ? 0 : -1;
     default:

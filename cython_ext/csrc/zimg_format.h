@@ -123,12 +123,12 @@ static inline uint32_t zimg_name_hash(const uint8_t *name)
  * because the engine copies and compresses these names.  Returns 0 when fine. */
 int zimg_rdata_check(uint16_t type, const uint8_t *rd, size_t rdlen);
 
-/* Offset of the target name in NS/MX/SRV/CNAME/DNAME/PTR rdata, or -1. */
+/* Offset of the target name in NS/MX/SRV/SVCB/HTTPS/CNAME/DNAME/PTR rdata, or -1. */
 static inline int zimg_target_offset(uint16_t type)
 {
     switch (type) {
     case RD_T_NS: case RD_T_CNAME: case RD_T_DNAME: case RD_T_PTR: return 0;
-    case RD_T_MX: return 2;
+    case RD_T_MX: case RD_T_SVCB: case RD_T_HTTPS: return 2;
     case RD_T_SRV: return 6;
     default: return -1;
     }

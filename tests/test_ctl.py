@@ -1,0 +1,95 @@
+"""test_ctl — `robdns ctl` against a running server: status, zone-status, stats, reload,
+stop, and errors for a bad request or no server."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+from serverproc import ROOT, read_example_zone
+
+SERIAL = 2026112701
+
+
+def ctl(srv, *args):
+    return subprocess.run([sys.executable, "-m", "robdns", "ctl", "-s", srv.control, *args],
+                          capture_output=True, text=True, timeout=60, cwd=ROOT)
+
+
+def test_status_zone_status_and_stats(robdns_server):
+    srv = robdns_server(workers=2)
+    r = ctl(srv, "status")
+    assert r.returncode == 0, r.stderr
+    assert f"pid {srv.pid}" in r.stdout and "2 workers" in r.stdout
+    assert f"zone example.com. ok: serial {SERIAL}, 27 records" in r.stdout
+    r = ctl(srv, "zone-status", "example.com")
+    assert r.returncode == 0 and f"serial {SERIAL}" in r.stdout
+    r = ctl(srv, "zone-status", "nope.example.")
+    assert r.returncode == 1 and "no zone nope.example. configured" in r.stderr
+    srv.query("www.example.com.", "A")
+    srv.query("www.example.com.", "MX", tcp=True)
+    r = ctl(srv, "stats")
+    lines = dict(line.split(": ", 1) for line in r.stdout.splitlines())
+    assert lines["udp.queries"] == "1" and lines["udp.qtype.A"] == "1"
+    assert lines["tcp.queries"] == "1" and lines["tcp.qtype.MX"] == "1"
+    assert lines["udp.rcode.NOERROR"] == "1"
+    r = ctl(srv, "status", "--json")
+    st = json.loads(r.stdout)
+    assert st["ok"] and st["zones"][0]["serial"] == SERIAL and st["workers"] == 2
+
+
+def test_reload_reports_zone_errors_and_exit_status(robdns_server):
+    srv = robdns_server()
+    srv.write_zone("example.com.", read_example_zone() + "oops IN MX not-a-number mail\n")
+    r = ctl(srv, "reload")
+    assert r.returncode == 1
+    assert "zone example.com. FAILED" in r.stdout and f"serial {SERIAL}" in r.stdout
+    assert srv.zone_files["example.com."] + ":" in r.stdout        # FILE:LINE: reason
+    srv.write_zone("example.com.", read_example_zone().replace(str(SERIAL), str(SERIAL + 1)))
+    r = ctl(srv, "reload")
+    assert r.returncode == 0 and f"serial {SERIAL + 1}" in r.stdout
+    assert srv.serial("example.com.") == SERIAL + 1
+
+
+def test_stop(robdns_server):
+    srv = robdns_server()
+    r = ctl(srv, "stop")
+    assert r.returncode == 0
+    assert srv.proc.wait(10) == 0
+
+
+def test_socket_path_from_the_config(robdns_server):
+    srv = robdns_server()
+    r = subprocess.run([sys.executable, "-m", "robdns", "ctl", "-c", srv.config_path, "status"],
+                       capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert r.returncode == 0 and f"pid {srv.pid}" in r.stdout
+
+
+def test_no_server_is_a_clear_error(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "robdns", "ctl", "-s", str(tmp_path / "none.sock"), "status"],
+                       capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert r.returncode == 1 and "cannot connect" in r.stderr and "is robdns running?" in r.stderr
+
+
+def test_bad_requests_get_errors_and_the_server_survives(robdns_server):
+    srv = robdns_server()
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(5)
+    s.connect(srv.control)
+    f = s.makefile("rwb")
+    for line in (b"not json\n", b"[1,2]\n", b'{"cmd": "explode"}\n'):
+        f.write(line)
+        f.flush()
+        resp = json.loads(f.readline())
+        assert resp["ok"] is False and resp["error"]
+    f.write(b"x" * 100000 + b"\n")       # over the request limit
+    f.flush()
+    assert json.loads(f.readline())["error"] == "request too long"
+    s.close()
+    assert srv.ctl("status")["ok"]
+
+
+def test_control_socket_is_not_world_accessible(robdns_server):
+    srv = robdns_server()
+    assert os.stat(srv.control).st_mode & 0o007 == 0
