@@ -213,3 +213,27 @@ def test_no_origin_requires_absolute_names():
 def test_more_types_equal_dnspython(text, rtype):
     recs = parse(f"x {rtype} {text}\n")
     assert recs[0][4] == rd(rtype, text)
+
+
+@pytest.mark.parametrize("text,in_c", [
+    ("1 . alpn=h2,h3 port=8443 ipv4hint=192.0.2.1", True),
+    ('1 svc mandatory=alpn alpn="h2"', True),
+    ("0 alias", True),
+    ('1 . dohpath="/dns-query{?dns}"', False),     # key="value" must stay touching
+    ("1 . alpn=h\\,2,h3", False),                   # escapes: dnspython decides
+    ("1 . key3=\\000\\053", False),                 # keyNNN naming a known key
+])
+def test_svcb_fast_path_and_fallback(text, in_c):
+    recs, flags, msgs = _core._parse_c_only(f"x HTTPS {text}\n", O)
+    assert msgs == [] and flags == [not in_c]
+    assert parse(f"x HTTPS {text}\n")[0][4] == rd("HTTPS", text)
+
+
+@pytest.mark.parametrize("text,reason", [
+    ('1 . alpn= "h2"', "whitespace after ="),
+    ("1 . mandatory=port alpn=h2", "key 3 declared mandatory but not present"),
+    ("0 . alpn=h2", "parameters in AliasMode"),
+])
+def test_svcb_errors_come_from_dnspython(text, reason):
+    _, msgs = _core.parse_zone_text(f"$TTL 1\n\nx SVCB {text}\n", O)
+    assert msgs == [f"<string>:3: error: bad SVCB rdata: {reason}"]

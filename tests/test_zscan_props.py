@@ -130,6 +130,50 @@ _bitmap_types = ["A", "NS", "SOA", "MX", "TXT", "AAAA", "RRSIG", "NSEC", "DNSKEY
                  "TYPE1234", "CAA", "TYPE65000", "SRV", "NSEC3PARAM"]
 
 
+_alpn_id = st.text(string.ascii_letters + string.digits + "-/.", min_size=1, max_size=8)
+
+
+@st.composite
+def svcb_params(draw):
+    """SvcParams in presentation form (RFC 9460 section 2.1), written without escapes."""
+    params = {}
+    if draw(st.booleans()):
+        ids = ",".join(draw(st.lists(_alpn_id, min_size=1, max_size=3)))
+        params["alpn"] = draw(st.sampled_from([f"alpn={ids}", f'alpn="{ids}"']))
+        if draw(st.booleans()):
+            params["no-default-alpn"] = "no-default-alpn"
+    if draw(st.booleans()):
+        params["port"] = f"port={draw(u16)}"
+    if draw(st.booleans()):
+        addrs = draw(st.lists(u32.map(lambda v: str(ipaddress.IPv4Address(v))), min_size=1, max_size=3))
+        params["ipv4hint"] = "ipv4hint=" + ",".join(addrs)
+    if draw(st.booleans()):
+        addrs = draw(st.lists(st.integers(0, 2**128 - 1).map(lambda v: str(ipaddress.IPv6Address(v))),
+                              min_size=1, max_size=2))
+        params["ipv6hint"] = "ipv6hint=" + ",".join(addrs)
+    if draw(st.booleans()):
+        body = draw(st.binary(min_size=4, max_size=20))
+        params["ech"] = "ech=" + _b64(len(body).to_bytes(2, "big") + body)
+    if draw(st.booleans()):
+        k = draw(st.integers(11, 65535))
+        v = draw(st.text(string.ascii_letters + string.digits, max_size=6))
+        params[f"key{k}"] = f"key{k}={v}" if v else f"key{k}"
+    if params and draw(st.booleans()):
+        keys = draw(st.lists(st.sampled_from(sorted(k for k in params if k != "no-default-alpn")),
+                             min_size=1, unique=True)) if len(params) > 1 else []
+        if keys:
+            params["mandatory"] = "mandatory=" + ",".join(keys)
+    order = draw(st.permutations(sorted(params)))
+    return " ".join(params[k] for k in order)
+
+
+@st.composite
+def svcb_text(draw):
+    if draw(st.integers(0, 5)) == 0:
+        return f"0 {draw(target_name())}"               # AliasMode
+    return f"{draw(st.integers(1, 65535))} {draw(target_name())} {draw(svcb_params())}".rstrip()
+
+
 @st.composite
 def rdata(draw):
     """(type mnemonic, rdata text) for the types the C parser encodes and a few it
@@ -215,7 +259,7 @@ def rdata(draw):
     if t == "LOC":
         return t, f"{draw(st.integers(0, 89))} {draw(st.integers(0, 59))} N {draw(st.integers(0, 179))} E {draw(st.integers(0, 1000))}m"
     if t == "SVCB":
-        return t, f"{draw(st.integers(1, 5))} {draw(target_name())} port={draw(u16)}"
+        return draw(st.sampled_from(["SVCB", "HTTPS"])), draw(svcb_text())
     if t == "EUI48":
         return t, "-".join("%02x" % b for b in draw(st.binary(min_size=6, max_size=6)))
     raise AssertionError(t)
@@ -374,3 +418,14 @@ def test_type_table_covers_dnspython():
     assert _core.type_from_text("TYPE65400") == 65400
     assert _core.type_from_text("TYPE65536") == -1
     assert _core.type_from_text("FOO") == -1
+
+
+@SETTINGS
+@given(st.sampled_from(["SVCB", "HTTPS"]), svcb_text())
+def test_svcb_fast_path_equals_dnspython(rtype, text):
+    """SVCB/HTTPS without escapes are encoded in C, byte for byte as dnspython does."""
+    recs, flags, msgs = _core._parse_c_only(f"x 60 {rtype} {text}\n", ORIGIN)
+    assert msgs == [] and flags == [False], text
+    expected = dns.rdata.from_text(dns.rdataclass.IN, rtype, text,
+                                   origin=dns.name.from_text(ORIGIN), relativize=False)
+    assert recs[0][4] == expected.to_wire(), text

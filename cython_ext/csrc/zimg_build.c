@@ -1,15 +1,17 @@
-/* zimg_build.c — compile a zone's record list into one immutable image, running the
- * semantic checks of named-checkzone/kzonecheck on the way.
+/* zimg_build.c — compile a zone's record list into one immutable image.
  *
- * Steps (all O(n) or O(n log n), no allocation per record):
- *   1. index owners: one hash table of lower-cased names; every ancestor up to the apex
+ * Stages (all O(n) or O(n log n), no allocation per record), one function each:
+ *   1. index_owners: one hash table of lower-cased names; every ancestor up to the apex
  *      is created too, so empty non-terminals exist as nodes (RFC 4592 2.2.2);
- *   2. order nodes canonically (RFC 4034 6.1): sort by (parent, label), then a preorder
- *      walk; parents therefore precede children;
- *   3. counting-sort records by node, sort each node's records by (type, covered,
- *      rdata) and cut them into rrsets, dropping duplicates (RFC 2181 5);
- *   4. per-node links (topmost cut, DNAME ancestor, wildcard child) in one forward pass;
- *   5. semantic checks, additional-section lists, and the final layout.
+ *   2. order_nodes: canonical order (RFC 4034 6.1) by sorting (parent, label) and a
+ *      preorder walk; parents therefore precede children and the apex is node 0;
+ *   3. group_rrsets: counting-sort records by node, sort each node's records by (type,
+ *      covered, rdata) and cut them into rrsets, dropping duplicates (RFC 2181 5);
+ *   4. layout, fill_rrsets, fill_nodes: the image buffer, its rrsets with their rdata,
+ *      its nodes with their links (topmost cut, DNAME ancestor, wildcard child), names
+ *      and hash index;
+ *   5. the semantic checks (zimg_check.c) and link_targets: additional-section lists and
+ *      the missing-glue check; then the serial.
  */
 #define _GNU_SOURCE
 #include "zimg_format.h"
@@ -18,6 +20,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+
+#include "zimg_build_int.h"
 
 #ifdef ZIMG_PROFILE   /* stage times on stderr, for tuning by hand */
 #include <time.h>
@@ -34,73 +38,7 @@ static void prof(const char *stage)
 #define prof(stage) ((void)0)
 #endif
 
-#define T_KEY 25   /* RFC 2535 KEY: may sit beside a CNAME (RFC 2181 10.1.1, RFC 4035 2.5) */
-
-typedef struct bnode {
-    uint32_t name;             /* offset in builder.names (lower-case wire) */
-    uint32_t hash;
-    uint32_t parent;           /* build id; RD_NONE for the apex */
-    uint8_t name_len;
-    uint8_t labels;
-} bnode;
-
-typedef struct builder {
-    const rd_rrlist *l;
-    rd_msgs *msgs;
-    size_t errors;
-    uint8_t origin[RD_NAME_MAX + 1];   /* lower-case */
-    size_t olen;
-    int ol;
-    bnode *nodes;
-    uint32_t nn, ncap;
-    uint32_t *tab;
-    uint32_t tmask;
-    uint8_t *names;
-    size_t names_len, names_cap;
-} builder;
-
-/* ---- diagnostics ---- */
-
-static void msg_at(builder *b, int sev, const rd_rr *rr, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static void msg_at(builder *b, int sev, const rd_rr *rr, const char *fmt, ...)
-{
-    char text[sizeof(((rd_msg *)0)->text)];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(text, sizeof text, fmt, ap);
-    va_end(ap);
-    uint32_t file = RD_NONE, line = 0;
-    if (rr) {
-        file = rr->file;
-        line = rr->line;
-    } else if (b->l->nfiles > 0) {
-        file = 0;   /* zone-wide problem: name the zone's main file, no line */
-    }
-    if (sev == RD_MSG_ERROR) b->errors++;
-    rd_msgs_add(b->msgs, sev, file, line, "%s", text);
-}
-
-static const char *type_text(uint16_t type, char *buf, size_t n)
-{
-    static const struct { uint16_t t; const char *s; } names[] = {
-        {RD_T_A, "A"}, {RD_T_NS, "NS"}, {RD_T_CNAME, "CNAME"}, {RD_T_SOA, "SOA"},
-        {RD_T_PTR, "PTR"}, {RD_T_MX, "MX"}, {RD_T_TXT, "TXT"}, {RD_T_AAAA, "AAAA"},
-        {RD_T_SRV, "SRV"}, {RD_T_DNAME, "DNAME"}, {RD_T_DS, "DS"}, {RD_T_RRSIG, "RRSIG"},
-        {RD_T_NSEC, "NSEC"}, {RD_T_DNSKEY, "DNSKEY"}, {RD_T_NSEC3, "NSEC3"},
-        {RD_T_HINFO, "HINFO"}, {RD_T_NAPTR, "NAPTR"}, {RD_T_CAA, "CAA"},
-        {RD_T_SVCB, "SVCB"}, {RD_T_HTTPS, "HTTPS"}, {T_KEY, "KEY"},
-    };
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (names[i].t == type) return names[i].s;
-    snprintf(buf, n, "TYPE%u", type);
-    return buf;
-}
-
 /* ---- helpers ---- */
-
-static const uint8_t *rr_owner(const builder *b, const rd_rr *rr) { return b->l->arena + rr->owner; }
-static const uint8_t *rr_rdata(const builder *b, const rd_rr *rr) { return b->l->arena + rr->rdata; }
 
 static uint16_t rr_covered(const builder *b, const rd_rr *rr)
 {
@@ -380,8 +318,6 @@ static int same_rdata(const builder *b, uint32_t ia, uint32_t ib)
            rdata_canonical_cmp(a->type, rr_rdata(b, a), a->rdlen, rr_rdata(b, c), c->rdlen) == 0;
 }
 
-/* ---- the build ---- */
-
 /* Types whose targets' addresses go to the additional section: NS, MX (RFC 1035 3.3.9,
  * 3.3.11), SRV (RFC 2782), SVCB/HTTPS (RFC 9460 4.3, as Knot does; a "." target, the
  * owner itself in ServiceMode, is not resolved, like Knot). */
@@ -391,16 +327,18 @@ static int has_additional(uint16_t type)
            type == RD_T_SVCB || type == RD_T_HTTPS;
 }
 
-typedef struct brrset {        /* an rrset before layout */
-    uint32_t first, end;       /* range in the sorted record order (duplicates marked) */
-    uint32_t min_rec;          /* first record in file order (for messages) */
-} brrset;
-
 static void builder_free(builder *b)
 {
     free(b->nodes);
     free(b->tab);
     free(b->names);
+    free(b->rec_node);
+    free(b->order);
+    free(b->perm);
+    free(b->ord);
+    free(b->nstart);
+    free(b->dup);
+    free(b->brs);
 }
 
 static size_t align8(size_t x) { return (x + 7) & ~(size_t)7; }
@@ -421,197 +359,190 @@ static void advise_huge_pages(void *p, size_t len)
 #endif
 }
 
-zimg *zimg_build(const uint8_t *origin, const rd_rrlist *l, rd_msgs *msgs, size_t *size_out)
+/* 1. Index every owner (and its ancestors); drop and report records that cannot be
+ * served.  Returns -1 when out of memory. */
+static int index_owners(builder *b)
 {
-    builder b;
-    memset(&b, 0, sizeof b);
-    b.l = l;
-    b.msgs = msgs;
-    zimg *z = NULL;
-    uint32_t *rec_node = NULL, *order = NULL, *perm = NULL, *ord = NULL, *nstart = NULL;
-    uint8_t *dup = NULL;
-    brrset *brs = NULL;
-    zrrset *rs = NULL;
-    znode *fn = NULL;
-    uint32_t *some_child = NULL;
+    const rd_rrlist *l = b->l;
     size_t n = l->n;
     char nb[RD_NAME_MAX * 4 + 1], nb2[RD_NAME_MAX * 4 + 1], tb[16];
-
-    if (size_out) *size_out = 0;
-    prof(NULL);
-    rd_name_lower_copy(b.origin, origin);
-    b.olen = rd_name_len(b.origin);
-    b.ol = rd_name_labels(b.origin);
-
-    /* 1. index the owners */
     uint32_t tsize = 1024;
     while (tsize < n * 2 && tsize < (1u << 31)) tsize *= 2;
-    b.tab = malloc((size_t)tsize * sizeof *b.tab);
-    rec_node = malloc((n ? n : 1) * sizeof *rec_node);
-    if (!b.tab || !rec_node) goto nomem;
-    memset(b.tab, 0xff, (size_t)tsize * sizeof *b.tab);
-    b.tmask = tsize - 1;
+    b->tab = malloc((size_t)tsize * sizeof *b->tab);
+    b->rec_node = malloc((n ? n : 1) * sizeof *b->rec_node);
+    if (!b->tab || !b->rec_node) return -1;
+    memset(b->tab, 0xff, (size_t)tsize * sizeof *b->tab);
+    b->tmask = tsize - 1;
 
     const uint8_t *lab[ZIMG_MAX_LABELS + 1];
     uint32_t hs[ZIMG_MAX_LABELS + 1];
-    int on = zimg_name_index(b.origin, lab, hs);
-    uint32_t off0 = names_store(&b, b.origin, b.olen);
-    if (off0 == RD_NONE) goto nomem;
-    uint32_t apex_b = badd(&b, off0, b.olen, on, hs[0]);
-    if (apex_b == RD_NONE) goto nomem;
+    int on = zimg_name_index(b->origin, lab, hs);
+    uint32_t off0 = names_store(b, b->origin, b->olen);
+    if (off0 == RD_NONE) return -1;
+    b->apex = badd(b, off0, b->olen, on, hs[0]);
+    if (b->apex == RD_NONE) return -1;
 
+    uint32_t *rec_node = b->rec_node;
     for (size_t i = 0; i < n; i++) {
         const rd_rr *rr = &l->rr[i];
         rec_node[i] = RD_NONE;
         if (rr->flags & RD_RR_TEXT_RDATA) {
-            msg_at(&b, RD_MSG_ERROR, rr, "rdata of %s left unencoded", type_text(rr->type, tb, sizeof tb));
+            zb_msg(b, RD_MSG_ERROR, rr, "rdata of %s left unencoded", zb_type_text(rr->type, tb, sizeof tb));
             continue;
         }
         if (!arena_name_ok(l, rr->owner) || (size_t)rr->rdata + rr->rdlen > l->alen) {
-            msg_at(&b, RD_MSG_ERROR, rr, "malformed record");
+            zb_msg(b, RD_MSG_ERROR, rr, "malformed record");
             continue;
         }
-        const uint8_t *owner = rr_owner(&b, rr);
+        const uint8_t *owner = rr_owner(b, rr);
         /* zone files list a name's records together: reuse the previous record's node
            when the owner is byte-for-byte the same (skips lowering and hashing) */
         if (i > 0 && rec_node[i - 1] != RD_NONE && rr->rclass == RD_C_IN &&
             (l->rr[i - 1].owner == rr->owner ||
-             memcmp(rr_owner(&b, &l->rr[i - 1]), owner, rd_name_len(owner)) == 0) &&
-            zimg_rdata_check(rr->type, rr_rdata(&b, rr), rr->rdlen) == 0) {
+             memcmp(rr_owner(b, &l->rr[i - 1]), owner, rd_name_len(owner)) == 0) &&
+            zimg_rdata_check(rr->type, rr_rdata(b, rr), rr->rdlen) == 0) {
             rec_node[i] = rec_node[i - 1];
             continue;
         }
         if (rr->rclass != RD_C_IN) {
-            msg_at(&b, RD_MSG_ERROR, rr, "%s: class %u, only class IN zones are served",
+            zb_msg(b, RD_MSG_ERROR, rr, "%s: class %u, only class IN zones are served",
                    rd_name_to_text(owner, nb, sizeof nb), rr->rclass);
             continue;
         }
         uint8_t lname[RD_NAME_MAX + 1];
         rd_name_lower_copy(lname, owner);
         int nl = zimg_name_index(lname, lab, hs);
-        if (nl < b.ol || memcmp(lab[nl - b.ol], b.origin, b.olen) != 0) {
+        if (nl < b->ol || memcmp(lab[nl - b->ol], b->origin, b->olen) != 0) {
             /* named-checkzone and Knot both warn and drop such records */
-            msg_at(&b, RD_MSG_WARNING, rr, "%s: out of zone (not at or below %s), ignored",
-                   rd_name_to_text(owner, nb, sizeof nb), rd_name_to_text(b.origin, nb2, sizeof nb2));
+            zb_msg(b, RD_MSG_WARNING, rr, "%s: out of zone (not at or below %s), ignored",
+                   rd_name_to_text(owner, nb, sizeof nb), rd_name_to_text(b->origin, nb2, sizeof nb2));
             continue;
         }
-        if (zimg_rdata_check(rr->type, rr_rdata(&b, rr), rr->rdlen) != 0) {
-            msg_at(&b, RD_MSG_ERROR, rr, "%s: malformed %s rdata",
-                   rd_name_to_text(owner, nb, sizeof nb), type_text(rr->type, tb, sizeof tb));
+        if (zimg_rdata_check(rr->type, rr_rdata(b, rr), rr->rdlen) != 0) {
+            zb_msg(b, RD_MSG_ERROR, rr, "%s: malformed %s rdata",
+                   rd_name_to_text(owner, nb, sizeof nb), zb_type_text(rr->type, tb, sizeof tb));
             continue;
         }
-        uint32_t id = bnode_of(&b, lname, lab, hs, nl);
-        if (id == RD_NONE) goto nomem;
+        uint32_t id = bnode_of(b, lname, lab, hs, nl);
+        if (id == RD_NONE) return -1;
         rec_node[i] = id;
     }
-    if (b.errors) goto fail;
-    prof("index");
+    return 0;
+}
 
-    /* 2. canonical order: perm[old] = new */
-    uint32_t nn = b.nn;
-    order = canonical_order(&b, apex_b);
-    perm = malloc((size_t)nn * sizeof *perm);
-    if (!order || !perm) goto nomem;
-    for (uint32_t v = 0; v < nn; v++) perm[order[v]] = v;
+/* 2. Canonical order: order[final] = build id, perm[build id] = final. */
+static int order_nodes(builder *b)
+{
+    b->order = canonical_order(b, b->apex);
+    b->perm = malloc((size_t)b->nn * sizeof *b->perm);
+    if (!b->order || !b->perm) return -1;
+    for (uint32_t v = 0; v < b->nn; v++) b->perm[b->order[v]] = v;
+    return 0;
+}
 
-    prof("order");
-    /* 3. counting sort of records by node, then by (type, covered, rdata) per node */
-    nstart = calloc((size_t)nn + 1, sizeof *nstart);
-    ord = malloc((n ? n : 1) * sizeof *ord);
-    dup = calloc(n ? n : 1, 1);
-    if (!nstart || !ord || !dup) goto nomem;
+/* 3. Records by node (counting sort), then by (type, covered, rdata) within each node,
+ * cut into rrsets.  Afterwards nstart[v] is node v's first rrset. */
+static int group_rrsets(builder *b)
+{
+    const rd_rrlist *l = b->l;
+    size_t n = l->n;
+    uint32_t nn = b->nn;
+    char nb[RD_NAME_MAX * 4 + 1], tb[16];
+    b->nstart = calloc((size_t)nn + 1, sizeof *b->nstart);
+    b->ord = malloc((n ? n : 1) * sizeof *b->ord);
+    b->dup = calloc(n ? n : 1, 1);
+    if (!b->nstart || !b->ord || !b->dup) return -1;
+    uint32_t *nstart = b->nstart, *ord = b->ord, *perm = b->perm, *rec_node = b->rec_node;
     for (size_t i = 0; i < n; i++)
         if (rec_node[i] != RD_NONE) nstart[perm[rec_node[i]] + 1]++;
     for (uint32_t v = 0; v < nn; v++) nstart[v + 1] += nstart[v];
-    {
-        uint32_t *fill = malloc(((size_t)nn + 1) * sizeof *fill);
-        if (!fill) goto nomem;
-        memcpy(fill, nstart, ((size_t)nn + 1) * sizeof *fill);
-        for (size_t i = 0; i < n; i++)
-            if (rec_node[i] != RD_NONE) ord[fill[perm[rec_node[i]]]++] = (uint32_t)i;
-        free(fill);
-    }
+    uint32_t *fill = malloc(((size_t)nn + 1) * sizeof *fill);
+    if (!fill) return -1;
+    memcpy(fill, nstart, ((size_t)nn + 1) * sizeof *fill);
+    for (size_t i = 0; i < n; i++)
+        if (rec_node[i] != RD_NONE) ord[fill[perm[rec_node[i]]]++] = (uint32_t)i;
+    free(fill);
     /* owners are all indexed: the build index and the record->node map are done with */
-    free(b.tab); b.tab = NULL;
-    free(rec_node); rec_node = NULL;
+    free(b->tab); b->tab = NULL;
+    free(b->rec_node); b->rec_node = NULL;
 
-    /* rrsets: cut each node's sorted records into (type, covered) groups; from here on
-       nstart[v] is the node's first rrset (its record range was read first) */
-    size_t brs_cap = 1024, nrs = 0, addl_max = 0;
-    brs = malloc(brs_cap * sizeof *brs);
-    if (!brs) goto nomem;
-    uint64_t rdata_total = 0, records = 0;
+    b->brs_cap = 1024;
+    b->brs = malloc(b->brs_cap * sizeof *b->brs);
+    if (!b->brs) return -1;
     for (uint32_t v = 0; v < nn; v++) {
-        uint32_t s0 = nstart[v], s1 = nstart[v + 1];
-        sort_records(&b, ord + s0, s1 - s0);
-        nstart[v] = (uint32_t)nrs;
+        uint32_t s0 = nstart[v], s1 = nstart[v + 1];   /* read before nstart[v] is reused */
+        sort_records(b, ord + s0, s1 - s0);
+        nstart[v] = (uint32_t)b->nrs;
         for (uint32_t s = s0; s < s1; ) {
             const rd_rr *r0 = &l->rr[ord[s]];
-            uint16_t cov = rr_covered(&b, r0);
+            uint16_t cov = rr_covered(b, r0);
             uint32_t e = s + 1;
-            while (e < s1 && l->rr[ord[e]].type == r0->type && rr_covered(&b, &l->rr[ord[e]]) == cov) e++;
-            if (nrs == brs_cap) {
-                brs_cap *= 2;
-                brrset *nv = realloc(brs, brs_cap * sizeof *nv);
-                if (!nv) goto nomem;
-                brs = nv;
+            while (e < s1 && l->rr[ord[e]].type == r0->type && rr_covered(b, &l->rr[ord[e]]) == cov) e++;
+            if (b->nrs == b->brs_cap) {
+                brrset *nv = realloc(b->brs, 2 * b->brs_cap * sizeof *nv);
+                if (!nv) return -1;
+                b->brs = nv;
+                b->brs_cap *= 2;
             }
-            brrset *g = &brs[nrs++];
+            brrset *g = &b->brs[b->nrs++];
             g->first = s;
             g->end = e;
             g->min_rec = ord[s];
             uint32_t kept = 0;
             for (uint32_t k = s; k < e; k++) {
                 if (ord[k] < g->min_rec) g->min_rec = ord[k];
-                if (k > s && same_rdata(&b, ord[k - 1], ord[k])) { dup[ord[k]] = 1; continue; }
+                if (k > s && same_rdata(b, ord[k - 1], ord[k])) { b->dup[ord[k]] = 1; continue; }
                 kept++;
-                rdata_total += 2 + (uint64_t)l->rr[ord[k]].rdlen;
+                b->rdata_total += 2 + (uint64_t)l->rr[ord[k]].rdlen;
             }
-            records += kept;
-            if (has_additional(r0->type)) addl_max += kept;
-            if (kept > 0xffff) {
-                msg_at(&b, RD_MSG_ERROR, r0, "%s %s: RRset of %u records is too large",
-                       rd_name_to_text(rr_owner(&b, r0), nb, sizeof nb),
-                       type_text(r0->type, tb, sizeof tb), kept);
-            }
+            b->records += kept;
+            if (has_additional(r0->type)) b->addl_max += kept;
+            if (kept > 0xffff)
+                zb_msg(b, RD_MSG_ERROR, r0, "%s %s: RRset of %u records is too large",
+                       rd_name_to_text(rr_owner(b, r0), nb, sizeof nb),
+                       zb_type_text(r0->type, tb, sizeof tb), kept);
             s = e;
         }
-        if (nrs - nstart[v] > 0xffff) {
-            msg_at(&b, RD_MSG_ERROR, NULL, "too many RRsets at one name");
-            goto fail;
+        if (b->nrs - nstart[v] > 0xffff) {
+            zb_msg(b, RD_MSG_ERROR, NULL, "too many RRsets at one name");
+            return 0;
         }
     }
-    nstart[nn] = (uint32_t)nrs;
-    if (b.errors) goto fail;
-    prof("rrsets");
+    nstart[nn] = (uint32_t)b->nrs;
+    return 0;
+}
 
-    /* layout: sizes are known now except the additional lists, which go last and get
-       their upper bound (one entry per NS/MX/SRV record), trimmed at the end */
-    some_child = malloc((size_t)nn * sizeof *some_child);
-    if (!some_child) goto nomem;
-    memset(some_child, 0xff, (size_t)nn * sizeof *some_child);
+/* 4. The image buffer and its header.  Sizes are known now except the additional
+ * lists, which go last with their upper bound (one entry per NS/MX/SRV/SVCB/HTTPS
+ * record) and are trimmed at the end. */
+static int layout(builder *b)
+{
+    uint32_t nn = b->nn;
+    /* names: a node with children borrows the tail of a child's name, so only names of
+       leaves take bytes */
+    uint8_t *has_child = calloc(nn, 1);
+    if (!has_child) return -1;
+    for (uint32_t id = 0; id < nn; id++)
+        if (b->nodes[id].parent != RD_NONE) has_child[b->nodes[id].parent] = 1;
     size_t names_bytes = 0;
-    for (uint32_t v = nn; v-- > 0; ) {
-        uint32_t bp = b.nodes[order[v]].parent;
-        uint32_t p = bp == RD_NONE ? RD_NONE : perm[bp];
-        if (some_child[v] == RD_NONE) names_bytes += b.nodes[order[v]].name_len;
-        if (p != RD_NONE && some_child[p] == RD_NONE) some_child[p] = v;
-    }
+    for (uint32_t id = 0; id < nn; id++)
+        if (!has_child[id]) names_bytes += b->nodes[id].name_len;
+    free(has_child);
     uint32_t hsize = 16;
     while (hsize < (uint64_t)nn * 2) hsize *= 2;
     size_t o_nodes = align8(sizeof(struct zimg));
     size_t o_rrsets = align8(o_nodes + (size_t)nn * sizeof(znode));
-    size_t o_hash = align8(o_rrsets + nrs * sizeof(zrrset));
+    size_t o_hash = align8(o_rrsets + b->nrs * sizeof(zrrset));
     size_t o_names = align8(o_hash + (size_t)hsize * 4);
     size_t o_rdata = o_names + names_bytes;
-    size_t o_addl = align8(o_rdata + rdata_total);
-    size_t total = o_addl + addl_max * 4;
+    size_t o_addl = align8(o_rdata + b->rdata_total);
+    size_t total = o_addl + b->addl_max * 4;
     if (total > 0xfffffff0u) {
-        msg_at(&b, RD_MSG_ERROR, NULL, "zone too large for one image");
-        goto fail;
+        zb_msg(b, RD_MSG_ERROR, NULL, "zone too large for one image");
+        return 0;
     }
-    z = malloc(total ? total : 1);
-    if (!z) goto nomem;
+    zimg *z = malloc(total ? total : 1);
+    if (!z) return -1;
     advise_huge_pages(z, total);
     uint8_t *base = (uint8_t *)z;
     memset(z, 0, o_nodes);
@@ -620,10 +551,10 @@ zimg *zimg_build(const uint8_t *origin, const rd_rrlist *l, rd_msgs *msgs, size_
     z->endian = ZIMG_ENDIAN_TAG;
     z->hdr_size = sizeof(struct zimg);
     z->node_count = nn;
-    z->rrset_count = (uint32_t)nrs;
-    z->record_count = (uint32_t)records;
+    z->rrset_count = (uint32_t)b->nrs;
+    z->record_count = (uint32_t)b->records;
     z->apex = 0;
-    z->origin_labels = (uint32_t)b.ol;
+    z->origin_labels = (uint32_t)b->ol;
     z->nodes_off = (uint32_t)o_nodes;
     z->rrsets_off = (uint32_t)o_rrsets;
     z->hash_off = (uint32_t)o_hash;
@@ -631,27 +562,41 @@ zimg *zimg_build(const uint8_t *origin, const rd_rrlist *l, rd_msgs *msgs, size_
     z->names_off = (uint32_t)o_names;
     z->names_len = (uint32_t)names_bytes;
     z->rdata_off = (uint32_t)o_rdata;
-    z->rdata_len = (uint32_t)rdata_total;
+    z->rdata_len = (uint32_t)b->rdata_total;
     z->addl_off = (uint32_t)o_addl;
     /* the gaps that alignment leaves must not carry stale heap bytes into files */
     memset(base + o_nodes + (size_t)nn * sizeof(znode), 0, o_rrsets - o_nodes - (size_t)nn * sizeof(znode));
-    memset(base + o_rrsets + nrs * sizeof(zrrset), 0, o_hash - o_rrsets - nrs * sizeof(zrrset));
-    memset(base + o_rdata + rdata_total, 0, o_addl - o_rdata - rdata_total);
-    fn = (znode *)(base + o_nodes);
-    rs = (zrrset *)(base + o_rrsets);
+    memset(base + o_rrsets + b->nrs * sizeof(zrrset), 0, o_hash - o_rrsets - b->nrs * sizeof(zrrset));
+    memset(base + o_rdata + b->rdata_total, 0, o_addl - o_rdata - b->rdata_total);
+    b->z = z;
+    b->base = base;
+    b->fn = (znode *)(base + o_nodes);
+    b->rs = (zrrset *)(base + o_rrsets);
+    b->o_names = o_names;
+    b->o_rdata = o_rdata;
+    b->o_addl = o_addl;
+    b->total = total;
+    b->hsize = hsize;
+    return 0;
+}
 
-    /* rrset records and their rdata */
-    uint8_t *rdp = base + o_rdata;
-    for (size_t gi = 0; gi < nrs; gi++) {
-        const brrset *br = &brs[gi];
-        zrrset *r = &rs[gi];
+/* The rrset records and their rdata, duplicates left out. */
+static void fill_rrsets(builder *b)
+{
+    const rd_rrlist *l = b->l;
+    const uint32_t *ord = b->ord;
+    char nb[RD_NAME_MAX * 4 + 1], tb[16];
+    uint8_t *rdp = b->base + b->o_rdata;
+    for (size_t gi = 0; gi < b->nrs; gi++) {
+        const brrset *br = &b->brs[gi];
+        zrrset *r = &b->rs[gi];
         const rd_rr *r0 = &l->rr[ord[br->first]];
         memset(r, 0, sizeof *r);
         r->type = r0->type;
-        r->covered = rr_covered(&b, r0);
+        r->covered = rr_covered(b, r0);
         r->rrsig = RD_NONE;
         r->addl_off = RD_NONE;
-        r->rdata_off = (uint32_t)(rdp - base);
+        r->rdata_off = (uint32_t)(rdp - b->base);
         /* RFC 2181 5.2: one TTL per RRset.  Like Knot's zone loader, the TTL of the
            record that comes last in the file wins (Knot logs "TTL mismatch ... TTL set
            to" the newest record's TTL); a warning names the first differing record. */
@@ -663,54 +608,60 @@ zimg *zimg_build(const uint8_t *origin, const rd_rrlist *l, rd_msgs *msgs, size_
             if (i > last) last = i;
             if (rr->ttl != l->rr[br->min_rec].ttl && (first_diff == RD_NONE || i < first_diff))
                 first_diff = i;
-            if (dup[i]) continue;
+            if (b->dup[i]) continue;
             count++;
             *rdp++ = (uint8_t)(rr->rdlen >> 8);
             *rdp++ = (uint8_t)rr->rdlen;
-            memcpy(rdp, rr_rdata(&b, rr), rr->rdlen);
+            memcpy(rdp, rr_rdata(b, rr), rr->rdlen);
             rdp += rr->rdlen;
         }
         r->ttl = l->rr[last].ttl;
         r->count = (uint16_t)count;
-        r->rdata_len = (uint32_t)((rdp - base) - r->rdata_off);
+        r->rdata_len = (uint32_t)((rdp - b->base) - r->rdata_off);
         if (first_diff != RD_NONE) {
             const rd_rr *d = &l->rr[first_diff];
-            msg_at(&b, RD_MSG_WARNING, d,
+            zb_msg(b, RD_MSG_WARNING, d,
                    "%s %s: TTL %u differs from TTL %u of the RRset's first record; "
                    "using %u, the last one's (RFC 2181 5.2)",
-                   rd_name_to_text(rr_owner(&b, d), nb, sizeof nb),
-                   type_text(d->type, tb, sizeof tb), d->ttl, l->rr[br->min_rec].ttl, r->ttl);
+                   rd_name_to_text(rr_owner(b, d), nb, sizeof nb),
+                   zb_type_text(d->type, tb, sizeof tb), d->ttl, l->rr[br->min_rec].ttl, r->ttl);
         }
     }
-    prof("ttl");
+}
 
-    /* names: children before parents, a parent's name is the tail of a child's */
-    size_t npos = o_names;
+/* Names (children before parents: a parent's name is the tail of a child's), node
+ * records with flags and links (parents first), and the hash index. */
+static void fill_nodes(builder *b)
+{
+    uint32_t nn = b->nn;
+    znode *fn = b->fn;
+    uint8_t *base = b->base;
+    size_t npos = b->o_names;
+    for (uint32_t v = 0; v < nn; v++) fn[v].name_off = 0;   /* 0: not placed yet */
     for (uint32_t v = nn; v-- > 0; ) {
-        uint32_t c = some_child[v];
-        const bnode *bn = &b.nodes[order[v]];
-        if (c != RD_NONE) {
-            fn[v].name_off = fn[c].name_off + 1 + base[fn[c].name_off];
-        } else {
-            memcpy(base + npos, b.names + bn->name, bn->name_len);
+        const bnode *bn = &b->nodes[b->order[v]];
+        if (fn[v].name_off == 0) {        /* a leaf: no child has lent it a tail */
+            memcpy(base + npos, b->names + bn->name, bn->name_len);
             fn[v].name_off = (uint32_t)npos;
             npos += bn->name_len;
         }
+        if (bn->parent != RD_NONE) {
+            znode *p = &fn[b->perm[bn->parent]];
+            if (p->name_off == 0) p->name_off = fn[v].name_off + 1 + base[fn[v].name_off];
+        }
     }
-
-    /* 4. node records, flags and links, parents first */
     for (uint32_t v = 0; v < nn; v++) {
-        const bnode *bn = &b.nodes[order[v]];
+        const bnode *bn = &b->nodes[b->order[v]];
         znode *nd = &fn[v];
         nd->hash = bn->hash;
         nd->name_len = bn->name_len;
         nd->labels = bn->labels;
-        nd->rrset_first = nstart[v];
-        nd->rrset_count = (uint16_t)(nstart[v + 1] - nstart[v]);
-        nd->parent = bn->parent == RD_NONE ? RD_NONE : perm[bn->parent];
+        nd->rrset_first = b->nstart[v];
+        nd->rrset_count = (uint16_t)(b->nstart[v + 1] - b->nstart[v]);
+        nd->parent = bn->parent == RD_NONE ? RD_NONE : b->perm[bn->parent];
         nd->cut = nd->dname = nd->wild = RD_NONE;
         uint32_t f = 0;
-        zrrset *r = rs + nd->rrset_first;
+        zrrset *r = b->rs + nd->rrset_first;
         for (unsigned k = 0; k < nd->rrset_count; k++) {
             if (r[k].type == RD_T_NS && v != 0) f |= ZN_CUT;
             if (r[k].type == RD_T_DNAME) f |= ZN_DNAME;
@@ -739,102 +690,37 @@ zimg *zimg_build(const uint8_t *origin, const rd_rrlist *l, rd_msgs *msgs, size_
         if (nd->cut == RD_NONE && (f & ZN_CUT)) nd->cut = v;
         nd->flags = f;
     }
-    /* the index over all node names */
-    uint32_t *tab = (uint32_t *)(base + o_hash);
-    memset(tab, 0xff, (size_t)hsize * 4);
+    uint32_t *tab = (uint32_t *)(base + b->z->hash_off);
+    uint32_t mask = b->hsize - 1;
+    memset(tab, 0xff, (size_t)b->hsize * 4);
     for (uint32_t v = 0; v < nn; v++) {
-        uint32_t i = fn[v].hash & (hsize - 1);
-        while (tab[i] != RD_NONE) i = (i + 1) & (hsize - 1);
+        uint32_t i = fn[v].hash & mask;
+        while (tab[i] != RD_NONE) i = (i + 1) & mask;
         tab[i] = v;
     }
-    /* the build-time index is no longer needed: lookups below use the image's own */
-    free(b.nodes); b.nodes = NULL;
-    free(b.names); b.names = NULL;
-    free(some_child); some_child = NULL;
-    prof("links");
+}
 
-    /* 5. semantic checks */
-    {
-        const znode *apex = &fn[0];
-        const zrrset *ar = rs + apex->rrset_first;
-        int soa = -1, ns = 0;
-        for (unsigned k = 0; k < apex->rrset_count; k++) {
-            if (ar[k].type == RD_T_SOA) soa = (int)k;
-            if (ar[k].type == RD_T_NS) ns = 1;
-        }
-        rd_name_to_text(b.origin, nb2, sizeof nb2);
-        if (soa < 0)
-            msg_at(&b, RD_MSG_ERROR, NULL, "%s: no SOA record at the zone apex", nb2);
-        else if (ar[soa].count > 1) {
-            /* name the second SOA in file order */
-            const brrset *g = &brs[apex->rrset_first + soa];
-            uint32_t second = RD_NONE;
-            for (uint32_t k = g->first; k < g->end; k++)
-                if (!dup[ord[k]] && ord[k] != g->min_rec && (second == RD_NONE || ord[k] < second))
-                    second = ord[k];
-            msg_at(&b, RD_MSG_ERROR, &l->rr[second], "%s: more than one SOA record at the apex", nb2);
-        }
-        if (!ns) msg_at(&b, RD_MSG_ERROR, NULL, "%s: no NS records at the zone apex", nb2);
-    }
-    for (uint32_t v = 0; v < nn; v++) {
-        const znode *nd = &fn[v];
-        const zrrset *r = rs + nd->rrset_first;
-        const brrset *g = brs + nd->rrset_first;
-        if (nd->rrset_count == 0) continue;
-        const uint8_t *nm = base + nd->name_off;
-        uint32_t node_first = RD_NONE;
-        int cname = -1, other = -1;
-        for (unsigned k = 0; k < nd->rrset_count; k++) {
-            if (node_first == RD_NONE || g[k].min_rec < node_first) node_first = g[k].min_rec;
-            uint16_t t = r[k].type;
-            if (t == RD_T_SOA && v != 0)
-                msg_at(&b, RD_MSG_ERROR, &l->rr[g[k].min_rec], "%s: SOA record not at the zone apex",
-                       rd_name_to_text(nm, nb, sizeof nb));
-            if (t == RD_T_CNAME) cname = (int)k;
-            else if (t != RD_T_RRSIG && t != RD_T_NSEC && t != T_KEY &&
-                     (other < 0 || g[k].min_rec < g[other].min_rec))
-                other = (int)k;
-            if ((t == RD_T_CNAME || t == RD_T_DNAME) && r[k].count > 1) {
-                uint32_t second = RD_NONE;
-                for (uint32_t x = g[k].first; x < g[k].end; x++)
-                    if (!dup[ord[x]] && ord[x] != g[k].min_rec && (second == RD_NONE || ord[x] < second))
-                        second = ord[x];
-                /* RFC 2181 10.1: one CNAME per name; RFC 6672 2.4: one DNAME per name */
-                msg_at(&b, RD_MSG_ERROR, &l->rr[second], "%s: more than one %s record",
-                       rd_name_to_text(nm, nb, sizeof nb), t == RD_T_CNAME ? "CNAME" : "DNAME");
-            }
-        }
-        if (cname >= 0 && other >= 0) {
-            /* RFC 1034 3.6.2, RFC 2181 10.1: a CNAME owner has no other data (RRSIG, NSEC
-               and KEY excepted: RFC 4035 2.5).  Report at whichever came second. */
-            uint32_t at = g[cname].min_rec > g[other].min_rec ? g[cname].min_rec : g[other].min_rec;
-            msg_at(&b, RD_MSG_ERROR, &l->rr[at], "%s: CNAME and other data",
-                   rd_name_to_text(nm, nb, sizeof nb));
-        }
-        if (nd->flags & ZN_BELOW_DNAME) {
-            /* RFC 6672 2.3: a DNAME owner has no descendants */
-            msg_at(&b, RD_MSG_ERROR, &l->rr[node_first], "%s: data below the DNAME at %s",
-                   rd_name_to_text(nm, nb, sizeof nb),
-                   rd_name_to_text(base + fn[nd->dname].name_off, nb2, sizeof nb2));
-        }
-    }
-    prof("checks");
-
-    /* additional-section lists of NS/MX/SRV/SVCB/HTTPS, and the missing-glue check */
-    uint32_t *addl_v = (uint32_t *)(base + o_addl);
+/* 5. Additional-section lists of NS/MX/SRV/SVCB/HTTPS, and the missing-glue check:
+ * both resolve each target with a lookup in the image itself. */
+static void link_targets(builder *b)
+{
+    const rd_rrlist *l = b->l;
+    zimg *z = b->z;
+    char nb[RD_NAME_MAX * 4 + 1], nb2[RD_NAME_MAX * 4 + 1];
+    uint32_t *addl_v = (uint32_t *)(b->base + b->o_addl);
     size_t naddl = 0;
-    for (size_t gi = 0; gi < nrs; gi++) {
-        zrrset *r = &rs[gi];
+    for (size_t gi = 0; gi < b->nrs; gi++) {
+        zrrset *r = &b->rs[gi];
         if (!has_additional(r->type)) continue;
         int toff = zimg_target_offset(r->type);
-        const brrset *g = &brs[gi];
+        const brrset *g = &b->brs[gi];
         size_t start = naddl;
         for (uint32_t k = g->first; k < g->end; k++) {
-            if (dup[ord[k]]) continue;
-            const rd_rr *rr = &l->rr[ord[k]];
+            if (b->dup[b->ord[k]]) continue;
+            const rd_rr *rr = &l->rr[b->ord[k]];
             uint8_t t[RD_NAME_MAX + 1];
-            rd_name_lower_copy(t, rr_rdata(&b, rr) + toff);
-            if (!rd_name_is_sub(t, b.origin)) continue;    /* not ours to supply */
+            rd_name_lower_copy(t, rr_rdata(b, rr) + toff);
+            if (!rd_name_is_sub(t, b->origin)) continue;    /* not ours to supply */
             zlookup lk;
             zimg_lookup(z, t, rd_name_labels(t), &lk);
             uint32_t tv = lk.exact;
@@ -849,31 +735,70 @@ zimg *zimg_build(const uint8_t *origin, const rd_rrlist *l, rd_msgs *msgs, size_
                 /* Missing glue: the name server lies at or below a zone cut of this zone,
                    so only this zone can supply its address (RFC 1034 4.2.1); both
                    named-checkzone and kzonecheck report it. */
-                msg_at(&b, RD_MSG_ERROR, rr, "%s NS %s: missing glue, the name server has no "
+                zb_msg(b, RD_MSG_ERROR, rr, "%s NS %s: missing glue, the name server has no "
                        "address records (A or AAAA)",
-                       rd_name_to_text(rr_owner(&b, rr), nb, sizeof nb),
-                       rd_name_to_text(rr_rdata(&b, rr) + toff, nb2, sizeof nb2));
+                       rd_name_to_text(rr_owner(b, rr), nb, sizeof nb),
+                       rd_name_to_text(rr_rdata(b, rr) + toff, nb2, sizeof nb2));
             } else {
                 /* in-zone authoritative name without addresses: BIND says error, Knot
                    says nothing; a resolver can still ask for it, so only warn */
-                msg_at(&b, RD_MSG_WARNING, rr, "%s NS %s: the name server has no address "
+                zb_msg(b, RD_MSG_WARNING, rr, "%s NS %s: the name server has no address "
                        "records (A or AAAA)",
-                       rd_name_to_text(rr_owner(&b, rr), nb, sizeof nb),
-                       rd_name_to_text(rr_rdata(&b, rr) + toff, nb2, sizeof nb2));
+                       rd_name_to_text(rr_owner(b, rr), nb, sizeof nb),
+                       rd_name_to_text(rr_rdata(b, rr) + toff, nb2, sizeof nb2));
             }
         }
         if (naddl > start) {
-            r->addl_off = (uint32_t)(o_addl + start * 4);
+            r->addl_off = (uint32_t)(b->o_addl + start * 4);
             r->addl_count = (uint32_t)(naddl - start);
         }
     }
+    z->addl_count = (uint32_t)naddl;
+    size_t end = b->o_addl + naddl * 4;
+    b->total = align8(end);
+    if (b->total > end) memset(b->base + end, 0, b->total - end);
+    z->size = (uint32_t)b->total;
+}
+
+zimg *zimg_build(const uint8_t *origin, const rd_rrlist *l, rd_msgs *msgs, size_t *size_out)
+{
+    builder b;
+    memset(&b, 0, sizeof b);
+    b.l = l;
+    b.msgs = msgs;
+    zimg *z = NULL;
+    size_t total = 0;
+
+    if (size_out) *size_out = 0;
+    prof(NULL);
+    rd_name_lower_copy(b.origin, origin);
+    b.olen = rd_name_len(b.origin);
+    b.ol = rd_name_labels(b.origin);
+
+    if (index_owners(&b) != 0) goto nomem;
+    if (b.errors) goto fail;
+    prof("index");
+    if (order_nodes(&b) != 0) goto nomem;
+    prof("order");
+    if (group_rrsets(&b) != 0) goto nomem;
+    if (b.errors) goto fail;
+    prof("rrsets");
+    if (layout(&b) != 0) goto nomem;
+    z = b.z;
+    if (b.errors) goto fail;
+    fill_rrsets(&b);
+    fill_nodes(&b);
+    prof("fill");
+    /* the build-time names are no longer needed: lookups below use the image's own */
+    free(b.nodes); b.nodes = NULL;
+    free(b.names); b.names = NULL;
+    zb_check_apex(&b);
+    zb_check_nodes(&b);
+    prof("checks");
+    link_targets(&b);
     if (b.errors) goto fail;
     prof("addl");
-
-    z->addl_count = (uint32_t)naddl;
-    total = align8(o_addl + naddl * 4);
-    if (total > o_addl + naddl * 4) memset(base + o_addl + naddl * 4, 0, total - o_addl - naddl * 4);
-    z->size = (uint32_t)total;
+    total = b.total;
     zimg *shrunk = realloc(z, total);
     if (shrunk) z = shrunk;
 
@@ -890,20 +815,12 @@ zimg *zimg_build(const uint8_t *origin, const rd_rrlist *l, rd_msgs *msgs, size_
     goto done;
 
 nomem:
-    msg_at(&b, RD_MSG_ERROR, NULL, "out of memory while compiling the zone");
+    zb_msg(&b, RD_MSG_ERROR, NULL, "out of memory while compiling the zone");
 fail:
     free(z);
     z = NULL;
 done:
     builder_free(&b);
-    free(rec_node);
-    free(order);
-    free(perm);
-    free(ord);
-    free(nstart);
-    free(dup);
-    free(brs);
-    free(some_child);
     return z;
 }
 

@@ -81,7 +81,9 @@ static size_t join_tokens(zs_state *st, const zs_tok *t, size_t n)
     if (!o) return 0;
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
-        if (i) o[k++] = ' ';
+        /* tokens that touched in the source stay touching (SVCB: key="value") */
+        if (i && t[i].s - t[i].quoted != t[i - 1].s + t[i - 1].len + t[i - 1].quoted)
+            o[k++] = ' ';
         if (t[i].quoted) o[k++] = '"';
         memcpy(o + k, t[i].s, t[i].len);
         k += t[i].len;

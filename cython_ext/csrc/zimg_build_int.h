@@ -1,0 +1,75 @@
+/* zimg_build_int.h — the zone image builder's working state, shared by its stages
+ * (zimg_build.c) and its semantic checks and diagnostics (zimg_check.c). */
+#ifndef RD_ZIMG_BUILD_INT_H
+#define RD_ZIMG_BUILD_INT_H
+
+#include "zimg_format.h"
+
+#define T_KEY 25   /* RFC 2535 KEY: may sit beside a CNAME (RFC 2181 10.1.1, RFC 4035 2.5) */
+
+/* A node while the owners are indexed (build ids, in insertion order). */
+typedef struct bnode {
+    uint32_t name;             /* offset in builder.names (lower-case wire) */
+    uint32_t hash;
+    uint32_t parent;           /* build id; RD_NONE for the apex */
+    uint8_t name_len;
+    uint8_t labels;
+} bnode;
+
+/* An rrset before layout: a range of the sorted record order. */
+typedef struct brrset {
+    uint32_t first, end;       /* range in builder.ord (duplicates marked in builder.dup) */
+    uint32_t min_rec;          /* first record in file order (for messages) */
+} brrset;
+
+typedef struct builder {
+    const rd_rrlist *l;
+    rd_msgs *msgs;
+    size_t errors;                     /* errors this build reported */
+    uint8_t origin[RD_NAME_MAX + 1];   /* lower-case */
+    size_t olen;
+    int ol;
+    /* 1. owner index */
+    bnode *nodes;
+    uint32_t nn, ncap;
+    uint32_t *tab;                     /* open addressing over build ids */
+    uint32_t tmask;
+    uint8_t *names;
+    size_t names_len, names_cap;
+    uint32_t *rec_node;                /* record -> build id, RD_NONE if dropped */
+    uint32_t apex;                     /* build id of the apex */
+    /* 2. canonical order */
+    uint32_t *order;                   /* final id -> build id */
+    uint32_t *perm;                    /* build id -> final id */
+    /* 3. records sorted and cut into rrsets */
+    uint32_t *ord;                     /* record indexes by (node, type, covered, rdata) */
+    uint32_t *nstart;                  /* per final node: first record, then first rrset */
+    uint8_t *dup;                      /* per record: 1 = duplicate of the one before */
+    brrset *brs;
+    size_t nrs, brs_cap;
+    uint64_t rdata_total, records;
+    size_t addl_max;
+    /* 4. the image */
+    zimg *z;
+    uint8_t *base;
+    znode *fn;
+    zrrset *rs;
+    size_t o_names, o_rdata, o_addl, total;
+    uint32_t hsize;
+} builder;
+
+static inline const uint8_t *rr_owner(const builder *b, const rd_rr *rr) { return b->l->arena + rr->owner; }
+static inline const uint8_t *rr_rdata(const builder *b, const rd_rr *rr) { return b->l->arena + rr->rdata; }
+
+/* Report at a record's FILE:LINE (rr NULL: the zone's main file, no line). */
+void zb_msg(builder *b, int sev, const rd_rr *rr, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+const char *zb_type_text(uint16_t type, char *buf, size_t n);
+/* The second record in file order of a built rrset (for "more than one" messages). */
+uint32_t zb_second_record(const builder *b, const brrset *g);
+
+/* Semantic checks on the laid-out nodes and rrsets (zimg_check.c). */
+void zb_check_apex(builder *b);
+void zb_check_nodes(builder *b);
+
+#endif
