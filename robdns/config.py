@@ -56,16 +56,6 @@ class ZoneConfig:
 
 
 @dataclasses.dataclass(frozen=True)
-class XdpConfig:
-    """The AF_XDP data path (issue: AF_XDP); parsed here, served by robdns.xdp."""
-    interface: str
-    port: int = 53
-    queues: object = "auto"          # "auto" or a count
-    mode: str = "auto"               # auto | native | generic
-    zero_copy: str = "auto"          # auto | on | off
-
-
-@dataclasses.dataclass(frozen=True)
 class Config:
     listen: tuple = (ListenAddress("127.0.0.1", 5353),)
     workers: int = 1                 # resolved: "auto" becomes the number of usable cores
@@ -81,7 +71,7 @@ class Config:
     tcp: TcpConfig = TcpConfig()
     log_level: str = "info"
     zones: tuple = ()
-    xdp: Optional[XdpConfig] = None
+    xdp: object = None               # robdns.xdp.XdpConfig (issue: AF_XDP) or None
     path: Optional[str] = None       # the file this came from (None: built-in defaults)
 
 
@@ -367,27 +357,13 @@ class _Validator:
         return n.to_text().lower()
 
     def xdp(self, value):
-        x = self.mapping("xdp", value, ("interface", "port", "queues", "mode", "zero_copy"))
-        if not isinstance(value, dict):
+        # The AF_XDP section belongs to robdns.xdp (checks it and whether the build has it).
+        from robdns import xdp
+        try:
+            return xdp.parse_xdp_config(value, "xdp")
+        except ConfigError as e:
+            self.errors.append(str(e))
             return None
-        out = {}
-        if "interface" not in x:
-            self.err("xdp", "missing key 'interface'")
-        else:
-            out["interface"] = self.string("xdp.interface", x["interface"], 15)
-        if "port" in x:
-            out["port"] = self.integer("xdp.port", x["port"], 1, 65535)
-        if "queues" in x:
-            out["queues"] = "auto" if x["queues"] == "auto" else self.integer("xdp.queues", x["queues"], 1, 1024)
-        if "mode" in x:
-            out["mode"] = self.choice("xdp.mode", x["mode"], ("auto", "native", "generic"))
-        if "zero_copy" in x:
-            zc = x["zero_copy"]
-            zc = {True: "on", False: "off"}.get(zc, zc)    # YAML reads bare on/off as booleans
-            out["zero_copy"] = self.choice("xdp.zero_copy", zc, ("auto", "on", "off"))
-        if any(v is None for v in out.values()) or "interface" not in out:
-            return None
-        return XdpConfig(**out)
 
 
 def parse_listen(text):

@@ -55,6 +55,7 @@ class Daemon:
         self.tcp_sockets = []
         self.control_socket = None
         self.workers = None
+        self.xdp = None                      # robdns.xdp.XdpWorkers when `xdp` is configured
         self.tcp = None
         self.control = None
         self.started = time.time()
@@ -79,6 +80,12 @@ class Daemon:
                 self.tcp_sockets.append(tcp.open_listener(addr.host, addr.port, addr.family))
         owner = _account(cfg) if os.geteuid() == 0 else None
         self.control_socket = control.open_socket(cfg.control, owner=owner)
+        if cfg.xdp is not None:
+            # Attaching needs root (CAP_NET_ADMIN, CAP_BPF): before the drop. The XDP
+            # workers answer from the same RCU pointer as the UDP workers.
+            from robdns import xdp
+            self.xdp = xdp.start_xdp_workers(cfg.xdp)
+            logger.info("xdp: %s", self.xdp.info)
 
     def _cpu_of(self, worker):
         if not self.cfg.pin_workers:
@@ -179,6 +186,8 @@ class Daemon:
             await self.tcp.close()
         if self.workers:
             self.workers.stop()
+        if self.xdp:
+            self.xdp.stop()
         _core.publish(None)
         self.reloader.shutdown(wait=True)
         for s, _, _ in self.udp_sockets:
@@ -227,7 +236,7 @@ class Daemon:
             cfg = dataclasses.replace(cfg, listen=self.cfg.listen, workers=self.cfg.workers,
                                       user=self.cfg.user, group=self.cfg.group,
                                       control=self.cfg.control, pin_workers=self.cfg.pin_workers,
-                                      udp_batch=self.cfg.udp_batch,
+                                      udp_batch=self.cfg.udp_batch, xdp=self.cfg.xdp,
                                       tcp=dataclasses.replace(cfg.tcp, enabled=self.cfg.tcp.enabled))
         self.config_error = None
         zones = self.load_zones(cfg, self.zones)
@@ -243,9 +252,10 @@ class Daemon:
 
     def _warn_restart_needed(self, new):
         old = self.cfg
-        for key in ("listen", "workers", "user", "group", "control", "pin_workers", "udp_batch"):
+        for key in ("listen", "workers", "user", "group", "control", "pin_workers", "udp_batch", "xdp"):
             if getattr(old, key) != getattr(new, key):
-                logger.warning("server.%s changed: takes effect at the next restart", key)
+                logger.warning("%s changed: takes effect at the next restart",
+                               key if key == "xdp" else f"server.{key}")
         if old.tcp.enabled != new.tcp.enabled:
             logger.warning("server.tcp.enabled changed: takes effect at the next restart")
 
@@ -290,6 +300,8 @@ class Daemon:
                "memory": _memory()}
         if self.tcp:
             out["tcp"]["connections"] = self.tcp.stats()
+        if self.xdp:
+            out["xdp"] = self.xdp.counters()
         return out
 
 
@@ -411,8 +423,6 @@ def run(args):
             cfg = dataclasses.replace(cfg, path=os.path.abspath(args.config))
         else:
             cfg = config.default_config()
-        if cfg.xdp is not None:
-            raise ConfigError("xdp: the AF_XDP data path is not available in this build")
     except ConfigError as e:
         for line in str(e).splitlines():
             logger.error("%s", line)
@@ -427,6 +437,8 @@ def run(args):
         d.drop_privileges()
     except (OSError, RobdnsError) as e:
         logger.error("%s", e)
+        if d.xdp:
+            d.xdp.stop()
         return 1
     d.zones = d.load_zones(cfg)
     d.publish(d.build_database(cfg, d.zones))

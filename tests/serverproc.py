@@ -104,8 +104,10 @@ class RobdnsServer:
     """A `robdns serve` subprocess with its own config, zones, control and notify sockets."""
 
     def __init__(self, tmp_path, zones, workers=1, families=(4, 6), server=None, extra=None,
-                 start=True, log_level="info"):
+                 start=True, log_level="info", wrapper=()):
+        """wrapper: a command prefix, e.g. ["ip", "netns", "exec", NS] to serve in a netns."""
         self.dir = tmp_path
+        self.wrapper = list(wrapper)
         self.port = free_port()
         self.zone_files = {}
         zone_list = []
@@ -146,7 +148,7 @@ class RobdnsServer:
                    PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "robdns", "serve", "-c", self.config_path],
+            self.wrapper + [sys.executable, "-m", "robdns", "serve", "-c", self.config_path],
             stdout=self.log, stderr=subprocess.STDOUT, env=env, cwd=self.dir)
         deadline = time.monotonic() + timeout
         while True:

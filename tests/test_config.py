@@ -102,7 +102,8 @@ def test_listen_forms():
     ("zones: [{name: 'a..b', file: f}]", "zones[0].name: bad zone name 'a..b'"),
     ("zones: [{name: a., file: f}, {name: A, file: g}]", "zones[1].name: zone a. listed twice"),
     ('server: {listen: ["::1@53", "::1@53"]}', "server.listen[1]: duplicate address '::1@53'"),
-    ("xdp: {interface: eth0, mode: turbo}", "xdp.mode: expected one of auto, native, generic"),
+    ("xdp: {interface: eth0, mode: turbo}", "xdp.mode: must be one of auto, native, generic"),
+    ("xdp: {interface: eth0, bogus: 1}", "xdp.bogus: unknown key"),
     ("server: [1]", "server: expected a mapping, got a list"),
 ])
 def test_errors_name_the_key_path(text, message):

@@ -33,6 +33,7 @@ typedef struct rd_udp_loop {
     rd_udp_set *set;
     rd_udp_socket sock;
     int batch;
+    int index;
     pthread_t thread;
     int started;
     struct mmsghdr *rmsg, *smsg;
@@ -155,6 +156,9 @@ static int loop_answer(rd_udp_loop *L, const rd_db *db, int n)
 static void *loop_run(void *arg)
 {
     rd_udp_loop *L = arg;
+    char name[16];                      /* "robdns-udp/N" in top -H, ps -L, /proc/.../comm */
+    snprintf(name, sizeof(name), "robdns-udp/%d", L->index);
+    pthread_setname_np(pthread_self(), name);
     rd_rcu_reader *rcu = rd_rcu_register();
     if (!rcu)
         return NULL;                    /* cannot read the db safely: serve nothing */
@@ -246,7 +250,9 @@ rd_udp_set *rd_udp_start(const rd_udp_socket *socks, int nsocks, int batch,
             rd_udp_free(s);
             return NULL;
         }
-        if (!(s->loops[i] = loop_new(s, &socks[i], batch))) {
+        if ((s->loops[i] = loop_new(s, &socks[i], batch)))
+            s->loops[i]->index = i;
+        else {
             snprintf(err, errlen, "out of memory");
             rd_udp_free(s);
             return NULL;
