@@ -36,6 +36,7 @@ def build_parser():
     k.add_argument("action", choices=["reload", "status", "stats", "zone-status", "stop"])
     k.add_argument("zone", nargs="?", help="zone name for zone-status")
     k.add_argument("--json", action="store_true", help="print the server's raw JSON answer")
+    k.add_argument("--prometheus", action="store_true", help="stats in the Prometheus text format")
     k.add_argument("-t", "--timeout", type=float, default=60.0, help="seconds to wait for the answer (default 60)")
     return p
 

@@ -44,7 +44,12 @@ def run(args):
     try:
         path = socket_path(args)
         fields = {"zone": args.zone} if getattr(args, "zone", None) else {}
-        resp = request(path, args.action, timeout=getattr(args, "timeout", 30.0), **fields)
+        timeout = getattr(args, "timeout", 30.0)
+        resp = request(path, args.action, timeout=timeout, **fields)
+        if getattr(args, "prometheus", False) and args.action == "stats" and resp.get("ok"):
+            from robdns import metrics
+            sys.stdout.write(metrics.prometheus(resp["stats"], request(path, "status", timeout=timeout)))
+            return 0
     except (ControlError, ConfigError) as e:
         print(f"robdns ctl: {e}", file=sys.stderr)
         return 1

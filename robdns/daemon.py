@@ -127,6 +127,9 @@ class Daemon:
                 st.errors = list(e.messages) or [str(e)]
             except OSError as e:
                 st.errors = [f"{z.file}: cannot read: {e.strerror}"]
+            except Exception as e:       # a compiler bug must not take the server down
+                logger.exception("zone %s: unexpected error while compiling", z.name)
+                st.errors = [f"{z.file}: internal error: {type(e).__name__}: {e}"]
             else:
                 st.image, st.loaded_at, st.load_seconds = img, time.time(), time.monotonic() - t0
                 logger.info("zone %s loaded: serial %s, %d records, %.1f ms", z.name, img.serial,
@@ -169,7 +172,7 @@ class Daemon:
         await self.control.start(self.control_socket)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stopping.set)
-        loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
+        loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self._reload_logged()))
         summary = self._summary()
         logger.info("serving: %s", summary)
         sdnotify.ready(summary)
@@ -197,10 +200,10 @@ class Daemon:
     def _summary(self):
         served = sum(1 for z in self.zones.values() if z.image is not None)
         failed = sum(1 for z in self.zones.values() if z.errors)
-        text = (f"{served} zones, {self.cfg.workers} workers on "
+        text = (f"{_count(served, 'zone')}, {_count(self.cfg.workers, 'worker')} on "
                 f"{' '.join(str(a) for a in self.cfg.listen)}")
         if failed:
-            text += f", {failed} zones failed"
+            text += f", {_count(failed, 'zone')} failed"
         return text
 
     async def reload(self):
@@ -218,6 +221,12 @@ class Daemon:
             self.reloads += 1
             logger.info("reload done in %.1f ms: %s", (time.monotonic() - t0) * 1000, summary)
             return result
+
+    async def _reload_logged(self):
+        try:
+            await self.reload()
+        except Exception:
+            logger.exception("reload failed; the previous configuration and zones keep serving")
 
     def _reload_blocking(self):
         cfg = self.cfg
@@ -306,6 +315,10 @@ class Daemon:
 
 
 # ---------------------------------------------------------------------- helpers
+
+def _count(n, noun):
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
 
 def _preload_modules():
     """Import now what is otherwise imported on first use: after the drop to an

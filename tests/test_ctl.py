@@ -39,6 +39,29 @@ def test_status_zone_status_and_stats(robdns_server):
     assert st["ok"] and st["zones"][0]["serial"] == SERIAL and st["workers"] == 2
 
 
+def test_stats_in_prometheus_format(robdns_server):
+    srv = robdns_server()
+    for _ in range(3):
+        srv.query("www.example.com.", "A")
+    srv.query("nope.example.com.", "AAAA", tcp=True)
+    r = ctl(srv, "stats", "--prometheus")
+    assert r.returncode == 0, r.stderr
+    samples = {}
+    for line in r.stdout.splitlines():
+        if line.startswith("#"):
+            assert line.split()[1] in ("HELP", "TYPE")
+            continue
+        name, value = line.rsplit(" ", 1)
+        samples[name] = float(value)
+    assert samples['robdns_queries_total{proto="udp"}'] == 3
+    assert samples['robdns_queries_total{proto="tcp"}'] == 1
+    assert samples['robdns_responses_by_rcode_total{proto="udp",rcode="NOERROR"}'] == 3
+    assert samples['robdns_responses_by_rcode_total{proto="tcp",rcode="NXDOMAIN"}'] == 1
+    assert samples['robdns_queries_by_qtype_total{proto="tcp",qtype="AAAA"}'] == 1
+    assert samples['robdns_zone_serial{zone="example.com."}'] == SERIAL
+    assert samples["robdns_resident_memory_bytes"] > 1 << 20
+
+
 def test_reload_reports_zone_errors_and_exit_status(robdns_server):
     srv = robdns_server()
     srv.write_zone("example.com.", read_example_zone() + "oops IN MX not-a-number mail\n")

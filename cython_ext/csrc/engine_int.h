@@ -105,6 +105,18 @@ size_t rd_wire_name_check(const uint8_t *p, size_t avail);
 /* engine_lookup.c: class IN answers from the hosted zones (RFC 1034 4.3.2). */
 void rd_answer_in(rd_ctx *c);
 
+/* engine_dnssec.c: DNSSEC proofs added to authority when the client set DO (RFC 4035
+ * 3.1.3, RFC 5155 7.2); each does nothing for an unsigned zone. */
+void rd_dnssec_nxdomain(rd_ctx *c, const zimg *z, const zlookup *lk, const uint8_t *lname);
+void rd_dnssec_nodata(rd_ctx *c, const zimg *z, const zlookup *lk, const uint8_t *lname,
+                      znode_id node);
+void rd_dnssec_wildcard_answer(rd_ctx *c, const zimg *z, const zlookup *lk,
+                               const uint8_t *lname);
+void rd_dnssec_insecure_referral(rd_ctx *c, const zimg *z, znode_id cut);
+/* NSEC3 owner names are not names of the zone (Knot and NSD answer NXDOMAIN for them):
+ * a lookup that found one as the closest encloser continues from its parent. */
+void rd_dnssec_hide_nsec3(const zimg *z, zlookup *lk);
+
 /* engine_chaos.c: class CH identity queries. */
 void rd_answer_chaos(rd_ctx *c);
 

@@ -176,13 +176,17 @@ static void put_referral(rd_ctx *c, const zimg *z, znode_id cut, int first)
         const zrrset *ds = zimg_find_rrset(z, cut, RD_T_DS);
         if (ds && ds->rrsig != RD_NONE && put_required(c, RD_SEC_NS, z, name, ds, ds->ttl) < 0)
             return;
+        if (!ds) rd_dnssec_insecure_referral(c, z, cut);   /* RFC 4035 3.1.4.1 */
+        if (c->tc) return;
     }
     put_additional(c, z, ns, 1);
 }
 
 /* RFC 8482 4.1: a minimal answer to ANY is one RRset of the node: like Knot, the one of
- * the lowest type number (RRSIGs are never chosen). */
-static void answer_any(rd_ctx *c, const zimg *z, znode_id node, const uint8_t *owner)
+ * the lowest type number (RRSIGs are never chosen).  With DO, a wildcard answer carries
+ * its proof and an empty node its NODATA proof (RFC 4035 3.1.3). */
+static void answer_any(rd_ctx *c, const zimg *z, znode_id node, const uint8_t *owner,
+                       const zlookup *lk, const uint8_t *lname)
 {
     unsigned n = 0;
     const zrrset *all = zimg_node_rrsets(z, node, &n);
@@ -190,8 +194,14 @@ static void answer_any(rd_ctx *c, const zimg *z, znode_id node, const uint8_t *o
         const zrrset *best = NULL;
         for (unsigned i = 0; i < n; i++)
             if (all[i].type != RD_T_RRSIG && (!best || all[i].type < best->type)) best = &all[i];
-        if (!best) { put_negative(c, z); return; }
+        if (!best) {
+            put_negative(c, z);
+            if (c->do_bit && !c->tc) rd_dnssec_nodata(c, z, lk, lname, node);
+            return;
+        }
         if (put_required(c, RD_SEC_AN, z, owner, best, best->ttl) < 0) return;
+        if (c->do_bit && lk->exact == RD_NONE) rd_dnssec_wildcard_answer(c, z, lk, lname);
+        if (c->tc) return;
         put_additional(c, z, best, 0);
         return;
     }
@@ -201,14 +211,23 @@ static void answer_any(rd_ctx *c, const zimg *z, znode_id node, const uint8_t *o
         if (put_required(c, RD_SEC_AN, z, owner, &all[i], all[i].ttl) < 0) return;
         any = 1;
     }
-    if (!any) { put_negative(c, z); return; }
+    if (!any) {
+        put_negative(c, z);
+        if (c->do_bit && !c->tc) rd_dnssec_nodata(c, z, lk, lname, node);
+        return;
+    }
+    if (c->do_bit && lk->exact == RD_NONE) rd_dnssec_wildcard_answer(c, z, lk, lname);
+    if (c->tc) return;
     for (unsigned i = 0; i < n; i++)
         if (all[i].type != RD_T_RRSIG) put_additional(c, z, &all[i], 0);
 }
 
-/* qtype RRSIG: every signature at the node (RFC 4035 3.1 leaves this to the server; the
- * peers answer with all of them). */
-static void answer_rrsig(rd_ctx *c, const zimg *z, znode_id node, const uint8_t *owner)
+/* qtype RRSIG: RFC 4035 3.1 leaves the answer to the server; Knot answers with one RRSIG
+ * RRset, the one covering the lowest type (over UDP and TCP alike), in the manner of a
+ * minimal ANY (RFC 8482); with minimal_any off, every signature at the node, as NSD.  A
+ * node without signatures is NODATA, proved with DO. */
+static void answer_rrsig(rd_ctx *c, const zimg *z, znode_id node, const uint8_t *owner,
+                         const zlookup *lk, const uint8_t *lname)
 {
     unsigned n = 0;
     const zrrset *all = zimg_node_rrsets(z, node, &n);
@@ -217,8 +236,14 @@ static void answer_rrsig(rd_ctx *c, const zimg *z, znode_id node, const uint8_t 
         if (all[i].type != RD_T_RRSIG) continue;
         if (put_required(c, RD_SEC_AN, z, owner, &all[i], all[i].ttl) < 0) return;
         any = 1;
+        if (c->db->opt.minimal_any) break;    /* rrsets sort by covered type */
     }
-    if (!any) put_negative(c, z);
+    if (!any) {
+        put_negative(c, z);
+        if (c->do_bit && !c->tc) rd_dnssec_nodata(c, z, lk, lname, node);
+        return;
+    }
+    if (c->do_bit && lk->exact == RD_NONE) rd_dnssec_wildcard_answer(c, z, lk, lname);
 }
 
 /* The first rdata of an RRset as a name (CNAME, DNAME targets), or NULL if malformed. */
@@ -275,6 +300,7 @@ void rd_answer_in(rd_ctx *c)
     for (;;) {
         zlookup lk;
         zimg_lookup(z, lname, nl, &lk);
+        rd_dnssec_hide_nsec3(z, &lk);
         int cut_labels = lk.cut != RD_NONE ? rd_name_labels(zimg_node_name(z, lk.cut)) : 1000;
         int dname_labels = lk.dname != RD_NONE ? rd_name_labels(zimg_node_name(z, lk.dname)) : 1000;
 
@@ -322,13 +348,17 @@ void rd_answer_in(rd_ctx *c)
         if (node == RD_NONE) {
             c->rcode = RD_RCODE_NXDOMAIN;      /* RFC 1034 4.3.2 3c; RFC 6604 after a CNAME */
             put_negative(c, z);
+            if (c->do_bit && !c->tc) rd_dnssec_nxdomain(c, z, &lk, lname);
             return;
         }
-        if (c->qtype == RD_T_ANY) { answer_any(c, z, node, owner); return; }
-        if (c->qtype == RD_T_RRSIG) { answer_rrsig(c, z, node, owner); return; }
+        if (c->qtype == RD_T_ANY) { answer_any(c, z, node, owner, &lk, lname); return; }
+        if (c->qtype == RD_T_RRSIG) { answer_rrsig(c, z, node, owner, &lk, lname); return; }
         const zrrset *rs = zimg_find_rrset(z, node, c->qtype);
         if (rs) {
             if (put_required(c, RD_SEC_AN, z, owner, rs, rs->ttl) < 0) return;
+            /* RFC 4035 3.1.3.3: a wildcard answer proves no closer name exists */
+            if (c->do_bit && lk.exact == RD_NONE) rd_dnssec_wildcard_answer(c, z, &lk, lname);
+            if (c->tc) return;
             put_additional(c, z, rs, 0);
             return;
         }
@@ -337,6 +367,7 @@ void rd_answer_in(rd_ctx *c)
                            ? zimg_find_rrset(z, node, RD_T_CNAME) : NULL;
         if (!cn) {
             put_negative(c, z);                /* NODATA (RFC 2308 2.2), ENTs included */
+            if (c->do_bit && !c->tc) rd_dnssec_nodata(c, z, &lk, lname, node);
             return;
         }
         /* RFC 1034 4.3.2 3a: restart at the CNAME target, inside this zone only, at most
@@ -344,6 +375,10 @@ void rd_answer_in(rd_ctx *c)
         if (ncname >= RD_CNAME_MAX) return;
         const uint8_t *target = rrset_target(z, cn);
         if (put_required(c, RD_SEC_AN, z, owner, cn, cn->ttl) < 0) return;
+        if (c->do_bit && lk.exact == RD_NONE) {
+            rd_dnssec_wildcard_answer(c, z, &lk, lname);   /* a wildcard CNAME */
+            if (c->tc) return;
+        }
         ncname++;
         if (!target) return;
         size_t vlen = rd_name_len(lname);

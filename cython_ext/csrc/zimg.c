@@ -1,6 +1,7 @@
 /* zimg.c — zone image read side: lookup by hash of name suffixes, accessors, and the
  * validation of images read back from files (every offset checked before use). */
 #include "zimg_format.h"
+#include "zimg_dnssec.h"
 
 #include <stdio.h>
 
@@ -315,5 +316,6 @@ const zimg *zimg_from_buffer(const void *buf, size_t len, char *err, size_t errl
     /* Not checked, to keep loading fast: that each node sits at its hash position.  A
        forged table can hide names (wrong answers), never cause a read out of bounds:
        slots hold valid node ids and probing is bounded by the table size. */
+    if (zimg_dnssec_check(z, err, errlen) != 0) return NULL;
     return z;
 }

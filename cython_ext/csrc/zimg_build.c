@@ -15,6 +15,7 @@
  */
 #define _GNU_SOURCE
 #include "zimg_format.h"
+#include "zimg_dnssec.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -810,6 +811,9 @@ zimg *zimg_build(const uint8_t *origin, const rd_rrlist *l, rd_msgs *msgs, size_
         p += rd_name_len(p);
         z->serial = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
     }
+    /* DNSSEC: the NSEC3 owners in hash order, for NSEC3 proofs (zimg_dnssec.c) */
+    z = zimg_dnssec_index(z, &total);
+    if (!z) goto nomem;
     if (size_out) *size_out = total;
     prof("layout");
     goto done;

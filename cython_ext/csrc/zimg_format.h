@@ -13,7 +13,7 @@
 #include "zimg.h"
 
 #define ZIMG_MAGIC "RDZIMG\r\n"      /* 8 bytes; \r\n catches text-mode mangling */
-#define ZIMG_VERSION 1u
+#define ZIMG_VERSION 2u          /* 2: NSEC3 owner index */
 #define ZIMG_ENDIAN_TAG 0x01020304u
 #define ZIMG_MAX_LABELS 128
 
@@ -39,7 +39,10 @@ struct zimg {
     uint32_t names_len;
     uint32_t rdata_off;        /* [u16 rdlen][rdata] sequences of the rrsets */
     uint32_t rdata_len;
-    uint32_t reserved[6];
+    uint32_t nsec3_off;        /* uint32_t[nsec3_count]: node ids of the NSEC3 owners in
+                                  canonical (= hash) order; built and read by zimg_dnssec.c */
+    uint32_t nsec3_count;
+    uint32_t reserved[4];
 };
 
 /* One node: a name that exists in the zone (owns rrsets, or is an empty non-terminal).

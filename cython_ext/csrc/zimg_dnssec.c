@@ -1,0 +1,164 @@
+/* zimg_dnssec.c — DNSSEC read side of zone images (NSEC predecessor search, NSEC3 owner index) and the index's build and validation. */
+#include "zimg_format.h"
+#include "zimg_dnssec.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+static inline const znode *node_at(const zimg *z, znode_id n)
+{
+    return (const znode *)((const uint8_t *)z + z->nodes_off) + n;
+}
+
+znode_id zimg_node_parent(const zimg *z, znode_id n) { return node_at(z, n)->parent; }
+znode_id zimg_node_wild(const zimg *z, znode_id n) { return node_at(z, n)->wild; }
+
+static int node_has_type(const zimg *z, znode_id n, uint16_t type)
+{
+    unsigned cnt = 0;
+    const zrrset *rs = zimg_node_rrsets(z, n, &cnt);
+    for (unsigned i = 0; i < cnt; i++) {
+        if (rs[i].type == type) return 1;
+        if (rs[i].type > type) return 0;
+    }
+    return 0;
+}
+
+int zimg_node_nsec3_only(const zimg *z, znode_id n)
+{
+    unsigned cnt = 0;
+    const zrrset *rs = zimg_node_rrsets(z, n, &cnt);
+    int nsec3 = 0;
+    /* rrsets are sorted by type: an ordinary node fails on its first rrset */
+    for (unsigned i = 0; i < cnt; i++) {
+        if (rs[i].type == RD_T_NSEC3) nsec3 = 1;
+        else if (rs[i].type != RD_T_RRSIG) return 0;
+    }
+    return nsec3;
+}
+
+/* ---- NSEC ---- */
+
+znode_id zimg_nsec_find(const zimg *z, const uint8_t *lname, int *match)
+{
+    *match = 0;
+    /* Nodes are in canonical order (RFC 4034 6.1): binary search for the last node whose
+       name is <= lname.  Node 0 is the apex, which is <= every name of the zone. */
+    uint32_t lo = 0, hi = z->node_count;       /* the answer lies in [lo, hi) */
+    while (hi - lo > 1) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (rd_name_cmp(zimg_node_name(z, mid), lname) <= 0) lo = mid; else hi = mid;
+    }
+    znode_id n = lo;
+    int first = 1;
+    /* Walk back to a node that owns NSEC.  Names below a zone cut (glue) have none: the
+       cut itself owns the NSEC that covers them (RFC 4035 2.3), and it precedes them, so
+       jump there.  Empty non-terminals have none either: step back past them (at most a
+       few steps: an ENT is preceded by its parent or by a leaf). */
+    for (;;) {
+        const znode *nd = node_at(z, n);
+        if ((nd->flags & ZN_BELOW_CUT) && nd->cut != RD_NONE && nd->cut < n) {
+            n = nd->cut;
+            first = 0;
+            continue;
+        }
+        if (node_has_type(z, n, RD_T_NSEC)) break;
+        if (n == 0) return RD_NONE;
+        n--;
+        first = 0;
+    }
+    *match = first && rd_name_eq(zimg_node_name(z, n), lname);
+    return n;
+}
+
+/* ---- NSEC3 ---- */
+
+static inline const uint32_t *nsec3_index(const zimg *z)
+{
+    return (const uint32_t *)((const uint8_t *)z + z->nsec3_off);
+}
+
+uint32_t zimg_nsec3_count(const zimg *z) { return z->nsec3_count; }
+
+znode_id zimg_nsec3_first(const zimg *z)
+{
+    return z->nsec3_count ? nsec3_index(z)[0] : RD_NONE;
+}
+
+/* Canonical order of two single labels (RFC 4034 6.1: octet strings, shorter first). */
+static int label_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+    size_t m = alen < blen ? alen : blen;
+    int c = memcmp(a, b, m);
+    if (c) return c;
+    return alen < blen ? -1 : alen > blen;
+}
+
+znode_id zimg_nsec3_find(const zimg *z, const uint8_t *label, size_t label_len, int *match)
+{
+    *match = 0;
+    uint32_t n = z->nsec3_count;
+    if (n == 0) return RD_NONE;
+    const uint32_t *ix = nsec3_index(z);
+    /* Every indexed owner is "<label>.<origin>": comparing first labels is comparing
+       names, and base32hex keeps the order of the hashes (RFC 4648 7). */
+    uint32_t lo = 0, hi = n;                   /* first index whose label is > label */
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        const uint8_t *nm = zimg_node_name(z, ix[mid]);
+        int c = label_cmp(nm + 1, nm[0], label, label_len);
+        if (c == 0) { *match = 1; return ix[mid]; }
+        if (c < 0) lo = mid + 1; else hi = mid;
+    }
+    /* ix[lo - 1] precedes the hash; before the first owner, the last one covers it
+       (its next hashed owner wraps around to the first, RFC 5155 3.1.7) */
+    return lo == 0 ? ix[n - 1] : ix[lo - 1];
+}
+
+zimg *zimg_dnssec_index(zimg *z, size_t *size)
+{
+    uint32_t nn = z->node_count, count = 0;
+    for (uint32_t v = 0; v < nn; v++)
+        if (node_at(z, v)->labels == z->origin_labels + 1 && node_has_type(z, v, RD_T_NSEC3))
+            count++;
+    z->nsec3_off = 0;
+    z->nsec3_count = 0;
+    if (count == 0) return z;
+    size_t off = (*size + 7) & ~(size_t)7;
+    size_t total = (off + (size_t)count * 4 + 7) & ~(size_t)7;
+    if (total > 0xfffffff0u) { free(z); return NULL; }
+    zimg *grown = realloc(z, total);
+    if (!grown) { free(z); return NULL; }
+    z = grown;
+    memset((uint8_t *)z + *size, 0, total - *size);
+    uint32_t *ix = (uint32_t *)((uint8_t *)z + off);
+    uint32_t k = 0;
+    /* node order is canonical order, so the index comes out sorted by owner name */
+    for (uint32_t v = 0; v < nn; v++)
+        if (node_at(z, v)->labels == z->origin_labels + 1 && node_has_type(z, v, RD_T_NSEC3))
+            ix[k++] = v;
+    z->nsec3_off = (uint32_t)off;
+    z->nsec3_count = count;
+    z->size = (uint32_t)total;
+    *size = total;
+    return z;
+}
+
+int zimg_dnssec_check(const zimg *z, char *err, size_t errlen)
+{
+    if (z->nsec3_count == 0) return 0;
+    uint64_t end = (uint64_t)z->nsec3_off + (uint64_t)z->nsec3_count * 4;
+    if (z->nsec3_off % 4 || z->nsec3_off < sizeof(struct zimg) || end > z->size) {
+        if (errlen) snprintf(err, errlen, "NSEC3 index out of bounds");
+        return -1;
+    }
+    const uint32_t *ix = nsec3_index(z);
+    for (uint32_t i = 0; i < z->nsec3_count; i++) {
+        if (ix[i] >= z->node_count || (i > 0 && ix[i] <= ix[i - 1]) ||
+            node_at(z, ix[i])->labels != z->origin_labels + 1) {
+            if (errlen) snprintf(err, errlen, "NSEC3 index entry %u invalid", i);
+            return -1;
+        }
+    }
+    return 0;
+}

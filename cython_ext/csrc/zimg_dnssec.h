@@ -1,0 +1,39 @@
+/* zimg_dnssec.h — DNSSEC read side of zone images: the NSEC owner before a name (RFC 4034 6.1 order) and the NSEC3 owner matching or covering a hash (RFC 5155). */
+#ifndef RD_ZIMG_DNSSEC_H
+#define RD_ZIMG_DNSSEC_H
+
+#include "zimg.h"
+
+/* Node links the proofs need (zimg.h keeps them private to the lookup). */
+znode_id zimg_node_parent(const zimg *z, znode_id n);
+znode_id zimg_node_wild(const zimg *z, znode_id n);
+
+/* Does the node own NSEC3 (and its RRSIG) and nothing else?  Such a name exists only
+ * for the NSEC3 chain: Knot and NSD answer it as if it were absent (RFC 5155 7.2.8
+ * says NSEC3 owners are not part of the zone's ordinary name space). */
+int zimg_node_nsec3_only(const zimg *z, znode_id n);
+
+/* The NSEC owner that matches (`*match` = 1) or covers (RFC 4034 4.1.1, `*match` = 0)
+ * the lower-case name `lname` of this zone: the last node in canonical order at or
+ * before it that owns an NSEC rrset.  RD_NONE when the zone has no NSEC chain. */
+znode_id zimg_nsec_find(const zimg *z, const uint8_t *lname, int *match);
+
+/* Number of NSEC3 owners in the precomputed index (0: the zone has no NSEC3 chain). */
+uint32_t zimg_nsec3_count(const zimg *z);
+/* The first NSEC3 owner (for the chain's parameters when NSEC3PARAM is absent). */
+znode_id zimg_nsec3_first(const zimg *z);
+
+/* The NSEC3 owner whose first label is `label` (the base32hex hash, lower case,
+ * RFC 4648 section 7) — `*match` = 1 — or the one whose owner hash precedes it, wrapping
+ * to the last owner (RFC 5155 7.2.1: that NSEC3 covers the hash).  RD_NONE when the
+ * zone has no NSEC3 chain. */
+znode_id zimg_nsec3_find(const zimg *z, const uint8_t *label, size_t label_len, int *match);
+
+/* Build side: append the NSEC3 owner index to a freshly built image (realloc()ing it;
+ * *size is updated).  On failure the image is freed and NULL returned. */
+zimg *zimg_dnssec_index(zimg *z, size_t *size);
+/* Validation of the index of an image read from a file: 0 when sound, else -1 with a
+ * reason in err. */
+int zimg_dnssec_check(const zimg *z, char *err, size_t errlen);
+
+#endif
