@@ -242,10 +242,17 @@ int rd_put_rrset(rd_ctx *c, int sec, const zimg *z, const uint8_t *owner, const 
 }
 
 /* RFC 2181 9: an RRset of the answer (or a required one of the authority) does not fit:
- * set TC and keep the whole RRsets already written (the one that did not fit was rolled
- * back), as NSD does: a first answer RRset too big leaves the question only. */
+ * set TC.  Without DO the whole RRsets already written stay (the one that did not fit
+ * was rolled back), as NSD answers: a first answer RRset too big leaves the question
+ * only.  With DO a partial signed answer or proof is useless (RFC 4035 3.1.1): the
+ * question alone, the client retries over TCP. */
 void rd_truncate(rd_ctx *c)
 {
+    if (c->do_bit) {
+        c->len = c->question_end;
+        c->count[0] = c->count[1] = c->count[2] = 0;
+        c->ncomp = c->ncomp_question;
+    }
     c->tc = 1;
 }
 
