@@ -75,12 +75,47 @@ int zs_unescape(const zs_tok *t, uint8_t *out, size_t max, const char **why);
 int zs_hex_decode(const char *s, size_t len, uint8_t *out, size_t max, int *nibble);
 int zs_b64_decode(const char *s, size_t len, uint8_t *out, size_t max, int *state);
 int zs_b32hex_decode(const char *s, size_t len, uint8_t *out, size_t max);
+int zs_parse_ipv4(const char *s, size_t len, uint8_t out[4]);
+int zs_parse_ipv6(const char *s, size_t len, uint8_t out[16]);
 
 /* ---- types (zscan_types.c) ---- */
 int zs_algorithm_from_text(const zs_tok *t);          /* DNSSEC algorithm, -1 if bad */
 int zs_is_meta_type(uint16_t type);
 
 /* ---- rdata (zscan_rdata.c) ---- */
+/* A cursor over the rdata tokens of one record (zscan_rdata.c, zscan_svcb.c). */
+typedef struct zs_rdcur {
+    zs_state *st;
+    zs_tok *t;
+    size_t n, i;
+    uint32_t line;
+} zs_rdcur;
+
+/* Append to the rdata being encoded; overflow is reported once at the end. */
+static inline void zs_put(zs_state *st, const void *p, size_t n)
+{
+    if (st->rdlen + n > ZS_RDATA_MAX) { st->rd_overflow = 1; return; }
+    memcpy(st->rd + st->rdlen, p, n);
+    st->rdlen += n;
+}
+static inline void zs_put8(zs_state *st, uint32_t v) { uint8_t b = (uint8_t)v; zs_put(st, &b, 1); }
+static inline void zs_put16(zs_state *st, uint32_t v)
+{
+    uint8_t b[2] = {(uint8_t)(v >> 8), (uint8_t)v};
+    zs_put(st, b, 2);
+}
+static inline void zs_put32(zs_state *st, uint32_t v)
+{
+    uint8_t b[4] = {(uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v};
+    zs_put(st, b, 4);
+}
+
+/* Field readers shared by the encoders: 0, or -1 after reporting an error. */
+int zs_rd_num(zs_rdcur *c, uint32_t max, const char *what, uint32_t *v);
+int zs_rd_name(zs_rdcur *c, const char *what);
+/* SVCB/HTTPS (zscan_svcb.c): 1 encoded, 0 left to dnspython, -1 error reported. */
+int zs_rdata_svcb(zs_rdcur *c);
+
 /* Encode rdata of `type` from tokens tok[0..n) into st->rd.  Returns 1 when done, 0 when
  * the type is not encoded in C (caller keeps the text), -1 after reporting an error. */
 int zs_rdata_encode(zs_state *st, uint16_t type, zs_tok *tok, size_t n, uint32_t line);

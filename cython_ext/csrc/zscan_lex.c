@@ -1,5 +1,5 @@
 /* zscan_lex.c — master-file lexer (RFC 1035 section 5.1) and field decoders: names,
- * numbers, TTLs, character strings, hex, base64 and base32hex. */
+ * numbers, TTLs, addresses, character strings, hex, base64 and base32hex. */
 #include "zscan_int.h"
 
 #include <stdlib.h>
@@ -375,3 +375,70 @@ int zs_b32hex_decode(const char *s, size_t len, uint8_t *out, size_t max)
     if (bits >= 5 || (acc & ((1u << bits) - 1))) return -1;
     return (int)o;
 }
+
+/* ---- addresses ---- */
+
+/* RFC 1035 section 3.4.1; dotted quad, no leading zeros (as dnspython). */
+int zs_parse_ipv4(const char *s, size_t len, uint8_t out[4])
+{
+    size_t i = 0;
+    for (int part = 0; part < 4; part++) {
+        if (part) {
+            if (i >= len || s[i] != '.') return -1;
+            i++;
+        }
+        size_t st = i;
+        uint32_t v = 0;
+        while (i < len && s[i] >= '0' && s[i] <= '9' && i - st < 3) v = v * 10 + (uint32_t)(s[i++] - '0');
+        if (i == st || v > 255 || (i - st > 1 && s[st] == '0')) return -1;
+        out[part] = (uint8_t)v;
+    }
+    return i == len ? 0 : -1;
+}
+
+int zs_parse_ipv6(const char *s, size_t len, uint8_t out[16])
+{
+    uint16_t g[8];
+    int ng = 0, gap = -1;
+    size_t i = 0;
+    if (len >= 2 && s[0] == ':' && s[1] == ':') { gap = 0; i = 2; }
+    else if (len >= 1 && s[0] == ':') return -1;
+    while (i < len) {
+        size_t st = i;
+        uint32_t v = 0;
+        while (i < len && hexval(s[i]) >= 0 && i - st < 4) v = v * 16 + (uint32_t)hexval(s[i++]);
+        if (i < len && s[i] == '.') {          /* embedded IPv4 in the last 32 bits */
+            uint8_t a[4];
+            if (ng > 6 || zs_parse_ipv4(s + st, len - st, a)) return -1;
+            g[ng++] = (uint16_t)(a[0] << 8 | a[1]);
+            g[ng++] = (uint16_t)(a[2] << 8 | a[3]);
+            i = len;
+            break;
+        }
+        if (i == st || ng >= 8) return -1;
+        g[ng++] = (uint16_t)v;
+        if (i == len) break;
+        if (s[i] != ':') return -1;
+        i++;
+        if (i < len && s[i] == ':') {
+            if (gap >= 0) return -1;
+            gap = ng;
+            i++;
+            if (i == len) break;
+        } else if (i == len) {
+            return -1;                          /* trailing single colon */
+        }
+    }
+    if (gap < 0 && ng != 8) return -1;
+    if (gap >= 0 && ng > 7) return -1;
+    int zeros = 8 - ng;
+    int o = 0;
+    for (int k = 0; k < ng; k++) {
+        if (k == gap) for (int z = 0; z < zeros; z++) { out[o++] = 0; out[o++] = 0; }
+        out[o++] = (uint8_t)(g[k] >> 8);
+        out[o++] = (uint8_t)g[k];
+    }
+    if (gap == ng) for (int z = 0; z < zeros; z++) { out[o++] = 0; out[o++] = 0; }
+    return 0;
+}
+
