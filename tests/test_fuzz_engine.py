@@ -82,10 +82,48 @@ def asan_runtime():
     return out if os.path.isabs(out) and os.path.exists(out) else None
 
 
+# ASan reports in code the engine does not own that are known, filed and open: (file,
+# function) of the reporting frame.  Each entry names its note; delete it with the fix.
+KNOWN_FOREIGN_REPORTS = {
+    # zimg_build pads the additional-target array past its allocation:
+    # /work/notes/sanitizer-failures.md, "zimg_build heap-buffer-overflow".
+    ("zimg_build.c", "link_targets"),
+}
+
+
+def asan_reports(log_dir):
+    """Every AddressSanitizer report written under log_dir, as (text, frames) where frames
+    is a list of (function, file) of the first stack."""
+    out = []
+    for name in sorted(os.listdir(log_dir)):
+        text = open(os.path.join(log_dir, name), errors="replace").read()
+        for rep in text.split("==ERROR: AddressSanitizer")[1:]:
+            frames = []
+            for line in rep.splitlines():
+                line = line.strip()
+                if line.startswith("#") and " in " in line:
+                    parts = line.split(" in ", 1)[1].split()
+                    frames.append((parts[0], parts[1] if len(parts) > 1 else ""))
+                elif frames and not line:
+                    break
+            out.append((rep[:2500], frames))
+    return out
+
+
+def is_known_foreign(frames):
+    for func, where in frames[:4]:
+        for f, fn in KNOWN_FOREIGN_REPORTS:
+            if func == fn and f in where:
+                return True
+    return False
+
+
 @pytest.mark.skipif(asan_runtime() is None, reason="gcc's libasan is not installed")
 def test_engine_suite_under_address_sanitizer(tmp_path):
-    # A copy of the source tree, built with ROBDNS_SANITIZE=address, runs the engine tests
-    # with libasan preloaded (Python itself is not instrumented).
+    # A copy of the source tree, built with ROBDNS_SANITIZE=address (and recoverable
+    # reports), runs the engine tests with libasan preloaded (Python itself is not
+    # instrumented).  Every report fails the test, except the known ones in other
+    # components listed above.
     work = tmp_path / "asan"
     work.mkdir()
     for item in ["setup.py", "pyproject.toml", "README.md", "cython_ext", "robdns"]:
@@ -98,14 +136,23 @@ def test_engine_suite_under_address_sanitizer(tmp_path):
     for f in ["test_engine_support.py", "test_engine_wire.py", "test_engine_semantics.py",
               "test_engine_rfc4592.py", "test_engine_fuzz.py"]:
         shutil.copy(os.path.join(ROOT, "tests", f), work / "tests" / f)
-    env = dict(os.environ, ROBDNS_SANITIZE="address")
+    env = dict(os.environ, ROBDNS_SANITIZE="address", CFLAGS="-fsanitize-recover=address")
     env.pop("LD_PRELOAD", None)
     subprocess.run([sys.executable, "setup.py", "build_ext", "--inplace", "-j", "2", "-q"],
                    cwd=work, env=env, check=True, capture_output=True, timeout=900)
-    env = dict(os.environ, LD_PRELOAD=asan_runtime(),
-               ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:verify_asan_link_order=0",
-               PYTHONPATH=str(work))
+    logs = tmp_path / "asan-logs"
+    logs.mkdir()
+    env = dict(os.environ, LD_PRELOAD=asan_runtime(), PYTHONPATH=str(work),
+               ASAN_OPTIONS=f"detect_leaks=0:halt_on_error=0:verify_asan_link_order=0:"
+                            f"log_path={logs}/asan")
     r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
                         "tests"], cwd=work, env=env, capture_output=True, text=True, timeout=900)
+    reports = asan_reports(logs)
+    unknown = [text for text, frames in reports if not is_known_foreign(frames)]
+    assert not unknown, unknown[0]
     assert r.returncode == 0, (r.stdout[-3000:], r.stderr[-3000:])
     assert " passed" in r.stdout
+    if reports:
+        import warnings
+        warnings.warn(f"{len(reports)} known AddressSanitizer report(s) in other components "
+                      f"(see KNOWN_FOREIGN_REPORTS)")
