@@ -91,6 +91,14 @@ def default_control_socket():
     return f"/tmp/robdns-{os.geteuid()}/control.sock"
 
 
+# Every key of the file, by section (dist/robdns.yaml documents each one).
+TOP_KEYS = ("server", "zones", "log", "xdp")
+SERVER_KEYS = ("listen", "workers", "pin_workers", "udp_batch", "identity", "version", "nsid",
+               "max_udp_payload", "user", "group", "control", "tcp")
+TCP_KEYS = ("enabled", "max_connections", "idle_timeout", "max_pipelined")
+ZONE_KEYS = ("name", "file", "default_ttl")
+LOG_KEYS = ("level",)
+
 # ---------------------------------------------------------------------------- loading
 
 class _StrictLoader(yaml.SafeLoader):
@@ -202,11 +210,11 @@ class _Validator:
     # ---- sections
 
     def config(self, doc):
-        top = self.mapping("", doc, ("server", "zones", "log", "xdp"))
+        top = self.mapping("", doc, TOP_KEYS)
         fields = {}
         fields.update(self.server(top.get("server")))
         if "log" in top:
-            log = self.mapping("log", top["log"], ("level",))
+            log = self.mapping("log", top["log"], LOG_KEYS)
             if "level" in log:
                 lvl = self.choice("log.level", log["level"], ("debug", "info", "warning", "error"))
                 if lvl:
@@ -217,9 +225,7 @@ class _Validator:
         return Config(**{k: v for k, v in fields.items() if v is not None})
 
     def server(self, value):
-        s = self.mapping("server", value, (
-            "listen", "workers", "pin_workers", "udp_batch", "identity", "version", "nsid",
-            "max_udp_payload", "user", "group", "control", "tcp"))
+        s = self.mapping("server", value, SERVER_KEYS)
         out = {}
         if "listen" in s:
             out["listen"] = self.listen(s["listen"])
@@ -299,7 +305,7 @@ class _Validator:
         return s
 
     def tcp(self, value):
-        t = self.mapping("server.tcp", value, ("enabled", "max_connections", "idle_timeout", "max_pipelined"))
+        t = self.mapping("server.tcp", value, TCP_KEYS)
         out = {}
         if "enabled" in t:
             out["enabled"] = self.boolean("server.tcp.enabled", t["enabled"])
@@ -320,7 +326,7 @@ class _Validator:
         out, names = [], set()
         for i, item in enumerate(value):
             key = f"zones[{i}]"
-            z = self.mapping(key, item, ("name", "file", "default_ttl"))
+            z = self.mapping(key, item, ZONE_KEYS)
             if not isinstance(item, dict):
                 continue
             name = file = None
