@@ -34,8 +34,9 @@ from typing import Optional, Union
 from robdns.errors import ConfigError, RobdnsError
 from robdns.log import logger
 
-BPF_SOURCE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                          "bpf", "xdp_dns.bpf.c")
+# Shipped as package data so a regular (non-editable) install can build it too;
+# bpf/xdp_dns.bpf.c in the checkout is a link to this file.
+BPF_SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "xdp_dns.bpf.c")
 MAX_QUEUES = 256              # size of the program's queue -> socket map
 _KEYS = ("interface", "port", "queues", "mode", "zero_copy")
 _MODES = ("auto", "native", "generic")
