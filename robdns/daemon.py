@@ -164,15 +164,17 @@ class Daemon:
         loop = asyncio.get_running_loop()
         self.reload_lock = asyncio.Lock()
         self.stopping = asyncio.Event()
+        # Handlers first: the UDP workers answer as soon as they start, and a SIGTERM (or
+        # SIGHUP) arriving before the handlers exist would kill the process uncleanly.
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stopping.set)
+        loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self._reload_logged()))
         if self.udp_sockets:
             self.workers = _core.UdpWorkers(self.udp_sockets, self.cfg.udp_batch)
         self.tcp = tcp.TcpServer(_core.tcp_answer, self.cfg.tcp)
         await self.tcp.start(self.tcp_sockets)
         self.control = control.ControlServer(self.command)
         await self.control.start(self.control_socket)
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self.stopping.set)
-        loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self._reload_logged()))
         summary = self._summary()
         logger.info("serving: %s", summary)
         sdnotify.ready(summary)
