@@ -148,6 +148,7 @@ cdef class UdpWorkers:
         d["recv_truncated"] = loop.recv_truncated
         d["send_errors"] = loop.send_errors
         d["no_database"] = loop.no_database
+        d["recv_errors"] = loop.recv_errors
         return d
 
     def __dealloc__(self):

@@ -187,12 +187,13 @@ class Daemon:
             await self.control.close()
         if self.tcp:
             await self.tcp.close()
+        # A reload still running would publish after us: let it finish first.
+        await asyncio.get_running_loop().run_in_executor(None, self.reloader.shutdown, True)
         if self.workers:
             self.workers.stop()
         if self.xdp:
             self.xdp.stop()
         _core.publish(None)
-        self.reloader.shutdown(wait=True)
         for s, _, _ in self.udp_sockets:
             s.close()
         logger.info("stopped")

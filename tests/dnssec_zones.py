@@ -48,6 +48,10 @@ insec    IN NS   ns.insec
 ns.insec IN A    192.0.2.60
 other    IN NS   ns1.example.net.
 deep.ent.unsigned IN NS ns.example.net.
+; CNAMEs into a wildcard and to an absent name (the proof is about the target), a DNAME
+towild   IN CNAME x.wild
+dangling IN CNAME gone
+dn       IN DNAME wild
 ; more names spread over the NSEC3 hash space
 zz       IN A    192.0.2.70
 m1       IN A    192.0.2.71

@@ -320,3 +320,23 @@ def test_bare_serve_uses_the_bundled_zone_on_5353(tmp_path):
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)
                 assert p.wait(10) == 0
+
+
+def test_burst_of_reload_signals_is_serialized(robdns_server):
+    srv = robdns_server()
+    srv.write_zone("example.com.", with_serial(SERIAL + 3))
+    for _ in range(10):
+        srv.signal(signal.SIGHUP)
+    # Pending signals of one kind merge in the kernel: between 1 and 10 reloads run, one
+    # after the other; the last one serves what is on disk.
+    deadline = time.monotonic() + 20
+    while srv.serial("example.com.") != SERIAL + 3 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert srv.serial("example.com.") == SERIAL + 3
+    time.sleep(0.5)
+    assert 1 <= srv.ctl("status")["reloads"] <= 10
+    srv.write_zone("example.com.", with_serial(SERIAL + 4))
+    assert srv.reload()["ok"] and srv.serial("example.com.") == SERIAL + 4
+    assert srv.proc.poll() is None
+    assert srv.stop() == 0
+    assert "Traceback" not in srv.log_text()

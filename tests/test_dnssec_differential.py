@@ -28,7 +28,7 @@ import refservers  # noqa: E402
 from robdns._core import Database, answer, compile_zone  # noqa: E402
 
 QTYPES = ("A", "AAAA", "MX", "TXT", "NS", "SOA", "CNAME", "SRV", "DS", "DNSKEY", "RRSIG",
-          "NSEC", "NSEC3", "NSEC3PARAM", "PTR")
+          "NSEC", "NSEC3", "NSEC3PARAM", "PTR", "ANY")
 MAX_SHOWN = int(os.environ.get("DNSSEC_MAX_SHOWN", "6"))
 
 
@@ -49,6 +49,8 @@ def _query_names(path: str, origin: str) -> list:
     names.add(dns.name.from_text("zzzz-absent", on))
     names.add(dns.name.from_text("0-absent", on))
     names.add(dns.name.from_text("absent.b.c", on))
+    names.add(dns.name.from_text("a.dn", on))                 # DNAME substitution
+    names.add(dns.name.from_text("b.a.dn", on))
     return sorted(str(n) for n in names)
 
 
@@ -143,3 +145,31 @@ def test_small_payload_truncation_like_the_peers(served, payload):
     assert not bad, "\n\n".join(bad[:MAX_SHOWN])
     if payload == 512:
         assert truncated >= 1     # a signed NXDOMAIN proof cannot fit 512 octets
+
+
+def _mixed_case(name: str, rnd) -> str:
+    return "".join(ch.upper() if rnd.random() < 0.5 else ch for ch in name)
+
+
+def test_mixed_case_and_tcp_equal_a_peer(served):
+    """The question's letter case is echoed and does not change proofs (RFC 4343; NSEC3
+    hashes the lower-cased name, RFC 5155 5); TCP answers are the same as UDP's when
+    they fit, without the UDP size limit."""
+    import random
+    signed, db, knot, nsd = served
+    rnd = random.Random(4343)
+    names = _query_names(signed.path, signed.origin)[::2]
+    bad, total = [], 0
+    for name in names:
+        for qtype in ("A", "MX", "DS", "NSEC", "DNSKEY"):
+            for tcp in (False, True):
+                wire = _make(_mixed_case(name, rnd), qtype, True)
+                ours = dnsnorm.normalize(answer(db, wire, tcp=tcp), wire)
+                k = dnsnorm.normalize(knot.query(wire, tcp=tcp, timeout=2.0), wire)
+                n = dnsnorm.normalize(nsd.query(wire, tcp=tcp, timeout=2.0), wire)
+                total += 1
+                if ours != k and ours != n:
+                    bad.append(f"{name} {qtype} tcp={tcp}\n"
+                               + dnsnorm.diff({"robdns": ours, "knot": k, "nsd": n}))
+    assert total > 200
+    assert not bad, (f"{len(bad)} of {total} differ:\n\n" + "\n\n".join(bad[:MAX_SHOWN]))

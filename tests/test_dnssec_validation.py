@@ -64,6 +64,10 @@ def check_signatures(msg, keys, origin):
             if rrset.rdtype == dns.rdatatype.NS and rrset.name != origin:
                 assert (rrset.name, rrset.rdtype) not in sigs   # a cut's NS is unsigned
                 continue
+            if rrset.rdtype == CNAME and any(
+                    r.rdtype == dns.rdatatype.DNAME and rrset.name.is_subdomain(r.name)
+                    and rrset.name != r.name for r in section):
+                continue   # RFC 6672 5.3.1: a CNAME synthesized from a DNAME is unsigned
             found = sigs.get((rrset.name, rrset.rdtype))
             assert found, f"no RRSIG for {rrset.name} {dns.rdatatype.to_text(rrset.rdtype)}"
             sigset = dns.rrset.from_rdata_list(rrset.name, found[0][0].ttl, [r for _, r in found])
@@ -181,7 +185,7 @@ def _bitmap(window):
 NAMES = ["", "www", "alias", "mail", "nope", "x.nope", "c", "b.c", "a.b.c", "absent.b.c",
          "wild", "x.wild", "a.b.wild", "host.wild", "y.host.wild", "*.wild", "sec", "x.sec",
          "insec", "ns.insec", "other", "unsigned", "ent.unsigned", "deep.ent.unsigned",
-         "zz", "zzzz", "0", "m1", "srv"]
+         "zz", "zzzz", "0", "m1", "srv", "towild", "dangling", "dn", "a.dn", "host.dn"]
 TYPES = ["A", "AAAA", "MX", "TXT", "NS", "SOA", "DS", "DNSKEY", "NSEC3PARAM", "SRV", "CNAME"]
 
 

@@ -237,11 +237,13 @@ void rd_dnssec_wildcard_answer(rd_ctx *c, const zimg *z, const zlookup *lk,
         }
         proof_put(c, z, &p, RD_T_NSEC3);
     } else if (zone_has_nsec(z)) {
-        /* RFC 4035 3.1.3.3.  When the question is NSEC and the covering NSEC is the
-           wildcard's own, the answer already holds that record (expanded); Knot does not
-           repeat it, and neither do we (NSD does: both validate). */
+        /* RFC 4035 3.1.3.3.  When the question itself is NSEC at the expanded name and
+           the covering NSEC is the wildcard's own, the answer already holds that record
+           (expanded); Knot does not repeat it, and neither do we (NSD does: both
+           validate).  After a CNAME/DNAME (lname is not the question) Knot adds it. */
         znode_id cov = nsec_covering(z, lname);
-        if (!(c->qtype == RD_T_NSEC && cov == lk->wildcard)) proof_add(&p, cov);
+        if (!(c->qtype == RD_T_NSEC && cov == lk->wildcard && lname == c->lname))
+            proof_add(&p, cov);
         proof_put(c, z, &p, RD_T_NSEC);
     }
 }

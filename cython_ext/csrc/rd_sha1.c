@@ -5,24 +5,44 @@
 
 static inline uint32_t rotl(uint32_t x, int n) { return (x << n) | (x >> (32 - n)); }
 
-/* FIPS 180-4 6.1.2: one 512-bit block into the state. */
+/* FIPS 180-4 6.1.2: one 512-bit block into the state.  The message schedule W is kept
+ * as a ring of 16 words (W[t] depends only on the previous 16) and the 80 rounds are
+ * unrolled by macros, so that the compiler keeps the working variables in registers:
+ * NSEC3 hashing is the one real per-query cost of a signed zone's negative answers. */
+#define SHA1_W(t) (w[(t) & 15] = rotl(w[((t) - 3) & 15] ^ w[((t) - 8) & 15] ^ \
+                                     w[((t) - 14) & 15] ^ w[(t) & 15], 1))
+#define SHA1_ROUND(a, b, c, d, e, f, k, wt) do { \
+        e += rotl(a, 5) + (f) + (k) + (wt); b = rotl(b, 30); } while (0)
+#define F1(b, c, d) (((c ^ d) & b) ^ d)              /* Ch(b, c, d) */
+#define F2(b, c, d) (b ^ c ^ d)                      /* Parity */
+#define F3(b, c, d) (((b | c) & d) | (b & c))        /* Maj(b, c, d) */
+#define R5(t, F, K, WT) do { \
+        SHA1_ROUND(a, b, c, d, e, F(b, c, d), K, WT(t)); \
+        SHA1_ROUND(e, a, b, c, d, F(a, b, c), K, WT((t) + 1)); \
+        SHA1_ROUND(d, e, a, b, c, F(e, a, b), K, WT((t) + 2)); \
+        SHA1_ROUND(c, d, e, a, b, F(d, e, a), K, WT((t) + 3)); \
+        SHA1_ROUND(b, c, d, e, a, F(c, d, e), K, WT((t) + 4)); } while (0)
+#define W0(t) w[t]
+
 static void sha1_block(uint32_t h[5], const uint8_t *p)
 {
-    uint32_t w[80];
+    uint32_t w[16];
     for (int t = 0; t < 16; t++)
         w[t] = (uint32_t)p[4 * t] << 24 | (uint32_t)p[4 * t + 1] << 16 |
                (uint32_t)p[4 * t + 2] << 8 | p[4 * t + 3];
-    for (int t = 16; t < 80; t++) w[t] = rotl(w[t - 3] ^ w[t - 8] ^ w[t - 14] ^ w[t - 16], 1);
     uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4];
-    for (int t = 0; t < 80; t++) {
-        uint32_t f, k;
-        if (t < 20)      { f = (b & c) ^ (~b & d);          k = 0x5a827999u; }
-        else if (t < 40) { f = b ^ c ^ d;                   k = 0x6ed9eba1u; }
-        else if (t < 60) { f = (b & c) ^ (b & d) ^ (c & d); k = 0x8f1bbcdcu; }
-        else             { f = b ^ c ^ d;                   k = 0xca62c1d6u; }
-        uint32_t tmp = rotl(a, 5) + f + e + k + w[t];
-        e = d; d = c; c = rotl(b, 30); b = a; a = tmp;
-    }
+    R5(0, F1, 0x5a827999u, W0); R5(5, F1, 0x5a827999u, W0); R5(10, F1, 0x5a827999u, W0);
+    SHA1_ROUND(a, b, c, d, e, F1(b, c, d), 0x5a827999u, w[15]);
+    SHA1_ROUND(e, a, b, c, d, F1(a, b, c), 0x5a827999u, SHA1_W(16));
+    SHA1_ROUND(d, e, a, b, c, F1(e, a, b), 0x5a827999u, SHA1_W(17));
+    SHA1_ROUND(c, d, e, a, b, F1(d, e, a), 0x5a827999u, SHA1_W(18));
+    SHA1_ROUND(b, c, d, e, a, F1(c, d, e), 0x5a827999u, SHA1_W(19));
+    R5(20, F2, 0x6ed9eba1u, SHA1_W); R5(25, F2, 0x6ed9eba1u, SHA1_W);
+    R5(30, F2, 0x6ed9eba1u, SHA1_W); R5(35, F2, 0x6ed9eba1u, SHA1_W);
+    R5(40, F3, 0x8f1bbcdcu, SHA1_W); R5(45, F3, 0x8f1bbcdcu, SHA1_W);
+    R5(50, F3, 0x8f1bbcdcu, SHA1_W); R5(55, F3, 0x8f1bbcdcu, SHA1_W);
+    R5(60, F2, 0xca62c1d6u, SHA1_W); R5(65, F2, 0xca62c1d6u, SHA1_W);
+    R5(70, F2, 0xca62c1d6u, SHA1_W); R5(75, F2, 0xca62c1d6u, SHA1_W);
     h[0] += a; h[1] += b; h[2] += c; h[3] += d; h[4] += e;
 }
 

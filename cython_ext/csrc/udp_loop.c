@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 
 #include "rcu.h"
 
@@ -168,8 +169,16 @@ static void *loop_run(void *arg)
         rd_rcu_offline(rcu);
         int n = recvmmsg(L->sock.fd, L->rmsg, (unsigned)L->batch, MSG_WAITFORONE, NULL);
         rd_rcu_online(rcu);
-        if (n <= 0)
-            continue;                   /* timeout (stop check), EINTR, transient error */
+        if (n <= 0) {
+            /* Timeout (time to look at the stop flag) or EINTR: go round. Anything else
+             * (ENOMEM, ...) would repeat at once: pause a little instead of spinning. */
+            if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+                L->counters.recv_errors++;
+                struct timespec pause = { 0, 1000000 };
+                nanosleep(&pause, NULL);
+            }
+            continue;
+        }
         const rd_db *db = rd_db_current();
         int out = loop_answer(L, db, n);
         if (out)
@@ -340,5 +349,6 @@ void rd_udp_stats_sum(const rd_udp_set *s, rd_stats *out, rd_udp_counters *loop_
         loop_out->recv_truncated += RD_LOAD(L->counters.recv_truncated);
         loop_out->send_errors += RD_LOAD(L->counters.send_errors);
         loop_out->no_database += RD_LOAD(L->counters.no_database);
+        loop_out->recv_errors += RD_LOAD(L->counters.recv_errors);
     }
 }

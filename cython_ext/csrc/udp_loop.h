@@ -36,6 +36,7 @@ typedef struct rd_udp_counters {
     uint64_t recv_truncated;   /* datagram longer than RD_UDP_QUERY_MAX: dropped */
     uint64_t send_errors;      /* response the kernel refused to send */
     uint64_t no_database;      /* query received before any database was published */
+    uint64_t recv_errors;      /* recvmmsg failures other than timeout/EINTR */
 } rd_udp_counters;
 
 typedef struct rd_udp_set rd_udp_set;

@@ -73,16 +73,42 @@ znode_id zimg_nsec_find(const zimg *z, const uint8_t *lname, int *match)
 
 /* ---- NSEC3 ---- */
 
-static inline const uint32_t *nsec3_index(const zimg *z)
+/* One index entry: the first 60 bits of the owner's hash (its first 12 base32hex
+ * characters, RFC 4648 7: each is 5 bits, in order) and the node.  A binary search then
+ * compares integers in one contiguous array instead of chasing node names: on a big
+ * zone that is the difference between a few cache misses and dozens. */
+typedef struct nsec3_entry {
+    uint64_t key;
+    uint32_t node;
+    uint32_t pad_;
+} nsec3_entry;
+
+static inline const nsec3_entry *nsec3_index(const zimg *z)
 {
-    return (const uint32_t *)((const uint8_t *)z + z->nsec3_off);
+    return (const nsec3_entry *)((const uint8_t *)z + z->nsec3_off);
 }
 
 uint32_t zimg_nsec3_count(const zimg *z) { return z->nsec3_count; }
 
 znode_id zimg_nsec3_first(const zimg *z)
 {
-    return z->nsec3_count ? nsec3_index(z)[0] : RD_NONE;
+    return z->nsec3_count ? nsec3_index(z)[0].node : RD_NONE;
+}
+
+/* base32hex digit value, lower case; anything else sorts last (such an owner is not a
+ * hash, and only its place in the order matters). */
+static inline uint64_t b32_value(uint8_t ch)
+{
+    if (ch >= '0' && ch <= '9') return ch - '0';
+    if (ch >= 'a' && ch <= 'v') return ch - 'a' + 10;
+    return 31;
+}
+
+static uint64_t label_key(const uint8_t *label, size_t len)
+{
+    uint64_t k = 0;
+    for (size_t i = 0; i < 12; i++) k = k << 5 | (i < len ? b32_value(label[i]) : 0);
+    return k;
 }
 
 /* Canonical order of two single labels (RFC 4034 6.1: octet strings, shorter first). */
@@ -99,44 +125,59 @@ znode_id zimg_nsec3_find(const zimg *z, const uint8_t *label, size_t label_len, 
     *match = 0;
     uint32_t n = z->nsec3_count;
     if (n == 0) return RD_NONE;
-    const uint32_t *ix = nsec3_index(z);
-    /* Every indexed owner is "<label>.<origin>": comparing first labels is comparing
-       names, and base32hex keeps the order of the hashes (RFC 4648 7). */
-    uint32_t lo = 0, hi = n;                   /* first index whose label is > label */
+    const nsec3_entry *ix = nsec3_index(z);
+    uint64_t key = label_key(label, label_len);
+    /* Every indexed owner is "<label>.<origin>", so comparing first labels compares
+       names, and base32hex keeps the order of the hashes (RFC 4648 7).  Find the first
+       entry whose label is > label: by key, and by the whole label when keys tie. */
+    uint32_t lo = 0, hi = n;
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
-        const uint8_t *nm = zimg_node_name(z, ix[mid]);
-        int c = label_cmp(nm + 1, nm[0], label, label_len);
-        if (c == 0) { *match = 1; return ix[mid]; }
+        int c;
+        if (ix[mid].key != key) {
+            c = ix[mid].key < key ? -1 : 1;
+        } else {
+            const uint8_t *nm = zimg_node_name(z, ix[mid].node);
+            c = label_cmp(nm + 1, nm[0], label, label_len);
+            if (c == 0) { *match = 1; return ix[mid].node; }
+        }
         if (c < 0) lo = mid + 1; else hi = mid;
     }
     /* ix[lo - 1] precedes the hash; before the first owner, the last one covers it
        (its next hashed owner wraps around to the first, RFC 5155 3.1.7) */
-    return lo == 0 ? ix[n - 1] : ix[lo - 1];
+    return lo == 0 ? ix[n - 1].node : ix[lo - 1].node;
+}
+
+static int indexed(const zimg *z, znode_id v)
+{
+    return node_at(z, v)->labels == z->origin_labels + 1 && node_has_type(z, v, RD_T_NSEC3);
 }
 
 zimg *zimg_dnssec_index(zimg *z, size_t *size)
 {
     uint32_t nn = z->node_count, count = 0;
     for (uint32_t v = 0; v < nn; v++)
-        if (node_at(z, v)->labels == z->origin_labels + 1 && node_has_type(z, v, RD_T_NSEC3))
-            count++;
+        if (indexed(z, v)) count++;
     z->nsec3_off = 0;
     z->nsec3_count = 0;
     if (count == 0) return z;
     size_t off = (*size + 7) & ~(size_t)7;
-    size_t total = (off + (size_t)count * 4 + 7) & ~(size_t)7;
+    size_t total = off + (size_t)count * sizeof(nsec3_entry);
     if (total > 0xfffffff0u) { free(z); return NULL; }
     zimg *grown = realloc(z, total);
     if (!grown) { free(z); return NULL; }
     z = grown;
     memset((uint8_t *)z + *size, 0, total - *size);
-    uint32_t *ix = (uint32_t *)((uint8_t *)z + off);
+    nsec3_entry *ix = (nsec3_entry *)((uint8_t *)z + off);
     uint32_t k = 0;
     /* node order is canonical order, so the index comes out sorted by owner name */
-    for (uint32_t v = 0; v < nn; v++)
-        if (node_at(z, v)->labels == z->origin_labels + 1 && node_has_type(z, v, RD_T_NSEC3))
-            ix[k++] = v;
+    for (uint32_t v = 0; v < nn; v++) {
+        if (!indexed(z, v)) continue;
+        const uint8_t *nm = zimg_node_name(z, v);
+        ix[k].key = label_key(nm + 1, nm[0]);
+        ix[k].node = v;
+        k++;
+    }
     z->nsec3_off = (uint32_t)off;
     z->nsec3_count = count;
     z->size = (uint32_t)total;
@@ -147,15 +188,17 @@ zimg *zimg_dnssec_index(zimg *z, size_t *size)
 int zimg_dnssec_check(const zimg *z, char *err, size_t errlen)
 {
     if (z->nsec3_count == 0) return 0;
-    uint64_t end = (uint64_t)z->nsec3_off + (uint64_t)z->nsec3_count * 4;
-    if (z->nsec3_off % 4 || z->nsec3_off < sizeof(struct zimg) || end > z->size) {
+    uint64_t end = (uint64_t)z->nsec3_off + (uint64_t)z->nsec3_count * sizeof(nsec3_entry);
+    if (z->nsec3_off % 8 || z->nsec3_off < sizeof(struct zimg) || end > z->size) {
         if (errlen) snprintf(err, errlen, "NSEC3 index out of bounds");
         return -1;
     }
-    const uint32_t *ix = nsec3_index(z);
+    const nsec3_entry *ix = nsec3_index(z);
+    /* node ids in range (names are read through them); the keys' order is not checked:
+       a forged order gives wrong proofs, never an out-of-bounds read */
     for (uint32_t i = 0; i < z->nsec3_count; i++) {
-        if (ix[i] >= z->node_count || (i > 0 && ix[i] <= ix[i - 1]) ||
-            node_at(z, ix[i])->labels != z->origin_labels + 1) {
+        if (ix[i].node >= z->node_count || (i > 0 && ix[i].node <= ix[i - 1].node) ||
+            node_at(z, ix[i].node)->labels != z->origin_labels + 1) {
             if (errlen) snprintf(err, errlen, "NSEC3 index entry %u invalid", i);
             return -1;
         }

@@ -39,7 +39,7 @@ struct zimg {
     uint32_t names_len;
     uint32_t rdata_off;        /* [u16 rdlen][rdata] sequences of the rrsets */
     uint32_t rdata_len;
-    uint32_t nsec3_off;        /* uint32_t[nsec3_count]: node ids of the NSEC3 owners in
+    uint32_t nsec3_off;        /* nsec3_count entries (hash key, node id) of the NSEC3 owners in
                                   canonical (= hash) order; built and read by zimg_dnssec.c */
     uint32_t nsec3_count;
     uint32_t reserved[4];

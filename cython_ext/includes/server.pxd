@@ -42,6 +42,7 @@ cdef extern from "udp_loop.h" nogil:
         uint64_t recv_truncated
         uint64_t send_errors
         uint64_t no_database
+        uint64_t recv_errors
     ctypedef struct rd_udp_set:
         pass
     rd_udp_set *rd_udp_start(const rd_udp_socket *socks, int nsocks, int batch,
