@@ -2,6 +2,7 @@
 # worker per RX queue (C threads, no GIL), detach on stop.  robdns/xdp.py is the glue the
 # daemon calls; this part only knows interfaces, queues and a database pointer.
 cimport includes.xdp as cxdp
+import os as _xdp_os
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uintptr_t
 from libc.stdlib cimport calloc, malloc, free
 from libc.string cimport memcpy, memset
@@ -195,11 +196,19 @@ cdef class XdpPlane:
         self._database = db
 
     def stop(self):
-        """Stop the workers, close the sockets, detach the program.  Idempotent."""
-        self._teardown()
+        """Stop the workers, close the sockets, detach the program.  Idempotent.
 
-    cdef void _teardown(self):
+        Raises OSError (after everything else is done) when the program could not be
+        detached, e.g. without CAP_NET_ADMIN any more; the next start replaces it.
+        """
+        rc = self._teardown()
+        if rc < 0:
+            raise OSError(-rc, "%s: detaching the XDP program: %s"
+                          % (self.interface, _xdp_os.strerror(-rc)))
+
+    cdef int _teardown(self):
         cdef int i
+        cdef int rc
         if self.workers != NULL:
             with nogil:
                 for i in range(self.nworkers):
@@ -209,10 +218,11 @@ cdef class XdpPlane:
             free(self.workers)
             self.workers = NULL
             self.nworkers = 0
-        cxdp.rd_xdp_prog_detach(&self.prog)
+        rc = cxdp.rd_xdp_prog_detach(&self.prog)
         rd_xdp_ptr_swap(&self.own_db, NULL)
         self.dbp = NULL
         self._database = None
+        return rc
 
     def __dealloc__(self):
         self._teardown()

@@ -32,9 +32,11 @@ import tempfile
 from typing import Optional, Union
 
 from robdns.errors import ConfigError, RobdnsError
+from robdns.log import logger
 
-BPF_SOURCE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                          "bpf", "xdp_dns.bpf.c")
+# Shipped as package data so a regular (non-editable) install can build it too;
+# bpf/xdp_dns.bpf.c in the checkout is a link to this file.
+BPF_SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "xdp_dns.bpf.c")
 MAX_QUEUES = 256              # size of the program's queue -> socket map
 _KEYS = ("interface", "port", "queues", "mode", "zero_copy")
 _MODES = ("auto", "native", "generic")
@@ -195,8 +197,15 @@ class XdpWorkers:
         self._plane.set_database(database)
 
     def stop(self) -> None:
-        """Stop the workers and detach the program (idempotent)."""
-        self._plane.stop()
+        """Stop the workers and detach the program (idempotent).  A program that cannot
+        be detached (privileges dropped) is logged, not raised: it passes DNS to the
+        stack while no socket is in its map, and the next start replaces it."""
+        try:
+            self._plane.stop()
+        except OSError as e:
+            logger.warning("xdp: %s; the next start replaces it", e.strerror or e)
+            return
+        logger.info("xdp: stopped, program detached from %s", self.config.interface)
 
     def __enter__(self):
         return self
@@ -248,4 +257,11 @@ def start_xdp_workers(cfg: XdpConfig, database=None, cpus: Optional[list] = None
         plane.start(database)
     except OSError as e:
         raise XdpError(f"xdp: {e.strerror or e}") from None
+    info = plane.info
+    zc = sorted({q["zero_copy"] for q in info["queues"].values()})
+    logger.info("xdp: %s: program %d attached in %s mode%s, %d queue(s) %s, %s, port %d",
+                cfg.interface, info["prog_id"], info["mode"],
+                " (replaced a stale one)" if info["replaced_stale"] else "", len(queues),
+                queues, "zero-copy" if zc == [True] else "copy mode" if zc == [False]
+                else "zero-copy on some queues", cfg.port)
     return XdpWorkers(plane, cfg)

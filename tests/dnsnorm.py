@@ -122,6 +122,8 @@ def normalize(wire: Optional[bytes], query: Optional[bytes] = None) -> Norm:
     edns = None
     if msg.edns >= 0:
         eflags = tuple(sorted(dns.flags.edns_to_text(msg.ednsflags).split()))
+        if msg.ednsflags & ~dns.flags.DO & 0xFFFF:  # RFC 6891 6.1.4: Z must be zero
+            eflags += (f"Z={msg.ednsflags & ~dns.flags.DO & 0xFFFF:#06x}",)
         options = tuple(sorted(_option_text(o) for o in msg.options))
         edns = (msg.edns, eflags, msg.payload, options)
     return Norm("response", id_matches=id_matches,

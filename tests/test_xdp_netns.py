@@ -14,6 +14,7 @@ import threading
 import time
 
 import json
+import logging
 import struct
 
 import dns.flags
@@ -440,3 +441,65 @@ def test_frames_too_long_for_a_umem_frame_go_to_the_stack(pair, program):
         assert c["rx_frames"] == 1 and c["tx_frames"] == 1, c
     finally:
         stop(pair, w)
+
+
+def _without_net_admin(fn):
+    """Run fn in a thread whose effective capabilities lack CAP_NET_ADMIN (capabilities
+    are per thread), as after the daemon dropped privileges; returns fn's result."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    header = (ctypes.c_uint32 * 2)(0x20080522, 0)        # _LINUX_CAPABILITY_VERSION_3
+    data = (ctypes.c_uint32 * 6)()
+    result = {}
+
+    def run():
+        try:
+            assert libc.capget(header, data) == 0
+            data[0] &= ~(1 << 12)                          # CAP_NET_ADMIN from effective
+            assert libc.capset(header, data) == 0, ctypes.get_errno()
+            result["value"] = fn()
+        except BaseException as e:       # handed to the caller
+            result["error"] = e
+
+    t = threading.Thread(target=run)
+    t.start()
+    t.join(30)
+    if "error" in result:
+        raise result["error"]
+    return result.get("value")
+
+
+class _Records(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+def test_a_program_that_cannot_be_detached_is_logged_and_replaced_next_time(pair, program):
+    w = start(pair, program, make_db())
+    first_id = w.info["prog_id"]
+
+    def stop_unprivileged():
+        with inside(pair.server_ns):
+            w.stop()
+
+    records = _Records()
+    log = logging.getLogger("robdns")      # the daemon's logger may not propagate
+    log.addHandler(records)
+    try:
+        _without_net_admin(stop_unprivileged)
+    finally:
+        log.removeHandler(records)
+    assert any("detaching the XDP program" in m and "next start replaces it" in m
+               for m in records.messages), records.messages
+    assert attached(pair) == (first_id, "rd_xdp_dns")
+    w2 = start(pair, program, make_db())
+    try:
+        assert w2.info["replaced_stale"] is True
+        assert ask(pair, dns.message.make_query("www.example.com.", "A").to_wire()) is not None
+    finally:
+        stop(pair, w2)
+    assert attached(pair) == (0, "")

@@ -265,6 +265,23 @@ def rdata(draw):
     raise AssertionError(t)
 
 
+def _space_outside_quotes(text):
+    """Index of the first space that separates tokens (not inside a quoted string, not
+    escaped), or -1: a line break may only go there (RFC 1035 5.1: a quoted string
+    cannot span lines)."""
+    quoted = escaped = False
+    for i, ch in enumerate(text):
+        if escaped:
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        elif ch == '"':
+            quoted = not quoted
+        elif ch == " " and not quoted:
+            return i
+    return -1
+
+
 def _ttl_text(draw):
     v = draw(st.integers(0, 2**31 - 1))
     form = draw(st.sampled_from(["plain", "units", "upper"]))
@@ -332,8 +349,9 @@ def zone_text(draw):
         fields.append(rtype if draw(st.booleans()) else rtype.lower())
         lead = owner if owner else draw(st.sampled_from([" ", "\t", "   "]))
         style = draw(st.integers(0, 3))
-        if style == 1 and " " in text:     # parentheses across lines, comments inside
-            a, b = text.split(" ", 1)
+        cut = _space_outside_quotes(text)
+        if style == 1 and cut > 0:         # parentheses across lines, comments inside
+            a, b = text[:cut], text[cut + 1:]
             body = f"( {a} ; first part\n\t\t{b} )"
         elif style == 2:
             body = f"{text} ; trailing comment"

@@ -213,12 +213,16 @@ out:
     return rc;
 }
 
-void rd_xdp_prog_detach(rd_xdp_prog *p)
+int rd_xdp_prog_detach(rd_xdp_prog *p)
 {
+    int rc = 0;
     if (p->attached) {
-        /* Only if it is still ours: the kernel checks the expected fd. */
+        /* Only if it is still ours: the kernel checks the expected fd.  EEXIST means
+         * someone replaced it meanwhile: not ours to remove, not an error. */
         LIBBPF_OPTS(bpf_xdp_attach_opts, ao, .old_prog_fd = p->prog_fd);
-        bpf_xdp_detach(p->ifindex, p->attach_flags, &ao);
+        rc = bpf_xdp_detach(p->ifindex, p->attach_flags, &ao);
+        if (rc == -EEXIST)
+            rc = 0;
         p->attached = 0;
     }
     if (p->obj) {
@@ -226,6 +230,7 @@ void rd_xdp_prog_detach(rd_xdp_prog *p)
         p->obj = NULL;
     }
     p->prog_fd = p->xsks_map_fd = -1;
+    return rc;
 }
 
 int rd_xdp_prog_set_socket(rd_xdp_prog *p, uint32_t queue, int xsk_fd)
@@ -249,7 +254,7 @@ int rd_xdp_prog_attach(rd_xdp_prog *p, const void *obj, size_t len, uint16_t por
     return -EOPNOTSUPP;
 }
 
-void rd_xdp_prog_detach(rd_xdp_prog *p) { (void)p; }
+int rd_xdp_prog_detach(rd_xdp_prog *p) { (void)p; return 0; }
 
 int rd_xdp_prog_set_socket(rd_xdp_prog *p, uint32_t queue, int xsk_fd)
 {

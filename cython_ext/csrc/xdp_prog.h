@@ -37,8 +37,10 @@ int rd_xdp_supported(void);
 int rd_xdp_prog_attach(rd_xdp_prog *p, const void *obj, size_t len, uint16_t port,
                        int ifindex, int mode, char *err, size_t errlen);
 
-/* Detach (only if the attached program is still ours) and free.  Safe to call twice. */
-void rd_xdp_prog_detach(rd_xdp_prog *p);
+/* Detach (only if the attached program is still ours) and free.  Safe to call twice.
+ * Returns 0, or -errno when the detach failed (e.g. EPERM once privileges were dropped:
+ * the program then stays until the next start replaces it); the object is freed anyway. */
+int rd_xdp_prog_detach(rd_xdp_prog *p);
 
 /* Put an AF_XDP socket into the program's queue -> socket map. */
 int rd_xdp_prog_set_socket(rd_xdp_prog *p, uint32_t queue, int xsk_fd);

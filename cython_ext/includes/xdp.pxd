@@ -39,7 +39,7 @@ cdef extern from "xdp_prog.h" nogil:
     int rd_xdp_supported()
     int rd_xdp_prog_attach(rd_xdp_prog *p, const void *obj, size_t len, uint16_t port,
                            int ifindex, int mode, char *err, size_t errlen)
-    void rd_xdp_prog_detach(rd_xdp_prog *p)
+    int rd_xdp_prog_detach(rd_xdp_prog *p)
     int rd_xdp_query_attached(int ifindex, uint32_t *prog_id, char *name, size_t namelen)
 
 cdef extern from "xdp_worker.h" nogil:

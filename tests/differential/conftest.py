@@ -32,19 +32,33 @@ class Peers:
     def __init__(self, knot: refservers.RefServer, nsd: refservers.RefServer):
         self.knot, self.nsd = knot, nsd
         self._cache: dict = {}
+        self._patient: set = set()
 
-    def answers(self, query: querygen.Query):
-        """(knot Norm, nsd Norm, labels explaining their difference or None)."""
+    def answers(self, query: querygen.Query, patient: bool = False):
+        """(knot Norm, nsd Norm, labels explaining their difference or None).
+
+        Raw (malformed) packets get one short try — a peer may rightly stay silent, and
+        waiting out every retry would cost seconds; patient=True asks again with the
+        full retries (a caller does so before calling a mismatch real)."""
         key = (query.wire(), query.tcp)
         hit = self._cache.get(key)
-        if hit is None:
+        if hit is None or (patient and key not in self._patient):
             wire = key[0]
-            k = dnsnorm.normalize(self.knot.ask(wire, query.tcp), wire)
-            n = dnsnorm.normalize(self.nsd.ask(wire, query.tcp), wire)
+            if query.raw and not patient:
+                k_wire = self.knot.query(wire, tcp=query.tcp, timeout=0.3)
+                n_wire = self.nsd.query(wire, tcp=query.tcp, timeout=0.3)
+            else:
+                # A peer may rightly ignore a malformed packet: wait less for those.
+                timeouts = (0.5, 1.0) if query.raw else (1.0, 2.0, 4.0)
+                k_wire = self.knot.ask(wire, query.tcp, timeouts)
+                n_wire = self.nsd.ask(wire, query.tcp, timeouts)
+                self._patient.add(key)
+            k, n = dnsnorm.normalize(k_wire, wire), dnsnorm.normalize(n_wire, wire)
             labels = peerdiff.explain(query, k, n, querygen.CORPUS_ORIGINS)
+            fresh = hit is None
             hit = (k, n, labels)
             self._cache[key] = hit
-            if k != n:
+            if fresh and k != n:
                 for label in labels or ["UNEXPLAINED"]:
                     PEER_DIFFERENCES[label] += 1
                     examples = PEER_DIFFERENCE_EXAMPLES.setdefault(label, [])

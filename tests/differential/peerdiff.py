@@ -197,7 +197,15 @@ def _tc_or_drop(q, knot: Norm, nsd: Norm, ctx) -> bool:
                     for f in ("answer", "authority", "additional")))
 
 
+def _malformed(q, knot: Norm, nsd: Norm, ctx) -> bool:
+    # Malformed packets and other opcodes (RFC 1035 4.1.1 leaves the reaction open):
+    # Knot drops most packets it cannot parse and keeps the question in FORMERR/NOTIMP
+    # replies; NSD answers FORMERR without a question, ignores trailing data, and so on.
+    return q.case_class.startswith("malformed/")
+
+
 TERMINALS: List[Tuple[str, Callable]] = [
+    ("malformed query: each peer reacts in its own way", _malformed),
     ("records that do not fit: one sets TC, the other drops them silently", _tc_or_drop),
     ("nsd follows CNAME/DNAME into another hosted zone, knot stops", _cross_zone_chase),
     ("knot stops CNAME chains after 5 links, nsd follows further", _cname_chain_limit),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import os
 import random
+import struct
 from dataclasses import dataclass
 from typing import Dict, List, Tuple
 
@@ -127,7 +128,7 @@ EDNS_MODES = {
 }
 # Every name x type is asked without EDNS and with EDNS 1232; the other modes ask this
 # share of them (seeded), all of the "big" names.
-SAMPLED_MODE_SHARE = 0.2
+SAMPLED_MODE_SHARE = 0.15
 
 
 @dataclass(frozen=True)
@@ -141,8 +142,19 @@ class Query:
     tcp: bool
     qclass: str = "IN"
     qid: int = 0
+    raw: bytes = b""    # a hand-made (malformed) packet sent as is; qname names the case
+
+    @functools.cached_property
+    def _wire(self) -> bytes:
+        return self._build_wire()
 
     def wire(self) -> bytes:
+        """The query's wire form (built once: the suite asks for it several times)."""
+        return self._wire
+
+    def _build_wire(self) -> bytes:
+        if self.raw:
+            return self.raw
         version, payload, do, options = EDNS_MODES[self.mode]
         msg = dns.message.make_query(
             dns.name.from_text(self.qname), dns.rdatatype.from_text(self.qtype),
@@ -153,6 +165,8 @@ class Query:
         return msg.to_wire()
 
     def describe(self) -> str:
+        if self.raw:
+            return f"raw packet '{self.qname}': {self.raw.hex()}"
         proto = "TCP" if self.tcp else "UDP"
         flags = "+rd" if self.rd else "+nord"
         if self.cd:
@@ -235,7 +249,55 @@ def generate() -> Dict[str, List[Query]]:
     for name in ("example.com.", "example.", "www.example.com.", "example.org."):
         for qtype in ("AXFR", "IXFR"):
             add("xfr/noedns", name, qtype, "noedns")
+    for case, packet in malformed_packets().items():
+        classes.setdefault("malformed/raw", []).append(
+            Query("malformed/raw", case, "A", "noedns", rd=False, cd=False, tcp=False,
+                  raw=packet))
     return classes
+
+
+def malformed_packets() -> Dict[str, bytes]:
+    """Hand-made queries that break a rule of RFC 1035 4.1 / RFC 6891 6.1.1, or use an
+    opcode other than QUERY.  Only cases that at least one peer answers are listed (a
+    packet no server answers costs a timeout and shows nothing); Knot and NSD differ on
+    most of them, and robdns must answer like one."""
+    question = b"\x03www\x07example\x03com\x00\x00\x01\x00\x01"
+    opt = b"\x00" + struct.pack("!HHIH", 41, 1232, 0, 0)
+
+    def header(flags=0, qd=1, an=0, ns=0, ar=0, qid=0x5EED):
+        return struct.pack("!HHHHHH", qid, flags, qd, an, ns, ar)
+
+    a_record = b"\xc0\x0c" + struct.pack("!HHIH", 1, 1, 60, 4) + b"\x01\x02\x03\x04"
+    return {
+        "qdcount 0": header(qd=0),
+        "qdcount 2": header(qd=2) + question + question,
+        "two OPT records": header(ar=2) + question + opt + opt,
+        "opcode IQUERY": header(flags=1 << 11) + question,
+        "opcode STATUS": header(flags=2 << 11) + question,
+        "opcode 3 (unassigned)": header(flags=3 << 11) + question,
+        "opcode NOTIFY": header(flags=4 << 11) + question,
+        "question cut short": header() + question[:5],
+        "qtype cut short": header() + question[:-2],
+        "trailing garbage": header() + question + b"garbage",
+        "answer record in a query": header(an=1) + question + a_record,
+        "authority record in a query": header(ns=1) + question + a_record,
+        "TC set in a query": header(flags=0x0200) + question,
+        "Z bit set": header(flags=0x0040) + question,
+        "OPT in the answer section": header(an=1) + question + opt,
+        "OPT with a non-root owner": header(ar=1) + question + b"\xc0\x0c"
+        + struct.pack("!HHIH", 41, 1232, 0, 0),
+        "OPT option overruns its rdata": header(ar=1) + question + b"\x00"
+        + struct.pack("!HHIH", 41, 1232, 0, 6) + struct.pack("!HH", 3, 8) + b"ab",
+        "OPT with DO and unknown Z flags": header(ar=1) + question + b"\x00"
+        + struct.pack("!HHIH", 41, 1232, 0xFFFF, 0),
+        "compression pointer loop in qname": header() + b"\xc0\x0c\x00\x01\x00\x01",
+        "forward compression pointer": header() + b"\xc0\x10\x00\x01\x00\x01\x03www\x00",
+        "qname over 255 octets": header() + (b"\x3f" + b"a" * 63) * 4 + b"\x00\x00\x01\x00\x01",
+        "label type 0x40": header() + b"\x41" + b"a" * 65 + b"\x00\x00\x01\x00\x01",
+        "EDNS payload 100": header(ar=1) + question + b"\x00" + struct.pack("!HHIH", 41, 100, 0, 0),
+        "EDNS payload 0": header(ar=1) + question + b"\x00" + struct.pack("!HHIH", 41, 0, 0, 0),
+        "class NONE": header() + question[:-2] + b"\x00\xfe",
+    }
 
 
 if __name__ == "__main__":

@@ -20,11 +20,18 @@ def test_knot_and_nsd_agree_up_to_known_differences(case_class, peers):
     unexplained, silent = [], []
     for q in querygen.generate()[case_class]:
         knot, nsd, labels = peers.answers(q)
-        if knot.kind != "response" or nsd.kind != "response":
+        if q.raw:
+            # A malformed packet: a peer may drop it, but one of them must answer, or
+            # the case shows nothing.
+            if knot.kind != "response" and nsd.kind != "response":
+                knot, nsd, labels = peers.answers(q, patient=True)
+            if knot.kind != "response" and nsd.kind != "response":
+                silent.append(f"{q.describe()}\n{dnsnorm.diff({'knot': knot, 'nsd': nsd})}")
+        elif knot.kind != "response" or nsd.kind != "response":
             silent.append(f"{q.describe()}\n{dnsnorm.diff({'knot': knot, 'nsd': nsd})}")
         elif labels is None:
             unexplained.append(f"{q.describe()}\n{dnsnorm.diff({'knot': knot, 'nsd': nsd})}")
-    # Every query of the set is one a server must answer (none has QR set or is cut short).
+    # Every well-formed query of the set is one a server must answer (none has QR set).
     assert not silent, (f"{len(silent)} queries without a parseable answer from a peer:\n\n"
                         + "\n\n".join(silent[:MAX_SHOWN]))
     assert not unexplained, (f"{len(unexplained)} Knot/NSD differences not in peerdiff:\n\n"
