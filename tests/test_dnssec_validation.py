@@ -71,6 +71,14 @@ def check_signatures(msg, keys, origin):
             found = sigs.get((rrset.name, rrset.rdtype))
             assert found, f"no RRSIG for {rrset.name} {dns.rdatatype.to_text(rrset.rdtype)}"
             sigset = dns.rrset.from_rdata_list(rrset.name, found[0][0].ttl, [r for _, r in found])
+            if rrset.name.labels[0] == b"*" and found[0][1].labels < len(rrset.name) - 2:
+                # an expansion whose owner itself starts with "*" (a question like
+                # *.x.wild): dnspython 2.9 miscounts its labels (Knot's identical answer
+                # fails the same way); the signed data is that of the wildcard either
+                # way, so validate it under an owner without the leading "*"
+                other = dns.name.Name((b"x",) + rrset.name.labels[1:])
+                rrset = dns.rrset.from_rdata_list(other, rrset.ttl, list(rrset))
+                sigset = dns.rrset.from_rdata_list(other, sigset.ttl, list(sigset))
             dns.dnssec.validate(rrset, sigset, keys)   # raises ValidationFailure
             checked += 1
     return checked
@@ -225,6 +233,9 @@ def check_wildcard_expansion(variant, msg, origin, param):
             owner_labels = len(rrset.name) - 1
             if sig.labels >= owner_labels or rrset.name.labels[0] == b"*":
                 continue   # not expanded (RFC 4034 3.1.3: "*" is not counted)
+            if sig.type_covered == NSEC and any(r.rdtype == NSEC for r in msg.answer):
+                continue   # an NSEC question answered from the wildcard's own NSEC, which
+                           # Knot (and robdns) send without a second copy as proof
             n += 1
             source = dns.name.Name(rrset.name.labels[-(sig.labels + 1):])   # the encloser
             if variant == "nsec":

@@ -530,7 +530,8 @@ static int layout(builder *b)
     size_t o_names = align8(o_hash + (size_t)hsize * 4);
     size_t o_rdata = o_names + names_bytes;
     size_t o_addl = align8(o_rdata + b->rdata_total);
-    size_t total = o_addl + b->addl_max * 4;
+    /* align8: link_targets pads the end of the addl array to 8 bytes (b->total) */
+    size_t total = align8(o_addl + b->addl_max * 4);
     if (total > 0xfffffff0u) {
         zb_msg(b, RD_MSG_ERROR, NULL, "zone too large for one image");
         return 0;
