@@ -47,7 +47,13 @@ srvout SRV 0 0 80 www.example.org.
 child NS ns1.child
 ns1.child A 192.0.2.20
 lowttl 60 A 192.0.2.60
-"""
+svc SVCB 1 www alpn=h2
+alias HTTPS 0 www
+svcself SVCB 1 . alpn=h2
+bigmx MX 10 bigaddr
+bigmx MX 20 www
+dnlong DNAME aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb.ccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc.example.com.
+""" + "".join(f"bigaddr A 198.51.100.{i}\n" for i in range(1, 60))
 
 CHILD = """$ORIGIN child.example.com.
 $TTL 600
@@ -319,3 +325,50 @@ def test_apex_ns_addresses_in_additional(db):
 
 def test_ttl_per_rrset(db):
     assert [rr.ttl for rr in ask(db, "lowttl.example.com", "A").answer] == [60]
+
+
+def test_dname_overflow_has_ede_under_edns(db):
+    # RFC 8914 4.1 (Other), as NSD adds it to YXDOMAIN.
+    name = ".".join(["b" * 60] * 2) + ".long.example.com"
+    m = ask(db, name, "A", use_edns=0)
+    assert rcode(m) == "YXDOMAIN" and [o.otype for o in m.options] == [15]
+
+
+def test_truncation_keeps_whole_rrsets_that_fit(db):
+    # RFC 2181 9: DNAME and synthesized CNAME fit 512 octets, the SOA of the NXDOMAIN does
+    # not: TC with the answer kept (as NSD).
+    m = ask(db, "a.dnlong.example.com", "A")
+    assert "TC" in flags(m) and rcode(m) == "NXDOMAIN"
+    assert {rr.rdtype for rr in m.answer} == {39, 5} and not m.authority
+
+
+def test_no_ds_for_do_in_unsigned_zone(db):
+    # RFC 4035 3.1.4 is about signed zones: DO adds nothing to an unsigned referral.
+    m = ask(db, "host.sub.example.com", "A", use_edns=0, want_dnssec=True)
+    assert {rr.rdtype for rr in m.authority} == {2}
+
+
+@pytest.mark.parametrize("rdtype", ["NSEC", "RRSIG"])
+def test_nsec_and_rrsig_at_a_cname_are_nodata(db, rdtype):
+    # Knot does not follow a CNAME for these types: NODATA with the SOA.
+    m = ask(db, "c7.example.com", rdtype)
+    assert rcode(m) == "NOERROR" and not m.answer and rrset_texts(m.authority) == {NEG_SOA}
+
+
+@pytest.mark.parametrize("name,rdtype", [("svc.example.com", "SVCB"),
+                                         ("alias.example.com", "HTTPS")])
+def test_svcb_and_https_targets_in_additional(db, name, rdtype):
+    # RFC 9460 4.3: addresses of an in-zone TargetName (Knot adds them).
+    m = ask(db, name, rdtype)
+    assert rrset_texts(m.additional) == {"www.example.com. 3600 in a 192.0.2.4"}
+
+
+def test_svcb_self_target_adds_nothing(db):
+    assert not ask(db, "svcself.example.com", "SVCB").additional
+
+
+def test_additional_skips_a_target_that_does_not_fit(db):
+    # RFC 2181 9: additional data is dropped silently; the next target still comes in.
+    m = ask(db, "bigmx.example.com", "MX")
+    assert "TC" not in flags(m) and len(m.answer[0]) == 2
+    assert rrset_texts(m.additional) == {"www.example.com. 3600 in a 192.0.2.4"}

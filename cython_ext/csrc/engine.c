@@ -50,7 +50,7 @@ size_t rd_answer(const rd_db *db, const uint8_t *q, size_t qlen,
     c.r = resp;
     c.cap = respcap > 65535 ? 65535 : respcap;
     c.len = 0; c.count[0] = c.count[1] = c.count[2] = 0;
-    c.aa = 0; c.tc = 0; c.rcode = 0; c.ncomp = 0; c.ncomp_question = 0; c.naddl_seen = 0;
+    c.aa = 0; c.tc = 0; c.rcode = 0; c.ede = -1; c.size_limit = 512; c.ncomp = 0; c.ncomp_question = 0; c.naddl_seen = 0;
 
     if (stats) {
         stats->queries++;
@@ -71,6 +71,7 @@ size_t rd_answer(const rd_db *db, const uint8_t *q, size_t qlen,
     if (c.question_ok) rd_write_question(&c);
     /* Keep room for the OPT record so that it always fits (RFC 6891 7). */
     size_t lim = size_limit(&c);
+    c.size_limit = lim;
     size_t optroom = 0;
     if (c.has_edns) {
         optroom = 11;
@@ -85,12 +86,14 @@ size_t rd_answer(const rd_db *db, const uint8_t *q, size_t qlen,
             rd_answer_chaos(&c);
         } else if (c.qclass != RD_C_IN && c.qclass != RD_C_ANY) {
             c.rcode = RD_RCODE_REFUSED;      /* no zones of other classes are hosted */
+        } else if (c.qtype == 0) {
+            c.rcode = RD_RCODE_NOTIMP;       /* type 0 is reserved (RFC 6895 3.1); as Knot */
         } else if (c.qtype == RD_T_AXFR) {
             /* Zone transfers are not served: AXFR over UDP is NOTIMP (RFC 5936 4.2; Knot and
-             * NSD answer so), over TCP REFUSED (as NSD does). */
-            c.rcode = (t && t->tcp) ? RD_RCODE_REFUSED : RD_RCODE_NOTIMP;
+             * NSD answer so), over TCP NOTAUTH (as Knot does). */
+            c.rcode = (t && t->tcp) ? RD_RCODE_NOTAUTH : RD_RCODE_NOTIMP;
         } else if (c.qtype == RD_T_IXFR) {
-            c.rcode = RD_RCODE_REFUSED;      /* as NSD, over UDP and TCP */
+            c.rcode = RD_RCODE_NOTAUTH;      /* as Knot, over UDP and TCP */
         } else {
             rd_answer_in(&c);
         }

@@ -61,4 +61,20 @@ const zimg *rd_db_find_zone(const rd_db *db, const uint8_t *lname, int nlabels);
 size_t rd_answer(const rd_db *db, const uint8_t *q, size_t qlen,
                  uint8_t *resp, size_t respcap, const rd_transport *t, rd_stats *stats);
 
+/* One query of a batch: the caller fills q/qlen/resp/respcap; rd_answer_batch sets
+ * resplen (0 = send nothing). */
+typedef struct rd_batch_item {
+    const uint8_t *q;
+    size_t qlen;
+    uint8_t *resp;
+    size_t respcap;
+    size_t resplen;
+} rd_batch_item;
+
+/* Answer n queries, each exactly as rd_answer would, interleaving prefetches of the zone
+ * image for the queries ahead so that their memory loads overlap (a recvmmsg batch, or
+ * the in-process benchmark).  Same guarantees as rd_answer. */
+void rd_answer_batch(const rd_db *db, rd_batch_item *items, size_t n,
+                     const rd_transport *t, rd_stats *stats);
+
 #endif

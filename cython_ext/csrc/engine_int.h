@@ -19,7 +19,8 @@ enum {
 };
 
 enum { RD_OPCODE_QUERY = 0, RD_OPCODE_NOTIFY = 4 };
-enum { RD_EDNS_NSID = 3 };     /* RFC 5001 */
+enum { RD_EDNS_NSID = 3, RD_EDNS_EDE = 15 };   /* RFC 5001, RFC 8914 */
+enum { RD_EDE_OTHER = 0, RD_EDE_NOT_AUTHORITATIVE = 20 };
 
 /* Knot DNS puts at most this many CNAME records in one answer (measured with kdig against
  * knotd 3.2: a chain of 23 gives 5 CNAMEs; a 6th CNAME is not added). */
@@ -62,6 +63,8 @@ typedef struct rd_ctx {
     size_t question_end;        /* offset right after the echoed question */
     uint16_t count[3];          /* answer, authority, additional RR counts */
     uint8_t aa, tc;
+    int ede;                    /* RFC 8914 extended error INFO-CODE, -1 = none */
+    size_t size_limit;          /* the whole response's limit (OPT included) */
     uint16_t rcode;
     rd_comp comp[RD_COMP_MAX];
     int ncomp;

@@ -25,7 +25,8 @@ const zimg *rd_db_find_zone(const rd_db *db, const uint8_t *lname, int nlabels)
             int zl = zimg_origin_labels(z);
             if (zl > n || zl <= bestl) continue;
             size_t so = off[n - zl];
-            if (memcmp(lname + so, zimg_origin(z), L - so) == 0) {
+            const uint8_t *origin = zimg_origin(z);
+            if (rd_name_len(origin) == L - so && memcmp(lname + so, origin, L - so) == 0) {
                 best = z;
                 bestl = zl;
             }
@@ -81,32 +82,65 @@ static int put_required(rd_ctx *c, int sec, const zimg *z, const uint8_t *owner,
     return 0;
 }
 
+/* The A and AAAA of one node into the additional section, once per response. */
+static int put_node_addresses(rd_ctx *c, const zimg *z, znode_id node, int glue)
+{
+    for (int k = 0; k < c->naddl_seen; k++)
+        if (c->addl_seen[k] == node) return 0;
+    if (c->naddl_seen < RD_ADDL_SEEN_MAX) c->addl_seen[c->naddl_seen++] = node;
+    const uint8_t *name = zimg_node_name(z, node);
+    static const uint16_t types[2] = { RD_T_A, RD_T_AAAA };
+    for (int t = 0; t < 2; t++) {
+        const zrrset *a = zimg_find_rrset(z, node, types[t]);
+        /* A node whose addresses do not fit is skipped; the next targets may still fit
+         * (as Knot fills the section). */
+        if (a && put_signed(c, RD_SEC_AR, z, name, a, a->ttl) < 0) {
+            if (glue) c->tc = 1;
+            break;
+        }
+    }
+    return 0;
+}
+
+/* SVCB/HTTPS (RFC 9460 4.3 "additional processing"): addresses of each in-zone
+ * TargetName, as Knot adds them; the image has no precomputed list for these types. */
+static void put_svcb_additional(rd_ctx *c, const zimg *z, const zrrset *rs)
+{
+    const uint8_t *p = zimg_base(z) + rs->rdata_off;
+    const uint8_t *end = p + rs->rdata_len;
+    uint8_t lname[RD_NAME_MAX + 1];
+    for (unsigned i = 0; i < rs->count && p + 2 <= end; i++) {
+        uint16_t rdlen = rd_get16(p);
+        const uint8_t *rd = p + 2;
+        p += 2 + (size_t)rdlen;
+        if (p > end || rdlen < 3) return;
+        size_t nl = rd_wire_name_check(rd + 2, rdlen - 2u);
+        if (nl <= 1) continue;                /* "." : the owner itself, no extra data */
+        rd_name_lower_copy(lname, rd + 2);
+        if (!rd_name_is_sub(lname, zimg_origin(z))) continue;
+        znode_id node = zimg_find_node(z, lname);
+        if (node == RD_NONE || (zimg_node_flags(z, node) & ZN_BELOW_CUT)) continue;
+        if (put_node_addresses(c, z, node, 0) < 0) return;
+    }
+}
+
 /* Additional section: addresses of the in-zone targets of NS, MX and SRV records
  * (RFC 1035 3.3.9, 3.3.11; RFC 2782), glue included; dropped silently when they do not
  * fit (RFC 2181 9), except glue of a referral: then TC is set, as Knot does (RFC 9471
  * asks for TC when in-domain glue does not fit). */
 static void put_additional(rd_ctx *c, const zimg *z, const zrrset *rs, int glue)
 {
+    if ((rs->type == RD_T_SVCB || rs->type == RD_T_HTTPS) && rs->addl_off == RD_NONE) {
+        put_svcb_additional(c, z, rs);      /* an image without precomputed targets */
+        return;
+    }
     if (rs->addl_off == RD_NONE || rs->addl_count == 0) return;
     const uint8_t *arr = zimg_base(z) + rs->addl_off;
     for (uint32_t i = 0; i < rs->addl_count; i++) {
         znode_id node;
         memcpy(&node, arr + 4 * (size_t)i, sizeof node);
         if (node == RD_NONE) continue;
-        int seen = 0;
-        for (int k = 0; k < c->naddl_seen; k++)
-            if (c->addl_seen[k] == node) { seen = 1; break; }
-        if (seen) continue;
-        if (c->naddl_seen < RD_ADDL_SEEN_MAX) c->addl_seen[c->naddl_seen++] = node;
-        const uint8_t *name = zimg_node_name(z, node);
-        static const uint16_t types[2] = { RD_T_A, RD_T_AAAA };
-        for (int t = 0; t < 2; t++) {
-            const zrrset *a = zimg_find_rrset(z, node, types[t]);
-            if (a && put_signed(c, RD_SEC_AR, z, name, a, a->ttl) < 0) {
-                if (glue) c->tc = 1;
-                return;
-            }
-        }
+        if (put_node_addresses(c, z, node, glue) < 0) return;
     }
 }
 
@@ -137,9 +171,11 @@ static void put_referral(rd_ctx *c, const zimg *z, znode_id cut, int first)
     const uint8_t *name = zimg_node_name(z, cut);
     if (put_required(c, RD_SEC_NS, z, name, ns, ns->ttl) < 0) return;
     if (c->do_bit) {
-        /* RFC 4035 3.1.4: a secure delegation carries its DS (and RRSIG). */
+        /* RFC 4035 3.1.4: a secure delegation carries its DS and RRSIG; only a signed zone
+         * (the DS has a signature) adds anything for DO. */
         const zrrset *ds = zimg_find_rrset(z, cut, RD_T_DS);
-        if (ds && put_required(c, RD_SEC_NS, z, name, ds, ds->ttl) < 0) return;
+        if (ds && ds->rrsig != RD_NONE && put_required(c, RD_SEC_NS, z, name, ds, ds->ttl) < 0)
+            return;
         if (!ds) rd_dnssec_insecure_referral(c, z, cut);   /* RFC 4035 3.1.4.1 */
         if (c->tc) return;
     }
@@ -245,6 +281,7 @@ void rd_answer_in(rd_ctx *c)
     if (!z) z = rd_db_find_zone(c->db, c->lname, c->nlabels);
     if (!z) {
         c->rcode = RD_RCODE_REFUSED;           /* RFC 1034 4.3.2 step 2: not ours */
+        c->ede = RD_EDE_NOT_AUTHORITATIVE;      /* RFC 8914 4.21, as Knot and NSD */
         return;
     }
     c->aa = 1;
@@ -285,7 +322,11 @@ void rd_answer_in(rd_ctx *c)
             which ^= 1;
             /* The kept labels are taken lower-cased, as Knot and NSD write them. */
             size_t len = dname_substitute(next, lname, nl - dname_labels, target);
-            if (len == 0) { c->rcode = RD_RCODE_YXDOMAIN; return; }   /* RFC 6672 2.2 */
+            if (len == 0) {                    /* RFC 6672 2.2 */
+                c->rcode = RD_RCODE_YXDOMAIN;
+                c->ede = RD_EDE_OTHER;         /* as NSD (RFC 8914 4.1) */
+                return;
+            }
             if (rd_put_rr(c, RD_SEC_AN, owner, RD_T_CNAME, RD_C_IN, d->ttl, next,
                           (uint16_t)len) < 0) {
                 rd_truncate(c);
@@ -321,7 +362,9 @@ void rd_answer_in(rd_ctx *c)
             put_additional(c, z, rs, 0);
             return;
         }
-        const zrrset *cn = c->qtype != RD_T_CNAME ? zimg_find_rrset(z, node, RD_T_CNAME) : NULL;
+        /* Knot answers NSEC (like RRSIG) at a CNAME with NODATA instead of following it. */
+        const zrrset *cn = c->qtype != RD_T_CNAME && c->qtype != RD_T_NSEC
+                           ? zimg_find_rrset(z, node, RD_T_CNAME) : NULL;
         if (!cn) {
             put_negative(c, z);                /* NODATA (RFC 2308 2.2), ENTs included */
             if (c->do_bit && !c->tc) rd_dnssec_nodata(c, z, &lk, lname, node);

@@ -54,8 +54,8 @@ static size_t parse_opt(rd_ctx *c, size_t owner, size_t p)
 {
     const uint8_t *q = c->q;
     if (p + 10 > c->qlen) return 0;
-    /* RFC 6891 6.1.1: the OPT owner MUST be the root; NSD answers FORMERR otherwise. */
-    if (q[owner] != 0) return 0;
+    /* RFC 6891 6.1.2 wants the root as owner; like Knot, another owner is not an error. */
+    (void)owner;
     uint16_t payload = rd_get16(q + p + 2);
     uint8_t version = q[p + 5];
     uint16_t flags = rd_get16(q + p + 6);
@@ -84,12 +84,20 @@ int rd_parse_query(rd_ctx *c)
     if (c->qlen < 12) return -1;                 /* not even a header */
     if (q[2] & RD_F2_QR) return -1;              /* a response: never answer it */
     c->opcode = (q[2] >> 3) & 0xF;
-    if (c->opcode != RD_OPCODE_QUERY)
-        return c->opcode == RD_OPCODE_NOTIFY ? RD_RCODE_REFUSED : RD_RCODE_NOTIMP;
+    if (c->opcode != RD_OPCODE_QUERY && c->opcode != RD_OPCODE_NOTIFY)
+        return RD_RCODE_NOTIMP;            /* header only, as NSD */
     if (rd_get16(q + 4) != 1) return RD_RCODE_FORMERR;
     if (parse_qname(c) < 0) return RD_RCODE_FORMERR;
     size_t p = 12 + c->qname_wlen;
     if (p + 4 > c->qlen) return RD_RCODE_FORMERR;
+    if (c->opcode == RD_OPCODE_NOTIFY) {
+        /* RFC 1996: we take no NOTIFY (no secondary zones): NOTAUTH with the question,
+         * as Knot answers it. */
+        c->qtype = rd_get16(q + p);
+        c->qclass = rd_get16(q + p + 2);
+        c->question_ok = 1;
+        return RD_RCODE_NOTAUTH;
+    }
     c->qtype = rd_get16(q + p);
     c->qclass = rd_get16(q + p + 2);
     p += 4;
@@ -104,6 +112,7 @@ int rd_parse_query(rd_ctx *c)
         p = skip_name(q, c->qlen, p);
         if (p == 0 || p + 10 > c->qlen) goto formerr;
         uint16_t type = rd_get16(q + p);
+        if (type == RD_T_OPT && i < an + ns) goto formerr;   /* RFC 6891 6.1.1: additional only */
         if (i >= an + ns && type == RD_T_OPT) {
             if (c->has_edns) goto formerr;          /* RFC 6891 6.1.1: more than one OPT */
             p = parse_opt(c, owner, p);
@@ -114,6 +123,8 @@ int rd_parse_query(rd_ctx *c)
         if (end > c->qlen) goto formerr;
         p = end;
     }
+    /* Bytes after the last record: not a DNS message (Knot answers FORMERR too). */
+    if (p != c->qlen) goto formerr;
     if (c->has_edns && c->edns_version > 0) return RD_RCODE_BADVERS;   /* RFC 6891 6.1.3 */
     return RD_RCODE_NOERROR;
 formerr:

@@ -63,6 +63,14 @@ static int name_eq_at(const uint8_t *r, size_t off, const uint8_t *name)
 
 int rd_put_name(rd_ctx *c, const uint8_t *name, size_t namemax, int compress)
 {
+    /* The echoed question itself (answer owners, CHAOS): a pointer to offset 12. */
+    if (name == c->r + 12 && compress && c->question_ok) {
+        if (c->len + 2 > c->limit) return -1;
+        c->r[c->len] = 0xC0;
+        c->r[c->len + 1] = 12;
+        c->len += 2;
+        return 0;
+    }
     uint8_t off[128];
     int n = 0;
     size_t L = 0;
@@ -160,13 +168,22 @@ static int put_rdata(rd_ctx *c, uint16_t type, const uint8_t *rd, uint16_t rdlen
     return 0;
 }
 
-/* One record.  On failure (no room) the response is left as it was. */
-int rd_put_rr(rd_ctx *c, int sec, const uint8_t *owner, uint16_t type, uint16_t rclass,
-              uint32_t ttl, const uint8_t *rdata, uint16_t rdlen)
+/* One record whose owner is already written at response offset `owner_at` (a pointer
+ * to it is written), or, when owner_at is 0, the name `owner`.  On failure (no room) the
+ * response is left as it was. */
+static int put_rr_at(rd_ctx *c, int sec, const uint8_t *owner, size_t owner_at, uint16_t type,
+                     uint16_t rclass, uint32_t ttl, const uint8_t *rdata, uint16_t rdlen)
 {
     size_t save_len = c->len;
     int save_ncomp = c->ncomp;
-    if (rd_put_name(c, owner, RD_NAME_MAX, 1) < 0) goto undo;
+    if (owner_at) {
+        if (c->len + 2 > c->limit) goto undo;
+        c->r[c->len] = 0xC0 | (uint8_t)(owner_at >> 8);
+        c->r[c->len + 1] = (uint8_t)owner_at;
+        c->len += 2;
+    } else if (rd_put_name(c, owner, RD_NAME_MAX, 1) < 0) {
+        goto undo;
+    }
     if (c->len + 10 > c->limit) goto undo;
     uint8_t *f = c->r + c->len;
     rd_put16(f, type);
@@ -184,6 +201,12 @@ undo:
     return -1;
 }
 
+int rd_put_rr(rd_ctx *c, int sec, const uint8_t *owner, uint16_t type, uint16_t rclass,
+              uint32_t ttl, const uint8_t *rdata, uint16_t rdlen)
+{
+    return put_rr_at(c, sec, owner, 0, type, rclass, ttl, rdata, rdlen);
+}
+
 /* A whole RRset or nothing (RFC 2181 9). */
 int rd_put_rrset(rd_ctx *c, int sec, const zimg *z, const uint8_t *owner, const zrrset *rs,
                  uint32_t ttl)
@@ -193,15 +216,25 @@ int rd_put_rrset(rd_ctx *c, int sec, const zimg *z, const uint8_t *owner, const 
     uint16_t save_count = c->count[sec];
     const uint8_t *p = zimg_base(z) + rs->rdata_off;
     const uint8_t *end = p + rs->rdata_len;
+    size_t owner_at = 0;      /* after the first record: point at its owner */
     for (unsigned i = 0; i < rs->count; i++) {
         if (p + 2 > end) break;
         uint16_t rdlen = rd_get16(p);
         if (p + 2 + rdlen > end) break;
-        if (rd_put_rr(c, sec, owner, rs->type, RD_C_IN, ttl, p + 2, rdlen) < 0) {
+        size_t here = c->len;
+        if (put_rr_at(c, sec, owner, owner_at, rs->type, RD_C_IN, ttl, p + 2, rdlen) < 0) {
             c->len = save_len;
             c->ncomp = save_ncomp;
             c->count[sec] = save_count;
             return -1;
+        }
+        if (i == 0) {
+            /* The first owner is either a pointer already (copy its target) or starts
+             * right here. */
+            if ((c->r[here] & 0xC0) == 0xC0)
+                owner_at = (size_t)(c->r[here] & 0x3F) << 8 | c->r[here + 1];
+            else if (here <= 0x3FFF)
+                owner_at = here;
         }
         p += 2 + rdlen;
     }
@@ -209,12 +242,17 @@ int rd_put_rrset(rd_ctx *c, int sec, const zimg *z, const uint8_t *owner, const 
 }
 
 /* RFC 2181 9: an RRset of the answer (or a required one of the authority) does not fit:
- * set TC and send the question only, as Knot and NSD do. */
+ * set TC.  Without DO the whole RRsets already written stay (the one that did not fit
+ * was rolled back), as NSD answers: a first answer RRset too big leaves the question
+ * only.  With DO a partial signed answer or proof is useless (RFC 4035 3.1.1): the
+ * question alone, the client retries over TCP. */
 void rd_truncate(rd_ctx *c)
 {
-    c->len = c->question_end;
-    c->count[0] = c->count[1] = c->count[2] = 0;
-    c->ncomp = c->ncomp_question;
+    if (c->do_bit) {
+        c->len = c->question_end;
+        c->count[0] = c->count[1] = c->count[2] = 0;
+        c->ncomp = c->ncomp_question;
+    }
     c->tc = 1;
 }
 
@@ -243,13 +281,22 @@ size_t rd_finish(rd_ctx *c)
                 memcpy(o + 15, c->db->opt.nsid, c->db->opt.nsid_len);
             }
             c->len += olen;
+            /* RFC 8914 2: an extended error, when there is room left for it. */
+            if (c->ede >= 0 && c->len + 6 <= c->size_limit && c->len + 6 <= c->cap) {
+                uint8_t *e = r + c->len;
+                rd_put16(e, RD_EDNS_EDE);
+                rd_put16(e + 2, 2);
+                rd_put16(e + 4, (uint16_t)c->ede);
+                c->len += 6;
+                rd_put16(o + 9, (uint16_t)(olen - 11 + 6));
+            }
             arcount++;
         }
     }
     r[2] = RD_F2_QR | (uint8_t)(c->opcode << 3) | (c->aa ? RD_F2_AA : 0) |
            (c->tc ? RD_F2_TC : 0) | (c->q[2] & RD_F2_RD);
-    /* RFC 4035 3.1.6: CD is copied; RA and AD stay clear. */
-    r[3] = (c->q[3] & RD_F3_CD) | (uint8_t)(c->rcode & 0xF);
+    /* RA, AD and CD stay clear: Knot and NSD do not copy CD from queries either. */
+    r[3] = (uint8_t)(c->rcode & 0xF);
     rd_put16(r + 4, c->question_ok ? 1 : 0);
     rd_put16(r + 6, c->count[0]);
     rd_put16(r + 8, c->count[1]);

@@ -100,4 +100,12 @@ const uint8_t *zimg_base(const zimg *z);                      /* image start */
 /* Find an exact node by lower-cased name, or RD_NONE. */
 znode_id zimg_find_node(const zimg *z, const uint8_t *lname);
 
+/* Prefetch hints for answering a batch of queries (engine_zimg_extra.c): each stage
+ * touches only memory the previous stage brought into cache.  Hints only: any lname that
+ * is a valid lower-case wire name is safe, the results never change a lookup. */
+uint32_t zimg_prefetch_slot(const zimg *z, const uint8_t *lname);
+void zimg_prefetch_node(const zimg *z, uint32_t hash);
+void zimg_prefetch_data(const zimg *z, uint32_t hash);
+void zimg_prefetch_rdata(const zimg *z, uint32_t hash);
+
 #endif

@@ -39,3 +39,13 @@ cdef extern from "engine.h" nogil:
     const zimg *rd_db_find_zone(const rd_db *db, const uint8_t *lname, int nlabels)
     size_t rd_answer(const rd_db *db, const uint8_t *q, size_t qlen,
                      uint8_t *resp, size_t respcap, const rd_transport *t, rd_stats *stats)
+
+    ctypedef struct rd_batch_item:
+        const uint8_t *q
+        size_t qlen
+        uint8_t *resp
+        size_t respcap
+        size_t resplen
+
+    void rd_answer_batch(const rd_db *db, rd_batch_item *items, size_t n,
+                         const rd_transport *t, rd_stats *stats)

@@ -1,0 +1,171 @@
+#!/usr/bin/env python3
+# engine_bench.py — in-process answer-engine benchmark: a pre-made batch of queries against the generated 100k-record bench zone, answered in a C loop.
+"""Measure rd_answer alone: no sockets, no Python per query.
+
+The zone and the query mix come from bench/genzone.py (answers, CNAMEs, NXDOMAIN, NODATA,
+referrals, wildcards; A/AAAA-heavy).  Every query is built once as wire bytes (EDNS(0),
+payload 1232, like resolver traffic); `_core.bench_answer` then answers them in order,
+round after round, without the GIL, and reports this thread's CPU time, so
+queries / CPU-second is the rate of one core even on a shared machine.
+
+    python3 bench/engine_bench.py                 # print the figures
+    python3 bench/engine_bench.py --record        # and write the "Engine (in-process)"
+                                                  # section of bench/RESULTS.md
+"""
+
+import argparse
+import collections
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, ROOT)
+
+import dns.flags     # noqa: E402
+import dns.message   # noqa: E402
+import dns.rcode     # noqa: E402
+
+from robdns import _core  # noqa: E402
+
+SECTION = "## Engine (in-process)"
+BATCH = 64
+
+
+def ensure_zone(records, out_dir):
+    zone = os.path.join(out_dir, f"bench{records // 1000}k.zone")
+    queries = os.path.join(out_dir, f"bench{records // 1000}k.queries")
+    if not (os.path.exists(zone) and os.path.exists(queries)):
+        os.makedirs(out_dir, exist_ok=True)
+        subprocess.run([sys.executable, os.path.join(HERE, "genzone.py"), "--records",
+                        str(records), "--zone", zone, "--queries", queries], check=True)
+    return zone, queries
+
+
+def build_queries(path, edns=True):
+    out = []
+    with open(path) as f:
+        for line in f:
+            name, rdtype = line.split()
+            kw = dict(use_edns=0, payload=1232) if edns else {}
+            out.append(dns.message.make_query(name, rdtype, **kw).to_wire())
+    return out
+
+
+def answer_mix(db, queries):
+    """What the engine answers to the batch (a sanity check that it does real work)."""
+    mix = collections.Counter()
+    for q in queries:
+        m = dns.message.from_wire(_core.answer(db, q))
+        kind = dns.rcode.to_text(m.rcode())
+        if m.rcode() == 0:
+            if m.answer:
+                kind = "answer"
+            elif m.flags & dns.flags.AA:
+                kind = "nodata"
+            else:
+                kind = "referral"
+        mix[kind] += 1
+    return mix
+
+
+def measure(db, queries, seconds, rounds, batch=0):
+    rates, walls, sizes = [], [], []
+    for _ in range(rounds):
+        n, wall, cpu, out = _core.bench_answer(db, queries, seconds, batch=batch)
+        rates.append(n / cpu)
+        walls.append(n / wall)
+        sizes.append(out / n)
+    return statistics.median(rates), statistics.median(walls), statistics.median(sizes), rates
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--records", type=int, default=100000)
+    ap.add_argument("--seconds", type=float, default=3.0, help="CPU seconds per round")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--out", default=os.path.join(HERE, "out"))
+    ap.add_argument("--record", action="store_true", help="write the RESULTS.md section")
+    args = ap.parse_args(argv)
+
+    zone_path, query_path = ensure_zone(args.records, args.out)
+    t0 = time.perf_counter()
+    img = _core.compile_zone("bench.test.", zone_path)
+    compile_s = time.perf_counter() - t0
+    db = _core.Database([img])
+    queries = build_queries(query_path)
+    mix = answer_mix(db, queries)
+    bad = sum(v for k, v in mix.items() if k in ("SERVFAIL", "REFUSED", "FORMERR"))
+    if bad:
+        raise SystemExit(f"the engine fails queries of the batch: {dict(mix)}")
+
+    load0 = os.getloadavg()[0]
+    full = measure(db, queries, args.seconds, args.rounds)
+    batched = measure(db, queries, args.seconds, args.rounds, batch=BATCH)
+    hot = measure(db, queries[:1000], args.seconds, args.rounds)
+    load1 = os.getloadavg()[0]
+
+    lines = [
+        f"{len(queries)} distinct queries: {full[0] / 1e6:.2f} M answers per CPU-second "
+        f"(rounds {', '.join(f'{r / 1e6:.2f}' for r in full[3])}), wall {full[1] / 1e6:.2f} M/s, "
+        f"{full[2]:.0f} B per response",
+        f"same, rd_answer_batch of {BATCH}: {batched[0] / 1e6:.2f} M answers per CPU-second "
+        f"(rounds {', '.join(f'{r / 1e6:.2f}' for r in batched[3])})",
+        f"first 1000 queries (cache-resident): {hot[0] / 1e6:.2f} M answers per CPU-second "
+        f"(rounds {', '.join(f'{r / 1e6:.2f}' for r in hot[3])})",
+        f"answer mix: {dict(sorted(mix.items()))}; zone {img.record_count} records, "
+        f"{img.node_count} nodes, image {img.size / 1e6:.1f} MB, compiled in {compile_s:.1f} s",
+        f"load average {load0:.2f} before, {load1:.2f} after",
+    ]
+    print("\n".join(lines))
+    if args.record:
+        record(args, full, batched, hot, mix, img, load0, load1, len(queries))
+    return 0
+
+
+def record(args, full, batched, hot, mix, img, load0, load1, nq):
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    best = max(full[0], batched[0])
+    goal = "met" if best >= 4e6 else f"not met (best {best / 1e6:.2f} M)"
+    body = f"""{SECTION}
+
+Goal (issue #3): at least 4 million queries per second per core, answered in a loop from
+compiled code against the 100k-record bench zone. **{goal}** in this run.
+
+`python3 bench/engine_bench.py --record` — {when}, load average {load0:.2f} → {load1:.2f};
+{args.rounds} rounds of {args.seconds:g} CPU-seconds, median; rate = answers / thread CPU time.
+
+| batch | answers per CPU-second | rounds | wall rate | bytes/response |
+|---|---|---|---|---|
+| {nq} distinct queries (`bench{args.records // 1000}k.queries`) | {full[0] / 1e6:.2f} M | {', '.join(f'{r / 1e6:.2f}' for r in full[3])} | {full[1] / 1e6:.2f} M/s | {full[2]:.0f} |
+| the same, `rd_answer_batch` of {BATCH} (prefetch pipeline) | {batched[0] / 1e6:.2f} M | {', '.join(f'{r / 1e6:.2f}' for r in batched[3])} | {batched[1] / 1e6:.2f} M/s | {batched[2]:.0f} |
+| first 1000 of them (cache-resident), one `rd_answer` each | {hot[0] / 1e6:.2f} M | {', '.join(f'{r / 1e6:.2f}' for r in hot[3])} | {hot[1] / 1e6:.2f} M/s | {hot[2]:.0f} |
+
+Zone `bench/out/bench{args.records // 1000}k.zone` ({img.record_count} records, {img.node_count} nodes,
+image {img.size / 1e6:.1f} MB); queries EDNS(0) payload 1232, no DO; what the engine
+answered: {', '.join(f'{k} {v}' for k, v in sorted(mix.items()))}.
+
+Reading it: with 100k distinct names every query touches image memory that is not in
+cache (hash slot, node, name, rrsets, rdata: about five dependent cache misses), so the
+rate is bounded by memory latency on this shared machine (other sessions' compilers share
+the caches). `rd_answer_batch` (what a recvmmsg batch can call) prefetches the hash slot,
+node, name/rrsets and rdata of the queries 3 to 12 places ahead, so those misses overlap;
+the cache-resident batch shows the engine's own cost per answer.
+"""
+    path = os.path.join(HERE, "RESULTS.md")
+    text = open(path).read() if os.path.exists(path) else "# Benchmark results\n"
+    pattern = re.compile(re.escape(SECTION) + r".*?(?=\n## |\Z)", re.S)
+    if pattern.search(text):
+        text = pattern.sub(body.rstrip("\n") + "\n", text)
+    else:
+        text = text.rstrip("\n") + "\n\n" + body
+    with open(path, "w") as f:
+        f.write(text)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
