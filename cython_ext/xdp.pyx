@@ -3,6 +3,7 @@
 # daemon calls; this part only knows interfaces, queues and a database pointer.
 cimport includes.xdp as cxdp
 import os as _xdp_os
+from libc.errno cimport errno
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uintptr_t
 from libc.stdlib cimport calloc, malloc, free
 from libc.string cimport memcpy, memset
@@ -173,7 +174,7 @@ cdef class XdpPlane:
                                             self.prog.xsks_map_fd, <uint16_t>self.port,
                                             <uint16_t>self.mtu, self.dbp, err, sizeof(err))
                 if w == NULL:
-                    raise OSError(err.decode("utf-8", "replace"))
+                    raise OSError(errno, err.decode("utf-8", "replace"))
                 self.workers[self.nworkers] = w
                 self.nworkers += 1
             for i in range(self.nworkers):

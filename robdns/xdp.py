@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ctypes
 import dataclasses
+import errno
 import fcntl
 import os
 import shutil
@@ -29,6 +30,7 @@ import struct
 import subprocess
 import sysconfig
 import tempfile
+import time
 from typing import Optional, Union
 
 from robdns.errors import ConfigError, RobdnsError
@@ -251,12 +253,21 @@ def start_xdp_workers(cfg: XdpConfig, database=None, cpus: Optional[list] = None
         cpus = [allowed[q % len(allowed)] for q in queues]
     if program is None:
         program = build_xdp_program()
-    plane = _core.XdpPlane(cfg.interface, ifindex, cfg.port, queues, cfg.mode, cfg.zero_copy,
-                           program, mtu=max(576, min(mtu, 65535)), cpus=cpus)
-    try:
-        plane.start(database)
-    except OSError as e:
-        raise XdpError(f"xdp: {e.strerror or e}") from None
+    # The kernel releases a closed AF_XDP socket's queue binding asynchronously, so a
+    # start right after a stop (or a crash) can meet EBUSY for a moment: retry briefly.
+    deadline = time.monotonic() + 3.0
+    while True:
+        plane = _core.XdpPlane(cfg.interface, ifindex, cfg.port, queues, cfg.mode,
+                               cfg.zero_copy, program, mtu=max(576, min(mtu, 65535)),
+                               cpus=cpus)
+        try:
+            plane.start(database)
+            break
+        except OSError as e:
+            if e.errno == errno.EBUSY and time.monotonic() < deadline:
+                time.sleep(0.1)
+                continue
+            raise XdpError(f"xdp: {e.strerror or e}") from None
     info = plane.info
     zc = sorted({q["zero_copy"] for q in info["queues"].values()})
     logger.info("xdp: %s: program %d attached in %s mode%s, %d queue(s) %s, %s, port %d",

@@ -311,6 +311,7 @@ rd_xdp_worker *rd_xdp_worker_open(const char *ifname, uint32_t queue, int zc, in
     }
     if (rc) {
         rd_xdp_worker_close(w);
+        errno = rc < 0 ? -rc : rc;     /* the caller tells EBUSY (queue still held) apart */
         return NULL;
     }
     w->xsk_fd = xsk_socket__fd(w->xsk);
