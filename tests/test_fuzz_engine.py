@@ -86,11 +86,7 @@ def asan_runtime():
 
 # ASan reports in code the engine does not own that are known, filed and open: (file,
 # function) of the reporting frame.  Each entry names its note; delete it with the fix.
-KNOWN_FOREIGN_REPORTS = {
-    # zimg_build pads the additional-target array past its allocation:
-    # /work/notes/sanitizer-failures.md, "zimg_build heap-buffer-overflow".
-    ("zimg_build.c", "link_targets"),
-}
+KNOWN_FOREIGN_REPORTS: set = set()   # none open (zimg_build's addl pad overflow: fixed)
 
 
 def asan_reports(log_dir):

@@ -115,3 +115,18 @@ def test_root_zone_compiles_and_looks_up():
     assert img.lookup("www.example.com.")["cut"] == "com."
     assert img.lookup(".")["exact"] == "."
     assert img.lookup("nope.")["encloser"] == "."
+
+
+def test_messages_name_the_included_file(tmp_path):
+    # a semantic error in a $INCLUDEd file is reported at that file's line
+    (tmp_path / "hosts.inc").write_text("a A 192.0.2.1\nwww A 192.0.2.2\nwww CNAME a\n")
+    main = tmp_path / "main.zone"
+    main.write_text("$TTL 300\n@ SOA ns.other. h.other. 1 2 3 4 5\n@ NS ns.other.\n"
+                    "$INCLUDE hosts.inc\nb A 192.0.2.3\nb 60 A 192.0.2.4\n")
+    with pytest.raises(ZoneError) as ei:
+        _core.compile_zone("example.", str(main))
+    assert ei.value.messages == [
+        f"{main}:6: warning: b.example. A: TTL 60 differs from TTL 300 of the RRset's first "
+        "record; using 60, the last one's (RFC 2181 5.2)",
+        f"{tmp_path / 'hosts.inc'}:3: error: www.example.: CNAME and other data",
+    ]

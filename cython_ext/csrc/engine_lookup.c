@@ -362,9 +362,11 @@ void rd_answer_in(rd_ctx *c)
             put_additional(c, z, rs, 0);
             return;
         }
-        /* Knot answers NSEC (like RRSIG) at a CNAME with NODATA instead of following it. */
-        const zrrset *cn = c->qtype != RD_T_CNAME && c->qtype != RD_T_NSEC
-                           ? zimg_find_rrset(z, node, RD_T_CNAME) : NULL;
+        /* Knot answers NSEC (like RRSIG) at a CNAME with NODATA instead of following it.
+         * But with DO and a signed CNAME the CNAME is followed (as NSD): a NODATA proof
+         * for a name that owns a CNAME would not validate (RFC 4035 5.4). */
+        const zrrset *cn = c->qtype != RD_T_CNAME ? zimg_find_rrset(z, node, RD_T_CNAME) : NULL;
+        if (cn && c->qtype == RD_T_NSEC && !(c->do_bit && cn->rrsig != RD_NONE)) cn = NULL;
         if (!cn) {
             put_negative(c, z);                /* NODATA (RFC 2308 2.2), ENTs included */
             if (c->do_bit && !c->tc) rd_dnssec_nodata(c, z, &lk, lname, node);

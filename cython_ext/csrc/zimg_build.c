@@ -519,9 +519,16 @@ static int group_rrsets(builder *b)
 static int layout(builder *b)
 {
     uint32_t nn = b->nn;
-    /* names: the index's own name bytes, copied whole (a name created as an ancestor
-       already shares the tail of its child's bytes there) */
-    size_t names_bytes = b->names_len;
+    /* names: a node with children borrows the tail of a child's name, so only names of
+       leaves take bytes */
+    uint8_t *has_child = calloc(nn, 1);
+    if (!has_child) return -1;
+    for (uint32_t id = 0; id < nn; id++)
+        if (b->nodes[id].parent != RD_NONE) has_child[b->nodes[id].parent] = 1;
+    size_t names_bytes = 0;
+    for (uint32_t id = 0; id < nn; id++)
+        if (!has_child[id]) names_bytes += b->nodes[id].name_len;
+    free(has_child);
     uint32_t hsize = 16;
     while (hsize < (uint64_t)nn * 2) hsize *= 2;
     size_t o_nodes = align8(sizeof(struct zimg));
@@ -624,19 +631,20 @@ static void fill_rrsets(builder *b)
     }
 }
 
-/* Names, node records with flags and links (parents first), and the hash index. */
-static void fill_nodes(builder *b)
+/* Node records (index order in, canonical order out), names, flags and links (parents
+ * first), and the hash index. */
+static int fill_nodes(builder *b)
 {
     uint32_t nn = b->nn;
     znode *fn = b->fn;
     uint8_t *base = b->base;
-    memcpy(base + b->o_names, b->names, b->names_len);
     /* what each node keeps from the index, read in index order and scattered to the
-       canonical places (sequential reads, independent writes: cache friendly) */
+       canonical places (sequential reads, independent writes: cache friendly); name_off
+       holds the name's place in the index until the names are laid out */
     for (uint32_t id = 0; id < nn; id++) {
         const bnode *bn = &b->nodes[id];
         znode *nd = &fn[b->perm[id]];
-        nd->name_off = (uint32_t)(b->o_names + bn->name);
+        nd->name_off = bn->name;
         nd->hash = bn->hash;
         nd->name_len = bn->name_len;
         nd->labels = bn->labels;
@@ -644,6 +652,24 @@ static void fill_nodes(builder *b)
         const uint8_t *nm = b->names + bn->name;
         nd->flags = (nm[0] == 1 && nm[1] == '*') ? ZN_WILDCARD : 0;
     }
+    /* names in reverse canonical order, children before parents: a parent's name is the
+       tail of a child's.  Loading walks the nodes forwards and so reads these names in
+       one sweep, which keeps validation of a big image fast. */
+    uint32_t *placed = calloc(nn, sizeof *placed);     /* 0: not placed yet */
+    if (!placed) return -1;
+    size_t npos = b->o_names;
+    for (uint32_t v = nn; v-- > 0; ) {
+        znode *nd = &fn[v];
+        if (placed[v] == 0) {
+            memcpy(base + npos, b->names + nd->name_off, nd->name_len);
+            placed[v] = (uint32_t)npos;
+            npos += nd->name_len;
+        }
+        nd->name_off = placed[v];
+        if (nd->parent != RD_NONE && placed[nd->parent] == 0)
+            placed[nd->parent] = nd->name_off + 1 + base[nd->name_off];
+    }
+    free(placed);
     for (uint32_t v = 0; v < nn; v++) {
         znode *nd = &fn[v];
         nd->rrset_first = b->nstart[v];
@@ -685,6 +711,7 @@ static void fill_nodes(builder *b)
         while (tab[i] != RD_NONE) i = (i + 1) & mask;
         tab[i] = v;
     }
+    return 0;
 }
 
 /* 5. Additional-section lists of NS/MX/SRV/SVCB/HTTPS, and the missing-glue check:
@@ -774,7 +801,7 @@ zimg *zimg_build(const uint8_t *origin, const rd_rrlist *l, rd_msgs *msgs, size_
     z = b.z;
     if (b.errors) goto fail;
     fill_rrsets(&b);
-    fill_nodes(&b);
+    if (fill_nodes(&b) != 0) goto nomem;
     prof("fill");
     /* the build-time names are no longer needed: lookups below use the image's own */
     free(b.nodes); b.nodes = NULL;
