@@ -84,6 +84,14 @@ cdef int _zscan_encode_text_rdata(rd_rrlist *out, rd_msgs *msgs, size_t first) e
     return errors
 
 
+cdef inline void _zscan_options(zs_options *opt, const uint8_t *origin, uint32_t default_ttl):
+    """The parser options robdns uses everywhere ($INCLUDE depth 10, $GENERATE 65536)."""
+    opt.origin = origin
+    opt.default_ttl = default_ttl
+    opt.include_depth_max = 10
+    opt.generate_max = 65536
+
+
 cdef int zscan_load_file(str path, const uint8_t *origin, uint32_t default_ttl,
                          rd_rrlist *out, rd_msgs *msgs) except -1:
     """Parse a zone file (and its $INCLUDEs) into out; returns the number of errors."""
@@ -92,10 +100,7 @@ cdef int zscan_load_file(str path, const uint8_t *origin, uint32_t default_ttl,
     cdef const char *cpath = bpath
     cdef size_t first = out.n
     cdef int errors
-    opt.origin = origin
-    opt.default_ttl = default_ttl
-    opt.include_depth_max = 10
-    opt.generate_max = 65536
+    _zscan_options(&opt, origin, default_ttl)
     with nogil:
         errors = zs_parse_file(cpath, &opt, out, msgs)
     return errors + _zscan_encode_text_rdata(out, msgs, first)
@@ -111,10 +116,7 @@ cdef int zscan_load_text(str name, bytes text, const uint8_t *origin, uint32_t d
     cdef size_t tlen = len(text)
     cdef size_t first = out.n
     cdef int errors
-    opt.origin = origin
-    opt.default_ttl = default_ttl
-    opt.include_depth_max = 10
-    opt.generate_max = 65536
+    _zscan_options(&opt, origin, default_ttl)
     with nogil:
         errors = zs_parse_text(cname, ctext, tlen, &opt, out, msgs)
     return errors + _zscan_encode_text_rdata(out, msgs, first)
