@@ -282,6 +282,33 @@ cdef class ZoneImage:
             "cut_labels": zimg_node_labels(self.img, r.cut) if r.cut != RD_NONE else None,
         }
 
+    def without_answers(self):
+        """A copy of the image without its precomputed answers: every query then takes the
+        general path (to compare the two, and to measure)."""
+        cdef ZoneImage img = ZoneImage.from_bytes(self.to_bytes())
+        zimg_fast_clear(<zimg *>img._copy)
+        return img
+
+    @property
+    def answer_names(self):
+        """How many names have precomputed answers."""
+        return zimg_fast_names(self.img)
+
+    def fast_answer(self, name, int qtype):
+        """The precomputed answer for (name, qtype): a dict with the section counts, AA,
+        the rcode and the bytes after the question; None when the query would take the
+        general path."""
+        cdef bytes w = _origin_wire(name).lower()
+        cdef uint16_t counts[3]
+        cdef uint8_t aa, rcode
+        cdef const uint8_t *body
+        cdef int n = zimg_fast_get(self.img, <const uint8_t *>w, <uint16_t>qtype, counts, &aa,
+                                   &rcode, &body)
+        if n < 0:
+            return None
+        return {"an": counts[0], "ns": counts[1], "ar": counts[2], "aa": bool(aa),
+                "rcode": rcode, "body": PyBytes_FromStringAndSize(<const char *>body, n)}
+
     def node_names(self):
         """Every node's name in image (canonical) order."""
         return [self._node_text(i) for i in range(zimg_node_count(self.img))]

@@ -67,8 +67,6 @@ size_t rd_answer(const rd_db *db, const uint8_t *q, size_t qlen,
         if (c.do_bit) stats->do_bit++;
     }
     c.rcode = (uint16_t)rc;
-    rd_write_header(&c);
-    if (c.question_ok) rd_write_question(&c);
     /* Keep room for the OPT record so that it always fits (RFC 6891 7). */
     size_t lim = size_limit(&c);
     c.size_limit = lim;
@@ -77,6 +75,11 @@ size_t rd_answer(const rd_db *db, const uint8_t *q, size_t qlen,
         optroom = 11;
         if (c.nsid_req && db && db->opt.nsid_len) optroom += 4u + db->opt.nsid_len;
     }
+    /* The common case first: an answer precomputed when the zone was built. */
+    if (rc == RD_RCODE_NOERROR && db && rd_fast_answer(&c, lim > optroom ? lim - optroom : 0))
+        goto finish;
+    rd_write_header(&c);
+    if (c.question_ok) rd_write_question(&c);
     c.limit = lim > c.len + optroom ? lim - optroom : c.len;
 
     if (rc == RD_RCODE_NOERROR) {
@@ -98,6 +101,7 @@ size_t rd_answer(const rd_db *db, const uint8_t *q, size_t qlen,
             rd_answer_in(&c);
         }
     }
+finish:;
     size_t n = rd_finish(&c);
     if (stats) {
         stats->responses++;

@@ -117,6 +117,10 @@ void rd_dnssec_insecure_referral(rd_ctx *c, const zimg *z, znode_id cut);
  * a lookup that found one as the closest encloser continues from its parent. */
 void rd_dnssec_hide_nsec3(const zimg *z, zlookup *lk);
 
+/* engine_fast.c: answer from the zone's precomputed answers when one applies and fits
+ * `limit` (the size limit minus the OPT room); 1 when answered, 0: take the general path. */
+int rd_fast_answer(rd_ctx *c, size_t limit);
+
 /* engine_chaos.c: class CH identity queries. */
 void rd_answer_chaos(rd_ctx *c);
 

@@ -317,5 +317,6 @@ const zimg *zimg_from_buffer(const void *buf, size_t len, char *err, size_t errl
        forged table can hide names (wrong answers), never cause a read out of bounds:
        slots hold valid node ids and probing is bounded by the table size. */
     if (zimg_dnssec_check(z, err, errlen) != 0) return NULL;
+    if (zimg_fast_check(z, err, errlen) != 0) return NULL;
     return z;
 }

@@ -827,6 +827,10 @@ zimg *zimg_build(const uint8_t *origin, const rd_rrlist *l, rd_msgs *msgs, size_
     /* DNSSEC: the NSEC3 owners in hash order, for NSEC3 proofs (zimg_dnssec.c) */
     z = zimg_dnssec_index(z, &total);
     if (!z) goto nomem;
+    prof("nsec3");
+    /* the precomputed answers last: they are made by the engine reading this image */
+    z = zimg_fast_build(z, &total);
+    prof("answers");
     if (size_out) *size_out = total;
     prof("layout");
     goto done;

@@ -1,7 +1,8 @@
 /* zimg_format.h — private layout of a compiled zone image, shared by zimg.c (read side and
  * validation) and zimg_build.c (builder).  The engine sees only zimg.h.
  *
- * The image is one buffer:  header | nodes | rrsets | hash | addl | names | rdata
+ * The image is one buffer:  header | nodes | rrsets | hash | addl | names | rdata | nsec3 |
+ * fast slots | fast records (the precomputed answers, see zfast_rec below)
  * Every reference is an offset from the image start or an index into an array, so the
  * buffer can be written to a file and mmap()ed back at any address.  All integers are in
  * host byte order (an image is a cache of its zone file, not an interchange format);
@@ -13,7 +14,7 @@
 #include "zimg.h"
 
 #define ZIMG_MAGIC "RDZIMG\r\n"      /* 8 bytes; \r\n catches text-mode mangling */
-#define ZIMG_VERSION 2u          /* 2: NSEC3 owner index */
+#define ZIMG_VERSION 3u          /* 2: NSEC3 owner index; 3: precomputed answers */
 #define ZIMG_ENDIAN_TAG 0x01020304u
 #define ZIMG_MAX_LABELS 128
 
@@ -42,7 +43,10 @@ struct zimg {
     uint32_t nsec3_off;        /* nsec3_count entries (hash key, node id) of the NSEC3 owners in
                                   canonical (= hash) order; built and read by zimg_dnssec.c */
     uint32_t nsec3_count;
-    uint32_t reserved[4];
+    uint32_t fast_off;         /* zfast_slot[fast_mask + 1], or 0 (with fast_mask 0) */
+    uint32_t fast_mask;
+    uint32_t fast_recs_off;    /* zfast_rec records and their answer blobs */
+    uint32_t fast_recs_len;
 };
 
 /* One node: a name that exists in the zone (owns rrsets, or is an empty non-terminal).
@@ -61,6 +65,74 @@ typedef struct znode {
     uint32_t dname;            /* topmost DNAME owner that is a proper ancestor */
     uint32_t wild;             /* the node "*.<this name>", or RD_NONE */
 } znode;
+
+/* Precomputed answers (built by engine_fast.c, read and validated by zimg_fast.c).
+ *
+ * For a name that exists in the zone, the response to most queries depends only on the
+ * name and the qtype: the sections after the question, with compression pointers to the
+ * question name at offset 12 (whose length is the same whatever the client's case), are
+ * then the same bytes for every client.  They are computed once at build time by the
+ * general engine itself and stored beside the name, so that a query touches a hash slot
+ * (with the name's hash: a collision costs no further miss), one record holding the name,
+ * its qtype -> answer table and, right after, its own answers.
+ *
+ * A second open-addressing table over the same name hashes, kept apart from the node
+ * table so that the general lookup is unchanged. */
+typedef struct zfast_slot {
+    uint32_t hash;             /* zimg_name_hash of the name */
+    uint32_t rec;              /* image offset of its zfast_rec, RD_NONE = empty slot */
+} zfast_slot;
+
+/* A record, 4-byte aligned: this header, the lower-case wire name, padding to 4, then
+ * nent zfast_ent; its own answer blobs usually follow. */
+typedef struct zfast_rec {
+    uint8_t name_len;          /* wire length including the root byte */
+    uint8_t nent;
+    uint8_t has_default;       /* 1: the last entry answers every qtype not listed */
+    uint8_t reserved;
+} zfast_rec;
+
+typedef struct zfast_ent {
+    uint16_t qtype;
+    uint16_t reserved;
+    uint32_t blob;             /* image offset of a zfast_blob, RD_NONE = general path */
+} zfast_ent;
+
+/* An answer: the bytes after the question, 2-byte aligned. */
+typedef struct zfast_blob {
+    uint16_t len;              /* body bytes */
+    uint16_t an, ns, ar;       /* section counts */
+    uint8_t aa, rcode;
+    /* uint8_t body[len] */
+} zfast_blob;
+#define ZFAST_BLOB_HDR 10
+#define ZFAST_BLOB_MAX 2048    /* bigger answers stay with the general path */
+
+static inline size_t zfast_rec_head(uint8_t name_len)
+{
+    return (sizeof(zfast_rec) + (size_t)name_len + 3) & ~(size_t)3;
+}
+
+/* Qtypes never precomputed, because the general path treats them apart from the rest
+ * (engine_lookup.c): DS is answered from the parent zone (RFC 4035 3.1.4.1), NSEC and
+ * RRSIG have rules of their own, ANY depends on the minimal_any option (RFC 8482),
+ * AXFR/IXFR/0 are refused before any lookup. */
+static inline int zfast_qtype_special(uint16_t t)
+{
+    return t == 0 || t == RD_T_DS || t == RD_T_NSEC || t == RD_T_RRSIG || t == RD_T_ANY ||
+           t == RD_T_AXFR || t == RD_T_IXFR;
+}
+
+/* Answer blob for (lname, qtype) where lname (lower-case, len bytes, hash h) is an exact
+ * name of the zone, or NULL: not precomputed. */
+const zfast_blob *zimg_fast_answer(const zimg *z, const uint8_t *lname, size_t len, uint32_t h,
+                                   uint16_t qtype);
+/* Validation of the fast section of an untrusted image; 0 when sound. */
+int zimg_fast_check(const zimg *z, char *err, size_t errlen);
+/* Append the fast section to a freshly built image (engine_fast.c: it runs the engine);
+ * returns the grown image (size updated).  Without memory the image is returned without
+ * precomputed answers (every query then takes the general path). */
+zimg *zimg_fast_build(zimg *z, size_t *size);
 
 /* Name hash: FNV-1a over the labels taken from the root towards the leaf (length byte
  * then lower-case octets), so the hashes of all suffixes of a name come out of one

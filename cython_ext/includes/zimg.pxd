@@ -58,3 +58,7 @@ cdef extern from "zimg.h" nogil:
     const zrrset *zimg_rrset_at(const zimg *z, uint32_t index)
     const uint8_t *zimg_base(const zimg *z)
     znode_id zimg_find_node(const zimg *z, const uint8_t *lname)
+    void zimg_fast_clear(zimg *z)
+    uint32_t zimg_fast_names(const zimg *z)
+    int zimg_fast_get(const zimg *z, const uint8_t *lname, uint16_t qtype, uint16_t *counts,
+                      uint8_t *aa, uint8_t *rcode, const uint8_t **body)

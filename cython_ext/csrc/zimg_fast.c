@@ -1,0 +1,110 @@
+/* zimg_fast.c — read side of the precomputed answers of a zone image: lookup by name hash and qtype, and validation of untrusted images. */
+#include "zimg_format.h"
+
+#include <stdio.h>
+
+static inline const zfast_slot *fast_slots(const zimg *z)
+{
+    return (const zfast_slot *)((const uint8_t *)z + z->fast_off);
+}
+
+const zfast_blob *zimg_fast_answer(const zimg *z, const uint8_t *lname, size_t len, uint32_t h,
+                                   uint16_t qtype)
+{
+    if (z->fast_off == 0 || zfast_qtype_special(qtype)) return NULL;
+    const uint8_t *base = (const uint8_t *)z;
+    const zfast_slot *tab = fast_slots(z);
+    uint32_t mask = z->fast_mask;
+    uint32_t i = h & mask;
+    /* probing bounded by the table size: a forged full table cannot loop forever */
+    for (uint32_t probes = 0; probes <= mask; probes++, i = (i + 1) & mask) {
+        uint32_t off = tab[i].rec;
+        if (off == RD_NONE) return NULL;
+        if (tab[i].hash != h) continue;
+        const zfast_rec *r = (const zfast_rec *)(base + off);
+        const uint8_t *name = base + off + sizeof *r;
+        if (r->name_len != len || memcmp(name, lname, len) != 0) continue;
+        const zfast_ent *e = (const zfast_ent *)(base + off + zfast_rec_head(r->name_len));
+        unsigned n = r->nent;
+        unsigned listed = n - (r->has_default ? 1u : 0u);
+        for (unsigned k = 0; k < listed; k++)
+            if (e[k].qtype == qtype)
+                return e[k].blob == RD_NONE ? NULL : (const zfast_blob *)(base + e[k].blob);
+        if (r->has_default && e[n - 1].blob != RD_NONE)
+            return (const zfast_blob *)(base + e[n - 1].blob);
+        return NULL;
+    }
+    return NULL;
+}
+
+#define FAIL(...) do { if (errlen) snprintf(err, errlen, __VA_ARGS__); return -1; } while (0)
+
+/* Every offset the lookup follows lies inside the records area, so a forged image can at
+ * worst give wrong answers, never a read outside the image; blob lengths are bounded by
+ * ZFAST_BLOB_MAX and checked against the response room at query time. */
+int zimg_fast_check(const zimg *z, char *err, size_t errlen)
+{
+    uint64_t size = z->size;
+    if (z->fast_off == 0) {
+        if (z->fast_mask || z->fast_recs_off || z->fast_recs_len) FAIL("bad answer table");
+        return 0;
+    }
+    uint64_t slots = (uint64_t)z->fast_mask + 1;
+    if ((z->fast_mask & (z->fast_mask + 1)) != 0 || z->fast_off % 8 ||
+        z->fast_off < sizeof(struct zimg) || (uint64_t)z->fast_off + slots * 8 > size)
+        FAIL("bad answer table");
+    uint64_t ro = z->fast_recs_off, re = ro + z->fast_recs_len;
+    if (ro % 4 || ro < sizeof(struct zimg) || re > size) FAIL("bad answer records");
+    const uint8_t *base = (const uint8_t *)z;
+    const zfast_slot *tab = fast_slots(z);
+    for (uint64_t i = 0; i < slots; i++) {
+        uint64_t off = tab[i].rec;
+        if (off == RD_NONE) continue;
+        if (off % 4 || off < ro || off + sizeof(zfast_rec) > re) FAIL("answer slot %u: bad record", (unsigned)i);
+        const zfast_rec *r = (const zfast_rec *)(base + off);
+        if (r->name_len == 0 || r->nent == 0 || r->has_default > 1)
+            FAIL("answer slot %u: bad record", (unsigned)i);
+        uint64_t ents = off + zfast_rec_head(r->name_len);
+        if (ents + (uint64_t)r->nent * sizeof(zfast_ent) > re) FAIL("answer slot %u: bad record", (unsigned)i);
+        const zfast_ent *e = (const zfast_ent *)(base + ents);
+        for (unsigned k = 0; k < r->nent; k++) {
+            uint64_t b = e[k].blob;
+            if (b == RD_NONE) continue;
+            if (b % 2 || b < ro || b + ZFAST_BLOB_HDR > re) FAIL("answer slot %u: bad blob", (unsigned)i);
+            const zfast_blob *bl = (const zfast_blob *)(base + b);
+            if (bl->len > ZFAST_BLOB_MAX || b + ZFAST_BLOB_HDR + bl->len > re)
+                FAIL("answer slot %u: bad blob", (unsigned)i);
+        }
+    }
+    return 0;
+}
+
+/* ---- inspection (tests, tools) ---- */
+
+void zimg_fast_clear(zimg *z)
+{
+    z->fast_off = z->fast_mask = z->fast_recs_off = z->fast_recs_len = 0;
+}
+
+uint32_t zimg_fast_names(const zimg *z)
+{
+    if (z->fast_off == 0) return 0;
+    uint32_t n = 0;
+    const zfast_slot *tab = fast_slots(z);
+    for (uint64_t i = 0; i <= z->fast_mask; i++) n += tab[i].rec != RD_NONE;
+    return n;
+}
+
+int zimg_fast_get(const zimg *z, const uint8_t *lname, uint16_t qtype, uint16_t *counts,
+                  uint8_t *aa, uint8_t *rcode, const uint8_t **body)
+{
+    const zfast_blob *b = zimg_fast_answer(z, lname, rd_name_len(lname), zimg_name_hash(lname), qtype);
+    if (!b) return -1;
+    counts[0] = b->an;
+    counts[1] = b->ns;
+    counts[2] = b->ar;
+    *aa = b->aa;
+    *rcode = b->rcode;
+    *body = (const uint8_t *)b + ZFAST_BLOB_HDR;
+    return b->len;
+}

@@ -1,0 +1,254 @@
+"""test_engine_fast — the precomputed answers (engine_fast.c) against the general path.
+
+A zone image carries, for most (name, qtype), the response sections the general engine
+wrote for them at build time.  Served from there, a response must be byte for byte what
+the general path writes: every (name, type) of the corpus zones and of random zones is
+asked of the same zones with and without their precomputed answers (without: every query
+takes the general path), over UDP and TCP, with and without EDNS, small and large payloads,
+DO, NSID and letter case changes.
+"""
+
+import os
+import random
+import tempfile
+
+import dns.edns
+import dns.flags
+import dns.message
+import dns.rdatatype
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import dnssec_zones
+from robdns import _core
+
+CORPUS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
+ORIGINS = ("example.", "example.com.", "example.net.", "child.example.com.")
+EXTRA_TYPES = ["A", "AAAA", "NS", "SOA", "CNAME", "MX", "TXT", "SRV", "PTR", "CAA", "DNAME",
+               "HTTPS", "SVCB", "DS", "ANY", "RRSIG", "NSEC", "NSEC3", "DNSKEY", "TYPE999",
+               "TYPE65534", "NULL", "HINFO"]
+
+
+def recase(name, rng):
+    return "".join(ch.upper() if rng.random() < 0.5 else ch for ch in name)
+
+
+def query_variants(name, qtype, rng):
+    """(wire, tcp) pairs of one question in the modes that change a response."""
+    out = []
+    for case_name in (name, recase(name, rng)):
+        plain = dns.message.make_query(case_name, qtype, use_edns=False)
+        out += [(plain.to_wire(), False), (plain.to_wire(), True)]
+        for payload, do, nsid in ((1232, False, False), (512, False, False),
+                                  (4096, True, False), (1232, False, True)):
+            opts = [dns.edns.GenericOption(dns.edns.NSID, b"")] if nsid else []
+            m = dns.message.make_query(case_name, qtype, use_edns=0, payload=payload,
+                                       want_dnssec=do, options=opts)
+            out.append((m.to_wire(), False))
+    plain = dns.message.make_query(name, qtype, use_edns=False)
+    plain.id = 0xBEEF
+    out.append((plain.to_wire(), False))
+    return out
+
+
+def zone_types(images, names):
+    types = set()
+    for img in images:
+        for n in names:
+            try:
+                sets = img.rrsets(n)
+            except Exception:
+                sets = None
+            for s in sets or ():
+                types.add(dns.rdatatype.to_text(s["type"]))
+    return sorted(types | set(EXTRA_TYPES))
+
+
+def compare(images, names, seed=7, nsid=b""):
+    """Ask every (name, type) of both databases; returns (queries, fast-served)."""
+    fast = _core.Database(images, nsid=nsid)
+    general = _core.Database([i.without_answers() for i in images], nsid=nsid)
+    rng = random.Random(seed)
+    types = zone_types(images, names)
+    asked = served = 0
+    batch, expected = [], []
+    for name in names:
+        for qtype in types:
+            served += any(img.fast_answer(name, dns.rdatatype.from_text(qtype)) is not None
+                          for img in images)
+            for wire, tcp in query_variants(name, qtype, rng):
+                want = _core.answer(general, wire, tcp=tcp)
+                got = _core.answer(fast, wire, tcp=tcp)
+                assert got == want, (name, qtype, tcp, dns.message.from_wire(wire).to_text())
+                asked += 1
+                if not tcp:
+                    batch.append(wire)
+                    expected.append(want)
+    # rd_answer_batch (prefetching pipeline) serves the same bytes
+    for i in range(0, len(batch), 500):
+        assert _core.answer_batch(fast, batch[i:i + 500]) == expected[i:i + 500]
+    return asked, served
+
+
+def corpus_images():
+    return [_core.compile_zone(o, os.path.join(CORPUS, o[:-1] + ".zone")) for o in ORIGINS]
+
+
+def test_corpus_fast_answers_equal_general_path():
+    images = corpus_images()
+    assert all(img.answer_names > 0 for img in images)
+    names = []
+    for img in images:
+        for n in img.node_names():
+            names += [n, "nx-" + n if n != "." else "nx.", "x.y." + n]
+    names += ["version.bind.", "nowhere.org.", "."]
+    asked, served = compare(images, sorted(set(names)))
+    assert asked > 20000
+    assert served > 300        # a real share of the corpus is precomputed
+    asked, _ = compare(images, sorted(set(names))[:60], seed=8, nsid=b"fast-ns1")
+    assert asked > 1000
+
+
+def test_fast_answer_holds_the_general_sections():
+    img = _core.compile_zone("example.com.", os.path.join(CORPUS, "example.com.zone"))
+    a = img.fast_answer("www.example.com.", 1)
+    assert a is not None and a["aa"] and a["rcode"] == 0 and a["an"] >= 1
+    # the first answer's owner points at the question name (offset 12)
+    assert a["body"][:2] == b"\xc0\x0c"
+    # special qtypes are never precomputed (RFC 4035 3.1.4.1 DS, RFC 8482 ANY, RRSIG, NSEC)
+    for qtype in (43, 255, 46, 47, 0, 252, 251):
+        assert img.fast_answer("www.example.com.", qtype) is None
+    assert img.without_answers().fast_answer("www.example.com.", 1) is None
+    assert img.without_answers().answer_names == 0
+
+
+def test_truncation_and_small_payloads_take_the_general_path():
+    big = "".join(f'big IN TXT "{"x" * 200} {i}"\n' for i in range(8))
+    text = ("$TTL 300\n@ IN SOA ns admin 1 3600 600 86400 60\n@ IN NS ns\nns IN A 192.0.2.1\n"
+            + big)
+    img = _core.compile_zone_text("t.test.", text)
+    body = img.fast_answer("big.t.test.", 16)
+    assert body is not None and len(body["body"]) > 1232
+    fast = _core.Database([img], max_udp_payload=4096)
+    general = _core.Database([img.without_answers()], max_udp_payload=4096)
+    for payload in (None, 512, 1232, 4096):
+        kw = dict(use_edns=0, payload=payload) if payload else dict(use_edns=False)
+        wire = dns.message.make_query("BIG.t.test.", "TXT", **kw).to_wire()
+        for tcp in (False, True):
+            got = _core.answer(fast, wire, tcp=tcp)
+            assert got == _core.answer(general, wire, tcp=tcp)
+            m = dns.message.from_wire(got)
+            # RFC 2181 9: TC over UDP whenever the whole RRset does not fit
+            assert bool(m.flags & dns.flags.TC) == (not tcp and (payload or 512) < 4096)
+
+
+def test_signed_zone_fast_answers_equal_general_path():
+    workdir = tempfile.mkdtemp(prefix="robdns-fast-")
+    for variant in ("nsec", "nsec3-optout"):
+        signed = dnssec_zones.sign_zone(workdir, variant)
+        img = _core.compile_zone(signed.origin, signed.path)
+        names = img.node_names()
+        names += ["nx." + n for n in names[:20]]
+        compare([img], names[:120])
+
+
+# ---------------------------------------------------------------- random zones
+
+ORIGIN = "fast.test."
+LABELS = ["a", "b", "c", "*"]
+relative_names = st.lists(st.sampled_from(LABELS), min_size=1, max_size=3).map(".".join)
+node_kinds = st.one_of(
+    st.tuples(st.just("data"), st.sets(st.sampled_from(["A", "AAAA", "TXT", "MX", "SRV",
+                                                        "BIGTXT", "HTTPS"]), min_size=1)),
+    st.tuples(st.just("cname"), st.one_of(relative_names, st.just("out.example.org."))),
+    st.tuples(st.just("dname"), st.one_of(relative_names, st.just("out.example.org."))),
+    st.tuples(st.just("deleg"), st.booleans()),
+)
+zones = st.dictionaries(relative_names, node_kinds, min_size=1, max_size=10)
+
+
+def _below(name, ancestor):
+    return name != ancestor and name.endswith("." + ancestor)
+
+
+def zone_text(nodes):
+    """A valid master file: nothing but glue below a cut, nothing beside a CNAME, nothing
+    below a DNAME."""
+    cuts = [n for n, (kind, _) in nodes.items() if kind == "deleg" and "*" not in n]
+    dnames = [n for n, (kind, _) in nodes.items() if kind == "dname"]
+    lines = [f"$ORIGIN {ORIGIN}", "$TTL 300",
+             "@ IN SOA ns.fast.test. admin.fast.test. 1 3600 600 86400 60",
+             "@ IN NS ns", "ns IN A 192.0.2.53", "@ IN MX 10 ns"]
+    for i, (name, (kind, arg)) in enumerate(sorted(nodes.items())):
+        if any(_below(name, c) for c in cuts + dnames) or name == "ns":
+            continue
+        if kind == "data":
+            for t in sorted(arg):
+                rdata = {"A": [f"192.0.2.{i + 1}", "192.0.2.200"],
+                         "AAAA": [f"2001:db8::{i + 1}"], "TXT": [f'"t{i}"'],
+                         "MX": [f"10 {name}", "20 ns", "30 a"],
+                         "SRV": [f"0 0 53 {name}", "1 1 53 ns"],
+                         "BIGTXT": [f'"{"y" * 250}" "{k}"' for k in range(3)],
+                         "HTTPS": [f"1 {name} alpn=h2", "2 ns"]}[t]
+                rtype = "TXT" if t == "BIGTXT" else t
+                lines += [f"{name} IN {rtype} {r}" for r in rdata]
+        elif kind == "cname":
+            lines.append(f"{name} IN CNAME {arg}")
+        elif kind == "dname":
+            lines.append(f"{name} IN DNAME {arg}")
+        elif "*" not in name:
+            if arg:
+                lines += [f"{name} IN NS ns.{name}", f"ns.{name} IN A 198.51.100.{i + 1}"]
+            else:
+                lines.append(f"{name} IN NS ns.outside.example.org.")
+    return "\n".join(lines) + "\n"
+
+
+@settings(max_examples=40, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(zones)
+def test_random_zones_fast_answers_equal_general_path(nodes):
+    img = _core.compile_zone_text(ORIGIN, zone_text(nodes))   # the generator makes valid zones
+    names = img.node_names()
+    extra = [f"{lab}.{n}" for n in names for lab in ("a", "zz")]
+    compare([img], sorted(set(names + extra))[:80])
+
+
+# ---------------------------------------------------------------- hostile images
+
+def test_header_fields_of_the_answers_are_checked():
+    data = _core.compile_zone("example.com.", os.path.join(CORPUS, "example.com.zone")).to_bytes()
+    for off in range(96, 112, 4):      # fast_off, fast_mask, fast_recs_off, fast_recs_len
+        b = bytearray(data)
+        b[off:off + 4] = b"\xff\xff\xff\x7f"
+        with pytest.raises(ValueError):
+            _core.ZoneImage.from_bytes(bytes(b))
+
+
+def test_mutated_answer_sections_never_crash():
+    img = _core.compile_zone("example.com.", os.path.join(CORPUS, "example.com.zone"))
+    data = img.to_bytes()
+    fast_off = int.from_bytes(data[96:100], "little")
+    assert 0 < fast_off < len(data)
+    names = img.node_names()
+    wires = [dns.message.make_query(n, t, use_edns=0, payload=1232).to_wire()
+             for n in names for t in ("A", "MX", "TXT", "AAAA")]
+    rng = random.Random(99)
+    accepted = 0
+    for _ in range(400):
+        b = bytearray(data)
+        for _ in range(rng.choice([1, 2, 4, 8])):
+            pos = rng.randrange(fast_off, len(b))
+            b[pos] = rng.choice([0, 0xff, rng.randrange(256), b[pos] ^ (1 << rng.randrange(8))])
+        try:
+            bad = _core.ZoneImage.from_bytes(bytes(b))
+        except ValueError:
+            continue
+        accepted += 1
+        db = _core.Database([bad])
+        for w in wires:
+            r = _core.answer(db, w)
+            assert 12 <= len(r) <= 1232
+        _core.answer_batch(db, wires)
+    assert accepted > 0        # blob bytes (TTLs, addresses) are not structure
