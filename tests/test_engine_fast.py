@@ -252,3 +252,14 @@ def test_mutated_answer_sections_never_crash():
             assert 12 <= len(r) <= 1232
         _core.answer_batch(db, wires)
     assert accepted > 0        # blob bytes (TTLs, addresses) are not structure
+
+
+def test_nodata_shared_only_where_compression_cannot_differ():
+    # NODATA carries the SOA (RFC 2308 3), whose MNAME and RNAME compress against the
+    # question name: names at or below them get other bytes than names of equal length
+    text = ("$TTL 300\n@ IN SOA mm.t.test. rr.t.test. 1 3600 600 86400 60\n@ IN NS mm\n"
+            + "".join(f"{n} IN A 192.0.2.{i + 1}\n" for i, n in enumerate(
+                ["aa", "mm", "rr", "zz", "x.mm", "y.rr", "x.aa", "xx.q", "mm.q", "c.d.rr"])))
+    img = _core.compile_zone_text("t.test.", text)
+    asked, served = compare([img], img.node_names())
+    assert served > 10

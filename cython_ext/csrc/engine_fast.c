@@ -34,101 +34,57 @@ int rd_fast_answer(rd_ctx *c, size_t limit)
     c->count[0] = b->an;
     c->count[1] = b->ns;
     c->count[2] = b->ar;
-    c->aa = b->aa;
-    c->rcode = b->rcode;
+    c->aa = b->flags & ZFAST_AA;
+    c->rcode = b->flags >> 4;
     return 1;
 }
 
 /* ---- build time ---- */
 
-typedef struct fbuf {
-    uint8_t *p;
-    size_t len, cap;
-} fbuf;
+enum { FANS_MAX = 250 };
 
-static int fbuf_reserve(fbuf *f, size_t more)
-{
-    if (f->len + more <= f->cap) return 0;
-    size_t cap = f->cap ? f->cap : 1 << 16;
-    while (cap < f->len + more) cap *= 2;
-    uint8_t *p = realloc(f->p, cap);
-    if (!p) return -1;
-    memset(p + f->cap, 0, cap - f->cap);   /* alignment gaps must not carry heap bytes into files */
-    f->p = p;
-    f->cap = cap;
-    return 0;
-}
-
-/* The blobs already stored, by content, so that answers many names share (the NODATA of
- * names of one length, the referral below one cut) are stored once. */
-typedef struct dedup {
-    uint32_t *slot;            /* relative offset in the records buffer + 1; 0 = empty */
-    uint32_t mask, used;
-} dedup;
-
-static uint32_t blob_hash(const uint8_t *p, size_t n)
-{
-    uint32_t h = ZH_SEED;
-    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 16777619u;
-    return zh_final(h);
-}
-
-static int dedup_grow(dedup *d, const fbuf *f)
-{
-    uint32_t size = d->mask ? (d->mask + 1) * 2 : 1024;
-    uint32_t *s = calloc(size, sizeof *s);
-    if (!s) return -1;
-    for (uint32_t i = 0; d->mask && i <= d->mask; i++) {
-        if (!d->slot[i]) continue;
-        const uint8_t *b = f->p + d->slot[i] - 1;
-        size_t n = ZFAST_BLOB_HDR + ((const zfast_blob *)b)->len;
-        uint32_t k = blob_hash(b, n) & (size - 1);
-        while (s[k]) k = (k + 1) & (size - 1);
-        s[k] = d->slot[i];
-    }
-    free(d->slot);
-    d->slot = s;
-    d->mask = size - 1;
-    return 0;
-}
-
-/* Relative offset of a stored blob equal to b (n bytes), or RD_NONE; *pos: where to note
- * it once stored. */
-static uint32_t dedup_find(const dedup *d, const fbuf *f, const uint8_t *b, size_t n, uint32_t *pos)
-{
-    uint32_t k = blob_hash(b, n) & d->mask;
-    while (d->slot[k]) {
-        const uint8_t *o = f->p + d->slot[k] - 1;
-        if (ZFAST_BLOB_HDR + (size_t)((const zfast_blob *)o)->len == n && memcmp(o, b, n) == 0)
-            return d->slot[k] - 1;
-        k = (k + 1) & d->mask;
-    }
-    *pos = k;
-    return RD_NONE;
-}
-
-/* One computed answer of a node, before it is laid out. */
+/* One answer of a node before it is laid out. */
 typedef struct fans {
     uint16_t qtype;
     uint16_t n;                /* blob bytes (header included); 0 = general path */
+    uint8_t cache;             /* the NODATA to note for names of this length */
+    uint32_t stored;           /* image offset of an equal blob already stored, or RD_NONE */
     uint8_t *blob;             /* in the scratch area */
 } fans;
-
-enum { FANS_MAX = 250 };
 
 typedef struct fctx {
     rd_db db;
     const zimg *zones[1];
     rd_transport tcp;
+    const zimg *z;
+    uint8_t *types;            /* bitmap of the types the zone holds */
+    uint16_t *ztypes;          /* the same as a list, special qtypes left out */
+    uint32_t nz;
+    uint16_t probe;            /* a qtype no node holds and none special */
+    const uint8_t *soa_names[2];  /* MNAME, RNAME (lower-case) */
+    uint8_t soa_lower[2][RD_NAME_MAX + 1];
+    uint32_t nodata_by_len[RD_NAME_MAX + 1];   /* image offset of a NODATA blob, or 0 */
     uint8_t q[12 + RD_NAME_MAX + 1 + 4];
     uint8_t resp[65535];
 } fctx;
+
+static void blob_header(uint8_t *out, size_t body, unsigned an, unsigned ns, unsigned ar,
+                        int aa, unsigned rcode)
+{
+    zfast_blob h;
+    h.len = (uint16_t)body;
+    h.an = (uint8_t)an;
+    h.ns = (uint8_t)ns;
+    h.ar = (uint8_t)ar;
+    h.flags = (uint8_t)((aa ? ZFAST_AA : 0) | rcode << 4);
+    memcpy(out, &h, ZFAST_BLOB_HDR);
+}
 
 /* Run the general engine on (name, qtype) over TCP (no size limit, no EDNS) and turn the
  * response into a blob at out (ZFAST_BLOB_HDR + ZFAST_BLOB_MAX bytes); returns its size,
  * or 0 when the answer may not be reused (an rcode other than NOERROR/NXDOMAIN, TC, too
  * big). */
-static size_t compute_answer(fctx *f, const uint8_t *name, size_t nlen, uint16_t qtype, uint8_t *out)
+static size_t engine_answer(fctx *f, const uint8_t *name, size_t nlen, uint16_t qtype, uint8_t *out)
 {
     uint8_t *q = f->q;
     memset(q, 0, 12);
@@ -144,63 +100,233 @@ static size_t compute_answer(fctx *f, const uint8_t *name, size_t nlen, uint16_t
     if ((r[2] & RD_F2_TC) || (rcode != RD_RCODE_NOERROR && rcode != RD_RCODE_NXDOMAIN)) return 0;
     if (rd_get16(r + 4) != 1 || memcmp(r + 12, q + 12, nlen + 4) != 0) return 0;
     size_t body = n - qlen;
-    if (body > ZFAST_BLOB_MAX) return 0;
-    zfast_blob hdr;
-    hdr.len = (uint16_t)body;
-    hdr.an = rd_get16(r + 6);
-    hdr.ns = rd_get16(r + 8);
-    hdr.ar = rd_get16(r + 10);
-    hdr.aa = (r[2] & RD_F2_AA) ? 1 : 0;
-    hdr.rcode = rcode;
-    memcpy(out, &hdr, ZFAST_BLOB_HDR);
+    unsigned an = rd_get16(r + 6), ns = rd_get16(r + 8), ar = rd_get16(r + 10);
+    if (body > ZFAST_BLOB_MAX || an > 255 || ns > 255 || ar > 255) return 0;
+    blob_header(out, body, an, ns, ar, r[2] & RD_F2_AA, rcode);
     memcpy(out + ZFAST_BLOB_HDR, r + qlen, body);
     return ZFAST_BLOB_HDR + body;
 }
 
+/* Types whose answer at a plain node is just its records: rdata copied as is (no name
+ * to compress, RFC 3597 4) and nothing for the additional section. */
+static int type_simple(uint16_t t)
+{
+    switch (t) {
+    case RD_T_NS: case 3: case 4: case RD_T_CNAME: case 7: case 8: case 9: case RD_T_PTR:
+    case RD_T_SOA: case 14: case RD_T_MX: case RD_T_SRV: case RD_T_SVCB: case RD_T_HTTPS:
+    case RD_T_DNAME:
+        return 0;
+    default:
+        return !zfast_qtype_special(t);
+    }
+}
+
+/* The answer of a plain node (exact match, no cut, no DNAME, no CNAME) to the type of a
+ * simple rrset, written as the general path writes it (engine_write.c rd_put_rrset): each
+ * owner a pointer to the question (offset 12), class IN, the rrset's TTL, rdata as is. */
+static size_t direct_answer(const zimg *z, const zrrset *rs, uint8_t *out)
+{
+    const uint8_t *p = zimg_base(z) + rs->rdata_off;
+    const uint8_t *end = p + rs->rdata_len;
+    size_t o = ZFAST_BLOB_HDR;
+    unsigned an = 0;
+    for (unsigned i = 0; i < rs->count && p + 2 <= end; i++) {
+        uint16_t rdlen = rd_get16(p);
+        if (p + 2 + rdlen > end) return 0;
+        if (o + 12 + rdlen > ZFAST_BLOB_HDR + ZFAST_BLOB_MAX || an == 255) return 0;
+        out[o] = 0xC0;
+        out[o + 1] = 12;
+        rd_put16(out + o + 2, rs->type);
+        rd_put16(out + o + 4, RD_C_IN);
+        rd_put32(out + o + 6, rs->ttl);
+        rd_put16(out + o + 10, rdlen);
+        memcpy(out + o + 12, p + 2, rdlen);
+        o += 12 + (size_t)rdlen;
+        p += 2 + (size_t)rdlen;
+        an++;
+    }
+    blob_header(out, o - ZFAST_BLOB_HDR, an, 0, 0, 1, RD_RCODE_NOERROR);
+    return o;
+}
+
 static int type_in(const uint8_t *bits, uint16_t t) { return bits[t >> 3] >> (t & 7) & 1; }
 
-/* The qtypes whose answers a node stores, besides its default (an answer valid for every
- * other qtype that is not special):
- *  - at or below a zone cut: none, every qtype gets the referral (RFC 1034 4.3.2 3b);
- *  - a CNAME owner: every type present anywhere in the zone (the chain may end at any
- *    node, wildcards included); a qtype no node holds gets the default;
- *  - any other node: its own types; any other qtype gets NODATA (RFC 2308 2.2).
- * Returns the count; RD_NONE when the node must be left to the general path. */
-static uint32_t node_qtypes(const zimg *z, znode_id v, const uint16_t *ztypes, uint32_t nz,
-                            uint16_t *out)
+/* Labels two lower-case names have in common at their ends. */
+static int common_suffix_labels(const uint8_t *a, const uint8_t *b)
 {
-    const znode *nd = (const znode *)((const uint8_t *)z + z->nodes_off) + v;
-    /* below a DNAME the answer is synthesized from the name (RFC 6672); NSEC3 owners are
-       hidden and answered from their parent's wildcard: both left to the general path */
-    if (nd->flags & ZN_BELOW_DNAME) return RD_NONE;
-    if (zimg_node_nsec3_only(z, v)) return RD_NONE;
-    if (nd->cut != RD_NONE) return 0;
-    uint32_t n = 0;
-    if (nd->flags & ZN_CNAME) {
-        for (uint32_t i = 0; i < nz && n < FANS_MAX; i++) out[n++] = ztypes[i];
-        return n;
+    const uint8_t *la[ZIMG_MAX_LABELS], *lb[ZIMG_MAX_LABELS];
+    int na = zimg_labels_of(a, la), nb = zimg_labels_of(b, lb), k = 0;
+    while (k < na && k < nb) {
+        const uint8_t *x = la[na - 1 - k], *y = lb[nb - 1 - k];
+        if (x[0] != y[0] || memcmp(x + 1, y + 1, x[0]) != 0) break;
+        k++;
     }
-    unsigned cnt;
-    const zrrset *rs = zimg_node_rrsets(z, v, &cnt);
-    for (unsigned i = 0; i < cnt && n < FANS_MAX; i++)
-        if (!qtype_special(rs[i].type) && (n == 0 || out[n - 1] != rs[i].type)) out[n++] = rs[i].type;
+    return k;
+}
+
+/* Can a plain node take the NODATA answer cached for its name length?  The response is
+ * the apex SOA (RFC 2308 3); its names (owner, MNAME, RNAME) compress against the question
+ * name, so two names of one length get the same bytes when the question shares no more
+ * with MNAME and RNAME than the origin. */
+static int nodata_cacheable(const fctx *f, const uint8_t *name)
+{
+    int ol = (int)f->z->origin_labels;
+    for (int i = 0; i < 2; i++)
+        if (f->soa_names[i] && common_suffix_labels(name, f->soa_names[i]) > ol) return 0;
+    return 1;
+}
+
+/* For a CNAME owner: the types held along its chain when every link ends at an existing
+ * plain node of the zone (then only those qtypes can be answered differently from the
+ * default); otherwise every type of the zone.  Returns the count written to out. */
+static uint32_t chain_qtypes(const fctx *f, znode_id v, uint16_t *out)
+{
+    const zimg *z = f->z;
+    const znode *nodes = (const znode *)((const uint8_t *)z + z->nodes_off);
+    uint8_t seen[8192];
+    memset(seen, 0, sizeof seen);
+    uint8_t lname[RD_NAME_MAX + 1];
+    znode_id cur = v;
+    for (int hop = 0; hop <= RD_CNAME_MAX; hop++) {
+        unsigned cnt;
+        const zrrset *rs = zimg_node_rrsets(z, cur, &cnt);
+        const zrrset *cn = NULL;
+        for (unsigned i = 0; i < cnt; i++) {
+            seen[rs[i].type >> 3] |= (uint8_t)(1u << (rs[i].type & 7));
+            if (rs[i].type == RD_T_CNAME) cn = &rs[i];
+        }
+        if (!cn) goto done;
+        const uint8_t *p = zimg_base(z) + cn->rdata_off;
+        uint16_t rdlen = rd_get16(p);
+        if (cn->count == 0 || rd_wire_name_check(p + 2, rdlen) != rdlen) goto all;
+        rd_name_lower_copy(lname, p + 2);
+        if (!rd_name_is_sub(lname, zimg_origin(z))) goto done;   /* the chain leaves the zone */
+        znode_id t = zimg_find_node(z, lname);
+        if (t == RD_NONE || (nodes[t].flags & ZN_BELOW_DNAME) || nodes[t].cut != RD_NONE ||
+            zimg_node_nsec3_only(z, t))
+            goto all;
+        cur = t;
+    }
+    /* longer than the engine follows: every type */
+all:
+    for (uint32_t i = 0; i < f->nz; i++) out[i] = f->ztypes[i];
+    return f->nz;
+done:;
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < f->nz && n < FANS_MAX; i++)
+        if (type_in(seen, f->ztypes[i])) out[n++] = f->ztypes[i];
     return n;
+}
+
+/* The answers of one node into ans[] (blobs in scratch); the default, if any, last with
+ * qtype 0.  Returns the count, RD_NONE when the node is left to the general path.
+ *  - at or below a zone cut: only the default, the referral (RFC 1034 4.3.2 3b);
+ *  - a CNAME owner: the qtypes its chain can answer differently, computed by the engine;
+ *  - any other node: its own types, then NODATA for every other qtype (RFC 2308 2.2).
+ * Below a DNAME the answer is synthesized from the name (RFC 6672) and NSEC3 owners are
+ * hidden (answered from their parent's wildcard): both are left to the general path. */
+static uint32_t node_answers(fctx *f, znode_id v, fans *ans, uint8_t *scratch)
+{
+    const zimg *z = f->z;
+    const znode *nd = (const znode *)((const uint8_t *)z + z->nodes_off) + v;
+    if ((nd->flags & ZN_BELOW_DNAME) || zimg_node_nsec3_only(z, v)) return RD_NONE;
+    const uint8_t *name = zimg_base(z) + nd->name_off;
+    size_t nlen = nd->name_len;
+    uint8_t *sp = scratch;
+    uint32_t na = 0;
+    uint16_t qtypes[FANS_MAX];
+    fans def = { 0, 0, 0, RD_NONE, NULL };
+
+    if (nd->cut != RD_NONE) {
+        /* nothing to list */
+    } else if (nd->flags & ZN_CNAME) {
+        def.blob = sp;
+        def.n = (uint16_t)engine_answer(f, name, nlen, f->probe, sp);
+        sp += def.n;
+        uint32_t nq = chain_qtypes(f, v, qtypes);
+        for (uint32_t i = 0; i < nq; i++) {
+            fans *a = &ans[na];
+            a->qtype = qtypes[i];
+            a->blob = sp;
+            a->cache = 0;
+            a->stored = RD_NONE;
+            a->n = (uint16_t)engine_answer(f, name, nlen, qtypes[i], sp);
+            if (a->n == def.n && a->n && memcmp(a->blob, def.blob, a->n) == 0) continue;
+            sp += a->n;
+            na++;
+        }
+    } else {
+        unsigned cnt;
+        const zrrset *rs = zimg_node_rrsets(z, v, &cnt);
+        for (unsigned i = 0; i < cnt && na < FANS_MAX; i++) {
+            uint16_t t = rs[i].type;
+            if (zfast_qtype_special(t) || (na && ans[na - 1].qtype == t)) continue;
+            fans *a = &ans[na++];
+            a->qtype = t;
+            a->blob = sp;
+            a->cache = 0;
+            a->stored = RD_NONE;
+            a->n = (uint16_t)(type_simple(t) ? direct_answer(z, &rs[i], sp)
+                                             : engine_answer(f, name, nlen, t, sp));
+            sp += a->n;
+        }
+        if (nodata_cacheable(f, name)) {
+            def.stored = f->nodata_by_len[nlen] ? f->nodata_by_len[nlen] : RD_NONE;
+            def.cache = 1;
+        }
+    }
+    if (def.stored == RD_NONE && !def.blob) {
+        def.blob = sp;
+        def.n = (uint16_t)engine_answer(f, name, nlen, f->probe, sp);
+    }
+    ans[na] = def;
+    return na;
+}
+
+/* The image grows in place: records are written straight behind the slot table, so the
+ * answers are touched once (no second buffer to copy from). */
+typedef struct grow {
+    zimg *z;
+    size_t len, cap;           /* bytes in use (records end), bytes allocated */
+} grow;
+
+static int grow_reserve(grow *g, fctx *f, size_t more)
+{
+    if (g->len + more <= g->cap) return 0;
+    size_t cap = g->cap * 3 / 2;
+    while (cap < g->len + more) cap *= 2;
+    if (cap > 0xfffffff0u) return -1;          /* offsets are 32 bits */
+    zimg *n = realloc(g->z, cap);
+    if (!n) return -1;
+    /* alignment gaps must not carry heap bytes into files */
+    memset((uint8_t *)n + g->cap, 0, cap - g->cap);
+    g->z = n;
+    g->cap = cap;
+    f->z = f->zones[0] = n;
+    return 0;
+}
+
+/* Append a blob (room reserved) and return its image offset. */
+static uint32_t put_blob(grow *g, const fans *a)
+{
+    g->len = (g->len + 1) & ~(size_t)1;
+    uint32_t off = (uint32_t)g->len;
+    memcpy((uint8_t *)g->z + g->len, a->blob, a->n);
+    g->len += a->n;
+    return off;
 }
 
 zimg *zimg_fast_build(zimg *z, size_t *size)
 {
-    fctx *f = malloc(sizeof *f);
+    fctx *f = calloc(1, sizeof *f);
     uint8_t *bits = calloc(8192, 1);
     uint16_t *ztypes = malloc(65536 * sizeof *ztypes);
-    uint16_t *qtypes = malloc(FANS_MAX * sizeof *qtypes);
     fans *ans = malloc((FANS_MAX + 1) * sizeof *ans);
     uint8_t *scratch = malloc((size_t)(FANS_MAX + 1) * (ZFAST_BLOB_HDR + ZFAST_BLOB_MAX));
-    fbuf recs = { 0 };
-    dedup dd = { 0 };
     uint32_t *node_rec = NULL;
-    zimg *out = NULL;
-    if (!f || !bits || !ztypes || !qtypes || !ans || !scratch) goto done;
-    memset(&f->db, 0, sizeof f->db);
+    grow g = { z, *size, *size };
+    int ok = 0;
+    if (!f || !bits || !ztypes || !ans || !scratch) goto done;
     f->zones[0] = z;
     f->db.nzones = 1;
     f->db.zones = f->zones;
@@ -208,103 +334,89 @@ zimg *zimg_fast_build(zimg *z, size_t *size)
     f->db.opt.minimal_any = 1;
     f->tcp.tcp = 1;
     f->tcp.family = 4;
+    f->z = z;
 
     uint32_t nn = z->node_count;
     node_rec = malloc((size_t)(nn ? nn : 1) * sizeof *node_rec);
-    if (!node_rec || dedup_grow(&dd, &recs) != 0) goto done;
+    if (!node_rec) goto done;
 
     /* the types the zone holds, and a qtype it does not hold to compute defaults with */
     const zrrset *all = zimg_rrset_at(z, 0);
     for (uint32_t i = 0; all && i < z->rrset_count; i++) bits[all[i].type >> 3] |= (uint8_t)(1u << (all[i].type & 7));
-    uint32_t nz = 0;
     for (uint32_t t = 1; t < 65536; t++)
-        if (type_in(bits, (uint16_t)t) && !qtype_special((uint16_t)t)) ztypes[nz++] = (uint16_t)t;
-    uint16_t probe = 65534;
-    while (type_in(bits, probe) || qtype_special(probe)) probe--;
+        if (type_in(bits, (uint16_t)t) && !zfast_qtype_special((uint16_t)t)) ztypes[f->nz++] = (uint16_t)t;
+    f->types = bits;
+    f->ztypes = ztypes;
+    f->probe = 65534;
+    while (type_in(bits, f->probe) || zfast_qtype_special(f->probe)) f->probe--;
+    const zrrset *soa = zimg_find_rrset(z, zimg_apex(z), RD_T_SOA);
+    if (soa && soa->count) {
+        const uint8_t *rd = zimg_base(z) + soa->rdata_off + 2;
+        uint16_t rdlen = rd_get16(rd - 2);
+        size_t m = rd_wire_name_check(rd, rdlen);
+        size_t r = m ? rd_wire_name_check(rd + m, rdlen - m) : 0;
+        if (m && r) {
+            rd_name_lower_copy(f->soa_lower[0], rd);
+            rd_name_lower_copy(f->soa_lower[1], rd + m);
+            f->soa_names[0] = f->soa_lower[0];
+            f->soa_names[1] = f->soa_lower[1];
+        }
+    }
 
-    const uint8_t *base = (const uint8_t *)z;
-    const znode *nodes = (const znode *)(base + z->nodes_off);
+    /* at most 80% full: probes mostly stay within the slot's cache line */
     size_t slots = 16;
-    while (slots < (size_t)nn * 2) slots *= 2;
+    while (slots * 4 < (size_t)nn * 5) slots *= 2;
     size_t fast_off = (*size + 7) & ~(size_t)7;
     size_t recs_off = fast_off + slots * sizeof(zfast_slot);
+    /* a first guess of the room (a plain host takes about 100 bytes), grown as needed */
+    if (grow_reserve(&g, f, recs_off - g.len + (size_t)nn * 112 + 4096) != 0) goto done;
+    g.len = recs_off;
 
     for (uint32_t v = 0; v < nn; v++) {
         node_rec[v] = RD_NONE;
-        uint32_t nq = node_qtypes(z, v, ztypes, nz, qtypes);
-        if (nq == RD_NONE) continue;
-        const uint8_t *name = base + nodes[v].name_off;
-        size_t nlen = nodes[v].name_len;
-        uint8_t *sp = scratch;
-        fans *def = &ans[nq];
-        def->qtype = 0;
-        def->blob = sp;
-        def->n = (uint16_t)compute_answer(f, name, nlen, probe, sp);
-        sp += def->n;
-        uint32_t na = 0;
-        for (uint32_t i = 0; i < nq; i++) {
-            fans *a = &ans[na];
-            a->qtype = qtypes[i];
-            a->blob = sp;
-            a->n = (uint16_t)compute_answer(f, name, nlen, qtypes[i], sp);
-            /* a CNAME owner lists only the qtypes whose answers differ from the default */
-            if ((nodes[v].flags & ZN_CNAME) && a->n == def->n && a->n &&
-                memcmp(a->blob, def->blob, a->n) == 0)
-                continue;
-            sp += a->n;
-            na++;
-        }
-        int has_default = def->n != 0;
-        if (has_default) ans[na++] = *def;
-        if (na == 0 || na > 255) continue;
-        if (!has_default) {
-            int any = 0;
-            for (uint32_t i = 0; i < na; i++) any |= ans[i].n != 0;
-            if (!any) continue;
-        }
-        /* the record, then its own new blobs right after it (one or two cache lines) */
+        uint32_t na = node_answers(f, v, ans, scratch);
+        if (na == RD_NONE) continue;
+        fans *def = &ans[na];
+        if (na == 0 && def->n == 0 && def->stored == RD_NONE) continue;
+        size_t nlen = ((const znode *)((const uint8_t *)g.z + g.z->nodes_off))[v].name_len;
+        /* the record, then its own blobs right after it (one or two cache lines) */
         size_t head = zfast_rec_head((uint8_t)nlen);
-        size_t need = head + na * sizeof(zfast_ent) + (sp - scratch) + 2 * na + 4;
-        if (fbuf_reserve(&recs, need) != 0) goto done;
-        recs.len = (recs.len + 3) & ~(size_t)3;
-        size_t roff = recs.len;
-        zfast_rec rh = { (uint8_t)nlen, (uint8_t)na, (uint8_t)has_default, 0 };
-        memset(recs.p + roff, 0, head + na * sizeof(zfast_ent));
-        memcpy(recs.p + roff, &rh, sizeof rh);
-        memcpy(recs.p + roff + sizeof rh, name, nlen);
+        size_t need = 4 + head + na * sizeof(zfast_ent) + 2 * (na + 1);
+        for (uint32_t i = 0; i <= na; i++) need += ans[i].n;
+        if (grow_reserve(&g, f, need) != 0) goto done;
+        uint8_t *base = (uint8_t *)g.z;
+        const znode *nd = (const znode *)(base + g.z->nodes_off) + v;
+        g.len = (g.len + 3) & ~(size_t)3;
+        size_t roff = g.len;
+        zfast_rec rh = { (uint8_t)nlen, (uint8_t)na, 0, RD_NONE };
         size_t eoff = roff + head;
-        recs.len = eoff + na * sizeof(zfast_ent);
+        g.len = eoff + na * sizeof(zfast_ent);
         for (uint32_t i = 0; i < na; i++) {
             zfast_ent e = { ans[i].qtype, 0, RD_NONE };
-            if (ans[i].n) {
-                uint32_t pos = 0;
-                uint32_t b = dedup_find(&dd, &recs, ans[i].blob, ans[i].n, &pos);
-                if (b == RD_NONE) {
-                    recs.len = (recs.len + 1) & ~(size_t)1;
-                    b = (uint32_t)recs.len;
-                    memcpy(recs.p + recs.len, ans[i].blob, ans[i].n);
-                    recs.len += ans[i].n;
-                    dd.slot[pos] = b + 1;
-                    if (++dd.used * 2 > dd.mask && dedup_grow(&dd, &recs) != 0) goto done;
-                }
-                e.blob = (uint32_t)(recs_off + b);
-            }
-            memcpy(recs.p + eoff + i * sizeof(zfast_ent), &e, sizeof e);
+            if (ans[i].n) e.blob = put_blob(&g, &ans[i]);
+            memcpy(base + eoff + i * sizeof(zfast_ent), &e, sizeof e);
         }
-        node_rec[v] = (uint32_t)(recs_off + roff);
+        if (def->stored != RD_NONE) {
+            rh.dflt = def->stored;
+        } else if (def->n) {
+            rh.dflt = put_blob(&g, def);
+            if (def->cache) f->nodata_by_len[nlen] = rh.dflt;
+        }
+        memcpy(base + roff, &rh, sizeof rh);
+        memcpy(base + roff + sizeof rh, base + nd->name_off, nlen);
+        node_rec[v] = (uint32_t)roff;
     }
 
-    size_t recs_len = (recs.len + 7) & ~(size_t)7;
-    size_t total = recs_off + recs_len;
-    if (total > 0xfffffff0u) goto done;      /* too big: the image stays without answers */
-    out = realloc(z, total);
-    if (!out) goto done;
-    z = out;
-    uint8_t *ob = (uint8_t *)out;
-    memset(ob + *size, 0, total - *size);
+    size_t total = (g.len + 7) & ~(size_t)7;
+    if (grow_reserve(&g, f, total - g.len) != 0) goto done;
+    uint8_t *ob = (uint8_t *)g.z;
+    memset(ob + *size, 0, fast_off - *size);
     zfast_slot *tab = (zfast_slot *)(ob + fast_off);
-    for (size_t i = 0; i < slots; i++) tab[i].rec = RD_NONE;
-    nodes = (const znode *)(ob + out->nodes_off);
+    for (size_t i = 0; i < slots; i++) {
+        tab[i].hash = 0;
+        tab[i].rec = RD_NONE;
+    }
+    const znode *nodes = (const znode *)(ob + g.z->nodes_off);
     for (uint32_t v = 0; v < nn; v++) {
         if (node_rec[v] == RD_NONE) continue;
         uint32_t i = nodes[v].hash & (uint32_t)(slots - 1);
@@ -312,20 +424,22 @@ zimg *zimg_fast_build(zimg *z, size_t *size)
         tab[i].hash = nodes[v].hash;
         tab[i].rec = node_rec[v];
     }
-    if (recs.len) memcpy(ob + recs_off, recs.p, recs.len);
-    out->fast_off = (uint32_t)fast_off;
-    out->fast_mask = (uint32_t)(slots - 1);
-    out->fast_recs_off = (uint32_t)recs_off;
-    out->fast_recs_len = (uint32_t)recs_len;
-    out->size = (uint32_t)total;
+    memset(ob + g.len, 0, total - g.len);
+    g.z->fast_off = (uint32_t)fast_off;
+    g.z->fast_mask = (uint32_t)(slots - 1);
+    g.z->fast_recs_off = (uint32_t)recs_off;
+    g.z->fast_recs_len = (uint32_t)(total - recs_off);
+    g.z->size = (uint32_t)total;
     *size = total;
+    ok = 1;
 done:
-    if (!out) {
+    z = g.z;
+    if (!ok) {
         /* no memory (or too big): a valid image without precomputed answers */
         z->fast_off = z->fast_mask = z->fast_recs_off = z->fast_recs_len = 0;
-        out = z;
     }
-    free(f); free(bits); free(ztypes); free(qtypes); free(ans); free(scratch);
-    free(recs.p); free(dd.slot); free(node_rec);
-    return out;
+    zimg *shrunk = realloc(z, *size);        /* give back the room not used */
+    if (shrunk) z = shrunk;
+    free(f); free(bits); free(ztypes); free(ans); free(scratch); free(node_rec);
+    return z;
 }

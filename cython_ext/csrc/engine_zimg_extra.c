@@ -94,10 +94,11 @@ void zimg_prefetch_fast_blob(const zimg *z, uint32_t rec, uint16_t qtype)
     const uint8_t *base = (const uint8_t *)z;
     const zfast_rec *r = (const zfast_rec *)(base + rec);
     const zfast_ent *e = (const zfast_ent *)(base + rec + zfast_rec_head(r->name_len));
-    unsigned n = r->nent, k = 0;
-    while (k + 1 < n && e[k].qtype != qtype) k++;     /* else the last: the default */
-    if (n && e[k].blob != RD_NONE) {
-        __builtin_prefetch(base + e[k].blob);
-        __builtin_prefetch(base + e[k].blob + 64);
+    uint32_t b = r->dflt;
+    for (unsigned k = 0; k < r->nent; k++)
+        if (e[k].qtype == qtype) { b = e[k].blob; break; }
+    if (b != RD_NONE) {
+        __builtin_prefetch(base + b);
+        __builtin_prefetch(base + b + 64);
     }
 }

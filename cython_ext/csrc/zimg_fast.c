@@ -25,14 +25,10 @@ const zfast_blob *zimg_fast_answer(const zimg *z, const uint8_t *lname, size_t l
         const uint8_t *name = base + off + sizeof *r;
         if (r->name_len != len || memcmp(name, lname, len) != 0) continue;
         const zfast_ent *e = (const zfast_ent *)(base + off + zfast_rec_head(r->name_len));
-        unsigned n = r->nent;
-        unsigned listed = n - (r->has_default ? 1u : 0u);
-        for (unsigned k = 0; k < listed; k++)
-            if (e[k].qtype == qtype)
-                return e[k].blob == RD_NONE ? NULL : (const zfast_blob *)(base + e[k].blob);
-        if (r->has_default && e[n - 1].blob != RD_NONE)
-            return (const zfast_blob *)(base + e[n - 1].blob);
-        return NULL;
+        uint32_t b = r->dflt;
+        for (unsigned k = 0; k < r->nent; k++)
+            if (e[k].qtype == qtype) { b = e[k].blob; break; }
+        return b == RD_NONE ? NULL : (const zfast_blob *)(base + b);
     }
     return NULL;
 }
@@ -62,13 +58,12 @@ int zimg_fast_check(const zimg *z, char *err, size_t errlen)
         if (off == RD_NONE) continue;
         if (off % 4 || off < ro || off + sizeof(zfast_rec) > re) FAIL("answer slot %u: bad record", (unsigned)i);
         const zfast_rec *r = (const zfast_rec *)(base + off);
-        if (r->name_len == 0 || r->nent == 0 || r->has_default > 1)
-            FAIL("answer slot %u: bad record", (unsigned)i);
+        if (r->name_len == 0) FAIL("answer slot %u: bad record", (unsigned)i);
         uint64_t ents = off + zfast_rec_head(r->name_len);
         if (ents + (uint64_t)r->nent * sizeof(zfast_ent) > re) FAIL("answer slot %u: bad record", (unsigned)i);
         const zfast_ent *e = (const zfast_ent *)(base + ents);
-        for (unsigned k = 0; k < r->nent; k++) {
-            uint64_t b = e[k].blob;
+        for (unsigned k = 0; k <= r->nent; k++) {
+            uint64_t b = k < r->nent ? e[k].blob : r->dflt;
             if (b == RD_NONE) continue;
             if (b % 2 || b < ro || b + ZFAST_BLOB_HDR > re) FAIL("answer slot %u: bad blob", (unsigned)i);
             const zfast_blob *bl = (const zfast_blob *)(base + b);
@@ -103,8 +98,8 @@ int zimg_fast_get(const zimg *z, const uint8_t *lname, uint16_t qtype, uint16_t 
     counts[0] = b->an;
     counts[1] = b->ns;
     counts[2] = b->ar;
-    *aa = b->aa;
-    *rcode = b->rcode;
+    *aa = b->flags & ZFAST_AA;
+    *rcode = b->flags >> 4;
     *body = (const uint8_t *)b + ZFAST_BLOB_HDR;
     return b->len;
 }

@@ -88,8 +88,9 @@ typedef struct zfast_slot {
 typedef struct zfast_rec {
     uint8_t name_len;          /* wire length including the root byte */
     uint8_t nent;
-    uint8_t has_default;       /* 1: the last entry answers every qtype not listed */
-    uint8_t reserved;
+    uint16_t reserved;
+    uint32_t dflt;             /* image offset of the blob answering every qtype not
+                                  listed, RD_NONE = general path */
 } zfast_rec;
 
 typedef struct zfast_ent {
@@ -100,13 +101,15 @@ typedef struct zfast_ent {
 
 /* An answer: the bytes after the question, 2-byte aligned. */
 typedef struct zfast_blob {
-    uint16_t len;              /* body bytes */
-    uint16_t an, ns, ar;       /* section counts */
-    uint8_t aa, rcode;
+    uint16_t len;              /* body bytes (at most ZFAST_BLOB_MAX) */
+    uint8_t an, ns, ar;        /* section counts: a record takes 11 bytes or more, so a
+                                  body of ZFAST_BLOB_MAX holds fewer than 256 */
+    uint8_t flags;             /* ZFAST_AA | rcode << 4 */
     /* uint8_t body[len] */
 } zfast_blob;
-#define ZFAST_BLOB_HDR 10
+#define ZFAST_BLOB_HDR 6
 #define ZFAST_BLOB_MAX 2048    /* bigger answers stay with the general path */
+#define ZFAST_AA 1
 
 static inline size_t zfast_rec_head(uint8_t name_len)
 {
