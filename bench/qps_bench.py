@@ -210,10 +210,7 @@ def main(argv=None):
             "duration": a.duration, "servers": wanted, "runs": results, "median": med,
             "sample_check": checks, "notes": notes, "reference": a.reference, "dnssec": a.dnssec,
             "zones": zones}
-    print(report(data))
-    os.makedirs(os.path.dirname(a.json), exist_ok=True)
-    with open(a.json, "w") as f:
-        json.dump(data, f, indent=1)
+    servers.print_and_save(report(data), data, a.json)
     return 0
 
 
