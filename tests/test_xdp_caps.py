@@ -30,7 +30,7 @@ CAP_NUMBERS = {"CAP_NET_ADMIN": 12, "CAP_NET_RAW": 13, "CAP_IPC_LOCK": 14, "CAP_
 # Drops to nobody with exactly the capabilities given (PR_SET_KEEPCAPS, setuid, capset),
 # starts the XDP path, reports, lets the daemon's capability drop run, then stops.
 CHILD = r"""
-import ctypes, os, pwd, sys
+import ctypes, os, pwd, sys, time
 from robdns import _core, daemon, xdp
 ifname, mask, program, zone = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 db = _core.Database([_core.compile_zone_text("example.com.", zone)])   # as root: imports
@@ -53,7 +53,14 @@ def caps_of(status_path):
     with open(status_path) as f:
         st = dict(line.split(":", 1) for line in f)
     return st["Name"].strip(), [int(st[k], 16) for k in ("CapEff", "CapPrm", "CapAmb")]
-threads = [caps_of(f"/proc/self/task/{t}/status") for t in os.listdir("/proc/self/task")]
+# A worker drops its capabilities first thing, before its packet loop, but it may not
+# have been scheduled yet when start returns: give it a moment.
+deadline = time.monotonic() + 3
+while True:
+    threads = [caps_of(f"/proc/self/task/{t}/status") for t in os.listdir("/proc/self/task")]
+    if all(c == [0, 0, 0] for _, c in threads) or time.monotonic() > deadline:
+        break
+    time.sleep(0.01)
 print("started", threads, flush=True)
 sys.stdin.readline()
 w.stop()
