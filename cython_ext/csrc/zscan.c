@@ -369,6 +369,10 @@ static void dir_include(zs_state *st, zs_tok *t, size_t n, uint32_t line)
         }
         have_new_origin = 1;
     }
+    if (st->opt->include_depth_max < 0) {
+        zs_err(st, line, "$INCLUDE is not allowed here");
+        return;
+    }
     int max = st->opt->include_depth_max > 0 ? st->opt->include_depth_max : 10;
     if (st->depth + 1 > max) {
         zs_err(st, line, "$INCLUDE nesting deeper than %d", max);
