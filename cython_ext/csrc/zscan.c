@@ -170,6 +170,28 @@ static void finish_record(zs_state *st, int type, uint32_t ttl, zs_tok *t, size_
     store_record(st, (uint16_t)type, ttl, line, (const uint8_t *)st->text, len, 1);
 }
 
+/* A TTL field (`what` is "TTL" or "$TTL"): 0, or -1 after reporting an error.  A value
+ * with the most significant bit set is kept as 0 with a warning: RFC 2181 section 8 says
+ * to treat it so, and BIND (named-checkzone) and Knot load such a zone serving TTL 0. */
+static int read_ttl(zs_state *st, const zs_tok *t, const char *what, uint32_t *v)
+{
+    const char *why;
+    char b[80];
+    if (zs_parse_ttl(t, v, &why)) {
+        if (strcmp(why, "TTL out of range") == 0)
+            zs_err(st, t->line, "TTL out of range '%s'", zs_show(t, b, sizeof b));
+        else
+            zs_err(st, t->line, "bad %s '%s'", what, zs_show(t, b, sizeof b));
+        return -1;
+    }
+    if (*v > 0x7fffffffu) {
+        zs_warn(st, t->line, "%s %s is above 2147483647; using 0 (RFC 2181 8)", what,
+                zs_show(t, b, sizeof b));
+        *v = 0;
+    }
+    return 0;
+}
+
 /* Fields after the owner: [TTL] [class] type, or [class] [TTL] type (RFC 1035 5.1). */
 static size_t ttl_class_type(zs_state *st, zs_tok *t, size_t n, size_t i, uint32_t line,
                              uint32_t *ttl, int *type)
@@ -179,14 +201,7 @@ static size_t ttl_class_type(zs_state *st, zs_tok *t, size_t n, size_t i, uint32
     while (i < n && !t[i].quoted) {
         int is_in;
         if (!have_ttl && t[i].len && t[i].s[0] >= '0' && t[i].s[0] <= '9') {
-            const char *why;
-            if (zs_parse_ttl(&t[i], ttl, &why)) {
-                if (strcmp(why, "TTL out of range") == 0)
-                    zs_err(st, t[i].line, "TTL out of range '%s'", zs_show(&t[i], b, sizeof b));
-                else
-                    zs_err(st, t[i].line, "bad TTL '%s'", zs_show(&t[i], b, sizeof b));
-                return 0;
-            }
+            if (read_ttl(st, &t[i], "TTL", ttl)) return 0;
             have_ttl = 1;
             i++;
             continue;
@@ -276,7 +291,6 @@ static void dir_origin(zs_state *st, zs_tok *t, size_t n, uint32_t line)
 
 static void dir_ttl(zs_state *st, zs_tok *t, size_t n, uint32_t line)
 {
-    const char *why;
     char b[80];
     uint32_t v;
     if (n < 2) { zs_err(st, line, "$TTL without a value"); return; }
@@ -284,13 +298,7 @@ static void dir_ttl(zs_state *st, zs_tok *t, size_t n, uint32_t line)
         zs_err(st, t[2].line, "trailing garbage '%s'", zs_show(&t[2], b, sizeof b));
         return;
     }
-    if (zs_parse_ttl(&t[1], &v, &why)) {
-        if (strcmp(why, "TTL out of range") == 0)
-            zs_err(st, t[1].line, "TTL out of range '%s'", zs_show(&t[1], b, sizeof b));
-        else
-            zs_err(st, t[1].line, "bad $TTL '%s'", zs_show(&t[1], b, sizeof b));
-        return;
-    }
+    if (read_ttl(st, &t[1], "$TTL", &v)) return;
     st->ttl_default = v;
     st->ttl_default_known = 1;
 }
