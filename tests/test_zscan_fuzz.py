@@ -12,6 +12,8 @@ from robdns import _core
 TESTS = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(TESTS)
 FUZZ_SECONDS = min(libfuzzer.FUZZ_SECONDS, 20)
+# Inputs that once failed the harness, named after the bug; each is replayed on its own.
+REGRESSIONS = sorted(glob.glob(os.path.join(TESTS, "zones", "fuzz-regressions", "*")))
 
 # Snippets reaching what the zone files below use little: directives, escapes, parentheses,
 # generic rdata, $GENERATE modifiers, SVCB parameters, TTL units and the limits of fields.
@@ -51,6 +53,11 @@ def fuzzer(tmp_path_factory):
     return libfuzzer.build("fuzz_zscan.c", sources, d / "fuzz_zscan")
 
 
+def test_fuzz_regressions_replay_cleanly(fuzzer):
+    assert REGRESSIONS
+    libfuzzer.replay(fuzzer, REGRESSIONS, leaks=True)
+
+
 def test_libfuzzer_zone_parser(fuzzer, tmp_path):
     corpus = libfuzzer.write_corpus(tmp_path / "corpus", seeds())
     runs = libfuzzer.run(fuzzer, corpus, tmp_path, seconds=FUZZ_SECONDS, max_len=4096,
@@ -69,3 +76,26 @@ def test_include_can_be_refused(tmp_path):
     assert len(recs) == 1
     recs, _, msgs = _core._parse_c_only(text, "example.com.", name=name)
     assert msgs == [] and len(recs) == 2
+
+
+def valid_wire_name(w):
+    i = 0
+    while i < len(w) and w[i] != 0:
+        if w[i] > 63:
+            return False
+        i += w[i] + 1
+    return i == len(w) - 1 and len(w) <= 255
+
+
+def test_generate_bad_owner_is_not_inherited():
+    # Found by the fuzzer: a $GENERATE owner that failed to parse (relative, no origin) left
+    # part of a name in the owner buffer, and the next record with a blank owner field
+    # inherited it: "1.r" over the tail of the previous owner, without its root label.
+    text = ("averyveryverylonglabel.example. 60 A 192.0.2.1\n"
+            "$GENERATE 1-2 $.r 60 PTR x.\n"
+            " 60 A 192.0.2.2\n")
+    recs, _, msgs = _core._parse_c_only(text, None, name="g.zone")
+    assert [r[0] for r in recs] == [b"\x16averyveryverylonglabel\x07example\x00"]
+    assert all(valid_wire_name(r[0]) for r in recs)
+    assert msgs == ["g.zone:2: error: bad owner name '1.r': relative name without an origin",
+                    "g.zone:3: error: no owner name to inherit"]

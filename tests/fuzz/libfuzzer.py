@@ -41,16 +41,27 @@ def write_corpus(directory, seeds):
     return str(directory)
 
 
+def sanitizer_env(leaks, env=None):
+    full_env = dict(os.environ, **(env or {}))
+    full_env["ASAN_OPTIONS"] = f"detect_leaks={int(leaks)}:abort_on_error=1"
+    full_env["UBSAN_OPTIONS"] = "halt_on_error=1:print_stacktrace=1"
+    return full_env
+
+
+def replay(exe, inputs, leaks=False, env=None):
+    """Run `exe` once on each file of `inputs` (no fuzzing); asserts a clean exit."""
+    r = subprocess.run([str(exe)] + [str(i) for i in inputs], env=sanitizer_env(leaks, env),
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-3000:]
+
+
 def run(exe, corpus, workdir, seconds=None, max_len=1024, leaks=False, env=None):
     """Run `exe` for `seconds` over `corpus` (crash inputs go to workdir); asserts a clean
     exit and returns the number of inputs executed."""
     seconds = FUZZ_SECONDS if seconds is None else seconds
-    full_env = dict(os.environ, **(env or {}))
-    full_env["ASAN_OPTIONS"] = f"detect_leaks={int(leaks)}:abort_on_error=1"
-    full_env["UBSAN_OPTIONS"] = "halt_on_error=1:print_stacktrace=1"
     r = subprocess.run([str(exe), f"-max_total_time={seconds}", f"-max_len={max_len}",
                         "-print_final_stats=1", f"-artifact_prefix={workdir}/", str(corpus)],
-                       env=full_env, capture_output=True, text=True, timeout=seconds + 120)
+                       env=sanitizer_env(leaks, env), capture_output=True, text=True, timeout=seconds + 120)
     tail = r.stderr[-3000:]
     assert r.returncode == 0, tail
     assert "stat::number_of_executed_units:" in r.stderr, tail
