@@ -2,7 +2,6 @@
 # worker per RX queue (C threads, no GIL), detach on stop.  robdns/xdp.py is the glue the
 # daemon calls; this part only knows interfaces, queues and a database pointer.
 cimport includes.xdp as cxdp
-import os as _xdp_os
 from libc.errno cimport errno
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uintptr_t
 from libc.stdlib cimport calloc, malloc, free
@@ -84,7 +83,8 @@ cdef class XdpPlane:
 
     Lifecycle: ``XdpPlane(...)`` checks arguments; ``start(db)`` attaches the program
     (replacing a stale one of ours), opens every queue's socket and starts the workers;
-    ``stop()`` stops the workers, closes the sockets and detaches the program.  Every
+    ``stop()`` stops the workers, closes the sockets and detaches the program (closes
+    its BPF link: no privilege needed, and a crashed process's link goes with it).  Every
     step that fails undoes the earlier ones, so nothing stays attached after an error.
     Must be started and stopped in the network namespace of the interface.
     """
@@ -199,13 +199,15 @@ cdef class XdpPlane:
     def stop(self):
         """Stop the workers, close the sockets, detach the program.  Idempotent.
 
-        Raises OSError (after everything else is done) when the program could not be
-        detached, e.g. without CAP_NET_ADMIN any more; the next start replaces it.
+        Detaching closes the program's BPF link, which needs no privilege: this works
+        after the daemon dropped root.  Raises OSError (after everything else is done)
+        when the program is still attached afterwards because another process holds a
+        copy of the link's descriptor; it goes when that process exits.
         """
         rc = self._teardown()
         if rc < 0:
-            raise OSError(-rc, "%s: detaching the XDP program: %s"
-                          % (self.interface, _xdp_os.strerror(-rc)))
+            raise OSError(-rc, "%s: the XDP program is still attached: another process "
+                          "holds its link" % self.interface)
 
     cdef int _teardown(self):
         cdef int i

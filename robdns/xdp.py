@@ -13,8 +13,10 @@ The daemon's use::
     ...
     workers.stop()                         # on exit: stop threads, detach the program
 
-A daemon killed before stop() leaves the program attached; with no socket in its map it
-passes DNS to the kernel stack, and the next start replaces it.
+The program is attached through a BPF link owned by this process: stop() detaches it
+without any capability (after the drop to server.user too), and a daemon killed before
+stop() loses it with its descriptors, so DNS falls back to the kernel stack at once.  A
+program of ours attached the old way (netlink, no link) is replaced at the next start.
 """
 
 from __future__ import annotations
@@ -199,13 +201,13 @@ class XdpWorkers:
         self._plane.set_database(database)
 
     def stop(self) -> None:
-        """Stop the workers and detach the program (idempotent).  A program that cannot
-        be detached (privileges dropped) is logged, not raised: it passes DNS to the
-        stack while no socket is in its map, and the next start replaces it."""
+        """Stop the workers and detach the program (idempotent).  Detaching closes the
+        program's BPF link and needs no privilege, so it works after the daemon dropped
+        root.  A program another process still holds is logged, not raised."""
         try:
             self._plane.stop()
         except OSError as e:
-            logger.warning("xdp: %s; the next start replaces it", e.strerror or e)
+            logger.warning("xdp: %s", e.strerror or e)
             return
         logger.info("xdp: stopped, program detached from %s", self.config.interface)
 

@@ -10,10 +10,25 @@ import contextlib
 import ctypes
 import itertools
 import os
+import socket
 import subprocess
 import time
 
+import pytest
+
 CLONE_NEWNET = 0x40000000
+
+# The zone the XDP suites serve: its addresses are the namespaces' own.
+ZONE = """\
+$ORIGIN example.com.
+$TTL 300
+@       SOA ns1 hostmaster 2026112701 7200 3600 1209600 300
+@       NS  ns1
+ns1     A   198.18.0.1
+www     A   198.18.0.53
+www     AAAA 2001:db8::53
+mail    MX  10 www
+"""
 _libc = ctypes.CDLL(None, use_errno=True)
 _counter = itertools.count()
 
@@ -119,3 +134,48 @@ class VethPair:
     def xdp_prog_line(self):
         """The server interface's `ip link` line (shows 'xdp'/'xdpgeneric' when attached)."""
         return _ip("-n", self.server_ns, "-d", "link", "show", self.server_if).stdout
+
+    def attach_through_netlink(self, obj_path, mode="generic"):
+        """Attach an XDP object's `xdp` section to the server interface the pre-link way
+        (`ip link set ... xdp`): it stays after its loader exits, as a crashed robdns from
+        before BPF links left it.  Returns the (id, name) now attached."""
+        r = _ip("-n", self.server_ns, "link", "set", "dev", self.server_if,
+                "xdpgeneric" if mode == "generic" else "xdpdrv", "obj", str(obj_path),
+                "sec", "xdp", check=False)
+        assert r.returncode == 0, r.stderr
+        return self.attached_program()
+
+    def server_addr(self, family):
+        return self.server_v4 if family == socket.AF_INET else self.server_v6
+
+    def client_socket(self, family, kind=socket.SOCK_DGRAM):
+        """A socket of the client namespace (a socket keeps the namespace it was made in)."""
+        with inside(self.client_ns):
+            return socket.socket(family, kind)
+
+    def exchange(self, wire, family=socket.AF_INET, port=53, timeout=2.0):
+        """Send one UDP datagram from the client end to the server's address; the reply
+        bytes (checked to come from that address and port), or None on timeout."""
+        addr = self.server_addr(family)
+        with self.client_socket(family) as s:
+            s.settimeout(timeout)
+            s.sendto(wire, (addr, port))
+            try:
+                data, src = s.recvfrom(65535)
+            except (socket.timeout, ConnectionRefusedError):
+                return None
+        assert src[0] == addr and src[1] == port, src
+        return data
+
+    def attached_program(self):
+        """(id, name) of the XDP program on the server interface; (0, "") when none."""
+        from robdns import _core
+        with inside(self.server_ns):
+            return _core.xdp_attached_program(socket.if_nametoindex(self.server_if))
+
+
+@pytest.fixture
+def pair():
+    """A fresh VethPair for one test (import it into the test module to use it)."""
+    with VethPair() as p:
+        yield p

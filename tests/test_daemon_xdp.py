@@ -1,11 +1,15 @@
 """test_daemon_xdp — `robdns serve` with `xdp` configured, in a network namespace with a
 veth pair: UDP queries from the outer end are answered by the XDP workers from the same
 RCU snapshot the socket workers use (a reload reaches them too), TCP to the same address
-goes to the socket path, and the program is detached when the daemon stops."""
+goes to the socket path, and the program is detached when the daemon stops, also after
+it dropped root to server.user (no capability kept) and when it is killed."""
 
 import os
+import pwd
+import shutil
 import signal
 import socket
+import tempfile
 
 import dns.flags
 import dns.message
@@ -13,8 +17,8 @@ import dns.query
 import dns.rcode
 import pytest
 
-from netns import VethPair, inside, is_root
-from robdns import _core
+from netns import ZONE, is_root, pair  # noqa: F401 (pair: fixture)
+from robdns import _core, xdp
 from serverproc import RobdnsServer
 
 pytestmark = [
@@ -23,53 +27,35 @@ pytestmark = [
     pytest.mark.skipif(not _core.xdp_supported(), reason="built without libxdp/libbpf"),
 ]
 
-ZONE = """\
-$ORIGIN example.com.
-$TTL 300
-@       SOA ns1 hostmaster 2026112701 7200 3600 1209600 300
-@       NS  ns1
-ns1     A   198.18.0.1
-www     A   198.18.0.53
-"""
-
 
 def ask(pair, qname, qtype, family, tcp=False):
     q = dns.message.make_query(qname, qtype)
-    addr = pair.server_v4 if family == socket.AF_INET else pair.server_v6
-    with inside(pair.client_ns):
-        s = socket.socket(family, socket.SOCK_STREAM if tcp else socket.SOCK_DGRAM)
-    with s:
-        s.settimeout(3)
-        if tcp:
-            s.connect((addr, 53))
-            return _tcp(s, q)
-        s.sendto(q.to_wire(), (addr, 53))
-        data, src = s.recvfrom(65535)
-        assert src[0] == addr and src[1] == 53
-        r = dns.message.from_wire(data)
-        assert r.id == q.id
-        return r
-
-
-def _tcp(s, q):
-    dns.query.send_tcp(s, q)
-    r, _ = dns.query.receive_tcp(s)
+    if tcp:
+        with pair.client_socket(family, socket.SOCK_STREAM) as s:
+            s.settimeout(3)
+            s.connect((pair.server_addr(family), 53))
+            dns.query.send_tcp(s, q)
+            r, _ = dns.query.receive_tcp(s)
+    else:
+        wire = pair.exchange(q.to_wire(), family, timeout=3)
+        assert wire is not None, f"no answer to {qname}/{qtype}"
+        r = dns.message.from_wire(wire)
     assert r.id == q.id
     return r
 
 
-@pytest.fixture
-def pair():
-    with VethPair() as p:
-        yield p
-
-
-def test_serve_with_xdp_answers_reloads_and_detaches(pair, tmp_path):
-    srv = RobdnsServer(str(tmp_path), {"example.com.": ZONE}, start=False,
+def xdp_server(pair, directory, **server):
+    """A `robdns serve` (not started) in the server namespace with xdp on its interface."""
+    srv = RobdnsServer(str(directory), {"example.com.": ZONE}, start=False, server=server,
                        wrapper=["ip", "netns", "exec", pair.server_ns])
     srv.config["server"]["listen"] = [f"{pair.server_v4}@53", f"{pair.server_v6}@53"]
     srv.config["xdp"] = {"interface": pair.server_if, "port": 53, "mode": "generic"}
     srv.write_config()
+    return srv
+
+
+def test_serve_with_xdp_answers_reloads_and_detaches(pair, tmp_path):
+    srv = xdp_server(pair, tmp_path)
     try:
         srv.start()
         assert "xdp" in pair.xdp_prog_line()
@@ -91,5 +77,86 @@ def test_serve_with_xdp_answers_reloads_and_detaches(pair, tmp_path):
         srv.signal(signal.SIGTERM)
         assert srv.proc.wait(15) == 0, srv.log_text()
         assert "xdp" not in pair.xdp_prog_line()
+    finally:
+        srv.close()
+
+
+@pytest.fixture
+def world_readable_dir():
+    """A directory the dropped-to user can read (pytest's tmp_path is root-only)."""
+    d = tempfile.mkdtemp(prefix="robdns-xdp-", dir="/tmp")
+    os.chmod(d, 0o755)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def start_as_nobody(pair, directory):
+    srv = xdp_server(pair, directory, user="nobody")
+    os.chmod(srv.zone_files["example.com."], 0o644)
+    srv.start()
+    with open(f"/proc/{srv.pid}/status") as f:
+        status = dict(line.split(":", 1) for line in f)
+    assert set(map(int, status["Uid"].split())) == {pwd.getpwnam("nobody").pw_uid}
+    # Nothing kept: the detach at exit must not rely on a capability.
+    assert int(status["CapEff"], 16) == 0 and int(status["CapPrm"], 16) == 0
+    prog_id, name = pair.attached_program()
+    assert prog_id and name == "rd_xdp_dns"
+    for fam in (socket.AF_INET, socket.AF_INET6):
+        r = ask(pair, "www.example.com.", "A", fam)
+        assert [rd.address for rd in r.answer[0]] == ["198.18.0.53"]
+    assert srv.ctl("stats")["stats"]["xdp"]["responses"] >= 2
+    return srv, prog_id
+
+
+def test_program_is_detached_at_exit_after_dropping_to_a_user(pair, world_readable_dir):
+    srv, _ = start_as_nobody(pair, world_readable_dir)
+    try:
+        srv.signal(signal.SIGTERM)
+        assert srv.proc.wait(15) == 0, srv.log_text()
+        assert pair.attached_program() == (0, ""), srv.log_text()
+        assert "xdp" not in pair.xdp_prog_line()
+        assert f"program detached from {pair.server_if}" in srv.log_text()
+    finally:
+        srv.close()
+
+
+def test_a_killed_daemon_leaves_no_program_and_the_next_start_attaches(pair, world_readable_dir):
+    first_dir = os.path.join(world_readable_dir, "first")
+    second_dir = os.path.join(world_readable_dir, "second")
+    for d in (first_dir, second_dir):
+        os.mkdir(d)
+        os.chmod(d, 0o755)
+    first, first_id = start_as_nobody(pair, first_dir)
+    try:
+        first.signal(signal.SIGKILL)
+        assert first.proc.wait(15) == -signal.SIGKILL
+        # The kernel closed the dead daemon's BPF link: DNS is back with the stack.
+        assert pair.attached_program() == (0, "")
+    finally:
+        first.close()
+    second, second_id = start_as_nobody(pair, second_dir)
+    try:
+        assert second_id != first_id
+        assert "replaced a stale one" not in second.log_text()
+        second.signal(signal.SIGTERM)
+        assert second.proc.wait(15) == 0, second.log_text()
+        assert pair.attached_program() == (0, "")
+    finally:
+        second.close()
+
+
+def test_a_stale_program_from_an_older_run_is_replaced(pair, world_readable_dir):
+    obj = os.path.join(world_readable_dir, "stale.o")
+    with open(obj, "wb") as f:
+        f.write(xdp.build_xdp_program())
+    stale_id, name = pair.attach_through_netlink(obj)
+    assert stale_id and name == "rd_xdp_dns"
+    srv, prog_id = start_as_nobody(pair, world_readable_dir)
+    try:
+        assert prog_id != stale_id
+        assert "replaced a stale one" in srv.log_text()
+        srv.signal(signal.SIGTERM)
+        assert srv.proc.wait(15) == 0, srv.log_text()
+        assert pair.attached_program() == (0, "")
     finally:
         srv.close()

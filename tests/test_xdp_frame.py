@@ -9,18 +9,11 @@ import dns.message
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
+from netns import ZONE
 from robdns import _core
 from xdp_frames import (CLIENT_MAC, ETH_8021AD, ETH_8021Q, SERVER_MAC, parse_reply,
                         query_frame)
 
-ZONE = """\
-$ORIGIN example.com.
-$TTL 300
-@       SOA ns1 hostmaster 1 7200 3600 1209600 300
-@       NS  ns1
-ns1     A   198.18.0.1
-www     A   198.18.0.53
-"""
 # An RRset too big for a 576-byte path: 40 TXT records of 60 bytes.
 ZONE_BIG = ZONE + "".join(f'big TXT "{i:02d}{"x" * 58}"\n' for i in range(40))
 

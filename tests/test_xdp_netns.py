@@ -1,7 +1,8 @@
 """End-to-end tests of the AF_XDP path on a veth pair between two network namespaces
 (issue #5): robdns's XDP program and workers on the inner end, queries from the outer end
 over IPv4 and IPv6; TCP, ping and other UDP keep working through the same interface;
-the program is gone after stop; a stale program from a crashed run is replaced."""
+the program is gone after stop (also without privileges) and after a crash; a stale
+netlink-attached program of ours is replaced, a live one or a foreign one is not."""
 
 import os
 import select
@@ -14,7 +15,6 @@ import threading
 import time
 
 import json
-import logging
 import struct
 
 import dns.flags
@@ -24,7 +24,7 @@ import dns.rdatatype
 import pytest
 
 import xdp_frames
-from netns import VethPair, inside, is_root
+from netns import ZONE, VethPair, inside, is_root, pair  # noqa: F401 (pair: fixture)
 from robdns import _core, xdp
 
 pytestmark = [
@@ -35,16 +35,6 @@ pytestmark = [
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-ZONE = """\
-$ORIGIN example.com.
-$TTL 300
-@       SOA ns1 hostmaster 2026112701 7200 3600 1209600 300
-@       NS  ns1
-ns1     A   198.18.0.1
-www     A   198.18.0.53
-www     AAAA 2001:db8::53
-mail    MX  10 www
-"""
 ZONE_V2 = ZONE.replace("2026112701", "2026112702").replace("198.18.0.53", "198.18.1.53")
 
 
@@ -55,12 +45,6 @@ def make_db(text=ZONE):
 @pytest.fixture(scope="module")
 def program():
     return xdp.build_xdp_program()
-
-
-@pytest.fixture
-def pair():
-    with VethPair() as p:
-        yield p
 
 
 def start(pair, program, db, **kw):
@@ -74,32 +58,6 @@ def stop(pair, workers):
         workers.stop()
 
 
-def attached(pair):
-    with inside(pair.server_ns):
-        return _core.xdp_attached_program(socket.if_nametoindex(pair.server_if))
-
-
-def client_socket(pair, family):
-    with inside(pair.client_ns):
-        s = socket.socket(family, socket.SOCK_DGRAM)
-    s.settimeout(2)
-    return s
-
-
-def ask(pair, wire, family=socket.AF_INET, timeout=2.0):
-    """Send one query from the client namespace; the response bytes, or None on timeout."""
-    addr = pair.server_v4 if family == socket.AF_INET else pair.server_v6
-    with client_socket(pair, family) as s:
-        s.settimeout(timeout)
-        s.sendto(wire, (addr, 53))
-        try:
-            data, src = s.recvfrom(65535)
-        except (socket.timeout, ConnectionRefusedError):
-            return None
-    assert src[0] == addr and src[1] == 53, src
-    return data
-
-
 QUERIES = [("www.example.com.", "A"), ("WwW.ExAmPlE.cOm.", "AAAA"), ("nope.example.com.", "A"),
            ("example.com.", "SOA"), ("mail.example.com.", "MX"), ("other.org.", "A")]
 
@@ -111,13 +69,13 @@ def test_queries_over_ipv4_and_ipv6_are_answered_by_the_engine(pair, program, mo
     try:
         assert w.info["mode"] == mode
         assert ("xdp " if mode == "native" else "xdpgeneric") in pair.xdp_prog_line()
-        assert attached(pair)[1] == "rd_xdp_dns"
+        assert pair.attached_program()[1] == "rd_xdp_dns"
         sent = 0
         for family in (socket.AF_INET, socket.AF_INET6):
             for name, rtype in QUERIES:
                 q = dns.message.make_query(name, rtype, use_edns=0)
                 wire = q.to_wire()
-                got = ask(pair, wire, family)
+                got = pair.exchange(wire, family)
                 sent += 1
                 assert got is not None, f"no answer to {name}/{rtype} over {family.name}"
                 # The XDP path answers exactly what the engine answers for these bytes.
@@ -135,7 +93,7 @@ def test_queries_over_ipv4_and_ipv6_are_answered_by_the_engine(pair, program, mo
         assert c["rx_frames"] == sent and c["tx_frames"] == sent and c["queries"] == sent
     finally:
         stop(pair, w)
-    assert attached(pair) == (0, "")
+    assert pair.attached_program() == (0, "")
 
 
 def _tcp_echo_server(sock, stop):
@@ -174,7 +132,7 @@ def test_other_traffic_still_reaches_the_stack(pair, program):
         with c:
             c.sendall(b"hello")
             assert c.recv(100) == b"olleh"
-            assert ask(pair, dns.message.make_query("www.example.com.", "A").to_wire()) is not None
+            assert pair.exchange(dns.message.make_query("www.example.com.", "A").to_wire()) is not None
             c.sendall(b"again")
             assert c.recv(100) == b"niaga"
         dns_frames = w.counters()["rx_frames"]
@@ -184,7 +142,7 @@ def test_other_traffic_still_reaches_the_stack(pair, program):
             r = pair.run(pair.client_ns, ["ping", "-c", "2", "-i", "0.2", "-W", "2", addr])
             assert r.returncode == 0, r.stdout + r.stderr
 
-        with client_socket(pair, socket.AF_INET) as s:
+        with pair.client_socket(socket.AF_INET) as s:
             s.sendto(b"ping5300", (pair.server_v4, 5300))
             udp_other.settimeout(2)
             assert udp_other.recvfrom(100)[0] == b"ping5300"
@@ -207,12 +165,12 @@ def test_other_traffic_still_reaches_the_stack(pair, program):
 def test_program_is_gone_after_stop(pair, program):
     w = start(pair, program, make_db())
     prog_id = w.info["prog_id"]
-    assert prog_id and attached(pair) == (prog_id, "rd_xdp_dns")
+    assert prog_id and pair.attached_program() == (prog_id, "rd_xdp_dns")
     stop(pair, w)
-    assert attached(pair) == (0, "")
+    assert pair.attached_program() == (0, "")
     assert "prog/xdp" not in pair.xdp_prog_line()
     # DNS now goes to the stack, where nothing listens: no answer.
-    assert ask(pair, dns.message.make_query("www.example.com.", "A").to_wire(), timeout=0.5) is None
+    assert pair.exchange(dns.message.make_query("www.example.com.", "A").to_wire(), timeout=0.5) is None
     stop(pair, w)     # idempotent
 
 
@@ -227,10 +185,11 @@ CRASHING_RUN = textwrap.dedent("""
 """)
 
 
-@pytest.mark.parametrize("crashed_mode, new_mode", [("generic", "generic"), ("generic", "native")])
-def test_stale_program_from_a_crashed_run_is_replaced(pair, program, crashed_mode, new_mode):
+def _kill_a_running_robdns(pair):
+    """Start the XDP path in a separate process, check it answers, SIGKILL it (a crash:
+    no stop()).  Returns the id its program had."""
     proc = subprocess.Popen(["ip", "netns", "exec", pair.server_ns, sys.executable, "-c",
-                             CRASHING_RUN, pair.server_if, crashed_mode],
+                             CRASHING_RUN, pair.server_if, "generic"],
                             cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     try:
@@ -241,29 +200,67 @@ def test_stale_program_from_a_crashed_run_is_replaced(pair, program, crashed_mod
         if not line.startswith("ready"):
             proc.kill()
             pytest.fail(f"the first run did not start: {line!r} {proc.stderr.read()}")
-        stale_id = int(line.split()[1])
-        assert ask(pair, dns.message.make_query("www.example.com.", "A").to_wire()) is not None
+        assert pair.exchange(dns.message.make_query("www.example.com.", "A").to_wire()) is not None
+        return int(line.split()[1])
     finally:
-        proc.send_signal(signal.SIGKILL)      # a crash: no detach
+        proc.send_signal(signal.SIGKILL)
         proc.wait(10)
         proc.stdout.close()
         proc.stderr.close()
-    assert attached(pair) == (stale_id, "rd_xdp_dns"), "the crashed run's program stays"
-    # With its socket gone, DNS falls through to the stack (bpf_redirect_map's XDP_PASS).
-    assert ask(pair, dns.message.make_query("www.example.com.", "A").to_wire(), timeout=0.5) is None
 
+
+def test_a_crashed_run_leaves_no_program_behind(pair, program):
+    """The program hangs on a BPF link owned by the process: the kernel closes a killed
+    process's descriptors, and with the link the program goes."""
+    _kill_a_running_robdns(pair)
+    assert pair.attached_program() == (0, "")
+    # DNS goes to the kernel stack again (nothing listens there: no answer).
+    assert pair.exchange(dns.message.make_query("www.example.com.", "A").to_wire(),
+                         timeout=0.5) is None
+    w = start(pair, program, make_db())
+    try:
+        assert w.info["replaced_stale"] is False
+        assert pair.exchange(dns.message.make_query("www.example.com.", "A").to_wire()) is not None
+    finally:
+        stop(pair, w)
+
+
+@pytest.mark.parametrize("stale_mode, new_mode", [("generic", "generic"), ("generic", "native"),
+                                                  ("native", "generic")])
+def test_a_stale_netlink_attached_program_is_replaced(pair, program, tmp_path, stale_mode,
+                                                      new_mode):
+    obj = tmp_path / "stale.o"
+    obj.write_bytes(program)
+    stale_id, name = pair.attach_through_netlink(obj, stale_mode)
+    assert stale_id and name == "rd_xdp_dns"
     db = make_db()
     w = start(pair, program, db, mode=new_mode)
     try:
         assert w.info["replaced_stale"] is True
         assert w.info["mode"] == new_mode
-        new_id, name = attached(pair)
+        new_id, name = pair.attached_program()
         assert name == "rd_xdp_dns" and new_id not in (0, stale_id)
         wire = dns.message.make_query("www.example.com.", "A").to_wire()
-        assert ask(pair, wire) == _core.answer(db, wire)
+        assert pair.exchange(wire) == _core.answer(db, wire)
     finally:
         stop(pair, w)
-    assert attached(pair) == (0, "")
+    assert pair.attached_program() == (0, "")
+
+
+def test_a_second_robdns_on_the_same_interface_is_refused(pair, program):
+    """A live robdns's program is held by its link: another start must not take it."""
+    db = make_db()
+    w = start(pair, program, db)
+    try:
+        first = pair.attached_program()
+        with pytest.raises(xdp.XdpError, match="held by a running process"):
+            start(pair, program, make_db(ZONE_V2))
+        assert pair.attached_program() == first
+        wire = dns.message.make_query("www.example.com.", "A").to_wire()
+        assert pair.exchange(wire) == _core.answer(db, wire)
+    finally:
+        stop(pair, w)
+    assert pair.attached_program() == (0, "")
 
 
 FOREIGN_PROGRAM = """
@@ -283,11 +280,11 @@ def test_someone_elses_program_is_not_replaced(pair, program, tmp_path):
                         "xdpgeneric", "obj", str(obj), "sec", "xdp"],
                        capture_output=True, text=True, timeout=20)
     assert r.returncode == 0, r.stderr
-    foreign = attached(pair)
+    foreign = pair.attached_program()
     assert foreign[1] == "someone_elses"
     with pytest.raises(xdp.XdpError, match="another XDP program .*someone_elses"):
         start(pair, program, make_db())
-    assert attached(pair) == foreign
+    assert pair.attached_program() == foreign
 
 
 def test_database_swap_reaches_the_workers(pair, program):
@@ -295,10 +292,10 @@ def test_database_swap_reaches_the_workers(pair, program):
     w = start(pair, program, make_db())
     try:
         wire = dns.message.make_query("www.example.com.", "A").to_wire()
-        r = dns.message.from_wire(ask(pair, wire))
+        r = dns.message.from_wire(pair.exchange(wire))
         assert [rr.address for rr in r.answer[0]] == ["198.18.0.53"]
         w.set_database(make_db(ZONE_V2))
-        r = dns.message.from_wire(ask(pair, wire))
+        r = dns.message.from_wire(pair.exchange(wire))
         assert [rr.address for rr in r.answer[0]] == ["198.18.1.53"]
     finally:
         stop(pair, w)
@@ -307,7 +304,7 @@ def test_database_swap_reaches_the_workers(pair, program):
 def test_more_queues_than_the_interface_has_is_an_error(pair, program):
     with pytest.raises(xdp.XdpError, match="xdp.queues: .* has 1 RX queue"):
         start(pair, program, make_db(), queues=2)
-    assert attached(pair) == (0, "")
+    assert pair.attached_program() == (0, "")
 
 
 def test_unknown_interface_is_an_error(pair, program):
@@ -324,7 +321,7 @@ def test_two_queues_each_get_a_worker(program):
             assert sorted(w.info["queues"]) == [0, 1]
             for i in range(8):
                 q = dns.message.make_query(f"www{i}.example.com.", "A").to_wire()
-                assert ask(pair, q) is not None
+                assert pair.exchange(q) is not None
         finally:
             stop(pair, w)
 
@@ -333,7 +330,7 @@ def test_zero_copy_on_where_the_driver_has_none_is_a_clear_error(pair, program):
     # veth has no AF_XDP zero-copy: "on" must fail and say why; "auto" falls back to copy.
     with pytest.raises(xdp.XdpError, match="zero-copy"):
         start(pair, program, make_db(), zero_copy="on")
-    assert attached(pair) == (0, "")
+    assert pair.attached_program() == (0, "")
     w = start(pair, program, make_db(), zero_copy="auto")
     try:
         assert w.info["queues"] == {0: {"zero_copy": False}}
@@ -402,13 +399,13 @@ def test_workers_follow_the_daemons_published_database(pair, program):
         w = xdp.start_xdp_workers(cfg, None, program=program)
     try:
         wire = dns.message.make_query("www.example.com.", "A").to_wire()
-        assert ask(pair, wire, timeout=0.5) is None          # nothing published: dropped
+        assert pair.exchange(wire, timeout=0.5) is None          # nothing published: dropped
         assert w.counters()["no_db"] == 1
         _core.publish(make_db())
-        r = dns.message.from_wire(ask(pair, wire))
+        r = dns.message.from_wire(pair.exchange(wire))
         assert [rr.address for rr in r.answer[0]] == ["198.18.0.53"]
         _core.publish(make_db(ZONE_V2))
-        r = dns.message.from_wire(ask(pair, wire, family=socket.AF_INET6))
+        r = dns.message.from_wire(pair.exchange(wire, family=socket.AF_INET6))
         assert [rr.address for rr in r.answer[0]] == ["198.18.1.53"]
         with pytest.raises(RuntimeError, match="own database"):
             w.set_database(make_db())
@@ -429,7 +426,8 @@ def test_frames_too_long_for_a_umem_frame_go_to_the_stack(pair, program):
     db = make_db()
     w = start(pair, program, db, mode="generic")
     try:
-        with client_socket(pair, socket.AF_INET) as s, stack:
+        with pair.client_socket(socket.AF_INET) as s, stack:
+            s.settimeout(2)
             big = b"\0\2" + b"y" * 4998
             s.sendto(big, (pair.server_v4, 53))
             stack.settimeout(2)
@@ -443,9 +441,10 @@ def test_frames_too_long_for_a_umem_frame_go_to_the_stack(pair, program):
         stop(pair, w)
 
 
-def _without_net_admin(fn):
-    """Run fn in a thread whose effective capabilities lack CAP_NET_ADMIN (capabilities
-    are per thread), as after the daemon dropped privileges; returns fn's result."""
+def _in_namespace_without_privileges(ns, fn):
+    """Run fn in a thread of namespace ns with no effective capabilities at all
+    (namespace and capabilities are per thread), as the daemon's thread is after the drop
+    to server.user; returns fn's result.  The thread never goes back: it ends."""
     import ctypes
     libc = ctypes.CDLL(None, use_errno=True)
     header = (ctypes.c_uint32 * 2)(0x20080522, 0)        # _LINUX_CAPABILITY_VERSION_3
@@ -454,9 +453,17 @@ def _without_net_admin(fn):
 
     def run():
         try:
+            fd = os.open(f"/run/netns/{ns}", os.O_RDONLY)
+            try:
+                assert libc.setns(fd, 0x40000000) == 0, ctypes.get_errno()   # CLONE_NEWNET
+            finally:
+                os.close(fd)
             assert libc.capget(header, data) == 0
-            data[0] &= ~(1 << 12)                          # CAP_NET_ADMIN from effective
+            data[0] = data[3] = 0                          # effective, both 32-bit halves
             assert libc.capset(header, data) == 0, ctypes.get_errno()
+            with open("/proc/thread-self/status") as f:
+                status = dict(line.split(":", 1) for line in f)
+            assert int(status["CapEff"], 16) == 0
             result["value"] = fn()
         except BaseException as e:       # handed to the caller
             result["error"] = e
@@ -469,37 +476,12 @@ def _without_net_admin(fn):
     return result.get("value")
 
 
-class _Records(logging.Handler):
-    def __init__(self):
-        super().__init__(logging.DEBUG)
-        self.messages = []
-
-    def emit(self, record):
-        self.messages.append(record.getMessage())
-
-
-def test_a_program_that_cannot_be_detached_is_logged_and_replaced_next_time(pair, program):
+def test_stop_detaches_without_any_capability(pair, program):
+    """After the drop to server.user the daemon has no CAP_NET_ADMIN; closing the link
+    still detaches the program."""
     w = start(pair, program, make_db())
-    first_id = w.info["prog_id"]
-
-    def stop_unprivileged():
-        with inside(pair.server_ns):
-            w.stop()
-
-    records = _Records()
-    log = logging.getLogger("robdns")      # the daemon's logger may not propagate
-    log.addHandler(records)
-    try:
-        _without_net_admin(stop_unprivileged)
-    finally:
-        log.removeHandler(records)
-    assert any("detaching the XDP program" in m and "next start replaces it" in m
-               for m in records.messages), records.messages
-    assert attached(pair) == (first_id, "rd_xdp_dns")
-    w2 = start(pair, program, make_db())
-    try:
-        assert w2.info["replaced_stale"] is True
-        assert ask(pair, dns.message.make_query("www.example.com.", "A").to_wire()) is not None
-    finally:
-        stop(pair, w2)
-    assert attached(pair) == (0, "")
+    assert pair.attached_program()[0] == w.info["prog_id"]
+    _in_namespace_without_privileges(pair.server_ns, w.stop)
+    assert pair.attached_program() == (0, "")
+    assert pair.exchange(dns.message.make_query("www.example.com.", "A").to_wire(),
+                         timeout=0.5) is None

@@ -22,6 +22,13 @@
     (CMSG_SPACE(sizeof(struct in6_pktinfo)) > CMSG_SPACE(sizeof(struct in_pktinfo)) \
      ? CMSG_SPACE(sizeof(struct in6_pktinfo)) : CMSG_SPACE(sizeof(struct in_pktinfo)))
 
+/* Per-datagram buffers are spaced one cache line more than their size: with a stride of
+ * exactly 4096 every buffer's first lines (the only ones a small query or answer touches)
+ * would fall in the same L1 set and evict each other within a batch. */
+#define RD_UDP_QUERY_STRIDE (RD_UDP_QUERY_MAX + 64)
+#define RD_UDP_RESP_STRIDE (RD_UDP_RESP_MAX + 64)
+#define RD_UDP_RESP_SKEW 2048               /* and the answers start half a page later */
+
 typedef union rd_udp_cmsgbuf {
     char buf[RD_UDP_CMSG_SPACE];
     struct cmsghdr align;
@@ -41,8 +48,10 @@ typedef struct rd_udp_loop {
     struct iovec *riov, *siov;
     struct sockaddr_in6 *peer;             /* large enough for both families */
     rd_udp_cmsgbuf *rcmsg, *scmsg;
-    uint8_t *qbuf;                         /* batch x RD_UDP_QUERY_MAX */
-    uint8_t *rbuf;                         /* batch x RD_UDP_RESP_MAX */
+    rd_batch_item *items;                  /* the engine's view of one batch */
+    int *item_msg;                         /* items[k] answers datagram item_msg[k] */
+    uint8_t *qbuf;                         /* batch x RD_UDP_QUERY_STRIDE */
+    uint8_t *rbuf;                         /* RD_UDP_RESP_SKEW + batch x RD_UDP_RESP_STRIDE */
 } __attribute__((aligned(64))) rd_udp_loop;
 
 struct rd_udp_set {
@@ -115,14 +124,15 @@ static void loop_send(rd_udp_loop *L, int n)
     }
 }
 
-/* Answer the n datagrams received; returns how many responses were prepared. */
+/* Answer the n datagrams received; returns how many responses were prepared.  The
+ * whole batch goes to the engine at once so that it can overlap the zone lookups of
+ * consecutive queries (rd_answer_batch prefetches ahead). */
 static int loop_answer(rd_udp_loop *L, const rd_db *db, int n)
 {
     rd_transport tr = { .tcp = 0, .family = L->sock.family == AF_INET6 ? 6 : 4 };
-    int out = 0;
+    int nitems = 0;
     for (int i = 0; i < n; i++) {
-        struct msghdr *in = &L->rmsg[i].msg_hdr;
-        if (in->msg_flags & MSG_TRUNC) {
+        if (L->rmsg[i].msg_hdr.msg_flags & MSG_TRUNC) {
             L->counters.recv_truncated++;
             continue;
         }
@@ -130,16 +140,27 @@ static int loop_answer(rd_udp_loop *L, const rd_db *db, int n)
             L->counters.no_database++;
             continue;
         }
-        uint8_t *resp = L->rbuf + (size_t)out * RD_UDP_RESP_MAX;
-        size_t len = rd_answer(db, L->qbuf + (size_t)i * RD_UDP_QUERY_MAX, L->rmsg[i].msg_len,
-                               resp, RD_UDP_RESP_MAX, &tr, &L->stats);
-        if (len == 0)
+        rd_batch_item *it = &L->items[nitems];
+        it->q = L->qbuf + (size_t)i * RD_UDP_QUERY_STRIDE;
+        it->qlen = L->rmsg[i].msg_len;
+        it->resp = L->rbuf + RD_UDP_RESP_SKEW + (size_t)i * RD_UDP_RESP_STRIDE;
+        it->respcap = RD_UDP_RESP_MAX;
+        it->resplen = 0;
+        L->item_msg[nitems++] = i;
+    }
+    if (nitems == 0)
+        return 0;
+    rd_answer_batch(db, L->items, (size_t)nitems, &tr, &L->stats);
+    int out = 0;
+    for (int k = 0; k < nitems; k++) {
+        if (L->items[k].resplen == 0)
             continue;                   /* RFC 1035 4.1.1: nothing to say (e.g. QR set) */
+        int i = L->item_msg[k];
         struct msghdr *o = &L->smsg[out].msg_hdr;
-        L->siov[out].iov_base = resp;
-        L->siov[out].iov_len = len;
+        L->siov[out].iov_base = L->items[k].resp;
+        L->siov[out].iov_len = L->items[k].resplen;
         o->msg_name = &L->peer[i];
-        o->msg_namelen = in->msg_namelen;
+        o->msg_namelen = L->rmsg[i].msg_hdr.msg_namelen;
         o->msg_iov = &L->siov[out];
         o->msg_iovlen = 1;
         o->msg_flags = 0;
@@ -196,7 +217,8 @@ static void loop_free(rd_udp_loop *L)
     if (!L)
         return;
     free(L->rmsg); free(L->smsg); free(L->riov); free(L->siov); free(L->peer);
-    free(L->rcmsg); free(L->scmsg); free(L->qbuf); free(L->rbuf);
+    free(L->rcmsg); free(L->scmsg); free(L->items); free(L->item_msg);
+    free(L->qbuf); free(L->rbuf);
     free(L);
 }
 
@@ -217,15 +239,17 @@ static rd_udp_loop *loop_new(rd_udp_set *set, const rd_udp_socket *sock, int bat
     L->peer = calloc(b, sizeof(*L->peer));
     L->rcmsg = calloc(b, sizeof(*L->rcmsg));
     L->scmsg = calloc(b, sizeof(*L->scmsg));
-    L->qbuf = malloc(b * RD_UDP_QUERY_MAX);
-    L->rbuf = malloc(b * RD_UDP_RESP_MAX);
+    L->items = calloc(b, sizeof(*L->items));
+    L->item_msg = calloc(b, sizeof(*L->item_msg));
+    L->qbuf = malloc(b * RD_UDP_QUERY_STRIDE);
+    L->rbuf = malloc(RD_UDP_RESP_SKEW + b * RD_UDP_RESP_STRIDE);
     if (!L->rmsg || !L->smsg || !L->riov || !L->siov || !L->peer || !L->rcmsg || !L->scmsg
-        || !L->qbuf || !L->rbuf) {
+        || !L->items || !L->item_msg || !L->qbuf || !L->rbuf) {
         loop_free(L);
         return NULL;
     }
     for (size_t i = 0; i < b; i++) {
-        L->riov[i].iov_base = L->qbuf + i * RD_UDP_QUERY_MAX;
+        L->riov[i].iov_base = L->qbuf + i * RD_UDP_QUERY_STRIDE;
         L->riov[i].iov_len = RD_UDP_QUERY_MAX;
         struct msghdr *h = &L->rmsg[i].msg_hdr;
         h->msg_name = &L->peer[i];

@@ -1,5 +1,5 @@
 /* udp_loop.h — the UDP data plane: one pinned thread per (worker, listen socket) running
- * recvmmsg -> rd_answer -> sendmmsg in batches, without Python, locks or allocation.
+ * recvmmsg -> rd_answer_batch -> sendmmsg in batches, without Python, locks or allocation.
  *
  * Python opens and binds the sockets (SO_REUSEPORT, one per worker per address, before
  * dropping root) and hands over their descriptors; the threads only do I/O.  Each thread

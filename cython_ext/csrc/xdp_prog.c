@@ -1,5 +1,5 @@
-/* xdp_prog.c — loader of robdns's XDP filter: load, attach (native/generic), replace a
- * stale copy from a crashed run, detach.  Control-plane code: runs once at start and stop. */
+/* xdp_prog.c — loader of robdns's XDP filter: load, attach through a BPF link
+ * (native/generic), replace a stale netlink-attached copy, detach by closing the link.  Control-plane code: runs once at start and stop. */
 #include "xdp_prog.h"
 
 #include <errno.h>
@@ -105,7 +105,7 @@ int rd_xdp_prog_attach(rd_xdp_prog *p, const void *objbuf, size_t len, uint16_t 
                        int ifindex, int mode, char *err, size_t errlen)
 {
     memset(p, 0, sizeof *p);
-    p->prog_fd = p->xsks_map_fd = -1;
+    p->prog_fd = p->xsks_map_fd = p->link_fd = -1;
     p->ifindex = ifindex;
     last_libbpf_msg[0] = 0;
     libbpf_set_print(libbpf_capture);
@@ -114,6 +114,14 @@ int rd_xdp_prog_attach(rd_xdp_prog *p, const void *objbuf, size_t len, uint16_t 
     uint32_t old_id = 0;
     char old_name[64];
     int rc = rd_xdp_query_attached(ifindex, &old_id, old_name, sizeof old_name);
+    if (rc == -EPERM && old_id) {
+        /* Reading another program's name (BPF_PROG_GET_FD_BY_ID) needs CAP_SYS_ADMIN,
+         * which the systemd unit does not grant: say what to do instead. */
+        snprintf(err, errlen, "the interface already has an XDP program (id %u) and robdns "
+                 "may not inspect it without CAP_SYS_ADMIN; if it is a stale one of "
+                 "robdns, remove it: ip link set dev <interface> xdp off", old_id);
+        return rc;
+    }
     if (rc < 0) {
         fail(err, errlen, rc, "querying the interface's XDP program");
         return rc;
@@ -152,17 +160,30 @@ int rd_xdp_prog_attach(rd_xdp_prog *p, const void *objbuf, size_t len, uint16_t 
     }
     p->prog_fd = bpf_program__fd(prog);
 
-    /* A stale program of ours: replace it atomically when the mode stays the same
-     * (XDP_FLAGS_REPLACE with the old fd, so we never clobber a program attached in
-     * between); a mode change needs a detach first, the kernel keeps one mode per device. */
-    int old_fd = -1;
-    uint32_t old_mode = 0;
+    /* A stale program of ours, attached through netlink (`ip link set ... xdp`, or a
+     * robdns from before links): detach it first, naming its fd so that a program put
+     * there in between is never removed.  A BPF link cannot be created while any
+     * program is attached, and a netlink detach fails with EBUSY on a program held by a
+     * live link: that is another running robdns, whose traffic is not ours to take. */
     if (old_id) {
-        old_fd = bpf_prog_get_fd_by_id(old_id);
-        old_mode = attached_mode_flags(ifindex);
+        int old_fd = bpf_prog_get_fd_by_id(old_id);
         if (old_fd < 0) {
             rc = -errno;
             fail(err, errlen, rc, "opening the stale XDP program");
+            goto out;
+        }
+        uint32_t old_mode = attached_mode_flags(ifindex);
+        LIBBPF_OPTS(bpf_xdp_attach_opts, ao, .old_prog_fd = old_fd);
+        last_libbpf_msg[0] = 0;
+        rc = bpf_xdp_detach(ifindex, old_mode, &ao);
+        close(old_fd);
+        if (rc == -EBUSY) {
+            snprintf(err, errlen, "the interface's robdns XDP program (id %u) is held by a "
+                     "running process: is another robdns serving on it?", old_id);
+            goto out;
+        }
+        if (rc < 0 && rc != -EEXIST) {      /* EEXIST: it went away meanwhile */
+            fail(err, errlen, rc, "detaching the stale XDP program");
             goto out;
         }
     }
@@ -176,25 +197,17 @@ int rd_xdp_prog_attach(rd_xdp_prog *p, const void *objbuf, size_t len, uint16_t 
     rc = -EINVAL;
     for (int i = 0; i < nmodes; i++) {
         last_libbpf_msg[0] = 0;
-        if (old_fd >= 0 && old_mode == modes[i]) {
-            LIBBPF_OPTS(bpf_xdp_attach_opts, ao, .old_prog_fd = old_fd);
-            rc = bpf_xdp_attach(ifindex, p->prog_fd, modes[i] | XDP_FLAGS_REPLACE, &ao);
-        } else {
-            if (old_fd >= 0) {
-                LIBBPF_OPTS(bpf_xdp_attach_opts, ao, .old_prog_fd = old_fd);
-                bpf_xdp_detach(ifindex, old_mode, &ao);
-            }
-            rc = bpf_xdp_attach(ifindex, p->prog_fd, modes[i] | XDP_FLAGS_UPDATE_IF_NOEXIST,
-                                NULL);
-        }
-        if (rc == 0) {
-            p->attach_flags = modes[i];
+        /* Only mode flags are valid for an XDP link; the link fails with EBUSY/EEXIST if
+         * a program appeared meanwhile, so nothing is ever clobbered. */
+        LIBBPF_OPTS(bpf_link_create_opts, lo, .flags = modes[i]);
+        rc = bpf_link_create(p->prog_fd, ifindex, BPF_XDP, &lo);
+        if (rc >= 0) {
+            p->link_fd = rc;
+            rc = 0;
             p->mode = modes[i] == XDP_FLAGS_DRV_MODE ? RD_XDP_MODE_NATIVE : RD_XDP_MODE_GENERIC;
             break;
         }
     }
-    if (old_fd >= 0)
-        close(old_fd);
     if (rc < 0) {
         fail(err, errlen, rc, mode == RD_XDP_MODE_NATIVE ? "attaching the XDP program in native mode"
              : mode == RD_XDP_MODE_GENERIC ? "attaching the XDP program in generic mode"
@@ -217,13 +230,19 @@ int rd_xdp_prog_detach(rd_xdp_prog *p)
 {
     int rc = 0;
     if (p->attached) {
-        /* Only if it is still ours: the kernel checks the expected fd.  EEXIST means
-         * someone replaced it meanwhile: not ours to remove, not an error. */
-        LIBBPF_OPTS(bpf_xdp_attach_opts, ao, .old_prog_fd = p->prog_fd);
-        rc = bpf_xdp_detach(p->ifindex, p->attach_flags, &ao);
-        if (rc == -EEXIST)
-            rc = 0;
+        /* Closing the link's last descriptor detaches the program (the kernel releases
+         * the link synchronously in close()).  No bpf() call: after the privilege drop
+         * it could be refused (kernel.unprivileged_bpf_disabled), close() never is. */
+        close(p->link_fd);
+        p->link_fd = -1;
         p->attached = 0;
+        /* Still there: a copy of the descriptor lives elsewhere (a child that inherited
+         * it); say so rather than claim a detach that did not happen. */
+        uint32_t now_id = 0;
+        char dummy[1];
+        if (rd_xdp_query_attached(p->ifindex, &now_id, dummy, 0) == 0 &&
+            now_id != 0 && now_id == p->prog_id)
+            rc = -EBUSY;
     }
     if (p->obj) {
         bpf_object__close((struct bpf_object *)p->obj);

@@ -1,17 +1,8 @@
 # xdp.pxd — C declarations of the AF_XDP path: frames (xdp_frame.h), program loader
-# (xdp_prog.h) and XSK workers (xdp_worker.h).  The engine types come from engine.h.
+# (xdp_prog.h) and XSK workers (xdp_worker.h).  The engine types come from includes.engine.
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 
-cdef extern from "engine.h" nogil:
-    ctypedef struct rd_db:
-        pass
-    ctypedef struct rd_stats:
-        uint64_t queries
-        uint64_t responses
-        uint64_t dropped
-        uint64_t malformed
-        uint64_t truncated
-        uint64_t rcode[16]
+from includes.engine cimport rd_db, rd_stats
 
 cdef extern from "xdp_frame.h" nogil:
     enum:
@@ -31,6 +22,7 @@ cdef extern from "xdp_prog.h" nogil:
     ctypedef struct rd_xdp_prog:
         int prog_fd
         int xsks_map_fd
+        int link_fd
         int ifindex
         uint32_t prog_id
         int mode
