@@ -40,13 +40,6 @@ COMPILE_SNIPPET = r"""
 import json, sys, time
 t0 = time.perf_counter()
 from robdns._core import compile_zone
-def status():
-    out = {}
-    for line in open('/proc/self/status'):
-        k, _, v = line.partition(':')
-        if v.strip().endswith(' kB'):
-            out[k] = int(v.split()[0])
-    return out
 base = status()['VmRSS']
 t1 = time.perf_counter()
 img = compile_zone(sys.argv[1], sys.argv[2])
@@ -64,11 +57,7 @@ from robdns._core import ZoneImage
 t1 = time.perf_counter()
 img = ZoneImage.load(sys.argv[1])
 t2 = time.perf_counter()
-st = {}
-for line in open('/proc/self/status'):
-    k, _, v = line.partition(':')
-    if v.strip().endswith(' kB'):
-        st[k] = int(v.split()[0])
+st = status()
 print(json.dumps({'load_s': t2 - t1, 'rss_kb': st['VmRSS'], 'records': img.record_count}))
 """
 
@@ -78,20 +67,29 @@ import dns.zone
 t1 = time.perf_counter()
 z = dns.zone.from_file(sys.argv[2], sys.argv[1], relativize=False)
 t2 = time.perf_counter()
-st = {}
-for line in open('/proc/self/status'):
-    k, _, v = line.partition(':')
-    if v.strip().endswith(' kB'):
-        st[k] = int(v.split()[0])
+st = status()
 print(json.dumps({'compile_s': t2 - t1, 'rss_kb': st['VmRSS'], 'hwm_kb': st['VmHWM']}))
 """
 
 
+# Every snippet may call status(): this process's /proc/self/status sizes, in kB.
+SNIPPET_PRELUDE = r"""
+def status():
+    out = {}
+    for line in open('/proc/self/status'):
+        k, _, v = line.partition(':')
+        if v.strip().endswith(' kB'):
+            out[k] = int(v.split()[0])
+    return out
+"""
+
+
 def run_snippet(snippet, *args, timeout=600):
+    """Run a snippet in a fresh interpreter; its last output line is its JSON result."""
     env = os.environ.copy()
     env["PYTHONPATH"] = servers.REPO + os.pathsep + env.get("PYTHONPATH", "")
     t0 = time.perf_counter()
-    r = subprocess.run([sys.executable, "-c", snippet, *args], capture_output=True, text=True,
+    r = subprocess.run([sys.executable, "-c", SNIPPET_PRELUDE + snippet, *args], capture_output=True, text=True,
                        timeout=timeout, env=env, cwd=servers.REPO)
     wall = time.perf_counter() - t0
     if r.returncode != 0:
@@ -204,10 +202,7 @@ def main(argv=None):
         os.rmdir(os.path.dirname(image))
     except OSError:
         pass
-    print(report(data))
-    os.makedirs(os.path.dirname(a.json), exist_ok=True)
-    with open(a.json, "w") as f:
-        json.dump(data, f, indent=1)
+    servers.print_and_save(report(data), data, a.json)
     return 0
 
 

@@ -210,10 +210,7 @@ def main(argv=None):
             "duration": a.duration, "servers": wanted, "runs": results, "median": med,
             "sample_check": checks, "notes": notes, "reference": a.reference, "dnssec": a.dnssec,
             "zones": zones}
-    print(report(data))
-    os.makedirs(os.path.dirname(a.json), exist_ok=True)
-    with open(a.json, "w") as f:
-        json.dump(data, f, indent=1)
+    servers.print_and_save(report(data), data, a.json)
     return 0
 
 
@@ -233,19 +230,23 @@ def report(data):
         f"{' '.join(facts['loadavg'])} at start; {data['rounds']} rounds x {data['duration']} s, median; "
         f"servers on CPU {SERVER_CPU}, dnsperf on CPU {CLIENT_CPU}",
         "",
-        f"| server | qps @40k | CPU µs/query @40k | vs {refname} | lost @40k | qps @saturation | vs {refname} "
-        f"| CPU µs/query @sat | vs {refname} | lost @sat |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        f"| server | qps @40k | CPU µs/query @40k | vs {refname} | lost @40k | latency µs @40k "
+        f"| qps @saturation | vs {refname} | CPU µs/query @sat | vs {refname} | lost @sat |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+
+    def latency_us(load):
+        v = load.get("avg_latency_s")
+        return "—" if v is None else f"{v * 1e6:.0f}"
     for name in data["servers"]:
         f_, s_ = med[name]["fixed"], med[name]["saturation"]
         lines.append(
             f"| {name} | {f_['qps']:.0f} | {f_['cpu_us_per_query']:.2f} | {vs_knot(name, 'fixed', 'cpu_us_per_query')} | "
-            f"{f_['lost']:.0f} | {s_['qps']:.0f} | {vs_knot(name, 'saturation', 'qps')} | "
+            f"{f_['lost']:.0f} | {latency_us(f_)} | {s_['qps']:.0f} | {vs_knot(name, 'saturation', 'qps')} | "
             f"{s_['cpu_us_per_query']:.2f} | {vs_knot(name, 'saturation', 'cpu_us_per_query')} | "
             f"{s_['lost']:.0f} |")
     if not any(n.startswith("robdns") for n in data["servers"]):
-        lines.append("| robdns | not measured | not measured | — | — | not measured | — | not measured | — | — |")
+        lines.append("| robdns | not measured | not measured | — | — | — | not measured | — | not measured | — | — |")
     if data["sample_check"]:
         lines += ["", "Sample check (200 queries from the query file; rcode, AA, answer RRsets, "
                   f"negative/referral authority types{', DO set' if data.get('dnssec') else ''} vs {refname}): " +

@@ -7,6 +7,7 @@ SOA query for the zone until an authoritative NOERROR answer with the SOA comes 
 (the moment a client could be served) and returns the seconds since spawn.
 """
 
+import json
 import os
 import shutil
 import signal
@@ -26,6 +27,14 @@ import procfs
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 OUT = os.path.join(HERE, "out")
+
+
+def print_and_save(text, data, path):
+    """Print a run's report and keep its raw figures as JSON (re-printed with --report)."""
+    print(text)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(data, f, indent=1)
 
 
 def free_port():

@@ -239,8 +239,8 @@ def test_qps_report_ratios_are_vs_knot():
             "sample_check": {"robdns": 0}, "notes": []}
     row = next(l for l in qps_bench.report(data).splitlines() if l.startswith("| robdns"))
     cells = [c.strip() for c in row.strip("|").split("|")]
-    # qps@40k, CPU@40k, vs Knot, lost, qps@sat, vs Knot, CPU@sat, vs Knot, lost
-    assert cells[1:] == ["40000", "4.00", "0.50x", "0", "100000", "2.00x", "3.00", "0.50x", "0"]
+    # qps@40k, CPU@40k, vs Knot, lost, latency µs@40k, qps@sat, vs Knot, CPU@sat, vs Knot, lost
+    assert cells[1:] == ["40000", "4.00", "0.50x", "0", "1000", "100000", "2.00x", "3.00", "0.50x", "0"]
 
 
 def test_genzone_sign_produces_a_signed_zone(tmp_path):

@@ -1,0 +1,85 @@
+"""test_quickstart — the README's first command, as written: install from this checkout
+(a real `pip install .` into a fresh virtualenv, not the editable build the rest of the
+suite uses) and `robdns serve` with no arguments answering for the bundled zone on
+127.0.0.1@5353."""
+
+import os
+import signal
+import socket
+import subprocess
+import time
+
+import dns.message
+import dns.query
+import dns.rcode
+import dns.rdatatype
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+README_PORT = 5353
+
+
+def readme_first_command():
+    with open(os.path.join(ROOT, "README.md")) as f:
+        for line in f:
+            if line.startswith("sh scripts/install.sh"):
+                return line.split("#")[0].strip()
+    raise AssertionError("README.md lost its install-and-serve command")
+
+
+def port_free(port):
+    for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+        s = socket.socket(socket.AF_INET, kind)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        finally:
+            s.close()
+    return True
+
+
+def test_readme_install_then_serve(tmp_path):
+    # The command must stay the one this test runs.
+    assert readme_first_command() == "sh scripts/install.sh && robdns serve"
+    assert port_free(README_PORT), (
+        f"127.0.0.1@{README_PORT} is in use: the README's default port cannot be checked")
+    env = dict(os.environ, ROBDNS_PREFIX=str(tmp_path / "venv"), ROBDNS_BINDIR=str(tmp_path))
+    env.pop("PYTHONPATH", None)
+    r = subprocess.run(["sh", "scripts/install.sh"], cwd=ROOT, env=env, capture_output=True,
+                       text=True, timeout=900)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-4000:]
+    robdns = tmp_path / "robdns"
+    assert os.path.realpath(robdns) == str(tmp_path / "venv" / "bin" / "robdns")
+
+    # Run from elsewhere so that the checkout's own robdns/ cannot be what is imported.
+    proc = subprocess.Popen([str(robdns), "serve"], cwd=str(tmp_path), env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        q = dns.message.make_query("www.example.com.", "A")
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                resp = dns.query.udp(q, "127.0.0.1", port=README_PORT, timeout=0.5)
+                break
+            except dns.exception.Timeout:
+                assert proc.poll() is None, proc.stdout.read()[-3000:]
+                assert time.monotonic() < deadline, "robdns serve never answered"
+        assert resp.rcode() == dns.rcode.NOERROR
+        # www is a CNAME to the apex in the bundled zone: the chain ends in its A record.
+        assert [rrset.rdtype for rrset in resp.answer] == [dns.rdatatype.CNAME, dns.rdatatype.A]
+        tcp = dns.query.tcp(q, "127.0.0.1", port=README_PORT, timeout=5)
+        assert tcp.answer == resp.answer
+        # It is the installed copy that serves, not this checkout.
+        where = subprocess.run([str(tmp_path / "venv" / "bin" / "python"), "-c",
+                                "import robdns; print(robdns.__file__)"], cwd=str(tmp_path),
+                               env=env, capture_output=True, text=True, timeout=60)
+        assert where.stdout.startswith(str(tmp_path / "venv")), where.stdout + where.stderr
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            assert proc.wait(10) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
