@@ -202,9 +202,10 @@ def type_to_text(int t):
     return p.decode() if p != NULL else None
 
 
-def _parse_c_only(text, origin, name="<string>"):
+def _parse_c_only(text, origin, name="<string>", includes=True):
     """For tests: the C parser alone -> (records, text_flags, messages); text_flags[i]
-    says record i was left as text for dnspython (its rdata is then that text)."""
+    says record i was left as text for dnspython (its rdata is then that text).
+    includes=False refuses $INCLUDE, as the fuzz harness does."""
     cdef rd_rrlist l
     cdef rd_msgs m
     cdef zs_options opt
@@ -214,10 +215,9 @@ def _parse_c_only(text, origin, name="<string>"):
         text = text.encode("utf-8", "surrogateescape")
     rd_rrlist_init(&l)
     rd_msgs_init(&m, 100)
-    opt.origin = <const uint8_t *>ow if ow is not None else NULL
-    opt.default_ttl = 3600
-    opt.include_depth_max = 10
-    opt.generate_max = 65536
+    _zscan_options(&opt, <const uint8_t *>ow if ow is not None else NULL, 3600)
+    if not includes:
+        opt.include_depth_max = -1
     try:
         zs_parse_text(bname, text, len(text), &opt, &l, &m)
         flags = [bool(l.rr[i].flags & RD_RR_TEXT_RDATA) for i in range(l.n)]

@@ -9,21 +9,18 @@ import sys
 import dns.message
 import pytest
 
+from fuzz import libfuzzer
 from test_engine_support import raw_zone
 from test_engine_semantics import CHILD, PARENT
 from test_engine_rfc4592 import EXTRA_ZONE, RFC4592_ZONE
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CSRC = os.path.join(ROOT, "cython_ext", "csrc")
-FUZZ_SECONDS = int(os.environ.get("ROBDNS_FUZZ_SECONDS", "30"))
 
 
 def engine_sources():
     # The engine, the zone images and the shared helpers (rd_*: names, SHA-1 for NSEC3);
     # not the transports, whose libraries the harness does not need.
-    names = sorted(f for f in os.listdir(CSRC) if f.endswith(".c") and
-                   f.startswith(("engine", "zimg", "rd_")))
-    return [os.path.join(CSRC, f) for f in names]
+    return libfuzzer.csrc("engine", "zimg", "rd_")
 
 
 def seed_queries():
@@ -51,28 +48,13 @@ def zone_files(tmp_path_factory):
     return paths
 
 
-@pytest.mark.skipif(shutil.which("clang") is None, reason="clang not installed (scripts/test.sh installs it)")
+@pytest.mark.skipif(not libfuzzer.have_clang(), reason=libfuzzer.NO_CLANG)
 def test_libfuzzer_rd_answer(tmp_path, zone_files):
-    exe = tmp_path / "fuzz_answer"
-    cmd = ["clang", "-g", "-O1", "-fsanitize=fuzzer,address,undefined",
-           "-fno-sanitize-recover=undefined", "-std=gnu11", "-I", CSRC,
-           os.path.join(ROOT, "tests", "fuzz", "fuzz_answer.c")] + engine_sources() + ["-o", str(exe)]
-    subprocess.run(cmd, check=True, capture_output=True, timeout=300)
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    for i, q in enumerate(seed_queries()):
-        (corpus / f"seed{i:03d}").write_bytes(q)
-    env = dict(os.environ, ROBDNS_FUZZ_ZONES=":".join(zone_files),
-               ASAN_OPTIONS="detect_leaks=0:abort_on_error=1",
-               UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1")
-    r = subprocess.run([str(exe), f"-max_total_time={FUZZ_SECONDS}", "-max_len=1024",
-                        "-print_final_stats=1", f"-artifact_prefix={tmp_path}/", str(corpus)],
-                       env=env, capture_output=True, text=True, timeout=FUZZ_SECONDS + 120)
-    tail = r.stderr[-3000:]
-    assert r.returncode == 0, tail
-    assert "stat::number_of_executed_units" in r.stderr, tail
-    runs = int(r.stderr.split("stat::number_of_executed_units:")[1].split()[0])
-    assert runs > 1000, tail
+    exe = libfuzzer.build("fuzz_answer.c", engine_sources(), tmp_path / "fuzz_answer")
+    corpus = libfuzzer.write_corpus(tmp_path / "corpus", seed_queries())
+    runs = libfuzzer.run(exe, corpus, tmp_path, max_len=1024,
+                         env={"ROBDNS_FUZZ_ZONES": ":".join(zone_files)})
+    assert runs > 1000
 
 
 def asan_runtime():

@@ -19,7 +19,7 @@ static void vmsg(zs_state *st, int sev, uint32_t line, const char *fmt, va_list 
 {
     char text[240];
     vsnprintf(text, sizeof text, fmt, ap);
-    rd_msgs_add(st->msgs, sev, st->file, line, "%s", text);
+    rd_msgs_add(st->msgs, sev, st->sc.file, line, "%s", text);
 }
 
 void zs_err(zs_state *st, uint32_t line, const char *fmt, ...)
@@ -114,17 +114,17 @@ static int class_token(const zs_tok *t, int *is_in)
 static int store_record(zs_state *st, uint16_t type, uint32_t ttl, uint32_t line,
                         const uint8_t *rdata, size_t rdlen, int text)
 {
-    if (rd_rrlist_add(st->out, st->owner, type, RD_C_IN, ttl, rdata, (uint16_t)rdlen,
-                      st->file, line)) {
+    if (rd_rrlist_add(st->out, st->sc.owner, type, RD_C_IN, ttl, rdata, (uint16_t)rdlen,
+                      st->sc.file, line)) {
         st->oom = 1;
         return -1;
     }
     if (text) {
-        if (st->origin_off == RD_NONE && st->have_origin)
-            st->origin_off = rd_rrlist_store(st->out, st->origin, rd_name_len(st->origin));
+        if (st->sc.origin_off == RD_NONE && st->sc.have_origin)
+            st->sc.origin_off = rd_rrlist_store(st->out, st->sc.origin, rd_name_len(st->sc.origin));
         rd_rr *rr = &st->out->rr[st->out->n - 1];
         rr->flags |= RD_RR_TEXT_RDATA;
-        rr->origin = st->origin_off;
+        rr->origin = st->sc.origin_off;
     }
     return 0;
 }
@@ -133,12 +133,12 @@ static int store_record(zs_state *st, uint16_t type, uint32_t ttl, uint32_t line
  * last stated TTL (RFC 1035 section 5.1), else the configured default. */
 static uint32_t implicit_ttl(const zs_state *st)
 {
-    if (st->ttl_default_known) return st->ttl_default;
-    if (st->ttl_last_known) return st->ttl_last;
+    if (st->sc.ttl_default_known) return st->sc.ttl_default;
+    if (st->sc.ttl_last_known) return st->sc.ttl_last;
     return st->opt->default_ttl;
 }
 
-/* Encode type + rdata tokens and store the record under st->owner. */
+/* Encode type + rdata tokens and store the record under st->sc.owner. */
 static void finish_record(zs_state *st, int type, uint32_t ttl, zs_tok *t, size_t n,
                           uint32_t line)
 {
@@ -170,6 +170,28 @@ static void finish_record(zs_state *st, int type, uint32_t ttl, zs_tok *t, size_
     store_record(st, (uint16_t)type, ttl, line, (const uint8_t *)st->text, len, 1);
 }
 
+/* A TTL field (`what` is "TTL" or "$TTL"): 0, or -1 after reporting an error.  A value
+ * with the most significant bit set is kept as 0 with a warning: RFC 2181 section 8 says
+ * to treat it so, and BIND (named-checkzone) and Knot load such a zone serving TTL 0. */
+static int read_ttl(zs_state *st, const zs_tok *t, const char *what, uint32_t *v)
+{
+    const char *why;
+    char b[80];
+    if (zs_parse_ttl(t, v, &why)) {
+        if (strcmp(why, "TTL out of range") == 0)
+            zs_err(st, t->line, "TTL out of range '%s'", zs_show(t, b, sizeof b));
+        else
+            zs_err(st, t->line, "bad %s '%s'", what, zs_show(t, b, sizeof b));
+        return -1;
+    }
+    if (*v > 0x7fffffffu) {
+        zs_warn(st, t->line, "%s %s is above 2147483647; using 0 (RFC 2181 8)", what,
+                zs_show(t, b, sizeof b));
+        *v = 0;
+    }
+    return 0;
+}
+
 /* Fields after the owner: [TTL] [class] type, or [class] [TTL] type (RFC 1035 5.1). */
 static size_t ttl_class_type(zs_state *st, zs_tok *t, size_t n, size_t i, uint32_t line,
                              uint32_t *ttl, int *type)
@@ -179,14 +201,7 @@ static size_t ttl_class_type(zs_state *st, zs_tok *t, size_t n, size_t i, uint32
     while (i < n && !t[i].quoted) {
         int is_in;
         if (!have_ttl && t[i].len && t[i].s[0] >= '0' && t[i].s[0] <= '9') {
-            const char *why;
-            if (zs_parse_ttl(&t[i], ttl, &why)) {
-                if (strcmp(why, "TTL out of range") == 0)
-                    zs_err(st, t[i].line, "TTL out of range '%s'", zs_show(&t[i], b, sizeof b));
-                else
-                    zs_err(st, t[i].line, "bad TTL '%s'", zs_show(&t[i], b, sizeof b));
-                return 0;
-            }
+            if (read_ttl(st, &t[i], "TTL", ttl)) return 0;
             have_ttl = 1;
             i++;
             continue;
@@ -213,8 +228,8 @@ static size_t ttl_class_type(zs_state *st, zs_tok *t, size_t n, size_t i, uint32
         return 0;
     }
     if (have_ttl) {
-        st->ttl_last = *ttl;
-        st->ttl_last_known = 1;
+        st->sc.ttl_last = *ttl;
+        st->sc.ttl_last_known = 1;
     } else {
         *ttl = implicit_ttl(st);
     }
@@ -227,17 +242,17 @@ static void parse_record(zs_state *st, zs_tok *t, size_t n, int leading_ws, uint
     char b[80];
     if (!leading_ws) {
         const char *why;
-        int len = zs_name_parse(t[0].s, t[0].len, st->have_origin ? st->origin : NULL,
-                                st->owner, &why);
+        int len = zs_name_parse(t[0].s, t[0].len, zs_origin(st),
+                                st->sc.owner, &why);
         if (len < 0 || t[0].quoted) {
             zs_err(st, t[0].line, "bad owner name '%s': %s", zs_show(&t[0], b, sizeof b),
                    t[0].quoted ? "quoted" : why);
-            st->have_owner = 0;
+            st->sc.have_owner = 0;
             return;
         }
-        st->have_owner = 1;
+        st->sc.have_owner = 1;
         i = 1;
-    } else if (!st->have_owner) {
+    } else if (!st->sc.have_owner) {
         zs_err(st, line, "no owner name to inherit");
         return;
     }
@@ -252,9 +267,9 @@ static void parse_record(zs_state *st, zs_tok *t, size_t n, int leading_ws, uint
 
 static void set_origin(zs_state *st, const uint8_t *name)
 {
-    memcpy(st->origin, name, rd_name_len(name));
-    st->have_origin = 1;
-    st->origin_off = RD_NONE;
+    memcpy(st->sc.origin, name, rd_name_len(name));
+    st->sc.have_origin = 1;
+    st->sc.origin_off = RD_NONE;
 }
 
 static void dir_origin(zs_state *st, zs_tok *t, size_t n, uint32_t line)
@@ -267,7 +282,7 @@ static void dir_origin(zs_state *st, zs_tok *t, size_t n, uint32_t line)
         zs_err(st, t[2].line, "trailing garbage '%s'", zs_show(&t[2], b, sizeof b));
         return;
     }
-    if (zs_name_parse(t[1].s, t[1].len, st->have_origin ? st->origin : NULL, w, &why) < 0) {
+    if (zs_name_parse(t[1].s, t[1].len, zs_origin(st), w, &why) < 0) {
         zs_err(st, t[1].line, "bad $ORIGIN '%s': %s", zs_show(&t[1], b, sizeof b), why);
         return;
     }
@@ -276,7 +291,6 @@ static void dir_origin(zs_state *st, zs_tok *t, size_t n, uint32_t line)
 
 static void dir_ttl(zs_state *st, zs_tok *t, size_t n, uint32_t line)
 {
-    const char *why;
     char b[80];
     uint32_t v;
     if (n < 2) { zs_err(st, line, "$TTL without a value"); return; }
@@ -284,15 +298,9 @@ static void dir_ttl(zs_state *st, zs_tok *t, size_t n, uint32_t line)
         zs_err(st, t[2].line, "trailing garbage '%s'", zs_show(&t[2], b, sizeof b));
         return;
     }
-    if (zs_parse_ttl(&t[1], &v, &why)) {
-        if (strcmp(why, "TTL out of range") == 0)
-            zs_err(st, t[1].line, "TTL out of range '%s'", zs_show(&t[1], b, sizeof b));
-        else
-            zs_err(st, t[1].line, "bad $TTL '%s'", zs_show(&t[1], b, sizeof b));
-        return;
-    }
-    st->ttl_default = v;
-    st->ttl_default_known = 1;
+    if (read_ttl(st, &t[1], "$TTL", &v)) return;
+    st->sc.ttl_default = v;
+    st->sc.ttl_default_known = 1;
 }
 
 static char *read_file(const char *path, size_t *len, int *err)
@@ -335,8 +343,8 @@ static int parse_file_here(zs_state *st, const char *path)
     int err;
     char *buf = read_file(path, &len, &err);
     if (!buf) return err;
-    st->file = rd_rrlist_file(st->out, path);
-    st->path = path;
+    st->sc.file = rd_rrlist_file(st->out, path);
+    st->sc.path = path;
     parse_buffer(st, buf, len);
     free(buf);
     return 0;
@@ -363,11 +371,15 @@ static void dir_include(zs_state *st, zs_tok *t, size_t n, uint32_t line)
     }
     file[flen] = 0;
     if (n == 3) {
-        if (zs_name_parse(t[2].s, t[2].len, st->have_origin ? st->origin : NULL, w, &why) < 0) {
+        if (zs_name_parse(t[2].s, t[2].len, zs_origin(st), w, &why) < 0) {
             zs_err(st, t[2].line, "bad $INCLUDE origin '%s': %s", zs_show(&t[2], b, sizeof b), why);
             return;
         }
         have_new_origin = 1;
+    }
+    if (st->opt->include_depth_max < 0) {
+        zs_err(st, line, "$INCLUDE is not allowed here");
+        return;
     }
     int max = st->opt->include_depth_max > 0 ? st->opt->include_depth_max : 10;
     if (st->depth + 1 > max) {
@@ -375,39 +387,19 @@ static void dir_include(zs_state *st, zs_tok *t, size_t n, uint32_t line)
         return;
     }
     char path[4096];
-    const char *slash = strrchr(st->path, '/');
+    const char *slash = strrchr(st->sc.path, '/');
     if (file[0] == '/' || !slash)
         snprintf(path, sizeof path, "%s", (char *)file);
     else
-        snprintf(path, sizeof path, "%.*s/%s", (int)(slash - st->path), st->path, (char *)file);
+        snprintf(path, sizeof path, "%.*s/%s", (int)(slash - st->sc.path), st->sc.path,
+                 (char *)file);
 
-    /* save the includer's state */
-    uint8_t s_origin[RD_NAME_MAX + 1], s_owner[RD_NAME_MAX + 1];
-    memcpy(s_origin, st->origin, sizeof s_origin);
-    memcpy(s_owner, st->owner, sizeof s_owner);
-    int s_have_origin = st->have_origin, s_have_owner = st->have_owner;
-    uint32_t s_origin_off = st->origin_off;
-    uint32_t s_td = st->ttl_default, s_tl = st->ttl_last;
-    int s_tdk = st->ttl_default_known, s_tlk = st->ttl_last_known;
-    uint16_t s_file = st->file;
-    const char *s_path = st->path;
-
+    zs_scope includer = st->sc;
     if (have_new_origin) set_origin(st, w);
     st->depth++;
     int err = parse_file_here(st, path);
     st->depth--;
-
-    memcpy(st->origin, s_origin, sizeof s_origin);
-    memcpy(st->owner, s_owner, sizeof s_owner);
-    st->have_origin = s_have_origin;
-    st->have_owner = s_have_owner;
-    st->origin_off = s_origin_off;
-    st->ttl_default = s_td;
-    st->ttl_last = s_tl;
-    st->ttl_default_known = s_tdk;
-    st->ttl_last_known = s_tlk;
-    st->file = s_file;
-    st->path = s_path;
+    st->sc = includer;
     if (err) zs_err(st, line, "cannot open $INCLUDE file '%s': %s", path, strerror(err));
 }
 
@@ -580,13 +572,15 @@ static void dir_generate(zs_state *st, zs_tok *t, size_t n, uint32_t line)
         long nl = gen_subst(lhs.s, lhs.len, k, gen, cap, &why);
         if (nl < 0) { zs_err(st, line, "%s", why); break; }
         const char *nwhy;
-        if (zs_name_parse(gen, (size_t)nl, st->have_origin ? st->origin : NULL, st->owner,
-                          &nwhy) < 0) {
+        if (zs_name_parse(gen, (size_t)nl, zs_origin(st), st->sc.owner, &nwhy) < 0) {
             zs_tok g = {gen, (uint32_t)nl, line, 0};
             zs_err(st, line, "bad owner name '%s': %s", zs_show(&g, b, sizeof b), nwhy);
+            /* the owner buffer now holds a part of a name: as in parse_record, nothing may
+             * inherit it (found by tests/fuzz/fuzz_zscan.c) */
+            st->sc.have_owner = 0;
             break;
         }
-        st->have_owner = 1;
+        st->sc.have_owner = 1;
         long rl = gen_subst(rhs, rhs_len, k, gen, cap, &why);
         if (rl < 0) { zs_err(st, line, "%s", why); break; }
         zs_lexer lx;
@@ -646,18 +640,18 @@ static zs_state *state_new(const zs_options *opt, rd_rrlist *out, rd_msgs *msgs)
     st->opt = opt;
     st->out = out;
     st->msgs = msgs;
-    st->origin_off = RD_NONE;
+    st->sc.origin_off = RD_NONE;
     if (opt->origin) {
         set_origin(st, opt->origin);
-        memcpy(st->owner, opt->origin, rd_name_len(opt->origin));
-        st->have_owner = 1;            /* as dnspython: the first owner defaults to $ORIGIN */
+        memcpy(st->sc.owner, opt->origin, rd_name_len(opt->origin));
+        st->sc.have_owner = 1;            /* as dnspython: the first owner defaults to $ORIGIN */
     }
     return st;
 }
 
 static int state_done(zs_state *st, size_t errors_before)
 {
-    if (st->oom) rd_msgs_add(st->msgs, RD_MSG_ERROR, st->file, 0, "out of memory");
+    if (st->oom) rd_msgs_add(st->msgs, RD_MSG_ERROR, st->sc.file, 0, "out of memory");
     int errors = (int)(st->msgs->errors - errors_before);
     free(st->tok);
     free(st->text);
@@ -675,7 +669,7 @@ int zs_parse_file(const char *path, const zs_options *opt, rd_rrlist *out, rd_ms
     }
     int err = parse_file_here(st, path);
     if (err) {
-        st->file = rd_rrlist_file(out, path);
+        st->sc.file = rd_rrlist_file(out, path);
         zs_err(st, 0, "cannot open zone file: %s", strerror(err));
     }
     return state_done(st, before);
@@ -690,8 +684,8 @@ int zs_parse_text(const char *name, const char *text, size_t len, const zs_optio
         rd_msgs_add(msgs, RD_MSG_ERROR, RD_NONE, 0, "out of memory");
         return 1;
     }
-    st->file = rd_rrlist_file(out, name);
-    st->path = name;
+    st->sc.file = rd_rrlist_file(out, name);
+    st->sc.path = name;
     parse_buffer(st, text, len);
     return state_done(st, before);
 }

@@ -8,7 +8,8 @@ typedef struct zs_options {
     const uint8_t *origin;     /* initial $ORIGIN, wire form */
     uint32_t default_ttl;      /* TTL before any $TTL or SOA (RFC 2308 4: SOA MINIMUM rule
                                   is not applied; like Knot, use this default) */
-    int include_depth_max;     /* $INCLUDE nesting limit (default 10) */
+    int include_depth_max;     /* $INCLUDE nesting limit (0: the default 10); negative:
+                                  $INCLUDE is refused (untrusted text, the fuzz harness) */
     size_t generate_max;       /* $GENERATE records per directive limit (default 65536) */
 } zs_options;
 

@@ -24,13 +24,9 @@ typedef struct zs_lexer {
     uint32_t paren_line;    /* line of the outermost open parenthesis */
 } zs_lexer;
 
-typedef struct zs_state {
-    const zs_options *opt;
-    rd_rrlist *out;
-    rd_msgs *msgs;
-    uint16_t file;                 /* file index of the buffer being parsed */
-    int depth;                     /* $INCLUDE depth of that buffer */
-    const char *path;              /* its path, as given (for relative $INCLUDE) */
+/* What an $INCLUDE'd file may change and its includer gets back afterwards (RFC 1035
+ * section 5.1): the origin, the owner to inherit, the TTLs in force, and the file. */
+typedef struct zs_scope {
     uint8_t origin[RD_NAME_MAX + 1];
     int have_origin;
     uint32_t origin_off;           /* arena copy of origin for text rdata, or RD_NONE */
@@ -40,6 +36,16 @@ typedef struct zs_state {
     int ttl_default_known;
     uint32_t ttl_last;             /* last stated TTL (RFC 1035 section 5.1) */
     int ttl_last_known;
+    uint16_t file;                 /* file index of the buffer being parsed */
+    const char *path;              /* its path, as given (for relative $INCLUDE) */
+} zs_scope;
+
+typedef struct zs_state {
+    const zs_options *opt;
+    rd_rrlist *out;
+    rd_msgs *msgs;
+    int depth;                     /* $INCLUDE depth of the buffer being parsed */
+    zs_scope sc;
     zs_tok *tok;                   /* tokens of the current entry (reused) */
     size_t ntok, tokcap;
     uint8_t rd[ZS_RDATA_MAX + 16]; /* rdata being encoded */
@@ -49,6 +55,12 @@ typedef struct zs_state {
     size_t textcap;
     int oom;
 } zs_state;
+
+/* The $ORIGIN in force, or NULL before any (relative names are then an error). */
+static inline const uint8_t *zs_origin(const zs_state *st)
+{
+    return st->sc.have_origin ? st->sc.origin : NULL;
+}
 
 /* ---- diagnostics ---- */
 void zs_err(zs_state *st, uint32_t line, const char *fmt, ...)

@@ -73,7 +73,7 @@ int zs_rd_name(zs_rdcur *c, const char *what)
     const char *why;
     char b[80];
     if (!t) return -1;
-    int n = zs_name_parse(t->s, t->len, c->st->have_origin ? c->st->origin : NULL, w, &why);
+    int n = zs_name_parse(t->s, t->len, zs_origin(c->st), w, &why);
     if (n < 0) {
         zs_err(c->st, t->line, "bad %s '%s': %s", what, zs_show(t, b, sizeof b), why);
         return -1;
@@ -190,31 +190,19 @@ static int f_type(zs_rdcur *c, const char *what)
 
 /* ---- per type ---- */
 
-static int enc_a(zs_rdcur *c)
-{
-    zs_tok *t = take(c, "address");
-    uint8_t a[4];
-    char b[80];
-    if (!t) return -1;
-    if (zs_parse_ipv4(t->s, t->len, a)) {
-        zs_err(c->st, t->line, "bad IPv4 address '%s'", zs_show(t, b, sizeof b));
-        return -1;
-    }
-    zs_put(c->st, a, 4);
-    return 0;
-}
-
-static int enc_aaaa(zs_rdcur *c)
+/* A (RFC 1035 3.4.1) or AAAA (RFC 3596 2.2): one address of `len` octets, 4 or 16. */
+static int enc_address(zs_rdcur *c, size_t len)
 {
     zs_tok *t = take(c, "address");
     uint8_t a[16];
     char b[80];
     if (!t) return -1;
-    if (zs_parse_ipv6(t->s, t->len, a)) {
-        zs_err(c->st, t->line, "bad IPv6 address '%s'", zs_show(t, b, sizeof b));
+    if (len == 4 ? zs_parse_ipv4(t->s, t->len, a) : zs_parse_ipv6(t->s, t->len, a)) {
+        zs_err(c->st, t->line, "bad IPv%d address '%s'", len == 4 ? 4 : 6,
+               zs_show(t, b, sizeof b));
         return -1;
     }
-    zs_put(c->st, a, 16);
+    zs_put(c->st, a, len);
     return 0;
 }
 
@@ -562,8 +550,8 @@ int zs_rdata_encode(zs_state *st, uint16_t type, zs_tok *tok, size_t n, uint32_t
     st->rdlen = 0;
     st->rd_overflow = 0;
     switch (type) {
-    case 1: r = enc_a(&c); break;
-    case 28: r = enc_aaaa(&c); break;
+    case 1: r = enc_address(&c, 4); break;
+    case 28: r = enc_address(&c, 16); break;
     case 2: case 3: case 4: case 5: case 7: case 8: case 9: case 12: case 39:
         r = enc_name1(&c); break;                      /* NS MD MF CNAME MB MG MR PTR DNAME */
     case 6: r = enc_soa(&c); break;
