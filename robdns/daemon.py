@@ -95,6 +95,11 @@ class Daemon:
 
     def drop_privileges(self):
         cfg = self.cfg
+        if os.geteuid() != 0:
+            # Started unprivileged with capabilities (the systemd unit's ambient set): the
+            # sockets are bound and the XDP program attached, and nothing later needs one
+            # (a reload never binds; the XDP detach is a close() of its BPF link).
+            _drop_capabilities()
         if cfg.user is None and cfg.group is None:
             return
         uid, gid = _account(cfg)
@@ -327,6 +332,18 @@ class Daemon:
 
 def _count(n, noun):
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _drop_capabilities():
+    """Empty this thread's effective, permitted and inheritable capability sets (the
+    ambient set follows).  Per thread: call it before other threads exist (the XDP
+    workers drop theirs themselves).  setuid() from root does this for the root case."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    header = (ctypes.c_uint32 * 2)(0x20080522, 0)       # _LINUX_CAPABILITY_VERSION_3, self
+    if libc.capset(header, (ctypes.c_uint32 * 6)()) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"dropping capabilities: {os.strerror(err)}")
 
 
 def _preload_modules():
