@@ -175,7 +175,9 @@ class Daemon:
             loop.add_signal_handler(sig, self.stopping.set)
         loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self._reload_logged()))
         if self.udp_sockets:
-            self.workers = _core.UdpWorkers(self.udp_sockets, self.cfg.udp_batch)
+            self.workers = _core.UdpWorkers(
+                self.udp_sockets, self.cfg.udp_batch,
+                dataclasses.asdict(self.cfg.rrl) if self.cfg.rrl.rate else None)
         self.tcp = tcp.TcpServer(_core.tcp_answer, self.cfg.tcp)
         await self.tcp.start(self.tcp_sockets)
         self.control = control.ControlServer(self.command)
@@ -210,6 +212,8 @@ class Daemon:
         failed = sum(1 for z in self.zones.values() if z.errors)
         text = (f"{_count(served, 'zone')}, {_count(self.cfg.workers, 'worker')} on "
                 f"{' '.join(str(a) for a in self.cfg.listen)}")
+        if self.cfg.rrl.rate:
+            text += f", rate limit {self.cfg.rrl.rate}/s per client prefix"
         if failed:
             text += f", {_count(failed, 'zone')} failed"
         return text
@@ -253,7 +257,8 @@ class Daemon:
             cfg = dataclasses.replace(cfg, listen=self.cfg.listen, workers=self.cfg.workers,
                                       user=self.cfg.user, group=self.cfg.group,
                                       control=self.cfg.control, pin_workers=self.cfg.pin_workers,
-                                      udp_batch=self.cfg.udp_batch, xdp=self.cfg.xdp,
+                                      udp_batch=self.cfg.udp_batch, rrl=self.cfg.rrl,
+                                      xdp=self.cfg.xdp,
                                       tcp=dataclasses.replace(cfg.tcp, enabled=self.cfg.tcp.enabled))
         self.config_error = None
         zones = self.load_zones(cfg, self.zones)
@@ -269,7 +274,8 @@ class Daemon:
 
     def _warn_restart_needed(self, new):
         old = self.cfg
-        for key in ("listen", "workers", "user", "group", "control", "pin_workers", "udp_batch", "xdp"):
+        for key in ("listen", "workers", "user", "group", "control", "pin_workers", "udp_batch", "rrl",
+                    "xdp"):
             if getattr(old, key) != getattr(new, key):
                 logger.warning("%s changed: takes effect at the next restart",
                                key if key == "xdp" else f"server.{key}")
