@@ -37,77 +37,96 @@ static size_t size_limit(const rd_ctx *c)
     return lim < c->cap ? lim : c->cap;
 }
 
-size_t rd_answer(const rd_db *db, const uint8_t *q, size_t qlen,
-                 uint8_t *resp, size_t respcap, const rd_transport *t, rd_stats *stats)
+void rd_ctx_start(rd_ctx *c, const rd_db *db, const uint8_t *q, size_t qlen, uint8_t *resp,
+                  size_t respcap, const rd_transport *t, rd_stats *stats)
 {
-    rd_ctx c;
     /* Only the fields read before being written are cleared (the big arrays are not). */
-    c.db = db; c.t = t; c.stats = stats;
-    c.q = q; c.qlen = qlen;
-    c.opcode = 0; c.qtype = 0; c.qclass = 0; c.qname_wlen = 0; c.question_ok = 0;
-    c.nlabels = 0;
-    c.has_edns = 0; c.edns_version = 0; c.do_bit = 0; c.nsid_req = 0; c.udp_payload = 512;
-    c.r = resp;
-    c.cap = respcap > 65535 ? 65535 : respcap;
-    c.len = 0; c.count[0] = c.count[1] = c.count[2] = 0;
-    c.aa = 0; c.tc = 0; c.rcode = 0; c.ede = -1; c.size_limit = 512; c.ncomp = 0; c.ncomp_question = 0; c.naddl_seen = 0;
+    c->db = db; c->t = t; c->stats = stats;
+    c->q = q; c->qlen = qlen;
+    c->opcode = 0; c->qtype = 0; c->qclass = 0; c->qname_wlen = 0; c->question_ok = 0;
+    c->nlabels = 0;
+    c->zone = NULL; c->fhash = 0; c->zone_done = 0;
+    c->has_edns = 0; c->edns_version = 0; c->do_bit = 0; c->nsid_req = 0; c->udp_payload = 512;
+    c->r = resp;
+    c->cap = respcap > 65535 ? 65535 : respcap;
+    c->len = 0; c->count[0] = c->count[1] = c->count[2] = 0;
+    c->aa = 0; c->tc = 0; c->rcode = 0; c->ede = -1; c->size_limit = 512; c->ncomp = 0; c->ncomp_question = 0; c->naddl_seen = 0;
 
     if (stats) {
         stats->queries++;
         if (t && t->tcp) stats->tcp++; else stats->udp++;
     }
-    int rc = rd_parse_query(&c);
-    if (rc < 0 || c.cap < 12 + RD_NAME_MAX + 4 + 11) {
+    int rc = rd_parse_query(c);
+    if (rc < 0 || c->cap < 12 + RD_NAME_MAX + 4 + 11) {
         if (stats) stats->dropped++;
-        return 0;
+        c->prc = -1;
+        return;
     }
     if (stats) {
-        if (c.question_ok) count_qtype(stats, c.qtype);
-        if (c.has_edns) stats->edns++;
-        if (c.do_bit) stats->do_bit++;
+        if (c->question_ok) count_qtype(stats, c->qtype);
+        if (c->has_edns) stats->edns++;
+        if (c->do_bit) stats->do_bit++;
     }
-    c.rcode = (uint16_t)rc;
+    c->prc = rc;
+}
+
+size_t rd_ctx_answer(rd_ctx *c)
+{
+    int rc = c->prc;
+    if (rc < 0) return 0;
+    const rd_db *db = c->db;
+    const rd_transport *t = c->t;
+    rd_stats *stats = c->stats;
+    c->rcode = (uint16_t)rc;
     /* Keep room for the OPT record so that it always fits (RFC 6891 7). */
-    size_t lim = size_limit(&c);
-    c.size_limit = lim;
+    size_t lim = size_limit(c);
+    c->size_limit = lim;
     size_t optroom = 0;
-    if (c.has_edns) {
+    if (c->has_edns) {
         optroom = 11;
-        if (c.nsid_req && db && db->opt.nsid_len) optroom += 4u + db->opt.nsid_len;
+        if (c->nsid_req && db && db->opt.nsid_len) optroom += 4u + db->opt.nsid_len;
     }
     /* The common case first: an answer precomputed when the zone was built. */
-    if (rc == RD_RCODE_NOERROR && db && rd_fast_answer(&c, lim > optroom ? lim - optroom : 0))
+    if (rc == RD_RCODE_NOERROR && db && rd_fast_answer(c, lim > optroom ? lim - optroom : 0))
         goto finish;
-    rd_write_header(&c);
-    if (c.question_ok) rd_write_question(&c);
-    c.limit = lim > c.len + optroom ? lim - optroom : c.len;
+    rd_write_header(c);
+    if (c->question_ok) rd_write_question(c);
+    c->limit = lim > c->len + optroom ? lim - optroom : c->len;
 
     if (rc == RD_RCODE_NOERROR) {
         if (!db) {
-            c.rcode = RD_RCODE_SERVFAIL;
-        } else if (c.qclass == RD_C_CH) {
-            rd_answer_chaos(&c);
-        } else if (c.qclass != RD_C_IN && c.qclass != RD_C_ANY) {
-            c.rcode = RD_RCODE_REFUSED;      /* no zones of other classes are hosted */
-        } else if (c.qtype == 0) {
-            c.rcode = RD_RCODE_NOTIMP;       /* type 0 is reserved (RFC 6895 3.1); as Knot */
-        } else if (c.qtype == RD_T_AXFR) {
+            c->rcode = RD_RCODE_SERVFAIL;
+        } else if (c->qclass == RD_C_CH) {
+            rd_answer_chaos(c);
+        } else if (c->qclass != RD_C_IN && c->qclass != RD_C_ANY) {
+            c->rcode = RD_RCODE_REFUSED;      /* no zones of other classes are hosted */
+        } else if (c->qtype == 0) {
+            c->rcode = RD_RCODE_NOTIMP;       /* type 0 is reserved (RFC 6895 3.1); as Knot */
+        } else if (c->qtype == RD_T_AXFR) {
             /* Zone transfers are not served: AXFR over UDP is NOTIMP (RFC 5936 4.2; Knot and
              * NSD answer so), over TCP NOTAUTH (as Knot does). */
-            c.rcode = (t && t->tcp) ? RD_RCODE_NOTAUTH : RD_RCODE_NOTIMP;
-        } else if (c.qtype == RD_T_IXFR) {
-            c.rcode = RD_RCODE_NOTAUTH;      /* as Knot, over UDP and TCP */
+            c->rcode = (t && t->tcp) ? RD_RCODE_NOTAUTH : RD_RCODE_NOTIMP;
+        } else if (c->qtype == RD_T_IXFR) {
+            c->rcode = RD_RCODE_NOTAUTH;      /* as Knot, over UDP and TCP */
         } else {
-            rd_answer_in(&c);
+            rd_answer_in(c);
         }
     }
 finish:;
-    size_t n = rd_finish(&c);
+    size_t n = rd_finish(c);
     if (stats) {
         stats->responses++;
-        stats->rcode[c.rcode < 16 ? c.rcode : 15]++;   /* BADVERS (16) counts in 15 */
-        if (c.rcode == RD_RCODE_FORMERR) stats->malformed++;
-        if (c.tc) stats->truncated++;
+        stats->rcode[c->rcode < 16 ? c->rcode : 15]++;   /* BADVERS (16) counts in 15 */
+        if (c->rcode == RD_RCODE_FORMERR) stats->malformed++;
+        if (c->tc) stats->truncated++;
     }
     return n;
+}
+
+size_t rd_answer(const rd_db *db, const uint8_t *q, size_t qlen,
+                 uint8_t *resp, size_t respcap, const rd_transport *t, rd_stats *stats)
+{
+    rd_ctx c;
+    rd_ctx_start(&c, db, q, qlen, resp, respcap, t, stats);
+    return rd_ctx_answer(&c);
 }

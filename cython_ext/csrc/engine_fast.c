@@ -9,16 +9,46 @@
 
 /* ---- query time ---- */
 
+void rd_ctx_zone(rd_ctx *c)
+{
+    if (c->zone_done) return;
+    c->zone_done = 1;
+    c->fhash = zfast_hash(c->lname, c->qname_wlen);
+    const rd_db *db = c->db;
+    if (!db || db->nzones == 0) return;
+    if (db->nzones > 8) {
+        c->zone = rd_db_find_zone(db, c->lname, c->nlabels);
+        return;
+    }
+    /* Few zones: the suffix of as many labels as each origin, from the parser's label
+     * offsets (RFC 1034 4.3.2 step 2: the most specific zone wins). */
+    const zimg *best = NULL;
+    int bestl = -1, n = c->nlabels;
+    for (uint32_t i = 0; i < db->nzones; i++) {
+        const zimg *z = db->zones[i];
+        int zl = zimg_origin_labels(z);
+        if (zl > n || zl <= bestl) continue;
+        size_t so = c->loff[n - zl];
+        const uint8_t *origin = zimg_origin(z);
+        size_t ol = c->qname_wlen - so;
+        if (rd_name_len(origin) == ol && memcmp(c->lname + so, origin, ol) == 0) {
+            best = z;
+            bestl = zl;
+        }
+    }
+    c->zone = best;
+}
+
 /* Serve the query from a precomputed answer; 1 when done (c filled for rd_finish), 0 to
  * take the general path.  Called after a successful parse (rcode NOERROR) with the
  * response size limit and the room kept for OPT (engine.c). */
 int rd_fast_answer(rd_ctx *c, size_t limit)
 {
     if (c->opcode != RD_OPCODE_QUERY || c->qclass != RD_C_IN || c->do_bit) return 0;
-    const zimg *z = rd_db_find_zone(c->db, c->lname, c->nlabels);
+    rd_ctx_zone(c);
+    const zimg *z = c->zone;
     if (!z) return 0;
-    const zfast_blob *b = zimg_fast_answer(z, c->lname, c->qname_wlen,
-                                           zimg_name_hash(c->lname), c->qtype);
+    const zfast_blob *b = zimg_fast_answer(z, c->lname, c->qname_wlen, c->fhash, c->qtype);
     if (!b) return 0;
     size_t qend = 12 + c->qname_wlen + 4;
     /* The blob is what the general path writes when nothing has to be left out; it fits
@@ -419,9 +449,10 @@ zimg *zimg_fast_build(zimg *z, size_t *size)
     const znode *nodes = (const znode *)(ob + g.z->nodes_off);
     for (uint32_t v = 0; v < nn; v++) {
         if (node_rec[v] == RD_NONE) continue;
-        uint32_t i = nodes[v].hash & (uint32_t)(slots - 1);
+        uint32_t h = zfast_hash(ob + nodes[v].name_off, nodes[v].name_len);
+        uint32_t i = h & (uint32_t)(slots - 1);
         while (tab[i].rec != RD_NONE) i = (i + 1) & (uint32_t)(slots - 1);
-        tab[i].hash = nodes[v].hash;
+        tab[i].hash = h;
         tab[i].rec = node_rec[v];
     }
     memset(ob + g.len, 0, total - g.len);

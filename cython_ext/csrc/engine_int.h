@@ -51,6 +51,12 @@ typedef struct rd_ctx {
     uint8_t loff[128];          /* offsets of the labels of lname */
     int nlabels;
 
+    /* found once per query (rd_ctx_zone), for the fast path and the batch prefetches */
+    const zimg *zone;           /* most specific hosted zone of lname, or NULL */
+    uint32_t fhash;             /* zfast_hash of lname */
+    uint8_t zone_done;
+    int prc;                    /* rd_parse_query's result: an rcode, -1 = send nothing */
+
     /* EDNS (RFC 6891) */
     uint8_t has_edns, edns_version, do_bit, nsid_req;
     uint16_t udp_payload;
@@ -116,6 +122,15 @@ void rd_dnssec_insecure_referral(rd_ctx *c, const zimg *z, znode_id cut);
 /* NSEC3 owner names are not names of the zone (Knot and NSD answer NXDOMAIN for them):
  * a lookup that found one as the closest encloser continues from its parent. */
 void rd_dnssec_hide_nsec3(const zimg *z, zlookup *lk);
+
+/* engine.c: rd_answer in two halves, so that rd_answer_batch can parse a query, prefetch
+ * what it needs, and answer it later. */
+void rd_ctx_start(rd_ctx *c, const rd_db *db, const uint8_t *q, size_t qlen, uint8_t *resp,
+                  size_t respcap, const rd_transport *t, rd_stats *stats);
+size_t rd_ctx_answer(rd_ctx *c);
+
+/* engine_fast.c: the zone of the query name and the name's answer-table hash (once). */
+void rd_ctx_zone(rd_ctx *c);
 
 /* engine_fast.c: answer from the zone's precomputed answers when one applies and fits
  * `limit` (the size limit minus the OPT room); 1 when answered, 0: take the general path. */

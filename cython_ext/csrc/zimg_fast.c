@@ -93,7 +93,8 @@ uint32_t zimg_fast_names(const zimg *z)
 int zimg_fast_get(const zimg *z, const uint8_t *lname, uint16_t qtype, uint16_t *counts,
                   uint8_t *aa, uint8_t *rcode, const uint8_t **body)
 {
-    const zfast_blob *b = zimg_fast_answer(z, lname, rd_name_len(lname), zimg_name_hash(lname), qtype);
+    const zfast_blob *b = zimg_fast_answer(z, lname, rd_name_len(lname),
+                                            zfast_hash(lname, rd_name_len(lname)), qtype);
     if (!b) return -1;
     counts[0] = b->an;
     counts[1] = b->ns;
