@@ -98,12 +98,19 @@ cdef class UdpWorkers:
 
     sockets: list of (socket.socket, wildcard: bool, cpu: int or -1). The sockets are
     kept referenced (open) until this object is closed; stop() joins the threads.
+    rrl: None, or a dict with rate, slip, ipv4_prefix, ipv6_prefix, table_size: response
+    rate limiting in every thread (each with its own table).
     """
     cdef rd_udp_set *set
     cdef list sockets
 
-    def __cinit__(self, list sockets, int batch=64):
+    def __cinit__(self, list sockets, int batch=64, rrl=None):
         cdef char err[256]
+        cdef rd_rrl_config rrl_cfg
+        cdef const rd_rrl_config *rrl_ptr = NULL
+        if rrl is not None and rrl["rate"] > 0:
+            rrl_cfg = _rrl_config(rrl)
+            rrl_ptr = &rrl_cfg
         cdef int n = len(sockets)
         cdef rd_udp_socket *socks
         if n < 1:
@@ -120,7 +127,7 @@ cdef class UdpWorkers:
                 socks[i].wildcard = 1 if wildcard else 0
                 socks[i].cpu = cpu
             with nogil:
-                self.set = rd_udp_start(socks, n, batch, err, sizeof(err))
+                self.set = rd_udp_start(socks, n, batch, rrl_ptr, err, sizeof(err))
         finally:
             free(socks)
         if self.set == NULL:
@@ -149,6 +156,8 @@ cdef class UdpWorkers:
         d["send_errors"] = loop.send_errors
         d["no_database"] = loop.no_database
         d["recv_errors"] = loop.recv_errors
+        d["rrl_dropped"] = loop.rrl_dropped
+        d["rrl_slipped"] = loop.rrl_slipped
         return d
 
     def __dealloc__(self):
@@ -156,6 +165,61 @@ cdef class UdpWorkers:
             with nogil:
                 rd_udp_stop(self.set)
                 rd_udp_free(self.set)
+
+
+# ---- response rate limiting
+
+cdef rd_rrl_config _rrl_config(dict rrl) except *:
+    cdef rd_rrl_config c
+    c.rate = rrl["rate"]
+    c.slip = rrl.get("slip", 2)
+    c.ipv4_prefix = rrl.get("ipv4_prefix", 24)
+    c.ipv6_prefix = rrl.get("ipv6_prefix", 56)
+    c.table_size = rrl.get("table_size", 65536)
+    if not (0 < c.rate <= 1000000 and c.ipv4_prefix <= 32 and c.ipv6_prefix <= 128
+            and 0 < c.table_size <= (1 << 28)):
+        raise ValueError(f"bad rate limiting settings: {rrl!r}")
+    return c
+
+
+cdef class RrlTable:
+    """One worker's rate limiting table driven from Python with a given clock, for tests.
+
+    check(peer, response, now_ms) -> "pass" | "slip" | "drop", where peer is a
+    (host, port) pair of either family; slip(response) -> the truncated form.
+    """
+    cdef rd_rrl_table *t
+
+    def __cinit__(self, dict rrl):
+        cdef rd_rrl_config c = _rrl_config(rrl)
+        self.t = rd_rrl_new(&c)
+        if self.t == NULL:
+            raise MemoryError()
+
+    def check(self, peer, bytes response, unsigned long long now_ms):
+        import socket as _socket
+        import struct as _struct
+        host, port = peer[0], peer[1]
+        if ":" in host:     # struct sockaddr_in6 / sockaddr_in, family in host order
+            sa = _struct.pack("=H", _socket.AF_INET6) + port.to_bytes(2, "big") + bytes(4) \
+                + _socket.inet_pton(_socket.AF_INET6, host) + bytes(4)
+        else:
+            sa = _struct.pack("=H", _socket.AF_INET) + port.to_bytes(2, "big") \
+                + _socket.inet_pton(_socket.AF_INET, host) + bytes(8)
+        cdef bytes sab = sa
+        cdef int v = rd_rrl_check(self.t, <const sockaddr *><const char *>sab,
+                                  <const unsigned char *>response, len(response), now_ms)
+        return {RD_RRL_PASS: "pass", RD_RRL_SLIP: "slip", RD_RRL_DROP: "drop"}[v]
+
+    @staticmethod
+    def slip(bytes response):
+        buf = bytearray(response)
+        cdef unsigned char[::1] view = buf
+        cdef size_t n = rd_rrl_slip(&view[0], len(buf)) if len(buf) else 0
+        return bytes(buf[:n])
+
+    def __dealloc__(self):
+        rd_rrl_free(self.t)
 
 
 # ---- RCU: Python handles for the tests

@@ -49,6 +49,16 @@ class TcpConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class RrlConfig:
+    """Response rate limiting of UDP answers (off unless rate is set), as in NSD and Knot."""
+    rate: int = 0                    # responses/s per client prefix and response kind; 0 = off
+    slip: int = 2                    # every slip-th limited response is sent truncated; 0 = none
+    ipv4_prefix: int = 24            # client address bits that share a limit
+    ipv6_prefix: int = 56
+    table_size: int = 65536          # buckets per worker
+
+
+@dataclasses.dataclass(frozen=True)
 class ZoneConfig:
     name: str                        # absolute, lower case, e.g. "example.com."
     file: str                        # absolute path (relative ones resolved to the config's dir)
@@ -69,6 +79,7 @@ class Config:
     group: Optional[str] = None
     control: str = DEFAULT_CONTROL_SOCKET
     tcp: TcpConfig = TcpConfig()
+    rrl: RrlConfig = RrlConfig()
     log_level: str = "info"
     zones: tuple = ()
     xdp: object = None               # robdns.xdp.XdpConfig (issue: AF_XDP) or None
@@ -94,8 +105,9 @@ def default_control_socket():
 # Every key of the file, by section (dist/robdns.yaml documents each one).
 TOP_KEYS = ("server", "zones", "log", "xdp")
 SERVER_KEYS = ("listen", "workers", "pin_workers", "udp_batch", "identity", "version", "nsid",
-               "max_udp_payload", "user", "group", "control", "tcp")
+               "max_udp_payload", "user", "group", "control", "tcp", "rrl")
 TCP_KEYS = ("enabled", "max_connections", "idle_timeout", "max_pipelined")
+RRL_KEYS = ("rate", "slip", "ipv4_prefix", "ipv6_prefix", "table_size")
 ZONE_KEYS = ("name", "file", "default_ttl")
 LOG_KEYS = ("level",)
 
@@ -252,6 +264,8 @@ class _Validator:
                 out["control"] = c if os.path.isabs(c) else os.path.join(self.base, c)
         if "tcp" in s:
             out["tcp"] = self.tcp(s["tcp"])
+        if "rrl" in s:
+            out["rrl"] = self.rrl(s["rrl"])
         return out
 
     def listen(self, value):
@@ -316,6 +330,13 @@ class _Validator:
         if "max_pipelined" in t:
             out["max_pipelined"] = self.integer("server.tcp.max_pipelined", t["max_pipelined"], 1, 65535)
         return TcpConfig(**{k: v for k, v in out.items() if v is not None})
+
+    def rrl(self, value):
+        r = self.mapping("server.rrl", value, RRL_KEYS)
+        limits = {"rate": (0, 1000000), "slip": (0, 100), "ipv4_prefix": (8, 32),
+                  "ipv6_prefix": (16, 128), "table_size": (1024, 1 << 28)}
+        out = {k: self.integer(f"server.rrl.{k}", r[k], *limits[k]) for k in RRL_KEYS if k in r}
+        return RrlConfig(**{k: v for k, v in out.items() if v is not None})
 
     def zones(self, value):
         if value is None:

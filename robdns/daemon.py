@@ -95,6 +95,11 @@ class Daemon:
 
     def drop_privileges(self):
         cfg = self.cfg
+        if os.geteuid() != 0:
+            # Started unprivileged with capabilities (the systemd unit's ambient set): the
+            # sockets are bound and the XDP program attached, and nothing later needs one
+            # (a reload never binds; the XDP detach is a close() of its BPF link).
+            _drop_capabilities()
         if cfg.user is None and cfg.group is None:
             return
         uid, gid = _account(cfg)
@@ -170,7 +175,9 @@ class Daemon:
             loop.add_signal_handler(sig, self.stopping.set)
         loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self._reload_logged()))
         if self.udp_sockets:
-            self.workers = _core.UdpWorkers(self.udp_sockets, self.cfg.udp_batch)
+            self.workers = _core.UdpWorkers(
+                self.udp_sockets, self.cfg.udp_batch,
+                dataclasses.asdict(self.cfg.rrl) if self.cfg.rrl.rate else None)
         self.tcp = tcp.TcpServer(_core.tcp_answer, self.cfg.tcp)
         await self.tcp.start(self.tcp_sockets)
         self.control = control.ControlServer(self.command)
@@ -205,6 +212,8 @@ class Daemon:
         failed = sum(1 for z in self.zones.values() if z.errors)
         text = (f"{_count(served, 'zone')}, {_count(self.cfg.workers, 'worker')} on "
                 f"{' '.join(str(a) for a in self.cfg.listen)}")
+        if self.cfg.rrl.rate:
+            text += f", rate limit {self.cfg.rrl.rate}/s per client prefix"
         if failed:
             text += f", {_count(failed, 'zone')} failed"
         return text
@@ -248,7 +257,8 @@ class Daemon:
             cfg = dataclasses.replace(cfg, listen=self.cfg.listen, workers=self.cfg.workers,
                                       user=self.cfg.user, group=self.cfg.group,
                                       control=self.cfg.control, pin_workers=self.cfg.pin_workers,
-                                      udp_batch=self.cfg.udp_batch, xdp=self.cfg.xdp,
+                                      udp_batch=self.cfg.udp_batch, rrl=self.cfg.rrl,
+                                      xdp=self.cfg.xdp,
                                       tcp=dataclasses.replace(cfg.tcp, enabled=self.cfg.tcp.enabled))
         self.config_error = None
         zones = self.load_zones(cfg, self.zones)
@@ -264,7 +274,8 @@ class Daemon:
 
     def _warn_restart_needed(self, new):
         old = self.cfg
-        for key in ("listen", "workers", "user", "group", "control", "pin_workers", "udp_batch", "xdp"):
+        for key in ("listen", "workers", "user", "group", "control", "pin_workers", "udp_batch", "rrl",
+                    "xdp"):
             if getattr(old, key) != getattr(new, key):
                 logger.warning("%s changed: takes effect at the next restart",
                                key if key == "xdp" else f"server.{key}")
@@ -321,6 +332,18 @@ class Daemon:
 
 def _count(n, noun):
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _drop_capabilities():
+    """Empty this thread's effective, permitted and inheritable capability sets (the
+    ambient set follows).  Per thread: call it before other threads exist (the XDP
+    workers drop theirs themselves).  setuid() from root does this for the root case."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    header = (ctypes.c_uint32 * 2)(0x20080522, 0)       # _LINUX_CAPABILITY_VERSION_3, self
+    if libc.capset(header, (ctypes.c_uint32 * 6)()) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"dropping capabilities: {os.strerror(err)}")
 
 
 def _preload_modules():

@@ -27,7 +27,9 @@ def prometheus(stats, status):
                            ("responses", "Responses sent."),
                            ("truncated", "Responses sent with TC set (RFC 2181 9)."),
                            ("dropped", "Queries not answered (QR set, too short)."),
-                           ("malformed", "Queries answered with FORMERR.")):
+                           ("malformed", "Queries answered with FORMERR."),
+                           ("rrl_dropped", "Responses withheld by response rate limiting."),
+                           ("rrl_slipped", "Rate-limited responses sent truncated (TC) instead.")):
         samples = [({"proto": p}, s[key]) for p, s in paths if key in s]
         if samples:
             family(f"robdns_{key}_total", "counter", help_text, samples)

@@ -94,11 +94,15 @@ def start_as_nobody(pair, directory):
     srv = xdp_server(pair, directory, user="nobody")
     os.chmod(srv.zone_files["example.com."], 0o644)
     srv.start()
-    with open(f"/proc/{srv.pid}/status") as f:
-        status = dict(line.split(":", 1) for line in f)
-    assert set(map(int, status["Uid"].split())) == {pwd.getpwnam("nobody").pw_uid}
-    # Nothing kept: the detach at exit must not rely on a capability.
-    assert int(status["CapEff"], 16) == 0 and int(status["CapPrm"], 16) == 0
+    names = []
+    for tid in os.listdir(f"/proc/{srv.pid}/task"):
+        with open(f"/proc/{srv.pid}/task/{tid}/status") as f:
+            status = dict(line.split(":", 1) for line in f)
+        names.append(status["Name"].strip())
+        assert set(map(int, status["Uid"].split())) == {pwd.getpwnam("nobody").pw_uid}
+        # Nothing kept, in any thread: the detach at exit must not rely on a capability.
+        assert int(status["CapEff"], 16) == 0 and int(status["CapPrm"], 16) == 0, names[-1]
+    assert "robdns-xdp0" in names, names
     prog_id, name = pair.attached_program()
     assert prog_id and name == "rd_xdp_dns"
     for fam in (socket.AF_INET, socket.AF_INET6):

@@ -114,7 +114,7 @@ def test_engine_suite_under_address_sanitizer(tmp_path):
             shutil.copy(src, work / item)
     (work / "tests").mkdir()
     for f in ["test_engine_support.py", "test_engine_wire.py", "test_engine_semantics.py",
-              "test_engine_rfc4592.py", "test_engine_fuzz.py"]:
+              "test_engine_rfc4592.py", "test_engine_fuzz.py", "test_rrl.py"]:
         shutil.copy(os.path.join(ROOT, "tests", f), work / "tests" / f)
     env = dict(os.environ, ROBDNS_SANITIZE="address", CFLAGS="-fsanitize-recover=address")
     env.pop("LD_PRELOAD", None)

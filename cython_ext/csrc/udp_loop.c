@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "rcu.h"
+#include "rrl.h"
 
 /* Room for one IPv4 or IPv6 packet-info control message. */
 #define RD_UDP_CMSG_SPACE \
@@ -48,6 +49,7 @@ typedef struct rd_udp_loop {
     struct iovec *riov, *siov;
     struct sockaddr_in6 *peer;             /* large enough for both families */
     rd_udp_cmsgbuf *rcmsg, *scmsg;
+    rd_rrl_table *rrl;                     /* response rate limiting, or NULL */
     rd_batch_item *items;                  /* the engine's view of one batch */
     int *item_msg;                         /* items[k] answers datagram item_msg[k] */
     uint8_t *qbuf;                         /* batch x RD_UDP_QUERY_STRIDE */
@@ -151,11 +153,31 @@ static int loop_answer(rd_udp_loop *L, const rd_db *db, int n)
     if (nitems == 0)
         return 0;
     rd_answer_batch(db, L->items, (size_t)nitems, &tr, &L->stats);
+    uint64_t now_ms = 0;
+    if (L->rrl) {
+        struct timespec ts;             /* the vDSO's coarse clock: no syscall */
+        clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+        now_ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    }
     int out = 0;
     for (int k = 0; k < nitems; k++) {
         if (L->items[k].resplen == 0)
             continue;                   /* RFC 1035 4.1.1: nothing to say (e.g. QR set) */
         int i = L->item_msg[k];
+        if (L->rrl) {
+            int verdict = rd_rrl_check(L->rrl, (const struct sockaddr *)&L->peer[i],
+                                       L->items[k].resp, L->items[k].resplen, now_ms);
+            if (verdict == RD_RRL_DROP) {
+                L->counters.rrl_dropped++;
+                continue;
+            }
+            if (verdict == RD_RRL_SLIP) {
+                L->counters.rrl_slipped++;
+                L->items[k].resplen = rd_rrl_slip(L->items[k].resp, L->items[k].resplen);
+                if (L->items[k].resplen == 0)
+                    continue;
+            }
+        }
         struct msghdr *o = &L->smsg[out].msg_hdr;
         L->siov[out].iov_base = L->items[k].resp;
         L->siov[out].iov_len = L->items[k].resplen;
@@ -218,11 +240,13 @@ static void loop_free(rd_udp_loop *L)
         return;
     free(L->rmsg); free(L->smsg); free(L->riov); free(L->siov); free(L->peer);
     free(L->rcmsg); free(L->scmsg); free(L->items); free(L->item_msg);
+    rd_rrl_free(L->rrl);
     free(L->qbuf); free(L->rbuf);
     free(L);
 }
 
-static rd_udp_loop *loop_new(rd_udp_set *set, const rd_udp_socket *sock, int batch)
+static rd_udp_loop *loop_new(rd_udp_set *set, const rd_udp_socket *sock, int batch,
+                             const rd_rrl_config *rrl)
 {
     rd_udp_loop *L = aligned_alloc(64, sizeof(*L));
     if (!L)
@@ -243,8 +267,10 @@ static rd_udp_loop *loop_new(rd_udp_set *set, const rd_udp_socket *sock, int bat
     L->item_msg = calloc(b, sizeof(*L->item_msg));
     L->qbuf = malloc(b * RD_UDP_QUERY_STRIDE);
     L->rbuf = malloc(RD_UDP_RESP_SKEW + b * RD_UDP_RESP_STRIDE);
+    if (rrl && rrl->rate)
+        L->rrl = rd_rrl_new(rrl);       /* one table per thread: no sharing, no locks */
     if (!L->rmsg || !L->smsg || !L->riov || !L->siov || !L->peer || !L->rcmsg || !L->scmsg
-        || !L->items || !L->item_msg || !L->qbuf || !L->rbuf) {
+        || !L->items || !L->item_msg || !L->qbuf || !L->rbuf || (rrl && rrl->rate && !L->rrl)) {
         loop_free(L);
         return NULL;
     }
@@ -261,7 +287,7 @@ static rd_udp_loop *loop_new(rd_udp_set *set, const rd_udp_socket *sock, int bat
 }
 
 rd_udp_set *rd_udp_start(const rd_udp_socket *socks, int nsocks, int batch,
-                         char *err, size_t errlen)
+                         const rd_rrl_config *rrl, char *err, size_t errlen)
 {
     if (nsocks < 1 || batch < 1 || batch > RD_UDP_MAX_BATCH) {
         snprintf(err, errlen, "bad arguments (%d sockets, batch %d)", nsocks, batch);
@@ -283,7 +309,7 @@ rd_udp_set *rd_udp_start(const rd_udp_socket *socks, int nsocks, int batch,
             rd_udp_free(s);
             return NULL;
         }
-        if ((s->loops[i] = loop_new(s, &socks[i], batch)))
+        if ((s->loops[i] = loop_new(s, &socks[i], batch, rrl)))
             s->loops[i]->index = i;
         else {
             snprintf(err, errlen, "out of memory");
@@ -374,5 +400,7 @@ void rd_udp_stats_sum(const rd_udp_set *s, rd_stats *out, rd_udp_counters *loop_
         loop_out->send_errors += RD_LOAD(L->counters.send_errors);
         loop_out->no_database += RD_LOAD(L->counters.no_database);
         loop_out->recv_errors += RD_LOAD(L->counters.recv_errors);
+        loop_out->rrl_dropped += RD_LOAD(L->counters.rrl_dropped);
+        loop_out->rrl_slipped += RD_LOAD(L->counters.rrl_slipped);
     }
 }

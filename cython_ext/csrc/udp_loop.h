@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "engine.h"
+#include "rrl.h"
 
 enum {
     RD_UDP_MAX_BATCH = 1024,
@@ -37,14 +38,17 @@ typedef struct rd_udp_counters {
     uint64_t send_errors;      /* response the kernel refused to send */
     uint64_t no_database;      /* query received before any database was published */
     uint64_t recv_errors;      /* recvmmsg failures other than timeout/EINTR */
+    uint64_t rrl_dropped;      /* responses response rate limiting withheld */
+    uint64_t rrl_slipped;      /* ... and sent truncated instead (TC=1: retry over TCP) */
 } rd_udp_counters;
 
 typedef struct rd_udp_set rd_udp_set;
 
 /* Start one thread per socket; `batch` datagrams per recvmmsg (1..RD_UDP_MAX_BATCH).
- * Returns NULL with a reason in err on failure (then nothing is left running). */
+ * rrl: response rate limiting for every thread (each its own table), or NULL / rate 0
+ * for none.  Returns NULL with a reason in err on failure (then nothing is left running). */
 rd_udp_set *rd_udp_start(const rd_udp_socket *socks, int nsocks, int batch,
-                         char *err, size_t errlen);
+                         const rd_rrl_config *rrl, char *err, size_t errlen);
 
 /* Ask every thread to stop and wait for them (at most about RD_UDP_WAKE_MS). The
  * sockets stay open: they belong to the caller. Then free with rd_udp_free(). */

@@ -1,6 +1,6 @@
 # server.pxd — C declarations of the daemon's data plane: RCU (rcu.h), its self-test and
-# the UDP loops (udp_loop.h).
-from libc.stdint cimport uint64_t
+# the UDP loops (udp_loop.h) and their response rate limiting (rrl.h).
+from libc.stdint cimport uint8_t, uint32_t, uint64_t
 from includes.engine cimport rd_db, rd_stats
 
 cdef extern from "rcu.h" nogil:
@@ -28,6 +28,29 @@ cdef extern from "rcu.h" nogil:
     const rd_db *rd_db_current()
     const rd_db *rd_db_exchange(const rd_db *db)
 
+cdef extern from "<sys/socket.h>" nogil:
+    cdef struct sockaddr:
+        pass
+
+cdef extern from "rrl.h" nogil:
+    ctypedef struct rd_rrl_config:
+        uint32_t rate
+        uint32_t slip
+        uint8_t ipv4_prefix
+        uint8_t ipv6_prefix
+        uint32_t table_size
+    ctypedef struct rd_rrl_table:
+        pass
+    enum:
+        RD_RRL_PASS
+        RD_RRL_SLIP
+        RD_RRL_DROP
+    rd_rrl_table *rd_rrl_new(const rd_rrl_config *cfg)
+    void rd_rrl_free(rd_rrl_table *t)
+    int rd_rrl_check(rd_rrl_table *t, const sockaddr *peer, const uint8_t *resp, size_t len,
+                     uint64_t now_ms)
+    size_t rd_rrl_slip(uint8_t *resp, size_t len)
+
 cdef extern from "udp_loop.h" nogil:
     enum:
         RD_UDP_MAX_BATCH
@@ -43,10 +66,12 @@ cdef extern from "udp_loop.h" nogil:
         uint64_t send_errors
         uint64_t no_database
         uint64_t recv_errors
+        uint64_t rrl_dropped
+        uint64_t rrl_slipped
     ctypedef struct rd_udp_set:
         pass
     rd_udp_set *rd_udp_start(const rd_udp_socket *socks, int nsocks, int batch,
-                             char *err, size_t errlen)
+                             const rd_rrl_config *rrl, char *err, size_t errlen)
     void rd_udp_stop(rd_udp_set *s)
     void rd_udp_free(rd_udp_set *s)
     void rd_udp_stats_sum(const rd_udp_set *s, rd_stats *out, rd_udp_counters *loop_out)
