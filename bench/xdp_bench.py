@@ -3,13 +3,28 @@
 Knot in XDP mode, in the same run, on the same setup (issue #5).
 
     sudo python3 bench/xdp_bench.py [--qps 340000] [--duration 5] [--rounds 3] [--records 100000]
+                                    [--families 4 6] [--queues 1]
 
 Topology: two network namespaces (tests/netns.py), server end of the veth pair with the
-server's XDP program, client end with kxdpgun's.  kxdpgun runs on CPU 0, the server's
-worker on CPU 1 (one RX queue, one worker each).  Figures per server: responses/s as
-kxdpgun counts them, and server CPU per response = the server process's user+system time
-over the run (from /proc/PID/stat) / responses.  Both servers serve the same zone, asked
-the same query file.  Prints a Markdown table (paste into bench/RESULTS.md).
+server's XDP program, client end with the load generator.  The load goes to the server's
+IPv4 and/or IPv6 address (--families).  With one queue (the default) kxdpgun offers it from
+CPU 0 and the server's one worker runs on CPU 1.
+
+With --queues N both veth ends get N RX/TX queues (`ip link add ... numrxqueues N
+numtxqueues N`) and the server gets N workers (robdns: one per queue; Knot: udp-workers N),
+pinned to CPUs 1, 2, ..., N modulo the CPU count.  A veth hands a frame to the peer's RX
+queue numbered like the TX queue it was sent on.  kxdpgun sends on one queue only here
+(it sizes itself by the "combined" channel count, which a veth does not report: it has
+separate RX and TX counts), so multi-queue runs use dnsperf instead (--generator auto):
+its kernel UDP sockets are spread over the TX queues by flow hash, hence over the
+server's RX queues.  dnsperf costs far more client CPU per query than kxdpgun, and on a
+small machine it shares cores with the server: do not compare runs with different
+generators.  Knot 3.2 sizes its XDP sockets the same way ("initialized XDP interface ...
+queues 1" on a 2-queue veth), so it would serve queue 0 only and leave the rest to the
+stack: multi-queue runs measure robdns alone.  Figures per server: responses/s as kxdpgun counts them, and server CPU per
+response = the server process's user+system time over the run (from /proc/PID/stat) /
+responses.  Both servers serve the same zone, asked the same query file.  Prints a
+Markdown table (paste into bench/RESULTS.md).
 """
 
 import argparse
@@ -17,6 +32,7 @@ import os
 import re
 import select
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -26,9 +42,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 from netns import VethPair  # noqa: E402
+from qps_bench import parse_dnsperf  # noqa: E402
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-SERVER_CPU, CLIENT_CPU = "1", "0"
+CLIENT_CPU = 0          # kxdpgun's CPU
 ORIGIN = "bench.test."          # bench/genzone.py's default origin
 
 
@@ -54,8 +71,9 @@ ROBDNS_SERVER = """
 import sys
 from robdns import _core, xdp
 db = _core.Database([_core.compile_zone(sys.argv[2], sys.argv[3])], max_udp_payload=1232)
-cfg = xdp.parse_xdp_config({"interface": sys.argv[1], "mode": "native", "queues": 1})
-w = xdp.start_xdp_workers(cfg, db, cpus=[int(sys.argv[4])])
+cpus = [int(c) for c in sys.argv[4].split(",")]
+cfg = xdp.parse_xdp_config({"interface": sys.argv[1], "mode": "native", "queues": len(cpus)})
+w = xdp.start_xdp_workers(cfg, db, cpus=cpus)
 print("ready", w.info, flush=True)
 sys.stdin.read()          # until the bench closes our stdin
 print(w.counters(), flush=True)
@@ -66,7 +84,7 @@ KNOT_CONF = """
 server:
     rundir: "{tmp}"
     user: root:root
-    udp-workers: 1
+    udp-workers: {queues}
     tcp-workers: 1
     background-workers: 1
     listen: {addr}@5300
@@ -97,20 +115,29 @@ def wait_ready(proc, timeout=60):
     return line
 
 
-def wait_answer(pair, probe, timeout=60):
+def server_cpus(queues):
+    """The server's CPUs: 1, 2, ..., queues (modulo the CPU count)."""
+    n = os.cpu_count() or 1
+    return [(1 + i) % n for i in range(queues)]
+
+
+def wait_answer(pair, probe, family, timeout=60):
+    """Until the server answers over `family` (this also fills the client's neighbour
+    table, which kxdpgun reads for the server's MAC)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        r = pair.run(pair.client_ns, ["kdig", "+timeout=1", "+retry=0", f"@{pair.server_v4}",
-                                      *probe], timeout=10)
+        r = pair.run(pair.client_ns, ["kdig", "+timeout=1", "+retry=0",
+                                      f"@{pair.server_addr(family)}", *probe], timeout=10)
         if "->>HEADER<<-" in r.stdout:
             return
         time.sleep(0.3)
     raise RuntimeError("server never answered")
 
 
-def kxdpgun(pair, qfile, qps, duration):
+def kxdpgun(pair, qfile, qps, duration, family):
     r = pair.run(pair.client_ns, ["kxdpgun", "-t", str(duration), "-Q", str(qps),
-                                  "-F", CLIENT_CPU, "-i", qfile, pair.server_v4],
+                                  "-F", str(CLIENT_CPU), "-i", qfile,
+                                  pair.server_addr(family)],
                  timeout=duration + 60)
     out = r.stdout + r.stderr
     sent = re.search(r"total queries:\s+(\d+)", out)
@@ -120,9 +147,26 @@ def kxdpgun(pair, qfile, qps, duration):
     return int(sent.group(1)), int(replies.group(1)), out
 
 
-def measure(pair, pid, qfile, qps, duration):
+def dnsperf(pair, qfile, qps, duration, family, queues):
+    """Kernel-socket load: 8 sockets per queue so that flow hashing reaches every queue;
+    4 MiB socket buffers so that replies are not lost at dnsperf's own sockets."""
+    r = pair.run(pair.client_ns, ["dnsperf", "-s", pair.server_addr(family), "-d", qfile,
+                                  "-l", str(duration), "-Q", str(qps), "-T", str(queues),
+                                  "-c", str(8 * queues), "-q", "1000", "-b", "4096"],
+                 timeout=duration + 60)
+    res = parse_dnsperf(r.stdout + r.stderr)
+    return res["sent"], res["completed"], r.stdout
+
+
+def generate(generator, pair, qfile, qps, duration, family, queues):
+    if generator == "kxdpgun":
+        return kxdpgun(pair, qfile, qps, duration, family)
+    return dnsperf(pair, qfile, qps, duration, family, queues)
+
+
+def measure(pair, pid, qfile, qps, duration, family, queues, generator):
     (u0, s0), t0 = cpu_times(pid), time.monotonic()
-    sent, replies, out = kxdpgun(pair, qfile, qps, duration)
+    sent, replies, out = generate(generator, pair, qfile, qps, duration, family, queues)
     (u1, s1), wall = cpu_times(pid), time.monotonic() - t0
     cpu = (u1 - u0) + (s1 - s0)
     return {"sent": sent, "replies": replies, "rps": replies / duration,
@@ -130,15 +174,16 @@ def measure(pair, pid, qfile, qps, duration):
             "us_per_resp": cpu / replies * 1e6 if replies else float("nan"), "wall": wall}
 
 
-def bench_robdns(pair, zone, qfile, probe, qps, duration, tmp):
+def bench_robdns(pair, zone, qfile, probe, qps, duration, tmp, family, queues, generator):
+    cpus = ",".join(map(str, server_cpus(queues)))
     proc = subprocess.Popen(["ip", "netns", "exec", pair.server_ns, sys.executable, "-c",
-                             ROBDNS_SERVER, pair.server_if, ORIGIN, zone, SERVER_CPU],
+                             ROBDNS_SERVER, pair.server_if, ORIGIN, zone, cpus],
                             cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     try:
         wait_ready(proc)
-        wait_answer(pair, probe)
-        return measure(pair, proc.pid, qfile, qps, duration)
+        wait_answer(pair, probe, family)
+        return measure(pair, proc.pid, qfile, qps, duration, family, queues, generator)
     finally:
         proc.stdin.close()
         tail = proc.stdout.read()
@@ -146,18 +191,19 @@ def bench_robdns(pair, zone, qfile, probe, qps, duration, tmp):
         print("robdns counters:", tail.strip(), file=sys.stderr)
 
 
-def bench_knot(pair, zone, qfile, probe, qps, duration, tmp):
+def bench_knot(pair, zone, qfile, probe, qps, duration, tmp, family, queues, generator):
     os.makedirs(f"{tmp}/db", exist_ok=True)
     conf = os.path.join(tmp, "knot.conf")
     with open(conf, "w") as f:
         f.write(KNOT_CONF.format(tmp=tmp, ifname=pair.server_if, zone=zone, addr=pair.server_v4,
-                                 origin=ORIGIN))
-    proc = subprocess.Popen(["ip", "netns", "exec", pair.server_ns, "taskset", "-c", SERVER_CPU,
+                                 origin=ORIGIN, queues=queues))
+    cpus = ",".join(map(str, sorted(set(server_cpus(queues)))))
+    proc = subprocess.Popen(["ip", "netns", "exec", pair.server_ns, "taskset", "-c", cpus,
                              "knotd", "-c", conf], stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
     try:
-        wait_answer(pair, probe)
-        return measure(pair, proc.pid, qfile, qps, duration)
+        wait_answer(pair, probe, family)
+        return measure(pair, proc.pid, qfile, qps, duration, family, queues, generator)
     finally:
         proc.terminate()
         try:
@@ -178,47 +224,71 @@ def main():
     ap.add_argument("--duration", type=int, default=5)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--records", type=int, default=100000)
+    ap.add_argument("--families", type=int, nargs="+", choices=(4, 6), default=[4, 6],
+                    help="offer the load to the server's IPv4 and/or IPv6 address")
+    ap.add_argument("--queues", type=int, default=1,
+                    help="RX/TX queues of each veth end; one server worker per queue")
+    ap.add_argument("--generator", choices=("auto", "kxdpgun", "dnsperf"), default="auto",
+                    help="load generator; auto: kxdpgun for one queue, dnsperf for more")
     args = ap.parse_args()
+    if not 1 <= args.queues <= 64:
+        ap.error("--queues must be 1..64")
+    if args.generator == "auto":
+        args.generator = "kxdpgun" if args.queues == 1 else "dnsperf"
     if os.geteuid() != 0:
         sys.exit("xdp_bench: needs root (network namespaces, XDP)")
-    for tool in ("kxdpgun", "knotd", "kdig", "taskset"):
+    for tool in (args.generator, "knotd", "kdig", "taskset"):
         if not shutil.which(tool):
             sys.exit(f"xdp_bench: {tool} not found (apt-get install knot knot-dnsutils)")
     servers = (("robdns XDP", bench_robdns), ("Knot 3.2 XDP", bench_knot))
+    if args.queues > 1:     # Knot serves queue 0 of a veth only (see the module's text)
+        servers = servers[:1]
     results = {}
     load0 = os.getloadavg()[0]
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     with tempfile.TemporaryDirectory(prefix="robdns-xdpbench") as tmp:
         zone, qfile, probe = make_zone(tmp, args.records)
-        for qps in args.qps:
+        for qps, fam in [(q, f) for q in args.qps for f in args.families]:
+            family = socket.AF_INET if fam == 4 else socket.AF_INET6
             for rnd in range(args.rounds):
                 for name, fn in servers:
-                    with VethPair() as pair:       # a fresh pair: no state carried over
-                        r = fn(pair, zone, qfile, probe, qps, args.duration, tmp)
-                    results.setdefault((name, qps), []).append(r)
-                    print(f"round {rnd + 1}: {name:14} offered {qps:>7} qps: {r['rps']:>9.0f} "
+                    # A fresh pair: no state carried over.
+                    with VethPair(rx_queues=args.queues) as pair:
+                        r = fn(pair, zone, qfile, probe, qps, args.duration, tmp, family,
+                               args.queues, args.generator)
+                    results.setdefault((name, qps, fam), []).append(r)
+                    print(f"round {rnd + 1}: {name:14} IPv{fam} offered {qps:>7} qps: "
+                          f"{r['rps']:>9.0f} "
                           f"responses/s ({100 * r['replies'] / max(1, r['sent']):.1f}% of "
                           f"{r['sent']} sent), {r['us_per_resp']:.2f} us CPU/response "
                           f"({100 * r['user_share']:.0f}% user)",
                           file=sys.stderr, flush=True)
     print(f"\n`python3 bench/xdp_bench.py --qps {' '.join(map(str, args.qps))} --duration "
-          f"{args.duration} --rounds {args.rounds} --records {args.records}` — {started}, "
+          f"{args.duration} --rounds {args.rounds} --records {args.records} --families "
+          f"{' '.join(map(str, args.families))} --queues {args.queues} --generator "
+          f"{args.generator}` — {started}, "
           f"load average {load0:.2f} at start, {os.getloadavg()[0]:.2f} at end; kernel "
-          f"{os.uname().release}; veth pair between two network namespaces, native XDP, one "
-          f"queue, copy mode (veth has no zero-copy); kxdpgun on CPU {CLIENT_CPU}, the server "
-          f"on CPU {SERVER_CPU}; medians of {args.rounds} interleaved rounds\n")
-    print("| server | offered qps | sent/s | responses/s | answered | server CPU µs/response | vs Knot |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
-    for qps in args.qps:
-        knot_cpu = median([r["us_per_resp"] for r in results[("Knot 3.2 XDP", qps)]])
+          f"{os.uname().release}; veth pair between two network namespaces, native XDP, "
+          f"{args.queues} queue(s), copy mode (veth has no zero-copy); {args.generator}"
+          f"{f' on CPU {CLIENT_CPU}' if args.generator == 'kxdpgun' else ' unpinned'}, the "
+          f"server on CPU(s) "
+          f"{','.join(map(str, server_cpus(args.queues)))}; medians of {args.rounds} "
+          f"interleaved rounds\n")
+    print("| server | family | offered qps | sent/s | responses/s | answered | "
+          "server CPU µs/response | vs Knot |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    for qps, fam in [(q, f) for q in args.qps for f in args.families]:
+        knot = results.get(("Knot 3.2 XDP", qps, fam))
+        knot_cpu = median([r["us_per_resp"] for r in knot]) if knot else None
         for name, _ in servers:
-            rs = results[(name, qps)]
+            rs = results[(name, qps, fam)]
             sent = median([r["sent"] / args.duration for r in rs])
             rps = median([r["rps"] for r in rs])
             ans = median([100 * r["replies"] / max(1, r["sent"]) for r in rs])
             cpu = median([r["us_per_resp"] for r in rs])
-            print(f"| {name} | {qps} | {sent:.0f} | {rps:.0f} | {ans:.1f}% | {cpu:.2f} | "
-                  f"{cpu / knot_cpu:.2f}x |")
+            vs = f"{cpu / knot_cpu:.2f}x" if knot_cpu else "—"
+            print(f"| {name} | IPv{fam} | {qps} | {sent:.0f} | {rps:.0f} | {ans:.1f}% | {cpu:.2f} | "
+                  f"{vs} |")
 
 
 if __name__ == "__main__":

@@ -3,8 +3,10 @@ daemon drives (build the XDP program, attach it, one pinned worker per RX queue,
 
 The packet work is compiled code (cython_ext/xdp.pyx, csrc/xdp_*.c); this module only
 checks configuration, finds queue count and MTU, builds the BPF object and owns the
-start/stop order.  Must run in the network namespace of the interface, as root (or with
-CAP_NET_ADMIN, CAP_BPF/CAP_SYS_ADMIN and CAP_IPC_LOCK), before privileges are dropped.
+start/stop order.  Starting must run in the network namespace of the interface, as root
+or with CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN, CAP_NET_RAW and CAP_IPC_LOCK (the set
+tests/test_xdp_caps.py proves; dist/robdns.service.d/xdp.conf grants it), before
+privileges are dropped; stopping needs none.
 
 The daemon's use::
 
