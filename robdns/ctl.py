@@ -75,10 +75,10 @@ def _print(action, resp):
             for line in err.splitlines():
                 print(f"  {line}", file=out)
         print(f"reloads {resp.get('reloads', 0)}", file=out)
-    if action in ("status", "zone-status", "reload"):
+    if action in ("status", "zone-status", "reload", "zone-reload"):
         for z in resp.get("zones", []):
             _print_zone(z, out)
-    if action == "reload" and resp.get("config_error"):
+    if action in ("reload", "zone-reload") and resp.get("config_error"):
         print(f"config: {resp['config_error']}", file=sys.stderr)
     if action == "stats":
         for key, value in _flatten(resp.get("stats", {})):

@@ -12,6 +12,7 @@ import dataclasses
 import grp
 import os
 import pwd
+import re
 import signal
 import socket
 import time
@@ -21,6 +22,28 @@ from robdns.errors import ConfigError, RobdnsError, ZoneError
 from robdns.log import logger, set_level, setup
 
 IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)       # Linux value; missing from Python's socket
+
+
+def zone_source(z):
+    """What identifies a zone's source for reload: its file's identity, size and
+    modification time plus the settings that change the compiled image; None if the
+    file cannot be read (the compile then reports why)."""
+    try:
+        st = os.stat(z.file)
+    except OSError:
+        return None
+    return (z.file, z.default_ttl, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def has_include(path):
+    """True if the zone file may pull in others ($INCLUDE, RFC 1035 5.1): their changes
+    do not show in the file's own stat, so such a zone is compiled at every reload.  A
+    "$INCLUDE" inside a comment or a string only costs that recompile."""
+    try:
+        with open(path, "rb") as f:
+            return re.search(rb"\$include", f.read(), re.IGNORECASE) is not None
+    except OSError:
+        return True
 
 
 @dataclasses.dataclass
@@ -33,6 +56,7 @@ class ZoneState:
     load_seconds: float = 0.0
     errors: list = dataclasses.field(default_factory=list)   # of the last failed load
     failed_at: float = 0.0
+    source: tuple = None            # the file as `image` was compiled from (zone_source())
 
     def status(self):
         img = self.image
@@ -114,17 +138,29 @@ class Daemon:
         os.setuid(uid)
         logger.info("dropped privileges to uid %d gid %d", uid, gid)
 
-    def load_zones(self, cfg, previous=None):
+    def load_zones(self, cfg, previous=None, force=()):
         """Compile every zone of cfg; a zone that fails keeps its previous image (if any).
-        Returns the new {name: ZoneState}."""
+
+        A zone whose file is as it was when its image was compiled (same inode, size and
+        modification time, no $INCLUDE) keeps that image without a recompile, as Knot and
+        NSD do on reload; zones named in `force` (or every zone, force=True) are compiled
+        again whatever their files say.  Returns the new {name: ZoneState}."""
         from robdns import _core
         previous = previous or {}
         out = {}
         for z in cfg.zones:
             old = previous.get(z.name)
+            source = zone_source(z)
+            if (old is not None and old.image is not None and not old.errors
+                    and source is not None and old.source == source
+                    and force is not True and z.name not in force):
+                out[z.name] = old
+                logger.debug("zone %s unchanged: serial %s kept", z.name, old.image.serial)
+                continue
             st = ZoneState(z.name, z.file)
             if old is not None:
                 st.image, st.loaded_at, st.load_seconds = old.image, old.loaded_at, old.load_seconds
+                st.source = old.source
             t0 = time.monotonic()
             try:
                 img = _core.compile_zone(z.name, z.file, z.default_ttl)
@@ -137,6 +173,9 @@ class Daemon:
                 st.errors = [f"{z.file}: internal error: {type(e).__name__}: {e}"]
             else:
                 st.image, st.loaded_at, st.load_seconds = img, time.time(), time.monotonic() - t0
+                # Taken before the compile: a file replaced meanwhile is compiled again
+                # at the next reload rather than skipped.
+                st.source = source if source is not None and not has_include(z.file) else None
                 logger.info("zone %s loaded: serial %s, %d records, %.1f ms", z.name, img.serial,
                             img.record_count, st.load_seconds * 1000)
                 for w in img.warnings:
@@ -218,15 +257,17 @@ class Daemon:
             text += f", {_count(failed, 'zone')} failed"
         return text
 
-    async def reload(self):
-        """Reload config and zones (SIGHUP, ctl reload). Failed parts keep their old version."""
+    async def reload(self, force=()):
+        """Reload config and zones (SIGHUP, ctl reload): zones whose files changed are
+        compiled again, and those in `force` (True: all) whatever their files say.
+        Failed parts keep their old version."""
         loop = asyncio.get_running_loop()
         async with self.reload_lock:
             sdnotify.reloading("reloading")
             logger.info("reloading")
             t0 = time.monotonic()
             try:
-                result = await loop.run_in_executor(self.reloader, self._reload_blocking)
+                result = await loop.run_in_executor(self.reloader, self._reload_blocking, force)
             finally:
                 summary = self._summary()
                 sdnotify.ready(summary)
@@ -240,7 +281,7 @@ class Daemon:
         except Exception:
             logger.exception("reload failed; the previous configuration and zones keep serving")
 
-    def _reload_blocking(self):
+    def _reload_blocking(self, force=()):
         cfg = self.cfg
         if cfg.path is not None:
             try:
@@ -261,7 +302,7 @@ class Daemon:
                                       xdp=self.cfg.xdp,
                                       tcp=dataclasses.replace(cfg.tcp, enabled=self.cfg.tcp.enabled))
         self.config_error = None
-        zones = self.load_zones(cfg, self.zones)
+        zones = self.load_zones(cfg, self.zones, force)
         db = self.build_database(cfg, zones)
         self.publish(db)           # waits for the grace period; the old snapshot is freed after
         self.zones = zones
@@ -301,6 +342,15 @@ class Daemon:
             return {"ok": True, "stats": self.stats()}
         if cmd == "reload":
             return await self.reload()
+        if cmd == "zone-reload":
+            # Like knotc zone-reload: compile again even if the file looks unchanged.
+            name = req.get("zone")
+            if not name:
+                return await self.reload(force=True)
+            key = name.lower() if name.endswith(".") else name.lower() + "."
+            if key not in self.zones:
+                return {"ok": False, "error": f"no zone {name} configured"}
+            return await self.reload(force=(key,))
         if cmd == "stop":
             self.stopping.set()
             return {"ok": True}
