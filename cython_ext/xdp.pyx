@@ -24,7 +24,7 @@ _XDP_MODES = {"auto": cxdp.RD_XDP_MODE_AUTO, "native": cxdp.RD_XDP_MODE_NATIVE,
 _XDP_ZC = {"auto": cxdp.RD_XDP_ZC_AUTO, "on": cxdp.RD_XDP_ZC_ON, "off": cxdp.RD_XDP_ZC_OFF}
 _XDP_MODE_NAMES = {cxdp.RD_XDP_MODE_NATIVE: "native", cxdp.RD_XDP_MODE_GENERIC: "generic"}
 _XDP_COUNTERS = ("rx_frames", "tx_frames", "not_dns", "malformed", "no_answer", "tx_full",
-                 "no_db", "wakeups", "batches", "kernel_rx_dropped", "kernel_rx_ring_full",
+                 "no_db", "rrl_dropped", "rrl_slipped", "wakeups", "batches", "kernel_rx_dropped", "kernel_rx_ring_full",
                  "kernel_fill_ring_empty", "kernel_invalid_descs")
 
 
@@ -102,6 +102,7 @@ cdef class XdpPlane:
     cdef readonly str zero_copy
     cdef readonly int mtu
     cdef object cpus
+    cdef object rrl            # response rate limiting settings (dict) or None
     cdef object _database      # the Database of own_db (standalone use)
 
     def __cinit__(self):
@@ -112,7 +113,7 @@ cdef class XdpPlane:
         memset(&self.prog, 0, sizeof(self.prog))
 
     def __init__(self, str interface, int ifindex, int port, queues, str mode, str zero_copy,
-                 bytes program, int mtu=1500, cpus=None):
+                 bytes program, int mtu=1500, cpus=None, rrl=None):
         if mode not in _XDP_MODES:
             raise ValueError("mode must be auto, native or generic")
         if zero_copy not in _XDP_ZC:
@@ -132,6 +133,9 @@ cdef class XdpPlane:
         self.program = program
         self.mtu = mtu
         self.cpus = list(cpus) if cpus is not None else None
+        self.rrl = dict(rrl) if rrl and rrl.get("rate") else None
+        if self.rrl is not None:
+            _rrl_config(self.rrl)           # bad settings fail here, not at start()
         self._database = None
 
     def start(self, Database db=None):
@@ -146,6 +150,11 @@ cdef class XdpPlane:
         cdef int i
         cdef cxdp.rd_xdp_worker *w
         cdef bytes ifname = self.interface.encode()
+        cdef cxdp.rd_rrl_config rrl_cfg
+        cdef const cxdp.rd_rrl_config *rrl_ptr = NULL
+        if self.rrl is not None:
+            rrl_cfg = _rrl_config(self.rrl)
+            rrl_ptr = &rrl_cfg
         cdef const char *obj = self.program
         if self.workers != NULL:
             raise RuntimeError("XdpPlane already started")
@@ -172,7 +181,8 @@ cdef class XdpPlane:
             for q in self.queues:
                 w = cxdp.rd_xdp_worker_open(ifname, q, _XDP_ZC[self.zero_copy],
                                             self.prog.xsks_map_fd, <uint16_t>self.port,
-                                            <uint16_t>self.mtu, self.dbp, err, sizeof(err))
+                                            <uint16_t>self.mtu, self.dbp, rrl_ptr, err,
+                                            sizeof(err))
                 if w == NULL:
                     raise OSError(errno, err.decode("utf-8", "replace"))
                 self.workers[self.nworkers] = w
@@ -257,7 +267,7 @@ cdef class XdpPlane:
         for i in range(self.nworkers):
             cxdp.rd_xdp_worker_counters(self.workers[i], &c, &s)
             vals = (c.rx_frames, c.tx_frames, c.not_dns, c.malformed, c.no_answer, c.tx_full,
-                    c.no_db, c.wakeups, c.batches, c.k_rx_dropped, c.k_rx_ring_full,
+                    c.no_db, c.rrl_dropped, c.rrl_slipped, c.wakeups, c.batches, c.k_rx_dropped, c.k_rx_ring_full,
                     c.k_fill_empty, c.k_invalid, s.queries, s.responses, s.truncated)
             for k, v in zip(_XDP_COUNTERS + ("queries", "responses", "truncated"), vals):
                 total[k] += v

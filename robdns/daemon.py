@@ -108,7 +108,8 @@ class Daemon:
             # Attaching needs root (CAP_NET_ADMIN, CAP_BPF): before the drop. The XDP
             # workers answer from the same RCU pointer as the UDP workers.
             from robdns import xdp
-            self.xdp = xdp.start_xdp_workers(cfg.xdp)
+            self.xdp = xdp.start_xdp_workers(
+                cfg.xdp, rrl=dataclasses.asdict(cfg.rrl) if cfg.rrl.rate else None)
             logger.info("xdp: %s", self.xdp.info)
 
     def _cpu_of(self, worker):

@@ -235,14 +235,16 @@ def resolve_queues(cfg: XdpConfig) -> list:
 
 
 def start_xdp_workers(cfg: XdpConfig, database=None, cpus: Optional[list] = None,
-                      program: Optional[bytes] = None) -> XdpWorkers:
+                      program: Optional[bytes] = None, rrl: Optional[dict] = None) -> XdpWorkers:
     """Attach the XDP program to cfg.interface and start one worker per RX queue.
 
     ``database``: None (the daemon) to answer from the RCU pointer the daemon publishes
     (rd_db_global, the one the UDP workers read), or a robdns._core.Database to answer
     from (tests, tools; replace it with XdpWorkers.set_database).  ``cpus``: the cores to pin
     the workers to (worker i on cpus[i % len(cpus)]; default: queue i on core i modulo
-    the cores this process may use).  Raises XdpError (nothing stays attached then).
+    the cores this process may use).  ``rrl``: response rate limiting settings (the
+    fields of robdns.config.RrlConfig), one table per queue.  Raises XdpError (nothing
+    stays attached then).
     """
     from robdns import _core
     if not _core.xdp_supported():
@@ -263,7 +265,7 @@ def start_xdp_workers(cfg: XdpConfig, database=None, cpus: Optional[list] = None
     while True:
         plane = _core.XdpPlane(cfg.interface, ifindex, cfg.port, queues, cfg.mode,
                                cfg.zero_copy, program, mtu=max(576, min(mtu, 65535)),
-                               cpus=cpus)
+                               cpus=cpus, rrl=rrl)
         try:
             plane.start(database)
             break

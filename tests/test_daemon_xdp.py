@@ -164,3 +164,34 @@ def test_a_stale_program_from_an_older_run_is_replaced(pair, world_readable_dir)
         assert pair.attached_program() == (0, "")
     finally:
         srv.close()
+
+
+@pytest.mark.parametrize("family", [socket.AF_INET, socket.AF_INET6], ids=["ipv4", "ipv6"])
+def test_xdp_answers_are_rate_limited_like_the_socket_path(pair, tmp_path, family):
+    # server.rrl applies to the XDP workers too: a flood of one question from one client
+    # gets `rate` answers, then every second limited one truncated (TC), the rest nothing.
+    srv = xdp_server(pair, tmp_path, rrl={"rate": 10, "slip": 2})
+    try:
+        srv.start()
+        wire = dns.message.make_query("www.example.com.", "A").to_wire()
+        with pair.client_socket(family) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+            for _ in range(200):
+                s.sendto(wire, (pair.server_addr(family), 53))
+            s.settimeout(1.0)
+            replies = []
+            try:
+                while True:
+                    replies.append(dns.message.from_wire(s.recv(4096)))
+            except socket.timeout:
+                pass
+        full = [r for r in replies if not r.flags & dns.flags.TC]
+        slipped = [r for r in replies if r.flags & dns.flags.TC]
+        assert 10 <= len(full) <= 40, len(full)     # 10 at once, then 10/s while it lasts
+        assert slipped and all(not r.answer for r in slipped)
+        x = srv.ctl("stats")["stats"]["xdp"]
+        assert x["rrl_slipped"] == len(slipped)
+        assert x["rrl_dropped"] + x["rrl_slipped"] == 200 - len(full)
+        assert srv.ctl("stats")["stats"]["udp"]["queries"] == 0   # all on the XDP path
+    finally:
+        srv.close()

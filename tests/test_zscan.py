@@ -149,6 +149,32 @@ def test_include_error_names_the_included_file(tmp_path):
                     f"{tmp_path}/main.zone:3: error: bad IPv4 address '1.1.1'"]
 
 
+@pytest.mark.parametrize("target", ["/dev/zero", "fifo"])
+def test_include_of_a_device_or_fifo_is_refused_at_once(tmp_path, target):
+    # /dev/zero would be read until memory runs out, a FIFO without a writer would block
+    # the load (a reload thread) forever: an $INCLUDE must name a regular file.
+    if target == "fifo":
+        os.mkfifo(tmp_path / "fifo")
+        target = str(tmp_path / "fifo")
+    (tmp_path / "main.zone").write_text(f"$TTL 1\n$INCLUDE {target}\nz A 192.0.2.1\n")
+    recs, msgs = _core.parse_zone_file(str(tmp_path / "main.zone"), O)
+    assert msgs == [f"{tmp_path}/main.zone:2: error: cannot open $INCLUDE file '{target}': "
+                    "not a regular file"]
+    assert [r[0] for r in recs] == [W("z." + O)]
+
+
+def test_the_zone_file_itself_may_be_a_pipe(tmp_path):
+    # robdns check-zone ORIGIN /dev/stdin: the top-level file is read whatever it is.
+    r, w = os.pipe()
+    os.write(w, b"$TTL 1\nz A 192.0.2.1\n")
+    os.close(w)
+    try:
+        recs, msgs = _core.parse_zone_file(f"/proc/self/fd/{r}", O)
+    finally:
+        os.close(r)
+    assert msgs == [] and [r[0] for r in recs] == [W("z." + O)]
+
+
 def test_generate_basic_and_step():
     recs = parse("$GENERATE 1-5/2 host-$ A 192.0.2.$\n")
     assert [(r[0], r[4]) for r in recs] == [

@@ -61,7 +61,7 @@ def test_fuzz_regressions_replay_cleanly(fuzzer):
 def test_libfuzzer_zone_parser(fuzzer, tmp_path):
     corpus = libfuzzer.write_corpus(tmp_path / "corpus", seeds())
     runs = libfuzzer.run(fuzzer, corpus, tmp_path, seconds=FUZZ_SECONDS, max_len=4096,
-                         leaks=True)
+                         leaks=True, dictionary="zscan.dict")
     assert runs > 1000
 
 

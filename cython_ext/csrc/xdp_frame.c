@@ -1,7 +1,9 @@
 /* xdp_frame.c — parse a DNS query frame and build its reply frame in place (AF_XDP path). */
 #include "xdp_frame.h"
 
+#include <netinet/in.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #define ETH_HLEN_ 14
 #define ETH_ALEN_ 6
@@ -105,6 +107,27 @@ int rd_xdp_parse(const uint8_t *f, size_t len, uint16_t port, rd_xdp_query *q)
 size_t rd_xdp_reply(uint8_t *f, size_t len, size_t cap, uint16_t port, uint16_t mtu,
                     const rd_db *db, uint8_t *scratch, rd_stats *stats, int *why)
 {
+    return rd_xdp_reply_limited(f, len, cap, port, mtu, db, scratch, stats, NULL, 0, why);
+}
+
+/* The client (the query's source) as a socket address, for the rate limiter's key. */
+static void source_sockaddr(const uint8_t *addr, int family, struct sockaddr_in6 *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (family == 4) {
+        struct sockaddr_in *s4 = (struct sockaddr_in *)out;
+        s4->sin_family = AF_INET;
+        memcpy(&s4->sin_addr, addr, 4);
+    } else {
+        out->sin6_family = AF_INET6;
+        memcpy(&out->sin6_addr, addr, 16);
+    }
+}
+
+size_t rd_xdp_reply_limited(uint8_t *f, size_t len, size_t cap, uint16_t port,
+                            uint16_t mtu, const rd_db *db, uint8_t *scratch, rd_stats *stats,
+                            rd_rrl_table *rrl, uint64_t now_ms, int *why)
+{
     rd_xdp_query q;
     int rc = rd_xdp_parse(f, len, port, &q);
     if (rc != RD_XDP_OK) {
@@ -150,6 +173,22 @@ size_t rd_xdp_reply(uint8_t *f, size_t len, size_t cap, uint16_t port, uint16_t 
         *why = RD_XDP_NO_ANSWER;
         return 0;
     }
+    *why = RD_XDP_OK;
+    if (rrl) {
+        struct sockaddr_in6 client;
+        source_sockaddr(addr, q.family, &client);
+        int verdict = rd_rrl_check(rrl, (const struct sockaddr *)&client, f + dns, n, now_ms);
+        if (verdict == RD_RRL_DROP) {
+            *why = RD_XDP_RATE_LIMITED;
+            return 0;
+        }
+        if (verdict == RD_RRL_SLIP) {
+            n = rd_rrl_slip(f + dns, n);
+            *why = n ? RD_XDP_SLIPPED : RD_XDP_RATE_LIMITED;
+            if (n == 0)
+                return 0;
+        }
+    }
 
     /* Ethernet: the reply goes back to the sender's MAC; VLAN tags stay as they are. */
     uint8_t mac[ETH_ALEN_];
@@ -193,6 +232,5 @@ size_t rd_xdp_reply(uint8_t *f, size_t len, size_t cap, uint16_t port, uint16_t 
     sum += PROTO_UDP + ulen;
     uint16_t c = csum_fold(csum_partial(u, ulen, sum));
     put16(u + 6, c ? c : 0xffff);             /* 0 means "no checksum": send all ones */
-    *why = RD_XDP_OK;
-    return dns + n;
+    return dns + n;                           /* *why: RD_XDP_OK, or RD_XDP_SLIPPED */
 }

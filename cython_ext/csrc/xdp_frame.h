@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "engine.h"
+#include "rrl.h"
 
 /* Why a frame got no reply (counted per worker). */
 enum {
@@ -19,6 +20,8 @@ enum {
     RD_XDP_MALFORMED,   /* lengths or header fields inconsistent */
     RD_XDP_NO_ANSWER,   /* the engine sent nothing (QR set, too short, ...) */
     RD_XDP_NO_ROOM,     /* the frame buffer cannot hold a 512-byte answer */
+    RD_XDP_RATE_LIMITED,/* response rate limiting withheld the answer */
+    RD_XDP_SLIPPED,     /* (with a reply) rate limited: the answer went out truncated */
 };
 
 /* Facts about one query frame, filled by rd_xdp_parse. */
@@ -40,5 +43,12 @@ int rd_xdp_parse(const uint8_t *frame, size_t len, uint16_t port, rd_xdp_query *
  * sent; the frame is then garbage.  db must not be NULL. */
 size_t rd_xdp_reply(uint8_t *frame, size_t len, size_t cap, uint16_t port, uint16_t mtu,
                     const rd_db *db, uint8_t *scratch, rd_stats *stats, int *why);
+
+/* rd_xdp_reply with response rate limiting (rrl.h) by the query's source address at
+ * now_ms: a withheld answer returns 0 with *why RD_XDP_RATE_LIMITED; a slipped one
+ * returns the truncated reply with *why RD_XDP_SLIPPED.  rrl NULL: rd_xdp_reply. */
+size_t rd_xdp_reply_limited(uint8_t *frame, size_t len, size_t cap, uint16_t port,
+                            uint16_t mtu, const rd_db *db, uint8_t *scratch, rd_stats *stats,
+                            rd_rrl_table *rrl, uint64_t now_ms, int *why);
 
 #endif

@@ -20,6 +20,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 #include <linux/capability.h>
 #include <linux/if_xdp.h>
@@ -61,6 +62,7 @@ struct rd_xdp_worker {
     _Atomic int stop;
     rd_xdp_db_ptr *db;
     rd_rcu_reader *rcu;
+    rd_rrl_table *rrl;              /* this queue's rate limiting table, or NULL */
     rd_xdp_counters cnt;
     rd_stats stats;
     /* cold */
@@ -125,6 +127,12 @@ static void handle_batch(rd_xdp_worker *w, uint32_t n, uint32_t idx_rx)
     uint32_t tx_len[BATCH];
     uint32_t ntx = 0, nfill = 0;
     const rd_db *db = atomic_load_explicit(w->db, memory_order_acquire);
+    uint64_t now_ms = 0;
+    if (w->rrl) {
+        struct timespec ts;             /* the vDSO's coarse clock: no syscall */
+        clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+        now_ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    }
 
     for (uint32_t i = 0; i < n; i++) {
         const struct xdp_desc *d = xsk_ring_cons__rx_desc(&w->rx, idx_rx + i);
@@ -134,11 +142,13 @@ static void handle_batch(rd_xdp_worker *w, uint32_t n, uint32_t idx_rx)
         size_t rlen = 0;
         int why = RD_XDP_OK;
         if (db)
-            rlen = rd_xdp_reply(frame, d->len, cap, w->port, w->mtu, db, w->scratch,
-                                &w->stats, &why);
+            rlen = rd_xdp_reply_limited(frame, d->len, cap, w->port, w->mtu, db, w->scratch,
+                                        &w->stats, w->rrl, now_ms, &why);
         else
             w->cnt.no_db++;
         if (rlen) {
+            if (why == RD_XDP_SLIPPED)
+                w->cnt.rrl_slipped++;
             tx_addr[ntx] = addr;
             tx_len[ntx++] = (uint32_t)rlen;
             continue;
@@ -147,6 +157,7 @@ static void handle_batch(rd_xdp_worker *w, uint32_t n, uint32_t idx_rx)
         if (why == RD_XDP_NOT_DNS) w->cnt.not_dns++;
         else if (why == RD_XDP_MALFORMED) w->cnt.malformed++;
         else if (why == RD_XDP_NO_ANSWER || why == RD_XDP_NO_ROOM) w->cnt.no_answer++;
+        else if (why == RD_XDP_RATE_LIMITED) w->cnt.rrl_dropped++;
     }
     w->cnt.rx_frames += n;
     xsk_ring_cons__release(&w->rx, n);
@@ -290,7 +301,7 @@ static int create_socket(rd_xdp_worker *w, const char *ifname, uint16_t bind_fla
 
 rd_xdp_worker *rd_xdp_worker_open(const char *ifname, uint32_t queue, int zc, int xsks_map_fd,
                                   uint16_t port, uint16_t mtu, rd_xdp_db_ptr *db,
-                                  char *err, size_t errlen)
+                                  const rd_rrl_config *rrl, char *err, size_t errlen)
 {
     rd_xdp_worker *w = NULL;
     if (posix_memalign((void **)&w, 64, sizeof *w)) {
@@ -309,6 +320,11 @@ rd_xdp_worker *rd_xdp_worker_open(const char *ifname, uint32_t queue, int zc, in
     if (w->area == MAP_FAILED)
         w->area = NULL;
     w->scratch = malloc(SCRATCH_SIZE);
+    if (rrl && rrl->rate && !(w->rrl = rd_rrl_new(rrl))) {
+        snprintf(err, errlen, "no memory for the rate limiting table of queue %u", queue);
+        rd_xdp_worker_close(w);
+        return NULL;
+    }
     w->stop_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     w->rcu = rd_rcu_register();     /* starts offline; the thread goes online */
     if (!w->rcu) {
@@ -407,6 +423,7 @@ void rd_xdp_worker_close(rd_xdp_worker *w)
     if (w->stop_fd >= 0)
         close(w->stop_fd);
     free(w->scratch);
+    rd_rrl_free(w->rrl);
     rd_rcu_unregister(w->rcu);
     free(w);
 }
@@ -436,9 +453,10 @@ void rd_xdp_worker_counters(const rd_xdp_worker *w, rd_xdp_counters *c, rd_stats
 
 rd_xdp_worker *rd_xdp_worker_open(const char *ifname, uint32_t queue, int zc, int xsks_map_fd,
                                   uint16_t port, uint16_t mtu, rd_xdp_db_ptr *db,
-                                  char *err, size_t errlen)
+                                  const rd_rrl_config *rrl, char *err, size_t errlen)
 {
     (void)ifname; (void)queue; (void)zc; (void)xsks_map_fd; (void)port; (void)mtu; (void)db;
+    (void)rrl;
     snprintf(err, errlen, "this robdns was built without AF_XDP support "
              "(libxdp/libbpf headers were missing at build time)");
     return NULL;

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "engine.h"
+#include "rrl.h"
 
 enum { RD_XDP_ZC_AUTO = 0, RD_XDP_ZC_ON = 1, RD_XDP_ZC_OFF = 2 };
 
@@ -30,6 +31,8 @@ typedef struct rd_xdp_counters {
     uint64_t no_answer;        /* the engine sent nothing */
     uint64_t tx_full;          /* no TX slot: reply dropped */
     uint64_t no_db;            /* no database published yet: dropped */
+    uint64_t rrl_dropped;      /* answers response rate limiting withheld */
+    uint64_t rrl_slipped;      /* ... and sent truncated instead (TC=1: retry over TCP) */
     uint64_t wakeups;          /* sendto/recvfrom kicks (need_wakeup) */
     uint64_t batches;
     /* the kernel's view of the socket (XDP_STATISTICS), read at snapshot time */
@@ -46,7 +49,7 @@ typedef struct rd_xdp_worker rd_xdp_worker;
  * the socket into the XDP program's map (xsks_map_fd).  Returns NULL with err filled. */
 rd_xdp_worker *rd_xdp_worker_open(const char *ifname, uint32_t queue, int zc, int xsks_map_fd,
                                   uint16_t port, uint16_t mtu, rd_xdp_db_ptr *db,
-                                  char *err, size_t errlen);
+                                  const rd_rrl_config *rrl, char *err, size_t errlen);
 
 /* Start the worker thread, pinned to cpu (cpu < 0: not pinned).  Returns 0 or -errno. */
 int rd_xdp_worker_start(rd_xdp_worker *w, int cpu);

@@ -303,13 +303,26 @@ static void dir_ttl(zs_state *st, zs_tok *t, size_t n, uint32_t line)
     st->sc.ttl_default_known = 1;
 }
 
-static char *read_file(const char *path, size_t *len, int *err)
+/* read_file's error for a file that is not a regular one (errno values are positive). */
+#define ZS_NOT_REGULAR (-1)
+
+static const char *file_error(int err)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    return err == ZS_NOT_REGULAR ? "not a regular file" : strerror(err);
+}
+
+/* The whole file in a malloc'd buffer.  regular_only: refuse devices, FIFOs and sockets
+ * (opened without blocking first, so a FIFO without a writer cannot hang the load):
+ * an $INCLUDE of /dev/zero or /dev/stdin would otherwise read forever or wait forever.
+ * The top-level file may be one (robdns check-zone ORIGIN /dev/stdin). */
+static char *read_file(const char *path, size_t *len, int *err, int regular_only)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | (regular_only ? O_NONBLOCK : 0));
     if (fd < 0) { *err = errno; return NULL; }
     struct stat sb;
     if (fstat(fd, &sb) < 0) { *err = errno; close(fd); return NULL; }
     if (S_ISDIR(sb.st_mode)) { *err = EISDIR; close(fd); return NULL; }
+    if (regular_only && !S_ISREG(sb.st_mode)) { *err = ZS_NOT_REGULAR; close(fd); return NULL; }
     size_t cap = S_ISREG(sb.st_mode) ? (size_t)sb.st_size + 1 : 65536, n = 0;
     char *buf = malloc(cap);
     if (!buf) { *err = ENOMEM; close(fd); return NULL; }
@@ -337,11 +350,11 @@ static char *read_file(const char *path, size_t *len, int *err)
 }
 
 /* Parse a whole file at the current depth with the caller's state (origin, owner, TTLs). */
-static int parse_file_here(zs_state *st, const char *path)
+static int parse_file_here(zs_state *st, const char *path, int regular_only)
 {
     size_t len;
     int err;
-    char *buf = read_file(path, &len, &err);
+    char *buf = read_file(path, &len, &err, regular_only);
     if (!buf) return err;
     st->sc.file = rd_rrlist_file(st->out, path);
     st->sc.path = path;
@@ -397,10 +410,10 @@ static void dir_include(zs_state *st, zs_tok *t, size_t n, uint32_t line)
     zs_scope includer = st->sc;
     if (have_new_origin) set_origin(st, w);
     st->depth++;
-    int err = parse_file_here(st, path);
+    int err = parse_file_here(st, path, 1);
     st->depth--;
     st->sc = includer;
-    if (err) zs_err(st, line, "cannot open $INCLUDE file '%s': %s", path, strerror(err));
+    if (err) zs_err(st, line, "cannot open $INCLUDE file '%s': %s", path, file_error(err));
 }
 
 /* ---- $GENERATE (BIND): range lhs [ttl] [class] type rhs ---- */
@@ -667,10 +680,10 @@ int zs_parse_file(const char *path, const zs_options *opt, rd_rrlist *out, rd_ms
         rd_msgs_add(msgs, RD_MSG_ERROR, RD_NONE, 0, "out of memory");
         return 1;
     }
-    int err = parse_file_here(st, path);
+    int err = parse_file_here(st, path, 0);
     if (err) {
         st->sc.file = rd_rrlist_file(out, path);
-        zs_err(st, 0, "cannot open zone file: %s", strerror(err));
+        zs_err(st, 0, "cannot open zone file: %s", file_error(err));
     }
     return state_done(st, before);
 }

@@ -3,6 +3,7 @@
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 
 from includes.engine cimport rd_db, rd_stats
+from includes.server cimport rd_rrl_config
 
 cdef extern from "xdp_frame.h" nogil:
     enum:
@@ -48,6 +49,8 @@ cdef extern from "xdp_worker.h" nogil:
         uint64_t no_answer
         uint64_t tx_full
         uint64_t no_db
+        uint64_t rrl_dropped
+        uint64_t rrl_slipped
         uint64_t wakeups
         uint64_t batches
         uint64_t k_rx_dropped
@@ -58,7 +61,8 @@ cdef extern from "xdp_worker.h" nogil:
         pass
     rd_xdp_worker *rd_xdp_worker_open(const char *ifname, uint32_t queue, int zc,
                                       int xsks_map_fd, uint16_t port, uint16_t mtu,
-                                      rd_xdp_db_ptr *db, char *err, size_t errlen)
+                                      rd_xdp_db_ptr *db, const rd_rrl_config *rrl,
+                                      char *err, size_t errlen)
     int rd_xdp_worker_start(rd_xdp_worker *w, int cpu)
     void rd_xdp_worker_stop(rd_xdp_worker *w)
     void rd_xdp_worker_close(rd_xdp_worker *w)

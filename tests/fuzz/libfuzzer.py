@@ -55,13 +55,18 @@ def replay(exe, inputs, leaks=False, env=None):
     assert r.returncode == 0, r.stderr[-3000:]
 
 
-def run(exe, corpus, workdir, seconds=None, max_len=1024, leaks=False, env=None):
-    """Run `exe` for `seconds` over `corpus` (crash inputs go to workdir); asserts a clean
-    exit and returns the number of inputs executed."""
+def run(exe, corpus, workdir, seconds=None, max_len=1024, leaks=False, env=None,
+        dictionary=None):
+    """Run `exe` for `seconds` over `corpus` (crash inputs go to workdir), with the libFuzzer
+    dictionary tests/fuzz/<dictionary> if named; asserts a clean exit and returns the
+    number of inputs executed."""
     seconds = FUZZ_SECONDS if seconds is None else seconds
+    extra = [f"-dict={os.path.join(FUZZ_DIR, dictionary)}"] if dictionary else []
     r = subprocess.run([str(exe), f"-max_total_time={seconds}", f"-max_len={max_len}",
-                        "-print_final_stats=1", f"-artifact_prefix={workdir}/", str(corpus)],
-                       env=sanitizer_env(leaks, env), capture_output=True, text=True, timeout=seconds + 120)
+                        "-print_final_stats=1", f"-artifact_prefix={workdir}/"] + extra +
+                       [str(corpus)],
+                       env=sanitizer_env(leaks, env), capture_output=True, text=True,
+                       timeout=seconds + 120)
     tail = r.stderr[-3000:]
     assert r.returncode == 0, tail
     assert "stat::number_of_executed_units:" in r.stderr, tail
