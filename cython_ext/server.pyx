@@ -98,8 +98,8 @@ cdef class UdpWorkers:
 
     sockets: list of (socket.socket, wildcard: bool, cpu: int or -1). The sockets are
     kept referenced (open) until this object is closed; stop() joins the threads.
-    rrl: None, or a dict with rate, slip, ipv4_prefix, ipv6_prefix, table_size: response
-    rate limiting in every thread (each with its own table).
+    rrl: None, or the fields of robdns.config.RrlConfig as a dict: response rate limiting
+    in every thread (each with its own table); rate 0 is none.
     """
     cdef rd_udp_set *set
     cdef list sockets
@@ -171,11 +171,12 @@ cdef class UdpWorkers:
 
 cdef rd_rrl_config _rrl_config(dict rrl) except *:
     cdef rd_rrl_config c
+    # Every field given: the defaults live in one place, robdns.config.RrlConfig.
     c.rate = rrl["rate"]
-    c.slip = rrl.get("slip", 2)
-    c.ipv4_prefix = rrl.get("ipv4_prefix", 24)
-    c.ipv6_prefix = rrl.get("ipv6_prefix", 56)
-    c.table_size = rrl.get("table_size", 65536)
+    c.slip = rrl["slip"]
+    c.ipv4_prefix = rrl["ipv4_prefix"]
+    c.ipv6_prefix = rrl["ipv6_prefix"]
+    c.table_size = rrl["table_size"]
     if not (0 < c.rate <= 1000000 and c.ipv4_prefix <= 32 and c.ipv6_prefix <= 128
             and 0 < c.table_size <= (1 << 28)):
         raise ValueError(f"bad rate limiting settings: {rrl!r}")

@@ -145,6 +145,7 @@ cdef class ZoneImage:
     cdef size_t _map_len
     cdef void *_copy             # or copied from bytes (tests)
     cdef readonly list warnings
+    cdef readonly tuple source_files   # the files compile_zone read ($INCLUDEs too)
 
     def __cinit__(self):
         self.img = NULL
@@ -152,6 +153,7 @@ cdef class ZoneImage:
         self._map = NULL
         self._copy = NULL
         self.warnings = []
+        self.source_files = ()
 
     def __dealloc__(self):
         if self._owned != NULL:
@@ -422,7 +424,12 @@ def compile_zone(origin, str path, default_ttl=3600):
     rd_msgs_init(&m, 0)
     try:
         zscan_load_file(path, ow, default_ttl, &l, &m)
-        return _build_image(str(origin), ow, &l, &m)
+        img = _build_image(str(origin), ow, &l, &m)
+        # The parser named every file it read in the record list: what a reload must
+        # stat to know whether the zone changed (robdns.daemon).
+        img.source_files = tuple(l.files[i].decode("utf-8", "surrogateescape")
+                                 for i in range(l.nfiles))
+        return img
     finally:
         rd_rrlist_free(&l)
         rd_msgs_free(&m)

@@ -16,6 +16,7 @@ def type_to_text(t: int) -> Optional[str]: ...
 
 class ZoneImage:
     warnings: List[str]         # the compiler's warnings, "FILE:LINE: warning: reason"
+    source_files: Tuple[str, ...]   # the files compile_zone read, $INCLUDEs too
     @property
     def origin(self) -> str: ...
     @property

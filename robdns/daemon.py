@@ -12,7 +12,6 @@ import dataclasses
 import grp
 import os
 import pwd
-import re
 import signal
 import socket
 import time
@@ -24,26 +23,27 @@ from robdns.log import logger, set_level, setup
 IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)       # Linux value; missing from Python's socket
 
 
-def zone_source(z):
-    """What identifies a zone's source for reload: its file's identity, size and
-    modification time plus the settings that change the compiled image; None if the
-    file cannot be read (the compile then reports why)."""
-    try:
-        st = os.stat(z.file)
-    except OSError:
-        return None
-    return (z.file, z.default_ttl, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+# A file modified this shortly before its compile started may still change within the
+# same coarse file-time tick (file times lag the fine clock by up to a few ms).
+_SOURCE_SETTLE_NS = 50_000_000
 
 
-def has_include(path):
-    """True if the zone file may pull in others ($INCLUDE, RFC 1035 5.1): their changes
-    do not show in the file's own stat, so such a zone is compiled at every reload.  A
-    "$INCLUDE" inside a comment or a string only costs that recompile."""
-    try:
-        with open(path, "rb") as f:
-            return re.search(rb"\$include", f.read(), re.IGNORECASE) is not None
-    except OSError:
-        return True
+def zone_source(z, files, since_ns=None):
+    """What identifies the sources of a compiled zone, for reload: each file's identity,
+    size and modification time (the zone file and what it $INCLUDEs) plus the settings
+    that change the image.  None when a file cannot be read, or was modified after
+    since_ns (during or just before the compile: its content may not be the compiled
+    one) -- then the zone is compiled again at the next reload."""
+    stats = []
+    for path in files:
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        if since_ns is not None and st.st_mtime_ns >= since_ns - _SOURCE_SETTLE_NS:
+            return None
+        stats.append((path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns))
+    return (z.file, z.default_ttl, tuple(stats))
 
 
 @dataclasses.dataclass
@@ -56,7 +56,7 @@ class ZoneState:
     load_seconds: float = 0.0
     errors: list = dataclasses.field(default_factory=list)   # of the last failed load
     failed_at: float = 0.0
-    source: tuple = None            # the file as `image` was compiled from (zone_source())
+    source: tuple = None            # the files as `image` was compiled from (zone_source())
 
     def status(self):
         img = self.image
@@ -108,8 +108,7 @@ class Daemon:
             # Attaching needs root (CAP_NET_ADMIN, CAP_BPF): before the drop. The XDP
             # workers answer from the same RCU pointer as the UDP workers.
             from robdns import xdp
-            self.xdp = xdp.start_xdp_workers(
-                cfg.xdp, rrl=dataclasses.asdict(cfg.rrl) if cfg.rrl.rate else None)
+            self.xdp = xdp.start_xdp_workers(cfg.xdp, rrl=dataclasses.asdict(cfg.rrl))
             logger.info("xdp: %s", self.xdp.info)
 
     def _cpu_of(self, worker):
@@ -142,19 +141,18 @@ class Daemon:
     def load_zones(self, cfg, previous=None, force=()):
         """Compile every zone of cfg; a zone that fails keeps its previous image (if any).
 
-        A zone whose file is as it was when its image was compiled (same inode, size and
-        modification time, no $INCLUDE) keeps that image without a recompile, as Knot and
-        NSD do on reload; zones named in `force` (or every zone, force=True) are compiled
+        A zone whose files (the zone file and its $INCLUDEs) are as they were when its image
+        was compiled (same inode, size and modification time) keeps that image without a
+        recompile, as Knot and NSD do on reload; zones named in `force` (or every zone, force=True) are compiled
         again whatever their files say.  Returns the new {name: ZoneState}."""
         from robdns import _core
         previous = previous or {}
         out = {}
         for z in cfg.zones:
             old = previous.get(z.name)
-            source = zone_source(z)
             if (old is not None and old.image is not None and not old.errors
-                    and source is not None and old.source == source
-                    and force is not True and z.name not in force):
+                    and old.source is not None and force is not True and z.name not in force
+                    and zone_source(z, old.image.source_files) == old.source):
                 out[z.name] = old
                 logger.debug("zone %s unchanged: serial %s kept", z.name, old.image.serial)
                 continue
@@ -163,6 +161,7 @@ class Daemon:
                 st.image, st.loaded_at, st.load_seconds = old.image, old.loaded_at, old.load_seconds
                 st.source = old.source
             t0 = time.monotonic()
+            started_ns = time.time_ns()
             try:
                 img = _core.compile_zone(z.name, z.file, z.default_ttl)
             except ZoneError as e:
@@ -174,9 +173,7 @@ class Daemon:
                 st.errors = [f"{z.file}: internal error: {type(e).__name__}: {e}"]
             else:
                 st.image, st.loaded_at, st.load_seconds = img, time.time(), time.monotonic() - t0
-                # Taken before the compile: a file replaced meanwhile is compiled again
-                # at the next reload rather than skipped.
-                st.source = source if source is not None and not has_include(z.file) else None
+                st.source = zone_source(z, img.source_files, since_ns=started_ns)
                 logger.info("zone %s loaded: serial %s, %d records, %.1f ms", z.name, img.serial,
                             img.record_count, st.load_seconds * 1000)
                 for w in img.warnings:
@@ -216,8 +213,7 @@ class Daemon:
         loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self._reload_logged()))
         if self.udp_sockets:
             self.workers = _core.UdpWorkers(
-                self.udp_sockets, self.cfg.udp_batch,
-                dataclasses.asdict(self.cfg.rrl) if self.cfg.rrl.rate else None)
+                self.udp_sockets, self.cfg.udp_batch, dataclasses.asdict(self.cfg.rrl))
         self.tcp = tcp.TcpServer(_core.tcp_answer, self.cfg.tcp)
         await self.tcp.start(self.tcp_sockets)
         self.control = control.ControlServer(self.command)

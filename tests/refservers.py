@@ -13,6 +13,7 @@ limiting, the same NSID and EDNS payload ceiling (1232) as robdns' defaults.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -319,3 +320,20 @@ def start_knot(zones: Sequence[Zone], host: str = "127.0.0.1", timeout: float = 
 def start_nsd(zones: Sequence[Zone], host: str = "127.0.0.1", timeout: float = 20.0) -> RefServer:
     """nsd serving `zones` [(origin, zone file path), ...] on host and a free port."""
     return _start_with_retries(_start_nsd_once, zones, host, timeout)
+
+
+@contextlib.contextmanager
+def knot_and_nsd(zones: Sequence[Zone]):
+    """Both reference servers on `zones`, stopped on leaving (and Knot stopped again if
+    NSD fails to start): yields (knot, nsd)."""
+    knot = start_knot(zones)
+    try:
+        nsd = start_nsd(zones)
+    except BaseException:
+        knot.stop()
+        raise
+    try:
+        yield knot, nsd
+    finally:
+        knot.stop()
+        nsd.stop()

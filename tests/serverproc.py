@@ -226,3 +226,21 @@ class RobdnsServer:
 def read_example_zone():
     with open(EXAMPLE_ZONE) as f:
         return f.read()
+
+
+def udp_flood(sock, dest, qname, n, timeout=1.0):
+    """Send n identical queries for qname from sock to dest as fast as possible; the
+    replies that arrive until timeout seconds pass without one (rate-limiting tests)."""
+    import dns.message
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+    wire = dns.message.make_query(qname, "A").to_wire()
+    for _ in range(n):
+        sock.sendto(wire, dest)
+    sock.settimeout(timeout)
+    replies = []
+    try:
+        while True:
+            replies.append(dns.message.from_wire(sock.recv(4096)))
+    except socket.timeout:
+        pass
+    return replies

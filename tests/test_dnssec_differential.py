@@ -66,17 +66,8 @@ def served(request, tmp_path_factory):
                   identity=refservers.TEST_IDENTITY, version=refservers.TEST_VERSION,
                   nsid=refservers.TEST_NSID,
                   max_udp_payload=refservers.UDP_PAYLOAD_CEILING)
-    knot = refservers.start_knot(zones)
-    try:
-        nsd = refservers.start_nsd(zones)
-    except BaseException:
-        knot.stop()
-        raise
-    try:
+    with refservers.knot_and_nsd(zones) as (knot, nsd):
         yield signed, db, knot, nsd
-    finally:
-        knot.stop()
-        nsd.stop()
 
 
 def _compare(db, knot, nsd, wire: bytes):

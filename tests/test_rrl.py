@@ -1,5 +1,6 @@
 # test_rrl.py — response rate limiting: the token buckets on a controlled clock and the
 # response classes that share a bucket (test_rrl_daemon.py: the daemon limiting a flood).
+import dataclasses
 
 import dns.flags
 import dns.message
@@ -9,6 +10,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from robdns import _core
+from robdns.config import RrlConfig
 
 
 def response(qname="www.example.com.", qtype="A", rcode=dns.rcode.NOERROR, answer=True,
@@ -29,7 +31,7 @@ def response(qname="www.example.com.", qtype="A", rcode=dns.rcode.NOERROR, answe
 
 
 def table(rate=5, slip=2, **kw):
-    return _core.RrlTable(dict(rate=rate, slip=slip, **kw))
+    return _core.RrlTable(dataclasses.asdict(RrlConfig(rate=rate, slip=slip, **kw)))
 
 
 CLIENT = ("192.0.2.10", 4000)

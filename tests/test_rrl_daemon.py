@@ -4,25 +4,15 @@ import socket
 import time
 
 import dns.flags
-import dns.message
 
-def flood(port, qname, n, source="127.0.0.1", timeout=1.0):
-    """Send n identical queries from one source as fast as possible; the replies."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind((source, 0))
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
-    wire = dns.message.make_query(qname, "A").to_wire()
-    for _ in range(n):
-        s.sendto(wire, ("127.0.0.1", port))
-    s.settimeout(timeout)
-    replies = []
-    try:
-        while True:
-            replies.append(dns.message.from_wire(s.recv(4096)))
-    except socket.timeout:
-        pass
-    s.close()
-    return replies
+from serverproc import udp_flood
+
+
+def flood(port, qname, n, source="127.0.0.1"):
+    """n identical queries from one source address to the server on 127.0.0.1."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind((source, 0))
+        return udp_flood(s, ("127.0.0.1", port), qname, n)
 
 
 def test_daemon_limits_a_udp_flood_and_not_tcp(robdns_server):

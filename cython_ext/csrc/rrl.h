@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <time.h>
 
 typedef struct rd_rrl_config {
     uint32_t rate;          /* responses per second per bucket; 0 = RRL off */
@@ -40,6 +41,15 @@ void rd_rrl_free(rd_rrl_table *t);
  * rd_rrl_slip()'s truncated form instead) or RD_RRL_DROP.  Never reads past resp[len-1]. */
 int rd_rrl_check(rd_rrl_table *t, const struct sockaddr *peer, const uint8_t *resp, size_t len,
                  uint64_t now_ms);
+
+/* The clock rd_rrl_check wants, read once per batch: the vDSO's coarse monotonic clock
+ * (no syscall; a few ms of resolution is plenty for per-second buckets). */
+static inline uint64_t rd_rrl_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
 
 /* Cut a response down to header and question, TC set, other counts zero.  Returns the
  * new length (0 if the response is too malformed to cut: then send nothing). */

@@ -153,12 +153,7 @@ static int loop_answer(rd_udp_loop *L, const rd_db *db, int n)
     if (nitems == 0)
         return 0;
     rd_answer_batch(db, L->items, (size_t)nitems, &tr, &L->stats);
-    uint64_t now_ms = 0;
-    if (L->rrl) {
-        struct timespec ts;             /* the vDSO's coarse clock: no syscall */
-        clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-        now_ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-    }
+    uint64_t now_ms = L->rrl ? rd_rrl_now_ms() : 0;
     int out = 0;
     for (int k = 0; k < nitems; k++) {
         if (L->items[k].resplen == 0)

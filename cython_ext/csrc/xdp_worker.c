@@ -20,7 +20,6 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
-#include <time.h>
 #include <unistd.h>
 #include <linux/capability.h>
 #include <linux/if_xdp.h>
@@ -127,12 +126,7 @@ static void handle_batch(rd_xdp_worker *w, uint32_t n, uint32_t idx_rx)
     uint32_t tx_len[BATCH];
     uint32_t ntx = 0, nfill = 0;
     const rd_db *db = atomic_load_explicit(w->db, memory_order_acquire);
-    uint64_t now_ms = 0;
-    if (w->rrl) {
-        struct timespec ts;             /* the vDSO's coarse clock: no syscall */
-        clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-        now_ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-    }
+    uint64_t now_ms = w->rrl ? rd_rrl_now_ms() : 0;
 
     for (uint32_t i = 0; i < n; i++) {
         const struct xdp_desc *d = xsk_ring_cons__rx_desc(&w->rx, idx_rx + i);

@@ -79,17 +79,8 @@ def peers(corpus_zones):
         if not refservers.available(binary):
             pytest.fail(f"{binary} is missing: scripts/test.sh installs the knot and nsd "
                         "Debian packages the differential suite compares against")
-    knot = refservers.start_knot(corpus_zones)
-    try:
-        nsd = refservers.start_nsd(corpus_zones)
-    except BaseException:
-        knot.stop()
-        raise
-    try:
+    with refservers.knot_and_nsd(corpus_zones) as (knot, nsd):
         yield Peers(knot, nsd)
-    finally:
-        knot.stop()
-        nsd.stop()
 
 
 @pytest.fixture(scope="session")
