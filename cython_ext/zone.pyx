@@ -7,6 +7,7 @@ from cpython.bytes cimport PyBytes_FromStringAndSize
 from posix.mman cimport mmap, munmap, PROT_READ, MAP_PRIVATE, MAP_FAILED
 from includes.common cimport *
 from includes.zimg cimport *
+from includes.engine cimport rd_precompute_answers
 
 import os as _os
 
@@ -382,6 +383,10 @@ cdef ZoneImage _build_image(str origin_text, bytes origin, rd_rrlist *l, rd_msgs
         raise ZoneError(origin_text, _zimg_format_messages(l, m), m.errors)
     with nogil:
         z = zimg_build(o, l, m, &size)
+        # The zone layer builds the image; the query layer's precompute pass adds the
+        # answers it can serve without running the engine per query.
+        if z != NULL:
+            z = rd_precompute_answers(z, &size)
     msgs = _zimg_format_messages(l, m)
     if z == NULL:
         raise ZoneError(origin_text, msgs, m.errors)
