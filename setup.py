@@ -6,7 +6,8 @@ from Cython.Build import cythonize
 from setuptools import Extension, setup
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-CSRC = sorted(glob.glob(os.path.join("cython_ext", "csrc", "*.c")))
+# The C core, one folder per layer (lib, zone, query, server): see cython_ext/README.md.
+CSRC = sorted(glob.glob(os.path.join("cython_ext", "csrc", "*", "*.c")))
 
 cflags = ["-O2", "-std=gnu11", "-fno-strict-aliasing", "-Wall", "-Wno-unused-function"]
 ldflags = []

@@ -20,7 +20,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def engine_sources():
     # The engine, the zone images and the shared helpers (rd_*: names, SHA-1 for NSEC3);
     # not the transports, whose libraries the harness does not need.
-    return libfuzzer.csrc("engine", "zimg", "rd_")
+    return libfuzzer.csrc("lib", "zone", "query")
 
 
 def seed_queries():

@@ -828,9 +828,6 @@ zimg *zimg_build(const uint8_t *origin, const rd_rrlist *l, rd_msgs *msgs, size_
     z = zimg_dnssec_index(z, &total);
     if (!z) goto nomem;
     prof("nsec3");
-    /* the precomputed answers last: they are made by the engine reading this image */
-    z = zimg_fast_build(z, &total);
-    prof("answers");
     if (size_out) *size_out = total;
     prof("layout");
     goto done;

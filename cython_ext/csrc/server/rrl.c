@@ -6,7 +6,7 @@
 #include <string.h>
 #include <sys/random.h>
 
-#include "rd_common.h"
+#include "lib/rd_common.h"
 
 enum { RRL_WAYS = 4, RRL_MAX_POINTERS = 16 };
 
