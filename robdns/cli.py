@@ -30,7 +30,10 @@ def build_parser():
     c.add_argument("-c", "--config", required=True, help="YAML configuration file")
     c.add_argument("--no-zones", action="store_true", help="check the YAML only, not the zone files")
 
-    k = sub.add_parser("ctl", help="talk to a running server over its control socket")
+    k = sub.add_parser("ctl", help="talk to a running server over its control socket",
+                       epilog="Exit status 1 when the command fails; for status and zone-status "
+                              "also while the configuration or a zone is FAILED (the previous "
+                              "version still serving).")
     k.add_argument("-s", "--socket", help="control socket path (default from the config or /run/robdns/control.sock)")
     k.add_argument("-c", "--config", help="take the control socket path from this config")
     k.add_argument("action", choices=["reload", "zone-reload", "status", "stats", "zone-status",
