@@ -50,6 +50,29 @@ def main(argv=None):
     if args.command == "serve":
         from robdns import daemon
         return daemon.run(args)
+    try:
+        rc = _run_tool(args)
+        sys.stdout.flush()      # a reader that went away shows here, not at interpreter exit
+    except BrokenPipeError:
+        _die_of_sigpipe()
+    return rc
+
+
+def _die_of_sigpipe():
+    """End as other command-line tools do when their reader goes away (`robdns ctl status |
+    head -1`): killed by SIGPIPE, silently.  Python ignores SIGPIPE and raises
+    BrokenPipeError instead, which would otherwise end in a traceback."""
+    import os
+    import signal
+    # Nothing more can reach the reader: let the final flush at exit write nowhere.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGPIPE)
+    sys.exit(128 + signal.SIGPIPE)      # not reached: the shell's status for the same end
+
+
+def _run_tool(args):
     if args.command == "check-zone":
         from robdns import checkzone
         return checkzone.run(args)
