@@ -218,13 +218,23 @@ class Daemon:
         await self.tcp.start(self.tcp_sockets)
         self.control = control.ControlServer(self.command)
         await self.control.start(self.control_socket)
+        reaper = asyncio.create_task(self._reap_retired())
         summary = self._summary()
         logger.info("serving: %s", summary)
         sdnotify.ready(summary)
         await self.stopping.wait()
+        reaper.cancel()
         logger.info("stopping")
         sdnotify.stopping()
         await self.shutdown()
+
+    async def _reap_retired(self):
+        """Free the old snapshots that a zone transfer still pinned at their reload, once
+        the stream is done (publish() does not wait for pins: a transfer can take long)."""
+        from robdns import _core
+        while True:
+            await asyncio.sleep(1.0)
+            _core.reap()
 
     async def shutdown(self):
         from robdns import _core
@@ -424,7 +434,7 @@ def _memory():
             alive["zone_images"] += 1
     with open("/proc/self/status") as f:
         rss = next((int(line.split()[1]) for line in f if line.startswith("VmRSS:")), 0)
-    return {"rss_kib": rss, **alive}
+    return {"rss_kib": rss, "retired_databases": _core.retired(), **alive}
 
 
 def _account(cfg):
