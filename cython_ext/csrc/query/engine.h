@@ -6,6 +6,8 @@
 #ifndef RD_ENGINE_H
 #define RD_ENGINE_H
 
+#include <stdatomic.h>
+
 #include "lib/rd_common.h"
 #include "zone/zimg.h"
 #include "zonetab.h"
@@ -30,6 +32,9 @@ typedef struct rd_db {
     const rd_zonetab *ztab;    /* over zones[]; NULL only when nzones is 0 */
     rd_options opt;
     uint64_t generation;       /* increases with every published snapshot */
+    /* Streams (zone transfers) holding this snapshot across RCU quiescent points; the one
+     * mutable field, changed only through rd_db_pin/rd_db_unpin (server/rcu.h). */
+    _Atomic uint32_t pins;
 } rd_db;
 
 /* Facts about the transport a query came on. */
