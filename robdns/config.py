@@ -17,6 +17,7 @@ from robdns.errors import ConfigError, ZoneError
 
 DEFAULT_PORT = 53
 DEFAULT_CONTROL_SOCKET = "/run/robdns/control.sock"
+DEFAULT_STORAGE = "/var/lib/robdns"
 BUNDLED_ZONE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "example.com.zone")
 
 
@@ -87,6 +88,7 @@ class Config:
     user: Optional[str] = None       # drop root to this user after binding
     group: Optional[str] = None
     control: str = DEFAULT_CONTROL_SOCKET
+    storage: str = ""                # kept compiled images (robdns.keep); "" = none kept
     tcp: TcpConfig = TcpConfig()
     rrl: RrlConfig = RrlConfig()
     log_level: str = "info"
@@ -98,7 +100,26 @@ class Config:
 def default_config():
     """What a bare ``robdns serve`` runs: the bundled example zone on 127.0.0.1@5353."""
     return Config(zones=(ZoneConfig("example.com.", BUNDLED_ZONE),),
-                  control=default_control_socket())
+                  control=default_control_socket(), storage=default_storage())
+
+
+def default_storage():
+    """Where compiled images are kept when server.storage is not set: the directory
+    systemd made for the unit (StateDirectory=, passed as $STATE_DIRECTORY), else
+    /var/lib/robdns as root, else the user's state directory ($XDG_STATE_HOME/robdns,
+    ~/.local/state/robdns), else /tmp/robdns-UID/state."""
+    state = os.environ.get("STATE_DIRECTORY")
+    if state:
+        return state.split(":")[0]
+    if os.geteuid() == 0:
+        return DEFAULT_STORAGE
+    xdg = os.environ.get("XDG_STATE_HOME")
+    if xdg and os.path.isabs(xdg):
+        return os.path.join(xdg, "robdns")
+    home = os.path.expanduser("~")
+    if home != "~" and os.path.isdir(home) and os.access(home, os.W_OK):
+        return os.path.join(home, ".local", "state", "robdns")
+    return f"/tmp/robdns-{os.geteuid()}/state"
 
 
 def default_control_socket():
@@ -114,7 +135,8 @@ def default_control_socket():
 # Every key of the file, by section (dist/robdns.yaml documents each one).
 TOP_KEYS = ("server", "zones", "log", "xdp")
 SERVER_KEYS = ("listen", "workers", "pin_workers", "udp_batch", "identity", "version", "nsid",
-               "max_udp_payload", "user", "group", "control", "tcp", "rrl", "include_policy")
+               "max_udp_payload", "user", "group", "control", "storage", "tcp", "rrl",
+               "include_policy")
 TCP_KEYS = ("enabled", "max_connections", "idle_timeout", "max_pipelined")
 RRL_KEYS = ("rate", "slip", "ipv4_prefix", "ipv6_prefix", "table_size")
 ZONE_KEYS = ("name", "file", "default_ttl")
@@ -273,6 +295,14 @@ class _Validator:
             c = self.string("server.control", s["control"], 107)   # sun_path holds 108 bytes
             if c is not None:
                 out["control"] = c if os.path.isabs(c) else os.path.join(self.base, c)
+        if "storage" not in s:
+            out["storage"] = default_storage()
+        elif s["storage"] is False:
+            out["storage"] = ""            # off: every start compiles every zone
+        else:
+            d = self.string("server.storage", s["storage"], 4000)
+            if d is not None:
+                out["storage"] = d if os.path.isabs(d) else os.path.join(self.base, d)
         if "tcp" in s:
             out["tcp"] = self.tcp(s["tcp"])
         if "rrl" in s:

@@ -81,6 +81,7 @@ class ZoneSet:
 
     def __init__(self, states=()):
         self._states = {st.name: st for st in states}
+        self.fresh = []                 # states compiled by the compiled() that made this set
 
     def __iter__(self):
         return iter(self._states.values())
@@ -106,28 +107,58 @@ class ZoneSet:
     def status(self):
         return [st.status() for st in self]
 
-    def compiled(self, zones, force=()):
+    def compiled(self, zones, force=(), keep=None):
         """The set for the zone configs `zones`, compiled from their files.
 
         A zone whose files are unchanged keeps its state without a recompile, as Knot and
         NSD do on reload; zones named in `force` (or every zone, force=True) are compiled
-        again whatever their files say.  A zone that fails keeps its previous image (if
-        any) and records why."""
-        out = []
+        again whatever their files say.  A zone not served yet is taken from its kept
+        image when `keep` (robdns.keep.Keep) has a current one.  A zone that fails keeps
+        its previous image (if any) and records why.  The new set's `fresh` lists the
+        states compiled now, whose images are worth keeping."""
+        out, fresh = [], []
+        kept = 0
         for z in zones:
             old = self._states.get(z.name)
-            if old is not None and force is not True and z.name not in force and old.unchanged(z):
+            forced = force is True or z.name in force
+            if old is not None and not forced and old.unchanged(z):
                 logger.debug("zone %s unchanged: serial %s kept", z.name, old.image.serial)
                 out.append(old)
-            else:
-                out.append(compile_state(z, old))
-        return ZoneSet(out)
+                continue
+            if old is None and not forced and keep is not None:
+                st = kept_state(z, keep)
+                if st is not None:
+                    out.append(st)
+                    kept += 1
+                    continue
+            st = compile_state(z, old)
+            out.append(st)
+            if not st.errors:
+                fresh.append(st)
+        if kept:
+            logger.info("%d zones mapped from their kept images", kept)
+        new = ZoneSet(out)
+        new.fresh = fresh
+        return new
 
     def database(self, cfg):
         """A new database snapshot of the served images with the engine options of cfg."""
         from robdns import _core
         return _core.Database(self.images(), identity=cfg.identity, version=cfg.version,
                               nsid=cfg.nsid, max_udp_payload=cfg.max_udp_payload)
+
+
+def kept_state(z, keep):
+    """The ZoneState of zone config `z` from its kept image (robdns.keep), or None."""
+    t0 = time.monotonic()
+    found = keep.load(z, zone_source)
+    if found is None:
+        return None
+    img, source = found
+    st = ZoneState(z.name, z.file, image=img, loaded_at=time.time(),
+                   load_seconds=time.monotonic() - t0, source=source)
+    logger.debug("zone %s mapped from its kept image: serial %s", z.name, img.serial)
+    return st
 
 
 def compile_state(z, old=None):
