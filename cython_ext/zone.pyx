@@ -315,36 +315,51 @@ cdef class ZoneImage:
         return h
 
     @staticmethod
-    def from_kept(int fd, size_t length, uint64_t checksum, tuple source_files=()):
-        """The image in the first `length` bytes of the open file `fd` (a kept image,
-        robdns.keep) compiled from `source_files`, checked against `checksum` and
-        validated offset by offset;
-        ValueError says why one is refused.  Big images are mapped, small ones read."""
+    def from_kept(object source, size_t length, uint64_t checksum, tuple source_files=()):
+        """The image in the first `length` bytes of `source` -- a kept image (robdns.keep)
+        compiled from `source_files`, either the bytes of its file read whole or an open
+        file descriptor -- checked against `checksum` and validated offset by offset;
+        ValueError says why one is refused.  From a descriptor, big images are mapped and
+        small ones read."""
         cdef void *p = NULL
-        cdef bint mapped = length >= _KEPT_MAP_MIN
+        cdef bint mapped = False
         cdef ssize_t got = 0, r
         cdef char err[256]
         cdef const zimg *z = NULL
         cdef uint64_t h = 0
+        cdef int fd = -1
+        cdef const uint8_t[::1] data
         if length == 0:
             raise ValueError("empty image")
-        with nogil:
-            if mapped:
-                p = mmap(NULL, length, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0)
-                if p == MAP_FAILED:
-                    p = NULL
-            else:
-                p = malloc(length)
-                while p != NULL and <size_t>got < length:
-                    r = pread(fd, <uint8_t *>p + got, length - got, got)
-                    if r <= 0:
-                        break
-                    got += r
-        if p == NULL:
-            raise MemoryError()
-        if not mapped and <size_t>got < length:
-            free(p)
-            raise ValueError("short read")
+        if isinstance(source, bytes):
+            data = source
+            if <size_t>data.shape[0] < length:
+                raise ValueError("short read")
+            p = malloc(length)
+            if p == NULL:
+                raise MemoryError()
+            memcpy(p, &data[0], length)
+            got = length
+        else:
+            fd = source
+            mapped = length >= _KEPT_MAP_MIN
+            with nogil:
+                if mapped:
+                    p = mmap(NULL, length, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0)
+                    if p == MAP_FAILED:
+                        p = NULL
+                else:
+                    p = malloc(length)
+                    while p != NULL and <size_t>got < length:
+                        r = pread(fd, <uint8_t *>p + got, length - got, got)
+                        if r <= 0:
+                            break
+                        got += r
+            if p == NULL:
+                raise MemoryError()
+            if not mapped and <size_t>got < length:
+                free(p)
+                raise ValueError("short read")
         err[0] = 0
         with nogil:
             h = _image_checksum(<const uint8_t *>p, length)

@@ -1,10 +1,13 @@
 """keep — compiled zone images kept on disk (server.storage), so that a restart maps what
 the previous run compiled instead of parsing every zone file again.
 
-One file per zone in STORAGE/zones/, named after the zone:
+One file per zone in STORAGE/zones/, named after the zone (ZONE.zimg: `example.com.zimg`):
 
-    image bytes | meta (JSON) | trailer: magic "RDKEEP01", u32 image length,
-                                         u32 meta length, u64 image checksum (little endian)
+    image bytes | meta | trailer: magic "RDKEEP01", u32 image length, u32 meta length,
+                                  u64 image checksum (little endian)
+
+meta: the zone name, the key, then each source file, separated by NUL bytes (which no
+zone name in presentation form and no path can hold).
 
 The image comes first so that a big one is mapped from offset 0.  The meta names the zone,
 the files the parser read ($INCLUDEs too) and a key: a digest of those files' identity,
@@ -16,9 +19,10 @@ new image replaces the file.  Files are written to a temporary name and renamed,
 crash leaves either the old file or the new one.
 """
 
+import functools
 import hashlib
-import json
 import os
+import re
 import struct
 
 from robdns import __version__
@@ -27,6 +31,7 @@ from robdns.log import logger
 MAGIC = b"RDKEEP01"
 TRAILER = struct.Struct("<8sIIQ")
 SUBDIR = "zones"
+_SMALL = 65536                  # files up to this size are read in one call
 
 _compiler = None
 
@@ -44,17 +49,26 @@ def compiler_id():
 
 
 def source_key(source):
-    """The key of a zone_source() tuple (robdns.zoneset) under this compiler."""
-    return hashlib.sha256(repr((compiler_id(), source)).encode("utf-8", "surrogateescape")).hexdigest()
+    """The key of a zone_source() tuple (robdns.zoneset) under this compiler: the tuple
+    written out (what it holds has a stable repr), the settings' part memoized because
+    every zone of a config shares them."""
+    file, ttl, policy, stats = source
+    return f"{compiler_id()}|{ttl}|{_policy_text(policy)}|{file}|{stats!r}"
+
+
+@functools.lru_cache(maxsize=64)
+def _policy_text(policy):
+    return repr(policy)
+
+
+_PLAIN = re.compile(r"[a-z0-9_-][a-z0-9_.-]{0,199}\.")
 
 
 def file_name(zone):
     """The file of a zone's image: its name when that is a plain host name, else a digest
     (zone names may hold any octet, RFC 2181 11)."""
-    bare = zone.rstrip(".") or "root"
-    if len(bare) <= 200 and all(c.isascii() and (c.isalnum() or c in "-_.") for c in bare) \
-            and not bare.startswith("."):
-        return bare + ".zimg"
+    if _PLAIN.fullmatch(zone):
+        return zone + "zimg"
     return "_" + hashlib.sha256(zone.encode("utf-8", "surrogateescape")).hexdigest() + ".zimg"
 
 
@@ -104,22 +118,32 @@ class Keep:
             logger.warning("zone %s: kept image %s unreadable (%s): compiling", z.name, path, e.strerror)
             return None
         try:
-            size = os.fstat(fd).st_size
+            # One read takes the whole file of a small zone (the common case by far); a
+            # bigger one is read from its end (trailer and meta) and then mapped.
+            head = os.read(fd, _SMALL)
+            if len(head) < _SMALL:
+                size, tail = len(head), head
+            else:
+                size = os.fstat(fd).st_size
+                tail = os.pread(fd, min(size, _SMALL), max(0, size - _SMALL))
             if size < TRAILER.size:
                 raise ValueError("truncated")
-            magic, img_len, meta_len, checksum = TRAILER.unpack(
-                os.pread(fd, TRAILER.size, size - TRAILER.size))
+            magic, img_len, meta_len, checksum = TRAILER.unpack_from(tail, len(tail) - TRAILER.size)
             if magic != MAGIC or img_len + meta_len + TRAILER.size != size:
                 raise ValueError("not a kept image, or truncated")
-            meta = json.loads(os.pread(fd, meta_len, img_len))
-            if meta.get("zone") != z.name or not isinstance(meta.get("files"), list):
+            if meta_len + TRAILER.size > len(tail):
+                raise ValueError("meta too long")
+            meta_at = len(tail) - TRAILER.size - meta_len
+            meta = tail[meta_at:meta_at + meta_len].decode("utf-8", "surrogateescape").split("\0")
+            if len(meta) < 3 or meta[0] != z.name:
                 raise ValueError("written for another zone")
-            files = tuple(meta["files"])
+            files = tuple(meta[2:])
             source = zone_source(z, files)
-            if source is None or source_key(source) != meta.get("key"):
+            if source is None or source_key(source) != meta[1]:
                 logger.debug("zone %s: kept image is stale: compiling", z.name)
                 return None
-            img = _core.ZoneImage.from_kept(fd, img_len, checksum, files)
+            img = _core.ZoneImage.from_kept(head if size == len(head) else fd, img_len,
+                                            checksum, files)
             if img.origin != z.name:
                 raise ValueError(f"holds zone {img.origin}")
         except (ValueError, OSError, UnicodeDecodeError, struct.error) as e:
@@ -137,13 +161,17 @@ class Keep:
             return
         path = self.path(name)
         tmp = f"{path}.tmp{os.getpid()}"
-        meta = json.dumps({"zone": name, "files": list(img.source_files),
-                           "key": source_key(source)}).encode("utf-8", "surrogateescape")
+        meta = "\0".join((name, source_key(source)) + tuple(img.source_files)).encode(
+            "utf-8", "surrogateescape")
         try:
-            img.save(tmp)
-            with open(tmp, "ab") as f:
-                f.write(meta)
-                f.write(TRAILER.pack(MAGIC, img.size, len(meta), img.checksum()))
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o640)
+            try:
+                data = img.to_bytes() + meta + TRAILER.pack(MAGIC, img.size, len(meta), img.checksum())
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
+            finally:
+                os.close(fd)
             os.replace(tmp, path)
         except OSError as e:
             logger.warning("zone %s: cannot keep its image in %s: %s", name, path, e.strerror)
