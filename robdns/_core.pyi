@@ -51,9 +51,14 @@ def compile_zone(origin: NameLike, path: str, default_ttl: int = ...) -> ZoneIma
 class Database:
     zones: Tuple[ZoneImage, ...]
     generation: int             # increases with every Database built in this process
+    key_names: Tuple[str, ...]  # TSIG key names, as given
     def __init__(self, zones: Iterable[ZoneImage] = ..., identity: str = ..., version: str = ...,
-                 nsid: bytes = ..., max_udp_payload: int = ..., minimal_any: bool = ...) -> None: ...
+                 nsid: bytes = ..., max_udp_payload: int = ..., minimal_any: bool = ...,
+                 keys: Iterable[Tuple[str, str, bytes]] = ...,
+                 transfers: Optional[Dict[str, Dict[str, Any]]] = ...) -> None: ...
     def find_zone(self, name: NameLike) -> Optional[ZoneImage]: ...
+
+TSIG_ALGORITHMS: Tuple[str, ...]
 
 class EngineStats:
     def as_dict(self) -> Dict[str, Any]: ...
