@@ -13,6 +13,8 @@ import functools as _functools
 import time as _time
 
 cdef uint64_t _rd_generation = 0
+# Databases alive in this process (made minus freed), reported by live_objects().
+cdef Py_ssize_t _live_databases = 0
 
 _RD_QTYPE_OTHER = ("AXFR", "IXFR", "ANY", "CAA", "SVCB", "HTTPS", "other", "reserved")
 
@@ -39,10 +41,12 @@ cdef class Database:
     cdef list journals                # the journal bytes the C side points into
 
     def __cinit__(self):
+        global _live_databases
         self.db = NULL
         self.keys_c = NULL
         self.xfr_c = NULL
         self.acl_c = NULL
+        _live_databases += 1
 
     def __init__(self, zones=(), identity="", version="", nsid=b"", max_udp_payload=1232,
                  minimal_any=True, keys=(), transfers=None):
@@ -181,6 +185,8 @@ cdef class Database:
         db.xfr = self.xfr_c
 
     def __dealloc__(self):
+        global _live_databases
+        _live_databases -= 1
         if self.db != NULL:
             free(self.db.zones)
             free(self.db)
@@ -216,6 +222,12 @@ def _tsig_alg_wire(algorithm):
     if a == "hmac-md5":
         a = "hmac-md5.sig-alg.reg.int"
     return dns.name.from_text(a).to_wire()
+
+
+def live_objects():
+    """How many Databases and ZoneImages are alive in this process (counted as they are
+    made and freed): {"databases": n, "zone_images": n}."""
+    return {"databases": _live_databases, "zone_images": _live_zone_images}
 
 
 cdef class EngineStats:

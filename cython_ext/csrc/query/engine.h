@@ -6,6 +6,8 @@
 #ifndef RD_ENGINE_H
 #define RD_ENGINE_H
 
+#include <stdatomic.h>
+
 #include "lib/rd_common.h"
 #include "lib/tsig.h"
 #include "zone/zimg.h"
@@ -50,6 +52,9 @@ typedef struct rd_db {
     const rd_tsig_key *keys;   /* TSIG keys (RFC 8945): signed queries are verified with them */
     uint32_t nkeys;
     const rd_zone_xfr *xfr;    /* parallel to zones[]; NULL: no zone may be transferred */
+    /* Streams (zone transfers) holding this snapshot across RCU quiescent points; the one
+     * mutable field, changed only through rd_db_pin/rd_db_unpin (server/rcu.h). */
+    _Atomic uint32_t pins;
 } rd_db;
 
 /* Facts about the transport a query came on. */
