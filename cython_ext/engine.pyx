@@ -7,9 +7,8 @@ from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes
 from includes.engine cimport *
 from posix.time cimport clock_gettime, timespec, CLOCK_THREAD_CPUTIME_ID
 from includes.zimg cimport zimg, zimg_origin
-from includes.common cimport rd_name_cmp, rd_name_labels
+from includes.common cimport RD_NONE
 
-import functools as _functools
 import time as _time
 
 cdef uint64_t _rd_generation = 0
@@ -19,8 +18,11 @@ cdef Py_ssize_t _live_databases = 0
 _RD_QTYPE_OTHER = ("AXFR", "IXFR", "ANY", "CAA", "SVCB", "HTTPS", "other", "reserved")
 
 
-cdef int _origin_cmp(ZoneImage a, ZoneImage b):
-    return rd_name_cmp(zimg_origin(a.img), zimg_origin(b.img))
+cdef void _db_free(rd_db *db) noexcept:
+    if db != NULL:
+        rd_zonetab_free(<rd_zonetab *>db.ztab)
+        free(db.zones)
+        free(db)
 
 
 cdef class Database:
@@ -30,28 +32,41 @@ cdef class Database:
     minimal_any=True)``.  ``identity`` answers CHAOS TXT id.server/hostname.bind and
     ``version`` version.bind/version.server (empty: REFUSED); ``nsid`` is the RFC 5001
     payload (empty: off).  The ZoneImages are kept alive as long as the Database.
+
+    The zones keep the order given: a zone's position is its index in the C snapshot
+    (db->zones).  Their zone table (query/zonetab.c) is built here in C: a few ms for
+    100,000 zones, so a reload that changes one zone rebuilds it instead of editing it.
     """
     cdef rd_db *db
     cdef readonly tuple zones
     cdef readonly uint64_t generation
+    cdef readonly tuple key_names     # TSIG key names, in the order of db.keys
+    cdef rd_tsig_key *keys_c
+    cdef rd_zone_xfr *xfr_c
+    cdef rd_acl_rule *acl_c
+    cdef list journals                # the journal bytes the C side points into
 
     def __cinit__(self):
         global _live_databases
         self.db = NULL
+        self.keys_c = NULL
+        self.xfr_c = NULL
+        self.acl_c = NULL
         _live_databases += 1
 
     def __init__(self, zones=(), identity="", version="", nsid=b"", max_udp_payload=1232,
-                 minimal_any=True):
+                 minimal_any=True, keys=(), transfers=None):
+        """``keys``: TSIG keys as (name, algorithm, secret bytes), algorithm one of
+        hmac-md5, hmac-sha1, hmac-sha224, hmac-sha256, hmac-sha384, hmac-sha512.
+        ``transfers``: {zone origin: {"acl": [(network or None, key name or None)],
+        "journal": bytes}}; a zone not named there cannot be transferred."""
         global _rd_generation
         cdef ZoneImage z
-        zl = list(zones)
+        cdef tuple zl = tuple(zones)
+        cdef Py_ssize_t i, nz = len(zl)
         for item in zl:
-            if not isinstance(item, ZoneImage):
+            if type(item) is not ZoneImage and not isinstance(item, ZoneImage):
                 raise TypeError(f"Database zones must be ZoneImage, not {type(item).__name__}")
-        zl.sort(key=_functools.cmp_to_key(_origin_cmp))
-        for i in range(1, len(zl)):
-            if _origin_cmp(zl[i - 1], zl[i]) == 0:
-                raise ValueError(f"zone {zl[i].origin} given twice")
         ident = identity.encode() if isinstance(identity, str) else bytes(identity)
         vers = version.encode() if isinstance(version, str) else bytes(version)
         nsid_b = bytes(nsid)
@@ -67,14 +82,22 @@ cdef class Database:
         cdef rd_db *db = <rd_db *>calloc(1, sizeof(rd_db))
         if db == NULL:
             raise MemoryError()
-        db.zones = <const zimg **>calloc(len(zl) + 1, sizeof(zimg *))
+        db.zones = <const zimg **>calloc(nz + 1, sizeof(zimg *))
         if db.zones == NULL:
             free(db)
             raise MemoryError()
-        for i, item in enumerate(zl):
-            z = <ZoneImage>item
+        for i in range(nz):
+            z = <ZoneImage>zl[i]
             db.zones[i] = z.img
-        db.nzones = len(zl)
+        db.nzones = <uint32_t>nz
+        cdef uint32_t dup = RD_NONE
+        with nogil:
+            db.ztab = rd_zonetab_build(db.zones, db.nzones, &dup)
+        if db.ztab == NULL:
+            _db_free(db)
+            if dup != RD_NONE:
+                raise ValueError(f"zone {zl[dup].origin} given twice")
+            raise MemoryError()
         memcpy(db.opt.identity, <const char *>ident, len(ident))
         memcpy(db.opt.version, <const char *>vers, len(vers))
         if nsid_b:
@@ -82,37 +105,134 @@ cdef class Database:
         db.opt.nsid_len = len(nsid_b)
         db.opt.max_udp_payload = max_udp_payload
         db.opt.minimal_any = 1 if minimal_any else 0
+        try:
+            self._set_keys(db, keys)
+            self._set_transfers(db, zl, transfers or {})
+        except BaseException:
+            _db_free(db)
+            raise
         _rd_generation += 1
         db.generation = _rd_generation
         if self.db != NULL:              # __init__ called twice: replace
-            free(self.db.zones)
-            free(self.db)
+            _db_free(self.db)
         self.db = db
-        self.zones = tuple(zl)
+        self.zones = zl
         self.generation = db.generation
+
+    cdef _set_keys(self, rd_db *db, keys):
+        import dns.name
+        kl = list(keys)
+        names = []
+        free(self.keys_c)
+        self.keys_c = <rd_tsig_key *>calloc(len(kl) + 1, sizeof(rd_tsig_key))
+        if self.keys_c == NULL:
+            raise MemoryError()
+        cdef bytes wire, alg, secret
+        cdef int a
+        for i, (name, algorithm, secret) in enumerate(kl):
+            wire = dns.name.from_text(name).to_wire().lower()
+            if wire in names:
+                raise ValueError(f"TSIG key {name} given twice")
+            alg = _tsig_alg_wire(algorithm)
+            a = rd_tsig_alg_from_name(<const uint8_t *>PyBytes_AS_STRING(alg))
+            if a == 0:
+                raise ValueError(f"TSIG key {name}: unknown algorithm {algorithm!r}")
+            if not 0 < len(secret) <= RD_TSIG_SECRET_MAX:
+                raise ValueError(f"TSIG key {name}: the secret must hold 1..{RD_TSIG_SECRET_MAX} bytes")
+            memcpy(self.keys_c[i].name, PyBytes_AS_STRING(wire), len(wire))
+            self.keys_c[i].alg = a
+            self.keys_c[i].secret_len = len(secret)
+            memcpy(self.keys_c[i].secret, PyBytes_AS_STRING(secret), len(secret))
+            names.append(wire)
+        db.keys = self.keys_c
+        db.nkeys = len(kl)
+        self.key_names = tuple(dns.name.from_wire(w, 0)[0].to_text() for w in names)
+
+    cdef _set_transfers(self, rd_db *db, tuple zl, dict transfers):
+        import ipaddress
+        import dns.name
+        free(self.xfr_c); free(self.acl_c)
+        self.xfr_c = NULL; self.acl_c = NULL
+        self.journals = []
+        byname = {dns.name.from_text(k).to_text().lower(): v for k, v in transfers.items()}
+        unknown = set(byname) - {(<ZoneImage>z).origin.lower() for z in zl}
+        if unknown:
+            raise ValueError(f"transfers for zones not in the database: {sorted(unknown)}")
+        keyidx = {n.lower(): i for i, n in enumerate(self.key_names)}
+        nrules = sum(len(v.get("acl", ())) for v in byname.values())
+        self.xfr_c = <rd_zone_xfr *>calloc(len(zl) + 1, sizeof(rd_zone_xfr))
+        self.acl_c = <rd_acl_rule *>calloc(nrules + 1, sizeof(rd_acl_rule))
+        if self.xfr_c == NULL or self.acl_c == NULL:
+            raise MemoryError()
+        cdef Py_ssize_t r = 0
+        cdef bytes packed, journal
+        for i, item in enumerate(zl):
+            spec = byname.get((<ZoneImage>item).origin.lower())
+            if not spec:
+                continue
+            self.xfr_c[i].acl = self.acl_c + r
+            for net, key in spec.get("acl", ()):
+                rule = &self.acl_c[r]
+                rule.key = -1
+                if key is not None:
+                    k = dns.name.from_text(key).to_text().lower()
+                    if k not in keyidx:
+                        raise ValueError(f"zone {(<ZoneImage>item).origin}: no TSIG key {key}")
+                    rule.key = keyidx[k]
+                if net is not None:
+                    n = ipaddress.ip_network(net, strict=False)
+                    packed = n.network_address.packed
+                    rule.family = 4 if n.version == 4 else 6
+                    rule.prefix = n.prefixlen
+                    memcpy(rule.addr, PyBytes_AS_STRING(packed), len(packed))
+                r += 1
+            self.xfr_c[i].nacl = len(spec.get("acl", ()))
+            journal = bytes(spec.get("journal", b""))
+            self.journals.append(journal)
+            self.xfr_c[i].journal = <const uint8_t *>PyBytes_AS_STRING(journal)
+            self.xfr_c[i].journal_len = len(journal)
+        db.xfr = self.xfr_c
 
     def __dealloc__(self):
         global _live_databases
         _live_databases -= 1
-        if self.db != NULL:
-            free(self.db.zones)
-            free(self.db)
-            self.db = NULL
+        _db_free(self.db)
+        self.db = NULL
+        free(self.keys_c)
+        free(self.xfr_c)
+        free(self.acl_c)
 
-    def find_zone(self, name):
-        """The hosted ZoneImage that is most specific for `name` (str or wire bytes), or None."""
+    def find_index(self, name, ds=False):
+        """Index in `zones` of the zone that answers `name` (str or wire bytes), or None:
+        the most specific one; with ds=True the one above `name` first, as for a DS query
+        (RFC 4035 3.1.4.1)."""
         import dns.name
         wire = name if isinstance(name, bytes) else dns.name.from_text(name).to_wire()
         cdef bytes lw = bytes(wire).lower()
-        cdef const zimg *z = rd_db_find_zone(self.db, <const uint8_t *>PyBytes_AS_STRING(lw),
-                                             rd_name_labels(<const uint8_t *>PyBytes_AS_STRING(lw)))
-        for item in self.zones:
-            if (<ZoneImage>item).img == z:
-                return item
-        return None
+        cdef uint32_t i = rd_db_find_index(self.db, <const uint8_t *>PyBytes_AS_STRING(lw),
+                                           1 if ds else 0)
+        return None if i == RD_NONE else i
+
+    def find_zone(self, name):
+        """The hosted ZoneImage that is most specific for `name` (str or wire bytes), or None."""
+        i = self.find_index(name)
+        return None if i is None else self.zones[i]
 
     def __repr__(self):
-        return f"<Database generation={self.generation} zones={[z.origin for z in self.zones]}>"
+        return f"<Database generation={self.generation} zones={len(self.zones)}>"
+
+
+TSIG_ALGORITHMS = ("hmac-md5", "hmac-sha1", "hmac-sha224", "hmac-sha256", "hmac-sha384",
+                   "hmac-sha512")
+
+
+def _tsig_alg_wire(algorithm):
+    """Wire name of a TSIG algorithm (RFC 8945 6): hmac-md5 is hmac-md5.sig-alg.reg.int."""
+    import dns.name
+    a = str(algorithm).lower().rstrip(".")
+    if a == "hmac-md5":
+        a = "hmac-md5.sig-alg.reg.int"
+    return dns.name.from_text(a).to_wire()
 
 
 def live_objects():

@@ -1,6 +1,16 @@
 # engine.pxd — C declarations of engine.h (the answer engine, database snapshots, counters).
-from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int32_t
 from includes.zimg cimport zimg
+
+cdef extern from "lib/tsig.h" nogil:
+    enum:
+        RD_TSIG_SECRET_MAX
+    ctypedef struct rd_tsig_key:
+        uint8_t name[256]
+        uint8_t alg
+        uint16_t secret_len
+        uint8_t secret[512]
+    int rd_tsig_alg_from_name(const uint8_t *lname)
 
 cdef extern from "query/engine.h" nogil:
     ctypedef struct rd_options:
@@ -11,11 +21,30 @@ cdef extern from "query/engine.h" nogil:
         uint16_t max_udp_payload
         uint8_t minimal_any
 
+    ctypedef struct rd_acl_rule:
+        uint8_t family
+        uint8_t prefix
+        uint8_t addr[16]
+        int32_t key
+
+    ctypedef struct rd_zone_xfr:
+        const rd_acl_rule *acl
+        uint32_t nacl
+        const uint8_t *journal
+        size_t journal_len
+
+    ctypedef struct rd_zonetab:
+        uint32_t count
+
     ctypedef struct rd_db:
         uint32_t nzones
         const zimg **zones
+        const rd_zonetab *ztab
         rd_options opt
         uint64_t generation
+        const rd_tsig_key *keys
+        uint32_t nkeys
+        const rd_zone_xfr *xfr
 
     ctypedef struct rd_transport:
         uint8_t tcp
@@ -37,6 +66,9 @@ cdef extern from "query/engine.h" nogil:
         uint64_t qtype_other_known[8]
 
     const zimg *rd_db_find_zone(const rd_db *db, const uint8_t *lname, int nlabels)
+    uint32_t rd_db_find_index(const rd_db *db, const uint8_t *lname, int parent_first)
+    rd_zonetab *rd_zonetab_build(const zimg *const *zones, uint32_t n, uint32_t *dup)
+    void rd_zonetab_free(rd_zonetab *t)
     size_t rd_answer(const rd_db *db, const uint8_t *q, size_t qlen,
                      uint8_t *resp, size_t respcap, const rd_transport *t, rd_stats *stats)
 

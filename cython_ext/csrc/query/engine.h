@@ -6,8 +6,12 @@
 #ifndef RD_ENGINE_H
 #define RD_ENGINE_H
 
+#include <stdatomic.h>
+
 #include "lib/rd_common.h"
+#include "lib/tsig.h"
 #include "zone/zimg.h"
+#include "zonetab.h"
 
 /* Options of the engine that change with configuration; they travel inside the database
  * snapshot so that a reload swaps zones and options together (one RCU pointer). */
@@ -20,13 +24,40 @@ typedef struct rd_options {
     uint8_t minimal_any;       /* RFC 8482 minimal answer to qtype ANY over UDP (default 1) */
 } rd_options;
 
+/* One rule of a zone's allow_transfer list: a transfer request matches when the peer is
+ * inside addr/prefix (family 0: any address) and, when key >= 0, it was signed with
+ * that key (an index into rd_db.keys). */
+typedef struct rd_acl_rule {
+    uint8_t family;            /* 0 (any), 4 or 6 */
+    uint8_t prefix;            /* leading bits of addr that must match */
+    uint8_t addr[16];          /* network byte order; 4 bytes used for IPv4 */
+    int32_t key;               /* -1: signed or not */
+} rd_acl_rule;
+
+/* What a zone serves to its secondaries: who may transfer it, and its IXFR journal (the
+ * changesets of the journal format of query/xfr.h, oldest first). */
+typedef struct rd_zone_xfr {
+    const rd_acl_rule *acl;    /* none: nobody may transfer the zone (the default) */
+    uint32_t nacl;
+    const uint8_t *journal;
+    size_t journal_len;
+} rd_zone_xfr;
+
 /* One database snapshot: the hosted zones and the options.  Immutable once published.
- * zones[] is sorted by canonical name order of origins (RFC 4034 6.1). */
+ * zones[] is in the control plane's order; a zone's position there is its index (the
+ * query context keeps it for per-zone accounting).  ztab finds a query's zone. */
 typedef struct rd_db {
     uint32_t nzones;
     const zimg **zones;
+    const rd_zonetab *ztab;    /* over zones[]; NULL only when nzones is 0 */
     rd_options opt;
     uint64_t generation;       /* increases with every published snapshot */
+    const rd_tsig_key *keys;   /* TSIG keys (RFC 8945): signed queries are verified with them */
+    uint32_t nkeys;
+    const rd_zone_xfr *xfr;    /* parallel to zones[]; NULL: no zone may be transferred */
+    /* Streams (zone transfers) holding this snapshot across RCU quiescent points; the one
+     * mutable field, changed only through rd_db_pin/rd_db_unpin (server/rcu.h). */
+    _Atomic uint32_t pins;
 } rd_db;
 
 /* Facts about the transport a query came on. */
@@ -51,8 +82,12 @@ typedef struct rd_stats {
     uint64_t qtype_other_known[8]; /* AXFR, IXFR, ANY, CAA, SVCB, HTTPS, others, reserved */
 } __attribute__((aligned(64))) rd_stats;
 
-/* Find the most specific hosted zone containing lname (lower-case wire).  NULL if none. */
+/* Find the most specific hosted zone containing lname (lower-case wire).  NULL if none.
+ * (The engine finds a query's zone once, from the parser's label offsets; this is for
+ * callers that have only the name.) */
 const zimg *rd_db_find_zone(const rd_db *db, const uint8_t *lname, int nlabels);
+/* The same as an index into db->zones (RD_NONE: none); parent_first as rd_zonetab_find. */
+uint32_t rd_db_find_index(const rd_db *db, const uint8_t *lname, int parent_first);
 
 /* Answer one query.  Writes the response into resp (capacity respcap, at least 512;
  * 65535 for TCP) and returns its length; 0 means send nothing (RFC 1035 4.1.1: a
