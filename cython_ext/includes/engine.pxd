@@ -16,6 +16,7 @@ cdef extern from "query/engine.h" nogil:
         const zimg **zones
         rd_options opt
         uint64_t generation
+        const uint16_t *zone_slot
 
     ctypedef struct rd_transport:
         uint8_t tcp
@@ -23,6 +24,8 @@ cdef extern from "query/engine.h" nogil:
 
     enum:
         RD_STAT_QTYPES
+        RD_STAT_RCODES
+        RD_STAT_ZONES
 
     ctypedef struct rd_stats:
         uint64_t queries
@@ -32,11 +35,14 @@ cdef extern from "query/engine.h" nogil:
         uint64_t truncated
         uint64_t udp, tcp
         uint64_t edns, do_bit
-        uint64_t rcode[16]
+        uint64_t rcode[32]
         uint64_t qtype[64]
-        uint64_t qtype_other_known[8]
+        uint64_t qtype_named[8]
+        uint64_t opcode[16]
+        uint64_t zone_queries[256]
 
     const zimg *rd_db_find_zone(const rd_db *db, const uint8_t *lname, int nlabels)
+    int rd_db_find_zone_index(const rd_db *db, const uint8_t *lname, int nlabels)
     size_t rd_answer(const rd_db *db, const uint8_t *q, size_t qlen,
                      uint8_t *resp, size_t respcap, const rd_transport *t, rd_stats *stats)
 

@@ -15,7 +15,8 @@ void rd_ctx_zone(rd_ctx *c)
     const rd_db *db = c->db;
     if (!db || db->nzones == 0) return;
     if (db->nzones > 8) {
-        c->zone = rd_db_find_zone(db, c->lname, c->nlabels);
+        c->zone_index = rd_db_find_zone_index(db, c->lname, c->nlabels);
+        c->zone = c->zone_index < 0 ? NULL : db->zones[c->zone_index];
         return;
     }
     /* Few zones: the suffix of as many labels as each origin, from the parser's label
@@ -32,6 +33,7 @@ void rd_ctx_zone(rd_ctx *c)
         if (rd_name_len(origin) == ol && memcmp(c->lname + so, origin, ol) == 0) {
             best = z;
             bestl = zl;
+            c->zone_index = (int)i;
         }
     }
     c->zone = best;

@@ -53,6 +53,7 @@ typedef struct rd_ctx {
 
     /* found once per query (rd_ctx_zone), for the fast path and the batch prefetches */
     const zimg *zone;           /* most specific hosted zone of lname, or NULL */
+    int zone_index;             /* its index in db->zones (valid when zone is set) */
     uint32_t fhash;             /* zfast_hash of lname */
     uint8_t zone_done;
     int prc;                    /* rd_parse_query's result: an rcode, -1 = send nothing */

@@ -5,8 +5,14 @@
 
 const zimg *rd_db_find_zone(const rd_db *db, const uint8_t *lname, int nlabels)
 {
+    int i = rd_db_find_zone_index(db, lname, nlabels);
+    return i < 0 ? NULL : db->zones[i];
+}
+
+int rd_db_find_zone_index(const rd_db *db, const uint8_t *lname, int nlabels)
+{
     (void)nlabels;
-    if (!db || db->nzones == 0) return NULL;
+    if (!db || db->nzones == 0) return -1;
     uint16_t off[128];
     int n = 0;
     size_t L = 0;
@@ -18,7 +24,7 @@ const zimg *rd_db_find_zone(const rd_db *db, const uint8_t *lname, int nlabels)
     L += 1;
     if (db->nzones <= 8) {
         /* Few zones: compare each origin with the suffix of as many labels. */
-        const zimg *best = NULL;
+        int best = -1;
         int bestl = -1;
         for (uint32_t i = 0; i < db->nzones; i++) {
             const zimg *z = db->zones[i];
@@ -27,7 +33,7 @@ const zimg *rd_db_find_zone(const rd_db *db, const uint8_t *lname, int nlabels)
             size_t so = off[n - zl];
             const uint8_t *origin = zimg_origin(z);
             if (rd_name_len(origin) == L - so && memcmp(lname + so, origin, L - so) == 0) {
-                best = z;
+                best = (int)i;
                 bestl = zl;
             }
         }
@@ -41,11 +47,11 @@ const zimg *rd_db_find_zone(const rd_db *db, const uint8_t *lname, int nlabels)
         while (lo < hi) {
             uint32_t mid = lo + (hi - lo) / 2;
             int cmp = rd_name_cmp(zimg_origin(db->zones[mid]), s);
-            if (cmp == 0) return db->zones[mid];
+            if (cmp == 0) return (int)mid;
             if (cmp < 0) lo = mid + 1; else hi = mid;
         }
     }
-    return NULL;
+    return -1;
 }
 
 /* ---- writing helpers ---- */
