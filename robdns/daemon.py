@@ -16,7 +16,7 @@ import signal
 import socket
 import time
 
-from robdns import __version__, config, control, sdnotify, tcp
+from robdns import __version__, config, control, metrics, sdnotify, tcp
 from robdns.errors import ConfigError, RobdnsError, ZoneError
 from robdns.log import logger, set_level, setup
 
@@ -82,6 +82,8 @@ class Daemon:
         self.xdp = None                      # robdns.xdp.XdpWorkers when `xdp` is configured
         self.tcp = None
         self.control = None
+        self.http = None                     # robdns.httpd.HttpEndpoint (server.http)
+        self.zone_slots = {}                 # zone name -> its per-zone counter slot
         self.started = time.time()
         self.reloads = 0
         self.reload_lock = None
@@ -104,6 +106,9 @@ class Daemon:
                 self.tcp_sockets.append(tcp.open_listener(addr.host, addr.port, addr.family))
         owner = _account(cfg) if os.geteuid() == 0 else None
         self.control_socket = control.open_socket(cfg.control, owner=owner)
+        if cfg.http is not None:
+            from robdns import httpd
+            self.http = httpd.HttpEndpoint(cfg.http, self.metrics_snapshot, self.ready).bind()
         if cfg.xdp is not None:
             # Attaching needs root (CAP_NET_ADMIN, CAP_BPF): before the drop. The XDP
             # workers answer from the same RCU pointer as the UDP workers.
@@ -193,7 +198,18 @@ class Daemon:
         from robdns import _core
         images = [st.image for st in zones.values() if st.image is not None]
         return _core.Database(images, identity=cfg.identity, version=cfg.version,
-                              nsid=cfg.nsid, max_udp_payload=cfg.max_udp_payload)
+                              nsid=cfg.nsid, max_udp_payload=cfg.max_udp_payload,
+                              zone_slots=self._zone_slots(cfg))
+
+    def _zone_slots(self, cfg):
+        """Per-zone counter slots: a zone keeps its slot for the life of the process (its
+        counter never restarts or passes to another zone); the first zone_labels zones
+        get one, later ones share slot 0 ("other")."""
+        cap = cfg.http.zone_labels if cfg.http is not None else 100
+        for z in cfg.zones:
+            if z.name not in self.zone_slots and len(self.zone_slots) < cap:
+                self.zone_slots[z.name] = len(self.zone_slots) + 1
+        return dict(self.zone_slots)
 
     def publish(self, db):
         from robdns import _core
@@ -238,6 +254,8 @@ class Daemon:
             self.workers.stop()
         if self.xdp:
             self.xdp.stop()
+        if self.http:
+            self.http.stop()
         _core.publish(None)
         for s, _, _ in self.udp_sockets:
             s.close()
@@ -265,9 +283,14 @@ class Daemon:
             t0 = time.monotonic()
             try:
                 result = await loop.run_in_executor(self.reloader, self._reload_blocking, force)
+            except BaseException:
+                metrics.events.reload_failures += 1
+                raise
             finally:
                 summary = self._summary()
                 sdnotify.ready(summary)
+            if not result.get("ok"):
+                metrics.events.reload_failures += 1
             self.reloads += 1
             logger.info("reload done in %.1f ms: %s", (time.monotonic() - t0) * 1000, summary)
             return result
@@ -296,7 +319,8 @@ class Daemon:
                                       user=self.cfg.user, group=self.cfg.group,
                                       control=self.cfg.control, pin_workers=self.cfg.pin_workers,
                                       udp_batch=self.cfg.udp_batch, rrl=self.cfg.rrl,
-                                      xdp=self.cfg.xdp,
+                                      xdp=self.cfg.xdp, http=self.cfg.http,
+                                      dnstap=self.cfg.dnstap, log_format=self.cfg.log_format,
                                       tcp=dataclasses.replace(cfg.tcp, enabled=self.cfg.tcp.enabled))
         self.config_error = None
         zones = self.load_zones(cfg, self.zones, force)
@@ -313,10 +337,10 @@ class Daemon:
     def _warn_restart_needed(self, new):
         old = self.cfg
         for key in ("listen", "workers", "user", "group", "control", "pin_workers", "udp_batch", "rrl",
-                    "xdp"):
+                    "xdp", "http", "dnstap", "log_format"):
             if getattr(old, key) != getattr(new, key):
                 logger.warning("%s changed: takes effect at the next restart",
-                               key if key == "xdp" else f"server.{key}")
+                               {"xdp": "xdp", "log_format": "log.format"}.get(key, f"server.{key}"))
         if old.tcp.enabled != new.tcp.enabled:
             logger.warning("server.tcp.enabled changed: takes effect at the next restart")
 
@@ -364,15 +388,34 @@ class Daemon:
             "zones": [z.status() for z in self.zones.values()],
         }
 
-    def stats(self):
+    def stats(self, memory=None):
         from robdns import _core
         out = {"udp": self.workers.stats() if self.workers else {}, "tcp": _core.tcp_stats(),
-               "memory": _memory()}
+               "memory": memory or _memory()}
         if self.tcp:
             out["tcp"]["connections"] = self.tcp.stats()
         if self.xdp:
             out["xdp"] = self.xdp.counters()
+        names = {slot: name for name, slot in self.zone_slots.items()}
+        for section in out.values():
+            if "zones" in section:        # slot -> count becomes zone name -> count
+                section["zones"] = {names.get(k, "other"): v for k, v in section["zones"].items()}
+        out["events"] = metrics.events.as_dict()
         return out
+
+    def metrics_snapshot(self):
+        """(stats, status) for a /metrics scrape, from the HTTP thread: the counters are
+        summed from the workers' own copies (no worker waits), and nothing walks the heap."""
+        return self.stats(memory=_rss()), self.status()
+
+    def ready(self):
+        """/ready: every configured zone is served (loaded now, or a copy kept from an
+        earlier load); false while the first load runs or a zone has never loaded."""
+        zones = self.zones
+        missing = [z.name for z in self.cfg.zones
+                   if z.name not in zones or zones[z.name].image is None]
+        return not missing, {"ready": not missing, "zones": len(self.cfg.zones),
+                             "not_served": missing}
 
 
 # ---------------------------------------------------------------------- helpers
@@ -425,6 +468,12 @@ def _memory():
     with open("/proc/self/status") as f:
         rss = next((int(line.split()[1]) for line in f if line.startswith("VmRSS:")), 0)
     return {"rss_kib": rss, **alive}
+
+
+def _rss():
+    with open("/proc/self/status") as f:
+        rss = next((int(line.split()[1]) for line in f if line.startswith("VmRSS:")), 0)
+    return {"rss_kib": rss}
 
 
 def _account(cfg):
@@ -526,6 +575,8 @@ def run(args):
         if d.xdp:
             d.xdp.stop()
         return 1
+    if d.http:
+        d.http.start()          # /health answers and /ready says no while the zones load
     d.zones = d.load_zones(cfg)
     d.publish(d.build_database(cfg, d.zones))
     import uvloop
