@@ -13,6 +13,8 @@ import functools as _functools
 import time as _time
 
 cdef uint64_t _rd_generation = 0
+# Databases alive in this process (made minus freed), reported by live_objects().
+cdef Py_ssize_t _live_databases = 0
 
 _RD_QTYPE_OTHER = ("AXFR", "IXFR", "ANY", "CAA", "SVCB", "HTTPS")
 
@@ -37,7 +39,9 @@ cdef class Database:
     cdef readonly uint64_t generation
 
     def __cinit__(self):
+        global _live_databases
         self.db = NULL
+        _live_databases += 1
 
     def __init__(self, zones=(), identity="", version="", nsid=b"", max_udp_payload=1232,
                  minimal_any=True, zone_slots=None):
@@ -106,6 +110,8 @@ cdef class Database:
         self.generation = db.generation
 
     def __dealloc__(self):
+        global _live_databases
+        _live_databases -= 1
         if self.db != NULL:
             free(self.db.zones)
             free(<void *>self.db.zone_slot)
@@ -126,6 +132,12 @@ cdef class Database:
 
     def __repr__(self):
         return f"<Database generation={self.generation} zones={[z.origin for z in self.zones]}>"
+
+
+def live_objects():
+    """How many Databases and ZoneImages are alive in this process (counted as they are
+    made and freed): {"databases": n, "zone_images": n}."""
+    return {"databases": _live_databases, "zone_images": _live_zone_images}
 
 
 cdef class EngineStats:

@@ -27,9 +27,9 @@ if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
     done
     if [ -n "$need" ]; then
         # The knot and nsd packages start their services when installed; the suite needs
-        # only their binaries.  A policy-rc.d that refuses every start (exit 101, as
-        # invoke-rc.d(8) reads it) keeps them stopped for this install only; one already in
-        # place is left as it is.
+        # only their binaries.  A policy-rc.d that refuses every start (exit 101, honoured
+        # by invoke-rc.d(8) and deb-systemd-invoke(1p)) keeps them stopped for this install
+        # only; one already in place is left as it is.
         policy=""
         if [ ! -e /usr/sbin/policy-rc.d ]; then
             policy=/usr/sbin/policy-rc.d

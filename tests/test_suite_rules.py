@@ -1,6 +1,7 @@
 """test_suite_rules — rules the test suite keeps for itself: property tests judge answers,
 not the speed of a shared machine (speed is measured in bench/); a missing reference
-server fails; helper modules are not named like tests."""
+server fails; the reference servers keep to their own directory and port; helper
+modules are not named like tests."""
 
 import ast
 import os
@@ -51,3 +52,19 @@ def test_modules_named_like_tests_hold_tests():
         if not any(n.startswith(("test_", "Test")) for n in names):
             empty.append(os.path.relpath(path, TESTS))
     assert not empty, f"helpers named like tests: {empty}"
+
+
+def test_reference_servers_keep_to_their_own_directory_and_port(tmp_path):
+    # The suite starts Knot and NSD itself, never the packaged services: every file they
+    # write (pid, run, database, journal, log, control socket) is under the test's own
+    # directory, they listen on the port they were given, and NSD has no control socket.
+    import refservers
+    work = str(tmp_path)
+    zone = "/srv/zones/example.com.zone"              # read only, from wherever it is
+    for conf in (refservers._knot_conf(work, "127.0.0.1", 40053, [("example.com.", zone)]),
+                 refservers._nsd_conf(work, "127.0.0.1", 40053, [("example.com.", zone)])):
+        paths = [p for p in re.findall(r'"(/[^"]*)"', conf) if p != zone]
+        assert paths and all(p == work or p.startswith(work + "/") for p in paths), paths
+        assert "40053" in conf and not re.search(r"@53\b|port: 53\b", conf)
+    nsd = refservers._nsd_conf(work, "127.0.0.1", 40053, [])
+    assert "control-enable: no" in nsd and 'chroot: ""' in nsd and 'username: ""' in nsd
