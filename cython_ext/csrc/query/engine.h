@@ -6,6 +6,8 @@
 #ifndef RD_ENGINE_H
 #define RD_ENGINE_H
 
+#include <stdatomic.h>
+
 #include "lib/rd_common.h"
 #include "zone/zimg.h"
 
@@ -27,6 +29,9 @@ typedef struct rd_db {
     const zimg **zones;
     rd_options opt;
     uint64_t generation;       /* increases with every published snapshot */
+    /* Streams (zone transfers) holding this snapshot across RCU quiescent points; the one
+     * mutable field, changed only through rd_db_pin/rd_db_unpin (server/rcu.h). */
+    _Atomic uint32_t pins;
     /* Per-zone counters: zone_slot[i] is the rd_stats.zone_queries slot of zones[i]
      * (slots are kept by the control plane across reloads, so a zone's counter stays its
      * own); NULL: no per-zone counting. */
