@@ -44,6 +44,10 @@ cdef class Database:
                  minimal_any=True):
         global _rd_generation
         cdef ZoneImage z
+        if self.db != NULL:
+            # Its rd_db may be published: workers read it without locks, so it is freed only
+            # after a grace period (publish()), never here.  A snapshot is immutable.
+            raise RuntimeError("Database is already initialised; build a new one")
         zl = list(zones)
         for item in zl:
             if not isinstance(item, ZoneImage):
@@ -84,9 +88,6 @@ cdef class Database:
         db.opt.minimal_any = 1 if minimal_any else 0
         _rd_generation += 1
         db.generation = _rd_generation
-        if self.db != NULL:              # __init__ called twice: replace
-            free(self.db.zones)
-            free(self.db)
         self.db = db
         self.zones = tuple(zl)
         self.generation = db.generation
