@@ -434,16 +434,18 @@ def compile_zone_text(origin, str text, str name="<string>", default_ttl=3600):
         rd_msgs_free(&m)
 
 
-def compile_zone(origin, str path, default_ttl=3600):
+def compile_zone(origin, str path, default_ttl=3600, include_policy=None):
     """Compile a zone file (and its $INCLUDEs) into a ZoneImage; ZoneError lists every
-    problem as FILE:LINE, and no partial zone is ever returned."""
+    problem as FILE:LINE, and no partial zone is ever returned.  include_policy
+    (robdns.config.IncludePolicy: dir_only, max_files, max_bytes) bounds what $INCLUDE
+    may read; None keeps the parser's defaults."""
     cdef rd_rrlist l
     cdef rd_msgs m
     cdef bytes ow = _origin_wire(origin)
     rd_rrlist_init(&l)
     rd_msgs_init(&m, 0)
     try:
-        zscan_load_file(path, ow, default_ttl, &l, &m)
+        zscan_load_file(path, ow, default_ttl, &l, &m, include_policy)
         img = _build_image(str(origin), ow, &l, &m)
         # The parser named every file it read in the record list: what a reload must
         # stat to know whether the zone changed (robdns.daemon).

@@ -2,7 +2,7 @@
 # rare types the C parser leaves as text (RD_RR_TEXT_RDATA), and FILE:LINE messages.
 from includes.common cimport *
 from includes.zscan cimport *
-from libc.stdint cimport uint8_t, uint16_t, uint32_t
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 
 import os as _os
 
@@ -85,15 +85,28 @@ cdef int _zscan_encode_text_rdata(rd_rrlist *out, rd_msgs *msgs, size_t first) e
 
 
 cdef inline void _zscan_options(zs_options *opt, const uint8_t *origin, uint32_t default_ttl):
-    """The parser options robdns uses everywhere ($INCLUDE depth 10, $GENERATE 65536)."""
+    """The parser options robdns uses everywhere ($INCLUDE depth 10, $GENERATE 65536;
+    $INCLUDE files and bytes at the parser's defaults, from anywhere)."""
     opt.origin = origin
     opt.default_ttl = default_ttl
     opt.include_depth_max = 10
     opt.generate_max = 65536
+    opt.include_files_max = 0
+    opt.include_bytes_max = 0
+    opt.include_dir_only = 0
+
+
+cdef void _zscan_include_policy(zs_options *opt, object policy) except *:
+    """Apply an include policy (robdns.config.IncludePolicy, or None for the defaults)."""
+    if policy is None:
+        return
+    opt.include_dir_only = 1 if policy.dir_only else 0
+    opt.include_files_max = <uint32_t>policy.max_files
+    opt.include_bytes_max = <uint64_t>policy.max_bytes
 
 
 cdef int zscan_load_file(str path, const uint8_t *origin, uint32_t default_ttl,
-                         rd_rrlist *out, rd_msgs *msgs) except -1:
+                         rd_rrlist *out, rd_msgs *msgs, object include_policy=None) except -1:
     """Parse a zone file (and its $INCLUDEs) into out; returns the number of errors."""
     cdef zs_options opt
     cdef bytes bpath = _os.fsencode(path)
@@ -101,6 +114,7 @@ cdef int zscan_load_file(str path, const uint8_t *origin, uint32_t default_ttl,
     cdef size_t first = out.n
     cdef int errors
     _zscan_options(&opt, origin, default_ttl)
+    _zscan_include_policy(&opt, include_policy)
     with nogil:
         errors = zs_parse_file(cpath, &opt, out, msgs)
     return errors + _zscan_encode_text_rdata(out, msgs, first)
@@ -155,9 +169,10 @@ cdef tuple _zscan_records_and_messages(rd_rrlist *l, rd_msgs *m):
     return recs, zscan_format_messages(l, m)
 
 
-def parse_zone_file(path, origin, default_ttl=3600, message_limit=100):
+def parse_zone_file(path, origin, default_ttl=3600, message_limit=100, include_policy=None):
     """Parse a zone file -> (records, messages); records are
-    (owner_wire, ttl, rclass, rtype, rdata_wire) in file order."""
+    (owner_wire, ttl, rclass, rtype, rdata_wire) in file order.  include_policy: as
+    compile_zone's."""
     cdef rd_rrlist l
     cdef rd_msgs m
     cdef bytes ow = _zscan_origin_wire(origin)
@@ -165,7 +180,7 @@ def parse_zone_file(path, origin, default_ttl=3600, message_limit=100):
     rd_msgs_init(&m, message_limit)
     try:
         zscan_load_file(str(path), <const uint8_t *>ow if ow is not None else NULL,
-                        default_ttl, &l, &m)
+                        default_ttl, &l, &m, include_policy)
         return _zscan_records_and_messages(&l, &m)
     finally:
         rd_rrlist_free(&l)
@@ -202,7 +217,7 @@ def type_to_text(int t):
     return p.decode() if p != NULL else None
 
 
-def _parse_c_only(text, origin, name="<string>", includes=True):
+def _parse_c_only(text, origin, name="<string>", includes=True, include_policy=None):
     """For tests: the C parser alone -> (records, text_flags, messages); text_flags[i]
     says record i was left as text for dnspython (its rdata is then that text).
     includes=False refuses $INCLUDE, as the fuzz harness does."""
@@ -216,6 +231,7 @@ def _parse_c_only(text, origin, name="<string>", includes=True):
     rd_rrlist_init(&l)
     rd_msgs_init(&m, 100)
     _zscan_options(&opt, <const uint8_t *>ow if ow is not None else NULL, 3600)
+    _zscan_include_policy(&opt, include_policy)
     if not includes:
         opt.include_depth_max = -1
     try:

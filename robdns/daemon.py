@@ -90,16 +90,26 @@ class Daemon:
         await self.tcp.start(self.listeners.tcp)
         self.control = control.ControlServer(Commands(self))
         await self.control.start(self.control_socket)
+        reaper = asyncio.create_task(self._reap_retired())
         summary = self._summary()
         logger.info("serving: %s", summary)
         sdnotify.ready(summary)
         await self.stopping.wait()
+        reaper.cancel()
         logger.info("stopping")
         sdnotify.stopping()
         await self.shutdown()
 
     def stop(self):
         self.stopping.set()
+
+    async def _reap_retired(self):
+        """Free the old snapshots that a zone transfer still pinned at their reload, once
+        the stream is done (publish() does not wait for pins: a transfer can take long)."""
+        from robdns import _core
+        while True:
+            await asyncio.sleep(1.0)
+            _core.reap()
 
     async def shutdown(self):
         from robdns import _core

@@ -35,7 +35,8 @@ def zone_source(z, files, since_ns=None):
         if since_ns is not None and st.st_mtime_ns >= since_ns - _SOURCE_SETTLE_NS:
             return None
         stats.append((path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns))
-    return (z.file, z.default_ttl, tuple(stats))
+    # the load policy is part of the source: a zone compiled under another one is stale
+    return (z.file, z.default_ttl, getattr(z, "include_policy", None), tuple(stats))
 
 
 def zone_key(name):
@@ -140,7 +141,7 @@ def compile_state(z, old=None):
     t0 = time.monotonic()
     started_ns = time.time_ns()
     try:
-        img = _core.compile_zone(z.name, z.file, z.default_ttl)
+        img = _core.compile_zone(z.name, z.file, z.default_ttl, z.include_policy)
     except ZoneError as e:
         st.errors = list(e.messages) or [str(e)]
     except OSError as e:

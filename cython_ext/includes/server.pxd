@@ -23,10 +23,14 @@ cdef extern from "server/rcu_selftest.h" nogil:
         uint64_t reads
     int rd_rcu_stress(int nreaders, int publications, int skip_synchronize,
                       rd_rcu_stress_result *out)
+    int rd_rcu_pin_stress(int publications, int ignore_pins, rd_rcu_stress_result *out)
 
 cdef extern from "server/rcu.h" nogil:
     const rd_db *rd_db_current()
     const rd_db *rd_db_exchange(const rd_db *db)
+    void rd_db_pin(const rd_db *db)
+    void rd_db_unpin(const rd_db *db)
+    uint32_t rd_db_pins(const rd_db *db)
 
 cdef extern from "<sys/socket.h>" nogil:
     cdef struct sockaddr:
