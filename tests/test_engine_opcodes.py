@@ -84,3 +84,18 @@ def test_other_opcode_in_an_unknown_layout_gets_the_bare_header(db):
     wire[4:12] = bytes(8)
     resp = _core.answer(db, bytes(wire))
     assert len(resp) == 12 and resp[3] & 0xF == 4      # NOTIMP, nothing else
+
+
+def test_signed_notify_with_edns_is_answered_signed_with_opt():
+    # RFC 8945 5.3: the answer to a signed request is signed with its key; the OPT stays
+    # (RFC 6891 7), before the TSIG, which is last (RFC 8945 5.1).
+    import base64
+    import dns.tsig
+    import dns.tsigkeyring
+    secret = b"a secret of thirty-two octets!!!"
+    db = _core.Database([zone("example.com.", "")], keys=[("xfr.key.", "hmac-sha256", secret)])
+    q = notify()
+    q.use_tsig(dns.tsigkeyring.from_text({"xfr.key.": base64.b64encode(secret).decode()}),
+               keyname="xfr.key.", algorithm=dns.tsig.HMAC_SHA256)
+    m = dns.message.from_wire(_core.answer(db, q.to_wire()), keyring=q.keyring, request_mac=q.mac)
+    assert m.had_tsig and rcode(m) == "NOTAUTH" and m.edns == 0

@@ -1,5 +1,6 @@
 /* engine_query.c — query parsing: header, question, and the EDNS(0) OPT record (RFC 1035 4.1, RFC 6891). */
 #include "engine_int.h"
+#include "lib/tsig.h"
 
 /* A possibly compressed name of a record in the answer, authority or additional section
  * (RFC 1035 4.1.4): the offset after it, or 0 when it overruns the packet. */
@@ -68,8 +69,9 @@ static size_t parse_opt(rd_ctx *c, size_t owner, size_t p)
 
 /* Walk `nq` questions and then the answer, authority and additional records from offset
  * p (RFC 1035 4.1), so that counts overrunning the packet are caught and the OPT record
- * is found in the additional section (RFC 6891 6.1.1).  Returns 0, or -1 when the
- * message is malformed (has_edns is then cleared: nothing of a broken OPT is used). */
+ * and a TSIG record in the additional section (RFC 6891 6.1.1, RFC 8945 5.1).  Returns
+ * 0, or -1 when the message is malformed (has_edns and tsig_at are then cleared: nothing
+ * of a broken message is used). */
 static int parse_sections(rd_ctx *c, size_t p, unsigned nq)
 {
     const uint8_t *q = c->q;
@@ -86,6 +88,11 @@ static int parse_sections(rd_ctx *c, size_t p, unsigned nq)
         if (p == 0 || p + 10 > c->qlen) goto bad;
         uint16_t type = rd_get16(q + p);
         if (type == RD_T_OPT && i < an + ns) goto bad;   /* RFC 6891 6.1.1: additional only */
+        if (type == RD_T_TSIG) {
+            /* RFC 8945 5.1: the last record of the additional section, else FORMERR. */
+            if (i != total - 1 || i < an + ns) goto bad;
+            c->tsig_at = owner;
+        }
         if (i >= an + ns && type == RD_T_OPT) {
             if (c->has_edns) goto bad;              /* RFC 6891 6.1.1: more than one OPT */
             p = parse_opt(c, owner, p);
@@ -100,7 +107,8 @@ static int parse_sections(rd_ctx *c, size_t p, unsigned nq)
     if (p != c->qlen) goto bad;
     return 0;
 bad:
-    c->has_edns = 0;
+    c->has_edns = 0;      /* a FORMERR carries no OPT (as Knot and NSD answer) */
+    c->tsig_at = 0;       /* nor a TSIG: the record could not be trusted to be whole */
     return -1;
 }
 
@@ -116,6 +124,7 @@ int rd_parse_query(rd_ctx *c)
          * found when the message has the usual layout of sections; if it has not, the
          * answer stays the bare header. */
         parse_sections(c, 12, rd_get16(q + 4));
+        c->tsig_at = 0;   /* the bare header is not signed: only QUERY and NOTIFY are */
         return RD_RCODE_NOTIMP;
     }
     if (rd_get16(q + 4) != 1) return RD_RCODE_FORMERR;
