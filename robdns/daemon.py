@@ -14,7 +14,7 @@ import os
 import signal
 import time
 
-from robdns import __version__, config, control, privileges, reconfig, sdnotify, stats, tcp
+from robdns import __version__, config, control, metrics, privileges, reconfig, sdnotify, stats, tcp
 from robdns.commands import Commands
 from robdns.errors import ConfigError, RobdnsError
 from robdns.keep import Keep
@@ -35,6 +35,9 @@ class Daemon:
         self.xdp = None                      # robdns.xdp.XdpWorkers when `xdp` is configured
         self.tcp = None
         self.control = None
+        self.http = None                     # robdns.httpd.HttpEndpoint (server.http)
+        self.secondary = None                # robdns.secondary.Secondary: the transfers in
+        self.zone_slots = stats.ZoneSlots()  # per-zone counters of the data plane
         self.started = time.time()
         self.reloads = 0
         self.reload_lock = None
@@ -60,6 +63,9 @@ class Daemon:
             cfg.control, owner=privileges.socket_owner(cfg.user, cfg.group))
         self.keep = Keep(cfg.storage or None)
         self.keep.prepare(owner=privileges.socket_owner(cfg.user, cfg.group))
+        if cfg.http is not None:
+            from robdns import httpd
+            self.http = httpd.HttpEndpoint(cfg.http, self.metrics_snapshot, self.ready).bind()
         if cfg.xdp is not None:
             # Attaching needs root (CAP_NET_ADMIN, CAP_BPF): before the drop. The XDP
             # workers answer from the same RCU pointer as the UDP workers.
@@ -76,7 +82,8 @@ class Daemon:
         previous snapshot is freed."""
         from robdns import _core
         zones = self.zones.compiled(cfg.zones, force, keep=self.keep)
-        _core.publish(zones.database(cfg))
+        cap = cfg.http.zone_labels if cfg.http is not None else 100
+        _core.publish(zones.database(cfg, self.zone_slots.assign(cfg.zones, cap)))
         removed = [st.name for st in self.zones if zones.get(st.name) is None]
         first, self.pruned = not self.pruned, True
         self.zones = zones
@@ -121,6 +128,9 @@ class Daemon:
         self.control = control.ControlServer(Commands(self))
         await self.control.start(self.control_socket)
         reaper = asyncio.create_task(self._reap_retired())
+        from robdns.secondary import Secondary
+        self.secondary = Secondary(self)
+        self.secondary.start()
         summary = self._summary()
         logger.info("serving: %s", summary)
         sdnotify.ready(summary)
@@ -143,6 +153,8 @@ class Daemon:
 
     async def shutdown(self):
         from robdns import _core
+        if self.secondary:
+            self.secondary.stop()
         if self.control:
             await self.control.close()
         if self.tcp:
@@ -156,6 +168,8 @@ class Daemon:
             self.workers.stop()
         if self.xdp:
             self.xdp.stop()
+        if self.http:
+            self.http.stop()
         _core.publish(None)
         self.listeners.close_udp()
         logger.info("stopped")
@@ -182,12 +196,36 @@ class Daemon:
             t0 = time.monotonic()
             try:
                 result = await loop.run_in_executor(self.reloader, self._reload_blocking, force)
+            except BaseException:
+                metrics.events.reload_failures += 1
+                raise
             finally:
                 summary = self._summary()
                 sdnotify.ready(summary)
+            if not result.get("ok"):
+                metrics.events.reload_failures += 1
             self.reloads += 1
+            if self.secondary:
+                self.secondary.configure()
             logger.info("reload done in %.1f ms: %s", (time.monotonic() - t0) * 1000, summary)
             return result
+
+    async def publish_zone(self, name, image=None, expired=None):
+        """Serve `image` for zone `name` (None: keep its image) and set its expired flag
+        (None: unchanged): the secondary's change, published the way a reload publishes
+        (under the reload lock, RCU grace period waited in the reload thread)."""
+        from robdns import _core
+        loop = asyncio.get_running_loop()
+
+        def work():
+            cfg = self.cfg
+            zones = self.zones.replaced(name, image, expired)
+            cap = cfg.http.zone_labels if cfg.http is not None else 100
+            _core.publish(zones.database(cfg, self.zone_slots.assign(cfg.zones, cap)))
+            self.zones = zones
+
+        async with self.reload_lock:
+            await loop.run_in_executor(self.reloader, work)
 
     async def _reload_logged(self):
         try:
@@ -234,7 +272,20 @@ class Daemon:
         }
 
     def stats(self):
-        return stats.collect(self.workers, self.tcp, self.xdp)
+        return stats.collect(self.workers, self.tcp, self.xdp, self.zone_slots)
+
+    def metrics_snapshot(self):
+        """(stats, status) for a /metrics scrape, from the HTTP thread: the counters are
+        summed from the workers' own copies, so no worker waits."""
+        return self.stats(), self.status()
+
+    def ready(self):
+        """/ready: every configured zone is served (loaded now, or a copy kept from an
+        earlier load); false while the first load runs or a zone has never loaded."""
+        missing = [z.name for z in self.cfg.zones
+                   if (st := self.zones.get(z.name)) is None or st.image is None]
+        return not missing, {"ready": not missing, "zones": len(self.cfg.zones),
+                             "not_served": missing}
 
 
 def _count(n, noun):
@@ -282,6 +333,8 @@ def run(args):
         if d.xdp:
             d.xdp.stop()
         return 1
+    if d.http:
+        d.http.start()          # /health answers and /ready says no while the zones load
     d.load(cfg)
     import uvloop
     loop = uvloop.new_event_loop()

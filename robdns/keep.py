@@ -49,16 +49,15 @@ def compiler_id():
 
 
 def source_key(source):
-    """The key of a zone_source() tuple (robdns.zoneset) under this compiler: the tuple
-    written out (what it holds has a stable repr), the settings' part memoized because
-    every zone of a config shares them."""
-    file, ttl, policy, stats = source
-    return f"{compiler_id()}|{ttl}|{_policy_text(policy)}|{file}|{stats!r}"
+    """The key of a zone_source() tuple (robdns.zoneset: the zone file, its settings, then
+    the files' stats) under this compiler: the tuple written out (what it holds has a stable
+    repr); the settings' text memoized, many zones of a config share them."""
+    return f"{compiler_id()}|{source[0]}|{_settings_text(source[1:-1])}|{source[-1]!r}"
 
 
-@functools.lru_cache(maxsize=64)
-def _policy_text(policy):
-    return repr(policy)
+@functools.lru_cache(maxsize=1024)
+def _settings_text(settings):
+    return repr(settings)
 
 
 _PLAIN = re.compile(r"[a-z0-9_-][a-z0-9_.-]{0,199}\.")

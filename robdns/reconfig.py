@@ -11,6 +11,7 @@ RESTART_KEYS = {
     "group": "server.group", "control": "server.control", "pin_workers": "server.pin_workers",
     "udp_batch": "server.udp_batch", "rrl": "server.rrl", "xdp": "xdp",
     "storage": "server.storage",
+    "http": "server.http", "dnstap": "server.dnstap", "log_format": "log.format",
 }
 
 
