@@ -30,6 +30,8 @@ COPY robdns/data/example.com.zone /etc/robdns/zones/example.com.zone
 ENV PATH=/opt/robdns/bin:$PATH
 USER robdns
 EXPOSE 53/udp 53/tcp
+# `ctl status` exits 1 while the configuration or a zone failed to load (the previous
+# version keeps serving, but the operator has something to fix).
 HEALTHCHECK --interval=30s --timeout=5s CMD ["robdns", "ctl", "-s", "/run/robdns/control.sock", "status"]
 ENTRYPOINT ["robdns"]
 CMD ["serve", "-c", "/etc/robdns/robdns.yaml"]

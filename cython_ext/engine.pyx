@@ -10,6 +10,8 @@ from includes.common cimport rd_name_cmp
 import functools as _functools
 
 cdef uint64_t _rd_generation = 0
+# Databases alive in this process (made minus freed), reported by live_objects().
+cdef Py_ssize_t _live_databases = 0
 
 
 cdef int _origin_cmp(ZoneImage a, ZoneImage b):
@@ -29,7 +31,9 @@ cdef class Database:
     cdef readonly uint64_t generation
 
     def __cinit__(self):
+        global _live_databases
         self.db = NULL
+        _live_databases += 1
 
     def __init__(self, zones=(), identity="", version="", nsid=b"", max_udp_payload=1232,
                  minimal_any=True):
@@ -83,6 +87,8 @@ cdef class Database:
         self.generation = db.generation
 
     def __dealloc__(self):
+        global _live_databases
+        _live_databases -= 1
         if self.db != NULL:
             free(self.db.zones)
             free(self.db)
@@ -92,3 +98,7 @@ cdef class Database:
         return f"<Database generation={self.generation} zones={[z.origin for z in self.zones]}>"
 
 
+def live_objects():
+    """How many Databases and ZoneImages are alive in this process (counted as they are
+    made and freed): {"databases": n, "zone_images": n}."""
+    return {"databases": _live_databases, "zone_images": _live_zone_images}

@@ -16,8 +16,8 @@ cimport includes.xdp as cxdp
 import os as _os
 import time as _time
 
-# The C stress test of the RCU protocol (csrc/rcu_selftest.c), compiled in with the hooks.
-cdef extern from "rcu_selftest.h" nogil:
+# The C stress test of the RCU protocol (csrc/server/rcu_selftest.c), compiled in with the hooks.
+cdef extern from "server/rcu_selftest.h" nogil:
     ctypedef struct rd_rcu_stress_result:
         int readers
         int publications

@@ -30,7 +30,10 @@ def build_parser():
     c.add_argument("-c", "--config", required=True, help="YAML configuration file")
     c.add_argument("--no-zones", action="store_true", help="check the YAML only, not the zone files")
 
-    k = sub.add_parser("ctl", help="talk to a running server over its control socket")
+    k = sub.add_parser("ctl", help="talk to a running server over its control socket",
+                       epilog="Exit status 1 when the command fails; for status and zone-status "
+                              "also while the configuration or a zone is FAILED (the previous "
+                              "version still serving).")
     k.add_argument("-s", "--socket", help="control socket path (default from the config or /run/robdns/control.sock)")
     k.add_argument("-c", "--config", help="take the control socket path from this config")
     k.add_argument("action", choices=["reload", "zone-reload", "status", "stats", "zone-status",
@@ -50,6 +53,29 @@ def main(argv=None):
     if args.command == "serve":
         from robdns import daemon
         return daemon.run(args)
+    try:
+        rc = _run_tool(args)
+        sys.stdout.flush()      # a reader that went away shows here, not at interpreter exit
+    except BrokenPipeError:
+        _die_of_sigpipe()
+    return rc
+
+
+def _die_of_sigpipe():
+    """End as other command-line tools do when their reader goes away (`robdns ctl status |
+    head -1`): killed by SIGPIPE, silently.  Python ignores SIGPIPE and raises
+    BrokenPipeError instead, which would otherwise end in a traceback."""
+    import os
+    import signal
+    # Nothing more can reach the reader: let the final flush at exit write nowhere.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGPIPE)
+    sys.exit(128 + signal.SIGPIPE)      # not reached: the shell's status for the same end
+
+
+def _run_tool(args):
     if args.command == "check-zone":
         from robdns import checkzone
         return checkzone.run(args)

@@ -277,9 +277,10 @@ class _Validator:
         out = []
         for i, item in enumerate(value):
             key = f"server.listen[{i}]"
-            a = parse_listen(item) if isinstance(item, str) else None
+            a, problem = _parse_listen(item) if isinstance(item, str) else (None, None)
             if a is None:
-                self.err(key, f"bad address {item!r} (expected ADDR or ADDR@PORT)")
+                self.err(key, f"{problem} in {item!r}" if problem else
+                         f"bad address {item!r} (expected ADDR or ADDR@PORT)")
             elif a in out:
                 self.err(key, f"duplicate address {item!r}")
             else:
@@ -395,22 +396,31 @@ class _Validator:
 
 def parse_listen(text):
     """``ADDR@PORT`` or ``ADDR`` -> ListenAddress, or None when malformed."""
+    return _parse_listen(text)[0]
+
+
+def _parse_listen(text):
+    """(ListenAddress, None), or (None, what is wrong) -- None when the address itself is
+    not an IP address, which the caller words with the forms it expects."""
     host, sep, port = text.strip().partition("@")
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
     try:
         ip = ipaddress.ip_address(host)
     except ValueError:
-        return None
+        return None, None
     if getattr(ip, "scope_id", None):
-        return None
-    if sep:
-        if not port.isdigit() or not 0 < int(port) < 65536:
-            return None
-        p = int(port)
-    else:
-        p = DEFAULT_PORT
-    return ListenAddress(str(ip), p)
+        return None, f"zone index %{ip.scope_id} not supported (bind to a global address)"
+    if not sep:
+        return ListenAddress(str(ip), DEFAULT_PORT), None
+    if not port:
+        return None, "missing port after '@'"
+    if not port.isdigit():
+        return None, f"port {port!r} is not a number"
+    # Port 0 would let the kernel pick one: nobody could find the server there.
+    if not 0 < int(port) < 65536:
+        return None, f"port {int(port)} out of range 1..65535"
+    return ListenAddress(str(ip), int(port)), None
 
 
 def _kind(value):

@@ -27,6 +27,10 @@ def request(path, cmd, timeout=30.0, **fields):
             data += chunk
     except socket.timeout:
         raise ControlError(f"no answer from {path} within {timeout:g} s") from None
+    except OSError as e:
+        # The server went away mid-request (reset, or a broken pipe on send): its socket's
+        # failure, not this command's output's.
+        raise ControlError(f"connection to {path} failed: {e.strerror or e}") from None
     finally:
         s.close()
     return json.loads(data)
@@ -57,7 +61,21 @@ def run(args):
         print(json.dumps(resp, indent=2, sort_keys=True))
     else:
         _print(args.action, resp)
-    return 0 if resp.get("ok") else 1
+    return 0 if healthy(args.action, resp) else 1
+
+
+def healthy(action, resp):
+    """The exit status' verdict: the command worked and, for ``status``, nothing is failed.
+    ``status`` is what health checks run (the Docker HEALTHCHECK): a configuration or zone
+    that failed to load is unhealthy even while the previous version keeps serving, as
+    ``zone-status`` and ``reload`` already report it."""
+    if not resp.get("ok"):
+        return False
+    if action == "status":
+        if resp.get("config_error"):
+            return False
+        return all(z.get("state") == "ok" for z in resp.get("zones", []))
+    return True
 
 
 def _print(action, resp):
@@ -67,7 +85,7 @@ def _print(action, resp):
     if action == "status":
         up = _duration(resp.get("uptime", 0))
         print(f"robdns {resp.get('version')} pid {resp.get('pid')} up {up}; "
-              f"{resp.get('workers')} workers on {' '.join(resp.get('listen', []))}", file=out)
+              f"{_count(resp.get('workers'), 'worker')} on {' '.join(resp.get('listen', []))}", file=out)
         cfg = resp.get("config") or "(built-in defaults)"
         err = resp.get("config_error")
         print(f"config {cfg}: {'FAILED, previous config in use' if err else 'ok'}", file=out)
@@ -106,6 +124,10 @@ def _flatten(d, prefix=""):
             yield from _flatten(v, f"{prefix}{k}.")
         else:
             yield f"{prefix}{k}", v
+
+
+def _count(n, noun):
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _duration(seconds):

@@ -1,5 +1,6 @@
-"""daemon — ``robdns serve``: binds, drops root, loads zones, runs the UDP workers, TCP,
-the control socket and reloads, and talks to systemd.
+"""daemon — ``robdns serve``: the order of things.  Bind (listeners), drop root
+(privileges), load the zones (zoneset), start the UDP workers, TCP and the control socket
+(commands), reload on SIGHUP or command (reconfig), report to systemd, stop cleanly.
 
 Threads: the C UDP workers (no Python, no GIL); the event loop thread (uvloop: TCP,
 control socket, signals); reloads compile zones and wait for the RCU grace period in an
@@ -9,76 +10,26 @@ executor thread so TCP keeps being answered meanwhile.
 import asyncio
 import concurrent.futures
 import dataclasses
-import grp
 import os
-import pwd
 import signal
-import socket
 import time
 
-from robdns import __version__, config, control, sdnotify, tcp
-from robdns.errors import ConfigError, RobdnsError, ZoneError
+from robdns import __version__, config, control, privileges, reconfig, sdnotify, stats, tcp
+from robdns.commands import Commands
+from robdns.errors import ConfigError, RobdnsError
+from robdns.listeners import Listeners
 from robdns.log import logger, set_level, setup
-
-IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)       # Linux value; missing from Python's socket
-
-
-# A file modified this shortly before its compile started may still change within the
-# same coarse file-time tick (file times lag the fine clock by up to a few ms).
-_SOURCE_SETTLE_NS = 50_000_000
-
-
-def zone_source(z, files, since_ns=None):
-    """What identifies the sources of a compiled zone, for reload: each file's identity,
-    size and modification time (the zone file and what it $INCLUDEs) plus the settings
-    that change the image.  None when a file cannot be read, or was modified after
-    since_ns (during or just before the compile: its content may not be the compiled
-    one) -- then the zone is compiled again at the next reload."""
-    stats = []
-    for path in files:
-        try:
-            st = os.stat(path)
-        except OSError:
-            return None
-        if since_ns is not None and st.st_mtime_ns >= since_ns - _SOURCE_SETTLE_NS:
-            return None
-        stats.append((path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns))
-    return (z.file, z.default_ttl, tuple(stats))
-
-
-@dataclasses.dataclass
-class ZoneState:
-    """What the daemon knows of one configured zone."""
-    name: str
-    file: str
-    image: object = None            # the ZoneImage being served (None: not served)
-    loaded_at: float = 0.0
-    load_seconds: float = 0.0
-    errors: list = dataclasses.field(default_factory=list)   # of the last failed load
-    failed_at: float = 0.0
-    source: tuple = None            # the files as `image` was compiled from (zone_source())
-
-    def status(self):
-        img = self.image
-        return {
-            "name": self.name, "file": self.file,
-            "state": "failed" if self.errors else "ok",
-            "serial": img.serial if img is not None else None,
-            "records": img.record_count if img is not None else None,
-            "loaded_at": self.loaded_at, "load_seconds": round(self.load_seconds, 6),
-            "errors": list(self.errors), "failed_at": self.failed_at or None,
-        }
+from robdns.zoneset import ZoneSet
 
 
 class Daemon:
     def __init__(self, cfg):
         self.cfg = cfg
         self.config_error = None
-        self.zones = {}                      # name -> ZoneState, in config order
-        self.udp_sockets = []
-        self.tcp_sockets = []
+        self.zones = ZoneSet()               # the zones being served
+        self.listeners = Listeners()
         self.control_socket = None
-        self.workers = None
+        self.workers = None                  # _core.UdpWorkers
         self.xdp = None                      # robdns.xdp.XdpWorkers when `xdp` is configured
         self.tcp = None
         self.control = None
@@ -95,15 +46,10 @@ class Daemon:
     def bind(self):
         """Open every socket while still root (ports below 1024)."""
         cfg = self.cfg
-        for addr in cfg.listen:
-            _check_free(addr)
-            for w in range(cfg.workers):
-                cpu = self._cpu_of(w)
-                self.udp_sockets.append((_udp_socket(addr), addr.wildcard, cpu))
-            if cfg.tcp.enabled:
-                self.tcp_sockets.append(tcp.open_listener(addr.host, addr.port, addr.family))
-        owner = _account(cfg) if os.geteuid() == 0 else None
-        self.control_socket = control.open_socket(cfg.control, owner=owner)
+        self.listeners = Listeners.bind(cfg.listen, cfg.workers, tcp_enabled=cfg.tcp.enabled,
+                                        pin_workers=cfg.pin_workers)
+        self.control_socket = control.open_socket(
+            cfg.control, owner=privileges.socket_owner(cfg.user, cfg.group))
         if cfg.xdp is not None:
             # Attaching needs root (CAP_NET_ADMIN, CAP_BPF): before the drop. The XDP
             # workers answer from the same RCU pointer as the UDP workers.
@@ -111,93 +57,18 @@ class Daemon:
             self.xdp = xdp.start_xdp_workers(cfg.xdp, rrl=dataclasses.asdict(cfg.rrl))
             logger.info("xdp: %s", self.xdp.info)
 
-    def _cpu_of(self, worker):
-        if not self.cfg.pin_workers:
-            return -1
-        cpus = sorted(os.sched_getaffinity(0))
-        return cpus[worker % len(cpus)]
-
     def drop_privileges(self):
-        cfg = self.cfg
-        if os.geteuid() != 0:
-            # Started unprivileged with capabilities (the systemd unit's ambient set): the
-            # sockets are bound and the XDP program attached, and nothing later needs one
-            # (a reload never binds; the XDP detach is a close() of its BPF link).
-            _drop_capabilities()
-        if cfg.user is None and cfg.group is None:
-            return
-        uid, gid = _account(cfg)
-        _preload_modules()
-        if os.geteuid() != 0:
-            if os.geteuid() != uid:
-                logger.warning("not started as root: keeping uid %d (server.user is %s)", os.geteuid(), cfg.user)
-            return
-        if cfg.user is not None:
-            os.setgroups([])
-        os.setgid(gid)
-        os.setuid(uid)
-        logger.info("dropped privileges to uid %d gid %d", uid, gid)
+        privileges.drop(self.cfg.user, self.cfg.group)
 
-    def load_zones(self, cfg, previous=None, force=()):
-        """Compile every zone of cfg; a zone that fails keeps its previous image (if any).
-
-        A zone whose files (the zone file and its $INCLUDEs) are as they were when its image
-        was compiled (same inode, size and modification time) keeps that image without a
-        recompile, as Knot and NSD do on reload; zones named in `force` (or every zone, force=True) are compiled
-        again whatever their files say.  Returns the new {name: ZoneState}."""
+    def load(self, cfg, force=()):
+        """Compile the zones of cfg (those whose files changed, and `force`) and publish
+        the database built from them; waits for the RCU grace period, after which the
+        previous snapshot is freed."""
         from robdns import _core
-        previous = previous or {}
-        out = {}
-        for z in cfg.zones:
-            old = previous.get(z.name)
-            if (old is not None and old.image is not None and not old.errors
-                    and old.source is not None and force is not True and z.name not in force
-                    and zone_source(z, old.image.source_files) == old.source):
-                out[z.name] = old
-                logger.debug("zone %s unchanged: serial %s kept", z.name, old.image.serial)
-                continue
-            st = ZoneState(z.name, z.file)
-            if old is not None:
-                st.image, st.loaded_at, st.load_seconds = old.image, old.loaded_at, old.load_seconds
-                st.source = old.source
-            t0 = time.monotonic()
-            started_ns = time.time_ns()
-            try:
-                img = _core.compile_zone(z.name, z.file, z.default_ttl)
-            except ZoneError as e:
-                st.errors = list(e.messages) or [str(e)]
-            except OSError as e:
-                st.errors = [f"{z.file}: cannot read: {e.strerror}"]
-            except Exception as e:       # a compiler bug must not take the server down
-                logger.exception("zone %s: unexpected error while compiling", z.name)
-                st.errors = [f"{z.file}: internal error: {type(e).__name__}: {e}"]
-            else:
-                st.image, st.loaded_at, st.load_seconds = img, time.time(), time.monotonic() - t0
-                st.source = zone_source(z, img.source_files, since_ns=started_ns)
-                logger.info("zone %s loaded: serial %s, %d records, %.1f ms", z.name, img.serial,
-                            img.record_count, st.load_seconds * 1000)
-                for w in img.warnings:
-                    logger.warning("%s", w)
-            if st.errors:
-                st.failed_at = time.time()
-                for m in st.errors:
-                    logger.error("%s", m)
-                if st.image is not None:
-                    logger.error("zone %s failed to load; serial %s keeps serving", z.name, st.image.serial)
-                else:
-                    logger.error("zone %s failed to load; not served", z.name)
-            out[z.name] = st
-        return out
-
-    def build_database(self, cfg, zones):
-        from robdns import _core
-        images = [st.image for st in zones.values() if st.image is not None]
-        return _core.Database(images, identity=cfg.identity, version=cfg.version,
-                              nsid=cfg.nsid, max_udp_payload=cfg.max_udp_payload)
-
-    def publish(self, db):
-        from robdns import _core
-        _core.publish(db)
+        zones = self.zones.compiled(cfg.zones, force)
+        _core.publish(zones.database(cfg))
+        self.zones = zones
+        return zones
 
     # ------------------------------------------------------------------ running
 
@@ -211,12 +82,12 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stopping.set)
         loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self._reload_logged()))
-        if self.udp_sockets:
+        if self.listeners.udp:
             self.workers = _core.UdpWorkers(
-                self.udp_sockets, self.cfg.udp_batch, dataclasses.asdict(self.cfg.rrl))
+                self.listeners.udp, self.cfg.udp_batch, dataclasses.asdict(self.cfg.rrl))
         self.tcp = tcp.TcpServer(_core.tcp_answer, self.cfg.tcp)
-        await self.tcp.start(self.tcp_sockets)
-        self.control = control.ControlServer(self.command)
+        await self.tcp.start(self.listeners.tcp)
+        self.control = control.ControlServer(Commands(self))
         await self.control.start(self.control_socket)
         summary = self._summary()
         logger.info("serving: %s", summary)
@@ -225,6 +96,9 @@ class Daemon:
         logger.info("stopping")
         sdnotify.stopping()
         await self.shutdown()
+
+    def stop(self):
+        self.stopping.set()
 
     async def shutdown(self):
         from robdns import _core
@@ -239,20 +113,19 @@ class Daemon:
         if self.xdp:
             self.xdp.stop()
         _core.publish(None)
-        for s, _, _ in self.udp_sockets:
-            s.close()
+        self.listeners.close_udp()
         logger.info("stopped")
 
     def _summary(self):
-        served = sum(1 for z in self.zones.values() if z.image is not None)
-        failed = sum(1 for z in self.zones.values() if z.errors)
-        text = (f"{_count(served, 'zone')}, {_count(self.cfg.workers, 'worker')} on "
+        text = (f"{_count(self.zones.served, 'zone')}, {_count(self.cfg.workers, 'worker')} on "
                 f"{' '.join(str(a) for a in self.cfg.listen)}")
         if self.cfg.rrl.rate:
             text += f", rate limit {self.cfg.rrl.rate}/s per client prefix"
-        if failed:
-            text += f", {_count(failed, 'zone')} failed"
+        if self.zones.failed:
+            text += f", {_count(self.zones.failed, 'zone')} failed"
         return text
+
+    # ------------------------------------------------------------------ reload
 
     async def reload(self, force=()):
         """Reload config and zones (SIGHUP, ctl reload): zones whose files changed are
@@ -282,76 +155,25 @@ class Daemon:
         cfg = self.cfg
         if cfg.path is not None:
             try:
-                cfg = config.load(cfg.path)
+                new = config.load(cfg.path)
             except ConfigError as e:
                 self.config_error = str(e)
                 for line in str(e).splitlines():
                     logger.error("%s", line)
                 logger.error("configuration not reloaded; the previous one stays in force")
                 return {"ok": False, "config_error": self.config_error}
-            cfg = dataclasses.replace(cfg, path=self.cfg.path)
-            self._warn_restart_needed(cfg)
-            # What cannot change without a restart keeps its running value.
-            cfg = dataclasses.replace(cfg, listen=self.cfg.listen, workers=self.cfg.workers,
-                                      user=self.cfg.user, group=self.cfg.group,
-                                      control=self.cfg.control, pin_workers=self.cfg.pin_workers,
-                                      udp_batch=self.cfg.udp_batch, rrl=self.cfg.rrl,
-                                      xdp=self.cfg.xdp,
-                                      tcp=dataclasses.replace(cfg.tcp, enabled=self.cfg.tcp.enabled))
+            for key in reconfig.restart_needed(cfg, new):
+                logger.warning("%s changed: takes effect at the next restart", key)
+            cfg = reconfig.applicable(cfg, new)
         self.config_error = None
-        zones = self.load_zones(cfg, self.zones, force)
-        db = self.build_database(cfg, zones)
-        self.publish(db)           # waits for the grace period; the old snapshot is freed after
-        self.zones = zones
+        zones = self.load(cfg, force)
         self.cfg = cfg
         set_level(cfg.log_level)
         if self.tcp:
             self.tcp.set_limits(cfg.tcp)
-        failed = [z for z in zones.values() if z.errors]
-        return {"ok": not failed, "zones": [z.status() for z in zones.values()]}
+        return {"ok": not zones.failed, "zones": zones.status()}
 
-    def _warn_restart_needed(self, new):
-        old = self.cfg
-        for key in ("listen", "workers", "user", "group", "control", "pin_workers", "udp_batch", "rrl",
-                    "xdp"):
-            if getattr(old, key) != getattr(new, key):
-                logger.warning("%s changed: takes effect at the next restart",
-                               key if key == "xdp" else f"server.{key}")
-        if old.tcp.enabled != new.tcp.enabled:
-            logger.warning("server.tcp.enabled changed: takes effect at the next restart")
-
-    # ------------------------------------------------------------------ control
-
-    async def command(self, req):
-        cmd = req["cmd"]
-        if cmd == "status":
-            return {"ok": True, **self.status()}
-        if cmd == "zone-status":
-            name = req.get("zone")
-            zones = list(self.zones.values())
-            if name:
-                key = name.lower() if name.endswith(".") else name.lower() + "."
-                zones = [z for z in zones if z.name == key]
-                if not zones:
-                    return {"ok": False, "error": f"no zone {name} configured"}
-            return {"ok": all(not z.errors for z in zones), "zones": [z.status() for z in zones]}
-        if cmd == "stats":
-            return {"ok": True, "stats": self.stats()}
-        if cmd == "reload":
-            return await self.reload()
-        if cmd == "zone-reload":
-            # Like knotc zone-reload: compile again even if the file looks unchanged.
-            name = req.get("zone")
-            if not name:
-                return await self.reload(force=True)
-            key = name.lower() if name.endswith(".") else name.lower() + "."
-            if key not in self.zones:
-                return {"ok": False, "error": f"no zone {name} configured"}
-            return await self.reload(force=(key,))
-        if cmd == "stop":
-            self.stopping.set()
-            return {"ok": True}
-        return {"ok": False, "error": f"unknown command {cmd!r}"}
+    # ------------------------------------------------------------------ reports
 
     def status(self):
         from robdns import _core
@@ -361,128 +183,15 @@ class Daemon:
             "config": self.cfg.path, "config_error": self.config_error,
             "listen": [str(a) for a in self.cfg.listen], "workers": self.cfg.workers,
             "reloads": self.reloads, "generation": getattr(db, "generation", None),
-            "zones": [z.status() for z in self.zones.values()],
+            "zones": self.zones.status(),
         }
 
     def stats(self):
-        from robdns import _core
-        out = {"udp": self.workers.stats() if self.workers else {}, "tcp": _core.tcp_stats(),
-               "memory": _memory()}
-        if self.tcp:
-            out["tcp"]["connections"] = self.tcp.stats()
-        if self.xdp:
-            out["xdp"] = self.xdp.counters()
-        return out
+        return stats.collect(self.workers, self.tcp, self.xdp)
 
-
-# ---------------------------------------------------------------------- helpers
 
 def _count(n, noun):
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
-
-
-def _drop_capabilities():
-    """Empty this thread's effective, permitted and inheritable capability sets (the
-    ambient set follows).  Per thread: call it before other threads exist (the XDP
-    workers drop theirs themselves).  setuid() from root does this for the root case."""
-    import ctypes
-    libc = ctypes.CDLL(None, use_errno=True)
-    header = (ctypes.c_uint32 * 2)(0x20080522, 0)       # _LINUX_CAPABILITY_VERSION_3, self
-    if libc.capset(header, (ctypes.c_uint32 * 6)()) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"dropping capabilities: {os.strerror(err)}")
-
-
-def _preload_modules():
-    """Import now what is otherwise imported on first use: after the drop to an
-    unprivileged user the installation may no longer be readable (a root-only prefix)."""
-    import ctypes  # noqa: F401
-    import encodings.idna  # noqa: F401
-    import gc  # noqa: F401
-    import importlib
-    import pkgutil
-
-    import dns.rdtypes
-    import uvloop  # noqa: F401
-    for mod in pkgutil.walk_packages(dns.rdtypes.__path__, "dns.rdtypes."):
-        importlib.import_module(mod.name)
-    for name in ("dns.zone", "dns.rdatatype", "dns.rdataclass", "dns.name", "dns.rdata",
-                 "dns.tokenizer", "dns.zonefile", "dns.rrset", "dns.message"):
-        importlib.import_module(name)
-
-
-def _memory():
-    """Resident memory and how many database snapshots and zone images are alive: after a
-    reload only the published snapshot and its images should be (old ones are freed)."""
-    import gc
-    from robdns import _core
-    alive = {"databases": 0, "zone_images": 0}
-    for o in gc.get_objects():
-        if isinstance(o, _core.Database):
-            alive["databases"] += 1
-        elif isinstance(o, _core.ZoneImage):
-            alive["zone_images"] += 1
-    with open("/proc/self/status") as f:
-        rss = next((int(line.split()[1]) for line in f if line.startswith("VmRSS:")), 0)
-    return {"rss_kib": rss, **alive}
-
-
-def _account(cfg):
-    """(uid, gid) of server.user / server.group (gid defaults to the user's group)."""
-    uid, gid = os.geteuid(), os.getegid()
-    if cfg.user is not None:
-        try:
-            pw = pwd.getpwnam(cfg.user) if not cfg.user.isdigit() else pwd.getpwuid(int(cfg.user))
-        except KeyError:
-            raise ConfigError(f"server.user: no such user {cfg.user!r}") from None
-        uid, gid = pw.pw_uid, pw.pw_gid
-    if cfg.group is not None:
-        try:
-            gid = grp.getgrnam(cfg.group).gr_gid if not cfg.group.isdigit() else int(cfg.group)
-        except KeyError:
-            raise ConfigError(f"server.group: no such group {cfg.group!r}") from None
-    return uid, gid
-
-
-def _check_free(addr):
-    """SO_REUSEPORT lets a second server of the same user silently share the port: probe
-    with a plain socket first so that case is an 'address in use' error instead."""
-    for kind in (socket.SOCK_DGRAM,):
-        probe = socket.socket(addr.family, kind)
-        try:
-            if addr.family == socket.AF_INET6:
-                probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-            probe.bind((addr.host, addr.port))
-        except OSError as e:
-            raise OSError(e.errno, f"cannot bind udp {addr}: {e.strerror}") from None
-        finally:
-            probe.close()
-
-
-def _udp_socket(addr):
-    s = socket.socket(addr.family, socket.SOCK_DGRAM)
-    try:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        if addr.family == socket.AF_INET6:
-            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-        if addr.wildcard:
-            # Learn the address each query was sent to, to answer from it.
-            if addr.family == socket.AF_INET6:
-                s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVPKTINFO, 1)
-            else:
-                s.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
-        for opt in (getattr(socket, "SO_RCVBUFFORCE", None), socket.SO_RCVBUF):
-            try:
-                # Absorb bursts while a worker is busy (FORCE works as root only).
-                s.setsockopt(socket.SOL_SOCKET, opt, 4 << 20)
-                break
-            except (OSError, TypeError):
-                continue
-        s.bind((addr.host, addr.port))
-    except OSError as e:
-        s.close()
-        raise OSError(e.errno, f"cannot bind udp {addr}: {e.strerror}") from None
-    return s
 
 
 def _return_big_blocks_to_the_os():
@@ -526,8 +235,7 @@ def run(args):
         if d.xdp:
             d.xdp.stop()
         return 1
-    d.zones = d.load_zones(cfg)
-    d.publish(d.build_database(cfg, d.zones))
+    d.load(cfg)
     import uvloop
     loop = uvloop.new_event_loop()
     asyncio.set_event_loop(loop)

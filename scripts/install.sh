@@ -1,7 +1,7 @@
 #!/bin/sh
 # install.sh — install robdns from this checkout into a virtualenv and put `robdns` on PATH.
 #   ROBDNS_PREFIX  virtualenv location (default /opt/robdns)
-#   ROBDNS_BINDIR  where the `robdns` link goes (default /usr/local/bin)
+#   ROBDNS_BINDIR  where the `robdns` link goes (default /usr/local/bin; empty: no link)
 #   ROBDNS_EXTRAS  pip extras to add, e.g. "test" (which also builds the extension with
 #                  the test hooks, ROBDNS_TEST_HOOKS=1: the suite drives the engine through them)
 #   ROBDNS_EDITABLE=1  install in development mode (the extension is built in place, so
@@ -9,7 +9,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 PREFIX=${ROBDNS_PREFIX:-/opt/robdns}
-BINDIR=${ROBDNS_BINDIR:-/usr/local/bin}
+BINDIR=${ROBDNS_BINDIR-/usr/local/bin}
 
 if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
     # Build needs a C compiler and Python headers; libxdp/libbpf enable the AF_XDP path.
@@ -33,7 +33,7 @@ if [ "${ROBDNS_EDITABLE:-0}" = 1 ]; then
 else
     "$PREFIX/bin/python" -m pip install -q "$spec"
 fi
-if [ -w "$BINDIR" ]; then
+if [ -n "$BINDIR" ] && [ -w "$BINDIR" ]; then
     ln -sf "$PREFIX/bin/robdns" "$BINDIR/robdns"
 fi
 echo "robdns installed in $PREFIX ($("$PREFIX/bin/robdns" --version))"

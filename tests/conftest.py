@@ -2,8 +2,15 @@
 (see serverproc.py) and stops them at the end of the test."""
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from serverproc import RobdnsServer, read_example_zone
+
+# Hypothesis fails an example that takes over 200 ms and a strategy it finds slow: on a
+# loaded shared machine that is a verdict on the machine, not on robdns.  Speed is
+# measured in bench/; property tests judge only what the code answers.
+settings.register_profile("robdns", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("robdns")
 
 
 def pytest_sessionstart(session):

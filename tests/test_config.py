@@ -86,6 +86,13 @@ def test_listen_forms():
 
 @pytest.mark.parametrize("text, message", [
     ('server: {listen: ["127.0.0.1@53", "x"]}', "server.listen[1]: bad address 'x'"),
+    # A good address with a bad port says what is wrong with the port.
+    ('server: {listen: ["127.0.0.1@70000"]}',
+     "server.listen[0]: port 70000 out of range 1..65535 in '127.0.0.1@70000'"),
+    ('server: {listen: ["[::1]@0"]}', "server.listen[0]: port 0 out of range 1..65535 in '[::1]@0'"),
+    ('server: {listen: ["::1@dns"]}', "server.listen[0]: port 'dns' is not a number in '::1@dns'"),
+    ('server: {listen: ["127.0.0.1@"]}', "server.listen[0]: missing port after '@' in '127.0.0.1@'"),
+    ('server: {listen: ["fe80::1%eth0@53"]}', "server.listen[0]: zone index %eth0 not supported"),
     ("server: {listne: []}", "server.listne: unknown key (did you mean 'listen'?)"),
     ("bogus: 1", "bogus: unknown key"),
     ("server: {workers: 0}", "server.workers: 0 out of range 1..512"),

@@ -1,8 +1,10 @@
 """test_ctl — `robdns ctl` against a running server: status, zone-status, stats, reload,
-stop, and errors for a bad request or no server."""
+stop, errors for a bad request or no server, exit status while something is failed, and
+a reader that goes away."""
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -116,3 +118,80 @@ def test_bad_requests_get_errors_and_the_server_survives(robdns_server):
 def test_control_socket_is_not_world_accessible(robdns_server):
     srv = robdns_server()
     assert os.stat(srv.control).st_mode & 0o007 == 0
+
+
+def test_status_exits_non_zero_while_a_zone_is_failed(robdns_server):
+    # The Docker HEALTHCHECK runs `ctl status`: a zone that failed must make it unhealthy,
+    # as zone-status and reload already exit 1 for it.
+    srv = robdns_server({"example.com.": read_example_zone(),
+                         "broken.test.": "$TTL 1h\n@ IN A 192.0.2.1\n"})       # no SOA
+    for args in (["status"], ["status", "--json"]):
+        r = ctl(srv, *args)
+        assert r.returncode == 1, (args, r.stdout, r.stderr)
+    assert "zone broken.test. FAILED" in ctl(srv, "status").stdout
+    srv.write_zone("broken.test.", "$TTL 1h\n@ IN SOA ns hm 7 1 1 1 1\n@ IN NS ns\nns IN A 192.0.2.1\n")
+    assert ctl(srv, "reload").returncode == 0
+    r = ctl(srv, "status")
+    assert r.returncode == 0 and "FAILED" not in r.stdout, r.stdout
+
+
+def test_status_exits_non_zero_while_the_config_is_failed(robdns_server):
+    srv = robdns_server()
+    with open(srv.config_path) as f:
+        good = f.read()
+    with open(srv.config_path, "a") as f:
+        f.write("bogus_key: 1\n")
+    assert ctl(srv, "reload").returncode == 1
+    r = ctl(srv, "status")
+    assert r.returncode == 1 and "FAILED, previous config in use" in r.stdout
+    with open(srv.config_path, "w") as f:
+        f.write(good)
+    assert ctl(srv, "reload").returncode == 0
+    assert ctl(srv, "status").returncode == 0
+
+
+def test_one_worker_is_singular(robdns_server):
+    srv = robdns_server(workers=1)
+    r = ctl(srv, "status")
+    assert "; 1 worker on " in r.stdout, r.stdout
+
+
+def test_reader_going_away_ends_quietly(robdns_server):
+    # `robdns ctl status | head -1`: the reader has gone when ctl writes.  Like cat or ls,
+    # ctl ends by SIGPIPE with nothing on stderr (no BrokenPipeError traceback).
+    srv = robdns_server()
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        r = subprocess.run([sys.executable, "-m", "robdns", "ctl", "-s", srv.control, "status"],
+                           stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=60, cwd=ROOT)
+    finally:
+        os.close(write_end)
+    assert r.stderr == ""
+    assert r.returncode == -signal.SIGPIPE
+
+
+def test_server_resetting_the_connection_is_a_clear_error(tmp_path):
+    # A server that dies mid-request: closing with our request unread resets the
+    # connection (ECONNRESET), which ctl reports as the socket's failure, not a traceback.
+    import threading
+    path = str(tmp_path / "control.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(1)
+
+    def accept_and_drop():
+        conn, _ = listener.accept()
+        conn.recv(1)            # the request has arrived; leave the rest of it unread
+        conn.close()
+
+    t = threading.Thread(target=accept_and_drop, daemon=True)
+    t.start()
+    try:
+        r = subprocess.run([sys.executable, "-m", "robdns", "ctl", "-s", path, "status"],
+                           capture_output=True, text=True, timeout=60, cwd=ROOT)
+    finally:
+        t.join(30)
+        listener.close()
+    assert r.returncode == 1, r.stderr
+    assert r.stderr.startswith("robdns ctl: ") and "Traceback" not in r.stderr, r.stderr

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from robdns import _core
-from test_engine_support import database, raw_zone
+from engine_support import database, raw_zone
 from test_engine_semantics import CHILD, PARENT
 from test_engine_rfc4592 import EXTRA_ZONE
 

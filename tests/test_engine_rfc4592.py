@@ -2,7 +2,7 @@
 # encloser, empty non-terminals blocking, wildcard CNAMEs.
 import pytest
 
-from test_engine_support import ask, database, flags, rcode, raw_zone, rrset_texts
+from engine_support import ask, database, flags, rcode, raw_zone, rrset_texts
 
 # RFC 4592 2.2.1, with SOA and SRV rdata filled in.
 RFC4592_ZONE = """$ORIGIN example.

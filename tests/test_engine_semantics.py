@@ -3,7 +3,7 @@
 # CNAME/DNAME chains (RFC 6672), ANY (RFC 8482), additional-section addresses.
 import pytest
 
-from test_engine_support import ask, database, flags, rcode, raw_zone, rrset_texts
+from engine_support import ask, database, flags, rcode, raw_zone, rrset_texts
 
 PARENT = """$ORIGIN example.com.
 $TTL 3600

@@ -10,7 +10,7 @@ import dns.rcode
 import pytest
 
 from robdns import _core
-from test_engine_support import ask, ask_wire, database, flags, query_wire, rcode, zone
+from engine_support import ask, ask_wire, database, flags, query_wire, rcode, zone
 
 BIG_TXT = "".join(f'big TXT "{"x" * 40}{i:03d}"\n' for i in range(60))
 

@@ -10,7 +10,7 @@ import dns.message
 import pytest
 
 from fuzz import libfuzzer
-from test_engine_support import raw_zone
+from engine_support import raw_zone
 from test_engine_semantics import CHILD, PARENT
 from test_engine_rfc4592 import EXTRA_ZONE, RFC4592_ZONE
 
@@ -20,7 +20,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def engine_sources():
     # The engine, the zone images and the shared helpers (rd_*: names, SHA-1 for NSEC3);
     # not the transports, whose libraries the harness does not need.
-    return libfuzzer.csrc("engine", "zimg", "rd_")
+    return libfuzzer.csrc("lib", "zone", "query")
 
 
 def seed_queries():
@@ -113,7 +113,7 @@ def test_engine_suite_under_address_sanitizer(tmp_path):
         else:
             shutil.copy(src, work / item)
     (work / "tests").mkdir()
-    for f in ["test_engine_support.py", "test_engine_wire.py", "test_engine_semantics.py",
+    for f in ["engine_support.py", "test_engine_wire.py", "test_engine_semantics.py",
               "test_engine_rfc4592.py", "test_engine_fuzz.py", "test_rrl.py"]:
         shutil.copy(os.path.join(ROOT, "tests", f), work / "tests" / f)
     env = dict(os.environ, ROBDNS_SANITIZE="address", CFLAGS="-fsanitize-recover=address")

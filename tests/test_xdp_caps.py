@@ -31,7 +31,7 @@ CAP_NUMBERS = {"CAP_NET_ADMIN": 12, "CAP_NET_RAW": 13, "CAP_IPC_LOCK": 14, "CAP_
 # starts the XDP path, reports, lets the daemon's capability drop run, then stops.
 CHILD = r"""
 import ctypes, os, pwd, sys, time
-from robdns import _core, daemon, xdp
+from robdns import _core, privileges, xdp
 ifname, mask, program, zone = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 db = _core.Database([_core.compile_zone_text("example.com.", zone)])   # as root: imports
 with open(program, "rb") as f:
@@ -48,7 +48,7 @@ try:
 except xdp.XdpError as e:
     print("refused", e, flush=True)
     sys.exit(3)
-daemon._drop_capabilities()
+privileges.drop_capabilities()
 def caps_of(status_path):
     with open(status_path) as f:
         st = dict(line.split(":", 1) for line in f)

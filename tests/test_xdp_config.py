@@ -109,7 +109,7 @@ def test_c_sources_build_without_libxdp(name, tmp_path):
     py_inc = sysconfig.get_paths()["include"]
     out = tmp_path / "x.o"
     r = subprocess.run([cc, "-std=gnu11", "-Wall", "-Werror", "-I", CSRC, "-I", py_inc, "-c",
-                        os.path.join(CSRC, name), "-o", str(out), "-MD", "-MF",
+                        os.path.join(CSRC, "server", name), "-o", str(out), "-MD", "-MF",
                         str(tmp_path / "deps")], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     deps = (tmp_path / "deps").read_text()

@@ -49,7 +49,7 @@ def fuzzer(tmp_path_factory):
     if not libfuzzer.have_clang():
         pytest.skip(libfuzzer.NO_CLANG)
     d = tmp_path_factory.mktemp("fuzz-zscan")
-    sources = libfuzzer.csrc("zscan", "rd_common")
+    sources = libfuzzer.csrc("lib", "zone")
     return libfuzzer.build("fuzz_zscan.c", sources, d / "fuzz_zscan")
 
 

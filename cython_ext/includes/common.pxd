@@ -1,7 +1,7 @@
 # common.pxd — C declarations of rd_common.h (record lists, diagnostics, name helpers).
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 
-cdef extern from "rd_common.h" nogil:
+cdef extern from "lib/rd_common.h" nogil:
     enum:
         RD_NAME_MAX
         RD_NONE

@@ -2,7 +2,7 @@
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 from includes.zimg cimport zimg
 
-cdef extern from "engine.h" nogil:
+cdef extern from "query/engine.h" nogil:
     ctypedef struct rd_options:
         char identity[256]
         char version[256]
@@ -49,3 +49,6 @@ cdef extern from "engine.h" nogil:
 
     void rd_answer_batch(const rd_db *db, rd_batch_item *items, size_t n,
                          const rd_transport *t, rd_stats *stats)
+
+cdef extern from "query/precompute.h" nogil:
+    zimg *rd_precompute_answers(zimg *z, size_t *size)

@@ -3,7 +3,7 @@
 from libc.stdint cimport uint8_t, uint32_t, uint64_t
 from includes.engine cimport rd_db, rd_stats
 
-cdef extern from "rcu.h" nogil:
+cdef extern from "server/rcu.h" nogil:
     ctypedef struct rd_rcu_reader:
         pass
     rd_rcu_reader *rd_rcu_register()
@@ -14,7 +14,7 @@ cdef extern from "rcu.h" nogil:
     void rd_rcu_synchronize()
     uint64_t rd_rcu_grace_periods()
 
-cdef extern from "rcu.h" nogil:
+cdef extern from "server/rcu.h" nogil:
     const rd_db *rd_db_current()
     const rd_db *rd_db_exchange(const rd_db *db)
 
@@ -22,7 +22,7 @@ cdef extern from "<sys/socket.h>" nogil:
     cdef struct sockaddr:
         pass
 
-cdef extern from "rrl.h" nogil:
+cdef extern from "server/rrl.h" nogil:
     ctypedef struct rd_rrl_config:
         uint32_t rate
         uint32_t slip
@@ -41,7 +41,7 @@ cdef extern from "rrl.h" nogil:
                      uint64_t now_ms)
     size_t rd_rrl_slip(uint8_t *resp, size_t len)
 
-cdef extern from "udp_loop.h" nogil:
+cdef extern from "server/udp_loop.h" nogil:
     enum:
         RD_UDP_MAX_BATCH
         RD_UDP_RESP_MAX

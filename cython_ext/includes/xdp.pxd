@@ -5,7 +5,7 @@ from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 from includes.engine cimport rd_db, rd_stats
 from includes.server cimport rd_rrl_config
 
-cdef extern from "xdp_frame.h" nogil:
+cdef extern from "server/xdp_frame.h" nogil:
     enum:
         RD_XDP_OK
         RD_XDP_NOT_DNS
@@ -15,7 +15,7 @@ cdef extern from "xdp_frame.h" nogil:
     size_t rd_xdp_reply(uint8_t *frame, size_t len, size_t cap, uint16_t port, uint16_t mtu,
                         const rd_db *db, uint8_t *scratch, rd_stats *stats, int *why)
 
-cdef extern from "xdp_prog.h" nogil:
+cdef extern from "server/xdp_prog.h" nogil:
     enum:
         RD_XDP_MODE_AUTO
         RD_XDP_MODE_NATIVE
@@ -35,7 +35,7 @@ cdef extern from "xdp_prog.h" nogil:
     int rd_xdp_prog_detach(rd_xdp_prog *p)
     int rd_xdp_query_attached(int ifindex, uint32_t *prog_id, char *name, size_t namelen)
 
-cdef extern from "xdp_worker.h" nogil:
+cdef extern from "server/xdp_worker.h" nogil:
     enum:
         RD_XDP_ZC_AUTO
         RD_XDP_ZC_ON
@@ -70,6 +70,6 @@ cdef extern from "xdp_worker.h" nogil:
     uint32_t rd_xdp_worker_queue(const rd_xdp_worker *w)
     void rd_xdp_worker_counters(const rd_xdp_worker *w, rd_xdp_counters *c, rd_stats *s)
 
-cdef extern from "rcu.h" nogil:
+cdef extern from "server/rcu.h" nogil:
     rd_xdp_db_ptr rd_db_global        # the daemon's one RCU database pointer
     void rd_rcu_synchronize()

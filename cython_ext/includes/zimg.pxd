@@ -2,7 +2,7 @@
 from libc.stdint cimport uint8_t, uint16_t, uint32_t
 from includes.common cimport rd_rrlist, rd_msgs
 
-cdef extern from "zimg.h" nogil:
+cdef extern from "zone/zimg.h" nogil:
     ctypedef uint32_t znode_id
 
     enum:

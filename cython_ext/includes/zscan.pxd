@@ -2,7 +2,7 @@
 from libc.stdint cimport uint8_t, uint16_t, uint32_t
 from includes.common cimport rd_rrlist, rd_msgs
 
-cdef extern from "zscan.h" nogil:
+cdef extern from "zone/zscan.h" nogil:
     ctypedef struct zs_options:
         const uint8_t *origin
         uint32_t default_ttl
@@ -16,6 +16,6 @@ cdef extern from "zscan.h" nogil:
     const char *zs_type_to_text(uint16_t type)
     int zs_name_from_text(const char *s, size_t len, const uint8_t *origin, uint8_t *out)
 
-cdef extern from "rd_common.h" nogil:
+cdef extern from "lib/rd_common.h" nogil:
     void rd_msgs_add(rd_msgs *m, int severity, uint32_t file, uint32_t line,
                      const char *fmt, ...)

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine.h"
+#include "query/engine.h"
 
 static rd_db g_db;
 static const zimg *g_zones[16];

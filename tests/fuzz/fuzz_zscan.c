@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "zscan.h"
+#include "zone/zscan.h"
 
 /* example.com. in wire form */
 static const uint8_t ORIGIN[] = "\x07" "example" "\x03" "com";

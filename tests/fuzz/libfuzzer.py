@@ -16,10 +16,10 @@ def have_clang():
     return shutil.which("clang") is not None
 
 
-def csrc(*prefixes):
-    """The C core's sources whose file names start with one of `prefixes`."""
-    return [os.path.join(CSRC, f) for f in sorted(os.listdir(CSRC))
-            if f.endswith(".c") and f.startswith(prefixes)]
+def csrc(*layers):
+    """The C core's sources of the layer folders `layers` (lib, zone, query, server)."""
+    return [os.path.join(CSRC, layer, f) for layer in layers
+            for f in sorted(os.listdir(os.path.join(CSRC, layer))) if f.endswith(".c")]
 
 
 def build(harness, sources, exe):

@@ -1,75 +1,13 @@
-/* engine_fast.c — precomputed answers: built at image build time by running the general engine on every (name, qtype) whose answer cannot depend on the client, and served at query time by copying them behind the client's question. */
+/* precompute.c — the precompute pass: runs the general engine over a freshly built zone image, on every
+ * (name, qtype) whose answer cannot depend on the client, and appends the answers to the image. */
 #include "engine_int.h"
-#include "zimg_format.h"
-#include "zimg_dnssec.h"
+#include "precompute.h"
+#include "zone/zimg_format.h"
+#include "zone/zimg_dnssec.h"
 
 #include <stdlib.h>
 
 #define qtype_special zfast_qtype_special
-
-/* ---- query time ---- */
-
-void rd_ctx_zone(rd_ctx *c)
-{
-    if (c->zone_done) return;
-    c->zone_done = 1;
-    c->fhash = zfast_hash(c->lname, c->qname_wlen);
-    const rd_db *db = c->db;
-    if (!db || db->nzones == 0) return;
-    if (db->nzones > 8) {
-        c->zone = rd_db_find_zone(db, c->lname, c->nlabels);
-        return;
-    }
-    /* Few zones: the suffix of as many labels as each origin, from the parser's label
-     * offsets (RFC 1034 4.3.2 step 2: the most specific zone wins). */
-    const zimg *best = NULL;
-    int bestl = -1, n = c->nlabels;
-    for (uint32_t i = 0; i < db->nzones; i++) {
-        const zimg *z = db->zones[i];
-        int zl = zimg_origin_labels(z);
-        if (zl > n || zl <= bestl) continue;
-        size_t so = c->loff[n - zl];
-        const uint8_t *origin = zimg_origin(z);
-        size_t ol = c->qname_wlen - so;
-        if (rd_name_len(origin) == ol && memcmp(c->lname + so, origin, ol) == 0) {
-            best = z;
-            bestl = zl;
-        }
-    }
-    c->zone = best;
-}
-
-/* Serve the query from a precomputed answer; 1 when done (c filled for rd_finish), 0 to
- * take the general path.  Called after a successful parse (rcode NOERROR) with the
- * response size limit and the room kept for OPT (engine.c). */
-int rd_fast_answer(rd_ctx *c, size_t limit)
-{
-    if (c->opcode != RD_OPCODE_QUERY || c->qclass != RD_C_IN || c->do_bit) return 0;
-    rd_ctx_zone(c);
-    const zimg *z = c->zone;
-    if (!z) return 0;
-    const zfast_blob *b = zimg_fast_answer(z, c->lname, c->qname_wlen, c->fhash, c->qtype);
-    if (!b) return 0;
-    size_t qend = 12 + c->qname_wlen + 4;
-    /* The blob is what the general path writes when nothing has to be left out; it fits
-     * the client's limit only if the whole of it does (RFC 2181 9: otherwise the general
-     * path decides what to drop and whether to set TC). */
-    if (qend + b->len > limit) return 0;
-    uint8_t *r = c->r;
-    memcpy(r, c->q, 2);
-    memcpy(r + 12, c->q + 12, c->qname_wlen + 4);
-    memcpy(r + qend, (const uint8_t *)b + ZFAST_BLOB_HDR, b->len);
-    c->len = qend + b->len;
-    c->question_end = qend;
-    c->count[0] = b->an;
-    c->count[1] = b->ns;
-    c->count[2] = b->ar;
-    c->aa = b->flags & ZFAST_AA;
-    c->rcode = b->flags >> 4;
-    return 1;
-}
-
-/* ---- build time ---- */
 
 enum { FANS_MAX = 250 };
 
@@ -346,7 +284,7 @@ static uint32_t put_blob(grow *g, const fans *a)
     return off;
 }
 
-zimg *zimg_fast_build(zimg *z, size_t *size)
+zimg *rd_precompute_answers(zimg *z, size_t *size)
 {
     fctx *f = calloc(1, sizeof *f);
     uint8_t *bits = calloc(8192, 1);

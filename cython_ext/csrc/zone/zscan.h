@@ -2,7 +2,7 @@
 #ifndef RD_ZSCAN_H
 #define RD_ZSCAN_H
 
-#include "rd_common.h"
+#include "lib/rd_common.h"
 
 typedef struct zs_options {
     const uint8_t *origin;     /* initial $ORIGIN, wire form */

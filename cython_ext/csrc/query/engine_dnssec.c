@@ -1,7 +1,7 @@
 /* engine_dnssec.c — DNSSEC proofs for DO queries: NSEC (RFC 4035 3.1.3) and NSEC3 (RFC 5155 7.2) denials, wildcard proofs, insecure referrals (RFC 4035 3.1.4). */
 #include "engine_int.h"
-#include "rd_sha1.h"
-#include "zimg_dnssec.h"
+#include "lib/rd_sha1.h"
+#include "zone/zimg_dnssec.h"
 
 /* The proof records of one response part: distinct NSEC/NSEC3 owners (a proof needs at
  * most three; dedupe so that one record proving two things is sent once). */

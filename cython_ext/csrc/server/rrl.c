@@ -6,7 +6,7 @@
 #include <string.h>
 #include <sys/random.h>
 
-#include "rd_common.h"
+#include "lib/rd_wire.h"
 
 enum { RRL_WAYS = 4, RRL_MAX_POINTERS = 16 };
 
@@ -66,29 +66,14 @@ void rd_rrl_free(rd_rrl_table *t)
 
 /* ---- reading the response */
 
-static inline uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
-
 /* Skip the name at *pos (compressed or not); 0 on success. */
 static int skip_name(const uint8_t *m, size_t len, size_t *pos)
 {
-    size_t p = *pos;
-    while (p < len) {
-        uint8_t c = m[p];
-        if (c == 0) {
-            *pos = p + 1;
-            return 0;
-        }
-        if ((c & 0xC0) == 0xC0) {
-            if (p + 2 > len)
-                return -1;
-            *pos = p + 2;
-            return 0;
-        }
-        if (c & 0xC0)
-            return -1;
-        p += 1 + (size_t)c;
-    }
-    return -1;
+    size_t end = rd_wire_name_end(m, len, *pos, 1);
+    if (!end)
+        return -1;
+    *pos = end;
+    return 0;
 }
 
 /* Read the name at pos, following compression pointers (a bounded number of them), into
@@ -106,7 +91,7 @@ static size_t read_name_lower(const uint8_t *m, size_t len, size_t pos, uint8_t 
         if ((c & 0xC0) == 0xC0) {
             if (pos + 2 > len || ++jumps > RRL_MAX_POINTERS)
                 return 0;
-            pos = get16(m + pos) & 0x3FFF;
+            pos = rd_get16(m + pos) & 0x3FFF;
             continue;
         }
         if ((c & 0xC0) || pos + 1 + c > len || n + 1 + c + 1 > 255)
@@ -125,7 +110,7 @@ static int skip_rrs(const uint8_t *m, size_t len, size_t *pos, unsigned count)
     for (unsigned i = 0; i < count; i++) {
         if (skip_name(m, len, pos) != 0 || *pos + 10 > len)
             return -1;
-        size_t rdlen = get16(m + *pos + 8);
+        size_t rdlen = rd_get16(m + *pos + 8);
         *pos += 10 + rdlen;
         if (*pos > len)
             return -1;
@@ -196,7 +181,7 @@ static uint64_t response_key(const rd_rrl_table *t, const struct sockaddr *peer,
     uint8_t qtype[2] = { 0, 0 };
     if (len >= 12) {
         unsigned rcode = m[3] & 0x0F, aa = m[2] & 0x04;
-        unsigned qd = get16(m + 4), an = get16(m + 6), ns = get16(m + 8);
+        unsigned qd = rd_get16(m + 4), an = rd_get16(m + 6), ns = rd_get16(m + 8);
         size_t pos = 12;
         if (qd == 1 && (rcode == 0 || rcode == 3) && skip_name(m, len, &pos) == 0
             && pos + 4 <= len) {
@@ -277,7 +262,7 @@ size_t rd_rrl_slip(uint8_t *resp, size_t len)
     if (len < 12)
         return 0;
     size_t pos = 12;
-    if (get16(resp + 4) >= 1) {
+    if (rd_get16(resp + 4) >= 1) {
         if (skip_name(resp, len, &pos) != 0 || pos + 4 > len)
             return 0;
         pos += 4;

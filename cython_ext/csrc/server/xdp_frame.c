@@ -1,5 +1,6 @@
 /* xdp_frame.c — parse a DNS query frame and build its reply frame in place (AF_XDP path). */
 #include "xdp_frame.h"
+#include "lib/rd_wire.h"
 
 #include <netinet/in.h>
 #include <string.h>
@@ -18,19 +19,18 @@
 #define ETHERTYPE_8021AD 0x88A8
 #define REPLY_TTL 64
 
-static inline uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
 static inline void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
 
 /* One's complement sum of 16-bit big-endian words (RFC 1071 section 4.1), not folded. */
 static inline uint64_t csum_partial(const uint8_t *p, size_t len, uint64_t sum)
 {
     while (len >= 8) {
-        sum += (uint64_t)get16(p) + get16(p + 2) + get16(p + 4) + get16(p + 6);
+        sum += (uint64_t)rd_get16(p) + rd_get16(p + 2) + rd_get16(p + 4) + rd_get16(p + 6);
         p += 8;
         len -= 8;
     }
     while (len >= 2) {
-        sum += get16(p);
+        sum += rd_get16(p);
         p += 2;
         len -= 2;
     }
@@ -51,11 +51,11 @@ int rd_xdp_parse(const uint8_t *f, size_t len, uint16_t port, rd_xdp_query *q)
     if (len < ETH_HLEN_)
         return RD_XDP_MALFORMED;
     size_t off = ETH_HLEN_;
-    uint16_t proto = get16(f + 12);
+    uint16_t proto = rd_get16(f + 12);
     for (int tags = 0; tags < 2 && (proto == ETHERTYPE_8021Q || proto == ETHERTYPE_8021AD); tags++) {
         if (off + VLAN_HLEN_ > len)
             return RD_XDP_MALFORMED;
-        proto = get16(f + off + 2);
+        proto = rd_get16(f + off + 2);
         off += VLAN_HLEN_;
     }
     q->l3 = off;
@@ -65,10 +65,10 @@ int rd_xdp_parse(const uint8_t *f, size_t len, uint16_t port, rd_xdp_query *q)
             return RD_XDP_MALFORMED;
         const uint8_t *ip = f + off;
         size_t ihl = (size_t)(ip[0] & 0x0f) * 4;
-        size_t tot = get16(ip + 2);
+        size_t tot = rd_get16(ip + 2);
         if ((ip[0] >> 4) != 4 || ihl < IP4_HLEN || tot < ihl + UDP_HLEN || off + tot > len)
             return RD_XDP_MALFORMED;
-        if (get16(ip + 6) & 0x3fff)          /* MF or a fragment offset: the stack's job */
+        if (rd_get16(ip + 6) & 0x3fff)          /* MF or a fragment offset: the stack's job */
             return RD_XDP_NOT_DNS;
         if (ip[9] != PROTO_UDP)
             return RD_XDP_NOT_DNS;
@@ -79,7 +79,7 @@ int rd_xdp_parse(const uint8_t *f, size_t len, uint16_t port, rd_xdp_query *q)
         if (off + IP6_HLEN > len)
             return RD_XDP_MALFORMED;
         const uint8_t *ip = f + off;
-        size_t plen = get16(ip + 4);
+        size_t plen = rd_get16(ip + 4);
         if ((ip[0] >> 4) != 6 || plen < UDP_HLEN || off + IP6_HLEN + plen > len)
             return RD_XDP_MALFORMED;
         if (ip[6] != PROTO_UDP)
@@ -91,13 +91,13 @@ int rd_xdp_parse(const uint8_t *f, size_t len, uint16_t port, rd_xdp_query *q)
         return RD_XDP_NOT_DNS;
     }
     const uint8_t *u = f + udp;
-    if (get16(u + 2) != port)
+    if (rd_get16(u + 2) != port)
         return RD_XDP_NOT_DNS;
-    size_t ulen = get16(u + 4);
+    size_t ulen = rd_get16(u + 4);
     /* The UDP length bounds the message: Ethernet pads short frames to 60 bytes. */
     if (ulen < UDP_HLEN || udp + ulen > ip_payload_end)
         return RD_XDP_MALFORMED;
-    if (get16(u) == 0)                        /* source port 0: nowhere to reply to */
+    if (rd_get16(u) == 0)                        /* source port 0: nowhere to reply to */
         return RD_XDP_MALFORMED;
     q->dns = udp + UDP_HLEN;
     q->dns_len = ulen - UDP_HLEN;

@@ -3,6 +3,7 @@
 #define RD_ENGINE_INT_H
 
 #include "engine.h"
+#include "lib/rd_wire.h"
 
 /* DNS header flags (RFC 1035 4.1.1), as bytes 2 and 3 of the header. */
 #define RD_F2_QR 0x80
@@ -81,16 +82,6 @@ typedef struct rd_ctx {
 
 enum { RD_SEC_AN = 0, RD_SEC_NS = 1, RD_SEC_AR = 2 };
 
-static inline uint16_t rd_get16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
-static inline uint32_t rd_get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-static inline void rd_put16(uint8_t *p, uint16_t v) { p[0] = v >> 8; p[1] = (uint8_t)v; }
-static inline void rd_put32(uint8_t *p, uint32_t v)
-{
-    p[0] = v >> 24; p[1] = (uint8_t)(v >> 16); p[2] = (uint8_t)(v >> 8); p[3] = (uint8_t)v;
-}
 
 /* engine_query.c: parse the query (header, question, EDNS); returns an rcode, or -1 when
  * nothing must be sent. */
@@ -106,7 +97,6 @@ int rd_put_rrset(rd_ctx *c, int sec, const zimg *z, const uint8_t *owner, const 
                  uint32_t ttl);
 void rd_truncate(rd_ctx *c);
 size_t rd_finish(rd_ctx *c);
-size_t rd_wire_name_check(const uint8_t *p, size_t avail);
 
 /* engine_lookup.c: class IN answers from the hosted zones (RFC 1034 4.3.2). */
 void rd_answer_in(rd_ctx *c);

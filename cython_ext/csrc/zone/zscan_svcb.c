@@ -1,6 +1,7 @@
 /* zscan_svcb.c — SVCB/HTTPS rdata (RFC 9460) for the master-file parser: common
  * parameters in C, the rest left to dnspython. */
 #include "zscan_int.h"
+#include "lib/rd_wire.h"
 
 #include <stdlib.h>
 
@@ -110,7 +111,7 @@ static int svc_value(zs_state *st, const svc_param *p)
         int n = zs_b64_decode(v, p->vlen, st->rd + st->rdlen, ZS_RDATA_MAX - st->rdlen, &state);
         if (n < 6 || ((state >> 24) & 7)) return -1;
         const uint8_t *d = st->rd + st->rdlen;
-        if ((d[0] << 8 | d[1]) != n - 2) return -1;
+        if (rd_get16(d) != n - 2) return -1;
         st->rdlen += (size_t)n;
         break;
     }

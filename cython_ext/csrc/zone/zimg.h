@@ -10,7 +10,7 @@
 #ifndef RD_ZIMG_H
 #define RD_ZIMG_H
 
-#include "rd_common.h"
+#include "lib/rd_common.h"
 
 typedef uint32_t znode_id;           /* index of a node; RD_NONE = no node */
 

@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "engine.h"
+#include "query/engine.h"
 #include "rrl.h"
 
 /* Why a frame got no reply (counted per worker). */

@@ -16,6 +16,7 @@
 #define _GNU_SOURCE
 #include "zimg_format.h"
 #include "zimg_dnssec.h"
+#include "lib/rd_wire.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -45,7 +46,7 @@ static uint16_t rr_covered(const builder *b, const rd_rr *rr)
 {
     if (rr->type != RD_T_RRSIG || rr->rdlen < 2) return 0;
     const uint8_t *p = rr_rdata(b, rr);
-    return (uint16_t)(p[0] << 8 | p[1]);
+    return rd_get16(p);
 }
 
 /* Is the uncompressed name at arena[off] well formed and inside the arena? */
@@ -822,15 +823,12 @@ zimg *zimg_build(const uint8_t *origin, const rd_rrlist *l, rd_msgs *msgs, size_
         const uint8_t *p = (const uint8_t *)z + soa->rdata_off + 2;
         p += rd_name_len(p);
         p += rd_name_len(p);
-        z->serial = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+        z->serial = rd_get32(p);
     }
     /* DNSSEC: the NSEC3 owners in hash order, for NSEC3 proofs (zimg_dnssec.c) */
     z = zimg_dnssec_index(z, &total);
     if (!z) goto nomem;
     prof("nsec3");
-    /* the precomputed answers last: they are made by the engine reading this image */
-    z = zimg_fast_build(z, &total);
-    prof("answers");
     if (size_out) *size_out = total;
     prof("layout");
     goto done;

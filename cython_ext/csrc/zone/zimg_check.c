@@ -3,6 +3,7 @@
  * than one CNAME or DNAME, data below a DNAME.  (Out-of-zone records, TTL differences
  * and missing glue are found where the builder meets them: zimg_build.c.) */
 #include "zimg_build_int.h"
+#include "zscan.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -27,16 +28,8 @@ void zb_msg(builder *b, int sev, const rd_rr *rr, const char *fmt, ...)
 
 const char *zb_type_text(uint16_t type, char *buf, size_t n)
 {
-    static const struct { uint16_t t; const char *s; } names[] = {
-        {RD_T_A, "A"}, {RD_T_NS, "NS"}, {RD_T_CNAME, "CNAME"}, {RD_T_SOA, "SOA"},
-        {RD_T_PTR, "PTR"}, {RD_T_MX, "MX"}, {RD_T_TXT, "TXT"}, {RD_T_AAAA, "AAAA"},
-        {RD_T_SRV, "SRV"}, {RD_T_DNAME, "DNAME"}, {RD_T_DS, "DS"}, {RD_T_RRSIG, "RRSIG"},
-        {RD_T_NSEC, "NSEC"}, {RD_T_DNSKEY, "DNSKEY"}, {RD_T_NSEC3, "NSEC3"},
-        {RD_T_HINFO, "HINFO"}, {RD_T_NAPTR, "NAPTR"}, {RD_T_CAA, "CAA"},
-        {RD_T_SVCB, "SVCB"}, {RD_T_HTTPS, "HTTPS"}, {T_KEY, "KEY"},
-    };
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (names[i].t == type) return names[i].s;
+    const char *name = zs_type_to_text(type);   /* the parser's table: one list of mnemonics */
+    if (name) return name;
     snprintf(buf, n, "TYPE%u", type);
     return buf;
 }

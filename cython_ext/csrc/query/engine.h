@@ -6,8 +6,8 @@
 #ifndef RD_ENGINE_H
 #define RD_ENGINE_H
 
-#include "rd_common.h"
-#include "zimg.h"
+#include "lib/rd_common.h"
+#include "zone/zimg.h"
 
 /* Options of the engine that change with configuration; they travel inside the database
  * snapshot so that a reload swaps zones and options together (one RCU pointer). */

@@ -1,23 +1,11 @@
 /* engine_query.c — query parsing: header, question, and the EDNS(0) OPT record (RFC 1035 4.1, RFC 6891). */
 #include "engine_int.h"
 
-/* Skip a possibly compressed name of a record in the answer, authority or additional
- * section (RFC 1035 4.1.4).  Only the bytes of this occurrence are walked: a pointer ends
- * it, so a pointer loop cannot make us spin.  Returns the offset after the name or 0 when
- * it overruns the packet. */
+/* A possibly compressed name of a record in the answer, authority or additional section
+ * (RFC 1035 4.1.4): the offset after it, or 0 when it overruns the packet. */
 static size_t skip_name(const uint8_t *q, size_t qlen, size_t p)
 {
-    size_t total = 0;
-    while (p < qlen) {
-        uint8_t l = q[p];
-        if ((l & 0xC0) == 0xC0) return p + 2 <= qlen ? p + 2 : 0;
-        if (l & 0xC0) return 0;              /* RFC 6891 obsoleted extended label types */
-        if (l == 0) return p + 1;
-        total += l + 1;
-        if (total > RD_NAME_MAX) return 0;
-        p += l + 1;
-    }
-    return 0;
+    return rd_wire_name_end(q, qlen, p, 1);
 }
 
 /* Parse the question name at offset 12: no compression pointers (nothing precedes it

@@ -2,6 +2,7 @@
  * validation of images read back from files (every offset checked before use). */
 #include "zimg_format.h"
 #include "zimg_dnssec.h"
+#include "lib/rd_wire.h"
 
 #include <stdio.h>
 
@@ -11,15 +12,8 @@
  * runs past len (RFC 1035 3.1: labels <= 63, names <= 255, no pointers in stored rdata). */
 static int wire_name_len_at(const uint8_t *rd, size_t len, size_t off)
 {
-    size_t p = off;
-    for (;;) {
-        if (p >= len) return -1;
-        uint8_t l = rd[p];
-        if (l > RD_LABEL_MAX) return -1;
-        p += (size_t)l + 1;
-        if (p - off > RD_NAME_MAX) return -1;
-        if (l == 0) return (int)(p - off);
-    }
+    size_t end = rd_wire_name_end(rd, len, off, 0);
+    return end ? (int)(end - off) : -1;
 }
 
 int zimg_rdata_check(uint16_t type, const uint8_t *rd, size_t rdlen)
@@ -281,7 +275,7 @@ const zimg *zimg_from_buffer(const void *buf, size_t len, char *err, size_t errl
             uint64_t used = 0;
             for (unsigned c = 0; c < r->count; c++) {
                 if (used + 2 > r->rdata_len) FAIL("rrset %u: rdata overrun", nd->rrset_first + k);
-                uint16_t rdlen = (uint16_t)(p[used] << 8 | p[used + 1]);
+                uint16_t rdlen = rd_get16(p + used);
                 if (used + 2 + rdlen > r->rdata_len) FAIL("rrset %u: rdata overrun", nd->rrset_first + k);
                 if (zimg_rdata_check(r->type, p + used + 2, rdlen) != 0)
                     FAIL("rrset %u: malformed rdata", nd->rrset_first + k);

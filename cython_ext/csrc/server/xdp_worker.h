@@ -10,7 +10,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#include "engine.h"
+#include "query/engine.h"
 #include "rrl.h"
 
 enum { RD_XDP_ZC_AUTO = 0, RD_XDP_ZC_ON = 1, RD_XDP_ZC_OFF = 2 };

@@ -1,4 +1,4 @@
-# test_engine_support.py — helpers shared by the engine tests: zones compiled from text, a
+# engine_support.py — helpers shared by the engine tests: zones compiled from text, a
 # Database over them, and queries built and responses parsed with dnspython.
 import dns.edns
 import dns.flags

@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "engine.h"
+#include "query/engine.h"
 #include "rrl.h"
 
 enum {

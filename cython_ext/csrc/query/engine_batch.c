@@ -1,6 +1,6 @@
 /* engine_batch.c — rd_answer_batch: answers a batch of queries with a software pipeline of zone-image prefetches, so cache misses of several queries overlap. */
 #include "engine_int.h"
-#include "zimg_format.h"
+#include "zone/zimg_format.h"
 
 /* Each query is parsed once, when it enters the pipeline; its zone-image loads are then
  * prefetched stage by stage, each stage touching only what the previous one brought into

@@ -19,7 +19,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#include "engine.h"
+#include "query/engine.h"
 
 enum { RD_RCU_MAX_READERS = 1024 };
 

@@ -1,21 +1,6 @@
 /* engine_write.c — the response writer: header, question echo, records with name compression (RFC 1035 4.1.4), truncation, OPT. */
 #include "engine_int.h"
 
-/* Length of a valid uncompressed wire name starting at p with `avail` bytes readable,
- * or 0 when it is not one (used on rdata before treating part of it as a name). */
-size_t rd_wire_name_check(const uint8_t *p, size_t avail)
-{
-    size_t o = 0;
-    while (o < avail) {
-        uint8_t l = p[o];
-        if (l & 0xC0) return 0;
-        if (l == 0) return o + 1;
-        o += l + 1;
-        if (o > RD_NAME_MAX - 1) return 0;
-    }
-    return 0;
-}
-
 void rd_write_header(rd_ctx *c)
 {
     memcpy(c->r, c->q, 2);                 /* the ID */

@@ -157,10 +157,6 @@ const zfast_blob *zimg_fast_answer(const zimg *z, const uint8_t *lname, size_t l
                                    uint16_t qtype);
 /* Validation of the fast section of an untrusted image; 0 when sound. */
 int zimg_fast_check(const zimg *z, char *err, size_t errlen);
-/* Append the fast section to a freshly built image (engine_fast.c: it runs the engine);
- * returns the grown image (size updated).  Without memory the image is returned without
- * precomputed answers (every query then takes the general path). */
-zimg *zimg_fast_build(zimg *z, size_t *size);
 
 /* Name hash: FNV-1a over the labels taken from the root towards the leaf (length byte
  * then lower-case octets), so the hashes of all suffixes of a name come out of one

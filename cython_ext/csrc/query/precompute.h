@@ -1,0 +1,14 @@
+/* precompute.h — the precompute pass of the query layer over a built zone image. */
+#ifndef RD_PRECOMPUTE_H
+#define RD_PRECOMPUTE_H
+
+#include "zone/zimg.h"
+
+/* Append the precomputed-answer section to an image fresh from zimg_build (it runs the
+ * general engine on the image, so it lives above the zone layer, which never calls the
+ * engine).  Returns the grown image (*size updated); without memory the image is
+ * returned as it was, without precomputed answers (every query then takes the general
+ * path).  The image must not be published before this returns. */
+zimg *rd_precompute_answers(zimg *z, size_t *size);
+
+#endif

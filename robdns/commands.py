@@ -1,0 +1,61 @@
+"""commands — what each control-socket command does (robdns.control carries them): one
+small handler per command, looked up by name.
+
+Request and answer as robdns.control describes: {"cmd": NAME, "zone": NAME?} in, a dict
+with "ok" out.  The handlers ask the daemon; they hold no state of their own.
+"""
+
+from robdns.zoneset import zone_key
+
+
+class Commands:
+    """The dispatcher robdns.control.ControlServer calls with each request."""
+
+    def __init__(self, daemon):
+        self.daemon = daemon
+        self.handlers = {
+            "status": self.status,
+            "zone-status": self.zone_status,
+            "stats": self.stats,
+            "reload": self.reload,
+            "zone-reload": self.zone_reload,
+            "stop": self.stop,
+        }
+
+    async def __call__(self, req):
+        handler = self.handlers.get(req["cmd"])
+        if handler is None:
+            return {"ok": False, "error": f"unknown command {req['cmd']!r}"}
+        return await handler(req)
+
+    async def status(self, req):
+        return {"ok": True, **self.daemon.status()}
+
+    async def zone_status(self, req):
+        name = req.get("zone")
+        zones = list(self.daemon.zones)
+        if name:
+            st = self.daemon.zones.get(name)
+            if st is None:
+                return {"ok": False, "error": f"no zone {name} configured"}
+            zones = [st]
+        return {"ok": all(not z.errors for z in zones), "zones": [z.status() for z in zones]}
+
+    async def stats(self, req):
+        return {"ok": True, "stats": self.daemon.stats()}
+
+    async def reload(self, req):
+        return await self.daemon.reload()
+
+    async def zone_reload(self, req):
+        # Like knotc zone-reload: compile again even if the file looks unchanged.
+        name = req.get("zone")
+        if not name:
+            return await self.daemon.reload(force=True)
+        if self.daemon.zones.get(name) is None:
+            return {"ok": False, "error": f"no zone {name} configured"}
+        return await self.daemon.reload(force=(zone_key(name),))
+
+    async def stop(self, req):
+        self.daemon.stop()
+        return {"ok": True}

@@ -1,0 +1,164 @@
+"""zoneset — the configured zones as the server holds them: each zone's state (image
+served, last error), compiling the zones whose sources changed, and the database
+snapshot built from the images.
+
+A ZoneSet is replaced, never changed in place: `compiled()` returns the next set and the
+daemon publishes the database built from it, so a reload that fails half-way leaves the
+running set as it was.  Whatever loads zones (a file reload today; a zone transfer, a
+catalog later) produces a ZoneState and a new set from it.
+"""
+
+import dataclasses
+import os
+import time
+
+from robdns.errors import ZoneError
+from robdns.log import logger
+
+# A file modified this shortly before its compile started may still change within the
+# same coarse file-time tick (file times lag the fine clock by up to a few ms).
+_SOURCE_SETTLE_NS = 50_000_000
+
+
+def zone_source(z, files, since_ns=None):
+    """What identifies the sources of a compiled zone, for reload: each file's identity,
+    size and modification time (the zone file and what it $INCLUDEs) plus the settings
+    that change the image.  None when a file cannot be read, or was modified after
+    since_ns (during or just before the compile: its content may not be the compiled
+    one) -- then the zone is compiled again at the next reload."""
+    stats = []
+    for path in files:
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        if since_ns is not None and st.st_mtime_ns >= since_ns - _SOURCE_SETTLE_NS:
+            return None
+        stats.append((path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns))
+    return (z.file, z.default_ttl, tuple(stats))
+
+
+def zone_key(name):
+    """The key of a zone as an operator may type it: case-insensitive, final dot optional."""
+    return name.lower() if name.endswith(".") else name.lower() + "."
+
+
+@dataclasses.dataclass
+class ZoneState:
+    """What the server knows of one configured zone."""
+    name: str
+    file: str
+    image: object = None            # the ZoneImage being served (None: not served)
+    loaded_at: float = 0.0
+    load_seconds: float = 0.0
+    errors: list = dataclasses.field(default_factory=list)   # of the last failed load
+    failed_at: float = 0.0
+    source: tuple = None            # the files as `image` was compiled from (zone_source())
+
+    def status(self):
+        img = self.image
+        return {
+            "name": self.name, "file": self.file,
+            "state": "failed" if self.errors else "ok",
+            "serial": img.serial if img is not None else None,
+            "records": img.record_count if img is not None else None,
+            "loaded_at": self.loaded_at, "load_seconds": round(self.load_seconds, 6),
+            "errors": list(self.errors), "failed_at": self.failed_at or None,
+        }
+
+    def unchanged(self, z):
+        """True when this state serves an image of `z` whose files are as they were when
+        it was compiled (same inode, size and modification time)."""
+        return (self.image is not None and not self.errors and self.source is not None
+                and zone_source(z, self.image.source_files) == self.source)
+
+
+class ZoneSet:
+    """The configured zones, in config order, by name (absolute, lower case)."""
+
+    def __init__(self, states=()):
+        self._states = {st.name: st for st in states}
+
+    def __iter__(self):
+        return iter(self._states.values())
+
+    def __len__(self):
+        return len(self._states)
+
+    def get(self, name):
+        """The ZoneState of `name` as typed by an operator (see zone_key()), or None."""
+        return self._states.get(zone_key(name))
+
+    @property
+    def served(self):
+        return sum(1 for st in self if st.image is not None)
+
+    @property
+    def failed(self):
+        return sum(1 for st in self if st.errors)
+
+    def images(self):
+        return [st.image for st in self if st.image is not None]
+
+    def status(self):
+        return [st.status() for st in self]
+
+    def compiled(self, zones, force=()):
+        """The set for the zone configs `zones`, compiled from their files.
+
+        A zone whose files are unchanged keeps its state without a recompile, as Knot and
+        NSD do on reload; zones named in `force` (or every zone, force=True) are compiled
+        again whatever their files say.  A zone that fails keeps its previous image (if
+        any) and records why."""
+        out = []
+        for z in zones:
+            old = self._states.get(z.name)
+            if old is not None and force is not True and z.name not in force and old.unchanged(z):
+                logger.debug("zone %s unchanged: serial %s kept", z.name, old.image.serial)
+                out.append(old)
+            else:
+                out.append(compile_state(z, old))
+        return ZoneSet(out)
+
+    def database(self, cfg):
+        """A new database snapshot of the served images with the engine options of cfg."""
+        from robdns import _core
+        return _core.Database(self.images(), identity=cfg.identity, version=cfg.version,
+                              nsid=cfg.nsid, max_udp_payload=cfg.max_udp_payload)
+
+
+def compile_state(z, old=None):
+    """Compile zone config `z` into a new ZoneState; on failure the state keeps the image
+    of `old` (the state of the previous load) and carries the errors."""
+    from robdns import _core
+    st = ZoneState(z.name, z.file)
+    if old is not None:
+        st.image, st.loaded_at, st.load_seconds = old.image, old.loaded_at, old.load_seconds
+        st.source = old.source
+    t0 = time.monotonic()
+    started_ns = time.time_ns()
+    try:
+        img = _core.compile_zone(z.name, z.file, z.default_ttl)
+    except ZoneError as e:
+        st.errors = list(e.messages) or [str(e)]
+    except OSError as e:
+        st.errors = [f"{z.file}: cannot read: {e.strerror}"]
+    except Exception as e:       # a compiler bug must not take the server down
+        logger.exception("zone %s: unexpected error while compiling", z.name)
+        st.errors = [f"{z.file}: internal error: {type(e).__name__}: {e}"]
+    else:
+        st.image, st.loaded_at, st.load_seconds = img, time.time(), time.monotonic() - t0
+        st.source = zone_source(z, img.source_files, since_ns=started_ns)
+        logger.info("zone %s loaded: serial %s, %d records, %.1f ms", z.name, img.serial,
+                    img.record_count, st.load_seconds * 1000)
+        for w in img.warnings:
+            logger.warning("%s", w)
+    if st.errors:
+        st.failed_at = time.time()
+        for m in st.errors:
+            logger.error("%s", m)
+        if st.image is not None:
+            logger.error("zone %s failed to load; serial %s keeps serving", z.name, st.image.serial)
+        else:
+            logger.error("zone %s failed to load; not served", z.name)
+    return st
