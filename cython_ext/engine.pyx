@@ -5,17 +5,18 @@ from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy
 from includes.engine cimport *
 from includes.zimg cimport zimg, zimg_origin
-from includes.common cimport rd_name_cmp
-
-import functools as _functools
+from includes.common cimport RD_NONE
 
 cdef uint64_t _rd_generation = 0
 # Databases alive in this process (made minus freed), reported by live_objects().
 cdef Py_ssize_t _live_databases = 0
 
 
-cdef int _origin_cmp(ZoneImage a, ZoneImage b):
-    return rd_name_cmp(zimg_origin(a.img), zimg_origin(b.img))
+cdef void _db_free(rd_db *db) noexcept:
+    if db != NULL:
+        rd_zonetab_free(<rd_zonetab *>db.ztab)
+        free(db.zones)
+        free(db)
 
 
 cdef class Database:
@@ -25,6 +26,10 @@ cdef class Database:
     minimal_any=True)``.  ``identity`` answers CHAOS TXT id.server/hostname.bind and
     ``version`` version.bind/version.server (empty: REFUSED); ``nsid`` is the RFC 5001
     payload (empty: off).  The ZoneImages are kept alive as long as the Database.
+
+    The zones keep the order given: a zone's position is its index in the C snapshot
+    (db->zones).  Their zone table (query/zonetab.c) is built here in C: a few ms for
+    100,000 zones, so a reload that changes one zone rebuilds it instead of editing it.
     """
     cdef rd_db *db
     cdef readonly tuple zones
@@ -39,14 +44,11 @@ cdef class Database:
                  minimal_any=True):
         global _rd_generation
         cdef ZoneImage z
-        zl = list(zones)
+        cdef tuple zl = tuple(zones)
+        cdef Py_ssize_t i, nz = len(zl)
         for item in zl:
-            if not isinstance(item, ZoneImage):
+            if type(item) is not ZoneImage and not isinstance(item, ZoneImage):
                 raise TypeError(f"Database zones must be ZoneImage, not {type(item).__name__}")
-        zl.sort(key=_functools.cmp_to_key(_origin_cmp))
-        for i in range(1, len(zl)):
-            if _origin_cmp(zl[i - 1], zl[i]) == 0:
-                raise ValueError(f"zone {zl[i].origin} given twice")
         ident = identity.encode() if isinstance(identity, str) else bytes(identity)
         vers = version.encode() if isinstance(version, str) else bytes(version)
         nsid_b = bytes(nsid)
@@ -62,14 +64,22 @@ cdef class Database:
         cdef rd_db *db = <rd_db *>calloc(1, sizeof(rd_db))
         if db == NULL:
             raise MemoryError()
-        db.zones = <const zimg **>calloc(len(zl) + 1, sizeof(zimg *))
+        db.zones = <const zimg **>calloc(nz + 1, sizeof(zimg *))
         if db.zones == NULL:
             free(db)
             raise MemoryError()
-        for i, item in enumerate(zl):
-            z = <ZoneImage>item
+        for i in range(nz):
+            z = <ZoneImage>zl[i]
             db.zones[i] = z.img
-        db.nzones = len(zl)
+        db.nzones = <uint32_t>nz
+        cdef uint32_t dup = RD_NONE
+        with nogil:
+            db.ztab = rd_zonetab_build(db.zones, db.nzones, &dup)
+        if db.ztab == NULL:
+            _db_free(db)
+            if dup != RD_NONE:
+                raise ValueError(f"zone {zl[dup].origin} given twice")
+            raise MemoryError()
         memcpy(db.opt.identity, <const char *>ident, len(ident))
         memcpy(db.opt.version, <const char *>vers, len(vers))
         if nsid_b:
@@ -80,22 +90,19 @@ cdef class Database:
         _rd_generation += 1
         db.generation = _rd_generation
         if self.db != NULL:              # __init__ called twice: replace
-            free(self.db.zones)
-            free(self.db)
+            _db_free(self.db)
         self.db = db
-        self.zones = tuple(zl)
+        self.zones = zl
         self.generation = db.generation
 
     def __dealloc__(self):
         global _live_databases
         _live_databases -= 1
-        if self.db != NULL:
-            free(self.db.zones)
-            free(self.db)
-            self.db = NULL
+        _db_free(self.db)
+        self.db = NULL
 
     def __repr__(self):
-        return f"<Database generation={self.generation} zones={[z.origin for z in self.zones]}>"
+        return f"<Database generation={self.generation} zones={len(self.zones)}>"
 
 
 def live_objects():

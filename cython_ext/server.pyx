@@ -14,8 +14,9 @@ def publish(db):
     """Make `db` (a Database, or None) the snapshot every worker answers from.
 
     Swaps the global pointer, waits for a grace period (GIL released) so no worker can
-    still hold the previous rd_db, and only then drops the previous Database: that is
-    when its memory (and that of ZoneImages no other Database uses) is freed.
+    still hold the previous rd_db outside a pin, and only then lets the previous Database
+    go: at once when no stream pins it (its memory, and that of ZoneImages no other
+    Database uses, is freed), else it stays retired until reap() finds it unpinned.
     Returns the number of grace periods completed so far.
     """
     global _published
@@ -29,8 +30,36 @@ def publish(db):
     rd_db_exchange(new_db)
     with nogil:
         rd_rcu_synchronize()
-    old = None          # the previous snapshot may be freed from here on
+    if old is not None:
+        with _retired_lock:
+            _retired.append(old)
+    old = None
+    reap()
     return rd_rcu_grace_periods()
+
+
+# Databases past their grace period that a stream (a zone transfer over TCP) still pins;
+# publish() runs in the reload thread and reap() in the event loop: the lock keeps an
+# append from being lost between them.
+import threading as _threading
+cdef list _retired = []
+_retired_lock = _threading.Lock()
+
+
+def reap():
+    """Drop the retired Databases whose pins are all gone (freeing them); the control
+    plane calls this now and then instead of blocking on a stream.  Returns how many
+    stay retired."""
+    global _retired
+    with _retired_lock:
+        keep = [d for d in _retired if rd_db_pins((<Database>d).db) != 0]
+        _retired = keep
+    return len(keep)
+
+
+def retired():
+    """How many unpublished Databases are kept alive by pins."""
+    return len(_retired)
 
 
 def published():

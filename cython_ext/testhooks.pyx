@@ -26,6 +26,7 @@ cdef extern from "server/rcu_selftest.h" nogil:
         uint64_t reads
     int rd_rcu_stress(int nreaders, int publications, int skip_synchronize,
                       rd_rcu_stress_result *out)
+    int rd_rcu_pin_stress(int publications, int ignore_pins, rd_rcu_stress_result *out)
 
 
 # ---- the parser alone (zscan)
@@ -48,9 +49,10 @@ cdef tuple _zscan_records_and_messages(rd_rrlist *l, rd_msgs *m):
     return recs, zscan_format_messages(l, m)
 
 
-def parse_zone_file(path, origin, default_ttl=3600, message_limit=100):
+def parse_zone_file(path, origin, default_ttl=3600, message_limit=100, include_policy=None):
     """Parse a zone file -> (records, messages); records are
-    (owner_wire, ttl, rclass, rtype, rdata_wire) in file order."""
+    (owner_wire, ttl, rclass, rtype, rdata_wire) in file order.  include_policy: as
+    compile_zone's."""
     cdef rd_rrlist l
     cdef rd_msgs m
     cdef bytes ow = _zscan_origin_wire(origin)
@@ -58,7 +60,7 @@ def parse_zone_file(path, origin, default_ttl=3600, message_limit=100):
     rd_msgs_init(&m, message_limit)
     try:
         zscan_load_file(str(path), <const uint8_t *>ow if ow is not None else NULL,
-                        default_ttl, &l, &m)
+                        default_ttl, &l, &m, include_policy)
         return _zscan_records_and_messages(&l, &m)
     finally:
         rd_rrlist_free(&l)
@@ -95,7 +97,7 @@ def type_to_text(int t):
     return p.decode() if p != NULL else None
 
 
-def _parse_c_only(text, origin, name="<string>", includes=True):
+def _parse_c_only(text, origin, name="<string>", includes=True, include_policy=None):
     """For tests: the C parser alone -> (records, text_flags, messages); text_flags[i]
     says record i was left as text for dnspython (its rdata is then that text).
     includes=False refuses $INCLUDE, as the fuzz harness does."""
@@ -109,6 +111,7 @@ def _parse_c_only(text, origin, name="<string>", includes=True):
     rd_rrlist_init(&l)
     rd_msgs_init(&m, 100)
     _zscan_options(&opt, <const uint8_t *>ow if ow is not None else NULL, 3600)
+    _zscan_include_policy(&opt, include_policy)
     if not includes:
         opt.include_depth_max = -1
     try:
@@ -119,6 +122,7 @@ def _parse_c_only(text, origin, name="<string>", includes=True):
     finally:
         rd_rrlist_free(&l)
         rd_msgs_free(&m)
+
 
 # ---- a second record source and the builder alone (zone)
 
@@ -372,6 +376,18 @@ def image_rrsets(ZoneImage img, name):
 
 # ---- the answer engine called from Python (engine)
 
+def db_find_index(Database db, name, ds=False):
+    """Index in db.zones of the zone that answers `name` (str or wire bytes), or None:
+    the most specific one; with ds=True the one above `name` first, as for a DS query
+    (RFC 4035 3.1.4.1)."""
+    import dns.name
+    wire = name if isinstance(name, bytes) else dns.name.from_text(name).to_wire()
+    cdef bytes lw = bytes(wire).lower()
+    cdef uint32_t i = rd_db_find_index(db.db, <const uint8_t *>PyBytes_AS_STRING(lw),
+                                       1 if ds else 0)
+    return None if i == RD_NONE else i
+
+
 _RD_QTYPE_OTHER = ("AXFR", "IXFR", "ANY", "CAA", "SVCB", "HTTPS", "other", "reserved")
 
 
@@ -607,6 +623,34 @@ cdef class RcuTestReader:
     def __dealloc__(self):
         if self.r != NULL:
             rd_rcu_unregister(self.r)
+
+
+def rcu_pin_stress(int publications, bint ignore_pins=False):
+    """Run the C pinning stress test of rcu_selftest.c; returns its counters as a dict."""
+    cdef rd_rcu_stress_result res
+    cdef int rc
+    cdef int ignore = 1 if ignore_pins else 0
+    with nogil:
+        rc = rd_rcu_pin_stress(publications, ignore, &res)
+    if rc != 0:
+        raise ValueError("rcu_pin_stress: bad arguments or threads could not start")
+    return {"readers": res.readers, "publications": res.publications,
+            "grace_periods": res.grace_periods, "violations": res.violations,
+            "reads": res.reads}
+
+
+def rcu_test_pin(Database db):
+    """Pin db as a stream would; undo with rcu_test_unpin."""
+    rd_db_pin(db.db)
+
+
+def rcu_test_unpin(Database db):
+    rd_db_unpin(db.db)
+
+
+def db_pins(Database db):
+    """How many streams pin db now."""
+    return rd_db_pins(db.db)
 
 
 def rcu_stress(int readers, int publications, bint skip_synchronize=False):

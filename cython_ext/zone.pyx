@@ -2,6 +2,7 @@
 # images saved to files and mmap()ed back.
 from libc.stdint cimport uint8_t, uint16_t, uint32_t
 from libc.stdlib cimport free
+from libc.string cimport memcmp
 from posix.mman cimport mmap, munmap, PROT_READ, MAP_PRIVATE, MAP_FAILED
 from includes.common cimport *
 from includes.zimg cimport *
@@ -114,6 +115,12 @@ cdef class ZoneImage:
         return (f"<ZoneImage {self.origin} serial {self.serial}, {self.record_count} records, "
                 f"{self.size} bytes>")
 
+    def same_content(self, ZoneImage other not None):
+        """True when `other` is byte for byte this image: the same records, compiled the
+        same way (compiling is deterministic).  Compares in place, without a copy."""
+        cdef size_t n = zimg_size(self.img)
+        return n == zimg_size(other.img) and memcmp(zimg_base(self.img), zimg_base(other.img), n) == 0
+
     def save(self, path):
         """Write the image to `path` atomically (write a temporary file, then rename)."""
         tmp = f"{path}.tmp{_os.getpid()}"
@@ -207,16 +214,18 @@ def compile_zone_text(origin, str text, str name="<string>", default_ttl=3600):
         rd_msgs_free(&m)
 
 
-def compile_zone(origin, str path, default_ttl=3600):
+def compile_zone(origin, str path, default_ttl=3600, include_policy=None):
     """Compile a zone file (and its $INCLUDEs) into a ZoneImage; ZoneError lists every
-    problem as FILE:LINE, and no partial zone is ever returned."""
+    problem as FILE:LINE, and no partial zone is ever returned.  include_policy
+    (robdns.config.IncludePolicy: dir_only, max_files, max_bytes) bounds what $INCLUDE
+    may read; None keeps the parser's defaults."""
     cdef rd_rrlist l
     cdef rd_msgs m
     cdef bytes ow = _origin_wire(origin)
     rd_rrlist_init(&l)
     rd_msgs_init(&m, 0)
     try:
-        zscan_load_file(path, ow, default_ttl, &l, &m)
+        zscan_load_file(path, ow, default_ttl, &l, &m, include_policy)
         img = _build_image(str(origin), ow, &l, &m)
         # The parser named every file it read in the record list: what a reload must
         # stat to know whether the zone changed (robdns.daemon).

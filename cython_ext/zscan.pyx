@@ -2,7 +2,7 @@
 # rare types the C parser leaves as text (RD_RR_TEXT_RDATA), and FILE:LINE messages.
 from includes.common cimport *
 from includes.zscan cimport *
-from libc.stdint cimport uint8_t, uint16_t, uint32_t
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 
 import os as _os
 
@@ -80,15 +80,28 @@ cdef int _zscan_encode_text_rdata(rd_rrlist *out, rd_msgs *msgs, size_t first) e
 
 
 cdef inline void _zscan_options(zs_options *opt, const uint8_t *origin, uint32_t default_ttl):
-    """The parser options robdns uses everywhere ($INCLUDE depth 10, $GENERATE 65536)."""
+    """The parser options robdns uses everywhere ($INCLUDE depth 10, $GENERATE 65536;
+    $INCLUDE files and bytes at the parser's defaults, from anywhere)."""
     opt.origin = origin
     opt.default_ttl = default_ttl
     opt.include_depth_max = 10
     opt.generate_max = 65536
+    opt.include_files_max = 0
+    opt.include_bytes_max = 0
+    opt.include_dir_only = 0
+
+
+cdef void _zscan_include_policy(zs_options *opt, object policy) except *:
+    """Apply an include policy (robdns.config.IncludePolicy, or None for the defaults)."""
+    if policy is None:
+        return
+    opt.include_dir_only = 1 if policy.dir_only else 0
+    opt.include_files_max = <uint32_t>policy.max_files
+    opt.include_bytes_max = <uint64_t>policy.max_bytes
 
 
 cdef int zscan_load_file(str path, const uint8_t *origin, uint32_t default_ttl,
-                         rd_rrlist *out, rd_msgs *msgs) except -1:
+                         rd_rrlist *out, rd_msgs *msgs, object include_policy=None) except -1:
     """Parse a zone file (and its $INCLUDEs) into out; returns the number of errors."""
     cdef zs_options opt
     cdef bytes bpath = _os.fsencode(path)
@@ -96,6 +109,7 @@ cdef int zscan_load_file(str path, const uint8_t *origin, uint32_t default_ttl,
     cdef size_t first = out.n
     cdef int errors
     _zscan_options(&opt, origin, default_ttl)
+    _zscan_include_policy(&opt, include_policy)
     with nogil:
         errors = zs_parse_file(cpath, &opt, out, msgs)
     return errors + _zscan_encode_text_rdata(out, msgs, first)

@@ -59,10 +59,19 @@ class RrlConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class IncludePolicy:
+    """What $INCLUDE may read per zone (cycles are always refused, by file identity)."""
+    dir_only: bool = False           # included files must resolve inside the zone file's dir
+    max_files: int = 1024            # $INCLUDE directives followed per zone
+    max_bytes: int = 512 << 20       # bytes read through $INCLUDE per zone
+
+
+@dataclasses.dataclass(frozen=True)
 class ZoneConfig:
     name: str                        # absolute, lower case, e.g. "example.com."
     file: str                        # absolute path (relative ones resolved to the config's dir)
     default_ttl: int = 3600          # for records before any $TTL (RFC 2308 section 4)
+    include_policy: IncludePolicy = IncludePolicy()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,10 +114,11 @@ def default_control_socket():
 # Every key of the file, by section (dist/robdns.yaml documents each one).
 TOP_KEYS = ("server", "zones", "log", "xdp")
 SERVER_KEYS = ("listen", "workers", "pin_workers", "udp_batch", "identity", "version", "nsid",
-               "max_udp_payload", "user", "group", "control", "tcp", "rrl")
+               "max_udp_payload", "user", "group", "control", "tcp", "rrl", "include_policy")
 TCP_KEYS = ("enabled", "max_connections", "idle_timeout", "max_pipelined")
 RRL_KEYS = ("rate", "slip", "ipv4_prefix", "ipv6_prefix", "table_size")
 ZONE_KEYS = ("name", "file", "default_ttl")
+INCLUDE_POLICY_KEYS = ("dir_only", "max_files", "max_bytes")
 LOG_KEYS = ("level",)
 
 # ---------------------------------------------------------------------------- loading
@@ -231,7 +241,8 @@ class _Validator:
                 lvl = self.choice("log.level", log["level"], ("debug", "info", "warning", "error"))
                 if lvl:
                     fields["log_level"] = lvl
-        fields["zones"] = self.zones(top.get("zones"))
+        policy = self.include_policy(top.get("server") or {})
+        fields["zones"] = self.zones(top.get("zones"), policy)
         if top.get("xdp") is not None:
             fields["xdp"] = self.xdp(top["xdp"])
         return Config(**{k: v for k, v in fields.items() if v is not None})
@@ -339,7 +350,20 @@ class _Validator:
         out = {k: self.integer(f"server.rrl.{k}", r[k], *limits[k]) for k in RRL_KEYS if k in r}
         return RrlConfig(**{k: v for k, v in out.items() if v is not None})
 
-    def zones(self, value):
+    def include_policy(self, server):
+        if not isinstance(server, dict) or "include_policy" not in server:
+            return IncludePolicy()
+        p = self.mapping("server.include_policy", server["include_policy"], INCLUDE_POLICY_KEYS)
+        out = {}
+        if "dir_only" in p:
+            out["dir_only"] = self.boolean("server.include_policy.dir_only", p["dir_only"])
+        if "max_files" in p:
+            out["max_files"] = self.integer("server.include_policy.max_files", p["max_files"], 1, 1 << 20)
+        if "max_bytes" in p:
+            out["max_bytes"] = self.integer("server.include_policy.max_bytes", p["max_bytes"], 1, 1 << 40)
+        return IncludePolicy(**{k: v for k, v in out.items() if v is not None})
+
+    def zones(self, value, policy=IncludePolicy()):
         if value is None:
             return ()
         if not isinstance(value, list):
@@ -369,7 +393,7 @@ class _Validator:
             if name and file is not None and ttl is not None:
                 names.add(name)
                 path = file if os.path.isabs(file) else os.path.join(self.base, file)
-                out.append(ZoneConfig(name, path, ttl))
+                out.append(ZoneConfig(name, path, ttl, policy))
         return tuple(out)
 
     def zone_name(self, key, value):
@@ -444,7 +468,7 @@ def compile_zones(cfg):
     images, failures = {}, {}
     for z in cfg.zones:
         try:
-            images[z.name] = _core.compile_zone(z.name, z.file, z.default_ttl)
+            images[z.name] = _core.compile_zone(z.name, z.file, z.default_ttl, z.include_policy)
         except ZoneError as e:
             failures[z.name] = list(e.messages) or [str(e)]
         except OSError as e:

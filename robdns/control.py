@@ -9,6 +9,7 @@ import asyncio
 import json
 import os
 import socket
+import stat
 
 from robdns.log import logger
 
@@ -16,32 +17,57 @@ MAX_REQUEST = 65536
 
 
 def open_socket(path, owner=None):
-    """Bind the control socket (before dropping root); owner=(uid, gid) to hand it over."""
+    """Bind the control socket (before dropping root); owner=(uid, gid) to hand it over.
+
+    What sits at `path` is removed only when it is a socket nobody accepts on (left by a
+    crashed run); anything else is an error, so a mistyped server.control cannot delete a
+    file."""
     directory = os.path.dirname(path)
     if directory and not os.path.isdir(directory):
         os.makedirs(directory, mode=0o750, exist_ok=True)
         if owner:
             os.chown(directory, *owner)
-    if os.path.exists(path):
-        # A socket left by a crashed run; a live server still answering keeps its socket.
-        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            probe.settimeout(1)
-            probe.connect(path)
-        except OSError:
-            os.unlink(path)
-        else:
-            raise OSError(f"control socket {path} is in use by a running server")
-        finally:
-            probe.close()
+    _remove_stale(path)
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.bind(path)
-    os.chmod(path, 0o660)
+    # The mode comes from the umask at bind(): 0660 from the first moment, not after a
+    # chmod() that would leave a window in which anyone may connect and send commands.
+    old_umask = os.umask(0o117)
+    try:
+        s.bind(path)
+    except OSError:
+        s.close()
+        raise
+    finally:
+        os.umask(old_umask)
     if owner:
         os.chown(path, *owner)
     s.listen(16)
     s.setblocking(False)
     return s
+
+
+def _remove_stale(path):
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if not stat.S_ISSOCK(st.st_mode):
+        raise OSError(f"control socket {path}: the path exists and is not a socket; remove it "
+                      f"or set server.control to another path")
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.settimeout(1)
+        probe.connect(path)
+    except ConnectionRefusedError:
+        os.unlink(path)                  # nobody accepts on it: left by a crashed run
+        return
+    except OSError as e:
+        raise OSError(f"control socket {path}: cannot tell whether a server uses it "
+                      f"({e.strerror or e}); set server.control to another path") from None
+    finally:
+        probe.close()
+    raise OSError(f"control socket {path} is in use by another running robdns; give each "
+                  f"server its own path with server.control in its config")
 
 
 class ControlServer:

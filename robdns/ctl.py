@@ -93,6 +93,9 @@ def _print(action, resp):
             for line in err.splitlines():
                 print(f"  {line}", file=out)
         print(f"reloads {resp.get('reloads', 0)}", file=out)
+    if action in ("status", "reload", "zone-reload") and resp.get("restart_needed"):
+        print(f"restart needed: {', '.join(resp['restart_needed'])} changed; the running values "
+              f"stay until a restart", file=out)
     if action in ("status", "zone-status", "reload", "zone-reload"):
         for z in resp.get("zones", []):
             _print_zone(z, out)
@@ -113,7 +116,7 @@ def _print_zone(z, out):
         serving = "not served"
     state = "ok" if z.get("state") == "ok" else "FAILED"
     print(f"zone {z['name']} {state}: {serving}", file=out)
-    for m in z.get("errors") or []:
+    for m in (z.get("errors") or []) + [f"warning: {w}" for w in z.get("warnings") or []]:
         print(f"  {m}", file=out)
 
 

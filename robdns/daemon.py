@@ -26,6 +26,7 @@ class Daemon:
     def __init__(self, cfg):
         self.cfg = cfg
         self.config_error = None
+        self.restart_needed = []             # keys changed in the file that wait for a restart
         self.zones = ZoneSet()               # the zones being served
         self.listeners = Listeners()
         self.control_socket = None
@@ -89,16 +90,26 @@ class Daemon:
         await self.tcp.start(self.listeners.tcp)
         self.control = control.ControlServer(Commands(self))
         await self.control.start(self.control_socket)
+        reaper = asyncio.create_task(self._reap_retired())
         summary = self._summary()
         logger.info("serving: %s", summary)
         sdnotify.ready(summary)
         await self.stopping.wait()
+        reaper.cancel()
         logger.info("stopping")
         sdnotify.stopping()
         await self.shutdown()
 
     def stop(self):
         self.stopping.set()
+
+    async def _reap_retired(self):
+        """Free the old snapshots that a zone transfer still pinned at their reload, once
+        the stream is done (publish() does not wait for pins: a transfer can take long)."""
+        from robdns import _core
+        while True:
+            await asyncio.sleep(1.0)
+            _core.reap()
 
     async def shutdown(self):
         from robdns import _core
@@ -162,7 +173,8 @@ class Daemon:
                     logger.error("%s", line)
                 logger.error("configuration not reloaded; the previous one stays in force")
                 return {"ok": False, "config_error": self.config_error}
-            for key in reconfig.restart_needed(cfg, new):
+            self.restart_needed = reconfig.restart_needed(cfg, new)
+            for key in self.restart_needed:
                 logger.warning("%s changed: takes effect at the next restart", key)
             cfg = reconfig.applicable(cfg, new)
         self.config_error = None
@@ -171,7 +183,8 @@ class Daemon:
         set_level(cfg.log_level)
         if self.tcp:
             self.tcp.set_limits(cfg.tcp)
-        return {"ok": not zones.failed, "zones": zones.status()}
+        return {"ok": not zones.failed, "zones": zones.status(),
+                "restart_needed": list(self.restart_needed)}
 
     # ------------------------------------------------------------------ reports
 
@@ -183,6 +196,7 @@ class Daemon:
             "config": self.cfg.path, "config_error": self.config_error,
             "listen": [str(a) for a in self.cfg.listen], "workers": self.cfg.workers,
             "reloads": self.reloads, "generation": getattr(db, "generation", None),
+            "restart_needed": list(self.restart_needed),
             "zones": self.zones.status(),
         }
 

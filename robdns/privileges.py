@@ -41,19 +41,30 @@ def drop(user, group):
         # sockets are bound and the XDP program attached, and nothing later needs one
         # (a reload never binds; the XDP detach is a close() of its BPF link).
         drop_capabilities()
+        if user is not None or group is not None:
+            uid, _ = account(user, group)
+            if os.geteuid() != uid:
+                logger.warning("not started as root: keeping uid %d (server.user is %s)", os.geteuid(), user)
+        return
     if user is None and group is None:
+        _warn_root()
         return
     uid, gid = account(user, group)
     preload_modules()
-    if os.geteuid() != 0:
-        if os.geteuid() != uid:
-            logger.warning("not started as root: keeping uid %d (server.user is %s)", os.geteuid(), user)
-        return
-    if user is not None:
-        os.setgroups([])
+    # Supplementary groups first, whatever else changes: the ones root started with (often
+    # several with file access) would otherwise survive setgid()/setuid().  The order is
+    # groups, gid, uid: after setuid() the others can no longer be changed.
+    os.setgroups([])
     os.setgid(gid)
     os.setuid(uid)
     logger.info("dropped privileges to uid %d gid %d", uid, gid)
+    if uid == 0:
+        _warn_root()
+
+
+def _warn_root():
+    logger.warning("running as root: set server.user to the account the server should run "
+                   "as once its sockets are bound")
 
 
 def drop_capabilities():

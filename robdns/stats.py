@@ -24,6 +24,7 @@ def memory(status_path="/proc/self/status"):
             if key in _STATUS_FIELDS:
                 out[_STATUS_FIELDS[key]] = int(value.split()[0])
     out.update(_core.live_objects())
+    out["retired_databases"] = _core.retired()     # unpublished, kept by a pinning stream
     return out
 
 

@@ -35,7 +35,8 @@ def zone_source(z, files, since_ns=None):
         if since_ns is not None and st.st_mtime_ns >= since_ns - _SOURCE_SETTLE_NS:
             return None
         stats.append((path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns))
-    return (z.file, z.default_ttl, tuple(stats))
+    # the load policy is part of the source: a zone compiled under another one is stale
+    return (z.file, z.default_ttl, getattr(z, "include_policy", None), tuple(stats))
 
 
 def zone_key(name):
@@ -54,6 +55,7 @@ class ZoneState:
     errors: list = dataclasses.field(default_factory=list)   # of the last failed load
     failed_at: float = 0.0
     source: tuple = None            # the files as `image` was compiled from (zone_source())
+    warnings: list = dataclasses.field(default_factory=list)   # about the image served
 
     def status(self):
         img = self.image
@@ -64,6 +66,7 @@ class ZoneState:
             "records": img.record_count if img is not None else None,
             "loaded_at": self.loaded_at, "load_seconds": round(self.load_seconds, 6),
             "errors": list(self.errors), "failed_at": self.failed_at or None,
+            "warnings": list(self.warnings),
         }
 
     def unchanged(self, z):
@@ -134,11 +137,11 @@ def compile_state(z, old=None):
     st = ZoneState(z.name, z.file)
     if old is not None:
         st.image, st.loaded_at, st.load_seconds = old.image, old.loaded_at, old.load_seconds
-        st.source = old.source
+        st.source, st.warnings = old.source, old.warnings
     t0 = time.monotonic()
     started_ns = time.time_ns()
     try:
-        img = _core.compile_zone(z.name, z.file, z.default_ttl)
+        img = _core.compile_zone(z.name, z.file, z.default_ttl, z.include_policy)
     except ZoneError as e:
         st.errors = list(e.messages) or [str(e)]
     except OSError as e:
@@ -149,9 +152,10 @@ def compile_state(z, old=None):
     else:
         st.image, st.loaded_at, st.load_seconds = img, time.time(), time.monotonic() - t0
         st.source = zone_source(z, img.source_files, since_ns=started_ns)
+        st.warnings = serial_warnings(z.name, old.image if old is not None else None, img)
         logger.info("zone %s loaded: serial %s, %d records, %.1f ms", z.name, img.serial,
                     img.record_count, st.load_seconds * 1000)
-        for w in img.warnings:
+        for w in img.warnings + st.warnings:
             logger.warning("%s", w)
     if st.errors:
         st.failed_at = time.time()
@@ -162,3 +166,20 @@ def compile_state(z, old=None):
         else:
             logger.error("zone %s failed to load; not served", z.name)
     return st
+
+
+def serial_newer(new, old):
+    """new > old in serial number arithmetic (RFC 1982 section 3.2, SERIAL_BITS 32)."""
+    return new != old and ((new - old) & 0xFFFFFFFF) < 0x80000000
+
+
+def serial_warnings(name, old, new):
+    """Warnings about loading image `new` of zone `name` in place of `old` (None at the
+    first load).  Content that changed under a serial that did not increase reaches no
+    secondary: they compare serials to decide on a transfer (RFC 1034 section 4.3.5,
+    RFC 1996 section 4.7); Knot warns the same way."""
+    if old is None or serial_newer(new.serial, old.serial) or new.same_content(old):
+        return []
+    how = "is unchanged" if new.serial == old.serial else f"went back from {old.serial}"
+    return [f"zone {name}: content changed but serial {new.serial} {how}; secondaries "
+            f"will not pick up the change"]

@@ -11,9 +11,13 @@ cdef extern from "query/engine.h" nogil:
         uint16_t max_udp_payload
         uint8_t minimal_any
 
+    ctypedef struct rd_zonetab:
+        uint32_t count
+
     ctypedef struct rd_db:
         uint32_t nzones
         const zimg **zones
+        const rd_zonetab *ztab
         rd_options opt
         uint64_t generation
 
@@ -37,6 +41,9 @@ cdef extern from "query/engine.h" nogil:
         uint64_t qtype_other_known[8]
 
     const zimg *rd_db_find_zone(const rd_db *db, const uint8_t *lname, int nlabels)
+    uint32_t rd_db_find_index(const rd_db *db, const uint8_t *lname, int parent_first)
+    rd_zonetab *rd_zonetab_build(const zimg *const *zones, uint32_t n, uint32_t *dup)
+    void rd_zonetab_free(rd_zonetab *t)
     size_t rd_answer(const rd_db *db, const uint8_t *q, size_t qlen,
                      uint8_t *resp, size_t respcap, const rd_transport *t, rd_stats *stats)
 

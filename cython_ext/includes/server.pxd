@@ -17,6 +17,9 @@ cdef extern from "server/rcu.h" nogil:
 cdef extern from "server/rcu.h" nogil:
     const rd_db *rd_db_current()
     const rd_db *rd_db_exchange(const rd_db *db)
+    void rd_db_pin(const rd_db *db)
+    void rd_db_unpin(const rd_db *db)
+    uint32_t rd_db_pins(const rd_db *db)
 
 cdef extern from "<sys/socket.h>" nogil:
     cdef struct sockaddr:

@@ -1,5 +1,5 @@
 # zscan.pxd — C declarations of zscan.h (master-file parser) and the rd_common pieces it needs.
-from libc.stdint cimport uint8_t, uint16_t, uint32_t
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 from includes.common cimport rd_rrlist, rd_msgs
 
 cdef extern from "zone/zscan.h" nogil:
@@ -8,6 +8,9 @@ cdef extern from "zone/zscan.h" nogil:
         uint32_t default_ttl
         int include_depth_max
         size_t generate_max
+        uint32_t include_files_max
+        uint64_t include_bytes_max
+        int include_dir_only
 
     int zs_parse_file(const char *path, const zs_options *opt, rd_rrlist *out, rd_msgs *msgs)
     int zs_parse_text(const char *name, const char *text, size_t len, const zs_options *opt,

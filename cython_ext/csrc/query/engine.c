@@ -45,7 +45,7 @@ void rd_ctx_start(rd_ctx *c, const rd_db *db, const uint8_t *q, size_t qlen, uin
     c->q = q; c->qlen = qlen;
     c->opcode = 0; c->qtype = 0; c->qclass = 0; c->qname_wlen = 0; c->question_ok = 0;
     c->nlabels = 0;
-    c->zone = NULL; c->fhash = 0; c->zone_done = 0;
+    c->zone = NULL; c->zone_index = RD_NONE; c->fhash = 0; c->zone_done = 0;
     c->has_edns = 0; c->edns_version = 0; c->do_bit = 0; c->nsid_req = 0; c->udp_payload = 512;
     c->r = resp;
     c->cap = respcap > 65535 ? 65535 : respcap;

@@ -6,8 +6,11 @@
 #ifndef RD_ENGINE_H
 #define RD_ENGINE_H
 
+#include <stdatomic.h>
+
 #include "lib/rd_common.h"
 #include "zone/zimg.h"
+#include "zonetab.h"
 
 /* Options of the engine that change with configuration; they travel inside the database
  * snapshot so that a reload swaps zones and options together (one RCU pointer). */
@@ -21,12 +24,17 @@ typedef struct rd_options {
 } rd_options;
 
 /* One database snapshot: the hosted zones and the options.  Immutable once published.
- * zones[] is sorted by canonical name order of origins (RFC 4034 6.1). */
+ * zones[] is in the control plane's order; a zone's position there is its index (the
+ * query context keeps it for per-zone accounting).  ztab finds a query's zone. */
 typedef struct rd_db {
     uint32_t nzones;
     const zimg **zones;
+    const rd_zonetab *ztab;    /* over zones[]; NULL only when nzones is 0 */
     rd_options opt;
     uint64_t generation;       /* increases with every published snapshot */
+    /* Streams (zone transfers) holding this snapshot across RCU quiescent points; the one
+     * mutable field, changed only through rd_db_pin/rd_db_unpin (server/rcu.h). */
+    _Atomic uint32_t pins;
 } rd_db;
 
 /* Facts about the transport a query came on. */
@@ -51,8 +59,12 @@ typedef struct rd_stats {
     uint64_t qtype_other_known[8]; /* AXFR, IXFR, ANY, CAA, SVCB, HTTPS, others, reserved */
 } __attribute__((aligned(64))) rd_stats;
 
-/* Find the most specific hosted zone containing lname (lower-case wire).  NULL if none. */
+/* Find the most specific hosted zone containing lname (lower-case wire).  NULL if none.
+ * (The engine finds a query's zone once, from the parser's label offsets; this is for
+ * callers that have only the name.) */
 const zimg *rd_db_find_zone(const rd_db *db, const uint8_t *lname, int nlabels);
+/* The same as an index into db->zones (RD_NONE: none); parent_first as rd_zonetab_find. */
+uint32_t rd_db_find_index(const rd_db *db, const uint8_t *lname, int parent_first);
 
 /* Answer one query.  Writes the response into resp (capacity respcap, at least 512;
  * 65535 for TCP) and returns its length; 0 means send nothing (RFC 1035 4.1.1: a

@@ -53,7 +53,8 @@ typedef struct rd_ctx {
     int nlabels;
 
     /* found once per query (rd_ctx_zone), for the fast path and the batch prefetches */
-    const zimg *zone;           /* most specific hosted zone of lname, or NULL */
+    const zimg *zone;           /* the zone answering lname, or NULL (rd_ctx_zone) */
+    uint32_t zone_index;        /* its index in db->zones, RD_NONE when none */
     uint32_t fhash;             /* zfast_hash of lname */
     uint8_t zone_done;
     int prc;                    /* rd_parse_query's result: an rcode, -1 = send nothing */
@@ -119,7 +120,9 @@ void rd_ctx_start(rd_ctx *c, const rd_db *db, const uint8_t *q, size_t qlen, uin
                   size_t respcap, const rd_transport *t, rd_stats *stats);
 size_t rd_ctx_answer(rd_ctx *c);
 
-/* engine_fast.c: the zone of the query name and the name's answer-table hash (once). */
+/* engine_fast.c: the zone of the query name and the name's answer-table hash, found once
+ * per query: the most specific hosted zone (RFC 1034 4.3.2 step 2), except that DS is
+ * answered by the zone above the name when one is hosted (RFC 4035 3.1.4.1). */
 void rd_ctx_zone(rd_ctx *c);
 
 /* engine_fast.c: answer from the zone's precomputed answers when one applies and fits

@@ -12,6 +12,13 @@
  * reader slot is either offline (0) or has recorded an epoch >= E at a quiescent point.
  * All publications and epoch records are sequentially consistent, so a reader that
  * recorded E loads the new pointer afterwards.
+ *
+ * Pinning stretches one read section over many batches (a zone transfer streamed message
+ * by message): a reader that pins the snapshot it loaded before its next quiescent point
+ * may keep using it after, until it unpins.  The writer frees an old snapshot only once
+ * the grace period has ended AND its pin count is zero: the pin was made before the
+ * reader's quiescent store, which the grace period observed, so a writer that reads 0
+ * after synchronize cannot miss it.
  */
 #ifndef RD_RCU_H
 #define RD_RCU_H
@@ -77,7 +84,28 @@ static inline const rd_db *rd_db_current(void)
 }
 
 /* Publish `db` (may be NULL) and return the previous snapshot. The caller must
- * rd_rcu_synchronize() before freeing what was returned. */
+ * rd_rcu_synchronize() before freeing what was returned, and then wait for
+ * rd_db_pins() == 0. */
 const rd_db *rd_db_exchange(const rd_db *db);
+
+/* Keep `db` (loaded in the current read section, not yet past a quiescent point) alive
+ * until rd_db_unpin; the count is the only field of a published snapshot that changes. */
+static inline void rd_db_pin(const rd_db *db)
+{
+    atomic_fetch_add(&((rd_db *)db)->pins, 1);
+}
+
+/* Done with a pinned snapshot: every use of it happens before this (release order). */
+static inline void rd_db_unpin(const rd_db *db)
+{
+    atomic_fetch_sub_explicit(&((rd_db *)db)->pins, 1, memory_order_release);
+}
+
+/* Current pins of `db`; the writer frees an unpublished snapshot only at 0 (acquire: the
+ * last user's reads happen before the free). */
+static inline uint32_t rd_db_pins(const rd_db *db)
+{
+    return atomic_load_explicit(&((rd_db *)db)->pins, memory_order_acquire);
+}
 
 #endif

@@ -5,6 +5,8 @@
  * poisons each old one right after rd_rcu_synchronize().  A reader that ever sees poison
  * proves a grace period ended too early.  With `skip_synchronize` the writer poisons
  * without waiting: the test uses that to show the checker can fail.
+ * rd_rcu_pin_stress does the same for a reader that pins one object across many
+ * quiescent points (rd_db_pin, as a zone transfer streamed over TCP).
  */
 #include "rcu_selftest.h"
 
@@ -15,6 +17,7 @@
 enum { OBJ_LIVE = 0x4c495645u, OBJ_DEAD = 0xdeadbeefu, OBJ_WORDS = 8, POOL = 8 };
 
 typedef struct stress_obj {
+    rd_db db;                            /* only its pin count is used */
     _Atomic uint32_t magic;
     _Atomic uint64_t words[OBJ_WORDS];   /* all equal to the object's generation */
 } stress_obj;
@@ -25,6 +28,7 @@ typedef struct stress_shared {
     _Atomic uint64_t violations;
     _Atomic uint64_t reads;
     _Atomic int ready;
+    _Atomic uint64_t pinned_reads;       /* checks made by the streaming reader */
 } stress_shared;
 
 typedef struct stress_reader_arg {
@@ -153,4 +157,101 @@ int rd_rcu_stress(int nreaders, int publications, int skip_synchronize,
     out->reads = atomic_load(&sh.reads);
     free(pool); free(tids); free(args);
     return 0;
+}
+
+/* The streaming reader: pin what it loaded, then check it over many batches, passing a
+ * quiescent point (and sometimes going offline) after each, like the TCP loop between
+ * two messages of a transfer. */
+static void *stress_streamer(void *argp)
+{
+    stress_reader_arg *a = argp;
+    stress_shared *sh = a->sh;
+    rd_rcu_reader *r = rd_rcu_register();
+    if (!r)
+        return NULL;
+    atomic_fetch_add(&sh->ready, 1);
+    uint64_t reads = 0;
+    while (!atomic_load_explicit(&sh->stop, memory_order_relaxed)) {
+        rd_rcu_online(r);
+        stress_obj *o = atomic_load(&sh->current);
+        rd_db_pin(&o->db);
+        for (int batch = 0; batch < 20; batch++) {
+            stress_check(sh, o);
+            reads++;
+            rd_rcu_quiescent(r);       /* o stays in use past this point: only the pin holds it */
+            if (batch % 4 == 3) {
+                rd_rcu_offline(r);
+                struct timespec ts = { 0, 20000 + (long)(rand_r(&a->seed) % 50000) };
+                nanosleep(&ts, NULL);
+                rd_rcu_online(r);
+            }
+        }
+        stress_check(sh, o);
+        rd_db_unpin(&o->db);
+        rd_rcu_quiescent(r);
+    }
+    rd_rcu_unregister(r);
+    atomic_fetch_add(&sh->pinned_reads, reads);
+    return NULL;
+}
+
+int rd_rcu_pin_stress(int publications, int ignore_pins, rd_rcu_stress_result *out)
+{
+    if (publications < 1)
+        return -1;
+    stress_obj *pool = calloc(POOL, sizeof(*pool));
+    if (!pool)
+        return -1;
+    stress_shared sh;
+    atomic_init(&sh.stop, 0);
+    atomic_init(&sh.violations, 0);
+    atomic_init(&sh.reads, 0);
+    atomic_init(&sh.ready, 0);
+    atomic_init(&sh.pinned_reads, 0);
+    stress_fill(&pool[0], 1);
+    atomic_init(&sh.current, &pool[0]);
+    stress_reader_arg args[2] = { { &sh, 777u, 5 }, { &sh, 778u, 0 } };
+    pthread_t tids[2];
+    int started = 0;
+    if (pthread_create(&tids[0], NULL, stress_streamer, &args[0]) == 0)
+        started++;
+    if (started == 1 && pthread_create(&tids[1], NULL, stress_reader, &args[1]) == 0)
+        started++;
+    while (atomic_load(&sh.ready) < started)
+        sched_yield();
+
+    uint64_t before = rd_rcu_grace_periods();
+    int slot = 0;
+    for (int p = 0; p < publications && started == 2; p++) {
+        slot = (slot + 1) % POOL;
+        stress_obj *fresh = &pool[slot];
+        /* A slot still pinned from an earlier round (only when pins are ignored) is
+         * refilled anyway: that is the bug the checker must see. */
+        stress_fill(fresh, (uint64_t)p + 2);
+        stress_obj *old = atomic_exchange(&sh.current, fresh);
+        rd_rcu_synchronize();
+        if (!ignore_pins) {
+            unsigned spins = 0;
+            while (rd_db_pins(&old->db) != 0) {
+                struct timespec ts = { 0, spins++ < 16 ? 1000 : 100000 };
+                nanosleep(&ts, NULL);
+            }
+        }
+        stress_poison(old);
+        /* Give the streamer time to come back to the new object between publications. */
+        if (p % 8 == 0) {
+            struct timespec ts = { 0, 50000 };
+            nanosleep(&ts, NULL);
+        }
+    }
+    atomic_store(&sh.stop, 1);
+    for (int i = 0; i < started; i++)
+        pthread_join(tids[i], NULL);
+    out->readers = started;
+    out->publications = publications;
+    out->grace_periods = rd_rcu_grace_periods() - before;
+    out->violations = atomic_load(&sh.violations);
+    out->reads = atomic_load(&sh.pinned_reads);
+    free(pool);
+    return started == 2 ? 0 : -1;
 }

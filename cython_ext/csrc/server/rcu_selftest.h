@@ -17,4 +17,11 @@ typedef struct rd_rcu_stress_result {
 int rd_rcu_stress(int nreaders, int publications, int skip_synchronize,
                   rd_rcu_stress_result *out);
 
+/* One streaming reader pins the snapshot it loaded and keeps checking it across many
+ * quiescent points (as a zone transfer does), while plain readers run as above and the
+ * writer publishes `publications` times, poisoning each old object after the grace period
+ * and, unless `ignore_pins`, after its pins have dropped to zero.  With ignore_pins the
+ * streaming reader must see poison: the test shows the checker can fail. */
+int rd_rcu_pin_stress(int publications, int ignore_pins, rd_rcu_stress_result *out);
+
 #endif

@@ -311,19 +311,25 @@ static const char *file_error(int err)
     return err == ZS_NOT_REGULAR ? "not a regular file" : strerror(err);
 }
 
-/* The whole file in a malloc'd buffer.  regular_only: refuse devices, FIFOs and sockets
- * (opened without blocking first, so a FIFO without a writer cannot hang the load):
- * an $INCLUDE of /dev/zero or /dev/stdin would otherwise read forever or wait forever.
- * The top-level file may be one (robdns check-zone ORIGIN /dev/stdin). */
-static char *read_file(const char *path, size_t *len, int *err, int regular_only)
+/* Open a file to parse.  regular_only: refuse devices, FIFOs and sockets (opened
+ * without blocking first, so a FIFO without a writer cannot hang the load): an $INCLUDE
+ * of /dev/zero or /dev/stdin would otherwise read forever or wait forever.  The
+ * top-level file may be one (robdns check-zone ORIGIN /dev/stdin).  Returns the
+ * descriptor (its status in *sb) or -1 with *err set. */
+static int open_source(const char *path, int regular_only, struct stat *sb, int *err)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC | (regular_only ? O_NONBLOCK : 0));
-    if (fd < 0) { *err = errno; return NULL; }
-    struct stat sb;
-    if (fstat(fd, &sb) < 0) { *err = errno; close(fd); return NULL; }
-    if (S_ISDIR(sb.st_mode)) { *err = EISDIR; close(fd); return NULL; }
-    if (regular_only && !S_ISREG(sb.st_mode)) { *err = ZS_NOT_REGULAR; close(fd); return NULL; }
-    size_t cap = S_ISREG(sb.st_mode) ? (size_t)sb.st_size + 1 : 65536, n = 0;
+    if (fd < 0) { *err = errno; return -1; }
+    if (fstat(fd, sb) < 0) { *err = errno; close(fd); return -1; }
+    if (S_ISDIR(sb->st_mode)) { *err = EISDIR; close(fd); return -1; }
+    if (regular_only && !S_ISREG(sb->st_mode)) { *err = ZS_NOT_REGULAR; close(fd); return -1; }
+    return fd;
+}
+
+/* The whole file in a malloc'd buffer; closes fd. */
+static char *read_source(int fd, const struct stat *sb, size_t *len, int *err)
+{
+    size_t cap = S_ISREG(sb->st_mode) ? (size_t)sb->st_size + 1 : 65536, n = 0;
     char *buf = malloc(cap);
     if (!buf) { *err = ENOMEM; close(fd); return NULL; }
     for (;;) {
@@ -349,16 +355,96 @@ static char *read_file(const char *path, size_t *len, int *err, int regular_only
     return buf;
 }
 
-/* Parse a whole file at the current depth with the caller's state (origin, owner, TTLs). */
-static int parse_file_here(zs_state *st, const char *path, int regular_only)
+/* A path for messages: relative to the top-level file's directory when under it. */
+static const char *show_path(const zs_state *st, const char *path)
+{
+    const char *top = st->stack[0].path, *slash = top ? strrchr(top, '/') : NULL;
+    if (!slash) return path;
+    size_t n = (size_t)(slash - top) + 1;
+    return strncmp(path, top, n) == 0 ? path + n : path;
+}
+
+/* An $INCLUDE about to be followed (its file open, status in sb): refuse it, reporting
+ * why at the includer's line, when it closes a cycle, leaves the zone's directory under
+ * include_dir_only, or goes past the per-zone bounds.  Returns 0 to follow it. */
+static int include_refused(zs_state *st, const char *path, const struct stat *sb,
+                           uint32_t line)
+{
+    for (int i = 0; i < st->nstack; i++) {
+        if (st->stack[i].dev != (uint64_t)sb->st_dev || st->stack[i].ino != (uint64_t)sb->st_ino)
+            continue;
+        /* A file that includes itself, directly or through others, would be read again
+         * until the depth limit: with k such includes per file the work grows as k^depth.
+         * Knot and BIND refuse it too; name the chain so the operator can break it. */
+        char chain[200];
+        size_t o = 0;
+        for (int k = i; k <= st->nstack; k++) {
+            const char *p = show_path(st, k < st->nstack ? st->stack[k].path : path);
+            int w = snprintf(chain + o, sizeof chain - o, "%s%s", k > i ? " -> " : "", p);
+            if (w < 0 || (size_t)w >= sizeof chain - o) { o = sizeof chain - 1; break; }
+            o += (size_t)w;
+        }
+        zs_err(st, line, "include cycle: %s", chain);
+        return 1;
+    }
+    if (st->opt->include_dir_only) {
+        char *real = realpath(path, NULL);
+        size_t dl = st->top_dir ? strlen(st->top_dir) : 0;
+        int inside = real && st->top_dir &&
+                     strncmp(real, st->top_dir, dl) == 0 && (dl == 1 || real[dl] == '/');
+        free(real);
+        if (!inside) {
+            zs_err(st, line, "$INCLUDE file '%s' is outside the zone file's directory",
+                   show_path(st, path));
+            return 1;
+        }
+    }
+    uint32_t fmax = st->opt->include_files_max ? st->opt->include_files_max
+                                               : ZS_INCLUDE_FILES_DEFAULT;
+    if (st->included_files >= fmax) {
+        zs_err(st, line, "more than %u $INCLUDE files in the zone", fmax);
+        return 1;
+    }
+    uint64_t bmax = st->opt->include_bytes_max ? st->opt->include_bytes_max
+                                               : ZS_INCLUDE_BYTES_DEFAULT;
+    if (st->included_bytes + (uint64_t)sb->st_size > bmax) {
+        zs_err(st, line, "more than %llu bytes read by $INCLUDE in the zone",
+               (unsigned long long)bmax);
+        return 1;
+    }
+    return 0;
+}
+
+/* Parse a whole file at the current depth with the caller's state (origin, owner, TTLs).
+ * Returns 0, an errno value (or ZS_NOT_REGULAR) for the caller to report, or
+ * ZS_REPORTED when an $INCLUDE was refused and the reason already reported. */
+#define ZS_REPORTED (-2)
+static int parse_file_here(zs_state *st, const char *path, int regular_only, uint32_t line)
 {
     size_t len;
     int err;
-    char *buf = read_file(path, &len, &err, regular_only);
+    struct stat sb;
+    int fd = open_source(path, regular_only, &sb, &err);
+    if (fd < 0) return err;
+    if (st->nstack > 0 && include_refused(st, path, &sb, line)) {
+        close(fd);
+        return ZS_REPORTED;
+    }
+    if (st->nstack > ZS_INCLUDE_DEPTH_CAP) {     /* dir_include keeps depth below this */
+        close(fd);
+        return ENOMEM;
+    }
+    char *buf = read_source(fd, &sb, &len, &err);
     if (!buf) return err;
+    if (st->nstack > 0) {
+        st->included_files++;
+        st->included_bytes += len;
+    }
+    st->stack[st->nstack++] = (zs_open_file){ (uint64_t)sb.st_dev, (uint64_t)sb.st_ino, path };
     st->sc.file = rd_rrlist_file(st->out, path);
     st->sc.path = path;
     parse_buffer(st, buf, len);
+    st->nstack--;
     free(buf);
     return 0;
 }
@@ -395,6 +481,7 @@ static void dir_include(zs_state *st, zs_tok *t, size_t n, uint32_t line)
         return;
     }
     int max = st->opt->include_depth_max > 0 ? st->opt->include_depth_max : 10;
+    if (max > ZS_INCLUDE_DEPTH_CAP) max = ZS_INCLUDE_DEPTH_CAP;
     if (st->depth + 1 > max) {
         zs_err(st, line, "$INCLUDE nesting deeper than %d", max);
         return;
@@ -410,10 +497,11 @@ static void dir_include(zs_state *st, zs_tok *t, size_t n, uint32_t line)
     zs_scope includer = st->sc;
     if (have_new_origin) set_origin(st, w);
     st->depth++;
-    int err = parse_file_here(st, path, 1);
+    int err = parse_file_here(st, path, 1, line);
     st->depth--;
     st->sc = includer;
-    if (err) zs_err(st, line, "cannot open $INCLUDE file '%s': %s", path, file_error(err));
+    if (err && err != ZS_REPORTED)
+        zs_err(st, line, "cannot open $INCLUDE file '%s': %s", path, file_error(err));
 }
 
 /* ---- $GENERATE (BIND): range lhs [ttl] [class] type rhs ---- */
@@ -662,10 +750,25 @@ static zs_state *state_new(const zs_options *opt, rd_rrlist *out, rd_msgs *msgs)
     return st;
 }
 
+/* include_dir_only: the real directory of the top-level file (or text name), which
+ * every included file must resolve into.  Left NULL when it cannot be resolved: every
+ * $INCLUDE is then refused, as outside. */
+static void state_top_dir(zs_state *st, const char *path)
+{
+    if (!st->opt->include_dir_only) return;
+    const char *slash = strrchr(path, '/');
+    char dir[4096];
+    if (!slash) snprintf(dir, sizeof dir, ".");
+    else if (slash == path) snprintf(dir, sizeof dir, "/");
+    else snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    st->top_dir = realpath(dir, NULL);
+}
+
 static int state_done(zs_state *st, size_t errors_before)
 {
     if (st->oom) rd_msgs_add(st->msgs, RD_MSG_ERROR, st->sc.file, 0, "out of memory");
     int errors = (int)(st->msgs->errors - errors_before);
+    free(st->top_dir);
     free(st->tok);
     free(st->text);
     free(st);
@@ -680,7 +783,8 @@ int zs_parse_file(const char *path, const zs_options *opt, rd_rrlist *out, rd_ms
         rd_msgs_add(msgs, RD_MSG_ERROR, RD_NONE, 0, "out of memory");
         return 1;
     }
-    int err = parse_file_here(st, path, 0);
+    state_top_dir(st, path);
+    int err = parse_file_here(st, path, 0, 0);
     if (err) {
         st->sc.file = rd_rrlist_file(out, path);
         zs_err(st, 0, "cannot open zone file: %s", file_error(err));
@@ -697,8 +801,13 @@ int zs_parse_text(const char *name, const char *text, size_t len, const zs_optio
         rd_msgs_add(msgs, RD_MSG_ERROR, RD_NONE, 0, "out of memory");
         return 1;
     }
+    state_top_dir(st, name);
     st->sc.file = rd_rrlist_file(out, name);
     st->sc.path = name;
+    /* Text has no file identity: a cycle through it is caught one level later, at the
+     * file that includes the text's file name again. */
+    st->stack[0] = (zs_open_file){ (uint64_t)-1, (uint64_t)-1, name };
+    st->nstack = 1;
     parse_buffer(st, text, len);
     return state_done(st, before);
 }

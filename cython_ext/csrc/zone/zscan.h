@@ -11,7 +11,18 @@ typedef struct zs_options {
     int include_depth_max;     /* $INCLUDE nesting limit (0: the default 10); negative:
                                   $INCLUDE is refused (untrusted text, the fuzz harness) */
     size_t generate_max;       /* $GENERATE records per directive limit (default 65536) */
+    /* Bounds on the work $INCLUDE can make (0: the defaults below).  Cycles are refused
+     * outright; these bound what stays: a file included from many places (each include
+     * of a file that includes k others multiplies the work by k at every level). */
+    uint32_t include_files_max;   /* $INCLUDE directives followed per zone (default 1024) */
+    uint64_t include_bytes_max;   /* bytes read through $INCLUDE per zone (default 512 MiB) */
+    int include_dir_only;         /* 1: an included file must resolve (symlinks followed)
+                                     inside the directory of the top-level zone file */
 } zs_options;
+
+#define ZS_INCLUDE_FILES_DEFAULT 1024u
+#define ZS_INCLUDE_BYTES_DEFAULT (512ull << 20)
+#define ZS_INCLUDE_DEPTH_CAP 64     /* include_depth_max above this is taken as this */
 
 /* Parse `path` (and its $INCLUDEs, relative to the including file's directory) appending
  * records to `out` and diagnostics to `msgs` (each with file index and line).

@@ -40,11 +40,23 @@ typedef struct zs_scope {
     const char *path;              /* its path, as given (for relative $INCLUDE) */
 } zs_scope;
 
+/* One file on the $INCLUDE stack: its identity (device and inode, so that two paths to
+ * one file are one file) and the path it was opened by, for the message naming a cycle. */
+typedef struct zs_open_file {
+    uint64_t dev, ino;
+    const char *path;
+} zs_open_file;
+
 typedef struct zs_state {
     const zs_options *opt;
     rd_rrlist *out;
     rd_msgs *msgs;
     int depth;                     /* $INCLUDE depth of the buffer being parsed */
+    zs_open_file stack[ZS_INCLUDE_DEPTH_CAP + 1];   /* the files being parsed, top first */
+    int nstack;
+    uint32_t included_files;       /* $INCLUDEs followed so far (include_files_max) */
+    uint64_t included_bytes;       /* and the bytes they read (include_bytes_max) */
+    char *top_dir;                 /* realpath of the top file's directory (include_dir_only) */
     zs_scope sc;
     zs_tok *tok;                   /* tokens of the current entry (reused) */
     size_t ntok, tokcap;
