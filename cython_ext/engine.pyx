@@ -3,6 +3,7 @@
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy
+from cpython.bytes cimport PyBytes_AS_STRING
 from includes.engine cimport *
 from includes.zimg cimport zimg, zimg_origin
 from includes.common cimport RD_NONE
@@ -34,14 +35,26 @@ cdef class Database:
     cdef rd_db *db
     cdef readonly tuple zones
     cdef readonly uint64_t generation
+    cdef readonly tuple key_names     # TSIG key names, in the order of db.keys
+    cdef rd_tsig_key *keys_c
+    cdef rd_zone_xfr *xfr_c
+    cdef rd_acl_rule *acl_c
+    cdef list journals                # the journal bytes the C side points into
 
     def __cinit__(self):
         global _live_databases
         self.db = NULL
+        self.keys_c = NULL
+        self.xfr_c = NULL
+        self.acl_c = NULL
         _live_databases += 1
 
     def __init__(self, zones=(), identity="", version="", nsid=b"", max_udp_payload=1232,
-                 minimal_any=True):
+                 minimal_any=True, keys=(), transfers=None):
+        """``keys``: TSIG keys as (name, algorithm, secret bytes), algorithm one of
+        hmac-md5, hmac-sha1, hmac-sha224, hmac-sha256, hmac-sha384, hmac-sha512.
+        ``transfers``: {zone origin: {"acl": [(network or None, key name or None)],
+        "journal": bytes}}; a zone not named there cannot be transferred."""
         global _rd_generation
         cdef ZoneImage z
         cdef tuple zl = tuple(zones)
@@ -87,6 +100,12 @@ cdef class Database:
         db.opt.nsid_len = len(nsid_b)
         db.opt.max_udp_payload = max_udp_payload
         db.opt.minimal_any = 1 if minimal_any else 0
+        try:
+            self._set_keys(db, keys)
+            self._set_transfers(db, zl, transfers or {})
+        except BaseException:
+            _db_free(db)
+            raise
         _rd_generation += 1
         db.generation = _rd_generation
         if self.db != NULL:              # __init__ called twice: replace
@@ -95,14 +114,104 @@ cdef class Database:
         self.zones = zl
         self.generation = db.generation
 
+    cdef _set_keys(self, rd_db *db, keys):
+        import dns.name
+        kl = list(keys)
+        names = []
+        free(self.keys_c)
+        self.keys_c = <rd_tsig_key *>calloc(len(kl) + 1, sizeof(rd_tsig_key))
+        if self.keys_c == NULL:
+            raise MemoryError()
+        cdef bytes wire, alg, secret
+        cdef int a
+        for i, (name, algorithm, secret) in enumerate(kl):
+            wire = dns.name.from_text(name).to_wire().lower()
+            if wire in names:
+                raise ValueError(f"TSIG key {name} given twice")
+            alg = _tsig_alg_wire(algorithm)
+            a = rd_tsig_alg_from_name(<const uint8_t *>PyBytes_AS_STRING(alg))
+            if a == 0:
+                raise ValueError(f"TSIG key {name}: unknown algorithm {algorithm!r}")
+            if not 0 < len(secret) <= RD_TSIG_SECRET_MAX:
+                raise ValueError(f"TSIG key {name}: the secret must hold 1..{RD_TSIG_SECRET_MAX} bytes")
+            memcpy(self.keys_c[i].name, PyBytes_AS_STRING(wire), len(wire))
+            self.keys_c[i].alg = a
+            self.keys_c[i].secret_len = len(secret)
+            memcpy(self.keys_c[i].secret, PyBytes_AS_STRING(secret), len(secret))
+            names.append(wire)
+        db.keys = self.keys_c
+        db.nkeys = len(kl)
+        self.key_names = tuple(dns.name.from_wire(w, 0)[0].to_text() for w in names)
+
+    cdef _set_transfers(self, rd_db *db, tuple zl, dict transfers):
+        import ipaddress
+        import dns.name
+        free(self.xfr_c); free(self.acl_c)
+        self.xfr_c = NULL; self.acl_c = NULL
+        self.journals = []
+        byname = {dns.name.from_text(k).to_text().lower(): v for k, v in transfers.items()}
+        unknown = set(byname) - {(<ZoneImage>z).origin.lower() for z in zl}
+        if unknown:
+            raise ValueError(f"transfers for zones not in the database: {sorted(unknown)}")
+        keyidx = {n.lower(): i for i, n in enumerate(self.key_names)}
+        nrules = sum(len(v.get("acl", ())) for v in byname.values())
+        self.xfr_c = <rd_zone_xfr *>calloc(len(zl) + 1, sizeof(rd_zone_xfr))
+        self.acl_c = <rd_acl_rule *>calloc(nrules + 1, sizeof(rd_acl_rule))
+        if self.xfr_c == NULL or self.acl_c == NULL:
+            raise MemoryError()
+        cdef Py_ssize_t r = 0
+        cdef bytes packed, journal
+        for i, item in enumerate(zl):
+            spec = byname.get((<ZoneImage>item).origin.lower())
+            if not spec:
+                continue
+            self.xfr_c[i].acl = self.acl_c + r
+            for net, key in spec.get("acl", ()):
+                rule = &self.acl_c[r]
+                rule.key = -1
+                if key is not None:
+                    k = dns.name.from_text(key).to_text().lower()
+                    if k not in keyidx:
+                        raise ValueError(f"zone {(<ZoneImage>item).origin}: no TSIG key {key}")
+                    rule.key = keyidx[k]
+                if net is not None:
+                    n = ipaddress.ip_network(net, strict=False)
+                    packed = n.network_address.packed
+                    rule.family = 4 if n.version == 4 else 6
+                    rule.prefix = n.prefixlen
+                    memcpy(rule.addr, PyBytes_AS_STRING(packed), len(packed))
+                r += 1
+            self.xfr_c[i].nacl = len(spec.get("acl", ()))
+            journal = bytes(spec.get("journal", b""))
+            self.journals.append(journal)
+            self.xfr_c[i].journal = <const uint8_t *>PyBytes_AS_STRING(journal)
+            self.xfr_c[i].journal_len = len(journal)
+        db.xfr = self.xfr_c
+
     def __dealloc__(self):
         global _live_databases
         _live_databases -= 1
         _db_free(self.db)
         self.db = NULL
+        free(self.keys_c)
+        free(self.xfr_c)
+        free(self.acl_c)
 
     def __repr__(self):
         return f"<Database generation={self.generation} zones={len(self.zones)}>"
+
+
+TSIG_ALGORITHMS = ("hmac-md5", "hmac-sha1", "hmac-sha224", "hmac-sha256", "hmac-sha384",
+                   "hmac-sha512")
+
+
+def _tsig_alg_wire(algorithm):
+    """Wire name of a TSIG algorithm (RFC 8945 6): hmac-md5 is hmac-md5.sig-alg.reg.int."""
+    import dns.name
+    a = str(algorithm).lower().rstrip(".")
+    if a == "hmac-md5":
+        a = "hmac-md5.sig-alg.reg.int"
+    return dns.name.from_text(a).to_wire()
 
 
 def live_objects():

@@ -174,14 +174,21 @@ cdef class ZoneImage:
 
 # ---------------------------------------------------------------- compiling
 
-cdef ZoneImage _build_image(str origin_text, bytes origin, rd_rrlist *l, rd_msgs *m):
-    """zimg_build on a filled record list; raises ZoneError with every message on error."""
+cdef ZoneImage _build_image(str origin_text, bytes origin, rd_rrlist *l, rd_msgs *m,
+                            object nsec3_max_iterations=None):
+    """zimg_build on a filled record list; raises ZoneError with every message on error.
+    nsec3_max_iterations: the NSEC3 iteration count above which the zone is refused
+    (None: ZIMG_NSEC3_ITERATIONS_DEFAULT, RFC 9276)."""
     from robdns.errors import ZoneError
     cdef size_t size = 0
     cdef zimg *z
     cdef const uint8_t *o = origin
     cdef size_t parse_errors = m.errors
     if parse_errors:
+        raise ZoneError(origin_text, _zimg_format_messages(l, m), m.errors)
+    cdef unsigned nsec3_max = (ZIMG_NSEC3_ITERATIONS_DEFAULT if nsec3_max_iterations is None
+                               else nsec3_max_iterations)
+    if zimg_check_nsec3_iterations(l, nsec3_max, m):
         raise ZoneError(origin_text, _zimg_format_messages(l, m), m.errors)
     with nogil:
         z = zimg_build(o, l, m, &size)
@@ -199,7 +206,8 @@ cdef ZoneImage _build_image(str origin_text, bytes origin, rd_rrlist *l, rd_msgs
     return img
 
 
-def compile_zone_text(origin, str text, str name="<string>", default_ttl=3600):
+def compile_zone_text(origin, str text, str name="<string>", default_ttl=3600,
+                      nsec3_max_iterations=None):
     """Compile master-file text into a ZoneImage; ZoneError lists every problem."""
     cdef rd_rrlist l
     cdef rd_msgs m
@@ -208,17 +216,19 @@ def compile_zone_text(origin, str text, str name="<string>", default_ttl=3600):
     rd_msgs_init(&m, 0)
     try:
         zscan_load_text(name, text.encode("utf-8", "surrogateescape"), ow, default_ttl, &l, &m)
-        return _build_image(str(origin), ow, &l, &m)
+        return _build_image(str(origin), ow, &l, &m, nsec3_max_iterations)
     finally:
         rd_rrlist_free(&l)
         rd_msgs_free(&m)
 
 
-def compile_zone(origin, str path, default_ttl=3600, include_policy=None):
+def compile_zone(origin, str path, default_ttl=3600, include_policy=None,
+                 nsec3_max_iterations=None):
     """Compile a zone file (and its $INCLUDEs) into a ZoneImage; ZoneError lists every
     problem as FILE:LINE, and no partial zone is ever returned.  include_policy
     (robdns.config.IncludePolicy: dir_only, max_files, max_bytes) bounds what $INCLUDE
-    may read; None keeps the parser's defaults."""
+    may read; None keeps the parser's defaults.  A zone with NSEC3 iterations above
+    nsec3_max_iterations (None: 50) is refused (RFC 9276 3.2)."""
     cdef rd_rrlist l
     cdef rd_msgs m
     cdef bytes ow = _origin_wire(origin)
@@ -226,7 +236,7 @@ def compile_zone(origin, str path, default_ttl=3600, include_policy=None):
     rd_msgs_init(&m, 0)
     try:
         zscan_load_file(path, ow, default_ttl, &l, &m, include_policy)
-        img = _build_image(str(origin), ow, &l, &m)
+        img = _build_image(str(origin), ow, &l, &m, nsec3_max_iterations)
         # The parser named every file it read in the record list: what a reload must
         # stat to know whether the zone changed (robdns.daemon).
         img.source_files = tuple(l.files[i].decode("utf-8", "surrogateescape")

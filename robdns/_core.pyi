@@ -35,9 +35,13 @@ def compile_zone(origin: NameLike, path: str, default_ttl: int = ...,
 class Database:
     zones: Tuple[ZoneImage, ...]
     generation: int             # increases with every Database built in this process
+    key_names: Tuple[str, ...]  # TSIG key names, as given
     def __init__(self, zones: Iterable[ZoneImage] = ..., identity: str = ..., version: str = ...,
-                 nsid: bytes = ..., max_udp_payload: int = ..., minimal_any: bool = ...) -> None: ...
+                 nsid: bytes = ..., max_udp_payload: int = ..., minimal_any: bool = ...,
+                 keys: Iterable[Tuple[str, str, bytes]] = ...,
+                 transfers: Optional[Dict[str, Dict[str, Any]]] = ...) -> None: ...
 
+TSIG_ALGORITHMS: Tuple[str, ...]
 def live_objects() -> Dict[str, int]: ...
 
 # ---- the daemon's data plane (server.pyx)

@@ -1,6 +1,16 @@
 # engine.pxd — C declarations of engine.h (the answer engine, database snapshots, counters).
-from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int32_t
 from includes.zimg cimport zimg
+
+cdef extern from "lib/tsig.h" nogil:
+    enum:
+        RD_TSIG_SECRET_MAX
+    ctypedef struct rd_tsig_key:
+        uint8_t name[256]
+        uint8_t alg
+        uint16_t secret_len
+        uint8_t secret[512]
+    int rd_tsig_alg_from_name(const uint8_t *lname)
 
 cdef extern from "query/engine.h" nogil:
     ctypedef struct rd_options:
@@ -11,6 +21,18 @@ cdef extern from "query/engine.h" nogil:
         uint16_t max_udp_payload
         uint8_t minimal_any
 
+    ctypedef struct rd_acl_rule:
+        uint8_t family
+        uint8_t prefix
+        uint8_t addr[16]
+        int32_t key
+
+    ctypedef struct rd_zone_xfr:
+        const rd_acl_rule *acl
+        uint32_t nacl
+        const uint8_t *journal
+        size_t journal_len
+
     ctypedef struct rd_zonetab:
         uint32_t count
 
@@ -20,6 +42,9 @@ cdef extern from "query/engine.h" nogil:
         const rd_zonetab *ztab
         rd_options opt
         uint64_t generation
+        const rd_tsig_key *keys
+        uint32_t nkeys
+        const rd_zone_xfr *xfr
 
     ctypedef struct rd_transport:
         uint8_t tcp

@@ -1,6 +1,8 @@
 /* engine.c — rd_answer: one query in, one response out; dispatch by opcode, class and type, and the counters. */
 #include "engine_int.h"
 
+#include <time.h>
+
 static void count_qtype(rd_stats *s, uint16_t qtype)
 {
     s->qtype[qtype < RD_STAT_QTYPES - 1 ? qtype : RD_STAT_QTYPES - 1]++;
@@ -45,6 +47,7 @@ void rd_ctx_start(rd_ctx *c, const rd_db *db, const uint8_t *q, size_t qlen, uin
     c->q = q; c->qlen = qlen;
     c->opcode = 0; c->qtype = 0; c->qclass = 0; c->qname_wlen = 0; c->question_ok = 0;
     c->nlabels = 0;
+    c->tsig_at = 0;
     c->zone = NULL; c->zone_index = RD_NONE; c->fhash = 0; c->zone_done = 0;
     c->has_edns = 0; c->edns_version = 0; c->do_bit = 0; c->nsid_req = 0; c->udp_payload = 512;
     c->r = resp;
@@ -70,13 +73,43 @@ void rd_ctx_start(rd_ctx *c, const rd_db *db, const uint8_t *q, size_t qlen, uin
     c->prc = rc;
 }
 
+static void count_response(rd_ctx *c)
+{
+    rd_stats *stats = c->stats;
+    if (!stats) return;
+    stats->responses++;
+    stats->rcode[c->rcode < 16 ? c->rcode : 15]++;   /* BADVERS (16) counts in 15 */
+    if (c->rcode == RD_RCODE_FORMERR) stats->malformed++;
+    if (c->tc) stats->truncated++;
+}
+
+/* The answer to a query whose TSIG did not verify (RFC 8945 5.2, 5.3.2): the question
+ * only, NOTAUTH with the TSIG error (unsigned for BADKEY and BADSIG, signed for BADTIME),
+ * or FORMERR when the record or its MAC length is malformed. */
+size_t rd_tsig_error_answer(rd_ctx *c, const rd_tsig_rr *rr, rd_tsig_ctx *tsig, int err,
+                            uint64_t now)
+{
+    rd_write_header(c);
+    if (c->question_ok) rd_write_question(c);
+    c->limit = c->cap;
+    c->has_edns = 0;
+    c->aa = 0;
+    c->rcode = err < 0 ? RD_RCODE_FORMERR : RD_RCODE_NOTAUTH;
+    size_t n = rd_finish(c);
+    if (err == RD_TSIG_BADTIME)
+        n = rd_tsig_sign(tsig, c->r, n, c->cap, RD_TSIG_BADTIME, now);
+    else if (err > 0)
+        n = rd_tsig_append_unsigned(c->r, n, c->cap, rr, (uint16_t)err, now);
+    count_response(c);
+    return n;
+}
+
 size_t rd_ctx_answer(rd_ctx *c)
 {
     int rc = c->prc;
     if (rc < 0) return 0;
     const rd_db *db = c->db;
     const rd_transport *t = c->t;
-    rd_stats *stats = c->stats;
     c->rcode = (uint16_t)rc;
     /* Keep room for the OPT record so that it always fits (RFC 6891 7). */
     size_t lim = size_limit(c);
@@ -85,6 +118,23 @@ size_t rd_ctx_answer(rd_ctx *c)
     if (c->has_edns) {
         optroom = 11;
         if (c->nsid_req && db && db->opt.nsid_len) optroom += 4u + db->opt.nsid_len;
+    }
+    /* A signed query (RFC 8945 5.2): verified before anything else; answered signed. */
+    rd_tsig_ctx tsig;
+    uint64_t now = 0;
+    int tsig_err = 0;
+    tsig.key = NULL;
+    if (c->tsig_at) {
+        rd_tsig_rr rr;
+        now = (uint64_t)time(NULL);
+        if (rd_tsig_parse(c->q, c->qlen, c->tsig_at, &rr) < 0) {
+            tsig_err = -1;
+        } else {
+            tsig_err = rd_tsig_verify(&tsig, c->q, c->qlen, &rr, db ? db->keys : NULL,
+                                      db ? db->nkeys : 0, now);
+        }
+        if (tsig_err) return rd_tsig_error_answer(c, &rr, &tsig, tsig_err, now);
+        optroom += rd_tsig_room(tsig.key);
     }
     /* The common case first: an answer precomputed when the zone was built. */
     if (rc == RD_RCODE_NOERROR && db && rd_fast_answer(c, lim > optroom ? lim - optroom : 0))
@@ -114,12 +164,8 @@ size_t rd_ctx_answer(rd_ctx *c)
     }
 finish:;
     size_t n = rd_finish(c);
-    if (stats) {
-        stats->responses++;
-        stats->rcode[c->rcode < 16 ? c->rcode : 15]++;   /* BADVERS (16) counts in 15 */
-        if (c->rcode == RD_RCODE_FORMERR) stats->malformed++;
-        if (c->tc) stats->truncated++;
-    }
+    if (tsig.key) n = rd_tsig_sign(&tsig, c->r, n, c->cap, 0, now);
+    count_response(c);
     return n;
 }
 

@@ -9,6 +9,7 @@
 #include <stdatomic.h>
 
 #include "lib/rd_common.h"
+#include "lib/tsig.h"
 #include "zone/zimg.h"
 #include "zonetab.h"
 
@@ -23,6 +24,25 @@ typedef struct rd_options {
     uint8_t minimal_any;       /* RFC 8482 minimal answer to qtype ANY over UDP (default 1) */
 } rd_options;
 
+/* One rule of a zone's allow_transfer list: a transfer request matches when the peer is
+ * inside addr/prefix (family 0: any address) and, when key >= 0, it was signed with
+ * that key (an index into rd_db.keys). */
+typedef struct rd_acl_rule {
+    uint8_t family;            /* 0 (any), 4 or 6 */
+    uint8_t prefix;            /* leading bits of addr that must match */
+    uint8_t addr[16];          /* network byte order; 4 bytes used for IPv4 */
+    int32_t key;               /* -1: signed or not */
+} rd_acl_rule;
+
+/* What a zone serves to its secondaries: who may transfer it, and its IXFR journal (the
+ * changesets of the journal format of query/xfr.h, oldest first). */
+typedef struct rd_zone_xfr {
+    const rd_acl_rule *acl;    /* none: nobody may transfer the zone (the default) */
+    uint32_t nacl;
+    const uint8_t *journal;
+    size_t journal_len;
+} rd_zone_xfr;
+
 /* One database snapshot: the hosted zones and the options.  Immutable once published.
  * zones[] is in the control plane's order; a zone's position there is its index (the
  * query context keeps it for per-zone accounting).  ztab finds a query's zone. */
@@ -32,6 +52,9 @@ typedef struct rd_db {
     const rd_zonetab *ztab;    /* over zones[]; NULL only when nzones is 0 */
     rd_options opt;
     uint64_t generation;       /* increases with every published snapshot */
+    const rd_tsig_key *keys;   /* TSIG keys (RFC 8945): signed queries are verified with them */
+    uint32_t nkeys;
+    const rd_zone_xfr *xfr;    /* parallel to zones[]; NULL: no zone may be transferred */
     /* Streams (zone transfers) holding this snapshot across RCU quiescent points; the one
      * mutable field, changed only through rd_db_pin/rd_db_unpin (server/rcu.h). */
     _Atomic uint32_t pins;

@@ -58,6 +58,7 @@ typedef struct rd_ctx {
     uint32_t fhash;             /* zfast_hash of lname */
     uint8_t zone_done;
     int prc;                    /* rd_parse_query's result: an rcode, -1 = send nothing */
+    size_t tsig_at;             /* offset of the query's TSIG record (RFC 8945), 0: none */
 
     /* EDNS (RFC 6891) */
     uint8_t has_edns, edns_version, do_bit, nsid_req;
@@ -128,6 +129,11 @@ void rd_ctx_zone(rd_ctx *c);
 /* engine_fast.c: answer from the zone's precomputed answers when one applies and fits
  * `limit` (the size limit minus the OPT room); 1 when answered, 0: take the general path. */
 int rd_fast_answer(rd_ctx *c, size_t limit);
+
+/* engine.c: the answer to a query whose TSIG record failed (err: an RFC 8945 error, or
+ * -1 for FORMERR); also used by the transfer code (xfr.c). */
+size_t rd_tsig_error_answer(rd_ctx *c, const rd_tsig_rr *rr, rd_tsig_ctx *tsig, int err,
+                            uint64_t now);
 
 /* engine_chaos.c: class CH identity queries. */
 void rd_answer_chaos(rd_ctx *c);

@@ -1,5 +1,6 @@
 /* engine_query.c — query parsing: header, question, and the EDNS(0) OPT record (RFC 1035 4.1, RFC 6891). */
 #include "engine_int.h"
+#include "lib/tsig.h"
 
 /* A possibly compressed name of a record in the answer, authority or additional section
  * (RFC 1035 4.1.4): the offset after it, or 0 when it overruns the packet. */
@@ -101,6 +102,11 @@ int rd_parse_query(rd_ctx *c)
         if (p == 0 || p + 10 > c->qlen) goto formerr;
         uint16_t type = rd_get16(q + p);
         if (type == RD_T_OPT && i < an + ns) goto formerr;   /* RFC 6891 6.1.1: additional only */
+        if (type == RD_T_TSIG) {
+            /* RFC 8945 5.1: the last record of the additional section, else FORMERR. */
+            if (i != total - 1 || i < an + ns) goto formerr;
+            c->tsig_at = owner;
+        }
         if (i >= an + ns && type == RD_T_OPT) {
             if (c->has_edns) goto formerr;          /* RFC 6891 6.1.1: more than one OPT */
             p = parse_opt(c, owner, p);
@@ -117,5 +123,6 @@ int rd_parse_query(rd_ctx *c)
     return RD_RCODE_NOERROR;
 formerr:
     c->has_edns = 0;      /* a FORMERR carries no OPT (as Knot and NSD answer) */
+    c->tsig_at = 0;       /* nor a TSIG: the record could not be trusted to be whole */
     return RD_RCODE_FORMERR;
 }
