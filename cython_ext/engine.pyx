@@ -12,11 +12,14 @@ cdef uint64_t _rd_generation = 0
 # Databases alive in this process (made minus freed), reported by live_objects().
 cdef Py_ssize_t _live_databases = 0
 
+_RD_QTYPE_OTHER = ("AXFR", "IXFR", "ANY", "CAA", "SVCB", "HTTPS")
+
 
 cdef void _db_free(rd_db *db) noexcept:
     if db != NULL:
         rd_zonetab_free(<rd_zonetab *>db.ztab)
         free(db.zones)
+        free(<void *>db.zone_slot)
         free(db)
 
 
@@ -26,11 +29,10 @@ cdef class Database:
     ``Database(zones, identity="", version="", nsid=b"", max_udp_payload=1232,
     minimal_any=True)``.  ``identity`` answers CHAOS TXT id.server/hostname.bind and
     ``version`` version.bind/version.server (empty: REFUSED); ``nsid`` is the RFC 5001
-    payload (empty: off).  The ZoneImages are kept alive as long as the Database.
-
-    The zones keep the order given: a zone's position is its index in the C snapshot
-    (db->zones).  Their zone table (query/zonetab.c) is built here in C: a few ms for
-    100,000 zones, so a reload that changes one zone rebuilds it instead of editing it.
+    payload (empty: off).  ``zone_slots``: {origin: slot} counts each query in
+    rd_stats.zone_queries[slot] of its zone (slot 1..RD_STAT_ZONES-1; a zone not in the
+    map counts in slot 0); None: no per-zone counting.  The ZoneImages are kept alive as
+    long as the Database.
     """
     cdef rd_db *db
     cdef readonly tuple zones
@@ -50,7 +52,7 @@ cdef class Database:
         _live_databases += 1
 
     def __init__(self, zones=(), identity="", version="", nsid=b"", max_udp_payload=1232,
-                 minimal_any=True, keys=(), transfers=None):
+                 minimal_any=True, keys=(), transfers=None, zone_slots=None):
         """``keys``: TSIG keys as (name, algorithm, secret bytes), algorithm one of
         hmac-md5, hmac-sha1, hmac-sha224, hmac-sha256, hmac-sha384, hmac-sha512.
         ``transfers``: {zone origin: {"acl": [(network or None, key name or None)],
@@ -74,16 +76,28 @@ cdef class Database:
         if not 512 <= max_udp_payload <= 65535:
             raise ValueError("max_udp_payload must be within 512..65535 (RFC 6891 6.2.5)")
 
+        slots = None
+        if zone_slots is not None:
+            slots = [zone_slots.get(item.origin, 0) for item in zl]
+            for v in slots:
+                if not 0 <= v < RD_STAT_ZONES:
+                    raise ValueError(f"zone slot {v} out of range 0..{RD_STAT_ZONES - 1}")
         cdef rd_db *db = <rd_db *>calloc(1, sizeof(rd_db))
         if db == NULL:
             raise MemoryError()
         db.zones = <const zimg **>calloc(nz + 1, sizeof(zimg *))
-        if db.zones == NULL:
-            free(db)
+        cdef uint16_t *slotp = NULL
+        if slots is not None:
+            slotp = <uint16_t *>calloc(nz + 1, sizeof(uint16_t))
+            db.zone_slot = slotp
+        if db.zones == NULL or (slots is not None and slotp == NULL):
+            _db_free(db)
             raise MemoryError()
         for i in range(nz):
             z = <ZoneImage>zl[i]
             db.zones[i] = z.img
+            if slotp != NULL:
+                slotp[i] = slots[i]
         db.nzones = <uint32_t>nz
         cdef uint32_t dup = RD_NONE
         with nogil:
@@ -218,3 +232,50 @@ def live_objects():
     """How many Databases and ZoneImages are alive in this process (counted as they are
     made and freed): {"databases": n, "zone_images": n}."""
     return {"databases": _live_databases, "zone_images": _live_zone_images}
+
+
+# Names of the rcodes (RFC 6895 2.3, extended ones from RFC 6891 6.1.3 and RFC 8945).
+_RCODE_NAMES = ("NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED",
+                "YXDOMAIN", "YXRRSET", "NXRRSET", "NOTAUTH", "NOTZONE", "DSOTYPENI",
+                "RCODE12", "RCODE13", "RCODE14", "RCODE15", "BADVERS", "BADKEY", "BADTIME",
+                "BADMODE", "BADNAME", "BADALG", "BADTRUNC", "BADCOOKIE")
+_OPCODE_NAMES = {0: "QUERY", 1: "IQUERY", 2: "STATUS", 4: "NOTIFY", 5: "UPDATE", 6: "DSO"}
+_qtype_names = None
+
+
+cdef dict stats_dict(const rd_stats *s):
+    """rd_stats as a dict with stable names; zero counters left out of the breakdowns.
+    Each query is in exactly one qtype entry and each response in exactly one rcode
+    entry; "zones" maps zone slots (rd_db.zone_slot) to query counts."""
+    global _qtype_names
+    cdef int i
+    if _qtype_names is None:
+        import dns.rdatatype
+        _qtype_names = [dns.rdatatype.to_text(i) for i in range(RD_STAT_QTYPES - 1)]
+    rcodes = {}
+    for i in range(RD_STAT_RCODES):
+        if s.rcode[i]:
+            name = _RCODE_NAMES[i] if i < len(_RCODE_NAMES) else (
+                "other" if i == RD_STAT_RCODES - 1 else f"RCODE{i}")
+            rcodes[name] = s.rcode[i]
+    qtypes = {}
+    for i in range(RD_STAT_QTYPES - 1):
+        if s.qtype[i]:
+            qtypes[_qtype_names[i]] = s.qtype[i]
+    for i in range(len(_RD_QTYPE_OTHER)):
+        if s.qtype_named[i]:
+            qtypes[_RD_QTYPE_OTHER[i]] = s.qtype_named[i]
+    if s.qtype[RD_STAT_QTYPES - 1]:
+        qtypes["other"] = s.qtype[RD_STAT_QTYPES - 1]
+    opcodes = {}
+    for i in range(16):
+        if s.opcode[i]:
+            opcodes[_OPCODE_NAMES.get(i, f"OPCODE{i}")] = s.opcode[i]
+    zones = {}
+    for i in range(RD_STAT_ZONES):
+        if s.zone_queries[i]:
+            zones[i] = s.zone_queries[i]
+    return {"queries": s.queries, "responses": s.responses, "dropped": s.dropped,
+            "malformed": s.malformed, "truncated": s.truncated, "edns": s.edns,
+            "do": s.do_bit, "rcode": rcodes, "qtype": qtypes, "opcode": opcodes,
+            "zones": zones}

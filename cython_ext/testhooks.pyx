@@ -388,9 +388,6 @@ def db_find_index(Database db, name, ds=False):
     return None if i == RD_NONE else i
 
 
-_RD_QTYPE_OTHER = ("AXFR", "IXFR", "ANY", "CAA", "SVCB", "HTTPS", "other", "reserved")
-
-
 cdef class EngineStats:
     """The counters of one caller of the engine (rd_stats), readable as a dict."""
     cdef rd_stats s
@@ -404,11 +401,18 @@ cdef class EngineStats:
             "dropped": self.s.dropped, "malformed": self.s.malformed,
             "truncated": self.s.truncated, "udp": self.s.udp, "tcp": self.s.tcp,
             "edns": self.s.edns, "do": self.s.do_bit,
-            "rcode": {i: self.s.rcode[i] for i in range(16) if self.s.rcode[i]},
+            "rcode": {i: self.s.rcode[i] for i in range(RD_STAT_RCODES) if self.s.rcode[i]},
             "qtype": {i: self.s.qtype[i] for i in range(RD_STAT_QTYPES) if self.s.qtype[i]},
-            "qtype_other": {_RD_QTYPE_OTHER[i]: self.s.qtype_other_known[i]
-                            for i in range(8) if self.s.qtype_other_known[i]},
+            "qtype_other": {_RD_QTYPE_OTHER[i]: self.s.qtype_named[i]
+                            for i in range(len(_RD_QTYPE_OTHER)) if self.s.qtype_named[i]},
+            "opcode": {i: self.s.opcode[i] for i in range(16) if self.s.opcode[i]},
+            "zones": {i: self.s.zone_queries[i] for i in range(RD_STAT_ZONES)
+                      if self.s.zone_queries[i]},
         }
+
+    def named(self):
+        """The counters with the names `robdns ctl stats` and /metrics use."""
+        return stats_dict(&self.s)
 
 
 def answer(Database db, bytes query, tcp=False, EngineStats stats=None):

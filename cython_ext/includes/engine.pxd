@@ -45,6 +45,7 @@ cdef extern from "query/engine.h" nogil:
         const rd_tsig_key *keys
         uint32_t nkeys
         const rd_zone_xfr *xfr
+        const uint16_t *zone_slot
 
     ctypedef struct rd_transport:
         uint8_t tcp
@@ -52,6 +53,8 @@ cdef extern from "query/engine.h" nogil:
 
     enum:
         RD_STAT_QTYPES
+        RD_STAT_RCODES
+        RD_STAT_ZONES
 
     ctypedef struct rd_stats:
         uint64_t queries
@@ -61,9 +64,11 @@ cdef extern from "query/engine.h" nogil:
         uint64_t truncated
         uint64_t udp, tcp
         uint64_t edns, do_bit
-        uint64_t rcode[16]
+        uint64_t rcode[32]
         uint64_t qtype[64]
-        uint64_t qtype_other_known[8]
+        uint64_t qtype_named[8]
+        uint64_t opcode[16]
+        uint64_t zone_queries[256]
 
     const zimg *rd_db_find_zone(const rd_db *db, const uint8_t *lname, int nlabels)
     uint32_t rd_db_find_index(const rd_db *db, const uint8_t *lname, int parent_first)

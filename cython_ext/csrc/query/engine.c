@@ -3,21 +3,22 @@
 
 #include <time.h>
 
+/* One count per query: its own number below 63, else one of the named larger types,
+ * else "other" (qtype[RD_STAT_QTYPES - 1]). */
 static void count_qtype(rd_stats *s, uint16_t qtype)
 {
-    s->qtype[qtype < RD_STAT_QTYPES - 1 ? qtype : RD_STAT_QTYPES - 1]++;
-    if (qtype >= RD_STAT_QTYPES - 1) {
-        int k;
-        switch (qtype) {
-        case RD_T_AXFR: k = 0; break;
-        case RD_T_IXFR: k = 1; break;
-        case RD_T_ANY: k = 2; break;
-        case RD_T_CAA: k = 3; break;
-        case RD_T_SVCB: k = 4; break;
-        case RD_T_HTTPS: k = 5; break;
-        default: k = 6; break;
-        }
-        s->qtype_other_known[k]++;
+    if (qtype < RD_STAT_QTYPES - 1) {
+        s->qtype[qtype]++;
+        return;
+    }
+    switch (qtype) {
+    case RD_T_AXFR: s->qtype_named[RD_QT_AXFR]++; break;
+    case RD_T_IXFR: s->qtype_named[RD_QT_IXFR]++; break;
+    case RD_T_ANY: s->qtype_named[RD_QT_ANY]++; break;
+    case RD_T_CAA: s->qtype_named[RD_QT_CAA]++; break;
+    case RD_T_SVCB: s->qtype_named[RD_QT_SVCB]++; break;
+    case RD_T_HTTPS: s->qtype_named[RD_QT_HTTPS]++; break;
+    default: s->qtype[RD_STAT_QTYPES - 1]++; break;
     }
 }
 
@@ -67,6 +68,7 @@ void rd_ctx_start(rd_ctx *c, const rd_db *db, const uint8_t *q, size_t qlen, uin
     }
     if (stats) {
         if (c->question_ok) count_qtype(stats, c->qtype);
+        stats->opcode[c->opcode & 15]++;
         if (c->has_edns) stats->edns++;
         if (c->do_bit) stats->do_bit++;
     }
@@ -78,9 +80,17 @@ static void count_response(rd_ctx *c)
     rd_stats *stats = c->stats;
     if (!stats) return;
     stats->responses++;
-    stats->rcode[c->rcode < 16 ? c->rcode : 15]++;   /* BADVERS (16) counts in 15 */
+    /* The full extended rcode (RFC 6891 6.1.3): BADVERS is 16, not its low 4 bits. */
+    stats->rcode[c->rcode < RD_STAT_RCODES - 1 ? c->rcode : RD_STAT_RCODES - 1]++;
     if (c->rcode == RD_RCODE_FORMERR) stats->malformed++;
     if (c->tc) stats->truncated++;
+    /* The zone the query name falls in (found once: the batch pipeline and the fast path
+     * have usually found it already). */
+    const rd_db *db = c->db;
+    if (db && db->zone_slot && c->question_ok) {
+        rd_ctx_zone(c);
+        if (c->zone) stats->zone_queries[db->zone_slot[c->zone_index] % RD_STAT_ZONES]++;
+    }
 }
 
 /* The answer to a query whose TSIG did not verify (RFC 8945 5.2, 5.3.2): the question
