@@ -3,6 +3,7 @@
 from libc.stdint cimport uint8_t, uint16_t, uint32_t
 from libc.stdlib cimport free
 from libc.string cimport memcmp
+from cpython.bytes cimport PyBytes_FromStringAndSize
 from posix.mman cimport mmap, munmap, PROT_READ, MAP_PRIVATE, MAP_FAILED
 from includes.common cimport *
 from includes.zimg cimport *
@@ -247,3 +248,26 @@ def compile_zone(origin, str path, default_ttl=3600, include_policy=None,
         rd_msgs_free(&m)
 
 
+def zone_diff(ZoneImage old, ZoneImage new):
+    """The IXFR changeset old -> new (zone/zdiff.h format: bytes), computed in C by a merge
+    walk over both images, and how many records it deletes plus adds (0: same data)."""
+    if old is None or new is None or old.img == NULL or new.img == NULL:
+        raise ValueError("zone_diff needs two compiled images")
+    cdef uint8_t *out = NULL
+    cdef size_t n = 0
+    cdef long cnt
+    with nogil:
+        cnt = zdiff_build(old.img, new.img, &out, &n)
+    if cnt < 0:
+        raise ValueError(f"cannot diff {old.origin} and {new.origin}: different zones or out of memory")
+    try:
+        return PyBytes_FromStringAndSize(<char *>out, n), cnt
+    finally:
+        free(out)
+
+
+def journal_check(bytes journal):
+    """Raise ValueError naming the first problem of a journal buffer (zone/zdiff.h)."""
+    cdef char err[256]
+    if zdiff_journal_check(<const uint8_t *><const char *>journal, len(journal), err, sizeof(err)) != 0:
+        raise ValueError(err.decode(errors="replace"))
