@@ -165,8 +165,8 @@ class Keep:
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o640)
             try:
-                data = img.to_bytes() + meta + TRAILER.pack(MAGIC, img.size, len(meta), img.checksum())
-                view = memoryview(data)
+                img.write(fd)
+                view = memoryview(meta + TRAILER.pack(MAGIC, img.size, len(meta), img.checksum()))
                 while view:
                     view = view[os.write(fd, view):]
             finally:
