@@ -40,8 +40,11 @@ def prometheus(stats, status):
     conns = stats.get("tcp", {}).get("connections")
     if conns:
         family("robdns_tcp_connections", "gauge", "Open TCP connections.", [({}, conns["open"])])
+        reasons = (("idle", "timed_out"), ("evicted", "evicted"),
+                   ("per_client", "per_client_refused"), ("output_overflow", "output_overflow"),
+                   ("oversized", "oversized"), ("zero_length", "zero_length"))
         family("robdns_tcp_connections_closed_total", "counter", "TCP connections closed by the server.",
-               [({"reason": "idle"}, conns["timed_out"]), ({"reason": "evicted"}, conns["evicted"])])
+               [({"reason": r}, conns[k]) for r, k in reasons if k in conns])
     zones = status.get("zones", [])
     family("robdns_zone_serial", "gauge", "SOA serial of the zone being served.",
            [({"zone": z["name"]}, z["serial"]) for z in zones if z.get("serial") is not None])

@@ -28,13 +28,10 @@ def memory(status_path="/proc/self/status"):
     return out
 
 
-def collect(udp_workers=None, tcp_server=None, xdp_workers=None):
+def collect(udp_workers=None, tcp_workers=None, xdp_workers=None):
     """The answer of the `stats` command: one section per transport running, and memory."""
-    from robdns import _core
-    out = {"udp": udp_workers.stats() if udp_workers else {}, "tcp": _core.tcp_stats(),
-           "memory": memory()}
-    if tcp_server:
-        out["tcp"]["connections"] = tcp_server.stats()
+    out = {"udp": udp_workers.stats() if udp_workers else {},
+           "tcp": tcp_workers.stats() if tcp_workers else {}, "memory": memory()}
     if xdp_workers:
         out["xdp"] = xdp_workers.counters()
     return out

@@ -46,7 +46,7 @@ void rd_ctx_start(rd_ctx *c, const rd_db *db, const uint8_t *q, size_t qlen, uin
     c->opcode = 0; c->qtype = 0; c->qclass = 0; c->qname_wlen = 0; c->question_ok = 0;
     c->nlabels = 0;
     c->zone = NULL; c->fhash = 0; c->zone_done = 0;
-    c->has_edns = 0; c->edns_version = 0; c->do_bit = 0; c->nsid_req = 0; c->udp_payload = 512;
+    c->has_edns = 0; c->edns_version = 0; c->do_bit = 0; c->nsid_req = 0; c->keepalive_req = 0; c->udp_payload = 512;
     c->r = resp;
     c->cap = respcap > 65535 ? 65535 : respcap;
     c->len = 0; c->count[0] = c->count[1] = c->count[2] = 0;
@@ -81,11 +81,7 @@ size_t rd_ctx_answer(rd_ctx *c)
     /* Keep room for the OPT record so that it always fits (RFC 6891 7). */
     size_t lim = size_limit(c);
     c->size_limit = lim;
-    size_t optroom = 0;
-    if (c->has_edns) {
-        optroom = 11;
-        if (c->nsid_req && db && db->opt.nsid_len) optroom += 4u + db->opt.nsid_len;
-    }
+    size_t optroom = c->has_edns ? rd_opt_room(c) : 0;
     /* The common case first: an answer precomputed when the zone was built. */
     if (rc == RD_RCODE_NOERROR && db && rd_fast_answer(c, lim > optroom ? lim - optroom : 0))
         goto finish;
