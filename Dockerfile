@@ -7,7 +7,7 @@
 FROM debian:bookworm-slim AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        gcc libc6-dev python3-dev python3-venv libxdp-dev libbpf-dev pkg-config \
+        gcc libc6-dev python3-dev python3-venv libxdp-dev libbpf-dev pkg-config libssl-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -19,7 +19,7 @@ RUN python3 -m venv /opt/robdns \
 FROM debian:bookworm-slim AS runtime
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        python3 libxdp1 libbpf1 \
+        python3 libxdp1 libbpf1 libssl3 \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin robdns \
  && install -d -o robdns -g robdns -m 0750 /run/robdns

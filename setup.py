@@ -21,7 +21,8 @@ if os.environ.get("ROBDNS_DEBUG"):
     cflags += ["-g", "-O0", "-UNDEBUG"]
 
 # AF_XDP support is compiled in only where libxdp/libbpf headers exist (issue: AF_XDP).
-libraries = []
+# TSIG (cython_ext/csrc/lib/tsig.c) computes its HMACs with OpenSSL's libcrypto.
+libraries = ["crypto"]
 define_macros = []
 if os.environ.get("ROBDNS_XDP", "auto") != "off" and os.path.exists("/usr/include/xdp/xsk.h"):
     define_macros.append(("RD_HAVE_XDP", "1"))

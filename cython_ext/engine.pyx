@@ -7,20 +7,23 @@ from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes
 from includes.engine cimport *
 from posix.time cimport clock_gettime, timespec, CLOCK_THREAD_CPUTIME_ID
 from includes.zimg cimport zimg, zimg_origin
-from includes.common cimport rd_name_cmp, rd_name_labels
+from includes.common cimport RD_NONE
 
-import functools as _functools
 import time as _time
 
 cdef uint64_t _rd_generation = 0
 # Databases alive in this process (made minus freed), reported by live_objects().
 cdef Py_ssize_t _live_databases = 0
 
-_RD_QTYPE_OTHER = ("AXFR", "IXFR", "ANY", "CAA", "SVCB", "HTTPS", "other", "reserved")
+_RD_QTYPE_OTHER = ("AXFR", "IXFR", "ANY", "CAA", "SVCB", "HTTPS")
 
 
-cdef int _origin_cmp(ZoneImage a, ZoneImage b):
-    return rd_name_cmp(zimg_origin(a.img), zimg_origin(b.img))
+cdef void _db_free(rd_db *db) noexcept:
+    if db != NULL:
+        rd_zonetab_free(<rd_zonetab *>db.ztab)
+        free(db.zones)
+        free(<void *>db.zone_slot)
+        free(db)
 
 
 cdef class Database:
@@ -29,29 +32,47 @@ cdef class Database:
     ``Database(zones, identity="", version="", nsid=b"", max_udp_payload=1232,
     minimal_any=True)``.  ``identity`` answers CHAOS TXT id.server/hostname.bind and
     ``version`` version.bind/version.server (empty: REFUSED); ``nsid`` is the RFC 5001
-    payload (empty: off).  The ZoneImages are kept alive as long as the Database.
+    payload (empty: off).  ``zone_slots``: {origin: slot} counts each query in
+    rd_stats.zone_queries[slot] of its zone (slot 1..RD_STAT_ZONES-1; a zone not in the
+    map counts in slot 0); None: no per-zone counting.  The ZoneImages are kept alive as
+    long as the Database.
     """
     cdef rd_db *db
     cdef readonly tuple zones
     cdef readonly uint64_t generation
+    cdef readonly tuple key_names     # TSIG key names, in the order of db.keys
+    cdef rd_tsig_key *keys_c
+    cdef rd_zone_xfr *xfr_c
+    cdef rd_acl_rule *acl_c
+    cdef list journals                # the journal bytes the C side points into
 
     def __cinit__(self):
         global _live_databases
         self.db = NULL
+        self.keys_c = NULL
+        self.xfr_c = NULL
+        self.acl_c = NULL
         _live_databases += 1
 
     def __init__(self, zones=(), identity="", version="", nsid=b"", max_udp_payload=1232,
-                 minimal_any=True):
+                 minimal_any=True, keys=(), transfers=None, zone_slots=None,
+                 max_transfers=0):
+        """``keys``: TSIG keys as (name, algorithm, secret bytes), algorithm one of
+        hmac-md5, hmac-sha1, hmac-sha224, hmac-sha256, hmac-sha384, hmac-sha512.
+        ``transfers``: {zone origin: {"acl": [(network or None, key name or None)],
+        "journal": bytes}}; a zone not named there cannot be transferred.
+        ``max_transfers``: AXFR/IXFR streams at once in the process (0: no limit)."""
         global _rd_generation
         cdef ZoneImage z
-        zl = list(zones)
+        if self.db != NULL:
+            # Its rd_db may be published: workers read it without locks, so it is freed only
+            # after a grace period (publish()), never here.  A snapshot is immutable.
+            raise RuntimeError("Database is already initialised; build a new one")
+        cdef tuple zl = tuple(zones)
+        cdef Py_ssize_t i, nz = len(zl)
         for item in zl:
-            if not isinstance(item, ZoneImage):
+            if type(item) is not ZoneImage and not isinstance(item, ZoneImage):
                 raise TypeError(f"Database zones must be ZoneImage, not {type(item).__name__}")
-        zl.sort(key=_functools.cmp_to_key(_origin_cmp))
-        for i in range(1, len(zl)):
-            if _origin_cmp(zl[i - 1], zl[i]) == 0:
-                raise ValueError(f"zone {zl[i].origin} given twice")
         ident = identity.encode() if isinstance(identity, str) else bytes(identity)
         vers = version.encode() if isinstance(version, str) else bytes(version)
         nsid_b = bytes(nsid)
@@ -64,17 +85,37 @@ cdef class Database:
         if not 512 <= max_udp_payload <= 65535:
             raise ValueError("max_udp_payload must be within 512..65535 (RFC 6891 6.2.5)")
 
+        slots = None
+        if zone_slots is not None:
+            slots = [zone_slots.get(item.origin, 0) for item in zl]
+            for v in slots:
+                if not 0 <= v < RD_STAT_ZONES:
+                    raise ValueError(f"zone slot {v} out of range 0..{RD_STAT_ZONES - 1}")
         cdef rd_db *db = <rd_db *>calloc(1, sizeof(rd_db))
         if db == NULL:
             raise MemoryError()
-        db.zones = <const zimg **>calloc(len(zl) + 1, sizeof(zimg *))
-        if db.zones == NULL:
-            free(db)
+        db.zones = <const zimg **>calloc(nz + 1, sizeof(zimg *))
+        cdef uint16_t *slotp = NULL
+        if slots is not None:
+            slotp = <uint16_t *>calloc(nz + 1, sizeof(uint16_t))
+            db.zone_slot = slotp
+        if db.zones == NULL or (slots is not None and slotp == NULL):
+            _db_free(db)
             raise MemoryError()
-        for i, item in enumerate(zl):
-            z = <ZoneImage>item
+        for i in range(nz):
+            z = <ZoneImage>zl[i]
             db.zones[i] = z.img
-        db.nzones = len(zl)
+            if slotp != NULL:
+                slotp[i] = slots[i]
+        db.nzones = <uint32_t>nz
+        cdef uint32_t dup = RD_NONE
+        with nogil:
+            db.ztab = rd_zonetab_build(db.zones, db.nzones, &dup)
+        if db.ztab == NULL:
+            _db_free(db)
+            if dup != RD_NONE:
+                raise ValueError(f"zone {zl[dup].origin} given twice")
+            raise MemoryError()
         memcpy(db.opt.identity, <const char *>ident, len(ident))
         memcpy(db.opt.version, <const char *>vers, len(vers))
         if nsid_b:
@@ -82,37 +123,136 @@ cdef class Database:
         db.opt.nsid_len = len(nsid_b)
         db.opt.max_udp_payload = max_udp_payload
         db.opt.minimal_any = 1 if minimal_any else 0
+        if not 0 <= max_transfers <= 65535:
+            _db_free(db)
+            raise ValueError("max_transfers must be within 0..65535")
+        db.opt.max_transfers = max_transfers
+        try:
+            self._set_keys(db, keys)
+            self._set_transfers(db, zl, transfers or {})
+        except BaseException:
+            _db_free(db)
+            raise
         _rd_generation += 1
         db.generation = _rd_generation
-        if self.db != NULL:              # __init__ called twice: replace
-            free(self.db.zones)
-            free(self.db)
         self.db = db
-        self.zones = tuple(zl)
+        self.zones = zl
         self.generation = db.generation
+
+    cdef _set_keys(self, rd_db *db, keys):
+        import dns.name
+        kl = list(keys)
+        names = []
+        free(self.keys_c)
+        self.keys_c = <rd_tsig_key *>calloc(len(kl) + 1, sizeof(rd_tsig_key))
+        if self.keys_c == NULL:
+            raise MemoryError()
+        cdef bytes wire, alg, secret
+        cdef int a
+        for i, (name, algorithm, secret) in enumerate(kl):
+            wire = dns.name.from_text(name).to_wire().lower()
+            if wire in names:
+                raise ValueError(f"TSIG key {name} given twice")
+            alg = _tsig_alg_wire(algorithm)
+            a = rd_tsig_alg_from_name(<const uint8_t *>PyBytes_AS_STRING(alg))
+            if a == 0:
+                raise ValueError(f"TSIG key {name}: unknown algorithm {algorithm!r}")
+            if not 0 < len(secret) <= RD_TSIG_SECRET_MAX:
+                raise ValueError(f"TSIG key {name}: the secret must hold 1..{RD_TSIG_SECRET_MAX} bytes")
+            memcpy(self.keys_c[i].name, PyBytes_AS_STRING(wire), len(wire))
+            self.keys_c[i].alg = a
+            self.keys_c[i].secret_len = len(secret)
+            memcpy(self.keys_c[i].secret, PyBytes_AS_STRING(secret), len(secret))
+            names.append(wire)
+        db.keys = self.keys_c
+        db.nkeys = len(kl)
+        self.key_names = tuple(dns.name.from_wire(w, 0)[0].to_text() for w in names)
+
+    cdef _set_transfers(self, rd_db *db, tuple zl, dict transfers):
+        import ipaddress
+        import dns.name
+        free(self.xfr_c); free(self.acl_c)
+        self.xfr_c = NULL; self.acl_c = NULL
+        self.journals = []
+        byname = {dns.name.from_text(k).to_text().lower(): v for k, v in transfers.items()}
+        unknown = set(byname) - {(<ZoneImage>z).origin.lower() for z in zl}
+        if unknown:
+            raise ValueError(f"transfers for zones not in the database: {sorted(unknown)}")
+        keyidx = {n.lower(): i for i, n in enumerate(self.key_names)}
+        nrules = sum(len(v.get("acl", ())) for v in byname.values())
+        self.xfr_c = <rd_zone_xfr *>calloc(len(zl) + 1, sizeof(rd_zone_xfr))
+        self.acl_c = <rd_acl_rule *>calloc(nrules + 1, sizeof(rd_acl_rule))
+        if self.xfr_c == NULL or self.acl_c == NULL:
+            raise MemoryError()
+        cdef Py_ssize_t r = 0
+        cdef bytes packed, journal
+        for i, item in enumerate(zl):
+            spec = byname.get((<ZoneImage>item).origin.lower())
+            if not spec:
+                continue
+            self.xfr_c[i].acl = self.acl_c + r
+            for net, key in spec.get("acl", ()):
+                rule = &self.acl_c[r]
+                rule.key = -1
+                if key is not None:
+                    k = dns.name.from_text(key).to_text().lower()
+                    if k not in keyidx:
+                        raise ValueError(f"zone {(<ZoneImage>item).origin}: no TSIG key {key}")
+                    rule.key = keyidx[k]
+                if net is not None:
+                    n = ipaddress.ip_network(net, strict=False)
+                    packed = n.network_address.packed
+                    rule.family = 4 if n.version == 4 else 6
+                    rule.prefix = n.prefixlen
+                    memcpy(rule.addr, PyBytes_AS_STRING(packed), len(packed))
+                r += 1
+            self.xfr_c[i].nacl = len(spec.get("acl", ()))
+            journal = bytes(spec.get("journal", b""))
+            self.journals.append(journal)
+            self.xfr_c[i].journal = <const uint8_t *>PyBytes_AS_STRING(journal)
+            self.xfr_c[i].journal_len = len(journal)
+        db.xfr = self.xfr_c
 
     def __dealloc__(self):
         global _live_databases
         _live_databases -= 1
-        if self.db != NULL:
-            free(self.db.zones)
-            free(self.db)
-            self.db = NULL
+        _db_free(self.db)
+        self.db = NULL
+        free(self.keys_c)
+        free(self.xfr_c)
+        free(self.acl_c)
 
-    def find_zone(self, name):
-        """The hosted ZoneImage that is most specific for `name` (str or wire bytes), or None."""
+    def find_index(self, name, ds=False):
+        """Index in `zones` of the zone that answers `name` (str or wire bytes), or None:
+        the most specific one; with ds=True the one above `name` first, as for a DS query
+        (RFC 4035 3.1.4.1)."""
         import dns.name
         wire = name if isinstance(name, bytes) else dns.name.from_text(name).to_wire()
         cdef bytes lw = bytes(wire).lower()
-        cdef const zimg *z = rd_db_find_zone(self.db, <const uint8_t *>PyBytes_AS_STRING(lw),
-                                             rd_name_labels(<const uint8_t *>PyBytes_AS_STRING(lw)))
-        for item in self.zones:
-            if (<ZoneImage>item).img == z:
-                return item
-        return None
+        cdef uint32_t i = rd_db_find_index(self.db, <const uint8_t *>PyBytes_AS_STRING(lw),
+                                           1 if ds else 0)
+        return None if i == RD_NONE else i
+
+    def find_zone(self, name):
+        """The hosted ZoneImage that is most specific for `name` (str or wire bytes), or None."""
+        i = self.find_index(name)
+        return None if i is None else self.zones[i]
 
     def __repr__(self):
-        return f"<Database generation={self.generation} zones={[z.origin for z in self.zones]}>"
+        return f"<Database generation={self.generation} zones={len(self.zones)}>"
+
+
+TSIG_ALGORITHMS = ("hmac-md5", "hmac-sha1", "hmac-sha224", "hmac-sha256", "hmac-sha384",
+                   "hmac-sha512")
+
+
+def _tsig_alg_wire(algorithm):
+    """Wire name of a TSIG algorithm (RFC 8945 6): hmac-md5 is hmac-md5.sig-alg.reg.int."""
+    import dns.name
+    a = str(algorithm).lower().rstrip(".")
+    if a == "hmac-md5":
+        a = "hmac-md5.sig-alg.reg.int"
+    return dns.name.from_text(a).to_wire()
 
 
 def live_objects():
@@ -134,11 +274,65 @@ cdef class EngineStats:
             "dropped": self.s.dropped, "malformed": self.s.malformed,
             "truncated": self.s.truncated, "udp": self.s.udp, "tcp": self.s.tcp,
             "edns": self.s.edns, "do": self.s.do_bit,
-            "rcode": {i: self.s.rcode[i] for i in range(16) if self.s.rcode[i]},
+            "rcode": {i: self.s.rcode[i] for i in range(RD_STAT_RCODES) if self.s.rcode[i]},
             "qtype": {i: self.s.qtype[i] for i in range(RD_STAT_QTYPES) if self.s.qtype[i]},
-            "qtype_other": {_RD_QTYPE_OTHER[i]: self.s.qtype_other_known[i]
-                            for i in range(8) if self.s.qtype_other_known[i]},
+            "qtype_other": {_RD_QTYPE_OTHER[i]: self.s.qtype_named[i]
+                            for i in range(len(_RD_QTYPE_OTHER)) if self.s.qtype_named[i]},
+            "opcode": {i: self.s.opcode[i] for i in range(16) if self.s.opcode[i]},
+            "zones": {i: self.s.zone_queries[i] for i in range(RD_STAT_ZONES)
+                      if self.s.zone_queries[i]},
         }
+
+    def named(self):
+        """The counters with the names `robdns ctl stats` and /metrics use."""
+        return stats_dict(&self.s)
+
+
+# Names of the rcodes (RFC 6895 2.3, extended ones from RFC 6891 6.1.3 and RFC 8945).
+_RCODE_NAMES = ("NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED",
+                "YXDOMAIN", "YXRRSET", "NXRRSET", "NOTAUTH", "NOTZONE", "DSOTYPENI",
+                "RCODE12", "RCODE13", "RCODE14", "RCODE15", "BADVERS", "BADKEY", "BADTIME",
+                "BADMODE", "BADNAME", "BADALG", "BADTRUNC", "BADCOOKIE")
+_OPCODE_NAMES = {0: "QUERY", 1: "IQUERY", 2: "STATUS", 4: "NOTIFY", 5: "UPDATE", 6: "DSO"}
+_qtype_names = None
+
+
+cdef dict stats_dict(const rd_stats *s):
+    """rd_stats as a dict with stable names; zero counters left out of the breakdowns.
+    Each query is in exactly one qtype entry and each response in exactly one rcode
+    entry; "zones" maps zone slots (rd_db.zone_slot) to query counts."""
+    global _qtype_names
+    cdef int i
+    if _qtype_names is None:
+        import dns.rdatatype
+        _qtype_names = [dns.rdatatype.to_text(i) for i in range(RD_STAT_QTYPES - 1)]
+    rcodes = {}
+    for i in range(RD_STAT_RCODES):
+        if s.rcode[i]:
+            name = _RCODE_NAMES[i] if i < len(_RCODE_NAMES) else (
+                "other" if i == RD_STAT_RCODES - 1 else f"RCODE{i}")
+            rcodes[name] = s.rcode[i]
+    qtypes = {}
+    for i in range(RD_STAT_QTYPES - 1):
+        if s.qtype[i]:
+            qtypes[_qtype_names[i]] = s.qtype[i]
+    for i in range(len(_RD_QTYPE_OTHER)):
+        if s.qtype_named[i]:
+            qtypes[_RD_QTYPE_OTHER[i]] = s.qtype_named[i]
+    if s.qtype[RD_STAT_QTYPES - 1]:
+        qtypes["other"] = s.qtype[RD_STAT_QTYPES - 1]
+    opcodes = {}
+    for i in range(16):
+        if s.opcode[i]:
+            opcodes[_OPCODE_NAMES.get(i, f"OPCODE{i}")] = s.opcode[i]
+    zones = {}
+    for i in range(RD_STAT_ZONES):
+        if s.zone_queries[i]:
+            zones[i] = s.zone_queries[i]
+    return {"queries": s.queries, "responses": s.responses, "dropped": s.dropped,
+            "malformed": s.malformed, "truncated": s.truncated, "edns": s.edns,
+            "do": s.do_bit, "rcode": rcodes, "qtype": qtypes, "opcode": opcodes,
+            "zones": zones}
 
 
 def answer(Database db, bytes query, tcp=False, EngineStats stats=None, int keepalive=0):
@@ -271,3 +465,110 @@ def bench_answer(Database db, list queries, double seconds=1.0, tcp=False, int b
     wall = _time.perf_counter() - wall0
     free(items); free(bufs)
     return done, wall, cpu1 - cpu0, out
+
+
+_XFR_WHAT = {1: "done", 2: "aborted", 3: "refused", 4: "notauth", 5: "busy", 6: "uptodate"}
+
+
+cdef class Transfer:
+    """A zone transfer out (xfr.c) over a Database, as the TCP loop streams it: for tests
+    and the Python TCP path.  ``Transfer(db, query, peer=("127.0.0.1", 5300))``;
+    ``started`` is False when the query is not a transfer xfr.c streams (answer it with
+    answer()); iterating gives the messages (no length prefix).  The Database stays alive
+    (and so its images and journal) as long as the Transfer."""
+    cdef rd_xfr x
+    cdef readonly Database db
+    cdef readonly bint started
+    cdef bint open_
+
+    def __cinit__(self, Database db, bytes query, peer=None):
+        import ipaddress
+        import socket
+        import struct
+        if db is None or db.db == NULL:
+            raise ValueError("Transfer needs an initialised Database")
+        self.db = db
+        cdef bytes sa = b""
+        if peer is not None:
+            ip = ipaddress.ip_address(peer[0])
+            if ip.version == 4:
+                sa = struct.pack("=H", socket.AF_INET) + struct.pack("!H", peer[1]) + ip.packed + bytes(8)
+            else:
+                sa = (struct.pack("=H", socket.AF_INET6) + struct.pack("!HI", peer[1], 0) +
+                      ip.packed + bytes(4))
+        cdef const char *sp = NULL
+        if peer is not None:
+            sp = sa
+        self.started = rd_xfr_start(&self.x, db.db, <const uint8_t *><const char *>query,
+                                    len(query), <const void *>sp) == 1
+        self.open_ = self.started
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if not self.open_:
+            raise StopIteration
+        cdef uint8_t *buf = <uint8_t *>malloc(65535)
+        if buf == NULL:
+            raise MemoryError()
+        cdef size_t n
+        try:
+            with nogil:
+                n = rd_xfr_next(&self.x, buf, 65535)
+            if n == 0:
+                self.close()
+                raise StopIteration
+            return PyBytes_FromStringAndSize(<char *>buf, n)
+        finally:
+            free(buf)
+
+    def close(self):
+        """End the stream (an unfinished one is logged as aborted)."""
+        if self.open_:
+            rd_xfr_end(&self.x)
+            self.open_ = False
+
+    def __dealloc__(self):
+        if self.open_:
+            rd_xfr_end(&self.x)
+
+
+def transfer_events():
+    """Drain the transfer event ring: (list of dicts, number lost since the last call)."""
+    import ipaddress
+    import dns.name
+    cdef rd_xfr_event ev[64]
+    cdef uint64_t lost = 0, total_lost = 0
+    cdef size_t n, i
+    out = []
+    while True:
+        n = rd_xfr_events_take(ev, 64, &lost)
+        total_lost += lost
+        for i in range(n):
+            e = &ev[i]
+            zone = dns.name.from_wire(PyBytes_FromStringAndSize(<char *>e.zone, 256), 0)[0].to_text()
+            key = (dns.name.from_wire(PyBytes_FromStringAndSize(<char *>e.key, 256), 0)[0].to_text()
+                   if e.key[0] else None)
+            if e.family == 4:
+                addr = str(ipaddress.IPv4Address(PyBytes_FromStringAndSize(<char *>e.addr, 4)))
+            elif e.family == 6:
+                addr = str(ipaddress.IPv6Address(PyBytes_FromStringAndSize(<char *>e.addr, 16)))
+            else:
+                addr = None
+            out.append({
+                "time": e.time_ms / 1000.0, "zone": zone, "key": key,
+                "what": _XFR_WHAT.get(e.what, str(e.what)),
+                "qtype": "AXFR" if e.qtype == 252 else "IXFR",
+                "mode": {1: "AXFR", 2: "IXFR"}.get(e.mode),
+                "address": addr, "port": e.port, "serial": e.serial,
+                "client_serial": e.client_serial if e.qtype == 251 else None,
+                "messages": e.messages, "bytes": e.bytes, "records": e.records})
+        if n < 64:
+            break
+    return out, total_lost
+
+
+def transfers_active():
+    """AXFR/IXFR streams running now, in all threads."""
+    return rd_xfr_active()

@@ -69,33 +69,7 @@ def published():
     return _published
 
 
-# ---- counters
-
-_RCODES = ("NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "YXDOMAIN",
-           "YXRRSET", "NXRRSET", "NOTAUTH", "NOTZONE", "DSOTYPENI")
-_OTHER_QTYPES = ("AXFR", "IXFR", "ANY", "CAA", "SVCB", "HTTPS", "other")
-
-
-cdef dict stats_dict(const rd_stats *s):
-    """rd_stats as a dict with stable names; zero counters left out of the breakdowns."""
-    import dns.rdatatype
-    cdef int i
-    rcodes = {}
-    for i in range(16):
-        if s.rcode[i]:
-            rcodes[_RCODES[i] if i < len(_RCODES) else str(i)] = s.rcode[i]
-    qtypes = {}
-    for i in range(RD_STAT_QTYPES - 1):
-        if s.qtype[i]:
-            qtypes[dns.rdatatype.to_text(i)] = s.qtype[i]
-    if s.qtype[RD_STAT_QTYPES - 1]:
-        qtypes["other"] = s.qtype[RD_STAT_QTYPES - 1]
-    for i in range(len(_OTHER_QTYPES)):
-        if s.qtype_other_known[i]:
-            qtypes[_OTHER_QTYPES[i]] = qtypes.get(_OTHER_QTYPES[i], 0) + s.qtype_other_known[i]
-    return {"queries": s.queries, "responses": s.responses, "dropped": s.dropped,
-            "malformed": s.malformed, "truncated": s.truncated, "edns": s.edns,
-            "do": s.do_bit, "rcode": rcodes, "qtype": qtypes}
+# ---- counters (stats_dict is in engine.pyx)
 
 
 cdef class UdpWorkers:

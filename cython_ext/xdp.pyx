@@ -259,16 +259,25 @@ cdef class XdpPlane:
         }
 
     def counters(self):
-        """Counters summed over the workers: frame counters and the engine's main ones."""
+        """Counters summed over the workers: the frame counters and the engine's (the
+        same names as the UDP workers' stats)."""
         cdef cxdp.rd_xdp_counters c
         cdef cxdp.rd_stats s
+        cdef cxdp.rd_stats sum_s
         cdef int i
-        total = dict.fromkeys(_XDP_COUNTERS + ("queries", "responses", "truncated"), 0)
+        memset(&sum_s, 0, sizeof(sum_s))
+        total = dict.fromkeys(_XDP_COUNTERS, 0)
         for i in range(self.nworkers):
             cxdp.rd_xdp_worker_counters(self.workers[i], &c, &s)
+            rd_stats_add(&sum_s, &s)
             vals = (c.rx_frames, c.tx_frames, c.not_dns, c.malformed, c.no_answer, c.tx_full,
                     c.no_db, c.rrl_dropped, c.rrl_slipped, c.wakeups, c.batches, c.k_rx_dropped, c.k_rx_ring_full,
-                    c.k_fill_empty, c.k_invalid, s.queries, s.responses, s.truncated)
-            for k, v in zip(_XDP_COUNTERS + ("queries", "responses", "truncated"), vals):
+                    c.k_fill_empty, c.k_invalid)
+            for k, v in zip(_XDP_COUNTERS, vals):
                 total[k] += v
+        # The engine's "malformed" (FORMERR sent) is named apart from the frames dropped as
+        # malformed, which keep their key.
+        engine = stats_dict(&sum_s)
+        engine["formerr"] = engine.pop("malformed")
+        total.update(engine)
         return total

@@ -378,14 +378,21 @@ cdef class ZoneImage:
 
 # ---------------------------------------------------------------- compiling
 
-cdef ZoneImage _build_image(str origin_text, bytes origin, rd_rrlist *l, rd_msgs *m):
-    """zimg_build on a filled record list; raises ZoneError with every message on error."""
+cdef ZoneImage _build_image(str origin_text, bytes origin, rd_rrlist *l, rd_msgs *m,
+                            object nsec3_max_iterations=None):
+    """zimg_build on a filled record list; raises ZoneError with every message on error.
+    nsec3_max_iterations: the NSEC3 iteration count above which the zone is refused
+    (None: ZIMG_NSEC3_ITERATIONS_DEFAULT, RFC 9276)."""
     from robdns.errors import ZoneError
     cdef size_t size = 0
     cdef zimg *z
     cdef const uint8_t *o = origin
     cdef size_t parse_errors = m.errors
     if parse_errors:
+        raise ZoneError(origin_text, _zimg_format_messages(l, m), m.errors)
+    cdef unsigned nsec3_max = (ZIMG_NSEC3_ITERATIONS_DEFAULT if nsec3_max_iterations is None
+                               else nsec3_max_iterations)
+    if zimg_check_nsec3_iterations(l, nsec3_max, m):
         raise ZoneError(origin_text, _zimg_format_messages(l, m), m.errors)
     with nogil:
         z = zimg_build(o, l, m, &size)
@@ -419,7 +426,8 @@ def _compile_zone_dnspython(origin, str text, str name="<string>", default_ttl=3
         rd_msgs_free(&m)
 
 
-def compile_zone_text(origin, str text, str name="<string>", default_ttl=3600):
+def compile_zone_text(origin, str text, str name="<string>", default_ttl=3600,
+                      nsec3_max_iterations=None):
     """Compile master-file text into a ZoneImage; ZoneError lists every problem."""
     cdef rd_rrlist l
     cdef rd_msgs m
@@ -428,17 +436,19 @@ def compile_zone_text(origin, str text, str name="<string>", default_ttl=3600):
     rd_msgs_init(&m, 0)
     try:
         zscan_load_text(name, text.encode("utf-8", "surrogateescape"), ow, default_ttl, &l, &m)
-        return _build_image(str(origin), ow, &l, &m)
+        return _build_image(str(origin), ow, &l, &m, nsec3_max_iterations)
     finally:
         rd_rrlist_free(&l)
         rd_msgs_free(&m)
 
 
-def compile_zone(origin, str path, default_ttl=3600, include_policy=None):
+def compile_zone(origin, str path, default_ttl=3600, include_policy=None,
+                 nsec3_max_iterations=None):
     """Compile a zone file (and its $INCLUDEs) into a ZoneImage; ZoneError lists every
     problem as FILE:LINE, and no partial zone is ever returned.  include_policy
     (robdns.config.IncludePolicy: dir_only, max_files, max_bytes) bounds what $INCLUDE
-    may read; None keeps the parser's defaults."""
+    may read; None keeps the parser's defaults.  A zone with NSEC3 iterations above
+    nsec3_max_iterations (None: 50) is refused (RFC 9276 3.2)."""
     cdef rd_rrlist l
     cdef rd_msgs m
     cdef bytes ow = _origin_wire(origin)
@@ -446,7 +456,7 @@ def compile_zone(origin, str path, default_ttl=3600, include_policy=None):
     rd_msgs_init(&m, 0)
     try:
         zscan_load_file(path, ow, default_ttl, &l, &m, include_policy)
-        img = _build_image(str(origin), ow, &l, &m)
+        img = _build_image(str(origin), ow, &l, &m, nsec3_max_iterations)
         # The parser named every file it read in the record list: what a reload must
         # stat to know whether the zone changed (robdns.daemon).
         img.source_files = tuple(l.files[i].decode("utf-8", "surrogateescape")
@@ -478,3 +488,28 @@ def _compile_zone_records(origin, list records, str name="<records>"):
     finally:
         rd_rrlist_free(&l)
         rd_msgs_free(&m)
+
+
+def zone_diff(ZoneImage old, ZoneImage new):
+    """The IXFR changeset old -> new (zone/zdiff.h format: bytes), computed in C by a merge
+    walk over both images, and how many records it deletes plus adds (0: same data)."""
+    if old is None or new is None or old.img == NULL or new.img == NULL:
+        raise ValueError("zone_diff needs two compiled images")
+    cdef uint8_t *out = NULL
+    cdef size_t n = 0
+    cdef long cnt
+    with nogil:
+        cnt = zdiff_build(old.img, new.img, &out, &n)
+    if cnt < 0:
+        raise ValueError(f"cannot diff {old.origin} and {new.origin}: different zones or out of memory")
+    try:
+        return PyBytes_FromStringAndSize(<char *>out, n), cnt
+    finally:
+        free(out)
+
+
+def journal_check(bytes journal):
+    """Raise ValueError naming the first problem of a journal buffer (zone/zdiff.h)."""
+    cdef char err[256]
+    if zdiff_journal_check(<const uint8_t *><const char *>journal, len(journal), err, sizeof(err)) != 0:
+        raise ValueError(err.decode(errors="replace"))

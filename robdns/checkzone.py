@@ -24,7 +24,8 @@ def run(args, out=None):
     label = f"zone {_zone_label(args.origin)}/IN"
     t0 = time.monotonic()
     try:
-        img = compile_zone(args.origin, args.file)
+        img = compile_zone(args.origin, args.file,
+                           nsec3_max_iterations=getattr(args, "nsec3_max_iterations", None))
     except ZoneError as exc:
         for m in exc.messages:
             print(m, file=out)

@@ -25,6 +25,8 @@ def build_parser():
     z.add_argument("file", help="zone file in RFC 1035 master format")
     z.add_argument("-o", "--output", help="also write the compiled image to this file")
     z.add_argument("-q", "--quiet", action="store_true", help="print only problems")
+    z.add_argument("--nsec3-max-iterations", type=int, default=50, metavar="N",
+                   help="refuse NSEC3 iterations above N (default 50, RFC 9276 3.2)")
 
     c = sub.add_parser("check-config", help="validate a configuration file and its zones")
     c.add_argument("-c", "--config", required=True, help="YAML configuration file")

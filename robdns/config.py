@@ -59,6 +59,35 @@ class RrlConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class HttpConfig:
+    """The metrics and health endpoint (server.http): /metrics, /health, /ready."""
+    listen: ListenAddress
+    zone_labels: int = 100           # zones with a label of their own; the rest: zone="other"
+    max_connections: int = 16        # open HTTP connections; more are closed at once
+    timeout: float = 5.0             # seconds a connection may take for its whole request
+    max_request: int = 8192          # bytes of request line and headers
+
+
+@dataclasses.dataclass(frozen=True)
+class DnstapConfig:
+    """dnstap logging of queries and responses (server.dnstap)."""
+    sink: str                        # "unix:/path" (a collector's socket) or a file path
+    sample: int = 1                  # log one query in `sample` (per worker)
+    queries: bool = True             # AUTH_QUERY messages
+    responses: bool = True           # AUTH_RESPONSE messages
+    identity: str = ""               # the dnstap identity field (default: the host name)
+    ring_kib: int = 4096             # each worker's ring; a message that finds it full is dropped
+
+    @property
+    def unix(self):
+        return self.sink.startswith("unix:")
+
+    @property
+    def path(self):
+        return self.sink[5:] if self.unix else self.sink
+
+
+@dataclasses.dataclass(frozen=True)
 class IncludePolicy:
     """What $INCLUDE may read per zone (cycles are always refused, by file identity)."""
     dir_only: bool = False           # included files must resolve inside the zone file's dir
@@ -72,6 +101,9 @@ class ZoneConfig:
     file: str                        # absolute path (relative ones resolved to the config's dir)
     default_ttl: int = 3600          # for records before any $TTL (RFC 2308 section 4)
     include_policy: IncludePolicy = IncludePolicy()
+    # RFC 9276 3.2: zones with more NSEC3 iterations are refused at load.  50 as BIND 9.20
+    # (its validators treat more as insecure; dnssec-signzone 9.18 stops at 150).
+    nsec3_max_iterations: int = 50
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,6 +122,9 @@ class Config:
     tcp: TcpConfig = TcpConfig()
     rrl: RrlConfig = RrlConfig()
     log_level: str = "info"
+    log_format: str = "text"         # text | json (one object per line)
+    http: Optional[HttpConfig] = None
+    dnstap: Optional[DnstapConfig] = None
     zones: tuple = ()
     xdp: object = None               # robdns.xdp.XdpConfig (issue: AF_XDP) or None
     path: Optional[str] = None       # the file this came from (None: built-in defaults)
@@ -114,12 +149,15 @@ def default_control_socket():
 # Every key of the file, by section (dist/robdns.yaml documents each one).
 TOP_KEYS = ("server", "zones", "log", "xdp")
 SERVER_KEYS = ("listen", "workers", "pin_workers", "udp_batch", "identity", "version", "nsid",
-               "max_udp_payload", "user", "group", "control", "tcp", "rrl", "include_policy")
+               "max_udp_payload", "user", "group", "control", "tcp", "rrl", "include_policy",
+               "nsec3_max_iterations", "http", "dnstap")
 TCP_KEYS = ("enabled", "max_connections", "idle_timeout", "max_pipelined")
 RRL_KEYS = ("rate", "slip", "ipv4_prefix", "ipv6_prefix", "table_size")
 ZONE_KEYS = ("name", "file", "default_ttl")
 INCLUDE_POLICY_KEYS = ("dir_only", "max_files", "max_bytes")
-LOG_KEYS = ("level",)
+LOG_KEYS = ("level", "format")
+HTTP_KEYS = ("listen", "zone_labels", "max_connections", "timeout", "max_request")
+DNSTAP_KEYS = ("sink", "sample", "queries", "responses", "identity", "ring_kib")
 
 # ---------------------------------------------------------------------------- loading
 
@@ -241,8 +279,18 @@ class _Validator:
                 lvl = self.choice("log.level", log["level"], ("debug", "info", "warning", "error"))
                 if lvl:
                     fields["log_level"] = lvl
-        policy = self.include_policy(top.get("server") or {})
-        fields["zones"] = self.zones(top.get("zones"), policy)
+            if "format" in log:
+                fmt = self.choice("log.format", log["format"], ("text", "json"))
+                if fmt:
+                    fields["log_format"] = fmt
+        server = top.get("server") if isinstance(top.get("server"), dict) else {}
+        policy = self.include_policy(server)
+        nsec3_max = 50
+        if "nsec3_max_iterations" in server:
+            # RFC 5155 10.3 allowed up to 2500 (4096-bit keys); RFC 9276 wants 0.
+            nsec3_max = self.integer("server.nsec3_max_iterations",
+                                     server["nsec3_max_iterations"], 0, 2500) or 0
+        fields["zones"] = self.zones(top.get("zones"), policy, nsec3_max)
         if top.get("xdp") is not None:
             fields["xdp"] = self.xdp(top["xdp"])
         return Config(**{k: v for k, v in fields.items() if v is not None})
@@ -277,7 +325,70 @@ class _Validator:
             out["tcp"] = self.tcp(s["tcp"])
         if "rrl" in s:
             out["rrl"] = self.rrl(s["rrl"])
+        if s.get("http") is not None:
+            out["http"] = self.http(s["http"])
+        if s.get("dnstap") is not None:
+            out["dnstap"] = self.dnstap(s["dnstap"])
         return out
+
+    def http(self, value):
+        # "ADDR@PORT" alone, or a mapping with the limits too.
+        h = {"listen": value} if isinstance(value, str) else self.mapping("server.http", value, HTTP_KEYS)
+        if "listen" not in h:
+            if isinstance(value, dict):
+                self.err("server.http", "missing key 'listen'")
+            return None
+        a = parse_listen(h["listen"]) if isinstance(h["listen"], str) else None
+        if a is None:
+            self.err("server.http.listen" if isinstance(value, dict) else "server.http",
+                     f"bad address {h['listen']!r} (expected ADDR@PORT)")
+            return None
+        out = {}
+        # Slot 0 of the data plane's per-zone counters is "other": 255 labelled zones at most.
+        limits = {"zone_labels": (0, 255), "max_connections": (1, 1024),
+                  "max_request": (512, 65536)}
+        for k, (lo, hi) in limits.items():
+            if k in h:
+                out[k] = self.integer(f"server.http.{k}", h[k], lo, hi)
+        if "timeout" in h:
+            out["timeout"] = self.number("server.http.timeout", h["timeout"], 0.1, 300)
+        if any(v is None for v in out.values()):
+            return None
+        return HttpConfig(a, **out)
+
+    def dnstap(self, value):
+        d = self.mapping("server.dnstap", value, DNSTAP_KEYS)
+        if "sink" not in d:
+            if isinstance(value, dict):
+                self.err("server.dnstap", "missing key 'sink'")
+            return None
+        sink = self.string("server.dnstap.sink", d["sink"], 4096)
+        if sink is None:
+            return None
+        if sink.startswith("unix:"):
+            path = sink[5:]
+            if not path or len(path.encode()) > 107:     # sun_path holds 108 bytes
+                self.err("server.dnstap.sink", f"bad unix socket path {path!r}")
+                return None
+            sink = "unix:" + (path if os.path.isabs(path) else os.path.join(self.base, path))
+        elif not sink:
+            self.err("server.dnstap.sink", "empty path")
+            return None
+        elif not os.path.isabs(sink):
+            sink = os.path.join(self.base, sink)
+        out = {}
+        if "sample" in d:
+            out["sample"] = self.integer("server.dnstap.sample", d["sample"], 1, 1 << 30)
+        for k in ("queries", "responses"):
+            if k in d:
+                out[k] = self.boolean(f"server.dnstap.{k}", d[k])
+        if "identity" in d:
+            out["identity"] = self.string("server.dnstap.identity", d["identity"], 255)
+        if "ring_kib" in d:
+            out["ring_kib"] = self.integer("server.dnstap.ring_kib", d["ring_kib"], 64, 1 << 20)
+        if any(v is None for v in out.values()):
+            return None
+        return DnstapConfig(sink, **out)
 
     def listen(self, value):
         if isinstance(value, str):
@@ -363,7 +474,7 @@ class _Validator:
             out["max_bytes"] = self.integer("server.include_policy.max_bytes", p["max_bytes"], 1, 1 << 40)
         return IncludePolicy(**{k: v for k, v in out.items() if v is not None})
 
-    def zones(self, value, policy=IncludePolicy()):
+    def zones(self, value, policy=IncludePolicy(), nsec3_max=50):
         if value is None:
             return ()
         if not isinstance(value, list):
@@ -393,7 +504,7 @@ class _Validator:
             if name and file is not None and ttl is not None:
                 names.add(name)
                 path = file if os.path.isabs(file) else os.path.join(self.base, file)
-                out.append(ZoneConfig(name, path, ttl, policy))
+                out.append(ZoneConfig(name, path, ttl, policy, nsec3_max))
         return tuple(out)
 
     def zone_name(self, key, value):
@@ -468,7 +579,8 @@ def compile_zones(cfg):
     images, failures = {}, {}
     for z in cfg.zones:
         try:
-            images[z.name] = _core.compile_zone(z.name, z.file, z.default_ttl, z.include_policy)
+            images[z.name] = _core.compile_zone(z.name, z.file, z.default_ttl, z.include_policy,
+                                                z.nsec3_max_iterations)
         except ZoneError as e:
             failures[z.name] = list(e.messages) or [str(e)]
         except OSError as e:

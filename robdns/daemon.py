@@ -14,7 +14,7 @@ import os
 import signal
 import time
 
-from robdns import __version__, config, control, privileges, reconfig, sdnotify, stats, tcp_workers
+from robdns import __version__, config, control, metrics, privileges, reconfig, sdnotify, stats, tcp_workers
 from robdns.commands import Commands
 from robdns.errors import ConfigError, RobdnsError
 from robdns.listeners import Listeners
@@ -34,6 +34,8 @@ class Daemon:
         self.xdp = None                      # robdns.xdp.XdpWorkers when `xdp` is configured
         self.tcp = None
         self.control = None
+        self.http = None                     # robdns.httpd.HttpEndpoint (server.http)
+        self.zone_slots = stats.ZoneSlots()  # per-zone counters of the data plane
         self.started = time.time()
         self.reloads = 0
         self.reload_lock = None
@@ -52,6 +54,9 @@ class Daemon:
                                         tcp_idle_timeout=cfg.tcp.idle_timeout)
         self.control_socket = control.open_socket(
             cfg.control, owner=privileges.socket_owner(cfg.user, cfg.group))
+        if cfg.http is not None:
+            from robdns import httpd
+            self.http = httpd.HttpEndpoint(cfg.http, self.metrics_snapshot, self.ready).bind()
         if cfg.xdp is not None:
             # Attaching needs root (CAP_NET_ADMIN, CAP_BPF): before the drop. The XDP
             # workers answer from the same RCU pointer as the UDP workers.
@@ -68,7 +73,8 @@ class Daemon:
         previous snapshot is freed."""
         from robdns import _core
         zones = self.zones.compiled(cfg.zones, force)
-        _core.publish(zones.database(cfg))
+        cap = cfg.http.zone_labels if cfg.http is not None else 100
+        _core.publish(zones.database(cfg, self.zone_slots.assign(cfg.zones, cap)))
         self.zones = zones
         return zones
 
@@ -124,6 +130,8 @@ class Daemon:
             self.workers.stop()
         if self.xdp:
             self.xdp.stop()
+        if self.http:
+            self.http.stop()
         _core.publish(None)
         self.listeners.close()
         logger.info("stopped")
@@ -150,9 +158,14 @@ class Daemon:
             t0 = time.monotonic()
             try:
                 result = await loop.run_in_executor(self.reloader, self._reload_blocking, force)
+            except BaseException:
+                metrics.events.reload_failures += 1
+                raise
             finally:
                 summary = self._summary()
                 sdnotify.ready(summary)
+            if not result.get("ok"):
+                metrics.events.reload_failures += 1
             self.reloads += 1
             logger.info("reload done in %.1f ms: %s", (time.monotonic() - t0) * 1000, summary)
             return result
@@ -202,7 +215,20 @@ class Daemon:
         }
 
     def stats(self):
-        return stats.collect(self.workers, self.tcp, self.xdp)
+        return stats.collect(self.workers, self.tcp, self.xdp, self.zone_slots)
+
+    def metrics_snapshot(self):
+        """(stats, status) for a /metrics scrape, from the HTTP thread: the counters are
+        summed from the workers' own copies, so no worker waits."""
+        return self.stats(), self.status()
+
+    def ready(self):
+        """/ready: every configured zone is served (loaded now, or a copy kept from an
+        earlier load); false while the first load runs or a zone has never loaded."""
+        missing = [z.name for z in self.cfg.zones
+                   if (st := self.zones.get(z.name)) is None or st.image is None]
+        return not missing, {"ready": not missing, "zones": len(self.cfg.zones),
+                             "not_served": missing}
 
 
 def _count(n, noun):
@@ -250,6 +276,8 @@ def run(args):
         if d.xdp:
             d.xdp.stop()
         return 1
+    if d.http:
+        d.http.start()          # /health answers and /ready says no while the zones load
     d.load(cfg)
     import uvloop
     loop = uvloop.new_event_loop()

@@ -36,7 +36,8 @@ def zone_source(z, files, since_ns=None):
             return None
         stats.append((path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns))
     # the load policy is part of the source: a zone compiled under another one is stale
-    return (z.file, z.default_ttl, getattr(z, "include_policy", None), tuple(stats))
+    return (z.file, z.default_ttl, getattr(z, "include_policy", None),
+            getattr(z, "nsec3_max_iterations", None), tuple(stats))
 
 
 def zone_key(name):
@@ -123,11 +124,13 @@ class ZoneSet:
                 out.append(compile_state(z, old))
         return ZoneSet(out)
 
-    def database(self, cfg):
-        """A new database snapshot of the served images with the engine options of cfg."""
+    def database(self, cfg, zone_slots=None):
+        """A new database snapshot of the served images with the engine options of cfg;
+        zone_slots ({name: slot}) turns on the per-zone query counters."""
         from robdns import _core
         return _core.Database(self.images(), identity=cfg.identity, version=cfg.version,
-                              nsid=cfg.nsid, max_udp_payload=cfg.max_udp_payload)
+                              nsid=cfg.nsid, max_udp_payload=cfg.max_udp_payload,
+                              zone_slots=zone_slots)
 
 
 def compile_state(z, old=None):
@@ -141,7 +144,8 @@ def compile_state(z, old=None):
     t0 = time.monotonic()
     started_ns = time.time_ns()
     try:
-        img = _core.compile_zone(z.name, z.file, z.default_ttl, z.include_policy)
+        img = _core.compile_zone(z.name, z.file, z.default_ttl, z.include_policy,
+                                 z.nsec3_max_iterations)
     except ZoneError as e:
         st.errors = list(e.messages) or [str(e)]
     except OSError as e:

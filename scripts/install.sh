@@ -11,9 +11,10 @@ PREFIX=${ROBDNS_PREFIX:-/opt/robdns}
 BINDIR=${ROBDNS_BINDIR-/usr/local/bin}
 
 if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-    # Build needs a C compiler and Python headers; libxdp/libbpf enable the AF_XDP path.
+    # Build needs a C compiler and Python headers; libxdp/libbpf enable the AF_XDP path;
+    # libssl-dev provides libcrypto, whose HMACs TSIG uses.
     need=""
-    for pkg in gcc python3-dev python3-venv libxdp-dev libbpf-dev pkg-config; do
+    for pkg in gcc python3-dev python3-venv libxdp-dev libbpf-dev pkg-config libssl-dev; do
         dpkg -s "$pkg" >/dev/null 2>&1 || need="$need $pkg"
     done
     if [ -n "$need" ]; then

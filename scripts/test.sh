@@ -22,7 +22,8 @@ if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
     # job (clang), the systemd unit check and the AF_XDP tests (iproute2, ping, libxdp/libbpf).
     need=""
     for pkg in knot nsd knot-dnsutils dnsperf bind9-dnsutils bind9-utils ldnsutils clang \
-               libclang-rt-14-dev systemd iproute2 iputils-ping procps libxdp-dev libbpf-dev; do
+               libclang-rt-14-dev systemd iproute2 iputils-ping procps libxdp-dev libbpf-dev \
+               bind9 libssl-dev; do
         dpkg -s "$pkg" >/dev/null 2>&1 || need="$need $pkg"
     done
     if [ -n "$need" ]; then

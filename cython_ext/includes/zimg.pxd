@@ -41,6 +41,8 @@ cdef extern from "zone/zimg.h" nogil:
 
     zimg *zimg_build(const uint8_t *origin, const rd_rrlist *rrs, rd_msgs *msgs, size_t *size_out)
     void zimg_free(zimg *z)
+    int zimg_check_nsec3_iterations(const rd_rrlist *rrs, unsigned max_iterations, rd_msgs *msgs)
+    enum: ZIMG_NSEC3_ITERATIONS_DEFAULT
     const zimg *zimg_from_buffer(const void *buf, size_t len, char *err, size_t errlen)
     size_t zimg_size(const zimg *z)
     const uint8_t *zimg_origin(const zimg *z)
@@ -62,3 +64,7 @@ cdef extern from "zone/zimg.h" nogil:
     uint32_t zimg_fast_names(const zimg *z)
     int zimg_fast_get(const zimg *z, const uint8_t *lname, uint16_t qtype, uint16_t *counts,
                       uint8_t *aa, uint8_t *rcode, const uint8_t **body)
+
+cdef extern from "zone/zdiff.h" nogil:
+    long zdiff_build(const zimg *old, const zimg *new_, uint8_t **out, size_t *outlen)
+    int zdiff_journal_check(const uint8_t *buf, size_t len, char *err, size_t errlen)

@@ -26,7 +26,8 @@ def build(harness, sources, exe):
     """Compile tests/fuzz/<harness> with `sources` into `exe`; compiler output on failure."""
     cmd = ["clang", "-g", "-O1", "-fsanitize=fuzzer,address,undefined",
            "-fno-sanitize-recover=undefined", "-std=gnu11", "-I", CSRC,
-           os.path.join(FUZZ_DIR, harness)] + list(sources) + ["-o", str(exe)]
+           os.path.join(FUZZ_DIR, harness)] + list(sources) + ["-o", str(exe)] + [
+           "-lcrypto"]   # lib/tsig.c computes its HMACs with libcrypto
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     return str(exe)

@@ -9,7 +9,9 @@
 #include <stdatomic.h>
 
 #include "lib/rd_common.h"
+#include "lib/tsig.h"
 #include "zone/zimg.h"
+#include "zonetab.h"
 
 /* Options of the engine that change with configuration; they travel inside the database
  * snapshot so that a reload swaps zones and options together (one RCU pointer). */
@@ -20,18 +22,47 @@ typedef struct rd_options {
     uint16_t nsid_len;
     uint16_t max_udp_payload;  /* our EDNS payload ceiling (default 1232) */
     uint8_t minimal_any;       /* RFC 8482 minimal answer to qtype ANY over UDP (default 1) */
+    uint16_t max_transfers;    /* AXFR/IXFR streams at once (all threads); 0: no limit */
 } rd_options;
 
+/* One rule of a zone's allow_transfer list: a transfer request matches when the peer is
+ * inside addr/prefix (family 0: any address) and, when key >= 0, it was signed with
+ * that key (an index into rd_db.keys). */
+typedef struct rd_acl_rule {
+    uint8_t family;            /* 0 (any), 4 or 6 */
+    uint8_t prefix;            /* leading bits of addr that must match */
+    uint8_t addr[16];          /* network byte order; 4 bytes used for IPv4 */
+    int32_t key;               /* -1: signed or not */
+} rd_acl_rule;
+
+/* What a zone serves to its secondaries: who may transfer it, and its IXFR journal (the
+ * changesets of the journal format of query/xfr.h, oldest first). */
+typedef struct rd_zone_xfr {
+    const rd_acl_rule *acl;    /* none: nobody may transfer the zone (the default) */
+    uint32_t nacl;
+    const uint8_t *journal;
+    size_t journal_len;
+} rd_zone_xfr;
+
 /* One database snapshot: the hosted zones and the options.  Immutable once published.
- * zones[] is sorted by canonical name order of origins (RFC 4034 6.1). */
+ * zones[] is in the control plane's order; a zone's position there is its index (the
+ * query context keeps it for per-zone accounting).  ztab finds a query's zone. */
 typedef struct rd_db {
     uint32_t nzones;
     const zimg **zones;
+    const rd_zonetab *ztab;    /* over zones[]; NULL only when nzones is 0 */
     rd_options opt;
     uint64_t generation;       /* increases with every published snapshot */
+    const rd_tsig_key *keys;   /* TSIG keys (RFC 8945): signed queries are verified with them */
+    uint32_t nkeys;
+    const rd_zone_xfr *xfr;    /* parallel to zones[]; NULL: no zone may be transferred */
     /* Streams (zone transfers) holding this snapshot across RCU quiescent points; the one
      * mutable field, changed only through rd_db_pin/rd_db_unpin (server/rcu.h). */
     _Atomic uint32_t pins;
+    /* Per-zone counters: zone_slot[i] is the rd_stats.zone_queries slot of zones[i]
+     * (slots are kept by the control plane across reloads, so a zone's counter stays its
+     * own); NULL: no per-zone counting. */
+    const uint16_t *zone_slot;
 } rd_db;
 
 /* Facts about the transport a query came on. */
@@ -44,8 +75,17 @@ typedef struct rd_transport {
 } rd_transport;
 
 /* Counters of one worker; each worker owns one, aligned to cache lines, written only by
- * its owner, summed on demand by the control plane. */
-enum { RD_STAT_QTYPES = 64 };  /* qtypes 0..62 counted by number; 63 = any other */
+ * its owner (plain increments, no atomics), summed on demand by the control plane.
+ * Every query is counted once in queries and, when it parsed, once in qtype (its own
+ * number, one of the named larger types, or other); every response once in rcode. */
+enum {
+    RD_STAT_QTYPES = 64,       /* qtypes 0..62 counted by number; 63 = any other */
+    RD_STAT_RCODES = 32,       /* extended rcodes 0..30 by number (RFC 6891 6.1.3: BADVERS
+                                  is 16); 31 = any larger one */
+    RD_STAT_ZONES = 256,       /* per-zone slots; slot 0 = zones beyond the configured cap */
+};
+/* Named types above 62, each its own counter (the rest go to qtype[RD_STAT_QTYPES-1]). */
+enum { RD_QT_AXFR, RD_QT_IXFR, RD_QT_ANY, RD_QT_CAA, RD_QT_SVCB, RD_QT_HTTPS, RD_QT_NAMED };
 typedef struct rd_stats {
     uint64_t queries;
     uint64_t responses;
@@ -54,13 +94,19 @@ typedef struct rd_stats {
     uint64_t truncated;        /* TC set */
     uint64_t udp, tcp;
     uint64_t edns, do_bit;
-    uint64_t rcode[16];
+    uint64_t rcode[RD_STAT_RCODES];
     uint64_t qtype[RD_STAT_QTYPES];
-    uint64_t qtype_other_known[8]; /* AXFR, IXFR, ANY, CAA, SVCB, HTTPS, others, reserved */
+    uint64_t qtype_named[8];   /* RD_QT_AXFR ... RD_QT_HTTPS; the rest reserved */
+    uint64_t opcode[16];       /* queries that parsed, by opcode (4: NOTIFY, RFC 1996) */
+    uint64_t zone_queries[RD_STAT_ZONES]; /* by rd_db.zone_slot of the query's zone */
 } __attribute__((aligned(64))) rd_stats;
 
-/* Find the most specific hosted zone containing lname (lower-case wire).  NULL if none. */
+/* Find the most specific hosted zone containing lname (lower-case wire).  NULL if none.
+ * (The engine finds a query's zone once, from the parser's label offsets; this is for
+ * callers that have only the name.) */
 const zimg *rd_db_find_zone(const rd_db *db, const uint8_t *lname, int nlabels);
+/* The same as an index into db->zones (RD_NONE: none); parent_first as rd_zonetab_find. */
+uint32_t rd_db_find_index(const rd_db *db, const uint8_t *lname, int parent_first);
 
 /* Answer one query.  Writes the response into resp (capacity respcap, at least 512;
  * 65535 for TCP) and returns its length; 0 means send nothing (RFC 1035 4.1.1: a

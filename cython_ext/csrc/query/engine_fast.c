@@ -13,28 +13,11 @@ void rd_ctx_zone(rd_ctx *c)
     c->zone_done = 1;
     c->fhash = zfast_hash(c->lname, c->qname_wlen);
     const rd_db *db = c->db;
-    if (!db || db->nzones == 0) return;
-    if (db->nzones > 8) {
-        c->zone = rd_db_find_zone(db, c->lname, c->nlabels);
-        return;
-    }
-    /* Few zones: the suffix of as many labels as each origin, from the parser's label
-     * offsets (RFC 1034 4.3.2 step 2: the most specific zone wins). */
-    const zimg *best = NULL;
-    int bestl = -1, n = c->nlabels;
-    for (uint32_t i = 0; i < db->nzones; i++) {
-        const zimg *z = db->zones[i];
-        int zl = zimg_origin_labels(z);
-        if (zl > n || zl <= bestl) continue;
-        size_t so = c->loff[n - zl];
-        const uint8_t *origin = zimg_origin(z);
-        size_t ol = c->qname_wlen - so;
-        if (rd_name_len(origin) == ol && memcmp(c->lname + so, origin, ol) == 0) {
-            best = z;
-            bestl = zl;
-        }
-    }
-    c->zone = best;
+    if (!db) return;
+    uint32_t i = rd_zonetab_find(db->ztab, c->lname, c->loff, c->nlabels,
+                                 c->qtype == RD_T_DS && c->nlabels > 0);
+    c->zone_index = i;
+    c->zone = i == RD_NONE ? NULL : db->zones[i];
 }
 
 /* Serve the query from a precomputed answer; 1 when done (c filled for rd_finish), 0 to

@@ -53,10 +53,13 @@ typedef struct rd_ctx {
     int nlabels;
 
     /* found once per query (rd_ctx_zone), for the fast path and the batch prefetches */
-    const zimg *zone;           /* most specific hosted zone of lname, or NULL */
+    const zimg *zone;           /* the zone answering lname, or NULL (rd_ctx_zone) */
+    uint32_t zone_index;        /* its index in db->zones, RD_NONE when none */
     uint32_t fhash;             /* zfast_hash of lname */
     uint8_t zone_done;
     int prc;                    /* rd_parse_query's result: an rcode, -1 = send nothing */
+    size_t tsig_at;             /* offset of the query's TSIG record (RFC 8945), 0: none */
+    const rd_tsig_key *tsig_key;    /* the key that signed the query, once verified */
 
     /* EDNS (RFC 6891) */
     uint8_t has_edns, edns_version, do_bit, nsid_req, keepalive_req;
@@ -130,12 +133,19 @@ void rd_ctx_start(rd_ctx *c, const rd_db *db, const uint8_t *q, size_t qlen, uin
                   size_t respcap, const rd_transport *t, rd_stats *stats);
 size_t rd_ctx_answer(rd_ctx *c);
 
-/* engine_fast.c: the zone of the query name and the name's answer-table hash (once). */
+/* engine_fast.c: the zone of the query name and the name's answer-table hash, found once
+ * per query: the most specific hosted zone (RFC 1034 4.3.2 step 2), except that DS is
+ * answered by the zone above the name when one is hosted (RFC 4035 3.1.4.1). */
 void rd_ctx_zone(rd_ctx *c);
 
 /* engine_fast.c: answer from the zone's precomputed answers when one applies and fits
  * `limit` (the size limit minus the OPT room); 1 when answered, 0: take the general path. */
 int rd_fast_answer(rd_ctx *c, size_t limit);
+
+/* engine.c: the answer to a query whose TSIG record failed (err: an RFC 8945 error, or
+ * -1 for FORMERR); also used by the transfer code (xfr.c). */
+size_t rd_tsig_error_answer(rd_ctx *c, const rd_tsig_rr *rr, rd_tsig_ctx *tsig, int err,
+                            uint64_t now);
 
 /* engine_chaos.c: class CH identity queries. */
 void rd_answer_chaos(rd_ctx *c);

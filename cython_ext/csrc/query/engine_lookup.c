@@ -3,49 +3,25 @@
 
 /* ---- zone selection ---- */
 
-const zimg *rd_db_find_zone(const rd_db *db, const uint8_t *lname, int nlabels)
+uint32_t rd_db_find_index(const rd_db *db, const uint8_t *lname, int parent_first)
 {
-    (void)nlabels;
-    if (!db || db->nzones == 0) return NULL;
-    uint16_t off[128];
+    if (!db || db->nzones == 0) return RD_NONE;
+    uint8_t off[128];
     int n = 0;
     size_t L = 0;
     while (lname[L] && n < 127) {
-        off[n++] = (uint16_t)L;
+        off[n++] = (uint8_t)L;
         L += lname[L] + 1;
     }
-    off[n] = (uint16_t)L;     /* the root label */
-    L += 1;
-    if (db->nzones <= 8) {
-        /* Few zones: compare each origin with the suffix of as many labels. */
-        const zimg *best = NULL;
-        int bestl = -1;
-        for (uint32_t i = 0; i < db->nzones; i++) {
-            const zimg *z = db->zones[i];
-            int zl = zimg_origin_labels(z);
-            if (zl > n || zl <= bestl) continue;
-            size_t so = off[n - zl];
-            const uint8_t *origin = zimg_origin(z);
-            if (rd_name_len(origin) == L - so && memcmp(lname + so, origin, L - so) == 0) {
-                best = z;
-                bestl = zl;
-            }
-        }
-        return best;
-    }
-    /* Many zones (sorted in canonical order): binary search for each suffix, the longest
-     * first, so the most specific zone wins (RFC 1034 4.3.2 step 2). */
-    for (int i = 0; i <= n; i++) {
-        const uint8_t *s = lname + off[i];
-        uint32_t lo = 0, hi = db->nzones;
-        while (lo < hi) {
-            uint32_t mid = lo + (hi - lo) / 2;
-            int cmp = rd_name_cmp(zimg_origin(db->zones[mid]), s);
-            if (cmp == 0) return db->zones[mid];
-            if (cmp < 0) lo = mid + 1; else hi = mid;
-        }
-    }
-    return NULL;
+    off[n] = (uint8_t)L;      /* the root label */
+    return rd_zonetab_find(db->ztab, lname, off, n, parent_first && n > 0);
+}
+
+const zimg *rd_db_find_zone(const rd_db *db, const uint8_t *lname, int nlabels)
+{
+    (void)nlabels;
+    uint32_t i = rd_db_find_index(db, lname, 0);
+    return i == RD_NONE ? NULL : db->zones[i];
 }
 
 /* ---- writing helpers ---- */
@@ -273,12 +249,11 @@ static size_t dname_substitute(uint8_t *out, const uint8_t *name, int keep_label
 
 void rd_answer_in(rd_ctx *c)
 {
-    const zimg *z = NULL;
-    /* RFC 4035 3.1.4.1: DS lives in the parent: look for the zone of the parent name
-     * first, so a hosted child's apex DS is answered by the hosted parent. */
-    if (c->qtype == RD_T_DS && c->nlabels > 0)
-        z = rd_db_find_zone(c->db, c->lname + c->loff[1], c->nlabels - 1);
-    if (!z) z = rd_db_find_zone(c->db, c->lname, c->nlabels);
+    /* The zone was found once for the query (the fast path or the batch pipeline may
+     * have done it); for DS it is the parent's when hosted (RFC 4035 3.1.4.1), so a
+     * hosted child's apex DS is answered by the hosted parent. */
+    rd_ctx_zone(c);
+    const zimg *z = c->zone;
     if (!z) {
         c->rcode = RD_RCODE_REFUSED;           /* RFC 1034 4.3.2 step 2: not ours */
         c->ede = RD_EDE_NOT_AUTHORITATIVE;      /* RFC 8914 4.21, as Knot and NSD */

@@ -292,12 +292,18 @@ zimg *rd_precompute_answers(zimg *z, size_t *size)
     fans *ans = malloc((FANS_MAX + 1) * sizeof *ans);
     uint8_t *scratch = malloc((size_t)(FANS_MAX + 1) * (ZFAST_BLOB_HDR + ZFAST_BLOB_MAX));
     uint32_t *node_rec = NULL;
+    rd_zonetab *ztab = NULL;
     grow g = { z, *size, *size };
     int ok = 0;
     if (!f || !bits || !ztypes || !ans || !scratch) goto done;
     f->zones[0] = z;
     f->db.nzones = 1;
     f->db.zones = f->zones;
+    /* the table refers to f->zones, which follows the image when it grows */
+    uint32_t dup;
+    ztab = rd_zonetab_build(f->zones, 1, &dup);
+    if (!ztab) goto done;
+    f->db.ztab = ztab;
     f->db.opt.max_udp_payload = 1232;
     f->db.opt.minimal_any = 1;
     f->tcp.tcp = 1;
@@ -411,5 +417,6 @@ done:
     zimg *shrunk = realloc(z, *size);        /* give back the room not used */
     if (shrunk) z = shrunk;
     free(f); free(bits); free(ztypes); free(ans); free(scratch); free(node_rec);
+    rd_zonetab_free(ztab);
     return z;
 }

@@ -71,6 +71,13 @@ typedef struct zimg zimg;      /* opaque: the header at the start of the buffer 
 zimg *zimg_build(const uint8_t *origin, const rd_rrlist *rrs, rd_msgs *msgs, size_t *size_out);
 void zimg_free(zimg *z);
 
+/* RFC 9276: every NSEC3 proof costs the server (and each validator) iterations + 1
+ * SHA-1 rounds per hashed name.  An NSEC3 or NSEC3PARAM record above `max_iterations`
+ * is an error (one, at the first such record); otherwise a non-zero count is a warning
+ * (section 3.1: zone publishers SHOULD use 0).  Returns the number of errors added. */
+int zimg_check_nsec3_iterations(const rd_rrlist *rrs, unsigned max_iterations, rd_msgs *msgs);
+#define ZIMG_NSEC3_ITERATIONS_DEFAULT 50   /* BIND 9.20's limit (DNS_NSEC3_MAXITERATIONS) */
+
 /* Validate a buffer read back from a file (magic, version, bounds of every offset) and
  * return it as an image, or NULL with a reason in err.  The buffer is not copied. */
 const zimg *zimg_from_buffer(const void *buf, size_t len, char *err, size_t errlen);

@@ -105,3 +105,37 @@ void zb_check_nodes(builder *b)
         }
     }
 }
+
+int zimg_check_nsec3_iterations(const rd_rrlist *l, unsigned max_iterations, rd_msgs *msgs)
+{
+    const rd_rr *first = NULL, *param = NULL;
+    for (size_t i = 0; i < l->n; i++) {
+        const rd_rr *rr = &l->rr[i];
+        /* RFC 5155 3.2 and 4.2: hash algorithm (1), flags (1), iterations (2), ... */
+        if ((rr->type != RD_T_NSEC3 && rr->type != RD_T_NSEC3PARAM) || rr->rdlen < 4 ||
+            (rr->flags & RD_RR_TEXT_RDATA))
+            continue;
+        const uint8_t *rd = l->arena + rr->rdata;
+        unsigned it = (unsigned)rd[2] << 8 | rd[3];
+        if (it > max_iterations) {
+            /* Section 3.2: validators may treat such answers as insecure or bogus
+             * (BIND 9.20 above 50), and each proof costs the server it + 1 hashes per
+             * name: refuse the zone rather than serve it at that cost. */
+            rd_msgs_add(msgs, RD_MSG_ERROR, rr->file, rr->line,
+                        "%s iterations %u above the limit of %u (RFC 9276 3.2; "
+                        "server.nsec3_max_iterations)",
+                        rr->type == RD_T_NSEC3 ? "NSEC3" : "NSEC3PARAM", it, max_iterations);
+            return 1;
+        }
+        if (it > 0 && !first) first = rr;
+        if (it > 0 && !param && rr->type == RD_T_NSEC3PARAM) param = rr;
+    }
+    const rd_rr *w = param ? param : first;
+    if (w) {
+        const uint8_t *rd = l->arena + w->rdata;
+        rd_msgs_add(msgs, RD_MSG_WARNING, w->file, w->line,
+                    "NSEC3 iterations %u: RFC 9276 3.1 says zones SHOULD use 0",
+                    (unsigned)rd[2] << 8 | rd[3]);
+    }
+    return 0;
+}

@@ -1,0 +1,344 @@
+/* tsig.c — TSIG (RFC 8945): parse the TSIG record, verify a request, sign responses and chains of them, with libcrypto's HMAC. */
+#include "lib/tsig.h"
+
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/params.h>
+#include <pthread.h>
+
+/* Algorithm names (RFC 8945 6) in wire form, and libcrypto's digest names. */
+static const struct {
+    const uint8_t *wire;
+    const char *digest;
+    size_t mac;
+} algs[RD_TSIG_ALG_COUNT] = {
+    [RD_TSIG_HMAC_MD5] = { (const uint8_t *)"\x08hmac-md5\x07sig-alg\x03reg\x03int", "MD5", 16 },
+    [RD_TSIG_HMAC_SHA1] = { (const uint8_t *)"\x09hmac-sha1", "SHA1", 20 },
+    [RD_TSIG_HMAC_SHA224] = { (const uint8_t *)"\x0bhmac-sha224", "SHA224", 28 },
+    [RD_TSIG_HMAC_SHA256] = { (const uint8_t *)"\x0bhmac-sha256", "SHA256", 32 },
+    [RD_TSIG_HMAC_SHA384] = { (const uint8_t *)"\x0bhmac-sha384", "SHA384", 48 },
+    [RD_TSIG_HMAC_SHA512] = { (const uint8_t *)"\x0bhmac-sha512", "SHA512", 64 },
+};
+
+int rd_tsig_alg_from_name(const uint8_t *lname)
+{
+    for (int a = 1; a < RD_TSIG_ALG_COUNT; a++)
+        if (rd_name_eq(lname, algs[a].wire)) return a;
+    return 0;
+}
+
+const uint8_t *rd_tsig_alg_name(int alg)
+{
+    return alg > 0 && alg < RD_TSIG_ALG_COUNT ? algs[alg].wire : NULL;
+}
+
+size_t rd_tsig_mac_size(int alg)
+{
+    return alg > 0 && alg < RD_TSIG_ALG_COUNT ? algs[alg].mac : 0;
+}
+
+int rd_tsig_memeq(const uint8_t *a, const uint8_t *b, size_t n)
+{
+    volatile uint8_t d = 0;
+    for (size_t i = 0; i < n; i++) d |= a[i] ^ b[i];
+    return d == 0;
+}
+
+/* ---- HMAC through libcrypto's EVP_MAC (fetched once: fetching is costly) ---- */
+
+static EVP_MAC *hmac_impl;
+static pthread_once_t hmac_once = PTHREAD_ONCE_INIT;
+static void hmac_fetch(void) { hmac_impl = EVP_MAC_fetch(NULL, "HMAC", NULL); }
+
+typedef struct hm { EVP_MAC_CTX *c; } hm;
+
+static int hm_init(hm *h, const rd_tsig_key *k)
+{
+    pthread_once(&hmac_once, hmac_fetch);
+    h->c = NULL;
+    if (!hmac_impl || k->alg <= 0 || k->alg >= RD_TSIG_ALG_COUNT) return -1;
+    h->c = EVP_MAC_CTX_new(hmac_impl);
+    if (!h->c) return -1;
+    OSSL_PARAM params[2] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)algs[k->alg].digest, 0),
+        OSSL_PARAM_construct_end(),
+    };
+    if (!EVP_MAC_init(h->c, k->secret, k->secret_len, params)) {
+        EVP_MAC_CTX_free(h->c);
+        h->c = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+static void hm_update(hm *h, const void *p, size_t n) { EVP_MAC_update(h->c, p, n); }
+
+static size_t hm_final(hm *h, uint8_t *out)
+{
+    size_t n = 0;
+    if (!EVP_MAC_final(h->c, out, &n, RD_TSIG_MAC_MAX)) n = 0;
+    EVP_MAC_CTX_free(h->c);
+    h->c = NULL;
+    return n;
+}
+
+static inline uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
+static inline void put16(uint8_t *p, uint16_t v) { p[0] = v >> 8; p[1] = (uint8_t)v; }
+static void put48(uint8_t *p, uint64_t v)
+{
+    for (int i = 5; i >= 0; i--) { p[i] = (uint8_t)v; v >>= 8; }
+}
+
+/* Read a possibly compressed name at `off` into out (lower-case, uncompressed).  Pointers
+ * must point backwards (so the walk ends).  Returns the offset after the name as it is
+ * written at `off`, or 0 when malformed. */
+static size_t read_name(const uint8_t *m, size_t len, size_t off, uint8_t *out)
+{
+    size_t p = off, next = 0, n = 0;
+    for (;;) {
+        if (p >= len) return 0;
+        uint8_t l = m[p];
+        if ((l & 0xC0) == 0xC0) {
+            if (p + 2 > len) return 0;
+            size_t to = (size_t)(l & 0x3F) << 8 | m[p + 1];
+            if (to >= p) return 0;
+            if (!next) next = p + 2;
+            p = to;
+            continue;
+        }
+        if (l & 0xC0) return 0;
+        if (n + l + 1 > RD_NAME_MAX || p + 1 + l > len) return 0;
+        out[n++] = l;
+        for (uint8_t k = 1; k <= l; k++) out[n++] = rd_lower(m[p + k]);
+        p += 1 + l;
+        if (l == 0) break;
+    }
+    return next ? next : p;
+}
+
+int rd_tsig_parse(const uint8_t *m, size_t len, size_t off, rd_tsig_rr *rr)
+{
+    memset(rr, 0, sizeof *rr);
+    rr->start = off;
+    size_t p = read_name(m, len, off, rr->key);
+    if (!p || p + 10 > len) return -1;
+    /* RFC 8945 4.2: class ANY, TTL 0. */
+    if (get16(m + p) != RD_T_TSIG || get16(m + p + 2) != RD_C_ANY) return -1;
+    if (m[p + 4] | m[p + 5] | m[p + 6] | m[p + 7]) return -1;
+    size_t rdlen = get16(m + p + 8);
+    p += 10;
+    size_t end = p + rdlen;
+    if (end != len) return -1;
+    /* The algorithm name is never compressed (RFC 8945 4.2); a pointer is malformed. */
+    size_t q = p, n = 0;
+    for (;;) {
+        if (q >= end) return -1;
+        uint8_t l = m[q];
+        if (l & 0xC0) return -1;
+        if (n + l + 1 > RD_NAME_MAX || q + 1 + l > end) return -1;
+        rr->alg_name[n++] = l;
+        for (uint8_t k = 1; k <= l; k++) rr->alg_name[n++] = rd_lower(m[q + k]);
+        q += 1 + l;
+        if (l == 0) break;
+    }
+    if (q + 10 > end) return -1;
+    rr->alg = rd_tsig_alg_from_name(rr->alg_name);
+    rr->time_signed = 0;
+    for (int i = 0; i < 6; i++) rr->time_signed = rr->time_signed << 8 | m[q + i];
+    rr->fudge = get16(m + q + 6);
+    rr->mac_len = get16(m + q + 8);
+    q += 10;
+    if (q + rr->mac_len + 6 > end) return -1;
+    rr->mac = m + q;
+    q += rr->mac_len;
+    rr->orig_id = get16(m + q);
+    rr->error = get16(m + q + 2);
+    rr->other_len = get16(m + q + 4);
+    q += 6;
+    if (q + rr->other_len != end) return -1;
+    rr->other = m + q;
+    return 0;
+}
+
+/* The message as the MAC covers it (RFC 8945 4.3.2): the original ID in place of the ID,
+ * and ARCOUNT without the TSIG record when `minus` is 1. */
+static void mac_message(hm *h, const uint8_t *m, size_t len, uint16_t orig_id, int minus)
+{
+    uint8_t head[12];
+    memcpy(head, m, 12);
+    put16(head, orig_id);
+    put16(head + 10, (uint16_t)(get16(m + 10) - minus));
+    hm_update(h, head, 12);
+    hm_update(h, m + 12, len - 12);
+}
+
+/* The TSIG variables (RFC 8945 4.3.3); the timers only for a later message of a chain. */
+static void mac_variables(hm *h, const uint8_t *key, const uint8_t *alg, uint64_t time_signed,
+                          uint16_t fudge, uint16_t error, const uint8_t *other,
+                          uint16_t other_len, int timers_only)
+{
+    uint8_t b[10];
+    if (!timers_only) {
+        hm_update(h, key, rd_name_len(key));
+        put16(b, RD_C_ANY);
+        memset(b + 2, 0, 4);                  /* TTL 0 */
+        hm_update(h, b, 6);
+        hm_update(h, alg, rd_name_len(alg));
+    }
+    put48(b, time_signed);
+    put16(b + 6, fudge);
+    hm_update(h, b, 8);
+    if (!timers_only) {
+        put16(b, error);
+        put16(b + 2, other_len);
+        hm_update(h, b, 4);
+        if (other_len) hm_update(h, other, other_len);
+    }
+}
+
+static void prior_mac(hm *h, const uint8_t *mac, uint16_t n)
+{
+    uint8_t b[2];
+    put16(b, n);
+    hm_update(h, b, 2);
+    hm_update(h, mac, n);
+}
+
+int rd_tsig_verify(rd_tsig_ctx *ctx, const uint8_t *m, size_t len, const rd_tsig_rr *rr,
+                   const rd_tsig_key *keys, size_t nkeys, uint64_t now)
+{
+    memset(ctx, 0, sizeof *ctx);
+    /* RFC 8945 5.2.1: an unknown key, or a known one with another algorithm: BADKEY. */
+    const rd_tsig_key *k = NULL;
+    for (size_t i = 0; i < nkeys; i++)
+        if (rd_name_eq(keys[i].name, rr->key)) { k = &keys[i]; break; }
+    if (!k || rr->alg != k->alg) return RD_TSIG_BADKEY;
+    ctx->key = k;
+    ctx->time_signed = rr->time_signed;
+    ctx->fudge = rr->fudge;
+    /* RFC 8945 5.2.2.1: a MAC longer than the hash, or shorter than the larger of 10
+     * octets and half the hash, is malformed. */
+    size_t full = rd_tsig_mac_size(k->alg);
+    size_t floor = full / 2 > 10 ? full / 2 : 10;
+    if (rr->mac_len > full || rr->mac_len < floor) return -1;
+    hm h;
+    if (hm_init(&h, k) < 0) return RD_TSIG_BADKEY;
+    mac_message(&h, m, rr->start, rr->orig_id, 1);
+    mac_variables(&h, k->name, rd_tsig_alg_name(k->alg), rr->time_signed, rr->fudge,
+                  rr->error, rr->other, rr->other_len, 0);
+    uint8_t mac[RD_TSIG_MAC_MAX];
+    size_t n = hm_final(&h, mac);
+    if (n != full || !rd_tsig_memeq(mac, rr->mac, rr->mac_len)) {
+        ctx->key = NULL;                     /* RFC 8945 5.3.2: a BADSIG answer is unsigned */
+        return RD_TSIG_BADSIG;
+    }
+    memcpy(ctx->prior, rr->mac, rr->mac_len);
+    ctx->prior_len = rr->mac_len;
+    /* RFC 8945 5.2.3: the time check comes after the MAC check. */
+    uint64_t lo = rr->time_signed > rr->fudge ? rr->time_signed - rr->fudge : 0;
+    if (now < lo || now > rr->time_signed + rr->fudge) return RD_TSIG_BADTIME;
+    return 0;
+}
+
+size_t rd_tsig_room(const rd_tsig_key *key)
+{
+    /* owner, type..rdlen, alg name, time+fudge+macsize, MAC, id+error+otherlen, other (6) */
+    return rd_name_len(key->name) + 10 + rd_name_len(rd_tsig_alg_name(key->alg)) + 10 +
+           rd_tsig_mac_size(key->alg) + 6 + 6;
+}
+
+/* Write the TSIG record at m+len. */
+static size_t write_rr(uint8_t *m, size_t len, size_t cap, const uint8_t *key, const uint8_t *alg,
+                       uint64_t time_signed, uint16_t fudge, const uint8_t *mac, uint16_t mac_len,
+                       uint16_t orig_id, uint16_t error, const uint8_t *other, uint16_t other_len)
+{
+    size_t kl = rd_name_len(key), al = rd_name_len(alg);
+    size_t rdlen = al + 10 + mac_len + 6 + other_len;
+    if (len + kl + 10 + rdlen > cap || rdlen > 65535) return 0;
+    uint8_t *p = m + len;
+    memcpy(p, key, kl); p += kl;
+    put16(p, RD_T_TSIG); put16(p + 2, RD_C_ANY);
+    memset(p + 4, 0, 4);
+    put16(p + 8, (uint16_t)rdlen);
+    p += 10;
+    memcpy(p, alg, al); p += al;
+    put48(p, time_signed);
+    put16(p + 6, fudge);
+    put16(p + 8, mac_len);
+    p += 10;
+    if (mac_len) memcpy(p, mac, mac_len);
+    p += mac_len;
+    put16(p, orig_id); put16(p + 2, error); put16(p + 4, other_len);
+    p += 6;
+    if (other_len) memcpy(p, other, other_len);
+    p += other_len;
+    put16(m + 10, (uint16_t)(get16(m + 10) + 1));
+    return (size_t)(p - m);
+}
+
+size_t rd_tsig_sign(rd_tsig_ctx *ctx, uint8_t *m, size_t len, size_t cap, uint16_t error,
+                    uint64_t now)
+{
+    const rd_tsig_key *k = ctx->key;
+    if (!k || len < 12) return 0;
+    uint8_t other[6];
+    uint16_t other_len = 0;
+    uint64_t t = now;
+    if (error == RD_TSIG_BADTIME) {
+        /* RFC 8945 5.2.3: the request's time, and ours in Other Data. */
+        t = ctx->time_signed;
+        put48(other, now);
+        other_len = 6;
+    }
+    int later = ctx->nsigned > 0;
+    hm h;
+    if (hm_init(&h, k) < 0) return 0;
+    prior_mac(&h, ctx->prior, ctx->prior_len);
+    uint16_t id = get16(m);
+    mac_message(&h, m, len, id, 0);
+    mac_variables(&h, k->name, rd_tsig_alg_name(k->alg), t, RD_TSIG_FUDGE, error, other,
+                  other_len, later);
+    uint8_t mac[RD_TSIG_MAC_MAX];
+    size_t n = hm_final(&h, mac);
+    if (n == 0) return 0;
+    size_t out = write_rr(m, len, cap, k->name, rd_tsig_alg_name(k->alg), t, RD_TSIG_FUDGE,
+                          mac, (uint16_t)n, id, error, other, other_len);
+    if (out) {
+        memcpy(ctx->prior, mac, n);
+        ctx->prior_len = (uint16_t)n;
+        ctx->nsigned++;
+    }
+    return out;
+}
+
+size_t rd_tsig_append_unsigned(uint8_t *m, size_t len, size_t cap, const rd_tsig_rr *rr,
+                               uint16_t error, uint64_t now)
+{
+    if (len < 12) return 0;
+    return write_rr(m, len, cap, rr->key, rr->alg_name, now, RD_TSIG_FUDGE, NULL, 0,
+                    get16(m), error, NULL, 0);
+}
+
+int rd_tsig_verify_response(rd_tsig_ctx *ctx, const uint8_t *m, size_t len,
+                            const rd_tsig_rr *rr, uint64_t now)
+{
+    const rd_tsig_key *k = ctx->key;
+    if (!k || !rd_name_eq(rr->key, k->name) || rr->alg != k->alg) return -1;
+    if (rr->mac_len != rd_tsig_mac_size(k->alg) || rr->error) return -1;
+    int later = ctx->nsigned > 0;
+    hm h;
+    if (hm_init(&h, k) < 0) return -1;
+    prior_mac(&h, ctx->prior, ctx->prior_len);
+    mac_message(&h, m, rr->start, rr->orig_id, 1);
+    mac_variables(&h, k->name, rd_tsig_alg_name(k->alg), rr->time_signed, rr->fudge,
+                  rr->error, rr->other, rr->other_len, later);
+    uint8_t mac[RD_TSIG_MAC_MAX];
+    size_t n = hm_final(&h, mac);
+    if (n != rr->mac_len || !rd_tsig_memeq(mac, rr->mac, n)) return -1;
+    uint64_t lo = rr->time_signed > rr->fudge ? rr->time_signed - rr->fudge : 0;
+    if (now < lo || now > rr->time_signed + rr->fudge) return -1;
+    memcpy(ctx->prior, mac, n);
+    ctx->prior_len = (uint16_t)n;
+    ctx->nsigned++;
+    return 0;
+}

@@ -1,0 +1,104 @@
+/* tsig.h — TSIG (RFC 8945): keys, the TSIG record of a message, verifying requests and signing responses, one message or a chain of them.
+ *
+ * A wire operation with no server state: the caller passes the keys and the clock.  The
+ * MACs are HMACs computed by OpenSSL's libcrypto (RFC 8945 6: hmac-md5, hmac-sha1,
+ * hmac-sha224, hmac-sha256, hmac-sha384, hmac-sha512).
+ */
+#ifndef RD_TSIG_H
+#define RD_TSIG_H
+
+#include "lib/rd_common.h"
+
+enum { RD_T_TSIG = 250 };
+
+/* Algorithms (index into the table of tsig.c; 0 = unknown). */
+enum {
+    RD_TSIG_ALG_NONE = 0, RD_TSIG_HMAC_MD5, RD_TSIG_HMAC_SHA1, RD_TSIG_HMAC_SHA224,
+    RD_TSIG_HMAC_SHA256, RD_TSIG_HMAC_SHA384, RD_TSIG_HMAC_SHA512, RD_TSIG_ALG_COUNT
+};
+
+/* TSIG error field values (RFC 8945 3, IANA "DNS RCODEs"). */
+enum { RD_TSIG_BADSIG = 16, RD_TSIG_BADKEY = 17, RD_TSIG_BADTIME = 18, RD_TSIG_BADTRUNC = 22 };
+
+#define RD_TSIG_MAC_MAX 64        /* SHA-512 */
+#define RD_TSIG_SECRET_MAX 512
+#define RD_TSIG_FUDGE 300         /* seconds, RFC 8945 10 recommends 300 */
+
+typedef struct rd_tsig_key {
+    uint8_t name[RD_NAME_MAX + 1];   /* lower-case wire name */
+    uint8_t alg;                     /* RD_TSIG_HMAC_* */
+    uint16_t secret_len;
+    uint8_t secret[RD_TSIG_SECRET_MAX];
+} rd_tsig_key;
+
+/* The TSIG record of a message (RFC 8945 4.2), pointing into the message. */
+typedef struct rd_tsig_rr {
+    size_t start;                    /* offset of its owner name: the message ends there
+                                        once the record is taken off */
+    uint8_t key[RD_NAME_MAX + 1];    /* key name, lower-case */
+    uint8_t alg_name[RD_NAME_MAX + 1];   /* algorithm name, lower-case */
+    int alg;                         /* RD_TSIG_HMAC_*, or 0 when unknown */
+    uint64_t time_signed;            /* 48 bits */
+    uint16_t fudge;
+    uint16_t mac_len;
+    const uint8_t *mac;
+    uint16_t orig_id;
+    uint16_t error;
+    uint16_t other_len;
+    const uint8_t *other;
+} rd_tsig_rr;
+
+/* State of one signed exchange: the key, and the MAC the next signature chains from
+ * (the request's, then each response's: RFC 8945 5.3.1). */
+typedef struct rd_tsig_ctx {
+    const rd_tsig_key *key;
+    uint64_t time_signed;            /* of the request; the responses are signed "now" */
+    uint16_t fudge;
+    uint16_t prior_len;
+    uint8_t prior[RD_TSIG_MAC_MAX];
+    uint32_t nsigned;                /* responses signed so far */
+} rd_tsig_ctx;
+
+int rd_tsig_alg_from_name(const uint8_t *lname);   /* lower-case wire name -> alg, or 0 */
+const uint8_t *rd_tsig_alg_name(int alg);          /* wire name, or NULL */
+size_t rd_tsig_mac_size(int alg);                  /* MAC octets of the algorithm */
+
+/* Parse the TSIG record whose owner name starts at `off` (the last record of the
+ * message, RFC 8945 5.1).  Returns 0, or -1 when it is malformed or does not end exactly
+ * at `len`. */
+int rd_tsig_parse(const uint8_t *m, size_t len, size_t off, rd_tsig_rr *rr);
+
+/* Verify a request carrying `rr` (RFC 8945 5.2) against `keys` at time `now` (seconds
+ * since the epoch).  Returns 0 (valid: ctx is ready to sign the response), or the TSIG
+ * error to answer with: RD_TSIG_BADKEY (unknown key, or an algorithm other than the
+ * key's), RD_TSIG_BADSIG (MAC wrong or truncated below the RFC 8945 5.2.2.1 floor),
+ * RD_TSIG_BADTIME (outside the fudge; ctx is then ready to sign the error).  The MAC is
+ * compared in constant time. */
+int rd_tsig_verify(rd_tsig_ctx *ctx, const uint8_t *m, size_t len, const rd_tsig_rr *rr,
+                   const rd_tsig_key *keys, size_t nkeys, uint64_t now);
+
+/* Octets a TSIG record signed with `key` takes (to keep room for it). */
+size_t rd_tsig_room(const rd_tsig_key *key);
+
+/* Sign the response m[0..len) (ARCOUNT not yet counting TSIG) and append the TSIG record,
+ * incrementing ARCOUNT.  The first response carries the whole set of TSIG variables, the
+ * later ones of a multi-message answer chain from the previous MAC with the timers only
+ * (RFC 8945 5.3.1).  `error` is 0, or RD_TSIG_BADTIME (then Other Data is the server's
+ * time, 5.2.3).  Returns the new length, or 0 when it does not fit in cap. */
+size_t rd_tsig_sign(rd_tsig_ctx *ctx, uint8_t *m, size_t len, size_t cap, uint16_t error,
+                    uint64_t now);
+
+/* Append the unsigned TSIG record of a BADKEY or BADSIG answer (RFC 8945 5.3.2: key and
+ * algorithm names of the request, empty MAC).  Returns the new length, or 0. */
+size_t rd_tsig_append_unsigned(uint8_t *m, size_t len, size_t cap, const rd_tsig_rr *rr,
+                               uint16_t error, uint64_t now);
+
+/* Verify a response to a request we signed (a NOTIFY answer, a transfer we requested):
+ * 0 when the MAC chains correctly from ctx->prior; -1 otherwise.  Advances the chain. */
+int rd_tsig_verify_response(rd_tsig_ctx *ctx, const uint8_t *m, size_t len,
+                            const rd_tsig_rr *rr, uint64_t now);
+
+/* Compare n bytes without an early exit (RFC 8945 5.2.2 MACs). */
+int rd_tsig_memeq(const uint8_t *a, const uint8_t *b, size_t n);
+
+#endif

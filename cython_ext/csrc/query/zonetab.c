@@ -1,0 +1,88 @@
+/* zonetab.c — the zone table: a hash of apex names probed by label count, longest first, so a query finds its zone in a few probes however many zones are hosted. */
+#include "zonetab.h"
+#include "zone/zimg_format.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static inline int depth_set(const rd_zonetab *t, int k)
+{
+    return (int)((t->depths[k >> 6] >> (k & 63)) & 1);
+}
+
+/* The slot holding the zone whose apex is the suffix at `so` of lname (`k` labels, hash h)
+ * or RD_NONE.  The table is at most half full, so a probe ends at an empty slot soon. */
+static uint32_t probe(const rd_zonetab *t, uint32_t h, const uint8_t *suffix, size_t slen, int k)
+{
+    for (uint32_t i = h & t->mask, step = 0; step <= t->mask; i = (i + 1) & t->mask, step++) {
+        const rd_zonetab_slot *s = &t->slots[i];
+        if (s->index == RD_NONE) return RD_NONE;
+        if (s->hash != h) continue;
+        const zimg *z = t->zones[s->index];
+        if (zimg_origin_labels(z) != k) continue;
+        const uint8_t *o = zimg_origin(z);
+        if (rd_name_len(o) == slen && memcmp(o, suffix, slen) == 0) return s->index;
+    }
+    return RD_NONE;
+}
+
+rd_zonetab *rd_zonetab_build(const zimg *const *zones, uint32_t n, uint32_t *dup)
+{
+    *dup = RD_NONE;
+    uint64_t slots = 16;
+    while (slots < 2 * (uint64_t)n) slots *= 2;
+    if (slots > 0x80000000ull) return NULL;
+    rd_zonetab *t = malloc(sizeof *t + slots * sizeof(rd_zonetab_slot));
+    if (!t) return NULL;
+    t->count = n;
+    t->mask = (uint32_t)slots - 1;
+    t->depths[0] = t->depths[1] = 0;
+    t->max_labels = 0;
+    t->zones = zones;
+    memset(t->slots, 0xff, slots * sizeof(rd_zonetab_slot));   /* index RD_NONE: empty */
+    for (uint32_t i = 0; i < n; i++) {
+        const uint8_t *o = zimg_origin(zones[i]);
+        int k = zimg_origin_labels(zones[i]);
+        uint32_t h = zimg_name_hash(o);
+        if (probe(t, h, o, rd_name_len(o), k) != RD_NONE) {
+            *dup = i;
+            free(t);
+            return NULL;
+        }
+        uint32_t j = h & t->mask;
+        while (t->slots[j].index != RD_NONE) j = (j + 1) & t->mask;
+        t->slots[j].hash = h;
+        t->slots[j].index = i;
+        t->depths[k >> 6] |= 1ull << (k & 63);
+        if (k > t->max_labels) t->max_labels = k;
+    }
+    return t;
+}
+
+void rd_zonetab_free(rd_zonetab *t)
+{
+    free(t);
+}
+
+uint32_t rd_zonetab_find(const rd_zonetab *t, const uint8_t *lname, const uint8_t *loff,
+                         int nlabels, int parent_first)
+{
+    if (!t || t->count == 0) return RD_NONE;
+    int kmax = nlabels < t->max_labels ? nlabels : t->max_labels;
+    /* zimg_name_hash runs from the root towards the leaf, so the hash of every suffix
+     * comes out of one pass over the last kmax labels. */
+    uint32_t raw[ZIMG_MAX_LABELS + 1];
+    raw[0] = ZH_SEED;
+    for (int k = 1; k <= kmax; k++) raw[k] = zh_label(raw[k - 1], lname + loff[nlabels - k]);
+    size_t end = (size_t)loff[nlabels] + 1;    /* wire length of lname */
+    int top = (parent_first && kmax == nlabels) ? kmax - 1 : kmax;
+    for (int k = top; k >= 0; k--) {
+        if (!depth_set(t, k)) continue;
+        size_t so = loff[nlabels - k];
+        uint32_t idx = probe(t, zh_final(raw[k]), lname + so, end - so, k);
+        if (idx != RD_NONE) return idx;
+    }
+    if (top != kmax && depth_set(t, kmax))
+        return probe(t, zh_final(raw[kmax]), lname, end, kmax);
+    return RD_NONE;
+}

@@ -1,0 +1,106 @@
+# test_zonetab.py — the zone table (query/zonetab.c) against a Python model of "the longest matching apex", nested zones included, through find_index and through the engine's answers.
+"""The zone of a query is the hosted zone whose apex is the longest ancestor-or-self of the
+name (RFC 1034 4.3.2 step 2); for DS, the zone strictly above the name when one is hosted
+(RFC 4035 3.1.4.1).  Random zone sets (children under their parents, the root zone, names
+of several depths) are checked against that model: the index the table finds, and the
+zone whose SOA the engine puts in the authority section of a negative answer, one query
+at a time and in a batch (the pipeline finds the zone once and answers from it)."""
+
+import random
+
+import dns.message
+import dns.name
+import dns.rcode
+import dns.rdatatype
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from robdns import _core
+
+LABELS = ["a", "b", "c", "zz", "xn--d"]
+_images = {}
+
+
+def image(apex):
+    """A small compiled zone for `apex` (memoized: a zone is compiled once per run)."""
+    if apex not in _images:
+        text = (f"$ORIGIN {apex}\n@ 3600 IN SOA ns.invalid. h.invalid. 1 3600 600 86400 60\n"
+                "@ 3600 IN NS ns.invalid.\n")
+        _images[apex] = _core.compile_zone_text(apex, text)
+    return _images[apex]
+
+
+def name_of(labels):
+    return ".".join(labels) + "." if labels else "."
+
+
+def model(apexes, qname, ds=False):
+    """Index in `apexes` of the zone for qname by the rule above, or None."""
+    q = dns.name.from_text(qname)
+    best, best_labels = None, -1
+    exact = None
+    for i, a in enumerate(apexes):
+        an = dns.name.from_text(a)
+        if not q.is_subdomain(an):
+            continue
+        if ds and an == q:
+            exact = i
+            continue
+        if len(an) > best_labels:
+            best, best_labels = i, len(an)
+    return exact if best is None else best
+
+
+names = st.lists(st.sampled_from(LABELS), min_size=0, max_size=4).map(name_of)
+
+
+def soa_owner(resp):
+    msg = dns.message.from_wire(resp)
+    if msg.rcode() == dns.rcode.REFUSED:
+        return None
+    for rrset in msg.authority + msg.answer:
+        if rrset.rdtype == dns.rdatatype.SOA:
+            return rrset.name.to_text().lower()
+    raise AssertionError(f"no SOA in {msg}")
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(names, min_size=0, max_size=12, unique=True), st.lists(names, min_size=1, max_size=12),
+       st.randoms(use_true_random=False))
+def test_longest_matching_apex(apexes, queries, rnd):
+    db = _core.Database([image(a) for a in apexes])
+    assert [z.origin for z in db.zones] == apexes           # the order given is the index
+    wires = []
+    for q in queries + apexes:
+        # letter case does not choose the zone (RFC 4343)
+        typed = "".join(ch.upper() if rnd.random() < 0.5 else ch for ch in q)
+        assert db.find_index(typed) == model(apexes, q), (apexes, q)
+        assert db.find_index(typed, ds=True) == model(apexes, q, ds=True), (apexes, q)
+        for rdtype, ds in (("TXT", False), ("DS", True)):
+            want = model(apexes, q, ds)
+            wire = dns.message.make_query(typed, rdtype).to_wire()
+            got = soa_owner(_core.answer(db, wire))
+            assert got == (None if want is None else apexes[want]), (apexes, q, rdtype)
+            wires.append((wire, got))
+    batch = _core.answer_batch(db, [w for w, _ in wires])
+    assert [soa_owner(r) for r in batch] == [got for _, got in wires]
+
+
+def test_same_apex_twice_is_refused():
+    with pytest.raises(ValueError, match="given twice"):
+        _core.Database([image("a."), image("b."), image("A.")])
+
+
+def test_many_zones_every_one_found():
+    """Thousands of apexes at several depths, each found from a name below it and from
+    itself; names outside every zone find none."""
+    rnd = random.Random(7)
+    apexes = sorted({name_of([rnd.choice(LABELS) + str(rnd.randrange(400))
+                              for _ in range(rnd.randrange(1, 4))]) for _ in range(1500)})
+    db = _core.Database([image(a) for a in apexes])
+    index = {a: i for i, a in enumerate(apexes)}
+    for a in apexes:
+        assert db.find_index(a) == index[a]
+        assert db.find_index("www.deep." + a) == model(apexes, "www.deep." + a)
+    assert db.find_index("nowhere.invalid.") is None
