@@ -14,17 +14,6 @@ cdef extern from "server/rcu.h" nogil:
     void rd_rcu_synchronize()
     uint64_t rd_rcu_grace_periods()
 
-cdef extern from "server/rcu_selftest.h" nogil:
-    ctypedef struct rd_rcu_stress_result:
-        int readers
-        int publications
-        uint64_t grace_periods
-        uint64_t violations
-        uint64_t reads
-    int rd_rcu_stress(int nreaders, int publications, int skip_synchronize,
-                      rd_rcu_stress_result *out)
-    int rd_rcu_pin_stress(int publications, int ignore_pins, rd_rcu_stress_result *out)
-
 cdef extern from "server/rcu.h" nogil:
     const rd_db *rd_db_current()
     const rd_db *rd_db_exchange(const rd_db *db)
