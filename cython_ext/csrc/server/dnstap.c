@@ -53,8 +53,9 @@ struct rd_dnstap_ring {
     /* The producer's (the worker's) line: head and its own counters. */
     _Atomic uint64_t head;
     uint64_t tail_seen;                /* the last tail it read: space known free */
-    uint64_t logged, dropped;          /* written by the worker only, read relaxed */
+    uint64_t logged, dropped;          /* messages; written by the worker only, read relaxed */
     uint32_t sample, sample_count;
+    uint8_t queries, responses;        /* the messages an event makes */
     uint8_t *buf;
     uint64_t size, mask;
     /* The consumer's (the writer's) line. */
@@ -120,6 +121,7 @@ int rd_dnstap_log(rd_dnstap_ring *r, const rd_dnstap_event *e)
     size_t qlen = e->query_len > 65535 ? 65535 : e->query_len;
     size_t rlen = e->response ? (e->response_len > 65535 ? 65535 : e->response_len) : 0;
     uint64_t need = (sizeof(rec) + qlen + rlen + 7) & ~(uint64_t)7;
+    uint64_t msgs = (uint64_t)r->queries + (uint64_t)(r->responses && rlen);
     uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
     uint64_t pos = head & r->mask;
     uint64_t skip = pos + need > r->size ? r->size - pos : 0;
@@ -127,7 +129,7 @@ int rd_dnstap_log(rd_dnstap_ring *r, const rd_dnstap_event *e)
         /* Only now look at the writer's line: most events fit in space known free. */
         r->tail_seen = atomic_load_explicit(&r->tail, memory_order_acquire);
         if (need > r->size / 2 || head + skip + need - r->tail_seen > r->size) {
-            r->dropped++;
+            r->dropped += msgs;
             return -1;
         }
     }
@@ -160,7 +162,7 @@ int rd_dnstap_log(rd_dnstap_ring *r, const rd_dnstap_event *e)
         memcpy(data + qlen, e->response, rlen);
     /* Release: the writer that sees the new head sees the record's bytes. */
     atomic_store_explicit(&r->head, head + skip + need, memory_order_release);
-    r->logged++;
+    r->logged += msgs;
     return 0;
 }
 
@@ -442,6 +444,8 @@ rd_dnstap *rd_dnstap_start(const rd_dnstap_config *cfg, int nrings, char *err, s
         r->size = cfg->ring_bytes;
         r->mask = cfg->ring_bytes - 1;
         r->sample = cfg->sample;
+        r->queries = (uint8_t)(cfg->queries != 0);
+        r->responses = (uint8_t)(cfg->responses != 0);
         r->sample_count = cfg->sample - 1;     /* the first query is logged */
         atomic_init(&r->head, 0);
         atomic_init(&r->tail, 0);

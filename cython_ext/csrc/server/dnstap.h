@@ -57,7 +57,7 @@ rd_dnstap_ring *rd_dnstap_ring_at(rd_dnstap *d, int i);
 int rd_dnstap_sampled(rd_dnstap_ring *r);
 
 /* Worker side: copy one event into the ring (the writer encodes it later); never blocks.
- * Returns 0, or -1 when the ring was full (the event is dropped and counted). */
+ * Returns 0, or -1 when the ring was full (its messages are dropped and counted). */
 int rd_dnstap_log(rd_dnstap_ring *r, const rd_dnstap_event *e);
 
 /* Stop the writer: it writes what the rings hold, ends the stream (STOP, and waits a
@@ -65,10 +65,13 @@ int rd_dnstap_log(rd_dnstap_ring *r, const rd_dnstap_event *e);
 void rd_dnstap_stop(rd_dnstap *d);
 void rd_dnstap_free(rd_dnstap *d);
 
+/* Counted in dnstap messages (an event makes a query message, a response message, or
+ * both, as configured); once the rings are drained, logged == written + the messages lost
+ * to a sink that was away, and dropped counts both kinds of loss. */
 typedef struct rd_dnstap_counters {
-    uint64_t logged;      /* events the workers put in their rings */
-    uint64_t dropped;     /* events lost: a ring was full, or the sink was away */
-    uint64_t written;     /* dnstap messages written to the sink */
+    uint64_t logged;      /* messages the workers put in their rings */
+    uint64_t dropped;     /* messages lost: a ring was full, or the sink was away */
+    uint64_t written;     /* messages written to the sink */
     uint64_t connects;    /* times the sink was opened (reconnections included) */
     int connected;        /* the sink is open now */
 } rd_dnstap_counters;
