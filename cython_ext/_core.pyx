@@ -4,6 +4,7 @@
 
 include "zscan.pyx"     # master-file parsing (zone text -> wire records)
 include "zone.pyx"      # zone compiler and images (records -> immutable image)
+include "xfrin.pyx"     # received zone transfers (AXFR/IXFR messages -> the next image)
 include "engine.pyx"    # database snapshots and the answer engine entry for Python
 include "server.pyx"    # per-core UDP workers without the GIL, RCU publication
 include "xdp.pyx"       # AF_XDP data path: XDP program, per-queue XSK workers

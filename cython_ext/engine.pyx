@@ -55,13 +55,19 @@ cdef class Database:
         _live_databases += 1
 
     def __init__(self, zones=(), identity="", version="", nsid=b"", max_udp_payload=1232,
-                 minimal_any=True, keys=(), transfers=None, zone_slots=None):
+                 minimal_any=True, keys=(), transfers=None, zone_slots=None,
+                 max_transfers=0):
         """``keys``: TSIG keys as (name, algorithm, secret bytes), algorithm one of
         hmac-md5, hmac-sha1, hmac-sha224, hmac-sha256, hmac-sha384, hmac-sha512.
         ``transfers``: {zone origin: {"acl": [(network or None, key name or None)],
-        "journal": bytes}}; a zone not named there cannot be transferred."""
+        "journal": bytes}}; a zone not named there cannot be transferred.
+        ``max_transfers``: AXFR/IXFR streams at once in the process (0: no limit)."""
         global _rd_generation
         cdef ZoneImage z
+        if self.db != NULL:
+            # Its rd_db may be published: workers read it without locks, so it is freed only
+            # after a grace period (publish()), never here.  A snapshot is immutable.
+            raise RuntimeError("Database is already initialised; build a new one")
         cdef tuple zl = tuple(zones)
         cdef Py_ssize_t i, nz = len(zl)
         for item in zl:
@@ -117,6 +123,10 @@ cdef class Database:
         db.opt.nsid_len = len(nsid_b)
         db.opt.max_udp_payload = max_udp_payload
         db.opt.minimal_any = 1 if minimal_any else 0
+        if not 0 <= max_transfers <= 65535:
+            _db_free(db)
+            raise ValueError("max_transfers must be within 0..65535")
+        db.opt.max_transfers = max_transfers
         try:
             self._set_keys(db, keys)
             self._set_transfers(db, zl, transfers or {})
@@ -125,8 +135,6 @@ cdef class Database:
             raise
         _rd_generation += 1
         db.generation = _rd_generation
-        if self.db != NULL:              # __init__ called twice: replace
-            _db_free(self.db)
         self.db = db
         self.zones = zl
         self.generation = db.generation
@@ -453,3 +461,110 @@ def bench_answer(Database db, list queries, double seconds=1.0, tcp=False, int b
     wall = _time.perf_counter() - wall0
     free(items); free(bufs)
     return done, wall, cpu1 - cpu0, out
+
+
+_XFR_WHAT = {1: "done", 2: "aborted", 3: "refused", 4: "notauth", 5: "busy", 6: "uptodate"}
+
+
+cdef class Transfer:
+    """A zone transfer out (xfr.c) over a Database, as the TCP loop streams it: for tests
+    and the Python TCP path.  ``Transfer(db, query, peer=("127.0.0.1", 5300))``;
+    ``started`` is False when the query is not a transfer xfr.c streams (answer it with
+    answer()); iterating gives the messages (no length prefix).  The Database stays alive
+    (and so its images and journal) as long as the Transfer."""
+    cdef rd_xfr x
+    cdef readonly Database db
+    cdef readonly bint started
+    cdef bint open_
+
+    def __cinit__(self, Database db, bytes query, peer=None):
+        import ipaddress
+        import socket
+        import struct
+        if db is None or db.db == NULL:
+            raise ValueError("Transfer needs an initialised Database")
+        self.db = db
+        cdef bytes sa = b""
+        if peer is not None:
+            ip = ipaddress.ip_address(peer[0])
+            if ip.version == 4:
+                sa = struct.pack("=H", socket.AF_INET) + struct.pack("!H", peer[1]) + ip.packed + bytes(8)
+            else:
+                sa = (struct.pack("=H", socket.AF_INET6) + struct.pack("!HI", peer[1], 0) +
+                      ip.packed + bytes(4))
+        cdef const char *sp = NULL
+        if peer is not None:
+            sp = sa
+        self.started = rd_xfr_start(&self.x, db.db, <const uint8_t *><const char *>query,
+                                    len(query), <const void *>sp) == 1
+        self.open_ = self.started
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if not self.open_:
+            raise StopIteration
+        cdef uint8_t *buf = <uint8_t *>malloc(65535)
+        if buf == NULL:
+            raise MemoryError()
+        cdef size_t n
+        try:
+            with nogil:
+                n = rd_xfr_next(&self.x, buf, 65535)
+            if n == 0:
+                self.close()
+                raise StopIteration
+            return PyBytes_FromStringAndSize(<char *>buf, n)
+        finally:
+            free(buf)
+
+    def close(self):
+        """End the stream (an unfinished one is logged as aborted)."""
+        if self.open_:
+            rd_xfr_end(&self.x)
+            self.open_ = False
+
+    def __dealloc__(self):
+        if self.open_:
+            rd_xfr_end(&self.x)
+
+
+def transfer_events():
+    """Drain the transfer event ring: (list of dicts, number lost since the last call)."""
+    import ipaddress
+    import dns.name
+    cdef rd_xfr_event ev[64]
+    cdef uint64_t lost = 0, total_lost = 0
+    cdef size_t n, i
+    out = []
+    while True:
+        n = rd_xfr_events_take(ev, 64, &lost)
+        total_lost += lost
+        for i in range(n):
+            e = &ev[i]
+            zone = dns.name.from_wire(PyBytes_FromStringAndSize(<char *>e.zone, 256), 0)[0].to_text()
+            key = (dns.name.from_wire(PyBytes_FromStringAndSize(<char *>e.key, 256), 0)[0].to_text()
+                   if e.key[0] else None)
+            if e.family == 4:
+                addr = str(ipaddress.IPv4Address(PyBytes_FromStringAndSize(<char *>e.addr, 4)))
+            elif e.family == 6:
+                addr = str(ipaddress.IPv6Address(PyBytes_FromStringAndSize(<char *>e.addr, 16)))
+            else:
+                addr = None
+            out.append({
+                "time": e.time_ms / 1000.0, "zone": zone, "key": key,
+                "what": _XFR_WHAT.get(e.what, str(e.what)),
+                "qtype": "AXFR" if e.qtype == 252 else "IXFR",
+                "mode": {1: "AXFR", 2: "IXFR"}.get(e.mode),
+                "address": addr, "port": e.port, "serial": e.serial,
+                "client_serial": e.client_serial if e.qtype == 251 else None,
+                "messages": e.messages, "bytes": e.bytes, "records": e.records})
+        if n < 64:
+            break
+    return out, total_lost
+
+
+def transfers_active():
+    """AXFR/IXFR streams running now, in all threads."""
+    return rd_xfr_active()

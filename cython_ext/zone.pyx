@@ -488,3 +488,28 @@ def _compile_zone_records(origin, list records, str name="<records>"):
     finally:
         rd_rrlist_free(&l)
         rd_msgs_free(&m)
+
+
+def zone_diff(ZoneImage old, ZoneImage new):
+    """The IXFR changeset old -> new (zone/zdiff.h format: bytes), computed in C by a merge
+    walk over both images, and how many records it deletes plus adds (0: same data)."""
+    if old is None or new is None or old.img == NULL or new.img == NULL:
+        raise ValueError("zone_diff needs two compiled images")
+    cdef uint8_t *out = NULL
+    cdef size_t n = 0
+    cdef long cnt
+    with nogil:
+        cnt = zdiff_build(old.img, new.img, &out, &n)
+    if cnt < 0:
+        raise ValueError(f"cannot diff {old.origin} and {new.origin}: different zones or out of memory")
+    try:
+        return PyBytes_FromStringAndSize(<char *>out, n), cnt
+    finally:
+        free(out)
+
+
+def journal_check(bytes journal):
+    """Raise ValueError naming the first problem of a journal buffer (zone/zdiff.h)."""
+    cdef char err[256]
+    if zdiff_journal_check(<const uint8_t *><const char *>journal, len(journal), err, sizeof(err)) != 0:
+        raise ValueError(err.decode(errors="replace"))

@@ -36,6 +36,7 @@ class Daemon:
         self.control = None
         self.http = None                     # robdns.httpd.HttpEndpoint (server.http)
         self.dnstap = None                   # _core.Dnstap (server.dnstap)
+        self.secondary = None                # robdns.secondary.Secondary: the transfers in
         self.zone_slots = stats.ZoneSlots()  # per-zone counters of the data plane
         self.started = time.time()
         self.reloads = 0
@@ -111,6 +112,9 @@ class Daemon:
         self.control = control.ControlServer(Commands(self))
         await self.control.start(self.control_socket)
         reaper = asyncio.create_task(self._reap_retired())
+        from robdns.secondary import Secondary
+        self.secondary = Secondary(self)
+        self.secondary.start()
         summary = self._summary()
         logger.info("serving: %s", summary)
         sdnotify.ready(summary)
@@ -133,6 +137,8 @@ class Daemon:
 
     async def shutdown(self):
         from robdns import _core
+        if self.secondary:
+            self.secondary.stop()
         if self.control:
             await self.control.close()
         if self.tcp:
@@ -182,8 +188,27 @@ class Daemon:
             if not result.get("ok"):
                 metrics.events.reload_failures += 1
             self.reloads += 1
+            if self.secondary:
+                self.secondary.configure()
             logger.info("reload done in %.1f ms: %s", (time.monotonic() - t0) * 1000, summary)
             return result
+
+    async def publish_zone(self, name, image=None, expired=None):
+        """Serve `image` for zone `name` (None: keep its image) and set its expired flag
+        (None: unchanged): the secondary's change, published the way a reload publishes
+        (under the reload lock, RCU grace period waited in the reload thread)."""
+        from robdns import _core
+        loop = asyncio.get_running_loop()
+
+        def work():
+            cfg = self.cfg
+            zones = self.zones.replaced(name, image, expired)
+            cap = cfg.http.zone_labels if cfg.http is not None else 100
+            _core.publish(zones.database(cfg, self.zone_slots.assign(cfg.zones, cap)))
+            self.zones = zones
+
+        async with self.reload_lock:
+            await loop.run_in_executor(self.reloader, work)
 
     async def _reload_logged(self):
         try:

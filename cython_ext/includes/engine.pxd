@@ -20,6 +20,7 @@ cdef extern from "query/engine.h" nogil:
         uint16_t nsid_len
         uint16_t max_udp_payload
         uint8_t minimal_any
+        uint16_t max_transfers
 
     ctypedef struct rd_acl_rule:
         uint8_t family
@@ -89,3 +90,28 @@ cdef extern from "query/engine.h" nogil:
 
 cdef extern from "query/precompute.h" nogil:
     zimg *rd_precompute_answers(zimg *z, size_t *size)
+
+cdef extern from "query/xfr.h" nogil:
+    enum:
+        RD_XFR_STATE_BYTES
+    ctypedef struct rd_xfr:
+        pass
+    ctypedef struct rd_xfr_event:
+        uint64_t time_ms
+        uint8_t zone[256]
+        uint8_t key[256]
+        uint8_t what
+        uint8_t mode
+        uint16_t qtype
+        uint8_t family
+        uint8_t addr[16]
+        uint16_t port
+        uint32_t serial
+        uint32_t client_serial
+        uint64_t messages, bytes, records
+    int rd_xfr_start(rd_xfr *x, const rd_db *db, const uint8_t *q, size_t qlen,
+                     const void *peer)
+    size_t rd_xfr_next(rd_xfr *x, uint8_t *out, size_t cap)
+    void rd_xfr_end(rd_xfr *x)
+    size_t rd_xfr_events_take(rd_xfr_event *out, size_t max, uint64_t *lost)
+    uint32_t rd_xfr_active()

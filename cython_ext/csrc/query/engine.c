@@ -1,5 +1,6 @@
 /* engine.c — rd_answer: one query in, one response out; dispatch by opcode, class and type, and the counters. */
 #include "engine_int.h"
+#include "xfr.h"
 
 #include <time.h>
 
@@ -49,6 +50,7 @@ void rd_ctx_start(rd_ctx *c, const rd_db *db, const uint8_t *q, size_t qlen, uin
     c->opcode = 0; c->qtype = 0; c->qclass = 0; c->qname_wlen = 0; c->question_ok = 0;
     c->nlabels = 0;
     c->tsig_at = 0;
+    c->tsig_key = NULL;
     c->zone = NULL; c->zone_index = RD_NONE; c->fhash = 0; c->zone_done = 0;
     c->has_edns = 0; c->edns_version = 0; c->do_bit = 0; c->nsid_req = 0; c->udp_payload = 512;
     c->r = resp;
@@ -145,6 +147,7 @@ size_t rd_ctx_answer(rd_ctx *c)
         }
         if (tsig_err) return rd_tsig_error_answer(c, &rr, &tsig, tsig_err, now);
         optroom += rd_tsig_room(tsig.key);
+        c->tsig_key = tsig.key;
     }
     /* The common case first: an answer precomputed when the zone was built. */
     if (rc == RD_RCODE_NOERROR && db && rd_fast_answer(c, lim > optroom ? lim - optroom : 0))
@@ -163,11 +166,14 @@ size_t rd_ctx_answer(rd_ctx *c)
         } else if (c->qtype == 0) {
             c->rcode = RD_RCODE_NOTIMP;       /* type 0 is reserved (RFC 6895 3.1); as Knot */
         } else if (c->qtype == RD_T_AXFR) {
-            /* Zone transfers are not served: AXFR over UDP is NOTIMP (RFC 5936 4.2; Knot and
-             * NSD answer so), over TCP NOTAUTH (as Knot does). */
+            /* AXFR over UDP is refused with NOTIMP (RFC 5936 4.2; Knot and NSD answer so);
+             * over TCP xfr.c streams it, and what it declines is NOTAUTH (as Knot). */
             c->rcode = (t && t->tcp) ? RD_RCODE_NOTAUTH : RD_RCODE_NOTIMP;
         } else if (c->qtype == RD_T_IXFR) {
-            c->rcode = RD_RCODE_NOTAUTH;      /* as Knot, over UDP and TCP */
+            /* Over TCP the transfer code (xfr.c) streams IXFR; what reaches the engine
+             * there is what it declined: NOTAUTH, as Knot answers. */
+            if (t && t->tcp) c->rcode = RD_RCODE_NOTAUTH;
+            else rd_xfr_udp_ixfr(c);
         } else {
             rd_answer_in(c);
         }

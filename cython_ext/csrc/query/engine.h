@@ -22,6 +22,7 @@ typedef struct rd_options {
     uint16_t nsid_len;
     uint16_t max_udp_payload;  /* our EDNS payload ceiling (default 1232) */
     uint8_t minimal_any;       /* RFC 8482 minimal answer to qtype ANY over UDP (default 1) */
+    uint16_t max_transfers;    /* AXFR/IXFR streams at once (all threads); 0: no limit */
 } rd_options;
 
 /* One rule of a zone's allow_transfer list: a transfer request matches when the peer is
