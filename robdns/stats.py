@@ -62,5 +62,5 @@ def collect(udp_workers=None, tcp_workers=None, xdp_workers=None, zone_slots=Non
             section["zones"] = zone_slots.names(section["zones"])
     out["events"] = metrics.events.as_dict()
     if dnstap is not None:
-        out["dnstap"] = dnstap.stats()
+        out["dnstap"] = dnstap.counters()
     return out
