@@ -225,8 +225,8 @@ def serial_newer(new, old):
 def serial_warnings(name, old, new):
     """Warnings about loading image `new` of zone `name` in place of `old` (None at the
     first load).  Content that changed under a serial that did not increase reaches no
-    secondary: they compare serials to decide on a transfer (RFC 1034 section 4.3.5,
-    RFC 1996 section 4.7); Knot warns the same way."""
+    secondary: they compare serials to decide on a transfer (RFC 1034 section 4.3.5);
+    Knot warns the same way."""
     if old is None or serial_newer(new.serial, old.serial) or new.same_content(old):
         return []
     how = "is unchanged" if new.serial == old.serial else f"went back from {old.serial}"
