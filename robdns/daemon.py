@@ -1,10 +1,10 @@
 """daemon — ``robdns serve``: the order of things.  Bind (listeners), drop root
-(privileges), load the zones (zoneset), start the UDP workers, TCP and the control socket
-(commands), reload on SIGHUP or command (reconfig), report to systemd, stop cleanly.
+(privileges), load the zones (zoneset), start the UDP and TCP workers and the control
+socket (commands), reload on SIGHUP or command (reconfig), report to systemd, stop cleanly.
 
-Threads: the C UDP workers (no Python, no GIL); the event loop thread (uvloop: TCP,
-control socket, signals); reloads compile zones and wait for the RCU grace period in an
-executor thread so TCP keeps being answered meanwhile.
+Threads: the C UDP and TCP workers (no Python, no GIL); the event loop thread (uvloop:
+control socket, signals, the reaper of snapshots a transfer still pinned); reloads compile
+zones and wait for the RCU grace period in an executor thread.
 """
 
 import asyncio
@@ -14,7 +14,7 @@ import os
 import signal
 import time
 
-from robdns import __version__, config, control, metrics, privileges, reconfig, sdnotify, stats, tcp
+from robdns import __version__, config, control, metrics, privileges, reconfig, sdnotify, stats, tcp_workers
 from robdns.commands import Commands
 from robdns.errors import ConfigError, RobdnsError
 from robdns.keep import Keep
@@ -36,6 +36,7 @@ class Daemon:
         self.tcp = None
         self.control = None
         self.http = None                     # robdns.httpd.HttpEndpoint (server.http)
+        self.dnstap = None                   # _core.Dnstap (server.dnstap)
         self.secondary = None                # robdns.secondary.Secondary: the transfers in
         self.zone_slots = stats.ZoneSlots()  # per-zone counters of the data plane
         self.started = time.time()
@@ -58,7 +59,8 @@ class Daemon:
         """Open every socket while still root (ports below 1024)."""
         cfg = self.cfg
         self.listeners = Listeners.bind(cfg.listen, cfg.workers, tcp_enabled=cfg.tcp.enabled,
-                                        pin_workers=cfg.pin_workers)
+                                        pin_workers=cfg.pin_workers,
+                                        tcp_idle_timeout=cfg.tcp.idle_timeout)
         self.control_socket = control.open_socket(
             cfg.control, owner=privileges.socket_owner(cfg.user, cfg.group))
         self.keep = Keep(cfg.storage or None)
@@ -66,11 +68,23 @@ class Daemon:
         if cfg.http is not None:
             from robdns import httpd
             self.http = httpd.HttpEndpoint(cfg.http, self.metrics_snapshot, self.ready).bind()
+        xdp_queues = []
+        if cfg.xdp is not None:
+            from robdns import xdp
+            xdp_queues = xdp.resolve_queues(xdp.XdpConfig(cfg.xdp.interface, cfg.xdp.port,
+                                                          cfg.xdp.queues, cfg.xdp.mode,
+                                                          cfg.xdp.zero_copy))
+        if cfg.dnstap is not None:
+            # One ring per UDP worker, then one per XDP queue.  A file is created now
+            # (while privileged, like the sockets); a collector's socket is connected to
+            # by the writer thread, and again whenever the collector restarts.
+            self.dnstap = _start_dnstap(cfg.dnstap, len(self.listeners.udp) + len(xdp_queues))
         if cfg.xdp is not None:
             # Attaching needs root (CAP_NET_ADMIN, CAP_BPF): before the drop. The XDP
             # workers answer from the same RCU pointer as the UDP workers.
-            from robdns import xdp
-            self.xdp = xdp.start_xdp_workers(cfg.xdp, rrl=dataclasses.asdict(cfg.rrl))
+            self.xdp = xdp.start_xdp_workers(cfg.xdp, rrl=dataclasses.asdict(cfg.rrl),
+                                             dnstap=self.dnstap,
+                                             dnstap_first=len(self.listeners.udp))
             logger.info("xdp: %s", self.xdp.info)
 
     def drop_privileges(self):
@@ -122,9 +136,10 @@ class Daemon:
         loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self._reload_logged()))
         if self.listeners.udp:
             self.workers = _core.UdpWorkers(
-                self.listeners.udp, self.cfg.udp_batch, dataclasses.asdict(self.cfg.rrl))
-        self.tcp = tcp.TcpServer(_core.tcp_answer, self.cfg.tcp)
-        await self.tcp.start(self.listeners.tcp)
+                self.listeners.udp, self.cfg.udp_batch, dataclasses.asdict(self.cfg.rrl),
+                dnstap=self.dnstap, dnstap_first=0)
+        if self.listeners.tcp:
+            self.tcp = tcp_workers.start(self.listeners, self.cfg.tcp, self.cfg.workers)
         self.control = control.ControlServer(Commands(self))
         await self.control.start(self.control_socket)
         reaper = asyncio.create_task(self._reap_retired())
@@ -158,7 +173,7 @@ class Daemon:
         if self.control:
             await self.control.close()
         if self.tcp:
-            await self.tcp.close()
+            self.tcp.stop()
         # A reload still running would publish after us: let it finish first.
         await asyncio.get_running_loop().run_in_executor(None, self.reloader.shutdown, True)
         # Images not written yet are compiled again at the next start: do not delay the stop.
@@ -168,10 +183,12 @@ class Daemon:
             self.workers.stop()
         if self.xdp:
             self.xdp.stop()
+        if self.dnstap:
+            self.dnstap.stop()      # after the workers: what they logged is written first
         if self.http:
             self.http.stop()
         _core.publish(None)
-        self.listeners.close_udp()
+        self.listeners.close()
         logger.info("stopped")
 
     def _summary(self):
@@ -253,7 +270,7 @@ class Daemon:
         self.cfg = cfg
         set_level(cfg.log_level)
         if self.tcp:
-            self.tcp.set_limits(cfg.tcp)
+            self.tcp.set_limits(tcp_workers.limits(cfg.tcp, cfg.workers, self.tcp.pool))
         return {"ok": not zones.failed, "zones": zones.status(),
                 "restart_needed": list(self.restart_needed)}
 
@@ -272,7 +289,7 @@ class Daemon:
         }
 
     def stats(self):
-        return stats.collect(self.workers, self.tcp, self.xdp, self.zone_slots)
+        return stats.collect(self.workers, self.tcp, self.xdp, self.zone_slots, self.dnstap)
 
     def metrics_snapshot(self):
         """(stats, status) for a /metrics scrape, from the HTTP thread: the counters are
@@ -286,6 +303,19 @@ class Daemon:
                    if (st := self.zones.get(z.name)) is None or st.image is None]
         return not missing, {"ready": not missing, "zones": len(self.cfg.zones),
                              "not_served": missing}
+
+
+def _start_dnstap(cfg, nrings):
+    import socket as _socket
+    from robdns import _core
+    try:
+        return _core.Dnstap(cfg.path, cfg.unix, nrings, queries=cfg.queries,
+                            responses=cfg.responses, sample=cfg.sample,
+                            ring_bytes=1 << max(16, (cfg.ring_kib * 1024 - 1).bit_length()),
+                            identity=cfg.identity or _socket.gethostname(),
+                            version=f"robdns {__version__}")
+    except OSError as e:
+        raise OSError(f"server.dnstap: {e}") from None
 
 
 def _count(n, noun):
@@ -332,6 +362,8 @@ def run(args):
         logger.error("%s", e)
         if d.xdp:
             d.xdp.stop()
+        if d.dnstap:
+            d.dnstap.stop()
         return 1
     if d.http:
         d.http.start()          # /health answers and /ready says no while the zones load

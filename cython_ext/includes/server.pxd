@@ -1,5 +1,5 @@
-# server.pxd — C declarations of the daemon's data plane: RCU (rcu.h), the UDP loops
-# (udp_loop.h) and their response rate limiting (rrl.h).
+# server.pxd — C declarations of the daemon's data plane: RCU (rcu.h), its self-test and
+# the UDP loops (udp_loop.h), their response rate limiting (rrl.h) and the TCP loops (tcp_loop.h).
 from libc.stdint cimport uint8_t, uint32_t, uint64_t
 from includes.engine cimport rd_db, rd_stats
 
@@ -44,6 +44,31 @@ cdef extern from "server/rrl.h" nogil:
                      uint64_t now_ms)
     size_t rd_rrl_slip(uint8_t *resp, size_t len)
 
+cdef extern from "server/dnstap.h" nogil:
+    ctypedef struct rd_dnstap_config:
+        const char *path
+        int unix_socket
+        int queries, responses
+        uint32_t sample
+        size_t ring_bytes
+        const char *identity
+        const char *version
+    ctypedef struct rd_dnstap:
+        pass
+    ctypedef struct rd_dnstap_ring:
+        pass
+    ctypedef struct rd_dnstap_counters:
+        uint64_t logged
+        uint64_t dropped
+        uint64_t written
+        uint64_t connects
+        int connected
+    rd_dnstap *rd_dnstap_start(const rd_dnstap_config *cfg, int nrings, char *err, size_t errlen)
+    rd_dnstap_ring *rd_dnstap_ring_at(rd_dnstap *d, int i)
+    void rd_dnstap_stop(rd_dnstap *d)
+    void rd_dnstap_free(rd_dnstap *d)
+    void rd_dnstap_counters_get(const rd_dnstap *d, rd_dnstap_counters *out)
+
 cdef extern from "server/udp_loop.h" nogil:
     enum:
         RD_UDP_MAX_BATCH
@@ -64,9 +89,51 @@ cdef extern from "server/udp_loop.h" nogil:
     ctypedef struct rd_udp_set:
         pass
     rd_udp_set *rd_udp_start(const rd_udp_socket *socks, int nsocks, int batch,
-                             const rd_rrl_config *rrl, char *err, size_t errlen)
+                             const rd_rrl_config *rrl, rd_dnstap *tap, int tap_first,
+                             char *err, size_t errlen)
     void rd_udp_stop(rd_udp_set *s)
     void rd_udp_free(rd_udp_set *s)
     void rd_udp_stats_sum(const rd_udp_set *s, rd_stats *out, rd_udp_counters *loop_out)
     int rd_udp_threads(const rd_udp_set *s)
     void rd_stats_add(rd_stats *dst, const rd_stats *src)
+
+cdef extern from "server/tcp_loop.h" nogil:
+    enum:
+        RD_TCP_MAX_WORKERS
+        RD_TCP_MAX_BATCH
+        RD_TCP_QUERY_MAX
+        RD_TCP_OUT_CAP
+    ctypedef struct rd_tcp_listener:
+        int fd
+        int worker
+    ctypedef struct rd_tcp_limits:
+        uint32_t max_connections
+        uint32_t max_per_client
+        uint32_t idle_timeout_ms
+        uint32_t max_pipelined
+    ctypedef struct rd_tcp_counters:
+        uint64_t open
+        uint64_t accepted
+        uint64_t closed
+        uint64_t timed_out
+        uint64_t evicted
+        uint64_t per_client_refused
+        uint64_t output_overflow
+        uint64_t oversized
+        uint64_t zero_length
+        uint64_t truncated_eof
+        uint64_t resets
+        uint64_t accept_errors
+        uint64_t no_database
+        uint64_t batches
+        uint64_t xfr_streams
+    ctypedef struct rd_tcp_set:
+        pass
+    rd_tcp_set *rd_tcp_start(const rd_tcp_listener *ls, int nls, int nworkers, const int *cpus,
+                             uint32_t pool_connections, const rd_tcp_limits *limits,
+                             char *err, size_t errlen)
+    void rd_tcp_set_limits(rd_tcp_set *s, const rd_tcp_limits *limits)
+    void rd_tcp_stop(rd_tcp_set *s)
+    void rd_tcp_free(rd_tcp_set *s)
+    void rd_tcp_stats_sum(const rd_tcp_set *s, rd_stats *out, rd_tcp_counters *loop_out)
+    int rd_tcp_threads(const rd_tcp_set *s)
