@@ -96,6 +96,43 @@ class IncludePolicy:
 
 
 @dataclasses.dataclass(frozen=True)
+class KeyConfig:
+    """A TSIG key (RFC 8945): `keys` of the configuration."""
+    name: str                        # absolute, lower case
+    algorithm: str                   # hmac-sha256, ... (robdns._core.TSIG_ALGORITHMS)
+    secret: bytes = dataclasses.field(repr=False, default=b"")
+    secret_file: Optional[str] = None
+
+
+@dataclasses.dataclass(frozen=True)
+class AclRule:
+    """One entry of a zone's allow_transfer: a network (None: any) and a key (None: any
+    request, signed or not)."""
+    address: Optional[str] = None
+    key: Optional[str] = None
+
+
+@dataclasses.dataclass(frozen=True)
+class NotifyTarget:
+    """A secondary told of each new serial (RFC 1996), signed with `key` if given."""
+    host: str
+    port: int = 53
+    key: Optional[str] = None
+
+    def __str__(self):
+        return f"{self.host}@{self.port}"
+
+
+@dataclasses.dataclass(frozen=True)
+class XfrConfig:
+    """Zone transfers out: server.xfr."""
+    max_transfers: int = 16          # AXFR/IXFR streams at once; more are REFUSED
+    journal_dir: Optional[str] = None    # None: "journal" beside the control socket
+    notify_retries: int = 5          # NOTIFY sends per target before giving up (RFC 1996 3.6)
+    notify_timeout: float = 2.0      # seconds before the first retry; doubled each time
+
+
+@dataclasses.dataclass(frozen=True)
 class ZoneConfig:
     name: str                        # absolute, lower case, e.g. "example.com."
     file: str                        # absolute path (relative ones resolved to the config's dir)
@@ -104,6 +141,9 @@ class ZoneConfig:
     # RFC 9276 3.2: zones with more NSEC3 iterations are refused at load.  50 as BIND 9.20
     # (its validators treat more as insecure; dnssec-signzone 9.18 stops at 150).
     nsec3_max_iterations: int = 50
+    allow_transfer: tuple = ()       # of AclRule; empty: nobody may transfer the zone
+    notify: tuple = ()               # of NotifyTarget
+    journal_max_size: int = 4 << 20  # bytes of IXFR history kept; oldest changesets go first
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,6 +167,8 @@ class Config:
     dnstap: Optional[DnstapConfig] = None
     zones: tuple = ()
     xdp: object = None               # robdns.xdp.XdpConfig (issue: AF_XDP) or None
+    keys: tuple = ()                 # of KeyConfig
+    xfr: XfrConfig = XfrConfig()
     path: Optional[str] = None       # the file this came from (None: built-in defaults)
 
 
@@ -147,13 +189,17 @@ def default_control_socket():
 
 
 # Every key of the file, by section (dist/robdns.yaml documents each one).
-TOP_KEYS = ("server", "zones", "log", "xdp")
-SERVER_KEYS = ("listen", "workers", "pin_workers", "udp_batch", "identity", "version", "nsid",
+TOP_KEYS = ("server", "zones", "log", "xdp", "keys")
+SERVER_KEYS = ("xfr", "listen", "workers", "pin_workers", "udp_batch", "identity", "version", "nsid",
                "max_udp_payload", "user", "group", "control", "tcp", "rrl", "include_policy",
                "nsec3_max_iterations", "http", "dnstap")
 TCP_KEYS = ("enabled", "max_connections", "idle_timeout", "max_pipelined")
 RRL_KEYS = ("rate", "slip", "ipv4_prefix", "ipv6_prefix", "table_size")
-ZONE_KEYS = ("name", "file", "default_ttl")
+ZONE_KEYS = ("name", "file", "default_ttl", "allow_transfer", "notify", "journal_max_size")
+KEY_KEYS = ("name", "algorithm", "secret", "secret_file")
+ACL_KEYS = ("address", "key")
+NOTIFY_KEYS = ("address", "key")
+XFR_KEYS = ("max_transfers", "journal_dir", "notify_retries", "notify_timeout")
 INCLUDE_POLICY_KEYS = ("dir_only", "max_files", "max_bytes")
 LOG_KEYS = ("level", "format")
 HTTP_KEYS = ("listen", "zone_labels", "max_connections", "timeout", "max_request")
@@ -290,6 +336,8 @@ class _Validator:
             # RFC 5155 10.3 allowed up to 2500 (4096-bit keys); RFC 9276 wants 0.
             nsec3_max = self.integer("server.nsec3_max_iterations",
                                      server["nsec3_max_iterations"], 0, 2500) or 0
+        fields["keys"] = self.keys(top.get("keys"))
+        self.key_names = {k.name for k in fields["keys"]}
         fields["zones"] = self.zones(top.get("zones"), policy, nsec3_max)
         if top.get("xdp") is not None:
             fields["xdp"] = self.xdp(top["xdp"])
@@ -329,7 +377,142 @@ class _Validator:
             out["http"] = self.http(s["http"])
         if s.get("dnstap") is not None:
             out["dnstap"] = self.dnstap(s["dnstap"])
+        if s.get("xfr") is not None:
+            out["xfr"] = self.xfr_section(s["xfr"])
         return out
+
+    def xfr_section(self, value):
+        x = self.mapping("server.xfr", value, XFR_KEYS)
+        out = {}
+        if "max_transfers" in x:
+            out["max_transfers"] = self.integer("server.xfr.max_transfers", x["max_transfers"], 1, 65535)
+        if "journal_dir" in x:
+            d = self.string("server.xfr.journal_dir", x["journal_dir"], 4096)
+            if d is not None:
+                out["journal_dir"] = d if os.path.isabs(d) else os.path.join(self.base, d)
+        if "notify_retries" in x:
+            out["notify_retries"] = self.integer("server.xfr.notify_retries", x["notify_retries"], 1, 100)
+        if "notify_timeout" in x:
+            out["notify_timeout"] = self.number("server.xfr.notify_timeout", x["notify_timeout"], 0.05, 600)
+        return XfrConfig(**{k: v for k, v in out.items() if v is not None})
+
+    def keys(self, value):
+        """`keys`: TSIG keys; a secret_file is read now (at start and at every reload)."""
+        import base64
+        import binascii
+        from robdns import _core
+        if value is None:
+            return ()
+        if not isinstance(value, list):
+            self.err("keys", f"expected a list, got {_kind(value)}")
+            return ()
+        out, names = [], set()
+        for i, item in enumerate(value):
+            key = f"keys[{i}]"
+            k = self.mapping(key, item, KEY_KEYS)
+            if not isinstance(item, dict):
+                continue
+            name = self.zone_name(f"{key}.name", k["name"]) if "name" in k else None
+            if "name" not in k:
+                self.err(key, "missing key 'name'")
+            alg = None
+            if "algorithm" not in k:
+                self.err(key, "missing key 'algorithm'")
+            else:
+                alg = self.choice(f"{key}.algorithm", str(k["algorithm"]).lower(), _core.TSIG_ALGORITHMS)
+            text, where, sfile = None, f"{key}.secret", None
+            if ("secret" in k) == ("secret_file" in k):
+                self.err(key, "give exactly one of 'secret' and 'secret_file'")
+            elif "secret" in k:
+                text = self.string(where, k["secret"], 2048)
+            else:
+                where = f"{key}.secret_file"
+                sfile = self.string(where, k["secret_file"], 4096)
+                if sfile is not None:
+                    sfile = sfile if os.path.isabs(sfile) else os.path.join(self.base, sfile)
+                    try:
+                        with open(sfile, encoding="ascii") as f:
+                            text = f.read().strip()
+                    except (OSError, UnicodeDecodeError) as e:
+                        self.err(where, f"cannot read {sfile}: {getattr(e, 'strerror', None) or e}")
+            secret = None
+            if text is not None:
+                try:
+                    secret = base64.b64decode(text.strip(), validate=True)
+                except (binascii.Error, ValueError):
+                    self.err(where, "not base64")
+                else:
+                    if not 0 < len(secret) <= 512:
+                        self.err(where, "the secret must hold 1..512 bytes")
+                        secret = None
+            if name and name in names:
+                self.err(f"{key}.name", f"key {name} listed twice")
+                continue
+            if name and alg and secret is not None:
+                names.add(name)
+                out.append(KeyConfig(name, alg, secret, sfile))
+        return tuple(out)
+
+    def key_ref(self, key, value):
+        name = self.zone_name(key, value)
+        if name is not None and name not in getattr(self, "key_names", set()):
+            self.err(key, f"no key {name} in keys")
+            return None
+        return name
+
+    def acl(self, key, value):
+        if not isinstance(value, list):
+            self.err(key, f"expected a list, got {_kind(value)}")
+            return ()
+        out = []
+        for i, item in enumerate(value):
+            k = f"{key}[{i}]"
+            r = self.mapping(k, item, ACL_KEYS)
+            if not isinstance(item, dict):
+                continue
+            if not r:
+                self.err(k, "give 'address', 'key' or both")
+                continue
+            addr = kname = None
+            ok = True
+            if "address" in r:
+                a = self.string(f"{k}.address", r["address"], 64)
+                try:
+                    addr = str(ipaddress.ip_network(a, strict=False)) if a is not None else None
+                except ValueError:
+                    self.err(f"{k}.address", f"bad address or network {a!r}")
+                ok = ok and addr is not None
+            if "key" in r:
+                kname = self.key_ref(f"{k}.key", r["key"])
+                ok = ok and kname is not None
+            if ok:
+                out.append(AclRule(addr, kname))
+        return tuple(out)
+
+    def notify_targets(self, key, value):
+        if not isinstance(value, list):
+            self.err(key, f"expected a list, got {_kind(value)}")
+            return ()
+        out = []
+        for i, item in enumerate(value):
+            k = f"{key}[{i}]"
+            r = self.mapping(k, item, NOTIFY_KEYS)
+            if not isinstance(item, dict):
+                continue
+            if "address" not in r:
+                self.err(k, "missing key 'address'")
+                continue
+            a = parse_listen(r["address"]) if isinstance(r["address"], str) else None
+            if a is None:
+                self.err(f"{k}.address", f"bad address {r['address']!r} (expected ADDR or ADDR@PORT)")
+                continue
+            kname = None
+            if "key" in r:
+                kname = self.key_ref(f"{k}.key", r["key"])
+                if kname is None:
+                    continue
+            out.append(NotifyTarget(a.host, a.port, kname))
+        return tuple(out)
 
     def http(self, value):
         # "ADDR@PORT" alone, or a mapping with the limits too.
@@ -501,10 +684,15 @@ class _Validator:
             if name and name in names:
                 self.err(f"{key}.name", f"zone {name} listed twice")
                 continue
-            if name and file is not None and ttl is not None:
+            acl = self.acl(f"{key}.allow_transfer", z["allow_transfer"]) if "allow_transfer" in z else ()
+            notify = self.notify_targets(f"{key}.notify", z["notify"]) if "notify" in z else ()
+            jmax = 4 << 20
+            if "journal_max_size" in z:
+                jmax = self.integer(f"{key}.journal_max_size", z["journal_max_size"], 0, 1 << 40)
+            if name and file is not None and ttl is not None and jmax is not None:
                 names.add(name)
                 path = file if os.path.isabs(file) else os.path.join(self.base, file)
-                out.append(ZoneConfig(name, path, ttl, policy, nsec3_max))
+                out.append(ZoneConfig(name, path, ttl, policy, nsec3_max, acl, notify, jmax))
         return tuple(out)
 
     def zone_name(self, key, value):

@@ -14,7 +14,7 @@ import os
 import signal
 import time
 
-from robdns import __version__, config, control, metrics, privileges, reconfig, sdnotify, stats, tcp
+from robdns import __version__, config, control, metrics, privileges, reconfig, sdnotify, stats, tcp, xfrout
 from robdns.commands import Commands
 from robdns.errors import ConfigError, RobdnsError
 from robdns.listeners import Listeners
@@ -36,6 +36,7 @@ class Daemon:
         self.control = None
         self.http = None                     # robdns.httpd.HttpEndpoint (server.http)
         self.zone_slots = stats.ZoneSlots()  # per-zone counters of the data plane
+        self.transfers = xfrout.Transfers()  # transfers served, NOTIFY out
         self.started = time.time()
         self.reloads = 0
         self.reload_lock = None
@@ -53,6 +54,7 @@ class Daemon:
                                         pin_workers=cfg.pin_workers)
         self.control_socket = control.open_socket(
             cfg.control, owner=privileges.socket_owner(cfg.user, cfg.group))
+        xfrout.make_journal_dir(cfg, owner=privileges.socket_owner(cfg.user, cfg.group))
         if cfg.http is not None:
             from robdns import httpd
             self.http = httpd.HttpEndpoint(cfg.http, self.metrics_snapshot, self.ready).bind()
@@ -71,7 +73,7 @@ class Daemon:
         the database built from them; waits for the RCU grace period, after which the
         previous snapshot is freed."""
         from robdns import _core
-        zones = self.zones.compiled(cfg.zones, force)
+        zones = self.zones.compiled(cfg.zones, force, journal_dir=xfrout.journal_dir(cfg))
         cap = cfg.http.zone_labels if cfg.http is not None else 100
         _core.publish(zones.database(cfg, self.zone_slots.assign(cfg.zones, cap)))
         self.zones = zones
@@ -92,11 +94,13 @@ class Daemon:
         if self.listeners.udp:
             self.workers = _core.UdpWorkers(
                 self.listeners.udp, self.cfg.udp_batch, dataclasses.asdict(self.cfg.rrl))
-        self.tcp = tcp.TcpServer(_core.tcp_answer, self.cfg.tcp)
+        self.tcp = tcp.TcpServer(_core.tcp_answer, self.cfg.tcp, transfer=xfrout.start_transfer)
         await self.tcp.start(self.listeners.tcp)
         self.control = control.ControlServer(Commands(self))
         await self.control.start(self.control_socket)
         reaper = asyncio.create_task(self._reap_retired())
+        self.transfers.start()
+        self.transfers.notify_changed(self.cfg, {}, self.zones)   # RFC 1996 4.7: on start too
         summary = self._summary()
         logger.info("serving: %s", summary)
         sdnotify.ready(summary)
@@ -123,6 +127,7 @@ class Daemon:
             await self.control.close()
         if self.tcp:
             await self.tcp.close()
+        await self.transfers.close()
         # A reload still running would publish after us: let it finish first.
         await asyncio.get_running_loop().run_in_executor(None, self.reloader.shutdown, True)
         if self.workers:
@@ -155,8 +160,10 @@ class Daemon:
             sdnotify.reloading("reloading")
             logger.info("reloading")
             t0 = time.monotonic()
+            before = {st.name: st.image.serial for st in self.zones if st.image is not None}
             try:
                 result = await loop.run_in_executor(self.reloader, self._reload_blocking, force)
+                self.transfers.notify_changed(self.cfg, before, self.zones)
             except BaseException:
                 metrics.events.reload_failures += 1
                 raise

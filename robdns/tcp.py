@@ -18,9 +18,12 @@ from robdns.log import logger
 
 
 class TcpServer:
-    def __init__(self, answer, limits):
-        """answer(query: bytes) -> bytes (b"" = no response); limits: a config.TcpConfig."""
+    def __init__(self, answer, limits, transfer=None):
+        """answer(query: bytes) -> bytes (b"" = no response); limits: a config.TcpConfig;
+        transfer(query, peer) -> an iterator of the messages of a zone transfer, or None
+        when the query is not one (then answer() answers it)."""
         self.answer = answer
+        self.transfer = transfer
         self.limits = limits
         self.connections = set()
         self.servers = []
@@ -75,7 +78,8 @@ class TcpServer:
 
 
 class _DnsTcp(asyncio.Protocol):
-    __slots__ = ("server", "transport", "buf", "last_query", "writing_paused", "scheduled", "closed")
+    __slots__ = ("server", "transport", "buf", "last_query", "writing_paused", "scheduled", "closed",
+                 "stream", "peer")
 
     def __init__(self, server):
         self.server = server
@@ -85,9 +89,12 @@ class _DnsTcp(asyncio.Protocol):
         self.writing_paused = False
         self.scheduled = False
         self.closed = False
+        self.stream = None            # the zone transfer being sent, message by message
+        self.peer = None
 
     def connection_made(self, transport):
         self.transport = transport
+        self.peer = transport.get_extra_info("peername")
         sock = transport.get_extra_info("socket")
         if sock is not None:
             try:
@@ -99,11 +106,30 @@ class _DnsTcp(asyncio.Protocol):
         self.server._admit(self)
 
     def connection_lost(self, exc):
+        self._end_stream()
         self.closed = True
         self.server.connections.discard(self)
         self.buf = bytearray()
 
+    def _end_stream(self):
+        if self.stream is not None:
+            self.stream.close()
+            self.stream = None
+
+    def _pump(self):
+        """Send the next messages of the transfer while the client reads them (RFC 5936
+        2.2: one message after the other); True when the stream is done."""
+        while not self.closed and not self.writing_paused:
+            msg = next(self.stream, None)
+            if msg is None:
+                self.stream = None
+                return True
+            self.last_query = time.monotonic()      # a long transfer is not idle
+            self.transport.write(struct.pack("!H", len(msg)) + msg)
+        return False
+
     def close(self):
+        self._end_stream()
         if not self.closed:
             self.closed = True
             self.server.connections.discard(self)
@@ -130,6 +156,8 @@ class _DnsTcp(asyncio.Protocol):
 
     def _process(self, limit=0):
         self.scheduled = False
+        if self.stream is not None and not self._pump():
+            return                      # resume_writing() continues it
         buf = self.buf
         if limit == 0:
             limit = self.server.limits.max_pipelined
@@ -152,6 +180,13 @@ class _DnsTcp(asyncio.Protocol):
             query = bytes(buf[2:2 + n])
             del buf[:2 + n]
             self.last_query = time.monotonic()
+            if self.server.transfer is not None:
+                stream = self.server.transfer(query, self.peer)
+                if stream is not None:
+                    self.stream = stream
+                    if not self._pump():
+                        return
+                    continue
             resp = self.server.answer(query)
             answered += 1
             if resp:
