@@ -11,20 +11,15 @@ import time
 from robdns.log import logger
 
 
-def make_notify(zone, serial_soa=None):
-    """The NOTIFY message for `zone` (RFC 1996 3.3: opcode NOTIFY, AA, the SOA question;
-    3.7: the new SOA in the answer section as a hint)."""
+def make_notify(zone):
+    """The NOTIFY message for `zone` (RFC 1996 3.3: opcode NOTIFY, AA, the SOA question)."""
     import dns.flags
     import dns.message
     import dns.opcode
-    import dns.rdataclass
     import dns.rdatatype
-    import dns.rrset
     q = dns.message.make_query(zone, dns.rdatatype.SOA)
+    q.flags = dns.flags.AA            # (the opcode lives in the flags: set it after)
     q.set_opcode(dns.opcode.NOTIFY)
-    q.flags = dns.flags.AA
-    if serial_soa is not None:
-        q.answer.append(dns.rrset.from_text(zone, serial_soa[0], "IN", "SOA", serial_soa[1]))
     return q
 
 
