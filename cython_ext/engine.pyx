@@ -64,6 +64,10 @@ cdef class Database:
         ``max_transfers``: AXFR/IXFR streams at once in the process (0: no limit)."""
         global _rd_generation
         cdef ZoneImage z
+        if self.db != NULL:
+            # Its rd_db may be published: workers read it without locks, so it is freed only
+            # after a grace period (publish()), never here.  A snapshot is immutable.
+            raise RuntimeError("Database is already initialised; build a new one")
         cdef tuple zl = tuple(zones)
         cdef Py_ssize_t i, nz = len(zl)
         for item in zl:
@@ -131,8 +135,6 @@ cdef class Database:
             raise
         _rd_generation += 1
         db.generation = _rd_generation
-        if self.db != NULL:              # __init__ called twice: replace
-            _db_free(self.db)
         self.db = db
         self.zones = zl
         self.generation = db.generation

@@ -96,18 +96,34 @@ class IncludePolicy:
 
 
 @dataclasses.dataclass(frozen=True)
-class KeyConfig:
-    """A TSIG key (RFC 8945): `keys` of the configuration."""
-    name: str                        # absolute, lower case
-    algorithm: str                   # hmac-sha256, ... (robdns._core.TSIG_ALGORITHMS)
+class TsigKey:
+    """A TSIG key (RFC 8945) of the top-level `keys` list."""
+    name: str                        # absolute, lower case, e.g. "xfr.key."
+    algorithm: str                   # hmac-sha256, ...
     secret: bytes = dataclasses.field(repr=False, default=b"")
-    secret_file: Optional[str] = None
+    secret_file: Optional[str] = None    # where the secret was read from (at start and reload)
+
+
+@dataclasses.dataclass(frozen=True)
+class Remote:
+    """A server the zone talks to: a primary (`primaries`) with the key that signs the
+    exchange, if any."""
+    address: ListenAddress
+    key: Optional[str] = None        # a name of `keys`
 
 
 @dataclasses.dataclass(frozen=True)
 class AclRule:
-    """One entry of a zone's allow_transfer: a network (None: any) and a key (None: any
-    request, signed or not)."""
+    """Who may do something to a zone (`allow_notify`): a network, and a key the message
+    must be signed with, if any."""
+    network: object                  # ipaddress.ip_network
+    key: Optional[str] = None
+
+
+@dataclasses.dataclass(frozen=True)
+class TransferRule:
+    """One entry of a zone's allow_transfer: a network (None: any address) and a key the
+    request must be signed with (None: signed or not)."""
     address: Optional[str] = None
     key: Optional[str] = None
 
@@ -141,9 +157,20 @@ class ZoneConfig:
     # RFC 9276 3.2: zones with more NSEC3 iterations are refused at load.  50 as BIND 9.20
     # (its validators treat more as insecure; dnssec-signzone 9.18 stops at 150).
     nsec3_max_iterations: int = 50
-    allow_transfer: tuple = ()       # of AclRule; empty: nobody may transfer the zone
+    # The secondary role (robdns.secondary): the zone is transferred from `primaries`
+    # (tried in order) and `file` is where the received copy is kept.
+    primaries: tuple = ()            # of Remote
+    allow_notify: tuple = ()         # of AclRule; the primaries may always notify
+    transfer_timeout: float = 300.0  # seconds one transfer may take in all
+    transfer_max_size: int = 1 << 30 # bytes of transfer messages accepted per transfer
+    # The primary role (robdns.xfrout): who may transfer the zone, whom to notify.
+    allow_transfer: tuple = ()       # of TransferRule; empty: nobody may transfer the zone
     notify: tuple = ()               # of NotifyTarget
     journal_max_size: int = 4 << 20  # bytes of IXFR history kept; oldest changesets go first
+
+    @property
+    def secondary(self):
+        return bool(self.primaries)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -166,9 +193,9 @@ class Config:
     http: Optional[HttpConfig] = None
     dnstap: Optional[DnstapConfig] = None
     zones: tuple = ()
-    xdp: object = None               # robdns.xdp.XdpConfig (issue: AF_XDP) or None
-    keys: tuple = ()                 # of KeyConfig
+    keys: tuple = ()                 # of TsigKey
     xfr: XfrConfig = XfrConfig()
+    xdp: object = None               # robdns.xdp.XdpConfig (issue: AF_XDP) or None
     path: Optional[str] = None       # the file this came from (None: built-in defaults)
 
 
@@ -189,17 +216,20 @@ def default_control_socket():
 
 
 # Every key of the file, by section (dist/robdns.yaml documents each one).
-TOP_KEYS = ("server", "zones", "log", "xdp", "keys")
+TOP_KEYS = ("server", "zones", "keys", "log", "xdp")
 SERVER_KEYS = ("xfr", "listen", "workers", "pin_workers", "udp_batch", "identity", "version", "nsid",
                "max_udp_payload", "user", "group", "control", "tcp", "rrl", "include_policy",
                "nsec3_max_iterations", "http", "dnstap")
 TCP_KEYS = ("enabled", "max_connections", "idle_timeout", "max_pipelined")
 RRL_KEYS = ("rate", "slip", "ipv4_prefix", "ipv6_prefix", "table_size")
-ZONE_KEYS = ("name", "file", "default_ttl", "allow_transfer", "notify", "journal_max_size")
+ZONE_KEYS = ("name", "file", "default_ttl", "primaries", "allow_notify", "transfer_timeout",
+             "transfer_max_size", "allow_transfer", "notify", "journal_max_size")
 KEY_KEYS = ("name", "algorithm", "secret", "secret_file")
-ACL_KEYS = ("address", "key")
-NOTIFY_KEYS = ("address", "key")
+TRANSFER_RULE_KEYS = ("address", "key")
 XFR_KEYS = ("max_transfers", "journal_dir", "notify_retries", "notify_timeout")
+REMOTE_KEYS = ("address", "key")
+TSIG_ALGORITHMS = ("hmac-md5", "hmac-sha1", "hmac-sha224", "hmac-sha256", "hmac-sha384",
+                   "hmac-sha512")
 INCLUDE_POLICY_KEYS = ("dir_only", "max_files", "max_bytes")
 LOG_KEYS = ("level", "format")
 HTTP_KEYS = ("listen", "zone_labels", "max_connections", "timeout", "max_request")
@@ -337,8 +367,8 @@ class _Validator:
             nsec3_max = self.integer("server.nsec3_max_iterations",
                                      server["nsec3_max_iterations"], 0, 2500) or 0
         fields["keys"] = self.keys(top.get("keys"))
-        self.key_names = {k.name for k in fields["keys"]}
-        fields["zones"] = self.zones(top.get("zones"), policy, nsec3_max)
+        fields["zones"] = self.zones(top.get("zones"), policy, nsec3_max,
+                                     {k.name for k in fields["keys"]})
         if top.get("xdp") is not None:
             fields["xdp"] = self.xdp(top["xdp"])
         return Config(**{k: v for k, v in fields.items() if v is not None})
@@ -380,139 +410,6 @@ class _Validator:
         if s.get("xfr") is not None:
             out["xfr"] = self.xfr_section(s["xfr"])
         return out
-
-    def xfr_section(self, value):
-        x = self.mapping("server.xfr", value, XFR_KEYS)
-        out = {}
-        if "max_transfers" in x:
-            out["max_transfers"] = self.integer("server.xfr.max_transfers", x["max_transfers"], 1, 65535)
-        if "journal_dir" in x:
-            d = self.string("server.xfr.journal_dir", x["journal_dir"], 4096)
-            if d is not None:
-                out["journal_dir"] = d if os.path.isabs(d) else os.path.join(self.base, d)
-        if "notify_retries" in x:
-            out["notify_retries"] = self.integer("server.xfr.notify_retries", x["notify_retries"], 1, 100)
-        if "notify_timeout" in x:
-            out["notify_timeout"] = self.number("server.xfr.notify_timeout", x["notify_timeout"], 0.05, 600)
-        return XfrConfig(**{k: v for k, v in out.items() if v is not None})
-
-    def keys(self, value):
-        """`keys`: TSIG keys; a secret_file is read now (at start and at every reload)."""
-        import base64
-        import binascii
-        from robdns import _core
-        if value is None:
-            return ()
-        if not isinstance(value, list):
-            self.err("keys", f"expected a list, got {_kind(value)}")
-            return ()
-        out, names = [], set()
-        for i, item in enumerate(value):
-            key = f"keys[{i}]"
-            k = self.mapping(key, item, KEY_KEYS)
-            if not isinstance(item, dict):
-                continue
-            name = self.zone_name(f"{key}.name", k["name"]) if "name" in k else None
-            if "name" not in k:
-                self.err(key, "missing key 'name'")
-            alg = None
-            if "algorithm" not in k:
-                self.err(key, "missing key 'algorithm'")
-            else:
-                alg = self.choice(f"{key}.algorithm", str(k["algorithm"]).lower(), _core.TSIG_ALGORITHMS)
-            text, where, sfile = None, f"{key}.secret", None
-            if ("secret" in k) == ("secret_file" in k):
-                self.err(key, "give exactly one of 'secret' and 'secret_file'")
-            elif "secret" in k:
-                text = self.string(where, k["secret"], 2048)
-            else:
-                where = f"{key}.secret_file"
-                sfile = self.string(where, k["secret_file"], 4096)
-                if sfile is not None:
-                    sfile = sfile if os.path.isabs(sfile) else os.path.join(self.base, sfile)
-                    try:
-                        with open(sfile, encoding="ascii") as f:
-                            text = f.read().strip()
-                    except (OSError, UnicodeDecodeError) as e:
-                        self.err(where, f"cannot read {sfile}: {getattr(e, 'strerror', None) or e}")
-            secret = None
-            if text is not None:
-                try:
-                    secret = base64.b64decode(text.strip(), validate=True)
-                except (binascii.Error, ValueError):
-                    self.err(where, "not base64")
-                else:
-                    if not 0 < len(secret) <= 512:
-                        self.err(where, "the secret must hold 1..512 bytes")
-                        secret = None
-            if name and name in names:
-                self.err(f"{key}.name", f"key {name} listed twice")
-                continue
-            if name and alg and secret is not None:
-                names.add(name)
-                out.append(KeyConfig(name, alg, secret, sfile))
-        return tuple(out)
-
-    def key_ref(self, key, value):
-        name = self.zone_name(key, value)
-        if name is not None and name not in getattr(self, "key_names", set()):
-            self.err(key, f"no key {name} in keys")
-            return None
-        return name
-
-    def acl(self, key, value):
-        if not isinstance(value, list):
-            self.err(key, f"expected a list, got {_kind(value)}")
-            return ()
-        out = []
-        for i, item in enumerate(value):
-            k = f"{key}[{i}]"
-            r = self.mapping(k, item, ACL_KEYS)
-            if not isinstance(item, dict):
-                continue
-            if not r:
-                self.err(k, "give 'address', 'key' or both")
-                continue
-            addr = kname = None
-            ok = True
-            if "address" in r:
-                a = self.string(f"{k}.address", r["address"], 64)
-                try:
-                    addr = str(ipaddress.ip_network(a, strict=False)) if a is not None else None
-                except ValueError:
-                    self.err(f"{k}.address", f"bad address or network {a!r}")
-                ok = ok and addr is not None
-            if "key" in r:
-                kname = self.key_ref(f"{k}.key", r["key"])
-                ok = ok and kname is not None
-            if ok:
-                out.append(AclRule(addr, kname))
-        return tuple(out)
-
-    def notify_targets(self, key, value):
-        if not isinstance(value, list):
-            self.err(key, f"expected a list, got {_kind(value)}")
-            return ()
-        out = []
-        for i, item in enumerate(value):
-            k = f"{key}[{i}]"
-            r = self.mapping(k, item, NOTIFY_KEYS)
-            if not isinstance(item, dict):
-                continue
-            if "address" not in r:
-                self.err(k, "missing key 'address'")
-                continue
-            a = parse_listen(r["address"]) if isinstance(r["address"], str) else None
-            if a is None:
-                self.err(f"{k}.address", f"bad address {r['address']!r} (expected ADDR or ADDR@PORT)")
-                continue
-            kname = None
-            if "key" in r:
-                kname = self.key_ref(f"{k}.key", r["key"])
-                if kname is None:
-                    continue
-            out.append(NotifyTarget(a.host, a.port, kname))
-        return tuple(out)
 
     def http(self, value):
         # "ADDR@PORT" alone, or a mapping with the limits too.
@@ -657,7 +554,191 @@ class _Validator:
             out["max_bytes"] = self.integer("server.include_policy.max_bytes", p["max_bytes"], 1, 1 << 40)
         return IncludePolicy(**{k: v for k, v in out.items() if v is not None})
 
-    def zones(self, value, policy=IncludePolicy(), nsec3_max=50):
+    def keys(self, value):
+        if value is None:
+            return ()
+        if not isinstance(value, list):
+            self.err("keys", f"expected a list, got {_kind(value)}")
+            return ()
+        import base64
+        import binascii
+        out, names = [], set()
+        for i, item in enumerate(value):
+            key = f"keys[{i}]"
+            k = self.mapping(key, item, KEY_KEYS)
+            if not isinstance(item, dict):
+                continue
+            missing = [f for f in ("name", "algorithm") if f not in k]
+            for f in missing:
+                self.err(key, f"missing key {f!r}")
+            if ("secret" in k) == ("secret_file" in k):
+                self.err(key, "give exactly one of 'secret' and 'secret_file'")
+                continue
+            if missing:
+                continue
+            name = self.zone_name(f"{key}.name", k["name"])
+            alg = self.choice(f"{key}.algorithm", k["algorithm"], TSIG_ALGORITHMS)
+            where, sfile = f"{key}.secret", None
+            if "secret" in k:
+                secret = self.string(where, k["secret"], 1024)
+            else:
+                # Read now: at start and at every reload (a rotated key file is picked up).
+                where = f"{key}.secret_file"
+                secret = None
+                sfile = self.string(where, k["secret_file"], 4096)
+                if sfile is not None:
+                    sfile = sfile if os.path.isabs(sfile) else os.path.join(self.base, sfile)
+                    try:
+                        with open(sfile, encoding="ascii") as f:
+                            secret = f.read().strip()
+                    except (OSError, UnicodeDecodeError) as e:
+                        self.err(where, f"cannot read {sfile}: {getattr(e, 'strerror', None) or e}")
+            if secret is not None:
+                try:
+                    secret = base64.b64decode(secret, validate=True)
+                except (binascii.Error, ValueError):
+                    self.err(where, "not base64")
+                    secret = None
+                else:
+                    if not 0 < len(secret) <= 512:
+                        self.err(where, "the secret must hold 1..512 bytes")
+                        secret = None
+            if name and name in names:
+                self.err(f"{key}.name", f"key {name} listed twice")
+                continue
+            if name and alg and secret is not None:
+                names.add(name)
+                out.append(TsigKey(name, alg, secret, sfile))
+        return tuple(out)
+
+    def _key_ref(self, key, value, known):
+        name = self.zone_name(key, value)
+        if name is not None and name not in known:
+            self.err(key, f"no key {name} in `keys`")
+            return None
+        return name
+
+    def remotes(self, key, value, known, port=DEFAULT_PORT):
+        """A list of {address: "ADDR@PORT", key: NAME} (the `primaries` of a zone)."""
+        if not isinstance(value, list) or not value:
+            self.err(key, f"expected a non-empty list, got {_kind(value)}")
+            return ()
+        out = []
+        for i, item in enumerate(value):
+            where = f"{key}[{i}]"
+            r = self.mapping(where, item, REMOTE_KEYS)
+            if not isinstance(item, dict):
+                continue
+            if "address" not in r:
+                self.err(where, "missing key 'address'")
+                continue
+            text = self.string(f"{where}.address", r["address"], 100)
+            addr, why = _parse_listen(text) if text is not None else (None, None)
+            if text is not None and addr is None:
+                self.err(f"{where}.address", why or f"bad address {text!r} (expected ADDR@PORT)")
+            kname = self._key_ref(f"{where}.key", r["key"], known) if "key" in r else None
+            if addr is not None and ("key" not in r or kname is not None):
+                out.append(Remote(addr, kname))
+        return tuple(out)
+
+    def acl(self, key, value, known):
+        """A list of {address: "ADDR" or "NET/LEN", key: NAME}."""
+        if not isinstance(value, list):
+            self.err(key, f"expected a list, got {_kind(value)}")
+            return ()
+        out = []
+        for i, item in enumerate(value):
+            where = f"{key}[{i}]"
+            r = self.mapping(where, item, REMOTE_KEYS)
+            if not isinstance(item, dict):
+                continue
+            if "address" not in r:
+                self.err(where, "missing key 'address'")
+                continue
+            text = self.string(f"{where}.address", r["address"], 100)
+            net = None
+            if text is not None:
+                try:
+                    net = ipaddress.ip_network(text, strict=False)
+                except ValueError:
+                    self.err(f"{where}.address", f"bad address or network {text!r}")
+            kname = self._key_ref(f"{where}.key", r["key"], known) if "key" in r else None
+            if net is not None and ("key" not in r or kname is not None):
+                out.append(AclRule(net, kname))
+        return tuple(out)
+
+    def transfer_acl(self, key, value, known):
+        """allow_transfer: a list of {address: "ADDR" or "NET/LEN", key: NAME}, either
+        or both."""
+        if not isinstance(value, list):
+            self.err(key, f"expected a list, got {_kind(value)}")
+            return ()
+        out = []
+        for i, item in enumerate(value):
+            k = f"{key}[{i}]"
+            r = self.mapping(k, item, TRANSFER_RULE_KEYS)
+            if not isinstance(item, dict):
+                continue
+            if not r:
+                self.err(k, "give 'address', 'key' or both")
+                continue
+            addr = kname = None
+            ok = True
+            if "address" in r:
+                a = self.string(f"{k}.address", r["address"], 64)
+                try:
+                    addr = str(ipaddress.ip_network(a, strict=False)) if a is not None else None
+                except ValueError:
+                    self.err(f"{k}.address", f"bad address or network {a!r}")
+                ok = ok and addr is not None
+            if "key" in r:
+                kname = self._key_ref(f"{k}.key", r["key"], known)
+                ok = ok and kname is not None
+            if ok:
+                out.append(TransferRule(addr, kname))
+        return tuple(out)
+
+    def notify_targets(self, key, value, known):
+        if not isinstance(value, list):
+            self.err(key, f"expected a list, got {_kind(value)}")
+            return ()
+        out = []
+        for i, item in enumerate(value):
+            k = f"{key}[{i}]"
+            r = self.mapping(k, item, TRANSFER_RULE_KEYS)
+            if not isinstance(item, dict):
+                continue
+            if "address" not in r:
+                self.err(k, "missing key 'address'")
+                continue
+            a = parse_listen(r["address"]) if isinstance(r["address"], str) else None
+            if a is None:
+                self.err(f"{k}.address", f"bad address {r['address']!r} (expected ADDR or ADDR@PORT)")
+                continue
+            kname = None
+            if "key" in r:
+                kname = self._key_ref(f"{k}.key", r["key"], known)
+                if kname is None:
+                    continue
+            out.append(NotifyTarget(a.host, a.port, kname))
+        return tuple(out)
+
+    def xfr_section(self, value):
+        x = self.mapping("server.xfr", value, XFR_KEYS)
+        out = {}
+        if "max_transfers" in x:
+            out["max_transfers"] = self.integer("server.xfr.max_transfers", x["max_transfers"], 1, 65535)
+        if "journal_dir" in x:
+            d = self.string("server.xfr.journal_dir", x["journal_dir"], 4096)
+            if d is not None:
+                out["journal_dir"] = d if os.path.isabs(d) else os.path.join(self.base, d)
+        if "notify_retries" in x:
+            out["notify_retries"] = self.integer("server.xfr.notify_retries", x["notify_retries"], 1, 100)
+        if "notify_timeout" in x:
+            out["notify_timeout"] = self.number("server.xfr.notify_timeout", x["notify_timeout"], 0.05, 600)
+        return XfrConfig(**{k: v for k, v in out.items() if v is not None})
+
+    def zones(self, value, policy=IncludePolicy(), nsec3_max=50, keys=frozenset()):
         if value is None:
             return ()
         if not isinstance(value, list):
@@ -681,18 +762,33 @@ class _Validator:
             ttl = 3600
             if "default_ttl" in z:
                 ttl = self.integer(f"{key}.default_ttl", z["default_ttl"], 0, 2**31 - 1)
+            role = {}
+            if "primaries" in z:
+                role["primaries"] = self.remotes(f"{key}.primaries", z["primaries"], keys)
+            if "allow_notify" in z:
+                if "primaries" not in z:
+                    self.err(f"{key}.allow_notify", "only a secondary zone (with `primaries`) takes NOTIFY")
+                role["allow_notify"] = self.acl(f"{key}.allow_notify", z["allow_notify"], keys)
+            if "transfer_timeout" in z:
+                role["transfer_timeout"] = self.number(f"{key}.transfer_timeout",
+                                                       z["transfer_timeout"], 1, 86400)
+            if "transfer_max_size" in z:
+                role["transfer_max_size"] = self.integer(f"{key}.transfer_max_size",
+                                                         z["transfer_max_size"], 4096, 1 << 40)
+            if "allow_transfer" in z:
+                role["allow_transfer"] = self.transfer_acl(f"{key}.allow_transfer", z["allow_transfer"], keys)
+            if "notify" in z:
+                role["notify"] = self.notify_targets(f"{key}.notify", z["notify"], keys)
+            if "journal_max_size" in z:
+                role["journal_max_size"] = self.integer(f"{key}.journal_max_size",
+                                                        z["journal_max_size"], 0, 1 << 40)
             if name and name in names:
                 self.err(f"{key}.name", f"zone {name} listed twice")
                 continue
-            acl = self.acl(f"{key}.allow_transfer", z["allow_transfer"]) if "allow_transfer" in z else ()
-            notify = self.notify_targets(f"{key}.notify", z["notify"]) if "notify" in z else ()
-            jmax = 4 << 20
-            if "journal_max_size" in z:
-                jmax = self.integer(f"{key}.journal_max_size", z["journal_max_size"], 0, 1 << 40)
-            if name and file is not None and ttl is not None and jmax is not None:
+            if name and file is not None and ttl is not None and None not in role.values():
                 names.add(name)
                 path = file if os.path.isabs(file) else os.path.join(self.base, file)
-                out.append(ZoneConfig(name, path, ttl, policy, nsec3_max, acl, notify, jmax))
+                out.append(ZoneConfig(name, path, ttl, policy, nsec3_max, **role))
         return tuple(out)
 
     def zone_name(self, key, value):

@@ -35,6 +35,7 @@ class Daemon:
         self.tcp = None
         self.control = None
         self.http = None                     # robdns.httpd.HttpEndpoint (server.http)
+        self.secondary = None                # robdns.secondary.Secondary: the transfers in
         self.zone_slots = stats.ZoneSlots()  # per-zone counters of the data plane
         self.transfers = xfrout.Transfers()  # transfers served, NOTIFY out
         self.started = time.time()
@@ -101,6 +102,9 @@ class Daemon:
         reaper = asyncio.create_task(self._reap_retired())
         self.transfers.start()
         self.transfers.notify_changed(self.cfg, {}, self.zones)   # RFC 1996 4.7: on start too
+        from robdns.secondary import Secondary
+        self.secondary = Secondary(self)
+        self.secondary.start()
         summary = self._summary()
         logger.info("serving: %s", summary)
         sdnotify.ready(summary)
@@ -123,6 +127,8 @@ class Daemon:
 
     async def shutdown(self):
         from robdns import _core
+        if self.secondary:
+            self.secondary.stop()
         if self.control:
             await self.control.close()
         if self.tcp:
@@ -173,8 +179,27 @@ class Daemon:
             if not result.get("ok"):
                 metrics.events.reload_failures += 1
             self.reloads += 1
+            if self.secondary:
+                self.secondary.configure()
             logger.info("reload done in %.1f ms: %s", (time.monotonic() - t0) * 1000, summary)
             return result
+
+    async def publish_zone(self, name, image=None, expired=None):
+        """Serve `image` for zone `name` (None: keep its image) and set its expired flag
+        (None: unchanged): the secondary's change, published the way a reload publishes
+        (under the reload lock, RCU grace period waited in the reload thread)."""
+        from robdns import _core
+        loop = asyncio.get_running_loop()
+
+        def work():
+            cfg = self.cfg
+            zones = self.zones.replaced(name, image, expired)
+            cap = cfg.http.zone_labels if cfg.http is not None else 100
+            _core.publish(zones.database(cfg, self.zone_slots.assign(cfg.zones, cap)))
+            self.zones = zones
+
+        async with self.reload_lock:
+            await loop.run_in_executor(self.reloader, work)
 
     async def _reload_logged(self):
         try:

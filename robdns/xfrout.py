@@ -114,6 +114,6 @@ class Transfers:
         c = dict(self.counters.get(name, {}))
         last = c.pop("last", None)
         return {"transfers": c or None,
-                "last_transfer": ({k: last[k] for k in ("time", "what", "qtype", "mode", "address",
+                "last_transfer_out": ({k: last[k] for k in ("time", "what", "qtype", "mode", "address",
                                                          "key", "serial", "bytes")} if last else None),
                 "notify": self.notifier.results.get(name)}

@@ -50,6 +50,7 @@ typedef struct rd_udp_loop {
     struct sockaddr_in6 *peer;             /* large enough for both families */
     rd_udp_cmsgbuf *rcmsg, *scmsg;
     rd_rrl_table *rrl;                     /* response rate limiting, or NULL */
+    rd_rcu_reader *rcu;                    /* this thread's reader slot, taken at start */
     rd_batch_item *items;                  /* the engine's view of one batch */
     int *item_msg;                         /* items[k] answers datagram item_msg[k] */
     uint8_t *qbuf;                         /* batch x RD_UDP_QUERY_STRIDE */
@@ -198,9 +199,7 @@ static void *loop_run(void *arg)
     char name[16];                      /* "robdns-udp/N" in top -H, ps -L, /proc/.../comm */
     snprintf(name, sizeof(name), "robdns-udp/%d", L->index);
     pthread_setname_np(pthread_self(), name);
-    rd_rcu_reader *rcu = rd_rcu_register();
-    if (!rcu)
-        return NULL;                    /* cannot read the db safely: serve nothing */
+    rd_rcu_reader *rcu = L->rcu;
     loop_rearm(L, L->batch);
     while (!atomic_load_explicit(&L->set->stop, memory_order_relaxed)) {
         /* Offline while blocked: an idle worker must not hold up a reload. */
@@ -225,7 +224,7 @@ static void *loop_run(void *arg)
         rd_rcu_quiescent(rcu);          /* db is not used past this point */
         loop_rearm(L, n);
     }
-    rd_rcu_unregister(rcu);
+    rd_rcu_offline(rcu);                /* the slot is given back by loop_free */
     return NULL;
 }
 
@@ -236,6 +235,7 @@ static void loop_free(rd_udp_loop *L)
     free(L->rmsg); free(L->smsg); free(L->riov); free(L->siov); free(L->peer);
     free(L->rcmsg); free(L->scmsg); free(L->items); free(L->item_msg);
     rd_rrl_free(L->rrl);
+    rd_rcu_unregister(L->rcu);
     free(L->qbuf); free(L->rbuf);
     free(L);
 }
@@ -308,6 +308,15 @@ rd_udp_set *rd_udp_start(const rd_udp_socket *socks, int nsocks, int batch,
             s->loops[i]->index = i;
         else {
             snprintf(err, errlen, "out of memory");
+            rd_udp_free(s);
+            return NULL;
+        }
+        /* The reader slot is taken here, not by the thread: a worker that could not read
+         * the database safely would leave its SO_REUSEPORT socket receiving its share of
+         * the queries unanswered, so no slot means no start at all. */
+        if (!(s->loops[i]->rcu = rd_rcu_register())) {
+            snprintf(err, errlen, "no free RCU reader slot for UDP worker %d (at most %d "
+                     "readers)", i, (int)RD_RCU_MAX_READERS);
             rd_udp_free(s);
             return NULL;
         }
