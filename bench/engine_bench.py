@@ -32,6 +32,10 @@ import dns.rcode     # noqa: E402
 
 from robdns import _core  # noqa: E402
 
+import testhooks  # noqa: E402  (bench/testhooks.py)
+
+testhooks.require("answer", "bench_answer")
+
 SECTION = "## Engine (in-process)"
 BATCH = 64
 

@@ -1,15 +1,12 @@
 # engine.pyx — database snapshots (zones + engine options: the one pointer the daemon
-# publishes by RCU) and the answer engine for Python callers (tests, TCP, benchmarks).
+# publishes by RCU).  The engine itself is called from C (UDP, XDP) and from server.pyx (TCP).
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport calloc, malloc, free
-from libc.string cimport memcpy, memset
-from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes_GET_SIZE
+from libc.string cimport memcpy
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from includes.engine cimport *
-from posix.time cimport clock_gettime, timespec, CLOCK_THREAD_CPUTIME_ID
 from includes.zimg cimport zimg, zimg_origin
 from includes.common cimport RD_NONE
-
-import time as _time
 
 cdef uint64_t _rd_generation = 0
 # Databases alive in this process (made minus freed), reported by live_objects().
@@ -222,22 +219,6 @@ cdef class Database:
         free(self.xfr_c)
         free(self.acl_c)
 
-    def find_index(self, name, ds=False):
-        """Index in `zones` of the zone that answers `name` (str or wire bytes), or None:
-        the most specific one; with ds=True the one above `name` first, as for a DS query
-        (RFC 4035 3.1.4.1)."""
-        import dns.name
-        wire = name if isinstance(name, bytes) else dns.name.from_text(name).to_wire()
-        cdef bytes lw = bytes(wire).lower()
-        cdef uint32_t i = rd_db_find_index(self.db, <const uint8_t *>PyBytes_AS_STRING(lw),
-                                           1 if ds else 0)
-        return None if i == RD_NONE else i
-
-    def find_zone(self, name):
-        """The hosted ZoneImage that is most specific for `name` (str or wire bytes), or None."""
-        i = self.find_index(name)
-        return None if i is None else self.zones[i]
-
     def __repr__(self):
         return f"<Database generation={self.generation} zones={len(self.zones)}>"
 
@@ -259,33 +240,6 @@ def live_objects():
     """How many Databases and ZoneImages are alive in this process (counted as they are
     made and freed): {"databases": n, "zone_images": n}."""
     return {"databases": _live_databases, "zone_images": _live_zone_images}
-
-
-cdef class EngineStats:
-    """The counters of one caller of the engine (rd_stats), readable as a dict."""
-    cdef rd_stats s
-
-    def __cinit__(self):
-        memset(&self.s, 0, sizeof(rd_stats))
-
-    def as_dict(self):
-        return {
-            "queries": self.s.queries, "responses": self.s.responses,
-            "dropped": self.s.dropped, "malformed": self.s.malformed,
-            "truncated": self.s.truncated, "udp": self.s.udp, "tcp": self.s.tcp,
-            "edns": self.s.edns, "do": self.s.do_bit,
-            "rcode": {i: self.s.rcode[i] for i in range(RD_STAT_RCODES) if self.s.rcode[i]},
-            "qtype": {i: self.s.qtype[i] for i in range(RD_STAT_QTYPES) if self.s.qtype[i]},
-            "qtype_other": {_RD_QTYPE_OTHER[i]: self.s.qtype_named[i]
-                            for i in range(len(_RD_QTYPE_OTHER)) if self.s.qtype_named[i]},
-            "opcode": {i: self.s.opcode[i] for i in range(16) if self.s.opcode[i]},
-            "zones": {i: self.s.zone_queries[i] for i in range(RD_STAT_ZONES)
-                      if self.s.zone_queries[i]},
-        }
-
-    def named(self):
-        """The counters with the names `robdns ctl stats` and /metrics use."""
-        return stats_dict(&self.s)
 
 
 # Names of the rcodes (RFC 6895 2.3, extended ones from RFC 6891 6.1.3 and RFC 8945).
@@ -333,134 +287,6 @@ cdef dict stats_dict(const rd_stats *s):
             "malformed": s.malformed, "truncated": s.truncated, "edns": s.edns,
             "do": s.do_bit, "rcode": rcodes, "qtype": qtypes, "opcode": opcodes,
             "zones": zones}
-
-
-def answer(Database db, bytes query, tcp=False, EngineStats stats=None):
-    """Answer one query (wire bytes) from `db`; returns the response, b"" for none.
-    The engine runs without the GIL."""
-    if db is None or db.db == NULL:
-        raise ValueError("answer() needs an initialised Database")
-    cdef rd_transport t
-    t.tcp = 1 if tcp else 0
-    t.family = 4
-    cdef size_t qlen = PyBytes_GET_SIZE(query)
-    cdef const uint8_t *q = <const uint8_t *>PyBytes_AS_STRING(query)
-    cdef uint8_t *resp = <uint8_t *>malloc(65535)
-    if resp == NULL:
-        raise MemoryError()
-    cdef rd_stats *sp = &stats.s if stats is not None else NULL
-    cdef size_t n
-    cdef const rd_db *dbp = db.db
-    with nogil:
-        n = rd_answer(dbp, q, qlen, resp, 65535, &t, sp)
-    try:
-        return PyBytes_FromStringAndSize(<char *>resp, n)
-    finally:
-        free(resp)
-
-
-cdef double _thread_cpu_seconds() noexcept nogil:
-    cdef timespec ts
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
-    return ts.tv_sec + ts.tv_nsec * 1e-9
-
-
-def answer_batch(Database db, list queries, tcp=False, EngineStats stats=None):
-    """Answer a list of queries with rd_answer_batch (prefetching pipeline); returns the
-    list of responses (b"" = none), each equal to what answer() gives."""
-    if db is None or db.db == NULL:
-        raise ValueError("answer_batch() needs an initialised Database")
-    cdef Py_ssize_t n = len(queries), i
-    for b in queries:
-        if not isinstance(b, bytes):
-            raise TypeError("queries must be bytes")
-    cdef size_t cap = 65535 if tcp else 4096
-    cdef rd_batch_item *items = <rd_batch_item *>calloc(n + 1, sizeof(rd_batch_item))
-    cdef uint8_t *bufs = <uint8_t *>malloc((n + 1) * cap)
-    if items == NULL or bufs == NULL:
-        free(items); free(bufs)
-        raise MemoryError()
-    for i in range(n):
-        items[i].q = <const uint8_t *>PyBytes_AS_STRING(queries[i])
-        items[i].qlen = PyBytes_GET_SIZE(queries[i])
-        items[i].resp = bufs + i * cap
-        items[i].respcap = cap
-    cdef rd_transport t
-    t.tcp = 1 if tcp else 0
-    t.family = 4
-    cdef rd_stats *sp = &stats.s if stats is not None else NULL
-    cdef const rd_db *dbp = db.db
-    with nogil:
-        rd_answer_batch(dbp, items, n, &t, sp)
-    try:
-        return [PyBytes_FromStringAndSize(<char *>items[i].resp, items[i].resplen)
-                for i in range(n)]
-    finally:
-        free(items)
-        free(bufs)
-
-
-def bench_answer(Database db, list queries, double seconds=1.0, tcp=False, int batch=0):
-    """In-process engine benchmark: answer the pre-made `queries` in order, round after
-    round, in a C loop without the GIL, for about `seconds` of this thread's CPU time;
-    one rd_answer per query, or with batch > 0 rd_answer_batch over `batch` queries at a
-    time.  Returns (answered, wall_seconds, cpu_seconds, bytes_out); answered /
-    cpu_seconds is the rate of one core even when the machine is shared."""
-    cdef Py_ssize_t nq = len(queries)
-    if nq == 0:
-        raise ValueError("no queries")
-    if batch < 0 or batch > 1024:
-        raise ValueError("batch must be within 0..1024")
-    cdef Py_ssize_t nb = batch if batch > 0 else 1
-    cdef size_t respcap = 65535 if tcp else 1232
-    cdef rd_batch_item *items = <rd_batch_item *>calloc(nq, sizeof(rd_batch_item))
-    cdef uint8_t *bufs = <uint8_t *>malloc(nb * respcap)
-    if items == NULL or bufs == NULL:
-        free(items); free(bufs)
-        raise MemoryError()
-    cdef Py_ssize_t i
-    for i in range(nq):
-        b = queries[i]
-        if not isinstance(b, bytes):
-            free(items); free(bufs)
-            raise TypeError("queries must be bytes")
-        items[i].q = <const uint8_t *>PyBytes_AS_STRING(b)
-        items[i].qlen = PyBytes_GET_SIZE(b)
-        items[i].resp = bufs + (i % nb) * respcap
-        items[i].respcap = respcap
-    cdef rd_transport t
-    t.tcp = 1 if tcp else 0
-    t.family = 4
-    cdef const rd_db *dbp = db.db
-    cdef uint64_t done = 0, out = 0
-    cdef Py_ssize_t j = 0, k, m
-    cdef double cpu0, cpu1
-    wall0 = _time.perf_counter()
-    with nogil:
-        cpu0 = _thread_cpu_seconds()
-        cpu1 = cpu0
-        # The clock is read about once per 64k answers, off the hot path.
-        while cpu1 - cpu0 < seconds:
-            k = 0
-            while k < 65536:
-                if batch > 0:
-                    m = nb if j + nb <= nq else nq - j
-                    rd_answer_batch(dbp, items + j, m, &t, NULL)
-                    for i in range(j, j + m):
-                        out += items[i].resplen
-                else:
-                    m = 1
-                    out += rd_answer(dbp, items[j].q, items[j].qlen, items[j].resp,
-                                     respcap, &t, NULL)
-                j += m
-                k += m
-                if j == nq:
-                    j = 0
-            done += k
-            cpu1 = _thread_cpu_seconds()
-    wall = _time.perf_counter() - wall0
-    free(items); free(bufs)
-    return done, wall, cpu1 - cpu0, out
 
 
 _XFR_WHAT = {1: "done", 2: "aborted", 3: "refused", 4: "notauth", 5: "busy", 6: "uptodate"}

@@ -33,51 +33,6 @@ def xdp_supported():
     return cxdp.rd_xdp_supported() == 1
 
 
-def xdp_attached_program(int ifindex):
-    """(id, name) of the XDP program on the interface (any mode); (0, "") when none."""
-    cdef uint32_t pid = 0
-    cdef char name[64]
-    rc = cxdp.rd_xdp_query_attached(ifindex, &pid, name, sizeof(name))
-    if rc < 0:
-        raise OSError(-rc, "querying the XDP program of interface %d" % ifindex)
-    return (pid, name.decode("utf-8", "replace") if pid else "")
-
-
-def xdp_reply_frame(Database db, bytes frame, int port=53, int mtu=1500):
-    """The reply frame the XDP worker would send for `frame` (b"" when none), and why.
-
-    Runs the exact per-frame code of the workers on a copy, so that frame building and
-    checksums are testable without root; returns (reply: bytes, reason: str).
-    """
-    cdef size_t cap = 4096 - 256      # what a UMEM frame leaves after XDP_PACKET_HEADROOM
-    cdef uint8_t *buf
-    cdef uint8_t *scratch
-    cdef int why = 0
-    cdef size_t n
-    cdef cxdp.rd_stats st
-    if <size_t>len(frame) > cap:
-        raise ValueError("frame longer than a UMEM frame")
-    if not 576 <= mtu <= 65535:
-        raise ValueError("mtu out of range")
-    buf = <uint8_t *>malloc(cap)
-    scratch = <uint8_t *>malloc(65536)
-    if buf == NULL or scratch == NULL:
-        free(buf)
-        free(scratch)
-        raise MemoryError()
-    memset(&st, 0, sizeof(st))
-    memcpy(buf, <const char *>frame, len(frame))
-    n = cxdp.rd_xdp_reply(buf, len(frame), cap, <uint16_t>port, <uint16_t>mtu,
-                          <const cxdp.rd_db *>db.db, scratch, &st, &why)
-    out = (<char *>buf)[:n] if n else b""
-    free(buf)
-    free(scratch)
-    reasons = {cxdp.RD_XDP_OK: "ok", cxdp.RD_XDP_NOT_DNS: "not-dns",
-               cxdp.RD_XDP_MALFORMED: "malformed", cxdp.RD_XDP_NO_ANSWER: "no-answer",
-               cxdp.RD_XDP_NO_ROOM: "no-room"}
-    return out, reasons.get(why, "?")
-
-
 cdef class XdpPlane:
     """The XDP program on one interface and one worker per RX queue.
 

@@ -1,5 +1,5 @@
-# server.pxd — C declarations of the daemon's data plane: RCU (rcu.h), its self-test and
-# the UDP loops (udp_loop.h) and their response rate limiting (rrl.h).
+# server.pxd — C declarations of the daemon's data plane: RCU (rcu.h), the UDP loops
+# (udp_loop.h) and their response rate limiting (rrl.h).
 from libc.stdint cimport uint8_t, uint32_t, uint64_t
 from includes.engine cimport rd_db, rd_stats
 
@@ -13,17 +13,6 @@ cdef extern from "server/rcu.h" nogil:
     void rd_rcu_online(rd_rcu_reader *r)
     void rd_rcu_synchronize()
     uint64_t rd_rcu_grace_periods()
-
-cdef extern from "server/rcu_selftest.h" nogil:
-    ctypedef struct rd_rcu_stress_result:
-        int readers
-        int publications
-        uint64_t grace_periods
-        uint64_t violations
-        uint64_t reads
-    int rd_rcu_stress(int nreaders, int publications, int skip_synchronize,
-                      rd_rcu_stress_result *out)
-    int rd_rcu_pin_stress(int publications, int ignore_pins, rd_rcu_stress_result *out)
 
 cdef extern from "server/rcu.h" nogil:
     const rd_db *rd_db_current()
