@@ -94,18 +94,88 @@ def tcp_stats():
     return stats_dict(&_tcp_stats)
 
 
+# ---- dnstap
+
+cdef class Dnstap:
+    """dnstap logging (server/dnstap.h): `nrings` per-worker rings and the writer thread.
+
+    ``Dnstap(path, unix_socket, nrings, queries=True, responses=True, sample=1,
+    ring_bytes=4 MiB, identity="", version="")``.  A file that cannot be created is an
+    OSError here; a collector's socket that is not there yet is tried again every second.
+    Hand it to UdpWorkers / XdpPlane with the index of their first ring; stop() it after
+    they stopped (it writes what they left and ends the stream).
+    """
+    cdef rd_dnstap *d
+    cdef readonly int nrings
+
+    def __cinit__(self, str path, bint unix_socket, int nrings, bint queries=True,
+                  bint responses=True, unsigned int sample=1, size_t ring_bytes=4 << 20,
+                  str identity="", str version=""):
+        cdef char err[256]
+        cdef rd_dnstap_config c
+        cdef bytes p = path.encode()
+        cdef bytes ident = identity.encode()
+        cdef bytes vers = version.encode()
+        if ring_bytes < 65536 or ring_bytes & (ring_bytes - 1):
+            raise ValueError("ring_bytes must be a power of two of at least 65536")
+        c.path = p
+        c.unix_socket = unix_socket
+        c.queries = queries
+        c.responses = responses
+        c.sample = sample if sample > 0 else 1
+        c.ring_bytes = ring_bytes
+        c.identity = ident
+        c.version = vers
+        err[0] = 0
+        with nogil:
+            self.d = rd_dnstap_start(&c, nrings, err, sizeof(err))
+        if self.d == NULL:
+            raise OSError(err.decode(errors="replace"))
+        self.nrings = nrings
+
+    def stop(self):
+        """Write what the rings hold, end the stream and join the writer; idempotent."""
+        if self.d != NULL:
+            with nogil:
+                rd_dnstap_stop(self.d)
+
+    def counters(self):
+        cdef rd_dnstap_counters c
+        rd_dnstap_counters_get(self.d, &c)
+        return {"logged": c.logged, "dropped": c.dropped, "written": c.written,
+                "connects": c.connects, "connected": bool(c.connected)}
+
+    def __dealloc__(self):
+        if self.d != NULL:
+            with nogil:
+                rd_dnstap_free(self.d)
+            self.d = NULL
+
+
+cdef rd_dnstap *_dnstap_of(object tap, int first, int n) except? NULL:
+    if tap is None:
+        return NULL
+    if not isinstance(tap, Dnstap):
+        raise TypeError("dnstap must be a Dnstap")
+    if first < 0 or first + n > (<Dnstap>tap).nrings:
+        raise ValueError(f"dnstap has {(<Dnstap>tap).nrings} rings, not {first + n}")
+    return (<Dnstap>tap).d
+
+
 cdef class UdpWorkers:
     """The UDP worker threads: one per given socket, each pinned to its core.
 
     sockets: list of (socket.socket, wildcard: bool, cpu: int or -1). The sockets are
     kept referenced (open) until this object is closed; stop() joins the threads.
     rrl: None, or the fields of robdns.config.RrlConfig as a dict: response rate limiting
-    in every thread (each with its own table); rate 0 is none.
+    in every thread (each with its own table); rate 0 is none.  dnstap: a Dnstap whose
+    rings dnstap_first.. the threads log to (kept referenced while they run), or None.
     """
     cdef rd_udp_set *set
     cdef list sockets
+    cdef object dnstap
 
-    def __cinit__(self, list sockets, int batch=64, rrl=None):
+    def __cinit__(self, list sockets, int batch=64, rrl=None, dnstap=None, int dnstap_first=0):
         cdef char err[256]
         cdef rd_rrl_config rrl_cfg
         cdef const rd_rrl_config *rrl_ptr = NULL
@@ -116,6 +186,8 @@ cdef class UdpWorkers:
         cdef rd_udp_socket *socks
         if n < 1:
             raise ValueError("no sockets to serve")
+        cdef rd_dnstap *tap = _dnstap_of(dnstap, dnstap_first, n)
+        self.dnstap = dnstap
         if not 1 <= batch <= RD_UDP_MAX_BATCH:
             raise ValueError(f"batch must be 1..{RD_UDP_MAX_BATCH}")
         socks = <rd_udp_socket *>malloc(n * sizeof(rd_udp_socket))
@@ -128,7 +200,8 @@ cdef class UdpWorkers:
                 socks[i].wildcard = 1 if wildcard else 0
                 socks[i].cpu = cpu
             with nogil:
-                self.set = rd_udp_start(socks, n, batch, rrl_ptr, err, sizeof(err))
+                self.set = rd_udp_start(socks, n, batch, rrl_ptr, tap, dnstap_first, err,
+                                        sizeof(err))
         finally:
             free(socks)
         if self.set == NULL:

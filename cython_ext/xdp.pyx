@@ -59,6 +59,8 @@ cdef class XdpPlane:
     cdef object cpus
     cdef object rrl            # response rate limiting settings (dict) or None
     cdef object _database      # the Database of own_db (standalone use)
+    cdef object dnstap         # a Dnstap the workers log to, or None
+    cdef int dnstap_first
 
     def __cinit__(self):
         self.workers = NULL
@@ -68,7 +70,8 @@ cdef class XdpPlane:
         memset(&self.prog, 0, sizeof(self.prog))
 
     def __init__(self, str interface, int ifindex, int port, queues, str mode, str zero_copy,
-                 bytes program, int mtu=1500, cpus=None, rrl=None):
+                 bytes program, int mtu=1500, cpus=None, rrl=None, dnstap=None,
+                 int dnstap_first=0):
         if mode not in _XDP_MODES:
             raise ValueError("mode must be auto, native or generic")
         if zero_copy not in _XDP_ZC:
@@ -92,6 +95,9 @@ cdef class XdpPlane:
         if self.rrl is not None:
             _rrl_config(self.rrl)           # bad settings fail here, not at start()
         self._database = None
+        _dnstap_of(dnstap, dnstap_first, len(self.queues))   # enough rings, or fail here
+        self.dnstap = dnstap
+        self.dnstap_first = dnstap_first
 
     def start(self, Database db=None):
         """Attach the program and start the workers.
@@ -143,6 +149,9 @@ cdef class XdpPlane:
                 self.workers[self.nworkers] = w
                 self.nworkers += 1
             for i in range(self.nworkers):
+                if self.dnstap is not None:
+                    cxdp.rd_xdp_worker_set_dnstap(
+                        self.workers[i], rd_dnstap_ring_at((<Dnstap>self.dnstap).d, self.dnstap_first + i))
                 cpu = self.cpus[i % len(self.cpus)] if self.cpus else -1
                 rc = cxdp.rd_xdp_worker_start(self.workers[i], cpu)
                 if rc < 0:

@@ -35,6 +35,7 @@ class Daemon:
         self.tcp = None
         self.control = None
         self.http = None                     # robdns.httpd.HttpEndpoint (server.http)
+        self.dnstap = None                   # _core.Dnstap (server.dnstap)
         self.secondary = None                # robdns.secondary.Secondary: the transfers in
         self.zone_slots = stats.ZoneSlots()  # per-zone counters of the data plane
         self.transfers = xfrout.Transfers()  # transfers served, NOTIFY out
@@ -59,11 +60,23 @@ class Daemon:
         if cfg.http is not None:
             from robdns import httpd
             self.http = httpd.HttpEndpoint(cfg.http, self.metrics_snapshot, self.ready).bind()
+        xdp_queues = []
+        if cfg.xdp is not None:
+            from robdns import xdp
+            xdp_queues = xdp.resolve_queues(xdp.XdpConfig(cfg.xdp.interface, cfg.xdp.port,
+                                                          cfg.xdp.queues, cfg.xdp.mode,
+                                                          cfg.xdp.zero_copy))
+        if cfg.dnstap is not None:
+            # One ring per UDP worker, then one per XDP queue.  A file is created now
+            # (while privileged, like the sockets); a collector's socket is connected to
+            # by the writer thread, and again whenever the collector restarts.
+            self.dnstap = _start_dnstap(cfg.dnstap, len(self.listeners.udp) + len(xdp_queues))
         if cfg.xdp is not None:
             # Attaching needs root (CAP_NET_ADMIN, CAP_BPF): before the drop. The XDP
             # workers answer from the same RCU pointer as the UDP workers.
-            from robdns import xdp
-            self.xdp = xdp.start_xdp_workers(cfg.xdp, rrl=dataclasses.asdict(cfg.rrl))
+            self.xdp = xdp.start_xdp_workers(cfg.xdp, rrl=dataclasses.asdict(cfg.rrl),
+                                             dnstap=self.dnstap,
+                                             dnstap_first=len(self.listeners.udp))
             logger.info("xdp: %s", self.xdp.info)
 
     def drop_privileges(self):
@@ -94,7 +107,8 @@ class Daemon:
         loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self._reload_logged()))
         if self.listeners.udp:
             self.workers = _core.UdpWorkers(
-                self.listeners.udp, self.cfg.udp_batch, dataclasses.asdict(self.cfg.rrl))
+                self.listeners.udp, self.cfg.udp_batch, dataclasses.asdict(self.cfg.rrl),
+                dnstap=self.dnstap, dnstap_first=0)
         self.tcp = tcp.TcpServer(_core.tcp_answer, self.cfg.tcp, transfer=xfrout.start_transfer)
         await self.tcp.start(self.listeners.tcp)
         self.control = control.ControlServer(Commands(self))
@@ -140,6 +154,8 @@ class Daemon:
             self.workers.stop()
         if self.xdp:
             self.xdp.stop()
+        if self.dnstap:
+            self.dnstap.stop()      # after the workers: what they logged is written first
         if self.http:
             self.http.stop()
         _core.publish(None)
@@ -246,7 +262,7 @@ class Daemon:
         }
 
     def stats(self):
-        return stats.collect(self.workers, self.tcp, self.xdp, self.zone_slots)
+        return stats.collect(self.workers, self.tcp, self.xdp, self.zone_slots, self.dnstap)
 
     def metrics_snapshot(self):
         """(stats, status) for a /metrics scrape, from the HTTP thread: the counters are
@@ -260,6 +276,19 @@ class Daemon:
                    if (st := self.zones.get(z.name)) is None or st.image is None]
         return not missing, {"ready": not missing, "zones": len(self.cfg.zones),
                              "not_served": missing}
+
+
+def _start_dnstap(cfg, nrings):
+    import socket as _socket
+    from robdns import _core
+    try:
+        return _core.Dnstap(cfg.path, cfg.unix, nrings, queries=cfg.queries,
+                            responses=cfg.responses, sample=cfg.sample,
+                            ring_bytes=1 << max(16, (cfg.ring_kib * 1024 - 1).bit_length()),
+                            identity=cfg.identity or _socket.gethostname(),
+                            version=f"robdns {__version__}")
+    except OSError as e:
+        raise OSError(f"server.dnstap: {e}") from None
 
 
 def _count(n, noun):
@@ -306,6 +335,8 @@ def run(args):
         logger.error("%s", e)
         if d.xdp:
             d.xdp.stop()
+        if d.dnstap:
+            d.dnstap.stop()
         return 1
     if d.http:
         d.http.start()          # /health answers and /ready says no while the zones load

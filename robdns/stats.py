@@ -64,5 +64,5 @@ def collect(udp_workers=None, tcp_server=None, xdp_workers=None, zone_slots=None
             section["zones"] = zone_slots.names(section["zones"])
     out["events"] = metrics.events.as_dict()
     if dnstap is not None:
-        out["dnstap"] = dnstap.stats()
+        out["dnstap"] = dnstap.counters()
     return out

@@ -8,6 +8,7 @@ import asyncio
 import struct
 import time
 
+from robdns import metrics
 from robdns.errors import IxfrApplyError, TransferError, ZoneError
 from robdns.log import logger
 from robdns.secondary import REFRESH_MIN, client, expire, flush
@@ -98,6 +99,7 @@ async def run(sec, name, force_axfr=False):
             except (TransferError, ZoneError) as e:
                 msg = str(e) if not isinstance(e, ZoneError) else "; ".join(e.messages[:3])
                 errors.append(f"{remote.address}: {msg}")
+                metrics.events.transfers_in_failed += 1
                 logger.warning("zone %s: refresh from %s failed: %s", name, remote.address, msg)
                 continue
             await _succeeded(sec, z, st, remote, cur, img, expire_opt, info)
@@ -116,6 +118,7 @@ async def _succeeded(sec, z, st, remote, cur, img, expire_opt, info):
     served = img if img is not None else cur
     if img is not None:
         await sec.daemon.publish_zone(z.name, img, expired=False)
+        metrics.events.transfers_in += 1
         logger.info("zone %s: %s from %s: serial %s, %d records in %.3f s", z.name,
                     info["kind"].upper(), remote.address, img.serial, info["records"],
                     info["seconds"])
