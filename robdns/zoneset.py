@@ -171,7 +171,8 @@ class ZoneSet:
         return _core.Database(self.images(), identity=cfg.identity, version=cfg.version,
                               nsid=cfg.nsid, max_udp_payload=cfg.max_udp_payload,
                               zone_slots=zone_slots, keys=keys, transfers=transfers,
-                              max_transfers=xfr.max_transfers if xfr is not None else 0)
+                              max_transfers=xfr.max_transfers if xfr is not None else 0,
+                              expired=[st.name for st in self if st.expired and st.image is not None])
 
 
 def transferred(z):

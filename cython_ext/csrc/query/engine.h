@@ -63,7 +63,14 @@ typedef struct rd_db {
      * (slots are kept by the control plane across reloads, so a zone's counter stays its
      * own); NULL: no per-zone counting. */
     const uint16_t *zone_slot;
+    /* Per-zone state the control plane sets, parallel to zones[] (NULL: none set):
+     * RD_ZONE_EXPIRED marks a secondary zone past its SOA EXPIRE without a successful
+     * refresh; it answers SERVFAIL until a refresh succeeds (RFC 1034 4.3.5, as Knot and
+     * NSD do). */
+    const uint8_t *zone_flags;
 } rd_db;
+
+enum { RD_ZONE_EXPIRED = 1 };
 
 /* Facts about the transport a query came on. */
 typedef struct rd_transport {

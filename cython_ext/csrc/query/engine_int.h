@@ -131,6 +131,12 @@ void rd_ctx_zone(rd_ctx *c);
  * `limit` (the size limit minus the OPT room); 1 when answered, 0: take the general path. */
 int rd_fast_answer(rd_ctx *c, size_t limit);
 
+/* The query's zone (rd_ctx_zone found) is an expired secondary: SERVFAIL. */
+static inline int rd_ctx_zone_expired(const rd_ctx *c)
+{
+    return c->zone && c->db->zone_flags && (c->db->zone_flags[c->zone_index] & RD_ZONE_EXPIRED);
+}
+
 /* engine.c: the answer to a query whose TSIG record failed (err: an RFC 8945 error, or
  * -1 for FORMERR); also used by the transfer code (xfr.c). */
 size_t rd_tsig_error_answer(rd_ctx *c, const rd_tsig_rr *rr, rd_tsig_ctx *tsig, int err,
