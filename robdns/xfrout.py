@@ -26,17 +26,6 @@ def make_journal_dir(cfg, owner=None):
         logger.warning("journal directory %s: %s; IXFR history is not kept", path, e.strerror)
 
 
-def start_transfer(query, peer):
-    """The TCP path's hook: a _core.Transfer streaming `query` from the published
-    database, or None when it is not a transfer."""
-    from robdns import _core
-    db = _core.published()
-    if db is None:
-        return None
-    t = _core.Transfer(db, query, peer[:2] if peer else None)
-    return t if t.started else None
-
-
 class Transfers:
     def __init__(self):
         self.notifier = notify.Notifier()
