@@ -148,7 +148,7 @@ def wait_all(server, names, limit):
 
 class ManyRobdns(servers.Robdns):
     def __init__(self, zdir, names, storage, port=None, cpu=None):
-        super().__init__(os.path.join(zdir, names[0] + "zone"), names[0], port, cpu, 1, storage)
+        super().__init__(os.path.join(zdir, names[0] + "zone"), names[0], port, cpu, 1, storage=storage)
         self.zdir, self.names = zdir, names
 
     def command(self):
