@@ -18,7 +18,7 @@ from robdns import __version__, config, control, metrics, privileges, reconfig, 
 from robdns.commands import Commands
 from robdns.errors import ConfigError, RobdnsError
 from robdns.listeners import Listeners
-from robdns.log import logger, set_level, setup
+from robdns.log import logger, set_format, set_level, setup
 from robdns.zoneset import ZoneSet
 
 
@@ -116,7 +116,7 @@ class Daemon:
         self.secondary = Secondary(self)
         self.secondary.start()
         summary = self._summary()
-        logger.info("serving: %s", summary)
+        logger.info("serving: %s", summary, extra={"event": "serving", "summary": summary})
         sdnotify.ready(summary)
         await self.stopping.wait()
         reaper.cancel()
@@ -155,7 +155,7 @@ class Daemon:
             self.http.stop()
         _core.publish(None)
         self.listeners.close_udp()
-        logger.info("stopped")
+        logger.info("stopped", extra={"event": "stopped"})
 
     def _summary(self):
         text = (f"{_count(self.zones.served, 'zone')}, {_count(self.cfg.workers, 'worker')} on "
@@ -175,7 +175,7 @@ class Daemon:
         loop = asyncio.get_running_loop()
         async with self.reload_lock:
             sdnotify.reloading("reloading")
-            logger.info("reloading")
+            logger.info("reloading", extra={"event": "reload_start"})
             t0 = time.monotonic()
             try:
                 result = await loop.run_in_executor(self.reloader, self._reload_blocking, force)
@@ -190,7 +190,10 @@ class Daemon:
             self.reloads += 1
             if self.secondary:
                 self.secondary.configure()
-            logger.info("reload done in %.1f ms: %s", (time.monotonic() - t0) * 1000, summary)
+            ms = round((time.monotonic() - t0) * 1000, 1)
+            logger.info("reload done in %.1f ms: %s", ms, summary,
+                        extra={"event": "reload", "ms": ms, "ok": bool(result.get("ok")),
+                               "summary": summary})
             return result
 
     async def publish_zone(self, name, image=None, expired=None):
@@ -225,7 +228,8 @@ class Daemon:
                 self.config_error = str(e)
                 for line in str(e).splitlines():
                     logger.error("%s", line)
-                logger.error("configuration not reloaded; the previous one stays in force")
+                logger.error("configuration not reloaded; the previous one stays in force",
+                             extra={"event": "config_failed", "errors": str(e).splitlines()})
                 return {"ok": False, "config_error": self.config_error}
             self.restart_needed = reconfig.restart_needed(cfg, new)
             for key in self.restart_needed:
@@ -318,8 +322,11 @@ def run(args):
         return 1
     if args.config and getattr(args, "log_level", None) in (None, "info"):
         set_level(cfg.log_level)
+    set_format(cfg.log_format)
     logger.info("robdns %s starting (pid %d, config %s)", __version__, os.getpid(),
-                cfg.path or "built-in: bundled example zone")
+                cfg.path or "built-in: bundled example zone",
+                extra={"event": "start", "version": __version__, "pid": os.getpid(),
+                       "config": cfg.path})
     d = Daemon(cfg)
     try:
         d.bind()
