@@ -415,14 +415,16 @@ cdef class EngineStats:
         return stats_dict(&self.s)
 
 
-def answer(Database db, bytes query, tcp=False, EngineStats stats=None):
+def answer(Database db, bytes query, tcp=False, EngineStats stats=None, int keepalive=0):
     """Answer one query (wire bytes) from `db`; returns the response, b"" for none.
-    The engine runs without the GIL."""
+    keepalive: the idle timeout a TCP answer advertises to a query asking for it
+    (RFC 7828, 100 ms units; 0: none).  The engine runs without the GIL."""
     if db is None or db.db == NULL:
         raise ValueError("answer() needs an initialised Database")
     cdef rd_transport t
     t.tcp = 1 if tcp else 0
     t.family = 4
+    t.keepalive = keepalive if 0 <= keepalive <= 65535 else 0   # RFC 7828 TIMEOUT, 100 ms units
     cdef size_t qlen = PyBytes_GET_SIZE(query)
     cdef const uint8_t *q = <const uint8_t *>PyBytes_AS_STRING(query)
     cdef uint8_t *resp = <uint8_t *>malloc(65535)
@@ -468,6 +470,7 @@ def answer_batch(Database db, list queries, tcp=False, EngineStats stats=None):
     cdef rd_transport t
     t.tcp = 1 if tcp else 0
     t.family = 4
+    t.keepalive = 0
     cdef rd_stats *sp = &stats.s if stats is not None else NULL
     cdef const rd_db *dbp = db.db
     with nogil:
@@ -511,6 +514,7 @@ def bench_answer(Database db, list queries, double seconds=1.0, tcp=False, int b
     cdef rd_transport t
     t.tcp = 1 if tcp else 0
     t.family = 4
+    t.keepalive = 0
     cdef const rd_db *dbp = db.db
     cdef uint64_t done = 0, out = 0
     cdef Py_ssize_t j = 0, k, m

@@ -156,7 +156,8 @@ class ZoneSet:
         from robdns import _core
         return _core.Database(self.images(), identity=cfg.identity, version=cfg.version,
                               nsid=cfg.nsid, max_udp_payload=cfg.max_udp_payload,
-                              zone_slots=zone_slots)
+                              zone_slots=zone_slots,
+                              expired=[st.name for st in self if st.expired and st.image is not None])
 
 
 def secondary_state(z, old=None):
