@@ -66,17 +66,21 @@ class Daemon:
                                                           cfg.xdp.queues, cfg.xdp.mode,
                                                           cfg.xdp.zero_copy))
         if cfg.dnstap is not None:
-            # One ring per UDP worker, then one per XDP queue.  A file is created now
-            # (while privileged, like the sockets); a collector's socket is connected to
-            # by the writer thread, and again whenever the collector restarts.
-            self.dnstap = _start_dnstap(cfg.dnstap, len(self.listeners.udp) + len(xdp_queues))
+            # One ring per UDP worker, then one per TCP worker, then one per XDP queue.  A
+            # file is created now (while privileged, like the sockets); a collector's socket
+            # is connected to by the writer thread, and again whenever it restarts.
+            self.dnstap = _start_dnstap(cfg.dnstap, len(self.listeners.udp) + self._tcp_rings()
+                                        + len(xdp_queues))
         if cfg.xdp is not None:
             # Attaching needs root (CAP_NET_ADMIN, CAP_BPF): before the drop. The XDP
             # workers answer from the same RCU pointer as the UDP workers.
             self.xdp = xdp.start_xdp_workers(cfg.xdp, rrl=dataclasses.asdict(cfg.rrl),
                                              dnstap=self.dnstap,
-                                             dnstap_first=len(self.listeners.udp))
+                                             dnstap_first=len(self.listeners.udp) + self._tcp_rings())
             logger.info("xdp: %s", self.xdp.info)
+
+    def _tcp_rings(self):
+        return self.cfg.workers if self.listeners.tcp else 0
 
     def drop_privileges(self):
         privileges.drop(self.cfg.user, self.cfg.group)
@@ -109,7 +113,8 @@ class Daemon:
                 self.listeners.udp, self.cfg.udp_batch, dataclasses.asdict(self.cfg.rrl),
                 dnstap=self.dnstap, dnstap_first=0)
         if self.listeners.tcp:
-            self.tcp = tcp_workers.start(self.listeners, self.cfg.tcp, self.cfg.workers)
+            self.tcp = tcp_workers.start(self.listeners, self.cfg.tcp, self.cfg.workers,
+                                         dnstap=self.dnstap, dnstap_first=len(self.listeners.udp))
         self.control = control.ControlServer(Commands(self))
         await self.control.start(self.control_socket)
         reaper = asyncio.create_task(self._reap_retired())

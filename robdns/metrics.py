@@ -101,9 +101,11 @@ def families(stats, status):
             ["transport"], [((t,), s.get("rrl_dropped", 0)) for t, s in secs if t != "tcp"])
     counter("robdns_rrl_slipped_total", "Rate-limited responses sent truncated (TC) instead.",
             ["transport"], [((t,), s.get("rrl_slipped", 0)) for t, s in secs if t != "tcp"])
-    counter("robdns_worker_batches_total", "Batches of packets the data-plane workers "
-            "handled (recvmmsg rounds, AF_XDP ring batches).", ["transport"],
-            [((t,), s.get("batches", 0)) for t, s in secs if "batches" in s])
+    def batches(s):
+        return s["batches"] if "batches" in s else s.get("connections", {}).get("batches")
+    counter("robdns_worker_batches_total", "Batches the data-plane workers answered "
+            "(recvmmsg rounds, AF_XDP ring batches, pipelined TCP queries of a connection).",
+            ["transport"], [((t,), batches(s)) for t, s in secs if batches(s) is not None])
     counter("robdns_opcode_queries_total", "Queries by OPCODE.", ["transport", "opcode"],
             [((t, op), n) for t, s in secs for op, n in sorted(s.get("opcode", {}).items())])
 
