@@ -34,9 +34,9 @@ class ControlCounters:
     by the event loop or the reload thread)."""
     transfers_in: int = 0            # zone transfers received (secondary) and applied
     transfers_in_failed: int = 0
-    transfers_out: int = 0           # AXFR/IXFR served to a secondary
-    transfers_out_failed: int = 0
-    notifies_sent: int = 0           # RFC 1996 NOTIFY sent to secondaries
+    transfers_out: int = 0           # AXFR/IXFR streamed whole to a secondary
+    transfers_out_failed: int = 0    # refused (ACL), busy (max_transfers) or cut short
+    notifies_sent: int = 0           # RFC 1996 NOTIFY messages sent to secondaries (retries too)
     notifies_received: int = 0       # NOTIFY taken by the control plane (TCP path)
     reload_failures: int = 0         # reloads whose config or any zone failed
 
