@@ -273,14 +273,17 @@ class Echo(Server):
 
 
 class Robdns(Server):
-    """`robdns serve -c CONFIG` from this checkout (the in-place build), one worker."""
+    """`robdns serve -c CONFIG` from this checkout (the in-place build), one worker.
+    Compiled images are not kept (server.storage: false), so every start compiles, as the
+    load benchmark means to measure; `storage` names a directory to keep them in."""
     name = "robdns"
 
-    def __init__(self, zone, origin, port=None, cpu=None, workers=1, tcp=None):
+    def __init__(self, zone, origin, port=None, cpu=None, workers=1, tcp=None, storage=None):
         """tcp: a dict of server.tcp settings (e.g. max_connections) or None."""
         super().__init__(zone, origin, port, cpu)
         self.workers = workers
         self.tcp = tcp
+        self.storage = storage
 
     def env(self):
         env = os.environ.copy()
@@ -301,6 +304,7 @@ class Robdns(Server):
   listen: ["127.0.0.1@{self.port}"]
   workers: {self.workers}
   control: "{self.tmp}/control.sock"
+  storage: {json.dumps(self.storage) if self.storage else "false"}
 {tcp}zones:
   - name: {self.origin}
     file: "{self.zone}"
