@@ -274,14 +274,19 @@ class Echo(Server):
 
 class Robdns(Server):
     """`robdns serve -c CONFIG` from this checkout (the in-place build), one worker.
-
+    Compiled images are not kept (server.storage: false), so every start compiles, as the
+    load benchmark means to measure; `storage` names a directory to keep them in.
     http_port: serve /metrics there (server.http); dnstap: a server.dnstap sink
     ("unix:PATH" or a file) logging every query and response."""
     name = "robdns"
 
-    def __init__(self, zone, origin, port=None, cpu=None, workers=1, http_port=None, dnstap=None):
+    def __init__(self, zone, origin, port=None, cpu=None, workers=1, tcp=None, storage=None,
+                 http_port=None, dnstap=None):
+        """tcp: a dict of server.tcp settings (e.g. max_connections) or None."""
         super().__init__(zone, origin, port, cpu)
         self.workers = workers
+        self.tcp = tcp
+        self.storage = storage
         self.http_port = http_port
         self.dnstap = dnstap
 
@@ -290,14 +295,22 @@ class Robdns(Server):
         env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
         return env
 
+    @property
+    def control(self):
+        return os.path.join(self.tmp, "control.sock")
+
     def command(self):
         conf = os.path.join(self.tmp, "robdns.yaml")
+        tcp = ""
+        if self.tcp:
+            tcp = "  tcp:\n" + "".join(f"    {k}: {v}\n" for k, v in self.tcp.items())
         with open(conf, "w") as f:
             f.write(f"""server:
   listen: ["127.0.0.1@{self.port}"]
   workers: {self.workers}
   control: "{self.tmp}/control.sock"
-{self._options()}zones:
+  storage: {json.dumps(self.storage) if self.storage else "false"}
+{tcp}{self._options()}zones:
   - name: {self.origin}
     file: "{self.zone}"
 """)
