@@ -7,7 +7,7 @@ from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes
 from includes.engine cimport *
 from posix.time cimport clock_gettime, timespec, CLOCK_THREAD_CPUTIME_ID
 from includes.zimg cimport zimg, zimg_origin
-from includes.common cimport RD_NONE
+from includes.common cimport RD_NONE, rd_siphash24_bytes
 
 import time as _time
 
@@ -55,11 +55,16 @@ cdef class Database:
         _live_databases += 1
 
     def __init__(self, zones=(), identity="", version="", nsid=b"", max_udp_payload=1232,
-                 minimal_any=True, keys=(), transfers=None):
+                 minimal_any=True, keys=(), transfers=None, cookie_secret=b"",
+                 cookie_previous=b"", cookie_require=False):
         """``keys``: TSIG keys as (name, algorithm, secret bytes), algorithm one of
         hmac-md5, hmac-sha1, hmac-sha224, hmac-sha256, hmac-sha384, hmac-sha512.
         ``transfers``: {zone origin: {"acl": [(network or None, key name or None)],
-        "journal": bytes}}; a zone not named there cannot be transferred."""
+        "journal": bytes}}; a zone not named there cannot be transferred.
+        ``cookie_secret`` (16 bytes) turns DNS Cookies on (RFC 7873, server cookies of
+        RFC 9018); ``cookie_previous`` (16 bytes) is still accepted (a rotation);
+        ``cookie_require``: UDP queries without a valid server cookie get only a TC=1
+        minimal answer (BADCOOKIE with a fresh cookie when they sent a client cookie)."""
         global _rd_generation
         cdef ZoneImage z
         cdef tuple zl = tuple(zones)
@@ -78,6 +83,11 @@ cdef class Database:
             raise ValueError("nsid: at most 128 bytes")
         if not 512 <= max_udp_payload <= 65535:
             raise ValueError("max_udp_payload must be within 512..65535 (RFC 6891 6.2.5)")
+        cdef bytes csec = bytes(cookie_secret or b""), cprev = bytes(cookie_previous or b"")
+        if len(csec) not in (0, 16) or len(cprev) not in (0, 16):
+            raise ValueError("cookie secrets are 16 bytes (SipHash-2-4 keys, RFC 9018 4.4)")
+        if (cprev or cookie_require) and not csec:
+            raise ValueError("cookie_previous and cookie_require need cookie_secret")
 
         cdef rd_db *db = <rd_db *>calloc(1, sizeof(rd_db))
         if db == NULL:
@@ -105,6 +115,13 @@ cdef class Database:
         db.opt.nsid_len = len(nsid_b)
         db.opt.max_udp_payload = max_udp_payload
         db.opt.minimal_any = 1 if minimal_any else 0
+        if csec:
+            db.opt.cookies = 1
+            memcpy(db.opt.cookie_secret, <const char *>csec, 16)
+            db.opt.cookie_require = 1 if cookie_require else 0
+            if cprev:
+                db.opt.cookie_have_previous = 1
+                memcpy(db.opt.cookie_previous, <const char *>cprev, 16)
         try:
             self._set_keys(db, keys)
             self._set_transfers(db, zl, transfers or {})
@@ -261,14 +278,35 @@ cdef class EngineStats:
         }
 
 
-def answer(Database db, bytes query, tcp=False, EngineStats stats=None):
+cdef bytes _client_bytes(object client):
+    """A client address (text, bytes of 4 or 16, or an ipaddress object) as packed bytes;
+    b"" for None."""
+    if client is None:
+        return b""
+    if isinstance(client, bytes):
+        if len(client) not in (0, 4, 16):
+            raise ValueError("a client address is 4 or 16 bytes")
+        return client
+    import ipaddress
+    return ipaddress.ip_address(client).packed
+
+
+cdef void _transport(rd_transport *t, object tcp, bytes client):
+    t.tcp = 1 if tcp else 0
+    t.family = 6 if len(client) == 16 else 4
+    t.client_len = <uint8_t>len(client)
+    t.client = <const uint8_t *>PyBytes_AS_STRING(client) if client else NULL
+
+
+def answer(Database db, bytes query, tcp=False, EngineStats stats=None, client=None):
     """Answer one query (wire bytes) from `db`; returns the response, b"" for none.
-    The engine runs without the GIL."""
+    `client`: the address the query came from (for DNS Cookies).  The engine runs
+    without the GIL."""
     if db is None or db.db == NULL:
         raise ValueError("answer() needs an initialised Database")
+    cdef bytes cl = _client_bytes(client)
     cdef rd_transport t
-    t.tcp = 1 if tcp else 0
-    t.family = 4
+    _transport(&t, tcp, cl)
     cdef size_t qlen = PyBytes_GET_SIZE(query)
     cdef const uint8_t *q = <const uint8_t *>PyBytes_AS_STRING(query)
     cdef uint8_t *resp = <uint8_t *>malloc(65535)
@@ -291,7 +329,7 @@ cdef double _thread_cpu_seconds() noexcept nogil:
     return ts.tv_sec + ts.tv_nsec * 1e-9
 
 
-def answer_batch(Database db, list queries, tcp=False, EngineStats stats=None):
+def answer_batch(Database db, list queries, tcp=False, EngineStats stats=None, client=None):
     """Answer a list of queries with rd_answer_batch (prefetching pipeline); returns the
     list of responses (b"" = none), each equal to what answer() gives."""
     if db is None or db.db == NULL:
@@ -311,9 +349,9 @@ def answer_batch(Database db, list queries, tcp=False, EngineStats stats=None):
         items[i].qlen = PyBytes_GET_SIZE(queries[i])
         items[i].resp = bufs + i * cap
         items[i].respcap = cap
+    cdef bytes cl = _client_bytes(client)
     cdef rd_transport t
-    t.tcp = 1 if tcp else 0
-    t.family = 4
+    _transport(&t, tcp, cl)
     cdef rd_stats *sp = &stats.s if stats is not None else NULL
     cdef const rd_db *dbp = db.db
     with nogil:
@@ -326,7 +364,8 @@ def answer_batch(Database db, list queries, tcp=False, EngineStats stats=None):
         free(bufs)
 
 
-def bench_answer(Database db, list queries, double seconds=1.0, tcp=False, int batch=0):
+def bench_answer(Database db, list queries, double seconds=1.0, tcp=False, int batch=0,
+                 client=None):
     """In-process engine benchmark: answer the pre-made `queries` in order, round after
     round, in a C loop without the GIL, for about `seconds` of this thread's CPU time;
     one rd_answer per query, or with batch > 0 rd_answer_batch over `batch` queries at a
@@ -354,9 +393,9 @@ def bench_answer(Database db, list queries, double seconds=1.0, tcp=False, int b
         items[i].qlen = PyBytes_GET_SIZE(b)
         items[i].resp = bufs + (i % nb) * respcap
         items[i].respcap = respcap
+    cdef bytes cl = _client_bytes(client)
     cdef rd_transport t
-    t.tcp = 1 if tcp else 0
-    t.family = 4
+    _transport(&t, tcp, cl)
     cdef const rd_db *dbp = db.db
     cdef uint64_t done = 0, out = 0
     cdef Py_ssize_t j = 0, k, m
@@ -387,3 +426,14 @@ def bench_answer(Database db, list queries, double seconds=1.0, tcp=False, int b
     wall = _time.perf_counter() - wall0
     free(items); free(bufs)
     return done, wall, cpu1 - cpu0, out
+
+
+def _siphash24(bytes key, bytes data):
+    """SipHash-2-4 of `data` under the 16-byte `key` (csrc/lib/siphash.c), as the 8
+    bytes of the reference implementation; for tests."""
+    cdef uint8_t out[8]
+    if len(key) != 16:
+        raise ValueError("a SipHash key is 16 bytes")
+    rd_siphash24_bytes(<const uint8_t *>PyBytes_AS_STRING(key),
+                       <const uint8_t *>PyBytes_AS_STRING(data), len(data), out)
+    return PyBytes_FromStringAndSize(<char *>out, 8)

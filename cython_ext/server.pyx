@@ -75,14 +75,17 @@ cdef rd_stats _tcp_stats
 cdef unsigned char _tcp_resp[65535]
 
 
-def tcp_answer(bytes query):
-    """Answer one query that came over TCP; b"" means send nothing."""
+def tcp_answer(bytes query, bytes client=b""):
+    """Answer one query that came over TCP from `client` (its packed address, 4 or 16
+    bytes; b"": unknown, no DNS Cookies); b"" means send nothing."""
     db = _published
     if db is None:
         return b""
     cdef rd_transport tr
     tr.tcp = 1
     tr.family = 0
+    tr.client_len = <uint8_t>len(client) if len(client) in (4, 16) else 0
+    tr.client = <const uint8_t *>client if tr.client_len else NULL
     cdef const unsigned char *q = query
     cdef size_t n = rd_answer((<Database>db).db, q, len(query), _tcp_resp, sizeof(_tcp_resp),
                               &tr, &_tcp_stats)

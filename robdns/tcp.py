@@ -10,6 +10,7 @@ connection idle the longest makes room for the new one.
 """
 
 import asyncio
+import ipaddress
 import socket
 import struct
 import time
@@ -75,11 +76,13 @@ class TcpServer:
 
 
 class _DnsTcp(asyncio.Protocol):
-    __slots__ = ("server", "transport", "buf", "last_query", "writing_paused", "scheduled", "closed")
+    __slots__ = ("server", "transport", "buf", "last_query", "writing_paused", "scheduled", "closed",
+                 "client")
 
     def __init__(self, server):
         self.server = server
         self.transport = None
+        self.client = b""
         self.buf = bytearray()
         self.last_query = time.monotonic()
         self.writing_paused = False
@@ -88,6 +91,8 @@ class _DnsTcp(asyncio.Protocol):
 
     def connection_made(self, transport):
         self.transport = transport
+        # The peer's packed address: the engine binds DNS Cookies (RFC 7873) to it.
+        self.client = _packed(transport.get_extra_info("peername"))
         sock = transport.get_extra_info("socket")
         if sock is not None:
             try:
@@ -152,7 +157,7 @@ class _DnsTcp(asyncio.Protocol):
             query = bytes(buf[2:2 + n])
             del buf[:2 + n]
             self.last_query = time.monotonic()
-            resp = self.server.answer(query)
+            resp = self.server.answer(query, self.client)
             answered += 1
             if resp:
                 self.transport.write(struct.pack("!H", len(resp)) + resp)
@@ -180,3 +185,11 @@ def open_listener(host, port, family):
         raise
     logger.debug("tcp listening on %s@%d", host, port)
     return s
+
+
+def _packed(peername):
+    """The packed IP address of a socket peer name, or b"" when it has none."""
+    try:
+        return ipaddress.ip_address(peername[0]).packed
+    except (TypeError, ValueError, IndexError):
+        return b""

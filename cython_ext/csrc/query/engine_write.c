@@ -247,7 +247,9 @@ size_t rd_finish(rd_ctx *c)
     uint8_t *r = c->r;
     uint16_t arcount = c->count[2];
     if (c->has_edns) {
-        size_t olen = 11 + (c->nsid_req && c->db && c->db->opt.nsid_len ? 4u + c->db->opt.nsid_len : 0u);
+        size_t nsid = c->nsid_req && c->db && c->db->opt.nsid_len ? 4u + c->db->opt.nsid_len : 0u;
+        size_t cookie = c->cookie_out_len ? 4u + c->cookie_out_len : 0u;
+        size_t olen = 11 + nsid + cookie;
         if (c->len + olen <= c->cap) {
             uint8_t *o = r + c->len;
             uint16_t payload = c->db ? c->db->opt.max_udp_payload : 1232;
@@ -260,10 +262,16 @@ size_t rd_finish(rd_ctx *c)
             o[7] = c->do_bit ? 0x80 : 0;       /* DO echoed (RFC 3225 3) */
             o[8] = 0;
             rd_put16(o + 9, (uint16_t)(olen - 11));
-            if (olen > 11) {                   /* RFC 5001 2.3: NSID in the response */
+            if (nsid) {                        /* RFC 5001 2.3: NSID in the response */
                 rd_put16(o + 11, RD_EDNS_NSID);
                 rd_put16(o + 13, c->db->opt.nsid_len);
                 memcpy(o + 15, c->db->opt.nsid, c->db->opt.nsid_len);
+            }
+            if (cookie) {                      /* RFC 7873 5.2: client | server cookie */
+                uint8_t *k = o + 11 + nsid;
+                rd_put16(k, RD_EDNS_COOKIE);
+                rd_put16(k + 2, c->cookie_out_len);
+                memcpy(k + 4, c->cookie_out, c->cookie_out_len);
             }
             c->len += olen;
             /* RFC 8914 2: an extended error, when there is room left for it. */
