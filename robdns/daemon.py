@@ -16,6 +16,7 @@ import time
 
 from robdns import __version__, config, control, privileges, reconfig, sdnotify, stats, tcp
 from robdns.commands import Commands
+from robdns.cookies import CookieSecrets
 from robdns.errors import ConfigError, RobdnsError
 from robdns.listeners import Listeners
 from robdns.log import logger, set_level, setup
@@ -28,6 +29,7 @@ class Daemon:
         self.config_error = None
         self.restart_needed = []             # keys changed in the file that wait for a restart
         self.zones = ZoneSet()               # the zones being served
+        self.cookies = CookieSecrets(cfg.cookies)   # DNS Cookie secrets (RFC 7873)
         self.listeners = Listeners()
         self.control_socket = None
         self.workers = None                  # _core.UdpWorkers
@@ -67,7 +69,8 @@ class Daemon:
         previous snapshot is freed."""
         from robdns import _core
         zones = self.zones.compiled(cfg.zones, force)
-        _core.publish(zones.database(cfg))
+        self.cookies.configure(cfg.cookies)
+        _core.publish(zones.database(cfg, self.cookies))
         self.zones = zones
         return zones
 
@@ -91,11 +94,13 @@ class Daemon:
         self.control = control.ControlServer(Commands(self))
         await self.control.start(self.control_socket)
         reaper = asyncio.create_task(self._reap_retired())
+        rotator = asyncio.create_task(self._rotate_cookie_secret())
         summary = self._summary()
         logger.info("serving: %s", summary)
         sdnotify.ready(summary)
         await self.stopping.wait()
         reaper.cancel()
+        rotator.cancel()
         logger.info("stopping")
         sdnotify.stopping()
         await self.shutdown()
@@ -110,6 +115,22 @@ class Daemon:
         while True:
             await asyncio.sleep(1.0)
             _core.reap()
+
+    async def _rotate_cookie_secret(self):
+        """Replace a generated DNS Cookie secret every secret_lifetime (RFC 7873 7.1),
+        publishing a snapshot that still accepts the previous one (RFC 9018 5)."""
+        from robdns import _core
+        loop = asyncio.get_running_loop()
+        while True:
+            wait = self.cookies.due()
+            await asyncio.sleep(60.0 if wait is None else min(wait, 60.0))
+            if self.cookies.due() != 0.0:
+                continue
+            async with self.reload_lock:         # one publisher at a time
+                self.cookies.rotate()
+                db = self.zones.database(self.cfg, self.cookies)
+                await loop.run_in_executor(self.reloader, _core.publish, db)
+            logger.info("cookies: server secret replaced (the previous one stays valid)")
 
     async def shutdown(self):
         from robdns import _core
@@ -132,6 +153,8 @@ class Daemon:
                 f"{' '.join(str(a) for a in self.cfg.listen)}")
         if self.cfg.rrl.rate:
             text += f", rate limit {self.cfg.rrl.rate}/s per client prefix"
+        if self.cookies.enabled:
+            text += ", DNS cookies" + (" required over UDP" if self.cookies.require else "")
         if self.zones.failed:
             text += f", {_count(self.zones.failed, 'zone')} failed"
         return text

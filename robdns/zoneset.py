@@ -124,11 +124,13 @@ class ZoneSet:
                 out.append(compile_state(z, old))
         return ZoneSet(out)
 
-    def database(self, cfg):
-        """A new database snapshot of the served images with the engine options of cfg."""
+    def database(self, cfg, cookies=None):
+        """A new database snapshot of the served images with the engine options of cfg
+        (and the DNS Cookie secrets, a robdns.cookies.CookieSecrets)."""
         from robdns import _core
         return _core.Database(self.images(), identity=cfg.identity, version=cfg.version,
-                              nsid=cfg.nsid, max_udp_payload=cfg.max_udp_payload)
+                              nsid=cfg.nsid, max_udp_payload=cfg.max_udp_payload,
+                              **(cookies.options() if cookies is not None else {}))
 
 
 def compile_state(z, old=None):
