@@ -35,6 +35,9 @@ sys.path.insert(0, os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
 
 import dnssec_zones  # noqa: E402  (tests/dnssec_zones.py: signing with dnssec-signzone)
+import testhooks  # noqa: E402
+
+testhooks.require("bench_answer")
 from robdns._core import Database, bench_answer, compile_zone  # noqa: E402
 
 ORIGIN = "bench-signed.example."

@@ -33,6 +33,10 @@ import dns.rcode     # noqa: E402
 
 from robdns import _core  # noqa: E402
 
+import testhooks  # noqa: E402  (bench/testhooks.py)
+
+testhooks.require("answer", "bench_answer")
+
 SECTION = "## Engine (in-process)"
 BATCH = 64
 COOKIE_SECRET = bytes.fromhex("e5e973e5a6b2a43f48e7dc849e37bfcf")

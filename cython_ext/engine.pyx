@@ -1,27 +1,25 @@
 # engine.pyx — database snapshots (zones + engine options: the one pointer the daemon
-# publishes by RCU) and the answer engine for Python callers (tests, TCP, benchmarks).
+# publishes by RCU).  The engine itself is called from C (UDP, XDP) and from server.pyx (TCP).
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport calloc, malloc, free
-from libc.string cimport memcpy, memset
-from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes_GET_SIZE
+from libc.string cimport memcpy
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from includes.engine cimport *
-from posix.time cimport clock_gettime, timespec, CLOCK_THREAD_CPUTIME_ID
 from includes.zimg cimport zimg, zimg_origin
-from includes.common cimport RD_NONE, rd_siphash24_bytes
-
-import time as _time
+from includes.common cimport RD_NONE
 
 cdef uint64_t _rd_generation = 0
 # Databases alive in this process (made minus freed), reported by live_objects().
 cdef Py_ssize_t _live_databases = 0
 
-_RD_QTYPE_OTHER = ("AXFR", "IXFR", "ANY", "CAA", "SVCB", "HTTPS", "other", "reserved")
+_RD_QTYPE_OTHER = ("AXFR", "IXFR", "ANY", "CAA", "SVCB", "HTTPS")
 
 
 cdef void _db_free(rd_db *db) noexcept:
     if db != NULL:
         rd_zonetab_free(<rd_zonetab *>db.ztab)
         free(db.zones)
+        free(<void *>db.zone_slot)
         free(db)
 
 
@@ -31,11 +29,10 @@ cdef class Database:
     ``Database(zones, identity="", version="", nsid=b"", max_udp_payload=1232,
     minimal_any=True)``.  ``identity`` answers CHAOS TXT id.server/hostname.bind and
     ``version`` version.bind/version.server (empty: REFUSED); ``nsid`` is the RFC 5001
-    payload (empty: off).  The ZoneImages are kept alive as long as the Database.
-
-    The zones keep the order given: a zone's position is its index in the C snapshot
-    (db->zones).  Their zone table (query/zonetab.c) is built here in C: a few ms for
-    100,000 zones, so a reload that changes one zone rebuilds it instead of editing it.
+    payload (empty: off).  ``zone_slots``: {origin: slot} counts each query in
+    rd_stats.zone_queries[slot] of its zone (slot 1..RD_STAT_ZONES-1; a zone not in the
+    map counts in slot 0); None: no per-zone counting.  The ZoneImages are kept alive as
+    long as the Database.
     """
     cdef rd_db *db
     cdef readonly tuple zones
@@ -55,18 +52,23 @@ cdef class Database:
         _live_databases += 1
 
     def __init__(self, zones=(), identity="", version="", nsid=b"", max_udp_payload=1232,
-                 minimal_any=True, keys=(), transfers=None, cookie_secret=b"",
-                 cookie_previous=b"", cookie_require=False):
+                 minimal_any=True, keys=(), transfers=None, zone_slots=None,
+                 max_transfers=0, cookie_secret=b"", cookie_previous=b"", cookie_require=False):
         """``keys``: TSIG keys as (name, algorithm, secret bytes), algorithm one of
         hmac-md5, hmac-sha1, hmac-sha224, hmac-sha256, hmac-sha384, hmac-sha512.
         ``transfers``: {zone origin: {"acl": [(network or None, key name or None)],
         "journal": bytes}}; a zone not named there cannot be transferred.
+        ``max_transfers``: AXFR/IXFR streams at once in the process (0: no limit).
         ``cookie_secret`` (16 bytes) turns DNS Cookies on (RFC 7873, server cookies of
         RFC 9018); ``cookie_previous`` (16 bytes) is still accepted (a rotation);
         ``cookie_require``: UDP queries without a valid server cookie get only a TC=1
         minimal answer (BADCOOKIE with a fresh cookie when they sent a client cookie)."""
         global _rd_generation
         cdef ZoneImage z
+        if self.db != NULL:
+            # Its rd_db may be published: workers read it without locks, so it is freed only
+            # after a grace period (publish()), never here.  A snapshot is immutable.
+            raise RuntimeError("Database is already initialised; build a new one")
         cdef tuple zl = tuple(zones)
         cdef Py_ssize_t i, nz = len(zl)
         for item in zl:
@@ -89,16 +91,28 @@ cdef class Database:
         if (cprev or cookie_require) and not csec:
             raise ValueError("cookie_previous and cookie_require need cookie_secret")
 
+        slots = None
+        if zone_slots is not None:
+            slots = [zone_slots.get(item.origin, 0) for item in zl]
+            for v in slots:
+                if not 0 <= v < RD_STAT_ZONES:
+                    raise ValueError(f"zone slot {v} out of range 0..{RD_STAT_ZONES - 1}")
         cdef rd_db *db = <rd_db *>calloc(1, sizeof(rd_db))
         if db == NULL:
             raise MemoryError()
         db.zones = <const zimg **>calloc(nz + 1, sizeof(zimg *))
-        if db.zones == NULL:
-            free(db)
+        cdef uint16_t *slotp = NULL
+        if slots is not None:
+            slotp = <uint16_t *>calloc(nz + 1, sizeof(uint16_t))
+            db.zone_slot = slotp
+        if db.zones == NULL or (slots is not None and slotp == NULL):
+            _db_free(db)
             raise MemoryError()
         for i in range(nz):
             z = <ZoneImage>zl[i]
             db.zones[i] = z.img
+            if slotp != NULL:
+                slotp[i] = slots[i]
         db.nzones = <uint32_t>nz
         cdef uint32_t dup = RD_NONE
         with nogil:
@@ -115,6 +129,10 @@ cdef class Database:
         db.opt.nsid_len = len(nsid_b)
         db.opt.max_udp_payload = max_udp_payload
         db.opt.minimal_any = 1 if minimal_any else 0
+        if not 0 <= max_transfers <= 65535:
+            _db_free(db)
+            raise ValueError("max_transfers must be within 0..65535")
+        db.opt.max_transfers = max_transfers
         if csec:
             db.opt.cookies = 1
             memcpy(db.opt.cookie_secret, <const char *>csec, 16)
@@ -130,8 +148,6 @@ cdef class Database:
             raise
         _rd_generation += 1
         db.generation = _rd_generation
-        if self.db != NULL:              # __init__ called twice: replace
-            _db_free(self.db)
         self.db = db
         self.zones = zl
         self.generation = db.generation
@@ -219,22 +235,6 @@ cdef class Database:
         free(self.xfr_c)
         free(self.acl_c)
 
-    def find_index(self, name, ds=False):
-        """Index in `zones` of the zone that answers `name` (str or wire bytes), or None:
-        the most specific one; with ds=True the one above `name` first, as for a DS query
-        (RFC 4035 3.1.4.1)."""
-        import dns.name
-        wire = name if isinstance(name, bytes) else dns.name.from_text(name).to_wire()
-        cdef bytes lw = bytes(wire).lower()
-        cdef uint32_t i = rd_db_find_index(self.db, <const uint8_t *>PyBytes_AS_STRING(lw),
-                                           1 if ds else 0)
-        return None if i == RD_NONE else i
-
-    def find_zone(self, name):
-        """The hosted ZoneImage that is most specific for `name` (str or wire bytes), or None."""
-        i = self.find_index(name)
-        return None if i is None else self.zones[i]
-
     def __repr__(self):
         return f"<Database generation={self.generation} zones={len(self.zones)}>"
 
@@ -258,182 +258,155 @@ def live_objects():
     return {"databases": _live_databases, "zone_images": _live_zone_images}
 
 
-cdef class EngineStats:
-    """The counters of one caller of the engine (rd_stats), readable as a dict."""
-    cdef rd_stats s
-
-    def __cinit__(self):
-        memset(&self.s, 0, sizeof(rd_stats))
-
-    def as_dict(self):
-        return {
-            "queries": self.s.queries, "responses": self.s.responses,
-            "dropped": self.s.dropped, "malformed": self.s.malformed,
-            "truncated": self.s.truncated, "udp": self.s.udp, "tcp": self.s.tcp,
-            "edns": self.s.edns, "do": self.s.do_bit,
-            "rcode": {i: self.s.rcode[i] for i in range(16) if self.s.rcode[i]},
-            "qtype": {i: self.s.qtype[i] for i in range(RD_STAT_QTYPES) if self.s.qtype[i]},
-            "qtype_other": {_RD_QTYPE_OTHER[i]: self.s.qtype_other_known[i]
-                            for i in range(8) if self.s.qtype_other_known[i]},
-        }
+# Names of the rcodes (RFC 6895 2.3, extended ones from RFC 6891 6.1.3 and RFC 8945).
+_RCODE_NAMES = ("NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED",
+                "YXDOMAIN", "YXRRSET", "NXRRSET", "NOTAUTH", "NOTZONE", "DSOTYPENI",
+                "RCODE12", "RCODE13", "RCODE14", "RCODE15", "BADVERS", "BADKEY", "BADTIME",
+                "BADMODE", "BADNAME", "BADALG", "BADTRUNC", "BADCOOKIE")
+_OPCODE_NAMES = {0: "QUERY", 1: "IQUERY", 2: "STATUS", 4: "NOTIFY", 5: "UPDATE", 6: "DSO"}
+_qtype_names = None
 
 
-cdef bytes _client_bytes(object client):
-    """A client address (text, bytes of 4 or 16, or an ipaddress object) as packed bytes;
-    b"" for None."""
-    if client is None:
-        return b""
-    if isinstance(client, bytes):
-        if len(client) not in (0, 4, 16):
-            raise ValueError("a client address is 4 or 16 bytes")
-        return client
+cdef dict stats_dict(const rd_stats *s):
+    """rd_stats as a dict with stable names; zero counters left out of the breakdowns.
+    Each query is in exactly one qtype entry and each response in exactly one rcode
+    entry; "zones" maps zone slots (rd_db.zone_slot) to query counts."""
+    global _qtype_names
+    cdef int i
+    if _qtype_names is None:
+        import dns.rdatatype
+        _qtype_names = [dns.rdatatype.to_text(i) for i in range(RD_STAT_QTYPES - 1)]
+    rcodes = {}
+    for i in range(RD_STAT_RCODES):
+        if s.rcode[i]:
+            name = _RCODE_NAMES[i] if i < len(_RCODE_NAMES) else (
+                "other" if i == RD_STAT_RCODES - 1 else f"RCODE{i}")
+            rcodes[name] = s.rcode[i]
+    qtypes = {}
+    for i in range(RD_STAT_QTYPES - 1):
+        if s.qtype[i]:
+            qtypes[_qtype_names[i]] = s.qtype[i]
+    for i in range(len(_RD_QTYPE_OTHER)):
+        if s.qtype_named[i]:
+            qtypes[_RD_QTYPE_OTHER[i]] = s.qtype_named[i]
+    if s.qtype[RD_STAT_QTYPES - 1]:
+        qtypes["other"] = s.qtype[RD_STAT_QTYPES - 1]
+    opcodes = {}
+    for i in range(16):
+        if s.opcode[i]:
+            opcodes[_OPCODE_NAMES.get(i, f"OPCODE{i}")] = s.opcode[i]
+    zones = {}
+    for i in range(RD_STAT_ZONES):
+        if s.zone_queries[i]:
+            zones[i] = s.zone_queries[i]
+    return {"queries": s.queries, "responses": s.responses, "dropped": s.dropped,
+            "malformed": s.malformed, "truncated": s.truncated, "edns": s.edns,
+            "do": s.do_bit, "rcode": rcodes, "qtype": qtypes, "opcode": opcodes,
+            "zones": zones}
+
+
+_XFR_WHAT = {1: "done", 2: "aborted", 3: "refused", 4: "notauth", 5: "busy", 6: "uptodate"}
+
+
+cdef class Transfer:
+    """A zone transfer out (xfr.c) over a Database, as the TCP loop streams it: for tests
+    and the Python TCP path.  ``Transfer(db, query, peer=("127.0.0.1", 5300))``;
+    ``started`` is False when the query is not a transfer xfr.c streams (answer it with
+    answer()); iterating gives the messages (no length prefix).  The Database stays alive
+    (and so its images and journal) as long as the Transfer."""
+    cdef rd_xfr x
+    cdef readonly Database db
+    cdef readonly bint started
+    cdef bint open_
+
+    def __cinit__(self, Database db, bytes query, peer=None):
+        import ipaddress
+        import socket
+        import struct
+        if db is None or db.db == NULL:
+            raise ValueError("Transfer needs an initialised Database")
+        self.db = db
+        cdef bytes sa = b""
+        if peer is not None:
+            ip = ipaddress.ip_address(peer[0])
+            if ip.version == 4:
+                sa = struct.pack("=H", socket.AF_INET) + struct.pack("!H", peer[1]) + ip.packed + bytes(8)
+            else:
+                sa = (struct.pack("=H", socket.AF_INET6) + struct.pack("!HI", peer[1], 0) +
+                      ip.packed + bytes(4))
+        cdef const char *sp = NULL
+        if peer is not None:
+            sp = sa
+        self.started = rd_xfr_start(&self.x, db.db, <const uint8_t *><const char *>query,
+                                    len(query), <const void *>sp) == 1
+        self.open_ = self.started
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if not self.open_:
+            raise StopIteration
+        cdef uint8_t *buf = <uint8_t *>malloc(65535)
+        if buf == NULL:
+            raise MemoryError()
+        cdef size_t n
+        try:
+            with nogil:
+                n = rd_xfr_next(&self.x, buf, 65535)
+            if n == 0:
+                self.close()
+                raise StopIteration
+            return PyBytes_FromStringAndSize(<char *>buf, n)
+        finally:
+            free(buf)
+
+    def close(self):
+        """End the stream (an unfinished one is logged as aborted)."""
+        if self.open_:
+            rd_xfr_end(&self.x)
+            self.open_ = False
+
+    def __dealloc__(self):
+        if self.open_:
+            rd_xfr_end(&self.x)
+
+
+def transfer_events():
+    """Drain the transfer event ring: (list of dicts, number lost since the last call)."""
     import ipaddress
-    return ipaddress.ip_address(client).packed
+    import dns.name
+    cdef rd_xfr_event ev[64]
+    cdef uint64_t lost = 0, total_lost = 0
+    cdef size_t n, i
+    out = []
+    while True:
+        n = rd_xfr_events_take(ev, 64, &lost)
+        total_lost += lost
+        for i in range(n):
+            e = &ev[i]
+            zone = dns.name.from_wire(PyBytes_FromStringAndSize(<char *>e.zone, 256), 0)[0].to_text()
+            key = (dns.name.from_wire(PyBytes_FromStringAndSize(<char *>e.key, 256), 0)[0].to_text()
+                   if e.key[0] else None)
+            if e.family == 4:
+                addr = str(ipaddress.IPv4Address(PyBytes_FromStringAndSize(<char *>e.addr, 4)))
+            elif e.family == 6:
+                addr = str(ipaddress.IPv6Address(PyBytes_FromStringAndSize(<char *>e.addr, 16)))
+            else:
+                addr = None
+            out.append({
+                "time": e.time_ms / 1000.0, "zone": zone, "key": key,
+                "what": _XFR_WHAT.get(e.what, str(e.what)),
+                "qtype": "AXFR" if e.qtype == 252 else "IXFR",
+                "mode": {1: "AXFR", 2: "IXFR"}.get(e.mode),
+                "address": addr, "port": e.port, "serial": e.serial,
+                "client_serial": e.client_serial if e.qtype == 251 else None,
+                "messages": e.messages, "bytes": e.bytes, "records": e.records})
+        if n < 64:
+            break
+    return out, total_lost
 
 
-cdef void _transport(rd_transport *t, object tcp, bytes client):
-    t.tcp = 1 if tcp else 0
-    t.family = 6 if len(client) == 16 else 4
-    t.client_len = <uint8_t>len(client)
-    t.client = <const uint8_t *>PyBytes_AS_STRING(client) if client else NULL
-
-
-def answer(Database db, bytes query, tcp=False, EngineStats stats=None, client=None):
-    """Answer one query (wire bytes) from `db`; returns the response, b"" for none.
-    `client`: the address the query came from (for DNS Cookies).  The engine runs
-    without the GIL."""
-    if db is None or db.db == NULL:
-        raise ValueError("answer() needs an initialised Database")
-    cdef bytes cl = _client_bytes(client)
-    cdef rd_transport t
-    _transport(&t, tcp, cl)
-    cdef size_t qlen = PyBytes_GET_SIZE(query)
-    cdef const uint8_t *q = <const uint8_t *>PyBytes_AS_STRING(query)
-    cdef uint8_t *resp = <uint8_t *>malloc(65535)
-    if resp == NULL:
-        raise MemoryError()
-    cdef rd_stats *sp = &stats.s if stats is not None else NULL
-    cdef size_t n
-    cdef const rd_db *dbp = db.db
-    with nogil:
-        n = rd_answer(dbp, q, qlen, resp, 65535, &t, sp)
-    try:
-        return PyBytes_FromStringAndSize(<char *>resp, n)
-    finally:
-        free(resp)
-
-
-cdef double _thread_cpu_seconds() noexcept nogil:
-    cdef timespec ts
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
-    return ts.tv_sec + ts.tv_nsec * 1e-9
-
-
-def answer_batch(Database db, list queries, tcp=False, EngineStats stats=None, client=None):
-    """Answer a list of queries with rd_answer_batch (prefetching pipeline); returns the
-    list of responses (b"" = none), each equal to what answer() gives."""
-    if db is None or db.db == NULL:
-        raise ValueError("answer_batch() needs an initialised Database")
-    cdef Py_ssize_t n = len(queries), i
-    for b in queries:
-        if not isinstance(b, bytes):
-            raise TypeError("queries must be bytes")
-    cdef size_t cap = 65535 if tcp else 4096
-    cdef rd_batch_item *items = <rd_batch_item *>calloc(n + 1, sizeof(rd_batch_item))
-    cdef uint8_t *bufs = <uint8_t *>malloc((n + 1) * cap)
-    if items == NULL or bufs == NULL:
-        free(items); free(bufs)
-        raise MemoryError()
-    for i in range(n):
-        items[i].q = <const uint8_t *>PyBytes_AS_STRING(queries[i])
-        items[i].qlen = PyBytes_GET_SIZE(queries[i])
-        items[i].resp = bufs + i * cap
-        items[i].respcap = cap
-    cdef bytes cl = _client_bytes(client)
-    cdef rd_transport t
-    _transport(&t, tcp, cl)
-    cdef rd_stats *sp = &stats.s if stats is not None else NULL
-    cdef const rd_db *dbp = db.db
-    with nogil:
-        rd_answer_batch(dbp, items, n, &t, sp)
-    try:
-        return [PyBytes_FromStringAndSize(<char *>items[i].resp, items[i].resplen)
-                for i in range(n)]
-    finally:
-        free(items)
-        free(bufs)
-
-
-def bench_answer(Database db, list queries, double seconds=1.0, tcp=False, int batch=0,
-                 client=None):
-    """In-process engine benchmark: answer the pre-made `queries` in order, round after
-    round, in a C loop without the GIL, for about `seconds` of this thread's CPU time;
-    one rd_answer per query, or with batch > 0 rd_answer_batch over `batch` queries at a
-    time.  Returns (answered, wall_seconds, cpu_seconds, bytes_out); answered /
-    cpu_seconds is the rate of one core even when the machine is shared."""
-    cdef Py_ssize_t nq = len(queries)
-    if nq == 0:
-        raise ValueError("no queries")
-    if batch < 0 or batch > 1024:
-        raise ValueError("batch must be within 0..1024")
-    cdef Py_ssize_t nb = batch if batch > 0 else 1
-    cdef size_t respcap = 65535 if tcp else 1232
-    cdef rd_batch_item *items = <rd_batch_item *>calloc(nq, sizeof(rd_batch_item))
-    cdef uint8_t *bufs = <uint8_t *>malloc(nb * respcap)
-    if items == NULL or bufs == NULL:
-        free(items); free(bufs)
-        raise MemoryError()
-    cdef Py_ssize_t i
-    for i in range(nq):
-        b = queries[i]
-        if not isinstance(b, bytes):
-            free(items); free(bufs)
-            raise TypeError("queries must be bytes")
-        items[i].q = <const uint8_t *>PyBytes_AS_STRING(b)
-        items[i].qlen = PyBytes_GET_SIZE(b)
-        items[i].resp = bufs + (i % nb) * respcap
-        items[i].respcap = respcap
-    cdef bytes cl = _client_bytes(client)
-    cdef rd_transport t
-    _transport(&t, tcp, cl)
-    cdef const rd_db *dbp = db.db
-    cdef uint64_t done = 0, out = 0
-    cdef Py_ssize_t j = 0, k, m
-    cdef double cpu0, cpu1
-    wall0 = _time.perf_counter()
-    with nogil:
-        cpu0 = _thread_cpu_seconds()
-        cpu1 = cpu0
-        # The clock is read about once per 64k answers, off the hot path.
-        while cpu1 - cpu0 < seconds:
-            k = 0
-            while k < 65536:
-                if batch > 0:
-                    m = nb if j + nb <= nq else nq - j
-                    rd_answer_batch(dbp, items + j, m, &t, NULL)
-                    for i in range(j, j + m):
-                        out += items[i].resplen
-                else:
-                    m = 1
-                    out += rd_answer(dbp, items[j].q, items[j].qlen, items[j].resp,
-                                     respcap, &t, NULL)
-                j += m
-                k += m
-                if j == nq:
-                    j = 0
-            done += k
-            cpu1 = _thread_cpu_seconds()
-    wall = _time.perf_counter() - wall0
-    free(items); free(bufs)
-    return done, wall, cpu1 - cpu0, out
-
-
-def _siphash24(bytes key, bytes data):
-    """SipHash-2-4 of `data` under the 16-byte `key` (csrc/lib/siphash.c), as the 8
-    bytes of the reference implementation; for tests."""
-    cdef uint8_t out[8]
-    if len(key) != 16:
-        raise ValueError("a SipHash key is 16 bytes")
-    rd_siphash24_bytes(<const uint8_t *>PyBytes_AS_STRING(key),
-                       <const uint8_t *>PyBytes_AS_STRING(data), len(data), out)
-    return PyBytes_FromStringAndSize(<char *>out, 8)
+def transfers_active():
+    """AXFR/IXFR streams running now, in all threads."""
+    return rd_xfr_active()

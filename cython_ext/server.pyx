@@ -1,6 +1,5 @@
 # server.pyx — the daemon's data plane seen from Python: RCU publication of the database,
-# the UDP worker threads (udp_loop.c), TCP answers through the same engine, counters;
-# and test-only handles on the RCU reader side and its C stress test.
+# the UDP worker threads (udp_loop.c), TCP answers through the same engine, counters.
 from libc.stdlib cimport malloc, free
 
 from includes.engine cimport rd_db, rd_stats, rd_transport, rd_answer, RD_STAT_QTYPES
@@ -92,37 +91,78 @@ def tcp_answer(bytes query, bytes client=b""):
     return _tcp_resp[:n]
 
 
-# ---- counters
-
-_RCODES = ("NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "YXDOMAIN",
-           "YXRRSET", "NXRRSET", "NOTAUTH", "NOTZONE", "DSOTYPENI")
-_OTHER_QTYPES = ("AXFR", "IXFR", "ANY", "CAA", "SVCB", "HTTPS", "other")
-
-
-cdef dict stats_dict(const rd_stats *s):
-    """rd_stats as a dict with stable names; zero counters left out of the breakdowns."""
-    import dns.rdatatype
-    cdef int i
-    rcodes = {}
-    for i in range(16):
-        if s.rcode[i]:
-            rcodes[_RCODES[i] if i < len(_RCODES) else str(i)] = s.rcode[i]
-    qtypes = {}
-    for i in range(RD_STAT_QTYPES - 1):
-        if s.qtype[i]:
-            qtypes[dns.rdatatype.to_text(i)] = s.qtype[i]
-    if s.qtype[RD_STAT_QTYPES - 1]:
-        qtypes["other"] = s.qtype[RD_STAT_QTYPES - 1]
-    for i in range(len(_OTHER_QTYPES)):
-        if s.qtype_other_known[i]:
-            qtypes[_OTHER_QTYPES[i]] = qtypes.get(_OTHER_QTYPES[i], 0) + s.qtype_other_known[i]
-    return {"queries": s.queries, "responses": s.responses, "dropped": s.dropped,
-            "malformed": s.malformed, "truncated": s.truncated, "edns": s.edns,
-            "do": s.do_bit, "rcode": rcodes, "qtype": qtypes}
-
+# ---- counters (stats_dict is in engine.pyx)
 
 def tcp_stats():
     return stats_dict(&_tcp_stats)
+
+
+# ---- dnstap
+
+cdef class Dnstap:
+    """dnstap logging (server/dnstap.h): `nrings` per-worker rings and the writer thread.
+
+    ``Dnstap(path, unix_socket, nrings, queries=True, responses=True, sample=1,
+    ring_bytes=4 MiB, identity="", version="")``.  A file that cannot be created is an
+    OSError here; a collector's socket that is not there yet is tried again every second.
+    Hand it to UdpWorkers / XdpPlane with the index of their first ring; stop() it after
+    they stopped (it writes what they left and ends the stream).
+    """
+    cdef rd_dnstap *d
+    cdef readonly int nrings
+
+    def __cinit__(self, str path, bint unix_socket, int nrings, bint queries=True,
+                  bint responses=True, unsigned int sample=1, size_t ring_bytes=4 << 20,
+                  str identity="", str version=""):
+        cdef char err[256]
+        cdef rd_dnstap_config c
+        cdef bytes p = path.encode()
+        cdef bytes ident = identity.encode()
+        cdef bytes vers = version.encode()
+        if ring_bytes < 65536 or ring_bytes & (ring_bytes - 1):
+            raise ValueError("ring_bytes must be a power of two of at least 65536")
+        c.path = p
+        c.unix_socket = unix_socket
+        c.queries = queries
+        c.responses = responses
+        c.sample = sample if sample > 0 else 1
+        c.ring_bytes = ring_bytes
+        c.identity = ident
+        c.version = vers
+        err[0] = 0
+        with nogil:
+            self.d = rd_dnstap_start(&c, nrings, err, sizeof(err))
+        if self.d == NULL:
+            raise OSError(err.decode(errors="replace"))
+        self.nrings = nrings
+
+    def stop(self):
+        """Write what the rings hold, end the stream and join the writer; idempotent."""
+        if self.d != NULL:
+            with nogil:
+                rd_dnstap_stop(self.d)
+
+    def counters(self):
+        cdef rd_dnstap_counters c
+        rd_dnstap_counters_get(self.d, &c)
+        return {"logged": c.logged, "dropped": c.dropped, "written": c.written,
+                "connects": c.connects, "connected": bool(c.connected)}
+
+    def __dealloc__(self):
+        if self.d != NULL:
+            with nogil:
+                rd_dnstap_free(self.d)
+            self.d = NULL
+
+
+cdef rd_dnstap *_dnstap_of(object tap, int first, int n) except? NULL:
+    if tap is None:
+        return NULL
+    if not isinstance(tap, Dnstap):
+        raise TypeError("dnstap must be a Dnstap")
+    if first < 0 or first + n > (<Dnstap>tap).nrings:
+        raise ValueError(f"dnstap has {(<Dnstap>tap).nrings} rings, not {first + n}")
+    return (<Dnstap>tap).d
 
 
 cdef class UdpWorkers:
@@ -131,12 +171,14 @@ cdef class UdpWorkers:
     sockets: list of (socket.socket, wildcard: bool, cpu: int or -1). The sockets are
     kept referenced (open) until this object is closed; stop() joins the threads.
     rrl: None, or the fields of robdns.config.RrlConfig as a dict: response rate limiting
-    in every thread (each with its own table); rate 0 is none.
+    in every thread (each with its own table); rate 0 is none.  dnstap: a Dnstap whose
+    rings dnstap_first.. the threads log to (kept referenced while they run), or None.
     """
     cdef rd_udp_set *set
     cdef list sockets
+    cdef object dnstap
 
-    def __cinit__(self, list sockets, int batch=64, rrl=None):
+    def __cinit__(self, list sockets, int batch=64, rrl=None, dnstap=None, int dnstap_first=0):
         cdef char err[256]
         cdef rd_rrl_config rrl_cfg
         cdef const rd_rrl_config *rrl_ptr = NULL
@@ -147,6 +189,8 @@ cdef class UdpWorkers:
         cdef rd_udp_socket *socks
         if n < 1:
             raise ValueError("no sockets to serve")
+        cdef rd_dnstap *tap = _dnstap_of(dnstap, dnstap_first, n)
+        self.dnstap = dnstap
         if not 1 <= batch <= RD_UDP_MAX_BATCH:
             raise ValueError(f"batch must be 1..{RD_UDP_MAX_BATCH}")
         socks = <rd_udp_socket *>malloc(n * sizeof(rd_udp_socket))
@@ -159,7 +203,8 @@ cdef class UdpWorkers:
                 socks[i].wildcard = 1 if wildcard else 0
                 socks[i].cpu = cpu
             with nogil:
-                self.set = rd_udp_start(socks, n, batch, rrl_ptr, err, sizeof(err))
+                self.set = rd_udp_start(socks, n, batch, rrl_ptr, tap, dnstap_first, err,
+                                        sizeof(err))
         finally:
             free(socks)
         if self.set == NULL:
@@ -215,128 +260,3 @@ cdef rd_rrl_config _rrl_config(dict rrl) except *:
     return c
 
 
-cdef class RrlTable:
-    """One worker's rate limiting table driven from Python with a given clock, for tests.
-
-    check(peer, response, now_ms) -> "pass" | "slip" | "drop", where peer is a
-    (host, port) pair of either family; slip(response) -> the truncated form.
-    """
-    cdef rd_rrl_table *t
-
-    def __cinit__(self, dict rrl):
-        cdef rd_rrl_config c = _rrl_config(rrl)
-        self.t = rd_rrl_new(&c)
-        if self.t == NULL:
-            raise MemoryError()
-
-    def check(self, peer, bytes response, unsigned long long now_ms):
-        import socket as _socket
-        import struct as _struct
-        host, port = peer[0], peer[1]
-        if ":" in host:     # struct sockaddr_in6 / sockaddr_in, family in host order
-            sa = _struct.pack("=H", _socket.AF_INET6) + port.to_bytes(2, "big") + bytes(4) \
-                + _socket.inet_pton(_socket.AF_INET6, host) + bytes(4)
-        else:
-            sa = _struct.pack("=H", _socket.AF_INET) + port.to_bytes(2, "big") \
-                + _socket.inet_pton(_socket.AF_INET, host) + bytes(8)
-        cdef bytes sab = sa
-        cdef int v = rd_rrl_check(self.t, <const sockaddr *><const char *>sab,
-                                  <const unsigned char *>response, len(response), now_ms)
-        return {RD_RRL_PASS: "pass", RD_RRL_SLIP: "slip", RD_RRL_DROP: "drop"}[v]
-
-    @staticmethod
-    def slip(bytes response):
-        buf = bytearray(response)
-        cdef unsigned char[::1] view = buf
-        cdef size_t n = rd_rrl_slip(&view[0], len(buf)) if len(buf) else 0
-        return bytes(buf[:n])
-
-    def __dealloc__(self):
-        rd_rrl_free(self.t)
-
-
-# ---- RCU: Python handles for the tests
-
-def rcu_synchronize():
-    """Wait for a grace period (GIL released): every online reader passes a quiescent point."""
-    with nogil:
-        rd_rcu_synchronize()
-
-
-def rcu_grace_periods():
-    """Number of grace periods completed so far in this process."""
-    return rd_rcu_grace_periods()
-
-
-cdef class RcuTestReader:
-    """An RCU reader slot driven from Python, for tests of the grace-period rules.
-
-    Workers do this in C; tests use it to hold a reader online (not quiescent) and show
-    that rd_rcu_synchronize() waits for it, or that it does not wait for an offline one.
-    """
-    cdef rd_rcu_reader *r
-
-    def __cinit__(self):
-        self.r = rd_rcu_register()
-        if self.r == NULL:
-            raise RuntimeError("no free RCU reader slot")
-
-    def online(self):
-        rd_rcu_online(self.r)
-
-    def quiescent(self):
-        rd_rcu_quiescent(self.r)
-
-    def offline(self):
-        rd_rcu_offline(self.r)
-
-    def close(self):
-        if self.r != NULL:
-            rd_rcu_unregister(self.r)
-            self.r = NULL
-
-    def __dealloc__(self):
-        if self.r != NULL:
-            rd_rcu_unregister(self.r)
-
-
-def rcu_pin_stress(int publications, bint ignore_pins=False):
-    """Run the C pinning stress test of rcu_selftest.c; returns its counters as a dict."""
-    cdef rd_rcu_stress_result res
-    cdef int rc
-    cdef int ignore = 1 if ignore_pins else 0
-    with nogil:
-        rc = rd_rcu_pin_stress(publications, ignore, &res)
-    if rc != 0:
-        raise ValueError("rcu_pin_stress: bad arguments or threads could not start")
-    return {"readers": res.readers, "publications": res.publications,
-            "grace_periods": res.grace_periods, "violations": res.violations,
-            "reads": res.reads}
-
-
-def rcu_test_pin(Database db):
-    """Pin db as a stream would (tests only); undo with rcu_test_unpin."""
-    rd_db_pin(db.db)
-
-
-def rcu_test_unpin(Database db):
-    rd_db_unpin(db.db)
-
-
-def db_pins(Database db):
-    """How many streams pin db now."""
-    return rd_db_pins(db.db)
-
-
-def rcu_stress(int readers, int publications, bint skip_synchronize=False):
-    """Run the C stress test of rcu_selftest.c; returns its counters as a dict."""
-    cdef rd_rcu_stress_result res
-    cdef int rc
-    cdef int skip = 1 if skip_synchronize else 0
-    with nogil:
-        rc = rd_rcu_stress(readers, publications, skip, &res)
-    if rc != 0:
-        raise ValueError("rcu_stress: bad arguments or threads could not start")
-    return {"readers": res.readers, "publications": res.publications,
-            "grace_periods": res.grace_periods, "violations": res.violations,
-            "reads": res.reads}

@@ -33,51 +33,6 @@ def xdp_supported():
     return cxdp.rd_xdp_supported() == 1
 
 
-def xdp_attached_program(int ifindex):
-    """(id, name) of the XDP program on the interface (any mode); (0, "") when none."""
-    cdef uint32_t pid = 0
-    cdef char name[64]
-    rc = cxdp.rd_xdp_query_attached(ifindex, &pid, name, sizeof(name))
-    if rc < 0:
-        raise OSError(-rc, "querying the XDP program of interface %d" % ifindex)
-    return (pid, name.decode("utf-8", "replace") if pid else "")
-
-
-def xdp_reply_frame(Database db, bytes frame, int port=53, int mtu=1500):
-    """The reply frame the XDP worker would send for `frame` (b"" when none), and why.
-
-    Runs the exact per-frame code of the workers on a copy, so that frame building and
-    checksums are testable without root; returns (reply: bytes, reason: str).
-    """
-    cdef size_t cap = 4096 - 256      # what a UMEM frame leaves after XDP_PACKET_HEADROOM
-    cdef uint8_t *buf
-    cdef uint8_t *scratch
-    cdef int why = 0
-    cdef size_t n
-    cdef cxdp.rd_stats st
-    if <size_t>len(frame) > cap:
-        raise ValueError("frame longer than a UMEM frame")
-    if not 576 <= mtu <= 65535:
-        raise ValueError("mtu out of range")
-    buf = <uint8_t *>malloc(cap)
-    scratch = <uint8_t *>malloc(65536)
-    if buf == NULL or scratch == NULL:
-        free(buf)
-        free(scratch)
-        raise MemoryError()
-    memset(&st, 0, sizeof(st))
-    memcpy(buf, <const char *>frame, len(frame))
-    n = cxdp.rd_xdp_reply(buf, len(frame), cap, <uint16_t>port, <uint16_t>mtu,
-                          <const cxdp.rd_db *>db.db, scratch, &st, &why)
-    out = (<char *>buf)[:n] if n else b""
-    free(buf)
-    free(scratch)
-    reasons = {cxdp.RD_XDP_OK: "ok", cxdp.RD_XDP_NOT_DNS: "not-dns",
-               cxdp.RD_XDP_MALFORMED: "malformed", cxdp.RD_XDP_NO_ANSWER: "no-answer",
-               cxdp.RD_XDP_NO_ROOM: "no-room"}
-    return out, reasons.get(why, "?")
-
-
 cdef class XdpPlane:
     """The XDP program on one interface and one worker per RX queue.
 
@@ -104,6 +59,8 @@ cdef class XdpPlane:
     cdef object cpus
     cdef object rrl            # response rate limiting settings (dict) or None
     cdef object _database      # the Database of own_db (standalone use)
+    cdef object dnstap         # a Dnstap the workers log to, or None
+    cdef int dnstap_first
 
     def __cinit__(self):
         self.workers = NULL
@@ -113,7 +70,8 @@ cdef class XdpPlane:
         memset(&self.prog, 0, sizeof(self.prog))
 
     def __init__(self, str interface, int ifindex, int port, queues, str mode, str zero_copy,
-                 bytes program, int mtu=1500, cpus=None, rrl=None):
+                 bytes program, int mtu=1500, cpus=None, rrl=None, dnstap=None,
+                 int dnstap_first=0):
         if mode not in _XDP_MODES:
             raise ValueError("mode must be auto, native or generic")
         if zero_copy not in _XDP_ZC:
@@ -137,6 +95,9 @@ cdef class XdpPlane:
         if self.rrl is not None:
             _rrl_config(self.rrl)           # bad settings fail here, not at start()
         self._database = None
+        _dnstap_of(dnstap, dnstap_first, len(self.queues))   # enough rings, or fail here
+        self.dnstap = dnstap
+        self.dnstap_first = dnstap_first
 
     def start(self, Database db=None):
         """Attach the program and start the workers.
@@ -188,6 +149,9 @@ cdef class XdpPlane:
                 self.workers[self.nworkers] = w
                 self.nworkers += 1
             for i in range(self.nworkers):
+                if self.dnstap is not None:
+                    cxdp.rd_xdp_worker_set_dnstap(
+                        self.workers[i], rd_dnstap_ring_at((<Dnstap>self.dnstap).d, self.dnstap_first + i))
                 cpu = self.cpus[i % len(self.cpus)] if self.cpus else -1
                 rc = cxdp.rd_xdp_worker_start(self.workers[i], cpu)
                 if rc < 0:
@@ -259,16 +223,25 @@ cdef class XdpPlane:
         }
 
     def counters(self):
-        """Counters summed over the workers: frame counters and the engine's main ones."""
+        """Counters summed over the workers: the frame counters and the engine's (the
+        same names as the UDP workers' stats)."""
         cdef cxdp.rd_xdp_counters c
         cdef cxdp.rd_stats s
+        cdef cxdp.rd_stats sum_s
         cdef int i
-        total = dict.fromkeys(_XDP_COUNTERS + ("queries", "responses", "truncated"), 0)
+        memset(&sum_s, 0, sizeof(sum_s))
+        total = dict.fromkeys(_XDP_COUNTERS, 0)
         for i in range(self.nworkers):
             cxdp.rd_xdp_worker_counters(self.workers[i], &c, &s)
+            rd_stats_add(&sum_s, &s)
             vals = (c.rx_frames, c.tx_frames, c.not_dns, c.malformed, c.no_answer, c.tx_full,
                     c.no_db, c.rrl_dropped, c.rrl_slipped, c.wakeups, c.batches, c.k_rx_dropped, c.k_rx_ring_full,
-                    c.k_fill_empty, c.k_invalid, s.queries, s.responses, s.truncated)
-            for k, v in zip(_XDP_COUNTERS + ("queries", "responses", "truncated"), vals):
+                    c.k_fill_empty, c.k_invalid)
+            for k, v in zip(_XDP_COUNTERS, vals):
                 total[k] += v
+        # The engine's "malformed" (FORMERR sent) is named apart from the frames dropped as
+        # malformed, which keep their key.
+        engine = stats_dict(&sum_s)
+        engine["formerr"] = engine.pop("malformed")
+        total.update(engine)
         return total

@@ -1,8 +1,8 @@
 # zone.pyx — the zone compiler for Python: records -> immutable zone image (zimg_build),
-# images saved to files and mmap()ed back, and a lookup view for tests.
+# images saved to files and mmap()ed back.
 from libc.stdint cimport uint8_t, uint16_t, uint32_t
-from libc.stdlib cimport malloc, free
-from libc.string cimport memcmp, memcpy
+from libc.stdlib cimport free
+from libc.string cimport memcmp
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from posix.mman cimport mmap, munmap, PROT_READ, MAP_PRIVATE, MAP_FAILED
 from includes.common cimport *
@@ -48,87 +48,6 @@ cdef bytes _origin_wire(origin):
     return dns.name.from_text(origin).to_wire()
 
 
-# ---------------------------------------------------------------- dnspython record source
-
-class _RecordingTxn:
-    """Just enough of a dnspython transaction for dns.zonefile.Reader: it records every
-    record with the file and line it came from instead of merging rdatasets, so that
-    the semantic checks (duplicates, TTL differences) see the file as written."""
-
-    class _Manager:
-        def __init__(self, origin):
-            self.origin = origin
-
-        def origin_information(self):
-            return (self.origin, False, self.origin)
-
-    def __init__(self, origin):
-        self.manager = self._Manager(origin)
-        self.records = []      # (owner Name, ttl, rdata, filename, line)
-        self.where = ("<string>", 0)
-
-    def _set_origin(self, origin):
-        pass
-
-    def check_put_rdataset(self, check):
-        pass
-
-    def add(self, name, ttl, rd):
-        self.records.append((name, ttl, rd) + self.where)
-
-    add_unicode = add
-
-
-def _dnspython_records(origin, str text, str name, default_ttl):
-    """Parse master-file text with dnspython: list of (owner, ttl, rdata, file, line), or
-    raise ZoneError("FILE:LINE: error: reason") on the first syntax error."""
-    import dns.exception
-    import dns.name
-    import dns.rdataclass
-    import dns.tokenizer
-    import dns.zonefile
-    from robdns.errors import ZoneError
-
-    txn = _RecordingTxn(dns.name.from_text(origin) if isinstance(origin, str) else origin)
-
-    class Reader(dns.zonefile.Reader):
-        def _rr_line(self):
-            # the owner token is still to be read: this is the record's first line
-            txn.where = (self.tok.filename, self.tok.line_number)
-            return super()._rr_line()
-
-    tok = dns.tokenizer.Tokenizer(text, filename=name)
-    reader = Reader(tok, dns.rdataclass.IN, txn, allow_include=True,
-                    default_ttl=default_ttl, rfc2308_ttl=False)
-    try:
-        reader.read()
-    except dns.exception.DNSException as exc:
-        # dnspython's message starts with "FILE:LINE: " already
-        msg = str(exc)
-        parts = msg.split(": ", 1)
-        if len(parts) == 2 and ":" in parts[0]:
-            msg = f"{parts[0]}: error: {parts[1]}"
-        else:
-            msg = f"{name}: error: {msg}"
-        raise ZoneError(str(origin), [msg]) from None
-    return txn.records
-
-
-cdef int _fill_rrlist_dnspython(rd_rrlist *l, list records) except -1:
-    cdef bytes owner, rdata
-    cdef uint16_t fidx
-    for (nm, ttl, rd, fname, line) in records:
-        owner = nm.to_wire()
-        rdata = rd.to_wire()
-        fidx = rd_rrlist_file(l, str(fname).encode("utf-8", "replace"))
-        if len(rdata) > 65535:
-            raise ValueError("rdata too long")
-        if rd_rrlist_add(l, <const uint8_t *>owner, rd.rdtype, rd.rdclass, ttl,
-                         <const uint8_t *>rdata, <uint16_t>len(rdata), fidx, line) != 0:
-            raise MemoryError()
-    return 0
-
-
 # ---------------------------------------------------------------- the image object
 
 cdef str _wire_to_text(const uint8_t *w):
@@ -149,7 +68,7 @@ cdef class ZoneImage:
     cdef zimg *_owned            # built here (malloc()ed)
     cdef void *_map              # or mapped from a file
     cdef size_t _map_len
-    cdef void *_copy             # or copied from bytes (tests)
+    cdef void *_copy             # or copied from bytes (image_from_bytes, a test hook)
     cdef readonly list warnings
     cdef readonly tuple source_files   # the files compile_zone read ($INCLUDEs too)
 
@@ -197,9 +116,6 @@ cdef class ZoneImage:
         return (f"<ZoneImage {self.origin} serial {self.serial}, {self.record_count} records, "
                 f"{self.size} bytes>")
 
-    def to_bytes(self):
-        return PyBytes_FromStringAndSize(<const char *>zimg_base(self.img), zimg_size(self.img))
-
     def same_content(self, ZoneImage other not None):
         """True when `other` is byte for byte this image: the same records, compiled the
         same way (compiling is deterministic).  Compares in place, without a copy."""
@@ -221,27 +137,6 @@ cdef class ZoneImage:
             except OSError:
                 pass
             raise
-
-    @staticmethod
-    def from_bytes(data):
-        """Validate a copy of `data` as an image (ValueError with the reason if invalid)."""
-        cdef const uint8_t[::1] view = data
-        cdef size_t n = view.shape[0]
-        cdef char err[256]
-        cdef void *buf = malloc(n if n else 1)
-        if buf == NULL:
-            raise MemoryError()
-        if n:
-            memcpy(buf, &view[0], n)
-        err[0] = 0
-        cdef const zimg *z = zimg_from_buffer(buf, n, err, sizeof(err))
-        if z == NULL:
-            free(buf)
-            raise ValueError(err.decode("utf-8", "replace"))
-        cdef ZoneImage img = ZoneImage.__new__(ZoneImage)
-        img._copy = buf
-        img.img = z
-        return img
 
     @classmethod
     def load(cls, path):
@@ -278,104 +173,6 @@ cdef class ZoneImage:
         img.img = z
         return img
 
-    # ---- inspection (tests and debugging) ----
-
-    cdef object _node_text(self, znode_id n):
-        if n == RD_NONE:
-            return None
-        return _wire_to_text(zimg_node_name(self.img, n))
-
-    def lookup(self, name):
-        """zimg_lookup of a name (text or wire): a dict of node names (or None)."""
-        cdef bytes w = _origin_wire(name).lower() if isinstance(name, str) else bytes(name).lower()
-        cdef zlookup r
-        zimg_lookup(self.img, <const uint8_t *>w, rd_name_labels(<const uint8_t *>w), &r)
-        return {
-            "exact": self._node_text(r.exact),
-            "encloser": self._node_text(r.encloser),
-            "cut": self._node_text(r.cut),
-            "dname": self._node_text(r.dname),
-            "wildcard": self._node_text(r.wildcard),
-            "encloser_labels": r.encloser_labels if r.encloser != RD_NONE else None,
-            "cut_labels": zimg_node_labels(self.img, r.cut) if r.cut != RD_NONE else None,
-        }
-
-    def without_answers(self):
-        """A copy of the image without its precomputed answers: every query then takes the
-        general path (to compare the two, and to measure)."""
-        cdef ZoneImage img = ZoneImage.from_bytes(self.to_bytes())
-        zimg_fast_clear(<zimg *>img._copy)
-        return img
-
-    @property
-    def answer_names(self):
-        """How many names have precomputed answers."""
-        return zimg_fast_names(self.img)
-
-    def fast_answer(self, name, int qtype):
-        """The precomputed answer for (name, qtype): a dict with the section counts, AA,
-        the rcode and the bytes after the question; None when the query would take the
-        general path."""
-        cdef bytes w = _origin_wire(name).lower()
-        cdef uint16_t counts[3]
-        cdef uint8_t aa, rcode
-        cdef const uint8_t *body
-        cdef int n = zimg_fast_get(self.img, <const uint8_t *>w, <uint16_t>qtype, counts, &aa,
-                                   &rcode, &body)
-        if n < 0:
-            return None
-        return {"an": counts[0], "ns": counts[1], "ar": counts[2], "aa": bool(aa),
-                "rcode": rcode, "body": PyBytes_FromStringAndSize(<const char *>body, n)}
-
-    def node_names(self):
-        """Every node's name in image (canonical) order."""
-        return [self._node_text(i) for i in range(zimg_node_count(self.img))]
-
-    def node_flags(self, name):
-        cdef bytes w = _origin_wire(name).lower()
-        cdef znode_id n = zimg_find_node(self.img, <const uint8_t *>w)
-        if n == RD_NONE:
-            return None
-        return zimg_node_flags(self.img, n)
-
-    def rrsets(self, name):
-        """The rrsets of a node as dicts (type, covered, ttl, rdatas, rrsig, additional)."""
-        cdef bytes w = _origin_wire(name).lower()
-        cdef znode_id n = zimg_find_node(self.img, <const uint8_t *>w)
-        cdef unsigned count, i, k
-        cdef const zrrset *r
-        cdef const uint8_t *base = zimg_base(self.img)
-        cdef const uint8_t *p
-        cdef const uint32_t *ids
-        cdef uint32_t rdlen
-        if n == RD_NONE:
-            return None
-        r = zimg_node_rrsets(self.img, n, &count)
-        first = <size_t>(r - zimg_rrset_at(self.img, 0)) if count else 0
-        out = []
-        for i in range(count):
-            p = base + r[i].rdata_off
-            rdatas = []
-            for k in range(r[i].count):
-                rdlen = p[0] << 8 | p[1]
-                rdatas.append(PyBytes_FromStringAndSize(<const char *>p + 2, rdlen))
-                p += 2 + rdlen
-            addl = []
-            if r[i].addl_off != RD_NONE:
-                ids = <const uint32_t *>(base + r[i].addl_off)
-                addl = [self._node_text(ids[k]) for k in range(r[i].addl_count)]
-            out.append({
-                "index": first + i,
-                "type": r[i].type,
-                "covered": r[i].covered,
-                "ttl": r[i].ttl,
-                "rdatas": rdatas,
-                "rrsig": None if r[i].rrsig == RD_NONE else r[i].rrsig,
-                "additional": addl,
-            })
-        return out
-
-
 # ---------------------------------------------------------------- compiling
 
 cdef ZoneImage _build_image(str origin_text, bytes origin, rd_rrlist *l, rd_msgs *m,
@@ -408,22 +205,6 @@ cdef ZoneImage _build_image(str origin_text, bytes origin, rd_rrlist *l, rd_msgs
     img.img = z
     img.warnings = msgs
     return img
-
-
-def _compile_zone_dnspython(origin, str text, str name="<string>", default_ttl=3600):
-    """Compile zone text read by dnspython's parser (the second record source, kept so
-    tests can check the C parser path compiles to the same image)."""
-    cdef rd_rrlist l
-    cdef rd_msgs m
-    records = _dnspython_records(origin, text, name, default_ttl)
-    rd_rrlist_init(&l)
-    rd_msgs_init(&m, 0)
-    try:
-        _fill_rrlist_dnspython(&l, records)
-        return _build_image(str(origin), _origin_wire(origin), &l, &m)
-    finally:
-        rd_rrlist_free(&l)
-        rd_msgs_free(&m)
 
 
 def compile_zone_text(origin, str text, str name="<string>", default_ttl=3600,
@@ -467,24 +248,26 @@ def compile_zone(origin, str path, default_ttl=3600, include_policy=None,
         rd_msgs_free(&m)
 
 
-def _compile_zone_records(origin, list records, str name="<records>"):
-    """Compile raw records (owner_wire, ttl, rclass, rtype, rdata_wire[, line]) — the
-    builder without any parser, for tests of the semantic checks and of bad input."""
-    cdef rd_rrlist l
-    cdef rd_msgs m
-    cdef bytes owner, rdata
-    cdef uint16_t fidx
-    rd_rrlist_init(&l)
-    rd_msgs_init(&m, 0)
+def zone_diff(ZoneImage old, ZoneImage new):
+    """The IXFR changeset old -> new (zone/zdiff.h format: bytes), computed in C by a merge
+    walk over both images, and how many records it deletes plus adds (0: same data)."""
+    if old is None or new is None or old.img == NULL or new.img == NULL:
+        raise ValueError("zone_diff needs two compiled images")
+    cdef uint8_t *out = NULL
+    cdef size_t n = 0
+    cdef long cnt
+    with nogil:
+        cnt = zdiff_build(old.img, new.img, &out, &n)
+    if cnt < 0:
+        raise ValueError(f"cannot diff {old.origin} and {new.origin}: different zones or out of memory")
     try:
-        fidx = rd_rrlist_file(&l, name.encode())
-        for lineno, rec in enumerate(records, 1):
-            owner, ttl, rclass, rtype, rdata = rec[:5]
-            line = rec[5] if len(rec) > 5 else lineno
-            if rd_rrlist_add(&l, <const uint8_t *>owner, rtype, rclass, ttl,
-                             <const uint8_t *>rdata, <uint16_t>len(rdata), fidx, line) != 0:
-                raise MemoryError()
-        return _build_image(str(origin), _origin_wire(origin), &l, &m)
+        return PyBytes_FromStringAndSize(<char *>out, n), cnt
     finally:
-        rd_rrlist_free(&l)
-        rd_msgs_free(&m)
+        free(out)
+
+
+def journal_check(bytes journal):
+    """Raise ValueError naming the first problem of a journal buffer (zone/zdiff.h)."""
+    cdef char err[256]
+    if zdiff_journal_check(<const uint8_t *><const char *>journal, len(journal), err, sizeof(err)) != 0:
+        raise ValueError(err.decode(errors="replace"))

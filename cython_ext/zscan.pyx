@@ -7,11 +7,6 @@ from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 import os as _os
 
 
-def _name_cmp(bytes a, bytes b):
-    """Canonical order (RFC 4034 6.1) of two wire names; for tests of rd_common."""
-    return rd_name_cmp(<const uint8_t *>a, <const uint8_t *>b)
-
-
 cdef bytes _zscan_origin_wire(object origin):
     """Presentation origin (str, relative names taken as absolute) -> wire, or None."""
     cdef uint8_t buf[256]
@@ -155,90 +150,3 @@ cdef list zscan_format_messages(const rd_rrlist *l, const rd_msgs *m):
         res.append(f"... {m.errors + m.warnings - m.n} more messages not shown")
     return res
 
-
-cdef tuple _zscan_records_and_messages(rd_rrlist *l, rd_msgs *m):
-    cdef size_t i
-    cdef rd_rr *rr
-    cdef size_t olen
-    recs = []
-    for i in range(l.n):
-        rr = &l.rr[i]
-        olen = rd_name_len(l.arena + rr.owner)
-        recs.append((l.arena[rr.owner:rr.owner + olen], rr.ttl, rr.rclass, rr.type,
-                     l.arena[rr.rdata:rr.rdata + rr.rdlen]))
-    return recs, zscan_format_messages(l, m)
-
-
-def parse_zone_file(path, origin, default_ttl=3600, message_limit=100, include_policy=None):
-    """Parse a zone file -> (records, messages); records are
-    (owner_wire, ttl, rclass, rtype, rdata_wire) in file order.  include_policy: as
-    compile_zone's."""
-    cdef rd_rrlist l
-    cdef rd_msgs m
-    cdef bytes ow = _zscan_origin_wire(origin)
-    rd_rrlist_init(&l)
-    rd_msgs_init(&m, message_limit)
-    try:
-        zscan_load_file(str(path), <const uint8_t *>ow if ow is not None else NULL,
-                        default_ttl, &l, &m, include_policy)
-        return _zscan_records_and_messages(&l, &m)
-    finally:
-        rd_rrlist_free(&l)
-        rd_msgs_free(&m)
-
-
-def parse_zone_text(text, origin, name="<string>", default_ttl=3600, message_limit=100):
-    """Parse zone text (str or bytes) -> (records, messages), as parse_zone_file."""
-    cdef rd_rrlist l
-    cdef rd_msgs m
-    cdef bytes ow = _zscan_origin_wire(origin)
-    if isinstance(text, str):
-        text = text.encode("utf-8", "surrogateescape")
-    rd_rrlist_init(&l)
-    rd_msgs_init(&m, message_limit)
-    try:
-        zscan_load_text(name, text, <const uint8_t *>ow if ow is not None else NULL,
-                        default_ttl, &l, &m)
-        return _zscan_records_and_messages(&l, &m)
-    finally:
-        rd_rrlist_free(&l)
-        rd_msgs_free(&m)
-
-
-def type_from_text(str s):
-    """RR type mnemonic (or TYPEnnn) -> number; -1 if unknown."""
-    b = s.encode()
-    return zs_type_from_text(b, len(b))
-
-
-def type_to_text(int t):
-    """RR type number -> mnemonic, or None."""
-    cdef const char *p = zs_type_to_text(<uint16_t>t)
-    return p.decode() if p != NULL else None
-
-
-def _parse_c_only(text, origin, name="<string>", includes=True, include_policy=None):
-    """For tests: the C parser alone -> (records, text_flags, messages); text_flags[i]
-    says record i was left as text for dnspython (its rdata is then that text).
-    includes=False refuses $INCLUDE, as the fuzz harness does."""
-    cdef rd_rrlist l
-    cdef rd_msgs m
-    cdef zs_options opt
-    cdef bytes ow = _zscan_origin_wire(origin)
-    cdef bytes bname = _os.fsencode(name)
-    if isinstance(text, str):
-        text = text.encode("utf-8", "surrogateescape")
-    rd_rrlist_init(&l)
-    rd_msgs_init(&m, 100)
-    _zscan_options(&opt, <const uint8_t *>ow if ow is not None else NULL, 3600)
-    _zscan_include_policy(&opt, include_policy)
-    if not includes:
-        opt.include_depth_max = -1
-    try:
-        zs_parse_text(bname, text, len(text), &opt, &l, &m)
-        flags = [bool(l.rr[i].flags & RD_RR_TEXT_RDATA) for i in range(l.n)]
-        recs, msgs = _zscan_records_and_messages(&l, &m)
-        return recs, flags, msgs
-    finally:
-        rd_rrlist_free(&l)
-        rd_msgs_free(&m)

@@ -19,6 +19,8 @@ class Commands:
             "stats": self.stats,
             "reload": self.reload,
             "zone-reload": self.zone_reload,
+            "zone-refresh": self.zone_refresh,
+            "zone-retransfer": self.zone_retransfer,
             "stop": self.stop,
         }
 
@@ -55,6 +57,24 @@ class Commands:
         if self.daemon.zones.get(name) is None:
             return {"ok": False, "error": f"no zone {name} configured"}
         return await self.daemon.reload(force=(zone_key(name),))
+
+    async def zone_refresh(self, req, force_axfr=False):
+        # Like knotc zone-refresh (zone-retransfer: a full AXFR whatever the serials say);
+        # the answer comes when the refresh is done, with the zone's status.
+        name = req.get("zone")
+        sec = self.daemon.secondary
+        st = self.daemon.zones.get(name) if name else None
+        if not name or st is None:
+            return {"ok": False, "error": f"no zone {name} configured" if name else "name a zone"}
+        if sec is None or st.role != "secondary":
+            return {"ok": False, "error": f"zone {st.name} is not a secondary zone"}
+        ok = await sec.refresh_now(st.name, force_axfr=force_axfr)
+        zs = self.daemon.zones.get(name)
+        return {"ok": bool(ok), "zones": [zs.status()],
+                **({} if ok else {"error": zs.xfr.last_error if zs.xfr else "refresh failed"})}
+
+    async def zone_retransfer(self, req):
+        return await self.zone_refresh(req, force_axfr=True)
 
     async def stop(self, req):
         self.daemon.stop()

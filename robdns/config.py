@@ -69,11 +69,64 @@ class CookieConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class HttpConfig:
+    """The metrics and health endpoint (server.http): /metrics, /health, /ready."""
+    listen: ListenAddress
+    zone_labels: int = 100           # zones with a label of their own; the rest: zone="other"
+    max_connections: int = 16        # open HTTP connections; more are closed at once
+    timeout: float = 5.0             # seconds a connection may take for its whole request
+    max_request: int = 8192          # bytes of request line and headers
+
+
+@dataclasses.dataclass(frozen=True)
+class DnstapConfig:
+    """dnstap logging of queries and responses (server.dnstap)."""
+    sink: str                        # "unix:/path" (a collector's socket) or a file path
+    sample: int = 1                  # log one query in `sample` (per worker)
+    queries: bool = True             # AUTH_QUERY messages
+    responses: bool = True           # AUTH_RESPONSE messages
+    identity: str = ""               # the dnstap identity field (default: the host name)
+    ring_kib: int = 4096             # each worker's ring; a message that finds it full is dropped
+
+    @property
+    def unix(self):
+        return self.sink.startswith("unix:")
+
+    @property
+    def path(self):
+        return self.sink[5:] if self.unix else self.sink
+
+
+@dataclasses.dataclass(frozen=True)
 class IncludePolicy:
     """What $INCLUDE may read per zone (cycles are always refused, by file identity)."""
     dir_only: bool = False           # included files must resolve inside the zone file's dir
     max_files: int = 1024            # $INCLUDE directives followed per zone
     max_bytes: int = 512 << 20       # bytes read through $INCLUDE per zone
+
+
+@dataclasses.dataclass(frozen=True)
+class TsigKey:
+    """A TSIG key (RFC 8945) of the top-level `keys` list."""
+    name: str                        # absolute, lower case, e.g. "xfr.key."
+    algorithm: str                   # hmac-sha256, ...
+    secret: bytes
+
+
+@dataclasses.dataclass(frozen=True)
+class Remote:
+    """A server the zone talks to: a primary (`primaries`) with the key that signs the
+    exchange, if any."""
+    address: ListenAddress
+    key: Optional[str] = None        # a name of `keys`
+
+
+@dataclasses.dataclass(frozen=True)
+class AclRule:
+    """Who may do something to a zone (`allow_notify`): a network, and a key the message
+    must be signed with, if any."""
+    network: object                  # ipaddress.ip_network
+    key: Optional[str] = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,6 +138,16 @@ class ZoneConfig:
     # RFC 9276 3.2: zones with more NSEC3 iterations are refused at load.  50 as BIND 9.20
     # (its validators treat more as insecure; dnssec-signzone 9.18 stops at 150).
     nsec3_max_iterations: int = 50
+    # The secondary role (robdns.secondary): the zone is transferred from `primaries`
+    # (tried in order) and `file` is where the received copy is kept.
+    primaries: tuple = ()            # of Remote
+    allow_notify: tuple = ()         # of AclRule; the primaries may always notify
+    transfer_timeout: float = 300.0  # seconds one transfer may take in all
+    transfer_max_size: int = 1 << 30 # bytes of transfer messages accepted per transfer
+
+    @property
+    def secondary(self):
+        return bool(self.primaries)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,7 +167,11 @@ class Config:
     rrl: RrlConfig = RrlConfig()
     cookies: CookieConfig = CookieConfig()
     log_level: str = "info"
+    log_format: str = "text"         # text | json (one object per line)
+    http: Optional[HttpConfig] = None
+    dnstap: Optional[DnstapConfig] = None
     zones: tuple = ()
+    keys: tuple = ()                 # of TsigKey
     xdp: object = None               # robdns.xdp.XdpConfig (issue: AF_XDP) or None
     path: Optional[str] = None       # the file this came from (None: built-in defaults)
 
@@ -126,16 +193,23 @@ def default_control_socket():
 
 
 # Every key of the file, by section (dist/robdns.yaml documents each one).
-TOP_KEYS = ("server", "zones", "log", "xdp")
+TOP_KEYS = ("server", "zones", "keys", "log", "xdp")
 SERVER_KEYS = ("listen", "workers", "pin_workers", "udp_batch", "identity", "version", "nsid",
                "max_udp_payload", "user", "group", "control", "tcp", "rrl", "include_policy",
-               "nsec3_max_iterations", "cookies")
+               "nsec3_max_iterations", "cookies", "http", "dnstap")
 TCP_KEYS = ("enabled", "max_connections", "idle_timeout", "max_pipelined")
 RRL_KEYS = ("rate", "slip", "ipv4_prefix", "ipv6_prefix", "table_size")
-ZONE_KEYS = ("name", "file", "default_ttl")
+ZONE_KEYS = ("name", "file", "default_ttl", "primaries", "allow_notify", "transfer_timeout",
+             "transfer_max_size")
+KEY_KEYS = ("name", "algorithm", "secret")
+REMOTE_KEYS = ("address", "key")
+TSIG_ALGORITHMS = ("hmac-md5", "hmac-sha1", "hmac-sha224", "hmac-sha256", "hmac-sha384",
+                   "hmac-sha512")
 INCLUDE_POLICY_KEYS = ("dir_only", "max_files", "max_bytes")
 COOKIE_KEYS = ("enabled", "secret", "previous_secret", "require", "secret_lifetime")
-LOG_KEYS = ("level",)
+LOG_KEYS = ("level", "format")
+HTTP_KEYS = ("listen", "zone_labels", "max_connections", "timeout", "max_request")
+DNSTAP_KEYS = ("sink", "sample", "queries", "responses", "identity", "ring_kib")
 
 # ---------------------------------------------------------------------------- loading
 
@@ -257,6 +331,10 @@ class _Validator:
                 lvl = self.choice("log.level", log["level"], ("debug", "info", "warning", "error"))
                 if lvl:
                     fields["log_level"] = lvl
+            if "format" in log:
+                fmt = self.choice("log.format", log["format"], ("text", "json"))
+                if fmt:
+                    fields["log_format"] = fmt
         server = top.get("server") if isinstance(top.get("server"), dict) else {}
         policy = self.include_policy(server)
         nsec3_max = 50
@@ -264,7 +342,9 @@ class _Validator:
             # RFC 5155 10.3 allowed up to 2500 (4096-bit keys); RFC 9276 wants 0.
             nsec3_max = self.integer("server.nsec3_max_iterations",
                                      server["nsec3_max_iterations"], 0, 2500) or 0
-        fields["zones"] = self.zones(top.get("zones"), policy, nsec3_max)
+        fields["keys"] = self.keys(top.get("keys"))
+        fields["zones"] = self.zones(top.get("zones"), policy, nsec3_max,
+                                     {k.name for k in fields["keys"]})
         if top.get("xdp") is not None:
             fields["xdp"] = self.xdp(top["xdp"])
         return Config(**{k: v for k, v in fields.items() if v is not None})
@@ -301,7 +381,70 @@ class _Validator:
             out["rrl"] = self.rrl(s["rrl"])
         if "cookies" in s:
             out["cookies"] = self.cookies(s["cookies"])
+        if s.get("http") is not None:
+            out["http"] = self.http(s["http"])
+        if s.get("dnstap") is not None:
+            out["dnstap"] = self.dnstap(s["dnstap"])
         return out
+
+    def http(self, value):
+        # "ADDR@PORT" alone, or a mapping with the limits too.
+        h = {"listen": value} if isinstance(value, str) else self.mapping("server.http", value, HTTP_KEYS)
+        if "listen" not in h:
+            if isinstance(value, dict):
+                self.err("server.http", "missing key 'listen'")
+            return None
+        a = parse_listen(h["listen"]) if isinstance(h["listen"], str) else None
+        if a is None:
+            self.err("server.http.listen" if isinstance(value, dict) else "server.http",
+                     f"bad address {h['listen']!r} (expected ADDR@PORT)")
+            return None
+        out = {}
+        # Slot 0 of the data plane's per-zone counters is "other": 255 labelled zones at most.
+        limits = {"zone_labels": (0, 255), "max_connections": (1, 1024),
+                  "max_request": (512, 65536)}
+        for k, (lo, hi) in limits.items():
+            if k in h:
+                out[k] = self.integer(f"server.http.{k}", h[k], lo, hi)
+        if "timeout" in h:
+            out["timeout"] = self.number("server.http.timeout", h["timeout"], 0.1, 300)
+        if any(v is None for v in out.values()):
+            return None
+        return HttpConfig(a, **out)
+
+    def dnstap(self, value):
+        d = self.mapping("server.dnstap", value, DNSTAP_KEYS)
+        if "sink" not in d:
+            if isinstance(value, dict):
+                self.err("server.dnstap", "missing key 'sink'")
+            return None
+        sink = self.string("server.dnstap.sink", d["sink"], 4096)
+        if sink is None:
+            return None
+        if sink.startswith("unix:"):
+            path = sink[5:]
+            if not path or len(path.encode()) > 107:     # sun_path holds 108 bytes
+                self.err("server.dnstap.sink", f"bad unix socket path {path!r}")
+                return None
+            sink = "unix:" + (path if os.path.isabs(path) else os.path.join(self.base, path))
+        elif not sink:
+            self.err("server.dnstap.sink", "empty path")
+            return None
+        elif not os.path.isabs(sink):
+            sink = os.path.join(self.base, sink)
+        out = {}
+        if "sample" in d:
+            out["sample"] = self.integer("server.dnstap.sample", d["sample"], 1, 1 << 30)
+        for k in ("queries", "responses"):
+            if k in d:
+                out[k] = self.boolean(f"server.dnstap.{k}", d[k])
+        if "identity" in d:
+            out["identity"] = self.string("server.dnstap.identity", d["identity"], 255)
+        if "ring_kib" in d:
+            out["ring_kib"] = self.integer("server.dnstap.ring_kib", d["ring_kib"], 64, 1 << 20)
+        if any(v is None for v in out.values()):
+            return None
+        return DnstapConfig(sink, **out)
 
     def listen(self, value):
         if isinstance(value, str):
@@ -419,7 +562,99 @@ class _Validator:
             out["max_bytes"] = self.integer("server.include_policy.max_bytes", p["max_bytes"], 1, 1 << 40)
         return IncludePolicy(**{k: v for k, v in out.items() if v is not None})
 
-    def zones(self, value, policy=IncludePolicy(), nsec3_max=50):
+    def keys(self, value):
+        if value is None:
+            return ()
+        if not isinstance(value, list):
+            self.err("keys", f"expected a list, got {_kind(value)}")
+            return ()
+        import base64
+        import binascii
+        out, names = [], set()
+        for i, item in enumerate(value):
+            key = f"keys[{i}]"
+            k = self.mapping(key, item, KEY_KEYS)
+            if not isinstance(item, dict):
+                continue
+            missing = [f for f in KEY_KEYS if f not in k]
+            for f in missing:
+                self.err(key, f"missing key {f!r}")
+            if missing:
+                continue
+            name = self.zone_name(f"{key}.name", k["name"])
+            alg = self.choice(f"{key}.algorithm", k["algorithm"], TSIG_ALGORITHMS)
+            secret = self.string(f"{key}.secret", k["secret"], 1024)
+            if secret is not None:
+                try:
+                    secret = base64.b64decode(secret, validate=True)
+                except (binascii.Error, ValueError):
+                    self.err(f"{key}.secret", "not base64")
+                    secret = None
+            if name and name in names:
+                self.err(f"{key}.name", f"key {name} listed twice")
+                continue
+            if name and alg and secret is not None:
+                names.add(name)
+                out.append(TsigKey(name, alg, secret))
+        return tuple(out)
+
+    def _key_ref(self, key, value, known):
+        name = self.zone_name(key, value)
+        if name is not None and name not in known:
+            self.err(key, f"no key {name} in `keys`")
+            return None
+        return name
+
+    def remotes(self, key, value, known, port=DEFAULT_PORT):
+        """A list of {address: "ADDR@PORT", key: NAME} (the `primaries` of a zone)."""
+        if not isinstance(value, list) or not value:
+            self.err(key, f"expected a non-empty list, got {_kind(value)}")
+            return ()
+        out = []
+        for i, item in enumerate(value):
+            where = f"{key}[{i}]"
+            r = self.mapping(where, item, REMOTE_KEYS)
+            if not isinstance(item, dict):
+                continue
+            if "address" not in r:
+                self.err(where, "missing key 'address'")
+                continue
+            text = self.string(f"{where}.address", r["address"], 100)
+            addr, why = _parse_listen(text) if text is not None else (None, None)
+            if text is not None and addr is None:
+                self.err(f"{where}.address", why or f"bad address {text!r} (expected ADDR@PORT)")
+            kname = self._key_ref(f"{where}.key", r["key"], known) if "key" in r else None
+            if addr is not None and ("key" not in r or kname is not None):
+                out.append(Remote(addr, kname))
+        return tuple(out)
+
+    def acl(self, key, value, known):
+        """A list of {address: "ADDR" or "NET/LEN", key: NAME}."""
+        if not isinstance(value, list):
+            self.err(key, f"expected a list, got {_kind(value)}")
+            return ()
+        out = []
+        for i, item in enumerate(value):
+            where = f"{key}[{i}]"
+            r = self.mapping(where, item, REMOTE_KEYS)
+            if not isinstance(item, dict):
+                continue
+            if "address" not in r:
+                self.err(where, "missing key 'address'")
+                continue
+            text = self.string(f"{where}.address", r["address"], 100)
+            net = None
+            if text is not None:
+                try:
+                    net = ipaddress.ip_network(text, strict=False)
+                except ValueError:
+                    self.err(f"{where}.address", f"bad address or network {text!r}")
+            kname = self._key_ref(f"{where}.key", r["key"], known) if "key" in r else None
+            if net is not None and ("key" not in r or kname is not None):
+                out.append(AclRule(net, kname))
+        return tuple(out)
+
+    def zones(self, value, policy=IncludePolicy(), nsec3_max=50, keys=frozenset()):
         if value is None:
             return ()
         if not isinstance(value, list):
@@ -443,13 +678,26 @@ class _Validator:
             ttl = 3600
             if "default_ttl" in z:
                 ttl = self.integer(f"{key}.default_ttl", z["default_ttl"], 0, 2**31 - 1)
+            role = {}
+            if "primaries" in z:
+                role["primaries"] = self.remotes(f"{key}.primaries", z["primaries"], keys)
+            if "allow_notify" in z:
+                if "primaries" not in z:
+                    self.err(f"{key}.allow_notify", "only a secondary zone (with `primaries`) takes NOTIFY")
+                role["allow_notify"] = self.acl(f"{key}.allow_notify", z["allow_notify"], keys)
+            if "transfer_timeout" in z:
+                role["transfer_timeout"] = self.number(f"{key}.transfer_timeout",
+                                                       z["transfer_timeout"], 1, 86400)
+            if "transfer_max_size" in z:
+                role["transfer_max_size"] = self.integer(f"{key}.transfer_max_size",
+                                                         z["transfer_max_size"], 4096, 1 << 40)
             if name and name in names:
                 self.err(f"{key}.name", f"zone {name} listed twice")
                 continue
-            if name and file is not None and ttl is not None:
+            if name and file is not None and ttl is not None and None not in role.values():
                 names.add(name)
                 path = file if os.path.isabs(file) else os.path.join(self.base, file)
-                out.append(ZoneConfig(name, path, ttl, policy, nsec3_max))
+                out.append(ZoneConfig(name, path, ttl, policy, nsec3_max, **role))
         return tuple(out)
 
     def zone_name(self, key, value):

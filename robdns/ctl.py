@@ -96,7 +96,8 @@ def _print(action, resp):
     if action in ("status", "reload", "zone-reload") and resp.get("restart_needed"):
         print(f"restart needed: {', '.join(resp['restart_needed'])} changed; the running values "
               f"stay until a restart", file=out)
-    if action in ("status", "zone-status", "reload", "zone-reload"):
+    if action in ("status", "zone-status", "reload", "zone-reload", "zone-refresh",
+                  "zone-retransfer"):
         for z in resp.get("zones", []):
             _print_zone(z, out)
     if action in ("reload", "zone-reload") and resp.get("config_error"):
@@ -118,6 +119,25 @@ def _print_zone(z, out):
     print(f"zone {z['name']} {state}: {serving}", file=out)
     for m in (z.get("errors") or []) + [f"warning: {w}" for w in z.get("warnings") or []]:
         print(f"  {m}", file=out)
+    if z.get("role") == "secondary":
+        _print_secondary(z, out)
+
+
+def _when(t):
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t)) if t else "never"
+
+
+def _print_secondary(z, out):
+    state = "EXPIRED (answering SERVFAIL)" if z.get("expired") else "current"
+    print(f"  role secondary, {state}; primary {z.get('primary') or 'none yet'}", file=out)
+    print(f"  last refresh {_when(z.get('last_refresh'))}, next refresh "
+          f"{_when(z.get('next_refresh'))}, expires {_when(z.get('expires_at'))}", file=out)
+    t = z.get("last_transfer")
+    if t:
+        print(f"  last transfer {t['kind'].upper()} serial {t['serial']}: {t['records']} records, "
+              f"{t['bytes']} bytes in {t['seconds']} s at {_when(t.get('at'))}", file=out)
+    if z.get("last_error"):
+        print(f"  last error ({_when(z.get('last_error_at'))}): {z['last_error']}", file=out)
 
 
 def _flatten(d, prefix=""):

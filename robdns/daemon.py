@@ -14,7 +14,7 @@ import os
 import signal
 import time
 
-from robdns import __version__, config, control, privileges, reconfig, sdnotify, stats, tcp
+from robdns import __version__, config, control, metrics, privileges, reconfig, sdnotify, stats, tcp
 from robdns.commands import Commands
 from robdns.cookies import CookieSecrets
 from robdns.errors import ConfigError, RobdnsError
@@ -36,6 +36,10 @@ class Daemon:
         self.xdp = None                      # robdns.xdp.XdpWorkers when `xdp` is configured
         self.tcp = None
         self.control = None
+        self.http = None                     # robdns.httpd.HttpEndpoint (server.http)
+        self.dnstap = None                   # _core.Dnstap (server.dnstap)
+        self.secondary = None                # robdns.secondary.Secondary: the transfers in
+        self.zone_slots = stats.ZoneSlots()  # per-zone counters of the data plane
         self.started = time.time()
         self.reloads = 0
         self.reload_lock = None
@@ -53,11 +57,26 @@ class Daemon:
                                         pin_workers=cfg.pin_workers)
         self.control_socket = control.open_socket(
             cfg.control, owner=privileges.socket_owner(cfg.user, cfg.group))
+        if cfg.http is not None:
+            from robdns import httpd
+            self.http = httpd.HttpEndpoint(cfg.http, self.metrics_snapshot, self.ready).bind()
+        xdp_queues = []
+        if cfg.xdp is not None:
+            from robdns import xdp
+            xdp_queues = xdp.resolve_queues(xdp.XdpConfig(cfg.xdp.interface, cfg.xdp.port,
+                                                          cfg.xdp.queues, cfg.xdp.mode,
+                                                          cfg.xdp.zero_copy))
+        if cfg.dnstap is not None:
+            # One ring per UDP worker, then one per XDP queue.  A file is created now
+            # (while privileged, like the sockets); a collector's socket is connected to
+            # by the writer thread, and again whenever the collector restarts.
+            self.dnstap = _start_dnstap(cfg.dnstap, len(self.listeners.udp) + len(xdp_queues))
         if cfg.xdp is not None:
             # Attaching needs root (CAP_NET_ADMIN, CAP_BPF): before the drop. The XDP
             # workers answer from the same RCU pointer as the UDP workers.
-            from robdns import xdp
-            self.xdp = xdp.start_xdp_workers(cfg.xdp, rrl=dataclasses.asdict(cfg.rrl))
+            self.xdp = xdp.start_xdp_workers(cfg.xdp, rrl=dataclasses.asdict(cfg.rrl),
+                                             dnstap=self.dnstap,
+                                             dnstap_first=len(self.listeners.udp))
             logger.info("xdp: %s", self.xdp.info)
 
     def drop_privileges(self):
@@ -70,9 +89,15 @@ class Daemon:
         from robdns import _core
         zones = self.zones.compiled(cfg.zones, force)
         self.cookies.configure(cfg.cookies)
-        _core.publish(zones.database(cfg, self.cookies))
+        _core.publish(self.database(zones, cfg))
         self.zones = zones
         return zones
+
+    def database(self, zones, cfg):
+        """The snapshot every publication makes (reload, transfer, cookie secret): the
+        zones, the engine options of cfg, the per-zone counter slots, the cookie secrets."""
+        cap = cfg.http.zone_labels if cfg.http is not None else 100
+        return zones.database(cfg, self.zone_slots.assign(cfg.zones, cap), self.cookies)
 
     # ------------------------------------------------------------------ running
 
@@ -88,12 +113,16 @@ class Daemon:
         loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self._reload_logged()))
         if self.listeners.udp:
             self.workers = _core.UdpWorkers(
-                self.listeners.udp, self.cfg.udp_batch, dataclasses.asdict(self.cfg.rrl))
+                self.listeners.udp, self.cfg.udp_batch, dataclasses.asdict(self.cfg.rrl),
+                dnstap=self.dnstap, dnstap_first=0)
         self.tcp = tcp.TcpServer(_core.tcp_answer, self.cfg.tcp)
         await self.tcp.start(self.listeners.tcp)
         self.control = control.ControlServer(Commands(self))
         await self.control.start(self.control_socket)
         reaper = asyncio.create_task(self._reap_retired())
+        from robdns.secondary import Secondary
+        self.secondary = Secondary(self)
+        self.secondary.start()
         rotator = asyncio.create_task(self._rotate_cookie_secret())
         summary = self._summary()
         logger.info("serving: %s", summary)
@@ -128,12 +157,14 @@ class Daemon:
                 continue
             async with self.reload_lock:         # one publisher at a time
                 self.cookies.rotate()
-                db = self.zones.database(self.cfg, self.cookies)
+                db = self.database(self.zones, self.cfg)
                 await loop.run_in_executor(self.reloader, _core.publish, db)
             logger.info("cookies: server secret replaced (the previous one stays valid)")
 
     async def shutdown(self):
         from robdns import _core
+        if self.secondary:
+            self.secondary.stop()
         if self.control:
             await self.control.close()
         if self.tcp:
@@ -144,6 +175,10 @@ class Daemon:
             self.workers.stop()
         if self.xdp:
             self.xdp.stop()
+        if self.dnstap:
+            self.dnstap.stop()      # after the workers: what they logged is written first
+        if self.http:
+            self.http.stop()
         _core.publish(None)
         self.listeners.close_udp()
         logger.info("stopped")
@@ -172,12 +207,35 @@ class Daemon:
             t0 = time.monotonic()
             try:
                 result = await loop.run_in_executor(self.reloader, self._reload_blocking, force)
+            except BaseException:
+                metrics.events.reload_failures += 1
+                raise
             finally:
                 summary = self._summary()
                 sdnotify.ready(summary)
+            if not result.get("ok"):
+                metrics.events.reload_failures += 1
             self.reloads += 1
+            if self.secondary:
+                self.secondary.configure()
             logger.info("reload done in %.1f ms: %s", (time.monotonic() - t0) * 1000, summary)
             return result
+
+    async def publish_zone(self, name, image=None, expired=None):
+        """Serve `image` for zone `name` (None: keep its image) and set its expired flag
+        (None: unchanged): the secondary's change, published the way a reload publishes
+        (under the reload lock, RCU grace period waited in the reload thread)."""
+        from robdns import _core
+        loop = asyncio.get_running_loop()
+
+        def work():
+            cfg = self.cfg
+            zones = self.zones.replaced(name, image, expired)
+            _core.publish(self.database(zones, cfg))
+            self.zones = zones
+
+        async with self.reload_lock:
+            await loop.run_in_executor(self.reloader, work)
 
     async def _reload_logged(self):
         try:
@@ -224,7 +282,33 @@ class Daemon:
         }
 
     def stats(self):
-        return stats.collect(self.workers, self.tcp, self.xdp)
+        return stats.collect(self.workers, self.tcp, self.xdp, self.zone_slots, self.dnstap)
+
+    def metrics_snapshot(self):
+        """(stats, status) for a /metrics scrape, from the HTTP thread: the counters are
+        summed from the workers' own copies, so no worker waits."""
+        return self.stats(), self.status()
+
+    def ready(self):
+        """/ready: every configured zone is served (loaded now, or a copy kept from an
+        earlier load); false while the first load runs or a zone has never loaded."""
+        missing = [z.name for z in self.cfg.zones
+                   if (st := self.zones.get(z.name)) is None or st.image is None]
+        return not missing, {"ready": not missing, "zones": len(self.cfg.zones),
+                             "not_served": missing}
+
+
+def _start_dnstap(cfg, nrings):
+    import socket as _socket
+    from robdns import _core
+    try:
+        return _core.Dnstap(cfg.path, cfg.unix, nrings, queries=cfg.queries,
+                            responses=cfg.responses, sample=cfg.sample,
+                            ring_bytes=1 << max(16, (cfg.ring_kib * 1024 - 1).bit_length()),
+                            identity=cfg.identity or _socket.gethostname(),
+                            version=f"robdns {__version__}")
+    except OSError as e:
+        raise OSError(f"server.dnstap: {e}") from None
 
 
 def _count(n, noun):
@@ -271,7 +355,11 @@ def run(args):
         logger.error("%s", e)
         if d.xdp:
             d.xdp.stop()
+        if d.dnstap:
+            d.dnstap.stop()
         return 1
+    if d.http:
+        d.http.start()          # /health answers and /ready says no while the zones load
     d.load(cfg)
     import uvloop
     loop = uvloop.new_event_loop()

@@ -21,6 +21,20 @@ class ZoneError(RobdnsError):
         super().__init__(f"zone {origin}: {first}{more}")
 
 
+class TransferError(RobdnsError):
+    """A zone transfer failed (malformed, refused, cut short, badly signed); ``rcode`` is
+    the primary's RCODE when it answered with one, else 0."""
+
+    def __init__(self, message, rcode=0):
+        self.rcode = rcode
+        super().__init__(message)
+
+
+class IxfrApplyError(TransferError):
+    """An IXFR does not apply to the version held (a deleted record is missing, or it
+    starts from another serial): the secondary falls back to AXFR (RFC 1995 4)."""
+
+
 class ConfigError(RobdnsError):
     """The configuration is invalid; the message names the key's path."""
 

@@ -1,54 +1,201 @@
-"""metrics — the server's counters in the Prometheus text exposition format (version 0.0.4),
-with the conventional names (``*_total`` counters, labels for transport, rcode, qtype)."""
+"""metrics — the server's counters as Prometheus metric families, built with
+prometheus_client: a custom collector that reads the data plane's per-worker counters
+(summed at scrape time, the workers never wait) and the control plane's state.
+
+Names follow the Prometheus conventions (``*_total`` counters, base units, labels for
+transport, qtype, rcode and zone), as CoreDNS and PowerDNS name theirs:
+
+    robdns_queries_total{transport,qtype}      robdns_responses_total{transport,rcode}
+    robdns_zone_queries_total{zone}            robdns_rrl_dropped_total{transport} ...
+
+`ControlCounters` holds what the control plane counts (transfers, NOTIFYs sent, reload
+failures): one instance, `events`, that the modules doing those things increment.
+"""
+
+import dataclasses
+import time
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
+from prometheus_client.registry import CollectorRegistry
+
+TRANSPORTS = ("udp", "tcp", "xdp")
+
+# The qtypes given a label of their own (RFC 6895 3.1 and the common ones); every other
+# type is counted under qtype="other", so the label set stays small whatever is asked.
+COMMON_QTYPES = frozenset((
+    "A", "NS", "CNAME", "SOA", "PTR", "MX", "TXT", "AAAA", "SRV", "NAPTR", "DS", "RRSIG",
+    "NSEC", "DNSKEY", "NSEC3", "NSEC3PARAM", "TLSA", "CDS", "CDNSKEY", "SVCB", "HTTPS",
+    "CAA", "AXFR", "IXFR", "ANY"))
 
 
-def _esc(v):
-    return str(v).replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+@dataclasses.dataclass
+class ControlCounters:
+    """Counters of the control plane, incremented where the event happens (under the GIL,
+    by the event loop or the reload thread)."""
+    transfers_in: int = 0            # zone transfers received (secondary) and applied
+    transfers_in_failed: int = 0
+    transfers_out: int = 0           # AXFR/IXFR served to a secondary
+    transfers_out_failed: int = 0
+    notifies_sent: int = 0           # RFC 1996 NOTIFY sent to secondaries
+    notifies_received: int = 0       # NOTIFY taken by the control plane (TCP path)
+    reload_failures: int = 0         # reloads whose config or any zone failed
+
+    def as_dict(self):
+        return dataclasses.asdict(self)
 
 
-def _line(name, labels, value):
-    if labels:
-        inner = ",".join(f'{k}="{_esc(v)}"' for k, v in labels.items())
-        return f"{name}{{{inner}}} {value}"
-    return f"{name} {value}"
+events = ControlCounters()
+
+
+def _sections(stats):
+    """(transport, section) for each transport that has counters."""
+    return [(t, stats[t]) for t in TRANSPORTS if isinstance(stats.get(t), dict) and "queries" in stats[t]]
+
+
+def families(stats, status):
+    """The metric families for a `stats` answer and a `status` answer (dicts, as the
+    control socket returns them)."""
+    out = []
+    secs = _sections(stats)
+
+    def counter(name, doc, labels, samples):
+        f = CounterMetricFamily(name, doc, labels=labels)
+        for values, v in samples:
+            f.add_metric(list(values), v)
+        out.append(f)
+
+    def gauge(name, doc, labels, samples):
+        f = GaugeMetricFamily(name, doc, labels=labels)
+        for values, v in samples:
+            f.add_metric(list(values), v)
+        out.append(f)
+
+    # Queries by qtype: each query once.  Those whose question did not parse (too short, a
+    # response, a bad name) have no qtype: qtype="none", so the sum is every query.
+    samples = []
+    for t, s in secs:
+        by = {}
+        for qt, n in s.get("qtype", {}).items():
+            key = qt if qt in COMMON_QTYPES else "other"
+            by[key] = by.get(key, 0) + n
+        unparsed = s["queries"] - sum(s.get("qtype", {}).values())
+        if unparsed > 0:
+            by["none"] = unparsed
+        samples += [((t, qt), n) for qt, n in sorted(by.items())]
+    counter("robdns_queries_total", "Queries received, by transport and QTYPE.",
+            ["transport", "qtype"], samples)
+    counter("robdns_responses_total", "Responses sent, by transport and RCODE (extended "
+            "RCODEs by their own name, RFC 6891 6.1.3).", ["transport", "rcode"],
+            [((t, rc), n) for t, s in secs for rc, n in sorted(s.get("rcode", {}).items())])
+    counter("robdns_queries_dropped_total", "Queries the engine sent no response to (a "
+            "response, shorter than a header).", ["transport"],
+            [((t,), s.get("dropped", 0)) for t, s in secs])
+    counter("robdns_truncated_responses_total", "Responses sent with TC set because they "
+            "did not fit the client's size (RFC 2181 9); RRL slips are counted apart.",
+            ["transport"], [((t,), s.get("truncated", 0)) for t, s in secs])
+    counter("robdns_edns_queries_total", "Queries with an EDNS OPT record (RFC 6891).",
+            ["transport"], [((t,), s.get("edns", 0)) for t, s in secs])
+    counter("robdns_do_queries_total", "Queries with the DNSSEC OK bit (RFC 3225).",
+            ["transport"], [((t,), s.get("do", 0)) for t, s in secs])
+    counter("robdns_rrl_dropped_total", "Responses withheld by response rate limiting.",
+            ["transport"], [((t,), s.get("rrl_dropped", 0)) for t, s in secs if t != "tcp"])
+    counter("robdns_rrl_slipped_total", "Rate-limited responses sent truncated (TC) instead.",
+            ["transport"], [((t,), s.get("rrl_slipped", 0)) for t, s in secs if t != "tcp"])
+    counter("robdns_worker_batches_total", "Batches of packets the data-plane workers "
+            "handled (recvmmsg rounds, AF_XDP ring batches).", ["transport"],
+            [((t,), s.get("batches", 0)) for t, s in secs if "batches" in s])
+    counter("robdns_opcode_queries_total", "Queries by OPCODE.", ["transport", "opcode"],
+            [((t, op), n) for t, s in secs for op, n in sorted(s.get("opcode", {}).items())])
+
+    zq = {}
+    for _, s in secs:
+        for z, n in s.get("zones", {}).items():
+            zq[z] = zq.get(z, 0) + n
+    counter("robdns_zone_queries_total", "Queries by the hosted zone their name falls in "
+            "(zones beyond server.http.zone_labels: zone=\"other\").", ["zone"],
+            [((z,), n) for z, n in sorted(zq.items())])
+
+    ev = stats.get("events", {})
+    notify_in = sum(s.get("opcode", {}).get("NOTIFY", 0) for _, s in secs)
+    notify_in += ev.get("notifies_received", 0)
+    counter("robdns_notifies_total", "NOTIFY messages (RFC 1996) received and sent.",
+            ["direction"], [(("received",), notify_in), (("sent",), ev.get("notifies_sent", 0))])
+    counter("robdns_transfers_total", "Zone transfers (RFC 5936, RFC 1995), in (as a "
+            "secondary) and out (served), by result.", ["direction", "result"],
+            [(("in", "ok"), ev.get("transfers_in", 0)),
+             (("in", "failed"), ev.get("transfers_in_failed", 0)),
+             (("out", "ok"), ev.get("transfers_out", 0)),
+             (("out", "failed"), ev.get("transfers_out_failed", 0))])
+
+    conns = stats.get("tcp", {}).get("connections")
+    if conns:
+        gauge("robdns_tcp_connections", "Open TCP connections.", [], [((), conns["open"])])
+        counter("robdns_tcp_connections_closed_total", "TCP connections closed by the server.",
+                ["reason"], [(("idle",), conns["timed_out"]), (("evicted",), conns["evicted"])])
+
+    tap = stats.get("dnstap")
+    if tap:
+        counter("robdns_dnstap_messages_total", "dnstap messages written to the sink.", [],
+                [((), tap.get("written", 0))])
+        counter("robdns_dnstap_dropped_total", "dnstap messages dropped: a worker's ring "
+                "was full or the sink was away.", [], [((), tap.get("dropped", 0))])
+        gauge("robdns_dnstap_connected", "1 while the dnstap sink is open.", [],
+              [((), 1 if tap.get("connected") else 0)])
+
+    zones = status.get("zones", [])
+    gauge("robdns_zone_serial", "SOA serial of the zone being served.", ["zone"],
+          [((z["name"],), z["serial"]) for z in zones if z.get("serial") is not None])
+    gauge("robdns_zone_loaded", "1 when the zone is served (loaded, or a kept copy).",
+          ["zone"], [((z["name"],), 1 if z.get("serial") is not None else 0) for z in zones])
+    gauge("robdns_zone_load_failed", "1 when the last load of the zone failed.", ["zone"],
+          [((z["name"],), int(z.get("state") == "failed")) for z in zones])
+    gauge("robdns_zone_expiry_timestamp_seconds", "When a secondary zone expires if not "
+          "refreshed (RFC 1035 3.3.13 EXPIRE), Unix time.", ["zone"],
+          [((z["name"],), z["expires_at"]) for z in zones if z.get("expires_at")])
+    gauge("robdns_zone_loaded_timestamp_seconds", "When the served copy of the zone was "
+          "loaded, Unix time.", ["zone"],
+          [((z["name"],), z["loaded_at"]) for z in zones if z.get("loaded_at")])
+    counter("robdns_reloads_total", "Reloads done (SIGHUP, ctl reload).", [],
+            [((), status.get("reloads", 0))])
+    counter("robdns_reload_failures_total", "Reloads whose configuration or any zone failed "
+            "(the previous version kept serving).", [], [((), ev.get("reload_failures", 0))])
+
+    mem = stats.get("memory", {})
+    if "rss_kib" in mem:
+        gauge("robdns_resident_memory_bytes", "Resident memory.", [], [((), mem["rss_kib"] * 1024)])
+    if status.get("uptime") is not None:
+        gauge("robdns_start_time_seconds", "When the server started, Unix time.", [],
+              [((), round(time.time() - status["uptime"], 3))])
+    if status.get("version"):
+        info = InfoMetricFamily("robdns_build", "The running robdns.")
+        info.add_metric([], {"version": status["version"]})
+        out.append(info)
+    return out
+
+
+class Collector:
+    """A prometheus_client collector over a snapshot() -> (stats, status) callable."""
+
+    def __init__(self, snapshot):
+        self.snapshot = snapshot
+
+    def collect(self):
+        stats, status = self.snapshot()
+        return families(stats, status)
+
+    def describe(self):
+        return []           # described at collect time (the label values are dynamic)
+
+
+def registry(snapshot):
+    """A registry of its own (not the library's global one) with our collector only."""
+    reg = CollectorRegistry(auto_describe=False)
+    reg.register(Collector(snapshot))
+    return reg
 
 
 def prometheus(stats, status):
-    """Text for the `stats` and `status` answers of the control socket."""
-    out = []
-
-    def family(name, kind, help_text, samples):
-        out.append(f"# HELP {name} {help_text}")
-        out.append(f"# TYPE {name} {kind}")
-        out.extend(_line(name, labels, value) for labels, value in samples)
-
-    paths = [(p, stats[p]) for p in ("udp", "tcp", "xdp") if isinstance(stats.get(p), dict) and stats[p]]
-    for key, help_text in (("queries", "Queries received."),
-                           ("responses", "Responses sent."),
-                           ("truncated", "Responses sent with TC set (RFC 2181 9)."),
-                           ("dropped", "Queries not answered (QR set, too short)."),
-                           ("malformed", "Queries answered with FORMERR."),
-                           ("rrl_dropped", "Responses withheld by response rate limiting."),
-                           ("rrl_slipped", "Rate-limited responses sent truncated (TC) instead.")):
-        samples = [({"proto": p}, s[key]) for p, s in paths if key in s]
-        if samples:
-            family(f"robdns_{key}_total", "counter", help_text, samples)
-    family("robdns_responses_by_rcode_total", "counter", "Responses by RCODE.",
-           [({"proto": p, "rcode": rc}, n) for p, s in paths for rc, n in sorted(s.get("rcode", {}).items())])
-    family("robdns_queries_by_qtype_total", "counter", "Queries by QTYPE.",
-           [({"proto": p, "qtype": qt}, n) for p, s in paths for qt, n in sorted(s.get("qtype", {}).items())])
-    conns = stats.get("tcp", {}).get("connections")
-    if conns:
-        family("robdns_tcp_connections", "gauge", "Open TCP connections.", [({}, conns["open"])])
-        family("robdns_tcp_connections_closed_total", "counter", "TCP connections closed by the server.",
-               [({"reason": "idle"}, conns["timed_out"]), ({"reason": "evicted"}, conns["evicted"])])
-    zones = status.get("zones", [])
-    family("robdns_zone_serial", "gauge", "SOA serial of the zone being served.",
-           [({"zone": z["name"]}, z["serial"]) for z in zones if z.get("serial") is not None])
-    family("robdns_zone_load_failed", "gauge", "1 when the last load of the zone failed.",
-           [({"zone": z["name"]}, int(z.get("state") != "ok")) for z in zones])
-    family("robdns_reloads_total", "counter", "Reloads done.", [({}, status.get("reloads", 0))])
-    mem = stats.get("memory", {})
-    if "rss_kib" in mem:
-        family("robdns_resident_memory_bytes", "gauge", "Resident memory.", [({}, mem["rss_kib"] * 1024)])
-    return "\n".join(out) + "\n"
+    """The text exposition format (0.0.4) of a `stats` and a `status` answer, for
+    `robdns ctl stats --prometheus`."""
+    from prometheus_client.exposition import generate_latest
+    return generate_latest(registry(lambda: (stats, status))).decode()

@@ -28,13 +28,41 @@ def memory(status_path="/proc/self/status"):
     return out
 
 
-def collect(udp_workers=None, tcp_server=None, xdp_workers=None):
-    """The answer of the `stats` command: one section per transport running, and memory."""
-    from robdns import _core
+class ZoneSlots:
+    """Which per-zone counter of the data plane (rd_stats.zone_queries) each zone has.  A
+    zone keeps its slot for the life of the process, so its counter never restarts nor
+    passes to another zone; the first `cap` zones get one, later ones share slot 0,
+    reported as zone "other" (a bounded label set whatever the number of zones)."""
+
+    def __init__(self):
+        self.slots = {}                  # zone name -> slot 1..cap
+
+    def assign(self, zones, cap):
+        for z in zones:
+            if z.name not in self.slots and len(self.slots) < cap:
+                self.slots[z.name] = len(self.slots) + 1
+        return dict(self.slots)
+
+    def names(self, counts):
+        """{slot: n} from the data plane -> {zone name: n}."""
+        by_slot = {slot: name for name, slot in self.slots.items()}
+        return {by_slot.get(k, "other"): v for k, v in counts.items()}
+
+
+def collect(udp_workers=None, tcp_server=None, xdp_workers=None, zone_slots=None, dnstap=None):
+    """The answer of the `stats` command: one section per transport running, the control
+    plane's event counters, dnstap's, and memory."""
+    from robdns import _core, metrics
     out = {"udp": udp_workers.stats() if udp_workers else {}, "tcp": _core.tcp_stats(),
            "memory": memory()}
     if tcp_server:
         out["tcp"]["connections"] = tcp_server.stats()
     if xdp_workers:
         out["xdp"] = xdp_workers.counters()
+    for section in list(out.values()):
+        if "zones" in section and zone_slots is not None:
+            section["zones"] = zone_slots.names(section["zones"])
+    out["events"] = metrics.events.as_dict()
+    if dnstap is not None:
+        out["dnstap"] = dnstap.counters()
     return out

@@ -235,7 +235,8 @@ def resolve_queues(cfg: XdpConfig) -> list:
 
 
 def start_xdp_workers(cfg: XdpConfig, database=None, cpus: Optional[list] = None,
-                      program: Optional[bytes] = None, rrl: Optional[dict] = None) -> XdpWorkers:
+                      program: Optional[bytes] = None, rrl: Optional[dict] = None,
+                      dnstap=None, dnstap_first: int = 0) -> XdpWorkers:
     """Attach the XDP program to cfg.interface and start one worker per RX queue.
 
     ``database``: None (the daemon) to answer from the RCU pointer the daemon publishes
@@ -243,8 +244,9 @@ def start_xdp_workers(cfg: XdpConfig, database=None, cpus: Optional[list] = None
     from (tests, tools; replace it with XdpWorkers.set_database).  ``cpus``: the cores to pin
     the workers to (worker i on cpus[i % len(cpus)]; default: queue i on core i modulo
     the cores this process may use).  ``rrl``: response rate limiting settings (the
-    fields of robdns.config.RrlConfig), one table per queue.  Raises XdpError (nothing
-    stays attached then).
+    fields of robdns.config.RrlConfig), one table per queue.  ``dnstap``: a
+    robdns._core.Dnstap whose rings dnstap_first.. (one per queue) the workers log to.
+    Raises XdpError (nothing stays attached then).
     """
     from robdns import _core
     if not _core.xdp_supported():
@@ -265,7 +267,7 @@ def start_xdp_workers(cfg: XdpConfig, database=None, cpus: Optional[list] = None
     while True:
         plane = _core.XdpPlane(cfg.interface, ifindex, cfg.port, queues, cfg.mode,
                                cfg.zero_copy, program, mtu=max(576, min(mtu, 65535)),
-                               cpus=cpus, rrl=rrl)
+                               cpus=cpus, rrl=rrl, dnstap=dnstap, dnstap_first=dnstap_first)
         try:
             plane.start(database)
             break

@@ -57,10 +57,17 @@ class ZoneState:
     failed_at: float = 0.0
     source: tuple = None            # the files as `image` was compiled from (zone_source())
     warnings: list = dataclasses.field(default_factory=list)   # about the image served
+    role: str = "primary"           # "secondary": the image comes by zone transfer
+    expired: bool = False           # a secondary past its SOA EXPIRE: answers SERVFAIL
+    xfr: object = None              # robdns.secondary.XfrState of a secondary zone
 
     def status(self):
         img = self.image
-        return {
+        extra = {"role": self.role}
+        if self.xfr is not None:
+            extra.update(self.xfr.status())
+        extra["expired"] = self.expired
+        return {**extra,
             "name": self.name, "file": self.file,
             "state": "failed" if self.errors else "ok",
             "serial": img.serial if img is not None else None,
@@ -117,6 +124,10 @@ class ZoneSet:
         out = []
         for z in zones:
             old = self._states.get(z.name)
+            if getattr(z, "secondary", False):
+                # the transfers own a secondary's image: a reload does not touch it
+                out.append(secondary_state(z, old))
+                continue
             if old is not None and force is not True and z.name not in force and old.unchanged(z):
                 logger.debug("zone %s unchanged: serial %s kept", z.name, old.image.serial)
                 out.append(old)
@@ -124,13 +135,48 @@ class ZoneSet:
                 out.append(compile_state(z, old))
         return ZoneSet(out)
 
-    def database(self, cfg, cookies=None):
-        """A new database snapshot of the served images with the engine options of cfg
-        (and the DNS Cookie secrets, a robdns.cookies.CookieSecrets)."""
+    def replaced(self, name, image=None, expired=None):
+        """The set with zone `name` serving `image` (None: the image it has) and its
+        expired flag set to `expired` (None: unchanged) — a transfer's or an expiry's
+        change, published as a reload's is."""
+        out = []
+        for st in self:
+            if st.name == name:
+                st = dataclasses.replace(st)
+                if image is not None:
+                    st.image, st.loaded_at, st.errors = image, time.time(), []
+                if expired is not None:
+                    st.expired = expired
+            out.append(st)
+        return ZoneSet(out)
+
+    def database(self, cfg, zone_slots=None, cookies=None):
+        """A new database snapshot of the served images with the engine options of cfg;
+        zone_slots ({name: slot}) turns on the per-zone query counters; cookies (a
+        robdns.cookies.CookieSecrets) the DNS Cookie secrets."""
         from robdns import _core
         return _core.Database(self.images(), identity=cfg.identity, version=cfg.version,
                               nsid=cfg.nsid, max_udp_payload=cfg.max_udp_payload,
+                              zone_slots=zone_slots,
                               **(cookies.options() if cookies is not None else {}))
+
+
+def secondary_state(z, old=None):
+    """The state of secondary zone `z`: the one it has, or at the first load its kept
+    copy (served at once; the refresh that follows checks it with the primaries)."""
+    from robdns.secondary import flush
+    if old is not None and old.role == "secondary" and old.file == z.file:
+        return old
+    st = ZoneState(z.name, z.file, role="secondary")
+    t0 = time.monotonic()
+    img = flush.load_kept(z)
+    if img is not None:
+        st.image, st.loaded_at, st.load_seconds = img, time.time(), time.monotonic() - t0
+        logger.info("zone %s: serving the kept copy, serial %s (%d records), until the "
+                    "primaries are asked", z.name, img.serial, img.record_count)
+    else:
+        logger.info("zone %s: no kept copy; waiting for the first transfer", z.name)
+    return st
 
 
 def compile_state(z, old=None):
@@ -180,8 +226,8 @@ def serial_newer(new, old):
 def serial_warnings(name, old, new):
     """Warnings about loading image `new` of zone `name` in place of `old` (None at the
     first load).  Content that changed under a serial that did not increase reaches no
-    secondary: they compare serials to decide on a transfer (RFC 1034 section 4.3.5,
-    RFC 1996 section 4.7); Knot warns the same way."""
+    secondary: they compare serials to decide on a transfer (RFC 1034 section 4.3.5);
+    Knot warns the same way."""
     if old is None or serial_newer(new.serial, old.serial) or new.same_content(old):
         return []
     how = "is unchanged" if new.serial == old.serial else f"went back from {old.serial}"

@@ -2,7 +2,8 @@
 # install.sh — install robdns from this checkout into a virtualenv and put `robdns` on PATH.
 #   ROBDNS_PREFIX  virtualenv location (default /opt/robdns)
 #   ROBDNS_BINDIR  where the `robdns` link goes (default /usr/local/bin; empty: no link)
-#   ROBDNS_EXTRAS  pip extras to add, e.g. "test"
+#   ROBDNS_EXTRAS  pip extras to add, e.g. "test" (which also builds the extension with
+#                  the test hooks, ROBDNS_TEST_HOOKS=1: the suite drives the engine through them)
 #   ROBDNS_EDITABLE=1  install in development mode (the extension is built in place, so
 #                  the checkout itself is importable: what the test suite runs against)
 set -eu
@@ -27,6 +28,7 @@ fi
 "$PREFIX/bin/python" -m pip install -q --upgrade pip setuptools wheel Cython
 spec="."
 [ -n "${ROBDNS_EXTRAS:-}" ] && spec=".[${ROBDNS_EXTRAS}]"
+case ",${ROBDNS_EXTRAS:-}," in *,test,*) export ROBDNS_TEST_HOOKS=1 ;; esac
 if [ "${ROBDNS_EDITABLE:-0}" = 1 ]; then
     "$PREFIX/bin/python" -m pip install -q -e "$spec"
 else

@@ -19,11 +19,12 @@ fi
 
 if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
     # Reference servers (Knot, NSD) and tools used by the differential tests, the fuzz/ASan
-    # job (clang), the systemd unit check and the AF_XDP tests (iproute2, ping, libxdp/libbpf).
+    # job (clang), the systemd unit check, the AF_XDP tests (iproute2, ping, libxdp/libbpf)
+    # and the dnstap tests (fstrm_capture receives, dnstap-ldns decodes).
     need=""
     for pkg in knot nsd knot-dnsutils dnsperf bind9-dnsutils bind9-utils ldnsutils clang \
                libclang-rt-14-dev systemd iproute2 iputils-ping procps libxdp-dev libbpf-dev \
-               bind9 libssl-dev; do
+               bind9 libssl-dev fstrm-bin dnstap-ldns; do
         dpkg -s "$pkg" >/dev/null 2>&1 || need="$need $pkg"
     done
     if [ -n "$need" ]; then

@@ -112,6 +112,14 @@ def test_listen_forms():
     ("xdp: {interface: eth0, mode: turbo}", "xdp.mode: must be one of auto, native, generic"),
     ("xdp: {interface: eth0, bogus: 1}", "xdp.bogus: unknown key"),
     ("server: [1]", "server: expected a mapping, got a list"),
+    ("server: {http: 'localhost:80'}", "server.http: bad address 'localhost:80'"),
+    ("server: {http: {zone_labels: 3}}", "server.http: missing key 'listen'"),
+    ("server: {http: {listen: 127.0.0.1@8053, zone_labels: 256}}",
+     "server.http.zone_labels: 256 out of range 0..255"),
+    ("server: {dnstap: {sample: 2}}", "server.dnstap: missing key 'sink'"),
+    ("server: {dnstap: {sink: /tmp/x.tap, sample: 0}}", "server.dnstap.sample: 0 out of range"),
+    ("server: {dnstap: {sink: 'unix:'}}", "server.dnstap.sink: bad unix socket path ''"),
+    ("log: {format: xml}", "log.format: expected one of text, json, got 'xml'"),
 ])
 def test_errors_name_the_key_path(text, message):
     with pytest.raises(ConfigError) as e:
@@ -166,3 +174,19 @@ def test_check_config_command_yaml_only(tmp_path):
     r = _check_config("-c", str(p), "--no-zones")
     assert r.returncode == 0, r.stderr
     assert "ok" in r.stdout
+
+
+def test_http_and_dnstap_sections():
+    cfg = config.parse("""
+server:
+  http: 127.0.0.1@8053
+  dnstap: {sink: "unix:tap.sock", sample: 10, responses: false}
+log: {format: json}
+""", "/etc/robdns/robdns.yaml")
+    assert cfg.http.listen == config.ListenAddress("127.0.0.1", 8053)
+    assert cfg.http.zone_labels == 100 and cfg.http.max_connections == 16
+    assert cfg.dnstap.unix and cfg.dnstap.path == "/etc/robdns/tap.sock"
+    assert cfg.dnstap.sample == 10 and cfg.dnstap.queries and not cfg.dnstap.responses
+    assert cfg.log_format == "json"
+    off = config.parse("server: {}", "x.yaml")
+    assert off.http is None and off.dnstap is None and off.log_format == "text"

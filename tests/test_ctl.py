@@ -48,20 +48,18 @@ def test_stats_in_prometheus_format(robdns_server):
     srv.query("nope.example.com.", "AAAA", tcp=True)
     r = ctl(srv, "stats", "--prometheus")
     assert r.returncode == 0, r.stderr
+    from prometheus_client.parser import text_string_to_metric_families
     samples = {}
-    for line in r.stdout.splitlines():
-        if line.startswith("#"):
-            assert line.split()[1] in ("HELP", "TYPE")
-            continue
-        name, value = line.rsplit(" ", 1)
-        samples[name] = float(value)
-    assert samples['robdns_queries_total{proto="udp"}'] == 3
-    assert samples['robdns_queries_total{proto="tcp"}'] == 1
-    assert samples['robdns_responses_by_rcode_total{proto="udp",rcode="NOERROR"}'] == 3
-    assert samples['robdns_responses_by_rcode_total{proto="tcp",rcode="NXDOMAIN"}'] == 1
-    assert samples['robdns_queries_by_qtype_total{proto="tcp",qtype="AAAA"}'] == 1
-    assert samples['robdns_zone_serial{zone="example.com."}'] == SERIAL
-    assert samples["robdns_resident_memory_bytes"] > 1 << 20
+    for fam in text_string_to_metric_families(r.stdout):
+        for s in fam.samples:
+            samples[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    assert samples[("robdns_queries_total", (("qtype", "A"), ("transport", "udp")))] == 3
+    assert samples[("robdns_queries_total", (("qtype", "AAAA"), ("transport", "tcp")))] == 1
+    assert samples[("robdns_responses_total", (("rcode", "NOERROR"), ("transport", "udp")))] == 3
+    assert samples[("robdns_responses_total", (("rcode", "NXDOMAIN"), ("transport", "tcp")))] == 1
+    assert samples[("robdns_zone_queries_total", (("zone", "example.com."),))] == 4
+    assert samples[("robdns_zone_serial", (("zone", "example.com."),))] == SERIAL
+    assert samples[("robdns_resident_memory_bytes", ())] > 1 << 20
 
 
 def test_reload_reports_zone_errors_and_exit_status(robdns_server):

@@ -1,8 +1,9 @@
 """test_quickstart — the README's first command, as written: install from this checkout
 (a real `pip install .` into a fresh virtualenv, not the editable build the rest of the
 suite uses) and `robdns serve` with no arguments answering for the bundled zone on
-127.0.0.1@5353."""
+127.0.0.1@5353.  The installed extension is the product: none of the test hooks."""
 
+import json
 import os
 import signal
 import socket
@@ -14,6 +15,8 @@ import dns.query
 import dns.rcode
 import dns.rdatatype
 import pytest
+
+from test_core_stub import stub_names
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 README_PORT = 5353
@@ -39,6 +42,26 @@ def port_free(port):
     return True
 
 
+LIST_MODULE = """
+import inspect, json, robdns._core as c
+print(json.dumps({"all": sorted(vars(c)),
+                  "public": sorted(n for n, o in vars(c).items() if not n.startswith("_")
+                                   and callable(o) and not inspect.ismodule(o))}))
+"""
+
+
+def check_product_module(python, cwd, env):
+    """The installed robdns._core names exactly the product part of robdns/_core.pyi
+    (what the daemon and the CLI call) and none of the test hooks."""
+    r = subprocess.run([str(python), "-c", LIST_MODULE], cwd=cwd, env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    names = json.loads(r.stdout)
+    product, hooks, _ = stub_names()
+    assert set(names["all"]) & hooks == set(), "test hooks in the installed product"
+    assert set(names["public"]) == product
+
+
 def test_readme_install_then_serve(tmp_path):
     # The command must stay the one this test runs.
     assert readme_first_command() == "sh scripts/install.sh && robdns serve"
@@ -46,6 +69,9 @@ def test_readme_install_then_serve(tmp_path):
         f"127.0.0.1@{README_PORT} is in use: the README's default port cannot be checked")
     env = dict(os.environ, ROBDNS_PREFIX=str(tmp_path / "venv"), ROBDNS_BINDIR=str(tmp_path))
     env.pop("PYTHONPATH", None)
+    # What an operator runs: no test hooks, however this suite itself was built.
+    for var in ("ROBDNS_TEST_HOOKS", "ROBDNS_EXTRAS", "ROBDNS_EDITABLE"):
+        env.pop(var, None)
     r = subprocess.run(["sh", "scripts/install.sh"], cwd=ROOT, env=env, capture_output=True,
                        text=True, timeout=900)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-4000:]
@@ -75,6 +101,7 @@ def test_readme_install_then_serve(tmp_path):
                                 "import robdns; print(robdns.__file__)"], cwd=str(tmp_path),
                                env=env, capture_output=True, text=True, timeout=60)
         assert where.stdout.startswith(str(tmp_path / "venv")), where.stdout + where.stderr
+        check_product_module(tmp_path / "venv" / "bin" / "python", str(tmp_path), env)
     finally:
         proc.send_signal(signal.SIGTERM)
         try:

@@ -25,6 +25,7 @@ cdef extern from "query/engine.h" nogil:
         uint8_t cookie_have_previous
         uint8_t cookie_secret[16]
         uint8_t cookie_previous[16]
+        uint16_t max_transfers
 
     ctypedef struct rd_acl_rule:
         uint8_t family
@@ -50,6 +51,7 @@ cdef extern from "query/engine.h" nogil:
         const rd_tsig_key *keys
         uint32_t nkeys
         const rd_zone_xfr *xfr
+        const uint16_t *zone_slot
 
     ctypedef struct rd_transport:
         uint8_t tcp
@@ -59,6 +61,8 @@ cdef extern from "query/engine.h" nogil:
 
     enum:
         RD_STAT_QTYPES
+        RD_STAT_RCODES
+        RD_STAT_ZONES
 
     ctypedef struct rd_stats:
         uint64_t queries
@@ -68,9 +72,11 @@ cdef extern from "query/engine.h" nogil:
         uint64_t truncated
         uint64_t udp, tcp
         uint64_t edns, do_bit
-        uint64_t rcode[16]
+        uint64_t rcode[32]
         uint64_t qtype[64]
-        uint64_t qtype_other_known[8]
+        uint64_t qtype_named[8]
+        uint64_t opcode[16]
+        uint64_t zone_queries[256]
 
     const zimg *rd_db_find_zone(const rd_db *db, const uint8_t *lname, int nlabels)
     uint32_t rd_db_find_index(const rd_db *db, const uint8_t *lname, int parent_first)
@@ -93,3 +99,28 @@ cdef extern from "query/engine.h" nogil:
 
 cdef extern from "query/precompute.h" nogil:
     zimg *rd_precompute_answers(zimg *z, size_t *size)
+
+cdef extern from "query/xfr.h" nogil:
+    enum:
+        RD_XFR_STATE_BYTES
+    ctypedef struct rd_xfr:
+        pass
+    ctypedef struct rd_xfr_event:
+        uint64_t time_ms
+        uint8_t zone[256]
+        uint8_t key[256]
+        uint8_t what
+        uint8_t mode
+        uint16_t qtype
+        uint8_t family
+        uint8_t addr[16]
+        uint16_t port
+        uint32_t serial
+        uint32_t client_serial
+        uint64_t messages, bytes, records
+    int rd_xfr_start(rd_xfr *x, const rd_db *db, const uint8_t *q, size_t qlen,
+                     const void *peer)
+    size_t rd_xfr_next(rd_xfr *x, uint8_t *out, size_t cap)
+    void rd_xfr_end(rd_xfr *x)
+    size_t rd_xfr_events_take(rd_xfr_event *out, size_t max, uint64_t *lost)
+    uint32_t rd_xfr_active()

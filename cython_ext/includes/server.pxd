@@ -1,5 +1,5 @@
-# server.pxd — C declarations of the daemon's data plane: RCU (rcu.h), its self-test and
-# the UDP loops (udp_loop.h) and their response rate limiting (rrl.h).
+# server.pxd — C declarations of the daemon's data plane: RCU (rcu.h), the UDP loops
+# (udp_loop.h) and their response rate limiting (rrl.h).
 from libc.stdint cimport uint8_t, uint32_t, uint64_t
 from includes.engine cimport rd_db, rd_stats
 
@@ -13,17 +13,6 @@ cdef extern from "server/rcu.h" nogil:
     void rd_rcu_online(rd_rcu_reader *r)
     void rd_rcu_synchronize()
     uint64_t rd_rcu_grace_periods()
-
-cdef extern from "server/rcu_selftest.h" nogil:
-    ctypedef struct rd_rcu_stress_result:
-        int readers
-        int publications
-        uint64_t grace_periods
-        uint64_t violations
-        uint64_t reads
-    int rd_rcu_stress(int nreaders, int publications, int skip_synchronize,
-                      rd_rcu_stress_result *out)
-    int rd_rcu_pin_stress(int publications, int ignore_pins, rd_rcu_stress_result *out)
 
 cdef extern from "server/rcu.h" nogil:
     const rd_db *rd_db_current()
@@ -55,6 +44,31 @@ cdef extern from "server/rrl.h" nogil:
                      uint64_t now_ms)
     size_t rd_rrl_slip(uint8_t *resp, size_t len)
 
+cdef extern from "server/dnstap.h" nogil:
+    ctypedef struct rd_dnstap_config:
+        const char *path
+        int unix_socket
+        int queries, responses
+        uint32_t sample
+        size_t ring_bytes
+        const char *identity
+        const char *version
+    ctypedef struct rd_dnstap:
+        pass
+    ctypedef struct rd_dnstap_ring:
+        pass
+    ctypedef struct rd_dnstap_counters:
+        uint64_t logged
+        uint64_t dropped
+        uint64_t written
+        uint64_t connects
+        int connected
+    rd_dnstap *rd_dnstap_start(const rd_dnstap_config *cfg, int nrings, char *err, size_t errlen)
+    rd_dnstap_ring *rd_dnstap_ring_at(rd_dnstap *d, int i)
+    void rd_dnstap_stop(rd_dnstap *d)
+    void rd_dnstap_free(rd_dnstap *d)
+    void rd_dnstap_counters_get(const rd_dnstap *d, rd_dnstap_counters *out)
+
 cdef extern from "server/udp_loop.h" nogil:
     enum:
         RD_UDP_MAX_BATCH
@@ -75,7 +89,8 @@ cdef extern from "server/udp_loop.h" nogil:
     ctypedef struct rd_udp_set:
         pass
     rd_udp_set *rd_udp_start(const rd_udp_socket *socks, int nsocks, int batch,
-                             const rd_rrl_config *rrl, char *err, size_t errlen)
+                             const rd_rrl_config *rrl, rd_dnstap *tap, int tap_first,
+                             char *err, size_t errlen)
     void rd_udp_stop(rd_udp_set *s)
     void rd_udp_free(rd_udp_set *s)
     void rd_udp_stats_sum(const rd_udp_set *s, rd_stats *out, rd_udp_counters *loop_out)

@@ -3,7 +3,7 @@
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 
 from includes.engine cimport rd_db, rd_stats
-from includes.server cimport rd_rrl_config
+from includes.server cimport rd_rrl_config, rd_dnstap_ring
 
 cdef extern from "server/xdp_frame.h" nogil:
     enum:
@@ -69,6 +69,7 @@ cdef extern from "server/xdp_worker.h" nogil:
     int rd_xdp_worker_zero_copy(const rd_xdp_worker *w)
     uint32_t rd_xdp_worker_queue(const rd_xdp_worker *w)
     void rd_xdp_worker_counters(const rd_xdp_worker *w, rd_xdp_counters *c, rd_stats *s)
+    void rd_xdp_worker_set_dnstap(rd_xdp_worker *w, rd_dnstap_ring *tap)
 
 cdef extern from "server/rcu.h" nogil:
     rd_xdp_db_ptr rd_db_global        # the daemon's one RCU database pointer

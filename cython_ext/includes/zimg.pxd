@@ -64,3 +64,7 @@ cdef extern from "zone/zimg.h" nogil:
     uint32_t zimg_fast_names(const zimg *z)
     int zimg_fast_get(const zimg *z, const uint8_t *lname, uint16_t qtype, uint16_t *counts,
                       uint8_t *aa, uint8_t *rcode, const uint8_t **body)
+
+cdef extern from "zone/zdiff.h" nogil:
+    long zdiff_build(const zimg *old, const zimg *new_, uint8_t **out, size_t *outlen)
+    int zdiff_journal_check(const uint8_t *buf, size_t len, char *err, size_t errlen)

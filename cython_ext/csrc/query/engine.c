@@ -1,23 +1,25 @@
 /* engine.c — rd_answer: one query in, one response out; dispatch by opcode, class and type, and the counters. */
 #include "engine_int.h"
+#include "xfr.h"
 
 #include <time.h>
 
+/* One count per query: its own number below 63, else one of the named larger types,
+ * else "other" (qtype[RD_STAT_QTYPES - 1]). */
 static void count_qtype(rd_stats *s, uint16_t qtype)
 {
-    s->qtype[qtype < RD_STAT_QTYPES - 1 ? qtype : RD_STAT_QTYPES - 1]++;
-    if (qtype >= RD_STAT_QTYPES - 1) {
-        int k;
-        switch (qtype) {
-        case RD_T_AXFR: k = 0; break;
-        case RD_T_IXFR: k = 1; break;
-        case RD_T_ANY: k = 2; break;
-        case RD_T_CAA: k = 3; break;
-        case RD_T_SVCB: k = 4; break;
-        case RD_T_HTTPS: k = 5; break;
-        default: k = 6; break;
-        }
-        s->qtype_other_known[k]++;
+    if (qtype < RD_STAT_QTYPES - 1) {
+        s->qtype[qtype]++;
+        return;
+    }
+    switch (qtype) {
+    case RD_T_AXFR: s->qtype_named[RD_QT_AXFR]++; break;
+    case RD_T_IXFR: s->qtype_named[RD_QT_IXFR]++; break;
+    case RD_T_ANY: s->qtype_named[RD_QT_ANY]++; break;
+    case RD_T_CAA: s->qtype_named[RD_QT_CAA]++; break;
+    case RD_T_SVCB: s->qtype_named[RD_QT_SVCB]++; break;
+    case RD_T_HTTPS: s->qtype_named[RD_QT_HTTPS]++; break;
+    default: s->qtype[RD_STAT_QTYPES - 1]++; break;
     }
 }
 
@@ -48,6 +50,7 @@ void rd_ctx_start(rd_ctx *c, const rd_db *db, const uint8_t *q, size_t qlen, uin
     c->opcode = 0; c->qtype = 0; c->qclass = 0; c->qname_wlen = 0; c->question_ok = 0;
     c->nlabels = 0;
     c->tsig_at = 0;
+    c->tsig_key = NULL;
     c->zone = NULL; c->zone_index = RD_NONE; c->fhash = 0; c->zone_done = 0;
     c->has_edns = 0; c->edns_version = 0; c->do_bit = 0; c->nsid_req = 0; c->udp_payload = 512;
     c->cookie = NULL; c->cookie_len = 0; c->cookie_out_len = 0;
@@ -69,6 +72,7 @@ void rd_ctx_start(rd_ctx *c, const rd_db *db, const uint8_t *q, size_t qlen, uin
     }
     if (stats) {
         if (c->question_ok) count_qtype(stats, c->qtype);
+        stats->opcode[c->opcode & 15]++;
         if (c->has_edns) stats->edns++;
         if (c->do_bit) stats->do_bit++;
     }
@@ -80,9 +84,17 @@ static void count_response(rd_ctx *c)
     rd_stats *stats = c->stats;
     if (!stats) return;
     stats->responses++;
-    stats->rcode[c->rcode < 16 ? c->rcode : 15]++;   /* BADVERS (16) counts in 15 */
+    /* The full extended rcode (RFC 6891 6.1.3): BADVERS is 16, not its low 4 bits. */
+    stats->rcode[c->rcode < RD_STAT_RCODES - 1 ? c->rcode : RD_STAT_RCODES - 1]++;
     if (c->rcode == RD_RCODE_FORMERR) stats->malformed++;
     if (c->tc) stats->truncated++;
+    /* The zone the query name falls in (found once: the batch pipeline and the fast path
+     * have usually found it already). */
+    const rd_db *db = c->db;
+    if (db && db->zone_slot && c->question_ok) {
+        rd_ctx_zone(c);
+        if (c->zone) stats->zone_queries[db->zone_slot[c->zone_index] % RD_STAT_ZONES]++;
+    }
 }
 
 /* The answer to a query whose TSIG did not verify (RFC 8945 5.2, 5.3.2): the question
@@ -143,6 +155,7 @@ size_t rd_ctx_answer(rd_ctx *c)
         }
         if (tsig_err) return rd_tsig_error_answer(c, &rr, &tsig, tsig_err, now);
         optroom += rd_tsig_room(tsig.key);
+        c->tsig_key = tsig.key;
     }
     if (cookie_minimal) {                 /* the header, the question, OPT with the cookie */
         rd_write_header(c);
@@ -166,11 +179,14 @@ size_t rd_ctx_answer(rd_ctx *c)
         } else if (c->qtype == 0) {
             c->rcode = RD_RCODE_NOTIMP;       /* type 0 is reserved (RFC 6895 3.1); as Knot */
         } else if (c->qtype == RD_T_AXFR) {
-            /* Zone transfers are not served: AXFR over UDP is NOTIMP (RFC 5936 4.2; Knot and
-             * NSD answer so), over TCP NOTAUTH (as Knot does). */
+            /* AXFR over UDP is refused with NOTIMP (RFC 5936 4.2; Knot and NSD answer so);
+             * over TCP xfr.c streams it, and what it declines is NOTAUTH (as Knot). */
             c->rcode = (t && t->tcp) ? RD_RCODE_NOTAUTH : RD_RCODE_NOTIMP;
         } else if (c->qtype == RD_T_IXFR) {
-            c->rcode = RD_RCODE_NOTAUTH;      /* as Knot, over UDP and TCP */
+            /* Over TCP the transfer code (xfr.c) streams IXFR; what reaches the engine
+             * there is what it declined: NOTAUTH, as Knot answers. */
+            if (t && t->tcp) c->rcode = RD_RCODE_NOTAUTH;
+            else rd_xfr_udp_ixfr(c);
         } else {
             rd_answer_in(c);
         }

@@ -30,6 +30,7 @@ typedef struct rd_options {
     uint8_t cookie_have_previous;
     uint8_t cookie_secret[16];
     uint8_t cookie_previous[16];
+    uint16_t max_transfers;    /* AXFR/IXFR streams at once (all threads); 0: no limit */
 } rd_options;
 
 /* One rule of a zone's allow_transfer list: a transfer request matches when the peer is
@@ -66,6 +67,10 @@ typedef struct rd_db {
     /* Streams (zone transfers) holding this snapshot across RCU quiescent points; the one
      * mutable field, changed only through rd_db_pin/rd_db_unpin (server/rcu.h). */
     _Atomic uint32_t pins;
+    /* Per-zone counters: zone_slot[i] is the rd_stats.zone_queries slot of zones[i]
+     * (slots are kept by the control plane across reloads, so a zone's counter stays its
+     * own); NULL: no per-zone counting. */
+    const uint16_t *zone_slot;
 } rd_db;
 
 /* Facts about the transport a query came on. */
@@ -77,8 +82,17 @@ typedef struct rd_transport {
 } rd_transport;
 
 /* Counters of one worker; each worker owns one, aligned to cache lines, written only by
- * its owner, summed on demand by the control plane. */
-enum { RD_STAT_QTYPES = 64 };  /* qtypes 0..62 counted by number; 63 = any other */
+ * its owner (plain increments, no atomics), summed on demand by the control plane.
+ * Every query is counted once in queries and, when it parsed, once in qtype (its own
+ * number, one of the named larger types, or other); every response once in rcode. */
+enum {
+    RD_STAT_QTYPES = 64,       /* qtypes 0..62 counted by number; 63 = any other */
+    RD_STAT_RCODES = 32,       /* extended rcodes 0..30 by number (RFC 6891 6.1.3: BADVERS
+                                  is 16); 31 = any larger one */
+    RD_STAT_ZONES = 256,       /* per-zone slots; slot 0 = zones beyond the configured cap */
+};
+/* Named types above 62, each its own counter (the rest go to qtype[RD_STAT_QTYPES-1]). */
+enum { RD_QT_AXFR, RD_QT_IXFR, RD_QT_ANY, RD_QT_CAA, RD_QT_SVCB, RD_QT_HTTPS, RD_QT_NAMED };
 typedef struct rd_stats {
     uint64_t queries;
     uint64_t responses;
@@ -87,9 +101,11 @@ typedef struct rd_stats {
     uint64_t truncated;        /* TC set */
     uint64_t udp, tcp;
     uint64_t edns, do_bit;
-    uint64_t rcode[16];
+    uint64_t rcode[RD_STAT_RCODES];
     uint64_t qtype[RD_STAT_QTYPES];
-    uint64_t qtype_other_known[8]; /* AXFR, IXFR, ANY, CAA, SVCB, HTTPS, others, reserved */
+    uint64_t qtype_named[8];   /* RD_QT_AXFR ... RD_QT_HTTPS; the rest reserved */
+    uint64_t opcode[16];       /* queries that parsed, by opcode (4: NOTIFY, RFC 1996) */
+    uint64_t zone_queries[RD_STAT_ZONES]; /* by rd_db.zone_slot of the query's zone */
 } __attribute__((aligned(64))) rd_stats;
 
 /* Find the most specific hosted zone containing lname (lower-case wire).  NULL if none.

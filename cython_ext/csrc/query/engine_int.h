@@ -60,6 +60,7 @@ typedef struct rd_ctx {
     uint8_t zone_done;
     int prc;                    /* rd_parse_query's result: an rcode, -1 = send nothing */
     size_t tsig_at;             /* offset of the query's TSIG record (RFC 8945), 0: none */
+    const rd_tsig_key *tsig_key;    /* the key that signed the query, once verified */
 
     /* EDNS (RFC 6891) */
     uint8_t has_edns, edns_version, do_bit, nsid_req;

@@ -71,67 +71,85 @@ static size_t parse_opt(rd_ctx *c, size_t owner, size_t p)
     return end;
 }
 
+/* Walk `nq` questions and then the answer, authority and additional records from offset
+ * p (RFC 1035 4.1), so that counts overrunning the packet are caught and the OPT record
+ * and a TSIG record in the additional section (RFC 6891 6.1.1, RFC 8945 5.1).  Returns
+ * 0, or -1 when the message is malformed (has_edns and tsig_at are then cleared: nothing
+ * of a broken message is used). */
+static int parse_sections(rd_ctx *c, size_t p, unsigned nq)
+{
+    const uint8_t *q = c->q;
+    for (unsigned i = 0; i < nq; i++) {
+        p = skip_name(q, c->qlen, p);
+        if (p == 0 || p + 4 > c->qlen) goto bad;
+        p += 4;
+    }
+    unsigned an = rd_get16(q + 6), ns = rd_get16(q + 8), ar = rd_get16(q + 10);
+    unsigned total = an + ns + ar;
+    for (unsigned i = 0; i < total; i++) {
+        size_t owner = p;
+        p = skip_name(q, c->qlen, p);
+        if (p == 0 || p + 10 > c->qlen) goto bad;
+        uint16_t type = rd_get16(q + p);
+        if (type == RD_T_OPT && i < an + ns) goto bad;   /* RFC 6891 6.1.1: additional only */
+        if (type == RD_T_TSIG) {
+            /* RFC 8945 5.1: the last record of the additional section, else FORMERR. */
+            if (i != total - 1 || i < an + ns) goto bad;
+            c->tsig_at = owner;
+        }
+        if (i >= an + ns && type == RD_T_OPT) {
+            if (c->has_edns) goto bad;              /* RFC 6891 6.1.1: more than one OPT */
+            p = parse_opt(c, owner, p);
+            if (p == 0) goto bad;
+            continue;
+        }
+        size_t end = p + 10 + rd_get16(q + p + 8);
+        if (end > c->qlen) goto bad;
+        p = end;
+    }
+    /* Bytes after the last record: not a DNS message (Knot answers FORMERR too). */
+    if (p != c->qlen) goto bad;
+    return 0;
+bad:
+    c->has_edns = 0;      /* a FORMERR carries no OPT (as Knot and NSD answer) */
+    c->cookie = NULL;     /* nor a cookie */
+    c->tsig_at = 0;       /* nor a TSIG: the record could not be trusted to be whole */
+    return -1;
+}
+
 int rd_parse_query(rd_ctx *c)
 {
     const uint8_t *q = c->q;
     if (c->qlen < 12) return -1;                 /* not even a header */
     if (q[2] & RD_F2_QR) return -1;              /* a response: never answer it */
     c->opcode = (q[2] >> 3) & 0xF;
-    if (c->opcode != RD_OPCODE_QUERY && c->opcode != RD_OPCODE_NOTIFY)
-        return RD_RCODE_NOTIMP;            /* header only, as NSD */
+    if (c->opcode != RD_OPCODE_QUERY && c->opcode != RD_OPCODE_NOTIFY) {
+        /* NOTIMP, header only (as NSD).  An OPT in the request still gets one in the
+         * answer (RFC 6891 7: a responder MUST include OPT when the request has one),
+         * found when the message has the usual layout of sections; if it has not, the
+         * answer stays the bare header. */
+        parse_sections(c, 12, rd_get16(q + 4));
+        c->tsig_at = 0;   /* the bare header is not signed: only QUERY and NOTIFY are */
+        return RD_RCODE_NOTIMP;
+    }
     if (rd_get16(q + 4) != 1) return RD_RCODE_FORMERR;
     if (parse_qname(c) < 0) return RD_RCODE_FORMERR;
     size_t p = 12 + c->qname_wlen;
     if (p + 4 > c->qlen) return RD_RCODE_FORMERR;
-    if (c->opcode == RD_OPCODE_NOTIFY) {
-        /* RFC 1996: we take no NOTIFY (no secondary zones): NOTAUTH with the question,
-         * as Knot answers it. */
-        c->qtype = rd_get16(q + p);
-        c->qclass = rd_get16(q + p + 2);
-        c->question_ok = 1;
-        return RD_RCODE_NOTAUTH;
-    }
     c->qtype = rd_get16(q + p);
     c->qclass = rd_get16(q + p + 2);
-    p += 4;
     c->question_ok = 1;   /* from here on the question is echoed, even with FORMERR */
-
-    /* Walk the other sections so that counts overrunning the packet are caught and the OPT
-     * record is found in the additional section (RFC 6891 6.1.1). */
-    unsigned an = rd_get16(q + 6), ns = rd_get16(q + 8), ar = rd_get16(q + 10);
-    unsigned total = an + ns + ar;
-    for (unsigned i = 0; i < total; i++) {
-        size_t owner = p;
-        p = skip_name(q, c->qlen, p);
-        if (p == 0 || p + 10 > c->qlen) goto formerr;
-        uint16_t type = rd_get16(q + p);
-        if (type == RD_T_OPT && i < an + ns) goto formerr;   /* RFC 6891 6.1.1: additional only */
-        if (type == RD_T_TSIG) {
-            /* RFC 8945 5.1: the last record of the additional section, else FORMERR. */
-            if (i != total - 1 || i < an + ns) goto formerr;
-            c->tsig_at = owner;
-        }
-        if (i >= an + ns && type == RD_T_OPT) {
-            if (c->has_edns) goto formerr;          /* RFC 6891 6.1.1: more than one OPT */
-            p = parse_opt(c, owner, p);
-            if (p == 0) goto formerr;
-            continue;
-        }
-        size_t end = p + 10 + rd_get16(q + p + 8);
-        if (end > c->qlen) goto formerr;
-        p = end;
-    }
-    /* Bytes after the last record: not a DNS message (Knot answers FORMERR too). */
-    if (p != c->qlen) goto formerr;
+    /* A NOTIFY (RFC 1996 3.7: its answer section may carry the SOA) is parsed like a
+     * query, so that its OPT is found and answered with one (RFC 6891 7). */
+    if (parse_sections(c, p + 4, 0) < 0)
+        return RD_RCODE_FORMERR;     /* and no OPT in it (as Knot and NSD answer) */
     if (c->has_edns && c->edns_version > 0) return RD_RCODE_BADVERS;   /* RFC 6891 6.1.3 */
     /* RFC 7873 5.2.2: a COOKIE option of a length no cookie has is FORMERR (the OPT
      * record itself was sound: it is kept, without a cookie). */
     if (c->cookie && c->db && c->db->opt.cookies && rd_cookie_malformed(c))
         return RD_RCODE_FORMERR;
+    /* RFC 1996: we take no NOTIFY (no secondary zones): NOTAUTH with the question, as
+     * Knot answers it. */
+    if (c->opcode == RD_OPCODE_NOTIFY) return RD_RCODE_NOTAUTH;
     return RD_RCODE_NOERROR;
-formerr:
-    c->has_edns = 0;      /* a FORMERR carries no OPT (as Knot and NSD answer) */
-    c->cookie = NULL;
-    c->tsig_at = 0;       /* nor a TSIG: the record could not be trusted to be whole */
-    return RD_RCODE_FORMERR;
 }

@@ -38,7 +38,9 @@ typedef struct rd_rcu_reader {
 } __attribute__((aligned(64))) rd_rcu_reader;
 
 /* Take a free reader slot (starts offline); NULL when all RD_RCU_MAX_READERS are taken.
- * Called by a worker thread at its start; not on the per-packet path. */
+ * Taken when a worker is set up, before its thread runs, so that running out of slots
+ * fails the start instead of leaving a worker that serves nothing; handed to the thread,
+ * which alone moves it online and offline.  Not on the per-packet path. */
 rd_rcu_reader *rd_rcu_register(void);
 /* Give the slot back (the reader goes offline first). */
 void rd_rcu_unregister(rd_rcu_reader *r);

@@ -50,6 +50,10 @@ typedef struct rd_udp_loop {
     struct sockaddr_in6 *peer;             /* large enough for both families */
     rd_udp_cmsgbuf *rcmsg, *scmsg;
     rd_rrl_table *rrl;                     /* response rate limiting, or NULL */
+    rd_dnstap_ring *tap;                   /* dnstap logging, or NULL */
+    struct sockaddr_in6 local;             /* the socket's address (dnstap's response address) */
+    struct timespec t_recv, t_sent;        /* when the batch came, and was answered (dnstap) */
+    rd_rcu_reader *rcu;                    /* this thread's reader slot, taken at start */
     rd_batch_item *items;                  /* the engine's view of one batch */
     int *item_msg;                         /* items[k] answers datagram item_msg[k] */
     uint8_t *qbuf;                         /* batch x RD_UDP_QUERY_STRIDE */
@@ -126,6 +130,56 @@ static void loop_send(rd_udp_loop *L, int n)
     }
 }
 
+/* The address datagram i was sent to: the socket's own, or on a wildcard socket the one
+ * its packet-info message names (with the socket's port). */
+static void loop_local_addr(rd_udp_loop *L, int i, struct sockaddr_in6 *out)
+{
+    *out = L->local;
+    if (!L->sock.wildcard)
+        return;
+    struct msghdr *in = &L->rmsg[i].msg_hdr;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(in); c; c = CMSG_NXTHDR(in, c)) {
+        if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+            struct in_pktinfo got;
+            memcpy(&got, CMSG_DATA(c), sizeof(got));
+            memcpy(&((struct sockaddr_in *)out)->sin_addr, &got.ipi_addr, 4);
+            return;
+        }
+        if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
+            struct in6_pktinfo got;
+            memcpy(&got, CMSG_DATA(c), sizeof(got));
+            out->sin6_addr = got.ipi6_addr;
+            return;
+        }
+    }
+}
+
+/* dnstap: each sampled query of the batch and what was sent for it (after rate limiting)
+ * go into this thread's ring; a full ring drops the event (counted), never waits. */
+static void loop_tap(rd_udp_loop *L, int nitems)
+{
+    clock_gettime(CLOCK_REALTIME, &L->t_sent);
+    for (int k = 0; k < nitems; k++) {
+        if (!rd_dnstap_sampled(L->tap))
+            continue;
+        int i = L->item_msg[k];
+        struct sockaddr_in6 local;
+        loop_local_addr(L, i, &local);
+        rd_dnstap_event e = {
+            .client = (const struct sockaddr *)&L->peer[i],
+            .server = (const struct sockaddr *)&local,
+            .tcp = 0,
+            .query_time = L->t_recv,
+            .response_time = L->t_sent,
+            .query = L->items[k].q,
+            .query_len = L->items[k].qlen,
+            .response = L->items[k].resplen ? L->items[k].resp : NULL,
+            .response_len = L->items[k].resplen,
+        };
+        rd_dnstap_log(L->tap, &e);
+    }
+}
+
 /* Answer the n datagrams received; returns how many responses were prepared.  The
  * whole batch goes to the engine at once so that it can overlap the zone lookups of
  * consecutive queries (rd_answer_batch prefetches ahead). */
@@ -172,6 +226,7 @@ static int loop_answer(rd_udp_loop *L, const rd_db *db, int n)
                                        L->items[k].resp, L->items[k].resplen, now_ms);
             if (verdict == RD_RRL_DROP) {
                 L->counters.rrl_dropped++;
+                L->items[k].resplen = 0;        /* for dnstap: nothing was sent */
                 continue;
             }
             if (verdict == RD_RRL_SLIP) {
@@ -197,6 +252,8 @@ static int loop_answer(rd_udp_loop *L, const rd_db *db, int n)
         }
         out++;
     }
+    if (L->tap)
+        loop_tap(L, nitems);
     return out;
 }
 
@@ -206,9 +263,7 @@ static void *loop_run(void *arg)
     char name[16];                      /* "robdns-udp/N" in top -H, ps -L, /proc/.../comm */
     snprintf(name, sizeof(name), "robdns-udp/%d", L->index);
     pthread_setname_np(pthread_self(), name);
-    rd_rcu_reader *rcu = rd_rcu_register();
-    if (!rcu)
-        return NULL;                    /* cannot read the db safely: serve nothing */
+    rd_rcu_reader *rcu = L->rcu;
     loop_rearm(L, L->batch);
     while (!atomic_load_explicit(&L->set->stop, memory_order_relaxed)) {
         /* Offline while blocked: an idle worker must not hold up a reload. */
@@ -225,6 +280,8 @@ static void *loop_run(void *arg)
             }
             continue;
         }
+        if (L->tap)
+            clock_gettime(CLOCK_REALTIME, &L->t_recv);
         const rd_db *db = rd_db_current();
         int out = loop_answer(L, db, n);
         if (out)
@@ -233,7 +290,7 @@ static void *loop_run(void *arg)
         rd_rcu_quiescent(rcu);          /* db is not used past this point */
         loop_rearm(L, n);
     }
-    rd_rcu_unregister(rcu);
+    rd_rcu_offline(rcu);                /* the slot is given back by loop_free */
     return NULL;
 }
 
@@ -244,6 +301,7 @@ static void loop_free(rd_udp_loop *L)
     free(L->rmsg); free(L->smsg); free(L->riov); free(L->siov); free(L->peer);
     free(L->rcmsg); free(L->scmsg); free(L->items); free(L->item_msg);
     rd_rrl_free(L->rrl);
+    rd_rcu_unregister(L->rcu);
     free(L->qbuf); free(L->rbuf);
     free(L);
 }
@@ -290,7 +348,8 @@ static rd_udp_loop *loop_new(rd_udp_set *set, const rd_udp_socket *sock, int bat
 }
 
 rd_udp_set *rd_udp_start(const rd_udp_socket *socks, int nsocks, int batch,
-                         const rd_rrl_config *rrl, char *err, size_t errlen)
+                         const rd_rrl_config *rrl, rd_dnstap *tap, int tap_first,
+                         char *err, size_t errlen)
 {
     if (nsocks < 1 || batch < 1 || batch > RD_UDP_MAX_BATCH) {
         snprintf(err, errlen, "bad arguments (%d sockets, batch %d)", nsocks, batch);
@@ -312,10 +371,29 @@ rd_udp_set *rd_udp_start(const rd_udp_socket *socks, int nsocks, int batch,
             rd_udp_free(s);
             return NULL;
         }
-        if ((s->loops[i] = loop_new(s, &socks[i], batch, rrl)))
-            s->loops[i]->index = i;
-        else {
+        if ((s->loops[i] = loop_new(s, &socks[i], batch, rrl))) {
+            rd_udp_loop *L = s->loops[i];
+            L->index = i;
+            if (tap) {
+                L->tap = rd_dnstap_ring_at(tap, tap_first + i);
+                socklen_t len = sizeof(L->local);
+                if (!L->tap || getsockname(socks[i].fd, (struct sockaddr *)&L->local, &len) < 0) {
+                    snprintf(err, errlen, "dnstap: no ring for UDP worker %d", i);
+                    rd_udp_free(s);
+                    return NULL;
+                }
+            }
+        } else {
             snprintf(err, errlen, "out of memory");
+            rd_udp_free(s);
+            return NULL;
+        }
+        /* The reader slot is taken here, not by the thread: a worker that could not read
+         * the database safely would leave its SO_REUSEPORT socket receiving its share of
+         * the queries unanswered, so no slot means no start at all. */
+        if (!(s->loops[i]->rcu = rd_rcu_register())) {
+            snprintf(err, errlen, "no free RCU reader slot for UDP worker %d (at most %d "
+                     "readers)", i, (int)RD_RCU_MAX_READERS);
             rd_udp_free(s);
             return NULL;
         }

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "query/engine.h"
+#include "dnstap.h"
 #include "rrl.h"
 
 enum {
@@ -46,9 +47,12 @@ typedef struct rd_udp_set rd_udp_set;
 
 /* Start one thread per socket; `batch` datagrams per recvmmsg (1..RD_UDP_MAX_BATCH).
  * rrl: response rate limiting for every thread (each its own table), or NULL / rate 0
- * for none.  Returns NULL with a reason in err on failure (then nothing is left running). */
+ * for none.  tap: dnstap logging, thread i writing to ring tap_first + i; NULL for none
+ * (it must outlive the threads).  Returns NULL with a reason in err on failure (then
+ * nothing is left running). */
 rd_udp_set *rd_udp_start(const rd_udp_socket *socks, int nsocks, int batch,
-                         const rd_rrl_config *rrl, char *err, size_t errlen);
+                         const rd_rrl_config *rrl, rd_dnstap *tap, int tap_first,
+                         char *err, size_t errlen);
 
 /* Ask every thread to stop and wait for them (at most about RD_UDP_WAKE_MS). The
  * sockets stay open: they belong to the caller. Then free with rd_udp_free(). */

@@ -107,7 +107,7 @@ int rd_xdp_parse(const uint8_t *f, size_t len, uint16_t port, rd_xdp_query *q)
 size_t rd_xdp_reply(uint8_t *f, size_t len, size_t cap, uint16_t port, uint16_t mtu,
                     const rd_db *db, uint8_t *scratch, rd_stats *stats, int *why)
 {
-    return rd_xdp_reply_limited(f, len, cap, port, mtu, db, scratch, stats, NULL, 0, why);
+    return rd_xdp_reply_limited(f, len, cap, port, mtu, db, scratch, stats, NULL, 0, why, NULL);
 }
 
 /* The client (the query's source) as a socket address, for the rate limiter's key. */
@@ -126,9 +126,11 @@ static void source_sockaddr(const uint8_t *addr, int family, struct sockaddr_in6
 
 size_t rd_xdp_reply_limited(uint8_t *f, size_t len, size_t cap, uint16_t port,
                             uint16_t mtu, const rd_db *db, uint8_t *scratch, rd_stats *stats,
-                            rd_rrl_table *rrl, uint64_t now_ms, int *why)
+                            rd_rrl_table *rrl, uint64_t now_ms, int *why, rd_xdp_info *info)
 {
     rd_xdp_query q;
+    if (info)
+        info->family = 0;
     int rc = rd_xdp_parse(f, len, port, &q);
     if (rc != RD_XDP_OK) {
         *why = rc;
@@ -154,6 +156,17 @@ size_t rd_xdp_reply_limited(uint8_t *f, size_t len, size_t cap, uint16_t port,
         memcpy(ports, f + q.l3 + IP6_HLEN, 4);
     }
     memcpy(scratch, f + q.dns, q.dns_len);
+    if (info) {
+        info->family = q.family;
+        memcpy(info->client, addr, alen);
+        memcpy(info->server, addr + alen, alen);
+        info->client_port = (uint16_t)(ports[0] << 8 | ports[1]);
+        info->server_port = (uint16_t)(ports[2] << 8 | ports[3]);
+        info->query = scratch;
+        info->query_len = q.dns_len;
+        info->response = NULL;
+        info->response_len = 0;
+    }
 
     size_t udp = q.l3 + ip_hlen;
     size_t dns = udp + UDP_HLEN;
@@ -233,5 +246,9 @@ size_t rd_xdp_reply_limited(uint8_t *f, size_t len, size_t cap, uint16_t port,
     sum += PROTO_UDP + ulen;
     uint16_t c = csum_fold(csum_partial(u, ulen, sum));
     put16(u + 6, c ? c : 0xffff);             /* 0 means "no checksum": send all ones */
+    if (info) {
+        info->response = f + dns;
+        info->response_len = n;
+    }
     return dns + n;                           /* *why: RD_XDP_OK, or RD_XDP_SLIPPED */
 }

@@ -44,11 +44,24 @@ int rd_xdp_parse(const uint8_t *frame, size_t len, uint16_t port, rd_xdp_query *
 size_t rd_xdp_reply(uint8_t *frame, size_t len, size_t cap, uint16_t port, uint16_t mtu,
                     const rd_db *db, uint8_t *scratch, rd_stats *stats, int *why);
 
+/* What a reply was made from, for dnstap: the two ends (addresses in network order, 4 or
+ * 16 bytes) and where the DNS query (in scratch) and response (in the frame) are. */
+typedef struct rd_xdp_info {
+    uint8_t family;             /* 4 or 6; 0: the frame was not a query of ours */
+    uint8_t client[16], server[16];
+    uint16_t client_port, server_port;
+    const uint8_t *query;
+    size_t query_len;
+    const uint8_t *response;    /* NULL: nothing is sent */
+    size_t response_len;
+} rd_xdp_info;
+
 /* rd_xdp_reply with response rate limiting (rrl.h) by the query's source address at
  * now_ms: a withheld answer returns 0 with *why RD_XDP_RATE_LIMITED; a slipped one
- * returns the truncated reply with *why RD_XDP_SLIPPED.  rrl NULL: rd_xdp_reply. */
+ * returns the truncated reply with *why RD_XDP_SLIPPED.  rrl NULL: rd_xdp_reply.
+ * info (NULL for none) is filled for dnstap. */
 size_t rd_xdp_reply_limited(uint8_t *frame, size_t len, size_t cap, uint16_t port,
                             uint16_t mtu, const rd_db *db, uint8_t *scratch, rd_stats *stats,
-                            rd_rrl_table *rrl, uint64_t now_ms, int *why);
+                            rd_rrl_table *rrl, uint64_t now_ms, int *why, rd_xdp_info *info);
 
 #endif

@@ -20,7 +20,9 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
+#include <netinet/in.h>
 #include <linux/capability.h>
 #include <linux/if_xdp.h>
 #include <xdp/xsk.h>
@@ -62,6 +64,7 @@ struct rd_xdp_worker {
     rd_xdp_db_ptr *db;
     rd_rcu_reader *rcu;
     rd_rrl_table *rrl;              /* this queue's rate limiting table, or NULL */
+    rd_dnstap_ring *tap;            /* dnstap logging, or NULL */
     rd_xdp_counters cnt;
     rd_stats stats;
     /* cold */
@@ -120,6 +123,36 @@ static void return_to_fill(rd_xdp_worker *w, const uint64_t *addrs, uint32_t n)
     xsk_ring_prod__submit(&w->fq, n);
 }
 
+/* dnstap: the query of one frame and the reply made in its place, into this worker's
+ * ring (dropped and counted when full: never waited for). */
+static void tap_frame(rd_xdp_worker *w, const rd_xdp_info *info, const struct timespec *t_recv)
+{
+    struct sockaddr_in6 client, server;
+    memset(&client, 0, sizeof(client));
+    memset(&server, 0, sizeof(server));
+    if (info->family == 4) {
+        struct sockaddr_in *c4 = (struct sockaddr_in *)&client, *s4 = (struct sockaddr_in *)&server;
+        c4->sin_family = s4->sin_family = AF_INET;
+        memcpy(&c4->sin_addr, info->client, 4);
+        memcpy(&s4->sin_addr, info->server, 4);
+        c4->sin_port = htons(info->client_port);
+        s4->sin_port = htons(info->server_port);
+    } else {
+        client.sin6_family = server.sin6_family = AF_INET6;
+        memcpy(&client.sin6_addr, info->client, 16);
+        memcpy(&server.sin6_addr, info->server, 16);
+        client.sin6_port = htons(info->client_port);
+        server.sin6_port = htons(info->server_port);
+    }
+    rd_dnstap_event e = {
+        .client = (const struct sockaddr *)&client, .server = (const struct sockaddr *)&server,
+        .tcp = 0, .query_time = *t_recv, .query = info->query, .query_len = info->query_len,
+        .response = info->response, .response_len = info->response_len,
+    };
+    clock_gettime(CLOCK_REALTIME, &e.response_time);
+    rd_dnstap_log(w->tap, &e);
+}
+
 static void handle_batch(rd_xdp_worker *w, uint32_t n, uint32_t idx_rx)
 {
     uint64_t tx_addr[BATCH], fill_addr[BATCH];
@@ -127,6 +160,9 @@ static void handle_batch(rd_xdp_worker *w, uint32_t n, uint32_t idx_rx)
     uint32_t ntx = 0, nfill = 0;
     const rd_db *db = atomic_load_explicit(w->db, memory_order_acquire);
     uint64_t now_ms = w->rrl ? rd_rrl_now_ms() : 0;
+    struct timespec t_recv;
+    if (w->tap)
+        clock_gettime(CLOCK_REALTIME, &t_recv);
 
     for (uint32_t i = 0; i < n; i++) {
         const struct xdp_desc *d = xsk_ring_cons__rx_desc(&w->rx, idx_rx + i);
@@ -135,11 +171,15 @@ static void handle_batch(rd_xdp_worker *w, uint32_t n, uint32_t idx_rx)
         size_t cap = FRAME_SIZE - (addr & (FRAME_SIZE - 1));
         size_t rlen = 0;
         int why = RD_XDP_OK;
+        rd_xdp_info info;
         if (db)
             rlen = rd_xdp_reply_limited(frame, d->len, cap, w->port, w->mtu, db, w->scratch,
-                                        &w->stats, w->rrl, now_ms, &why);
+                                        &w->stats, w->rrl, now_ms, &why,
+                                        w->tap ? &info : NULL);
         else
             w->cnt.no_db++;
+        if (w->tap && db && info.family && rd_dnstap_sampled(w->tap))
+            tap_frame(w, &info, &t_recv);
         if (rlen) {
             if (why == RD_XDP_SLIPPED)
                 w->cnt.rrl_slipped++;
@@ -373,6 +413,11 @@ rd_xdp_worker *rd_xdp_worker_open(const char *ifname, uint32_t queue, int zc, in
     return w;
 }
 
+void rd_xdp_worker_set_dnstap(rd_xdp_worker *w, rd_dnstap_ring *tap)
+{
+    w->tap = tap;
+}
+
 int rd_xdp_worker_start(rd_xdp_worker *w, int cpu)
 {
     int rc = pthread_create(&w->thread, NULL, worker_main, w);
@@ -455,6 +500,7 @@ rd_xdp_worker *rd_xdp_worker_open(const char *ifname, uint32_t queue, int zc, in
              "(libxdp/libbpf headers were missing at build time)");
     return NULL;
 }
+void rd_xdp_worker_set_dnstap(rd_xdp_worker *w, rd_dnstap_ring *tap) { (void)w; (void)tap; }
 int rd_xdp_worker_start(rd_xdp_worker *w, int cpu) { (void)w; (void)cpu; return -EOPNOTSUPP; }
 void rd_xdp_worker_stop(rd_xdp_worker *w) { (void)w; }
 void rd_xdp_worker_close(rd_xdp_worker *w) { (void)w; }

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "query/engine.h"
+#include "dnstap.h"
 #include "rrl.h"
 
 enum { RD_XDP_ZC_AUTO = 0, RD_XDP_ZC_ON = 1, RD_XDP_ZC_OFF = 2 };
@@ -50,6 +51,10 @@ typedef struct rd_xdp_worker rd_xdp_worker;
 rd_xdp_worker *rd_xdp_worker_open(const char *ifname, uint32_t queue, int zc, int xsks_map_fd,
                                   uint16_t port, uint16_t mtu, rd_xdp_db_ptr *db,
                                   const rd_rrl_config *rrl, char *err, size_t errlen);
+
+/* Log this worker's queries and responses to dnstap ring `tap` (NULL: none); before
+ * rd_xdp_worker_start.  The ring's logger must outlive the worker. */
+void rd_xdp_worker_set_dnstap(rd_xdp_worker *w, rd_dnstap_ring *tap);
 
 /* Start the worker thread, pinned to cpu (cpu < 0: not pinned).  Returns 0 or -errno. */
 int rd_xdp_worker_start(rd_xdp_worker *w, int cpu);

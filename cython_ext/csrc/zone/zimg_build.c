@@ -284,6 +284,11 @@ static int rdata_canonical_cmp(uint16_t type, const uint8_t *a, size_t al, const
     return al < bl ? -1 : al > bl;
 }
 
+int zimg_rdata_cmp(uint16_t type, const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
+{
+    return rdata_canonical_cmp(type, a, al, b, bl);
+}
+
 static int rec_cmp(const void *pa, const void *pb, void *arg)
 {
     const builder *b = arg;

@@ -68,6 +68,10 @@ const char *zb_type_text(uint16_t type, char *buf, size_t n);
 /* The second record in file order of a built rrset (for "more than one" messages). */
 uint32_t zb_second_record(const builder *b, const brrset *g);
 
+/* RFC 4034 6.3 order of two rdatas of one type (the order of an rrset's records in an
+ * image); zdiff.c merges rrsets with it. */
+int zimg_rdata_cmp(uint16_t type, const uint8_t *a, size_t al, const uint8_t *b, size_t bl);
+
 /* Semantic checks on the laid-out nodes and rrsets (zimg_check.c). */
 void zb_check_apex(builder *b);
 void zb_check_nodes(builder *b);

@@ -1,0 +1,495 @@
+/* xfrin.c — reading AXFR/IXFR response messages into record lists, and applying an IXFR to an image (see xfrin.h). */
+#include "zone/xfrin.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "lib/rd_wire.h"
+
+enum { T_OPT = 41, EDNS_EXPIRE = 9 };
+
+/* Stages of the record stream. */
+enum {
+    ST_FIRST = 0,      /* expecting the opening SOA */
+    ST_SECOND,         /* after it: the next record tells AXFR from IXFR (RFC 1995 4) */
+    ST_AXFR,           /* inside a whole zone */
+    ST_DEL,            /* IXFR: inside a sequence's deletions */
+    ST_ADD,            /* IXFR: inside a sequence's additions */
+    ST_END,            /* the closing SOA came: no record may follow */
+};
+
+static int fail(rd_xfrin *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int fail(rd_xfrin *x, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(x->err, sizeof(x->err), fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+void rd_xfrin_init(rd_xfrin *x, const uint8_t *origin, uint16_t qtype, uint16_t id,
+                   uint32_t have_serial)
+{
+    memset(x, 0, sizeof(*x));
+    rd_name_lower_copy(x->origin, origin);
+    x->qtype = qtype;
+    x->id = id;
+    x->have_serial = have_serial;
+    rd_rrlist_init(&x->zone);
+    rd_rrlist_init(&x->diff);
+}
+
+void rd_xfrin_free(rd_xfrin *x)
+{
+    rd_rrlist_free(&x->zone);
+    rd_rrlist_free(&x->diff);
+}
+
+/* The name at m[pos], decompressed into out (RD_NAME_MAX + 1 bytes).  Returns the offset
+ * just after the name as it lies at pos, or 0 when malformed.  A pointer (RFC 1035 4.1.4)
+ * must point before every byte of the name read so far, so each jump goes strictly
+ * backwards and a pointer loop cannot exist. */
+static size_t read_name(const uint8_t *m, size_t len, size_t pos, uint8_t *out, size_t *outlen)
+{
+    size_t end = 0, o = 0, p = pos, floor = pos;
+    for (;;) {
+        if (p >= len) return 0;
+        uint8_t l = m[p];
+        if ((l & 0xC0) == 0xC0) {
+            if (p + 2 > len) return 0;
+            size_t target = (size_t)(l & 0x3F) << 8 | m[p + 1];
+            if (!end) end = p + 2;
+            if (target >= floor) return 0;
+            p = floor = target;
+            continue;
+        }
+        if (l & 0xC0) return 0;              /* 0x40/0x80 label types: RFC 6891 */
+        if (o + l + 1 > RD_NAME_MAX) return 0;
+        if (p + 1 + l > len) return 0;
+        memcpy(out + o, m + p, (size_t)l + 1);
+        o += (size_t)l + 1;
+        if (l == 0) break;
+        p += (size_t)l + 1;
+    }
+    if (!end) end = p + 1;
+    *outlen = o;
+    return end;
+}
+
+/* How the rdata of a type holds names that a sender may compress (RFC 1035 3.3 for the
+ * original types; RFC 3597 4 lists the later ones a receiver must also decompress):
+ * 'n' a name, '2' a 16-bit field, '6' three of them, 's' a character-string, 'F' the 20
+ * octets of SOA timers (exactly).  NULL: the rdata is copied as it is. */
+static const char *rdata_shape(uint16_t type)
+{
+    switch (type) {
+    case 2: case 3: case 4: case 5: case 7: case 8: case 9: case 12: case 39:
+        return "n";                 /* NS MD MF CNAME MB MG MR PTR DNAME */
+    case 6: return "nnF";           /* SOA */
+    case 14: case 17: return "nn";  /* MINFO RP */
+    case 15: case 18: case 21: case 36: return "2n";   /* MX AFSDB RT KX */
+    case 26: return "2nn";          /* PX */
+    case 33: return "6n";           /* SRV */
+    case 35: return "22sssn";       /* NAPTR */
+    default: return NULL;
+    }
+}
+
+/* The rdata at m[p..p+rdlen) with its names decompressed into out (cap bytes).  Returns
+ * its length, or -1 when it does not have the type's shape. */
+static long expand_rdata(uint16_t type, const uint8_t *m, size_t len, size_t p, size_t rdlen,
+                         uint8_t *out, size_t cap)
+{
+    const char *shape = rdata_shape(type);
+    size_t end = p + rdlen, o = 0;
+    if (!shape) {
+        if (rdlen > cap) return -1;
+        memcpy(out, m + p, rdlen);
+        return (long)rdlen;
+    }
+    for (; *shape; shape++) {
+        size_t n;
+        switch (*shape) {
+        case 'n': {
+            uint8_t name[RD_NAME_MAX + 1];
+            size_t nl, after = read_name(m, len, p, name, &nl);
+            if (!after || after > end || o + nl > cap) return -1;
+            memcpy(out + o, name, nl);
+            o += nl;
+            p = after;
+            continue;
+        }
+        case '2': n = 2; break;
+        case '6': n = 6; break;
+        case 'F': n = 20; if (end - p != 20) return -1; break;
+        case 's': if (p >= end) return -1; n = (size_t)m[p] + 1; break;
+        default: return -1;
+        }
+        if (p + n > end || o + n > cap) return -1;
+        memcpy(out + o, m + p, n);
+        o += n;
+        p += n;
+    }
+    if (p != end) return -1;
+    return (long)o;
+}
+
+static int soa_serial(const uint8_t *rd, size_t rdlen, uint32_t *serial)
+{
+    size_t a = rd_wire_name_check(rd, rdlen);
+    size_t b = a ? rd_wire_name_check(rd + a, rdlen - a) : 0;
+    if (!a || !b || rdlen - a - b != 20) return -1;
+    *serial = rd_get32(rd + a + b);
+    return 0;
+}
+
+/* SOA rdata equality: names case-insensitively (RFC 4343), the timers exactly. */
+static int soa_equal(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+    if (alen != blen) return 0;
+    size_t n1 = rd_name_len(a), n2 = rd_name_len(a + n1);
+    if (!rd_name_eq(a, b) || !rd_name_eq(a + n1, b + n1)) return 0;
+    return memcmp(a + n1 + n2, b + n1 + n2, 20) == 0;
+}
+
+static int keep(rd_xfrin *x, rd_rrlist *l, const uint8_t *owner, uint16_t type, uint16_t rclass,
+                uint32_t ttl, const uint8_t *rd, size_t rdlen, uint16_t flags)
+{
+    if (rd_rrlist_add(l, owner, type, rclass, ttl, rd, (uint16_t)rdlen, 0,
+                      (uint32_t)x->records) != 0)
+        return fail(x, "out of memory");
+    l->rr[l->n - 1].flags = flags;
+    return 0;
+}
+
+/* One answer record, in stream order: the stage machine of RFC 5936 2.2 (AXFR) and
+ * RFC 1995 4 (IXFR: SOA(new) [SOA(old) deletions SOA(next) additions]... SOA(new)). */
+static int take_record(rd_xfrin *x, const uint8_t *owner, uint16_t type, uint16_t rclass,
+                       uint32_t ttl, const uint8_t *rd, size_t rdlen)
+{
+    int is_soa = type == RD_T_SOA && rd_name_eq(owner, x->origin);
+    uint32_t serial = 0;
+    char buf[RD_NAME_MAX * 4 + 8];
+    x->records++;
+    if (rclass != RD_C_IN)
+        return fail(x, "record %llu: class %u, not IN", (unsigned long long)x->records, rclass);
+    if (!rd_name_is_sub(owner, x->origin))
+        return fail(x, "record %s outside the zone", rd_name_to_text(owner, buf, sizeof buf));
+    if (type == RD_T_SOA && !is_soa)
+        return fail(x, "SOA record at %s, not at the apex", rd_name_to_text(owner, buf, sizeof buf));
+    if (is_soa && soa_serial(rd, rdlen, &serial) != 0)
+        return fail(x, "malformed SOA record");
+    if (type == RD_T_AXFR || type == RD_T_IXFR || type == T_OPT || type == RD_T_TSIG_XFR
+        || type == RD_T_ANY)
+        return fail(x, "record of meta type %u in the answer", type);
+
+    switch (x->stage) {
+    case ST_FIRST:
+        /* RFC 5936 2.2: the first record is the zone's SOA */
+        if (!is_soa) return fail(x, "the transfer does not start with the zone's SOA");
+        if (rdlen > sizeof x->soa) return fail(x, "SOA record too long");
+        memcpy(x->soa, rd, rdlen);
+        x->soa_len = (uint16_t)rdlen;
+        x->serial = serial;
+        x->stage = ST_SECOND;
+        /* the SOA belongs to the zone whatever comes next; for an IXFR it is also the
+         * end marker and is then taken back out (below) */
+        return keep(x, &x->zone, owner, type, rclass, ttl, rd, rdlen, 0);
+    case ST_SECOND:
+        if (x->qtype == RD_T_IXFR && is_soa && !soa_equal(rd, rdlen, x->soa, x->soa_len)) {
+            /* RFC 1995 4: a second SOA starts the first sequence: the version we have */
+            rd_rrlist_free(&x->zone);
+            rd_rrlist_init(&x->zone);
+            x->kind = RD_XFRIN_IXFR;
+            x->first_old = serial;
+            x->seq_new = serial;
+            x->stage = ST_DEL;
+            return keep(x, &x->diff, owner, type, rclass, ttl, rd, rdlen, RD_XFRIN_DEL);
+        }
+        x->kind = RD_XFRIN_AXFR;
+        x->stage = ST_AXFR;
+        /* an AXFR (or IXFR in AXFR form) goes on with this record */
+        __attribute__((fallthrough));
+    case ST_AXFR:
+        if (is_soa) {
+            /* RFC 5936 2.2: the closing SOA ends the zone, and equals the opening one */
+            if (!soa_equal(rd, rdlen, x->soa, x->soa_len))
+                return fail(x, "the closing SOA (serial %u) differs from the opening one (%u)",
+                            serial, x->serial);
+            x->stage = ST_END;
+            return 0;
+        }
+        return keep(x, &x->zone, owner, type, rclass, ttl, rd, rdlen, 0);
+    case ST_DEL:
+        if (is_soa) {
+            /* the additions of this sequence start with the SOA of its new version */
+            if (!rd_serial_lt(x->seq_new, serial))
+                return fail(x, "IXFR sequence from serial %u to %u does not increase",
+                            x->seq_new, serial);
+            x->seq_new = serial;
+            x->stage = ST_ADD;
+            return keep(x, &x->diff, owner, type, rclass, ttl, rd, rdlen, RD_XFRIN_ADD);
+        }
+        return keep(x, &x->diff, owner, type, rclass, ttl, rd, rdlen, RD_XFRIN_DEL);
+    case ST_ADD:
+        if (is_soa) {
+            if (serial == x->serial && x->seq_new == x->serial) {
+                /* the new version reached: this SOA closes the transfer */
+                if (!soa_equal(rd, rdlen, x->soa, x->soa_len))
+                    return fail(x, "the closing SOA differs from the opening one");
+                x->stage = ST_END;
+                return 0;
+            }
+            /* the next sequence starts from where this one ended */
+            if (serial != x->seq_new)
+                return fail(x, "IXFR sequence starts from serial %u, the previous ended at %u",
+                            serial, x->seq_new);
+            x->stage = ST_DEL;
+            return keep(x, &x->diff, owner, type, rclass, ttl, rd, rdlen, RD_XFRIN_DEL);
+        }
+        return keep(x, &x->diff, owner, type, rclass, ttl, rd, rdlen, RD_XFRIN_ADD);
+    default:
+        return fail(x, "a record after the closing SOA");
+    }
+}
+
+static int read_opt(rd_xfrin *x, const uint8_t *rd, size_t rdlen)
+{
+    size_t p = 0;
+    while (p + 4 <= rdlen) {
+        uint16_t code = rd_get16(rd + p), olen = rd_get16(rd + p + 2);
+        if (p + 4 + olen > rdlen) return fail(x, "malformed EDNS option");
+        /* RFC 7314 2: EXPIRE in a response holds 4 octets, seconds */
+        if (code == EDNS_EXPIRE && olen == 4) {
+            x->has_expire = 1;
+            x->expire = rd_get32(rd + p + 4);
+        }
+        p += 4 + (size_t)olen;
+    }
+    if (p != rdlen) return fail(x, "malformed EDNS options");
+    return 0;
+}
+
+/* The records of a message after its question: answers go to the stage machine, the
+ * additional section may hold OPT (EDNS EXPIRE) and, last, TSIG. */
+static int read_records(rd_xfrin *x, const uint8_t *m, size_t len, size_t p, size_t an,
+                        size_t ns, size_t total, uint8_t *rdb, size_t *tsig_off)
+{
+    for (size_t i = 0; i < total; i++) {
+        uint8_t owner[RD_NAME_MAX + 1];
+        size_t ol, start = p;
+        p = read_name(m, len, p, owner, &ol);
+        if (!p || p + 10 > len) return fail(x, "malformed record %zu of message %u", i + 1, x->messages);
+        uint16_t type = rd_get16(m + p), rclass = rd_get16(m + p + 2);
+        uint32_t ttl = rd_get32(m + p + 4);
+        size_t rdlen = rd_get16(m + p + 8);
+        p += 10;
+        if (p + rdlen > len) return fail(x, "record %zu of message %u runs past its end", i + 1, x->messages);
+        if (i < an) {
+            if (x->stage == ST_END)
+                return fail(x, "a record after the closing SOA");
+            long n = expand_rdata(type, m, len, p, rdlen, rdb, 65535);
+            if (n < 0) return fail(x, "malformed rdata of a type %u record", type);
+            /* RFC 2181 8: a TTL with the top bit set is read as zero */
+            if (ttl & 0x80000000u) ttl = 0;
+            if (take_record(x, owner, type, rclass, ttl, rdb, (size_t)n) != 0) return -1;
+        } else if (i >= (size_t)an + ns) {
+            if (type == RD_T_TSIG_XFR) {
+                /* RFC 8945 5.1: TSIG is the last record */
+                if (i != total - 1) return fail(x, "TSIG record not last");
+                *tsig_off = start;
+            } else if (type == T_OPT) {
+                if (read_opt(x, m + p, rdlen) != 0) return -1;
+            }
+        }
+        p += rdlen;
+    }
+    if (p != len) return fail(x, "%zu bytes after the last record", len - p);
+    return 0;
+}
+
+int rd_xfrin_message(rd_xfrin *x, const uint8_t *m, size_t len, size_t *tsig_off)
+{
+    *tsig_off = 0;
+    if (x->done) return fail(x, "a message after the end of the transfer");
+    if (len < 12) return fail(x, "message shorter than its header");
+    uint16_t id = rd_get16(m), flags = rd_get16(m + 2);
+    uint16_t qd = rd_get16(m + 4), an = rd_get16(m + 6), ns = rd_get16(m + 8),
+             ar = rd_get16(m + 10);
+    x->messages++;
+    /* RFC 5936 2.2: every message of the response carries the request's ID */
+    if (id != x->id) return fail(x, "message ID %u, not the request's %u", id, x->id);
+    if (!(flags & 0x8000)) return fail(x, "not a response");
+    if (((flags >> 11) & 0xF) != 0) return fail(x, "opcode %u, not QUERY", (flags >> 11) & 0xF);
+    x->rcode = flags & 0xF;
+    if (x->rcode) return fail(x, "the primary answered RCODE %u", x->rcode);
+    if (flags & 0x0200) return fail(x, "truncated message (TC) in a transfer over TCP");
+    /* RFC 5936 2.2.1: one question at most (the first message repeats the query's) */
+    if (qd > 1) return fail(x, "%u questions", qd);
+    size_t p = 12;
+    if (qd) {
+        uint8_t q[RD_NAME_MAX + 1];
+        size_t ql;
+        p = read_name(m, len, p, q, &ql);
+        if (!p || p + 4 > len) return fail(x, "malformed question");
+        if (!rd_name_eq(q, x->origin) || rd_get16(m + p) != x->qtype)
+            return fail(x, "the question is not the one asked");
+        p += 4;
+    }
+    size_t total = (size_t)an + ns + ar;
+    /* one record's rdata with its names decompressed: at most 65535 octets (RFC 1035
+     * 3.2.1), whatever the message held */
+    uint8_t *rdb = malloc(65535);
+    if (!rdb) return fail(x, "out of memory");
+    int rc = read_records(x, m, len, p, an, ns, total, rdb, tsig_off);
+    free(rdb);
+    if (rc != 0) return -1;
+    if (x->stage == ST_END) {
+        x->done = 1;
+        if (x->kind == RD_XFRIN_PENDING) x->kind = RD_XFRIN_AXFR;
+        return 1;
+    }
+    /* RFC 1995 4: an IXFR answered with the one SOA (in one message), no newer than the
+     * serial asked from, means the primary has nothing newer; a newer one is the start
+     * of a transfer that goes on in the next message */
+    if (x->stage == ST_SECOND && x->qtype == RD_T_IXFR && x->messages == 1 && x->records == 1
+        && !rd_serial_lt(x->have_serial, x->serial)) {
+        x->done = 1;
+        x->kind = RD_XFRIN_UPTODATE;
+        return 1;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- applying an IXFR */
+
+/* A hash set of records (lower-case owner, type, class, rdata) over an rd_rrlist. */
+typedef struct rrset_tab {
+    uint32_t *slot;           /* record index + 1; 0 empty */
+    size_t mask;
+} rrset_tab;
+
+static uint64_t rr_hash(const rd_rrlist *l, uint32_t i)
+{
+    const rd_rr *r = &l->rr[i];
+    const uint8_t *o = l->arena + r->owner, *d = l->arena + r->rdata;
+    uint64_t h = 1469598103934665603ull;
+    size_t n = rd_name_len(o);
+    for (size_t k = 0; k < n; k++) h = (h ^ rd_lower(o[k])) * 1099511628211ull;
+    h = (h ^ r->type) * 1099511628211ull;
+    h = (h ^ r->rclass) * 1099511628211ull;
+    for (size_t k = 0; k < r->rdlen; k++) h = (h ^ d[k]) * 1099511628211ull;
+    return h ^ (h >> 29);
+}
+
+static int rr_same(const rd_rrlist *a, uint32_t i, const rd_rrlist *b, uint32_t j)
+{
+    const rd_rr *x = &a->rr[i], *y = &b->rr[j];
+    return x->type == y->type && x->rclass == y->rclass && x->rdlen == y->rdlen
+        && rd_name_eq(a->arena + x->owner, b->arena + y->owner)
+        && memcmp(a->arena + x->rdata, b->arena + y->rdata, x->rdlen) == 0;
+}
+
+/* The slot of record j of list b in the table over list a: its match, or the empty slot
+ * where it would go. */
+static size_t tab_find(const rrset_tab *t, const rd_rrlist *a, const rd_rrlist *b, uint32_t j)
+{
+    size_t s = (size_t)rr_hash(b, j) & t->mask;
+    for (;;) {
+        uint32_t v = t->slot[s];
+        if (v == 0 || (v != RD_NONE && rr_same(a, v - 1, b, j))) return s;
+        s = (s + 1) & t->mask;
+    }
+}
+
+int rd_xfrin_image_records(const zimg *z, rd_rrlist *out)
+{
+    const uint8_t *base = zimg_base(z);
+    uint32_t nodes = zimg_node_count(z);
+    for (uint32_t n = 0; n < nodes; n++) {
+        unsigned count;
+        const uint8_t *owner = zimg_node_name(z, n);
+        const zrrset *r = zimg_node_rrsets(z, n, &count);
+        for (unsigned i = 0; i < count; i++) {
+            const uint8_t *p = base + r[i].rdata_off;
+            for (unsigned k = 0; k < r[i].count; k++) {
+                uint16_t rdlen = rd_get16(p);
+                if (rd_rrlist_add(out, owner, r[i].type, RD_C_IN, r[i].ttl, p + 2, rdlen, 0, 0) != 0)
+                    return -1;
+                p += 2 + (size_t)rdlen;
+            }
+        }
+    }
+    return 0;
+}
+
+int rd_xfrin_apply(rd_xfrin *x, const zimg *cur, rd_rrlist *out)
+{
+    rd_rrlist have;
+    rrset_tab t = {0};
+    int rc = -1;
+    char buf[RD_NAME_MAX * 4 + 8];
+    if (x->kind != RD_XFRIN_IXFR || !x->done) return fail(x, "not a complete IXFR");
+    /* RFC 1995 4: the first sequence starts from the version the secondary has */
+    if (x->first_old != zimg_serial(cur))
+        return fail(x, "the IXFR starts from serial %u, the zone is at %u", x->first_old,
+                    zimg_serial(cur));
+    rd_rrlist_init(&have);
+    if (rd_xfrin_image_records(cur, &have) != 0) { fail(x, "out of memory"); goto out; }
+    size_t n = have.n + x->diff.n, cap = 16;
+    while (cap < n * 2) cap <<= 1;
+    t.slot = calloc(cap, sizeof *t.slot);
+    t.mask = cap - 1;
+    if (!t.slot) { fail(x, "out of memory"); goto out; }
+    for (uint32_t i = 0; i < have.n; i++) {
+        size_t s = tab_find(&t, &have, &have, i);
+        if (t.slot[s] == 0) t.slot[s] = i + 1;
+    }
+    /* Every sequence in order: its deletions must be there (RFC 1995 leaves no other
+     * reading), its additions join (a record already there takes the new TTL). */
+    for (uint32_t j = 0; j < x->diff.n; j++) {
+        const rd_rr *d = &x->diff.rr[j];
+        size_t s = tab_find(&t, &have, &x->diff, j);
+        if (d->flags & RD_XFRIN_DEL) {
+            if (t.slot[s] == 0) {
+                fail(x, "IXFR deletes a type %u record at %s that the zone does not have",
+                     d->type, rd_name_to_text(x->diff.arena + d->owner, buf, sizeof buf));
+                goto out;
+            }
+            have.rr[t.slot[s] - 1].flags |= RD_XFRIN_DEL;
+            t.slot[s] = RD_NONE;          /* a tombstone: the probe chain goes on past it */
+        } else {
+            if (t.slot[s] != 0) {
+                have.rr[t.slot[s] - 1].ttl = d->ttl;
+                continue;
+            }
+            if (rd_rrlist_add(&have, x->diff.arena + d->owner, d->type, d->rclass, d->ttl,
+                              x->diff.arena + d->rdata, d->rdlen, 0, 0) != 0) {
+                fail(x, "out of memory");
+                goto out;
+            }
+            if (have.n > n) {                /* cannot happen: n counted every addition */
+                fail(x, "internal error: table too small");
+                goto out;
+            }
+            t.slot[s] = (uint32_t)have.n;
+        }
+    }
+    for (uint32_t i = 0; i < have.n; i++) {
+        const rd_rr *r = &have.rr[i];
+        if (r->flags & RD_XFRIN_DEL) continue;
+        if (rd_rrlist_add(out, have.arena + r->owner, r->type, r->rclass, r->ttl,
+                          have.arena + r->rdata, r->rdlen, 0, 0) != 0) {
+            fail(x, "out of memory");
+            goto out;
+        }
+    }
+    rc = 0;
+out:
+    free(t.slot);
+    rd_rrlist_free(&have);
+    return rc;
+}

@@ -1,0 +1,34 @@
+# xfrin.pxd — C declarations of zone/xfrin.h (received zone transfers).
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
+from includes.common cimport rd_rrlist
+from includes.zimg cimport zimg
+
+cdef extern from "zone/xfrin.h" nogil:
+    enum:
+        RD_XFRIN_PENDING
+        RD_XFRIN_AXFR
+        RD_XFRIN_IXFR
+        RD_XFRIN_UPTODATE
+
+    ctypedef struct rd_xfrin:
+        uint16_t qtype
+        uint16_t id
+        int kind
+        int done
+        uint32_t serial
+        uint32_t messages
+        uint64_t records
+        int has_expire
+        uint32_t expire
+        uint8_t rcode
+        char err[200]
+        rd_rrlist zone
+        rd_rrlist diff
+
+    void rd_xfrin_init(rd_xfrin *x, const uint8_t *origin, uint16_t qtype, uint16_t id,
+                       uint32_t have_serial)
+    void rd_xfrin_free(rd_xfrin *x)
+    int rd_xfrin_message(rd_xfrin *x, const uint8_t *m, size_t len, size_t *tsig_off)
+    int rd_xfrin_apply(rd_xfrin *x, const zimg *cur, rd_rrlist *out)
+    int rd_xfrin_image_records(const zimg *z, rd_rrlist *out)
+    int rd_serial_lt(uint32_t a, uint32_t b)

@@ -1,0 +1,751 @@
+# testhooks.pyx — entry points for the tests and benchmarks only, built into robdns._core
+# when ROBDNS_TEST_HOOKS=1 at build time (setup.py); the installed product leaves them out
+# so that it carries nothing the daemon and the CLI do not call.
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
+from libc.stdlib cimport calloc, malloc, free
+from libc.string cimport memcpy, memset
+from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes_GET_SIZE
+from posix.time cimport clock_gettime, timespec, CLOCK_THREAD_CPUTIME_ID
+from includes.common cimport *
+from includes.zscan cimport *
+from includes.zimg cimport *
+from includes.engine cimport *
+from includes.server cimport *
+cimport includes.xdp as cxdp
+
+import os as _os
+import time as _time
+
+# The C stress test of the RCU protocol (csrc/server/rcu_selftest.c), compiled in with the hooks.
+cdef extern from "server/rcu_selftest.h" nogil:
+    ctypedef struct rd_rcu_stress_result:
+        int readers
+        int publications
+        uint64_t grace_periods
+        uint64_t violations
+        uint64_t reads
+    int rd_rcu_stress(int nreaders, int publications, int skip_synchronize,
+                      rd_rcu_stress_result *out)
+    int rd_rcu_pin_stress(int publications, int ignore_pins, rd_rcu_stress_result *out)
+
+
+# ---- the parser alone (zscan)
+
+def _name_cmp(bytes a, bytes b):
+    """Canonical order (RFC 4034 6.1) of two wire names; for tests of rd_common."""
+    return rd_name_cmp(<const uint8_t *>a, <const uint8_t *>b)
+
+
+cdef tuple _zscan_records_and_messages(rd_rrlist *l, rd_msgs *m):
+    cdef size_t i
+    cdef rd_rr *rr
+    cdef size_t olen
+    recs = []
+    for i in range(l.n):
+        rr = &l.rr[i]
+        olen = rd_name_len(l.arena + rr.owner)
+        recs.append((l.arena[rr.owner:rr.owner + olen], rr.ttl, rr.rclass, rr.type,
+                     l.arena[rr.rdata:rr.rdata + rr.rdlen]))
+    return recs, zscan_format_messages(l, m)
+
+
+def parse_zone_file(path, origin, default_ttl=3600, message_limit=100, include_policy=None):
+    """Parse a zone file -> (records, messages); records are
+    (owner_wire, ttl, rclass, rtype, rdata_wire) in file order.  include_policy: as
+    compile_zone's."""
+    cdef rd_rrlist l
+    cdef rd_msgs m
+    cdef bytes ow = _zscan_origin_wire(origin)
+    rd_rrlist_init(&l)
+    rd_msgs_init(&m, message_limit)
+    try:
+        zscan_load_file(str(path), <const uint8_t *>ow if ow is not None else NULL,
+                        default_ttl, &l, &m, include_policy)
+        return _zscan_records_and_messages(&l, &m)
+    finally:
+        rd_rrlist_free(&l)
+        rd_msgs_free(&m)
+
+
+def parse_zone_text(text, origin, name="<string>", default_ttl=3600, message_limit=100):
+    """Parse zone text (str or bytes) -> (records, messages), as parse_zone_file."""
+    cdef rd_rrlist l
+    cdef rd_msgs m
+    cdef bytes ow = _zscan_origin_wire(origin)
+    if isinstance(text, str):
+        text = text.encode("utf-8", "surrogateescape")
+    rd_rrlist_init(&l)
+    rd_msgs_init(&m, message_limit)
+    try:
+        zscan_load_text(name, text, <const uint8_t *>ow if ow is not None else NULL,
+                        default_ttl, &l, &m)
+        return _zscan_records_and_messages(&l, &m)
+    finally:
+        rd_rrlist_free(&l)
+        rd_msgs_free(&m)
+
+
+def type_from_text(str s):
+    """RR type mnemonic (or TYPEnnn) -> number; -1 if unknown."""
+    b = s.encode()
+    return zs_type_from_text(b, len(b))
+
+
+def type_to_text(int t):
+    """RR type number -> mnemonic, or None."""
+    cdef const char *p = zs_type_to_text(<uint16_t>t)
+    return p.decode() if p != NULL else None
+
+
+def _parse_c_only(text, origin, name="<string>", includes=True, include_policy=None):
+    """For tests: the C parser alone -> (records, text_flags, messages); text_flags[i]
+    says record i was left as text for dnspython (its rdata is then that text).
+    includes=False refuses $INCLUDE, as the fuzz harness does."""
+    cdef rd_rrlist l
+    cdef rd_msgs m
+    cdef zs_options opt
+    cdef bytes ow = _zscan_origin_wire(origin)
+    cdef bytes bname = _os.fsencode(name)
+    if isinstance(text, str):
+        text = text.encode("utf-8", "surrogateescape")
+    rd_rrlist_init(&l)
+    rd_msgs_init(&m, 100)
+    _zscan_options(&opt, <const uint8_t *>ow if ow is not None else NULL, 3600)
+    _zscan_include_policy(&opt, include_policy)
+    if not includes:
+        opt.include_depth_max = -1
+    try:
+        zs_parse_text(bname, text, len(text), &opt, &l, &m)
+        flags = [bool(l.rr[i].flags & RD_RR_TEXT_RDATA) for i in range(l.n)]
+        recs, msgs = _zscan_records_and_messages(&l, &m)
+        return recs, flags, msgs
+    finally:
+        rd_rrlist_free(&l)
+        rd_msgs_free(&m)
+
+
+# ---- a second record source and the builder alone (zone)
+
+class _RecordingTxn:
+    """Just enough of a dnspython transaction for dns.zonefile.Reader: it records every
+    record with the file and line it came from instead of merging rdatasets, so that
+    the semantic checks (duplicates, TTL differences) see the file as written."""
+
+    class _Manager:
+        def __init__(self, origin):
+            self.origin = origin
+
+        def origin_information(self):
+            return (self.origin, False, self.origin)
+
+    def __init__(self, origin):
+        self.manager = self._Manager(origin)
+        self.records = []      # (owner Name, ttl, rdata, filename, line)
+        self.where = ("<string>", 0)
+
+    def _set_origin(self, origin):
+        pass
+
+    def check_put_rdataset(self, check):
+        pass
+
+    def add(self, name, ttl, rd):
+        self.records.append((name, ttl, rd) + self.where)
+
+    add_unicode = add
+
+
+def _dnspython_records(origin, str text, str name, default_ttl):
+    """Parse master-file text with dnspython: list of (owner, ttl, rdata, file, line), or
+    raise ZoneError("FILE:LINE: error: reason") on the first syntax error."""
+    import dns.exception
+    import dns.name
+    import dns.rdataclass
+    import dns.tokenizer
+    import dns.zonefile
+    from robdns.errors import ZoneError
+
+    txn = _RecordingTxn(dns.name.from_text(origin) if isinstance(origin, str) else origin)
+
+    class Reader(dns.zonefile.Reader):
+        def _rr_line(self):
+            # the owner token is still to be read: this is the record's first line
+            txn.where = (self.tok.filename, self.tok.line_number)
+            return super()._rr_line()
+
+    tok = dns.tokenizer.Tokenizer(text, filename=name)
+    reader = Reader(tok, dns.rdataclass.IN, txn, allow_include=True,
+                    default_ttl=default_ttl, rfc2308_ttl=False)
+    try:
+        reader.read()
+    except dns.exception.DNSException as exc:
+        # dnspython's message starts with "FILE:LINE: " already
+        msg = str(exc)
+        parts = msg.split(": ", 1)
+        if len(parts) == 2 and ":" in parts[0]:
+            msg = f"{parts[0]}: error: {parts[1]}"
+        else:
+            msg = f"{name}: error: {msg}"
+        raise ZoneError(str(origin), [msg]) from None
+    return txn.records
+
+
+cdef int _fill_rrlist_dnspython(rd_rrlist *l, list records) except -1:
+    cdef bytes owner, rdata
+    cdef uint16_t fidx
+    for (nm, ttl, rd, fname, line) in records:
+        owner = nm.to_wire()
+        rdata = rd.to_wire()
+        fidx = rd_rrlist_file(l, str(fname).encode("utf-8", "replace"))
+        if len(rdata) > 65535:
+            raise ValueError("rdata too long")
+        if rd_rrlist_add(l, <const uint8_t *>owner, rd.rdtype, rd.rdclass, ttl,
+                         <const uint8_t *>rdata, <uint16_t>len(rdata), fidx, line) != 0:
+            raise MemoryError()
+    return 0
+
+
+def _compile_zone_dnspython(origin, str text, str name="<string>", default_ttl=3600):
+    """Compile zone text read by dnspython's parser (the second record source, kept so
+    tests can check the C parser path compiles to the same image)."""
+    cdef rd_rrlist l
+    cdef rd_msgs m
+    records = _dnspython_records(origin, text, name, default_ttl)
+    rd_rrlist_init(&l)
+    rd_msgs_init(&m, 0)
+    try:
+        _fill_rrlist_dnspython(&l, records)
+        return _build_image(str(origin), _origin_wire(origin), &l, &m)
+    finally:
+        rd_rrlist_free(&l)
+        rd_msgs_free(&m)
+
+
+def _compile_zone_records(origin, list records, str name="<records>"):
+    """Compile raw records (owner_wire, ttl, rclass, rtype, rdata_wire[, line]) — the
+    builder without any parser, for tests of the semantic checks and of bad input."""
+    cdef rd_rrlist l
+    cdef rd_msgs m
+    cdef bytes owner, rdata
+    cdef uint16_t fidx
+    rd_rrlist_init(&l)
+    rd_msgs_init(&m, 0)
+    try:
+        fidx = rd_rrlist_file(&l, name.encode())
+        for lineno, rec in enumerate(records, 1):
+            owner, ttl, rclass, rtype, rdata = rec[:5]
+            line = rec[5] if len(rec) > 5 else lineno
+            if rd_rrlist_add(&l, <const uint8_t *>owner, rtype, rclass, ttl,
+                             <const uint8_t *>rdata, <uint16_t>len(rdata), fidx, line) != 0:
+                raise MemoryError()
+        return _build_image(str(origin), _origin_wire(origin), &l, &m)
+    finally:
+        rd_rrlist_free(&l)
+        rd_msgs_free(&m)
+
+# ---- the image seen from Python: bytes, lookups, node and rrset views (zone)
+
+def image_to_bytes(ZoneImage img):
+    """The image's bytes, as save() writes them."""
+    return PyBytes_FromStringAndSize(<const char *>zimg_base(img.img), zimg_size(img.img))
+
+
+def image_from_bytes(data):
+    """Validate a copy of `data` as an image (ValueError with the reason if invalid)."""
+    cdef const uint8_t[::1] view = data
+    cdef size_t n = view.shape[0]
+    cdef char err[256]
+    cdef void *buf = malloc(n if n else 1)
+    if buf == NULL:
+        raise MemoryError()
+    if n:
+        memcpy(buf, &view[0], n)
+    err[0] = 0
+    cdef const zimg *z = zimg_from_buffer(buf, n, err, sizeof(err))
+    if z == NULL:
+        free(buf)
+        raise ValueError(err.decode("utf-8", "replace"))
+    cdef ZoneImage img = ZoneImage.__new__(ZoneImage)
+    img._copy = buf
+    img.img = z
+    return img
+
+
+cdef object _image_node_text(ZoneImage img, znode_id n):
+    if n == RD_NONE:
+        return None
+    return _wire_to_text(zimg_node_name(img.img, n))
+
+
+def image_lookup(ZoneImage img, name):
+    """zimg_lookup of a name (text or wire): a dict of node names (or None)."""
+    cdef bytes w = _origin_wire(name).lower() if isinstance(name, str) else bytes(name).lower()
+    cdef zlookup r
+    zimg_lookup(img.img, <const uint8_t *>w, rd_name_labels(<const uint8_t *>w), &r)
+    return {
+        "exact": _image_node_text(img, r.exact),
+        "encloser": _image_node_text(img, r.encloser),
+        "cut": _image_node_text(img, r.cut),
+        "dname": _image_node_text(img, r.dname),
+        "wildcard": _image_node_text(img, r.wildcard),
+        "encloser_labels": r.encloser_labels if r.encloser != RD_NONE else None,
+        "cut_labels": zimg_node_labels(img.img, r.cut) if r.cut != RD_NONE else None,
+    }
+
+
+def image_without_answers(ZoneImage img):
+    """A copy of the image without its precomputed answers: every query then takes the
+    general path (to compare the two, and to measure)."""
+    cdef ZoneImage copy = image_from_bytes(image_to_bytes(img))
+    zimg_fast_clear(<zimg *>copy._copy)
+    return copy
+
+
+def image_answer_names(ZoneImage img):
+    """How many names have precomputed answers."""
+    return zimg_fast_names(img.img)
+
+
+def image_fast_answer(ZoneImage img, name, int qtype):
+    """The precomputed answer for (name, qtype): a dict with the section counts, AA,
+    the rcode and the bytes after the question; None when the query would take the
+    general path."""
+    cdef bytes w = _origin_wire(name).lower()
+    cdef uint16_t counts[3]
+    cdef uint8_t aa, rcode
+    cdef const uint8_t *body
+    cdef int n = zimg_fast_get(img.img, <const uint8_t *>w, <uint16_t>qtype, counts, &aa,
+                               &rcode, &body)
+    if n < 0:
+        return None
+    return {"an": counts[0], "ns": counts[1], "ar": counts[2], "aa": bool(aa),
+            "rcode": rcode, "body": PyBytes_FromStringAndSize(<const char *>body, n)}
+
+
+def image_node_names(ZoneImage img):
+    """Every node's name in image (canonical) order."""
+    return [_image_node_text(img, i) for i in range(zimg_node_count(img.img))]
+
+
+def image_node_flags(ZoneImage img, name):
+    """The ZN_* flags of the node `name`, or None when the image has no such node."""
+    cdef bytes w = _origin_wire(name).lower()
+    cdef znode_id n = zimg_find_node(img.img, <const uint8_t *>w)
+    if n == RD_NONE:
+        return None
+    return zimg_node_flags(img.img, n)
+
+
+def image_rrsets(ZoneImage img, name):
+    """The rrsets of a node as dicts (type, covered, ttl, rdatas, rrsig, additional)."""
+    cdef bytes w = _origin_wire(name).lower()
+    cdef znode_id n = zimg_find_node(img.img, <const uint8_t *>w)
+    cdef unsigned count, i, k
+    cdef const zrrset *r
+    cdef const uint8_t *base = zimg_base(img.img)
+    cdef const uint8_t *p
+    cdef const uint32_t *ids
+    cdef uint32_t rdlen
+    if n == RD_NONE:
+        return None
+    r = zimg_node_rrsets(img.img, n, &count)
+    first = <size_t>(r - zimg_rrset_at(img.img, 0)) if count else 0
+    out = []
+    for i in range(count):
+        p = base + r[i].rdata_off
+        rdatas = []
+        for k in range(r[i].count):
+            rdlen = p[0] << 8 | p[1]
+            rdatas.append(PyBytes_FromStringAndSize(<const char *>p + 2, rdlen))
+            p += 2 + rdlen
+        addl = []
+        if r[i].addl_off != RD_NONE:
+            ids = <const uint32_t *>(base + r[i].addl_off)
+            addl = [_image_node_text(img, ids[k]) for k in range(r[i].addl_count)]
+        out.append({
+            "index": first + i,
+            "type": r[i].type,
+            "covered": r[i].covered,
+            "ttl": r[i].ttl,
+            "rdatas": rdatas,
+            "rrsig": None if r[i].rrsig == RD_NONE else r[i].rrsig,
+            "additional": addl,
+        })
+    return out
+
+
+# ---- the answer engine called from Python (engine)
+
+def db_find_index(Database db, name, ds=False):
+    """Index in db.zones of the zone that answers `name` (str or wire bytes), or None:
+    the most specific one; with ds=True the one above `name` first, as for a DS query
+    (RFC 4035 3.1.4.1)."""
+    import dns.name
+    wire = name if isinstance(name, bytes) else dns.name.from_text(name).to_wire()
+    cdef bytes lw = bytes(wire).lower()
+    cdef uint32_t i = rd_db_find_index(db.db, <const uint8_t *>PyBytes_AS_STRING(lw),
+                                       1 if ds else 0)
+    return None if i == RD_NONE else i
+
+
+cdef class EngineStats:
+    """The counters of one caller of the engine (rd_stats), readable as a dict."""
+    cdef rd_stats s
+
+    def __cinit__(self):
+        memset(&self.s, 0, sizeof(rd_stats))
+
+    def as_dict(self):
+        return {
+            "queries": self.s.queries, "responses": self.s.responses,
+            "dropped": self.s.dropped, "malformed": self.s.malformed,
+            "truncated": self.s.truncated, "udp": self.s.udp, "tcp": self.s.tcp,
+            "edns": self.s.edns, "do": self.s.do_bit,
+            "rcode": {i: self.s.rcode[i] for i in range(RD_STAT_RCODES) if self.s.rcode[i]},
+            "qtype": {i: self.s.qtype[i] for i in range(RD_STAT_QTYPES) if self.s.qtype[i]},
+            "qtype_other": {_RD_QTYPE_OTHER[i]: self.s.qtype_named[i]
+                            for i in range(len(_RD_QTYPE_OTHER)) if self.s.qtype_named[i]},
+            "opcode": {i: self.s.opcode[i] for i in range(16) if self.s.opcode[i]},
+            "zones": {i: self.s.zone_queries[i] for i in range(RD_STAT_ZONES)
+                      if self.s.zone_queries[i]},
+        }
+
+    def named(self):
+        """The counters with the names `robdns ctl stats` and /metrics use."""
+        return stats_dict(&self.s)
+
+
+cdef bytes _client_bytes(object client):
+    """A client address (text, bytes of 4 or 16, or an ipaddress object) as packed bytes;
+    b"" for None."""
+    if client is None:
+        return b""
+    if isinstance(client, bytes):
+        if len(client) not in (0, 4, 16):
+            raise ValueError("a client address is 4 or 16 bytes")
+        return client
+    import ipaddress
+    return ipaddress.ip_address(client).packed
+
+
+cdef void _transport(rd_transport *t, object tcp, bytes client):
+    """A transport for the engine: TCP or UDP, from `client` (b"": unknown)."""
+    memset(t, 0, sizeof(rd_transport))
+    t.tcp = 1 if tcp else 0
+    t.family = 6 if len(client) == 16 else 4
+    t.client_len = <uint8_t>len(client)
+    t.client = <const uint8_t *>PyBytes_AS_STRING(client) if client else NULL
+
+
+def _siphash24(bytes key, bytes data):
+    """SipHash-2-4 of `data` under the 16-byte `key` (csrc/lib/siphash.c), as the 8
+    bytes of the reference implementation."""
+    cdef uint8_t out[8]
+    if len(key) != 16:
+        raise ValueError("a SipHash key is 16 bytes")
+    rd_siphash24_bytes(<const uint8_t *>PyBytes_AS_STRING(key),
+                       <const uint8_t *>PyBytes_AS_STRING(data), len(data), out)
+    return PyBytes_FromStringAndSize(<char *>out, 8)
+
+
+def answer(Database db, bytes query, tcp=False, EngineStats stats=None, client=None):
+    """Answer one query (wire bytes) from `db`; returns the response, b"" for none.
+    The engine runs without the GIL."""
+    if db is None or db.db == NULL:
+        raise ValueError("answer() needs an initialised Database")
+    cdef bytes cl = _client_bytes(client)
+    cdef rd_transport t
+    _transport(&t, tcp, cl)
+    cdef size_t qlen = PyBytes_GET_SIZE(query)
+    cdef const uint8_t *q = <const uint8_t *>PyBytes_AS_STRING(query)
+    cdef uint8_t *resp = <uint8_t *>malloc(65535)
+    if resp == NULL:
+        raise MemoryError()
+    cdef rd_stats *sp = &stats.s if stats is not None else NULL
+    cdef size_t n
+    cdef const rd_db *dbp = db.db
+    with nogil:
+        n = rd_answer(dbp, q, qlen, resp, 65535, &t, sp)
+    try:
+        return PyBytes_FromStringAndSize(<char *>resp, n)
+    finally:
+        free(resp)
+
+
+cdef double _thread_cpu_seconds() noexcept nogil:
+    cdef timespec ts
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+    return ts.tv_sec + ts.tv_nsec * 1e-9
+
+
+def answer_batch(Database db, list queries, tcp=False, EngineStats stats=None, client=None):
+    """Answer a list of queries with rd_answer_batch (prefetching pipeline); returns the
+    list of responses (b"" = none), each equal to what answer() gives."""
+    if db is None or db.db == NULL:
+        raise ValueError("answer_batch() needs an initialised Database")
+    cdef Py_ssize_t n = len(queries), i
+    for b in queries:
+        if not isinstance(b, bytes):
+            raise TypeError("queries must be bytes")
+    cdef size_t cap = 65535 if tcp else 4096
+    cdef rd_batch_item *items = <rd_batch_item *>calloc(n + 1, sizeof(rd_batch_item))
+    cdef uint8_t *bufs = <uint8_t *>malloc((n + 1) * cap)
+    if items == NULL or bufs == NULL:
+        free(items); free(bufs)
+        raise MemoryError()
+    for i in range(n):
+        items[i].q = <const uint8_t *>PyBytes_AS_STRING(queries[i])
+        items[i].qlen = PyBytes_GET_SIZE(queries[i])
+        items[i].resp = bufs + i * cap
+        items[i].respcap = cap
+    cdef bytes cl = _client_bytes(client)
+    cdef rd_transport t
+    _transport(&t, tcp, cl)
+    cdef rd_stats *sp = &stats.s if stats is not None else NULL
+    cdef const rd_db *dbp = db.db
+    with nogil:
+        rd_answer_batch(dbp, items, n, &t, sp)
+    try:
+        return [PyBytes_FromStringAndSize(<char *>items[i].resp, items[i].resplen)
+                for i in range(n)]
+    finally:
+        free(items)
+        free(bufs)
+
+
+def bench_answer(Database db, list queries, double seconds=1.0, tcp=False, int batch=0,
+                 client=None):
+    """In-process engine benchmark: answer the pre-made `queries` in order, round after
+    round, in a C loop without the GIL, for about `seconds` of this thread's CPU time;
+    one rd_answer per query, or with batch > 0 rd_answer_batch over `batch` queries at a
+    time.  Returns (answered, wall_seconds, cpu_seconds, bytes_out); answered /
+    cpu_seconds is the rate of one core even when the machine is shared."""
+    cdef Py_ssize_t nq = len(queries)
+    if nq == 0:
+        raise ValueError("no queries")
+    if batch < 0 or batch > 1024:
+        raise ValueError("batch must be within 0..1024")
+    cdef Py_ssize_t nb = batch if batch > 0 else 1
+    cdef size_t respcap = 65535 if tcp else 1232
+    cdef rd_batch_item *items = <rd_batch_item *>calloc(nq, sizeof(rd_batch_item))
+    cdef uint8_t *bufs = <uint8_t *>malloc(nb * respcap)
+    if items == NULL or bufs == NULL:
+        free(items); free(bufs)
+        raise MemoryError()
+    cdef Py_ssize_t i
+    for i in range(nq):
+        b = queries[i]
+        if not isinstance(b, bytes):
+            free(items); free(bufs)
+            raise TypeError("queries must be bytes")
+        items[i].q = <const uint8_t *>PyBytes_AS_STRING(b)
+        items[i].qlen = PyBytes_GET_SIZE(b)
+        items[i].resp = bufs + (i % nb) * respcap
+        items[i].respcap = respcap
+    cdef bytes cl = _client_bytes(client)
+    cdef rd_transport t
+    _transport(&t, tcp, cl)
+    cdef const rd_db *dbp = db.db
+    cdef uint64_t done = 0, out = 0
+    cdef Py_ssize_t j = 0, k, m
+    cdef double cpu0, cpu1
+    wall0 = _time.perf_counter()
+    with nogil:
+        cpu0 = _thread_cpu_seconds()
+        cpu1 = cpu0
+        # The clock is read about once per 64k answers, off the hot path.
+        while cpu1 - cpu0 < seconds:
+            k = 0
+            while k < 65536:
+                if batch > 0:
+                    m = nb if j + nb <= nq else nq - j
+                    rd_answer_batch(dbp, items + j, m, &t, NULL)
+                    for i in range(j, j + m):
+                        out += items[i].resplen
+                else:
+                    m = 1
+                    out += rd_answer(dbp, items[j].q, items[j].qlen, items[j].resp,
+                                     respcap, &t, NULL)
+                j += m
+                k += m
+                if j == nq:
+                    j = 0
+            done += k
+            cpu1 = _thread_cpu_seconds()
+    wall = _time.perf_counter() - wall0
+    free(items); free(bufs)
+    return done, wall, cpu1 - cpu0, out
+
+# ---- rate limiting and RCU driven from Python (server)
+
+cdef class RrlTable:
+    """One worker's rate limiting table driven from Python with a given clock, for tests.
+
+    check(peer, response, now_ms) -> "pass" | "slip" | "drop", where peer is a
+    (host, port) pair of either family; slip(response) -> the truncated form.
+    """
+    cdef rd_rrl_table *t
+
+    def __cinit__(self, dict rrl):
+        cdef rd_rrl_config c = _rrl_config(rrl)
+        self.t = rd_rrl_new(&c)
+        if self.t == NULL:
+            raise MemoryError()
+
+    def check(self, peer, bytes response, unsigned long long now_ms):
+        import socket as _socket
+        import struct as _struct
+        host, port = peer[0], peer[1]
+        if ":" in host:     # struct sockaddr_in6 / sockaddr_in, family in host order
+            sa = _struct.pack("=H", _socket.AF_INET6) + port.to_bytes(2, "big") + bytes(4) \
+                + _socket.inet_pton(_socket.AF_INET6, host) + bytes(4)
+        else:
+            sa = _struct.pack("=H", _socket.AF_INET) + port.to_bytes(2, "big") \
+                + _socket.inet_pton(_socket.AF_INET, host) + bytes(8)
+        cdef bytes sab = sa
+        cdef int v = rd_rrl_check(self.t, <const sockaddr *><const char *>sab,
+                                  <const unsigned char *>response, len(response), now_ms)
+        return {RD_RRL_PASS: "pass", RD_RRL_SLIP: "slip", RD_RRL_DROP: "drop"}[v]
+
+    @staticmethod
+    def slip(bytes response):
+        buf = bytearray(response)
+        cdef unsigned char[::1] view = buf
+        cdef size_t n = rd_rrl_slip(&view[0], len(buf)) if len(buf) else 0
+        return bytes(buf[:n])
+
+    def __dealloc__(self):
+        rd_rrl_free(self.t)
+
+
+# RCU: a reader slot and the grace-period counter in Python hands, and the C stress test.
+
+def rcu_synchronize():
+    """Wait for a grace period (GIL released): every online reader passes a quiescent point."""
+    with nogil:
+        rd_rcu_synchronize()
+
+
+def rcu_grace_periods():
+    """Number of grace periods completed so far in this process."""
+    return rd_rcu_grace_periods()
+
+
+cdef class RcuTestReader:
+    """An RCU reader slot driven from Python, for tests of the grace-period rules.
+
+    Workers do this in C; tests use it to hold a reader online (not quiescent) and show
+    that rd_rcu_synchronize() waits for it, or that it does not wait for an offline one.
+    """
+    cdef rd_rcu_reader *r
+
+    def __cinit__(self):
+        self.r = rd_rcu_register()
+        if self.r == NULL:
+            raise RuntimeError("no free RCU reader slot")
+
+    def online(self):
+        rd_rcu_online(self.r)
+
+    def quiescent(self):
+        rd_rcu_quiescent(self.r)
+
+    def offline(self):
+        rd_rcu_offline(self.r)
+
+    def close(self):
+        if self.r != NULL:
+            rd_rcu_unregister(self.r)
+            self.r = NULL
+
+    def __dealloc__(self):
+        if self.r != NULL:
+            rd_rcu_unregister(self.r)
+
+
+def rcu_pin_stress(int publications, bint ignore_pins=False):
+    """Run the C pinning stress test of rcu_selftest.c; returns its counters as a dict."""
+    cdef rd_rcu_stress_result res
+    cdef int rc
+    cdef int ignore = 1 if ignore_pins else 0
+    with nogil:
+        rc = rd_rcu_pin_stress(publications, ignore, &res)
+    if rc != 0:
+        raise ValueError("rcu_pin_stress: bad arguments or threads could not start")
+    return {"readers": res.readers, "publications": res.publications,
+            "grace_periods": res.grace_periods, "violations": res.violations,
+            "reads": res.reads}
+
+
+def rcu_test_pin(Database db):
+    """Pin db as a stream would; undo with rcu_test_unpin."""
+    rd_db_pin(db.db)
+
+
+def rcu_test_unpin(Database db):
+    rd_db_unpin(db.db)
+
+
+def db_pins(Database db):
+    """How many streams pin db now."""
+    return rd_db_pins(db.db)
+
+
+def rcu_stress(int readers, int publications, bint skip_synchronize=False):
+    """Run the C stress test of rcu_selftest.c; returns its counters as a dict."""
+    cdef rd_rcu_stress_result res
+    cdef int rc
+    cdef int skip = 1 if skip_synchronize else 0
+    with nogil:
+        rc = rd_rcu_stress(readers, publications, skip, &res)
+    if rc != 0:
+        raise ValueError("rcu_stress: bad arguments or threads could not start")
+    return {"readers": res.readers, "publications": res.publications,
+            "grace_periods": res.grace_periods, "violations": res.violations,
+            "reads": res.reads}
+
+# ---- the XDP worker's per-frame code and the attached program (xdp)
+
+def xdp_attached_program(int ifindex):
+    """(id, name) of the XDP program on the interface (any mode); (0, "") when none."""
+    cdef uint32_t pid = 0
+    cdef char name[64]
+    rc = cxdp.rd_xdp_query_attached(ifindex, &pid, name, sizeof(name))
+    if rc < 0:
+        raise OSError(-rc, "querying the XDP program of interface %d" % ifindex)
+    return (pid, name.decode("utf-8", "replace") if pid else "")
+
+
+def xdp_reply_frame(Database db, bytes frame, int port=53, int mtu=1500):
+    """The reply frame the XDP worker would send for `frame` (b"" when none), and why.
+
+    Runs the exact per-frame code of the workers on a copy, so that frame building and
+    checksums are testable without root; returns (reply: bytes, reason: str).
+    """
+    cdef size_t cap = 4096 - 256      # what a UMEM frame leaves after XDP_PACKET_HEADROOM
+    cdef uint8_t *buf
+    cdef uint8_t *scratch
+    cdef int why = 0
+    cdef size_t n
+    cdef cxdp.rd_stats st
+    if <size_t>len(frame) > cap:
+        raise ValueError("frame longer than a UMEM frame")
+    if not 576 <= mtu <= 65535:
+        raise ValueError("mtu out of range")
+    buf = <uint8_t *>malloc(cap)
+    scratch = <uint8_t *>malloc(65536)
+    if buf == NULL or scratch == NULL:
+        free(buf)
+        free(scratch)
+        raise MemoryError()
+    memset(&st, 0, sizeof(st))
+    memcpy(buf, <const char *>frame, len(frame))
+    n = cxdp.rd_xdp_reply(buf, len(frame), cap, <uint16_t>port, <uint16_t>mtu,
+                          <const cxdp.rd_db *>db.db, scratch, &st, &why)
+    out = (<char *>buf)[:n] if n else b""
+    free(buf)
+    free(scratch)
+    reasons = {cxdp.RD_XDP_OK: "ok", cxdp.RD_XDP_NOT_DNS: "not-dns",
+               cxdp.RD_XDP_MALFORMED: "malformed", cxdp.RD_XDP_NO_ANSWER: "no-answer",
+               cxdp.RD_XDP_NO_ROOM: "no-room"}
+    return out, reasons.get(why, "?")

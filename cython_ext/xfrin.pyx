@@ -1,0 +1,171 @@
+# xfrin.pyx — received zone transfers for Python: response messages in, the next ZoneImage out (zone/xfrin.c does the reading, zimg_build the image).
+from libc.stdlib cimport malloc, free
+from includes.xfrin cimport *
+
+_XFR_KINDS = {RD_XFRIN_PENDING: "pending", RD_XFRIN_AXFR: "axfr", RD_XFRIN_IXFR: "ixfr",
+              RD_XFRIN_UPTODATE: "uptodate"}
+
+
+cdef list _rrlist_tuples(const rd_rrlist *l):
+    cdef size_t i
+    cdef const rd_rr *r
+    out = []
+    for i in range(l.n):
+        r = &l.rr[i]
+        out.append((PyBytes_FromStringAndSize(<const char *>l.arena + r.owner,
+                                              rd_name_len(l.arena + r.owner)),
+                    r.ttl, r.rclass, r.type,
+                    PyBytes_FromStringAndSize(<const char *>l.arena + r.rdata, r.rdlen)))
+    return out
+
+
+cdef class XfrIn:
+    """One transfer being received: feed() each response message in order (after its TSIG
+    is verified or before: a transfer that fails anywhere is thrown away whole), then
+    image() builds the next version.  Errors raise robdns.errors.TransferError."""
+    cdef rd_xfrin *x
+    cdef readonly str origin
+
+    def __cinit__(self, origin, qtype="AXFR", int id=0, serial=0):
+        cdef bytes ow = _origin_wire(origin)
+        self.x = <rd_xfrin *>malloc(sizeof(rd_xfrin))
+        if self.x == NULL:
+            raise MemoryError()
+        cdef uint16_t qt = 251 if qtype in ("IXFR", 251) else 252
+        rd_xfrin_init(self.x, <const uint8_t *>ow, qt, <uint16_t>id, <uint32_t>serial)
+        self.origin = str(origin)
+
+    def __dealloc__(self):
+        if self.x != NULL:
+            rd_xfrin_free(self.x)
+            free(self.x)
+
+    def feed(self, message):
+        """Read one message: returns (done, tsig_offset); tsig_offset is 0 when the message
+        carries no TSIG record."""
+        from robdns.errors import TransferError
+        cdef const uint8_t[::1] v = message
+        cdef size_t n = v.shape[0]
+        cdef size_t toff = 0
+        cdef int rc
+        cdef const uint8_t *p = &v[0] if n else <const uint8_t *>b""
+        with nogil:
+            rc = rd_xfrin_message(self.x, p, n, &toff)
+        if rc < 0:
+            raise TransferError(self.x.err.decode("utf-8", "replace"), rcode=self.x.rcode)
+        return rc == 1, toff
+
+    @property
+    def done(self):
+        return bool(self.x.done)
+
+    @property
+    def kind(self):
+        return _XFR_KINDS[self.x.kind]
+
+    @property
+    def serial(self):
+        return self.x.serial
+
+    @property
+    def messages(self):
+        return self.x.messages
+
+    @property
+    def records(self):
+        return self.x.records
+
+    @property
+    def expire(self):
+        """The EDNS EXPIRE value the primary sent (RFC 7314), or None."""
+        return self.x.expire if self.x.has_expire else None
+
+    def zone_records(self):
+        """AXFR: the records of the zone (SOA once); for tests."""
+        return _rrlist_tuples(&self.x.zone)
+
+    def diff_records(self):
+        """IXFR: (deleted, record) pairs in stream order; for tests."""
+        cdef size_t i
+        recs = _rrlist_tuples(&self.x.diff)
+        return [(bool(self.x.diff.rr[i].flags & 0x100), recs[i]) for i in range(len(recs))]
+
+    def applied_records(self, ZoneImage current):
+        """IXFR: the records of the next version, the differences applied to `current`."""
+        from robdns.errors import TransferError, IxfrApplyError
+        cdef rd_rrlist out
+        cdef int rc
+        rd_rrlist_init(&out)
+        try:
+            with nogil:
+                rc = rd_xfrin_apply(self.x, current.img, &out)
+            if rc != 0:
+                raise IxfrApplyError(self.x.err.decode("utf-8", "replace"))
+            return _rrlist_tuples(&out)
+        finally:
+            rd_rrlist_free(&out)
+
+    def image(self, ZoneImage current=None):
+        """The next version as a ZoneImage: the AXFR's records, or the IXFR applied to
+        `current` (IxfrApplyError when it does not apply: fall back to AXFR).  Raises
+        ZoneError when the records do not make a valid zone."""
+        from robdns.errors import TransferError, IxfrApplyError
+        cdef rd_rrlist out
+        cdef rd_msgs m
+        cdef int rc = 0
+        cdef bytes ow = _origin_wire(self.origin)
+        if not self.x.done:
+            raise TransferError("the transfer is not complete")
+        if self.x.kind == RD_XFRIN_UPTODATE:
+            raise TransferError("nothing newer to build: the zone is up to date")
+        rd_rrlist_init(&out)
+        rd_msgs_init(&m, 0)
+        try:
+            rd_rrlist_file(&out, b"<transfer>")
+            if self.x.kind == RD_XFRIN_IXFR:
+                if current is None:
+                    raise IxfrApplyError("an IXFR needs the current version")
+                with nogil:
+                    rc = rd_xfrin_apply(self.x, current.img, &out)
+                if rc != 0:
+                    raise IxfrApplyError(self.x.err.decode("utf-8", "replace"))
+                return _build_image(self.origin, ow, &out, &m)
+            rd_rrlist_file(&self.x.zone, b"<transfer>")
+            return _build_image(self.origin, ow, &self.x.zone, &m)
+        finally:
+            rd_rrlist_free(&out)
+            rd_msgs_free(&m)
+
+
+def parse_transfer(origin, messages, qtype="AXFR", int id=0, serial=0, ZoneImage current=None):
+    """The ZoneImage a complete transfer (the list of its response messages) gives: an
+    AXFR's zone, or an IXFR applied to `current`.  None when an IXFR says the zone is up
+    to date.  TransferError when the messages are not a well-formed complete transfer."""
+    from robdns.errors import TransferError
+    x = XfrIn(origin, qtype, id, serial)
+    for i, m in enumerate(messages):
+        done, _ = x.feed(m)
+        if done and i != len(messages) - 1:
+            raise TransferError("messages after the end of the transfer")
+    if not x.done:
+        raise TransferError("the transfer ends before its closing SOA")
+    if x.kind == "uptodate":
+        return None
+    return x.image(current)
+
+
+def image_records(ZoneImage img):
+    """Every record of an image as (owner_wire, ttl, rclass, rtype, rdata_wire)."""
+    cdef rd_rrlist l
+    rd_rrlist_init(&l)
+    try:
+        if rd_xfrin_image_records(img.img, &l) != 0:
+            raise MemoryError()
+        return _rrlist_tuples(&l)
+    finally:
+        rd_rrlist_free(&l)
+
+
+def serial_lt(uint32_t a, uint32_t b):
+    """RFC 1982 serial comparison: a < b."""
+    return bool(rd_serial_lt(a, b))

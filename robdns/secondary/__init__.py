@@ -1,0 +1,181 @@
+"""secondary — the secondary role: a per-zone event scheduler (as Knot's zone events),
+one small module per event: refresh (SOA check and transfer), expire, flush (the kept
+copy), notify (NOTIFY in).  Timers are planned from the SOA and replanned after each event,
+never polled.
+
+The scheduler runs on the daemon's event loop; a zone's new version goes out through the
+daemon's publication path (Daemon.publish_zone), as a reload's does.
+"""
+
+import asyncio
+import dataclasses
+import random
+import time
+
+from robdns.log import logger
+
+# Floors on the SOA timers (seconds): a zone with REFRESH 0 must not spin (Knot has
+# refresh-min-interval 2 too); tests use SOA timers of a few seconds.
+REFRESH_MIN = 1.0
+RETRY_MIN = 1.0
+# NOTIFYs for a zone within this many seconds of a refresh start no new one (RFC 1996 4.7
+# lets a secondary rate-limit): a storm costs one transfer.
+NOTIFY_HOLDOFF = 1.0
+
+
+@dataclasses.dataclass
+class XfrState:
+    """What the secondary knows of one zone beyond its image: timers and the last outcome.
+    One object per zone for the life of the process (ZoneState copies point to it)."""
+    name: str
+    primary_used: str = None        # "ADDR@PORT" of the last successful refresh
+    last_refresh: float = None      # wall time of the last successful SOA check/transfer
+    next_refresh: float = None      # wall time the refresh timer fires
+    expires_at: float = None        # wall time the copy expires without a refresh
+    expired: bool = False
+    last_error: str = None
+    last_error_at: float = None
+    last_transfer: dict = None      # kind, serial, messages, records, bytes, seconds
+    refreshing: bool = False
+    notifies: int = 0
+    last_notify: float = 0.0        # monotonic
+
+    def status(self):
+        return {"role": "secondary", "primary": self.primary_used,
+                "last_refresh": self.last_refresh, "next_refresh": self.next_refresh,
+                "expires_at": self.expires_at, "expired": self.expired,
+                "last_error": self.last_error, "last_error_at": self.last_error_at,
+                "last_transfer": self.last_transfer, "refreshing": self.refreshing,
+                "notifies": self.notifies}
+
+
+class Secondary:
+    """The event scheduler of every secondary zone of the daemon."""
+
+    def __init__(self, daemon):
+        self.daemon = daemon
+        self.states = {}            # zone name -> XfrState
+        self._timers = {}           # (zone name, event) -> asyncio.TimerHandle
+        self._tasks = {}            # zone name -> the running refresh task
+        self._wanted = {}           # zone name -> force AXFR on the refresh after this one
+        self._seen = set()          # zones planned already
+        self.loop = None
+
+    # ---- configuration
+
+    def zones(self):
+        return {z.name: z for z in self.daemon.cfg.zones if z.secondary}
+
+    def state(self, name):
+        st = self.states.get(name)
+        if st is None:
+            st = self.states[name] = XfrState(name)
+        return st
+
+    def start(self):
+        """Plan every secondary zone: a refresh at once (a kept copy is served meanwhile),
+        and its expiry from the saved timers."""
+        self.loop = asyncio.get_running_loop()
+        self.configure()
+
+    def configure(self):
+        """After a start or reload: zones that became secondaries are planned, zones that
+        stopped being ones have their timers dropped."""
+        from robdns.secondary import expire, flush
+        zones = self.zones()
+        for name in list(self.states):
+            if name not in zones:
+                self.cancel(name)
+                del self.states[name]
+                self._seen.discard(name)
+        for name, z in zones.items():
+            zs = self.daemon.zones.get(name)
+            if zs is not None:
+                zs.xfr = self.state(name)
+            if name in self.states and name in self._seen:
+                continue
+            self._seen.add(name)
+            st = self.state(name)
+            saved = flush.load_timers(z)
+            if zs is not None and zs.image is not None and saved.get("expire_at"):
+                st.last_refresh = saved.get("refreshed_at")
+                expire.plan(self, name, saved["expire_at"])
+            self.schedule(name, "refresh", 0.0)
+
+    def stop(self):
+        for name in list(self.states):
+            self.cancel(name)
+
+    def cancel(self, name):
+        for key in [k for k in self._timers if k[0] == name]:
+            self._timers.pop(key).cancel()
+        task = self._tasks.pop(name, None)
+        if task is not None:
+            task.cancel()
+
+    # ---- the scheduler
+
+    def schedule(self, name, event, delay):
+        """Plan `event` ("refresh", "expire") of zone `name` in `delay` seconds, replacing
+        the one planned."""
+        old = self._timers.pop((name, event), None)
+        if old is not None:
+            old.cancel()
+        delay = max(0.0, delay)
+        if event == "refresh":
+            self.state(name).next_refresh = time.time() + delay
+        self._timers[(name, event)] = self.loop.call_later(delay, self._fire, name, event)
+
+    def _fire(self, name, event):
+        self._timers.pop((name, event), None)
+        if event == "refresh":
+            self.refresh_now(name)
+        elif event == "expire":
+            from robdns.secondary import expire
+            asyncio.ensure_future(expire.run(self, name))
+
+    def refresh_now(self, name, force_axfr=False):
+        """Start a refresh of `name` unless one runs (then it is run again after, once)."""
+        from robdns.secondary import refresh
+        task = self._tasks.get(name)
+        if task is not None and not task.done():
+            self._wanted[name] = self._wanted.get(name, False) or force_axfr
+            return task
+        task = self.loop.create_task(self._refresh(name, force_axfr, refresh))
+        self._tasks[name] = task
+        return task
+
+    async def _refresh(self, name, force_axfr, refresh):
+        try:
+            ok = await refresh.run(self, name, force_axfr)
+            while name in self._wanted:
+                force_axfr = self._wanted.pop(name)
+                ok = await refresh.run(self, name, force_axfr)
+            return ok
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:          # a bug must not stop the zone's timers
+            logger.exception("zone %s: refresh failed", name)
+            st = self.state(name)
+            st.last_error, st.last_error_at = f"internal error: {type(e).__name__}: {e}", time.time()
+            self.schedule(name, "refresh", 60.0)
+            return False
+
+    def retry_delay(self, retry):
+        # jitter: secondaries of one primary that failed together do not retry together
+        return max(RETRY_MIN, retry) * random.uniform(0.75, 1.0)
+
+    def changed(self, name, img):
+        """A new version of `name` is served: tell the zone's own secondaries (RFC 1996),
+        when the NOTIFY-out module is there."""
+        try:
+            from robdns import notify
+        except ImportError:
+            return
+        hook = getattr(notify, "zone_changed", None)
+        if hook is not None:
+            hook(self.daemon, name, img)
+
+    def status(self, name):
+        st = self.states.get(name)
+        return st.status() if st is not None else None

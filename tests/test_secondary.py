@@ -1,0 +1,145 @@
+"""test_secondary — robdns as a secondary of real primaries started by the test (Knot,
+BIND 9, NSD) with TSIG on every transfer: the copy equals the primary's zone (by
+dnspython's AXFR) after the first transfer and after a change, which Knot and named send as
+an IXFR (RFC 1995) and NSD as an AXFR (RFC 5936); refresh and retransfer commands; a
+failed transfer changes nothing and says why in zone-status."""
+
+import os
+import time
+
+import dns.message
+import dns.name
+import dns.query
+import dns.rcode
+import dns.rdata
+import dns.rdataclass
+import pytest
+
+import xfr_primaries
+from refservers import available, free_port
+from robdns import _core
+
+ORIGIN = "example.net."
+
+
+def zone_text(serial, n=40, changed=(), timers="3600 600 86400 300", extra=""):
+    lines = [f"$ORIGIN {ORIGIN}", "$TTL 300",
+             f"@ SOA ns1 hostmaster {serial} {timers}",
+             "@ NS ns1", "@ NS ns2.example.org.", "ns1 A 192.0.2.1",
+             "@ MX 10 mail", "mail A 192.0.2.25", "www CNAME @"]
+    for i in range(n):
+        last = 100 + serial if i in changed else i % 250 + 1
+        lines.append(f"h{i} A 198.51.100.{last}")
+        lines.append(f'h{i} TXT "host {i}"')
+    return "\n".join(lines) + "\n" + extra
+
+
+def norm_dnspython(z):
+    out = set()
+    for name, node in z.nodes.items():
+        owner = name.derelativize(z.origin).to_text().lower()
+        for rds in node.rdatasets:
+            for rd in rds:
+                out.add((owner, rds.rdtype, rds.ttl, rd.to_digestable(z.origin)))
+    return out
+
+
+def norm_image(img):
+    out = set()
+    origin = dns.name.from_text(ORIGIN)
+    for o, ttl, _c, t, rd in _core.image_records(img):
+        out.add((dns.name.from_wire(o, 0)[0].to_text().lower(), t, ttl,
+                 dns.rdata.from_wire(dns.rdataclass.IN, t, rd, 0, len(rd)).to_digestable(origin)))
+    return out
+
+
+def kept_image(srv):
+    return _core.ZoneImage.load(os.path.join(srv.dir, "example.net.zone.img"))
+
+
+def secondary(robdns_server, primary, key=True, **zone):
+    """A robdns server that is a secondary of `primary` (its zone file in its directory)."""
+    port = free_port()
+    z = {"name": ORIGIN, "file": "example.net.zone",
+         "primaries": [dict({"address": primary.address}, **({"key": xfr_primaries.KEY_NAME} if key else {}))]}
+    z.update(zone)
+    return robdns_server({}, families=(4,), extra={"zones": [z], "keys": xfr_primaries.robdns_keys()})
+
+
+def wait_serial(srv, serial, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    got = None
+    while time.monotonic() < deadline:
+        try:
+            r = srv.query(ORIGIN, "SOA", timeout=1)
+            if r.rcode() == dns.rcode.NOERROR and r.answer:
+                got = r.answer[0][0].serial
+                if got == serial:
+                    return
+        except dns.exception.Timeout:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"robdns serves serial {got}, not {serial}:\n{srv.log_text()[-3000:]}")
+
+
+def zone_status(srv):
+    r = srv.ctl("zone-status", zone=ORIGIN)
+    return r["zones"][0]
+
+
+def needs(binary):
+    return pytest.mark.skipif(not available(binary), reason=f"{binary} not installed (scripts/test.sh installs it)")
+
+
+@pytest.mark.parametrize("kind, binary, change_kind", [
+    ("knot", xfr_primaries.KNOTD, "ixfr"),
+    ("bind", xfr_primaries.NAMED, "ixfr"),
+    ("nsd", xfr_primaries.NSD, "axfr"),
+])
+def test_secondary_follows_primary(robdns_server, kind, binary, change_kind):
+    if not available(binary):
+        pytest.fail(f"{binary} not installed (scripts/test.sh installs it)")
+    with xfr_primaries.start_primary(kind, ORIGIN, zone_text(1)) as p:
+        srv = secondary(robdns_server, p)
+        wait_serial(srv, 1)
+        assert norm_image(kept_image(srv)) == norm_dnspython(p.records())
+        st = zone_status(srv)
+        assert st["role"] == "secondary" and st["primary"] == p.address
+        assert st["last_transfer"]["kind"] == "axfr" and st["last_error"] is None
+        assert st["next_refresh"] > time.time() and st["expires_at"] > time.time()
+        # a change at the primary: a few records differ, one goes, one comes
+        p.update(zone_text(2, changed=(3, 7, 11), extra="new A 192.0.2.77\n").replace(
+            'h5 TXT "host 5"\n', ""))
+        r = srv.ctl("zone-refresh", zone=ORIGIN)
+        assert r["ok"], r
+        wait_serial(srv, 2)
+        st = zone_status(srv)
+        assert st["last_transfer"]["kind"] == change_kind, st
+        assert norm_image(kept_image(srv)) == norm_dnspython(p.records())
+        # served as transferred
+        a = srv.query("new.example.net.", "A")
+        assert a.answer[0][0].address == "192.0.2.77"
+        # the kept text file is a zone file robdns itself reads back to the same zone
+        text = open(os.path.join(srv.dir, "example.net.zone")).read()
+        assert norm_image(_core.compile_zone_text(ORIGIN, text)) == norm_image(kept_image(srv))
+        # retransfer: a full AXFR whatever the serials say
+        r = srv.ctl("zone-retransfer", zone=ORIGIN)
+        assert r["ok"] and zone_status(srv)["last_transfer"]["kind"] == "axfr"
+
+
+def test_refresh_without_key_fails_and_changes_nothing(robdns_server):
+    with xfr_primaries.start_primary("knot", ORIGIN, zone_text(1)) as p:
+        srv = secondary(robdns_server, p)
+        wait_serial(srv, 1)
+        # the same primary, asked without the key: Knot refuses the transfer
+        cfg = srv.config
+        cfg["zones"][0]["primaries"] = [{"address": p.address}]
+        srv.write_config()
+        assert srv.reload()["ok"]
+        p.update(zone_text(2, changed=(1,)))
+        r = srv.ctl("zone-refresh", zone=ORIGIN)
+        assert not r["ok"]
+        st = zone_status(srv)
+        assert st["serial"] == 1 and st["last_error"], st
+        assert p.address in st["last_error"]
+        wait_serial(srv, 1)
