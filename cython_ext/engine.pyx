@@ -20,6 +20,7 @@ cdef void _db_free(rd_db *db) noexcept:
         rd_zonetab_free(<rd_zonetab *>db.ztab)
         free(db.zones)
         free(<void *>db.zone_slot)
+        free(<void *>db.zone_flags)
         free(db)
 
 
@@ -53,12 +54,15 @@ cdef class Database:
 
     def __init__(self, zones=(), identity="", version="", nsid=b"", max_udp_payload=1232,
                  minimal_any=True, keys=(), transfers=None, zone_slots=None,
-                 max_transfers=0, cookie_secret=b"", cookie_previous=b"", cookie_require=False):
+                 max_transfers=0, expired=(), cookie_secret=b"", cookie_previous=b"",
+                 cookie_require=False):
         """``keys``: TSIG keys as (name, algorithm, secret bytes), algorithm one of
         hmac-md5, hmac-sha1, hmac-sha224, hmac-sha256, hmac-sha384, hmac-sha512.
         ``transfers``: {zone origin: {"acl": [(network or None, key name or None)],
         "journal": bytes}}; a zone not named there cannot be transferred.
         ``max_transfers``: AXFR/IXFR streams at once in the process (0: no limit).
+        ``expired``: origins of secondary zones past their SOA EXPIRE: they answer
+        SERVFAIL (RFC 1034 4.3.5).
         ``cookie_secret`` (16 bytes) turns DNS Cookies on (RFC 7873, server cookies of
         RFC 9018); ``cookie_previous`` (16 bytes) is still accepted (a rotation);
         ``cookie_require``: UDP queries without a valid server cookie get only a TC=1
@@ -114,6 +118,17 @@ cdef class Database:
             if slotp != NULL:
                 slotp[i] = slots[i]
         db.nzones = <uint32_t>nz
+        cdef uint8_t *flagp = NULL
+        expired_names = {str(n).lower() for n in expired}
+        if expired_names:
+            flagp = <uint8_t *>calloc(nz + 1, 1)
+            if flagp == NULL:
+                _db_free(db)
+                raise MemoryError()
+            db.zone_flags = flagp
+            for i in range(nz):
+                if (<ZoneImage>zl[i]).origin.lower() in expired_names:
+                    flagp[i] = RD_ZONE_EXPIRED
         cdef uint32_t dup = RD_NONE
         with nogil:
             db.ztab = rd_zonetab_build(db.zones, db.nzones, &dup)

@@ -448,14 +448,17 @@ def _siphash24(bytes key, bytes data):
     return PyBytes_FromStringAndSize(<char *>out, 8)
 
 
-def answer(Database db, bytes query, tcp=False, EngineStats stats=None, client=None):
+def answer(Database db, bytes query, tcp=False, EngineStats stats=None, int keepalive=0,
+           client=None):
     """Answer one query (wire bytes) from `db`; returns the response, b"" for none.
-    The engine runs without the GIL."""
+    keepalive: the idle timeout a TCP answer advertises to a query asking for it
+    (RFC 7828, 100 ms units; 0: none).  The engine runs without the GIL."""
     if db is None or db.db == NULL:
         raise ValueError("answer() needs an initialised Database")
     cdef bytes cl = _client_bytes(client)
     cdef rd_transport t
     _transport(&t, tcp, cl)
+    t.keepalive = keepalive if 0 <= keepalive <= 65535 else 0   # RFC 7828 TIMEOUT, 100 ms units
     cdef size_t qlen = PyBytes_GET_SIZE(query)
     cdef const uint8_t *q = <const uint8_t *>PyBytes_AS_STRING(query)
     cdef uint8_t *resp = <uint8_t *>malloc(65535)

@@ -158,6 +158,7 @@ class ZoneSet:
         return _core.Database(self.images(), identity=cfg.identity, version=cfg.version,
                               nsid=cfg.nsid, max_udp_payload=cfg.max_udp_payload,
                               zone_slots=zone_slots,
+                              expired=[st.name for st in self if st.expired and st.image is not None],
                               **(cookies.options() if cookies is not None else {}))
 
 

@@ -52,12 +52,17 @@ cdef extern from "query/engine.h" nogil:
         uint32_t nkeys
         const rd_zone_xfr *xfr
         const uint16_t *zone_slot
+        const uint8_t *zone_flags
 
     ctypedef struct rd_transport:
         uint8_t tcp
         uint8_t family
         uint8_t client_len
         const uint8_t *client
+        uint16_t keepalive
+
+    enum:
+        RD_ZONE_EXPIRED
 
     enum:
         RD_STAT_QTYPES

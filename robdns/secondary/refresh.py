@@ -5,7 +5,6 @@ increment does not apply), check the new version and publish it; then plan the n
 refresh, or a retry when every primary failed."""
 
 import asyncio
-import struct
 import time
 
 from robdns import metrics
@@ -19,17 +18,8 @@ BOOTSTRAP_RETRY = 5.0
 
 def soa_timers(img):
     """(refresh, retry, expire) of an image's SOA, seconds (RFC 1035 3.3.13)."""
-    for rrset in img.rrsets(img.origin) or []:
-        if rrset["type"] == 6 and rrset["rdatas"]:
-            rd = rrset["rdatas"][0]
-            p = 0
-            for _ in range(2):               # MNAME, RNAME: uncompressed in the image
-                while rd[p]:
-                    p += rd[p] + 1
-                p += 1
-            _serial, refresh, retry, expire_, _minimum = struct.unpack("!5I", rd[p:p + 20])
-            return refresh, retry, expire_
-    return 3600, 600, 604800
+    from robdns import _core
+    return _core.soa_fields(img)[1:4]
 
 
 async def _build(x, cur):

@@ -71,12 +71,22 @@ typedef struct rd_db {
      * (slots are kept by the control plane across reloads, so a zone's counter stays its
      * own); NULL: no per-zone counting. */
     const uint16_t *zone_slot;
+    /* Per-zone state the control plane sets, parallel to zones[] (NULL: none set):
+     * RD_ZONE_EXPIRED marks a secondary zone past its SOA EXPIRE without a successful
+     * refresh; it answers SERVFAIL until a refresh succeeds (RFC 1034 4.3.5, as Knot and
+     * NSD do). */
+    const uint8_t *zone_flags;
 } rd_db;
+
+enum { RD_ZONE_EXPIRED = 1 };
 
 /* Facts about the transport a query came on. */
 typedef struct rd_transport {
     uint8_t tcp;               /* 1: TCP (no size limit but 65535), 0: UDP */
     uint8_t family;            /* 4 or 6 (informational) */
+    uint16_t keepalive;        /* TCP idle timeout in units of 100 ms, sent in the
+                                  edns-tcp-keepalive option (RFC 7828) to a client that
+                                  asked for it over TCP; 0: never sent */
     uint8_t client_len;        /* 4 or 16; 0: the client's address is not known */
     const uint8_t *client;     /* the client's address (network order), for cookies */
 } rd_transport;

@@ -65,6 +65,9 @@ static size_t parse_opt(rd_ctx *c, size_t owner, size_t p)
             c->cookie = q + o + 4;
             c->cookie_len = olen;
         }
+        /* RFC 7828 3.2.2: over UDP the option is ignored; over TCP it asks for the idle
+         * timeout (a client sends no TIMEOUT: whatever it sent is not read). */
+        if (code == RD_EDNS_KEEPALIVE) c->keepalive_req = 1;
         /* RFC 6891 6.1.2: unknown options are ignored. */
         o += 4 + olen;
     }
