@@ -243,7 +243,7 @@ def _compile_zone_records(origin, list records, str name="<records>"):
         rd_rrlist_free(&l)
         rd_msgs_free(&m)
 
-# ---- the image seen from Python: bytes, lookups, node and rrset views (zone)
+# ---- the image seen from Python: bytes, lookups, node views (zone)
 
 def image_to_bytes(ZoneImage img):
     """The image's bytes, as save() writes them."""
@@ -269,12 +269,6 @@ def image_from_bytes(data):
     img._copy = buf
     img.img = z
     return img
-
-
-cdef object _image_node_text(ZoneImage img, znode_id n):
-    if n == RD_NONE:
-        return None
-    return _wire_to_text(zimg_node_name(img.img, n))
 
 
 def image_lookup(ZoneImage img, name):
@@ -334,44 +328,6 @@ def image_node_flags(ZoneImage img, name):
     if n == RD_NONE:
         return None
     return zimg_node_flags(img.img, n)
-
-
-def image_rrsets(ZoneImage img, name):
-    """The rrsets of a node as dicts (type, covered, ttl, rdatas, rrsig, additional)."""
-    cdef bytes w = _origin_wire(name).lower()
-    cdef znode_id n = zimg_find_node(img.img, <const uint8_t *>w)
-    cdef unsigned count, i, k
-    cdef const zrrset *r
-    cdef const uint8_t *base = zimg_base(img.img)
-    cdef const uint8_t *p
-    cdef const uint32_t *ids
-    cdef uint32_t rdlen
-    if n == RD_NONE:
-        return None
-    r = zimg_node_rrsets(img.img, n, &count)
-    first = <size_t>(r - zimg_rrset_at(img.img, 0)) if count else 0
-    out = []
-    for i in range(count):
-        p = base + r[i].rdata_off
-        rdatas = []
-        for k in range(r[i].count):
-            rdlen = p[0] << 8 | p[1]
-            rdatas.append(PyBytes_FromStringAndSize(<const char *>p + 2, rdlen))
-            p += 2 + rdlen
-        addl = []
-        if r[i].addl_off != RD_NONE:
-            ids = <const uint32_t *>(base + r[i].addl_off)
-            addl = [_image_node_text(img, ids[k]) for k in range(r[i].addl_count)]
-        out.append({
-            "index": first + i,
-            "type": r[i].type,
-            "covered": r[i].covered,
-            "ttl": r[i].ttl,
-            "rdatas": rdatas,
-            "rrsig": None if r[i].rrsig == RD_NONE else r[i].rrsig,
-            "additional": addl,
-        })
-    return out
 
 
 # ---- the answer engine called from Python (engine)

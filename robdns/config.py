@@ -110,7 +110,8 @@ class TsigKey:
     """A TSIG key (RFC 8945) of the top-level `keys` list."""
     name: str                        # absolute, lower case, e.g. "xfr.key."
     algorithm: str                   # hmac-sha256, ...
-    secret: bytes
+    secret: bytes = dataclasses.field(repr=False, default=b"")
+    secret_file: Optional[str] = None    # where the secret was read from (at start and reload)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -130,6 +131,34 @@ class AclRule:
 
 
 @dataclasses.dataclass(frozen=True)
+class TransferRule:
+    """One entry of a zone's allow_transfer: a network (None: any address) and a key the
+    request must be signed with (None: signed or not)."""
+    address: Optional[str] = None
+    key: Optional[str] = None
+
+
+@dataclasses.dataclass(frozen=True)
+class NotifyTarget:
+    """A secondary told of each new serial (RFC 1996), signed with `key` if given."""
+    host: str
+    port: int = 53
+    key: Optional[str] = None
+
+    def __str__(self):
+        return f"{self.host}@{self.port}"
+
+
+@dataclasses.dataclass(frozen=True)
+class XfrConfig:
+    """Zone transfers out: server.xfr."""
+    max_transfers: int = 16          # AXFR/IXFR streams at once; more are REFUSED
+    journal_dir: Optional[str] = None    # None: "journal" beside the control socket
+    notify_retries: int = 5          # NOTIFY sends per target before giving up (RFC 1996 3.6)
+    notify_timeout: float = 2.0      # seconds before the first retry; doubled each time
+
+
+@dataclasses.dataclass(frozen=True)
 class ZoneConfig:
     name: str                        # absolute, lower case, e.g. "example.com."
     file: str                        # absolute path (relative ones resolved to the config's dir)
@@ -144,6 +173,10 @@ class ZoneConfig:
     allow_notify: tuple = ()         # of AclRule; the primaries may always notify
     transfer_timeout: float = 300.0  # seconds one transfer may take in all
     transfer_max_size: int = 1 << 30 # bytes of transfer messages accepted per transfer
+    # The primary role (robdns.xfrout): who may transfer the zone, whom to notify.
+    allow_transfer: tuple = ()       # of TransferRule; empty: nobody may transfer the zone
+    notify: tuple = ()               # of NotifyTarget
+    journal_max_size: int = 4 << 20  # bytes of IXFR history kept; oldest changesets go first
 
     @property
     def secondary(self):
@@ -172,6 +205,7 @@ class Config:
     dnstap: Optional[DnstapConfig] = None
     zones: tuple = ()
     keys: tuple = ()                 # of TsigKey
+    xfr: XfrConfig = XfrConfig()
     xdp: object = None               # robdns.xdp.XdpConfig (issue: AF_XDP) or None
     path: Optional[str] = None       # the file this came from (None: built-in defaults)
 
@@ -194,14 +228,16 @@ def default_control_socket():
 
 # Every key of the file, by section (dist/robdns.yaml documents each one).
 TOP_KEYS = ("server", "zones", "keys", "log", "xdp")
-SERVER_KEYS = ("listen", "workers", "pin_workers", "udp_batch", "identity", "version", "nsid",
+SERVER_KEYS = ("xfr", "listen", "workers", "pin_workers", "udp_batch", "identity", "version", "nsid",
                "max_udp_payload", "user", "group", "control", "tcp", "rrl", "include_policy",
                "nsec3_max_iterations", "cookies", "http", "dnstap")
 TCP_KEYS = ("enabled", "max_connections", "idle_timeout", "max_pipelined")
 RRL_KEYS = ("rate", "slip", "ipv4_prefix", "ipv6_prefix", "table_size")
 ZONE_KEYS = ("name", "file", "default_ttl", "primaries", "allow_notify", "transfer_timeout",
-             "transfer_max_size")
-KEY_KEYS = ("name", "algorithm", "secret")
+             "transfer_max_size", "allow_transfer", "notify", "journal_max_size")
+KEY_KEYS = ("name", "algorithm", "secret", "secret_file")
+TRANSFER_RULE_KEYS = ("address", "key")
+XFR_KEYS = ("max_transfers", "journal_dir", "notify_retries", "notify_timeout")
 REMOTE_KEYS = ("address", "key")
 TSIG_ALGORITHMS = ("hmac-md5", "hmac-sha1", "hmac-sha224", "hmac-sha256", "hmac-sha384",
                    "hmac-sha512")
@@ -385,6 +421,8 @@ class _Validator:
             out["http"] = self.http(s["http"])
         if s.get("dnstap") is not None:
             out["dnstap"] = self.dnstap(s["dnstap"])
+        if s.get("xfr") is not None:
+            out["xfr"] = self.xfr_section(s["xfr"])
         return out
 
     def http(self, value):
@@ -576,26 +614,47 @@ class _Validator:
             k = self.mapping(key, item, KEY_KEYS)
             if not isinstance(item, dict):
                 continue
-            missing = [f for f in KEY_KEYS if f not in k]
+            missing = [f for f in ("name", "algorithm") if f not in k]
             for f in missing:
                 self.err(key, f"missing key {f!r}")
+            if ("secret" in k) == ("secret_file" in k):
+                self.err(key, "give exactly one of 'secret' and 'secret_file'")
+                continue
             if missing:
                 continue
             name = self.zone_name(f"{key}.name", k["name"])
             alg = self.choice(f"{key}.algorithm", k["algorithm"], TSIG_ALGORITHMS)
-            secret = self.string(f"{key}.secret", k["secret"], 1024)
+            where, sfile = f"{key}.secret", None
+            if "secret" in k:
+                secret = self.string(where, k["secret"], 1024)
+            else:
+                # Read now: at start and at every reload (a rotated key file is picked up).
+                where = f"{key}.secret_file"
+                secret = None
+                sfile = self.string(where, k["secret_file"], 4096)
+                if sfile is not None:
+                    sfile = sfile if os.path.isabs(sfile) else os.path.join(self.base, sfile)
+                    try:
+                        with open(sfile, encoding="ascii") as f:
+                            secret = f.read().strip()
+                    except (OSError, UnicodeDecodeError) as e:
+                        self.err(where, f"cannot read {sfile}: {getattr(e, 'strerror', None) or e}")
             if secret is not None:
                 try:
                     secret = base64.b64decode(secret, validate=True)
                 except (binascii.Error, ValueError):
-                    self.err(f"{key}.secret", "not base64")
+                    self.err(where, "not base64")
                     secret = None
+                else:
+                    if not 0 < len(secret) <= 512:
+                        self.err(where, "the secret must hold 1..512 bytes")
+                        secret = None
             if name and name in names:
                 self.err(f"{key}.name", f"key {name} listed twice")
                 continue
             if name and alg and secret is not None:
                 names.add(name)
-                out.append(TsigKey(name, alg, secret))
+                out.append(TsigKey(name, alg, secret, sfile))
         return tuple(out)
 
     def _key_ref(self, key, value, known):
@@ -654,6 +713,77 @@ class _Validator:
                 out.append(AclRule(net, kname))
         return tuple(out)
 
+    def transfer_acl(self, key, value, known):
+        """allow_transfer: a list of {address: "ADDR" or "NET/LEN", key: NAME}, either
+        or both."""
+        if not isinstance(value, list):
+            self.err(key, f"expected a list, got {_kind(value)}")
+            return ()
+        out = []
+        for i, item in enumerate(value):
+            k = f"{key}[{i}]"
+            r = self.mapping(k, item, TRANSFER_RULE_KEYS)
+            if not isinstance(item, dict):
+                continue
+            if not r:
+                self.err(k, "give 'address', 'key' or both")
+                continue
+            addr = kname = None
+            ok = True
+            if "address" in r:
+                a = self.string(f"{k}.address", r["address"], 64)
+                try:
+                    addr = str(ipaddress.ip_network(a, strict=False)) if a is not None else None
+                except ValueError:
+                    self.err(f"{k}.address", f"bad address or network {a!r}")
+                ok = ok and addr is not None
+            if "key" in r:
+                kname = self._key_ref(f"{k}.key", r["key"], known)
+                ok = ok and kname is not None
+            if ok:
+                out.append(TransferRule(addr, kname))
+        return tuple(out)
+
+    def notify_targets(self, key, value, known):
+        if not isinstance(value, list):
+            self.err(key, f"expected a list, got {_kind(value)}")
+            return ()
+        out = []
+        for i, item in enumerate(value):
+            k = f"{key}[{i}]"
+            r = self.mapping(k, item, TRANSFER_RULE_KEYS)
+            if not isinstance(item, dict):
+                continue
+            if "address" not in r:
+                self.err(k, "missing key 'address'")
+                continue
+            a = parse_listen(r["address"]) if isinstance(r["address"], str) else None
+            if a is None:
+                self.err(f"{k}.address", f"bad address {r['address']!r} (expected ADDR or ADDR@PORT)")
+                continue
+            kname = None
+            if "key" in r:
+                kname = self._key_ref(f"{k}.key", r["key"], known)
+                if kname is None:
+                    continue
+            out.append(NotifyTarget(a.host, a.port, kname))
+        return tuple(out)
+
+    def xfr_section(self, value):
+        x = self.mapping("server.xfr", value, XFR_KEYS)
+        out = {}
+        if "max_transfers" in x:
+            out["max_transfers"] = self.integer("server.xfr.max_transfers", x["max_transfers"], 1, 65535)
+        if "journal_dir" in x:
+            d = self.string("server.xfr.journal_dir", x["journal_dir"], 4096)
+            if d is not None:
+                out["journal_dir"] = d if os.path.isabs(d) else os.path.join(self.base, d)
+        if "notify_retries" in x:
+            out["notify_retries"] = self.integer("server.xfr.notify_retries", x["notify_retries"], 1, 100)
+        if "notify_timeout" in x:
+            out["notify_timeout"] = self.number("server.xfr.notify_timeout", x["notify_timeout"], 0.05, 600)
+        return XfrConfig(**{k: v for k, v in out.items() if v is not None})
+
     def zones(self, value, policy=IncludePolicy(), nsec3_max=50, keys=frozenset()):
         if value is None:
             return ()
@@ -691,6 +821,13 @@ class _Validator:
             if "transfer_max_size" in z:
                 role["transfer_max_size"] = self.integer(f"{key}.transfer_max_size",
                                                          z["transfer_max_size"], 4096, 1 << 40)
+            if "allow_transfer" in z:
+                role["allow_transfer"] = self.transfer_acl(f"{key}.allow_transfer", z["allow_transfer"], keys)
+            if "notify" in z:
+                role["notify"] = self.notify_targets(f"{key}.notify", z["notify"], keys)
+            if "journal_max_size" in z:
+                role["journal_max_size"] = self.integer(f"{key}.journal_max_size",
+                                                        z["journal_max_size"], 0, 1 << 40)
             if name and name in names:
                 self.err(f"{key}.name", f"zone {name} listed twice")
                 continue

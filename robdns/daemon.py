@@ -14,7 +14,7 @@ import os
 import signal
 import time
 
-from robdns import __version__, config, control, metrics, privileges, reconfig, sdnotify, stats, tcp_workers
+from robdns import __version__, config, control, metrics, privileges, reconfig, sdnotify, stats, tcp_workers, xfrout
 from robdns.commands import Commands
 from robdns.cookies import CookieSecrets
 from robdns.errors import ConfigError, RobdnsError
@@ -40,6 +40,7 @@ class Daemon:
         self.dnstap = None                   # _core.Dnstap (server.dnstap)
         self.secondary = None                # robdns.secondary.Secondary: the transfers in
         self.zone_slots = stats.ZoneSlots()  # per-zone counters of the data plane
+        self.transfers = xfrout.Transfers()  # transfers served, NOTIFY out
         self.started = time.time()
         self.reloads = 0
         self.reload_lock = None
@@ -58,6 +59,7 @@ class Daemon:
                                         tcp_idle_timeout=cfg.tcp.idle_timeout)
         self.control_socket = control.open_socket(
             cfg.control, owner=privileges.socket_owner(cfg.user, cfg.group))
+        xfrout.make_journal_dir(cfg, owner=privileges.socket_owner(cfg.user, cfg.group))
         if cfg.http is not None:
             from robdns import httpd
             self.http = httpd.HttpEndpoint(cfg.http, self.metrics_snapshot, self.ready).bind()
@@ -88,7 +90,7 @@ class Daemon:
         the database built from them; waits for the RCU grace period, after which the
         previous snapshot is freed."""
         from robdns import _core
-        zones = self.zones.compiled(cfg.zones, force)
+        zones = self.zones.compiled(cfg.zones, force, journal_dir=xfrout.journal_dir(cfg))
         self.cookies.configure(cfg.cookies)
         _core.publish(self.database(zones, cfg))
         self.zones = zones
@@ -117,10 +119,13 @@ class Daemon:
                 self.listeners.udp, self.cfg.udp_batch, dataclasses.asdict(self.cfg.rrl),
                 dnstap=self.dnstap, dnstap_first=0)
         if self.listeners.tcp:
+            # The C TCP loops stream zone transfers themselves (query/xfr.c).
             self.tcp = tcp_workers.start(self.listeners, self.cfg.tcp, self.cfg.workers)
         self.control = control.ControlServer(Commands(self))
         await self.control.start(self.control_socket)
         reaper = asyncio.create_task(self._reap_retired())
+        self.transfers.start()
+        self.transfers.notify_changed(self.cfg, {}, self.zones)   # RFC 1996 4.7: on start too
         from robdns.secondary import Secondary
         self.secondary = Secondary(self)
         self.secondary.start()
@@ -170,6 +175,7 @@ class Daemon:
             await self.control.close()
         if self.tcp:
             self.tcp.stop()
+        await self.transfers.close()
         # A reload still running would publish after us: let it finish first.
         await asyncio.get_running_loop().run_in_executor(None, self.reloader.shutdown, True)
         if self.workers:
@@ -206,8 +212,10 @@ class Daemon:
             sdnotify.reloading("reloading")
             logger.info("reloading")
             t0 = time.monotonic()
+            before = {st.name: st.image.serial for st in self.zones if st.image is not None}
             try:
                 result = await loop.run_in_executor(self.reloader, self._reload_blocking, force)
+                self.transfers.notify_changed(self.cfg, before, self.zones)
             except BaseException:
                 metrics.events.reload_failures += 1
                 raise
