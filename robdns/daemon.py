@@ -18,6 +18,7 @@ from robdns import __version__, config, control, metrics, privileges, reconfig, 
 from robdns.commands import Commands
 from robdns.cookies import CookieSecrets
 from robdns.errors import ConfigError, RobdnsError
+from robdns.keep import Keep
 from robdns.listeners import Listeners
 from robdns.log import logger, set_level, setup
 from robdns.zoneset import ZoneSet
@@ -48,6 +49,12 @@ class Daemon:
         # One thread for every reload: reloads are serialized anyway, and one thread keeps
         # the freed images in one malloc arena instead of spreading them over several.
         self.reloader = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="reload")
+        # Compiled images are written to server.storage by a thread of their own, after
+        # they are published: serving never waits for the disk.
+        self.keep = Keep(None)
+        self.keeper = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="keep")
+        self.keeping = True
+        self.pruned = False                  # storage cleared of unconfigured zones' files
 
     # ------------------------------------------------------------------ startup
 
@@ -59,6 +66,8 @@ class Daemon:
                                         tcp_idle_timeout=cfg.tcp.idle_timeout)
         self.control_socket = control.open_socket(
             cfg.control, owner=privileges.socket_owner(cfg.user, cfg.group))
+        self.keep = Keep(cfg.storage or None)
+        self.keep.prepare(owner=privileges.socket_owner(cfg.user, cfg.group))
         xfrout.make_journal_dir(cfg, owner=privileges.socket_owner(cfg.user, cfg.group))
         if cfg.http is not None:
             from robdns import httpd
@@ -90,10 +99,16 @@ class Daemon:
         the database built from them; waits for the RCU grace period, after which the
         previous snapshot is freed."""
         from robdns import _core
-        zones = self.zones.compiled(cfg.zones, force, journal_dir=xfrout.journal_dir(cfg))
+        zones = self.zones.compiled(cfg.zones, force, keep=self.keep,
+                                    journal_dir=xfrout.journal_dir(cfg))
         self.cookies.configure(cfg.cookies)
         _core.publish(self.database(zones, cfg))
+        removed = [st.name for st in self.zones if zones.get(st.name) is None]
+        first, self.pruned = not self.pruned, True
         self.zones = zones
+        if self.keep.enabled and (zones.fresh or removed or first):
+            configured = [z.name for z in cfg.zones] if first else None
+            self.keeper.submit(self._keep_images, zones.fresh, removed, configured)
         return zones
 
     def database(self, zones, cfg):
@@ -101,6 +116,22 @@ class Daemon:
         zones, the engine options of cfg, the per-zone counter slots, the cookie secrets."""
         cap = cfg.http.zone_labels if cfg.http is not None else 100
         return zones.database(cfg, self.zone_slots.assign(cfg.zones, cap), self.cookies)
+
+    def _keep_images(self, fresh, removed, configured=None):
+        """Write the images compiled now to server.storage and forget removed zones'; at
+        start (configured: every zone name) also drop the files of zones no longer
+        configured."""
+        try:
+            for st in fresh:
+                if not self.keeping:
+                    return
+                self.keep.save(st.name, st.image, st.source)
+            for name in removed:
+                self.keep.remove(name)
+            if configured is not None:
+                self.keep.prune(configured)
+        except Exception:
+            logger.exception("keeping compiled images failed")
 
     # ------------------------------------------------------------------ running
 
@@ -178,6 +209,9 @@ class Daemon:
         await self.transfers.close()
         # A reload still running would publish after us: let it finish first.
         await asyncio.get_running_loop().run_in_executor(None, self.reloader.shutdown, True)
+        # Images not written yet are compiled again at the next start: do not delay the stop.
+        self.keeping = False
+        await asyncio.get_running_loop().run_in_executor(None, self.keeper.shutdown, True)
         if self.workers:
             self.workers.stop()
         if self.xdp:

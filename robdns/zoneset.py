@@ -94,6 +94,7 @@ class ZoneSet:
 
     def __init__(self, states=()):
         self._states = {st.name: st for st in states}
+        self.fresh = []                 # states compiled by the compiled() that made this set
 
     def __iter__(self):
         return iter(self._states.values())
@@ -119,26 +120,43 @@ class ZoneSet:
     def status(self):
         return [st.status() for st in self]
 
-    def compiled(self, zones, force=(), journal_dir=None):
+    def compiled(self, zones, force=(), keep=None, journal_dir=None):
         """The set for the zone configs `zones`, compiled from their files.
 
         A zone whose files are unchanged keeps its state without a recompile, as Knot and
         NSD do on reload; zones named in `force` (or every zone, force=True) are compiled
-        again whatever their files say.  A zone that fails keeps its previous image (if
-        any) and records why."""
-        out = []
+        again whatever their files say.  A zone not served yet is taken from its kept
+        image when `keep` (robdns.keep.Keep) has a current one.  A zone that fails keeps
+        its previous image (if any) and records why.  The new set's `fresh` lists the
+        states compiled now, whose images are worth keeping."""
+        out, fresh = [], []
+        kept = 0
         for z in zones:
             old = self._states.get(z.name)
             if getattr(z, "secondary", False):
                 # the transfers own a secondary's image: a reload does not touch it
                 out.append(secondary_state(z, old))
                 continue
-            if old is not None and force is not True and z.name not in force and old.unchanged(z):
+            forced = force is True or z.name in force
+            if old is not None and not forced and old.unchanged(z):
                 logger.debug("zone %s unchanged: serial %s kept", z.name, old.image.serial)
                 out.append(old)
-            else:
-                out.append(compile_state(z, old, journal_dir))
-        return ZoneSet(out)
+                continue
+            if old is None and not forced and keep is not None:
+                st = kept_state(z, keep, journal_dir)
+                if st is not None:
+                    out.append(st)
+                    kept += 1
+                    continue
+            st = compile_state(z, old, journal_dir)
+            out.append(st)
+            if not st.errors:
+                fresh.append(st)
+        if kept:
+            logger.info("%d zones mapped from their kept images", kept)
+        new = ZoneSet(out)
+        new.fresh = fresh
+        return new
 
     def replaced(self, name, image=None, expired=None):
         """The set with zone `name` serving `image` (None: the image it has) and its
@@ -198,6 +216,21 @@ def secondary_state(z, old=None):
                     "primaries are asked", z.name, img.serial, img.record_count)
     else:
         logger.info("zone %s: no kept copy; waiting for the first transfer", z.name)
+    return st
+
+
+def kept_state(z, keep, journal_dir=None):
+    """The ZoneState of zone config `z` from its kept image (robdns.keep), or None; a
+    zone served to secondaries reads its journal as compile_state does."""
+    t0 = time.monotonic()
+    found = keep.load(z, zone_source)
+    if found is None:
+        return None
+    img, source = found
+    st = ZoneState(z.name, z.file, image=img, loaded_at=time.time(),
+                   load_seconds=time.monotonic() - t0, source=source)
+    st.journal = _journal_step(z, None, img, b"", journal_dir)
+    logger.debug("zone %s mapped from its kept image: serial %s", z.name, img.serial)
     return st
 
 
