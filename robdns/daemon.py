@@ -16,6 +16,7 @@ import time
 
 from robdns import __version__, config, control, metrics, privileges, reconfig, sdnotify, stats, tcp_workers, xfrout
 from robdns.commands import Commands
+from robdns.cookies import CookieSecrets
 from robdns.errors import ConfigError, RobdnsError
 from robdns.keep import Keep
 from robdns.listeners import Listeners
@@ -29,6 +30,7 @@ class Daemon:
         self.config_error = None
         self.restart_needed = []             # keys changed in the file that wait for a restart
         self.zones = ZoneSet()               # the zones being served
+        self.cookies = CookieSecrets(cfg.cookies)   # DNS Cookie secrets (RFC 7873)
         self.listeners = Listeners()
         self.control_socket = None
         self.workers = None                  # _core.UdpWorkers
@@ -103,8 +105,8 @@ class Daemon:
         from robdns import _core
         zones = self.zones.compiled(cfg.zones, force, keep=self.keep,
                                     journal_dir=xfrout.journal_dir(cfg))
-        cap = cfg.http.zone_labels if cfg.http is not None else 100
-        _core.publish(zones.database(cfg, self.zone_slots.assign(cfg.zones, cap)))
+        self.cookies.configure(cfg.cookies)
+        _core.publish(self.database(zones, cfg))
         removed = [st.name for st in self.zones if zones.get(st.name) is None]
         first, self.pruned = not self.pruned, True
         self.zones = zones
@@ -112,6 +114,12 @@ class Daemon:
             configured = [z.name for z in cfg.zones] if first else None
             self.keeper.submit(self._keep_images, zones.fresh, removed, configured)
         return zones
+
+    def database(self, zones, cfg):
+        """The snapshot every publication makes (reload, transfer, cookie secret): the
+        zones, the engine options of cfg, the per-zone counter slots, the cookie secrets."""
+        cap = cfg.http.zone_labels if cfg.http is not None else 100
+        return zones.database(cfg, self.zone_slots.assign(cfg.zones, cap), self.cookies)
 
     def _keep_images(self, fresh, removed, configured=None):
         """Write the images compiled now to server.storage and forget removed zones'; at
@@ -157,11 +165,13 @@ class Daemon:
         from robdns.secondary import Secondary
         self.secondary = Secondary(self)
         self.secondary.start()
+        rotator = asyncio.create_task(self._rotate_cookie_secret())
         summary = self._summary()
         logger.info("serving: %s", summary, extra={"event": "serving", "summary": summary})
         sdnotify.ready(summary)
         await self.stopping.wait()
         reaper.cancel()
+        rotator.cancel()
         logger.info("stopping")
         sdnotify.stopping()
         await self.shutdown()
@@ -176,6 +186,22 @@ class Daemon:
         while True:
             await asyncio.sleep(1.0)
             _core.reap()
+
+    async def _rotate_cookie_secret(self):
+        """Replace a generated DNS Cookie secret every secret_lifetime (RFC 7873 7.1),
+        publishing a snapshot that still accepts the previous one (RFC 9018 5)."""
+        from robdns import _core
+        loop = asyncio.get_running_loop()
+        while True:
+            wait = self.cookies.due()
+            await asyncio.sleep(60.0 if wait is None else min(wait, 60.0))
+            if self.cookies.due() != 0.0:
+                continue
+            async with self.reload_lock:         # one publisher at a time
+                self.cookies.rotate()
+                db = self.database(self.zones, self.cfg)
+                await loop.run_in_executor(self.reloader, _core.publish, db)
+            logger.info("cookies: server secret replaced (the previous one stays valid)")
 
     async def shutdown(self):
         from robdns import _core
@@ -208,6 +234,8 @@ class Daemon:
                 f"{' '.join(str(a) for a in self.cfg.listen)}")
         if self.cfg.rrl.rate:
             text += f", rate limit {self.cfg.rrl.rate}/s per client prefix"
+        if self.cookies.enabled:
+            text += ", DNS cookies" + (" required over UDP" if self.cookies.require else "")
         if self.zones.failed:
             text += f", {_count(self.zones.failed, 'zone')} failed"
         return text
@@ -254,8 +282,7 @@ class Daemon:
         def work():
             cfg = self.cfg
             zones = self.zones.replaced(name, image, expired)
-            cap = cfg.http.zone_labels if cfg.http is not None else 100
-            _core.publish(zones.database(cfg, self.zone_slots.assign(cfg.zones, cap)))
+            _core.publish(self.database(zones, cfg))
             self.zones = zones
 
         async with self.reload_lock:

@@ -173,10 +173,11 @@ class ZoneSet:
             out.append(st)
         return ZoneSet(out)
 
-    def database(self, cfg, zone_slots=None):
+    def database(self, cfg, zone_slots=None, cookies=None):
         """A new database snapshot of the served images with the engine options of cfg,
         its TSIG keys and each zone's allow_transfer and journal; zone_slots ({name:
-        slot}) turns on the per-zone query counters."""
+        slot}) turns on the per-zone query counters; cookies (a robdns.cookies.CookieSecrets)
+        the DNS Cookie secrets."""
         from robdns import _core
         keys = [(k.name, k.algorithm, k.secret) for k in getattr(cfg, "keys", ())]
         transfers = {}
@@ -190,7 +191,8 @@ class ZoneSet:
                               nsid=cfg.nsid, max_udp_payload=cfg.max_udp_payload,
                               zone_slots=zone_slots, keys=keys, transfers=transfers,
                               max_transfers=xfr.max_transfers if xfr is not None else 0,
-                              expired=[st.name for st in self if st.expired and st.image is not None])
+                              expired=[st.name for st in self if st.expired and st.image is not None],
+                              **(cookies.options() if cookies is not None else {}))
 
 
 def transferred(z):
