@@ -94,6 +94,7 @@ class ZoneSet:
 
     def __init__(self, states=()):
         self._states = {st.name: st for st in states}
+        self.fresh = []                 # states compiled by the compiled() that made this set
 
     def __iter__(self):
         return iter(self._states.values())
@@ -119,26 +120,43 @@ class ZoneSet:
     def status(self):
         return [st.status() for st in self]
 
-    def compiled(self, zones, force=(), journal_dir=None):
+    def compiled(self, zones, force=(), keep=None, journal_dir=None):
         """The set for the zone configs `zones`, compiled from their files.
 
         A zone whose files are unchanged keeps its state without a recompile, as Knot and
         NSD do on reload; zones named in `force` (or every zone, force=True) are compiled
-        again whatever their files say.  A zone that fails keeps its previous image (if
-        any) and records why."""
-        out = []
+        again whatever their files say.  A zone not served yet is taken from its kept
+        image when `keep` (robdns.keep.Keep) has a current one.  A zone that fails keeps
+        its previous image (if any) and records why.  The new set's `fresh` lists the
+        states compiled now, whose images are worth keeping."""
+        out, fresh = [], []
+        kept = 0
         for z in zones:
             old = self._states.get(z.name)
             if getattr(z, "secondary", False):
                 # the transfers own a secondary's image: a reload does not touch it
                 out.append(secondary_state(z, old))
                 continue
-            if old is not None and force is not True and z.name not in force and old.unchanged(z):
+            forced = force is True or z.name in force
+            if old is not None and not forced and old.unchanged(z):
                 logger.debug("zone %s unchanged: serial %s kept", z.name, old.image.serial)
                 out.append(old)
-            else:
-                out.append(compile_state(z, old, journal_dir))
-        return ZoneSet(out)
+                continue
+            if old is None and not forced and keep is not None:
+                st = kept_state(z, keep, journal_dir)
+                if st is not None:
+                    out.append(st)
+                    kept += 1
+                    continue
+            st = compile_state(z, old, journal_dir)
+            out.append(st)
+            if not st.errors:
+                fresh.append(st)
+        if kept:
+            logger.info("%d zones mapped from their kept images", kept)
+        new = ZoneSet(out)
+        new.fresh = fresh
+        return new
 
     def replaced(self, name, image=None, expired=None):
         """The set with zone `name` serving `image` (None: the image it has) and its
@@ -155,10 +173,11 @@ class ZoneSet:
             out.append(st)
         return ZoneSet(out)
 
-    def database(self, cfg, zone_slots=None):
+    def database(self, cfg, zone_slots=None, cookies=None):
         """A new database snapshot of the served images with the engine options of cfg,
         its TSIG keys and each zone's allow_transfer and journal; zone_slots ({name:
-        slot}) turns on the per-zone query counters."""
+        slot}) turns on the per-zone query counters; cookies (a robdns.cookies.CookieSecrets)
+        the DNS Cookie secrets."""
         from robdns import _core
         keys = [(k.name, k.algorithm, k.secret) for k in getattr(cfg, "keys", ())]
         transfers = {}
@@ -172,7 +191,8 @@ class ZoneSet:
                               nsid=cfg.nsid, max_udp_payload=cfg.max_udp_payload,
                               zone_slots=zone_slots, keys=keys, transfers=transfers,
                               max_transfers=xfr.max_transfers if xfr is not None else 0,
-                              expired=[st.name for st in self if st.expired and st.image is not None])
+                              expired=[st.name for st in self if st.expired and st.image is not None],
+                              **(cookies.options() if cookies is not None else {}))
 
 
 def transferred(z):
@@ -196,6 +216,21 @@ def secondary_state(z, old=None):
                     "primaries are asked", z.name, img.serial, img.record_count)
     else:
         logger.info("zone %s: no kept copy; waiting for the first transfer", z.name)
+    return st
+
+
+def kept_state(z, keep, journal_dir=None):
+    """The ZoneState of zone config `z` from its kept image (robdns.keep), or None; a
+    zone served to secondaries reads its journal as compile_state does."""
+    t0 = time.monotonic()
+    found = keep.load(z, zone_source)
+    if found is None:
+        return None
+    img, source = found
+    st = ZoneState(z.name, z.file, image=img, loaded_at=time.time(),
+                   load_seconds=time.monotonic() - t0, source=source)
+    st.journal = _journal_step(z, None, img, b"", journal_dir)
+    logger.debug("zone %s mapped from its kept image: serial %s", z.name, img.serial)
     return st
 
 
@@ -236,7 +271,10 @@ def compile_state(z, old=None, journal_dir=None):
             st.source = zone_source(z, img.source_files, since_ns=started_ns)
             st.warnings = serial_warnings(z.name, prev, img)
             logger.info("zone %s loaded: serial %s, %d records, %.1f ms", z.name, img.serial,
-                        img.record_count, st.load_seconds * 1000)
+                        img.record_count, st.load_seconds * 1000,
+                        extra={"event": "zone_loaded", "zone": z.name, "serial": img.serial,
+                               "records": img.record_count,
+                               "ms": round(st.load_seconds * 1000, 1)})
             for w in img.warnings + st.warnings:
                 logger.warning("%s", w)
     if st.errors:
@@ -244,9 +282,13 @@ def compile_state(z, old=None, journal_dir=None):
         for m in st.errors:
             logger.error("%s", m)
         if st.image is not None:
-            logger.error("zone %s failed to load; serial %s keeps serving", z.name, st.image.serial)
+            logger.error("zone %s failed to load; serial %s keeps serving", z.name, st.image.serial,
+                         extra={"event": "zone_failed", "zone": z.name, "serial": st.image.serial,
+                                "errors": list(st.errors)})
         else:
-            logger.error("zone %s failed to load; not served", z.name)
+            logger.error("zone %s failed to load; not served", z.name,
+                         extra={"event": "zone_failed", "zone": z.name, "serial": None,
+                                "errors": list(st.errors)})
     return st
 
 
