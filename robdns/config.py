@@ -61,6 +61,16 @@ class RrlConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class CookieConfig:
+    """DNS Cookies (RFC 7873) with RFC 9018 server cookies; on when `server.cookies` is set."""
+    enabled: bool = False
+    secret: Optional[bytes] = None   # 16 bytes; None: generated at start, rotated
+    previous_secret: Optional[bytes] = None   # still accepted (a rotation across servers)
+    require: bool = False            # UDP without a valid server cookie: TC=1 minimal answer
+    secret_lifetime: int = 93600     # seconds between generated secrets (26 h, as Knot)
+
+
+@dataclasses.dataclass(frozen=True)
 class HttpConfig:
     """The metrics and health endpoint (server.http): /metrics, /health, /ready."""
     listen: ListenAddress
@@ -191,6 +201,7 @@ class Config:
     storage: str = ""                # kept compiled images (robdns.keep); "" = none kept
     tcp: TcpConfig = TcpConfig()
     rrl: RrlConfig = RrlConfig()
+    cookies: CookieConfig = CookieConfig()
     log_level: str = "info"
     log_format: str = "text"         # text | json (one object per line)
     http: Optional[HttpConfig] = None
@@ -255,7 +266,7 @@ def default_control_socket():
 TOP_KEYS = ("server", "zones", "keys", "log", "xdp")
 SERVER_KEYS = ("xfr", "listen", "workers", "pin_workers", "udp_batch", "identity", "version", "nsid",
                "max_udp_payload", "user", "group", "control", "storage", "tcp", "rrl",
-               "include_policy", "nsec3_max_iterations", "http", "dnstap")
+               "include_policy", "nsec3_max_iterations", "cookies", "http", "dnstap")
 TCP_KEYS = ("enabled", "max_connections", "idle_timeout", "max_pipelined")
 RRL_KEYS = ("rate", "slip", "ipv4_prefix", "ipv6_prefix", "table_size")
 ZONE_KEYS = ("name", "file", "default_ttl", "primaries", "allow_notify", "transfer_timeout",
@@ -267,6 +278,7 @@ REMOTE_KEYS = ("address", "key")
 TSIG_ALGORITHMS = ("hmac-md5", "hmac-sha1", "hmac-sha224", "hmac-sha256", "hmac-sha384",
                    "hmac-sha512")
 INCLUDE_POLICY_KEYS = ("dir_only", "max_files", "max_bytes")
+COOKIE_KEYS = ("enabled", "secret", "previous_secret", "require", "secret_lifetime")
 LOG_KEYS = ("level", "format")
 HTTP_KEYS = ("listen", "zone_labels", "max_connections", "timeout", "max_request")
 DNSTAP_KEYS = ("sink", "sample", "queries", "responses", "identity", "ring_kib")
@@ -519,6 +531,8 @@ class _Validator:
             out["tcp"] = self.tcp(s["tcp"])
         if "rrl" in s:
             out["rrl"] = self.rrl(s["rrl"])
+        if "cookies" in s:
+            out["cookies"] = self.cookies(s["cookies"])
         if s.get("http") is not None:
             out["http"] = self.http(s["http"])
         if s.get("dnstap") is not None:
@@ -656,6 +670,38 @@ class _Validator:
                   "ipv6_prefix": (16, 128), "table_size": (1024, 1 << 28)}
         out = {k: self.integer(f"server.rrl.{k}", r[k], *limits[k]) for k in RRL_KEYS if k in r}
         return RrlConfig(**{k: v for k, v in out.items() if v is not None})
+
+    def cookies(self, value):
+        c = self.mapping("server.cookies", value, COOKIE_KEYS)
+        out = {"enabled": True}
+        if "enabled" in c:
+            out["enabled"] = self.boolean("server.cookies.enabled", c["enabled"])
+        for k in ("secret", "previous_secret"):
+            if k in c:
+                out[k] = self.cookie_secret(f"server.cookies.{k}", c[k])
+        if "previous_secret" in c and "secret" not in c:
+            self.err("server.cookies.previous_secret", "needs server.cookies.secret")
+        if "require" in c:
+            out["require"] = self.boolean("server.cookies.require", c["require"])
+        if "secret_lifetime" in c:
+            # RFC 7873 7.1 bounds how long one secret may serve: at most 36 days (as Knot)
+            out["secret_lifetime"] = self.integer("server.cookies.secret_lifetime",
+                                                  c["secret_lifetime"], 1, 36 * 86400)
+        return CookieConfig(**{k: v for k, v in out.items() if v is not None})
+
+    def cookie_secret(self, key, value):
+        # RFC 9018 4.4: a SipHash-2-4 key of 128 bits, written as 32 hex digits.
+        s = self.string(key, value, 64)
+        if s is None:
+            return None
+        try:
+            raw = bytes.fromhex(s[2:] if s.startswith("0x") else s)
+        except ValueError:
+            raw = b""
+        if len(raw) != 16:
+            self.err(key, "expected 32 hex digits (a 128-bit secret)")
+            return None
+        return raw
 
     def include_policy(self, server):
         if not isinstance(server, dict) or "include_policy" not in server:

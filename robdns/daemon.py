@@ -16,11 +16,12 @@ import time
 
 from robdns import __version__, config, control, metrics, privileges, reconfig, sdnotify, stats, tcp_workers, xfrout
 from robdns.commands import Commands
+from robdns.cookies import CookieSecrets
 from robdns.errors import ConfigError, RobdnsError
 from robdns.dynzones import DynamicZones
 from robdns.keep import Keep
 from robdns.listeners import Listeners
-from robdns.log import logger, set_level, setup
+from robdns.log import logger, set_format, set_level, setup
 from robdns.zoneset import ZoneSet, compile_state, load_state, zone_key
 
 
@@ -30,6 +31,7 @@ class Daemon:
         self.config_error = None
         self.restart_needed = []             # keys changed in the file that wait for a restart
         self.zones = ZoneSet()               # the zones being served
+        self.cookies = CookieSecrets(cfg.cookies)   # DNS Cookie secrets (RFC 7873)
         self.listeners = Listeners()
         self.control_socket = None
         self.workers = None                  # _core.UdpWorkers
@@ -82,17 +84,21 @@ class Daemon:
                                                           cfg.xdp.queues, cfg.xdp.mode,
                                                           cfg.xdp.zero_copy))
         if cfg.dnstap is not None:
-            # One ring per UDP worker, then one per XDP queue.  A file is created now
-            # (while privileged, like the sockets); a collector's socket is connected to
-            # by the writer thread, and again whenever the collector restarts.
-            self.dnstap = _start_dnstap(cfg.dnstap, len(self.listeners.udp) + len(xdp_queues))
+            # One ring per UDP worker, then one per TCP worker, then one per XDP queue.  A
+            # file is created now (while privileged, like the sockets); a collector's socket
+            # is connected to by the writer thread, and again whenever it restarts.
+            self.dnstap = _start_dnstap(cfg.dnstap, len(self.listeners.udp) + self._tcp_rings()
+                                        + len(xdp_queues))
         if cfg.xdp is not None:
             # Attaching needs root (CAP_NET_ADMIN, CAP_BPF): before the drop. The XDP
             # workers answer from the same RCU pointer as the UDP workers.
             self.xdp = xdp.start_xdp_workers(cfg.xdp, rrl=dataclasses.asdict(cfg.rrl),
                                              dnstap=self.dnstap,
-                                             dnstap_first=len(self.listeners.udp))
+                                             dnstap_first=len(self.listeners.udp) + self._tcp_rings())
             logger.info("xdp: %s", self.xdp.info)
+
+    def _tcp_rings(self):
+        return self.cfg.workers if self.listeners.tcp else 0
 
     def drop_privileges(self):
         privileges.drop(self.cfg.user, self.cfg.group)
@@ -106,6 +112,7 @@ class Daemon:
         zones = self.zones.compiled(configs, force, keep=self.keep,
                                     journal_dir=xfrout.journal_dir(cfg))
         self.zone_configs = configs
+        self.cookies.configure(cfg.cookies)
         self.publish_zones(zones, cfg)
         return zones
 
@@ -113,8 +120,7 @@ class Daemon:
         """Publish the database of `zones` under cfg, then hand the images compiled now to
         the keeper thread (and the names of zones gone, whose kept files go too)."""
         from robdns import _core
-        cap = cfg.http.zone_labels if cfg.http is not None else 100
-        _core.publish(zones.database(cfg, self.zone_slots.assign(self.zone_configs, cap)))
+        _core.publish(self.database(zones, cfg))
         removed = [st.name for st in self.zones if zones.get(st.name) is None]
         first, self.pruned = not self.pruned, True
         self.zones = zones
@@ -187,6 +193,13 @@ class Daemon:
             return {"persisted": False, "warning": f"not persisted: {self.dynamic.path}: {e.strerror}"}
         return {"persisted": True}
 
+    def database(self, zones, cfg):
+        """The snapshot every publication makes (reload, transfer, cookie secret): the
+        zones, the engine options of cfg, the per-zone counter slots, the cookie secrets."""
+        cap = cfg.http.zone_labels if cfg.http is not None else 100
+        configs = self.zone_configs if self.zone_configs is not None else cfg.zones
+        return zones.database(cfg, self.zone_slots.assign(configs, cap), self.cookies)
+
     def _keep_images(self, fresh, removed, configured=None):
         """Write the images compiled now to server.storage and forget removed zones'; at
         start (configured: every zone name) also drop the files of zones no longer
@@ -221,7 +234,8 @@ class Daemon:
                 dnstap=self.dnstap, dnstap_first=0)
         if self.listeners.tcp:
             # The C TCP loops stream zone transfers themselves (query/xfr.c).
-            self.tcp = tcp_workers.start(self.listeners, self.cfg.tcp, self.cfg.workers)
+            self.tcp = tcp_workers.start(self.listeners, self.cfg.tcp, self.cfg.workers,
+                                         dnstap=self.dnstap, dnstap_first=len(self.listeners.udp))
         self.control = control.ControlServer(Commands(self))
         await self.control.start(self.control_socket)
         reaper = asyncio.create_task(self._reap_retired())
@@ -230,11 +244,13 @@ class Daemon:
         from robdns.secondary import Secondary
         self.secondary = Secondary(self)
         self.secondary.start()
+        rotator = asyncio.create_task(self._rotate_cookie_secret())
         summary = self._summary()
-        logger.info("serving: %s", summary)
+        logger.info("serving: %s", summary, extra={"event": "serving", "summary": summary})
         sdnotify.ready(summary)
         await self.stopping.wait()
         reaper.cancel()
+        rotator.cancel()
         logger.info("stopping")
         sdnotify.stopping()
         await self.shutdown()
@@ -249,6 +265,22 @@ class Daemon:
         while True:
             await asyncio.sleep(1.0)
             _core.reap()
+
+    async def _rotate_cookie_secret(self):
+        """Replace a generated DNS Cookie secret every secret_lifetime (RFC 7873 7.1),
+        publishing a snapshot that still accepts the previous one (RFC 9018 5)."""
+        from robdns import _core
+        loop = asyncio.get_running_loop()
+        while True:
+            wait = self.cookies.due()
+            await asyncio.sleep(60.0 if wait is None else min(wait, 60.0))
+            if self.cookies.due() != 0.0:
+                continue
+            async with self.reload_lock:         # one publisher at a time
+                self.cookies.rotate()
+                db = self.database(self.zones, self.cfg)
+                await loop.run_in_executor(self.reloader, _core.publish, db)
+            logger.info("cookies: server secret replaced (the previous one stays valid)")
 
     async def shutdown(self):
         from robdns import _core
@@ -274,13 +306,15 @@ class Daemon:
             self.http.stop()
         _core.publish(None)
         self.listeners.close()
-        logger.info("stopped")
+        logger.info("stopped", extra={"event": "stopped"})
 
     def _summary(self):
         text = (f"{_count(self.zones.served, 'zone')}, {_count(self.cfg.workers, 'worker')} on "
                 f"{' '.join(str(a) for a in self.cfg.listen)}")
         if self.cfg.rrl.rate:
             text += f", rate limit {self.cfg.rrl.rate}/s per client prefix"
+        if self.cookies.enabled:
+            text += ", DNS cookies" + (" required over UDP" if self.cookies.require else "")
         if self.zones.failed:
             text += f", {_count(self.zones.failed, 'zone')} failed"
         return text
@@ -294,7 +328,7 @@ class Daemon:
         loop = asyncio.get_running_loop()
         async with self.reload_lock:
             sdnotify.reloading("reloading")
-            logger.info("reloading")
+            logger.info("reloading", extra={"event": "reload_start"})
             t0 = time.monotonic()
             before = {st.name: st.image.serial for st in self.zones if st.image is not None}
             try:
@@ -311,7 +345,10 @@ class Daemon:
             self.reloads += 1
             if self.secondary:
                 self.secondary.configure()
-            logger.info("reload done in %.1f ms: %s", (time.monotonic() - t0) * 1000, summary)
+            ms = round((time.monotonic() - t0) * 1000, 1)
+            logger.info("reload done in %.1f ms: %s", ms, summary,
+                        extra={"event": "reload", "ms": ms, "ok": bool(result.get("ok")),
+                               "summary": summary})
             return result
 
     async def publish_zone(self, name, image=None, expired=None):
@@ -324,8 +361,7 @@ class Daemon:
         def work():
             cfg = self.cfg
             zones = self.zones.replaced(name, image, expired)
-            cap = cfg.http.zone_labels if cfg.http is not None else 100
-            _core.publish(zones.database(cfg, self.zone_slots.assign(self.zone_configs, cap)))
+            _core.publish(self.database(zones, cfg))
             self.zones = zones
 
         async with self.reload_lock:
@@ -346,7 +382,8 @@ class Daemon:
                 self.config_error = str(e)
                 for line in str(e).splitlines():
                     logger.error("%s", line)
-                logger.error("configuration not reloaded; the previous one stays in force")
+                logger.error("configuration not reloaded; the previous one stays in force",
+                             extra={"event": "config_failed", "errors": str(e).splitlines()})
                 return {"ok": False, "config_error": self.config_error}
             self.restart_needed = reconfig.restart_needed(cfg, new)
             for key in self.restart_needed:
@@ -440,8 +477,11 @@ def run(args):
         return 1
     if args.config and getattr(args, "log_level", None) in (None, "info"):
         set_level(cfg.log_level)
+    set_format(cfg.log_format)
     logger.info("robdns %s starting (pid %d, config %s)", __version__, os.getpid(),
-                cfg.path or "built-in: bundled example zone")
+                cfg.path or "built-in: bundled example zone",
+                extra={"event": "start", "version": __version__, "pid": os.getpid(),
+                       "config": cfg.path})
     d = Daemon(cfg)
     try:
         d.bind()

@@ -187,10 +187,11 @@ class ZoneSet:
             out.append(st)
         return ZoneSet(out)
 
-    def database(self, cfg, zone_slots=None):
+    def database(self, cfg, zone_slots=None, cookies=None):
         """A new database snapshot of the served images with the engine options of cfg,
         its TSIG keys and each zone's allow_transfer and journal; zone_slots ({name:
-        slot}) turns on the per-zone query counters."""
+        slot}) turns on the per-zone query counters; cookies (a robdns.cookies.CookieSecrets)
+        the DNS Cookie secrets."""
         from robdns import _core
         keys = [(k.name, k.algorithm, k.secret) for k in getattr(cfg, "keys", ())]
         transfers = {}
@@ -204,7 +205,8 @@ class ZoneSet:
                               nsid=cfg.nsid, max_udp_payload=cfg.max_udp_payload,
                               zone_slots=zone_slots, keys=keys, transfers=transfers,
                               max_transfers=xfr.max_transfers if xfr is not None else 0,
-                              expired=[st.name for st in self if st.expired and st.image is not None])
+                              expired=[st.name for st in self if st.expired and st.image is not None],
+                              **(cookies.options() if cookies is not None else {}))
 
 
 def transferred(z):
@@ -293,7 +295,10 @@ def compile_state(z, old=None, journal_dir=None):
             st.source = zone_source(z, img.source_files, since_ns=started_ns)
             st.warnings = serial_warnings(z.name, prev, img)
             logger.info("zone %s loaded: serial %s, %d records, %.1f ms", z.name, img.serial,
-                        img.record_count, st.load_seconds * 1000)
+                        img.record_count, st.load_seconds * 1000,
+                        extra={"event": "zone_loaded", "zone": z.name, "serial": img.serial,
+                               "records": img.record_count,
+                               "ms": round(st.load_seconds * 1000, 1)})
             for w in img.warnings + st.warnings:
                 logger.warning("%s", w)
     if st.errors:
@@ -301,9 +306,13 @@ def compile_state(z, old=None, journal_dir=None):
         for m in st.errors:
             logger.error("%s", m)
         if st.image is not None:
-            logger.error("zone %s failed to load; serial %s keeps serving", z.name, st.image.serial)
+            logger.error("zone %s failed to load; serial %s keeps serving", z.name, st.image.serial,
+                         extra={"event": "zone_failed", "zone": z.name, "serial": st.image.serial,
+                                "errors": list(st.errors)})
         else:
-            logger.error("zone %s failed to load; not served", z.name)
+            logger.error("zone %s failed to load; not served", z.name,
+                         extra={"event": "zone_failed", "zone": z.name, "serial": None,
+                                "errors": list(st.errors)})
     return st
 
 
