@@ -212,6 +212,15 @@ def test_xdp_queries_and_answers_are_logged_to_dnstap(pair, tmp_path):
         stats = srv.ctl("stats")["stats"]
         assert stats["udp"]["queries"] == 0 and stats["xdp"]["responses"] == 2
         assert stats["dnstap"]["logged"] == 4 and stats["dnstap"]["dropped"] == 0
+        # The XDP workers' counters in the metrics, under transport="xdp".
+        from prometheus_client.parser import text_string_to_metric_families
+        from robdns import metrics
+        m = {(s.name, tuple(sorted(s.labels.items()))): s.value for fam in
+             text_string_to_metric_families(metrics.prometheus(stats, srv.ctl("status")))
+             for s in fam.samples}
+        assert m[("robdns_queries_total", (("qtype", "A"), ("transport", "xdp")))] == 2
+        assert m[("robdns_responses_total", (("rcode", "NOERROR"), ("transport", "xdp")))] == 2
+        assert m[("robdns_worker_batches_total", (("transport", "xdp"),))] >= 1
         srv.signal(signal.SIGTERM)
         assert srv.proc.wait(15) == 0, srv.log_text()
     finally:
