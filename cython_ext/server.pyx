@@ -220,6 +220,20 @@ cdef class UdpWorkers:
     def threads(self):
         return rd_udp_threads(self.set)
 
+    def set_notify_fd(self, int fd):
+        """Hand every NOTIFY request to datagram socket `fd` (-1: answer it here again):
+        each arrives as the header (u32 socket index, u32 peer length, 28 bytes of
+        sockaddr) and the message.  The socket stays the caller's to close (after -1)."""
+        if self.set != NULL:
+            rd_udp_set_notify_fd(self.set, fd)
+
+    def notify_counts(self):
+        """(NOTIFYs handed over, NOTIFYs dropped on a full socket)."""
+        cdef rd_stats total
+        cdef rd_udp_counters loop
+        rd_udp_stats_sum(self.set, &total, &loop)
+        return loop.notify_handed, loop.notify_dropped
+
     def stats(self):
         cdef rd_stats total
         cdef rd_udp_counters loop

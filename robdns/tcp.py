@@ -21,6 +21,9 @@ class TcpServer:
     def __init__(self, answer, limits):
         """answer(query: bytes) -> bytes (b"" = no response); limits: a config.TcpConfig."""
         self.answer = answer
+        # notify(query, peer address) -> bytes: NOTIFY requests (RFC 1996) go there while
+        # secondary zones exist (robdns.secondary.notify), like the UDP workers hand them
+        self.notify = None
         self.limits = limits
         self.connections = set()
         self.servers = []
@@ -152,7 +155,12 @@ class _DnsTcp(asyncio.Protocol):
             query = bytes(buf[2:2 + n])
             del buf[:2 + n]
             self.last_query = time.monotonic()
-            resp = self.server.answer(query)
+            if self.server.notify is not None and len(query) > 2 and not query[2] & 0x80 \
+                    and (query[2] >> 3) & 0xF == 4:
+                peer = self.transport.get_extra_info("peername")
+                resp = self.server.notify(query, peer[0]) if peer else b""
+            else:
+                resp = self.server.answer(query)
             answered += 1
             if resp:
                 self.transport.write(struct.pack("!H", len(resp)) + resp)
