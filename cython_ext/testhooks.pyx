@@ -243,7 +243,7 @@ def _compile_zone_records(origin, list records, str name="<records>"):
         rd_rrlist_free(&l)
         rd_msgs_free(&m)
 
-# ---- the image seen from Python: bytes, lookups, node and rrset views (zone)
+# ---- the image seen from Python: bytes, lookups, node views (zone)
 
 def image_to_bytes(ZoneImage img):
     """The image's bytes, as save() writes them."""
@@ -269,12 +269,6 @@ def image_from_bytes(data):
     img._copy = buf
     img.img = z
     return img
-
-
-cdef object _image_node_text(ZoneImage img, znode_id n):
-    if n == RD_NONE:
-        return None
-    return _wire_to_text(zimg_node_name(img.img, n))
 
 
 def image_lookup(ZoneImage img, name):
@@ -336,44 +330,6 @@ def image_node_flags(ZoneImage img, name):
     return zimg_node_flags(img.img, n)
 
 
-def image_rrsets(ZoneImage img, name):
-    """The rrsets of a node as dicts (type, covered, ttl, rdatas, rrsig, additional)."""
-    cdef bytes w = _origin_wire(name).lower()
-    cdef znode_id n = zimg_find_node(img.img, <const uint8_t *>w)
-    cdef unsigned count, i, k
-    cdef const zrrset *r
-    cdef const uint8_t *base = zimg_base(img.img)
-    cdef const uint8_t *p
-    cdef const uint32_t *ids
-    cdef uint32_t rdlen
-    if n == RD_NONE:
-        return None
-    r = zimg_node_rrsets(img.img, n, &count)
-    first = <size_t>(r - zimg_rrset_at(img.img, 0)) if count else 0
-    out = []
-    for i in range(count):
-        p = base + r[i].rdata_off
-        rdatas = []
-        for k in range(r[i].count):
-            rdlen = p[0] << 8 | p[1]
-            rdatas.append(PyBytes_FromStringAndSize(<const char *>p + 2, rdlen))
-            p += 2 + rdlen
-        addl = []
-        if r[i].addl_off != RD_NONE:
-            ids = <const uint32_t *>(base + r[i].addl_off)
-            addl = [_image_node_text(img, ids[k]) for k in range(r[i].addl_count)]
-        out.append({
-            "index": first + i,
-            "type": r[i].type,
-            "covered": r[i].covered,
-            "ttl": r[i].ttl,
-            "rdatas": rdatas,
-            "rrsig": None if r[i].rrsig == RD_NONE else r[i].rrsig,
-            "additional": addl,
-        })
-    return out
-
-
 # ---- the answer engine called from Python (engine)
 
 def db_find_index(Database db, name, ds=False):
@@ -415,14 +371,16 @@ cdef class EngineStats:
         return stats_dict(&self.s)
 
 
-def answer(Database db, bytes query, tcp=False, EngineStats stats=None):
+def answer(Database db, bytes query, tcp=False, EngineStats stats=None, int keepalive=0):
     """Answer one query (wire bytes) from `db`; returns the response, b"" for none.
-    The engine runs without the GIL."""
+    keepalive: the idle timeout a TCP answer advertises to a query asking for it
+    (RFC 7828, 100 ms units; 0: none).  The engine runs without the GIL."""
     if db is None or db.db == NULL:
         raise ValueError("answer() needs an initialised Database")
     cdef rd_transport t
     t.tcp = 1 if tcp else 0
     t.family = 4
+    t.keepalive = keepalive if 0 <= keepalive <= 65535 else 0   # RFC 7828 TIMEOUT, 100 ms units
     cdef size_t qlen = PyBytes_GET_SIZE(query)
     cdef const uint8_t *q = <const uint8_t *>PyBytes_AS_STRING(query)
     cdef uint8_t *resp = <uint8_t *>malloc(65535)
@@ -468,6 +426,7 @@ def answer_batch(Database db, list queries, tcp=False, EngineStats stats=None):
     cdef rd_transport t
     t.tcp = 1 if tcp else 0
     t.family = 4
+    t.keepalive = 0
     cdef rd_stats *sp = &stats.s if stats is not None else NULL
     cdef const rd_db *dbp = db.db
     with nogil:
@@ -511,6 +470,7 @@ def bench_answer(Database db, list queries, double seconds=1.0, tcp=False, int b
     cdef rd_transport t
     t.tcp = 1 if tcp else 0
     t.family = 4
+    t.keepalive = 0
     cdef const rd_db *dbp = db.db
     cdef uint64_t done = 0, out = 0
     cdef Py_ssize_t j = 0, k, m

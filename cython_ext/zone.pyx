@@ -122,6 +122,44 @@ cdef class ZoneImage:
         cdef size_t n = zimg_size(self.img)
         return n == zimg_size(other.img) and memcmp(zimg_base(self.img), zimg_base(other.img), n) == 0
 
+    def rrsets(self, name):
+        """The rrsets of a node as dicts (type, covered, ttl, rdatas, rrsig, additional), or
+        None without such a node; the secondary reads the SOA timers from it."""
+        cdef bytes w = _origin_wire(name).lower()
+        cdef znode_id n = zimg_find_node(self.img, <const uint8_t *>w)
+        cdef unsigned count, i, k
+        cdef const zrrset *r
+        cdef const uint8_t *base = zimg_base(self.img)
+        cdef const uint8_t *p
+        cdef const uint32_t *ids
+        cdef uint32_t rdlen
+        if n == RD_NONE:
+            return None
+        r = zimg_node_rrsets(self.img, n, &count)
+        first = <size_t>(r - zimg_rrset_at(self.img, 0)) if count else 0
+        out = []
+        for i in range(count):
+            p = base + r[i].rdata_off
+            rdatas = []
+            for k in range(r[i].count):
+                rdlen = p[0] << 8 | p[1]
+                rdatas.append(PyBytes_FromStringAndSize(<const char *>p + 2, rdlen))
+                p += 2 + rdlen
+            addl = []
+            if r[i].addl_off != RD_NONE:
+                ids = <const uint32_t *>(base + r[i].addl_off)
+                addl = [_image_node_text(self, ids[k]) for k in range(r[i].addl_count)]
+            out.append({
+                "index": first + i,
+                "type": r[i].type,
+                "covered": r[i].covered,
+                "ttl": r[i].ttl,
+                "rdatas": rdatas,
+                "rrsig": None if r[i].rrsig == RD_NONE else r[i].rrsig,
+                "additional": addl,
+            })
+        return out
+
     def save(self, path):
         """Write the image to `path` atomically (write a temporary file, then rename)."""
         tmp = f"{path}.tmp{_os.getpid()}"
@@ -172,6 +210,14 @@ cdef class ZoneImage:
         img._map_len = n
         img.img = z
         return img
+
+# A node's name as text (rrsets' "additional" list; the test hooks' views too).
+cdef object _image_node_text(ZoneImage img, znode_id n):
+    if n == RD_NONE:
+        return None
+    return _wire_to_text(zimg_node_name(img.img, n))
+
+
 
 # ---------------------------------------------------------------- compiling
 

@@ -1,10 +1,10 @@
 """daemon — ``robdns serve``: the order of things.  Bind (listeners), drop root
-(privileges), load the zones (zoneset), start the UDP workers, TCP and the control socket
-(commands), reload on SIGHUP or command (reconfig), report to systemd, stop cleanly.
+(privileges), load the zones (zoneset), start the UDP and TCP workers and the control
+socket (commands), reload on SIGHUP or command (reconfig), report to systemd, stop cleanly.
 
-Threads: the C UDP workers (no Python, no GIL); the event loop thread (uvloop: TCP,
-control socket, signals); reloads compile zones and wait for the RCU grace period in an
-executor thread so TCP keeps being answered meanwhile.
+Threads: the C UDP and TCP workers (no Python, no GIL); the event loop thread (uvloop:
+control socket, signals, the reaper of snapshots a transfer still pinned); reloads compile
+zones and wait for the RCU grace period in an executor thread.
 """
 
 import asyncio
@@ -14,7 +14,7 @@ import os
 import signal
 import time
 
-from robdns import __version__, config, control, metrics, privileges, reconfig, sdnotify, stats, tcp
+from robdns import __version__, config, control, metrics, privileges, reconfig, sdnotify, stats, tcp_workers
 from robdns.commands import Commands
 from robdns.errors import ConfigError, RobdnsError
 from robdns.listeners import Listeners
@@ -52,7 +52,8 @@ class Daemon:
         """Open every socket while still root (ports below 1024)."""
         cfg = self.cfg
         self.listeners = Listeners.bind(cfg.listen, cfg.workers, tcp_enabled=cfg.tcp.enabled,
-                                        pin_workers=cfg.pin_workers)
+                                        pin_workers=cfg.pin_workers,
+                                        tcp_idle_timeout=cfg.tcp.idle_timeout)
         self.control_socket = control.open_socket(
             cfg.control, owner=privileges.socket_owner(cfg.user, cfg.group))
         if cfg.http is not None:
@@ -107,8 +108,8 @@ class Daemon:
             self.workers = _core.UdpWorkers(
                 self.listeners.udp, self.cfg.udp_batch, dataclasses.asdict(self.cfg.rrl),
                 dnstap=self.dnstap, dnstap_first=0)
-        self.tcp = tcp.TcpServer(_core.tcp_answer, self.cfg.tcp)
-        await self.tcp.start(self.listeners.tcp)
+        if self.listeners.tcp:
+            self.tcp = tcp_workers.start(self.listeners, self.cfg.tcp, self.cfg.workers)
         self.control = control.ControlServer(Commands(self))
         await self.control.start(self.control_socket)
         reaper = asyncio.create_task(self._reap_retired())
@@ -142,7 +143,7 @@ class Daemon:
         if self.control:
             await self.control.close()
         if self.tcp:
-            await self.tcp.close()
+            self.tcp.stop()
         # A reload still running would publish after us: let it finish first.
         await asyncio.get_running_loop().run_in_executor(None, self.reloader.shutdown, True)
         if self.workers:
@@ -154,7 +155,7 @@ class Daemon:
         if self.http:
             self.http.stop()
         _core.publish(None)
-        self.listeners.close_udp()
+        self.listeners.close()
         logger.info("stopped")
 
     def _summary(self):
@@ -236,7 +237,7 @@ class Daemon:
         self.cfg = cfg
         set_level(cfg.log_level)
         if self.tcp:
-            self.tcp.set_limits(cfg.tcp)
+            self.tcp.set_limits(tcp_workers.limits(cfg.tcp, cfg.workers, self.tcp.pool))
         return {"ok": not zones.failed, "zones": zones.status(),
                 "restart_needed": list(self.restart_needed)}
 

@@ -130,8 +130,11 @@ def families(stats, status):
     conns = stats.get("tcp", {}).get("connections")
     if conns:
         gauge("robdns_tcp_connections", "Open TCP connections.", [], [((), conns["open"])])
+        reasons = (("idle", "timed_out"), ("evicted", "evicted"),
+                   ("per_client", "per_client_refused"), ("output_overflow", "output_overflow"),
+                   ("oversized", "oversized"), ("zero_length", "zero_length"))
         counter("robdns_tcp_connections_closed_total", "TCP connections closed by the server.",
-                ["reason"], [(("idle",), conns["timed_out"]), (("evicted",), conns["evicted"])])
+                ["reason"], [((r,), conns[k]) for r, k in reasons if k in conns])
 
     tap = stats.get("dnstap")
     if tap:

@@ -52,6 +52,7 @@ cdef extern from "query/engine.h" nogil:
     ctypedef struct rd_transport:
         uint8_t tcp
         uint8_t family
+        uint16_t keepalive
 
     enum:
         RD_ZONE_EXPIRED

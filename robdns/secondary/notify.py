@@ -49,16 +49,12 @@ class NotifyIn:
         import asyncio
         asyncio.get_running_loop().add_reader(self.rsock.fileno(), self._readable)
         self.daemon.workers.set_notify_fd(self.wsock.fileno())
-        if self.daemon.tcp is not None:
-            self.daemon.tcp.notify = self._answer_tcp
 
     def stop(self):
         if self.rsock is None:
             return
         if self.daemon.workers is not None:
             self.daemon.workers.set_notify_fd(-1)
-        if self.daemon.tcp is not None:
-            self.daemon.tcp.notify = None
         import asyncio
         try:
             asyncio.get_running_loop().remove_reader(self.rsock.fileno())
@@ -95,13 +91,6 @@ class NotifyIn:
                 except (OSError, IndexError) as e:
                     logger.debug("NOTIFY answer to %s not sent: %s", peer[0], e)
 
-    def _answer_tcp(self, wire, addr):
-        try:
-            return self.answer(wire, addr)
-        except Exception:               # a bug must not close the connection's loop
-            logger.exception("NOTIFY over TCP from %s: not handled", addr)
-            return b""
-
     def answer(self, wire, addr):
         """The answer to NOTIFY `wire` from address `addr` (bytes; b"": none)."""
         from robdns import _core
@@ -113,14 +102,14 @@ class NotifyIn:
             logger.debug("NOTIFY from %s not taken: %s: %s", addr, type(e).__name__, e)
             # malformed, or a TSIG that does not verify: the engine says so as for any
             # request (FORMERR, NOTAUTH with BADKEY/BADSIG/BADTIME: RFC 8945 5.2)
-            return _core.tcp_answer(wire)
+            return _core.answer_published(wire)
         if q.opcode() != dns.opcode.NOTIFY or len(q.question) != 1:
-            return _core.tcp_answer(wire)
+            return _core.answer_published(wire)
         qname = q.question[0].name.to_text().lower()
         zs = self.daemon.zones.get(qname)
         zcfg = next((z for z in cfg.zones if z.name == qname and z.secondary), None)
         if zs is None or zcfg is None or q.question[0].rdtype != dns.rdatatype.SOA:
-            return _core.tcp_answer(wire)          # not a secondary zone here: NOTAUTH
+            return _core.answer_published(wire)          # not a secondary zone here: NOTAUTH
         r = dns.message.make_response(q)
         r.flags |= dns.flags.AA
         if not allowed(zcfg, addr, q):

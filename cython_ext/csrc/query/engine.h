@@ -76,6 +76,9 @@ enum { RD_ZONE_EXPIRED = 1 };
 typedef struct rd_transport {
     uint8_t tcp;               /* 1: TCP (no size limit but 65535), 0: UDP */
     uint8_t family;            /* 4 or 6 (informational) */
+    uint16_t keepalive;        /* TCP idle timeout in units of 100 ms, sent in the
+                                  edns-tcp-keepalive option (RFC 7828) to a client that
+                                  asked for it over TCP; 0: never sent */
 } rd_transport;
 
 /* Counters of one worker; each worker owns one, aligned to cache lines, written only by

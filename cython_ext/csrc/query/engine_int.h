@@ -20,7 +20,7 @@ enum {
 };
 
 enum { RD_OPCODE_QUERY = 0, RD_OPCODE_NOTIFY = 4 };
-enum { RD_EDNS_NSID = 3, RD_EDNS_EDE = 15 };   /* RFC 5001, RFC 8914 */
+enum { RD_EDNS_NSID = 3, RD_EDNS_KEEPALIVE = 11, RD_EDNS_EDE = 15 };   /* RFC 5001, 7828, 8914 */
 enum { RD_EDE_OTHER = 0, RD_EDE_NOT_AUTHORITATIVE = 20 };
 
 /* Knot DNS puts at most this many CNAME records in one answer (measured with kdig against
@@ -62,7 +62,7 @@ typedef struct rd_ctx {
     const rd_tsig_key *tsig_key;    /* the key that signed the query, once verified */
 
     /* EDNS (RFC 6891) */
-    uint8_t has_edns, edns_version, do_bit, nsid_req;
+    uint8_t has_edns, edns_version, do_bit, nsid_req, keepalive_req;
     uint16_t udp_payload;
 
     /* response */
@@ -89,6 +89,17 @@ enum { RD_SEC_AN = 0, RD_SEC_NS = 1, RD_SEC_AR = 2 };
 /* engine_query.c: parse the query (header, question, EDNS); returns an rcode, or -1 when
  * nothing must be sent. */
 int rd_parse_query(rd_ctx *c);
+
+/* Bytes of the OPT record of the response: the fixed part, NSID and edns-tcp-keepalive
+ * (RFC 6891 6.1.2, RFC 5001 2.3, RFC 7828 3.3.2); an extended error is added only when
+ * room is left. */
+static inline size_t rd_opt_room(const rd_ctx *c)
+{
+    size_t n = 11;
+    if (c->nsid_req && c->db && c->db->opt.nsid_len) n += 4u + c->db->opt.nsid_len;
+    if (c->keepalive_req && c->t && c->t->tcp && c->t->keepalive) n += 6;
+    return n;
+}
 
 /* engine_write.c: the response writer. */
 void rd_write_header(rd_ctx *c);

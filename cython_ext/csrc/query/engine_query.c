@@ -61,6 +61,9 @@ static size_t parse_opt(rd_ctx *c, size_t owner, size_t p)
         uint16_t code = rd_get16(q + o), olen = rd_get16(q + o + 2);
         if (o + 4 + olen > end) return 0;
         if (code == RD_EDNS_NSID) c->nsid_req = 1;   /* RFC 5001 3: payload ignored */
+        /* RFC 7828 3.2.2: over UDP the option is ignored; over TCP it asks for the idle
+         * timeout (a client sends no TIMEOUT: whatever it sent is not read). */
+        if (code == RD_EDNS_KEEPALIVE) c->keepalive_req = 1;
         /* RFC 6891 6.1.2: unknown options are ignored. */
         o += 4 + olen;
     }
