@@ -4,7 +4,7 @@
 from libc.stdint cimport uint64_t
 from libc.stdlib cimport malloc, free
 
-from includes.engine cimport rd_db, rd_stats, RD_STAT_QTYPES, rd_transport, rd_answer
+from includes.engine cimport rd_db, rd_stats, RD_STAT_QTYPES
 from includes.server cimport *
 
 # The Database whose rd_db the global RCU pointer holds; keeping this reference keeps its
@@ -67,28 +67,6 @@ def retired():
 def published():
     """The Database currently published (or None)."""
     return _published
-
-
-def answer_published(bytes query):
-    """The engine's answer to one request with the published database (b"": none): what
-    the control plane sends for a NOTIFY it does not take itself (robdns.secondary.notify).
-    The Python reference held here keeps the snapshot alive for the call."""
-    db = _published
-    if db is None:
-        return b""
-    cdef rd_transport tr
-    tr.tcp = 0
-    tr.family = 0
-    cdef unsigned char *resp = <unsigned char *>malloc(65535)
-    if resp == NULL:
-        raise MemoryError()
-    cdef const unsigned char *q = query
-    cdef size_t n
-    try:
-        n = rd_answer((<Database>db).db, q, len(query), resp, 65535, &tr, NULL)
-        return resp[:n]
-    finally:
-        free(resp)
 
 
 # ---- counters (stats_dict is in engine.pyx)
@@ -219,20 +197,6 @@ cdef class UdpWorkers:
     @property
     def threads(self):
         return rd_udp_threads(self.set)
-
-    def set_notify_fd(self, int fd):
-        """Hand every NOTIFY request to datagram socket `fd` (-1: answer it here again):
-        each arrives as the header (u32 socket index, u32 peer length, 28 bytes of
-        sockaddr) and the message.  The socket stays the caller's to close (after -1)."""
-        if self.set != NULL:
-            rd_udp_set_notify_fd(self.set, fd)
-
-    def notify_counts(self):
-        """(NOTIFYs handed over, NOTIFYs dropped on a full socket)."""
-        cdef rd_stats total
-        cdef rd_udp_counters loop
-        rd_udp_stats_sum(self.set, &total, &loop)
-        return loop.notify_handed, loop.notify_dropped
 
     def stats(self):
         cdef rd_stats total

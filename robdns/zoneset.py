@@ -157,7 +157,16 @@ class ZoneSet:
         return _core.Database(self.images(), identity=cfg.identity, version=cfg.version,
                               nsid=cfg.nsid, max_udp_payload=cfg.max_udp_payload,
                               zone_slots=zone_slots,
-                              expired=[st.name for st in self if st.expired and st.image is not None])
+                              expired=[st.name for st in self if st.expired and st.image is not None],
+                              keys=[(k.name, k.algorithm, k.secret) for k in getattr(cfg, "keys", ())],
+                              notify=self._notify_rules(cfg))
+
+    def _notify_rules(self, cfg):
+        """Who may notify each served secondary zone (robdns.secondary.notify)."""
+        from robdns.secondary import notify
+        served = {st.name for st in self if st.image is not None}
+        rules = notify.database_rules(cfg.zones)
+        return {name: r for name, r in rules.items() if name in served}
 
 
 def secondary_state(z, old=None):

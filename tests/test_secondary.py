@@ -281,4 +281,5 @@ def test_notify_checks_source_and_key_and_a_storm_costs_one_transfer(robdns_serv
         time.sleep(2.5)         # any transfer the storm might still cause would be done
         st = zone_status(srv)
         assert st["transfers"] == before + 1, st
-        assert st["notifies"] >= 40
+        # the workers fold NOTIFYs for a zone queued and not yet taken into one
+        assert 1 <= st["notifies"] <= 40

@@ -86,8 +86,6 @@ cdef extern from "server/udp_loop.h" nogil:
         uint64_t recv_errors
         uint64_t rrl_dropped
         uint64_t rrl_slipped
-        uint64_t notify_handed
-        uint64_t notify_dropped
     ctypedef struct rd_udp_set:
         pass
     rd_udp_set *rd_udp_start(const rd_udp_socket *socks, int nsocks, int batch,
@@ -97,7 +95,6 @@ cdef extern from "server/udp_loop.h" nogil:
     void rd_udp_free(rd_udp_set *s)
     void rd_udp_stats_sum(const rd_udp_set *s, rd_stats *out, rd_udp_counters *loop_out)
     int rd_udp_threads(const rd_udp_set *s)
-    void rd_udp_set_notify_fd(rd_udp_set *s, int fd)
     void rd_stats_add(rd_stats *dst, const rd_stats *src)
 
 cdef extern from "server/tcp_loop.h" nogil:

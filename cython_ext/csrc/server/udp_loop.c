@@ -17,6 +17,7 @@
 
 #include "rcu.h"
 #include "rrl.h"
+#include "query/notify.h"
 
 /* Room for one IPv4 or IPv6 packet-info control message. */
 #define RD_UDP_CMSG_SPACE \
@@ -62,7 +63,6 @@ typedef struct rd_udp_loop {
 
 struct rd_udp_set {
     _Atomic int stop;
-    _Atomic int notify_fd;                 /* rd_udp_set_notify_fd(), or -1 */
     int nloops;
     rd_udp_loop **loops;
 };
@@ -184,45 +184,14 @@ static void loop_tap(rd_udp_loop *L, int nitems)
 /* Answer the n datagrams received; returns how many responses were prepared.  The
  * whole batch goes to the engine at once so that it can overlap the zone lookups of
  * consecutive queries (rd_answer_batch prefetches ahead). */
-/* A NOTIFY (RFC 1996) goes to the control plane, which knows the secondary zones, who may
- * notify them and with which key: the datagram behind an rd_udp_notify_hdr, as one
- * datagram on the descriptor it gave.  Never waits: when the socket is full the NOTIFY is
- * dropped and the primary sends it again (RFC 1996 3.6). */
-static void loop_hand_notify(rd_udp_loop *L, int i, int fd)
-{
-    rd_udp_notify_hdr h;
-    memset(&h, 0, sizeof(h));
-    h.socket = (uint32_t)L->index;
-    h.peerlen = L->rmsg[i].msg_hdr.msg_namelen;
-    memcpy(&h.peer, &L->peer[i], h.peerlen < sizeof(h.peer) ? h.peerlen : sizeof(h.peer));
-    struct iovec iov[2] = {
-        { .iov_base = &h, .iov_len = sizeof(h) },
-        { .iov_base = L->qbuf + (size_t)i * RD_UDP_QUERY_STRIDE, .iov_len = L->rmsg[i].msg_len },
-    };
-    struct msghdr m = { .msg_iov = iov, .msg_iovlen = 2 };
-    if (sendmsg(fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
-        L->counters.notify_dropped++;
-    else
-        L->counters.notify_handed++;
-}
-
 static int loop_answer(rd_udp_loop *L, const rd_db *db, int n)
 {
     rd_transport tr = { .tcp = 0, .family = L->sock.family == AF_INET6 ? 6 : 4 };
     int nitems = 0;
-    int notify_fd = atomic_load_explicit(&L->set->notify_fd, memory_order_relaxed);
     for (int i = 0; i < n; i++) {
         if (L->rmsg[i].msg_hdr.msg_flags & MSG_TRUNC) {
             L->counters.recv_truncated++;
             continue;
-        }
-        if (notify_fd >= 0 && L->rmsg[i].msg_len >= 12) {
-            const uint8_t *q = L->qbuf + (size_t)i * RD_UDP_QUERY_STRIDE;
-            /* a request (QR clear) with opcode NOTIFY (4): RFC 1996 3.1 */
-            if (!(q[2] & 0x80) && ((q[2] >> 3) & 0xF) == 4) {
-                loop_hand_notify(L, i, notify_fd);
-                continue;
-            }
         }
         if (!db) {
             L->counters.no_database++;
@@ -239,6 +208,17 @@ static int loop_answer(rd_udp_loop *L, const rd_db *db, int n)
     if (nitems == 0)
         return 0;
     rd_answer_batch(db, L->items, (size_t)nitems, &tr, &L->stats);
+    /* A NOTIFY for a secondary zone is answered from the source's rights, which only the
+     * transport knows (query/notify.h); the engine's NOTAUTH stands for the others. */
+    for (int k = 0; k < nitems; k++) {
+        rd_batch_item *it = &L->items[k];
+        if (rd_is_notify(it->q, it->qlen)) {
+            size_t r = rd_notify_answer(db, it->q, it->qlen,
+                                        (const struct sockaddr *)&L->peer[L->item_msg[k]],
+                                        it->resp, it->respcap);
+            if (r) it->resplen = r;
+        }
+    }
     uint64_t now_ms = L->rrl ? rd_rrl_now_ms() : 0;
     int out = 0;
     for (int k = 0; k < nitems; k++) {
@@ -386,7 +366,6 @@ rd_udp_set *rd_udp_start(const rd_udp_socket *socks, int nsocks, int batch,
         return NULL;
     }
     atomic_init(&s->stop, 0);
-    atomic_init(&s->notify_fd, -1);
     s->nloops = nsocks;
     /* A thread blocked in recvmmsg wakes up this often to see the stop flag. */
     struct timeval wake = { 0, RD_UDP_WAKE_MS * 1000 };
@@ -453,11 +432,6 @@ rd_udp_set *rd_udp_start(const rd_udp_socket *socks, int nsocks, int batch,
     return s;
 }
 
-void rd_udp_set_notify_fd(rd_udp_set *s, int fd)
-{
-    atomic_store_explicit(&s->notify_fd, fd, memory_order_relaxed);
-}
-
 void rd_udp_stop(rd_udp_set *s)
 {
     if (!s)
@@ -513,7 +487,5 @@ void rd_udp_stats_sum(const rd_udp_set *s, rd_stats *out, rd_udp_counters *loop_
         loop_out->recv_errors += RD_LOAD(L->counters.recv_errors);
         loop_out->rrl_dropped += RD_LOAD(L->counters.rrl_dropped);
         loop_out->rrl_slipped += RD_LOAD(L->counters.rrl_slipped);
-        loop_out->notify_handed += RD_LOAD(L->counters.notify_handed);
-        loop_out->notify_dropped += RD_LOAD(L->counters.notify_dropped);
     }
 }

@@ -11,7 +11,6 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include <netinet/in.h>
 
 #include "query/engine.h"
 #include "dnstap.h"
@@ -42,8 +41,6 @@ typedef struct rd_udp_counters {
     uint64_t recv_errors;      /* recvmmsg failures other than timeout/EINTR */
     uint64_t rrl_dropped;      /* responses response rate limiting withheld */
     uint64_t rrl_slipped;      /* ... and sent truncated instead (TC=1: retry over TCP) */
-    uint64_t notify_handed;    /* NOTIFY requests handed to the control plane */
-    uint64_t notify_dropped;   /* ... dropped because its socket was full */
 } rd_udp_counters;
 
 typedef struct rd_udp_set rd_udp_set;
@@ -56,17 +53,6 @@ typedef struct rd_udp_set rd_udp_set;
 rd_udp_set *rd_udp_start(const rd_udp_socket *socks, int nsocks, int batch,
                          const rd_rrl_config *rrl, rd_dnstap *tap, int tap_first,
                          char *err, size_t errlen);
-
-/* What precedes each NOTIFY handed to the control plane (rd_udp_set_notify_fd). */
-typedef struct rd_udp_notify_hdr {
-    uint32_t socket;           /* index of the socket it came on (in rd_udp_start's list) */
-    uint32_t peerlen;          /* bytes of peer used */
-    struct sockaddr_in6 peer;  /* the sender (a sockaddr_in for IPv4) */
-} rd_udp_notify_hdr;
-
-/* From now on hand every NOTIFY request (RFC 1996) to `fd` (a datagram socket the control
- * plane reads) instead of answering it; -1: answer it in the engine again (NOTAUTH). */
-void rd_udp_set_notify_fd(rd_udp_set *s, int fd);
 
 /* Ask every thread to stop and wait for them (at most about RD_UDP_WAKE_MS). The
  * sockets stay open: they belong to the caller. Then free with rd_udp_free(). */
