@@ -273,26 +273,39 @@ class Echo(Server):
 
 
 class Robdns(Server):
-    """`robdns serve -c CONFIG` from this checkout (the in-place build), one worker."""
+    """`robdns serve -c CONFIG` from this checkout (the in-place build), one worker.
+    Compiled images are not kept (server.storage: false), so every start compiles, as the
+    load benchmark means to measure; `storage` names a directory to keep them in."""
     name = "robdns"
 
-    def __init__(self, zone, origin, port=None, cpu=None, workers=1):
+    def __init__(self, zone, origin, port=None, cpu=None, workers=1, tcp=None, storage=None):
+        """tcp: a dict of server.tcp settings (e.g. max_connections) or None."""
         super().__init__(zone, origin, port, cpu)
         self.workers = workers
+        self.tcp = tcp
+        self.storage = storage
 
     def env(self):
         env = os.environ.copy()
         env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
         return env
 
+    @property
+    def control(self):
+        return os.path.join(self.tmp, "control.sock")
+
     def command(self):
         conf = os.path.join(self.tmp, "robdns.yaml")
+        tcp = ""
+        if self.tcp:
+            tcp = "  tcp:\n" + "".join(f"    {k}: {v}\n" for k, v in self.tcp.items())
         with open(conf, "w") as f:
             f.write(f"""server:
   listen: ["127.0.0.1@{self.port}"]
   workers: {self.workers}
   control: "{self.tmp}/control.sock"
-zones:
+  storage: {json.dumps(self.storage) if self.storage else "false"}
+{tcp}zones:
   - name: {self.origin}
     file: "{self.zone}"
 """)

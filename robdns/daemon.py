@@ -14,9 +14,11 @@ import os
 import signal
 import time
 
-from robdns import __version__, config, control, metrics, privileges, reconfig, sdnotify, stats, tcp_workers
+from robdns import __version__, config, control, metrics, privileges, reconfig, sdnotify, stats, tcp_workers, xfrout
 from robdns.commands import Commands
+from robdns.cookies import CookieSecrets
 from robdns.errors import ConfigError, RobdnsError
+from robdns.keep import Keep
 from robdns.listeners import Listeners
 from robdns.log import logger, set_level, setup
 from robdns.zoneset import ZoneSet
@@ -28,6 +30,7 @@ class Daemon:
         self.config_error = None
         self.restart_needed = []             # keys changed in the file that wait for a restart
         self.zones = ZoneSet()               # the zones being served
+        self.cookies = CookieSecrets(cfg.cookies)   # DNS Cookie secrets (RFC 7873)
         self.listeners = Listeners()
         self.control_socket = None
         self.workers = None                  # _core.UdpWorkers
@@ -38,6 +41,7 @@ class Daemon:
         self.dnstap = None                   # _core.Dnstap (server.dnstap)
         self.secondary = None                # robdns.secondary.Secondary: the transfers in
         self.zone_slots = stats.ZoneSlots()  # per-zone counters of the data plane
+        self.transfers = xfrout.Transfers()  # transfers served, NOTIFY out
         self.started = time.time()
         self.reloads = 0
         self.reload_lock = None
@@ -45,6 +49,12 @@ class Daemon:
         # One thread for every reload: reloads are serialized anyway, and one thread keeps
         # the freed images in one malloc arena instead of spreading them over several.
         self.reloader = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="reload")
+        # Compiled images are written to server.storage by a thread of their own, after
+        # they are published: serving never waits for the disk.
+        self.keep = Keep(None)
+        self.keeper = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="keep")
+        self.keeping = True
+        self.pruned = False                  # storage cleared of unconfigured zones' files
 
     # ------------------------------------------------------------------ startup
 
@@ -56,6 +66,9 @@ class Daemon:
                                         tcp_idle_timeout=cfg.tcp.idle_timeout)
         self.control_socket = control.open_socket(
             cfg.control, owner=privileges.socket_owner(cfg.user, cfg.group))
+        self.keep = Keep(cfg.storage or None)
+        self.keep.prepare(owner=privileges.socket_owner(cfg.user, cfg.group))
+        xfrout.make_journal_dir(cfg, owner=privileges.socket_owner(cfg.user, cfg.group))
         if cfg.http is not None:
             from robdns import httpd
             self.http = httpd.HttpEndpoint(cfg.http, self.metrics_snapshot, self.ready).bind()
@@ -86,11 +99,39 @@ class Daemon:
         the database built from them; waits for the RCU grace period, after which the
         previous snapshot is freed."""
         from robdns import _core
-        zones = self.zones.compiled(cfg.zones, force)
-        cap = cfg.http.zone_labels if cfg.http is not None else 100
-        _core.publish(zones.database(cfg, self.zone_slots.assign(cfg.zones, cap)))
+        zones = self.zones.compiled(cfg.zones, force, keep=self.keep,
+                                    journal_dir=xfrout.journal_dir(cfg))
+        self.cookies.configure(cfg.cookies)
+        _core.publish(self.database(zones, cfg))
+        removed = [st.name for st in self.zones if zones.get(st.name) is None]
+        first, self.pruned = not self.pruned, True
         self.zones = zones
+        if self.keep.enabled and (zones.fresh or removed or first):
+            configured = [z.name for z in cfg.zones] if first else None
+            self.keeper.submit(self._keep_images, zones.fresh, removed, configured)
         return zones
+
+    def database(self, zones, cfg):
+        """The snapshot every publication makes (reload, transfer, cookie secret): the
+        zones, the engine options of cfg, the per-zone counter slots, the cookie secrets."""
+        cap = cfg.http.zone_labels if cfg.http is not None else 100
+        return zones.database(cfg, self.zone_slots.assign(cfg.zones, cap), self.cookies)
+
+    def _keep_images(self, fresh, removed, configured=None):
+        """Write the images compiled now to server.storage and forget removed zones'; at
+        start (configured: every zone name) also drop the files of zones no longer
+        configured."""
+        try:
+            for st in fresh:
+                if not self.keeping:
+                    return
+                self.keep.save(st.name, st.image, st.source)
+            for name in removed:
+                self.keep.remove(name)
+            if configured is not None:
+                self.keep.prune(configured)
+        except Exception:
+            logger.exception("keeping compiled images failed")
 
     # ------------------------------------------------------------------ running
 
@@ -109,18 +150,23 @@ class Daemon:
                 self.listeners.udp, self.cfg.udp_batch, dataclasses.asdict(self.cfg.rrl),
                 dnstap=self.dnstap, dnstap_first=0)
         if self.listeners.tcp:
+            # The C TCP loops stream zone transfers themselves (query/xfr.c).
             self.tcp = tcp_workers.start(self.listeners, self.cfg.tcp, self.cfg.workers)
         self.control = control.ControlServer(Commands(self))
         await self.control.start(self.control_socket)
         reaper = asyncio.create_task(self._reap_retired())
+        self.transfers.start()
+        self.transfers.notify_changed(self.cfg, {}, self.zones)   # RFC 1996 4.7: on start too
         from robdns.secondary import Secondary
         self.secondary = Secondary(self)
         self.secondary.start()
+        rotator = asyncio.create_task(self._rotate_cookie_secret())
         summary = self._summary()
         logger.info("serving: %s", summary)
         sdnotify.ready(summary)
         await self.stopping.wait()
         reaper.cancel()
+        rotator.cancel()
         logger.info("stopping")
         sdnotify.stopping()
         await self.shutdown()
@@ -136,6 +182,22 @@ class Daemon:
             await asyncio.sleep(1.0)
             _core.reap()
 
+    async def _rotate_cookie_secret(self):
+        """Replace a generated DNS Cookie secret every secret_lifetime (RFC 7873 7.1),
+        publishing a snapshot that still accepts the previous one (RFC 9018 5)."""
+        from robdns import _core
+        loop = asyncio.get_running_loop()
+        while True:
+            wait = self.cookies.due()
+            await asyncio.sleep(60.0 if wait is None else min(wait, 60.0))
+            if self.cookies.due() != 0.0:
+                continue
+            async with self.reload_lock:         # one publisher at a time
+                self.cookies.rotate()
+                db = self.database(self.zones, self.cfg)
+                await loop.run_in_executor(self.reloader, _core.publish, db)
+            logger.info("cookies: server secret replaced (the previous one stays valid)")
+
     async def shutdown(self):
         from robdns import _core
         if self.secondary:
@@ -144,8 +206,12 @@ class Daemon:
             await self.control.close()
         if self.tcp:
             self.tcp.stop()
+        await self.transfers.close()
         # A reload still running would publish after us: let it finish first.
         await asyncio.get_running_loop().run_in_executor(None, self.reloader.shutdown, True)
+        # Images not written yet are compiled again at the next start: do not delay the stop.
+        self.keeping = False
+        await asyncio.get_running_loop().run_in_executor(None, self.keeper.shutdown, True)
         if self.workers:
             self.workers.stop()
         if self.xdp:
@@ -163,6 +229,8 @@ class Daemon:
                 f"{' '.join(str(a) for a in self.cfg.listen)}")
         if self.cfg.rrl.rate:
             text += f", rate limit {self.cfg.rrl.rate}/s per client prefix"
+        if self.cookies.enabled:
+            text += ", DNS cookies" + (" required over UDP" if self.cookies.require else "")
         if self.zones.failed:
             text += f", {_count(self.zones.failed, 'zone')} failed"
         return text
@@ -178,8 +246,10 @@ class Daemon:
             sdnotify.reloading("reloading")
             logger.info("reloading")
             t0 = time.monotonic()
+            before = {st.name: st.image.serial for st in self.zones if st.image is not None}
             try:
                 result = await loop.run_in_executor(self.reloader, self._reload_blocking, force)
+                self.transfers.notify_changed(self.cfg, before, self.zones)
             except BaseException:
                 metrics.events.reload_failures += 1
                 raise
@@ -204,8 +274,7 @@ class Daemon:
         def work():
             cfg = self.cfg
             zones = self.zones.replaced(name, image, expired)
-            cap = cfg.http.zone_labels if cfg.http is not None else 100
-            _core.publish(zones.database(cfg, self.zone_slots.assign(cfg.zones, cap)))
+            _core.publish(self.database(zones, cfg))
             self.zones = zones
 
         async with self.reload_lock:

@@ -460,3 +460,20 @@ def test_ctl_status_answers_while_tcp_clients_flood(srv):
         for t in threads:
             t.join()
     assert sum(answered) > 0
+
+
+def test_transfer_stream_then_pipelined_query_on_the_same_connection(srv):
+    # An AXFR is a stream (query/xfr.h): without an ACL admitting us it is one REFUSED
+    # message (RFC 5936 4.2); the query pipelined behind it is answered after the stream
+    # ends, on the same connection, and the stream is counted.
+    s = _connect(srv)
+    axfr = dns.message.make_query("example.com.", "AXFR")
+    axfr.id = 1
+    s.sendall(_frame(axfr.to_wire()) + _frame(_query("www.example.com.", qid=2).to_wire()))
+    r1 = _read_response(s)
+    assert r1.id == 1 and r1.rcode() == dns.rcode.REFUSED and not r1.answer
+    r2 = _read_response(s)
+    assert r2.id == 2
+    _assert_www_answer(r2)
+    s.close()
+    assert _conn_stats(srv)["xfr_streams"] == 1

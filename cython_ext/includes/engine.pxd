@@ -20,6 +20,11 @@ cdef extern from "query/engine.h" nogil:
         uint16_t nsid_len
         uint16_t max_udp_payload
         uint8_t minimal_any
+        uint8_t cookies
+        uint8_t cookie_require
+        uint8_t cookie_have_previous
+        uint8_t cookie_secret[16]
+        uint8_t cookie_previous[16]
         uint16_t max_transfers
 
     ctypedef struct rd_acl_rule:
@@ -57,6 +62,8 @@ cdef extern from "query/engine.h" nogil:
     ctypedef struct rd_transport:
         uint8_t tcp
         uint8_t family
+        uint8_t client_len
+        const uint8_t *client
         uint16_t keepalive
 
     enum:
@@ -94,6 +101,8 @@ cdef extern from "query/engine.h" nogil:
         uint8_t *resp
         size_t respcap
         size_t resplen
+        const uint8_t *client
+        uint8_t client_len
 
     void rd_answer_batch(const rd_db *db, rd_batch_item *items, size_t n,
                          const rd_transport *t, rd_stats *stats)

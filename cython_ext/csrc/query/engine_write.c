@@ -267,6 +267,12 @@ size_t rd_finish(rd_ctx *c)
                 memcpy(o + p + 4, c->db->opt.nsid, c->db->opt.nsid_len);
                 p += 4u + c->db->opt.nsid_len;
             }
+            if (c->cookie_out_len) {           /* RFC 7873 5.2: client | server cookie */
+                rd_put16(o + p, RD_EDNS_COOKIE);
+                rd_put16(o + p + 2, c->cookie_out_len);
+                memcpy(o + p + 4, c->cookie_out, c->cookie_out_len);
+                p += 4u + c->cookie_out_len;
+            }
             if (p < olen) {                    /* RFC 7828 3.3.2: the idle timeout we keep */
                 rd_put16(o + p, RD_EDNS_KEEPALIVE);
                 rd_put16(o + p + 2, 2);

@@ -448,6 +448,14 @@ static int conn_serve(tcp_loop *L, tcp_conn *c)
         it->resp = L->arena + (size_t)(n - 1) * TCP_ANSWER_STRIDE + 2;
         it->respcap = 65535;
         it->resplen = 0;
+        /* The peer's address: DNS Cookies bind to it (RFC 7873 5.2.3: over TCP). */
+        if (c->peer.sin6_family == AF_INET6) {
+            it->client = (const uint8_t *)&c->peer.sin6_addr;
+            it->client_len = 16;
+        } else {
+            it->client = (const uint8_t *)&((const struct sockaddr_in *)&c->peer)->sin_addr;
+            it->client_len = 4;
+        }
     }
     if (off)
         conn_touch(L, c);
