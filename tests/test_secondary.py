@@ -259,7 +259,7 @@ def test_notify_checks_source_and_key_and_a_storm_costs_one_transfer(robdns_serv
         r = send_notify(srv, notify_msg(1))
         assert r.rcode() == dns.rcode.NOERROR and r.flags & dns.flags.AA and r.had_tsig
         assert r.opcode() == dns.opcode.NOTIFY
-        before = zone_status(srv)["transfers"]
+        before = zone_status(srv)["transfers_in"]
         p.update(zone_text(2, changed=(1, 2)))
         # a storm of 40 NOTIFYs announcing serial 2: every one answered, one transfer
         import socket
@@ -280,6 +280,52 @@ def test_notify_checks_source_and_key_and_a_storm_costs_one_transfer(robdns_serv
         wait_serial(srv, 2)
         time.sleep(2.5)         # any transfer the storm might still cause would be done
         st = zone_status(srv)
-        assert st["transfers"] == before + 1, st
+        assert st["transfers_in"] == before + 1, st
         # the workers fold NOTIFYs for a zone queued and not yet taken into one
         assert 1 <= st["notifies"] <= 40
+
+
+def test_chain_knot_robdns_robdns_knot(robdns_server):
+    # Knot (primary) -> robdns A -> robdns B -> Knot (secondary), TSIG on every leg: A and
+    # B serve the zone onwards (allow_transfer, an IXFR journal) and NOTIFY the next one
+    key = xfr_primaries.KEY_NAME
+    kp, ks = free_port(), free_port()
+    keys = xfr_primaries.robdns_keys()
+    a = robdns_server({}, families=(4,), start=False)
+    b = robdns_server({}, families=(4,), start=False)
+    a.config.update(keys=keys, zones=[{
+        "name": ORIGIN, "file": "example.net.zone",
+        "primaries": [{"address": f"127.0.0.1@{kp}", "key": key}],
+        "allow_transfer": [{"address": "127.0.0.1", "key": key}],
+        "notify": [{"address": f"127.0.0.1@{b.port}", "key": key}]}])
+    b.config.update(keys=keys, zones=[{
+        "name": ORIGIN, "file": "example.net.zone",
+        "primaries": [{"address": f"127.0.0.1@{a.port}", "key": key}],
+        "allow_transfer": [{"address": "127.0.0.1", "key": key}],
+        "notify": [{"address": f"127.0.0.1@{ks}", "key": key}]}])
+    a.write_config()
+    b.write_config()
+    with xfr_primaries.start_primary("knot", ORIGIN, zone_text(1), port=kp,
+                                     notify_to=("127.0.0.1", a.port)) as p:
+        a.start()
+        wait_serial(a, 1)
+        b.start()
+        wait_serial(b, 1)
+        s = xfr_primaries.KnotSecondary(ORIGIN, ("127.0.0.1", b.port), ks)
+        try:
+            assert s.serial() == 1
+            assert norm_dnspython(s.records()) == norm_dnspython(p.records())
+            # a change at the top flows down by NOTIFY and IXFR, leg by leg
+            p.update(zone_text(2, changed=(2, 9), extra="chain A 192.0.2.99\n"))
+            wait_serial(a, 2, timeout=15)
+            wait_serial(b, 2, timeout=15)
+            deadline = time.monotonic() + 15
+            while s.serial() != 2:
+                assert time.monotonic() < deadline, s.log()
+                time.sleep(0.2)
+            assert norm_dnspython(s.records()) == norm_dnspython(p.records())
+            assert zone_status(a)["last_transfer"]["kind"] == "ixfr"
+            assert zone_status(b)["last_transfer"]["kind"] == "ixfr"
+            assert "IXFR, incoming" in s.log(), s.log()      # B served the change as IXFR
+        finally:
+            s.stop()

@@ -48,7 +48,7 @@ class XfrState:
                 "expires_at": self.expires_at, "expired": self.expired,
                 "last_error": self.last_error, "last_error_at": self.last_error_at,
                 "last_transfer": self.last_transfer, "refreshing": self.refreshing,
-                "notifies": self.notifies, "transfers": self.transfers,
+                "notifies": self.notifies, "transfers_in": self.transfers,
                 "soa_checks": self.soa_checks}
 
 
@@ -200,15 +200,13 @@ class Secondary:
         self.refresh_now(name)
 
     def changed(self, name, img):
-        """A new version of `name` is served: tell the zone's own secondaries (RFC 1996),
-        when the NOTIFY-out module is there."""
-        try:
-            from robdns import notify
-        except ImportError:
-            return
-        hook = getattr(notify, "zone_changed", None)
-        if hook is not None:
-            hook(self.daemon, name, img)
+        """A new version of `name` is served: NOTIFY the zone's own `notify` list (RFC 1996
+        4: a secondary that serves others tells them too), as a reload of a primary zone
+        does."""
+        z = self.zones().get(name)
+        transfers = getattr(self.daemon, "transfers", None)
+        if z is not None and transfers is not None and getattr(z, "notify", ()):
+            transfers.notify_zone(self.daemon.cfg, z, img.serial)
 
     def status(self, name):
         st = self.states.get(name)
