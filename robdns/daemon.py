@@ -20,7 +20,7 @@ from robdns.cookies import CookieSecrets
 from robdns.errors import ConfigError, RobdnsError
 from robdns.keep import Keep
 from robdns.listeners import Listeners
-from robdns.log import logger, set_level, setup
+from robdns.log import logger, set_format, set_level, setup
 from robdns.zoneset import ZoneSet
 
 
@@ -79,17 +79,21 @@ class Daemon:
                                                           cfg.xdp.queues, cfg.xdp.mode,
                                                           cfg.xdp.zero_copy))
         if cfg.dnstap is not None:
-            # One ring per UDP worker, then one per XDP queue.  A file is created now
-            # (while privileged, like the sockets); a collector's socket is connected to
-            # by the writer thread, and again whenever the collector restarts.
-            self.dnstap = _start_dnstap(cfg.dnstap, len(self.listeners.udp) + len(xdp_queues))
+            # One ring per UDP worker, then one per TCP worker, then one per XDP queue.  A
+            # file is created now (while privileged, like the sockets); a collector's socket
+            # is connected to by the writer thread, and again whenever it restarts.
+            self.dnstap = _start_dnstap(cfg.dnstap, len(self.listeners.udp) + self._tcp_rings()
+                                        + len(xdp_queues))
         if cfg.xdp is not None:
             # Attaching needs root (CAP_NET_ADMIN, CAP_BPF): before the drop. The XDP
             # workers answer from the same RCU pointer as the UDP workers.
             self.xdp = xdp.start_xdp_workers(cfg.xdp, rrl=dataclasses.asdict(cfg.rrl),
                                              dnstap=self.dnstap,
-                                             dnstap_first=len(self.listeners.udp))
+                                             dnstap_first=len(self.listeners.udp) + self._tcp_rings())
             logger.info("xdp: %s", self.xdp.info)
+
+    def _tcp_rings(self):
+        return self.cfg.workers if self.listeners.tcp else 0
 
     def drop_privileges(self):
         privileges.drop(self.cfg.user, self.cfg.group)
@@ -151,7 +155,8 @@ class Daemon:
                 dnstap=self.dnstap, dnstap_first=0)
         if self.listeners.tcp:
             # The C TCP loops stream zone transfers themselves (query/xfr.c).
-            self.tcp = tcp_workers.start(self.listeners, self.cfg.tcp, self.cfg.workers)
+            self.tcp = tcp_workers.start(self.listeners, self.cfg.tcp, self.cfg.workers,
+                                         dnstap=self.dnstap, dnstap_first=len(self.listeners.udp))
         self.control = control.ControlServer(Commands(self))
         await self.control.start(self.control_socket)
         reaper = asyncio.create_task(self._reap_retired())
@@ -162,7 +167,7 @@ class Daemon:
         self.secondary.start()
         rotator = asyncio.create_task(self._rotate_cookie_secret())
         summary = self._summary()
-        logger.info("serving: %s", summary)
+        logger.info("serving: %s", summary, extra={"event": "serving", "summary": summary})
         sdnotify.ready(summary)
         await self.stopping.wait()
         reaper.cancel()
@@ -222,7 +227,7 @@ class Daemon:
             self.http.stop()
         _core.publish(None)
         self.listeners.close()
-        logger.info("stopped")
+        logger.info("stopped", extra={"event": "stopped"})
 
     def _summary(self):
         text = (f"{_count(self.zones.served, 'zone')}, {_count(self.cfg.workers, 'worker')} on "
@@ -244,7 +249,7 @@ class Daemon:
         loop = asyncio.get_running_loop()
         async with self.reload_lock:
             sdnotify.reloading("reloading")
-            logger.info("reloading")
+            logger.info("reloading", extra={"event": "reload_start"})
             t0 = time.monotonic()
             before = {st.name: st.image.serial for st in self.zones if st.image is not None}
             try:
@@ -261,7 +266,10 @@ class Daemon:
             self.reloads += 1
             if self.secondary:
                 self.secondary.configure()
-            logger.info("reload done in %.1f ms: %s", (time.monotonic() - t0) * 1000, summary)
+            ms = round((time.monotonic() - t0) * 1000, 1)
+            logger.info("reload done in %.1f ms: %s", ms, summary,
+                        extra={"event": "reload", "ms": ms, "ok": bool(result.get("ok")),
+                               "summary": summary})
             return result
 
     async def publish_zone(self, name, image=None, expired=None):
@@ -295,7 +303,8 @@ class Daemon:
                 self.config_error = str(e)
                 for line in str(e).splitlines():
                     logger.error("%s", line)
-                logger.error("configuration not reloaded; the previous one stays in force")
+                logger.error("configuration not reloaded; the previous one stays in force",
+                             extra={"event": "config_failed", "errors": str(e).splitlines()})
                 return {"ok": False, "config_error": self.config_error}
             self.restart_needed = reconfig.restart_needed(cfg, new)
             for key in self.restart_needed:
@@ -388,8 +397,11 @@ def run(args):
         return 1
     if args.config and getattr(args, "log_level", None) in (None, "info"):
         set_level(cfg.log_level)
+    set_format(cfg.log_format)
     logger.info("robdns %s starting (pid %d, config %s)", __version__, os.getpid(),
-                cfg.path or "built-in: bundled example zone")
+                cfg.path or "built-in: bundled example zone",
+                extra={"event": "start", "version": __version__, "pid": os.getpid(),
+                       "config": cfg.path})
     d = Daemon(cfg)
     try:
         d.bind()

@@ -271,7 +271,10 @@ def compile_state(z, old=None, journal_dir=None):
             st.source = zone_source(z, img.source_files, since_ns=started_ns)
             st.warnings = serial_warnings(z.name, prev, img)
             logger.info("zone %s loaded: serial %s, %d records, %.1f ms", z.name, img.serial,
-                        img.record_count, st.load_seconds * 1000)
+                        img.record_count, st.load_seconds * 1000,
+                        extra={"event": "zone_loaded", "zone": z.name, "serial": img.serial,
+                               "records": img.record_count,
+                               "ms": round(st.load_seconds * 1000, 1)})
             for w in img.warnings + st.warnings:
                 logger.warning("%s", w)
     if st.errors:
@@ -279,9 +282,13 @@ def compile_state(z, old=None, journal_dir=None):
         for m in st.errors:
             logger.error("%s", m)
         if st.image is not None:
-            logger.error("zone %s failed to load; serial %s keeps serving", z.name, st.image.serial)
+            logger.error("zone %s failed to load; serial %s keeps serving", z.name, st.image.serial,
+                         extra={"event": "zone_failed", "zone": z.name, "serial": st.image.serial,
+                                "errors": list(st.errors)})
         else:
-            logger.error("zone %s failed to load; not served", z.name)
+            logger.error("zone %s failed to load; not served", z.name,
+                         extra={"event": "zone_failed", "zone": z.name, "serial": None,
+                                "errors": list(st.errors)})
     return st
 
 
