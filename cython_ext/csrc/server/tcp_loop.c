@@ -688,7 +688,18 @@ static void loop_limits(tcp_loop *L)
     L->lim.max_connections = maxc < 1 ? 1 : maxc > L->nconns ? L->nconns : maxc;
     L->lim.max_per_client = atomic_load_explicit(&s->max_per_client, memory_order_relaxed);
     L->lim.max_pipelined = pipe < 1 ? 1 : pipe > RD_TCP_MAX_BATCH ? RD_TCP_MAX_BATCH : pipe;
-    L->lim.idle_timeout_ms = idle < 1 ? 1 : idle;
+    idle = idle < 1 ? 1 : idle;
+    if (idle != L->lim.idle_timeout_ms) {
+        /* A new timeout (a reload): every connection moves to the slot of its new
+         * deadline now, else a shorter timeout would wait for the old, later slots. */
+        L->lim.idle_timeout_ms = idle;
+        for (uint32_t i = 0; i < L->nconns; i++) {
+            if (L->conns[i].fd >= 0) {
+                link_del(&L->conns[i].wheel);
+                wheel_insert(L, &L->conns[i]);
+            }
+        }
+    }
     /* RFC 7828 3.3.2: TIMEOUT in units of 100 ms, the timeout this connection has. */
     uint32_t ka = L->lim.idle_timeout_ms / 100;
     L->tr.keepalive = (uint16_t)(ka > 65535 ? 65535 : ka);
