@@ -158,6 +158,20 @@ class ZoneSet:
         new.fresh = fresh
         return new
 
+    def updated(self, states=(), removed=()):
+        """The set with `states` in place of the zones of the same names (a new name goes
+        at the end) and the zones named in `removed` dropped; every other zone keeps its
+        state untouched, without a look at its files: a run-time zone-add, zone-remove or
+        zone-reload of one zone costs one compile, not a pass over every zone."""
+        new = ZoneSet(())
+        new._states = dict(self._states)
+        for name in removed:
+            new._states.pop(name, None)
+        for st in states:
+            new._states[st.name] = st
+        new.fresh = [st for st in states if st.image is not None and not st.errors]
+        return new
+
     def replaced(self, name, image=None, expired=None, z=None, journal_dir=None):
         """The set with zone `name` serving `image` (None: the image it has) and its
         expired flag set to `expired` (None: unchanged) — a transfer's or an expiry's
@@ -233,6 +247,16 @@ def secondary_state(z, old=None, journal_dir=None):
     return st
 
 
+def load_state(z, old=None, keep=None, journal_dir=None):
+    """The state of zone config `z` loaded now: its kept image when it is not served yet
+    and `keep` has a current one, else compiled (compile_state)."""
+    if old is None and keep is not None:
+        st = kept_state(z, keep, journal_dir)
+        if st is not None:
+            return st
+    return compile_state(z, old, journal_dir)
+
+
 def kept_state(z, keep, journal_dir=None):
     """The ZoneState of zone config `z` from its kept image (robdns.keep), or None; a
     zone served to secondaries reads its journal as compile_state does."""
@@ -285,7 +309,10 @@ def compile_state(z, old=None, journal_dir=None):
             st.source = zone_source(z, img.source_files, since_ns=started_ns)
             st.warnings = serial_warnings(z.name, prev, img)
             logger.info("zone %s loaded: serial %s, %d records, %.1f ms", z.name, img.serial,
-                        img.record_count, st.load_seconds * 1000)
+                        img.record_count, st.load_seconds * 1000,
+                        extra={"event": "zone_loaded", "zone": z.name, "serial": img.serial,
+                               "records": img.record_count,
+                               "ms": round(st.load_seconds * 1000, 1)})
             for w in img.warnings + st.warnings:
                 logger.warning("%s", w)
     if st.errors:
@@ -293,9 +320,13 @@ def compile_state(z, old=None, journal_dir=None):
         for m in st.errors:
             logger.error("%s", m)
         if st.image is not None:
-            logger.error("zone %s failed to load; serial %s keeps serving", z.name, st.image.serial)
+            logger.error("zone %s failed to load; serial %s keeps serving", z.name, st.image.serial,
+                         extra={"event": "zone_failed", "zone": z.name, "serial": st.image.serial,
+                                "errors": list(st.errors)})
         else:
-            logger.error("zone %s failed to load; not served", z.name)
+            logger.error("zone %s failed to load; not served", z.name,
+                         extra={"event": "zone_failed", "zone": z.name, "serial": None,
+                                "errors": list(st.errors)})
     return st
 
 

@@ -87,6 +87,15 @@ def zone_status(srv):
     return r["zones"][0]
 
 
+def prometheus_samples(srv):
+    """The samples /metrics would show, from the control socket's stats and status."""
+    from prometheus_client.parser import text_string_to_metric_families
+    from robdns import metrics
+    text = metrics.prometheus(srv.ctl("stats")["stats"], srv.ctl("status"))
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for fam in text_string_to_metric_families(text) for s in fam.samples}
+
+
 def needs(binary):
     return pytest.mark.skipif(not available(binary), reason=f"{binary} not installed (scripts/test.sh installs it)")
 
@@ -125,6 +134,11 @@ def test_secondary_follows_primary(robdns_server, kind, binary, change_kind):
         # retransfer: a full AXFR whatever the serials say
         r = srv.ctl("zone-retransfer", zone=ORIGIN)
         assert r["ok"] and zone_status(srv)["last_transfer"]["kind"] == "axfr"
+        # the metrics: three transfers in (AXFR, the change, the retransfer), the expiry
+        m = prometheus_samples(srv)
+        assert m[("robdns_transfers_total", (("direction", "in"), ("result", "ok")))] == 3
+        assert m[("robdns_zone_expiry_timestamp_seconds", (("zone", ORIGIN),))] == \
+            pytest.approx(zone_status(srv)["expires_at"])
 
 
 def test_refresh_without_key_fails_and_changes_nothing(robdns_server):
@@ -143,6 +157,9 @@ def test_refresh_without_key_fails_and_changes_nothing(robdns_server):
         assert st["serial"] == 1 and st["last_error"], st
         assert p.address in st["last_error"]
         wait_serial(srv, 1)
+        m = prometheus_samples(srv)
+        assert m[("robdns_transfers_total", (("direction", "in"), ("result", "failed")))] >= 1
+        assert m[("robdns_transfers_total", (("direction", "in"), ("result", "ok")))] == 1
 
 
 def test_expired_copy_answers_servfail_until_a_refresh_succeeds(robdns_server):

@@ -34,6 +34,8 @@ pytestmark = [
 ]
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "bpf"))
+import bpf_build  # noqa: E402  (bpf/bpf_build.py: compiles the foreign program below)
 
 ZONE_V2 = ZONE.replace("2026112701", "2026112702").replace("198.18.0.53", "198.18.1.53")
 
@@ -44,7 +46,7 @@ def make_db(text=ZONE):
 
 @pytest.fixture(scope="module")
 def program():
-    return xdp.build_xdp_program()
+    return xdp.load_xdp_program()
 
 
 def start(pair, program, db, **kw):
@@ -275,7 +277,7 @@ def test_someone_elses_program_is_not_replaced(pair, program, tmp_path):
     src = tmp_path / "other.bpf.c"
     src.write_text(FOREIGN_PROGRAM)
     obj = tmp_path / "other.o"
-    obj.write_bytes(xdp.build_xdp_program(str(src)))
+    bpf_build.compile_program(str(src), str(obj))
     r = subprocess.run(["ip", "-n", pair.server_ns, "link", "set", "dev", pair.server_if,
                         "xdpgeneric", "obj", str(obj), "sec", "xdp"],
                        capture_output=True, text=True, timeout=20)

@@ -90,7 +90,9 @@ async def run(sec, name, force_axfr=False):
                 msg = str(e) if not isinstance(e, ZoneError) else "; ".join(e.messages[:3])
                 errors.append(f"{remote.address}: {msg}")
                 metrics.events.transfers_in_failed += 1
-                logger.warning("zone %s: refresh from %s failed: %s", name, remote.address, msg)
+                logger.warning("zone %s: refresh from %s failed: %s", name, remote.address, msg,
+                               extra={"event": "transfer_failed", "zone": name,
+                                      "primary": str(remote.address), "errors": [msg]})
                 continue
             await _succeeded(sec, z, st, remote, cur, img, expire_opt, info)
             return True
@@ -111,7 +113,10 @@ async def _succeeded(sec, z, st, remote, cur, img, expire_opt, info):
         metrics.events.transfers_in += 1
         logger.info("zone %s: %s from %s: serial %s, %d records in %.3f s", z.name,
                     info["kind"].upper(), remote.address, img.serial, info["records"],
-                    info["seconds"])
+                    info["seconds"],
+                    extra={"event": "transfer", "zone": z.name, "kind": info["kind"],
+                           "primary": str(remote.address), "serial": img.serial,
+                           "records": info["records"], "ms": round(info["seconds"] * 1000, 1)})
         st.last_transfer = info
         st.transfers += 1
     else:
