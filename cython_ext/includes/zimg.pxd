@@ -63,6 +63,7 @@ cdef extern from "zone/zimg.h" nogil:
     void zimg_fast_clear(zimg *z)
     uint32_t zimg_fast_names(const zimg *z)
     void zimg_fast_clear_do(zimg *z)
+    size_t zimg_fast_do_bytes(const zimg *z)
     int zimg_fast_get(const zimg *z, const uint8_t *lname, uint16_t qtype, int do_bit,
                       uint16_t *counts, uint8_t *aa, uint8_t *rcode, const uint8_t **body)
 

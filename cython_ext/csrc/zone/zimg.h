@@ -114,6 +114,9 @@ znode_id zimg_find_node(const zimg *z, const uint8_t *lname);
 void zimg_fast_clear(zimg *z);
 void zimg_fast_clear_do(zimg *z);
 uint32_t zimg_fast_names(const zimg *z);
+/* Bytes the DO=1 answers add to the image (their tables and the blobs they do not share
+ * with plain answers; alignment padding left out). */
+size_t zimg_fast_do_bytes(const zimg *z);
 int zimg_fast_get(const zimg *z, const uint8_t *lname, uint16_t qtype, int do_bit,
                   uint16_t *counts, uint8_t *aa, uint8_t *rcode, const uint8_t **body);
 

@@ -102,6 +102,30 @@ uint32_t zimg_fast_names(const zimg *z)
     return n;
 }
 
+size_t zimg_fast_do_bytes(const zimg *z)
+{
+    if (z->fast_off == 0) return 0;
+    const uint8_t *base = (const uint8_t *)z;
+    const zfast_slot *tab = fast_slots(z);
+    size_t total = 0;
+    for (uint64_t i = 0; i <= z->fast_mask; i++) {
+        if (tab[i].rec == RD_NONE) continue;
+        const zfast_rec *r = (const zfast_rec *)(base + tab[i].rec);
+        if (r->flags != ZFAST_DO_TABLE) continue;
+        const zfast_ent *e = (const zfast_ent *)(base + tab[i].rec + zfast_rec_head(r->name_len));
+        const uint32_t *d = (const uint32_t *)(e + r->nent);
+        total += 4 * ((size_t)r->nent + 1);
+        /* a DO offset shared with a plain answer or an earlier DO answer adds no bytes */
+        for (unsigned k = 0; k <= r->nent; k++) {
+            int seen = d[k] == RD_NONE;
+            for (unsigned j = 0; !seen && j <= r->nent; j++)
+                seen = d[k] == zfast_rec_blob(r, e, j, 0) || (j < k && d[k] == d[j]);
+            if (!seen) total += ZFAST_BLOB_HDR + ((const zfast_blob *)(base + d[k]))->len;
+        }
+    }
+    return total;
+}
+
 int zimg_fast_get(const zimg *z, const uint8_t *lname, uint16_t qtype, int do_bit,
                   uint16_t *counts, uint8_t *aa, uint8_t *rcode, const uint8_t **body)
 {
