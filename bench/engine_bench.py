@@ -11,7 +11,7 @@ queries / CPU-second is the rate of one core even on a shared machine.
     python3 bench/engine_bench.py                 # print the figures
     python3 bench/engine_bench.py --record        # and write the "Engine (in-process)"
                                                   # section of bench/RESULTS.md
-    python3 bench/engine_bench.py --signed nsec3  # the signed mix with NSEC3 only
+    python3 bench/engine_bench.py --signed-only --signed nsec   # the signed mix alone, NSEC
 
 The signed mix: the same zone signed (genzone.sign: dnssec-signzone, NSEC and NSEC3) and
 the same queries with DO set (RFC 3225), as validating resolvers send them, answered by
@@ -33,6 +33,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
 
+import dns.edns      # noqa: E402
 import dns.flags     # noqa: E402
 import dns.message   # noqa: E402
 import dns.rcode     # noqa: E402
@@ -45,6 +46,8 @@ testhooks.require("answer", "bench_answer")
 
 SECTION = "## Engine (in-process)"
 BATCH = 64
+COOKIE_SECRET = bytes.fromhex("e5e973e5a6b2a43f48e7dc849e37bfcf")
+COOKIE_CLIENT = "192.0.2.1"
 
 
 def ensure_zone(records, out_dir):
@@ -119,11 +122,32 @@ def signed_lines(r):
     ]
 
 
-def answer_mix(db, queries):
+def cookie_queries(path):
+    """The same queries as a cookie-aware resolver sends them once it knows the server
+    cookie (RFC 7873 5.3): each carries a client cookie and the server cookie the engine
+    handed out for it (learned here from a first answer), so every query is validated."""
+    db = _core.Database([], cookie_secret=COOKIE_SECRET)
+    cc = bytes.fromhex("2464c4abcf10c957")
+    # one server cookie per client cookie and address: learn it once
+    learn = dns.message.make_query("x.bench.test.", "A", use_edns=0, payload=1232,
+                                   options=[dns.edns.GenericOption(10, cc)])
+    r = dns.message.from_wire(_core.answer(db, learn.to_wire(), client=COOKIE_CLIENT))
+    cookie = next(o for o in r.options if o.otype == 10).to_wire()
+    opts = [dns.edns.GenericOption(10, cookie)]
+    out = []
+    with open(path) as f:
+        for line in f:
+            name, rdtype = line.split()
+            out.append(dns.message.make_query(name, rdtype, use_edns=0, payload=1232,
+                                              options=opts).to_wire())
+    return out
+
+
+def answer_mix(db, queries, client=None):
     """What the engine answers to the batch (a sanity check that it does real work)."""
     mix = collections.Counter()
     for q in queries:
-        m = dns.message.from_wire(_core.answer(db, q))
+        m = dns.message.from_wire(_core.answer(db, q, client=client))
         kind = dns.rcode.to_text(m.rcode())
         if m.rcode() == 0:
             if m.answer:
@@ -136,10 +160,10 @@ def answer_mix(db, queries):
     return mix
 
 
-def measure(db, queries, seconds, rounds, batch=0):
+def measure(db, queries, seconds, rounds, batch=0, client=None):
     rates, walls, sizes = [], [], []
     for _ in range(rounds):
-        n, wall, cpu, out = _core.bench_answer(db, queries, seconds, batch=batch)
+        n, wall, cpu, out = _core.bench_answer(db, queries, seconds, batch=batch, client=client)
         rates.append(n / cpu)
         walls.append(n / wall)
         sizes.append(out / n)
@@ -155,9 +179,20 @@ def main(argv=None):
     ap.add_argument("--record", action="store_true", help="write the RESULTS.md section")
     ap.add_argument("--signed", choices=("both", "nsec", "nsec3", "none"), default="both",
                     help="the signed-zone DO mix (default: NSEC and NSEC3)")
+    ap.add_argument("--signed-only", action="store_true",
+                    help="only the signed-zone DO mix, before and after")
+    ap.add_argument("--cookies-only", action="store_true",
+                    help="only the DNS Cookies comparison (a quick check)")
     args = ap.parse_args(argv)
 
     zone_path, query_path = ensure_zone(args.records, args.out)
+    signed_variants = {"both": (False, True), "nsec": (False,), "nsec3": (True,),
+                       "none": ()}[args.signed]
+    if args.signed_only:
+        for nsec3 in signed_variants:
+            print("\n".join(signed_lines(signed_mix(zone_path, query_path, args.out, nsec3,
+                                                    args.seconds, args.rounds))))
+        return 0
     t0 = time.perf_counter()
     img = _core.compile_zone("bench.test.", zone_path)
     compile_s = time.perf_counter() - t0
@@ -168,13 +203,34 @@ def main(argv=None):
     if bad:
         raise SystemExit(f"the engine fails queries of the batch: {dict(mix)}")
 
+    # DNS Cookies (RFC 7873, RFC 9018): the same queries each carrying a valid server
+    # cookie, against a database with cookies on; the plain batch alternates with it so
+    # that both see the same machine.
+    cdb = _core.Database([img], cookie_secret=COOKIE_SECRET)
+    cqueries = cookie_queries(query_path)
+    cmix = answer_mix(cdb, cqueries, client=COOKIE_CLIENT)
+    if cmix != mix:
+        raise SystemExit(f"cookies change what is answered: {dict(cmix)} vs {dict(mix)}")
+    plain_r, cookie_r = [], []
+    for _ in range(args.rounds):
+        plain_r.append(measure(db, queries[:1000], args.seconds, 1, client=COOKIE_CLIENT)[0])
+        cookie_r.append(measure(cdb, cqueries[:1000], args.seconds, 1, client=COOKIE_CLIENT)[0])
+    plain_c, cookie_c = statistics.median(plain_r), statistics.median(cookie_r)
+    cost = plain_c / cookie_c - 1
+    cookie_line = (f"DNS Cookies, first 1000 queries each with a valid server cookie: "
+                   f"{cookie_c / 1e6:.2f} M answers per CPU-second vs {plain_c / 1e6:.2f} M "
+                   f"without cookies: {cost * 100:+.1f}% CPU per query "
+                   f"(rounds {', '.join(f'{a / 1e6:.2f}/{b / 1e6:.2f}' for a, b in zip(cookie_r, plain_r))})")
+    if args.cookies_only:
+        print(cookie_line)
+        return 0
+
     load0 = os.getloadavg()[0]
     full = measure(db, queries, args.seconds, args.rounds)
     batched = measure(db, queries, args.seconds, args.rounds, batch=BATCH)
     hot = measure(db, queries[:1000], args.seconds, args.rounds)
     signed = [signed_mix(zone_path, query_path, args.out, nsec3, args.seconds, args.rounds)
-              for nsec3 in {"both": (False, True), "nsec": (False,), "nsec3": (True,),
-                            "none": ()}[args.signed]]
+              for nsec3 in signed_variants]
     load1 = os.getloadavg()[0]
 
     lines = [
@@ -187,6 +243,7 @@ def main(argv=None):
         f"(rounds {', '.join(f'{r / 1e6:.2f}' for r in hot[3])})",
         f"answer mix: {dict(sorted(mix.items()))}; zone {img.record_count} records, "
         f"{img.node_count} nodes, image {img.size / 1e6:.1f} MB, compiled in {compile_s:.1f} s",
+        cookie_line,
         f"load average {load0:.2f} before, {load1:.2f} after",
     ]
     for r in signed:

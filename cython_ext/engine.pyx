@@ -20,6 +20,7 @@ cdef void _db_free(rd_db *db) noexcept:
         rd_zonetab_free(<rd_zonetab *>db.ztab)
         free(db.zones)
         free(<void *>db.zone_slot)
+        free(<void *>db.zone_flags)
         free(db)
 
 
@@ -53,12 +54,19 @@ cdef class Database:
 
     def __init__(self, zones=(), identity="", version="", nsid=b"", max_udp_payload=1232,
                  minimal_any=True, keys=(), transfers=None, zone_slots=None,
-                 max_transfers=0):
+                 max_transfers=0, expired=(), cookie_secret=b"", cookie_previous=b"",
+                 cookie_require=False):
         """``keys``: TSIG keys as (name, algorithm, secret bytes), algorithm one of
         hmac-md5, hmac-sha1, hmac-sha224, hmac-sha256, hmac-sha384, hmac-sha512.
         ``transfers``: {zone origin: {"acl": [(network or None, key name or None)],
         "journal": bytes}}; a zone not named there cannot be transferred.
-        ``max_transfers``: AXFR/IXFR streams at once in the process (0: no limit)."""
+        ``max_transfers``: AXFR/IXFR streams at once in the process (0: no limit).
+        ``expired``: origins of secondary zones past their SOA EXPIRE: they answer
+        SERVFAIL (RFC 1034 4.3.5).
+        ``cookie_secret`` (16 bytes) turns DNS Cookies on (RFC 7873, server cookies of
+        RFC 9018); ``cookie_previous`` (16 bytes) is still accepted (a rotation);
+        ``cookie_require``: UDP queries without a valid server cookie get only a TC=1
+        minimal answer (BADCOOKIE with a fresh cookie when they sent a client cookie)."""
         global _rd_generation
         cdef ZoneImage z
         if self.db != NULL:
@@ -81,6 +89,11 @@ cdef class Database:
             raise ValueError("nsid: at most 128 bytes")
         if not 512 <= max_udp_payload <= 65535:
             raise ValueError("max_udp_payload must be within 512..65535 (RFC 6891 6.2.5)")
+        cdef bytes csec = bytes(cookie_secret or b""), cprev = bytes(cookie_previous or b"")
+        if len(csec) not in (0, 16) or len(cprev) not in (0, 16):
+            raise ValueError("cookie secrets are 16 bytes (SipHash-2-4 keys, RFC 9018 4.4)")
+        if (cprev or cookie_require) and not csec:
+            raise ValueError("cookie_previous and cookie_require need cookie_secret")
 
         slots = None
         if zone_slots is not None:
@@ -105,6 +118,17 @@ cdef class Database:
             if slotp != NULL:
                 slotp[i] = slots[i]
         db.nzones = <uint32_t>nz
+        cdef uint8_t *flagp = NULL
+        expired_names = {str(n).lower() for n in expired}
+        if expired_names:
+            flagp = <uint8_t *>calloc(nz + 1, 1)
+            if flagp == NULL:
+                _db_free(db)
+                raise MemoryError()
+            db.zone_flags = flagp
+            for i in range(nz):
+                if (<ZoneImage>zl[i]).origin.lower() in expired_names:
+                    flagp[i] = RD_ZONE_EXPIRED
         cdef uint32_t dup = RD_NONE
         with nogil:
             db.ztab = rd_zonetab_build(db.zones, db.nzones, &dup)
@@ -124,6 +148,13 @@ cdef class Database:
             _db_free(db)
             raise ValueError("max_transfers must be within 0..65535")
         db.opt.max_transfers = max_transfers
+        if csec:
+            db.opt.cookies = 1
+            memcpy(db.opt.cookie_secret, <const char *>csec, 16)
+            db.opt.cookie_require = 1 if cookie_require else 0
+            if cprev:
+                db.opt.cookie_have_previous = 1
+                memcpy(db.opt.cookie_previous, <const char *>cprev, 16)
         try:
             self._set_keys(db, keys)
             self._set_transfers(db, zl, transfers or {})

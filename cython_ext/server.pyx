@@ -1,8 +1,10 @@
 # server.pyx — the daemon's data plane seen from Python: RCU publication of the database,
-# the UDP worker threads (udp_loop.c), TCP answers through the same engine, counters.
+# the UDP worker threads (udp_loop.c), the TCP worker threads (tcp_loop.c), counters;
+# and test-only handles on the RCU reader side and its C stress test.
+from libc.stdint cimport uint64_t
 from libc.stdlib cimport malloc, free
 
-from includes.engine cimport rd_db, rd_stats, rd_transport, rd_answer, RD_STAT_QTYPES
+from includes.engine cimport rd_db, rd_stats, RD_STAT_QTYPES
 from includes.server cimport *
 
 # The Database whose rd_db the global RCU pointer holds; keeping this reference keeps its
@@ -67,31 +69,7 @@ def published():
     return _published
 
 
-# ---- TCP: answered in the event loop thread with the GIL held (one shared buffer).
-# No RCU needed: the Python reference taken here keeps the snapshot alive for the call.
-
-cdef rd_stats _tcp_stats
-cdef unsigned char _tcp_resp[65535]
-
-
-def tcp_answer(bytes query):
-    """Answer one query that came over TCP; b"" means send nothing."""
-    db = _published
-    if db is None:
-        return b""
-    cdef rd_transport tr
-    tr.tcp = 1
-    tr.family = 0
-    cdef const unsigned char *q = query
-    cdef size_t n = rd_answer((<Database>db).db, q, len(query), _tcp_resp, sizeof(_tcp_resp),
-                              &tr, &_tcp_stats)
-    return _tcp_resp[:n]
-
-
 # ---- counters (stats_dict is in engine.pyx)
-
-def tcp_stats():
-    return stats_dict(&_tcp_stats)
 
 
 # ---- dnstap
@@ -239,6 +217,110 @@ cdef class UdpWorkers:
             with nogil:
                 rd_udp_stop(self.set)
                 rd_udp_free(self.set)
+
+
+_TCP_COUNTERS = ("open", "accepted", "closed", "timed_out", "evicted", "per_client_refused",
+                 "output_overflow", "oversized", "zero_length", "truncated_eof", "resets",
+                 "accept_errors", "no_database", "batches", "xfr_streams")
+
+
+cdef rd_tcp_limits _tcp_limits(dict limits) except *:
+    cdef rd_tcp_limits c
+    c.max_connections = limits["max_connections"]
+    c.max_per_client = limits["max_per_client"]
+    c.idle_timeout_ms = limits["idle_timeout_ms"]
+    c.max_pipelined = limits["max_pipelined"]
+    if not (c.max_connections >= 1 and c.max_per_client >= 1 and c.idle_timeout_ms >= 1
+            and c.max_pipelined >= 1):
+        raise ValueError(f"bad TCP limits: {limits!r}")
+    return c
+
+
+cdef class TcpWorkers:
+    """The TCP worker threads (RFC 7766), one per worker, each pinned to its core.
+
+    listeners: list of (socket.socket, worker: int), listening, one per worker per address
+    (SO_REUSEPORT); cpus: the core of each worker (-1: not pinned); pool: connections each
+    worker can hold (fixed at start); limits: dict of max_connections, max_per_client
+    (per worker), idle_timeout_ms, max_pipelined.  The sockets are kept referenced (open)
+    until this object is closed; stop() joins the threads and closes their connections.
+    """
+    cdef rd_tcp_set *set
+    cdef list sockets
+    cdef readonly unsigned int pool
+    cdef object dnstap
+
+    def __cinit__(self, list listeners, list cpus, unsigned int pool, dict limits, dnstap=None,
+                  int dnstap_first=0):
+        cdef char err[256]
+        cdef rd_tcp_limits lim = _tcp_limits(limits)
+        cdef int n = len(listeners)
+        cdef int nw = len(cpus)
+        cdef rd_tcp_listener *ls
+        cdef int *cpu_arr
+        if n < 1:
+            raise ValueError("no listeners to serve")
+        if not 1 <= nw <= RD_TCP_MAX_WORKERS:
+            raise ValueError(f"workers must be 1..{RD_TCP_MAX_WORKERS}")
+        cdef rd_dnstap *tap = _dnstap_of(dnstap, dnstap_first, nw)
+        self.dnstap = dnstap
+        ls = <rd_tcp_listener *>malloc(n * sizeof(rd_tcp_listener))
+        cpu_arr = <int *>malloc(nw * sizeof(int))
+        if ls == NULL or cpu_arr == NULL:
+            free(ls)
+            free(cpu_arr)
+            raise MemoryError()
+        try:
+            for i, (sock, worker) in enumerate(listeners):
+                ls[i].fd = sock.fileno()
+                ls[i].worker = worker
+            for i, cpu in enumerate(cpus):
+                cpu_arr[i] = cpu
+            with nogil:
+                self.set = rd_tcp_start(ls, n, nw, cpu_arr, pool, &lim, tap, dnstap_first, err,
+                                        sizeof(err))
+        finally:
+            free(ls)
+            free(cpu_arr)
+        if self.set == NULL:
+            raise OSError(err.decode(errors="replace"))
+        self.sockets = [s for s, _ in listeners]
+        self.pool = pool
+
+    def set_limits(self, dict limits):
+        """New limits, seen by every worker at its next turn (max_connections is clamped
+        to the pool given at start)."""
+        cdef rd_tcp_limits lim = _tcp_limits(limits)
+        rd_tcp_set_limits(self.set, &lim)
+
+    def stop(self):
+        """Stop and join every thread (within about 50 ms); idempotent."""
+        if self.set != NULL:
+            with nogil:
+                rd_tcp_stop(self.set)
+                rd_tcp_free(self.set)
+            self.set = NULL
+
+    @property
+    def threads(self):
+        return rd_tcp_threads(self.set)
+
+    def stats(self):
+        """The engine's counters of TCP queries, and under "connections" the loops' own:
+        open (now), accepted, closed and one counter per limit hit."""
+        cdef rd_stats total
+        cdef rd_tcp_counters c
+        rd_tcp_stats_sum(self.set, &total, &c)
+        d = stats_dict(&total)
+        cdef uint64_t *w = <uint64_t *>&c
+        d["connections"] = {name: w[i] for i, name in enumerate(_TCP_COUNTERS)}
+        return d
+
+    def __dealloc__(self):
+        if self.set != NULL:
+            with nogil:
+                rd_tcp_stop(self.set)
+                rd_tcp_free(self.set)
 
 
 # ---- response rate limiting

@@ -243,7 +243,7 @@ def _compile_zone_records(origin, list records, str name="<records>"):
         rd_rrlist_free(&l)
         rd_msgs_free(&m)
 
-# ---- the image seen from Python: bytes, lookups, node and rrset views (zone)
+# ---- the image seen from Python: bytes, lookups, node views (zone)
 
 def image_to_bytes(ZoneImage img):
     """The image's bytes, as save() writes them."""
@@ -269,12 +269,6 @@ def image_from_bytes(data):
     img._copy = buf
     img.img = z
     return img
-
-
-cdef object _image_node_text(ZoneImage img, znode_id n):
-    if n == RD_NONE:
-        return None
-    return _wire_to_text(zimg_node_name(img.img, n))
 
 
 def image_lookup(ZoneImage img, name):
@@ -350,44 +344,6 @@ def image_node_flags(ZoneImage img, name):
     return zimg_node_flags(img.img, n)
 
 
-def image_rrsets(ZoneImage img, name):
-    """The rrsets of a node as dicts (type, covered, ttl, rdatas, rrsig, additional)."""
-    cdef bytes w = _origin_wire(name).lower()
-    cdef znode_id n = zimg_find_node(img.img, <const uint8_t *>w)
-    cdef unsigned count, i, k
-    cdef const zrrset *r
-    cdef const uint8_t *base = zimg_base(img.img)
-    cdef const uint8_t *p
-    cdef const uint32_t *ids
-    cdef uint32_t rdlen
-    if n == RD_NONE:
-        return None
-    r = zimg_node_rrsets(img.img, n, &count)
-    first = <size_t>(r - zimg_rrset_at(img.img, 0)) if count else 0
-    out = []
-    for i in range(count):
-        p = base + r[i].rdata_off
-        rdatas = []
-        for k in range(r[i].count):
-            rdlen = p[0] << 8 | p[1]
-            rdatas.append(PyBytes_FromStringAndSize(<const char *>p + 2, rdlen))
-            p += 2 + rdlen
-        addl = []
-        if r[i].addl_off != RD_NONE:
-            ids = <const uint32_t *>(base + r[i].addl_off)
-            addl = [_image_node_text(img, ids[k]) for k in range(r[i].addl_count)]
-        out.append({
-            "index": first + i,
-            "type": r[i].type,
-            "covered": r[i].covered,
-            "ttl": r[i].ttl,
-            "rdatas": rdatas,
-            "rrsig": None if r[i].rrsig == RD_NONE else r[i].rrsig,
-            "additional": addl,
-        })
-    return out
-
-
 # ---- the answer engine called from Python (engine)
 
 def db_find_index(Database db, name, ds=False):
@@ -429,14 +385,50 @@ cdef class EngineStats:
         return stats_dict(&self.s)
 
 
-def answer(Database db, bytes query, tcp=False, EngineStats stats=None):
+cdef bytes _client_bytes(object client):
+    """A client address (text, bytes of 4 or 16, or an ipaddress object) as packed bytes;
+    b"" for None."""
+    if client is None:
+        return b""
+    if isinstance(client, bytes):
+        if len(client) not in (0, 4, 16):
+            raise ValueError("a client address is 4 or 16 bytes")
+        return client
+    import ipaddress
+    return ipaddress.ip_address(client).packed
+
+
+cdef void _transport(rd_transport *t, object tcp, bytes client):
+    """A transport for the engine: TCP or UDP, from `client` (b"": unknown)."""
+    memset(t, 0, sizeof(rd_transport))
+    t.tcp = 1 if tcp else 0
+    t.family = 6 if len(client) == 16 else 4
+    t.client_len = <uint8_t>len(client)
+    t.client = <const uint8_t *>PyBytes_AS_STRING(client) if client else NULL
+
+
+def _siphash24(bytes key, bytes data):
+    """SipHash-2-4 of `data` under the 16-byte `key` (csrc/lib/siphash.c), as the 8
+    bytes of the reference implementation."""
+    cdef uint8_t out[8]
+    if len(key) != 16:
+        raise ValueError("a SipHash key is 16 bytes")
+    rd_siphash24_bytes(<const uint8_t *>PyBytes_AS_STRING(key),
+                       <const uint8_t *>PyBytes_AS_STRING(data), len(data), out)
+    return PyBytes_FromStringAndSize(<char *>out, 8)
+
+
+def answer(Database db, bytes query, tcp=False, EngineStats stats=None, int keepalive=0,
+           client=None):
     """Answer one query (wire bytes) from `db`; returns the response, b"" for none.
-    The engine runs without the GIL."""
+    keepalive: the idle timeout a TCP answer advertises to a query asking for it
+    (RFC 7828, 100 ms units; 0: none).  The engine runs without the GIL."""
     if db is None or db.db == NULL:
         raise ValueError("answer() needs an initialised Database")
+    cdef bytes cl = _client_bytes(client)
     cdef rd_transport t
-    t.tcp = 1 if tcp else 0
-    t.family = 4
+    _transport(&t, tcp, cl)
+    t.keepalive = keepalive if 0 <= keepalive <= 65535 else 0   # RFC 7828 TIMEOUT, 100 ms units
     cdef size_t qlen = PyBytes_GET_SIZE(query)
     cdef const uint8_t *q = <const uint8_t *>PyBytes_AS_STRING(query)
     cdef uint8_t *resp = <uint8_t *>malloc(65535)
@@ -459,7 +451,7 @@ cdef double _thread_cpu_seconds() noexcept nogil:
     return ts.tv_sec + ts.tv_nsec * 1e-9
 
 
-def answer_batch(Database db, list queries, tcp=False, EngineStats stats=None):
+def answer_batch(Database db, list queries, tcp=False, EngineStats stats=None, client=None):
     """Answer a list of queries with rd_answer_batch (prefetching pipeline); returns the
     list of responses (b"" = none), each equal to what answer() gives."""
     if db is None or db.db == NULL:
@@ -479,9 +471,9 @@ def answer_batch(Database db, list queries, tcp=False, EngineStats stats=None):
         items[i].qlen = PyBytes_GET_SIZE(queries[i])
         items[i].resp = bufs + i * cap
         items[i].respcap = cap
+    cdef bytes cl = _client_bytes(client)
     cdef rd_transport t
-    t.tcp = 1 if tcp else 0
-    t.family = 4
+    _transport(&t, tcp, cl)
     cdef rd_stats *sp = &stats.s if stats is not None else NULL
     cdef const rd_db *dbp = db.db
     with nogil:
@@ -494,7 +486,8 @@ def answer_batch(Database db, list queries, tcp=False, EngineStats stats=None):
         free(bufs)
 
 
-def bench_answer(Database db, list queries, double seconds=1.0, tcp=False, int batch=0):
+def bench_answer(Database db, list queries, double seconds=1.0, tcp=False, int batch=0,
+                 client=None):
     """In-process engine benchmark: answer the pre-made `queries` in order, round after
     round, in a C loop without the GIL, for about `seconds` of this thread's CPU time;
     one rd_answer per query, or with batch > 0 rd_answer_batch over `batch` queries at a
@@ -522,9 +515,9 @@ def bench_answer(Database db, list queries, double seconds=1.0, tcp=False, int b
         items[i].qlen = PyBytes_GET_SIZE(b)
         items[i].resp = bufs + (i % nb) * respcap
         items[i].respcap = respcap
+    cdef bytes cl = _client_bytes(client)
     cdef rd_transport t
-    t.tcp = 1 if tcp else 0
-    t.family = 4
+    _transport(&t, tcp, cl)
     cdef const rd_db *dbp = db.db
     cdef uint64_t done = 0, out = 0
     cdef Py_ssize_t j = 0, k, m

@@ -169,3 +169,23 @@ def image_records(ZoneImage img):
 def serial_lt(uint32_t a, uint32_t b):
     """RFC 1982 serial comparison: a < b."""
     return bool(rd_serial_lt(a, b))
+
+
+def soa_fields(ZoneImage img):
+    """(serial, refresh, retry, expire, minimum) of the image's SOA (RFC 1035 3.3.13): the
+    timers a secondary plans its refresh, retry and expiry from."""
+    cdef const zrrset *r = zimg_find_rrset(img.img, zimg_apex(img.img), 6)
+    cdef const uint8_t *p
+    cdef size_t rdlen, a, b
+    if r == NULL or r.count < 1:
+        raise ValueError("the image has no SOA")
+    p = zimg_base(img.img) + r.rdata_off
+    rdlen = p[0] << 8 | p[1]
+    p += 2
+    a = rd_name_len(p)
+    b = rd_name_len(p + a)
+    if a + b + 20 != rdlen:
+        raise ValueError("malformed SOA in the image")
+    p += a + b
+    return tuple((<uint32_t>p[4 * k] << 24) | (<uint32_t>p[4 * k + 1] << 16)
+                 | (<uint32_t>p[4 * k + 2] << 8) | p[4 * k + 3] for k in range(5))

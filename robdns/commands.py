@@ -21,6 +21,7 @@ class Commands:
             "zone-reload": self.zone_reload,
             "zone-refresh": self.zone_refresh,
             "zone-retransfer": self.zone_retransfer,
+            "zone-notify": self.zone_notify,
             "stop": self.stop,
         }
 
@@ -41,7 +42,14 @@ class Commands:
             if st is None:
                 return {"ok": False, "error": f"no zone {name} configured"}
             zones = [st]
-        return {"ok": all(not z.errors for z in zones), "zones": [z.status() for z in zones]}
+        out = []
+        for z in zones:
+            st = z.status()
+            transfers = getattr(self.daemon, "transfers", None)
+            if transfers is not None:
+                st.update(transfers.zone_status(z.name))
+            out.append(st)
+        return {"ok": all(not z.errors for z in zones), "zones": out}
 
     async def stats(self, req):
         return {"ok": True, "stats": self.daemon.stats()}
@@ -57,6 +65,21 @@ class Commands:
         if self.daemon.zones.get(name) is None:
             return {"ok": False, "error": f"no zone {name} configured"}
         return await self.daemon.reload(force=(zone_key(name),))
+
+    async def zone_notify(self, req):
+        # Like knotc zone-notify: NOTIFY the zone's secondaries now (RFC 1996).
+        name = req.get("zone")
+        if not name:
+            return {"ok": False, "error": "zone-notify needs a zone"}
+        st = self.daemon.zones.get(name)
+        zc = next((z for z in self.daemon.cfg.zones if z.name == zone_key(name)), None)
+        if st is None or zc is None:
+            return {"ok": False, "error": f"no zone {name} configured"}
+        if not zc.notify:
+            return {"ok": False, "error": f"zone {zc.name} has no notify targets"}
+        serial = st.image.serial if st.image is not None else None
+        targets = self.daemon.transfers.notify_zone(self.daemon.cfg, zc, serial)
+        return {"ok": bool(targets), "zone": zc.name, "serial": serial, "targets": targets}
 
     async def zone_refresh(self, req, force_axfr=False):
         # Like knotc zone-refresh (zone-retransfer: a full AXFR whatever the serials say);

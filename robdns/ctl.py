@@ -105,6 +105,8 @@ def _print(action, resp):
     if action == "stats":
         for key, value in _flatten(resp.get("stats", {})):
             print(f"{key}: {value}", file=out)
+    if action == "zone-notify" and resp.get("ok"):
+        print(f"notify {resp['zone']} serial {resp['serial']} to {', '.join(resp['targets'])}", file=out)
     if action == "stop" and resp.get("ok"):
         print("stopping", file=out)
 
@@ -119,6 +121,17 @@ def _print_zone(z, out):
     print(f"zone {z['name']} {state}: {serving}", file=out)
     for m in (z.get("errors") or []) + [f"warning: {w}" for w in z.get("warnings") or []]:
         print(f"  {m}", file=out)
+    j = z.get("journal")
+    if j:
+        print(f"  journal: serials {j['from']} to {j['to']}, {j['changesets']} changesets, "
+              f"{j['bytes']} bytes", file=out)
+    t = z.get("transfers")
+    if t:
+        print("  transfers: " + ", ".join(f"{k} {v}" for k, v in sorted(t.items())), file=out)
+    for target, n in sorted((z.get("notify") or {}).items()):
+        extra = f" ({n['rcode'] or n['error']})" if n.get("rcode") or n.get("error") else ""
+        print(f"  notify {target}: serial {n['serial']} {n['state']} after {n['attempts']} "
+              f"attempts{extra}", file=out)
     if z.get("role") == "secondary":
         _print_secondary(z, out)
 

@@ -1,10 +1,10 @@
 """daemon — ``robdns serve``: the order of things.  Bind (listeners), drop root
-(privileges), load the zones (zoneset), start the UDP workers, TCP and the control socket
-(commands), reload on SIGHUP or command (reconfig), report to systemd, stop cleanly.
+(privileges), load the zones (zoneset), start the UDP and TCP workers and the control
+socket (commands), reload on SIGHUP or command (reconfig), report to systemd, stop cleanly.
 
-Threads: the C UDP workers (no Python, no GIL); the event loop thread (uvloop: TCP,
-control socket, signals); reloads compile zones and wait for the RCU grace period in an
-executor thread so TCP keeps being answered meanwhile.
+Threads: the C UDP and TCP workers (no Python, no GIL); the event loop thread (uvloop:
+control socket, signals, the reaper of snapshots a transfer still pinned); reloads compile
+zones and wait for the RCU grace period in an executor thread.
 """
 
 import asyncio
@@ -14,11 +14,13 @@ import os
 import signal
 import time
 
-from robdns import __version__, config, control, metrics, privileges, reconfig, sdnotify, stats, tcp
+from robdns import __version__, config, control, metrics, privileges, reconfig, sdnotify, stats, tcp_workers, xfrout
 from robdns.commands import Commands
+from robdns.cookies import CookieSecrets
 from robdns.errors import ConfigError, RobdnsError
+from robdns.keep import Keep
 from robdns.listeners import Listeners
-from robdns.log import logger, set_level, setup
+from robdns.log import logger, set_format, set_level, setup
 from robdns.zoneset import ZoneSet
 
 
@@ -28,6 +30,7 @@ class Daemon:
         self.config_error = None
         self.restart_needed = []             # keys changed in the file that wait for a restart
         self.zones = ZoneSet()               # the zones being served
+        self.cookies = CookieSecrets(cfg.cookies)   # DNS Cookie secrets (RFC 7873)
         self.listeners = Listeners()
         self.control_socket = None
         self.workers = None                  # _core.UdpWorkers
@@ -38,6 +41,7 @@ class Daemon:
         self.dnstap = None                   # _core.Dnstap (server.dnstap)
         self.secondary = None                # robdns.secondary.Secondary: the transfers in
         self.zone_slots = stats.ZoneSlots()  # per-zone counters of the data plane
+        self.transfers = xfrout.Transfers()  # transfers served, NOTIFY out
         self.started = time.time()
         self.reloads = 0
         self.reload_lock = None
@@ -45,6 +49,12 @@ class Daemon:
         # One thread for every reload: reloads are serialized anyway, and one thread keeps
         # the freed images in one malloc arena instead of spreading them over several.
         self.reloader = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="reload")
+        # Compiled images are written to server.storage by a thread of their own, after
+        # they are published: serving never waits for the disk.
+        self.keep = Keep(None)
+        self.keeper = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="keep")
+        self.keeping = True
+        self.pruned = False                  # storage cleared of unconfigured zones' files
 
     # ------------------------------------------------------------------ startup
 
@@ -52,9 +62,13 @@ class Daemon:
         """Open every socket while still root (ports below 1024)."""
         cfg = self.cfg
         self.listeners = Listeners.bind(cfg.listen, cfg.workers, tcp_enabled=cfg.tcp.enabled,
-                                        pin_workers=cfg.pin_workers)
+                                        pin_workers=cfg.pin_workers,
+                                        tcp_idle_timeout=cfg.tcp.idle_timeout)
         self.control_socket = control.open_socket(
             cfg.control, owner=privileges.socket_owner(cfg.user, cfg.group))
+        self.keep = Keep(cfg.storage or None)
+        self.keep.prepare(owner=privileges.socket_owner(cfg.user, cfg.group))
+        xfrout.make_journal_dir(cfg, owner=privileges.socket_owner(cfg.user, cfg.group))
         if cfg.http is not None:
             from robdns import httpd
             self.http = httpd.HttpEndpoint(cfg.http, self.metrics_snapshot, self.ready).bind()
@@ -65,17 +79,21 @@ class Daemon:
                                                           cfg.xdp.queues, cfg.xdp.mode,
                                                           cfg.xdp.zero_copy))
         if cfg.dnstap is not None:
-            # One ring per UDP worker, then one per XDP queue.  A file is created now
-            # (while privileged, like the sockets); a collector's socket is connected to
-            # by the writer thread, and again whenever the collector restarts.
-            self.dnstap = _start_dnstap(cfg.dnstap, len(self.listeners.udp) + len(xdp_queues))
+            # One ring per UDP worker, then one per TCP worker, then one per XDP queue.  A
+            # file is created now (while privileged, like the sockets); a collector's socket
+            # is connected to by the writer thread, and again whenever it restarts.
+            self.dnstap = _start_dnstap(cfg.dnstap, len(self.listeners.udp) + self._tcp_rings()
+                                        + len(xdp_queues))
         if cfg.xdp is not None:
             # Attaching needs root (CAP_NET_ADMIN, CAP_BPF): before the drop. The XDP
             # workers answer from the same RCU pointer as the UDP workers.
             self.xdp = xdp.start_xdp_workers(cfg.xdp, rrl=dataclasses.asdict(cfg.rrl),
                                              dnstap=self.dnstap,
-                                             dnstap_first=len(self.listeners.udp))
+                                             dnstap_first=len(self.listeners.udp) + self._tcp_rings())
             logger.info("xdp: %s", self.xdp.info)
+
+    def _tcp_rings(self):
+        return self.cfg.workers if self.listeners.tcp else 0
 
     def drop_privileges(self):
         privileges.drop(self.cfg.user, self.cfg.group)
@@ -85,11 +103,39 @@ class Daemon:
         the database built from them; waits for the RCU grace period, after which the
         previous snapshot is freed."""
         from robdns import _core
-        zones = self.zones.compiled(cfg.zones, force)
-        cap = cfg.http.zone_labels if cfg.http is not None else 100
-        _core.publish(zones.database(cfg, self.zone_slots.assign(cfg.zones, cap)))
+        zones = self.zones.compiled(cfg.zones, force, keep=self.keep,
+                                    journal_dir=xfrout.journal_dir(cfg))
+        self.cookies.configure(cfg.cookies)
+        _core.publish(self.database(zones, cfg))
+        removed = [st.name for st in self.zones if zones.get(st.name) is None]
+        first, self.pruned = not self.pruned, True
         self.zones = zones
+        if self.keep.enabled and (zones.fresh or removed or first):
+            configured = [z.name for z in cfg.zones] if first else None
+            self.keeper.submit(self._keep_images, zones.fresh, removed, configured)
         return zones
+
+    def database(self, zones, cfg):
+        """The snapshot every publication makes (reload, transfer, cookie secret): the
+        zones, the engine options of cfg, the per-zone counter slots, the cookie secrets."""
+        cap = cfg.http.zone_labels if cfg.http is not None else 100
+        return zones.database(cfg, self.zone_slots.assign(cfg.zones, cap), self.cookies)
+
+    def _keep_images(self, fresh, removed, configured=None):
+        """Write the images compiled now to server.storage and forget removed zones'; at
+        start (configured: every zone name) also drop the files of zones no longer
+        configured."""
+        try:
+            for st in fresh:
+                if not self.keeping:
+                    return
+                self.keep.save(st.name, st.image, st.source)
+            for name in removed:
+                self.keep.remove(name)
+            if configured is not None:
+                self.keep.prune(configured)
+        except Exception:
+            logger.exception("keeping compiled images failed")
 
     # ------------------------------------------------------------------ running
 
@@ -107,19 +153,25 @@ class Daemon:
             self.workers = _core.UdpWorkers(
                 self.listeners.udp, self.cfg.udp_batch, dataclasses.asdict(self.cfg.rrl),
                 dnstap=self.dnstap, dnstap_first=0)
-        self.tcp = tcp.TcpServer(_core.tcp_answer, self.cfg.tcp)
-        await self.tcp.start(self.listeners.tcp)
+        if self.listeners.tcp:
+            # The C TCP loops stream zone transfers themselves (query/xfr.c).
+            self.tcp = tcp_workers.start(self.listeners, self.cfg.tcp, self.cfg.workers,
+                                         dnstap=self.dnstap, dnstap_first=len(self.listeners.udp))
         self.control = control.ControlServer(Commands(self))
         await self.control.start(self.control_socket)
         reaper = asyncio.create_task(self._reap_retired())
+        self.transfers.start()
+        self.transfers.notify_changed(self.cfg, {}, self.zones)   # RFC 1996 4.7: on start too
         from robdns.secondary import Secondary
         self.secondary = Secondary(self)
         self.secondary.start()
+        rotator = asyncio.create_task(self._rotate_cookie_secret())
         summary = self._summary()
-        logger.info("serving: %s", summary)
+        logger.info("serving: %s", summary, extra={"event": "serving", "summary": summary})
         sdnotify.ready(summary)
         await self.stopping.wait()
         reaper.cancel()
+        rotator.cancel()
         logger.info("stopping")
         sdnotify.stopping()
         await self.shutdown()
@@ -135,6 +187,22 @@ class Daemon:
             await asyncio.sleep(1.0)
             _core.reap()
 
+    async def _rotate_cookie_secret(self):
+        """Replace a generated DNS Cookie secret every secret_lifetime (RFC 7873 7.1),
+        publishing a snapshot that still accepts the previous one (RFC 9018 5)."""
+        from robdns import _core
+        loop = asyncio.get_running_loop()
+        while True:
+            wait = self.cookies.due()
+            await asyncio.sleep(60.0 if wait is None else min(wait, 60.0))
+            if self.cookies.due() != 0.0:
+                continue
+            async with self.reload_lock:         # one publisher at a time
+                self.cookies.rotate()
+                db = self.database(self.zones, self.cfg)
+                await loop.run_in_executor(self.reloader, _core.publish, db)
+            logger.info("cookies: server secret replaced (the previous one stays valid)")
+
     async def shutdown(self):
         from robdns import _core
         if self.secondary:
@@ -142,9 +210,13 @@ class Daemon:
         if self.control:
             await self.control.close()
         if self.tcp:
-            await self.tcp.close()
+            self.tcp.stop()
+        await self.transfers.close()
         # A reload still running would publish after us: let it finish first.
         await asyncio.get_running_loop().run_in_executor(None, self.reloader.shutdown, True)
+        # Images not written yet are compiled again at the next start: do not delay the stop.
+        self.keeping = False
+        await asyncio.get_running_loop().run_in_executor(None, self.keeper.shutdown, True)
         if self.workers:
             self.workers.stop()
         if self.xdp:
@@ -154,14 +226,16 @@ class Daemon:
         if self.http:
             self.http.stop()
         _core.publish(None)
-        self.listeners.close_udp()
-        logger.info("stopped")
+        self.listeners.close()
+        logger.info("stopped", extra={"event": "stopped"})
 
     def _summary(self):
         text = (f"{_count(self.zones.served, 'zone')}, {_count(self.cfg.workers, 'worker')} on "
                 f"{' '.join(str(a) for a in self.cfg.listen)}")
         if self.cfg.rrl.rate:
             text += f", rate limit {self.cfg.rrl.rate}/s per client prefix"
+        if self.cookies.enabled:
+            text += ", DNS cookies" + (" required over UDP" if self.cookies.require else "")
         if self.zones.failed:
             text += f", {_count(self.zones.failed, 'zone')} failed"
         return text
@@ -175,10 +249,12 @@ class Daemon:
         loop = asyncio.get_running_loop()
         async with self.reload_lock:
             sdnotify.reloading("reloading")
-            logger.info("reloading")
+            logger.info("reloading", extra={"event": "reload_start"})
             t0 = time.monotonic()
+            before = {st.name: st.image.serial for st in self.zones if st.image is not None}
             try:
                 result = await loop.run_in_executor(self.reloader, self._reload_blocking, force)
+                self.transfers.notify_changed(self.cfg, before, self.zones)
             except BaseException:
                 metrics.events.reload_failures += 1
                 raise
@@ -190,7 +266,10 @@ class Daemon:
             self.reloads += 1
             if self.secondary:
                 self.secondary.configure()
-            logger.info("reload done in %.1f ms: %s", (time.monotonic() - t0) * 1000, summary)
+            ms = round((time.monotonic() - t0) * 1000, 1)
+            logger.info("reload done in %.1f ms: %s", ms, summary,
+                        extra={"event": "reload", "ms": ms, "ok": bool(result.get("ok")),
+                               "summary": summary})
             return result
 
     async def publish_zone(self, name, image=None, expired=None):
@@ -203,8 +282,7 @@ class Daemon:
         def work():
             cfg = self.cfg
             zones = self.zones.replaced(name, image, expired)
-            cap = cfg.http.zone_labels if cfg.http is not None else 100
-            _core.publish(zones.database(cfg, self.zone_slots.assign(cfg.zones, cap)))
+            _core.publish(self.database(zones, cfg))
             self.zones = zones
 
         async with self.reload_lock:
@@ -225,7 +303,8 @@ class Daemon:
                 self.config_error = str(e)
                 for line in str(e).splitlines():
                     logger.error("%s", line)
-                logger.error("configuration not reloaded; the previous one stays in force")
+                logger.error("configuration not reloaded; the previous one stays in force",
+                             extra={"event": "config_failed", "errors": str(e).splitlines()})
                 return {"ok": False, "config_error": self.config_error}
             self.restart_needed = reconfig.restart_needed(cfg, new)
             for key in self.restart_needed:
@@ -236,7 +315,7 @@ class Daemon:
         self.cfg = cfg
         set_level(cfg.log_level)
         if self.tcp:
-            self.tcp.set_limits(cfg.tcp)
+            self.tcp.set_limits(tcp_workers.limits(cfg.tcp, cfg.workers, self.tcp.pool))
         return {"ok": not zones.failed, "zones": zones.status(),
                 "restart_needed": list(self.restart_needed)}
 
@@ -318,8 +397,11 @@ def run(args):
         return 1
     if args.config and getattr(args, "log_level", None) in (None, "info"):
         set_level(cfg.log_level)
+    set_format(cfg.log_format)
     logger.info("robdns %s starting (pid %d, config %s)", __version__, os.getpid(),
-                cfg.path or "built-in: bundled example zone")
+                cfg.path or "built-in: bundled example zone",
+                extra={"event": "start", "version": __version__, "pid": os.getpid(),
+                       "config": cfg.path})
     d = Daemon(cfg)
     try:
         d.bind()

@@ -49,14 +49,12 @@ class ZoneSlots:
         return {by_slot.get(k, "other"): v for k, v in counts.items()}
 
 
-def collect(udp_workers=None, tcp_server=None, xdp_workers=None, zone_slots=None, dnstap=None):
+def collect(udp_workers=None, tcp_workers=None, xdp_workers=None, zone_slots=None, dnstap=None):
     """The answer of the `stats` command: one section per transport running, the control
     plane's event counters, dnstap's, and memory."""
-    from robdns import _core, metrics
-    out = {"udp": udp_workers.stats() if udp_workers else {}, "tcp": _core.tcp_stats(),
-           "memory": memory()}
-    if tcp_server:
-        out["tcp"]["connections"] = tcp_server.stats()
+    from robdns import metrics
+    out = {"udp": udp_workers.stats() if udp_workers else {},
+           "tcp": tcp_workers.stats() if tcp_workers else {}, "memory": memory()}
     if xdp_workers:
         out["xdp"] = xdp_workers.counters()
     for section in list(out.values()):

@@ -12,6 +12,7 @@ import dataclasses
 import os
 import time
 
+from robdns import journal
 from robdns.errors import ZoneError
 from robdns.log import logger
 
@@ -60,6 +61,7 @@ class ZoneState:
     role: str = "primary"           # "secondary": the image comes by zone transfer
     expired: bool = False           # a secondary past its SOA EXPIRE: answers SERVFAIL
     xfr: object = None              # robdns.secondary.XfrState of a secondary zone
+    journal: bytes = b""            # IXFR changesets ending at image.serial (robdns.journal)
 
     def status(self):
         img = self.image
@@ -67,6 +69,9 @@ class ZoneState:
         if self.xfr is not None:
             extra.update(self.xfr.status())
         extra["expired"] = self.expired
+        rng = journal.serial_range(self.journal)
+        extra["journal"] = ({"from": rng[0], "to": rng[1], "bytes": len(self.journal),
+                             "changesets": len(journal.changesets(self.journal))} if rng else None)
         return {**extra,
             "name": self.name, "file": self.file,
             "state": "failed" if self.errors else "ok",
@@ -89,6 +94,7 @@ class ZoneSet:
 
     def __init__(self, states=()):
         self._states = {st.name: st for st in states}
+        self.fresh = []                 # states compiled by the compiled() that made this set
 
     def __iter__(self):
         return iter(self._states.values())
@@ -114,26 +120,43 @@ class ZoneSet:
     def status(self):
         return [st.status() for st in self]
 
-    def compiled(self, zones, force=()):
+    def compiled(self, zones, force=(), keep=None, journal_dir=None):
         """The set for the zone configs `zones`, compiled from their files.
 
         A zone whose files are unchanged keeps its state without a recompile, as Knot and
         NSD do on reload; zones named in `force` (or every zone, force=True) are compiled
-        again whatever their files say.  A zone that fails keeps its previous image (if
-        any) and records why."""
-        out = []
+        again whatever their files say.  A zone not served yet is taken from its kept
+        image when `keep` (robdns.keep.Keep) has a current one.  A zone that fails keeps
+        its previous image (if any) and records why.  The new set's `fresh` lists the
+        states compiled now, whose images are worth keeping."""
+        out, fresh = [], []
+        kept = 0
         for z in zones:
             old = self._states.get(z.name)
             if getattr(z, "secondary", False):
                 # the transfers own a secondary's image: a reload does not touch it
                 out.append(secondary_state(z, old))
                 continue
-            if old is not None and force is not True and z.name not in force and old.unchanged(z):
+            forced = force is True or z.name in force
+            if old is not None and not forced and old.unchanged(z):
                 logger.debug("zone %s unchanged: serial %s kept", z.name, old.image.serial)
                 out.append(old)
-            else:
-                out.append(compile_state(z, old))
-        return ZoneSet(out)
+                continue
+            if old is None and not forced and keep is not None:
+                st = kept_state(z, keep, journal_dir)
+                if st is not None:
+                    out.append(st)
+                    kept += 1
+                    continue
+            st = compile_state(z, old, journal_dir)
+            out.append(st)
+            if not st.errors:
+                fresh.append(st)
+        if kept:
+            logger.info("%d zones mapped from their kept images", kept)
+        new = ZoneSet(out)
+        new.fresh = fresh
+        return new
 
     def replaced(self, name, image=None, expired=None):
         """The set with zone `name` serving `image` (None: the image it has) and its
@@ -150,13 +173,32 @@ class ZoneSet:
             out.append(st)
         return ZoneSet(out)
 
-    def database(self, cfg, zone_slots=None):
-        """A new database snapshot of the served images with the engine options of cfg;
-        zone_slots ({name: slot}) turns on the per-zone query counters."""
+    def database(self, cfg, zone_slots=None, cookies=None):
+        """A new database snapshot of the served images with the engine options of cfg,
+        its TSIG keys and each zone's allow_transfer and journal; zone_slots ({name:
+        slot}) turns on the per-zone query counters; cookies (a robdns.cookies.CookieSecrets)
+        the DNS Cookie secrets."""
         from robdns import _core
+        keys = [(k.name, k.algorithm, k.secret) for k in getattr(cfg, "keys", ())]
+        transfers = {}
+        for z in cfg.zones:
+            st = self._states.get(z.name)
+            if st is not None and st.image is not None and getattr(z, "allow_transfer", ()):
+                transfers[z.name] = {"acl": [(r.address, r.key) for r in z.allow_transfer],
+                                     "journal": st.journal}
+        xfr = getattr(cfg, "xfr", None)
         return _core.Database(self.images(), identity=cfg.identity, version=cfg.version,
                               nsid=cfg.nsid, max_udp_payload=cfg.max_udp_payload,
-                              zone_slots=zone_slots)
+                              zone_slots=zone_slots, keys=keys, transfers=transfers,
+                              max_transfers=xfr.max_transfers if xfr is not None else 0,
+                              expired=[st.name for st in self if st.expired and st.image is not None],
+                              **(cookies.options() if cookies is not None else {}))
+
+
+def transferred(z):
+    """Does zone config z serve secondaries (then its versions must have rising serials
+    and its changes go to the IXFR journal)?"""
+    return bool(getattr(z, "allow_transfer", ()) or getattr(z, "notify", ()))
 
 
 def secondary_state(z, old=None):
@@ -177,14 +219,33 @@ def secondary_state(z, old=None):
     return st
 
 
-def compile_state(z, old=None):
+def kept_state(z, keep, journal_dir=None):
+    """The ZoneState of zone config `z` from its kept image (robdns.keep), or None; a
+    zone served to secondaries reads its journal as compile_state does."""
+    t0 = time.monotonic()
+    found = keep.load(z, zone_source)
+    if found is None:
+        return None
+    img, source = found
+    st = ZoneState(z.name, z.file, image=img, loaded_at=time.time(),
+                   load_seconds=time.monotonic() - t0, source=source)
+    st.journal = _journal_step(z, None, img, b"", journal_dir)
+    logger.debug("zone %s mapped from its kept image: serial %s", z.name, img.serial)
+    return st
+
+
+def compile_state(z, old=None, journal_dir=None):
     """Compile zone config `z` into a new ZoneState; on failure the state keeps the image
-    of `old` (the state of the previous load) and carries the errors."""
+    of `old` (the state of the previous load) and carries the errors.  For a zone served
+    to secondaries, the change from `old` is appended to its journal in journal_dir, and
+    changed content under a serial that did not increase is an error (the old version
+    keeps serving: a secondary would never see the change, RFC 1996 4.7)."""
     from robdns import _core
     st = ZoneState(z.name, z.file)
     if old is not None:
         st.image, st.loaded_at, st.load_seconds = old.image, old.loaded_at, old.load_seconds
         st.source, st.warnings = old.source, old.warnings
+        st.journal = old.journal
     t0 = time.monotonic()
     started_ns = time.time_ns()
     try:
@@ -198,22 +259,56 @@ def compile_state(z, old=None):
         logger.exception("zone %s: unexpected error while compiling", z.name)
         st.errors = [f"{z.file}: internal error: {type(e).__name__}: {e}"]
     else:
-        st.image, st.loaded_at, st.load_seconds = img, time.time(), time.monotonic() - t0
-        st.source = zone_source(z, img.source_files, since_ns=started_ns)
-        st.warnings = serial_warnings(z.name, old.image if old is not None else None, img)
-        logger.info("zone %s loaded: serial %s, %d records, %.1f ms", z.name, img.serial,
-                    img.record_count, st.load_seconds * 1000)
-        for w in img.warnings + st.warnings:
-            logger.warning("%s", w)
+        prev = old.image if old is not None else None
+        if transferred(z) and prev is not None and not serial_newer(img.serial, prev.serial) \
+                and not img.same_content(prev):
+            st.errors = [f"{z.file}: zone {z.name}: content changed but serial {img.serial} "
+                         + ("is unchanged" if img.serial == prev.serial else f"went back from {prev.serial}")
+                         + f"; serial {prev.serial} keeps serving (secondaries compare serials)"]
+        else:
+            st.journal = _journal_step(z, prev, img, st.journal, journal_dir)
+            st.image, st.loaded_at, st.load_seconds = img, time.time(), time.monotonic() - t0
+            st.source = zone_source(z, img.source_files, since_ns=started_ns)
+            st.warnings = serial_warnings(z.name, prev, img)
+            logger.info("zone %s loaded: serial %s, %d records, %.1f ms", z.name, img.serial,
+                        img.record_count, st.load_seconds * 1000,
+                        extra={"event": "zone_loaded", "zone": z.name, "serial": img.serial,
+                               "records": img.record_count,
+                               "ms": round(st.load_seconds * 1000, 1)})
+            for w in img.warnings + st.warnings:
+                logger.warning("%s", w)
     if st.errors:
         st.failed_at = time.time()
         for m in st.errors:
             logger.error("%s", m)
         if st.image is not None:
-            logger.error("zone %s failed to load; serial %s keeps serving", z.name, st.image.serial)
+            logger.error("zone %s failed to load; serial %s keeps serving", z.name, st.image.serial,
+                         extra={"event": "zone_failed", "zone": z.name, "serial": st.image.serial,
+                                "errors": list(st.errors)})
         else:
-            logger.error("zone %s failed to load; not served", z.name)
+            logger.error("zone %s failed to load; not served", z.name,
+                         extra={"event": "zone_failed", "zone": z.name, "serial": None,
+                                "errors": list(st.errors)})
     return st
+
+
+def _journal_step(z, prev, img, data, journal_dir):
+    """The journal of zone z once `img` replaces `prev`: the changeset prev -> img appended
+    (computed in C by a merge walk of both images); read from disk at the first load."""
+    from robdns import _core
+    if not transferred(z) or journal_dir is None or z.journal_max_size == 0:
+        return b""
+    j = journal.Journal(journal_dir, z.name, z.journal_max_size)
+    if prev is None:
+        return j.load(img.serial)
+    if img.serial == prev.serial:
+        return data                       # same serial, same content: nothing to record
+    t0 = time.monotonic()
+    changeset, changed = _core.zone_diff(prev, img)
+    data = j.append(data, changeset)
+    logger.info("zone %s: serial %s -> %s, %d records changed (diff %.1f ms), journal %d bytes",
+                z.name, prev.serial, img.serial, changed, (time.monotonic() - t0) * 1000, len(data))
+    return data
 
 
 def serial_newer(new, old):

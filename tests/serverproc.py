@@ -121,6 +121,7 @@ class RobdnsServer:
         self.control = os.path.join(tmp_path, "control.sock")
         cfg = {"server": {"listen": [f"{hosts[f]}@{self.port}" for f in families],
                           "workers": workers, "control": self.control,
+                          "storage": os.path.join(tmp_path, "storage"),
                           "tcp": {"idle_timeout": 5}},
                "log": {"level": log_level},
                "zones": zone_list}
@@ -147,13 +148,14 @@ class RobdnsServer:
         env = dict(os.environ, NOTIFY_SOCKET=self.notify.path,
                    PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
         self.log = open(self.log_path, "ab")
+        seen = len(self.notify.messages)     # a restart waits for its own READY=1
         self.proc = subprocess.Popen(
             self.wrapper + [sys.executable, "-m", "robdns", "serve", "-c", self.config_path],
             stdout=self.log, stderr=subprocess.STDOUT, env=env, cwd=self.dir)
         deadline = time.monotonic() + timeout
         while True:
             try:
-                self.notify.wait_for("READY=1", timeout=0.2)
+                self.notify.wait_for("READY=1", start=seen, timeout=0.2)
                 return
             except TimeoutError:
                 if self.proc.poll() is not None:

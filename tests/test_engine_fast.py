@@ -57,7 +57,7 @@ def zone_types(images, names):
     for img in images:
         for n in names:
             try:
-                sets = _core.image_rrsets(img, n)
+                sets = img.rrsets(n)
             except Exception:
                 sets = None
             for s in sets or ():

@@ -372,3 +372,21 @@ def test_additional_skips_a_target_that_does_not_fit(db):
     m = ask(db, "bigmx.example.com", "MX")
     assert "TC" not in flags(m) and len(m.answer[0]) == 2
     assert rrset_texts(m.additional) == {"www.example.com. 3600 in a 192.0.2.4"}
+
+
+def test_expired_zone_answers_servfail():
+    # RFC 1034 4.3.5: a secondary's expired copy is not served (Database(expired=...));
+    # the other zones of the snapshot answer as before
+    import dns.flags
+    import dns.message
+    import dns.rcode
+    from robdns import _core
+    a = _core.compile_zone_text("a.example.", "$TTL 300\n@ SOA ns h 1 2 3 4 5\n@ NS ns\nns A 192.0.2.1\n")
+    b = _core.compile_zone_text("b.example.", "$TTL 300\n@ SOA ns h 1 2 3 4 5\n@ NS ns\nns A 192.0.2.2\n")
+    db = _core.Database([a, b], expired=["a.example."])
+    for qname, qtype in [("ns.a.example.", "A"), ("a.example.", "SOA"), ("nx.a.example.", "A")]:
+        r = dns.message.from_wire(_core.answer(db, dns.message.make_query(qname, qtype).to_wire()))
+        assert r.rcode() == dns.rcode.SERVFAIL and not r.answer
+        assert not r.flags & dns.flags.AA
+    r = dns.message.from_wire(_core.answer(db, dns.message.make_query("ns.b.example.", "A").to_wire()))
+    assert r.rcode() == dns.rcode.NOERROR and r.answer

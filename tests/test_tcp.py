@@ -1,13 +1,18 @@
-"""test_tcp — DNS over TCP per RFC 7766 against a real `robdns serve`: framing, pipelining,
-half-close, and clients that send garbage, lie about lengths, hang or never read."""
+"""test_tcp — DNS over TCP per RFC 7766 against a real `robdns serve` (the C TCP loops):
+framing, pipelining, half-close, keepalive (RFC 7828), and clients that send garbage, lie
+about lengths, drip bytes, hang, reset, never read or open thousands of connections; the
+server stays up, others are answered, memory stays bounded and every limit is counted."""
 
-import os
+import resource
 import socket
 import struct
+import threading
 import time
 
+import dns.edns
 import dns.flags
 import dns.message
+import dns.query
 import dns.rcode
 import dns.rdatatype
 import pytest
@@ -41,12 +46,30 @@ def _read_response(s):
     return dns.message.from_wire(_recv_exact(s, n))
 
 
-def _connect(srv, family=4, timeout=5):
+def _connect(srv, family=4, timeout=5, source=None):
+    """A connection to srv; source: the loopback address to connect from (IPv4), so that
+    tests can be several clients (the server caps connections per client address)."""
     fam = socket.AF_INET if family == 4 else socket.AF_INET6
     s = socket.socket(fam, socket.SOCK_STREAM)
     s.settimeout(timeout)
+    if source:
+        s.bind((source, 0))
     s.connect((srv.host(family), srv.port))
     return s
+
+
+def _conn_stats(srv):
+    return srv.ctl("stats")["stats"]["tcp"]["connections"]
+
+
+def _wait_stat(srv, key, minimum, timeout=30):
+    """Wait until the connection counter `key` reaches `minimum`; returns the counters."""
+    deadline = time.monotonic() + timeout
+    while True:
+        st = _conn_stats(srv)
+        if st[key] >= minimum or time.monotonic() > deadline:
+            return st
+        time.sleep(0.1)
 
 
 def _assert_www_answer(r):
@@ -134,6 +157,7 @@ def test_zero_length_message_closes_the_connection(srv):
     s.sendall(b"\x00\x00")
     assert _closed_within(s, 3)
     _assert_www_answer(srv.query("www.example.com.", tcp=True))
+    assert _conn_stats(srv)["zero_length"] == 1
 
 
 def test_lying_length_is_cut_off_by_the_idle_timeout(srv):
@@ -147,7 +171,8 @@ def test_lying_length_is_cut_off_by_the_idle_timeout(srv):
 
 
 def test_slow_drip_does_not_keep_a_connection_alive(srv):
-    # A byte every 0.3 s is activity, but never a complete query: closed after idle_timeout.
+    # Slowloris: a byte every 0.3 s is activity, but never a complete query: closed after
+    # idle_timeout (1 s), and counted.
     s = _connect(srv)
     s.sendall(struct.pack("!H", 500))
     t0 = time.monotonic()
@@ -162,18 +187,47 @@ def test_slow_drip_does_not_keep_a_connection_alive(srv):
             closed = True
             break
     assert closed
+    assert _conn_stats(srv)["timed_out"] >= 1
 
 
 def test_hanging_clients_at_the_cap_do_not_lock_out_others(srv):
-    hangers = [_connect(srv) for _ in range(5)]      # max_connections: 5, all silent
-    time.sleep(0.1)
-    for _ in range(3):                               # new clients are still answered
+    # max_connections: 5, taken by five clients (one address each) that send a byte of a
+    # length prefix and hang; a sixth client is still answered: RFC 7766 6.2.2, the
+    # connection idle the longest makes room.
+    hangers = []
+    for i in range(5):
+        h = _connect(srv, source=f"127.0.0.{2 + i}")
+        h.sendall(b"\x00")
+        hangers.append(h)
+    time.sleep(0.2)
+    for _ in range(3):
         _assert_www_answer(srv.query("www.example.com.", tcp=True))
-    stats = srv.ctl("stats")["stats"]["tcp"]["connections"]
+    stats = _conn_stats(srv)
     assert stats["evicted"] >= 1
     assert stats["open"] <= 5
     for h in hangers:
         h.close()
+
+
+def test_one_client_address_cannot_take_every_connection(srv):
+    # With max_connections 5 a client address may hold 5 (a quarter, at least 8, capped
+    # at the limit): the 6th connection from it is closed at once and counted, and a
+    # client from another address is answered without evicting anyone.
+    held = []
+    refused = 0
+    for _ in range(7):
+        c = _connect(srv, source="127.0.0.9")
+        c.sendall(b"\x00")
+        held.append(c)
+    for c in held:
+        if _closed_within(c, 0.5):
+            refused += 1
+    assert refused >= 2
+    st = _wait_stat(srv, "per_client_refused", 2)
+    assert st["per_client_refused"] >= 2
+    _assert_www_answer(srv.query("www.example.com.", tcp=True))
+    for c in held:
+        c.close()
 
 
 def test_client_that_never_reads_cannot_exhaust_the_server(srv):
@@ -194,10 +248,12 @@ def test_client_that_never_reads_cannot_exhaust_the_server(srv):
     # Others are served meanwhile, and the stuck connection is dropped by the idle timeout
     # (no complete query is taken from it while its answers are not read).
     _assert_www_answer(srv.query("www.example.com.", tcp=True))
-    deadline = time.monotonic() + 5
-    while srv.ctl("stats")["stats"]["tcp"]["connections"]["open"] and time.monotonic() < deadline:
+    deadline = time.monotonic() + 30
+    while _conn_stats(srv)["open"] and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert srv.ctl("stats")["stats"]["tcp"]["connections"]["open"] == 0
+    st = _conn_stats(srv)
+    assert st["open"] == 0
+    assert st["timed_out"] + st["output_overflow"] >= 1     # closed by a limit, and counted
     rss_kb = int(open(f"/proc/{srv.pid}/status").read().split("VmRSS:")[1].split()[0])
     assert rss_kb < 300 * 1024
     s.close()
@@ -222,3 +278,213 @@ def test_many_connections_churn(srv):
         assert _read_response(s).id == i
         s.close()
     assert srv.proc.poll() is None
+
+
+def test_length_one_and_65535_with_fewer_bytes(srv):
+    # A length of 1 with nothing after it waits for its byte until the idle timeout; a
+    # length above the largest query the server reads closes the connection at once
+    # (counted); others are answered meanwhile.
+    short = _connect(srv)
+    short.sendall(b"\x00\x01")
+    big = _connect(srv, source="127.0.0.3")
+    big.sendall(b"\xff\xff" + b"\x00" * 100)
+    assert _closed_within(big, 5)
+    _assert_www_answer(srv.query("www.example.com.", tcp=True))
+    assert _conn_stats(srv)["oversized"] == 1
+    assert _closed_within(short, 30)
+    # A length of 1 followed by its byte is a message too short for a header: no answer,
+    # and the query after it on the same connection is answered.
+    s = _connect(srv)
+    s.sendall(b"\x00\x01\x00" + _frame(_query("www.example.com.", qid=31).to_wire()))
+    assert _read_response(s).id == 31
+    s.close()
+
+
+def test_reset_and_half_closed_mid_query(srv):
+    # Clients that reset (SO_LINGER 0) or half-close in the middle of a query: the server
+    # drops them and keeps answering; resets and unfinished messages are counted.
+    wire = _frame(_query("www.example.com.", qid=3).to_wire())
+    for i in range(50):
+        c = _connect(srv, source=f"127.0.0.{10 + i % 5}")
+        c.sendall(wire[:7])
+        if i % 2:
+            c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            c.close()
+        else:
+            c.shutdown(socket.SHUT_WR)
+            assert _closed_within(c, 5)
+            c.close()
+    _assert_www_answer(srv.query("www.example.com.", tcp=True))
+    st = _wait_stat(srv, "truncated_eof", 25)
+    assert st["truncated_eof"] == 25
+    assert st["open"] == 0 or _wait_stat(srv, "closed", st["accepted"])["closed"] >= 50
+    assert srv.proc.poll() is None
+
+
+def test_lying_length_prefix_in_a_pipeline(srv):
+    # A prefix that says 40 over a 29-byte query swallows the start of the next message:
+    # the server answers what it can parse (FORMERR or nothing) and never reads past what
+    # was framed; the connection ends at the idle timeout, not in a crash.
+    s = _connect(srv)
+    q = _query("www.example.com.", qid=77).to_wire()
+    s.sendall(struct.pack("!H", len(q) + 11) + q + _frame(_query("www.example.com.", qid=78).to_wire()))
+    assert _closed_within(s, 30)
+    _assert_www_answer(srv.query("www.example.com.", tcp=True))
+
+
+def test_pipeline_of_1000_queries(srv):
+    # max_pipelined is 16: 1,000 queries sent at once are answered over many turns of the
+    # loop, every one exactly once (RFC 7766 6.2.1.1).
+    s = _connect(srv, timeout=30)
+    ids = list(range(1000))
+    payload = b"".join(_frame(_query("www.example.com.", qid=i).to_wire()) for i in ids)
+    t = threading.Thread(target=s.sendall, args=(payload,))
+    t.start()
+    got = [_read_response(s).id for _ in ids]
+    t.join()
+    assert sorted(got) == ids
+    s.close()
+
+
+def test_keepalive_option_advertises_the_idle_timeout(srv):
+    # RFC 7828 3.3.2: asked over TCP, the server gives its idle timeout in 100 ms units
+    # (idle_timeout 1 s: 10); over UDP the option is ignored (3.2.1) and never sent.
+    q = dns.message.make_query("www.example.com.", "A", use_edns=0,
+                               options=[dns.edns.GenericOption(11, b"")])
+    s = _connect(srv)
+    s.sendall(_frame(q.to_wire()))
+    r = _read_response(s)
+    s.close()
+    _assert_www_answer(r)
+    ka = [o for o in r.options if o.otype == 11]
+    assert len(ka) == 1 and ka[0].to_wire() == struct.pack("!H", 10)
+    ru = dns.query.udp(q, "127.0.0.1", port=srv.port, timeout=3)
+    assert not [o for o in ru.options if o.otype == 11]
+    # Not asked: not sent (the answer is the one UDP gives).
+    rt = srv.query("www.example.com.", tcp=True, use_edns=0)
+    assert not [o for o in rt.options if o.otype == 11]
+
+
+def test_counters_of_every_limit_are_in_ctl_stats(srv):
+    st = _conn_stats(srv)
+    for key in ("open", "accepted", "closed", "timed_out", "evicted", "per_client_refused",
+                "output_overflow", "oversized", "zero_length", "truncated_eof", "resets",
+                "accept_errors"):
+        assert key in st
+    _assert_www_answer(srv.query("www.example.com.", tcp=True))
+    tcp = srv.ctl("stats")["stats"]["tcp"]
+    assert tcp["queries"] >= 1 and tcp["responses"] >= 1
+
+
+IDLE_CONNECTIONS = 10_000
+
+
+def test_ten_thousand_idle_connections(robdns_server):
+    # 10,000 clients each send one byte of a length prefix and wait: the server holds them
+    # (its pool was sized for them), answers another client, `robdns ctl status` answers,
+    # memory stays bounded; then a reload shortens the idle timeout and every one of them
+    # is closed by the timer wheel, and counted.
+    import selectors
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    need = IDLE_CONNECTIONS + 200
+    if hard != resource.RLIM_INFINITY and hard < need:
+        pytest.fail(f"RLIMIT_NOFILE hard limit {hard} is below the {need} this test needs")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, need), hard))
+    srv = robdns_server(families=(4,), server={"tcp": {"idle_timeout": 600, "max_connections": 12000}})
+    conns = []
+    sel = selectors.DefaultSelector()
+    try:
+        for i in range(IDLE_CONNECTIONS):
+            c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            c.bind((f"127.0.{1 + i // 4000}.{2 + i % 200}", 0))
+            c.setblocking(False)
+            try:
+                c.connect(("127.0.0.1", srv.port))
+            except BlockingIOError:
+                pass
+            conns.append(c)
+            sel.register(c, selectors.EVENT_WRITE)
+        # One byte on each as soon as it is connected (TCP_DEFER_ACCEPT: the server takes
+        # a connection once data has come).
+        pending = len(conns)
+        deadline = time.monotonic() + 120
+        while pending and time.monotonic() < deadline:
+            for key, _ in sel.select(timeout=1):
+                key.fileobj.send(b"\x00")
+                sel.unregister(key.fileobj)
+                pending -= 1
+        assert pending == 0
+        deadline = time.monotonic() + 120
+        while _conn_stats(srv)["open"] < IDLE_CONNECTIONS and time.monotonic() < deadline:
+            time.sleep(0.2)
+        st = _conn_stats(srv)
+        assert st["open"] == IDLE_CONNECTIONS
+        _assert_www_answer(srv.query("www.example.com.", tcp=True))
+        t0 = time.monotonic()
+        assert srv.ctl("status", timeout=30)["ok"]
+        assert time.monotonic() - t0 < 30
+        rss_kb = int(open(f"/proc/{srv.pid}/status").read().split("VmRSS:")[1].split()[0])
+        assert rss_kb < 400 * 1024
+        srv.config["server"]["tcp"]["idle_timeout"] = 1
+        srv.write_config()
+        assert srv.reload()["ok"]
+        st = _wait_stat(srv, "timed_out", IDLE_CONNECTIONS, timeout=60)
+        assert st["timed_out"] >= IDLE_CONNECTIONS
+        assert st["open"] == 0
+    finally:
+        sel.close()
+        for c in conns:
+            c.close()
+
+
+def test_ctl_status_answers_while_tcp_clients_flood(srv):
+    # Four threads keep opening connections and pipelining queries for 3 s; the control
+    # plane (Python, event loop) still answers `status` meanwhile.
+    stop = threading.Event()
+    answered = [0] * 4
+    wire = b"".join(_frame(_query("www.example.com.", qid=i).to_wire()) for i in range(16))
+
+    def flood(k):
+        while not stop.is_set():
+            try:
+                c = _connect(srv, source=f"127.0.0.{20 + k}")
+                c.sendall(wire)
+                for _ in range(16):
+                    _read_response(c)
+                    answered[k] += 1
+                c.close()
+            except OSError:
+                pass
+
+    threads = [threading.Thread(target=flood, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        time.sleep(0.5)
+        for _ in range(5):
+            t0 = time.monotonic()
+            assert srv.ctl("status", timeout=30)["ok"]
+            assert time.monotonic() - t0 < 10
+            time.sleep(0.3)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert sum(answered) > 0
+
+
+def test_transfer_stream_then_pipelined_query_on_the_same_connection(srv):
+    # An AXFR is a stream (query/xfr.h): without an ACL admitting us it is one REFUSED
+    # message (RFC 5936 4.2); the query pipelined behind it is answered after the stream
+    # ends, on the same connection, and the stream is counted.
+    s = _connect(srv)
+    axfr = dns.message.make_query("example.com.", "AXFR")
+    axfr.id = 1
+    s.sendall(_frame(axfr.to_wire()) + _frame(_query("www.example.com.", qid=2).to_wire()))
+    r1 = _read_response(s)
+    assert r1.id == 1 and r1.rcode() == dns.rcode.REFUSED and not r1.answer
+    r2 = _read_response(s)
+    assert r2.id == 2
+    _assert_www_answer(r2)
+    s.close()
+    assert _conn_stats(srv)["xfr_streams"] == 1

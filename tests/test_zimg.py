@@ -169,7 +169,7 @@ def test_duplicates_removed_and_rdata_in_canonical_order():
     text = HEAD + ("a A 192.0.2.9\na A 192.0.2.1\na A 192.0.2.9\na A 192.0.2.10\n"
                    'a TXT "bb"\na TXT "b"\na TXT "a"\n')
     img = _core.compile_zone_text("example.", text)
-    sets = _core.image_rrsets(img, "a.example.")
+    sets = img.rrsets("a.example.")
     assert [s["type"] for s in sets] == [1, 16]         # sorted by type
     a = sets[0]["rdatas"]
     assert a == sorted({rdata("A", x) for x in ("192.0.2.9", "192.0.2.1", "192.0.2.10")})
@@ -183,7 +183,7 @@ def test_rrsigs_grouped_per_covered_type_and_linked():
     text = HEAD + "a A 192.0.2.1\na TXT x\n"
     text += f"a RRSIG {sig.format('A')}\na RRSIG {sig.format('TXT')}\na RRSIG {sig.format('A').replace('1234', '999')}\n"
     img = _core.compile_zone_text("example.", text)
-    sets = _core.image_rrsets(img, "a.example.")
+    sets = img.rrsets("a.example.")
     by = {(s["type"], s["covered"]): s for s in sets}
     assert [(s["type"], s["covered"]) for s in sets] == [(1, 0), (16, 0), (46, 1), (46, 16)]
     assert len(by[(46, 1)]["rdatas"]) == 2
@@ -193,19 +193,19 @@ def test_rrsigs_grouped_per_covered_type_and_linked():
 
 def test_additional_lists_of_ns_mx_srv():
     img = _core.compile_zone("example.com.", EXAMPLE)
-    apex = {s["type"]: s for s in _core.image_rrsets(img, "example.com.")}
+    apex = {s["type"]: s for s in img.rrsets("example.com.")}
     assert apex[2]["additional"] == ["ns1.example.com.", "ns2.example.com."]
     assert apex[15]["additional"] == ["mail.example.com.", "mail2.example.com."]
-    srv = _core.image_rrsets(img, "_sip._udp.example.com.")[0]
+    srv = img.rrsets("_sip._udp.example.com.")[0]
     assert srv["additional"] == ["sip.example.com."]
-    cut = _core.image_rrsets(img, "sub.example.com.")[0]
+    cut = img.rrsets("sub.example.com.")[0]
     assert cut["additional"] == ["ns.sub.example.com."]   # glue included
 
 
 def test_lowest_ttl_not_used_last_record_wins_like_knot():
     text = HEAD + "a 100 A 192.0.2.1\na 50 A 192.0.2.2\na 200 A 192.0.2.3\n"
     img = _core.compile_zone_text("example.", text, name="t.zone")
-    assert _core.image_rrsets(img, "a.example.")[0]["ttl"] == 200
+    assert img.rrsets("a.example.")[0]["ttl"] == 200
     assert img.warnings == ["t.zone:5: warning: a.example. A: TTL 50 differs from TTL 100 of "
                             "the RRset's first record; using 200, the last one's (RFC 2181 5.2)"]
 
@@ -222,7 +222,7 @@ def test_save_and_load_roundtrip(tmp_path):
         (img.serial, img.record_count, img.node_count, img.origin)
     for name in _core.image_node_names(img) + ["nope.example.com.", "x.users.example.com."]:
         assert _core.image_lookup(back, name) == _core.image_lookup(img, name)
-        assert _core.image_rrsets(back, name) == _core.image_rrsets(img, name)
+        assert back.rrsets(name) == img.rrsets(name)
 
 
 def test_load_rejects_missing_and_garbage_files(tmp_path):
@@ -241,7 +241,7 @@ def _exercise(img):
     for name in _core.image_node_names(img)[:50]:
         _core.image_lookup(img, name)
         _core.image_lookup(img, "zz." + name)
-        _core.image_rrsets(img, name)
+        img.rrsets(name)
 
 
 def test_truncated_images_rejected():
@@ -289,10 +289,10 @@ def test_duplicates_compare_names_case_insensitively():
     text = HEAD + "a NS Ns1.other.\na NS ns1.OTHER.\na MX 5 MAIL.other.\na MX 5 mail.other.\n"
     text += "c CNAME Target.other.\nc CNAME target.other.\n"
     img = _core.compile_zone_text("example.", text)
-    sets = {s["type"]: s["rdatas"] for s in _core.image_rrsets(img, "a.example.")}
+    sets = {s["type"]: s["rdatas"] for s in img.rrsets("a.example.")}
     assert sets[2] == [b"\x03Ns1\x05other\x00"]
     assert sets[15] == [b"\x00\x05\x04MAIL\x05other\x00"]
-    assert _core.image_rrsets(img, "c.example.")[0]["rdatas"] == [b"\x06Target\x05other\x00"]
+    assert img.rrsets("c.example.")[0]["rdatas"] == [b"\x06Target\x05other\x00"]
 
 
 # ---------------------------------------------------------------- the two record sources
@@ -359,7 +359,7 @@ def test_additional_lists_of_svcb_and_https_like_knot():
     text = HEAD + ("svc SVCB 1 target alpn=h2\nsvc HTTPS 1 www\nsvc HTTPS 2 .\n"
                    "target A 192.0.2.7\nwww AAAA 2001:db8::7\nalias SVCB 0 nowhere.other.\n")
     img = _core.compile_zone_text("example.", text)
-    sets = {s["type"]: s for s in _core.image_rrsets(img, "svc.example.")}
+    sets = {s["type"]: s for s in img.rrsets("svc.example.")}
     assert sets[64]["additional"] == ["target.example."]
     assert sets[65]["additional"] == ["www.example."]      # "." is not resolved to the owner
-    assert _core.image_rrsets(img, "alias.example.")[0]["additional"] == []
+    assert img.rrsets("alias.example.")[0]["additional"] == []

@@ -1,4 +1,4 @@
-# test_zonetab.py — the zone table (query/zonetab.c) against a Python model of "the longest matching apex", nested zones included, through find_index and through the engine's answers.
+# test_zonetab.py — the zone table (query/zonetab.c) against a Python model of "the longest matching apex", nested zones included, through db_find_index and through the engine's answers.
 """The zone of a query is the hosted zone whose apex is the longest ancestor-or-self of the
 name (RFC 1034 4.3.2 step 2); for DS, the zone strictly above the name when one is hosted
 (RFC 4035 3.1.4.1).  Random zone sets (children under their parents, the root zone, names

@@ -57,3 +57,7 @@ cdef extern from "lib/rd_common.h" nogil:
     int rd_name_cmp(const uint8_t *a, const uint8_t *b)
     int rd_name_is_sub(const uint8_t *name, const uint8_t *zone)
     char *rd_name_to_text(const uint8_t *n, char *buf, size_t bufsize)
+
+
+cdef extern from "lib/siphash.h" nogil:
+    void rd_siphash24_bytes(const uint8_t *key, const uint8_t *data, size_t len, uint8_t *out)

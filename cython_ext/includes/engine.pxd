@@ -20,6 +20,11 @@ cdef extern from "query/engine.h" nogil:
         uint16_t nsid_len
         uint16_t max_udp_payload
         uint8_t minimal_any
+        uint8_t cookies
+        uint8_t cookie_require
+        uint8_t cookie_have_previous
+        uint8_t cookie_secret[16]
+        uint8_t cookie_previous[16]
         uint16_t max_transfers
 
     ctypedef struct rd_acl_rule:
@@ -47,10 +52,17 @@ cdef extern from "query/engine.h" nogil:
         uint32_t nkeys
         const rd_zone_xfr *xfr
         const uint16_t *zone_slot
+        const uint8_t *zone_flags
 
     ctypedef struct rd_transport:
         uint8_t tcp
         uint8_t family
+        uint8_t client_len
+        const uint8_t *client
+        uint16_t keepalive
+
+    enum:
+        RD_ZONE_EXPIRED
 
     enum:
         RD_STAT_QTYPES
@@ -84,6 +96,8 @@ cdef extern from "query/engine.h" nogil:
         uint8_t *resp
         size_t respcap
         size_t resplen
+        const uint8_t *client
+        uint8_t client_len
 
     void rd_answer_batch(const rd_db *db, rd_batch_item *items, size_t n,
                          const rd_transport *t, rd_stats *stats)

@@ -1,5 +1,5 @@
-# server.pxd — C declarations of the daemon's data plane: RCU (rcu.h), the UDP loops
-# (udp_loop.h) and their response rate limiting (rrl.h).
+# server.pxd — C declarations of the daemon's data plane: RCU (rcu.h), its self-test and
+# the UDP loops (udp_loop.h), their response rate limiting (rrl.h) and the TCP loops (tcp_loop.h).
 from libc.stdint cimport uint8_t, uint32_t, uint64_t
 from includes.engine cimport rd_db, rd_stats
 
@@ -96,3 +96,45 @@ cdef extern from "server/udp_loop.h" nogil:
     void rd_udp_stats_sum(const rd_udp_set *s, rd_stats *out, rd_udp_counters *loop_out)
     int rd_udp_threads(const rd_udp_set *s)
     void rd_stats_add(rd_stats *dst, const rd_stats *src)
+
+cdef extern from "server/tcp_loop.h" nogil:
+    enum:
+        RD_TCP_MAX_WORKERS
+        RD_TCP_MAX_BATCH
+        RD_TCP_QUERY_MAX
+        RD_TCP_OUT_CAP
+    ctypedef struct rd_tcp_listener:
+        int fd
+        int worker
+    ctypedef struct rd_tcp_limits:
+        uint32_t max_connections
+        uint32_t max_per_client
+        uint32_t idle_timeout_ms
+        uint32_t max_pipelined
+    ctypedef struct rd_tcp_counters:
+        uint64_t open
+        uint64_t accepted
+        uint64_t closed
+        uint64_t timed_out
+        uint64_t evicted
+        uint64_t per_client_refused
+        uint64_t output_overflow
+        uint64_t oversized
+        uint64_t zero_length
+        uint64_t truncated_eof
+        uint64_t resets
+        uint64_t accept_errors
+        uint64_t no_database
+        uint64_t batches
+        uint64_t xfr_streams
+    ctypedef struct rd_tcp_set:
+        pass
+    rd_tcp_set *rd_tcp_start(const rd_tcp_listener *ls, int nls, int nworkers, const int *cpus,
+                             uint32_t pool_connections, const rd_tcp_limits *limits,
+                             rd_dnstap *tap, int tap_first,
+                             char *err, size_t errlen)
+    void rd_tcp_set_limits(rd_tcp_set *s, const rd_tcp_limits *limits)
+    void rd_tcp_stop(rd_tcp_set *s)
+    void rd_tcp_free(rd_tcp_set *s)
+    void rd_tcp_stats_sum(const rd_tcp_set *s, rd_stats *out, rd_tcp_counters *loop_out)
+    int rd_tcp_threads(const rd_tcp_set *s)

@@ -5,7 +5,6 @@ increment does not apply), check the new version and publish it; then plan the n
 refresh, or a retry when every primary failed."""
 
 import asyncio
-import struct
 import time
 
 from robdns import metrics
@@ -19,17 +18,8 @@ BOOTSTRAP_RETRY = 5.0
 
 def soa_timers(img):
     """(refresh, retry, expire) of an image's SOA, seconds (RFC 1035 3.3.13)."""
-    for rrset in img.rrsets(img.origin) or []:
-        if rrset["type"] == 6 and rrset["rdatas"]:
-            rd = rrset["rdatas"][0]
-            p = 0
-            for _ in range(2):               # MNAME, RNAME: uncompressed in the image
-                while rd[p]:
-                    p += rd[p] + 1
-                p += 1
-            _serial, refresh, retry, expire_, _minimum = struct.unpack("!5I", rd[p:p + 20])
-            return refresh, retry, expire_
-    return 3600, 600, 604800
+    from robdns import _core
+    return _core.soa_fields(img)[1:4]
 
 
 async def _build(x, cur):
@@ -100,7 +90,9 @@ async def run(sec, name, force_axfr=False):
                 msg = str(e) if not isinstance(e, ZoneError) else "; ".join(e.messages[:3])
                 errors.append(f"{remote.address}: {msg}")
                 metrics.events.transfers_in_failed += 1
-                logger.warning("zone %s: refresh from %s failed: %s", name, remote.address, msg)
+                logger.warning("zone %s: refresh from %s failed: %s", name, remote.address, msg,
+                               extra={"event": "transfer_failed", "zone": name,
+                                      "primary": str(remote.address), "errors": [msg]})
                 continue
             await _succeeded(sec, z, st, remote, cur, img, expire_opt, info)
             return True
@@ -121,7 +113,10 @@ async def _succeeded(sec, z, st, remote, cur, img, expire_opt, info):
         metrics.events.transfers_in += 1
         logger.info("zone %s: %s from %s: serial %s, %d records in %.3f s", z.name,
                     info["kind"].upper(), remote.address, img.serial, info["records"],
-                    info["seconds"])
+                    info["seconds"],
+                    extra={"event": "transfer", "zone": z.name, "kind": info["kind"],
+                           "primary": str(remote.address), "serial": img.serial,
+                           "records": info["records"], "ms": round(info["seconds"] * 1000, 1)})
         st.last_transfer = info
     elif st.expired:
         # RFC 1034 4.3.5: the primary answered; the copy held is current again

@@ -52,7 +52,9 @@ void rd_ctx_start(rd_ctx *c, const rd_db *db, const uint8_t *q, size_t qlen, uin
     c->tsig_at = 0;
     c->tsig_key = NULL;
     c->zone = NULL; c->zone_index = RD_NONE; c->fhash = 0; c->zone_done = 0;
-    c->has_edns = 0; c->edns_version = 0; c->do_bit = 0; c->nsid_req = 0; c->udp_payload = 512;
+    c->has_edns = 0; c->edns_version = 0; c->do_bit = 0; c->nsid_req = 0; c->keepalive_req = 0; c->udp_payload = 512;
+    c->cookie = NULL; c->cookie_len = 0; c->cookie_out_len = 0;
+    c->client = t ? t->client : NULL; c->client_len = t && t->client ? t->client_len : 0;
     c->r = resp;
     c->cap = respcap > 65535 ? 65535 : respcap;
     c->len = 0; c->count[0] = c->count[1] = c->count[2] = 0;
@@ -126,11 +128,12 @@ size_t rd_ctx_answer(rd_ctx *c)
     /* Keep room for the OPT record so that it always fits (RFC 6891 7). */
     size_t lim = size_limit(c);
     c->size_limit = lim;
-    size_t optroom = 0;
-    if (c->has_edns) {
-        optroom = 11;
-        if (c->nsid_req && db && db->opt.nsid_len) optroom += 4u + db->opt.nsid_len;
-    }
+    /* DNS Cookies (RFC 7873 5.2): the cookie to send back, and whether `require` holds
+     * this query to the minimal answer. */
+    int cookie_minimal = 0;
+    if (db && db->opt.cookies && rc != RD_RCODE_FORMERR)
+        cookie_minimal = rd_cookie_answer(c, rc);
+    size_t optroom = c->has_edns ? rd_opt_room(c) : 0;
     /* A signed query (RFC 8945 5.2): verified before anything else; answered signed. */
     rd_tsig_ctx tsig;
     uint64_t now = 0;
@@ -148,6 +151,11 @@ size_t rd_ctx_answer(rd_ctx *c)
         if (tsig_err) return rd_tsig_error_answer(c, &rr, &tsig, tsig_err, now);
         optroom += rd_tsig_room(tsig.key);
         c->tsig_key = tsig.key;
+    }
+    if (cookie_minimal) {                 /* the header, the question, OPT with the cookie */
+        rd_write_header(c);
+        if (c->question_ok) rd_write_question(c);
+        goto finish;
     }
     /* The common case first: an answer precomputed when the zone was built. */
     if (rc == RD_RCODE_NOERROR && db && rd_fast_answer(c, lim > optroom ? lim - optroom : 0))

@@ -22,6 +22,14 @@ typedef struct rd_options {
     uint16_t nsid_len;
     uint16_t max_udp_payload;  /* our EDNS payload ceiling (default 1232) */
     uint8_t minimal_any;       /* RFC 8482 minimal answer to qtype ANY over UDP (default 1) */
+    /* DNS Cookies (RFC 7873) with interoperable server cookies (RFC 9018); off unless
+     * `cookies`.  Rotating the secret is publishing a snapshot whose previous_secret is
+     * the old one: cookies made with either are valid (RFC 9018 5). */
+    uint8_t cookies;
+    uint8_t cookie_require;    /* UDP without a valid server cookie: a TC=1 minimal answer */
+    uint8_t cookie_have_previous;
+    uint8_t cookie_secret[16];
+    uint8_t cookie_previous[16];
     uint16_t max_transfers;    /* AXFR/IXFR streams at once (all threads); 0: no limit */
 } rd_options;
 
@@ -63,12 +71,24 @@ typedef struct rd_db {
      * (slots are kept by the control plane across reloads, so a zone's counter stays its
      * own); NULL: no per-zone counting. */
     const uint16_t *zone_slot;
+    /* Per-zone state the control plane sets, parallel to zones[] (NULL: none set):
+     * RD_ZONE_EXPIRED marks a secondary zone past its SOA EXPIRE without a successful
+     * refresh; it answers SERVFAIL until a refresh succeeds (RFC 1034 4.3.5, as Knot and
+     * NSD do). */
+    const uint8_t *zone_flags;
 } rd_db;
+
+enum { RD_ZONE_EXPIRED = 1 };
 
 /* Facts about the transport a query came on. */
 typedef struct rd_transport {
     uint8_t tcp;               /* 1: TCP (no size limit but 65535), 0: UDP */
     uint8_t family;            /* 4 or 6 (informational) */
+    uint16_t keepalive;        /* TCP idle timeout in units of 100 ms, sent in the
+                                  edns-tcp-keepalive option (RFC 7828) to a client that
+                                  asked for it over TCP; 0: never sent */
+    uint8_t client_len;        /* 4 or 16; 0: the client's address is not known */
+    const uint8_t *client;     /* the client's address (network order), for cookies */
 } rd_transport;
 
 /* Counters of one worker; each worker owns one, aligned to cache lines, written only by
@@ -120,6 +140,8 @@ typedef struct rd_batch_item {
     uint8_t *resp;
     size_t respcap;
     size_t resplen;
+    const uint8_t *client;     /* this query's client address (client_len 4 or 16), or */
+    uint8_t client_len;        /* 0: the transport's (rd_transport.client) */
 } rd_batch_item;
 
 /* Answer n queries, each exactly as rd_answer would, interleaving prefetches of the zone

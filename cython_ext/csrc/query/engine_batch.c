@@ -21,6 +21,10 @@ static void pf_start(const rd_db *db, rd_batch_item *it, const rd_transport *t, 
                      pf_state *s)
 {
     rd_ctx_start(&s->c, db, it->q, it->qlen, it->resp, it->respcap, t, stats);
+    if (it->client_len) {                /* the address this datagram came from */
+        s->c.client = it->client;
+        s->c.client_len = it->client_len;
+    }
     s->z = NULL;
     s->rec = RD_NONE;
     if (s->c.prc != RD_RCODE_NOERROR || !db || (s->c.qclass != RD_C_IN && s->c.qclass != RD_C_ANY))

@@ -30,7 +30,7 @@ int rd_fast_answer(rd_ctx *c, size_t limit)
     if (c->opcode != RD_OPCODE_QUERY || c->qclass != RD_C_IN) return 0;
     rd_ctx_zone(c);
     const zimg *z = c->zone;
-    if (!z) return 0;
+    if (!z || rd_ctx_zone_expired(c)) return 0;
     const zfast_blob *b = zimg_fast_answer(z, c->lname, c->qname_wlen, c->fhash, c->qtype,
                                            c->do_bit);
     if (!b) return 0;

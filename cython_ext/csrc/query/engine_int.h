@@ -16,11 +16,13 @@
 enum {
     RD_RCODE_NOERROR = 0, RD_RCODE_FORMERR = 1, RD_RCODE_SERVFAIL = 2, RD_RCODE_NXDOMAIN = 3,
     RD_RCODE_NOTIMP = 4, RD_RCODE_REFUSED = 5, RD_RCODE_YXDOMAIN = 6, RD_RCODE_NOTAUTH = 9,
-    RD_RCODE_BADVERS = 16   /* extended: 4 bits in the header, 8 more in OPT (RFC 6891 6.1.3) */
+    RD_RCODE_BADVERS = 16,  /* extended: 4 bits in the header, 8 more in OPT (RFC 6891 6.1.3) */
+    RD_RCODE_BADCOOKIE = 23 /* extended (RFC 7873 8) */
 };
 
 enum { RD_OPCODE_QUERY = 0, RD_OPCODE_NOTIFY = 4 };
-enum { RD_EDNS_NSID = 3, RD_EDNS_EDE = 15 };   /* RFC 5001, RFC 8914 */
+enum { RD_EDNS_NSID = 3, RD_EDNS_COOKIE = 10, RD_EDNS_KEEPALIVE = 11, RD_EDNS_EDE = 15 };
+                                  /* RFC 5001, 7873, 7828, 8914 */
 enum { RD_EDE_OTHER = 0, RD_EDE_NOT_AUTHORITATIVE = 20 };
 
 /* Knot DNS puts at most this many CNAME records in one answer (measured with kdig against
@@ -62,8 +64,16 @@ typedef struct rd_ctx {
     const rd_tsig_key *tsig_key;    /* the key that signed the query, once verified */
 
     /* EDNS (RFC 6891) */
-    uint8_t has_edns, edns_version, do_bit, nsid_req;
+    uint8_t has_edns, edns_version, do_bit, nsid_req, keepalive_req;
     uint16_t udp_payload;
+
+    /* DNS Cookies (RFC 7873) */
+    const uint8_t *client;      /* the client's address, client_len 4 or 16 (0: unknown) */
+    uint8_t client_len;
+    uint8_t cookie_out_len;     /* COOKIE option data to send back (0: none) */
+    uint16_t cookie_len;
+    const uint8_t *cookie;      /* the query's (first) COOKIE option data, NULL: none */
+    uint8_t cookie_out[24];     /* client cookie | RFC 9018 server cookie */
 
     /* response */
     uint8_t *r;
@@ -89,6 +99,18 @@ enum { RD_SEC_AN = 0, RD_SEC_NS = 1, RD_SEC_AR = 2 };
 /* engine_query.c: parse the query (header, question, EDNS); returns an rcode, or -1 when
  * nothing must be sent. */
 int rd_parse_query(rd_ctx *c);
+
+/* Bytes of the OPT record of the response: the fixed part, NSID, COOKIE and
+ * edns-tcp-keepalive (RFC 6891 6.1.2, RFC 5001 2.3, RFC 7873 4, RFC 7828 3.3.2); an
+ * extended error is added only when room is left. */
+static inline size_t rd_opt_room(const rd_ctx *c)
+{
+    size_t n = 11;
+    if (c->nsid_req && c->db && c->db->opt.nsid_len) n += 4u + c->db->opt.nsid_len;
+    if (c->cookie_out_len) n += 4u + c->cookie_out_len;          /* RFC 7873 4 */
+    if (c->keepalive_req && c->t && c->t->tcp && c->t->keepalive) n += 6;
+    return n;
+}
 
 /* engine_write.c: the response writer. */
 void rd_write_header(rd_ctx *c);
@@ -131,10 +153,23 @@ void rd_ctx_zone(rd_ctx *c);
  * `limit` (the size limit minus the OPT room); 1 when answered, 0: take the general path. */
 int rd_fast_answer(rd_ctx *c, size_t limit);
 
+/* The query's zone (rd_ctx_zone found) is an expired secondary: SERVFAIL. */
+static inline int rd_ctx_zone_expired(const rd_ctx *c)
+{
+    return c->zone && c->db->zone_flags && (c->db->zone_flags[c->zone_index] & RD_ZONE_EXPIRED);
+}
+
 /* engine.c: the answer to a query whose TSIG record failed (err: an RFC 8945 error, or
  * -1 for FORMERR); also used by the transfer code (xfr.c). */
 size_t rd_tsig_error_answer(rd_ctx *c, const rd_tsig_rr *rr, rd_tsig_ctx *tsig, int err,
                             uint64_t now);
+
+/* engine_cookie.c: DNS Cookies.  rd_cookie_malformed: the option's length is not one
+ * RFC 7873 5.2.2 allows (FORMERR).  rd_cookie_answer (cookies on, rcode rc so far):
+ * fills cookie_out; returns 1 when the query gets only the minimal answer (require, UDP,
+ * no valid server cookie: TC=1, and BADCOOKIE when the client sent a cookie). */
+int rd_cookie_malformed(const rd_ctx *c);
+int rd_cookie_answer(rd_ctx *c, int rc);
 
 /* engine_chaos.c: class CH identity queries. */
 void rd_answer_chaos(rd_ctx *c);

@@ -259,6 +259,12 @@ void rd_answer_in(rd_ctx *c)
         c->ede = RD_EDE_NOT_AUTHORITATIVE;      /* RFC 8914 4.21, as Knot and NSD */
         return;
     }
+    if (rd_ctx_zone_expired(c)) {
+        /* RFC 1034 4.3.5: a secondary whose copy expired is no longer authoritative
+         * for it; SERVFAIL until a refresh succeeds, as Knot and NSD answer */
+        c->rcode = RD_RCODE_SERVFAIL;
+        return;
+    }
     c->aa = 1;
     const uint8_t *origin = zimg_origin(z);
     const uint8_t *owner = c->r + 12;          /* the echoed question: the client's case */

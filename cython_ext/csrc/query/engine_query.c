@@ -61,6 +61,13 @@ static size_t parse_opt(rd_ctx *c, size_t owner, size_t p)
         uint16_t code = rd_get16(q + o), olen = rd_get16(q + o + 2);
         if (o + 4 + olen > end) return 0;
         if (code == RD_EDNS_NSID) c->nsid_req = 1;   /* RFC 5001 3: payload ignored */
+        if (code == RD_EDNS_COOKIE && !c->cookie) {   /* RFC 7873 5.2: the first one counts */
+            c->cookie = q + o + 4;
+            c->cookie_len = olen;
+        }
+        /* RFC 7828 3.2.2: over UDP the option is ignored; over TCP it asks for the idle
+         * timeout (a client sends no TIMEOUT: whatever it sent is not read). */
+        if (code == RD_EDNS_KEEPALIVE) c->keepalive_req = 1;
         /* RFC 6891 6.1.2: unknown options are ignored. */
         o += 4 + olen;
     }
@@ -108,6 +115,7 @@ static int parse_sections(rd_ctx *c, size_t p, unsigned nq)
     return 0;
 bad:
     c->has_edns = 0;      /* a FORMERR carries no OPT (as Knot and NSD answer) */
+    c->cookie = NULL;     /* nor a cookie */
     c->tsig_at = 0;       /* nor a TSIG: the record could not be trusted to be whole */
     return -1;
 }
@@ -139,6 +147,10 @@ int rd_parse_query(rd_ctx *c)
     if (parse_sections(c, p + 4, 0) < 0)
         return RD_RCODE_FORMERR;     /* and no OPT in it (as Knot and NSD answer) */
     if (c->has_edns && c->edns_version > 0) return RD_RCODE_BADVERS;   /* RFC 6891 6.1.3 */
+    /* RFC 7873 5.2.2: a COOKIE option of a length no cookie has is FORMERR (the OPT
+     * record itself was sound: it is kept, without a cookie). */
+    if (c->cookie && c->db && c->db->opt.cookies && rd_cookie_malformed(c))
+        return RD_RCODE_FORMERR;
     /* RFC 1996: we take no NOTIFY (no secondary zones): NOTAUTH with the question, as
      * Knot answers it. */
     if (c->opcode == RD_OPCODE_NOTIFY) return RD_RCODE_NOTAUTH;

@@ -247,7 +247,7 @@ size_t rd_finish(rd_ctx *c)
     uint8_t *r = c->r;
     uint16_t arcount = c->count[2];
     if (c->has_edns) {
-        size_t olen = 11 + (c->nsid_req && c->db && c->db->opt.nsid_len ? 4u + c->db->opt.nsid_len : 0u);
+        size_t olen = rd_opt_room(c);
         if (c->len + olen <= c->cap) {
             uint8_t *o = r + c->len;
             uint16_t payload = c->db ? c->db->opt.max_udp_payload : 1232;
@@ -260,10 +260,23 @@ size_t rd_finish(rd_ctx *c)
             o[7] = c->do_bit ? 0x80 : 0;       /* DO echoed (RFC 3225 3) */
             o[8] = 0;
             rd_put16(o + 9, (uint16_t)(olen - 11));
-            if (olen > 11) {                   /* RFC 5001 2.3: NSID in the response */
-                rd_put16(o + 11, RD_EDNS_NSID);
-                rd_put16(o + 13, c->db->opt.nsid_len);
-                memcpy(o + 15, c->db->opt.nsid, c->db->opt.nsid_len);
+            size_t p = 11;
+            if (c->nsid_req && c->db && c->db->opt.nsid_len) {   /* RFC 5001 2.3 */
+                rd_put16(o + p, RD_EDNS_NSID);
+                rd_put16(o + p + 2, c->db->opt.nsid_len);
+                memcpy(o + p + 4, c->db->opt.nsid, c->db->opt.nsid_len);
+                p += 4u + c->db->opt.nsid_len;
+            }
+            if (c->cookie_out_len) {           /* RFC 7873 5.2: client | server cookie */
+                rd_put16(o + p, RD_EDNS_COOKIE);
+                rd_put16(o + p + 2, c->cookie_out_len);
+                memcpy(o + p + 4, c->cookie_out, c->cookie_out_len);
+                p += 4u + c->cookie_out_len;
+            }
+            if (p < olen) {                    /* RFC 7828 3.3.2: the idle timeout we keep */
+                rd_put16(o + p, RD_EDNS_KEEPALIVE);
+                rd_put16(o + p + 2, 2);
+                rd_put16(o + p + 4, c->t->keepalive);
             }
             c->len += olen;
             /* RFC 8914 2: an extended error, when there is room left for it. */

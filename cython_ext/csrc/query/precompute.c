@@ -408,6 +408,7 @@ zimg *rd_precompute_answers(zimg *z, size_t *size)
     f->db.opt.minimal_any = 1;
     f->tcp.tcp = 1;
     f->tcp.family = 4;
+    f->tcp.keepalive = 0;          /* stored answers never carry it: rd_finish adds OPT */
     f->z = z;
 
     uint32_t nn = z->node_count;

@@ -28,6 +28,10 @@ enum {
 #define OBUF_SIZE (1u << 20)           /* the writer's output buffer */
 #define OBUF_ROOM (2u * 65536u + 1024u) /* enough for the two messages of any event */
 #define IDLE_SLEEP_NS 2000000L         /* the writer looks at the rings this often when idle */
+#define BUSY_SLEEP_NS 1000000L         /* ... and pauses this long after a small round, so
+                                          that events gather into large writes (a round per
+                                          few packets would cost a system call each) */
+#define BUSY_ROUND 4096                /* events that make a round large: no pause */
 #define RECONNECT_NS 1000000000L       /* a sink that cannot be opened is tried again after */
 #define IO_TIMEOUT_MS 2000             /* handshake and writes to a stalled collector */
 
@@ -390,8 +394,8 @@ static void *writer_run(void *arg)
         for (int i = 0; i < d->nrings; i++)
             n += drain(d, &d->rings[i]);
         flush(d);
-        if (n == 0) {
-            struct timespec pause = { 0, IDLE_SLEEP_NS };
+        if (n < BUSY_ROUND) {
+            struct timespec pause = { 0, n == 0 ? IDLE_SLEEP_NS : BUSY_SLEEP_NS };
             nanosleep(&pause, NULL);
         }
     }

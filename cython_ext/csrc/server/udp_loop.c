@@ -202,6 +202,14 @@ static int loop_answer(rd_udp_loop *L, const rd_db *db, int n)
         it->resp = L->rbuf + RD_UDP_RESP_SKEW + (size_t)i * RD_UDP_RESP_STRIDE;
         it->respcap = RD_UDP_RESP_MAX;
         it->resplen = 0;
+        /* The sender's address, where recvmmsg left it: DNS Cookies bind to it. */
+        if (L->peer[i].sin6_family == AF_INET6) {
+            it->client = (const uint8_t *)&L->peer[i].sin6_addr;
+            it->client_len = 16;
+        } else {
+            it->client = (const uint8_t *)&((const struct sockaddr_in *)&L->peer[i])->sin_addr;
+            it->client_len = 4;
+        }
         L->item_msg[nitems++] = i;
     }
     if (nitems == 0)

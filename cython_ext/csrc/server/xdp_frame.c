@@ -180,7 +180,8 @@ size_t rd_xdp_reply_limited(uint8_t *f, size_t len, size_t cap, uint16_t port,
         *why = RD_XDP_NO_ROOM;
         return 0;
     }
-    rd_transport t = { .tcp = 0, .family = q.family };
+    /* addr[0..alen) is the query's source address: DNS Cookies bind to it. */
+    rd_transport t = { .tcp = 0, .family = q.family, .client_len = (uint8_t)alen, .client = addr };
     size_t n = rd_answer(db, scratch, q.dns_len, f + dns, room, &t, stats);
     if (n == 0) {
         *why = RD_XDP_NO_ANSWER;

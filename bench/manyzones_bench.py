@@ -1,0 +1,372 @@
+#!/usr/bin/env python3
+# manyzones_bench.py — many small zones: time from start until every zone answers, memory, a restart, one changed zone after a reload, and CPU per query spread over the zones vs on one, for robdns, Knot and NSD.
+"""N zones of about a dozen records each (SOA, NS, glue, apex and www addresses, MX, TXT,
+a CNAME), generated deterministically into bench/out/manyzones-N/.  Each server (robdns
+with one worker, knotd, nsd with one server process, RRL off) is started on a free port
+of 127.0.0.1 with all N zones in its config, and measured:
+
+- ready_s: seconds from spawn until every zone has answered its SOA with AA and NOERROR
+  (a sweep sends the SOA queries of the zones not seen yet, 500 at a time, until none
+  is left; the sweep's own cost is the same for every server);
+- rss_mb / pss_mb: memory of the server's process tree once every zone answers;
+- robdns only, restart_s: stopped and started again with its kept images
+  (server.storage), time until every zone answers;
+- reload_s: one zone's file changed (new serial and a record), then `robdns ctl reload`
+  / `knotc reload`; seconds from the command until that zone answers the new serial
+  (robdns and Knot);
+- cpu_us_spread / cpu_us_one: server CPU (utime+stime of its threads) per answered query
+  with dnsperf sending `www.ZONE A` for names spread over every zone, and for one zone
+  only (when dnsperf is installed).  Both pinned: server on CPU 0, dnsperf on CPU 1.
+
+    python3 bench/manyzones_bench.py --zones 100000          # the full run
+    python3 bench/manyzones_bench.py --zones 5000 --servers robdns --qps-seconds 2
+"""
+
+import argparse
+import json
+import os
+import random
+import shutil
+import socket
+import struct
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import procfs                              # noqa: E402
+import servers                             # noqa: E402
+from servers import OUT, Server, free_port, soa_answered   # noqa: E402
+
+SO_RCVBUFFORCE = 33                        # Linux; not exported by the socket module
+WORDS = ("alpha", "bravo", "delta", "echo", "kilo", "lima", "oscar", "tango", "zulu", "x")
+
+
+def zone_name(i):
+    return f"{WORDS[i % len(WORDS)]}{i}.bench-{i % 7}.test."
+
+
+def zone_text(name, serial=1, extra=""):
+    return f"""$ORIGIN {name}
+$TTL 3600
+@ SOA ns1 hostmaster {serial} 7200 3600 1209600 300
+@ NS ns1
+@ NS ns2
+ns1 A 192.0.2.1
+ns2 A 192.0.2.2
+@ A 192.0.2.10
+www A 192.0.2.10
+www AAAA 2001:db8::10
+@ MX 10 mail
+mail A 192.0.2.25
+@ TXT "v=spf1 mx -all"
+ftp CNAME www
+{extra}"""
+
+
+def generate(n):
+    """The zone files of n zones (kept between runs: same n, same files) and their names."""
+    d = os.path.join(OUT, f"manyzones-{n}")
+    names = [zone_name(i) for i in range(n)]
+    stamp = os.path.join(d, "complete")
+    if not os.path.exists(stamp):
+        shutil.rmtree(d, ignore_errors=True)
+        os.makedirs(d)
+        for name in names:
+            with open(os.path.join(d, name + "zone"), "w") as f:
+                f.write(zone_text(name))
+        open(stamp, "w").close()
+    return d, names
+
+
+# ---------------------------------------------------------------- probing every zone
+
+def wire_name(name):
+    out = b""
+    for label in name.rstrip(".").split("."):
+        out += bytes([len(label)]) + label.encode()
+    return out + b"\0"
+
+
+def sweep(port, names, limit, window=500):
+    """Send SOA queries for the zones that have not answered yet, `window` at a time,
+    until every one has answered with AA, NOERROR and an answer; seconds taken."""
+    t0 = time.perf_counter()
+    wires = [wire_name(n) for n in names]
+    pending = list(range(len(names)))
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, 8 << 20)   # beyond rmem_max as root
+    except OSError:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+    s.settimeout(0.05)
+    try:
+        while pending:
+            if time.perf_counter() - t0 > limit:
+                raise RuntimeError(f"{len(pending)} zones still not answering after {limit} s")
+            batch = pending[:window]
+            want = {}
+            for k, i in enumerate(batch):
+                qid = k
+                want[qid] = i
+                s.sendto(struct.pack("!HHHHHH", qid, 0, 1, 0, 0, 0) + wires[i] + b"\0\x06\0\x01",
+                         ("127.0.0.1", port))
+            ok = set()
+            while len(ok) < len(batch):
+                try:
+                    r = s.recv(4096)
+                except socket.timeout:
+                    break
+                if len(r) < 12:
+                    continue
+                qid, flags, _, ancount = struct.unpack("!HHHH", r[:8])
+                i = want.get(qid)
+                # QR, AA, NOERROR, an answer, and the question of that zone
+                if (i is not None and flags & 0x8400 == 0x8400 and flags & 0xF == 0 and ancount
+                        and r[12:12 + len(wires[i])].lower() == wires[i]):
+                    ok.add(i)
+            if not ok:
+                time.sleep(0.01)
+            done = ok
+            pending = [i for i in pending if i not in done]
+    finally:
+        s.close()
+    return time.perf_counter() - t0
+
+
+def wait_all(server, names, limit):
+    """Seconds from the server's spawn until every zone answers."""
+    # first any zone (the server is up), then every zone
+    server.wait_answer(limit)
+    sweep(server.port, names, limit)
+    return time.perf_counter() - server.t_spawn
+
+
+# ---------------------------------------------------------------- the servers
+
+class ManyRobdns(servers.Robdns):
+    def __init__(self, zdir, names, storage, port=None, cpu=None):
+        super().__init__(os.path.join(zdir, names[0] + "zone"), names[0], port, cpu, 1, storage=storage)
+        self.zdir, self.names = zdir, names
+
+    def command(self):
+        conf = os.path.join(self.tmp, "robdns.yaml")
+        with open(conf, "w") as f:
+            f.write(f"""server:
+  listen: ["127.0.0.1@{self.port}"]
+  workers: 1
+  control: "{self.tmp}/control.sock"
+  storage: "{self.storage}"
+log:
+  level: warning
+zones:
+""")
+            for n in self.names:
+                f.write(f'  - {{name: "{n}", file: "{self.zdir}/{n}zone"}}\n')
+        return [sys.executable, "-m", "robdns", "serve", "-c", conf]
+
+    def reload(self):
+        subprocess.run([sys.executable, "-m", "robdns", "ctl", "-s", f"{self.tmp}/control.sock",
+                        "reload"], check=True, capture_output=True, env=self.env(),
+                       cwd=servers.REPO)
+
+
+class ManyKnot(Server):
+    name = "knot"
+
+    def __init__(self, zdir, names, port=None, cpu=None):
+        super().__init__(os.path.join(zdir, names[0] + "zone"), names[0], port, cpu)
+        self.zdir, self.names = zdir, names
+
+    def command(self):
+        conf = os.path.join(self.tmp, "knot.conf")
+        with open(conf, "w") as f:
+            f.write(f"""server:
+    rundir: "{self.tmp}"
+    listen: 127.0.0.1@{self.port}
+    udp-workers: 1
+    tcp-workers: 1
+    background-workers: 1
+control:
+    listen: "{self.tmp}/knot.sock"
+log:
+  - target: stderr
+    any: warning
+database:
+    storage: "{self.tmp}"
+template:
+  - id: default
+    storage: "{self.zdir}"
+    zonefile-sync: -1
+    zonefile-load: whole
+    journal-content: none
+zone:
+""")
+            for n in self.names:
+                f.write(f'  - domain: "{n}"\n    file: "{self.zdir}/{n}zone"\n')
+        return ["knotd", "-c", conf]
+
+    def reload(self):
+        subprocess.run(["knotc", "-s", f"{self.tmp}/knot.sock", "reload"], check=True,
+                       capture_output=True)
+
+
+class ManyNSD(Server):
+    name = "nsd"
+
+    def __init__(self, zdir, names, port=None, cpu=None):
+        super().__init__(os.path.join(zdir, names[0] + "zone"), names[0], port, cpu)
+        self.zdir, self.names = zdir, names
+
+    def command(self):
+        t = self.tmp
+        conf = os.path.join(t, "nsd.conf")
+        with open(conf, "w") as f:
+            f.write(f"""server:
+    ip-address: 127.0.0.1@{self.port}
+    server-count: 1
+    username: ""
+    chroot: ""
+    zonesdir: "{self.zdir}"
+    database: ""
+    zonelistfile: "{t}/zone.list"
+    xfrdfile: "{t}/xfrd.state"
+    xfrdir: "{t}"
+    pidfile: "{t}/nsd.pid"
+    verbosity: 0
+    rrl-ratelimit: 0
+    rrl-whitelist-ratelimit: 0
+    do-ip6: no
+    reuseport: no
+remote-control:
+    control-enable: no
+""")
+            for n in self.names:
+                f.write(f'zone:\n    name: "{n}"\n    zonefile: "{self.zdir}/{n}zone"\n')
+        return ["nsd", "-d", "-c", conf]
+
+
+# ---------------------------------------------------------------- measurements
+
+def changed_zone_reload(server, zdir, name, limit):
+    """Change one zone's file (serial 2, one more record), reload, and time until it
+    answers the new serial; the file is put back afterwards."""
+    path = os.path.join(zdir, name + "zone")
+    with open(path) as f:
+        original = f.read()
+    try:
+        with open(path, "w") as f:
+            f.write(zone_text(name, serial=2, extra="new A 192.0.2.99\n"))
+        t0 = time.perf_counter()
+        server.reload()
+        while not soa_answered(server.port, name, 0.02, serial=2):
+            if time.perf_counter() - t0 > limit:
+                raise RuntimeError(f"{server.name}: {name} not at serial 2 after {limit} s")
+            time.sleep(0.002)
+        return time.perf_counter() - t0
+    finally:
+        with open(path, "w") as f:
+            f.write(original)
+        old = time.time() - 60
+        os.utime(path, (old, old))
+
+
+def cpu_per_query(server, names, seconds, tag):
+    """Server CPU microseconds per answered query with dnsperf asking `www.ZONE A` over
+    `names` (a shuffled list), at a fixed rate."""
+    qfile = os.path.join(server.tmp, f"queries-{tag}")
+    with open(qfile, "w") as f:
+        for n in names:
+            f.write(f"www.{n} A\n")
+    pids = server.pids()
+    c0 = procfs.cpu_seconds(pids)
+    r = subprocess.run(["taskset", "-c", "1", "dnsperf", "-s", "127.0.0.1", "-p", str(server.port),
+                        "-d", qfile, "-l", str(seconds), "-c", "4", "-q", "500", "-Q", "40000",
+                        "-b", "4096"], capture_output=True, text=True)
+    c1 = procfs.cpu_seconds(pids)
+    done = 0
+    for line in r.stdout.splitlines():
+        if "Queries completed:" in line:
+            done = int(line.split()[2])
+    return (c1 - c0) * 1e6 / done if done else None
+
+
+def wait_kept(storage, n, limit):
+    """Wait until robdns has written its n kept images (after serving, by a thread of its
+    own); returns the perf_counter time when they were all there."""
+    d = os.path.join(storage, "zones")
+    deadline = time.perf_counter() + limit
+    while time.perf_counter() < deadline:
+        try:
+            if sum(1 for e in os.scandir(d) if e.name.endswith(".zimg")) >= n:
+                return time.perf_counter()
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"robdns did not keep {n} images within {limit} s")
+
+
+def run_server(kind, zdir, names, args, storage):
+    out = {}
+    cpu = 0 if args.pin else None
+    if kind == "robdns":
+        srv = ManyRobdns(zdir, names, storage, cpu=cpu)
+    elif kind == "knot":
+        srv = ManyKnot(zdir, names, cpu=cpu)
+    else:
+        srv = ManyNSD(zdir, names, cpu=cpu)
+    try:
+        srv.start()
+        out["ready_s"] = round(wait_all(srv, names, args.limit), 3)
+        mem = procfs.memory_kb(srv.pids())
+        out["rss_mb"] = round(mem["rss"] / 1024, 1)
+        out["pss_mb"] = round(mem["pss"] / 1024, 1)
+        if kind == "robdns":
+            out["kept_s"] = round(wait_kept(storage, len(names), args.limit) - srv.t_spawn, 3)
+            srv.proc.terminate()
+            srv.proc.wait(60)
+            srv.log.close()
+            srv.start()
+            out["restart_s"] = round(wait_all(srv, names, args.limit), 3)
+            mem = procfs.memory_kb(srv.pids())
+            out["restart_rss_mb"] = round(mem["rss"] / 1024, 1)
+        if kind in ("robdns", "knot"):
+            out["reload_s"] = round(changed_zone_reload(srv, zdir, names[len(names) // 2],
+                                                        args.limit), 3)
+        if args.qps_seconds and shutil.which("dnsperf"):
+            spread = list(names)
+            random.Random(1).shuffle(spread)
+            out["cpu_us_spread"] = _r(cpu_per_query(srv, spread, args.qps_seconds, "spread"))
+            out["cpu_us_one"] = _r(cpu_per_query(srv, [names[0]] * 1000, args.qps_seconds, "one"))
+    finally:
+        srv.stop()
+    return out
+
+
+def _r(x):
+    return None if x is None else round(x, 2)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--zones", type=int, default=100000)
+    ap.add_argument("--servers", default="robdns,knot,nsd")
+    ap.add_argument("--limit", type=float, default=600.0, help="seconds before giving up")
+    ap.add_argument("--qps-seconds", type=float, default=5.0, help="dnsperf run; 0: skip")
+    ap.add_argument("--no-pin", dest="pin", action="store_false")
+    args = ap.parse_args()
+    zdir, names = generate(args.zones)
+    results = {"zones": args.zones, "machine": procfs.machine_facts()}
+    storage = os.path.join(OUT, f"manyzones-{args.zones}-storage")
+    shutil.rmtree(storage, ignore_errors=True)
+    for kind in args.servers.split(","):
+        results[kind] = run_server(kind, zdir, names, args, storage)
+        print(kind, json.dumps(results[kind]), flush=True)
+    servers.print_and_save(json.dumps(results, indent=1), results,
+                           os.path.join(OUT, f"manyzones-{args.zones}.json"))
+
+
+if __name__ == "__main__":
+    main()

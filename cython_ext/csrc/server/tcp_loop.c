@@ -1,0 +1,942 @@
+/* tcp_loop.c — per-worker epoll threads of the TCP data plane: accept, framing, batches, timeouts and limits. */
+#define _GNU_SOURCE
+#include "tcp_loop.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/rd_wire.h"
+#include "query/xfr.h"
+#include "rcu.h"
+
+enum {
+    TCP_EVENTS = 256,            /* epoll events taken per turn */
+    TCP_ACCEPTS = 64,            /* connections accepted per listener per turn */
+    TCP_WHEEL_SLOTS = 1024,      /* 51.2 s at 50 ms a slot; longer timeouts go round again */
+    TCP_STREAM_BURST = 16,       /* transfer messages per connection per turn */
+    TCP_ANSWER_STRIDE = 2 + 65535 + 63,   /* length prefix, the largest answer, a cache line */
+    TCP_OUT_POOL_MAX = 64,       /* output buffers per worker (each RD_TCP_OUT_CAP) */
+};
+
+/* An intrusive doubly linked list: every list a connection is on costs no allocation. */
+typedef struct tcp_link {
+    struct tcp_link *prev, *next;
+} tcp_link;
+
+static inline void link_init(tcp_link *h) { h->prev = h->next = h; }
+static inline int link_empty(const tcp_link *h) { return h->next == h; }
+static inline void link_del(tcp_link *e)
+{
+    e->prev->next = e->next;
+    e->next->prev = e->prev;
+    e->prev = e->next = e;
+}
+static inline void link_add_tail(tcp_link *h, tcp_link *e)
+{
+    e->prev = h->prev;
+    e->next = h;
+    h->prev->next = e;
+    h->prev = e;
+}
+#define TCP_OF(ptr, member) ((tcp_conn *)((char *)(ptr) - offsetof(tcp_conn, member)))
+
+/* One connection slot of the pool.  The epoll tag is (generation << 32 | index): an event
+ * read in the same turn as the slot was closed (and maybe reused) is recognised as stale. */
+typedef struct tcp_conn {
+    int fd;                      /* -1: free */
+    uint32_t gen;
+    uint32_t events;             /* what epoll is asked for now */
+    uint8_t eof;                 /* the client half-closed: answer what came, then close */
+    uint8_t waiting_out;         /* answers wait in the output buffer: no reading */
+    uint8_t streaming;           /* a transfer is being sent (xfr, xfr_db) */
+    uint8_t on_ready;
+    uint32_t inlen;
+    uint32_t out_off, out_len;
+    int out_slot;                /* index of the output buffer held, -1: none */
+    uint64_t last_ms;            /* last complete query (or accept, or transfer progress) */
+    uint64_t wheel_tick;         /* the tick whose wheel slot holds it */
+    tcp_link lru;                /* open: in L->lru, idle the longest first; free: free list */
+    tcp_link wheel;
+    tcp_link ready;              /* complete queries wait in `in`, or a stream goes on */
+    uint8_t client[16];          /* key of its client address */
+    struct sockaddr_in6 peer;    /* large enough for both families */
+    struct sockaddr_in6 local;   /* the address it came to (kept for dnstap only) */
+    uint8_t *in;                 /* RD_TCP_INBUF bytes of the worker's input area */
+    const rd_db *xfr_db;         /* pinned while streaming */
+    rd_xfr xfr;
+} tcp_conn;
+
+/* Connections per client address: open addressing, linear probing; count 0 = empty. */
+typedef struct tcp_client {
+    uint8_t key[16];
+    uint32_t count;
+} tcp_client;
+
+typedef struct tcp_loop {
+    rd_stats stats;              /* first: its own cache lines (aligned(64)) */
+    rd_tcp_counters counters;
+    rd_tcp_set *set;
+    int index;
+    int cpu;
+    int ep;                      /* the epoll instance, -1 before start */
+    pthread_t thread;
+    int started;
+    int *listen_fds;
+    int nlisten;
+    tcp_conn *conns;
+    uint32_t nconns;
+    uint32_t nopen;
+    uint8_t *inbufs;             /* nconns x RD_TCP_INBUF, touched only as used */
+    tcp_link free_list, lru, ready;
+    tcp_link wheel[TCP_WHEEL_SLOTS];
+    uint64_t wheel_now;          /* last tick the wheel was advanced to */
+    tcp_client *clients;
+    uint32_t client_mask;
+    uint64_t client_seed;        /* random per worker: clients cannot aim at one chain */
+    uint8_t *outpool;            /* nout x RD_TCP_OUT_CAP */
+    int *out_free;
+    int nout, nout_free;
+    uint8_t *arena;              /* RD_TCP_MAX_BATCH x TCP_ANSWER_STRIDE */
+    rd_batch_item items[RD_TCP_MAX_BATCH];
+    struct iovec iov[RD_TCP_MAX_BATCH];
+    struct epoll_event events[TCP_EVENTS];
+    rd_tcp_limits lim;           /* the limits of this turn */
+    rd_transport tr;
+    uint64_t now_ms;
+    const rd_db *db;             /* loaded once per turn (valid until the quiescent point) */
+    rd_dnstap_ring *tap;         /* dnstap logging, or NULL */
+} __attribute__((aligned(64))) tcp_loop;
+
+struct rd_tcp_set {
+    _Atomic int stop;
+    _Atomic uint32_t max_connections, max_per_client, idle_timeout_ms, max_pipelined;
+    int nloops;
+    tcp_loop **loops;
+};
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* ---- client table ---- */
+
+/* An IPv4 address as itself; an IPv6 client as its /64 (one subscriber's allocation,
+ * RFC 6177), so that rotating addresses inside it does not escape the cap. */
+static void client_key(const struct sockaddr_in6 *peer, uint8_t key[16])
+{
+    memset(key, 0, 16);
+    if (peer->sin6_family == AF_INET) {
+        const struct sockaddr_in *p4 = (const struct sockaddr_in *)peer;
+        key[10] = key[11] = 0xff;
+        memcpy(key + 12, &p4->sin_addr, 4);
+    } else {
+        memcpy(key, &peer->sin6_addr, 8);
+    }
+}
+
+static uint32_t client_hash(const tcp_loop *L, const uint8_t key[16])
+{
+    uint64_t a, b;
+    memcpy(&a, key, 8);
+    memcpy(&b, key + 8, 8);
+    uint64_t h = (a ^ L->client_seed) * 0x9E3779B97F4A7C15ull;
+    h = (h ^ (h >> 29) ^ b) * 0xBF58476D1CE4E5B9ull;
+    return (uint32_t)(h ^ (h >> 32));
+}
+
+/* Count one more connection of `key`; 0 when it already has `cap`. */
+static int client_acquire(tcp_loop *L, const uint8_t key[16], uint32_t cap)
+{
+    uint32_t i = client_hash(L, key) & L->client_mask;
+    while (L->clients[i].count) {
+        if (memcmp(L->clients[i].key, key, 16) == 0) {
+            if (L->clients[i].count >= cap)
+                return 0;
+            L->clients[i].count++;
+            return 1;
+        }
+        i = (i + 1) & L->client_mask;
+    }
+    memcpy(L->clients[i].key, key, 16);     /* the table has twice the pool's slots */
+    L->clients[i].count = 1;
+    return 1;
+}
+
+static void client_release(tcp_loop *L, const uint8_t key[16])
+{
+    uint32_t m = L->client_mask, i = client_hash(L, key) & m;
+    while (L->clients[i].count && memcmp(L->clients[i].key, key, 16) != 0)
+        i = (i + 1) & m;
+    if (!L->clients[i].count || --L->clients[i].count)
+        return;
+    /* Emptied: shift later entries of the probe run back so that lookups still find
+     * them without tombstones (the entry at j may move to i unless its home slot lies
+     * cyclically in (i, j]). */
+    for (uint32_t j = (i + 1) & m; L->clients[j].count; j = (j + 1) & m) {
+        uint32_t home = client_hash(L, L->clients[j].key) & m;
+        int stays = (i <= j) ? (i < home && home <= j) : (i < home || home <= j);
+        if (!stays) {
+            L->clients[i] = L->clients[j];
+            L->clients[j].count = 0;
+            i = j;
+        }
+    }
+    L->clients[i].count = 0;
+}
+
+/* ---- timer wheel of idle deadlines ---- */
+
+/* Put c in the slot of its deadline.  The deadline is not updated on every query: when a
+ * slot comes due, a connection that was active since is moved to its new slot instead. */
+static void wheel_insert(tcp_loop *L, tcp_conn *c)
+{
+    uint64_t deadline = c->last_ms + L->lim.idle_timeout_ms;
+    uint64_t tick = (deadline + RD_TCP_TICK_MS - 1) / RD_TCP_TICK_MS;
+    if (tick <= L->wheel_now)
+        tick = L->wheel_now + 1;
+    c->wheel_tick = tick;
+    link_add_tail(&L->wheel[tick % TCP_WHEEL_SLOTS], &c->wheel);
+}
+
+static void conn_close(tcp_loop *L, tcp_conn *c, uint64_t *reason);
+
+/* Close every connection whose idle timeout (RFC 7766 6.2.3) has passed. */
+static void wheel_advance(tcp_loop *L)
+{
+    uint64_t target = L->now_ms / RD_TCP_TICK_MS;
+    if (target <= L->wheel_now)
+        return;
+    uint64_t steps = target - L->wheel_now;
+    if (steps > TCP_WHEEL_SLOTS)
+        steps = TCP_WHEEL_SLOTS;          /* a late thread: each slot once is enough */
+    for (uint64_t s = 1; s <= steps; s++) {
+        tcp_link due;
+        tcp_link *slot = &L->wheel[(L->wheel_now + s) % TCP_WHEEL_SLOTS];
+        if (link_empty(slot))
+            continue;
+        /* Take the slot's list whole: entries put back below land in other lists. */
+        due = *slot;
+        due.next->prev = &due;
+        due.prev->next = &due;
+        link_init(slot);
+        while (!link_empty(&due)) {
+            tcp_conn *c = TCP_OF(due.next, wheel);
+            link_del(&c->wheel);
+            if (c->wheel_tick > target) {             /* a later round of the wheel */
+                link_add_tail(&L->wheel[c->wheel_tick % TCP_WHEEL_SLOTS], &c->wheel);
+                continue;
+            }
+            if (c->last_ms + L->lim.idle_timeout_ms <= L->now_ms)
+                conn_close(L, c, &L->counters.timed_out);
+            else
+                wheel_insert(L, c);
+        }
+    }
+    L->wheel_now = target;
+}
+
+/* ---- connections ---- */
+
+static inline uint64_t conn_tag(const tcp_loop *L, const tcp_conn *c)
+{
+    return (uint64_t)c->gen << 32 | (uint32_t)(c - L->conns);
+}
+
+static void conn_ready(tcp_loop *L, tcp_conn *c, int ready)
+{
+    if (ready && !c->on_ready) {
+        link_add_tail(&L->ready, &c->ready);
+        c->on_ready = 1;
+    } else if (!ready && c->on_ready) {
+        link_del(&c->ready);
+        c->on_ready = 0;
+    }
+}
+
+/* Ask epoll for what the connection waits for: room to write while answers wait (no
+ * reading meanwhile: flow control, RFC 7766 6.2.1.1 lets the server stop reading), else
+ * queries until the client half-closes. */
+static void conn_want(tcp_loop *L, tcp_conn *c)
+{
+    uint32_t want = c->waiting_out ? EPOLLOUT : (c->eof || c->streaming) ? 0 : EPOLLIN;
+    if (want == c->events)
+        return;
+    struct epoll_event ev = { .events = want, .data.u64 = conn_tag(L, c) };
+    if (epoll_ctl(L->ep, EPOLL_CTL_MOD, c->fd, &ev) == 0)
+        c->events = want;
+}
+
+static void conn_close(tcp_loop *L, tcp_conn *c, uint64_t *reason)
+{
+    if (reason)
+        (*reason)++;
+    if (c->streaming) {
+        rd_xfr_end(&c->xfr);
+        rd_db_unpin(c->xfr_db);
+        c->streaming = 0;
+        c->xfr_db = NULL;
+    }
+    if (c->out_slot >= 0)
+        L->out_free[L->nout_free++] = c->out_slot;
+    close(c->fd);                 /* also removes it from the epoll set */
+    c->fd = -1;
+    c->gen++;
+    link_del(&c->wheel);
+    conn_ready(L, c, 0);
+    link_del(&c->lru);
+    client_release(L, c->client);
+    link_add_tail(&L->free_list, &c->lru);
+    L->nopen--;
+    L->counters.open = L->nopen;
+    L->counters.closed++;
+}
+
+/* A complete query (or a transfer message sent): the connection is active now. */
+static void conn_touch(tcp_loop *L, tcp_conn *c)
+{
+    c->last_ms = L->now_ms;
+    link_del(&c->lru);
+    link_add_tail(&L->lru, &c->lru);
+}
+
+/* Send iov[0..n) (answers with their length prefixes); what the kernel does not take now
+ * is copied to an output buffer and sent when the socket is writable.  0, or -1 when the
+ * connection was closed (error, or more waiting output than allowed). */
+static int conn_send(tcp_loop *L, tcp_conn *c, struct iovec *iov, int n)
+{
+    size_t total = 0;
+    for (int i = 0; i < n; i++)
+        total += iov[i].iov_len;
+    struct msghdr mh = { .msg_iov = iov, .msg_iovlen = (size_t)n };
+    ssize_t w;
+    do
+        w = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+    while (w < 0 && errno == EINTR);
+    if (w < 0) {
+        if (errno != EAGAIN && errno != EWOULDBLOCK) {
+            conn_close(L, c, &L->counters.resets);
+            return -1;
+        }
+        w = 0;
+    }
+    size_t left = total - (size_t)w;
+    if (left == 0)
+        return 0;
+    /* The client reads slower than it asks: keep at most RD_TCP_OUT_CAP for it, from a
+     * pool of buffers made at start; beyond that (or with the pool in use by others) it
+     * is closed rather than buffered without bound. */
+    if (left > RD_TCP_OUT_CAP || (c->out_slot < 0 && L->nout_free == 0)) {
+        conn_close(L, c, &L->counters.output_overflow);
+        return -1;
+    }
+    if (c->out_slot < 0)
+        c->out_slot = L->out_free[--L->nout_free];
+    uint8_t *out = L->outpool + (size_t)c->out_slot * RD_TCP_OUT_CAP;
+    size_t skip = (size_t)w, o = 0;
+    for (int i = 0; i < n; i++) {
+        size_t len = iov[i].iov_len;
+        if (skip >= len) {
+            skip -= len;
+            continue;
+        }
+        memcpy(out + o, (const uint8_t *)iov[i].iov_base + skip, len - skip);
+        o += len - skip;
+        skip = 0;
+    }
+    c->out_off = 0;
+    c->out_len = (uint32_t)o;
+    c->waiting_out = 1;
+    return 0;
+}
+
+/* After a connection's turn: queue it again if complete queries wait in its input, close
+ * it once a half-closed client has had every answer; -1 when closed. */
+static int conn_after(tcp_loop *L, tcp_conn *c)
+{
+    int frame = 0;
+    if (c->inlen >= 2) {
+        uint32_t len = rd_get16(c->in);
+        frame = len == 0 || len > RD_TCP_QUERY_MAX || c->inlen >= 2 + len;
+    }
+    int busy = c->waiting_out || c->streaming;
+    conn_ready(L, c, c->streaming ? !c->waiting_out : (frame && !busy));
+    if (c->eof && !busy && !frame) {
+        /* RFC 7766 6.2.4 lets a server close once the client has half-closed and every
+         * answer is sent; bytes of an unfinished message are dropped. */
+        conn_close(L, c, c->inlen ? &L->counters.truncated_eof : NULL);
+        return -1;
+    }
+    conn_want(L, c);
+    return 0;
+}
+
+static int conn_serve(tcp_loop *L, tcp_conn *c);
+
+/* Send the next messages of a transfer (a few per turn: others keep being served). */
+static int conn_stream(tcp_loop *L, tcp_conn *c)
+{
+    for (int k = 0; k < TCP_STREAM_BURST && !c->waiting_out; k++) {
+        uint8_t *buf = L->arena;
+        size_t n = rd_xfr_next(&c->xfr, buf + 2, 65535);
+        if (n == 0) {
+            rd_xfr_end(&c->xfr);
+            rd_db_unpin(c->xfr_db);
+            c->xfr_db = NULL;
+            c->streaming = 0;
+            return conn_serve(L, c);        /* the queries that came after the transfer */
+        }
+        rd_put16(buf, (uint16_t)n);
+        struct iovec v = { buf, n + 2 };
+        if (conn_send(L, c, &v, 1) < 0)
+            return -1;
+        conn_touch(L, c);                   /* a long transfer is not idle */
+    }
+    return conn_after(L, c);
+}
+
+/* dnstap: the sampled queries of a batch of c and their answers, into this worker's ring
+ * (dropped and counted when it is full: never waited for). */
+static void conn_tap(tcp_loop *L, tcp_conn *c, int n, const struct timespec *t_query)
+{
+    struct timespec t_resp;
+    clock_gettime(CLOCK_REALTIME, &t_resp);
+    for (int k = 0; k < n; k++) {
+        if (!rd_dnstap_sampled(L->tap))
+            continue;
+        const rd_batch_item *it = &L->items[k];
+        rd_dnstap_event e = {
+            .client = (const struct sockaddr *)&c->peer,
+            .server = (const struct sockaddr *)&c->local,
+            .tcp = 1, .query_time = *t_query, .response_time = t_resp,
+            .query = it->q, .query_len = it->qlen,
+            .response = it->resplen ? it->resp : NULL, .response_len = it->resplen,
+        };
+        rd_dnstap_log(L->tap, &e);
+    }
+}
+
+/* Answer the complete queries in c's input, up to max_pipelined of them, in one batch
+ * written with one sendmsg.  -1 when the connection was closed. */
+static int conn_serve(tcp_loop *L, tcp_conn *c)
+{
+    if (c->waiting_out || c->streaming)
+        return conn_after(L, c);
+    const rd_db *db = L->db;
+    uint32_t off = 0;
+    int n = 0, xfr = 0;
+    while ((uint32_t)n < L->lim.max_pipelined && c->inlen - off >= 2) {
+        uint32_t len = rd_get16(c->in + off);
+        if (len == 0) {
+            /* RFC 1035 4.1.1: a message holds at least a header; 0 cannot be a query. */
+            conn_close(L, c, &L->counters.zero_length);
+            return -1;
+        }
+        if (len > RD_TCP_QUERY_MAX) {
+            conn_close(L, c, &L->counters.oversized);
+            return -1;
+        }
+        if (c->inlen - off < 2 + len)
+            break;                          /* the rest of it is still on its way */
+        const uint8_t *q = c->in + off + 2;
+        off += 2 + len;
+        if (!db) {
+            L->counters.no_database++;
+            continue;
+        }
+        if (rd_xfr_start(&c->xfr, db, q, len, (const struct sockaddr *)&c->peer)) {
+            xfr = 1;                        /* answered after the queries before it */
+            break;
+        }
+        rd_batch_item *it = &L->items[n++];
+        it->q = q;
+        it->qlen = len;
+        it->resp = L->arena + (size_t)(n - 1) * TCP_ANSWER_STRIDE + 2;
+        it->respcap = 65535;
+        it->resplen = 0;
+        /* The peer's address: DNS Cookies bind to it (RFC 7873 5.2.3: over TCP). */
+        if (c->peer.sin6_family == AF_INET6) {
+            it->client = (const uint8_t *)&c->peer.sin6_addr;
+            it->client_len = 16;
+        } else {
+            it->client = (const uint8_t *)&((const struct sockaddr_in *)&c->peer)->sin_addr;
+            it->client_len = 4;
+        }
+    }
+    if (off)
+        conn_touch(L, c);
+    if (n) {
+        struct timespec t_query;
+        if (L->tap)
+            clock_gettime(CLOCK_REALTIME, &t_query);
+        rd_answer_batch(db, L->items, (size_t)n, &L->tr, &L->stats);
+        L->counters.batches++;
+        int niov = 0;
+        for (int k = 0; k < n; k++) {
+            rd_batch_item *it = &L->items[k];
+            if (!it->resplen)
+                continue;                   /* RFC 1035 4.1.1: nothing to send back */
+            rd_put16(it->resp - 2, (uint16_t)it->resplen);
+            L->iov[niov].iov_base = it->resp - 2;
+            L->iov[niov].iov_len = it->resplen + 2;
+            niov++;
+        }
+        if (L->tap)
+            conn_tap(L, c, n, &t_query);
+        /* Sent before the input moves: the queries are not read after this point. */
+        if (niov && conn_send(L, c, L->iov, niov) < 0)
+            return -1;
+    }
+    if (off) {
+        memmove(c->in, c->in + off, c->inlen - off);
+        c->inlen -= off;
+    }
+    if (xfr) {
+        rd_db_pin(db);                      /* kept past this turn's quiescent point */
+        c->xfr_db = db;
+        c->streaming = 1;
+        L->counters.xfr_streams++;
+        if (!c->waiting_out)
+            return conn_stream(L, c);
+    }
+    return conn_after(L, c);
+}
+
+/* Read what the kernel has for c (once per turn: every connection gets its turn). */
+static void conn_read(tcp_loop *L, tcp_conn *c)
+{
+    if (c->waiting_out || c->streaming || c->eof)
+        return;
+    size_t room = RD_TCP_INBUF - c->inlen;
+    if (room) {
+        ssize_t r = read(c->fd, c->in + c->inlen, room);
+        if (r > 0) {
+            c->inlen += (uint32_t)r;
+        } else if (r == 0) {
+            c->eof = 1;                     /* half-close: answer what came first */
+        } else if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+            return;
+        } else {
+            conn_close(L, c, &L->counters.resets);
+            return;
+        }
+    }
+    conn_serve(L, c);
+}
+
+/* The socket took (some of) the waiting answers. */
+static void conn_flush(tcp_loop *L, tcp_conn *c)
+{
+    if (c->waiting_out) {
+        const uint8_t *out = L->outpool + (size_t)c->out_slot * RD_TCP_OUT_CAP;
+        ssize_t w = send(c->fd, out + c->out_off, c->out_len - c->out_off,
+                         MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+                return;
+            conn_close(L, c, &L->counters.resets);
+            return;
+        }
+        c->out_off += (uint32_t)w;
+        if (c->out_off < c->out_len)
+            return;
+        L->out_free[L->nout_free++] = c->out_slot;
+        c->out_slot = -1;
+        c->waiting_out = 0;
+    }
+    if (c->streaming)
+        conn_stream(L, c);
+    else
+        conn_serve(L, c);
+}
+
+static void conn_evict_longest_idle(tcp_loop *L)
+{
+    if (!link_empty(&L->lru))
+        conn_close(L, TCP_OF(L->lru.next, lru), &L->counters.evicted);
+}
+
+/* Take the new connection fd from peer, or refuse it. */
+static void conn_open(tcp_loop *L, int fd, const struct sockaddr_in6 *peer)
+{
+    uint8_t key[16];
+    client_key(peer, key);
+    if (!client_acquire(L, key, L->lim.max_per_client)) {
+        L->counters.per_client_refused++;
+        close(fd);
+        return;
+    }
+    /* RFC 7766 6.2.2: at the limit, the connection idle the longest makes room. */
+    while (L->nopen >= L->lim.max_connections && !link_empty(&L->lru))
+        conn_evict_longest_idle(L);
+    tcp_conn *c = TCP_OF(L->free_list.next, lru);
+    link_del(&c->lru);
+    c->fd = fd;
+    c->eof = c->waiting_out = c->streaming = c->on_ready = 0;
+    c->inlen = 0;
+    c->out_off = c->out_len = 0;
+    c->out_slot = -1;
+    c->xfr_db = NULL;
+    c->peer = *peer;
+    if (L->tap) {                           /* dnstap's response address */
+        socklen_t len = sizeof(c->local);
+        if (getsockname(fd, (struct sockaddr *)&c->local, &len) < 0)
+            memset(&c->local, 0, sizeof(c->local));
+    }
+    memcpy(c->client, key, 16);
+    c->last_ms = L->now_ms;
+    link_add_tail(&L->lru, &c->lru);
+    wheel_insert(L, c);
+    L->nopen++;
+    L->counters.open = L->nopen;
+    c->events = EPOLLIN;
+    struct epoll_event ev = { .events = EPOLLIN, .data.u64 = conn_tag(L, c) };
+    if (epoll_ctl(L->ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
+        conn_close(L, c, &L->counters.accept_errors);
+        return;
+    }
+    /* With TCP_DEFER_ACCEPT the query is usually here already: no extra epoll turn. */
+    conn_read(L, c);
+}
+
+static void loop_accept(tcp_loop *L, int lfd)
+{
+    for (int k = 0; k < TCP_ACCEPTS; k++) {
+        struct sockaddr_in6 peer;
+        socklen_t plen = sizeof(peer);
+        memset(&peer, 0, sizeof(peer));
+        int fd = accept4(lfd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return;
+            L->counters.accept_errors++;
+            /* Out of descriptors: the longest idle connection gives one back, else the
+             * listener would stay readable and the loop spin. */
+            if ((errno == EMFILE || errno == ENFILE) && !link_empty(&L->lru))
+                conn_evict_longest_idle(L);
+            return;
+        }
+        L->counters.accepted++;
+        conn_open(L, fd, &peer);
+    }
+}
+
+static void loop_event(tcp_loop *L, const struct epoll_event *ev)
+{
+    uint32_t idx = (uint32_t)ev->data.u64;
+    if (idx >= L->nconns) {
+        loop_accept(L, L->listen_fds[idx - L->nconns]);
+        return;
+    }
+    tcp_conn *c = &L->conns[idx];
+    if (c->fd < 0 || c->gen != (uint32_t)(ev->data.u64 >> 32))
+        return;                             /* closed earlier in this turn */
+    if (ev->events & EPOLLOUT)
+        conn_flush(L, c);
+    else if (ev->events & EPOLLIN)
+        conn_read(L, c);
+    else if (ev->events & (EPOLLERR | EPOLLHUP))
+        conn_close(L, c, &L->counters.resets);
+}
+
+/* Connections with complete queries left in their input (more than max_pipelined came at
+ * once) or a transfer going on: their next turn. */
+static void loop_ready(tcp_loop *L)
+{
+    if (link_empty(&L->ready))
+        return;
+    tcp_link now;
+    now = L->ready;
+    now.next->prev = &now;
+    now.prev->next = &now;
+    link_init(&L->ready);
+    while (!link_empty(&now)) {
+        tcp_conn *c = TCP_OF(now.next, ready);
+        link_del(&c->ready);
+        c->on_ready = 0;
+        if (c->streaming)
+            conn_stream(L, c);
+        else
+            conn_serve(L, c);
+    }
+}
+
+static void loop_limits(tcp_loop *L)
+{
+    rd_tcp_set *s = L->set;
+    uint32_t maxc = atomic_load_explicit(&s->max_connections, memory_order_relaxed);
+    uint32_t pipe = atomic_load_explicit(&s->max_pipelined, memory_order_relaxed);
+    uint32_t idle = atomic_load_explicit(&s->idle_timeout_ms, memory_order_relaxed);
+    L->lim.max_connections = maxc < 1 ? 1 : maxc > L->nconns ? L->nconns : maxc;
+    L->lim.max_per_client = atomic_load_explicit(&s->max_per_client, memory_order_relaxed);
+    L->lim.max_pipelined = pipe < 1 ? 1 : pipe > RD_TCP_MAX_BATCH ? RD_TCP_MAX_BATCH : pipe;
+    idle = idle < 1 ? 1 : idle;
+    if (idle != L->lim.idle_timeout_ms) {
+        /* A new timeout (a reload): every connection moves to the slot of its new
+         * deadline now, else a shorter timeout would wait for the old, later slots. */
+        L->lim.idle_timeout_ms = idle;
+        for (uint32_t i = 0; i < L->nconns; i++) {
+            if (L->conns[i].fd >= 0) {
+                link_del(&L->conns[i].wheel);
+                wheel_insert(L, &L->conns[i]);
+            }
+        }
+    }
+    /* RFC 7828 3.3.2: TIMEOUT in units of 100 ms, the timeout this connection has. */
+    uint32_t ka = L->lim.idle_timeout_ms / 100;
+    L->tr.keepalive = (uint16_t)(ka > 65535 ? 65535 : ka);
+}
+
+static void *loop_run(void *arg)
+{
+    tcp_loop *L = arg;
+    char name[16];                      /* "robdns-tcp/N" in top -H, ps -L, /proc/.../comm */
+    snprintf(name, sizeof(name), "robdns-tcp/%d", L->index);
+    pthread_setname_np(pthread_self(), name);
+    rd_rcu_reader *rcu = rd_rcu_register();
+    if (!rcu)
+        return NULL;                    /* cannot read the db safely: serve nothing */
+    L->now_ms = now_ms();
+    L->wheel_now = L->now_ms / RD_TCP_TICK_MS;
+    while (!atomic_load_explicit(&L->set->stop, memory_order_relaxed)) {
+        loop_limits(L);
+        /* Offline while blocked: an idle worker must not hold up a reload. */
+        rd_rcu_offline(rcu);
+        int n = epoll_wait(L->ep, L->events, TCP_EVENTS,
+                           link_empty(&L->ready) ? RD_TCP_TICK_MS : 0);
+        rd_rcu_online(rcu);
+        L->now_ms = now_ms();
+        L->db = rd_db_current();
+        for (int i = 0; i < n; i++)
+            loop_event(L, &L->events[i]);
+        loop_ready(L);
+        wheel_advance(L);
+        L->db = NULL;
+        rd_rcu_quiescent(rcu);          /* the db is not used past this point (pins aside) */
+    }
+    for (uint32_t i = 0; i < L->nconns; i++)
+        if (L->conns[i].fd >= 0)
+            conn_close(L, &L->conns[i], NULL);
+    rd_rcu_unregister(rcu);
+    return NULL;
+}
+
+/* ---- start and stop ---- */
+
+static void loop_free(tcp_loop *L)
+{
+    if (!L)
+        return;
+    if (L->ep >= 0)
+        close(L->ep);
+    free(L->listen_fds); free(L->conns); free(L->inbufs); free(L->clients);
+    free(L->outpool); free(L->out_free); free(L->arena);
+    free(L);
+}
+
+static tcp_loop *loop_new(rd_tcp_set *set, int index, int cpu, uint32_t pool,
+                          const rd_tcp_listener *ls, int nls)
+{
+    tcp_loop *L = aligned_alloc(64, sizeof(*L));
+    if (!L)
+        return NULL;
+    memset(L, 0, sizeof(*L));
+    L->set = set;
+    L->index = index;
+    L->cpu = cpu;
+    L->ep = epoll_create1(EPOLL_CLOEXEC);
+    L->nconns = pool;
+    uint32_t tsize = 16;
+    while (tsize < 2 * pool)
+        tsize <<= 1;
+    L->client_mask = tsize - 1;
+    L->nout = pool < TCP_OUT_POOL_MAX ? (int)pool : TCP_OUT_POOL_MAX;
+    L->listen_fds = calloc((size_t)nls + 1, sizeof(int));
+    L->conns = calloc(pool, sizeof(*L->conns));
+    L->inbufs = malloc((size_t)pool * RD_TCP_INBUF);
+    L->clients = calloc(tsize, sizeof(*L->clients));
+    L->outpool = malloc((size_t)L->nout * RD_TCP_OUT_CAP);
+    L->out_free = calloc((size_t)L->nout, sizeof(int));
+    L->arena = malloc((size_t)RD_TCP_MAX_BATCH * TCP_ANSWER_STRIDE);
+    if (L->ep < 0 || !L->listen_fds || !L->conns || !L->inbufs || !L->clients || !L->outpool
+        || !L->out_free || !L->arena) {
+        loop_free(L);
+        return NULL;
+    }
+    if (getrandom(&L->client_seed, sizeof(L->client_seed), GRND_NONBLOCK) != sizeof(L->client_seed))
+        L->client_seed = (uint64_t)now_ms() * 0x9E3779B97F4A7C15ull ^ (uint64_t)(uintptr_t)L;
+    link_init(&L->free_list);
+    link_init(&L->lru);
+    link_init(&L->ready);
+    for (int i = 0; i < TCP_WHEEL_SLOTS; i++)
+        link_init(&L->wheel[i]);
+    for (uint32_t i = 0; i < pool; i++) {
+        tcp_conn *c = &L->conns[i];
+        c->fd = -1;
+        c->out_slot = -1;
+        c->in = L->inbufs + (size_t)i * RD_TCP_INBUF;
+        link_init(&c->wheel);
+        link_init(&c->ready);
+        link_add_tail(&L->free_list, &c->lru);
+    }
+    for (int i = 0; i < L->nout; i++)
+        L->out_free[i] = i;
+    L->nout_free = L->nout;
+    L->tr.tcp = 1;
+    L->tr.family = 0;
+    for (int i = 0; i < nls; i++) {
+        if (ls[i].worker != index)
+            continue;
+        struct epoll_event ev = { .events = EPOLLIN, .data.u64 = pool + (uint32_t)L->nlisten };
+        if (epoll_ctl(L->ep, EPOLL_CTL_ADD, ls[i].fd, &ev) < 0) {
+            loop_free(L);
+            return NULL;
+        }
+        L->listen_fds[L->nlisten++] = ls[i].fd;
+    }
+    return L;
+}
+
+void rd_tcp_set_limits(rd_tcp_set *s, const rd_tcp_limits *lim)
+{
+    if (!s)
+        return;
+    atomic_store(&s->max_connections, lim->max_connections);
+    atomic_store(&s->max_per_client, lim->max_per_client ? lim->max_per_client : 1);
+    atomic_store(&s->idle_timeout_ms, lim->idle_timeout_ms);
+    atomic_store(&s->max_pipelined, lim->max_pipelined);
+}
+
+rd_tcp_set *rd_tcp_start(const rd_tcp_listener *ls, int nls, int nworkers, const int *cpus,
+                         uint32_t pool, const rd_tcp_limits *limits, rd_dnstap *tap,
+                         int tap_first, char *err, size_t errlen)
+{
+    if (nls < 1 || nworkers < 1 || nworkers > RD_TCP_MAX_WORKERS || pool < 1
+        || pool > (1u << 24)) {
+        snprintf(err, errlen, "bad arguments (%d listeners, %d workers, pool %u)",
+                 nls, nworkers, pool);
+        return NULL;
+    }
+    for (int i = 0; i < nls; i++) {
+        if (ls[i].worker < 0 || ls[i].worker >= nworkers) {
+            snprintf(err, errlen, "listener %d names worker %d of %d", i, ls[i].worker, nworkers);
+            return NULL;
+        }
+    }
+    rd_tcp_set *s = calloc(1, sizeof(*s));
+    if (!s || !(s->loops = calloc((size_t)nworkers, sizeof(*s->loops)))) {
+        free(s);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    atomic_init(&s->stop, 0);
+    rd_tcp_set_limits(s, limits);
+    s->nloops = nworkers;
+    for (int w = 0; w < nworkers; w++) {
+        if (!(s->loops[w] = loop_new(s, w, cpus ? cpus[w] : -1, pool, ls, nls))) {
+            snprintf(err, errlen, "cannot set up TCP worker %d: %s", w, strerror(errno));
+            rd_tcp_free(s);
+            return NULL;
+        }
+        if (tap && !(s->loops[w]->tap = rd_dnstap_ring_at(tap, tap_first + w))) {
+            snprintf(err, errlen, "dnstap: no ring for TCP worker %d", w);
+            rd_tcp_free(s);
+            return NULL;
+        }
+    }
+    /* Signals are for the Python main thread: the workers block them all. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    int rc = 0;
+    for (int w = 0; w < nworkers && rc == 0; w++) {
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        if (s->loops[w]->cpu >= 0) {
+            cpu_set_t set;
+            CPU_ZERO(&set);
+            CPU_SET(s->loops[w]->cpu, &set);
+            pthread_attr_setaffinity_np(&attr, sizeof(set), &set);
+        }
+        rc = pthread_create(&s->loops[w]->thread, &attr, loop_run, s->loops[w]);
+        pthread_attr_destroy(&attr);
+        if (rc == 0)
+            s->loops[w]->started = 1;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot start a TCP worker thread: %s", strerror(rc));
+        rd_tcp_stop(s);
+        rd_tcp_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void rd_tcp_stop(rd_tcp_set *s)
+{
+    if (!s)
+        return;
+    atomic_store(&s->stop, 1);
+    for (int i = 0; i < s->nloops; i++) {
+        if (s->loops[i] && s->loops[i]->started) {
+            pthread_join(s->loops[i]->thread, NULL);
+            s->loops[i]->started = 0;
+        }
+    }
+}
+
+void rd_tcp_free(rd_tcp_set *s)
+{
+    if (!s)
+        return;
+    for (int i = 0; i < s->nloops; i++)
+        loop_free(s->loops[i]);
+    free(s->loops);
+    free(s);
+}
+
+int rd_tcp_threads(const rd_tcp_set *s)
+{
+    return s ? s->nloops : 0;
+}
+
+#define RD_LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+
+void rd_tcp_stats_sum(const rd_tcp_set *s, rd_stats *out, rd_tcp_counters *loop_out)
+{
+    memset(out, 0, sizeof(*out));
+    memset(loop_out, 0, sizeof(*loop_out));
+    if (!s)
+        return;
+    for (int i = 0; i < s->nloops; i++) {
+        const tcp_loop *L = s->loops[i];
+        /* Both are all uint64_t: added word by word with relaxed loads. */
+        const uint64_t *a = (const uint64_t *)&L->stats;
+        uint64_t *d = (uint64_t *)out;
+        for (size_t k = 0; k < sizeof(rd_stats) / sizeof(uint64_t); k++)
+            d[k] += RD_LOAD(a[k]);
+        const uint64_t *ca = (const uint64_t *)&L->counters;
+        uint64_t *cd = (uint64_t *)loop_out;
+        for (size_t k = 0; k < sizeof(rd_tcp_counters) / sizeof(uint64_t); k++)
+            cd[k] += RD_LOAD(ca[k]);
+    }
+}

@@ -1,0 +1,95 @@
+/* tcp_loop.h — the TCP data plane (RFC 7766): one pinned thread per worker running epoll ->
+ * accept4 / read -> rd_answer_batch -> writev, without Python, locks or allocation.
+ *
+ * Python binds the listening sockets (SO_REUSEPORT, one per worker per address, before
+ * dropping root) and hands over their descriptors; everything a thread touches (its
+ * connection pool, input buffers, answer arena, output buffers, client table, timer wheel)
+ * is allocated at start.  Each thread is an RCU reader of the global database pointer
+ * (rcu.h) exactly as a UDP worker: offline while blocked in epoll_wait, one quiescent point
+ * per turn of its loop; a streamed transfer pins its snapshot instead (rd_db_pin).
+ *
+ * Per connection: 2-byte length framing (RFC 1035 4.2.2) with partial reads and writes;
+ * pipelined queries (RFC 7766 6.2.1.1) answered in batches of up to max_pipelined per turn
+ * and written together; an idle timeout (6.2.3) counted from the last complete query, kept
+ * by a timer wheel; the edns-tcp-keepalive option (RFC 7828) answered with that timeout.
+ * Per worker: at most max_connections open, the one idle the longest closed to admit a
+ * new one (6.2.2); at most max_per_client from one client address (an IPv4 address, an
+ * IPv6 /64), beyond which new connections are closed at once; at most RD_TCP_OUT_CAP
+ * bytes of answers waiting for a client that does not read (beyond: closed), and no
+ * query is read from a connection while its answers wait.
+ */
+#ifndef RD_TCP_LOOP_H
+#define RD_TCP_LOOP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "query/engine.h"
+#include "dnstap.h"
+
+enum {
+    RD_TCP_MAX_WORKERS = 256,
+    RD_TCP_MAX_BATCH = 64,       /* queries answered per connection per turn, at most */
+    RD_TCP_INBUF = 4096,         /* input buffer of a connection */
+    RD_TCP_QUERY_MAX = RD_TCP_INBUF - 2,   /* longer messages close the connection */
+    RD_TCP_OUT_CAP = 256 * 1024, /* answers a connection may have waiting in user space */
+    RD_TCP_TICK_MS = 50,         /* timer wheel resolution; epoll_wait wakes this often */
+};
+
+/* One listening socket, served by worker `worker` (0-based, < nworkers). */
+typedef struct rd_tcp_listener {
+    int fd;
+    int worker;
+} rd_tcp_listener;
+
+/* Limits; may change while running (rd_tcp_set_limits).  Counts are per worker. */
+typedef struct rd_tcp_limits {
+    uint32_t max_connections;    /* clamped to the pool size given at start */
+    uint32_t max_per_client;
+    uint32_t idle_timeout_ms;
+    uint32_t max_pipelined;      /* clamped to 1..RD_TCP_MAX_BATCH */
+} rd_tcp_limits;
+
+/* Counters of the loops (the engine's are in rd_stats); every limit hit has one. */
+typedef struct rd_tcp_counters {
+    uint64_t open;               /* connections open now (a gauge) */
+    uint64_t accepted;
+    uint64_t closed;             /* by the client or the server, for any reason */
+    uint64_t timed_out;          /* idle_timeout without a complete query */
+    uint64_t evicted;            /* closed, idle the longest, to admit a new connection */
+    uint64_t per_client_refused; /* closed at accept: the client address had max_per_client */
+    uint64_t output_overflow;    /* closed: more than RD_TCP_OUT_CAP of answers unread */
+    uint64_t oversized;          /* closed: a length prefix above RD_TCP_QUERY_MAX */
+    uint64_t zero_length;        /* closed: a length prefix of 0 (no DNS header fits) */
+    uint64_t truncated_eof;      /* closed by the client in the middle of a message */
+    uint64_t resets;             /* read or write errors (ECONNRESET, EPIPE, ...) */
+    uint64_t accept_errors;      /* accept4 failures (EMFILE, ENOBUFS, ...) */
+    uint64_t no_database;        /* query received before any database was published */
+    uint64_t batches;
+    uint64_t xfr_streams;        /* transfers streamed (rd_xfr_start said 1) */
+} rd_tcp_counters;
+
+typedef struct rd_tcp_set rd_tcp_set;
+
+/* Start `nworkers` threads; worker w pinned to cpus[w] (-1: not pinned) serves the
+ * listeners whose worker is w, with a pool of `pool_connections` connections.  tap:
+ * dnstap logging, worker w writing to ring tap_first + w; NULL for none (it must outlive
+ * the threads).  Returns NULL with a reason in err on failure (then nothing is left
+ * running). */
+rd_tcp_set *rd_tcp_start(const rd_tcp_listener *ls, int nls, int nworkers, const int *cpus,
+                         uint32_t pool_connections, const rd_tcp_limits *limits,
+                         rd_dnstap *tap, int tap_first, char *err, size_t errlen);
+
+/* New limits for every worker, seen at their next turn. */
+void rd_tcp_set_limits(rd_tcp_set *s, const rd_tcp_limits *limits);
+
+/* Stop every thread (within about RD_TCP_TICK_MS), closing their connections; the
+ * listening sockets stay open: they belong to the caller.  Then rd_tcp_free(). */
+void rd_tcp_stop(rd_tcp_set *s);
+void rd_tcp_free(rd_tcp_set *s);
+
+/* Sum of every worker's counters (relaxed reads of counters their owners keep writing). */
+void rd_tcp_stats_sum(const rd_tcp_set *s, rd_stats *out, rd_tcp_counters *loop_out);
+int rd_tcp_threads(const rd_tcp_set *s);
+
+#endif

@@ -1,0 +1,209 @@
+"""keep — compiled zone images kept on disk (server.storage), so that a restart maps what
+the previous run compiled instead of parsing every zone file again.
+
+One file per zone in STORAGE/zones/, named after the zone (ZONE.zimg: `example.com.zimg`):
+
+    image bytes | meta | trailer: magic "RDKEEP01", u32 image length, u32 meta length,
+                                  u64 image checksum (little endian)
+
+meta: the zone name, the key, then each source file, separated by NUL bytes (which no
+zone name in presentation form and no path can hold).
+
+The image comes first so that a big one is mapped from offset 0.  The meta names the zone,
+the files the parser read ($INCLUDEs too) and a key: a digest of those files' identity,
+size and modification time, the zone's settings and the compiler that made the image.  A
+kept image is used only when the key computed now from the same files is the same, its
+checksum matches and zimg_from_buffer accepts every offset in it; anything else (stale,
+damaged, truncated, another compiler) is logged and the zone is compiled again, and the
+new image replaces the file.  Files are written to a temporary name and renamed, so a
+crash leaves either the old file or the new one.
+"""
+
+import functools
+import hashlib
+import os
+import re
+import struct
+
+from robdns import __version__
+from robdns.log import logger
+
+MAGIC = b"RDKEEP01"
+TRAILER = struct.Struct("<8sIIQ")
+SUBDIR = "zones"
+_SMALL = 65536                  # files up to this size are read in one call
+
+_compiler = None
+
+
+def compiler_id():
+    """What identifies the compiler that made an image: robdns's version and the built
+    extension's size and time, so that a rebuilt extension never serves an image an older
+    build made (the image format may be the same while the precomputed answers differ)."""
+    global _compiler
+    if _compiler is None:
+        from robdns import _core
+        st = os.stat(_core.__file__)
+        _compiler = f"{__version__}/{st.st_size}/{st.st_mtime_ns}"
+    return _compiler
+
+
+def source_key(source):
+    """The key of a zone_source() tuple (robdns.zoneset: the zone file, its settings, then
+    the files' stats) under this compiler: the tuple written out (what it holds has a stable
+    repr); the settings' text memoized, many zones of a config share them."""
+    return f"{compiler_id()}|{source[0]}|{_settings_text(source[1:-1])}|{source[-1]!r}"
+
+
+@functools.lru_cache(maxsize=1024)
+def _settings_text(settings):
+    return repr(settings)
+
+
+_PLAIN = re.compile(r"[a-z0-9_-][a-z0-9_.-]{0,199}\.")
+
+
+def file_name(zone):
+    """The file of a zone's image: its name when that is a plain host name, else a digest
+    (zone names may hold any octet, RFC 2181 11)."""
+    if _PLAIN.fullmatch(zone):
+        return zone + "zimg"
+    return "_" + hashlib.sha256(zone.encode("utf-8", "surrogateescape")).hexdigest() + ".zimg"
+
+
+class Keep:
+    """The kept images of one server.storage directory; `directory` None keeps nothing."""
+
+    def __init__(self, directory):
+        self.directory = directory
+        self.zones_dir = os.path.join(directory, SUBDIR) if directory else None
+
+    @property
+    def enabled(self):
+        return self.zones_dir is not None
+
+    def prepare(self, owner=None):
+        """Create the directory (before dropping root: owner=(uid, gid) to hand it to).
+        A storage that cannot be used is a warning, not an error: zones are then compiled
+        at every start, as without it."""
+        if not self.enabled:
+            return
+        try:
+            for d in (self.directory, self.zones_dir):
+                if not os.path.isdir(d):
+                    os.makedirs(d, mode=0o750, exist_ok=True)
+                    if owner:
+                        os.chown(d, *owner)
+        except OSError as e:
+            logger.warning("server.storage %s unusable (%s): compiled zones are not kept",
+                           self.directory, e.strerror)
+            self.directory = self.zones_dir = None
+
+    def path(self, zone):
+        return os.path.join(self.zones_dir, file_name(zone))
+
+    def load(self, z, zone_source):
+        """(image, source) of zone config `z` from its kept file when that is current and
+        sound, else None (the reason logged).  zone_source: robdns.zoneset.zone_source."""
+        if not self.enabled:
+            return None
+        from robdns import _core
+        path = self.path(z.name)
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return None
+        except OSError as e:
+            logger.warning("zone %s: kept image %s unreadable (%s): compiling", z.name, path, e.strerror)
+            return None
+        try:
+            # One read takes the whole file of a small zone (the common case by far); a
+            # bigger one is read from its end (trailer and meta) and then mapped.
+            head = os.read(fd, _SMALL)
+            if len(head) < _SMALL:
+                size, tail = len(head), head
+            else:
+                size = os.fstat(fd).st_size
+                tail = os.pread(fd, min(size, _SMALL), max(0, size - _SMALL))
+            if size < TRAILER.size:
+                raise ValueError("truncated")
+            magic, img_len, meta_len, checksum = TRAILER.unpack_from(tail, len(tail) - TRAILER.size)
+            if magic != MAGIC or img_len + meta_len + TRAILER.size != size:
+                raise ValueError("not a kept image, or truncated")
+            if meta_len + TRAILER.size > len(tail):
+                raise ValueError("meta too long")
+            meta_at = len(tail) - TRAILER.size - meta_len
+            meta = tail[meta_at:meta_at + meta_len].decode("utf-8", "surrogateescape").split("\0")
+            if len(meta) < 3 or meta[0] != z.name:
+                raise ValueError("written for another zone")
+            files = tuple(meta[2:])
+            source = zone_source(z, files)
+            if source is None or source_key(source) != meta[1]:
+                logger.debug("zone %s: kept image is stale: compiling", z.name)
+                return None
+            img = _core.ZoneImage.from_kept(head if size == len(head) else fd, img_len,
+                                            checksum, files)
+            if img.origin != z.name:
+                raise ValueError(f"holds zone {img.origin}")
+        except (ValueError, OSError, UnicodeDecodeError, struct.error) as e:
+            reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+            logger.warning("zone %s: kept image %s damaged (%s): compiling again", z.name, path, reason)
+            return None
+        finally:
+            os.close(fd)
+        return img, source
+
+    def save(self, name, img, source):
+        """Keep the image of zone `name` compiled from `source` (zone_source()); a source
+        of None (a file changed during the compile) is not kept.  Errors are logged."""
+        if not self.enabled or source is None:
+            return
+        path = self.path(name)
+        tmp = f"{path}.tmp{os.getpid()}"
+        meta = "\0".join((name, source_key(source)) + tuple(img.source_files)).encode(
+            "utf-8", "surrogateescape")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o640)
+            try:
+                img.write(fd)
+                view = memoryview(meta + TRAILER.pack(MAGIC, img.size, len(meta), img.checksum()))
+                while view:
+                    view = view[os.write(fd, view):]
+            finally:
+                os.close(fd)
+            os.replace(tmp, path)
+        except OSError as e:
+            logger.warning("zone %s: cannot keep its image in %s: %s", name, path, e.strerror)
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+
+    def remove(self, name):
+        """Forget the kept image of a zone no longer served."""
+        if not self.enabled:
+            return
+        try:
+            os.unlink(self.path(name))
+        except FileNotFoundError:
+            pass
+        except OSError as e:
+            logger.warning("zone %s: cannot remove its kept image: %s", name, e.strerror)
+
+    def prune(self, zones):
+        """Remove the kept files of zones not in `zones` (names), and temporary files a
+        crash left behind."""
+        if not self.enabled:
+            return
+        wanted = {file_name(z) for z in zones}
+        try:
+            entries = list(os.scandir(self.zones_dir))
+        except OSError as e:
+            logger.warning("server.storage %s: cannot list: %s", self.zones_dir, e.strerror)
+            return
+        for e in entries:
+            if e.name not in wanted:
+                try:
+                    os.unlink(e.path)
+                except OSError:
+                    pass
