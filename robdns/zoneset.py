@@ -158,6 +158,20 @@ class ZoneSet:
         new.fresh = fresh
         return new
 
+    def updated(self, states=(), removed=()):
+        """The set with `states` in place of the zones of the same names (a new name goes
+        at the end) and the zones named in `removed` dropped; every other zone keeps its
+        state untouched, without a look at its files: a run-time zone-add, zone-remove or
+        zone-reload of one zone costs one compile, not a pass over every zone."""
+        new = ZoneSet(())
+        new._states = dict(self._states)
+        for name in removed:
+            new._states.pop(name, None)
+        for st in states:
+            new._states[st.name] = st
+        new.fresh = [st for st in states if st.image is not None and not st.errors]
+        return new
+
     def replaced(self, name, image=None, expired=None):
         """The set with zone `name` serving `image` (None: the image it has) and its
         expired flag set to `expired` (None: unchanged) — a transfer's or an expiry's
@@ -217,6 +231,16 @@ def secondary_state(z, old=None):
     else:
         logger.info("zone %s: no kept copy; waiting for the first transfer", z.name)
     return st
+
+
+def load_state(z, old=None, keep=None, journal_dir=None):
+    """The state of zone config `z` loaded now: its kept image when it is not served yet
+    and `keep` has a current one, else compiled (compile_state)."""
+    if old is None and keep is not None:
+        st = kept_state(z, keep, journal_dir)
+        if st is not None:
+            return st
+    return compile_state(z, old, journal_dir)
 
 
 def kept_state(z, keep, journal_dir=None):
