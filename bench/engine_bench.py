@@ -186,7 +186,7 @@ def record(args, full, batched, hot, mix, img, load0, load1, nq):
     goal = "met" if best >= 4e6 else f"not met (best {best / 1e6:.2f} M)"
     body = f"""{SECTION}
 
-Goal (issue #3): at least 4 million queries per second per core, answered in a loop from
+Goal: at least 4 million queries per second per core, answered in a loop from
 compiled code against the 100k-record bench zone. **{goal}** in this run.
 
 `python3 bench/engine_bench.py --record` — {when}, load average {load0:.2f} → {load1:.2f};
@@ -204,7 +204,7 @@ answered: {', '.join(f'{k} {v}' for k, v in sorted(mix.items()))}.
 
 Reading it: with 100k distinct names every query touches image memory that is not in
 cache (hash slot, node, name, rrsets, rdata: about five dependent cache misses), so the
-rate is bounded by memory latency on this shared machine (other sessions' compilers share
+rate is bounded by memory latency on this shared machine (other jobs' compilers share
 the caches). `rd_answer_batch` (what a recvmmsg batch can call) prefetches the hash slot,
 node, name/rrsets and rdata of the queries 3 to 12 places ahead, so those misses overlap;
 the cache-resident batch shows the engine's own cost per answer.

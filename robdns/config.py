@@ -212,7 +212,7 @@ class Config:
     nsec3_max_iterations: int = 50   # server.nsec3_max_iterations, every zone's
     keys: tuple = ()                 # of TsigKey
     xfr: XfrConfig = XfrConfig()
-    xdp: object = None               # robdns.xdp.XdpConfig (issue: AF_XDP) or None
+    xdp: object = None               # robdns.xdp.XdpConfig or None
     path: Optional[str] = None       # the file this came from (None: built-in defaults)
 
 
