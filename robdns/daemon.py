@@ -360,7 +360,8 @@ class Daemon:
 
         def work():
             cfg = self.cfg
-            zones = self.zones.replaced(name, image, expired)
+            z = next((z for z in cfg.zones if z.name == name), None)
+            zones = self.zones.replaced(name, image, expired, z, xfrout.journal_dir(cfg))
             _core.publish(self.database(zones, cfg))
             self.zones = zones
 

@@ -118,7 +118,10 @@ async def _succeeded(sec, z, st, remote, cur, img, expire_opt, info):
                            "primary": str(remote.address), "serial": img.serial,
                            "records": info["records"], "ms": round(info["seconds"] * 1000, 1)})
         st.last_transfer = info
-    elif st.expired:
+        st.transfers += 1
+    else:
+        st.soa_checks += 1
+    if img is None and st.expired:
         # RFC 1034 4.3.5: the primary answered; the copy held is current again
         await sec.daemon.publish_zone(z.name, None, expired=False)
     st.expired = False
