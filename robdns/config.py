@@ -155,7 +155,8 @@ class NotifyTarget:
 class XfrConfig:
     """Zone transfers out: server.xfr."""
     max_transfers: int = 16          # AXFR/IXFR streams at once; more are REFUSED
-    journal_dir: Optional[str] = None    # None: "journal" beside the control socket
+    journal_dir: Optional[str] = None    # None: "journal" in server.storage (or beside the
+                                         # control socket when storage is off)
     notify_retries: int = 5          # NOTIFY sends per target before giving up (RFC 1996 3.6)
     notify_timeout: float = 2.0      # seconds before the first retry; doubled each time
 
