@@ -155,7 +155,8 @@ class NotifyTarget:
 class XfrConfig:
     """Zone transfers out: server.xfr."""
     max_transfers: int = 16          # AXFR/IXFR streams at once; more are REFUSED
-    journal_dir: Optional[str] = None    # None: "journal" beside the control socket
+    journal_dir: Optional[str] = None    # None: "journal" in server.storage (or beside the
+                                         # control socket when storage is off)
     notify_retries: int = 5          # NOTIFY sends per target before giving up (RFC 1996 3.6)
     notify_timeout: float = 2.0      # seconds before the first retry; doubled each time
 
@@ -211,7 +212,7 @@ class Config:
     nsec3_max_iterations: int = 50   # server.nsec3_max_iterations, every zone's
     keys: tuple = ()                 # of TsigKey
     xfr: XfrConfig = XfrConfig()
-    xdp: object = None               # robdns.xdp.XdpConfig (issue: AF_XDP) or None
+    xdp: object = None               # robdns.xdp.XdpConfig or None
     path: Optional[str] = None       # the file this came from (None: built-in defaults)
 
 

@@ -286,7 +286,7 @@ class Daemon:
     async def shutdown(self):
         from robdns import _core
         if self.secondary:
-            self.secondary.stop()
+            await self.secondary.close()
         if self.control:
             await self.control.close()
         if self.tcp:
@@ -362,7 +362,8 @@ class Daemon:
 
         def work():
             cfg = self.cfg
-            zones = self.zones.replaced(name, image, expired)
+            z = next((z for z in cfg.zones if z.name == name), None)
+            zones = self.zones.replaced(name, image, expired, z, xfrout.journal_dir(cfg))
             _core.publish(self.database(zones, cfg))
             self.zones = zones
 
