@@ -3,7 +3,8 @@ veth pair: UDP queries from the outer end are answered by the XDP workers from t
 RCU snapshot the socket workers use (a reload reaches them too), TCP to the same address
 goes to the socket path, and the program is detached when the daemon stops, also after
 it dropped root to server.user (no capability kept) and when it is killed; rate limiting
-and dnstap work on this path as on the socket path."""
+and dnstap work on this path as on the socket path; the program is the bytecode built
+with the package, so no compiler is needed to serve."""
 
 import datetime
 import os
@@ -157,7 +158,7 @@ def test_a_killed_daemon_leaves_no_program_and_the_next_start_attaches(pair, wor
 def test_a_stale_program_from_an_older_run_is_replaced(pair, world_readable_dir):
     obj = os.path.join(world_readable_dir, "stale.o")
     with open(obj, "wb") as f:
-        f.write(xdp.build_xdp_program())
+        f.write(xdp.load_xdp_program())
     stale_id, name = pair.attach_through_netlink(obj)
     assert stale_id and name == "rd_xdp_dns"
     srv, prog_id = start_as_nobody(pair, world_readable_dir)
@@ -243,3 +244,30 @@ def test_xdp_queries_and_answers_are_logged_to_dnstap(pair, tmp_path):
         assert f"id: {qid}" in text
         if m["type"] == "AUTH_RESPONSE":
             assert "198.18.0.53" in text and "rcode: NOERROR" in text
+
+
+def test_serve_with_xdp_needs_no_clang(pair, tmp_path, monkeypatch):
+    # The XDP program is the bytecode built with the package (robdns/data/xdp_dns.bpf.o):
+    # a server whose PATH holds no compiler at all attaches it and answers from it.
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    os.symlink(shutil.which("ip"), bindir / "ip")       # the netns wrapper, and nothing else
+    monkeypatch.setenv("PATH", str(bindir))
+    assert shutil.which("clang") is None and shutil.which("cc") is None
+    srv = xdp_server(pair, tmp_path)
+    try:
+        srv.start()
+        with open(f"/proc/{srv.pid}/environ", "rb") as f:
+            env = dict(v.split(b"=", 1) for v in f.read().split(b"\0") if b"=" in v)
+        assert env[b"PATH"] == str(bindir).encode()
+        prog_id, name = pair.attached_program()
+        assert prog_id and name == "rd_xdp_dns"
+        for fam in (socket.AF_INET, socket.AF_INET6):
+            r = ask(pair, "www.example.com.", "A", fam)
+            assert [rd.address for rd in r.answer[0]] == ["198.18.0.53"]
+        assert srv.ctl("stats")["stats"]["xdp"]["responses"] >= 2
+        srv.signal(signal.SIGTERM)
+        assert srv.proc.wait(15) == 0, srv.log_text()
+        assert pair.attached_program() == (0, "")
+    finally:
+        srv.close()

@@ -53,8 +53,23 @@ def norm_image(img):
     return out
 
 
-def kept_image(srv):
-    return _core.ZoneImage.load(os.path.join(srv.dir, "example.net.zone.img"))
+def kept_image(srv, timeout=20.0):
+    """The kept image once it holds the serial served (the flush runs after the swap)."""
+    path = os.path.join(srv.dir, "example.net.zone.img")
+    serial = srv.serial(ORIGIN)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            img = _core.ZoneImage.load(path)
+            if img.serial == serial:
+                # the text file is written after the image: wait for it too
+                text = open(os.path.join(srv.dir, "example.net.zone")).read()
+                if f" {serial} " in text.split("\n", 1)[0]:
+                    return img
+        except Exception:
+            pass
+        assert time.monotonic() < deadline, f"no kept copy of serial {serial}"
+        time.sleep(0.05)
 
 
 def secondary(robdns_server, primary, key=True, **zone):
@@ -224,3 +239,125 @@ def test_restart_with_the_primary_down_serves_the_kept_copy(robdns_server):
     assert served_after < client.SOA_TIMEOUT, served_after
     st = zone_status(srv)
     assert st["role"] == "secondary" and st["serial"] == 7
+
+
+def notify_msg(serial=None, key=True, zone=ORIGIN):
+    import dns.opcode
+    import dns.rrset
+    q = dns.message.make_query(zone, "SOA")
+    q.flags = dns.flags.AA          # (the opcode lives in the flags: set it after)
+    q.set_opcode(dns.opcode.NOTIFY)
+    if serial is not None:
+        q.answer.append(dns.rrset.from_text(zone, 300, "IN", "SOA",
+                                            f"ns1.{zone} hostmaster.{zone} {serial} 1 1 1 1"))
+    if key:
+        q.use_tsig(xfr_primaries.keyring(), keyname=xfr_primaries.KEY_NAME)
+    return q
+
+
+def send_notify(srv, q, timeout=3.0):
+    return dns.query.udp(q, "127.0.0.1", port=srv.port, timeout=timeout)
+
+
+def test_notify_from_the_primary_starts_a_refresh(robdns_server):
+    # the primary's port is chosen first: robdns must know it, and Knot must know robdns'
+    kport = free_port()
+    srv = robdns_server({}, families=(4,), extra={"keys": xfr_primaries.robdns_keys(), "zones": [
+        {"name": ORIGIN, "file": "example.net.zone",
+         "primaries": [{"address": f"127.0.0.1@{kport}", "key": xfr_primaries.KEY_NAME}]}]})
+    with xfr_primaries.start_primary("knot", ORIGIN, zone_text(1), port=kport,
+                                     notify_to=("127.0.0.1", srv.port)) as p:
+        assert srv.ctl("zone-refresh", zone=ORIGIN)["ok"]
+        wait_serial(srv, 1)
+        # SOA REFRESH is an hour: only Knot's NOTIFY (RFC 1996) brings serial 2 this soon
+        p.update(zone_text(2, changed=(4,)))
+        wait_serial(srv, 2, timeout=10)
+        st = zone_status(srv)
+        assert st["notifies"] >= 1 and st["last_transfer"]["kind"] == "ixfr", st
+        assert norm_image(kept_image(srv)) == norm_dnspython(p.records())
+
+
+def test_notify_checks_source_and_key_and_a_storm_costs_one_transfer(robdns_server):
+    with xfr_primaries.start_primary("knot", ORIGIN, zone_text(1)) as p:
+        srv = secondary(robdns_server, p)
+        wait_serial(srv, 1)
+        # unsigned, while the primary's rule names a key: REFUSED
+        r = send_notify(srv, notify_msg(2, key=False))
+        assert r.rcode() == dns.rcode.REFUSED
+        # a zone that is not a secondary here: NOTAUTH, as the engine answers
+        r = send_notify(srv, notify_msg(key=False, zone="example.org."))
+        assert r.rcode() == dns.rcode.NOTAUTH
+        # signed by the primary's key: acknowledged, signed (dnspython verified it), AA
+        r = send_notify(srv, notify_msg(1))
+        assert r.rcode() == dns.rcode.NOERROR and r.flags & dns.flags.AA and r.had_tsig
+        assert r.opcode() == dns.opcode.NOTIFY
+        before = zone_status(srv)["transfers_in"]
+        p.update(zone_text(2, changed=(1, 2)))
+        # a storm of 40 NOTIFYs announcing serial 2: every one answered, one transfer
+        import socket
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.settimeout(3)
+        msgs = [notify_msg(2) for _ in range(40)]
+        for m in msgs:
+            s.sendto(m.to_wire(), ("127.0.0.1", srv.port))
+        answers = 0
+        try:
+            while answers < 40:
+                s.recv(4096)
+                answers += 1
+        except socket.timeout:
+            pass
+        s.close()
+        assert answers == 40
+        wait_serial(srv, 2)
+        time.sleep(2.5)         # any transfer the storm might still cause would be done
+        st = zone_status(srv)
+        assert st["transfers_in"] == before + 1, st
+        # the workers fold NOTIFYs for a zone queued and not yet taken into one
+        assert 1 <= st["notifies"] <= 40
+
+
+def test_chain_knot_robdns_robdns_knot(robdns_server):
+    # Knot (primary) -> robdns A -> robdns B -> Knot (secondary), TSIG on every leg: A and
+    # B serve the zone onwards (allow_transfer, an IXFR journal) and NOTIFY the next one
+    key = xfr_primaries.KEY_NAME
+    kp, ks = free_port(), free_port()
+    keys = xfr_primaries.robdns_keys()
+    a = robdns_server({}, families=(4,), start=False)
+    b = robdns_server({}, families=(4,), start=False)
+    a.config.update(keys=keys, zones=[{
+        "name": ORIGIN, "file": "example.net.zone",
+        "primaries": [{"address": f"127.0.0.1@{kp}", "key": key}],
+        "allow_transfer": [{"address": "127.0.0.1", "key": key}],
+        "notify": [{"address": f"127.0.0.1@{b.port}", "key": key}]}])
+    b.config.update(keys=keys, zones=[{
+        "name": ORIGIN, "file": "example.net.zone",
+        "primaries": [{"address": f"127.0.0.1@{a.port}", "key": key}],
+        "allow_transfer": [{"address": "127.0.0.1", "key": key}],
+        "notify": [{"address": f"127.0.0.1@{ks}", "key": key}]}])
+    a.write_config()
+    b.write_config()
+    with xfr_primaries.start_primary("knot", ORIGIN, zone_text(1), port=kp,
+                                     notify_to=("127.0.0.1", a.port)) as p:
+        a.start()
+        wait_serial(a, 1)
+        b.start()
+        wait_serial(b, 1)
+        s = xfr_primaries.KnotSecondary(ORIGIN, ("127.0.0.1", b.port), ks)
+        try:
+            assert s.serial() == 1
+            assert norm_dnspython(s.records()) == norm_dnspython(p.records())
+            # a change at the top flows down by NOTIFY and IXFR, leg by leg
+            p.update(zone_text(2, changed=(2, 9), extra="chain A 192.0.2.99\n"))
+            wait_serial(a, 2, timeout=15)
+            wait_serial(b, 2, timeout=15)
+            deadline = time.monotonic() + 15
+            while s.serial() != 2:
+                assert time.monotonic() < deadline, s.log()
+                time.sleep(0.2)
+            assert norm_dnspython(s.records()) == norm_dnspython(p.records())
+            assert zone_status(a)["last_transfer"]["kind"] == "ixfr"
+            assert zone_status(b)["last_transfer"]["kind"] == "ixfr"
+            assert "IXFR, incoming" in s.log(), s.log()      # B served the change as IXFR
+        finally:
+            s.stop()

@@ -205,8 +205,26 @@ def test_hanging_clients_at_the_cap_do_not_lock_out_others(srv):
     stats = _conn_stats(srv)
     assert stats["evicted"] >= 1
     assert stats["open"] <= 5
+    # The first to go is the one idle the longest: the first hanger.
+    assert _closed_within(hangers[0], 5)
     for h in hangers:
         h.close()
+
+
+def test_workers_share_the_connections(robdns_server):
+    # Two workers, each with its own SO_REUSEPORT listener and TCP loop: connections from
+    # many source ports land on both, and every one is answered.
+    srv = robdns_server(workers=2, server=LIMITS | {"tcp": {"max_connections": 64}})
+    for i in range(40):
+        s = _connect(srv, source=f"127.0.0.{30 + i % 8}")
+        s.sendall(_frame(_query("www.example.com.", qid=i).to_wire()))
+        r = _read_response(s)
+        assert r.id == i
+        _assert_www_answer(r)
+        s.close()
+    st = _conn_stats(srv)
+    assert st["accepted"] == 40
+    assert srv.ctl("stats")["stats"]["tcp"]["responses"] == 40
 
 
 def test_one_client_address_cannot_take_every_connection(srv):

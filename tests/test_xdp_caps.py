@@ -90,7 +90,7 @@ def drop_in_capabilities():
 @pytest.fixture(scope="module")
 def program_file(tmp_path_factory):
     path = tmp_path_factory.mktemp("xdpcaps") / "xdp_dns.bpf.o"   # read while still root
-    path.write_bytes(xdp.build_xdp_program())
+    path.write_bytes(xdp.load_xdp_program())
     return str(path)
 
 
