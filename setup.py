@@ -79,21 +79,8 @@ class BuildExtAndBpf(build_ext):
 
     def run(self):
         super().run()
-        out = os.path.join(HERE if self.inplace else self.build_lib, BPF_OBJECT)
-        fresh = (os.path.exists(out)
-                 and os.path.getmtime(out) >= os.path.getmtime(bpf_build.SOURCE))
-        if fresh:
-            return
-        if not bpf_build.find_clang():
-            # A stale object must not ship in place of the missing one.
-            if os.path.exists(out):
-                os.unlink(out)
-            print("warning: clang not found: robdns is built without its XDP program "
-                  "(apt-get install clang, then rebuild); the xdp mode will not start",
-                  file=sys.stderr)
-            return
-        os.makedirs(os.path.dirname(out), exist_ok=True)
-        bpf_build.compile_program(bpf_build.SOURCE, out)
+        bpf_build.build_package_object(
+            os.path.join(HERE if self.inplace else self.build_lib, BPF_OBJECT))
 
 
 setup(

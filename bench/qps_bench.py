@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-# qps_bench.py — dnsperf on loopback: CPU per answered query, qps and losses of robdns, Knot, NSD and the echo floor (issue #4).
+# qps_bench.py — dnsperf on loopback: CPU per answered query, qps and losses of robdns, Knot, NSD and the echo floor.
 """All servers serve the 100k-record bench zone on 127.0.0.1 (free ports), each pinned
 to CPU 0 with taskset and configured for one UDP worker:
 
@@ -179,7 +179,7 @@ def median(rows, key):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description="dnsperf: robdns vs Knot vs NSD vs echo (issue #4).")
+    p = argparse.ArgumentParser(description="dnsperf: robdns vs Knot vs NSD vs echo.")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--duration", type=int, default=10, help="dnsperf -l seconds per run")
     p.add_argument("--servers", default="robdns,knot,nsd,echo",

@@ -3,6 +3,7 @@
 import os
 import shutil
 import subprocess
+import sys
 import sysconfig
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -34,3 +35,21 @@ def compile_program(source, out, clang=None):
             os.unlink(tmp)
         raise BpfBuildError(f"building {source} failed:\n{r.stderr.strip()}")
     os.replace(tmp, out)
+
+
+def build_package_object(out, source=SOURCE):
+    """What setup.py does: bring `out` up to date with `source`; True when it holds the
+    program.  Without clang it warns and leaves no object (a stale one must not ship in
+    place of the missing one): the xdp mode then refuses to start, naming clang."""
+    if os.path.exists(out) and os.path.getmtime(out) >= os.path.getmtime(source):
+        return True
+    if not find_clang():
+        if os.path.exists(out):
+            os.unlink(out)
+        print("warning: clang not found: robdns is built without its XDP program "
+              "(apt-get install clang, then rebuild); the xdp mode will not start",
+              file=sys.stderr)
+        return False
+    os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
+    compile_program(source, out)
+    return True

@@ -12,7 +12,12 @@ from robdns.log import logger
 
 
 def journal_dir(cfg):
-    return cfg.xfr.journal_dir or journal.default_dir(cfg.control)
+    """server.xfr.journal_dir; unset, "journal" in server.storage (kept across restarts),
+    or beside the control socket when storage is off."""
+    if cfg.xfr.journal_dir:
+        return cfg.xfr.journal_dir
+    storage = getattr(cfg, "storage", "")
+    return os.path.join(storage, "journal") if storage else journal.default_dir(cfg.control)
 
 
 def make_journal_dir(cfg, owner=None):

@@ -100,6 +100,30 @@ def test_a_build_without_the_program_names_what_was_missing(tmp_path):
         xdp.load_xdp_program(str(tmp_path / "xdp_dns.bpf.o"))
 
 
+def test_a_build_without_clang_leaves_no_object_and_says_so(tmp_path, monkeypatch, capsys):
+    src = tmp_path / "prog.bpf.c"
+    src.write_text(open(bpf_build.SOURCE).read())
+    out = tmp_path / "data" / "xdp_dns.bpf.o"
+    out.parent.mkdir()
+    out.write_bytes(b"\x7fELF stale")
+    os.utime(out, (0, 0))                      # older than the source: must not ship
+    monkeypatch.setenv("PATH", str(tmp_path / "no-such-dir"))
+    assert bpf_build.build_package_object(str(out), str(src)) is False
+    assert not out.exists()
+    assert "clang not found" in capsys.readouterr().err
+    with pytest.raises(xdp.XdpError, match="built without its XDP program"):
+        xdp.load_xdp_program(str(out))
+
+
+def test_the_package_build_compiles_the_object_once(tmp_path):
+    out = tmp_path / "xdp_dns.bpf.o"
+    assert bpf_build.build_package_object(str(out)) is True
+    assert open(out, "rb").read(4) == b"\x7fELF"
+    made = os.path.getmtime(out)
+    assert bpf_build.build_package_object(str(out)) is True
+    assert os.path.getmtime(out) == made      # up to date: not compiled again
+
+
 def test_bpf_build_error_is_reported_and_leaves_no_object(tmp_path):
     bad = tmp_path / "bad.bpf.c"
     bad.write_text("int broken( {\n")

@@ -1,5 +1,5 @@
 """End-to-end tests of the AF_XDP path on a veth pair between two network namespaces
-(issue #5): robdns's XDP program and workers on the inner end, queries from the outer end
+robdns's XDP program and workers on the inner end, queries from the outer end
 over IPv4 and IPv6; TCP, ping and other UDP keep working through the same interface;
 the program is gone after stop (also without privileges) and after a crash; a stale
 netlink-attached program of ours is replaced, a live one or a foreign one is not."""
