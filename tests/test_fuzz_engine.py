@@ -106,7 +106,7 @@ def test_engine_suite_under_address_sanitizer(tmp_path):
     # components listed above.
     work = tmp_path / "asan"
     work.mkdir()
-    for item in ["setup.py", "pyproject.toml", "README.md", "cython_ext", "robdns"]:
+    for item in ["setup.py", "pyproject.toml", "README.md", "cython_ext", "robdns", "bpf"]:
         src = os.path.join(ROOT, item)
         if os.path.isdir(src):
             shutil.copytree(src, work / item, ignore=shutil.ignore_patterns("*.so", "*.c.o", "build"))
