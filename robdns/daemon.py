@@ -285,7 +285,7 @@ class Daemon:
     async def shutdown(self):
         from robdns import _core
         if self.secondary:
-            self.secondary.stop()
+            await self.secondary.close()
         if self.control:
             await self.control.close()
         if self.tcp:

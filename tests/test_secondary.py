@@ -53,8 +53,23 @@ def norm_image(img):
     return out
 
 
-def kept_image(srv):
-    return _core.ZoneImage.load(os.path.join(srv.dir, "example.net.zone.img"))
+def kept_image(srv, timeout=20.0):
+    """The kept image once it holds the serial served (the flush runs after the swap)."""
+    path = os.path.join(srv.dir, "example.net.zone.img")
+    serial = srv.serial(ORIGIN)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            img = _core.ZoneImage.load(path)
+            if img.serial == serial:
+                # the text file is written after the image: wait for it too
+                text = open(os.path.join(srv.dir, "example.net.zone")).read()
+                if f" {serial} " in text.split("\n", 1)[0]:
+                    return img
+        except Exception:
+            pass
+        assert time.monotonic() < deadline, f"no kept copy of serial {serial}"
+        time.sleep(0.05)
 
 
 def secondary(robdns_server, primary, key=True, **zone):

@@ -5,6 +5,8 @@ import threading
 import time
 
 import dns.exception
+import dns.flags
+import dns.rrset
 import dns.message
 import dns.name
 import dns.opcode
@@ -337,3 +339,22 @@ def test_axfr_keeps_its_version_across_a_reload(robdns_server):
     assert len(msgs) > 10
     assert recs[0] == recs[-1] and " 1 " in recs[0][3]
     assert set(recs) == v1 and len(recs) - 1 == len(v1)
+
+
+def test_ixfr_over_udp(robdns_server):
+    """RFC 1995 2 over UDP: the SOA alone when the client is current, TC when it is
+    behind; the ACL sees the datagram's source address (127.0.0.2 is outside it)."""
+    srv = primary(robdns_server, [{"address": "127.0.0.1/32"}], n=10, serial=5)
+
+    def ask(serial, source="127.0.0.1"):
+        q = dns.message.make_query("example.com.", "IXFR")
+        q.authority.append(dns.rrset.from_text("example.com.", 0, "IN", "SOA",
+                                               f"ns1.example.com. h.example.com. {serial} 1 1 1 1"))
+        return dns.query.udp(q, "127.0.0.1", port=srv.port, source=source, timeout=3)
+
+    r = ask(5)
+    assert r.rcode() == dns.rcode.NOERROR and len(r.answer) == 1 and r.answer[0][0].serial == 5
+    r = ask(4)
+    assert r.flags & dns.flags.TC and not r.answer
+    r = ask(5, source="127.0.0.2")
+    assert r.rcode() == dns.rcode.REFUSED and not r.answer

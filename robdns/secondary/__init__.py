@@ -37,6 +37,8 @@ class XfrState:
     last_error_at: float = None
     last_transfer: dict = None      # kind, serial, messages, records, bytes, seconds
     refreshing: bool = False
+    flushing: bool = False          # the kept copy is being written
+    flush_again: bool = False       # ... and a newer version waits for its turn
     notifies: int = 0               # NOTIFYs accepted
     transfers: int = 0              # transfers that gave a new version
     soa_checks: int = 0             # refreshes that found the primary's serial not newer
@@ -62,6 +64,7 @@ class Secondary:
         self._tasks = {}            # zone name -> the running refresh task
         self._wanted = {}           # zone name -> force AXFR on the refresh after this one
         self._seen = set()          # zones planned already
+        self._flushes = set()       # kept copies being written
         self.loop = None
         self.notify_in = None
 
@@ -118,6 +121,13 @@ class Secondary:
         for name in list(self.states):
             self.cancel(name)
 
+    async def close(self, timeout=60.0):
+        """Stop, and let the kept copies being written finish (as Knot flushes at exit):
+        the next start serves from them."""
+        self.stop()
+        if self._flushes:
+            await asyncio.wait(list(self._flushes), timeout=timeout)
+
     def cancel(self, name):
         for key in [k for k in self._timers if k[0] == name]:
             self._timers.pop(key).cancel()
@@ -128,7 +138,7 @@ class Secondary:
     # ---- the scheduler
 
     def schedule(self, name, event, delay):
-        """Plan `event` ("refresh", "expire") of zone `name` in `delay` seconds, replacing
+        """Plan `event` ("refresh", "expire", "flush") of zone `name` in `delay` seconds, replacing
         the one planned."""
         old = self._timers.pop((name, event), None)
         if old is not None:
@@ -145,6 +155,11 @@ class Secondary:
         elif event == "expire":
             from robdns.secondary import expire
             asyncio.ensure_future(expire.run(self, name))
+        elif event == "flush":
+            from robdns.secondary import flush
+            task = asyncio.ensure_future(flush.run(self, name))
+            self._flushes.add(task)
+            task.add_done_callback(self._flushes.discard)
 
     def refresh_now(self, name, force_axfr=False):
         """Start a refresh of `name` unless one runs (then it is run again after, once)."""

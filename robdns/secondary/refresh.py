@@ -136,12 +136,7 @@ async def _succeeded(sec, z, st, remote, cur, img, expire_opt, info):
     expire_at = now + expire_s
     expire.plan(sec, z.name, expire_at)
     sec.schedule(z.name, "refresh", max(REFRESH_MIN, refresh_s))
-    loop = asyncio.get_running_loop()
-    try:
-        if img is not None:
-            await loop.run_in_executor(None, flush.write_kept, z, img, now)
-        await loop.run_in_executor(None, flush.save_timers, z, now, expire_at)
-    except OSError as e:
-        logger.error("zone %s: cannot write the kept copy: %s", z.name, e)
+    await asyncio.get_running_loop().run_in_executor(None, flush.save_timers, z, now, expire_at)
     if img is not None:
+        sec.schedule(z.name, "flush", 0.0)
         sec.changed(z.name, img)

@@ -505,7 +505,18 @@ void rd_xfr_udp_ixfr(rd_ctx *c)
         c->rcode = RD_RCODE_NOTAUTH;
         return;
     }
-    if (!acl_allows(c->db, c->zone_index, 0, NULL, c->tsig_key)) {
+    /* The client's address as the transport gave it (c->client; unknown: only rules
+     * without an address can match). */
+    uint8_t family = 0, addr[16] = { 0 };
+    static const uint8_t mapped[12] = { 0,0,0,0,0,0,0,0,0,0,0xff,0xff };
+    if (c->client && c->client_len == 4) {
+        family = 4;
+        memcpy(addr, c->client, 4);
+    } else if (c->client && c->client_len == 16) {
+        if (memcmp(c->client, mapped, 12) == 0) { family = 4; memcpy(addr, c->client + 12, 4); }
+        else { family = 6; memcpy(addr, c->client, 16); }
+    }
+    if (!acl_allows(c->db, c->zone_index, family, addr, c->tsig_key)) {
         c->rcode = RD_RCODE_REFUSED;
         return;
     }
