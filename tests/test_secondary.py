@@ -172,6 +172,16 @@ def test_refresh_without_key_fails_and_changes_nothing(robdns_server):
         assert st["serial"] == 1 and st["last_error"], st
         assert p.address in st["last_error"]
         wait_serial(srv, 1)
+        # what an operator reads: role, serial, primary, timers, the last error
+        import subprocess
+        import sys
+        out = subprocess.run([sys.executable, "-m", "robdns", "ctl", "-s", srv.control,
+                              "zone-status", ORIGIN], capture_output=True, text=True,
+                             timeout=60).stdout
+        assert "zone example.net. ok: serial 1" in out, out
+        assert f"role secondary, current; primary {p.address}" in out, out
+        assert "next refresh" in out and "expires" in out and "last transfer AXFR" in out, out
+        assert "last error" in out and "NOTAUTH" not in out.split("last error")[0], out
         m = prometheus_samples(srv)
         assert m[("robdns_transfers_total", (("direction", "in"), ("result", "failed")))] >= 1
         assert m[("robdns_transfers_total", (("direction", "in"), ("result", "ok")))] == 1
@@ -361,3 +371,88 @@ def test_chain_knot_robdns_robdns_knot(robdns_server):
             assert "IXFR, incoming" in s.log(), s.log()      # B served the change as IXFR
         finally:
             s.stop()
+
+
+def test_edns_expire_of_an_intermediate_is_honoured(robdns_server):
+    # RFC 7314: Knot P (SOA EXPIRE 30) -> Knot S -> robdns.  S answers with what is left of
+    # its own expire timer; robdns must expire when S would, not 30 s after its own refresh
+    kp, ks = free_port(), free_port()
+    with xfr_primaries.start_primary("knot", ORIGIN, zone_text(1, timers="3600 600 30 60"),
+                                     port=kp) as p:
+        s = xfr_primaries.KnotSecondary(ORIGIN, ("127.0.0.1", kp), ks)
+        try:
+            time.sleep(4)                       # S's timer runs down meanwhile
+            srv = robdns_server({}, families=(4,), extra={"keys": xfr_primaries.robdns_keys(), "zones": [
+                {"name": ORIGIN, "file": "example.net.zone",
+                 "primaries": [{"address": f"127.0.0.1@{ks}", "key": xfr_primaries.KEY_NAME}]}]})
+            wait_serial(srv, 1)
+            st = zone_status(srv)
+            left = st["expires_at"] - st["last_refresh"]
+            assert 20 < left <= 27, st              # not the SOA's 30
+            # and the check of the SOA (no transfer: same serial) takes S's value again
+            time.sleep(1)
+            assert srv.ctl("zone-refresh", zone=ORIGIN)["ok"]
+            st = zone_status(srv)
+            assert st["expires_at"] - st["last_refresh"] < left, st
+            assert st["soa_checks"] >= 1
+        finally:
+            s.stop()
+
+
+def _first_error(srv, timeout=15.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        st = zone_status(srv)
+        if st["last_error"]:
+            return st
+        time.sleep(0.1)
+    raise AssertionError(srv.log_text()[-2000:])
+
+
+def test_size_limit_bad_key_and_time_limit_fail_cleanly(robdns_server):
+    import socket
+    import threading
+    with xfr_primaries.start_primary("knot", ORIGIN, zone_text(1, n=200)) as p:
+        # more than transfer_max_size bytes: refused, nothing served
+        srv = secondary(robdns_server, p, transfer_max_size=4096)
+        st = _first_error(srv)
+        assert "larger than the limit of 4096 bytes" in st["last_error"], st
+        assert st["serial"] is None and srv.query(ORIGIN, "SOA").rcode() == dns.rcode.REFUSED
+        # a key with another secret: Knot says NOTAUTH (RFC 8945 5.2: BADSIG)
+        bad = robdns_server({}, families=(4,), extra={
+            "keys": [{"name": xfr_primaries.KEY_NAME, "algorithm": "hmac-sha256",
+                      "secret": "d3Jvbmctc2VjcmV0LXdyb25nLXNlY3JldA=="}],
+            "zones": [{"name": ORIGIN, "file": "example.net.zone",
+                       "primaries": [{"address": p.address, "key": xfr_primaries.KEY_NAME}]}]})
+        st = _first_error(bad)
+        assert "RCODE 9" in st["last_error"] and st["serial"] is None, st
+    # a primary that accepts the connection and never answers: the time limit ends it
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(8)
+    held = []
+    stop = threading.Event()
+
+    def hold():
+        lsock.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(lsock.accept()[0])
+            except socket.timeout:
+                pass
+    t = threading.Thread(target=hold, daemon=True)
+    t.start()
+    try:
+        mute = robdns_server({}, families=(4,), extra={"zones": [
+            {"name": ORIGIN, "file": "example.net.zone", "transfer_timeout": 1,
+             "primaries": [{"address": f"127.0.0.1@{lsock.getsockname()[1]}"}]}]})
+        t0 = time.monotonic()
+        st = _first_error(mute)
+        assert "no complete transfer within 1 s" in st["last_error"], st
+        assert time.monotonic() - t0 < 10
+    finally:
+        stop.set()
+        t.join()
+        for c in held:
+            c.close()
+        lsock.close()

@@ -1,6 +1,7 @@
 /* xdp_frame.c — parse a DNS query frame and build its reply frame in place (AF_XDP path). */
 #include "xdp_frame.h"
 #include "lib/rd_wire.h"
+#include "query/notify.h"
 
 #include <netinet/in.h>
 #include <string.h>
@@ -68,6 +69,10 @@ int rd_xdp_parse(const uint8_t *f, size_t len, uint16_t port, rd_xdp_query *q)
         size_t tot = rd_get16(ip + 2);
         if ((ip[0] >> 4) != 4 || ihl < IP4_HLEN || tot < ihl + UDP_HLEN || off + tot > len)
             return RD_XDP_MALFORMED;
+        /* RFC 791 3.1, RFC 1122 3.2.1.2: a datagram whose header checksum fails is
+         * discarded (the stack would; behind AF_XDP nobody else checks) */
+        if (csum_fold(csum_partial(ip, ihl, 0)) != 0)
+            return RD_XDP_MALFORMED;
         if (rd_get16(ip + 6) & 0x3fff)          /* MF or a fragment offset: the stack's job */
             return RD_XDP_NOT_DNS;
         if (ip[9] != PROTO_UDP)
@@ -99,6 +104,24 @@ int rd_xdp_parse(const uint8_t *f, size_t len, uint16_t port, rd_xdp_query *q)
         return RD_XDP_MALFORMED;
     if (rd_get16(u) == 0)                        /* source port 0: nowhere to reply to */
         return RD_XDP_MALFORMED;
+    /* The UDP checksum (RFC 768) over the pseudo-header and the datagram.  Zero means
+     * "none" over IPv4; over IPv6 it is mandatory and a zero one is discarded (RFC 8200
+     * 8.1; RFC 6936 allows zero only to tunnel protocols).  A frame sent with checksum
+     * offload from this host (CHECKSUM_PARTIAL through a veth) carries only the
+     * pseudo-header sum and is dropped here like any other bad checksum. */
+    uint16_t ucsum = rd_get16(u + 6);
+    if (ucsum != 0 || q->family == 6) {
+        if (ucsum == 0)
+            return RD_XDP_MALFORMED;
+        const uint8_t *ip = f + off;
+        uint64_t sum;
+        if (q->family == 4)
+            sum = csum_partial(ip + 12, 8, 0) + PROTO_UDP + ulen;
+        else
+            sum = csum_partial(ip + 8, 32, 0) + PROTO_UDP + ulen;
+        if (csum_fold(csum_partial(u, ulen, sum)) != 0)
+            return RD_XDP_MALFORMED;
+    }
     q->dns = udp + UDP_HLEN;
     q->dns_len = ulen - UDP_HLEN;
     return RD_XDP_OK;
@@ -183,6 +206,14 @@ size_t rd_xdp_reply_limited(uint8_t *f, size_t len, size_t cap, uint16_t port,
     /* addr[0..alen) is the query's source address: DNS Cookies bind to it. */
     rd_transport t = { .tcp = 0, .family = q.family, .client_len = (uint8_t)alen, .client = addr };
     size_t n = rd_answer(db, scratch, q.dns_len, f + dns, room, &t, stats);
+    if (rd_is_notify(scratch, q.dns_len)) {
+        /* a NOTIFY for a secondary zone: answered from the source's rights (notify.h) */
+        struct sockaddr_in6 src;
+        source_sockaddr(addr, q.family, &src);
+        size_t r = rd_notify_answer(db, scratch, q.dns_len, (const struct sockaddr *)&src,
+                                    f + dns, room);
+        if (r) n = r;
+    }
     if (n == 0) {
         *why = RD_XDP_NO_ANSWER;
         return 0;
