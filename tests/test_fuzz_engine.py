@@ -117,7 +117,8 @@ def test_engine_suite_under_address_sanitizer(tmp_path):
     # under every bad-input client it has.
     for f in ["engine_support.py", "test_engine_wire.py", "test_engine_semantics.py",
               "test_engine_rfc4592.py", "test_engine_fuzz.py", "test_rrl.py",
-              "conftest.py", "serverproc.py", "xfr_support.py", "test_tcp.py"]:
+              "xfr_support.py", "test_tsig.py", "test_xfr.py",
+              "conftest.py", "serverproc.py", "test_tcp.py"]:
         shutil.copy(os.path.join(ROOT, "tests", f), work / "tests" / f)
     # The engine tests drive the engine through the test hooks: build them in.
     env = dict(os.environ, ROBDNS_SANITIZE="address", CFLAGS="-fsanitize-recover=address",
