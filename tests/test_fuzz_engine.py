@@ -106,7 +106,7 @@ def test_engine_suite_under_address_sanitizer(tmp_path):
     # components listed above.
     work = tmp_path / "asan"
     work.mkdir()
-    for item in ["setup.py", "pyproject.toml", "README.md", "cython_ext", "robdns"]:
+    for item in ["setup.py", "pyproject.toml", "README.md", "cython_ext", "robdns", "bpf"]:
         src = os.path.join(ROOT, item)
         if os.path.isdir(src):
             shutil.copytree(src, work / item, ignore=shutil.ignore_patterns("*.so", "*.c.o", "build"))
@@ -114,7 +114,8 @@ def test_engine_suite_under_address_sanitizer(tmp_path):
             shutil.copy(src, work / item)
     (work / "tests").mkdir()
     for f in ["engine_support.py", "test_engine_wire.py", "test_engine_semantics.py",
-              "test_engine_rfc4592.py", "test_engine_fuzz.py", "test_rrl.py"]:
+              "test_engine_rfc4592.py", "test_engine_fuzz.py", "test_rrl.py",
+              "xfr_support.py", "test_tsig.py", "test_xfr.py"]:
         shutil.copy(os.path.join(ROOT, "tests", f), work / "tests" / f)
     # The engine tests drive the engine through the test hooks: build them in.
     env = dict(os.environ, ROBDNS_SANITIZE="address", CFLAGS="-fsanitize-recover=address",

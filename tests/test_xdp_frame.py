@@ -174,6 +174,32 @@ def test_mutated_frames_never_crash_and_replies_are_well_formed(db, data):
         assert why in ("malformed", "not-dns", "no-answer")
 
 
+def test_notify_for_a_secondary_zone_is_answered_from_the_source(db):
+    # query/notify.c through the XDP frame path: the client of query_frame (198.18.0.2)
+    # may notify example.com. when a rule admits it; any other source is REFUSED
+    import dns.opcode
+    import dns.rcode
+    img = db.zones[0]
+    n = dns.message.make_query("example.com.", "SOA")
+    n.flags = 0
+    n.set_opcode(dns.opcode.NOTIFY)
+    wire = n.to_wire()
+    for rules, rcode, aa in [([("198.18.0.2/32", None)], dns.rcode.NOERROR, True),
+                             ([("198.18.0.0/24", None)], dns.rcode.NOERROR, True),
+                             ([("192.0.2.1/32", None)], dns.rcode.REFUSED, False)]:
+        sdb = _core.Database([img], notify={"example.com.": rules})
+        frame, why = _core.xdp_reply_frame(sdb, query_frame(wire, family=4))
+        assert why == "ok"
+        r = dns.message.from_wire(parse_reply(frame)["payload"])
+        assert r.opcode() == dns.opcode.NOTIFY and r.rcode() == rcode
+        assert bool(r.flags & dns.flags.AA) == aa
+    assert "example.com." in _core.notify_take()         # queued once, for the refresh
+    assert _core.notify_take() == []
+    # not a secondary zone (no rules): NOTAUTH, as before
+    frame, why = _core.xdp_reply_frame(db, query_frame(wire, family=4))
+    assert dns.message.from_wire(parse_reply(frame)["payload"]).rcode() == dns.rcode.NOTAUTH
+
+
 def _mixed_frames(rng):
     """A batch as an RX ring delivers it: answers, DO, NXDOMAIN, big and truncated
     answers, foreign and broken frames, over every layout."""
@@ -220,3 +246,23 @@ def test_batch_sizes_from_none_to_a_full_ring_batch(db):
         assert _core.xdp_reply_frames(db, [f] * n) == [alone] * n
     with pytest.raises(ValueError):
         _core.xdp_reply_frames(db, [f] * 65)
+
+
+def test_notify_in_a_batch_is_answered_from_its_own_source(db):
+    # the batch path answers NOTIFY (query/notify.c) as the frame path does
+    import dns.opcode
+    import dns.rcode
+    n = dns.message.make_query("example.com.", "SOA")
+    n.flags = 0
+    n.set_opcode(dns.opcode.NOTIFY)
+    sdb = _core.Database([db.zones[0]], notify={"example.com.": [("198.18.0.2/32", None)]})
+    frames = [query_frame(query(), family=6), query_frame(n.to_wire(), family=4),
+              query_frame(n.to_wire(), family=6)]        # 2001:db8:53::2 has no right
+    replies = _core.xdp_reply_frames(sdb, frames)
+    assert [why for _, why in replies] == ["ok"] * 3
+    msgs = [dns.message.from_wire(parse_reply(r)["payload"]) for r, _ in replies]
+    assert msgs[0].opcode() == dns.opcode.QUERY and msgs[0].answer
+    assert msgs[1].opcode() == dns.opcode.NOTIFY and msgs[1].rcode() == dns.rcode.NOERROR
+    assert msgs[2].rcode() == dns.rcode.REFUSED
+    assert "example.com." in _core.notify_take()
+    assert _core.notify_take() == []
