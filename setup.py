@@ -1,9 +1,11 @@
 # setup.py — builds the one extension module robdns._core from cython_ext/ (Cython + C).
 import glob
 import os
+import sys
 
 from Cython.Build import cythonize
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # The C core, one folder per layer (lib, zone, query, server): see cython_ext/README.md.
@@ -62,7 +64,27 @@ ext = Extension(
     depends=glob.glob("cython_ext/**/*", recursive=True),
 )
 
+# The XDP program ships as BPF bytecode (robdns/data/xdp_dns.bpf.o, git-ignored), compiled
+# here from bpf/xdp_dns.bpf.c, so that the server needs no clang.  Without clang the
+# package is built without it, and the xdp mode says so when it is asked to start.
+sys.path.insert(0, os.path.join(HERE, "bpf"))
+import bpf_build  # noqa: E402  (bpf/bpf_build.py)
+
+BPF_OBJECT = os.path.join("robdns", "data", "xdp_dns.bpf.o")
+
+
+class BuildExtAndBpf(build_ext):
+    """build_ext, then the XDP program: beside the extension (in the source tree for an
+    in-place or editable build, in build_lib for a wheel)."""
+
+    def run(self):
+        super().run()
+        bpf_build.build_package_object(
+            os.path.join(HERE if self.inplace else self.build_lib, BPF_OBJECT))
+
+
 setup(
+    cmdclass={"build_ext": BuildExtAndBpf},
     ext_modules=cythonize(
         [ext],
         include_path=["cython_ext"],

@@ -289,7 +289,8 @@ def sign(zone_path, out_path, origin=DEFAULT_ORIGIN, nsec3=False):
         for extra in ([], ["-f", "KSK"]):
             subprocess.run(["dnssec-keygen", "-q", "-a", "ECDSAP256SHA256", *extra, "-K", keydir, origin],
                            check=True, capture_output=True, timeout=60)
-        cmd = ["dnssec-signzone", "-q", "-S", "-K", keydir, "-o", origin, "-f", out_path,
+        # dnssec-signzone runs in keydir: a relative output path would land there
+        cmd = ["dnssec-signzone", "-q", "-S", "-K", keydir, "-o", origin, "-f", os.path.abspath(out_path),
                "-d", keydir, "-e", "+31536000"]
         if nsec3:
             cmd += ["-3", "-", "-H", "0"]       # RFC 9276: no salt, no extra iterations

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-# load_bench.py — zone load time and memory on a ~1M-record zone: robdns vs Knot vs NSD, same run (issue #2).
+# load_bench.py — zone load time and memory on a ~1M-record zone: robdns vs Knot vs NSD, same run.
 """Measured per round, interleaved, median of the rounds reported:
 
 - robdns compile: a fresh Python process runs `compile_zone(origin, file)`; time of that
@@ -136,7 +136,7 @@ def ratio(a, b):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description="Zone load: robdns vs Knot vs NSD (issue #2).")
+    p = argparse.ArgumentParser(description="Zone load: robdns vs Knot vs NSD.")
     p.add_argument("--records", type=int, default=1000000)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--dnspython", action="store_true",

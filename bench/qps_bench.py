@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-# qps_bench.py — dnsperf on loopback: CPU per answered query, qps and losses of robdns, Knot, NSD and the echo floor (issue #4).
+# qps_bench.py — dnsperf on loopback: CPU per answered query, qps and losses of robdns, Knot, NSD and the echo floor.
 """All servers serve the 100k-record bench zone on 127.0.0.1 (free ports), each pinned
 to CPU 0 with taskset and configured for one UDP worker:
 
@@ -21,6 +21,15 @@ Ratios are vs Knot (below 1.0 = less CPU / fewer qps than Knot).
 
     python3 bench/qps_bench.py                  # 3 rounds x 10 s x 2 loads x 4 servers
     python3 bench/qps_bench.py --rounds 1 --duration 3 --servers knot,echo
+
+The cost of observability, robdns against itself (--reference robdns):
+
+    python3 bench/qps_bench.py --servers robdns --dnstap --scrape --reference robdns
+
+--dnstap adds robdns@dnstap: every query and response logged as dnstap to fstrm_capture
+(on the client's CPU, writing to /dev/null; its CPU is not the server's).  --scrape adds
+robdns@scrape: /metrics served and fetched once a second during every run (the HTTP
+thread's CPU is the server's).  Their CPU per query against plain robdns is the price.
 """
 
 import argparse
@@ -32,6 +41,8 @@ import re
 import statistics
 import subprocess
 import sys
+import threading
+import urllib.request
 
 import dns.flags
 import dns.message
@@ -82,13 +93,42 @@ def dnsperf_command(port, queries, duration, load, dnssec=False):
     return cmd
 
 
+class Scraper:
+    """GET /metrics once a second (as a Prometheus scrape interval of 1 s) until stopped."""
+
+    def __init__(self, url):
+        self.url = url
+        self.done = threading.Event()
+        self.scrapes = 0
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self):
+        while not self.done.wait(1.0):
+            with urllib.request.urlopen(self.url, timeout=5) as r:
+                r.read()
+            self.scrapes += 1
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.done.set()
+        self.thread.join(10)
+
+
 def run_load(server, queries, duration, load, dnssec=False):
     pids = server.pids()
     udp0 = procfs.udp_counters()
+    scraper = None
+    if getattr(server, "http_port", None):
+        scraper = Scraper(f"http://127.0.0.1:{server.http_port}/metrics").__enter__()
     cpu0 = procfs.cpu_ticks(pids)
     cmd = dnsperf_command(server.port, queries, duration, load, dnssec)
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 30)
     cpu1 = procfs.cpu_ticks(pids)
+    if scraper:
+        scraper.__exit__()
     udp1 = procfs.udp_counters()
     res = parse_dnsperf(r.stdout + r.stderr)
     cpu_s = (cpu1 - cpu0) / procfs.CLK_TCK
@@ -98,6 +138,8 @@ def run_load(server, queries, duration, load, dnssec=False):
         "rcvbuf_errors": udp1.get("RcvbufErrors", 0) - udp0.get("RcvbufErrors", 0),
         "command": " ".join(cmd),
     })
+    if scraper:
+        res["scrapes"] = scraper.scrapes
     return res
 
 
@@ -137,7 +179,7 @@ def median(rows, key):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description="dnsperf: robdns vs Knot vs NSD vs echo (issue #4).")
+    p = argparse.ArgumentParser(description="dnsperf: robdns vs Knot vs NSD vs echo.")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--duration", type=int, default=10, help="dnsperf -l seconds per run")
     p.add_argument("--servers", default="robdns,knot,nsd,echo",
@@ -145,6 +187,10 @@ def main(argv=None):
     p.add_argument("--dnssec", action="store_true", help="queries with DO set (dnsperf -D)")
     p.add_argument("--nsec3", action="store_true", help="sign the @signed zone with NSEC3, not NSEC")
     p.add_argument("--reference", default="knot", help="the server the ratios divide by (default knot)")
+    p.add_argument("--dnstap", action="store_true",
+                   help="add robdns@dnstap: every query and response logged to fstrm_capture")
+    p.add_argument("--scrape", action="store_true",
+                   help="add robdns@scrape: /metrics fetched once a second during each run")
     p.add_argument("--json", default=os.path.join(servers.OUT, "qps_bench.json"))
     p.add_argument("--report", metavar="JSON", help="only print the tables of a saved run")
     a = p.parse_args(argv)
@@ -158,11 +204,12 @@ def main(argv=None):
     genzone.ensure(100000, zone, queries)
     serial = servers.zone_serial(zone)
     wanted = a.servers.split(",")
+    wanted += [f"robdns@{v}" for v in ("dnstap", "scrape") if getattr(a, v)]
     notes = []
     if any(w.split("@")[0] == "robdns" for w in wanted) and not servers.robdns_serve_available():
         wanted = [w for w in wanted if w.split("@")[0] != "robdns"]
         notes.append("robdns not measured: the daemon (`robdns serve`) has not landed on this checkout")
-    zones = {"": zone}
+    zones = {"": zone, "dnstap": zone, "scrape": zone}
     if any(w.endswith("@signed") for w in wanted):
         signed = os.path.join(servers.OUT, "bench100k.nsec3.signed" if a.nsec3 else "bench100k.signed")
         if not os.path.exists(signed):
@@ -175,11 +222,18 @@ def main(argv=None):
     started = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
     running = {}
+    collector = None
     results = {name: {"fixed": [], "saturation": []} for name in wanted}
     try:
         for name in wanted:
             kind, _, variant = name.partition("@")
-            srv = classes[kind](zones[variant], ORIGIN, cpu=SERVER_CPU, **extra.get(kind, {}))
+            options = dict(extra.get(kind, {}))
+            if variant == "dnstap":
+                collector = servers.FstrmCapture(cpu=CLIENT_CPU).start()
+                options["dnstap"] = "unix:" + collector.sock
+            elif variant == "scrape":
+                options["http_port"] = servers.free_port()
+            srv = classes[kind](zones[variant], ORIGIN, cpu=SERVER_CPU, **options)
             running[name] = srv.start()
             srv.wait_answer(limit=120, serial=None if kind == "echo" else serial)
         checks = {}
@@ -187,7 +241,7 @@ def main(argv=None):
             ref_variant = a.reference.partition("@")[2]
             for name in running:
                 if name != a.reference and not name.startswith("echo") \
-                        and name.partition("@")[2] == ref_variant:
+                        and zones[name.partition("@")[2]] == zones[ref_variant]:
                     checks[name] = sample_check(running[name], running[a.reference], queries,
                                                 dnssec=a.dnssec)
         order = list(wanted)
@@ -201,6 +255,8 @@ def main(argv=None):
     finally:
         for srv in running.values():
             srv.stop()
+        if collector:
+            collector.stop()
 
     med = {name: {load: {k: median(rows, k) for k in ("qps", "completed", "lost", "cpu_us_per_query",
                                                       "rcvbuf_errors", "server_cpu_s", "avg_latency_s")}

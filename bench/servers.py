@@ -275,15 +275,20 @@ class Echo(Server):
 class Robdns(Server):
     """`robdns serve -c CONFIG` from this checkout (the in-place build), one worker.
     Compiled images are not kept (server.storage: false), so every start compiles, as the
-    load benchmark means to measure; `storage` names a directory to keep them in."""
+    load benchmark means to measure; `storage` names a directory to keep them in.
+    http_port: serve /metrics there (server.http); dnstap: a server.dnstap sink
+    ("unix:PATH" or a file) logging every query and response."""
     name = "robdns"
 
-    def __init__(self, zone, origin, port=None, cpu=None, workers=1, tcp=None, storage=None):
+    def __init__(self, zone, origin, port=None, cpu=None, workers=1, tcp=None, storage=None,
+                 http_port=None, dnstap=None):
         """tcp: a dict of server.tcp settings (e.g. max_connections) or None."""
         super().__init__(zone, origin, port, cpu)
         self.workers = workers
         self.tcp = tcp
         self.storage = storage
+        self.http_port = http_port
+        self.dnstap = dnstap
 
     def env(self):
         env = os.environ.copy()
@@ -305,11 +310,52 @@ class Robdns(Server):
   workers: {self.workers}
   control: "{self.tmp}/control.sock"
   storage: {json.dumps(self.storage) if self.storage else "false"}
-{tcp}zones:
+{tcp}{self._options()}zones:
   - name: {self.origin}
     file: "{self.zone}"
 """)
         return [sys.executable, "-m", "robdns", "serve", "-c", conf]
+
+    def _options(self):
+        out = ""
+        if self.http_port:
+            out += f'  http: "127.0.0.1@{self.http_port}"\n'
+        if self.dnstap:
+            out += f'  dnstap: {{sink: "{self.dnstap}", sample: 1}}\n'
+        return out
+
+
+class FstrmCapture:
+    """fstrm_capture as the dnstap collector of a benchmark: it reads the Frame Streams
+    from a unix socket and writes them to /dev/null, pinned to `cpu`."""
+
+    def __init__(self, cpu=None):
+        self.tmp = tempfile.mkdtemp(prefix="robdns-bench-dnstap-")
+        self.sock = os.path.join(self.tmp, "dnstap.sock")
+        self.cpu = cpu
+        self.proc = None
+
+    def start(self, timeout=10.0):
+        cmd = ["fstrm_capture", "-t", "protobuf:dnstap.Dnstap", "-u", self.sock, "-w", "/dev/null"]
+        if self.cpu is not None:
+            cmd = ["taskset", "-c", str(self.cpu)] + cmd
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout
+        while not os.path.exists(self.sock):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("fstrm_capture did not open its socket")
+            time.sleep(0.02)
+        return self
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 def robdns_serve_available():

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """xdp_bench — kxdpgun offering UDP load over a veth pair to robdns's AF_XDP workers and to
-Knot in XDP mode, in the same run, on the same setup (issue #5).
+Knot in XDP mode, in the same run, on the same setup.
 
     sudo python3 bench/xdp_bench.py [--qps 340000] [--duration 5] [--rounds 3] [--records 100000]
                                     [--families 4 6] [--queues 1]

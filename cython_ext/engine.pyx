@@ -42,6 +42,8 @@ cdef class Database:
     cdef rd_tsig_key *keys_c
     cdef rd_zone_xfr *xfr_c
     cdef rd_acl_rule *acl_c
+    cdef rd_zone_notify *notify_c
+    cdef rd_acl_rule *notify_acl_c
     cdef list journals                # the journal bytes the C side points into
 
     def __cinit__(self):
@@ -50,12 +52,14 @@ cdef class Database:
         self.keys_c = NULL
         self.xfr_c = NULL
         self.acl_c = NULL
+        self.notify_c = NULL
+        self.notify_acl_c = NULL
         _live_databases += 1
 
     def __init__(self, zones=(), identity="", version="", nsid=b"", max_udp_payload=1232,
                  minimal_any=True, keys=(), transfers=None, zone_slots=None,
                  max_transfers=0, expired=(), cookie_secret=b"", cookie_previous=b"",
-                 cookie_require=False):
+                 cookie_require=False, notify=None):
         """``keys``: TSIG keys as (name, algorithm, secret bytes), algorithm one of
         hmac-md5, hmac-sha1, hmac-sha224, hmac-sha256, hmac-sha384, hmac-sha512.
         ``transfers``: {zone origin: {"acl": [(network or None, key name or None)],
@@ -66,7 +70,10 @@ cdef class Database:
         ``cookie_secret`` (16 bytes) turns DNS Cookies on (RFC 7873, server cookies of
         RFC 9018); ``cookie_previous`` (16 bytes) is still accepted (a rotation);
         ``cookie_require``: UDP queries without a valid server cookie get only a TC=1
-        minimal answer (BADCOOKIE with a fresh cookie when they sent a client cookie)."""
+        minimal answer (BADCOOKIE with a fresh cookie when they sent a client cookie).
+        ``notify``: {origin of a secondary zone: [(network, key name or None)]}: who may
+        notify it (RFC 1996); the workers acknowledge those NOTIFYs and queue the zone
+        (notify_take())."""
         global _rd_generation
         cdef ZoneImage z
         if self.db != NULL:
@@ -158,6 +165,7 @@ cdef class Database:
         try:
             self._set_keys(db, keys)
             self._set_transfers(db, zl, transfers or {})
+            self._set_notify(db, zl, notify or {})
         except BaseException:
             _db_free(db)
             raise
@@ -241,6 +249,44 @@ cdef class Database:
             self.xfr_c[i].journal_len = len(journal)
         db.xfr = self.xfr_c
 
+    cdef _set_notify(self, rd_db *db, tuple zl, dict notify):
+        import ipaddress
+        import dns.name
+        if not notify:
+            return
+        byname = {dns.name.from_text(k).to_text().lower(): v for k, v in notify.items()}
+        keyidx = {n.lower(): i for i, n in enumerate(self.key_names)}
+        nrules = sum(len(v) for v in byname.values())
+        self.notify_c = <rd_zone_notify *>calloc(len(zl) + 1, sizeof(rd_zone_notify))
+        self.notify_acl_c = <rd_acl_rule *>calloc(nrules + 1, sizeof(rd_acl_rule))
+        if self.notify_c == NULL or self.notify_acl_c == NULL:
+            raise MemoryError()
+        cdef Py_ssize_t r = 0
+        cdef bytes packed
+        cdef rd_acl_rule *rule
+        for i, item in enumerate(zl):
+            rules = byname.get((<ZoneImage>item).origin.lower())
+            if not rules:
+                continue
+            self.notify_c[i].acl = self.notify_acl_c + r
+            self.notify_c[i].nacl = len(rules)
+            for net, key in rules:
+                rule = &self.notify_acl_c[r]
+                rule.key = -1
+                if key is not None:
+                    k = dns.name.from_text(key).to_text().lower()
+                    if k not in keyidx:
+                        raise ValueError(f"zone {(<ZoneImage>item).origin}: no TSIG key {key}")
+                    rule.key = keyidx[k]
+                if net is not None:
+                    n = ipaddress.ip_network(net, strict=False)
+                    packed = n.network_address.packed
+                    rule.family = 4 if n.version == 4 else 6
+                    rule.prefix = n.prefixlen
+                    memcpy(rule.addr, PyBytes_AS_STRING(packed), len(packed))
+                r += 1
+        db.notify = self.notify_c
+
     def __dealloc__(self):
         global _live_databases
         _live_databases -= 1
@@ -249,6 +295,8 @@ cdef class Database:
         free(self.keys_c)
         free(self.xfr_c)
         free(self.acl_c)
+        free(self.notify_c)
+        free(self.notify_acl_c)
 
     def __repr__(self):
         return f"<Database generation={self.generation} zones={len(self.zones)}>"
@@ -265,6 +313,28 @@ def _tsig_alg_wire(algorithm):
     if a == "hmac-md5":
         a = "hmac-md5.sig-alg.reg.int"
     return dns.name.from_text(a).to_wire()
+
+
+def notify_set_wakeup(int fd):
+    """Write a byte to `fd` (a non-blocking pipe) whenever a NOTIFY queues a zone; -1: off."""
+    rd_notify_set_wakeup(fd)
+
+
+def notify_take():
+    """The origins the workers queued since the last call (each NOTIFY acknowledged for a
+    secondary zone), oldest first, as text."""
+    cdef uint8_t names[64][256]
+    cdef size_t n, i
+    cdef char buf[1024]
+    out = []
+    while True:
+        n = rd_notify_take(names, 64)
+        for i in range(n):
+            rd_name_to_text(names[i], buf, sizeof(buf))
+            t = buf.decode("utf-8", "replace")
+            out.append(t if t.endswith(".") else t + ".")
+        if n < 64:
+            return out
 
 
 def live_objects():

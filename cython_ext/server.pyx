@@ -248,8 +248,10 @@ cdef class TcpWorkers:
     cdef rd_tcp_set *set
     cdef list sockets
     cdef readonly unsigned int pool
+    cdef object dnstap
 
-    def __cinit__(self, list listeners, list cpus, unsigned int pool, dict limits):
+    def __cinit__(self, list listeners, list cpus, unsigned int pool, dict limits, dnstap=None,
+                  int dnstap_first=0):
         cdef char err[256]
         cdef rd_tcp_limits lim = _tcp_limits(limits)
         cdef int n = len(listeners)
@@ -260,6 +262,8 @@ cdef class TcpWorkers:
             raise ValueError("no listeners to serve")
         if not 1 <= nw <= RD_TCP_MAX_WORKERS:
             raise ValueError(f"workers must be 1..{RD_TCP_MAX_WORKERS}")
+        cdef rd_dnstap *tap = _dnstap_of(dnstap, dnstap_first, nw)
+        self.dnstap = dnstap
         ls = <rd_tcp_listener *>malloc(n * sizeof(rd_tcp_listener))
         cpu_arr = <int *>malloc(nw * sizeof(int))
         if ls == NULL or cpu_arr == NULL:
@@ -273,7 +277,8 @@ cdef class TcpWorkers:
             for i, cpu in enumerate(cpus):
                 cpu_arr[i] = cpu
             with nogil:
-                self.set = rd_tcp_start(ls, n, nw, cpu_arr, pool, &lim, err, sizeof(err))
+                self.set = rd_tcp_start(ls, n, nw, cpu_arr, pool, &lim, tap, dnstap_first, err,
+                                        sizeof(err))
         finally:
             free(ls)
             free(cpu_arr)

@@ -295,21 +295,35 @@ def image_without_answers(ZoneImage img):
     return copy
 
 
+def image_without_do_answers(ZoneImage img):
+    """A copy of the image whose precomputed answers serve DO=0 queries only: DO=1
+    queries take the general path, as before the signed answers existed (to measure)."""
+    cdef ZoneImage copy = image_from_bytes(image_to_bytes(img))
+    zimg_fast_clear_do(<zimg *>copy._copy)
+    return copy
+
+
+def image_do_answer_bytes(ZoneImage img):
+    """Bytes of the image taken by the answers to DO=1 queries (what signing the
+    precomputed answers costs; 0 for a zone without DNSSEC records)."""
+    return zimg_fast_do_bytes(img.img)
+
+
 def image_answer_names(ZoneImage img):
     """How many names have precomputed answers."""
     return zimg_fast_names(img.img)
 
 
-def image_fast_answer(ZoneImage img, name, int qtype):
-    """The precomputed answer for (name, qtype): a dict with the section counts, AA,
-    the rcode and the bytes after the question; None when the query would take the
-    general path."""
+def image_fast_answer(ZoneImage img, name, int qtype, do=False):
+    """The precomputed answer for (name, qtype) to a query without DO (or with, `do`):
+    a dict with the section counts, AA, the rcode and the bytes after the question; None
+    when the query would take the general path."""
     cdef bytes w = _origin_wire(name).lower()
     cdef uint16_t counts[3]
     cdef uint8_t aa, rcode
     cdef const uint8_t *body
-    cdef int n = zimg_fast_get(img.img, <const uint8_t *>w, <uint16_t>qtype, counts, &aa,
-                               &rcode, &body)
+    cdef int n = zimg_fast_get(img.img, <const uint8_t *>w, <uint16_t>qtype, 1 if do else 0,
+                               counts, &aa, &rcode, &body)
     if n < 0:
         return None
     return {"an": counts[0], "ns": counts[1], "ar": counts[2], "aa": bool(aa),

@@ -38,12 +38,16 @@ def build_parser():
                               "version still serving).")
     k.add_argument("-s", "--socket", help="control socket path (default from the config or /run/robdns/control.sock)")
     k.add_argument("-c", "--config", help="take the control socket path from this config")
-    k.add_argument("action", choices=["reload", "zone-reload", "status", "stats", "zone-status",
+    k.add_argument("action", choices=["reload", "zone-reload", "zone-add", "zone-remove",
+                                      "status", "stats", "zone-status",
                                       "zone-refresh", "zone-retransfer", "zone-notify", "stop"])
     k.add_argument("zone", nargs="?", help="zone name for zone-status, zone-reload, zone-refresh "
                                            "(a secondary asks its primaries now), "
                                            "zone-retransfer (a full AXFR) and zone-notify "
-                                           "(NOTIFY the zone's secondaries now)")
+                                           "(NOTIFY the zone's secondaries now), zone-add "
+                                           "and zone-remove")
+    k.add_argument("file", nargs="?", help="zone-add: the zone file (relative paths are "
+                                           "taken from the current directory)")
     k.add_argument("--json", action="store_true", help="print the server's raw JSON answer")
     k.add_argument("--prometheus", action="store_true", help="stats in the Prometheus text format")
     k.add_argument("-t", "--timeout", type=float, default=60.0, help="seconds to wait for the answer (default 60)")

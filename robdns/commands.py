@@ -19,6 +19,8 @@ class Commands:
             "stats": self.stats,
             "reload": self.reload,
             "zone-reload": self.zone_reload,
+            "zone-add": self.zone_add,
+            "zone-remove": self.zone_remove,
             "zone-refresh": self.zone_refresh,
             "zone-retransfer": self.zone_retransfer,
             "zone-notify": self.zone_notify,
@@ -62,9 +64,27 @@ class Commands:
         name = req.get("zone")
         if not name:
             return await self.daemon.reload(force=True)
-        if self.daemon.zones.get(name) is None:
+        st = self.daemon.zones.get(name)
+        if st is None:
             return {"ok": False, "error": f"no zone {name} configured"}
-        return await self.daemon.reload(force=(zone_key(name),))
+        if st.role == "secondary":
+            return await self.daemon.reload(force=(zone_key(name),))
+        # one zone: compiled alone, without a pass over the config or the other zones
+        return await self.daemon.zone_change(self.daemon.zone_reload, name)
+
+    async def zone_add(self, req):
+        # Like knotc conf-set zone[NAME] + zone.file: served at once, kept across restarts.
+        name, file = req.get("zone"), req.get("file")
+        if not name or not file:
+            return {"ok": False, "error": "zone-add needs a zone name and a file"}
+        ttl = req.get("default_ttl", 3600)
+        return await self.daemon.zone_change(self.daemon.zone_add, name, file, ttl)
+
+    async def zone_remove(self, req):
+        name = req.get("zone")
+        if not name:
+            return {"ok": False, "error": "zone-remove needs a zone name"}
+        return await self.daemon.zone_change(self.daemon.zone_remove, name)
 
     async def zone_notify(self, req):
         # Like knotc zone-notify: NOTIFY the zone's secondaries now (RFC 1996).

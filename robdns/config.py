@@ -155,7 +155,8 @@ class NotifyTarget:
 class XfrConfig:
     """Zone transfers out: server.xfr."""
     max_transfers: int = 16          # AXFR/IXFR streams at once; more are REFUSED
-    journal_dir: Optional[str] = None    # None: "journal" beside the control socket
+    journal_dir: Optional[str] = None    # None: "journal" in server.storage (or beside the
+                                         # control socket when storage is off)
     notify_retries: int = 5          # NOTIFY sends per target before giving up (RFC 1996 3.6)
     notify_timeout: float = 2.0      # seconds before the first retry; doubled each time
 
@@ -207,10 +208,24 @@ class Config:
     http: Optional[HttpConfig] = None
     dnstap: Optional[DnstapConfig] = None
     zones: tuple = ()
+    include_policy: IncludePolicy = IncludePolicy()   # server.include_policy, every zone's
+    nsec3_max_iterations: int = 50   # server.nsec3_max_iterations, every zone's
     keys: tuple = ()                 # of TsigKey
     xfr: XfrConfig = XfrConfig()
-    xdp: object = None               # robdns.xdp.XdpConfig (issue: AF_XDP) or None
+    xdp: object = None               # robdns.xdp.XdpConfig or None
     path: Optional[str] = None       # the file this came from (None: built-in defaults)
+
+
+def zone_config(cfg, name, file, default_ttl=3600):
+    """The ZoneConfig of a zone added at run time (robdns.dynzones): a primary zone read
+    from `file` (made absolute against the config's directory) under cfg's server-wide
+    settings; ConfigError says what is wrong."""
+    v = _Validator(cfg.path or "<run time>")
+    zones = v.zones([{"name": name, "file": file, "default_ttl": default_ttl}],
+                    cfg.include_policy, cfg.nsec3_max_iterations)
+    if v.errors or not zones:
+        raise ConfigError("; ".join(e.replace("zones[0].", "") for e in v.errors) or "bad zone")
+    return zones[0]
 
 
 def default_config():
@@ -471,6 +486,7 @@ class _Validator:
             # RFC 5155 10.3 allowed up to 2500 (4096-bit keys); RFC 9276 wants 0.
             nsec3_max = self.integer("server.nsec3_max_iterations",
                                      server["nsec3_max_iterations"], 0, 2500) or 0
+        fields["include_policy"], fields["nsec3_max_iterations"] = policy, nsec3_max
         fields["keys"] = self.keys(top.get("keys"))
         fields["zones"] = self.zones(top.get("zones"), policy, nsec3_max,
                                      {k.name for k in fields["keys"]})

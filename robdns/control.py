@@ -1,6 +1,7 @@
 """control — the server side of the control socket: one JSON object per line each way.
 
-Request:  {"cmd": "status" | "stats" | "zone-status" | "reload" | "stop", "zone": NAME?}
+Request:  {"cmd": "status" | "stats" | "zone-status" | "reload" | "zone-add" | ... | "stop",
+           "zone": NAME?, "file": PATH? (zone-add)}
 Response: {"ok": true, ...} or {"ok": false, "error": "reason"}
 The socket is a Unix stream socket (mode 0660), in the manner of knotc and nsd-control.
 """

@@ -48,6 +48,9 @@ def run(args):
     try:
         path = socket_path(args)
         fields = {"zone": args.zone} if getattr(args, "zone", None) else {}
+        if getattr(args, "file", None):
+            import os
+            fields["file"] = os.path.abspath(args.file)
         timeout = getattr(args, "timeout", 30.0)
         resp = request(path, args.action, timeout=timeout, **fields)
         if getattr(args, "prometheus", False) and args.action == "stats" and resp.get("ok"):
@@ -97,7 +100,7 @@ def _print(action, resp):
         print(f"restart needed: {', '.join(resp['restart_needed'])} changed; the running values "
               f"stay until a restart", file=out)
     if action in ("status", "zone-status", "reload", "zone-reload", "zone-refresh",
-                  "zone-retransfer"):
+                  "zone-retransfer", "zone-add"):
         for z in resp.get("zones", []):
             _print_zone(z, out)
     if action in ("reload", "zone-reload") and resp.get("config_error"):
@@ -107,6 +110,10 @@ def _print(action, resp):
             print(f"{key}: {value}", file=out)
     if action == "zone-notify" and resp.get("ok"):
         print(f"notify {resp['zone']} serial {resp['serial']} to {', '.join(resp['targets'])}", file=out)
+    if action == "zone-remove" and resp.get("ok"):
+        print(f"zone {resp['zone']} removed", file=out)
+    if action in ("zone-add", "zone-remove") and resp.get("warning"):
+        print(f"warning: {resp['warning']}", file=sys.stderr)
     if action == "stop" and resp.get("ok"):
         print("stopping", file=out)
 

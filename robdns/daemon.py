@@ -18,10 +18,11 @@ from robdns import __version__, config, control, metrics, privileges, reconfig, 
 from robdns.commands import Commands
 from robdns.cookies import CookieSecrets
 from robdns.errors import ConfigError, RobdnsError
+from robdns.dynzones import DynamicZones
 from robdns.keep import Keep
 from robdns.listeners import Listeners
-from robdns.log import logger, set_level, setup
-from robdns.zoneset import ZoneSet
+from robdns.log import logger, set_format, set_level, setup
+from robdns.zoneset import ZoneSet, compile_state, load_state, zone_key
 
 
 class Daemon:
@@ -52,6 +53,9 @@ class Daemon:
         # Compiled images are written to server.storage by a thread of their own, after
         # they are published: serving never waits for the disk.
         self.keep = Keep(None)
+        self.dynamic = DynamicZones(None)    # zones added and removed at run time
+        self.zone_configs = None             # the zone configs served: cfg's, as changed at
+                                             # run time (None until the first load)
         self.keeper = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="keep")
         self.keeping = True
         self.pruned = False                  # storage cleared of unconfigured zones' files
@@ -68,6 +72,7 @@ class Daemon:
             cfg.control, owner=privileges.socket_owner(cfg.user, cfg.group))
         self.keep = Keep(cfg.storage or None)
         self.keep.prepare(owner=privileges.socket_owner(cfg.user, cfg.group))
+        self.dynamic = DynamicZones(self.keep.directory).load()
         xfrout.make_journal_dir(cfg, owner=privileges.socket_owner(cfg.user, cfg.group))
         if cfg.http is not None:
             from robdns import httpd
@@ -79,17 +84,21 @@ class Daemon:
                                                           cfg.xdp.queues, cfg.xdp.mode,
                                                           cfg.xdp.zero_copy))
         if cfg.dnstap is not None:
-            # One ring per UDP worker, then one per XDP queue.  A file is created now
-            # (while privileged, like the sockets); a collector's socket is connected to
-            # by the writer thread, and again whenever the collector restarts.
-            self.dnstap = _start_dnstap(cfg.dnstap, len(self.listeners.udp) + len(xdp_queues))
+            # One ring per UDP worker, then one per TCP worker, then one per XDP queue.  A
+            # file is created now (while privileged, like the sockets); a collector's socket
+            # is connected to by the writer thread, and again whenever it restarts.
+            self.dnstap = _start_dnstap(cfg.dnstap, len(self.listeners.udp) + self._tcp_rings()
+                                        + len(xdp_queues))
         if cfg.xdp is not None:
             # Attaching needs root (CAP_NET_ADMIN, CAP_BPF): before the drop. The XDP
             # workers answer from the same RCU pointer as the UDP workers.
             self.xdp = xdp.start_xdp_workers(cfg.xdp, rrl=dataclasses.asdict(cfg.rrl),
                                              dnstap=self.dnstap,
-                                             dnstap_first=len(self.listeners.udp))
+                                             dnstap_first=len(self.listeners.udp) + self._tcp_rings())
             logger.info("xdp: %s", self.xdp.info)
+
+    def _tcp_rings(self):
+        return self.cfg.workers if self.listeners.tcp else 0
 
     def drop_privileges(self):
         privileges.drop(self.cfg.user, self.cfg.group)
@@ -97,25 +106,99 @@ class Daemon:
     def load(self, cfg, force=()):
         """Compile the zones of cfg (those whose files changed, and `force`) and publish
         the database built from them; waits for the RCU grace period, after which the
-        previous snapshot is freed."""
-        from robdns import _core
-        zones = self.zones.compiled(cfg.zones, force, keep=self.keep,
+        previous snapshot is freed.  The zones served are cfg's as changed at run time
+        (robdns.dynzones)."""
+        configs = self.dynamic.zones(cfg)
+        zones = self.zones.compiled(configs, force, keep=self.keep,
                                     journal_dir=xfrout.journal_dir(cfg))
+        self.zone_configs = configs
         self.cookies.configure(cfg.cookies)
+        self.publish_zones(zones, cfg)
+        return zones
+
+    def publish_zones(self, zones, cfg):
+        """Publish the database of `zones` under cfg, then hand the images compiled now to
+        the keeper thread (and the names of zones gone, whose kept files go too)."""
+        from robdns import _core
         _core.publish(self.database(zones, cfg))
         removed = [st.name for st in self.zones if zones.get(st.name) is None]
         first, self.pruned = not self.pruned, True
         self.zones = zones
         if self.keep.enabled and (zones.fresh or removed or first):
-            configured = [z.name for z in cfg.zones] if first else None
+            configured = [z.name for z in self.zone_configs] if first else None
             self.keeper.submit(self._keep_images, zones.fresh, removed, configured)
-        return zones
+
+    # ------------------------------------------------------------------ zones at run time
+
+    async def zone_change(self, work, *args):
+        """Run a run-time zone change (below) in the reload thread under the reload lock."""
+        loop = asyncio.get_running_loop()
+        async with self.reload_lock:
+            return await loop.run_in_executor(self.reloader, work, *args)
+
+    def zone_add(self, name, file, default_ttl=3600):
+        """`ctl zone-add`: serve a new primary zone from `file`, and keep it served across
+        reloads and restarts (robdns.dynzones).  One compile (or its kept image) and a new
+        database; no other zone is looked at."""
+        try:
+            z = config.zone_config(self.cfg, name, file, default_ttl)
+        except ConfigError as e:
+            return {"ok": False, "error": str(e)}
+        if self.zones.get(z.name) is not None:
+            return {"ok": False, "error": f"zone {z.name} is served already"}
+        st = load_state(z, keep=self.keep, journal_dir=xfrout.journal_dir(self.cfg))
+        if st.image is None:
+            return {"ok": False, "error": f"zone {z.name} not added: it failed to load",
+                    "zones": [st.status()]}
+        self.dynamic.add(z)
+        self.zone_configs = tuple(c for c in self.zone_configs if c.name != z.name) + (z,)
+        self.publish_zones(self.zones.updated([st]), self.cfg)
+        logger.info("zone %s added (serial %s)", z.name, st.image.serial)
+        return {"ok": True, "zones": [st.status()], **self._persist()}
+
+    def zone_remove(self, name):
+        """`ctl zone-remove`: stop serving a zone (queries for it are then REFUSED, RFC 1034
+        4.3.2, unless a hosted parent zone contains the name), across reloads and
+        restarts; its kept image is deleted."""
+        key = zone_key(name)
+        if self.zones.get(key) is None:
+            return {"ok": False, "error": f"no zone {name} served"}
+        self.dynamic.remove(key)
+        self.zone_configs = tuple(c for c in self.zone_configs if c.name != key)
+        self.publish_zones(self.zones.updated(removed=[key]), self.cfg)
+        logger.info("zone %s removed", key)
+        return {"ok": True, "zone": key, **self._persist()}
+
+    def zone_reload(self, name):
+        """`ctl zone-reload NAME`: compile one zone again, even if its files look
+        unchanged; the other zones and the config file are not looked at."""
+        key = zone_key(name)
+        z = next((c for c in self.zone_configs if c.name == key), None)
+        if z is None or self.zones.get(key) is None:
+            return {"ok": False, "error": f"no zone {name} configured"}
+        if z.secondary:
+            return {"ok": False, "error": f"zone {key} is a secondary zone: use zone-refresh"}
+        st = compile_state(z, self.zones.get(key), xfrout.journal_dir(self.cfg))
+        self.publish_zones(self.zones.updated([st]), self.cfg)
+        return {"ok": not st.errors, "zones": [st.status()]}
+
+    def _persist(self):
+        if not self.dynamic.persisted:
+            return {"persisted": False,
+                    "warning": "server.storage is off: the change lasts until the server stops"}
+        try:
+            self.dynamic.save()
+        except OSError as e:
+            logger.error("cannot write %s: %s", self.dynamic.path, e.strerror)
+            return {"persisted": False, "warning": f"not persisted: {self.dynamic.path}: {e.strerror}"}
+        return {"persisted": True}
 
     def database(self, zones, cfg):
         """The snapshot every publication makes (reload, transfer, cookie secret): the
         zones, the engine options of cfg, the per-zone counter slots, the cookie secrets."""
         cap = cfg.http.zone_labels if cfg.http is not None else 100
-        return zones.database(cfg, self.zone_slots.assign(cfg.zones, cap), self.cookies)
+        configs = self.zone_configs if self.zone_configs is not None else cfg.zones
+        return zones.database(cfg, self.zone_slots.assign(configs, cap), self.cookies)
 
     def _keep_images(self, fresh, removed, configured=None):
         """Write the images compiled now to server.storage and forget removed zones'; at
@@ -151,7 +234,8 @@ class Daemon:
                 dnstap=self.dnstap, dnstap_first=0)
         if self.listeners.tcp:
             # The C TCP loops stream zone transfers themselves (query/xfr.c).
-            self.tcp = tcp_workers.start(self.listeners, self.cfg.tcp, self.cfg.workers)
+            self.tcp = tcp_workers.start(self.listeners, self.cfg.tcp, self.cfg.workers,
+                                         dnstap=self.dnstap, dnstap_first=len(self.listeners.udp))
         self.control = control.ControlServer(Commands(self))
         await self.control.start(self.control_socket)
         reaper = asyncio.create_task(self._reap_retired())
@@ -162,7 +246,7 @@ class Daemon:
         self.secondary.start()
         rotator = asyncio.create_task(self._rotate_cookie_secret())
         summary = self._summary()
-        logger.info("serving: %s", summary)
+        logger.info("serving: %s", summary, extra={"event": "serving", "summary": summary})
         sdnotify.ready(summary)
         await self.stopping.wait()
         reaper.cancel()
@@ -201,7 +285,7 @@ class Daemon:
     async def shutdown(self):
         from robdns import _core
         if self.secondary:
-            self.secondary.stop()
+            await self.secondary.close()
         if self.control:
             await self.control.close()
         if self.tcp:
@@ -222,7 +306,7 @@ class Daemon:
             self.http.stop()
         _core.publish(None)
         self.listeners.close()
-        logger.info("stopped")
+        logger.info("stopped", extra={"event": "stopped"})
 
     def _summary(self):
         text = (f"{_count(self.zones.served, 'zone')}, {_count(self.cfg.workers, 'worker')} on "
@@ -244,7 +328,7 @@ class Daemon:
         loop = asyncio.get_running_loop()
         async with self.reload_lock:
             sdnotify.reloading("reloading")
-            logger.info("reloading")
+            logger.info("reloading", extra={"event": "reload_start"})
             t0 = time.monotonic()
             before = {st.name: st.image.serial for st in self.zones if st.image is not None}
             try:
@@ -261,7 +345,10 @@ class Daemon:
             self.reloads += 1
             if self.secondary:
                 self.secondary.configure()
-            logger.info("reload done in %.1f ms: %s", (time.monotonic() - t0) * 1000, summary)
+            ms = round((time.monotonic() - t0) * 1000, 1)
+            logger.info("reload done in %.1f ms: %s", ms, summary,
+                        extra={"event": "reload", "ms": ms, "ok": bool(result.get("ok")),
+                               "summary": summary})
             return result
 
     async def publish_zone(self, name, image=None, expired=None):
@@ -273,7 +360,8 @@ class Daemon:
 
         def work():
             cfg = self.cfg
-            zones = self.zones.replaced(name, image, expired)
+            z = next((z for z in cfg.zones if z.name == name), None)
+            zones = self.zones.replaced(name, image, expired, z, xfrout.journal_dir(cfg))
             _core.publish(self.database(zones, cfg))
             self.zones = zones
 
@@ -295,7 +383,8 @@ class Daemon:
                 self.config_error = str(e)
                 for line in str(e).splitlines():
                     logger.error("%s", line)
-                logger.error("configuration not reloaded; the previous one stays in force")
+                logger.error("configuration not reloaded; the previous one stays in force",
+                             extra={"event": "config_failed", "errors": str(e).splitlines()})
                 return {"ok": False, "config_error": self.config_error}
             self.restart_needed = reconfig.restart_needed(cfg, new)
             for key in self.restart_needed:
@@ -335,9 +424,10 @@ class Daemon:
     def ready(self):
         """/ready: every configured zone is served (loaded now, or a copy kept from an
         earlier load); false while the first load runs or a zone has never loaded."""
-        missing = [z.name for z in self.cfg.zones
+        configs = self.zone_configs if self.zone_configs is not None else self.dynamic.zones(self.cfg)
+        missing = [z.name for z in configs
                    if (st := self.zones.get(z.name)) is None or st.image is None]
-        return not missing, {"ready": not missing, "zones": len(self.cfg.zones),
+        return not missing, {"ready": not missing, "zones": len(configs),
                              "not_served": missing}
 
 
@@ -388,8 +478,11 @@ def run(args):
         return 1
     if args.config and getattr(args, "log_level", None) in (None, "info"):
         set_level(cfg.log_level)
+    set_format(cfg.log_format)
     logger.info("robdns %s starting (pid %d, config %s)", __version__, os.getpid(),
-                cfg.path or "built-in: bundled example zone")
+                cfg.path or "built-in: bundled example zone",
+                extra={"event": "start", "version": __version__, "pid": os.getpid(),
+                       "config": cfg.path})
     d = Daemon(cfg)
     try:
         d.bind()

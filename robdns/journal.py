@@ -18,7 +18,8 @@ HDR = 16
 
 
 def default_dir(control_socket):
-    """server.xfr.journal_dir when unset: "journal" beside the control socket."""
+    """server.xfr.journal_dir when unset and server.storage is off: "journal" beside the
+    control socket."""
     return os.path.join(os.path.dirname(control_socket), "journal")
 
 

@@ -34,9 +34,9 @@ class ControlCounters:
     by the event loop or the reload thread)."""
     transfers_in: int = 0            # zone transfers received (secondary) and applied
     transfers_in_failed: int = 0
-    transfers_out: int = 0           # AXFR/IXFR served to a secondary
-    transfers_out_failed: int = 0
-    notifies_sent: int = 0           # RFC 1996 NOTIFY sent to secondaries
+    transfers_out: int = 0           # AXFR/IXFR streamed whole to a secondary
+    transfers_out_failed: int = 0    # refused (ACL), busy (max_transfers) or cut short
+    notifies_sent: int = 0           # RFC 1996 NOTIFY messages sent to secondaries (retries too)
     notifies_received: int = 0       # NOTIFY taken by the control plane (TCP path)
     reload_failures: int = 0         # reloads whose config or any zone failed
 
@@ -101,9 +101,11 @@ def families(stats, status):
             ["transport"], [((t,), s.get("rrl_dropped", 0)) for t, s in secs if t != "tcp"])
     counter("robdns_rrl_slipped_total", "Rate-limited responses sent truncated (TC) instead.",
             ["transport"], [((t,), s.get("rrl_slipped", 0)) for t, s in secs if t != "tcp"])
-    counter("robdns_worker_batches_total", "Batches of packets the data-plane workers "
-            "handled (recvmmsg rounds, AF_XDP ring batches).", ["transport"],
-            [((t,), s.get("batches", 0)) for t, s in secs if "batches" in s])
+    def batches(s):
+        return s["batches"] if "batches" in s else s.get("connections", {}).get("batches")
+    counter("robdns_worker_batches_total", "Batches the data-plane workers answered "
+            "(recvmmsg rounds, AF_XDP ring batches, pipelined TCP queries of a connection).",
+            ["transport"], [((t,), batches(s)) for t, s in secs if batches(s) is not None])
     counter("robdns_opcode_queries_total", "Queries by OPCODE.", ["transport", "opcode"],
             [((t, op), n) for t, s in secs for op, n in sorted(s.get("opcode", {}).items())])
 

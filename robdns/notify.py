@@ -8,6 +8,7 @@ comes back or the retries are spent (RFC 1996 3.6), and keep the outcome for
 import asyncio
 import time
 
+from robdns import metrics
 from robdns.log import logger
 
 
@@ -61,6 +62,7 @@ class Notifier:
             res["attempts"] = attempt
             try:
                 self.sent += 1
+                metrics.events.notifies_sent += 1
                 r = await dns.asyncquery.udp(q, target.host, timeout=delay, port=target.port)
             except dns.exception.Timeout:
                 res["error"] = f"no answer in {delay:g} s"
@@ -80,7 +82,9 @@ class Notifier:
             res["time"] = time.time()
             if r.rcode() == dns.rcode.NOERROR:
                 res["state"], res["error"] = "acked", None
-                logger.info("notify %s serial %s to %s: acknowledged", zone, serial, target)
+                logger.info("notify %s serial %s to %s: acknowledged", zone, serial, target,
+                            extra={"event": "notify", "zone": zone, "serial": serial,
+                                   "remote": str(target), "ok": True})
             else:
                 res["state"] = "failed"
                 logger.warning("notify %s serial %s to %s: answered %s", zone, serial, target, res["rcode"])
@@ -88,7 +92,8 @@ class Notifier:
         res["state"] = "failed"
         res["time"] = time.time()
         logger.warning("notify %s serial %s to %s: given up after %d attempts", zone, serial,
-                       target, retries)
+                       target, retries, extra={"event": "notify", "zone": zone, "serial": serial,
+                                               "remote": str(target), "ok": False})
 
     async def close(self):
         for task in self.tasks.values():

@@ -53,9 +53,11 @@ def raise_fd_limit(connections):
     return soft
 
 
-def start(listeners, tcp, workers):
-    """Start one TCP loop per worker on listeners.tcp ((socket, worker) pairs)."""
+def start(listeners, tcp, workers, dnstap=None, dnstap_first=0):
+    """Start one TCP loop per worker on listeners.tcp ((socket, worker) pairs); with
+    dnstap (a _core.Dnstap), worker w logs to its ring dnstap_first + w."""
     from robdns import _core
     lim = limits(tcp, workers)
     raise_fd_limit(lim["max_connections"] * workers)
-    return _core.TcpWorkers(listeners.tcp, list(listeners.cpus), lim["max_connections"], lim)
+    return _core.TcpWorkers(listeners.tcp, list(listeners.cpus), lim["max_connections"], lim,
+                            dnstap=dnstap, dnstap_first=dnstap_first)

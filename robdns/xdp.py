@@ -1,12 +1,12 @@
-"""xdp — the AF_XDP data path (issue #5): the ``xdp`` config section and the lifecycle the
-daemon drives (build the XDP program, attach it, one pinned worker per RX queue, detach).
+"""xdp — the AF_XDP data path: the ``xdp`` config section and the lifecycle the
+daemon drives (load the XDP program, attach it, one pinned worker per RX queue, detach).
 
-The packet work is compiled code (cython_ext/xdp.pyx, csrc/xdp_*.c); this module only
-checks configuration, finds queue count and MTU, builds the BPF object and owns the
-start/stop order.  Starting must run in the network namespace of the interface, as root
-or with CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN, CAP_NET_RAW and CAP_IPC_LOCK (the set
-tests/test_xdp_caps.py proves; dist/robdns.service.d/xdp.conf grants it), before
-privileges are dropped; stopping needs none.
+The packet work is compiled code (cython_ext/xdp.pyx, csrc/server/xdp_*.c); this module
+only checks configuration, finds queue count and MTU, loads the BPF object built with the
+package and owns the start/stop order.  Starting must run in the network namespace of the
+interface, as root or with CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN, CAP_NET_RAW and
+CAP_IPC_LOCK (the set tests/test_xdp_caps.py proves; dist/robdns.service.d/xdp.conf
+grants it), before privileges are dropped; stopping needs none.
 
 The daemon's use::
 
@@ -28,21 +28,18 @@ import dataclasses
 import errno
 import fcntl
 import os
-import shutil
 import socket
 import struct
-import subprocess
-import sysconfig
-import tempfile
 import time
 from typing import Optional, Union
 
 from robdns.errors import ConfigError, RobdnsError
 from robdns.log import logger
 
-# Shipped as package data so a regular (non-editable) install can build it too;
-# bpf/xdp_dns.bpf.c in the checkout is a link to this file.
-BPF_SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "xdp_dns.bpf.c")
+# BPF bytecode compiled from bpf/xdp_dns.bpf.c when the package was built (setup.py), so
+# that the server itself needs no compiler.
+PROGRAM_OBJECT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data",
+                              "xdp_dns.bpf.o")
 MAX_QUEUES = 256              # size of the program's queue -> socket map
 _KEYS = ("interface", "port", "queues", "mode", "zero_copy")
 _MODES = ("auto", "native", "generic")
@@ -50,6 +47,8 @@ _ZERO_COPY = ("auto", "on", "off")
 _NOT_BUILT = ("this robdns was built without AF_XDP support: the libxdp/libbpf headers "
               "were missing at build time (apt-get install libxdp-dev libbpf-dev, then "
               "reinstall robdns)")
+_NO_PROGRAM = ("this robdns was built without its XDP program: clang was missing at build "
+               "time (apt-get install clang, then reinstall robdns)")
 
 
 class XdpError(RobdnsError):
@@ -152,35 +151,15 @@ def interface_rx_queues(ifname: str) -> int:
 
 # ---- the BPF program ----
 
-def build_xdp_program(source: str = BPF_SOURCE) -> bytes:
-    """The XDP program as a BPF ELF object, compiled from the project's source.
-
-    ROBDNS_XDP_OBJECT names a prebuilt object to use instead (for hosts without clang).
-    """
-    prebuilt = os.environ.get("ROBDNS_XDP_OBJECT")
-    if prebuilt:
-        try:
-            with open(prebuilt, "rb") as f:
-                return f.read()
-        except OSError as e:
-            raise XdpError(f"ROBDNS_XDP_OBJECT: {e}") from None
-    clang = shutil.which("clang")
-    if not clang:
-        raise XdpError("xdp: clang is needed to build the XDP program "
-                       "(apt-get install clang), or set ROBDNS_XDP_OBJECT")
-    if not os.path.exists(source):
-        raise XdpError(f"xdp: the XDP program source {source} is missing")
-    multiarch = sysconfig.get_config_var("MULTIARCH") or ""
-    with tempfile.TemporaryDirectory(prefix="robdns-bpf") as tmp:
-        out = os.path.join(tmp, "xdp_dns.bpf.o")
-        argv = [clang, "-O2", "-g", "-target", "bpf", "-Wall", "-Werror", "-c", source, "-o", out]
-        if multiarch:   # Debian keeps asm/types.h under /usr/include/<multiarch>
-            argv[1:1] = ["-I", f"/usr/include/{multiarch}"]
-        r = subprocess.run(argv, capture_output=True, text=True, timeout=120)
-        if r.returncode != 0:
-            raise XdpError(f"xdp: building {source} failed:\n{r.stderr.strip()}")
-        with open(out, "rb") as f:
+def load_xdp_program(path: str = PROGRAM_OBJECT) -> bytes:
+    """The XDP program as a BPF ELF object: the bytecode compiled when robdns was built."""
+    try:
+        with open(path, "rb") as f:
             return f.read()
+    except FileNotFoundError:
+        raise XdpError(f"xdp: {_NO_PROGRAM} ({path} is missing)") from None
+    except OSError as e:
+        raise XdpError(f"xdp: cannot read the XDP program {path}: {e.strerror}") from None
 
 
 # ---- lifecycle ----
@@ -260,7 +239,7 @@ def start_xdp_workers(cfg: XdpConfig, database=None, cpus: Optional[list] = None
         allowed = sorted(os.sched_getaffinity(0))
         cpus = [allowed[q % len(allowed)] for q in queues]
     if program is None:
-        program = build_xdp_program()
+        program = load_xdp_program()
     # The kernel releases a closed AF_XDP socket's queue binding asynchronously, so a
     # start right after a stop (or a crash) can meet EBUSY for a moment: retry briefly.
     deadline = time.monotonic() + 3.0

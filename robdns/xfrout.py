@@ -7,12 +7,17 @@ event ring, never a Python call per packet), NOTIFY after each new serial, and w
 import asyncio
 import os
 
-from robdns import journal, notify
+from robdns import journal, metrics, notify
 from robdns.log import logger
 
 
 def journal_dir(cfg):
-    return cfg.xfr.journal_dir or journal.default_dir(cfg.control)
+    """server.xfr.journal_dir; unset, "journal" in server.storage (kept across restarts),
+    or beside the control socket when storage is off."""
+    if cfg.xfr.journal_dir:
+        return cfg.xfr.journal_dir
+    storage = getattr(cfg, "storage", "")
+    return os.path.join(storage, "journal") if storage else journal.default_dir(cfg.control)
 
 
 def make_journal_dir(cfg, owner=None):
@@ -61,20 +66,26 @@ class Transfers:
             if what == "done":
                 c["served"] += 1
                 c["bytes"] += e["bytes"]
+                metrics.events.transfers_out += 1
                 how = e["mode"] if e["mode"] == e["qtype"] else f"{e['mode']} (IXFR from {e['client_serial']} not in the journal)"
                 logger.info("transfer %s serial %s to %s: %s, %d messages, %d records, %d bytes",
-                            e["zone"], e["serial"], who, how, e["messages"], e["records"], e["bytes"])
+                            e["zone"], e["serial"], who, how, e["messages"], e["records"], e["bytes"],
+                            extra={"event": "transfer_out", "zone": e["zone"], "serial": e["serial"],
+                                   "kind": e["mode"], "remote": who, "records": e["records"]})
             elif what == "refused":
                 c["refused"] += 1
+                metrics.events.transfers_out_failed += 1
                 logger.warning("transfer %s (%s) to %s refused: not allowed by allow_transfer",
                                e["zone"], e["qtype"], who)
             elif what == "notauth":
                 logger.info("transfer %s (%s) to %s: not a zone served here", e["zone"], e["qtype"], who)
             elif what == "busy":
                 c["busy"] += 1
+                metrics.events.transfers_out_failed += 1
                 logger.warning("transfer %s to %s refused: server.xfr.max_transfers reached", e["zone"], who)
             elif what == "aborted":
                 c["aborted"] += 1
+                metrics.events.transfers_out_failed += 1
                 logger.warning("transfer %s to %s cut after %d messages", e["zone"], who, e["messages"])
             elif what == "uptodate":
                 c["uptodate"] += 1

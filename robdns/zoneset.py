@@ -135,7 +135,7 @@ class ZoneSet:
             old = self._states.get(z.name)
             if getattr(z, "secondary", False):
                 # the transfers own a secondary's image: a reload does not touch it
-                out.append(secondary_state(z, old))
+                out.append(secondary_state(z, old, journal_dir))
                 continue
             forced = force is True or z.name in force
             if old is not None and not forced and old.unchanged(z):
@@ -158,15 +158,34 @@ class ZoneSet:
         new.fresh = fresh
         return new
 
-    def replaced(self, name, image=None, expired=None):
+    def updated(self, states=(), removed=()):
+        """The set with `states` in place of the zones of the same names (a new name goes
+        at the end) and the zones named in `removed` dropped; every other zone keeps its
+        state untouched, without a look at its files: a run-time zone-add, zone-remove or
+        zone-reload of one zone costs one compile, not a pass over every zone."""
+        new = ZoneSet(())
+        new._states = dict(self._states)
+        for name in removed:
+            new._states.pop(name, None)
+        for st in states:
+            new._states[st.name] = st
+        new.fresh = [st for st in states if st.image is not None and not st.errors]
+        return new
+
+    def replaced(self, name, image=None, expired=None, z=None, journal_dir=None):
         """The set with zone `name` serving `image` (None: the image it has) and its
         expired flag set to `expired` (None: unchanged) — a transfer's or an expiry's
-        change, published as a reload's is."""
+        change, published as a reload's is.  With its config `z`, a zone served onwards
+        (allow_transfer, notify) gets the change in its IXFR journal, as a reload's."""
         out = []
         for st in self:
             if st.name == name:
                 st = dataclasses.replace(st)
                 if image is not None:
+                    if z is not None and st.image is not None:
+                        st.journal = _journal_step(z, st.image, image, st.journal, journal_dir)
+                    elif z is not None:
+                        st.journal = _journal_step(z, None, image, b"", journal_dir)
                     st.image, st.loaded_at, st.errors = image, time.time(), []
                 if expired is not None:
                     st.expired = expired
@@ -192,7 +211,15 @@ class ZoneSet:
                               zone_slots=zone_slots, keys=keys, transfers=transfers,
                               max_transfers=xfr.max_transfers if xfr is not None else 0,
                               expired=[st.name for st in self if st.expired and st.image is not None],
+                              notify=self._notify_rules(cfg),
                               **(cookies.options() if cookies is not None else {}))
+
+    def _notify_rules(self, cfg):
+        """Who may notify each served secondary zone (robdns.secondary.notify)."""
+        from robdns.secondary import notify
+        served = {st.name for st in self if st.image is not None}
+        rules = notify.database_rules(cfg.zones)
+        return {name: r for name, r in rules.items() if name in served}
 
 
 def transferred(z):
@@ -201,7 +228,7 @@ def transferred(z):
     return bool(getattr(z, "allow_transfer", ()) or getattr(z, "notify", ()))
 
 
-def secondary_state(z, old=None):
+def secondary_state(z, old=None, journal_dir=None):
     """The state of secondary zone `z`: the one it has, or at the first load its kept
     copy (served at once; the refresh that follows checks it with the primaries)."""
     from robdns.secondary import flush
@@ -212,11 +239,22 @@ def secondary_state(z, old=None):
     img = flush.load_kept(z)
     if img is not None:
         st.image, st.loaded_at, st.load_seconds = img, time.time(), time.monotonic() - t0
+        st.journal = _journal_step(z, None, img, b"", journal_dir)   # served onwards: IXFR
         logger.info("zone %s: serving the kept copy, serial %s (%d records), until the "
                     "primaries are asked", z.name, img.serial, img.record_count)
     else:
         logger.info("zone %s: no kept copy; waiting for the first transfer", z.name)
     return st
+
+
+def load_state(z, old=None, keep=None, journal_dir=None):
+    """The state of zone config `z` loaded now: its kept image when it is not served yet
+    and `keep` has a current one, else compiled (compile_state)."""
+    if old is None and keep is not None:
+        st = kept_state(z, keep, journal_dir)
+        if st is not None:
+            return st
+    return compile_state(z, old, journal_dir)
 
 
 def kept_state(z, keep, journal_dir=None):
@@ -271,7 +309,10 @@ def compile_state(z, old=None, journal_dir=None):
             st.source = zone_source(z, img.source_files, since_ns=started_ns)
             st.warnings = serial_warnings(z.name, prev, img)
             logger.info("zone %s loaded: serial %s, %d records, %.1f ms", z.name, img.serial,
-                        img.record_count, st.load_seconds * 1000)
+                        img.record_count, st.load_seconds * 1000,
+                        extra={"event": "zone_loaded", "zone": z.name, "serial": img.serial,
+                               "records": img.record_count,
+                               "ms": round(st.load_seconds * 1000, 1)})
             for w in img.warnings + st.warnings:
                 logger.warning("%s", w)
     if st.errors:
@@ -279,9 +320,13 @@ def compile_state(z, old=None, journal_dir=None):
         for m in st.errors:
             logger.error("%s", m)
         if st.image is not None:
-            logger.error("zone %s failed to load; serial %s keeps serving", z.name, st.image.serial)
+            logger.error("zone %s failed to load; serial %s keeps serving", z.name, st.image.serial,
+                         extra={"event": "zone_failed", "zone": z.name, "serial": st.image.serial,
+                                "errors": list(st.errors)})
         else:
-            logger.error("zone %s failed to load; not served", z.name)
+            logger.error("zone %s failed to load; not served", z.name,
+                         extra={"event": "zone_failed", "zone": z.name, "serial": None,
+                                "errors": list(st.errors)})
     return st
 
 

@@ -13,9 +13,10 @@ BINDIR=${ROBDNS_BINDIR-/usr/local/bin}
 
 if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
     # Build needs a C compiler and Python headers; libxdp/libbpf enable the AF_XDP path;
-    # libssl-dev provides libcrypto, whose HMACs TSIG uses.
+    # libssl-dev provides libcrypto, whose HMACs TSIG uses; clang compiles the XDP program
+    # to the BPF bytecode the package ships (only here: the server needs no compiler).
     need=""
-    for pkg in gcc python3-dev python3-venv libxdp-dev libbpf-dev pkg-config libssl-dev; do
+    for pkg in gcc python3-dev python3-venv libxdp-dev libbpf-dev pkg-config libssl-dev clang; do
         dpkg -s "$pkg" >/dev/null 2>&1 || need="$need $pkg"
     done
     if [ -n "$need" ]; then

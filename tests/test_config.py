@@ -1,4 +1,4 @@
-"""test_config — YAML configuration: the issue's minimal example, defaults, and errors
+"""test_config — YAML configuration: a minimal example, defaults, and errors
 that name the key path."""
 
 import os

@@ -2,20 +2,26 @@
 veth pair: UDP queries from the outer end are answered by the XDP workers from the same
 RCU snapshot the socket workers use (a reload reaches them too), TCP to the same address
 goes to the socket path, and the program is detached when the daemon stops, also after
-it dropped root to server.user (no capability kept) and when it is killed."""
+it dropped root to server.user (no capability kept) and when it is killed; rate limiting
+and dnstap work on this path as on the socket path; the program is the bytecode built
+with the package, so no compiler is needed to serve."""
 
+import datetime
 import os
 import pwd
 import shutil
 import signal
 import socket
+import subprocess
 import tempfile
+import time
 
 import dns.flags
 import dns.message
 import dns.query
 import dns.rcode
 import pytest
+import yaml
 
 from netns import ZONE, is_root, pair  # noqa: F401 (pair: fixture)
 from robdns import _core, xdp
@@ -152,7 +158,7 @@ def test_a_killed_daemon_leaves_no_program_and_the_next_start_attaches(pair, wor
 def test_a_stale_program_from_an_older_run_is_replaced(pair, world_readable_dir):
     obj = os.path.join(world_readable_dir, "stale.o")
     with open(obj, "wb") as f:
-        f.write(xdp.build_xdp_program())
+        f.write(xdp.load_xdp_program())
     stale_id, name = pair.attach_through_netlink(obj)
     assert stale_id and name == "rd_xdp_dns"
     srv, prog_id = start_as_nobody(pair, world_readable_dir)
@@ -183,5 +189,85 @@ def test_xdp_answers_are_rate_limited_like_the_socket_path(pair, tmp_path, famil
         assert x["rrl_slipped"] == len(slipped)
         assert x["rrl_dropped"] + x["rrl_slipped"] == 200 - len(full)
         assert srv.ctl("stats")["stats"]["udp"]["queries"] == 0   # all on the XDP path
+    finally:
+        srv.close()
+
+
+def test_xdp_queries_and_answers_are_logged_to_dnstap(pair, tmp_path):
+    # The XDP workers log like the socket workers: each query and the reply built in its
+    # frame, with the addresses and ports of the frame (read back with dnstap-ldns).
+    tap = str(tmp_path / "xdp.tap")
+    srv = xdp_server(pair, tmp_path, dnstap={"sink": tap})
+    sent = {}
+    try:
+        srv.start()
+        for fam in (socket.AF_INET, socket.AF_INET6):
+            q = dns.message.make_query("www.example.com.", "A")
+            with pair.client_socket(fam) as s:
+                s.settimeout(3)
+                t0 = time.time()
+                s.sendto(q.to_wire(), (pair.server_addr(fam), 53))
+                r = dns.message.from_wire(s.recv(4096))
+                sent[s.getsockname()[1]] = (fam, q.id, t0, time.time())
+            assert r.id == q.id and r.rcode() == dns.rcode.NOERROR
+        stats = srv.ctl("stats")["stats"]
+        assert stats["udp"]["queries"] == 0 and stats["xdp"]["responses"] == 2
+        assert stats["dnstap"]["logged"] == 4 and stats["dnstap"]["dropped"] == 0
+        # The XDP workers' counters in the metrics, under transport="xdp".
+        from prometheus_client.parser import text_string_to_metric_families
+        from robdns import metrics
+        m = {(s.name, tuple(sorted(s.labels.items()))): s.value for fam in
+             text_string_to_metric_families(metrics.prometheus(stats, srv.ctl("status")))
+             for s in fam.samples}
+        assert m[("robdns_queries_total", (("qtype", "A"), ("transport", "xdp")))] == 2
+        assert m[("robdns_responses_total", (("rcode", "NOERROR"), ("transport", "xdp")))] == 2
+        assert m[("robdns_worker_batches_total", (("transport", "xdp"),))] >= 1
+        srv.signal(signal.SIGTERM)
+        assert srv.proc.wait(15) == 0, srv.log_text()
+    finally:
+        srv.close()
+    out = subprocess.run(["dnstap-ldns", "-r", tap, "-y"], capture_output=True, text=True,
+                         timeout=30)
+    assert out.returncode == 0, out.stderr
+    msgs = [d["message"] for d in yaml.safe_load_all(out.stdout) if d]
+    assert sorted(m["type"] for m in msgs) == ["AUTH_QUERY"] * 2 + ["AUTH_RESPONSE"] * 2
+    for m in msgs:
+        fam, qid, t0, t1 = sent[m["query_port"]]
+        v6 = fam == socket.AF_INET6
+        assert m["socket_family"] == ("INET6" if v6 else "INET") and m["socket_protocol"] == "UDP"
+        assert m["query_address"] == (pair.client_v6 if v6 else pair.client_v4)
+        assert m["response_address"] == (pair.server_v6 if v6 else pair.server_v4)
+        assert m["response_port"] == 53
+        stamp = m["query_time"].replace(tzinfo=datetime.timezone.utc).timestamp()
+        assert t0 - 0.001 <= stamp <= t1 + 0.001
+        text = m.get("query_message", "") + m.get("response_message", "")
+        assert f"id: {qid}" in text
+        if m["type"] == "AUTH_RESPONSE":
+            assert "198.18.0.53" in text and "rcode: NOERROR" in text
+
+
+def test_serve_with_xdp_needs_no_clang(pair, tmp_path, monkeypatch):
+    # The XDP program is the bytecode built with the package (robdns/data/xdp_dns.bpf.o):
+    # a server whose PATH holds no compiler at all attaches it and answers from it.
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    os.symlink(shutil.which("ip"), bindir / "ip")       # the netns wrapper, and nothing else
+    monkeypatch.setenv("PATH", str(bindir))
+    assert shutil.which("clang") is None and shutil.which("cc") is None
+    srv = xdp_server(pair, tmp_path)
+    try:
+        srv.start()
+        with open(f"/proc/{srv.pid}/environ", "rb") as f:
+            env = dict(v.split(b"=", 1) for v in f.read().split(b"\0") if b"=" in v)
+        assert env[b"PATH"] == str(bindir).encode()
+        prog_id, name = pair.attached_program()
+        assert prog_id and name == "rd_xdp_dns"
+        for fam in (socket.AF_INET, socket.AF_INET6):
+            r = ask(pair, "www.example.com.", "A", fam)
+            assert [rd.address for rd in r.answer[0]] == ["198.18.0.53"]
+        assert srv.ctl("stats")["stats"]["xdp"]["responses"] >= 2
+        srv.signal(signal.SIGTERM)
+        assert srv.proc.wait(15) == 0, srv.log_text()
+        assert pair.attached_program() == (0, "")
     finally:
         srv.close()

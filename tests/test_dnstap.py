@@ -263,3 +263,28 @@ def test_a_stalled_collector_costs_dnstap_messages_not_answers(robdns_server, tm
     finally:
         stop.set()
         t.join(15)
+
+
+def test_tcp_queries_are_logged_as_tcp(robdns_server, tmp_path):
+    path = str(tmp_path / "tcp.tap")
+    srv = _server(robdns_server, path, workers=2)
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.connect(("127.0.0.1", srv.port))
+        port = s.getsockname()[1]
+        ids = []
+        for name in ("www.example.com.", "nx.example.com."):      # pipelined on one connection
+            q = dns.message.make_query(name, "A")
+            ids.append(q.id)
+            dns.query.send_tcp(s, q)
+        for _ in ids:
+            dns.query.receive_tcp(s, expiration=time.time() + 3)
+    _wait(lambda: _stats(srv)["written"] == 4, "four messages")
+    assert srv.stop() == 0
+    msgs = decode(path)
+    assert {m["socket_protocol"] for m in msgs} == {"TCP"}
+    assert {m["query_port"] for m in msgs} == {port}
+    assert {m["response_port"] for m in msgs} == {srv.port}
+    assert {m["query_address"] for m in msgs} == {m["response_address"] for m in msgs} == {"127.0.0.1"}
+    assert sorted(m["type"] for m in msgs) == ["AUTH_QUERY"] * 2 + ["AUTH_RESPONSE"] * 2
+    texts = " ".join(m.get("query_message", "") + m.get("response_message", "") for m in msgs)
+    assert all(f"id: {i}" in texts for i in ids) and "rcode: NXDOMAIN" in texts

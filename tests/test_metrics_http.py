@@ -288,3 +288,27 @@ def test_http_off_by_default(robdns_server):
     mine = [line for line in out.splitlines() if f"pid={srv.pid}," in line]
     # Only the DNS TCP listeners (IPv4 and IPv6), nothing else.
     assert len(mine) == 2 and all(f":{srv.port} " in line for line in mine)
+
+
+def test_grafana_dashboard_names_only_metrics_that_exist(robdns_server, tmp_path):
+    import json
+    import re
+    with open(os.path.join(ROOT, "dist", "grafana", "robdns.json")) as f:
+        dash = json.load(f)
+    exprs = [t["expr"] for p in dash["panels"] for t in p["targets"]]
+    exprs.append(dash["templating"]["list"][1]["query"]["query"])
+    named = set(re.findall(r"\brobdns_[a-z0-9_]+", " ".join(exprs)))
+    assert len(dash["panels"]) >= 10 and len(named) >= 15
+    # A server with every optional source of metrics on: dnstap to a file, TCP used.
+    port = free_port(families=(socket.AF_INET,))
+    srv = robdns_server(server={"http": f"127.0.0.1@{port}",
+                                "dnstap": {"sink": str(tmp_path / "t.tap")}})
+    srv.http = f"http://127.0.0.1:{port}"
+    _query(srv, "www.example.com.", "A")
+    _query(srv, "www.example.com.", "A", tcp=True)
+    status, _, body = get(srv, "/metrics")
+    exposed = set()
+    for fam in text_string_to_metric_families(body.decode()):
+        exposed.add(fam.name)
+        exposed.update(s.name for s in fam.samples)
+    assert named - exposed == set()

@@ -43,8 +43,11 @@ def port_free(port):
 
 
 LIST_MODULE = """
-import inspect, json, robdns._core as c
-print(json.dumps({"all": sorted(vars(c)),
+import inspect, json, os, robdns._core as c
+data = os.path.join(os.path.dirname(c.__file__), "data")
+print(json.dumps({"data": sorted(os.listdir(data)),
+                  "bpf": open(os.path.join(data, "xdp_dns.bpf.o"), "rb").read(20).hex(),
+                  "all": sorted(vars(c)),
                   "public": sorted(n for n, o in vars(c).items() if not n.startswith("_")
                                    and callable(o) and not inspect.ismodule(o))}))
 """
@@ -60,6 +63,10 @@ def check_product_module(python, cwd, env):
     product, hooks, _ = stub_names()
     assert set(names["all"]) & hooks == set(), "test hooks in the installed product"
     assert set(names["public"]) == product
+    # The XDP program as BPF bytecode (ELF, e_machine EM_BPF), compiled at build time.
+    assert "xdp_dns.bpf.o" in names["data"], names["data"]
+    elf = bytes.fromhex(names["bpf"])
+    assert elf[:4] == b"\x7fELF" and elf[18:20] == (247).to_bytes(2, "little")
 
 
 def test_readme_install_then_serve(tmp_path):

@@ -53,8 +53,23 @@ def norm_image(img):
     return out
 
 
-def kept_image(srv):
-    return _core.ZoneImage.load(os.path.join(srv.dir, "example.net.zone.img"))
+def kept_image(srv, timeout=20.0):
+    """The kept image once it holds the serial served (the flush runs after the swap)."""
+    path = os.path.join(srv.dir, "example.net.zone.img")
+    serial = srv.serial(ORIGIN)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            img = _core.ZoneImage.load(path)
+            if img.serial == serial:
+                # the text file is written after the image: wait for it too
+                text = open(os.path.join(srv.dir, "example.net.zone")).read()
+                if f" {serial} " in text.split("\n", 1)[0]:
+                    return img
+        except Exception:
+            pass
+        assert time.monotonic() < deadline, f"no kept copy of serial {serial}"
+        time.sleep(0.05)
 
 
 def secondary(robdns_server, primary, key=True, **zone):
@@ -85,6 +100,15 @@ def wait_serial(srv, serial, timeout=20.0):
 def zone_status(srv):
     r = srv.ctl("zone-status", zone=ORIGIN)
     return r["zones"][0]
+
+
+def prometheus_samples(srv):
+    """The samples /metrics would show, from the control socket's stats and status."""
+    from prometheus_client.parser import text_string_to_metric_families
+    from robdns import metrics
+    text = metrics.prometheus(srv.ctl("stats")["stats"], srv.ctl("status"))
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for fam in text_string_to_metric_families(text) for s in fam.samples}
 
 
 def needs(binary):
@@ -125,6 +149,11 @@ def test_secondary_follows_primary(robdns_server, kind, binary, change_kind):
         # retransfer: a full AXFR whatever the serials say
         r = srv.ctl("zone-retransfer", zone=ORIGIN)
         assert r["ok"] and zone_status(srv)["last_transfer"]["kind"] == "axfr"
+        # the metrics: three transfers in (AXFR, the change, the retransfer), the expiry
+        m = prometheus_samples(srv)
+        assert m[("robdns_transfers_total", (("direction", "in"), ("result", "ok")))] == 3
+        assert m[("robdns_zone_expiry_timestamp_seconds", (("zone", ORIGIN),))] == \
+            pytest.approx(zone_status(srv)["expires_at"])
 
 
 def test_refresh_without_key_fails_and_changes_nothing(robdns_server):
@@ -143,6 +172,19 @@ def test_refresh_without_key_fails_and_changes_nothing(robdns_server):
         assert st["serial"] == 1 and st["last_error"], st
         assert p.address in st["last_error"]
         wait_serial(srv, 1)
+        # what an operator reads: role, serial, primary, timers, the last error
+        import subprocess
+        import sys
+        out = subprocess.run([sys.executable, "-m", "robdns", "ctl", "-s", srv.control,
+                              "zone-status", ORIGIN], capture_output=True, text=True,
+                             timeout=60).stdout
+        assert "zone example.net. ok: serial 1" in out, out
+        assert f"role secondary, current; primary {p.address}" in out, out
+        assert "next refresh" in out and "expires" in out and "last transfer AXFR" in out, out
+        assert "last error" in out and "NOTAUTH" not in out.split("last error")[0], out
+        m = prometheus_samples(srv)
+        assert m[("robdns_transfers_total", (("direction", "in"), ("result", "failed")))] >= 1
+        assert m[("robdns_transfers_total", (("direction", "in"), ("result", "ok")))] == 1
 
 
 def test_expired_copy_answers_servfail_until_a_refresh_succeeds(robdns_server):
@@ -207,3 +249,210 @@ def test_restart_with_the_primary_down_serves_the_kept_copy(robdns_server):
     assert served_after < client.SOA_TIMEOUT, served_after
     st = zone_status(srv)
     assert st["role"] == "secondary" and st["serial"] == 7
+
+
+def notify_msg(serial=None, key=True, zone=ORIGIN):
+    import dns.opcode
+    import dns.rrset
+    q = dns.message.make_query(zone, "SOA")
+    q.flags = dns.flags.AA          # (the opcode lives in the flags: set it after)
+    q.set_opcode(dns.opcode.NOTIFY)
+    if serial is not None:
+        q.answer.append(dns.rrset.from_text(zone, 300, "IN", "SOA",
+                                            f"ns1.{zone} hostmaster.{zone} {serial} 1 1 1 1"))
+    if key:
+        q.use_tsig(xfr_primaries.keyring(), keyname=xfr_primaries.KEY_NAME)
+    return q
+
+
+def send_notify(srv, q, timeout=3.0):
+    return dns.query.udp(q, "127.0.0.1", port=srv.port, timeout=timeout)
+
+
+def test_notify_from_the_primary_starts_a_refresh(robdns_server):
+    # the primary's port is chosen first: robdns must know it, and Knot must know robdns'
+    kport = free_port()
+    srv = robdns_server({}, families=(4,), extra={"keys": xfr_primaries.robdns_keys(), "zones": [
+        {"name": ORIGIN, "file": "example.net.zone",
+         "primaries": [{"address": f"127.0.0.1@{kport}", "key": xfr_primaries.KEY_NAME}]}]})
+    with xfr_primaries.start_primary("knot", ORIGIN, zone_text(1), port=kport,
+                                     notify_to=("127.0.0.1", srv.port)) as p:
+        assert srv.ctl("zone-refresh", zone=ORIGIN)["ok"]
+        wait_serial(srv, 1)
+        # SOA REFRESH is an hour: only Knot's NOTIFY (RFC 1996) brings serial 2 this soon
+        p.update(zone_text(2, changed=(4,)))
+        wait_serial(srv, 2, timeout=10)
+        st = zone_status(srv)
+        assert st["notifies"] >= 1 and st["last_transfer"]["kind"] == "ixfr", st
+        assert norm_image(kept_image(srv)) == norm_dnspython(p.records())
+
+
+def test_notify_checks_source_and_key_and_a_storm_costs_one_transfer(robdns_server):
+    with xfr_primaries.start_primary("knot", ORIGIN, zone_text(1)) as p:
+        srv = secondary(robdns_server, p)
+        wait_serial(srv, 1)
+        # unsigned, while the primary's rule names a key: REFUSED
+        r = send_notify(srv, notify_msg(2, key=False))
+        assert r.rcode() == dns.rcode.REFUSED
+        # a zone that is not a secondary here: NOTAUTH, as the engine answers
+        r = send_notify(srv, notify_msg(key=False, zone="example.org."))
+        assert r.rcode() == dns.rcode.NOTAUTH
+        # signed by the primary's key: acknowledged, signed (dnspython verified it), AA
+        r = send_notify(srv, notify_msg(1))
+        assert r.rcode() == dns.rcode.NOERROR and r.flags & dns.flags.AA and r.had_tsig
+        assert r.opcode() == dns.opcode.NOTIFY
+        before = zone_status(srv)["transfers_in"]
+        p.update(zone_text(2, changed=(1, 2)))
+        # a storm of 40 NOTIFYs announcing serial 2: every one answered, one transfer
+        import socket
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.settimeout(3)
+        msgs = [notify_msg(2) for _ in range(40)]
+        for m in msgs:
+            s.sendto(m.to_wire(), ("127.0.0.1", srv.port))
+        answers = 0
+        try:
+            while answers < 40:
+                s.recv(4096)
+                answers += 1
+        except socket.timeout:
+            pass
+        s.close()
+        assert answers == 40
+        wait_serial(srv, 2)
+        time.sleep(2.5)         # any transfer the storm might still cause would be done
+        st = zone_status(srv)
+        assert st["transfers_in"] == before + 1, st
+        # the workers fold NOTIFYs for a zone queued and not yet taken into one
+        assert 1 <= st["notifies"] <= 40
+
+
+def test_chain_knot_robdns_robdns_knot(robdns_server):
+    # Knot (primary) -> robdns A -> robdns B -> Knot (secondary), TSIG on every leg: A and
+    # B serve the zone onwards (allow_transfer, an IXFR journal) and NOTIFY the next one
+    key = xfr_primaries.KEY_NAME
+    kp, ks = free_port(), free_port()
+    keys = xfr_primaries.robdns_keys()
+    a = robdns_server({}, families=(4,), start=False)
+    b = robdns_server({}, families=(4,), start=False)
+    a.config.update(keys=keys, zones=[{
+        "name": ORIGIN, "file": "example.net.zone",
+        "primaries": [{"address": f"127.0.0.1@{kp}", "key": key}],
+        "allow_transfer": [{"address": "127.0.0.1", "key": key}],
+        "notify": [{"address": f"127.0.0.1@{b.port}", "key": key}]}])
+    b.config.update(keys=keys, zones=[{
+        "name": ORIGIN, "file": "example.net.zone",
+        "primaries": [{"address": f"127.0.0.1@{a.port}", "key": key}],
+        "allow_transfer": [{"address": "127.0.0.1", "key": key}],
+        "notify": [{"address": f"127.0.0.1@{ks}", "key": key}]}])
+    a.write_config()
+    b.write_config()
+    with xfr_primaries.start_primary("knot", ORIGIN, zone_text(1), port=kp,
+                                     notify_to=("127.0.0.1", a.port)) as p:
+        a.start()
+        wait_serial(a, 1)
+        b.start()
+        wait_serial(b, 1)
+        s = xfr_primaries.KnotSecondary(ORIGIN, ("127.0.0.1", b.port), ks)
+        try:
+            assert s.serial() == 1
+            assert norm_dnspython(s.records()) == norm_dnspython(p.records())
+            # a change at the top flows down by NOTIFY and IXFR, leg by leg
+            p.update(zone_text(2, changed=(2, 9), extra="chain A 192.0.2.99\n"))
+            wait_serial(a, 2, timeout=15)
+            wait_serial(b, 2, timeout=15)
+            deadline = time.monotonic() + 15
+            while s.serial() != 2:
+                assert time.monotonic() < deadline, s.log()
+                time.sleep(0.2)
+            assert norm_dnspython(s.records()) == norm_dnspython(p.records())
+            assert zone_status(a)["last_transfer"]["kind"] == "ixfr"
+            assert zone_status(b)["last_transfer"]["kind"] == "ixfr"
+            assert "IXFR, incoming" in s.log(), s.log()      # B served the change as IXFR
+        finally:
+            s.stop()
+
+
+def test_edns_expire_of_an_intermediate_is_honoured(robdns_server):
+    # RFC 7314: Knot P (SOA EXPIRE 30) -> Knot S -> robdns.  S answers with what is left of
+    # its own expire timer; robdns must expire when S would, not 30 s after its own refresh
+    kp, ks = free_port(), free_port()
+    with xfr_primaries.start_primary("knot", ORIGIN, zone_text(1, timers="3600 600 30 60"),
+                                     port=kp) as p:
+        s = xfr_primaries.KnotSecondary(ORIGIN, ("127.0.0.1", kp), ks)
+        try:
+            time.sleep(4)                       # S's timer runs down meanwhile
+            srv = robdns_server({}, families=(4,), extra={"keys": xfr_primaries.robdns_keys(), "zones": [
+                {"name": ORIGIN, "file": "example.net.zone",
+                 "primaries": [{"address": f"127.0.0.1@{ks}", "key": xfr_primaries.KEY_NAME}]}]})
+            wait_serial(srv, 1)
+            st = zone_status(srv)
+            left = st["expires_at"] - st["last_refresh"]
+            assert 20 < left <= 27, st              # not the SOA's 30
+            # and the check of the SOA (no transfer: same serial) takes S's value again
+            time.sleep(1)
+            assert srv.ctl("zone-refresh", zone=ORIGIN)["ok"]
+            st = zone_status(srv)
+            assert st["expires_at"] - st["last_refresh"] < left, st
+            assert st["soa_checks"] >= 1
+        finally:
+            s.stop()
+
+
+def _first_error(srv, timeout=15.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        st = zone_status(srv)
+        if st["last_error"]:
+            return st
+        time.sleep(0.1)
+    raise AssertionError(srv.log_text()[-2000:])
+
+
+def test_size_limit_bad_key_and_time_limit_fail_cleanly(robdns_server):
+    import socket
+    import threading
+    with xfr_primaries.start_primary("knot", ORIGIN, zone_text(1, n=200)) as p:
+        # more than transfer_max_size bytes: refused, nothing served
+        srv = secondary(robdns_server, p, transfer_max_size=4096)
+        st = _first_error(srv)
+        assert "larger than the limit of 4096 bytes" in st["last_error"], st
+        assert st["serial"] is None and srv.query(ORIGIN, "SOA").rcode() == dns.rcode.REFUSED
+        # a key with another secret: Knot says NOTAUTH (RFC 8945 5.2: BADSIG)
+        bad = robdns_server({}, families=(4,), extra={
+            "keys": [{"name": xfr_primaries.KEY_NAME, "algorithm": "hmac-sha256",
+                      "secret": "d3Jvbmctc2VjcmV0LXdyb25nLXNlY3JldA=="}],
+            "zones": [{"name": ORIGIN, "file": "example.net.zone",
+                       "primaries": [{"address": p.address, "key": xfr_primaries.KEY_NAME}]}]})
+        st = _first_error(bad)
+        assert "RCODE 9" in st["last_error"] and st["serial"] is None, st
+    # a primary that accepts the connection and never answers: the time limit ends it
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(8)
+    held = []
+    stop = threading.Event()
+
+    def hold():
+        lsock.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(lsock.accept()[0])
+            except socket.timeout:
+                pass
+    t = threading.Thread(target=hold, daemon=True)
+    t.start()
+    try:
+        mute = robdns_server({}, families=(4,), extra={"zones": [
+            {"name": ORIGIN, "file": "example.net.zone", "transfer_timeout": 1,
+             "primaries": [{"address": f"127.0.0.1@{lsock.getsockname()[1]}"}]}]})
+        t0 = time.monotonic()
+        st = _first_error(mute)
+        assert "no complete transfer within 1 s" in st["last_error"], st
+        assert time.monotonic() - t0 < 10
+    finally:
+        stop.set()
+        t.join()
+        for c in held:
+            c.close()
+        lsock.close()

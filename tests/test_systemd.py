@@ -1,5 +1,6 @@
-"""test_systemd — the unit file passes `systemd-analyze verify` and is hardened as the
-issue asks; the sd_notify client sends the protocol's datagrams."""
+"""test_systemd — the unit file passes `systemd-analyze verify` and is hardened (its own
+user, bounded capabilities, a read-only system); the sd_notify client sends the protocol's
+datagrams."""
 
 import configparser
 import os

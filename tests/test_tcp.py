@@ -205,8 +205,26 @@ def test_hanging_clients_at_the_cap_do_not_lock_out_others(srv):
     stats = _conn_stats(srv)
     assert stats["evicted"] >= 1
     assert stats["open"] <= 5
+    # The first to go is the one idle the longest: the first hanger.
+    assert _closed_within(hangers[0], 5)
     for h in hangers:
         h.close()
+
+
+def test_workers_share_the_connections(robdns_server):
+    # Two workers, each with its own SO_REUSEPORT listener and TCP loop: connections from
+    # many source ports land on both, and every one is answered.
+    srv = robdns_server(workers=2, server=LIMITS | {"tcp": {"max_connections": 64}})
+    for i in range(40):
+        s = _connect(srv, source=f"127.0.0.{30 + i % 8}")
+        s.sendall(_frame(_query("www.example.com.", qid=i).to_wire()))
+        r = _read_response(s)
+        assert r.id == i
+        _assert_www_answer(r)
+        s.close()
+    st = _conn_stats(srv)
+    assert st["accepted"] == 40
+    assert srv.ctl("stats")["stats"]["tcp"]["responses"] == 40
 
 
 def test_one_client_address_cannot_take_every_connection(srv):
@@ -382,14 +400,17 @@ IDLE_CONNECTIONS = 10_000
 def test_ten_thousand_idle_connections(robdns_server):
     # 10,000 clients each send one byte of a length prefix and wait: the server holds them
     # (its pool was sized for them), answers another client, `robdns ctl status` answers,
-    # memory stays bounded; then every one of them is closed by the idle timeout.
+    # memory stays bounded; then a reload shortens the idle timeout and every one of them
+    # is closed by the timer wheel, and counted.
+    import selectors
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     need = IDLE_CONNECTIONS + 200
     if hard != resource.RLIM_INFINITY and hard < need:
         pytest.fail(f"RLIMIT_NOFILE hard limit {hard} is below the {need} this test needs")
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, need), hard))
-    srv = robdns_server(families=(4,), server={"tcp": {"idle_timeout": 8, "max_connections": 12000}})
+    srv = robdns_server(families=(4,), server={"tcp": {"idle_timeout": 600, "max_connections": 12000}})
     conns = []
+    sel = selectors.DefaultSelector()
     try:
         for i in range(IDLE_CONNECTIONS):
             c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -400,13 +421,18 @@ def test_ten_thousand_idle_connections(robdns_server):
             except BlockingIOError:
                 pass
             conns.append(c)
-        time.sleep(0.5)
-        for c in conns:
-            try:
-                c.send(b"\x00")
-            except (BlockingIOError, OSError):
-                pass
-        deadline = time.monotonic() + 60
+            sel.register(c, selectors.EVENT_WRITE)
+        # One byte on each as soon as it is connected (TCP_DEFER_ACCEPT: the server takes
+        # a connection once data has come).
+        pending = len(conns)
+        deadline = time.monotonic() + 120
+        while pending and time.monotonic() < deadline:
+            for key, _ in sel.select(timeout=1):
+                key.fileobj.send(b"\x00")
+                sel.unregister(key.fileobj)
+                pending -= 1
+        assert pending == 0
+        deadline = time.monotonic() + 120
         while _conn_stats(srv)["open"] < IDLE_CONNECTIONS and time.monotonic() < deadline:
             time.sleep(0.2)
         st = _conn_stats(srv)
@@ -417,11 +443,14 @@ def test_ten_thousand_idle_connections(robdns_server):
         assert time.monotonic() - t0 < 30
         rss_kb = int(open(f"/proc/{srv.pid}/status").read().split("VmRSS:")[1].split()[0])
         assert rss_kb < 400 * 1024
-        # idle_timeout 8 s: all of them closed by the wheel, and counted.
+        srv.config["server"]["tcp"]["idle_timeout"] = 1
+        srv.write_config()
+        assert srv.reload()["ok"]
         st = _wait_stat(srv, "timed_out", IDLE_CONNECTIONS, timeout=60)
         assert st["timed_out"] >= IDLE_CONNECTIONS
         assert st["open"] == 0
     finally:
+        sel.close()
         for c in conns:
             c.close()
 

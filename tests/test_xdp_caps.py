@@ -1,8 +1,9 @@
 """test_xdp_caps — the capabilities the systemd drop-in dist/robdns.service.d/xdp.conf grants
 are enough to start the AF_XDP path as an unprivileged user, each of them is needed, and
-once started robdns holds none (packet threads included) yet still detaches the program
-at stop.  The child process takes the unit's place: root, then setuid to nobody keeping
-exactly those capabilities, as systemd's User= with AmbientCapabilities= leaves it."""
+once started robdns holds none (packet threads and the dnstap writer included) yet still
+detaches the program at stop.  The child process takes the unit's place: root, then
+setuid to nobody keeping exactly those capabilities, as systemd's User= with
+AmbientCapabilities= leaves it."""
 
 import configparser
 import os
@@ -30,23 +31,30 @@ CAP_NUMBERS = {"CAP_NET_ADMIN": 12, "CAP_NET_RAW": 13, "CAP_IPC_LOCK": 14, "CAP_
 # Drops to nobody with exactly the capabilities given (PR_SET_KEEPCAPS, setuid, capset),
 # starts the XDP path, reports, lets the daemon's capability drop run, then stops.
 CHILD = r"""
-import ctypes, os, pwd, sys, time
+import ctypes, os, pwd, shutil, sys, tempfile, time
 from robdns import _core, privileges, xdp
 ifname, mask, program, zone = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 db = _core.Database([_core.compile_zone_text("example.com.", zone)])   # as root: imports
 with open(program, "rb") as f:
     obj = f.read()
 libc = ctypes.CDLL(None, use_errno=True)
-assert libc.prctl(8, 1, 0, 0, 0) == 0                     # PR_SET_KEEPCAPS
 nobody = pwd.getpwnam("nobody")
+tap_dir = tempfile.mkdtemp(prefix="robdns-caps-")         # for the dnstap file of nobody
+os.chown(tap_dir, nobody.pw_uid, nobody.pw_gid)
+assert libc.prctl(8, 1, 0, 0, 0) == 0                     # PR_SET_KEEPCAPS
 os.setgroups([]); os.setgid(nobody.pw_gid); os.setuid(nobody.pw_uid)
 lo, hi = mask & 0xFFFFFFFF, mask >> 32
 caps = (ctypes.c_uint32 * 6)(lo, lo, lo, hi, hi, hi)
 assert libc.capset((ctypes.c_uint32 * 2)(0x20080522, 0), caps) == 0, ctypes.get_errno()
+# dnstap's writer thread starts here too, before the drop, as in the daemon.
+tap = _core.Dnstap(os.path.join(tap_dir, "t.tap"), False, 8, ring_bytes=65536)
 try:
-    w = xdp.start_xdp_workers(xdp.parse_xdp_config({"interface": ifname}), db, program=obj)
+    w = xdp.start_xdp_workers(xdp.parse_xdp_config({"interface": ifname}), db, program=obj,
+                              dnstap=tap)
 except xdp.XdpError as e:
     print("refused", e, flush=True)
+    tap.stop()
+    shutil.rmtree(tap_dir)
     sys.exit(3)
 privileges.drop_capabilities()
 def caps_of(status_path):
@@ -64,6 +72,8 @@ while True:
 print("started", threads, flush=True)
 sys.stdin.readline()
 w.stop()
+tap.stop()
+shutil.rmtree(tap_dir)
 print("stopped", flush=True)
 """
 
@@ -80,7 +90,7 @@ def drop_in_capabilities():
 @pytest.fixture(scope="module")
 def program_file(tmp_path_factory):
     path = tmp_path_factory.mktemp("xdpcaps") / "xdp_dns.bpf.o"   # read while still root
-    path.write_bytes(xdp.build_xdp_program())
+    path.write_bytes(xdp.load_xdp_program())
     return str(path)
 
 
@@ -101,6 +111,7 @@ def test_the_drop_in_grants_enough_and_nothing_is_kept_after_start(pair, program
         assert line.startswith("started"), line + proc.stderr.read()
         threads = eval(line[len("started"):])      # [(name, [eff, prm, amb]), ...]
         assert any(name.startswith("robdns-xdp") for name, _ in threads), threads
+        assert any(name == "robdns-dnstap" for name, _ in threads), threads
         for name, caps in threads:
             assert caps == [0, 0, 0], (name, caps)
         wire = dns.message.make_query("www.example.com.", "A").to_wire()

@@ -1,9 +1,10 @@
 """Tests of the AF_XDP path that need no root: the `xdp` config section, the BPF program
-build, and the build without libxdp/libbpf (issue #5)."""
+built with the package, and the build without libxdp/libbpf."""
 
 import os
 import shutil
 import subprocess
+import sys
 import sysconfig
 
 import pytest
@@ -12,6 +13,9 @@ from robdns import xdp
 from robdns.errors import ConfigError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "bpf"))
+import bpf_build  # noqa: E402  (bpf/bpf_build.py: what setup.py compiles the program with)
+
 CSRC = os.path.join(ROOT, "cython_ext", "csrc")
 
 
@@ -76,8 +80,12 @@ def test_this_build_has_xdp_where_headers_exist():
     assert _core.xdp_supported() == os.path.exists("/usr/include/xdp/xsk.h")
 
 
-def test_bpf_program_builds_and_has_program_and_map():
-    obj = xdp.build_xdp_program()
+def test_the_package_carries_the_bpf_program_with_its_map():
+    # Built from bpf/xdp_dns.bpf.c with the extension: the daemon only reads it.
+    assert xdp.PROGRAM_OBJECT.endswith(os.path.join("robdns", "data", "xdp_dns.bpf.o"))
+    assert os.path.getmtime(xdp.PROGRAM_OBJECT) >= os.path.getmtime(bpf_build.SOURCE), (
+        "robdns/data/xdp_dns.bpf.o is older than its source: rebuild the extension")
+    obj = xdp.load_xdp_program()
     assert obj[:4] == b"\x7fELF"
     assert obj[18:20] == (247).to_bytes(2, "little")      # e_machine EM_BPF
     # section "xdp" holds the program; the queue -> socket map and the port in .rodata
@@ -85,21 +93,44 @@ def test_bpf_program_builds_and_has_program_and_map():
         assert needle in obj
 
 
-def test_bpf_program_prebuilt_override(tmp_path, monkeypatch):
-    p = tmp_path / "prog.o"
-    p.write_bytes(b"\x7fELFprebuilt")
-    monkeypatch.setenv("ROBDNS_XDP_OBJECT", str(p))
-    assert xdp.build_xdp_program() == b"\x7fELFprebuilt"
-    monkeypatch.setenv("ROBDNS_XDP_OBJECT", str(tmp_path / "missing.o"))
-    with pytest.raises(xdp.XdpError, match="ROBDNS_XDP_OBJECT"):
-        xdp.build_xdp_program()
+def test_a_build_without_the_program_names_what_was_missing(tmp_path):
+    # What a package built where clang was missing meets when the xdp mode starts.
+    with pytest.raises(xdp.XdpError, match=r"built without its XDP program: clang was "
+                                           r"missing at build time \(apt-get install clang"):
+        xdp.load_xdp_program(str(tmp_path / "xdp_dns.bpf.o"))
 
 
-def test_bpf_build_error_is_reported(tmp_path):
+def test_a_build_without_clang_leaves_no_object_and_says_so(tmp_path, monkeypatch, capsys):
+    src = tmp_path / "prog.bpf.c"
+    src.write_text(open(bpf_build.SOURCE).read())
+    out = tmp_path / "data" / "xdp_dns.bpf.o"
+    out.parent.mkdir()
+    out.write_bytes(b"\x7fELF stale")
+    os.utime(out, (0, 0))                      # older than the source: must not ship
+    monkeypatch.setenv("PATH", str(tmp_path / "no-such-dir"))
+    assert bpf_build.build_package_object(str(out), str(src)) is False
+    assert not out.exists()
+    assert "clang not found" in capsys.readouterr().err
+    with pytest.raises(xdp.XdpError, match="built without its XDP program"):
+        xdp.load_xdp_program(str(out))
+
+
+def test_the_package_build_compiles_the_object_once(tmp_path):
+    out = tmp_path / "xdp_dns.bpf.o"
+    assert bpf_build.build_package_object(str(out)) is True
+    assert open(out, "rb").read(4) == b"\x7fELF"
+    made = os.path.getmtime(out)
+    assert bpf_build.build_package_object(str(out)) is True
+    assert os.path.getmtime(out) == made      # up to date: not compiled again
+
+
+def test_bpf_build_error_is_reported_and_leaves_no_object(tmp_path):
     bad = tmp_path / "bad.bpf.c"
     bad.write_text("int broken( {\n")
-    with pytest.raises(xdp.XdpError, match="bad.bpf.c"):
-        xdp.build_xdp_program(str(bad))
+    out = tmp_path / "bad.o"
+    with pytest.raises(bpf_build.BpfBuildError, match="bad.bpf.c"):
+        bpf_build.compile_program(str(bad), str(out))
+    assert os.listdir(tmp_path) == ["bad.bpf.c"]
 
 
 @pytest.mark.parametrize("name", ["xdp_prog.c", "xdp_worker.c", "xdp_frame.c"])

@@ -1,5 +1,5 @@
 """End-to-end tests of the AF_XDP path on a veth pair between two network namespaces
-(issue #5): robdns's XDP program and workers on the inner end, queries from the outer end
+robdns's XDP program and workers on the inner end, queries from the outer end
 over IPv4 and IPv6; TCP, ping and other UDP keep working through the same interface;
 the program is gone after stop (also without privileges) and after a crash; a stale
 netlink-attached program of ours is replaced, a live one or a foreign one is not."""
@@ -34,6 +34,8 @@ pytestmark = [
 ]
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "bpf"))
+import bpf_build  # noqa: E402  (bpf/bpf_build.py: compiles the foreign program below)
 
 ZONE_V2 = ZONE.replace("2026112701", "2026112702").replace("198.18.0.53", "198.18.1.53")
 
@@ -44,7 +46,7 @@ def make_db(text=ZONE):
 
 @pytest.fixture(scope="module")
 def program():
-    return xdp.build_xdp_program()
+    return xdp.load_xdp_program()
 
 
 def start(pair, program, db, **kw):
@@ -275,7 +277,7 @@ def test_someone_elses_program_is_not_replaced(pair, program, tmp_path):
     src = tmp_path / "other.bpf.c"
     src.write_text(FOREIGN_PROGRAM)
     obj = tmp_path / "other.o"
-    obj.write_bytes(xdp.build_xdp_program(str(src)))
+    bpf_build.compile_program(str(src), str(obj))
     r = subprocess.run(["ip", "-n", pair.server_ns, "link", "set", "dev", pair.server_if,
                         "xdpgeneric", "obj", str(obj), "sec", "xdp"],
                        capture_output=True, text=True, timeout=20)

@@ -197,11 +197,12 @@ def test_stream_survives_a_newer_database(big):
 
 EXTRA1 = "new1 IN A 192.0.2.100\n"
 EXTRA2 = "new2 IN AAAA 2001:db8::2\n"
+TEMP = "temp IN A 192.0.2.200\n"           # in version 2 only
 
 
 def versions():
     t1 = zone_text(1, n=200)
-    t2 = zone_text(2, n=200, extra=EXTRA1).replace("txt IN TXT \"hello world\"", "txt IN TXT \"changed\"")
+    t2 = zone_text(2, n=200, extra=EXTRA1 + TEMP).replace("txt IN TXT \"hello world\"", "txt IN TXT \"changed\"")
     t3 = zone_text(3, n=199, extra=EXTRA1 + EXTRA2).replace("txt IN TXT \"hello world\"", "txt IN TXT \"changed\"") \
         .replace("@ IN MX 10 mail", "@ 60 IN MX 10 mail")
     return [t1, t2, t3]
@@ -211,7 +212,7 @@ def test_zone_diff_merge_walk():
     t1, t2, t3 = versions()
     i1, i2, i3 = (_core.compile_zone_text("example.com.", t) for t in (t1, t2, t3))
     cs, n = _core.zone_diff(i1, i2)
-    assert n == 3                          # txt deleted, txt added, new1 added
+    assert n == 4                          # txt deleted, txt added, new1 and temp added
     _core.journal_check(cs)
     cs2, n2 = _core.zone_diff(i2, i3)
     _core.journal_check(cs + cs2)
@@ -237,6 +238,22 @@ def test_ixfr_from_journal_applies(client):
     assert recs[0][2] == "SOA" and " 3 " in recs[0][3]
     assert len(recs) < 50                  # a difference, not the zone
     assert apply_ixfr(zone_records(texts[client - 1]), recs) == zone_records(texts[2])
+    # RFC 1995 4 condensation: one version step from the client's serial to ours, where
+    # the record that version 2 added and version 3 removed does not appear at all
+    assert [r[3].split()[2] for r in recs if r[2] == "SOA"] == ["3", str(client), "3", "3"]
+    if client == 1:
+        assert not [r for r in recs if r[0] == "temp.example.com."]
+
+
+def test_condense_equals_direct_diff():
+    """The condensed chain 1 -> 2 -> 3 holds the same records as the diff 1 -> 3."""
+    imgs = [_core.compile_zone_text("example.com.", t) for t in versions()]
+    journal = _core.zone_diff(imgs[0], imgs[1])[0] + _core.zone_diff(imgs[1], imgs[2])[0]
+    db = db_for(imgs[2], [(None, None)], journal=journal)
+    direct = db_for(imgs[2], [(None, None)], journal=_core.zone_diff(imgs[0], imgs[2])[0])
+    a = records_of(read_stream(run(db, ixfr_query(1)), ixfr_query(1)))
+    b = records_of(read_stream(run(direct, ixfr_query(1)), ixfr_query(1)))
+    assert a[0] == b[0] and sorted(a) == sorted(b)
 
 
 def test_ixfr_unknown_serial_falls_back_to_axfr():

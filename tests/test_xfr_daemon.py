@@ -5,6 +5,8 @@ import threading
 import time
 
 import dns.exception
+import dns.flags
+import dns.rrset
 import dns.message
 import dns.name
 import dns.opcode
@@ -62,16 +64,25 @@ def refused_raw(srv, wire, source=None):
     s.connect(("127.0.0.1", srv.port))
     s.sendall(struct.pack("!H", len(wire)) + wire)
     out = []
+
+    def exact(k):
+        buf = b""
+        while len(buf) < k:
+            chunk = s.recv(k - len(buf))
+            if not chunk:
+                return None
+            buf += chunk
+        return buf
     try:
-        while True:
-            head = s.recv(2, socket.MSG_WAITALL)
-            if len(head) < 2:
+        while len(out) < 2:
+            head = exact(2)
+            if head is None:
                 break
-            n = struct.unpack("!H", head)[0]
-            out.append(s.recv(n, socket.MSG_WAITALL))
-            if len(out) > 1:
+            body = exact(struct.unpack("!H", head)[0])
+            if body is None:
                 break
-            s.settimeout(0.5)
+            out.append(body)
+            s.settimeout(0.5)          # a second message would follow at once
     except socket.timeout:
         pass
     finally:
@@ -286,3 +297,64 @@ def test_notify_gives_up(robdns_server):
         assert "given up after 3 attempts" in srv.log_text()
     finally:
         dead.close()
+
+
+def test_axfr_keeps_its_version_across_a_reload(robdns_server):
+    """A transfer under way when a reload publishes a new version goes on sending the
+    version it started with, whole (the TCP loop pins that database: rd_db_pin)."""
+    n = 60000
+    srv = primary(robdns_server, [{"address": "127.0.0.1/32"}], n=n)
+    v1 = zone_records(zone_text(1, n=n))
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # a small receive window: the server cannot push the whole zone into buffers at once
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.settimeout(30)
+    s.connect(("127.0.0.1", srv.port))
+    q = dns.message.make_query("example.com.", "AXFR")
+    wire = q.to_wire()
+    s.sendall(struct.pack("!H", len(wire)) + wire)
+
+    def exact(k):
+        buf = b""
+        while len(buf) < k:
+            chunk = s.recv(k - len(buf))
+            assert chunk, "connection closed mid-stream"
+            buf += chunk
+        return buf
+
+    def message():
+        return exact(struct.unpack("!H", exact(2))[0])
+
+    msgs = [message()]
+    time.sleep(0.06)
+    srv.write_zone("example.com.", zone_text(2, n=n // 2))
+    assert srv.reload()["ok"] and srv.serial("example.com.") == 2
+    while True:
+        msgs.append(message())
+        m = dns.message.from_wire(msgs[-1], keyring=False, one_rr_per_rrset=True)
+        if len(msgs) > 1 and m.answer and m.answer[-1].rdtype == dns.rdatatype.SOA:
+            break
+    s.close()
+    recs = records_of(read_stream(msgs, q))
+    assert len(msgs) > 10
+    assert recs[0] == recs[-1] and " 1 " in recs[0][3]
+    assert set(recs) == v1 and len(recs) - 1 == len(v1)
+
+
+def test_ixfr_over_udp(robdns_server):
+    """RFC 1995 2 over UDP: the SOA alone when the client is current, TC when it is
+    behind; the ACL sees the datagram's source address (127.0.0.2 is outside it)."""
+    srv = primary(robdns_server, [{"address": "127.0.0.1/32"}], n=10, serial=5)
+
+    def ask(serial, source="127.0.0.1"):
+        q = dns.message.make_query("example.com.", "IXFR")
+        q.authority.append(dns.rrset.from_text("example.com.", 0, "IN", "SOA",
+                                               f"ns1.example.com. h.example.com. {serial} 1 1 1 1"))
+        return dns.query.udp(q, "127.0.0.1", port=srv.port, source=source, timeout=3)
+
+    r = ask(5)
+    assert r.rcode() == dns.rcode.NOERROR and len(r.answer) == 1 and r.answer[0][0].serial == 5
+    r = ask(4)
+    assert r.flags & dns.flags.TC and not r.answer
+    r = ask(5, source="127.0.0.2")
+    assert r.rcode() == dns.rcode.REFUSED and not r.answer

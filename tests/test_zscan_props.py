@@ -1,4 +1,4 @@
-"""Property tests of the C master-file parser against dnspython (issue #2).
+"""Property tests of the C master-file parser against dnspython.
 
 Random zones, written as text with random owners (escapes, wildcards, relative and
 absolute names, inherited owners), TTL forms, classes, parentheses and comments, must

@@ -188,3 +188,54 @@ def start_primary(kind, origin, text, notify_to=None, port=None, workdir=None, t
 
     server = _start_with_retries(once, [(origin, path)], "127.0.0.1", timeout)
     return Primary(kind, server, path, origin, workdir)
+
+
+def _knot_secondary_conf(workdir, host, port, origin, primary):
+    return "\n".join([
+        "server:", f'    rundir: "{workdir}"', f'    pidfile: "{workdir}/knot.pid"',
+        f"    listen: {host}@{port}", "    udp-workers: 1", "    tcp-workers: 1",
+        "    background-workers: 1",
+        "log:", "  - target: stderr", "    any: info",
+        "database:", f'    storage: "{workdir}/db"',
+        "key:", f"  - id: {KEY_NAME}", f"    algorithm: {KEY_ALG}", f"    secret: {KEY_SECRET}",
+        "remote:", "  - id: upstream", f"    address: {primary[0]}@{primary[1]}", f"    key: {KEY_NAME}",
+        "acl:", "  - id: notify_from_upstream", f"    address: {primary[0]}", f"    key: {KEY_NAME}",
+        "    action: notify",
+        "  - id: xfr", f"    address: {host}", f"    key: {KEY_NAME}", "    action: transfer",
+        "template:", "  - id: default", f'    storage: "{workdir}"',
+        "zone:", f'  - domain: "{origin}"', "    master: upstream",
+        "    acl: [notify_from_upstream, xfr]",
+    ]) + "\n"
+
+
+class KnotSecondary:
+    """knotd as a secondary of `primary` (host, port), TSIG on its transfers and NOTIFYs."""
+
+    def __init__(self, origin, primary, port, timeout=30.0):
+        self.origin = origin
+        self.workdir = tempfile.mkdtemp(prefix="robdns-knot-secondary-")
+        os.makedirs(os.path.join(self.workdir, "db"), exist_ok=True)
+        conf = os.path.join(self.workdir, "knot.conf")
+        with open(conf, "w") as f:
+            f.write(_knot_secondary_conf(self.workdir, "127.0.0.1", port, origin, primary))
+        # ready once serving the zone (its first transfer done): _launch waits for the SOA
+        self.server = _launch("knot", [KNOTD, "-c", conf], self.workdir, "127.0.0.1", port,
+                              [(origin, "")], timeout)
+
+    def serial(self):
+        q = dns.message.make_query(self.origin, "SOA")
+        r = dns.query.udp(q, "127.0.0.1", port=self.server.port, timeout=2)
+        return r.answer[0][0].serial if r.answer else None
+
+    def records(self):
+        import dns.zone
+        return dns.zone.from_xfr(dns.query.xfr("127.0.0.1", self.origin, port=self.server.port,
+                                               keyring=keyring(), keyname=KEY_NAME, timeout=10))
+
+    def log(self):
+        return self.server.log()
+
+    def stop(self):
+        import shutil
+        self.server.stop()
+        shutil.rmtree(self.workdir, ignore_errors=True)

@@ -39,6 +39,10 @@ cdef extern from "query/engine.h" nogil:
         const uint8_t *journal
         size_t journal_len
 
+    ctypedef struct rd_zone_notify:
+        const rd_acl_rule *acl
+        uint32_t nacl
+
     ctypedef struct rd_zonetab:
         uint32_t count
 
@@ -53,6 +57,7 @@ cdef extern from "query/engine.h" nogil:
         const rd_zone_xfr *xfr
         const uint16_t *zone_slot
         const uint8_t *zone_flags
+        const rd_zone_notify *notify
 
     ctypedef struct rd_transport:
         uint8_t tcp
@@ -129,3 +134,8 @@ cdef extern from "query/xfr.h" nogil:
     void rd_xfr_end(rd_xfr *x)
     size_t rd_xfr_events_take(rd_xfr_event *out, size_t max, uint64_t *lost)
     uint32_t rd_xfr_active()
+
+
+cdef extern from "query/notify.h" nogil:
+    void rd_notify_set_wakeup(int fd)
+    size_t rd_notify_take(uint8_t (*out)[256], size_t max)

@@ -131,6 +131,7 @@ cdef extern from "server/tcp_loop.h" nogil:
         pass
     rd_tcp_set *rd_tcp_start(const rd_tcp_listener *ls, int nls, int nworkers, const int *cpus,
                              uint32_t pool_connections, const rd_tcp_limits *limits,
+                             rd_dnstap *tap, int tap_first,
                              char *err, size_t errlen)
     void rd_tcp_set_limits(rd_tcp_set *s, const rd_tcp_limits *limits)
     void rd_tcp_stop(rd_tcp_set *s)

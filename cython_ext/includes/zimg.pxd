@@ -62,8 +62,10 @@ cdef extern from "zone/zimg.h" nogil:
     znode_id zimg_find_node(const zimg *z, const uint8_t *lname)
     void zimg_fast_clear(zimg *z)
     uint32_t zimg_fast_names(const zimg *z)
-    int zimg_fast_get(const zimg *z, const uint8_t *lname, uint16_t qtype, uint16_t *counts,
-                      uint8_t *aa, uint8_t *rcode, const uint8_t **body)
+    void zimg_fast_clear_do(zimg *z)
+    size_t zimg_fast_do_bytes(const zimg *z)
+    int zimg_fast_get(const zimg *z, const uint8_t *lname, uint16_t qtype, int do_bit,
+                      uint16_t *counts, uint8_t *aa, uint8_t *rcode, const uint8_t **body)
 
 cdef extern from "zone/zdiff.h" nogil:
     long zdiff_build(const zimg *old, const zimg *new_, uint8_t **out, size_t *outlen)

@@ -37,7 +37,11 @@ class XfrState:
     last_error_at: float = None
     last_transfer: dict = None      # kind, serial, messages, records, bytes, seconds
     refreshing: bool = False
-    notifies: int = 0
+    flushing: bool = False          # the kept copy is being written
+    flush_again: bool = False       # ... and a newer version waits for its turn
+    notifies: int = 0               # NOTIFYs accepted
+    transfers: int = 0              # transfers that gave a new version
+    soa_checks: int = 0             # refreshes that found the primary's serial not newer
     last_notify: float = 0.0        # monotonic
 
     def status(self):
@@ -46,7 +50,8 @@ class XfrState:
                 "expires_at": self.expires_at, "expired": self.expired,
                 "last_error": self.last_error, "last_error_at": self.last_error_at,
                 "last_transfer": self.last_transfer, "refreshing": self.refreshing,
-                "notifies": self.notifies}
+                "notifies": self.notifies, "transfers_in": self.transfers,
+                "soa_checks": self.soa_checks}
 
 
 class Secondary:
@@ -59,7 +64,9 @@ class Secondary:
         self._tasks = {}            # zone name -> the running refresh task
         self._wanted = {}           # zone name -> force AXFR on the refresh after this one
         self._seen = set()          # zones planned already
+        self._flushes = set()       # kept copies being written
         self.loop = None
+        self.notify_in = None
 
     # ---- configuration
 
@@ -75,7 +82,9 @@ class Secondary:
     def start(self):
         """Plan every secondary zone: a refresh at once (a kept copy is served meanwhile),
         and its expiry from the saved timers."""
+        from robdns.secondary.notify import NotifyIn
         self.loop = asyncio.get_running_loop()
+        self.notify_in = NotifyIn(self.daemon)
         self.configure()
 
     def configure(self):
@@ -83,6 +92,11 @@ class Secondary:
         stopped being ones have their timers dropped."""
         from robdns.secondary import expire, flush
         zones = self.zones()
+        # NOTIFYs go to the control plane only while there is a secondary zone to notify
+        if zones:
+            self.notify_in.start()
+        else:
+            self.notify_in.stop()
         for name in list(self.states):
             if name not in zones:
                 self.cancel(name)
@@ -103,8 +117,16 @@ class Secondary:
             self.schedule(name, "refresh", 0.0)
 
     def stop(self):
+        self.notify_in.stop()
         for name in list(self.states):
             self.cancel(name)
+
+    async def close(self, timeout=60.0):
+        """Stop, and let the kept copies being written finish (as Knot flushes at exit):
+        the next start serves from them."""
+        self.stop()
+        if self._flushes:
+            await asyncio.wait(list(self._flushes), timeout=timeout)
 
     def cancel(self, name):
         for key in [k for k in self._timers if k[0] == name]:
@@ -116,7 +138,7 @@ class Secondary:
     # ---- the scheduler
 
     def schedule(self, name, event, delay):
-        """Plan `event` ("refresh", "expire") of zone `name` in `delay` seconds, replacing
+        """Plan `event` ("refresh", "expire", "flush") of zone `name` in `delay` seconds, replacing
         the one planned."""
         old = self._timers.pop((name, event), None)
         if old is not None:
@@ -133,6 +155,11 @@ class Secondary:
         elif event == "expire":
             from robdns.secondary import expire
             asyncio.ensure_future(expire.run(self, name))
+        elif event == "flush":
+            from robdns.secondary import flush
+            task = asyncio.ensure_future(flush.run(self, name))
+            self._flushes.add(task)
+            task.add_done_callback(self._flushes.discard)
 
     def refresh_now(self, name, force_axfr=False):
         """Start a refresh of `name` unless one runs (then it is run again after, once)."""
@@ -165,16 +192,36 @@ class Secondary:
         # jitter: secondaries of one primary that failed together do not retry together
         return max(RETRY_MIN, retry) * random.uniform(0.75, 1.0)
 
-    def changed(self, name, img):
-        """A new version of `name` is served: tell the zone's own secondaries (RFC 1996),
-        when the NOTIFY-out module is there."""
-        try:
-            from robdns import notify
-        except ImportError:
+    def notified(self, name, serial=None):
+        """A NOTIFY for `name` was accepted (RFC 1996 4): refresh now, unless the serial it
+        announces is one we have; NOTIFYs during a refresh make one more refresh after it,
+        and those within NOTIFY_HOLDOFF of a refresh's start are folded into one."""
+        from robdns import _core
+        st = self.state(name)
+        st.notifies += 1
+        zs = self.daemon.zones.get(name)
+        if (serial is not None and zs is not None and zs.image is not None and not st.expired
+                and not _core.serial_lt(zs.image.serial, serial)):
             return
-        hook = getattr(notify, "zone_changed", None)
-        if hook is not None:
-            hook(self.daemon, name, img)
+        task = self._tasks.get(name)
+        if task is not None and not task.done():
+            self._wanted.setdefault(name, False)
+            return
+        wait = st.last_notify + NOTIFY_HOLDOFF - time.monotonic()
+        if wait > 0:
+            self.schedule(name, "refresh", wait)
+            return
+        st.last_notify = time.monotonic()
+        self.refresh_now(name)
+
+    def changed(self, name, img):
+        """A new version of `name` is served: NOTIFY the zone's own `notify` list (RFC 1996
+        4: a secondary that serves others tells them too), as a reload of a primary zone
+        does."""
+        z = self.zones().get(name)
+        transfers = getattr(self.daemon, "transfers", None)
+        if z is not None and transfers is not None and getattr(z, "notify", ()):
+            transfers.notify_zone(self.daemon.cfg, z, img.serial)
 
     def status(self, name):
         st = self.states.get(name)

@@ -35,30 +35,97 @@ def _atomic_write(path, data, mode="wb"):
 
 
 def zone_text(img):
-    """The image's records as master-file text (RFC 1035 5), SOA first."""
+    """The image's records as master-file text (RFC 1035 5), SOA first.  The common types
+    are formatted here (a million records in seconds); the others by dnspython."""
+    import re
+    import socket
+    import struct
+
     import dns.name
     import dns.rdata
     import dns.rdataclass
     import dns.rdatatype
     from robdns import _core
-    lines = []
-    soa = []
-    for owner, ttl, rclass, rtype, rdata in _core.image_records(img):
-        name = dns.name.from_wire(owner, 0)[0]
-        rd = dns.rdata.from_wire(dns.rdataclass.IN, rtype, rdata, 0, len(rdata))
-        line = f"{name} {ttl} IN {dns.rdatatype.to_text(rtype)} {rd.to_text()}"
+
+    names, types = {}, {}
+    plain = re.compile(rb"[A-Za-z0-9_*-]*\Z").match
+
+    def name(wire):
+        t = names.get(wire)
+        if t is None:
+            labels, i = [], 0
+            while wire[i]:
+                label = wire[i + 1:i + 1 + wire[i]]
+                if not plain(label):               # needs escapes (RFC 1035 5.1)
+                    labels = None
+                    break
+                labels.append(label.decode())
+                i += 1 + wire[i]
+            if labels is None:
+                t = dns.name.from_wire(wire, 0)[0].to_text()
+            else:
+                t = ".".join(labels) + "." if labels else "."
+            names[wire] = t
+        return t
+
+    soa, lines = [], []
+    for owner, ttl, _rclass, rtype, rdata in _core.image_records(img):
+        if rtype == 1 and len(rdata) == 4:
+            text = socket.inet_ntop(socket.AF_INET, rdata)
+        elif rtype == 28 and len(rdata) == 16:
+            text = socket.inet_ntop(socket.AF_INET6, rdata)
+        elif rtype in (2, 5, 12, 39):                     # NS CNAME PTR DNAME: one name
+            text = name(rdata)
+        elif rtype == 15 and len(rdata) > 2:              # MX
+            text = f"{struct.unpack_from('!H', rdata)[0]} {name(rdata[2:])}"
+        else:
+            rd = dns.rdata.from_wire(dns.rdataclass.IN, rtype, rdata, 0, len(rdata))
+            text = rd.to_text()
+        tname = types.get(rtype)
+        if tname is None:
+            tname = types[rtype] = dns.rdatatype.to_text(rtype)
+        line = f"{name(owner)} {ttl} IN {tname} {text}"
         (soa if rtype == 6 else lines).append(line)
     return "\n".join(soa + lines) + "\n"
 
 
-def write_kept(z, img, refreshed_at=None):
-    """Write the kept copy of zone config `z`: image, text and timers (each atomically)."""
+def write_kept(z, img):
+    """Write the kept copy of zone config `z`: the image first (what the next start
+    serves from), then the text; each atomically (a temporary file renamed)."""
     t0 = time.monotonic()
     img.save(image_path(z))
+    t1 = time.monotonic()
     _atomic_write(z.file, zone_text(img).encode(), "wb")
-    save_timers(z, refreshed_at if refreshed_at is not None else time.time())
-    logger.info("zone %s: kept copy of serial %s written in %.1f ms", z.name, img.serial,
-                (time.monotonic() - t0) * 1000)
+    logger.info("zone %s: kept copy of serial %s written (image %.1f ms, text %.1f ms)",
+                z.name, img.serial, (t1 - t0) * 1000, (time.monotonic() - t1) * 1000)
+
+
+async def run(sec, name):
+    """The flush event: write the kept copy of the version `name` serves now.  It runs
+    apart from the refreshes (a large zone's text takes long: the next refresh does not
+    wait for it); a change during a flush makes one more flush after it."""
+    import asyncio
+    st = sec.state(name)
+    if st.flushing:
+        st.flush_again = True
+        return
+    st.flushing = True
+    try:
+        while True:
+            st.flush_again = False
+            z = sec.zones().get(name)
+            zs = sec.daemon.zones.get(name)
+            if z is None or zs is None or zs.image is None:
+                return
+            try:
+                await asyncio.get_running_loop().run_in_executor(None, write_kept, z, zs.image)
+            except OSError as e:
+                logger.error("zone %s: cannot write the kept copy: %s", name, e)
+                return
+            if not st.flush_again:
+                return
+    finally:
+        st.flushing = False
 
 
 def save_timers(z, refreshed_at, expire_at=None):

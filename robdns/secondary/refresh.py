@@ -90,7 +90,9 @@ async def run(sec, name, force_axfr=False):
                 msg = str(e) if not isinstance(e, ZoneError) else "; ".join(e.messages[:3])
                 errors.append(f"{remote.address}: {msg}")
                 metrics.events.transfers_in_failed += 1
-                logger.warning("zone %s: refresh from %s failed: %s", name, remote.address, msg)
+                logger.warning("zone %s: refresh from %s failed: %s", name, remote.address, msg,
+                               extra={"event": "transfer_failed", "zone": name,
+                                      "primary": str(remote.address), "errors": [msg]})
                 continue
             await _succeeded(sec, z, st, remote, cur, img, expire_opt, info)
             return True
@@ -111,9 +113,15 @@ async def _succeeded(sec, z, st, remote, cur, img, expire_opt, info):
         metrics.events.transfers_in += 1
         logger.info("zone %s: %s from %s: serial %s, %d records in %.3f s", z.name,
                     info["kind"].upper(), remote.address, img.serial, info["records"],
-                    info["seconds"])
+                    info["seconds"],
+                    extra={"event": "transfer", "zone": z.name, "kind": info["kind"],
+                           "primary": str(remote.address), "serial": img.serial,
+                           "records": info["records"], "ms": round(info["seconds"] * 1000, 1)})
         st.last_transfer = info
-    elif st.expired:
+        st.transfers += 1
+    else:
+        st.soa_checks += 1
+    if img is None and st.expired:
         # RFC 1034 4.3.5: the primary answered; the copy held is current again
         await sec.daemon.publish_zone(z.name, None, expired=False)
     st.expired = False
@@ -128,12 +136,7 @@ async def _succeeded(sec, z, st, remote, cur, img, expire_opt, info):
     expire_at = now + expire_s
     expire.plan(sec, z.name, expire_at)
     sec.schedule(z.name, "refresh", max(REFRESH_MIN, refresh_s))
-    loop = asyncio.get_running_loop()
-    try:
-        if img is not None:
-            await loop.run_in_executor(None, flush.write_kept, z, img, now)
-        await loop.run_in_executor(None, flush.save_timers, z, now, expire_at)
-    except OSError as e:
-        logger.error("zone %s: cannot write the kept copy: %s", z.name, e)
+    await asyncio.get_running_loop().run_in_executor(None, flush.save_timers, z, now, expire_at)
     if img is not None:
+        sec.schedule(z.name, "flush", 0.0)
         sec.changed(z.name, img)

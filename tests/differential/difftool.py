@@ -5,8 +5,8 @@
 Starts Knot and NSD on the corpus, answers every generated query (or those whose case
 class starts with a given prefix) with robdns in-process, and prints each kind of
 mismatch once — grouped by name kind and by which response fields differ from the
-closer peer — with its count and the shortest query that shows it.  This is what
-/work/notes/diff-failures.md is written from.
+closer peer — with its count and the shortest query that shows it: the write-up of each
+open engine bug in known_engine_bugs.py starts from this output.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """known_engine_bugs — differential case classes that fail because of an open engine bug.
 
-Each entry: case class -> the numbers of the bugs in /work/notes/diff-failures.md that
-make it fail.  test_differential_engine marks these classes xfail(strict=True): when a fix
-makes a class pass, the strict xfail fails and its entry must be deleted here (anyone
-landing an engine fix may do that).  Regenerate the list with
+Each entry: case class -> the numbers of the bugs (BUGS, below) that make it fail; difftool
+prints the shortest query showing each.  test_differential_engine marks these classes
+xfail(strict=True): when a fix makes a class pass, the strict xfail fails and its entry
+must be deleted here (anyone landing an engine fix may do that).  Regenerate the list with
 `python3 tests/differential/difftool.py`."""
 
 BUGS = {

@@ -6,8 +6,8 @@ robdns' normalized response must equal one of the peers' (either, where they dif
 the ways they differ are listed in peerdiff and summed up at the end of the run).
 
 Open engine bugs are marked per case class (known_engine_bugs.py), strict: when the
-engine is fixed the xfail fails and the entry must go.  Each bug is written up with a
-minimal query in /work/notes/diff-failures.md.
+engine is fixed the xfail fails and the entry must go.  difftool.py prints the minimal
+query that shows each bug.
 """
 
 import pytest

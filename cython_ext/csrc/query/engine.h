@@ -52,6 +52,13 @@ typedef struct rd_zone_xfr {
     size_t journal_len;
 } rd_zone_xfr;
 
+/* Who may notify a secondary zone (RFC 1996): its primaries and allow_notify, each rule
+ * with the key the NOTIFY must be signed with, if any (query/notify.h). */
+typedef struct rd_zone_notify {
+    const rd_acl_rule *acl;    /* none: the zone is not a secondary (NOTAUTH, as before) */
+    uint32_t nacl;
+} rd_zone_notify;
+
 /* One database snapshot: the hosted zones and the options.  Immutable once published.
  * zones[] is in the control plane's order; a zone's position there is its index (the
  * query context keeps it for per-zone accounting).  ztab finds a query's zone. */
@@ -76,6 +83,7 @@ typedef struct rd_db {
      * refresh; it answers SERVFAIL until a refresh succeeds (RFC 1034 4.3.5, as Knot and
      * NSD do). */
     const uint8_t *zone_flags;
+    const rd_zone_notify *notify;   /* parallel to zones[]; NULL: no secondary zones */
 } rd_db;
 
 enum { RD_ZONE_EXPIRED = 1 };

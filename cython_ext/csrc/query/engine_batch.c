@@ -50,7 +50,7 @@ static void pf_second(pf_state *s)
 
 static void pf_third(pf_state *s)
 {
-    if (s->rec != RD_NONE) zimg_prefetch_fast_blob(s->z, s->rec, s->c.qtype);
+    if (s->rec != RD_NONE) zimg_prefetch_fast_blob(s->z, s->rec, s->c.qtype, s->c.do_bit);
     else if (s->fast) zimg_prefetch_node(s->z, s->hash);
     else zimg_prefetch_data(s->z, s->hash);
 }

@@ -22,19 +22,22 @@ void rd_ctx_zone(rd_ctx *c)
 
 /* Serve the query from a precomputed answer; 1 when done (c filled for rd_finish), 0 to
  * take the general path.  Called after a successful parse (rcode NOERROR) with the
- * response size limit and the room kept for OPT (engine.c). */
+ * response size limit and the room kept for OPT (engine.c).  A DO=1 query gets the signed
+ * variant (RRSIGs and NSEC/NSEC3 proofs, RFC 4035 3.1), made by the same general path
+ * with DO set; rd_finish echoes DO in the OPT record (RFC 3225 3). */
 int rd_fast_answer(rd_ctx *c, size_t limit)
 {
-    if (c->opcode != RD_OPCODE_QUERY || c->qclass != RD_C_IN || c->do_bit) return 0;
+    if (c->opcode != RD_OPCODE_QUERY || c->qclass != RD_C_IN) return 0;
     rd_ctx_zone(c);
     const zimg *z = c->zone;
     if (!z || rd_ctx_zone_expired(c)) return 0;
-    const zfast_blob *b = zimg_fast_answer(z, c->lname, c->qname_wlen, c->fhash, c->qtype);
+    const zfast_blob *b = zimg_fast_answer(z, c->lname, c->qname_wlen, c->fhash, c->qtype,
+                                           c->do_bit);
     if (!b) return 0;
     size_t qend = 12 + c->qname_wlen + 4;
     /* The blob is what the general path writes when nothing has to be left out; it fits
-     * the client's limit only if the whole of it does (RFC 2181 9: otherwise the general
-     * path decides what to drop and whether to set TC). */
+     * the client's limit only if the whole of it does (RFC 2181 9, and with DO RFC 4035
+     * 3.1.1: otherwise the general path decides what to drop and whether to set TC). */
     if (qend + b->len > limit) return 0;
     uint8_t *r = c->r;
     memcpy(r, c->q, 2);

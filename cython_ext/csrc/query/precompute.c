@@ -1,5 +1,5 @@
 /* precompute.c — the precompute pass: runs the general engine over a freshly built zone image, on every
- * (name, qtype) whose answer cannot depend on the client, and appends the answers to the image. */
+ * (name, qtype) whose answer cannot depend on the client (but for DO), and appends the answers to the image. */
 #include "engine_int.h"
 #include "precompute.h"
 #include "zone/zimg_format.h"
@@ -11,13 +11,15 @@
 
 enum { FANS_MAX = 250 };
 
-/* One answer of a node before it is laid out. */
+/* One answer of a node before it is laid out, to a query without DO and with it. */
 typedef struct fans {
     uint16_t qtype;
     uint16_t n;                /* blob bytes (header included); 0 = general path */
+    uint16_t n_do;             /* the same for DO=1 (RRSIGs and proofs, RFC 4035 3.1) */
     uint8_t cache;             /* the NODATA to note for names of this length */
     uint32_t stored;           /* image offset of an equal blob already stored, or RD_NONE */
     uint8_t *blob;             /* in the scratch area */
+    uint8_t *blob_do;
 } fans;
 
 typedef struct fctx {
@@ -28,11 +30,12 @@ typedef struct fctx {
     uint8_t *types;            /* bitmap of the types the zone holds */
     uint16_t *ztypes;          /* the same as a list, special qtypes left out */
     uint32_t nz;
+    int dnssec;                /* the zone holds RRSIG, NSEC or NSEC3 records */
     uint16_t probe;            /* a qtype no node holds and none special */
     const uint8_t *soa_names[2];  /* MNAME, RNAME (lower-case) */
     uint8_t soa_lower[2][RD_NAME_MAX + 1];
     uint32_t nodata_by_len[RD_NAME_MAX + 1];   /* image offset of a NODATA blob, or 0 */
-    uint8_t q[12 + RD_NAME_MAX + 1 + 4];
+    uint8_t q[12 + RD_NAME_MAX + 1 + 4 + 11];
     uint8_t resp[65535];
 } fctx;
 
@@ -48,11 +51,15 @@ static void blob_header(uint8_t *out, size_t body, unsigned an, unsigned ns, uns
     memcpy(out, &h, ZFAST_BLOB_HDR);
 }
 
-/* Run the general engine on (name, qtype) over TCP (no size limit, no EDNS) and turn the
- * response into a blob at out (ZFAST_BLOB_HDR + ZFAST_BLOB_MAX bytes); returns its size,
- * or 0 when the answer may not be reused (an rcode other than NOERROR/NXDOMAIN, TC, too
- * big). */
-static size_t engine_answer(fctx *f, const uint8_t *name, size_t nlen, uint16_t qtype, uint8_t *out)
+/* Run the general engine on (name, qtype) over TCP (no size limit) and turn the response
+ * into a blob at out (ZFAST_BLOB_HDR + ZFAST_BLOB_MAX bytes); returns its size, or 0 when
+ * the answer may not be reused (an rcode other than NOERROR/NXDOMAIN, TC, too big).
+ * Without do_bit the query has no EDNS; with it, an OPT record with DO (RFC 3225), and
+ * the OPT record of the response (written by rd_finish for every query, RFC 6891 7) is
+ * left out of the blob; one carrying options (an extended error, RFC 8914) means the
+ * answer is not the same for every client, so it is not stored. */
+static size_t engine_answer(fctx *f, const uint8_t *name, size_t nlen, uint16_t qtype, uint8_t *out,
+                            int do_bit)
 {
     uint8_t *q = f->q;
     memset(q, 0, 12);
@@ -60,19 +67,61 @@ static size_t engine_answer(fctx *f, const uint8_t *name, size_t nlen, uint16_t 
     memcpy(q + 12, name, nlen);
     rd_put16(q + 12 + nlen, qtype);
     rd_put16(q + 14 + nlen, RD_C_IN);
-    size_t qlen = 12 + nlen + 4;
+    size_t qend = 12 + nlen + 4, qlen = qend;
+    if (do_bit) {
+        uint8_t *o = q + qend;
+        o[0] = 0;                                  /* root owner, RFC 6891 6.1.2 */
+        rd_put16(o + 1, RD_T_OPT);
+        rd_put16(o + 3, 4096);
+        rd_put32(o + 5, 0x8000);                   /* version 0, DO */
+        rd_put16(o + 9, 0);
+        q[11] = 1;                                 /* ARCOUNT 1 */
+        qlen += 11;
+    }
     size_t n = rd_answer(&f->db, q, qlen, f->resp, sizeof f->resp, &f->tcp, NULL);
-    if (n < qlen) return 0;
+    if (n < qend) return 0;
     const uint8_t *r = f->resp;
     uint8_t rcode = r[3] & 0xF;
     if ((r[2] & RD_F2_TC) || (rcode != RD_RCODE_NOERROR && rcode != RD_RCODE_NXDOMAIN)) return 0;
     if (rd_get16(r + 4) != 1 || memcmp(r + 12, q + 12, nlen + 4) != 0) return 0;
-    size_t body = n - qlen;
     unsigned an = rd_get16(r + 6), ns = rd_get16(r + 8), ar = rd_get16(r + 10);
+    if (do_bit) {
+        const uint8_t *o = r + n - 11;
+        if (n < qend + 11 || ar == 0 || o[0] != 0 || rd_get16(o + 1) != RD_T_OPT ||
+            rd_get32(o + 5) != 0x8000 || rd_get16(o + 9) != 0)
+            return 0;
+        n -= 11;
+        ar--;
+    }
+    size_t body = n - qend;
     if (body > ZFAST_BLOB_MAX || an > 255 || ns > 255 || ar > 255) return 0;
     blob_header(out, body, an, ns, ar, r[2] & RD_F2_AA, rcode);
-    memcpy(out + ZFAST_BLOB_HDR, r + qlen, body);
+    memcpy(out + ZFAST_BLOB_HDR, r + qend, body);
     return ZFAST_BLOB_HDR + body;
+}
+
+/* The DO=1 answer of (name, qtype) into a, at *sp in the scratch area.  A zone without
+ * DNSSEC records has nothing to add for DO: its records say so (ZFAST_DO_SAME) and the
+ * engine is not run twice. */
+static void do_answer(fctx *f, const uint8_t *name, size_t nlen, uint16_t qtype, fans *a,
+                      uint8_t **sp)
+{
+    a->blob_do = *sp;
+    a->n_do = f->dnssec ? (uint16_t)engine_answer(f, name, nlen, qtype, *sp, 1) : 0;
+    *sp += a->n_do;
+}
+
+/* The size of a blob already in the image, header included. */
+static size_t stored_size(const uint8_t *blob)
+{
+    zfast_blob h;
+    memcpy(&h, blob, ZFAST_BLOB_HDR);
+    return ZFAST_BLOB_HDR + (size_t)h.len;
+}
+
+static int same_bytes(const uint8_t *a, size_t na, const uint8_t *b, size_t nb)
+{
+    return na == nb && (na == 0 || memcmp(a, b, na) == 0);
 }
 
 /* Types whose answer at a plain node is just its records: rdata copied as is (no name
@@ -203,14 +252,15 @@ static uint32_t node_answers(fctx *f, znode_id v, fans *ans, uint8_t *scratch)
     uint8_t *sp = scratch;
     uint32_t na = 0;
     uint16_t qtypes[FANS_MAX];
-    fans def = { 0, 0, 0, RD_NONE, NULL };
+    fans def = { 0, 0, 0, 0, RD_NONE, NULL, NULL };
 
     if (nd->cut != RD_NONE) {
         /* nothing to list */
     } else if (nd->flags & ZN_CNAME) {
         def.blob = sp;
-        def.n = (uint16_t)engine_answer(f, name, nlen, f->probe, sp);
+        def.n = (uint16_t)engine_answer(f, name, nlen, f->probe, sp, 0);
         sp += def.n;
+        do_answer(f, name, nlen, f->probe, &def, &sp);
         uint32_t nq = chain_qtypes(f, v, qtypes);
         for (uint32_t i = 0; i < nq; i++) {
             fans *a = &ans[na];
@@ -218,9 +268,15 @@ static uint32_t node_answers(fctx *f, znode_id v, fans *ans, uint8_t *scratch)
             a->blob = sp;
             a->cache = 0;
             a->stored = RD_NONE;
-            a->n = (uint16_t)engine_answer(f, name, nlen, qtypes[i], sp);
-            if (a->n == def.n && a->n && memcmp(a->blob, def.blob, a->n) == 0) continue;
+            a->n = (uint16_t)engine_answer(f, name, nlen, qtypes[i], sp, 0);
             sp += a->n;
+            do_answer(f, name, nlen, qtypes[i], a, &sp);
+            /* the default answers it, with DO and without: not listed */
+            if (a->n && same_bytes(a->blob, a->n, def.blob, def.n) &&
+                same_bytes(a->blob_do, a->n_do, def.blob_do, def.n_do)) {
+                sp = a->blob;
+                continue;
+            }
             na++;
         }
     } else {
@@ -235,8 +291,9 @@ static uint32_t node_answers(fctx *f, znode_id v, fans *ans, uint8_t *scratch)
             a->cache = 0;
             a->stored = RD_NONE;
             a->n = (uint16_t)(type_simple(t) ? direct_answer(z, &rs[i], sp)
-                                             : engine_answer(f, name, nlen, t, sp));
+                                             : engine_answer(f, name, nlen, t, sp, 0));
             sp += a->n;
+            do_answer(f, name, nlen, t, a, &sp);
         }
         if (nodata_cacheable(f, name)) {
             def.stored = f->nodata_by_len[nlen] ? f->nodata_by_len[nlen] : RD_NONE;
@@ -245,8 +302,12 @@ static uint32_t node_answers(fctx *f, znode_id v, fans *ans, uint8_t *scratch)
     }
     if (def.stored == RD_NONE && !def.blob) {
         def.blob = sp;
-        def.n = (uint16_t)engine_answer(f, name, nlen, f->probe, sp);
+        def.n = (uint16_t)engine_answer(f, name, nlen, f->probe, sp, 0);
+        sp += def.n;
     }
+    /* with DO a NODATA carries the name's own NSEC/NSEC3 (RFC 4035 3.1.3.1, RFC 5155
+     * 7.2.3): never shared between names */
+    if (!def.blob_do) do_answer(f, name, nlen, f->probe, &def, &sp);
     ans[na] = def;
     return na;
 }
@@ -275,13 +336,52 @@ static int grow_reserve(grow *g, fctx *f, size_t more)
 }
 
 /* Append a blob (room reserved) and return its image offset. */
-static uint32_t put_blob(grow *g, const fans *a)
+static uint32_t put_blob(grow *g, const uint8_t *blob, size_t n)
 {
     g->len = (g->len + 1) & ~(size_t)1;
     uint32_t off = (uint32_t)g->len;
-    memcpy((uint8_t *)g->z + g->len, a->blob, a->n);
-    g->len += a->n;
+    memcpy((uint8_t *)g->z + g->len, blob, n);
+    g->len += n;
     return off;
+}
+
+/* The DO=1 answers of a record laid out after its entries (ZFAST_DO_TABLE): each one's
+ * offset, sharing the bytes of its plain answer or of an earlier DO answer when equal. */
+static void put_do_answers(grow *g, const fans *ans, uint32_t na, const uint32_t *plain,
+                           size_t doff)
+{
+    uint32_t offs[FANS_MAX + 1];
+    for (uint32_t i = 0; i <= na; i++) {
+        const fans *a = &ans[i];
+        uint32_t o = RD_NONE;
+        if (a->n_do) {
+            if (plain[i] != RD_NONE) {
+                const uint8_t *pb = (const uint8_t *)g->z + plain[i];
+                if (same_bytes(pb, stored_size(pb), a->blob_do, a->n_do)) o = plain[i];
+            }
+            for (uint32_t j = 0; o == RD_NONE && j < i; j++)
+                if (offs[j] != RD_NONE && same_bytes(ans[j].blob_do, ans[j].n_do, a->blob_do, a->n_do))
+                    o = offs[j];
+            if (o == RD_NONE) o = put_blob(g, a->blob_do, a->n_do);
+        }
+        offs[i] = o;
+        memcpy((uint8_t *)g->z + doff + 4 * (size_t)i, &o, 4);
+    }
+}
+
+/* Whether every DO=1 answer of the node is its plain answer (nothing signed to add). */
+static int do_all_plain(const grow *g, const fans *ans, uint32_t na)
+{
+    for (uint32_t i = 0; i <= na; i++) {
+        const uint8_t *pb = ans[i].blob;
+        size_t pn = ans[i].n;
+        if (i == na && ans[i].stored != RD_NONE) {
+            pb = (const uint8_t *)g->z + ans[i].stored;
+            pn = stored_size(pb);
+        }
+        if (!same_bytes(pb, pn, ans[i].blob_do, ans[i].n_do)) return 0;
+    }
+    return 1;
 }
 
 zimg *rd_precompute_answers(zimg *z, size_t *size)
@@ -290,7 +390,7 @@ zimg *rd_precompute_answers(zimg *z, size_t *size)
     uint8_t *bits = calloc(8192, 1);
     uint16_t *ztypes = malloc(65536 * sizeof *ztypes);
     fans *ans = malloc((FANS_MAX + 1) * sizeof *ans);
-    uint8_t *scratch = malloc((size_t)(FANS_MAX + 1) * (ZFAST_BLOB_HDR + ZFAST_BLOB_MAX));
+    uint8_t *scratch = malloc((size_t)2 * (FANS_MAX + 1) * (ZFAST_BLOB_HDR + ZFAST_BLOB_MAX));
     uint32_t *node_rec = NULL;
     rd_zonetab *ztab = NULL;
     grow g = { z, *size, *size };
@@ -320,6 +420,7 @@ zimg *rd_precompute_answers(zimg *z, size_t *size)
     for (uint32_t i = 0; all && i < z->rrset_count; i++) bits[all[i].type >> 3] |= (uint8_t)(1u << (all[i].type & 7));
     for (uint32_t t = 1; t < 65536; t++)
         if (type_in(bits, (uint16_t)t) && !zfast_qtype_special((uint16_t)t)) ztypes[f->nz++] = (uint16_t)t;
+    f->dnssec = type_in(bits, RD_T_RRSIG) || type_in(bits, RD_T_NSEC) || type_in(bits, RD_T_NSEC3);
     f->types = bits;
     f->ztypes = ztypes;
     f->probe = 65534;
@@ -352,31 +453,38 @@ zimg *rd_precompute_answers(zimg *z, size_t *size)
         uint32_t na = node_answers(f, v, ans, scratch);
         if (na == RD_NONE) continue;
         fans *def = &ans[na];
-        if (na == 0 && def->n == 0 && def->stored == RD_NONE) continue;
+        if (na == 0 && def->n == 0 && def->stored == RD_NONE && def->n_do == 0) continue;
         size_t nlen = ((const znode *)((const uint8_t *)g.z + g.z->nodes_off))[v].name_len;
         /* the record, then its own blobs right after it (one or two cache lines) */
         size_t head = zfast_rec_head((uint8_t)nlen);
-        size_t need = 4 + head + na * sizeof(zfast_ent) + 2 * (na + 1);
-        for (uint32_t i = 0; i <= na; i++) need += ans[i].n;
+        size_t need = 4 + head + na * sizeof(zfast_ent) + 4 * (na + 1) + 4 * (na + 1);
+        for (uint32_t i = 0; i <= na; i++) need += ans[i].n + ans[i].n_do;
         if (grow_reserve(&g, f, need) != 0) goto done;
         uint8_t *base = (uint8_t *)g.z;
         const znode *nd = (const znode *)(base + g.z->nodes_off) + v;
+        int do_same = !f->dnssec || do_all_plain(&g, ans, na);
         g.len = (g.len + 3) & ~(size_t)3;
         size_t roff = g.len;
-        zfast_rec rh = { (uint8_t)nlen, (uint8_t)na, 0, RD_NONE };
+        zfast_rec rh = { (uint8_t)nlen, (uint8_t)na, do_same ? ZFAST_DO_SAME : ZFAST_DO_TABLE,
+                         RD_NONE };
         size_t eoff = roff + head;
-        g.len = eoff + na * sizeof(zfast_ent);
+        size_t doff = eoff + na * sizeof(zfast_ent);
+        g.len = doff + (do_same ? 0 : 4 * (size_t)(na + 1));
+        uint32_t plain[FANS_MAX + 1];
         for (uint32_t i = 0; i < na; i++) {
             zfast_ent e = { ans[i].qtype, 0, RD_NONE };
-            if (ans[i].n) e.blob = put_blob(&g, &ans[i]);
+            if (ans[i].n) e.blob = put_blob(&g, ans[i].blob, ans[i].n);
+            plain[i] = e.blob;
             memcpy(base + eoff + i * sizeof(zfast_ent), &e, sizeof e);
         }
         if (def->stored != RD_NONE) {
             rh.dflt = def->stored;
         } else if (def->n) {
-            rh.dflt = put_blob(&g, def);
+            rh.dflt = put_blob(&g, def->blob, def->n);
             if (def->cache) f->nodata_by_len[nlen] = rh.dflt;
         }
+        plain[na] = rh.dflt;
+        if (!do_same) put_do_answers(&g, ans, na, plain, doff);
         memcpy(base + roff, &rh, sizeof rh);
         memcpy(base + roff + sizeof rh, base + nd->name_off, nlen);
         node_rec[v] = (uint32_t)roff;

@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <time.h>
@@ -35,6 +36,7 @@ typedef struct xfr_state {
     uint32_t node, rrset, roff, rec;
     /* IXFR cursor: the record at jp, the end of its changeset, the journal end */
     const uint8_t *jp, *jcs_end, *jend;
+    uint8_t *condensed;        /* malloc()ed condensed changeset the cursor reads, or NULL */
     uint64_t messages, bytes, records;
     rd_tsig_ctx tsig;
     uint16_t qlen;
@@ -227,6 +229,7 @@ int rd_xfr_start(rd_xfr *x, const rd_db *db, const uint8_t *q, size_t qlen,
     xfr_state *s = (xfr_state *)x->state;
     s->phase = PH_NONE;
     s->counted = 0;
+    s->condensed = NULL;
     /* Cheap test first: every TCP query passes here. */
     if (!db || qlen < 12 + 1 + 4 || qlen > RD_XFR_QUERY_MAX || (q[2] & RD_F2_QR) ||
         ((q[2] >> 3) & 0xF) != RD_OPCODE_QUERY || rd_get16(q + 4) != 1)
@@ -328,6 +331,18 @@ int rd_xfr_start(rd_xfr *x, const rd_db *db, const uint8_t *q, size_t qlen,
             s->jp = start;
             s->jcs_end = start;             /* no changeset open yet */
             s->jend = end;
+            /* More than one version step: send their net effect as one (RFC 1995 4,
+             * condensation), so a record changed twice travels once.  Without memory
+             * for it, the steps one after the other are an IXFR too. */
+            if (zdiff_get32(start) < (size_t)(end - start)) {
+                uint8_t *c = NULL;
+                size_t clen = 0;
+                if (zdiff_condense(start, (size_t)(end - start), &c, &clen) >= 0) {
+                    s->condensed = c;
+                    s->jp = s->jcs_end = c;
+                    s->jend = c + clen;
+                }
+            }
         }
     }
     s->step = ST_HEAD;
@@ -411,6 +426,8 @@ static size_t sign_and_count(xfr_state *s, rd_ctx *c, uint8_t *out, size_t cap)
 
 static void stream_over(xfr_state *s, uint8_t what)
 {
+    free(s->condensed);
+    s->condensed = NULL;
     if (s->counted) {
         atomic_fetch_sub(&active, 1);
         s->counted = 0;
@@ -476,7 +493,7 @@ void rd_xfr_end(rd_xfr *x)
 {
     xfr_state *s = (xfr_state *)x->state;
     if (s->phase == PH_AXFR || s->phase == PH_IXFR) stream_over(s, RD_XFR_EV_ABORTED);
-    else if (s->counted) stream_over(s, 0);
+    else if (s->counted || s->condensed) stream_over(s, 0);
     s->phase = PH_NONE;
 }
 
@@ -488,7 +505,18 @@ void rd_xfr_udp_ixfr(rd_ctx *c)
         c->rcode = RD_RCODE_NOTAUTH;
         return;
     }
-    if (!acl_allows(c->db, c->zone_index, 0, NULL, c->tsig_key)) {
+    /* The client's address as the transport gave it (c->client; unknown: only rules
+     * without an address can match). */
+    uint8_t family = 0, addr[16] = { 0 };
+    static const uint8_t mapped[12] = { 0,0,0,0,0,0,0,0,0,0,0xff,0xff };
+    if (c->client && c->client_len == 4) {
+        family = 4;
+        memcpy(addr, c->client, 4);
+    } else if (c->client && c->client_len == 16) {
+        if (memcmp(c->client, mapped, 12) == 0) { family = 4; memcpy(addr, c->client + 12, 4); }
+        else { family = 6; memcpy(addr, c->client, 16); }
+    }
+    if (!acl_allows(c->db, c->zone_index, family, addr, c->tsig_key)) {
         c->rcode = RD_RCODE_REFUSED;
         return;
     }

@@ -52,8 +52,9 @@ void rd_xfr_end(rd_xfr *x);
 
 /* IXFR over UDP (RFC 1995 2), answered by the engine for c (a parsed IXFR query, its
  * TSIG verified): the zone's SOA alone when the client's serial is current, else TC so
- * that the client asks over TCP; REFUSED when the ACL does not allow it (over UDP the
- * peer's address is not known here, so only rules without an address can match). */
+ * that the client asks over TCP; REFUSED when the ACL does not allow the client (its
+ * address is the one the transport put in c; without one only rules that name no address
+ * can match). */
 struct rd_ctx;
 void rd_xfr_udp_ixfr(struct rd_ctx *c);
 

@@ -11,9 +11,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/capability.h>
 
 #include "lib/dnstap_pb.h"
 
@@ -28,6 +30,10 @@ enum {
 #define OBUF_SIZE (1u << 20)           /* the writer's output buffer */
 #define OBUF_ROOM (2u * 65536u + 1024u) /* enough for the two messages of any event */
 #define IDLE_SLEEP_NS 2000000L         /* the writer looks at the rings this often when idle */
+#define BUSY_SLEEP_NS 1000000L         /* ... and pauses this long after a small round, so
+                                          that events gather into large writes (a round per
+                                          few packets would cost a system call each) */
+#define BUSY_ROUND 4096                /* events that make a round large: no pause */
 #define RECONNECT_NS 1000000000L       /* a sink that cannot be opened is tried again after */
 #define IO_TIMEOUT_MS 2000             /* handshake and writes to a stalled collector */
 
@@ -375,10 +381,25 @@ static int time_reached(const struct timespec *t)
     return now.tv_sec > t->tv_sec || (now.tv_sec == t->tv_sec && now.tv_nsec >= t->tv_nsec);
 }
 
+/* The writer is started before the daemon drops its privileges (the XDP workers need
+ * their rings at start).  Capabilities are per thread: when the daemon runs unprivileged
+ * with capabilities (the systemd unit), it drops its own thread's, and this thread must
+ * drop its own, or it would keep them.  As root, the later setuid() reaches every thread. */
+static void drop_thread_capabilities(void)
+{
+    if (geteuid() == 0)
+        return;
+    struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
+    struct __user_cap_data_struct none[_LINUX_CAPABILITY_U32S_3];
+    memset(none, 0, sizeof none);
+    (void)syscall(SYS_capset, &hdr, none);
+}
+
 static void *writer_run(void *arg)
 {
     rd_dnstap *d = arg;
     pthread_setname_np(pthread_self(), "robdns-dnstap");
+    drop_thread_capabilities();
     while (!atomic_load_explicit(&d->stop, memory_order_relaxed)) {
         if (d->fd < 0 && time_reached(&d->next_attempt)) {
             if (sink_open(d) < 0) {
@@ -390,8 +411,8 @@ static void *writer_run(void *arg)
         for (int i = 0; i < d->nrings; i++)
             n += drain(d, &d->rings[i]);
         flush(d);
-        if (n == 0) {
-            struct timespec pause = { 0, IDLE_SLEEP_NS };
+        if (n < BUSY_ROUND) {
+            struct timespec pause = { 0, n == 0 ? IDLE_SLEEP_NS : BUSY_SLEEP_NS };
             nanosleep(&pause, NULL);
         }
     }

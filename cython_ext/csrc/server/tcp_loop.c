@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "lib/rd_wire.h"
+#include "query/notify.h"
 #include "query/xfr.h"
 #include "rcu.h"
 
@@ -74,6 +75,7 @@ typedef struct tcp_conn {
     tcp_link ready;              /* complete queries wait in `in`, or a stream goes on */
     uint8_t client[16];          /* key of its client address */
     struct sockaddr_in6 peer;    /* large enough for both families */
+    struct sockaddr_in6 local;   /* the address it came to (kept for dnstap only) */
     uint8_t *in;                 /* RD_TCP_INBUF bytes of the worker's input area */
     const rd_db *xfr_db;         /* pinned while streaming */
     rd_xfr xfr;
@@ -117,6 +119,7 @@ typedef struct tcp_loop {
     rd_transport tr;
     uint64_t now_ms;
     const rd_db *db;             /* loaded once per turn (valid until the quiescent point) */
+    rd_dnstap_ring *tap;         /* dnstap logging, or NULL */
 } __attribute__((aligned(64))) tcp_loop;
 
 struct rd_tcp_set {
@@ -409,6 +412,27 @@ static int conn_stream(tcp_loop *L, tcp_conn *c)
     return conn_after(L, c);
 }
 
+/* dnstap: the sampled queries of a batch of c and their answers, into this worker's ring
+ * (dropped and counted when it is full: never waited for). */
+static void conn_tap(tcp_loop *L, tcp_conn *c, int n, const struct timespec *t_query)
+{
+    struct timespec t_resp;
+    clock_gettime(CLOCK_REALTIME, &t_resp);
+    for (int k = 0; k < n; k++) {
+        if (!rd_dnstap_sampled(L->tap))
+            continue;
+        const rd_batch_item *it = &L->items[k];
+        rd_dnstap_event e = {
+            .client = (const struct sockaddr *)&c->peer,
+            .server = (const struct sockaddr *)&c->local,
+            .tcp = 1, .query_time = *t_query, .response_time = t_resp,
+            .query = it->q, .query_len = it->qlen,
+            .response = it->resplen ? it->resp : NULL, .response_len = it->resplen,
+        };
+        rd_dnstap_log(L->tap, &e);
+    }
+}
+
 /* Answer the complete queries in c's input, up to max_pipelined of them, in one batch
  * written with one sendmsg.  -1 when the connection was closed. */
 static int conn_serve(tcp_loop *L, tcp_conn *c)
@@ -459,8 +483,21 @@ static int conn_serve(tcp_loop *L, tcp_conn *c)
     if (off)
         conn_touch(L, c);
     if (n) {
+        struct timespec t_query;
+        if (L->tap)
+            clock_gettime(CLOCK_REALTIME, &t_query);
         rd_answer_batch(db, L->items, (size_t)n, &L->tr, &L->stats);
         L->counters.batches++;
+        /* NOTIFY for a secondary zone: answered from the peer's rights (query/notify.h) */
+        for (int k = 0; k < n; k++) {
+            rd_batch_item *it = &L->items[k];
+            if (rd_is_notify(it->q, it->qlen)) {
+                size_t r = rd_notify_answer(db, it->q, it->qlen,
+                                            (const struct sockaddr *)&c->peer, it->resp,
+                                            it->respcap);
+                if (r) it->resplen = r;
+            }
+        }
         int niov = 0;
         for (int k = 0; k < n; k++) {
             rd_batch_item *it = &L->items[k];
@@ -471,6 +508,8 @@ static int conn_serve(tcp_loop *L, tcp_conn *c)
             L->iov[niov].iov_len = it->resplen + 2;
             niov++;
         }
+        if (L->tap)
+            conn_tap(L, c, n, &t_query);
         /* Sent before the input moves: the queries are not read after this point. */
         if (niov && conn_send(L, c, L->iov, niov) < 0)
             return -1;
@@ -566,6 +605,11 @@ static void conn_open(tcp_loop *L, int fd, const struct sockaddr_in6 *peer)
     c->out_slot = -1;
     c->xfr_db = NULL;
     c->peer = *peer;
+    if (L->tap) {                           /* dnstap's response address */
+        socklen_t len = sizeof(c->local);
+        if (getsockname(fd, (struct sockaddr *)&c->local, &len) < 0)
+            memset(&c->local, 0, sizeof(c->local));
+    }
     memcpy(c->client, key, 16);
     c->last_ms = L->now_ms;
     link_add_tail(&L->lru, &c->lru);
@@ -655,7 +699,18 @@ static void loop_limits(tcp_loop *L)
     L->lim.max_connections = maxc < 1 ? 1 : maxc > L->nconns ? L->nconns : maxc;
     L->lim.max_per_client = atomic_load_explicit(&s->max_per_client, memory_order_relaxed);
     L->lim.max_pipelined = pipe < 1 ? 1 : pipe > RD_TCP_MAX_BATCH ? RD_TCP_MAX_BATCH : pipe;
-    L->lim.idle_timeout_ms = idle < 1 ? 1 : idle;
+    idle = idle < 1 ? 1 : idle;
+    if (idle != L->lim.idle_timeout_ms) {
+        /* A new timeout (a reload): every connection moves to the slot of its new
+         * deadline now, else a shorter timeout would wait for the old, later slots. */
+        L->lim.idle_timeout_ms = idle;
+        for (uint32_t i = 0; i < L->nconns; i++) {
+            if (L->conns[i].fd >= 0) {
+                link_del(&L->conns[i].wheel);
+                wheel_insert(L, &L->conns[i]);
+            }
+        }
+    }
     /* RFC 7828 3.3.2: TIMEOUT in units of 100 ms, the timeout this connection has. */
     uint32_t ka = L->lim.idle_timeout_ms / 100;
     L->tr.keepalive = (uint16_t)(ka > 65535 ? 65535 : ka);
@@ -782,7 +837,8 @@ void rd_tcp_set_limits(rd_tcp_set *s, const rd_tcp_limits *lim)
 }
 
 rd_tcp_set *rd_tcp_start(const rd_tcp_listener *ls, int nls, int nworkers, const int *cpus,
-                         uint32_t pool, const rd_tcp_limits *limits, char *err, size_t errlen)
+                         uint32_t pool, const rd_tcp_limits *limits, rd_dnstap *tap,
+                         int tap_first, char *err, size_t errlen)
 {
     if (nls < 1 || nworkers < 1 || nworkers > RD_TCP_MAX_WORKERS || pool < 1
         || pool > (1u << 24)) {
@@ -808,6 +864,11 @@ rd_tcp_set *rd_tcp_start(const rd_tcp_listener *ls, int nls, int nworkers, const
     for (int w = 0; w < nworkers; w++) {
         if (!(s->loops[w] = loop_new(s, w, cpus ? cpus[w] : -1, pool, ls, nls))) {
             snprintf(err, errlen, "cannot set up TCP worker %d: %s", w, strerror(errno));
+            rd_tcp_free(s);
+            return NULL;
+        }
+        if (tap && !(s->loops[w]->tap = rd_dnstap_ring_at(tap, tap_first + w))) {
+            snprintf(err, errlen, "dnstap: no ring for TCP worker %d", w);
             rd_tcp_free(s);
             return NULL;
         }

@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "query/engine.h"
+#include "dnstap.h"
 
 enum {
     RD_TCP_MAX_WORKERS = 256,
@@ -71,11 +72,13 @@ typedef struct rd_tcp_counters {
 typedef struct rd_tcp_set rd_tcp_set;
 
 /* Start `nworkers` threads; worker w pinned to cpus[w] (-1: not pinned) serves the
- * listeners whose worker is w, with a pool of `pool_connections` connections.
- * Returns NULL with a reason in err on failure (then nothing is left running). */
+ * listeners whose worker is w, with a pool of `pool_connections` connections.  tap:
+ * dnstap logging, worker w writing to ring tap_first + w; NULL for none (it must outlive
+ * the threads).  Returns NULL with a reason in err on failure (then nothing is left
+ * running). */
 rd_tcp_set *rd_tcp_start(const rd_tcp_listener *ls, int nls, int nworkers, const int *cpus,
                          uint32_t pool_connections, const rd_tcp_limits *limits,
-                         char *err, size_t errlen);
+                         rd_dnstap *tap, int tap_first, char *err, size_t errlen);
 
 /* New limits for every worker, seen at their next turn. */
 void rd_tcp_set_limits(rd_tcp_set *s, const rd_tcp_limits *limits);

@@ -242,3 +242,118 @@ int zdiff_journal_check(const uint8_t *buf, size_t len, char *err, size_t errlen
     }
     return 0;
 }
+
+/* ---- condensation: the net effect of a chain of changesets ---- */
+
+typedef struct centry {
+    const uint8_t *rec;        /* the record's bytes in the chain */
+    uint32_t len;
+    int8_t state;              /* -1 deleted from the base version, +1 added, 0 cancelled */
+} centry;
+
+static uint64_t rec_hash(const uint8_t *p, size_t n)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 1099511628211ull;
+    return h;
+}
+
+long zdiff_condense(const uint8_t *chain, size_t len, uint8_t **out, size_t *outlen)
+{
+    *out = NULL;
+    *outlen = 0;
+    /* Count the records first: the table is sized once. */
+    size_t total = 0;
+    const uint8_t *p = chain, *end = chain + len;
+    const uint8_t *first_soa = NULL, *last_soa = NULL;
+    size_t first_soa_len = 0, last_soa_len = 0;
+    uint32_t from = 0, to = 0;
+    int ncs = 0;
+    while (p < end) {
+        if ((size_t)(end - p) < ZDIFF_HDR) return -1;
+        uint32_t l = zdiff_get32(p);
+        if (l < ZDIFF_HDR || l > (size_t)(end - p)) return -1;
+        if (ncs == 0) from = zdiff_get32(p + 4);
+        to = zdiff_get32(p + 8);
+        total += zdiff_get32(p + 12);
+        p += l;
+        ncs++;
+    }
+    size_t cap = 16;
+    while (cap < total * 2) cap *= 2;
+    centry *ents = malloc((total + 1) * sizeof *ents);
+    uint32_t *slots = malloc(cap * sizeof *slots);
+    if (!ents || !slots) { free(ents); free(slots); return -1; }
+    memset(slots, 0xFF, cap * sizeof *slots);
+    size_t n = 0;
+    long result = -1;
+    buf del = { 0 }, add = { 0 };
+    for (p = chain; p < end; ) {
+        uint32_t l = zdiff_get32(p);
+        const uint8_t *r = p + ZDIFF_HDR, *ce = p + l;
+        int soas = 0;
+        while (r < ce) {
+            const uint8_t *owner, *rdata;
+            uint16_t type, rclass, rdlen;
+            uint32_t ttl;
+            const uint8_t *next = zdiff_record(r, ce, &owner, &type, &rclass, &ttl, &rdata, &rdlen);
+            if (!next) goto done;
+            size_t rl = (size_t)(next - r);
+            if (type == RD_T_SOA) {
+                /* RFC 1995 4: each changeset opens its halves with the old and new SOA. */
+                if (soas == 0 && !first_soa) { first_soa = r; first_soa_len = rl; }
+                if (soas == 1) { last_soa = r; last_soa_len = rl; }
+                soas++;
+                r = next;
+                continue;
+            }
+            int adding = soas >= 2;
+            uint64_t h = rec_hash(r, rl);
+            size_t i = (size_t)h & (cap - 1);
+            while (slots[i] != UINT32_MAX) {
+                centry *e = &ents[slots[i]];
+                if (e->len == rl && memcmp(e->rec, r, rl) == 0) break;
+                i = (i + 1) & (cap - 1);
+            }
+            if (slots[i] == UINT32_MAX) {
+                if (n >= total) goto done;
+                ents[n] = (centry){ r, (uint32_t)rl, (int8_t)(adding ? 1 : -1) };
+                slots[i] = (uint32_t)n++;
+            } else {
+                centry *e = &ents[slots[i]];
+                /* A deletion undoes an earlier addition and vice versa; a state of 0
+                 * is the base version's record as it was. */
+                if (adding) e->state = e->state < 0 ? 0 : 1;
+                else e->state = e->state > 0 ? 0 : -1;
+            }
+            r = next;
+        }
+        if (soas != 2) goto done;
+        p = ce;
+    }
+    if (!first_soa || !last_soa) goto done;
+    uint8_t hdr[ZDIFF_HDR] = { 0 };
+    buf_put(&del, hdr, ZDIFF_HDR);
+    buf_put(&del, first_soa, first_soa_len);
+    buf_put(&add, last_soa, last_soa_len);
+    long cnt = 2;
+    for (size_t k = 0; k < n; k++) {
+        if (ents[k].state < 0) { buf_put(&del, ents[k].rec, ents[k].len); cnt++; }
+        else if (ents[k].state > 0) { buf_put(&add, ents[k].rec, ents[k].len); cnt++; }
+    }
+    if (buf_put(&del, add.p, add.n) < 0 || del.n > UINT32_MAX) goto done;
+    put32(del.p, (uint32_t)del.n);
+    put32(del.p + 4, from);
+    put32(del.p + 8, to);
+    put32(del.p + 12, (uint32_t)cnt);
+    *out = del.p;
+    *outlen = del.n;
+    del.p = NULL;
+    result = cnt;
+done:
+    free(del.p);
+    free(add.p);
+    free(ents);
+    free(slots);
+    return result;
+}

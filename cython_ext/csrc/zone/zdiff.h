@@ -28,6 +28,13 @@ enum { ZDIFF_HDR = 16 };
  * data apart from the SOA), or -1 when out of memory or the origins differ. */
 long zdiff_build(const zimg *old, const zimg *new_, uint8_t **out, size_t *outlen);
 
+/* Condense the changesets chain[0..len) (one after the other, each `to` the next `from`)
+ * into one changeset from the first `from` to the last `to` (RFC 1995 4 condensation): a
+ * record added then deleted again (or deleted then added back) cancels out.  Writes a
+ * malloc()ed changeset to *out; returns its record count, or -1 (out of memory or a
+ * malformed chain). */
+long zdiff_condense(const uint8_t *chain, size_t len, uint8_t **out, size_t *outlen);
+
 /* Check that buf[0..len) is a well-formed journal (every changeset's bounds, names and
  * record bounds, and the serial chain).  0 when sound; else -1 with a reason in err. */
 int zdiff_journal_check(const uint8_t *buf, size_t len, char *err, size_t errlen);

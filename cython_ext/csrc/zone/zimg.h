@@ -108,12 +108,17 @@ const uint8_t *zimg_base(const zimg *z);                      /* image start */
 znode_id zimg_find_node(const zimg *z, const uint8_t *lname);
 
 /* Precomputed answers (zimg_fast.c), for tests and tools: drop them from a writable
- * image (every query then takes the general path); how many names have some; the answer
- * stored for (lower-case name, qtype): its body length, or -1 when there is none. */
+ * image (every query then takes the general path), or only those to DO=1 queries; how
+ * many names have some; the answer stored for (lower-case name, qtype, DO): its body
+ * length, or -1 when there is none. */
 void zimg_fast_clear(zimg *z);
+void zimg_fast_clear_do(zimg *z);
 uint32_t zimg_fast_names(const zimg *z);
-int zimg_fast_get(const zimg *z, const uint8_t *lname, uint16_t qtype, uint16_t *counts,
-                  uint8_t *aa, uint8_t *rcode, const uint8_t **body);
+/* Bytes the DO=1 answers add to the image (their tables and the blobs they do not share
+ * with plain answers; alignment padding left out). */
+size_t zimg_fast_do_bytes(const zimg *z);
+int zimg_fast_get(const zimg *z, const uint8_t *lname, uint16_t qtype, int do_bit,
+                  uint16_t *counts, uint8_t *aa, uint8_t *rcode, const uint8_t **body);
 
 /* Prefetch hints for answering a batch of queries (engine_zimg_extra.c): each stage
  * touches only memory the previous stage brought into cache.  Hints only: any lname that
@@ -124,9 +129,9 @@ void zimg_prefetch_node(const zimg *z, uint32_t hash);
 void zimg_prefetch_data(const zimg *z, uint32_t hash);
 void zimg_prefetch_rdata(const zimg *z, uint32_t hash);
 /* The same for the precomputed answers: slot (0: the zone has none), record (its offset,
- * RD_NONE when the name has none), then the answer to qtype. */
+ * RD_NONE when the name has none), then the answer to qtype (with DO or not). */
 int zimg_prefetch_fast_slot(const zimg *z, uint32_t hash);
 uint32_t zimg_prefetch_fast_rec(const zimg *z, uint32_t hash);
-void zimg_prefetch_fast_blob(const zimg *z, uint32_t rec, uint16_t qtype);
+void zimg_prefetch_fast_blob(const zimg *z, uint32_t rec, uint16_t qtype, int do_bit);
 
 #endif

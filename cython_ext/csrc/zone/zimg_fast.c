@@ -9,7 +9,7 @@ static inline const zfast_slot *fast_slots(const zimg *z)
 }
 
 const zfast_blob *zimg_fast_answer(const zimg *z, const uint8_t *lname, size_t len, uint32_t h,
-                                   uint16_t qtype)
+                                   uint16_t qtype, int do_bit)
 {
     if (z->fast_off == 0 || zfast_qtype_special(qtype)) return NULL;
     const uint8_t *base = (const uint8_t *)z;
@@ -25,9 +25,9 @@ const zfast_blob *zimg_fast_answer(const zimg *z, const uint8_t *lname, size_t l
         const uint8_t *name = base + off + sizeof *r;
         if (r->name_len != len || memcmp(name, lname, len) != 0) continue;
         const zfast_ent *e = (const zfast_ent *)(base + off + zfast_rec_head(r->name_len));
-        uint32_t b = r->dflt;
-        for (unsigned k = 0; k < r->nent; k++)
-            if (e[k].qtype == qtype) { b = e[k].blob; break; }
+        unsigned k = 0;
+        while (k < r->nent && e[k].qtype != qtype) k++;
+        uint32_t b = zfast_rec_blob(r, e, k, do_bit);
         return b == RD_NONE ? NULL : (const zfast_blob *)(base + b);
     }
     return NULL;
@@ -60,10 +60,14 @@ int zimg_fast_check(const zimg *z, char *err, size_t errlen)
         const zfast_rec *r = (const zfast_rec *)(base + off);
         if (r->name_len == 0) FAIL("answer slot %u: bad record", (unsigned)i);
         uint64_t ents = off + zfast_rec_head(r->name_len);
-        if (ents + (uint64_t)r->nent * sizeof(zfast_ent) > re) FAIL("answer slot %u: bad record", (unsigned)i);
+        uint64_t dos = r->flags == ZFAST_DO_TABLE ? ((uint64_t)r->nent + 1) * 4 : 0;
+        if (r->flags > ZFAST_DO_TABLE ||
+            ents + (uint64_t)r->nent * sizeof(zfast_ent) + dos > re)
+            FAIL("answer slot %u: bad record", (unsigned)i);
         const zfast_ent *e = (const zfast_ent *)(base + ents);
-        for (unsigned k = 0; k <= r->nent; k++) {
-            uint64_t b = k < r->nent ? e[k].blob : r->dflt;
+        for (unsigned k = 0; k <= 2 * (unsigned)r->nent + 1; k++) {
+            /* the plain answers, then the DO ones */
+            uint64_t b = zfast_rec_blob(r, e, k % (r->nent + 1u), k > r->nent);
             if (b == RD_NONE) continue;
             if (b % 2 || b < ro || b + ZFAST_BLOB_HDR > re) FAIL("answer slot %u: bad blob", (unsigned)i);
             const zfast_blob *bl = (const zfast_blob *)(base + b);
@@ -81,6 +85,14 @@ void zimg_fast_clear(zimg *z)
     z->fast_off = z->fast_mask = z->fast_recs_off = z->fast_recs_len = 0;
 }
 
+void zimg_fast_clear_do(zimg *z)
+{
+    if (z->fast_off == 0) return;
+    zfast_slot *tab = (zfast_slot *)((uint8_t *)z + z->fast_off);
+    for (uint64_t i = 0; i <= z->fast_mask; i++)
+        if (tab[i].rec != RD_NONE) ((zfast_rec *)((uint8_t *)z + tab[i].rec))->flags = 0;
+}
+
 uint32_t zimg_fast_names(const zimg *z)
 {
     if (z->fast_off == 0) return 0;
@@ -90,11 +102,35 @@ uint32_t zimg_fast_names(const zimg *z)
     return n;
 }
 
-int zimg_fast_get(const zimg *z, const uint8_t *lname, uint16_t qtype, uint16_t *counts,
-                  uint8_t *aa, uint8_t *rcode, const uint8_t **body)
+size_t zimg_fast_do_bytes(const zimg *z)
+{
+    if (z->fast_off == 0) return 0;
+    const uint8_t *base = (const uint8_t *)z;
+    const zfast_slot *tab = fast_slots(z);
+    size_t total = 0;
+    for (uint64_t i = 0; i <= z->fast_mask; i++) {
+        if (tab[i].rec == RD_NONE) continue;
+        const zfast_rec *r = (const zfast_rec *)(base + tab[i].rec);
+        if (r->flags != ZFAST_DO_TABLE) continue;
+        const zfast_ent *e = (const zfast_ent *)(base + tab[i].rec + zfast_rec_head(r->name_len));
+        const uint32_t *d = (const uint32_t *)(e + r->nent);
+        total += 4 * ((size_t)r->nent + 1);
+        /* a DO offset shared with a plain answer or an earlier DO answer adds no bytes */
+        for (unsigned k = 0; k <= r->nent; k++) {
+            int seen = d[k] == RD_NONE;
+            for (unsigned j = 0; !seen && j <= r->nent; j++)
+                seen = d[k] == zfast_rec_blob(r, e, j, 0) || (j < k && d[k] == d[j]);
+            if (!seen) total += ZFAST_BLOB_HDR + ((const zfast_blob *)(base + d[k]))->len;
+        }
+    }
+    return total;
+}
+
+int zimg_fast_get(const zimg *z, const uint8_t *lname, uint16_t qtype, int do_bit,
+                  uint16_t *counts, uint8_t *aa, uint8_t *rcode, const uint8_t **body)
 {
     const zfast_blob *b = zimg_fast_answer(z, lname, rd_name_len(lname),
-                                            zfast_hash(lname, rd_name_len(lname)), qtype);
+                                            zfast_hash(lname, rd_name_len(lname)), qtype, do_bit);
     if (!b) return -1;
     counts[0] = b->an;
     counts[1] = b->ns;

@@ -84,14 +84,19 @@ typedef struct zfast_slot {
 } zfast_slot;
 
 /* A record, 4-byte aligned: this header, the lower-case wire name, padding to 4, then
- * nent zfast_ent; its own answer blobs usually follow. */
+ * nent zfast_ent, then (ZFAST_DO_TABLE) nent + 1 uint32_t: the image offsets of the
+ * answers to DO=1 queries (RFC 3225), entry by entry and the default last, RD_NONE =
+ * general path; its own answer blobs usually follow.  A DO offset equal to the plain one
+ * shares its bytes (an answer with no RRSIG to add). */
 typedef struct zfast_rec {
     uint8_t name_len;          /* wire length including the root byte */
     uint8_t nent;
-    uint16_t reserved;
+    uint16_t flags;            /* ZFAST_DO_* (neither: DO=1 queries take the general path) */
     uint32_t dflt;             /* image offset of the blob answering every qtype not
                                   listed, RD_NONE = general path */
 } zfast_rec;
+#define ZFAST_DO_SAME 1        /* DO=1 gets the plain answers (a zone with no DNSSEC records) */
+#define ZFAST_DO_TABLE 2       /* the DO offsets follow the entries */
 
 typedef struct zfast_ent {
     uint16_t qtype;
@@ -152,9 +157,20 @@ static inline int zfast_qtype_special(uint16_t t)
 }
 
 /* Answer blob for (lname, qtype) where lname (lower-case, len bytes, hash h) is an exact
- * name of the zone, or NULL: not precomputed. */
+ * name of the zone, to a query with (do_bit 1) or without DO, or NULL: not precomputed. */
 const zfast_blob *zimg_fast_answer(const zimg *z, const uint8_t *lname, size_t len, uint32_t h,
-                                   uint16_t qtype);
+                                   uint16_t qtype, int do_bit);
+
+/* The blob offset of entry k of record r (k == nent: the default) for DO or not. */
+static inline uint32_t zfast_rec_blob(const zfast_rec *r, const zfast_ent *e, unsigned k,
+                                      int do_bit)
+{
+    if (do_bit && !(r->flags & ZFAST_DO_SAME)) {
+        if (!(r->flags & ZFAST_DO_TABLE)) return RD_NONE;
+        return ((const uint32_t *)(e + r->nent))[k];
+    }
+    return k < r->nent ? e[k].blob : r->dflt;
+}
 /* Validation of the fast section of an untrusted image; 0 when sound. */
 int zimg_fast_check(const zimg *z, char *err, size_t errlen);
 

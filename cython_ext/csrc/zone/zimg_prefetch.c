@@ -89,14 +89,14 @@ uint32_t zimg_prefetch_fast_rec(const zimg *z, uint32_t hash)
 
 /* Stage 3: the record is in cache: prefetch the answer for qtype.  rec comes from stage 2
  * on a validated image, so it lies inside the records area. */
-void zimg_prefetch_fast_blob(const zimg *z, uint32_t rec, uint16_t qtype)
+void zimg_prefetch_fast_blob(const zimg *z, uint32_t rec, uint16_t qtype, int do_bit)
 {
     const uint8_t *base = (const uint8_t *)z;
     const zfast_rec *r = (const zfast_rec *)(base + rec);
     const zfast_ent *e = (const zfast_ent *)(base + rec + zfast_rec_head(r->name_len));
-    uint32_t b = r->dflt;
-    for (unsigned k = 0; k < r->nent; k++)
-        if (e[k].qtype == qtype) { b = e[k].blob; break; }
+    unsigned k = 0;
+    while (k < r->nent && e[k].qtype != qtype) k++;
+    uint32_t b = zfast_rec_blob(r, e, k, do_bit);
     if (b != RD_NONE) {
         __builtin_prefetch(base + b);
         __builtin_prefetch(base + b + 64);

@@ -1,0 +1,301 @@
+#!/usr/bin/env python3
+# xfr_bench.py — zone transfers out: robdns vs a Knot primary feeding Knot, NSD and BIND secondaries (first transfer, primary CPU, change propagation), and UDP answers while transfers run.
+"""For each primary (robdns, then Knot), with TSIG (hmac-sha256) on every exchange:
+
+1. first transfer: each secondary (Knot, NSD, BIND 9 `named`; one at a time, nothing
+   else running) is started empty; the time from its spawn to its first authoritative
+   answer of the new zone, and the primary's CPU seconds (utime+stime of its process
+   tree) over that time;
+2. change propagation: with the three secondaries running, 0.1% of the host records get
+   a new address and the serial is bumped; the zone file is written and the primary told
+   (`robdns ctl reload`; `knotc zone-reload`); the time from the write to each secondary
+   answering the new serial (the primary NOTIFYs them; they take IXFR);
+3. robdns only: dnsperf sends UDP queries at --qps for --duration seconds while three
+   AXFR clients (kdig +tcp) transfer the zone over and over; queries lost, and the
+   transfers completed meanwhile.
+
+    python3 bench/xfr_bench.py --records 1000000            # the full run (minutes)
+    python3 bench/xfr_bench.py --records 50000 --duration 5  # a quick check (~1 min)
+"""
+
+import argparse
+import base64
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
+
+import genzone  # noqa: E402
+import procfs  # noqa: E402
+from servers import OUT, Knot, Robdns, free_port, print_and_save, soa_answered  # noqa: E402
+from xfr_secondaries import start_secondary  # noqa: E402
+
+ORIGIN = genzone.DEFAULT_ORIGIN
+SECRET = base64.b64encode(b"xfr-bench-secret-0123456789abcdef").decode()
+KEY = ("xfr.key.", "hmac-sha256", SECRET)
+KINDS = ("knot", "nsd", "bind")
+
+
+class RobdnsPrimary(Robdns):
+    """robdns serving the zone to secondaries: keys, allow_transfer, notify."""
+
+    def __init__(self, zone, notify_ports=(), **kw):
+        super().__init__(zone, ORIGIN, **kw)
+        self.notify_ports = list(notify_ports)
+
+    def command(self):
+        conf = os.path.join(self.tmp, "robdns.yaml")
+        notify = "".join(f'      - {{address: "127.0.0.1@{p}", key: xfr.key.}}\n' for p in self.notify_ports)
+        with open(conf, "w") as f:
+            f.write(f"""server:
+  listen: ["127.0.0.1@{self.port}"]
+  workers: {self.workers}
+  control: "{self.tmp}/control.sock"
+  xfr: {{journal_dir: "{self.tmp}/journal", max_transfers: 16, notify_timeout: 0.5}}
+keys:
+  - {{name: xfr.key., algorithm: hmac-sha256, secret: "{SECRET}"}}
+zones:
+  - name: {ORIGIN}
+    file: "{self.zone}"
+    allow_transfer: [{{address: 127.0.0.0/8, key: xfr.key.}}]
+""" + (f"    notify:\n{notify}" if notify else ""))
+        return [sys.executable, "-m", "robdns", "serve", "-c", conf]
+
+    def reload(self):
+        subprocess.run([sys.executable, "-m", "robdns", "ctl", "-s", self.control, "reload"],
+                       env=self.env(), check=True, capture_output=True, timeout=300)
+
+
+class KnotPrimary(Knot):
+    """knotd as the primary: the same key, ACL and NOTIFY, a control socket for reloads."""
+
+    def __init__(self, zone, notify_ports=(), **kw):
+        super().__init__(zone, ORIGIN, **kw)
+        self.notify_ports = list(notify_ports)
+
+    def command(self):
+        conf = os.path.join(self.tmp, "knot.conf")
+        remotes = "".join(f"  - id: s{p}\n    address: 127.0.0.1@{p}\n    key: xfr.key.\n"
+                          for p in self.notify_ports)
+        notify = f"    notify: [{', '.join(f's{p}' for p in self.notify_ports)}]\n" if self.notify_ports else ""
+        with open(conf, "w") as f:
+            f.write(f"""server:
+    rundir: "{self.tmp}"
+    listen: 127.0.0.1@{self.port}
+log:
+  - target: stderr
+    any: warning
+control:
+    listen: "{self.tmp}/knot.sock"
+database:
+    storage: "{self.tmp}"
+key:
+  - id: xfr.key.
+    algorithm: hmac-sha256
+    secret: {SECRET}
+""" + (f"remote:\n{remotes}" if remotes else "") + f"""acl:
+  - id: xfr
+    address: 127.0.0.0/8
+    key: xfr.key.
+    action: transfer
+template:
+  - id: default
+    storage: "{self.tmp}"
+    zonefile-sync: -1
+    zonefile-load: difference
+    journal-content: changes
+zone:
+  - domain: {ORIGIN}
+    file: "{self.zone}"
+    acl: xfr
+{notify}""")
+        self.knot_conf = conf
+        return ["knotd", "-c", conf]
+
+    def reload(self):
+        subprocess.run(["knotc", "-c", self.knot_conf, "zone-reload", ORIGIN], check=True,
+                       capture_output=True, timeout=300)
+
+
+def changed_zone(src, dst, serial, fraction):
+    """Copy zone src to dst with a new serial and every 1/fraction-th A record's address
+    changed; returns how many records changed."""
+    step = max(1, int(1 / fraction))
+    n = seen = 0
+    with open(src) as f, open(dst + ".tmp", "w") as out:
+        for line in f:
+            if line.rstrip().endswith("; serial"):
+                line = f"        {serial} ; serial\n"
+            else:
+                m = re.match(r"^(\S*\s+(?:\d+\s+)?(?:IN\s+)?A\s+)(\d+\.\d+\.\d+\.)(\d+)\s*$", line)
+                if m:
+                    seen += 1
+                    if seen % step == 0:
+                        line = f"{m.group(1)}{m.group(2)}{(int(m.group(3)) + 1) % 256}\n"
+                        n += 1
+            out.write(line)
+    os.replace(dst + ".tmp", dst)
+    return n
+
+
+def first_transfers(primary):
+    out = {}
+    for kind in KINDS:
+        pids = primary.pids()
+        cpu0 = procfs.cpu_seconds(pids)
+        t0 = time.perf_counter()
+        sec = start_secondary(kind, ORIGIN, ("127.0.0.1", primary.port), KEY, timeout=1800)
+        dt = time.perf_counter() - t0
+        cpu = procfs.cpu_seconds(primary.pids()) - cpu0
+        sec.stop()
+        out[kind] = {"seconds": round(dt, 3), "primary_cpu": round(cpu, 3)}
+        print(f"  {primary.name} -> {kind}: first transfer {dt:.2f} s, primary CPU {cpu:.2f} s", flush=True)
+    return out
+
+
+def propagation(make_primary, zone, fraction):
+    """Start the secondaries on fixed ports, a primary that notifies them, change the zone
+    and time each secondary's pick-up."""
+    ports = {kind: free_port() for kind in KINDS}
+    work = tempfile.mkdtemp(prefix="robdns-xfrbench-")
+    zfile = os.path.join(work, "zone")
+    shutil.copy(zone, zfile)
+    primary = make_primary(zfile, list(ports.values()))
+    primary.start()
+    primary.wait_answer(limit=1800)
+    secs = {}
+    try:
+        for kind in KINDS:
+            secs[kind] = _start_on(kind, ports[kind], primary.port)
+        old = genzone_serial(zfile)
+        changed = changed_zone(zone, zfile, old + 1, fraction)
+        t0 = time.perf_counter()
+        primary.reload()
+        pending = dict(ports)
+        done = {}
+        deadline = t0 + 600
+        while pending and time.perf_counter() < deadline:
+            for kind, port in list(pending.items()):
+                if soa_answered(port, ORIGIN, 0.05, old + 1):
+                    done[kind] = round(time.perf_counter() - t0, 3)
+                    del pending[kind]
+            time.sleep(0.01)
+        for kind in pending:
+            done[kind] = None
+        print(f"  {primary.name}: {changed} records changed; serving the new serial after "
+              + ", ".join(f"{k} {v} s" for k, v in done.items()), flush=True)
+        return {"changed": changed, "seconds": done}
+    finally:
+        for s in secs.values():
+            s.stop()
+        primary.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def genzone_serial(path):
+    from servers import zone_serial
+    return zone_serial(path)
+
+
+def _start_on(kind, port, primary_port):
+    import refservers
+    orig = refservers.free_port
+    refservers.free_port = lambda host="127.0.0.1": port     # the port NOTIFY is sent to
+    try:
+        return start_secondary(kind, ORIGIN, ("127.0.0.1", primary_port), KEY, timeout=1800)
+    finally:
+        refservers.free_port = orig
+
+
+def udp_under_transfers(zone, queries, qps, duration):
+    """dnsperf at `qps` against robdns while three kdig AXFR loops run."""
+    primary = RobdnsPrimary(zone, workers=1)
+    primary.start()
+    primary.wait_answer(limit=1800)
+    stop = threading.Event()
+    counts = [0, 0, 0]
+
+    def axfr_loop(i):
+        while not stop.is_set():
+            r = subprocess.run(["kdig", "-p", str(primary.port), "-y", f"hmac-sha256:xfr.key.:{SECRET}",
+                                "+noall", "+stats", "AXFR", ORIGIN, "@127.0.0.1"],
+                               capture_output=True, timeout=600)
+            if r.returncode == 0:
+                counts[i] += 1
+    threads = [threading.Thread(target=axfr_loop, args=(i,), daemon=True) for i in range(3)]
+    try:
+        for t in threads:
+            t.start()
+        time.sleep(0.5)
+        r = subprocess.run(["dnsperf", "-s", "127.0.0.1", "-p", str(primary.port), "-d", queries,
+                            "-l", str(duration), "-Q", str(qps), "-c", "4", "-t", "2"],
+                           capture_output=True, text=True, timeout=duration + 120)
+        stop.set()
+        for t in threads:
+            t.join(timeout=600)
+        text = r.stdout
+        sent = int(re.search(r"Queries sent:\s+(\d+)", text).group(1))
+        completed = int(re.search(r"Queries completed:\s+(\d+)", text).group(1))
+        lost = int(re.search(r"Queries lost:\s+(\d+)", text).group(1))
+        res = {"qps": qps, "duration": duration, "sent": sent, "completed": completed,
+               "lost": lost, "axfr_completed": sum(counts)}
+        print(f"  robdns: {sent} UDP queries at {qps}/s, {lost} lost, while {sum(counts)} "
+              f"AXFRs completed in 3 parallel loops", flush=True)
+        return res
+    finally:
+        stop.set()
+        primary.stop()
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--records", type=int, default=1000000)
+    ap.add_argument("--change", type=float, default=0.001, help="fraction of A records changed")
+    ap.add_argument("--qps", type=int, default=40000)
+    ap.add_argument("--duration", type=int, default=20, help="seconds of dnsperf")
+    args = ap.parse_args(argv)
+    tag = f"{args.records // 1000}k"
+    zone = os.path.join(OUT, f"xfr{tag}.zone")
+    queries = os.path.join(OUT, f"xfr{tag}.queries")
+    genzone.ensure(args.records, zone, queries)
+    data = {"records": args.records, "machine": procfs.machine_facts()}
+    print(f"zone {ORIGIN} {args.records} records ({zone})")
+    data["first"] = {}
+    for name, make in (("robdns", lambda: RobdnsPrimary(zone)), ("knot", lambda: KnotPrimary(zone))):
+        p = make()
+        p.start()
+        p.wait_answer(limit=1800)
+        try:
+            data["first"][name] = first_transfers(p)
+        finally:
+            p.stop()
+    data["propagation"] = {
+        "robdns": propagation(lambda z, ports: RobdnsPrimary(z, ports), zone, args.change),
+        "knot": propagation(lambda z, ports: KnotPrimary(z, ports), zone, args.change),
+    }
+    data["udp_under_transfers"] = udp_under_transfers(zone, queries, args.qps, args.duration)
+    lines = ["", f"first transfer (s, primary CPU s) — {args.records} records"]
+    for kind in KINDS:
+        r, k = data["first"]["robdns"][kind], data["first"]["knot"][kind]
+        lines.append(f"  {kind:5} from robdns {r['seconds']:7.2f} ({r['primary_cpu']:.2f})   "
+                     f"from knot {k['seconds']:7.2f} ({k['primary_cpu']:.2f})")
+    lines.append(f"change of {args.change:.1%} of the A records -> secondary serving it (s)")
+    for kind in KINDS:
+        lines.append(f"  {kind:5} from robdns {data['propagation']['robdns']['seconds'][kind]}   "
+                     f"from knot {data['propagation']['knot']['seconds'][kind]}")
+    u = data["udp_under_transfers"]
+    lines.append(f"UDP at {u['qps']}/s during 3 AXFR loops: {u['lost']} of {u['sent']} lost "
+                 f"({u['axfr_completed']} AXFRs done)")
+    print_and_save("\n".join(lines), data, os.path.join(OUT, "xfr_bench.json"))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,158 @@
+#!/usr/bin/env python3
+# xfr_secondary_bench.py — robdns as a secondary: time from spawn until it serves a zone transferred from a Knot primary, and its peak memory, against Knot and NSD secondaries of the same primary; then an increment of changed records.
+"""With a Knot primary of a genzone.py zone (TSIG hmac-sha256 on every exchange):
+
+1. first transfer: each secondary (robdns, Knot, NSD; one at a time) is started empty;
+   the time from its spawn to its first authoritative answer of the zone, and its peak
+   memory (VmHWM summed over its process tree) then; they keep running;
+2. increment: --changed A records get a new address and the serial is bumped; the zone
+   file is written and Knot told (`knotc zone-reload`: it NOTIFYs the three secondaries);
+   the time from the reload to each secondary answering the new serial (robdns and Knot
+   take IXFR, NSD 4.6 AXFR), and how robdns took it (zone-status).
+
+    python3 bench/xfr_secondary_bench.py --records 1000000 --changed 1000   # full run
+    python3 bench/xfr_secondary_bench.py --records 20000 --changed 100      # quick check
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
+
+import genzone  # noqa: E402
+import procfs  # noqa: E402
+from servers import OUT, Robdns, free_port, print_and_save, soa_answered  # noqa: E402
+from xfr_bench import KEY, ORIGIN, SECRET, KnotPrimary, _start_on, changed_zone, genzone_serial  # noqa: E402
+
+
+class RobdnsSecondary(Robdns):
+    """robdns as a secondary of a primary at (host, port), with the bench's key."""
+
+    def __init__(self, primary, port=None, **kw):
+        self.primary = primary
+        super().__init__(os.devnull, ORIGIN, port=port, **kw)
+
+    def command(self):
+        conf = os.path.join(self.tmp, "robdns.yaml")
+        with open(conf, "w") as f:
+            f.write(f"""server:
+  listen: ["127.0.0.1@{self.port}"]
+  workers: {self.workers}
+  control: "{self.tmp}/control.sock"
+keys:
+  - {{name: xfr.key., algorithm: hmac-sha256, secret: "{SECRET}"}}
+zones:
+  - name: {ORIGIN}
+    file: "{self.tmp}/secondary.zone"
+    primaries: [{{address: "{self.primary[0]}@{self.primary[1]}", key: xfr.key.}}]
+""")
+        return [sys.executable, "-m", "robdns", "serve", "-c", conf]
+
+    def zone_status(self):
+        r = subprocess.run([sys.executable, "-m", "robdns", "ctl", "-s", self.control, "--json",
+                            "zone-status", ORIGIN], env=self.env(), capture_output=True,
+                           text=True, timeout=60)
+        return json.loads(r.stdout)["zones"][0]
+
+
+class Spawned:
+    """A reference secondary (tests/xfr_secondaries.py) with the figures of its start."""
+
+    def __init__(self, kind, port, primary_port):
+        t0 = time.perf_counter()
+        self.server = _start_on(kind, port, primary_port)
+        self.seconds = time.perf_counter() - t0
+        self.port = port
+
+    def pids(self):
+        return procfs.process_tree(self.server.proc.pid)
+
+    def stop(self):
+        self.server.stop()
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--records", type=int, default=1000000)
+    ap.add_argument("--changed", type=int, default=1000, help="A records changed by the increment")
+    ap.add_argument("--log", action="store_true", help="print the end of robdns' log")
+    args = ap.parse_args(argv)
+    tag = f"{args.records // 1000}k"
+    zone = os.path.join(OUT, f"xfr{tag}.zone")
+    genzone.ensure(args.records, zone, os.path.join(OUT, f"xfr{tag}.queries"))
+    work = tempfile.mkdtemp(prefix="robdns-xfrsec-")
+    zfile = os.path.join(work, "zone")
+    with open(zone) as src, open(zfile, "w") as dst:
+        dst.write(src.read())
+    ports = {kind: free_port() for kind in ("robdns", "knot", "nsd")}
+    primary = KnotPrimary(zfile, list(ports.values()))
+    primary.start()
+    primary.wait_answer(limit=1800)
+    data = {"records": args.records, "machine": procfs.machine_facts(), "first": {}}
+    print(f"zone {ORIGIN} {args.records} records from a Knot primary", flush=True)
+    secs = {}
+    try:
+        rob = RobdnsSecondary(("127.0.0.1", primary.port), port=ports["robdns"])
+        rob.start()
+        secs["robdns"] = rob
+        seconds = rob.wait_answer(limit=1800)
+        mem = procfs.memory_kb(rob.pids())
+        data["first"]["robdns"] = {"seconds": round(seconds, 3), "memory_kb": mem,
+                                   "transfer": rob.zone_status().get("last_transfer")}
+        for kind in ("knot", "nsd"):
+            s = Spawned(kind, ports[kind], primary.port)
+            secs[kind] = s
+            data["first"][kind] = {"seconds": round(s.seconds, 3),
+                                   "memory_kb": procfs.memory_kb(s.pids())}
+        for kind, r in data["first"].items():
+            print(f"  {kind:6} serving after {r['seconds']:.2f} s; memory {r['memory_kb']}", flush=True)
+
+        old = genzone_serial(zfile)
+        # changed_zone changes every (1/fraction)-th A record: count them first
+        import re
+        pattern = re.compile(r"^(\S*\s+(?:\d+\s+)?(?:IN\s+)?A\s+)(\d+\.\d+\.\d+\.)(\d+)\s*$")
+        with open(zone) as f:
+            a_records = sum(1 for line in f if pattern.match(line))
+        fraction = args.changed / max(1, a_records)
+        changed = changed_zone(zone, zfile, old + 1, fraction)
+        t0 = time.perf_counter()
+        primary.reload()
+        pending, done = dict(ports), {}
+        while pending and time.perf_counter() < t0 + 600:
+            for kind, port in list(pending.items()):
+                if soa_answered(port, ORIGIN, 0.05, old + 1):
+                    done[kind] = round(time.perf_counter() - t0, 3)
+                    del pending[kind]
+            time.sleep(0.01)
+        done.update({k: None for k in pending})
+        st = rob.zone_status()
+        data["increment"] = {"changed": changed, "seconds": done,
+                             "robdns_transfer": st.get("last_transfer")}
+        print(f"  increment of {changed} records: serving the new serial after "
+              + ", ".join(f"{k} {v} s" for k, v in done.items())
+              + f"; robdns took {st['last_transfer']['kind'].upper()}", flush=True)
+        if args.log:
+            print(rob.log_tail(3000))
+    finally:
+        for s in secs.values():
+            s.stop()
+        primary.stop()
+    lines = ["", f"secondaries of a Knot primary — {args.records} records",
+             "  first transfer: spawn -> serving (s), peak memory (VmHWM kB, tree)"]
+    for kind, r in data["first"].items():
+        lines.append(f"    {kind:6} {r['seconds']:8.2f}   {r['memory_kb']}")
+    lines.append(f"  increment of {data['increment']['changed']} A records -> serving (s)")
+    for kind, v in data["increment"]["seconds"].items():
+        lines.append(f"    {kind:6} {v}")
+    print_and_save("\n".join(lines), data, os.path.join(OUT, "xfr_secondary_bench.json"))
+
+
+if __name__ == "__main__":
+    main()

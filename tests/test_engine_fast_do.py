@@ -1,0 +1,207 @@
+"""test_engine_fast_do — precomputed answers to DO=1 queries against the general path.
+
+Validating resolvers set DO (RFC 3225) on every query, so a signed zone's image also
+carries the signed variant of each precomputed answer: the RRset with its RRSIGs, a
+NODATA with its NSEC/NSEC3 proof and signatures, a referral with its DS or its proof of
+no DS (RFC 4035 3.1).  Served from there, a response must be byte for byte what the
+general path writes.  The corpus zones and the DNSSEC test zone are signed here with
+BIND's dnssec-signzone and with ldns-signzone, NSEC and NSEC3 (with and without opt-out),
+and every (name, type) is asked of the same zones with and without their precomputed
+answers over UDP (payloads that fit and that do not: then the general path truncates,
+RFC 2181 9, RFC 4035 3.1.1) and TCP, in changed letter case, with NSID, one at a time and
+through rd_answer_batch.
+"""
+
+import os
+import random
+import shutil
+import subprocess
+import tempfile
+import time
+
+import dns.dnssec
+import dns.edns
+import dns.flags
+import dns.message
+import dns.name
+import dns.rdatatype
+import dns.rrset
+import pytest
+
+import dnssec_zones
+from robdns import _core
+
+CORPUS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
+CORPUS_ORIGINS = ("example.com.", "example.net.", "example.", "child.example.com.")
+LDNS_KEYGEN = shutil.which("ldns-keygen") or "/usr/bin/ldns-keygen"
+LDNS_SIGNZONE = shutil.which("ldns-signzone") or "/usr/bin/ldns-signzone"
+TYPES = ["A", "AAAA", "NS", "SOA", "CNAME", "MX", "TXT", "SRV", "PTR", "CAA", "DNAME",
+         "HTTPS", "SVCB", "DS", "ANY", "RRSIG", "NSEC", "NSEC3", "NSEC3PARAM", "DNSKEY",
+         "TYPE999", "NULL", "HINFO"]
+
+
+def _run(argv, cwd):
+    r = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, f"{' '.join(argv)}:\n{r.stdout}\n{r.stderr}"
+    return r.stdout.strip()
+
+
+def ldns_sign(workdir, origin, text, nsec3=False):
+    """Sign with ldns-keygen/ldns-signzone (ECDSA P-256 KSK and ZSK, RFC 6605); NSEC3
+    without extra iterations (RFC 9276 3.1).  Returns the signed file's path."""
+    os.makedirs(workdir, exist_ok=True)
+    unsigned = os.path.join(workdir, origin + "zone")
+    with open(unsigned, "w") as f:
+        f.write(text)
+    ksk = _run([LDNS_KEYGEN, "-a", "ECDSAP256SHA256", "-k", origin], workdir)
+    zsk = _run([LDNS_KEYGEN, "-a", "ECDSAP256SHA256", origin], workdir)
+    now = int(time.time())
+    signed = unsigned + (".nsec3" if nsec3 else ".nsec") + ".signed"
+    argv = [LDNS_SIGNZONE, "-o", origin, "-f", signed, "-i", str(now - 3600),
+            "-e", str(now + 30 * 86400)]
+    if nsec3:
+        argv += ["-n", "-t", "0"]
+    _run(argv + [unsigned, ksk, zsk], workdir)
+    return signed
+
+
+def signed_zones():
+    """(label, image) of every signed zone of the test: the DNSSEC test zone in each of
+    dnssec_zones' variants, and the corpus zones signed by both signers."""
+    workdir = tempfile.mkdtemp(prefix="robdns-fastdo-")
+    out = []
+    for variant in dnssec_zones.VARIANTS:
+        z = dnssec_zones.sign_zone(os.path.join(workdir, "bind-" + variant), variant)
+        out.append((f"{z.origin} {variant} (dnssec-signzone)", _core.compile_zone(z.origin, z.path)))
+    for i, origin in enumerate(CORPUS_ORIGINS):
+        with open(os.path.join(CORPUS, origin[:-1] + ".zone")) as f:
+            text = f.read()
+        variant = ("nsec", "nsec3")[i % 2]
+        z = dnssec_zones.sign_zone(os.path.join(workdir, f"bind-{origin}{variant}"), variant,
+                                   origin=origin, text=text)
+        out.append((f"{origin} {variant} (dnssec-signzone)", _core.compile_zone(origin, z.path)))
+        nsec3 = i % 2 == 0
+        path = ldns_sign(os.path.join(workdir, f"ldns-{origin}"), origin, text, nsec3)
+        out.append((f"{origin} {'nsec3' if nsec3 else 'nsec'} (ldns-signzone)",
+                    _core.compile_zone(origin, path)))
+    return out
+
+
+@pytest.fixture(scope="module")
+def zones():
+    return signed_zones()
+
+
+def recase(wire, rng):
+    """The same query with the question name's letters in another case (0x20 style)."""
+    b = bytearray(wire)
+    i = 12
+    while b[i]:
+        for k in range(i + 1, i + 1 + b[i]):
+            if 0x61 <= b[k] <= 0x7A and rng.random() < 0.5:
+                b[k] -= 0x20
+        i += 1 + b[i]
+    return bytes(b)
+
+
+def variants(name, qtype, rng):
+    """(wire, tcp) of one question in the modes that change a DO response."""
+    out = []
+    for payload, nsid in ((4096, False), (1232, False), (512, False), (1400, True)):
+        opts = [dns.edns.GenericOption(dns.edns.NSID, b"")] if nsid else []
+        w = dns.message.make_query(name, qtype, use_edns=0, payload=payload,
+                                   want_dnssec=True, options=opts).to_wire()
+        out.append((w if payload != 1232 else recase(w, rng), False))
+    w = dns.message.make_query(name, qtype, use_edns=0, payload=1232, want_dnssec=True).to_wire()
+    out.append((recase(w, rng), True))
+    # the plain answers of a signed zone stay as they were
+    out.append((dns.message.make_query(name, qtype, use_edns=0, payload=1232).to_wire(), False))
+    return out
+
+
+def compare(img, names, seed=5, nsid=b"fast-do"):
+    """Ask every (name, type) of both databases; returns (queries, DO answers stored)."""
+    fast = _core.Database([img], nsid=nsid, max_udp_payload=4096)
+    general = _core.Database([_core.image_without_answers(img)], nsid=nsid, max_udp_payload=4096)
+    rng = random.Random(seed)
+    asked = stored = 0
+    batch, expected = [], []
+    for name in names:
+        for qtype in TYPES:
+            stored += _core.image_fast_answer(img, name, dns.rdatatype.from_text(qtype), do=True) is not None
+            for wire, tcp in variants(name, qtype, rng):
+                want = _core.answer(general, wire, tcp=tcp)
+                got = _core.answer(fast, wire, tcp=tcp)
+                assert got == want, (name, qtype, tcp, dns.message.from_wire(wire).to_text())
+                asked += 1
+                if not tcp:
+                    batch.append(wire)
+                    expected.append(want)
+    for i in range(0, len(batch), 512):
+        assert _core.answer_batch(fast, batch[i:i + 512]) == expected[i:i + 512]
+    return asked, stored
+
+
+def test_signed_zones_do_answers_equal_general_path(zones):
+    total = 0
+    for label, img in zones:
+        names = _core.image_node_names(img)
+        names += ["nx-" + n if n != "." else "nx." for n in names[:30]]
+        asked, stored = compare(img, names)
+        assert asked > 1000, label
+        assert stored > 20, label      # the signed answers are precomputed, not skipped
+        total += asked
+    assert total > 50000
+
+
+def test_do_answers_carry_signatures_and_proofs(zones):
+    label, img = zones[0]              # the NSEC-signed DNSSEC test zone
+    origin = dnssec_zones.ORIGIN
+    fast = _core.Database([img])
+    # RFC 4035 3.1.1: the RRset and its RRSIG, together
+    a = _core.image_fast_answer(img, "www." + origin, 1, do=True)
+    plain = _core.image_fast_answer(img, "www." + origin, 1)
+    assert a["an"] == 2 and plain["an"] == 1 and len(a["body"]) > len(plain["body"])
+    wire = dns.message.make_query("WwW." + origin, "A", use_edns=0, payload=1232,
+                                  want_dnssec=True).to_wire()
+    m = dns.message.from_wire(_core.answer(fast, wire))
+    assert m.ednsflags & dns.flags.DO              # echoed, RFC 3225 3
+    assert [r.rdtype for r in m.answer] == [dns.rdatatype.A, dns.rdatatype.RRSIG]
+    # the signature verifies against the zone's own DNSKEY
+    keys = dns.message.from_wire(_core.answer(fast, dns.message.make_query(
+        origin, "DNSKEY", use_edns=0, payload=4096, want_dnssec=True).to_wire()))
+    dnskey = keys.find_rrset(keys.answer, dns.name.from_text(origin), dns.rdataclass.IN,
+                             dns.rdatatype.DNSKEY)
+    rrsig = m.find_rrset(m.answer, dns.name.from_text("www." + origin), dns.rdataclass.IN,
+                         dns.rdatatype.RRSIG, dns.rdatatype.A)
+    dns.dnssec.validate(m.answer[0], rrsig, {dns.name.from_text(origin): dnskey})
+    # NODATA (RFC 4035 3.1.3.1): SOA, the name's NSEC, their RRSIGs
+    n = _core.image_fast_answer(img, "www." + origin, 99, do=True)
+    assert n is not None and n["an"] == 0 and n["ns"] == 4
+    m = dns.message.from_wire(_core.answer(fast, dns.message.make_query(
+        "www." + origin, "TYPE99", use_edns=0, payload=1232, want_dnssec=True).to_wire()))
+    assert sorted(r.rdtype for r in m.authority) == sorted(
+        [dns.rdatatype.SOA, dns.rdatatype.RRSIG, dns.rdatatype.NSEC, dns.rdatatype.RRSIG])
+
+
+def test_unsigned_zone_shares_the_plain_answers():
+    # a zone with no DNSSEC records has nothing to add for DO: the same blob serves both
+    img = _core.compile_zone("example.com.", os.path.join(CORPUS, "example.com.zone"))
+    for name in _core.image_node_names(img):
+        for qtype in (1, 28, 15, 16, 99):
+            plain = _core.image_fast_answer(img, name, qtype)
+            assert _core.image_fast_answer(img, name, qtype, do=True) == plain
+    off = _core.image_without_do_answers(img)
+    assert _core.image_fast_answer(off, "www.example.com.", 1, do=True) is None
+    assert _core.image_fast_answer(off, "www.example.com.", 1) is not None
+
+
+def test_bad_do_flags_are_rejected():
+    data = _core.image_to_bytes(_core.compile_zone("example.com.", os.path.join(CORPUS, "example.com.zone")))
+    recs = int.from_bytes(data[104:108], "little")     # fast_recs_off: the first record
+    assert int.from_bytes(data[recs + 2:recs + 4], "little") == 1   # ZFAST_DO_SAME
+    for flags in (3, 4, 0x8000):
+        b = bytearray(data)
+        b[recs + 2:recs + 4] = flags.to_bytes(2, "little")
+        with pytest.raises(ValueError):
+            _core.image_from_bytes(bytes(b))

@@ -1,0 +1,46 @@
+# test_log_json.py — log.format: json: the control plane's events (start, zone loaded or
+# failed, reload, stop) as one JSON object per line, with their fields.
+import json
+
+from serverproc import read_example_zone
+
+BAD = read_example_zone() + "oops IN MX not-a-number mail\n"
+
+
+def _events(srv):
+    lines = [line for line in srv.log_text().splitlines() if line.strip()]
+    objs = [json.loads(line) for line in lines]      # every line is one object
+    for o in objs:
+        assert {"time", "level", "message"} <= o.keys() and o["time"].endswith("Z")
+    return objs
+
+
+def test_json_log_lines_carry_the_events(robdns_server):
+    srv = robdns_server(extra={"log": {"level": "info", "format": "json"}})
+    srv.write_zone("example.com.", BAD)
+    assert srv.reload()["ok"] is False
+    srv.write_zone("example.com.", read_example_zone().replace("2026112701", "2026112702"))
+    assert srv.reload()["ok"] is True
+    assert srv.stop() == 0
+    objs = _events(srv)
+    by = {}
+    for o in objs:
+        by.setdefault(o.get("event"), []).append(o)
+    start = by["start"][0]
+    assert start["pid"] == srv.pid and start["config"] == srv.config_path
+    loaded = by["zone_loaded"]
+    assert [(o["zone"], o["serial"]) for o in loaded] == [("example.com.", 2026112701),
+                                                         ("example.com.", 2026112702)]
+    assert loaded[0]["records"] == 27 and loaded[0]["ms"] >= 0
+    failed = by["zone_failed"][0]
+    assert failed["zone"] == "example.com." and failed["serial"] == 2026112701
+    assert failed["level"] == "error" and "not-a-number" in " ".join(failed["errors"])
+    assert [o["ok"] for o in by["reload"]] == [False, True]
+    assert "serving" in by and "stopped" in by
+
+
+def test_text_log_stays_the_default(robdns_server):
+    srv = robdns_server()
+    assert srv.stop() == 0
+    text = srv.log_text()
+    assert "zone example.com. loaded: serial 2026112701" in text and not text.startswith("{")
