@@ -54,6 +54,7 @@ class Daemon:
         # they are published: serving never waits for the disk.
         self.keep = Keep(None)
         self.dynamic = DynamicZones(None)    # zones added and removed at run time
+        self.config_cache = config.Cache()   # the config file as last parsed
         self.zone_configs = None             # the zone configs served: cfg's, as changed at
                                              # run time (None until the first load)
         self.keeper = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="keep")
@@ -321,7 +322,7 @@ class Daemon:
 
     # ------------------------------------------------------------------ reload
 
-    async def reload(self, force=()):
+    async def reload(self, force=(), report=True):
         """Reload config and zones (SIGHUP, ctl reload): zones whose files changed are
         compiled again, and those in `force` (True: all) whatever their files say.
         Failed parts keep their old version."""
@@ -332,7 +333,8 @@ class Daemon:
             t0 = time.monotonic()
             before = {st.name: st.image.serial for st in self.zones if st.image is not None}
             try:
-                result = await loop.run_in_executor(self.reloader, self._reload_blocking, force)
+                result = await loop.run_in_executor(self.reloader, self._reload_blocking, force,
+                                                    report)
                 self.transfers.notify_changed(self.cfg, before, self.zones)
             except BaseException:
                 metrics.events.reload_failures += 1
@@ -370,15 +372,15 @@ class Daemon:
 
     async def _reload_logged(self):
         try:
-            await self.reload()
+            await self.reload(report=False)      # nobody reads a SIGHUP's answer
         except Exception:
             logger.exception("reload failed; the previous configuration and zones keep serving")
 
-    def _reload_blocking(self, force=()):
+    def _reload_blocking(self, force=(), report=True):
         cfg = self.cfg
         if cfg.path is not None:
             try:
-                new = config.load(cfg.path)
+                new = self.config_cache.load(cfg.path)
             except ConfigError as e:
                 self.config_error = str(e)
                 for line in str(e).splitlines():
@@ -396,7 +398,7 @@ class Daemon:
         set_level(cfg.log_level)
         if self.tcp:
             self.tcp.set_limits(tcp_workers.limits(cfg.tcp, cfg.workers, self.tcp.pool))
-        return {"ok": not zones.failed, "zones": zones.status(),
+        return {"ok": not zones.failed, "zones": zones.status() if report else [],
                 "restart_needed": list(self.restart_needed)}
 
     # ------------------------------------------------------------------ reports
@@ -467,8 +469,9 @@ def run(args):
     setup(getattr(args, "log_level", "info"))
     _return_big_blocks_to_the_os()
     try:
+        cache = config.Cache()
         if args.config:
-            cfg = config.load(args.config)
+            cfg = cache.load(args.config)
             cfg = dataclasses.replace(cfg, path=os.path.abspath(args.config))
         else:
             cfg = config.default_config()
@@ -484,6 +487,7 @@ def run(args):
                 extra={"event": "start", "version": __version__, "pid": os.getpid(),
                        "config": cfg.path})
     d = Daemon(cfg)
+    d.config_cache = cache
     try:
         d.bind()
         d.drop_privileges()

@@ -37,7 +37,6 @@ class ControlCounters:
     transfers_out: int = 0           # AXFR/IXFR streamed whole to a secondary
     transfers_out_failed: int = 0    # refused (ACL), busy (max_transfers) or cut short
     notifies_sent: int = 0           # RFC 1996 NOTIFY messages sent to secondaries (retries too)
-    notifies_received: int = 0       # NOTIFY taken by the control plane (TCP path)
     reload_failures: int = 0         # reloads whose config or any zone failed
 
     def as_dict(self):
@@ -118,8 +117,8 @@ def families(stats, status):
             [((z,), n) for z, n in sorted(zq.items())])
 
     ev = stats.get("events", {})
+    # NOTIFY in is answered by the data plane (acknowledged or refused): its opcode count.
     notify_in = sum(s.get("opcode", {}).get("NOTIFY", 0) for _, s in secs)
-    notify_in += ev.get("notifies_received", 0)
     counter("robdns_notifies_total", "NOTIFY messages (RFC 1996) received and sent.",
             ["direction"], [(("received",), notify_in), (("sent",), ev.get("notifies_sent", 0))])
     counter("robdns_transfers_total", "Zone transfers (RFC 5936, RFC 1995), in (as a "

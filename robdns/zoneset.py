@@ -129,7 +129,7 @@ class ZoneSet:
         image when `keep` (robdns.keep.Keep) has a current one.  A zone that fails keeps
         its previous image (if any) and records why.  The new set's `fresh` lists the
         states compiled now, whose images are worth keeping."""
-        out, fresh = [], []
+        out, todo = [], []
         kept = 0
         for z in zones:
             old = self._states.get(z.name)
@@ -148,12 +148,15 @@ class ZoneSet:
                     out.append(st)
                     kept += 1
                     continue
-            st = compile_state(z, old, journal_dir)
-            out.append(st)
-            if not st.errors:
-                fresh.append(st)
+            todo.append((len(out), z, old))
+            out.append(None)
         if kept:
             logger.info("%d zones mapped from their kept images", kept)
+        fresh = []
+        for i, st in zip((i for i, _, _ in todo), compile_all([(z, old) for _, z, old in todo], journal_dir)):
+            out[i] = st
+            if not st.errors:
+                fresh.append(st)
         new = ZoneSet(out)
         new.fresh = fresh
         return new
@@ -245,6 +248,28 @@ def secondary_state(z, old=None, journal_dir=None):
     else:
         logger.info("zone %s: no kept copy; waiting for the first transfer", z.name)
     return st
+
+
+def compile_threads():
+    """Threads that compile zones at once: one per usable core (at most 8).  The parser and
+    the image build run without the GIL, so a load of many zones uses every core."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        n = os.cpu_count() or 1
+    return max(1, min(8, n))
+
+
+def compile_all(pairs, journal_dir=None):
+    """compile_state(z, old, journal_dir) of each (z, old) of `pairs`, in order, on
+    compile_threads() threads when there are several zones."""
+    threads = min(compile_threads(), len(pairs))
+    if threads <= 1:
+        return [compile_state(z, old, journal_dir) for z, old in pairs]
+    import concurrent.futures
+    with concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="compile") as pool:
+        return list(pool.map(lambda p: compile_state(p[0], p[1], journal_dir), pairs,
+                             chunksize=max(1, min(64, len(pairs) // (threads * 8)))))
 
 
 def load_state(z, old=None, keep=None, journal_dir=None):

@@ -6,11 +6,14 @@ and 2001:db8::/32, RFC 3849 documentation range) exist only inside the namespace
 traffic can leave the machine.  Needs root; callers skip with a reason when not root.
 """
 
+import array
 import contextlib
 import ctypes
+import fcntl
 import itertools
 import os
 import socket
+import struct
 import subprocess
 import time
 
@@ -40,6 +43,21 @@ def is_root():
 def _ip(*args, check=True):
     return subprocess.run(["ip", *args], check=check, capture_output=True, text=True,
                           timeout=20)
+
+
+def tx_checksum_offload_off(ns, ifname):
+    """Make the stack of namespace ns write whole UDP checksums on ifname (ethtool -K
+    IF tx off, through the SIOCETHTOOL ioctl).  With the veth default the client's
+    datagrams leave with only the pseudo-header sum in the checksum field, to be finished
+    by a NIC that a veth does not have; the XDP workers check the checksum of what they
+    accept (RFC 768), as a real NIC's peer would have written it."""
+    siocethtool, ethtool_stxcsum = 0x8946, 0x17
+    val = array.array("I", [ethtool_stxcsum, 0])
+    ifr = struct.pack("16sP", ifname.encode(), val.buffer_info()[0])
+    with inside(ns):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    with s:
+        fcntl.ioctl(s.fileno(), siocethtool, ifr)
 
 
 @contextlib.contextmanager
@@ -104,6 +122,7 @@ class VethPair:
                 # nodad: the address is usable at once (no Duplicate Address Detection wait)
                 _ip("-n", ns, "addr", "add", f"{v6}/64", "dev", ifname, "nodad")
                 _ip("-n", ns, "link", "set", ifname, "up")
+            tx_checksum_offload_off(self.client_ns, self.client_if)
             self._wait_carrier()
         except BaseException:
             self.teardown()

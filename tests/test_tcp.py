@@ -506,3 +506,47 @@ def test_transfer_stream_then_pipelined_query_on_the_same_connection(srv):
     _assert_www_answer(r2)
     s.close()
     assert _conn_stats(srv)["xfr_streams"] == 1
+
+
+def test_reload_during_a_transfer_keeps_its_snapshot_pinned(robdns_server):
+    # A client that reads an AXFR slowly holds the stream open across a reload: the loop
+    # keeps the old snapshot pinned (rd_db_pin), the reload publishes the new one without
+    # waiting, the old one is counted as retired, the stream ends consistent (serial 1 from
+    # first SOA to last) and the snapshot is freed once the stream is done.
+    from xfr_support import zone_text
+    n = 150000                 # about 7 MB of messages: more than the kernel buffers hold
+    srv = robdns_server({"example.com.": zone_text(1, n=n)}, families=(4,), start=False)
+    srv.config["zones"][0]["allow_transfer"] = [{"address": "127.0.0.1/32"}]
+    srv.write_config()
+    srv.start()
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.settimeout(30)
+    s.connect(("127.0.0.1", srv.port))
+    q = dns.message.make_query("example.com.", "AXFR")
+    s.sendall(_frame(q.to_wire()))
+    first = _read_response(s)
+    assert first.rcode() == dns.rcode.NOERROR and first.answer[0].rdtype == dns.rdatatype.SOA
+    srv.write_zone("example.com.", zone_text(2, n=10))
+    assert srv.reload()["ok"]
+    assert srv.query("example.com.", "SOA").answer[0][0].serial == 2
+    mem = srv.ctl("stats")["stats"]["memory"]
+    assert mem["retired_databases"] == 1          # the stream's snapshot, still pinned
+    expected = n + 10 + 1                         # the zone's n + 10 records, its SOA twice
+    records = sum(len(rrset) for rrset in first.answer)
+    while records < expected:
+        try:
+            head = _recv_exact(s, 2)
+        except ConnectionError:
+            raise AssertionError(f"closed after {records} records: {_conn_stats(srv)}")
+        (length,) = struct.unpack("!H", head)
+        wire = _recv_exact(s, length)
+        records += struct.unpack("!H", wire[6:8])[0]       # ANCOUNT
+    assert records == expected
+    last = dns.message.from_wire(wire, one_rr_per_rrset=True)
+    assert last.answer[-1].rdtype == dns.rdatatype.SOA and last.answer[-1][0].serial == 1
+    s.close()
+    deadline = time.monotonic() + 30               # the reaper runs every second
+    while srv.ctl("stats")["stats"]["memory"]["retired_databases"] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert srv.ctl("stats")["stats"]["memory"]["retired_databases"] == 0

@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from netns import ZONE
 from robdns import _core
-from xdp_frames import (CLIENT_MAC, ETH_8021AD, ETH_8021Q, SERVER_MAC, parse_reply,
-                        query_frame)
+from xdp_frames import (CLIENT_MAC, ETH_8021AD, ETH_8021Q, SERVER_MAC, inet_checksum,
+                        parse_reply, query_frame)
 
 # An RRset too big for a 576-byte path: 40 TXT records of 60 bytes.
 ZONE_BIG = ZONE + "".join(f'big TXT "{i:02d}{"x" * 58}"\n' for i in range(40))
@@ -108,7 +108,45 @@ def test_bad_or_foreign_frames_get_no_reply(db, frame_fn, reason):
 
 
 def _set(frame, off, data):
-    return frame[:off] + data + frame[off + len(data):]
+    """frame with data written at off; an IPv4 header it changes gets its checksum
+    again, so that each case is refused for what it says, not for a bad checksum."""
+    out = frame[:off] + data + frame[off + len(data):]
+    if out[12:14] == b"\x08\x00" and 14 <= off < 14 + 20:
+        ihl = (out[14] & 0x0F) * 4
+        if ihl >= 20:
+            hdr = out[14:24] + b"\0\0" + out[26:14 + ihl]
+            out = out[:24] + struct.pack("!H", inet_checksum(hdr)) + out[26:]
+    return out
+
+
+def _udp_checksum_at(family):
+    return 14 + (20 if family == 4 else 40) + 6
+
+
+@pytest.mark.parametrize("family", [4, 6])
+def test_checksums_of_queries_are_checked(db, family):
+    frame = query_frame(query(), family=family)
+    assert _core.xdp_reply_frame(db, frame)[1] == "ok"
+    at = _udp_checksum_at(family)
+    # RFC 768: a datagram whose checksum fails is dropped, whatever byte was hit
+    for pos in (at - 6, at, at + 5, len(frame) - 1):
+        bad = frame[:pos] + bytes([frame[pos] ^ 0x10]) + frame[pos + 1:]
+        assert _core.xdp_reply_frame(db, bad) == (b"", "malformed"), pos
+    # what checksum offload leaves in a frame sent through a veth: the pseudo-header sum
+    # only (never finished by a NIC), refused like any bad checksum
+    partial = frame[:at] + b"\x12\x34" + frame[at + 2:]
+    assert _core.xdp_reply_frame(db, partial) == (b"", "malformed")
+    # no checksum: allowed over IPv4, never over IPv6 (RFC 768; RFC 8200 8.1)
+    none = frame[:at] + b"\0\0" + frame[at + 2:]
+    assert _core.xdp_reply_frame(db, none)[1] == ("ok" if family == 4 else "malformed")
+    if family == 4:
+        # RFC 791 3.1: the header checksum (IHL words, options included)
+        for pos in (14 + 1, 14 + 8, 14 + 10, 14 + 19):
+            bad = frame[:pos] + bytes([frame[pos] ^ 0x01]) + frame[pos + 1:]
+            assert _core.xdp_reply_frame(db, bad) == (b"", "malformed"), pos
+        opts = query_frame(query(), family=4, ip_options=b"\x94\x04\x00\x00")
+        assert _core.xdp_reply_frame(db, opts)[1] == "ok"
+        assert _core.xdp_reply_frame(db, opts[:36] + b"\x01" + opts[37:]) == (b"", "malformed")
 
 
 @pytest.mark.parametrize("family", [4, 6])

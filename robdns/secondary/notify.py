@@ -69,6 +69,7 @@ class NotifyIn:
             return
         for name in _core.notify_take():
             self.taken += 1
-            logger.info("zone %s: NOTIFY acknowledged; refreshing", name)
+            logger.info("zone %s: NOTIFY acknowledged; refreshing", name,
+                        extra={"event": "notify_in", "zone": name.lower()})
             if self.daemon.secondary is not None:
                 self.daemon.secondary.notified(name.lower())

@@ -418,8 +418,19 @@ zimg *rd_precompute_answers(zimg *z, size_t *size)
     /* the types the zone holds, and a qtype it does not hold to compute defaults with */
     const zrrset *all = zimg_rrset_at(z, 0);
     for (uint32_t i = 0; all && i < z->rrset_count; i++) bits[all[i].type >> 3] |= (uint8_t)(1u << (all[i].type & 7));
-    for (uint32_t t = 1; t < 65536; t++)
-        if (type_in(bits, (uint16_t)t) && !zfast_qtype_special((uint16_t)t)) ztypes[f->nz++] = (uint16_t)t;
+    /* Eight bytes at a time over the bitmap, not type by type: a small zone holds a
+     * handful of the 65535 types, and this pass runs once per zone (100,000 zones load). */
+    for (uint32_t w = 0; w < 8192; w += 8) {
+        uint64_t word;
+        memcpy(&word, bits + w, 8);
+        if (!word) continue;
+        for (uint32_t j = w; j < w + 8; j++) {
+            for (unsigned byte = bits[j]; byte; byte &= byte - 1) {
+                uint16_t t = (uint16_t)(8 * j + (unsigned)__builtin_ctz(byte));
+                if (t && !zfast_qtype_special(t)) ztypes[f->nz++] = t;
+            }
+        }
+    }
     f->dnssec = type_in(bits, RD_T_RRSIG) || type_in(bits, RD_T_NSEC) || type_in(bits, RD_T_NSEC3);
     f->types = bits;
     f->ztypes = ztypes;

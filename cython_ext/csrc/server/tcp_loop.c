@@ -482,6 +482,13 @@ static int conn_serve(tcp_loop *L, tcp_conn *c)
     }
     if (off)
         conn_touch(L, c);
+    if (xfr) {
+        /* Held from now on, so that a close below (a failed send) ends the stream too. */
+        rd_db_pin(db);                      /* kept past this turn's quiescent point */
+        c->xfr_db = db;
+        c->streaming = 1;
+        L->counters.xfr_streams++;
+    }
     if (n) {
         struct timespec t_query;
         if (L->tap)
@@ -518,14 +525,8 @@ static int conn_serve(tcp_loop *L, tcp_conn *c)
         memmove(c->in, c->in + off, c->inlen - off);
         c->inlen -= off;
     }
-    if (xfr) {
-        rd_db_pin(db);                      /* kept past this turn's quiescent point */
-        c->xfr_db = db;
-        c->streaming = 1;
-        L->counters.xfr_streams++;
-        if (!c->waiting_out)
-            return conn_stream(L, c);
-    }
+    if (xfr && !c->waiting_out)
+        return conn_stream(L, c);           /* after the answers queued before it */
     return conn_after(L, c);
 }
 

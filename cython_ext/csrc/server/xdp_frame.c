@@ -68,6 +68,10 @@ int rd_xdp_parse(const uint8_t *f, size_t len, uint16_t port, rd_xdp_query *q)
         size_t tot = rd_get16(ip + 2);
         if ((ip[0] >> 4) != 4 || ihl < IP4_HLEN || tot < ihl + UDP_HLEN || off + tot > len)
             return RD_XDP_MALFORMED;
+        /* RFC 791 3.1, RFC 1122 3.2.1.2: a datagram whose header checksum fails is
+         * discarded (the stack would; behind AF_XDP nobody else checks) */
+        if (csum_fold(csum_partial(ip, ihl, 0)) != 0)
+            return RD_XDP_MALFORMED;
         if (rd_get16(ip + 6) & 0x3fff)          /* MF or a fragment offset: the stack's job */
             return RD_XDP_NOT_DNS;
         if (ip[9] != PROTO_UDP)
@@ -99,6 +103,24 @@ int rd_xdp_parse(const uint8_t *f, size_t len, uint16_t port, rd_xdp_query *q)
         return RD_XDP_MALFORMED;
     if (rd_get16(u) == 0)                        /* source port 0: nowhere to reply to */
         return RD_XDP_MALFORMED;
+    /* The UDP checksum (RFC 768) over the pseudo-header and the datagram.  Zero means
+     * "none" over IPv4; over IPv6 it is mandatory and a zero one is discarded (RFC 8200
+     * 8.1; RFC 6936 allows zero only to tunnel protocols).  A frame sent with checksum
+     * offload from this host (CHECKSUM_PARTIAL through a veth) carries only the
+     * pseudo-header sum and is dropped here like any other bad checksum. */
+    uint16_t ucsum = rd_get16(u + 6);
+    if (ucsum != 0 || q->family == 6) {
+        if (ucsum == 0)
+            return RD_XDP_MALFORMED;
+        const uint8_t *ip = f + off;
+        uint64_t sum;
+        if (q->family == 4)
+            sum = csum_partial(ip + 12, 8, 0) + PROTO_UDP + ulen;
+        else
+            sum = csum_partial(ip + 8, 32, 0) + PROTO_UDP + ulen;
+        if (csum_fold(csum_partial(u, ulen, sum)) != 0)
+            return RD_XDP_MALFORMED;
+    }
     q->dns = udp + UDP_HLEN;
     q->dns_len = ulen - UDP_HLEN;
     return RD_XDP_OK;

@@ -17,7 +17,7 @@
 enum {
     RD_XDP_OK = 0,
     RD_XDP_NOT_DNS,     /* not UDP/IP to our port: cannot happen behind our filter */
-    RD_XDP_MALFORMED,   /* lengths or header fields inconsistent */
+    RD_XDP_MALFORMED,   /* lengths, header fields or checksums inconsistent */
     RD_XDP_NO_ANSWER,   /* the engine sent nothing (QR set, too short, ...) */
     RD_XDP_NO_ROOM,     /* the frame buffer cannot hold a 512-byte answer */
     RD_XDP_RATE_LIMITED,/* response rate limiting withheld the answer */
@@ -32,8 +32,9 @@ typedef struct rd_xdp_query {
     uint8_t family;     /* 4 or 6 */
 } rd_xdp_query;
 
-/* Parse frame[0..len): Ethernet, up to two 802.1Q/802.1ad tags, IPv4 (not a fragment) or
- * IPv6 (UDP as the first next header), UDP to `port`.  Returns RD_XDP_OK or a reason. */
+/* Parse frame[0..len): Ethernet, up to two 802.1Q/802.1ad tags, IPv4 (not a fragment,
+ * header checksum right) or IPv6 (UDP as the first next header), UDP to `port` with a
+ * right checksum (or none, over IPv4 only).  Returns RD_XDP_OK or a reason. */
 int rd_xdp_parse(const uint8_t *frame, size_t len, uint16_t port, rd_xdp_query *q);
 
 /* Turn the query in frame[0..len) into its reply, in place, in a buffer of `cap` bytes
