@@ -1,7 +1,7 @@
 # engine.pyx — database snapshots (zones + engine options: the one pointer the daemon
 # publishes by RCU).  The engine itself is called from C (UDP, XDP) and from server.pyx (TCP).
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
-from libc.stdlib cimport calloc, malloc, free
+from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from includes.engine cimport *
@@ -393,70 +393,6 @@ cdef dict stats_dict(const rd_stats *s):
 _XFR_WHAT = {1: "done", 2: "aborted", 3: "refused", 4: "notauth", 5: "busy", 6: "uptodate"}
 
 
-cdef class Transfer:
-    """A zone transfer out (xfr.c) over a Database, as the TCP loop streams it: for tests
-    and the Python TCP path.  ``Transfer(db, query, peer=("127.0.0.1", 5300))``;
-    ``started`` is False when the query is not a transfer xfr.c streams (answer it with
-    answer()); iterating gives the messages (no length prefix).  The Database stays alive
-    (and so its images and journal) as long as the Transfer."""
-    cdef rd_xfr x
-    cdef readonly Database db
-    cdef readonly bint started
-    cdef bint open_
-
-    def __cinit__(self, Database db, bytes query, peer=None):
-        import ipaddress
-        import socket
-        import struct
-        if db is None or db.db == NULL:
-            raise ValueError("Transfer needs an initialised Database")
-        self.db = db
-        cdef bytes sa = b""
-        if peer is not None:
-            ip = ipaddress.ip_address(peer[0])
-            if ip.version == 4:
-                sa = struct.pack("=H", socket.AF_INET) + struct.pack("!H", peer[1]) + ip.packed + bytes(8)
-            else:
-                sa = (struct.pack("=H", socket.AF_INET6) + struct.pack("!HI", peer[1], 0) +
-                      ip.packed + bytes(4))
-        cdef const char *sp = NULL
-        if peer is not None:
-            sp = sa
-        self.started = rd_xfr_start(&self.x, db.db, <const uint8_t *><const char *>query,
-                                    len(query), <const void *>sp) == 1
-        self.open_ = self.started
-
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        if not self.open_:
-            raise StopIteration
-        cdef uint8_t *buf = <uint8_t *>malloc(65535)
-        if buf == NULL:
-            raise MemoryError()
-        cdef size_t n
-        try:
-            with nogil:
-                n = rd_xfr_next(&self.x, buf, 65535)
-            if n == 0:
-                self.close()
-                raise StopIteration
-            return PyBytes_FromStringAndSize(<char *>buf, n)
-        finally:
-            free(buf)
-
-    def close(self):
-        """End the stream (an unfinished one is logged as aborted)."""
-        if self.open_:
-            rd_xfr_end(&self.x)
-            self.open_ = False
-
-    def __dealloc__(self):
-        if self.open_:
-            rd_xfr_end(&self.x)
-
-
 def transfer_events():
     """Drain the transfer event ring: (list of dicts, number lost since the last call)."""
     import ipaddress
@@ -490,8 +426,3 @@ def transfer_events():
         if n < 64:
             break
     return out, total_lost
-
-
-def transfers_active():
-    """AXFR/IXFR streams running now, in all threads."""
-    return rd_xfr_active()

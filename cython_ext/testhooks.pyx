@@ -549,6 +549,93 @@ def bench_answer(Database db, list queries, double seconds=1.0, tcp=False, int b
     free(items); free(bufs)
     return done, wall, cpu1 - cpu0, out
 
+# ---- zone transfers driven from Python (engine, xfrin)
+
+cdef class Transfer:
+    """A zone transfer out (xfr.c) over a Database, as the TCP loop streams it.  ``Transfer(db, query, peer=("127.0.0.1", 5300))``;
+    ``started`` is False when the query is not a transfer xfr.c streams (answer it with
+    answer()); iterating gives the messages (no length prefix).  The Database stays alive
+    (and so its images and journal) as long as the Transfer."""
+    cdef rd_xfr x
+    cdef readonly Database db
+    cdef readonly bint started
+    cdef bint open_
+
+    def __cinit__(self, Database db, bytes query, peer=None):
+        import ipaddress
+        import socket
+        import struct
+        if db is None or db.db == NULL:
+            raise ValueError("Transfer needs an initialised Database")
+        self.db = db
+        cdef bytes sa = b""
+        if peer is not None:
+            ip = ipaddress.ip_address(peer[0])
+            if ip.version == 4:
+                sa = struct.pack("=H", socket.AF_INET) + struct.pack("!H", peer[1]) + ip.packed + bytes(8)
+            else:
+                sa = (struct.pack("=H", socket.AF_INET6) + struct.pack("!HI", peer[1], 0) +
+                      ip.packed + bytes(4))
+        cdef const char *sp = NULL
+        if peer is not None:
+            sp = sa
+        self.started = rd_xfr_start(&self.x, db.db, <const uint8_t *><const char *>query,
+                                    len(query), <const void *>sp) == 1
+        self.open_ = self.started
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if not self.open_:
+            raise StopIteration
+        cdef uint8_t *buf = <uint8_t *>malloc(65535)
+        if buf == NULL:
+            raise MemoryError()
+        cdef size_t n
+        try:
+            with nogil:
+                n = rd_xfr_next(&self.x, buf, 65535)
+            if n == 0:
+                self.close()
+                raise StopIteration
+            return PyBytes_FromStringAndSize(<char *>buf, n)
+        finally:
+            free(buf)
+
+    def close(self):
+        """End the stream (an unfinished one is logged as aborted)."""
+        if self.open_:
+            rd_xfr_end(&self.x)
+            self.open_ = False
+
+    def __dealloc__(self):
+        if self.open_:
+            rd_xfr_end(&self.x)
+
+
+def transfers_active():
+    """AXFR/IXFR streams running now, in all threads."""
+    return rd_xfr_active()
+
+
+def parse_transfer(origin, messages, qtype="AXFR", int id=0, serial=0, ZoneImage current=None):
+    """The ZoneImage a complete transfer (the list of its response messages) gives: an
+    AXFR's zone, or an IXFR applied to `current`.  None when an IXFR says the zone is up
+    to date.  TransferError when the messages are not a well-formed complete transfer."""
+    from robdns.errors import TransferError
+    x = XfrIn(origin, qtype, id, serial)
+    for i, m in enumerate(messages):
+        done, _ = x.feed(m)
+        if done and i != len(messages) - 1:
+            raise TransferError("messages after the end of the transfer")
+    if not x.done:
+        raise TransferError("the transfer ends before its closing SOA")
+    if x.kind == "uptodate":
+        return None
+    return x.image(current)
+
+
 # ---- rate limiting and RCU driven from Python (server)
 
 cdef class RrlTable:

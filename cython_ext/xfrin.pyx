@@ -137,23 +137,6 @@ cdef class XfrIn:
             rd_msgs_free(&m)
 
 
-def parse_transfer(origin, messages, qtype="AXFR", int id=0, serial=0, ZoneImage current=None):
-    """The ZoneImage a complete transfer (the list of its response messages) gives: an
-    AXFR's zone, or an IXFR applied to `current`.  None when an IXFR says the zone is up
-    to date.  TransferError when the messages are not a well-formed complete transfer."""
-    from robdns.errors import TransferError
-    x = XfrIn(origin, qtype, id, serial)
-    for i, m in enumerate(messages):
-        done, _ = x.feed(m)
-        if done and i != len(messages) - 1:
-            raise TransferError("messages after the end of the transfer")
-    if not x.done:
-        raise TransferError("the transfer ends before its closing SOA")
-    if x.kind == "uptodate":
-        return None
-    return x.image(current)
-
-
 def image_records(ZoneImage img):
     """Every record of an image as (owner_wire, ttl, rclass, rtype, rdata_wire)."""
     cdef rd_rrlist l

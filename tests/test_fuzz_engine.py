@@ -1,5 +1,5 @@
 # test_fuzz_engine.py — the engine under sanitizers: a bounded libFuzzer run of rd_answer
-# (clang -fsanitize=fuzzer,address,undefined) and the engine tests against an
+# (clang -fsanitize=fuzzer,address,undefined) and the engine and TCP-loop tests against an
 # AddressSanitizer build of the extension (ROBDNS_SANITIZE=address).
 import os
 import shutil
@@ -106,15 +106,19 @@ def test_engine_suite_under_address_sanitizer(tmp_path):
     # components listed above.
     work = tmp_path / "asan"
     work.mkdir()
-    for item in ["setup.py", "pyproject.toml", "README.md", "cython_ext", "robdns"]:
+    for item in ["setup.py", "pyproject.toml", "README.md", "cython_ext", "robdns", "bpf"]:
         src = os.path.join(ROOT, item)
         if os.path.isdir(src):
             shutil.copytree(src, work / item, ignore=shutil.ignore_patterns("*.so", "*.c.o", "build"))
         else:
             shutil.copy(src, work / item)
     (work / "tests").mkdir()
+    # test_tcp runs `robdns serve` subprocesses (they inherit LD_PRELOAD): the C TCP loop
+    # under every bad-input client it has.
     for f in ["engine_support.py", "test_engine_wire.py", "test_engine_semantics.py",
-              "test_engine_rfc4592.py", "test_engine_fuzz.py", "test_rrl.py"]:
+              "test_engine_rfc4592.py", "test_engine_fuzz.py", "test_rrl.py",
+              "xfr_support.py", "test_tsig.py", "test_xfr.py",
+              "conftest.py", "serverproc.py", "test_tcp.py"]:
         shutil.copy(os.path.join(ROOT, "tests", f), work / "tests" / f)
     # The engine tests drive the engine through the test hooks: build them in.
     env = dict(os.environ, ROBDNS_SANITIZE="address", CFLAGS="-fsanitize-recover=address",

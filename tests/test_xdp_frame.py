@@ -172,3 +172,29 @@ def test_mutated_frames_never_crash_and_replies_are_well_formed(db, data):
         parse_reply(reply)
     else:
         assert why in ("malformed", "not-dns", "no-answer")
+
+
+def test_notify_for_a_secondary_zone_is_answered_from_the_source(db):
+    # query/notify.c through the XDP frame path: the client of query_frame (198.18.0.2)
+    # may notify example.com. when a rule admits it; any other source is REFUSED
+    import dns.opcode
+    import dns.rcode
+    img = db.zones[0]
+    n = dns.message.make_query("example.com.", "SOA")
+    n.flags = 0
+    n.set_opcode(dns.opcode.NOTIFY)
+    wire = n.to_wire()
+    for rules, rcode, aa in [([("198.18.0.2/32", None)], dns.rcode.NOERROR, True),
+                             ([("198.18.0.0/24", None)], dns.rcode.NOERROR, True),
+                             ([("192.0.2.1/32", None)], dns.rcode.REFUSED, False)]:
+        sdb = _core.Database([img], notify={"example.com.": rules})
+        frame, why = _core.xdp_reply_frame(sdb, query_frame(wire, family=4))
+        assert why == "ok"
+        r = dns.message.from_wire(parse_reply(frame)["payload"])
+        assert r.opcode() == dns.opcode.NOTIFY and r.rcode() == rcode
+        assert bool(r.flags & dns.flags.AA) == aa
+    assert "example.com." in _core.notify_take()         # queued once, for the refresh
+    assert _core.notify_take() == []
+    # not a secondary zone (no rules): NOTAUTH, as before
+    frame, why = _core.xdp_reply_frame(db, query_frame(wire, family=4))
+    assert dns.message.from_wire(parse_reply(frame)["payload"]).rcode() == dns.rcode.NOTAUTH

@@ -1,5 +1,6 @@
 /* tsig.c — TSIG (RFC 8945): parse the TSIG record, verify a request, sign responses and chains of them, with libcrypto's HMAC. */
 #include "lib/tsig.h"
+#include "lib/rd_wire.h"
 
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
@@ -82,8 +83,6 @@ static size_t hm_final(hm *h, uint8_t *out)
     return n;
 }
 
-static inline uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
-static inline void put16(uint8_t *p, uint16_t v) { p[0] = v >> 8; p[1] = (uint8_t)v; }
 static void put48(uint8_t *p, uint64_t v)
 {
     for (int i = 5; i >= 0; i--) { p[i] = (uint8_t)v; v >>= 8; }
@@ -123,9 +122,9 @@ int rd_tsig_parse(const uint8_t *m, size_t len, size_t off, rd_tsig_rr *rr)
     size_t p = read_name(m, len, off, rr->key);
     if (!p || p + 10 > len) return -1;
     /* RFC 8945 4.2: class ANY, TTL 0. */
-    if (get16(m + p) != RD_T_TSIG || get16(m + p + 2) != RD_C_ANY) return -1;
+    if (rd_get16(m + p) != RD_T_TSIG || rd_get16(m + p + 2) != RD_C_ANY) return -1;
     if (m[p + 4] | m[p + 5] | m[p + 6] | m[p + 7]) return -1;
-    size_t rdlen = get16(m + p + 8);
+    size_t rdlen = rd_get16(m + p + 8);
     p += 10;
     size_t end = p + rdlen;
     if (end != len) return -1;
@@ -145,15 +144,15 @@ int rd_tsig_parse(const uint8_t *m, size_t len, size_t off, rd_tsig_rr *rr)
     rr->alg = rd_tsig_alg_from_name(rr->alg_name);
     rr->time_signed = 0;
     for (int i = 0; i < 6; i++) rr->time_signed = rr->time_signed << 8 | m[q + i];
-    rr->fudge = get16(m + q + 6);
-    rr->mac_len = get16(m + q + 8);
+    rr->fudge = rd_get16(m + q + 6);
+    rr->mac_len = rd_get16(m + q + 8);
     q += 10;
     if (q + rr->mac_len + 6 > end) return -1;
     rr->mac = m + q;
     q += rr->mac_len;
-    rr->orig_id = get16(m + q);
-    rr->error = get16(m + q + 2);
-    rr->other_len = get16(m + q + 4);
+    rr->orig_id = rd_get16(m + q);
+    rr->error = rd_get16(m + q + 2);
+    rr->other_len = rd_get16(m + q + 4);
     q += 6;
     if (q + rr->other_len != end) return -1;
     rr->other = m + q;
@@ -166,8 +165,8 @@ static void mac_message(hm *h, const uint8_t *m, size_t len, uint16_t orig_id, i
 {
     uint8_t head[12];
     memcpy(head, m, 12);
-    put16(head, orig_id);
-    put16(head + 10, (uint16_t)(get16(m + 10) - minus));
+    rd_put16(head, orig_id);
+    rd_put16(head + 10, (uint16_t)(rd_get16(m + 10) - minus));
     hm_update(h, head, 12);
     hm_update(h, m + 12, len - 12);
 }
@@ -180,17 +179,17 @@ static void mac_variables(hm *h, const uint8_t *key, const uint8_t *alg, uint64_
     uint8_t b[10];
     if (!timers_only) {
         hm_update(h, key, rd_name_len(key));
-        put16(b, RD_C_ANY);
+        rd_put16(b, RD_C_ANY);
         memset(b + 2, 0, 4);                  /* TTL 0 */
         hm_update(h, b, 6);
         hm_update(h, alg, rd_name_len(alg));
     }
     put48(b, time_signed);
-    put16(b + 6, fudge);
+    rd_put16(b + 6, fudge);
     hm_update(h, b, 8);
     if (!timers_only) {
-        put16(b, error);
-        put16(b + 2, other_len);
+        rd_put16(b, error);
+        rd_put16(b + 2, other_len);
         hm_update(h, b, 4);
         if (other_len) hm_update(h, other, other_len);
     }
@@ -199,7 +198,7 @@ static void mac_variables(hm *h, const uint8_t *key, const uint8_t *alg, uint64_
 static void prior_mac(hm *h, const uint8_t *mac, uint16_t n)
 {
     uint8_t b[2];
-    put16(b, n);
+    rd_put16(b, n);
     hm_update(h, b, 2);
     hm_update(h, mac, n);
 }
@@ -257,22 +256,22 @@ static size_t write_rr(uint8_t *m, size_t len, size_t cap, const uint8_t *key, c
     if (len + kl + 10 + rdlen > cap || rdlen > 65535) return 0;
     uint8_t *p = m + len;
     memcpy(p, key, kl); p += kl;
-    put16(p, RD_T_TSIG); put16(p + 2, RD_C_ANY);
+    rd_put16(p, RD_T_TSIG); rd_put16(p + 2, RD_C_ANY);
     memset(p + 4, 0, 4);
-    put16(p + 8, (uint16_t)rdlen);
+    rd_put16(p + 8, (uint16_t)rdlen);
     p += 10;
     memcpy(p, alg, al); p += al;
     put48(p, time_signed);
-    put16(p + 6, fudge);
-    put16(p + 8, mac_len);
+    rd_put16(p + 6, fudge);
+    rd_put16(p + 8, mac_len);
     p += 10;
     if (mac_len) memcpy(p, mac, mac_len);
     p += mac_len;
-    put16(p, orig_id); put16(p + 2, error); put16(p + 4, other_len);
+    rd_put16(p, orig_id); rd_put16(p + 2, error); rd_put16(p + 4, other_len);
     p += 6;
     if (other_len) memcpy(p, other, other_len);
     p += other_len;
-    put16(m + 10, (uint16_t)(get16(m + 10) + 1));
+    rd_put16(m + 10, (uint16_t)(rd_get16(m + 10) + 1));
     return (size_t)(p - m);
 }
 
@@ -294,7 +293,7 @@ size_t rd_tsig_sign(rd_tsig_ctx *ctx, uint8_t *m, size_t len, size_t cap, uint16
     hm h;
     if (hm_init(&h, k) < 0) return 0;
     prior_mac(&h, ctx->prior, ctx->prior_len);
-    uint16_t id = get16(m);
+    uint16_t id = rd_get16(m);
     mac_message(&h, m, len, id, 0);
     mac_variables(&h, k->name, rd_tsig_alg_name(k->alg), t, RD_TSIG_FUDGE, error, other,
                   other_len, later);
@@ -316,7 +315,7 @@ size_t rd_tsig_append_unsigned(uint8_t *m, size_t len, size_t cap, const rd_tsig
 {
     if (len < 12) return 0;
     return write_rr(m, len, cap, rr->key, rr->alg_name, now, RD_TSIG_FUDGE, NULL, 0,
-                    get16(m), error, NULL, 0);
+                    rd_get16(m), error, NULL, 0);
 }
 
 int rd_tsig_verify_response(rd_tsig_ctx *ctx, const uint8_t *m, size_t len,

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "engine_int.h"
+#include "lib/rd_wire.h"
 #include "zone/zdiff.h"
 
 enum { PH_NONE = 0, PH_ONE, PH_AXFR, PH_IXFR, PH_DONE };
@@ -169,21 +170,6 @@ static int serial_lt(uint32_t a, uint32_t b)
     return a != b && (uint32_t)(b - a) <= 0x80000000u;
 }
 
-static size_t skip_name(const uint8_t *q, size_t len, size_t p)
-{
-    size_t total = 0;
-    while (p < len) {
-        uint8_t l = q[p];
-        if ((l & 0xC0) == 0xC0) return p + 2 <= len ? p + 2 : 0;
-        if (l & 0xC0) return 0;
-        if (l == 0) return p + 1;
-        total += l + 1;
-        if (total > RD_NAME_MAX) return 0;
-        p += l + 1;
-    }
-    return 0;
-}
-
 /* The serial of the SOA in the authority section of an IXFR query (RFC 1995 3); 0 when
  * found, -1 when there is none. */
 static int client_serial(const rd_ctx *c, uint32_t *serial)
@@ -193,14 +179,14 @@ static int client_serial(const rd_ctx *c, uint32_t *serial)
     unsigned an = rd_get16(q + 6), ns = rd_get16(q + 8);
     size_t p = 12 + c->qname_wlen + 4;
     for (unsigned i = 0; i < an + ns; i++) {
-        p = skip_name(q, len, p);
+        p = rd_wire_name_end(q, len, p, 1);
         if (!p || p + 10 > len) return -1;
         uint16_t type = rd_get16(q + p);
         size_t rd = p + 10, end = rd + rd_get16(q + p + 8);
         if (end > len) return -1;
         if (i >= an && type == RD_T_SOA) {
-            size_t o = skip_name(q, end, rd);
-            if (o) o = skip_name(q, end, o);
+            size_t o = rd_wire_name_end(q, end, rd, 1);
+            if (o) o = rd_wire_name_end(q, end, o, 1);
             if (!o || o + 4 > end) return -1;
             *serial = rd_get32(q + o);
             return 0;

@@ -1,6 +1,7 @@
 /* xdp_frame.c — parse a DNS query frame and build its reply frame in place (AF_XDP path). */
 #include "xdp_frame.h"
 #include "lib/rd_wire.h"
+#include "query/notify.h"
 
 #include <netinet/in.h>
 #include <string.h>
@@ -205,6 +206,14 @@ size_t rd_xdp_reply_limited(uint8_t *f, size_t len, size_t cap, uint16_t port,
     /* addr[0..alen) is the query's source address: DNS Cookies bind to it. */
     rd_transport t = { .tcp = 0, .family = q.family, .client_len = (uint8_t)alen, .client = addr };
     size_t n = rd_answer(db, scratch, q.dns_len, f + dns, room, &t, stats);
+    if (rd_is_notify(scratch, q.dns_len)) {
+        /* a NOTIFY for a secondary zone: answered from the source's rights (notify.h) */
+        struct sockaddr_in6 src;
+        source_sockaddr(addr, q.family, &src);
+        size_t r = rd_notify_answer(db, scratch, q.dns_len, (const struct sockaddr *)&src,
+                                    f + dns, room);
+        if (r) n = r;
+    }
     if (n == 0) {
         *why = RD_XDP_NO_ANSWER;
         return 0;

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "lib/rd_wire.h"
 #include "zimg_build_int.h"
 
 typedef struct buf {
@@ -28,10 +29,6 @@ static int buf_put(buf *b, const void *d, size_t n)
     return 0;
 }
 
-static void put32(uint8_t *p, uint32_t v)
-{
-    p[0] = v >> 24; p[1] = (uint8_t)(v >> 16); p[2] = (uint8_t)(v >> 8); p[3] = (uint8_t)v;
-}
 
 static void rec_out(buf *b, const uint8_t *owner, uint16_t type, uint32_t ttl,
                     const uint8_t *rdata, uint16_t rdlen)
@@ -39,7 +36,7 @@ static void rec_out(buf *b, const uint8_t *owner, uint16_t type, uint32_t ttl,
     uint8_t f[10];
     f[0] = type >> 8; f[1] = (uint8_t)type;
     f[2] = 0; f[3] = RD_C_IN;
-    put32(f + 4, ttl);
+    rd_put32(f + 4, ttl);
     f[8] = rdlen >> 8; f[9] = (uint8_t)rdlen;
     buf_put(b, owner, rd_name_len(owner));
     buf_put(b, f, 10);
@@ -154,10 +151,10 @@ long zdiff_build(const zimg *old, const zimg *new_, uint8_t **out, size_t *outle
     if (buf_put(&del, add.p, add.n) < 0) goto fail;
     free(add.p);
     if (del.n > UINT32_MAX) { free(del.p); return -1; }
-    put32(del.p, (uint32_t)del.n);
-    put32(del.p + 4, zimg_serial(old));
-    put32(del.p + 8, zimg_serial(new_));
-    put32(del.p + 12, (uint32_t)(cnt + 2));
+    rd_put32(del.p, (uint32_t)del.n);
+    rd_put32(del.p + 4, zimg_serial(old));
+    rd_put32(del.p + 8, zimg_serial(new_));
+    rd_put32(del.p + 12, (uint32_t)(cnt + 2));
     *out = del.p;
     *outlen = del.n;
     return cnt;
@@ -171,16 +168,10 @@ const uint8_t *zdiff_record(const uint8_t *p, const uint8_t *end, const uint8_t 
                             uint16_t *type, uint16_t *rclass, uint32_t *ttl,
                             const uint8_t **rdata, uint16_t *rdlen)
 {
-    /* An uncompressed name within bounds: labels of at most 63, at most 255 octets. */
-    size_t o = 0, avail = (size_t)(end - p);
-    for (;;) {
-        if (o >= avail) return NULL;
-        uint8_t l = p[o];
-        if (l & 0xC0) return NULL;
-        o += (size_t)l + 1;
-        if (o > RD_NAME_MAX) return NULL;
-        if (l == 0) break;
-    }
+    /* An uncompressed name within bounds (stored names never hold a pointer). */
+    size_t avail = (size_t)(end - p);
+    size_t o = rd_wire_name_end(p, avail, 0, 0);
+    if (o == 0) return NULL;
     if (o + 10 > avail) return NULL;
     const uint8_t *f = p + o;
     uint16_t len = (uint16_t)(f[8] << 8 | f[9]);
@@ -342,10 +333,10 @@ long zdiff_condense(const uint8_t *chain, size_t len, uint8_t **out, size_t *out
         else if (ents[k].state > 0) { buf_put(&add, ents[k].rec, ents[k].len); cnt++; }
     }
     if (buf_put(&del, add.p, add.n) < 0 || del.n > UINT32_MAX) goto done;
-    put32(del.p, (uint32_t)del.n);
-    put32(del.p + 4, from);
-    put32(del.p + 8, to);
-    put32(del.p + 12, (uint32_t)cnt);
+    rd_put32(del.p, (uint32_t)del.n);
+    rd_put32(del.p + 4, from);
+    rd_put32(del.p + 8, to);
+    rd_put32(del.p + 12, (uint32_t)cnt);
     *out = del.p;
     *outlen = del.n;
     del.p = NULL;
