@@ -48,6 +48,12 @@ def compiler_id():
     return _compiler
 
 
+@functools.lru_cache(maxsize=1)
+def _ZoneImage():
+    from robdns import _core       # imported at first use: robdns.keep loads without it
+    return _core.ZoneImage
+
+
 def source_key(source):
     """The key of a zone_source() tuple (robdns.zoneset: the zone file, its settings, then
     the files' stats) under this compiler: the tuple written out (what it holds has a stable
@@ -100,14 +106,13 @@ class Keep:
             self.directory = self.zones_dir = None
 
     def path(self, zone):
-        return os.path.join(self.zones_dir, file_name(zone))
+        return self.zones_dir + os.sep + file_name(zone)
 
     def load(self, z, zone_source):
         """(image, source) of zone config `z` from its kept file when that is current and
         sound, else None (the reason logged).  zone_source: robdns.zoneset.zone_source."""
-        if not self.enabled:
+        if self.zones_dir is None:
             return None
-        from robdns import _core
         path = self.path(z.name)
         try:
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
@@ -141,7 +146,7 @@ class Keep:
             if source is None or source_key(source) != meta[1]:
                 logger.debug("zone %s: kept image is stale: compiling", z.name)
                 return None
-            img = _core.ZoneImage.from_kept(head if size == len(head) else fd, img_len,
+            img = _ZoneImage().from_kept(head if size == len(head) else fd, img_len,
                                             checksum, files)
             if img.origin != z.name:
                 raise ValueError(f"holds zone {img.origin}")

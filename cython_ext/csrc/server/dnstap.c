@@ -29,11 +29,12 @@ enum {
 
 #define OBUF_SIZE (1u << 20)           /* the writer's output buffer */
 #define OBUF_ROOM (2u * 65536u + 1024u) /* enough for the two messages of any event */
-#define IDLE_SLEEP_NS 2000000L         /* the writer looks at the rings this often when idle */
-#define BUSY_SLEEP_NS 1000000L         /* ... and pauses this long after a small round, so
-                                          that events gather into large writes (a round per
-                                          few packets would cost a system call each) */
-#define BUSY_ROUND 4096                /* events that make a round large: no pause */
+/* Between rounds the writer sleeps as long as the fullest ring takes to fill a quarter at
+ * the rate it filled during the last round, within these bounds: events gather into large
+ * writes, and the writer wakes a few dozen times a second, not at every packet (a wake-up
+ * per millisecond measurably costs the workers sharing its core). */
+#define SLEEP_MIN_NS 200000L
+#define SLEEP_MAX_NS 20000000L
 #define RECONNECT_NS 1000000000L       /* a sink that cannot be opened is tried again after */
 #define IO_TIMEOUT_MS 2000             /* handshake and writes to a stalled collector */
 
@@ -349,11 +350,12 @@ static void emit(rd_dnstap *d, const rec *h, int type)
 
 /* Take every record of ring r: encoded when the sink is open, dropped (counted)
  * otherwise.  Returns the number of events taken. */
-static uint64_t drain(rd_dnstap *d, rd_dnstap_ring *r)
+static uint64_t drain(rd_dnstap *d, rd_dnstap_ring *r, uint64_t *bytes)
 {
     uint64_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
     uint64_t head = atomic_load_explicit(&r->head, memory_order_acquire);
     uint64_t n = 0;
+    *bytes = head - tail;
     while (tail != head) {
         const rec *h = (const rec *)(r->buf + (tail & r->mask));
         if (h->kind == REC_EVENT) {
@@ -395,11 +397,21 @@ static void drop_thread_capabilities(void)
     (void)syscall(SYS_capset, &hdr, none);
 }
 
+static uint64_t mono_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
 static void *writer_run(void *arg)
 {
     rd_dnstap *d = arg;
     pthread_setname_np(pthread_self(), "robdns-dnstap");
     drop_thread_capabilities();
+    uint64_t last = mono_ns();
+    uint64_t quarter = d->cfg.ring_bytes / 4;
+    uint64_t drained;
     while (!atomic_load_explicit(&d->stop, memory_order_relaxed)) {
         if (d->fd < 0 && time_reached(&d->next_attempt)) {
             if (sink_open(d) < 0) {
@@ -407,18 +419,28 @@ static void *writer_run(void *arg)
                 d->next_attempt.tv_sec += RECONNECT_NS / 1000000000L;
             }
         }
-        uint64_t n = 0;
-        for (int i = 0; i < d->nrings; i++)
-            n += drain(d, &d->rings[i]);
-        flush(d);
-        if (n < BUSY_ROUND) {
-            struct timespec pause = { 0, n == 0 ? IDLE_SLEEP_NS : BUSY_SLEEP_NS };
-            nanosleep(&pause, NULL);
+        uint64_t fullest = 0;
+        for (int i = 0; i < d->nrings; i++) {
+            drain(d, &d->rings[i], &drained);
+            if (drained > fullest)
+                fullest = drained;
         }
+        flush(d);
+        uint64_t now = mono_ns();
+        uint64_t sleep_ns = SLEEP_MAX_NS;
+        if (fullest)
+            sleep_ns = (uint64_t)((double)(now - last) * (double)quarter / (double)fullest);
+        last = now;
+        if (fullest >= quarter)
+            continue;                      /* falling behind: no pause */
+        if (sleep_ns < SLEEP_MIN_NS) sleep_ns = SLEEP_MIN_NS;
+        if (sleep_ns > SLEEP_MAX_NS) sleep_ns = SLEEP_MAX_NS;
+        struct timespec pause = { 0, (long)sleep_ns };
+        nanosleep(&pause, NULL);
     }
     /* The workers have stopped: write what they left, then end the stream. */
     for (int i = 0; i < d->nrings; i++)
-        drain(d, &d->rings[i]);
+        drain(d, &d->rings[i], &drained);
     flush(d);
     sink_finish(d);
     return NULL;
