@@ -98,7 +98,7 @@ class Commands:
         if not zc.notify:
             return {"ok": False, "error": f"zone {zc.name} has no notify targets"}
         serial = st.image.serial if st.image is not None else None
-        targets = self.daemon.transfers.notify_zone(self.daemon.cfg, zc, serial)
+        targets = self.daemon.transfers.notify_zone(self.daemon.cfg, zc, st.image)
         return {"ok": bool(targets), "zone": zc.name, "serial": serial, "targets": targets}
 
     async def zone_refresh(self, req, force_axfr=False):

@@ -12,15 +12,23 @@ from robdns import metrics
 from robdns.log import logger
 
 
-def make_notify(zone):
-    """The NOTIFY message for `zone` (RFC 1996 3.3: opcode NOTIFY, AA, the SOA question)."""
+def make_notify(zone, soa=None):
+    """The NOTIFY message for `zone` (RFC 1996 3.3: opcode NOTIFY, AA, the SOA question);
+    soa = (ttl, rdata wire) puts the new SOA in the answer section as the hint of 3.7, so
+    a secondary that trusts it need not ask for the serial first."""
     import dns.flags
     import dns.message
     import dns.opcode
+    import dns.rdata
+    import dns.rdataclass
     import dns.rdatatype
+    import dns.rrset
     q = dns.message.make_query(zone, dns.rdatatype.SOA)
     q.flags = dns.flags.AA            # (the opcode lives in the flags: set it after)
     q.set_opcode(dns.opcode.NOTIFY)
+    if soa is not None:
+        rd = dns.rdata.from_wire(dns.rdataclass.IN, dns.rdatatype.SOA, soa[1], 0, len(soa[1]))
+        q.answer.append(dns.rrset.from_rdata(zone, soa[0], rd))
     return q
 
 
@@ -33,9 +41,9 @@ class Notifier:
         self.tasks = {}              # (zone, target text) -> asyncio.Task
         self.sent = 0
 
-    def notify(self, zone, serial, targets, keys, retries=5, timeout=2.0):
+    def notify(self, zone, serial, targets, keys, retries=5, timeout=2.0, soa=None):
         """Start (or restart) notifying `targets` (config.NotifyTarget) of `zone` at
-        `serial`; keys: {name: config.KeyConfig}."""
+        `serial` (soa: (ttl, rdata wire) of the new SOA, or None); keys: {name: TsigKey}."""
         for t in targets:
             name = str(t)
             old = self.tasks.get((zone, name))
@@ -45,16 +53,17 @@ class Notifier:
                    "error": None, "time": time.time(), "key": t.key}
             self.results.setdefault(zone, {})[name] = res
             self.tasks[(zone, name)] = asyncio.ensure_future(
-                self._send(zone, serial, t, keys.get(t.key) if t.key else None, res, retries, timeout))
+                self._send(zone, serial, t, keys.get(t.key) if t.key else None, res, retries,
+                           timeout, soa))
 
-    async def _send(self, zone, serial, target, key, res, retries, timeout):
+    async def _send(self, zone, serial, target, key, res, retries, timeout, soa=None):
         import dns.asyncquery
         import dns.exception
         import dns.rcode
         import dns.tsig
         delay = timeout
         for attempt in range(1, retries + 1):
-            q = make_notify(zone)
+            q = make_notify(zone, soa)
             if key is not None:
                 import dns.name
                 q.use_tsig({dns.name.from_text(key.name): dns.tsig.Key(key.name, key.secret, key.algorithm)},

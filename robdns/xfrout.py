@@ -93,12 +93,18 @@ class Transfers:
                             who, e["client_serial"])
             c["last"] = e
 
-    def notify_zone(self, cfg, zone_cfg, serial):
-        if not zone_cfg.notify or serial is None:
+    def notify_zone(self, cfg, zone_cfg, image):
+        """NOTIFY zone_cfg's targets of `image` (the version served); returns them."""
+        if not zone_cfg.notify or image is None:
             return []
         keys = {k.name: k for k in cfg.keys}
-        self.notifier.notify(zone_cfg.name, serial, zone_cfg.notify, keys,
-                             retries=cfg.xfr.notify_retries, timeout=cfg.xfr.notify_timeout)
+        soa = None
+        for rs in image.rrsets(zone_cfg.name) or ():
+            if rs["type"] == 6 and rs["rdatas"]:
+                soa = (rs["ttl"], rs["rdatas"][0])
+        self.notifier.notify(zone_cfg.name, image.serial, zone_cfg.notify, keys,
+                             retries=cfg.xfr.notify_retries, timeout=cfg.xfr.notify_timeout,
+                             soa=soa)
         return [str(t) for t in zone_cfg.notify]
 
     def notify_changed(self, cfg, before, zones):
@@ -107,7 +113,7 @@ class Transfers:
             st = zones.get(z.name)
             serial = st.image.serial if st is not None and st.image is not None else None
             if z.notify and serial is not None and serial != before.get(z.name):
-                self.notify_zone(cfg, z, serial)
+                self.notify_zone(cfg, z, st.image)
 
     def zone_status(self, name):
         self.drain()

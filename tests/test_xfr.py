@@ -301,3 +301,15 @@ def test_ixfr_without_soa_formerr():
     q = dns.message.make_query("example.com.", "IXFR")
     msgs = run(db, q)
     assert len(msgs) == 1 and rcode_of(msgs[0]) == dns.rcode.FORMERR
+
+
+def test_expired_secondary_copy_is_not_transferred(big):
+    # RFC 1034 4.3.5: a secondary whose copy expired serves it to nobody, its own
+    # secondaries neither: SERVFAIL, no zone data (as Knot)
+    _text, img = big
+    db = _core.Database([img], transfers={"example.com.": {"acl": [(None, None)]}},
+                        expired=["example.com."])
+    msgs = run(db, axfr_query())
+    assert len(msgs) == 1
+    r = dns.message.from_wire(msgs[0])
+    assert r.rcode() == dns.rcode.SERVFAIL and not r.answer

@@ -256,6 +256,8 @@ def test_notify_signed_retried_and_reported(robdns_server):
         q = sec.got[-1]
         assert q.opcode() == dns.opcode.NOTIFY and q.had_tsig
         assert q.question[0].name == dns.name.from_text("example.com.")
+        # RFC 1996 3.7: the new SOA rides along as a hint
+        assert q.answer and q.answer[0].rdtype == dns.rdatatype.SOA and q.answer[0][0].serial == 1
         time.sleep(0.3)
         (z,) = srv.ctl("zone-status")["zones"]
         (res,) = z["notify"].values()

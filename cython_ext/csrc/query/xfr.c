@@ -256,6 +256,14 @@ int rd_xfr_start(rd_xfr *x, const rd_db *db, const uint8_t *q, size_t qlen,
     }
     s->z = c.zone;
     s->serial = zimg_serial(c.zone);
+    if (rd_ctx_zone_expired(&c)) {
+        /* RFC 1034 4.3.5: an expired secondary copy is not served, transferred neither:
+         * SERVFAIL, as Knot answers (its own secondaries then try another primary) */
+        s->rcode = RD_RCODE_SERVFAIL;
+        finish_one(s, RD_XFR_EV_REFUSED);
+        emit(s, RD_XFR_EV_REFUSED);
+        return 1;
+    }
     if (!acl_allows(db, c.zone_index, s->family, s->addr, s->tsig.key)) {
         /* RFC 5936 4.2 leaves the policy to us: REFUSED, no zone data; signed when the
          * request was (a valid key that the ACL does not name). */

@@ -96,6 +96,7 @@ typedef struct tcp_loop {
     int ep;                      /* the epoll instance, -1 before start */
     pthread_t thread;
     int started;
+    rd_rcu_reader *rcu;          /* this thread's reader slot, taken at start */
     int *listen_fds;
     int nlisten;
     tcp_conn *conns;
@@ -723,9 +724,7 @@ static void *loop_run(void *arg)
     char name[16];                      /* "robdns-tcp/N" in top -H, ps -L, /proc/.../comm */
     snprintf(name, sizeof(name), "robdns-tcp/%d", L->index);
     pthread_setname_np(pthread_self(), name);
-    rd_rcu_reader *rcu = rd_rcu_register();
-    if (!rcu)
-        return NULL;                    /* cannot read the db safely: serve nothing */
+    rd_rcu_reader *rcu = L->rcu;
     L->now_ms = now_ms();
     L->wheel_now = L->now_ms / RD_TCP_TICK_MS;
     while (!atomic_load_explicit(&L->set->stop, memory_order_relaxed)) {
@@ -747,7 +746,7 @@ static void *loop_run(void *arg)
     for (uint32_t i = 0; i < L->nconns; i++)
         if (L->conns[i].fd >= 0)
             conn_close(L, &L->conns[i], NULL);
-    rd_rcu_unregister(rcu);
+    rd_rcu_offline(rcu);                /* the slot is given back by loop_free */
     return NULL;
 }
 
@@ -759,6 +758,7 @@ static void loop_free(tcp_loop *L)
         return;
     if (L->ep >= 0)
         close(L->ep);
+    rd_rcu_unregister(L->rcu);
     free(L->listen_fds); free(L->conns); free(L->inbufs); free(L->clients);
     free(L->outpool); free(L->out_free); free(L->arena);
     free(L);
@@ -865,6 +865,13 @@ rd_tcp_set *rd_tcp_start(const rd_tcp_listener *ls, int nls, int nworkers, const
     for (int w = 0; w < nworkers; w++) {
         if (!(s->loops[w] = loop_new(s, w, cpus ? cpus[w] : -1, pool, ls, nls))) {
             snprintf(err, errlen, "cannot set up TCP worker %d: %s", w, strerror(errno));
+            rd_tcp_free(s);
+            return NULL;
+        }
+        /* Taken now, not by the thread: a worker that could not read the database would
+         * leave its listener's share of connections unanswered. */
+        if (!(s->loops[w]->rcu = rd_rcu_register())) {
+            snprintf(err, errlen, "no free RCU reader slot for TCP worker %d", w);
             rd_tcp_free(s);
             return NULL;
         }
