@@ -805,7 +805,45 @@ def xdp_reply_frame(Database db, bytes frame, int port=53, int mtu=1500):
     out = (<char *>buf)[:n] if n else b""
     free(buf)
     free(scratch)
-    reasons = {cxdp.RD_XDP_OK: "ok", cxdp.RD_XDP_NOT_DNS: "not-dns",
-               cxdp.RD_XDP_MALFORMED: "malformed", cxdp.RD_XDP_NO_ANSWER: "no-answer",
-               cxdp.RD_XDP_NO_ROOM: "no-room"}
-    return out, reasons.get(why, "?")
+    return out, _XDP_REASONS.get(why, "?")
+
+
+_XDP_REASONS = {cxdp.RD_XDP_OK: "ok", cxdp.RD_XDP_NOT_DNS: "not-dns",
+                cxdp.RD_XDP_MALFORMED: "malformed", cxdp.RD_XDP_NO_ANSWER: "no-answer",
+                cxdp.RD_XDP_NO_ROOM: "no-room"}
+
+
+def xdp_reply_frames(Database db, list frames, int port=53, int mtu=1500):
+    """The reply frames the XDP worker sends for one RX batch of `frames` (at most
+    RD_XDP_BATCH_MAX): the worker's own batch code (rd_xdp_reply_batch) on copies in
+    UMEM-sized buffers; a list of (reply: bytes, reason: str)."""
+    cdef size_t cap = 4096 - 256
+    cdef uint32_t n = len(frames)
+    cdef uint32_t i
+    cdef cxdp.rd_stats st
+    if n > cxdp.RD_XDP_BATCH_MAX:
+        raise ValueError("more frames than one batch")
+    for f in frames:
+        if <size_t>len(f) > cap:
+            raise ValueError("frame longer than a UMEM frame")
+    cdef uint8_t *bufs = <uint8_t *>malloc(cap * (n or 1))
+    cdef uint8_t *scratch = <uint8_t *>malloc(cxdp.RD_XDP_QUERY_MAX * (n or 1))
+    cdef cxdp.rd_xdp_frame_io *io = <cxdp.rd_xdp_frame_io *>calloc(n or 1, sizeof(cxdp.rd_xdp_frame_io))
+    if bufs == NULL or scratch == NULL or io == NULL:
+        free(bufs); free(scratch); free(io)
+        raise MemoryError()
+    memset(&st, 0, sizeof(st))
+    for i in range(n):
+        f = frames[i]
+        memcpy(bufs + i * cap, <const char *>f, len(f))
+        io[i].frame = bufs + i * cap
+        io[i].len = len(f)
+        io[i].cap = cap
+    cxdp.rd_xdp_reply_batch(io, n, <uint16_t>port, <uint16_t>mtu, <const cxdp.rd_db *>db.db,
+                            scratch, &st, NULL, 0, NULL)
+    out = []
+    for i in range(n):
+        out.append(((<char *>io[i].frame)[:io[i].out] if io[i].out else b"",
+                    _XDP_REASONS.get(io[i].why, "?")))
+    free(bufs); free(scratch); free(io)
+    return out

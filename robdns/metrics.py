@@ -33,7 +33,7 @@ class ControlCounters:
     """Counters of the control plane, incremented where the event happens (under the GIL,
     by the event loop or the reload thread)."""
     transfers_in: int = 0            # zone transfers received (secondary) and applied
-    transfers_in_failed: int = 0
+    transfers_in_failed: int = 0     # refreshes from a primary that failed
     transfers_out: int = 0           # AXFR/IXFR streamed whole to a secondary
     transfers_out_failed: int = 0    # refused (ACL), busy (max_transfers) or cut short
     notifies_sent: int = 0           # RFC 1996 NOTIFY messages sent to secondaries (retries too)
@@ -83,8 +83,9 @@ def families(stats, status):
         samples += [((t, qt), n) for qt, n in sorted(by.items())]
     counter("robdns_queries_total", "Queries received, by transport and QTYPE.",
             ["transport", "qtype"], samples)
-    counter("robdns_responses_total", "Responses sent, by transport and RCODE (extended "
-            "RCODEs by their own name, RFC 6891 6.1.3).", ["transport", "rcode"],
+    counter("robdns_responses_total", "Responses answered, by transport and RCODE (extended "
+            "RCODEs by their own name, RFC 6891 6.1.3); those rate limiting then withheld are "
+            "also in robdns_rrl_dropped_total.", ["transport", "rcode"],
             [((t, rc), n) for t, s in secs for rc, n in sorted(s.get("rcode", {}).items())])
     counter("robdns_queries_dropped_total", "Queries the engine sent no response to (a "
             "response, shorter than a header).", ["transport"],

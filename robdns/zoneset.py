@@ -13,6 +13,7 @@ import os
 import time
 
 from robdns import journal
+from robdns import catalog
 from robdns.errors import ZoneError
 from robdns.log import logger
 
@@ -136,6 +137,10 @@ class ZoneSet:
             if getattr(z, "secondary", False):
                 # the transfers own a secondary's image: a reload does not touch it
                 out.append(secondary_state(z, old, journal_dir))
+                continue
+            if getattr(z, "catalog_role", None) == "producer":
+                # generated from its members' configs (RFC 9432), no file to look at
+                out.append(catalog.catalog_state(z, old, zones, ZoneState))
                 continue
             forced = force is True or z.name in force
             if old is not None and not forced and old.unchanged(z):

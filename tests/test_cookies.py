@@ -208,3 +208,18 @@ def test_xdp_frames_bind_the_cookie_to_the_source_address(img):
         assert why == "ok"
         r = dns.message.from_wire(parse_reply(frame)["payload"])
         check_fresh(response_cookie(r), client=src)
+
+
+def test_xdp_batches_bind_each_cookie_to_its_own_source_address(img):
+    # the worker answers an RX batch at once: each frame's cookie still binds to that
+    # frame's source address (RFC 7873 4.2), IPv4 and IPv6 mixed in one batch
+    from xdp_frames import parse_reply, query_frame
+    db = db_with(img, cookie_secret=SECRET)
+    q = query(cookie=CC).to_wire()
+    families = [4, 6, 6, 4, 6]
+    frames = [query_frame(q, family=f) for f in families]
+    replies = _core.xdp_reply_frames(db, frames)
+    for f, (reply, why) in zip(families, replies):
+        assert why == "ok"
+        r = dns.message.from_wire(parse_reply(reply)["payload"])
+        check_fresh(response_cookie(r), client="198.18.0.2" if f == 4 else "2001:db8:53::2")

@@ -550,3 +550,67 @@ def test_reload_during_a_transfer_keeps_its_snapshot_pinned(robdns_server):
     while srv.ctl("stats")["stats"]["memory"]["retired_databases"] and time.monotonic() < deadline:
         time.sleep(0.2)
     assert srv.ctl("stats")["stats"]["memory"]["retired_databases"] == 0
+
+
+def _big_txt_zone():
+    # One TXT RRset of about 51 KB: an answer too big for UDP, fine for TCP (65535).
+    txt = "\n".join(f'big IN TXT "{i:03d}{"x" * 250}"' for i in range(200))
+    return ("$ORIGIN example.com.\n$TTL 3600\n@ IN SOA ns1 hostmaster 1 7200 3600 1209600 3600\n"
+            "@ IN NS ns1\nns1 IN A 192.0.2.1\nwww IN A 192.0.2.1\n" + txt + "\n")
+
+
+def test_client_that_never_reads_big_answers_is_closed_for_its_output(robdns_server):
+    # 400 pipelined queries for a 51 KB answer, never read: once the kernel's buffers are
+    # full, more than RD_TCP_OUT_CAP (256 KiB) of answers would wait in the server for
+    # this client; it is closed at once (output_overflow), long before the idle timeout,
+    # and others are answered.
+    srv = robdns_server({"example.com.": _big_txt_zone()}, families=(4,),
+                        server={"tcp": {"idle_timeout": 60, "max_pipelined": 64}})
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.settimeout(10)
+    s.connect(("127.0.0.1", srv.port))
+    s.sendall(b"".join(_frame(_query("big.example.com.", "TXT", qid=i).to_wire())
+                       for i in range(400)))
+    st = _wait_stat(srv, "output_overflow", 1, timeout=30)
+    assert st["output_overflow"] == 1
+    assert st["timed_out"] == 0
+    r = srv.query("big.example.com.", "TXT", tcp=True, timeout=10)
+    assert len(r.answer[0]) == 200 and not r.flags & dns.flags.TC
+    s.close()
+
+
+def test_listener_options_and_a_fast_open_client(srv):
+    # The listeners ask for TCP_DEFER_ACCEPT and TCP_FASTOPEN (RFC 7413); a client that
+    # sends its query in the SYN (MSG_FASTOPEN) is answered whether or not the kernel
+    # takes the data early (without a cookie it falls back to the ordinary handshake).
+    from robdns import config, listeners
+    addr = config.ListenAddress("127.0.0.1", 0)
+    ls = listeners.tcp_listener(addr, 2.5)
+    try:
+        assert ls.getsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT) > 0
+        assert ls.getsockopt(socket.IPPROTO_TCP, socket.TCP_FASTOPEN) == listeners.TCP_FASTOPEN_QUEUE
+        assert ls.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+        assert ls.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT) == 1
+    finally:
+        ls.close()
+    for i in range(2):
+        c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)     # blocking: the sendto
+        c.sendto(_frame(_query("www.example.com.", qid=50 + i).to_wire()), socket.MSG_FASTOPEN,
+                 ("127.0.0.1", srv.port))                        # connects, then sends
+        c.settimeout(5)
+        r = _read_response(c)
+        assert r.id == 50 + i
+        _assert_www_answer(r)
+        c.close()
+
+
+def test_per_worker_limits_from_the_configuration():
+    from robdns import config, tcp_workers
+    tcp = config.TcpConfig(max_connections=256, idle_timeout=2.5, max_pipelined=100)
+    assert tcp_workers.limits(tcp, 2) == {"max_connections": 128, "max_per_client": 32,
+                                          "idle_timeout_ms": 2500, "max_pipelined": 100}
+    small = config.TcpConfig(max_connections=5)
+    assert tcp_workers.limits(small, 1)["max_per_client"] == 5      # never above the limit
+    assert tcp_workers.per_client(20) == 8                          # at least 8
+    assert tcp_workers.per_client(4000) == 1000                     # a quarter

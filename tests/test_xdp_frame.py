@@ -198,3 +198,71 @@ def test_notify_for_a_secondary_zone_is_answered_from_the_source(db):
     # not a secondary zone (no rules): NOTAUTH, as before
     frame, why = _core.xdp_reply_frame(db, query_frame(wire, family=4))
     assert dns.message.from_wire(parse_reply(frame)["payload"]).rcode() == dns.rcode.NOTAUTH
+
+
+def _mixed_frames(rng):
+    """A batch as an RX ring delivers it: answers, DO, NXDOMAIN, big and truncated
+    answers, foreign and broken frames, over every layout."""
+    out = []
+    names = [("www.example.com.", "A"), ("WwW.example.com.", "AAAA"), ("nope.example.com.", "A"),
+             ("big.example.com.", "TXT"), ("example.com.", "SOA"), ("other.org.", "A")]
+    for _ in range(64):
+        name, rtype = rng.choice(names)
+        q = query(name, rtype, use_edns=0, payload=rng.choice([512, 1232, 4096]),
+                  want_dnssec=rng.random() < 0.5)
+        f = query_frame(q, **rng.choice(LAYOUTS))
+        kind = rng.random()
+        if kind < 0.1:
+            f = f[:rng.randrange(len(f))]                       # cut short
+        elif kind < 0.2:
+            pos = rng.randrange(len(f))
+            f = f[:pos] + bytes([f[pos] ^ 0x40]) + f[pos + 1:]  # a bad checksum, mostly
+        out.append(f)
+    return out
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_batch_gets_what_each_frame_gets_alone(db, seed):
+    # the worker answers a whole RX batch with one rd_answer_batch: the replies must be
+    # the ones rd_xdp_reply makes frame by frame, byte for byte, and in the same frames
+    import random
+    rng = random.Random(seed)
+    frames = _mixed_frames(rng)
+    mtu = rng.choice([576, 1280, 1500])
+    batch = _core.xdp_reply_frames(db, frames, mtu=mtu)
+    assert len(batch) == len(frames)
+    for f, got in zip(frames, batch):
+        assert got == _core.xdp_reply_frame(db, f, mtu=mtu)
+    assert sum(why == "ok" for _, why in batch) > 20
+    for reply, why in batch:
+        if reply:
+            parse_reply(reply)
+
+
+def test_batch_sizes_from_none_to_a_full_ring_batch(db):
+    f = query_frame(query())
+    alone = _core.xdp_reply_frame(db, f)
+    for n in (0, 1, 2, 63, 64):
+        assert _core.xdp_reply_frames(db, [f] * n) == [alone] * n
+    with pytest.raises(ValueError):
+        _core.xdp_reply_frames(db, [f] * 65)
+
+
+def test_notify_in_a_batch_is_answered_from_its_own_source(db):
+    # the batch path answers NOTIFY (query/notify.c) as the frame path does
+    import dns.opcode
+    import dns.rcode
+    n = dns.message.make_query("example.com.", "SOA")
+    n.flags = 0
+    n.set_opcode(dns.opcode.NOTIFY)
+    sdb = _core.Database([db.zones[0]], notify={"example.com.": [("198.18.0.2/32", None)]})
+    frames = [query_frame(query(), family=6), query_frame(n.to_wire(), family=4),
+              query_frame(n.to_wire(), family=6)]        # 2001:db8:53::2 has no right
+    replies = _core.xdp_reply_frames(sdb, frames)
+    assert [why for _, why in replies] == ["ok"] * 3
+    msgs = [dns.message.from_wire(parse_reply(r)["payload"]) for r, _ in replies]
+    assert msgs[0].opcode() == dns.opcode.QUERY and msgs[0].answer
+    assert msgs[1].opcode() == dns.opcode.NOTIFY and msgs[1].rcode() == dns.rcode.NOERROR
+    assert msgs[2].rcode() == dns.rcode.REFUSED
+    assert "example.com." in _core.notify_take()
+    assert _core.notify_take() == []

@@ -14,6 +14,20 @@ cdef extern from "server/xdp_frame.h" nogil:
         RD_XDP_NO_ROOM
     size_t rd_xdp_reply(uint8_t *frame, size_t len, size_t cap, uint16_t port, uint16_t mtu,
                         const rd_db *db, uint8_t *scratch, rd_stats *stats, int *why)
+    enum:
+        RD_XDP_BATCH_MAX
+        RD_XDP_QUERY_MAX
+    ctypedef struct rd_xdp_frame_io:
+        uint8_t *frame
+        size_t len
+        size_t cap
+        size_t out
+        int why
+    ctypedef struct rd_xdp_info:
+        pass
+    void rd_xdp_reply_batch(rd_xdp_frame_io *io, uint32_t n, uint16_t port, uint16_t mtu,
+                            const rd_db *db, uint8_t *scratch, rd_stats *stats, void *rrl,
+                            uint64_t now_ms, rd_xdp_info *info)
 
 cdef extern from "server/xdp_prog.h" nogil:
     enum:

@@ -147,53 +147,71 @@ static void source_sockaddr(const uint8_t *addr, int family, struct sockaddr_in6
     }
 }
 
-size_t rd_xdp_reply_limited(uint8_t *f, size_t len, size_t cap, uint16_t port,
-                            uint16_t mtu, const rd_db *db, uint8_t *scratch, rd_stats *stats,
-                            rd_rrl_table *rrl, uint64_t now_ms, int *why, rd_xdp_info *info)
-{
+/* A query frame between prepare and finish. */
+typedef struct rd_xdp_pending {
     rd_xdp_query q;
+    uint8_t addr[32];           /* source then destination address, alen bytes each */
+    uint8_t ports[4];           /* source then destination port, as in the query */
+    uint8_t tclass;
+    uint8_t alen;
+    size_t resp;                /* frame offset of the answer (after the reply's UDP header) */
+    size_t room;                /* bytes the answer may take there */
+    const uint8_t *query;       /* the copy of the DNS query */
+} rd_xdp_pending;
+
+/* Parse a query frame, keep what its reply needs (its headers are overwritten by the
+ * answer), copy the DNS query to scratch (scratch_cap bytes) and work out the room for the
+ * answer.  1: ready for the engine; 0: nothing to send (*why says why). */
+static int prepare(uint8_t *f, size_t len, size_t cap, uint16_t port, uint16_t mtu,
+                   uint8_t *scratch, size_t scratch_cap, rd_xdp_pending *p, int *why,
+                   rd_xdp_info *info)
+{
+    rd_xdp_query *q = &p->q;
     if (info)
         info->family = 0;
-    int rc = rd_xdp_parse(f, len, port, &q);
+    int rc = rd_xdp_parse(f, len, port, q);
     if (rc != RD_XDP_OK) {
         *why = rc;
         return 0;
     }
-    /* Keep what the reply needs from the query headers before they are overwritten. */
-    uint8_t addr[32] = {0};
-    uint8_t ports[4];
-    uint8_t tclass = 0;
-    size_t ip_hlen, alen;
-    const uint8_t *ip = f + q.l3;
-    if (q.family == 4) {
+    size_t ip_hlen;
+    const uint8_t *ip = f + q->l3;
+    memset(p->addr, 0, sizeof p->addr);
+    if (q->family == 4) {
         ip_hlen = IP4_HLEN;
-        alen = 4;
-        memcpy(addr, ip + 12, 8);             /* saddr, daddr */
-        tclass = ip[1];
-        memcpy(ports, f + q.l3 + (size_t)(ip[0] & 0x0f) * 4, 4);
+        p->alen = 4;
+        memcpy(p->addr, ip + 12, 8);           /* saddr, daddr */
+        p->tclass = ip[1];
+        memcpy(p->ports, f + q->l3 + (size_t)(ip[0] & 0x0f) * 4, 4);
     } else {
         ip_hlen = IP6_HLEN;
-        alen = 16;
-        memcpy(addr, ip + 8, 32);
-        tclass = (uint8_t)((ip[0] & 0x0f) << 4 | ip[1] >> 4);
-        memcpy(ports, f + q.l3 + IP6_HLEN, 4);
+        p->alen = 16;
+        memcpy(p->addr, ip + 8, 32);
+        p->tclass = (uint8_t)((ip[0] & 0x0f) << 4 | ip[1] >> 4);
+        memcpy(p->ports, f + q->l3 + IP6_HLEN, 4);
     }
-    memcpy(scratch, f + q.dns, q.dns_len);
+    if (q->dns_len > scratch_cap) {           /* cannot happen within one UMEM frame */
+        *why = RD_XDP_NO_ROOM;
+        return 0;
+    }
+    memcpy(scratch, f + q->dns, q->dns_len);
+    p->query = scratch;
     if (info) {
-        info->family = q.family;
-        memcpy(info->client, addr, alen);
-        memcpy(info->server, addr + alen, alen);
-        info->client_port = (uint16_t)(ports[0] << 8 | ports[1]);
-        info->server_port = (uint16_t)(ports[2] << 8 | ports[3]);
+        size_t alen = p->alen;
+        info->family = q->family;
+        memcpy(info->client, p->addr, alen);
+        memcpy(info->server, p->addr + alen, alen);
+        info->client_port = (uint16_t)(p->ports[0] << 8 | p->ports[1]);
+        info->server_port = (uint16_t)(p->ports[2] << 8 | p->ports[3]);
         info->query = scratch;
-        info->query_len = q.dns_len;
+        info->query_len = q->dns_len;
         info->response = NULL;
         info->response_len = 0;
     }
-
-    size_t udp = q.l3 + ip_hlen;
-    size_t dns = udp + UDP_HLEN;
-    size_t room = cap > dns ? cap - dns : 0;
+    /* the reply's headers: a fresh IPv4 header without options, so the answer may start
+     * before where the query's did */
+    p->resp = q->l3 + ip_hlen + UDP_HLEN;
+    size_t room = cap > p->resp ? cap - p->resp : 0;
     size_t mtu_room = mtu > ip_hlen + UDP_HLEN ? (size_t)mtu - ip_hlen - UDP_HLEN : 0;
     if (mtu_room < room)
         room = mtu_room;
@@ -203,25 +221,27 @@ size_t rd_xdp_reply_limited(uint8_t *f, size_t len, size_t cap, uint16_t port,
         *why = RD_XDP_NO_ROOM;
         return 0;
     }
-    /* addr[0..alen) is the query's source address: DNS Cookies bind to it. */
-    rd_transport t = { .tcp = 0, .family = q.family, .client_len = (uint8_t)alen, .client = addr };
-    size_t n = rd_answer(db, scratch, q.dns_len, f + dns, room, &t, stats);
-    if (rd_is_notify(scratch, q.dns_len)) {
-        /* a NOTIFY for a secondary zone: answered from the source's rights (notify.h) */
-        struct sockaddr_in6 src;
-        source_sockaddr(addr, q.family, &src);
-        size_t r = rd_notify_answer(db, scratch, q.dns_len, (const struct sockaddr *)&src,
-                                    f + dns, room);
-        if (r) n = r;
-    }
+    p->room = room;
+    return 1;
+}
+
+/* The engine wrote n bytes of answer at f + p->resp: rate limiting, then the reply's
+ * Ethernet, IP and UDP headers in place.  Returns the reply frame's length, or 0. */
+static size_t finish(uint8_t *f, const rd_xdp_pending *p, size_t n, rd_rrl_table *rrl,
+                     uint64_t now_ms, int *why, rd_xdp_info *info)
+{
     if (n == 0) {
         *why = RD_XDP_NO_ANSWER;
         return 0;
     }
+    size_t dns = p->resp;
+    const uint8_t *addr = p->addr;
+    size_t alen = p->alen;
+    int family = p->q.family;
     *why = RD_XDP_OK;
     if (rrl) {
         struct sockaddr_in6 client;
-        source_sockaddr(addr, q.family, &client);
+        source_sockaddr(addr, family, &client);
         int verdict = rd_rrl_check(rrl, (const struct sockaddr *)&client, f + dns, n, now_ms);
         if (verdict == RD_RRL_DROP) {
             *why = RD_XDP_RATE_LIMITED;
@@ -241,9 +261,11 @@ size_t rd_xdp_reply_limited(uint8_t *f, size_t len, size_t cap, uint16_t port,
     memcpy(f, f + ETH_ALEN_, ETH_ALEN_);
     memcpy(f + ETH_ALEN_, mac, ETH_ALEN_);
 
-    uint8_t *h = f + q.l3;
+    uint8_t *h = f + p->q.l3;
+    size_t udp = dns - UDP_HLEN;
     size_t ulen = UDP_HLEN + n;
-    if (q.family == 4) {
+    uint8_t tclass = p->tclass;
+    if (family == 4) {
         /* RFC 791 3.1: a fresh 20-byte header (query options are not echoed), DF set. */
         h[0] = 0x45;
         h[1] = tclass;
@@ -268,12 +290,12 @@ size_t rd_xdp_reply_limited(uint8_t *f, size_t len, size_t cap, uint16_t port,
         memcpy(h + 24, addr, 16);
     }
     uint8_t *u = f + udp;
-    memcpy(u, ports + 2, 2);                  /* source port: the port asked */
-    memcpy(u + 2, ports, 2);                  /* destination: the client's port */
+    memcpy(u, p->ports + 2, 2);               /* source port: the port asked */
+    memcpy(u + 2, p->ports, 2);               /* destination: the client's port */
     put16(u + 4, (uint16_t)ulen);
     put16(u + 6, 0);
     /* UDP checksum over the pseudo-header (RFC 768; RFC 8200 8.1: mandatory for IPv6). */
-    uint64_t sum = csum_partial(h + (q.family == 4 ? 12 : 8), 2 * alen, 0);
+    uint64_t sum = csum_partial(h + (family == 4 ? 12 : 8), 2 * alen, 0);
     sum += PROTO_UDP + ulen;
     uint16_t c = csum_fold(csum_partial(u, ulen, sum));
     put16(u + 6, c ? c : 0xffff);             /* 0 means "no checksum": send all ones */
@@ -282,4 +304,71 @@ size_t rd_xdp_reply_limited(uint8_t *f, size_t len, size_t cap, uint16_t port,
         info->response_len = n;
     }
     return dns + n;                           /* *why: RD_XDP_OK, or RD_XDP_SLIPPED */
+}
+
+/* A NOTIFY for a secondary zone is answered from the rights of its source (notify.h),
+ * over the engine's answer of n bytes at f + p->resp; returns the answer's length. */
+static size_t notify_answer(const rd_db *db, uint8_t *f, const rd_xdp_pending *p, size_t n)
+{
+    if (!rd_is_notify(p->query, p->q.dns_len))
+        return n;
+    struct sockaddr_in6 src;
+    source_sockaddr(p->addr, p->q.family, &src);
+    size_t r = rd_notify_answer(db, p->query, p->q.dns_len, (const struct sockaddr *)&src,
+                                f + p->resp, p->room);
+    return r ? r : n;
+}
+
+size_t rd_xdp_reply_limited(uint8_t *f, size_t len, size_t cap, uint16_t port,
+                            uint16_t mtu, const rd_db *db, uint8_t *scratch, rd_stats *stats,
+                            rd_rrl_table *rrl, uint64_t now_ms, int *why, rd_xdp_info *info)
+{
+    rd_xdp_pending p;
+    if (!prepare(f, len, cap, port, mtu, scratch, 65536, &p, why, info))
+        return 0;
+    /* p.addr[0..alen) is the query's source address: DNS Cookies bind to it. */
+    rd_transport t = { .tcp = 0, .family = p.q.family, .client_len = p.alen, .client = p.addr };
+    size_t n = rd_answer(db, scratch, p.q.dns_len, f + p.resp, p.room, &t, stats);
+    n = notify_answer(db, f, &p, n);
+    return finish(f, &p, n, rrl, now_ms, why, info);
+}
+
+void rd_xdp_reply_batch(rd_xdp_frame_io *io, uint32_t n, uint16_t port, uint16_t mtu,
+                        const rd_db *db, uint8_t *scratch, rd_stats *stats, rd_rrl_table *rrl,
+                        uint64_t now_ms, rd_xdp_info *info)
+{
+    rd_xdp_pending pend[RD_XDP_BATCH_MAX];
+    rd_batch_item items[RD_XDP_BATCH_MAX];
+    uint32_t slot[RD_XDP_BATCH_MAX];          /* frame index of each engine item */
+    uint32_t ni = 0;
+    if (n > RD_XDP_BATCH_MAX)
+        n = RD_XDP_BATCH_MAX;
+    /* every frame parsed and its query copied first, then one rd_answer_batch over all
+     * of them (each query parsed once, the zone image prefetched queries ahead) */
+    for (uint32_t i = 0; i < n; i++) {
+        io[i].out = 0;
+        if (!prepare(io[i].frame, io[i].len, io[i].cap, port, mtu,
+                     scratch + (size_t)i * RD_XDP_QUERY_MAX, RD_XDP_QUERY_MAX, &pend[ni],
+                     &io[i].why, info ? &info[i] : NULL))
+            continue;
+        rd_batch_item *it = &items[ni];
+        it->q = pend[ni].query;
+        it->qlen = pend[ni].q.dns_len;
+        it->resp = io[i].frame + pend[ni].resp;
+        it->respcap = pend[ni].room;
+        it->resplen = 0;
+        it->client = pend[ni].addr;           /* DNS Cookies bind to the source address */
+        it->client_len = pend[ni].alen;
+        slot[ni++] = i;
+    }
+    if (ni) {
+        rd_transport t = { .tcp = 0, .family = 4 };
+        rd_answer_batch(db, items, ni, &t, stats);
+    }
+    for (uint32_t k = 0; k < ni; k++) {
+        uint32_t i = slot[k];
+        size_t n = notify_answer(db, io[i].frame, &pend[k], items[k].resplen);
+        io[i].out = finish(io[i].frame, &pend[k], n, rrl, now_ms, &io[i].why,
+                           info ? &info[i] : NULL);
+    }
 }

@@ -2,7 +2,8 @@
  * turn it into the reply frame in place (swap MACs, addresses and ports, checksums).
  *
  * Pure functions on byte buffers: no libxdp needed, so they build everywhere and are unit
- * tested without root.  The XSK worker (xdp_worker.c) calls rd_xdp_reply per frame.
+ * tested without root.  The XSK worker (xdp_worker.c) calls rd_xdp_reply_batch per RX
+ * batch; rd_xdp_reply is the same for one frame.
  */
 #ifndef RD_XDP_FRAME_H
 #define RD_XDP_FRAME_H
@@ -64,5 +65,23 @@ typedef struct rd_xdp_info {
 size_t rd_xdp_reply_limited(uint8_t *frame, size_t len, size_t cap, uint16_t port,
                             uint16_t mtu, const rd_db *db, uint8_t *scratch, rd_stats *stats,
                             rd_rrl_table *rrl, uint64_t now_ms, int *why, rd_xdp_info *info);
+
+/* A batch of query frames turned into reply frames in place, answered by one
+ * rd_answer_batch (each query parsed once, the zone image prefetched ahead), with rate
+ * limiting as rd_xdp_reply_limited.  The caller fills frame/len/cap of each; out is the
+ * reply's length (0: nothing to send, why says why).  scratch holds n *
+ * RD_XDP_QUERY_MAX bytes (the queries, which the answers overwrite in the frames, are
+ * copied there; dnstap's info[i].query points into it); info is NULL or n entries. */
+#define RD_XDP_BATCH_MAX 64u
+#define RD_XDP_QUERY_MAX 4096u      /* a query in one UMEM frame is shorter */
+typedef struct rd_xdp_frame_io {
+    uint8_t *frame;
+    size_t len, cap;
+    size_t out;
+    int why;
+} rd_xdp_frame_io;
+void rd_xdp_reply_batch(rd_xdp_frame_io *io, uint32_t n, uint16_t port, uint16_t mtu,
+                        const rd_db *db, uint8_t *scratch, rd_stats *stats, rd_rrl_table *rrl,
+                        uint64_t now_ms, rd_xdp_info *info);
 
 #endif
