@@ -180,6 +180,11 @@ class ZoneConfig:
     allow_transfer: tuple = ()       # of TransferRule; empty: nobody may transfer the zone
     notify: tuple = ()               # of NotifyTarget
     journal_max_size: int = 4 << 20  # bytes of IXFR history kept; oldest changesets go first
+    # Catalog zones (RFC 9432, robdns.catalog): "producer" makes this zone the catalog of
+    # the zones that name it in catalog_member (it has no file); catalog_member names the
+    # catalog that lists this zone.
+    catalog_role: Optional[str] = None
+    catalog_member: Optional[str] = None
 
     @property
     def secondary(self):
@@ -271,7 +276,9 @@ SERVER_KEYS = ("xfr", "listen", "workers", "pin_workers", "udp_batch", "identity
 TCP_KEYS = ("enabled", "max_connections", "idle_timeout", "max_pipelined")
 RRL_KEYS = ("rate", "slip", "ipv4_prefix", "ipv6_prefix", "table_size")
 ZONE_KEYS = ("name", "file", "default_ttl", "primaries", "allow_notify", "transfer_timeout",
-             "transfer_max_size", "allow_transfer", "notify", "journal_max_size")
+             "transfer_max_size", "allow_transfer", "notify", "journal_max_size", "catalog",
+             "catalog_member")
+CATALOG_KEYS = ("role",)
 KEY_KEYS = ("name", "algorithm", "secret", "secret_file")
 TRANSFER_RULE_KEYS = ("address", "key")
 XFR_KEYS = ("max_transfers", "journal_dir", "notify_retries", "notify_timeout")
@@ -939,7 +946,17 @@ class _Validator:
                 self.err(key, "missing key 'name'")
             else:
                 name = self.zone_name(f"{key}.name", z["name"])
-            if "file" not in z:
+            producer = False
+            if "catalog" in z:
+                c = self.mapping(f"{key}.catalog", z["catalog"], CATALOG_KEYS)
+                if self.choice(f"{key}.catalog.role", c.get("role"), ("producer",)):
+                    producer = True
+            if producer:
+                # RFC 9432: the producer generates the catalog from its members
+                if "file" in z:
+                    self.err(f"{key}.file", "a catalog producer zone is generated: no file")
+                file = ""
+            elif "file" not in z:
                 self.err(key, "missing key 'file'")
             else:
                 file = self.string(f"{key}.file", z["file"], 4096)
@@ -966,13 +983,25 @@ class _Validator:
             if "journal_max_size" in z:
                 role["journal_max_size"] = self.integer(f"{key}.journal_max_size",
                                                         z["journal_max_size"], 0, 1 << 40)
+            if producer:
+                role["catalog_role"] = "producer"
+            if "catalog_member" in z:
+                role["catalog_member"] = self.zone_name(f"{key}.catalog_member", z["catalog_member"])
             if name and name in names:
                 self.err(f"{key}.name", f"zone {name} listed twice")
                 continue
             if name and file is not None and ttl is not None and None not in role.values():
                 names.add(name)
-                path = file if os.path.isabs(file) else os.path.join(self.base, file)
+                path = file if not file or os.path.isabs(file) else os.path.join(self.base, file)
                 out.append(ZoneConfig(name, path, ttl, policy, nsec3_max, **role))
+        catalogs = {z.name for z in out if z.catalog_role == "producer"}
+        for i, z in enumerate(out):
+            if z.catalog_member is not None and z.catalog_member not in catalogs:
+                self.err(f"zone {z.name}: catalog_member",
+                         f"{z.catalog_member} is not a zone with catalog: {{role: producer}}")
+            if z.catalog_role == "producer" and (z.catalog_member or z.primaries):
+                self.err(f"zone {z.name}: catalog", "a catalog producer is neither a member "
+                         "nor a secondary")
         return tuple(out)
 
     def zone_name(self, key, value):
@@ -1052,6 +1081,8 @@ def compile_zones(cfg):
     from robdns import _core
     images, failures = {}, {}
     for z in cfg.zones:
+        if z.secondary:
+            continue            # its content comes from its primaries, its file is a copy
         try:
             images[z.name] = _core.compile_zone(z.name, z.file, z.default_ttl, z.include_policy,
                                                 z.nsec3_max_iterations)
@@ -1082,5 +1113,7 @@ def check_command(args):
         print(f"zone {name}: failed to load", file=sys.stderr)
     if failures:
         return 1
-    print(f"{args.config}: ok ({len(images)} zones)")
+    secondaries = sum(1 for z in cfg.zones if z.secondary)
+    more = f", {secondaries} secondary zones from their primaries" if secondaries else ""
+    print(f"{args.config}: ok ({len(images)} zones{more})")
     return 0

@@ -33,7 +33,7 @@ class ControlCounters:
     """Counters of the control plane, incremented where the event happens (under the GIL,
     by the event loop or the reload thread)."""
     transfers_in: int = 0            # zone transfers received (secondary) and applied
-    transfers_in_failed: int = 0
+    transfers_in_failed: int = 0     # refreshes from a primary that failed
     transfers_out: int = 0           # AXFR/IXFR streamed whole to a secondary
     transfers_out_failed: int = 0    # refused (ACL), busy (max_transfers) or cut short
     notifies_sent: int = 0           # RFC 1996 NOTIFY messages sent to secondaries (retries too)
@@ -83,8 +83,9 @@ def families(stats, status):
         samples += [((t, qt), n) for qt, n in sorted(by.items())]
     counter("robdns_queries_total", "Queries received, by transport and QTYPE.",
             ["transport", "qtype"], samples)
-    counter("robdns_responses_total", "Responses sent, by transport and RCODE (extended "
-            "RCODEs by their own name, RFC 6891 6.1.3).", ["transport", "rcode"],
+    counter("robdns_responses_total", "Responses answered, by transport and RCODE (extended "
+            "RCODEs by their own name, RFC 6891 6.1.3); those rate limiting then withheld are "
+            "also in robdns_rrl_dropped_total.", ["transport", "rcode"],
             [((t, rc), n) for t, s in secs for rc, n in sorted(s.get("rcode", {}).items())])
     counter("robdns_queries_dropped_total", "Queries the engine sent no response to (a "
             "response, shorter than a header).", ["transport"],
@@ -159,6 +160,14 @@ def families(stats, status):
     gauge("robdns_zone_loaded_timestamp_seconds", "When the served copy of the zone was "
           "loaded, Unix time.", ["zone"],
           [((z["name"],), z["loaded_at"]) for z in zones if z.get("loaded_at")])
+    xfr = status.get("transfers_out") or {}
+    counter("robdns_zone_transfers_out_total", "AXFR/IXFR requests for the zone by outcome: "
+            "served, refused (allow_transfer), busy (server.xfr.max_transfers), aborted (cut "
+            "mid-stream), uptodate (IXFR from the current serial).", ["zone", "result"],
+            [((z, r), c.get(r, 0)) for z, c in sorted(xfr.items())
+             for r in ("served", "refused", "busy", "aborted", "uptodate")])
+    counter("robdns_zone_transfer_out_bytes_total", "Bytes of the transfers served to their "
+            "end.", ["zone"], [((z,), c.get("bytes", 0)) for z, c in sorted(xfr.items())])
     counter("robdns_reloads_total", "Reloads done (SIGHUP, ctl reload).", [],
             [((), status.get("reloads", 0))])
     counter("robdns_reload_failures_total", "Reloads whose configuration or any zone failed "

@@ -13,6 +13,7 @@ import os
 import time
 
 from robdns import journal
+from robdns import catalog
 from robdns.errors import ZoneError
 from robdns.log import logger
 
@@ -137,6 +138,10 @@ class ZoneSet:
                 # the transfers own a secondary's image: a reload does not touch it
                 out.append(secondary_state(z, old, journal_dir))
                 continue
+            if getattr(z, "catalog_role", None) == "producer":
+                # generated from its members' configs (RFC 9432), no file to look at
+                out.append(catalog.catalog_state(z, old, zones, ZoneState))
+                continue
             forced = force is True or z.name in force
             if old is not None and not forced and old.unchanged(z):
                 logger.debug("zone %s unchanged: serial %s kept", z.name, old.image.serial)
@@ -209,7 +214,12 @@ class ZoneSet:
                 transfers[z.name] = {"acl": [(r.address, r.key) for r in z.allow_transfer],
                                      "journal": st.journal}
         xfr = getattr(cfg, "xfr", None)
-        return _core.Database(self.images(), identity=cfg.identity, version=cfg.version,
+        served = [st for st in self if st.image is not None]
+        if zone_slots is not None:
+            # one slot per image, by the names the states know (no name taken out of each
+            # image: a reload of 100,000 zones)
+            zone_slots = [zone_slots.get(st.name, 0) for st in served]
+        return _core.Database([st.image for st in served], identity=cfg.identity, version=cfg.version,
                               nsid=cfg.nsid, max_udp_payload=cfg.max_udp_payload,
                               zone_slots=zone_slots, keys=keys, transfers=transfers,
                               max_transfers=xfr.max_transfers if xfr is not None else 0,

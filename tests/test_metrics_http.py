@@ -9,6 +9,7 @@ import time
 import urllib.error
 import urllib.request
 
+import dns.flags
 import dns.message
 import dns.opcode
 import dns.query
@@ -312,3 +313,21 @@ def test_grafana_dashboard_names_only_metrics_that_exist(robdns_server, tmp_path
         exposed.add(fam.name)
         exposed.update(s.name for s in fam.samples)
     assert named - exposed == set()
+
+
+def test_rate_limiting_drops_and_slips_in_the_metrics(robdns_server):
+    from serverproc import udp_flood
+    port = free_port(families=(socket.AF_INET,))
+    srv = robdns_server(server={"http": f"127.0.0.1@{port}", "rrl": {"rate": 10, "slip": 2}},
+                        workers=1)
+    srv.http = f"http://127.0.0.1:{port}"
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        replies = udp_flood(s, ("127.0.0.1", srv.port), "www.example.com.", 200)
+    full = [r for r in replies if not r.flags & dns.flags.TC]
+    slipped = [r for r in replies if r.flags & dns.flags.TC]
+    m = scrape(srv)
+    udp = (("transport", "udp"),)
+    assert m[("robdns_rrl_slipped_total", udp)] == len(slipped) > 0
+    assert m[("robdns_rrl_dropped_total", udp)] == 200 - len(full) - len(slipped) > 0
+    # The engine answered every query; rate limiting withheld or truncated some after.
+    assert m[("robdns_responses_total", (("rcode", "NOERROR"), ("transport", "udp")))] == 200

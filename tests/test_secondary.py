@@ -111,10 +111,6 @@ def prometheus_samples(srv):
             for fam in text_string_to_metric_families(text) for s in fam.samples}
 
 
-def needs(binary):
-    return pytest.mark.skipif(not available(binary), reason=f"{binary} not installed (scripts/test.sh installs it)")
-
-
 @pytest.mark.parametrize("kind, binary, change_kind", [
     ("knot", xfr_primaries.KNOTD, "ixfr"),
     ("bind", xfr_primaries.NAMED, "ixfr"),

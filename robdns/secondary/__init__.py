@@ -221,7 +221,7 @@ class Secondary:
         z = self.zones().get(name)
         transfers = getattr(self.daemon, "transfers", None)
         if z is not None and transfers is not None and getattr(z, "notify", ()):
-            transfers.notify_zone(self.daemon.cfg, z, img.serial)
+            transfers.notify_zone(self.daemon.cfg, z, img)
 
     def status(self, name):
         st = self.states.get(name)

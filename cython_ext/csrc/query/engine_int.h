@@ -70,10 +70,11 @@ typedef struct rd_ctx {
     /* DNS Cookies (RFC 7873) */
     const uint8_t *client;      /* the client's address, client_len 4 or 16 (0: unknown) */
     uint8_t client_len;
-    uint8_t cookie_out_len;     /* COOKIE option data to send back (0: none) */
+    uint8_t cookie_out_len;     /* length of the COOKIE option data to send (0: none) */
     uint16_t cookie_len;
     const uint8_t *cookie;      /* the query's (first) COOKIE option data, NULL: none */
-    uint8_t cookie_out[24];     /* client cookie | RFC 9018 server cookie */
+    const uint8_t *cookie_send; /* the COOKIE data to send: the query's, or cookie_out */
+    uint8_t cookie_out[24];     /* a fresh client cookie | RFC 9018 server cookie */
 
     /* response */
     uint8_t *r;
