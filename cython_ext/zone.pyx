@@ -17,6 +17,17 @@ cdef extern from "sys/mman.h" nogil:
 cdef extern from "unistd.h" nogil:
     ssize_t pread(int fd, void *buf, size_t count, long offset)
     ssize_t write(int fd, const void *buf, size_t count)
+    int c_close "close"(int fd)
+
+cdef extern from "fcntl.h" nogil:
+    int c_open "open"(const char *path, int flags)
+    int O_RDONLY, O_CLOEXEC
+
+cdef extern from "sys/stat.h" nogil:
+    ctypedef struct struct_stat "struct stat":
+        long st_size
+    int fstat(int fd, struct_stat *st)
+
 
 from libc.errno cimport errno
 
@@ -43,6 +54,125 @@ cdef uint64_t _image_checksum(const uint8_t *p, size_t n) noexcept nogil:
 # memory, because each mapping is one kernel map area and a process has at most
 # vm.max_map_count (65530 by default) of them: 100,000 small zones could not be mapped.
 _KEPT_MAP_MIN = 1 << 20
+
+
+# One kept file read by _read_kept (robdns.keep's layout: image | meta | trailer).
+cdef struct kept_file:
+    void *buf              # the whole file (malloc()ed or mapped)
+    size_t len
+    bint mapped
+    size_t img_len, meta_len
+    const zimg *z          # NULL: refused, `why` says why
+    int why                # 0 ok, 1 missing, 2 unreadable, 3 bad trailer, 4 checksum, 5 image
+    char err[160]
+
+
+cdef void _read_kept(const char *path, kept_file *k) noexcept nogil:
+    k.buf = NULL
+    k.z = NULL
+    k.mapped = False
+    k.err[0] = 0
+    cdef int fd = c_open(path, O_RDONLY | O_CLOEXEC)
+    if fd < 0:
+        k.why = 1 if errno == 2 else 2
+        return
+    cdef struct_stat st
+    cdef ssize_t r
+    cdef size_t got = 0
+    if fstat(fd, &st) != 0 or st.st_size < 24:
+        c_close(fd)
+        k.why = 3
+        return
+    k.len = <size_t>st.st_size
+    if k.len >= _KEPT_MAP_MIN_C:
+        k.buf = mmap(NULL, k.len, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0)
+        if k.buf == MAP_FAILED:
+            k.buf = NULL
+        k.mapped = k.buf != NULL
+    else:
+        k.buf = malloc(k.len)
+        while k.buf != NULL and got < k.len:
+            r = pread(fd, <uint8_t *>k.buf + got, k.len - got, got)
+            if r <= 0:
+                break
+            got += r
+        if k.buf != NULL and got < k.len:
+            free(k.buf)
+            k.buf = NULL
+    c_close(fd)
+    if k.buf == NULL:
+        k.why = 2
+        return
+    cdef const uint8_t *t = <const uint8_t *>k.buf + k.len - 24
+    cdef uint32_t il, ml
+    cdef uint64_t sum
+    memcpy(&il, t + 8, 4)          # little endian, as robdns.keep packs it ("<8sIIQ")
+    memcpy(&ml, t + 12, 4)
+    memcpy(&sum, t + 16, 8)
+    if memcmp(t, b"RDKEEP01", 8) != 0 or <size_t>il + ml + 24 != k.len or il == 0:
+        k.why = 3
+        return
+    k.img_len, k.meta_len = il, ml
+    if _image_checksum(<const uint8_t *>k.buf, il) != sum:
+        k.why = 4
+        return
+    k.z = zimg_from_buffer(k.buf, il, k.err, sizeof(k.err))
+    k.why = 0 if k.z != NULL else 5
+
+
+cdef enum:
+    _KEPT_MAP_MIN_C = 1 << 20
+
+
+def read_kept_many(list paths):
+    """Read and check the kept files at `paths` (robdns.keep) in one pass without the GIL:
+    per path (image, zone, key) -- the image with its source_files, the zone and key its
+    meta names -- when the trailer, the checksum and every offset of the image check out,
+    else (None, reason, None), reason "missing" for no file."""
+    cdef Py_ssize_t n = len(paths), i
+    cdef list enc = [_os.fsencode(p) for p in paths]
+    cdef kept_file *ks = <kept_file *>malloc((n + 1) * sizeof(kept_file))
+    cdef const char **cp = <const char **>malloc((n + 1) * sizeof(char *))
+    if ks == NULL or cp == NULL:
+        free(ks); free(cp)
+        raise MemoryError()
+    for i in range(n):
+        cp[i] = <const char *>(<bytes>enc[i])
+    with nogil:
+        for i in range(n):
+            _read_kept(cp[i], &ks[i])
+    out = []
+    cdef ZoneImage img
+    cdef kept_file *k
+    for i in range(n):
+        k = &ks[i]
+        if k.z != NULL:
+            img = ZoneImage.__new__(ZoneImage)
+            if k.mapped:
+                img._map = k.buf
+                img._map_len = k.len
+            else:
+                img._copy = k.buf
+            img.img = k.z
+            meta = PyBytes_FromStringAndSize(<const char *>k.buf + k.img_len, k.meta_len)
+            parts = meta.decode("utf-8", "surrogateescape").split("\0")
+            if len(parts) >= 3:
+                img.source_files = tuple(parts[2:])
+                out.append((img, parts[0], parts[1]))
+                continue
+            out.append((None, "no meta", None))
+            continue
+        if k.buf != NULL:
+            if k.mapped:
+                munmap(k.buf, k.len)
+            else:
+                free(k.buf)
+        reason = ("ok", "missing", "unreadable", "not a kept image, or truncated",
+                  "checksum mismatch", k.err.decode("utf-8", "replace"))[k.why]
+        out.append((None, reason, None))
+    free(ks)
+    free(cp)
+    return out
 
 
 # ---------------------------------------------------------------- diagnostics
@@ -84,7 +214,7 @@ cdef bytes _origin_wire(origin):
         import re
         _PLAIN_ORIGIN = re.compile(r"(?:[A-Za-z0-9_-]{1,63}\.)+")
     if len(origin) <= 254 and _PLAIN_ORIGIN.fullmatch(origin):
-        return b"".join(bytes((len(l),)) + l.encode("ascii") for l in origin[:-1].split(".")) + b"\0"
+        return b"".join(bytes((len(l),)) + l.encode("ascii") for l in origin[:len(origin) - 1].split(".")) + b"\0"
     import dns.name
     return dns.name.from_text(origin).to_wire()
 

@@ -132,6 +132,15 @@ class ZoneSet:
         states compiled now, whose images are worth keeping."""
         out, todo = [], []
         kept = 0
+        # The zones not served yet whose kept images are current, read in one pass.
+        found = {}
+        if keep is not None and getattr(keep, "enabled", False):
+            fresh_zones = [z for z in zones if z.name not in self._states
+                           and not getattr(z, "secondary", False)
+                           and getattr(z, "catalog_role", None) is None
+                           and not (force is True or z.name in force)]
+            found = {z.name: f for z, f in zip(fresh_zones, keep.load_many(fresh_zones, zone_source))
+                     if f is not None}
         for z in zones:
             old = self._states.get(z.name)
             if getattr(z, "secondary", False):
@@ -147,12 +156,10 @@ class ZoneSet:
                 logger.debug("zone %s unchanged: serial %s kept", z.name, old.image.serial)
                 out.append(old)
                 continue
-            if old is None and not forced and keep is not None:
-                st = kept_state(z, keep, journal_dir)
-                if st is not None:
-                    out.append(st)
-                    kept += 1
-                    continue
+            if z.name in found:
+                out.append(kept_state(z, keep, journal_dir, found[z.name]))
+                kept += 1
+                continue
             todo.append((len(out), z, old))
             out.append(None)
         if kept:
@@ -292,11 +299,13 @@ def load_state(z, old=None, keep=None, journal_dir=None):
     return compile_state(z, old, journal_dir)
 
 
-def kept_state(z, keep, journal_dir=None):
+def kept_state(z, keep, journal_dir=None, found=None):
     """The ZoneState of zone config `z` from its kept image (robdns.keep), or None; a
-    zone served to secondaries reads its journal as compile_state does."""
+    zone served to secondaries reads its journal as compile_state does.  found: the
+    (image, source) keep.load_many() read already."""
     t0 = time.monotonic()
-    found = keep.load(z, zone_source)
+    if found is None:
+        found = keep.load(z, zone_source)
     if found is None:
         return None
     img, source = found

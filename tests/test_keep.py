@@ -50,6 +50,9 @@ def test_round_trip(setup):
     st = compile_and_keep(z, keep)
     img, source = keep.load(z, zone_source)
     assert img.same_content(st.image)
+    [(img2, source2)] = keep.load_many([z], zone_source)
+    assert img2.same_content(st.image) and source2 == source
+    assert img2.source_files == st.image.source_files
     assert source == st.source
     assert img.source_files == st.image.source_files
     # a new set takes it without compiling
@@ -84,6 +87,10 @@ def test_damaged_image_is_refused_and_logged(setup, caplog, damage):
         f.write(data)
     with caplog.at_level(logging.WARNING, logger="robdns"):
         assert keep.load(z, zone_source) is None
+    assert any("damaged" in r.getMessage() for r in caplog.records)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="robdns"):
+        assert keep.load_many([z], zone_source) == [None]      # the batch read says the same
     assert any("damaged" in r.getMessage() for r in caplog.records)
     zones = ZoneSet().compiled([z], keep=keep)
     assert zones.get(z.name).image.same_content(st.image)
