@@ -161,7 +161,7 @@ class XfrConfig:
     notify_timeout: float = 2.0      # seconds before the first retry; doubled each time
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class ZoneConfig:
     name: str                        # absolute, lower case, e.g. "example.com."
     file: str                        # absolute path (relative ones resolved to the config's dir)

@@ -47,7 +47,7 @@ def zone_key(name):
     return name.lower() if name.endswith(".") else name.lower() + "."
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(slots=True)
 class ZoneState:
     """What the server knows of one configured zone."""
     name: str
