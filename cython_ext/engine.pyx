@@ -104,7 +104,14 @@ cdef class Database:
 
         slots = None
         if zone_slots is not None:
-            slots = [zone_slots.get(item.origin, 0) for item in zl]
+            if isinstance(zone_slots, dict):
+                slots = [zone_slots.get(item.origin, 0) for item in zl]
+            else:
+                # a slot per zone, in the order of `zones` (the daemon's: no name lookups
+                # per zone when 100,000 are hosted)
+                slots = list(zone_slots)
+                if len(slots) != nz:
+                    raise ValueError("zone_slots: one slot per zone")
             for v in slots:
                 if not 0 <= v < RD_STAT_ZONES:
                     raise ValueError(f"zone slot {v} out of range 0..{RD_STAT_ZONES - 1}")
@@ -211,6 +218,14 @@ cdef class Database:
         self.xfr_c = NULL; self.acl_c = NULL
         self.journals = []
         byname = {dns.name.from_text(k).to_text().lower(): v for k, v in transfers.items()}
+        if not byname:
+            # no zone is transferred: nothing per zone to look at (100,000 zones reload)
+            self.xfr_c = <rd_zone_xfr *>calloc(len(zl) + 1, sizeof(rd_zone_xfr))
+            self.acl_c = <rd_acl_rule *>calloc(1, sizeof(rd_acl_rule))
+            if self.xfr_c == NULL or self.acl_c == NULL:
+                raise MemoryError()
+            db.xfr = self.xfr_c
+            return
         unknown = set(byname) - {(<ZoneImage>z).origin.lower() for z in zl}
         if unknown:
             raise ValueError(f"transfers for zones not in the database: {sorted(unknown)}")

@@ -161,7 +161,7 @@ class XfrConfig:
     notify_timeout: float = 2.0      # seconds before the first retry; doubled each time
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class ZoneConfig:
     name: str                        # absolute, lower case, e.g. "example.com."
     file: str                        # absolute path (relative ones resolved to the config's dir)
@@ -1081,6 +1081,8 @@ def compile_zones(cfg):
     from robdns import _core
     images, failures = {}, {}
     for z in cfg.zones:
+        if z.secondary:
+            continue            # its content comes from its primaries, its file is a copy
         try:
             images[z.name] = _core.compile_zone(z.name, z.file, z.default_ttl, z.include_policy,
                                                 z.nsec3_max_iterations)
@@ -1111,5 +1113,7 @@ def check_command(args):
         print(f"zone {name}: failed to load", file=sys.stderr)
     if failures:
         return 1
-    print(f"{args.config}: ok ({len(images)} zones)")
+    secondaries = sum(1 for z in cfg.zones if z.secondary)
+    more = f", {secondaries} secondary zones from their primaries" if secondaries else ""
+    print(f"{args.config}: ok ({len(images)} zones{more})")
     return 0

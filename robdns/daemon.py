@@ -413,6 +413,9 @@ class Daemon:
             "reloads": self.reloads, "generation": getattr(db, "generation", None),
             "restart_needed": list(self.restart_needed),
             "zones": self.zones.status(),
+            # transfers out per zone, as counted from the data plane's events so far (read,
+            # not drained: this may run on the HTTP thread)
+            "transfers_out": self.transfers.counts(),
         }
 
     def stats(self):

@@ -160,6 +160,14 @@ def families(stats, status):
     gauge("robdns_zone_loaded_timestamp_seconds", "When the served copy of the zone was "
           "loaded, Unix time.", ["zone"],
           [((z["name"],), z["loaded_at"]) for z in zones if z.get("loaded_at")])
+    xfr = status.get("transfers_out") or {}
+    counter("robdns_zone_transfers_out_total", "AXFR/IXFR requests for the zone by outcome: "
+            "served, refused (allow_transfer), busy (server.xfr.max_transfers), aborted (cut "
+            "mid-stream), uptodate (IXFR from the current serial).", ["zone", "result"],
+            [((z, r), c.get(r, 0)) for z, c in sorted(xfr.items())
+             for r in ("served", "refused", "busy", "aborted", "uptodate")])
+    counter("robdns_zone_transfer_out_bytes_total", "Bytes of the transfers served to their "
+            "end.", ["zone"], [((z,), c.get("bytes", 0)) for z, c in sorted(xfr.items())])
     counter("robdns_reloads_total", "Reloads done (SIGHUP, ctl reload).", [],
             [((), status.get("reloads", 0))])
     counter("robdns_reload_failures_total", "Reloads whose configuration or any zone failed "

@@ -115,6 +115,10 @@ class Transfers:
             if z.notify and serial is not None and serial != before.get(z.name):
                 self.notify_zone(cfg, z, st.image)
 
+    def counts(self):
+        """{zone: {served, refused, aborted, busy, uptodate, bytes}} (a copy)."""
+        return {z: {k: v for k, v in c.items() if k != "last"} for z, c in list(self.counters.items())}
+
     def zone_status(self, name):
         self.drain()
         c = dict(self.counters.get(name, {}))

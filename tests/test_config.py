@@ -215,3 +215,45 @@ log: {format: json}
     assert cfg.log_format == "json"
     off = config.parse("server: {}", "x.yaml")
     assert off.http is None and off.dnstap is None and off.log_format == "text"
+
+
+def test_secondary_zones_validated_and_check_config_does_not_compile_them(tmp_path):
+    # a secondary's file is the received copy: it need not exist before the first transfer
+    import subprocess
+    import sys
+    (tmp_path / "a.zone").write_text("$TTL 300\n@ SOA ns h 1 2 3 4 5\n@ NS ns\nns A 192.0.2.1\n")
+    conf = tmp_path / "robdns.yaml"
+    conf.write_text("""
+keys: [{name: xfr.key., algorithm: hmac-sha256, secret: c2VjcmV0}]
+zones:
+  - {name: a.example., file: a.zone}
+  - name: b.example.
+    file: b.zone
+    primaries: [{address: "192.0.2.1@53", key: xfr.key.}, {address: "192.0.2.2"}]
+    allow_notify: [{address: 198.51.100.0/24}]
+    transfer_timeout: 60
+""")
+    cfg = config.load(str(conf))
+    b = cfg.zones[1]
+    assert b.secondary and not cfg.zones[0].secondary
+    assert [(str(p.address), p.key) for p in b.primaries] == [("192.0.2.1@53", "xfr.key."), ("192.0.2.2@53", None)]
+    assert str(b.allow_notify[0].network) == "198.51.100.0/24" and b.transfer_timeout == 60
+    r = subprocess.run([sys.executable, "-m", "robdns", "check-config", "-c", str(conf)],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "ok (1 zones, 1 secondary zones from their primaries)" in r.stdout
+
+
+@pytest.mark.parametrize("zone, message", [
+    ('primaries: [{address: "192.0.2.1@x"}]', "zones[0].primaries[0].address: port 'x' is not a number"),
+    ('primaries: [{address: "192.0.2.1", key: nokey.}]', "zones[0].primaries[0].key: no key nokey. in `keys`"),
+    ("primaries: []", "zones[0].primaries: expected a non-empty list"),
+    ('allow_notify: [{address: "192.0.2.1"}]', "zones[0].allow_notify: only a secondary zone"),
+    ('primaries: [{address: "192.0.2.1"}]\n    allow_notify: [{address: bad}]',
+     "zones[0].allow_notify[0].address: bad address or network 'bad'"),
+    ('primaries: [{address: "192.0.2.1"}]\n    transfer_max_size: 10', "zones[0].transfer_max_size: 10 out of range"),
+])
+def test_secondary_keys_errors_name_the_key(zone, message):
+    with pytest.raises(ConfigError) as e:
+        config.parse(f"zones:\n  - name: b.example.\n    file: b.zone\n    {zone}\n", "robdns.yaml")
+    assert message in str(e.value)

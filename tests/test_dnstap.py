@@ -331,3 +331,21 @@ def test_small_rings_wrap_and_every_message_read_back_is_whole(robdns_server, tm
         assert qid in ids
         name = text.split(";; QUESTION SECTION:\n;", 1)[1].split("\t", 1)[0]
         assert (qid, name) in sent
+
+
+def test_responses_only(robdns_server, tmp_path):
+    path = str(tmp_path / "resp.tap")
+    srv = _server(robdns_server, path, workers=1, queries=False)
+    ports = [_ask(srv, "www.example.com.")[0], _ask(srv, "nx.example.com.")[0]]
+    unanswered = dns.message.make_query("www.example.com.", "A")
+    unanswered.flags |= dns.flags.QR                 # a response: nothing is sent back
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.sendto(unanswered.to_wire(), ("127.0.0.1", srv.port))
+    _wait(lambda: srv.ctl("stats")["stats"]["udp"]["queries"] == 3, "the third query")
+    _wait(lambda: _stats(srv)["written"] == 2, "two responses")
+    assert _stats(srv)["logged"] == 2
+    assert srv.stop() == 0
+    msgs = decode(path)
+    assert [m["type"] for m in msgs] == ["AUTH_RESPONSE"] * 2
+    assert [m["query_port"] for m in msgs] == ports
+    assert "rcode: NXDOMAIN" in msgs[1]["response_message"]

@@ -1,4 +1,5 @@
 # test_xfr_daemon.py — a real `robdns serve` as a primary: AXFR/IXFR over TCP with TSIG, every refusal, the journal across reloads and restarts, NOTIFY out, ctl zone-status / zone-notify.
+import re
 import socket
 import struct
 import threading
@@ -99,6 +100,11 @@ def test_axfr_with_tsig_equals_the_zone(robdns_server):
     time.sleep(0.7)
     (z,) = srv.ctl("zone-status")["zones"]
     assert z["transfers"]["served"] >= 1
+    from robdns import metrics
+    text = metrics.prometheus(srv.ctl("stats")["stats"], srv.ctl("status"))
+    samples = dict(re.findall(r'^robdns_zone_transfers_out_total\{result="(\w+)",zone="example.com."\} (\S+)$',
+                              text, re.M))
+    assert float(samples["served"]) == 1 and float(samples["refused"]) == 0
 
 
 def _signed_at(when, key="xfr.key.", secret=SECRET):

@@ -92,7 +92,8 @@ class Secondary:
         stopped being ones have their timers dropped."""
         from robdns.secondary import expire, flush
         zones = self.zones()
-        # NOTIFYs go to the control plane only while there is a secondary zone to notify
+        # the workers' wake-up pipe for acknowledged NOTIFYs: only while there are
+        # secondary zones (the database gives the workers their rules)
         if zones:
             self.notify_in.start()
         else:
@@ -221,7 +222,7 @@ class Secondary:
         z = self.zones().get(name)
         transfers = getattr(self.daemon, "transfers", None)
         if z is not None and transfers is not None and getattr(z, "notify", ()):
-            transfers.notify_zone(self.daemon.cfg, z, img.serial)
+            transfers.notify_zone(self.daemon.cfg, z, img)
 
     def status(self, name):
         st = self.states.get(name)

@@ -129,6 +129,8 @@ int rd_dnstap_log(rd_dnstap_ring *r, const rd_dnstap_event *e)
     size_t rlen = e->response ? (e->response_len > 65535 ? 65535 : e->response_len) : 0;
     uint64_t need = (sizeof(rec) + qlen + rlen + 7) & ~(uint64_t)7;
     uint64_t msgs = (uint64_t)r->queries + (uint64_t)(r->responses && rlen);
+    if (msgs == 0)
+        return 0;                          /* responses only, and none was sent */
     uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
     uint64_t pos = head & r->mask;
     uint64_t skip = pos + need > r->size ? r->size - pos : 0;
