@@ -149,6 +149,36 @@ def image_records(ZoneImage img):
         rd_rrlist_free(&l)
 
 
+def image_apex_node(ZoneImage img):
+    """Index of the image's apex node (for image_node_records)."""
+    return zimg_apex(img.img)
+
+
+def image_node_records(ZoneImage img, uint32_t node):
+    """The records of one node of an image (0 <= node < img.node_count), as
+    image_records() gives them: a large image is walked node by node without a list of
+    every record (the kept copy's text, robdns.secondary.flush)."""
+    cdef unsigned count, i, k
+    cdef const zrrset *r
+    cdef const uint8_t *p
+    cdef const uint8_t *owner
+    cdef uint16_t rdlen
+    if node >= zimg_node_count(img.img):
+        raise IndexError(f"node {node} out of range")
+    owner = zimg_node_name(img.img, node)
+    ob = PyBytes_FromStringAndSize(<const char *>owner, rd_name_len(owner))
+    r = zimg_node_rrsets(img.img, node, &count)
+    out = []
+    for i in range(count):
+        p = zimg_base(img.img) + r[i].rdata_off
+        for k in range(r[i].count):
+            rdlen = p[0] << 8 | p[1]
+            out.append((ob, r[i].ttl, 1, r[i].type,
+                        PyBytes_FromStringAndSize(<const char *>p + 2, rdlen)))
+            p += 2 + rdlen
+    return out
+
+
 def serial_lt(uint32_t a, uint32_t b):
     """RFC 1982 serial comparison: a < b."""
     return bool(rd_serial_lt(a, b))

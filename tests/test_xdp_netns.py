@@ -487,3 +487,24 @@ def test_stop_detaches_without_any_capability(pair, program):
     assert pair.attached_program() == (0, "")
     assert pair.exchange(dns.message.make_query("www.example.com.", "A").to_wire(),
                          timeout=0.5) is None
+
+
+def test_dns_cookies_over_xdp_bind_to_the_client_address(pair, program):
+    """RFC 7873 / RFC 9018 on the AF_XDP path: the server cookie is made for the source
+    address of the frame, and sent back it is accepted (require on: BADCOOKIE otherwise)."""
+    from cookies import BADCOOKIE, query as cookie_query, response_cookie, server_cookie
+    secret, cc = bytes(range(16)), bytes.fromhex("2464c4abcf10c957")
+    db = _core.Database([_core.compile_zone_text("example.com.", ZONE)], cookie_secret=secret,
+                        cookie_require=True)
+    w = start(pair, program, db)
+    try:
+        for family, client in ((socket.AF_INET, pair.client_v4), (socket.AF_INET6, pair.client_v6)):
+            r = dns.message.from_wire(pair.exchange(cookie_query(cookie=cc).to_wire(), family))
+            assert r.rcode() == BADCOOKIE and r.flags & dns.flags.TC and not r.answer
+            c = response_cookie(r)
+            (ts,) = struct.unpack("!I", c[12:16])
+            assert c == cc + server_cookie(secret, cc, client, ts)
+            r = dns.message.from_wire(pair.exchange(cookie_query(cookie=c).to_wire(), family))
+            assert r.rcode() == 0 and r.answer and response_cookie(r) == c
+    finally:
+        stop(pair, w)

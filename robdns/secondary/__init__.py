@@ -92,7 +92,8 @@ class Secondary:
         stopped being ones have their timers dropped."""
         from robdns.secondary import expire, flush
         zones = self.zones()
-        # NOTIFYs go to the control plane only while there is a secondary zone to notify
+        # the workers' wake-up pipe for acknowledged NOTIFYs: only while there are
+        # secondary zones (the database gives the workers their rules)
         if zones:
             self.notify_in.start()
         else:

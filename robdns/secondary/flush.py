@@ -34,9 +34,11 @@ def _atomic_write(path, data, mode="wb"):
         raise
 
 
-def zone_text(img):
-    """The image's records as master-file text (RFC 1035 5), SOA first.  The common types
-    are formatted here (a million records in seconds); the others by dnspython."""
+def zone_lines(img):
+    """The image's records as master-file lines (RFC 1035 5), the apex (SOA first) then
+    every other node, walked node by node: a large zone is never held whole as text.  The
+    common types are formatted here (a million records in seconds); the others by
+    dnspython."""
     import re
     import socket
     import struct
@@ -47,46 +49,74 @@ def zone_text(img):
     import dns.rdatatype
     from robdns import _core
 
-    names, types = {}, {}
+    types = {}
     plain = re.compile(rb"[A-Za-z0-9_*-]*\Z").match
 
     def name(wire):
-        t = names.get(wire)
-        if t is None:
-            labels, i = [], 0
-            while wire[i]:
-                label = wire[i + 1:i + 1 + wire[i]]
-                if not plain(label):               # needs escapes (RFC 1035 5.1)
-                    labels = None
-                    break
-                labels.append(label.decode())
-                i += 1 + wire[i]
-            if labels is None:
-                t = dns.name.from_wire(wire, 0)[0].to_text()
-            else:
-                t = ".".join(labels) + "." if labels else "."
-            names[wire] = t
-        return t
+        labels, i = [], 0
+        while wire[i]:
+            label = wire[i + 1:i + 1 + wire[i]]
+            if not plain(label):                   # needs escapes (RFC 1035 5.1)
+                return dns.name.from_wire(wire, 0)[0].to_text()
+            labels.append(label.decode())
+            i += 1 + wire[i]
+        return ".".join(labels) + "." if labels else "."
 
-    soa, lines = [], []
-    for owner, ttl, _rclass, rtype, rdata in _core.image_records(img):
-        if rtype == 1 and len(rdata) == 4:
-            text = socket.inet_ntop(socket.AF_INET, rdata)
-        elif rtype == 28 and len(rdata) == 16:
-            text = socket.inet_ntop(socket.AF_INET6, rdata)
-        elif rtype in (2, 5, 12, 39):                     # NS CNAME PTR DNAME: one name
-            text = name(rdata)
-        elif rtype == 15 and len(rdata) > 2:              # MX
-            text = f"{struct.unpack_from('!H', rdata)[0]} {name(rdata[2:])}"
-        else:
-            rd = dns.rdata.from_wire(dns.rdataclass.IN, rtype, rdata, 0, len(rdata))
-            text = rd.to_text()
-        tname = types.get(rtype)
-        if tname is None:
-            tname = types[rtype] = dns.rdatatype.to_text(rtype)
-        line = f"{name(owner)} {ttl} IN {tname} {text}"
-        (soa if rtype == 6 else lines).append(line)
-    return "\n".join(soa + lines) + "\n"
+    def lines(records):
+        owner_text = None
+        for owner, ttl, _rclass, rtype, rdata in records:
+            if owner_text is None:
+                owner_text = name(owner)           # one owner per node
+            if rtype == 1 and len(rdata) == 4:
+                text = socket.inet_ntop(socket.AF_INET, rdata)
+            elif rtype == 28 and len(rdata) == 16:
+                text = socket.inet_ntop(socket.AF_INET6, rdata)
+            elif rtype in (2, 5, 12, 39):                     # NS CNAME PTR DNAME: a name
+                text = name(rdata)
+            elif rtype == 15 and len(rdata) > 2:              # MX
+                text = f"{struct.unpack_from('!H', rdata)[0]} {name(rdata[2:])}"
+            else:
+                text = dns.rdata.from_wire(dns.rdataclass.IN, rtype, rdata, 0, len(rdata)).to_text()
+            tname = types.get(rtype)
+            if tname is None:
+                tname = types[rtype] = dns.rdatatype.to_text(rtype)
+            yield f"{owner_text} {ttl} IN {tname} {text}\n"
+
+    apex = _core.image_apex_node(img)
+    first = _core.image_node_records(img, apex)
+    first.sort(key=lambda r: r[3] != 6)            # SOA first (RFC 1035 5.2)
+    yield from lines(first)
+    for n in range(img.node_count):
+        if n != apex:
+            yield from lines(_core.image_node_records(img, n))
+
+
+def zone_text(img):
+    """The whole master-file text of an image (small zones, tests)."""
+    return "".join(zone_lines(img))
+
+
+def write_zone_text(img, path):
+    """Write the image's master file to `path` atomically, in chunks."""
+    tmp = f"{path}.tmp{os.getpid()}"
+    try:
+        with open(tmp, "w", encoding="utf-8", errors="surrogateescape") as f:
+            chunk = []
+            for line in zone_lines(img):
+                chunk.append(line)
+                if len(chunk) >= 4096:
+                    f.write("".join(chunk))
+                    chunk.clear()
+            f.write("".join(chunk))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
 
 
 def write_kept(z, img):
@@ -95,7 +125,7 @@ def write_kept(z, img):
     t0 = time.monotonic()
     img.save(image_path(z))
     t1 = time.monotonic()
-    _atomic_write(z.file, zone_text(img).encode(), "wb")
+    write_zone_text(img, z.file)
     logger.info("zone %s: kept copy of serial %s written (image %.1f ms, text %.1f ms)",
                 z.name, img.serial, (t1 - t0) * 1000, (time.monotonic() - t1) * 1000)
 
