@@ -25,6 +25,7 @@ import collections
 import os
 import re
 import statistics
+import struct
 import subprocess
 import sys
 import time
@@ -106,6 +107,44 @@ def signed_mix(zone_path, query_path, out_dir, nsec3, seconds, rounds):
             "compile_s": compile_s}
 
 
+def _csum(data):
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def udp4_frame(payload, sport):
+    """An Ethernet/IPv4/UDP frame from 198.18.0.2 to 198.18.0.1 port 53, checksums
+    right (the XDP worker refuses bad ones)."""
+    src, dst = bytes([198, 18, 0, 2]), bytes([198, 18, 0, 1])
+    udp = struct.pack("!HHHH", sport, 53, 8 + len(payload), 0) + payload
+    c = _csum(src + dst + struct.pack("!BBH", 0, 17, len(udp)) + udp) or 0xFFFF
+    udp = udp[:6] + struct.pack("!H", c) + udp[8:]
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0x4000, 64, 17, 0, src, dst)
+    ip = ip[:10] + struct.pack("!H", _csum(ip)) + ip[12:]
+    return bytes(6) + bytes.fromhex("020000000002") + b"\x08\x00" + ip + udp
+
+
+def xdp_mix(db, queries, seconds, rounds):
+    """The XDP worker's frame path over the queries as IPv4 frames: frame by frame
+    (rd_xdp_reply, as the worker answered before) against whole RX batches of 64
+    (rd_xdp_reply_batch), rounds interleaved; frames per CPU-second."""
+    frames = [udp4_frame(q, 1024 + i % 60000) for i, q in enumerate(queries)]
+    bad = [why for _, why in _core.xdp_reply_frames(db, frames[:64]) if why != "ok"]
+    if bad:
+        raise SystemExit(f"the XDP frame path refuses frames of the batch: {bad[:5]}")
+    one, batch = [], []
+    for _ in range(rounds):
+        n, cpu = _core.bench_xdp_frames(db, frames, seconds, batch=False)
+        one.append(n / cpu)
+        n, cpu = _core.bench_xdp_frames(db, frames, seconds, batch=True)
+        batch.append(n / cpu)
+    return one, batch
+
+
 def signed_lines(r):
     med = statistics.median
     kind = "NSEC3" if r["nsec3"] else "NSEC"
@@ -181,6 +220,8 @@ def main(argv=None):
                     help="the signed-zone DO mix (default: NSEC and NSEC3)")
     ap.add_argument("--signed-only", action="store_true",
                     help="only the signed-zone DO mix, before and after")
+    ap.add_argument("--xdp-only", action="store_true",
+                    help="only the XDP frame path, frame by frame vs RX batches (plain and signed DO mix)")
     ap.add_argument("--cookies-only", action="store_true",
                     help="only the DNS Cookies comparison (a quick check)")
     args = ap.parse_args(argv)
@@ -188,6 +229,18 @@ def main(argv=None):
     zone_path, query_path = ensure_zone(args.records, args.out)
     signed_variants = {"both": (False, True), "nsec": (False,), "nsec3": (True,),
                        "none": ()}[args.signed]
+    if args.xdp_only:
+        med = statistics.median
+        db = _core.Database([_core.compile_zone("bench.test.", zone_path)])
+        sdb = _core.Database([_core.compile_zone("bench.test.", ensure_signed(zone_path, args.out, False))])
+        for label, d, qs in (("plain zone, no DO", db, build_queries(query_path)),
+                             ("signed zone (NSEC), DO", sdb, build_queries(query_path, dnssec=True))):
+            one, batch = xdp_mix(d, qs, args.seconds, args.rounds)
+            print(f"XDP frames, {label}: frame by frame {med(one) / 1e6:.2f} M per CPU-second "
+                  f"({', '.join(f'{x / 1e6:.2f}' for x in one)}), RX batches of 64 "
+                  f"{med(batch) / 1e6:.2f} M ({', '.join(f'{x / 1e6:.2f}' for x in batch)}), "
+                  f"x{med(batch) / med(one):.2f}")
+        return 0
     if args.signed_only:
         for nsec3 in signed_variants:
             print("\n".join(signed_lines(signed_mix(zone_path, query_path, args.out, nsec3,

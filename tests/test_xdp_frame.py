@@ -266,3 +266,11 @@ def test_notify_in_a_batch_is_answered_from_its_own_source(db):
     assert msgs[2].rcode() == dns.rcode.REFUSED
     assert "example.com." in _core.notify_take()
     assert _core.notify_take() == []
+
+
+def test_bench_loop_answers_frames(db):
+    # bench_xdp_frames (the in-process XDP benchmark) runs both paths over real frames
+    frames = [query_frame(query(), family=f) for f in (4, 6)] * 40
+    for batch in (False, True):
+        n, cpu = _core.bench_xdp_frames(db, frames, 0.01, batch=batch)
+        assert n >= len(frames) and cpu > 0
