@@ -8,6 +8,7 @@ FROM debian:bookworm-slim AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
         gcc libc6-dev python3-dev python3-venv libxdp-dev libbpf-dev pkg-config libssl-dev \
+        clang \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .

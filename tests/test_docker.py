@@ -47,7 +47,15 @@ def test_multi_stage_build_copies_only_the_build_output():
     assert any(rest.startswith(f"--from={build['name']} ") for rest in copies)
     # The compiler stays in the build stage.
     runs = " ".join(rest for word, rest in runtime["steps"] if word == "RUN")
-    assert "gcc" not in runs and "python3-dev" not in runs
+    assert "gcc" not in runs and "python3-dev" not in runs and "clang" not in runs
+
+
+def test_build_stage_compiles_the_xdp_program():
+    """The XDP program ships as bytecode compiled at build time: without clang in the
+    build stage the image's xdp mode could only refuse to start."""
+    build = _stages()[0]
+    runs = " ".join(rest for word, rest in build["steps"] if word == "RUN")
+    assert re.search(r"\bclang\b", runs), runs
 
 
 def test_runtime_runs_as_a_non_root_user_and_exposes_dns():
