@@ -398,13 +398,40 @@ cdef bytes _client_bytes(object client):
     return ipaddress.ip_address(client).packed
 
 
-cdef void _transport(rd_transport *t, object tcp, bytes client):
-    """A transport for the engine: TCP or UDP, from `client` (b"": unknown)."""
+cdef class CookieCache:
+    """A worker's cache of verified DNS Cookies (rd_cookie_cache, query/engine.h), empty
+    when made; pass it as answer(..., cookie_cache=) to answer as a worker thread does.
+    Not for use by two threads at once (a worker's own)."""
+    cdef rd_cookie_cache *c
+
+    def __cinit__(self):
+        self.c = <rd_cookie_cache *>calloc(1, sizeof(rd_cookie_cache))
+        if self.c == NULL:
+            raise MemoryError()
+
+    def __dealloc__(self):
+        free(self.c)
+
+    @property
+    def hits(self):
+        """Cookies accepted from the cache (SipHash not run)."""
+        return self.c.hits
+
+    @property
+    def stores(self):
+        """Cookies SipHash accepted that the cache kept."""
+        return self.c.stores
+
+
+cdef void _transport(rd_transport *t, object tcp, bytes client, CookieCache cache=None):
+    """A transport for the engine: TCP or UDP, from `client` (b"": unknown), with the
+    cookie cache `cache` (None: every cookie hashed)."""
     memset(t, 0, sizeof(rd_transport))
     t.tcp = 1 if tcp else 0
     t.family = 6 if len(client) == 16 else 4
     t.client_len = <uint8_t>len(client)
     t.client = <const uint8_t *>PyBytes_AS_STRING(client) if client else NULL
+    t.cookie_cache = cache.c if cache is not None else NULL
 
 
 def _siphash24(bytes key, bytes data):
@@ -419,7 +446,7 @@ def _siphash24(bytes key, bytes data):
 
 
 def answer(Database db, bytes query, tcp=False, EngineStats stats=None, int keepalive=0,
-           client=None):
+           client=None, CookieCache cookie_cache=None):
     """Answer one query (wire bytes) from `db`; returns the response, b"" for none.
     keepalive: the idle timeout a TCP answer advertises to a query asking for it
     (RFC 7828, 100 ms units; 0: none).  The engine runs without the GIL."""
@@ -427,7 +454,7 @@ def answer(Database db, bytes query, tcp=False, EngineStats stats=None, int keep
         raise ValueError("answer() needs an initialised Database")
     cdef bytes cl = _client_bytes(client)
     cdef rd_transport t
-    _transport(&t, tcp, cl)
+    _transport(&t, tcp, cl, cookie_cache)
     t.keepalive = keepalive if 0 <= keepalive <= 65535 else 0   # RFC 7828 TIMEOUT, 100 ms units
     cdef size_t qlen = PyBytes_GET_SIZE(query)
     cdef const uint8_t *q = <const uint8_t *>PyBytes_AS_STRING(query)
@@ -451,7 +478,8 @@ cdef double _thread_cpu_seconds() noexcept nogil:
     return ts.tv_sec + ts.tv_nsec * 1e-9
 
 
-def answer_batch(Database db, list queries, tcp=False, EngineStats stats=None, client=None):
+def answer_batch(Database db, list queries, tcp=False, EngineStats stats=None, client=None,
+                 CookieCache cookie_cache=None):
     """Answer a list of queries with rd_answer_batch (prefetching pipeline); returns the
     list of responses (b"" = none), each equal to what answer() gives."""
     if db is None or db.db == NULL:
@@ -473,7 +501,7 @@ def answer_batch(Database db, list queries, tcp=False, EngineStats stats=None, c
         items[i].respcap = cap
     cdef bytes cl = _client_bytes(client)
     cdef rd_transport t
-    _transport(&t, tcp, cl)
+    _transport(&t, tcp, cl, cookie_cache)
     cdef rd_stats *sp = &stats.s if stats is not None else NULL
     cdef const rd_db *dbp = db.db
     with nogil:
@@ -487,7 +515,7 @@ def answer_batch(Database db, list queries, tcp=False, EngineStats stats=None, c
 
 
 def bench_answer(Database db, list queries, double seconds=1.0, tcp=False, int batch=0,
-                 client=None):
+                 client=None, CookieCache cookie_cache=None):
     """In-process engine benchmark: answer the pre-made `queries` in order, round after
     round, in a C loop without the GIL, for about `seconds` of this thread's CPU time;
     one rd_answer per query, or with batch > 0 rd_answer_batch over `batch` queries at a
@@ -517,7 +545,7 @@ def bench_answer(Database db, list queries, double seconds=1.0, tcp=False, int b
         items[i].respcap = respcap
     cdef bytes cl = _client_bytes(client)
     cdef rd_transport t
-    _transport(&t, tcp, cl)
+    _transport(&t, tcp, cl, cookie_cache)
     cdef const rd_db *dbp = db.db
     cdef uint64_t done = 0, out = 0
     cdef Py_ssize_t j = 0, k, m
@@ -861,7 +889,7 @@ def bench_xdp_frames(Database db, list frames, double seconds=1.0, batch=True):
                         io[k].frame = bufs + k * cap
                         io[k].len = lens[j + k]
                         io[k].cap = cap
-                    cxdp.rd_xdp_reply_batch(io, <uint32_t>m, 53, 1500, dbp, scratch, &st, NULL, 0, NULL)
+                    cxdp.rd_xdp_reply_batch(io, <uint32_t>m, 53, 1500, dbp, scratch, &st, NULL, 0, NULL, NULL)
                 else:
                     for k in range(m):
                         cxdp.rd_xdp_reply(bufs + k * cap, lens[j + k], cap, 53, 1500, dbp,
@@ -902,7 +930,7 @@ def xdp_reply_frames(Database db, list frames, int port=53, int mtu=1500):
         io[i].len = len(f)
         io[i].cap = cap
     cxdp.rd_xdp_reply_batch(io, n, <uint16_t>port, <uint16_t>mtu, <const cxdp.rd_db *>db.db,
-                            scratch, &st, NULL, 0, NULL)
+                            scratch, &st, NULL, 0, NULL, NULL)
     out = []
     for i in range(n):
         out.append(((<char *>io[i].frame)[:io[i].out] if io[i].out else b"",

@@ -223,3 +223,157 @@ def test_xdp_batches_bind_each_cookie_to_its_own_source_address(img):
         assert why == "ok"
         r = dns.message.from_wire(parse_reply(reply)["payload"])
         check_fresh(response_cookie(r), client="198.18.0.2" if f == 4 else "2001:db8:53::2")
+
+
+# ---- the per-worker cache of verified cookies (rd_cookie_cache, query/engine.h)
+#
+# A worker keeps the cookies SipHash accepted (exact bytes, address, snapshot); an exact
+# repeat is accepted without hashing.  It must never accept anything SipHash would not.
+
+def ask_cached(db, q, cache, client=CLIENT, tcp=False):
+    wire = q if isinstance(q, bytes) else q.to_wire()
+    return dns.message.from_wire(_core.answer(db, wire, tcp=tcp, client=client,
+                                              cookie_cache=cache))
+
+
+def test_the_cache_accepts_a_repeat_without_hashing(img):
+    db = db_with(img, cookie_secret=SECRET, cookie_require=True)
+    cache = _core.CookieCache()
+    valid = CC + server_cookie(SECRET, CC, CLIENT, int(time.time()))
+    r = ask_cached(db, query(cookie=valid), cache)
+    assert r.rcode() == 0 and r.answer and response_cookie(r) == valid
+    assert (cache.stores, cache.hits) == (1, 0)
+    for _ in range(3):
+        r = ask_cached(db, query(cookie=valid), cache)
+        assert r.rcode() == 0 and r.answer and response_cookie(r) == valid
+    assert (cache.stores, cache.hits) == (1, 3)
+    # an invalid cookie is never stored (there is nothing verified to keep)
+    ask_cached(db, query(cookie=valid[:23] + bytes([valid[23] ^ 1])), cache)
+    assert (cache.stores, cache.hits) == (1, 3)
+
+
+def test_a_cached_cookie_still_expires_and_is_renewed_by_its_timestamp(img):
+    # RFC 9018 4.3: valid from an hour before now, renewed past half an hour.  Both
+    # cookies are cached while inside their window, then the clock moves past the edge:
+    # the cached bytes are the same, the answer must follow the timestamp.
+    db = db_with(img, cookie_secret=SECRET, cookie_require=True)
+    cache = _core.CookieCache()
+    now = int(time.time())
+    near_expiry = CC + server_cookie(SECRET, CC, CLIENT, now - 3598)
+    near_renewal = CC + server_cookie(SECRET, CC, CLIENT, now - 1798)
+    r = ask_cached(db, query(cookie=near_expiry), cache)
+    assert r.rcode() == 0 and r.answer                   # valid (and renewed: > 30 min)
+    r = ask_cached(db, query(cookie=near_renewal), cache)
+    assert r.rcode() == 0 and response_cookie(r) == near_renewal   # fresh: echoed
+    r = ask_cached(db, query(cookie=near_renewal), cache)
+    assert response_cookie(r) == near_renewal and cache.hits == 1
+    assert cache.stores == 2
+    time.sleep(3.2)
+    hits = cache.hits
+    r = ask_cached(db, query(cookie=near_renewal), cache)
+    assert r.rcode() == 0 and r.answer
+    check_fresh(response_cookie(r))                      # renewed, from the cache
+    assert cache.hits == hits + 1
+    r = ask_cached(db, query(cookie=near_expiry), cache)
+    assert r.rcode() == BADCOOKIE and not r.answer       # expired, although cached
+    check_fresh(response_cookie(r))
+
+
+@pytest.mark.parametrize("other", ["198.51.100.101", "2001:db8::77"])
+def test_a_cached_cookie_from_another_address_is_not_accepted(img, other):
+    # RFC 7873 4.2 / RFC 9018 4.4: the server cookie binds the client's address
+    db = db_with(img, cookie_secret=SECRET, cookie_require=True)
+    cache = _core.CookieCache()
+    valid = CC + server_cookie(SECRET, CC, CLIENT, int(time.time()))
+    assert ask_cached(db, query(cookie=valid), cache).rcode() == 0
+    assert cache.stores == 1
+    r = ask_cached(db, query(cookie=valid), cache, client=other)
+    assert r.rcode() == BADCOOKIE and not r.answer
+    check_fresh(response_cookie(r), client=other)
+    assert cache.hits == 0
+    # over TCP (answered anyway, RFC 7873 5.2.3) the cookie is still renewed, not echoed
+    r = ask_cached(db, query(cookie=valid), cache, client=other, tcp=True)
+    check_fresh(response_cookie(r), client=other)
+    assert cache.hits == 0
+
+
+def test_a_secret_change_makes_cached_cookies_verify_again(img):
+    cache = _core.CookieCache()
+    c_old = CC + server_cookie(OLD, CC, CLIENT, int(time.time()))
+    before = db_with(img, cookie_secret=OLD, cookie_require=True)
+    assert response_cookie(ask_cached(before, query(cookie=c_old), cache)) == c_old
+    assert (cache.stores, cache.hits) == (1, 0)
+    # rotation (RFC 9018 5): the old cookie verifies with the previous secret, by SipHash,
+    # and is renewed with the new one (a cache hit would have echoed it)
+    rotated = db_with(img, cookie_secret=SECRET, cookie_previous=OLD, cookie_require=True)
+    r = ask_cached(rotated, query(cookie=c_old), cache)
+    assert r.rcode() == 0 and r.answer
+    check_fresh(response_cookie(r))
+    assert cache.hits == 0
+    # the old secret dropped: refused, although those bytes were cached
+    dropped = db_with(img, cookie_secret=SECRET, cookie_require=True)
+    r = ask_cached(dropped, query(cookie=c_old), cache)
+    assert r.rcode() == BADCOOKIE and not r.answer
+    assert cache.hits == 0
+    # a reload with the same secret is a new snapshot: verified again, then cached again
+    same = db_with(img, cookie_secret=OLD, cookie_require=True)
+    assert response_cookie(ask_cached(same, query(cookie=c_old), cache)) == c_old
+    assert (cache.stores, cache.hits) == (2, 0)
+    assert response_cookie(ask_cached(same, query(cookie=c_old), cache)) == c_old
+    assert cache.hits == 1
+
+
+def _vectors():
+    """Every cookie case above, as (db options, query, client, tcp)."""
+    now = int(time.time())
+    a = {"cookie_secret": SECRET}
+    req = {"cookie_secret": SECRET, "cookie_require": True}
+    rot = {"cookie_secret": SECRET, "cookie_previous": OLD, "cookie_require": True}
+    v6 = "2001:db8:220:1:59de:d0f4:8769:82b8"
+    sc = lambda secret, ip, ts, cc=CC: cc + server_cookie(secret, cc, ip, ts)
+    cookies = [
+        None, CC, sc(SECRET, CLIENT, now), sc(SECRET, CLIENT, now - 2400),
+        sc(SECRET, CLIENT, now)[:23] + b"\0", sc(SECRET, CLIENT, now - 3700),
+        sc(SECRET, CLIENT, now + 400), sc(SECRET, "198.51.100.101", now),
+        sc(OLD, CLIENT, now), CC + b"\x02" + server_cookie(SECRET, CC, CLIENT, now)[1:],
+        CC + b"12345678", bytes(range(15)), bytes(range(41)), sc(SECRET, v6, now),
+        sc(OLD, v6, now - 100),
+    ]
+    out = []
+    for opts in (a, req, rot):
+        for cookie in cookies:
+            for name, rtype in (("www.example.com.", "A"), ("nope.example.com.", "A"),
+                                ("www.example.com.", "TXT")):
+                for client in (CLIENT, v6):
+                    for tcp in (False, True):
+                        out.append((opts, query(name, rtype, cookie=cookie).to_wire(),
+                                    client, tcp))
+    return out
+
+
+def test_answers_with_the_cache_are_byte_for_byte_those_without(img):
+    dbs = {}
+    cache = _core.CookieCache()
+    for opts, q, client, tcp in _vectors():
+        key = tuple(sorted(opts.items()))
+        db = dbs.setdefault(key, db_with(img, **opts))
+        # twice each: the second time the cache has what the first verified
+        for attempt in range(2):
+            for _ in range(3):          # answers made in different seconds may differ
+                t0 = int(time.time())
+                plain = _core.answer(db, q, tcp=tcp, client=client)
+                cached = _core.answer(db, q, tcp=tcp, client=client, cookie_cache=cache)
+                if int(time.time()) == t0:
+                    break
+            assert cached == plain, (opts, q.hex(), client, tcp)
+    assert cache.hits > 0 and cache.stores > 0
+    # and the batch path (the UDP loop's and the XDP worker's call)
+    db = db_with(img, cookie_secret=SECRET)
+    qs = [q for opts, q, client, tcp in _vectors() if client == CLIENT and not tcp][:60]
+    for _ in range(3):
+        t0 = int(time.time())
+        plain = _core.answer_batch(db, qs, client=CLIENT)
+        cached = _core.answer_batch(db, qs, client=CLIENT, cookie_cache=cache)
+        if int(time.time()) == t0:
+            break
+    assert cached == plain

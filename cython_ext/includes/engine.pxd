@@ -59,12 +59,17 @@ cdef extern from "query/engine.h" nogil:
         const uint8_t *zone_flags
         const rd_zone_notify *notify
 
+    ctypedef struct rd_cookie_cache:
+        uint64_t hits
+        uint64_t stores
+
     ctypedef struct rd_transport:
         uint8_t tcp
         uint8_t family
         uint8_t client_len
         const uint8_t *client
         uint16_t keepalive
+        rd_cookie_cache *cookie_cache
 
     enum:
         RD_ZONE_EXPIRED

@@ -27,7 +27,7 @@ cdef extern from "server/xdp_frame.h" nogil:
         pass
     void rd_xdp_reply_batch(rd_xdp_frame_io *io, uint32_t n, uint16_t port, uint16_t mtu,
                             const rd_db *db, uint8_t *scratch, rd_stats *stats, void *rrl,
-                            uint64_t now_ms, rd_xdp_info *info)
+                            uint64_t now_ms, rd_xdp_info *info, void *cookies)
 
 cdef extern from "server/xdp_prog.h" nogil:
     enum:

@@ -88,6 +88,28 @@ typedef struct rd_db {
 
 enum { RD_ZONE_EXPIRED = 1 };
 
+/* A small direct-mapped cache of server cookies already verified (RFC 9018 4.4), one per
+ * worker thread (written only by its owner: no locks, no atomics, never allocated per
+ * packet).  A resolver sends the same client | server cookie from the same address for
+ * many queries; SipHash-2-4 is most of what a cookie costs, so an exact repeat of bytes
+ * SipHash already accepted for that address, under the same snapshot (generation: a
+ * secret change is a new snapshot), is accepted without hashing again.  The slot is
+ * chosen by bits of the cookie's hash field, which are already pseudo-random.  The
+ * timestamp rules (RFC 9018 4.3: expiry and renewal) are applied on every query, hit or
+ * not.  Zero-filled (memset or calloc) is empty. */
+enum { RD_COOKIE_CACHE_SLOTS = 512 };       /* a power of two; 32 KiB per worker */
+typedef struct rd_cookie_cache_entry {
+    uint64_t generation;       /* rd_db.generation it was verified under */
+    uint8_t cookie[24];        /* client cookie (8) | server cookie (16), as verified */
+    uint8_t client[16];        /* the address it was verified for (4 used for IPv4) */
+    uint8_t client_len;        /* 4 or 16; 0: empty slot */
+} __attribute__((aligned(64))) rd_cookie_cache_entry;
+typedef struct rd_cookie_cache {
+    rd_cookie_cache_entry e[RD_COOKIE_CACHE_SLOTS];
+    uint64_t hits;             /* cookies accepted from the cache (no SipHash) */
+    uint64_t stores;           /* cookies SipHash accepted and the cache kept */
+} rd_cookie_cache;
+
 /* Facts about the transport a query came on. */
 typedef struct rd_transport {
     uint8_t tcp;               /* 1: TCP (no size limit but 65535), 0: UDP */
@@ -97,6 +119,7 @@ typedef struct rd_transport {
                                   asked for it over TCP; 0: never sent */
     uint8_t client_len;        /* 4 or 16; 0: the client's address is not known */
     const uint8_t *client;     /* the client's address (network order), for cookies */
+    rd_cookie_cache *cookie_cache;  /* the worker's, or NULL: every cookie is hashed */
 } rd_transport;
 
 /* Counters of one worker; each worker owns one, aligned to cache lines, written only by

@@ -47,6 +47,44 @@ static int cookie_matches(const rd_ctx *c, const uint8_t secret[16])
     return cookie_hash(secret, c->cookie, sc, c->client, c->client_len) == rd_le64(sc + 8);
 }
 
+/* The cache slot of a query's server cookie: low bits of its hash field (RFC 9018 4.4),
+ * pseudo-random already, so no hashing is needed to spread the slots. */
+static rd_cookie_cache_entry *cache_slot(rd_cookie_cache *k, const uint8_t *sc)
+{
+    return &k->e[rd_le64(sc + 8) & (RD_COOKIE_CACHE_SLOTS - 1)];
+}
+
+static uint64_t ld64(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+
+/* Is the query's cookie exactly the bytes of entry e, verified for this address under
+ * this snapshot's secret?  Compared without an early exit (all differences OR-ed), so
+ * the time taken does not tell how many octets of a stored cookie matched. */
+static int cache_hit(const rd_cookie_cache_entry *e, const rd_ctx *c)
+{
+    uint8_t ip[16] = {0};
+    memcpy(ip, c->client, c->client_len);
+    uint64_t d = (e->generation ^ c->db->generation) | (uint64_t)(e->client_len ^ c->client_len);
+    d |= (ld64(e->cookie) ^ ld64(c->cookie)) | (ld64(e->cookie + 8) ^ ld64(c->cookie + 8)) |
+         (ld64(e->cookie + 16) ^ ld64(c->cookie + 16));
+    d |= (ld64(e->client) ^ ld64(ip)) | (ld64(e->client + 8) ^ ld64(ip + 8));
+    return d == 0;
+}
+
+/* Remember a cookie SipHash just accepted under the current secret for this address. */
+static void cache_store(rd_cookie_cache_entry *e, const rd_ctx *c)
+{
+    e->generation = c->db->generation;
+    memcpy(e->cookie, c->cookie, CLIENT_COOKIE + SERVER_COOKIE);
+    memset(e->client, 0, sizeof e->client);
+    memcpy(e->client, c->client, c->client_len);
+    e->client_len = c->client_len;
+}
+
 int rd_cookie_answer(rd_ctx *c, int rc)
 {
     const rd_options *o = &c->db->opt;
@@ -69,12 +107,27 @@ int rd_cookie_answer(rd_ctx *c, int rc)
         /* RFC 9018 4.3: timestamps compare in serial number arithmetic (RFC 1982). */
         uint32_t ts = (uint32_t)sc[4] << 24 | (uint32_t)sc[5] << 16 | (uint32_t)sc[6] << 8 | sc[7];
         int32_t age = (int32_t)(now - ts);
+        /* The window is checked before the cache: a cached cookie expires and is renewed
+         * by its own timestamp exactly as a hashed one (the timestamp is among the bytes
+         * compared, so it is the one SipHash covered). */
         if (age <= COOKIE_PAST && age >= -COOKIE_FUTURE) {
-            if (cookie_matches(c, o->cookie_secret)) {
+            rd_cookie_cache_entry *e = c->t && c->t->cookie_cache
+                                           ? cache_slot(c->t->cookie_cache, sc) : NULL;
+            if (e && cache_hit(e, c)) {
+                c->t->cookie_cache->hits++;
+                valid = 1;             /* the same bytes SipHash accepted for this address */
+                renew = age > COOKIE_RENEW;
+            } else if (cookie_matches(c, o->cookie_secret)) {
                 valid = 1;
                 renew = age > COOKIE_RENEW;
+                if (e) {
+                    cache_store(e, c);
+                    c->t->cookie_cache->stores++;
+                }
             } else if (o->cookie_have_previous && cookie_matches(c, o->cookie_previous)) {
-                valid = 1;             /* made before a rotation: renewed with the new secret */
+                /* made before a rotation: renewed with the new secret, and not cached
+                 * (the client moves to the new cookie with this answer, RFC 9018 5) */
+                valid = 1;
             }
         }
     }

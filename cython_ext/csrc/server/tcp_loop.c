@@ -89,6 +89,7 @@ typedef struct tcp_client {
 
 typedef struct tcp_loop {
     rd_stats stats;              /* first: its own cache lines (aligned(64)) */
+    rd_cookie_cache cookies;     /* verified DNS Cookies (zeroed: empty) */
     rd_tcp_counters counters;
     rd_tcp_set *set;
     int index;
@@ -814,6 +815,7 @@ static tcp_loop *loop_new(rd_tcp_set *set, int index, int cpu, uint32_t pool,
     L->nout_free = L->nout;
     L->tr.tcp = 1;
     L->tr.family = 0;
+    L->tr.cookie_cache = &L->cookies;
     for (int i = 0; i < nls; i++) {
         if (ls[i].worker != index)
             continue;

@@ -39,6 +39,7 @@ typedef union rd_udp_cmsgbuf {
 /* Everything one thread touches, allocated once at start: nothing per packet. */
 typedef struct rd_udp_loop {
     rd_stats stats;                        /* first: its own cache lines (aligned(64)) */
+    rd_cookie_cache cookies;               /* verified DNS Cookies (zeroed: empty) */
     rd_udp_counters counters;
     rd_udp_set *set;
     rd_udp_socket sock;
@@ -186,7 +187,8 @@ static void loop_tap(rd_udp_loop *L, int nitems)
  * consecutive queries (rd_answer_batch prefetches ahead). */
 static int loop_answer(rd_udp_loop *L, const rd_db *db, int n)
 {
-    rd_transport tr = { .tcp = 0, .family = L->sock.family == AF_INET6 ? 6 : 4 };
+    rd_transport tr = { .tcp = 0, .family = L->sock.family == AF_INET6 ? 6 : 4,
+                        .cookie_cache = &L->cookies };
     int nitems = 0;
     for (int i = 0; i < n; i++) {
         if (L->rmsg[i].msg_hdr.msg_flags & MSG_TRUNC) {

@@ -335,7 +335,7 @@ size_t rd_xdp_reply_limited(uint8_t *f, size_t len, size_t cap, uint16_t port,
 
 void rd_xdp_reply_batch(rd_xdp_frame_io *io, uint32_t n, uint16_t port, uint16_t mtu,
                         const rd_db *db, uint8_t *scratch, rd_stats *stats, rd_rrl_table *rrl,
-                        uint64_t now_ms, rd_xdp_info *info)
+                        uint64_t now_ms, rd_xdp_info *info, rd_cookie_cache *cookies)
 {
     rd_xdp_pending pend[RD_XDP_BATCH_MAX];
     rd_batch_item items[RD_XDP_BATCH_MAX];
@@ -362,7 +362,7 @@ void rd_xdp_reply_batch(rd_xdp_frame_io *io, uint32_t n, uint16_t port, uint16_t
         slot[ni++] = i;
     }
     if (ni) {
-        rd_transport t = { .tcp = 0, .family = 4 };
+        rd_transport t = { .tcp = 0, .family = 4, .cookie_cache = cookies };
         rd_answer_batch(db, items, ni, &t, stats);
     }
     for (uint32_t k = 0; k < ni; k++) {

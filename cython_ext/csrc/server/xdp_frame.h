@@ -71,7 +71,8 @@ size_t rd_xdp_reply_limited(uint8_t *frame, size_t len, size_t cap, uint16_t por
  * limiting as rd_xdp_reply_limited.  The caller fills frame/len/cap of each; out is the
  * reply's length (0: nothing to send, why says why).  scratch holds n *
  * RD_XDP_QUERY_MAX bytes (the queries, which the answers overwrite in the frames, are
- * copied there; dnstap's info[i].query points into it); info is NULL or n entries. */
+ * copied there; dnstap's info[i].query points into it); info is NULL or n entries.
+ * cookies: the worker's cache of verified DNS Cookies (query/engine.h), or NULL. */
 #define RD_XDP_BATCH_MAX 64u
 #define RD_XDP_QUERY_MAX 4096u      /* a query in one UMEM frame is shorter */
 typedef struct rd_xdp_frame_io {
@@ -82,6 +83,6 @@ typedef struct rd_xdp_frame_io {
 } rd_xdp_frame_io;
 void rd_xdp_reply_batch(rd_xdp_frame_io *io, uint32_t n, uint16_t port, uint16_t mtu,
                         const rd_db *db, uint8_t *scratch, rd_stats *stats, rd_rrl_table *rrl,
-                        uint64_t now_ms, rd_xdp_info *info);
+                        uint64_t now_ms, rd_xdp_info *info, rd_cookie_cache *cookies);
 
 #endif

@@ -68,6 +68,7 @@ struct rd_xdp_worker {
     rd_dnstap_ring *tap;            /* dnstap logging, or NULL */
     rd_xdp_counters cnt;
     rd_stats stats;
+    rd_cookie_cache cookies;        /* verified DNS Cookies (zeroed: empty) */
     /* cold */
     struct xsk_umem *umem;
     struct xsk_socket *xsk;
@@ -180,7 +181,7 @@ static void handle_batch(rd_xdp_worker *w, uint32_t n, uint32_t idx_rx)
      * image loads of its queries */
     if (db)
         rd_xdp_reply_batch(io, n, w->port, w->mtu, db, w->scratch, &w->stats, w->rrl, now_ms,
-                           w->tap ? info : NULL);
+                           w->tap ? info : NULL, &w->cookies);
     else
         w->cnt.no_db += n;
 
