@@ -101,7 +101,8 @@ enum { RD_COOKIE_CACHE_SLOTS = 512 };       /* a power of two; 32 KiB per worker
 typedef struct rd_cookie_cache_entry {
     uint64_t generation;       /* rd_db.generation it was verified under */
     uint8_t cookie[24];        /* client cookie (8) | server cookie (16), as verified */
-    uint8_t client[16];        /* the address it was verified for (4 used for IPv4) */
+    uint64_t client[2];        /* the address it was verified for, as two words (an
+                                  IPv4 address zero-extended in the first) */
     uint8_t client_len;        /* 4 or 16; 0: empty slot */
 } __attribute__((aligned(64))) rd_cookie_cache_entry;
 typedef struct rd_cookie_cache {

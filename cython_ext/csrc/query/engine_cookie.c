@@ -61,17 +61,32 @@ static uint64_t ld64(const uint8_t *p)
     return v;
 }
 
+/* The client's address as two words, loaded at fixed sizes (copying a 4-octet address
+ * into a zeroed buffer and reading it back as words would stall store forwarding). */
+static void client_words(const rd_ctx *c, uint64_t w[2])
+{
+    if (c->client_len == 16) {
+        w[0] = ld64(c->client);
+        w[1] = ld64(c->client + 8);
+    } else {
+        uint32_t v4;
+        memcpy(&v4, c->client, 4);
+        w[0] = v4;
+        w[1] = 0;
+    }
+}
+
 /* Is the query's cookie exactly the bytes of entry e, verified for this address under
  * this snapshot's secret?  Compared without an early exit (all differences OR-ed), so
  * the time taken does not tell how many octets of a stored cookie matched. */
 static int cache_hit(const rd_cookie_cache_entry *e, const rd_ctx *c)
 {
-    uint8_t ip[16] = {0};
-    memcpy(ip, c->client, c->client_len);
+    uint64_t ip[2];
+    client_words(c, ip);
     uint64_t d = (e->generation ^ c->db->generation) | (uint64_t)(e->client_len ^ c->client_len);
     d |= (ld64(e->cookie) ^ ld64(c->cookie)) | (ld64(e->cookie + 8) ^ ld64(c->cookie + 8)) |
          (ld64(e->cookie + 16) ^ ld64(c->cookie + 16));
-    d |= (ld64(e->client) ^ ld64(ip)) | (ld64(e->client + 8) ^ ld64(ip + 8));
+    d |= (e->client[0] ^ ip[0]) | (e->client[1] ^ ip[1]);
     return d == 0;
 }
 
@@ -80,8 +95,7 @@ static void cache_store(rd_cookie_cache_entry *e, const rd_ctx *c)
 {
     e->generation = c->db->generation;
     memcpy(e->cookie, c->cookie, CLIENT_COOKIE + SERVER_COOKIE);
-    memset(e->client, 0, sizeof e->client);
-    memcpy(e->client, c->client, c->client_len);
+    client_words(c, e->client);
     e->client_len = c->client_len;
 }
 
