@@ -6,8 +6,10 @@ and per server:
 
 - dnsperf -m tcp -c 4:   4 long-lived connections, queries pipelined (-q 500 in flight);
 - dnsperf -m tcp -c 100: 100 connections, the same;
-- conn-per-query: this script's own client opens a connection, sends one query, reads
-  the answer and closes, over and over (bounded by --cpq-count and the run's duration).
+- conn-per-query: bench/tcpcpq.c (compiled into bench/out/) keeps 32 connections in
+  flight, each opened, asked one query, read and closed with RST, over and over (bounded
+  by --cpq-count and the run's duration), so that the server and not the client sets the
+  rate.
 
 Server CPU is utime+stime of every thread of the server's process tree
 (/proc/PID/task/*/stat) before and after each run; divided by the answered queries it
@@ -66,33 +68,34 @@ def time_ctl_status(control, stop, out):
         stop.wait(0.2)
 
 
-def conn_per_query(port, wires, duration, count):
-    """Connect, ask one query, read its answer, close; until `count` queries or
+CPQ_BIN = os.path.join(servers.OUT, "tcpcpq")
+CPQ_INFLIGHT = 32
+
+
+def build_cpq():
+    """Compile bench/tcpcpq.c (the connection-per-query client) into bench/out/."""
+    src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tcpcpq.c")
+    os.makedirs(servers.OUT, exist_ok=True)
+    if not os.path.exists(CPQ_BIN) or os.path.getmtime(CPQ_BIN) < os.path.getmtime(src):
+        subprocess.run(["cc", "-O2", "-Wall", "-o", CPQ_BIN, src], check=True)
+    return CPQ_BIN
+
+
+def conn_per_query(port, wires, duration, count, inflight=CPQ_INFLIGHT):
+    """Connect, ask one query, read its answer, close (with RST), with `inflight`
+    connections at once so that the server sets the rate; until `count` queries or
     `duration` seconds.  Returns (answered, seconds, failures)."""
-    os.sched_setaffinity(0, {CLIENT_CPU})
-    answered = failures = 0
-    t0 = time.perf_counter()
-    deadline = t0 + duration
-    i = 0
-    while answered + failures < count and time.perf_counter() < deadline:
-        w = wires[i % len(wires)]
-        i += 1
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
-                # Close with RST: the client's TIME_WAIT would run out of ports long
-                # before a server runs out of breath (the server sees an ordinary close
-                # after its answer was read).
-                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                s.sendall(struct.pack("!H", len(w)) + w)
-                head = s.recv(2, socket.MSG_WAITALL)
-                n = struct.unpack("!H", head)[0]
-                if len(s.recv(n, socket.MSG_WAITALL)) == n:
-                    answered += 1
-                else:
-                    failures += 1
-        except OSError:
-            failures += 1
-    return answered, time.perf_counter() - t0, failures
+    qfile = os.path.join(servers.OUT, "tcpcpq.queries")
+    with open(qfile, "wb") as f:
+        for w in wires:
+            f.write(struct.pack("!H", len(w)) + w)
+    cmd = ["taskset", "-c", str(CLIENT_CPU), build_cpq(), "127.0.0.1", str(port), qfile,
+           str(inflight), str(count), str(duration)]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60)
+    f = r.stdout.split()
+    if r.returncode != 0 or len(f) < 8:
+        raise RuntimeError(f"tcpcpq failed: {r.stdout} {r.stderr}")
+    return int(f[1]), float(f[7]), int(f[3])
 
 
 def run(server, load, queries, wires, duration, cpq_count, ctl_times=None):
@@ -107,7 +110,7 @@ def run(server, load, queries, wires, duration, cpq_count, ctl_times=None):
         if load == "cpq":
             answered, secs, failures = conn_per_query(server.port, wires, duration, cpq_count)
             res = {"completed": answered, "lost": failures, "qps": answered / secs if secs else 0,
-                   "command": f"conn-per-query client, {duration} s or {cpq_count} queries"}
+                   "command": f"bench/tcpcpq.c, {CPQ_INFLIGHT} connections in flight, {duration} s or {cpq_count} queries"}
         else:
             cmd = dnsperf_tcp(server.port, queries, duration, 4 if load == "c4" else 100)
             r = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60)

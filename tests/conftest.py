@@ -15,7 +15,16 @@ settings.load_profile("robdns")
 
 def pytest_sessionstart(session):
     """The suite drives the engine, the parser and RCU through the test hooks, which the
-    product leaves out: say how to build them instead of failing test by test."""
+    product leaves out: say how to build them instead of failing test by test.
+
+    Every `robdns serve` the suite starts keeps its compiled images in a directory of the
+    suite's own ($STATE_DIRECTORY, the first place the daemon looks), never in the
+    machine's /var/lib/robdns: the suite touches nothing it did not make."""
+    import os
+    import tempfile
+    if not os.environ.get("ROBDNS_SUITE_STATE"):
+        state = tempfile.mkdtemp(prefix="robdns-suite-state-")
+        os.environ["ROBDNS_SUITE_STATE"] = os.environ["STATE_DIRECTORY"] = state
     from robdns import _core
     if not hasattr(_core, "rcu_stress"):
         pytest.exit(f"{_core.__file__} was built without the test hooks: rebuild with "

@@ -91,13 +91,15 @@ def test_example_config_documents_every_key(tmp_path):
     import yaml
     lines = []
     for line in open(os.path.join(ROOT, "dist", "robdns.yaml")):
-        m = re.match(r"^(\s*)# (\w+:.*)$", line)
+        # "# key: value", and the lines of a commented list item ("# - name: ...",
+        # "#   key: value")
+        m = re.match(r"^(\s*)# ((?:- |  )?\w+:.*)$", line)
         lines.append(m.group(1) + m.group(2) + "\n" if m and not line.startswith("# xdp") and not line.startswith("#  ") else line)
     doc = yaml.safe_load("".join(lines))
     assert set(doc) >= {"server", "zones", "log"}
     assert set(doc["server"]) == set(config.SERVER_KEYS)
     assert set(doc["server"]["tcp"]) == set(config.TCP_KEYS)
-    assert set(doc["zones"][0]) == set(config.ZONE_KEYS)
+    assert set().union(*(set(z) for z in doc["zones"])) == set(config.ZONE_KEYS)
     assert set(doc["log"]) == set(config.LOG_KEYS)
     cfg = config.parse("".join(lines), str(tmp_path / "robdns.yaml"))
     assert cfg.identity and cfg.version and cfg.nsid and cfg.user

@@ -68,3 +68,14 @@ def test_reference_servers_keep_to_their_own_directory_and_port(tmp_path):
         assert "40053" in conf and not re.search(r"@53\b|port: 53\b", conf)
     nsd = refservers._nsd_conf(work, "127.0.0.1", 40053, [])
     assert "control-enable: no" in nsd and 'chroot: ""' in nsd and 'username: ""' in nsd
+
+
+def test_daemons_started_by_the_suite_keep_state_in_the_suites_own_directory():
+    """conftest points $STATE_DIRECTORY (where `robdns serve` keeps compiled images when
+    no server.storage is configured) at a temporary directory, so that the suite never
+    writes the machine's /var/lib/robdns."""
+    import tempfile
+    from robdns import config
+    state = os.environ.get("STATE_DIRECTORY", "")
+    assert state.startswith(tempfile.gettempdir()) and os.path.isdir(state)
+    assert config.default_storage() == state
