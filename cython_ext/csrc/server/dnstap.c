@@ -7,7 +7,6 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +17,7 @@
 #include <linux/capability.h>
 
 #include "lib/dnstap_pb.h"
+#include "worker.h"
 
 /* Frame Streams (the fstrm library's protocol): a data frame is a 32-bit big-endian
  * length and that many bytes; a control frame is an escape (a zero length), the control
@@ -506,11 +506,7 @@ rd_dnstap *rd_dnstap_start(const rd_dnstap_config *cfg, int nrings, char *err, s
         clock_gettime(CLOCK_MONOTONIC, &d->next_attempt);
         d->next_attempt.tv_sec += RECONNECT_NS / 1000000000L;
     }
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, &old);    /* signals are the Python main thread's */
-    int rc = pthread_create(&d->thread, NULL, writer_run, d);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    int rc = rd_worker_thread_start(&d->thread, -1, writer_run, d);
     if (rc != 0) {
         snprintf(err, errlen, "cannot start the dnstap writer: %s", strerror(rc));
         rd_dnstap_free(d);

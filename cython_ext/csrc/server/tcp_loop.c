@@ -5,8 +5,6 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
-#include <sched.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -23,6 +21,7 @@
 #include "query/notify.h"
 #include "query/xfr.h"
 #include "rcu.h"
+#include "worker.h"
 
 enum {
     TCP_EVENTS = 256,            /* epoll events taken per turn */
@@ -93,7 +92,6 @@ typedef struct tcp_loop {
     rd_tcp_counters counters;
     rd_tcp_set *set;
     int index;
-    int cpu;
     int ep;                      /* the epoll instance, -1 before start */
     pthread_t thread;
     int started;
@@ -765,7 +763,7 @@ static void loop_free(tcp_loop *L)
     free(L);
 }
 
-static tcp_loop *loop_new(rd_tcp_set *set, int index, int cpu, uint32_t pool,
+static tcp_loop *loop_new(rd_tcp_set *set, int index, uint32_t pool,
                           const rd_tcp_listener *ls, int nls)
 {
     tcp_loop *L = aligned_alloc(64, sizeof(*L));
@@ -774,7 +772,6 @@ static tcp_loop *loop_new(rd_tcp_set *set, int index, int cpu, uint32_t pool,
     memset(L, 0, sizeof(*L));
     L->set = set;
     L->index = index;
-    L->cpu = cpu;
     L->ep = epoll_create1(EPOLL_CLOEXEC);
     L->nconns = pool;
     uint32_t tsize = 16;
@@ -865,7 +862,7 @@ rd_tcp_set *rd_tcp_start(const rd_tcp_listener *ls, int nls, int nworkers, const
     rd_tcp_set_limits(s, limits);
     s->nloops = nworkers;
     for (int w = 0; w < nworkers; w++) {
-        if (!(s->loops[w] = loop_new(s, w, cpus ? cpus[w] : -1, pool, ls, nls))) {
+        if (!(s->loops[w] = loop_new(s, w, pool, ls, nls))) {
             snprintf(err, errlen, "cannot set up TCP worker %d: %s", w, strerror(errno));
             rd_tcp_free(s);
             return NULL;
@@ -883,26 +880,13 @@ rd_tcp_set *rd_tcp_start(const rd_tcp_listener *ls, int nls, int nworkers, const
             return NULL;
         }
     }
-    /* Signals are for the Python main thread: the workers block them all. */
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, &old);
     int rc = 0;
     for (int w = 0; w < nworkers && rc == 0; w++) {
-        pthread_attr_t attr;
-        pthread_attr_init(&attr);
-        if (s->loops[w]->cpu >= 0) {
-            cpu_set_t set;
-            CPU_ZERO(&set);
-            CPU_SET(s->loops[w]->cpu, &set);
-            pthread_attr_setaffinity_np(&attr, sizeof(set), &set);
-        }
-        rc = pthread_create(&s->loops[w]->thread, &attr, loop_run, s->loops[w]);
-        pthread_attr_destroy(&attr);
+        rc = rd_worker_thread_start(&s->loops[w]->thread, cpus ? cpus[w] : -1, loop_run,
+                                    s->loops[w]);
         if (rc == 0)
             s->loops[w]->started = 1;
     }
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc != 0) {
         snprintf(err, errlen, "cannot start a TCP worker thread: %s", strerror(rc));
         rd_tcp_stop(s);

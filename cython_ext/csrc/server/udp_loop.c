@@ -5,8 +5,6 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
-#include <sched.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +15,7 @@
 
 #include "rcu.h"
 #include "rrl.h"
+#include "worker.h"
 #include "query/notify.h"
 
 /* Room for one IPv4 or IPv6 packet-info control message. */
@@ -412,27 +411,12 @@ rd_udp_set *rd_udp_start(const rd_udp_socket *socks, int nsocks, int batch,
             return NULL;
         }
     }
-    /* Signals are for the Python main thread: the workers block them all. */
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, &old);
     int rc = 0;
     for (int i = 0; i < nsocks && rc == 0; i++) {
-        /* Created already pinned to its core (no window on another core). */
-        pthread_attr_t attr;
-        pthread_attr_init(&attr);
-        if (socks[i].cpu >= 0) {
-            cpu_set_t cpus;
-            CPU_ZERO(&cpus);
-            CPU_SET(socks[i].cpu, &cpus);
-            pthread_attr_setaffinity_np(&attr, sizeof(cpus), &cpus);
-        }
-        rc = pthread_create(&s->loops[i]->thread, &attr, loop_run, s->loops[i]);
-        pthread_attr_destroy(&attr);
+        rc = rd_worker_thread_start(&s->loops[i]->thread, socks[i].cpu, loop_run, s->loops[i]);
         if (rc == 0)
             s->loops[i]->started = 1;
     }
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc != 0) {
         snprintf(err, errlen, "cannot start a worker thread: %s", strerror(rc));
         rd_udp_stop(s);

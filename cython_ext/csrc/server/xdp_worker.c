@@ -1,7 +1,7 @@
 /* xdp_worker.c — AF_XDP worker: UMEM and the four rings of one RX queue, and the thread
  * that turns query frames into reply frames in place (no copy of the frame, no allocation,
  * no lock per packet). */
-#define _GNU_SOURCE 1          /* pthread_setaffinity_np, pthread_setname_np */
+#define _GNU_SOURCE 1          /* pthread_setname_np */
 #include "xdp_worker.h"
 
 #include <errno.h>
@@ -12,8 +12,6 @@
 
 #include <poll.h>
 #include <pthread.h>
-#include <sched.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
@@ -28,6 +26,7 @@
 #include <xdp/xsk.h>
 
 #include "rcu.h"
+#include "worker.h"
 #include "xdp_frame.h"
 #include "xdp_prog.h"
 
@@ -260,9 +259,9 @@ static void drop_thread_capabilities(void)
 static void *worker_main(void *arg)
 {
     rd_xdp_worker *w = arg;
-    sigset_t all;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, NULL);   /* signals belong to the control thread */
+    char name[16];                  /* "robdns-xdpN" in top -H, ps -L, /proc/.../comm */
+    snprintf(name, sizeof name, "robdns-xdp%u", w->queue);
+    pthread_setname_np(pthread_self(), name);
     drop_thread_capabilities();
 
     rd_rcu_online(w->rcu);
@@ -431,19 +430,10 @@ void rd_xdp_worker_set_dnstap(rd_xdp_worker *w, rd_dnstap_ring *tap)
 
 int rd_xdp_worker_start(rd_xdp_worker *w, int cpu)
 {
-    int rc = pthread_create(&w->thread, NULL, worker_main, w);
+    int rc = rd_worker_thread_start(&w->thread, cpu, worker_main, w);
     if (rc)
         return -rc;
     w->running = 1;
-    if (cpu >= 0) {
-        cpu_set_t set;
-        CPU_ZERO(&set);
-        CPU_SET(cpu, &set);
-        pthread_setaffinity_np(w->thread, sizeof set, &set);   /* best effort */
-    }
-    char name[16];
-    snprintf(name, sizeof name, "robdns-xdp%u", w->queue);
-    pthread_setname_np(w->thread, name);
     return 0;
 }
 
