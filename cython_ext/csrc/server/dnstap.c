@@ -10,11 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
-#include <linux/capability.h>
 
 #include "lib/dnstap_pb.h"
 #include "worker.h"
@@ -385,20 +383,6 @@ static int time_reached(const struct timespec *t)
     return now.tv_sec > t->tv_sec || (now.tv_sec == t->tv_sec && now.tv_nsec >= t->tv_nsec);
 }
 
-/* The writer is started before the daemon drops its privileges (the XDP workers need
- * their rings at start).  Capabilities are per thread: when the daemon runs unprivileged
- * with capabilities (the systemd unit), it drops its own thread's, and this thread must
- * drop its own, or it would keep them.  As root, the later setuid() reaches every thread. */
-static void drop_thread_capabilities(void)
-{
-    if (geteuid() == 0)
-        return;
-    struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
-    struct __user_cap_data_struct none[_LINUX_CAPABILITY_U32S_3];
-    memset(none, 0, sizeof none);
-    (void)syscall(SYS_capset, &hdr, none);
-}
-
 static uint64_t mono_ns(void)
 {
     struct timespec t;
@@ -410,7 +394,7 @@ static void *writer_run(void *arg)
 {
     rd_dnstap *d = arg;
     pthread_setname_np(pthread_self(), "robdns-dnstap");
-    drop_thread_capabilities();
+    rd_worker_drop_capabilities();
     uint64_t last = mono_ns();
     uint64_t quarter = d->cfg.ring_bytes / 4;
     uint64_t drained;

@@ -1,5 +1,6 @@
 /* worker.h — how the data plane's threads start: each created already pinned to its core,
- * with every signal blocked (signals are the Python main thread's).
+ * with every signal blocked (signals are the Python main thread's); those started before
+ * the daemon drops its privileges give up their own capabilities.
  *
  * The UDP loops (udp_loop.c), the TCP loops (tcp_loop.c), the AF_XDP workers
  * (xdp_worker.c) and the dnstap writer (dnstap.c) start their threads here.
@@ -13,5 +14,10 @@
  * another core; cpu < 0: not pinned), with every signal blocked.  0, or an errno (an
  * impossible cpu is EINVAL: the start fails rather than run unpinned). */
 int rd_worker_thread_start(pthread_t *thread, int cpu, void *(*run)(void *), void *arg);
+
+/* Give up every capability of the calling thread, unless the process is root (see
+ * worker.c).  Called first thing by a thread started before the daemon dropped its
+ * privileges (the XDP workers, the dnstap writer). */
+void rd_worker_drop_capabilities(void);
 
 #endif

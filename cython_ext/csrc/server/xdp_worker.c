@@ -17,11 +17,9 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 #include <netinet/in.h>
-#include <linux/capability.h>
 #include <linux/if_xdp.h>
 #include <xdp/xsk.h>
 
@@ -237,32 +235,13 @@ static void handle_batch(rd_xdp_worker *w, uint32_t n, uint32_t idx_rx)
     return_to_fill(w, fill_addr, nfill);
 }
 
-/* Give up every capability of the calling thread (capabilities are per thread, and a
- * new thread starts with its creator's).  The worker only reads and writes rings and pokes
- * its socket: it never needs one, and a bug on the packet path must not run with
- * CAP_NET_ADMIN or CAP_BPF.  Only when not root: a root daemon drops to server.user with
- * setuid(), which glibc runs in every thread and aborts the process if one of them fails;
- * a thread without CAP_SETUID would fail, and the setuid clears its capabilities anyway.
- * Unprivileged with capabilities (the systemd unit), no setuid ever comes: the daemon
- * drops its own thread's, the workers theirs here.  Lowering one's own sets cannot fail;
- * the ambient set follows the permitted one down. */
-static void drop_thread_capabilities(void)
-{
-    if (geteuid() == 0)
-        return;
-    struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
-    struct __user_cap_data_struct none[_LINUX_CAPABILITY_U32S_3];
-    memset(none, 0, sizeof none);
-    (void)syscall(SYS_capset, &hdr, none);
-}
-
 static void *worker_main(void *arg)
 {
     rd_xdp_worker *w = arg;
     char name[16];                  /* "robdns-xdpN" in top -H, ps -L, /proc/.../comm */
     snprintf(name, sizeof name, "robdns-xdp%u", w->queue);
     pthread_setname_np(pthread_self(), name);
-    drop_thread_capabilities();
+    rd_worker_drop_capabilities();
 
     rd_rcu_online(w->rcu);
     struct pollfd pfd[2] = {
