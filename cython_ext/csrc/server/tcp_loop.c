@@ -80,6 +80,14 @@ typedef struct tcp_conn {
     rd_xfr xfr;
 } tcp_conn;
 
+/* A listening socket of the worker, and the address it is bound to: the local address of
+ * every connection it accepts, unless it is a wildcard (0.0.0.0, ::). */
+typedef struct tcp_listen {
+    int fd;
+    int wildcard;                /* or its address unknown: ask each connection */
+    struct sockaddr_in6 addr;    /* large enough for both families */
+} tcp_listen;
+
 /* Connections per client address: open addressing, linear probing; count 0 = empty. */
 typedef struct tcp_client {
     uint8_t key[16];
@@ -96,7 +104,7 @@ typedef struct tcp_loop {
     pthread_t thread;
     int started;
     rd_rcu_reader *rcu;          /* this thread's reader slot, taken at start */
-    int *listen_fds;
+    tcp_listen *listens;
     int nlisten;
     tcp_conn *conns;
     uint32_t nconns;
@@ -254,6 +262,16 @@ static void wheel_advance(tcp_loop *L)
 }
 
 /* ---- connections ---- */
+
+/* A listener bound to every address (0.0.0.0, ::, ::ffff:0.0.0.0). */
+static int addr_is_any(const struct sockaddr_in6 *a)
+{
+    if (a->sin6_family == AF_INET)
+        return ((const struct sockaddr_in *)a)->sin_addr.s_addr == htonl(INADDR_ANY);
+    static const uint8_t mapped_any[16] = { [10] = 0xff, [11] = 0xff };
+    return IN6_IS_ADDR_UNSPECIFIED(&a->sin6_addr)
+           || memcmp(&a->sin6_addr, mapped_any, 16) == 0;
+}
 
 static inline uint64_t conn_tag(const tcp_loop *L, const tcp_conn *c)
 {
@@ -584,8 +602,8 @@ static void conn_evict_longest_idle(tcp_loop *L)
         conn_close(L, TCP_OF(L->lru.next, lru), &L->counters.evicted);
 }
 
-/* Take the new connection fd from peer, or refuse it. */
-static void conn_open(tcp_loop *L, int fd, const struct sockaddr_in6 *peer)
+/* Take the new connection fd from peer, accepted on `ln`, or refuse it. */
+static void conn_open(tcp_loop *L, const tcp_listen *ln, int fd, const struct sockaddr_in6 *peer)
 {
     uint8_t key[16];
     client_key(peer, key);
@@ -608,7 +626,9 @@ static void conn_open(tcp_loop *L, int fd, const struct sockaddr_in6 *peer)
     c->peer = *peer;
     if (L->tap) {                           /* dnstap's response address */
         socklen_t len = sizeof(c->local);
-        if (getsockname(fd, (struct sockaddr *)&c->local, &len) < 0)
+        if (!ln->wildcard)
+            c->local = ln->addr;            /* known since start: no system call */
+        else if (getsockname(fd, (struct sockaddr *)&c->local, &len) < 0)
             memset(&c->local, 0, sizeof(c->local));
     }
     memcpy(c->client, key, 16);
@@ -627,13 +647,13 @@ static void conn_open(tcp_loop *L, int fd, const struct sockaddr_in6 *peer)
     conn_read(L, c);
 }
 
-static void loop_accept(tcp_loop *L, int lfd)
+static void loop_accept(tcp_loop *L, const tcp_listen *ln)
 {
     for (int k = 0; k < TCP_ACCEPTS; k++) {
         struct sockaddr_in6 peer;
         socklen_t plen = sizeof(peer);
         memset(&peer, 0, sizeof(peer));
-        int fd = accept4(lfd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int fd = accept4(ln->fd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED)
                 continue;
@@ -647,7 +667,7 @@ static void loop_accept(tcp_loop *L, int lfd)
             return;
         }
         L->counters.accepted++;
-        conn_open(L, fd, &peer);
+        conn_open(L, ln, fd, &peer);
     }
 }
 
@@ -655,7 +675,7 @@ static void loop_event(tcp_loop *L, const struct epoll_event *ev)
 {
     uint32_t idx = (uint32_t)ev->data.u64;
     if (idx >= L->nconns) {
-        loop_accept(L, L->listen_fds[idx - L->nconns]);
+        loop_accept(L, &L->listens[idx - L->nconns]);
         return;
     }
     tcp_conn *c = &L->conns[idx];
@@ -758,7 +778,7 @@ static void loop_free(tcp_loop *L)
     if (L->ep >= 0)
         close(L->ep);
     rd_rcu_unregister(L->rcu);
-    free(L->listen_fds); free(L->conns); free(L->inbufs); free(L->clients);
+    free(L->listens); free(L->conns); free(L->inbufs); free(L->clients);
     free(L->outpool); free(L->out_free); free(L->arena);
     free(L);
 }
@@ -779,14 +799,14 @@ static tcp_loop *loop_new(rd_tcp_set *set, int index, uint32_t pool,
         tsize <<= 1;
     L->client_mask = tsize - 1;
     L->nout = pool < TCP_OUT_POOL_MAX ? (int)pool : TCP_OUT_POOL_MAX;
-    L->listen_fds = calloc((size_t)nls + 1, sizeof(int));
+    L->listens = calloc((size_t)nls + 1, sizeof(*L->listens));
     L->conns = calloc(pool, sizeof(*L->conns));
     L->inbufs = malloc((size_t)pool * RD_TCP_INBUF);
     L->clients = calloc(tsize, sizeof(*L->clients));
     L->outpool = malloc((size_t)L->nout * RD_TCP_OUT_CAP);
     L->out_free = calloc((size_t)L->nout, sizeof(int));
     L->arena = malloc((size_t)RD_TCP_MAX_BATCH * TCP_ANSWER_STRIDE);
-    if (L->ep < 0 || !L->listen_fds || !L->conns || !L->inbufs || !L->clients || !L->outpool
+    if (L->ep < 0 || !L->listens || !L->conns || !L->inbufs || !L->clients || !L->outpool
         || !L->out_free || !L->arena) {
         loop_free(L);
         return NULL;
@@ -821,7 +841,11 @@ static tcp_loop *loop_new(rd_tcp_set *set, int index, uint32_t pool,
             loop_free(L);
             return NULL;
         }
-        L->listen_fds[L->nlisten++] = ls[i].fd;
+        tcp_listen *ln = &L->listens[L->nlisten++];
+        ln->fd = ls[i].fd;
+        socklen_t len = sizeof(ln->addr);
+        ln->wildcard = getsockname(ln->fd, (struct sockaddr *)&ln->addr, &len) < 0
+                       || addr_is_any(&ln->addr);
     }
     return L;
 }
