@@ -123,8 +123,9 @@ static void return_to_fill(rd_xdp_worker *w, const uint64_t *addrs, uint32_t n)
 }
 
 /* dnstap: the query of one frame and the reply made in its place, into this worker's
- * ring (dropped and counted when full: never waited for). */
-static void tap_frame(rd_xdp_worker *w, const rd_xdp_info *info, const struct timespec *t_recv)
+ * ring (dropped and counted when full: never waited for).  The times are the batch's. */
+static void tap_frame(rd_xdp_worker *w, const rd_xdp_info *info, const struct timespec *t_recv,
+                      const struct timespec *t_sent)
 {
     struct sockaddr_in6 client, server;
     memset(&client, 0, sizeof(client));
@@ -145,10 +146,10 @@ static void tap_frame(rd_xdp_worker *w, const rd_xdp_info *info, const struct ti
     }
     rd_dnstap_event e = {
         .client = (const struct sockaddr *)&client, .server = (const struct sockaddr *)&server,
-        .tcp = 0, .query_time = *t_recv, .query = info->query, .query_len = info->query_len,
+        .tcp = 0, .query_time = *t_recv, .response_time = *t_sent,
+        .query = info->query, .query_len = info->query_len,
         .response = info->response, .response_len = info->response_len,
     };
-    clock_gettime(CLOCK_REALTIME, &e.response_time);
     rd_dnstap_log(w->tap, &e);
 }
 
@@ -161,7 +162,7 @@ static void handle_batch(rd_xdp_worker *w, uint32_t n, uint32_t idx_rx)
     rd_xdp_info info[BATCH];
     const rd_db *db = atomic_load_explicit(w->db, memory_order_acquire);
     uint64_t now_ms = w->rrl ? rd_rrl_now_ms() : 0;
-    struct timespec t_recv;
+    struct timespec t_recv, t_sent;
     if (w->tap)
         clock_gettime(CLOCK_REALTIME, &t_recv);
 
@@ -181,13 +182,15 @@ static void handle_batch(rd_xdp_worker *w, uint32_t n, uint32_t idx_rx)
                            w->tap ? info : NULL, &w->cookies);
     else
         w->cnt.no_db += n;
+    if (w->tap)                     /* once for the batch, as the UDP loop does */
+        clock_gettime(CLOCK_REALTIME, &t_sent);
 
     for (uint32_t i = 0; i < n; i++) {
         uint64_t addr = addrs[i];
         size_t rlen = io[i].out;
         int why = io[i].why;
         if (w->tap && db && info[i].family && rd_dnstap_sampled(w->tap))
-            tap_frame(w, &info[i], &t_recv);
+            tap_frame(w, &info[i], &t_recv, &t_sent);
         if (rlen) {
             if (why == RD_XDP_SLIPPED)
                 w->cnt.rrl_slipped++;
