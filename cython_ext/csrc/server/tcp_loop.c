@@ -948,8 +948,6 @@ int rd_tcp_threads(const rd_tcp_set *s)
     return s ? s->nloops : 0;
 }
 
-#define RD_LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
-
 void rd_tcp_stats_sum(const rd_tcp_set *s, rd_stats *out, rd_tcp_counters *loop_out)
 {
     memset(out, 0, sizeof(*out));
@@ -958,14 +956,8 @@ void rd_tcp_stats_sum(const rd_tcp_set *s, rd_stats *out, rd_tcp_counters *loop_
         return;
     for (int i = 0; i < s->nloops; i++) {
         const tcp_loop *L = s->loops[i];
-        /* Both are all uint64_t: added word by word with relaxed loads. */
-        const uint64_t *a = (const uint64_t *)&L->stats;
-        uint64_t *d = (uint64_t *)out;
-        for (size_t k = 0; k < sizeof(rd_stats) / sizeof(uint64_t); k++)
-            d[k] += RD_LOAD(a[k]);
-        const uint64_t *ca = (const uint64_t *)&L->counters;
-        uint64_t *cd = (uint64_t *)loop_out;
-        for (size_t k = 0; k < sizeof(rd_tcp_counters) / sizeof(uint64_t); k++)
-            cd[k] += RD_LOAD(ca[k]);
+        rd_stats_add(out, &L->stats);
+        rd_worker_counters_add((uint64_t *)loop_out, (const uint64_t *)&L->counters,
+                               sizeof(rd_tcp_counters) / sizeof(uint64_t));
     }
 }

@@ -454,17 +454,6 @@ int rd_udp_threads(const rd_udp_set *s)
     return s ? s->nloops : 0;
 }
 
-#define RD_LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
-
-void rd_stats_add(rd_stats *dst, const rd_stats *src)
-{
-    /* rd_stats is all uint64_t: add it word by word. */
-    const uint64_t *a = (const uint64_t *)src;
-    uint64_t *d = (uint64_t *)dst;
-    for (size_t k = 0; k < sizeof(rd_stats) / sizeof(uint64_t); k++)
-        d[k] += RD_LOAD(a[k]);
-}
-
 void rd_udp_stats_sum(const rd_udp_set *s, rd_stats *out, rd_udp_counters *loop_out)
 {
     memset(out, 0, sizeof(*out));
@@ -474,12 +463,7 @@ void rd_udp_stats_sum(const rd_udp_set *s, rd_stats *out, rd_udp_counters *loop_
     for (int i = 0; i < s->nloops; i++) {
         const rd_udp_loop *L = s->loops[i];
         rd_stats_add(out, &L->stats);
-        loop_out->batches += RD_LOAD(L->counters.batches);
-        loop_out->recv_truncated += RD_LOAD(L->counters.recv_truncated);
-        loop_out->send_errors += RD_LOAD(L->counters.send_errors);
-        loop_out->no_database += RD_LOAD(L->counters.no_database);
-        loop_out->recv_errors += RD_LOAD(L->counters.recv_errors);
-        loop_out->rrl_dropped += RD_LOAD(L->counters.rrl_dropped);
-        loop_out->rrl_slipped += RD_LOAD(L->counters.rrl_slipped);
+        rd_worker_counters_add((uint64_t *)loop_out, (const uint64_t *)&L->counters,
+                               sizeof(rd_udp_counters) / sizeof(uint64_t));
     }
 }

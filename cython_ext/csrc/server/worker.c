@@ -1,4 +1,4 @@
-/* worker.c — starting the data plane's threads (pinned, signals blocked) and their capability drop. */
+/* worker.c — starting the data plane's threads (pinned, signals blocked), their capability drop, summing their counters. */
 #define _GNU_SOURCE
 #include "worker.h"
 
@@ -48,4 +48,16 @@ void rd_worker_drop_capabilities(void)
     struct __user_cap_data_struct none[_LINUX_CAPABILITY_U32S_3];
     memset(none, 0, sizeof none);
     (void)syscall(SYS_capset, &hdr, none);
+}
+
+void rd_worker_counters_add(uint64_t *dst, const uint64_t *src, size_t n)
+{
+    for (size_t k = 0; k < n; k++)
+        dst[k] += __atomic_load_n(&src[k], __ATOMIC_RELAXED);
+}
+
+void rd_stats_add(rd_stats *dst, const rd_stats *src)
+{
+    rd_worker_counters_add((uint64_t *)dst, (const uint64_t *)src,
+                           sizeof(rd_stats) / sizeof(uint64_t));
 }
