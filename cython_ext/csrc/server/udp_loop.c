@@ -390,8 +390,14 @@ rd_udp_set *rd_udp_start(const rd_udp_socket *socks, int nsocks, int batch,
             if (tap) {
                 L->tap = rd_dnstap_ring_at(tap, tap_first + i);
                 socklen_t len = sizeof(L->local);
-                if (!L->tap || getsockname(socks[i].fd, (struct sockaddr *)&L->local, &len) < 0) {
+                if (!L->tap) {
                     snprintf(err, errlen, "dnstap: no ring for UDP worker %d", i);
+                    rd_udp_free(s);
+                    return NULL;
+                }
+                if (getsockname(socks[i].fd, (struct sockaddr *)&L->local, &len) < 0) {
+                    snprintf(err, errlen, "dnstap: the address of fd %d: %s", socks[i].fd,
+                             strerror(errno));
                     rd_udp_free(s);
                     return NULL;
                 }
