@@ -1049,8 +1049,14 @@ def compile_zones(cfg):
         if z.secondary:
             continue            # its content comes from its primaries, its file is a copy
         try:
-            images[z.name] = _core.compile_zone(z.name, z.file, z.default_ttl, z.include_policy,
-                                                z.nsec3_max_iterations)
+            if z.catalog_role == "producer":
+                # no file: generated from its members (RFC 9432), as a load does
+                from robdns import catalog
+                images[z.name] = catalog.catalog_image(
+                    z.name, catalog.members_of(z.name, cfg.zones), catalog.next_serial(None))
+            else:
+                images[z.name] = _core.compile_zone(z.name, z.file, z.default_ttl,
+                                                    z.include_policy, z.nsec3_max_iterations)
         except ZoneError as e:
             failures[z.name] = list(e.messages) or [str(e)]
         except OSError as e:
