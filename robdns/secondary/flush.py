@@ -76,11 +76,6 @@ def zone_lines(img):
             yield from lines(_core.image_node_records(img, n))
 
 
-def zone_text(img):
-    """The whole master-file text of an image (small zones, tests)."""
-    return "".join(zone_lines(img))
-
-
 def write_zone_text(img, path):
     """Write the image's master file to `path` atomically, in chunks."""
     with atomicfile.replace(path, "w", encoding="utf-8", errors="surrogateescape") as f:
