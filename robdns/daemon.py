@@ -81,9 +81,7 @@ class Daemon:
         xdp_queues = []
         if cfg.xdp is not None:
             from robdns import xdp
-            xdp_queues = xdp.resolve_queues(xdp.XdpConfig(cfg.xdp.interface, cfg.xdp.port,
-                                                          cfg.xdp.queues, cfg.xdp.mode,
-                                                          cfg.xdp.zero_copy))
+            xdp_queues = xdp.resolve_queues(cfg.xdp)
         if cfg.dnstap is not None:
             # One ring per UDP worker, then one per TCP worker, then one per XDP queue.  A
             # file is created now (while privileged, like the sockets); a collector's socket
