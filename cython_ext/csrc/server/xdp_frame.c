@@ -126,12 +126,6 @@ int rd_xdp_parse(const uint8_t *f, size_t len, uint16_t port, rd_xdp_query *q)
     return RD_XDP_OK;
 }
 
-size_t rd_xdp_reply(uint8_t *f, size_t len, size_t cap, uint16_t port, uint16_t mtu,
-                    const rd_db *db, uint8_t *scratch, rd_stats *stats, int *why)
-{
-    return rd_xdp_reply_limited(f, len, cap, port, mtu, db, scratch, stats, NULL, 0, why, NULL);
-}
-
 /* The client (the query's source) as a socket address, for the rate limiter's key. */
 static void source_sockaddr(const uint8_t *addr, int family, struct sockaddr_in6 *out)
 {
@@ -305,17 +299,16 @@ static size_t finish(uint8_t *f, const rd_xdp_pending *p, size_t n, rd_rrl_table
     return dns + n;                           /* *why: RD_XDP_OK, or RD_XDP_SLIPPED */
 }
 
-size_t rd_xdp_reply_limited(uint8_t *f, size_t len, size_t cap, uint16_t port,
-                            uint16_t mtu, const rd_db *db, uint8_t *scratch, rd_stats *stats,
-                            rd_rrl_table *rrl, uint64_t now_ms, int *why, rd_xdp_info *info)
+size_t rd_xdp_reply(uint8_t *f, size_t len, size_t cap, uint16_t port, uint16_t mtu,
+                    const rd_db *db, uint8_t *scratch, rd_stats *stats, int *why)
 {
     rd_xdp_pending p;
-    if (!prepare(f, len, cap, port, mtu, scratch, 65536, &p, why, info))
+    if (!prepare(f, len, cap, port, mtu, scratch, 65536, &p, why, NULL))
         return 0;
     /* p.addr[0..alen) is the query's source address: DNS Cookies bind to it. */
     rd_transport t = { .tcp = 0, .family = p.q.family, .client_len = p.alen, .client = p.addr };
     size_t n = rd_answer(db, scratch, p.q.dns_len, f + p.resp, p.room, &t, stats);
-    return finish(f, &p, n, rrl, now_ms, why, info);
+    return finish(f, &p, n, NULL, 0, why, NULL);
 }
 
 void rd_xdp_reply_batch(rd_xdp_frame_io *io, uint32_t n, uint16_t port, uint16_t mtu,

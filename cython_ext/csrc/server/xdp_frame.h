@@ -58,18 +58,12 @@ typedef struct rd_xdp_info {
     size_t response_len;
 } rd_xdp_info;
 
-/* rd_xdp_reply with response rate limiting (rrl.h) by the query's source address at
- * now_ms: a withheld answer returns 0 with *why RD_XDP_RATE_LIMITED; a slipped one
- * returns the truncated reply with *why RD_XDP_SLIPPED.  rrl NULL: rd_xdp_reply.
- * info (NULL for none) is filled for dnstap. */
-size_t rd_xdp_reply_limited(uint8_t *frame, size_t len, size_t cap, uint16_t port,
-                            uint16_t mtu, const rd_db *db, uint8_t *scratch, rd_stats *stats,
-                            rd_rrl_table *rrl, uint64_t now_ms, int *why, rd_xdp_info *info);
-
-/* A batch of query frames turned into reply frames in place, answered by one
- * rd_answer_batch (each query parsed once, the zone image prefetched ahead), with rate
- * limiting as rd_xdp_reply_limited.  The caller fills frame/len/cap of each; out is the
- * reply's length (0: nothing to send, why says why).  scratch holds n *
+/* A batch of query frames turned into reply frames in place as rd_xdp_reply does, answered
+ * by one rd_answer_batch (each query parsed once, the zone image prefetched ahead), with
+ * response rate limiting (rrl.h; rrl NULL: none) by each query's source address at
+ * now_ms: a withheld answer gets out 0 and why RD_XDP_RATE_LIMITED, a slipped one the
+ * truncated reply and why RD_XDP_SLIPPED.  The caller fills frame/len/cap of each; out is
+ * the reply's length (0: nothing to send, why says why).  scratch holds n *
  * RD_XDP_QUERY_MAX bytes (the queries, which the answers overwrite in the frames, are
  * copied there; dnstap's info[i].query points into it); info is NULL or n entries.
  * cookies: the worker's cache of verified DNS Cookies (query/engine.h), or NULL. */
