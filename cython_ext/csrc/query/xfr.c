@@ -310,7 +310,7 @@ int rd_xfr_start(rd_xfr *x, const rd_db *db, const uint8_t *q, size_t qlen,
         const uint8_t *p = zx->journal, *end = zx->journal + zx->journal_len, *start = NULL;
         uint32_t at = 0;
         while (p + ZDIFF_HDR <= end) {
-            uint32_t l = zdiff_get32(p), from = zdiff_get32(p + 4), to = zdiff_get32(p + 8);
+            uint32_t l = rd_get32(p), from = rd_get32(p + 4), to = rd_get32(p + 8);
             if (l < ZDIFF_HDR || l > (size_t)(end - p)) { start = NULL; break; }
             if (!start && from == s->client_serial) { start = p; at = from; }
             if (start) {
@@ -328,7 +328,7 @@ int rd_xfr_start(rd_xfr *x, const rd_db *db, const uint8_t *q, size_t qlen,
             /* More than one version step: send their net effect as one (RFC 1995 4,
              * condensation), so a record changed twice travels once.  Without memory
              * for it, the steps one after the other are an IXFR too. */
-            if (zdiff_get32(start) < (size_t)(end - start)) {
+            if (rd_get32(start) < (size_t)(end - start)) {
                 uint8_t *c = NULL;
                 size_t clen = 0;
                 if (zdiff_condense(start, (size_t)(end - start), &c, &clen) >= 0) {
@@ -390,7 +390,7 @@ static int ixfr_body(rd_ctx *c, xfr_state *s)
     for (;;) {
         if (s->jp == s->jcs_end) {
             if (s->jp + ZDIFF_HDR > s->jend) return 1;
-            uint32_t l = zdiff_get32(s->jp);
+            uint32_t l = rd_get32(s->jp);
             s->jcs_end = s->jp + l;
             s->jp += ZDIFF_HDR;
             continue;
