@@ -19,6 +19,13 @@ static inline void rd_put32(uint8_t *p, uint32_t v)
     p[0] = v >> 24; p[1] = (uint8_t)(v >> 16); p[2] = (uint8_t)(v >> 8); p[3] = (uint8_t)v;
 }
 
+/* RFC 1982 3.2 serial number arithmetic (SOA serials): a < b when b is ahead by less than
+ * 2^31.  The distance of exactly 2^31 is undefined: neither is less than the other. */
+static inline int rd_serial_lt(uint32_t a, uint32_t b)
+{
+    return a != b && (uint32_t)(b - a) < 0x80000000u;
+}
+
 /* Walk the name at m[p..len): returns the offset just after it, or 0 when it is not a
  * well-formed name there.  Labels are at most 63 octets and the name at most 255 in all
  * (RFC 1035 3.1; the 0x40/0x80 label types were obsoleted by RFC 6891).  With

@@ -163,11 +163,11 @@ static int acl_allows(const rd_db *db, uint32_t i, uint8_t family, const uint8_t
 
 /* ---- the query ---- */
 
-static int serial_lt(uint32_t a, uint32_t b)
+/* Is the client's serial cs current, or ahead of ours (RFC 1982)?  The undefined
+ * distance of exactly 2^31 counts as behind: the client then gets the whole zone. */
+static int client_current(uint32_t cs, uint32_t ours)
 {
-    /* RFC 1982 3.2: a < b when b is ahead by less than 2^31 (the undefined distance of
-     * exactly 2^31 counts as "behind": the client then gets the whole zone). */
-    return a != b && (uint32_t)(b - a) <= 0x80000000u;
+    return cs == ours || rd_serial_lt(ours, cs);
 }
 
 /* The serial of the SOA in the authority section of an IXFR query (RFC 1995 3); 0 when
@@ -281,7 +281,7 @@ int rd_xfr_start(rd_xfr *x, const rd_db *db, const uint8_t *q, size_t qlen,
             return 1;
         }
         s->client_serial = cs;
-        if (!serial_lt(cs, s->serial)) {
+        if (client_current(cs, s->serial)) {
             /* RFC 1995 2: the client is current (or ahead): our SOA alone. */
             s->one_soa = 1;
             s->mode = RD_XFR_MODE_IXFR;
@@ -520,7 +520,7 @@ void rd_xfr_udp_ixfr(rd_ctx *c)
         return;
     }
     c->aa = 1;
-    if (serial_lt(cs, zimg_serial(z))) {
+    if (!client_current(cs, zimg_serial(z))) {
         c->tc = 1;                     /* RFC 1995 2: the client retries over TCP */
         return;
     }
