@@ -212,7 +212,6 @@ cdef class Database:
         self.key_names = tuple(dns.name.from_wire(w, 0)[0].to_text() for w in names)
 
     cdef _set_transfers(self, rd_db *db, tuple zl, dict transfers):
-        import ipaddress
         import dns.name
         free(self.xfr_c); free(self.acl_c)
         self.xfr_c = NULL; self.acl_c = NULL
@@ -236,28 +235,15 @@ cdef class Database:
         if self.xfr_c == NULL or self.acl_c == NULL:
             raise MemoryError()
         cdef Py_ssize_t r = 0
-        cdef bytes packed, journal
+        cdef bytes journal
         for i, item in enumerate(zl):
             spec = byname.get((<ZoneImage>item).origin.lower())
             if not spec:
                 continue
             self.xfr_c[i].acl = self.acl_c + r
-            for net, key in spec.get("acl", ()):
-                rule = &self.acl_c[r]
-                rule.key = -1
-                if key is not None:
-                    k = dns.name.from_text(key).to_text().lower()
-                    if k not in keyidx:
-                        raise ValueError(f"zone {(<ZoneImage>item).origin}: no TSIG key {key}")
-                    rule.key = keyidx[k]
-                if net is not None:
-                    n = ipaddress.ip_network(net, strict=False)
-                    packed = n.network_address.packed
-                    rule.family = 4 if n.version == 4 else 6
-                    rule.prefix = n.prefixlen
-                    memcpy(rule.addr, PyBytes_AS_STRING(packed), len(packed))
-                r += 1
-            self.xfr_c[i].nacl = len(spec.get("acl", ()))
+            self.xfr_c[i].nacl = _fill_acl(self.acl_c + r, spec.get("acl", ()), keyidx,
+                                           (<ZoneImage>item).origin)
+            r += self.xfr_c[i].nacl
             journal = bytes(spec.get("journal", b""))
             self.journals.append(journal)
             self.xfr_c[i].journal = <const uint8_t *>PyBytes_AS_STRING(journal)
@@ -265,7 +251,6 @@ cdef class Database:
         db.xfr = self.xfr_c
 
     cdef _set_notify(self, rd_db *db, tuple zl, dict notify):
-        import ipaddress
         import dns.name
         if not notify:
             return
@@ -277,29 +262,14 @@ cdef class Database:
         if self.notify_c == NULL or self.notify_acl_c == NULL:
             raise MemoryError()
         cdef Py_ssize_t r = 0
-        cdef bytes packed
-        cdef rd_acl_rule *rule
         for i, item in enumerate(zl):
             rules = byname.get((<ZoneImage>item).origin.lower())
             if not rules:
                 continue
             self.notify_c[i].acl = self.notify_acl_c + r
-            self.notify_c[i].nacl = len(rules)
-            for net, key in rules:
-                rule = &self.notify_acl_c[r]
-                rule.key = -1
-                if key is not None:
-                    k = dns.name.from_text(key).to_text().lower()
-                    if k not in keyidx:
-                        raise ValueError(f"zone {(<ZoneImage>item).origin}: no TSIG key {key}")
-                    rule.key = keyidx[k]
-                if net is not None:
-                    n = ipaddress.ip_network(net, strict=False)
-                    packed = n.network_address.packed
-                    rule.family = 4 if n.version == 4 else 6
-                    rule.prefix = n.prefixlen
-                    memcpy(rule.addr, PyBytes_AS_STRING(packed), len(packed))
-                r += 1
+            self.notify_c[i].nacl = _fill_acl(self.notify_acl_c + r, rules, keyidx,
+                                              (<ZoneImage>item).origin)
+            r += self.notify_c[i].nacl
         db.notify = self.notify_c
 
     def __dealloc__(self):
@@ -315,6 +285,33 @@ cdef class Database:
 
     def __repr__(self):
         return f"<Database generation={self.generation} zones={len(self.zones)}>"
+
+
+cdef Py_ssize_t _fill_acl(rd_acl_rule *out, rules, dict keyidx, str origin) except -1:
+    """Write `rules` -- (network or None: any address, key name or None: signed or not) --
+    to out[0..] (zeroed by calloc); returns how many.  keyidx: {key name: index in
+    db.keys}; a key not there is an error naming zone `origin`."""
+    import ipaddress
+    import dns.name
+    cdef bytes packed
+    cdef rd_acl_rule *rule
+    cdef Py_ssize_t r = 0
+    for net, key in rules:
+        rule = &out[r]
+        rule.key = -1
+        if key is not None:
+            k = dns.name.from_text(key).to_text().lower()
+            if k not in keyidx:
+                raise ValueError(f"zone {origin}: no TSIG key {key}")
+            rule.key = keyidx[k]
+        if net is not None:
+            n = ipaddress.ip_network(net, strict=False)
+            packed = n.network_address.packed
+            rule.family = 4 if n.version == 4 else 6
+            rule.prefix = n.prefixlen
+            memcpy(rule.addr, PyBytes_AS_STRING(packed), len(packed))
+        r += 1
+    return r
 
 
 TSIG_ALGORITHMS = ("hmac-md5", "hmac-sha1", "hmac-sha224", "hmac-sha256", "hmac-sha384",
