@@ -5,8 +5,8 @@ from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from includes.engine cimport *
-from includes.zimg cimport zimg, zimg_origin
-from includes.common cimport RD_NONE
+from includes.zimg cimport zimg, zimg_origin, zimg_origin_labels
+from includes.common cimport RD_NONE, rd_name_labels
 
 cdef uint64_t _rd_generation = 0
 # Databases alive in this process (made minus freed), reported by live_objects().
@@ -217,32 +217,28 @@ cdef class Database:
         self.xfr_c = NULL; self.acl_c = NULL
         self.journals = []
         byname = {dns.name.from_text(k).to_text().lower(): v for k, v in transfers.items()}
-        if not byname:
-            # no zone is transferred: nothing per zone to look at (100,000 zones reload)
-            self.xfr_c = <rd_zone_xfr *>calloc(len(zl) + 1, sizeof(rd_zone_xfr))
-            self.acl_c = <rd_acl_rule *>calloc(1, sizeof(rd_acl_rule))
-            if self.xfr_c == NULL or self.acl_c == NULL:
-                raise MemoryError()
-            db.xfr = self.xfr_c
-            return
-        unknown = set(byname) - {(<ZoneImage>z).origin.lower() for z in zl}
+        # Each named zone is found in the zone table (db.ztab, built already): the cost
+        # follows the zones transferred, not every zone hosted (100,000 zones reload).
+        found = {name: _zone_index(db, name) for name in byname}
+        unknown = [name for name, i in found.items() if i == RD_NONE]
         if unknown:
             raise ValueError(f"transfers for zones not in the database: {sorted(unknown)}")
-        keyidx = {n.lower(): i for i, n in enumerate(self.key_names)}
         nrules = sum(len(v.get("acl", ())) for v in byname.values())
         self.xfr_c = <rd_zone_xfr *>calloc(len(zl) + 1, sizeof(rd_zone_xfr))
         self.acl_c = <rd_acl_rule *>calloc(nrules + 1, sizeof(rd_acl_rule))
         if self.xfr_c == NULL or self.acl_c == NULL:
             raise MemoryError()
+        keyidx = {n.lower(): i for i, n in enumerate(self.key_names)}
         cdef Py_ssize_t r = 0
+        cdef uint32_t i
         cdef bytes journal
-        for i, item in enumerate(zl):
-            spec = byname.get((<ZoneImage>item).origin.lower())
+        for name, spec in byname.items():
             if not spec:
                 continue
+            i = found[name]
             self.xfr_c[i].acl = self.acl_c + r
             self.xfr_c[i].nacl = _fill_acl(self.acl_c + r, spec.get("acl", ()), keyidx,
-                                           (<ZoneImage>item).origin)
+                                           (<ZoneImage>zl[i]).origin)
             r += self.xfr_c[i].nacl
             journal = bytes(spec.get("journal", b""))
             self.journals.append(journal)
@@ -262,13 +258,14 @@ cdef class Database:
         if self.notify_c == NULL or self.notify_acl_c == NULL:
             raise MemoryError()
         cdef Py_ssize_t r = 0
-        for i, item in enumerate(zl):
-            rules = byname.get((<ZoneImage>item).origin.lower())
-            if not rules:
+        cdef uint32_t i
+        for name, rules in byname.items():
+            i = _zone_index(db, name)
+            if not rules or i == RD_NONE:
                 continue
             self.notify_c[i].acl = self.notify_acl_c + r
             self.notify_c[i].nacl = _fill_acl(self.notify_acl_c + r, rules, keyidx,
-                                              (<ZoneImage>item).origin)
+                                              (<ZoneImage>zl[i]).origin)
             r += self.notify_c[i].nacl
         db.notify = self.notify_c
 
@@ -285,6 +282,17 @@ cdef class Database:
 
     def __repr__(self):
         return f"<Database generation={self.generation} zones={len(self.zones)}>"
+
+
+cdef uint32_t _zone_index(const rd_db *db, str name):
+    """Index in db.zones of the zone whose apex is `name` (absolute text), or RD_NONE; by
+    the zone table, as the engine finds a query's zone."""
+    cdef bytes w = _origin_wire(name).lower()
+    cdef const uint8_t *lw = <const uint8_t *>PyBytes_AS_STRING(w)
+    cdef uint32_t i = rd_db_find_index(db, lw, 0)
+    if i != RD_NONE and zimg_origin_labels(db.zones[i]) != rd_name_labels(lw):
+        return RD_NONE          # a zone above the name holds it, none is at it
+    return i
 
 
 cdef Py_ssize_t _fill_acl(rd_acl_rule *out, rules, dict keyidx, str origin) except -1:
