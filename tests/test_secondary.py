@@ -16,7 +16,7 @@ import dns.rdataclass
 import pytest
 
 import xfr_primaries
-from refservers import available, free_port
+from refservers import KNOTD, NAMED, NSD, available, free_port
 from robdns import _core
 
 ORIGIN = "example.net."
@@ -112,9 +112,9 @@ def prometheus_samples(srv):
 
 
 @pytest.mark.parametrize("kind, binary, change_kind", [
-    ("knot", xfr_primaries.KNOTD, "ixfr"),
-    ("bind", xfr_primaries.NAMED, "ixfr"),
-    ("nsd", xfr_primaries.NSD, "axfr"),
+    ("knot", KNOTD, "ixfr"),
+    ("bind", NAMED, "ixfr"),
+    ("nsd", NSD, "axfr"),
 ])
 def test_secondary_follows_primary(robdns_server, kind, binary, change_kind):
     if not available(binary):

@@ -19,9 +19,8 @@ import dns.query
 import dns.rdatatype
 import dns.tsigkeyring
 
-from refservers import KNOTD, NSD, RefServerError, _start_with_retries, _launch
+from refservers import RefServerError, _launch, _start_with_retries, command
 
-NAMED = "/usr/sbin/named"
 KEY_NAME = "xfr.key."
 KEY_SECRET = "bm90LWEtcmVhbC1zZWNyZXQtanVzdC1hLXRlc3Qta2V5"   # base64
 KEY_ALG = "hmac-sha256"
@@ -179,9 +178,7 @@ def start_primary(kind, origin, text, notify_to=None, port=None, workdir=None, t
         make = {"knot": _knot_conf, "bind": _named_conf, "nsd": _nsd_conf}[kind]
         with open(conf, "w") as f:
             f.write(make(workdir, host, p, origin, path, notify_to))
-        argv = {"knot": [KNOTD, "-c", conf], "bind": [NAMED, "-g", "-c", conf],
-                "nsd": [NSD, "-d", "-c", conf]}[kind]
-        srv = _launch(kind, argv, workdir, host, p, zones, timeout)
+        srv = _launch(kind, command(kind, conf), workdir, host, p, zones, timeout)
         # RefServer.stop() removes its workdir: keep ours for a restart on the same files
         srv.workdir = tempfile.mkdtemp(prefix="robdns-primary-stopped-")
         return srv
@@ -219,7 +216,7 @@ class KnotSecondary:
         with open(conf, "w") as f:
             f.write(_knot_secondary_conf(self.workdir, "127.0.0.1", port, origin, primary))
         # ready once serving the zone (its first transfer done): _launch waits for the SOA
-        self.server = _launch("knot", [KNOTD, "-c", conf], self.workdir, "127.0.0.1", port,
+        self.server = _launch("knot", command("knot", conf), self.workdir, "127.0.0.1", port,
                               [(origin, "")], timeout)
 
     def serial(self):

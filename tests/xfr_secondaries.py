@@ -9,15 +9,14 @@ back with the same key.
 """
 
 import os
-import shutil
 import tempfile
 
 import dns.message
 import dns.rdatatype
 
-from refservers import (KNOTD, NSD, RefServer, RefServerError, _launch, _start_with_retries)
+from refservers import (KNOTD, NAMED, NSD, RefServer, RefServerError, _launch,
+                        _start_with_retries, command)
 
-NAMED = shutil.which("named") or "/usr/sbin/named"
 BINARIES = {"knot": KNOTD, "nsd": NSD, "bind": NAMED}
 
 
@@ -130,14 +129,6 @@ CONFS = {"knot": ("knot.conf", _knot_conf), "nsd": ("nsd.conf", _nsd_conf),
          "bind": ("named.conf", _named_conf)}
 
 
-def _argv(kind, conf):
-    if kind == "knot":
-        return [KNOTD, "-c", conf]
-    if kind == "nsd":
-        return [NSD, "-d", "-c", conf]
-    return [NAMED, "-g", "-c", conf]      # -g: foreground, log to stderr
-
-
 def start_secondary(kind, zone, primary, key, host="127.0.0.1", timeout=60.0):
     """`kind` (knot, nsd, bind) as a secondary of `zone` from primary (host, port), TSIG
     key (name, algorithm, base64 secret); returns once it serves the zone."""
@@ -147,7 +138,7 @@ def start_secondary(kind, zone, primary, key, host="127.0.0.1", timeout=60.0):
         conf = os.path.join(workdir, fname)
         with open(conf, "w") as f:
             f.write(make(workdir, host, port, zone, primary, key))
-        server = _launch(kind, _argv(kind, conf), workdir, host, port, zones, timeout)
+        server = _launch(kind, command(kind, conf), workdir, host, port, zones, timeout)
         if kind == "nsd":
             server.log_path = os.path.join(workdir, "nsd.log")
         return server
