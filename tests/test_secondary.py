@@ -170,11 +170,7 @@ def test_refresh_without_key_fails_and_changes_nothing(robdns_server):
         assert p.address in st["last_error"]
         wait_serial(srv, 1)
         # what an operator reads: role, serial, primary, timers, the last error
-        import subprocess
-        import sys
-        out = subprocess.run([sys.executable, "-m", "robdns", "ctl", "-s", srv.control,
-                              "zone-status", ORIGIN], capture_output=True, text=True,
-                             timeout=60).stdout
+        out = srv.ctl_cli("zone-status", ORIGIN).stdout
         assert "zone example.net. ok: serial 1" in out, out
         assert f"role secondary, current; primary {p.address}" in out, out
         assert "next refresh" in out and "expires" in out and "last transfer AXFR" in out, out
