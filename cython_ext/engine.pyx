@@ -5,8 +5,8 @@ from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from includes.engine cimport *
-from includes.zimg cimport zimg, zimg_origin
-from includes.common cimport RD_NONE
+from includes.zimg cimport zimg, zimg_origin, zimg_origin_labels
+from includes.common cimport RD_NONE, rd_name_labels
 
 cdef uint64_t _rd_generation = 0
 # Databases alive in this process (made minus freed), reported by live_objects().
@@ -212,52 +212,34 @@ cdef class Database:
         self.key_names = tuple(dns.name.from_wire(w, 0)[0].to_text() for w in names)
 
     cdef _set_transfers(self, rd_db *db, tuple zl, dict transfers):
-        import ipaddress
         import dns.name
         free(self.xfr_c); free(self.acl_c)
         self.xfr_c = NULL; self.acl_c = NULL
         self.journals = []
         byname = {dns.name.from_text(k).to_text().lower(): v for k, v in transfers.items()}
-        if not byname:
-            # no zone is transferred: nothing per zone to look at (100,000 zones reload)
-            self.xfr_c = <rd_zone_xfr *>calloc(len(zl) + 1, sizeof(rd_zone_xfr))
-            self.acl_c = <rd_acl_rule *>calloc(1, sizeof(rd_acl_rule))
-            if self.xfr_c == NULL or self.acl_c == NULL:
-                raise MemoryError()
-            db.xfr = self.xfr_c
-            return
-        unknown = set(byname) - {(<ZoneImage>z).origin.lower() for z in zl}
+        # Each named zone is found in the zone table (db.ztab, built already): the cost
+        # follows the zones transferred, not every zone hosted (100,000 zones reload).
+        found = {name: _zone_index(db, name) for name in byname}
+        unknown = [name for name, i in found.items() if i == RD_NONE]
         if unknown:
             raise ValueError(f"transfers for zones not in the database: {sorted(unknown)}")
-        keyidx = {n.lower(): i for i, n in enumerate(self.key_names)}
         nrules = sum(len(v.get("acl", ())) for v in byname.values())
         self.xfr_c = <rd_zone_xfr *>calloc(len(zl) + 1, sizeof(rd_zone_xfr))
         self.acl_c = <rd_acl_rule *>calloc(nrules + 1, sizeof(rd_acl_rule))
         if self.xfr_c == NULL or self.acl_c == NULL:
             raise MemoryError()
+        keyidx = {n.lower(): i for i, n in enumerate(self.key_names)}
         cdef Py_ssize_t r = 0
-        cdef bytes packed, journal
-        for i, item in enumerate(zl):
-            spec = byname.get((<ZoneImage>item).origin.lower())
+        cdef uint32_t i
+        cdef bytes journal
+        for name, spec in byname.items():
             if not spec:
                 continue
+            i = found[name]
             self.xfr_c[i].acl = self.acl_c + r
-            for net, key in spec.get("acl", ()):
-                rule = &self.acl_c[r]
-                rule.key = -1
-                if key is not None:
-                    k = dns.name.from_text(key).to_text().lower()
-                    if k not in keyidx:
-                        raise ValueError(f"zone {(<ZoneImage>item).origin}: no TSIG key {key}")
-                    rule.key = keyidx[k]
-                if net is not None:
-                    n = ipaddress.ip_network(net, strict=False)
-                    packed = n.network_address.packed
-                    rule.family = 4 if n.version == 4 else 6
-                    rule.prefix = n.prefixlen
-                    memcpy(rule.addr, PyBytes_AS_STRING(packed), len(packed))
-                r += 1
-            self.xfr_c[i].nacl = len(spec.get("acl", ()))
+            self.xfr_c[i].nacl = _fill_acl(self.acl_c + r, spec.get("acl", ()), keyidx,
+                                           (<ZoneImage>zl[i]).origin)
+            r += self.xfr_c[i].nacl
             journal = bytes(spec.get("journal", b""))
             self.journals.append(journal)
             self.xfr_c[i].journal = <const uint8_t *>PyBytes_AS_STRING(journal)
@@ -265,7 +247,6 @@ cdef class Database:
         db.xfr = self.xfr_c
 
     cdef _set_notify(self, rd_db *db, tuple zl, dict notify):
-        import ipaddress
         import dns.name
         if not notify:
             return
@@ -277,29 +258,15 @@ cdef class Database:
         if self.notify_c == NULL or self.notify_acl_c == NULL:
             raise MemoryError()
         cdef Py_ssize_t r = 0
-        cdef bytes packed
-        cdef rd_acl_rule *rule
-        for i, item in enumerate(zl):
-            rules = byname.get((<ZoneImage>item).origin.lower())
-            if not rules:
+        cdef uint32_t i
+        for name, rules in byname.items():
+            i = _zone_index(db, name)
+            if not rules or i == RD_NONE:
                 continue
             self.notify_c[i].acl = self.notify_acl_c + r
-            self.notify_c[i].nacl = len(rules)
-            for net, key in rules:
-                rule = &self.notify_acl_c[r]
-                rule.key = -1
-                if key is not None:
-                    k = dns.name.from_text(key).to_text().lower()
-                    if k not in keyidx:
-                        raise ValueError(f"zone {(<ZoneImage>item).origin}: no TSIG key {key}")
-                    rule.key = keyidx[k]
-                if net is not None:
-                    n = ipaddress.ip_network(net, strict=False)
-                    packed = n.network_address.packed
-                    rule.family = 4 if n.version == 4 else 6
-                    rule.prefix = n.prefixlen
-                    memcpy(rule.addr, PyBytes_AS_STRING(packed), len(packed))
-                r += 1
+            self.notify_c[i].nacl = _fill_acl(self.notify_acl_c + r, rules, keyidx,
+                                              (<ZoneImage>zl[i]).origin)
+            r += self.notify_c[i].nacl
         db.notify = self.notify_c
 
     def __dealloc__(self):
@@ -315,6 +282,44 @@ cdef class Database:
 
     def __repr__(self):
         return f"<Database generation={self.generation} zones={len(self.zones)}>"
+
+
+cdef uint32_t _zone_index(const rd_db *db, str name):
+    """Index in db.zones of the zone whose apex is `name` (absolute text), or RD_NONE; by
+    the zone table, as the engine finds a query's zone."""
+    cdef bytes w = _origin_wire(name).lower()
+    cdef const uint8_t *lw = <const uint8_t *>PyBytes_AS_STRING(w)
+    cdef uint32_t i = rd_db_find_index(db, lw, 0)
+    if i != RD_NONE and zimg_origin_labels(db.zones[i]) != rd_name_labels(lw):
+        return RD_NONE          # a zone above the name holds it, none is at it
+    return i
+
+
+cdef Py_ssize_t _fill_acl(rd_acl_rule *out, rules, dict keyidx, str origin) except -1:
+    """Write `rules` -- (network or None: any address, key name or None: signed or not) --
+    to out[0..] (zeroed by calloc); returns how many.  keyidx: {key name: index in
+    db.keys}; a key not there is an error naming zone `origin`."""
+    import ipaddress
+    import dns.name
+    cdef bytes packed
+    cdef rd_acl_rule *rule
+    cdef Py_ssize_t r = 0
+    for net, key in rules:
+        rule = &out[r]
+        rule.key = -1
+        if key is not None:
+            k = dns.name.from_text(key).to_text().lower()
+            if k not in keyidx:
+                raise ValueError(f"zone {origin}: no TSIG key {key}")
+            rule.key = keyidx[k]
+        if net is not None:
+            n = ipaddress.ip_network(net, strict=False)
+            packed = n.network_address.packed
+            rule.family = 4 if n.version == 4 else 6
+            rule.prefix = n.prefixlen
+            memcpy(rule.addr, PyBytes_AS_STRING(packed), len(packed))
+        r += 1
+    return r
 
 
 TSIG_ALGORITHMS = ("hmac-md5", "hmac-sha1", "hmac-sha224", "hmac-sha256", "hmac-sha384",

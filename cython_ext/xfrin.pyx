@@ -84,27 +84,6 @@ cdef class XfrIn:
         """AXFR: the records of the zone (SOA once); for tests."""
         return _rrlist_tuples(&self.x.zone)
 
-    def diff_records(self):
-        """IXFR: (deleted, record) pairs in stream order; for tests."""
-        cdef size_t i
-        recs = _rrlist_tuples(&self.x.diff)
-        return [(bool(self.x.diff.rr[i].flags & 0x100), recs[i]) for i in range(len(recs))]
-
-    def applied_records(self, ZoneImage current):
-        """IXFR: the records of the next version, the differences applied to `current`."""
-        from robdns.errors import TransferError, IxfrApplyError
-        cdef rd_rrlist out
-        cdef int rc
-        rd_rrlist_init(&out)
-        try:
-            with nogil:
-                rc = rd_xfrin_apply(self.x, current.img, &out)
-            if rc != 0:
-                raise IxfrApplyError(self.x.err.decode("utf-8", "replace"))
-            return _rrlist_tuples(&out)
-        finally:
-            rd_rrlist_free(&out)
-
     def image(self, ZoneImage current=None):
         """The next version as a ZoneImage: the AXFR's records, or the IXFR applied to
         `current` (IxfrApplyError when it does not apply: fall back to AXFR).  Raises

@@ -53,7 +53,8 @@ cdef uint64_t _image_checksum(const uint8_t *p, size_t n) noexcept nogil:
 # Kept images at least this big are mapped from their file; smaller ones are read into
 # memory, because each mapping is one kernel map area and a process has at most
 # vm.max_map_count (65530 by default) of them: 100,000 small zones could not be mapped.
-_KEPT_MAP_MIN = 1 << 20
+cdef enum:
+    _KEPT_MAP_MIN = 1 << 20
 
 
 # One kept file read by _read_kept (robdns.keep's layout: image | meta | trailer).
@@ -84,7 +85,7 @@ cdef void _read_kept(const char *path, kept_file *k) noexcept nogil:
         k.why = 3
         return
     k.len = <size_t>st.st_size
-    if k.len >= _KEPT_MAP_MIN_C:
+    if k.len >= _KEPT_MAP_MIN:
         k.buf = mmap(NULL, k.len, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0)
         if k.buf == MAP_FAILED:
             k.buf = NULL
@@ -118,10 +119,6 @@ cdef void _read_kept(const char *path, kept_file *k) noexcept nogil:
         return
     k.z = zimg_from_buffer(k.buf, il, k.err, sizeof(k.err))
     k.why = 0 if k.z != NULL else 5
-
-
-cdef enum:
-    _KEPT_MAP_MIN_C = 1 << 20
 
 
 def read_kept_many(list paths):
@@ -403,75 +400,6 @@ cdef class ZoneImage:
         with nogil:
             h = _image_checksum(p, n)
         return h
-
-    @staticmethod
-    def from_kept(object source, size_t length, uint64_t checksum, tuple source_files=()):
-        """The image in the first `length` bytes of `source` -- a kept image (robdns.keep)
-        compiled from `source_files`, either the bytes of its file read whole or an open
-        file descriptor -- checked against `checksum` and validated offset by offset;
-        ValueError says why one is refused.  From a descriptor, big images are mapped and
-        small ones read."""
-        cdef void *p = NULL
-        cdef bint mapped = False
-        cdef ssize_t got = 0, r
-        cdef char err[256]
-        cdef const zimg *z = NULL
-        cdef uint64_t h = 0
-        cdef int fd = -1
-        cdef const uint8_t[::1] data
-        if length == 0:
-            raise ValueError("empty image")
-        if isinstance(source, bytes):
-            data = source
-            if <size_t>data.shape[0] < length:
-                raise ValueError("short read")
-            p = malloc(length)
-            if p == NULL:
-                raise MemoryError()
-            memcpy(p, &data[0], length)
-            got = length
-        else:
-            fd = source
-            mapped = length >= _KEPT_MAP_MIN
-            with nogil:
-                if mapped:
-                    p = mmap(NULL, length, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0)
-                    if p == MAP_FAILED:
-                        p = NULL
-                else:
-                    p = malloc(length)
-                    while p != NULL and <size_t>got < length:
-                        r = pread(fd, <uint8_t *>p + got, length - got, got)
-                        if r <= 0:
-                            break
-                        got += r
-            if p == NULL:
-                raise MemoryError()
-            if not mapped and <size_t>got < length:
-                free(p)
-                raise ValueError("short read")
-        err[0] = 0
-        with nogil:
-            h = _image_checksum(<const uint8_t *>p, length)
-            if h == checksum:
-                z = zimg_from_buffer(p, length, err, sizeof(err))
-        if z == NULL:
-            if mapped:
-                munmap(p, length)
-            else:
-                free(p)
-            if h != checksum:
-                raise ValueError("checksum mismatch")
-            raise ValueError(err.decode("utf-8", "replace"))
-        cdef ZoneImage img = ZoneImage.__new__(ZoneImage)
-        if mapped:
-            img._map = p
-            img._map_len = length
-        else:
-            img._copy = p
-        img.img = z
-        img.source_files = source_files
-        return img
 
 
 # A node's name as text (rrsets' "additional" list; the test hooks' views too).

@@ -54,10 +54,17 @@ def members_of(catalog, zones):
     return tuple(sorted(z.name for z in zones if getattr(z, "catalog_member", None) == catalog))
 
 
+def catalog_image(catalog, members, serial):
+    """The compiled catalog zone `catalog` listing `members` at `serial`; ZoneError when
+    the zone cannot hold a member's name (too long)."""
+    from robdns import _core
+    return _core.compile_zone_text(catalog, zone_text(catalog, members, serial),
+                                   name=f"catalog {catalog}")
+
+
 def catalog_state(z, old, zones, state_class):
     """The ZoneState of producer zone `z` for the configured `zones`: `old` when its
     member list is the same, else the catalog generated again with a newer serial."""
-    from robdns import _core
     from robdns.errors import ZoneError
     members = members_of(z.name, zones)
     source = ("catalog", members)
@@ -67,8 +74,7 @@ def catalog_state(z, old, zones, state_class):
     st = state_class(z.name, "(catalog)")
     t0 = time.monotonic()
     try:
-        img = _core.compile_zone_text(z.name, zone_text(z.name, members, serial),
-                                      name=f"catalog {z.name}")
+        img = catalog_image(z.name, members, serial)
     except ZoneError as e:       # a member name the zone cannot hold (too long)
         st.errors = list(e.messages) or [str(e)]
         st.image = old.image if old is not None else None

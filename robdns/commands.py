@@ -64,11 +64,6 @@ class Commands:
         name = req.get("zone")
         if not name:
             return await self.daemon.reload(force=True)
-        st = self.daemon.zones.get(name)
-        if st is None:
-            return {"ok": False, "error": f"no zone {name} configured"}
-        if st.role == "secondary":
-            return await self.daemon.reload(force=(zone_key(name),))
         # one zone: compiled alone, without a pass over the config or the other zones
         return await self.daemon.zone_change(self.daemon.zone_reload, name)
 

@@ -280,9 +280,8 @@ ZONE_KEYS = ("name", "file", "default_ttl", "primaries", "allow_notify", "transf
              "catalog_member")
 CATALOG_KEYS = ("role",)
 KEY_KEYS = ("name", "algorithm", "secret", "secret_file")
-TRANSFER_RULE_KEYS = ("address", "key")
 XFR_KEYS = ("max_transfers", "journal_dir", "notify_retries", "notify_timeout")
-REMOTE_KEYS = ("address", "key")
+ADDRESS_KEY_KEYS = ("address", "key")      # primaries, allow_notify, allow_transfer, notify
 TSIG_ALGORITHMS = ("hmac-md5", "hmac-sha1", "hmac-sha224", "hmac-sha256", "hmac-sha384",
                    "hmac-sha512")
 INCLUDE_POLICY_KEYS = ("dir_only", "max_files", "max_bytes")
@@ -809,110 +808,76 @@ class _Validator:
             return None
         return name
 
-    def remotes(self, key, value, known, port=DEFAULT_PORT):
-        """A list of {address: "ADDR@PORT", key: NAME} (the `primaries` of a zone)."""
-        if not isinstance(value, list) or not value:
-            self.err(key, f"expected a non-empty list, got {_kind(value)}")
-            return ()
+    def _address_key_list(self, key, value, known, address, need_address=True,
+                          non_empty=False):
+        """A list of {address: ..., key: NAME} mappings (primaries, allow_notify,
+        allow_transfer, notify): [(address, key name or None)] of the entries whose parts
+        check out.  address(where, value) converts an entry's address, or reports what is
+        wrong and returns None; without need_address an entry may name a key alone (its
+        address is then None)."""
+        if not isinstance(value, list) or (non_empty and not value):
+            self.err(key, f"expected a {'non-empty ' if non_empty else ''}list, got {_kind(value)}")
+            return []
         out = []
         for i, item in enumerate(value):
             where = f"{key}[{i}]"
-            r = self.mapping(where, item, REMOTE_KEYS)
+            r = self.mapping(where, item, ADDRESS_KEY_KEYS)
             if not isinstance(item, dict):
                 continue
-            if "address" not in r:
+            if need_address and "address" not in r:
                 self.err(where, "missing key 'address'")
                 continue
-            text = self.string(f"{where}.address", r["address"], 100)
+            if not r:
+                self.err(where, "give 'address', 'key' or both")
+                continue
+            addr = address(f"{where}.address", r["address"]) if "address" in r else None
+            kname = self._key_ref(f"{where}.key", r["key"], known) if "key" in r else None
+            if ("address" not in r or addr is not None) and ("key" not in r or kname is not None):
+                out.append((addr, kname))
+        return out
+
+    def _network(self, where, value, maxlen):
+        text = self.string(where, value, maxlen)
+        if text is None:
+            return None
+        try:
+            return ipaddress.ip_network(text, strict=False)
+        except ValueError:
+            self.err(where, f"bad address or network {text!r}")
+            return None
+
+    def remotes(self, key, value, known):
+        """A list of {address: "ADDR@PORT", key: NAME} (the `primaries` of a zone)."""
+        def address(where, value):
+            text = self.string(where, value, 100)
             addr, why = _parse_listen(text) if text is not None else (None, None)
             if text is not None and addr is None:
-                self.err(f"{where}.address", why or f"bad address {text!r} (expected ADDR@PORT)")
-            kname = self._key_ref(f"{where}.key", r["key"], known) if "key" in r else None
-            if addr is not None and ("key" not in r or kname is not None):
-                out.append(Remote(addr, kname))
-        return tuple(out)
+                self.err(where, why or f"bad address {text!r} (expected ADDR@PORT)")
+            return addr
+        return tuple(Remote(a, k) for a, k in
+                     self._address_key_list(key, value, known, address, non_empty=True))
 
     def acl(self, key, value, known):
         """A list of {address: "ADDR" or "NET/LEN", key: NAME}."""
-        if not isinstance(value, list):
-            self.err(key, f"expected a list, got {_kind(value)}")
-            return ()
-        out = []
-        for i, item in enumerate(value):
-            where = f"{key}[{i}]"
-            r = self.mapping(where, item, REMOTE_KEYS)
-            if not isinstance(item, dict):
-                continue
-            if "address" not in r:
-                self.err(where, "missing key 'address'")
-                continue
-            text = self.string(f"{where}.address", r["address"], 100)
-            net = None
-            if text is not None:
-                try:
-                    net = ipaddress.ip_network(text, strict=False)
-                except ValueError:
-                    self.err(f"{where}.address", f"bad address or network {text!r}")
-            kname = self._key_ref(f"{where}.key", r["key"], known) if "key" in r else None
-            if net is not None and ("key" not in r or kname is not None):
-                out.append(AclRule(net, kname))
-        return tuple(out)
+        return tuple(AclRule(n, k) for n, k in self._address_key_list(
+            key, value, known, lambda where, v: self._network(where, v, 100)))
 
     def transfer_acl(self, key, value, known):
         """allow_transfer: a list of {address: "ADDR" or "NET/LEN", key: NAME}, either
         or both."""
-        if not isinstance(value, list):
-            self.err(key, f"expected a list, got {_kind(value)}")
-            return ()
-        out = []
-        for i, item in enumerate(value):
-            k = f"{key}[{i}]"
-            r = self.mapping(k, item, TRANSFER_RULE_KEYS)
-            if not isinstance(item, dict):
-                continue
-            if not r:
-                self.err(k, "give 'address', 'key' or both")
-                continue
-            addr = kname = None
-            ok = True
-            if "address" in r:
-                a = self.string(f"{k}.address", r["address"], 64)
-                try:
-                    addr = str(ipaddress.ip_network(a, strict=False)) if a is not None else None
-                except ValueError:
-                    self.err(f"{k}.address", f"bad address or network {a!r}")
-                ok = ok and addr is not None
-            if "key" in r:
-                kname = self._key_ref(f"{k}.key", r["key"], known)
-                ok = ok and kname is not None
-            if ok:
-                out.append(TransferRule(addr, kname))
-        return tuple(out)
+        return tuple(TransferRule(str(n) if n is not None else None, k)
+                     for n, k in self._address_key_list(
+                         key, value, known, lambda where, v: self._network(where, v, 64),
+                         need_address=False))
 
     def notify_targets(self, key, value, known):
-        if not isinstance(value, list):
-            self.err(key, f"expected a list, got {_kind(value)}")
-            return ()
-        out = []
-        for i, item in enumerate(value):
-            k = f"{key}[{i}]"
-            r = self.mapping(k, item, TRANSFER_RULE_KEYS)
-            if not isinstance(item, dict):
-                continue
-            if "address" not in r:
-                self.err(k, "missing key 'address'")
-                continue
-            a = parse_listen(r["address"]) if isinstance(r["address"], str) else None
+        def address(where, value):
+            a = parse_listen(value) if isinstance(value, str) else None
             if a is None:
-                self.err(f"{k}.address", f"bad address {r['address']!r} (expected ADDR or ADDR@PORT)")
-                continue
-            kname = None
-            if "key" in r:
-                kname = self._key_ref(f"{k}.key", r["key"], known)
-                if kname is None:
-                    continue
-            out.append(NotifyTarget(a.host, a.port, kname))
-        return tuple(out)
+                self.err(where, f"bad address {value!r} (expected ADDR or ADDR@PORT)")
+            return a
+        return tuple(NotifyTarget(a.host, a.port, k)
+                     for a, k in self._address_key_list(key, value, known, address))
 
     def xfr_section(self, value):
         x = self.mapping("server.xfr", value, XFR_KEYS)
@@ -1084,8 +1049,14 @@ def compile_zones(cfg):
         if z.secondary:
             continue            # its content comes from its primaries, its file is a copy
         try:
-            images[z.name] = _core.compile_zone(z.name, z.file, z.default_ttl, z.include_policy,
-                                                z.nsec3_max_iterations)
+            if z.catalog_role == "producer":
+                # no file: generated from its members (RFC 9432), as a load does
+                from robdns import catalog
+                images[z.name] = catalog.catalog_image(
+                    z.name, catalog.members_of(z.name, cfg.zones), catalog.next_serial(None))
+            else:
+                images[z.name] = _core.compile_zone(z.name, z.file, z.default_ttl,
+                                                    z.include_policy, z.nsec3_max_iterations)
         except ZoneError as e:
             failures[z.name] = list(e.messages) or [str(e)]
         except OSError as e:

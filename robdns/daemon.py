@@ -14,7 +14,7 @@ import os
 import signal
 import time
 
-from robdns import __version__, config, control, metrics, privileges, reconfig, sdnotify, stats, tcp_workers, xfrout
+from robdns import __version__, catalog, config, control, metrics, privileges, reconfig, sdnotify, stats, tcp_workers, xfrout
 from robdns.commands import Commands
 from robdns.cookies import CookieSecrets
 from robdns.errors import ConfigError, RobdnsError
@@ -22,7 +22,7 @@ from robdns.dynzones import DynamicZones
 from robdns.keep import Keep
 from robdns.listeners import Listeners
 from robdns.log import logger, set_format, set_level, setup
-from robdns.zoneset import ZoneSet, compile_state, load_state, zone_key
+from robdns.zoneset import ZoneSet, ZoneState, compile_state, load_state, zone_key
 
 
 class Daemon:
@@ -81,9 +81,7 @@ class Daemon:
         xdp_queues = []
         if cfg.xdp is not None:
             from robdns import xdp
-            xdp_queues = xdp.resolve_queues(xdp.XdpConfig(cfg.xdp.interface, cfg.xdp.port,
-                                                          cfg.xdp.queues, cfg.xdp.mode,
-                                                          cfg.xdp.zero_copy))
+            xdp_queues = xdp.resolve_queues(cfg.xdp)
         if cfg.dnstap is not None:
             # One ring per UDP worker, then one per TCP worker, then one per XDP queue.  A
             # file is created now (while privileged, like the sockets); a collector's socket
@@ -179,7 +177,12 @@ class Daemon:
             return {"ok": False, "error": f"no zone {name} configured"}
         if z.secondary:
             return {"ok": False, "error": f"zone {key} is a secondary zone: use zone-refresh"}
-        st = compile_state(z, self.zones.get(key), xfrout.journal_dir(self.cfg))
+        old = self.zones.get(key)
+        if z.catalog_role == "producer":
+            # no file: generated from its members' configs again, as a reload does
+            st = catalog.catalog_state(z, old, self.zone_configs, ZoneState)
+        else:
+            st = compile_state(z, old, xfrout.journal_dir(self.cfg))
         self.publish_zones(self.zones.updated([st]), self.cfg)
         return {"ok": not st.errors, "zones": [st.status()]}
 

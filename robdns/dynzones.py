@@ -16,7 +16,7 @@ File: {"version": 1, "added": [{"name": ..., "file": ..., "default_ttl": ...}, .
 import json
 import os
 
-from robdns import config
+from robdns import atomicfile, config
 from robdns.errors import ConfigError
 from robdns.log import logger
 
@@ -62,11 +62,9 @@ class DynamicZones:
         doc = {"version": 1,
                "added": [{"name": n, **v} for n, v in sorted(self.added.items())],
                "removed": sorted(self.removed)}
-        tmp = f"{self.path}.tmp{os.getpid()}"
-        with open(tmp, "w", encoding="utf-8") as f:
+        with atomicfile.replace(self.path, "w", encoding="utf-8") as f:
             json.dump(doc, f, indent=1)
             f.write("\n")
-        os.replace(tmp, self.path)
 
     def zones(self, cfg):
         """The zone configs served under config `cfg`: its zones minus the removed ones,

@@ -12,6 +12,7 @@ import os
 import re
 import struct
 
+from robdns import atomicfile
 from robdns.log import logger
 
 HDR = 16
@@ -101,12 +102,8 @@ class Journal:
         new = trim(data + changeset, self.max_size)
         try:
             os.makedirs(os.path.dirname(self.path), exist_ok=True)
-            tmp = self.path + ".tmp"
-            with open(tmp, "wb") as f:
+            with atomicfile.replace(self.path) as f:
                 f.write(new)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
         except OSError as e:
             logger.warning("zone %s: cannot write journal %s: %s; IXFR clients get the whole zone",
                            self.zone, self.path, e.strerror)

@@ -31,7 +31,6 @@ from robdns.log import logger
 MAGIC = b"RDKEEP01"
 TRAILER = struct.Struct("<8sIIQ")
 SUBDIR = "zones"
-_SMALL = 65536                  # files up to this size are read in one call
 
 _compiler = None
 
@@ -46,12 +45,6 @@ def compiler_id():
         st = os.stat(_core.__file__)
         _compiler = f"{__version__}/{st.st_size}/{st.st_mtime_ns}"
     return _compiler
-
-
-@functools.lru_cache(maxsize=1)
-def _ZoneImage():
-    from robdns import _core       # imported at first use: robdns.keep loads without it
-    return _core.ZoneImage
 
 
 def source_key(source):
@@ -110,53 +103,13 @@ class Keep:
 
     def load(self, z, zone_source):
         """(image, source) of zone config `z` from its kept file when that is current and
-        sound, else None (the reason logged).  zone_source: robdns.zoneset.zone_source."""
-        if self.zones_dir is None:
+        sound, else None (the reason logged): load_many() of one zone."""
+        found = self.load_many([z], zone_source)[0]
+        if found is not None and found[0].origin != z.name:
+            logger.warning("zone %s: kept image %s damaged (holds zone %s): compiling again",
+                           z.name, self.path(z.name), found[0].origin)
             return None
-        path = self.path(z.name)
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        except FileNotFoundError:
-            return None
-        except OSError as e:
-            logger.warning("zone %s: kept image %s unreadable (%s): compiling", z.name, path, e.strerror)
-            return None
-        try:
-            # One read takes the whole file of a small zone (the common case by far); a
-            # bigger one is read from its end (trailer and meta) and then mapped.
-            head = os.read(fd, _SMALL)
-            if len(head) < _SMALL:
-                size, tail = len(head), head
-            else:
-                size = os.fstat(fd).st_size
-                tail = os.pread(fd, min(size, _SMALL), max(0, size - _SMALL))
-            if size < TRAILER.size:
-                raise ValueError("truncated")
-            magic, img_len, meta_len, checksum = TRAILER.unpack_from(tail, len(tail) - TRAILER.size)
-            if magic != MAGIC or img_len + meta_len + TRAILER.size != size:
-                raise ValueError("not a kept image, or truncated")
-            if meta_len + TRAILER.size > len(tail):
-                raise ValueError("meta too long")
-            meta_at = len(tail) - TRAILER.size - meta_len
-            meta = tail[meta_at:meta_at + meta_len].decode("utf-8", "surrogateescape").split("\0")
-            if len(meta) < 3 or meta[0] != z.name:
-                raise ValueError("written for another zone")
-            files = tuple(meta[2:])
-            source = zone_source(z, files)
-            if source is None or source_key(source) != meta[1]:
-                logger.debug("zone %s: kept image is stale: compiling", z.name)
-                return None
-            img = _ZoneImage().from_kept(head if size == len(head) else fd, img_len,
-                                            checksum, files)
-            if img.origin != z.name:
-                raise ValueError(f"holds zone {img.origin}")
-        except (ValueError, OSError, UnicodeDecodeError, struct.error) as e:
-            reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
-            logger.warning("zone %s: kept image %s damaged (%s): compiling again", z.name, path, reason)
-            return None
-        finally:
-            os.close(fd)
-        return img, source
+        return found
 
     def load_many(self, zones, zone_source):
         """keep.load() of each zone config of `zones` at once: the files are read and

@@ -39,7 +39,6 @@ class Notifier:
     def __init__(self):
         self.results = {}            # zone -> {target text -> dict}
         self.tasks = {}              # (zone, target text) -> asyncio.Task
-        self.sent = 0
 
     def notify(self, zone, serial, targets, keys, retries=5, timeout=2.0, soa=None):
         """Start (or restart) notifying `targets` (config.NotifyTarget) of `zone` at
@@ -70,7 +69,6 @@ class Notifier:
                            keyname=key.name, algorithm=key.algorithm)
             res["attempts"] = attempt
             try:
-                self.sent += 1
                 metrics.events.notifies_sent += 1
                 r = await dns.asyncquery.udp(q, target.host, timeout=delay, port=target.port)
             except dns.exception.Timeout:

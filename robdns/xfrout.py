@@ -35,7 +35,6 @@ class Transfers:
     def __init__(self):
         self.notifier = notify.Notifier()
         self.counters = {}           # zone -> {"served": n, "refused": n, ..., "last": event}
-        self.lost = 0
         self._task = None
 
     def start(self):
@@ -56,7 +55,6 @@ class Transfers:
         from robdns import _core
         events, lost = _core.transfer_events()
         if lost:
-            self.lost += lost
             logger.warning("transfer log: %d events lost (ring full)", lost)
         for e in events:
             c = self.counters.setdefault(e["zone"], {"served": 0, "refused": 0, "aborted": 0,

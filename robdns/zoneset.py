@@ -342,16 +342,17 @@ def compile_state(z, old=None, journal_dir=None):
         st.errors = [f"{z.file}: internal error: {type(e).__name__}: {e}"]
     else:
         prev = old.image if old is not None else None
-        if transferred(z) and prev is not None and not serial_newer(img.serial, prev.serial) \
-                and not img.same_content(prev):
+        stuck = serial_stuck(prev, img)
+        if stuck and transferred(z):
             st.errors = [f"{z.file}: zone {z.name}: content changed but serial {img.serial} "
-                         + ("is unchanged" if img.serial == prev.serial else f"went back from {prev.serial}")
-                         + f"; serial {prev.serial} keeps serving (secondaries compare serials)"]
+                         f"{stuck}; serial {prev.serial} keeps serving (secondaries compare serials)"]
         else:
             st.journal = _journal_step(z, prev, img, st.journal, journal_dir)
             st.image, st.loaded_at, st.load_seconds = img, time.time(), time.monotonic() - t0
             st.source = zone_source(z, img.source_files, since_ns=started_ns)
-            st.warnings = serial_warnings(z.name, prev, img)
+            # Knot warns the same way: the change reaches no secondary
+            st.warnings = ([f"zone {z.name}: content changed but serial {img.serial} {stuck}; "
+                            f"secondaries will not pick up the change"] if stuck else [])
             logger.info("zone %s loaded: serial %s, %d records, %.1f ms", z.name, img.serial,
                         img.record_count, st.load_seconds * 1000,
                         extra={"event": "zone_loaded", "zone": z.name, "serial": img.serial,
@@ -398,13 +399,11 @@ def serial_newer(new, old):
     return new != old and ((new - old) & 0xFFFFFFFF) < 0x80000000
 
 
-def serial_warnings(name, old, new):
-    """Warnings about loading image `new` of zone `name` in place of `old` (None at the
-    first load).  Content that changed under a serial that did not increase reaches no
-    secondary: they compare serials to decide on a transfer (RFC 1034 section 4.3.5);
-    Knot warns the same way."""
+def serial_stuck(old, new):
+    """How the serial of image `new` failed to rise over `old`'s (None at the first load)
+    although the content changed -- "is unchanged" or "went back from N" -- or None when
+    it rose or nothing changed.  Secondaries compare serials to decide on a transfer (RFC
+    1034 section 4.3.5): such a change reaches none of them."""
     if old is None or serial_newer(new.serial, old.serial) or new.same_content(old):
-        return []
-    how = "is unchanged" if new.serial == old.serial else f"went back from {old.serial}"
-    return [f"zone {name}: content changed but serial {new.serial} {how}; secondaries "
-            f"will not pick up the change"]
+        return None
+    return "is unchanged" if new.serial == old.serial else f"went back from {old.serial}"

@@ -99,3 +99,24 @@ def test_signed_notify_with_edns_is_answered_signed_with_opt():
                keyname="xfr.key.", algorithm=dns.tsig.HMAC_SHA256)
     m = dns.message.from_wire(_core.answer(db, q.to_wire()), keyring=q.keyring, request_mac=q.mac)
     assert m.had_tsig and rcode(m) == "NOTAUTH" and m.edns == 0
+
+
+def test_notify_for_a_secondary_zone_is_answered_by_the_engine_on_every_transport(db):
+    # The engine itself acknowledges a NOTIFY for a secondary zone from an admitted source
+    # (RFC 1996 4.7) and refuses other sources, over UDP and TCP alike, and counts the
+    # answer it gives under its own rcode (not the NOTAUTH a zone we do not follow gets).
+    sdb = _core.Database([db.zones[0]], notify={"example.com.": [("192.0.2.9/32", None)]})
+    wire = notify(edns=0).to_wire()
+    for tcp in (False, True):
+        st = _core.EngineStats()
+        ack = dns.message.from_wire(_core.answer(sdb, wire, tcp=tcp, stats=st, client="192.0.2.9"))
+        assert ack.rcode() == dns.rcode.NOERROR and ack.flags & dns.flags.AA
+        assert ack.opt is not None                       # RFC 6891 7
+        refused = dns.message.from_wire(_core.answer(sdb, wire, tcp=tcp, stats=st,
+                                                     client="192.0.2.10"))
+        assert refused.rcode() == dns.rcode.REFUSED
+        assert st.named()["rcode"] == {"NOERROR": 1, "REFUSED": 1}
+    assert "example.com." in _core.notify_take()
+    assert _core.notify_take() == []
+    # a zone that is not a secondary here: NOTAUTH, as before
+    assert dns.message.from_wire(_core.answer(db, wire, client="192.0.2.9")).rcode() == dns.rcode.NOTAUTH

@@ -7,6 +7,7 @@ import json
 import os
 import time
 
+from robdns import atomicfile
 from robdns.log import logger
 
 
@@ -16,22 +17,6 @@ def image_path(z):
 
 def timers_path(z):
     return z.file + ".timers"
-
-
-def _atomic_write(path, data, mode="wb"):
-    tmp = f"{path}.tmp{os.getpid()}"
-    try:
-        with open(tmp, mode) as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def zone_lines(img):
@@ -91,32 +76,16 @@ def zone_lines(img):
             yield from lines(_core.image_node_records(img, n))
 
 
-def zone_text(img):
-    """The whole master-file text of an image (small zones, tests)."""
-    return "".join(zone_lines(img))
-
-
 def write_zone_text(img, path):
     """Write the image's master file to `path` atomically, in chunks."""
-    tmp = f"{path}.tmp{os.getpid()}"
-    try:
-        with open(tmp, "w", encoding="utf-8", errors="surrogateescape") as f:
-            chunk = []
-            for line in zone_lines(img):
-                chunk.append(line)
-                if len(chunk) >= 4096:
-                    f.write("".join(chunk))
-                    chunk.clear()
-            f.write("".join(chunk))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    with atomicfile.replace(path, "w", encoding="utf-8", errors="surrogateescape") as f:
+        chunk = []
+        for line in zone_lines(img):
+            chunk.append(line)
+            if len(chunk) >= 4096:
+                f.write("".join(chunk))
+                chunk.clear()
+        f.write("".join(chunk))
 
 
 def write_kept(z, img):
@@ -163,7 +132,8 @@ def save_timers(z, refreshed_at, expire_at=None):
     if expire_at is not None:
         data["expire_at"] = expire_at
     try:
-        _atomic_write(timers_path(z), json.dumps(data).encode())
+        with atomicfile.replace(timers_path(z)) as f:
+            f.write(json.dumps(data).encode())
     except OSError as e:
         logger.warning("zone %s: cannot write %s: %s", z.name, timers_path(z), e.strerror)
 

@@ -34,7 +34,6 @@ class NotifyIn:
     def __init__(self, daemon):
         self.daemon = daemon
         self.rfd = self.wfd = None
-        self.taken = 0
 
     def start(self):
         from robdns import _core
@@ -68,7 +67,6 @@ class NotifyIn:
         except OSError:
             return
         for name in _core.notify_take():
-            self.taken += 1
             logger.info("zone %s: NOTIFY acknowledged; refreshing", name,
                         extra={"event": "notify_in", "zone": name.lower()})
             if self.daemon.secondary is not None:

@@ -152,6 +152,14 @@ size_t rd_ctx_answer(rd_ctx *c)
         optroom += rd_tsig_room(tsig.key);
         c->tsig_key = tsig.key;
     }
+    /* NOTIFY (RFC 1996), once parsed and its TSIG verified: a secondary zone's
+     * acknowledgement or refusal (notify.c); for other zones the parser's NOTAUTH. */
+    if (c->opcode == RD_OPCODE_NOTIFY && rc == RD_RCODE_NOTAUTH && rd_notify_accept(c)) {
+        rd_write_header(c);
+        rd_write_question(c);
+        c->limit = lim > c->len + optroom ? lim - optroom : c->len;
+        goto finish;
+    }
     if (cookie_minimal) {                 /* the header, the question, OPT with the cookie */
         rd_write_header(c);
         if (c->question_ok) rd_write_question(c);

@@ -172,6 +172,14 @@ size_t rd_tsig_error_answer(rd_ctx *c, const rd_tsig_rr *rr, rd_tsig_ctx *tsig, 
 int rd_cookie_malformed(const rd_ctx *c);
 int rd_cookie_answer(rd_ctx *c, int rc);
 
+/* notify.c: the engine's step for a well-formed NOTIFY (its TSIG, if any, verified: c->tsig_key):
+ * when it names a secondary zone of the database, the answer is the acknowledgement
+ * (RFC 1996 4.7: NOERROR, AA, the question) for a source the zone's rules admit (address
+ * from the transport, and key) and the zone is queued for a refresh, or REFUSED for
+ * others; returns 1 with c->rcode and c->aa set (the caller writes the header and the
+ * question).  0: not a secondary zone here, the engine's NOTAUTH stands. */
+int rd_notify_accept(rd_ctx *c);
+
 /* engine_chaos.c: class CH identity queries. */
 void rd_answer_chaos(rd_ctx *c);
 

@@ -151,8 +151,8 @@ int rd_parse_query(rd_ctx *c)
      * record itself was sound: it is kept, without a cookie). */
     if (c->cookie && c->db && c->db->opt.cookies && rd_cookie_malformed(c))
         return RD_RCODE_FORMERR;
-    /* RFC 1996: we take no NOTIFY (no secondary zones): NOTAUTH with the question, as
-     * Knot answers it. */
+    /* RFC 1996: a NOTIFY is NOTAUTH with the question (as Knot answers it) unless it
+     * names a secondary zone of ours: the engine asks notify.c once its TSIG is checked. */
     if (c->opcode == RD_OPCODE_NOTIFY) return RD_RCODE_NOTAUTH;
     return RD_RCODE_NOERROR;
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "acl.h"
 #include "engine_int.h"
 #include "lib/rd_wire.h"
 #include "zone/zdiff.h"
@@ -29,9 +30,7 @@ typedef struct xfr_state {
     uint16_t rcode;            /* PH_ONE: its rcode */
     uint16_t qtype;
     uint8_t what;              /* event of a PH_ONE answer */
-    uint8_t family;
-    uint16_t port;
-    uint8_t addr[16];
+    rd_peer peer;              /* the client, for the ACL and the events */
     uint32_t serial, client_serial;
     /* AXFR cursor: node, rrset of the node, byte offset in the rrset's rdata, record */
     uint32_t node, rrset, roff, rec;
@@ -75,9 +74,9 @@ static void emit(const xfr_state *s, uint8_t what)
     e.what = what;
     e.mode = s->mode;
     e.qtype = s->qtype;
-    e.family = s->family;
-    memcpy(e.addr, s->addr, 16);
-    e.port = s->port;
+    e.family = s->peer.family;
+    memcpy(e.addr, s->peer.addr, 16);
+    e.port = s->peer.port;
     e.serial = s->serial;
     e.client_serial = s->client_serial;
     e.messages = s->messages;
@@ -108,57 +107,12 @@ size_t rd_xfr_events_take(rd_xfr_event *out, size_t max, uint64_t *lost)
 
 /* ---- access control ---- */
 
-static void peer_of(xfr_state *s, const struct sockaddr *peer)
-{
-    s->family = 0;
-    memset(s->addr, 0, 16);
-    s->port = 0;
-    if (!peer) return;
-    if (peer->sa_family == AF_INET) {
-        const struct sockaddr_in *a = (const struct sockaddr_in *)peer;
-        s->family = 4;
-        memcpy(s->addr, &a->sin_addr, 4);
-        s->port = ntohs(a->sin_port);
-    } else if (peer->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)peer;
-        static const uint8_t mapped[12] = { 0,0,0,0,0,0,0,0,0,0,0xff,0xff };
-        s->port = ntohs(a->sin6_port);
-        if (memcmp(a->sin6_addr.s6_addr, mapped, 12) == 0) {   /* ::ffff:a.b.c.d is IPv4 */
-            s->family = 4;
-            memcpy(s->addr, a->sin6_addr.s6_addr + 12, 4);
-        } else {
-            s->family = 6;
-            memcpy(s->addr, a->sin6_addr.s6_addr, 16);
-        }
-    }
-}
-
-static int prefix_match(const uint8_t *a, const uint8_t *b, unsigned bits)
-{
-    unsigned full = bits / 8, rest = bits % 8;
-    if (memcmp(a, b, full) != 0) return 0;
-    if (!rest) return 1;
-    uint8_t mask = (uint8_t)(0xFF << (8 - rest));
-    return (a[full] & mask) == (b[full] & mask);
-}
-
-/* Does zone i's allow_transfer admit the peer (family 0: unknown) and the request's key
- * (NULL: unsigned)?  No rules: nobody (the default). */
-static int acl_allows(const rd_db *db, uint32_t i, uint8_t family, const uint8_t *addr,
-                      const rd_tsig_key *key)
+/* Does zone i's allow_transfer admit the peer and the request's key (NULL: unsigned)?
+ * No rules: nobody (the default). */
+static int acl_allows(const rd_db *db, uint32_t i, const rd_peer *p, const rd_tsig_key *key)
 {
     if (!db->xfr || i >= db->nzones) return 0;
-    const rd_zone_xfr *zx = &db->xfr[i];
-    for (uint32_t r = 0; r < zx->nacl; r++) {
-        const rd_acl_rule *a = &zx->acl[r];
-        if (a->family) {
-            if (a->family != family) continue;
-            if (!prefix_match(a->addr, addr, a->prefix)) continue;
-        }
-        if (a->key >= 0 && (!key || key != &db->keys[a->key])) continue;
-        return 1;
-    }
-    return 0;
+    return rd_acl_match(db, db->xfr[i].acl, db->xfr[i].nacl, p, key);
 }
 
 /* ---- the query ---- */
@@ -230,7 +184,7 @@ int rd_xfr_start(rd_xfr *x, const rd_db *db, const uint8_t *q, size_t qlen,
     s->qlen = (uint16_t)qlen;
     memcpy(s->q, q, qlen);
     s->qtype = qtype;
-    peer_of(s, peer);
+    rd_peer_from_sockaddr(&s->peer, peer);
 
     uint8_t scratch[16];
     rd_ctx c;
@@ -264,7 +218,7 @@ int rd_xfr_start(rd_xfr *x, const rd_db *db, const uint8_t *q, size_t qlen,
         emit(s, RD_XFR_EV_REFUSED);
         return 1;
     }
-    if (!acl_allows(db, c.zone_index, s->family, s->addr, s->tsig.key)) {
+    if (!acl_allows(db, c.zone_index, &s->peer, s->tsig.key)) {
         /* RFC 5936 4.2 leaves the policy to us: REFUSED, no zone data; signed when the
          * request was (a valid key that the ACL does not name). */
         s->rcode = RD_RCODE_REFUSED;
@@ -501,16 +455,9 @@ void rd_xfr_udp_ixfr(rd_ctx *c)
     }
     /* The client's address as the transport gave it (c->client; unknown: only rules
      * without an address can match). */
-    uint8_t family = 0, addr[16] = { 0 };
-    static const uint8_t mapped[12] = { 0,0,0,0,0,0,0,0,0,0,0xff,0xff };
-    if (c->client && c->client_len == 4) {
-        family = 4;
-        memcpy(addr, c->client, 4);
-    } else if (c->client && c->client_len == 16) {
-        if (memcmp(c->client, mapped, 12) == 0) { family = 4; memcpy(addr, c->client + 12, 4); }
-        else { family = 6; memcpy(addr, c->client, 16); }
-    }
-    if (!acl_allows(c->db, c->zone_index, family, addr, c->tsig_key)) {
+    rd_peer peer;
+    rd_peer_from_bytes(&peer, c->client, c->client_len);
+    if (!acl_allows(c->db, c->zone_index, &peer, c->tsig_key)) {
         c->rcode = RD_RCODE_REFUSED;
         return;
     }

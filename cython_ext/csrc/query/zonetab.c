@@ -64,10 +64,37 @@ void rd_zonetab_free(rd_zonetab *t)
     free(t);
 }
 
+/* A server with a handful of zones (the common case): comparing each apex with the
+ * query name's suffix of as many labels, found from the parser's label offsets, costs
+ * less than hashing the suffixes. */
+static uint32_t find_few(const rd_zonetab *t, const uint8_t *lname, const uint8_t *loff,
+                         int nlabels, int parent_first)
+{
+    uint32_t best = RD_NONE, exact = RD_NONE;
+    int bestk = -1;
+    size_t end = (size_t)loff[nlabels] + 1;    /* wire length of lname */
+    for (uint32_t i = 0; i < t->count; i++) {
+        const zimg *z = t->zones[i];
+        int k = zimg_origin_labels(z);
+        if (k > nlabels || k <= bestk) continue;
+        size_t so = loff[nlabels - k];
+        const uint8_t *o = zimg_origin(z);
+        if (rd_name_len(o) != end - so || memcmp(o, lname + so, end - so) != 0) continue;
+        if (parent_first && k == nlabels) {
+            exact = i;                          /* only if no zone above lname has it */
+        } else {
+            best = i;
+            bestk = k;
+        }
+    }
+    return best != RD_NONE ? best : exact;
+}
+
 uint32_t rd_zonetab_find(const rd_zonetab *t, const uint8_t *lname, const uint8_t *loff,
                          int nlabels, int parent_first)
 {
     if (!t || t->count == 0) return RD_NONE;
+    if (t->count <= RD_ZONETAB_FEW) return find_few(t, lname, loff, nlabels, parent_first);
     int kmax = nlabels < t->max_labels ? nlabels : t->max_labels;
     /* zimg_name_hash runs from the root towards the leaf, so the hash of every suffix
      * comes out of one pass over the last kmax labels. */

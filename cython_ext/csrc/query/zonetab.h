@@ -29,6 +29,9 @@ typedef struct rd_zonetab {
 rd_zonetab *rd_zonetab_build(const zimg *const *zones, uint32_t n, uint32_t *dup);
 void rd_zonetab_free(rd_zonetab *t);
 
+/* Up to this many zones the lookup compares apexes one by one instead of hashing. */
+#define RD_ZONETAB_FEW 8
+
 /* Index of the zone with the most labels whose apex is lname or an ancestor of it
  * (RFC 1034 4.3.2 step 2), or RD_NONE.  lname is a lower-case wire name of nlabels labels
  * whose label k starts at loff[k] and whose root byte is at loff[nlabels].  parent_first:

@@ -20,7 +20,6 @@
 #include <unistd.h>
 
 #include "lib/rd_wire.h"
-#include "query/notify.h"
 #include "query/xfr.h"
 #include "rcu.h"
 
@@ -497,16 +496,6 @@ static int conn_serve(tcp_loop *L, tcp_conn *c)
             clock_gettime(CLOCK_REALTIME, &t_query);
         rd_answer_batch(db, L->items, (size_t)n, &L->tr, &L->stats);
         L->counters.batches++;
-        /* NOTIFY for a secondary zone: answered from the peer's rights (query/notify.h) */
-        for (int k = 0; k < n; k++) {
-            rd_batch_item *it = &L->items[k];
-            if (rd_is_notify(it->q, it->qlen)) {
-                size_t r = rd_notify_answer(db, it->q, it->qlen,
-                                            (const struct sockaddr *)&c->peer, it->resp,
-                                            it->respcap);
-                if (r) it->resplen = r;
-            }
-        }
         int niov = 0;
         for (int k = 0; k < n; k++) {
             rd_batch_item *it = &L->items[k];

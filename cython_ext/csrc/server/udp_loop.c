@@ -17,7 +17,6 @@
 
 #include "rcu.h"
 #include "rrl.h"
-#include "query/notify.h"
 
 /* Room for one IPv4 or IPv6 packet-info control message. */
 #define RD_UDP_CMSG_SPACE \
@@ -218,17 +217,6 @@ static int loop_answer(rd_udp_loop *L, const rd_db *db, int n)
     if (nitems == 0)
         return 0;
     rd_answer_batch(db, L->items, (size_t)nitems, &tr, &L->stats);
-    /* A NOTIFY for a secondary zone is answered from the source's rights, which only the
-     * transport knows (query/notify.h); the engine's NOTAUTH stands for the others. */
-    for (int k = 0; k < nitems; k++) {
-        rd_batch_item *it = &L->items[k];
-        if (rd_is_notify(it->q, it->qlen)) {
-            size_t r = rd_notify_answer(db, it->q, it->qlen,
-                                        (const struct sockaddr *)&L->peer[L->item_msg[k]],
-                                        it->resp, it->respcap);
-            if (r) it->resplen = r;
-        }
-    }
     uint64_t now_ms = L->rrl ? rd_rrl_now_ms() : 0;
     int out = 0;
     for (int k = 0; k < nitems; k++) {

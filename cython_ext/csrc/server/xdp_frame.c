@@ -1,7 +1,6 @@
 /* xdp_frame.c — parse a DNS query frame and build its reply frame in place (AF_XDP path). */
 #include "xdp_frame.h"
 #include "lib/rd_wire.h"
-#include "query/notify.h"
 
 #include <netinet/in.h>
 #include <string.h>
@@ -306,19 +305,6 @@ static size_t finish(uint8_t *f, const rd_xdp_pending *p, size_t n, rd_rrl_table
     return dns + n;                           /* *why: RD_XDP_OK, or RD_XDP_SLIPPED */
 }
 
-/* A NOTIFY for a secondary zone is answered from the rights of its source (notify.h),
- * over the engine's answer of n bytes at f + p->resp; returns the answer's length. */
-static size_t notify_answer(const rd_db *db, uint8_t *f, const rd_xdp_pending *p, size_t n)
-{
-    if (!rd_is_notify(p->query, p->q.dns_len))
-        return n;
-    struct sockaddr_in6 src;
-    source_sockaddr(p->addr, p->q.family, &src);
-    size_t r = rd_notify_answer(db, p->query, p->q.dns_len, (const struct sockaddr *)&src,
-                                f + p->resp, p->room);
-    return r ? r : n;
-}
-
 size_t rd_xdp_reply_limited(uint8_t *f, size_t len, size_t cap, uint16_t port,
                             uint16_t mtu, const rd_db *db, uint8_t *scratch, rd_stats *stats,
                             rd_rrl_table *rrl, uint64_t now_ms, int *why, rd_xdp_info *info)
@@ -329,7 +315,6 @@ size_t rd_xdp_reply_limited(uint8_t *f, size_t len, size_t cap, uint16_t port,
     /* p.addr[0..alen) is the query's source address: DNS Cookies bind to it. */
     rd_transport t = { .tcp = 0, .family = p.q.family, .client_len = p.alen, .client = p.addr };
     size_t n = rd_answer(db, scratch, p.q.dns_len, f + p.resp, p.room, &t, stats);
-    n = notify_answer(db, f, &p, n);
     return finish(f, &p, n, rrl, now_ms, why, info);
 }
 
@@ -367,8 +352,7 @@ void rd_xdp_reply_batch(rd_xdp_frame_io *io, uint32_t n, uint16_t port, uint16_t
     }
     for (uint32_t k = 0; k < ni; k++) {
         uint32_t i = slot[k];
-        size_t n = notify_answer(db, io[i].frame, &pend[k], items[k].resplen);
-        io[i].out = finish(io[i].frame, &pend[k], n, rrl, now_ms, &io[i].why,
+        io[i].out = finish(io[i].frame, &pend[k], items[k].resplen, rrl, now_ms, &io[i].why,
                            info ? &info[i] : NULL);
     }
 }
