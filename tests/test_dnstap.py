@@ -291,6 +291,42 @@ def test_tcp_queries_are_logged_as_tcp(robdns_server, tmp_path):
     assert all(f"id: {i}" in texts for i in ids) and "rcode: NXDOMAIN" in texts
 
 
+def test_tcp_on_a_wildcard_listener_names_the_address_each_client_asked(tmp_path):
+    # A listener bound to 0.0.0.0 takes connections for any local address: the response
+    # address of each message is the one its client connected to, never 0.0.0.0 (a
+    # listener bound to one address, as above, lends that address to its connections).
+    from robdns import _core
+    _core.publish(_core.Database([_core.compile_zone_text("example.com.", read_example_zone())]))
+    path = str(tmp_path / "wild.tap")
+    tap = _core.Dnstap(path, False, 1, ring_bytes=65536)
+    lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    lsock.bind(("0.0.0.0", 0))
+    lsock.listen(16)
+    lsock.setblocking(False)
+    lport = lsock.getsockname()[1]
+    limits = {"max_connections": 8, "max_per_client": 8, "idle_timeout_ms": 2000,
+              "max_pipelined": 16}
+    workers = _core.TcpWorkers([(lsock, 0)], [-1], 8, limits, dnstap=tap)
+    asked = {}
+    try:
+        for host in ("127.0.0.1", "127.0.0.2"):
+            with socket.create_connection((host, lport), timeout=3) as s:
+                asked[s.getsockname()[1]] = host
+                dns.query.send_tcp(s, dns.message.make_query("www.example.com.", "A"))
+                dns.query.receive_tcp(s, expiration=time.time() + 3)
+        _wait(lambda: tap.counters()["logged"] == 4, "four messages")
+    finally:
+        workers.stop()
+        tap.stop()
+        lsock.close()
+        _core.publish(None)
+    msgs = decode(path)
+    assert len(msgs) == 4
+    for m in msgs:
+        assert m["socket_protocol"] == "TCP" and m["response_port"] == lport
+        assert m["response_address"] == asked[m["query_port"]], m
+
+
 def test_small_rings_wrap_and_every_message_read_back_is_whole(robdns_server, tmp_path):
     # 64 KiB rings wrap many times under a flood of queries of different sizes: each
     # message that reaches the collector must be one of those sent, whole; what did not

@@ -95,6 +95,8 @@ cdef extern from "server/udp_loop.h" nogil:
     void rd_udp_free(rd_udp_set *s)
     void rd_udp_stats_sum(const rd_udp_set *s, rd_stats *out, rd_udp_counters *loop_out)
     int rd_udp_threads(const rd_udp_set *s)
+
+cdef extern from "server/worker.h" nogil:
     void rd_stats_add(rd_stats *dst, const rd_stats *src)
 
 cdef extern from "server/tcp_loop.h" nogil:

@@ -7,17 +7,15 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
-#include <linux/capability.h>
 
 #include "lib/dnstap_pb.h"
+#include "worker.h"
 
 /* Frame Streams (the fstrm library's protocol): a data frame is a 32-bit big-endian
  * length and that many bytes; a control frame is an escape (a zero length), the control
@@ -385,20 +383,6 @@ static int time_reached(const struct timespec *t)
     return now.tv_sec > t->tv_sec || (now.tv_sec == t->tv_sec && now.tv_nsec >= t->tv_nsec);
 }
 
-/* The writer is started before the daemon drops its privileges (the XDP workers need
- * their rings at start).  Capabilities are per thread: when the daemon runs unprivileged
- * with capabilities (the systemd unit), it drops its own thread's, and this thread must
- * drop its own, or it would keep them.  As root, the later setuid() reaches every thread. */
-static void drop_thread_capabilities(void)
-{
-    if (geteuid() == 0)
-        return;
-    struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
-    struct __user_cap_data_struct none[_LINUX_CAPABILITY_U32S_3];
-    memset(none, 0, sizeof none);
-    (void)syscall(SYS_capset, &hdr, none);
-}
-
 static uint64_t mono_ns(void)
 {
     struct timespec t;
@@ -410,7 +394,7 @@ static void *writer_run(void *arg)
 {
     rd_dnstap *d = arg;
     pthread_setname_np(pthread_self(), "robdns-dnstap");
-    drop_thread_capabilities();
+    rd_worker_drop_capabilities();
     uint64_t last = mono_ns();
     uint64_t quarter = d->cfg.ring_bytes / 4;
     uint64_t drained;
@@ -506,11 +490,7 @@ rd_dnstap *rd_dnstap_start(const rd_dnstap_config *cfg, int nrings, char *err, s
         clock_gettime(CLOCK_MONOTONIC, &d->next_attempt);
         d->next_attempt.tv_sec += RECONNECT_NS / 1000000000L;
     }
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, &old);    /* signals are the Python main thread's */
-    int rc = pthread_create(&d->thread, NULL, writer_run, d);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    int rc = rd_worker_thread_start(&d->thread, -1, writer_run, d);
     if (rc != 0) {
         snprintf(err, errlen, "cannot start the dnstap writer: %s", strerror(rc));
         rd_dnstap_free(d);

@@ -5,8 +5,6 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
-#include <sched.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -22,6 +20,7 @@
 #include "lib/rd_wire.h"
 #include "query/xfr.h"
 #include "rcu.h"
+#include "worker.h"
 
 enum {
     TCP_EVENTS = 256,            /* epoll events taken per turn */
@@ -80,6 +79,14 @@ typedef struct tcp_conn {
     rd_xfr xfr;
 } tcp_conn;
 
+/* A listening socket of the worker, and the address it is bound to: the local address of
+ * every connection it accepts, unless it is a wildcard (0.0.0.0, ::). */
+typedef struct tcp_listen {
+    int fd;
+    int wildcard;                /* or its address unknown: ask each connection */
+    struct sockaddr_in6 addr;    /* large enough for both families */
+} tcp_listen;
+
 /* Connections per client address: open addressing, linear probing; count 0 = empty. */
 typedef struct tcp_client {
     uint8_t key[16];
@@ -92,12 +99,11 @@ typedef struct tcp_loop {
     rd_tcp_counters counters;
     rd_tcp_set *set;
     int index;
-    int cpu;
     int ep;                      /* the epoll instance, -1 before start */
     pthread_t thread;
     int started;
     rd_rcu_reader *rcu;          /* this thread's reader slot, taken at start */
-    int *listen_fds;
+    tcp_listen *listens;
     int nlisten;
     tcp_conn *conns;
     uint32_t nconns;
@@ -255,6 +261,16 @@ static void wheel_advance(tcp_loop *L)
 }
 
 /* ---- connections ---- */
+
+/* A listener bound to every address (0.0.0.0, ::, ::ffff:0.0.0.0). */
+static int addr_is_any(const struct sockaddr_in6 *a)
+{
+    if (a->sin6_family == AF_INET)
+        return ((const struct sockaddr_in *)a)->sin_addr.s_addr == htonl(INADDR_ANY);
+    static const uint8_t mapped_any[16] = { [10] = 0xff, [11] = 0xff };
+    return IN6_IS_ADDR_UNSPECIFIED(&a->sin6_addr)
+           || memcmp(&a->sin6_addr, mapped_any, 16) == 0;
+}
 
 static inline uint64_t conn_tag(const tcp_loop *L, const tcp_conn *c)
 {
@@ -575,8 +591,8 @@ static void conn_evict_longest_idle(tcp_loop *L)
         conn_close(L, TCP_OF(L->lru.next, lru), &L->counters.evicted);
 }
 
-/* Take the new connection fd from peer, or refuse it. */
-static void conn_open(tcp_loop *L, int fd, const struct sockaddr_in6 *peer)
+/* Take the new connection fd from peer, accepted on `ln`, or refuse it. */
+static void conn_open(tcp_loop *L, const tcp_listen *ln, int fd, const struct sockaddr_in6 *peer)
 {
     uint8_t key[16];
     client_key(peer, key);
@@ -599,7 +615,9 @@ static void conn_open(tcp_loop *L, int fd, const struct sockaddr_in6 *peer)
     c->peer = *peer;
     if (L->tap) {                           /* dnstap's response address */
         socklen_t len = sizeof(c->local);
-        if (getsockname(fd, (struct sockaddr *)&c->local, &len) < 0)
+        if (!ln->wildcard)
+            c->local = ln->addr;            /* known since start: no system call */
+        else if (getsockname(fd, (struct sockaddr *)&c->local, &len) < 0)
             memset(&c->local, 0, sizeof(c->local));
     }
     memcpy(c->client, key, 16);
@@ -618,13 +636,13 @@ static void conn_open(tcp_loop *L, int fd, const struct sockaddr_in6 *peer)
     conn_read(L, c);
 }
 
-static void loop_accept(tcp_loop *L, int lfd)
+static void loop_accept(tcp_loop *L, const tcp_listen *ln)
 {
     for (int k = 0; k < TCP_ACCEPTS; k++) {
         struct sockaddr_in6 peer;
         socklen_t plen = sizeof(peer);
         memset(&peer, 0, sizeof(peer));
-        int fd = accept4(lfd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int fd = accept4(ln->fd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED)
                 continue;
@@ -638,7 +656,7 @@ static void loop_accept(tcp_loop *L, int lfd)
             return;
         }
         L->counters.accepted++;
-        conn_open(L, fd, &peer);
+        conn_open(L, ln, fd, &peer);
     }
 }
 
@@ -646,7 +664,7 @@ static void loop_event(tcp_loop *L, const struct epoll_event *ev)
 {
     uint32_t idx = (uint32_t)ev->data.u64;
     if (idx >= L->nconns) {
-        loop_accept(L, L->listen_fds[idx - L->nconns]);
+        loop_accept(L, &L->listens[idx - L->nconns]);
         return;
     }
     tcp_conn *c = &L->conns[idx];
@@ -749,12 +767,12 @@ static void loop_free(tcp_loop *L)
     if (L->ep >= 0)
         close(L->ep);
     rd_rcu_unregister(L->rcu);
-    free(L->listen_fds); free(L->conns); free(L->inbufs); free(L->clients);
+    free(L->listens); free(L->conns); free(L->inbufs); free(L->clients);
     free(L->outpool); free(L->out_free); free(L->arena);
     free(L);
 }
 
-static tcp_loop *loop_new(rd_tcp_set *set, int index, int cpu, uint32_t pool,
+static tcp_loop *loop_new(rd_tcp_set *set, int index, uint32_t pool,
                           const rd_tcp_listener *ls, int nls)
 {
     tcp_loop *L = aligned_alloc(64, sizeof(*L));
@@ -763,7 +781,6 @@ static tcp_loop *loop_new(rd_tcp_set *set, int index, int cpu, uint32_t pool,
     memset(L, 0, sizeof(*L));
     L->set = set;
     L->index = index;
-    L->cpu = cpu;
     L->ep = epoll_create1(EPOLL_CLOEXEC);
     L->nconns = pool;
     uint32_t tsize = 16;
@@ -771,14 +788,14 @@ static tcp_loop *loop_new(rd_tcp_set *set, int index, int cpu, uint32_t pool,
         tsize <<= 1;
     L->client_mask = tsize - 1;
     L->nout = pool < TCP_OUT_POOL_MAX ? (int)pool : TCP_OUT_POOL_MAX;
-    L->listen_fds = calloc((size_t)nls + 1, sizeof(int));
+    L->listens = calloc((size_t)nls + 1, sizeof(*L->listens));
     L->conns = calloc(pool, sizeof(*L->conns));
     L->inbufs = malloc((size_t)pool * RD_TCP_INBUF);
     L->clients = calloc(tsize, sizeof(*L->clients));
     L->outpool = malloc((size_t)L->nout * RD_TCP_OUT_CAP);
     L->out_free = calloc((size_t)L->nout, sizeof(int));
     L->arena = malloc((size_t)RD_TCP_MAX_BATCH * TCP_ANSWER_STRIDE);
-    if (L->ep < 0 || !L->listen_fds || !L->conns || !L->inbufs || !L->clients || !L->outpool
+    if (L->ep < 0 || !L->listens || !L->conns || !L->inbufs || !L->clients || !L->outpool
         || !L->out_free || !L->arena) {
         loop_free(L);
         return NULL;
@@ -813,7 +830,11 @@ static tcp_loop *loop_new(rd_tcp_set *set, int index, int cpu, uint32_t pool,
             loop_free(L);
             return NULL;
         }
-        L->listen_fds[L->nlisten++] = ls[i].fd;
+        tcp_listen *ln = &L->listens[L->nlisten++];
+        ln->fd = ls[i].fd;
+        socklen_t len = sizeof(ln->addr);
+        ln->wildcard = getsockname(ln->fd, (struct sockaddr *)&ln->addr, &len) < 0
+                       || addr_is_any(&ln->addr);
     }
     return L;
 }
@@ -854,7 +875,7 @@ rd_tcp_set *rd_tcp_start(const rd_tcp_listener *ls, int nls, int nworkers, const
     rd_tcp_set_limits(s, limits);
     s->nloops = nworkers;
     for (int w = 0; w < nworkers; w++) {
-        if (!(s->loops[w] = loop_new(s, w, cpus ? cpus[w] : -1, pool, ls, nls))) {
+        if (!(s->loops[w] = loop_new(s, w, pool, ls, nls))) {
             snprintf(err, errlen, "cannot set up TCP worker %d: %s", w, strerror(errno));
             rd_tcp_free(s);
             return NULL;
@@ -872,26 +893,13 @@ rd_tcp_set *rd_tcp_start(const rd_tcp_listener *ls, int nls, int nworkers, const
             return NULL;
         }
     }
-    /* Signals are for the Python main thread: the workers block them all. */
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, &old);
     int rc = 0;
     for (int w = 0; w < nworkers && rc == 0; w++) {
-        pthread_attr_t attr;
-        pthread_attr_init(&attr);
-        if (s->loops[w]->cpu >= 0) {
-            cpu_set_t set;
-            CPU_ZERO(&set);
-            CPU_SET(s->loops[w]->cpu, &set);
-            pthread_attr_setaffinity_np(&attr, sizeof(set), &set);
-        }
-        rc = pthread_create(&s->loops[w]->thread, &attr, loop_run, s->loops[w]);
-        pthread_attr_destroy(&attr);
+        rc = rd_worker_thread_start(&s->loops[w]->thread, cpus ? cpus[w] : -1, loop_run,
+                                    s->loops[w]);
         if (rc == 0)
             s->loops[w]->started = 1;
     }
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc != 0) {
         snprintf(err, errlen, "cannot start a TCP worker thread: %s", strerror(rc));
         rd_tcp_stop(s);
@@ -929,8 +937,6 @@ int rd_tcp_threads(const rd_tcp_set *s)
     return s ? s->nloops : 0;
 }
 
-#define RD_LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
-
 void rd_tcp_stats_sum(const rd_tcp_set *s, rd_stats *out, rd_tcp_counters *loop_out)
 {
     memset(out, 0, sizeof(*out));
@@ -939,14 +945,8 @@ void rd_tcp_stats_sum(const rd_tcp_set *s, rd_stats *out, rd_tcp_counters *loop_
         return;
     for (int i = 0; i < s->nloops; i++) {
         const tcp_loop *L = s->loops[i];
-        /* Both are all uint64_t: added word by word with relaxed loads. */
-        const uint64_t *a = (const uint64_t *)&L->stats;
-        uint64_t *d = (uint64_t *)out;
-        for (size_t k = 0; k < sizeof(rd_stats) / sizeof(uint64_t); k++)
-            d[k] += RD_LOAD(a[k]);
-        const uint64_t *ca = (const uint64_t *)&L->counters;
-        uint64_t *cd = (uint64_t *)loop_out;
-        for (size_t k = 0; k < sizeof(rd_tcp_counters) / sizeof(uint64_t); k++)
-            cd[k] += RD_LOAD(ca[k]);
+        rd_stats_add(out, &L->stats);
+        rd_worker_counters_add((uint64_t *)loop_out, (const uint64_t *)&L->counters,
+                               sizeof(rd_tcp_counters) / sizeof(uint64_t));
     }
 }

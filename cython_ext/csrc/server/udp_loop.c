@@ -5,8 +5,6 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
-#include <sched.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +15,7 @@
 
 #include "rcu.h"
 #include "rrl.h"
+#include "worker.h"
 
 /* Room for one IPv4 or IPv6 packet-info control message. */
 #define RD_UDP_CMSG_SPACE \
@@ -379,8 +378,14 @@ rd_udp_set *rd_udp_start(const rd_udp_socket *socks, int nsocks, int batch,
             if (tap) {
                 L->tap = rd_dnstap_ring_at(tap, tap_first + i);
                 socklen_t len = sizeof(L->local);
-                if (!L->tap || getsockname(socks[i].fd, (struct sockaddr *)&L->local, &len) < 0) {
+                if (!L->tap) {
                     snprintf(err, errlen, "dnstap: no ring for UDP worker %d", i);
+                    rd_udp_free(s);
+                    return NULL;
+                }
+                if (getsockname(socks[i].fd, (struct sockaddr *)&L->local, &len) < 0) {
+                    snprintf(err, errlen, "dnstap: the address of fd %d: %s", socks[i].fd,
+                             strerror(errno));
                     rd_udp_free(s);
                     return NULL;
                 }
@@ -400,27 +405,12 @@ rd_udp_set *rd_udp_start(const rd_udp_socket *socks, int nsocks, int batch,
             return NULL;
         }
     }
-    /* Signals are for the Python main thread: the workers block them all. */
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, &old);
     int rc = 0;
     for (int i = 0; i < nsocks && rc == 0; i++) {
-        /* Created already pinned to its core (no window on another core). */
-        pthread_attr_t attr;
-        pthread_attr_init(&attr);
-        if (socks[i].cpu >= 0) {
-            cpu_set_t cpus;
-            CPU_ZERO(&cpus);
-            CPU_SET(socks[i].cpu, &cpus);
-            pthread_attr_setaffinity_np(&attr, sizeof(cpus), &cpus);
-        }
-        rc = pthread_create(&s->loops[i]->thread, &attr, loop_run, s->loops[i]);
-        pthread_attr_destroy(&attr);
+        rc = rd_worker_thread_start(&s->loops[i]->thread, socks[i].cpu, loop_run, s->loops[i]);
         if (rc == 0)
             s->loops[i]->started = 1;
     }
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc != 0) {
         snprintf(err, errlen, "cannot start a worker thread: %s", strerror(rc));
         rd_udp_stop(s);
@@ -458,17 +448,6 @@ int rd_udp_threads(const rd_udp_set *s)
     return s ? s->nloops : 0;
 }
 
-#define RD_LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
-
-void rd_stats_add(rd_stats *dst, const rd_stats *src)
-{
-    /* rd_stats is all uint64_t: add it word by word. */
-    const uint64_t *a = (const uint64_t *)src;
-    uint64_t *d = (uint64_t *)dst;
-    for (size_t k = 0; k < sizeof(rd_stats) / sizeof(uint64_t); k++)
-        d[k] += RD_LOAD(a[k]);
-}
-
 void rd_udp_stats_sum(const rd_udp_set *s, rd_stats *out, rd_udp_counters *loop_out)
 {
     memset(out, 0, sizeof(*out));
@@ -478,12 +457,7 @@ void rd_udp_stats_sum(const rd_udp_set *s, rd_stats *out, rd_udp_counters *loop_
     for (int i = 0; i < s->nloops; i++) {
         const rd_udp_loop *L = s->loops[i];
         rd_stats_add(out, &L->stats);
-        loop_out->batches += RD_LOAD(L->counters.batches);
-        loop_out->recv_truncated += RD_LOAD(L->counters.recv_truncated);
-        loop_out->send_errors += RD_LOAD(L->counters.send_errors);
-        loop_out->no_database += RD_LOAD(L->counters.no_database);
-        loop_out->recv_errors += RD_LOAD(L->counters.recv_errors);
-        loop_out->rrl_dropped += RD_LOAD(L->counters.rrl_dropped);
-        loop_out->rrl_slipped += RD_LOAD(L->counters.rrl_slipped);
+        rd_worker_counters_add((uint64_t *)loop_out, (const uint64_t *)&L->counters,
+                               sizeof(rd_udp_counters) / sizeof(uint64_t));
     }
 }

@@ -63,7 +63,4 @@ void rd_udp_free(rd_udp_set *s);
 void rd_udp_stats_sum(const rd_udp_set *s, rd_stats *out, rd_udp_counters *loop_out);
 int rd_udp_threads(const rd_udp_set *s);
 
-/* Add `src` into `dst`, reading src with relaxed atomic loads (its owner may be writing). */
-void rd_stats_add(rd_stats *dst, const rd_stats *src);
-
 #endif

@@ -1,7 +1,7 @@
 /* xdp_worker.c — AF_XDP worker: UMEM and the four rings of one RX queue, and the thread
  * that turns query frames into reply frames in place (no copy of the frame, no allocation,
  * no lock per packet). */
-#define _GNU_SOURCE 1          /* pthread_setaffinity_np, pthread_setname_np */
+#define _GNU_SOURCE 1          /* pthread_setname_np */
 #include "xdp_worker.h"
 
 #include <errno.h>
@@ -12,22 +12,19 @@
 
 #include <poll.h>
 #include <pthread.h>
-#include <sched.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 #include <netinet/in.h>
-#include <linux/capability.h>
 #include <linux/if_xdp.h>
 #include <xdp/xsk.h>
 
 #include "rcu.h"
+#include "worker.h"
 #include "xdp_frame.h"
 #include "xdp_prog.h"
 
@@ -126,8 +123,9 @@ static void return_to_fill(rd_xdp_worker *w, const uint64_t *addrs, uint32_t n)
 }
 
 /* dnstap: the query of one frame and the reply made in its place, into this worker's
- * ring (dropped and counted when full: never waited for). */
-static void tap_frame(rd_xdp_worker *w, const rd_xdp_info *info, const struct timespec *t_recv)
+ * ring (dropped and counted when full: never waited for).  The times are the batch's. */
+static void tap_frame(rd_xdp_worker *w, const rd_xdp_info *info, const struct timespec *t_recv,
+                      const struct timespec *t_sent)
 {
     struct sockaddr_in6 client, server;
     memset(&client, 0, sizeof(client));
@@ -148,10 +146,10 @@ static void tap_frame(rd_xdp_worker *w, const rd_xdp_info *info, const struct ti
     }
     rd_dnstap_event e = {
         .client = (const struct sockaddr *)&client, .server = (const struct sockaddr *)&server,
-        .tcp = 0, .query_time = *t_recv, .query = info->query, .query_len = info->query_len,
+        .tcp = 0, .query_time = *t_recv, .response_time = *t_sent,
+        .query = info->query, .query_len = info->query_len,
         .response = info->response, .response_len = info->response_len,
     };
-    clock_gettime(CLOCK_REALTIME, &e.response_time);
     rd_dnstap_log(w->tap, &e);
 }
 
@@ -164,7 +162,7 @@ static void handle_batch(rd_xdp_worker *w, uint32_t n, uint32_t idx_rx)
     rd_xdp_info info[BATCH];
     const rd_db *db = atomic_load_explicit(w->db, memory_order_acquire);
     uint64_t now_ms = w->rrl ? rd_rrl_now_ms() : 0;
-    struct timespec t_recv;
+    struct timespec t_recv, t_sent;
     if (w->tap)
         clock_gettime(CLOCK_REALTIME, &t_recv);
 
@@ -184,13 +182,15 @@ static void handle_batch(rd_xdp_worker *w, uint32_t n, uint32_t idx_rx)
                            w->tap ? info : NULL, &w->cookies);
     else
         w->cnt.no_db += n;
+    if (w->tap)                     /* once for the batch, as the UDP loop does */
+        clock_gettime(CLOCK_REALTIME, &t_sent);
 
     for (uint32_t i = 0; i < n; i++) {
         uint64_t addr = addrs[i];
         size_t rlen = io[i].out;
         int why = io[i].why;
         if (w->tap && db && info[i].family && rd_dnstap_sampled(w->tap))
-            tap_frame(w, &info[i], &t_recv);
+            tap_frame(w, &info[i], &t_recv, &t_sent);
         if (rlen) {
             if (why == RD_XDP_SLIPPED)
                 w->cnt.rrl_slipped++;
@@ -238,32 +238,13 @@ static void handle_batch(rd_xdp_worker *w, uint32_t n, uint32_t idx_rx)
     return_to_fill(w, fill_addr, nfill);
 }
 
-/* Give up every capability of the calling thread (capabilities are per thread, and a
- * new thread starts with its creator's).  The worker only reads and writes rings and pokes
- * its socket: it never needs one, and a bug on the packet path must not run with
- * CAP_NET_ADMIN or CAP_BPF.  Only when not root: a root daemon drops to server.user with
- * setuid(), which glibc runs in every thread and aborts the process if one of them fails;
- * a thread without CAP_SETUID would fail, and the setuid clears its capabilities anyway.
- * Unprivileged with capabilities (the systemd unit), no setuid ever comes: the daemon
- * drops its own thread's, the workers theirs here.  Lowering one's own sets cannot fail;
- * the ambient set follows the permitted one down. */
-static void drop_thread_capabilities(void)
-{
-    if (geteuid() == 0)
-        return;
-    struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
-    struct __user_cap_data_struct none[_LINUX_CAPABILITY_U32S_3];
-    memset(none, 0, sizeof none);
-    (void)syscall(SYS_capset, &hdr, none);
-}
-
 static void *worker_main(void *arg)
 {
     rd_xdp_worker *w = arg;
-    sigset_t all;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, NULL);   /* signals belong to the control thread */
-    drop_thread_capabilities();
+    char name[16];                  /* "robdns-xdpN" in top -H, ps -L, /proc/.../comm */
+    snprintf(name, sizeof name, "robdns-xdp%u", w->queue);
+    pthread_setname_np(pthread_self(), name);
+    rd_worker_drop_capabilities();
 
     rd_rcu_online(w->rcu);
     struct pollfd pfd[2] = {
@@ -431,19 +412,10 @@ void rd_xdp_worker_set_dnstap(rd_xdp_worker *w, rd_dnstap_ring *tap)
 
 int rd_xdp_worker_start(rd_xdp_worker *w, int cpu)
 {
-    int rc = pthread_create(&w->thread, NULL, worker_main, w);
+    int rc = rd_worker_thread_start(&w->thread, cpu, worker_main, w);
     if (rc)
         return -rc;
     w->running = 1;
-    if (cpu >= 0) {
-        cpu_set_t set;
-        CPU_ZERO(&set);
-        CPU_SET(cpu, &set);
-        pthread_setaffinity_np(w->thread, sizeof set, &set);   /* best effort */
-    }
-    char name[16];
-    snprintf(name, sizeof name, "robdns-xdp%u", w->queue);
-    pthread_setname_np(w->thread, name);
     return 0;
 }
 
