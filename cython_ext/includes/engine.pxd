@@ -93,7 +93,6 @@ cdef extern from "query/engine.h" nogil:
         uint64_t opcode[16]
         uint64_t zone_queries[256]
 
-    const zimg *rd_db_find_zone(const rd_db *db, const uint8_t *lname, int nlabels)
     uint32_t rd_db_find_index(const rd_db *db, const uint8_t *lname, int parent_first)
     rd_zonetab *rd_zonetab_build(const zimg *const *zones, uint32_t n, uint32_t *dup)
     void rd_zonetab_free(rd_zonetab *t)

@@ -31,4 +31,6 @@ cdef extern from "zone/xfrin.h" nogil:
     int rd_xfrin_message(rd_xfrin *x, const uint8_t *m, size_t len, size_t *tsig_off)
     int rd_xfrin_apply(rd_xfrin *x, const zimg *cur, rd_rrlist *out)
     int rd_xfrin_image_records(const zimg *z, rd_rrlist *out)
+
+cdef extern from "lib/rd_wire.h" nogil:
     int rd_serial_lt(uint32_t a, uint32_t b)

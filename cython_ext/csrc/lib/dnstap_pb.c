@@ -132,11 +132,12 @@ size_t rd_dnstap_encode(uint8_t *out, size_t cap, const uint8_t *identity, size_
     pb w = { out, 0, cap, 1 };
     if (identity && idlen) pb_blob(&w, DT_IDENTITY, identity, idlen);
     if (version && vlen) pb_blob(&w, DT_VERSION, version, vlen);
+    size_t mlen = message_len(f);
     pb_key(&w, DT_MESSAGE, PB_LEN);
-    pb_varint(&w, message_len(f));
+    pb_varint(&w, mlen);
     size_t start = w.len;
     put_message(&w, f);
-    if (w.ok && w.len - start != message_len(f))
+    if (w.ok && w.len - start != mlen)
         return 0;                   /* cannot happen: the two walks agree */
     pb_uint(&w, DT_TYPE, DT_TYPE_MESSAGE);
     return w.ok ? w.len : 0;

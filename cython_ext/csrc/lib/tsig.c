@@ -88,38 +88,11 @@ static void put48(uint8_t *p, uint64_t v)
     for (int i = 5; i >= 0; i--) { p[i] = (uint8_t)v; v >>= 8; }
 }
 
-/* Read a possibly compressed name at `off` into out (lower-case, uncompressed).  Pointers
- * must point backwards (so the walk ends).  Returns the offset after the name as it is
- * written at `off`, or 0 when malformed. */
-static size_t read_name(const uint8_t *m, size_t len, size_t off, uint8_t *out)
-{
-    size_t p = off, next = 0, n = 0;
-    for (;;) {
-        if (p >= len) return 0;
-        uint8_t l = m[p];
-        if ((l & 0xC0) == 0xC0) {
-            if (p + 2 > len) return 0;
-            size_t to = (size_t)(l & 0x3F) << 8 | m[p + 1];
-            if (to >= p) return 0;
-            if (!next) next = p + 2;
-            p = to;
-            continue;
-        }
-        if (l & 0xC0) return 0;
-        if (n + l + 1 > RD_NAME_MAX || p + 1 + l > len) return 0;
-        out[n++] = l;
-        for (uint8_t k = 1; k <= l; k++) out[n++] = rd_lower(m[p + k]);
-        p += 1 + l;
-        if (l == 0) break;
-    }
-    return next ? next : p;
-}
-
 int rd_tsig_parse(const uint8_t *m, size_t len, size_t off, rd_tsig_rr *rr)
 {
     memset(rr, 0, sizeof *rr);
     rr->start = off;
-    size_t p = read_name(m, len, off, rr->key);
+    size_t klen, p = rd_wire_name_read(m, len, off, rr->key, &klen, 1);
     if (!p || p + 10 > len) return -1;
     /* RFC 8945 4.2: class ANY, TTL 0. */
     if (rd_get16(m + p) != RD_T_TSIG || rd_get16(m + p + 2) != RD_C_ANY) return -1;
@@ -129,18 +102,9 @@ int rd_tsig_parse(const uint8_t *m, size_t len, size_t off, rd_tsig_rr *rr)
     size_t end = p + rdlen;
     if (end != len) return -1;
     /* The algorithm name is never compressed (RFC 8945 4.2); a pointer is malformed. */
-    size_t q = p, n = 0;
-    for (;;) {
-        if (q >= end) return -1;
-        uint8_t l = m[q];
-        if (l & 0xC0) return -1;
-        if (n + l + 1 > RD_NAME_MAX || q + 1 + l > end) return -1;
-        rr->alg_name[n++] = l;
-        for (uint8_t k = 1; k <= l; k++) rr->alg_name[n++] = rd_lower(m[q + k]);
-        q += 1 + l;
-        if (l == 0) break;
-    }
-    if (q + 10 > end) return -1;
+    size_t q = rd_wire_name_end(m, end, p, 0);
+    if (!q || q + 10 > end) return -1;
+    rd_name_lower_copy(rr->alg_name, m + p);
     rr->alg = rd_tsig_alg_from_name(rr->alg_name);
     rr->time_signed = 0;
     for (int i = 0; i < 6; i++) rr->time_signed = rr->time_signed << 8 | m[q + i];

@@ -150,11 +150,10 @@ typedef struct rd_stats {
     uint64_t zone_queries[RD_STAT_ZONES]; /* by rd_db.zone_slot of the query's zone */
 } __attribute__((aligned(64))) rd_stats;
 
-/* Find the most specific hosted zone containing lname (lower-case wire).  NULL if none.
- * (The engine finds a query's zone once, from the parser's label offsets; this is for
- * callers that have only the name.) */
-const zimg *rd_db_find_zone(const rd_db *db, const uint8_t *lname, int nlabels);
-/* The same as an index into db->zones (RD_NONE: none); parent_first as rd_zonetab_find. */
+/* The most specific hosted zone containing lname (lower-case wire), as an index into
+ * db->zones (RD_NONE: none); parent_first as rd_zonetab_find.  (The engine finds a
+ * query's zone once, from the parser's label offsets; this is for callers that have only
+ * the name.) */
 uint32_t rd_db_find_index(const rd_db *db, const uint8_t *lname, int parent_first);
 
 /* Answer one query.  Writes the response into resp (capacity respcap, at least 512;

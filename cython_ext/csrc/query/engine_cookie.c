@@ -119,7 +119,7 @@ int rd_cookie_answer(rd_ctx *c, int rc)
     int valid = 0, renew = 1;
     if (c->cookie_len == CLIENT_COOKIE + SERVER_COOKIE && sc[0] == COOKIE_VERSION) {
         /* RFC 9018 4.3: timestamps compare in serial number arithmetic (RFC 1982). */
-        uint32_t ts = (uint32_t)sc[4] << 24 | (uint32_t)sc[5] << 16 | (uint32_t)sc[6] << 8 | sc[7];
+        uint32_t ts = rd_get32(sc + 4);
         int32_t age = (int32_t)(now - ts);
         /* The window is checked before the cache: a cached cookie expires and is renewed
          * by its own timestamp exactly as a hashed one (the timestamp is among the bytes

@@ -1,11 +1,6 @@
 /* engine_fast.c — serving precomputed answers: the zone of a query, and a stored answer copied behind the client's question (the answers are made by precompute.c). */
 #include "engine_int.h"
 #include "zone/zimg_format.h"
-#include "zone/zimg_dnssec.h"
-
-#include <stdlib.h>
-
-#define qtype_special zfast_qtype_special
 
 void rd_ctx_zone(rd_ctx *c)
 {

@@ -17,13 +17,6 @@ uint32_t rd_db_find_index(const rd_db *db, const uint8_t *lname, int parent_firs
     return rd_zonetab_find(db->ztab, lname, off, n, parent_first && n > 0);
 }
 
-const zimg *rd_db_find_zone(const rd_db *db, const uint8_t *lname, int nlabels)
-{
-    (void)nlabels;
-    uint32_t i = rd_db_find_index(db, lname, 0);
-    return i == RD_NONE ? NULL : db->zones[i];
-}
-
 /* ---- writing helpers ---- */
 
 /* An RRset and, when the client set DO, its RRSIGs (RFC 4035 3.1.1), as one unit. */

@@ -7,8 +7,6 @@
 
 #include <stdlib.h>
 
-#define qtype_special zfast_qtype_special
-
 enum { FANS_MAX = 250 };
 
 /* One answer of a node before it is laid out, to a query without DO and with it. */

@@ -117,11 +117,11 @@ static int acl_allows(const rd_db *db, uint32_t i, const rd_peer *p, const rd_ts
 
 /* ---- the query ---- */
 
-static int serial_lt(uint32_t a, uint32_t b)
+/* Is the client's serial cs current, or ahead of ours (RFC 1982)?  The undefined
+ * distance of exactly 2^31 counts as behind: the client then gets the whole zone. */
+static int client_current(uint32_t cs, uint32_t ours)
 {
-    /* RFC 1982 3.2: a < b when b is ahead by less than 2^31 (the undefined distance of
-     * exactly 2^31 counts as "behind": the client then gets the whole zone). */
-    return a != b && (uint32_t)(b - a) <= 0x80000000u;
+    return cs == ours || rd_serial_lt(ours, cs);
 }
 
 /* The serial of the SOA in the authority section of an IXFR query (RFC 1995 3); 0 when
@@ -235,7 +235,7 @@ int rd_xfr_start(rd_xfr *x, const rd_db *db, const uint8_t *q, size_t qlen,
             return 1;
         }
         s->client_serial = cs;
-        if (!serial_lt(cs, s->serial)) {
+        if (client_current(cs, s->serial)) {
             /* RFC 1995 2: the client is current (or ahead): our SOA alone. */
             s->one_soa = 1;
             s->mode = RD_XFR_MODE_IXFR;
@@ -264,7 +264,7 @@ int rd_xfr_start(rd_xfr *x, const rd_db *db, const uint8_t *q, size_t qlen,
         const uint8_t *p = zx->journal, *end = zx->journal + zx->journal_len, *start = NULL;
         uint32_t at = 0;
         while (p + ZDIFF_HDR <= end) {
-            uint32_t l = zdiff_get32(p), from = zdiff_get32(p + 4), to = zdiff_get32(p + 8);
+            uint32_t l = rd_get32(p), from = rd_get32(p + 4), to = rd_get32(p + 8);
             if (l < ZDIFF_HDR || l > (size_t)(end - p)) { start = NULL; break; }
             if (!start && from == s->client_serial) { start = p; at = from; }
             if (start) {
@@ -282,7 +282,7 @@ int rd_xfr_start(rd_xfr *x, const rd_db *db, const uint8_t *q, size_t qlen,
             /* More than one version step: send their net effect as one (RFC 1995 4,
              * condensation), so a record changed twice travels once.  Without memory
              * for it, the steps one after the other are an IXFR too. */
-            if (zdiff_get32(start) < (size_t)(end - start)) {
+            if (rd_get32(start) < (size_t)(end - start)) {
                 uint8_t *c = NULL;
                 size_t clen = 0;
                 if (zdiff_condense(start, (size_t)(end - start), &c, &clen) >= 0) {
@@ -344,7 +344,7 @@ static int ixfr_body(rd_ctx *c, xfr_state *s)
     for (;;) {
         if (s->jp == s->jcs_end) {
             if (s->jp + ZDIFF_HDR > s->jend) return 1;
-            uint32_t l = zdiff_get32(s->jp);
+            uint32_t l = rd_get32(s->jp);
             s->jcs_end = s->jp + l;
             s->jp += ZDIFF_HDR;
             continue;
@@ -467,7 +467,7 @@ void rd_xfr_udp_ixfr(rd_ctx *c)
         return;
     }
     c->aa = 1;
-    if (serial_lt(cs, zimg_serial(z))) {
+    if (!client_current(cs, zimg_serial(z))) {
         c->tc = 1;                     /* RFC 1995 2: the client retries over TCP */
         return;
     }

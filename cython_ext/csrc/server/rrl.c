@@ -8,7 +8,7 @@
 
 #include "lib/rd_wire.h"
 
-enum { RRL_WAYS = 4, RRL_MAX_POINTERS = 16 };
+enum { RRL_WAYS = 4 };
 
 /* What makes responses "the same" for the limiter (BIND's RRL categories). */
 enum rrl_class {
@@ -76,32 +76,12 @@ static int skip_name(const uint8_t *m, size_t len, size_t *pos)
     return 0;
 }
 
-/* Read the name at pos, following compression pointers (a bounded number of them), into
- * out as lower-case wire form; returns its length or 0 when malformed. */
-static size_t read_name_lower(const uint8_t *m, size_t len, size_t pos, uint8_t out[255])
+/* The name at pos (compressed or not) in lower case, for the key: its length, or 0 when
+ * malformed. */
+static size_t read_name_lower(const uint8_t *m, size_t len, size_t pos, uint8_t out[RD_NAME_MAX])
 {
-    size_t n = 0;
-    int jumps = 0;
-    while (pos < len) {
-        uint8_t c = m[pos];
-        if (c == 0) {
-            out[n++] = 0;
-            return n;
-        }
-        if ((c & 0xC0) == 0xC0) {
-            if (pos + 2 > len || ++jumps > RRL_MAX_POINTERS)
-                return 0;
-            pos = rd_get16(m + pos) & 0x3FFF;
-            continue;
-        }
-        if ((c & 0xC0) || pos + 1 + c > len || n + 1 + c + 1 > 255)
-            return 0;
-        out[n++] = c;
-        for (size_t i = 1; i <= c; i++)
-            out[n++] = rd_lower(m[pos + i]);
-        pos += 1 + (size_t)c;
-    }
-    return 0;
+    size_t n;
+    return rd_wire_name_read(m, len, pos, out, &n, 1) ? n : 0;
 }
 
 /* Skip count resource records from *pos; 0 on success. */

@@ -7,7 +7,7 @@
 
 #include "lib/rd_wire.h"
 
-enum { T_OPT = 41, EDNS_EXPIRE = 9 };
+enum { EDNS_EXPIRE = 9 };   /* RFC 7314 */
 
 /* Stages of the record stream. */
 enum {
@@ -48,37 +48,6 @@ void rd_xfrin_free(rd_xfrin *x)
     rd_rrlist_free(&x->diff);
 }
 
-/* The name at m[pos], decompressed into out (RD_NAME_MAX + 1 bytes).  Returns the offset
- * just after the name as it lies at pos, or 0 when malformed.  A pointer (RFC 1035 4.1.4)
- * must point before every byte of the name read so far, so each jump goes strictly
- * backwards and a pointer loop cannot exist. */
-static size_t read_name(const uint8_t *m, size_t len, size_t pos, uint8_t *out, size_t *outlen)
-{
-    size_t end = 0, o = 0, p = pos, floor = pos;
-    for (;;) {
-        if (p >= len) return 0;
-        uint8_t l = m[p];
-        if ((l & 0xC0) == 0xC0) {
-            if (p + 2 > len) return 0;
-            size_t target = (size_t)(l & 0x3F) << 8 | m[p + 1];
-            if (!end) end = p + 2;
-            if (target >= floor) return 0;
-            p = floor = target;
-            continue;
-        }
-        if (l & 0xC0) return 0;              /* 0x40/0x80 label types: RFC 6891 */
-        if (o + l + 1 > RD_NAME_MAX) return 0;
-        if (p + 1 + l > len) return 0;
-        memcpy(out + o, m + p, (size_t)l + 1);
-        o += (size_t)l + 1;
-        if (l == 0) break;
-        p += (size_t)l + 1;
-    }
-    if (!end) end = p + 1;
-    *outlen = o;
-    return end;
-}
-
 /* How the rdata of a type holds names that a sender may compress (RFC 1035 3.3 for the
  * original types; RFC 3597 4 lists the later ones a receiver must also decompress):
  * 'n' a name, '2' a 16-bit field, '6' three of them, 's' a character-string, 'F' the 20
@@ -115,7 +84,7 @@ static long expand_rdata(uint16_t type, const uint8_t *m, size_t len, size_t p, 
         switch (*shape) {
         case 'n': {
             uint8_t name[RD_NAME_MAX + 1];
-            size_t nl, after = read_name(m, len, p, name, &nl);
+            size_t nl, after = rd_wire_name_read(m, len, p, name, &nl, 0);
             if (!after || after > end || o + nl > cap) return -1;
             memcpy(out + o, name, nl);
             o += nl;
@@ -182,7 +151,7 @@ static int take_record(rd_xfrin *x, const uint8_t *owner, uint16_t type, uint16_
         return fail(x, "SOA record at %s, not at the apex", rd_name_to_text(owner, buf, sizeof buf));
     if (is_soa && soa_serial(rd, rdlen, &serial) != 0)
         return fail(x, "malformed SOA record");
-    if (type == RD_T_AXFR || type == RD_T_IXFR || type == T_OPT || type == RD_T_TSIG_XFR
+    if (type == RD_T_AXFR || type == RD_T_IXFR || type == RD_T_OPT || type == RD_T_TSIG_XFR
         || type == RD_T_ANY)
         return fail(x, "record of meta type %u in the answer", type);
 
@@ -281,7 +250,7 @@ static int read_records(rd_xfrin *x, const uint8_t *m, size_t len, size_t p, siz
     for (size_t i = 0; i < total; i++) {
         uint8_t owner[RD_NAME_MAX + 1];
         size_t ol, start = p;
-        p = read_name(m, len, p, owner, &ol);
+        p = rd_wire_name_read(m, len, p, owner, &ol, 0);
         if (!p || p + 10 > len) return fail(x, "malformed record %zu of message %u", i + 1, x->messages);
         uint16_t type = rd_get16(m + p), rclass = rd_get16(m + p + 2);
         uint32_t ttl = rd_get32(m + p + 4);
@@ -301,7 +270,7 @@ static int read_records(rd_xfrin *x, const uint8_t *m, size_t len, size_t p, siz
                 /* RFC 8945 5.1: TSIG is the last record */
                 if (i != total - 1) return fail(x, "TSIG record not last");
                 *tsig_off = start;
-            } else if (type == T_OPT) {
+            } else if (type == RD_T_OPT) {
                 if (read_opt(x, m + p, rdlen) != 0) return -1;
             }
         }
@@ -333,7 +302,7 @@ int rd_xfrin_message(rd_xfrin *x, const uint8_t *m, size_t len, size_t *tsig_off
     if (qd) {
         uint8_t q[RD_NAME_MAX + 1];
         size_t ql;
-        p = read_name(m, len, p, q, &ql);
+        p = rd_wire_name_read(m, len, p, q, &ql, 0);
         if (!p || p + 4 > len) return fail(x, "malformed question");
         if (!rd_name_eq(q, x->origin) || rd_get16(m + p) != x->qtype)
             return fail(x, "the question is not the one asked");

@@ -72,10 +72,4 @@ int rd_xfrin_apply(rd_xfrin *x, const zimg *cur, rd_rrlist *out);
 /* The records of an image, as a record list (owner names lower-case as stored). */
 int rd_xfrin_image_records(const zimg *z, rd_rrlist *out);
 
-/* RFC 1982 serial number arithmetic: a < b. */
-static inline int rd_serial_lt(uint32_t a, uint32_t b)
-{
-    return a != b && (uint32_t)(b - a) < 0x80000000u;
-}
-
 #endif

@@ -29,15 +29,14 @@ static int buf_put(buf *b, const void *d, size_t n)
     return 0;
 }
 
-
 static void rec_out(buf *b, const uint8_t *owner, uint16_t type, uint32_t ttl,
                     const uint8_t *rdata, uint16_t rdlen)
 {
     uint8_t f[10];
-    f[0] = type >> 8; f[1] = (uint8_t)type;
-    f[2] = 0; f[3] = RD_C_IN;
+    rd_put16(f, type);
+    rd_put16(f + 2, RD_C_IN);
     rd_put32(f + 4, ttl);
-    f[8] = rdlen >> 8; f[9] = (uint8_t)rdlen;
+    rd_put16(f + 8, rdlen);
     buf_put(b, owner, rd_name_len(owner));
     buf_put(b, f, 10);
     buf_put(b, rdata, rdlen);
@@ -49,7 +48,7 @@ static long rrset_out(buf *b, const zimg *z, const uint8_t *owner, const zrrset 
     const uint8_t *p = zimg_base(z) + r->rdata_off, *end = p + r->rdata_len;
     long n = 0;
     for (unsigned i = 0; i < r->count && p + 2 <= end; i++) {
-        uint16_t l = (uint16_t)(p[0] << 8 | p[1]);
+        uint16_t l = rd_get16(p);
         rec_out(b, owner, r->type, r->ttl, p + 2, l);
         p += 2 + l;
         n++;
@@ -70,8 +69,8 @@ static long rrset_diff(buf *del, buf *add, const zimg *o, const zrrset *ro, cons
     long cnt = 0;
     while (a + 2 <= ae || b + 2 <= be) {
         int c;
-        uint16_t al = a + 2 <= ae ? (uint16_t)(a[0] << 8 | a[1]) : 0;
-        uint16_t bl = b + 2 <= be ? (uint16_t)(b[0] << 8 | b[1]) : 0;
+        uint16_t al = a + 2 <= ae ? rd_get16(a) : 0;
+        uint16_t bl = b + 2 <= be ? rd_get16(b) : 0;
         if (a + 2 > ae) c = 1;
         else if (b + 2 > be) c = -1;
         else c = zimg_rdata_cmp(ro->type, a + 2, al, b + 2, bl);
@@ -121,7 +120,7 @@ static int soa_out(buf *b, const zimg *z)
     const zrrset *r = zimg_find_rrset(z, zimg_apex(z), RD_T_SOA);
     if (!r) return -1;
     const uint8_t *p = zimg_base(z) + r->rdata_off;
-    rec_out(b, zimg_origin(z), RD_T_SOA, r->ttl, p + 2, (uint16_t)(p[0] << 8 | p[1]));
+    rec_out(b, zimg_origin(z), RD_T_SOA, r->ttl, p + 2, rd_get16(p));
     return 0;
 }
 
@@ -174,12 +173,12 @@ const uint8_t *zdiff_record(const uint8_t *p, const uint8_t *end, const uint8_t 
     if (o == 0) return NULL;
     if (o + 10 > avail) return NULL;
     const uint8_t *f = p + o;
-    uint16_t len = (uint16_t)(f[8] << 8 | f[9]);
+    uint16_t len = rd_get16(f + 8);
     if (o + 10 + len > avail) return NULL;
     *owner = p;
-    *type = (uint16_t)(f[0] << 8 | f[1]);
-    *rclass = (uint16_t)(f[2] << 8 | f[3]);
-    *ttl = zdiff_get32(f + 4);
+    *type = rd_get16(f);
+    *rclass = rd_get16(f + 2);
+    *ttl = rd_get32(f + 4);
     *rdata = f + 10;
     *rdlen = len;
     return f + 10 + len;
@@ -195,8 +194,8 @@ int zdiff_journal_check(const uint8_t *buf, size_t len, char *err, size_t errlen
             snprintf(err, errlen, "changeset header cut at byte %zu", (size_t)(p - buf));
             return -1;
         }
-        uint32_t l = zdiff_get32(p), from = zdiff_get32(p + 4), to = zdiff_get32(p + 8);
-        uint32_t count = zdiff_get32(p + 12);
+        uint32_t l = rd_get32(p), from = rd_get32(p + 4), to = rd_get32(p + 8);
+        uint32_t count = rd_get32(p + 12);
         if (l < ZDIFF_HDR || l > (size_t)(end - p)) {
             snprintf(err, errlen, "changeset at byte %zu: bad length %u", (size_t)(p - buf), l);
             return -1;
@@ -262,11 +261,11 @@ long zdiff_condense(const uint8_t *chain, size_t len, uint8_t **out, size_t *out
     int ncs = 0;
     while (p < end) {
         if ((size_t)(end - p) < ZDIFF_HDR) return -1;
-        uint32_t l = zdiff_get32(p);
+        uint32_t l = rd_get32(p);
         if (l < ZDIFF_HDR || l > (size_t)(end - p)) return -1;
-        if (ncs == 0) from = zdiff_get32(p + 4);
-        to = zdiff_get32(p + 8);
-        total += zdiff_get32(p + 12);
+        if (ncs == 0) from = rd_get32(p + 4);
+        to = rd_get32(p + 8);
+        total += rd_get32(p + 12);
         p += l;
         ncs++;
     }
@@ -280,7 +279,7 @@ long zdiff_condense(const uint8_t *chain, size_t len, uint8_t **out, size_t *out
     long result = -1;
     buf del = { 0 }, add = { 0 };
     for (p = chain; p < end; ) {
-        uint32_t l = zdiff_get32(p);
+        uint32_t l = rd_get32(p);
         const uint8_t *r = p + ZDIFF_HDR, *ce = p + l;
         int soas = 0;
         while (r < ce) {

@@ -45,9 +45,4 @@ const uint8_t *zdiff_record(const uint8_t *p, const uint8_t *end, const uint8_t 
                             uint16_t *type, uint16_t *rclass, uint32_t *ttl,
                             const uint8_t **rdata, uint16_t *rdlen);
 
-static inline uint32_t zdiff_get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
 #endif

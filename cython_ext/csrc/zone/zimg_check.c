@@ -4,6 +4,7 @@
  * and missing glue are found where the builder meets them: zimg_build.c.) */
 #include "zimg_build_int.h"
 #include "zscan.h"
+#include "lib/rd_wire.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -116,7 +117,7 @@ int zimg_check_nsec3_iterations(const rd_rrlist *l, unsigned max_iterations, rd_
             (rr->flags & RD_RR_TEXT_RDATA))
             continue;
         const uint8_t *rd = l->arena + rr->rdata;
-        unsigned it = (unsigned)rd[2] << 8 | rd[3];
+        unsigned it = rd_get16(rd + 2);
         if (it > max_iterations) {
             /* Section 3.2: validators may treat such answers as insecure or bogus
              * (BIND 9.20 above 50), and each proof costs the server it + 1 hashes per
@@ -135,7 +136,7 @@ int zimg_check_nsec3_iterations(const rd_rrlist *l, unsigned max_iterations, rd_
         const uint8_t *rd = l->arena + w->rdata;
         rd_msgs_add(msgs, RD_MSG_WARNING, w->file, w->line,
                     "NSEC3 iterations %u: RFC 9276 3.1 says zones SHOULD use 0",
-                    (unsigned)rd[2] << 8 | rd[3]);
+                    (unsigned)rd_get16(rd + 2));
     }
     return 0;
 }

@@ -430,7 +430,7 @@ static int parse_file_here(zs_state *st, const char *path, int regular_only, uin
         close(fd);
         return ZS_REPORTED;
     }
-    if (st->nstack > ZS_INCLUDE_DEPTH_CAP) {     /* dir_include keeps depth below this */
+    if (st->nstack > ZS_INCLUDE_DEPTH_CAP) {     /* dir_include keeps nstack below this */
         close(fd);
         return ENOMEM;
     }
@@ -482,7 +482,7 @@ static void dir_include(zs_state *st, zs_tok *t, size_t n, uint32_t line)
     }
     int max = st->opt->include_depth_max > 0 ? st->opt->include_depth_max : 10;
     if (max > ZS_INCLUDE_DEPTH_CAP) max = ZS_INCLUDE_DEPTH_CAP;
-    if (st->depth + 1 > max) {
+    if (st->nstack > max) {                /* the new file would be at depth nstack */
         zs_err(st, line, "$INCLUDE nesting deeper than %d", max);
         return;
     }
@@ -496,9 +496,7 @@ static void dir_include(zs_state *st, zs_tok *t, size_t n, uint32_t line)
 
     zs_scope includer = st->sc;
     if (have_new_origin) set_origin(st, w);
-    st->depth++;
     int err = parse_file_here(st, path, 1, line);
-    st->depth--;
     st->sc = includer;
     if (err && err != ZS_REPORTED)
         zs_err(st, line, "cannot open $INCLUDE file '%s': %s", path, file_error(err));

@@ -51,9 +51,8 @@ typedef struct zs_state {
     const zs_options *opt;
     rd_rrlist *out;
     rd_msgs *msgs;
-    int depth;                     /* $INCLUDE depth of the buffer being parsed */
     zs_open_file stack[ZS_INCLUDE_DEPTH_CAP + 1];   /* the files being parsed, top first */
-    int nstack;
+    int nstack;                    /* 1 + the $INCLUDE depth of the buffer being parsed */
     uint32_t included_files;       /* $INCLUDEs followed so far (include_files_max) */
     uint64_t included_bytes;       /* and the bytes they read (include_bytes_max) */
     char *top_dir;                 /* realpath of the top file's directory (include_dir_only) */
