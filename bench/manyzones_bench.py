@@ -39,7 +39,7 @@ sys.path.insert(0, HERE)
 
 import procfs                              # noqa: E402
 import servers                             # noqa: E402
-from servers import OUT, Server, free_port, soa_answered   # noqa: E402
+from servers import OUT, free_port, soa_answered   # noqa: E402
 
 SO_RCVBUFFORCE = 33                        # Linux; not exported by the socket module
 WORDS = ("alpha", "bravo", "delta", "echo", "kilo", "lima", "oscar", "tango", "zulu", "x")
@@ -174,79 +174,31 @@ zones:
         self.proc.send_signal(signal.SIGHUP)
 
 
-class ManyKnot(Server):
-    name = "knot"
+class ManyKnot(servers.Knot):
+    """knotd with one UDP, TCP and background worker, a knotc socket and all the zones."""
 
     def __init__(self, zdir, names, port=None, cpu=None):
-        super().__init__(os.path.join(zdir, names[0] + "zone"), names[0], port, cpu)
+        super().__init__(os.path.join(zdir, names[0] + "zone"), names[0], port, cpu, workers=1,
+                         control=True)
         self.zdir, self.names = zdir, names
 
-    def command(self):
-        conf = os.path.join(self.tmp, "knot.conf")
-        with open(conf, "w") as f:
-            f.write(f"""server:
-    rundir: "{self.tmp}"
-    listen: 127.0.0.1@{self.port}
-    udp-workers: 1
-    tcp-workers: 1
-    background-workers: 1
-control:
-    listen: "{self.tmp}/knot.sock"
-log:
-  - target: stderr
-    any: warning
-database:
-    storage: "{self.tmp}"
-template:
-  - id: default
-    storage: "{self.zdir}"
-    zonefile-sync: -1
-    zonefile-load: whole
-    journal-content: none
-zone:
-""")
-            for n in self.names:
-                f.write(f'  - domain: "{n}"\n    file: "{self.zdir}/{n}zone"\n')
-        return ["knotd", "-c", conf]
+    def zone_files(self):
+        return [(n, f"{self.zdir}/{n}zone") for n in self.names]
 
     def reload(self):
-        subprocess.run(["knotc", "-s", f"{self.tmp}/knot.sock", "reload"], check=True,
-                       capture_output=True)
+        subprocess.run(["knotc", "-s", self.control, "reload"], check=True, capture_output=True)
 
 
-class ManyNSD(Server):
-    name = "nsd"
+class ManyNSD(servers.NSD):
+    """nsd with one server process and all the zones, at verbosity 0."""
+    verbosity = 0
 
     def __init__(self, zdir, names, port=None, cpu=None):
         super().__init__(os.path.join(zdir, names[0] + "zone"), names[0], port, cpu)
         self.zdir, self.names = zdir, names
 
-    def command(self):
-        t = self.tmp
-        conf = os.path.join(t, "nsd.conf")
-        with open(conf, "w") as f:
-            f.write(f"""server:
-    ip-address: 127.0.0.1@{self.port}
-    server-count: 1
-    username: ""
-    chroot: ""
-    zonesdir: "{self.zdir}"
-    database: ""
-    zonelistfile: "{t}/zone.list"
-    xfrdfile: "{t}/xfrd.state"
-    xfrdir: "{t}"
-    pidfile: "{t}/nsd.pid"
-    verbosity: 0
-    rrl-ratelimit: 0
-    rrl-whitelist-ratelimit: 0
-    do-ip6: no
-    reuseport: no
-remote-control:
-    control-enable: no
-""")
-            for n in self.names:
-                f.write(f'zone:\n    name: "{n}"\n    zonefile: "{self.zdir}/{n}zone"\n')
-        return ["nsd", "-d", "-c", conf]
+    def zone_files(self):
+        return [(n, f"{self.zdir}/{n}zone") for n in self.names]
 
 
 # ---------------------------------------------------------------- measurements

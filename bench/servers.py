@@ -103,6 +103,10 @@ class Server:
     def command(self):
         raise NotImplementedError
 
+    def zone_files(self):
+        """(origin, file) of every zone the server is configured with: the one by default."""
+        return [(self.origin, self.zone)]
+
     def start(self):
         cmd = self.command()
         if self.cpu is not None:
@@ -162,24 +166,27 @@ class Server:
 
 
 class Knot(Server):
-    """knotd with a temporary text config: one zone, no journal, no zone-file sync."""
+    """knotd with a temporary text config: one zone, no journal, no zone-file sync.
+    control: a knotc socket at self.control."""
     name = "knot"
 
-    def __init__(self, zone, origin, port=None, cpu=None, workers=None):
+    def __init__(self, zone, origin, port=None, cpu=None, workers=None, control=False):
         super().__init__(zone, origin, port, cpu)
         self.workers = workers
+        self.control = os.path.join(self.tmp, "knot.sock") if control else None
 
     def command(self):
         w = ""
         if self.workers:
             w = (f"    udp-workers: {self.workers}\n    tcp-workers: {self.workers}\n"
                  f"    background-workers: {self.workers}\n")
+        ctl = f'control:\n    listen: "{self.control}"\n' if self.control else ""
         conf = os.path.join(self.tmp, "knot.conf")
         with open(conf, "w") as f:
             f.write(f"""server:
     rundir: "{self.tmp}"
     listen: 127.0.0.1@{self.port}
-{w}log:
+{w}{ctl}log:
   - target: stderr
     any: warning
 database:
@@ -191,15 +198,16 @@ template:
     zonefile-load: whole
     journal-content: none
 zone:
-  - domain: {self.origin}
-    file: "{self.zone}"
 """)
+            for origin, path in self.zone_files():
+                f.write(f'  - domain: "{origin}"\n    file: "{path}"\n')
         return ["knotd", "-c", conf]
 
 
 class NSD(Server):
     """nsd in the foreground (-d) reading the zone file directly (no nsd.db), RRL off."""
     name = "nsd"
+    verbosity = 1
 
     def __init__(self, zone, origin, port=None, cpu=None, servers=1):
         super().__init__(zone, origin, port, cpu)
@@ -220,17 +228,16 @@ class NSD(Server):
     xfrdfile: "{t}/xfrd.state"
     xfrdir: "{t}"
     pidfile: "{t}/nsd.pid"
-    verbosity: 1
+    verbosity: {self.verbosity}
     rrl-ratelimit: 0
     rrl-whitelist-ratelimit: 0
     do-ip6: no
     reuseport: no
 remote-control:
     control-enable: no
-zone:
-    name: {self.origin}
-    zonefile: "{self.zone}"
 """)
+            for origin, path in self.zone_files():
+                f.write(f'zone:\n    name: "{origin}"\n    zonefile: "{path}"\n')
         return ["nsd", "-d", "-c", conf]
 
 

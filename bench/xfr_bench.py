@@ -206,13 +206,8 @@ def genzone_serial(path):
 
 
 def _start_on(kind, port, primary_port):
-    import refservers
-    orig = refservers.free_port
-    refservers.free_port = lambda host="127.0.0.1": port     # the port NOTIFY is sent to
-    try:
-        return start_secondary(kind, ORIGIN, ("127.0.0.1", primary_port), KEY, timeout=1800)
-    finally:
-        refservers.free_port = orig
+    """A secondary on `port`, the one the primary NOTIFYs."""
+    return start_secondary(kind, ORIGIN, ("127.0.0.1", primary_port), KEY, timeout=1800, port=port)
 
 
 def udp_under_transfers(zone, queries, qps, duration):

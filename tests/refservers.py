@@ -37,6 +37,7 @@ UDP_PAYLOAD_CEILING = 1232
 
 KNOTD = shutil.which("knotd") or "/usr/sbin/knotd"
 NSD = shutil.which("nsd") or "/usr/sbin/nsd"
+NAMED = shutil.which("named") or "/usr/sbin/named"     # BIND 9, for the transfer tests
 
 Zone = tuple  # (origin: str, path: str)
 
@@ -194,6 +195,13 @@ def _wait_ready(server: RefServer, timeout: float) -> None:
             time.sleep(0.05)
 
 
+def command(kind: str, conf: str) -> list:
+    """The command line of reference server `kind` (knot, nsd, bind) with config file
+    `conf`, in the foreground as our child, so stop() ends exactly what we started."""
+    return {"knot": [KNOTD, "-c", conf], "nsd": [NSD, "-d", "-c", conf],
+            "bind": [NAMED, "-g", "-c", conf]}[kind]       # named -g: log to stderr
+
+
 def _launch(name: str, argv: list, workdir: str, host: str, port: int,
             zones: Sequence[Zone], timeout: float) -> RefServer:
     log_path = os.path.join(workdir, f"{name}.log")
@@ -263,7 +271,7 @@ def _start_knot_once(zones: Sequence[Zone], host: str, port: int, timeout: float
     conf = os.path.join(workdir, "knot.conf")
     with open(conf, "w") as f:
         f.write(_knot_conf(workdir, host, port, zones))
-    return _launch("knot", [KNOTD, "-c", conf], workdir, host, port, zones, timeout)
+    return _launch("knot", command("knot", conf), workdir, host, port, zones, timeout)
 
 
 def _nsd_conf(workdir: str, host: str, port: int, zones: Sequence[Zone]) -> str:
@@ -305,8 +313,7 @@ def _start_nsd_once(zones: Sequence[Zone], host: str, port: int, timeout: float)
     conf = os.path.join(workdir, "nsd.conf")
     with open(conf, "w") as f:
         f.write(_nsd_conf(workdir, host, port, zones))
-    # -d: stay in the foreground as our child, so stop() ends exactly what we started.
-    server = _launch("nsd", [NSD, "-d", "-c", conf], workdir, host, port, zones, timeout)
+    server = _launch("nsd", command("nsd", conf), workdir, host, port, zones, timeout)
     server.log_path = os.path.join(workdir, "nsd.log") if os.path.exists(
         os.path.join(workdir, "nsd.log")) else server.log_path
     return server

@@ -8,6 +8,7 @@ Use the `robdns_server` fixture of conftest.py (a factory) in any test:
         r = srv.query("www.example.com.", "A", tcp=True, family=6)
         srv.write_zone("example.com.", NEW_TEXT); srv.reload()   # ctl reload, waits
         srv.ctl("status")                                   # the ctl client's JSON answer
+        srv.ctl_cli("zone-status", "example.com.")          # `robdns ctl` run as a command
 
 The server's readiness is taken from its own sd_notify READY=1 on a socket the fixture
 creates; every server is stopped (SIGTERM, then SIGKILL) at the end of the test.
@@ -196,6 +197,14 @@ class RobdnsServer:
     def ctl(self, cmd, timeout=60.0, **fields):
         from robdns import ctl
         return ctl.request(self.control, cmd, timeout=timeout, **fields)
+
+    def ctl_cli(self, *args, **run):
+        """`robdns ctl -s SOCKET ARGS...` as an operator runs it: the CompletedProcess, text
+        output captured (`run`: more subprocess.run arguments, e.g. cwd)."""
+        env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+        run = dict({"cwd": ROOT, "env": env, "timeout": 60}, **run)
+        return subprocess.run([sys.executable, "-m", "robdns", "ctl", "-s", self.control, *args],
+                              capture_output=True, text=True, **run)
 
     def reload(self):
         return self.ctl("reload")

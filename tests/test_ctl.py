@@ -14,29 +14,24 @@ from serverproc import ROOT, read_example_zone
 SERIAL = 2026112701
 
 
-def ctl(srv, *args):
-    return subprocess.run([sys.executable, "-m", "robdns", "ctl", "-s", srv.control, *args],
-                          capture_output=True, text=True, timeout=60, cwd=ROOT)
-
-
 def test_status_zone_status_and_stats(robdns_server):
     srv = robdns_server(workers=2)
-    r = ctl(srv, "status")
+    r = srv.ctl_cli("status")
     assert r.returncode == 0, r.stderr
     assert f"pid {srv.pid}" in r.stdout and "2 workers" in r.stdout
     assert f"zone example.com. ok: serial {SERIAL}, 27 records" in r.stdout
-    r = ctl(srv, "zone-status", "example.com")
+    r = srv.ctl_cli("zone-status", "example.com")
     assert r.returncode == 0 and f"serial {SERIAL}" in r.stdout
-    r = ctl(srv, "zone-status", "nope.example.")
+    r = srv.ctl_cli("zone-status", "nope.example.")
     assert r.returncode == 1 and "no zone nope.example. configured" in r.stderr
     srv.query("www.example.com.", "A")
     srv.query("www.example.com.", "MX", tcp=True)
-    r = ctl(srv, "stats")
+    r = srv.ctl_cli("stats")
     lines = dict(line.split(": ", 1) for line in r.stdout.splitlines())
     assert lines["udp.queries"] == "1" and lines["udp.qtype.A"] == "1"
     assert lines["tcp.queries"] == "1" and lines["tcp.qtype.MX"] == "1"
     assert lines["udp.rcode.NOERROR"] == "1"
-    r = ctl(srv, "status", "--json")
+    r = srv.ctl_cli("status", "--json")
     st = json.loads(r.stdout)
     assert st["ok"] and st["zones"][0]["serial"] == SERIAL and st["workers"] == 2
 
@@ -46,7 +41,7 @@ def test_stats_in_prometheus_format(robdns_server):
     for _ in range(3):
         srv.query("www.example.com.", "A")
     srv.query("nope.example.com.", "AAAA", tcp=True)
-    r = ctl(srv, "stats", "--prometheus")
+    r = srv.ctl_cli("stats", "--prometheus")
     assert r.returncode == 0, r.stderr
     from prometheus_client.parser import text_string_to_metric_families
     samples = {}
@@ -65,19 +60,19 @@ def test_stats_in_prometheus_format(robdns_server):
 def test_reload_reports_zone_errors_and_exit_status(robdns_server):
     srv = robdns_server()
     srv.write_zone("example.com.", read_example_zone() + "oops IN MX not-a-number mail\n")
-    r = ctl(srv, "reload")
+    r = srv.ctl_cli("reload")
     assert r.returncode == 1
     assert "zone example.com. FAILED" in r.stdout and f"serial {SERIAL}" in r.stdout
     assert srv.zone_files["example.com."] + ":" in r.stdout        # FILE:LINE: reason
     srv.write_zone("example.com.", read_example_zone().replace(str(SERIAL), str(SERIAL + 1)))
-    r = ctl(srv, "reload")
+    r = srv.ctl_cli("reload")
     assert r.returncode == 0 and f"serial {SERIAL + 1}" in r.stdout
     assert srv.serial("example.com.") == SERIAL + 1
 
 
 def test_stop(robdns_server):
     srv = robdns_server()
-    r = ctl(srv, "stop")
+    r = srv.ctl_cli("stop")
     assert r.returncode == 0
     assert srv.proc.wait(10) == 0
 
@@ -124,12 +119,12 @@ def test_status_exits_non_zero_while_a_zone_is_failed(robdns_server):
     srv = robdns_server({"example.com.": read_example_zone(),
                          "broken.test.": "$TTL 1h\n@ IN A 192.0.2.1\n"})       # no SOA
     for args in (["status"], ["status", "--json"]):
-        r = ctl(srv, *args)
+        r = srv.ctl_cli(*args)
         assert r.returncode == 1, (args, r.stdout, r.stderr)
-    assert "zone broken.test. FAILED" in ctl(srv, "status").stdout
+    assert "zone broken.test. FAILED" in srv.ctl_cli("status").stdout
     srv.write_zone("broken.test.", "$TTL 1h\n@ IN SOA ns hm 7 1 1 1 1\n@ IN NS ns\nns IN A 192.0.2.1\n")
-    assert ctl(srv, "reload").returncode == 0
-    r = ctl(srv, "status")
+    assert srv.ctl_cli("reload").returncode == 0
+    r = srv.ctl_cli("status")
     assert r.returncode == 0 and "FAILED" not in r.stdout, r.stdout
 
 
@@ -139,18 +134,18 @@ def test_status_exits_non_zero_while_the_config_is_failed(robdns_server):
         good = f.read()
     with open(srv.config_path, "a") as f:
         f.write("bogus_key: 1\n")
-    assert ctl(srv, "reload").returncode == 1
-    r = ctl(srv, "status")
+    assert srv.ctl_cli("reload").returncode == 1
+    r = srv.ctl_cli("status")
     assert r.returncode == 1 and "FAILED, previous config in use" in r.stdout
     with open(srv.config_path, "w") as f:
         f.write(good)
-    assert ctl(srv, "reload").returncode == 0
-    assert ctl(srv, "status").returncode == 0
+    assert srv.ctl_cli("reload").returncode == 0
+    assert srv.ctl_cli("status").returncode == 0
 
 
 def test_one_worker_is_singular(robdns_server):
     srv = robdns_server(workers=1)
-    r = ctl(srv, "status")
+    r = srv.ctl_cli("status")
     assert "; 1 worker on " in r.stdout, r.stdout
 
 

@@ -1,14 +1,12 @@
 # test_dynzones.py — zones added and removed at run time (ctl zone-add / zone-remove), kept across reloads and restarts in server.storage, and one-zone reloads that touch no other zone.
 import json
 import os
-import subprocess
-import sys
 
 import dns.rcode
 
 from robdns import config
 from robdns.dynzones import DynamicZones
-from serverproc import ROOT, RobdnsServer
+from serverproc import RobdnsServer
 
 COM = """$ORIGIN example.com.
 $TTL 300
@@ -94,16 +92,12 @@ def test_ctl_command_line(tmp_path):
     srv = RobdnsServer(str(tmp_path), {"example.com.": COM}, families=(4,))
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "net.zone").write_text(NET)
-    env = dict(os.environ, PYTHONPATH=ROOT)
     try:
-        run = [sys.executable, "-m", "robdns", "ctl", "-s", srv.control]
-        r = subprocess.run(run + ["zone-add", "example.net.", "sub/net.zone"], cwd=tmp_path,
-                           env=env, capture_output=True, text=True, timeout=60)
+        r = srv.ctl_cli("zone-add", "example.net.", "sub/net.zone", cwd=tmp_path)
         assert r.returncode == 0, r.stderr
         assert "example.net." in r.stdout
         assert address(srv, "www.example.net.") == "198.51.100.80"
-        r = subprocess.run(run + ["zone-remove", "example.net."], env=env, capture_output=True,
-                           text=True, timeout=60)
+        r = srv.ctl_cli("zone-remove", "example.net.")
         assert r.returncode == 0 and "zone example.net. removed" in r.stdout, r.stderr
         assert srv.query("www.example.net.").rcode() == dns.rcode.REFUSED
     finally:

@@ -218,8 +218,7 @@ def test_ready_is_false_while_the_zones_load(robdns_server, tmp_path):
 
 def _ctl_status_seconds(srv):
     t0 = time.monotonic()
-    r = subprocess.run([sys.executable, "-m", "robdns", "ctl", "-s", srv.control, "status"],
-                       capture_output=True, text=True, timeout=30, cwd=ROOT)
+    r = srv.ctl_cli("status", timeout=30)
     assert r.returncode == 0, r.stderr
     return time.monotonic() - t0
 

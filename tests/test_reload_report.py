@@ -4,18 +4,11 @@ not increase (secondaries would never pick the change up)."""
 
 import json
 import os
-import subprocess
-import sys
 import time
 
-from serverproc import ROOT, read_example_zone
+from serverproc import read_example_zone
 
 SERIAL = 2026112701
-
-
-def ctl(srv, *args):
-    return subprocess.run([sys.executable, "-m", "robdns", "ctl", "-s", srv.control, *args],
-                          capture_output=True, text=True, timeout=60, cwd=ROOT)
 
 
 def test_reload_and_status_say_which_settings_wait_for_a_restart(robdns_server):
@@ -23,21 +16,21 @@ def test_reload_and_status_say_which_settings_wait_for_a_restart(robdns_server):
     srv.config["server"]["workers"] = 2
     srv.config["server"]["rrl"] = {"rate": 50}
     srv.write_config()
-    r = ctl(srv, "reload")
+    r = srv.ctl_cli("reload")
     assert r.returncode == 0, r.stderr
     assert "restart needed: server.workers, server.rrl" in r.stdout
     resp = srv.ctl("reload")
     assert resp["ok"] and resp["restart_needed"] == ["server.workers", "server.rrl"]
     assert srv.ctl("status")["restart_needed"] == ["server.workers", "server.rrl"]
     assert srv.ctl("status")["workers"] == 1          # still the running value
-    r = ctl(srv, "status")
+    r = srv.ctl_cli("status")
     assert "restart needed: server.workers, server.rrl" in r.stdout
     # Back to what runs: nothing waits any more.
     srv.config["server"]["workers"] = 1
     del srv.config["server"]["rrl"]
     srv.write_config()
     assert srv.ctl("reload")["restart_needed"] == []
-    assert "restart needed" not in ctl(srv, "status").stdout
+    assert "restart needed" not in srv.ctl_cli("status").stdout
 
 
 def zone_status(srv):
@@ -53,7 +46,7 @@ def test_changed_content_under_the_same_serial_is_warned_about(robdns_server):
     z = zone_status(srv)
     assert len(z["warnings"]) == 1 and f"serial {SERIAL} is unchanged" in z["warnings"][0]
     assert "content changed" in srv.log_text()
-    r = ctl(srv, "zone-status", "example.com.")
+    r = srv.ctl_cli("zone-status", "example.com.")
     assert r.returncode == 0 and "warning: zone example.com.: content changed" in r.stdout
     # The new content is served all the same (as Knot does).
     assert [rd.address for rd in srv.query("mail.example.com.", "A").answer[0]] == ["192.0.2.26"]
@@ -83,5 +76,5 @@ def test_same_content_or_a_higher_serial_is_not_warned_about(robdns_server):
     srv.write_zone("example.com.", text.replace(str(SERIAL), "5").replace("192.0.2.25", "192.0.2.27"))
     assert srv.reload()["ok"] and zone_status(srv)["warnings"] == []
     assert "content changed" not in srv.log_text()
-    st = json.loads(ctl(srv, "status", "--json").stdout)
+    st = json.loads(srv.ctl_cli("status", "--json").stdout)
     assert st["zones"][0]["serial"] == 5 and os.path.exists(srv.control)

@@ -10,25 +10,30 @@ transfers.
 
 import os
 import signal
-import subprocess
 import tempfile
 import time
 
 import dns.message
 import dns.query
-import dns.rdatatype
 import dns.tsigkeyring
 
-from refservers import KNOTD, NSD, RefServerError, _start_with_retries, _launch
+from refservers import RefServerError, _launch, _start_with_retries, command
 
-NAMED = "/usr/sbin/named"
 KEY_NAME = "xfr.key."
 KEY_SECRET = "bm90LWEtcmVhbC1zZWNyZXQtanVzdC1hLXRlc3Qta2V5"   # base64
 KEY_ALG = "hmac-sha256"
+KEY = (KEY_NAME, KEY_ALG, KEY_SECRET)       # as xfr_secondaries.start_secondary takes it
 
 
 def keyring():
     return dns.tsigkeyring.from_text({KEY_NAME: (KEY_ALG, KEY_SECRET)})
+
+
+def axfr(host, port, origin):
+    """The zone a server at (host, port) gives by AXFR (TSIG-signed), as a dns.zone.Zone."""
+    import dns.zone
+    return dns.zone.from_xfr(dns.query.xfr(host, origin, port=port, keyring=keyring(),
+                                           keyname=KEY_NAME, timeout=10))
 
 
 def robdns_keys():
@@ -143,10 +148,7 @@ class Primary:
 
     def records(self):
         """The zone as dnspython receives it by AXFR (TSIG-signed)."""
-        import dns.zone
-        z = dns.zone.from_xfr(dns.query.xfr(self.host, self.origin, port=self.port,
-                                            keyring=keyring(), keyname=KEY_NAME, timeout=10))
-        return z
+        return axfr(self.host, self.port, self.origin)
 
     def stop(self, keep=False):
         """Stop the server; its directory (zone file, journal) stays with keep=True, for a
@@ -179,63 +181,10 @@ def start_primary(kind, origin, text, notify_to=None, port=None, workdir=None, t
         make = {"knot": _knot_conf, "bind": _named_conf, "nsd": _nsd_conf}[kind]
         with open(conf, "w") as f:
             f.write(make(workdir, host, p, origin, path, notify_to))
-        argv = {"knot": [KNOTD, "-c", conf], "bind": [NAMED, "-g", "-c", conf],
-                "nsd": [NSD, "-d", "-c", conf]}[kind]
-        srv = _launch(kind, argv, workdir, host, p, zones, timeout)
+        srv = _launch(kind, command(kind, conf), workdir, host, p, zones, timeout)
         # RefServer.stop() removes its workdir: keep ours for a restart on the same files
         srv.workdir = tempfile.mkdtemp(prefix="robdns-primary-stopped-")
         return srv
 
     server = _start_with_retries(once, [(origin, path)], "127.0.0.1", timeout)
     return Primary(kind, server, path, origin, workdir)
-
-
-def _knot_secondary_conf(workdir, host, port, origin, primary):
-    return "\n".join([
-        "server:", f'    rundir: "{workdir}"', f'    pidfile: "{workdir}/knot.pid"',
-        f"    listen: {host}@{port}", "    udp-workers: 1", "    tcp-workers: 1",
-        "    background-workers: 1",
-        "log:", "  - target: stderr", "    any: info",
-        "database:", f'    storage: "{workdir}/db"',
-        "key:", f"  - id: {KEY_NAME}", f"    algorithm: {KEY_ALG}", f"    secret: {KEY_SECRET}",
-        "remote:", "  - id: upstream", f"    address: {primary[0]}@{primary[1]}", f"    key: {KEY_NAME}",
-        "acl:", "  - id: notify_from_upstream", f"    address: {primary[0]}", f"    key: {KEY_NAME}",
-        "    action: notify",
-        "  - id: xfr", f"    address: {host}", f"    key: {KEY_NAME}", "    action: transfer",
-        "template:", "  - id: default", f'    storage: "{workdir}"',
-        "zone:", f'  - domain: "{origin}"', "    master: upstream",
-        "    acl: [notify_from_upstream, xfr]",
-    ]) + "\n"
-
-
-class KnotSecondary:
-    """knotd as a secondary of `primary` (host, port), TSIG on its transfers and NOTIFYs."""
-
-    def __init__(self, origin, primary, port, timeout=30.0):
-        self.origin = origin
-        self.workdir = tempfile.mkdtemp(prefix="robdns-knot-secondary-")
-        os.makedirs(os.path.join(self.workdir, "db"), exist_ok=True)
-        conf = os.path.join(self.workdir, "knot.conf")
-        with open(conf, "w") as f:
-            f.write(_knot_secondary_conf(self.workdir, "127.0.0.1", port, origin, primary))
-        # ready once serving the zone (its first transfer done): _launch waits for the SOA
-        self.server = _launch("knot", [KNOTD, "-c", conf], self.workdir, "127.0.0.1", port,
-                              [(origin, "")], timeout)
-
-    def serial(self):
-        q = dns.message.make_query(self.origin, "SOA")
-        r = dns.query.udp(q, "127.0.0.1", port=self.server.port, timeout=2)
-        return r.answer[0][0].serial if r.answer else None
-
-    def records(self):
-        import dns.zone
-        return dns.zone.from_xfr(dns.query.xfr("127.0.0.1", self.origin, port=self.server.port,
-                                               keyring=keyring(), keyname=KEY_NAME, timeout=10))
-
-    def log(self):
-        return self.server.log()
-
-    def stop(self):
-        import shutil
-        self.server.stop()
-        shutil.rmtree(self.workdir, ignore_errors=True)

@@ -9,15 +9,14 @@ back with the same key.
 """
 
 import os
-import shutil
 import tempfile
 
 import dns.message
 import dns.rdatatype
 
-from refservers import (KNOTD, NSD, RefServer, RefServerError, _launch, _start_with_retries)
+from refservers import (KNOTD, NAMED, NSD, RefServer, RefServerError, _launch,
+                        _start_with_retries, command)
 
-NAMED = shutil.which("named") or "/usr/sbin/named"
 BINARIES = {"knot": KNOTD, "nsd": NSD, "bind": NAMED}
 
 
@@ -130,24 +129,18 @@ CONFS = {"knot": ("knot.conf", _knot_conf), "nsd": ("nsd.conf", _nsd_conf),
          "bind": ("named.conf", _named_conf)}
 
 
-def _argv(kind, conf):
-    if kind == "knot":
-        return [KNOTD, "-c", conf]
-    if kind == "nsd":
-        return [NSD, "-d", "-c", conf]
-    return [NAMED, "-g", "-c", conf]      # -g: foreground, log to stderr
-
-
-def start_secondary(kind, zone, primary, key, host="127.0.0.1", timeout=60.0):
+def start_secondary(kind, zone, primary, key, host="127.0.0.1", timeout=60.0, port=None):
     """`kind` (knot, nsd, bind) as a secondary of `zone` from primary (host, port), TSIG
-    key (name, algorithm, base64 secret); returns once it serves the zone."""
-    def once(zones, host, port, timeout):
+    key (name, algorithm, base64 secret); returns once it serves the zone.  It listens on
+    `port` when given (the one a primary configured before it NOTIFYs), else a free one."""
+    def once(zones, host, free, timeout):
+        listen = port or free
         workdir = tempfile.mkdtemp(prefix=f"robdns-sec-{kind}-")
         fname, make = CONFS[kind]
         conf = os.path.join(workdir, fname)
         with open(conf, "w") as f:
-            f.write(make(workdir, host, port, zone, primary, key))
-        server = _launch(kind, _argv(kind, conf), workdir, host, port, zones, timeout)
+            f.write(make(workdir, host, listen, zone, primary, key))
+        server = _launch(kind, command(kind, conf), workdir, host, listen, zones, timeout)
         if kind == "nsd":
             server.log_path = os.path.join(workdir, "nsd.log")
         return server

@@ -7,42 +7,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_images.h"
 #include "query/engine.h"
 
 static rd_db g_db;
 static const zimg *g_zones[16];
 
-static void *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    void *buf = malloc(n > 0 ? (size_t)n : 1);
-    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) { free(buf); buf = NULL; }
-    fclose(f);
-    *len = (size_t)n;
-    return buf;
-}
-
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc; (void)argv;
-    const char *env = getenv("ROBDNS_FUZZ_ZONES");
-    if (env) {
-        char *list = strdup(env), *save = NULL;
-        for (char *p = strtok_r(list, ":", &save); p && g_db.nzones < 16;
-             p = strtok_r(NULL, ":", &save)) {
-            size_t len = 0;
-            void *buf = read_file(p, &len);
-            char err[200];
-            const zimg *z = buf ? zimg_from_buffer(buf, len, err, sizeof err) : NULL;
-            if (!z) { fprintf(stderr, "fuzz_answer: cannot load %s\n", p); abort(); }
-            g_zones[g_db.nzones++] = z;      /* buffers live for the whole run */
-        }
-        free(list);
-    }
+    g_db.nzones = fuzz_load_images(g_zones, 16, "fuzz_answer");
     /* rd_db wants canonical order of origins. */
     for (uint32_t i = 1; i < g_db.nzones; i++)
         for (uint32_t j = i; j > 0 && rd_name_cmp(zimg_origin(g_zones[j - 1]),

@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 
+#include "fuzz_images.h"
 #include "lib/tsig.h"
 #include "query/engine.h"
 #include "query/xfr.h"
@@ -23,37 +24,10 @@ static rd_tsig_key g_keys[2];
 static rd_acl_rule g_acl[3];
 static rd_zone_xfr g_xfr[8];
 
-static void *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    void *buf = malloc(n > 0 ? (size_t)n : 1);
-    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) { free(buf); buf = NULL; }
-    fclose(f);
-    *len = (size_t)n;
-    return buf;
-}
-
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc; (void)argv;
-    const char *env = getenv("ROBDNS_FUZZ_ZONES");
-    if (env) {
-        char *list = strdup(env), *save = NULL;
-        for (char *p = strtok_r(list, ":", &save); p && g_db.nzones < 8;
-             p = strtok_r(NULL, ":", &save)) {
-            size_t len = 0;
-            void *buf = read_file(p, &len);
-            char err[200];
-            const zimg *z = buf ? zimg_from_buffer(buf, len, err, sizeof err) : NULL;
-            if (!z) { fprintf(stderr, "fuzz_xfr: cannot load %s\n", p); abort(); }
-            g_zones[g_db.nzones++] = z;
-        }
-        free(list);
-    }
+    g_db.nzones = fuzz_load_images(g_zones, 8, "fuzz_xfr");
     g_db.zones = g_zones;
     uint32_t dup;
     g_db.ztab = rd_zonetab_build(g_zones, g_db.nzones, &dup);
