@@ -242,7 +242,9 @@ def test_slow_and_hostile_http_clients_do_not_delay_dns_or_control(robdns_server
             t0 = time.monotonic()
             assert _query(srv, "www.example.com.", "A").rcode() == 0
             assert _query(srv, "www.example.com.", "A", tcp=True).rcode() == 0
-            assert time.monotonic() - t0 < 1.0
+            # Well under the 3 s request deadline a blocked path would wait for: that is
+            # the behaviour asserted, not the speed of a loaded machine.
+            assert time.monotonic() - t0 < 2.5
             time.sleep(0.1)
         assert _ctl_status_seconds(srv) < 10       # a Python start, not an HTTP wait
         assert srv.ctl("status")["ok"]
