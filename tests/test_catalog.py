@@ -28,7 +28,7 @@ def test_config_rules(tmp_path):
     with pytest.raises(ConfigError, match="generated: no file"):
         cfg_of("zones:\n  - {name: cat.example., file: c.zone, catalog: {role: producer}}\n", tmp_path)
     with pytest.raises(ConfigError, match="catalog.role"):
-        cfg_of("zones:\n  - {name: cat.example., catalog: {role: consumer}}\n", tmp_path)
+        cfg_of("zones:\n  - {name: cat.example., catalog: {role: mirror}}\n", tmp_path)
     cfg = cfg_of("zones:\n  - {name: cat.example., catalog: {role: producer}}\n"
                  "  - {name: A.example, file: a.zone, catalog_member: CAT.example}\n", tmp_path)
     assert cfg.zones[0].catalog_role == "producer" and cfg.zones[0].file == ""
