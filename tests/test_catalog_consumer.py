@@ -314,3 +314,87 @@ def test_consumes_a_knot_generated_catalog(robdns_server, tmp_path):
         assert catalog_status(srv)["catalog"]["members"] == 2
     finally:
         knot.stop()
+
+
+@needs_knot
+def test_catalog_changes_resets_conflicts_and_restart(robdns_server, tmp_path):
+    """A catalog written by hand, served by Knot with its members: a member whose ID
+    changes is transferred again from nothing (RFC 9432 5.3); a catalog of another version
+    or listing a name twice changes nothing and zone-status says why; a member also in the
+    config file stays the file's; after a restart with Knot gone every member is served
+    from its kept copy."""
+    static = ("m4.example.", member_text("m4.example.", addr="192.0.2.44"))
+    srv = consumer(robdns_server, tmp_path, static=[static])
+    knot = KnotPrimary(str(tmp_path / "knot"), ("127.0.0.1", srv.port))
+    os.makedirs(knot.workdir)
+    for n in ("m1", "m2", "m3", "m4"):
+        knot.write(f"{n}.example.", member_text(f"{n}.example."))
+    serial = [10]
+
+    def publish(entries, **kw):
+        serial[0] += 1
+        knot.write(CAT, catalog_text(entries, serial=serial[0], **kw))
+        if knot.server is not None:
+            knot.reload()
+
+    zones = [(CAT, [f"file: {knot.workdir}/{CAT}zone"])] + \
+        [(f"{n}.example.", [f"file: {knot.workdir}/{n}.example.zone"]) for n in ("m1", "m2", "m3", "m4")]
+    publish([("id1", "m1.example.", None, []), ("id2", "m2.example.", "other.cat.", ["g1"]),
+             ("id4", "m4.example.", None, [])])
+    try:
+        knot.start(zones, [CAT, "m1.example."])
+        srv.config["zones"][0]["primaries"] = [{"address": knot.address, "key": xfr_primaries.KEY_NAME}]
+        srv.write_config()
+        srv.start()
+        for n in ("m1", "m2"):
+            wait_for(f"{n} served", lambda: answers(srv, f"{n}.example."), log=srv.log_text)
+        # m4 is the config file's zone: its own answers, a conflict in the catalog's status
+        assert answers(srv, "m4.example.", "192.0.2.44")
+        st = catalog_status(srv)["catalog"]
+        assert st["members"] == 2 and st["listed"] == 3 and "m4.example." in st["conflicts"]
+        assert catalog_status(srv, "m2.example.")["catalog"] == {
+            "role": "member", "catalog": CAT, "id": "id2", "coo": "other.cat.", "group": ["g1"]}
+        assert catalog_status(srv, "m4.example.").get("catalog") is None
+        first = catalog_status(srv, "m1.example.")
+        assert first["transfers_in"] == 1
+
+        # a catalog of another version: nothing changes, the reason is shown
+        publish([("id3", "m3.example.", None, [])], version='"1"')
+        wait_for("version error", lambda: (catalog_status(srv)["catalog"]["error"] or "")
+                 .find("version 2") >= 0, log=srv.log_text)
+        assert srv.ctl("zone-status", zone=CAT)["ok"] is False
+        assert answers(srv, "m1.example.") and rcode(srv, "m3.example.") == dns.rcode.REFUSED
+        # a name listed twice: nothing changes either
+        publish([("id1", "m1.example.", None, []), ("id3", "m3.example.", None, []),
+                 ("id9", "M3.example.", None, [])])
+        wait_for("duplicate error", lambda: "listed twice" in (catalog_status(srv)["catalog"]["error"] or ""),
+                 log=srv.log_text)
+        assert answers(srv, "m2.example.") and rcode(srv, "m3.example.") == dns.rcode.REFUSED
+
+        # m1 gets a new ID (a reset), m2 goes, m3 comes
+        kept = os.path.join(srv.dir, "members", "m1.example.zone.img")
+        assert os.path.exists(kept)
+        publish([("id1b", "m1.example.", None, []), ("id3", "m3.example.", None, []),
+                 ("id4", "m4.example.", None, [])])
+        wait_for("m3 served", lambda: answers(srv, "m3.example."), log=srv.log_text)
+        wait_for("m2 refused", lambda: rcode(srv, "m2.example.") == dns.rcode.REFUSED, log=srv.log_text)
+        assert catalog_status(srv)["catalog"]["error"] is None
+        st1 = wait_for("m1 transferred again", lambda: (s := catalog_status(srv, "m1.example."))
+                       ["catalog"]["id"] == "id1b" and s["transfers_in"] == 1 and s, log=srv.log_text)
+        assert st1["last_transfer"]["kind"] == "axfr" and st1["last_transfer"]["at"] > first["last_transfer"]["at"]
+        assert answers(srv, "m1.example.")
+        assert not os.path.exists(os.path.join(srv.dir, "members", "m2.example.zone"))
+
+        # restart with the primary down: the members are served from their kept copies
+        wait_for("kept copies", lambda: all(os.path.exists(os.path.join(srv.dir, "members", f"{n}.example.zone.img"))
+                                            for n in ("m1", "m3")))
+        knot.stop()
+        knot.server = None
+        srv.stop()
+        srv.start()
+        assert answers(srv, "m1.example.") and answers(srv, "m3.example.")
+        assert rcode(srv, "m2.example.") == dns.rcode.REFUSED
+        assert answers(srv, "m4.example.", "192.0.2.44")
+        assert catalog_status(srv)["catalog"]["members"] == 2
+    finally:
+        knot.stop()
