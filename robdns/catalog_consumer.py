@@ -269,6 +269,15 @@ class CatalogConsumer:
         # a member served by a catalog that still lists it stays with that catalog
         taken = {z.name: z.catalog_owner for z in previous or ()
                  if z.catalog_owner in lists and z.name in lists[z.catalog_owner].members}
+        for c in consumers:
+            for name in lists[c.name].members:
+                if name in static:
+                    continue
+                owner = taken.get(name)
+                # RFC 9432 5.4: a member moves to the catalog its coo property names once
+                # that catalog lists it too
+                if owner is None or (owner != c.name and lists[owner].members[name].coo == c.name):
+                    taken[name] = c.name
         out = list(configs)
         for c in consumers:
             cs = lists[c.name]
@@ -276,14 +285,15 @@ class CatalogConsumer:
             if cs.template != template:
                 cs.configs, cs.template = {}, template
             conflicts = {}
-            for name in cs.members:
-                owner = taken.get(name, c.name)
+            for name, m in cs.members.items():
+                owner = taken.get(name)
                 if name in static:
                     conflicts[name] = "configured in the config file or by zone-add (RFC 9432 5.1)"
+                elif owner != c.name and m.coo == owner:
+                    conflicts[name] = f"moved to catalog {owner} (coo, RFC 9432 5.4)"
                 elif owner != c.name:
                     conflicts[name] = f"served as a member of catalog {owner} (RFC 9432 5.1)"
                 else:
-                    taken[name] = c.name
                     z = cs.configs.get(name)
                     if z is None:
                         z = cs.configs[name] = member_config(cfg, c, name)
@@ -367,32 +377,48 @@ class CatalogConsumer:
                          name, img.serial, e, extra={"event": "catalog_failed", "zone": name,
                                                      "serial": img.serial, "errors": [str(e)]})
             return None
-        old = cs.members
-        reset = {n for n, m in members.items() if n in old and old[n].id != m.id}
+        # every catalog's members as served now, with the ID each had
+        before = {z.name: z for z in d.zone_configs if z.catalog_owner is not None}
+        ids = {n: self._id(z.catalog_owner, n) for n, z in before.items()}
         cs.members, cs.serial, cs.error, cs.error_at = members, img.serial, None, None
         cs.applied_at = time.time()
-        before = {z.name: z for z in d.zone_configs if z.catalog_owner == name}
         base = tuple(z for z in d.zone_configs if z.catalog_owner is None)
         configs = self.expand(d.cfg, base, d.zone_configs)
-        after = {z.name: z for z in configs if z.catalog_owner == name}
+        after = {z.name: z for z in configs if z.catalog_owner is not None}
         removed = [n for n in before if n not in after]
         added = [n for n in after if n not in before]
-        reset = [n for n in after if n in before and n in reset]
+        # RFC 9432 5.3/5.5: an ID that changed resets the member; 5.4: a member moved to
+        # another catalog under the same ID keeps its data (its files follow it)
+        reset = [n for n in after if n in before and ids[n] != self._id(after[n].catalog_owner, n)]
+        moved = [n for n in after if n in before and n not in reset
+                 and before[n].catalog_owner != after[n].catalog_owner]
         jdir = xfrout.journal_dir(d.cfg)
         for n in reset + removed:
             _remove_files(before[n], jdir)
         states = [secondary_state(after[n], None, jdir) for n in added]
-        # RFC 9432 5.3/5.5: a reset member starts again with no data, as a new zone
+        # a reset member starts again with no data, as a new zone
         states += [ZoneState(n, after[n].file, role="secondary") for n in reset]
+        for n in moved:
+            _move_files(before[n], after[n])
+            old = d.zones.get(n)
+            states.append(dataclasses.replace(old, file=after[n].file) if old is not None
+                          else secondary_state(after[n], None, jdir))
         d.zone_configs = configs
         d.publish_zones(d.zones.updated(states, removed + reset), d.cfg)
         self._save(cs)
-        logger.info("catalog %s serial %s: %d members (%d added, %d removed, %d reset, "
-                    "%d not served) in %.1f ms", name, img.serial, len(after), len(added),
-                    len(removed), len(reset), len(cs.conflicts), (time.monotonic() - t0) * 1000,
+        logger.info("catalog %s serial %s: %d members (%d added, %d removed, %d reset, %d moved "
+                    "between catalogs, %d not served) in %.1f ms", name, img.serial,
+                    len(members) - len(cs.conflicts), len(added), len(removed), len(reset),
+                    len(moved), len(cs.conflicts), (time.monotonic() - t0) * 1000,
                     extra={"event": "catalog", "zone": name, "serial": img.serial,
-                           "added": len(added), "removed": len(removed), "reset": len(reset)})
+                           "added": len(added), "removed": len(removed), "reset": len(reset),
+                           "moved": len(moved)})
         return added, removed, reset
+
+    def _id(self, catalog, name):
+        cs = self.catalogs.get(catalog)
+        m = cs.members.get(name) if cs is not None else None
+        return m.id if m is not None else None
 
     # ---- reports
 
@@ -407,6 +433,20 @@ class CatalogConsumer:
                 return {"catalog": {"role": "member", "catalog": cs.name,
                                     **cs.members[name].as_dict()}}
         return {}
+
+
+def _move_files(old, new):
+    """A member moved to another catalog (RFC 9432 5.4): its kept copy goes along."""
+    if old.file == new.file:
+        return
+    for src, dst in zip(kept_files(old), kept_files(new)):
+        try:
+            os.makedirs(os.path.dirname(dst), exist_ok=True)
+            os.replace(src, dst)
+        except FileNotFoundError:
+            pass
+        except OSError as e:
+            logger.warning("zone %s: cannot move %s to %s: %s", new.name, src, dst, e.strerror)
 
 
 def _remove_files(z, journal_dir):

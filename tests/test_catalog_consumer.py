@@ -398,3 +398,50 @@ def test_catalog_changes_resets_conflicts_and_restart(robdns_server, tmp_path):
         assert catalog_status(srv)["catalog"]["members"] == 2
     finally:
         knot.stop()
+
+
+@needs_knot
+def test_change_of_ownership_between_catalogs(robdns_server, tmp_path):
+    """RFC 9432 5.4: a member of catalog A whose coo names catalog B moves to B once B
+    lists it; under the same ID its data stays (no new transfer), and a member B lists
+    that A serves without such a coo stays with A."""
+    cat2 = "cat2.example."
+    srv = consumer(robdns_server, tmp_path)
+    srv.config["zones"].append({"name": cat2, "file": "cat2.example.zone", "primaries": [],
+                                "catalog": {"role": "consumer", "members": {"file": "members2/{name}.zone"}}})
+    knot = KnotPrimary(str(tmp_path / "knot"), ("127.0.0.1", srv.port))
+    os.makedirs(knot.workdir)
+    for n in ("m1", "m2"):
+        knot.write(f"{n}.example.", member_text(f"{n}.example."))
+    knot.write(CAT, catalog_text([("id1", "m1.example.", cat2, []), ("id2", "m2.example.", None, [])]))
+    knot.write(cat2, catalog_text([]).replace(CAT, cat2))
+    zones = [(c, [f"file: {knot.workdir}/{c}zone"]) for c in (CAT, cat2, "m1.example.", "m2.example.")]
+    try:
+        knot.start(zones, ["m1.example.", "m2.example."])
+        prim = [{"address": knot.address, "key": xfr_primaries.KEY_NAME}]
+        srv.config["zones"][0]["primaries"] = srv.config["zones"][1]["primaries"] = prim
+        srv.write_config()
+        srv.start()
+        for n in ("m1", "m2"):
+            wait_for(f"{n} served", lambda: answers(srv, f"{n}.example."), log=srv.log_text)
+        wait_for("cat2 applied", lambda: catalog_status(srv, cat2)["catalog"]["serial"] == 1,
+                 log=srv.log_text)
+        before = catalog_status(srv, "m1.example.")
+        assert before["catalog"]["catalog"] == CAT and before["transfers_in"] == 1
+        # B lists m1 under the same ID: it moves, with its data and kept copy
+        knot.write(cat2, catalog_text([("idx", "m2.example.", None, []), ("id1", "m1.example.", None, [])],
+                                      serial=2).replace(CAT, cat2))
+        knot.reload()
+        after = wait_for("m1 moved", lambda: (s := catalog_status(srv, "m1.example."))
+                         ["catalog"]["catalog"] == cat2 and s, log=srv.log_text)
+        assert after["transfers_in"] == 1 and after["serial"] == before["serial"]
+        assert answers(srv, "m1.example.")
+        assert os.path.exists(os.path.join(srv.dir, "members2", "m1.example.zone.img"))
+        assert not os.path.exists(os.path.join(srv.dir, "members", "m1.example.zone.img"))
+        assert "coo" in catalog_status(srv)["catalog"]["conflicts"]["m1.example."]
+        # m2, listed by B too but without a coo in A, stays A's
+        assert "served as a member of catalog cat.example." in \
+            catalog_status(srv, cat2)["catalog"]["conflicts"]["m2.example."]
+        assert catalog_status(srv, "m2.example.")["catalog"]["catalog"] == CAT
+    finally:
+        knot.stop()
