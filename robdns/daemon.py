@@ -15,6 +15,7 @@ import signal
 import time
 
 from robdns import __version__, catalog, config, control, metrics, privileges, reconfig, sdnotify, stats, tcp_workers, xfrout
+from robdns.catalog_consumer import CatalogConsumer
 from robdns.commands import Commands
 from robdns.cookies import CookieSecrets
 from robdns.errors import ConfigError, RobdnsError
@@ -54,6 +55,7 @@ class Daemon:
         # they are published: serving never waits for the disk.
         self.keep = Keep(None)
         self.dynamic = DynamicZones(None)    # zones added and removed at run time
+        self.catalogs = CatalogConsumer(self)   # members of consumed catalogs (RFC 9432)
         self.config_cache = config.Cache()   # the config file as last parsed
         self.zone_configs = None             # the zone configs served: cfg's, as changed at
                                              # run time (None until the first load)
@@ -107,7 +109,7 @@ class Daemon:
         the database built from them; waits for the RCU grace period, after which the
         previous snapshot is freed.  The zones served are cfg's as changed at run time
         (robdns.dynzones)."""
-        configs = self.dynamic.zones(cfg)
+        configs = self.catalogs.expand(cfg, self.dynamic.zones(cfg), self.zone_configs)
         zones = self.zones.compiled(configs, force, keep=self.keep,
                                     journal_dir=xfrout.journal_dir(cfg))
         self.zone_configs = configs
@@ -162,6 +164,10 @@ class Daemon:
         key = zone_key(name)
         if self.zones.get(key) is None:
             return {"ok": False, "error": f"no zone {name} served"}
+        owner = next((c.catalog_owner for c in self.zone_configs if c.name == key), None)
+        if owner is not None:
+            return {"ok": False, "error": f"zone {key} is a member of catalog {owner}: "
+                                          "remove it from the catalog"}
         self.dynamic.remove(key)
         self.zone_configs = tuple(c for c in self.zone_configs if c.name != key)
         self.publish_zones(self.zones.updated(removed=[key]), self.cfg)
@@ -202,7 +208,7 @@ class Daemon:
         zones, the engine options of cfg, the per-zone counter slots, the cookie secrets."""
         cap = cfg.http.zone_labels if cfg.http is not None else 100
         configs = self.zone_configs if self.zone_configs is not None else cfg.zones
-        return zones.database(cfg, self.zone_slots.assign(configs, cap), self.cookies)
+        return zones.database(cfg, self.zone_slots.assign(configs, cap), self.cookies, configs)
 
     def _keep_images(self, fresh, removed, configured=None):
         """Write the images compiled now to server.storage and forget removed zones'; at
@@ -248,6 +254,8 @@ class Daemon:
         from robdns.secondary import Secondary
         self.secondary = Secondary(self)
         self.secondary.start()
+        for name in list(self.catalogs.catalogs):    # a kept catalog newer than its members
+            asyncio.ensure_future(self.catalogs.changed(name))
         rotator = asyncio.create_task(self._rotate_cookie_secret())
         summary = self._summary()
         logger.info("serving: %s", summary, extra={"event": "serving", "summary": summary})
@@ -365,7 +373,7 @@ class Daemon:
 
         def work():
             cfg = self.cfg
-            z = next((z for z in cfg.zones if z.name == name), None)
+            z = self.secondary.zones().get(name) if self.secondary is not None else None
             zones = self.zones.replaced(name, image, expired, z, xfrout.journal_dir(cfg))
             _core.publish(self.database(zones, cfg))
             self.zones = zones

@@ -207,15 +207,17 @@ class ZoneSet:
             out.append(st)
         return ZoneSet(out)
 
-    def database(self, cfg, zone_slots=None, cookies=None):
+    def database(self, cfg, zone_slots=None, cookies=None, configs=None):
         """A new database snapshot of the served images with the engine options of cfg,
         its TSIG keys and each zone's allow_transfer and journal; zone_slots ({name:
         slot}) turns on the per-zone query counters; cookies (a robdns.cookies.CookieSecrets)
-        the DNS Cookie secrets."""
+        the DNS Cookie secrets; configs: the zone configs served (cfg's when None; those
+        added at run time and catalog members too)."""
         from robdns import _core
+        configs = cfg.zones if configs is None else configs
         keys = [(k.name, k.algorithm, k.secret) for k in getattr(cfg, "keys", ())]
         transfers = {}
-        for z in cfg.zones:
+        for z in configs:
             st = self._states.get(z.name)
             if st is not None and st.image is not None and getattr(z, "allow_transfer", ()):
                 transfers[z.name] = {"acl": [(r.address, r.key) for r in z.allow_transfer],
@@ -231,14 +233,14 @@ class ZoneSet:
                               zone_slots=zone_slots, keys=keys, transfers=transfers,
                               max_transfers=xfr.max_transfers if xfr is not None else 0,
                               expired=[st.name for st in self if st.expired and st.image is not None],
-                              notify=self._notify_rules(cfg),
+                              notify=self._notify_rules(configs),
                               **(cookies.options() if cookies is not None else {}))
 
-    def _notify_rules(self, cfg):
+    def _notify_rules(self, configs):
         """Who may notify each served secondary zone (robdns.secondary.notify)."""
         from robdns.secondary import notify
         served = {st.name for st in self if st.image is not None}
-        rules = notify.database_rules(cfg.zones)
+        rules = notify.database_rules(configs)
         return {name: r for name, r in rules.items() if name in served}
 
 

@@ -67,11 +67,19 @@ class Secondary:
         self._flushes = set()       # kept copies being written
         self.loop = None
         self.notify_in = None
+        self._zones, self._zones_of = {}, None
 
     # ---- configuration
 
     def zones(self):
-        return {z.name: z for z in self.daemon.cfg.zones if z.secondary}
+        """The secondary zone configs served (the config file's, catalog members), by name;
+        made again only when the served configs change."""
+        d = self.daemon
+        configs = d.zone_configs if d.zone_configs is not None else d.cfg.zones
+        if self._zones_of is not configs:
+            self._zones = {z.name: z for z in configs if z.secondary}
+            self._zones_of = configs
+        return self._zones
 
     def state(self, name):
         st = self.states.get(name)
@@ -128,6 +136,13 @@ class Secondary:
         self.stop()
         if self._flushes:
             await asyncio.wait(list(self._flushes), timeout=timeout)
+
+    def forget(self, name):
+        """Drop what is known of `name` (a catalog member reset, RFC 9432 5.3): the next
+        configure() plans it as a new zone."""
+        self.cancel(name)
+        self.states.pop(name, None)
+        self._seen.discard(name)
 
     def cancel(self, name):
         for key in [k for k in self._timers if k[0] == name]:
@@ -223,6 +238,10 @@ class Secondary:
         transfers = getattr(self.daemon, "transfers", None)
         if z is not None and transfers is not None and getattr(z, "notify", ()):
             transfers.notify_zone(self.daemon.cfg, z, img)
+        catalogs = getattr(self.daemon, "catalogs", None)
+        if catalogs is not None and catalogs.is_catalog(name):
+            # RFC 9432 5: a new catalog version adds and removes member zones
+            asyncio.ensure_future(catalogs.changed(name))
 
     def status(self, name):
         st = self.states.get(name)

@@ -92,6 +92,7 @@ def write_kept(z, img):
     """Write the kept copy of zone config `z`: the image first (what the next start
     serves from), then the text; each atomically (a temporary file renamed)."""
     t0 = time.monotonic()
+    os.makedirs(os.path.dirname(z.file), exist_ok=True)     # a catalog member's first copy
     img.save(image_path(z))
     t1 = time.monotonic()
     write_zone_text(img, z.file)
@@ -132,6 +133,7 @@ def save_timers(z, refreshed_at, expire_at=None):
     if expire_at is not None:
         data["expire_at"] = expire_at
     try:
+        os.makedirs(os.path.dirname(z.file), exist_ok=True)
         with atomicfile.replace(timers_path(z)) as f:
             f.write(json.dumps(data).encode())
     except OSError as e:

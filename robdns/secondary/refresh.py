@@ -46,11 +46,20 @@ async def _from_primary(sec, z, remote, key, cur, force_axfr):
     from robdns import _core
     expire_opt = None
     if cur is not None and not force_axfr:
-        soa = await client.soa_query(remote, z.name, key)
-        expire_opt = soa.expire
-        if not _core.serial_lt(cur.serial, soa.serial):
-            # RFC 1034 4.3.5: nothing newer (a lower serial is not a newer zone either)
-            return "uptodate", None, expire_opt, {}
+        try:
+            soa = await client.soa_query(remote, z.name, key)
+        except TransferError as e:
+            # A primary may answer no query for a zone it only transfers (Knot refuses them
+            # for catalog zones, unsigned): the IXFR says whether anything is newer (RFC
+            # 1995 4: an answer of the current SOA alone means up to date).
+            logger.info("zone %s: SOA query to %s failed (%s); asking for IXFR", z.name,
+                        remote.address, e)
+            soa = None
+        if soa is not None:
+            expire_opt = soa.expire
+            if not _core.serial_lt(cur.serial, soa.serial):
+                # RFC 1034 4.3.5: nothing newer (a lower serial is not a newer zone either)
+                return "uptodate", None, expire_opt, {}
         try:
             img, x, info = await _transfer(z, remote, key, "IXFR", cur)
             if img is None:
