@@ -21,6 +21,10 @@ RETRY_MIN = 1.0
 # NOTIFYs for a zone within this many seconds of a refresh start no new one (RFC 1996 4.7
 # lets a secondary rate-limit): a storm costs one transfer.
 NOTIFY_HOLDOFF = 1.0
+# Refreshes run at once, at most (as Knot's background workers bound its own): a catalog
+# that brings 100,000 members, or a start with as many zones, does not open 100,000
+# transfers to the primaries together; the others wait their turn.
+REFRESHES_AT_ONCE = 32
 
 
 @dataclasses.dataclass
@@ -68,6 +72,7 @@ class Secondary:
         self.loop = None
         self.notify_in = None
         self._zones, self._zones_of = {}, None
+        self._slots = None          # asyncio.Semaphore(REFRESHES_AT_ONCE), made on the loop
 
     # ---- configuration
 
@@ -189,11 +194,14 @@ class Secondary:
         return task
 
     async def _refresh(self, name, force_axfr, refresh):
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(REFRESHES_AT_ONCE)
         try:
-            ok = await refresh.run(self, name, force_axfr)
-            while name in self._wanted:
-                force_axfr = self._wanted.pop(name)
+            async with self._slots:
                 ok = await refresh.run(self, name, force_axfr)
+                while name in self._wanted:
+                    force_axfr = self._wanted.pop(name)
+                    ok = await refresh.run(self, name, force_axfr)
             return ok
         except asyncio.CancelledError:
             raise
