@@ -150,8 +150,10 @@ class Secondary:
         self._seen.discard(name)
 
     def cancel(self, name):
-        for key in [k for k in self._timers if k[0] == name]:
-            self._timers.pop(key).cancel()
+        for event in ("refresh", "expire", "flush"):
+            timer = self._timers.pop((name, event), None)
+            if timer is not None:
+                timer.cancel()
         task = self._tasks.pop(name, None)
         if task is not None:
             task.cancel()
