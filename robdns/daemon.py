@@ -43,6 +43,7 @@ class Daemon:
         self.dnstap = None                   # _core.Dnstap (server.dnstap)
         self.secondary = None                # robdns.secondary.Secondary: the transfers in
         self._zone_changes = []              # (name, image, expired, future) to publish
+        self._published_at = self._publish_cost = 0.0   # loop time of the last, its cost
         self.zone_slots = stats.ZoneSlots()  # per-zone counters of the data plane
         self.transfers = xfrout.Transfers()  # transfers served, NOTIFY out
         self.started = time.time()
@@ -380,6 +381,12 @@ class Daemon:
     async def _publish_changes(self):
         from robdns import _core
         loop = asyncio.get_running_loop()
+        # Publishing takes at most about half of the reload thread: after one that cost T
+        # seconds the next waits until T has passed, gathering what arrives meanwhile (a
+        # catalog's thousands of first transfers; a lone change waits for nothing).
+        wait = self._published_at + self._publish_cost - loop.time()
+        if wait > 0:
+            await asyncio.sleep(min(wait, 1.0))
         async with self.reload_lock:
             changes, self._zone_changes = self._zone_changes, []
 
@@ -394,6 +401,7 @@ class Daemon:
                 self.zones = zones
                 logger.debug("%d zone changes published together", len(changes))
 
+            t0 = loop.time()
             try:
                 await loop.run_in_executor(self.reloader, work)
             except BaseException as e:
@@ -401,6 +409,8 @@ class Daemon:
                     if not fut.done():
                         fut.set_exception(e)
                 raise
+            self._published_at = loop.time()
+            self._publish_cost = self._published_at - t0
             for *_, fut in changes:
                 if not fut.done():
                     fut.set_result(None)

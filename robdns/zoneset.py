@@ -240,9 +240,9 @@ class ZoneSet:
     def _notify_rules(self, configs):
         """Who may notify each served secondary zone (robdns.secondary.notify)."""
         from robdns.secondary import notify
-        served = {st.name for st in self if st.image is not None}
-        rules = notify.database_rules(configs)
-        return {name: r for name, r in rules.items() if name in served}
+        states = self._states
+        return {name: r for name, r in notify.database_rules(configs).items()
+                if (st := states.get(name)) is not None and st.image is not None}
 
 
 def transferred(z):

@@ -31,9 +31,16 @@ def _rules(primaries, allow_notify):
     return out
 
 
+_last = (None, None)          # (zone configs, their rules): the configs change seldom
+
+
 def database_rules(zones):
-    """The `notify` argument of robdns._core.Database for the zone configs `zones`."""
-    return {z.name: rules(z) for z in zones if getattr(z, "secondary", False)}
+    """The `notify` argument of robdns._core.Database for the zone configs `zones`
+    (made again only for another configs object: every transfer publishes)."""
+    global _last
+    if _last[0] is not zones:
+        _last = (zones, {z.name: rules(z) for z in zones if getattr(z, "secondary", False)})
+    return _last[1]
 
 
 class NotifyIn:
