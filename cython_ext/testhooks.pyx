@@ -330,6 +330,15 @@ def image_fast_answer(ZoneImage img, name, int qtype, do=False):
             "rcode": rcode, "body": PyBytes_FromStringAndSize(<const char *>body, n)}
 
 
+def set_precompute_threads(int n):
+    """Threads of the precompute pass for the next compiles: 1 or 2, 0 = the default (two
+    for a big zone on two cores or more).  Returns the previous setting."""
+    global rd_precompute_threads
+    cdef int old = rd_precompute_threads
+    rd_precompute_threads = n
+    return old
+
+
 def image_node_names(ZoneImage img):
     """Every node's name in image (canonical) order."""
     return [_image_node_text(img, i) for i in range(zimg_node_count(img.img))]
