@@ -32,7 +32,7 @@ import re
 import struct
 import threading
 
-from robdns import __version__
+from robdns import __version__, atomicfile
 from robdns.log import logger
 
 MAGIC = b"RDKEEP01"
@@ -265,23 +265,12 @@ class Keep:
     def _write_pack(self, states):
         from robdns import _core
         small = [st for st in states if _packable(st)]
-        tmp = f"{self.pack_path}.tmp{os.getpid()}"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o640)
-        try:
-            try:
-                os.write(fd, _core.pack_header())
-                sizes = _core.write_pack_records(fd, [st.name for st in small],
-                                                 [st.image for st in small],
-                                                 [st.source for st in small])
-            finally:
-                os.close(fd)
-            os.replace(tmp, self.pack_path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        with atomicfile.replace(self.pack_path, "wb") as f:
+            f.write(_core.pack_header())
+            f.flush()                     # the records go to the descriptor after it
+            sizes = _core.write_pack_records(f.fileno(), [st.name for st in small],
+                                             [st.image for st in small],
+                                             [st.source for st in small])
         self.pack_sizes = sizes
         self.pack_bytes = 16 + sum(sizes.values())
         # small images read from files of their own (an older robdns) are in the pack now
