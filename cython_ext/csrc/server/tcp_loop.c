@@ -670,12 +670,15 @@ static void loop_event(tcp_loop *L, const struct epoll_event *ev)
     tcp_conn *c = &L->conns[idx];
     if (c->fd < 0 || c->gen != (uint32_t)(ev->data.u64 >> 32))
         return;                             /* closed earlier in this turn */
-    if (ev->events & EPOLLOUT)
+    /* A reset (ERR) or both directions shut (HUP): nothing can be sent back, so close at
+     * once instead of a read that would only fetch the error (a client closing with RST
+     * after its one answer, the connection-per-query pattern, costs a system call less). */
+    if (ev->events & (EPOLLERR | EPOLLHUP))
+        conn_close(L, c, &L->counters.resets);
+    else if (ev->events & EPOLLOUT)
         conn_flush(L, c);
     else if (ev->events & EPOLLIN)
         conn_read(L, c);
-    else if (ev->events & (EPOLLERR | EPOLLHUP))
-        conn_close(L, c, &L->counters.resets);
 }
 
 /* Connections with complete queries left in their input (more than max_pipelined came at
