@@ -11,7 +11,7 @@ import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from robdns import _core
@@ -95,6 +95,14 @@ def apply(old_records, seqs, serial=10, per_msg=4):
 
 @settings(max_examples=60, deadline=None)
 @given(zones(), zones(), st.integers(1, 3), st.integers(0, 2**31))
+# an addition re-times its rrset even when a later sequence deletes it again
+@example([("www", 60, "A", "198.51.100.1"), ("www", 60, "A", "198.51.100.3"),
+          ("www", 60, "A", "198.51.100.6"), ("www", 60, "A", "198.51.100.7"),
+          ("www", 60, "A", "198.51.100.8"), ("www", 60, "AAAA", "2001:db8::3"),
+          ("Mail", 60, "A", "198.51.100.2"), ("www", 60, "A", "198.51.100.2"),
+          ("www", 60, "A", "198.51.100.5"), ("Mail", 60, "A", "198.51.100.1"),
+          ("www", 60, "AAAA", "2001:db8::1"), ("www", 60, "AAAA", "2001:db8::2")],
+         [("www", 60, "A", "198.51.100.4")], 2, 2683)
 def test_patched_image_is_the_full_build(old_extra, pool, steps, seed):
     old = BASE + old_extra
     seqs, new = increment(random.Random(seed), old, BASE + old_extra + pool, steps)

@@ -475,7 +475,8 @@ int rd_xfrin_apply(rd_xfrin *x, const zimg *cur, rd_rrlist *out)
                 break;
             e++;
         }
-        /* RFC 2181 5.2: one TTL per rrset; the increment's last addition to it sets it */
+        /* RFC 2181 5.2: one TTL per rrset; the increment's last addition to it sets it
+           (the stream's last, the rrsets of each version taken as one TTL each) */
         uint32_t last_add = RD_NONE, img_rs = RD_NONE;
         size_t add0 = nadd;
         for (size_t g = s; g < e; ) {
@@ -505,9 +506,11 @@ int rd_xfrin_apply(rd_xfrin *x, const zimg *cur, rd_rrlist *out)
                 } else {
                     present = 1;
                     added = ord[k];
+                    /* applied in order, every addition re-times the rrset, even one a
+                       later sequence deletes again */
+                    if (last_add == RD_NONE || ord[k] > last_add) last_add = ord[k];
                 }
             }
-            if (added != RD_NONE && (last_add == RD_NONE || added > last_add)) last_add = added;
             if (found && !present) dels[ndel++] = roff;
             if (!found && present) adds[nadd++] = added;
             g = h;
