@@ -31,6 +31,7 @@ from robdns.log import logger
 
 PTR, TXT = 12, 16
 _PLAIN = re.compile(rb"[a-z0-9_-]+\Z").match
+_PLAIN_DOTTED = re.compile(rb"[a-z0-9_-]+(?:\.[a-z0-9_-]+)*\Z").match
 # at most this many conflicts are listed in zone-status (a catalog of 100,000 members
 # clashing with a config of 100,000 zones must not make a status answer of megabytes)
 STATUS_CONFLICTS = 50
@@ -53,11 +54,16 @@ class Member:
 # ---------------------------------------------------------------------------- parsing
 
 def _labels(wire):
-    out, i = [], 0
-    while wire[i]:
-        out.append(wire[i + 1:i + 1 + wire[i]].lower())
-        i += 1 + wire[i]
-    return out
+    """The labels of a wire-form name, lower case; None when `wire` does not end exactly
+    where its last label does (a part cut out of a longer name at the wrong place)."""
+    out, i, n = [], 0, len(wire)
+    while i < n:
+        ln = wire[i]
+        if ln == 0:
+            return out if i + 1 == n else None
+        out.append(wire[i + 1:i + 1 + ln].lower())
+        i += 1 + ln
+    return out if i == n else None
 
 
 def label_text(label):
@@ -77,6 +83,10 @@ def label_text(label):
 
 
 def name_text(labels):
+    dotted = b".".join(labels)
+    # the common name: one test for the whole name (no label holding a dot itself)
+    if _PLAIN_DOTTED(dotted) and dotted.count(b".") == len(labels) - 1:
+        return dotted.decode() + "."
     return "".join(label_text(l) + "." for l in labels) or "."
 
 
@@ -98,23 +108,28 @@ def parse(catalog, records):
     """The members of catalog zone `catalog` (absolute name) from its records, as
     (owner wire, ttl, class, type, rdata) tuples (robdns._core.image_records): {member
     name: Member}.  CatalogError when the catalog must not be processed."""
-    cat = _labels(_wire(catalog))
-    n = len(cat)
+    catw = _wire(catalog).lower()
+    cat = _labels(catw)
+    version_owner = b"\x07version" + catw
+    zones = b"\x05zones" + catw          # the owners we read end so (4.1)
+    cut = len(zones)
     versions, ptrs, coos, groups = [], {}, {}, {}
     for owner, _ttl, _cls, rtype, rdata in records:
         if rtype != PTR and rtype != TXT:
             continue
-        labels = _labels(owner)
-        if labels[len(labels) - n:] != cat:
-            continue
-        rel = labels[:len(labels) - n]
-        if rel == [b"version"]:
-            if rtype == TXT:
+        # label lengths are below 64: lower() changes only the letters of the labels
+        owner = owner.lower()
+        if not owner.endswith(zones):
+            if owner == version_owner and rtype == TXT:
                 versions.append(rdata)
-        elif len(rel) == 2 and rel[1] == b"zones":
+            continue
+        rel = _labels(owner[:-cut] + b"\0")
+        if rel is None or not rel:
+            continue                    # zones.CATALOG itself, or not on a label boundary
+        if len(rel) == 1:
             if rtype == PTR:
                 ptrs.setdefault(rel[0], []).append(rdata)
-        elif len(rel) == 3 and rel[2] == b"zones":
+        elif len(rel) == 2:
             if rel[0] == b"coo" and rtype == PTR:
                 coos.setdefault(rel[1], []).append(rdata)
             elif rel[0] == b"group" and rtype == TXT:
@@ -132,37 +147,39 @@ def parse(catalog, records):
     members, ids = {}, {}
     for uid in sorted(ptrs):
         targets = ptrs[uid]
-        node = f"{label_text(uid)}.zones.{catalog}"
         if len(targets) != 1:
-            raise CatalogError(f"{len(targets)} PTR records at {node}: exactly one allowed (RFC 9432 4.1)")
+            raise CatalogError(f"{len(targets)} PTR records at {label_text(uid)}.zones.{catalog}: "
+                               "exactly one allowed (RFC 9432 4.1)")
         tl = _labels(targets[0])
         name = name_text(tl)
-        why = _not_a_member(tl, cat)
+        why = _not_a_member(tl, cat, len(targets[0]))
         if why:
-            raise CatalogError(f"{node} PTR {name}: {why}")
+            raise CatalogError(f"{label_text(uid)}.zones.{catalog} PTR {name}: {why}")
+        uid_text = label_text(uid)
         if name in members:
             raise CatalogError(f"member {name} listed twice ({ids[name]}.zones and "
-                               f"{label_text(uid)}.zones): catalog not applied")
+                               f"{uid_text}.zones): catalog not applied")
         coo = None
         if uid in coos:
             if len(coos[uid]) != 1:
-                raise CatalogError(f"{len(coos[uid])} PTR records at coo.{node}: exactly one "
-                                   "allowed (RFC 9432 4.4.1)")
+                raise CatalogError(f"{len(coos[uid])} PTR records at coo.{uid_text}.zones.{catalog}: "
+                                   "exactly one allowed (RFC 9432 4.4.1)")
             coo = name_text(_labels(coos[uid][0]))
-        group = tuple(sorted({_txt_text(b" ".join(_strings(g))) for g in groups.get(uid, ())}))
-        members[name] = Member(label_text(uid), coo, group)
-        ids[name] = label_text(uid)
+        group = tuple(sorted({_txt_text(b" ".join(_strings(g))) for g in groups[uid]})) \
+            if uid in groups else ()
+        members[name] = Member(uid_text, coo, group)
+        ids[name] = uid_text
     return members
 
 
-def _not_a_member(labels, cat):
+def _not_a_member(labels, cat, wire_len):
     if not labels:
         return "the root cannot be a member zone"
     if labels == cat:
         return "a catalog cannot list itself"
     if b"*" in labels:
         return "a wildcard name is not a zone name"
-    if sum(len(l) + 1 for l in labels) + 1 > 255:
+    if wire_len > 255:
         return "name too long"
     return None
 

@@ -42,6 +42,8 @@ class Daemon:
         self.http = None                     # robdns.httpd.HttpEndpoint (server.http)
         self.dnstap = None                   # _core.Dnstap (server.dnstap)
         self.secondary = None                # robdns.secondary.Secondary: the transfers in
+        self._zone_changes = []              # (name, image, expired, future) to publish
+        self._published_at = self._publish_cost = 0.0   # loop time of the last, its cost
         self.zone_slots = stats.ZoneSlots()  # per-zone counters of the data plane
         self.transfers = xfrout.Transfers()  # transfers served, NOTIFY out
         self.started = time.time()
@@ -367,19 +369,51 @@ class Daemon:
     async def publish_zone(self, name, image=None, expired=None):
         """Serve `image` for zone `name` (None: keep its image) and set its expired flag
         (None: unchanged): the secondary's change, published the way a reload publishes
-        (under the reload lock, RCU grace period waited in the reload thread)."""
+        (under the reload lock, RCU grace period waited in the reload thread).  Changes
+        that arrive while one is published wait and go out together in the next database:
+        a catalog bringing thousands of members costs a few publications, not one each."""
+        fut = asyncio.get_running_loop().create_future()
+        self._zone_changes.append((name, image, expired, fut))
+        if len(self._zone_changes) == 1:
+            asyncio.ensure_future(self._publish_changes())
+        await fut
+
+    async def _publish_changes(self):
         from robdns import _core
         loop = asyncio.get_running_loop()
-
-        def work():
-            cfg = self.cfg
-            z = self.secondary.zones().get(name) if self.secondary is not None else None
-            zones = self.zones.replaced(name, image, expired, z, xfrout.journal_dir(cfg))
-            _core.publish(self.database(zones, cfg))
-            self.zones = zones
-
+        # Publishing takes at most about half of the reload thread: after one that cost T
+        # seconds the next waits until T has passed, gathering what arrives meanwhile (a
+        # catalog's thousands of first transfers; a lone change waits for nothing).
+        wait = self._published_at + self._publish_cost - loop.time()
+        if wait > 0:
+            await asyncio.sleep(min(wait, 1.0))
         async with self.reload_lock:
-            await loop.run_in_executor(self.reloader, work)
+            changes, self._zone_changes = self._zone_changes, []
+
+            def work():
+                cfg = self.cfg
+                zones = self.zones
+                configs = self.secondary.zones() if self.secondary is not None else {}
+                for name, image, expired, _ in changes:
+                    zones = zones.replaced(name, image, expired, configs.get(name),
+                                           xfrout.journal_dir(cfg))
+                _core.publish(self.database(zones, cfg))
+                self.zones = zones
+                logger.debug("%d zone changes published together", len(changes))
+
+            t0 = loop.time()
+            try:
+                await loop.run_in_executor(self.reloader, work)
+            except BaseException as e:
+                for *_, fut in changes:
+                    if not fut.done():
+                        fut.set_exception(e)
+                raise
+            self._published_at = loop.time()
+            self._publish_cost = self._published_at - t0
+            for *_, fut in changes:
+                if not fut.done():
+                    fut.set_result(None)
 
     async def _reload_logged(self):
         try:

@@ -192,20 +192,21 @@ class ZoneSet:
         expired flag set to `expired` (None: unchanged) — a transfer's or an expiry's
         change, published as a reload's is.  With its config `z`, a zone served onwards
         (allow_transfer, notify) gets the change in its IXFR journal, as a reload's."""
-        out = []
-        for st in self:
-            if st.name == name:
-                st = dataclasses.replace(st)
-                if image is not None:
-                    if z is not None and st.image is not None:
-                        st.journal = _journal_step(z, st.image, image, st.journal, journal_dir)
-                    elif z is not None:
-                        st.journal = _journal_step(z, None, image, b"", journal_dir)
-                    st.image, st.loaded_at, st.errors = image, time.time(), []
-                if expired is not None:
-                    st.expired = expired
-            out.append(st)
-        return ZoneSet(out)
+        new = ZoneSet(())
+        new._states = dict(self._states)     # one zone changes: no pass over the others
+        st = new._states.get(name)
+        if st is not None:
+            st = dataclasses.replace(st)
+            if image is not None:
+                if z is not None and st.image is not None:
+                    st.journal = _journal_step(z, st.image, image, st.journal, journal_dir)
+                elif z is not None:
+                    st.journal = _journal_step(z, None, image, b"", journal_dir)
+                st.image, st.loaded_at, st.errors = image, time.time(), []
+            if expired is not None:
+                st.expired = expired
+            new._states[name] = st
+        return new
 
     def database(self, cfg, zone_slots=None, cookies=None, configs=None):
         """A new database snapshot of the served images with the engine options of cfg,
@@ -239,9 +240,9 @@ class ZoneSet:
     def _notify_rules(self, configs):
         """Who may notify each served secondary zone (robdns.secondary.notify)."""
         from robdns.secondary import notify
-        served = {st.name for st in self if st.image is not None}
-        rules = notify.database_rules(configs)
-        return {name: r for name, r in rules.items() if name in served}
+        states = self._states
+        return {name: r for name, r in notify.database_rules(configs).items()
+                if (st := states.get(name)) is not None and st.image is not None}
 
 
 def transferred(z):

@@ -445,3 +445,29 @@ def test_change_of_ownership_between_catalogs(robdns_server, tmp_path):
         assert catalog_status(srv, "m2.example.")["catalog"]["catalog"] == CAT
     finally:
         knot.stop()
+
+
+def test_zones_sharing_notify_rules():
+    """The database parses a rules list shared by many zones (a catalog's members) once
+    and points every zone at it; zones with rules of their own keep theirs."""
+    import dns.flags
+    import dns.message
+    import dns.opcode
+    names = [f"m{i}.example." for i in range(5)] + ["own.example."]
+    imgs = [image_of(member_text(n), n) for n in names]
+    shared = [("192.0.2.9/32", None)]
+    rules = {n: shared for n in names[:5]}
+    rules["own.example."] = [("198.51.100.0/24", None)]
+    db = _core.Database(imgs, notify=rules)
+    try:
+        for name in names:
+            q = dns.message.make_query(name, "SOA")
+            q.set_opcode(dns.opcode.NOTIFY)
+            q.flags &= ~dns.flags.RD
+            wire = q.to_wire()
+            ok = "198.51.100.7" if name == "own.example." else "192.0.2.9"
+            bad = "192.0.2.9" if name == "own.example." else "198.51.100.7"
+            assert dns.message.from_wire(_core.answer(db, wire, client=ok)).rcode() == dns.rcode.NOERROR
+            assert dns.message.from_wire(_core.answer(db, wire, client=bad)).rcode() == dns.rcode.REFUSED
+    finally:
+        _core.notify_take()

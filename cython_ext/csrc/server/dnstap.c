@@ -42,7 +42,9 @@ enum {
 #define RECONNECT_NS 1000000000L       /* a sink that cannot be opened is tried again after */
 #define IO_TIMEOUT_MS 2000             /* handshake and writes to a stalled collector */
 
-enum { REC_EVENT = 1, REC_PAD = 2 };
+/* An EVENT makes a query message and a response message (as configured); a RESPONSE
+ * record, the response only (a message of a zone transfer after its first). */
+enum { REC_EVENT = 1, REC_PAD = 2, REC_RESPONSE = 3 };
 
 /* One event in a ring: this header, then the query bytes, then the response bytes, the
  * whole padded to 8 bytes.  A PAD record fills the end of the ring when the next record
@@ -130,10 +132,10 @@ static void copy_addr(const struct sockaddr *sa, uint8_t *addr, uint16_t *port)
 
 int rd_dnstap_log(rd_dnstap_ring *r, const rd_dnstap_event *e)
 {
-    size_t qlen = e->query_len > 65535 ? 65535 : e->query_len;
+    size_t qlen = e->query ? (e->query_len > 65535 ? 65535 : e->query_len) : 0;
     size_t rlen = e->response ? (e->response_len > 65535 ? 65535 : e->response_len) : 0;
     uint64_t need = (sizeof(rec) + qlen + rlen + 7) & ~(uint64_t)7;
-    uint64_t msgs = (uint64_t)r->queries + (uint64_t)(r->responses && rlen);
+    uint64_t msgs = (uint64_t)(r->queries && e->query) + (uint64_t)(r->responses && rlen);
     if (msgs == 0)
         return 0;                          /* responses only, and none was sent */
     uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
@@ -155,7 +157,7 @@ int rd_dnstap_log(rd_dnstap_ring *r, const rd_dnstap_event *e)
     }
     rec *h = (rec *)(r->buf + pos);
     h->len = (uint32_t)need;
-    h->kind = REC_EVENT;
+    h->kind = e->query ? REC_EVENT : REC_RESPONSE;
     h->family = e->client->sa_family == AF_INET6 ? 6 : 4;
     h->tcp = (uint8_t)(e->tcp != 0);
     h->qlen = (uint16_t)qlen;
@@ -365,8 +367,8 @@ static uint64_t drain(rd_dnstap *d, rd_dnstap_ring *r, uint64_t *bytes)
     *bytes = head - tail;
     while (tail != head) {
         const rec *h = (const rec *)(r->buf + (tail & r->mask));
-        if (h->kind == REC_EVENT) {
-            int q = d->cfg.queries, a = d->cfg.responses && h->rlen;
+        if (h->kind != REC_PAD) {
+            int q = d->cfg.queries && h->kind == REC_EVENT, a = d->cfg.responses && h->rlen;
             if (d->fd >= 0) {
                 if (q) emit(d, h, RD_DNSTAP_AUTH_QUERY);
                 if (a) emit(d, h, RD_DNSTAP_AUTH_RESPONSE);
