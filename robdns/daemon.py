@@ -10,6 +10,7 @@ zones and wait for the RCU grace period in an executor thread.
 import asyncio
 import concurrent.futures
 import dataclasses
+import gc
 import os
 import signal
 import time
@@ -124,12 +125,12 @@ class Daemon:
         the keeper thread (and the names of zones gone, whose kept files go too)."""
         from robdns import _core
         _core.publish(self.database(zones, cfg))
-        removed = [st.name for st in self.zones if zones.get(st.name) is None]
+        removed = zones.removed_from(self.zones)
         first, self.pruned = not self.pruned, True
         self.zones = zones
         if self.keep.enabled and (zones.fresh or removed or first):
             configured = [z.name for z in self.zone_configs] if first else None
-            self.keeper.submit(self._keep_images, zones.fresh, removed, configured)
+            self.keeper.submit(self._keep_images, zones, zones.fresh, removed, configured)
 
     # ------------------------------------------------------------------ zones at run time
 
@@ -212,19 +213,15 @@ class Daemon:
         configs = self.zone_configs if self.zone_configs is not None else cfg.zones
         return zones.database(cfg, self.zone_slots.assign(configs, cap), self.cookies, configs)
 
-    def _keep_images(self, fresh, removed, configured=None):
-        """Write the images compiled now to server.storage and forget removed zones'; at
-        start (configured: every zone name) also drop the files of zones no longer
+    def _keep_images(self, zones, fresh, removed, configured=None):
+        """Write the images compiled now to server.storage (the pack of small images
+        written anew from every zone of `zones` when it is due) and forget removed zones';
+        at start (configured: every zone name) also drop the files of zones no longer
         configured."""
+        if not self.keeping:
+            return
         try:
-            for st in fresh:
-                if not self.keeping:
-                    return
-                self.keep.save(st.name, st.image, st.source)
-            for name in removed:
-                self.keep.remove(name)
-            if configured is not None:
-                self.keep.prune(configured)
+            self.keep.store(zones, fresh, removed, configured)
         except Exception:
             logger.exception("keeping compiled images failed")
 
@@ -516,6 +513,10 @@ def run(args):
     """Entry point of ``robdns serve``; returns the process exit status."""
     setup(getattr(args, "log_level", "info"))
     _return_big_blocks_to_the_os()
+    # The config and the zones make a few objects per zone and free almost none: the
+    # collector's passes over them while they are made are pure cost (enabled after the
+    # first load).
+    gc.disable()
     try:
         cache = config.Cache()
         if args.config:
@@ -549,6 +550,11 @@ def run(args):
     if d.http:
         d.http.start()          # /health answers and /ready says no while the zones load
     d.load(cfg)
+    # What the start made (zone states, images, configs: several objects per zone) lives
+    # as long as the zones: out of the collector's way, so that no later collection walks
+    # 100,000 zones' objects (a reload makes new ones, which it does walk).
+    gc.freeze()
+    gc.enable()
     import uvloop
     loop = uvloop.new_event_loop()
     asyncio.set_event_loop(loop)
