@@ -12,11 +12,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 CSRC = sorted(glob.glob(os.path.join("cython_ext", "csrc", "*", "*.c")))
 
 # ROBDNS_TEST_HOOKS=1 adds the entry points only the tests and benchmarks call
-# (cython_ext/testhooks.pyx, and the RCU stress test in C) to the module; the product
+# (cython_ext/testhooks.pyx, and the RCU and NOTIFY queue stress tests in C) to the module; the product
 # is built without them.  The switch is a generated include, so that Cython sees the
 # change and rebuilds the module when the flag flips.
 TEST_HOOKS = os.environ.get("ROBDNS_TEST_HOOKS", "0") == "1"
-TEST_HOOKS_C = {os.path.join("cython_ext", "csrc", "server", "rcu_selftest.c")}
+TEST_HOOKS_C = {os.path.join("cython_ext", "csrc", "server", "rcu_selftest.c"),
+                os.path.join("cython_ext", "csrc", "query", "notify_selftest.c")}
 if not TEST_HOOKS:
     CSRC = [c for c in CSRC if c not in TEST_HOOKS_C]
 

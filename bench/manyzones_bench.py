@@ -9,14 +9,18 @@ of 127.0.0.1 with all N zones in its config, and measured:
   (a sweep sends the SOA queries of the zones not seen yet, 500 at a time, until none
   is left; the sweep's own cost is the same for every server);
 - rss_mb / pss_mb: memory of the server's process tree once every zone answers;
-- robdns only, restart_s: stopped and started again with its kept images
-  (server.storage), time until every zone answers;
+- robdns only, kept_s: spawn until its keeper thread has written every image to the
+  pack (server.storage/zones.pack); restart_s: stopped and started again with its kept
+  images, time until every zone answers;
 - reload_s: one zone's file changed (new serial and a record), then a reload (robdns:
   SIGHUP, as systemd's ExecReload sends it; Knot: `knotc reload`); seconds from the
   command until that zone answers the new serial;
 - cpu_us_spread / cpu_us_one: server CPU (utime+stime of its threads) per answered query
   with dnsperf sending `www.ZONE A` for names spread over every zone, and for one zone
   only (when dnsperf is installed).  Both pinned: server on CPU 0, dnsperf on CPU 1.
+- ratios: the issue's goals from the figures of the same run (start against the faster
+  of Knot and NSD, memory against Knot's, reload against knotc reload, CPU per query
+  spread over every zone against one zone).
 
     python3 bench/manyzones_bench.py --zones 100000          # the full run
     python3 bench/manyzones_bench.py --zones 5000 --servers robdns --qps-seconds 2
@@ -247,18 +251,41 @@ def cpu_per_query(server, names, seconds, tag):
 
 
 def wait_kept(storage, n, limit):
-    """Wait until robdns has written its n kept images (after serving, by a thread of its
-    own); returns the perf_counter time when they were all there."""
-    d = os.path.join(storage, "zones")
+    """Wait until robdns has kept its n images (written after serving, by a thread of its
+    own, into the pack STORAGE/zones.pack: robdns.keep); returns the perf_counter time
+    when they were all there."""
+    sys.path.insert(0, servers.REPO)
+    from robdns import _core
+    pack = os.path.join(storage, "zones.pack")
     deadline = time.perf_counter() + limit
     while time.perf_counter() < deadline:
         try:
-            if sum(1 for e in os.scandir(d) if e.name.endswith(".zimg")) >= n:
+            info = _core.read_pack(pack, [], [], [])[2]
+            if info["records"] >= n and info["valid_end"] == info["size"]:
                 return time.perf_counter()
         except OSError:
             pass
         time.sleep(0.1)
     raise RuntimeError(f"robdns did not keep {n} images within {limit} s")
+
+
+def ratios(results):
+    """The issue's goals as ratios of the same run: robdns's start against the faster of
+    Knot and NSD, its memory against Knot's, its reload against knotc reload, and CPU per
+    query spread over every zone against one zone."""
+    r, k, n = (results.get(s, {}) for s in ("robdns", "knot", "nsd"))
+    out = {}
+    starts = [x["ready_s"] for x in (k, n) if x.get("ready_s")]
+    if r.get("ready_s") and starts:
+        out["start_vs_fastest_other"] = round(r["ready_s"] / min(starts), 2)
+    if r.get("rss_mb") and k.get("rss_mb"):
+        out["rss_vs_knot"] = round(r["rss_mb"] / k["rss_mb"], 2)
+    if r.get("reload_s") and k.get("reload_s"):
+        out["reload_vs_knot"] = round(r["reload_s"] / k["reload_s"], 2)
+    for name, x in (("robdns", r), ("knot", k), ("nsd", n)):
+        if x.get("cpu_us_spread") and x.get("cpu_us_one"):
+            out[f"{name}_cpu_spread_vs_one"] = round(x["cpu_us_spread"] / x["cpu_us_one"], 3)
+    return out
 
 
 def run_server(kind, zdir, names, args, storage):
@@ -314,9 +341,13 @@ def main():
     results = {"zones": args.zones, "machine": procfs.machine_facts()}
     storage = os.path.join(OUT, f"manyzones-{args.zones}-storage")
     shutil.rmtree(storage, ignore_errors=True)
+    results["command"] = " ".join(["python3"] + sys.argv)
+    results["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     for kind in args.servers.split(","):
         results[kind] = run_server(kind, zdir, names, args, storage)
         print(kind, json.dumps(results[kind]), flush=True)
+    results["ratios"] = ratios(results)
+    print("ratios", json.dumps(results["ratios"]), flush=True)
     servers.print_and_save(json.dumps(results, indent=1), results,
                            os.path.join(OUT, f"manyzones-{args.zones}.json"))
 

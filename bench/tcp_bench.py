@@ -5,6 +5,8 @@
 and per server:
 
 - dnsperf -m tcp -c 4:   4 long-lived connections, queries pipelined (-q 500 in flight);
+- the same at a fixed 20,000 qps (-Q 20000): below saturation each read holds few
+  queries, so the per-turn costs (epoll_wait, read, sendmsg) are shared by fewer answers;
 - dnsperf -m tcp -c 100: 100 connections, the same;
 - conn-per-query: bench/tcpcpq.c (compiled into bench/out/) keeps 32 connections in
   flight, each opened, asked one query, read and closed with RST, over and over (bounded
@@ -20,6 +22,7 @@ ratios vs Knot.
 
     python3 bench/tcp_bench.py                         # 3 rounds x 10 s
     python3 bench/tcp_bench.py --rounds 1 --duration 3 # a quick check that it works
+    python3 bench/tcp_bench.py --baseline /work/main   # also robdns@base: another checkout's build
 """
 
 import argparse
@@ -46,13 +49,14 @@ import servers    # noqa: E402
 ORIGIN = genzone.DEFAULT_ORIGIN
 SERVER_CPU = 0
 CLIENT_CPU = 1
-LOADS = ("c4", "c100", "cpq")
+LOADS = ("c4", "c4q20k", "c100", "cpq")
+RATE_QPS = 20000            # the fixed rate of the c4q20k load
 
 
-def dnsperf_tcp(port, queries, duration, clients):
+def dnsperf_tcp(port, queries, duration, clients, qps=None):
     return ["taskset", "-c", str(CLIENT_CPU), "dnsperf", "-m", "tcp", "-s", "127.0.0.1",
             "-p", str(port), "-d", queries, "-l", str(duration), "-T", "1",
-            "-c", str(clients), "-q", "500"]
+            "-c", str(clients), "-q", "500"] + (["-Q", str(qps)] if qps else [])
 
 
 def time_ctl_status(control, stop, out):
@@ -112,7 +116,8 @@ def run(server, load, queries, wires, duration, cpq_count, ctl_times=None):
             res = {"completed": answered, "lost": failures, "qps": answered / secs if secs else 0,
                    "command": f"bench/tcpcpq.c, {CPQ_INFLIGHT} connections in flight, {duration} s or {cpq_count} queries"}
         else:
-            cmd = dnsperf_tcp(server.port, queries, duration, 4 if load == "c4" else 100)
+            cmd = dnsperf_tcp(server.port, queries, duration, 100 if load == "c100" else 4,
+                              RATE_QPS if load == "c4q20k" else None)
             r = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60)
             res = qps_bench.parse_dnsperf(r.stdout + r.stderr)
             res["command"] = " ".join(cmd)
@@ -124,6 +129,20 @@ def run(server, load, queries, wires, duration, cpq_count, ctl_times=None):
     res["server_cpu_s"] = cpu_s
     res["cpu_us_per_query"] = cpu_s * 1e6 / res["completed"] if res["completed"] else None
     return res
+
+
+class RobdnsAt(servers.Robdns):
+    """robdns served from another checkout (its own in-place build): the same run compares
+    a change with the build it started from."""
+
+    def __init__(self, checkout, *args, **kw):
+        super().__init__(*args, **kw)
+        self.checkout = os.path.abspath(checkout)
+
+    def env(self):
+        env = super().env()
+        env["PYTHONPATH"] = self.checkout + os.pathsep + env["PYTHONPATH"]
+        return env
 
 
 def sample_check_tcp(srv, ref, queries_path, n=200):
@@ -151,6 +170,10 @@ def main(argv=None):
     p.add_argument("--cpq-count", type=int, default=200000,
                    help="most queries of one connection-per-query run")
     p.add_argument("--servers", default="robdns,knot")
+    p.add_argument("--loads", default=",".join(LOADS),
+                   help=f"which of {','.join(LOADS)} to run")
+    p.add_argument("--baseline", metavar="CHECKOUT",
+                   help="also run robdns@base: robdns from this checkout's in-place build")
     p.add_argument("--json", default=os.path.join(servers.OUT, "tcp_bench.json"))
     a = p.parse_args(argv)
 
@@ -161,15 +184,18 @@ def main(argv=None):
     with open(queries) as f:
         lines = [l.split() for l in f if l.strip()]
     wires = [dns.message.make_query(n, t).to_wire() for n, t in random.Random(3).sample(lines, 5000)]
-    wanted = a.servers.split(",")
+    wanted = a.servers.split(",") + (["robdns@base"] if a.baseline else [])
+    loads = [l for l in LOADS if l in a.loads.split(",")]
     # Enough room for dnsperf's 100 connections from one address (a client address may
     # hold a quarter of max_connections).
     make = {"robdns": lambda: servers.Robdns(zone, ORIGIN, cpu=SERVER_CPU, workers=1,
                                              tcp={"max_connections": 4096, "idle_timeout": 10}),
+            "robdns@base": lambda: RobdnsAt(a.baseline, zone, ORIGIN, cpu=SERVER_CPU, workers=1,
+                                            tcp={"max_connections": 4096, "idle_timeout": 10}),
             "knot": lambda: servers.Knot(zone, ORIGIN, cpu=SERVER_CPU, workers=1)}
     facts = procfs.machine_facts()
     started = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    running, results, ctl_times = {}, {n: {l: [] for l in LOADS} for n in wanted}, []
+    running, results, ctl_times = {}, {n: {l: [] for l in loads} for n in wanted}, []
     checks = {}
     try:
         for name in wanted:
@@ -182,7 +208,7 @@ def main(argv=None):
         order = list(wanted)
         for rnd in range(a.rounds):
             for name in order:
-                for load in LOADS:
+                for load in loads:
                     timed = ctl_times if (name == "robdns" and load == "c100") else None
                     results[name][load].append(run(running[name], load, queries, wires,
                                                    a.duration, a.cpq_count, timed))
@@ -197,13 +223,13 @@ def main(argv=None):
         return statistics.median(vals) if vals else None
 
     medians = {n: {l: {k: med(rows, k) for k in ("qps", "completed", "lost", "cpu_us_per_query")}
-                   for l, rows in loads.items()} for n, loads in results.items()}
+                   for l, rows in per_load.items()} for n, per_load in results.items()}
     lat = sorted(t for t, ok in ctl_times if ok is True)
     ctl = {"requests": len(ctl_times), "failed": sum(1 for _, ok in ctl_times if ok is not True),
            "median_ms": statistics.median(lat) * 1000 if lat else None,
            "max_ms": lat[-1] * 1000 if lat else None}
     data = {"date": started, "machine": facts, "command": " ".join(sys.argv), "rounds": a.rounds,
-            "duration": a.duration, "servers": wanted, "runs": results, "median": medians,
+            "duration": a.duration, "servers": wanted, "loads": loads, "runs": results, "median": medians,
             "sample_check": checks, "ctl_status_under_c100": ctl}
     servers.print_and_save(report(data), data, a.json)
     return 0
@@ -224,8 +250,8 @@ def report(data):
              "",
              "| server | load | qps | vs knot | CPU µs/query | vs knot | lost |",
              "|---|---|---|---|---|---|---|"]
-    names = {"c4": "dnsperf -m tcp -c 4", "c100": "dnsperf -m tcp -c 100", "cpq": "connection per query"}
-    for load in LOADS:
+    names = {"c4": "dnsperf -m tcp -c 4", "c4q20k": f"dnsperf -m tcp -c 4 -Q {RATE_QPS}", "c100": "dnsperf -m tcp -c 100", "cpq": "connection per query"}
+    for load in data["loads"]:
         for name in data["servers"]:
             m = med[name][load]
             cpu = "—" if m["cpu_us_per_query"] is None else f"{m['cpu_us_per_query']:.2f}"

@@ -10,7 +10,11 @@
    a new address and the serial is bumped; the zone file is written and the primary told
    (`robdns ctl reload`; `knotc zone-reload`); the time from the write to each secondary
    answering the new serial (the primary NOTIFYs them; they take IXFR);
-3. robdns only: dnsperf sends UDP queries at --qps for --duration seconds while three
+3. primary CPU per transfer: --cpu-transfers signed AXFRs by kdig one after the other,
+   nothing else running; the primary's CPU (utime+stime of every thread of its process
+   tree, /proc/PID/task/*/stat) after minus before, divided by their number (the clock
+   tick is 10 ms: one transfer alone is too short to time);
+4. robdns only: dnsperf sends UDP queries at --qps for --duration seconds while three
    AXFR clients (kdig +tcp) transfer the zone over and over; queries lost, and the
    transfers completed meanwhile.
 
@@ -161,6 +165,37 @@ def first_transfers(primary):
     return out
 
 
+def kdig_axfr(port):
+    """One signed AXFR of the zone by kdig; the records it received (0 on failure)."""
+    r = subprocess.run(["kdig", "-p", str(port), "-y", f"hmac-sha256:xfr.key.:{SECRET}",
+                        "+noall", "+stats", "AXFR", ORIGIN, "@127.0.0.1"],
+                       capture_output=True, text=True, timeout=600)
+    m = re.search(r"Received \d+ B \((\d+) messages, (\d+) records\)", r.stdout)
+    return int(m.group(2)) if r.returncode == 0 and m else 0
+
+
+def cpu_per_transfer(primary, count):
+    """The primary's CPU seconds per AXFR over `count` AXFRs one after the other (and
+    the CPU of an idle stretch as long, which is not subtracted: it shows the noise)."""
+    time.sleep(1.0)                     # the start's background work (image writer) ends
+    pids = primary.pids()
+    c0, t0 = procfs.cpu_seconds(pids), time.perf_counter()
+    records = [kdig_axfr(primary.port) for _ in range(count)]
+    wall = time.perf_counter() - t0
+    cpu = procfs.cpu_seconds(primary.pids()) - c0
+    c1 = procfs.cpu_seconds(primary.pids())
+    time.sleep(min(wall, 10.0))
+    idle = (procfs.cpu_seconds(primary.pids()) - c1) * wall / min(wall, 10.0)
+    if not all(records) or len(set(records)) != 1:
+        raise RuntimeError(f"{primary.name}: an AXFR failed or differed: {records}")
+    res = {"transfers": count, "records": records[0], "cpu_per_transfer": round(cpu / count, 4),
+           "idle_cpu_same_time": round(idle, 3), "wall_per_transfer": round(wall / count, 3)}
+    print(f"  {primary.name}: {res['cpu_per_transfer'] * 1000:.1f} ms CPU per AXFR of "
+          f"{records[0]} records ({count} AXFRs; idle CPU over the same time {idle:.3f} s)",
+          flush=True)
+    return res
+
+
 def propagation(make_primary, zone, fraction):
     """Start the secondaries on fixed ports, a primary that notifies them, change the zone
     and time each secondary's pick-up."""
@@ -250,12 +285,17 @@ def udp_under_transfers(zone, queries, qps, duration):
         primary.stop()
 
 
+def ratio(a, b):
+    return f"{a / b:.2f}x" if a is not None and b else "-"
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--records", type=int, default=1000000)
     ap.add_argument("--change", type=float, default=0.001, help="fraction of A records changed")
     ap.add_argument("--qps", type=int, default=40000)
     ap.add_argument("--duration", type=int, default=20, help="seconds of dnsperf")
+    ap.add_argument("--cpu-transfers", type=int, default=5, help="AXFRs timed for the CPU per transfer")
     args = ap.parse_args(argv)
     tag = f"{args.records // 1000}k"
     zone = os.path.join(OUT, f"xfr{tag}.zone")
@@ -263,29 +303,35 @@ def main(argv=None):
     genzone.ensure(args.records, zone, queries)
     data = {"records": args.records, "machine": procfs.machine_facts()}
     print(f"zone {ORIGIN} {args.records} records ({zone})")
-    data["first"] = {}
+    data["first"], data["cpu"] = {}, {}
     for name, make in (("robdns", lambda: RobdnsPrimary(zone)), ("knot", lambda: KnotPrimary(zone))):
         p = make()
         p.start()
         p.wait_answer(limit=1800)
         try:
             data["first"][name] = first_transfers(p)
+            data["cpu"][name] = cpu_per_transfer(p, args.cpu_transfers)
         finally:
             p.stop()
+    lines = ["", f"first transfer: secondary spawn to serving (s), primary CPU meanwhile (s) — {args.records} records"]
+    for kind in KINDS:
+        r, k = data["first"]["robdns"][kind], data["first"]["knot"][kind]
+        lines.append(f"  {kind:5} from robdns {r['seconds']:7.2f} ({r['primary_cpu']:.2f})   "
+                     f"from knot {k['seconds']:7.2f} ({k['primary_cpu']:.2f})   "
+                     f"time ratio {ratio(r['seconds'], k['seconds'])}")
+    r, k = data["cpu"]["robdns"], data["cpu"]["knot"]
+    lines.append(f"primary CPU per AXFR (kdig, TSIG, {args.cpu_transfers} in a row): robdns "
+                 f"{r['cpu_per_transfer'] * 1000:.1f} ms, knot {k['cpu_per_transfer'] * 1000:.1f} ms, "
+                 f"ratio {ratio(r['cpu_per_transfer'], k['cpu_per_transfer'])}")
     data["propagation"] = {
         "robdns": propagation(lambda z, ports: RobdnsPrimary(z, ports), zone, args.change),
         "knot": propagation(lambda z, ports: KnotPrimary(z, ports), zone, args.change),
     }
     data["udp_under_transfers"] = udp_under_transfers(zone, queries, args.qps, args.duration)
-    lines = ["", f"first transfer (s, primary CPU s) — {args.records} records"]
-    for kind in KINDS:
-        r, k = data["first"]["robdns"][kind], data["first"]["knot"][kind]
-        lines.append(f"  {kind:5} from robdns {r['seconds']:7.2f} ({r['primary_cpu']:.2f})   "
-                     f"from knot {k['seconds']:7.2f} ({k['primary_cpu']:.2f})")
     lines.append(f"change of {args.change:.1%} of the A records -> secondary serving it (s)")
     for kind in KINDS:
-        lines.append(f"  {kind:5} from robdns {data['propagation']['robdns']['seconds'][kind]}   "
-                     f"from knot {data['propagation']['knot']['seconds'][kind]}")
+        r, k = data['propagation']['robdns']['seconds'][kind], data['propagation']['knot']['seconds'][kind]
+        lines.append(f"  {kind:5} from robdns {r}   from knot {k}   ratio {ratio(r, k)}")
     u = data["udp_under_transfers"]
     lines.append(f"UDP at {u['qps']}/s during 3 AXFR loops: {u['lost']} of {u['sent']} lost "
                  f"({u['axfr_completed']} AXFRs done)")

@@ -330,6 +330,15 @@ def image_fast_answer(ZoneImage img, name, int qtype, do=False):
             "rcode": rcode, "body": PyBytes_FromStringAndSize(<const char *>body, n)}
 
 
+def set_precompute_threads(int n):
+    """Threads of the precompute pass for the next compiles: 1 or 2, 0 = the default (two
+    for a big zone on two cores or more).  Returns the previous setting."""
+    global rd_precompute_threads
+    cdef int old = rd_precompute_threads
+    rd_precompute_threads = n
+    return old
+
+
 def image_node_names(ZoneImage img):
     """Every node's name in image (canonical) order."""
     return [_image_node_text(img, i) for i in range(zimg_node_count(img.img))]
@@ -791,6 +800,31 @@ def rcu_stress(int readers, int publications, bint skip_synchronize=False):
     return {"readers": res.readers, "publications": res.publications,
             "grace_periods": res.grace_periods, "violations": res.violations,
             "reads": res.reads}
+
+# The C stress test of the lock-free NOTIFY queue (csrc/query/notify_selftest.c).
+cdef extern from "query/notify_selftest.h" nogil:
+    ctypedef struct rd_notify_stress_result:
+        uint64_t queued
+        uint64_t refused
+        uint64_t taken
+        uint64_t slots
+        uint64_t torn
+        uint64_t lost
+        uint64_t left
+    int rd_notify_stress(int nproducers, int per_thread, int nnames,
+                         rd_notify_stress_result *out)
+
+
+def notify_queue_stress(int producers, int per_thread, int names):
+    """Run the C stress test of notify_selftest.c; returns its counters as a dict."""
+    cdef rd_notify_stress_result res
+    cdef int rc
+    with nogil:
+        rc = rd_notify_stress(producers, per_thread, names, &res)
+    if rc != 0:
+        raise ValueError("notify_queue_stress: bad arguments or threads could not start")
+    return {"queued": res.queued, "refused": res.refused, "taken": res.taken,
+            "slots": res.slots, "torn": res.torn, "lost": res.lost, "left": res.left}
 
 # ---- the XDP worker's per-frame code and the attached program (xdp)
 

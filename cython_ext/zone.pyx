@@ -239,6 +239,7 @@ cdef class ZoneImage:
     cdef void *_copy             # or copied from bytes (image_from_bytes, a test hook)
     cdef readonly list warnings
     cdef readonly tuple source_files   # the files compile_zone read ($INCLUDEs too)
+    cdef object _owner           # or inside a mapping another object holds (keep.pyx's pack)
 
     def __cinit__(self):
         global _live_zone_images

@@ -6,16 +6,18 @@ import os
 
 
 @contextlib.contextmanager
-def replace(path, mode="wb", **kwargs):
+def replace(path, mode="wb", sync=True, **kwargs):
     """Open a temporary file beside `path` for writing (open()'s `mode` and keyword
-    arguments); when the block ends without an error the file is synced to disk and
-    renamed to `path`, else it is removed and the error goes on."""
+    arguments); when the block ends without an error the file is synced to disk (unless
+    sync=False: a file whose loss costs nothing but a redo) and renamed to `path`, else
+    it is removed and the error goes on."""
     tmp = f"{path}.tmp{os.getpid()}"
     try:
         with open(tmp, mode, **kwargs) as f:
             yield f
             f.flush()
-            os.fsync(f.fileno())
+            if sync:
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         try:

@@ -50,8 +50,12 @@ class Commands:
             transfers = getattr(self.daemon, "transfers", None)
             if transfers is not None:
                 st.update(transfers.zone_status(z.name))
+            catalogs = getattr(self.daemon, "catalogs", None)
+            if catalogs is not None:
+                st.update(catalogs.zone_status(z.name))     # RFC 9432 catalog or member
             out.append(st)
-        return {"ok": all(not z.errors for z in zones), "zones": out}
+        return {"ok": all(not z["errors"] and not (z.get("catalog") or {}).get("error") for z in out),
+                "zones": out}
 
     async def stats(self, req):
         return {"ok": True, "stats": self.daemon.stats()}

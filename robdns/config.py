@@ -161,6 +161,22 @@ class XfrConfig:
     notify_timeout: float = 2.0      # seconds before the first retry; doubled each time
 
 
+@dataclasses.dataclass(frozen=True)
+class MemberTemplate:
+    """`catalog.members` of a consumer catalog zone (RFC 9432): the settings of the
+    secondary zones its members become.  file: a path with {name} in it (the member's
+    name, without the final dot, in file-safe form)."""
+    file: str
+    primaries: tuple = ()            # of Remote; empty: the catalog zone's own primaries
+    allow_notify: tuple = ()
+    allow_transfer: tuple = ()
+    notify: tuple = ()
+    transfer_timeout: float = 300.0
+    transfer_max_size: int = 1 << 30
+    journal_max_size: int = 4 << 20
+    default_ttl: int = 3600
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class ZoneConfig:
     name: str                        # absolute, lower case, e.g. "example.com."
@@ -185,6 +201,11 @@ class ZoneConfig:
     # catalog that lists this zone.
     catalog_role: Optional[str] = None
     catalog_member: Optional[str] = None
+    # "consumer" (robdns.catalog_consumer): each member the catalog lists becomes a
+    # secondary zone made from this template; catalog_owner: the consumer catalog a member
+    # zone came from (None: configured in the file or at run time).
+    catalog_members: Optional["MemberTemplate"] = None
+    catalog_owner: Optional[str] = None
 
     @property
     def secondary(self):
@@ -278,7 +299,9 @@ RRL_KEYS = ("rate", "slip", "ipv4_prefix", "ipv6_prefix", "table_size")
 ZONE_KEYS = ("name", "file", "default_ttl", "primaries", "allow_notify", "transfer_timeout",
              "transfer_max_size", "allow_transfer", "notify", "journal_max_size", "catalog",
              "catalog_member")
-CATALOG_KEYS = ("role",)
+CATALOG_KEYS = ("role", "members")
+MEMBER_KEYS = ("file", "primaries", "allow_notify", "allow_transfer", "notify",
+               "transfer_timeout", "transfer_max_size", "journal_max_size", "default_ttl")
 KEY_KEYS = ("name", "algorithm", "secret", "secret_file")
 XFR_KEYS = ("max_transfers", "journal_dir", "notify_retries", "notify_timeout")
 ADDRESS_KEY_KEYS = ("address", "key")      # primaries, allow_notify, allow_transfer, notify
@@ -912,10 +935,19 @@ class _Validator:
             else:
                 name = self.zone_name(f"{key}.name", z["name"])
             producer = False
+            members = None
             if "catalog" in z:
                 c = self.mapping(f"{key}.catalog", z["catalog"], CATALOG_KEYS)
-                if self.choice(f"{key}.catalog.role", c.get("role"), ("producer",)):
+                crole = self.choice(f"{key}.catalog.role", c.get("role"), ("producer", "consumer"))
+                if crole == "producer":
                     producer = True
+                    if "members" in c:
+                        self.err(f"{key}.catalog.members", "only a consumer takes a member template")
+                elif crole == "consumer":
+                    members = self.member_template(f"{key}.catalog.members", c.get("members", {}),
+                                                   keys, name, z.get("file"))
+                    if "primaries" not in z:
+                        self.err(key, "a catalog consumer zone is a secondary: give its `primaries`")
             if producer:
                 # RFC 9432: the producer generates the catalog from its members
                 if "file" in z:
@@ -950,6 +982,8 @@ class _Validator:
                                                         z["journal_max_size"], 0, 1 << 40)
             if producer:
                 role["catalog_role"] = "producer"
+            if members is not None:
+                role["catalog_role"], role["catalog_members"] = "consumer", members
             if "catalog_member" in z:
                 role["catalog_member"] = self.zone_name(f"{key}.catalog_member", z["catalog_member"])
             if name and name in names:
@@ -964,10 +998,53 @@ class _Validator:
             if z.catalog_member is not None and z.catalog_member not in catalogs:
                 self.err(f"zone {z.name}: catalog_member",
                          f"{z.catalog_member} is not a zone with catalog: {{role: producer}}")
+            if z.catalog_role == "consumer" and z.catalog_member:
+                self.err(f"zone {z.name}: catalog_member", "a catalog consumer zone is not a member "
+                         "of a produced catalog")
             if z.catalog_role == "producer" and (z.catalog_member or z.primaries):
                 self.err(f"zone {z.name}: catalog", "a catalog producer is neither a member "
                          "nor a secondary")
         return tuple(out)
+
+    def member_template(self, key, value, keys, catalog, catalog_file):
+        """`catalog.members` of a consumer (RFC 9432 5): the MemberTemplate, or None."""
+        m = self.mapping(key, value, MEMBER_KEYS)
+        if not isinstance(value, dict):
+            return None
+        out = {}
+        if "file" in m:
+            f = self.string(f"{key}.file", m["file"], 4096)
+            if f is not None and "{name}" not in f:
+                self.err(f"{key}.file", "the member file template needs {name} in it")
+                f = None
+        else:
+            # beside the catalog's own kept copy, one directory per catalog
+            base = os.path.dirname(catalog_file) if isinstance(catalog_file, str) else ""
+            f = os.path.join(base, f"{(catalog or 'catalog').rstrip('.')}.members", "{name}.zone")
+        if f is None:
+            return None
+        out["file"] = f if os.path.isabs(f) else os.path.join(self.base, f)
+        if "primaries" in m:
+            out["primaries"] = self.remotes(f"{key}.primaries", m["primaries"], keys)
+        if "allow_notify" in m:
+            out["allow_notify"] = self.acl(f"{key}.allow_notify", m["allow_notify"], keys)
+        if "allow_transfer" in m:
+            out["allow_transfer"] = self.transfer_acl(f"{key}.allow_transfer", m["allow_transfer"], keys)
+        if "notify" in m:
+            out["notify"] = self.notify_targets(f"{key}.notify", m["notify"], keys)
+        if "transfer_timeout" in m:
+            out["transfer_timeout"] = self.number(f"{key}.transfer_timeout", m["transfer_timeout"], 1, 86400)
+        if "transfer_max_size" in m:
+            out["transfer_max_size"] = self.integer(f"{key}.transfer_max_size",
+                                                    m["transfer_max_size"], 4096, 1 << 40)
+        if "journal_max_size" in m:
+            out["journal_max_size"] = self.integer(f"{key}.journal_max_size",
+                                                   m["journal_max_size"], 0, 1 << 40)
+        if "default_ttl" in m:
+            out["default_ttl"] = self.integer(f"{key}.default_ttl", m["default_ttl"], 0, 2**31 - 1)
+        if None in out.values():
+            return None
+        return MemberTemplate(**out)
 
     def zone_name(self, key, value):
         s = self.string(key, value, 300)

@@ -10,11 +10,13 @@ zones and wait for the RCU grace period in an executor thread.
 import asyncio
 import concurrent.futures
 import dataclasses
+import gc
 import os
 import signal
 import time
 
 from robdns import __version__, catalog, config, control, metrics, privileges, reconfig, sdnotify, stats, tcp_workers, xfrout
+from robdns.catalog_consumer import CatalogConsumer
 from robdns.commands import Commands
 from robdns.cookies import CookieSecrets
 from robdns.errors import ConfigError, RobdnsError
@@ -41,6 +43,8 @@ class Daemon:
         self.http = None                     # robdns.httpd.HttpEndpoint (server.http)
         self.dnstap = None                   # _core.Dnstap (server.dnstap)
         self.secondary = None                # robdns.secondary.Secondary: the transfers in
+        self._zone_changes = []              # (name, image, expired, future) to publish
+        self._published_at = self._publish_cost = 0.0   # loop time of the last, its cost
         self.zone_slots = stats.ZoneSlots()  # per-zone counters of the data plane
         self.transfers = xfrout.Transfers()  # transfers served, NOTIFY out
         self.started = time.time()
@@ -54,6 +58,7 @@ class Daemon:
         # they are published: serving never waits for the disk.
         self.keep = Keep(None)
         self.dynamic = DynamicZones(None)    # zones added and removed at run time
+        self.catalogs = CatalogConsumer(self)   # members of consumed catalogs (RFC 9432)
         self.config_cache = config.Cache()   # the config file as last parsed
         self.zone_configs = None             # the zone configs served: cfg's, as changed at
                                              # run time (None until the first load)
@@ -107,7 +112,7 @@ class Daemon:
         the database built from them; waits for the RCU grace period, after which the
         previous snapshot is freed.  The zones served are cfg's as changed at run time
         (robdns.dynzones)."""
-        configs = self.dynamic.zones(cfg)
+        configs = self.catalogs.expand(cfg, self.dynamic.zones(cfg), self.zone_configs)
         zones = self.zones.compiled(configs, force, keep=self.keep,
                                     journal_dir=xfrout.journal_dir(cfg))
         self.zone_configs = configs
@@ -120,12 +125,12 @@ class Daemon:
         the keeper thread (and the names of zones gone, whose kept files go too)."""
         from robdns import _core
         _core.publish(self.database(zones, cfg))
-        removed = [st.name for st in self.zones if zones.get(st.name) is None]
+        removed = zones.removed_from(self.zones)
         first, self.pruned = not self.pruned, True
         self.zones = zones
         if self.keep.enabled and (zones.fresh or removed or first):
             configured = [z.name for z in self.zone_configs] if first else None
-            self.keeper.submit(self._keep_images, zones.fresh, removed, configured)
+            self.keeper.submit(self._keep_images, zones, zones.fresh, removed, configured)
 
     # ------------------------------------------------------------------ zones at run time
 
@@ -162,6 +167,10 @@ class Daemon:
         key = zone_key(name)
         if self.zones.get(key) is None:
             return {"ok": False, "error": f"no zone {name} served"}
+        owner = next((c.catalog_owner for c in self.zone_configs if c.name == key), None)
+        if owner is not None:
+            return {"ok": False, "error": f"zone {key} is a member of catalog {owner}: "
+                                          "remove it from the catalog"}
         self.dynamic.remove(key)
         self.zone_configs = tuple(c for c in self.zone_configs if c.name != key)
         self.publish_zones(self.zones.updated(removed=[key]), self.cfg)
@@ -202,21 +211,17 @@ class Daemon:
         zones, the engine options of cfg, the per-zone counter slots, the cookie secrets."""
         cap = cfg.http.zone_labels if cfg.http is not None else 100
         configs = self.zone_configs if self.zone_configs is not None else cfg.zones
-        return zones.database(cfg, self.zone_slots.assign(configs, cap), self.cookies)
+        return zones.database(cfg, self.zone_slots.assign(configs, cap), self.cookies, configs)
 
-    def _keep_images(self, fresh, removed, configured=None):
-        """Write the images compiled now to server.storage and forget removed zones'; at
-        start (configured: every zone name) also drop the files of zones no longer
+    def _keep_images(self, zones, fresh, removed, configured=None):
+        """Write the images compiled now to server.storage (the pack of small images
+        written anew from every zone of `zones` when it is due) and forget removed zones';
+        at start (configured: every zone name) also drop the files of zones no longer
         configured."""
+        if not self.keeping:
+            return
         try:
-            for st in fresh:
-                if not self.keeping:
-                    return
-                self.keep.save(st.name, st.image, st.source)
-            for name in removed:
-                self.keep.remove(name)
-            if configured is not None:
-                self.keep.prune(configured)
+            self.keep.store(zones, fresh, removed, configured)
         except Exception:
             logger.exception("keeping compiled images failed")
 
@@ -248,6 +253,8 @@ class Daemon:
         from robdns.secondary import Secondary
         self.secondary = Secondary(self)
         self.secondary.start()
+        for name in list(self.catalogs.catalogs):    # a kept catalog newer than its members
+            asyncio.ensure_future(self.catalogs.changed(name))
         rotator = asyncio.create_task(self._rotate_cookie_secret())
         summary = self._summary()
         logger.info("serving: %s", summary, extra={"event": "serving", "summary": summary})
@@ -359,19 +366,51 @@ class Daemon:
     async def publish_zone(self, name, image=None, expired=None):
         """Serve `image` for zone `name` (None: keep its image) and set its expired flag
         (None: unchanged): the secondary's change, published the way a reload publishes
-        (under the reload lock, RCU grace period waited in the reload thread)."""
+        (under the reload lock, RCU grace period waited in the reload thread).  Changes
+        that arrive while one is published wait and go out together in the next database:
+        a catalog bringing thousands of members costs a few publications, not one each."""
+        fut = asyncio.get_running_loop().create_future()
+        self._zone_changes.append((name, image, expired, fut))
+        if len(self._zone_changes) == 1:
+            asyncio.ensure_future(self._publish_changes())
+        await fut
+
+    async def _publish_changes(self):
         from robdns import _core
         loop = asyncio.get_running_loop()
-
-        def work():
-            cfg = self.cfg
-            z = next((z for z in cfg.zones if z.name == name), None)
-            zones = self.zones.replaced(name, image, expired, z, xfrout.journal_dir(cfg))
-            _core.publish(self.database(zones, cfg))
-            self.zones = zones
-
+        # Publishing takes at most about half of the reload thread: after one that cost T
+        # seconds the next waits until T has passed, gathering what arrives meanwhile (a
+        # catalog's thousands of first transfers; a lone change waits for nothing).
+        wait = self._published_at + self._publish_cost - loop.time()
+        if wait > 0:
+            await asyncio.sleep(min(wait, 1.0))
         async with self.reload_lock:
-            await loop.run_in_executor(self.reloader, work)
+            changes, self._zone_changes = self._zone_changes, []
+
+            def work():
+                cfg = self.cfg
+                zones = self.zones
+                configs = self.secondary.zones() if self.secondary is not None else {}
+                for name, image, expired, _ in changes:
+                    zones = zones.replaced(name, image, expired, configs.get(name),
+                                           xfrout.journal_dir(cfg))
+                _core.publish(self.database(zones, cfg))
+                self.zones = zones
+                logger.debug("%d zone changes published together", len(changes))
+
+            t0 = loop.time()
+            try:
+                await loop.run_in_executor(self.reloader, work)
+            except BaseException as e:
+                for *_, fut in changes:
+                    if not fut.done():
+                        fut.set_exception(e)
+                raise
+            self._published_at = loop.time()
+            self._publish_cost = self._published_at - t0
+            for *_, fut in changes:
+                if not fut.done():
+                    fut.set_result(None)
 
     async def _reload_logged(self):
         try:
@@ -474,6 +513,10 @@ def run(args):
     """Entry point of ``robdns serve``; returns the process exit status."""
     setup(getattr(args, "log_level", "info"))
     _return_big_blocks_to_the_os()
+    # The config and the zones make a few objects per zone and free almost none: the
+    # collector's passes over them while they are made are pure cost (enabled after the
+    # first load).
+    gc.disable()
     try:
         cache = config.Cache()
         if args.config:
@@ -507,6 +550,11 @@ def run(args):
     if d.http:
         d.http.start()          # /health answers and /ready says no while the zones load
     d.load(cfg)
+    # What the start made (zone states, images, configs: several objects per zone) lives
+    # as long as the zones: out of the collector's way, so that no later collection walks
+    # 100,000 zones' objects (a reload makes new ones, which it does walk).
+    gc.freeze()
+    gc.enable()
     import uvloop
     loop = uvloop.new_event_loop()
     asyncio.set_event_loop(loop)

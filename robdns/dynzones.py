@@ -69,6 +69,8 @@ class DynamicZones:
     def zones(self, cfg):
         """The zone configs served under config `cfg`: its zones minus the removed ones,
         then the added ones (in name order)."""
+        if not self.added and not self.removed:
+            return tuple(cfg.zones)
         names = {z.name for z in cfg.zones}
         out = [z for z in cfg.zones if z.name not in self.removed]
         for name, v in sorted(self.added.items()):

@@ -14,32 +14,18 @@ import time
 
 from robdns import journal
 from robdns import catalog
+from robdns import keep as keep_mod
 from robdns.errors import ZoneError
 from robdns.log import logger
 
-# A file modified this shortly before its compile started may still change within the
-# same coarse file-time tick (file times lag the fine clock by up to a few ms).
-_SOURCE_SETTLE_NS = 50_000_000
-
-
 def zone_source(z, files, since_ns=None):
-    """What identifies the sources of a compiled zone, for reload: each file's identity,
-    size and modification time (the zone file and what it $INCLUDEs) plus the settings
-    that change the image.  None when a file cannot be read, or was modified after
-    since_ns (during or just before the compile: its content may not be the compiled
-    one) -- then the zone is compiled again at the next reload."""
-    stats = []
-    for path in files:
-        try:
-            st = os.stat(path)
-        except OSError:
-            return None
-        if since_ns is not None and st.st_mtime_ns >= since_ns - _SOURCE_SETTLE_NS:
-            return None
-        stats.append((path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns))
-    # the load policy is part of the source: a zone compiled under another one is stale
-    return (z.file, z.default_ttl, getattr(z, "include_policy", None),
-            getattr(z, "nsec3_max_iterations", None), tuple(stats))
+    """What identifies the sources of a compiled zone, for reload: the fingerprint of each
+    file's identity, size and modification time (the zone file and what it $INCLUDEs) and
+    of the settings that change the image (robdns.keep.fingerprint).  None when a file
+    cannot be read, or was modified after since_ns (during or just before the compile: its
+    content may not be the compiled one) -- then the zone is compiled again at the next
+    reload."""
+    return keep_mod.fingerprint(z, files, since_ns or 0)
 
 
 def zone_key(name):
@@ -57,7 +43,7 @@ class ZoneState:
     load_seconds: float = 0.0
     errors: list = dataclasses.field(default_factory=list)   # of the last failed load
     failed_at: float = 0.0
-    source: tuple = None            # the files as `image` was compiled from (zone_source())
+    source: object = None           # fingerprint of the sources of `image` (zone_source())
     warnings: list = dataclasses.field(default_factory=list)   # about the image served
     role: str = "primary"           # "secondary": the image comes by zone transfer
     expired: bool = False           # a secondary past its SOA EXPIRE: answers SERVFAIL
@@ -96,6 +82,11 @@ class ZoneSet:
     def __init__(self, states=()):
         self._states = {st.name: st for st in states}
         self.fresh = []                 # states compiled by the compiled() that made this set
+        self._plan = None               # what its next compiled() checks (_Plan), if it made it
+
+    def removed_from(self, other):
+        """Names of the zones of ZoneSet `other` that this set does not have."""
+        return list(other._states.keys() - self._states.keys())
 
     def __iter__(self):
         return iter(self._states.values())
@@ -130,48 +121,105 @@ class ZoneSet:
         image when `keep` (robdns.keep.Keep) has a current one.  A zone that fails keeps
         its previous image (if any) and records why.  The new set's `fresh` lists the
         states compiled now, whose images are worth keeping."""
-        out, todo = [], []
-        kept = 0
-        # The zones not served yet whose kept images are current, read in one pass.
-        found = {}
-        if keep is not None and getattr(keep, "enabled", False):
-            fresh_zones = [z for z in zones if z.name not in self._states
-                           and not getattr(z, "secondary", False)
-                           and getattr(z, "catalog_role", None) is None
-                           and not (force is True or z.name in force)]
-            found = {z.name: f for z, f in zip(fresh_zones, keep.load_many(fresh_zones, zone_source))
-                     if f is not None}
-        for z in zones:
-            old = self._states.get(z.name)
+        zones = tuple(zones)
+        plan = self._plan
+        if plan is not None and not force and plan.zones == zones:
+            return self._rechecked(plan, zones, keep, journal_dir)
+        everything = force is True
+        force = frozenset() if everything else frozenset(force)
+        out = [None] * len(zones)
+        fresh = self._load(list(enumerate(zones)), zones, out, everything, force, keep, journal_dir)
+        new = ZoneSet(out)
+        new.fresh = fresh
+        new._plan = _Plan.of(zones, out)
+        return new
+
+    def _rechecked(self, plan, zones, keep, journal_dir):
+        """compiled() of the zones this set was compiled for: every clean zone's sources
+        fingerprinted in one C call against the plan's lists, made by the compile before;
+        only the zones whose fingerprint moved, and the few the plan cannot check
+        (secondaries, catalogs, failed zones), are looked at in Python."""
+        from robdns import _core
+        fps = _core.source_fingerprints(plan.settings, plan.zfiles, plan.files)
+        changed = [k for k, (a, b) in enumerate(zip(fps, plan.sources)) if a != b]
+        new = ZoneSet(())
+        if not changed and not plan.rest:
+            new._states, new._plan = self._states, plan
+            return new
+        items = [(plan.index[k], zones[plan.index[k]]) for k in changed] + plan.rest
+        out = [None] * len(zones)
+        fresh = self._load(items, zones, out, False, frozenset(), keep, journal_dir)
+        states = dict(self._states)
+        for i, _ in items:
+            states[out[i].name] = out[i]
+        new._states, new.fresh = states, fresh
+        new._plan = plan.updated(changed, [out[plan.index[k]] for k in changed])
+        return new
+
+    def _load(self, items, zones, out, everything, force, keep, journal_dir):
+        """Fill out[i] with the state of zone config z for each (i, z) of `items` (of the
+        config's `zones`); returns the states compiled now."""
+        states = self._states
+        check = []          # (index, z, old): served, clean: unchanged when its fingerprint is
+        unseen = []         # (index, z): not served yet: its kept image, else a compile
+        todo = []           # (index, z, old): to compile
+        for i, z in items:
+            old = states.get(z.name)
             if getattr(z, "secondary", False):
                 # the transfers own a secondary's image: a reload does not touch it
-                out.append(secondary_state(z, old, journal_dir))
+                out[i] = secondary_state(z, old, journal_dir)
                 continue
             if getattr(z, "catalog_role", None) == "producer":
                 # generated from its members' configs (RFC 9432), no file to look at
-                out.append(catalog.catalog_state(z, old, zones, ZoneState))
+                out[i] = catalog.catalog_state(z, old, zones, ZoneState)
                 continue
-            forced = force is True or z.name in force
-            if old is not None and not forced and old.unchanged(z):
-                logger.debug("zone %s unchanged: serial %s kept", z.name, old.image.serial)
-                out.append(old)
-                continue
-            if z.name in found:
-                out.append(kept_state(z, keep, journal_dir, found[z.name]))
+            forced = everything or z.name in force
+            if old is not None and not forced and old.image is not None and not old.errors \
+                    and type(old.source) is int:
+                check.append((i, z, old))
+            elif old is None and not forced and keep is not None and keep.enabled:
+                unseen.append((i, z))
+            else:
+                todo.append((i, z, old))
+        # Every served zone's files stat()ed in one pass without the GIL: a reload of
+        # 100,000 zones pays one fingerprint each, in C.
+        if check:
+            fps = keep_mod.fingerprints([z for _, z, _ in check],
+                                        [old.image.source_files for _, _, old in check])
+            for (i, z, old), fp in zip(check, fps):
+                if fp == old.source:
+                    out[i] = old
+                else:
+                    todo.append((i, z, old))
+        if unseen:
+            now = time.time()
+            # the first load (a restart) walks the pack whatever the count; a reload that
+            # adds a few zones compiles them instead of walking a pack of 100,000
+            found = keep.load_many([z for _, z in unseen], force_pack=not states)
+            kept = 0
+            for (i, z), f in zip(unseen, found):
+                if f is None:
+                    todo.append((i, z, None))
+                    continue
+                st = ZoneState(z.name, z.file, f[0], now, 0.0, [], 0.0, f[1])
+                if transferred(z):
+                    st.journal = _journal_step(z, None, f[0], b"", journal_dir)
+                out[i] = st
                 kept += 1
-                continue
-            todo.append((len(out), z, old))
-            out.append(None)
-        if kept:
-            logger.info("%d zones mapped from their kept images", kept)
+            if kept:
+                logger.info("%d zones mapped from their kept images", kept)
         fresh = []
-        for i, st in zip((i for i, _, _ in todo), compile_all([(z, old) for _, z, old in todo], journal_dir)):
-            out[i] = st
-            if not st.errors:
-                fresh.append(st)
-        new = ZoneSet(out)
-        new.fresh = fresh
-        return new
+        if todo:
+            todo.sort(key=lambda t: t[0])
+            t0 = time.monotonic()
+            for (i, _, _), st in zip(todo, compile_all([(z, old) for _, z, old in todo], journal_dir)):
+                out[i] = st
+                if not st.errors:
+                    fresh.append(st)
+            if len(todo) > QUIET:
+                logger.info("%d zones compiled in %.2f s (%d failed)", len(todo),
+                            time.monotonic() - t0, len(todo) - len(fresh))
+        return fresh
 
     def updated(self, states=(), removed=()):
         """The set with `states` in place of the zones of the same names (a new name goes
@@ -192,54 +240,116 @@ class ZoneSet:
         expired flag set to `expired` (None: unchanged) — a transfer's or an expiry's
         change, published as a reload's is.  With its config `z`, a zone served onwards
         (allow_transfer, notify) gets the change in its IXFR journal, as a reload's."""
-        out = []
-        for st in self:
-            if st.name == name:
-                st = dataclasses.replace(st)
-                if image is not None:
-                    if z is not None and st.image is not None:
-                        st.journal = _journal_step(z, st.image, image, st.journal, journal_dir)
-                    elif z is not None:
-                        st.journal = _journal_step(z, None, image, b"", journal_dir)
-                    st.image, st.loaded_at, st.errors = image, time.time(), []
-                if expired is not None:
-                    st.expired = expired
-            out.append(st)
-        return ZoneSet(out)
+        new = ZoneSet(())
+        new._states = dict(self._states)     # one zone changes: no pass over the others
+        st = new._states.get(name)
+        if st is not None:
+            st = dataclasses.replace(st)
+            if image is not None:
+                if z is not None and st.image is not None:
+                    st.journal = _journal_step(z, st.image, image, st.journal, journal_dir)
+                elif z is not None:
+                    st.journal = _journal_step(z, None, image, b"", journal_dir)
+                st.image, st.loaded_at, st.errors = image, time.time(), []
+            if expired is not None:
+                st.expired = expired
+            new._states[name] = st
+        # a secondary's new copy leaves what the next reload checks as it was (_Plan)
+        new._plan = self._plan if st is None or st.role != "primary" else None
+        return new
 
-    def database(self, cfg, zone_slots=None, cookies=None):
+    def database(self, cfg, zone_slots=None, cookies=None, configs=None):
         """A new database snapshot of the served images with the engine options of cfg,
         its TSIG keys and each zone's allow_transfer and journal; zone_slots ({name:
         slot}) turns on the per-zone query counters; cookies (a robdns.cookies.CookieSecrets)
-        the DNS Cookie secrets."""
+        the DNS Cookie secrets; configs: the zone configs served (cfg's when None; those
+        added at run time and catalog members too)."""
         from robdns import _core
+        configs = cfg.zones if configs is None else configs
         keys = [(k.name, k.algorithm, k.secret) for k in getattr(cfg, "keys", ())]
+        states = self._states
         transfers = {}
-        for z in cfg.zones:
-            st = self._states.get(z.name)
-            if st is not None and st.image is not None and getattr(z, "allow_transfer", ()):
+        plan = self._plan if self._plan is not None and self._plan.zones == configs else None
+        sending = plan.sending if plan is not None else [z for z in configs if getattr(z, "allow_transfer", ())]
+        for z in sending:
+            st = states.get(z.name)
+            if st is not None and st.image is not None:
                 transfers[z.name] = {"acl": [(r.address, r.key) for r in z.allow_transfer],
                                      "journal": st.journal}
         xfr = getattr(cfg, "xfr", None)
-        served = [st for st in self if st.image is not None]
+        served = [st for st in states.values() if st.image is not None]
         if zone_slots is not None:
             # one slot per image, by the names the states know (no name taken out of each
-            # image: a reload of 100,000 zones)
-            zone_slots = [zone_slots.get(st.name, 0) for st in served]
+            # image: a reload of 100,000 zones); most zones have none (0)
+            named = {name: slot for name, slot in zone_slots.items()
+                     if (st := states.get(name)) is not None and st.image is not None}
+            zone_slots = [0] * len(served)
+            left = len(named)
+            for i, st in enumerate(served):
+                if left == 0:
+                    break           # the counted zones are the first configured ones
+                if st.name in named:
+                    zone_slots[i] = named[st.name]
+                    left -= 1
         return _core.Database([st.image for st in served], identity=cfg.identity, version=cfg.version,
                               nsid=cfg.nsid, max_udp_payload=cfg.max_udp_payload,
                               zone_slots=zone_slots, keys=keys, transfers=transfers,
                               max_transfers=xfr.max_transfers if xfr is not None else 0,
-                              expired=[st.name for st in self if st.expired and st.image is not None],
-                              notify=self._notify_rules(cfg),
+                              expired=[st.name for st in served if st.expired],
+                              notify=self._notify_rules(configs if plan is None else plan.secondaries),
                               **(cookies.options() if cookies is not None else {}))
 
-    def _notify_rules(self, cfg):
+    def _notify_rules(self, configs):
         """Who may notify each served secondary zone (robdns.secondary.notify)."""
         from robdns.secondary import notify
-        served = {st.name for st in self if st.image is not None}
-        rules = notify.database_rules(cfg.zones)
-        return {name: r for name, r in rules.items() if name in served}
+        rules = notify.database_rules(configs)
+        states = self._states
+        return {name: r for name, r in rules.items()
+                if (st := states.get(name)) is not None and st.image is not None}
+
+
+class _Plan:
+    """What a reload of the same zone configs checks, made by the compile before: for each
+    clean primary zone (served, no error, fingerprinted) its index in the configs, its
+    settings text, file, source files and fingerprint, as the lists _core's
+    source_fingerprints takes; `rest`: (index, config) of every other zone."""
+    __slots__ = ("zones", "index", "settings", "zfiles", "files", "sources", "rest", "sending",
+                 "secondaries")
+
+    @classmethod
+    def of(cls, zones, states):
+        p = cls()
+        p.zones, p.index, p.rest = zones, [], []
+        clean = []
+        for i, (z, st) in enumerate(zip(zones, states)):
+            if (st.role == "primary" and st.image is not None and not st.errors
+                    and type(st.source) is int and getattr(z, "catalog_role", None) is None):
+                p.index.append(i)
+                clean.append(z)
+            else:
+                p.rest.append((i, z))
+        p.settings = keep_mod.settings_texts(clean)
+        # the zones database() looks at, of the same configs
+        p.sending = [z for z in zones if getattr(z, "allow_transfer", ())]
+        p.secondaries = [z for _, z in p.rest if getattr(z, "secondary", False)]
+        p.zfiles = [z.file for z in clean]
+        p.files = [states[i].image.source_files for i in p.index]
+        p.sources = [states[i].source for i in p.index]
+        return p
+
+    def updated(self, changed, states):
+        """The plan once the zones at positions `changed` of the plan have `states`; None
+        when one of them is no longer clean (the next reload sorts every zone again)."""
+        if any(st.errors or type(st.source) is not int for st in states):
+            return None
+        p = _Plan()
+        p.zones, p.index, p.rest = self.zones, self.index, self.rest
+        p.settings, p.zfiles = self.settings, self.zfiles
+        p.sending, p.secondaries = self.sending, self.secondaries
+        p.files, p.sources = list(self.files), list(self.sources)
+        for k, st in zip(changed, states):
+            p.files[k], p.sources[k] = st.image.source_files, st.source
+        return p
 
 
 def transferred(z):
@@ -267,6 +377,11 @@ def secondary_state(z, old=None, journal_dir=None):
     return st
 
 
+# Past this many zones compiled at once, each one's success is logged at debug level: one
+# line per zone of 100,000 costs more than their compile.
+QUIET = 100
+
+
 def compile_threads():
     """Threads that compile zones at once: one per usable core (at most 8).  The parser and
     the image build run without the GIL, so a load of many zones uses every core."""
@@ -279,14 +394,19 @@ def compile_threads():
 
 def compile_all(pairs, journal_dir=None):
     """compile_state(z, old, journal_dir) of each (z, old) of `pairs`, in order, on
-    compile_threads() threads when there are several zones."""
+    compile_threads() threads when there are several zones, each thread given runs of
+    zones (one task per zone costs more than a small zone's compile).  Past QUIET zones
+    each one's success is logged at debug level only."""
+    quiet = len(pairs) > QUIET
     threads = min(compile_threads(), len(pairs))
     if threads <= 1:
-        return [compile_state(z, old, journal_dir) for z, old in pairs]
+        return [compile_state(z, old, journal_dir, quiet) for z, old in pairs]
     import concurrent.futures
+    size = max(1, min(256, len(pairs) // (threads * 4)))
+    runs = [pairs[i:i + size] for i in range(0, len(pairs), size)]
     with concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="compile") as pool:
-        return list(pool.map(lambda p: compile_state(p[0], p[1], journal_dir), pairs,
-                             chunksize=max(1, min(64, len(pairs) // (threads * 8)))))
+        done = pool.map(lambda run: [compile_state(z, old, journal_dir, quiet) for z, old in run], runs)
+        return [st for run in done for st in run]
 
 
 def load_state(z, old=None, keep=None, journal_dir=None):
@@ -299,13 +419,11 @@ def load_state(z, old=None, keep=None, journal_dir=None):
     return compile_state(z, old, journal_dir)
 
 
-def kept_state(z, keep, journal_dir=None, found=None):
+def kept_state(z, keep, journal_dir=None):
     """The ZoneState of zone config `z` from its kept image (robdns.keep), or None; a
-    zone served to secondaries reads its journal as compile_state does.  found: the
-    (image, source) keep.load_many() read already."""
+    zone served to secondaries reads its journal as compile_state does."""
     t0 = time.monotonic()
-    if found is None:
-        found = keep.load(z, zone_source)
+    found = keep.load(z)
     if found is None:
         return None
     img, source = found
@@ -316,7 +434,7 @@ def kept_state(z, keep, journal_dir=None, found=None):
     return st
 
 
-def compile_state(z, old=None, journal_dir=None):
+def compile_state(z, old=None, journal_dir=None, quiet=False):
     """Compile zone config `z` into a new ZoneState; on failure the state keeps the image
     of `old` (the state of the previous load) and carries the errors.  For a zone served
     to secondaries, the change from `old` is appended to its journal in journal_dir, and
@@ -353,11 +471,14 @@ def compile_state(z, old=None, journal_dir=None):
             # Knot warns the same way: the change reaches no secondary
             st.warnings = ([f"zone {z.name}: content changed but serial {img.serial} {stuck}; "
                             f"secondaries will not pick up the change"] if stuck else [])
-            logger.info("zone %s loaded: serial %s, %d records, %.1f ms", z.name, img.serial,
-                        img.record_count, st.load_seconds * 1000,
-                        extra={"event": "zone_loaded", "zone": z.name, "serial": img.serial,
-                               "records": img.record_count,
-                               "ms": round(st.load_seconds * 1000, 1)})
+            if quiet:
+                logger.debug("zone %s loaded: serial %s", z.name, img.serial)
+            else:
+                logger.info("zone %s loaded: serial %s, %d records, %.1f ms", z.name, img.serial,
+                            img.record_count, st.load_seconds * 1000,
+                            extra={"event": "zone_loaded", "zone": z.name, "serial": img.serial,
+                                   "records": img.record_count,
+                                   "ms": round(st.load_seconds * 1000, 1)})
             for w in img.warnings + st.warnings:
                 logger.warning("%s", w)
     if st.errors:

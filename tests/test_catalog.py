@@ -1,6 +1,7 @@
 # test_catalog.py — catalog zones, producer side (RFC 9432): the catalog generated from the zones that name it, its serial, and its answers from a running server.
 import hashlib
 
+import dns.message
 import dns.name
 import dns.rcode
 import pytest
@@ -28,7 +29,7 @@ def test_config_rules(tmp_path):
     with pytest.raises(ConfigError, match="generated: no file"):
         cfg_of("zones:\n  - {name: cat.example., file: c.zone, catalog: {role: producer}}\n", tmp_path)
     with pytest.raises(ConfigError, match="catalog.role"):
-        cfg_of("zones:\n  - {name: cat.example., catalog: {role: consumer}}\n", tmp_path)
+        cfg_of("zones:\n  - {name: cat.example., catalog: {role: mirror}}\n", tmp_path)
     cfg = cfg_of("zones:\n  - {name: cat.example., catalog: {role: producer}}\n"
                  "  - {name: A.example, file: a.zone, catalog_member: CAT.example}\n", tmp_path)
     assert cfg.zones[0].catalog_role == "producer" and cfg.zones[0].file == ""
@@ -98,4 +99,91 @@ def test_served_catalog(tmp_path):
         assert r.answer[0][0].target == dns.name.from_text("example.net.")
         assert ((srv.serial("catalog.invalid.") - first) & 0xFFFFFFFF) in range(1, 0x80000000)
     finally:
+        srv.close()
+
+
+def _knot_consumer_conf(workdir, port, catalog_name, primary):
+    """Knot interpreting `catalog_name` (catalog-role: interpret) from robdns at
+    `primary` (host, port); its members are transferred from robdns too (the template)."""
+    import xfr_primaries as k
+    return "\n".join([
+        "server:", f'    rundir: "{workdir}"', f'    pidfile: "{workdir}/knot.pid"',
+        f"    listen: 127.0.0.1@{port}", "    udp-workers: 1", "    tcp-workers: 1",
+        "    background-workers: 1",
+        "log:", "  - target: stderr", "    any: info",
+        "database:", f'    storage: "{workdir}/db"',
+        "key:", f"  - id: {k.KEY_NAME}", f"    algorithm: {k.KEY_ALG}", f"    secret: {k.KEY_SECRET}",
+        "remote:", "  - id: robdns", f"    address: {primary[0]}@{primary[1]}", f"    key: {k.KEY_NAME}",
+        "acl:", "  - id: from_robdns", f"    address: {primary[0]}", f"    key: {k.KEY_NAME}",
+        "    action: notify",
+        "template:", "  - id: default", f'    storage: "{workdir}"', "    zonefile-sync: -1",
+        "  - id: member", f'    storage: "{workdir}"', "    zonefile-sync: -1", "    master: robdns",
+        "    acl: from_robdns",
+        "zone:", f'  - domain: "{catalog_name}"', "    master: robdns", "    acl: from_robdns",
+        "    catalog-role: interpret", "    catalog-template: member",
+    ]) + "\n"
+
+
+def test_knot_consumes_robdns_catalog(tmp_path):
+    """Knot (catalog-role: interpret) follows a catalog robdns produces: it serves the
+    members, then a member added and one removed in robdns's configuration at run time
+    (reload; robdns NOTIFYs Knot) appear on Knot and go (REFUSED)."""
+    import os
+    import time
+
+    import xfr_primaries
+    from refservers import KNOTD, _launch, available, command, free_port
+
+    if not available(KNOTD):
+        pytest.skip("knotd is not installed")
+    key = xfr_primaries.KEY_NAME
+    kport = free_port()
+    org = COM.replace("example.com.", "example.org.")
+    net = COM.replace("example.com.", "example.net.")
+    srv = RobdnsServer(str(tmp_path), {"example.com.": COM, "example.net.": net, "example.org.": org},
+                       families=(4,), start=False)
+    xfr = {"allow_transfer": [{"address": "127.0.0.1", "key": key}]}
+    cat = "catalog.invalid."
+    zones = [{"name": cat, "catalog": {"role": "producer"},
+              "notify": [{"address": f"127.0.0.1@{kport}", "key": key}], **xfr},
+             {"name": "example.com.", "file": srv.zone_files["example.com."], "catalog_member": cat, **xfr},
+             {"name": "example.net.", "file": srv.zone_files["example.net."], "catalog_member": cat, **xfr},
+             {"name": "example.org.", "file": srv.zone_files["example.org."], **xfr}]
+    srv.config.update(zones=zones, keys=xfr_primaries.robdns_keys())
+    srv.write_config()
+    workdir = str(tmp_path / "knot")
+    os.makedirs(os.path.join(workdir, "db"))
+    conf = os.path.join(workdir, "knot.conf")
+    with open(conf, "w") as f:
+        f.write(_knot_consumer_conf(workdir, kport, cat, ("127.0.0.1", srv.port)))
+    knot = None
+    try:
+        srv.start()
+        knot = _launch("knot", command("knot", conf), workdir, "127.0.0.1", kport,
+                       [("example.com.", None), ("example.net.", None)], 30.0)
+        knot.workdir = str(tmp_path / "knot-stopped")     # keep the log for a failure
+
+        def knot_rcode(name):
+            q = dns.message.make_query(name, "SOA")
+            wire = knot.ask(q.to_wire())
+            return dns.message.from_wire(wire).rcode() if wire else None
+
+        def wait_knot(name, want, timeout=30.0):
+            deadline = time.monotonic() + timeout
+            while knot_rcode(name) != want:
+                assert time.monotonic() < deadline, f"{name}: not {want} on Knot\n{knot.log()}"
+                time.sleep(0.2)
+
+        assert knot_rcode("example.org.") == dns.rcode.REFUSED
+        # example.org. joins the catalog, example.net. leaves it: one reload of robdns
+        zones[2].pop("catalog_member")
+        zones[3]["catalog_member"] = cat
+        srv.write_config()
+        assert srv.reload()["ok"]
+        wait_knot("example.org.", dns.rcode.NOERROR)
+        wait_knot("example.net.", dns.rcode.REFUSED)
+        assert knot_rcode("example.com.") == dns.rcode.NOERROR
+    finally:
+        if knot is not None:
+            knot.stop()
         srv.close()

@@ -385,3 +385,45 @@ def test_responses_only(robdns_server, tmp_path):
     assert [m["type"] for m in msgs] == ["AUTH_RESPONSE"] * 2
     assert [m["query_port"] for m in msgs] == ports
     assert "rcode: NXDOMAIN" in msgs[1]["response_message"]
+
+
+def test_zone_transfers_out_are_logged_request_and_every_message(robdns_server, tmp_path):
+    # As Knot logs a transfer: the AXFR request as an AUTH_QUERY, then every message of
+    # the stream as an AUTH_RESPONSE (the request is not repeated in each).
+    from xfr_support import zone_text
+    path = str(tmp_path / "xfr.tap")
+    srv = robdns_server({"example.com.": zone_text(7, n=3000)}, workers=1, families=(4,),
+                        start=False, server={"dnstap": {"sink": path}})
+    srv.config["zones"][0]["allow_transfer"] = [{"address": "127.0.0.1/32"}]
+    srv.write_config()
+    srv.start()
+    t0 = time.time()
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.connect(("127.0.0.1", srv.port))
+        port = s.getsockname()[1]
+        q = dns.message.make_query("example.com.", "AXFR")
+        dns.query.send_tcp(s, q)
+        got, records = [], 0
+        while records < 2 or got[-1].answer[-1].rdtype != dns.rdatatype.SOA:   # RFC 5936 2.2
+            got.append(dns.query.receive_tcp(s, expiration=time.time() + 10, one_rr_per_rrset=True)[0])
+            records += len(got[-1].answer)
+    t1 = time.time()
+    assert len(got) > 1                               # several messages: 3000 records
+    _wait(lambda: _stats(srv)["written"] == 1 + len(got), "the transfer's messages")
+    assert _stats(srv)["dropped"] == 0
+    assert srv.stop() == 0
+    msgs = decode(path)
+    assert [m["type"] for m in msgs] == ["AUTH_QUERY"] + ["AUTH_RESPONSE"] * len(got)
+    for m in msgs:
+        assert m["socket_protocol"] == "TCP" and m["query_port"] == port
+        assert m["query_address"] == m["response_address"] == "127.0.0.1"
+        assert m["response_port"] == srv.port
+        assert t0 - 0.001 <= _stamp(m["query_time"]) <= t1 + 0.001
+    request = msgs[0]["query_message"]
+    assert f"id: {q.id}" in request and "example.com.\tIN\tAXFR" in request
+    for m, r in zip(msgs[1:], got):
+        text = m["response_message"]
+        assert f"id: {q.id}" in text and "qr aa" in text
+        assert f"ANSWER: {len(r.answer)}," in text            # the same message, whole
+        assert _stamp(m["query_time"]) <= _stamp(m["response_time"]) <= t1 + 0.001
+    assert records == 3000 + 10 + 1       # the host records, the 10 others, the closing SOA

@@ -1,22 +1,22 @@
-# test_keep.py — compiled images kept in server.storage (robdns.keep): used at a restart when current, compiled again when stale or damaged.
+# test_keep.py — compiled images kept in server.storage (robdns.keep): the pack of small images and the files of big ones, used at a restart when current, compiled again when stale or damaged.
 import logging
 import os
 import time
 
 import pytest
 
-from robdns import _core
+from robdns import _core, keep as keep_mod
 from robdns.config import ZoneConfig
 from robdns.keep import TRAILER, Keep
-from robdns.zoneset import ZoneSet, zone_source
+from robdns.zoneset import ZoneSet
 from serverproc import RobdnsServer
 
-ZONE = """$ORIGIN example.com.
+ZONE = """$ORIGIN {name}
 $TTL 300
 @ SOA ns1 hostmaster 1 7200 3600 1209600 300
 @ NS ns1
 ns1 A 192.0.2.53
-www A 192.0.2.80
+www A {addr}
 """
 
 
@@ -28,81 +28,182 @@ def write(path, text):
     os.utime(path, (old, old))
 
 
+def zone_text(i, addr=None):
+    return ZONE.format(name=f"z{i}.example.", addr=addr or f"192.0.2.{i % 250 + 1}")
+
+
 @pytest.fixture
-def setup(tmp_path):
-    zf = tmp_path / "example.com.zone"
-    write(zf, ZONE)
+def many(tmp_path):
+    """Three zones and their storage."""
+    zones = []
+    for i in range(3):
+        zf = tmp_path / f"z{i}.zone"
+        write(zf, zone_text(i))
+        zones.append(ZoneConfig(f"z{i}.example.", str(zf)))
     keep = Keep(str(tmp_path / "storage"))
     keep.prepare()
-    return ZoneConfig("example.com.", str(zf)), keep
+    return zones, keep
 
 
-def compile_and_keep(z, keep):
-    zones = ZoneSet().compiled([z], keep=keep)
-    st = zones.get(z.name)
-    assert zones.fresh == [st]
-    keep.save(st.name, st.image, st.source)
-    return st
+def compile_and_keep(zones, keep):
+    """A first start: everything compiled, then the keeper writes the pack."""
+    zs = ZoneSet().compiled(zones, keep=keep)
+    assert len(zs.fresh) == len(zones)
+    keep.store(zs, zs.fresh, configured=[z.name for z in zones])
+    return zs
 
 
-def test_round_trip(setup):
-    z, keep = setup
-    st = compile_and_keep(z, keep)
-    img, source = keep.load(z, zone_source)
-    assert img.same_content(st.image)
-    [(img2, source2)] = keep.load_many([z], zone_source)
-    assert img2.same_content(st.image) and source2 == source
-    assert img2.source_files == st.image.source_files
-    assert source == st.source
-    assert img.source_files == st.image.source_files
-    # a new set takes it without compiling
-    again = ZoneSet().compiled([z], keep=keep)
-    assert again.fresh == [] and again.get(z.name).image.same_content(st.image)
+def restart(zones, keep_dir):
+    """A new process's view: a fresh Keep, the pack walked for every zone."""
+    keep = Keep(keep_dir)
+    keep.prepare()
+    return keep, keep.load_many(zones, force_pack=True)
 
 
-def test_stale_when_the_file_changes(setup):
-    z, keep = setup
-    compile_and_keep(z, keep)
-    write(z.file, ZONE.replace("192.0.2.80", "192.0.2.81"))
-    assert keep.load(z, zone_source) is None
-    zones = ZoneSet().compiled([z], keep=keep)
-    assert len(zones.fresh) == 1
+def test_round_trip_through_the_pack(many, tmp_path):
+    zones, keep = many
+    zs = compile_and_keep(zones, keep)
+    assert os.path.exists(keep.pack_path)
+    assert os.listdir(keep.zones_dir) == []          # small images: no file each
+    keep2, found = restart(zones, keep.directory)
+    for z, f in zip(zones, found):
+        img, fp = f
+        st = zs.get(z.name)
+        assert img.same_content(st.image) and fp == st.source
+        assert img.source_files == st.image.source_files
+        assert img.origin == z.name
+    # a new set takes them without compiling, and answers from them
+    again = ZoneSet().compiled(zones, keep=keep2)
+    assert again.fresh == []
+    db = again.database(_cfg())
+    assert len(db.zones) == 3
+    assert again.get("z1.example.").image.rrsets("www.z1.example.")[0]["rdatas"] == [bytes([192, 0, 2, 2])]
 
 
-@pytest.mark.parametrize("damage", ["flip_image", "flip_trailer", "truncate", "garbage"])
-def test_damaged_image_is_refused_and_logged(setup, caplog, damage):
-    z, keep = setup
-    st = compile_and_keep(z, keep)
-    path = keep.path(z.name)
-    data = bytearray(open(path, "rb").read())
+def _cfg():
+    from robdns.config import Config
+    return Config()
+
+
+def test_stale_when_a_file_changes(many):
+    zones, keep = many
+    compile_and_keep(zones, keep)
+    write(zones[1].file, zone_text(1, addr="198.51.100.7"))
+    keep2, found = restart(zones, keep.directory)
+    assert found[0] is not None and found[1] is None and found[2] is not None
+    zs = ZoneSet().compiled(zones, keep=keep2)
+    assert [st.name for st in zs.fresh] == ["z1.example."]
+    assert zs.get("z1.example.").image.rrsets("www.z1.example.")[0]["rdatas"] == [bytes([198, 51, 100, 7])]
+
+
+def test_stale_when_the_settings_change(many):
+    zones, keep = many
+    compile_and_keep(zones, keep)
+    other = [ZoneConfig(z.name, z.file, default_ttl=60) for z in zones]
+    _, found = restart(other, keep.directory)
+    assert found == [None, None, None]
+
+
+def test_a_later_record_replaces_an_earlier(many):
+    zones, keep = many
+    zs = compile_and_keep(zones, keep)
+    size = os.path.getsize(keep.pack_path)
+    write(zones[2].file, zone_text(2, addr="198.51.100.9"))
+    zs2 = zs.compiled(zones, keep=keep)                # a reload: only z2 compiled
+    assert [st.name for st in zs2.fresh] == ["z2.example."]
+    keep.store(zs2, zs2.fresh)
+    assert os.path.getsize(keep.pack_path) > size      # appended, not written anew
+    _, found = restart(zones, keep.directory)
+    assert found[2][0].same_content(zs2.get("z2.example.").image)
+    assert found[2][0].rrsets("www.z2.example.")[0]["rdatas"] == [bytes([198, 51, 100, 9])]
+
+
+def test_pack_written_anew_when_mostly_unused(many, monkeypatch):
+    zones, keep = many
+    zs = compile_and_keep(zones, keep)
+    monkeypatch.setattr(keep_mod, "BIG", 1)            # any unused share is too much
+    monkeypatch.setattr(keep_mod, "PACK_SLACK", 0.0)
+    keep.store(zs, [zs.get("z0.example.")])            # z0 twice: one record unused
+    # the store after that one writes the pack from the served zones
+    zs2 = ZoneSet([st for st in zs if st.name != "z1.example."])
+    monkeypatch.setattr(keep_mod, "BIG", 1 << 20)
+    keep.store(zs2, [], removed=["z1.example."])
+    info = _core.read_pack(keep.pack_path, [], [], [])[2]
+    assert info["records"] == 2 and info["valid_end"] == info["size"]
+
+
+@pytest.mark.parametrize("damage", ["flip_image", "flip_header", "truncate", "garbage"])
+def test_damaged_pack_is_refused_logged_and_written_anew(many, caplog, damage):
+    zones, keep = many
+    zs = compile_and_keep(zones, keep)
+    data = bytearray(open(keep.pack_path, "rb").read())
     if damage == "flip_image":
-        data[st.image.size // 2] ^= 0x40       # bounds-valid damage: the checksum sees it
-    elif damage == "flip_trailer":
-        data[-TRAILER.size + 9] ^= 0x01        # the image length
+        data[len(data) // 2] ^= 0x40       # bounds-valid damage: the checksum sees it
+    elif damage == "flip_header":
+        data[16 + 16] ^= 0x01              # the first record's fingerprint: the checksum covers it
     elif damage == "truncate":
-        data = data[:len(data) // 2]
+        data = data[:len(data) - 100]
     else:
         data = bytearray(b"x" * 100)
+    with open(keep.pack_path, "wb") as f:
+        f.write(data)
+    with caplog.at_level(logging.INFO, logger="robdns"):
+        keep2, found = restart(zones, keep.directory)
+    assert None in found
+    if damage != "garbage":
+        assert "damaged" in caplog.text
+    assert all(f is None or f[0].same_content(zs.get(z.name).image) for z, f in zip(zones, found))
+    # compiled again, and the pack written anew from the zones served
+    zs2 = ZoneSet().compiled(zones, keep=keep2)
+    assert len(zs2.fresh) == found.count(None)
+    keep2.store(zs2, zs2.fresh, configured=[z.name for z in zones])
+    _, found = restart(zones, keep.directory)
+    assert all(f is not None for f in found)
+
+
+def test_a_record_of_another_zone_is_refused(many):
+    zones, keep = many
+    zs = compile_and_keep(zones, keep)
+    # a record naming z0 whose image is z1's (a pack written by a broken writer)
+    with open(keep.pack_path, "ab") as f:
+        _core.write_pack_records(f.fileno(), ["z0.example."], [zs.get("z1.example.").image],
+                                 [zs.get("z0.example.").source])
+    _, found = restart(zones, keep.directory)
+    assert found[0] is None and found[1] is not None
+
+
+def test_big_images_keep_a_file_each(many, monkeypatch):
+    zones, keep = many
+    monkeypatch.setattr(keep_mod, "BIG", 1)            # every image is "big"
+    zs = compile_and_keep(zones, keep)
+    assert sorted(os.listdir(keep.zones_dir)) == sorted(keep_mod.file_name(z.name) for z in zones)
+    keep2 = Keep(keep.directory)
+    found = keep2.load_many(zones)
+    assert all(f[0].same_content(zs.get(z.name).image) for z, f in zip(zones, found))
+    # damaged where its bounds checks cannot see it
+    path = keep.path(zones[0].name)
+    data = bytearray(open(path, "rb").read())
+    data[zs.get(zones[0].name).image.size // 2] ^= 0x40
     with open(path, "wb") as f:
         f.write(data)
-    with caplog.at_level(logging.WARNING, logger="robdns"):
-        assert keep.load(z, zone_source) is None
-    assert any("damaged" in r.getMessage() for r in caplog.records)
-    caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="robdns"):
-        assert keep.load_many([z], zone_source) == [None]      # the batch read says the same
-    assert any("damaged" in r.getMessage() for r in caplog.records)
-    zones = ZoneSet().compiled([z], keep=keep)
-    assert zones.get(z.name).image.same_content(st.image)
-    assert len(zones.fresh) == 1
+    assert Keep(keep.directory).load_many(zones)[0] is None
+    # a file of another zone
+    data = open(keep.path(zones[1].name), "rb").read()
+    with open(keep.path(zones[2].name), "wb") as f:
+        f.write(data)
+    assert Keep(keep.directory).load_many(zones)[2] is None
 
 
-def test_a_file_of_another_zone_is_refused(setup, tmp_path):
-    z, keep = setup
-    compile_and_keep(z, keep)
-    other = ZoneConfig("example.net.", z.file)
-    os.replace(keep.path(z.name), keep.path(other.name))
-    assert keep.load(other, zone_source) is None
+def test_flip_trailer_of_a_big_image(many, monkeypatch):
+    zones, keep = many
+    monkeypatch.setattr(keep_mod, "BIG", 1)
+    compile_and_keep(zones, keep)
+    path = keep.path(zones[0].name)
+    data = bytearray(open(path, "rb").read())
+    data[-TRAILER.size + 9] ^= 0x01        # the image length
+    with open(path, "wb") as f:
+        f.write(data)
+    assert Keep(keep.directory).load_many(zones)[0] is None
 
 
 def test_unusable_storage_keeps_nothing(tmp_path, caplog):
@@ -115,56 +216,83 @@ def test_unusable_storage_keeps_nothing(tmp_path, caplog):
     assert "unusable" in caplog.text
 
 
-def test_prune_drops_unconfigured_zones(setup):
-    z, keep = setup
-    compile_and_keep(z, keep)
-    open(keep.path("gone.example.") , "w").close()
-    open(keep.path(z.name) + ".tmp123", "w").close()
-    keep.prune([z.name])
-    assert sorted(os.listdir(keep.zones_dir)) == ["example.com.zimg"]
+def test_prune_drops_unconfigured_zones(many):
+    zones, keep = many
+    compile_and_keep(zones, keep)
+    open(keep.path("gone.example."), "w").close()
+    open(keep.path(zones[0].name), "w").close()         # an older robdns's file: in the pack now
+    open(keep.pack_path + ".tmp123", "w").close()
+    keep.prune([z.name for z in zones])
+    assert os.listdir(keep.zones_dir) == []
+    assert sorted(os.listdir(keep.directory)) == ["zones", "zones.pack"]
 
 
-def wait_kept(storage, name, timeout=20):
-    path = os.path.join(storage, "zones", name)
+def test_fingerprint_follows_stat_data_not_content(tmp_path):
+    zf = tmp_path / "z.zone"
+    write(zf, zone_text(0))
+    z = ZoneConfig("z0.example.", str(zf))
+    fp = keep_mod.fingerprint(z, (str(zf),))
+    assert fp and fp == keep_mod.fingerprint(z, (str(zf),))
+    st = os.stat(zf)
+    os.utime(zf, ns=(st.st_atime_ns, st.st_mtime_ns + 1))
+    assert keep_mod.fingerprint(z, (str(zf),)) != fp
+    assert keep_mod.fingerprint(z, (str(tmp_path / "missing"),)) is None
+    # modified at or after the compile started (less the settle margin): unknown
+    started = time.time_ns()
+    assert keep_mod.fingerprint(z, (str(zf),), since_ns=started) is not None
+    os.utime(zf)
+    assert keep_mod.fingerprint(z, (str(zf),), since_ns=started) is None
+
+
+def wait_pack(srv, records, timeout=20):
+    path = os.path.join(srv.config["server"]["storage"], "zones.pack")
     deadline = time.monotonic() + timeout
-    while not os.path.exists(path):
-        assert time.monotonic() < deadline, f"{path} never written"
+    while True:
+        if os.path.exists(path):
+            info = _core.read_pack(path, [], [], [])[2]
+            if info["records"] >= records and info["valid_end"] == info["size"]:
+                return path
+        assert time.monotonic() < deadline, f"{path} never holds {records} records"
         time.sleep(0.05)
-    return path
 
 
-def test_daemon_restart_maps_kept_and_rebuilds_damaged(tmp_path):
-    srv = RobdnsServer(str(tmp_path), {"example.com.": ZONE}, families=(4,))
-    write(srv.zone_files["example.com."], ZONE)
-    storage = srv.config["server"]["storage"]
+def test_daemon_restart_maps_kept_rebuilds_damaged_and_drops_removed(tmp_path):
+    zones = {f"z{i}.example.": zone_text(i) for i in range(3)}
+    srv = RobdnsServer(str(tmp_path), zones, families=(4,))
+    for name, text in zones.items():
+        write(srv.zone_files[name], text)
     try:
-        srv.ctl("zone-reload", zone="example.com.")     # compiled from the settled file
-        path = wait_kept(storage, "example.com.zimg")
+        srv.reload()                      # compiled from the settled files
+        srv.ctl("zone-reload", zone="z0.example.")
+        srv.ctl("zone-reload", zone="z1.example.")
+        srv.ctl("zone-reload", zone="z2.example.")
+        path = wait_pack(srv, 3)
         srv.stop()
         start = len(srv.log_text())
         srv.start()
-        assert "1 zones mapped from their kept images" in srv.log_text()[start:]
-        assert srv.query("www.example.com.").answer[0][0].address == "192.0.2.80"
+        log = srv.log_text()[start:]
+        assert "3 zones mapped from their kept images" in log, log
+        assert srv.query("www.z1.example.").answer[0][0].address == "192.0.2.2"
         srv.stop()
-        # damage the kept image where its bounds checks cannot see it
+        # damage the last record where its bounds checks cannot see it
         data = bytearray(open(path, "rb").read())
-        data[len(data) // 3] ^= 0x20
+        data[len(data) - 200] ^= 0x20
         with open(path, "wb") as f:
             f.write(data)
         start = len(srv.log_text())
         srv.start()
         log = srv.log_text()[start:]
-        assert "damaged (checksum mismatch): compiling again" in log
-        assert "zone example.com. loaded" in log
-        assert srv.query("www.example.com.").answer[0][0].address == "192.0.2.80"
-        # the compiled image replaced the damaged file: the next start maps it
-        deadline = time.monotonic() + 20
-        while open(path, "rb").read() == bytes(data):
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        assert "damaged (checksum mismatch): compiling again" in log, log
+        assert "2 zones mapped from their kept images" in log
+        assert all(srv.query(f"www.z{i}.example.").answer for i in range(3))
+        # a zone taken out of the config is not served after a restart, even though its
+        # record is still in the pack
         srv.stop()
-        start = len(srv.log_text())
+        srv.config["zones"] = [z for z in srv.config["zones"] if z["name"] != "z2.example."]
+        srv.write_config()
         srv.start()
-        assert "1 zones mapped from their kept images" in srv.log_text()[start:]
+        import dns.rcode
+        assert srv.query("www.z2.example.").rcode() == dns.rcode.REFUSED
+        assert srv.query("www.z0.example.").answer[0][0].address == "192.0.2.1"
     finally:
         srv.close()

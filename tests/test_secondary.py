@@ -14,6 +14,7 @@ import dns.rcode
 import dns.rdata
 import dns.rdataclass
 import pytest
+from hypothesis import given, settings, strategies as hst
 
 import xfr_primaries
 from refservers import KNOTD, NAMED, NSD, available, free_port
@@ -297,7 +298,7 @@ def test_notify_checks_source_and_key_and_a_storm_costs_one_transfer(robdns_serv
         r = send_notify(srv, notify_msg(1))
         assert r.rcode() == dns.rcode.NOERROR and r.flags & dns.flags.AA and r.had_tsig
         assert r.opcode() == dns.opcode.NOTIFY
-        before = zone_status(srv)["transfers_in"]
+        before = zone_status(srv)
         p.update(zone_text(2, changed=(1, 2)))
         # a storm of 40 NOTIFYs announcing serial 2: every one answered, one transfer
         import socket
@@ -318,9 +319,10 @@ def test_notify_checks_source_and_key_and_a_storm_costs_one_transfer(robdns_serv
         wait_serial(srv, 2)
         time.sleep(2.5)         # any transfer the storm might still cause would be done
         st = zone_status(srv)
-        assert st["transfers_in"] == before + 1, st
-        # the workers fold NOTIFYs for a zone queued and not yet taken into one
-        assert 1 <= st["notifies"] <= 40
+        assert st["transfers_in"] == before["transfers_in"] + 1, st
+        # the workers fold NOTIFYs for a zone queued and not yet taken into one (the
+        # count before the storm holds the signed NOTIFY above)
+        assert 1 <= st["notifies"] - before["notifies"] <= 40
 
 
 def test_chain_knot_robdns_robdns_knot(robdns_server):
@@ -454,3 +456,19 @@ def test_size_limit_bad_key_and_time_limit_fail_cleanly(robdns_server):
         for c in held:
             c.close()
         lsock.close()
+
+
+@settings(max_examples=100, deadline=None)
+@given(hst.lists(hst.binary(max_size=40), min_size=1, max_size=4),
+       hst.tuples(*[hst.integers(0, 2**32 - 1)] * 5))
+def test_kept_text_of_soa_and_txt(strings, timers):
+    # the kept copy's text formats SOA and TXT itself (not by dnspython): dnspython reads
+    # it back to the same records
+    import dns.rdtypes.ANY.TXT
+    import dns.zone
+    from robdns.secondary import flush
+    txt = dns.rdtypes.ANY.TXT.TXT(dns.rdataclass.IN, dns.rdatatype.TXT, strings).to_text()
+    text = (f"$ORIGIN {ORIGIN}\n@ 300 SOA ns1 host\\.master {' '.join(map(str, timers))}\n"
+            f"@ 300 NS ns1\nns1 300 A 192.0.2.1\nt 300 TXT {txt}\n")
+    img = _core.compile_zone_text(ORIGIN, text)
+    assert dns.zone.from_text("".join(flush.zone_lines(img)), ORIGIN) == dns.zone.from_text(text, ORIGIN)

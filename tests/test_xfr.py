@@ -91,6 +91,38 @@ def test_axfr_tsig_every_message_chained(big):
         read_stream(bad, q, keyring("xfr.key."))
 
 
+MIXED = "".join([
+    "a.b.c.d.e.deep IN A 192.0.2.7\n", "x.b.c.d.e.deep IN AAAA 2001:db8::7\n",
+    "Upper.Case IN MX 20 Mail.Example.COM.\n", "out IN NS ns.elsewhere.net.\n",
+    "out IN NS ns1.example.com.\n", "ptr IN PTR host-000001-with-a-longer-label\n",
+    "alias IN CNAME a.b.c.d.e.deep\n", "_sip._tcp IN SRV 10 60 5060 mail\n",
+    # one record of about 30 KiB: it starts beyond every pointer's reach of its message
+    "big IN TXT " + " ".join(['"' + "x" * 250 + '"'] * 120) + "\n",
+])
+
+
+@pytest.mark.parametrize("qname", ["example.com.", "EXAMPLE.com."])
+def test_axfr_compression_is_exact(qname):
+    """The transfer writer (xfr_wire.c) compresses every name against the previous
+    owner's suffixes (RFC 1035 4.1.4): deep names, names outside the zone in rdata, a
+    record too big to be pointed to, names in another case (kept as written: compared
+    octet for octet), the question in another case than the zone (not pointed to)."""
+    text = zone_text(7, n=3000, extra=MIXED)
+    db = db_for(_core.compile_zone_text("example.com.", text), [(None, "xfr.key.")])
+    q = axfr_query("xfr.key.", name=qname)
+    msgs = run(db, q)
+    assert len(msgs) > 3 and all(len(m) <= 65535 for m in msgs)
+    parsed = read_stream(msgs, q, keyring("xfr.key."))
+    recs = records_of(parsed)
+    assert set(recs) == zone_records(text) and len(recs) - 1 == len(zone_records(text))
+    mx = [rd for m in parsed for rrset in m.answer if rrset.rdtype == dns.rdatatype.MX
+          for rd in rrset if rrset.name == dns.name.from_text("upper.case.example.com.")]
+    assert [rd.exchange.to_text() for rd in mx] == ["Mail.Example.COM."]
+    # compressed: a host record is its 32-octet label, a pointer, 10 octets of fields and
+    # 4 of address (48; with the whole name 59), the TXT record 30 KiB, the rest a few KiB
+    assert sum(len(m) for m in msgs) < 3000 * 50 + 31000 + 4000
+
+
 @pytest.mark.parametrize("case", ["no-acl", "no-key", "wrong-key", "address", "key-not-named"])
 def test_refusals_carry_no_zone_data(big, case):
     """A refused transfer is one message: REFUSED, the question, no records (RFC 5936 4.2)."""

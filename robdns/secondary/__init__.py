@@ -8,6 +8,7 @@ daemon's publication path (Daemon.publish_zone), as a reload's does.
 """
 
 import asyncio
+import concurrent.futures
 import dataclasses
 import random
 import time
@@ -21,6 +22,10 @@ RETRY_MIN = 1.0
 # NOTIFYs for a zone within this many seconds of a refresh start no new one (RFC 1996 4.7
 # lets a secondary rate-limit): a storm costs one transfer.
 NOTIFY_HOLDOFF = 1.0
+# Exchanges with primaries at once, at most (as Knot's background workers bound its own):
+# a catalog that brings 100,000 members, or a start with as many zones, does not open
+# 100,000 transfers to the primaries together; the others wait their turn.
+REFRESHES_AT_ONCE = 32
 
 
 @dataclasses.dataclass
@@ -67,11 +72,23 @@ class Secondary:
         self._flushes = set()       # kept copies being written
         self.loop = None
         self.notify_in = None
+        self._zones, self._zones_of = {}, None
+        self._slots = None          # asyncio.Semaphore(REFRESHES_AT_ONCE), made on the loop
+        # Kept copies and timers are written by a thread of their own, in order: the
+        # images of transfers are built meanwhile on the loop's executor, not behind them
+        self.disk = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="secondary-disk")
 
     # ---- configuration
 
     def zones(self):
-        return {z.name: z for z in self.daemon.cfg.zones if z.secondary}
+        """The secondary zone configs served (the config file's, catalog members), by name;
+        made again only when the served configs change."""
+        d = self.daemon
+        configs = d.zone_configs if d.zone_configs is not None else d.cfg.zones
+        if self._zones_of is not configs:
+            self._zones = {z.name: z for z in configs if z.secondary}
+            self._zones_of = configs
+        return self._zones
 
     def state(self, name):
         st = self.states.get(name)
@@ -128,10 +145,20 @@ class Secondary:
         self.stop()
         if self._flushes:
             await asyncio.wait(list(self._flushes), timeout=timeout)
+        await asyncio.get_running_loop().run_in_executor(None, self.disk.shutdown, True)
+
+    def forget(self, name):
+        """Drop what is known of `name` (a catalog member reset, RFC 9432 5.3): the next
+        configure() plans it as a new zone."""
+        self.cancel(name)
+        self.states.pop(name, None)
+        self._seen.discard(name)
 
     def cancel(self, name):
-        for key in [k for k in self._timers if k[0] == name]:
-            self._timers.pop(key).cancel()
+        for event in ("refresh", "expire", "flush"):
+            timer = self._timers.pop((name, event), None)
+            if timer is not None:
+                timer.cancel()
         task = self._tasks.pop(name, None)
         if task is not None:
             task.cancel()
@@ -189,6 +216,14 @@ class Secondary:
             self.schedule(name, "refresh", 60.0)
             return False
 
+    @property
+    def slots(self):
+        """The semaphore a refresh holds while it talks to a primary (REFRESHES_AT_ONCE):
+        not while its image is built or published, so those overlap the next transfers."""
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(REFRESHES_AT_ONCE)
+        return self._slots
+
     def retry_delay(self, retry):
         # jitter: secondaries of one primary that failed together do not retry together
         return max(RETRY_MIN, retry) * random.uniform(0.75, 1.0)
@@ -223,6 +258,10 @@ class Secondary:
         transfers = getattr(self.daemon, "transfers", None)
         if z is not None and transfers is not None and getattr(z, "notify", ()):
             transfers.notify_zone(self.daemon.cfg, z, img)
+        catalogs = getattr(self.daemon, "catalogs", None)
+        if catalogs is not None and catalogs.is_catalog(name):
+            # RFC 9432 5: a new catalog version adds and removes member zones
+            asyncio.ensure_future(catalogs.changed(name))
 
     def status(self, name):
         st = self.states.get(name)

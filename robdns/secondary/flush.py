@@ -60,6 +60,10 @@ def zone_lines(img):
                 text = name(rdata)
             elif rtype == 15 and len(rdata) > 2:              # MX
                 text = f"{struct.unpack_from('!H', rdata)[0]} {name(rdata[2:])}"
+            elif rtype == 6 and (soa := _soa_text(rdata, name)) is not None:
+                text = soa
+            elif rtype == 16 and (txt := _txt_text(rdata)) is not None:
+                text = txt
             else:
                 text = dns.rdata.from_wire(dns.rdataclass.IN, rtype, rdata, 0, len(rdata)).to_text()
             tname = types.get(rtype)
@@ -74,6 +78,42 @@ def zone_lines(img):
     for n in range(img.node_count):
         if n != apex:
             yield from lines(_core.image_node_records(img, n))
+
+
+def _name_end(wire, i):
+    """Where the uncompressed name at wire[i] ends, or None when it does not fit."""
+    while i < len(wire) and wire[i]:
+        if wire[i] >= 64:
+            return None
+        i += 1 + wire[i]
+    return i + 1 if i < len(wire) else None
+
+
+def _soa_text(rdata, name):
+    """SOA RDATA (RFC 1035 3.3.13) as text without dnspython (every zone has one: a
+    catalog's thousands of small members), or None to leave it to dnspython."""
+    import struct
+    m = _name_end(rdata, 0)
+    r = _name_end(rdata, m) if m is not None else None
+    if r is None or len(rdata) != r + 20:
+        return None
+    return f"{name(rdata[:m])} {name(rdata[m:r])} " + " ".join(map(str, struct.unpack_from("!5I", rdata, r)))
+
+
+def _txt_text(rdata):
+    """TXT RDATA (RFC 1035 3.3.14) as quoted strings, escaped as RFC 1035 5.1 says; None
+    when it does not parse (dnspython says why)."""
+    out, i = [], 0
+    while i < len(rdata):
+        n = rdata[i]
+        if i + 1 + n > len(rdata):
+            return None
+        s = "".join(chr(b) if 0x20 <= b < 0x7F and b not in (0x22, 0x5C) else
+                    ("\\" + chr(b) if b in (0x22, 0x5C) else f"\\{b:03d}")
+                    for b in rdata[i + 1:i + 1 + n])
+        out.append(f'"{s}"')
+        i += 1 + n
+    return " ".join(out) if out else None
 
 
 def write_zone_text(img, path):
@@ -92,6 +132,7 @@ def write_kept(z, img):
     """Write the kept copy of zone config `z`: the image first (what the next start
     serves from), then the text; each atomically (a temporary file renamed)."""
     t0 = time.monotonic()
+    os.makedirs(os.path.dirname(z.file), exist_ok=True)     # a catalog member's first copy
     img.save(image_path(z))
     t1 = time.monotonic()
     write_zone_text(img, z.file)
@@ -117,7 +158,7 @@ async def run(sec, name):
             if z is None or zs is None or zs.image is None:
                 return
             try:
-                await asyncio.get_running_loop().run_in_executor(None, write_kept, z, zs.image)
+                await asyncio.get_running_loop().run_in_executor(sec.disk, write_kept, z, zs.image)
             except OSError as e:
                 logger.error("zone %s: cannot write the kept copy: %s", name, e)
                 return
@@ -128,11 +169,14 @@ async def run(sec, name):
 
 
 def save_timers(z, refreshed_at, expire_at=None):
+    # not synced: a lost write makes the copy expire earlier after a crash, never later
+    # (an fsync per refresh of 100,000 zones would be the secondary's bottleneck)
     data = {"refreshed_at": refreshed_at}
     if expire_at is not None:
         data["expire_at"] = expire_at
     try:
-        with atomicfile.replace(timers_path(z)) as f:
+        os.makedirs(os.path.dirname(z.file), exist_ok=True)
+        with atomicfile.replace(timers_path(z), sync=False) as f:
             f.write(json.dumps(data).encode())
     except OSError as e:
         logger.warning("zone %s: cannot write %s: %s", z.name, timers_path(z), e.strerror)

@@ -7,6 +7,7 @@ scheduler (robdns.secondary.Secondary.notified): a storm of NOTIFYs costs one tr
 """
 
 import asyncio
+import functools
 import ipaddress
 import os
 
@@ -15,17 +16,31 @@ from robdns.log import logger
 
 def rules(z):
     """Who may notify secondary zone config `z`: [(network, key name or None)]."""
+    return _rules(z.primaries, z.allow_notify)
+
+
+@functools.lru_cache(maxsize=4096)
+def _rules(primaries, allow_notify):
+    # memoized: the members of a catalog share one template, and every publication
+    # (each transfer) gives the database the rules of every secondary zone again
     out = []
-    for p in z.primaries:
+    for p in primaries:
         net = ipaddress.ip_network(p.address.host)           # one address: /32 or /128
         out.append((str(net), p.key))
-    out += [(str(a.network), a.key) for a in z.allow_notify]
+    out += [(str(a.network), a.key) for a in allow_notify]
     return out
 
 
+_last = (None, None)          # (zone configs, their rules): the configs change seldom
+
+
 def database_rules(zones):
-    """The `notify` argument of robdns._core.Database for the zone configs `zones`."""
-    return {z.name: rules(z) for z in zones if getattr(z, "secondary", False)}
+    """The `notify` argument of robdns._core.Database for the zone configs `zones`
+    (made again only for another configs object: every transfer publishes)."""
+    global _last
+    if _last[0] is not zones:
+        _last = (zones, {z.name: rules(z) for z in zones if getattr(z, "secondary", False)})
+    return _last[1]
 
 
 class NotifyIn:

@@ -27,10 +27,11 @@ async def _build(x, cur):
     return await asyncio.get_running_loop().run_in_executor(None, x.image, cur)
 
 
-async def _transfer(z, remote, key, qtype, cur):
+async def _transfer(sec, z, remote, key, qtype, cur):
     t0 = time.monotonic()
-    x, nbytes = await client.transfer(remote, z.name, qtype, cur.serial if cur is not None else 0,
-                                      key, z.transfer_timeout, z.transfer_max_size)
+    async with sec.slots:
+        x, nbytes = await client.transfer(remote, z.name, qtype, cur.serial if cur is not None else 0,
+                                          key, z.transfer_timeout, z.transfer_max_size)
     if x.kind == "uptodate":
         return None, x, {}
     img = await _build(x, cur if x.kind == "ixfr" else None)
@@ -46,13 +47,23 @@ async def _from_primary(sec, z, remote, key, cur, force_axfr):
     from robdns import _core
     expire_opt = None
     if cur is not None and not force_axfr:
-        soa = await client.soa_query(remote, z.name, key)
-        expire_opt = soa.expire
-        if not _core.serial_lt(cur.serial, soa.serial):
-            # RFC 1034 4.3.5: nothing newer (a lower serial is not a newer zone either)
-            return "uptodate", None, expire_opt, {}
         try:
-            img, x, info = await _transfer(z, remote, key, "IXFR", cur)
+            async with sec.slots:
+                soa = await client.soa_query(remote, z.name, key)
+        except TransferError as e:
+            # A primary may answer no query for a zone it only transfers (Knot refuses them
+            # for catalog zones, unsigned): the IXFR says whether anything is newer (RFC
+            # 1995 4: an answer of the current SOA alone means up to date).
+            logger.info("zone %s: SOA query to %s failed (%s); asking for IXFR", z.name,
+                        remote.address, e)
+            soa = None
+        if soa is not None:
+            expire_opt = soa.expire
+            if not _core.serial_lt(cur.serial, soa.serial):
+                # RFC 1034 4.3.5: nothing newer (a lower serial is not a newer zone either)
+                return "uptodate", None, expire_opt, {}
+        try:
+            img, x, info = await _transfer(sec, z, remote, key, "IXFR", cur)
             if img is None:
                 return "uptodate", None, expire_opt, {}
             return "new", img, x.expire if x.expire is not None else expire_opt, info
@@ -61,7 +72,7 @@ async def _from_primary(sec, z, remote, key, cur, force_axfr):
             # or any other failure of the IXFR, is worth a full transfer
             logger.warning("zone %s: IXFR from %s failed (%s); trying AXFR", z.name,
                            remote.address, e)
-    img, x, info = await _transfer(z, remote, key, "AXFR", None)
+    img, x, info = await _transfer(sec, z, remote, key, "AXFR", None)
     return "new", img, x.expire if x.expire is not None else expire_opt, info
 
 
@@ -136,7 +147,8 @@ async def _succeeded(sec, z, st, remote, cur, img, expire_opt, info):
     expire_at = now + expire_s
     expire.plan(sec, z.name, expire_at)
     sec.schedule(z.name, "refresh", max(REFRESH_MIN, refresh_s))
-    await asyncio.get_running_loop().run_in_executor(None, flush.save_timers, z, now, expire_at)
+    # written by the disk thread: the refresh does not wait for it
+    sec.disk.submit(flush.save_timers, z, now, expire_at)
     if img is not None:
         sec.schedule(z.name, "flush", 0.0)
         sec.changed(z.name, img)

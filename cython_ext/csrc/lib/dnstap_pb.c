@@ -6,7 +6,7 @@
 /* Protobuf wire types (the low 3 bits of a field's key). */
 enum { PB_VARINT = 0, PB_LEN = 2, PB_FIXED32 = 5 };
 
-/* Field numbers of dnstap.proto. */
+/* Field numbers of dnstap.proto.  All are below 16: every key is one byte. */
 enum { DT_IDENTITY = 1, DT_VERSION = 2, DT_MESSAGE = 14, DT_TYPE = 15, DT_TYPE_MESSAGE = 1 };
 enum {
     M_TYPE = 1, M_SOCKET_FAMILY = 2, M_SOCKET_PROTOCOL = 3, M_QUERY_ADDRESS = 4,
@@ -15,130 +15,102 @@ enum {
     M_RESPONSE_TIME_NSEC = 13, M_RESPONSE_MESSAGE = 14
 };
 
-/* A bounded writer: once it overflows every later write is a no-op and ok stays 0. */
-typedef struct pb {
-    uint8_t *p;
-    size_t len, cap;
-    int ok;
-} pb;
+#define KEY(field, wt) ((uint8_t)((field) << 3 | (wt)))
 
-static void pb_bytes(pb *w, const void *b, size_t n)
+/* The writer runs once per logged message on the dnstap thread, which shares its core
+ * with the workers: the length is computed first and checked once against the room, then
+ * the bytes are stored without per-field bounds checks. */
+
+static inline size_t varint_len(uint64_t v)
 {
-    if (!w->ok || n > w->cap - w->len) {
-        w->ok = 0;
-        return;
-    }
-    memcpy(w->p + w->len, b, n);
-    w->len += n;
+    /* 7 bits a byte: 1 + floor(log2(v) / 7) bytes, 1 for zero. */
+    return v ? 1 + (size_t)(63 - __builtin_clzll(v)) / 7 : 1;
 }
 
-static size_t varint_len(uint64_t v)
+static inline uint8_t *put_varint(uint8_t *p, uint64_t v)
 {
-    size_t n = 1;
     while (v >= 0x80) {
-        v >>= 7;
-        n++;
-    }
-    return n;
-}
-
-static void pb_varint(pb *w, uint64_t v)
-{
-    uint8_t b[10];
-    size_t n = 0;
-    while (v >= 0x80) {
-        b[n++] = (uint8_t)(v | 0x80);
+        *p++ = (uint8_t)(v | 0x80);
         v >>= 7;
     }
-    b[n++] = (uint8_t)v;
-    pb_bytes(w, b, n);
+    *p++ = (uint8_t)v;
+    return p;
 }
 
-static void pb_key(pb *w, unsigned field, unsigned wt) { pb_varint(w, (uint64_t)field << 3 | wt); }
-
-static void pb_uint(pb *w, unsigned field, uint64_t v)
+static inline uint8_t *put_uint(uint8_t *p, unsigned field, uint64_t v)
 {
-    pb_key(w, field, PB_VARINT);
-    pb_varint(w, v);
+    *p++ = KEY(field, PB_VARINT);
+    return put_varint(p, v);
 }
 
-static void pb_blob(pb *w, unsigned field, const uint8_t *b, size_t n)
+static inline uint8_t *put_blob(uint8_t *p, unsigned field, const uint8_t *b, size_t n)
 {
-    pb_key(w, field, PB_LEN);
-    pb_varint(w, n);
-    pb_bytes(w, b, n);
+    *p++ = KEY(field, PB_LEN);
+    p = put_varint(p, n);
+    memcpy(p, b, n);
+    return p + n;
 }
 
-static void pb_fixed32(pb *w, unsigned field, uint32_t v)
+static inline uint8_t *put_fixed32(uint8_t *p, unsigned field, uint32_t v)
 {
-    uint8_t b[4] = { (uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24) };
-    pb_key(w, field, PB_FIXED32);
-    pb_bytes(w, b, 4);              /* fixed32 is little-endian on the wire */
+    *p++ = KEY(field, PB_FIXED32);
+    p[0] = (uint8_t)v;              /* fixed32 is little-endian on the wire */
+    p[1] = (uint8_t)(v >> 8);
+    p[2] = (uint8_t)(v >> 16);
+    p[3] = (uint8_t)(v >> 24);
+    return p + 4;
 }
 
-/* The fields of the Message, into w (message_len() is their length, written first). */
-static void put_message(pb *w, const rd_dnstap_fields *f)
-{
-    size_t alen = f->family == RD_DNSTAP_INET6 ? 16 : 4;
-    pb_uint(w, M_TYPE, (uint64_t)f->type);
-    pb_uint(w, M_SOCKET_FAMILY, (uint64_t)f->family);
-    pb_uint(w, M_SOCKET_PROTOCOL, (uint64_t)f->protocol);
-    if (f->query_address) pb_blob(w, M_QUERY_ADDRESS, f->query_address, alen);
-    if (f->response_address) pb_blob(w, M_RESPONSE_ADDRESS, f->response_address, alen);
-    pb_uint(w, M_QUERY_PORT, f->query_port);
-    pb_uint(w, M_RESPONSE_PORT, f->response_port);
-    if (f->query_sec) {
-        pb_uint(w, M_QUERY_TIME_SEC, f->query_sec);
-        pb_fixed32(w, M_QUERY_TIME_NSEC, f->query_nsec);
-    }
-    if (f->query_message) pb_blob(w, M_QUERY_MESSAGE, f->query_message, f->query_len);
-    if (f->response_sec) {
-        pb_uint(w, M_RESPONSE_TIME_SEC, f->response_sec);
-        pb_fixed32(w, M_RESPONSE_TIME_NSEC, f->response_nsec);
-    }
-    if (f->response_message)
-        pb_blob(w, M_RESPONSE_MESSAGE, f->response_message, f->response_len);
-}
-
-static size_t blob_len(unsigned field, size_t n)
-{
-    return varint_len((uint64_t)field << 3) + varint_len(n) + n;
-}
-
-static size_t uint_len(unsigned field, uint64_t v)
-{
-    return varint_len((uint64_t)field << 3) + varint_len(v);
-}
+static inline size_t blob_len(size_t n) { return 1 + varint_len(n) + n; }
+static inline size_t uint_len(uint64_t v) { return 1 + varint_len(v); }
 
 /* The encoded length of the Message (a length-delimited field needs it up front). */
-static size_t message_len(const rd_dnstap_fields *f)
+static size_t message_len(const rd_dnstap_fields *f, size_t alen)
 {
-    size_t alen = f->family == RD_DNSTAP_INET6 ? 16 : 4;
-    size_t n = uint_len(M_TYPE, (uint64_t)f->type) + uint_len(M_SOCKET_FAMILY, (uint64_t)f->family)
-             + uint_len(M_SOCKET_PROTOCOL, (uint64_t)f->protocol);
-    if (f->query_address) n += blob_len(M_QUERY_ADDRESS, alen);
-    if (f->response_address) n += blob_len(M_RESPONSE_ADDRESS, alen);
-    n += uint_len(M_QUERY_PORT, f->query_port) + uint_len(M_RESPONSE_PORT, f->response_port);
-    if (f->query_sec) n += uint_len(M_QUERY_TIME_SEC, f->query_sec) + 1 + 4;
-    if (f->query_message) n += blob_len(M_QUERY_MESSAGE, f->query_len);
-    if (f->response_sec) n += uint_len(M_RESPONSE_TIME_SEC, f->response_sec) + 1 + 4;
-    if (f->response_message) n += blob_len(M_RESPONSE_MESSAGE, f->response_len);
+    size_t n = uint_len((uint64_t)f->type) + uint_len((uint64_t)f->family)
+             + uint_len((uint64_t)f->protocol);
+    if (f->query_address) n += blob_len(alen);
+    if (f->response_address) n += blob_len(alen);
+    n += uint_len(f->query_port) + uint_len(f->response_port);
+    if (f->query_sec) n += uint_len(f->query_sec) + 1 + 4;
+    if (f->query_message) n += blob_len(f->query_len);
+    if (f->response_sec) n += uint_len(f->response_sec) + 1 + 4;
+    if (f->response_message) n += blob_len(f->response_len);
     return n;
 }
 
 size_t rd_dnstap_encode(uint8_t *out, size_t cap, const uint8_t *identity, size_t idlen,
                         const uint8_t *version, size_t vlen, const rd_dnstap_fields *f)
 {
-    pb w = { out, 0, cap, 1 };
-    if (identity && idlen) pb_blob(&w, DT_IDENTITY, identity, idlen);
-    if (version && vlen) pb_blob(&w, DT_VERSION, version, vlen);
-    size_t mlen = message_len(f);
-    pb_key(&w, DT_MESSAGE, PB_LEN);
-    pb_varint(&w, mlen);
-    size_t start = w.len;
-    put_message(&w, f);
-    if (w.ok && w.len - start != mlen)
-        return 0;                   /* cannot happen: the two walks agree */
-    pb_uint(&w, DT_TYPE, DT_TYPE_MESSAGE);
-    return w.ok ? w.len : 0;
+    size_t alen = f->family == RD_DNSTAP_INET6 ? 16 : 4;
+    size_t mlen = message_len(f, alen);
+    size_t total = (identity && idlen ? blob_len(idlen) : 0) + (version && vlen ? blob_len(vlen) : 0)
+                 + blob_len(mlen) + uint_len(DT_TYPE_MESSAGE);
+    if (total > cap)
+        return 0;
+    uint8_t *p = out;
+    if (identity && idlen) p = put_blob(p, DT_IDENTITY, identity, idlen);
+    if (version && vlen) p = put_blob(p, DT_VERSION, version, vlen);
+    *p++ = KEY(DT_MESSAGE, PB_LEN);
+    p = put_varint(p, mlen);
+    p = put_uint(p, M_TYPE, (uint64_t)f->type);
+    p = put_uint(p, M_SOCKET_FAMILY, (uint64_t)f->family);
+    p = put_uint(p, M_SOCKET_PROTOCOL, (uint64_t)f->protocol);
+    if (f->query_address) p = put_blob(p, M_QUERY_ADDRESS, f->query_address, alen);
+    if (f->response_address) p = put_blob(p, M_RESPONSE_ADDRESS, f->response_address, alen);
+    p = put_uint(p, M_QUERY_PORT, f->query_port);
+    p = put_uint(p, M_RESPONSE_PORT, f->response_port);
+    if (f->query_sec) {
+        p = put_uint(p, M_QUERY_TIME_SEC, f->query_sec);
+        p = put_fixed32(p, M_QUERY_TIME_NSEC, f->query_nsec);
+    }
+    if (f->query_message) p = put_blob(p, M_QUERY_MESSAGE, f->query_message, f->query_len);
+    if (f->response_sec) {
+        p = put_uint(p, M_RESPONSE_TIME_SEC, f->response_sec);
+        p = put_fixed32(p, M_RESPONSE_TIME_NSEC, f->response_nsec);
+    }
+    if (f->response_message)
+        p = put_blob(p, M_RESPONSE_MESSAGE, f->response_message, f->response_len);
+    p = put_uint(p, DT_TYPE, DT_TYPE_MESSAGE);
+    return (size_t)(p - out);       /* == total: both walks follow the same fields */
 }

@@ -121,6 +121,25 @@ static inline size_t rd_opt_room(const rd_ctx *c)
 void rd_write_header(rd_ctx *c);
 int rd_write_question(rd_ctx *c);
 int rd_put_name(rd_ctx *c, const uint8_t *name, size_t namemax, int compress);
+/* Where names sit in the rdata of the types RFC 3597 section 4 lets us compress (the
+ * RFC 1035 types): `names` names after `prefix` octets; every other type (SRV: RFC 2782,
+ * DNAME: RFC 6672 2.5, ...) has 0 and is copied as it is. */
+static inline void rd_rdata_layout(uint16_t type, int *prefix, int *names)
+{
+    *prefix = 0;
+    *names = 0;
+    switch (type) {
+    case RD_T_NS: case 3 /* MD */: case 4 /* MF */: case RD_T_CNAME: case 7 /* MB */:
+    case 8 /* MG */: case 9 /* MR */: case RD_T_PTR:
+        *names = 1; break;
+    case RD_T_SOA: case 14 /* MINFO */:
+        *names = 2; break;
+    case RD_T_MX:
+        *prefix = 2; *names = 1; break;
+    default:
+        break;
+    }
+}
 int rd_put_rr(rd_ctx *c, int sec, const uint8_t *owner, uint16_t type, uint16_t rclass,
               uint32_t ttl, const uint8_t *rdata, uint16_t rdlen);
 int rd_put_rrset(rd_ctx *c, int sec, const zimg *z, const uint8_t *owner, const zrrset *rs,

@@ -99,30 +99,10 @@ int rd_put_name(rd_ctx *c, const uint8_t *name, size_t namemax, int compress)
     return 0;
 }
 
-/* Where names sit in the rdata of the types RFC 3597 section 4 lets us compress (the
- * RFC 1035 types); every other type (SRV: RFC 2782, DNAME: RFC 6672 2.5, ...) is copied
- * as is. */
-static void rdata_layout(uint16_t type, int *prefix, int *names)
-{
-    *prefix = 0;
-    *names = 0;
-    switch (type) {
-    case RD_T_NS: case 3 /* MD */: case 4 /* MF */: case RD_T_CNAME: case 7 /* MB */:
-    case 8 /* MG */: case 9 /* MR */: case RD_T_PTR:
-        *names = 1; break;
-    case RD_T_SOA: case 14 /* MINFO */:
-        *names = 2; break;
-    case RD_T_MX:
-        *prefix = 2; *names = 1; break;
-    default:
-        break;
-    }
-}
-
 static int put_rdata(rd_ctx *c, uint16_t type, const uint8_t *rd, uint16_t rdlen)
 {
     int prefix, names;
-    rdata_layout(type, &prefix, &names);
+    rd_rdata_layout(type, &prefix, &names);
     if (names) {
         /* Check the whole layout first; a record that does not match it is copied raw. */
         size_t o = (size_t)prefix;

@@ -5,7 +5,11 @@
 #include "zone/zimg_format.h"
 #include "zone/zimg_dnssec.h"
 
+#include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 enum { FANS_MAX = 250 };
 
@@ -310,42 +314,52 @@ static uint32_t node_answers(fctx *f, znode_id v, fans *ans, uint8_t *scratch)
     return na;
 }
 
-/* The image grows in place: records are written straight behind the slot table, so the
- * answers are touched once (no second buffer to copy from). */
-typedef struct grow {
-    zimg *z;
-    size_t len, cap;           /* bytes in use (records end), bytes allocated */
-} grow;
+/* One thread's share of the nodes, [v0, v1): its records and their blobs go to a buffer
+ * of its own while the image is only read, so two shares run at once without a lock;
+ * offsets in the buffer are from its start (a blob never sits at 0: its record comes
+ * first) and are moved to image offsets when the buffers are appended to the image. */
+typedef struct part {
+    fctx *f;
+    fans *ans;
+    uint8_t *scratch;
+    uint32_t *node_rec;        /* shared, each part writes its own range */
+    uint32_t v0, v1;
+    uint8_t *buf;
+    size_t len, cap;
+    int ok;
+} part;
 
-static int grow_reserve(grow *g, fctx *f, size_t more)
+/* Room for `more` bytes, zeroed: only the bytes about to be written are touched (the
+ * padding they leave must not carry heap bytes into files), so the buffer's resident
+ * size is what it holds, not what it reserved. */
+static int part_reserve(part *p, size_t more)
 {
-    if (g->len + more <= g->cap) return 0;
-    size_t cap = g->cap * 3 / 2;
-    while (cap < g->len + more) cap *= 2;
-    if (cap > 0xfffffff0u) return -1;          /* offsets are 32 bits */
-    zimg *n = realloc(g->z, cap);
-    if (!n) return -1;
-    /* alignment gaps must not carry heap bytes into files */
-    memset((uint8_t *)n + g->cap, 0, cap - g->cap);
-    g->z = n;
-    g->cap = cap;
-    f->z = f->zones[0] = n;
+    if (p->len + more > p->cap) {
+        size_t cap = p->cap ? p->cap * 3 / 2 : 1 << 16;
+        while (cap < p->len + more) cap *= 2;
+        if (cap > 0xfffffff0u) return -1;      /* offsets are 32 bits */
+        uint8_t *n = realloc(p->buf, cap);
+        if (!n) return -1;
+        p->buf = n;
+        p->cap = cap;
+    }
+    memset(p->buf + p->len, 0, more);
     return 0;
 }
 
-/* Append a blob (room reserved) and return its image offset. */
-static uint32_t put_blob(grow *g, const uint8_t *blob, size_t n)
+/* Append a blob (room reserved) and return its offset. */
+static uint32_t put_blob(part *p, const uint8_t *blob, size_t n)
 {
-    g->len = (g->len + 1) & ~(size_t)1;
-    uint32_t off = (uint32_t)g->len;
-    memcpy((uint8_t *)g->z + g->len, blob, n);
-    g->len += n;
+    p->len = (p->len + 1) & ~(size_t)1;
+    uint32_t off = (uint32_t)p->len;
+    memcpy(p->buf + p->len, blob, n);
+    p->len += n;
     return off;
 }
 
 /* The DO=1 answers of a record laid out after its entries (ZFAST_DO_TABLE): each one's
  * offset, sharing the bytes of its plain answer or of an earlier DO answer when equal. */
-static void put_do_answers(grow *g, const fans *ans, uint32_t na, const uint32_t *plain,
+static void put_do_answers(part *p, const fans *ans, uint32_t na, const uint32_t *plain,
                            size_t doff)
 {
     uint32_t offs[FANS_MAX + 1];
@@ -354,27 +368,27 @@ static void put_do_answers(grow *g, const fans *ans, uint32_t na, const uint32_t
         uint32_t o = RD_NONE;
         if (a->n_do) {
             if (plain[i] != RD_NONE) {
-                const uint8_t *pb = (const uint8_t *)g->z + plain[i];
+                const uint8_t *pb = p->buf + plain[i];
                 if (same_bytes(pb, stored_size(pb), a->blob_do, a->n_do)) o = plain[i];
             }
             for (uint32_t j = 0; o == RD_NONE && j < i; j++)
                 if (offs[j] != RD_NONE && same_bytes(ans[j].blob_do, ans[j].n_do, a->blob_do, a->n_do))
                     o = offs[j];
-            if (o == RD_NONE) o = put_blob(g, a->blob_do, a->n_do);
+            if (o == RD_NONE) o = put_blob(p, a->blob_do, a->n_do);
         }
         offs[i] = o;
-        memcpy((uint8_t *)g->z + doff + 4 * (size_t)i, &o, 4);
+        memcpy(p->buf + doff + 4 * (size_t)i, &o, 4);
     }
 }
 
 /* Whether every DO=1 answer of the node is its plain answer (nothing signed to add). */
-static int do_all_plain(const grow *g, const fans *ans, uint32_t na)
+static int do_all_plain(const part *p, const fans *ans, uint32_t na)
 {
     for (uint32_t i = 0; i <= na; i++) {
         const uint8_t *pb = ans[i].blob;
         size_t pn = ans[i].n;
         if (i == na && ans[i].stored != RD_NONE) {
-            pb = (const uint8_t *)g->z + ans[i].stored;
+            pb = p->buf + ans[i].stored;
             pn = stored_size(pb);
         }
         if (!same_bytes(pb, pn, ans[i].blob_do, ans[i].n_do)) return 0;
@@ -382,22 +396,143 @@ static int do_all_plain(const grow *g, const fans *ans, uint32_t na)
     return 1;
 }
 
+/* The records of a share's nodes: each one, then its own blobs right after it (one or
+ * two cache lines). */
+static void *part_run(void *arg)
+{
+    part *p = arg;
+    fctx *f = p->f;
+    const zimg *z = f->z;
+    const znode *nodes = (const znode *)((const uint8_t *)z + z->nodes_off);
+    fans *ans = p->ans;
+    for (uint32_t v = p->v0; v < p->v1; v++) {
+        p->node_rec[v] = RD_NONE;
+        uint32_t na = node_answers(f, v, ans, p->scratch);
+        if (na == RD_NONE) continue;
+        fans *def = &ans[na];
+        if (na == 0 && def->n == 0 && def->stored == RD_NONE && def->n_do == 0) continue;
+        size_t nlen = nodes[v].name_len;
+        size_t head = zfast_rec_head((uint8_t)nlen);
+        size_t need = 4 + head + na * sizeof(zfast_ent) + 4 * (na + 1) + 4 * (na + 1);
+        for (uint32_t i = 0; i <= na; i++) need += ans[i].n + ans[i].n_do;
+        if (part_reserve(p, need) != 0) return NULL;
+        uint8_t *base = p->buf;
+        int do_same = !f->dnssec || do_all_plain(p, ans, na);
+        p->len = (p->len + 3) & ~(size_t)3;
+        size_t roff = p->len;
+        zfast_rec rh = { (uint8_t)nlen, (uint8_t)na, do_same ? ZFAST_DO_SAME : ZFAST_DO_TABLE,
+                         RD_NONE };
+        size_t eoff = roff + head;
+        size_t doff = eoff + na * sizeof(zfast_ent);
+        p->len = doff + (do_same ? 0 : 4 * (size_t)(na + 1));
+        uint32_t plain[FANS_MAX + 1];
+        for (uint32_t i = 0; i < na; i++) {
+            zfast_ent e = { ans[i].qtype, 0, RD_NONE };
+            if (ans[i].n) e.blob = put_blob(p, ans[i].blob, ans[i].n);
+            plain[i] = e.blob;
+            memcpy(base + eoff + i * sizeof(zfast_ent), &e, sizeof e);
+        }
+        if (def->stored != RD_NONE) {
+            rh.dflt = def->stored;
+        } else if (def->n) {
+            rh.dflt = put_blob(p, def->blob, def->n);
+            if (def->cache) f->nodata_by_len[nlen] = rh.dflt;
+        }
+        plain[na] = rh.dflt;
+        if (!do_same) put_do_answers(p, ans, na, plain, doff);
+        memcpy(base + roff, &rh, sizeof rh);
+        memcpy(base + roff + sizeof rh, (const uint8_t *)z + nodes[v].name_off, nlen);
+        p->node_rec[v] = (uint32_t)roff;
+    }
+    if (part_reserve(p, 8) != 0) return NULL;   /* zeroed: the padding to 8 */
+    p->len = (p->len + 7) & ~(size_t)7;
+    p->ok = 1;
+    return NULL;
+}
+
+static void reloc(uint8_t *at, uint32_t delta)
+{
+    uint32_t o;
+    memcpy(&o, at, 4);
+    if (o != RD_NONE) o += delta;
+    memcpy(at, &o, 4);
+}
+
+/* Copy n bytes from src to dst a few MiB at a time, giving the pages of src back as
+ * they are copied: moving the image and the answers into their final place then never
+ * holds them twice (realloc of a big image copies it here, old and new both resident). */
+static void move_out(uint8_t *dst, uint8_t *src, size_t n)
+{
+    const size_t piece = (size_t)4 << 20, page = 4096;
+    uintptr_t done = ((uintptr_t)src + page - 1) & ~(uintptr_t)(page - 1);
+    for (size_t o = 0; o < n; o += piece) {
+        size_t k = n - o < piece ? n - o : piece;
+        memcpy(dst + o, src + o, k);
+        uintptr_t upto = ((uintptr_t)src + o + k) & ~(uintptr_t)(page - 1);
+        if (upto > done) {
+            madvise((void *)done, upto - done, MADV_DONTNEED);
+            done = upto;
+        }
+    }
+}
+
+/* Append a share's buffer to the image at `off`, its offsets moved by as much. */
+static void part_place(const part *p, uint8_t *img, size_t off, uint32_t *node_rec)
+{
+    move_out(img + off, p->buf, p->len);
+    uint32_t d = (uint32_t)off;
+    for (uint32_t v = p->v0; v < p->v1; v++) {
+        if (node_rec[v] == RD_NONE) continue;
+        node_rec[v] += d;
+        uint8_t *r = img + node_rec[v];
+        zfast_rec rh;
+        memcpy(&rh, r, sizeof rh);
+        reloc(r + offsetof(zfast_rec, dflt), d);
+        uint8_t *e = r + zfast_rec_head(rh.name_len);
+        for (unsigned k = 0; k < rh.nent; k++)
+            reloc(e + k * sizeof(zfast_ent) + offsetof(zfast_ent, blob), d);
+        if (rh.flags & ZFAST_DO_TABLE)
+            for (unsigned k = 0; k <= rh.nent; k++)
+                reloc(e + rh.nent * sizeof(zfast_ent) + 4 * (size_t)k, d);
+    }
+}
+
+/* Threads for the pass: 0 = two for a big zone on a machine with two cores or more, one
+ * otherwise (set by tests to compare the two). */
+int rd_precompute_threads = 0;
+enum { SPLIT_MIN_NODES = 16384 };   /* below this a thread costs more than it saves */
+
+static fctx *fctx_new(const zimg *z, rd_zonetab *ztab, const fctx *proto)
+{
+    fctx *f = malloc(sizeof *f);
+    if (!f) return NULL;
+    memcpy(f, proto, offsetof(fctx, nodata_by_len));
+    memset(f->nodata_by_len, 0, sizeof f->nodata_by_len);
+    f->zones[0] = z;
+    f->db.zones = f->zones;
+    f->db.ztab = ztab;
+    f->z = z;
+    if (proto->soa_names[0]) {
+        f->soa_names[0] = f->soa_lower[0];
+        f->soa_names[1] = f->soa_lower[1];
+    }
+    return f;
+}
+
 zimg *rd_precompute_answers(zimg *z, size_t *size)
 {
     fctx *f = calloc(1, sizeof *f);
     uint8_t *bits = calloc(8192, 1);
     uint16_t *ztypes = malloc(65536 * sizeof *ztypes);
-    fans *ans = malloc((FANS_MAX + 1) * sizeof *ans);
-    uint8_t *scratch = malloc((size_t)2 * (FANS_MAX + 1) * (ZFAST_BLOB_HDR + ZFAST_BLOB_MAX));
     uint32_t *node_rec = NULL;
     rd_zonetab *ztab = NULL;
-    grow g = { z, *size, *size };
-    int ok = 0;
-    if (!f || !bits || !ztypes || !ans || !scratch) goto done;
+    part parts[2];
+    memset(parts, 0, sizeof parts);
+    int nparts = 1, ok = 0;
+    if (!f || !bits || !ztypes) goto done;
     f->zones[0] = z;
     f->db.nzones = 1;
     f->db.zones = f->zones;
-    /* the table refers to f->zones, which follows the image when it grows */
     uint32_t dup;
     ztab = rd_zonetab_build(f->zones, 1, &dup);
     if (!ztab) goto done;
@@ -448,67 +583,61 @@ zimg *rd_precompute_answers(zimg *z, size_t *size)
         }
     }
 
+    /* A big zone is split in two halves of the canonical order, one per core: each
+     * keeps its own NODATA cache, so the second half stores the few answers it would
+     * have shared with the first again. */
+    int want = rd_precompute_threads;
+    if (want <= 0) want = (nn >= SPLIT_MIN_NODES && sysconf(_SC_NPROCESSORS_ONLN) >= 2) ? 2 : 1;
+    nparts = want >= 2 && nn >= 2 ? 2 : 1;
+    for (int i = 0; i < nparts; i++) {
+        part *p = &parts[i];
+        p->f = i == 0 ? f : fctx_new(z, ztab, f);
+        p->ans = malloc((FANS_MAX + 1) * sizeof *p->ans);
+        p->scratch = malloc((size_t)2 * (FANS_MAX + 1) * (ZFAST_BLOB_HDR + ZFAST_BLOB_MAX));
+        p->node_rec = node_rec;
+        p->v0 = (uint32_t)((uint64_t)nn * i / nparts);
+        p->v1 = (uint32_t)((uint64_t)nn * (i + 1) / nparts);
+        /* a first guess of the room (a plain host takes about 100 bytes), grown as needed */
+        p->buf = malloc(p->cap = (size_t)(p->v1 - p->v0) * 112 + 4096);
+        if (!p->f || !p->ans || !p->scratch || !p->buf) goto done;
+    }
+    pthread_t th;
+    int threaded = nparts == 2 && pthread_create(&th, NULL, part_run, &parts[1]) == 0;
+    part_run(&parts[0]);
+    if (threaded) pthread_join(th, NULL);
+    else if (nparts == 2) part_run(&parts[1]);
+    for (int i = 0; i < nparts; i++)
+        if (!parts[i].ok) goto done;
+
     /* at most 80% full: probes mostly stay within the slot's cache line */
     size_t slots = 16;
     while (slots * 4 < (size_t)nn * 5) slots *= 2;
     size_t fast_off = (*size + 7) & ~(size_t)7;
     size_t recs_off = fast_off + slots * sizeof(zfast_slot);
-    /* a first guess of the room (a plain host takes about 100 bytes), grown as needed */
-    if (grow_reserve(&g, f, recs_off - g.len + (size_t)nn * 112 + 4096) != 0) goto done;
-    g.len = recs_off;
-
-    for (uint32_t v = 0; v < nn; v++) {
-        node_rec[v] = RD_NONE;
-        uint32_t na = node_answers(f, v, ans, scratch);
-        if (na == RD_NONE) continue;
-        fans *def = &ans[na];
-        if (na == 0 && def->n == 0 && def->stored == RD_NONE && def->n_do == 0) continue;
-        size_t nlen = ((const znode *)((const uint8_t *)g.z + g.z->nodes_off))[v].name_len;
-        /* the record, then its own blobs right after it (one or two cache lines) */
-        size_t head = zfast_rec_head((uint8_t)nlen);
-        size_t need = 4 + head + na * sizeof(zfast_ent) + 4 * (na + 1) + 4 * (na + 1);
-        for (uint32_t i = 0; i <= na; i++) need += ans[i].n + ans[i].n_do;
-        if (grow_reserve(&g, f, need) != 0) goto done;
-        uint8_t *base = (uint8_t *)g.z;
-        const znode *nd = (const znode *)(base + g.z->nodes_off) + v;
-        int do_same = !f->dnssec || do_all_plain(&g, ans, na);
-        g.len = (g.len + 3) & ~(size_t)3;
-        size_t roff = g.len;
-        zfast_rec rh = { (uint8_t)nlen, (uint8_t)na, do_same ? ZFAST_DO_SAME : ZFAST_DO_TABLE,
-                         RD_NONE };
-        size_t eoff = roff + head;
-        size_t doff = eoff + na * sizeof(zfast_ent);
-        g.len = doff + (do_same ? 0 : 4 * (size_t)(na + 1));
-        uint32_t plain[FANS_MAX + 1];
-        for (uint32_t i = 0; i < na; i++) {
-            zfast_ent e = { ans[i].qtype, 0, RD_NONE };
-            if (ans[i].n) e.blob = put_blob(&g, ans[i].blob, ans[i].n);
-            plain[i] = e.blob;
-            memcpy(base + eoff + i * sizeof(zfast_ent), &e, sizeof e);
-        }
-        if (def->stored != RD_NONE) {
-            rh.dflt = def->stored;
-        } else if (def->n) {
-            rh.dflt = put_blob(&g, def->blob, def->n);
-            if (def->cache) f->nodata_by_len[nlen] = rh.dflt;
-        }
-        plain[na] = rh.dflt;
-        if (!do_same) put_do_answers(&g, ans, na, plain, doff);
-        memcpy(base + roff, &rh, sizeof rh);
-        memcpy(base + roff + sizeof rh, base + nd->name_off, nlen);
-        node_rec[v] = (uint32_t)roff;
-    }
-
-    size_t total = (g.len + 7) & ~(size_t)7;
-    if (grow_reserve(&g, f, total - g.len) != 0) goto done;
-    uint8_t *ob = (uint8_t *)g.z;
+    size_t total = recs_off;
+    for (int i = 0; i < nparts; i++) total += parts[i].len;
+    if (total > 0xfffffff0u) goto done;
+    zimg *grown = malloc(total);
+    if (!grown) goto done;
+    zimg_advise_huge_pages(grown, total);
+    move_out((uint8_t *)grown, (uint8_t *)z, *size);
+    free(z);
+    z = grown;
+    uint8_t *ob = (uint8_t *)z;
     memset(ob + *size, 0, fast_off - *size);
+    size_t at = recs_off;
+    for (int i = 0; i < nparts; i++) {
+        part_place(&parts[i], ob, at, node_rec);
+        at += parts[i].len;
+        free(parts[i].buf);
+        parts[i].buf = NULL;
+    }
     zfast_slot *tab = (zfast_slot *)(ob + fast_off);
     for (size_t i = 0; i < slots; i++) {
         tab[i].hash = 0;
         tab[i].rec = RD_NONE;
     }
-    const znode *nodes = (const znode *)(ob + g.z->nodes_off);
+    const znode *nodes = (const znode *)(ob + z->nodes_off);
     for (uint32_t v = 0; v < nn; v++) {
         if (node_rec[v] == RD_NONE) continue;
         uint32_t h = zfast_hash(ob + nodes[v].name_off, nodes[v].name_len);
@@ -517,23 +646,25 @@ zimg *rd_precompute_answers(zimg *z, size_t *size)
         tab[i].hash = h;
         tab[i].rec = node_rec[v];
     }
-    memset(ob + g.len, 0, total - g.len);
-    g.z->fast_off = (uint32_t)fast_off;
-    g.z->fast_mask = (uint32_t)(slots - 1);
-    g.z->fast_recs_off = (uint32_t)recs_off;
-    g.z->fast_recs_len = (uint32_t)(total - recs_off);
-    g.z->size = (uint32_t)total;
+    z->fast_off = (uint32_t)fast_off;
+    z->fast_mask = (uint32_t)(slots - 1);
+    z->fast_recs_off = (uint32_t)recs_off;
+    z->fast_recs_len = (uint32_t)(total - recs_off);
+    z->size = (uint32_t)total;
     *size = total;
     ok = 1;
 done:
-    z = g.z;
     if (!ok) {
         /* no memory (or too big): a valid image without precomputed answers */
         z->fast_off = z->fast_mask = z->fast_recs_off = z->fast_recs_len = 0;
     }
-    zimg *shrunk = realloc(z, *size);        /* give back the room not used */
-    if (shrunk) z = shrunk;
-    free(f); free(bits); free(ztypes); free(ans); free(scratch); free(node_rec);
+    for (int i = 0; i < 2; i++) {
+        if (parts[i].f != f) free(parts[i].f);
+        free(parts[i].ans);
+        free(parts[i].scratch);
+        free(parts[i].buf);
+    }
+    free(f); free(bits); free(ztypes); free(node_rec);
     rd_zonetab_free(ztab);
     return z;
 }

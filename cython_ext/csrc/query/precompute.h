@@ -11,4 +11,8 @@
  * path).  The image must not be published before this returns. */
 zimg *rd_precompute_answers(zimg *z, size_t *size);
 
+/* Threads of the pass: 0 (the default) = two for a big zone on two cores or more, the
+ * halves of the canonical order one per core; 1 or 2 to force it (tests compare them). */
+extern int rd_precompute_threads;
+
 #endif

@@ -12,7 +12,14 @@
 #include "acl.h"
 #include "engine_int.h"
 #include "lib/rd_wire.h"
+#include "xfr_wire.h"
 #include "zone/zdiff.h"
+
+/* A message takes records while they start where a compression pointer reaches (14 bits,
+ * RFC 1035 4.1.4): past that an owner could only point back to the apex, and a transfer
+ * of 64 KiB messages is about a quarter longer than one of 16 KiB messages (Knot's size
+ * too).  Their number matters little: the TCP loop sends many per system call. */
+enum { XFR_MSG_FILL = 0x4000 };
 
 enum { PH_NONE = 0, PH_ONE, PH_AXFR, PH_IXFR, PH_DONE };
 /* Steps of a stream: the leading SOA, the body, the trailing SOA. */
@@ -297,20 +304,27 @@ int rd_xfr_start(rd_xfr *x, const rd_db *db, const uint8_t *q, size_t qlen,
     return 1;
 }
 
-/* The zone's SOA as the next answer record. */
-static int put_soa(rd_ctx *c, xfr_state *s)
+/* The zone's SOA as the next answer record (w NULL: compressed by the engine's writer). */
+static int put_soa(rd_ctx *c, xw_names *w, xfr_state *s)
 {
     znode_id apex = zimg_apex(s->z);
     const zrrset *rs = zimg_find_rrset(s->z, apex, RD_T_SOA);
     if (!rs) return -1;
     const uint8_t *p = zimg_base(s->z) + rs->rdata_off;
-    return rd_put_rr(c, RD_SEC_AN, zimg_node_name(s->z, apex), RD_T_SOA, RD_C_IN, rs->ttl,
-                     p + 2, rd_get16(p));
+    const uint8_t *owner = zimg_node_name(s->z, apex);
+    if (!w) return rd_put_rr(c, RD_SEC_AN, owner, RD_T_SOA, RD_C_IN, rs->ttl, p + 2, rd_get16(p));
+    return xw_put_rr(c, w, owner, RD_T_SOA, RD_C_IN, rs->ttl, p + 2, rd_get16(p));
+}
+
+/* Is the message full enough to end it before the next record? */
+static int msg_filled(const rd_ctx *c)
+{
+    return c->len >= XFR_MSG_FILL && c->count[RD_SEC_AN] > 0;
 }
 
 /* AXFR body: every record of every node in canonical order, the apex SOA excepted.
  * Returns 1 when the body is done, 0 when the message is full. */
-static int axfr_body(rd_ctx *c, xfr_state *s)
+static int axfr_body(rd_ctx *c, xw_names *w, xfr_state *s)
 {
     const zimg *z = s->z;
     uint32_t nn = zimg_node_count(z);
@@ -326,7 +340,8 @@ static int axfr_body(rd_ctx *c, xfr_state *s)
             while (s->rec < r->count && s->roff + 2 <= r->rdata_len) {
                 const uint8_t *p = base + r->rdata_off + s->roff;
                 uint16_t rdlen = rd_get16(p);
-                if (rd_put_rr(c, RD_SEC_AN, owner, r->type, RD_C_IN, r->ttl, p + 2, rdlen) < 0)
+                if (msg_filled(c) ||
+                    xw_put_rr(c, w, owner, r->type, RD_C_IN, r->ttl, p + 2, rdlen) < 0)
                     return 0;
                 s->roff += 2 + rdlen;
                 s->rec++;
@@ -339,7 +354,7 @@ static int axfr_body(rd_ctx *c, xfr_state *s)
 
 /* IXFR body: the records of the changesets. 1 when done, 0 when the message is full,
  * -1 when the journal is malformed (the stream is cut). */
-static int ixfr_body(rd_ctx *c, xfr_state *s)
+static int ixfr_body(rd_ctx *c, xw_names *w, xfr_state *s)
 {
     for (;;) {
         if (s->jp == s->jcs_end) {
@@ -355,7 +370,8 @@ static int ixfr_body(rd_ctx *c, xfr_state *s)
         const uint8_t *next = zdiff_record(s->jp, s->jcs_end, &owner, &type, &rclass, &ttl,
                                            &rdata, &rdlen);
         if (!next) return -1;
-        if (rd_put_rr(c, RD_SEC_AN, owner, type, rclass, ttl, rdata, rdlen) < 0) return 0;
+        if (msg_filled(c) || xw_put_rr(c, w, owner, type, rclass, ttl, rdata, rdlen) < 0)
+            return 0;
         s->jp = next;
         s->records++;
     }
@@ -400,7 +416,7 @@ size_t rd_xfr_next(rd_xfr *x, uint8_t *out, size_t cap)
         c.rcode = s->rcode;
         if (s->one_soa) {
             c.aa = 1;
-            put_soa(&c, s);
+            put_soa(&c, NULL, s);
         }
         if (s->nmsg_first) c.question_ok = 1;
         size_t n = sign_and_count(s, &c, out, cap);
@@ -410,19 +426,21 @@ size_t rd_xfr_next(rd_xfr *x, uint8_t *out, size_t cap)
     c.aa = 1;
     size_t before = c.len;
     int full = 0;
+    xw_names w;
+    xw_start(&w, &c, zimg_node_name(s->z, zimg_apex(s->z)));
     if (s->step == ST_HEAD) {
-        if (put_soa(&c, s) < 0) { stream_over(s, RD_XFR_EV_ABORTED); return 0; }
+        if (put_soa(&c, &w, s) < 0) { stream_over(s, RD_XFR_EV_ABORTED); return 0; }
         s->records++;
         s->step = ST_BODY;
     }
     if (s->step == ST_BODY) {
-        int r = s->phase == PH_AXFR ? axfr_body(&c, s) : ixfr_body(&c, s);
+        int r = s->phase == PH_AXFR ? axfr_body(&c, &w, s) : ixfr_body(&c, &w, s);
         if (r < 0) { stream_over(s, RD_XFR_EV_ABORTED); return 0; }
         if (r == 1) s->step = ST_TAIL;
         else full = 1;
     }
     if (s->step == ST_TAIL && !full) {
-        if (put_soa(&c, s) == 0) {
+        if (!msg_filled(&c) && put_soa(&c, &w, s) == 0) {
             s->records++;
             s->step = ST_END;
         }

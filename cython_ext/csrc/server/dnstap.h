@@ -40,7 +40,8 @@ typedef struct rd_dnstap_event {
     const struct sockaddr *server;   /* the address asked (same family), or NULL */
     int tcp;
     struct timespec query_time, response_time;
-    const uint8_t *query;
+    const uint8_t *query;            /* NULL: no query message (the later messages of a
+                                        zone transfer: responses only) */
     size_t query_len;
     const uint8_t *response;         /* NULL or response_len 0: none was sent */
     size_t response_len;

@@ -77,6 +77,8 @@ typedef struct tcp_conn {
     uint8_t *in;                 /* RD_TCP_INBUF bytes of the worker's input area */
     const rd_db *xfr_db;         /* pinned while streaming */
     rd_xfr xfr;
+    uint8_t xfr_tap;             /* dnstap: the transfer's messages are logged */
+    struct timespec xfr_time;    /* dnstap: when its request came */
 } tcp_conn;
 
 /* A listening socket of the worker, and the address it is bound to: the local address of
@@ -407,6 +409,22 @@ static int conn_after(tcp_loop *L, tcp_conn *c)
 
 static int conn_serve(tcp_loop *L, tcp_conn *c);
 
+/* dnstap of a zone transfer, as Knot logs one: its request (an AUTH_QUERY, no response)
+ * when it starts, then each message sent (an AUTH_RESPONSE, no query repeated). */
+static void conn_tap_xfr(tcp_loop *L, tcp_conn *c, const uint8_t *q, size_t qlen,
+                         const uint8_t *resp, size_t resplen)
+{
+    rd_dnstap_event e = {
+        .client = (const struct sockaddr *)&c->peer,
+        .server = (const struct sockaddr *)&c->local,
+        .tcp = 1, .query_time = c->xfr_time, .query = q, .query_len = qlen,
+        .response = resp, .response_len = resplen,
+    };
+    if (resp)
+        clock_gettime(CLOCK_REALTIME, &e.response_time);
+    rd_dnstap_log(L->tap, &e);
+}
+
 /* Send the next messages of a transfer (a few per turn: others keep being served). */
 static int conn_stream(tcp_loop *L, tcp_conn *c)
 {
@@ -421,6 +439,8 @@ static int conn_stream(tcp_loop *L, tcp_conn *c)
             return conn_serve(L, c);        /* the queries that came after the transfer */
         }
         rd_put16(buf, (uint16_t)n);
+        if (c->xfr_tap)
+            conn_tap_xfr(L, c, NULL, 0, buf + 2, n);
         struct iovec v = { buf, n + 2 };
         if (conn_send(L, c, &v, 1) < 0)
             return -1;
@@ -459,6 +479,8 @@ static int conn_serve(tcp_loop *L, tcp_conn *c)
     const rd_db *db = L->db;
     uint32_t off = 0;
     int n = 0, xfr = 0;
+    const uint8_t *xq = NULL;               /* the transfer's request, for dnstap */
+    uint32_t xqlen = 0;
     while ((uint32_t)n < L->lim.max_pipelined && c->inlen - off >= 2) {
         uint32_t len = rd_get16(c->in + off);
         if (len == 0) {
@@ -480,6 +502,8 @@ static int conn_serve(tcp_loop *L, tcp_conn *c)
         }
         if (rd_xfr_start(&c->xfr, db, q, len, (const struct sockaddr *)&c->peer)) {
             xfr = 1;                        /* answered after the queries before it */
+            xq = q;
+            xqlen = len;
             break;
         }
         rd_batch_item *it = &L->items[n++];
@@ -505,6 +529,11 @@ static int conn_serve(tcp_loop *L, tcp_conn *c)
         c->xfr_db = db;
         c->streaming = 1;
         L->counters.xfr_streams++;
+        c->xfr_tap = L->tap && rd_dnstap_sampled(L->tap);
+        if (c->xfr_tap) {                  /* before the input moves */
+            clock_gettime(CLOCK_REALTIME, &c->xfr_time);
+            conn_tap_xfr(L, c, xq, xqlen, NULL, 0);
+        }
     }
     if (n) {
         struct timespec t_query;
@@ -670,12 +699,15 @@ static void loop_event(tcp_loop *L, const struct epoll_event *ev)
     tcp_conn *c = &L->conns[idx];
     if (c->fd < 0 || c->gen != (uint32_t)(ev->data.u64 >> 32))
         return;                             /* closed earlier in this turn */
-    if (ev->events & EPOLLOUT)
+    /* A reset (ERR) or both directions shut (HUP): nothing can be sent back, so close at
+     * once instead of a read that would only fetch the error (a client closing with RST
+     * after its one answer, the connection-per-query pattern, costs a system call less). */
+    if (ev->events & (EPOLLERR | EPOLLHUP))
+        conn_close(L, c, &L->counters.resets);
+    else if (ev->events & EPOLLOUT)
         conn_flush(L, c);
     else if (ev->events & EPOLLIN)
         conn_read(L, c);
-    else if (ev->events & (EPOLLERR | EPOLLHUP))
-        conn_close(L, c, &L->counters.resets);
 }
 
 /* Connections with complete queries left in their input (more than max_pipelined came at

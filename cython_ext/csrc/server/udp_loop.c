@@ -56,6 +56,7 @@ typedef struct rd_udp_loop {
     rd_rcu_reader *rcu;                    /* this thread's reader slot, taken at start */
     rd_batch_item *items;                  /* the engine's view of one batch */
     int *item_msg;                         /* items[k] answers datagram item_msg[k] */
+    int nitems;                            /* items of the last batch (for dnstap) */
     uint8_t *qbuf;                         /* batch x RD_UDP_QUERY_STRIDE */
     uint8_t *rbuf;                         /* RD_UDP_RESP_SKEW + batch x RD_UDP_RESP_STRIDE */
 } __attribute__((aligned(64))) rd_udp_loop;
@@ -158,7 +159,6 @@ static void loop_local_addr(rd_udp_loop *L, int i, struct sockaddr_in6 *out)
  * go into this thread's ring; a full ring drops the event (counted), never waits. */
 static void loop_tap(rd_udp_loop *L, int nitems)
 {
-    clock_gettime(CLOCK_REALTIME, &L->t_sent);
     for (int k = 0; k < nitems; k++) {
         if (!rd_dnstap_sampled(L->tap))
             continue;
@@ -188,6 +188,7 @@ static int loop_answer(rd_udp_loop *L, const rd_db *db, int n)
     rd_transport tr = { .tcp = 0, .family = L->sock.family == AF_INET6 ? 6 : 4,
                         .cookie_cache = &L->cookies };
     int nitems = 0;
+    L->nitems = 0;
     for (int i = 0; i < n; i++) {
         if (L->rmsg[i].msg_hdr.msg_flags & MSG_TRUNC) {
             L->counters.recv_truncated++;
@@ -253,8 +254,7 @@ static int loop_answer(rd_udp_loop *L, const rd_db *db, int n)
         }
         out++;
     }
-    if (L->tap)
-        loop_tap(L, nitems);
+    L->nitems = nitems;
     return out;
 }
 
@@ -285,8 +285,12 @@ static void *loop_run(void *arg)
             clock_gettime(CLOCK_REALTIME, &L->t_recv);
         const rd_db *db = rd_db_current();
         int out = loop_answer(L, db, n);
+        if (L->tap)                     /* the response time: handed to the kernel */
+            clock_gettime(CLOCK_REALTIME, &L->t_sent);
         if (out)
             loop_send(L, out);
+        if (L->tap)                     /* after the send: logging never delays an answer */
+            loop_tap(L, L->nitems);
         L->counters.batches++;
         rd_rcu_quiescent(rcu);          /* db is not used past this point */
         loop_rearm(L, n);

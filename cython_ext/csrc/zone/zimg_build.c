@@ -353,7 +353,7 @@ static size_t align8(size_t x) { return (x + 7) & ~(size_t)7; }
 /* A big image is read at random by every query: ask for transparent huge pages (fewer
  * TLB misses per lookup, fewer page faults while building).  Advice only: harmless
  * where THP is off.  malloc() and realloc() keep working on the range. */
-static void advise_huge_pages(void *p, size_t len)
+void zimg_advise_huge_pages(void *p, size_t len)
 {
 #ifdef MADV_HUGEPAGE
     const uintptr_t huge = (uintptr_t)2 << 20;
@@ -551,7 +551,7 @@ static int layout(builder *b)
     }
     zimg *z = malloc(total ? total : 1);
     if (!z) return -1;
-    advise_huge_pages(z, total);
+    zimg_advise_huge_pages(z, total);
     uint8_t *base = (uint8_t *)z;
     memset(z, 0, o_nodes);
     memcpy(z->magic, ZIMG_MAGIC, 8);

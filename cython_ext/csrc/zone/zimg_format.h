@@ -171,6 +171,9 @@ static inline uint32_t zfast_rec_blob(const zfast_rec *r, const zfast_ent *e, un
     }
     return k < r->nent ? e[k].blob : r->dflt;
 }
+/* Ask for transparent huge pages on a big image buffer (advice only; zimg_build.c). */
+void zimg_advise_huge_pages(void *p, size_t len);
+
 /* Validation of the fast section of an untrusted image; 0 when sound. */
 int zimg_fast_check(const zimg *z, char *err, size_t errlen);
 

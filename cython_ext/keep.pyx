@@ -1,0 +1,534 @@
+# keep.pyx — kept images at scale (robdns.keep): the fingerprint of a zone's sources, and the pack file that holds the small zones' images, written and mapped in one pass each.
+#
+# Fingerprint: a 64-bit digest of the zone's settings text, its file and, for every file
+# the parser read, the path, device, inode, size and modification time (stat, as Knot and
+# NSD decide on reload), never the contents.  0 means "unknown": a file could not be
+# stat()ed, or was modified too recently for its content to be the compiled one.
+#
+# Pack (STORAGE/zones.pack): a 16-byte header ("RDPACK01", the byte-order tag, 0), then
+# records, each at a multiple of 16 bytes:
+#     u8 magic[4] "RDPR", u32 name_len, u32 meta_len, u32 img_len, u64 fingerprint,
+#     u64 checksum | name | meta (each source file NUL-terminated) | pad to 16 | image |
+#     pad to 16
+# The checksum covers the first 24 header bytes and everything after the header, so any
+# damage to a record is seen.  Records are only ever appended (a zone's later record
+# replaces its earlier one) or the whole file is written anew and renamed: a mapped pack
+# never changes under its images.  A record whose header does not parse ends the walk (a
+# crash while appending): what follows is not read, and robdns.keep writes the pack anew.
+
+from libc.stdint cimport int64_t
+from libc.stdlib cimport calloc, realloc
+from libc.string cimport memset, strlen
+from cpython.unicode cimport PyUnicode_AsUTF8AndSize
+
+cdef extern from "sys/stat.h" nogil:
+    cdef struct timespec_k "timespec":
+        long tv_sec
+        long tv_nsec
+    ctypedef struct kstat "struct stat":
+        unsigned long st_dev
+        unsigned long st_ino
+        long st_size
+        timespec_k st_mtim
+    int kstat_call "stat"(const char *path, kstat *st)
+    int kfstat_call "fstat"(int fd, kstat *st)
+
+cdef extern from "strings.h" nogil:
+    int strncasecmp(const char *a, const char *b, size_t n)
+
+cdef extern from "sys/mman.h" nogil:
+    int madvise(void *addr, size_t length, int advice)
+    int MADV_SEQUENTIAL, MADV_NORMAL
+
+PACK_MAGIC = b"RDPACK01"
+cdef uint32_t _ENDIAN_TAG = 0x01020304     # ZIMG_ENDIAN_TAG: a pack of another byte order is not read
+cdef enum:
+    _PACK_HDR = 16
+    _REC_HDR = 32
+    _NAME_MAX = 1024
+    _META_MAX = 1 << 20
+# A source file modified this shortly before its compile started may still change within
+# the same coarse file-time tick (file times lag the fine clock by up to a few ms).
+cdef int64_t _SETTLE_NS = 50000000
+
+
+cdef inline uint64_t _mix(uint64_t h, uint64_t w) noexcept nogil:
+    h = (h ^ w) * 0xff51afd7ed558ccdULL
+    return h ^ (h >> 29)
+
+
+cdef uint64_t _mix_bytes(uint64_t h, const char *p, size_t n) noexcept nogil:
+    cdef uint64_t w
+    cdef size_t i = 0
+    h = _mix(h, n)
+    while i + 8 <= n:
+        memcpy(&w, p + i, 8)
+        h = _mix(h, w)
+        i += 8
+    if i < n:
+        w = 0
+        memcpy(&w, p + i, n - i)
+        h = _mix(h, w)
+    return h
+
+
+cdef uint64_t _fp_file(uint64_t h, const char *path, size_t n, int64_t since_ns) noexcept nogil:
+    """h with file `path` (NUL-terminated, n bytes) mixed in; 0 when it cannot be stat()ed
+    or changed at or after since_ns - settle (since_ns 0: no such check)."""
+    cdef kstat st
+    if kstat_call(path, &st) != 0:
+        return 0
+    cdef int64_t mtime = <int64_t>st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec
+    if since_ns != 0 and mtime >= since_ns - _SETTLE_NS:
+        return 0
+    h = _mix_bytes(h, path, n)
+    h = _mix(h, st.st_dev)
+    h = _mix(h, st.st_ino)
+    h = _mix(h, <uint64_t>st.st_size)
+    return _mix(h, <uint64_t>mtime)
+
+
+cdef inline uint64_t _fp_final(uint64_t h) noexcept nogil:
+    h ^= h >> 32
+    h *= 0xc4ceb9fe1a85ec53ULL
+    h ^= h >> 29
+    return h if h != 0 else 1
+
+
+cdef uint64_t _fp_meta(const char *settings, size_t slen, const char *zfile, size_t zlen,
+                       const char *meta, size_t mlen) noexcept nogil:
+    """The fingerprint of a zone whose source files are the NUL-terminated paths of meta."""
+    cdef uint64_t h = _mix_bytes(_mix_bytes(0x9E3779B97F4A7C15ULL, settings, slen), zfile, zlen)
+    cdef size_t i = 0, k
+    while i < mlen:
+        k = strlen(meta + i)
+        if i + k >= mlen:
+            return 0
+        h = _fp_file(h, meta + i, k, 0)
+        if h == 0:
+            return 0
+        i += k + 1
+    return _fp_final(h)
+
+
+cdef const char *_utf8(object s, Py_ssize_t *n, list keep) except NULL:
+    """The UTF-8 bytes of str s (the str's own cache, no copy), or of os.fsencode(s) for a
+    path that is not valid UTF-8 (kept alive in `keep`)."""
+    try:
+        return PyUnicode_AsUTF8AndSize(s, n)
+    except UnicodeEncodeError:
+        b = _os.fsencode(s)
+        keep.append(b)
+        n[0] = len(b)
+        return <const char *>(<bytes>b)
+
+
+cdef extern from "pthread.h" nogil:
+    ctypedef unsigned long pthread_t
+    int pthread_create(pthread_t *t, const void *attr, void *(*run)(void *) noexcept nogil, void *arg)
+    int pthread_join(pthread_t t, void **ret)
+
+
+# The fingerprints of zones [lo, hi) of one source_fingerprints call.
+cdef struct fp_job:
+    const char **sp            # per zone: settings, file, then its source files
+    size_t *sl
+    Py_ssize_t *first          # zone i's strings are sp[first[i] .. first[i + 1])
+    uint64_t *out
+    int64_t since_ns
+    Py_ssize_t lo, hi
+
+
+cdef void *_fp_range(void *arg) noexcept nogil:
+    cdef fp_job *j = <fp_job *>arg
+    cdef Py_ssize_t i, k, f
+    cdef uint64_t h
+    for i in range(j.lo, j.hi):
+        k = j.first[i]
+        h = _mix_bytes(_mix_bytes(0x9E3779B97F4A7C15ULL, j.sp[k], j.sl[k]), j.sp[k + 1], j.sl[k + 1])
+        f = k + 2
+        while f < j.first[i + 1] and h != 0:
+            h = _fp_file(h, j.sp[f], j.sl[f], j.since_ns)
+            f += 1
+        j.out[i] = _fp_final(h) if h != 0 else 0
+    return NULL
+
+
+cdef void _fp_run(fp_job *job, Py_ssize_t n) noexcept nogil:
+    """Fingerprint zones [0, n): the first half on a second thread when there are many (a
+    reload of 100,000 zones is 100,000 stat calls, each a path walk in the kernel)."""
+    cdef fp_job other = job[0]
+    cdef pthread_t t
+    job.lo, job.hi = 0, n
+    if n >= 4096:
+        other.lo, other.hi = 0, n // 2
+        job.lo = n // 2
+        if pthread_create(&t, NULL, _fp_range, &other) == 0:
+            _fp_range(job)
+            pthread_join(t, NULL)
+            return
+        job.lo = 0
+    _fp_range(job)
+
+
+def source_fingerprints(list settings, list zfiles, list files, int64_t since_ns=0):
+    """The fingerprint of each zone: settings[i] (text of its settings and the compiler),
+    zfiles[i] (its configured file) and files[i] (the files its image was compiled from),
+    stat()ed without the GIL; 0 where a file cannot be stat()ed or was modified at or after
+    since_ns (ns since the epoch; 0: no such check) less a settle margin."""
+    cdef Py_ssize_t n = len(settings), i, j, nf = 0, k, ln
+    if len(zfiles) != n or len(files) != n:
+        raise ValueError("source_fingerprints: one settings, file and file list per zone")
+    files = [f if type(f) is tuple else tuple(f) for f in files]
+    for i in range(n):
+        nf += len(<tuple>files[i])
+    cdef list keep = []
+    cdef const char **sp = <const char **>malloc((2 * n + nf + 1) * sizeof(char *))
+    cdef size_t *sl = <size_t *>malloc((2 * n + nf + 1) * sizeof(size_t))
+    cdef Py_ssize_t *first = <Py_ssize_t *>malloc((n + 1) * sizeof(Py_ssize_t))
+    cdef uint64_t *out = <uint64_t *>malloc((n + 1) * sizeof(uint64_t))
+    cdef fp_job job
+    if sp == NULL or sl == NULL or first == NULL or out == NULL:
+        free(sp); free(sl); free(first); free(out)
+        raise MemoryError()
+    try:
+        k = 0
+        for i in range(n):
+            first[i] = k
+            sp[k] = _utf8(settings[i], &ln, keep); sl[k] = ln; k += 1
+            sp[k] = _utf8(zfiles[i], &ln, keep); sl[k] = ln; k += 1
+            for f in <tuple>files[i]:
+                sp[k] = _utf8(f, &ln, keep); sl[k] = ln; k += 1
+        first[n] = k
+        job.sp, job.sl, job.first, job.out, job.since_ns = sp, sl, first, out, since_ns
+        with nogil:
+            _fp_run(&job, n)
+        return [out[i] for i in range(n)]
+    finally:
+        free(sp); free(sl); free(first); free(out)
+
+
+cdef uint64_t _sum4(const uint8_t *p, size_t n) noexcept nogil:
+    """_image_checksum's mix in four independent lanes: the multiplications of one lane
+    overlap the others', so a restart checks 100,000 images at memory speed."""
+    cdef uint64_t a = 0x9E3779B97F4A7C15ULL ^ n, b = 0xC2B2AE3D27D4EB4FULL, c = 0x165667B19E3779F9ULL
+    cdef uint64_t d = 0x27D4EB2F165667C5ULL, w0, w1, w2, w3
+    cdef size_t i = 0
+    while i + 32 <= n:
+        memcpy(&w0, p + i, 8); memcpy(&w1, p + i + 8, 8)
+        memcpy(&w2, p + i + 16, 8); memcpy(&w3, p + i + 24, 8)
+        a = _mix(a, w0); b = _mix(b, w1); c = _mix(c, w2); d = _mix(d, w3)
+        i += 32
+    a = _mix_bytes(a, <const char *>p + i, n - i)
+    return _mix(_mix(_mix(a, b), c), d)
+
+
+cdef uint64_t _record_checksum(const uint8_t *rec, size_t body) noexcept nogil:
+    return _mix(_sum4(rec, 24), _sum4(rec + _REC_HDR, body))
+
+
+cdef inline size_t _align16(size_t n) noexcept nogil:
+    return (n + 15) & ~(<size_t>15)
+
+
+cdef class _PackMap:
+    """One mapping of a pack file; the images read from it hold it, and it is unmapped
+    when the last of them goes."""
+    cdef void *base
+    cdef size_t length
+
+    def __cinit__(self):
+        self.base = NULL
+        self.length = 0
+
+    def __dealloc__(self):
+        if self.base != NULL:
+            munmap(self.base, self.length)
+
+
+# One wanted zone of read_pack: where its record is and what became of it.
+cdef struct pack_want:
+    const char *name
+    size_t name_len
+    const char *settings
+    size_t settings_len
+    const char *zfile
+    size_t zfile_len
+    size_t rec                 # offset of its record (SIZE_MAX: none)
+    uint64_t fp
+    const zimg *z
+    int why                    # 0 ok, 1 missing, 2 stale, 3 checksum, 4 image, 5 other zone
+    char *err                  # malloc()ed message of an image refused by zimg_from_buffer
+
+
+cdef inline uint64_t _name_hash(const char *p, size_t n) noexcept nogil:
+    return _fp_final(_mix_bytes(0x2545F4914F6CDD1DULL, p, n))
+
+
+def read_pack(str path, list names, list settings, list zfiles):
+    """The images of zones `names` from the pack at `path`, each checked against its
+    fingerprint (its sources stat()ed now with settings[i] and zfiles[i]), its checksum and
+    every offset (zimg_from_buffer), in one pass without the GIL over one mapping.
+
+    Returns (results, fingerprints, info): results[i] a ZoneImage or the reason it is not
+    ("missing", "stale", "checksum mismatch", "written for another zone", or the image's
+    fault); fingerprints[i] the record's; info {"size", "valid_end", "records", "used"
+    (bytes of the records given out), "sizes" {name: record bytes} of the images given
+    out}.  A missing file is every zone "missing"; an unreadable one raises OSError."""
+    cdef Py_ssize_t n = len(names), i, ln
+    if len(settings) != n or len(zfiles) != n:
+        raise ValueError("read_pack: one settings and file per zone")
+    cdef int fd
+    try:
+        fd = _os.open(path, _os.O_RDONLY | _os.O_CLOEXEC)
+    except FileNotFoundError:
+        return ["missing"] * n, [0] * n, {"size": 0, "valid_end": 0, "records": 0, "used": 0,
+                                          "sizes": {}}
+    cdef kstat st
+    cdef _PackMap pm = _PackMap.__new__(_PackMap)
+    try:
+        if kfstat_call(fd, &st) != 0:
+            raise OSError(errno, _os.strerror(errno), path)
+        if st.st_size >= _PACK_HDR:
+            pm.base = mmap(NULL, <size_t>st.st_size, PROT_READ, MAP_PRIVATE, fd, 0)
+            if pm.base == MAP_FAILED:
+                pm.base = NULL
+                raise OSError(errno, _os.strerror(errno), path)
+            pm.length = <size_t>st.st_size
+    finally:
+        _os.close(fd)
+    cdef const uint8_t *base = <const uint8_t *>pm.base
+    cdef size_t size = pm.length, off, end, nrec = 0, slots = 16, mask, used = 0
+    cdef uint32_t tag = _ENDIAN_TAG
+    if size < _PACK_HDR or memcmp(base, <const char *>PACK_MAGIC, 8) != 0 or memcmp(base + 8, &tag, 4) != 0:
+        return (["missing"] * n, [0] * n,
+                {"size": size, "valid_end": 0, "records": 0, "used": 0, "sizes": {}})
+    cdef list keep = []
+    cdef pack_want *w = <pack_want *>calloc(n + 1, sizeof(pack_want))
+    cdef size_t *table = NULL
+    if w == NULL:
+        raise MemoryError()
+    cdef uint32_t nl, ml, il
+    cdef uint64_t h, fp, sum
+    cdef size_t j, img_off
+    cdef const uint8_t *r
+    try:
+        for i in range(n):
+            w[i].name = _utf8(names[i], &ln, keep); w[i].name_len = ln
+            w[i].settings = _utf8(settings[i], &ln, keep); w[i].settings_len = ln
+            w[i].zfile = _utf8(zfiles[i], &ln, keep); w[i].zfile_len = ln
+            w[i].rec = <size_t>-1
+        with nogil:
+            madvise(pm.base, size, MADV_SEQUENTIAL)
+            # 1. walk the records' headers: how many, and where the sound part ends
+            off = _PACK_HDR
+            while off + _REC_HDR <= size:
+                r = base + off
+                memcpy(&nl, r + 4, 4); memcpy(&ml, r + 8, 4); memcpy(&il, r + 12, 4)
+                if memcmp(r, b"RDPR", 4) != 0 or nl == 0 or nl > _NAME_MAX or ml > _META_MAX or il == 0:
+                    break
+                end = off + _align16(_align16(<size_t>_REC_HDR + nl + ml) + il)
+                if end > size:
+                    break
+                nrec += 1
+                off = end
+            end = off                      # valid_end
+            while slots < 2 * nrec:
+                slots *= 2
+            mask = slots - 1
+            table = <size_t *>malloc(slots * sizeof(size_t))
+            if table != NULL:
+                memset(table, 0xff, slots * sizeof(size_t))
+                # 2. index the records by name; a later record of a name replaces an earlier
+                off = _PACK_HDR
+                while off < end:
+                    r = base + off
+                    memcpy(&nl, r + 4, 4); memcpy(&ml, r + 8, 4); memcpy(&il, r + 12, 4)
+                    j = _name_hash(<const char *>r + _REC_HDR, nl) & mask
+                    while table[j] != <size_t>-1:
+                        memcpy(&ml, base + table[j] + 4, 4)
+                        if ml == nl and memcmp(base + table[j] + _REC_HDR, r + _REC_HDR, nl) == 0:
+                            break
+                        j = (j + 1) & mask
+                    table[j] = off
+                    memcpy(&ml, r + 8, 4)
+                    off += _align16(_align16(<size_t>_REC_HDR + nl + ml) + il)
+                madvise(pm.base, size, MADV_NORMAL)
+                # 3. each wanted zone: its record, fingerprint, checksum, image
+                for i in range(n):
+                    j = _name_hash(w[i].name, w[i].name_len) & mask
+                    while table[j] != <size_t>-1:
+                        memcpy(&nl, base + table[j] + 4, 4)
+                        if nl == w[i].name_len and memcmp(base + table[j] + _REC_HDR, w[i].name, nl) == 0:
+                            w[i].rec = table[j]
+                            break
+                        j = (j + 1) & mask
+                    if w[i].rec == <size_t>-1:
+                        w[i].why = 1
+                        continue
+                    r = base + w[i].rec
+                    memcpy(&nl, r + 4, 4); memcpy(&ml, r + 8, 4); memcpy(&il, r + 12, 4)
+                    memcpy(&fp, r + 16, 8); memcpy(&sum, r + 24, 8)
+                    w[i].fp = fp
+                    img_off = _align16(<size_t>_REC_HDR + nl + ml)
+                    if _record_checksum(r, img_off + il - _REC_HDR) != sum:
+                        w[i].why = 3
+                        continue
+                    if _fp_meta(w[i].settings, w[i].settings_len, w[i].zfile, w[i].zfile_len,
+                                <const char *>r + _REC_HDR + nl, ml) != fp:
+                        w[i].why = 2
+                        continue
+                    w[i].err = <char *>malloc(160)
+                    if w[i].err == NULL:
+                        w[i].why = 4
+                        continue
+                    w[i].err[0] = 0
+                    w[i].z = zimg_from_buffer(r + img_off, il, w[i].err, 160)
+                    if w[i].z == NULL:
+                        w[i].why = 4
+                        continue
+                    free(w[i].err)
+                    w[i].err = NULL
+                    if not _origin_is(w[i].z, w[i].name, w[i].name_len):
+                        w[i].z = NULL
+                        w[i].why = 5
+        if table == NULL:
+            raise MemoryError()
+        results, fps, sizes = [], [], {}
+        for i in range(n):
+            fps.append(w[i].fp)
+            if w[i].why == 0:
+                r = base + w[i].rec
+                memcpy(&nl, r + 4, 4); memcpy(&ml, r + 8, 4); memcpy(&il, r + 12, 4)
+                img = ZoneImage.__new__(ZoneImage)
+                (<ZoneImage>img).img = w[i].z
+                (<ZoneImage>img)._owner = pm
+                if ml:
+                    (<ZoneImage>img).source_files = tuple(
+                        PyBytes_FromStringAndSize(<const char *>r + _REC_HDR + nl, ml - 1)
+                        .decode("utf-8", "surrogateescape").split("\0"))
+                j = _align16(_align16(<size_t>_REC_HDR + nl + ml) + il)
+                used += j
+                sizes[names[i]] = j
+                results.append(img)
+            elif w[i].why == 4:
+                results.append(w[i].err.decode("utf-8", "replace") if w[i].err != NULL else "out of memory")
+            else:
+                results.append(("ok", "missing", "stale", "checksum mismatch", "ok",
+                                "written for another zone")[w[i].why])
+        return results, fps, {"size": size, "valid_end": end, "records": nrec, "used": used,
+                              "sizes": sizes}
+    finally:
+        for i in range(n):
+            free(w[i].err)
+        free(w)
+        free(table)
+
+
+cdef bint _origin_is(const zimg *z, const char *name, size_t n) noexcept nogil:
+    """Is the apex of z the absolute name `name` (presentation form, n bytes)?"""
+    cdef char buf[1024]
+    rd_name_to_text(zimg_origin(z), buf, sizeof(buf))
+    cdef size_t k = strlen(buf)
+    if k == 0 or buf[k - 1] != b'.':
+        if k + 1 >= sizeof(buf):
+            return False
+        buf[k] = b'.'
+        k += 1
+        buf[k] = 0
+    return k == n and strncasecmp(buf, name, n) == 0
+
+
+def pack_header():
+    """The 16 bytes a pack file starts with."""
+    cdef uint32_t tag = _ENDIAN_TAG
+    return PACK_MAGIC + PyBytes_FromStringAndSize(<const char *>&tag, 4) + b"\0" * 4
+
+
+def write_pack_records(int fd, list names, list images, list fingerprints):
+    """Append one record per zone (names[i], images[i] compiled from sources with
+    fingerprint fingerprints[i]) to the open file fd, in one pass without the GIL
+    (buffered into large writes).  Returns {name: record bytes}; OSError on a failed write."""
+    cdef Py_ssize_t n = len(names), i, ln
+    if len(images) != n or len(fingerprints) != n:
+        raise ValueError("write_pack_records: one image and fingerprint per zone")
+    cdef list keep = []
+    cdef list metas = []
+    cdef const char **np = <const char **>malloc((n + 1) * sizeof(char *))
+    cdef size_t *nls = <size_t *>malloc((n + 1) * sizeof(size_t))
+    cdef const char **mp = <const char **>malloc((n + 1) * sizeof(char *))
+    cdef size_t *mls = <size_t *>malloc((n + 1) * sizeof(size_t))
+    cdef const zimg **zs = <const zimg **>malloc((n + 1) * sizeof(zimg *))
+    cdef uint64_t *fps = <uint64_t *>malloc((n + 1) * sizeof(uint64_t))
+    cdef size_t cap = 1 << 20, used = 0, need, img_off, total, il
+    cdef uint8_t *buf = <uint8_t *>malloc(cap)
+    cdef uint8_t *nb
+    cdef uint8_t *rec
+    cdef uint32_t v32
+    cdef uint64_t fp
+    cdef int err = 0
+    cdef size_t *sizes = <size_t *>calloc(n + 1, sizeof(size_t))
+    try:
+        if np == NULL or nls == NULL or mp == NULL or mls == NULL or zs == NULL or fps == NULL or buf == NULL or sizes == NULL:
+            raise MemoryError()
+        for i in range(n):
+            np[i] = _utf8(names[i], &ln, keep); nls[i] = ln
+            if ln == 0 or ln > _NAME_MAX:
+                raise ValueError(f"bad zone name {names[i]!r}")
+            meta = b"".join(_os.fsencode(f) + b"\0" for f in (<ZoneImage>images[i]).source_files)
+            if len(meta) > _META_MAX:
+                raise ValueError(f"zone {names[i]}: too many source files to keep")
+            metas.append(meta)
+            mp[i] = <const char *>(<bytes>meta); mls[i] = len(meta)
+            zs[i] = (<ZoneImage>images[i]).img
+            fps[i] = fingerprints[i]
+        with nogil:
+            for i in range(n):
+                il = zimg_size(zs[i])
+                img_off = _align16(<size_t>_REC_HDR + nls[i] + mls[i])
+                total = _align16(img_off + il)
+                sizes[i] = total
+                if used + total > cap:
+                    err = _write_all(fd, buf, used)
+                    used = 0
+                    if err:
+                        break
+                    if total > cap:
+                        nb = <uint8_t *>realloc(buf, total)
+                        if nb == NULL:
+                            err = 12        # ENOMEM
+                            break
+                        buf, cap = nb, total
+                rec = buf + used
+                memset(rec, 0, total)
+                memcpy(rec, b"RDPR", 4)
+                v32 = <uint32_t>nls[i]; memcpy(rec + 4, &v32, 4)
+                v32 = <uint32_t>mls[i]; memcpy(rec + 8, &v32, 4)
+                v32 = <uint32_t>il; memcpy(rec + 12, &v32, 4)
+                memcpy(rec + 16, &fps[i], 8)
+                memcpy(rec + _REC_HDR, np[i], nls[i])
+                memcpy(rec + _REC_HDR + nls[i], mp[i], mls[i])
+                memcpy(rec + img_off, zimg_base(zs[i]), il)
+                fp = _record_checksum(rec, img_off + il - _REC_HDR)
+                memcpy(rec + 24, &fp, 8)
+                used += total
+            if not err and used:
+                err = _write_all(fd, buf, used)
+        if err:
+            raise OSError(err, _os.strerror(err))
+        return {names[i]: sizes[i] for i in range(n)}
+    finally:
+        free(np); free(nls); free(mp); free(mls); free(zs); free(fps); free(buf); free(sizes)
+
+
+cdef int _write_all(int fd, const uint8_t *p, size_t n) noexcept nogil:
+    cdef ssize_t r
+    while n:
+        r = write(fd, p, n)
+        if r < 0:
+            if errno == 4:          # EINTR
+                continue
+            return errno
+        p += r
+        n -= r
+    return 0
