@@ -378,6 +378,9 @@ _RCODE_NAMES = ("NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED
                 "BADMODE", "BADNAME", "BADALG", "BADTRUNC", "BADCOOKIE")
 _OPCODE_NAMES = {0: "QUERY", 1: "IQUERY", 2: "STATUS", 4: "NOTIFY", 5: "UPDATE", 6: "DSO"}
 _qtype_names = None
+# The columns of rd_stats.zone_rcode (rd_stats_zone_rcode_col).
+_ZONE_RCODE_NAMES = ("NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED",
+                     "NOTAUTH", "other")
 
 
 cdef dict stats_dict(const rd_stats *s):
@@ -409,13 +412,17 @@ cdef dict stats_dict(const rd_stats *s):
         if s.opcode[i]:
             opcodes[_OPCODE_NAMES.get(i, f"OPCODE{i}")] = s.opcode[i]
     zones = {}
+    zone_rcode = {}
+    cdef int j
     for i in range(RD_STAT_ZONES):
         if s.zone_queries[i]:
             zones[i] = s.zone_queries[i]
+            zone_rcode[i] = {_ZONE_RCODE_NAMES[j]: s.zone_rcode[i][j]
+                             for j in range(8) if s.zone_rcode[i][j]}
     return {"queries": s.queries, "responses": s.responses, "dropped": s.dropped,
             "malformed": s.malformed, "truncated": s.truncated, "edns": s.edns,
             "do": s.do_bit, "rcode": rcodes, "qtype": qtypes, "opcode": opcodes,
-            "zones": zones}
+            "zones": zones, "zone_rcode": zone_rcode}
 
 
 _XFR_WHAT = {1: "done", 2: "aborted", 3: "refused", 4: "notauth", 5: "busy", 6: "uptodate"}

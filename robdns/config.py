@@ -46,7 +46,7 @@ class TcpConfig:
     """RFC 7766 limits of the TCP listener."""
     enabled: bool = True
     max_connections: int = 256       # open connections; the longest-idle one is closed beyond
-    idle_timeout: float = 10.0       # seconds without a complete query (RFC 7766 6.2.3)
+    idle_timeout: float = 10.0       # seconds without progress either way (RFC 7766 6.2.3)
     max_pipelined: int = 64          # queries answered per connection before yielding
 
 

@@ -116,6 +116,16 @@ def families(stats, status):
     counter("robdns_zone_queries_total", "Queries by the hosted zone their name falls in "
             "(zones beyond server.http.zone_labels: zone=\"other\").", ["zone"],
             [((z,), n) for z, n in sorted(zq.items())])
+    zr = {}
+    for _, s in secs:
+        for z, by in s.get("zone_rcode", {}).items():
+            for rc, n in by.items():
+                zr[z, rc] = zr.get((z, rc), 0) + n
+    counter("robdns_zone_responses_total", "Responses by the hosted zone the query name "
+            "falls in and RCODE (NOERROR, FORMERR, SERVFAIL, NXDOMAIN, NOTIMP, REFUSED, "
+            "NOTAUTH; any other rcode=\"other\"); per zone they sum to "
+            "robdns_zone_queries_total.", ["zone", "rcode"],
+            [(k, n) for k, n in sorted(zr.items())])
 
     ev = stats.get("events", {})
     # NOTIFY in is answered by the data plane (acknowledged or refused): its opcode count.

@@ -46,7 +46,7 @@ class ZoneSlots:
         return dict(self.slots)
 
     def names(self, counts):
-        """{slot: n} from the data plane -> {zone name: n}."""
+        """{slot: n} from the data plane -> {zone name: n} (n may be a dict of counts)."""
         by_slot = {slot: name for name, slot in self.slots.items()}
         return {by_slot.get(k, "other"): v for k, v in counts.items()}
 
@@ -60,8 +60,9 @@ def collect(udp_workers=None, tcp_workers=None, xdp_workers=None, zone_slots=Non
     if xdp_workers:
         out["xdp"] = xdp_workers.counters()
     for section in list(out.values()):
-        if "zones" in section and zone_slots is not None:
-            section["zones"] = zone_slots.names(section["zones"])
+        for key in ("zones", "zone_rcode"):
+            if key in section and zone_slots is not None:
+                section[key] = zone_slots.names(section[key])
     out["events"] = metrics.events.as_dict()
     if dnstap is not None:
         out["dnstap"] = dnstap.counters()

@@ -125,6 +125,13 @@ def test_metrics_count_exactly_what_was_sent(robdns_server):
     # By zone: example.com. 3 www + nx + TYPE65432 + BADVERS + CAA + the NOTIFY + ANY.
     assert samples_of(m, "robdns_zone_queries_total") == {
         (("zone", "example.com."),): 9, (("zone", "example.net."),): 2}
+    # The same by rcode: BADVERS (16) under "other", the NOTIFY's NOTAUTH under its own.
+    assert samples_of(m, "robdns_zone_responses_total") == {
+        (("rcode", "NOERROR"), ("zone", "example.com.")): 6,
+        (("rcode", "NXDOMAIN"), ("zone", "example.com.")): 1,
+        (("rcode", "other"), ("zone", "example.com.")): 1,
+        (("rcode", "NOTAUTH"), ("zone", "example.com.")): 1,
+        (("rcode", "NOERROR"), ("zone", "example.net.")): 2}
     assert samples_of(m, "robdns_notifies_total") == {
         (("direction", "received"),): 1, (("direction", "sent"),): 0}
     assert samples_of(m, "robdns_truncated_responses_total") == {
@@ -161,9 +168,16 @@ def test_zone_labels_are_capped(robdns_server):
     for i in range(4):
         for _ in range(i + 1):
             _query(srv, f"www.z{i}.example.", "A")
-    zq = samples_of(scrape(srv), "robdns_zone_queries_total")
+    _query(srv, "nx.z3.example.", "A")
+    m = scrape(srv)
+    zq = samples_of(m, "robdns_zone_queries_total")
     assert zq == {(("zone", "z0.example."),): 1, (("zone", "z1.example."),): 2,
-                  (("zone", "other"),): 7}
+                  (("zone", "other"),): 8}
+    assert samples_of(m, "robdns_zone_responses_total") == {
+        (("rcode", "NOERROR"), ("zone", "z0.example.")): 1,
+        (("rcode", "NOERROR"), ("zone", "z1.example.")): 2,
+        (("rcode", "NOERROR"), ("zone", "other")): 7,
+        (("rcode", "NXDOMAIN"), ("zone", "other")): 1}
 
 
 def test_health_and_ready(robdns_server):

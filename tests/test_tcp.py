@@ -386,8 +386,8 @@ def test_keepalive_option_advertises_the_idle_timeout(srv):
 def test_counters_of_every_limit_are_in_ctl_stats(srv):
     st = _conn_stats(srv)
     for key in ("open", "accepted", "closed", "timed_out", "evicted", "per_client_refused",
-                "output_overflow", "oversized", "zero_length", "truncated_eof", "resets",
-                "accept_errors"):
+                "output_overflow", "output_throttled", "oversized", "zero_length",
+                "truncated_eof", "resets", "accept_errors"):
         assert key in st
     _assert_www_answer(srv.query("www.example.com.", tcp=True))
     tcp = srv.ctl("stats")["stats"]["tcp"]
@@ -559,24 +559,86 @@ def _big_txt_zone():
             "@ IN NS ns1\nns1 IN A 192.0.2.1\nwww IN A 192.0.2.1\n" + txt + "\n")
 
 
-def test_client_that_never_reads_big_answers_is_closed_for_its_output(robdns_server):
-    # 400 pipelined queries for a 51 KB answer, never read: once the kernel's buffers are
-    # full, more than RD_TCP_OUT_CAP (256 KiB) of answers would wait in the server for
-    # this client; it is closed at once (output_overflow), long before the idle timeout,
-    # and others are answered.
-    srv = robdns_server({"example.com.": _big_txt_zone()}, families=(4,),
-                        server={"tcp": {"idle_timeout": 60, "max_pipelined": 64}})
+def _big_txt_client(srv, rcvbuf=None):
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    if rcvbuf:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
     s.settimeout(10)
     s.connect(("127.0.0.1", srv.port))
-    s.sendall(b"".join(_frame(_query("big.example.com.", "TXT", qid=i).to_wire())
-                       for i in range(400)))
-    st = _wait_stat(srv, "output_overflow", 1, timeout=30)
-    assert st["output_overflow"] == 1
-    assert st["timed_out"] == 0
+    return s
+
+
+def _big_txt_queries(first, count):
+    return b"".join(_frame(_query("big.example.com.", "TXT", qid=first + i).to_wire())
+                    for i in range(count))
+
+
+def test_client_that_never_reads_big_answers_is_throttled_then_timed_out(robdns_server):
+    # 400 pipelined queries for a 51 KB answer, never read: once the kernel's buffers are
+    # full, at most RD_TCP_OUT_CAP (256 KiB) of answers waits in the server for this
+    # client and its other queries are not answered meanwhile (output_throttled); as it
+    # makes no progress it is closed by the idle timeout (2 s), and others are answered.
+    srv = robdns_server({"example.com.": _big_txt_zone()}, families=(4,),
+                        server={"tcp": {"idle_timeout": 2, "max_pipelined": 64}})
+    s = _big_txt_client(srv, rcvbuf=4096)
+    s.sendall(_big_txt_queries(0, 400))
+    t0 = time.monotonic()
+    st = _wait_stat(srv, "output_throttled", 1, timeout=30)
+    assert st["output_throttled"] >= 1
     r = srv.query("big.example.com.", "TXT", tcp=True, timeout=10)
     assert len(r.answer[0]) == 200 and not r.flags & dns.flags.TC
+    st = _wait_stat(srv, "timed_out", 1, timeout=30)
+    assert st["timed_out"] == 1 and st["output_overflow"] == 0
+    assert time.monotonic() - t0 >= 1.5          # not before its idle timeout
+    assert _conn_stats(srv)["open"] == 0
+    s.close()
+
+
+def test_pipelined_reader_behind_the_output_cap_gets_every_answer(robdns_server):
+    # 100 pipelined queries for a 51 KB answer (5 MB of answers) from a client that reads
+    # only after a pause: past the output cap the server stops answering it (RFC 7766
+    # 6.2.1.1) instead of closing it, and once it reads it gets all 100, in order, each
+    # query counted once.
+    srv = robdns_server({"example.com.": _big_txt_zone()}, families=(4,),
+                        server={"tcp": {"idle_timeout": 10, "max_pipelined": 64}})
+    before = srv.ctl("stats")["stats"]["tcp"]["queries"]
+    s = _big_txt_client(srv)
+    s.sendall(_big_txt_queries(0, 100))
+    _wait_stat(srv, "output_throttled", 1, timeout=30)
+    for i in range(100):
+        r = _read_response(s)
+        assert r.id == i and len(r.answer[0]) == 200
+    st = _conn_stats(srv)
+    assert st["output_overflow"] == 0 and st["timed_out"] == 0
+    assert srv.ctl("stats")["stats"]["tcp"]["queries"] - before == 100
+    s.close()
+
+
+def test_slow_but_steady_reader_is_not_idle(robdns_server):
+    # Idle is no progress in either direction (RFC 7766 6.2.3): a client that reads its
+    # answers slowly but steadily, for several idle timeouts (1 s), is not closed while
+    # it reads; the query it sends at the end is answered on the same connection.
+    srv = robdns_server({"example.com.": _big_txt_zone()}, families=(4,),
+                        server={"tcp": {"idle_timeout": 1, "max_pipelined": 64}})
+    s = _big_txt_client(srv, rcvbuf=4096)
+    s.sendall(_big_txt_queries(0, 10))
+    t0 = time.monotonic()
+    got = bytearray()
+    total = None
+    while total is None or len(got) < total - 20000:
+        got += s.recv(min(4096, total - len(got)) if total else 2)   # ~100 KB/s: 5 s
+        time.sleep(0.04)
+        if total is None and len(got) >= 2:
+            (n,) = struct.unpack("!H", got[:2])
+            total = 10 * (2 + n)
+        assert time.monotonic() - t0 < 60
+    assert time.monotonic() - t0 > 3            # it did outlast the idle timeout, reading
+    s.sendall(_frame(_query("www.example.com.", qid=77).to_wire()))
+    got += _recv_exact(s, total - len(got))
+    assert bytes(got[:2]) == struct.pack("!H", total // 10 - 2)
+    r = _read_response(s)
+    assert r.id == 77
+    assert _conn_stats(srv)["timed_out"] == 0
     s.close()
 
 

@@ -92,6 +92,7 @@ cdef extern from "query/engine.h" nogil:
         uint64_t qtype_named[8]
         uint64_t opcode[16]
         uint64_t zone_queries[256]
+        uint64_t zone_rcode[256][8]
 
     uint32_t rd_db_find_index(const rd_db *db, const uint8_t *lname, int parent_first)
     rd_zonetab *rd_zonetab_build(const zimg *const *zones, uint32_t n, uint32_t *dup)

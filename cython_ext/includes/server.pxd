@@ -121,6 +121,7 @@ cdef extern from "server/tcp_loop.h" nogil:
         uint64_t evicted
         uint64_t per_client_refused
         uint64_t output_overflow
+        uint64_t output_throttled
         uint64_t oversized
         uint64_t zero_length
         uint64_t truncated_eof

@@ -96,7 +96,11 @@ static void count_response(rd_ctx *c)
     const rd_db *db = c->db;
     if (db && db->zone_slot && c->question_ok) {
         rd_ctx_zone(c);
-        if (c->zone) stats->zone_queries[db->zone_slot[c->zone_index] % RD_STAT_ZONES]++;
+        if (c->zone) {
+            unsigned slot = db->zone_slot[c->zone_index] % RD_STAT_ZONES;
+            stats->zone_queries[slot]++;
+            stats->zone_rcode[slot][rd_stats_zone_rcode_col(c->rcode)]++;
+        }
     }
 }
 

@@ -132,6 +132,8 @@ enum {
     RD_STAT_RCODES = 32,       /* extended rcodes 0..30 by number (RFC 6891 6.1.3: BADVERS
                                   is 16); 31 = any larger one */
     RD_STAT_ZONES = 256,       /* per-zone slots; slot 0 = zones beyond the configured cap */
+    RD_STAT_ZONE_RCODES = 8,   /* per zone: NOERROR, FORMERR, SERVFAIL, NXDOMAIN, NOTIMP,
+                                  REFUSED, NOTAUTH, any other (rd_stats_zone_rcode_col) */
 };
 /* Named types above 62, each its own counter (the rest go to qtype[RD_STAT_QTYPES-1]). */
 enum { RD_QT_AXFR, RD_QT_IXFR, RD_QT_ANY, RD_QT_CAA, RD_QT_SVCB, RD_QT_HTTPS, RD_QT_NAMED };
@@ -148,7 +150,14 @@ typedef struct rd_stats {
     uint64_t qtype_named[8];   /* RD_QT_AXFR ... RD_QT_HTTPS; the rest reserved */
     uint64_t opcode[16];       /* queries that parsed, by opcode (4: NOTIFY, RFC 1996) */
     uint64_t zone_queries[RD_STAT_ZONES]; /* by rd_db.zone_slot of the query's zone */
+    uint64_t zone_rcode[RD_STAT_ZONES][RD_STAT_ZONE_RCODES]; /* the same, by rcode column */
 } __attribute__((aligned(64))) rd_stats;
+
+/* The zone_rcode column of an (extended) rcode: 0..5 themselves, NOTAUTH (9) 6, others 7. */
+static inline unsigned rd_stats_zone_rcode_col(unsigned rcode)
+{
+    return rcode <= 5 ? rcode : rcode == 9 ? 6 : 7;
+}
 
 /* The most specific hosted zone containing lname (lower-case wire), as an index into
  * db->zones (RD_NONE: none); parent_first as rd_zonetab_find.  (The engine finds a

@@ -3,6 +3,8 @@
 #include "tcp_loop.h"
 
 #include <errno.h>
+#include <linux/sockios.h>
+#include <linux/tcp.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -11,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -66,7 +69,11 @@ typedef struct tcp_conn {
     uint32_t inlen;
     uint32_t out_off, out_len;
     int out_slot;                /* index of the output buffer held, -1: none */
-    uint64_t last_ms;            /* last complete query (or accept, or transfer progress) */
+    uint32_t recount;            /* queries at the head of `in` answered and counted once
+                                  * already, their answers dropped at the output cap */
+    uint64_t acked_seen;         /* tcpi_bytes_acked at its last idle deadline */
+    uint64_t last_ms;            /* last progress: a complete query, accept, a transfer
+                                  * message, answers taken in at a deadline */
     uint64_t wheel_tick;         /* the tick whose wheel slot holds it */
     tcp_link lru;                /* open: in L->lru, idle the longest first; free: free list */
     tcp_link wheel;
@@ -122,6 +129,8 @@ typedef struct tcp_loop {
     int nout, nout_free;
     uint8_t *arena;              /* RD_TCP_MAX_BATCH x TCP_ANSWER_STRIDE */
     rd_batch_item items[RD_TCP_MAX_BATCH];
+    uint32_t qstart[RD_TCP_MAX_BATCH];   /* where each item's query starts in the input */
+    int iov_item[RD_TCP_MAX_BATCH];      /* the item each iov entry is the answer of */
     struct iovec iov[RD_TCP_MAX_BATCH];
     struct epoll_event events[TCP_EVENTS];
     rd_tcp_limits lim;           /* the limits of this turn */
@@ -226,6 +235,28 @@ static void wheel_insert(tcp_loop *L, tcp_conn *c)
 }
 
 static void conn_close(tcp_loop *L, tcp_conn *c, uint64_t *reason);
+static void conn_touch(tcp_loop *L, tcp_conn *c);
+
+/* Idle (RFC 7766 6.2.3) is no progress either way: a client still taking in the answers
+ * queued for it (in our buffer or the kernel's) is not idle while the bytes it has
+ * acknowledged grow.  Asked only at a deadline, so the answer path pays nothing.  (A
+ * client that stopped reading may get one timeout more: what it acknowledged before its
+ * first deadline counts as progress.) */
+static int conn_delivering(tcp_conn *c)
+{
+    int queued = 0;
+    if (!c->waiting_out && (ioctl(c->fd, SIOCOUTQ, &queued) < 0 || queued <= 0))
+        return 0;
+    struct tcp_info ti;
+    socklen_t len = sizeof(ti);
+    memset(&ti, 0, sizeof(ti));
+    if (getsockopt(c->fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0
+        || len < offsetof(struct tcp_info, tcpi_bytes_acked) + sizeof(ti.tcpi_bytes_acked))
+        return 0;
+    int moved = ti.tcpi_bytes_acked != c->acked_seen;
+    c->acked_seen = ti.tcpi_bytes_acked;
+    return moved;
+}
 
 /* Close every connection whose idle timeout (RFC 7766 6.2.3) has passed. */
 static void wheel_advance(tcp_loop *L)
@@ -253,10 +284,14 @@ static void wheel_advance(tcp_loop *L)
                 link_add_tail(&L->wheel[c->wheel_tick % TCP_WHEEL_SLOTS], &c->wheel);
                 continue;
             }
-            if (c->last_ms + L->lim.idle_timeout_ms <= L->now_ms)
-                conn_close(L, c, &L->counters.timed_out);
-            else
+            if (c->last_ms + L->lim.idle_timeout_ms > L->now_ms) {
                 wheel_insert(L, c);
+            } else if (conn_delivering(c)) {
+                conn_touch(L, c);
+                wheel_insert(L, c);
+            } else {
+                conn_close(L, c, &L->counters.timed_out);
+            }
         }
     }
     L->wheel_now = target;
@@ -336,9 +371,11 @@ static void conn_touch(tcp_loop *L, tcp_conn *c)
     link_add_tail(&L->lru, &c->lru);
 }
 
-/* Send iov[0..n) (answers with their length prefixes); what the kernel does not take now
- * is copied to an output buffer and sent when the socket is writable.  0, or -1 when the
- * connection was closed (error, or more waiting output than allowed). */
+/* Send iov[0..n) (whole messages with their length prefixes; the output buffer is empty):
+ * what the kernel does not take now is copied to an output buffer and sent when the
+ * socket is writable, at most RD_TCP_OUT_CAP of it.  Returns how many of the messages are
+ * sent or kept (n, or fewer when the rest would pass the cap: the caller drops those), or
+ * -1 when the connection was closed (an error, or no output buffer free). */
 static int conn_send(tcp_loop *L, tcp_conn *c, struct iovec *iov, int n)
 {
     size_t total = 0;
@@ -356,21 +393,33 @@ static int conn_send(tcp_loop *L, tcp_conn *c, struct iovec *iov, int n)
         }
         w = 0;
     }
-    size_t left = total - (size_t)w;
-    if (left == 0)
-        return 0;
-    /* The client reads slower than it asks: keep at most RD_TCP_OUT_CAP for it, from a
-     * pool of buffers made at start; beyond that (or with the pool in use by others) it
-     * is closed rather than buffered without bound. */
-    if (left > RD_TCP_OUT_CAP || (c->out_slot < 0 && L->nout_free == 0)) {
-        conn_close(L, c, &L->counters.output_overflow);
-        return -1;
+    if ((size_t)w == total)
+        return n;
+    /* The client reads slower than it asks: keep the message the kernel took a part of
+     * (if any) and then whole messages while they fit in RD_TCP_OUT_CAP, one always does
+     * (a message is at most 2 + 65535 bytes); the rest is not buffered. */
+    size_t sent = 0, left = 0;
+    int keep = 0;
+    while (keep < n && sent + iov[keep].iov_len <= (size_t)w)
+        sent += iov[keep++].iov_len;
+    if (sent < (size_t)w) {
+        left = sent + iov[keep].iov_len - (size_t)w;
+        keep++;
     }
-    if (c->out_slot < 0)
+    while (keep < n && left + iov[keep].iov_len <= RD_TCP_OUT_CAP)
+        left += iov[keep++].iov_len;
+    /* Buffers come from a pool made at start: with every one in use by others, closed
+     * rather than buffered without bound. */
+    if (c->out_slot < 0) {
+        if (L->nout_free == 0) {
+            conn_close(L, c, &L->counters.output_overflow);
+            return -1;
+        }
         c->out_slot = L->out_free[--L->nout_free];
+    }
     uint8_t *out = L->outpool + (size_t)c->out_slot * RD_TCP_OUT_CAP;
     size_t skip = (size_t)w, o = 0;
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < keep; i++) {
         size_t len = iov[i].iov_len;
         if (skip >= len) {
             skip -= len;
@@ -383,7 +432,7 @@ static int conn_send(tcp_loop *L, tcp_conn *c, struct iovec *iov, int n)
     c->out_off = 0;
     c->out_len = (uint32_t)o;
     c->waiting_out = 1;
-    return 0;
+    return keep;
 }
 
 /* After a connection's turn: queue it again if complete queries wait in its input, close
@@ -481,7 +530,15 @@ static int conn_serve(tcp_loop *L, tcp_conn *c)
     int n = 0, xfr = 0;
     const uint8_t *xq = NULL;               /* the transfer's request, for dnstap */
     uint32_t xqlen = 0;
-    while ((uint32_t)n < L->lim.max_pipelined && c->inlen - off >= 2) {
+    /* Queries whose answers were dropped at the output cap are answered again, in a
+     * batch of their own, without counting them twice. */
+    uint32_t most = L->lim.max_pipelined;
+    rd_stats *stats = &L->stats;
+    if (c->recount) {
+        most = c->recount < most ? c->recount : most;
+        stats = NULL;
+    }
+    while ((uint32_t)n < most && c->inlen - off >= 2) {
         uint32_t len = rd_get16(c->in + off);
         if (len == 0) {
             /* RFC 1035 4.1.1: a message holds at least a header; 0 cannot be a query. */
@@ -495,6 +552,7 @@ static int conn_serve(tcp_loop *L, tcp_conn *c)
         if (c->inlen - off < 2 + len)
             break;                          /* the rest of it is still on its way */
         const uint8_t *q = c->in + off + 2;
+        uint32_t start = off;
         off += 2 + len;
         if (!db) {
             L->counters.no_database++;
@@ -506,6 +564,7 @@ static int conn_serve(tcp_loop *L, tcp_conn *c)
             xqlen = len;
             break;
         }
+        L->qstart[n] = start;
         rd_batch_item *it = &L->items[n++];
         it->q = q;
         it->qlen = len;
@@ -529,18 +588,15 @@ static int conn_serve(tcp_loop *L, tcp_conn *c)
         c->xfr_db = db;
         c->streaming = 1;
         L->counters.xfr_streams++;
-        c->xfr_tap = L->tap && rd_dnstap_sampled(L->tap);
-        if (c->xfr_tap) {                  /* before the input moves */
-            clock_gettime(CLOCK_REALTIME, &c->xfr_time);
-            conn_tap_xfr(L, c, xq, xqlen, NULL, 0);
-        }
     }
     if (n) {
         struct timespec t_query;
         if (L->tap)
             clock_gettime(CLOCK_REALTIME, &t_query);
-        rd_answer_batch(db, L->items, (size_t)n, &L->tr, &L->stats);
+        rd_answer_batch(db, L->items, (size_t)n, &L->tr, stats);
         L->counters.batches++;
+        if (!stats)
+            c->recount -= (uint32_t)n;
         int niov = 0;
         for (int k = 0; k < n; k++) {
             rd_batch_item *it = &L->items[k];
@@ -549,13 +605,40 @@ static int conn_serve(tcp_loop *L, tcp_conn *c)
             rd_put16(it->resp - 2, (uint16_t)it->resplen);
             L->iov[niov].iov_base = it->resp - 2;
             L->iov[niov].iov_len = it->resplen + 2;
+            L->iov_item[niov] = k;
             niov++;
         }
-        if (L->tap)
-            conn_tap(L, c, n, &t_query);
         /* Sent before the input moves: the queries are not read after this point. */
-        if (niov && conn_send(L, c, L->iov, niov) < 0)
+        int kept = niov ? conn_send(L, c, L->iov, niov) : 0;
+        if (kept < 0)
             return -1;
+        int done = n;
+        if (kept < niov) {
+            /* RFC 7766 6.2.1.1 lets a server stop reading a client that does not read:
+             * the answers past the output cap are dropped and their queries stay in the
+             * input, counted once (recount), to be answered when it has read. */
+            done = L->iov_item[kept];
+            off = L->qstart[done];
+            c->recount += (uint32_t)(n - done);
+            L->counters.output_throttled++;
+            if (xfr) {                      /* its query comes after them: later too */
+                rd_xfr_end(&c->xfr);
+                rd_db_unpin(c->xfr_db);
+                c->xfr_db = NULL;
+                c->streaming = 0;
+                L->counters.xfr_streams--;
+                xfr = 0;
+            }
+        }
+        if (L->tap)
+            conn_tap(L, c, done, &t_query);
+    }
+    if (xfr) {                              /* it does start: logged before the input moves */
+        c->xfr_tap = L->tap && rd_dnstap_sampled(L->tap);
+        if (c->xfr_tap) {
+            clock_gettime(CLOCK_REALTIME, &c->xfr_time);
+            conn_tap_xfr(L, c, xq, xqlen, NULL, 0);
+        }
     }
     if (off) {
         memmove(c->in, c->in + off, c->inlen - off);
@@ -640,6 +723,8 @@ static void conn_open(tcp_loop *L, const tcp_listen *ln, int fd, const struct so
     c->inlen = 0;
     c->out_off = c->out_len = 0;
     c->out_slot = -1;
+    c->recount = 0;
+    c->acked_seen = 0;
     c->xfr_db = NULL;
     c->peer = *peer;
     if (L->tap) {                           /* dnstap's response address */

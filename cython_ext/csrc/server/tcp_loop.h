@@ -10,13 +10,16 @@
  *
  * Per connection: 2-byte length framing (RFC 1035 4.2.2) with partial reads and writes;
  * pipelined queries (RFC 7766 6.2.1.1) answered in batches of up to max_pipelined per turn
- * and written together; an idle timeout (6.2.3) counted from the last complete query, kept
- * by a timer wheel; the edns-tcp-keepalive option (RFC 7828) answered with that timeout.
+ * and written together; an idle timeout (6.2.3) counted from the last progress either
+ * way, kept by a timer wheel; the edns-tcp-keepalive option (RFC 7828) answered with that
+ * timeout.
  * Per worker: at most max_connections open, the one idle the longest closed to admit a
  * new one (6.2.2); at most max_per_client from one client address (an IPv4 address, an
  * IPv6 /64), beyond which new connections are closed at once; at most RD_TCP_OUT_CAP
- * bytes of answers waiting for a client that does not read (beyond: closed), and no
- * query is read from a connection while its answers wait.
+ * bytes of answers waiting for a client that reads slower than it asks: the answers of a
+ * batch beyond it are dropped and their queries kept to be answered once it has read,
+ * and no query is read from a connection while its answers wait.  Idle means no progress
+ * either way: a client still taking in the answers queued for it is not idle.
  */
 #ifndef RD_TCP_LOOP_H
 #define RD_TCP_LOOP_H
@@ -58,7 +61,10 @@ typedef struct rd_tcp_counters {
     uint64_t timed_out;          /* idle_timeout without a complete query */
     uint64_t evicted;            /* closed, idle the longest, to admit a new connection */
     uint64_t per_client_refused; /* closed at accept: the client address had max_per_client */
-    uint64_t output_overflow;    /* closed: more than RD_TCP_OUT_CAP of answers unread */
+    uint64_t output_overflow;    /* closed: answers had to wait and every output buffer
+                                  * of the worker was taken */
+    uint64_t output_throttled;   /* batches cut short at RD_TCP_OUT_CAP of waiting answers
+                                  * (their queries are answered once the client reads) */
     uint64_t oversized;          /* closed: a length prefix above RD_TCP_QUERY_MAX */
     uint64_t zero_length;        /* closed: a length prefix of 0 (no DNS header fits) */
     uint64_t truncated_eof;      /* closed by the client in the middle of a message */
