@@ -118,24 +118,43 @@ void rd_write_header(rd_ctx *c);
 int rd_write_question(rd_ctx *c);
 int rd_put_name(rd_ctx *c, const uint8_t *name, size_t namemax, int compress);
 /* Where names sit in the rdata of the types RFC 3597 section 4 lets us compress (the
- * RFC 1035 types): `names` names after `prefix` octets; every other type (SRV: RFC 2782,
- * DNAME: RFC 6672 2.5, ...) has 0 and is copied as it is. */
-static inline void rd_rdata_layout(uint16_t type, int *prefix, int *names)
+ * RFC 1035 types): the count of names after *prefix octets, when rd holds them whole;
+ * 0 for every other type (SRV: RFC 2782, DNAME: RFC 6672 2.5, ...) and for rdata that
+ * does not match its layout: such rdata is copied as it is. */
+static inline int rd_rdata_names(uint16_t type, const uint8_t *rd, uint16_t rdlen, int *prefix)
 {
+    int names = 0;
     *prefix = 0;
-    *names = 0;
     switch (type) {
     case RD_T_NS: case 3 /* MD */: case 4 /* MF */: case RD_T_CNAME: case 7 /* MB */:
     case 8 /* MG */: case 9 /* MR */: case RD_T_PTR:
-        *names = 1; break;
+        names = 1; break;
     case RD_T_SOA: case 14 /* MINFO */:
-        *names = 2; break;
+        names = 2; break;
     case RD_T_MX:
-        *prefix = 2; *names = 1; break;
+        *prefix = 2; names = 1; break;
     default:
-        break;
+        return 0;
     }
+    size_t o = (size_t)*prefix;
+    if (o > rdlen) return 0;
+    for (int i = 0; i < names; i++) {
+        size_t nl = rd_wire_name_check(rd + o, rdlen - o);
+        if (nl == 0) return 0;
+        o += nl;
+    }
+    return names;
 }
+
+/* The TYPE, CLASS and TTL of a record at f; its RDLENGTH follows once known (RFC 1035
+ * 4.1.3). */
+static inline void rd_put_rr_fields(uint8_t *f, uint16_t type, uint16_t rclass, uint32_t ttl)
+{
+    rd_put16(f, type);
+    rd_put16(f + 2, rclass);
+    rd_put32(f + 4, ttl);
+}
+
 int rd_put_rr(rd_ctx *c, int sec, const uint8_t *owner, uint16_t type, uint16_t rclass,
               uint32_t ttl, const uint8_t *rdata, uint16_t rdlen);
 int rd_put_rrset(rd_ctx *c, int sec, const zimg *z, const uint8_t *owner, const zrrset *rs,

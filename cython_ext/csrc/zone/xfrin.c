@@ -1,4 +1,5 @@
 /* xfrin.c — reading AXFR/IXFR response messages into record lists, and applying an IXFR to an image (see xfrin.h). */
+#define _GNU_SOURCE   /* qsort_r */
 #include "zone/xfrin.h"
 
 #include <stdarg.h>
@@ -6,6 +7,7 @@
 #include <stdlib.h>
 
 #include "lib/rd_wire.h"
+#include "zone/zimg_build_int.h"   /* zimg_rdata_cmp */
 
 enum { EDNS_EXPIRE = 9 };   /* RFC 7314 */
 
@@ -335,45 +337,6 @@ int rd_xfrin_message(rd_xfrin *x, const uint8_t *m, size_t len, size_t *tsig_off
 
 /* ---------------------------------------------------------------- applying an IXFR */
 
-/* A hash set of records (lower-case owner, type, class, rdata) over an rd_rrlist. */
-typedef struct rrset_tab {
-    uint32_t *slot;           /* record index + 1; 0 empty */
-    size_t mask;
-} rrset_tab;
-
-static uint64_t rr_hash(const rd_rrlist *l, uint32_t i)
-{
-    const rd_rr *r = &l->rr[i];
-    const uint8_t *o = l->arena + r->owner, *d = l->arena + r->rdata;
-    uint64_t h = 1469598103934665603ull;
-    size_t n = rd_name_len(o);
-    for (size_t k = 0; k < n; k++) h = (h ^ rd_lower(o[k])) * 1099511628211ull;
-    h = (h ^ r->type) * 1099511628211ull;
-    h = (h ^ r->rclass) * 1099511628211ull;
-    for (size_t k = 0; k < r->rdlen; k++) h = (h ^ d[k]) * 1099511628211ull;
-    return h ^ (h >> 29);
-}
-
-static int rr_same(const rd_rrlist *a, uint32_t i, const rd_rrlist *b, uint32_t j)
-{
-    const rd_rr *x = &a->rr[i], *y = &b->rr[j];
-    return x->type == y->type && x->rclass == y->rclass && x->rdlen == y->rdlen
-        && rd_name_eq(a->arena + x->owner, b->arena + y->owner)
-        && memcmp(a->arena + x->rdata, b->arena + y->rdata, x->rdlen) == 0;
-}
-
-/* The slot of record j of list b in the table over list a: its match, or the empty slot
- * where it would go. */
-static size_t tab_find(const rrset_tab *t, const rd_rrlist *a, const rd_rrlist *b, uint32_t j)
-{
-    size_t s = (size_t)rr_hash(b, j) & t->mask;
-    for (;;) {
-        uint32_t v = t->slot[s];
-        if (v == 0 || (v != RD_NONE && rr_same(a, v - 1, b, j))) return s;
-        s = (s + 1) & t->mask;
-    }
-}
-
 int rd_xfrin_image_records(const zimg *z, rd_rrlist *out)
 {
     const uint8_t *base = zimg_base(z);
@@ -395,70 +358,233 @@ int rd_xfrin_image_records(const zimg *z, rd_rrlist *out)
     return 0;
 }
 
+/* The increment is applied by a merge walk, never by re-reading the zone into a table:
+ * its records are sorted by (owner, type, rdata) and netted per record, each looked up in
+ * the image (one hash probe); then the image's records are walked once in image order,
+ * the net deletions skipped and the TTLs of the rrsets the increment touched replaced, and
+ * the net additions appended.  The work beyond copying the records out is in the size of
+ * the increment. */
+
+/* Case-insensitive order of two wire names (equal exactly when rd_name_eq): the lowering
+ * is safe over length octets too (at most 63, below 'A'). */
+static int name_casecmp(const uint8_t *a, const uint8_t *b)
+{
+    size_t la = rd_name_len(a), lb = rd_name_len(b), m = la < lb ? la : lb;
+    for (size_t i = 0; i < m; i++) {
+        uint8_t x = rd_lower(a[i]), y = rd_lower(b[i]);
+        if (x != y) return x < y ? -1 : 1;
+    }
+    return la < lb ? -1 : la > lb;
+}
+
+/* Order of two increment records: owner, type, rdata in canonical form (RFC 4034 6.3: the
+ * RRSIGs covering one type stay together, the type covered is their first two octets),
+ * then stream order.  Records equal in canonical form are one record (RFC 2181 5), as
+ * the image builder has it: a deletion names a record whatever the case of its names. */
+static int diff_cmp(const void *pa, const void *pb, void *arg)
+{
+    const rd_rrlist *l = arg;
+    uint32_t ia = *(const uint32_t *)pa, ib = *(const uint32_t *)pb;
+    const rd_rr *a = &l->rr[ia], *b = &l->rr[ib];
+    int c = name_casecmp(l->arena + a->owner, l->arena + b->owner);
+    if (c) return c;
+    if (a->type != b->type) return a->type < b->type ? -1 : 1;
+    c = zimg_rdata_cmp(a->type, l->arena + a->rdata, a->rdlen, l->arena + b->rdata, b->rdlen);
+    if (c) return c;
+    return ia < ib ? -1 : ia > ib;
+}
+
+static uint16_t covered_of(uint16_t type, const uint8_t *rd, uint16_t rdlen)
+{
+    return type == RD_T_RRSIG && rdlen >= 2 ? rd_get16(rd) : 0;
+}
+
+/* Where the record (owner, type, rdata) is in the image: its rrset's global index and
+ * its image offset (of its length octets); 0 when found. */
+static int image_find(const zimg *z, const uint8_t *owner, uint16_t type, const uint8_t *rd,
+                      uint16_t rdlen, uint32_t *rs_index, uint32_t *rec_off)
+{
+    uint8_t lname[RD_NAME_MAX + 1];
+    rd_name_lower_copy(lname, owner);
+    znode_id n = zimg_find_node(z, lname);
+    if (n == RD_NONE) return -1;
+    unsigned count;
+    const zrrset *r = zimg_node_rrsets(z, n, &count);
+    uint16_t cov = covered_of(type, rd, rdlen);
+    const uint8_t *base = zimg_base(z);
+    for (unsigned i = 0; i < count; i++) {
+        if (r[i].type != type || r[i].covered != cov) continue;
+        const uint8_t *p = base + r[i].rdata_off;
+        for (unsigned k = 0; k < r[i].count; k++) {
+            uint16_t len = rd_get16(p);
+            if (zimg_rdata_cmp(type, p + 2, len, rd, rdlen) == 0) {
+                *rs_index = (uint32_t)(&r[i] - zimg_rrset_at(z, 0));
+                *rec_off = (uint32_t)(p - base);
+                return 0;
+            }
+            p += 2 + (size_t)len;
+        }
+        return -1;
+    }
+    return -1;
+}
+
+typedef struct ttl_set { uint32_t rs, ttl; } ttl_set;   /* an rrset of the image, its new TTL */
+
+static int u32_cmp(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int ttl_set_cmp(const void *a, const void *b)
+{
+    return u32_cmp(&((const ttl_set *)a)->rs, &((const ttl_set *)b)->rs);
+}
+
 int rd_xfrin_apply(rd_xfrin *x, const zimg *cur, rd_rrlist *out)
 {
-    rd_rrlist have;
-    rrset_tab t = {0};
-    int rc = -1;
+    const rd_rrlist *d = &x->diff;
+    size_t n = d->n;
     char buf[RD_NAME_MAX * 4 + 8];
+    int rc = -1;
     if (x->kind != RD_XFRIN_IXFR || !x->done) return fail(x, "not a complete IXFR");
     /* RFC 1995 4: the first sequence starts from the version the secondary has */
     if (x->first_old != zimg_serial(cur))
         return fail(x, "the IXFR starts from serial %u, the zone is at %u", x->first_old,
                     zimg_serial(cur));
-    rd_rrlist_init(&have);
-    if (rd_xfrin_image_records(cur, &have) != 0) { fail(x, "out of memory"); goto out; }
-    size_t n = have.n + x->diff.n, cap = 16;
-    while (cap < n * 2) cap <<= 1;
-    t.slot = calloc(cap, sizeof *t.slot);
-    t.mask = cap - 1;
-    if (!t.slot) { fail(x, "out of memory"); goto out; }
-    for (uint32_t i = 0; i < have.n; i++) {
-        size_t s = tab_find(&t, &have, &have, i);
-        if (t.slot[s] == 0) t.slot[s] = i + 1;
+    uint32_t *ord = malloc((n ? n : 1) * sizeof *ord);
+    uint32_t *dels = malloc((n ? n : 1) * sizeof *dels);     /* image offsets of records */
+    uint32_t *adds = malloc((n ? n : 1) * sizeof *adds);     /* increment records */
+    uint32_t *add_ttl = malloc((n ? n : 1) * sizeof *add_ttl);
+    ttl_set *ttls = malloc((n ? n : 1) * sizeof *ttls);
+    size_t ndel = 0, nadd = 0, nttl = 0;
+    if (!ord || !dels || !adds || !add_ttl || !ttls) { fail(x, "out of memory"); goto out; }
+    for (uint32_t j = 0; j < n; j++) ord[j] = j;
+    qsort_r(ord, n, sizeof *ord, diff_cmp, (void *)d);
+
+    for (size_t s = 0; s < n; ) {
+        /* one rrset of the increment: [s, e) share owner, type and (RRSIG) type covered */
+        const rd_rr *r0 = &d->rr[ord[s]];
+        uint16_t cov = covered_of(r0->type, d->arena + r0->rdata, r0->rdlen);
+        size_t e = s + 1;
+        while (e < n) {
+            const rd_rr *r = &d->rr[ord[e]];
+            if (r->type != r0->type || covered_of(r->type, d->arena + r->rdata, r->rdlen) != cov
+                || !rd_name_eq(d->arena + r->owner, d->arena + r0->owner))
+                break;
+            e++;
+        }
+        /* RFC 2181 5.2: one TTL per rrset; the increment's last addition to it sets it
+           (the stream's last, the rrsets of each version taken as one TTL each) */
+        uint32_t last_add = RD_NONE, img_rs = RD_NONE;
+        size_t add0 = nadd;
+        for (size_t g = s; g < e; ) {
+            /* one record: its operations in stream order, from its state in the image */
+            const rd_rr *a = &d->rr[ord[g]];
+            size_t h = g + 1;
+            while (h < e && zimg_rdata_cmp(a->type, d->arena + d->rr[ord[h]].rdata,
+                                           d->rr[ord[h]].rdlen, d->arena + a->rdata, a->rdlen) == 0)
+                h++;
+            uint32_t rs = RD_NONE, roff = RD_NONE;
+            int found = image_find(cur, d->arena + a->owner, a->type, d->arena + a->rdata,
+                                   a->rdlen, &rs, &roff) == 0;
+            if (found) img_rs = rs;
+            int present = found;
+            uint32_t added = RD_NONE;
+            for (size_t k = g; k < h; k++) {
+                const rd_rr *o = &d->rr[ord[k]];
+                if (o->flags & RD_XFRIN_DEL) {
+                    /* every deleted record must be there (RFC 1995 leaves no other reading) */
+                    if (!present) {
+                        fail(x, "IXFR deletes a type %u record at %s that the zone does not have",
+                             o->type, rd_name_to_text(d->arena + o->owner, buf, sizeof buf));
+                        goto out;
+                    }
+                    present = 0;
+                    added = RD_NONE;
+                } else {
+                    present = 1;
+                    added = ord[k];
+                    /* applied in order, every addition re-times the rrset, even one a
+                       later sequence deletes again */
+                    if (last_add == RD_NONE || ord[k] > last_add) last_add = ord[k];
+                }
+            }
+            if (found && !present) dels[ndel++] = roff;
+            if (!found && present) adds[nadd++] = added;
+            g = h;
+        }
+        uint32_t ttl = last_add != RD_NONE ? d->rr[last_add].ttl : 0;
+        for (size_t k = add0; k < nadd; k++) add_ttl[k] = ttl;
+        if (last_add != RD_NONE && img_rs != RD_NONE) {
+            ttls[nttl].rs = img_rs;
+            ttls[nttl].ttl = ttl;
+            nttl++;
+        } else if (last_add != RD_NONE && nadd > add0) {
+            /* an rrset the image has but none of whose records the increment named as
+               found: look it up through the first addition */
+            const rd_rr *a = &d->rr[adds[add0]];
+            uint8_t lname[RD_NAME_MAX + 1];
+            rd_name_lower_copy(lname, d->arena + a->owner);
+            znode_id nd = zimg_find_node(cur, lname);
+            unsigned count;
+            const zrrset *r = nd == RD_NONE ? NULL : zimg_node_rrsets(cur, nd, &count);
+            for (unsigned i = 0; r && i < count; i++)
+                if (r[i].type == a->type && r[i].covered == cov) {
+                    ttls[nttl].rs = (uint32_t)(&r[i] - zimg_rrset_at(cur, 0));
+                    ttls[nttl].ttl = ttl;
+                    nttl++;
+                }
+        }
+        s = e;
     }
-    /* Every sequence in order: its deletions must be there (RFC 1995 leaves no other
-     * reading), its additions join (a record already there takes the new TTL). */
-    for (uint32_t j = 0; j < x->diff.n; j++) {
-        const rd_rr *d = &x->diff.rr[j];
-        size_t s = tab_find(&t, &have, &x->diff, j);
-        if (d->flags & RD_XFRIN_DEL) {
-            if (t.slot[s] == 0) {
-                fail(x, "IXFR deletes a type %u record at %s that the zone does not have",
-                     d->type, rd_name_to_text(x->diff.arena + d->owner, buf, sizeof buf));
-                goto out;
+    qsort(dels, ndel, sizeof *dels, u32_cmp);
+    qsort(ttls, nttl, sizeof *ttls, ttl_set_cmp);
+
+    /* the walk: image order is rrset order and, within each, rdata order, so both the
+     * deleted offsets and the rrsets whose TTL changes come up in ascending order */
+    const uint8_t *base = zimg_base(cur);
+    uint32_t nodes = zimg_node_count(cur);
+    size_t dp = 0, tp = 0, skipped = 0;
+    for (uint32_t v = 0; v < nodes; v++) {
+        unsigned count;
+        const uint8_t *owner = zimg_node_name(cur, v);
+        const zrrset *r = zimg_node_rrsets(cur, v, &count);
+        for (unsigned i = 0; i < count; i++) {
+            uint32_t gi = (uint32_t)(&r[i] - zimg_rrset_at(cur, 0));
+            while (tp < nttl && ttls[tp].rs < gi) tp++;
+            uint32_t ttl = tp < nttl && ttls[tp].rs == gi ? ttls[tp].ttl : r[i].ttl;
+            const uint8_t *p = base + r[i].rdata_off;
+            for (unsigned k = 0; k < r[i].count; k++) {
+                uint16_t rdlen = rd_get16(p);
+                uint32_t off = (uint32_t)(p - base);
+                while (dp < ndel && dels[dp] < off) dp++;
+                if (dp < ndel && dels[dp] == off) {
+                    skipped++;
+                } else if (rd_rrlist_add(out, owner, r[i].type, RD_C_IN, ttl, p + 2, rdlen,
+                                         0, 0) != 0) {
+                    fail(x, "out of memory");
+                    goto out;
+                }
+                p += 2 + (size_t)rdlen;
             }
-            have.rr[t.slot[s] - 1].flags |= RD_XFRIN_DEL;
-            t.slot[s] = RD_NONE;          /* a tombstone: the probe chain goes on past it */
-        } else {
-            if (t.slot[s] != 0) {
-                have.rr[t.slot[s] - 1].ttl = d->ttl;
-                continue;
-            }
-            if (rd_rrlist_add(&have, x->diff.arena + d->owner, d->type, d->rclass, d->ttl,
-                              x->diff.arena + d->rdata, d->rdlen, 0, 0) != 0) {
-                fail(x, "out of memory");
-                goto out;
-            }
-            if (have.n > n) {                /* cannot happen: n counted every addition */
-                fail(x, "internal error: table too small");
-                goto out;
-            }
-            t.slot[s] = (uint32_t)have.n;
         }
     }
-    for (uint32_t i = 0; i < have.n; i++) {
-        const rd_rr *r = &have.rr[i];
-        if (r->flags & RD_XFRIN_DEL) continue;
-        if (rd_rrlist_add(out, have.arena + r->owner, r->type, r->rclass, r->ttl,
-                          have.arena + r->rdata, r->rdlen, 0, 0) != 0) {
+    if (skipped != ndel) {          /* an image not in rrset order: cannot happen */
+        fail(x, "internal error: %zu of %zu deletions met in the image walk", skipped, ndel);
+        goto out;
+    }
+    for (size_t k = 0; k < nadd; k++) {
+        const rd_rr *a = &d->rr[adds[k]];
+        if (rd_rrlist_add(out, d->arena + a->owner, a->type, a->rclass, add_ttl[k],
+                          d->arena + a->rdata, a->rdlen, 0, 0) != 0) {
             fail(x, "out of memory");
             goto out;
         }
     }
     rc = 0;
 out:
-    free(t.slot);
-    rd_rrlist_free(&have);
+    free(ord); free(dels); free(adds); free(add_ttl); free(ttls);
     return rc;
 }

@@ -64,9 +64,13 @@ void rd_xfrin_free(rd_xfrin *x);
 int rd_xfrin_message(rd_xfrin *x, const uint8_t *m, size_t len, size_t *tsig_off);
 
 /* Apply the differences of a complete IXFR to the records of `cur` (whose serial must be
- * where the first sequence starts): `out` receives the next version's records.  Every
- * deleted record must exist (RFC 1995 leaves no room for another reading): returns 0, or
- * -1 with x->err set, and then the caller falls back to AXFR. */
+ * where the first sequence starts): `out` receives the next version's records, the
+ * image's in image order then the additions.  Every deleted record must exist (RFC 1995
+ * leaves no room for another reading): returns 0, or -1 with x->err set, and then the
+ * caller falls back to AXFR.  An rrset the increment adds to takes the TTL of its last
+ * addition in the stream, its other records too (RFC 2181 5.2: one TTL per rrset).  The
+ * cost beyond copying the records out is in the size of the increment (a sort and one
+ * lookup in the image per record it names), not of the zone. */
 int rd_xfrin_apply(rd_xfrin *x, const zimg *cur, rd_rrlist *out);
 
 /* The records of an image, as a record list (owner names lower-case as stored). */
