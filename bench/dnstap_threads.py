@@ -3,10 +3,10 @@
 """qps_bench.py --dnstap gives the whole price of logging every query, but its collector
 (fstrm_capture) shares the client's core with dnsperf, so the dnstap run also has a
 slower client, smaller batches and a higher CPU per query for reasons that are not the
-server's logging.  This splits the server's CPU by thread (comm of /proc/PID/task/*/stat,
-"robdns-udp/0" -> "robdns-udp"): the writer thread's share is exactly what encoding and
-writing costs; the worker's difference with plain robdns is what copying into the ring
-costs (with the noise of the run).  Rounds alternate plain and dnstap; the dnstap
+server's logging.  This splits the server's CPU by thread (procfs.cpu_ticks_by_thread):
+the writer thread's share is exactly what encoding and writing costs; the worker's
+difference with plain robdns is what copying into the ring costs (with the noise of
+the run).  Rounds alternate plain and dnstap; the dnstap
 counters (/metrics) show that nothing was dropped, which would make logging look cheap.
 
     python3 bench/dnstap_threads.py --rounds 3 --duration 8 --loads saturation
@@ -24,25 +24,6 @@ import genzone    # noqa: E402
 import procfs     # noqa: E402
 import qps_bench  # noqa: E402
 import servers    # noqa: E402
-
-
-def thread_ticks(pids):
-    """{thread name without its /N: utime+stime ticks} over the processes' threads."""
-    out = {}
-    for pid in pids:
-        try:
-            tids = os.listdir(f"/proc/{pid}/task")
-        except OSError:
-            continue
-        for tid in tids:
-            try:
-                with open(f"/proc/{pid}/task/{tid}/stat") as f:
-                    st = procfs.parse_stat(f.read())
-            except (OSError, ValueError, IndexError):
-                continue
-            name = st["comm"].split("/")[0]
-            out[name] = out.get(name, 0) + st["utime"] + st["stime"]
-    return out
 
 
 def dnstap_counters(port):
@@ -81,10 +62,10 @@ def main(argv=None):
                 srv.wait_answer(limit=120, serial=serial)
                 for load in a.loads.split(","):
                     pids = srv.pids()
-                    t0 = thread_ticks(pids)
+                    t0 = procfs.cpu_ticks_by_thread(pids)
                     cmd = qps_bench.dnsperf_command(srv.port, queries, a.duration, load)
                     r = subprocess.run(cmd, capture_output=True, text=True, timeout=a.duration + 30)
-                    t1 = thread_ticks(pids)
+                    t1 = procfs.cpu_ticks_by_thread(pids)
                     res = qps_bench.parse_dnsperf(r.stdout + r.stderr)
                     n = res["completed"]
                     us = {k: (t1[k] - t0.get(k, 0)) / procfs.CLK_TCK * 1e6 / n

@@ -58,9 +58,10 @@ def process_tree(root):
     return sorted(out)
 
 
-def cpu_ticks(pids):
-    """Sum of utime+stime (clock ticks) over every thread of the given processes."""
-    total = 0
+def cpu_ticks_by_thread(pids):
+    """utime+stime (clock ticks) of every thread of the given processes, summed by thread
+    name without its "/N" (comm "robdns-udp/0" and "robdns-udp/1" -> "robdns-udp")."""
+    out = {}
     for pid in pids:
         try:
             tids = os.listdir(f"/proc/{pid}/task")
@@ -71,8 +72,14 @@ def cpu_ticks(pids):
                 st = parse_stat(_read(f"/proc/{pid}/task/{tid}/stat"))
             except (OSError, ValueError, IndexError):
                 continue
-            total += st["utime"] + st["stime"]
-    return total
+            name = st["comm"].split("/")[0]
+            out[name] = out.get(name, 0) + st["utime"] + st["stime"]
+    return out
+
+
+def cpu_ticks(pids):
+    """Sum of utime+stime (clock ticks) over every thread of the given processes."""
+    return sum(cpu_ticks_by_thread(pids).values())
 
 
 def cpu_seconds(pids):
