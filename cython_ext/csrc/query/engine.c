@@ -52,7 +52,7 @@ void rd_ctx_start(rd_ctx *c, const rd_db *db, const uint8_t *q, size_t qlen, uin
     c->tsig_at = 0;
     c->tsig_key = NULL;
     c->zone = NULL; c->zone_index = RD_NONE; c->fhash = 0; c->zone_done = 0;
-    c->has_edns = 0; c->edns_version = 0; c->do_bit = 0; c->nsid_req = 0; c->keepalive_req = 0; c->udp_payload = 512;
+    c->has_edns = 0; c->edns_version = 0; c->do_bit = 0; c->nsid_req = 0; c->keepalive_req = 0; c->expire_req = 0; c->udp_payload = 512;
     c->cookie = NULL; c->cookie_len = 0; c->cookie_out_len = 0;
     c->client = t ? t->client : NULL; c->client_len = t && t->client ? t->client_len : 0;
     c->r = resp;

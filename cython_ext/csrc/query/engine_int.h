@@ -21,7 +21,7 @@ enum {
 };
 
 enum { RD_OPCODE_QUERY = 0, RD_OPCODE_NOTIFY = 4 };
-enum { RD_EDNS_NSID = 3, RD_EDNS_COOKIE = 10, RD_EDNS_KEEPALIVE = 11, RD_EDNS_EDE = 15 };
+enum { RD_EDNS_NSID = 3, RD_EDNS_EXPIRE = 9, RD_EDNS_COOKIE = 10, RD_EDNS_KEEPALIVE = 11, RD_EDNS_EDE = 15 };
                                   /* RFC 5001, 7873, 7828, 8914 */
 enum { RD_EDE_OTHER = 0, RD_EDE_NOT_AUTHORITATIVE = 20 };
 
@@ -64,7 +64,7 @@ typedef struct rd_ctx {
     const rd_tsig_key *tsig_key;    /* the key that signed the query, once verified */
 
     /* EDNS (RFC 6891) */
-    uint8_t has_edns, edns_version, do_bit, nsid_req, keepalive_req;
+    uint8_t has_edns, edns_version, do_bit, nsid_req, keepalive_req, expire_req;
     uint16_t udp_payload;
 
     /* DNS Cookies (RFC 7873) */
