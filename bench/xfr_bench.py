@@ -152,6 +152,7 @@ def changed_zone(src, dst, serial, fraction):
 
 def first_transfers(primary):
     out = {}
+    time.sleep(1.0)                     # the start's background work (image writer) ends
     for kind in KINDS:
         pids = primary.pids()
         cpu0 = procfs.cpu_seconds(pids)

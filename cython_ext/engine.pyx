@@ -62,7 +62,8 @@ cdef class Database:
                  max_transfers=0, expired=(), cookie_secret=b"", cookie_previous=b"",
                  cookie_require=False, notify=None, expire_at=None):
         """``keys``: TSIG keys as (name, algorithm, secret bytes), algorithm one of
-        hmac-md5, hmac-sha1, hmac-sha224, hmac-sha256, hmac-sha384, hmac-sha512.
+        hmac-md5, hmac-sha1, hmac-sha224, hmac-sha256, hmac-sha384, hmac-sha512, or the
+        truncated hmac-sha256-128, hmac-sha384-192, hmac-sha512-256 (RFC 8945 6).
         ``transfers``: {zone origin: {"acl": [(network or None, key name or None)],
         "journal": bytes}}; a zone not named there cannot be transferred.
         ``max_transfers``: AXFR/IXFR streams at once in the process (0: no limit).
@@ -347,7 +348,7 @@ cdef Py_ssize_t _fill_acl(rd_acl_rule *out, rules, dict keyidx, str origin) exce
 
 
 TSIG_ALGORITHMS = ("hmac-md5", "hmac-sha1", "hmac-sha224", "hmac-sha256", "hmac-sha384",
-                   "hmac-sha512")
+                   "hmac-sha512", "hmac-sha256-128", "hmac-sha384-192", "hmac-sha512-256")
 
 
 def _tsig_alg_wire(algorithm):

@@ -308,7 +308,7 @@ KEY_KEYS = ("name", "algorithm", "secret", "secret_file")
 XFR_KEYS = ("max_transfers", "journal_dir", "notify_retries", "notify_timeout")
 ADDRESS_KEY_KEYS = ("address", "key")      # primaries, allow_notify, allow_transfer, notify
 TSIG_ALGORITHMS = ("hmac-md5", "hmac-sha1", "hmac-sha224", "hmac-sha256", "hmac-sha384",
-                   "hmac-sha512")
+                   "hmac-sha512", "hmac-sha256-128", "hmac-sha384-192", "hmac-sha512-256")
 INCLUDE_POLICY_KEYS = ("dir_only", "max_files", "max_bytes")
 COOKIE_KEYS = ("enabled", "secret", "previous_secret", "require", "secret_lifetime")
 LOG_KEYS = ("level", "format")

@@ -30,6 +30,9 @@ ALGS = {
     "hmac-md5": dns.tsig.HMAC_MD5, "hmac-sha1": dns.tsig.HMAC_SHA1,
     "hmac-sha224": dns.tsig.HMAC_SHA224, "hmac-sha256": dns.tsig.HMAC_SHA256,
     "hmac-sha384": dns.tsig.HMAC_SHA384, "hmac-sha512": dns.tsig.HMAC_SHA512,
+    # RFC 8945 6: truncated algorithms under names of their own, as dnspython sends them
+    "hmac-sha256-128": dns.tsig.HMAC_SHA256_128, "hmac-sha384-192": dns.tsig.HMAC_SHA384_192,
+    "hmac-sha512-256": dns.tsig.HMAC_SHA512_256,
 }
 SECRET = base64.b64decode("c2VjcmV0IHNlY3JldCBzZWNyZXQgc2VjcmV0IQ==")
 
@@ -192,6 +195,81 @@ def test_truncated_mac_below_floor_formerr(image):
     hw += dns.name.from_text("xfr.key.").to_wire() + struct.pack("!HHIH", 250, 255, 0, len(rd)) + rd
     r = dns.message.from_wire(_core.answer(db, bytes(hw)), keyring=False)
     assert r.rcode() == dns.rcode.FORMERR and not r.answer
+
+
+def _signed_once(q):
+    """The wire of signed query q and its MAC (dnspython signs anew at each rendering)."""
+    wire = q.to_wire()
+    return wire, dns.message.from_wire(wire, keyring=False).tsig[0].mac
+
+
+def _with_mac(q, wire, mac):
+    """`wire` (signed query q rendered) with its TSIG MAC replaced by `mac`."""
+    t = dns.message.from_wire(wire, keyring=False).tsig[0]
+    rd = t.replace(mac=mac).to_wire()
+    head = dns.message.make_query(q.question[0].name, q.question[0].rdtype)
+    head.id = q.id
+    hw = bytearray(head.to_wire())
+    hw[10:12] = struct.pack("!H", 1)
+    return bytes(hw) + q.keyname.to_wire() + struct.pack("!HHIH", 250, 255, 0, len(rd)) + rd
+
+
+def _check_response_mac(wire, keyname, secret, alg, request_mac):
+    """Verify a response's TSIG whatever its MAC length (dnspython compares whole MACs
+    only): the HMAC over the request MAC, the message and the variables (RFC 8945 4.3),
+    cut to the octets the response carries.  Returns the TSIG rdata."""
+    m = dns.message.from_wire(wire, keyring=False)
+    t = m.tsig[0]
+    start = len(wire) - (len(m.tsig.name.to_wire()) + 10 + len(t.to_wire()))
+    bare = wire[:10] + struct.pack("!H", struct.unpack("!H", wire[10:12])[0] - 1) + wire[12:start]
+    key = dns.tsig.Key(keyname, secret, alg)
+    ctx = dns.tsig._digest(bare, key, t, None, request_mac)
+    assert ctx.hmac_context.digest()[:len(t.mac)] == t.mac, "response MAC does not verify"
+    return t
+
+
+def test_truncated_mac_badtrunc_signed(image):
+    """RFC 8945 5.2.2.1 rule 4 and 5.2.4: a MAC truncated within the rules verifies, but
+    below the key's own algorithm (hmac-sha256: 32 octets) it is NOTAUTH/BADTRUNC, with
+    no data, signed (5.3.2) with the whole MAC, chained from the truncated one."""
+    db = database(image, [("xfr.key.", "hmac-sha256", SECRET)])
+    q = signed_query("www.example.com.", "A", "xfr.key.", SECRET, "hmac-sha256")
+    wire, mac = _signed_once(q)
+    for n in (16, 31):
+        resp = _core.answer(db, _with_mac(q, wire, mac[:n]))
+        rc, t, m = tsig_of(resp)
+        assert rc == dns.rcode.NOTAUTH and t.error == dns.rcode.BADTRUNC and not m.answer
+        assert len(t.mac) == 32
+        _check_response_mac(resp, "xfr.key.", SECRET, dns.tsig.HMAC_SHA256, mac[:n])
+    # a wrong MAC of a permitted length is BADSIG, unsigned
+    rc, t, _ = tsig_of(_core.answer(db, _with_mac(q, wire, bytes(16))))
+    assert rc == dns.rcode.NOTAUTH and t.error == dns.rcode.BADSIG and t.mac == b""
+
+
+def test_truncated_key_takes_its_base_algorithm_truncated(image):
+    """A key of a truncated algorithm (hmac-sha256-128, RFC 8945 6) also takes requests
+    in its base algorithm with a MAC cut to at least 16 octets (as BIND sends them): the
+    response carries as many octets as the request did, chained from the truncated MAC
+    (5.2.2.1 rule 4); shorter than 16 is malformed for SHA-256 (FORMERR)."""
+    db = database(image, [("xfr.key.", "hmac-sha256-128", SECRET)])
+    q = signed_query("www.example.com.", "A", "xfr.key.", SECRET, "hmac-sha256")
+    wire, mac = _signed_once(q)
+    for n in (16, 20, 32):
+        resp = _core.answer(db, _with_mac(q, wire, mac[:n]))
+        rc, t, m = tsig_of(resp)
+        assert rc == dns.rcode.NOERROR and m.answer and t.error == 0
+        assert t.algorithm == dns.tsig.HMAC_SHA256 and len(t.mac) == n
+        _check_response_mac(resp, "xfr.key.", SECRET, dns.tsig.HMAC_SHA256, mac[:n])
+    rc, t, _ = tsig_of(_core.answer(db, _with_mac(q, wire, mac[:12])))
+    assert rc == dns.rcode.FORMERR
+    # the truncated name itself with 32 octets is longer than its algorithm's MAC
+    q2 = signed_query("www.example.com.", "A", "xfr.key.", SECRET, "hmac-sha256-128")
+    wire2, _ = _signed_once(q2)
+    assert tsig_of(_core.answer(db, _with_mac(q2, wire2, bytes(32))))[0] == dns.rcode.FORMERR
+    # a plain hmac-sha256 key does not take the truncated name: another algorithm
+    plain = database(image, [("xfr.key.", "hmac-sha256", SECRET)])
+    rc, t, _ = tsig_of(_core.answer(plain, q2.to_wire()))
+    assert rc == dns.rcode.NOTAUTH and t.error == dns.rcode.BADKEY
 
 
 def test_unsigned_queries_unchanged(image):

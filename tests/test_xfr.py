@@ -12,7 +12,8 @@ from robdns import _core
 from xfr_support import (SECRET, apply_ixfr, keyring, rcode_of, read_stream, records_of,
                          zone_records, zone_text)
 
-KEYS = [("xfr.key.", "hmac-sha256", SECRET), ("other.key.", "hmac-sha512", SECRET)]
+KEYS = [("xfr.key.", "hmac-sha256", SECRET), ("other.key.", "hmac-sha512", SECRET),
+        ("trunc.key.", "hmac-sha256-128", SECRET)]
 PEER = ("127.0.0.1", 40000)
 
 
@@ -89,6 +90,20 @@ def test_axfr_tsig_every_message_chained(big):
     bad[1] = bytes(b)
     with pytest.raises(Exception):
         read_stream(bad, q, keyring("xfr.key."))
+
+
+def test_axfr_truncated_algorithm_every_message(big):
+    """RFC 8945 6 and 5.3.1: a transfer asked with hmac-sha256-128 is signed so on every
+    message (16-octet MACs, each chained from the one before), which dnspython verifies."""
+    text, img = big
+    db = db_for(img, [(None, "trunc.key.")])
+    q = axfr_query("trunc.key.", alg=dns.tsig.HMAC_SHA256_128)
+    msgs = run(db, q)
+    parsed = read_stream(msgs, q, keyring("trunc.key.", alg=dns.tsig.HMAC_SHA256_128))
+    assert len(parsed) > 1
+    assert all(len(m.tsig[0].mac) == 16 and m.tsig[0].algorithm == dns.tsig.HMAC_SHA256_128
+               for m in parsed)
+    assert len(records_of(parsed)) - 1 == len(zone_records(text))
 
 
 MIXED = "".join([

@@ -7,18 +7,31 @@
 #include <openssl/params.h>
 #include <pthread.h>
 
-/* Algorithm names (RFC 8945 6) in wire form, and libcrypto's digest names. */
+/* Algorithm names (RFC 8945 6) in wire form, libcrypto's digest names, the MAC octets
+ * sent, the digest's own length (for the 5.2.2.1 floor) and the untruncated algorithm. */
 static const struct {
     const uint8_t *wire;
     const char *digest;
-    size_t mac;
+    size_t mac, hash;
+    int base;
 } algs[RD_TSIG_ALG_COUNT] = {
-    [RD_TSIG_HMAC_MD5] = { (const uint8_t *)"\x08hmac-md5\x07sig-alg\x03reg\x03int", "MD5", 16 },
-    [RD_TSIG_HMAC_SHA1] = { (const uint8_t *)"\x09hmac-sha1", "SHA1", 20 },
-    [RD_TSIG_HMAC_SHA224] = { (const uint8_t *)"\x0bhmac-sha224", "SHA224", 28 },
-    [RD_TSIG_HMAC_SHA256] = { (const uint8_t *)"\x0bhmac-sha256", "SHA256", 32 },
-    [RD_TSIG_HMAC_SHA384] = { (const uint8_t *)"\x0bhmac-sha384", "SHA384", 48 },
-    [RD_TSIG_HMAC_SHA512] = { (const uint8_t *)"\x0bhmac-sha512", "SHA512", 64 },
+    [RD_TSIG_HMAC_MD5] = { (const uint8_t *)"\x08hmac-md5\x07sig-alg\x03reg\x03int", "MD5", 16, 16,
+                           RD_TSIG_HMAC_MD5 },
+    [RD_TSIG_HMAC_SHA1] = { (const uint8_t *)"\x09hmac-sha1", "SHA1", 20, 20, RD_TSIG_HMAC_SHA1 },
+    [RD_TSIG_HMAC_SHA224] = { (const uint8_t *)"\x0bhmac-sha224", "SHA224", 28, 28,
+                              RD_TSIG_HMAC_SHA224 },
+    [RD_TSIG_HMAC_SHA256] = { (const uint8_t *)"\x0bhmac-sha256", "SHA256", 32, 32,
+                              RD_TSIG_HMAC_SHA256 },
+    [RD_TSIG_HMAC_SHA384] = { (const uint8_t *)"\x0bhmac-sha384", "SHA384", 48, 48,
+                              RD_TSIG_HMAC_SHA384 },
+    [RD_TSIG_HMAC_SHA512] = { (const uint8_t *)"\x0bhmac-sha512", "SHA512", 64, 64,
+                              RD_TSIG_HMAC_SHA512 },
+    [RD_TSIG_HMAC_SHA256_128] = { (const uint8_t *)"\x0fhmac-sha256-128", "SHA256", 16, 32,
+                                  RD_TSIG_HMAC_SHA256 },
+    [RD_TSIG_HMAC_SHA384_192] = { (const uint8_t *)"\x0fhmac-sha384-192", "SHA384", 24, 48,
+                                  RD_TSIG_HMAC_SHA384 },
+    [RD_TSIG_HMAC_SHA512_256] = { (const uint8_t *)"\x0fhmac-sha512-256", "SHA512", 32, 64,
+                                  RD_TSIG_HMAC_SHA512 },
 };
 
 int rd_tsig_alg_from_name(const uint8_t *lname)
@@ -38,6 +51,11 @@ size_t rd_tsig_mac_size(int alg)
     return alg > 0 && alg < RD_TSIG_ALG_COUNT ? algs[alg].mac : 0;
 }
 
+int rd_tsig_alg_base(int alg)
+{
+    return alg > 0 && alg < RD_TSIG_ALG_COUNT ? algs[alg].base : 0;
+}
+
 int rd_tsig_memeq(const uint8_t *a, const uint8_t *b, size_t n)
 {
     volatile uint8_t d = 0;
@@ -53,15 +71,16 @@ static void hmac_fetch(void) { hmac_impl = EVP_MAC_fetch(NULL, "HMAC", NULL); }
 
 typedef struct hm { EVP_MAC_CTX *c; } hm;
 
-static int hm_init(hm *h, const rd_tsig_key *k)
+/* HMAC of algorithm alg with key k's secret. */
+static int hm_init(hm *h, const rd_tsig_key *k, int alg)
 {
     pthread_once(&hmac_once, hmac_fetch);
     h->c = NULL;
-    if (!hmac_impl || k->alg <= 0 || k->alg >= RD_TSIG_ALG_COUNT) return -1;
+    if (!hmac_impl || alg <= 0 || alg >= RD_TSIG_ALG_COUNT) return -1;
     h->c = EVP_MAC_CTX_new(hmac_impl);
     if (!h->c) return -1;
     OSSL_PARAM params[2] = {
-        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)algs[k->alg].digest, 0),
+        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)algs[alg].digest, 0),
         OSSL_PARAM_construct_end(),
     };
     if (!EVP_MAC_init(h->c, k->secret, k->secret_len, params)) {
@@ -171,43 +190,59 @@ int rd_tsig_verify(rd_tsig_ctx *ctx, const uint8_t *m, size_t len, const rd_tsig
                    const rd_tsig_key *keys, size_t nkeys, uint64_t now)
 {
     memset(ctx, 0, sizeof *ctx);
-    /* RFC 8945 5.2.1: an unknown key, or a known one with another algorithm: BADKEY. */
+    /* RFC 8945 5.2.1: an unknown key, or a known one with another algorithm: BADKEY.  A
+     * key of a truncated algorithm (hmac-sha256-128) also takes its base algorithm, with
+     * a MAC the 5.2.4 check below holds to the truncated length. */
     const rd_tsig_key *k = NULL;
     for (size_t i = 0; i < nkeys; i++)
         if (rd_name_eq(keys[i].name, rr->key)) { k = &keys[i]; break; }
-    if (!k || rr->alg != k->alg) return RD_TSIG_BADKEY;
+    if (!k || !rr->alg || (rr->alg != k->alg && rr->alg != algs[k->alg].base))
+        return RD_TSIG_BADKEY;
     ctx->key = k;
+    ctx->alg = (uint8_t)rr->alg;
     ctx->time_signed = rr->time_signed;
     ctx->fudge = rr->fudge;
-    /* RFC 8945 5.2.2.1: a MAC longer than the hash, or shorter than the larger of 10
-     * octets and half the hash, is malformed. */
-    size_t full = rd_tsig_mac_size(k->alg);
-    size_t floor = full / 2 > 10 ? full / 2 : 10;
+    /* RFC 8945 5.2.2.1: a MAC longer than the algorithm's, or shorter than the larger of
+     * 10 octets and half the hash, is malformed (FORMERR). */
+    size_t full = algs[rr->alg].mac;
+    size_t floor = algs[rr->alg].hash / 2 > 10 ? algs[rr->alg].hash / 2 : 10;
     if (rr->mac_len > full || rr->mac_len < floor) return -1;
     hm h;
-    if (hm_init(&h, k) < 0) return RD_TSIG_BADKEY;
+    if (hm_init(&h, k, rr->alg) < 0) return RD_TSIG_BADKEY;
     mac_message(&h, m, rr->start, rr->orig_id, 1);
-    mac_variables(&h, k->name, rd_tsig_alg_name(k->alg), rr->time_signed, rr->fudge,
+    mac_variables(&h, k->name, algs[rr->alg].wire, rr->time_signed, rr->fudge,
                   rr->error, rr->other, rr->other_len, 0);
     uint8_t mac[RD_TSIG_MAC_MAX];
     size_t n = hm_final(&h, mac);
-    if (n != full || !rd_tsig_memeq(mac, rr->mac, rr->mac_len)) {
+    /* 5.2.2.1 rule 4: a truncated MAC is compared with as many octets of ours */
+    if (n < full || !rd_tsig_memeq(mac, rr->mac, rr->mac_len)) {
         ctx->key = NULL;                     /* RFC 8945 5.3.2: a BADSIG answer is unsigned */
         return RD_TSIG_BADSIG;
     }
+    /* The responses chain from the request's MAC as it came (5.2.2.1 rule 4) and carry
+     * as many octets as it did, never fewer than the key's algorithm (as BIND signs). */
     memcpy(ctx->prior, rr->mac, rr->mac_len);
     ctx->prior_len = rr->mac_len;
-    /* RFC 8945 5.2.3: the time check comes after the MAC check. */
+    size_t want = rr->mac_len > algs[k->alg].mac ? rr->mac_len : algs[k->alg].mac;
+    ctx->mac_len = (uint8_t)(want < full ? want : full);
+    /* RFC 8945 5.2.3: the time check comes after the MAC check.  Its SHOULD to remember
+     * each key's latest Time Signed and refuse an earlier one is not followed (neither
+     * by Knot): secondaries sharing a key, with clocks a second apart, would refuse each
+     * other; a replay within the fudge only repeats a read of a zone the key may read. */
     uint64_t lo = rr->time_signed > rr->fudge ? rr->time_signed - rr->fudge : 0;
     if (now < lo || now > rr->time_signed + rr->fudge) return RD_TSIG_BADTIME;
+    /* RFC 8945 5.2.4: truncated below the key's own algorithm: BADTRUNC, signed. */
+    if (rr->mac_len < algs[k->alg].mac) return RD_TSIG_BADTRUNC;
     return 0;
 }
 
 size_t rd_tsig_room(const rd_tsig_key *key)
 {
-    /* owner, type..rdlen, alg name, time+fudge+macsize, MAC, id+error+otherlen, other (6) */
-    return rd_name_len(key->name) + 10 + rd_name_len(rd_tsig_alg_name(key->alg)) + 10 +
-           rd_tsig_mac_size(key->alg) + 6 + 6;
+    /* owner, type..rdlen, alg name, time+fudge+macsize, MAC, id+error+otherlen, other (6):
+     * the longer name and MAC of the key's algorithm and its base (either may answer) */
+    int base = algs[key->alg].base;
+    size_t an = rd_name_len(algs[key->alg].wire), bn = rd_name_len(algs[base].wire);
+    return rd_name_len(key->name) + 10 + (an > bn ? an : bn) + 10 + algs[base].mac + 6 + 6;
 }
 
 /* Write the TSIG record at m+len. */
@@ -244,6 +279,8 @@ size_t rd_tsig_sign(rd_tsig_ctx *ctx, uint8_t *m, size_t len, size_t cap, uint16
 {
     const rd_tsig_key *k = ctx->key;
     if (!k || len < 12) return 0;
+    int alg = ctx->alg ? ctx->alg : k->alg;
+    size_t mlen = ctx->mac_len ? ctx->mac_len : algs[alg].mac;
     uint8_t other[6];
     uint16_t other_len = 0;
     uint64_t t = now;
@@ -255,20 +292,20 @@ size_t rd_tsig_sign(rd_tsig_ctx *ctx, uint8_t *m, size_t len, size_t cap, uint16
     }
     int later = ctx->nsigned > 0;
     hm h;
-    if (hm_init(&h, k) < 0) return 0;
+    if (hm_init(&h, k, alg) < 0) return 0;
     prior_mac(&h, ctx->prior, ctx->prior_len);
     uint16_t id = rd_get16(m);
     mac_message(&h, m, len, id, 0);
-    mac_variables(&h, k->name, rd_tsig_alg_name(k->alg), t, RD_TSIG_FUDGE, error, other,
-                  other_len, later);
+    mac_variables(&h, k->name, algs[alg].wire, t, RD_TSIG_FUDGE, error, other, other_len,
+                  later);
     uint8_t mac[RD_TSIG_MAC_MAX];
     size_t n = hm_final(&h, mac);
-    if (n == 0) return 0;
-    size_t out = write_rr(m, len, cap, k->name, rd_tsig_alg_name(k->alg), t, RD_TSIG_FUDGE,
-                          mac, (uint16_t)n, id, error, other, other_len);
+    if (n < mlen) return 0;
+    size_t out = write_rr(m, len, cap, k->name, algs[alg].wire, t, RD_TSIG_FUDGE, mac,
+                          (uint16_t)mlen, id, error, other, other_len);
     if (out) {
-        memcpy(ctx->prior, mac, n);
-        ctx->prior_len = (uint16_t)n;
+        memcpy(ctx->prior, mac, mlen);       /* the next message chains from what was sent */
+        ctx->prior_len = (uint16_t)mlen;
         ctx->nsigned++;
     }
     return out;
@@ -286,22 +323,24 @@ int rd_tsig_verify_response(rd_tsig_ctx *ctx, const uint8_t *m, size_t len,
                             const rd_tsig_rr *rr, uint64_t now)
 {
     const rd_tsig_key *k = ctx->key;
-    if (!k || !rd_name_eq(rr->key, k->name) || rr->alg != k->alg) return -1;
-    if (rr->mac_len != rd_tsig_mac_size(k->alg) || rr->error) return -1;
+    int alg = ctx->alg ? ctx->alg : (k ? k->alg : 0);
+    if (!k || !rd_name_eq(rr->key, k->name) || rr->alg != alg || rr->error) return -1;
+    /* the whole MAC of the algorithm, or truncated no shorter than the key's (5.2.2.1) */
+    if (rr->mac_len > algs[alg].mac || rr->mac_len < algs[k->alg].mac) return -1;
     int later = ctx->nsigned > 0;
     hm h;
-    if (hm_init(&h, k) < 0) return -1;
+    if (hm_init(&h, k, alg) < 0) return -1;
     prior_mac(&h, ctx->prior, ctx->prior_len);
     mac_message(&h, m, rr->start, rr->orig_id, 1);
-    mac_variables(&h, k->name, rd_tsig_alg_name(k->alg), rr->time_signed, rr->fudge,
+    mac_variables(&h, k->name, algs[alg].wire, rr->time_signed, rr->fudge,
                   rr->error, rr->other, rr->other_len, later);
     uint8_t mac[RD_TSIG_MAC_MAX];
     size_t n = hm_final(&h, mac);
-    if (n != rr->mac_len || !rd_tsig_memeq(mac, rr->mac, n)) return -1;
+    if (n < rr->mac_len || !rd_tsig_memeq(mac, rr->mac, rr->mac_len)) return -1;
     uint64_t lo = rr->time_signed > rr->fudge ? rr->time_signed - rr->fudge : 0;
     if (now < lo || now > rr->time_signed + rr->fudge) return -1;
-    memcpy(ctx->prior, mac, n);
-    ctx->prior_len = (uint16_t)n;
+    memcpy(ctx->prior, rr->mac, rr->mac_len);
+    ctx->prior_len = rr->mac_len;
     ctx->nsigned++;
     return 0;
 }

@@ -11,10 +11,15 @@
 
 enum { RD_T_TSIG = 250 };
 
-/* Algorithms (index into the table of tsig.c; 0 = unknown). */
+/* Algorithms (index into the table of tsig.c; 0 = unknown).  The last three are the
+ * truncated ones of RFC 8945 6: the HMAC of their base algorithm cut to 128, 192 and 256
+ * bits, under names of their own (dnspython sends them so); a key of one of them also
+ * takes its base algorithm with a MAC at least that long (BIND sends them so). */
 enum {
     RD_TSIG_ALG_NONE = 0, RD_TSIG_HMAC_MD5, RD_TSIG_HMAC_SHA1, RD_TSIG_HMAC_SHA224,
-    RD_TSIG_HMAC_SHA256, RD_TSIG_HMAC_SHA384, RD_TSIG_HMAC_SHA512, RD_TSIG_ALG_COUNT
+    RD_TSIG_HMAC_SHA256, RD_TSIG_HMAC_SHA384, RD_TSIG_HMAC_SHA512,
+    RD_TSIG_HMAC_SHA256_128, RD_TSIG_HMAC_SHA384_192, RD_TSIG_HMAC_SHA512_256,
+    RD_TSIG_ALG_COUNT
 };
 
 /* TSIG error field values (RFC 8945 3, IANA "DNS RCODEs"). */
@@ -48,10 +53,13 @@ typedef struct rd_tsig_rr {
     const uint8_t *other;
 } rd_tsig_rr;
 
-/* State of one signed exchange: the key, and the MAC the next signature chains from
- * (the request's, then each response's: RFC 8945 5.3.1). */
+/* State of one signed exchange: the key, the algorithm and MAC length the responses are
+ * signed with, and the MAC the next signature chains from (the request's as it came,
+ * truncated or not, then each response's: RFC 8945 5.2.2.1, 5.3.1). */
 typedef struct rd_tsig_ctx {
     const rd_tsig_key *key;
+    uint8_t alg;                     /* the request's algorithm; 0: the key's */
+    uint8_t mac_len;                 /* octets of the MACs signed; 0: the algorithm's */
     uint64_t time_signed;            /* of the request; the responses are signed "now" */
     uint16_t fudge;
     uint16_t prior_len;
@@ -62,6 +70,7 @@ typedef struct rd_tsig_ctx {
 int rd_tsig_alg_from_name(const uint8_t *lname);   /* lower-case wire name -> alg, or 0 */
 const uint8_t *rd_tsig_alg_name(int alg);          /* wire name, or NULL */
 size_t rd_tsig_mac_size(int alg);                  /* MAC octets of the algorithm */
+int rd_tsig_alg_base(int alg);                     /* hmac-sha256-128 -> hmac-sha256 ... */
 
 /* Parse the TSIG record whose owner name starts at `off` (the last record of the
  * message, RFC 8945 5.1).  Returns 0, or -1 when it is malformed or does not end exactly
@@ -69,11 +78,13 @@ size_t rd_tsig_mac_size(int alg);                  /* MAC octets of the algorith
 int rd_tsig_parse(const uint8_t *m, size_t len, size_t off, rd_tsig_rr *rr);
 
 /* Verify a request carrying `rr` (RFC 8945 5.2) against `keys` at time `now` (seconds
- * since the epoch).  Returns 0 (valid: ctx is ready to sign the response), or the TSIG
- * error to answer with: RD_TSIG_BADKEY (unknown key, or an algorithm other than the
- * key's), RD_TSIG_BADSIG (MAC wrong or truncated below the RFC 8945 5.2.2.1 floor),
- * RD_TSIG_BADTIME (outside the fudge; ctx is then ready to sign the error).  The MAC is
- * compared in constant time. */
+ * since the epoch).  Returns 0 (valid: ctx is ready to sign the response), -1 when the
+ * MAC is longer than the algorithm's or shorter than the RFC 8945 5.2.2.1 floor
+ * (FORMERR), or the TSIG error to answer with: RD_TSIG_BADKEY (unknown key, or an
+ * algorithm the key does not use), RD_TSIG_BADSIG (MAC wrong), RD_TSIG_BADTIME (outside
+ * the fudge), RD_TSIG_BADTRUNC (a MAC truncated below the key's algorithm: 5.2.4);
+ * after BADTIME and BADTRUNC ctx is ready to sign the error (5.3.2).  The MAC is
+ * compared in constant time, over the octets the request carries. */
 int rd_tsig_verify(rd_tsig_ctx *ctx, const uint8_t *m, size_t len, const rd_tsig_rr *rr,
                    const rd_tsig_key *keys, size_t nkeys, uint64_t now);
 
@@ -83,8 +94,8 @@ size_t rd_tsig_room(const rd_tsig_key *key);
 /* Sign the response m[0..len) (ARCOUNT not yet counting TSIG) and append the TSIG record,
  * incrementing ARCOUNT.  The first response carries the whole set of TSIG variables, the
  * later ones of a multi-message answer chain from the previous MAC with the timers only
- * (RFC 8945 5.3.1).  `error` is 0, or RD_TSIG_BADTIME (then Other Data is the server's
- * time, 5.2.3).  Returns the new length, or 0 when it does not fit in cap. */
+ * (RFC 8945 5.3.1).  `error` is 0, RD_TSIG_BADTIME (then Other Data is the server's
+ * time, 5.2.3) or RD_TSIG_BADTRUNC.  Returns the new length, or 0 when it does not fit. */
 size_t rd_tsig_sign(rd_tsig_ctx *ctx, uint8_t *m, size_t len, size_t cap, uint16_t error,
                     uint64_t now);
 

@@ -102,8 +102,8 @@ static void count_response(rd_ctx *c)
 }
 
 /* The answer to a query whose TSIG did not verify (RFC 8945 5.2, 5.3.2): the question
- * only, NOTAUTH with the TSIG error (unsigned for BADKEY and BADSIG, signed for BADTIME),
- * or FORMERR when the record or its MAC length is malformed. */
+ * only, NOTAUTH with the TSIG error (unsigned for BADKEY and BADSIG, signed for BADTIME
+ * and BADTRUNC), or FORMERR when the record or its MAC length is malformed. */
 size_t rd_tsig_error_answer(rd_ctx *c, const rd_tsig_rr *rr, rd_tsig_ctx *tsig, int err,
                             uint64_t now)
 {
@@ -114,8 +114,8 @@ size_t rd_tsig_error_answer(rd_ctx *c, const rd_tsig_rr *rr, rd_tsig_ctx *tsig, 
     c->aa = 0;
     c->rcode = err < 0 ? RD_RCODE_FORMERR : RD_RCODE_NOTAUTH;
     size_t n = rd_finish(c);
-    if (err == RD_TSIG_BADTIME)
-        n = rd_tsig_sign(tsig, c->r, n, c->cap, RD_TSIG_BADTIME, now);
+    if (err == RD_TSIG_BADTIME || err == RD_TSIG_BADTRUNC)
+        n = rd_tsig_sign(tsig, c->r, n, c->cap, (uint16_t)err, now);
     else if (err > 0)
         n = rd_tsig_append_unsigned(c->r, n, c->cap, rr, (uint16_t)err, now);
     count_response(c);
