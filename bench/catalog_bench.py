@@ -154,6 +154,8 @@ def run_consumer(kind, port, names, args):
             srv.log.close()
             srv.start()
             out["restart_s"] = round(ready(srv, names, args.limit), 3)
+            mem = procfs.memory_kb(srv.pids())
+            out["restart_rss_mb"] = round(mem["rss"] / 1024, 1)
     except Exception:
         print(srv.log_tail(3000), file=sys.stderr)
         raise

@@ -78,6 +78,9 @@ class Secondary:
         # Kept copies and timers are written by a thread of their own, in order: the
         # images of transfers are built meanwhile on the loop's executor, not behind them
         self.disk = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="secondary-disk")
+        # Images of transfers are built (without the GIL) by two threads: both cores, and
+        # two malloc arenas instead of one per thread of the loop's default executor
+        self.builder = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="secondary-build")
 
     # ---- configuration
 
@@ -147,6 +150,7 @@ class Secondary:
         if self._flushes:
             await asyncio.wait(list(self._flushes), timeout=timeout)
         await asyncio.get_running_loop().run_in_executor(None, self.disk.shutdown, True)
+        self.builder.shutdown(wait=False)
 
     def forget(self, name):
         """Drop what is known of `name` (a catalog member reset, RFC 9432 5.3): the next
@@ -199,6 +203,7 @@ class Secondary:
             return task
         task = self.loop.create_task(self._refresh(name, force_axfr, refresh))
         self._tasks[name] = task
+        task.add_done_callback(lambda t: self._tasks.pop(name, None) if self._tasks.get(name) is t else None)
         return task
 
     async def _refresh(self, name, force_axfr, refresh):

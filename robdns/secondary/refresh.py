@@ -22,9 +22,9 @@ def soa_timers(img):
     return _core.soa_fields(img)[1:4]
 
 
-async def _build(x, cur):
+async def _build(sec, x, cur):
     # zimg_build and the precompute pass run without the GIL: off the event loop
-    return await asyncio.get_running_loop().run_in_executor(None, x.image, cur)
+    return await asyncio.get_running_loop().run_in_executor(sec.builder, x.image, cur)
 
 
 async def _transfer(sec, z, remote, key, qtype, cur):
@@ -34,7 +34,7 @@ async def _transfer(sec, z, remote, key, qtype, cur):
                                           key, z.transfer_timeout, z.transfer_max_size)
     if x.kind == "uptodate":
         return None, x, {}
-    img = await _build(x, cur if x.kind == "ixfr" else None)
+    img = await _build(sec, x, cur if x.kind == "ixfr" else None)
     info = {"kind": x.kind, "serial": img.serial, "messages": x.messages,
             "records": x.records, "bytes": nbytes, "seconds": round(time.monotonic() - t0, 3),
             "at": time.time()}
