@@ -4,19 +4,7 @@
 
 #include <time.h>
 
-/* RFC 9018 4.3: a server cookie is valid from an hour before now to five minutes after
- * (clock skew between the servers of an anycast set); one older than half an hour is
- * replaced by a fresh one in the response. */
-enum { COOKIE_PAST = 3600, COOKIE_FUTURE = 300, COOKIE_RENEW = 1800 };
 enum { CLIENT_COOKIE = 8, SERVER_COOKIE = 16, COOKIE_VERSION = 1 };
-
-int rd_cookie_malformed(const rd_ctx *c)
-{
-    /* RFC 7873 5.2.2: a client cookie alone (8 octets), or with a server cookie of 8 to
-     * 32 octets (4.2); every other length is malformed. */
-    uint16_t n = c->cookie_len;
-    return !(n == CLIENT_COOKIE || (n >= CLIENT_COOKIE + 8 && n <= CLIENT_COOKIE + 32));
-}
 
 /* RFC 9018 4.4: Hash = SipHash-2-4(Client Cookie | Version | Reserved | Timestamp |
  * Client-IP, Server Secret), where `head` is the first 8 octets of the server cookie
@@ -47,59 +35,16 @@ static int cookie_matches(const rd_ctx *c, const uint8_t secret[16])
     return cookie_hash(secret, c->cookie, sc, c->client, c->client_len) == rd_le64(sc + 8);
 }
 
-/* The cache slot of a query's server cookie: low bits of its hash field (RFC 9018 4.4),
- * pseudo-random already, so no hashing is needed to spread the slots. */
-static rd_cookie_cache_entry *cache_slot(rd_cookie_cache *k, const uint8_t *sc)
-{
-    return &k->e[rd_le64(sc + 8) & (RD_COOKIE_CACHE_SLOTS - 1)];
-}
-
-static uint64_t ld64(const uint8_t *p)
-{
-    uint64_t v;
-    memcpy(&v, p, 8);
-    return v;
-}
-
-/* The client's address as two words, loaded at fixed sizes (copying a 4-octet address
- * into a zeroed buffer and reading it back as words would stall store forwarding). */
-static void client_words(const rd_ctx *c, uint64_t w[2])
-{
-    if (c->client_len == 16) {
-        w[0] = ld64(c->client);
-        w[1] = ld64(c->client + 8);
-    } else {
-        uint32_t v4;
-        memcpy(&v4, c->client, 4);
-        w[0] = v4;
-        w[1] = 0;
-    }
-}
-
-/* Is the query's cookie exactly the bytes of entry e, verified for this address under
- * this snapshot's secret?  Compared without an early exit (all differences OR-ed), so
- * the time taken does not tell how many octets of a stored cookie matched. */
-static int cache_hit(const rd_cookie_cache_entry *e, const rd_ctx *c)
-{
-    uint64_t ip[2];
-    client_words(c, ip);
-    uint64_t d = (e->generation ^ c->db->generation) | (uint64_t)(e->client_len ^ c->client_len);
-    d |= (ld64(e->cookie) ^ ld64(c->cookie)) | (ld64(e->cookie + 8) ^ ld64(c->cookie + 8)) |
-         (ld64(e->cookie + 16) ^ ld64(c->cookie + 16));
-    d |= (e->client[0] ^ ip[0]) | (e->client[1] ^ ip[1]);
-    return d == 0;
-}
-
 /* Remember a cookie SipHash just accepted under the current secret for this address. */
 static void cache_store(rd_cookie_cache_entry *e, const rd_ctx *c)
 {
     e->generation = c->db->generation;
     memcpy(e->cookie, c->cookie, CLIENT_COOKIE + SERVER_COOKIE);
-    client_words(c, e->client);
+    rd_cookie_client_words(c, e->client);
     e->client_len = c->client_len;
 }
 
-int rd_cookie_answer(rd_ctx *c, int rc)
+int rd_cookie_answer_full(rd_ctx *c, int rc)
 {
     const rd_options *o = &c->db->opt;
     int tcp = c->t && c->t->tcp;
@@ -124,16 +69,16 @@ int rd_cookie_answer(rd_ctx *c, int rc)
         /* The window is checked before the cache: a cached cookie expires and is renewed
          * by its own timestamp exactly as a hashed one (the timestamp is among the bytes
          * compared, so it is the one SipHash covered). */
-        if (age <= COOKIE_PAST && age >= -COOKIE_FUTURE) {
+        if (age <= RD_COOKIE_PAST && age >= -RD_COOKIE_FUTURE) {
             rd_cookie_cache_entry *e = c->t && c->t->cookie_cache
-                                           ? cache_slot(c->t->cookie_cache, sc) : NULL;
-            if (e && cache_hit(e, c)) {
+                                           ? rd_cookie_cache_slot(c->t->cookie_cache, sc) : NULL;
+            if (e && rd_cookie_cache_hit(e, c)) {
                 c->t->cookie_cache->hits++;
                 valid = 1;             /* the same bytes SipHash accepted for this address */
-                renew = age > COOKIE_RENEW;
+                renew = age > RD_COOKIE_RENEW;
             } else if (cookie_matches(c, o->cookie_secret)) {
                 valid = 1;
-                renew = age > COOKIE_RENEW;
+                renew = age > RD_COOKIE_RENEW;
                 if (e) {
                     cache_store(e, c);
                     c->t->cookie_cache->stores++;

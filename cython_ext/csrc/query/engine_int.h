@@ -5,6 +5,9 @@
 #include "engine.h"
 #include "lib/rd_wire.h"
 
+#include <string.h>
+#include <time.h>
+
 /* DNS header flags (RFC 1035 4.1.1), as bytes 2 and 3 of the header. */
 #define RD_F2_QR 0x80
 #define RD_F2_AA 0x04
@@ -39,59 +42,60 @@ typedef struct rd_comp {
 } rd_comp;
 
 typedef struct rd_ctx {
-    const rd_db *db;
-    const rd_transport *t;
-    rd_stats *stats;
-
+    /* ---- zeroed at the start of every query in one memset (rd_ctx_start): every field
+     * that must start at zero goes here, before `rcode`, or is set there by name; the block
+     * stays within 80 bytes, which the compiler clears with a few vector stores (a
+     * larger one becomes `rep stos`, slower for this size) */
     /* query */
-    const uint8_t *q;
-    size_t qlen;
     uint8_t opcode;
-    uint16_t qtype, qclass;
-    size_t qname_wlen;          /* wire length of the question name */
     uint8_t question_ok;        /* the question parsed: echo it in the response */
-    uint8_t lname[RD_NAME_MAX + 1];  /* question name, lower-cased */
-    uint8_t loff[128];          /* offsets of the labels of lname */
+    uint16_t qtype, qclass;
     int nlabels;
-
+    size_t qname_wlen;          /* wire length of the question name */
+    size_t tsig_at;             /* offset of the query's TSIG record (RFC 8945), 0: none */
     /* found once per query (rd_ctx_zone), for the fast path and the batch prefetches */
     const zimg *zone;           /* the zone answering lname, or NULL (rd_ctx_zone) */
-    uint32_t zone_index;        /* its index in db->zones, RD_NONE when none */
     uint32_t fhash;             /* zfast_hash of lname */
     uint8_t zone_done;
-    int prc;                    /* rd_parse_query's result: an rcode, -1 = send nothing */
-    size_t tsig_at;             /* offset of the query's TSIG record (RFC 8945), 0: none */
-    const rd_tsig_key *tsig_key;    /* the key that signed the query, once verified */
-
     /* EDNS (RFC 6891) */
     uint8_t has_edns, edns_version, do_bit, nsid_req, keepalive_req;
-    uint16_t udp_payload;
-
     /* DNS Cookies (RFC 7873) */
-    const uint8_t *client;      /* the client's address, client_len 4 or 16 (0: unknown) */
-    uint8_t client_len;
     uint8_t cookie_out_len;     /* length of the COOKIE option data to send (0: none) */
     uint16_t cookie_len;
     const uint8_t *cookie;      /* the query's (first) COOKIE option data, NULL: none */
-    const uint8_t *cookie_send; /* the COOKIE data to send: the query's, or cookie_out */
-    uint8_t cookie_out[24];     /* a fresh client cookie | RFC 9018 server cookie */
-
     /* response */
-    uint8_t *r;
-    size_t cap;                 /* hard capacity (respcap, clamped to 65535) */
-    size_t limit;               /* size limit of the sections (size limit minus OPT room) */
     size_t len;
-    size_t question_end;        /* offset right after the echoed question */
     uint16_t count[3];          /* answer, authority, additional RR counts */
     uint8_t aa, tc;
-    int ede;                    /* RFC 8914 extended error INFO-CODE, -1 = none */
-    size_t size_limit;          /* the whole response's limit (OPT included) */
+    /* ---- set by rd_ctx_start */
     uint16_t rcode;
-    rd_comp comp[RD_COMP_MAX];
     int ncomp;
     int ncomp_question;
-    znode_id addl_seen[RD_ADDL_SEEN_MAX];
     int naddl_seen;
+    const rd_tsig_key *tsig_key;    /* the key that signed the query, once verified */
+    const rd_db *db;
+    const rd_transport *t;
+    rd_stats *stats;
+    const uint8_t *q;
+    size_t qlen;
+    uint8_t *r;
+    size_t cap;                 /* hard capacity (respcap, clamped to 65535) */
+    uint32_t zone_index;        /* the zone's index in db->zones, RD_NONE when none */
+    uint16_t udp_payload;
+    int ede;                    /* RFC 8914 extended error INFO-CODE, -1 = none */
+    size_t size_limit;          /* the whole response's limit (OPT included) */
+    const uint8_t *client;      /* the client's address, client_len 4 or 16 (0: unknown) */
+    uint8_t client_len;
+    /* ---- written before being read */
+    int prc;                    /* rd_parse_query's result: an rcode, -1 = send nothing */
+    size_t limit;               /* size limit of the sections (size limit minus OPT room) */
+    size_t question_end;        /* offset right after the echoed question */
+    const uint8_t *cookie_send; /* the COOKIE data to send: the query's, or cookie_out */
+    uint8_t cookie_out[24];     /* a fresh client cookie | RFC 9018 server cookie */
+    uint8_t lname[RD_NAME_MAX + 1];  /* question name, lower-cased */
+    uint8_t loff[128];          /* offsets of the labels of lname */
+    rd_comp comp[RD_COMP_MAX];
+    znode_id addl_seen[RD_ADDL_SEEN_MAX];
 } rd_ctx;
 
 enum { RD_SEC_AN = 0, RD_SEC_NS = 1, RD_SEC_AR = 2 };
@@ -118,24 +122,43 @@ void rd_write_header(rd_ctx *c);
 int rd_write_question(rd_ctx *c);
 int rd_put_name(rd_ctx *c, const uint8_t *name, size_t namemax, int compress);
 /* Where names sit in the rdata of the types RFC 3597 section 4 lets us compress (the
- * RFC 1035 types): `names` names after `prefix` octets; every other type (SRV: RFC 2782,
- * DNAME: RFC 6672 2.5, ...) has 0 and is copied as it is. */
-static inline void rd_rdata_layout(uint16_t type, int *prefix, int *names)
+ * RFC 1035 types): the count of names after *prefix octets, when rd holds them whole;
+ * 0 for every other type (SRV: RFC 2782, DNAME: RFC 6672 2.5, ...) and for rdata that
+ * does not match its layout: such rdata is copied as it is. */
+static inline int rd_rdata_names(uint16_t type, const uint8_t *rd, uint16_t rdlen, int *prefix)
 {
+    int names = 0;
     *prefix = 0;
-    *names = 0;
     switch (type) {
     case RD_T_NS: case 3 /* MD */: case 4 /* MF */: case RD_T_CNAME: case 7 /* MB */:
     case 8 /* MG */: case 9 /* MR */: case RD_T_PTR:
-        *names = 1; break;
+        names = 1; break;
     case RD_T_SOA: case 14 /* MINFO */:
-        *names = 2; break;
+        names = 2; break;
     case RD_T_MX:
-        *prefix = 2; *names = 1; break;
+        *prefix = 2; names = 1; break;
     default:
-        break;
+        return 0;
     }
+    size_t o = (size_t)*prefix;
+    if (o > rdlen) return 0;
+    for (int i = 0; i < names; i++) {
+        size_t nl = rd_wire_name_check(rd + o, rdlen - o);
+        if (nl == 0) return 0;
+        o += nl;
+    }
+    return names;
 }
+
+/* The TYPE, CLASS and TTL of a record at f; its RDLENGTH follows once known (RFC 1035
+ * 4.1.3). */
+static inline void rd_put_rr_fields(uint8_t *f, uint16_t type, uint16_t rclass, uint32_t ttl)
+{
+    rd_put16(f, type);
+    rd_put16(f + 2, rclass);
+    rd_put32(f + 4, ttl);
+}
+
 int rd_put_rr(rd_ctx *c, int sec, const uint8_t *owner, uint16_t type, uint16_t rclass,
               uint32_t ttl, const uint8_t *rdata, uint16_t rdlen);
 int rd_put_rrset(rd_ctx *c, int sec, const zimg *z, const uint8_t *owner, const zrrset *rs,
@@ -184,12 +207,94 @@ static inline int rd_ctx_zone_expired(const rd_ctx *c)
 size_t rd_tsig_error_answer(rd_ctx *c, const rd_tsig_rr *rr, rd_tsig_ctx *tsig, int err,
                             uint64_t now);
 
-/* engine_cookie.c: DNS Cookies.  rd_cookie_malformed: the option's length is not one
- * RFC 7873 5.2.2 allows (FORMERR).  rd_cookie_answer (cookies on, rcode rc so far):
- * fills cookie_out; returns 1 when the query gets only the minimal answer (require, UDP,
- * no valid server cookie: TC=1, and BADCOOKIE when the client sent a cookie). */
-int rd_cookie_malformed(const rd_ctx *c);
-int rd_cookie_answer(rd_ctx *c, int rc);
+/* DNS Cookies: the query's COOKIE option has a length RFC 7873 5.2.2 does not allow
+ * (FORMERR): a client cookie alone (8 octets), or with a server cookie of 8 to 32 octets
+ * (4.2). */
+static inline int rd_cookie_malformed(const rd_ctx *c)
+{
+    uint16_t n = c->cookie_len;
+    return !(n == 8 || (n >= 16 && n <= 40));
+}
+
+/* engine_cookie.c: the cookie to send back (cookie_send) when cookies are on, rcode rc so
+ * far; returns 1 when the query gets only the minimal answer (require, UDP, no valid
+ * server cookie: TC=1, and BADCOOKIE when the client sent a cookie).  The general case;
+ * rd_cookie_answer below takes the common one first. */
+int rd_cookie_answer_full(rd_ctx *c, int rc);
+
+/* RFC 9018 4.3: a server cookie is valid from an hour before now to five minutes after
+ * (clock skew between the servers of an anycast set); one older than half an hour is
+ * replaced by a fresh one in the response. */
+enum { RD_COOKIE_PAST = 3600, RD_COOKIE_FUTURE = 300, RD_COOKIE_RENEW = 1800 };
+
+static inline uint64_t rd_ld64(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+
+/* The worker's cookie cache (engine.h) slot of a query's server cookie `sc`: low bits of
+ * its hash field (RFC 9018 4.4), pseudo-random already, so no hashing is needed. */
+static inline rd_cookie_cache_entry *rd_cookie_cache_slot(rd_cookie_cache *k, const uint8_t *sc)
+{
+    return &k->e[rd_ld64(sc + 8) & (RD_COOKIE_CACHE_SLOTS - 1)];
+}
+
+/* The client's address as two words, loaded at fixed sizes (copying a 4-octet address
+ * into a zeroed buffer and reading it back as words would stall store forwarding). */
+static inline void rd_cookie_client_words(const rd_ctx *c, uint64_t w[2])
+{
+    if (c->client_len == 16) {
+        w[0] = rd_ld64(c->client);
+        w[1] = rd_ld64(c->client + 8);
+    } else {
+        uint32_t v4;
+        memcpy(&v4, c->client, 4);
+        w[0] = v4;
+        w[1] = 0;
+    }
+}
+
+/* Is the query's cookie exactly the bytes of entry e, verified for this address under
+ * this snapshot's secret?  Compared without an early exit (all differences OR-ed), so
+ * the time taken does not tell how many octets of a stored cookie matched. */
+static inline int rd_cookie_cache_hit(const rd_cookie_cache_entry *e, const rd_ctx *c)
+{
+    uint64_t ip[2];
+    rd_cookie_client_words(c, ip);
+    uint64_t d = (e->generation ^ c->db->generation) | (uint64_t)(e->client_len ^ c->client_len);
+    d |= (rd_ld64(e->cookie) ^ rd_ld64(c->cookie)) | (rd_ld64(e->cookie + 8) ^ rd_ld64(c->cookie + 8)) |
+         (rd_ld64(e->cookie + 16) ^ rd_ld64(c->cookie + 16));
+    d |= (e->client[0] ^ ip[0]) | (e->client[1] ^ ip[1]);
+    return d == 0;
+}
+
+/* DNS Cookies, the common case inline (issue 16: cookies may cost at most 3% per query):
+ * a resolver repeating, from the same address, the exact client | server cookie this
+ * worker already verified under this snapshot, too young to be renewed (RFC 9018 4.3):
+ * no SipHash, the cookie echoed as sent.  The window is the one rd_cookie_answer_full
+ * applies (a cached cookie expires and renews by its own timestamp); a hit implies the
+ * length and version checks, made before the cookie was stored.  Everything else (no
+ * cookie, a client cookie alone, a cookie not verified yet, to renew, made with the
+ * previous secret, or wrong) is rd_cookie_answer_full's. */
+static inline int rd_cookie_answer(rd_ctx *c, int rc)
+{
+    rd_cookie_cache *k;
+    if (c->cookie_len == 24 && c->client_len && c->t && (k = c->t->cookie_cache) != NULL) {
+        const uint8_t *sc = c->cookie + 8;
+        if (rd_cookie_cache_hit(rd_cookie_cache_slot(k, sc), c)) {
+            int32_t age = (int32_t)((uint32_t)time(NULL) - rd_get32(sc + 4));
+            if (age <= RD_COOKIE_RENEW && age >= -RD_COOKIE_FUTURE) {   /* neither renewed nor expired */
+                k->hits++;
+                c->cookie_send = c->cookie;
+                c->cookie_out_len = 24;
+                return 0;
+            }
+        }
+    }
+    return rd_cookie_answer_full(c, rc);
+}
 
 /* notify.c: the engine's step for a well-formed NOTIFY (its TSIG, if any, verified: c->tsig_key):
  * when it names a secondary zone of the database, the answer is the acknowledgement

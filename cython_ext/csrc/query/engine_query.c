@@ -74,6 +74,15 @@ static size_t parse_opt(rd_ctx *c, size_t owner, size_t p)
     return end;
 }
 
+/* A malformed message: nothing of it is used. */
+static int parse_bad(rd_ctx *c)
+{
+    c->has_edns = 0;      /* a FORMERR carries no OPT (as Knot and NSD answer) */
+    c->cookie = NULL;     /* nor a cookie */
+    c->tsig_at = 0;       /* nor a TSIG: the record could not be trusted to be whole */
+    return -1;
+}
+
 /* Walk `nq` questions and then the answer, authority and additional records from offset
  * p (RFC 1035 4.1), so that counts overrunning the packet are caught and the OPT record
  * and a TSIG record in the additional section (RFC 6891 6.1.1, RFC 8945 5.1).  Returns
@@ -114,10 +123,23 @@ static int parse_sections(rd_ctx *c, size_t p, unsigned nq)
     if (p != c->qlen) goto bad;
     return 0;
 bad:
-    c->has_edns = 0;      /* a FORMERR carries no OPT (as Knot and NSD answer) */
-    c->cookie = NULL;     /* nor a cookie */
-    c->tsig_at = 0;       /* nor a TSIG: the record could not be trusted to be whole */
-    return -1;
+    return parse_bad(c);
+}
+
+/* What follows the question of a QUERY or NOTIFY.  Nearly every query is the question
+ * and at most one OPT record owned by the root (RFC 6891 6.1.1), and nothing else: that
+ * layout is read in place, without the walk over the sections (which, given it, would
+ * accept and refuse exactly the same); any other layout is walked. */
+static int parse_rest(rd_ctx *c, size_t p)
+{
+    const uint8_t *q = c->q;
+    if ((q[6] | q[7] | q[8] | q[9] | q[10]) != 0 || q[11] > 1) return parse_sections(c, p, 0);
+    if (q[11] == 0 && p == c->qlen) return 0;
+    if (q[11] == 1 && p + 3 <= c->qlen && q[p] == 0 && rd_get16(q + p + 1) == RD_T_OPT) {
+        if (parse_opt(c, p, p + 1) == c->qlen) return 0;
+        return parse_bad(c);
+    }
+    return parse_sections(c, p, 0);
 }
 
 int rd_parse_query(rd_ctx *c)
@@ -144,7 +166,7 @@ int rd_parse_query(rd_ctx *c)
     c->question_ok = 1;   /* from here on the question is echoed, even with FORMERR */
     /* A NOTIFY (RFC 1996 3.7: its answer section may carry the SOA) is parsed like a
      * query, so that its OPT is found and answered with one (RFC 6891 7). */
-    if (parse_sections(c, p + 4, 0) < 0)
+    if (parse_rest(c, p + 4) < 0)
         return RD_RCODE_FORMERR;     /* and no OPT in it (as Knot and NSD answer) */
     if (c->has_edns && c->edns_version > 0) return RD_RCODE_BADVERS;   /* RFC 6891 6.1.3 */
     /* RFC 7873 5.2.2: a COOKIE option of a length no cookie has is FORMERR (the OPT

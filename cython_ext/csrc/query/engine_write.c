@@ -101,31 +101,21 @@ int rd_put_name(rd_ctx *c, const uint8_t *name, size_t namemax, int compress)
 
 static int put_rdata(rd_ctx *c, uint16_t type, const uint8_t *rd, uint16_t rdlen)
 {
-    int prefix, names;
-    rd_rdata_layout(type, &prefix, &names);
+    int prefix, names = rd_rdata_names(type, rd, rdlen, &prefix);
     if (names) {
-        /* Check the whole layout first; a record that does not match it is copied raw. */
+        if (c->len + (size_t)prefix > c->limit) return -1;
+        memcpy(c->r + c->len, rd, (size_t)prefix);
+        c->len += (size_t)prefix;
         size_t o = (size_t)prefix;
-        int ok = o <= rdlen;
-        for (int i = 0; ok && i < names; i++) {
+        for (int i = 0; i < names; i++) {
             size_t nl = rd_wire_name_check(rd + o, rdlen - o);
-            if (nl == 0) ok = 0; else o += nl;
+            if (rd_put_name(c, rd + o, nl, 1) < 0) return -1;
+            o += nl;
         }
-        if (ok) {
-            if (c->len + (size_t)prefix > c->limit) return -1;
-            memcpy(c->r + c->len, rd, (size_t)prefix);
-            c->len += (size_t)prefix;
-            o = (size_t)prefix;
-            for (int i = 0; i < names; i++) {
-                size_t nl = rd_wire_name_check(rd + o, rdlen - o);
-                if (rd_put_name(c, rd + o, nl, 1) < 0) return -1;
-                o += nl;
-            }
-            if (c->len + (rdlen - o) > c->limit) return -1;
-            memcpy(c->r + c->len, rd + o, rdlen - o);
-            c->len += rdlen - o;
-            return 0;
-        }
+        if (c->len + (rdlen - o) > c->limit) return -1;
+        memcpy(c->r + c->len, rd + o, rdlen - o);
+        c->len += rdlen - o;
+        return 0;
     }
     if (c->len + rdlen > c->limit) return -1;
     memcpy(c->r + c->len, rd, rdlen);
@@ -151,9 +141,7 @@ static int put_rr_at(rd_ctx *c, int sec, const uint8_t *owner, size_t owner_at, 
     }
     if (c->len + 10 > c->limit) goto undo;
     uint8_t *f = c->r + c->len;
-    rd_put16(f, type);
-    rd_put16(f + 2, rclass);
-    rd_put32(f + 4, ttl);
+    rd_put_rr_fields(f, type, rclass, ttl);
     c->len += 10;
     size_t rdstart = c->len;
     if (put_rdata(c, type, rdata, rdlen) < 0) goto undo;
@@ -248,10 +236,10 @@ size_t rd_finish(rd_ctx *c)
                 p += 4u + c->db->opt.nsid_len;
             }
             if (c->cookie_out_len) {           /* RFC 7873 5.2: client | server cookie */
-                rd_put16(o + p, RD_EDNS_COOKIE);
-                rd_put16(o + p + 2, c->cookie_out_len);
-                /* always 24 octets (a client and an RFC 9018 server cookie): a constant
-                 * length lets the compiler copy it in three moves, not a string copy */
+                /* always 24 octets (a client and an RFC 9018 server cookie): the option
+                 * header is a constant, and the cookie three word moves */
+                static const uint8_t cookie_head[4] = { 0, RD_EDNS_COOKIE, 0, 24 };
+                memcpy(o + p, cookie_head, 4);
                 memcpy(o + p + 4, c->cookie_send, 24);
                 p += 4u + 24;
             }

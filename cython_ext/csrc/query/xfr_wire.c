@@ -88,21 +88,12 @@ int xw_put_rr(rd_ctx *c, xw_names *w, const uint8_t *owner, uint16_t type, uint1
         return -1;
     put_name(c, w, owner, 1);
     uint8_t *f = c->r + c->len;
-    rd_put16(f, type);
-    rd_put16(f + 2, rclass);
-    rd_put32(f + 4, ttl);
+    rd_put_rr_fields(f, type, rclass, ttl);
     c->len += 10;
     size_t start = c->len;
-    int prefix, names;
-    rd_rdata_layout(type, &prefix, &names);
-    size_t o = (size_t)prefix;
-    int ok = names > 0 && o <= rdlen;
-    for (int i = 0; ok && i < names; i++) {      /* the layout holds, else copied raw */
-        size_t nl = rd_wire_name_check(rdata + o, rdlen - o);
-        if (nl == 0) ok = 0;
-        else o += nl;
-    }
-    if (ok) {
+    int prefix, names = rd_rdata_names(type, rdata, rdlen, &prefix);
+    size_t o = 0;
+    if (names) {
         memcpy(c->r + c->len, rdata, (size_t)prefix);
         c->len += (size_t)prefix;
         o = (size_t)prefix;
@@ -111,12 +102,9 @@ int xw_put_rr(rd_ctx *c, xw_names *w, const uint8_t *owner, uint16_t type, uint1
             put_name(c, w, rdata + o, 0);
             o += nl;
         }
-        memcpy(c->r + c->len, rdata + o, rdlen - o);
-        c->len += rdlen - o;
-    } else {
-        memcpy(c->r + c->len, rdata, rdlen);
-        c->len += rdlen;
     }
+    memcpy(c->r + c->len, rdata + o, rdlen - o);
+    c->len += rdlen - o;
     rd_put16(f + 8, (uint16_t)(c->len - start));
     c->count[RD_SEC_AN]++;
     return 0;

@@ -66,6 +66,7 @@ typedef struct tcp_conn {
     uint8_t waiting_out;         /* answers wait in the output buffer: no reading */
     uint8_t streaming;           /* a transfer is being sent (xfr, xfr_db) */
     uint8_t on_ready;
+    uint8_t registered;          /* in the epoll set (joins after its first turn) */
     uint32_t inlen;
     uint32_t out_off, out_len;
     int out_slot;                /* index of the output buffer held, -1: none */
@@ -325,17 +326,27 @@ static void conn_ready(tcp_loop *L, tcp_conn *c, int ready)
     }
 }
 
+
 /* Ask epoll for what the connection waits for: room to write while answers wait (no
  * reading meanwhile: flow control, RFC 7766 6.2.1.1 lets the server stop reading), else
- * queries until the client half-closes. */
-static void conn_want(tcp_loop *L, tcp_conn *c)
+ * queries until the client half-closes.  A new connection joins the set here, after its
+ * first query was answered: the ADD then finds nothing to report, where an ADD before
+ * the read would queue an event that the next epoll_wait only polls to drop.  -1 when
+ * it could not join (closed). */
+static int conn_want(tcp_loop *L, tcp_conn *c)
 {
     uint32_t want = c->waiting_out ? EPOLLOUT : (c->eof || c->streaming) ? 0 : EPOLLIN;
-    if (want == c->events)
-        return;
+    if (c->registered && want == c->events)
+        return 0;
     struct epoll_event ev = { .events = want, .data.u64 = conn_tag(L, c) };
-    if (epoll_ctl(L->ep, EPOLL_CTL_MOD, c->fd, &ev) == 0)
+    if (epoll_ctl(L->ep, c->registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, c->fd, &ev) == 0) {
         c->events = want;
+        c->registered = 1;
+    } else if (!c->registered) {
+        conn_close(L, c, &L->counters.accept_errors);
+        return -1;
+    }
+    return 0;
 }
 
 static void conn_close(tcp_loop *L, tcp_conn *c, uint64_t *reason)
@@ -452,8 +463,7 @@ static int conn_after(tcp_loop *L, tcp_conn *c)
         conn_close(L, c, c->inlen ? &L->counters.truncated_eof : NULL);
         return -1;
     }
-    conn_want(L, c);
-    return 0;
+    return conn_want(L, c);
 }
 
 static int conn_serve(tcp_loop *L, tcp_conn *c);
@@ -740,14 +750,15 @@ static void conn_open(tcp_loop *L, const tcp_listen *ln, int fd, const struct so
     wheel_insert(L, c);
     L->nopen++;
     L->counters.open = L->nopen;
-    c->events = EPOLLIN;
-    struct epoll_event ev = { .events = EPOLLIN, .data.u64 = conn_tag(L, c) };
-    if (epoll_ctl(L->ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
-        conn_close(L, c, &L->counters.accept_errors);
-        return;
-    }
-    /* With TCP_DEFER_ACCEPT the query is usually here already: no extra epoll turn. */
+    c->events = 0;
+    c->registered = 0;
+    /* With TCP_DEFER_ACCEPT the query is usually here already: answered now, and the
+     * connection joins the epoll set at the end of that turn (conn_want); when nothing
+     * came yet, it joins now. */
+    uint32_t gen = c->gen;
     conn_read(L, c);
+    if (c->gen == gen && !c->registered)
+        conn_want(L, c);
 }
 
 static void loop_accept(tcp_loop *L, const tcp_listen *ln)
