@@ -403,7 +403,11 @@ def read_pack(str path, list names, list settings, list zfiles):
                 img = ZoneImage.__new__(ZoneImage)
                 (<ZoneImage>img).img = w[i].z
                 (<ZoneImage>img)._owner = pm
-                if ml:
+                if ml == w[i].zfile_len + 1 and memcmp(r + _REC_HDR + nl, w[i].zfile, ml - 1) == 0:
+                    # the zone file alone (no $INCLUDE): the config's own string, not a
+                    # copy per zone
+                    (<ZoneImage>img).source_files = (zfiles[i],)
+                elif ml:
                     (<ZoneImage>img).source_files = tuple(
                         PyBytes_FromStringAndSize(<const char *>r + _REC_HDR + nl, ml - 1)
                         .decode("utf-8", "surrogateescape").split("\0"))

@@ -341,7 +341,9 @@ class Daemon:
             sdnotify.reloading("reloading")
             logger.info("reloading", extra={"event": "reload_start"})
             t0 = time.monotonic()
-            before = {st.name: st.image.serial for st in self.zones if st.image is not None}
+            # the serials notify_changed() compares: of the zones that notify anyone
+            before = {z.name: st.image.serial for z in self.cfg.zones
+                      if z.notify and (st := self.zones.get(z.name)) is not None and st.image is not None}
             try:
                 result = await loop.run_in_executor(self.reloader, self._reload_blocking, force,
                                                     report)

@@ -108,6 +108,8 @@ class Transfers:
     def notify_changed(self, cfg, before, zones):
         """NOTIFY every zone whose served serial differs from `before` ({name: serial})."""
         for z in cfg.zones:
+            if not z.notify:
+                continue                # most zones of 100,000: no lookup, no serial read
             st = zones.get(z.name)
             serial = st.image.serial if st is not None and st.image is not None else None
             if z.notify and serial is not None and serial != before.get(z.name):

@@ -64,13 +64,23 @@ static inline uint8_t *put_fixed32(uint8_t *p, unsigned field, uint32_t v)
 static inline size_t blob_len(size_t n) { return 1 + varint_len(n) + n; }
 static inline size_t uint_len(uint64_t v) { return 1 + varint_len(v); }
 
+static inline uint8_t *put_addr(uint8_t *p, unsigned field, const uint8_t *a, size_t alen)
+{
+    *p++ = KEY(field, PB_LEN);
+    *p++ = (uint8_t)alen;
+    if (alen == 16)
+        memcpy(p, a, 16);           /* fixed sizes: inlined, no call */
+    else
+        memcpy(p, a, 4);
+    return p + alen;
+}
+
 /* The encoded length of the Message (a length-delimited field needs it up front). */
 static size_t message_len(const rd_dnstap_fields *f, size_t alen)
 {
-    size_t n = uint_len((uint64_t)f->type) + uint_len((uint64_t)f->family)
-             + uint_len((uint64_t)f->protocol);
-    if (f->query_address) n += blob_len(alen);
-    if (f->response_address) n += blob_len(alen);
+    size_t n = 6;                   /* type, family, protocol: one-byte keys and values */
+    if (f->query_address) n += 2 + alen;
+    if (f->response_address) n += 2 + alen;
     n += uint_len(f->query_port) + uint_len(f->response_port);
     if (f->query_sec) n += uint_len(f->query_sec) + 1 + 4;
     if (f->query_message) n += blob_len(f->query_len);
@@ -79,25 +89,38 @@ static size_t message_len(const rd_dnstap_fields *f, size_t alen)
     return n;
 }
 
-size_t rd_dnstap_encode(uint8_t *out, size_t cap, const uint8_t *identity, size_t idlen,
-                        const uint8_t *version, size_t vlen, const rd_dnstap_fields *f)
+size_t rd_dnstap_prefix(uint8_t *out, size_t cap, const uint8_t *identity, size_t idlen,
+                        const uint8_t *version, size_t vlen)
 {
-    size_t alen = f->family == RD_DNSTAP_INET6 ? 16 : 4;
-    size_t mlen = message_len(f, alen);
-    size_t total = (identity && idlen ? blob_len(idlen) : 0) + (version && vlen ? blob_len(vlen) : 0)
-                 + blob_len(mlen) + uint_len(DT_TYPE_MESSAGE);
+    size_t total = (identity && idlen ? blob_len(idlen) : 0) + (version && vlen ? blob_len(vlen) : 0);
     if (total > cap)
         return 0;
     uint8_t *p = out;
     if (identity && idlen) p = put_blob(p, DT_IDENTITY, identity, idlen);
     if (version && vlen) p = put_blob(p, DT_VERSION, version, vlen);
+    return (size_t)(p - out);
+}
+
+size_t rd_dnstap_encode(uint8_t *out, size_t cap, const uint8_t *prefix, size_t plen,
+                        const rd_dnstap_fields *f)
+{
+    size_t alen = f->family == RD_DNSTAP_INET6 ? 16 : 4;
+    size_t mlen = message_len(f, alen);
+    size_t total = plen + blob_len(mlen) + uint_len(DT_TYPE_MESSAGE);
+    if (total > cap)
+        return 0;
+    uint8_t *p = out;
+    memcpy(p, prefix, plen);
+    p += plen;
     *p++ = KEY(DT_MESSAGE, PB_LEN);
     p = put_varint(p, mlen);
-    p = put_uint(p, M_TYPE, (uint64_t)f->type);
-    p = put_uint(p, M_SOCKET_FAMILY, (uint64_t)f->family);
-    p = put_uint(p, M_SOCKET_PROTOCOL, (uint64_t)f->protocol);
-    if (f->query_address) p = put_blob(p, M_QUERY_ADDRESS, f->query_address, alen);
-    if (f->response_address) p = put_blob(p, M_RESPONSE_ADDRESS, f->response_address, alen);
+    /* type, family and protocol are all below 128: one byte each */
+    p[0] = KEY(M_TYPE, PB_VARINT); p[1] = (uint8_t)f->type;
+    p[2] = KEY(M_SOCKET_FAMILY, PB_VARINT); p[3] = (uint8_t)f->family;
+    p[4] = KEY(M_SOCKET_PROTOCOL, PB_VARINT); p[5] = (uint8_t)f->protocol;
+    p += 6;
+    if (f->query_address) p = put_addr(p, M_QUERY_ADDRESS, f->query_address, alen);
+    if (f->response_address) p = put_addr(p, M_RESPONSE_ADDRESS, f->response_address, alen);
     p = put_uint(p, M_QUERY_PORT, f->query_port);
     p = put_uint(p, M_RESPONSE_PORT, f->response_port);
     if (f->query_sec) {

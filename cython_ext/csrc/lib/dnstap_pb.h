@@ -35,9 +35,15 @@ typedef struct rd_dnstap_fields {
     size_t response_len;
 } rd_dnstap_fields;
 
-/* Encode Dnstap{identity, version, type = MESSAGE, message = Message{f}} into out[0..cap).
- * Returns the length, or 0 when it does not fit.  identity/version may be NULL. */
-size_t rd_dnstap_encode(uint8_t *out, size_t cap, const uint8_t *identity, size_t idlen,
-                        const uint8_t *version, size_t vlen, const rd_dnstap_fields *f);
+/* The fields every message of a writer repeats, Dnstap.identity and Dnstap.version,
+ * encoded once into out[0..cap): the prefix rd_dnstap_encode copies.  Returns its length
+ * (0 when both are empty or NULL, or when it does not fit). */
+size_t rd_dnstap_prefix(uint8_t *out, size_t cap, const uint8_t *identity, size_t idlen,
+                        const uint8_t *version, size_t vlen);
+
+/* Encode Dnstap{prefix (identity, version), message = Message{f}, type = MESSAGE} into
+ * out[0..cap).  Returns the length, or 0 when it does not fit. */
+size_t rd_dnstap_encode(uint8_t *out, size_t cap, const uint8_t *prefix, size_t plen,
+                        const rd_dnstap_fields *f);
 
 #endif

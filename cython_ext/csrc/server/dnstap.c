@@ -79,7 +79,8 @@ struct rd_dnstap {
     rd_dnstap_config cfg;
     char path[4096];
     char identity[256], version[256];
-    size_t idlen, vlen;
+    uint8_t prefix[2 * (3 + 255)];     /* identity and version, encoded once */
+    size_t plen;
     int nrings;
     rd_dnstap_ring *rings;
     pthread_t thread;
@@ -346,8 +347,7 @@ static void emit(rd_dnstap *d, const rec *h, int type)
     if (OBUF_SIZE - d->olen < OBUF_ROOM)
         flush(d);
     size_t n = rd_dnstap_encode(d->obuf + d->olen + 4, OBUF_SIZE - d->olen - 4,
-                                (const uint8_t *)d->identity, d->idlen,
-                                (const uint8_t *)d->version, d->vlen, &f);
+                                d->prefix, d->plen, &f);
     if (n == 0) {
         d->sink_dropped++;
         return;
@@ -467,8 +467,9 @@ rd_dnstap *rd_dnstap_start(const rd_dnstap_config *cfg, int nrings, char *err, s
     snprintf(d->path, sizeof(d->path), "%s", cfg->path);
     snprintf(d->identity, sizeof(d->identity), "%s", cfg->identity ? cfg->identity : "");
     snprintf(d->version, sizeof(d->version), "%s", cfg->version ? cfg->version : "");
-    d->idlen = strlen(d->identity);
-    d->vlen = strlen(d->version);
+    d->plen = rd_dnstap_prefix(d->prefix, sizeof(d->prefix), (const uint8_t *)d->identity,
+                               strlen(d->identity), (const uint8_t *)d->version,
+                               strlen(d->version));
     d->cfg.path = d->path;
     d->fd = -1;
     d->nrings = nrings;
