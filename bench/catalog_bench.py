@@ -11,7 +11,8 @@ the producer:
   worker, as manyzones_bench runs it).
 
 Measured per consumer: ready_s, seconds from spawn until every member zone has answered
-its SOA with AA (the manyzones sweep); rss_mb / pss_mb once they all answer; robdns only:
+its SOA with AA (the manyzones sweep); rss_mb / pss_mb once they all answer, rss_settled_mb
+3 s later; robdns only:
 restart_s, stopped and started again with the producer still up, until every member
 answers (from the kept copies, before any transfer).
 
@@ -141,6 +142,8 @@ def run_consumer(kind, port, names, args):
         out["ready_s"] = round(ready(srv, names, args.limit), 3)
         mem = procfs.memory_kb(srv.pids())
         out["rss_mb"], out["pss_mb"] = round(mem["rss"] / 1024, 1), round(mem["pss"] / 1024, 1)
+        time.sleep(3.0)             # transfers and kept copies done: what stays
+        out["rss_settled_mb"] = round(procfs.memory_kb(srv.pids())["rss"] / 1024, 1)
         if kind == "robdns":
             # the members' kept copies are written after they are served: wait for them
             deadline = time.perf_counter() + args.limit
