@@ -298,6 +298,8 @@ class ZoneSet:
                               zone_slots=zone_slots, keys=keys, transfers=transfers,
                               max_transfers=xfr.max_transfers if xfr is not None else 0,
                               expired=[st.name for st in served if st.expired],
+                              expire_at={st.name: st.xfr.expires_at for st in served
+                                         if st.xfr is not None and st.xfr.expires_at},
                               notify=self._notify_rules(configs if plan is None else plan.secondaries),
                               **(cookies.options() if cookies is not None else {}))
 

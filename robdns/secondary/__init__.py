@@ -37,6 +37,7 @@ class XfrState:
     last_refresh: float = None      # wall time of the last successful SOA check/transfer
     next_refresh: float = None      # wall time the refresh timer fires
     expires_at: float = None        # wall time the copy expires without a refresh
+    published_expire_at: float = None   # expires_at as the served snapshot has it (RFC 7314)
     expired: bool = False
     last_error: str = None
     last_error_at: float = None
