@@ -203,8 +203,13 @@ class Secondary:
             return task
         task = self.loop.create_task(self._refresh(name, force_axfr, refresh))
         self._tasks[name] = task
-        task.add_done_callback(lambda t: self._tasks.pop(name, None) if self._tasks.get(name) is t else None)
+        task.add_done_callback(lambda t: self._done(name, t))
         return task
+
+    def _done(self, name, task):
+        # a finished refresh is not kept per zone for the life of the process
+        if self._tasks.get(name) is task:
+            del self._tasks[name]
 
     async def _refresh(self, name, force_axfr, refresh):
         try:
