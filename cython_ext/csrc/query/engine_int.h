@@ -114,6 +114,9 @@ static inline size_t rd_opt_room(const rd_ctx *c)
     if (c->nsid_req && c->db && c->db->opt.nsid_len) n += 4u + c->db->opt.nsid_len;
     if (c->cookie_out_len) n += 4u + c->cookie_out_len;          /* RFC 7873 4 */
     if (c->keepalive_req && c->t && c->t->tcp && c->t->keepalive) n += 6;
+    /* RFC 7314: kept for EXPIRE whenever asked (rare: secondaries ask it of their
+     * primaries); rd_finish writes it only for a zone's SOA, AXFR or IXFR */
+    if (c->expire_req) n += 8;
     return n;
 }
 

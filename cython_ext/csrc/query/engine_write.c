@@ -211,14 +211,17 @@ void rd_truncate(rd_ctx *c)
     c->tc = 1;
 }
 
-/* The EDNS EXPIRE value (RFC 7314 3) of an authoritative answer to the SOA of a zone's
- * apex asked with the option: for a secondary zone the seconds its copy has left, for a
- * zone of our own its SOA EXPIRE.  1 when the option goes into the response. */
-static int expire_value(const rd_ctx *c, uint32_t *val)
+/* The EDNS EXPIRE value (RFC 7314 3) of an authoritative answer to the SOA, AXFR or IXFR
+ * of a zone's apex asked with the option (in a transfer, its first message): for a
+ * secondary zone the seconds its copy has left, for a zone of our own its SOA EXPIRE.
+ * 1 when the option goes into the response. */
+static int expire_value(rd_ctx *c, uint32_t *val)
 {
-    if (!c->expire_req || !c->zone || !c->aa || c->rcode != RD_RCODE_NOERROR ||
-        c->qtype != RD_T_SOA || c->nlabels != zimg_origin_labels(c->zone))
+    if (!c->expire_req || !c->aa || !c->question_ok || c->rcode != RD_RCODE_NOERROR ||
+        (c->qtype != RD_T_SOA && c->qtype != RD_T_AXFR && c->qtype != RD_T_IXFR))
         return 0;
+    rd_ctx_zone(c);                    /* a transfer's messages have not looked it up */
+    if (!c->zone || c->nlabels != zimg_origin_labels(c->zone)) return 0;
     uint32_t at = c->db && c->db->zone_expire_at ? c->db->zone_expire_at[c->zone_index] : 0;
     if (at) {
         uint32_t now = (uint32_t)time(NULL);
@@ -240,7 +243,7 @@ size_t rd_finish(rd_ctx *c)
     uint8_t *r = c->r;
     uint16_t arcount = c->count[2];
     if (c->has_edns) {
-        size_t olen = rd_opt_room(c);
+        size_t olen = rd_opt_room(c) - (c->expire_req ? 8u : 0u);   /* EXPIRE: below */
         if (c->len + olen <= c->cap) {
             uint8_t *o = r + c->len;
             uint16_t payload = c->db ? c->db->opt.max_udp_payload : 1232;
@@ -275,7 +278,9 @@ size_t rd_finish(rd_ctx *c)
             }
             c->len += olen;
             uint32_t expire;
-            if (expire_value(c, &expire) && c->len + 8 <= c->size_limit && c->len + 8 <= c->cap) {
+            /* the room was kept (rd_opt_room); a transfer's messages are bounded by cap */
+            if (expire_value(c, &expire) && c->len + 8 <= c->cap &&
+                (c->qtype != RD_T_SOA || c->len + 8 <= c->size_limit)) {
                 uint8_t *e = r + c->len;
                 rd_put16(e, RD_EDNS_EXPIRE);
                 rd_put16(e + 2, 4);
