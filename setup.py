@@ -35,7 +35,7 @@ write_if_changed(
     + ("built in (ROBDNS_TEST_HOOKS=1).\ninclude \"testhooks.pyx\"\n" if TEST_HOOKS
        else "left out (ROBDNS_TEST_HOOKS unset).\n"))
 
-cflags = ["-O2", "-std=gnu11", "-fno-strict-aliasing", "-Wall", "-Wno-unused-function"]
+cflags = ["-O2", "-std=gnu11", "-fno-strict-aliasing", "-fvisibility=hidden", "-Wall", "-Wno-unused-function"]
 ldflags = []
 # ROBDNS_SANITIZE=address builds the extension with AddressSanitizer (and UBSan) for the
 # sanitizer job of the test suite; ROBDNS_DEBUG=1 keeps assertions and symbols.

@@ -11,7 +11,8 @@ the producer:
   worker, as manyzones_bench runs it).
 
 Measured per consumer: ready_s, seconds from spawn until every member zone has answered
-its SOA with AA (the manyzones sweep); rss_mb / pss_mb once they all answer; robdns only:
+its SOA with AA (the manyzones sweep); rss_mb / pss_mb once they all answer, rss_settled_mb
+3 s later; robdns only:
 restart_s, stopped and started again with the producer still up, until every member
 answers (from the kept copies, before any transfer).
 
@@ -37,28 +38,34 @@ from servers import OUT                    # noqa: E402
 CATALOG = "catalog.bench."
 
 
+def robdns_command(srv, zone_lines, server_extra=""):
+    """Write the config of a one-worker robdns bench server `srv` with `zone_lines` (the
+    text under `zones:`) and return its command line."""
+    conf = os.path.join(srv.tmp, "robdns.yaml")
+    with open(conf, "w") as f:
+        f.write(f"""server:
+  listen: ["127.0.0.1@{srv.port}"]
+  workers: 1
+  control: "{srv.tmp}/control.sock"
+  storage: "{srv.storage}"
+{server_extra}log:
+  level: warning
+zones:
+""")
+        for line in zone_lines:
+            f.write(line)
+    return [sys.executable, "-m", "robdns", "serve", "-c", conf]
+
+
 class Producer(mz.ManyRobdns):
     """robdns serving the N zones and the catalog of them, transfers open to 127.0.0.1."""
 
     def command(self):
-        conf = os.path.join(self.tmp, "robdns.yaml")
         acl = '[{address: "127.0.0.1"}]'
-        with open(conf, "w") as f:
-            f.write(f"""server:
-  listen: ["127.0.0.1@{self.port}"]
-  workers: 1
-  control: "{self.tmp}/control.sock"
-  storage: "{self.storage}"
-  xfr: {{max_transfers: 64}}
-log:
-  level: warning
-zones:
-  - {{name: "{CATALOG}", catalog: {{role: producer}}, allow_transfer: {acl}}}
-""")
-            for n in self.names:
-                f.write(f'  - {{name: "{n}", file: "{self.zdir}/{n}zone", '
-                        f'catalog_member: "{CATALOG}", allow_transfer: {acl}}}\n')
-        return [sys.executable, "-m", "robdns", "serve", "-c", conf]
+        lines = [f'  - {{name: "{CATALOG}", catalog: {{role: producer}}, allow_transfer: {acl}}}\n']
+        lines += (f'  - {{name: "{n}", file: "{self.zdir}/{n}zone", '
+                  f'catalog_member: "{CATALOG}", allow_transfer: {acl}}}\n' for n in self.names)
+        return robdns_command(self, lines, "  xfr: {max_transfers: 64}\n")
 
 
 class RobdnsConsumer(servers.Robdns):
@@ -67,22 +74,11 @@ class RobdnsConsumer(servers.Robdns):
         self.primary = primary
 
     def command(self):
-        conf = os.path.join(self.tmp, "robdns.yaml")
-        with open(conf, "w") as f:
-            f.write(f"""server:
-  listen: ["127.0.0.1@{self.port}"]
-  workers: 1
-  control: "{self.tmp}/control.sock"
-  storage: "{self.storage}"
-log:
-  level: warning
-zones:
-  - name: "{CATALOG}"
-    file: "{self.storage}/catalog.bench.zone"
-    primaries: [{{address: "127.0.0.1@{self.primary}"}}]
-    catalog: {{role: consumer, members: {{file: "{self.storage}/members/{{name}}.zone"}}}}
-""")
-        return [sys.executable, "-m", "robdns", "serve", "-c", conf]
+        return robdns_command(self, [
+            f'  - name: "{CATALOG}"\n',
+            f'    file: "{self.storage}/catalog.bench.zone"\n',
+            f'    primaries: [{{address: "127.0.0.1@{self.primary}"}}]\n',
+            f'    catalog: {{role: consumer, members: {{file: "{self.storage}/members/{{name}}.zone"}}}}\n'])
 
 
 class KnotConsumer(servers.Knot):
@@ -141,6 +137,8 @@ def run_consumer(kind, port, names, args):
         out["ready_s"] = round(ready(srv, names, args.limit), 3)
         mem = procfs.memory_kb(srv.pids())
         out["rss_mb"], out["pss_mb"] = round(mem["rss"] / 1024, 1), round(mem["pss"] / 1024, 1)
+        time.sleep(3.0)             # transfers and kept copies done: what stays
+        out["rss_settled_mb"] = round(procfs.memory_kb(srv.pids())["rss"] / 1024, 1)
         if kind == "robdns":
             # the members' kept copies are written after they are served: wait for them
             deadline = time.perf_counter() + args.limit

@@ -21,6 +21,7 @@ cdef void _db_free(rd_db *db) noexcept:
         free(db.zones)
         free(<void *>db.zone_slot)
         free(<void *>db.zone_flags)
+        free(<void *>db.zone_expire_at)
         free(db)
 
 
@@ -59,7 +60,7 @@ cdef class Database:
     def __init__(self, zones=(), identity="", version="", nsid=b"", max_udp_payload=1232,
                  minimal_any=True, keys=(), transfers=None, zone_slots=None,
                  max_transfers=0, expired=(), cookie_secret=b"", cookie_previous=b"",
-                 cookie_require=False, notify=None):
+                 cookie_require=False, notify=None, expire_at=None):
         """``keys``: TSIG keys as (name, algorithm, secret bytes), algorithm one of
         hmac-md5, hmac-sha1, hmac-sha224, hmac-sha256, hmac-sha384, hmac-sha512, or the
         truncated hmac-sha256-128, hmac-sha384-192, hmac-sha512-256 (RFC 8945 6).
@@ -74,7 +75,10 @@ cdef class Database:
         minimal answer (BADCOOKIE with a fresh cookie when they sent a client cookie).
         ``notify``: {origin of a secondary zone: [(network, key name or None)]}: who may
         notify it (RFC 1996); the workers acknowledge those NOTIFYs and queue the zone
-        (notify_take())."""
+        (notify_take()).
+        ``expire_at``: {origin of a secondary zone: wall time its copy expires}: the time
+        left goes in the EDNS EXPIRE option of its SOA answers (RFC 7314 3); every other
+        zone sends its SOA EXPIRE."""
         global _rd_generation
         cdef ZoneImage z
         if self.db != NULL:
@@ -144,6 +148,18 @@ cdef class Database:
             for i in range(nz):
                 if (<ZoneImage>zl[i]).origin.lower() in expired_names:
                     flagp[i] = RD_ZONE_EXPIRED
+        cdef uint32_t *expp = NULL
+        if expire_at:
+            expire_lower = {str(n).lower(): t for n, t in expire_at.items()}
+            expp = <uint32_t *>calloc(nz + 1, sizeof(uint32_t))
+            if expp == NULL:
+                _db_free(db)
+                raise MemoryError()
+            db.zone_expire_at = expp
+            for i in range(nz):
+                t = expire_lower.get((<ZoneImage>zl[i]).origin.lower())
+                if t is not None:
+                    expp[i] = <uint32_t>min(max(int(t), 1), 0xFFFFFFFF)
         cdef uint32_t dup = RD_NONE
         with nogil:
             db.ztab = rd_zonetab_build(db.zones, db.nzones, &dup)

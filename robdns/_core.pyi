@@ -90,7 +90,8 @@ class Database:
                  expired: Iterable[str] = ...,
                  cookie_secret: bytes = ..., cookie_previous: bytes = ...,
                  cookie_require: bool = ...,
-                 notify: Optional[Dict[str, List[Tuple[Optional[str], Optional[str]]]]] = ...) -> None: ...
+                 notify: Optional[Dict[str, List[Tuple[Optional[str], Optional[str]]]]] = ...,
+                 expire_at: Optional[Dict[str, float]] = ...) -> None: ...
 
 def transfer_events() -> Tuple[List[Dict[str, Any]], int]: ...
 

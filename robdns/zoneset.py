@@ -298,6 +298,8 @@ class ZoneSet:
                               zone_slots=zone_slots, keys=keys, transfers=transfers,
                               max_transfers=xfr.max_transfers if xfr is not None else 0,
                               expired=[st.name for st in served if st.expired],
+                              expire_at={st.name: st.xfr.expires_at for st in served
+                                         if st.xfr is not None and st.xfr.expires_at},
                               notify=self._notify_rules(configs if plan is None else plan.secondaries),
                               **(cookies.options() if cookies is not None else {}))
 
@@ -398,17 +400,41 @@ def compile_all(pairs, journal_dir=None):
     """compile_state(z, old, journal_dir) of each (z, old) of `pairs`, in order, on
     compile_threads() threads when there are several zones, each thread given runs of
     zones (one task per zone costs more than a small zone's compile).  Past QUIET zones
-    each one's success is logged at debug level only."""
+    each one's success is logged at debug level only.  The sources of the images made are
+    fingerprinted together afterwards, in one C call, against the time the batch started
+    (a file changed after that is compiled again at the next reload)."""
     quiet = len(pairs) > QUIET
     threads = min(compile_threads(), len(pairs))
+    started_ns = time.time_ns()
     if threads <= 1:
-        return [compile_state(z, old, journal_dir, quiet) for z, old in pairs]
-    import concurrent.futures
-    size = max(1, min(256, len(pairs) // (threads * 4)))
-    runs = [pairs[i:i + size] for i in range(0, len(pairs), size)]
-    with concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="compile") as pool:
-        done = pool.map(lambda run: [compile_state(z, old, journal_dir, quiet) for z, old in run], runs)
-        return [st for run in done for st in run]
+        states = [compile_state(z, old, journal_dir, quiet, batch=True) for z, old in pairs]
+    else:
+        import concurrent.futures
+        size = max(1, min(256, len(pairs) // (threads * 4)))
+        runs = [pairs[i:i + size] for i in range(0, len(pairs), size)]
+        with concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="compile") as pool:
+            done = pool.map(lambda run: [compile_state(z, old, journal_dir, quiet, batch=True)
+                                         for z, old in run], runs)
+            states = [st for run in done for st in run]
+    made = [(st, z) for st, (z, _) in zip(states, pairs) if st.source is _BATCH]
+    if made:
+        fps = keep_mod.fingerprints([z for _, z in made], [st.image.source_files for st, _ in made],
+                                    started_ns)
+        for (st, _), fp in zip(made, fps):
+            st.source = fp
+    return states
+
+
+def _compile_zone(*args):
+    """_core.compile_zone, the module looked up once (not an import statement per zone)."""
+    global _compile_zone
+    from robdns import _core
+    _compile_zone = _core.compile_zone
+    return _core.compile_zone(*args)
+
+
+# compile_state(batch=True)'s source of a new image: compile_all fingerprints it.
+_BATCH = object()
 
 
 def load_state(z, old=None, keep=None, journal_dir=None):
@@ -436,13 +462,13 @@ def kept_state(z, keep, journal_dir=None):
     return st
 
 
-def compile_state(z, old=None, journal_dir=None, quiet=False):
+def compile_state(z, old=None, journal_dir=None, quiet=False, batch=False):
     """Compile zone config `z` into a new ZoneState; on failure the state keeps the image
     of `old` (the state of the previous load) and carries the errors.  For a zone served
     to secondaries, the change from `old` is appended to its journal in journal_dir, and
     changed content under a serial that did not increase is an error (the old version
-    keeps serving: a secondary would never see the change, RFC 1996 4.7)."""
-    from robdns import _core
+    keeps serving: a secondary would never see the change, RFC 1996 4.7).  batch: the
+    new image's source is fingerprinted by the caller (compile_all)."""
     st = ZoneState(z.name, z.file)
     if old is not None:
         st.image, st.loaded_at, st.load_seconds = old.image, old.loaded_at, old.load_seconds
@@ -451,7 +477,7 @@ def compile_state(z, old=None, journal_dir=None, quiet=False):
     t0 = time.monotonic()
     started_ns = time.time_ns()
     try:
-        img = _core.compile_zone(z.name, z.file, z.default_ttl, z.include_policy,
+        img = _compile_zone(z.name, z.file, z.default_ttl, z.include_policy,
                                  z.nsec3_max_iterations)
     except ZoneError as e:
         st.errors = list(e.messages) or [str(e)]
@@ -469,7 +495,7 @@ def compile_state(z, old=None, journal_dir=None, quiet=False):
         else:
             st.journal = _journal_step(z, prev, img, st.journal, journal_dir)
             st.image, st.loaded_at, st.load_seconds = img, time.time(), time.monotonic() - t0
-            st.source = zone_source(z, img.source_files, since_ns=started_ns)
+            st.source = _BATCH if batch else zone_source(z, img.source_files, since_ns=started_ns)
             # Knot warns the same way: the change reaches no secondary
             st.warnings = ([f"zone {z.name}: content changed but serial {img.serial} {stuck}; "
                             f"secondaries will not pick up the change"] if stuck else [])
@@ -501,9 +527,9 @@ def compile_state(z, old=None, journal_dir=None, quiet=False):
 def _journal_step(z, prev, img, data, journal_dir):
     """The journal of zone z once `img` replaces `prev`: the changeset prev -> img appended
     (computed in C by a merge walk of both images); read from disk at the first load."""
-    from robdns import _core
     if not transferred(z) or journal_dir is None or z.journal_max_size == 0:
         return b""
+    from robdns import _core
     j = journal.Journal(journal_dir, z.name, z.journal_max_size)
     if prev is None:
         return j.load(img.serial)

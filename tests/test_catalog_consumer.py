@@ -471,3 +471,38 @@ def test_zones_sharing_notify_rules():
             assert dns.message.from_wire(_core.answer(db, wire, client=bad)).rcode() == dns.rcode.REFUSED
     finally:
         _core.notify_take()
+
+
+def test_robdns_consumes_robdns_catalog(robdns_server):
+    """A robdns producer NOTIFYs a robdns consumer after a reload adds a member and drops
+    another: the consumer serves the new one and REFUSES the old one, TSIG on every leg."""
+    key = xfr_primaries.KEY_NAME
+    prod = robdns_server({f"p{i}.example.": member_text(f"p{i}.example.") for i in (1, 2, 3)},
+                         families=(4,), start=False)
+    cons = robdns_server({}, families=(4,), start=False)
+    acl = [{"address": "127.0.0.1", "key": key}]
+    cat = "cat.example."
+    pz = [{"name": cat, "catalog": {"role": "producer"}, "allow_transfer": acl,
+           "notify": [{"address": f"127.0.0.1@{cons.port}", "key": key}]}]
+    pz += [{"name": f"p{i}.example.", "file": prod.zone_files[f"p{i}.example."], "allow_transfer": acl,
+            **({"catalog_member": cat} if i < 3 else {})} for i in (1, 2, 3)]
+    prod.config.update(zones=pz, keys=xfr_primaries.robdns_keys())
+    prod.write_config()
+    cons.config.update(keys=xfr_primaries.robdns_keys(), zones=[{
+        "name": cat, "file": "cat.zone", "primaries": [{"address": f"127.0.0.1@{prod.port}", "key": key}],
+        "catalog": {"role": "consumer"}}])
+    cons.write_config()
+    prod.start()
+    cons.start()
+    for n in ("p1", "p2"):
+        wait_for(f"{n} served", lambda: answers(cons, f"{n}.example."), log=cons.log_text)
+    assert rcode(cons, "p3.example.") == dns.rcode.REFUSED
+    pz[1].pop("catalog_member")
+    pz[3]["catalog_member"] = cat
+    prod.write_config()
+    assert prod.reload()["ok"]
+    wait_for("p3 served", lambda: answers(cons, "p3.example."), log=cons.log_text)
+    wait_for("p1 refused", lambda: rcode(cons, "p1.example.") == dns.rcode.REFUSED, log=cons.log_text)
+    assert answers(cons, "p2.example.")
+    st = catalog_status(cons, "p3.example.")["catalog"]
+    assert st["catalog"] == cat and st["id"] == catalog.member_id("p3.example.")

@@ -403,6 +403,68 @@ def test_edns_expire_of_an_intermediate_is_honoured(robdns_server):
             s.stop()
 
 
+def _expire_option(srv):
+    import dns.edns
+    r = srv.query(ORIGIN, "SOA", use_edns=0, options=[dns.edns.GenericOption(9, b"")])
+    opts = [o for o in r.options if o.otype == 9]
+    return int.from_bytes(opts[0].data, "big") if opts else None
+
+
+def test_edns_expire_in_the_secondary_answers(robdns_server):
+    # RFC 7314 3: a secondary answers the option with what is left of its expire timer,
+    # as a Knot secondary of it reads it (robdns -> Knot: the chain's next leg)
+    with xfr_primaries.start_primary("knot", ORIGIN, zone_text(1, timers="3600 600 600 60", n=3000)) as p:
+        srv = secondary(robdns_server, p, allow_transfer=[{"address": "127.0.0.1"}])
+        wait_serial(srv, 1)
+        st = zone_status(srv)
+        left = _expire_option(srv)
+        assert left is not None and 0 < left <= 600
+        assert abs((st["expires_at"] - time.time()) - left) <= 2, (st, left)
+        time.sleep(2.2)
+        assert _expire_option(srv) <= left - 1          # the timer runs down
+        # a refresh that finds nothing new starts the timer again; the answer never says
+        # more than is left, and lags it by at most a tenth of EXPIRE (or 60 s)
+        assert srv.ctl("zone-refresh", zone=ORIGIN)["ok"]
+        st = zone_status(srv)
+        assert st["soa_checks"] >= 1
+        truth = st["expires_at"] - time.time()
+        got = _expire_option(srv)
+        assert truth - 61 <= got <= truth + 1, (st, got)
+        # RFC 7314 3: the same in the first message of an AXFR or IXFR asked with it
+        for qtype in ("AXFR", "IXFR"):
+            first, later = _transfer_expire(srv, qtype)
+            assert first is not None and truth - 62 <= first <= truth + 1, (qtype, first)
+            assert later == []
+
+
+def _transfer_expire(srv, qtype):
+    """The EXPIRE option of the first message of a transfer asked with it, and those of
+    the messages after it."""
+    import socket
+    import struct
+
+    import dns.edns
+    import dns.rdatatype
+    import dns.rrset
+    q = dns.message.make_query(ORIGIN, qtype, use_edns=0, options=[dns.edns.GenericOption(9, b"")])
+    if qtype == "IXFR":
+        q.authority.append(dns.rrset.from_text(ORIGIN, 0, "IN", "SOA", ". . 0 0 0 0 0"))
+    w = q.to_wire()
+    found = []
+    with socket.create_connection((srv.host(4), srv.port), timeout=10) as sock:
+        sock.sendall(struct.pack("!H", len(w)) + w)
+        f = sock.makefile("rb")
+        soas = 0
+        while soas < 2:
+            n = struct.unpack("!H", f.read(2))[0]
+            m = dns.message.from_wire(f.read(n), xfr=True, origin=dns.name.from_text(ORIGIN),
+                                      one_rr_per_rrset=True)
+            opts = [o for o in m.options if o.otype == 9]
+            found.append(int.from_bytes(opts[0].data, "big") if opts else None)
+            soas += sum(1 for r in m.answer if r.rdtype == dns.rdatatype.SOA)
+    return found[0], [v for v in found[1:] if v is not None]
+
+
 def _first_error(srv, timeout=15.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -57,6 +57,7 @@ cdef extern from "query/engine.h" nogil:
         const rd_zone_xfr *xfr
         const uint16_t *zone_slot
         const uint8_t *zone_flags
+        const uint32_t *zone_expire_at
         const rd_zone_notify *notify
 
     ctypedef struct rd_cookie_cache:

@@ -37,6 +37,7 @@ class XfrState:
     last_refresh: float = None      # wall time of the last successful SOA check/transfer
     next_refresh: float = None      # wall time the refresh timer fires
     expires_at: float = None        # wall time the copy expires without a refresh
+    published_expire_at: float = None   # expires_at as the served snapshot has it (RFC 7314)
     expired: bool = False
     last_error: str = None
     last_error_at: float = None
@@ -202,8 +203,13 @@ class Secondary:
             return task
         task = self.loop.create_task(self._refresh(name, force_axfr, refresh))
         self._tasks[name] = task
-        task.add_done_callback(lambda t: self._tasks.pop(name, None) if self._tasks.get(name) is t else None)
+        task.add_done_callback(lambda t: self._done(name, t))
         return task
+
+    def _done(self, name, task):
+        # a finished refresh is not kept per zone for the life of the process
+        if self._tasks.get(name) is task:
+            del self._tasks[name]
 
     async def _refresh(self, name, force_axfr, refresh):
         try:

@@ -119,6 +119,24 @@ async def run(sec, name, force_axfr=False):
 async def _succeeded(sec, z, st, remote, cur, img, expire_opt, info):
     now = time.time()
     served = img if img is not None else cur
+    refresh_s, _retry, expire_s = soa_timers(served)
+    # RFC 7314 4: the primary's EXPIRE option replaces the SOA EXPIRE (a secondary of a
+    # secondary then expires when the first one would)
+    if expire_opt is not None:
+        expire_s = expire_opt
+    expire_at = now + expire_s
+    # planned before the publication below, so that the snapshot it makes tells the new
+    # expiry in the EDNS EXPIRE option of the zone's SOA answers (RFC 7314 3)
+    expire.plan(sec, z.name, expire_at)
+    published = img is not None or st.expired
+    if img is None and not st.expired and (st.published_expire_at is None or
+                                           expire_at - st.published_expire_at > max(60.0, expire_s / 10)):
+        # nothing new to serve, but the time left the snapshot tells lags the truth by
+        # more than a tenth (or was never set: a start from the kept copy): a new
+        # snapshot, at most ten per EXPIRE interval; the value sent meanwhile is never
+        # above the truth
+        await sec.daemon.publish_zone(z.name, None)
+        published = True
     if img is not None:
         await sec.daemon.publish_zone(z.name, img, expired=False)
         metrics.events.transfers_in += 1
@@ -136,16 +154,11 @@ async def _succeeded(sec, z, st, remote, cur, img, expire_opt, info):
         # RFC 1034 4.3.5: the primary answered; the copy held is current again
         await sec.daemon.publish_zone(z.name, None, expired=False)
     st.expired = False
+    if published:
+        st.published_expire_at = expire_at
     st.primary_used = str(remote.address)
     st.last_refresh = now
     st.last_error = None
-    refresh_s, _retry, expire_s = soa_timers(served)
-    # RFC 7314 4: the primary's EXPIRE option replaces the SOA EXPIRE (a secondary of a
-    # secondary then expires when the first one would)
-    if expire_opt is not None:
-        expire_s = expire_opt
-    expire_at = now + expire_s
-    expire.plan(sec, z.name, expire_at)
     sec.schedule(z.name, "refresh", max(REFRESH_MIN, refresh_s))
     # written by the disk thread: the refresh does not wait for it
     sec.disk.submit(flush.save_timers, z, now, expire_at)

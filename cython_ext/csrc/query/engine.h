@@ -83,6 +83,10 @@ typedef struct rd_db {
      * refresh; it answers SERVFAIL until a refresh succeeds (RFC 1034 4.3.5, as Knot and
      * NSD do). */
     const uint8_t *zone_flags;
+    /* Parallel to zones[] (NULL: none set): the wall time (seconds since the epoch) a
+     * secondary zone's copy expires without a refresh, for the EDNS EXPIRE option (RFC
+     * 7314 3: the time left); 0 for a zone of our own, which sends its SOA EXPIRE. */
+    const uint32_t *zone_expire_at;
     const rd_zone_notify *notify;   /* parallel to zones[]; NULL: no secondary zones */
 } rd_db;
 

@@ -24,7 +24,7 @@ enum {
 };
 
 enum { RD_OPCODE_QUERY = 0, RD_OPCODE_NOTIFY = 4 };
-enum { RD_EDNS_NSID = 3, RD_EDNS_COOKIE = 10, RD_EDNS_KEEPALIVE = 11, RD_EDNS_EDE = 15 };
+enum { RD_EDNS_NSID = 3, RD_EDNS_EXPIRE = 9, RD_EDNS_COOKIE = 10, RD_EDNS_KEEPALIVE = 11, RD_EDNS_EDE = 15 };
                                   /* RFC 5001, 7873, 7828, 8914 */
 enum { RD_EDE_OTHER = 0, RD_EDE_NOT_AUTHORITATIVE = 20 };
 
@@ -58,7 +58,7 @@ typedef struct rd_ctx {
     uint32_t fhash;             /* zfast_hash of lname */
     uint8_t zone_done;
     /* EDNS (RFC 6891) */
-    uint8_t has_edns, edns_version, do_bit, nsid_req, keepalive_req;
+    uint8_t has_edns, edns_version, do_bit, nsid_req, keepalive_req, expire_req;
     /* DNS Cookies (RFC 7873) */
     uint8_t cookie_out_len;     /* length of the COOKIE option data to send (0: none) */
     uint16_t cookie_len;
@@ -114,6 +114,9 @@ static inline size_t rd_opt_room(const rd_ctx *c)
     if (c->nsid_req && c->db && c->db->opt.nsid_len) n += 4u + c->db->opt.nsid_len;
     if (c->cookie_out_len) n += 4u + c->cookie_out_len;          /* RFC 7873 4 */
     if (c->keepalive_req && c->t && c->t->tcp && c->t->keepalive) n += 6;
+    /* RFC 7314: kept for EXPIRE whenever asked (rare: secondaries ask it of their
+     * primaries); rd_finish writes it only for a zone's SOA, AXFR or IXFR */
+    if (c->expire_req) n += 8;
     return n;
 }
 

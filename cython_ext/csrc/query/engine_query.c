@@ -61,6 +61,7 @@ static size_t parse_opt(rd_ctx *c, size_t owner, size_t p)
         uint16_t code = rd_get16(q + o), olen = rd_get16(q + o + 2);
         if (o + 4 + olen > end) return 0;
         if (code == RD_EDNS_NSID) c->nsid_req = 1;   /* RFC 5001 3: payload ignored */
+        if (code == RD_EDNS_EXPIRE) c->expire_req = 1;   /* RFC 7314 2: empty in a query */
         if (code == RD_EDNS_COOKIE && !c->cookie) {   /* RFC 7873 5.2: the first one counts */
             c->cookie = q + o + 4;
             c->cookie_len = olen;

@@ -1,6 +1,8 @@
 /* engine_write.c — the response writer: header, question echo, records with name compression (RFC 1035 4.1.4), truncation, OPT. */
 #include "engine_int.h"
 
+#include <time.h>
+
 void rd_write_header(rd_ctx *c)
 {
     memcpy(c->r, c->q, 2);                 /* the ID */
@@ -209,13 +211,39 @@ void rd_truncate(rd_ctx *c)
     c->tc = 1;
 }
 
+/* The EDNS EXPIRE value (RFC 7314 3) of an authoritative answer to the SOA, AXFR or IXFR
+ * of a zone's apex asked with the option (in a transfer, its first message): for a
+ * secondary zone the seconds its copy has left, for a zone of our own its SOA EXPIRE.
+ * 1 when the option goes into the response. */
+static int expire_value(rd_ctx *c, uint32_t *val)
+{
+    if (!c->expire_req || !c->aa || !c->question_ok || c->rcode != RD_RCODE_NOERROR ||
+        (c->qtype != RD_T_SOA && c->qtype != RD_T_AXFR && c->qtype != RD_T_IXFR))
+        return 0;
+    rd_ctx_zone(c);                    /* a transfer's messages have not looked it up */
+    if (!c->zone || c->nlabels != zimg_origin_labels(c->zone)) return 0;
+    uint32_t at = c->db && c->db->zone_expire_at ? c->db->zone_expire_at[c->zone_index] : 0;
+    if (at) {
+        uint32_t now = (uint32_t)time(NULL);
+        *val = at > now ? at - now : 0;
+        return 1;
+    }
+    const zrrset *soa = zimg_find_rrset(c->zone, zimg_apex(c->zone), RD_T_SOA);
+    if (!soa || !soa->count) return 0;
+    const uint8_t *rd = zimg_base(c->zone) + soa->rdata_off;
+    uint16_t rdlen = rd_get16(rd);
+    if (rdlen < 20) return 0;
+    *val = rd_get32(rd + 2 + rdlen - 8);       /* SERIAL REFRESH RETRY EXPIRE MINIMUM */
+    return 1;
+}
+
 /* Header flags and counts, then the OPT record (RFC 6891 6.1.2) in the room kept for it. */
 size_t rd_finish(rd_ctx *c)
 {
     uint8_t *r = c->r;
     uint16_t arcount = c->count[2];
     if (c->has_edns) {
-        size_t olen = rd_opt_room(c);
+        size_t olen = rd_opt_room(c) - (c->expire_req ? 8u : 0u);   /* EXPIRE: below */
         if (c->len + olen <= c->cap) {
             uint8_t *o = r + c->len;
             uint16_t payload = c->db ? c->db->opt.max_udp_payload : 1232;
@@ -249,6 +277,18 @@ size_t rd_finish(rd_ctx *c)
                 rd_put16(o + p + 4, c->t->keepalive);
             }
             c->len += olen;
+            uint32_t expire;
+            /* the room was kept (rd_opt_room); a transfer's messages are bounded by cap */
+            if (expire_value(c, &expire) && c->len + 8 <= c->cap &&
+                (c->qtype != RD_T_SOA || c->len + 8 <= c->size_limit)) {
+                uint8_t *e = r + c->len;
+                rd_put16(e, RD_EDNS_EXPIRE);
+                rd_put16(e + 2, 4);
+                rd_put32(e + 4, expire);
+                c->len += 8;
+                olen += 8;
+                rd_put16(o + 9, (uint16_t)(olen - 11));
+            }
             /* RFC 8914 2: an extended error, when there is room left for it. */
             if (c->ede >= 0 && c->len + 6 <= c->size_limit && c->len + 6 <= c->cap) {
                 uint8_t *e = r + c->len;
@@ -256,7 +296,7 @@ size_t rd_finish(rd_ctx *c)
                 rd_put16(e + 2, 2);
                 rd_put16(e + 4, (uint16_t)c->ede);
                 c->len += 6;
-                rd_put16(o + 9, (uint16_t)(olen - 11 + 6));
+                rd_put16(o + 9, (uint16_t)(olen - 11 + 6));   /* EXPIRE counted in olen */
             }
             arcount++;
         }

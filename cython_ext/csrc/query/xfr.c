@@ -409,7 +409,7 @@ size_t rd_xfr_next(rd_xfr *x, uint8_t *out, size_t cap)
     rd_write_header(&c);
     if (s->nmsg_first) rd_write_question(&c);
     else c.question_ok = 0;
-    size_t room = 11 + (c.has_edns && c.nsid_req && s->db->opt.nsid_len ? 4u + s->db->opt.nsid_len : 0u);
+    size_t room = c.has_edns ? rd_opt_room(&c) : 11;   /* NSID, EXPIRE (RFC 7314) */
     if (s->tsig.key) room += rd_tsig_room(s->tsig.key);
     c.limit = c.cap > room ? c.cap - room : c.len;
     if (s->phase == PH_ONE) {

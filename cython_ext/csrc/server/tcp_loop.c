@@ -67,6 +67,7 @@ typedef struct tcp_conn {
     uint8_t streaming;           /* a transfer is being sent (xfr, xfr_db) */
     uint8_t on_ready;
     uint8_t registered;          /* in the epoll set (joins after its first turn) */
+    uint8_t probed;              /* its end-of-turn read was made (see loop_fresh) */
     uint32_t inlen;
     uint32_t out_off, out_len;
     int out_slot;                /* index of the output buffer held, -1: none */
@@ -79,6 +80,7 @@ typedef struct tcp_conn {
     tcp_link lru;                /* open: in L->lru, idle the longest first; free: free list */
     tcp_link wheel;
     tcp_link ready;              /* complete queries wait in `in`, or a stream goes on */
+    tcp_link fresh;              /* answered at accept, not yet in the epoll set */
     uint8_t client[16];          /* key of its client address */
     struct sockaddr_in6 peer;    /* large enough for both families */
     struct sockaddr_in6 local;   /* the address it came to (kept for dnstap only) */
@@ -119,7 +121,7 @@ typedef struct tcp_loop {
     uint32_t nconns;
     uint32_t nopen;
     uint8_t *inbufs;             /* nconns x RD_TCP_INBUF, touched only as used */
-    tcp_link free_list, lru, ready;
+    tcp_link free_list, lru, ready, fresh;
     tcp_link wheel[TCP_WHEEL_SLOTS];
     uint64_t wheel_now;          /* last tick the wheel was advanced to */
     tcp_client *clients;
@@ -338,6 +340,11 @@ static int conn_want(tcp_loop *L, tcp_conn *c)
     uint32_t want = c->waiting_out ? EPOLLOUT : (c->eof || c->streaming) ? 0 : EPOLLIN;
     if (c->registered && want == c->events)
         return 0;
+    if (!c->registered && want == EPOLLIN && !c->probed) {
+        if (link_empty(&c->fresh))
+            link_add_tail(&L->fresh, &c->fresh);    /* loop_fresh decides */
+        return 0;
+    }
     struct epoll_event ev = { .events = want, .data.u64 = conn_tag(L, c) };
     if (epoll_ctl(L->ep, c->registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, c->fd, &ev) == 0) {
         c->events = want;
@@ -366,6 +373,7 @@ static void conn_close(tcp_loop *L, tcp_conn *c, uint64_t *reason)
     c->gen++;
     link_del(&c->wheel);
     conn_ready(L, c, 0);
+    link_del(&c->fresh);
     link_del(&c->lru);
     client_release(L, c->client);
     link_add_tail(&L->free_list, &c->lru);
@@ -756,9 +764,29 @@ static void conn_open(tcp_loop *L, const tcp_listen *ln, int fd, const struct so
      * connection joins the epoll set at the end of that turn (conn_want); when nothing
      * came yet, it joins now. */
     uint32_t gen = c->gen;
+    c->probed = 0;
     conn_read(L, c);
-    if (c->gen == gen && !c->registered)
+    if (c->gen == gen && !c->registered && link_empty(&c->fresh)) {
+        c->probed = 1;                      /* nothing came yet: it joins now */
         conn_want(L, c);
+    }
+}
+
+/* Connections answered at accept this turn, before any joins the epoll set: a client
+ * that asks one question (the pattern of retries after TC=1) has often read its answer
+ * and closed by now, and one read finds that out; such a connection is closed without
+ * ever being added to (and removed from) the set.  The others join it now. */
+static void loop_fresh(tcp_loop *L)
+{
+    while (!link_empty(&L->fresh)) {
+        tcp_conn *c = TCP_OF(L->fresh.next, fresh);
+        link_del(&c->fresh);
+        c->probed = 1;
+        uint32_t gen = c->gen;
+        conn_read(L, c);
+        if (c->gen == gen && !c->registered)
+            conn_want(L, c);
+    }
 }
 
 static void loop_accept(tcp_loop *L, const tcp_listen *ln)
@@ -875,6 +903,7 @@ static void *loop_run(void *arg)
         for (int i = 0; i < n; i++)
             loop_event(L, &L->events[i]);
         loop_ready(L);
+        loop_fresh(L);
         wheel_advance(L);
         L->db = NULL;
         rd_rcu_quiescent(rcu);          /* the db is not used past this point (pins aside) */
@@ -933,6 +962,7 @@ static tcp_loop *loop_new(rd_tcp_set *set, int index, uint32_t pool,
     link_init(&L->free_list);
     link_init(&L->lru);
     link_init(&L->ready);
+    link_init(&L->fresh);
     for (int i = 0; i < TCP_WHEEL_SLOTS; i++)
         link_init(&L->wheel[i]);
     for (uint32_t i = 0; i < pool; i++) {
@@ -942,6 +972,7 @@ static tcp_loop *loop_new(rd_tcp_set *set, int index, uint32_t pool,
         c->in = L->inbufs + (size_t)i * RD_TCP_INBUF;
         link_init(&c->wheel);
         link_init(&c->ready);
+        link_init(&c->fresh);
         link_add_tail(&L->free_list, &c->lru);
     }
     for (int i = 0; i < L->nout; i++)
