@@ -185,7 +185,10 @@ def test_batch_answers_as_one_by_one(img):
     # rd_answer_batch (the UDP loop's call) takes each item's own client address
     db = db_with(img, cookie_secret=SECRET)
     valid = CC + server_cookie(SECRET, CC, CLIENT, int(time.time()))
-    qs = [query(cookie=CC), query("nope.example.com.", cookie=CC), query(cookie=valid), query()]
+    # two hours old: past RFC 9018 4.3's renewal and expiry, judged by the batch's clock
+    old = CC + server_cookie(SECRET, CC, CLIENT, int(time.time()) - 7200)
+    qs = [query(cookie=CC), query("nope.example.com.", cookie=CC), query(cookie=valid), query(),
+          query(cookie=old)]
     batch = _core.answer_batch(db, [q.to_wire() for q in qs], client=CLIENT)
     for q, b in zip(qs, batch):
         mb, mo = dns.message.from_wire(b), ask(db, q)
