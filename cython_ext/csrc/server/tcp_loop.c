@@ -356,16 +356,21 @@ static int conn_want(tcp_loop *L, tcp_conn *c)
     return 0;
 }
 
+/* A transfer stream ends (done, undone or closed): its slot and its database version go. */
+static void conn_stream_end(tcp_conn *c)
+{
+    rd_xfr_end(&c->xfr);
+    rd_db_unpin(c->xfr_db);
+    c->xfr_db = NULL;
+    c->streaming = 0;
+}
+
 static void conn_close(tcp_loop *L, tcp_conn *c, uint64_t *reason)
 {
     if (reason)
         (*reason)++;
-    if (c->streaming) {
-        rd_xfr_end(&c->xfr);
-        rd_db_unpin(c->xfr_db);
-        c->streaming = 0;
-        c->xfr_db = NULL;
-    }
+    if (c->streaming)
+        conn_stream_end(c);
     if (c->out_slot >= 0)
         L->out_free[L->nout_free++] = c->out_slot;
     close(c->fd);                 /* also removes it from the epoll set */
@@ -499,10 +504,7 @@ static int conn_stream(tcp_loop *L, tcp_conn *c)
         uint8_t *buf = L->arena;
         size_t n = rd_xfr_next(&c->xfr, buf + 2, 65535);
         if (n == 0) {
-            rd_xfr_end(&c->xfr);
-            rd_db_unpin(c->xfr_db);
-            c->xfr_db = NULL;
-            c->streaming = 0;
+            conn_stream_end(c);
             return conn_serve(L, c);        /* the queries that came after the transfer */
         }
         rd_put16(buf, (uint16_t)n);
@@ -640,10 +642,7 @@ static int conn_serve(tcp_loop *L, tcp_conn *c)
             c->recount += (uint32_t)(n - done);
             L->counters.output_throttled++;
             if (xfr) {                      /* its query comes after them: later too */
-                rd_xfr_end(&c->xfr);
-                rd_db_unpin(c->xfr_db);
-                c->xfr_db = NULL;
-                c->streaming = 0;
+                conn_stream_end(c);
                 L->counters.xfr_streams--;
                 xfr = 0;
             }
