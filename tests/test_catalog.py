@@ -106,13 +106,7 @@ def _knot_consumer_conf(workdir, port, catalog_name, primary):
     """Knot interpreting `catalog_name` (catalog-role: interpret) from robdns at
     `primary` (host, port); its members are transferred from robdns too (the template)."""
     import xfr_primaries as k
-    return "\n".join([
-        "server:", f'    rundir: "{workdir}"', f'    pidfile: "{workdir}/knot.pid"',
-        f"    listen: 127.0.0.1@{port}", "    udp-workers: 1", "    tcp-workers: 1",
-        "    background-workers: 1",
-        "log:", "  - target: stderr", "    any: info",
-        "database:", f'    storage: "{workdir}/db"',
-        "key:", f"  - id: {k.KEY_NAME}", f"    algorithm: {k.KEY_ALG}", f"    secret: {k.KEY_SECRET}",
+    return "\n".join(k.knot_conf_head(workdir, "127.0.0.1", port) + [
         "remote:", "  - id: robdns", f"    address: {primary[0]}@{primary[1]}", f"    key: {k.KEY_NAME}",
         "acl:", "  - id: from_robdns", f"    address: {primary[0]}", f"    key: {k.KEY_NAME}",
         "    action: notify",

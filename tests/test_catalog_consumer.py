@@ -160,12 +160,7 @@ def knot_conf(workdir, host, port, zones, notify_to):
     """A Knot primary of `zones` [(name, extra zone lines)]: transfers with the test key,
     NOTIFY to robdns."""
     k = xfr_primaries
-    lines = ["server:", f'    rundir: "{workdir}"', f'    pidfile: "{workdir}/knot.pid"',
-             f"    listen: {host}@{port}", "    udp-workers: 1", "    tcp-workers: 1",
-             "    background-workers: 1",
-             "log:", "  - target: stderr", "    any: info",
-             "database:", f'    storage: "{workdir}/db"',
-             "key:", f"  - id: {k.KEY_NAME}", f"    algorithm: {k.KEY_ALG}", f"    secret: {k.KEY_SECRET}",
+    lines = k.knot_conf_head(workdir, host, port) + [
              "remote:", "  - id: robdns", f"    address: {notify_to[0]}@{notify_to[1]}",
              f"    key: {k.KEY_NAME}",
              "acl:", "  - id: xfr", f"    address: {host}", f"    key: {k.KEY_NAME}",

@@ -41,14 +41,21 @@ def robdns_keys():
     return [{"name": KEY_NAME, "algorithm": KEY_ALG, "secret": KEY_SECRET}]
 
 
-def _knot_conf(workdir, host, port, origin, path, notify_to):
-    lines = [
+def knot_conf_head(workdir, host, port):
+    """The first lines of a test Knot's config: one worker of each kind, its run files in
+    `workdir`, logging to stderr, and the test key."""
+    return [
         "server:", f'    rundir: "{workdir}"', f'    pidfile: "{workdir}/knot.pid"',
         f"    listen: {host}@{port}", "    udp-workers: 1", "    tcp-workers: 1",
         "    background-workers: 1",
         "log:", "  - target: stderr", "    any: info",
         "database:", f'    storage: "{workdir}/db"',
         "key:", f"  - id: {KEY_NAME}", f"    algorithm: {KEY_ALG}", f"    secret: {KEY_SECRET}",
+    ]
+
+
+def _knot_conf(workdir, host, port, origin, path, notify_to):
+    lines = knot_conf_head(workdir, host, port) + [
         "acl:", "  - id: xfr", f"    address: {host}", f"    key: {KEY_NAME}",
         "    action: transfer",
     ]
