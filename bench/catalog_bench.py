@@ -38,25 +38,6 @@ from servers import OUT                    # noqa: E402
 CATALOG = "catalog.bench."
 
 
-def robdns_command(srv, zone_lines, server_extra=""):
-    """Write the config of a one-worker robdns bench server `srv` with `zone_lines` (the
-    text under `zones:`) and return its command line."""
-    conf = os.path.join(srv.tmp, "robdns.yaml")
-    with open(conf, "w") as f:
-        f.write(f"""server:
-  listen: ["127.0.0.1@{srv.port}"]
-  workers: 1
-  control: "{srv.tmp}/control.sock"
-  storage: "{srv.storage}"
-{server_extra}log:
-  level: warning
-zones:
-""")
-        for line in zone_lines:
-            f.write(line)
-    return [sys.executable, "-m", "robdns", "serve", "-c", conf]
-
-
 class Producer(mz.ManyRobdns):
     """robdns serving the N zones and the catalog of them, transfers open to 127.0.0.1."""
 
@@ -65,7 +46,7 @@ class Producer(mz.ManyRobdns):
         lines = [f'  - {{name: "{CATALOG}", catalog: {{role: producer}}, allow_transfer: {acl}}}\n']
         lines += (f'  - {{name: "{n}", file: "{self.zdir}/{n}zone", '
                   f'catalog_member: "{CATALOG}", allow_transfer: {acl}}}\n' for n in self.names)
-        return robdns_command(self, lines, "  xfr: {max_transfers: 64}\n")
+        return mz.robdns_command(self, lines, "  xfr: {max_transfers: 64}\n")
 
 
 class RobdnsConsumer(servers.Robdns):
@@ -74,7 +55,7 @@ class RobdnsConsumer(servers.Robdns):
         self.primary = primary
 
     def command(self):
-        return robdns_command(self, [
+        return mz.robdns_command(self, [
             f'  - name: "{CATALOG}"\n',
             f'    file: "{self.storage}/catalog.bench.zone"\n',
             f'    primaries: [{{address: "127.0.0.1@{self.primary}"}}]\n',

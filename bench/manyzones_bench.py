@@ -152,26 +152,33 @@ def wait_all(server, names, limit):
 
 # ---------------------------------------------------------------- the servers
 
+def robdns_command(srv, zone_lines, server_extra=""):
+    """Write the config of a one-worker robdns bench server `srv` with `zone_lines` (the
+    text under `zones:`) and return its command line."""
+    conf = os.path.join(srv.tmp, "robdns.yaml")
+    with open(conf, "w") as f:
+        f.write(f"""server:
+  listen: ["127.0.0.1@{srv.port}"]
+  workers: 1
+  control: "{srv.tmp}/control.sock"
+  storage: "{srv.storage}"
+{server_extra}log:
+  level: warning
+zones:
+""")
+        for line in zone_lines:
+            f.write(line)
+    return [sys.executable, "-m", "robdns", "serve", "-c", conf]
+
+
 class ManyRobdns(servers.Robdns):
     def __init__(self, zdir, names, storage, port=None, cpu=None):
         super().__init__(os.path.join(zdir, names[0] + "zone"), names[0], port, cpu, 1, storage=storage)
         self.zdir, self.names = zdir, names
 
     def command(self):
-        conf = os.path.join(self.tmp, "robdns.yaml")
-        with open(conf, "w") as f:
-            f.write(f"""server:
-  listen: ["127.0.0.1@{self.port}"]
-  workers: 1
-  control: "{self.tmp}/control.sock"
-  storage: "{self.storage}"
-log:
-  level: warning
-zones:
-""")
-            for n in self.names:
-                f.write(f'  - {{name: "{n}", file: "{self.zdir}/{n}zone"}}\n')
-        return [sys.executable, "-m", "robdns", "serve", "-c", conf]
+        return robdns_command(self, [f'  - {{name: "{n}", file: "{self.zdir}/{n}zone"}}\n'
+                                     for n in self.names])
 
     def reload(self):
         # SIGHUP, as systemd's ExecReload sends it (`robdns ctl reload` would add a Python
