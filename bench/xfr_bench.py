@@ -191,11 +191,32 @@ def timed_secondary(kind, primary):
     try:
         if dt is None:
             raise RuntimeError(f"{kind} secondary of {primary.name} never answered")
-        sec_cpu = procfs.cpu_seconds(procfs.process_tree(sec.proc.pid))
+        sec_user, sec_sys = user_sys_seconds(procfs.process_tree(sec.proc.pid))
         cpu = procfs.cpu_seconds(primary.pids()) - cpu0
     finally:
         sec.stop()
-    return {"seconds": round(dt, 3), "secondary_cpu": round(sec_cpu, 3), "primary_cpu": round(cpu, 3)}
+    return {"seconds": round(dt, 3), "secondary_cpu": round(sec_user + sec_sys, 3),
+            "secondary_sys": round(sec_sys, 3), "primary_cpu": round(cpu, 3)}
+
+
+def user_sys_seconds(pids):
+    """utime and stime (seconds) summed over every thread of the processes: the kernel's
+    share of a secondary's work (receiving the stream) apart from its own."""
+    user = sys_ = 0
+    for pid in pids:
+        try:
+            tids = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                    st = procfs.parse_stat(f.read())
+            except (OSError, ValueError, IndexError):
+                continue
+            user += st["utime"]
+            sys_ += st["stime"]
+    return user / procfs.CLK_TCK, sys_ / procfs.CLK_TCK
 
 
 def first_transfers(primaries, rounds):
@@ -212,7 +233,7 @@ def first_transfers(primaries, rounds):
                 res = timed_secondary(kind, primaries[name])
                 runs[name][kind].append(res)
                 print(f"  round {r + 1}: {name} -> {kind}: first transfer {res['seconds']:.3f} s, "
-                      f"secondary CPU {res['secondary_cpu']:.2f} s, primary CPU "
+                      f"secondary CPU {res['secondary_cpu']:.2f} s (system {res['secondary_sys']:.2f}), primary CPU "
                       f"{res['primary_cpu']:.2f} s", flush=True)
     out = {}
     for name in names:
@@ -220,7 +241,7 @@ def first_transfers(primaries, rounds):
         for kind in KINDS:
             rs = runs[name][kind]
             out[name][kind] = {"runs": rs, **{k: round(statistics.median(x[k] for x in rs), 3)
-                                              for k in ("seconds", "secondary_cpu", "primary_cpu")}}
+                                              for k in ("seconds", "secondary_cpu", "secondary_sys", "primary_cpu")}}
     return out
 
 
@@ -392,8 +413,9 @@ def main(argv=None):
             r = data["first"][name][kind]
             per = " ".join(ratio(a["seconds"], b["seconds"])
                            for a, b in zip(r["runs"], k["runs"]))
-            lines.append(f"  {kind:5} from {name} {r['seconds']:7.3f} ({r['secondary_cpu']:.2f})   "
-                         f"from knot {k['seconds']:7.3f} ({k['secondary_cpu']:.2f})   "
+            lines.append(f"  {kind:5} from {name} {r['seconds']:7.3f} ({r['secondary_cpu']:.2f}, "
+                         f"sys {r['secondary_sys']:.2f})   from knot {k['seconds']:7.3f} "
+                         f"({k['secondary_cpu']:.2f}, sys {k['secondary_sys']:.2f})   "
                          f"time ratio {ratio(r['seconds'], k['seconds'])} (rounds: {per}), "
                          f"secondary CPU ratio {ratio(r['secondary_cpu'], k['secondary_cpu'])}")
     r, k = data["cpu"]["robdns"], data["cpu"]["knot"]
