@@ -82,6 +82,26 @@ def cpu_ticks(pids):
     return sum(cpu_ticks_by_thread(pids).values())
 
 
+def context_switches(pids):
+    """Sum of voluntary and involuntary context switches (/proc/PID/task/TID/status) over
+    every thread of the given processes: a thread that blocks in recvmmsg and is woken
+    by the next datagram counts one voluntary switch per wake-up."""
+    vol = invol = 0
+    for pid in pids:
+        try:
+            tids = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                st = parse_status(_read(f"/proc/{pid}/task/{tid}/status"))
+            except OSError:
+                continue
+            vol += int(st.get("voluntary_ctxt_switches", 0))
+            invol += int(st.get("nonvoluntary_ctxt_switches", 0))
+    return {"voluntary": vol, "nonvoluntary": invol}
+
+
 def cpu_seconds(pids):
     return cpu_ticks(pids) / CLK_TCK
 
