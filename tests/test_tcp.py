@@ -669,9 +669,10 @@ def test_listener_options_and_a_fast_open_client(srv):
 
 def test_per_worker_limits_from_the_configuration():
     from robdns import config, tcp_workers
-    tcp = config.TcpConfig(max_connections=256, idle_timeout=2.5, max_pipelined=100)
+    tcp = config.TcpConfig(max_connections=256, idle_timeout=2.5, max_pipelined=100, hold_us=50)
     assert tcp_workers.limits(tcp, 2) == {"max_connections": 128, "max_per_client": 32,
-                                          "idle_timeout_ms": 2500, "max_pipelined": 100}
+                                          "idle_timeout_ms": 2500, "max_pipelined": 100,
+                                          "hold_us": 50}
     small = config.TcpConfig(max_connections=5)
     assert tcp_workers.limits(small, 1)["max_per_client"] == 5      # never above the limit
     assert tcp_workers.per_client(20) == 8                          # at least 8
