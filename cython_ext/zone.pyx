@@ -414,11 +414,13 @@ cdef object _image_node_text(ZoneImage img, znode_id n):
 # ---------------------------------------------------------------- compiling
 
 cdef ZoneImage _build_image(str origin_text, bytes origin, rd_rrlist *l, rd_msgs *m,
-                            object nsec3_max_iterations=None, bint free_records=False):
+                            object nsec3_max_iterations=None, bint free_records=False,
+                            bint consume=False):
     """zimg_build on a filled record list; raises ZoneError with every message on error.
     nsec3_max_iterations: the NSEC3 iteration count above which the zone is refused
     (None: ZIMG_NSEC3_ITERATIONS_DEFAULT, RFC 9276).  free_records: the caller has no use
-    for l's records once the image is built (l keeps its file names)."""
+    for l's records once the image is built (l keeps its file names).  consume: records
+    without lines (a transfer's), given back inside the build (zimg_build_consume)."""
     from robdns.errors import ZoneError
     cdef size_t size = 0
     cdef zimg *z
@@ -431,7 +433,10 @@ cdef ZoneImage _build_image(str origin_text, bytes origin, rd_rrlist *l, rd_msgs
     if zimg_check_nsec3_iterations(l, nsec3_max, m):
         raise ZoneError(origin_text, _zimg_format_messages(l, m), m.errors)
     with nogil:
-        z = zimg_build(o, l, m, &size)
+        if consume:
+            z = zimg_build_consume(o, l, m, &size)
+        else:
+            z = zimg_build(o, l, m, &size)
         # The records are in the image now: give their memory back before the precompute
         # pass grows the image, so that the peak holds the image or the records, not both
         # (the file names stay, for messages and source_files).
