@@ -123,10 +123,7 @@ cdef const char *_utf8(object s, Py_ssize_t *n, list keep) except NULL:
         return <const char *>(<bytes>b)
 
 
-cdef extern from "pthread.h" nogil:
-    ctypedef unsigned long pthread_t
-    int pthread_create(pthread_t *t, const void *attr, void *(*run)(void *) noexcept nogil, void *arg)
-    int pthread_join(pthread_t t, void **ret)
+# pthread_create and pthread_join: declared in zone.pyx (included before this file).
 
 
 # The fingerprints of zones [lo, hi) of one source_fingerprints call.
