@@ -221,6 +221,7 @@ class Config:
     workers: int = 1                 # resolved: "auto" becomes the number of usable cores
     pin_workers: bool = True
     udp_batch: int = 64              # datagrams per recvmmsg/sendmmsg
+    udp_hold_us: int = 0             # wait after a small batch for more (udp_loop.c); 0: never
     identity: str = ""               # CHAOS id.server / hostname.bind; "" = refused
     version: str = ""                # CHAOS version.bind; "" = refused
     nsid: bytes = b""                # RFC 5001 NSID payload; empty = off
@@ -294,7 +295,7 @@ def default_control_socket():
 
 # Every key of the file, by section (dist/robdns.yaml documents each one).
 TOP_KEYS = ("server", "zones", "keys", "log", "xdp")
-SERVER_KEYS = ("xfr", "listen", "workers", "pin_workers", "udp_batch", "identity", "version", "nsid",
+SERVER_KEYS = ("xfr", "listen", "workers", "pin_workers", "udp_batch", "udp_hold_us", "identity", "version", "nsid",
                "max_udp_payload", "user", "group", "control", "storage", "tcp", "rrl",
                "include_policy", "nsec3_max_iterations", "cookies", "http", "dnstap")
 TCP_KEYS = ("enabled", "max_connections", "idle_timeout", "max_pipelined", "hold_us")
@@ -567,6 +568,8 @@ class _Validator:
             out["pin_workers"] = self.boolean("server.pin_workers", s["pin_workers"])
         if "udp_batch" in s:
             out["udp_batch"] = self.integer("server.udp_batch", s["udp_batch"], 1, 1024)
+        if "udp_hold_us" in s:
+            out["udp_hold_us"] = self.integer("server.udp_hold_us", s["udp_hold_us"], 0, 1000)
         for k in ("identity", "version"):
             if k in s and s[k] is not None:
                 out[k] = self.string(f"server.{k}", s[k], 255)
