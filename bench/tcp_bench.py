@@ -64,22 +64,9 @@ def dnsperf_tcp(port, queries, duration, clients, qps=None):
 
 
 def wakeups(pids):
-    """Context switches (voluntary + involuntary) summed over every thread of the given
-    processes (/proc/PID/task/TID/status, proc(5)): a thread that blocks in epoll_wait
-    and is woken again counts one voluntary switch, so this counts the server's wake-ups."""
-    total = 0
-    for pid in pids:
-        try:
-            tids = os.listdir(f"/proc/{pid}/task")
-        except OSError:
-            continue
-        for tid in tids:
-            try:
-                st = procfs.status(f"{pid}/task/{tid}")
-            except OSError:
-                continue
-            total += int(st.get("voluntary_ctxt_switches", 0)) + int(st.get("nonvoluntary_ctxt_switches", 0))
-    return total
+    """Context switches of every thread of the given processes: a thread that blocks in
+    epoll_wait and is woken again counts one, so this counts the server's wake-ups."""
+    return sum(procfs.context_switches(pids).values())
 
 
 def time_ctl_status(control, stop, out):
