@@ -240,7 +240,7 @@ class Daemon:
         if self.listeners.udp:
             self.workers = _core.UdpWorkers(
                 self.listeners.udp, self.cfg.udp_batch, dataclasses.asdict(self.cfg.rrl),
-                dnstap=self.dnstap, dnstap_first=0)
+                dnstap=self.dnstap, dnstap_first=0, hold_us=self.cfg.udp_hold_us)
         if self.listeners.tcp:
             # The C TCP loops stream zone transfers themselves (query/xfr.c).
             self.tcp = tcp_workers.start(self.listeners, self.cfg.tcp, self.cfg.workers,
