@@ -238,6 +238,7 @@ cdef rd_tcp_limits _tcp_limits(dict limits) except *:
     c.max_per_client = limits["max_per_client"]
     c.idle_timeout_ms = limits["idle_timeout_ms"]
     c.max_pipelined = limits["max_pipelined"]
+    c.hold_us = limits.get("hold_us", RD_TCP_HOLD_US)
     if not (c.max_connections >= 1 and c.max_per_client >= 1 and c.idle_timeout_ms >= 1
             and c.max_pipelined >= 1):
         raise ValueError(f"bad TCP limits: {limits!r}")
@@ -250,7 +251,8 @@ cdef class TcpWorkers:
     listeners: list of (socket.socket, worker: int), listening, one per worker per address
     (SO_REUSEPORT); cpus: the core of each worker (-1: not pinned); pool: connections each
     worker can hold (fixed at start); limits: dict of max_connections, max_per_client
-    (per worker), idle_timeout_ms, max_pipelined.  The sockets are kept referenced (open)
+    (per worker), idle_timeout_ms, max_pipelined, hold_us (optional: the wake-up hold,
+    RD_TCP_HOLD_US by default).  The sockets are kept referenced (open)
     until this object is closed; stop() joins the threads and closes their connections.
     """
     cdef rd_tcp_set *set
