@@ -113,6 +113,12 @@ def main(argv=None):
                                    "memory_kb": procfs.memory_kb(s.pids())}
         for kind, r in data["first"].items():
             print(f"  {kind:6} serving after {r['seconds']:.2f} s; memory {r['memory_kb']}", flush=True)
+        t = data["first"]["robdns"]["transfer"] or {}
+        # where robdns' time goes: spawn to the request (start, config), the transfer
+        # received and parsed, the image built (build, precompute, checks)
+        print(f"  robdns phases: receive {t.get('receive_seconds')} s, build "
+              f"{t.get('build_seconds')} s, the rest (start, publish, first answer) "
+              f"{round(seconds - (t.get('seconds') or 0), 3)} s", flush=True)
 
         old = genzone_serial(zfile)
         # changed_zone changes every (1/fraction)-th A record: count them first

@@ -108,10 +108,10 @@ cdef class XfrIn:
                     rc = rd_xfrin_apply(self.x, current.img, &out)
                 if rc != 0:
                     raise IxfrApplyError(self.x.err.decode("utf-8", "replace"))
-                return _build_image(self.origin, ow, &out, &m, None, True)
+                return _build_image(self.origin, ow, &out, &m, None, True, True)
             rd_rrlist_file(&self.x.zone, b"<transfer>")
             # the records go once the image holds them (zone_records() is empty after)
-            return _build_image(self.origin, ow, &self.x.zone, &m, None, True)
+            return _build_image(self.origin, ow, &self.x.zone, &m, None, True, True)
         finally:
             rd_rrlist_free(&out)
             rd_msgs_free(&m)

@@ -128,6 +128,10 @@ def test_secondary_follows_primary(robdns_server, kind, binary, change_kind):
         st = zone_status(srv)
         assert st["role"] == "secondary" and st["primary"] == p.address
         assert st["last_transfer"]["kind"] == "axfr" and st["last_error"] is None
+        # the transfer's time is told in its two phases (receive and parse, then build)
+        t = st["last_transfer"]
+        assert t["receive_seconds"] > 0 and t["build_seconds"] > 0
+        assert abs(t["receive_seconds"] + t["build_seconds"] - t["seconds"]) <= 0.002
         assert st["next_refresh"] > time.time() and st["expires_at"] > time.time()
         # a change at the primary: a few records differ, one goes, one comes
         p.update(zone_text(2, changed=(3, 7, 11), extra="new A 192.0.2.77\n").replace(

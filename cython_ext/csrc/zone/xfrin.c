@@ -132,7 +132,23 @@ static int keep(rd_xfrin *x, rd_rrlist *l, const uint8_t *owner, uint16_t type, 
     if (rd_rrlist_add(l, owner, type, rclass, ttl, rd, (uint16_t)rdlen, 0,
                       (uint32_t)x->records) != 0)
         return fail(x, "out of memory");
-    l->rr[l->n - 1].flags = flags;
+    rd_rr *rr = &l->rr[l->n - 1];
+    rr->flags = flags;
+    /* A primary sends a name's records together (RFC 5936 2.2 asks no order, but Knot,
+     * NSD, BIND and robdns walk their trees): when the owner is the previous record's,
+     * byte for byte, the record shares its bytes and the copy just stored (the owner,
+     * then the rdata, at the arena's end) moves down over it.  The arena holds each
+     * owner about once, and zimg_build's index takes its same-owner shortcut. */
+    if (l->n > 1) {
+        uint32_t prev = l->rr[l->n - 2].owner;
+        size_t ol = rd_name_len(owner);
+        if (rr->rdata == rr->owner + ol && memcmp(l->arena + prev, l->arena + rr->owner, ol) == 0) {
+            memmove(l->arena + rr->owner, l->arena + rr->rdata, rdlen);
+            rr->rdata = rr->owner;
+            rr->owner = prev;
+            l->alen -= ol;
+        }
+    }
     return 0;
 }
 

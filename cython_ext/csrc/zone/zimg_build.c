@@ -720,11 +720,25 @@ static int fill_nodes(builder *b)
     return 0;
 }
 
+/* The owner of a record as written, or once the records are given back, the name of
+ * the node of rrset gi (lower-case): the last node whose rrsets start at or before it. */
+static const uint8_t *rr_owner_or_node(const builder *b, const rd_rr *rr, size_t gi)
+{
+    if (rr) return rr_owner(b, rr);
+    uint32_t lo = 0, hi = b->nn;               /* fn[lo].rrset_first <= gi < fn[hi]'s */
+    while (hi - lo > 1) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (b->fn[mid].rrset_first <= gi) lo = mid; else hi = mid;
+    }
+    return b->base + b->fn[lo].name_off;
+}
+
 /* 5. Additional-section lists of NS/MX/SRV/SVCB/HTTPS, and the missing-glue check:
- * both resolve each target with a lookup in the image itself. */
+ * both resolve each target with a lookup in the image itself, and read the target from
+ * the image's copy of the rdata (the rrset's records in order, duplicates left out), so
+ * that zimg_build_consume has given the records back by now. */
 static void link_targets(builder *b)
 {
-    const rd_rrlist *l = b->l;
     zimg *z = b->z;
     char nb[RD_NAME_MAX * 4 + 1], nb2[RD_NAME_MAX * 4 + 1];
     uint32_t *addl_v = (uint32_t *)(b->base + b->o_addl);
@@ -735,11 +749,14 @@ static void link_targets(builder *b)
         int toff = zimg_target_offset(r->type);
         const brrset *g = &b->brs[gi];
         size_t start = naddl;
+        const uint8_t *p = b->base + r->rdata_off;
         for (uint32_t k = g->first; k < g->end; k++) {
             if (b->dup[b->ord[k]]) continue;
-            const rd_rr *rr = &l->rr[b->ord[k]];
+            const rd_rr *rr = zb_rec(b, b->ord[k]);   /* for messages only */
+            const uint8_t *rd = p + 2;
+            p += 2 + (size_t)rd_get16(p);
             uint8_t t[RD_NAME_MAX + 1];
-            rd_name_lower_copy(t, rr_rdata(b, rr) + toff);
+            rd_name_lower_copy(t, rd + toff);
             if (!rd_name_is_sub(t, b->origin)) continue;    /* not ours to supply */
             zlookup lk;
             zimg_lookup(z, t, rd_name_labels(t), &lk);
@@ -757,15 +774,15 @@ static void link_targets(builder *b)
                    named-checkzone and kzonecheck report it. */
                 zb_msg(b, RD_MSG_ERROR, rr, "%s NS %s: missing glue, the name server has no "
                        "address records (A or AAAA)",
-                       rd_name_to_text(rr_owner(b, rr), nb, sizeof nb),
-                       rd_name_to_text(rr_rdata(b, rr) + toff, nb2, sizeof nb2));
+                       rd_name_to_text(rr_owner_or_node(b, rr, gi), nb, sizeof nb),
+                       rd_name_to_text(rd + toff, nb2, sizeof nb2));
             } else {
                 /* in-zone authoritative name without addresses: BIND says error, Knot
                    says nothing; a resolver can still ask for it, so only warn */
                 zb_msg(b, RD_MSG_WARNING, rr, "%s NS %s: the name server has no address "
                        "records (A or AAAA)",
-                       rd_name_to_text(rr_owner(b, rr), nb, sizeof nb),
-                       rd_name_to_text(rr_rdata(b, rr) + toff, nb2, sizeof nb2));
+                       rd_name_to_text(rr_owner_or_node(b, rr, gi), nb, sizeof nb),
+                       rd_name_to_text(rd + toff, nb2, sizeof nb2));
             }
         }
         if (naddl > start) {
@@ -780,11 +797,13 @@ static void link_targets(builder *b)
     z->size = (uint32_t)b->total;
 }
 
-zimg *zimg_build(const uint8_t *origin, const rd_rrlist *l, rd_msgs *msgs, size_t *size_out)
+static zimg *build(const uint8_t *origin, const rd_rrlist *l, rd_rrlist *consume, rd_msgs *msgs,
+                   size_t *size_out)
 {
     builder b;
     memset(&b, 0, sizeof b);
     b.l = l;
+    b.consume = consume;
     b.msgs = msgs;
     zimg *z = NULL;
     size_t total = 0;
@@ -807,6 +826,15 @@ zimg *zimg_build(const uint8_t *origin, const rd_rrlist *l, rd_msgs *msgs, size_
     z = b.z;
     if (b.errors) goto fail;
     fill_rrsets(&b);
+    if (b.consume) {
+        /* every record is in the image now (the messages of fill_rrsets are made): give
+           the records back before the nodes and names are written, so that the peak
+           holds the records with half the image, not with all of it */
+        free(b.consume->rr); b.consume->rr = NULL;
+        b.consume->n = b.consume->cap = 0;
+        free(b.consume->arena); b.consume->arena = NULL;
+        b.consume->alen = b.consume->acap = 0;
+    }
     if (fill_nodes(&b) != 0) goto nomem;
     prof("fill");
     /* the build-time names are no longer needed: lookups below use the image's own */
@@ -846,6 +874,16 @@ fail:
 done:
     builder_free(&b);
     return z;
+}
+
+zimg *zimg_build(const uint8_t *origin, const rd_rrlist *l, rd_msgs *msgs, size_t *size_out)
+{
+    return build(origin, l, NULL, msgs, size_out);
+}
+
+zimg *zimg_build_consume(const uint8_t *origin, rd_rrlist *l, rd_msgs *msgs, size_t *size_out)
+{
+    return build(origin, l, l, msgs, size_out);
 }
 
 void zimg_free(zimg *z) { free(z); }

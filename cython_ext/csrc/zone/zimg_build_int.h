@@ -24,6 +24,7 @@ typedef struct brrset {
 
 typedef struct builder {
     const rd_rrlist *l;
+    rd_rrlist *consume;                /* zimg_build_consume: l, whose records go once copied */
     rd_msgs *msgs;
     size_t errors;                     /* errors this build reported */
     uint8_t origin[RD_NAME_MAX + 1];   /* lower-case */
@@ -60,6 +61,13 @@ typedef struct builder {
 
 static inline const uint8_t *rr_owner(const builder *b, const rd_rr *rr) { return b->l->arena + rr->owner; }
 static inline const uint8_t *rr_rdata(const builder *b, const rd_rr *rr) { return b->l->arena + rr->rdata; }
+
+/* Record i of the list, or NULL once zimg_build_consume gave the records back (messages
+ * then name the zone's main file without a line: a transfer has no lines anyway). */
+static inline const rd_rr *zb_rec(const builder *b, uint32_t i)
+{
+    return b->l->rr && i != RD_NONE ? &b->l->rr[i] : NULL;
+}
 
 /* Report at a record's FILE:LINE (rr NULL: the zone's main file, no line). */
 void zb_msg(builder *b, int sev, const rd_rr *rr, const char *fmt, ...)

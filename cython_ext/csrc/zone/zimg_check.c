@@ -60,7 +60,7 @@ void zb_check_apex(builder *b)
     if (soa < 0)
         zb_msg(b, RD_MSG_ERROR, NULL, "%s: no SOA record at the zone apex", nb);
     else if (ar[soa].count > 1)
-        zb_msg(b, RD_MSG_ERROR, &b->l->rr[zb_second_record(b, &b->brs[apex->rrset_first + soa])],
+        zb_msg(b, RD_MSG_ERROR, zb_rec(b, zb_second_record(b, &b->brs[apex->rrset_first + soa])),
                "%s: more than one SOA record at the apex", nb);
     if (!ns) zb_msg(b, RD_MSG_ERROR, NULL, "%s: no NS records at the zone apex", nb);
 }
@@ -68,7 +68,6 @@ void zb_check_apex(builder *b)
 void zb_check_nodes(builder *b)
 {
     char nb[RD_NAME_MAX * 4 + 1], nb2[RD_NAME_MAX * 4 + 1];
-    const rd_rr *rrs = b->l->rr;
     for (uint32_t v = 0; v < b->nn; v++) {
         const znode *nd = &b->fn[v];
         const zrrset *r = b->rs + nd->rrset_first;
@@ -81,7 +80,7 @@ void zb_check_nodes(builder *b)
             if (node_first == RD_NONE || g[k].min_rec < node_first) node_first = g[k].min_rec;
             uint16_t t = r[k].type;
             if (t == RD_T_SOA && v != 0)
-                zb_msg(b, RD_MSG_ERROR, &rrs[g[k].min_rec], "%s: SOA record not at the zone apex",
+                zb_msg(b, RD_MSG_ERROR, zb_rec(b, g[k].min_rec), "%s: SOA record not at the zone apex",
                        rd_name_to_text(nm, nb, sizeof nb));
             if (t == RD_T_CNAME) cname = (int)k;
             else if (t != RD_T_RRSIG && t != RD_T_NSEC && t != T_KEY &&
@@ -89,18 +88,18 @@ void zb_check_nodes(builder *b)
                 other = (int)k;
             /* RFC 2181 10.1: one CNAME per name; RFC 6672 2.4: one DNAME per name */
             if ((t == RD_T_CNAME || t == RD_T_DNAME) && r[k].count > 1)
-                zb_msg(b, RD_MSG_ERROR, &rrs[zb_second_record(b, &g[k])], "%s: more than one %s record",
+                zb_msg(b, RD_MSG_ERROR, zb_rec(b, zb_second_record(b, &g[k])), "%s: more than one %s record",
                        rd_name_to_text(nm, nb, sizeof nb), t == RD_T_CNAME ? "CNAME" : "DNAME");
         }
         if (cname >= 0 && other >= 0) {
             /* RFC 1034 3.6.2, RFC 2181 10.1: a CNAME owner has no other data (RRSIG, NSEC
                and KEY excepted: RFC 4035 2.5).  Report at whichever came second. */
             uint32_t at = g[cname].min_rec > g[other].min_rec ? g[cname].min_rec : g[other].min_rec;
-            zb_msg(b, RD_MSG_ERROR, &rrs[at], "%s: CNAME and other data", rd_name_to_text(nm, nb, sizeof nb));
+            zb_msg(b, RD_MSG_ERROR, zb_rec(b, at), "%s: CNAME and other data", rd_name_to_text(nm, nb, sizeof nb));
         }
         if (nd->flags & ZN_BELOW_DNAME) {
             /* RFC 6672 2.3: a DNAME owner has no descendants */
-            zb_msg(b, RD_MSG_ERROR, &rrs[node_first], "%s: data below the DNAME at %s",
+            zb_msg(b, RD_MSG_ERROR, zb_rec(b, node_first), "%s: data below the DNAME at %s",
                    rd_name_to_text(nm, nb, sizeof nb),
                    rd_name_to_text(b->base + b->fn[nd->dname].name_off, nb2, sizeof nb2));
         }

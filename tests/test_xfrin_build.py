@@ -1,0 +1,96 @@
+"""test_xfrin_build — a transfer's image is built by zimg_build_consume, which gives the
+records back inside the build (before the nodes are laid out) and reads the NS/MX/SRV
+targets of the additional lists from the image: the image is, byte for byte, the one
+the plain build makes of the same records, and the checks that run after the records
+are gone still report (without a line, which a transfer never had)."""
+
+import dns.name
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from robdns import _core
+from robdns.errors import ZoneError
+from test_xfrin import BASE, render, rr, soa, zones
+
+
+def wire(r):
+    name, ttl, rd = rr(*r)
+    return (name.to_wire(), ttl, 1, rd.rdtype, rd.to_wire())
+
+
+def transferred(records, serial=7, per_msg=5):
+    """The XfrIn of an AXFR of `records` (the SOA added at both ends), fed whole."""
+    x = _core.XfrIn("example.net.", "AXFR", 4242)
+    for m in render([soa(serial)] + records + [soa(serial)], per_msg=per_msg):
+        x.feed(m)
+    assert x.done and x.kind == "axfr"
+    return x
+
+
+def plain(records, serial=7):
+    return _core._compile_zone_records("example.net.", [wire(r) for r in [soa(serial)] + records])
+
+
+# targets inside the zone, with and without addresses, below a cut and not: every branch
+# of the additional-list pass
+TARGETED = st.lists(st.sampled_from([
+    ("@", 3600, "MX", "10 mail"), ("@", 3600, "MX", "20 Mail.example.net."),
+    ("mail", 300, "A", "192.0.2.25"), ("mail", 300, "AAAA", "2001:db8::25"),
+    ("_sip._udp", 60, "SRV", "0 5 5060 sip"), ("sip", 60, "A", "192.0.2.50"),
+    ("@", 3600, "MX", "30 nowhere.example.org."), ("svc", 60, "MX", "0 mail"),
+    ("sub", 3600, "NS", "ns.sub"), ("ns.sub", 3600, "A", "192.0.2.53"),
+    ("sub", 3600, "NS", "ns.elsewhere.example."), ("www", 300, "A", "192.0.2.80"),
+    ("www", 300, "A", "192.0.2.81"), ("WWW", 300, "AAAA", "2001:db8::80"),
+]), max_size=14, unique=True)
+
+
+@settings(max_examples=80, deadline=None)
+@given(zones(), TARGETED, st.integers(1, 9))
+def test_transfer_image_is_the_plain_build(extra, targeted, per_msg):
+    x = transferred(BASE + targeted + extra, per_msg=per_msg)
+    # the plain build of the very records the transfer read (names in rdata come out of
+    # the sender's compression in the case it compressed them to)
+    received = x.zone_records()
+    try:
+        want = _core._compile_zone_records("example.net.", received)
+    except ZoneError as e:
+        # an invalid mix (a CNAME beside other data, ...): the transfer fails alike
+        with pytest.raises(ZoneError) as xe:
+            x.image()
+        assert xe.value.errors == e.errors
+        return
+    got = x.image()
+    assert _core.image_to_bytes(got) == _core.image_to_bytes(want)
+    assert x.zone_records() == []       # given back
+
+
+def test_checks_after_the_records_are_gone_still_report():
+    # missing glue (the additional-list pass) and CNAME beside other data (the node
+    # checks) both run once the records are given back: same reasons, no line
+    records = BASE + [("sub", 3600, "NS", "ns.sub"), ("alias", 300, "CNAME", "www"),
+                      ("alias", 300, "TXT", '"x"'), ("www", 300, "A", "192.0.2.1")]
+    with pytest.raises(ZoneError) as plain_err:
+        plain(records)
+    with pytest.raises(ZoneError) as xfr_err:
+        transferred(records).image()
+
+    def reasons(e):
+        return sorted(m.split(": ", 1)[1] for m in e.value.messages)
+    assert reasons(xfr_err) == reasons(plain_err)
+    assert any("missing glue" in m for m in reasons(xfr_err))
+    assert any("CNAME and other data" in m for m in reasons(xfr_err))
+    # a transfer has no lines: "<transfer>: error: ..."
+    assert all(m.startswith("<transfer>: ") for m in xfr_err.value.messages), xfr_err.value.messages
+
+
+def test_records_of_one_owner_keep_their_case():
+    # consecutive records of one owner share its bytes in the record list only when they
+    # are the same bytes: a name sent in another case keeps it (RFC 4343: case is data)
+    records = BASE + [("www", 300, "A", "192.0.2.1"), ("www", 300, "A", "192.0.2.2"),
+                      ("WWW", 300, "AAAA", "2001:db8::1"), ("www", 300, "TXT", '"t"')]
+    # one record a message: no compression pointer brings one owner's case to another
+    got = [o for o, *_ in transferred(records, per_msg=1).zone_records()]
+    want = [dns.name.from_text(r[0], dns.name.from_text("example.net.")).to_wire()
+            for r in [soa(7)] + records]
+    assert got == want
