@@ -80,14 +80,14 @@ def parse_dnsperf(text):
     return out
 
 
-def dnsperf_command(port, queries, duration, load, dnssec=False):
+def dnsperf_command(port, queries, duration, load, dnssec=False, rate=40000):
     cmd = ["taskset", "-c", str(CLIENT_CPU), "dnsperf", "-s", "127.0.0.1", "-p", str(port),
            "-d", queries, "-l", str(duration), "-T", "1", "-c", "4", "-q", "500",
            # 4 MiB client socket buffers: responses dropped at dnsperf's own sockets
            # (large DNSSEC answers overflow the default) must not count as the server's losses.
            "-b", "4096"]
     if load == "fixed":
-        cmd += ["-Q", "40000"]
+        cmd += ["-Q", str(rate)]
     if dnssec:
         cmd += ["-D"]      # EDNS(0) with DO set (RFC 3225): signatures and proofs in answers
     return cmd
@@ -142,16 +142,18 @@ def parse_perf_stat(text):
 
 
 def robdns_batches(server):
-    """recvmmsg rounds that returned datagrams, from robdns's own counter (None elsewhere)."""
+    """robdns's own UDP loop counters: receive rounds that returned datagrams (batches),
+    holds after a small batch and the datagrams they gathered (None for other servers)."""
     control = getattr(server, "control", None)
     if not control or not os.path.exists(control):
         return None
     from robdns import ctl
     resp = ctl.request(control, "stats", timeout=10)
-    return (resp.get("stats") or resp).get("udp", {}).get("batches")
+    udp = (resp.get("stats") or resp).get("udp", {})
+    return {k: udp.get(k, 0) for k in ("batches", "holds", "hold_datagrams")}
 
 
-def run_load(server, queries, duration, load, dnssec=False, syscalls=False):
+def run_load(server, queries, duration, load, dnssec=False, syscalls=False, rate=40000):
     pids = server.pids()
     udp0 = procfs.udp_counters()
     scraper = None
@@ -160,7 +162,7 @@ def run_load(server, queries, duration, load, dnssec=False, syscalls=False):
     batches0 = robdns_batches(server)
     sw0 = procfs.context_switches(pids)
     cpu0 = procfs.cpu_ticks(pids)
-    cmd = dnsperf_command(server.port, queries, duration, load, dnssec)
+    cmd = dnsperf_command(server.port, queries, duration, load, dnssec, rate)
     perf = None
     if syscalls:
         perf = subprocess.Popen(perf_syscalls_command(pids, duration), stdout=subprocess.PIPE,
@@ -183,8 +185,12 @@ def run_load(server, queries, duration, load, dnssec=False, syscalls=False):
         "wakeups_per_query": (sw1["voluntary"] - sw0["voluntary"]) / done if done else None,
         "command": " ".join(cmd),
     })
-    if batches0 is not None and batches1 is not None and batches1 > batches0:
-        res["queries_per_batch"] = done / (batches1 - batches0)
+    if batches0 is not None and batches1 is not None and batches1["batches"] > batches0["batches"]:
+        res["queries_per_batch"] = done / (batches1["batches"] - batches0["batches"])
+        holds = batches1["holds"] - batches0["holds"]
+        res["holds_per_query"] = holds / done if done else None
+        if holds:
+            res["datagrams_per_hold"] = (batches1["hold_datagrams"] - batches0["hold_datagrams"]) / holds
     if perf:
         out, _ = perf.communicate(timeout=duration + 30)
         res["syscalls"] = parse_perf_stat(out)
@@ -226,6 +232,16 @@ def sample_check(srv, ref, queries_path, n=200, dnssec=False):
     return differ
 
 
+def split_name(name):
+    """'robdns@signed+hold50' -> ('robdns', 'signed', 50): the server, its variant (the
+    zone or feature; '' for none) and its server.udp_hold_us (None: the default)."""
+    kind, _, variant = name.partition("@")
+    parts = variant.split("+")
+    holds = [int(p[len("hold"):]) for p in parts if p.startswith("hold")]
+    rest = [p for p in parts if not p.startswith("hold")]
+    return kind, rest[0] if rest else "", holds[0] if holds else None
+
+
 def median(rows, key):
     vals = [r[key] for r in rows if r.get(key) is not None]
     return statistics.median(vals) if vals else None
@@ -247,7 +263,8 @@ def main(argv=None):
     p.add_argument("--hold", type=int, action="append", default=[], metavar="US",
                    help="add robdns@holdUS: server.udp_hold_us US (repeatable), beside robdns as configured")
     p.add_argument("--loads", default="fixed,saturation",
-                   help="which of fixed (dnsperf -Q 40000) and saturation to run")
+                   help="which of fixed (dnsperf -Q RATE) and saturation to run")
+    p.add_argument("--rate", type=int, default=40000, help="qps of the fixed load (default 40000)")
     p.add_argument("--syscalls", action="store_true",
                    help="count the servers' receive/send/wait calls with perf stat during each run "
                         "(tracepoints: a small cost of their own, so not for the CPU figures)")
@@ -265,12 +282,14 @@ def main(argv=None):
     serial = servers.zone_serial(zone)
     wanted = a.servers.split(",")
     wanted += [f"robdns@{v}" for v in ("dnstap", "scrape") if getattr(a, v)]
-    wanted += [f"robdns@hold{us}" for us in a.hold]
+    # robdns@holdUS, and robdns@signed+holdUS beside robdns@signed: the same zone, another hold
+    wanted += [f"{w}+hold{us}" if "@" in w else f"{w}@hold{us}"
+               for w in [w for w in wanted if w in ("robdns", "robdns@signed")] for us in a.hold]
     notes = []
     if any(w.split("@")[0] == "robdns" for w in wanted) and not servers.robdns_serve_available():
         wanted = [w for w in wanted if w.split("@")[0] != "robdns"]
         notes.append("robdns not measured: the daemon (`robdns serve`) has not landed on this checkout")
-    zones = {"": zone, "dnstap": zone, "scrape": zone, **{f"hold{us}": zone for us in a.hold}}
+    zones = {"": zone, "dnstap": zone, "scrape": zone}
     if any(w.endswith("@signed") for w in wanted):
         signed = os.path.join(servers.OUT, "bench100k.nsec3.signed" if a.nsec3 else "bench100k.signed")
         if not os.path.exists(signed):
@@ -287,24 +306,24 @@ def main(argv=None):
     results = {name: {"fixed": [], "saturation": []} for name in wanted}
     try:
         for name in wanted:
-            kind, _, variant = name.partition("@")
+            kind, variant, hold = split_name(name)
             options = dict(extra.get(kind, {}))
+            if hold is not None:
+                options["udp_hold_us"] = hold
             if variant == "dnstap":
                 collector = servers.FstrmCapture(cpu=CLIENT_CPU).start()
                 options["dnstap"] = "unix:" + collector.sock
             elif variant == "scrape":
                 options["http_port"] = servers.free_port()
-            elif variant.startswith("hold"):
-                options["udp_hold_us"] = int(variant[len("hold"):])
             srv = classes[kind](zones[variant], ORIGIN, cpu=SERVER_CPU, **options)
             running[name] = srv.start()
             srv.wait_answer(limit=120, serial=None if kind == "echo" else serial)
         checks = {}
         if a.reference in running:
-            ref_variant = a.reference.partition("@")[2]
+            ref_variant = split_name(a.reference)[1]
             for name in running:
                 if name != a.reference and not name.startswith("echo") \
-                        and zones[name.partition("@")[2]] == zones[ref_variant]:
+                        and zones[split_name(name)[1]] == zones[ref_variant]:
                     checks[name] = sample_check(running[name], running[a.reference], queries,
                                                 dnssec=a.dnssec)
         order = list(wanted)
@@ -312,7 +331,7 @@ def main(argv=None):
             for name in order:
                 for load in a.loads.split(","):
                     results[name][load].append(run_load(running[name], queries, a.duration, load,
-                                                        a.dnssec, a.syscalls))
+                                                        a.dnssec, a.syscalls, a.rate))
             order = order[1:] + order[:1]   # rotate so no server always goes first
             print(f"round {rnd + 1}/{a.rounds} done", file=sys.stderr)
     finally:
@@ -324,13 +343,14 @@ def main(argv=None):
     med = {name: {load: {k: median(rows, k) for k in ("qps", "completed", "lost", "cpu_us_per_query",
                                                       "rcvbuf_errors", "server_cpu_s", "avg_latency_s",
                                                       "wakeups_per_query", "queries_per_batch",
-                                                      "queries_per_recv_call")}
+                                                      "queries_per_recv_call", "holds_per_query",
+                                                      "datagrams_per_hold")}
                   for load, rows in loads.items()}
            for name, loads in results.items()}
     data = {"date": started, "machine": facts, "command": " ".join(sys.argv), "rounds": a.rounds,
             "duration": a.duration, "servers": wanted, "runs": results, "median": med,
             "sample_check": checks, "notes": notes, "reference": a.reference, "dnssec": a.dnssec,
-            "zones": zones}
+            "zones": zones, "rate": a.rate}
     servers.print_and_save(report(data), data, a.json)
     return 0
 
@@ -346,12 +366,13 @@ def report(data):
             return "—"
         return f"{med[name][load][key] / knot[load][key]:.2f}x"
 
+    at = f"@{data.get('rate', 40000) // 1000}k"
     lines = [
         f"{data['date']}; {facts['nproc']} x {facts['cpu']}, kernel {facts['kernel']}, load average "
         f"{' '.join(facts['loadavg'])} at start; {data['rounds']} rounds x {data['duration']} s, median; "
         f"servers on CPU {SERVER_CPU}, dnsperf on CPU {CLIENT_CPU}",
         "",
-        f"| server | qps @40k | CPU µs/query @40k | vs {refname} | lost @40k | latency µs @40k "
+        f"| server | qps {at} | CPU µs/query {at} | vs {refname} | lost {at} | latency µs {at} "
         f"| qps @saturation | vs {refname} | CPU µs/query @sat | vs {refname} | lost @sat |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -375,15 +396,18 @@ def report(data):
     if any(med[n]["fixed"].get("wakeups_per_query") is not None for n in data["servers"]):
         lines += ["", "Wake-ups (voluntary context switches of the server's threads) per answered "
                   "query; answered queries per recvmmsg/recvmsg call (perf stat, with --syscalls) "
-                  "and per robdns batch (its own counter):", "",
-                  "| server | wake-ups/query @40k | per recv call @40k | per batch @40k "
-                  "| wake-ups/query @sat | per recv call @sat | per batch @sat |",
-                  "|---|---|---|---|---|---|---|"]
+                  "and per robdns batch, robdns's holds per query and datagrams per hold (its own "
+                  "counters):", "",
+                  f"| server | wake-ups/query {at} | per recv call {at} | per batch {at} | holds/query {at} "
+                  f"| per hold {at} | wake-ups/query @sat | per recv call @sat | per batch @sat | holds/query @sat |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
         for name in data["servers"]:
             f_, s_ = med[name]["fixed"], med[name]["saturation"]
             lines.append(f"| {name} | {per(f_, 'wakeups_per_query')} | {per(f_, 'queries_per_recv_call')} "
-                         f"| {per(f_, 'queries_per_batch')} | {per(s_, 'wakeups_per_query')} "
-                         f"| {per(s_, 'queries_per_recv_call')} | {per(s_, 'queries_per_batch')} |")
+                         f"| {per(f_, 'queries_per_batch')} | {per(f_, 'holds_per_query')} "
+                         f"| {per(f_, 'datagrams_per_hold')} | {per(s_, 'wakeups_per_query')} "
+                         f"| {per(s_, 'queries_per_recv_call')} | {per(s_, 'queries_per_batch')} "
+                         f"| {per(s_, 'holds_per_query')} |")
     lines += ["", "Per round (qps, CPU µs/query, lost), in run order:", ""]
     for name in data["servers"]:
         for load in ("fixed", "saturation"):

@@ -290,7 +290,7 @@ class Robdns(Server):
     def __init__(self, zone, origin, port=None, cpu=None, workers=1, tcp=None, storage=None,
                  http_port=None, dnstap=None, udp_hold_us=None):
         """tcp: a dict of server.tcp settings (e.g. max_connections) or None;
-        udp_hold_us: server.udp_hold_us, or None for the default."""
+        udp_hold_us: server.udp_hold_us, or None for robdns's default."""
         super().__init__(zone, origin, port, cpu)
         self.udp_hold_us = udp_hold_us
         self.workers = workers

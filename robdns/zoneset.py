@@ -138,12 +138,11 @@ class ZoneSet:
 
     def _rechecked(self, plan, zones, keep, journal_dir):
         """compiled() of the zones this set was compiled for: every clean zone's sources
-        fingerprinted in one C call against the plan's lists, made by the compile before;
+        fingerprinted in one C call against the plan's (a SourceSet made by the compile
+        before);
         only the zones whose fingerprint moved, and the few the plan cannot check
         (secondaries, catalogs, failed zones), are looked at in Python."""
-        from robdns import _core
-        fps = _core.source_fingerprints(plan.settings, plan.zfiles, plan.files)
-        changed = [k for k, (a, b) in enumerate(zip(fps, plan.sources)) if a != b]
+        changed = plan.sources.changed()
         new = ZoneSet(())
         if not changed and not plan.rest:
             new._states, new._plan = self._states, plan
@@ -314,11 +313,10 @@ class ZoneSet:
 
 class _Plan:
     """What a reload of the same zone configs checks, made by the compile before: for each
-    clean primary zone (served, no error, fingerprinted) its index in the configs, its
-    settings text, file, source files and fingerprint, as the lists _core's
-    source_fingerprints takes; `rest`: (index, config) of every other zone."""
-    __slots__ = ("zones", "index", "settings", "zfiles", "files", "sources", "rest", "sending",
-                 "secondaries")
+    clean primary zone (served, no error, fingerprinted) its index in the configs, and
+    its settings text, file, source files and fingerprint prepared for C in `sources`
+    (_core.SourceSet); `rest`: (index, config) of every other zone."""
+    __slots__ = ("zones", "index", "sources", "rest", "sending", "secondaries")
 
     @classmethod
     def of(cls, zones, states):
@@ -332,13 +330,13 @@ class _Plan:
                 clean.append(z)
             else:
                 p.rest.append((i, z))
-        p.settings = keep_mod.settings_texts(clean)
+        from robdns import _core
         # the zones database() looks at, of the same configs
         p.sending = [z for z in zones if getattr(z, "allow_transfer", ())]
         p.secondaries = [z for _, z in p.rest if getattr(z, "secondary", False)]
-        p.zfiles = [z.file for z in clean]
-        p.files = [states[i].image.source_files for i in p.index]
-        p.sources = [states[i].source for i in p.index]
+        p.sources = _core.SourceSet(keep_mod.settings_texts(clean), [z.file for z in clean],
+                                    [states[i].image.source_files for i in p.index],
+                                    [states[i].source for i in p.index])
         return p
 
     def updated(self, changed, states):
@@ -348,11 +346,11 @@ class _Plan:
             return None
         p = _Plan()
         p.zones, p.index, p.rest = self.zones, self.index, self.rest
-        p.settings, p.zfiles = self.settings, self.zfiles
         p.sending, p.secondaries = self.sending, self.secondaries
-        p.files, p.sources = list(self.files), list(self.sources)
-        for k, st in zip(changed, states):
-            p.files[k], p.sources[k] = st.image.source_files, st.source
+        zs = [self.zones[self.index[k]] for k in changed]
+        p.sources = self.sources.updated(changed, keep_mod.settings_texts(zs), [z.file for z in zs],
+                                         [st.image.source_files for st in states],
+                                         [st.source for st in states])
         return p
 
 

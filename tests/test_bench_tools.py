@@ -220,6 +220,13 @@ def test_parse_perf_stat_counts_of_the_receive_calls():
     assert cmd[:2] == ["perf", "stat"] and "10,11" in cmd and cmd[-2:] == ["sleep", "3"]
 
 
+def test_qps_server_names_carry_the_zone_and_the_hold():
+    assert qps_bench.split_name("robdns") == ("robdns", "", None)
+    assert qps_bench.split_name("knot@signed") == ("knot", "signed", None)
+    assert qps_bench.split_name("robdns@hold0") == ("robdns", "", 0)
+    assert qps_bench.split_name("robdns@signed+hold50") == ("robdns", "signed", 50)
+
+
 def test_echo_floor_sets_qr_and_exits_on_sigterm():
     servers.build_echo()
     p = subprocess.Popen([servers.ECHO_BIN, "127.0.0.1", "0"], stdout=subprocess.PIPE, text=True)
