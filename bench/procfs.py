@@ -58,10 +58,9 @@ def process_tree(root):
     return sorted(out)
 
 
-def cpu_ticks_by_thread(pids):
-    """utime+stime (clock ticks) of every thread of the given processes, summed by thread
-    name without its "/N" (comm "robdns-udp/0" and "robdns-udp/1" -> "robdns-udp")."""
-    out = {}
+def task_files(pids, name):
+    """The text of /proc/PID/task/TID/<name> of every thread of the given processes
+    (threads that exit meanwhile are skipped)."""
     for pid in pids:
         try:
             tids = os.listdir(f"/proc/{pid}/task")
@@ -69,17 +68,40 @@ def cpu_ticks_by_thread(pids):
             continue
         for tid in tids:
             try:
-                st = parse_stat(_read(f"/proc/{pid}/task/{tid}/stat"))
-            except (OSError, ValueError, IndexError):
+                yield _read(f"/proc/{pid}/task/{tid}/{name}")
+            except OSError:
                 continue
-            name = st["comm"].split("/")[0]
-            out[name] = out.get(name, 0) + st["utime"] + st["stime"]
+
+
+def cpu_ticks_by_thread(pids):
+    """utime+stime (clock ticks) of every thread of the given processes, summed by thread
+    name without its "/N" (comm "robdns-udp/0" and "robdns-udp/1" -> "robdns-udp")."""
+    out = {}
+    for text in task_files(pids, "stat"):
+        try:
+            st = parse_stat(text)
+        except (ValueError, IndexError):
+            continue
+        name = st["comm"].split("/")[0]
+        out[name] = out.get(name, 0) + st["utime"] + st["stime"]
     return out
 
 
 def cpu_ticks(pids):
     """Sum of utime+stime (clock ticks) over every thread of the given processes."""
     return sum(cpu_ticks_by_thread(pids).values())
+
+
+def context_switches(pids):
+    """Sum of voluntary and involuntary context switches (/proc/PID/task/TID/status) over
+    every thread of the given processes: a thread that blocks in recvmmsg and is woken
+    by the next datagram counts one voluntary switch per wake-up."""
+    vol = invol = 0
+    for text in task_files(pids, "status"):
+        st = parse_status(text)
+        vol += int(st.get("voluntary_ctxt_switches", 0))
+        invol += int(st.get("nonvoluntary_ctxt_switches", 0))
+    return {"voluntary": vol, "nonvoluntary": invol}
 
 
 def cpu_seconds(pids):

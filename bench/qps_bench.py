@@ -80,14 +80,14 @@ def parse_dnsperf(text):
     return out
 
 
-def dnsperf_command(port, queries, duration, load, dnssec=False):
+def dnsperf_command(port, queries, duration, load, dnssec=False, rate=40000):
     cmd = ["taskset", "-c", str(CLIENT_CPU), "dnsperf", "-s", "127.0.0.1", "-p", str(port),
            "-d", queries, "-l", str(duration), "-T", "1", "-c", "4", "-q", "500",
            # 4 MiB client socket buffers: responses dropped at dnsperf's own sockets
            # (large DNSSEC answers overflow the default) must not count as the server's losses.
            "-b", "4096"]
     if load == "fixed":
-        cmd += ["-Q", "40000"]
+        cmd += ["-Q", str(rate)]
     if dnssec:
         cmd += ["-D"]      # EDNS(0) with DO set (RFC 3225): signatures and proofs in answers
     return cmd
@@ -117,27 +117,80 @@ class Scraper:
         self.thread.join(10)
 
 
-def run_load(server, queries, duration, load, dnssec=False):
+# The receive, send and wait calls a UDP server makes (tracepoints: counted in the kernel,
+# no ptrace stop per call as with strace, so the server runs nearly as without them).
+SYSCALLS = ("recvmmsg", "recvmsg", "recvfrom", "sendmmsg", "sendmsg", "sendto",
+            "epoll_wait", "epoll_pwait", "poll", "ppoll")
+
+
+def perf_syscalls_command(pids, duration):
+    """perf stat counting SYSCALLS of the server's processes for `duration` seconds."""
+    events = ",".join(f"syscalls:sys_enter_{c}" for c in SYSCALLS)
+    return ["perf", "stat", "-x", ",", "-e", events, "-p", ",".join(map(str, pids)),
+            "--", "sleep", str(duration)]
+
+
+def parse_perf_stat(text):
+    """perf stat -x , output -> {syscall: count} (calls never made are left out)."""
+    out = {}
+    for line in text.splitlines():
+        f = line.split(",")
+        if len(f) > 2 and f[2].startswith("syscalls:sys_enter_") and f[0].isdigit():
+            if int(f[0]):
+                out[f[2][len("syscalls:sys_enter_"):]] = int(f[0])
+    return out
+
+
+def robdns_batches(server):
+    """recvmmsg rounds that returned datagrams, from robdns's own counter (None elsewhere)."""
+    control = getattr(server, "control", None)
+    if not control or not os.path.exists(control):
+        return None
+    from robdns import ctl
+    resp = ctl.request(control, "stats", timeout=10)
+    return (resp.get("stats") or resp).get("udp", {}).get("batches")
+
+
+def run_load(server, queries, duration, load, dnssec=False, syscalls=False, rate=40000):
     pids = server.pids()
     udp0 = procfs.udp_counters()
     scraper = None
     if getattr(server, "http_port", None):
         scraper = Scraper(f"http://127.0.0.1:{server.http_port}/metrics").__enter__()
+    batches0 = robdns_batches(server)
+    sw0 = procfs.context_switches(pids)
     cpu0 = procfs.cpu_ticks(pids)
-    cmd = dnsperf_command(server.port, queries, duration, load, dnssec)
+    cmd = dnsperf_command(server.port, queries, duration, load, dnssec, rate)
+    perf = None
+    if syscalls:
+        perf = subprocess.Popen(perf_syscalls_command(pids, duration), stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 30)
     cpu1 = procfs.cpu_ticks(pids)
+    sw1 = procfs.context_switches(pids)
+    batches1 = robdns_batches(server)
     if scraper:
         scraper.__exit__()
     udp1 = procfs.udp_counters()
     res = parse_dnsperf(r.stdout + r.stderr)
     cpu_s = (cpu1 - cpu0) / procfs.CLK_TCK
+    done = res["completed"]
     res.update({
         "server_cpu_s": cpu_s,
-        "cpu_us_per_query": cpu_s * 1e6 / res["completed"] if res["completed"] else None,
+        "cpu_us_per_query": cpu_s * 1e6 / done if done else None,
         "rcvbuf_errors": udp1.get("RcvbufErrors", 0) - udp0.get("RcvbufErrors", 0),
+        # A thread blocked in recvmmsg (or epoll_wait) is switched out once per wake-up.
+        "wakeups_per_query": (sw1["voluntary"] - sw0["voluntary"]) / done if done else None,
         "command": " ".join(cmd),
     })
+    if batches0 is not None and batches1 is not None and batches1 > batches0:
+        res["queries_per_batch"] = done / (batches1 - batches0)
+    if perf:
+        out, _ = perf.communicate(timeout=duration + 30)
+        res["syscalls"] = parse_perf_stat(out)
+        recv = sum(res["syscalls"].get(c, 0) for c in ("recvmmsg", "recvmsg", "recvfrom"))
+        if recv and done:
+            res["queries_per_recv_call"] = done / recv
     if scraper:
         res["scrapes"] = scraper.scrapes
     return res
@@ -173,6 +226,16 @@ def sample_check(srv, ref, queries_path, n=200, dnssec=False):
     return differ
 
 
+def split_name(name):
+    """'robdns@signed+hold50' -> ('robdns', 'signed', 50): the server, its variant (the
+    zone or feature; '' for none) and its server.udp_hold_us (None: the default)."""
+    kind, _, variant = name.partition("@")
+    parts = variant.split("+")
+    holds = [int(p[len("hold"):]) for p in parts if p.startswith("hold")]
+    rest = [p for p in parts if not p.startswith("hold")]
+    return kind, rest[0] if rest else "", holds[0] if holds else None
+
+
 def median(rows, key):
     vals = [r[key] for r in rows if r.get(key) is not None]
     return statistics.median(vals) if vals else None
@@ -191,6 +254,14 @@ def main(argv=None):
                    help="add robdns@dnstap: every query and response logged to fstrm_capture")
     p.add_argument("--scrape", action="store_true",
                    help="add robdns@scrape: /metrics fetched once a second during each run")
+    p.add_argument("--hold", type=int, action="append", default=[], metavar="US",
+                   help="add robdns@holdUS: server.udp_hold_us US (repeatable), beside robdns as configured")
+    p.add_argument("--loads", default="fixed,saturation",
+                   help="which of fixed (dnsperf -Q RATE) and saturation to run")
+    p.add_argument("--rate", type=int, default=40000, help="qps of the fixed load (default 40000)")
+    p.add_argument("--syscalls", action="store_true",
+                   help="count the servers' receive/send/wait calls with perf stat during each run "
+                        "(tracepoints: a small cost of their own, so not for the CPU figures)")
     p.add_argument("--json", default=os.path.join(servers.OUT, "qps_bench.json"))
     p.add_argument("--report", metavar="JSON", help="only print the tables of a saved run")
     a = p.parse_args(argv)
@@ -205,6 +276,9 @@ def main(argv=None):
     serial = servers.zone_serial(zone)
     wanted = a.servers.split(",")
     wanted += [f"robdns@{v}" for v in ("dnstap", "scrape") if getattr(a, v)]
+    # robdns@holdUS, and robdns@signed+holdUS beside robdns@signed: the same zone, another hold
+    wanted += [f"{w}+hold{us}" if "@" in w else f"{w}@hold{us}"
+               for w in [w for w in wanted if w in ("robdns", "robdns@signed")] for us in a.hold]
     notes = []
     if any(w.split("@")[0] == "robdns" for w in wanted) and not servers.robdns_serve_available():
         wanted = [w for w in wanted if w.split("@")[0] != "robdns"]
@@ -226,8 +300,10 @@ def main(argv=None):
     results = {name: {"fixed": [], "saturation": []} for name in wanted}
     try:
         for name in wanted:
-            kind, _, variant = name.partition("@")
+            kind, variant, hold = split_name(name)
             options = dict(extra.get(kind, {}))
+            if hold is not None:
+                options["udp_hold_us"] = hold
             if variant == "dnstap":
                 collector = servers.FstrmCapture(cpu=CLIENT_CPU).start()
                 options["dnstap"] = "unix:" + collector.sock
@@ -238,18 +314,18 @@ def main(argv=None):
             srv.wait_answer(limit=120, serial=None if kind == "echo" else serial)
         checks = {}
         if a.reference in running:
-            ref_variant = a.reference.partition("@")[2]
+            ref_variant = split_name(a.reference)[1]
             for name in running:
                 if name != a.reference and not name.startswith("echo") \
-                        and zones[name.partition("@")[2]] == zones[ref_variant]:
+                        and zones[split_name(name)[1]] == zones[ref_variant]:
                     checks[name] = sample_check(running[name], running[a.reference], queries,
                                                 dnssec=a.dnssec)
         order = list(wanted)
         for rnd in range(a.rounds):
             for name in order:
-                for load in ("fixed", "saturation"):
+                for load in a.loads.split(","):
                     results[name][load].append(run_load(running[name], queries, a.duration, load,
-                                                        a.dnssec))
+                                                        a.dnssec, a.syscalls, a.rate))
             order = order[1:] + order[:1]   # rotate so no server always goes first
             print(f"round {rnd + 1}/{a.rounds} done", file=sys.stderr)
     finally:
@@ -259,13 +335,15 @@ def main(argv=None):
             collector.stop()
 
     med = {name: {load: {k: median(rows, k) for k in ("qps", "completed", "lost", "cpu_us_per_query",
-                                                      "rcvbuf_errors", "server_cpu_s", "avg_latency_s")}
+                                                      "rcvbuf_errors", "server_cpu_s", "avg_latency_s",
+                                                      "wakeups_per_query", "queries_per_batch",
+                                                      "queries_per_recv_call")}
                   for load, rows in loads.items()}
            for name, loads in results.items()}
     data = {"date": started, "machine": facts, "command": " ".join(sys.argv), "rounds": a.rounds,
             "duration": a.duration, "servers": wanted, "runs": results, "median": med,
             "sample_check": checks, "notes": notes, "reference": a.reference, "dnssec": a.dnssec,
-            "zones": zones}
+            "zones": zones, "rate": a.rate}
     servers.print_and_save(report(data), data, a.json)
     return 0
 
@@ -277,36 +355,49 @@ def report(data):
     knot = med.get(refname)
 
     def vs_knot(name, load, key):
-        if not knot or med[name][load][key] is None or not knot[load][key]:
+        if not knot or med[name][load].get(key) is None or not knot[load].get(key):
             return "—"
         return f"{med[name][load][key] / knot[load][key]:.2f}x"
 
+    at = f"@{data.get('rate', 40000) // 1000}k"
     lines = [
         f"{data['date']}; {facts['nproc']} x {facts['cpu']}, kernel {facts['kernel']}, load average "
         f"{' '.join(facts['loadavg'])} at start; {data['rounds']} rounds x {data['duration']} s, median; "
         f"servers on CPU {SERVER_CPU}, dnsperf on CPU {CLIENT_CPU}",
         "",
-        f"| server | qps @40k | CPU µs/query @40k | vs {refname} | lost @40k | latency µs @40k "
+        f"| server | qps {at} | CPU µs/query {at} | vs {refname} | lost {at} | latency µs {at} "
         f"| qps @saturation | vs {refname} | CPU µs/query @sat | vs {refname} | lost @sat |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
 
-    def latency_us(load):
-        v = load.get("avg_latency_s")
-        return "—" if v is None else f"{v * 1e6:.0f}"
+    def per(load, key, fmt="{:.2f}", scale=1):
+        v = load.get(key)            # None: not measured (a load left out with --loads)
+        return "—" if v is None else fmt.format(v * scale)
     for name in data["servers"]:
         f_, s_ = med[name]["fixed"], med[name]["saturation"]
         lines.append(
-            f"| {name} | {f_['qps']:.0f} | {f_['cpu_us_per_query']:.2f} | {vs_knot(name, 'fixed', 'cpu_us_per_query')} | "
-            f"{f_['lost']:.0f} | {latency_us(f_)} | {s_['qps']:.0f} | {vs_knot(name, 'saturation', 'qps')} | "
-            f"{s_['cpu_us_per_query']:.2f} | {vs_knot(name, 'saturation', 'cpu_us_per_query')} | "
-            f"{s_['lost']:.0f} |")
+            f"| {name} | {per(f_, 'qps', '{:.0f}')} | {per(f_, 'cpu_us_per_query')} | {vs_knot(name, 'fixed', 'cpu_us_per_query')} | "
+            f"{per(f_, 'lost', '{:.0f}')} | {per(f_, 'avg_latency_s', '{:.0f}', 1e6)} | {per(s_, 'qps', '{:.0f}')} | "
+            f"{vs_knot(name, 'saturation', 'qps')} | {per(s_, 'cpu_us_per_query')} | "
+            f"{vs_knot(name, 'saturation', 'cpu_us_per_query')} | {per(s_, 'lost', '{:.0f}')} |")
     if not any(n.startswith("robdns") for n in data["servers"]):
         lines.append("| robdns | not measured | not measured | — | — | — | not measured | — | not measured | — | — |")
     if data["sample_check"]:
         lines += ["", "Sample check (200 queries from the query file; rcode, AA, answer RRsets, "
                   f"negative/referral authority types{', DO set' if data.get('dnssec') else ''} vs {refname}): " +
                   ", ".join(f"{n}: {d} differ" for n, d in data["sample_check"].items())]
+    if any(med[n]["fixed"].get("wakeups_per_query") is not None for n in data["servers"]):
+        lines += ["", "Wake-ups (voluntary context switches of the server's threads) per answered "
+                  "query; answered queries per recvmmsg/recvmsg call (perf stat, with --syscalls) "
+                  "and per robdns batch (its own counter):", "",
+                  f"| server | wake-ups/query {at} | per recv call {at} | per batch {at} "
+                  "| wake-ups/query @sat | per recv call @sat | per batch @sat |",
+                  "|---|---|---|---|---|---|---|"]
+        for name in data["servers"]:
+            f_, s_ = med[name]["fixed"], med[name]["saturation"]
+            lines.append(f"| {name} | {per(f_, 'wakeups_per_query')} | {per(f_, 'queries_per_recv_call')} "
+                         f"| {per(f_, 'queries_per_batch')} | {per(s_, 'wakeups_per_query')} "
+                         f"| {per(s_, 'queries_per_recv_call')} | {per(s_, 'queries_per_batch')} |")
     lines += ["", "Per round (qps, CPU µs/query, lost), in run order:", ""]
     for name in data["servers"]:
         for load in ("fixed", "saturation"):

@@ -288,9 +288,11 @@ class Robdns(Server):
     name = "robdns"
 
     def __init__(self, zone, origin, port=None, cpu=None, workers=1, tcp=None, storage=None,
-                 http_port=None, dnstap=None):
-        """tcp: a dict of server.tcp settings (e.g. max_connections) or None."""
+                 http_port=None, dnstap=None, udp_hold_us=None):
+        """tcp: a dict of server.tcp settings (e.g. max_connections) or None;
+        udp_hold_us: server.udp_hold_us, or None for robdns's default."""
         super().__init__(zone, origin, port, cpu)
+        self.udp_hold_us = udp_hold_us
         self.workers = workers
         self.tcp = tcp
         self.storage = storage
@@ -329,6 +331,8 @@ class Robdns(Server):
             out += f'  http: "127.0.0.1@{self.http_port}"\n'
         if self.dnstap:
             out += f'  dnstap: {{sink: "{self.dnstap}", sample: 1}}\n'
+        if self.udp_hold_us is not None:
+            out += f"  udp_hold_us: {self.udp_hold_us}\n"
         return out
 
 

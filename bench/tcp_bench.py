@@ -15,7 +15,10 @@ and per server:
 
 Server CPU is utime+stime of every thread of the server's process tree
 (/proc/PID/task/*/stat) before and after each run; divided by the answered queries it
-gives CPU microseconds per query.  During the -c 100 run of robdns, `robdns ctl status`
+gives CPU microseconds per query.  Wake-ups per query: context switches of those threads
+(voluntary_ctxt_switches + nonvoluntary_ctxt_switches in /proc/PID/task/*/status) per
+answered query; latency: dnsperf's average (the connection-per-query client reports
+none).  During the -c 100 run of robdns, `robdns ctl status`
 is timed every 0.2 s over the control socket (the control plane is Python on an event
 loop, the TCP answers are C threads: it must stay responsive).  Medians over rounds;
 ratios vs Knot.
@@ -23,6 +26,7 @@ ratios vs Knot.
     python3 bench/tcp_bench.py                         # 3 rounds x 10 s
     python3 bench/tcp_bench.py --rounds 1 --duration 3 # a quick check that it works
     python3 bench/tcp_bench.py --baseline /work/main   # also robdns@base: another checkout's build
+    python3 bench/tcp_bench.py --holds 0,200           # also robdns with server.tcp.hold_us 0, 200
 """
 
 import argparse
@@ -57,6 +61,12 @@ def dnsperf_tcp(port, queries, duration, clients, qps=None):
     return ["taskset", "-c", str(CLIENT_CPU), "dnsperf", "-m", "tcp", "-s", "127.0.0.1",
             "-p", str(port), "-d", queries, "-l", str(duration), "-T", "1",
             "-c", str(clients), "-q", "500"] + (["-Q", str(qps)] if qps else [])
+
+
+def wakeups(pids):
+    """Context switches of every thread of the given processes: a thread that blocks in
+    epoll_wait and is woken again counts one, so this counts the server's wake-ups."""
+    return sum(procfs.context_switches(pids).values())
 
 
 def time_ctl_status(control, stop, out):
@@ -104,7 +114,7 @@ def conn_per_query(port, wires, duration, count, inflight=CPQ_INFLIGHT):
 
 def run(server, load, queries, wires, duration, cpq_count, ctl_times=None):
     pids = server.pids()
-    cpu0 = procfs.cpu_ticks(pids)
+    cpu0, wake0 = procfs.cpu_ticks(pids), wakeups(pids)
     stop = threading.Event()
     timer = None
     if ctl_times is not None:
@@ -126,8 +136,10 @@ def run(server, load, queries, wires, duration, cpq_count, ctl_times=None):
         if timer:
             timer.join()
     cpu_s = (procfs.cpu_ticks(pids) - cpu0) / procfs.CLK_TCK
+    woken = wakeups(pids) - wake0
     res["server_cpu_s"] = cpu_s
     res["cpu_us_per_query"] = cpu_s * 1e6 / res["completed"] if res["completed"] else None
+    res["wakeups_per_query"] = woken / res["completed"] if res["completed"] else None
     return res
 
 
@@ -174,6 +186,9 @@ def main(argv=None):
                    help=f"which of {','.join(LOADS)} to run")
     p.add_argument("--baseline", metavar="CHECKOUT",
                    help="also run robdns@base: robdns from this checkout's in-place build")
+    p.add_argument("--holds", default="", metavar="US,US",
+                   help="also run robdns with server.tcp.hold_us at each of these values "
+                        "(\"robdns hold=N\"; 0 wakes for every turn, as before the hold)")
     p.add_argument("--json", default=os.path.join(servers.OUT, "tcp_bench.json"))
     a = p.parse_args(argv)
 
@@ -184,7 +199,9 @@ def main(argv=None):
     with open(queries) as f:
         lines = [l.split() for l in f if l.strip()]
     wires = [dns.message.make_query(n, t).to_wire() for n, t in random.Random(3).sample(lines, 5000)]
-    wanted = a.servers.split(",") + (["robdns@base"] if a.baseline else [])
+    holds = [int(h) for h in a.holds.split(",") if h.strip()]
+    wanted = (a.servers.split(",") + (["robdns@base"] if a.baseline else [])
+              + [f"robdns hold={h}" for h in holds])
     loads = [l for l in LOADS if l in a.loads.split(",")]
     # Enough room for dnsperf's 100 connections from one address (a client address may
     # hold a quarter of max_connections).
@@ -193,6 +210,10 @@ def main(argv=None):
             "robdns@base": lambda: RobdnsAt(a.baseline, zone, ORIGIN, cpu=SERVER_CPU, workers=1,
                                             tcp={"max_connections": 4096, "idle_timeout": 10}),
             "knot": lambda: servers.Knot(zone, ORIGIN, cpu=SERVER_CPU, workers=1)}
+    for h in holds:
+        make[f"robdns hold={h}"] = (lambda h=h: servers.Robdns(
+            zone, ORIGIN, cpu=SERVER_CPU, workers=1,
+            tcp={"max_connections": 4096, "idle_timeout": 10, "hold_us": h}))
     facts = procfs.machine_facts()
     started = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     running, results, ctl_times = {}, {n: {l: [] for l in loads} for n in wanted}, []
@@ -222,7 +243,8 @@ def main(argv=None):
         vals = [r[key] for r in rows if r.get(key) is not None]
         return statistics.median(vals) if vals else None
 
-    medians = {n: {l: {k: med(rows, k) for k in ("qps", "completed", "lost", "cpu_us_per_query")}
+    medians = {n: {l: {k: med(rows, k) for k in ("qps", "completed", "lost", "cpu_us_per_query",
+                                                     "wakeups_per_query", "avg_latency_s")}
                    for l, rows in per_load.items()} for n, per_load in results.items()}
     lat = sorted(t for t, ok in ctl_times if ok is True)
     ctl = {"requests": len(ctl_times), "failed": sum(1 for _, ok in ctl_times if ok is not True),
@@ -248,15 +270,18 @@ def report(data):
              f"average {' '.join(facts['loadavg'])} at start; {data['rounds']} rounds x "
              f"{data['duration']} s, median; servers on CPU {SERVER_CPU}, clients on CPU {CLIENT_CPU}",
              "",
-             "| server | load | qps | vs knot | CPU µs/query | vs knot | lost |",
-             "|---|---|---|---|---|---|---|"]
+             "| server | load | qps | vs knot | CPU µs/query | vs knot | wake-ups/query | latency µs | lost |",
+             "|---|---|---|---|---|---|---|---|---|"]
     names = {"c4": "dnsperf -m tcp -c 4", "c4q20k": f"dnsperf -m tcp -c 4 -Q {RATE_QPS}", "c100": "dnsperf -m tcp -c 100", "cpq": "connection per query"}
     for load in data["loads"]:
         for name in data["servers"]:
             m = med[name][load]
             cpu = "—" if m["cpu_us_per_query"] is None else f"{m['cpu_us_per_query']:.2f}"
+            wake = "—" if m.get("wakeups_per_query") is None else f"{m['wakeups_per_query']:.2f}"
+            lat = "—" if m.get("avg_latency_s") is None else f"{m['avg_latency_s'] * 1e6:.0f}"
             lines.append(f"| {name} | {names[load]} | {m['qps'] or 0:.0f} | {ratio(name, load, 'qps')} "
-                         f"| {cpu} | {ratio(name, load, 'cpu_us_per_query')} | {m['lost'] or 0:.0f} |")
+                         f"| {cpu} | {ratio(name, load, 'cpu_us_per_query')} | {wake} | {lat} "
+                         f"| {m['lost'] or 0:.0f} |")
     c = data["ctl_status_under_c100"]
     if c["requests"]:
         lines += ["", f"`robdns ctl status` during robdns' -c 100 runs: {c['requests']} requests, "

@@ -3,9 +3,12 @@
 """For each primary (robdns, then Knot), with TSIG (hmac-sha256) on every exchange:
 
 1. first transfer: each secondary (Knot, NSD, BIND 9 `named`; one at a time, nothing
-   else running) is started empty; the time from its spawn to its first authoritative
-   answer of the new zone, and the primary's CPU seconds (utime+stime of its process
-   tree) over that time;
+   else transferring) is started empty; the time from its spawn to its first
+   authoritative answer of the zone (polled every 5 ms), the secondary's own CPU
+   seconds (utime+stime of its process tree) until then, and the primary's CPU over
+   that time.  Both primaries run side by side and take turns, --rounds times (robdns
+   first in even rounds, Knot first in odd ones), so that a drift of the machine's load
+   falls on both; medians are reported, and the ratio of each round;
 2. change propagation: with the three secondaries running, 0.1% of the host records get
    a new address and the serial is bumped; the zone file is written and the primary told
    (`robdns ctl reload`; `knotc zone-reload`); the time from the write to each secondary
@@ -19,10 +22,12 @@
    transfers completed meanwhile.
 
     python3 bench/xfr_bench.py --records 1000000            # the full run (minutes)
+    python3 bench/xfr_bench.py --records 1000000 --only first --rounds 7   # first transfers only
     python3 bench/xfr_bench.py --records 50000 --duration 5  # a quick check (~1 min)
 """
 
 import argparse
+import statistics
 import base64
 import os
 import re
@@ -51,9 +56,10 @@ KINDS = ("knot", "nsd", "bind")
 class RobdnsPrimary(Robdns):
     """robdns serving the zone to secondaries: keys, allow_transfer, notify."""
 
-    def __init__(self, zone, notify_ports=(), **kw):
+    def __init__(self, zone, notify_ports=(), pin=True, **kw):
         super().__init__(zone, ORIGIN, **kw)
         self.notify_ports = list(notify_ports)
+        self.pin = pin
 
     def command(self):
         conf = os.path.join(self.tmp, "robdns.yaml")
@@ -62,7 +68,9 @@ class RobdnsPrimary(Robdns):
             f.write(f"""server:
   listen: ["127.0.0.1@{self.port}"]
   workers: {self.workers}
+  pin_workers: {"true" if self.pin else "false"}
   control: "{self.tmp}/control.sock"
+  storage: false
   xfr: {{journal_dir: "{self.tmp}/journal", max_transfers: 16, notify_timeout: 0.5}}
 keys:
   - {{name: xfr.key., algorithm: hmac-sha256, secret: "{SECRET}"}}
@@ -150,19 +158,90 @@ def changed_zone(src, dst, serial, fraction):
     return n
 
 
-def first_transfers(primary):
-    out = {}
-    time.sleep(1.0)                     # the start's background work (image writer) ends
-    for kind in KINDS:
-        pids = primary.pids()
-        cpu0 = procfs.cpu_seconds(pids)
-        t0 = time.perf_counter()
-        sec = start_secondary(kind, ORIGIN, ("127.0.0.1", primary.port), KEY, timeout=1800)
-        dt = time.perf_counter() - t0
+def timed_secondary(kind, primary):
+    """Spawn a `kind` secondary of `primary` on a port of ours and poll its SOA every 5 ms
+    from here (start_secondary's own readiness check polls every 50 ms, a quarter of the
+    differences looked for); the seconds from spawn to serving, its CPU seconds then, and
+    the primary's CPU seconds meanwhile."""
+    port = free_port()
+    cpu0 = procfs.cpu_seconds(primary.pids())
+    box = {}
+
+    def start():
+        try:
+            box["sec"] = start_secondary(kind, ORIGIN, ("127.0.0.1", primary.port), KEY,
+                                         timeout=1800, port=port)
+        except Exception as e:          # noqa: BLE001 - reported below, in this thread
+            box["error"] = e
+    t0 = time.perf_counter()
+    th = threading.Thread(target=start, daemon=True)
+    th.start()
+    dt = None
+    while th.is_alive() or "sec" in box:
+        if soa_answered(port, ORIGIN, 0.05):
+            dt = time.perf_counter() - t0
+            break
+        if time.perf_counter() - t0 > 1800:
+            break
+        time.sleep(0.005)
+    th.join(timeout=1800)
+    if "error" in box:
+        raise box["error"]
+    sec = box["sec"]
+    try:
+        if dt is None:
+            raise RuntimeError(f"{kind} secondary of {primary.name} never answered")
+        sec_user, sec_sys = user_sys_seconds(procfs.process_tree(sec.proc.pid))
         cpu = procfs.cpu_seconds(primary.pids()) - cpu0
+    finally:
         sec.stop()
-        out[kind] = {"seconds": round(dt, 3), "primary_cpu": round(cpu, 3)}
-        print(f"  {primary.name} -> {kind}: first transfer {dt:.2f} s, primary CPU {cpu:.2f} s", flush=True)
+    return {"seconds": round(dt, 3), "secondary_cpu": round(sec_user + sec_sys, 3),
+            "secondary_sys": round(sec_sys, 3), "primary_cpu": round(cpu, 3)}
+
+
+def user_sys_seconds(pids):
+    """utime and stime (seconds) summed over every thread of the processes: the kernel's
+    share of a secondary's work (receiving the stream) apart from its own."""
+    user = sys_ = 0
+    for pid in pids:
+        try:
+            tids = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                    st = procfs.parse_stat(f.read())
+            except (OSError, ValueError, IndexError):
+                continue
+            user += st["utime"]
+            sys_ += st["stime"]
+    return user / procfs.CLK_TCK, sys_ / procfs.CLK_TCK
+
+
+def first_transfers(primaries, rounds):
+    """Each secondary kind started empty from each primary in turn, `rounds` times; the
+    order of the primaries alternates from round to round.  Returns
+    {primary: {kind: {"runs": [...], "seconds": median, ...}}}."""
+    time.sleep(1.0)                     # the start's background work (image writer) ends
+    runs = {name: {kind: [] for kind in KINDS} for name in primaries}
+    names = list(primaries)
+    for r in range(rounds):
+        order = names if r % 2 == 0 else names[::-1]
+        for kind in KINDS:
+            for name in order:
+                res = timed_secondary(kind, primaries[name])
+                runs[name][kind].append(res)
+                print(f"  round {r + 1}: {name} -> {kind}: first transfer {res['seconds']:.3f} s, "
+                      f"secondary CPU {res['secondary_cpu']:.2f} s (system {res['secondary_sys']:.2f}), primary CPU "
+                      f"{res['primary_cpu']:.2f} s", flush=True)
+    out = {}
+    for name in names:
+        out[name] = {}
+        for kind in KINDS:
+            rs = runs[name][kind]
+            out[name][kind] = {"runs": rs, **{k: round(statistics.median(x[k] for x in rs), 3)
+                                              for k in ("seconds", "secondary_cpu", "secondary_sys", "primary_cpu")}}
     return out
 
 
@@ -297,33 +376,55 @@ def main(argv=None):
     ap.add_argument("--qps", type=int, default=40000)
     ap.add_argument("--duration", type=int, default=20, help="seconds of dnsperf")
     ap.add_argument("--cpu-transfers", type=int, default=5, help="AXFRs timed for the CPU per transfer")
+    ap.add_argument("--rounds", type=int, default=3, help="first transfers of each secondary from each primary")
+    ap.add_argument("--unpinned", action="store_true",
+                    help="a third primary in the first transfers: robdns with pin_workers: false")
+    ap.add_argument("--only", choices=("first", "all"), default="all",
+                    help="first: the first transfers and the CPU per AXFR only")
     args = ap.parse_args(argv)
     tag = f"{args.records // 1000}k"
     zone = os.path.join(OUT, f"xfr{tag}.zone")
     queries = os.path.join(OUT, f"xfr{tag}.queries")
     genzone.ensure(args.records, zone, queries)
-    data = {"records": args.records, "machine": procfs.machine_facts()}
+    data = {"records": args.records, "rounds": args.rounds, "machine": procfs.machine_facts()}
     print(f"zone {ORIGIN} {args.records} records ({zone})")
-    data["first"], data["cpu"] = {}, {}
-    for name, make in (("robdns", lambda: RobdnsPrimary(zone)), ("knot", lambda: KnotPrimary(zone))):
-        p = make()
-        p.start()
-        p.wait_answer(limit=1800)
-        try:
-            data["first"][name] = first_transfers(p)
-            data["cpu"][name] = cpu_per_transfer(p, args.cpu_transfers)
-        finally:
+    makers = {"robdns": lambda: RobdnsPrimary(zone), "knot": lambda: KnotPrimary(zone)}
+    if args.unpinned:
+        makers["robdns-unpinned"] = lambda: RobdnsPrimary(zone, pin=False)
+    primaries = {}
+    try:
+        for name, make in makers.items():
+            primaries[name] = make()
+            primaries[name].start()
+            primaries[name].wait_answer(limit=1800)
+        data["first"] = first_transfers(primaries, args.rounds)
+        data["cpu"] = {name: cpu_per_transfer(primaries[name], args.cpu_transfers)
+                       for name in ("robdns", "knot")}
+    finally:
+        for p in primaries.values():
             p.stop()
-    lines = ["", f"first transfer: secondary spawn to serving (s), primary CPU meanwhile (s) — {args.records} records"]
+    lines = ["", f"first transfer: secondary spawn to serving (s), the secondary's CPU then (s), "
+                 f"medians of {args.rounds} rounds — {args.records} records"]
     for kind in KINDS:
-        r, k = data["first"]["robdns"][kind], data["first"]["knot"][kind]
-        lines.append(f"  {kind:5} from robdns {r['seconds']:7.2f} ({r['primary_cpu']:.2f})   "
-                     f"from knot {k['seconds']:7.2f} ({k['primary_cpu']:.2f})   "
-                     f"time ratio {ratio(r['seconds'], k['seconds'])}")
+        k = data["first"]["knot"][kind]
+        for name in primaries:
+            if name == "knot":
+                continue
+            r = data["first"][name][kind]
+            per = " ".join(ratio(a["seconds"], b["seconds"])
+                           for a, b in zip(r["runs"], k["runs"]))
+            lines.append(f"  {kind:5} from {name} {r['seconds']:7.3f} ({r['secondary_cpu']:.2f}, "
+                         f"sys {r['secondary_sys']:.2f})   from knot {k['seconds']:7.3f} "
+                         f"({k['secondary_cpu']:.2f}, sys {k['secondary_sys']:.2f})   "
+                         f"time ratio {ratio(r['seconds'], k['seconds'])} (rounds: {per}), "
+                         f"secondary CPU ratio {ratio(r['secondary_cpu'], k['secondary_cpu'])}")
     r, k = data["cpu"]["robdns"], data["cpu"]["knot"]
     lines.append(f"primary CPU per AXFR (kdig, TSIG, {args.cpu_transfers} in a row): robdns "
                  f"{r['cpu_per_transfer'] * 1000:.1f} ms, knot {k['cpu_per_transfer'] * 1000:.1f} ms, "
                  f"ratio {ratio(r['cpu_per_transfer'], k['cpu_per_transfer'])}")
+    if args.only == "first":
+        print_and_save("\n".join(lines), data, os.path.join(OUT, "xfr_bench.json"))
+        return
     data["propagation"] = {
         "robdns": propagation(lambda z, ports: RobdnsPrimary(z, ports), zone, args.change),
         "knot": propagation(lambda z, ports: KnotPrimary(z, ports), zone, args.change),

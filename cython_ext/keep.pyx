@@ -32,6 +32,10 @@ cdef extern from "sys/stat.h" nogil:
         timespec_k st_mtim
     int kstat_call "stat"(const char *path, kstat *st)
     int kfstat_call "fstat"(int fd, kstat *st)
+    int kfstatat_call "fstatat"(int dirfd, const char *path, kstat *st, int flags)
+
+cdef extern from "fcntl.h" nogil:
+    int O_PATH, O_DIRECTORY
 
 cdef extern from "strings.h" nogil:
     int strncasecmp(const char *a, const char *b, size_t n)
@@ -72,11 +76,45 @@ cdef uint64_t _mix_bytes(uint64_t h, const char *p, size_t n) noexcept nogil:
     return h
 
 
-cdef uint64_t _fp_file(uint64_t h, const char *path, size_t n, int64_t since_ns) noexcept nogil:
+# The directory of the files a fingerprinting thread stat()s, held open: the zone files
+# of a server mostly share one, and a stat relative to it walks one path component
+# instead of every one (100,000 zones: a reload's stat pass is most of its time).
+cdef struct dir_cache:
+    int fd                     # -1: none open
+    const char *path           # the directory's path: the file path it was opened for ...
+    size_t len                 # ... up to its last '/'
+
+
+cdef int _stat_in(dir_cache *dc, const char *path, size_t n, kstat *st) noexcept nogil:
+    """stat(path) through the directory held in dc, opened anew when path is elsewhere."""
+    cdef size_t slash = n
+    while slash > 0 and path[slash - 1] != b'/':
+        slash -= 1
+    if slash <= 1 or dc == NULL:
+        return kstat_call(path, st)
+    cdef char dir[4096]
+    if dc.fd < 0 or dc.len != slash or memcmp(dc.path, path, slash) != 0:
+        if dc.fd >= 0:
+            c_close(dc.fd)
+            dc.fd = -1
+        if slash >= sizeof(dir):
+            return kstat_call(path, st)
+        memcpy(dir, path, slash)
+        dir[slash] = 0
+        dc.fd = c_open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC)
+        if dc.fd < 0:
+            return kstat_call(path, st)
+        dc.path, dc.len = path, slash
+    return kfstatat_call(dc.fd, path + slash, st, 0)
+
+
+cdef uint64_t _fp_file(uint64_t h, const char *path, size_t n, int64_t since_ns,
+                       dir_cache *dc=NULL) noexcept nogil:
     """h with file `path` (NUL-terminated, n bytes) mixed in; 0 when it cannot be stat()ed
-    or changed at or after since_ns - settle (since_ns 0: no such check)."""
+    or changed at or after since_ns - settle (since_ns 0: no such check).  dc: the
+    directory the calling thread holds open (_stat_in), or NULL."""
     cdef kstat st
-    if kstat_call(path, &st) != 0:
+    if _stat_in(dc, path, n, &st) != 0:
         return 0
     cdef int64_t mtime = <int64_t>st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec
     if since_ns != 0 and mtime >= since_ns - _SETTLE_NS:
@@ -123,10 +161,7 @@ cdef const char *_utf8(object s, Py_ssize_t *n, list keep) except NULL:
         return <const char *>(<bytes>b)
 
 
-cdef extern from "pthread.h" nogil:
-    ctypedef unsigned long pthread_t
-    int pthread_create(pthread_t *t, const void *attr, void *(*run)(void *) noexcept nogil, void *arg)
-    int pthread_join(pthread_t t, void **ret)
+# pthread_create and pthread_join: declared in zone.pyx (included before this file).
 
 
 # The fingerprints of zones [lo, hi) of one source_fingerprints call.
@@ -143,14 +178,18 @@ cdef void *_fp_range(void *arg) noexcept nogil:
     cdef fp_job *j = <fp_job *>arg
     cdef Py_ssize_t i, k, f
     cdef uint64_t h
+    cdef dir_cache dc
+    dc.fd = -1
     for i in range(j.lo, j.hi):
         k = j.first[i]
         h = _mix_bytes(_mix_bytes(0x9E3779B97F4A7C15ULL, j.sp[k], j.sl[k]), j.sp[k + 1], j.sl[k + 1])
         f = k + 2
         while f < j.first[i + 1] and h != 0:
-            h = _fp_file(h, j.sp[f], j.sl[f], j.since_ns)
+            h = _fp_file(h, j.sp[f], j.sl[f], j.since_ns, &dc)
             f += 1
         j.out[i] = _fp_final(h) if h != 0 else 0
+    if dc.fd >= 0:
+        c_close(dc.fd)
     return NULL
 
 
@@ -206,6 +245,123 @@ def source_fingerprints(list settings, list zfiles, list files, int64_t since_ns
         return [out[i] for i in range(n)]
     finally:
         free(sp); free(sl); free(first); free(out)
+
+
+cdef class SourceSet:
+    """The sources of many zones (as source_fingerprints takes them) with the fingerprint
+    each zone's image was compiled from, prepared once for C: a reload asks changed(),
+    which stat()s every file without the GIL and names only the zones whose fingerprint
+    moved, with no Python object per zone.  Immutable: updated() makes the next one."""
+    cdef const char **sp           # per zone: settings, file, then its source files
+    cdef size_t *sl
+    cdef Py_ssize_t *first         # zone i's strings are sp[first[i] .. first[i + 1])
+    cdef uint64_t *fps             # the fingerprints compared with
+    cdef Py_ssize_t n
+    cdef list refs                 # per zone: what its pointers point into
+
+    def __cinit__(self):
+        self.sp = NULL
+        self.sl = NULL
+        self.first = NULL
+        self.fps = NULL
+        self.n = 0
+        self.refs = []
+
+    def __dealloc__(self):
+        free(self.sp); free(self.sl); free(self.first); free(self.fps)
+
+    def __init__(self, list settings, list zfiles, list files, list sources):
+        """Zone i: settings[i], zfiles[i], the tuple files[i] and the fingerprint
+        sources[i] (an int, or None: then it always shows as changed)."""
+        cdef Py_ssize_t n = len(settings), i
+        if len(zfiles) != n or len(files) != n or len(sources) != n:
+            raise ValueError("SourceSet: one settings, file, file list and source per zone")
+        refs = [(settings[i], zfiles[i], tuple(files[i]), sources[i]) for i in range(n)]
+        self._fill(refs)
+
+    cdef _fill(self, list refs):
+        cdef Py_ssize_t n = len(refs), i, k = 0, nstr = 0, ln
+        for r in refs:
+            nstr += 2 + len(<tuple>r[2])
+        self.sp = <const char **>malloc((nstr + 1) * sizeof(char *))
+        self.sl = <size_t *>malloc((nstr + 1) * sizeof(size_t))
+        self.first = <Py_ssize_t *>malloc((n + 1) * sizeof(Py_ssize_t))
+        self.fps = <uint64_t *>malloc((n + 1) * sizeof(uint64_t))
+        if self.sp == NULL or self.sl == NULL or self.first == NULL or self.fps == NULL:
+            raise MemoryError()
+        for i in range(n):
+            r = refs[i]
+            keep = []
+            self.first[i] = k
+            self.sp[k] = _utf8(r[0], &ln, keep); self.sl[k] = ln; k += 1
+            self.sp[k] = _utf8(r[1], &ln, keep); self.sl[k] = ln; k += 1
+            for f in <tuple>r[2]:
+                self.sp[k] = _utf8(f, &ln, keep); self.sl[k] = ln; k += 1
+            self.fps[i] = r[3] if r[3] is not None else 0
+            if keep:
+                refs[i] = r + (keep,)  # the encoded copies of paths that are not UTF-8
+        self.first[n] = k
+        self.n = n
+        self.refs = refs
+
+    def __len__(self):
+        return self.n
+
+    def changed(self, int64_t since_ns=0):
+        """Indices of the zones whose sources' fingerprint is not the one given (a file
+        changed, or cannot be stat()ed), in order; every file stat()ed without the GIL."""
+        cdef fp_job job
+        cdef Py_ssize_t i
+        cdef uint64_t *out = <uint64_t *>malloc((self.n + 1) * sizeof(uint64_t))
+        if out == NULL:
+            raise MemoryError()
+        try:
+            job.sp, job.sl, job.first, job.out, job.since_ns = self.sp, self.sl, self.first, out, since_ns
+            with nogil:
+                _fp_run(&job, self.n)
+            return [i for i in range(self.n) if out[i] != self.fps[i] or out[i] == 0]
+        finally:
+            free(out)
+
+    def updated(self, list changed, list settings, list zfiles, list files, list sources):
+        """The set with zone changed[j] given settings[j], zfiles[j], files[j] and
+        sources[j]; this one is left as it was."""
+        refs = list(self.refs)
+        same = True                   # every zone changed keeps its number of files
+        for j, i in enumerate(changed):
+            refs[i] = (settings[j], zfiles[j], tuple(files[j]), sources[j])
+            same = same and len(<tuple>refs[i][2]) == len(<tuple>self.refs[i][2])
+        cdef SourceSet new = SourceSet.__new__(SourceSet)
+        if not same:
+            new._fill(refs)
+            return new
+        # the arrays copied and the changed zones' entries rewritten in place: a reload
+        # that changed a few of 100,000 zones does not encode every path again
+        cdef Py_ssize_t nstr = self.first[self.n], k, ln
+        new.sp = <const char **>malloc((nstr + 1) * sizeof(char *))
+        new.sl = <size_t *>malloc((nstr + 1) * sizeof(size_t))
+        new.first = <Py_ssize_t *>malloc((self.n + 1) * sizeof(Py_ssize_t))
+        new.fps = <uint64_t *>malloc((self.n + 1) * sizeof(uint64_t))
+        if new.sp == NULL or new.sl == NULL or new.first == NULL or new.fps == NULL:
+            raise MemoryError()
+        memcpy(new.sp, self.sp, (nstr + 1) * sizeof(char *))
+        memcpy(new.sl, self.sl, (nstr + 1) * sizeof(size_t))
+        memcpy(new.first, self.first, (self.n + 1) * sizeof(Py_ssize_t))
+        memcpy(new.fps, self.fps, (self.n + 1) * sizeof(uint64_t))
+        new.n = self.n
+        for i in changed:
+            r = refs[i]
+            keep = []
+            k = new.first[i]
+            new.sp[k] = _utf8(r[0], &ln, keep); new.sl[k] = ln; k += 1
+            new.sp[k] = _utf8(r[1], &ln, keep); new.sl[k] = ln; k += 1
+            for f in <tuple>r[2]:
+                new.sp[k] = _utf8(f, &ln, keep); new.sl[k] = ln; k += 1
+            new.fps[i] = r[3] if r[3] is not None else 0
+            if keep:
+                refs[i] = r + (keep,)
+        new.refs = refs
+        return new
 
 
 cdef uint64_t _sum4(const uint8_t *p, size_t n) noexcept nogil:

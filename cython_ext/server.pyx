@@ -148,12 +148,15 @@ cdef class UdpWorkers:
     rrl: None, or the fields of robdns.config.RrlConfig as a dict: response rate limiting
     in every thread (each with its own table); rate 0 is none.  dnstap: a Dnstap whose
     rings dnstap_first.. the threads log to (kept referenced while they run), or None.
+    hold_us: after a small batch, wait this long for more datagrams before the next
+    recvmmsg while they come faster than that (server.udp_hold_us; 0: never).
     """
     cdef rd_udp_set *set
     cdef list sockets
     cdef object dnstap
 
-    def __cinit__(self, list sockets, int batch=64, rrl=None, dnstap=None, int dnstap_first=0):
+    def __cinit__(self, list sockets, int batch=64, rrl=None, dnstap=None, int dnstap_first=0,
+                  int hold_us=0):
         cdef char err[256]
         cdef rd_rrl_config rrl_cfg
         cdef const rd_rrl_config *rrl_ptr = NULL
@@ -168,6 +171,8 @@ cdef class UdpWorkers:
         self.dnstap = dnstap
         if not 1 <= batch <= RD_UDP_MAX_BATCH:
             raise ValueError(f"batch must be 1..{RD_UDP_MAX_BATCH}")
+        if not 0 <= hold_us <= RD_UDP_HOLD_MAX_US:
+            raise ValueError(f"hold_us must be 0..{RD_UDP_HOLD_MAX_US}")
         socks = <rd_udp_socket *>malloc(n * sizeof(rd_udp_socket))
         if socks == NULL:
             raise MemoryError()
@@ -178,8 +183,8 @@ cdef class UdpWorkers:
                 socks[i].wildcard = 1 if wildcard else 0
                 socks[i].cpu = cpu
             with nogil:
-                self.set = rd_udp_start(socks, n, batch, rrl_ptr, tap, dnstap_first, err,
-                                        sizeof(err))
+                self.set = rd_udp_start(socks, n, batch, hold_us, rrl_ptr, tap, dnstap_first,
+                                        err, sizeof(err))
         finally:
             free(socks)
         if self.set == NULL:
@@ -210,6 +215,8 @@ cdef class UdpWorkers:
         d["recv_errors"] = loop.recv_errors
         d["rrl_dropped"] = loop.rrl_dropped
         d["rrl_slipped"] = loop.rrl_slipped
+        d["holds"] = loop.holds
+        d["hold_datagrams"] = loop.hold_datagrams
         return d
 
     def __dealloc__(self):
@@ -231,6 +238,7 @@ cdef rd_tcp_limits _tcp_limits(dict limits) except *:
     c.max_per_client = limits["max_per_client"]
     c.idle_timeout_ms = limits["idle_timeout_ms"]
     c.max_pipelined = limits["max_pipelined"]
+    c.hold_us = limits.get("hold_us", RD_TCP_HOLD_US)
     if not (c.max_connections >= 1 and c.max_per_client >= 1 and c.idle_timeout_ms >= 1
             and c.max_pipelined >= 1):
         raise ValueError(f"bad TCP limits: {limits!r}")
@@ -243,7 +251,8 @@ cdef class TcpWorkers:
     listeners: list of (socket.socket, worker: int), listening, one per worker per address
     (SO_REUSEPORT); cpus: the core of each worker (-1: not pinned); pool: connections each
     worker can hold (fixed at start); limits: dict of max_connections, max_per_client
-    (per worker), idle_timeout_ms, max_pipelined.  The sockets are kept referenced (open)
+    (per worker), idle_timeout_ms, max_pipelined, hold_us (optional: the wake-up hold,
+    RD_TCP_HOLD_US by default).  The sockets are kept referenced (open)
     until this object is closed; stop() joins the threads and closes their connections.
     """
     cdef rd_tcp_set *set

@@ -1,7 +1,7 @@
 # zone.pyx — the zone compiler for Python: records -> immutable zone image (zimg_build),
 # images saved to files and mmap()ed back, and kept images read back (robdns.keep).
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
-from libc.stdlib cimport malloc, free
+from libc.stdlib cimport malloc, calloc, free
 from libc.string cimport memcmp, memcpy
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from posix.mman cimport mmap, munmap, PROT_READ, MAP_PRIVATE, MAP_FAILED
@@ -525,3 +525,219 @@ def journal_check(bytes journal):
     cdef char err[256]
     if zdiff_journal_check(<const uint8_t *><const char *>journal, len(journal), err, sizeof(err)) != 0:
         raise ValueError(err.decode(errors="replace"))
+
+
+# ---------------------------------------------------------------- many zones at once
+
+cdef extern from "time.h" nogil:
+    ctypedef long time_t
+    struct timespec:
+        time_t tv_sec
+        long tv_nsec
+    int clock_gettime(int clk, timespec *ts)
+    int CLOCK_MONOTONIC
+
+cdef extern from "pthread.h" nogil:
+    ctypedef unsigned long pthread_t
+    int pthread_create(pthread_t *t, const void *attr, void *(*run)(void *) noexcept nogil, void *arg)
+    int pthread_join(pthread_t t, void **ret)
+
+
+# One zone of a compile_zones call.  `z` NULL after the run: compiled one at a time by the
+# caller instead (an error to report with ZoneError, a record the C parser left as text
+# for dnspython, an origin that is not a plain name).
+cdef struct zone_job:
+    const char *origin         # presentation, absolute
+    size_t origin_len
+    const char *path
+    zs_options opt
+    unsigned nsec3_max
+    rd_rrlist l
+    rd_msgs m
+    zimg *z
+    double seconds
+
+
+# The jobs a compile_zones call shares among its threads: each takes the next run of
+# RUN zones (one zone at a time would make the counter a hot line between the cores).
+cdef struct zone_jobs:
+    zone_job *v
+    Py_ssize_t n
+    Py_ssize_t next            # taken with __atomic_fetch_add
+
+
+cdef extern from *:
+    """
+    static inline Py_ssize_t rd_take_run(Py_ssize_t *next, Py_ssize_t run)
+    { return __atomic_fetch_add(next, run, __ATOMIC_RELAXED); }
+    """
+    Py_ssize_t rd_take_run(Py_ssize_t *next, Py_ssize_t run) nogil
+
+cdef enum:
+    _RUN = 32
+
+
+cdef extern from "malloc.h" nogil:
+    int mallopt(int param, int value)
+    int M_MMAP_THRESHOLD
+
+# The mmap threshold the server pinned (pin_mmap_threshold), 0: glibc's dynamic default.
+cdef int _mmap_threshold = 0
+# What compile_zones raises it to while it runs: the precompute pass takes a 1 MiB
+# scratch area per zone, which above a pinned 128 KiB threshold is an mmap, page faults
+# and an munmap for every zone (7 us of system time each, more than the parse).
+cdef enum:
+    _BATCH_MMAP_THRESHOLD = 4 << 20
+
+
+def pin_mmap_threshold(int n):
+    """Pin glibc's mmap threshold at n bytes (M_MMAP_THRESHOLD; the server's policy, see
+    robdns.daemon): blocks from n up are mmap()ed and go back to the kernel when freed.
+    compile_zones raises it while it runs and puts it back."""
+    global _mmap_threshold
+    if mallopt(M_MMAP_THRESHOLD, n) == 1:
+        _mmap_threshold = n
+
+
+cdef bint _plain_origin(const char *s, size_t n) noexcept nogil:
+    # What _origin_wire encodes itself (letters, digits, '-', '_', dots between labels of
+    # 1..63, a final dot): anything else goes the single-zone way, through dnspython.
+    cdef size_t i, label = 0
+    if n == 0 or n > 254 or s[n - 1] != b'.':
+        return False
+    for i in range(n):
+        c = s[i]
+        if c == b'.':
+            if label == 0 or label > 63:
+                return False
+            label = 0
+        elif (b'a' <= c <= b'z') or (b'A' <= c <= b'Z') or (b'0' <= c <= b'9') or c == b'-' or c == b'_':
+            label += 1
+        else:
+            return False
+    return True
+
+
+cdef void _compile_one(zone_job *j) noexcept nogil:
+    cdef uint8_t ow[256]
+    cdef size_t size = 0, i
+    cdef timespec t0, t1
+    clock_gettime(CLOCK_MONOTONIC, &t0)
+    j.z = NULL
+    if not _plain_origin(j.origin, j.origin_len):
+        return
+    if zs_name_from_text(j.origin, j.origin_len, <const uint8_t *>b"\x00", ow) < 0:
+        return
+    j.opt.origin = ow
+    if zs_parse_file(j.path, &j.opt, &j.l, &j.m) != 0 or j.m.errors:
+        return
+    for i in range(j.l.n):
+        if j.l.rr[i].flags & RD_RR_TEXT_RDATA:
+            return
+    if zimg_check_nsec3_iterations(&j.l, j.nsec3_max, &j.m) or j.m.errors:
+        return
+    j.z = zimg_build(ow, &j.l, &j.m, &size)
+    # as _build_image: the records go before the precompute pass grows the image
+    free(j.l.rr)
+    j.l.rr = NULL
+    j.l.n = j.l.cap = 0
+    free(j.l.arena)
+    j.l.arena = NULL
+    j.l.alen = j.l.acap = 0
+    if j.z != NULL:
+        j.z = rd_precompute_answers(j.z, &size)
+    clock_gettime(CLOCK_MONOTONIC, &t1)
+    j.seconds = (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9
+
+
+cdef void *_compile_runs(void *arg) noexcept nogil:
+    cdef zone_jobs *js = <zone_jobs *>arg
+    cdef Py_ssize_t lo, i
+    while True:
+        lo = rd_take_run(&js.next, _RUN)
+        if lo >= js.n:
+            return NULL
+        for i in range(lo, min(lo + _RUN, js.n)):
+            _compile_one(&js.v[i])
+
+
+def compile_zones(list origins, list paths, list ttls, list policies, list nsec3_max, int threads=1):
+    """compile_zone() of many zones in one call: zone i is origins[i] from paths[i] with
+    ttls[i], policies[i] and nsec3_max[i] (compile_zone's arguments), parsed, built and
+    precomputed without the GIL on `threads` threads.  Returns (images, seconds): per zone
+    its ZoneImage (warnings and source_files as compile_zone sets them) and its compile
+    time, or None where compile_zone must be called for that zone alone (an error, which
+    it reports as a ZoneError, or what needs Python: rdata left to dnspython, an origin
+    that is not a plain name)."""
+    cdef Py_ssize_t n = len(origins), i, k
+    if len(paths) != n or len(ttls) != n or len(policies) != n or len(nsec3_max) != n:
+        raise ValueError("compile_zones: one origin, path, ttl, policy and limit per zone")
+    cdef list enc = []
+    cdef zone_jobs js
+    cdef zone_job *j
+    cdef bytes b
+    cdef pthread_t *tids = NULL
+    cdef Py_ssize_t started = 0
+    js.v = <zone_job *>calloc(n + 1, sizeof(zone_job))
+    js.n, js.next = n, 0
+    if js.v == NULL:
+        raise MemoryError()
+    images, seconds = [None] * n, [0.0] * n
+    try:
+        for i in range(n):
+            j = &js.v[i]
+            o = origins[i]
+            b = o.encode("utf-8", "surrogateescape") if type(o) is str else b"\xff"
+            enc.append(b)
+            j.origin, j.origin_len = <const char *>b, len(b)
+            b = _os.fsencode(paths[i])
+            enc.append(b)
+            j.path = <const char *>b
+            _zscan_options(&j.opt, NULL, ttls[i])
+            _zscan_include_policy(&j.opt, policies[i])
+            j.nsec3_max = (ZIMG_NSEC3_ITERATIONS_DEFAULT if nsec3_max[i] is None else nsec3_max[i])
+            rd_rrlist_init(&j.l)
+            rd_msgs_init(&j.m, 0)
+        threads = max(1, min(threads, (n + _RUN - 1) // _RUN))
+        tids = <pthread_t *>malloc(threads * sizeof(pthread_t))
+        if tids == NULL:
+            raise MemoryError()
+        with nogil:
+            if _mmap_threshold:
+                mallopt(M_MMAP_THRESHOLD, _BATCH_MMAP_THRESHOLD)
+            for k in range(1, threads):
+                if pthread_create(&tids[started], NULL, _compile_runs, &js) == 0:
+                    started += 1
+            _compile_runs(&js)
+            for k in range(started):
+                pthread_join(tids[k], NULL)
+            if _mmap_threshold:
+                mallopt(M_MMAP_THRESHOLD, _mmap_threshold)
+        for i in range(n):
+            j = &js.v[i]
+            if j.z == NULL:
+                continue
+            img = ZoneImage.__new__(ZoneImage)
+            (<ZoneImage>img)._owned = j.z
+            (<ZoneImage>img).img = j.z
+            j.z = NULL
+            if j.m.n:
+                (<ZoneImage>img).warnings = _zimg_format_messages(&j.l, &j.m)
+            # the configured path itself when the zone read only it (no second string)
+            if j.l.nfiles == 1 and j.l.files[0] == enc[2 * i + 1]:
+                (<ZoneImage>img).source_files = (paths[i],)
+            else:
+                (<ZoneImage>img).source_files = tuple(j.l.files[k].decode("utf-8", "surrogateescape")
+                                                      for k in range(j.l.nfiles))
+            images[i] = img
+            seconds[i] = j.seconds
+        return images, seconds
+    finally:
+        for i in range(n):
+            j = &js.v[i]
+            if j.z != NULL:
+                zimg_free(j.z)
+            rd_rrlist_free(&j.l)
+            rd_msgs_free(&j.m)
+        free(js.v)
+        free(tids)

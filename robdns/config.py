@@ -50,6 +50,7 @@ class TcpConfig:
     max_connections: int = 256       # open connections; the longest-idle one is closed beyond
     idle_timeout: float = 10.0       # seconds without progress either way (RFC 7766 6.2.3)
     max_pipelined: int = 64          # queries answered per connection before yielding
+    hold_us: int = 100               # a worker's sleep between light turns at moderate load
 
 
 @dataclasses.dataclass(frozen=True)
@@ -220,6 +221,7 @@ class Config:
     workers: int = 1                 # resolved: "auto" becomes the number of usable cores
     pin_workers: bool = True
     udp_batch: int = 64              # datagrams per recvmmsg/sendmmsg
+    udp_hold_us: int = 50            # sleep after a small batch for more (udp_loop.c); 0: never
     identity: str = ""               # CHAOS id.server / hostname.bind; "" = refused
     version: str = ""                # CHAOS version.bind; "" = refused
     nsid: bytes = b""                # RFC 5001 NSID payload; empty = off
@@ -293,10 +295,10 @@ def default_control_socket():
 
 # Every key of the file, by section (dist/robdns.yaml documents each one).
 TOP_KEYS = ("server", "zones", "keys", "log", "xdp")
-SERVER_KEYS = ("xfr", "listen", "workers", "pin_workers", "udp_batch", "identity", "version", "nsid",
+SERVER_KEYS = ("xfr", "listen", "workers", "pin_workers", "udp_batch", "udp_hold_us", "identity", "version", "nsid",
                "max_udp_payload", "user", "group", "control", "storage", "tcp", "rrl",
                "include_policy", "nsec3_max_iterations", "cookies", "http", "dnstap")
-TCP_KEYS = ("enabled", "max_connections", "idle_timeout", "max_pipelined")
+TCP_KEYS = ("enabled", "max_connections", "idle_timeout", "max_pipelined", "hold_us")
 RRL_KEYS = ("rate", "slip", "ipv4_prefix", "ipv6_prefix", "table_size")
 ZONE_KEYS = ("name", "file", "default_ttl", "primaries", "allow_notify", "transfer_timeout",
              "transfer_max_size", "allow_transfer", "notify", "journal_max_size", "catalog",
@@ -566,6 +568,8 @@ class _Validator:
             out["pin_workers"] = self.boolean("server.pin_workers", s["pin_workers"])
         if "udp_batch" in s:
             out["udp_batch"] = self.integer("server.udp_batch", s["udp_batch"], 1, 1024)
+        if "udp_hold_us" in s:
+            out["udp_hold_us"] = self.integer("server.udp_hold_us", s["udp_hold_us"], 0, 1000)
         for k in ("identity", "version"):
             if k in s and s[k] is not None:
                 out[k] = self.string(f"server.{k}", s[k], 255)
@@ -724,6 +728,8 @@ class _Validator:
             out["idle_timeout"] = self.number("server.tcp.idle_timeout", t["idle_timeout"], 0.1, 3600)
         if "max_pipelined" in t:
             out["max_pipelined"] = self.integer("server.tcp.max_pipelined", t["max_pipelined"], 1, 65535)
+        if "hold_us" in t:
+            out["hold_us"] = self.integer("server.tcp.hold_us", t["hold_us"], 0, 1000)
         return TcpConfig(**{k: v for k, v in out.items() if v is not None})
 
     def rrl(self, value):

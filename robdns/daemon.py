@@ -240,7 +240,7 @@ class Daemon:
         if self.listeners.udp:
             self.workers = _core.UdpWorkers(
                 self.listeners.udp, self.cfg.udp_batch, dataclasses.asdict(self.cfg.rrl),
-                dnstap=self.dnstap, dnstap_first=0)
+                dnstap=self.dnstap, dnstap_first=0, hold_us=self.cfg.udp_hold_us)
         if self.listeners.tcp:
             # The C TCP loops stream zone transfers themselves (query/xfr.c).
             self.tcp = tcp_workers.start(self.listeners, self.cfg.tcp, self.cfg.workers,
@@ -502,13 +502,8 @@ def _return_big_blocks_to_the_os():
     then always mmap()ed and given back to the kernel when a reload frees them. glibc's
     default raises the threshold after such a free, so later images would come from the
     heap, where fragmentation keeps RSS climbing for many reloads before it levels off."""
-    try:
-        import ctypes
-        libc = ctypes.CDLL(None)
-        M_MMAP_THRESHOLD = -3
-        libc.mallopt(M_MMAP_THRESHOLD, 128 * 1024)
-    except (OSError, AttributeError):
-        pass                    # not glibc: nothing to tune
+    from robdns import _core
+    _core.pin_mmap_threshold(128 * 1024)
 
 
 def run(args):

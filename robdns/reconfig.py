@@ -9,7 +9,7 @@ import dataclasses
 RESTART_KEYS = {
     "listen": "server.listen", "workers": "server.workers", "user": "server.user",
     "group": "server.group", "control": "server.control", "pin_workers": "server.pin_workers",
-    "udp_batch": "server.udp_batch", "rrl": "server.rrl", "xdp": "xdp",
+    "udp_batch": "server.udp_batch", "udp_hold_us": "server.udp_hold_us", "rrl": "server.rrl", "xdp": "xdp",
     "storage": "server.storage",
     "http": "server.http", "dnstap": "server.dnstap", "log_format": "log.format",
 }

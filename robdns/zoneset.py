@@ -138,12 +138,11 @@ class ZoneSet:
 
     def _rechecked(self, plan, zones, keep, journal_dir):
         """compiled() of the zones this set was compiled for: every clean zone's sources
-        fingerprinted in one C call against the plan's lists, made by the compile before;
+        fingerprinted in one C call against the plan's (a SourceSet made by the compile
+        before);
         only the zones whose fingerprint moved, and the few the plan cannot check
         (secondaries, catalogs, failed zones), are looked at in Python."""
-        from robdns import _core
-        fps = _core.source_fingerprints(plan.settings, plan.zfiles, plan.files)
-        changed = [k for k, (a, b) in enumerate(zip(fps, plan.sources)) if a != b]
+        changed = plan.sources.changed()
         new = ZoneSet(())
         if not changed and not plan.rest:
             new._states, new._plan = self._states, plan
@@ -314,11 +313,10 @@ class ZoneSet:
 
 class _Plan:
     """What a reload of the same zone configs checks, made by the compile before: for each
-    clean primary zone (served, no error, fingerprinted) its index in the configs, its
-    settings text, file, source files and fingerprint, as the lists _core's
-    source_fingerprints takes; `rest`: (index, config) of every other zone."""
-    __slots__ = ("zones", "index", "settings", "zfiles", "files", "sources", "rest", "sending",
-                 "secondaries")
+    clean primary zone (served, no error, fingerprinted) its index in the configs, and
+    its settings text, file, source files and fingerprint prepared for C in `sources`
+    (_core.SourceSet); `rest`: (index, config) of every other zone."""
+    __slots__ = ("zones", "index", "sources", "rest", "sending", "secondaries")
 
     @classmethod
     def of(cls, zones, states):
@@ -332,13 +330,13 @@ class _Plan:
                 clean.append(z)
             else:
                 p.rest.append((i, z))
-        p.settings = keep_mod.settings_texts(clean)
+        from robdns import _core
         # the zones database() looks at, of the same configs
         p.sending = [z for z in zones if getattr(z, "allow_transfer", ())]
         p.secondaries = [z for _, z in p.rest if getattr(z, "secondary", False)]
-        p.zfiles = [z.file for z in clean]
-        p.files = [states[i].image.source_files for i in p.index]
-        p.sources = [states[i].source for i in p.index]
+        p.sources = _core.SourceSet(keep_mod.settings_texts(clean), [z.file for z in clean],
+                                    [states[i].image.source_files for i in p.index],
+                                    [states[i].source for i in p.index])
         return p
 
     def updated(self, changed, states):
@@ -348,11 +346,11 @@ class _Plan:
             return None
         p = _Plan()
         p.zones, p.index, p.rest = self.zones, self.index, self.rest
-        p.settings, p.zfiles = self.settings, self.zfiles
         p.sending, p.secondaries = self.sending, self.secondaries
-        p.files, p.sources = list(self.files), list(self.sources)
-        for k, st in zip(changed, states):
-            p.files[k], p.sources[k] = st.image.source_files, st.source
+        zs = [self.zones[self.index[k]] for k in changed]
+        p.sources = self.sources.updated(changed, keep_mod.settings_texts(zs), [z.file for z in zs],
+                                         [st.image.source_files for st in states],
+                                         [st.source for st in states])
         return p
 
 
@@ -397,25 +395,28 @@ def compile_threads():
 
 
 def compile_all(pairs, journal_dir=None):
-    """compile_state(z, old, journal_dir) of each (z, old) of `pairs`, in order, on
-    compile_threads() threads when there are several zones, each thread given runs of
-    zones (one task per zone costs more than a small zone's compile).  Past QUIET zones
-    each one's success is logged at debug level only.  The sources of the images made are
-    fingerprinted together afterwards, in one C call, against the time the batch started
-    (a file changed after that is compiled again at the next reload)."""
+    """compile_state(z, old, journal_dir) of each (z, old) of `pairs`, in order.  The
+    zone files are compiled in one C call (_core.compile_zones) on compile_threads()
+    threads without the GIL; only the states are made in Python, and the zones that call
+    needs compiled alone (errors, rdata for dnspython) go through compile_state.  Past
+    QUIET zones each one's success is logged at debug level only.  The sources of the
+    images made are fingerprinted together afterwards, in one C call, against the time
+    the batch started (a file changed after that is compiled again at the next reload)."""
     quiet = len(pairs) > QUIET
-    threads = min(compile_threads(), len(pairs))
     started_ns = time.time_ns()
-    if threads <= 1:
-        states = [compile_state(z, old, journal_dir, quiet, batch=True) for z, old in pairs]
+    if len(pairs) == 1:
+        z, old = pairs[0]
+        states = [compile_state(z, old, journal_dir, quiet, batch=True)]
     else:
-        import concurrent.futures
-        size = max(1, min(256, len(pairs) // (threads * 4)))
-        runs = [pairs[i:i + size] for i in range(0, len(pairs), size)]
-        with concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="compile") as pool:
-            done = pool.map(lambda run: [compile_state(z, old, journal_dir, quiet, batch=True)
-                                         for z, old in run], runs)
-            states = [st for run in done for st in run]
+        from robdns import _core
+        zs = [z for z, _ in pairs]
+        images, seconds = _core.compile_zones(
+            [z.name for z in zs], [z.file for z in zs], [z.default_ttl for z in zs],
+            [z.include_policy for z in zs], [z.nsec3_max_iterations for z in zs],
+            compile_threads())
+        states = [compile_state(z, old, journal_dir, quiet, batch=True) if img is None
+                  else _accepted(z, old, img, secs, journal_dir, quiet, _BATCH)
+                  for (z, old), img, secs in zip(pairs, images, seconds)]
     made = [(st, z) for st, (z, _) in zip(states, pairs) if st.source is _BATCH]
     if made:
         fps = keep_mod.fingerprints([z for _, z in made], [st.image.source_files for st, _ in made],
@@ -469,59 +470,91 @@ def compile_state(z, old=None, journal_dir=None, quiet=False, batch=False):
     changed content under a serial that did not increase is an error (the old version
     keeps serving: a secondary would never see the change, RFC 1996 4.7).  batch: the
     new image's source is fingerprinted by the caller (compile_all)."""
-    st = ZoneState(z.name, z.file)
-    if old is not None:
-        st.image, st.loaded_at, st.load_seconds = old.image, old.loaded_at, old.load_seconds
-        st.source, st.warnings = old.source, old.warnings
-        st.journal = old.journal
     t0 = time.monotonic()
     started_ns = time.time_ns()
     try:
         img = _compile_zone(z.name, z.file, z.default_ttl, z.include_policy,
                                  z.nsec3_max_iterations)
     except ZoneError as e:
-        st.errors = list(e.messages) or [str(e)]
+        errors = list(e.messages) or [str(e)]
     except OSError as e:
-        st.errors = [f"{z.file}: cannot read: {e.strerror}"]
+        errors = [f"{z.file}: cannot read: {e.strerror}"]
     except Exception as e:       # a compiler bug must not take the server down
         logger.exception("zone %s: unexpected error while compiling", z.name)
-        st.errors = [f"{z.file}: internal error: {type(e).__name__}: {e}"]
+        errors = [f"{z.file}: internal error: {type(e).__name__}: {e}"]
     else:
-        prev = old.image if old is not None else None
-        stuck = serial_stuck(prev, img)
-        if stuck and transferred(z):
-            st.errors = [f"{z.file}: zone {z.name}: content changed but serial {img.serial} "
-                         f"{stuck}; serial {prev.serial} keeps serving (secondaries compare serials)"]
-        else:
-            st.journal = _journal_step(z, prev, img, st.journal, journal_dir)
-            st.image, st.loaded_at, st.load_seconds = img, time.time(), time.monotonic() - t0
-            st.source = _BATCH if batch else zone_source(z, img.source_files, since_ns=started_ns)
-            # Knot warns the same way: the change reaches no secondary
-            st.warnings = ([f"zone {z.name}: content changed but serial {img.serial} {stuck}; "
-                            f"secondaries will not pick up the change"] if stuck else [])
-            if quiet:
-                logger.debug("zone %s loaded: serial %s", z.name, img.serial)
-            else:
-                logger.info("zone %s loaded: serial %s, %d records, %.1f ms", z.name, img.serial,
-                            img.record_count, st.load_seconds * 1000,
-                            extra={"event": "zone_loaded", "zone": z.name, "serial": img.serial,
-                                   "records": img.record_count,
-                                   "ms": round(st.load_seconds * 1000, 1)})
-            for w in list(img.warnings) + list(st.warnings):
-                logger.warning("%s", w)
-    if st.errors:
-        st.failed_at = time.time()
-        for m in st.errors:
-            logger.error("%s", m)
-        if st.image is not None:
-            logger.error("zone %s failed to load; serial %s keeps serving", z.name, st.image.serial,
-                         extra={"event": "zone_failed", "zone": z.name, "serial": st.image.serial,
-                                "errors": list(st.errors)})
-        else:
-            logger.error("zone %s failed to load; not served", z.name,
-                         extra={"event": "zone_failed", "zone": z.name, "serial": None,
-                                "errors": list(st.errors)})
+        return _accepted(z, old, img, time.monotonic() - t0, journal_dir, quiet,
+                         _BATCH if batch else started_ns)
+    st = _state_from(z, old)
+    st.errors = errors
+    _failed(st, z)
     return st
+
+
+def _state_from(z, old):
+    """A new state of zone config z carrying what `old` served (its image, source,
+    journal) until a new image replaces it."""
+    st = ZoneState(z.name, z.file)
+    if old is not None:
+        st.image, st.loaded_at, st.load_seconds = old.image, old.loaded_at, old.load_seconds
+        st.source, st.warnings = old.source, old.warnings
+        st.journal = old.journal
+    return st
+
+
+def _accepted(z, old, img, seconds, journal_dir, quiet, started):
+    """The state of zone config z once `img` was compiled for it in `seconds`: served,
+    or refused when its serial did not rise for secondaries (see compile_state).  started:
+    the time_ns() the compile started, whose sources are fingerprinted against it, or
+    _BATCH (the caller fingerprints them)."""
+    prev = old.image if old is not None else None
+    if prev is None and quiet and not transferred(z):
+        # the first load of a zone nothing is sent to: the common case of 100,000, made
+        # without the checks below (nothing to compare with, no journal)
+        st = ZoneState(z.name, z.file, img, time.time(), seconds, (), 0.0,
+                       _BATCH if started is _BATCH else zone_source(z, img.source_files, since_ns=started))
+        if img.warnings:
+            for w in img.warnings:
+                logger.warning("%s", w)
+        return st
+    st = _state_from(z, old)
+    stuck = serial_stuck(prev, img)
+    if stuck and transferred(z):
+        st.errors = [f"{z.file}: zone {z.name}: content changed but serial {img.serial} "
+                     f"{stuck}; serial {prev.serial} keeps serving (secondaries compare serials)"]
+        _failed(st, z)
+        return st
+    st.journal = _journal_step(z, prev, img, st.journal, journal_dir)
+    st.image, st.loaded_at, st.load_seconds = img, time.time(), seconds
+    st.source = _BATCH if started is _BATCH else zone_source(z, img.source_files, since_ns=started)
+    # Knot warns the same way: the change reaches no secondary
+    st.warnings = ([f"zone {z.name}: content changed but serial {img.serial} {stuck}; "
+                    f"secondaries will not pick up the change"] if stuck else ())
+    if quiet:
+        logger.debug("zone %s loaded: serial %s", z.name, img.serial)
+    else:
+        logger.info("zone %s loaded: serial %s, %d records, %.1f ms", z.name, img.serial,
+                    img.record_count, seconds * 1000,
+                    extra={"event": "zone_loaded", "zone": z.name, "serial": img.serial,
+                           "records": img.record_count, "ms": round(seconds * 1000, 1)})
+    for w in list(img.warnings) + list(st.warnings):
+        logger.warning("%s", w)
+    return st
+
+
+def _failed(st, z):
+    """Log the errors of a failed load of zone config z (state st)."""
+    st.failed_at = time.time()
+    for m in st.errors:
+        logger.error("%s", m)
+    if st.image is not None:
+        logger.error("zone %s failed to load; serial %s keeps serving", z.name, st.image.serial,
+                     extra={"event": "zone_failed", "zone": z.name, "serial": st.image.serial,
+                            "errors": list(st.errors)})
+    else:
+        logger.error("zone %s failed to load; not served", z.name,
+                     extra={"event": "zone_failed", "zone": z.name, "serial": None,
+                            "errors": list(st.errors)})
 
 
 def _journal_step(z, prev, img, data, journal_dir):

@@ -201,6 +201,32 @@ def test_parse_dnsperf():
         qps_bench.parse_dnsperf("dnsperf: error: could not open file")
 
 
+def test_context_switches_count_a_thread_that_blocks():
+    # Each sleep blocks this thread once: one voluntary switch per sleep at least.
+    pid = os.getpid()
+    before = procfs.context_switches([pid])["voluntary"]
+    for _ in range(20):
+        time.sleep(0.001)
+    assert procfs.context_switches([pid])["voluntary"] - before >= 20
+
+
+def test_parse_perf_stat_counts_of_the_receive_calls():
+    text = ("12345,,syscalls:sys_enter_recvmmsg,5001234567,100.00,,\n"
+            "0,,syscalls:sys_enter_recvmsg,5001234567,100.00,,\n"
+            "12340,,syscalls:sys_enter_sendmmsg,5001234567,100.00,,\n"
+            "<not counted>,,syscalls:sys_enter_ppoll,0,0.00,,\n")
+    assert qps_bench.parse_perf_stat(text) == {"recvmmsg": 12345, "sendmmsg": 12340}
+    cmd = qps_bench.perf_syscalls_command([10, 11], 3)
+    assert cmd[:2] == ["perf", "stat"] and "10,11" in cmd and cmd[-2:] == ["sleep", "3"]
+
+
+def test_qps_server_names_carry_the_zone_and_the_hold():
+    assert qps_bench.split_name("robdns") == ("robdns", "", None)
+    assert qps_bench.split_name("knot@signed") == ("knot", "signed", None)
+    assert qps_bench.split_name("robdns@hold0") == ("robdns", "", 0)
+    assert qps_bench.split_name("robdns@signed+hold50") == ("robdns", "signed", 50)
+
+
 def test_echo_floor_sets_qr_and_exits_on_sigterm():
     servers.build_echo()
     p = subprocess.Popen([servers.ECHO_BIN, "127.0.0.1", "0"], stdout=subprocess.PIPE, text=True)

@@ -296,3 +296,43 @@ def test_daemon_restart_maps_kept_rebuilds_damaged_and_drops_removed(tmp_path):
         assert srv.query("www.z0.example.").answer[0][0].address == "192.0.2.1"
     finally:
         srv.close()
+
+
+def test_source_set_names_the_zones_changed(tmp_path):
+    # _core.SourceSet (a reload's check of every clean zone): the zones whose files moved
+    # and only those; updated() leaves the set it came from as it was
+    import time as _time
+    from robdns import _core
+    dirs = [tmp_path / "a", tmp_path / "b"]
+    for d in dirs:
+        d.mkdir()
+    files = []
+    for i in range(6):
+        p = dirs[i % 2] / f"z{i}.zone"        # two directories, alternating
+        p.write_text(f"zone {i}\n")
+        os.utime(p, (1e9, 1e9))
+        files.append(str(p))
+    rel = os.path.relpath(files[0])            # a relative path stats as well
+    settings = ["s"] * 6
+    fps = _core.source_fingerprints(settings, files, [(f,) for f in files])
+    assert all(fps) and fps == _core.source_fingerprints(settings, files, [(f,) for f in files])
+    assert _core.source_fingerprints(["s"], [files[0]], [(rel,)]) != [0]
+    ss = _core.SourceSet(settings, files, [(f,) for f in files], fps)
+    assert len(ss) == 6 and ss.changed() == []
+    os.utime(files[3], (2e9, 2e9))
+    os.unlink(files[4])
+    assert ss.changed() == [3, 4]
+    now = _core.source_fingerprints(settings[3:4], files[3:4], [(files[3],)])
+    ss2 = ss.updated([3], ["s"], [files[3]], [(files[3],)], now)
+    assert ss2.changed() == [4] and ss.changed() == [3, 4]
+    # a zone that now reads two files (an $INCLUDE added): the set is made anew
+    extra = dirs[0] / "inc"
+    extra.write_text("x\n")
+    both = (files[3], str(extra))
+    fp2 = _core.source_fingerprints(["s"], [files[3]], [both])
+    ss3 = ss2.updated([3], ["s"], [files[3]], [both], fp2)
+    assert ss3.changed() == [4]
+    os.utime(extra, (_time.time(), _time.time()))
+    assert ss3.changed() == [3, 4] and ss2.changed() == [4]
+    # an unknown fingerprint (None) always shows as changed
+    assert _core.SourceSet(["s"], [files[0]], [(files[0],)], [None]).changed() == [0]

@@ -3,6 +3,7 @@ framing, pipelining, half-close, keepalive (RFC 7828), and clients that send gar
 about lengths, drip bytes, hang, reset, never read or open thousands of connections; the
 server stays up, others are answered, memory stays bounded and every limit is counted."""
 
+import os
 import resource
 import socket
 import struct
@@ -669,10 +670,87 @@ def test_listener_options_and_a_fast_open_client(srv):
 
 def test_per_worker_limits_from_the_configuration():
     from robdns import config, tcp_workers
-    tcp = config.TcpConfig(max_connections=256, idle_timeout=2.5, max_pipelined=100)
+    tcp = config.TcpConfig(max_connections=256, idle_timeout=2.5, max_pipelined=100, hold_us=50)
     assert tcp_workers.limits(tcp, 2) == {"max_connections": 128, "max_per_client": 32,
-                                          "idle_timeout_ms": 2500, "max_pipelined": 100}
+                                          "idle_timeout_ms": 2500, "max_pipelined": 100,
+                                          "hold_us": 50}
     small = config.TcpConfig(max_connections=5)
     assert tcp_workers.limits(small, 1)["max_per_client"] == 5      # never above the limit
     assert tcp_workers.per_client(20) == 8                          # at least 8
     assert tcp_workers.per_client(4000) == 1000                     # a quarter
+
+
+def _tcp_thread_usage(pid):
+    """(CPU seconds, context switches) of the server's TCP worker threads so far, from
+    /proc/PID/task/*/stat (utime, stime) and status (voluntary + nonvoluntary switches:
+    each time a thread blocks and is woken again, it counts one)."""
+    ticks = switches = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                stat = f.read()
+            with open(f"/proc/{pid}/task/{tid}/status") as f:
+                status = dict(line.split(":\t", 1) for line in f.read().splitlines() if ":\t" in line)
+        except OSError:
+            continue                    # a thread that exited meanwhile
+        if not status["Name"].strip().startswith("robdns-tcp"):
+            continue
+        rest = stat[stat.rindex(")") + 2:].split()
+        ticks += int(rest[11]) + int(rest[12])
+        switches += int(status["voluntary_ctxt_switches"]) + int(status["nonvoluntary_ctxt_switches"])
+    return ticks / os.sysconf("SC_CLK_TCK"), switches
+
+
+def test_held_worker_answers_every_pipelined_query_then_sleeps_when_idle(robdns_server):
+    # hold_us at its largest (1 ms): queries that come one at a time, a fraction of a
+    # millisecond apart, over 8 connections are answered several per wake-up (the worker
+    # sleeps a hold between light turns instead of waking for each), every one of them,
+    # in order per connection.  Once the clients stop, the worker blocks in epoll_wait
+    # again: over a second idle it neither burns CPU nor keeps waking every hold.
+    srv = robdns_server(families=(4,), server={"tcp": {"idle_timeout": 30, "hold_us": 1000}})
+    conns = [_connect(srv) for _ in range(8)]
+    sent = {k: [] for k in range(8)}
+    _, sw0 = _tcp_thread_usage(srv.pid)
+    n = 400
+    for i in range(n):
+        k = i % 8
+        qid = 2000 + i
+        conns[k].sendall(_frame(_query("www.example.com.", qid=qid).to_wire()))
+        sent[k].append(qid)
+        time.sleep(0.0002)
+    for k, s in enumerate(conns):
+        got = []
+        for _ in sent[k]:
+            r = _read_response(s)
+            _assert_www_answer(r)
+            got.append(r.id)
+        assert got == sent[k]
+    _, sw1 = _tcp_thread_usage(srv.pid)
+    # Woken once per query, the worker would switch n times or more; held, about once
+    # per millisecond of sending (one sleep each), well under half of n.
+    assert sw1 - sw0 < n / 2, (sw1 - sw0, n)
+    time.sleep(0.3)
+    cpu0, sw0 = _tcp_thread_usage(srv.pid)
+    time.sleep(1.0)
+    cpu1, sw1 = _tcp_thread_usage(srv.pid)
+    # Idle: epoll_wait wakes every RD_TCP_TICK_MS (50 ms) for the timer wheel, 20 a
+    # second; a worker still holding would wake 1000 times a second.
+    assert cpu1 - cpu0 <= 0.05, cpu1 - cpu0
+    assert sw1 - sw0 < 100, sw1 - sw0
+    for s in conns:
+        s.close()
+
+
+def test_hold_zero_still_answers_and_hold_is_checked(robdns_server):
+    # hold_us: 0 is the worker woken for every turn, as before the hold; the key's
+    # range (0..1000 us) is checked by the configuration like every server.tcp key.
+    from robdns import config
+    from robdns.errors import ConfigError
+    srv = robdns_server(families=(4,), server={"tcp": {"hold_us": 0}})
+    s = _connect(srv)
+    s.sendall(b"".join(_frame(_query("www.example.com.", qid=i).to_wire()) for i in range(20)))
+    assert [_read_response(s).id for _ in range(20)] == list(range(20))
+    s.close()
+    with pytest.raises(ConfigError) as e:
+        config.parse("server: {tcp: {hold_us: 5000}}\n", "robdns.yaml")
+    assert "robdns.yaml: server.tcp.hold_us: 5000 out of range" in str(e.value)

@@ -72,6 +72,7 @@ cdef extern from "server/dnstap.h" nogil:
 cdef extern from "server/udp_loop.h" nogil:
     enum:
         RD_UDP_MAX_BATCH
+        RD_UDP_HOLD_MAX_US
         RD_UDP_RESP_MAX
     ctypedef struct rd_udp_socket:
         int fd
@@ -86,9 +87,11 @@ cdef extern from "server/udp_loop.h" nogil:
         uint64_t recv_errors
         uint64_t rrl_dropped
         uint64_t rrl_slipped
+        uint64_t holds
+        uint64_t hold_datagrams
     ctypedef struct rd_udp_set:
         pass
-    rd_udp_set *rd_udp_start(const rd_udp_socket *socks, int nsocks, int batch,
+    rd_udp_set *rd_udp_start(const rd_udp_socket *socks, int nsocks, int batch, int hold_us,
                              const rd_rrl_config *rrl, rd_dnstap *tap, int tap_first,
                              char *err, size_t errlen)
     void rd_udp_stop(rd_udp_set *s)
@@ -105,6 +108,7 @@ cdef extern from "server/tcp_loop.h" nogil:
         RD_TCP_MAX_BATCH
         RD_TCP_QUERY_MAX
         RD_TCP_OUT_CAP
+        RD_TCP_HOLD_US
     ctypedef struct rd_tcp_listener:
         int fd
         int worker
@@ -113,6 +117,7 @@ cdef extern from "server/tcp_loop.h" nogil:
         uint32_t max_per_client
         uint32_t idle_timeout_ms
         uint32_t max_pipelined
+        uint32_t hold_us
     ctypedef struct rd_tcp_counters:
         uint64_t open
         uint64_t accepted

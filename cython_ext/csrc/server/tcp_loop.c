@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -141,20 +142,26 @@ typedef struct tcp_loop {
     uint64_t now_ms;
     const rd_db *db;             /* loaded once per turn (valid until the quiescent point) */
     rd_dnstap_ring *tap;         /* dnstap logging, or NULL */
+    int holding;                 /* queries come within a hold of each other (loop_wait) */
 } __attribute__((aligned(64))) tcp_loop;
 
 struct rd_tcp_set {
     _Atomic int stop;
-    _Atomic uint32_t max_connections, max_per_client, idle_timeout_ms, max_pipelined;
+    _Atomic uint32_t max_connections, max_per_client, idle_timeout_ms, max_pipelined, hold_us;
     int nloops;
     tcp_loop **loops;
 };
 
-static uint64_t now_ms(void)
+static uint64_t now_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t now_ms(void)
+{
+    return now_ns() / 1000000u;
 }
 
 /* ---- client table ---- */
@@ -864,6 +871,8 @@ static void loop_limits(tcp_loop *L)
     L->lim.max_connections = maxc < 1 ? 1 : maxc > L->nconns ? L->nconns : maxc;
     L->lim.max_per_client = atomic_load_explicit(&s->max_per_client, memory_order_relaxed);
     L->lim.max_pipelined = pipe < 1 ? 1 : pipe > RD_TCP_MAX_BATCH ? RD_TCP_MAX_BATCH : pipe;
+    uint32_t hold = atomic_load_explicit(&s->hold_us, memory_order_relaxed);
+    L->lim.hold_us = hold > RD_TCP_HOLD_MAX_US ? RD_TCP_HOLD_MAX_US : hold;
     idle = idle < 1 ? 1 : idle;
     if (idle != L->lim.idle_timeout_ms) {
         /* A new timeout (a reload): every connection moves to the slot of its new
@@ -881,23 +890,55 @@ static void loop_limits(tcp_loop *L)
     L->tr.keepalive = (uint16_t)(ka > 65535 ? 65535 : ka);
 }
 
+/* Wait for the next turn's events.  At moderate load a worker woken for every query pays
+ * a wake-up (scheduler, idle exit, epoll_wait's return) per answer, several times the
+ * answer's cost, where a server slower to answer gets several queries per wake-up: more
+ * connections' queries come meanwhile, and a client's Nagle algorithm (RFC 896; DNS
+ * clients seldom set TCP_NODELAY) holds its next queries until the previous answer's
+ * ACK, then sends them in one segment.  So while queries come within a hold of each
+ * other and a turn is shorter than the hold, the worker sleeps hold_us before it asks
+ * epoll, and the next turn answers what came meanwhile.  A hold that found nothing, or
+ * a wait longer than a hold, ends it: a quiet worker blocks in epoll_wait at once; a
+ * saturated one, whose turns outlast a hold, never sleeps. */
+static int loop_wait(tcp_loop *L, uint64_t turn_ns)
+{
+    if (!link_empty(&L->ready))
+        return epoll_wait(L->ep, L->events, TCP_EVENTS, 0);
+    uint64_t hold = (uint64_t)L->lim.hold_us * 1000u;
+    if (L->holding && turn_ns < hold) {
+        struct timespec ts = { 0, (long)hold };
+        nanosleep(&ts, NULL);
+        int n = epoll_wait(L->ep, L->events, TCP_EVENTS, 0);
+        if (n != 0)
+            return n;
+        L->holding = 0;                 /* slept for nothing */
+    }
+    uint64_t t0 = now_ns();
+    int n = epoll_wait(L->ep, L->events, TCP_EVENTS, RD_TCP_TICK_MS);
+    L->holding = hold && n > 0 && now_ns() - t0 < hold;
+    return n;
+}
+
 static void *loop_run(void *arg)
 {
     tcp_loop *L = arg;
     char name[16];                      /* "robdns-tcp/N" in top -H, ps -L, /proc/.../comm */
     snprintf(name, sizeof(name), "robdns-tcp/%d", L->index);
     pthread_setname_np(pthread_self(), name);
+    /* The hold's sleep ends within 10 us of hold_us, not the default 50 us later. */
+    prctl(PR_SET_TIMERSLACK, 10000UL, 0, 0, 0);
     rd_rcu_reader *rcu = L->rcu;
     L->now_ms = now_ms();
     L->wheel_now = L->now_ms / RD_TCP_TICK_MS;
+    uint64_t turn_ns = 0;
     while (!atomic_load_explicit(&L->set->stop, memory_order_relaxed)) {
         loop_limits(L);
         /* Offline while blocked: an idle worker must not hold up a reload. */
         rd_rcu_offline(rcu);
-        int n = epoll_wait(L->ep, L->events, TCP_EVENTS,
-                           link_empty(&L->ready) ? RD_TCP_TICK_MS : 0);
+        int n = loop_wait(L, turn_ns);
         rd_rcu_online(rcu);
-        L->now_ms = now_ms();
+        uint64_t t_turn = now_ns();
+        L->now_ms = t_turn / 1000000u;
         L->db = rd_db_current();
         for (int i = 0; i < n; i++)
             loop_event(L, &L->events[i]);
@@ -906,6 +947,7 @@ static void *loop_run(void *arg)
         wheel_advance(L);
         L->db = NULL;
         rd_rcu_quiescent(rcu);          /* the db is not used past this point (pins aside) */
+        turn_ns = now_ns() - t_turn;
     }
     for (uint32_t i = 0; i < L->nconns; i++)
         if (L->conns[i].fd >= 0)
@@ -1005,6 +1047,7 @@ void rd_tcp_set_limits(rd_tcp_set *s, const rd_tcp_limits *lim)
     atomic_store(&s->max_per_client, lim->max_per_client ? lim->max_per_client : 1);
     atomic_store(&s->idle_timeout_ms, lim->idle_timeout_ms);
     atomic_store(&s->max_pipelined, lim->max_pipelined);
+    atomic_store(&s->hold_us, lim->hold_us);
 }
 
 rd_tcp_set *rd_tcp_start(const rd_tcp_listener *ls, int nls, int nworkers, const int *cpus,

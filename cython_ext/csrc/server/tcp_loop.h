@@ -13,6 +13,10 @@
  * and written together; an idle timeout (6.2.3) counted from the last progress either
  * way, kept by a timer wheel; the edns-tcp-keepalive option (RFC 7828) answered with that
  * timeout.
+ * At moderate load a worker that wakes for each query spends more on waking than on
+ * answering: after a light turn while queries come close together, it sleeps hold_us
+ * before it asks epoll again, so that one wake-up serves the queries of several clients
+ * (loop_wait).
  * Per worker: at most max_connections open, the one idle the longest closed to admit a
  * new one (6.2.2); at most max_per_client from one client address (an IPv4 address, an
  * IPv6 /64), beyond which new connections are closed at once; at most RD_TCP_OUT_CAP
@@ -37,6 +41,8 @@ enum {
     RD_TCP_QUERY_MAX = RD_TCP_INBUF - 2,   /* longer messages close the connection */
     RD_TCP_OUT_CAP = 256 * 1024, /* answers a connection may have waiting in user space */
     RD_TCP_TICK_MS = 50,         /* timer wheel resolution; epoll_wait wakes this often */
+    RD_TCP_HOLD_US = 100,        /* default hold (server.tcp.hold_us) */
+    RD_TCP_HOLD_MAX_US = 1000,
 };
 
 /* One listening socket, served by worker `worker` (0-based, < nworkers). */
@@ -51,6 +57,8 @@ typedef struct rd_tcp_limits {
     uint32_t max_per_client;
     uint32_t idle_timeout_ms;
     uint32_t max_pipelined;      /* clamped to 1..RD_TCP_MAX_BATCH */
+    uint32_t hold_us;            /* wake-up coalescing (see loop_wait); 0: off, at most
+                                  * RD_TCP_HOLD_MAX_US */
 } rd_tcp_limits;
 
 /* Counters of the loops (the engine's are in rd_stats); every limit hit has one. */

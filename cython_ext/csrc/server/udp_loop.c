@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <time.h>
@@ -43,6 +44,8 @@ typedef struct rd_udp_loop {
     rd_udp_socket sock;
     int batch;
     int index;
+    uint64_t hold_ns;                      /* the hold after a small batch, 0: none */
+    int hold_below;                        /* a batch smaller than this is small */
     pthread_t thread;
     int started;
     struct mmsghdr *rmsg, *smsg;
@@ -258,17 +261,66 @@ static int loop_answer(rd_udp_loop *L, const rd_db *db, int n)
     return out;
 }
 
+/* Answer, send and log one received batch of n datagrams, then let the database go. */
+static void loop_batch(rd_udp_loop *L, int n)
+{
+    if (L->tap)
+        clock_gettime(CLOCK_REALTIME, &L->t_recv);
+    const rd_db *db = rd_db_current();
+    int out = loop_answer(L, db, n);
+    if (L->tap)                         /* the response time: handed to the kernel */
+        clock_gettime(CLOCK_REALTIME, &L->t_sent);
+    if (out)
+        loop_send(L, out);
+    if (L->tap)                         /* after the send: logging never delays an answer */
+        loop_tap(L, L->nitems);
+    L->counters.batches++;
+    rd_rcu_quiescent(L->rcu);           /* db is not used past this point */
+    loop_rearm(L, n);
+}
+
+static uint64_t loop_now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/* The hold: after a small batch, sleep hold_ns before asking the socket again instead of
+ * blocking at once, so that the next recvmmsg carries the datagrams that arrived
+ * meanwhile and one wake-up serves several.  The sleep is a wake-up too, so it only pays
+ * when datagrams come faster than one per hold: loop_run holds while the last blocking
+ * wait was shorter than the hold or the last hold caught something, and gives up as soon
+ * as a hold catches nothing (then the thread blocks as before: an idle server sleeps).
+ * A hold by polling the socket instead of sleeping was tried and dropped: at 40k qps the
+ * datagrams are ~25 us apart, longer than a wake-up costs, so the poll spent more CPU
+ * than the wake-ups it saved (bench/RESULTS.md, issue 17).
+ * Returns the datagrams received after the hold (0: none, block). */
+static int loop_hold(rd_udp_loop *L)
+{
+    struct timespec pause = { 0, (long)L->hold_ns };
+    nanosleep(&pause, NULL);
+    int n = recvmmsg(L->sock.fd, L->rmsg, (unsigned)L->batch, MSG_DONTWAIT, NULL);
+    return n > 0 ? n : 0;
+}
+
 static void *loop_run(void *arg)
 {
     rd_udp_loop *L = arg;
     char name[16];                      /* "robdns-udp/N" in top -H, ps -L, /proc/.../comm */
     snprintf(name, sizeof(name), "robdns-udp/%d", L->index);
     pthread_setname_np(pthread_self(), name);
+    /* The kernel may stretch a sleep by the thread's timer slack (50 us by default):
+     * the hold must be the length configured, not three times it. */
+    if (L->hold_ns)
+        prctl(PR_SET_TIMERSLACK, RD_UDP_HOLD_SLACK_NS, 0, 0, 0);
     rd_rcu_reader *rcu = L->rcu;
     loop_rearm(L, L->batch);
+    int holding = 0;
     while (!atomic_load_explicit(&L->set->stop, memory_order_relaxed)) {
         /* Offline while blocked: an idle worker must not hold up a reload. */
         rd_rcu_offline(rcu);
+        uint64_t t0 = L->hold_ns ? loop_now_ns() : 0;
         int n = recvmmsg(L->sock.fd, L->rmsg, (unsigned)L->batch, MSG_WAITFORONE, NULL);
         rd_rcu_online(rcu);
         if (n <= 0) {
@@ -281,19 +333,20 @@ static void *loop_run(void *arg)
             }
             continue;
         }
-        if (L->tap)
-            clock_gettime(CLOCK_REALTIME, &L->t_recv);
-        const rd_db *db = rd_db_current();
-        int out = loop_answer(L, db, n);
-        if (L->tap)                     /* the response time: handed to the kernel */
-            clock_gettime(CLOCK_REALTIME, &L->t_sent);
-        if (out)
-            loop_send(L, out);
-        if (L->tap)                     /* after the send: logging never delays an answer */
-            loop_tap(L, L->nitems);
-        L->counters.batches++;
-        rd_rcu_quiescent(rcu);          /* db is not used past this point */
-        loop_rearm(L, n);
+        if (L->hold_ns)                 /* datagrams come faster than one per hold */
+            holding = loop_now_ns() - t0 < L->hold_ns;
+        loop_batch(L, n);
+        while (holding && n < L->hold_below
+               && !atomic_load_explicit(&L->set->stop, memory_order_relaxed)) {
+            L->counters.holds++;
+            n = loop_hold(L);
+            if (n == 0) {
+                holding = 0;            /* nothing came: block on the next one */
+                break;
+            }
+            L->counters.hold_datagrams += (uint64_t)n;
+            loop_batch(L, n);
+        }
     }
     rd_rcu_offline(rcu);                /* the slot is given back by loop_free */
     return NULL;
@@ -352,12 +405,14 @@ static rd_udp_loop *loop_new(rd_udp_set *set, const rd_udp_socket *sock, int bat
     return L;
 }
 
-rd_udp_set *rd_udp_start(const rd_udp_socket *socks, int nsocks, int batch,
+rd_udp_set *rd_udp_start(const rd_udp_socket *socks, int nsocks, int batch, int hold_us,
                          const rd_rrl_config *rrl, rd_dnstap *tap, int tap_first,
                          char *err, size_t errlen)
 {
-    if (nsocks < 1 || batch < 1 || batch > RD_UDP_MAX_BATCH) {
-        snprintf(err, errlen, "bad arguments (%d sockets, batch %d)", nsocks, batch);
+    if (nsocks < 1 || batch < 1 || batch > RD_UDP_MAX_BATCH || hold_us < 0
+        || hold_us > RD_UDP_HOLD_MAX_US) {
+        snprintf(err, errlen, "bad arguments (%d sockets, batch %d, hold %d us)", nsocks, batch,
+                 hold_us);
         return NULL;
     }
     rd_udp_set *s = calloc(1, sizeof(*s));
@@ -379,6 +434,8 @@ rd_udp_set *rd_udp_start(const rd_udp_socket *socks, int nsocks, int batch,
         if ((s->loops[i] = loop_new(s, &socks[i], batch, rrl))) {
             rd_udp_loop *L = s->loops[i];
             L->index = i;
+            L->hold_ns = (uint64_t)hold_us * 1000u;
+            L->hold_below = RD_UDP_HOLD_BELOW;
             if (tap) {
                 L->tap = rd_dnstap_ring_at(tap, tap_first + i);
                 socklen_t len = sizeof(L->local);

@@ -21,6 +21,9 @@ enum {
     RD_UDP_QUERY_MAX = 4096,   /* longer datagrams are dropped (counted in recv_truncated) */
     RD_UDP_RESP_MAX = 4096,    /* response buffer per packet: the max_udp_payload ceiling */
     RD_UDP_WAKE_MS = 100,      /* a blocked thread looks at the stop flag this often */
+    RD_UDP_HOLD_MAX_US = 1000, /* the longest hold after a small batch (udp_loop.c) */
+    RD_UDP_HOLD_BELOW = 8,     /* a batch of fewer datagrams is small: hold after it */
+    RD_UDP_HOLD_SLACK_NS = 1000, /* timer slack of a thread that holds */
 };
 
 /* One socket to serve. */
@@ -41,16 +44,20 @@ typedef struct rd_udp_counters {
     uint64_t recv_errors;      /* recvmmsg failures other than timeout/EINTR */
     uint64_t rrl_dropped;      /* responses response rate limiting withheld */
     uint64_t rrl_slipped;      /* ... and sent truncated instead (TC=1: retry over TCP) */
+    uint64_t holds;            /* waits after a small batch (udp_hold) */
+    uint64_t hold_datagrams;   /* datagrams those waits gathered */
 } rd_udp_counters;
 
 typedef struct rd_udp_set rd_udp_set;
 
 /* Start one thread per socket; `batch` datagrams per recvmmsg (1..RD_UDP_MAX_BATCH).
+ * hold_us: after a batch of fewer than RD_UDP_HOLD_BELOW datagrams, wait this long before
+ * the next recvmmsg while datagrams come faster than that (0..RD_UDP_HOLD_MAX_US, 0: never).
  * rrl: response rate limiting for every thread (each its own table), or NULL / rate 0
  * for none.  tap: dnstap logging, thread i writing to ring tap_first + i; NULL for none
  * (it must outlive the threads).  Returns NULL with a reason in err on failure (then
  * nothing is left running). */
-rd_udp_set *rd_udp_start(const rd_udp_socket *socks, int nsocks, int batch,
+rd_udp_set *rd_udp_start(const rd_udp_socket *socks, int nsocks, int batch, int hold_us,
                          const rd_rrl_config *rrl, rd_dnstap *tap, int tap_first,
                          char *err, size_t errlen);
 

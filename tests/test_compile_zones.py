@@ -1,0 +1,126 @@
+# test_compile_zones.py — _core.compile_zones (many zone files compiled in one call, on threads) gives what compile_zone gives zone by zone, and leaves every zone it cannot compile to it.
+import os
+
+import pytest
+
+from robdns import _core
+from robdns.config import IncludePolicy
+from robdns.errors import ZoneError
+
+SOA = "@ SOA ns1 hostmaster {serial} 7200 3600 1209600 300\n@ NS ns1\nns1 A 192.0.2.1\n"
+
+
+def write(tmp_path, name, text):
+    p = tmp_path / name
+    p.write_text(text)
+    return str(p)
+
+
+def batch(items, threads=2, policy=None, nsec3=None):
+    n = len(items)
+    return _core.compile_zones([o for o, _ in items], [p for _, p in items], [3600] * n,
+                               [policy] * n, [nsec3] * n, threads)
+
+
+def test_same_images_as_one_by_one(tmp_path):
+    # more zones than one thread's run, so that both threads take some
+    items = []
+    for i in range(300):
+        origin = f"z{i}.example."
+        items.append((origin, write(tmp_path, f"z{i}.zone",
+                                    SOA.format(serial=i + 1) + f"www A 192.0.2.{i % 250}\n"
+                                    f"@ MX 10 mail\nmail AAAA 2001:db8::{i:x}\n")))
+    images, seconds = batch(items)
+    assert len(images) == len(seconds) == 300
+    for (origin, path), img, secs in zip(items, images, seconds):
+        one = _core.compile_zone(origin, path)
+        assert img is not None and img.same_content(one)
+        assert img.origin == origin and img.serial == one.serial
+        assert img.source_files == one.source_files == (path,)
+        assert img.warnings == one.warnings == []
+        assert secs > 0
+
+
+def test_zones_it_leaves_to_compile_zone(tmp_path):
+    good = write(tmp_path, "good.zone", SOA.format(serial=7))
+    bad = write(tmp_path, "bad.zone", SOA.format(serial=7) + "www A 300.1.1.1\n")
+    nosoa = write(tmp_path, "nosoa.zone", "@ NS ns1\nns1 A 192.0.2.1\n")
+    # a type the C parser leaves as text for dnspython (LOC)
+    loc = write(tmp_path, "loc.zone", SOA.format(serial=7) + "@ LOC 52 22 23.000 N 4 53 32.000 E -2.00m 0.00m 10000m 10m\n")
+    items = [("good.example.", good), ("bad.example.", bad), ("nosoa.example.", nosoa),
+             ("missing.example.", str(tmp_path / "missing.zone")), ("loc.example.", loc),
+             ("esc\\.aped.example.", good), ("good2.example.", good)]
+    images, _ = batch(items)
+    assert [img is not None for img in images] == [True, False, False, False, False, False, True]
+    # and compile_zone says why (or compiles what needs Python)
+    for origin, path in items[1:4]:
+        with pytest.raises((ZoneError, OSError)):
+            _core.compile_zone(origin, path)
+    assert _core.compile_zone("loc.example.", loc).record_count == 4
+
+
+def test_include_policy_and_sources(tmp_path):
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    inc = write(sub, "hosts.inc", "www A 192.0.2.80\n")
+    top = write(tmp_path, "top.zone", SOA.format(serial=3) + f"$INCLUDE {inc}\n")
+    outside = tmp_path.parent / f"{tmp_path.name}-outside.inc"
+    outside.write_text("far A 192.0.2.81\n")
+    far = write(tmp_path, "far.zone", SOA.format(serial=3) + f"$INCLUDE {outside}\n")
+    try:
+        images, _ = batch([("top.example.", top), ("far.example.", far)],
+                          policy=IncludePolicy(dir_only=True))
+        assert images[0] is not None and images[0].source_files == (top, inc)
+        assert images[0].same_content(_core.compile_zone("top.example.", top))
+        assert images[1] is None          # $INCLUDE outside the zone file's directory
+        images, _ = batch([("far.example.", far)] * 2, threads=1)
+        assert images[0] is not None and images[0].record_count == 4
+    finally:
+        os.unlink(outside)
+
+
+def test_warnings_as_compile_zone(tmp_path):
+    # a TTL above 2^31-1 is a warning (RFC 2181 8), not an error
+    path = write(tmp_path, "w.zone", SOA.format(serial=1) + "www 4294967295 A 192.0.2.1\n")
+    images, _ = batch([("w.example.", path)] * 2)
+    one = _core.compile_zone("w.example.", path)
+    assert one.warnings and images[0].warnings == one.warnings
+    assert images[0].same_content(one)
+
+
+def test_nsec3_limit_is_left_to_compile_zone(tmp_path):
+    path = write(tmp_path, "n3.zone", SOA.format(serial=1)
+                 + "@ NSEC3PARAM 1 0 10 aabbccdd\n")
+    images, _ = batch([("n3.example.", path)] * 2, nsec3=5)
+    assert images == [None, None]
+    with pytest.raises(ZoneError):
+        _core.compile_zone("n3.example.", path, nsec3_max_iterations=5)
+    images, _ = batch([("n3.example.", path)] * 2, nsec3=50)
+    assert images[0] is not None
+
+
+def test_arguments_checked():
+    with pytest.raises(ValueError):
+        _core.compile_zones(["a."], [], [], [], [])
+    assert _core.compile_zones([], [], [], [], [], 2) == ([], [])
+
+
+def test_compile_all_states(tmp_path):
+    # robdns.zoneset.compile_all: the batch's images become states with fingerprinted
+    # sources; the zone it leaves (an error) is compiled alone and fails with FILE:LINE
+    from robdns import config, zoneset
+    cfg_path = tmp_path / "robdns.yaml"
+    files = []
+    for i in range(3):
+        text = SOA.format(serial=10 + i) + ("www A 999.1.1.1\n" if i == 1 else "")
+        files.append(write(tmp_path, f"c{i}.zone", text))
+        os.utime(files[-1], (1e9, 1e9))   # written long before the compile: fingerprinted
+    cfg_path.write_text("zones:\n" + "".join(f'  - {{name: c{i}.example., file: "{f}"}}\n'
+                                             for i, f in enumerate(files)))
+    cfg = config.load(str(cfg_path))
+    states = zoneset.compile_all([(z, None) for z in cfg.zones])
+    assert [st.image is not None for st in states] == [True, False, True]
+    assert [st.image.serial for st in states if st.image is not None] == [10, 12]
+    assert all(type(st.source) is int for st in (states[0], states[2]))
+    assert states[1].errors and states[1].errors[0].startswith(f"{files[1]}:4:")
+    assert states[0].load_seconds > 0 and states[0].loaded_at > 0
