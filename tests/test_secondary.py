@@ -595,12 +595,17 @@ class _ScriptedPrimary:
                 continue
             with c:
                 c.settimeout(5)
-                n = struct.unpack("!H", c.recv(2))[0]
-                q = b""
-                while len(q) < n:
-                    q += c.recv(n - len(q))
-                for w in self._messages(struct.unpack("!H", q[:2])[0]):
-                    c.sendall(struct.pack("!H", len(w)) + w)
+                try:
+                    n = struct.unpack("!H", c.recv(2))[0]
+                    q = b""
+                    while len(q) < n:
+                        q += c.recv(n - len(q))
+                    for w in self._messages(struct.unpack("!H", q[:2])[0]):
+                        c.sendall(struct.pack("!H", len(w)) + w)
+                except OSError:
+                    # the secondary hangs up on a transfer it refuses (a record of another
+                    # zone) while the rest is still being sent: serve the next one
+                    pass
 
     def close(self):
         self.stop.set()
@@ -613,7 +618,7 @@ def test_a_transfer_broken_mid_stream_changes_nothing(robdns_server):
     # version served, its kept copy and the last transfer stay those of serial 1
     p = _ScriptedPrimary(zone_text(1, n=120))
     try:
-        srv = secondary(robdns_server, p, key=False)
+        srv = secondary(robdns_server, p, key=False, transfer_timeout=10)
         wait_serial(srv, 1)
         want = norm_image(kept_image(srv))
         first = zone_status(srv)["last_transfer"]
