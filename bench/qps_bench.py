@@ -142,13 +142,15 @@ def parse_perf_stat(text):
 
 
 def robdns_batches(server):
-    """recvmmsg rounds that returned datagrams, from robdns's own counter (None elsewhere)."""
+    """robdns's own UDP loop counters: receive rounds that returned datagrams (batches),
+    holds after a small batch and the datagrams they gathered (None for other servers)."""
     control = getattr(server, "control", None)
     if not control or not os.path.exists(control):
         return None
     from robdns import ctl
     resp = ctl.request(control, "stats", timeout=10)
-    return (resp.get("stats") or resp).get("udp", {}).get("batches")
+    udp = (resp.get("stats") or resp).get("udp", {})
+    return {k: udp.get(k, 0) for k in ("batches", "holds", "hold_datagrams")}
 
 
 def run_load(server, queries, duration, load, dnssec=False, syscalls=False, rate=40000):
@@ -183,8 +185,12 @@ def run_load(server, queries, duration, load, dnssec=False, syscalls=False, rate
         "wakeups_per_query": (sw1["voluntary"] - sw0["voluntary"]) / done if done else None,
         "command": " ".join(cmd),
     })
-    if batches0 is not None and batches1 is not None and batches1 > batches0:
-        res["queries_per_batch"] = done / (batches1 - batches0)
+    if batches0 is not None and batches1 is not None and batches1["batches"] > batches0["batches"]:
+        res["queries_per_batch"] = done / (batches1["batches"] - batches0["batches"])
+        holds = batches1["holds"] - batches0["holds"]
+        res["holds_per_query"] = holds / done if done else None
+        if holds:
+            res["datagrams_per_hold"] = (batches1["hold_datagrams"] - batches0["hold_datagrams"]) / holds
     if perf:
         out, _ = perf.communicate(timeout=duration + 30)
         res["syscalls"] = parse_perf_stat(out)
@@ -337,7 +343,8 @@ def main(argv=None):
     med = {name: {load: {k: median(rows, k) for k in ("qps", "completed", "lost", "cpu_us_per_query",
                                                       "rcvbuf_errors", "server_cpu_s", "avg_latency_s",
                                                       "wakeups_per_query", "queries_per_batch",
-                                                      "queries_per_recv_call")}
+                                                      "queries_per_recv_call", "holds_per_query",
+                                                      "datagrams_per_hold")}
                   for load, rows in loads.items()}
            for name, loads in results.items()}
     data = {"date": started, "machine": facts, "command": " ".join(sys.argv), "rounds": a.rounds,
@@ -389,15 +396,18 @@ def report(data):
     if any(med[n]["fixed"].get("wakeups_per_query") is not None for n in data["servers"]):
         lines += ["", "Wake-ups (voluntary context switches of the server's threads) per answered "
                   "query; answered queries per recvmmsg/recvmsg call (perf stat, with --syscalls) "
-                  "and per robdns batch (its own counter):", "",
-                  f"| server | wake-ups/query {at} | per recv call {at} | per batch {at} "
-                  "| wake-ups/query @sat | per recv call @sat | per batch @sat |",
-                  "|---|---|---|---|---|---|---|"]
+                  "and per robdns batch, robdns's holds per query and datagrams per hold (its own "
+                  "counters):", "",
+                  f"| server | wake-ups/query {at} | per recv call {at} | per batch {at} | holds/query {at} "
+                  f"| per hold {at} | wake-ups/query @sat | per recv call @sat | per batch @sat | holds/query @sat |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
         for name in data["servers"]:
             f_, s_ = med[name]["fixed"], med[name]["saturation"]
             lines.append(f"| {name} | {per(f_, 'wakeups_per_query')} | {per(f_, 'queries_per_recv_call')} "
-                         f"| {per(f_, 'queries_per_batch')} | {per(s_, 'wakeups_per_query')} "
-                         f"| {per(s_, 'queries_per_recv_call')} | {per(s_, 'queries_per_batch')} |")
+                         f"| {per(f_, 'queries_per_batch')} | {per(f_, 'holds_per_query')} "
+                         f"| {per(f_, 'datagrams_per_hold')} | {per(s_, 'wakeups_per_query')} "
+                         f"| {per(s_, 'queries_per_recv_call')} | {per(s_, 'queries_per_batch')} "
+                         f"| {per(s_, 'holds_per_query')} |")
     lines += ["", "Per round (qps, CPU µs/query, lost), in run order:", ""]
     for name in data["servers"]:
         for load in ("fixed", "saturation"):

@@ -50,6 +50,24 @@ cdef uint64_t _image_checksum(const uint8_t *p, size_t n) noexcept nogil:
         h ^= h >> 29
     return h
 
+cdef extern from "pthread.h" nogil:
+    ctypedef unsigned long pthread_t
+    int pthread_create(pthread_t *t, const void *attr, void *(*run)(void *) noexcept nogil, void *arg)
+    int pthread_join(pthread_t t, void **ret)
+
+
+cdef struct sum_job:
+    const uint8_t *p
+    size_t n
+    uint64_t sum
+
+
+cdef void *_sum_run(void *arg) noexcept nogil:
+    cdef sum_job *j = <sum_job *>arg
+    j.sum = _image_checksum(j.p, j.n)
+    return NULL
+
+
 # Kept images at least this big are mapped from their file; smaller ones are read into
 # memory, because each mapping is one kernel map area and a process has at most
 # vm.max_map_count (65530 by default) of them: 100,000 small zones could not be mapped.
@@ -107,6 +125,9 @@ cdef void _read_kept(const char *path, kept_file *k) noexcept nogil:
     cdef const uint8_t *t = <const uint8_t *>k.buf + k.len - 24
     cdef uint32_t il, ml
     cdef uint64_t sum
+    cdef sum_job sj
+    cdef pthread_t summer
+    cdef bint threaded
     memcpy(&il, t + 8, 4)          # little endian, as robdns.keep packs it ("<8sIIQ")
     memcpy(&ml, t + 12, 4)
     memcpy(&sum, t + 16, 8)
@@ -114,11 +135,22 @@ cdef void _read_kept(const char *path, kept_file *k) noexcept nogil:
         k.why = 3
         return
     k.img_len, k.meta_len = il, ml
-    if _image_checksum(<const uint8_t *>k.buf, il) != sum:
+    # A big image (a zone of a million records: 180 MB) is checksummed on a thread of its
+    # own while zimg_from_buffer checks its offsets here: the two passes read the same
+    # mapping and neither needs the other's answer until both are done.
+    sj.p, sj.n = <const uint8_t *>k.buf, il
+    threaded = il >= _KEPT_MAP_MIN and pthread_create(&summer, NULL, _sum_run, &sj) == 0
+    if not threaded:
+        _sum_run(&sj)
+    k.z = zimg_from_buffer(k.buf, il, k.err, sizeof(k.err))
+    if threaded:
+        pthread_join(summer, NULL)
+    if sj.sum != sum:
+        k.z = NULL                 # nothing was allocated for it: the view of k.buf
         k.why = 4
         return
-    k.z = zimg_from_buffer(k.buf, il, k.err, sizeof(k.err))
     k.why = 0 if k.z != NULL else 5
+
 
 
 def read_kept_many(list paths):
@@ -536,12 +568,6 @@ cdef extern from "time.h" nogil:
         long tv_nsec
     int clock_gettime(int clk, timespec *ts)
     int CLOCK_MONOTONIC
-
-cdef extern from "pthread.h" nogil:
-    ctypedef unsigned long pthread_t
-    int pthread_create(pthread_t *t, const void *attr, void *(*run)(void *) noexcept nogil, void *arg)
-    int pthread_join(pthread_t t, void **ret)
-
 
 # One zone of a compile_zones call.  `z` NULL after the run: compiled one at a time by the
 # caller instead (an error to report with ZoneError, a record the C parser left as text

@@ -336,3 +336,26 @@ def test_source_set_names_the_zones_changed(tmp_path):
     assert ss3.changed() == [3, 4] and ss2.changed() == [4]
     # an unknown fingerprint (None) always shows as changed
     assert _core.SourceSet(["s"], [files[0]], [(files[0],)], [None]).changed() == [0]
+
+
+def test_big_kept_image_checksummed_beside_its_offsets(tmp_path):
+    # an image of 1 MiB or more is checksummed on a thread of its own while its offsets
+    # are checked: damage the offsets cannot see is still refused, an intact one read
+    lines = ["@ SOA ns1 hostmaster 1 7200 3600 1209600 300", "@ NS ns1", "ns1 A 192.0.2.1"]
+    lines += [f"h{i} A 192.0.2.{i % 250}" for i in range(12000)]
+    zf = tmp_path / "big.zone"
+    zf.write_text("\n".join(lines) + "\n")
+    img = _core.compile_zone("big.example.", str(zf))
+    assert img.size >= 1 << 20
+    k = Keep(str(tmp_path / "storage"))
+    k.prepare()
+    k.save("big.example.", img, 12345)
+    path = k.path("big.example.")
+    got, zone, key = _core.read_kept_many([path])[0]
+    assert got is not None and got.same_content(img) and zone == "big.example."
+    assert key == f"{12345:016x}"
+    data = bytearray(open(path, "rb").read())
+    data[img.size - 100] ^= 0x20           # within the last rdata: every offset stays valid
+    with open(path, "wb") as f:
+        f.write(data)
+    assert _core.read_kept_many([path])[0] == (None, "checksum mismatch", None)
