@@ -107,6 +107,39 @@ def signed_mix(zone_path, query_path, out_dir, nsec3, seconds, rounds):
             "compile_s": compile_s}
 
 
+def do_split(zone_path, query_path, out_dir, nsec3, seconds, rounds):
+    """The signed DO mix split by the path each query takes: those with a precomputed DO
+    answer and those the general path answers (by kind), each group's share of the mix
+    and its answers per CPU-second: what precomputing more would be worth."""
+    import dns.name
+    import dns.rdatatype
+    img = _core.compile_zone("bench.test.", ensure_signed(zone_path, out_dir, nsec3))
+    db = _core.Database([img])
+    names = [line.split() for line in open(query_path)]
+    queries = build_queries(query_path, dnssec=True)
+    groups = collections.defaultdict(list)
+    for (name, rdtype), q in zip(names, queries):
+        m = dns.message.from_wire(_core.answer(db, q))
+        kind = answer_kind(m)
+        if kind == "answer":
+            # RFC 4034 3.1.3: an RRSIG whose Labels is below its owner's count signs a wildcard
+            # expansion
+            nl = len(dns.name.from_text(name)) - 1
+            if any(rs.rdtype == dns.rdatatype.RRSIG and rs[0].labels < nl for rs in m.answer):
+                kind = "wildcard"
+        if _core.image_fast_answer(img, name, dns.rdatatype.from_text(rdtype), do=True) is not None:
+            groups["precomputed"].append(q)
+        else:
+            groups["general"].append(q)
+            groups[f"general, {kind}"].append(q)
+    lines = [f"signed ({'NSEC3' if nsec3 else 'NSEC'}), DO set, split by path:"]
+    for k in sorted(groups):
+        rate = measure(db, groups[k], seconds, rounds)[0]
+        lines.append(f"  {k}: {len(groups[k])} queries ({100 * len(groups[k]) / len(queries):.1f}%), "
+                     f"{rate / 1e6:.2f} M answers per CPU-second ({1e9 / rate:.0f} ns each)")
+    return lines
+
+
 def _csum(data):
     if len(data) % 2:
         data += b"\0"
@@ -182,20 +215,18 @@ def cookie_queries(path):
     return out
 
 
+def answer_kind(m):
+    """What a response is: its rcode's name, or for NOERROR answer, nodata or referral."""
+    if m.rcode() != 0:
+        return dns.rcode.to_text(m.rcode())
+    return "answer" if m.answer else "nodata" if m.flags & dns.flags.AA else "referral"
+
+
 def answer_mix(db, queries, client=None):
     """What the engine answers to the batch (a sanity check that it does real work)."""
     mix = collections.Counter()
     for q in queries:
-        m = dns.message.from_wire(_core.answer(db, q, client=client))
-        kind = dns.rcode.to_text(m.rcode())
-        if m.rcode() == 0:
-            if m.answer:
-                kind = "answer"
-            elif m.flags & dns.flags.AA:
-                kind = "nodata"
-            else:
-                kind = "referral"
-        mix[kind] += 1
+        mix[answer_kind(dns.message.from_wire(_core.answer(db, q, client=client)))] += 1
     return mix
 
 
@@ -223,6 +254,8 @@ def main(argv=None):
                     help="only the signed-zone DO mix, before and after")
     ap.add_argument("--xdp-only", action="store_true",
                     help="only the XDP frame path, frame by frame vs RX batches (plain and signed DO mix)")
+    ap.add_argument("--do-split", action="store_true",
+                    help="only the signed DO mix split by path (precomputed, general by kind)")
     ap.add_argument("--cookies-only", action="store_true",
                     help="only the DNS Cookies comparison (a quick check)")
     args = ap.parse_args(argv)
@@ -241,6 +274,11 @@ def main(argv=None):
                   f"({', '.join(f'{x / 1e6:.2f}' for x in one)}), RX batches of 64 "
                   f"{med(batch) / 1e6:.2f} M ({', '.join(f'{x / 1e6:.2f}' for x in batch)}), "
                   f"x{med(batch) / med(one):.2f}")
+        return 0
+    if args.do_split:
+        for nsec3 in signed_variants:
+            print("\n".join(do_split(zone_path, query_path, args.out, nsec3, args.seconds,
+                                      args.rounds)))
         return 0
     if args.signed_only:
         for nsec3 in signed_variants:
