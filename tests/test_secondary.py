@@ -542,3 +542,101 @@ def test_kept_text_of_soa_and_txt(strings, timers):
             f"@ 300 NS ns1\nns1 300 A 192.0.2.1\nt 300 TXT {txt}\n")
     img = _core.compile_zone_text(ORIGIN, text)
     assert dns.zone.from_text("".join(flush.zone_lines(img)), ORIGIN) == dns.zone.from_text(text, ORIGIN)
+
+
+class _ScriptedPrimary:
+    """A primary that answers each AXFR over TCP (RFC 5936, unsigned) with the zone text
+    it is given, whole or broken as told: "cut" closes the connection half way through
+    the messages, "outside" puts a record of another zone in the middle."""
+
+    def __init__(self, text):
+        import socket
+        import threading
+        self.text, self.mode = text, "whole"
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.sock.settimeout(0.2)
+        self.address = f"127.0.0.1@{self.sock.getsockname()[1]}"
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _messages(self, qid):
+        import dns.flags
+        import dns.rrset
+        import dns.zone
+        z = dns.zone.from_text(self.text, ORIGIN, relativize=False)
+        soa = z.find_rrset(ORIGIN, "SOA")
+        rrsets = [rs for rs in z.iterate_rdatasets()]
+        body = [dns.rrset.from_rdata_list(name, rds.ttl, list(rds)) for name, rds in rrsets
+                if rds.rdtype != dns.rdatatype.SOA]
+        if self.mode == "outside":
+            body.insert(len(body) // 2, dns.rrset.from_text("x.example.org.", 300, "IN", "A", "192.0.2.9"))
+        stream = [soa] + body + [soa]
+        out = []
+        for i in range(0, len(stream), 8):
+            m = dns.message.Message(id=qid)
+            m.flags = dns.flags.QR | dns.flags.AA
+            if i == 0:
+                m.question.append(dns.rrset.RRset(dns.name.from_text(ORIGIN), dns.rdataclass.IN,
+                                                  dns.rdatatype.AXFR))
+            m.answer.extend(stream[i:i + 8])
+            out.append(m.to_wire())
+        return out[:len(out) // 2] if self.mode == "cut" else out
+
+    def _serve(self):
+        import socket
+        import struct
+        while not self.stop.is_set():
+            try:
+                c, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            with c:
+                c.settimeout(5)
+                try:
+                    n = struct.unpack("!H", c.recv(2))[0]
+                    q = b""
+                    while len(q) < n:
+                        q += c.recv(n - len(q))
+                    for w in self._messages(struct.unpack("!H", q[:2])[0]):
+                        c.sendall(struct.pack("!H", len(w)) + w)
+                except OSError:
+                    # the secondary hangs up on a transfer it refuses (a record of another
+                    # zone) while the rest is still being sent: serve the next one
+                    pass
+
+    def close(self):
+        self.stop.set()
+        self.thread.join()
+        self.sock.close()
+
+
+def test_a_transfer_broken_mid_stream_changes_nothing(robdns_server):
+    # RFC 5936 2.2 / issue 13: a transfer that fails anywhere is thrown away whole; the
+    # version served, its kept copy and the last transfer stay those of serial 1
+    p = _ScriptedPrimary(zone_text(1, n=120))
+    try:
+        srv = secondary(robdns_server, p, key=False, transfer_timeout=10)
+        wait_serial(srv, 1)
+        want = norm_image(kept_image(srv))
+        first = zone_status(srv)["last_transfer"]
+        p.text = zone_text(2, n=120, changed=(1, 2, 3))
+        for mode, reason in (("cut", "closed the connection before the end"),
+                             ("outside", "outside the zone")):
+            p.mode = mode
+            r = srv.ctl("zone-retransfer", zone=ORIGIN)
+            assert not r["ok"], r
+            st = zone_status(srv)
+            assert reason in st["last_error"], (mode, st)
+            assert st["serial"] == 1 and st["last_transfer"] == first, st
+            assert srv.query("h1.example.net.", "A").answer[0][0].address == "198.51.100.2"
+            assert norm_image(kept_image(srv)) == want
+        # whole again: the change comes through
+        p.mode = "whole"
+        assert srv.ctl("zone-retransfer", zone=ORIGIN)["ok"]
+        wait_serial(srv, 2)
+        assert srv.query("h1.example.net.", "A").answer[0][0].address == "198.51.100.102"
+    finally:
+        p.close()
