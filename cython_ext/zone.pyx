@@ -725,35 +725,63 @@ cdef void *_gather(zone_job *v, Py_ssize_t n, size_t *len_out) noexcept nogil:
     among the parser's and the precompute pass's scratch leave the heap fragmented (100,000
     zones: 35 MB of holes kept after the load) and spread over as many 4 KiB pages as
     bytes, which a query spread over the zones pays in TLB misses."""
-    cdef size_t total = 0, off = 0, sz, trimmed = 0
-    cdef Py_ssize_t i
-    cdef uint8_t *b
+    cdef size_t total = 0, half = 0
+    cdef Py_ssize_t i, mid = n // 2
+    cdef gather_part parts[2]
+    cdef pthread_t t
     for i in range(n):
         if v[i].z != NULL:
             total += _align16(zimg_size(v[i].z))
+            if i < mid:
+                half += _align16(zimg_size(v[i].z))
     if total < _BLOCK_MIN:
         return NULL
-    b = <uint8_t *>mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+    cdef uint8_t *b = <uint8_t *>mmap(NULL, total, PROT_READ | PROT_WRITE,
+                                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
     if <void *>b == MAP_FAILED:
         return NULL
     madvise(b, total, MADV_HUGEPAGE)
-    for i in range(n):
-        if v[i].z != NULL:
-            sz = zimg_size(v[i].z)
-            memcpy(b + off, v[i].z, sz)
-            zimg_free(v[i].z)
-            v[i].z = <zimg *>(b + off)
-            v[i].in_block = True
-            off += _align16(sz)
-            if off - trimmed >= _TRIM_EVERY:
-                # the copies freed so far go back now: the peak stays near one copy of
-                # the images, not two
-                malloc_trim(0)
-                trimmed = off
+    # two halves copied at once (the copy and its page faults are most of the cost),
+    # the first one giving the heap back as it goes
+    parts[0].v, parts[0].lo, parts[0].hi, parts[0].at, parts[0].trim = v, 0, mid, b, True
+    parts[1].v, parts[1].lo, parts[1].hi, parts[1].at, parts[1].trim = v, mid, n, b + half, False
+    cdef bint threaded = pthread_create(&t, NULL, _gather_part, &parts[1]) == 0
+    _gather_part(&parts[0])
+    if threaded:
+        pthread_join(t, NULL)
+    else:
+        _gather_part(&parts[1])
     mprotect(b, total, PROT_READ)      # immutable from here on, as every published image
     malloc_trim(0)
     len_out[0] = total
     return b
+
+
+cdef struct gather_part:
+    zone_job *v
+    Py_ssize_t lo, hi
+    uint8_t *at                # where image lo goes
+    bint trim
+
+
+cdef void *_gather_part(void *arg) noexcept nogil:
+    cdef gather_part *g = <gather_part *>arg
+    cdef size_t off = 0, sz, trimmed = 0
+    cdef Py_ssize_t i
+    for i in range(g.lo, g.hi):
+        if g.v[i].z != NULL:
+            sz = zimg_size(g.v[i].z)
+            memcpy(g.at + off, g.v[i].z, sz)
+            zimg_free(g.v[i].z)
+            g.v[i].z = <zimg *>(g.at + off)
+            g.v[i].in_block = True
+            off += _align16(sz)
+            if g.trim and off - trimmed >= _TRIM_EVERY:
+                # the copies freed so far go back now: the peak stays near one copy of
+                # the images, not two
+                malloc_trim(0)
+                trimmed = off
+    return NULL
 
 
 def compile_zones(list origins, list paths, list ttls, list policies, list nsec3_max, int threads=1):
