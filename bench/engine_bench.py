@@ -281,9 +281,17 @@ def main(argv=None):
             runs["on"].append(measure(cdb, cqueries[:n], args.seconds, 1, batch=batch,
                                       client=COOKIE_CLIENT, cookie_cache=cache)[0])
         m = {k: statistics.median(v) for k, v in runs.items()}
+        # the cost round by round (on and off measured back to back, so a disturbance
+        # of the machine hits both): its median and spread say whether a difference of
+        # a few percent stands above the noise
+        paired = sorted((off / on - 1) * 100 for on, off in zip(runs["on"], runs["off"]))
+        q1, q3 = (statistics.quantiles(paired, n=4)[::2] if len(paired) >= 2
+                  else (paired[0], paired[0]))
         return (f"{m['on'] / 1e6:.2f} M answers per CPU-second with cookies on, "
                 f"{m['off'] / 1e6:.2f} M off (same queries): {(m['off'] / m['on'] - 1) * 100:+.1f}% "
-                f"CPU per query; {m['plain'] / 1e6:.2f} M for queries without cookies "
+                f"CPU per query (round by round: median {statistics.median(paired):+.1f}%, "
+                f"quartiles {q1:+.1f}% / {q3:+.1f}%, range {paired[0]:+.1f}% .. {paired[-1]:+.1f}%); "
+                f"{m['plain'] / 1e6:.2f} M for queries without cookies "
                 f"({(m['plain'] / m['on'] - 1) * 100:+.1f}%)")
 
     # one rd_answer per query (TCP's single queries), and rd_answer_batch as the UDP and
@@ -301,6 +309,7 @@ def main(argv=None):
     full = measure(db, queries, args.seconds, args.rounds)
     batched = measure(db, queries, args.seconds, args.rounds, batch=BATCH)
     hot = measure(db, queries[:1000], args.seconds, args.rounds)
+    hot_batched = measure(db, queries[:1000], args.seconds, args.rounds, batch=BATCH)
     signed = [signed_mix(zone_path, query_path, args.out, nsec3, args.seconds, args.rounds)
               for nsec3 in signed_variants]
     load1 = os.getloadavg()[0]
@@ -313,6 +322,8 @@ def main(argv=None):
         f"(rounds {', '.join(f'{r / 1e6:.2f}' for r in batched[3])})",
         f"first 1000 queries (cache-resident): {hot[0] / 1e6:.2f} M answers per CPU-second "
         f"(rounds {', '.join(f'{r / 1e6:.2f}' for r in hot[3])})",
+        f"same, rd_answer_batch of {BATCH}: {hot_batched[0] / 1e6:.2f} M answers per CPU-second "
+        f"(rounds {', '.join(f'{r / 1e6:.2f}' for r in hot_batched[3])})",
         f"answer mix: {dict(sorted(mix.items()))}; zone {img.record_count} records, "
         f"{img.node_count} nodes, image {img.size / 1e6:.1f} MB, compiled in {compile_s:.1f} s",
         cookie_line,

@@ -681,9 +681,10 @@ def test_per_worker_limits_from_the_configuration():
 
 
 def _tcp_thread_usage(pid):
-    """(CPU seconds, context switches) of the server's TCP worker threads so far, from
-    /proc/PID/task/*/stat (utime, stime) and status (voluntary + nonvoluntary switches:
-    each time a thread blocks and is woken again, it counts one)."""
+    """(CPU seconds, wake-ups) of the server's TCP worker threads so far, from
+    /proc/PID/task/*/stat (utime, stime) and status (voluntary_ctxt_switches: each time a
+    thread blocks and is woken again it counts one; preemption by other load on a shared
+    machine, the nonvoluntary ones, is no wake-up of its own)."""
     ticks = switches = 0
     for tid in os.listdir(f"/proc/{pid}/task"):
         try:
@@ -697,7 +698,7 @@ def _tcp_thread_usage(pid):
             continue
         rest = stat[stat.rindex(")") + 2:].split()
         ticks += int(rest[11]) + int(rest[12])
-        switches += int(status["voluntary_ctxt_switches"]) + int(status["nonvoluntary_ctxt_switches"])
+        switches += int(status["voluntary_ctxt_switches"])
     return ticks / os.sysconf("SC_CLK_TCK"), switches
 
 

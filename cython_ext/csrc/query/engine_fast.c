@@ -26,8 +26,10 @@ int rd_fast_answer(rd_ctx *c, size_t limit)
     rd_ctx_zone(c);
     const zimg *z = c->zone;
     if (!z || rd_ctx_zone_expired(c)) return 0;
-    const zfast_blob *b = zimg_fast_answer(z, c->lname, c->qname_wlen, c->fhash, c->qtype,
-                                           c->do_bit);
+    /* the batch pipeline (engine_batch.c) may have made this lookup already */
+    const zfast_blob *b = c->fast_known ? c->fast_blob
+                                        : zimg_fast_answer(z, c->lname, c->qname_wlen, c->fhash,
+                                                           c->qtype, c->do_bit);
     if (!b) return 0;
     size_t qend = 12 + c->qname_wlen + 4;
     /* The blob is what the general path writes when nothing has to be left out; it fits

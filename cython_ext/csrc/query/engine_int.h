@@ -57,6 +57,8 @@ typedef struct rd_ctx {
     const zimg *zone;           /* the zone answering lname, or NULL (rd_ctx_zone) */
     uint32_t fhash;             /* zfast_hash of lname */
     uint8_t zone_done;
+    uint8_t fast_known;         /* fast_blob holds the precomputed-answer lookup's result
+                                   (the batch pipeline made it while prefetching) */
     /* EDNS (RFC 6891) */
     uint8_t has_edns, edns_version, do_bit, nsid_req, keepalive_req, expire_req;
     /* DNS Cookies (RFC 7873) */
@@ -87,6 +89,7 @@ typedef struct rd_ctx {
     const uint8_t *client;      /* the client's address, client_len 4 or 16 (0: unknown) */
     uint8_t client_len;
     /* ---- written before being read */
+    const struct zfast_blob *fast_blob;   /* when fast_known: the answer, NULL: general path */
     int prc;                    /* rd_parse_query's result: an rcode, -1 = send nothing */
     size_t limit;               /* size limit of the sections (size limit minus OPT room) */
     size_t question_end;        /* offset right after the echoed question */

@@ -33,6 +33,8 @@ enum {
     TCP_STREAM_BURST = 16,       /* transfer messages per connection per turn */
     TCP_ANSWER_STRIDE = 2 + 65535 + 63,   /* length prefix, the largest answer, a cache line */
     TCP_OUT_POOL_MAX = 64,       /* output buffers per worker (each RD_TCP_OUT_CAP) */
+    TCP_HOLD_LIGHT = 8,          /* a turn that answered fewer queries may be held */
+    TCP_HOLD_BACKOFF_MAX = 64,   /* light turns without a hold after holds found nothing */
 };
 
 /* An intrusive doubly linked list: every list a connection is on costs no allocation. */
@@ -143,6 +145,9 @@ typedef struct tcp_loop {
     const rd_db *db;             /* loaded once per turn (valid until the quiescent point) */
     rd_dnstap_ring *tap;         /* dnstap logging, or NULL */
     int holding;                 /* queries come within a hold of each other (loop_wait) */
+    uint32_t turn_queries;       /* queries answered this turn */
+    uint32_t hold_backoff;       /* doubles with each hold that found nothing */
+    uint32_t hold_skip;          /* light turns left before the next hold */
 } __attribute__((aligned(64))) tcp_loop;
 
 struct rd_tcp_set {
@@ -622,6 +627,7 @@ static int conn_serve(tcp_loop *L, tcp_conn *c)
             clock_gettime(CLOCK_REALTIME, &t_query);
         rd_answer_batch(db, L->items, (size_t)n, &L->tr, stats);
         L->counters.batches++;
+        L->turn_queries += (uint32_t)n;
         if (!stats)
             c->recount -= (uint32_t)n;
         int niov = 0;
@@ -896,22 +902,38 @@ static void loop_limits(tcp_loop *L)
  * connections' queries come meanwhile, and a client's Nagle algorithm (RFC 896; DNS
  * clients seldom set TCP_NODELAY) holds its next queries until the previous answer's
  * ACK, then sends them in one segment.  So while queries come within a hold of each
- * other and a turn is shorter than the hold, the worker sleeps hold_us before it asks
- * epoll, and the next turn answers what came meanwhile.  A hold that found nothing, or
- * a wait longer than a hold, ends it: a quiet worker blocks in epoll_wait at once; a
- * saturated one, whose turns outlast a hold, never sleeps. */
-static int loop_wait(tcp_loop *L, uint64_t turn_ns)
+ * other and a turn is light (fewer than TCP_HOLD_LIGHT answers, shorter than the hold),
+ * the worker sleeps hold_us before it asks epoll, and the next turn answers what came
+ * meanwhile.  A hold that found nothing, or a wait longer than a hold, ends it: a quiet
+ * worker blocks in epoll_wait at once.  A hold that found nothing cost a wake-up of its
+ * own, so the next ones are skipped for 1, 2, 4 ... TCP_HOLD_BACKOFF_MAX light turns
+ * until one finds something: clients that come about a hold apart (slow ones, or one
+ * connection per query from a client short of CPU) are not held for nothing every other
+ * turn.  A busy one, whose turns are heavy, never sleeps:
+ * its clients, pipelining up to a window of queries in flight, would lose rate to every
+ * microsecond added to the round trip. */
+static int loop_wait(tcp_loop *L, uint64_t turn_ns, uint32_t answered)
 {
     if (!link_empty(&L->ready))
         return epoll_wait(L->ep, L->events, TCP_EVENTS, 0);
     uint64_t hold = (uint64_t)L->lim.hold_us * 1000u;
-    if (L->holding && turn_ns < hold) {
-        struct timespec ts = { 0, (long)hold };
-        nanosleep(&ts, NULL);
-        int n = epoll_wait(L->ep, L->events, TCP_EVENTS, 0);
-        if (n != 0)
-            return n;
-        L->holding = 0;                 /* slept for nothing */
+    if (L->holding && turn_ns < hold && answered < TCP_HOLD_LIGHT) {
+        if (L->hold_skip) {
+            L->hold_skip--;
+        } else {
+            struct timespec ts = { 0, (long)hold };
+            nanosleep(&ts, NULL);
+            int n = epoll_wait(L->ep, L->events, TCP_EVENTS, 0);
+            if (n != 0) {
+                L->hold_backoff = 0;
+                return n;
+            }
+            L->holding = 0;             /* slept for nothing */
+            L->hold_backoff = L->hold_backoff ? 2 * L->hold_backoff : 1;
+            if (L->hold_backoff > TCP_HOLD_BACKOFF_MAX)
+                L->hold_backoff = TCP_HOLD_BACKOFF_MAX;
+            L->hold_skip = L->hold_backoff;
+        }
     }
     uint64_t t0 = now_ns();
     int n = epoll_wait(L->ep, L->events, TCP_EVENTS, RD_TCP_TICK_MS);
@@ -935,7 +957,8 @@ static void *loop_run(void *arg)
         loop_limits(L);
         /* Offline while blocked: an idle worker must not hold up a reload. */
         rd_rcu_offline(rcu);
-        int n = loop_wait(L, turn_ns);
+        int n = loop_wait(L, turn_ns, L->turn_queries);
+        L->turn_queries = 0;
         rd_rcu_online(rcu);
         uint64_t t_turn = now_ns();
         L->now_ms = t_turn / 1000000u;
