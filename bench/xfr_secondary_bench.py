@@ -12,6 +12,8 @@
 
     python3 bench/xfr_secondary_bench.py --records 1000000 --changed 1000   # full run
     python3 bench/xfr_secondary_bench.py --records 20000 --changed 100      # quick check
+    python3 bench/xfr_secondary_bench.py --before /path/to/old/checkout --rounds 3
+        # robdns alone, an older build against this one, interleaved (same primary)
 """
 
 import argparse
@@ -35,9 +37,16 @@ from xfr_bench import KEY, ORIGIN, SECRET, KnotPrimary, _start_on, changed_zone,
 class RobdnsSecondary(Robdns):
     """robdns as a secondary of a primary at (host, port), with the bench's key."""
 
-    def __init__(self, primary, port=None, **kw):
+    def __init__(self, primary, port=None, tree=None, **kw):
         self.primary = primary
+        self.tree = tree            # another checkout's robdns (built in place), or None
         super().__init__(os.devnull, ORIGIN, port=port, **kw)
+
+    def env(self):
+        env = super().env()
+        if self.tree is not None:
+            env["PYTHONPATH"] = self.tree
+        return env
 
     def command(self):
         conf = os.path.join(self.tmp, "robdns.yaml")
@@ -62,6 +71,34 @@ zones:
         return json.loads(r.stdout)["zones"][0]
 
 
+def compare_trees(primary, tree, rounds):
+    """robdns alone, from `tree` ("before") and from this checkout ("after") in turn,
+    `rounds` times, each spawned empty against the one primary: spawn to serving, the
+    transfer's time (and its phases where the tree tells them), peak and final memory."""
+    import statistics
+    rows = {"before": [], "after": []}
+    for _ in range(rounds):
+        for label, t in (("before", tree), ("after", None)):
+            s = RobdnsSecondary(("127.0.0.1", primary.port), port=free_port(), tree=t)
+            s.start()
+            try:
+                seconds = s.wait_answer(limit=1800)
+                mem = procfs.memory_kb(s.pids())
+                tr = s.zone_status().get("last_transfer") or {}
+            finally:
+                s.stop()
+            rows[label].append((seconds, tr.get("seconds"), mem["hwm"], mem["rss"]))
+            print(f"  {label:6} serving after {seconds:.2f} s (transfer {tr.get('seconds')} s: "
+                  f"receive {tr.get('receive_seconds')}, build {tr.get('build_seconds')}); "
+                  f"hwm {mem['hwm']} kB, rss {mem['rss']} kB; load {os.getloadavg()[0]:.1f}",
+                  flush=True)
+    med = {k: [statistics.median(c) for c in zip(*v)] for k, v in rows.items()}
+    for k, (sec, tr, hwm, rss) in med.items():
+        print(f"  {k:6} median: serving after {sec:.2f} s, transfer {tr:.2f} s, hwm {hwm:.0f} kB, "
+              f"rss {rss:.0f} kB", flush=True)
+    return {"rounds": rows, "median": med}
+
+
 class Spawned:
     """A reference secondary (tests/xfr_secondaries.py) with the figures of its start."""
 
@@ -83,6 +120,9 @@ def main(argv=None):
     ap.add_argument("--records", type=int, default=1000000)
     ap.add_argument("--changed", type=int, default=1000, help="A records changed by the increment")
     ap.add_argument("--log", action="store_true", help="print the end of robdns' log")
+    ap.add_argument("--before", metavar="TREE", help="instead: robdns alone from TREE (a "
+                    "checkout built in place) and from this one, in turn, --rounds times")
+    ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args(argv)
     tag = f"{args.records // 1000}k"
     zone = os.path.join(OUT, f"xfr{tag}.zone")
@@ -97,6 +137,13 @@ def main(argv=None):
     primary.wait_answer(limit=1800)
     data = {"records": args.records, "machine": procfs.machine_facts(), "first": {}}
     print(f"zone {ORIGIN} {args.records} records from a Knot primary", flush=True)
+    if args.before:
+        try:
+            data["compare"] = compare_trees(primary, os.path.abspath(args.before), args.rounds)
+        finally:
+            primary.stop()
+        print_and_save("", data, os.path.join(OUT, "xfr_secondary_compare.json"))
+        return
     secs = {}
     try:
         rob = RobdnsSecondary(("127.0.0.1", primary.port), port=ports["robdns"])

@@ -257,7 +257,9 @@ cdef class SourceSet:
     cdef Py_ssize_t *first         # zone i's strings are sp[first[i] .. first[i + 1])
     cdef uint64_t *fps             # the fingerprints compared with
     cdef Py_ssize_t n
-    cdef list refs                 # per zone: what its pointers point into
+    # What the pointers point into: the caller's strings (the zone configs' and images'
+    # own, no copy), and the encoded copies of paths that are not UTF-8.
+    cdef list settings, zfiles, files, encoded
 
     def __cinit__(self):
         self.sp = NULL
@@ -265,7 +267,7 @@ cdef class SourceSet:
         self.first = NULL
         self.fps = NULL
         self.n = 0
-        self.refs = []
+        self.encoded = []
 
     def __dealloc__(self):
         free(self.sp); free(self.sl); free(self.first); free(self.fps)
@@ -273,36 +275,37 @@ cdef class SourceSet:
     def __init__(self, list settings, list zfiles, list files, list sources):
         """Zone i: settings[i], zfiles[i], the tuple files[i] and the fingerprint
         sources[i] (an int, or None: then it always shows as changed)."""
-        cdef Py_ssize_t n = len(settings), i
+        cdef Py_ssize_t n = len(settings), i, k = 0, nstr = 0
         if len(zfiles) != n or len(files) != n or len(sources) != n:
             raise ValueError("SourceSet: one settings, file, file list and source per zone")
-        refs = [(settings[i], zfiles[i], tuple(files[i]), sources[i]) for i in range(n)]
-        self._fill(refs)
+        self.settings, self.zfiles = list(settings), list(zfiles)
+        self.files = [f if type(f) is tuple else tuple(f) for f in files]
+        for f in self.files:
+            nstr += 2 + len(<tuple>f)
+        self._alloc(n, nstr)
+        for i in range(n):
+            self.first[i] = k
+            k = self._put(i, k, sources[i])
+        self.first[n] = k
 
-    cdef _fill(self, list refs):
-        cdef Py_ssize_t n = len(refs), i, k = 0, nstr = 0, ln
-        for r in refs:
-            nstr += 2 + len(<tuple>r[2])
+    cdef _alloc(self, Py_ssize_t n, Py_ssize_t nstr):
         self.sp = <const char **>malloc((nstr + 1) * sizeof(char *))
         self.sl = <size_t *>malloc((nstr + 1) * sizeof(size_t))
         self.first = <Py_ssize_t *>malloc((n + 1) * sizeof(Py_ssize_t))
         self.fps = <uint64_t *>malloc((n + 1) * sizeof(uint64_t))
         if self.sp == NULL or self.sl == NULL or self.first == NULL or self.fps == NULL:
             raise MemoryError()
-        for i in range(n):
-            r = refs[i]
-            keep = []
-            self.first[i] = k
-            self.sp[k] = _utf8(r[0], &ln, keep); self.sl[k] = ln; k += 1
-            self.sp[k] = _utf8(r[1], &ln, keep); self.sl[k] = ln; k += 1
-            for f in <tuple>r[2]:
-                self.sp[k] = _utf8(f, &ln, keep); self.sl[k] = ln; k += 1
-            self.fps[i] = r[3] if r[3] is not None else 0
-            if keep:
-                refs[i] = r + (keep,)  # the encoded copies of paths that are not UTF-8
-        self.first[n] = k
         self.n = n
-        self.refs = refs
+
+    cdef Py_ssize_t _put(self, Py_ssize_t i, Py_ssize_t k, source) except -1:
+        """Zone i's strings from position k; returns the position after them."""
+        cdef Py_ssize_t ln
+        self.sp[k] = _utf8(self.settings[i], &ln, self.encoded); self.sl[k] = ln; k += 1
+        self.sp[k] = _utf8(self.zfiles[i], &ln, self.encoded); self.sl[k] = ln; k += 1
+        for f in <tuple>self.files[i]:
+            self.sp[k] = _utf8(f, &ln, self.encoded); self.sl[k] = ln; k += 1
+        self.fps[i] = source if source is not None else 0
+        return k
 
     def __len__(self):
         return self.n
@@ -326,41 +329,34 @@ cdef class SourceSet:
     def updated(self, list changed, list settings, list zfiles, list files, list sources):
         """The set with zone changed[j] given settings[j], zfiles[j], files[j] and
         sources[j]; this one is left as it was."""
-        refs = list(self.refs)
+        cdef SourceSet new = SourceSet.__new__(SourceSet)
+        cdef Py_ssize_t j, i, k, nstr = self.first[self.n]
+        new.settings, new.zfiles, new.files = list(self.settings), list(self.zfiles), list(self.files)
+        new.encoded = list(self.encoded)
         same = True                   # every zone changed keeps its number of files
         for j, i in enumerate(changed):
-            refs[i] = (settings[j], zfiles[j], tuple(files[j]), sources[j])
-            same = same and len(<tuple>refs[i][2]) == len(<tuple>self.refs[i][2])
-        cdef SourceSet new = SourceSet.__new__(SourceSet)
-        if not same:
-            new._fill(refs)
+            f = files[j] if type(files[j]) is tuple else tuple(files[j])
+            same = same and len(<tuple>f) == len(<tuple>new.files[i])
+            nstr += len(<tuple>f) - len(<tuple>new.files[i])
+            new.settings[i], new.zfiles[i], new.files[i] = settings[j], zfiles[j], f
+        new._alloc(self.n, nstr)
+        if same:
+            # the arrays copied and the changed zones' entries rewritten in place: a
+            # reload that changed a few of 100,000 zones does not encode every path again
+            memcpy(new.sp, self.sp, (nstr + 1) * sizeof(char *))
+            memcpy(new.sl, self.sl, (nstr + 1) * sizeof(size_t))
+            memcpy(new.first, self.first, (self.n + 1) * sizeof(Py_ssize_t))
+            memcpy(new.fps, self.fps, (self.n + 1) * sizeof(uint64_t))
+            for j, i in enumerate(changed):
+                new._put(i, new.first[i], sources[j])
             return new
-        # the arrays copied and the changed zones' entries rewritten in place: a reload
-        # that changed a few of 100,000 zones does not encode every path again
-        cdef Py_ssize_t nstr = self.first[self.n], k, ln
-        new.sp = <const char **>malloc((nstr + 1) * sizeof(char *))
-        new.sl = <size_t *>malloc((nstr + 1) * sizeof(size_t))
-        new.first = <Py_ssize_t *>malloc((self.n + 1) * sizeof(Py_ssize_t))
-        new.fps = <uint64_t *>malloc((self.n + 1) * sizeof(uint64_t))
-        if new.sp == NULL or new.sl == NULL or new.first == NULL or new.fps == NULL:
-            raise MemoryError()
-        memcpy(new.sp, self.sp, (nstr + 1) * sizeof(char *))
-        memcpy(new.sl, self.sl, (nstr + 1) * sizeof(size_t))
-        memcpy(new.first, self.first, (self.n + 1) * sizeof(Py_ssize_t))
-        memcpy(new.fps, self.fps, (self.n + 1) * sizeof(uint64_t))
-        new.n = self.n
-        for i in changed:
-            r = refs[i]
-            keep = []
-            k = new.first[i]
-            new.sp[k] = _utf8(r[0], &ln, keep); new.sl[k] = ln; k += 1
-            new.sp[k] = _utf8(r[1], &ln, keep); new.sl[k] = ln; k += 1
-            for f in <tuple>r[2]:
-                new.sp[k] = _utf8(f, &ln, keep); new.sl[k] = ln; k += 1
-            new.fps[i] = r[3] if r[3] is not None else 0
-            if keep:
-                refs[i] = r + (keep,)
-        new.refs = refs
+        k = 0
+        pos = {i: j for j, i in enumerate(changed)}
+        for i in range(self.n):
+            new.first[i] = k
+            j = pos.get(i, -1)
+            k = new._put(i, k, sources[j] if j >= 0 else self.fps[i] or None)
+        new.first[self.n] = k
         return new
 
 
@@ -383,8 +379,7 @@ cdef uint64_t _record_checksum(const uint8_t *rec, size_t body) noexcept nogil:
     return _mix(_sum4(rec, 24), _sum4(rec + _REC_HDR, body))
 
 
-cdef inline size_t _align16(size_t n) noexcept nogil:
-    return (n + 15) & ~(<size_t>15)
+# _align16: zone.pyx (included before this file).
 
 
 cdef class _PackMap:

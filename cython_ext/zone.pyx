@@ -581,6 +581,7 @@ cdef struct zone_job:
     rd_rrlist l
     rd_msgs m
     zimg *z
+    bint in_block              # z is inside the call's _ImageBlock, not malloc()ed
     double seconds
 
 
@@ -687,6 +688,102 @@ cdef void *_compile_runs(void *arg) noexcept nogil:
             _compile_one(&js.v[i])
 
 
+cdef extern from "sys/mman.h" nogil:
+    int madvise(void *addr, size_t length, int advice)
+    int MADV_HUGEPAGE, PROT_WRITE, MAP_ANONYMOUS
+    int mprotect(void *addr, size_t length, int prot)
+
+cdef extern from "malloc.h" nogil:
+    int malloc_trim(size_t pad)
+
+
+# The images of one compile_zones call, copied side by side into one mapping: ZoneImages
+# in it hold this object, which unmaps it when the last of them goes.
+cdef class _ImageBlock:
+    cdef void *p
+    cdef size_t n
+
+    def __dealloc__(self):
+        if self.p != NULL:
+            munmap(self.p, self.n)
+
+
+cdef enum:
+    _BLOCK_MIN = 1 << 20           # fewer image bytes than this stay where they were built
+    _TRIM_EVERY = 32 << 20
+
+
+cdef inline size_t _align16(size_t n) noexcept nogil:
+    return (n + 15) & ~(<size_t>15)
+
+
+cdef void *_gather(zone_job *v, Py_ssize_t n, size_t *len_out) noexcept nogil:
+    """Copy the images of jobs v[0..n) into one new mapping (huge pages where the kernel
+    gives them), free each copy as it is made and give the freed heap back to the system;
+    the jobs then point into the mapping.  Returns it (read-only, *len_out bytes), or NULL
+    (too few bytes, or no memory: the images stay as built).  Many small images built
+    among the parser's and the precompute pass's scratch leave the heap fragmented (100,000
+    zones: 35 MB of holes kept after the load) and spread over as many 4 KiB pages as
+    bytes, which a query spread over the zones pays in TLB misses."""
+    cdef size_t total = 0, half = 0
+    cdef Py_ssize_t i, mid = n // 2
+    cdef gather_part parts[2]
+    cdef pthread_t t
+    for i in range(n):
+        if v[i].z != NULL:
+            total += _align16(zimg_size(v[i].z))
+            if i < mid:
+                half += _align16(zimg_size(v[i].z))
+    if total < _BLOCK_MIN:
+        return NULL
+    cdef uint8_t *b = <uint8_t *>mmap(NULL, total, PROT_READ | PROT_WRITE,
+                                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+    if <void *>b == MAP_FAILED:
+        return NULL
+    madvise(b, total, MADV_HUGEPAGE)
+    # two halves copied at once (the copy and its page faults are most of the cost),
+    # the first one giving the heap back as it goes
+    parts[0].v, parts[0].lo, parts[0].hi, parts[0].at, parts[0].trim = v, 0, mid, b, True
+    parts[1].v, parts[1].lo, parts[1].hi, parts[1].at, parts[1].trim = v, mid, n, b + half, False
+    cdef bint threaded = pthread_create(&t, NULL, _gather_part, &parts[1]) == 0
+    _gather_part(&parts[0])
+    if threaded:
+        pthread_join(t, NULL)
+    else:
+        _gather_part(&parts[1])
+    mprotect(b, total, PROT_READ)      # immutable from here on, as every published image
+    malloc_trim(0)
+    len_out[0] = total
+    return b
+
+
+cdef struct gather_part:
+    zone_job *v
+    Py_ssize_t lo, hi
+    uint8_t *at                # where image lo goes
+    bint trim
+
+
+cdef void *_gather_part(void *arg) noexcept nogil:
+    cdef gather_part *g = <gather_part *>arg
+    cdef size_t off = 0, sz, trimmed = 0
+    cdef Py_ssize_t i
+    for i in range(g.lo, g.hi):
+        if g.v[i].z != NULL:
+            sz = zimg_size(g.v[i].z)
+            memcpy(g.at + off, g.v[i].z, sz)
+            zimg_free(g.v[i].z)
+            g.v[i].z = <zimg *>(g.at + off)
+            g.v[i].in_block = True
+            off += _align16(sz)
+            if g.trim and off - trimmed >= _TRIM_EVERY:
+                # the copies freed so far go back now: the peak stays near one copy of
+                # the images, not two
+                malloc_trim(0)
+                trimmed = off
+    return NULL
+
+
 def compile_zones(list origins, list paths, list ttls, list policies, list nsec3_max, int threads=1):
     """compile_zone() of many zones in one call: zone i is origins[i] from paths[i] with
     ttls[i], policies[i] and nsec3_max[i] (compile_zone's arguments), parsed, built and
@@ -704,6 +801,9 @@ def compile_zones(list origins, list paths, list ttls, list policies, list nsec3
     cdef bytes b
     cdef pthread_t *tids = NULL
     cdef Py_ssize_t started = 0
+    cdef void *bp = NULL
+    cdef size_t blen = 0
+    block = None
     js.v = <zone_job *>calloc(n + 1, sizeof(zone_job))
     js.n, js.next = n, 0
     if js.v == NULL:
@@ -739,12 +839,19 @@ def compile_zones(list origins, list paths, list ttls, list policies, list nsec3
                 pthread_join(tids[k], NULL)
             if _mmap_threshold:
                 mallopt(M_MMAP_THRESHOLD, _mmap_threshold)
+            bp = _gather(js.v, n, &blen)
+        if bp != NULL:
+            block = _ImageBlock.__new__(_ImageBlock)
+            (<_ImageBlock>block).p, (<_ImageBlock>block).n = bp, blen
         for i in range(n):
             j = &js.v[i]
             if j.z == NULL:
                 continue
             img = ZoneImage.__new__(ZoneImage)
-            (<ZoneImage>img)._owned = j.z
+            if j.in_block:
+                (<ZoneImage>img)._owner = block
+            else:
+                (<ZoneImage>img)._owned = j.z
             (<ZoneImage>img).img = j.z
             j.z = NULL
             if j.m.n:
@@ -761,9 +868,11 @@ def compile_zones(list origins, list paths, list ttls, list policies, list nsec3
     finally:
         for i in range(n):
             j = &js.v[i]
-            if j.z != NULL:
+            if j.z != NULL and not j.in_block:
                 zimg_free(j.z)
             rd_rrlist_free(&j.l)
             rd_msgs_free(&j.m)
         free(js.v)
         free(tids)
+        if bp != NULL:
+            malloc_trim(0)             # the jobs' file names and messages too

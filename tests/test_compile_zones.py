@@ -124,3 +124,20 @@ def test_compile_all_states(tmp_path):
     assert all(type(st.source) is int for st in (states[0], states[2]))
     assert states[1].errors and states[1].errors[0].startswith(f"{files[1]}:4:")
     assert states[0].load_seconds > 0 and states[0].loaded_at > 0
+
+
+def test_images_gathered_into_one_block_outlive_each_other(tmp_path):
+    # past 1 MiB of images the batch copies them into one read-only mapping that the
+    # images share: each stays valid while any other is dropped, and answers as built
+    import gc
+    items = [(f"b{i}.example.", write(tmp_path, f"b{i}.zone", SOA.format(serial=i + 1)
+                                      + "".join(f"h{k} A 192.0.2.{k}\n" for k in range(40))))
+             for i in range(600)]
+    images, _ = batch(items)
+    assert sum(img.size for img in images) >= 1 << 20
+    ref = _core.compile_zone(*items[599])
+    del images[:599]
+    gc.collect()
+    assert images[0].same_content(ref) and images[0].serial == 600
+    db = _core.Database(images)
+    assert db is not None
