@@ -203,19 +203,13 @@ def user_sys_seconds(pids):
     """utime and stime (seconds) summed over every thread of the processes: the kernel's
     share of a secondary's work (receiving the stream) apart from its own."""
     user = sys_ = 0
-    for pid in pids:
+    for text in procfs.task_files(pids, "stat"):
         try:
-            tids = os.listdir(f"/proc/{pid}/task")
-        except OSError:
+            st = procfs.parse_stat(text)
+        except (ValueError, IndexError):
             continue
-        for tid in tids:
-            try:
-                with open(f"/proc/{pid}/task/{tid}/stat") as f:
-                    st = procfs.parse_stat(f.read())
-            except (OSError, ValueError, IndexError):
-                continue
-            user += st["utime"]
-            sys_ += st["stime"]
+        user += st["utime"]
+        sys_ += st["stime"]
     return user / procfs.CLK_TCK, sys_ / procfs.CLK_TCK
 
 

@@ -55,6 +55,7 @@ class RobdnsSecondary(Robdns):
   listen: ["127.0.0.1@{self.port}"]
   workers: {self.workers}
   control: "{self.tmp}/control.sock"
+  storage: "{self.tmp}/storage"
 keys:
   - {{name: xfr.key., algorithm: hmac-sha256, secret: "{SECRET}"}}
 zones:
