@@ -124,18 +124,12 @@ size_t zimg_fast_do_bytes(const zimg *z);
 int zimg_fast_get(const zimg *z, const uint8_t *lname, uint16_t qtype, int do_bit,
                   uint16_t *counts, uint8_t *aa, uint8_t *rcode, const uint8_t **body);
 
-/* Prefetch hints for answering a batch of queries (engine_zimg_extra.c): each stage
+/* Prefetch hints for answering a batch of queries (zimg_prefetch.c): each stage
  * touches only memory the previous stage brought into cache.  Hints only: any lname that
  * is a valid lower-case wire name is safe, the results never change a lookup. */
 uint32_t zimg_prefetch_slot(const zimg *z, const uint8_t *lname);
-void zimg_prefetch_slot_hash(const zimg *z, uint32_t hash);   /* the same, hash known */
 void zimg_prefetch_node(const zimg *z, uint32_t hash);
 void zimg_prefetch_data(const zimg *z, uint32_t hash);
 void zimg_prefetch_rdata(const zimg *z, uint32_t hash);
-/* The same for the precomputed answers: slot (0: the zone has none), record (its offset,
- * RD_NONE when the name has none), then the answer to qtype (with DO or not). */
-int zimg_prefetch_fast_slot(const zimg *z, uint32_t hash);
-uint32_t zimg_prefetch_fast_rec(const zimg *z, uint32_t hash);
-void zimg_prefetch_fast_blob(const zimg *z, uint32_t rec, uint16_t qtype, int do_bit);
 
 #endif
