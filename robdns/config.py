@@ -221,7 +221,7 @@ class Config:
     workers: int = 1                 # resolved: "auto" becomes the number of usable cores
     pin_workers: bool = True
     udp_batch: int = 64              # datagrams per recvmmsg/sendmmsg
-    udp_hold_us: int = 50            # sleep after a small batch for more (udp_loop.c); 0: never
+    udp_hold_us: int = 0             # sleep after a small batch for more (udp_loop.c); 0: never
     identity: str = ""               # CHAOS id.server / hostname.bind; "" = refused
     version: str = ""                # CHAOS version.bind; "" = refused
     nsid: bytes = b""                # RFC 5001 NSID payload; empty = off
