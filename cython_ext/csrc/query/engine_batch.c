@@ -26,11 +26,6 @@ typedef struct pf_state {
     uint8_t fast;        /* the zone has precomputed answers: only they are prefetched */
 } pf_state;
 
-static inline const zfast_slot *fast_slots(const zimg *z)
-{
-    return (const zfast_slot *)((const uint8_t *)z + z->fast_off);
-}
-
 static void pf_start(const rd_db *db, rd_batch_item *it, const rd_transport *t, rd_stats *stats,
                      pf_state *s)
 {
@@ -47,7 +42,7 @@ static void pf_start(const rd_db *db, rd_batch_item *it, const rd_transport *t, 
     const zimg *z = s->z = s->c.zone;
     if (!z) return;
     s->fast = z->fast_off != 0;
-    if (s->fast) __builtin_prefetch(&fast_slots(z)[s->c.fhash & z->fast_mask]);
+    if (s->fast) __builtin_prefetch(&zfast_slots(z)[s->c.fhash & z->fast_mask]);
     else s->hash = zimg_prefetch_slot(z, s->c.lname);
 }
 
@@ -61,7 +56,7 @@ static void pf_second(pf_state *s)
         zimg_prefetch_node(z, s->hash);
         return;
     }
-    const zfast_slot *tab = fast_slots(z);
+    const zfast_slot *tab = zfast_slots(z);
     uint32_t h = s->c.fhash, i = h & z->fast_mask;
     for (int k = 0; k < 4; k++, i = (i + 1) & z->fast_mask) {
         uint32_t off = tab[i].rec;
@@ -90,17 +85,14 @@ static void pf_third(pf_state *s)
     }
     rd_ctx *c = &s->c;
     const uint8_t *base = (const uint8_t *)z;
-    const zfast_rec *r = (const zfast_rec *)(base + s->rec);
-    if (r->name_len != c->qname_wlen || memcmp(base + s->rec + sizeof *r, c->lname, c->qname_wlen) != 0)
+    int named;
+    uint32_t b = zfast_rec_lookup(base, s->rec, c->lname, c->qname_wlen, c->qtype, c->do_bit,
+                                  &named);
+    if (!named)
         return;
     c->fast_known = 1;
     c->fast_blob = NULL;
-    if (zfast_qtype_special(c->qtype)) return;
-    const zfast_ent *e = (const zfast_ent *)(base + s->rec + zfast_rec_head(r->name_len));
-    unsigned k = 0;
-    while (k < r->nent && e[k].qtype != c->qtype) k++;
-    uint32_t b = zfast_rec_blob(r, e, k, c->do_bit);
-    if (b == RD_NONE) return;
+    if (zfast_qtype_special(c->qtype) || b == RD_NONE) return;   /* as zimg_fast_answer */
     __builtin_prefetch(base + b);
     __builtin_prefetch(base + b + 64);
     c->fast_blob = (const zfast_blob *)(base + b);

@@ -3,17 +3,12 @@
 
 #include <stdio.h>
 
-static inline const zfast_slot *fast_slots(const zimg *z)
-{
-    return (const zfast_slot *)((const uint8_t *)z + z->fast_off);
-}
-
 const zfast_blob *zimg_fast_answer(const zimg *z, const uint8_t *lname, size_t len, uint32_t h,
                                    uint16_t qtype, int do_bit)
 {
     if (z->fast_off == 0 || zfast_qtype_special(qtype)) return NULL;
     const uint8_t *base = (const uint8_t *)z;
-    const zfast_slot *tab = fast_slots(z);
+    const zfast_slot *tab = zfast_slots(z);
     uint32_t mask = z->fast_mask;
     uint32_t i = h & mask;
     /* probing bounded by the table size: a forged full table cannot loop forever */
@@ -21,13 +16,9 @@ const zfast_blob *zimg_fast_answer(const zimg *z, const uint8_t *lname, size_t l
         uint32_t off = tab[i].rec;
         if (off == RD_NONE) return NULL;
         if (tab[i].hash != h) continue;
-        const zfast_rec *r = (const zfast_rec *)(base + off);
-        const uint8_t *name = base + off + sizeof *r;
-        if (r->name_len != len || memcmp(name, lname, len) != 0) continue;
-        const zfast_ent *e = (const zfast_ent *)(base + off + zfast_rec_head(r->name_len));
-        unsigned k = 0;
-        while (k < r->nent && e[k].qtype != qtype) k++;
-        uint32_t b = zfast_rec_blob(r, e, k, do_bit);
+        int named;
+        uint32_t b = zfast_rec_lookup(base, off, lname, len, qtype, do_bit, &named);
+        if (!named) continue;
         return b == RD_NONE ? NULL : (const zfast_blob *)(base + b);
     }
     return NULL;
@@ -52,7 +43,7 @@ int zimg_fast_check(const zimg *z, char *err, size_t errlen)
     uint64_t ro = z->fast_recs_off, re = ro + z->fast_recs_len;
     if (ro % 4 || ro < sizeof(struct zimg) || re > size) FAIL("bad answer records");
     const uint8_t *base = (const uint8_t *)z;
-    const zfast_slot *tab = fast_slots(z);
+    const zfast_slot *tab = zfast_slots(z);
     for (uint64_t i = 0; i < slots; i++) {
         uint64_t off = tab[i].rec;
         if (off == RD_NONE) continue;
@@ -97,7 +88,7 @@ uint32_t zimg_fast_names(const zimg *z)
 {
     if (z->fast_off == 0) return 0;
     uint32_t n = 0;
-    const zfast_slot *tab = fast_slots(z);
+    const zfast_slot *tab = zfast_slots(z);
     for (uint64_t i = 0; i <= z->fast_mask; i++) n += tab[i].rec != RD_NONE;
     return n;
 }
@@ -106,7 +97,7 @@ size_t zimg_fast_do_bytes(const zimg *z)
 {
     if (z->fast_off == 0) return 0;
     const uint8_t *base = (const uint8_t *)z;
-    const zfast_slot *tab = fast_slots(z);
+    const zfast_slot *tab = zfast_slots(z);
     size_t total = 0;
     for (uint64_t i = 0; i <= z->fast_mask; i++) {
         if (tab[i].rec == RD_NONE) continue;

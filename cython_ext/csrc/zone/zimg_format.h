@@ -12,6 +12,7 @@
 #define RD_ZIMG_FORMAT_H
 
 #include "zimg.h"
+#include <string.h>
 
 #define ZIMG_MAGIC "RDZIMG\r\n"      /* 8 bytes; \r\n catches text-mode mangling */
 #define ZIMG_VERSION 3u          /* 2: NSEC3 owner index; 3: precomputed answers */
@@ -170,6 +171,28 @@ static inline uint32_t zfast_rec_blob(const zfast_rec *r, const zfast_ent *e, un
         return ((const uint32_t *)(e + r->nent))[k];
     }
     return k < r->nent ? e[k].blob : r->dflt;
+}
+
+/* The answer table's slots (z->fast_off != 0). */
+static inline const zfast_slot *zfast_slots(const zimg *z)
+{
+    return (const zfast_slot *)((const uint8_t *)z + z->fast_off);
+}
+
+/* The record at offset off of image base, when its name is lname (len bytes; *named set):
+ * the offset of its answer blob for qtype with DO or not, RD_NONE when it has none.
+ * *named is 0 (and the result RD_NONE) for a record of another name: a hash collision.
+ * The one record-level lookup of zimg_fast_answer and of the batch pipeline's prefetch. */
+static inline uint32_t zfast_rec_lookup(const uint8_t *base, uint32_t off, const uint8_t *lname,
+                                        size_t len, uint16_t qtype, int do_bit, int *named)
+{
+    const zfast_rec *r = (const zfast_rec *)(base + off);
+    *named = r->name_len == len && memcmp(base + off + sizeof *r, lname, len) == 0;
+    if (!*named) return RD_NONE;
+    const zfast_ent *e = (const zfast_ent *)(base + off + zfast_rec_head(r->name_len));
+    unsigned k = 0;
+    while (k < r->nent && e[k].qtype != qtype) k++;
+    return zfast_rec_blob(r, e, k, do_bit);
 }
 /* Ask for transparent huge pages on a big image buffer (advice only; zimg_build.c). */
 void zimg_advise_huge_pages(void *p, size_t len);
