@@ -706,9 +706,9 @@ def test_held_worker_gathers_new_connections_then_sleeps_when_idle(robdns_server
     # hold_us at its largest (1 ms): new connections that each ask one question (the
     # pattern of retries after TC=1), a fraction of a millisecond apart, are accepted and
     # answered several per wake-up (the worker sleeps a hold after a light turn that
-    # accepted, instead of waking for each), every one of them.  Once the clients stop,
-    # the worker blocks in epoll_wait again: over a second idle it neither burns CPU nor
-    # keeps waking every hold.
+    # opened or closed connections, instead of waking for each), every one of them.  Once
+    # the clients stop, the worker blocks in epoll_wait again: over a second idle it
+    # neither burns CPU nor keeps waking every hold.
     srv = robdns_server(families=(4,), server={"tcp": {"idle_timeout": 30, "hold_us": 1000,
                                                        "max_connections": 4096}})
     _, sw0 = _tcp_thread_usage(srv.pid)
@@ -728,9 +728,10 @@ def test_held_worker_gathers_new_connections_then_sleeps_when_idle(robdns_server
     holds = _conn_stats(srv)["holds"] - holds0
     for s in conns:                        # each close is a turn of its own: not counted
         s.close()
-    # Woken once per connection, the worker would switch n times or more (hold_us 0: 303
-    # for 300); held, about once per millisecond of connecting, well under half of n.
-    assert sw1 - sw0 < n / 2, (sw1 - sw0, n, holds)
+    # Woken once per connection, the worker would switch about n times (hold_us 0: 206-303
+    # for 300, busy); held, about once per millisecond of connecting (busy: 125-162).  The
+    # counter of holds tells a worker that held from one that was merely slow to wake.
+    assert sw1 - sw0 < 2 * n / 3, (sw1 - sw0, n, holds)
     assert holds > 0
     time.sleep(0.3)
     cpu0, sw0 = _tcp_thread_usage(srv.pid)
@@ -746,8 +747,8 @@ def test_pipelined_queries_on_open_connections_are_not_held(robdns_server):
     # The same hold, but queries come one at a time over 8 connections already open: their
     # clients' Nagle algorithm gathers queries asked while an answer is outstanding, so a
     # hold there only delays answers (and costs a pipelining client its rate).  No turn
-    # without an accepted connection is held: the counter of holds does not move, and
-    # every answer comes, in order per connection.
+    # that neither opened nor closed a connection is held: the counter of holds does not
+    # move, and every answer comes, in order per connection.
     srv = robdns_server(families=(4,), server={"tcp": {"idle_timeout": 30, "hold_us": 1000}})
     conns = [_connect(srv) for _ in range(8)]
     for k, s in enumerate(conns):          # accepted (TCP_DEFER_ACCEPT: with its first query)
@@ -769,8 +770,9 @@ def test_pipelined_queries_on_open_connections_are_not_held(robdns_server):
             _assert_www_answer(r)
             got.append(r.id)
         assert got == sent[k]
-        s.close()
     assert _conn_stats(srv)["holds"] == holds0
+    for s in conns:
+        s.close()
 
 
 def test_hold_zero_still_answers_and_hold_is_checked(robdns_server):

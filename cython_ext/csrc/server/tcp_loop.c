@@ -146,7 +146,7 @@ typedef struct tcp_loop {
     rd_dnstap_ring *tap;         /* dnstap logging, or NULL */
     int holding;                 /* queries come within a hold of each other (loop_wait) */
     uint32_t turn_queries;       /* queries answered this turn */
-    uint32_t turn_accepts;       /* connections accepted this turn */
+    uint32_t turn_churn;         /* connections accepted or closed this turn */
     uint32_t hold_backoff;       /* doubles with each hold that found nothing */
     uint32_t hold_skip;          /* light turns left before the next hold */
 } __attribute__((aligned(64))) tcp_loop;
@@ -398,6 +398,7 @@ static void conn_close(tcp_loop *L, tcp_conn *c, uint64_t *reason)
     L->nopen--;
     L->counters.open = L->nopen;
     L->counters.closed++;
+    L->turn_churn++;
 }
 
 /* A complete query (or a transfer message sent): the connection is active now. */
@@ -822,7 +823,7 @@ static void loop_accept(tcp_loop *L, const tcp_listen *ln)
             return;
         }
         L->counters.accepted++;
-        L->turn_accepts++;
+        L->turn_churn++;
         conn_open(L, ln, fd, &peer);
     }
 }
@@ -900,24 +901,25 @@ static void loop_limits(tcp_loop *L)
 
 /* Wait for the next turn's events.  A worker woken for every query pays a wake-up
  * (scheduler, idle exit, epoll_wait's return) per answer, several times the answer's cost.
- * New connections are where that is paid in full: each one asks one question (the pattern
- * of retries after TC=1) and costs a wake-up of its own, where a worker slower to wake
- * accepts several at once.  So after a light turn that accepted a connection (fewer than
- * TCP_HOLD_LIGHT answers, shorter than the hold) while events come within a hold of each
- * other, the worker sleeps hold_us before it asks epoll, and the next turn accepts and
- * answers what came meanwhile.  Long-lived connections are not held: their clients'
- * Nagle algorithm (RFC 896; DNS clients seldom set TCP_NODELAY) already gathers the
- * queries asked while an answer is outstanding into one segment, so a hold after their
- * turns found no fewer turns per answer (tcp_probe at -c 4 and 20k qps: 0.19 epoll
- * waits per answer held, 0.17-0.23 not), only a timer wake-up more and a later answer,
- * and a pipelining client saturating the worker lost rate to every microsecond added to
- * its round trip.  A hold that found nothing, or a wait longer than a hold, ends the
- * holding: a quiet worker blocks in epoll_wait at once.  A hold that found nothing cost a
- * wake-up of its own, so the next ones are skipped for 1, 2, 4 ... TCP_HOLD_BACKOFF_MAX
- * light accepting turns until one finds something: clients that come about a hold apart
- * are not held for nothing every other turn.  Without a hold (hold_us 0) the clock is not
- * read around the wait. */
-static int loop_wait(tcp_loop *L, uint64_t turn_ns, uint32_t answered, uint32_t accepted)
+ * Short connections are where that is paid in full: each one asks one question (the
+ * pattern of retries after TC=1), then goes, and its arrival and its close each cost a
+ * wake-up of their own, where a worker slower to wake takes several at once.  So after a
+ * light turn that opened or closed a connection (fewer than TCP_HOLD_LIGHT answers,
+ * shorter than the hold) while events come within a hold of each other, the worker
+ * sleeps hold_us before it asks epoll, and the next turn accepts, answers and closes what
+ * came meanwhile.  Long-lived connections are not held: their clients' Nagle algorithm
+ * (RFC 896; DNS clients seldom set TCP_NODELAY) already gathers the queries asked while
+ * an answer is outstanding into one segment, so a hold after their turns found no fewer
+ * turns per answer (tcp_probe at -c 4 and 20k qps: 0.19 epoll waits per answer held,
+ * 0.17-0.23 not), only a timer wake-up more and a later answer, and a pipelining client
+ * saturating the worker lost rate to every microsecond added to its round trip.  A hold
+ * that found nothing, or a wait longer than a hold, ends the holding: a quiet worker
+ * blocks in epoll_wait at once.  A hold that found nothing cost a wake-up of its own, so
+ * the next ones are skipped for 1, 2, 4 ... TCP_HOLD_BACKOFF_MAX light turns with
+ * connections coming or going until one finds something: clients that come about a hold
+ * apart are not held for nothing every other turn.  Without a hold (hold_us 0) the clock
+ * is not read around the wait. */
+static int loop_wait(tcp_loop *L, uint64_t turn_ns, uint32_t answered, uint32_t churn)
 {
     if (!link_empty(&L->ready))
         return epoll_wait(L->ep, L->events, TCP_EVENTS, 0);
@@ -926,7 +928,7 @@ static int loop_wait(tcp_loop *L, uint64_t turn_ns, uint32_t answered, uint32_t 
         L->holding = 0;
         return epoll_wait(L->ep, L->events, TCP_EVENTS, RD_TCP_TICK_MS);
     }
-    if (accepted && L->holding && turn_ns < hold && answered < TCP_HOLD_LIGHT) {
+    if (churn && L->holding && turn_ns < hold && answered < TCP_HOLD_LIGHT) {
         if (L->hold_skip) {
             L->hold_skip--;
         } else {
@@ -968,8 +970,8 @@ static void *loop_run(void *arg)
         loop_limits(L);
         /* Offline while blocked: an idle worker must not hold up a reload. */
         rd_rcu_offline(rcu);
-        int n = loop_wait(L, turn_ns, L->turn_queries, L->turn_accepts);
-        L->turn_queries = L->turn_accepts = 0;
+        int n = loop_wait(L, turn_ns, L->turn_queries, L->turn_churn);
+        L->turn_queries = L->turn_churn = 0;
         rd_rcu_online(rcu);
         uint64_t t_turn = now_ns();
         L->now_ms = t_turn / 1000000u;
@@ -988,8 +990,9 @@ static void *loop_run(void *arg)
         wheel_advance(L);
         L->db = NULL;
         rd_rcu_quiescent(rcu);          /* the db is not used past this point (pins aside) */
-        /* Only a turn that accepted may be held (loop_wait): no clock read after others. */
-        turn_ns = L->lim.hold_us && L->turn_accepts ? now_ns() - t_turn : 0;
+        /* Only a turn that opened or closed connections may be held (loop_wait): no
+         * clock read after the others. */
+        turn_ns = L->lim.hold_us && L->turn_churn ? now_ns() - t_turn : 0;
     }
     for (uint32_t i = 0; i < L->nconns; i++)
         if (L->conns[i].fd >= 0)
