@@ -355,6 +355,19 @@ def image_node_flags(ZoneImage img, name):
 
 # ---- the answer engine called from Python (engine)
 
+cdef extern from "zone/zimg_format.h" nogil:
+    uint32_t zimg_name_hash(const uint8_t *name)
+
+
+def zone_name_hash(name):
+    """zimg_name_hash of a name (text or wire, lower-cased): the hash the zone table files
+    an apex under (tests make two apexes of one hash with it)."""
+    import dns.name
+    wire = name if isinstance(name, bytes) else dns.name.from_text(name).to_wire()
+    cdef bytes lw = bytes(wire).lower()
+    return zimg_name_hash(<const uint8_t *>PyBytes_AS_STRING(lw))
+
+
 def db_find_index(Database db, name, ds=False):
     """Index in db.zones of the zone that answers `name` (str or wire bytes), or None:
     the most specific one; with ds=True the one above `name` first, as for a DS query

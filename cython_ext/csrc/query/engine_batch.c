@@ -2,29 +2,77 @@
 #include "engine_int.h"
 #include "zone/zimg_format.h"
 
-/* Each query is parsed once, when it enters the pipeline; its zone-image loads are then
- * prefetched stage by stage, each stage touching only what the previous one brought into
- * cache, and it is answered PF_DEPTH queries later.  A name with precomputed answers takes
- * two dependent loads after its slot (record, answer); in a zone without precomputed
- * answers, the general lookup's (node, name+rrsets, rdata).
+/* Each query is parsed once, when it enters the pipeline; its loads are then prefetched
+ * step by step, each step touching only what the previous one brought into cache, and
+ * it is answered PF_DEPTH queries later.  With many zones (a hashed zone table) the
+ * steps of a name with precomputed answers are: the zone-table slots of its suffixes;
+ * the slot that matches by hash gives the apex name and the answer table's place
+ * (zonetab.h), so the apex (to confirm the zone) and the answer slot come together; the
+ * record; the answer.  With a handful of zones the zone is found at once (all in cache)
+ * and the answer slot is the first load.  In a zone without precomputed answers, the
+ * general lookup's (slot, node, name+rrsets, rdata).
  *
  * The pipeline must cost less than it saves even when everything is in cache (a small
  * zone, a hot set of names), as one rd_answer at a time got cheaper: the answer-table
- * stages are inline here and make the lookup itself, handing the answer to rd_fast_answer
+ * steps are inline here and make the lookup itself, handing the answer to rd_fast_answer
  * (fast_known) instead of leaving it a second copy of the work; the ring holds PF_DEPTH
  * contexts, each answered before its slot takes the next query; and a name of a zone with
  * precomputed answers that has none (NXDOMAIN, below a cut, a wildcard's: the general
  * path) gets no general-lookup prefetch, whose name hash is the costliest step of that
  * lookup and would be made twice. */
-enum { PF_DEPTH = 8, PF_SECOND = 5, PF_THIRD = 2, PF_FOURTH = 1 };
+enum { PF_DEPTH = 8, PF_STEPS = 4 };
+/* how many queries after entering a query takes each of its steps */
+static const int pf_after[PF_STEPS] = { 2, 4, 6, 7 };
+
+enum pf_step_kind {
+    PF_DONE,             /* nothing left to prefetch */
+    PF_WAIT,             /* skip one step (the zone was found at once) */
+    PF_GUESS,            /* the zone-table slots are in cache: the candidate zone */
+    PF_CONFIRM,          /* its apex and answer slot are: the zone, then the record */
+    PF_RECORD,           /* the answer slot is in cache: the record */
+    PF_BLOB,             /* the record is: the answer */
+    PF_NODE, PF_DATA, PF_RDATA    /* the general lookup's */
+};
 
 typedef struct pf_state {
     rd_ctx c;
-    const zimg *z;       /* NULL: nothing to prefetch (malformed, CHAOS, not ours) */
+    const zimg *z;       /* the zone, once known */
+    uint8_t step;        /* pf_step_kind: the next step */
     uint32_t hash;       /* general lookup: suffix hash of the full name */
     uint32_t rec;        /* its precomputed-answer record, RD_NONE: general path */
-    uint8_t fast;        /* the zone has precomputed answers: only they are prefetched */
+    uint32_t fast_off;   /* the zone's answer table (0: none, only the general lookup) */
+    uint32_t fast_mask;
+    int k;               /* labels of the candidate apex */
+    const rd_zonetab_slot *cand;   /* the candidate zone's slot (PF_CONFIRM) */
+    rd_zonetab_guess guess;
 } pf_state;
+
+/* The answer slot of the name in a zone whose answer table is at fast_off. */
+static inline const zfast_slot *pf_answer_slot(const zimg *z, uint32_t fast_off,
+                                               uint32_t fast_mask, uint32_t h)
+{
+    return (const zfast_slot *)((const uint8_t *)z + fast_off) + (h & fast_mask);
+}
+
+/* The zone is known (c->zone): prefetch its first load, the answer slot or the general
+ * lookup's slot. */
+static void pf_zone_known(pf_state *s, uint8_t next_fast)
+{
+    const zimg *z = s->z = s->c.zone;
+    if (!z) {
+        s->step = PF_DONE;
+        return;
+    }
+    s->fast_off = z->fast_off;
+    s->fast_mask = z->fast_mask;
+    if (s->fast_off) {
+        __builtin_prefetch(pf_answer_slot(z, s->fast_off, s->fast_mask, s->c.fhash));
+        s->step = next_fast;
+    } else {
+        s->hash = zimg_prefetch_slot(z, s->c.lname);
+        s->step = next_fast == PF_WAIT ? PF_WAIT : PF_NODE;
+    }
+}
 
 static void pf_start(const rd_db *db, rd_batch_item *it, const rd_transport *t, rd_stats *stats,
                      pf_state *s)
@@ -35,30 +83,51 @@ static void pf_start(const rd_db *db, rd_batch_item *it, const rd_transport *t, 
         s->c.client_len = it->client_len;
     }
     s->z = NULL;
+    s->step = PF_DONE;
     s->rec = RD_NONE;
     if (s->c.prc != RD_RCODE_NOERROR || !db || (s->c.qclass != RD_C_IN && s->c.qclass != RD_C_ANY))
         return;
-    rd_ctx_zone(&s->c);
-    const zimg *z = s->z = s->c.zone;
-    if (!z) return;
-    s->fast = z->fast_off != 0;
-    if (s->fast) __builtin_prefetch(&zfast_slots(z)[s->c.fhash & z->fast_mask]);
-    else s->hash = zimg_prefetch_slot(z, s->c.lname);
-}
-
-/* Second stage: the answer slot is in cache: the record its hash names (the first few
- * probes), prefetched; or, in a zone without precomputed answers, the general lookup's
- * node. */
-static void pf_second(pf_state *s)
-{
-    const zimg *z = s->z;
-    if (!s->fast) {
-        zimg_prefetch_node(z, s->hash);
+    rd_ctx *c = &s->c;
+    if (rd_zonetab_guess_start(db->ztab, c->lname, c->loff, c->nlabels,
+                               c->qtype == RD_T_DS && c->nlabels > 0, &s->guess)) {
+        c->fhash = zfast_hash(c->lname, c->qname_wlen);   /* as rd_ctx_zone */
+        s->step = PF_GUESS;
         return;
     }
-    const zfast_slot *tab = zfast_slots(z);
-    uint32_t h = s->c.fhash, i = h & z->fast_mask;
-    for (int k = 0; k < 4; k++, i = (i + 1) & z->fast_mask) {
+    rd_ctx_zone(c);
+    pf_zone_known(s, PF_WAIT);
+}
+
+/* The zone-table slots are in cache: the first whose hash matches names the zone, almost
+ * surely; its apex name and the answer slot (or the image header the general lookup
+ * starts from) are fetched side by side, and the per-zone entries the answer reads. */
+static void pf_guess(pf_state *s)
+{
+    rd_ctx *c = &s->c;
+    const rd_db *db = c->db;
+    const rd_zonetab_slot *z = s->cand = rd_zonetab_guess_slot(db->ztab, &s->guess, &s->k);
+    if (!z) {                            /* no apex of any suffix's hash: no zone */
+        c->zone_done = 1;
+        s->step = PF_DONE;
+        return;
+    }
+    __builtin_prefetch(z->origin);
+    if (z->fast_off) __builtin_prefetch(pf_answer_slot(z->zone, z->fast_off, z->fast_mask, c->fhash));
+    else __builtin_prefetch(z->zone);
+    if (db->zone_flags) __builtin_prefetch(&db->zone_flags[z->index]);
+    if (db->zone_slot) __builtin_prefetch(&db->zone_slot[z->index]);
+    s->step = PF_CONFIRM;
+}
+
+/* The answer slot is in cache: the record its hash names (the first few probes),
+ * prefetched. */
+static void pf_record(pf_state *s)
+{
+    const zimg *z = s->z;
+    s->step = PF_BLOB;
+    const zfast_slot *tab = pf_answer_slot(z, s->fast_off, 0, 0);
+    uint32_t h = s->c.fhash, i = h & s->fast_mask;
+    for (int k = 0; k < 4; k++, i = (i + 1) & s->fast_mask) {
         uint32_t off = tab[i].rec;
         if (off == RD_NONE) break;
         if (tab[i].hash == h) {
@@ -71,20 +140,41 @@ static void pf_second(pf_state *s)
     }
     /* no record among the first probes: the general path's (see above), or a long
      * probe chain's, found by rd_fast_answer */
+    s->step = PF_DONE;
 }
 
-/* Third stage: the record is in cache: the lookup rd_fast_answer would make (name, then
- * the entry of qtype, for DO or not), its answer prefetched and kept for it.  A record
- * whose name differs (a hash collision) leaves the lookup to rd_fast_answer. */
-static void pf_third(pf_state *s)
+/* The candidate's apex is in cache: the zone confirmed (two apexes of one hash: the
+ * full lookup), then its next load. */
+static void pf_confirm(pf_state *s)
 {
-    const zimg *z = s->z;
-    if (s->rec == RD_NONE) {
-        if (!s->fast) zimg_prefetch_data(z, s->hash);
+    rd_ctx *c = &s->c;
+    const rd_zonetab_slot *z = s->cand;
+    if (rd_zonetab_slot_matches(z, c->lname, c->loff, c->nlabels, s->k)) {
+        c->zone_done = 1;
+        c->zone = s->z = z->zone;
+        c->zone_index = z->index;
+        s->fast_off = z->fast_off;
+        s->fast_mask = z->fast_mask;
+        if (s->fast_off) {
+            pf_record(s);
+        } else {
+            s->hash = zimg_prefetch_slot(s->z, c->lname);
+            s->step = PF_NODE;
+        }
         return;
     }
+    rd_ctx_zone(c);
+    pf_zone_known(s, PF_RECORD);
+}
+
+/* The record is in cache: the lookup rd_fast_answer would make (name, then the entry of
+ * qtype, for DO or not), its answer prefetched and kept for it.  A record whose name
+ * differs (a hash collision) leaves the lookup to rd_fast_answer. */
+static void pf_blob(pf_state *s)
+{
+    s->step = PF_DONE;
     rd_ctx *c = &s->c;
-    const uint8_t *base = (const uint8_t *)z;
+    const uint8_t *base = (const uint8_t *)s->z;
     int named;
     uint32_t b = zfast_rec_lookup(base, s->rec, c->lname, c->qname_wlen, c->qtype, c->do_bit,
                                   &named);
@@ -98,10 +188,19 @@ static void pf_third(pf_state *s)
     c->fast_blob = (const zfast_blob *)(base + b);
 }
 
-static void pf_fourth(pf_state *s)
+static void pf_step(pf_state *s)
 {
-    if (s->rec != RD_NONE) return;
-    if (!s->fast) zimg_prefetch_rdata(s->z, s->hash);
+    switch (s->step) {
+    case PF_DONE: return;
+    case PF_WAIT: s->step = s->fast_off ? PF_RECORD : PF_NODE; return;
+    case PF_GUESS: pf_guess(s); return;
+    case PF_CONFIRM: pf_confirm(s); return;
+    case PF_RECORD: pf_record(s); return;
+    case PF_BLOB: pf_blob(s); return;
+    case PF_NODE: zimg_prefetch_node(s->z, s->hash); s->step = PF_DATA; return;
+    case PF_DATA: zimg_prefetch_data(s->z, s->hash); s->step = PF_RDATA; return;
+    case PF_RDATA: zimg_prefetch_rdata(s->z, s->hash); s->step = PF_DONE; return;
+    }
 }
 
 void rd_answer_batch(const rd_db *db, rd_batch_item *items, size_t n,
@@ -115,17 +214,8 @@ void rd_answer_batch(const rd_db *db, rd_batch_item *items, size_t n,
             it->resplen = rd_ctx_answer(&ring[i % PF_DEPTH].c);
         }
         if (i < n) pf_start(db, &items[i], t, stats, &ring[i % PF_DEPTH]);
-        if (i >= PF_DEPTH - PF_SECOND && i - (PF_DEPTH - PF_SECOND) < n) {
-            pf_state *s = &ring[(i - (PF_DEPTH - PF_SECOND)) % PF_DEPTH];
-            if (s->z) pf_second(s);
-        }
-        if (i >= PF_DEPTH - PF_THIRD && i - (PF_DEPTH - PF_THIRD) < n) {
-            pf_state *s = &ring[(i - (PF_DEPTH - PF_THIRD)) % PF_DEPTH];
-            if (s->z) pf_third(s);
-        }
-        if (i >= PF_DEPTH - PF_FOURTH && i - (PF_DEPTH - PF_FOURTH) < n) {
-            pf_state *s = &ring[(i - (PF_DEPTH - PF_FOURTH)) % PF_DEPTH];
-            if (s->z) pf_fourth(s);
-        }
+        for (int k = 0; k < PF_STEPS; k++)
+            if (i >= (size_t)pf_after[k] && i - pf_after[k] < n)
+                pf_step(&ring[(i - pf_after[k]) % PF_DEPTH]);
     }
 }

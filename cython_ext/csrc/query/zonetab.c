@@ -26,6 +26,7 @@ static uint32_t probe(const rd_zonetab *t, uint32_t h, const uint8_t *suffix, si
          * needs and the first line never holds */
         __builtin_prefetch(s->zone);
         __builtin_prefetch(&s->zone->fast_off);
+        __builtin_prefetch(&t->zones[s->index]);   /* rd_ctx_zone reads it next */
         const uint8_t *o = s->origin;
         if (rd_name_len(o) == slen && memcmp(o, suffix, slen) == 0) return s->index;
     }
@@ -44,8 +45,10 @@ rd_zonetab *rd_zonetab_build(const zimg *const *zones, uint32_t n, uint32_t *dup
     uint64_t slots = 16;
     while (slots < 2 * (uint64_t)n) slots *= 2;
     if (slots > 0x80000000ull) return NULL;
-    rd_zonetab *t = malloc(sizeof *t + slots * sizeof(rd_zonetab_slot));
-    if (!t) return NULL;
+    _Static_assert(sizeof(rd_zonetab_slot) == 32 && sizeof(rd_zonetab) % 64 == 0,
+                   "zone-table slots must not span cache lines");
+    rd_zonetab *t;
+    if (posix_memalign((void **)&t, 64, sizeof *t + slots * sizeof(rd_zonetab_slot))) return NULL;
     t->count = n;
     t->mask = (uint32_t)slots - 1;
     t->depths[0] = t->depths[1] = 0;
@@ -76,6 +79,8 @@ rd_zonetab *rd_zonetab_build(const zimg *const *zones, uint32_t n, uint32_t *dup
         t->slots[j].index = i;
         t->slots[j].zone = z;
         t->slots[j].origin = o;
+        t->slots[j].fast_off = z->fast_off;
+        t->slots[j].fast_mask = z->fast_mask;
         t->depths[k >> 6] |= 1ull << (k & 63);
         if (k > t->max_labels) t->max_labels = k;
     }
@@ -135,4 +140,46 @@ uint32_t rd_zonetab_find(const rd_zonetab *t, const uint8_t *lname, const uint8_
     if (top != kmax && depth_set(t, kmax))
         return probe(t, zh_final(raw[kmax]), lname, end);
     return RD_NONE;
+}
+
+/* The suffixes rd_zonetab_find probes, in its order (longest first; for DS the name
+ * itself last), each hashed and its home slot prefetched. */
+int rd_zonetab_guess_start(const rd_zonetab *t, const uint8_t *lname, const uint8_t *loff,
+                           int nlabels, int parent_first, rd_zonetab_guess *g)
+{
+    g->n = 0;
+    if (!t || t->count <= RD_ZONETAB_FEW) return 0;
+    int kmax = nlabels < t->max_labels ? nlabels : t->max_labels;
+    uint32_t raw[ZIMG_MAX_LABELS + 1];
+    raw[0] = ZH_SEED;
+    for (int k = 1; k <= kmax; k++) raw[k] = zh_label(raw[k - 1], lname + loff[nlabels - k]);
+    int top = (parent_first && kmax == nlabels) ? kmax - 1 : kmax;
+    for (int j = 0, k = top; k >= -1; k--) {
+        int kk = k >= 0 ? k : kmax;             /* -1: the name itself, after the rest */
+        if (k < 0 && top == kmax) break;
+        if (!depth_set(t, kk)) continue;
+        if (j == RD_ZONETAB_GUESS) return 0;
+        uint32_t h = zh_final(raw[kk]);
+        __builtin_prefetch(&t->slots[h & t->mask]);
+        g->k[j] = (uint8_t)kk;
+        g->h[j] = h;
+        g->n = (uint8_t)++j;
+    }
+    return 1;
+}
+
+const rd_zonetab_slot *rd_zonetab_guess_slot(const rd_zonetab *t, const rd_zonetab_guess *g,
+                                             int *k)
+{
+    for (int j = 0; j < g->n; j++) {
+        uint32_t h = g->h[j];
+        for (uint32_t i = h & t->mask, step = 0; step <= t->mask; i = (i + 1) & t->mask, step++) {
+            const rd_zonetab_slot *s = &t->slots[i];
+            if (s->index == RD_NONE) break;
+            if (s->hash != h) continue;
+            *k = g->k[j];
+            return s;
+        }
+    }
+    return NULL;
 }

@@ -5,16 +5,22 @@
 #include "lib/rd_common.h"
 #include "zone/zimg.h"
 
-/* One slot of the open-addressing table: the apex's name hash (zimg_name_hash, the hash
- * the zone layer's node index uses), the zone's index in the table's zone array, and
- * where its image and apex name are: a probe compares the name without going through
- * the image header and the apex node first (with 100,000 zones each is a cache miss,
- * one after the other, on every query). */
+#include <string.h>
+
+/* One slot of the open-addressing table, 32 bytes (two to a cache line): the apex's name
+ * hash (zimg_name_hash, the hash the zone layer's node index uses), the zone's index in
+ * the table's zone array, where its image and apex name are, and the image's answer
+ * table (zimg_format.h fast_off/fast_mask).  With 100,000 zones every line of an image
+ * is a cache miss: from the slot alone the batch pipeline fetches the apex name (to
+ * confirm the zone) and the query's answer slot side by side instead of one after the
+ * other through the image header. */
 typedef struct rd_zonetab_slot {
     uint32_t hash;
     uint32_t index;            /* RD_NONE: empty slot */
     const zimg *zone;          /* zones[index] */
     const uint8_t *origin;     /* its apex name (lower-case wire), inside the image */
+    uint32_t fast_off;         /* zone->fast_off: its answer table, 0: none */
+    uint32_t fast_mask;        /* zone->fast_mask */
 } rd_zonetab_slot;
 
 /* Immutable once built; built by the control plane with a database snapshot and freed
@@ -25,7 +31,7 @@ typedef struct rd_zonetab {
     uint64_t depths[2];        /* bit k set: some apex has k labels (0..127) */
     int max_labels;            /* most labels of any apex */
     const zimg *const *zones;  /* the zones by index (the caller's array, not copied) */
-    rd_zonetab_slot slots[];
+    rd_zonetab_slot slots[] __attribute__((aligned(64)));   /* a slot never spans two lines */
 } rd_zonetab;
 
 /* Build the table of zones[0..n-1] (the array must outlive the table).  Returns NULL when
@@ -44,5 +50,35 @@ void rd_zonetab_free(rd_zonetab *t);
  * none is (the zone of a DS query, RFC 4035 3.1.4.1). */
 uint32_t rd_zonetab_find(const rd_zonetab *t, const uint8_t *lname, const uint8_t *loff,
                          int nlabels, int parent_first);
+
+/* The batch pipeline's lookup in two steps, so the slot's cache miss overlaps other
+ * queries' work: rd_zonetab_guess_start hashes the suffixes rd_zonetab_find would probe
+ * and prefetches their home slots; later rd_zonetab_guess_slot returns the first slot
+ * whose hash matches in the same order (NULL: no zone holds the name), its apex still
+ * to be compared (rd_zonetab_slot_matches) when its line has arrived.  A slot that
+ * matches is what rd_zonetab_find returns: every suffix probed before it had no slot of
+ * its hash, and earlier slots of its own probe sequence had other hashes.  One that
+ * does not (two apexes of the same hash) leaves the answer to rd_zonetab_find. */
+enum { RD_ZONETAB_GUESS = 4 };  /* suffix lengths probed at most; more: rd_zonetab_find */
+typedef struct rd_zonetab_guess {
+    uint8_t n;                          /* suffixes to probe, longest first */
+    uint8_t k[RD_ZONETAB_GUESS];        /* their label counts */
+    uint32_t h[RD_ZONETAB_GUESS];       /* their hashes */
+} rd_zonetab_guess;
+
+/* 1 when the lookup can be guessed (g filled, slots prefetched); 0: call rd_zonetab_find
+ * (a handful of zones, compared one by one, or more suffix lengths than g holds). */
+int rd_zonetab_guess_start(const rd_zonetab *t, const uint8_t *lname, const uint8_t *loff,
+                           int nlabels, int parent_first, rd_zonetab_guess *g);
+const rd_zonetab_slot *rd_zonetab_guess_slot(const rd_zonetab *t, const rd_zonetab_guess *g,
+                                             int *k);
+
+/* The slot's apex is the suffix of k labels of lname. */
+static inline int rd_zonetab_slot_matches(const rd_zonetab_slot *s, const uint8_t *lname,
+                                          const uint8_t *loff, int nlabels, int k)
+{
+    size_t so = loff[nlabels - k], slen = (size_t)loff[nlabels] + 1 - so;
+    return rd_name_len(s->origin) == slen && memcmp(s->origin, lname + so, slen) == 0;
+}
 
 #endif
