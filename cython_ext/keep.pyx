@@ -674,6 +674,10 @@ def write_pack_records(int fd, list names, list images, list fingerprints):
         return {names[i]: sizes[i] for i in range(n)}
     finally:
         free(np); free(nls); free(mp); free(mls); free(zs); free(fps); free(buf); free(sizes)
+        if n >= 1024:
+            # the keeper thread's arena would keep these arrays and the buffer resident
+            # (100,000 zones: 18 MB of the server's memory, issue 14)
+            malloc_trim(0)
 
 
 cdef int _write_all(int fd, const uint8_t *p, size_t n) noexcept nogil:

@@ -269,8 +269,11 @@ cdef class ZoneImage:
     cdef void *_map              # or mapped from a file
     cdef size_t _map_len
     cdef void *_copy             # or copied from bytes (image_from_bytes, a test hook)
-    cdef readonly list warnings
-    cdef readonly tuple source_files   # the files compile_zone read ($INCLUDEs too)
+    # Per zone of 100,000 every object counts (issue 14): no warnings is None rather than
+    # an empty list each, and the usual one source file is its string rather than a
+    # 1-tuple each; the properties below give the list and the tuple.
+    cdef list _warnings
+    cdef object _sources         # the files compile_zone read ($INCLUDEs too): a tuple, or one str
     cdef object _owner           # or inside a mapping another object holds (keep.pyx's pack)
 
     def __cinit__(self):
@@ -279,8 +282,8 @@ cdef class ZoneImage:
         self._owned = NULL
         self._map = NULL
         self._copy = NULL
-        self.warnings = []
-        self.source_files = ()
+        self._warnings = None
+        self._sources = ()
         _live_zone_images += 1
 
     def __dealloc__(self):
@@ -292,6 +295,25 @@ cdef class ZoneImage:
             munmap(self._map, self._map_len)
         if self._copy != NULL:
             free(self._copy)
+
+    @property
+    def warnings(self):
+        """The compiler's warnings, "FILE:LINE: warning: reason" (a new list each time)."""
+        return [] if self._warnings is None else list(self._warnings)
+
+    @warnings.setter
+    def warnings(self, list msgs):
+        self._warnings = msgs or None
+
+    @property
+    def source_files(self):
+        """The files compile_zone read ($INCLUDEs too), as a tuple."""
+        s = self._sources
+        return (s,) if type(s) is str else s
+
+    @source_files.setter
+    def source_files(self, tuple files):
+        self._sources = files[0] if len(files) == 1 and type(files[0]) is str else files
 
     @property
     def origin(self):

@@ -141,3 +141,24 @@ def test_images_gathered_into_one_block_outlive_each_other(tmp_path):
     assert images[0].same_content(ref) and images[0].serial == 600
     db = _core.Database(images)
     assert db is not None
+
+
+def test_warnings_and_sources_are_the_callers_to_change(tmp_path):
+    # An image without warnings and with one source file stores neither list nor tuple
+    # per zone (issue 14): what it hands out is still a list and a tuple, a new list each
+    # time, so that a caller changing one changes no image.
+    a = write(tmp_path, "a.zone", SOA.format(serial=1))
+    inc = write(tmp_path, "inc.zone", "www A 192.0.2.9\n")
+    b = write(tmp_path, "b.zone", SOA.format(serial=2) + f"$INCLUDE {inc}\n"
+              "x 100 A 192.0.2.1\nx 50 A 192.0.2.2\n")
+    images, _ = batch([("a.example.", a), ("b.example.", b)])
+    one, two = images[0], images[1] or _core.compile_zone("b.example.", b)
+    assert type(one.warnings) is list and one.warnings == []
+    one.warnings.append("changed")
+    assert one.warnings == []
+    assert type(one.source_files) is tuple and one.source_files == (a,)
+    assert two.source_files == (b, inc)
+    w = two.warnings
+    assert len(w) == 1 and "TTL 50 differs" in w[0]
+    w.clear()
+    assert len(two.warnings) == 1
