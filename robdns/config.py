@@ -215,6 +215,14 @@ class ZoneConfig:
         return bool(self.primaries)
 
 
+def _plain_fields(policy, nsec3_max):
+    """(fields, values): every ZoneConfig field but name and file, with the values a
+    plain entry's config has (what ZoneConfig(name, file, 3600, policy, nsec3_max) sets)."""
+    proto = ZoneConfig(".", "", 3600, policy, nsec3_max)
+    fields = tuple(f.name for f in dataclasses.fields(ZoneConfig)[2:])
+    return fields, tuple(getattr(proto, f) for f in fields)
+
+
 @dataclasses.dataclass(frozen=True)
 class Config:
     listen: tuple = (ListenAddress("127.0.0.1", 5353),)
@@ -937,6 +945,11 @@ class _Validator:
     def zones(self, value, policy=IncludePolicy(), nsec3_max=50, keys=frozenset()):
         if value is None:
             return ()
+        if isinstance(value, zonelist.Entries):
+            out = self.plain_zones(value, policy, nsec3_max)
+            if out is not None:
+                return out
+            value = value.dicts()
         if not isinstance(value, list):
             self.err("zones", f"expected a list, got {_kind(value)}")
             return ()
@@ -1081,6 +1094,21 @@ class _Validator:
         names.add(t)
         path = file if not file or file[0] == "/" else os.path.join(self.base, file)
         return ZoneConfig(t, path, 3600, policy, nsec3_max)
+
+    def plain_zones(self, entries, policy, nsec3_max):
+        """The ZoneConfigs of a zonelist.Entries whose names are all plain, distinct and
+        whose files are short ASCII strings: what plain_zone() makes of each, with each
+        check made once over all of them and the configs made in C (_core.slotted); None
+        when any entry needs the general path (and its messages)."""
+        names, files = entries.lowered, entries.files
+        if (names is None or len(set(names)) != len(names) or not "".join(files).isascii()
+                or max(map(len, files)) > 4096):
+            return None
+        base = self.base
+        if not all(f[:1] == "/" for f in files):
+            files = [f if not f or f[0] == "/" else os.path.join(base, f) for f in files]
+        from robdns import _core
+        return tuple(_core.slotted(ZoneConfig, "name", names, "file", files, *_plain_fields(policy, nsec3_max)))
 
     def zone_name(self, key, value):
         s = self.string(key, value, 300)
