@@ -279,9 +279,9 @@ cdef class SourceSet:
         if len(zfiles) != n or len(files) != n or len(sources) != n:
             raise ValueError("SourceSet: one settings, file, file list and source per zone")
         self.settings, self.zfiles = list(settings), list(zfiles)
-        self.files = [f if type(f) is tuple else tuple(f) for f in files]
+        self.files = [_one_or_tuple(f) for f in files]
         for f in self.files:
-            nstr += 2 + len(<tuple>f)
+            nstr += 2 + _nfiles(f)
         self._alloc(n, nstr)
         for i in range(n):
             self.first[i] = k
@@ -302,7 +302,8 @@ cdef class SourceSet:
         cdef Py_ssize_t ln
         self.sp[k] = _utf8(self.settings[i], &ln, self.encoded); self.sl[k] = ln; k += 1
         self.sp[k] = _utf8(self.zfiles[i], &ln, self.encoded); self.sl[k] = ln; k += 1
-        for f in <tuple>self.files[i]:
+        fs = self.files[i]
+        for f in ((fs,) if type(fs) is str else <tuple>fs):
             self.sp[k] = _utf8(f, &ln, self.encoded); self.sl[k] = ln; k += 1
         self.fps[i] = source if source is not None else 0
         return k
@@ -335,9 +336,9 @@ cdef class SourceSet:
         new.encoded = list(self.encoded)
         same = True                   # every zone changed keeps its number of files
         for j, i in enumerate(changed):
-            f = files[j] if type(files[j]) is tuple else tuple(files[j])
-            same = same and len(<tuple>f) == len(<tuple>new.files[i])
-            nstr += len(<tuple>f) - len(<tuple>new.files[i])
+            f = _one_or_tuple(files[j])
+            same = same and _nfiles(f) == _nfiles(new.files[i])
+            nstr += _nfiles(f) - _nfiles(new.files[i])
             new.settings[i], new.zfiles[i], new.files[i] = settings[j], zfiles[j], f
         new._alloc(self.n, nstr)
         if same:
@@ -358,6 +359,18 @@ cdef class SourceSet:
             k = new._put(i, k, sources[j] if j >= 0 else self.fps[i] or None)
         new.first[self.n] = k
         return new
+
+
+cdef object _one_or_tuple(f):
+    """A zone's source files as SourceSet keeps them: the one file's own string (no tuple
+    per zone of 100,000: ZoneImage.source_files makes a new one at each call), or a tuple."""
+    if type(f) is not tuple:
+        f = tuple(f)
+    return (<tuple>f)[0] if len(<tuple>f) == 1 and type((<tuple>f)[0]) is str else f
+
+
+cdef inline Py_ssize_t _nfiles(f):
+    return 1 if type(f) is str else len(<tuple>f)
 
 
 cdef uint64_t _sum4(const uint8_t *p, size_t n) noexcept nogil:

@@ -412,7 +412,8 @@ static void *part_run(void *arg)
         fans *def = &ans[na];
         if (na == 0 && def->n == 0 && def->stored == RD_NONE && def->n_do == 0) continue;
         size_t nlen = nodes[v].name_len;
-        size_t head = zfast_rec_head((uint8_t)nlen);
+        size_t below = nlen - nodes[z->apex].name_len;   /* the origin is not stored */
+        size_t head = zfast_rec_head((uint8_t)below);
         size_t need = 4 + head + na * sizeof(zfast_ent) + 4 * (na + 1) + 4 * (na + 1);
         for (uint32_t i = 0; i <= na; i++) need += ans[i].n + ans[i].n_do;
         if (part_reserve(p, need) != 0) return NULL;
@@ -421,7 +422,7 @@ static void *part_run(void *arg)
         p->len = (p->len + 3) & ~(size_t)3;
         size_t roff = p->len;
         zfast_rec rh = { (uint8_t)nlen, (uint8_t)na, do_same ? ZFAST_DO_SAME : ZFAST_DO_TABLE,
-                         RD_NONE };
+                         (uint8_t)below, RD_NONE };
         size_t eoff = roff + head;
         size_t doff = eoff + na * sizeof(zfast_ent);
         p->len = doff + (do_same ? 0 : 4 * (size_t)(na + 1));
@@ -441,7 +442,7 @@ static void *part_run(void *arg)
         plain[na] = rh.dflt;
         if (!do_same) put_do_answers(p, ans, na, plain, doff);
         memcpy(base + roff, &rh, sizeof rh);
-        memcpy(base + roff + sizeof rh, (const uint8_t *)z + nodes[v].name_off, nlen);
+        memcpy(base + roff + sizeof rh, (const uint8_t *)z + nodes[v].name_off, below);
         p->node_rec[v] = (uint32_t)roff;
     }
     if (part_reserve(p, 8) != 0) return NULL;   /* zeroed: the padding to 8 */
@@ -488,7 +489,7 @@ static void part_place(const part *p, uint8_t *img, size_t off, uint32_t *node_r
         zfast_rec rh;
         memcpy(&rh, r, sizeof rh);
         reloc(r + offsetof(zfast_rec, dflt), d);
-        uint8_t *e = r + zfast_rec_head(rh.name_len);
+        uint8_t *e = r + zfast_rec_head(rh.below);
         for (unsigned k = 0; k < rh.nent; k++)
             reloc(e + k * sizeof(zfast_ent) + offsetof(zfast_ent, blob), d);
         if (rh.flags & ZFAST_DO_TABLE)
@@ -609,8 +610,9 @@ zimg *rd_precompute_answers(zimg *z, size_t *size)
     for (int i = 0; i < nparts; i++)
         if (!parts[i].ok) goto done;
 
-    /* at most 80% full: probes mostly stay within the slot's cache line */
-    size_t slots = 16;
+    /* at most 80% full: probes mostly stay within the slot's cache line; a tiny zone's
+     * table is one cache line (8 slots), not two */
+    size_t slots = 8;
     while (slots * 4 < (size_t)nn * 5) slots *= 2;
     size_t fast_off = (*size + 7) & ~(size_t)7;
     size_t recs_off = fast_off + slots * sizeof(zfast_slot);

@@ -15,7 +15,8 @@
 #include <string.h>
 
 #define ZIMG_MAGIC "RDZIMG\r\n"      /* 8 bytes; \r\n catches text-mode mangling */
-#define ZIMG_VERSION 3u          /* 2: NSEC3 owner index; 3: precomputed answers */
+#define ZIMG_VERSION 4u          /* 2: NSEC3 owner index; 3: precomputed answers; 4: answer
+                                    records keep only the labels below the apex */
 #define ZIMG_ENDIAN_TAG 0x01020304u
 #define ZIMG_MAX_LABELS 128
 
@@ -84,15 +85,19 @@ typedef struct zfast_slot {
     uint32_t rec;              /* image offset of its zfast_rec, RD_NONE = empty slot */
 } zfast_slot;
 
-/* A record, 4-byte aligned: this header, the lower-case wire name, padding to 4, then
+/* A record, 4-byte aligned: this header, the lower-case wire name's labels below the apex
+ * (`below` bytes: the rest of every name of the image is its origin, which the zone table
+ * matched before the image is asked, so storing it in each record would only cost 100,000
+ * tiny zones a quarter of their answer bytes), padding to 4, then
  * nent zfast_ent, then (ZFAST_DO_TABLE) nent + 1 uint32_t: the image offsets of the
  * answers to DO=1 queries (RFC 3225), entry by entry and the default last, RD_NONE =
  * general path; its own answer blobs usually follow.  A DO offset equal to the plain one
  * shares its bytes (an answer with no RRSIG to add). */
 typedef struct zfast_rec {
-    uint8_t name_len;          /* wire length including the root byte */
+    uint8_t name_len;          /* wire length of the whole name, root byte included */
     uint8_t nent;
-    uint16_t flags;            /* ZFAST_DO_* (neither: DO=1 queries take the general path) */
+    uint8_t flags;             /* ZFAST_DO_* (neither: DO=1 queries take the general path) */
+    uint8_t below;             /* bytes stored: name_len less the origin's */
     uint32_t dflt;             /* image offset of the blob answering every qtype not
                                   listed, RD_NONE = general path */
 } zfast_rec;
@@ -117,9 +122,9 @@ typedef struct zfast_blob {
 #define ZFAST_BLOB_MAX 2048    /* bigger answers stay with the general path */
 #define ZFAST_AA 1
 
-static inline size_t zfast_rec_head(uint8_t name_len)
+static inline size_t zfast_rec_head(uint8_t below)
 {
-    return (sizeof(zfast_rec) + (size_t)name_len + 3) & ~(size_t)3;
+    return (sizeof(zfast_rec) + (size_t)below + 3) & ~(size_t)3;
 }
 
 /* Hash of a whole lower-case wire name (len bytes, root included) for the answer table:
@@ -157,8 +162,9 @@ static inline int zfast_qtype_special(uint16_t t)
            t == RD_T_AXFR || t == RD_T_IXFR;
 }
 
-/* Answer blob for (lname, qtype) where lname (lower-case, len bytes, hash h) is an exact
- * name of the zone, to a query with (do_bit 1) or without DO, or NULL: not precomputed. */
+/* Answer blob for (lname, qtype) where lname (lower-case, len bytes, hash h) is the zone's
+ * origin or a name below it (the zone table's match: only the labels below the origin are
+ * compared), to a query with (do_bit 1) or without DO, or NULL: not precomputed. */
 const zfast_blob *zimg_fast_answer(const zimg *z, const uint8_t *lname, size_t len, uint32_t h,
                                    uint16_t qtype, int do_bit);
 
@@ -179,7 +185,8 @@ static inline const zfast_slot *zfast_slots(const zimg *z)
     return (const zfast_slot *)((const uint8_t *)z + z->fast_off);
 }
 
-/* The record at offset off of image base, when its name is lname (len bytes; *named set):
+/* The record at offset off of image base, when its name is lname (len bytes, at or below
+ * the image's origin: the record holds only the labels below it; *named set):
  * the offset of its answer blob for qtype with DO or not, RD_NONE when it has none.
  * *named is 0 (and the result RD_NONE) for a record of another name: a hash collision.
  * The one record-level lookup of zimg_fast_answer and of the batch pipeline's prefetch. */
@@ -187,9 +194,9 @@ static inline uint32_t zfast_rec_lookup(const uint8_t *base, uint32_t off, const
                                         size_t len, uint16_t qtype, int do_bit, int *named)
 {
     const zfast_rec *r = (const zfast_rec *)(base + off);
-    *named = r->name_len == len && memcmp(base + off + sizeof *r, lname, len) == 0;
+    *named = r->name_len == len && memcmp(base + off + sizeof *r, lname, r->below) == 0;
     if (!*named) return RD_NONE;
-    const zfast_ent *e = (const zfast_ent *)(base + off + zfast_rec_head(r->name_len));
+    const zfast_ent *e = (const zfast_ent *)(base + off + zfast_rec_head(r->below));
     unsigned k = 0;
     while (k < r->nent && e[k].qtype != qtype) k++;
     return zfast_rec_blob(r, e, k, do_bit);
