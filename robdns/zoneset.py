@@ -89,6 +89,8 @@ class ZoneSet:
 
     def removed_from(self, other):
         """Names of the zones of ZoneSet `other` that this set does not have."""
+        if self._plan is not None and other._plan is not None and self._plan.zones is other._plan.zones:
+            return []               # a reload of the same configs: no set of 100,000 names
         return list(other._states.keys() - self._states.keys())
 
     def __iter__(self):
