@@ -740,8 +740,8 @@ cdef inline size_t _align16(size_t n) noexcept nogil:
 
 
 cdef void *_gather(zone_job *v, Py_ssize_t n, size_t *len_out) noexcept nogil:
-    """Copy the images of jobs v[0..n) into one new mapping (huge pages where the kernel
-    gives them), free each copy as it is made and give the freed heap back to the system;
+    """Copy the images of jobs v[0..n) into one new mapping (collapsed into huge pages
+    later, where the kernel does that), free each copy as it is made and give the freed heap back to the system;
     the jobs then point into the mapping.  Returns it (read-only, *len_out bytes), or NULL
     (too few bytes, or no memory: the images stay as built).  Many small images built
     among the parser's and the precompute pass's scratch leave the heap fragmented (100,000
@@ -762,7 +762,6 @@ cdef void *_gather(zone_job *v, Py_ssize_t n, size_t *len_out) noexcept nogil:
                                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
     if <void *>b == MAP_FAILED:
         return NULL
-    madvise(b, total, MADV_HUGEPAGE)
     # two halves copied at once (the copy and its page faults are most of the cost),
     # the first one giving the heap back as it goes
     parts[0].v, parts[0].lo, parts[0].hi, parts[0].at, parts[0].trim = v, 0, mid, b, True
@@ -774,6 +773,12 @@ cdef void *_gather(zone_job *v, Py_ssize_t n, size_t *len_out) noexcept nogil:
     else:
         _gather_part(&parts[1])
     mprotect(b, total, PROT_READ)      # immutable from here on, as every published image
+    # Huge pages only now, for khugepaged to collapse the block into in the background
+    # (fewer TLB misses for queries spread over the zones): asked for before the copy,
+    # they made the copy fault in fresh 2 MiB pages, which on a VM whose host backs guest
+    # memory lazily cost 0.09-1.6 s per 256 MiB, 2.3-3.4 s on a busier host (4 KiB pages:
+    # 0.24 s, 0.7-0.8 s): the variance of the pinned 100,000-zone start (issue 14).
+    madvise(b, total, MADV_HUGEPAGE)
     malloc_trim(0)
     len_out[0] = total
     return b
