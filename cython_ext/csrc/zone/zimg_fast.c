@@ -74,10 +74,12 @@ int zimg_fast_check(const zimg *z, char *err, size_t errlen)
 void zimg_fast_clear(zimg *z)
 {
     z->fast_off = z->fast_mask = z->fast_recs_off = z->fast_recs_len = 0;
+    z->neg_off = z->neg_len = 0;
 }
 
 void zimg_fast_clear_do(zimg *z)
 {
+    z->neg_off = z->neg_len = 0;           /* the NXDOMAIN proofs serve DO=1 only */
     if (z->fast_off == 0) return;
     zfast_slot *tab = (zfast_slot *)((uint8_t *)z + z->fast_off);
     for (uint64_t i = 0; i <= z->fast_mask; i++)
