@@ -449,9 +449,10 @@ def compile_all(pairs, journal_dir=None):
     else:
         from robdns import _core
         zs = [z for z, _ in pairs]
+        opts = [z.options for z in zs]     # a slot: the settings' properties cost more
         images, seconds = _core.compile_zones(
-            [z.name for z in zs], [z.file for z in zs], [z.default_ttl for z in zs],
-            [z.include_policy for z in zs], [z.nsec3_max_iterations for z in zs],
+            [z.name for z in zs], [z.file for z in zs], [o.default_ttl for o in opts],
+            [o.include_policy for o in opts], [o.nsec3_max_iterations for o in opts],
             compile_threads())
         now = time.time()       # one load time for the batch: not a float object per zone
         states = [compile_state(z, old, journal_dir, quiet, batch=True) if img is None
