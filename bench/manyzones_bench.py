@@ -25,6 +25,13 @@ of 127.0.0.1 with all N zones in its config, and measured:
 
     python3 bench/manyzones_bench.py --zones 100000          # the full run
     python3 bench/manyzones_bench.py --zones 5000 --servers robdns --qps-seconds 2
+    python3 bench/manyzones_bench.py --zones 100000 --engine-only   # in process, below
+
+--engine-only: no servers; the N zones compiled in this process into one database and
+the engine alone (_core.bench_answer, a build with ROBDNS_TEST_HOOKS=1) answering `www.ZONE
+A` spread over every zone and for one zone, one query at a time and in batches of 64:
+CPU nanoseconds per query and the spread/one ratio, without sockets, dnsperf or the
+scheduler (what is left is the memory the queries touch).
 """
 
 import argparse
@@ -336,6 +343,37 @@ def run_server(kind, zdir, names, args, storage):
     return out
 
 
+def engine_spread(zdir, names, seconds, rounds):
+    """In-process CPU ns per query (median of `rounds`), spread over every zone and on one
+    zone, single and batch 64, and the ratios; see --engine-only."""
+    import statistics
+    sys.path.insert(0, servers.REPO)
+    from robdns import _core
+    n = len(names)
+    images, _ = _core.compile_zones(names, [f"{zdir}/{x}zone" for x in names], [3600] * n,
+                                    [None] * n, [None] * n, 2)
+    db = _core.Database(images)
+
+    def query(name, qid):
+        return (struct.pack("!HHHHHH", qid & 0xFFFF, 0, 1, 0, 0, 1) + wire_name("www." + name)
+                + b"\0\x01\0\x01" + b"\0\0\x29\x04\xd0\0\0\0\0\0\0")   # EDNS(0), 1232
+    spread = list(names)
+    random.Random(1).shuffle(spread)
+    mixes = {"spread": [query(x, i) for i, x in enumerate(spread)],
+             "one": [query(names[0], i) for i in range(min(n, 100000))]}
+    out = {}
+    for batch in (0, 64):
+        for mix in ("spread", "one"):
+            ns = []
+            for _ in range(rounds):
+                done, _, cpu, _ = _core.bench_answer(db, mixes[mix], seconds, batch=batch)
+                ns.append(cpu * 1e9 / done)
+            out[f"{'batch' if batch else 'single'}_{mix}_ns"] = round(statistics.median(ns), 1)
+        k = "batch" if batch else "single"
+        out[f"{k}_spread_vs_one"] = round(out[f"{k}_spread_ns"] / out[f"{k}_one_ns"], 3)
+    return out
+
+
 def _r(x):
     return None if x is None else round(x, 2)
 
@@ -347,8 +385,16 @@ def main():
     ap.add_argument("--limit", type=float, default=600.0, help="seconds before giving up")
     ap.add_argument("--qps-seconds", type=float, default=5.0, help="dnsperf run; 0: skip")
     ap.add_argument("--no-pin", dest="pin", action="store_false")
+    ap.add_argument("--engine-only", action="store_true", help="the engine in process only")
+    ap.add_argument("--engine-seconds", type=float, default=1.0)
+    ap.add_argument("--engine-rounds", type=int, default=5)
     args = ap.parse_args()
     zdir, names = generate(args.zones)
+    if args.engine_only:
+        r = engine_spread(zdir, names, args.engine_seconds, args.engine_rounds)
+        print(json.dumps({"zones": args.zones, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                          "command": " ".join(["python3"] + sys.argv), **r}))
+        return
     results = {"zones": args.zones, "machine": procfs.machine_facts()}
     storage = os.path.join(OUT, f"manyzones-{args.zones}-storage")
     shutil.rmtree(storage, ignore_errors=True)

@@ -5,6 +5,7 @@
 include "zscan.pyx"     # master-file parsing (zone text -> wire records)
 include "zone.pyx"      # zone compiler and images (records -> immutable image)
 include "keep.pyx"      # kept images at scale: source fingerprints, the pack of small images
+include "zonelist.pyx"  # a config's long zones: list of one-line entries, read in one pass
 include "xfrin.pyx"     # received zone transfers (AXFR/IXFR messages -> the next image)
 include "engine.pyx"    # database snapshots: the zones and options the engine answers from
 include "server.pyx"    # per-core UDP workers without the GIL, RCU publication

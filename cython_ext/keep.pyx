@@ -134,15 +134,16 @@ cdef inline uint64_t _fp_final(uint64_t h) noexcept nogil:
 
 
 cdef uint64_t _fp_meta(const char *settings, size_t slen, const char *zfile, size_t zlen,
-                       const char *meta, size_t mlen) noexcept nogil:
-    """The fingerprint of a zone whose source files are the NUL-terminated paths of meta."""
+                       const char *meta, size_t mlen, dir_cache *dc=NULL) noexcept nogil:
+    """The fingerprint of a zone whose source files are the NUL-terminated paths of meta;
+    dc: the directory the calling thread holds open (_stat_in), or NULL."""
     cdef uint64_t h = _mix_bytes(_mix_bytes(0x9E3779B97F4A7C15ULL, settings, slen), zfile, zlen)
     cdef size_t i = 0, k
     while i < mlen:
         k = strlen(meta + i)
         if i + k >= mlen:
             return 0
-        h = _fp_file(h, meta + i, k, 0)
+        h = _fp_file(h, meta + i, k, 0, dc)
         if h == 0:
             return 0
         i += k + 1
@@ -279,9 +280,9 @@ cdef class SourceSet:
         if len(zfiles) != n or len(files) != n or len(sources) != n:
             raise ValueError("SourceSet: one settings, file, file list and source per zone")
         self.settings, self.zfiles = list(settings), list(zfiles)
-        self.files = [f if type(f) is tuple else tuple(f) for f in files]
+        self.files = [_one_or_tuple(f) for f in files]
         for f in self.files:
-            nstr += 2 + len(<tuple>f)
+            nstr += 2 + _nfiles(f)
         self._alloc(n, nstr)
         for i in range(n):
             self.first[i] = k
@@ -302,7 +303,8 @@ cdef class SourceSet:
         cdef Py_ssize_t ln
         self.sp[k] = _utf8(self.settings[i], &ln, self.encoded); self.sl[k] = ln; k += 1
         self.sp[k] = _utf8(self.zfiles[i], &ln, self.encoded); self.sl[k] = ln; k += 1
-        for f in <tuple>self.files[i]:
+        fs = self.files[i]
+        for f in ((fs,) if type(fs) is str else <tuple>fs):
             self.sp[k] = _utf8(f, &ln, self.encoded); self.sl[k] = ln; k += 1
         self.fps[i] = source if source is not None else 0
         return k
@@ -335,9 +337,9 @@ cdef class SourceSet:
         new.encoded = list(self.encoded)
         same = True                   # every zone changed keeps its number of files
         for j, i in enumerate(changed):
-            f = files[j] if type(files[j]) is tuple else tuple(files[j])
-            same = same and len(<tuple>f) == len(<tuple>new.files[i])
-            nstr += len(<tuple>f) - len(<tuple>new.files[i])
+            f = _one_or_tuple(files[j])
+            same = same and _nfiles(f) == _nfiles(new.files[i])
+            nstr += _nfiles(f) - _nfiles(new.files[i])
             new.settings[i], new.zfiles[i], new.files[i] = settings[j], zfiles[j], f
         new._alloc(self.n, nstr)
         if same:
@@ -358,6 +360,18 @@ cdef class SourceSet:
             k = new._put(i, k, sources[j] if j >= 0 else self.fps[i] or None)
         new.first[self.n] = k
         return new
+
+
+cdef object _one_or_tuple(f):
+    """A zone's source files as SourceSet keeps them: the one file's own string (no tuple
+    per zone of 100,000: ZoneImage.source_files makes a new one at each call), or a tuple."""
+    if type(f) is not tuple:
+        f = tuple(f)
+    return (<tuple>f)[0] if len(<tuple>f) == 1 and type((<tuple>f)[0]) is str else f
+
+
+cdef inline Py_ssize_t _nfiles(f):
+    return 1 if type(f) is str else len(<tuple>f)
 
 
 cdef uint64_t _sum4(const uint8_t *p, size_t n) noexcept nogil:
@@ -461,8 +475,10 @@ def read_pack(str path, list names, list settings, list zfiles):
         raise MemoryError()
     cdef uint32_t nl, ml, il
     cdef uint64_t h, fp, sum
-    cdef size_t j, img_off
+    cdef size_t j, img_off, cursor, later = 0
     cdef const uint8_t *r
+    cdef dir_cache dc
+    dc.fd = -1
     try:
         for i in range(n):
             w[i].name = _utf8(names[i], &ln, keep); w[i].name_len = ln
@@ -499,16 +515,29 @@ def read_pack(str path, list names, list settings, list zfiles):
                     while table[j] != <size_t>-1:
                         memcpy(&ml, base + table[j] + 4, 4)
                         if ml == nl and memcmp(base + table[j] + _REC_HDR, r + _REC_HDR, nl) == 0:
+                            later += 1
                             break
                         j = (j + 1) & mask
                     table[j] = off
                     memcpy(&ml, r + 8, 4)
                     off += _align16(_align16(<size_t>_REC_HDR + nl + ml) + il)
                 madvise(pm.base, size, MADV_NORMAL)
-                # 3. each wanted zone: its record, fingerprint, checksum, image
+                # 3. each wanted zone: its record, fingerprint, checksum, image.  A pack
+                # written anew holds the zones in the order a restart asks for them: with
+                # no name recorded twice, the record after the last one found is tried
+                # before the index (no random probe of the table and the pack per zone).
+                cursor = _PACK_HDR
                 for i in range(n):
-                    j = _name_hash(w[i].name, w[i].name_len) & mask
-                    while table[j] != <size_t>-1:
+                    if later == 0 and cursor + _REC_HDR <= end:
+                        r = base + cursor
+                        memcpy(&nl, r + 4, 4)
+                        if nl == w[i].name_len and memcmp(r + _REC_HDR, w[i].name, nl) == 0:
+                            w[i].rec = cursor
+                    if w[i].rec == <size_t>-1:
+                        j = _name_hash(w[i].name, w[i].name_len) & mask
+                    else:
+                        j = mask + 1
+                    while j <= mask and table[j] != <size_t>-1:
                         memcpy(&nl, base + table[j] + 4, 4)
                         if nl == w[i].name_len and memcmp(base + table[j] + _REC_HDR, w[i].name, nl) == 0:
                             w[i].rec = table[j]
@@ -520,13 +549,14 @@ def read_pack(str path, list names, list settings, list zfiles):
                     r = base + w[i].rec
                     memcpy(&nl, r + 4, 4); memcpy(&ml, r + 8, 4); memcpy(&il, r + 12, 4)
                     memcpy(&fp, r + 16, 8); memcpy(&sum, r + 24, 8)
+                    cursor = w[i].rec + _align16(_align16(<size_t>_REC_HDR + nl + ml) + il)
                     w[i].fp = fp
                     img_off = _align16(<size_t>_REC_HDR + nl + ml)
                     if _record_checksum(r, img_off + il - _REC_HDR) != sum:
                         w[i].why = 3
                         continue
                     if _fp_meta(w[i].settings, w[i].settings_len, w[i].zfile, w[i].zfile_len,
-                                <const char *>r + _REC_HDR + nl, ml) != fp:
+                                <const char *>r + _REC_HDR + nl, ml, &dc) != fp:
                         w[i].why = 2
                         continue
                     w[i].err = <char *>malloc(160)
@@ -578,6 +608,8 @@ def read_pack(str path, list names, list settings, list zfiles):
             free(w[i].err)
         free(w)
         free(table)
+        if dc.fd >= 0:
+            c_close(dc.fd)
 
 
 cdef bint _origin_is(const zimg *z, const char *name, size_t n) noexcept nogil:
@@ -674,6 +706,10 @@ def write_pack_records(int fd, list names, list images, list fingerprints):
         return {names[i]: sizes[i] for i in range(n)}
     finally:
         free(np); free(nls); free(mp); free(mls); free(zs); free(fps); free(buf); free(sizes)
+        if n >= 1024:
+            # the keeper thread's arena would keep these arrays and the buffer resident
+            # (100,000 zones: 18 MB of the server's memory, issue 14)
+            malloc_trim(0)
 
 
 cdef int _write_all(int fd, const uint8_t *p, size_t n) noexcept nogil:

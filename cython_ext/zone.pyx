@@ -269,8 +269,11 @@ cdef class ZoneImage:
     cdef void *_map              # or mapped from a file
     cdef size_t _map_len
     cdef void *_copy             # or copied from bytes (image_from_bytes, a test hook)
-    cdef readonly list warnings
-    cdef readonly tuple source_files   # the files compile_zone read ($INCLUDEs too)
+    # Per zone of 100,000 every object counts (issue 14): no warnings is None rather than
+    # an empty list each, and the usual one source file is its string rather than a
+    # 1-tuple each; the properties below give the list and the tuple.
+    cdef list _warnings
+    cdef object _sources         # the files compile_zone read ($INCLUDEs too): a tuple, or one str
     cdef object _owner           # or inside a mapping another object holds (keep.pyx's pack)
 
     def __cinit__(self):
@@ -279,8 +282,8 @@ cdef class ZoneImage:
         self._owned = NULL
         self._map = NULL
         self._copy = NULL
-        self.warnings = []
-        self.source_files = ()
+        self._warnings = None
+        self._sources = ()
         _live_zone_images += 1
 
     def __dealloc__(self):
@@ -292,6 +295,25 @@ cdef class ZoneImage:
             munmap(self._map, self._map_len)
         if self._copy != NULL:
             free(self._copy)
+
+    @property
+    def warnings(self):
+        """The compiler's warnings, "FILE:LINE: warning: reason" (a new list each time)."""
+        return [] if self._warnings is None else list(self._warnings)
+
+    @warnings.setter
+    def warnings(self, list msgs):
+        self._warnings = msgs or None
+
+    @property
+    def source_files(self):
+        """The files compile_zone read ($INCLUDEs too), as a tuple."""
+        s = self._sources
+        return (s,) if type(s) is str else s
+
+    @source_files.setter
+    def source_files(self, tuple files):
+        self._sources = files[0] if len(files) == 1 and type(files[0]) is str else files
 
     @property
     def origin(self):
@@ -626,11 +648,13 @@ def pin_mmap_threshold(int n):
         _mmap_threshold = n
 
 
-cdef bint _plain_origin(const char *s, size_t n) noexcept nogil:
+cdef bint _plain_origin(const char *s, size_t n, bint dot_added=False) noexcept nogil:
     # What _origin_wire encodes itself (letters, digits, '-', '_', dots between labels of
     # 1..63, a final dot): anything else goes the single-zone way, through dnspython.
+    # dot_added: the final dot may be missing (the caller adds it: a config's zone name,
+    # robdns.config's _PLAIN_NAME once lower-cased and made absolute).
     cdef size_t i, label = 0
-    if n == 0 or n > 254 or s[n - 1] != b'.':
+    if n == 0 or n + (s[n - 1] != b'.') > 254 or (s[n - 1] != b'.' and not dot_added):
         return False
     for i in range(n):
         c = s[i]
@@ -642,7 +666,7 @@ cdef bint _plain_origin(const char *s, size_t n) noexcept nogil:
             label += 1
         else:
             return False
-    return True
+    return label <= 63
 
 
 cdef void _compile_one(zone_job *j) noexcept nogil:
@@ -718,8 +742,8 @@ cdef inline size_t _align16(size_t n) noexcept nogil:
 
 
 cdef void *_gather(zone_job *v, Py_ssize_t n, size_t *len_out) noexcept nogil:
-    """Copy the images of jobs v[0..n) into one new mapping (huge pages where the kernel
-    gives them), free each copy as it is made and give the freed heap back to the system;
+    """Copy the images of jobs v[0..n) into one new mapping (collapsed into huge pages
+    later, where the kernel does that), free each copy as it is made and give the freed heap back to the system;
     the jobs then point into the mapping.  Returns it (read-only, *len_out bytes), or NULL
     (too few bytes, or no memory: the images stay as built).  Many small images built
     among the parser's and the precompute pass's scratch leave the heap fragmented (100,000
@@ -740,7 +764,6 @@ cdef void *_gather(zone_job *v, Py_ssize_t n, size_t *len_out) noexcept nogil:
                                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
     if <void *>b == MAP_FAILED:
         return NULL
-    madvise(b, total, MADV_HUGEPAGE)
     # two halves copied at once (the copy and its page faults are most of the cost),
     # the first one giving the heap back as it goes
     parts[0].v, parts[0].lo, parts[0].hi, parts[0].at, parts[0].trim = v, 0, mid, b, True
@@ -752,6 +775,12 @@ cdef void *_gather(zone_job *v, Py_ssize_t n, size_t *len_out) noexcept nogil:
     else:
         _gather_part(&parts[1])
     mprotect(b, total, PROT_READ)      # immutable from here on, as every published image
+    # Huge pages only now, for khugepaged to collapse the block into in the background
+    # (fewer TLB misses for queries spread over the zones): asked for before the copy,
+    # they made the copy fault in fresh 2 MiB pages, which on a VM whose host backs guest
+    # memory lazily cost 0.09-1.6 s per 256 MiB, 2.3-3.4 s on a busier host (4 KiB pages:
+    # 0.24 s, 0.7-0.8 s): the variance of the pinned 100,000-zone start (issue 14).
+    madvise(b, total, MADV_HUGEPAGE)
     malloc_trim(0)
     len_out[0] = total
     return b

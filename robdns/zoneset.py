@@ -8,6 +8,7 @@ running set as it was.  Whatever loads zones (a file reload today; a zone transf
 catalog later) produces a ZoneState and a new set from it.
 """
 
+import array
 import dataclasses
 import os
 import time
@@ -88,6 +89,8 @@ class ZoneSet:
 
     def removed_from(self, other):
         """Names of the zones of ZoneSet `other` that this set does not have."""
+        if self._plan is not None and other._plan is not None and self._plan.zones is other._plan.zones:
+            return []               # a reload of the same configs: no set of 100,000 names
         return list(other._states.keys() - self._states.keys())
 
     def __iter__(self):
@@ -321,7 +324,8 @@ class _Plan:
     @classmethod
     def of(cls, zones, states):
         p = cls()
-        p.zones, p.index, p.rest = zones, [], []
+        # positions as machine integers: a list of 100,000 would hold as many int objects
+        p.zones, p.index, p.rest = zones, array.array("l"), []
         clean = []
         for i, (z, st) in enumerate(zip(zones, states)):
             if (st.role == "primary" and st.image is not None and not st.errors
@@ -414,8 +418,9 @@ def compile_all(pairs, journal_dir=None):
             [z.name for z in zs], [z.file for z in zs], [z.default_ttl for z in zs],
             [z.include_policy for z in zs], [z.nsec3_max_iterations for z in zs],
             compile_threads())
+        now = time.time()       # one load time for the batch: not a float object per zone
         states = [compile_state(z, old, journal_dir, quiet, batch=True) if img is None
-                  else _accepted(z, old, img, secs, journal_dir, quiet, _BATCH)
+                  else _accepted(z, old, img, secs, journal_dir, quiet, _BATCH, now)
                   for (z, old), img, secs in zip(pairs, images, seconds)]
     made = [(st, z) for st, (z, _) in zip(states, pairs) if st.source is _BATCH]
     if made:
@@ -502,16 +507,16 @@ def _state_from(z, old):
     return st
 
 
-def _accepted(z, old, img, seconds, journal_dir, quiet, started):
+def _accepted(z, old, img, seconds, journal_dir, quiet, started, now=None):
     """The state of zone config z once `img` was compiled for it in `seconds`: served,
     or refused when its serial did not rise for secondaries (see compile_state).  started:
     the time_ns() the compile started, whose sources are fingerprinted against it, or
-    _BATCH (the caller fingerprints them)."""
+    _BATCH (the caller fingerprints them); now: the load time (time.time() when None)."""
     prev = old.image if old is not None else None
     if prev is None and quiet and not transferred(z):
         # the first load of a zone nothing is sent to: the common case of 100,000, made
         # without the checks below (nothing to compare with, no journal)
-        st = ZoneState(z.name, z.file, img, time.time(), seconds, (), 0.0,
+        st = ZoneState(z.name, z.file, img, now or time.time(), seconds, (), 0.0,
                        _BATCH if started is _BATCH else zone_source(z, img.source_files, since_ns=started))
         if img.warnings:
             for w in img.warnings:
@@ -525,7 +530,7 @@ def _accepted(z, old, img, seconds, journal_dir, quiet, started):
         _failed(st, z)
         return st
     st.journal = _journal_step(z, prev, img, st.journal, journal_dir)
-    st.image, st.loaded_at, st.load_seconds = img, time.time(), seconds
+    st.image, st.loaded_at, st.load_seconds = img, now or time.time(), seconds
     st.source = _BATCH if started is _BATCH else zone_source(z, img.source_files, since_ns=started)
     # Knot warns the same way: the change reaches no secondary
     st.warnings = ([f"zone {z.name}: content changed but serial {img.serial} {stuck}; "

@@ -257,3 +257,46 @@ def test_secondary_keys_errors_name_the_key(zone, message):
     with pytest.raises(ConfigError) as e:
         config.parse(f"zones:\n  - name: b.example.\n    file: b.zone\n    {zone}\n", "robdns.yaml")
     assert message in str(e.value)
+
+
+def _counted_reads(monkeypatch):
+    """The paths config.read reads from now on, in a list."""
+    reads = []
+    real = config.read
+    monkeypatch.setattr(config, "read", lambda path: reads.append(path) or real(path))
+    return reads
+
+
+def test_cache_reads_a_settled_unchanged_file_once(tmp_path, monkeypatch):
+    # a reload of an unchanged config: its stat data, not its 10 MB of text, says so
+    p = tmp_path / "robdns.yaml"
+    p.write_text(MINIMAL)
+    old = 1_700_000_000
+    os.utime(p, (old, old))
+    reads = _counted_reads(monkeypatch)
+    cache = config.Cache()
+    first = cache.load(str(p))
+    assert cache.load(str(p)) is first and len(reads) == 1
+    # new content, new time: read and parsed again
+    p.write_text(MINIMAL.replace("workers: 2", "workers: 1"))
+    os.utime(p, (old + 5, old + 5))
+    second = cache.load(str(p))
+    assert second.workers == 1 and len(reads) == 2
+    # the same text written again (new time): read, compared, the same Config
+    p.write_text(MINIMAL.replace("workers: 2", "workers: 1"))
+    os.utime(p, (old + 9, old + 9))
+    assert cache.load(str(p)) is second and len(reads) == 3
+    assert cache.load(str(p)) is second and len(reads) == 3
+
+
+def test_cache_reads_a_file_modified_just_now_every_time(tmp_path, monkeypatch):
+    # its time may not move at its next change (within one tick of the file clock); a
+    # time ahead of the clock stands for "just now" whatever the machine's speed
+    import time
+    p = tmp_path / "robdns.yaml"
+    p.write_text(MINIMAL)
+    os.utime(p, (time.time() + 60, time.time() + 60))
+    reads = _counted_reads(monkeypatch)
+    cache = config.Cache()
+    first = cache.load(str(p))
+    assert cache.load(str(p)) is first and len(reads) == 2

@@ -346,3 +346,13 @@ def test_rate_limiting_drops_and_slips_in_the_metrics(robdns_server):
     assert m[("robdns_rrl_dropped_total", udp)] == 200 - len(full) - len(slipped) > 0
     # The engine answered every query; rate limiting withheld or truncated some after.
     assert m[("robdns_responses_total", (("rcode", "NOERROR"), ("transport", "udp")))] == 200
+
+
+def test_a_start_without_metrics_does_not_import_prometheus_client():
+    # prometheus_client and the http.server it brings cost ~40 ms of every start; only
+    # /metrics and `ctl stats --prometheus` need them
+    code = ("import sys, robdns.daemon, robdns.cli; "
+            "print(sorted(m for m in ('prometheus_client', 'http.server') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=ROOT)
+    assert out.stdout.strip() == "[]"

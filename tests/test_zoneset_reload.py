@@ -90,6 +90,11 @@ def test_another_config_set_is_sorted_zone_by_zone(tmp_path):
     b = a.compiled(more)
     assert [st.name for st in b.fresh] == ["new.example."]
     assert b.get("z0.example.") is None and b.removed_from(a) == ["z0.example."]
+    # the same configs again (a reload's recheck): nothing removed, none compiled
+    again = b.compiled(more)
+    assert again.removed_from(b) == [] and again.fresh == []
+    # and a set of fewer configs after a recheck still names what it lost
+    assert a.compiled(zones[1:]).removed_from(again.compiled(more)) == ["new.example."]
     assert all(b.get(z.name) is a.get(z.name) for z in zones[1:])
     # forced zones are compiled whatever their files say
     c = b.compiled(more, force=["z1.example."])

@@ -150,6 +150,33 @@ static int closest_provable(const zimg *z, const nsec3_params *np, const uint8_t
     return -1;
 }
 
+void rd_dnssec_put_proof(rd_ctx *c, const zimg *z, znode_id node, uint16_t type)
+{
+    proof p = { .n = 0 };
+    proof_add(&p, node);
+    proof_put(c, z, &p, type);
+}
+
+int rd_dnssec_nsec3_salt(const zimg *z, const uint8_t **salt, unsigned *salt_len,
+                         unsigned *iterations)
+{
+    nsec3_params np;
+    if (nsec3_params_of(z, &np) < 0) return -1;
+    *salt = np.salt;
+    *salt_len = np.salt_len;
+    *iterations = np.iterations;
+    return 0;
+}
+
+uint32_t rd_dnssec_nsec3_place(const zimg *z, const uint8_t *lname, const uint8_t *salt,
+                               unsigned salt_len, unsigned iterations, int *match)
+{
+    uint8_t h[RD_SHA1_LEN], label[32];
+    rd_nsec3_hash(lname, rd_name_len(lname), salt, salt_len, iterations, h);
+    base32hex(h, label);
+    return zimg_nsec3_find_place(z, label, sizeof label, match);
+}
+
 /* ---- the proofs the lookup asks for ---- */
 
 void rd_dnssec_nxdomain(rd_ctx *c, const zimg *z, const zlookup *lk, const uint8_t *lname)

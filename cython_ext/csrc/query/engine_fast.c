@@ -1,6 +1,7 @@
 /* engine_fast.c — serving precomputed answers: the zone of a query, and a stored answer copied behind the client's question (the answers are made by precompute.c). */
 #include "engine_int.h"
 #include "zone/zimg_format.h"
+#include "zone/zimg_dnssec.h"
 
 void rd_ctx_zone(rd_ctx *c)
 {
@@ -13,6 +14,91 @@ void rd_ctx_zone(rd_ctx *c)
                                  c->qtype == RD_T_DS && c->nlabels > 0);
     c->zone_index = i;
     c->zone = i == RD_NONE ? NULL : db->zones[i];
+}
+
+/* The top-label entry a label follows: the last one whose label sorts before it, -1
+ * before the first, -2 when the label is a top label of the zone. */
+static long neg_top_find(const zimg *z, const zneg *g, const uint8_t *lab, size_t len)
+{
+    const zneg_top *t = (const zneg_top *)((const uint8_t *)z + g->top_off);
+    uint64_t key = zneg_key(lab, len);
+    uint32_t lo = 0, hi = g->ntop;             /* the first entry after the label */
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        int c;
+        if (t[mid].key != key) {
+            c = t[mid].key < key ? -1 : 1;
+        } else {
+            const uint8_t *nm = zimg_node_name(z, t[mid].node);
+            size_t m = nm[0] < len ? nm[0] : len;
+            c = memcmp(nm + 1, lab, m);
+            if (!c) c = nm[0] < len ? -1 : nm[0] > len;
+            if (!c) return -2;
+        }
+        if (c < 0) lo = mid + 1; else hi = mid;
+    }
+    return (long)lo - 1;
+}
+
+static const zneg_piece *neg_piece_at(const zimg *z, uint32_t off)
+{
+    return off == RD_NONE ? NULL : (const zneg_piece *)((const uint8_t *)z + off);
+}
+
+/* A DO=1 query for a name whose top label (the one right below the apex) the zone does
+ * not hold: NXDOMAIN with the apex as closest encloser, from the stored pieces
+ * (zimg_format.h, zneg); 1 when answered.  Every other case is the general path's: a
+ * name of the zone, below a top label that exists, a question sharing a label with the
+ * SOA's MNAME or RNAME, or one so long that the compression table (RD_COMP_MAX) would
+ * fill before the answer's names were entered. */
+static int fast_nxdomain(rd_ctx *c, const zimg *z, size_t limit)
+{
+    const zneg *g = zneg_of(z);
+    if (!g || !c->do_bit || zfast_qtype_special(c->qtype)) return 0;
+    int nl = c->nlabels, ol = (int)z->origin_labels;
+    if (nl <= ol || nl + g->regs > RD_COMP_MAX) return 0;
+    const uint8_t *top = c->lname + c->loff[nl - ol - 1];
+    size_t tl = top[0];
+    for (int i = 0; i < 2; i++)
+        if (g->avoid[i][0] == tl && memcmp(g->avoid[i] + 1, top + 1, tl) == 0) return 0;
+    long e = neg_top_find(z, g, top + 1, tl);
+    if (e == -2) return 0;
+    uint32_t gap;
+    if (g->kind == ZNEG_NSEC) {
+        gap = e < 0 ? g->before_first
+                    : ((const zneg_top *)((const uint8_t *)z + g->top_off))[e].piece;
+    } else {
+        /* RFC 5155 7.2.2: the next closer name is the top label's name; its hash's range */
+        int match;
+        uint32_t at = rd_dnssec_nsec3_place(z, top, g->salt, g->salt_len, g->iterations, &match);
+        if (match || at >= g->n3_count) return 0;
+        gap = ((const uint32_t *)((const uint8_t *)z + g->n3_off))[at];
+    }
+    const zneg_piece *pp = neg_piece_at(z, g->prefix), *gp = neg_piece_at(z, gap),
+                     *wp = neg_piece_at(z, g->wild);
+    if (!gp) return 0;
+    /* a proof record already sent is not repeated (engine_dnssec.c proof_add) */
+    if (gp->node == pp->node) gp = NULL;
+    if (wp && (wp->node == pp->node || (gp && wp->node == gp->node))) wp = NULL;
+    size_t qend = 12 + c->qname_wlen + 4;
+    size_t total = pp->len + (gp ? gp->len : 0) + (wp ? wp->len : 0);
+    if (qend + total > limit) return 0;
+    uint8_t *r = c->r;
+    memcpy(r, c->q, 2);
+    memcpy(r + 12, c->q + 12, c->qname_wlen + 4);
+    size_t at = qend, qname_end = 12 + c->qname_wlen;
+    unsigned ns = pp->nrr;
+    at += zneg_put(r, at, qname_end, pp);
+    if (gp) { at += zneg_put(r, at, qname_end, gp); ns += gp->nrr; }
+    if (wp) { at += zneg_put(r, at, qname_end, wp); ns += wp->nrr; }
+    c->len = at;
+    c->question_end = qend;
+    c->count[0] = 0;
+    c->count[1] = (uint16_t)ns;
+    c->count[2] = 0;
+    c->aa = 1;
+    c->rcode = RD_RCODE_NXDOMAIN;              /* RFC 1034 4.3.2 3c */
+    return 1;
 }
 
 /* Serve the query from a precomputed answer; 1 when done (c filled for rd_finish), 0 to
@@ -30,7 +116,7 @@ int rd_fast_answer(rd_ctx *c, size_t limit)
     const zfast_blob *b = c->fast_known ? c->fast_blob
                                         : zimg_fast_answer(z, c->lname, c->qname_wlen, c->fhash,
                                                            c->qtype, c->do_bit);
-    if (!b) return 0;
+    if (!b) return c->fast_known ? 0 : fast_nxdomain(c, z, limit);   /* known: a name of the zone */
     size_t qend = 12 + c->qname_wlen + 4;
     /* The blob is what the general path writes when nothing has to be left out; it fits
      * the client's limit only if the whole of it does (RFC 2181 9, and with DO RFC 4035

@@ -185,6 +185,18 @@ void rd_dnssec_nodata(rd_ctx *c, const zimg *z, const zlookup *lk, const uint8_t
 void rd_dnssec_wildcard_answer(rd_ctx *c, const zimg *z, const zlookup *lk,
                                const uint8_t *lname);
 void rd_dnssec_insecure_referral(rd_ctx *c, const zimg *z, znode_id cut);
+/* One proof node's NSEC or NSEC3 rrset and its RRSIG into authority (the precomputed
+ * NXDOMAIN proofs are written with it, precompute.c). */
+void rd_dnssec_put_proof(rd_ctx *c, const zimg *z, znode_id node, uint16_t type);
+/* The zone's NSEC3 hash parameters (RFC 5155 4, 3.2); 0 when usable (SHA-1). */
+int rd_dnssec_nsec3_salt(const zimg *z, const uint8_t **salt, unsigned *salt_len,
+                         unsigned *iterations);
+/* The place in the NSEC3 index of the owner matching (*match) or covering the hash of
+ * the lower-case name lname (RFC 5155 7.2.1). */
+uint32_t rd_dnssec_nsec3_place(const zimg *z, const uint8_t *lname, const uint8_t *salt,
+                               unsigned salt_len, unsigned iterations, int *match);
+/* engine_lookup.c: the negative answer's SOA (RFC 2308 3, 5), signed with DO. */
+void rd_put_negative(rd_ctx *c, const zimg *z);
 /* NSEC3 owner names are not names of the zone (Knot and NSD answer NXDOMAIN for them):
  * a lookup that found one as the closest encloser continues from its parent. */
 void rd_dnssec_hide_nsec3(const zimg *z, zlookup *lk);

@@ -115,7 +115,7 @@ static void put_additional(rd_ctx *c, const zimg *z, const zrrset *rs, int glue)
 
 /* RFC 2308 3 and 5: the SOA in authority, its TTL the lesser of the SOA's own TTL and
  * its MINIMUM field. */
-static void put_negative(rd_ctx *c, const zimg *z)
+void rd_put_negative(rd_ctx *c, const zimg *z)
 {
     const zrrset *soa = zimg_find_rrset(z, zimg_apex(z), RD_T_SOA);
     if (!soa || soa->count == 0) return;
@@ -164,7 +164,7 @@ static void answer_any(rd_ctx *c, const zimg *z, znode_id node, const uint8_t *o
         for (unsigned i = 0; i < n; i++)
             if (all[i].type != RD_T_RRSIG && (!best || all[i].type < best->type)) best = &all[i];
         if (!best) {
-            put_negative(c, z);
+            rd_put_negative(c, z);
             if (c->do_bit && !c->tc) rd_dnssec_nodata(c, z, lk, lname, node);
             return;
         }
@@ -181,7 +181,7 @@ static void answer_any(rd_ctx *c, const zimg *z, znode_id node, const uint8_t *o
         any = 1;
     }
     if (!any) {
-        put_negative(c, z);
+        rd_put_negative(c, z);
         if (c->do_bit && !c->tc) rd_dnssec_nodata(c, z, lk, lname, node);
         return;
     }
@@ -208,7 +208,7 @@ static void answer_rrsig(rd_ctx *c, const zimg *z, znode_id node, const uint8_t 
         if (c->db->opt.minimal_any) break;    /* rrsets sort by covered type */
     }
     if (!any) {
-        put_negative(c, z);
+        rd_put_negative(c, z);
         if (c->do_bit && !c->tc) rd_dnssec_nodata(c, z, lk, lname, node);
         return;
     }
@@ -321,7 +321,7 @@ void rd_answer_in(rd_ctx *c)
         znode_id node = lk.exact != RD_NONE ? lk.exact : lk.wildcard;
         if (node == RD_NONE) {
             c->rcode = RD_RCODE_NXDOMAIN;      /* RFC 1034 4.3.2 3c; RFC 6604 after a CNAME */
-            put_negative(c, z);
+            rd_put_negative(c, z);
             if (c->do_bit && !c->tc) rd_dnssec_nxdomain(c, z, &lk, lname);
             return;
         }
@@ -342,7 +342,7 @@ void rd_answer_in(rd_ctx *c)
         const zrrset *cn = c->qtype != RD_T_CNAME ? zimg_find_rrset(z, node, RD_T_CNAME) : NULL;
         if (cn && c->qtype == RD_T_NSEC && !(c->do_bit && cn->rrsig != RD_NONE)) cn = NULL;
         if (!cn) {
-            put_negative(c, z);                /* NODATA (RFC 2308 2.2), ENTs included */
+            rd_put_negative(c, z);                /* NODATA (RFC 2308 2.2), ENTs included */
             if (c->do_bit && !c->tc) rd_dnssec_nodata(c, z, &lk, lname, node);
             return;
         }

@@ -412,7 +412,8 @@ static void *part_run(void *arg)
         fans *def = &ans[na];
         if (na == 0 && def->n == 0 && def->stored == RD_NONE && def->n_do == 0) continue;
         size_t nlen = nodes[v].name_len;
-        size_t head = zfast_rec_head((uint8_t)nlen);
+        size_t below = nlen - nodes[z->apex].name_len;   /* the origin is not stored */
+        size_t head = zfast_rec_head((uint8_t)below);
         size_t need = 4 + head + na * sizeof(zfast_ent) + 4 * (na + 1) + 4 * (na + 1);
         for (uint32_t i = 0; i <= na; i++) need += ans[i].n + ans[i].n_do;
         if (part_reserve(p, need) != 0) return NULL;
@@ -421,7 +422,7 @@ static void *part_run(void *arg)
         p->len = (p->len + 3) & ~(size_t)3;
         size_t roff = p->len;
         zfast_rec rh = { (uint8_t)nlen, (uint8_t)na, do_same ? ZFAST_DO_SAME : ZFAST_DO_TABLE,
-                         RD_NONE };
+                         (uint8_t)below, RD_NONE };
         size_t eoff = roff + head;
         size_t doff = eoff + na * sizeof(zfast_ent);
         p->len = doff + (do_same ? 0 : 4 * (size_t)(na + 1));
@@ -441,7 +442,7 @@ static void *part_run(void *arg)
         plain[na] = rh.dflt;
         if (!do_same) put_do_answers(p, ans, na, plain, doff);
         memcpy(base + roff, &rh, sizeof rh);
-        memcpy(base + roff + sizeof rh, (const uint8_t *)z + nodes[v].name_off, nlen);
+        memcpy(base + roff + sizeof rh, (const uint8_t *)z + nodes[v].name_off, below);
         p->node_rec[v] = (uint32_t)roff;
     }
     if (part_reserve(p, 8) != 0) return NULL;   /* zeroed: the padding to 8 */
@@ -488,13 +489,361 @@ static void part_place(const part *p, uint8_t *img, size_t off, uint32_t *node_r
         zfast_rec rh;
         memcpy(&rh, r, sizeof rh);
         reloc(r + offsetof(zfast_rec, dflt), d);
-        uint8_t *e = r + zfast_rec_head(rh.name_len);
+        uint8_t *e = r + zfast_rec_head(rh.below);
         for (unsigned k = 0; k < rh.nent; k++)
             reloc(e + k * sizeof(zfast_ent) + offsetof(zfast_ent, blob), d);
         if (rh.flags & ZFAST_DO_TABLE)
             for (unsigned k = 0; k <= rh.nent; k++)
                 reloc(e + rh.nent * sizeof(zfast_ent) + 4 * (size_t)k, d);
     }
+}
+
+/* ---- precomputed NXDOMAIN proofs (zneg, zimg_format.h) ---- */
+
+/* The section being built: offsets are from its start until it is placed in the image. */
+typedef struct nbuf {
+    uint8_t *p;
+    size_t len, cap;
+    int ok;
+} nbuf;
+
+static size_t nb_alloc(nbuf *b, size_t n, size_t align)
+{
+    size_t at = (b->len + align - 1) & ~(align - 1);
+    if (at + n > b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 1 << 16;
+        while (cap < at + n) cap *= 2;
+        uint8_t *q = cap <= 0xfffffff0u ? realloc(b->p, cap) : NULL;
+        if (!q) { b->ok = 0; return 0; }
+        b->p = q;
+        b->cap = cap;
+    }
+    memset(b->p + b->len, 0, at + n - b->len);
+    b->len = at + n;
+    return at;
+}
+
+/* The writer's state after a piece, to write the next one from. */
+typedef struct nstate {
+    size_t len;
+    int ncomp;
+    uint16_t count[3];
+} nstate;
+
+static void nsave(const rd_ctx *c, nstate *s)
+{
+    s->len = c->len;
+    s->ncomp = c->ncomp;
+    memcpy(s->count, c->count, sizeof s->count);
+}
+
+static void nrestore(rd_ctx *c, const nstate *s)
+{
+    c->len = s->len;
+    c->ncomp = s->ncomp;
+    memcpy(c->count, s->count, sizeof s->count);
+}
+
+/* Record the compression pointer at response offset at of a piece starting at `from`:
+ * into the piece itself, or into the question or the prefix (before fixed_end); one into
+ * anything else (an earlier gap piece) cannot be served.  0 when recorded. */
+static int neg_ptr(const uint8_t *r, size_t at, size_t from, size_t fixed_end, size_t qname_end,
+                   zneg_ptr *ptr, unsigned *np)
+{
+    size_t t = (size_t)(r[at] & 0x3F) << 8 | r[at + 1];
+    if (*np >= 255) return -1;
+    if (t >= from) ptr[*np] = (zneg_ptr){ (uint16_t)((at - from) | ZNEG_SELF), (int16_t)(t - from) };
+    else if (t < fixed_end) ptr[*np] = (zneg_ptr){ (uint16_t)(at - from), (int16_t)((long)t - (long)qname_end) };
+    else return -1;
+    (*np)++;
+    return 0;
+}
+
+/* A name at r[*o, end): its pointer, if any, recorded; *o moved past it. */
+static int neg_name(const uint8_t *r, size_t *o, size_t end, size_t from, size_t fixed_end,
+                    size_t qname_end, zneg_ptr *ptr, unsigned *np)
+{
+    while (*o < end) {
+        uint8_t l = r[*o];
+        if ((l & 0xC0) == 0xC0) {
+            if (*o + 2 > end || neg_ptr(r, *o, from, fixed_end, qname_end, ptr, np) < 0) return -1;
+            *o += 2;
+            return 0;
+        }
+        *o += (size_t)l + 1;
+        if (l == 0) return 0;
+    }
+    return -1;
+}
+
+/* The records written at r[from, c->len) as a piece of the section (proof node `node`);
+ * its offset, or RD_NONE when it cannot be served as a piece. */
+static uint32_t neg_piece(nbuf *b, const rd_ctx *c, size_t from, size_t fixed_end,
+                          size_t qname_end, uint32_t node)
+{
+    const uint8_t *r = c->r;
+    size_t end = c->len, o = from;
+    zneg_ptr ptr[255];
+    unsigned np = 0, nrr = 0;
+    if (end - from > ZFAST_BLOB_MAX || c->tc) return RD_NONE;
+    while (o < end) {
+        if (neg_name(r, &o, end, from, fixed_end, qname_end, ptr, &np) < 0 || o + 10 > end)
+            return RD_NONE;
+        uint16_t type = rd_get16(r + o);
+        size_t rend = o + 10 + rd_get16(r + o + 8);
+        o += 10;
+        if (rend > end) return RD_NONE;
+        if (type == RD_T_SOA) {                /* MNAME, RNAME: compressed (RFC 1035 3.3.13) */
+            for (int i = 0; i < 2; i++)
+                if (neg_name(r, &o, rend, from, fixed_end, qname_end, ptr, &np) < 0) return RD_NONE;
+        } else if (type != RD_T_NSEC && type != RD_T_NSEC3 && type != RD_T_RRSIG) {
+            return RD_NONE;                    /* no other type is in these answers */
+        }
+        o = rend;
+        if (++nrr > 255) return RD_NONE;
+    }
+    size_t at = nb_alloc(b, sizeof(zneg_piece) + np * sizeof(zneg_ptr) + (end - from), 4);
+    if (!b->ok) return RD_NONE;
+    zneg_piece h = { node, (uint16_t)(end - from), (uint8_t)nrr, (uint8_t)np };
+    memcpy(b->p + at, &h, sizeof h);
+    memcpy(b->p + at + sizeof h, ptr, np * sizeof(zneg_ptr));
+    memcpy(b->p + at + sizeof h + np * sizeof(zneg_ptr), r + from, end - from);
+    return (uint32_t)at;
+}
+
+/* The writer for a DO=1 query of `name` (lower-case wire), its question written. */
+static int neg_ctx(fctx *f, rd_ctx *c, const uint8_t *name, size_t nlen)
+{
+    uint8_t *q = f->q;
+    memset(q, 0, 12);
+    q[5] = 1;
+    q[11] = 1;
+    memcpy(q + 12, name, nlen);
+    rd_put16(q + 12 + nlen, 1);
+    rd_put16(q + 14 + nlen, RD_C_IN);
+    uint8_t *o = q + 16 + nlen;
+    o[0] = 0;
+    rd_put16(o + 1, RD_T_OPT);
+    rd_put16(o + 3, 4096);
+    rd_put32(o + 5, 0x8000);
+    rd_put16(o + 9, 0);
+    rd_ctx_start(c, &f->db, q, 16 + nlen + 11, f->resp, sizeof f->resp, &f->tcp, NULL);
+    if (c->prc != RD_RCODE_NOERROR || !c->do_bit) return -1;
+    rd_ctx_zone(c);
+    if (c->zone != f->z) return -1;
+    rd_write_header(c);
+    rd_write_question(c);
+    c->limit = sizeof f->resp - 11;
+    c->aa = 1;
+    return 0;
+}
+
+/* The label right below the apex of a name under it, or NULL. */
+static const uint8_t *top_label(const zimg *z, const uint8_t *lname)
+{
+    const uint8_t *lab[ZIMG_MAX_LABELS];
+    int n = zimg_labels_of(lname, lab), ol = (int)z->origin_labels;
+    if (n <= ol || !rd_name_is_sub(lname, zimg_origin(z))) return NULL;
+    return lab[n - ol - 1];
+}
+
+typedef struct nbuild {
+    fctx *f;
+    rd_ctx c;
+    nbuf b;
+    uint16_t type;             /* RD_T_NSEC or RD_T_NSEC3 */
+    size_t qname_end, pend;    /* the question name's end, the prefix's */
+    nstate after_prefix;
+    uint32_t prefix_node, wild_node, wild;
+    uint32_t *node_piece;      /* gap piece of each proof node, 0: not made yet */
+    int regs_gap;
+} nbuild;
+
+/* The gap piece of proof node v (made once): written after the prefix; the wildcard's
+ * piece must then come out as stored, or the gap is left to the general path. */
+static uint32_t gap_piece(nbuild *nb, znode_id v)
+{
+    if (v == RD_NONE) return RD_NONE;
+    if (nb->node_piece[v]) return nb->node_piece[v] - 1;
+    rd_ctx *c = &nb->c;
+    const zimg *z = nb->f->z;
+    nrestore(c, &nb->after_prefix);
+    size_t from = c->len;
+    int r0 = c->ncomp;
+    rd_dnssec_put_proof(c, z, v, nb->type);
+    uint32_t piece = neg_piece(&nb->b, c, from, nb->pend, nb->qname_end, v);
+    if (c->ncomp - r0 > nb->regs_gap) nb->regs_gap = c->ncomp - r0;
+    if (piece != RD_NONE && nb->wild != RD_NONE && v != nb->prefix_node && v != nb->wild_node) {
+        size_t ws = c->len;
+        rd_dnssec_put_proof(c, z, nb->wild_node, nb->type);
+        static _Thread_local uint8_t want[8192];
+        const zneg_piece *wp = (const zneg_piece *)(nb->b.p + nb->wild);
+        if (c->len - ws != wp->len || ws + wp->len > sizeof want ||
+            (zneg_put(want, ws, nb->qname_end, wp), memcmp(want + ws, c->r + ws, wp->len) != 0))
+            piece = RD_NONE;
+    }
+    nb->node_piece[v] = piece + 1;
+    return piece;
+}
+
+/* The NXDOMAIN proofs of a signed zone (zneg) into nb->b; 0 when made, -1 when the zone
+ * gets none (unsigned, a wildcard or DNAME at the apex, an unusable NSEC3 chain). */
+static int neg_build(nbuild *nb)
+{
+    fctx *f = nb->f;
+    const zimg *z = f->z;
+    const znode *nodes = (const znode *)((const uint8_t *)z + z->nodes_off);
+    uint32_t nn = z->node_count, ol = z->origin_labels;
+    znode_id apex = zimg_apex(z);
+    if (!f->dnssec || nn == 0 || nodes[apex].wild != RD_NONE ||
+        zimg_find_rrset(z, apex, RD_T_DNAME))
+        return -1;
+    zneg g;
+    memset(&g, 0, sizeof g);
+    g.before_first = g.wild = RD_NONE;
+    const uint8_t *salt = NULL;
+    unsigned salt_len = 0, iterations = 0;
+    if (zimg_nsec3_count(z)) {
+        if (rd_dnssec_nsec3_salt(z, &salt, &salt_len, &iterations) < 0 || iterations > 0xffff)
+            return -1;
+        g.kind = ZNEG_NSEC3;
+        nb->type = RD_T_NSEC3;
+        g.iterations = (uint16_t)iterations;
+        g.salt_len = (uint8_t)salt_len;
+        memcpy(g.salt, salt, salt_len);
+    } else if (zimg_find_rrset(z, apex, RD_T_NSEC)) {
+        g.kind = ZNEG_NSEC;
+        nb->type = RD_T_NSEC;
+    } else {
+        return -1;
+    }
+    /* a question below MNAME's or RNAME's top label compresses the SOA differently */
+    for (int i = 0; i < 2; i++) {
+        const uint8_t *t = f->soa_names[i] ? top_label(z, f->soa_names[i]) : NULL;
+        if (t) memcpy(g.avoid[i], t, (size_t)t[0] + 1);
+    }
+    /* the writer's question: a top label the zone lacks, "\0", "\0\0", ... */
+    uint8_t q0[RD_NAME_MAX + 1];
+    const uint8_t *origin = zimg_origin(z);
+    size_t olen = rd_name_len(origin);
+    size_t k = 1;
+    for (;; k++) {
+        if (k > 8 || k + 1 + olen > RD_NAME_MAX) return -1;
+        q0[0] = (uint8_t)k;
+        memset(q0 + 1, 0, k);
+        memcpy(q0 + 1 + k, origin, olen);
+        int clash = 0;
+        for (int i = 0; i < 2; i++) clash |= g.avoid[i][0] == k && !memcmp(g.avoid[i] + 1, q0 + 1, k);
+        if (!clash && zimg_find_node(z, q0) == RD_NONE) break;
+    }
+    rd_ctx *c = &nb->c;
+    if (neg_ctx(f, c, q0, k + 1 + olen) < 0) return -1;
+    nb->qname_end = 12 + c->qname_wlen;
+    size_t qend = nb->qname_end + 4;
+
+    /* the prefix: SOA and RRSIG; with NSEC3 the apex's own NSEC3 (the closest encloser,
+     * RFC 5155 7.2.1) */
+    int r0 = c->ncomp;
+    rd_put_negative(c, z);
+    nb->prefix_node = RD_NONE;
+    int match;
+    if (g.kind == ZNEG_NSEC3) {
+        nb->prefix_node = zimg_nsec3_node_at(z, rd_dnssec_nsec3_place(z, origin, salt, salt_len,
+                                                                      iterations, &match));
+        if (!match || nb->prefix_node == RD_NONE) return -1;
+        rd_dnssec_put_proof(c, z, nb->prefix_node, nb->type);
+    }
+    nb->b.ok = 1;
+    nb_alloc(&nb->b, sizeof g, 8);             /* the header, written last */
+    g.prefix = neg_piece(&nb->b, c, qend, qend, nb->qname_end, nb->prefix_node);
+    if (g.prefix == RD_NONE) return -1;
+    int regs = c->ncomp - r0;
+    nsave(c, &nb->after_prefix);
+    nb->pend = c->len;
+
+    /* the wildcard's cover: *.<apex> (RFC 4035 3.1.3.2, RFC 5155 7.2.2) */
+    uint8_t wild[RD_NAME_MAX + 1];
+    if (olen + 2 > RD_NAME_MAX) return -1;
+    wild[0] = 1;
+    wild[1] = '*';
+    memcpy(wild + 2, origin, olen);
+    if (g.kind == ZNEG_NSEC3) {
+        nb->wild_node = zimg_nsec3_node_at(z, rd_dnssec_nsec3_place(z, wild, salt, salt_len,
+                                                                    iterations, &match));
+    } else {
+        nb->wild_node = zimg_nsec_find(z, wild, &match);
+    }
+    if (match || nb->wild_node == RD_NONE) return -1;
+    r0 = c->ncomp;
+    rd_dnssec_put_proof(c, z, nb->wild_node, nb->type);
+    g.wild = neg_piece(&nb->b, c, nb->pend, nb->pend, nb->qname_end, nb->wild_node);
+    if (g.wild == RD_NONE) return -1;
+    regs += c->ncomp - r0;
+    nb->wild = g.wild;
+
+    /* the top labels, in canonical order (nodes are): with NSEC each one's gap piece,
+     * the cover of the last name of its subtree (RFC 4034 6.1: the names after it up to
+     * the next top label's fall in that gap) */
+    nb->node_piece = calloc(nn, sizeof *nb->node_piece);
+    if (!nb->node_piece) return -1;
+    for (uint32_t v = 0; v < nn; v++) g.ntop += nodes[v].labels == ol + 1;
+    size_t toff = nb_alloc(&nb->b, (size_t)g.ntop * sizeof(zneg_top), 8);
+    if (!nb->b.ok) return -1;
+    g.top_off = (uint32_t)toff;
+    uint32_t i = 0, prev_top = RD_NONE;
+    for (uint32_t v = 0; v <= nn; v++) {
+        if (v < nn && nodes[v].labels != ol + 1) continue;
+        uint32_t piece = RD_NONE;
+        if (g.kind == ZNEG_NSEC && v > 0) {
+            piece = gap_piece(nb, zimg_nsec_find(z, zimg_node_name(z, v - 1), &match));
+            if (!nb->b.ok) return -1;
+        }
+        if (prev_top == RD_NONE) {
+            g.before_first = piece;
+        } else {
+            zneg_top *t = (zneg_top *)(nb->b.p + toff) + i++;
+            const uint8_t *nm = zimg_node_name(z, prev_top);
+            t->key = zneg_key(nm + 1, nm[0]);
+            t->node = prev_top;
+            t->piece = piece;
+        }
+        prev_top = v;
+    }
+    if (g.kind == ZNEG_NSEC3) {
+        g.n3_count = zimg_nsec3_count(z);
+        size_t noff = nb_alloc(&nb->b, (size_t)g.n3_count * 4, 4);
+        if (!nb->b.ok) return -1;
+        g.n3_off = (uint32_t)noff;
+        for (uint32_t j = 0; j < g.n3_count; j++) {
+            uint32_t piece = gap_piece(nb, zimg_nsec3_node_at(z, j));
+            if (!nb->b.ok) return -1;
+            memcpy(nb->b.p + noff + 4 * (size_t)j, &piece, 4);
+        }
+    }
+    regs += nb->regs_gap;
+    if (regs + (int)ol + 1 > RD_COMP_MAX) return -1;
+    g.regs = (uint8_t)regs;
+    nb_alloc(&nb->b, 0, 8);
+    if (!nb->b.ok) return -1;
+    memcpy(nb->b.p, &g, sizeof g);
+    return 0;
+}
+
+/* The section's offsets moved to the image, at off. */
+static void neg_place(uint8_t *img, size_t off, const nbuf *b)
+{
+    memcpy(img + off, b->p, b->len);
+    zneg *g = (zneg *)(img + off);
+    uint32_t d = (uint32_t)off;
+    reloc((uint8_t *)&g->top_off, d);
+    reloc((uint8_t *)&g->before_first, d);
+    reloc((uint8_t *)&g->prefix, d);
+    reloc((uint8_t *)&g->wild, d);
+    if (g->kind == ZNEG_NSEC3) reloc((uint8_t *)&g->n3_off, d);
+    zneg_top *t = (zneg_top *)(img + g->top_off);
+    for (uint32_t i = 0; i < g->ntop; i++) reloc((uint8_t *)&t[i].piece, d);
+    for (uint32_t i = 0; g->kind == ZNEG_NSEC3 && i < g->n3_count; i++)
+        reloc(img + g->n3_off + 4 * (size_t)i, d);
 }
 
 /* Threads for the pass: 0 = two for a big zone on a machine with two cores or more, one
@@ -527,6 +876,7 @@ zimg *rd_precompute_answers(zimg *z, size_t *size)
     uint32_t *node_rec = NULL;
     rd_zonetab *ztab = NULL;
     part parts[2];
+    nbuild *nb = NULL;
     memset(parts, 0, sizeof parts);
     int nparts = 1, ok = 0;
     if (!f || !bits || !ztypes) goto done;
@@ -609,13 +959,24 @@ zimg *rd_precompute_answers(zimg *z, size_t *size)
     for (int i = 0; i < nparts; i++)
         if (!parts[i].ok) goto done;
 
-    /* at most 80% full: probes mostly stay within the slot's cache line */
-    size_t slots = 16;
+    /* the NXDOMAIN proofs, once the threads are done with the shared context */
+    nb = calloc(1, sizeof *nb);
+    if (!nb) goto done;
+    nb->f = f;
+    int has_neg = neg_build(nb) == 0 && nb->b.ok;
+    free(nb->node_piece);
+    nb->node_piece = NULL;
+
+    /* at most 80% full: probes mostly stay within the slot's cache line; a tiny zone's
+     * table is one cache line (8 slots), not two */
+    size_t slots = 8;
     while (slots * 4 < (size_t)nn * 5) slots *= 2;
     size_t fast_off = (*size + 7) & ~(size_t)7;
     size_t recs_off = fast_off + slots * sizeof(zfast_slot);
     size_t total = recs_off;
     for (int i = 0; i < nparts; i++) total += parts[i].len;
+    size_t neg_at = (total + 7) & ~(size_t)7;
+    if (has_neg) total = neg_at + nb->b.len;
     if (total > 0xfffffff0u) goto done;
     zimg *grown = malloc(total);
     if (!grown) goto done;
@@ -631,6 +992,12 @@ zimg *rd_precompute_answers(zimg *z, size_t *size)
         at += parts[i].len;
         free(parts[i].buf);
         parts[i].buf = NULL;
+    }
+    if (has_neg) {
+        memset(ob + at, 0, neg_at - at);
+        neg_place(ob, neg_at, &nb->b);
+        z->neg_off = (uint32_t)neg_at;
+        z->neg_len = (uint32_t)nb->b.len;
     }
     zfast_slot *tab = (zfast_slot *)(ob + fast_off);
     for (size_t i = 0; i < slots; i++) {
@@ -657,7 +1024,10 @@ done:
     if (!ok) {
         /* no memory (or too big): a valid image without precomputed answers */
         z->fast_off = z->fast_mask = z->fast_recs_off = z->fast_recs_len = 0;
+        z->neg_off = z->neg_len = 0;
     }
+    if (nb) free(nb->b.p);
+    free(nb);
     for (int i = 0; i < 2; i++) {
         if (parts[i].f != f) free(parts[i].f);
         free(parts[i].ans);

@@ -120,7 +120,7 @@ static int label_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t ble
     return alen < blen ? -1 : alen > blen;
 }
 
-znode_id zimg_nsec3_find(const zimg *z, const uint8_t *label, size_t label_len, int *match)
+uint32_t zimg_nsec3_find_place(const zimg *z, const uint8_t *label, size_t label_len, int *match)
 {
     *match = 0;
     uint32_t n = z->nsec3_count;
@@ -139,13 +139,23 @@ znode_id zimg_nsec3_find(const zimg *z, const uint8_t *label, size_t label_len, 
         } else {
             const uint8_t *nm = zimg_node_name(z, ix[mid].node);
             c = label_cmp(nm + 1, nm[0], label, label_len);
-            if (c == 0) { *match = 1; return ix[mid].node; }
+            if (c == 0) { *match = 1; return mid; }
         }
         if (c < 0) lo = mid + 1; else hi = mid;
     }
     /* ix[lo - 1] precedes the hash; before the first owner, the last one covers it
        (its next hashed owner wraps around to the first, RFC 5155 3.1.7) */
-    return lo == 0 ? ix[n - 1].node : ix[lo - 1].node;
+    return lo == 0 ? n - 1 : lo - 1;
+}
+
+znode_id zimg_nsec3_node_at(const zimg *z, uint32_t place)
+{
+    return place < z->nsec3_count ? nsec3_index(z)[place].node : RD_NONE;
+}
+
+znode_id zimg_nsec3_find(const zimg *z, const uint8_t *label, size_t label_len, int *match)
+{
+    return zimg_nsec3_node_at(z, zimg_nsec3_find_place(z, label, label_len, match));
 }
 
 static int indexed(const zimg *z, znode_id v)
@@ -187,6 +197,7 @@ zimg *zimg_dnssec_index(zimg *z, size_t *size)
 
 int zimg_dnssec_check(const zimg *z, char *err, size_t errlen)
 {
+    if (zimg_neg_check(z, err, errlen) != 0) return -1;
     if (z->nsec3_count == 0) return 0;
     uint64_t end = (uint64_t)z->nsec3_off + (uint64_t)z->nsec3_count * sizeof(nsec3_entry);
     if (z->nsec3_off % 8 || z->nsec3_off < sizeof(struct zimg) || end > z->size) {
@@ -202,6 +213,58 @@ int zimg_dnssec_check(const zimg *z, char *err, size_t errlen)
             if (errlen) snprintf(err, errlen, "NSEC3 index entry %u invalid", i);
             return -1;
         }
+    }
+    return 0;
+}
+
+/* ---- precomputed NXDOMAIN proofs (zneg, zimg_format.h) ---- */
+
+#define NFAIL(...) do { if (errlen) snprintf(err, errlen, __VA_ARGS__); return -1; } while (0)
+
+/* A piece at off lies whole inside the section and its pointers inside its body. */
+static int neg_piece_ok(const zimg *z, uint64_t off, uint64_t lo, uint64_t hi)
+{
+    if (off == RD_NONE) return 1;
+    if (off % 4 || off < lo || off + sizeof(zneg_piece) > hi) return 0;
+    const zneg_piece *p = (const zneg_piece *)((const uint8_t *)z + off);
+    uint64_t end = off + sizeof *p + (uint64_t)p->nptr * sizeof(zneg_ptr) + p->len;
+    if (p->len > ZFAST_BLOB_MAX || end > hi) return 0;
+    const zneg_ptr *ptr = (const zneg_ptr *)(p + 1);
+    for (unsigned k = 0; k < p->nptr; k++)
+        if ((uint32_t)(ptr[k].at & ~ZNEG_SELF) + 2u > p->len) return 0;
+    return 1;
+}
+
+/* Every offset the query path follows lies inside the section and every node id it reads
+ * a name through is a node: a forged image can at worst give wrong answers, never a read
+ * outside the image (the pointers written are the client's to check, as any answer's). */
+int zimg_neg_check(const zimg *z, char *err, size_t errlen)
+{
+    if (z->neg_off == 0) {
+        if (z->neg_len) NFAIL("bad NXDOMAIN proofs");
+        return 0;
+    }
+    uint64_t lo = z->neg_off, hi = lo + z->neg_len;
+    if (lo % 8 || lo < sizeof(struct zimg) || hi > z->size || lo + sizeof(zneg) > hi)
+        NFAIL("bad NXDOMAIN proofs");
+    const zneg *g = zneg_of(z);
+    if ((g->kind != ZNEG_NSEC && g->kind != ZNEG_NSEC3) || g->prefix == RD_NONE ||
+        !neg_piece_ok(z, g->prefix, lo, hi) || !neg_piece_ok(z, g->wild, lo, hi) ||
+        !neg_piece_ok(z, g->before_first, lo, hi))
+        NFAIL("bad NXDOMAIN proofs");
+    uint64_t t = g->top_off;
+    if (t % 8 || t < lo || t + (uint64_t)g->ntop * sizeof(zneg_top) > hi) NFAIL("bad NXDOMAIN top labels");
+    const zneg_top *top = (const zneg_top *)((const uint8_t *)z + t);
+    for (uint32_t i = 0; i < g->ntop; i++)
+        if (top[i].node >= z->node_count || !neg_piece_ok(z, top[i].piece, lo, hi))
+            NFAIL("bad NXDOMAIN top label %u", i);
+    if (g->kind == ZNEG_NSEC3) {
+        uint64_t n = g->n3_off;
+        if (g->n3_count != z->nsec3_count || n % 4 || n < lo || n + 4 * (uint64_t)g->n3_count > hi)
+            NFAIL("bad NXDOMAIN NSEC3 ranges");
+        const uint32_t *pc = (const uint32_t *)((const uint8_t *)z + n);
+        for (uint32_t i = 0; i < g->n3_count; i++)
+            if (!neg_piece_ok(z, pc[i], lo, hi)) NFAIL("bad NXDOMAIN NSEC3 range %u", i);
     }
     return 0;
 }

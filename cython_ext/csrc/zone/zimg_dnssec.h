@@ -28,6 +28,9 @@ znode_id zimg_nsec3_first(const zimg *z);
  * to the last owner (RFC 5155 7.2.1: that NSEC3 covers the hash).  RD_NONE when the
  * zone has no NSEC3 chain. */
 znode_id zimg_nsec3_find(const zimg *z, const uint8_t *label, size_t label_len, int *match);
+/* The same as the owner's place in the index (0 .. zimg_nsec3_count - 1), and back. */
+uint32_t zimg_nsec3_find_place(const zimg *z, const uint8_t *label, size_t label_len, int *match);
+znode_id zimg_nsec3_node_at(const zimg *z, uint32_t place);
 
 /* Build side: append the NSEC3 owner index to a freshly built image (realloc()ing it;
  * *size is updated).  On failure the image is freed and NULL returned. */
@@ -35,5 +38,7 @@ zimg *zimg_dnssec_index(zimg *z, size_t *size);
 /* Validation of the index of an image read from a file: 0 when sound, else -1 with a
  * reason in err. */
 int zimg_dnssec_check(const zimg *z, char *err, size_t errlen);
+/* The same for the precomputed NXDOMAIN proofs (zneg, zimg_format.h). */
+int zimg_neg_check(const zimg *z, char *err, size_t errlen);
 
 #endif

@@ -49,8 +49,8 @@ int zimg_fast_check(const zimg *z, char *err, size_t errlen)
         if (off == RD_NONE) continue;
         if (off % 4 || off < ro || off + sizeof(zfast_rec) > re) FAIL("answer slot %u: bad record", (unsigned)i);
         const zfast_rec *r = (const zfast_rec *)(base + off);
-        if (r->name_len == 0) FAIL("answer slot %u: bad record", (unsigned)i);
-        uint64_t ents = off + zfast_rec_head(r->name_len);
+        if (r->name_len == 0 || r->below >= r->name_len) FAIL("answer slot %u: bad record", (unsigned)i);
+        uint64_t ents = off + zfast_rec_head(r->below);
         uint64_t dos = r->flags == ZFAST_DO_TABLE ? ((uint64_t)r->nent + 1) * 4 : 0;
         if (r->flags > ZFAST_DO_TABLE ||
             ents + (uint64_t)r->nent * sizeof(zfast_ent) + dos > re)
@@ -74,10 +74,12 @@ int zimg_fast_check(const zimg *z, char *err, size_t errlen)
 void zimg_fast_clear(zimg *z)
 {
     z->fast_off = z->fast_mask = z->fast_recs_off = z->fast_recs_len = 0;
+    z->neg_off = z->neg_len = 0;
 }
 
 void zimg_fast_clear_do(zimg *z)
 {
+    z->neg_off = z->neg_len = 0;           /* the NXDOMAIN proofs serve DO=1 only */
     if (z->fast_off == 0) return;
     zfast_slot *tab = (zfast_slot *)((uint8_t *)z + z->fast_off);
     for (uint64_t i = 0; i <= z->fast_mask; i++)
@@ -103,7 +105,7 @@ size_t zimg_fast_do_bytes(const zimg *z)
         if (tab[i].rec == RD_NONE) continue;
         const zfast_rec *r = (const zfast_rec *)(base + tab[i].rec);
         if (r->flags != ZFAST_DO_TABLE) continue;
-        const zfast_ent *e = (const zfast_ent *)(base + tab[i].rec + zfast_rec_head(r->name_len));
+        const zfast_ent *e = (const zfast_ent *)(base + tab[i].rec + zfast_rec_head(r->below));
         const uint32_t *d = (const uint32_t *)(e + r->nent);
         total += 4 * ((size_t)r->nent + 1);
         /* a DO offset shared with a plain answer or an earlier DO answer adds no bytes */
@@ -120,8 +122,13 @@ size_t zimg_fast_do_bytes(const zimg *z)
 int zimg_fast_get(const zimg *z, const uint8_t *lname, uint16_t qtype, int do_bit,
                   uint16_t *counts, uint8_t *aa, uint8_t *rcode, const uint8_t **body)
 {
-    const zfast_blob *b = zimg_fast_answer(z, lname, rd_name_len(lname),
-                                            zfast_hash(lname, rd_name_len(lname)), qtype, do_bit);
+    /* a name of another zone is not this zone's, as the zone table would have decided
+     * (the records hold only the labels below the origin) */
+    size_t len = rd_name_len(lname);
+    const uint8_t *o = zimg_origin(z);
+    size_t ol = rd_name_len(o);
+    if (len < ol || memcmp(lname + len - ol, o, ol) != 0) return -1;
+    const zfast_blob *b = zimg_fast_answer(z, lname, len, zfast_hash(lname, len), qtype, do_bit);
     if (!b) return -1;
     counts[0] = b->an;
     counts[1] = b->ns;

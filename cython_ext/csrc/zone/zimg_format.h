@@ -15,7 +15,9 @@
 #include <string.h>
 
 #define ZIMG_MAGIC "RDZIMG\r\n"      /* 8 bytes; \r\n catches text-mode mangling */
-#define ZIMG_VERSION 3u          /* 2: NSEC3 owner index; 3: precomputed answers */
+#define ZIMG_VERSION 5u          /* 2: NSEC3 owner index; 3: precomputed answers; 4: answer
+                                    records keep only the labels below the apex; 5: NXDOMAIN
+                                    proofs (zneg) */
 #define ZIMG_ENDIAN_TAG 0x01020304u
 #define ZIMG_MAX_LABELS 128
 
@@ -48,6 +50,8 @@ struct zimg {
     uint32_t fast_mask;
     uint32_t fast_recs_off;    /* zfast_rec records and their answer blobs */
     uint32_t fast_recs_len;
+    uint32_t neg_off;          /* zneg: precomputed NXDOMAIN answers with proofs, or 0 */
+    uint32_t neg_len;
 };
 
 /* One node: a name that exists in the zone (owns rrsets, or is an empty non-terminal).
@@ -84,15 +88,19 @@ typedef struct zfast_slot {
     uint32_t rec;              /* image offset of its zfast_rec, RD_NONE = empty slot */
 } zfast_slot;
 
-/* A record, 4-byte aligned: this header, the lower-case wire name, padding to 4, then
+/* A record, 4-byte aligned: this header, the lower-case wire name's labels below the apex
+ * (`below` bytes: the rest of every name of the image is its origin, which the zone table
+ * matched before the image is asked, so storing it in each record would only cost 100,000
+ * tiny zones a quarter of their answer bytes), padding to 4, then
  * nent zfast_ent, then (ZFAST_DO_TABLE) nent + 1 uint32_t: the image offsets of the
  * answers to DO=1 queries (RFC 3225), entry by entry and the default last, RD_NONE =
  * general path; its own answer blobs usually follow.  A DO offset equal to the plain one
  * shares its bytes (an answer with no RRSIG to add). */
 typedef struct zfast_rec {
-    uint8_t name_len;          /* wire length including the root byte */
+    uint8_t name_len;          /* wire length of the whole name, root byte included */
     uint8_t nent;
-    uint16_t flags;            /* ZFAST_DO_* (neither: DO=1 queries take the general path) */
+    uint8_t flags;             /* ZFAST_DO_* (neither: DO=1 queries take the general path) */
+    uint8_t below;             /* bytes stored: name_len less the origin's */
     uint32_t dflt;             /* image offset of the blob answering every qtype not
                                   listed, RD_NONE = general path */
 } zfast_rec;
@@ -117,9 +125,9 @@ typedef struct zfast_blob {
 #define ZFAST_BLOB_MAX 2048    /* bigger answers stay with the general path */
 #define ZFAST_AA 1
 
-static inline size_t zfast_rec_head(uint8_t name_len)
+static inline size_t zfast_rec_head(uint8_t below)
 {
-    return (sizeof(zfast_rec) + (size_t)name_len + 3) & ~(size_t)3;
+    return (sizeof(zfast_rec) + (size_t)below + 3) & ~(size_t)3;
 }
 
 /* Hash of a whole lower-case wire name (len bytes, root included) for the answer table:
@@ -157,8 +165,9 @@ static inline int zfast_qtype_special(uint16_t t)
            t == RD_T_AXFR || t == RD_T_IXFR;
 }
 
-/* Answer blob for (lname, qtype) where lname (lower-case, len bytes, hash h) is an exact
- * name of the zone, to a query with (do_bit 1) or without DO, or NULL: not precomputed. */
+/* Answer blob for (lname, qtype) where lname (lower-case, len bytes, hash h) is the zone's
+ * origin or a name below it (the zone table's match: only the labels below the origin are
+ * compared), to a query with (do_bit 1) or without DO, or NULL: not precomputed. */
 const zfast_blob *zimg_fast_answer(const zimg *z, const uint8_t *lname, size_t len, uint32_t h,
                                    uint16_t qtype, int do_bit);
 
@@ -179,7 +188,8 @@ static inline const zfast_slot *zfast_slots(const zimg *z)
     return (const zfast_slot *)((const uint8_t *)z + z->fast_off);
 }
 
-/* The record at offset off of image base, when its name is lname (len bytes; *named set):
+/* The record at offset off of image base, when its name is lname (len bytes, at or below
+ * the image's origin: the record holds only the labels below it; *named set):
  * the offset of its answer blob for qtype with DO or not, RD_NONE when it has none.
  * *named is 0 (and the result RD_NONE) for a record of another name: a hash collision.
  * The one record-level lookup of zimg_fast_answer and of the batch pipeline's prefetch. */
@@ -187,13 +197,103 @@ static inline uint32_t zfast_rec_lookup(const uint8_t *base, uint32_t off, const
                                         size_t len, uint16_t qtype, int do_bit, int *named)
 {
     const zfast_rec *r = (const zfast_rec *)(base + off);
-    *named = r->name_len == len && memcmp(base + off + sizeof *r, lname, len) == 0;
+    *named = r->name_len == len && memcmp(base + off + sizeof *r, lname, r->below) == 0;
     if (!*named) return RD_NONE;
-    const zfast_ent *e = (const zfast_ent *)(base + off + zfast_rec_head(r->name_len));
+    const zfast_ent *e = (const zfast_ent *)(base + off + zfast_rec_head(r->below));
     unsigned k = 0;
     while (k < r->nent && e[k].qtype != qtype) k++;
     return zfast_rec_blob(r, e, k, do_bit);
 }
+/* Precomputed NXDOMAIN answers to DO=1 queries (RFC 4035 3.1.3.2, RFC 5155 7.2.2) for the
+ * names whose closest encloser is the apex: random and mistyped names, nearly every
+ * NXDOMAIN a zone gets.  For such a name the proof depends only on where its label just
+ * below the apex (the "top label") falls among the zone's top labels (NSEC: the gap; the
+ * wildcard *.<apex> and the apex NSEC3 are the same for every name), or, with NSEC3, on
+ * the range the hash of that one name falls in (the next closer name; the apex is the
+ * closest encloser).  An answer is then three stored pieces in a row: the prefix (SOA
+ * and its RRSIG, RFC 2308 3; with NSEC3 the apex's matching NSEC3), the gap's cover and
+ * the wildcard's cover, each with its RRSIG; a piece whose proof record an earlier piece
+ * holds is left out (sent once, as the general path does).
+ *
+ * No name of the zone shares more than the apex with such a question (its top label does
+ * not exist), so every name of the pieces compresses against the same places whatever
+ * the question: a pointer into the question or the prefix moves with the question's
+ * length, one into its own piece with the piece's place; each piece lists its pointers
+ * and they are rewritten per query.  Built by precompute.c, validated by zimg_dnssec.c,
+ * served by engine_fast.c. */
+enum { ZNEG_NSEC = 1, ZNEG_NSEC3 = 2 };
+#define ZNEG_LABEL_MAX 63
+
+typedef struct zneg {
+    uint32_t kind;             /* ZNEG_NSEC or ZNEG_NSEC3 */
+    uint32_t ntop;             /* zneg_top entries, in canonical order of their labels */
+    uint32_t top_off;          /* image offset of zneg_top[ntop] */
+    uint32_t before_first;     /* NSEC: gap piece of the labels before the first top label */
+    uint32_t prefix;           /* piece offsets (RD_NONE: none) */
+    uint32_t wild;
+    uint32_t n3_off;           /* NSEC3: uint32_t[n3_count] gap pieces by NSEC3 index place */
+    uint32_t n3_count;         /* = nsec3_count */
+    uint16_t iterations;       /* NSEC3 hash parameters (RFC 5155 5) */
+    uint8_t salt_len;
+    uint8_t regs;              /* compression entries the pieces add at most (RD_COMP_MAX) */
+    uint8_t salt[256];
+    uint8_t avoid[2][ZNEG_LABEL_MAX + 1];   /* top labels of MNAME and RNAME (length first,
+                                  0: none): a question under one shares more with the SOA */
+} zneg;
+
+typedef struct zneg_top {
+    uint64_t key;              /* the label's first 8 octets, big-endian, zero padded */
+    uint32_t node;             /* the top node (its name breaks ties of keys) */
+    uint32_t piece;            /* NSEC: gap piece of the labels after it; RD_NONE: general path */
+} zneg_top;
+
+typedef struct zneg_piece {
+    uint32_t node;             /* the proof node, RD_NONE for the prefix */
+    uint16_t len;              /* body octets */
+    uint8_t nrr;               /* records (authority section) */
+    uint8_t nptr;              /* compression pointers in the body */
+    /* zneg_ptr ptr[nptr]; uint8_t body[len] */
+} zneg_piece;
+
+typedef struct zneg_ptr {
+    uint16_t at;               /* body offset of the pointer; ZNEG_SELF: into this piece */
+    int16_t to;                /* target from the piece's start (ZNEG_SELF), else from the
+                                  end of the question name */
+} zneg_ptr;
+#define ZNEG_SELF 0x8000u
+
+static inline const zneg *zneg_of(const zimg *z)
+{
+    return z->neg_off ? (const zneg *)((const uint8_t *)z + z->neg_off) : NULL;
+}
+
+/* Key of a top label: compares like the labels themselves (RFC 4034 6.1: octets, the
+ * shorter first) except when equal, where the whole labels decide. */
+static inline uint64_t zneg_key(const uint8_t *label, size_t len)
+{
+    uint64_t k = 0;
+    for (size_t i = 0; i < 8; i++) k = k << 8 | (i < len ? label[i] : 0);
+    return k;
+}
+
+/* The piece p written at response offset `at`, its pointers rewritten for a question
+ * name ending at qname_end (12 + its length); returns the octets written.  The one
+ * writer of the pieces: the query path and the build's check both use it. */
+static inline size_t zneg_put(uint8_t *r, size_t at, size_t qname_end, const zneg_piece *p)
+{
+    const zneg_ptr *ptr = (const zneg_ptr *)(p + 1);
+    uint8_t *o = r + at;
+    memcpy(o, (const uint8_t *)(ptr + p->nptr), p->len);
+    for (unsigned k = 0; k < p->nptr; k++) {
+        size_t t = (ptr[k].at & ZNEG_SELF) ? at + (size_t)ptr[k].to
+                                           : (size_t)((long)qname_end + ptr[k].to);
+        uint8_t *w = o + (ptr[k].at & ~ZNEG_SELF);
+        w[0] = (uint8_t)(0xC0 | (t >> 8 & 0x3F));
+        w[1] = (uint8_t)t;
+    }
+    return p->len;
+}
+
 /* Ask for transparent huge pages on a big image buffer (advice only; zimg_build.c). */
 void zimg_advise_huge_pages(void *p, size_t len);
 
