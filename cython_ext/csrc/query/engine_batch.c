@@ -75,9 +75,10 @@ static void pf_zone_known(pf_state *s, uint8_t next_fast)
 }
 
 static void pf_start(const rd_db *db, rd_batch_item *it, const rd_transport *t, rd_stats *stats,
-                     pf_state *s)
+                     rd_cookie_cache *cookies, pf_state *s)
 {
     rd_ctx_start(&s->c, db, it->q, it->qlen, it->resp, it->respcap, t, stats);
+    s->c.cookie_k = cookies;
     if (it->client_len) {                /* the address this datagram came from */
         s->c.client = it->client;
         s->c.client_len = it->client_len;
@@ -207,13 +208,14 @@ void rd_answer_batch(const rd_db *db, rd_batch_item *items, size_t n,
                      const rd_transport *t, rd_stats *stats)
 {
     pf_state ring[PF_DEPTH];
+    rd_cookie_cache *cookies = rd_cookie_begin(db, t);   /* its clock and snapshot: once */
     for (size_t i = 0; i < n + PF_DEPTH; i++) {
         /* the query leaving the pipeline first: its context is the slot query i takes */
         if (i >= PF_DEPTH) {
             rd_batch_item *it = &items[i - PF_DEPTH];
             it->resplen = rd_ctx_answer(&ring[i % PF_DEPTH].c);
         }
-        if (i < n) pf_start(db, &items[i], t, stats, &ring[i % PF_DEPTH]);
+        if (i < n) pf_start(db, &items[i], t, stats, cookies, &ring[i % PF_DEPTH]);
         for (int k = 0; k < PF_STEPS; k++)
             if (i >= (size_t)pf_after[k] && i - pf_after[k] < n)
                 pf_step(&ring[(i - pf_after[k]) % PF_DEPTH]);
