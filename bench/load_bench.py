@@ -211,7 +211,9 @@ def main(argv=None):
     have_compile = robdns_has("compile_zone") and not a.kept_only
     have_serve = servers.robdns_serve_available()
     notes = []
-    if not have_compile:
+    if a.kept_only:
+        notes.append("--kept-only: compile, image load, cold serve and NSD not measured")
+    elif not have_compile:
         notes.append("robdns compile/image load not measured: robdns._core has no compile_zone yet "
                      "(the zone image helper's work has not landed on this checkout)")
     if not have_serve:
