@@ -14,6 +14,8 @@
     python3 bench/xfr_secondary_bench.py --records 20000 --changed 100      # quick check
     python3 bench/xfr_secondary_bench.py --before /path/to/old/checkout --rounds 3
         # robdns alone, an older build against this one, interleaved (same primary)
+    python3 bench/xfr_secondary_bench.py --build-threads --rounds 4
+        # in process: the image built with 1 and 2 build threads in turn
 """
 
 import argparse
@@ -100,6 +102,36 @@ def compare_trees(primary, tree, rounds):
     return {"rounds": rows, "median": med}
 
 
+def build_threads_ab(primary, rounds):
+    """zimg_build's sort and fill on 1 and 2 threads (zimg_build_threads), in turn, each
+    on a fresh AXFR of the zone in this process: wall and process CPU of image()."""
+    import asyncio
+    import statistics
+    sys.path.insert(0, os.path.dirname(HERE))
+    from robdns import _core
+    from robdns.config import ListenAddress, Remote, TsigKey
+    from robdns.secondary import client
+    key = TsigKey(KEY[0], KEY[1], __import__("base64").b64decode(SECRET))
+    remote = Remote(ListenAddress("127.0.0.1", primary.port))
+    rows = {1: [], 2: []}
+    for _ in range(rounds):
+        for k in (1, 2):
+            x, _n = asyncio.run(client.transfer(remote, ORIGIN, "AXFR", 0, key))
+            old = _core.set_build_threads(k)
+            c0, t0 = time.process_time(), time.perf_counter()
+            img = x.image(None)
+            wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+            _core.set_build_threads(old)
+            rows[k].append((wall, cpu))
+            print(f"  build threads {k}: image() {wall:.3f} s wall, {cpu:.3f} s CPU; "
+                  f"load {os.getloadavg()[0]:.1f}", flush=True)
+            del img, x
+    med = {k: [statistics.median(c) for c in zip(*v)] for k, v in rows.items()}
+    for k, (wall, cpu) in med.items():
+        print(f"  build threads {k} median: {wall:.3f} s wall, {cpu:.3f} s CPU", flush=True)
+    return {"rounds": rows, "median": med}
+
+
 class Spawned:
     """A reference secondary (tests/xfr_secondaries.py) with the figures of its start."""
 
@@ -124,6 +156,9 @@ def main(argv=None):
     ap.add_argument("--before", metavar="TREE", help="instead: robdns alone from TREE (a "
                     "checkout built in place) and from this one, in turn, --rounds times")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--build-threads", action="store_true", help="instead: in this process, "
+                    "the AXFR received and its image built with 1 and 2 build threads in "
+                    "turn, --rounds times (needs a ROBDNS_TEST_HOOKS=1 build)")
     args = ap.parse_args(argv)
     tag = f"{args.records // 1000}k"
     zone = os.path.join(OUT, f"xfr{tag}.zone")
@@ -138,6 +173,13 @@ def main(argv=None):
     primary.wait_answer(limit=1800)
     data = {"records": args.records, "machine": procfs.machine_facts(), "first": {}}
     print(f"zone {ORIGIN} {args.records} records from a Knot primary", flush=True)
+    if args.build_threads:
+        try:
+            data["build_threads"] = build_threads_ab(primary, args.rounds)
+        finally:
+            primary.stop()
+        print_and_save("", data, os.path.join(OUT, "xfr_secondary_threads.json"))
+        return
     if args.before:
         try:
             data["compare"] = compare_trees(primary, os.path.abspath(args.before), args.rounds)

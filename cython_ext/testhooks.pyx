@@ -339,6 +339,16 @@ def set_precompute_threads(int n):
     return old
 
 
+def set_build_threads(int n):
+    """Threads of zimg_build's node sort and rrset fill for the next compiles: 1 or 2,
+    0 = the default (two for a big zone on two cores or more).  Returns the previous
+    setting."""
+    global zimg_build_threads
+    cdef int old = zimg_build_threads
+    zimg_build_threads = n
+    return old
+
+
 def image_node_names(ZoneImage img):
     """Every node's name in image (canonical) order."""
     return [_image_node_text(img, i) for i in range(zimg_node_count(img.img))]

@@ -1,5 +1,7 @@
 # xfrin.pyx — received zone transfers for Python: response messages in, the next ZoneImage out (zone/xfrin.c does the reading, zimg_build the image).
 from libc.stdlib cimport malloc, free
+from libc.string cimport memcpy, memset
+from cpython.bytes cimport PyBytes_AS_STRING
 from includes.xfrin cimport *
 
 _XFR_KINDS = {RD_XFRIN_PENDING: "pending", RD_XFRIN_AXFR: "axfr", RD_XFRIN_IXFR: "ixfr",
@@ -54,6 +56,49 @@ cdef class XfrIn:
         if rc < 0:
             raise TransferError(self.x.err.decode("utf-8", "replace"), rcode=self.x.rcode)
         return rc == 1, toff
+
+    def receive(self, int fd, key=None, bytes request_mac=b"", double timeout=300.0,
+                unsigned long long max_size=1 << 30, deadline=None):
+        """Read the whole response off the connected TCP socket `fd` (the request sent) in
+        C, without the GIL (zone/xfrin_recv.c): the framing, every message into this
+        transfer and, with `key` (a robdns.config.TsigKey), its TSIG chained from
+        `request_mac` (RFC 8945 5.3.1), until `deadline` (time.monotonic() seconds;
+        None: `timeout` from now).  Returns the octets received; raises
+        TransferError, prefixed with the transfer's type unless a message was refused."""
+        from robdns.errors import TransferError
+        cdef rd_xfrin_recv r
+        cdef rd_tsig_key k
+        cdef int rc
+        cdef bytes wire, alg, secret
+        memset(&r, 0, sizeof(r))
+        r.fd = fd
+        r.timeout = timeout
+        r.max_size = max_size
+        if key is not None:
+            memset(&k, 0, sizeof(k))
+            wire = _origin_wire(key.name)
+            alg = _tsig_alg_wire(key.algorithm)
+            k.alg = <uint8_t>rd_tsig_alg_from_name(<const uint8_t *>PyBytes_AS_STRING(alg))
+            secret = bytes(key.secret)
+            if k.alg == 0 or not 0 < len(secret) <= RD_TSIG_SECRET_MAX or len(request_mac) > 64:
+                raise TransferError(f"TSIG key {key.name}: unusable algorithm, secret or request MAC")
+            memcpy(k.name, PyBytes_AS_STRING(wire), len(wire))
+            k.secret_len = len(secret)
+            memcpy(k.secret, PyBytes_AS_STRING(secret), len(secret))
+            memcpy(r.request_mac, PyBytes_AS_STRING(request_mac), len(request_mac))
+            r.request_mac_len = len(request_mac)
+            r.key = &k
+        # CLOCK_MONOTONIC, as time.monotonic() and asyncio's loop.time() on Linux
+        r.deadline_ns = (rd_xfrin_now_ns() + <uint64_t>(timeout * 1e9) if deadline is None
+                         else <uint64_t>(max(0.0, deadline) * 1e9))
+        with nogil:
+            rc = rd_xfrin_receive(self.x, &r)
+        if rc == RD_XFRIN_RECV_MESSAGE:
+            raise TransferError(self.x.err.decode("utf-8", "replace"), rcode=self.x.rcode)
+        if rc != RD_XFRIN_RECV_OK:
+            qtype = "IXFR" if self.x.qtype == 251 else "AXFR"
+            raise TransferError(f"{qtype}: " + self.x.err.decode("utf-8", "replace"))
+        return r.bytes
 
     @property
     def done(self):

@@ -648,11 +648,13 @@ def pin_mmap_threshold(int n):
         _mmap_threshold = n
 
 
-cdef bint _plain_origin(const char *s, size_t n) noexcept nogil:
+cdef bint _plain_origin(const char *s, size_t n, bint dot_added=False) noexcept nogil:
     # What _origin_wire encodes itself (letters, digits, '-', '_', dots between labels of
     # 1..63, a final dot): anything else goes the single-zone way, through dnspython.
+    # dot_added: the final dot may be missing (the caller adds it: a config's zone name,
+    # robdns.config's _PLAIN_NAME once lower-cased and made absolute).
     cdef size_t i, label = 0
-    if n == 0 or n > 254 or s[n - 1] != b'.':
+    if n == 0 or n + (s[n - 1] != b'.') > 254 or (s[n - 1] != b'.' and not dot_added):
         return False
     for i in range(n):
         c = s[i]
@@ -664,7 +666,7 @@ cdef bint _plain_origin(const char *s, size_t n) noexcept nogil:
             label += 1
         else:
             return False
-    return True
+    return label <= 63
 
 
 cdef void _compile_one(zone_job *j) noexcept nogil:

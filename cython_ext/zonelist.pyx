@@ -66,37 +66,32 @@ cdef Py_ssize_t _scalar(const unsigned char *p, Py_ssize_t i, Py_ssize_t e,
     return i
 
 
-cdef inline Py_ssize_t _word(const unsigned char *p, Py_ssize_t i, Py_ssize_t e, const char *w,
-                             Py_ssize_t n) noexcept nogil:
-    if e - i < n or memcmp(p + i, w, n) != 0:
-        return -1
-    return i + n
-
-
 cdef inline Py_ssize_t _skip_ws(const unsigned char *p, Py_ssize_t i, Py_ssize_t e) noexcept nogil:
     while i < e and _ws(p[i]):
         i += 1
     return i
 
 
-cdef bint _plain_name(const unsigned char *p, Py_ssize_t n) noexcept nogil:
-    """robdns.config's _PLAIN_NAME of the name lower-cased with its final dot added:
-    labels of 1..63 letters, digits, '-' or '_', at most 254 bytes with the dot."""
-    cdef Py_ssize_t i, label = 0
-    cdef unsigned char c
-    if n == 0 or n + (p[n - 1] != b'.') > 254:
-        return False
-    for i in range(n):
-        c = p[i]
-        if c == b'.':
-            if label == 0 or label > 63:
-                return False
-            label = 0
-        elif (b'a' <= c <= b'z') or (b'A' <= c <= b'Z') or (b'0' <= c <= b'9') or c == b'-' or c == b'_':
-            label += 1
-        else:
-            return False
-    return label <= 63
+cdef inline Py_ssize_t _word(const unsigned char *p, Py_ssize_t i, Py_ssize_t e, const char *w,
+                             Py_ssize_t n) noexcept nogil:
+    """The index after `w` (n bytes) at p[i] past spaces and tabs; -1 when not there (or
+    i is -1: the step before failed)."""
+    if i < 0:
+        return -1
+    i = _skip_ws(p, i, e)
+    if e - i < n or memcmp(p + i, w, n) != 0:
+        return -1
+    return i + n
+
+
+cdef Py_ssize_t _field(const unsigned char *p, Py_ssize_t i, Py_ssize_t e, const char *key,
+                       Py_ssize_t *s0, Py_ssize_t *s1, int *plain) noexcept nogil:
+    """`KEY:` (key with its colon), at least one space or tab, and a scalar (_scalar) at
+    p[i] past spaces and tabs: the index after it, or -1."""
+    i = _word(p, i, e, key, strlen(key))
+    if i < 0 or i >= e or not _ws(p[i]):
+        return -1
+    return _scalar(p, _skip_ws(p, i, e), e, s0, s1, plain)
 
 
 def zone_lines(str text, Py_ssize_t start):
@@ -131,25 +126,12 @@ def zone_lines(str text, Py_ssize_t start):
         if j == e or p[j] == b'#':
             i = e + 1                          # blank or comment
             continue
-        k = _word(p, j, e, b"- {", 3)
-        if k < 0:
-            return None
-        k = _word(p, _skip_ws(p, k, e), e, b"name:", 5)
-        if k < 0 or k >= e or not _ws(p[k]):
-            return None
-        k = _scalar(p, _skip_ws(p, k, e), e, &a0, &a1, &pa)
-        if k < 0:
-            return None
-        k = _word(p, _skip_ws(p, k, e), e, b",", 1)
-        if k < 0:
-            return None
-        k = _word(p, _skip_ws(p, k, e), e, b"file:", 5)
-        if k < 0 or k >= e or not _ws(p[k]):
-            return None
-        k = _scalar(p, _skip_ws(p, k, e), e, &b0, &b1, &pb)
-        if k < 0:
-            return None
-        k = _word(p, _skip_ws(p, k, e), e, b"}", 1)
+        # "- {" right after the spaces (a tab there is YAML's error, not ours to read)
+        k = j + 3 if e - j >= 3 and memcmp(p + j, b"- {", 3) == 0 else -1
+        k = _field(p, k, e, b"name:", &a0, &a1, &pa)
+        k = _word(p, k, e, b",", 1)
+        k = _field(p, k, e, b"file:", &b0, &b1, &pb)
+        k = _word(p, k, e, b"}", 1)
         if k < 0:
             return None
         k = _skip_ws(p, k, e)
@@ -165,7 +147,7 @@ def zone_lines(str text, Py_ssize_t start):
             resolve.append(2 * len(names) + 1)
         names.append((<const char *>p)[a0:a1].decode("ascii"))
         files.append((<const char *>p)[b0:b1].decode("ascii"))
-        if plain and _plain_name(p + a0, a1 - a0):
+        if plain and _plain_origin(<const char *>p + a0, a1 - a0, True):
             for k in range(a1 - a0):
                 low[k] = p[a0 + k] | 0x20 if b'A' <= p[a0 + k] <= b'Z' else p[a0 + k]
             k = a1 - a0

@@ -51,7 +51,7 @@ class TcpConfig:
     max_connections: int = 256       # open connections; the longest-idle one is closed beyond
     idle_timeout: float = 10.0       # seconds without progress either way (RFC 7766 6.2.3)
     max_pipelined: int = 64          # queries answered per connection before yielding
-    hold_us: int = 100               # a worker's sleep between light turns at moderate load
+    hold_us: int = 100               # a worker's sleep after a light turn that opened or closed connections
 
 
 @dataclasses.dataclass(frozen=True)

@@ -259,15 +259,21 @@ def test_secondary_keys_errors_name_the_key(zone, message):
     assert message in str(e.value)
 
 
+def _counted_reads(monkeypatch):
+    """The paths config.read reads from now on, in a list."""
+    reads = []
+    real = config.read
+    monkeypatch.setattr(config, "read", lambda path: reads.append(path) or real(path))
+    return reads
+
+
 def test_cache_reads_a_settled_unchanged_file_once(tmp_path, monkeypatch):
     # a reload of an unchanged config: its stat data, not its 10 MB of text, says so
     p = tmp_path / "robdns.yaml"
     p.write_text(MINIMAL)
     old = 1_700_000_000
     os.utime(p, (old, old))
-    reads = []
-    real = config.read
-    monkeypatch.setattr(config, "read", lambda path: reads.append(path) or real(path))
+    reads = _counted_reads(monkeypatch)
     cache = config.Cache()
     first = cache.load(str(p))
     assert cache.load(str(p)) is first and len(reads) == 1
@@ -290,9 +296,7 @@ def test_cache_reads_a_file_modified_just_now_every_time(tmp_path, monkeypatch):
     p = tmp_path / "robdns.yaml"
     p.write_text(MINIMAL)
     os.utime(p, (time.time() + 60, time.time() + 60))
-    reads = []
-    real = config.read
-    monkeypatch.setattr(config, "read", lambda path: reads.append(path) or real(path))
+    reads = _counted_reads(monkeypatch)
     cache = config.Cache()
     first = cache.load(str(p))
     assert cache.load(str(p)) is first and len(reads) == 2

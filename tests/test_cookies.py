@@ -326,6 +326,72 @@ def test_a_secret_change_makes_cached_cookies_verify_again(img):
     assert cache.hits == 1
 
 
+def test_an_ipv6_address_with_an_ipv4_entrys_words_is_not_accepted(img):
+    # The cache keeps no address length (the length picks the slot): an IPv6 client whose
+    # address reads as the same two words as an IPv4 entry's (CLIENT zero-extended) must
+    # not be taken for it (RFC 9018 4.4 hashes the 4- or 16-octet address).
+    db = db_with(img, cookie_secret=SECRET, cookie_require=True)
+    cache = _core.CookieCache()
+    twin = "c633:6464::"                       # 198.51.100.100 = c6 33 64 64, then zeros
+    assert bytes.fromhex("c6336464") + bytes(12) == __import__("ipaddress").ip_address(twin).packed
+    valid = CC + server_cookie(SECRET, CC, CLIENT, int(time.time()))
+    assert response_cookie(ask_cached(db, query(cookie=valid), cache)) == valid
+    assert ask_cached(db, query(cookie=valid), cache).rcode() == 0 and cache.hits == 1
+    for answer in (lambda q: ask_cached(db, q, cache, client=twin),
+                   lambda q: dns.message.from_wire(_core.answer_batch(
+                       db, [q.to_wire()], client=twin, cookie_cache=cache)[0])):
+        r = answer(query(cookie=valid))
+        assert r.rcode() == BADCOOKIE and not r.answer
+        check_fresh(response_cookie(r), client=twin)
+    assert cache.hits == 1
+
+
+@pytest.mark.parametrize("client,fill", [("0.0.0.0", 0), ("::", 0),
+                                         ("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", 0xFF)])
+def test_an_empty_cache_slot_accepts_nothing(img, client, fill):
+    # a cache as a worker starts with (zero-filled) and as a new snapshot leaves it:
+    # a cookie of the same bytes as an empty slot, from the address an empty slot holds,
+    # is hashed (and refused), never taken from the cache
+    db = db_with(img, cookie_secret=SECRET, cookie_require=True)
+    cache = _core.CookieCache()
+    q = query(cookie=CC + bytes([fill]) * 16).to_wire()
+    for r in (ask_cached(db, q, cache, client=client),
+              dns.message.from_wire(_core.answer_batch(db, [q], client=client,
+                                                       cookie_cache=cache)[0])):
+        assert r.rcode() == BADCOOKIE and not r.answer
+    q = query(cookie=bytes([fill]) * 24).to_wire()
+    r = dns.message.from_wire(_core.answer_batch(db, [q], client=client, cookie_cache=cache)[0])
+    assert r.rcode() == BADCOOKIE and not r.answer
+    assert (cache.hits, cache.stores) == (0, 0)
+
+
+def test_a_batch_after_a_secret_change_does_not_take_the_old_cache(img):
+    # rd_answer_batch compares the snapshot once per batch: a batch of a snapshot whose
+    # secrets no longer include the one a cached cookie was verified with refuses it,
+    # and a rotated one verifies it by SipHash with the previous secret and renews it
+    cache = _core.CookieCache()
+    c_old = CC + server_cookie(OLD, CC, CLIENT, int(time.time()))
+    q = query(cookie=c_old).to_wire()
+
+    def batch(db):
+        out = _core.answer_batch(db, [q, q], client=CLIENT, cookie_cache=cache)
+        return [dns.message.from_wire(b) for b in out]
+
+    before = db_with(img, cookie_secret=OLD, cookie_require=True)
+    assert [response_cookie(r) for r in batch(before)] == [c_old, c_old]
+    assert (cache.stores, cache.hits) == (1, 1)
+    dropped = db_with(img, cookie_secret=SECRET, cookie_require=True)
+    for r in batch(dropped):
+        assert r.rcode() == BADCOOKIE and not r.answer
+    rotated = db_with(img, cookie_secret=SECRET, cookie_previous=OLD, cookie_require=True)
+    for r in batch(rotated):
+        assert r.rcode() == 0 and r.answer
+        check_fresh(response_cookie(r))
+    # and back to the first snapshot: its cache was emptied by the others, so hashed again
+    assert [response_cookie(r) for r in batch(before)] == [c_old, c_old]
+    assert (cache.stores, cache.hits) == (2, 2)
+
+
 def _vectors():
     """Every cookie case above, as (db options, query, client, tcp)."""
     now = int(time.time())

@@ -549,10 +549,10 @@ class _ScriptedPrimary:
     it is given, whole or broken as told: "cut" closes the connection half way through
     the messages, "outside" puts a record of another zone in the middle."""
 
-    def __init__(self, text):
+    def __init__(self, text, signed=False):
         import socket
         import threading
-        self.text, self.mode = text, "whole"
+        self.text, self.mode, self.signed = text, "whole", signed
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(8)
@@ -575,15 +575,30 @@ class _ScriptedPrimary:
             body.insert(len(body) // 2, dns.rrset.from_text("x.example.org.", 300, "IN", "A", "192.0.2.9"))
         stream = [soa] + body + [soa]
         out = []
-        for i in range(0, len(stream), 8):
+        per = 2 if self.mode == "unsigned100" else 8
+        for i in range(0, len(stream), per):
             m = dns.message.Message(id=qid)
             m.flags = dns.flags.QR | dns.flags.AA
             if i == 0:
                 m.question.append(dns.rrset.RRset(dns.name.from_text(ORIGIN), dns.rdataclass.IN,
                                                   dns.rdatatype.AXFR))
-            m.answer.extend(stream[i:i + 8])
+            m.answer.extend(stream[i:i + per])
             out.append(m.to_wire())
         return out[:len(out) // 2] if self.mode == "cut" else out
+
+    def _signed(self, msgs, request_mac):
+        """signed=True: TSIG with the test key on every message (RFC 8945 5.3.1), but for
+        "badmac" (a middle one's MAC altered) and "unsigned100" (100 unsigned in a row)."""
+        import base64
+        from test_xfrin_recv import sign_stream
+        secret = base64.b64decode(xfr_primaries.KEY_SECRET)
+        n = len(msgs)
+        if self.mode == "unsigned100":
+            assert n > 102
+            return sign_stream(msgs, request_mac, [i in (0, 101) or i == n - 1 for i in range(n)],
+                               secret=secret)
+        return sign_stream(msgs, request_mac, [True] * n, secret=secret,
+                           corrupt=n // 2 if self.mode == "badmac" else None)
 
     def _serve(self):
         import socket
@@ -600,7 +615,11 @@ class _ScriptedPrimary:
                     q = b""
                     while len(q) < n:
                         q += c.recv(n - len(q))
-                    for w in self._messages(struct.unpack("!H", q[:2])[0]):
+                    msgs = self._messages(struct.unpack("!H", q[:2])[0])
+                    if self.signed:
+                        mac = dns.message.from_wire(q, keyring=xfr_primaries.keyring()).mac
+                        msgs = self._signed(msgs, mac)
+                    for w in msgs:
                         c.sendall(struct.pack("!H", len(w)) + w)
                 except OSError:
                     # the secondary hangs up on a transfer it refuses (a record of another
@@ -634,6 +653,36 @@ def test_a_transfer_broken_mid_stream_changes_nothing(robdns_server):
             assert srv.query("h1.example.net.", "A").answer[0][0].address == "198.51.100.2"
             assert norm_image(kept_image(srv)) == want
         # whole again: the change comes through
+        p.mode = "whole"
+        assert srv.ctl("zone-retransfer", zone=ORIGIN)["ok"]
+        wait_serial(srv, 2)
+        assert srv.query("h1.example.net.", "A").answer[0][0].address == "198.51.100.102"
+    finally:
+        p.close()
+
+
+def test_a_badly_signed_transfer_changes_nothing(robdns_server):
+    # RFC 8945 5.3.1, read in C (zone/xfrin_recv.c): a bad MAC on a middle message, or
+    # more than 99 unsigned messages in a row, refuses the whole transfer; the version
+    # served, its kept copy and the last transfer stay those of serial 1
+    p = _ScriptedPrimary(zone_text(1, n=120), signed=True)
+    try:
+        srv = secondary(robdns_server, p, transfer_timeout=10)
+        wait_serial(srv, 1)
+        want = norm_image(kept_image(srv))
+        first = zone_status(srv)["last_transfer"]
+        p.text = zone_text(2, n=120, changed=(1, 2, 3))
+        for mode, reason in (("badmac", "TSIG verification failed"),
+                             ("unsigned100", "more than 99 unsigned messages in a row")):
+            p.mode = mode
+            r = srv.ctl("zone-retransfer", zone=ORIGIN)
+            assert not r["ok"], r
+            st = zone_status(srv)
+            assert reason in st["last_error"], (mode, st)
+            assert st["serial"] == 1 and st["last_transfer"] == first, st
+            assert srv.query("h1.example.net.", "A").answer[0][0].address == "198.51.100.2"
+            assert norm_image(kept_image(srv)) == want
+        # signed whole again: the change comes through
         p.mode = "whole"
         assert srv.ctl("zone-retransfer", zone=ORIGIN)["ok"]
         wait_serial(srv, 2)

@@ -57,6 +57,7 @@ CASES = [
     'zones:\n\t- {name: a.example., file: /z/a}\n',
     'zones:\n  - {name: a.example., file: /z/a}\n  \t\n',
     'zones:\n  - {name: a.example., file: /z/a}\n\t# c\n',
+    'zones:\n  - {name: a.example., file: /z/a}\n  \t- {name: b.example., file: /z/b}\n',
     # upper case names, a missing final dot, relative files, blank lines after the list
     'zones:\n  - {name: A.Example, file: a.zone}\n  - {name: "b.EXAMPLE.", file: "sub/b.zone"}\n\n\n',
     # plain scalars YAML resolves: strings after all, and not

@@ -2,6 +2,7 @@
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 from includes.common cimport rd_rrlist
 from includes.zimg cimport zimg
+from includes.engine cimport rd_tsig_key, rd_tsig_alg_from_name, RD_TSIG_SECRET_MAX
 
 cdef extern from "zone/xfrin.h" nogil:
     enum:
@@ -34,3 +35,26 @@ cdef extern from "zone/xfrin.h" nogil:
 
 cdef extern from "lib/rd_wire.h" nogil:
     int rd_serial_lt(uint32_t a, uint32_t b)
+
+cdef extern from "zone/xfrin_recv.h" nogil:
+    enum:
+        RD_XFRIN_RECV_OK
+        RD_XFRIN_RECV_MESSAGE
+        RD_XFRIN_RECV_TSIG
+        RD_XFRIN_RECV_TIMEOUT
+        RD_XFRIN_RECV_CLOSED
+        RD_XFRIN_RECV_TOO_BIG
+        RD_XFRIN_RECV_IO
+
+    ctypedef struct rd_xfrin_recv:
+        int fd
+        const rd_tsig_key *key
+        uint8_t request_mac[64]
+        uint16_t request_mac_len
+        double timeout
+        uint64_t deadline_ns
+        uint64_t max_size
+        uint64_t bytes
+
+    int rd_xfrin_receive(rd_xfrin *x, rd_xfrin_recv *r)
+    uint64_t rd_xfrin_now_ns()

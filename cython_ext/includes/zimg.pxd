@@ -41,6 +41,7 @@ cdef extern from "zone/zimg.h" nogil:
 
     zimg *zimg_build(const uint8_t *origin, const rd_rrlist *rrs, rd_msgs *msgs, size_t *size_out)
     zimg *zimg_build_consume(const uint8_t *origin, rd_rrlist *rrs, rd_msgs *msgs, size_t *size_out)
+    int zimg_build_threads
     void zimg_free(zimg *z)
     int zimg_check_nsec3_iterations(const rd_rrlist *rrs, unsigned max_iterations, rd_msgs *msgs)
     enum: ZIMG_NSEC3_ITERATIONS_DEFAULT

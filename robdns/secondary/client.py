@@ -2,12 +2,14 @@
 truncated) and the zone transfer over TCP (RFC 5936, RFC 1995), every message checked
 against the TSIG key when one is configured (RFC 8945), within a time and a size limit.
 
-The bulk of a transfer (reading every record) is done by robdns._core.XfrIn in C; this
-module only frames the messages and verifies their signatures.
+The transfer itself (the TCP reads, the framing, every record and every message's TSIG)
+is read by robdns._core.XfrIn.receive in C without the GIL; this module connects, sends
+the request and builds the SOA query with dnspython.
 """
 
 import asyncio
 import dataclasses
+import socket
 import struct
 import time
 
@@ -17,8 +19,6 @@ import dns.flags
 import dns.message
 import dns.name
 import dns.rcode
-import dns.rdata
-import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 import dns.tsig
@@ -27,7 +27,6 @@ from robdns.errors import TransferError
 
 EDNS_EXPIRE = 9                   # RFC 7314
 SOA_TIMEOUT = 3.0                 # seconds for one SOA query
-MAX_UNSIGNED = 99                 # RFC 8945 5.3.1: at most 99 unsigned messages in a row
 
 
 @dataclasses.dataclass
@@ -91,41 +90,6 @@ async def soa_query(remote, zone, key=None, timeout=SOA_TIMEOUT):
     raise TransferError("SOA query: no SOA in the answer")
 
 
-class _Verifier:
-    """TSIG over a multi-message response (RFC 8945 5.3.1): each signed message chains
-    from the previous MAC; unsigned ones in between (at most 99) go into the next digest."""
-
-    def __init__(self, key, request_mac):
-        self.key = key
-        self.request_mac = request_mac
-        self.ctx = None
-        self.unsigned = 0
-
-    def message(self, wire, tsig_off):
-        if not tsig_off:
-            if self.ctx is None:
-                raise TransferError("the first message of the transfer is not signed")
-            self.unsigned += 1
-            if self.unsigned > MAX_UNSIGNED:
-                raise TransferError(f"more than {MAX_UNSIGNED} unsigned messages in a row")
-            self.ctx.update(wire)
-            return
-        owner, used = dns.name.from_wire(wire, tsig_off)
-        p = tsig_off + used
-        rtype, rclass, _ttl, rdlen = struct.unpack("!HHIH", wire[p:p + 10])
-        rdata = dns.rdata.from_wire(dns.rdataclass.ANY, dns.rdatatype.TSIG, wire, p + 10, rdlen)
-        if owner != self.key.name:
-            raise TransferError(f"message signed with key {owner}, not {self.key.name}")
-        if rdata.error:
-            raise TransferError(f"TSIG error {dns.rcode.to_text(rdata.error)} from the primary")
-        try:
-            self.ctx = dns.tsig.validate(wire, self.key, owner, rdata, time.time(),
-                                         self.request_mac, tsig_off, self.ctx, multi=True)
-        except dns.exception.DNSException as e:
-            raise TransferError(f"TSIG verification failed: {e}") from None
-        self.unsigned = 0
-
-
 def transfer_request(zone, qtype, serial=0, key=None):
     """(wire, message id, request MAC) of an AXFR or IXFR request; an IXFR carries the
     serial we have as an SOA in the authority section (RFC 1995 3)."""
@@ -144,52 +108,48 @@ async def transfer(remote, zone, qtype, serial=0, key=None, timeout=300.0, max_s
     """Run one AXFR or IXFR from `remote`: returns (the complete robdns._core.XfrIn, whose
     image() is the next version; the bytes received).  Raises TransferError (with the RCODE when the primary
     answered one), also when it takes longer than `timeout` or sends more than `max_size`
-    bytes; nothing is kept of a transfer that fails."""
+    bytes; nothing is kept of a transfer that fails.
+
+    Python connects and sends the request; XfrIn.receive then reads the whole response
+    in C on an executor thread without the GIL (the framing, every message and its TSIG,
+    RFC 8945 5.3.1), with the time left and the size limit."""
     from robdns import _core
     wire, qid, request_mac = transfer_request(zone, qtype, serial, key)
-    k = tsig_key(key)
-    verifier = _Verifier(k, request_mac) if k is not None else None
     x = _core.XfrIn(zone, qtype, qid, serial)
-    total = 0
-    deadline = asyncio.get_running_loop().time() + timeout
-
-    async def within(coro):
-        left = deadline - asyncio.get_running_loop().time()
-        if left <= 0:
-            raise asyncio.TimeoutError()
-        return await asyncio.wait_for(coro, left)
-
+    loop = asyncio.get_running_loop()
+    deadline = time.monotonic() + timeout
     host, port = remote.address.host, remote.address.port
+    sock = None
     try:
-        reader, writer = await within(asyncio.open_connection(host, port))
+        infos = await asyncio.wait_for(loop.getaddrinfo(host, port, type=socket.SOCK_STREAM),
+                                       max(0.0, deadline - time.monotonic()))
+        family, type_, proto, _, addr = infos[0]
+        sock = socket.socket(family, type_, proto)
+        sock.setblocking(False)
+        await asyncio.wait_for(loop.sock_connect(sock, addr), max(0.0, deadline - time.monotonic()))
+        await asyncio.wait_for(loop.sock_sendall(sock, struct.pack("!H", len(wire)) + wire),
+                               max(0.0, deadline - time.monotonic()))
     except asyncio.TimeoutError:
+        if sock is not None:
+            sock.close()
         raise TransferError(f"{qtype}: connection timed out") from None
     except OSError as e:
+        if sock is not None:
+            sock.close()
         raise TransferError(f"{qtype}: cannot connect: {e.strerror or e}") from None
+    # the deadline is time.monotonic()'s: CLOCK_MONOTONIC, which the C loop reads
+    fut = loop.run_in_executor(None, x.receive, sock.fileno(), key, request_mac or b"", timeout,
+                               max_size, deadline)
+    cancelled = False
     try:
-        writer.write(struct.pack("!H", len(wire)) + wire)
-        while True:
-            # RFC 1035 4.2.2 / RFC 7766 8: each message behind its two-octet length
-            head = await within(reader.readexactly(2))
-            (n,) = struct.unpack("!H", head)
-            total += n + 2
-            if total > max_size:
-                raise TransferError(f"{qtype}: larger than the limit of {max_size} bytes")
-            msg = await within(reader.readexactly(n))
-            done, tsig_off = x.feed(msg)
-            if verifier is not None:
-                verifier.message(msg, tsig_off)
-            if done:
-                if verifier is not None and not tsig_off:
-                    # RFC 8945 5.3.1: the last message must be signed
-                    raise TransferError(f"{qtype}: the last message is not signed")
-                break
-    except asyncio.TimeoutError:
-        raise TransferError(f"{qtype}: no complete transfer within {timeout:g} s") from None
-    except asyncio.IncompleteReadError:
-        raise TransferError(f"{qtype}: the primary closed the connection before the end") from None
-    except OSError as e:
-        raise TransferError(f"{qtype}: {e.strerror or e}") from None
+        total = await asyncio.shield(fut)
+    except asyncio.CancelledError:
+        # the reading thread wakes on the shutdown and ends; the socket closes after it
+        cancelled = True
+        sock.shutdown(socket.SHUT_RDWR)
+        fut.add_done_callback(lambda f: (sock.close(), f.cancelled() or f.exception()))
+        raise
     finally:
-        writer.close()
+        if not cancelled:
+            sock.close()
     return x, total

@@ -319,23 +319,19 @@ size_t rd_tsig_append_unsigned(uint8_t *m, size_t len, size_t cap, const rd_tsig
                     rd_get16(m), error, NULL, 0);
 }
 
-int rd_tsig_verify_response(rd_tsig_ctx *ctx, const uint8_t *m, size_t len,
-                            const rd_tsig_rr *rr, uint64_t now)
+/* The MAC check of a signed response whose digest h already holds what precedes the
+ * message (the prior MAC, and any unsigned messages since it): rd_tsig_verify_response
+ * and rd_tsig_rx_signed.  Frees h. */
+static int verify_chained(rd_tsig_ctx *ctx, hm *h, int alg, const uint8_t *m,
+                          const rd_tsig_rr *rr, uint64_t now)
 {
     const rd_tsig_key *k = ctx->key;
-    int alg = ctx->alg ? ctx->alg : (k ? k->alg : 0);
-    if (!k || !rd_name_eq(rr->key, k->name) || rr->alg != alg || rr->error) return -1;
-    /* the whole MAC of the algorithm, or truncated no shorter than the key's (5.2.2.1) */
-    if (rr->mac_len > algs[alg].mac || rr->mac_len < algs[k->alg].mac) return -1;
     int later = ctx->nsigned > 0;
-    hm h;
-    if (hm_init(&h, k, alg) < 0) return -1;
-    prior_mac(&h, ctx->prior, ctx->prior_len);
-    mac_message(&h, m, rr->start, rr->orig_id, 1);
-    mac_variables(&h, k->name, algs[alg].wire, rr->time_signed, rr->fudge,
+    mac_message(h, m, rr->start, rr->orig_id, 1);
+    mac_variables(h, k->name, algs[alg].wire, rr->time_signed, rr->fudge,
                   rr->error, rr->other, rr->other_len, later);
     uint8_t mac[RD_TSIG_MAC_MAX];
-    size_t n = hm_final(&h, mac);
+    size_t n = hm_final(h, mac);
     if (n < rr->mac_len || !rd_tsig_memeq(mac, rr->mac, rr->mac_len)) return -1;
     uint64_t lo = rr->time_signed > rr->fudge ? rr->time_signed - rr->fudge : 0;
     if (now < lo || now > rr->time_signed + rr->fudge) return -1;
@@ -343,4 +339,81 @@ int rd_tsig_verify_response(rd_tsig_ctx *ctx, const uint8_t *m, size_t len,
     ctx->prior_len = rr->mac_len;
     ctx->nsigned++;
     return 0;
+}
+
+/* The key, algorithm and MAC length of a response (RFC 8945 5.2.2.1: the whole MAC of
+ * the algorithm, or truncated no shorter than the key's); the algorithm, or 0. */
+static int response_alg(const rd_tsig_ctx *ctx, const rd_tsig_rr *rr)
+{
+    const rd_tsig_key *k = ctx->key;
+    int alg = ctx->alg ? ctx->alg : (k ? k->alg : 0);
+    if (!k || !rd_name_eq(rr->key, k->name) || rr->alg != alg || rr->error) return 0;
+    if (rr->mac_len > algs[alg].mac || rr->mac_len < algs[k->alg].mac) return 0;
+    return alg;
+}
+
+int rd_tsig_verify_response(rd_tsig_ctx *ctx, const uint8_t *m, size_t len,
+                            const rd_tsig_rr *rr, uint64_t now)
+{
+    (void)len;
+    int alg = response_alg(ctx, rr);
+    if (!alg) return -1;
+    hm h;
+    if (hm_init(&h, ctx->key, alg) < 0) return -1;
+    prior_mac(&h, ctx->prior, ctx->prior_len);
+    return verify_chained(ctx, &h, alg, m, rr, now);
+}
+
+/* ---- receiving a signed multi-message response (a transfer we asked for) ---- */
+
+void rd_tsig_rx_init(rd_tsig_rx *rx, const rd_tsig_key *key, const uint8_t *request_mac,
+                     uint16_t request_mac_len)
+{
+    memset(rx, 0, sizeof *rx);
+    rx->ctx.key = key;
+    if (request_mac_len > RD_TSIG_MAC_MAX) request_mac_len = RD_TSIG_MAC_MAX;
+    memcpy(rx->ctx.prior, request_mac, request_mac_len);
+    rx->ctx.prior_len = request_mac_len;
+}
+
+void rd_tsig_rx_free(rd_tsig_rx *rx)
+{
+    if (rx->pending) EVP_MAC_CTX_free((EVP_MAC_CTX *)rx->pending);
+    rx->pending = NULL;
+}
+
+int rd_tsig_rx_unsigned(rd_tsig_rx *rx, const uint8_t *m, size_t len)
+{
+    /* RFC 8945 5.3.1: the first message is signed; at most 99 in a row are not */
+    if (rx->ctx.nsigned == 0) return RD_TSIG_RX_FIRST_UNSIGNED;
+    if (rx->unsigned_run >= RD_TSIG_RX_MAX_UNSIGNED) return RD_TSIG_RX_TOO_MANY_UNSIGNED;
+    if (!rx->pending) {
+        /* the digest of the next signed message starts with the prior MAC, then holds
+         * every unsigned message whole, as it came */
+        hm h;
+        if (hm_init(&h, rx->ctx.key, rx->ctx.key->alg) < 0) return RD_TSIG_RX_NOMEM;
+        prior_mac(&h, rx->ctx.prior, rx->ctx.prior_len);
+        rx->pending = h.c;
+    }
+    EVP_MAC_update((EVP_MAC_CTX *)rx->pending, m, len);
+    rx->unsigned_run++;
+    return 0;
+}
+
+int rd_tsig_rx_signed(rd_tsig_rx *rx, const uint8_t *m, const rd_tsig_rr *rr, uint64_t now)
+{
+    hm h;
+    int alg = response_alg(&rx->ctx, rr);
+    if (!alg) { rd_tsig_rx_free(rx); return -1; }
+    if (rx->pending) {
+        /* the pending digest was started with the key's algorithm */
+        if (alg != rx->ctx.key->alg) { rd_tsig_rx_free(rx); return -1; }
+        h.c = (EVP_MAC_CTX *)rx->pending;
+        rx->pending = NULL;
+    } else {
+        if (hm_init(&h, rx->ctx.key, alg) < 0) return -1;
+        prior_mac(&h, rx->ctx.prior, rx->ctx.prior_len);
+    }
+    rx->unsigned_run = 0;
+    return verify_chained(&rx->ctx, &h, alg, m, rr, now);
 }

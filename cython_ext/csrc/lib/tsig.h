@@ -109,6 +109,31 @@ size_t rd_tsig_append_unsigned(uint8_t *m, size_t len, size_t cap, const rd_tsig
 int rd_tsig_verify_response(rd_tsig_ctx *ctx, const uint8_t *m, size_t len,
                             const rd_tsig_rr *rr, uint64_t now);
 
+/* A signed multi-message response being received (a transfer we asked for, RFC 8945
+ * 5.3.1): each signed message's MAC chains from the previous one; the unsigned ones in
+ * between (at most 99 in a row) go whole into the next signed message's digest.  The
+ * first message must be signed (the caller also wants the last one signed). */
+enum { RD_TSIG_RX_MAX_UNSIGNED = 99 };
+enum { RD_TSIG_RX_FIRST_UNSIGNED = -2, RD_TSIG_RX_TOO_MANY_UNSIGNED = -3, RD_TSIG_RX_NOMEM = -4 };
+
+typedef struct rd_tsig_rx {
+    rd_tsig_ctx ctx;                 /* the key, the MAC chained from, messages signed */
+    void *pending;                   /* the digest of the unsigned messages since the last
+                                        signed one (libcrypto's), or NULL */
+    uint32_t unsigned_run;           /* unsigned messages since the last signed one */
+} rd_tsig_rx;
+
+/* Start with the key and the MAC of the request as sent. */
+void rd_tsig_rx_init(rd_tsig_rx *rx, const rd_tsig_key *key, const uint8_t *request_mac,
+                     uint16_t request_mac_len);
+/* An unsigned message m[0..len): 0, or RD_TSIG_RX_FIRST_UNSIGNED,
+ * RD_TSIG_RX_TOO_MANY_UNSIGNED, RD_TSIG_RX_NOMEM. */
+int rd_tsig_rx_unsigned(rd_tsig_rx *rx, const uint8_t *m, size_t len);
+/* A message carrying `rr` (rd_tsig_parse): 0 when it is signed with the key, its MAC
+ * chains correctly and its time is within the fudge; -1 otherwise. */
+int rd_tsig_rx_signed(rd_tsig_rx *rx, const uint8_t *m, const rd_tsig_rr *rr, uint64_t now);
+void rd_tsig_rx_free(rd_tsig_rx *rx);
+
 /* Compare n bytes without an early exit (RFC 8945 5.2.2 MACs). */
 int rd_tsig_memeq(const uint8_t *a, const uint8_t *b, size_t n);
 

@@ -96,21 +96,26 @@ enum { RD_ZONE_EXPIRED = 1 };
  * worker thread (written only by its owner: no locks, no atomics, never allocated per
  * packet).  A resolver sends the same client | server cookie from the same address for
  * many queries; SipHash-2-4 is most of what a cookie costs, so an exact repeat of bytes
- * SipHash already accepted for that address, under the same snapshot (generation: a
- * secret change is a new snapshot), is accepted without hashing again.  The slot is
- * chosen by bits of the cookie's hash field, which are already pseudo-random.  The
- * timestamp rules (RFC 9018 4.3: expiry and renewal) are applied on every query, hit or
- * not.  Zero-filled (memset or calloc) is empty. */
+ * SipHash already accepted for that address, under the same snapshot, is accepted without
+ * hashing again.  The slot is chosen by bits of the cookie's hash field, which are already
+ * pseudo-random.  The snapshot and the clock are taken once per batch (rd_cookie_begin):
+ * a new snapshot (a secret change is one) empties the cache, so an entry needs no
+ * generation of its own.  The timestamp rules (RFC 9018 4.3: expiry and renewal) are
+ * applied on every query, hit or not.  Zero-filled (memset or calloc) is ready: the
+ * first batch finds a generation of 0, which no snapshot has, and empties it. */
 enum { RD_COOKIE_CACHE_SLOTS = 512 };       /* a power of two; 32 KiB per worker */
 typedef struct rd_cookie_cache_entry {
-    uint64_t generation;       /* rd_db.generation it was verified under */
-    uint8_t cookie[24];        /* client cookie (8) | server cookie (16), as verified */
+    uint64_t cookie[3];        /* client cookie (8) | server cookie (16), as verified */
     uint64_t client[2];        /* the address it was verified for, as two words (an
                                   IPv4 address zero-extended in the first) */
-    uint8_t client_len;        /* 4 or 16; 0: empty slot */
-} __attribute__((aligned(64))) rd_cookie_cache_entry;
+    uint32_t since;            /* its timestamp minus RFC 9018 4.3's five minutes of
+                                  clock skew (host order): the hit check's window */
+} __attribute__((aligned(64))) rd_cookie_cache_entry;   /* one cache line; all bits set: empty
+                                                            (rd_cookie_flush) */
 typedef struct rd_cookie_cache {
     rd_cookie_cache_entry e[RD_COOKIE_CACHE_SLOTS];
+    uint64_t generation;       /* rd_db.generation the entries were verified under */
+    uint32_t now;              /* the clock (seconds), read once per batch */
     uint64_t hits;             /* cookies accepted from the cache (no SipHash) */
     uint64_t stores;           /* cookies SipHash accepted and the cache kept */
 } rd_cookie_cache;

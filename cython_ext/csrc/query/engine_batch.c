@@ -27,9 +27,10 @@ typedef struct pf_state {
 } pf_state;
 
 static void pf_start(const rd_db *db, rd_batch_item *it, const rd_transport *t, rd_stats *stats,
-                     pf_state *s)
+                     rd_cookie_cache *cookies, pf_state *s)
 {
     rd_ctx_start(&s->c, db, it->q, it->qlen, it->resp, it->respcap, t, stats);
+    s->c.cookie_k = cookies;
     if (it->client_len) {                /* the address this datagram came from */
         s->c.client = it->client;
         s->c.client_len = it->client_len;
@@ -108,13 +109,14 @@ void rd_answer_batch(const rd_db *db, rd_batch_item *items, size_t n,
                      const rd_transport *t, rd_stats *stats)
 {
     pf_state ring[PF_DEPTH];
+    rd_cookie_cache *cookies = rd_cookie_begin(db, t);   /* its clock and snapshot: once */
     for (size_t i = 0; i < n + PF_DEPTH; i++) {
         /* the query leaving the pipeline first: its context is the slot query i takes */
         if (i >= PF_DEPTH) {
             rd_batch_item *it = &items[i - PF_DEPTH];
             it->resplen = rd_ctx_answer(&ring[i % PF_DEPTH].c);
         }
-        if (i < n) pf_start(db, &items[i], t, stats, &ring[i % PF_DEPTH]);
+        if (i < n) pf_start(db, &items[i], t, stats, cookies, &ring[i % PF_DEPTH]);
         if (i >= PF_DEPTH - PF_SECOND && i - (PF_DEPTH - PF_SECOND) < n) {
             pf_state *s = &ring[(i - (PF_DEPTH - PF_SECOND)) % PF_DEPTH];
             if (s->z) pf_second(s);

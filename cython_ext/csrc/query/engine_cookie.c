@@ -38,10 +38,19 @@ static int cookie_matches(const rd_ctx *c, const uint8_t secret[16])
 /* Remember a cookie SipHash just accepted under the current secret for this address. */
 static void cache_store(rd_cookie_cache_entry *e, const rd_ctx *c)
 {
-    e->generation = c->db->generation;
     memcpy(e->cookie, c->cookie, CLIENT_COOKIE + SERVER_COOKIE);
-    rd_cookie_client_words(c, e->client);
-    e->client_len = c->client_len;
+    rd_cookie_client_words(c->client, c->client_len, e->client);
+    e->since = rd_get32(c->cookie + CLIENT_COOKIE + 4) - RD_COOKIE_FUTURE;
+}
+
+void rd_cookie_flush(rd_cookie_cache *k, uint64_t generation)
+{
+    /* Empty is all bits set, which no verified entry is: its cookie would have version
+     * 255 (sc[0] is 1 when stored), its address the IPv6 multicast ff..ff, which is never
+     * a source (RFC 4291 2.7), and its `since` puts it outside the window of any clock
+     * but one 35 minutes wide. */
+    memset(k->e, 0xff, sizeof k->e);
+    k->generation = generation;
 }
 
 int rd_cookie_answer_full(rd_ctx *c, int rc)
@@ -59,7 +68,7 @@ int rd_cookie_answer_full(rd_ctx *c, int rc)
     }
     if (c->client_len != 4 && c->client_len != 16)
         return 0;                      /* no address to bind a cookie to: as if none */
-    uint32_t now = (uint32_t)time(NULL);
+    uint32_t now = c->cookie_k ? c->cookie_k->now : (uint32_t)time(NULL);
     const uint8_t *sc = c->cookie + CLIENT_COOKIE;
     int valid = 0, renew = 1;
     if (c->cookie_len == CLIENT_COOKIE + SERVER_COOKIE && sc[0] == COOKIE_VERSION) {
@@ -70,18 +79,17 @@ int rd_cookie_answer_full(rd_ctx *c, int rc)
          * by its own timestamp exactly as a hashed one (the timestamp is among the bytes
          * compared, so it is the one SipHash covered). */
         if (age <= RD_COOKIE_PAST && age >= -RD_COOKIE_FUTURE) {
-            rd_cookie_cache_entry *e = c->t && c->t->cookie_cache
-                                           ? rd_cookie_cache_slot(c->t->cookie_cache, sc) : NULL;
-            if (e && rd_cookie_cache_hit(e, c)) {
-                c->t->cookie_cache->hits++;
+            rd_cookie_cache *k = c->cookie_k;
+            if (k && rd_cookie_cache_find(k, c, c->client_len)) {
+                k->hits++;
                 valid = 1;             /* the same bytes SipHash accepted for this address */
                 renew = age > RD_COOKIE_RENEW;
             } else if (cookie_matches(c, o->cookie_secret)) {
                 valid = 1;
                 renew = age > RD_COOKIE_RENEW;
-                if (e) {
-                    cache_store(e, c);
-                    c->t->cookie_cache->stores++;
+                if (k) {
+                    cache_store(rd_cookie_cache_slot(k, c->cookie, c->client_len), c);
+                    k->stores++;
                 }
             } else if (o->cookie_have_previous && cookie_matches(c, o->cookie_previous)) {
                 /* made before a rotation: renewed with the new secret, and not cached

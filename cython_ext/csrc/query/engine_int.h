@@ -88,6 +88,8 @@ typedef struct rd_ctx {
     size_t size_limit;          /* the whole response's limit (OPT included) */
     const uint8_t *client;      /* the client's address, client_len 4 or 16 (0: unknown) */
     uint8_t client_len;
+    rd_cookie_cache *cookie_k;  /* the worker's cookie cache made ready for this batch
+                                   (rd_cookie_begin), NULL: none or cookies off */
     /* ---- written before being read */
     const struct zfast_blob *fast_blob;   /* when fast_known: the answer, NULL: general path */
     int prc;                    /* rd_parse_query's result: an rcode, -1 = send nothing */
@@ -252,63 +254,95 @@ static inline uint64_t rd_ld64(const uint8_t *p)
     return v;
 }
 
-/* The worker's cookie cache (engine.h) slot of a query's server cookie `sc`: low bits of
- * its hash field (RFC 9018 4.4), pseudo-random already, so no hashing is needed. */
-static inline rd_cookie_cache_entry *rd_cookie_cache_slot(rd_cookie_cache *k, const uint8_t *sc)
+/* engine_cookie.c: the worker's cookie cache emptied for a new snapshot (a new secret,
+ * or the same one reloaded: its cookies verify anew). */
+void rd_cookie_flush(rd_cookie_cache *k, uint64_t generation);
+
+/* Once per batch (rd_answer_batch) or per single query (rd_answer), before any query of
+ * it is answered: the cache each query's context takes (cookie_k), NULL when there is
+ * none or cookies are off.  What the hit check needs of the snapshot and the clock is
+ * read here, not per query. */
+static inline rd_cookie_cache *rd_cookie_begin(const rd_db *db, const rd_transport *t)
 {
-    return &k->e[rd_ld64(sc + 8) & (RD_COOKIE_CACHE_SLOTS - 1)];
+    rd_cookie_cache *k;
+    if (!db || !db->opt.cookies || !t || !(k = t->cookie_cache)) return NULL;
+    k->now = (uint32_t)time(NULL);
+    if (k->generation != db->generation) rd_cookie_flush(k, db->generation);
+    return k;
 }
 
-/* The client's address as two words, loaded at fixed sizes (copying a 4-octet address
+/* The client's address as two words, loaded at its own size (copying a 4-octet address
  * into a zeroed buffer and reading it back as words would stall store forwarding). */
-static inline void rd_cookie_client_words(const rd_ctx *c, uint64_t w[2])
+static inline void rd_cookie_client_words(const uint8_t *client, unsigned len, uint64_t w[2])
 {
-    if (c->client_len == 16) {
-        w[0] = rd_ld64(c->client);
-        w[1] = rd_ld64(c->client + 8);
+    if (len == 16) {
+        w[0] = rd_ld64(client);
+        w[1] = rd_ld64(client + 8);
     } else {
         uint32_t v4;
-        memcpy(&v4, c->client, 4);
+        memcpy(&v4, client, 4);
         w[0] = v4;
         w[1] = 0;
     }
 }
 
-/* Is the query's cookie exactly the bytes of entry e, verified for this address under
- * this snapshot's secret?  Compared without an early exit (all differences OR-ed), so
- * the time taken does not tell how many octets of a stored cookie matched. */
-static inline int rd_cookie_cache_hit(const rd_cookie_cache_entry *e, const rd_ctx *c)
+/* The slot of the worker's cookie cache (engine.h) for a 24-octet cookie `q` from an
+ * address of `len` (4 or 16) octets: bits of the server cookie's hash field (RFC 9018
+ * 4.4), pseudo-random already, so nothing is hashed, moved by the address length, so
+ * that the IPv4 and the IPv6 entries of one cookie never share a slot (an entry whose
+ * cookie bytes equal a query's was stored for an address of the query's length: no
+ * length is kept or compared).  With `len` a constant the offset is one XOR, one AND. */
+static inline rd_cookie_cache_entry *rd_cookie_cache_slot(rd_cookie_cache *k, const uint8_t *q,
+                                                          unsigned len)
 {
-    uint64_t ip[2];
-    rd_cookie_client_words(c, ip);
-    uint64_t d = (e->generation ^ c->db->generation) | (uint64_t)(e->client_len ^ c->client_len);
-    d |= (rd_ld64(e->cookie) ^ rd_ld64(c->cookie)) | (rd_ld64(e->cookie + 8) ^ rd_ld64(c->cookie + 8)) |
-         (rd_ld64(e->cookie + 16) ^ rd_ld64(c->cookie + 16));
-    d |= (e->client[0] ^ ip[0]) | (e->client[1] ^ ip[1]);
-    return d == 0;
+    _Static_assert(sizeof(rd_cookie_cache_entry) == 64, "a cookie cache slot is one cache line");
+    uint64_t h = rd_ld64(q + 16) ^ ((uint64_t)len << 6);
+    return (rd_cookie_cache_entry *)((char *)k->e + (h & ((RD_COOKIE_CACHE_SLOTS - 1) << 6)));
+}
+
+/* The entry of the worker's cookie cache holding the query's 24-octet cookie from its
+ * address of `len` octets, or NULL.  An IPv4 entry's second address word is zero (its
+ * slot is an IPv4 one).  Compared without an early exit (all differences OR-ed): the
+ * time taken does not tell how many octets of a stored cookie matched. */
+static inline const rd_cookie_cache_entry *rd_cookie_cache_find(rd_cookie_cache *k, const rd_ctx *c,
+                                                                unsigned len)
+{
+    const uint8_t *q = c->cookie;
+    const rd_cookie_cache_entry *e = rd_cookie_cache_slot(k, q, len);
+    uint64_t h = rd_ld64(q + 16);
+    uint64_t d = (e->cookie[0] ^ rd_ld64(q)) | (e->cookie[1] ^ rd_ld64(q + 8)) | (e->cookie[2] ^ h);
+    if (len == 16) {
+        d |= (e->client[0] ^ rd_ld64(c->client)) | (e->client[1] ^ rd_ld64(c->client + 8));
+    } else {
+        uint32_t v4;
+        memcpy(&v4, c->client, 4);
+        d |= e->client[0] ^ v4;
+    }
+    return d ? NULL : e;
 }
 
 /* DNS Cookies, the common case inline (issue 16: cookies may cost at most 3% per query):
  * a resolver repeating, from the same address, the exact client | server cookie this
  * worker already verified under this snapshot, too young to be renewed (RFC 9018 4.3):
  * no SipHash, the cookie echoed as sent.  The window is the one rd_cookie_answer_full
- * applies (a cached cookie expires and renews by its own timestamp); a hit implies the
- * length and version checks, made before the cookie was stored.  Everything else (no
- * cookie, a client cookie alone, a cookie not verified yet, to renew, made with the
- * previous secret, or wrong) is rd_cookie_answer_full's. */
+ * applies, by the batch's clock (a cached cookie expires and renews by its own
+ * timestamp); a hit implies the length and version checks, made before the cookie was
+ * stored.  Everything else (no cookie, a client cookie alone, a cookie not verified yet,
+ * to renew, made with the previous secret, or wrong) is rd_cookie_answer_full's. */
 static inline int rd_cookie_answer(rd_ctx *c, int rc)
 {
-    rd_cookie_cache *k;
-    if (c->cookie_len == 24 && c->client_len && c->t && (k = c->t->cookie_cache) != NULL) {
-        const uint8_t *sc = c->cookie + 8;
-        if (rd_cookie_cache_hit(rd_cookie_cache_slot(k, sc), c)) {
-            int32_t age = (int32_t)((uint32_t)time(NULL) - rd_get32(sc + 4));
-            if (age <= RD_COOKIE_RENEW && age >= -RD_COOKIE_FUTURE) {   /* neither renewed nor expired */
-                k->hits++;
-                c->cookie_send = c->cookie;
-                c->cookie_out_len = 24;
-                return 0;
-            }
+    rd_cookie_cache *k = c->cookie_k;
+    if (k && c->cookie_len == 24) {
+        const rd_cookie_cache_entry *e = c->client_len == 4    ? rd_cookie_cache_find(k, c, 4)
+                                         : c->client_len == 16 ? rd_cookie_cache_find(k, c, 16)
+                                                               : NULL;
+        /* RFC 9018 4.3 by the entry's own timestamp, kept as `since` (ts - FUTURE):
+         * -RD_COOKIE_FUTURE <= now - ts <= RD_COOKIE_RENEW in one unsigned comparison */
+        if (e && k->now - e->since <= RD_COOKIE_RENEW + RD_COOKIE_FUTURE) {
+            c->cookie_send = c->cookie;
+            c->cookie_out_len = 24;
+            k->hits++;
+            return 0;
         }
     }
     return rd_cookie_answer_full(c, rc);

@@ -172,7 +172,7 @@ int rd_parse_query(rd_ctx *c)
     if (c->has_edns && c->edns_version > 0) return RD_RCODE_BADVERS;   /* RFC 6891 6.1.3 */
     /* RFC 7873 5.2.2: a COOKIE option of a length no cookie has is FORMERR (the OPT
      * record itself was sound: it is kept, without a cookie). */
-    if (c->cookie && c->db && c->db->opt.cookies && rd_cookie_malformed(c))
+    if (c->cookie && rd_cookie_malformed(c) && c->db && c->db->opt.cookies)
         return RD_RCODE_FORMERR;
     /* RFC 1996: a NOTIFY is NOTAUTH with the question (as Knot answers it) unless it
      * names a secondary zone of ours: the engine asks notify.c once its TSIG is checked. */

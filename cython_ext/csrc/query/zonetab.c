@@ -19,8 +19,13 @@ static uint32_t probe(const rd_zonetab *t, uint32_t h, const uint8_t *suffix, si
         const rd_zonetab_slot *s = &t->slots[i];
         if (s->index == RD_NONE) return RD_NONE;
         if (s->hash != h) continue;
-        /* almost surely the zone: its header is what the engine reads next */
+        /* almost surely the zone: the header lines the engine reads next, fetched while
+         * the apex name is compared (with 100,000 zones each is a miss: side by side, not
+         * one after the other): the first (the general lookup's offsets) and the one with
+         * the answer table's offset and mask, 96 bytes in, which a precomputed answer
+         * needs and the first line never holds */
         __builtin_prefetch(s->zone);
+        __builtin_prefetch(&s->zone->fast_off);
         const uint8_t *o = s->origin;
         if (rd_name_len(o) == slen && memcmp(o, suffix, slen) == 0) return s->index;
     }

@@ -13,10 +13,10 @@
  * and written together; an idle timeout (6.2.3) counted from the last progress either
  * way, kept by a timer wheel; the edns-tcp-keepalive option (RFC 7828) answered with that
  * timeout.
- * At moderate load a worker that wakes for each query spends more on waking than on
- * answering: after a light turn while queries come close together, it sleeps hold_us
- * before it asks epoll again, so that one wake-up serves the queries of several clients
- * (loop_wait).
+ * At moderate load a worker that wakes for each short connection spends more on waking
+ * than on answering: after a light turn that opened or closed connections while they come
+ * close together, it sleeps hold_us before it asks epoll again, so that one wake-up
+ * serves several of them (loop_wait); turns of long-lived connections are never held.
  * Per worker: at most max_connections open, the one idle the longest closed to admit a
  * new one (6.2.2); at most max_per_client from one client address (an IPv4 address, an
  * IPv6 /64), beyond which new connections are closed at once; at most RD_TCP_OUT_CAP
@@ -57,7 +57,9 @@ typedef struct rd_tcp_limits {
     uint32_t max_per_client;
     uint32_t idle_timeout_ms;
     uint32_t max_pipelined;      /* clamped to 1..RD_TCP_MAX_BATCH */
-    uint32_t hold_us;            /* wake-up coalescing (see loop_wait); 0: off, at most
+    uint32_t hold_us;            /* wake-up coalescing after turns with connections coming
+                                  * or going (loop_wait);
+                                  * 0: off, at most
                                   * RD_TCP_HOLD_MAX_US */
 } rd_tcp_limits;
 
@@ -81,6 +83,9 @@ typedef struct rd_tcp_counters {
     uint64_t no_database;        /* query received before any database was published */
     uint64_t batches;
     uint64_t xfr_streams;        /* transfers streamed (rd_xfr_start said 1) */
+    uint64_t holds;              /* sleeps of hold_us after a light turn that opened or
+                                  * closed connections */
+    uint64_t holds_empty;        /* of those, holds after which nothing had come */
 } rd_tcp_counters;
 
 typedef struct rd_tcp_set rd_tcp_set;

@@ -73,6 +73,9 @@ zimg *zimg_build(const uint8_t *origin, const rd_rrlist *rrs, rd_msgs *msgs, siz
  * image holds them, before the nodes are laid out: a lower peak.  The checks that run
  * later then report without a line, so this is for records that have none (a transfer). */
 zimg *zimg_build_consume(const uint8_t *origin, rd_rrlist *rrs, rd_msgs *msgs, size_t *size_out);
+/* Threads of a build's node sort and rrset fill: 0 (the default) two for a zone of
+ * 65,536 records or more on two cores or more, 1 or 2 to choose; the image is the same. */
+extern int zimg_build_threads;
 void zimg_free(zimg *z);
 
 /* RFC 9276: every NSEC3 proof costs the server (and each validator) iterations + 1

@@ -12,16 +12,20 @@
  *      and hash index;
  *   5. the semantic checks (zimg_check.c) and link_targets: additional-section lists and
  *      the missing-glue check; then the serial.
+ * A big zone on two cores sorts its nodes (2) and fills its rrsets (4) in two halves on
+ * two threads (zimg_build_threads); the image is byte for byte the one-thread build's.
  */
 #define _GNU_SOURCE
 #include "zimg_format.h"
 #include "zimg_dnssec.h"
 #include "lib/rd_wire.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "zimg_build_int.h"
 
@@ -187,6 +191,45 @@ static int skey_cmp(const void *pa, const void *pb, void *arg)
     return label_cmp(b->names + b->nodes[a->id].name, b->names + b->nodes[c->id].name);
 }
 
+/* Threads of the build's sort and rrset fill: 0 = two for a big zone on two cores or
+ * more, 1 or 2 to choose (tests: the image is the same either way). */
+int zimg_build_threads = 0;
+enum { SPLIT_MIN_RECORDS = 65536 };   /* below this a thread costs more than it saves */
+
+typedef struct skey_part { skey *s; size_t n; builder *b; } skey_part;
+
+static void *skey_sort_run(void *arg)
+{
+    skey_part *p = arg;
+    qsort_r(p->s, p->n, sizeof *p->s, skey_cmp, p->b);
+    return NULL;
+}
+
+/* Sort the keys, in two halves on two threads then merged when b->threads is 2: no two
+ * keys are equal (one label per parent), so the merge gives the one sorted order. */
+static int sort_skeys(builder *b, skey **sp, size_t ns)
+{
+    skey *s = *sp;
+    pthread_t th;
+    size_t h = ns / 2;
+    skey_part part = { s + h, ns - h, b };
+    if (b->threads < 2 || ns < 2 || pthread_create(&th, NULL, skey_sort_run, &part) != 0) {
+        qsort_r(s, ns, sizeof *s, skey_cmp, b);
+        return 0;
+    }
+    qsort_r(s, h, sizeof *s, skey_cmp, b);
+    pthread_join(th, NULL);
+    skey *out = malloc(ns * sizeof *out);
+    if (!out) return -1;
+    size_t i = 0, j = h, k = 0;
+    while (i < h && j < ns) out[k++] = skey_cmp(&s[i], &s[j], b) < 0 ? s[i++] : s[j++];
+    while (i < h) out[k++] = s[i++];
+    while (j < ns) out[k++] = s[j++];
+    free(s);
+    *sp = out;
+    return 0;
+}
+
 /* Returns order[new] = old id (malloc()ed), apex first; NULL on no memory. */
 static uint32_t *canonical_order(builder *b, uint32_t apex)
 {
@@ -208,7 +251,7 @@ static uint32_t *canonical_order(builder *b, uint32_t apex)
         s[ns].prefix = pre;
         ns++;
     }
-    qsort_r(s, ns, sizeof *s, skey_cmp, b);
+    if (sort_skeys(b, &s, ns) != 0) goto fail;
     memset(first, 0xff, (size_t)nn * sizeof *first);
     for (uint32_t j = 0; j < ns; j++) {
         if (first[s[j].parent] == RD_NONE) first[s[j].parent] = j;
@@ -473,6 +516,7 @@ static int group_rrsets(builder *b)
     free(b->tab); b->tab = NULL;
     free(b->rec_node); b->rec_node = NULL;
 
+    uint32_t half = nstart[nn] / 2 ? nstart[nn] / 2 : 1;
     b->brs_cap = 1024;
     b->brs = malloc(b->brs_cap * sizeof *b->brs);
     if (!b->brs) return -1;
@@ -490,6 +534,11 @@ static int group_rrsets(builder *b)
                 if (!nv) return -1;
                 b->brs = nv;
                 b->brs_cap *= 2;
+            }
+            /* the fill's second half starts at the first rrset past half the records */
+            if (!b->split_rs && s >= half) {
+                b->split_rs = b->nrs;
+                b->split_rdata = b->rdata_total;
             }
             brrset *g = &b->brs[b->nrs++];
             g->first = s;
@@ -588,14 +637,28 @@ static int layout(builder *b)
     return 0;
 }
 
-/* The rrset records and their rdata, duplicates left out. */
-static void fill_rrsets(builder *b)
+/* The TTL warning of an rrset whose records' TTLs differ (RFC 2181 5.2). */
+static void ttl_warning(builder *b, const zrrset *r, const brrset *br, uint32_t first_diff)
+{
+    char nb[RD_NAME_MAX * 4 + 1], tb[16];
+    const rd_rrlist *l = b->l;
+    const rd_rr *d = &l->rr[first_diff];
+    zb_msg(b, RD_MSG_WARNING, d,
+           "%s %s: TTL %u differs from TTL %u of the RRset's first record; "
+           "using %u, the last one's (RFC 2181 5.2)",
+           rd_name_to_text(rr_owner(b, d), nb, sizeof nb),
+           zb_type_text(d->type, tb, sizeof tb), d->ttl, l->rr[br->min_rec].ttl, r->ttl);
+}
+
+/* The rrset records [g0, g1) and their rdata from rdp on, duplicates left out.  With
+ * `warn` the TTL warnings are reported; without, the first rrset that has one is
+ * returned (RD_NONE: none), for the caller to report in order. */
+static size_t fill_rrsets_range(builder *b, size_t g0, size_t g1, uint8_t *rdp, int warn)
 {
     const rd_rrlist *l = b->l;
     const uint32_t *ord = b->ord;
-    char nb[RD_NAME_MAX * 4 + 1], tb[16];
-    uint8_t *rdp = b->base + b->o_rdata;
-    for (size_t gi = 0; gi < b->nrs; gi++) {
+    size_t warned = RD_NONE;
+    for (size_t gi = g0; gi < g1; gi++) {
         const brrset *br = &b->brs[gi];
         zrrset *r = &b->rs[gi];
         const rd_rr *r0 = &l->rr[ord[br->first]];
@@ -627,13 +690,49 @@ static void fill_rrsets(builder *b)
         r->count = (uint16_t)count;
         r->rdata_len = (uint32_t)((rdp - b->base) - r->rdata_off);
         if (first_diff != RD_NONE) {
-            const rd_rr *d = &l->rr[first_diff];
-            zb_msg(b, RD_MSG_WARNING, d,
-                   "%s %s: TTL %u differs from TTL %u of the RRset's first record; "
-                   "using %u, the last one's (RFC 2181 5.2)",
-                   rd_name_to_text(rr_owner(b, d), nb, sizeof nb),
-                   zb_type_text(d->type, tb, sizeof tb), d->ttl, l->rr[br->min_rec].ttl, r->ttl);
+            if (warn) ttl_warning(b, r, br, first_diff);
+            else if (warned == (size_t)RD_NONE) warned = gi;
         }
+    }
+    return warned;
+}
+
+typedef struct fill_part { builder *b; size_t g0, g1; uint8_t *rdp; size_t warned; } fill_part;
+
+static void *fill_part_run(void *arg)
+{
+    fill_part *p = arg;
+    p->warned = fill_rrsets_range(p->b, p->g0, p->g1, p->rdp, 0);
+    return NULL;
+}
+
+/* The rrset records and their rdata, duplicates left out: in two halves on two threads
+ * when b->threads is 2 (group_rrsets noted where the second half's rdata starts); the
+ * second half's warnings are reported after the first's, in rrset order as alone. */
+static void fill_rrsets(builder *b)
+{
+    uint8_t *rdp = b->base + b->o_rdata;
+    pthread_t th;
+    fill_part part = { b, b->split_rs, b->nrs, rdp + b->split_rdata, RD_NONE };
+    if (b->threads < 2 || !b->split_rs ||
+        pthread_create(&th, NULL, fill_part_run, &part) != 0) {
+        fill_rrsets_range(b, 0, b->nrs, rdp, 1);
+        return;
+    }
+    fill_rrsets_range(b, 0, b->split_rs, rdp, 1);
+    pthread_join(th, NULL);
+    if (part.warned == (size_t)RD_NONE) return;
+    /* rare (a zone whose rrsets mix TTLs): the warnings of the second half, again */
+    const rd_rrlist *l = b->l;
+    for (size_t gi = part.warned; gi < b->nrs; gi++) {
+        const brrset *br = &b->brs[gi];
+        uint32_t first_diff = RD_NONE;
+        for (uint32_t k = br->first; k < br->end; k++) {
+            uint32_t i = b->ord[k];
+            if (l->rr[i].ttl != l->rr[br->min_rec].ttl && (first_diff == RD_NONE || i < first_diff))
+                first_diff = i;
+        }
+        if (first_diff != RD_NONE) ttl_warning(b, &b->rs[gi], br, first_diff);
     }
 }
 
@@ -814,6 +913,9 @@ static zimg *build(const uint8_t *origin, const rd_rrlist *l, rd_rrlist *consume
     b.olen = rd_name_len(b.origin);
     b.ol = rd_name_labels(b.origin);
 
+    b.threads = zimg_build_threads;
+    if (b.threads <= 0)
+        b.threads = l->n >= SPLIT_MIN_RECORDS && sysconf(_SC_NPROCESSORS_ONLN) >= 2 ? 2 : 1;
     if (index_owners(&b) != 0) goto nomem;
     if (b.errors) goto fail;
     prof("index");

@@ -50,6 +50,9 @@ typedef struct builder {
     size_t nrs, brs_cap;
     uint64_t rdata_total, records;
     size_t addl_max;
+    int threads;                       /* 2: the sort and the rrset fill on two threads */
+    size_t split_rs;                   /* the rrset where the fill's second half starts */
+    uint64_t split_rdata;              /* rdata octets before it */
     /* 4. the image */
     zimg *z;
     uint8_t *base;
