@@ -6,6 +6,7 @@ Every problem is reported with the path of the key it concerns, e.g.
 
 import dataclasses
 import ipaddress
+import operator
 import os
 import re
 import socket
@@ -182,9 +183,9 @@ class MemberTemplate:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class ZoneConfig:
-    name: str                        # absolute, lower case, e.g. "example.com."
-    file: str                        # absolute path (relative ones resolved to the config's dir)
+class ZoneOptions:
+    """Every setting of a zone but its name and file.  Zones that set them alike share one
+    instance (zone_options()): 100,000 plain zones hold one, not 15 slots each."""
     default_ttl: int = 3600          # for records before any $TTL (RFC 2308 section 4)
     include_policy: IncludePolicy = IncludePolicy()
     # RFC 9276 3.2: zones with more NSEC3 iterations are refused at load.  50 as BIND 9.20
@@ -211,17 +212,47 @@ class ZoneConfig:
     catalog_members: Optional["MemberTemplate"] = None
     catalog_owner: Optional[str] = None
 
+
+_OPTIONS = {}                        # ZoneOptions -> the shared equal instance
+_OPTIONS_MAX = 4096                  # distinct ones kept; past that each zone keeps its own
+
+
+def zone_options(*args, **kw):
+    """ZoneOptions(*args, **kw), the instance already made when one is equal to it."""
+    o = ZoneOptions(*args, **kw)
+    try:
+        return _OPTIONS.setdefault(o, o) if len(_OPTIONS) < _OPTIONS_MAX else _OPTIONS.get(o, o)
+    except TypeError:                 # an unhashable value in it: not shared
+        return o
+
+
+@dataclasses.dataclass(frozen=True, slots=True, init=False)
+class ZoneConfig:
+    """One configured zone: ZoneConfig(name, file, default_ttl, ...) takes ZoneOptions'
+    fields after the two, and reads them back as attributes (z.primaries)."""
+    name: str                        # absolute, lower case, e.g. "example.com."
+    file: str                        # absolute path (relative ones resolved to the config's dir)
+    options: ZoneOptions
+
+    def __init__(self, name, file, *args, options=None, **kw):
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "file", file)
+        object.__setattr__(self, "options", zone_options(*args, **kw) if options is None else options)
+
     @property
     def secondary(self):
-        return bool(self.primaries)
+        return bool(self.options.primaries)
+
+
+for _f in dataclasses.fields(ZoneOptions):
+    setattr(ZoneConfig, _f.name, property(operator.attrgetter("options." + _f.name)))
+del _f
 
 
 def _plain_fields(policy, nsec3_max):
     """(fields, values): every ZoneConfig field but name and file, with the values a
     plain entry's config has (what ZoneConfig(name, file, 3600, policy, nsec3_max) sets)."""
-    proto = ZoneConfig(".", "", 3600, policy, nsec3_max)
-    fields = tuple(f.name for f in dataclasses.fields(ZoneConfig)[2:])
-    return fields, tuple(getattr(proto, f) for f in fields)
+    return ("options",), (zone_options(3600, policy, nsec3_max),)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -34,24 +34,48 @@ def zone_key(name):
     return name.lower() if name.endswith(".") else name.lower() + "."
 
 
-@dataclasses.dataclass(slots=True)
-class ZoneState:
-    """What the server knows of one configured zone."""
-    name: str
-    file: str
-    image: object = None            # the ZoneImage being served (None: not served)
-    loaded_at: float = 0.0
-    load_seconds: float = 0.0
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Seldom:
+    """What few zones' states hold (a failed load, warnings, the secondary role): one shared
+    instance for the rest, so a state of 100,000 plain zones is seven slots, not thirteen."""
     # Lists when there is something to say; the shared empty tuple otherwise (no two empty
     # lists per zone of 100,000: nothing appends to them, a load replaces them whole).
     errors: tuple = ()              # of the last failed load
     failed_at: float = 0.0
-    source: object = None           # fingerprint of the sources of `image` (zone_source())
     warnings: tuple = ()            # about the image served
     role: str = "primary"           # "secondary": the image comes by zone transfer
     expired: bool = False           # a secondary past its SOA EXPIRE: answers SERVFAIL
     xfr: object = None              # robdns.secondary.XfrState of a secondary zone
     journal: bytes = b""            # IXFR changesets ending at image.serial (robdns.journal)
+
+
+_PLAIN = _Seldom()
+
+
+@dataclasses.dataclass(slots=True, init=False)
+class ZoneState:
+    """What the server knows of one configured zone.  ZoneState(name, file, image,
+    loaded_at, load_seconds, errors, failed_at, source, warnings, role, expired, xfr,
+    journal) as before _Seldom's fields moved into `seldom`; they read and set as
+    attributes still (st.errors = ...)."""
+    name: str
+    file: str
+    image: object = None            # the ZoneImage being served (None: not served)
+    loaded_at: float = 0.0
+    load_seconds: float = 0.0
+    source: object = None           # fingerprint of the sources of `image` (zone_source())
+    seldom: _Seldom = _PLAIN
+
+    def __init__(self, name, file, image=None, loaded_at=0.0, load_seconds=0.0, errors=(),
+                 failed_at=0.0, source=None, warnings=(), role="primary", expired=False,
+                 xfr=None, journal=b"", seldom=None):
+        self.name, self.file, self.image = name, file, image
+        self.loaded_at, self.load_seconds, self.source = loaded_at, load_seconds, source
+        if seldom is None:
+            plain = (not errors and not failed_at and not warnings and role == "primary"
+                     and not expired and xfr is None and not journal)
+            seldom = _PLAIN if plain else _Seldom(errors, failed_at, warnings, role, expired, xfr, journal)
+        self.seldom = seldom
 
     def status(self):
         img = self.image
@@ -77,6 +101,17 @@ class ZoneState:
         it was compiled (same inode, size and modification time)."""
         return (self.image is not None and not self.errors and self.source is not None
                 and zone_source(z, self.image.source_files) == self.source)
+
+
+def _seldom(f):
+    def set_(st, v):
+        st.seldom = dataclasses.replace(st.seldom, **{f: v})
+    return property(lambda st: getattr(st.seldom, f), set_, doc=f"_Seldom.{f}")
+
+
+for _f in dataclasses.fields(_Seldom):
+    setattr(ZoneState, _f.name, _seldom(_f.name))
+del _f
 
 
 class ZoneSet:
@@ -414,9 +449,10 @@ def compile_all(pairs, journal_dir=None):
     else:
         from robdns import _core
         zs = [z for z, _ in pairs]
+        opts = [z.options for z in zs]     # a slot: the settings' properties cost more
         images, seconds = _core.compile_zones(
-            [z.name for z in zs], [z.file for z in zs], [z.default_ttl for z in zs],
-            [z.include_policy for z in zs], [z.nsec3_max_iterations for z in zs],
+            [z.name for z in zs], [z.file for z in zs], [o.default_ttl for o in opts],
+            [o.include_policy for o in opts], [o.nsec3_max_iterations for o in opts],
             compile_threads())
         now = time.time()       # one load time for the batch: not a float object per zone
         states = [compile_state(z, old, journal_dir, quiet, batch=True) if img is None

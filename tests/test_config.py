@@ -300,3 +300,19 @@ def test_cache_reads_a_file_modified_just_now_every_time(tmp_path, monkeypatch):
     cache = config.Cache()
     first = cache.load(str(p))
     assert cache.load(str(p)) is first and len(reads) == 2
+
+
+def test_zones_that_set_nothing_alike_share_one_options_object():
+    # issue 14: 100,000 plain zones hold one ZoneOptions, not 15 slots each; the settings
+    # still read as attributes, and a zone that sets one gets its own.
+    text = "zones:\n" + "".join(f"  - {{name: z{i}.test, file: /z/{i}}}\n" for i in range(3))
+    text += "  - {name: t.test, file: /z/t, default_ttl: 60}\n"
+    zones = config.parse(text).zones
+    a, b, c, t = zones
+    assert a.options is b.options is c.options
+    assert (a.name, a.file, a.default_ttl, a.nsec3_max_iterations, a.primaries) == ("z0.test.", "/z/0", 3600, 50, ())
+    assert t.options is not a.options and t.default_ttl == 60
+    # made directly, the same settings give the same shared object and an equal config
+    z = config.ZoneConfig("z0.test.", "/z/0", 3600, a.include_policy, 50)
+    assert z == a and hash(z) == hash(a) and z.options is a.options
+    assert config.ZoneConfig("z0.test.", "/z/0", 60) != a

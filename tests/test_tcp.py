@@ -299,6 +299,24 @@ def test_many_connections_churn(srv):
     assert srv.proc.poll() is None
 
 
+def test_client_that_closes_and_reconnects_at_its_cap_is_not_refused(robdns_server):
+    # One connection per client address (max_connections 1): a client that closes its
+    # connection and opens the next one at once must be accepted, even when its close and
+    # its new connection reach the worker in one turn (likely after a hold: epoll then
+    # reports the listener, still on its ready list from the last accept, before the
+    # close), or the new one is accepted in the same accept loop as the old one (a worker
+    # slow to run).  The turn sees the departure before it counts the client's
+    # connections.  (Without the probe at the limit: 3 of 4 runs refused one, busy.)
+    srv = robdns_server(families=(4,), server={"tcp": {"idle_timeout": 5, "hold_us": 1000,
+                                                       "max_connections": 1}})
+    for i in range(200):
+        s = _connect(srv)
+        s.sendall(_frame(_query("www.example.com.", qid=i).to_wire()))
+        assert _read_response(s).id == i, i
+        s.close()
+    assert _conn_stats(srv)["per_client_refused"] == 0
+
+
 def test_length_one_and_65535_with_fewer_bytes(srv):
     # A length of 1 with nothing after it waits for its byte until the idle timeout; a
     # length above the largest query the server reads closes the connection at once

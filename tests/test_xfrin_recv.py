@@ -99,6 +99,16 @@ def sign_stream(msgs, request_mac, signed, corrupt=None, secret=SECRET, now=None
     return out
 
 
+def read_request(c, keyring):
+    """The transfer request on connection c (behind its length), TSIG checked when signed:
+    its .id and .mac (None unsigned) are what the response is made for."""
+    n = struct.unpack("!H", c.recv(2))[0]
+    q = b""
+    while len(q) < n:
+        q += c.recv(n - len(q))
+    return dns.message.from_wire(q, keyring=keyring)
+
+
 class Primary:
     """Answers one transfer request per connection with frames made by make(qid,
     request_mac): a list of bytes, each sent behind its length unless it is a ("raw",
@@ -124,11 +134,7 @@ class Primary:
             with c:
                 c.settimeout(5)
                 try:
-                    n = struct.unpack("!H", c.recv(2))[0]
-                    q = b""
-                    while len(q) < n:
-                        q += c.recv(n - len(q))
-                    req = dns.message.from_wire(q, keyring=dns.tsigkeyring.from_text(
+                    req = read_request(c, dns.tsigkeyring.from_text(
                         {KEY_NAME: ("hmac-sha256", base64.b64encode(SECRET).decode())}))
                     for f in self.make(req.id, req.mac or b""):
                         if f == "hold":

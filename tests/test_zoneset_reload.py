@@ -1,4 +1,5 @@
 # test_zoneset_reload.py — a reload of the same zone configs checks every zone by its sources' fingerprint in one pass (zoneset._Plan) and compiles only what changed: a zone file, an $INCLUDEd file, a zone that failed before; another config set is sorted zone by zone.
+import dataclasses
 import os
 import time
 
@@ -99,3 +100,17 @@ def test_another_config_set_is_sorted_zone_by_zone(tmp_path):
     # forced zones are compiled whatever their files say
     c = b.compiled(more, force=["z1.example."])
     assert [st.name for st in c.fresh] == ["z1.example."]
+
+
+def test_zone_state_seldom_fields_set_on_one_state_only():
+    # issue 14: states share one _Seldom until a field of it is set on one of them
+    from robdns.zoneset import ZoneState
+    a, b = ZoneState("a.", "/a"), ZoneState("b.", "/b")
+    assert a.seldom is b.seldom and a.role == "primary" and a.errors == ()
+    a.errors = ("bad",)
+    a.expired = True
+    assert (a.errors, a.expired, b.errors, b.expired) == (("bad",), True, (), False)
+    s = ZoneState("s.", "/s", role="secondary", journal=b"x")
+    assert (s.role, s.journal, s.seldom is b.seldom) == ("secondary", b"x", False)
+    c = dataclasses.replace(a, file="/c")
+    assert (c.file, c.errors, c.expired, c == a) == ("/c", ("bad",), True, False)

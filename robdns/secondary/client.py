@@ -146,7 +146,10 @@ async def transfer(remote, zone, qtype, serial=0, key=None, timeout=300.0, max_s
     except asyncio.CancelledError:
         # the reading thread wakes on the shutdown and ends; the socket closes after it
         cancelled = True
-        sock.shutdown(socket.SHUT_RDWR)
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass            # the primary hung up already: the thread ends on its own
         fut.add_done_callback(lambda f: (sock.close(), f.cancelled() or f.exception()))
         raise
     finally:

@@ -494,6 +494,7 @@ static int conn_after(tcp_loop *L, tcp_conn *c)
 }
 
 static int conn_serve(tcp_loop *L, tcp_conn *c);
+static void loop_fresh(tcp_loop *L);
 
 /* dnstap of a zone transfer, as Knot logs one: its request (an AUTH_QUERY, no response)
  * when it starts, then each message sent (an AUTH_RESPONSE, no query repeated). */
@@ -740,11 +741,19 @@ static void conn_open(tcp_loop *L, const tcp_listen *ln, int fd, const struct so
 {
     uint8_t key[16];
     client_key(peer, key);
+    /* At a limit, the connections answered at accept earlier in this turn are probed now
+     * instead of at its end (loop_fresh): a client that asks one question and closes
+     * before it connects again may have gone, and its slot is its own to take again. */
     if (!client_acquire(L, key, L->lim.max_per_client)) {
-        L->counters.per_client_refused++;
-        close(fd);
-        return;
+        loop_fresh(L);
+        if (!client_acquire(L, key, L->lim.max_per_client)) {
+            L->counters.per_client_refused++;
+            close(fd);
+            return;
+        }
     }
+    if (L->nopen >= L->lim.max_connections)
+        loop_fresh(L);
     /* RFC 7766 6.2.2: at the limit, the connection idle the longest makes room. */
     while (L->nopen >= L->lim.max_connections && !link_empty(&L->lru))
         conn_evict_longest_idle(L);
