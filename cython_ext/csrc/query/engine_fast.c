@@ -88,9 +88,9 @@ static int fast_nxdomain(rd_ctx *c, const zimg *z, size_t limit)
     memcpy(r + 12, c->q + 12, c->qname_wlen + 4);
     size_t at = qend, qname_end = 12 + c->qname_wlen;
     unsigned ns = pp->nrr;
-    at += zneg_put(r, at, qname_end, pp);
-    if (gp) { at += zneg_put(r, at, qname_end, gp); ns += gp->nrr; }
-    if (wp) { at += zneg_put(r, at, qname_end, wp); ns += wp->nrr; }
+    at += zneg_put_any(z, r, at, qname_end, pp);
+    if (gp) { at += zneg_put_any(z, r, at, qname_end, gp); ns += gp->nrr; }
+    if (wp) { at += zneg_put_any(z, r, at, qname_end, wp); ns += wp->nrr; }
     c->len = at;
     c->question_end = qend;
     c->count[0] = 0;

@@ -551,7 +551,7 @@ static int neg_ptr(const uint8_t *r, size_t at, size_t from, size_t fixed_end, s
                    zneg_ptr *ptr, unsigned *np)
 {
     size_t t = (size_t)(r[at] & 0x3F) << 8 | r[at + 1];
-    if (*np >= 255) return -1;
+    if (*np >= ZNEG_FROM_ZONE - 1) return -1;
     if (t >= from) ptr[*np] = (zneg_ptr){ (uint16_t)((at - from) | ZNEG_SELF), (int16_t)(t - from) };
     else if (t < fixed_end) ptr[*np] = (zneg_ptr){ (uint16_t)(at - from), (int16_t)((long)t - (long)qname_end) };
     else return -1;
@@ -659,6 +659,38 @@ typedef struct nbuild {
     int regs_gap;
 } nbuild;
 
+/* The piece just stored at `piece` (the last thing in the section, written at response
+ * offset from) replaced by one written from the zone's records when that writes the same
+ * octets (zimg_format.h ZNEG_FROM_ZONE); returns the piece to keep. */
+static uint32_t neg_from_zone(nbuild *nb, znode_id v, uint32_t piece, size_t from)
+{
+    const zimg *z = nb->f->z;
+    const zrrset *rs = zimg_find_rrset(z, v, nb->type);
+    const uint8_t *name = zimg_node_name(z, v);
+    size_t olen = rd_name_len(zimg_origin(z)), nlen = rd_name_len(name);
+    if (!rs || nlen < olen || nlen - olen > 255) return piece;
+    uint8_t tmp[sizeof(zneg_piece) + sizeof(zneg_zone) + 256];
+    zneg_piece h = *(const zneg_piece *)(nb->b.p + piece);
+    h.nptr = ZNEG_FROM_ZONE;
+    zneg_zone zz = { (uint32_t)(rs - zimg_rrset_at(z, 0)), rs->rrsig,
+                     (int16_t)-(long)olen, (uint8_t)(nlen - olen), 0 };
+    memcpy(tmp, &h, sizeof h);
+    memcpy(tmp + sizeof h, &zz, sizeof zz);
+    memcpy(tmp + sizeof h + sizeof zz, name, nlen - olen);
+    static _Thread_local uint8_t out[8192];
+    const rd_ctx *c = &nb->c;
+    if (zneg_zone_size(z, &zz) != h.len || from + h.len > sizeof out ||
+        zneg_put_zone(z, out, from, nb->qname_end, (const zneg_piece *)tmp) != h.len ||
+        memcmp(out + from, c->r + from, h.len) != 0)
+        return piece;
+    nb->b.len = piece;                         /* the stored one goes */
+    size_t n = sizeof h + sizeof zz + (nlen - olen);
+    size_t at = nb_alloc(&nb->b, n, 4);
+    if (!nb->b.ok) return RD_NONE;
+    memcpy(nb->b.p + at, tmp, n);
+    return (uint32_t)at;
+}
+
 /* The gap piece of proof node v (made once): written after the prefix; the wildcard's
  * piece must then come out as stored, or the gap is left to the general path. */
 static uint32_t gap_piece(nbuild *nb, znode_id v)
@@ -673,6 +705,7 @@ static uint32_t gap_piece(nbuild *nb, znode_id v)
     rd_dnssec_put_proof(c, z, v, nb->type);
     uint32_t piece = neg_piece(&nb->b, c, from, nb->pend, nb->qname_end, v);
     if (c->ncomp - r0 > nb->regs_gap) nb->regs_gap = c->ncomp - r0;
+    if (piece != RD_NONE) piece = neg_from_zone(nb, v, piece, from);
     if (piece != RD_NONE && nb->wild != RD_NONE && v != nb->prefix_node && v != nb->wild_node) {
         size_t ws = c->len;
         rd_dnssec_put_proof(c, z, nb->wild_node, nb->type);

@@ -227,6 +227,13 @@ static int neg_piece_ok(const zimg *z, uint64_t off, uint64_t lo, uint64_t hi)
     if (off == RD_NONE) return 1;
     if (off % 4 || off < lo || off + sizeof(zneg_piece) > hi) return 0;
     const zneg_piece *p = (const zneg_piece *)((const uint8_t *)z + off);
+    if (p->nptr == ZNEG_FROM_ZONE) {           /* written from the zone's records */
+        const zneg_zone *zz = (const zneg_zone *)(p + 1);
+        if (off + sizeof *p + sizeof *zz > hi ||
+            off + sizeof *p + sizeof *zz + zz->below_len > hi)
+            return 0;
+        return p->len <= ZFAST_BLOB_MAX && zneg_zone_size(z, zz) == p->len;
+    }
     uint64_t end = off + sizeof *p + (uint64_t)p->nptr * sizeof(zneg_ptr) + p->len;
     if (p->len > ZFAST_BLOB_MAX || end > hi) return 0;
     const zneg_ptr *ptr = (const zneg_ptr *)(p + 1);

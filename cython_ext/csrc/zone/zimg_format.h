@@ -12,6 +12,7 @@
 #define RD_ZIMG_FORMAT_H
 
 #include "zimg.h"
+#include "lib/rd_wire.h"
 #include <string.h>
 
 #define ZIMG_MAGIC "RDZIMG\r\n"      /* 8 bytes; \r\n catches text-mode mangling */
@@ -262,6 +263,77 @@ typedef struct zneg_ptr {
 } zneg_ptr;
 #define ZNEG_SELF 0x8000u
 
+/* A piece written from the zone's own records (nptr == ZNEG_FROM_ZONE): the proof node's
+ * NSEC or NSEC3 rrset and its RRSIG, the first owner its labels below the apex and a
+ * pointer to the question's apex, the others pointers to it (as rd_put_rrset writes
+ * them).  The build keeps it only when it writes the bytes of the stored piece; it saves
+ * holding those bytes a second time (an NSEC3 range each: 16 MB of a 100k-name zone). */
+#define ZNEG_FROM_ZONE 255
+typedef struct zneg_zone {
+    uint32_t rrset, sig;       /* global rrset indexes (sig RD_NONE: unsigned) */
+    int16_t to_origin;         /* the apex's place from the end of the question name */
+    uint8_t below_len;         /* the owner's labels below the apex, which follow */
+    uint8_t pad_;
+} zneg_zone;
+
+/* The octets zneg_put_zone writes for zz, its records checked to lie inside the image
+ * (untrusted images, zimg_dnssec.c); (size_t)-1 when they do not. */
+static inline size_t zneg_zone_size(const zimg *z, const zneg_zone *zz)
+{
+    size_t n = zz->below_len;
+    for (int s = 0; s < 2; s++) {
+        uint32_t idx = s ? zz->sig : zz->rrset;
+        if (idx == RD_NONE) break;
+        if (idx >= z->rrset_count) return (size_t)-1;
+        const zrrset *x = (const zrrset *)((const uint8_t *)z + z->rrsets_off) + idx;
+        uint64_t d = x->rdata_off, end = d + x->rdata_len;
+        if (end > z->size) return (size_t)-1;
+        for (unsigned i = 0; i < x->count; i++) {
+            if (d + 2 > end) return (size_t)-1;
+            uint16_t rdlen = rd_get16((const uint8_t *)z + d);
+            if (d + 2 + rdlen > end) return (size_t)-1;
+            n += 12 + (size_t)rdlen;
+            d += 2 + (uint64_t)rdlen;
+        }
+    }
+    return n;
+}
+
+static inline size_t zneg_put_zone(const zimg *z, uint8_t *r, size_t at, size_t qname_end,
+                                   const zneg_piece *p)
+{
+    const zneg_zone *zz = (const zneg_zone *)(p + 1);
+    const zrrset *sets = (const zrrset *)((const uint8_t *)z + z->rrsets_off);
+    uint32_t ttl = sets[zz->rrset].ttl;        /* the RRSIG's too (engine_dnssec.c) */
+    size_t o = at, apex = (size_t)((long)qname_end + zz->to_origin);
+    size_t first = zz->below_len ? at : apex;  /* an owner that is a pointer: its target */
+    for (int s = 0; s < 2; s++) {
+        uint32_t idx = s ? zz->sig : zz->rrset;
+        if (idx == RD_NONE) break;
+        const zrrset *x = &sets[idx];
+        const uint8_t *d = (const uint8_t *)z + x->rdata_off;
+        for (unsigned i = 0; i < x->count; i++) {
+            uint16_t rdlen = rd_get16(d);
+            size_t t = first;              /* a later record: the first owner */
+            if (o == at) {
+                memcpy(r + o, zz + 1, zz->below_len);
+                o += zz->below_len;
+                t = apex;
+            }
+            r[o] = (uint8_t)(0xC0 | (t >> 8 & 0x3F));
+            r[o + 1] = (uint8_t)t;
+            rd_put16(r + o + 2, x->type);
+            rd_put16(r + o + 4, RD_C_IN);
+            rd_put32(r + o + 6, ttl);
+            rd_put16(r + o + 10, rdlen);
+            memcpy(r + o + 12, d + 2, rdlen);
+            o += 12 + (size_t)rdlen;
+            d += 2 + (size_t)rdlen;
+        }
+    }
+    return o - at;
+}
+
 static inline const zneg *zneg_of(const zimg *z)
 {
     return z->neg_off ? (const zneg *)((const uint8_t *)z + z->neg_off) : NULL;
@@ -292,6 +364,14 @@ static inline size_t zneg_put(uint8_t *r, size_t at, size_t qname_end, const zne
         w[1] = (uint8_t)t;
     }
     return p->len;
+}
+
+/* Either kind of piece at `at`; returns the octets written. */
+static inline size_t zneg_put_any(const zimg *z, uint8_t *r, size_t at, size_t qname_end,
+                                  const zneg_piece *p)
+{
+    return p->nptr == ZNEG_FROM_ZONE ? zneg_put_zone(z, r, at, qname_end, p)
+                                     : zneg_put(r, at, qname_end, p);
 }
 
 /* Ask for transparent huge pages on a big image buffer (advice only; zimg_build.c). */
