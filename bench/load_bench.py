@@ -12,6 +12,8 @@
   first (unmeasured) start kept there (robdns.keep: STORAGE/zones/ORIGIN.zimg, mapped
   and checked instead of compiled); the figure of issue 14's "serving within 0.2 s of
   start", interpreter start and imports included.
+- robdns runs as installed: the bytecode of its modules cached (robdns_at), whatever
+  PYTHONDONTWRITEBYTECODE says in the shell that runs the bench.
 - knotd / nsd: spawn (temporary config, one zone) to the first authoritative SOA answer
   over UDP (polled every 5 ms), then the memory of the whole process tree: Pss (shared
   pages divided among sharers), VmRSS summed, VmHWM summed.
@@ -20,6 +22,7 @@ Ratios are robdns / Knot (below 1.0 = robdns is faster or smaller).
 
     python3 bench/load_bench.py                 # 1M records, 3 rounds
     python3 bench/load_bench.py --records 100000 --rounds 1 --dnspython
+    python3 bench/load_bench.py --kept-only --before /tmp/old   # the kept row, two builds
 """
 
 import argparse
@@ -121,13 +124,31 @@ def measure_server(cls, zone, serial, **kw):
         s.stop()
 
 
-def kept_storage(zone, serial, limit=300):
+def robdns_at(repo=None):
+    """servers.Robdns as installed: its Python modules' bytecode cached (in OUT/pycache,
+    PYTHONPYCACHEPREFIX, not in the checkout), as pip leaves it, even when this shell says
+    PYTHONDONTWRITEBYTECODE -- else every start compiles robdns's modules from source
+    first, ~0.1-0.2 s that no installed server pays.  repo: run the in-place build of
+    another checkout (--before) instead of this one."""
+    class Installed(servers.Robdns):
+        def env(self):
+            env = super().env()
+            env.pop("PYTHONDONTWRITEBYTECODE", None)
+            env["PYTHONPYCACHEPREFIX"] = os.path.join(servers.OUT, "pycache")
+            if repo:
+                env["PYTHONPATH"] = repo + os.pathsep + env["PYTHONPATH"]
+            return env
+    return Installed
+
+
+def kept_storage(zone, serial, limit=300, cls=None):
     """A server.storage directory holding the kept image of `zone`: robdns started once
     with it, stopped when the image is there (its keeper thread writes it after serving,
-    to a temporary name, then renames it)."""
+    to a temporary name, then renames it).  Each build keeps its own: an image names the
+    compiler that made it."""
     storage = tempfile.mkdtemp(prefix="robdns-bench-keep-")
     image = os.path.join(storage, "zones", ORIGIN.lower() + "zimg")
-    s = servers.Robdns(zone, ORIGIN, storage=storage)
+    s = (cls or robdns_at())(zone, ORIGIN, storage=storage)
     s.start()
     try:
         s.wait_answer(limit=limit, serial=serial)
@@ -168,6 +189,10 @@ def main(argv=None):
                    help="also time dns.zone.from_file and robdns on a 100k-record zone (once)")
     p.add_argument("--compile-timeout", type=float, default=240,
                    help="give up on robdns compile_zone after this many seconds (default 240)")
+    p.add_argument("--kept-only", action="store_true",
+                   help="measure only robdns serving from its kept image, and Knot")
+    p.add_argument("--before", metavar="REPO",
+                   help="also serve from its kept image with the in-place build of REPO, same rounds")
     p.add_argument("--json", default=os.path.join(servers.OUT, "load_bench.json"))
     p.add_argument("--report", metavar="JSON", help="only print the tables of a saved run")
     a = p.parse_args(argv)
@@ -183,18 +208,22 @@ def main(argv=None):
     with open(zone) as f:
         records = int(f.readline().split(",")[1].split()[0])
 
-    have_compile = robdns_has("compile_zone")
+    have_compile = robdns_has("compile_zone") and not a.kept_only
     have_serve = servers.robdns_serve_available()
     notes = []
-    if not have_compile:
+    if a.kept_only:
+        notes.append("--kept-only: compile, image load, cold serve and NSD not measured")
+    elif not have_compile:
         notes.append("robdns compile/image load not measured: robdns._core has no compile_zone yet "
                      "(the zone image helper's work has not landed on this checkout)")
     if not have_serve:
         notes.append("robdns serve not measured: the daemon (`robdns serve`) has not landed on this checkout")
 
     rows = {k: [] for k in ("robdns_compile", "robdns_image", "robdns_serve", "robdns_kept",
-                            "knot", "nsd")}
+                            "robdns_kept_before", "knot", "nsd")}
     storage = kept_storage(zone, serial) if have_serve else None
+    before = robdns_at(os.path.abspath(a.before)) if a.before and have_serve else None
+    storage_before = kept_storage(zone, serial, cls=before) if before else None
     image = os.path.join(tempfile.mkdtemp(prefix="robdns-bench-img-"), "zone.img")
     facts = procfs.machine_facts()
     started = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -210,10 +239,15 @@ def main(argv=None):
                 notes.append(f"robdns compile_zone did not finish within {a.compile_timeout:.0f} s "
                              f"(--compile-timeout); compile and image load not measured")
         rows["knot"].append(measure_server(servers.Knot, zone, serial))
-        rows["nsd"].append(measure_server(servers.NSD, zone, serial))
+        if not a.kept_only:
+            rows["nsd"].append(measure_server(servers.NSD, zone, serial))
         if have_serve:
-            rows["robdns_serve"].append(measure_server(servers.Robdns, zone, serial))
-            rows["robdns_kept"].append(measure_server(servers.Robdns, zone, serial, storage=storage))
+            if not a.kept_only:
+                rows["robdns_serve"].append(measure_server(robdns_at(), zone, serial))
+            rows["robdns_kept"].append(measure_server(robdns_at(), zone, serial, storage=storage))
+            if before:
+                rows["robdns_kept_before"].append(measure_server(before, zone, serial,
+                                                                 storage=storage_before))
         print(f"round {rnd + 1}/{a.rounds} done", file=sys.stderr)
 
     m = {k: {key: median_of(v, key) for key in (v[0].keys() if v else ())} for k, v in rows.items()}
@@ -230,8 +264,11 @@ def main(argv=None):
         os.rmdir(os.path.dirname(image))
     except OSError:
         pass
-    if storage:
-        shutil.rmtree(storage, ignore_errors=True)
+    for d in (storage, storage_before):
+        if d:
+            shutil.rmtree(d, ignore_errors=True)
+    if before:
+        data["before"] = a.before
     servers.print_and_save(report(data), data, a.json)
     return 0
 
@@ -263,8 +300,11 @@ def report(data):
         lines.append("| robdns ZoneImage.load | not measured | — | — | — | — | — | — |")
     for key, label in (("robdns_serve", "robdns serve: spawn to first answer"),
                        ("robdns_kept", "robdns serve from its kept image: spawn to first answer"),
+                       ("robdns_kept_before", f"the same, build of {data.get('before')}"),
                        ("knot", "knotd: spawn to first answer"), ("nsd", "nsd: spawn to first answer")):
         r = m.get(key)
+        if not r and key == "robdns_kept_before":
+            continue
         if not r:
             lines.append(f"| {label} | not measured | — | — | — | — | — | — |")
             continue
@@ -281,7 +321,8 @@ def report(data):
     lines += ["", "Per round, in run order (time; Pss or peak):", ""]
     for key, tkey, mkey in (("robdns_compile", "compile_s", "hwm_kb"), ("robdns_image", "load_s", "rss_kb"),
                             ("robdns_serve", "first_answer_s", "pss_kb"),
-                            ("robdns_kept", "first_answer_s", "pss_kb"), ("knot", "first_answer_s", "pss_kb"),
+                            ("robdns_kept", "first_answer_s", "pss_kb"),
+                            ("robdns_kept_before", "first_answer_s", "pss_kb"), ("knot", "first_answer_s", "pss_kb"),
                             ("nsd", "first_answer_s", "pss_kb")):
         if data["runs"].get(key):
             lines.append(f"- {key}: " + "; ".join(f"{x[tkey]:.3f} s, {x[mkey] / 1024:.0f} MB"

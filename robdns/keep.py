@@ -19,8 +19,9 @@ by NUL bytes (which no zone name in presentation form and no path can hold).
 The fingerprint (_core.source_fingerprints) digests the zone's settings, the compiler
 that made the image, and each source file's path, device, inode, size and modification
 time: stat data only, as Knot and NSD decide on reload.  A kept image is used only when
-the fingerprint computed now from the same files is the same, its checksum matches and
-zimg_from_buffer accepts every offset in it; anything else (stale, damaged, truncated,
+the fingerprint computed now from the same files is the same and its checksum matches: it
+is then the very bytes this compiler built, so only its header is checked again
+(zimg_from_kept, for the pack's images as for the big ones' files); anything else (stale, damaged, truncated,
 another compiler) is logged and the zone is compiled again, and the new image replaces
 the old one.
 """
@@ -209,7 +210,9 @@ class Keep:
         if not want:
             return
         self.singles |= {zones[i].name for i in want}
-        read = _core.read_kept_many([self.path(zones[i].name) for i in want])
+        # own=True: each image is used below only when its key is the fingerprint made now
+        # (compiler included), so its checksum and header are checked, not every node
+        read = _core.read_kept_many([self.path(zones[i].name) for i in want], own=True)
         for i, (img, zone, key) in zip(want, read):
             z = zones[i]
             if img is None:

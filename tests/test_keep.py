@@ -374,3 +374,69 @@ def test_the_keeper_thread_yields_to_serving():
     finally:
         d.keeper.shutdown()
         d.reloader.shutdown()
+
+
+def big_zone_text(name, records=12000):
+    """A zone whose image is at least keep.BIG: kept in a file of its own."""
+    lines = [f"$ORIGIN {name}", "$TTL 300", "@ SOA ns1 hostmaster 1 7200 3600 1209600 300",
+             "@ NS ns1", "ns1 A 192.0.2.1", "www A 198.51.100.77"]
+    lines += [f"h{i} A 192.0.2.{i % 250}" for i in range(records)]
+    return "\n".join(lines) + "\n"
+
+
+def test_own_kept_image_checked_by_header_and_checksum(tmp_path):
+    # own=True (robdns.keep's restart): the header and the checksum of every byte, not the
+    # walk of every node; a flipped byte anywhere is still refused
+    zf = tmp_path / "big.zone"
+    write(zf, big_zone_text("big.example."))
+    img = _core.compile_zone("big.example.", str(zf))
+    assert img.size >= keep_mod.BIG
+    k = Keep(str(tmp_path / "storage"))
+    k.prepare()
+    k.save("big.example.", img, 12345)
+    path = k.path("big.example.")
+    got, zone, key = _core.read_kept_many([path], own=True)[0]
+    assert got is not None and got.same_content(img) and zone == "big.example."
+    assert key == f"{12345:016x}"
+    del got
+    good = open(path, "rb").read()
+    for at in (0, 40, 64, img.size // 3, img.size - 1):   # magic, node count, sections, body
+        data = bytearray(good)
+        data[at] ^= 0x01
+        with open(path, "wb") as f:
+            f.write(data)
+        assert _core.read_kept_many([path], own=True)[0] == (None, "checksum mismatch", None), at
+
+
+def test_daemon_refuses_a_kept_image_with_a_flipped_byte_and_compiles_the_file(tmp_path):
+    name = "big.example."
+    srv = RobdnsServer(str(tmp_path), {name: big_zone_text(name)}, families=(4,))
+    write(srv.zone_files[name], big_zone_text(name))
+    path = os.path.join(srv.config["server"]["storage"], "zones", keep_mod.file_name(name))
+    try:
+        srv.reload()                                   # compiled from the settled file
+        srv.ctl("zone-reload", zone=name)
+        deadline = time.monotonic() + 30
+        while not os.path.exists(path):
+            assert time.monotonic() < deadline, f"no kept image {path}"
+            time.sleep(0.05)
+        srv.stop()
+        start = len(srv.log_text())
+        srv.start()
+        log = srv.log_text()[start:]
+        assert "1 zones mapped from their kept images" in log, log
+        assert srv.query("www." + name).answer[0][0].address == "198.51.100.77"
+        srv.stop()
+        # www's address changed wherever the image holds it (its rdata, its precomputed
+        # answer): were the damaged image served, www would answer 198.51.100.78
+        data = open(path, "rb").read()
+        assert data.count(bytes([198, 51, 100, 77])) >= 1
+        with open(path, "wb") as f:
+            f.write(data.replace(bytes([198, 51, 100, 77]), bytes([198, 51, 100, 78])))
+        start = len(srv.log_text())
+        srv.start()
+        log = srv.log_text()[start:]
+        assert "damaged (checksum mismatch): compiling again" in log, log
+        assert srv.query("www." + name).answer[0][0].address == "198.51.100.77"
+    finally:
+        srv.close()

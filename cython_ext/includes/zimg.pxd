@@ -46,6 +46,7 @@ cdef extern from "zone/zimg.h" nogil:
     int zimg_check_nsec3_iterations(const rd_rrlist *rrs, unsigned max_iterations, rd_msgs *msgs)
     enum: ZIMG_NSEC3_ITERATIONS_DEFAULT
     const zimg *zimg_from_buffer(const void *buf, size_t len, char *err, size_t errlen)
+    const zimg *zimg_from_kept(const void *buf, size_t len, char *err, size_t errlen)
     size_t zimg_size(const zimg *z)
     const uint8_t *zimg_origin(const zimg *z)
     int zimg_origin_labels(const zimg *z)

@@ -209,10 +209,11 @@ static int lower_name_ok(const uint8_t *p, size_t avail, size_t want_len, int wa
     return i + 1 == want_len && labels == want_labels;
 }
 
-const zimg *zimg_from_buffer(const void *buf, size_t len, char *err, size_t errlen)
+/* The checks of the header alone: magic, version, sizes, every section inside the image.
+ * Shared by zimg_from_buffer (which then walks every node) and zimg_from_kept. */
+static const zimg *header_check(const void *buf, size_t len, char *err, size_t errlen)
 {
     const zimg *z = buf;
-    const uint8_t *base = buf;
     if (!buf || len < sizeof(struct zimg)) FAIL("image too short (%zu bytes)", len);
     if ((uintptr_t)buf % 8) FAIL("image buffer not 8-byte aligned");
     if (memcmp(z->magic, ZIMG_MAGIC, 8) != 0) FAIL("not a robdns zone image (bad magic)");
@@ -232,7 +233,29 @@ const zimg *zimg_from_buffer(const void *buf, size_t len, char *err, size_t errl
     if ((z->hash_mask & (z->hash_mask + 1)) != 0 || z->hash_mask + 1 < z->node_count)
         FAIL("bad hash table size");
     if (z->origin_labels >= ZIMG_MAX_LABELS) FAIL("bad origin label count");
+    return z;
+}
 
+const zimg *zimg_from_kept(const void *buf, size_t len, char *err, size_t errlen)
+{
+    const zimg *z = header_check(buf, len, err, errlen);
+    if (!z) return NULL;
+    uint64_t size = len;
+    /* the sections zimg_dnssec_check and zimg_fast_check walk: in bounds, as a version
+       or size mix-up would show (their contents are the builder's, see zimg.h) */
+    if (!section_ok(z->nsec3_off, (uint64_t)z->nsec3_count * 16, size, 8) ||
+        !section_ok(z->fast_off, ((uint64_t)z->fast_mask + 1) * 8, size, 8) ||
+        !section_ok(z->fast_recs_off, z->fast_recs_len, size, 4) ||
+        !section_ok(z->neg_off, z->neg_len, size, 8))
+        FAIL("section out of bounds");
+    return z;
+}
+
+const zimg *zimg_from_buffer(const void *buf, size_t len, char *err, size_t errlen)
+{
+    const zimg *z = header_check(buf, len, err, errlen);
+    if (!z) return NULL;
+    const uint8_t *base = buf;
     const znode *nodes = nodes_of(z);
     const zrrset *rrsets = rrsets_of(z);
     uint64_t names_end = (uint64_t)z->names_off + z->names_len;
