@@ -169,12 +169,17 @@ int rd_dnssec_nsec3_salt(const zimg *z, const uint8_t **salt, unsigned *salt_len
 }
 
 uint32_t rd_dnssec_nsec3_place(const zimg *z, const uint8_t *lname, const uint8_t *salt,
-                               unsigned salt_len, unsigned iterations, int *match)
+                               unsigned salt_len, unsigned iterations, const uint32_t *dir,
+                               int bits, int *match)
 {
     uint8_t h[RD_SHA1_LEN], label[32];
     rd_nsec3_hash(lname, rd_name_len(lname), salt, salt_len, iterations, h);
     base32hex(h, label);
-    return zimg_nsec3_find_place(z, label, sizeof label, match);
+    if (!dir) return zimg_nsec3_find_place(z, label, sizeof label, match);
+    /* base32hex keeps the hash's bits in order (RFC 4648 7): its top bits are the key's */
+    uint32_t top = (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 | (uint32_t)h[2] << 8 | h[3];
+    uint32_t b = bits ? top >> (32 - bits) : 0;
+    return zimg_nsec3_find_place_in(z, label, sizeof label, dir[b], dir[b + 1], match);
 }
 
 /* ---- the proofs the lookup asks for ---- */

@@ -22,7 +22,9 @@ static long neg_top_find(const zimg *z, const zneg *g, const uint8_t *lab, size_
 {
     const zneg_top *t = (const zneg_top *)((const uint8_t *)z + g->top_off);
     uint64_t key = zneg_key(lab, len);
-    uint32_t lo = 0, hi = g->ntop;             /* the first entry after the label */
+    const uint32_t *dir = (const uint32_t *)((const uint8_t *)z + g->top_dir_off);
+    uint32_t b = g->top_dir_bits ? (uint32_t)(key >> (64 - g->top_dir_bits)) : 0;
+    uint32_t lo = dir[b], hi = dir[b + 1];     /* the first entry after the label */
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
         int c;
@@ -70,7 +72,9 @@ static int fast_nxdomain(rd_ctx *c, const zimg *z, size_t limit)
     } else {
         /* RFC 5155 7.2.2: the next closer name is the top label's name; its hash's range */
         int match;
-        uint32_t at = rd_dnssec_nsec3_place(z, top, g->salt, g->salt_len, g->iterations, &match);
+        uint32_t at = rd_dnssec_nsec3_place(z, top, g->salt, g->salt_len, g->iterations,
+                                            (const uint32_t *)((const uint8_t *)z + g->n3_dir_off),
+                                            g->n3_dir_bits, &match);
         if (match || at >= g->n3_count) return 0;
         gap = ((const uint32_t *)((const uint8_t *)z + g->n3_off))[at];
     }

@@ -192,9 +192,11 @@ void rd_dnssec_put_proof(rd_ctx *c, const zimg *z, znode_id node, uint16_t type)
 int rd_dnssec_nsec3_salt(const zimg *z, const uint8_t **salt, unsigned *salt_len,
                          unsigned *iterations);
 /* The place in the NSEC3 index of the owner matching (*match) or covering the hash of
- * the lower-case name lname (RFC 5155 7.2.1). */
+ * the lower-case name lname (RFC 5155 7.2.1); searched in one bucket of a directory of
+ * the index by the hashes' top bits (zimg_nsec3_directory) when dir is not NULL. */
 uint32_t rd_dnssec_nsec3_place(const zimg *z, const uint8_t *lname, const uint8_t *salt,
-                               unsigned salt_len, unsigned iterations, int *match);
+                               unsigned salt_len, unsigned iterations, const uint32_t *dir,
+                               int bits, int *match);
 /* engine_lookup.c: the negative answer's SOA (RFC 2308 3, 5), signed with DO. */
 void rd_put_negative(rd_ctx *c, const zimg *z);
 /* NSEC3 owner names are not names of the zone (Knot and NSD answer NXDOMAIN for them):

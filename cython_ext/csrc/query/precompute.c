@@ -638,6 +638,14 @@ static int neg_ctx(fctx *f, rd_ctx *c, const uint8_t *name, size_t nlen)
     return 0;
 }
 
+/* Directory bits for n entries: about one entry a bucket, at most 2^16 buckets. */
+static uint8_t dir_bits(uint32_t n)
+{
+    uint8_t b = 0;
+    while (b < 16 && (2u << b) <= n) b++;
+    return b;
+}
+
 /* The label right below the apex of a name under it, or NULL. */
 static const uint8_t *top_label(const zimg *z, const uint8_t *lname)
 {
@@ -782,7 +790,7 @@ static int neg_build(nbuild *nb)
     int match;
     if (g.kind == ZNEG_NSEC3) {
         nb->prefix_node = zimg_nsec3_node_at(z, rd_dnssec_nsec3_place(z, origin, salt, salt_len,
-                                                                      iterations, &match));
+                                                                      iterations, NULL, 0, &match));
         if (!match || nb->prefix_node == RD_NONE) return -1;
         rd_dnssec_put_proof(c, z, nb->prefix_node, nb->type);
     }
@@ -802,7 +810,7 @@ static int neg_build(nbuild *nb)
     memcpy(wild + 2, origin, olen);
     if (g.kind == ZNEG_NSEC3) {
         nb->wild_node = zimg_nsec3_node_at(z, rd_dnssec_nsec3_place(z, wild, salt, salt_len,
-                                                                    iterations, &match));
+                                                                    iterations, NULL, 0, &match));
     } else {
         nb->wild_node = zimg_nsec_find(z, wild, &match);
     }
@@ -853,6 +861,24 @@ static int neg_build(nbuild *nb)
             memcpy(nb->b.p + noff + 4 * (size_t)j, &piece, 4);
         }
     }
+    /* the directories of the two searches */
+    g.top_dir_bits = dir_bits(g.ntop);
+    size_t doff = nb_alloc(&nb->b, 4 * (((size_t)1 << g.top_dir_bits) + 1), 4);
+    if (!nb->b.ok) return -1;
+    g.top_dir_off = (uint32_t)doff;
+    const zneg_top *tops = (const zneg_top *)(nb->b.p + toff);
+    uint32_t *dir = (uint32_t *)(nb->b.p + doff);
+    for (uint32_t b = 0, j = 0; b <= (1u << g.top_dir_bits); b++) {
+        while (j < g.ntop && (g.top_dir_bits ? tops[j].key >> (64 - g.top_dir_bits) : 0) < b) j++;
+        dir[b] = j;
+    }
+    if (g.kind == ZNEG_NSEC3) {
+        g.n3_dir_bits = dir_bits(g.n3_count);
+        doff = nb_alloc(&nb->b, 4 * (((size_t)1 << g.n3_dir_bits) + 1), 4);
+        if (!nb->b.ok) return -1;
+        g.n3_dir_off = (uint32_t)doff;
+        zimg_nsec3_directory(z, (uint32_t *)(nb->b.p + doff), g.n3_dir_bits);
+    }
     regs += nb->regs_gap;
     if (regs + (int)ol + 1 > RD_COMP_MAX) return -1;
     g.regs = (uint8_t)regs;
@@ -872,7 +898,11 @@ static void neg_place(uint8_t *img, size_t off, const nbuf *b)
     reloc((uint8_t *)&g->before_first, d);
     reloc((uint8_t *)&g->prefix, d);
     reloc((uint8_t *)&g->wild, d);
-    if (g->kind == ZNEG_NSEC3) reloc((uint8_t *)&g->n3_off, d);
+    reloc((uint8_t *)&g->top_dir_off, d);
+    if (g->kind == ZNEG_NSEC3) {
+        reloc((uint8_t *)&g->n3_off, d);
+        reloc((uint8_t *)&g->n3_dir_off, d);
+    }
     zneg_top *t = (zneg_top *)(img + g->top_off);
     for (uint32_t i = 0; i < g->ntop; i++) reloc((uint8_t *)&t[i].piece, d);
     for (uint32_t i = 0; g->kind == ZNEG_NSEC3 && i < g->n3_count; i++)

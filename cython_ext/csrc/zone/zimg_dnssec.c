@@ -122,6 +122,22 @@ static int label_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t ble
 
 uint32_t zimg_nsec3_find_place(const zimg *z, const uint8_t *label, size_t label_len, int *match)
 {
+    return zimg_nsec3_find_place_in(z, label, label_len, 0, z->nsec3_count, match);
+}
+
+void zimg_nsec3_directory(const zimg *z, uint32_t *dir, int bits)
+{
+    const nsec3_entry *ix = nsec3_index(z);
+    uint32_t n = z->nsec3_count, i = 0;
+    for (uint64_t b = 0; b <= (1ull << bits); b++) {
+        while (i < n && (bits ? ix[i].key >> (60 - bits) : 0) < b) i++;
+        dir[b] = i;
+    }
+}
+
+uint32_t zimg_nsec3_find_place_in(const zimg *z, const uint8_t *label, size_t label_len,
+                                  uint32_t lo, uint32_t hi, int *match)
+{
     *match = 0;
     uint32_t n = z->nsec3_count;
     if (n == 0) return RD_NONE;
@@ -130,7 +146,6 @@ uint32_t zimg_nsec3_find_place(const zimg *z, const uint8_t *label, size_t label
     /* Every indexed owner is "<label>.<origin>", so comparing first labels compares
        names, and base32hex keeps the order of the hashes (RFC 4648 7).  Find the first
        entry whose label is > label: by key, and by the whole label when keys tie. */
-    uint32_t lo = 0, hi = n;
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
         int c;
@@ -242,6 +257,19 @@ static int neg_piece_ok(const zimg *z, uint64_t off, uint64_t lo, uint64_t hi)
     return 1;
 }
 
+/* A directory inside the section whose entries rise from 0 to n: every bucket a range of
+ * the array it indexes. */
+static int neg_dir_ok(const zimg *z, uint64_t off, unsigned bits, uint32_t n, uint64_t lo,
+                      uint64_t hi)
+{
+    if (bits > 20 || off % 4 || off < lo || off + 4 * ((1ull << bits) + 1) > hi) return 0;
+    const uint32_t *d = (const uint32_t *)((const uint8_t *)z + off);
+    if (d[0] != 0 || d[1ull << bits] != n) return 0;
+    for (uint64_t b = 0; b < (1ull << bits); b++)
+        if (d[b] > d[b + 1]) return 0;
+    return 1;
+}
+
 /* Every offset the query path follows lies inside the section and every node id it reads
  * a name through is a node: a forged image can at worst give wrong answers, never a read
  * outside the image (the pointers written are the client's to check, as any answer's). */
@@ -265,6 +293,10 @@ int zimg_neg_check(const zimg *z, char *err, size_t errlen)
     for (uint32_t i = 0; i < g->ntop; i++)
         if (top[i].node >= z->node_count || !neg_piece_ok(z, top[i].piece, lo, hi))
             NFAIL("bad NXDOMAIN top label %u", i);
+    if (!neg_dir_ok(z, g->top_dir_off, g->top_dir_bits, g->ntop, lo, hi))
+        NFAIL("bad NXDOMAIN top label directory");
+    if (g->kind == ZNEG_NSEC3 && !neg_dir_ok(z, g->n3_dir_off, g->n3_dir_bits, g->n3_count, lo, hi))
+        NFAIL("bad NXDOMAIN NSEC3 directory");
     if (g->kind == ZNEG_NSEC3) {
         uint64_t n = g->n3_off;
         if (g->n3_count != z->nsec3_count || n % 4 || n < lo || n + 4 * (uint64_t)g->n3_count > hi)

@@ -30,6 +30,13 @@ znode_id zimg_nsec3_first(const zimg *z);
 znode_id zimg_nsec3_find(const zimg *z, const uint8_t *label, size_t label_len, int *match);
 /* The same as the owner's place in the index (0 .. zimg_nsec3_count - 1), and back. */
 uint32_t zimg_nsec3_find_place(const zimg *z, const uint8_t *label, size_t label_len, int *match);
+/* The same searching only [lo, hi) of the index, which must hold the answer's successor
+ * (a bucket of the directory below: every entry before lo precedes the label). */
+uint32_t zimg_nsec3_find_place_in(const zimg *z, const uint8_t *label, size_t label_len,
+                                  uint32_t lo, uint32_t hi, int *match);
+/* The index's directory by the hashes' top `bits` bits (dir[(1 << bits) + 1], entry b the
+ * first place whose hash's top bits are b or more). */
+void zimg_nsec3_directory(const zimg *z, uint32_t *dir, int bits);
 znode_id zimg_nsec3_node_at(const zimg *z, uint32_t place);
 
 /* Build side: append the NSEC3 owner index to a freshly built image (realloc()ing it;
