@@ -16,6 +16,7 @@ CORPUS = os.path.join(HERE, "corpus")
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "bench"))
 
 import genzone   # noqa: E402
+from test_zimg_parallel import compile_both   # noqa: E402  (one and two threads, one build each)
 
 
 @pytest.fixture
@@ -29,14 +30,6 @@ def threads():
     _core.set_precompute_threads(old_p)
 
 
-def both(threads, build):
-    threads(1)
-    one = build()
-    threads(2)
-    two = build()
-    return one, two
-
-
 def assert_same(one, two):
     assert one.node_count == two.node_count and one.record_count == two.record_count
     assert one.same_content(two)
@@ -46,7 +39,7 @@ def assert_same(one, two):
 @pytest.mark.parametrize("name", sorted(f for f in os.listdir(CORPUS) if f.endswith(".zone")))
 def test_corpus_zone(threads, name):
     origin = name[:-len("zone")]
-    one, two = both(threads, lambda: _core.compile_zone(origin, os.path.join(CORPUS, name)))
+    one, two = compile_both(threads, lambda: _core.compile_zone(origin, os.path.join(CORPUS, name)))
     assert_same(one, two)
 
 
@@ -55,7 +48,7 @@ def test_generated_zone(threads, tmp_path):
     z = genzone.generate_zone(30000, origin="bench.test.", seed=7)
     path = tmp_path / "bench.zone"
     path.write_text("".join(z.lines))
-    one, two = both(threads, lambda: _core.compile_zone("bench.test.", str(path)))
+    one, two = compile_both(threads, lambda: _core.compile_zone("bench.test.", str(path)))
     assert one.record_count > 25000
     assert_same(one, two)
 
@@ -69,7 +62,7 @@ def test_ttl_warnings_of_both_halves_in_order(threads):
         lines.append(f"h{i:04d} 300 A 198.51.100.{i % 250 + 1}")
         if i % 700 == 3:
             lines.append(f"h{i:04d} 600 A 203.0.113.{i % 250 + 1}")
-    one, two = both(threads, lambda: _core.compile_zone_text("example.net.", "\n".join(lines) + "\n"))
+    one, two = compile_both(threads, lambda: _core.compile_zone_text("example.net.", "\n".join(lines) + "\n"))
     assert_same(one, two)
     assert len([w for w in one.warnings if "TTL 600 differs" in w]) == 6
     assert len(set(one.warnings)) == len(one.warnings)
