@@ -550,17 +550,10 @@ class _ScriptedPrimary:
     the messages, "outside" puts a record of another zone in the middle."""
 
     def __init__(self, text, signed=False):
-        import socket
-        import threading
+        from test_xfrin_recv import Primary
         self.text, self.mode, self.signed = text, "whole", signed
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(8)
-        self.sock.settimeout(0.2)
-        self.address = f"127.0.0.1@{self.sock.getsockname()[1]}"
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
+        self._primary = Primary(self._frames, keyring=xfr_primaries.keyring())
+        self.address = f"127.0.0.1@{self._primary.sock.getsockname()[1]}"
 
     def _messages(self, qid):
         import dns.flags
@@ -600,33 +593,15 @@ class _ScriptedPrimary:
         return sign_stream(msgs, request_mac, [True] * n, secret=secret,
                            corrupt=n // 2 if self.mode == "badmac" else None)
 
-    def _serve(self):
-        import socket
-        import struct
-        from test_xfrin_recv import read_request
-        while not self.stop.is_set():
-            try:
-                c, _ = self.sock.accept()
-            except socket.timeout:
-                continue
-            with c:
-                c.settimeout(5)
-                try:
-                    req = read_request(c, xfr_primaries.keyring())
-                    msgs = self._messages(req.id)
-                    if self.signed:
-                        msgs = self._signed(msgs, req.mac)
-                    for w in msgs:
-                        c.sendall(struct.pack("!H", len(w)) + w)
-                except OSError:
-                    # the secondary hangs up on a transfer it refuses (a record of another
-                    # zone) while the rest is still being sent: serve the next one
-                    pass
+    def _frames(self, qid, request_mac):
+        """test_xfrin_recv.Primary's make: this transfer's messages, signed if asked.  The
+        secondary hangs up on a transfer it refuses (a record of another zone) while the
+        rest is still being sent: Primary serves the next one."""
+        msgs = self._messages(qid)
+        return self._signed(msgs, request_mac) if self.signed else msgs
 
     def close(self):
-        self.stop.set()
-        self.thread.join()
-        self.sock.close()
+        self._primary.close()
 
 
 @pytest.mark.parametrize("signed, modes", [

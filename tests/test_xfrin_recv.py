@@ -112,10 +112,13 @@ def read_request(c, keyring):
 class Primary:
     """Answers one transfer request per connection with frames made by make(qid,
     request_mac): a list of bytes, each sent behind its length unless it is a ("raw",
-    bytes) pair (sent as it is); "hold" keeps the connection open without a word."""
+    bytes) pair (sent as it is); "hold" keeps the connection open without a word.  The request is read with keyring
+    (default: this file's key)."""
 
-    def __init__(self, make):
+    def __init__(self, make, keyring=None):
         self.make = make
+        self.keyring = keyring or dns.tsigkeyring.from_text(
+            {KEY_NAME: ("hmac-sha256", base64.b64encode(SECRET).decode())})
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(4)
@@ -134,8 +137,7 @@ class Primary:
             with c:
                 c.settimeout(5)
                 try:
-                    req = read_request(c, dns.tsigkeyring.from_text(
-                        {KEY_NAME: ("hmac-sha256", base64.b64encode(SECRET).decode())}))
+                    req = read_request(c, self.keyring)
                     for f in self.make(req.id, req.mac or b""):
                         if f == "hold":
                             self.stop.wait(10)
