@@ -212,15 +212,17 @@ static int put_referral(rd_ctx *c, const zfast_blob *b, size_t cut_len, const ui
 
 /* A query for a name below a zone cut that is no name of the zone ("www" under a
  * delegation), with DO or without: the referral of the highest cut above it (RFC 1034
- * 4.3.2 3b), found by walking down from the apex through the names of the zone; 1 when
- * answered.  A name along the way without a record (not in the zone: NXDOMAIN or a
+ * 4.3.2 3b), found by walking down from the top label through the names of the zone; 1
+ * when answered.  A name along the way without a record (not in the zone: NXDOMAIN or a
  * wildcard's), or holding a DNAME (RFC 6672: a synthesized answer), is the general
- * path's; so are the qtypes treated apart (DS is answered from the parent side). */
+ * path's; so are the qtypes treated apart (DS is answered from the parent side).  The
+ * apex is not looked at: every node below a DNAME, the apex's too, has no record
+ * (precompute.c node_answers). */
 static int fast_referral(rd_ctx *c, const zimg *z, size_t limit)
 {
     if (!z->fast_off || zfast_qtype_special(c->qtype)) return 0;
     int nl = c->nlabels, ol = (int)z->origin_labels;
-    for (int k = ol; k < nl; k++) {
+    for (int k = ol + 1; k < nl; k++) {
         size_t at = c->loff[nl - k], len = c->qname_wlen - at;
         const zfast_rec *r = fast_record(z, c->lname + at, len);
         if (!r) return 0;
