@@ -143,3 +143,16 @@ def test_hypothesis_names_below_cuts(zones, labels, which, qtype, do):
         return
     w = dns.message.make_query(name, qtype, use_edns=0, payload=1232, want_dnssec=do).to_wire()
     assert _core.answer(fast, w) == _core.answer(general, w), (label, name)
+
+
+
+def test_no_cut_below_a_dname_is_ever_served():
+    # The walk toward the cut skips the apex and trusts that no record exists below a
+    # DNAME (RFC 6672 2.3: those names are synthesized): the compiler refuses data below
+    # a DNAME, at the apex or deeper, so such a cut never reaches an image
+    from robdns.errors import ZoneError
+    for owner, below_it in (("@", "sub.dn.test."), ("d", "sub.d.dn.test.")):
+        text = ("$ORIGIN dn.test.\n$TTL 300\n@ SOA ns.example. admin.example. 1 3600 600 86400 60\n"
+                f"@ NS ns.example.\n{owner} DNAME other.test.\n{below_it} NS ns.example.\n")
+        with pytest.raises(ZoneError, match="below the DNAME"):
+            _core.compile_zone_text("dn.test.", text)
