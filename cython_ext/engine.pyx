@@ -200,8 +200,12 @@ cdef class Database:
         self.generation = db.generation
 
     cdef _set_keys(self, rd_db *db, keys):
-        import dns.name
         kl = list(keys)
+        if kl:
+            # dnspython only when there is a name to read: importing it (dns._features
+            # pulls importlib.metadata) cost a kept 1M-record zone's start 50-75 ms
+            # before its first answer (issue 14)
+            import dns.name
         names = []
         free(self.keys_c)
         self.keys_c = <rd_tsig_key *>calloc(len(kl) + 1, sizeof(rd_tsig_key))
@@ -229,11 +233,13 @@ cdef class Database:
         self.key_names = tuple(dns.name.from_wire(w, 0)[0].to_text() for w in names)
 
     cdef _set_transfers(self, rd_db *db, tuple zl, dict transfers):
-        import dns.name
         free(self.xfr_c); free(self.acl_c)
         self.xfr_c = NULL; self.acl_c = NULL
         self.journals = []
-        byname = {dns.name.from_text(k).to_text().lower(): v for k, v in transfers.items()}
+        byname = {}
+        if transfers:
+            import dns.name      # only with transfers to name (see _set_keys)
+            byname = {dns.name.from_text(k).to_text().lower(): v for k, v in transfers.items()}
         # Each named zone is found in the zone table (db.ztab, built already): the cost
         # follows the zones transferred, not every zone hosted (100,000 zones reload).
         found = {name: _zone_index(db, name) for name in byname}
