@@ -413,7 +413,7 @@ class _Plan:
         p = cls()
         p.watch, p.seen, p.dirs = watch, 0, cls.directories(zones)
         # positions as machine integers: a list of 100,000 would hold as many int objects
-        p.zones, p.index, p.rest = zones, array.array("l"), []
+        p.zones, p.index, p.rest = zones, array.array("i"), []
         clean = []
         for i, (z, st) in enumerate(zip(zones, states)):
             if (st.role == "primary" and st.image is not None and not st.errors
