@@ -218,7 +218,7 @@ class ZoneSet:
                 clean = [zones[i] for i in plan.index]
                 always = plan.untold(clean, [self._states[z.name].image.source_files for z in clean])
             plan = plan.watched(watch, 0, always)
-            return plan.sources.changed(), plan
+            return plan.source_set(zones, self._states).changed(), plan
         paths, seq = got
         ks = set(plan.always)
         if paths:
@@ -395,12 +395,13 @@ class ZoneSet:
 class _Plan:
     """What a reload of the same zone configs checks, made by the compile before: for each
     clean primary zone (served, no error, fingerprinted) its index in the configs, and
-    its settings text, file, source files and fingerprint prepared for C in `sources`
-    (_core.SourceSet); `rest`: (index, config) of every other zone.  `watch` (a
+    its settings text, file, source files and fingerprint prepared for C in `_sources`
+    (_core.SourceSet; with a watch made only when a reload needs it: 9 MB for 100,000
+    zones that a watched server seldom uses); `rest`: (index, config) of every other zone.  `watch` (a
     robdns.zonewatch.Watch of the zone files' directories `dirs`, or None) tells which
     files changed after its log's number `seen`; `always`: the positions in the plan of
     the clean zones it cannot tell of (a symlinked file, $INCLUDEs), checked every time."""
-    __slots__ = ("zones", "index", "sources", "rest", "sending", "secondaries", "watch", "seen",
+    __slots__ = ("zones", "index", "_sources", "rest", "sending", "secondaries", "watch", "seen",
                  "dirs", "always")
 
     @staticmethod
@@ -422,15 +423,29 @@ class _Plan:
                 clean.append(z)
             else:
                 p.rest.append((i, z))
-        from robdns import _core
         # the zones database() looks at, of the same configs
         p.sending = [z for z in zones if getattr(z, "allow_transfer", ())]
         p.secondaries = [z for _, z in p.rest if getattr(z, "secondary", False)]
-        files = [states[i].image.source_files for i in p.index]
-        p.sources = _core.SourceSet(keep_mod.settings_texts(clean), [z.file for z in clean],
-                                    files, [states[i].source for i in p.index])
-        p.always = p.untold(clean, files) if watch is not None else []
+        p._sources = None
+        p.always = []
+        if watch is None:
+            p._sources = cls._source_set(clean, [states[i] for i in p.index])
+        else:
+            p.always = p.untold(clean, [states[i].image.source_files for i in p.index])
         return p
+
+    @staticmethod
+    def _source_set(clean, states):
+        from robdns import _core
+        return _core.SourceSet(keep_mod.settings_texts(clean), [z.file for z in clean],
+                               [st.image.source_files for st in states], [st.source for st in states])
+
+    def source_set(self, zones, states):
+        """The plan's SourceSet (made now from the ZoneSet's `states` by name if it was not)."""
+        if self._sources is None:
+            clean = [zones[i] for i in self.index]
+            self._sources = self._source_set(clean, [states[z.name] for z in clean])
+        return self._sources
 
     def untold(self, clean, files):
         """Positions of the zones of `clean` (compiled from `files`) whose changes a watch
@@ -475,9 +490,9 @@ class _Plan:
                               | {k for k, z, st in zip(changed, zs, states)
                                  if st.source is None or st.image.source_files != (z.file,)
                                  or os.path.islink(z.file)})
-        p.sources = self.sources.updated(changed, keep_mod.settings_texts(zs), [z.file for z in zs],
-                                         [st.image.source_files for st in states],
-                                         [st.source for st in states])
+        p._sources = None if self._sources is None else self._sources.updated(
+            changed, keep_mod.settings_texts(zs), [z.file for z in zs],
+            [st.image.source_files for st in states], [st.source for st in states])
         return p
 
 
