@@ -374,6 +374,85 @@ def engine_spread(zdir, names, seconds, rounds):
     return out
 
 
+def reload_phases(zdir, names, rounds):
+    """In process, the daemon's reload of one changed zone among N split into its phases
+    (robdns.daemon.Daemon._reload_blocking with each step timed): the config file looked
+    at, the zone configs expanded, the changed zones found (ZoneSet.compiled's look at
+    every source), their compile, the database built, its publication (RCU: no worker
+    here, so no grace period to wait) and the rest.  Median ms of `rounds` reloads, each
+    after a new write of the middle zone's file."""
+    import statistics
+    import tempfile
+    sys.path.insert(0, servers.REPO)
+    from robdns import _core, config, daemon, zoneset
+    from robdns.keep import Keep
+    tmp = tempfile.mkdtemp(prefix="mzreload-")
+    conf = os.path.join(tmp, "robdns.yaml")
+    with open(conf, "w") as f:
+        f.write(f'server:\n  listen: ["127.0.0.1@53535"]\n  workers: 1\n  storage: "{tmp}/storage"\n'
+                "log:\n  level: warning\nzones:\n")
+        for n in names:
+            f.write(f'  - {{name: "{n}", file: "{zdir}/{n}zone"}}\n')
+    cfg = config.load(conf)
+    d = daemon.Daemon(cfg)
+    d.keep = Keep(cfg.storage)
+    d.keep.prepare()
+    d.config_cache.load(conf)
+    d.load(cfg)
+    d.keeper.shutdown(wait=True)
+    spent = {}
+
+    def timed(label, f):
+        def g(*a, **k):
+            t0 = time.perf_counter()
+            try:
+                return f(*a, **k)
+            finally:
+                spent[label] = spent.get(label, 0.0) + time.perf_counter() - t0
+        return g
+    zs_cls = zoneset.ZoneSet
+    patches = [(d.config_cache, "load", "config"), (d.catalogs, "expand", "expand"),
+               (zoneset, "compile_all", "compile"), (d, "database", "database"),
+               (_core, "publish", "publish"), (d.keeper, "submit", "keeper_submit")]
+    saved = [(o, a, getattr(o, a)) for o, a, _ in patches]
+    for o, a, label in patches:
+        setattr(o, a, timed(label, getattr(o, a)))
+    d.keeper = concurrent_stub = type("K", (), {"submit": lambda self, *a: None})()
+    rows = []
+    name = names[len(names) // 2]
+    path = os.path.join(zdir, name + "zone")
+    with open(path) as f:
+        original = f.read()
+    try:
+        for r in range(rounds):
+            with open(path, "w") as f:
+                f.write(zone_text(name, serial=2 + r, extra=f"new A 192.0.2.{r % 250}\n"))
+            spent.clear()
+            orig_compiled = zs_cls.compiled
+            t0 = time.perf_counter()
+            zs_cls.compiled = timed("zoneset_compiled", orig_compiled)
+            try:
+                d._reload_blocking(report=False)
+            finally:
+                zs_cls.compiled = orig_compiled
+            total = time.perf_counter() - t0
+            assert d.zones.get(name).image.serial == 2 + r, "the changed zone was not reloaded"
+            spent["find_changed"] = spent.pop("zoneset_compiled") - spent.get("compile", 0.0)
+            spent["total"] = total
+            spent["other"] = total - sum(v for k, v in spent.items() if k != "total")
+            rows.append(dict(spent))
+    finally:
+        with open(path, "w") as f:
+            f.write(original)
+        old = time.time() - 60
+        os.utime(path, (old, old))
+        for o, a, f in saved:
+            setattr(o, a, f)
+        shutil.rmtree(tmp, ignore_errors=True)
+    del concurrent_stub
+    return {k: round(statistics.median(row.get(k, 0.0) for row in rows) * 1000, 2) for k in rows[0]}
+
+
 def _r(x):
     return None if x is None else round(x, 2)
 
@@ -388,8 +467,15 @@ def main():
     ap.add_argument("--engine-only", action="store_true", help="the engine in process only")
     ap.add_argument("--engine-seconds", type=float, default=1.0)
     ap.add_argument("--engine-rounds", type=int, default=5)
+    ap.add_argument("--reload-phases", type=int, default=0, metavar="ROUNDS",
+                    help="in process: the reload of one changed zone, by phase (ms, median)")
     args = ap.parse_args()
     zdir, names = generate(args.zones)
+    if args.reload_phases:
+        r = reload_phases(zdir, names, args.reload_phases)
+        print(json.dumps({"zones": args.zones, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                          "command": " ".join(["python3"] + sys.argv), "reload_ms": r}))
+        return
     if args.engine_only:
         r = engine_spread(zdir, names, args.engine_seconds, args.engine_rounds)
         print(json.dumps({"zones": args.zones, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),

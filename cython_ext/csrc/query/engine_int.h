@@ -89,7 +89,8 @@ typedef struct rd_ctx {
     const uint8_t *client;      /* the client's address, client_len 4 or 16 (0: unknown) */
     uint8_t client_len;
     rd_cookie_cache *cookie_k;  /* the worker's cookie cache made ready for this batch
-                                   (rd_cookie_begin), NULL: none or cookies off */
+                                   (rd_cookie_begin), NULL: none, cookies off, or a single
+                                   query whose cookie step has not run yet */
     /* ---- written before being read */
     const struct zfast_blob *fast_blob;   /* when fast_known: the answer, NULL: general path */
     int prc;                    /* rd_parse_query's result: an rcode, -1 = send nothing */
@@ -260,10 +261,10 @@ static inline uint64_t rd_ld64(const uint8_t *p)
  * or the same one reloaded: its cookies verify anew). */
 void rd_cookie_flush(rd_cookie_cache *k, uint64_t generation);
 
-/* Once per batch (rd_answer_batch) or per single query (rd_answer), before any query of
- * it is answered: the cache each query's context takes (cookie_k), NULL when there is
- * none or cookies are off.  What the hit check needs of the snapshot and the clock is
- * read here, not per query. */
+/* Once per batch (rd_answer_batch), before any query of it is answered, or in a single
+ * query's cookie step (rd_ctx_answer, cookies on only): the cache each query's context
+ * takes (cookie_k), NULL when there is none or cookies are off.  What the hit check needs
+ * of the snapshot and the clock is read here, not per query of a batch. */
 static inline rd_cookie_cache *rd_cookie_begin(const rd_db *db, const rd_transport *t)
 {
     rd_cookie_cache *k;
