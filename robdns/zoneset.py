@@ -385,6 +385,10 @@ class ZoneSet:
 
     def _notify_rules(self, configs):
         """Who may notify each served secondary zone (robdns.secondary.notify)."""
+        if not configs:
+            # no secondary zone (the plan's list is empty): the secondary path's modules
+            # (asyncio) stay unloaded until the workers answer (robdns.daemon, issue 14)
+            return {}
         from robdns.secondary import notify
         rules = notify.database_rules(configs)
         states = self._states
