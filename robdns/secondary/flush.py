@@ -22,19 +22,15 @@ def timers_path(z):
 def zone_lines(img):
     """The image's records as master-file lines (RFC 1035 5), the apex (SOA first) then
     every other node, walked node by node: a large zone is never held whole as text.  The
-    common types are formatted here (a million records in seconds); the others by
-    dnspython."""
+    common types and plain names are formatted here (a million records in seconds); the
+    others by dnspython, imported only then (the secondary's path does without it)."""
     import re
     import socket
     import struct
 
-    import dns.name
-    import dns.rdata
-    import dns.rdataclass
-    import dns.rdatatype
     from robdns import _core
 
-    types = {}
+    types = dict(_TYPE_NAMES)
     plain = re.compile(rb"[A-Za-z0-9_*-]*\Z").match
 
     def name(wire):
@@ -42,6 +38,7 @@ def zone_lines(img):
         while wire[i]:
             label = wire[i + 1:i + 1 + wire[i]]
             if not plain(label):                   # needs escapes (RFC 1035 5.1)
+                import dns.name
                 return dns.name.from_wire(wire, 0)[0].to_text()
             labels.append(label.decode())
             i += 1 + wire[i]
@@ -65,9 +62,12 @@ def zone_lines(img):
             elif rtype == 16 and (txt := _txt_text(rdata)) is not None:
                 text = txt
             else:
+                import dns.rdata
+                import dns.rdataclass
                 text = dns.rdata.from_wire(dns.rdataclass.IN, rtype, rdata, 0, len(rdata)).to_text()
             tname = types.get(rtype)
             if tname is None:
+                import dns.rdatatype
                 tname = types[rtype] = dns.rdatatype.to_text(rtype)
             yield f"{owner_text} {ttl} IN {tname} {text}\n"
 
@@ -78,6 +78,11 @@ def zone_lines(img):
     for n in range(img.node_count):
         if n != apex:
             yield from lines(_core.image_node_records(img, n))
+
+
+# The mnemonics of the types formatted above (RFC 1035 3.2.2, RFC 3596, RFC 6672)
+_TYPE_NAMES = {1: "A", 2: "NS", 5: "CNAME", 6: "SOA", 12: "PTR", 15: "MX", 16: "TXT",
+               28: "AAAA", 39: "DNAME"}
 
 
 def _name_end(wire, i):
