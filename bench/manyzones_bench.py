@@ -26,6 +26,7 @@ of 127.0.0.1 with all N zones in its config, and measured:
     python3 bench/manyzones_bench.py --zones 100000          # the full run
     python3 bench/manyzones_bench.py --zones 5000 --servers robdns --qps-seconds 2
     python3 bench/manyzones_bench.py --zones 100000 --engine-only   # in process, below
+    python3 bench/manyzones_bench.py --zones 100000 --restart-only 3 --before /other/checkout
 
 --reload-phases R: no servers; the daemon's reload of one changed zone among the N, in
 this process (robdns.daemon.Daemon with no worker), R times, each phase's median ms:
@@ -471,6 +472,58 @@ def reload_phases(zdir, names, rounds, watch=True):
     return {k: round(statistics.median(row.get(k, 0.0) for row in rows) * 1000, 2) for k in rows[0]}
 
 
+def restart_rounds(zdir, names, args):
+    """robdns only, the restart row alone (--restart-only): for this checkout's build and
+    --before REPO's, one start until every image is kept, then `rounds` restarts from the
+    kept images, interleaved between the builds: seconds from spawn to the first answer
+    (first_s) and until every zone answers (restart_s, as run_server's), and the sweep's
+    own share (restart_s - first_s).  Both run with their bytecode cached, as installed."""
+    import statistics
+    import tempfile
+    builds = [("this", None)] + ([("before", os.path.abspath(args.before))] if args.before else [])
+
+    def server(repo, storage):
+        class Installed(ManyRobdns):
+            def env(self):
+                env = super().env()
+                env.pop("PYTHONDONTWRITEBYTECODE", None)
+                env["PYTHONPYCACHEPREFIX"] = os.path.join(OUT, "pycache")
+                if repo:
+                    env["PYTHONPATH"] = repo + os.pathsep + env["PYTHONPATH"]
+                return env
+        return Installed(zdir, names, storage, cpu=0 if args.pin else None)
+
+    storages, rows = {}, {label: [] for label, _ in builds}
+    try:
+        for label, repo in builds:
+            storages[label] = tempfile.mkdtemp(prefix=f"mzrestart-{label}-")
+            srv = server(repo, storages[label])
+            try:
+                srv.start()
+                wait_all(srv, names, args.limit)
+                wait_kept(storages[label], len(names), args.limit)
+            finally:
+                srv.stop()
+        for _ in range(args.restart_only):
+            for label, repo in builds:
+                srv = server(repo, storages[label])
+                try:
+                    srv.start()
+                    first = srv.wait_answer(args.limit)
+                    every = wait_all(srv, names, args.limit)
+                    rows[label].append({"first_s": round(first, 3), "restart_s": round(every, 3)})
+                finally:
+                    srv.stop()
+    finally:
+        for d in storages.values():
+            shutil.rmtree(d, ignore_errors=True)
+    out = {"runs": rows, "median": {}}
+    for label, r in rows.items():
+        out["median"][label] = {k: round(statistics.median(x[k] for x in r), 3)
+                                for k in ("first_s", "restart_s")}
+    return out
+
+
 def _r(x):
     return None if x is None else round(x, 2)
 
@@ -488,8 +541,17 @@ def main():
     ap.add_argument("--reload-phases", type=int, default=0, metavar="ROUNDS",
                     help="in process: the reload of one changed zone, by phase (ms, median), "
                          "without and with the inotify watch, twice")
+    ap.add_argument("--restart-only", type=int, default=0, metavar="ROUNDS",
+                    help="robdns's restart from kept images only, ROUNDS times (see --before)")
+    ap.add_argument("--before", metavar="REPO",
+                    help="with --restart-only: also the in-place build of REPO, same rounds")
     args = ap.parse_args()
     zdir, names = generate(args.zones)
+    if args.restart_only:
+        r = restart_rounds(zdir, names, args)
+        print(json.dumps({"zones": args.zones, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                          "command": " ".join(["python3"] + sys.argv), "before": args.before, **r}))
+        return
     if args.reload_phases:
         # the stat pass (no watch) and the inotify log, alternating, in the same run
         r = {"stat_pass": [], "watch": []}
