@@ -384,6 +384,18 @@ def engine_spread(zdir, names, seconds, rounds):
     return out
 
 
+def write_config(tmp, zdir, names):
+    """The config of an in-process robdns (no socket opened) with the zones `names`, its
+    storage in tmp; returns its path."""
+    conf = os.path.join(tmp, "robdns.yaml")
+    with open(conf, "w") as f:
+        f.write(f'server:\n  listen: ["127.0.0.1@53535"]\n  workers: 1\n  storage: "{tmp}/storage"\n'
+                "log:\n  level: warning\nzones:\n")
+        for n in names:
+            f.write(f'  - {{name: "{n}", file: "{zdir}/{n}zone"}}\n')
+    return conf
+
+
 class _NoKeeper:
     def submit(self, *args):
         pass
@@ -406,12 +418,7 @@ def reload_phases(zdir, names, rounds, watch=True):
     if not watch:
         zonewatch.Watch.open = classmethod(lambda cls, dirs: None)
     tmp = tempfile.mkdtemp(prefix="mzreload-")
-    conf = os.path.join(tmp, "robdns.yaml")
-    with open(conf, "w") as f:
-        f.write(f'server:\n  listen: ["127.0.0.1@53535"]\n  workers: 1\n  storage: "{tmp}/storage"\n'
-                "log:\n  level: warning\nzones:\n")
-        for n in names:
-            f.write(f'  - {{name: "{n}", file: "{zdir}/{n}zone"}}\n')
+    conf = write_config(tmp, zdir, names)
     cfg = config.load(conf)
     d = daemon.Daemon(cfg)
     d.keep = Keep(cfg.storage)
