@@ -409,6 +409,7 @@ def reload_phases(zdir, names, rounds, watch=True):
     here, so no grace period to wait) and the rest.  Median ms of `rounds` reloads, each
     after a new write of the middle zone's file.  watch=False: without inotify (the
     stat pass of every zone file, as on a filesystem zonewatch does not trust)."""
+    import dataclasses
     import statistics
     import tempfile
     sys.path.insert(0, servers.REPO)
@@ -419,11 +420,12 @@ def reload_phases(zdir, names, rounds, watch=True):
         zonewatch.Watch.open = classmethod(lambda cls, dirs: None)
     tmp = tempfile.mkdtemp(prefix="mzreload-")
     conf = write_config(tmp, zdir, names)
-    cfg = config.load(conf)
+    cache = config.Cache()              # as robdns.daemon.run starts: one parse, kept
+    cfg = dataclasses.replace(cache.load(conf), path=conf)
     d = daemon.Daemon(cfg)
+    d.config_cache = cache
     d.keep = Keep(cfg.storage)
     d.keep.prepare()
-    d.config_cache.load(conf)
     d.load(cfg)
     d.keeper.shutdown(wait=True)
     spent = {}
