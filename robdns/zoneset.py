@@ -218,7 +218,7 @@ class ZoneSet:
                 clean = [zones[i] for i in plan.index]
                 always = plan.untold(clean, [self._states[z.name].image.source_files for z in clean])
             plan = plan.watched(watch, 0, always)
-            return plan.sources.changed(), plan
+            return plan.source_set(zones, self._states).changed(), plan
         paths, seq = got
         ks = set(plan.always)
         if paths:
@@ -399,12 +399,13 @@ class ZoneSet:
 class _Plan:
     """What a reload of the same zone configs checks, made by the compile before: for each
     clean primary zone (served, no error, fingerprinted) its index in the configs, and
-    its settings text, file, source files and fingerprint prepared for C in `sources`
-    (_core.SourceSet); `rest`: (index, config) of every other zone.  `watch` (a
+    its settings text, file, source files and fingerprint prepared for C in `_sources`
+    (_core.SourceSet; with a watch made only when a reload needs it: 9 MB for 100,000
+    zones that a watched server seldom uses); `rest`: (index, config) of every other zone.  `watch` (a
     robdns.zonewatch.Watch of the zone files' directories `dirs`, or None) tells which
     files changed after its log's number `seen`; `always`: the positions in the plan of
     the clean zones it cannot tell of (a symlinked file, $INCLUDEs), checked every time."""
-    __slots__ = ("zones", "index", "sources", "rest", "sending", "secondaries", "watch", "seen",
+    __slots__ = ("zones", "index", "_sources", "rest", "sending", "secondaries", "watch", "seen",
                  "dirs", "always")
 
     @staticmethod
@@ -417,7 +418,7 @@ class _Plan:
         p = cls()
         p.watch, p.seen, p.dirs = watch, 0, cls.directories(zones)
         # positions as machine integers: a list of 100,000 would hold as many int objects
-        p.zones, p.index, p.rest = zones, array.array("l"), []
+        p.zones, p.index, p.rest = zones, array.array("i"), []
         clean = []
         for i, (z, st) in enumerate(zip(zones, states)):
             if (st.role == "primary" and st.image is not None and not st.errors
@@ -426,15 +427,29 @@ class _Plan:
                 clean.append(z)
             else:
                 p.rest.append((i, z))
-        from robdns import _core
         # the zones database() looks at, of the same configs
         p.sending = [z for z in zones if getattr(z, "allow_transfer", ())]
         p.secondaries = [z for _, z in p.rest if getattr(z, "secondary", False)]
-        files = [states[i].image.source_files for i in p.index]
-        p.sources = _core.SourceSet(keep_mod.settings_texts(clean), [z.file for z in clean],
-                                    files, [states[i].source for i in p.index])
-        p.always = p.untold(clean, files) if watch is not None else []
+        p._sources = None
+        p.always = []
+        if watch is None:
+            p._sources = cls._source_set(clean, [states[i] for i in p.index])
+        else:
+            p.always = p.untold(clean, [states[i].image.source_files for i in p.index])
         return p
+
+    @staticmethod
+    def _source_set(clean, states):
+        from robdns import _core
+        return _core.SourceSet(keep_mod.settings_texts(clean), [z.file for z in clean],
+                               [st.image.source_files for st in states], [st.source for st in states])
+
+    def source_set(self, zones, states):
+        """The plan's SourceSet (made now from the ZoneSet's `states` by name if it was not)."""
+        if self._sources is None:
+            clean = [zones[i] for i in self.index]
+            self._sources = self._source_set(clean, [states[z.name] for z in clean])
+        return self._sources
 
     def untold(self, clean, files):
         """Positions of the zones of `clean` (compiled from `files`) whose changes a watch
@@ -479,9 +494,9 @@ class _Plan:
                               | {k for k, z, st in zip(changed, zs, states)
                                  if st.source is None or st.image.source_files != (z.file,)
                                  or os.path.islink(z.file)})
-        p.sources = self.sources.updated(changed, keep_mod.settings_texts(zs), [z.file for z in zs],
-                                         [st.image.source_files for st in states],
-                                         [st.source for st in states])
+        p._sources = None if self._sources is None else self._sources.updated(
+            changed, keep_mod.settings_texts(zs), [z.file for z in zs],
+            [st.image.source_files for st in states], [st.source for st in states])
         return p
 
 
@@ -547,6 +562,10 @@ def compile_all(pairs, journal_dir=None):
             [o.include_policy for o in opts], [o.nsec3_max_iterations for o in opts],
             compile_threads())
         now = time.time()       # one load time for the batch: not a float object per zone
+        # compile times to the microsecond status() shows, one float object per value:
+        # 100,000 small zones take a few hundred distinct times, not 100,000 floats
+        shared = {}
+        seconds = [shared.setdefault(t, t) for t in (round(x, 6) for x in seconds)]
         states = [compile_state(z, old, journal_dir, quiet, batch=True) if img is None
                   else _accepted(z, old, img, secs, journal_dir, quiet, _BATCH, now)
                   for (z, old), img, secs in zip(pairs, images, seconds)]

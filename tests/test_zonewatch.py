@@ -20,13 +20,13 @@ class NoFullPass:
         raise AssertionError("a full stat pass where the watch could tell")
 
     def updated(self, *args):
-        return NoFullPass(self.real.updated(*args))
+        return NoFullPass(None if self.real is None else self.real.updated(*args))
 
 
 def watched(zs):
     """zs with its plan's full pass forbidden (the watch must answer)."""
     assert zs._plan.watch is not None, "no watch on a local filesystem"
-    zs._plan.sources = NoFullPass(zs._plan.sources)
+    zs._plan._sources = NoFullPass(zs._plan._sources)
     return zs
 
 
@@ -93,6 +93,7 @@ def test_lost_events_force_a_full_pass_and_a_new_watch(zones):
     a = ZoneSet().compiled(zones)
     w = a._plan.watch
     assert w is not None
+    assert a._plan._sources is None          # the full pass's SourceSet made only when needed
     write(zones[1].file, new_text(1, 2, 21), age=5)
     while True:                              # the kernel's queue emptied unread...
         try:
