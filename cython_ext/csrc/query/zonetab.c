@@ -26,7 +26,6 @@ static uint32_t probe(const rd_zonetab *t, uint32_t h, const uint8_t *suffix, si
          * needs and the first line never holds */
         __builtin_prefetch(s->zone);
         __builtin_prefetch(&s->zone->fast_off);
-        __builtin_prefetch(&t->zones[s->index]);   /* rd_ctx_zone reads it next */
         const uint8_t *o = s->origin;
         if (rd_name_len(o) == slen && memcmp(o, suffix, slen) == 0) return s->index;
     }
