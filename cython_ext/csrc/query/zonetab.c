@@ -147,7 +147,7 @@ int rd_zonetab_guess_start(const rd_zonetab *t, const uint8_t *lname, const uint
                            int nlabels, int parent_first, rd_zonetab_guess *g)
 {
     g->n = 0;
-    if (!t || t->count <= RD_ZONETAB_FEW) return 0;
+    if (!rd_zonetab_hashed(t)) return 0;
     int kmax = nlabels < t->max_labels ? nlabels : t->max_labels;
     uint32_t raw[ZIMG_MAX_LABELS + 1];
     raw[0] = ZH_SEED;
