@@ -26,6 +26,16 @@ of 127.0.0.1 with all N zones in its config, and measured:
     python3 bench/manyzones_bench.py --zones 100000          # the full run
     python3 bench/manyzones_bench.py --zones 5000 --servers robdns --qps-seconds 2
     python3 bench/manyzones_bench.py --zones 100000 --engine-only   # in process, below
+    python3 bench/manyzones_bench.py --zones 100000 --restart-only 3 --before /other/checkout
+
+--reload-phases R: no servers; the daemon's reload of one changed zone among the N, in
+this process (robdns.daemon.Daemon with no worker), R times, each phase's median ms:
+config (the file looked at), expand (run-time and catalog zones), find_changed (which
+zones changed: the inotify log, or the stat pass without it), compile, database (the
+snapshot built), publish (no grace period to wait without workers), other; without the
+inotify watch (every file stat()ed) and with it, alternating, twice.
+
+    python3 bench/manyzones_bench.py --zones 100000 --reload-phases 7
 
 --engine-only: no servers; the N zones compiled in this process into one database and
 the engine alone (_core.bench_answer, a build with ROBDNS_TEST_HOOKS=1) answering `www.ZONE
@@ -374,6 +384,157 @@ def engine_spread(zdir, names, seconds, rounds):
     return out
 
 
+def write_config(tmp, zdir, names):
+    """The config of an in-process robdns (no socket opened) with the zones `names`, its
+    storage in tmp; returns its path."""
+    conf = os.path.join(tmp, "robdns.yaml")
+    with open(conf, "w") as f:
+        f.write(f'server:\n  listen: ["127.0.0.1@53535"]\n  workers: 1\n  storage: "{tmp}/storage"\n'
+                "log:\n  level: warning\nzones:\n")
+        for n in names:
+            f.write(f'  - {{name: "{n}", file: "{zdir}/{n}zone"}}\n')
+    old = time.time() - 60          # written a while ago, as a served config is (config.Cache)
+    os.utime(conf, (old, old))
+    return conf
+
+
+class _NoKeeper:
+    def submit(self, *args):
+        pass
+
+
+def reload_phases(zdir, names, rounds, watch=True):
+    """In process, the daemon's reload of one changed zone among N split into its phases
+    (robdns.daemon.Daemon._reload_blocking with each step timed): the config file looked
+    at, the zone configs expanded, the changed zones found (ZoneSet.compiled's look at
+    every source), their compile, the database built, its publication (RCU: no worker
+    here, so no grace period to wait) and the rest.  Median ms of `rounds` reloads, each
+    after a new write of the middle zone's file.  watch=False: without inotify (the
+    stat pass of every zone file, as on a filesystem zonewatch does not trust)."""
+    import dataclasses
+    import statistics
+    import tempfile
+    sys.path.insert(0, servers.REPO)
+    from robdns import _core, config, daemon, zoneset, zonewatch
+    from robdns.keep import Keep
+    opened = zonewatch.Watch.open
+    if not watch:
+        zonewatch.Watch.open = classmethod(lambda cls, dirs: None)
+    tmp = tempfile.mkdtemp(prefix="mzreload-")
+    conf = write_config(tmp, zdir, names)
+    cache = config.Cache()              # as robdns.daemon.run starts: one parse, kept
+    cfg = dataclasses.replace(cache.load(conf), path=conf)
+    d = daemon.Daemon(cfg)
+    d.config_cache = cache
+    d.keep = Keep(cfg.storage)
+    d.keep.prepare()
+    d.load(cfg)
+    d.keeper.shutdown(wait=True)
+    spent = {}
+
+    def timed(label, f):
+        def g(*a, **k):
+            t0 = time.perf_counter()
+            try:
+                return f(*a, **k)
+            finally:
+                spent[label] = spent.get(label, 0.0) + time.perf_counter() - t0
+        return g
+    zs_cls = zoneset.ZoneSet
+    patches = [(d.config_cache, "load", "config"), (d.catalogs, "expand", "expand"),
+               (zoneset, "compile_all", "compile"), (d, "database", "database"),
+               (_core, "publish", "publish")]
+    saved = [(o, a, getattr(o, a)) for o, a, _ in patches]
+    for o, a, label in patches:
+        setattr(o, a, timed(label, getattr(o, a)))
+    d.keeper = _NoKeeper()          # images kept after serving: not part of the reload
+    rows = []
+    name = names[len(names) // 2]
+    path = os.path.join(zdir, name + "zone")
+    with open(path) as f:
+        original = f.read()
+    try:
+        for r in range(rounds):
+            with open(path, "w") as f:
+                f.write(zone_text(name, serial=2 + r, extra=f"new A 192.0.2.{r % 250}\n"))
+            spent.clear()
+            orig_compiled = zs_cls.compiled
+            t0 = time.perf_counter()
+            zs_cls.compiled = timed("zoneset_compiled", orig_compiled)
+            try:
+                d._reload_blocking(report=False)
+            finally:
+                zs_cls.compiled = orig_compiled
+            total = time.perf_counter() - t0
+            assert d.zones.get(name).image.serial == 2 + r, "the changed zone was not reloaded"
+            spent["find_changed"] = spent.pop("zoneset_compiled") - spent.get("compile", 0.0)
+            spent["total"] = total
+            spent["other"] = total - sum(v for k, v in spent.items() if k != "total")
+            rows.append(dict(spent))
+    finally:
+        with open(path, "w") as f:
+            f.write(original)
+        old = time.time() - 60
+        os.utime(path, (old, old))
+        for o, a, f in saved:
+            setattr(o, a, f)
+        zonewatch.Watch.open = opened
+        shutil.rmtree(tmp, ignore_errors=True)
+    return {k: round(statistics.median(row.get(k, 0.0) for row in rows) * 1000, 2) for k in rows[0]}
+
+
+def restart_rounds(zdir, names, args):
+    """robdns only, the restart row alone (--restart-only): for this checkout's build and
+    --before REPO's, one start until every image is kept, then `rounds` restarts from the
+    kept images, interleaved between the builds: seconds from spawn to the first answer
+    (first_s) and until every zone answers (restart_s, as run_server's), and the sweep's
+    own share (restart_s - first_s).  Both run with their bytecode cached, as installed."""
+    import statistics
+    import tempfile
+    builds = [("this", None)] + ([("before", os.path.abspath(args.before))] if args.before else [])
+
+    def server(repo, storage):
+        class Installed(ManyRobdns):
+            def env(self):
+                env = super().env()
+                env.pop("PYTHONDONTWRITEBYTECODE", None)
+                env["PYTHONPYCACHEPREFIX"] = os.path.join(OUT, "pycache")
+                if repo:
+                    env["PYTHONPATH"] = repo + os.pathsep + env["PYTHONPATH"]
+                return env
+        return Installed(zdir, names, storage, cpu=0 if args.pin else None)
+
+    storages, rows = {}, {label: [] for label, _ in builds}
+    try:
+        for label, repo in builds:
+            storages[label] = tempfile.mkdtemp(prefix=f"mzrestart-{label}-")
+            srv = server(repo, storages[label])
+            try:
+                srv.start()
+                wait_all(srv, names, args.limit)
+                wait_kept(storages[label], len(names), args.limit)
+            finally:
+                srv.stop()
+        for _ in range(args.restart_only):
+            for label, repo in builds:
+                srv = server(repo, storages[label])
+                try:
+                    srv.start()
+                    first = srv.wait_answer(args.limit)
+                    every = wait_all(srv, names, args.limit)
+                    rows[label].append({"first_s": round(first, 3), "restart_s": round(every, 3)})
+                finally:
+                    srv.stop()
+    finally:
+        for d in storages.values():
+            shutil.rmtree(d, ignore_errors=True)
+    out = {"runs": rows, "median": {}}
+    for label, r in rows.items():
+        out["median"][label] = {k: round(statistics.median(x[k] for x in r), 3)
+                                for k in ("first_s", "restart_s")}
+    return out
+
+
 def _r(x):
     return None if x is None else round(x, 2)
 
@@ -388,8 +549,29 @@ def main():
     ap.add_argument("--engine-only", action="store_true", help="the engine in process only")
     ap.add_argument("--engine-seconds", type=float, default=1.0)
     ap.add_argument("--engine-rounds", type=int, default=5)
+    ap.add_argument("--reload-phases", type=int, default=0, metavar="ROUNDS",
+                    help="in process: the reload of one changed zone, by phase (ms, median), "
+                         "without and with the inotify watch, twice")
+    ap.add_argument("--restart-only", type=int, default=0, metavar="ROUNDS",
+                    help="robdns's restart from kept images only, ROUNDS times (see --before)")
+    ap.add_argument("--before", metavar="REPO",
+                    help="with --restart-only: also the in-place build of REPO, same rounds")
     args = ap.parse_args()
     zdir, names = generate(args.zones)
+    if args.restart_only:
+        r = restart_rounds(zdir, names, args)
+        print(json.dumps({"zones": args.zones, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                          "command": " ".join(["python3"] + sys.argv), "before": args.before, **r}))
+        return
+    if args.reload_phases:
+        # the stat pass (no watch) and the inotify log, alternating, in the same run
+        r = {"stat_pass": [], "watch": []}
+        for _ in range(2):
+            for label, w in (("stat_pass", False), ("watch", True)):
+                r[label].append(reload_phases(zdir, names, args.reload_phases, watch=w))
+        print(json.dumps({"zones": args.zones, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                          "command": " ".join(["python3"] + sys.argv), "reload_ms": r}))
+        return
     if args.engine_only:
         r = engine_spread(zdir, names, args.engine_seconds, args.engine_rounds)
         print(json.dumps({"zones": args.zones, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),

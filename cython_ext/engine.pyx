@@ -200,8 +200,10 @@ cdef class Database:
         self.generation = db.generation
 
     cdef _set_keys(self, rd_db *db, keys):
-        import dns.name
         kl = list(keys)
+        # names without dnspython (_origin_wire, _lower_name_text: plain names): importing
+        # it (dns._features pulls importlib.metadata) cost a kept 1M-record zone's start
+        # 50-75 ms before its first answer (issue 14), and a secondary 1.7 MB (issue 13)
         names = []
         free(self.keys_c)
         self.keys_c = <rd_tsig_key *>calloc(len(kl) + 1, sizeof(rd_tsig_key))
@@ -210,7 +212,7 @@ cdef class Database:
         cdef bytes wire, alg, secret
         cdef int a
         for i, (name, algorithm, secret) in enumerate(kl):
-            wire = dns.name.from_text(name).to_wire().lower()
+            wire = _origin_wire(name).lower()
             if wire in names:
                 raise ValueError(f"TSIG key {name} given twice")
             alg = _tsig_alg_wire(algorithm)
@@ -226,14 +228,13 @@ cdef class Database:
             names.append(wire)
         db.keys = self.keys_c
         db.nkeys = len(kl)
-        self.key_names = tuple(dns.name.from_wire(w, 0)[0].to_text() for w in names)
+        self.key_names = tuple(_lower_name_text(name) for name, _a, _s in kl)
 
     cdef _set_transfers(self, rd_db *db, tuple zl, dict transfers):
-        import dns.name
         free(self.xfr_c); free(self.acl_c)
         self.xfr_c = NULL; self.acl_c = NULL
         self.journals = []
-        byname = {dns.name.from_text(k).to_text().lower(): v for k, v in transfers.items()}
+        byname = {_lower_name_text(k): v for k, v in transfers.items()}
         # Each named zone is found in the zone table (db.ztab, built already): the cost
         # follows the zones transferred, not every zone hosted (100,000 zones reload).
         found = {name: _zone_index(db, name) for name in byname}
@@ -325,7 +326,6 @@ cdef Py_ssize_t _fill_acl(rd_acl_rule *out, rules, dict keyidx, str origin) exce
     to out[0..] (zeroed by calloc); returns how many.  keyidx: {key name: index in
     db.keys}; a key not there is an error naming zone `origin`."""
     import ipaddress
-    import dns.name
     cdef bytes packed
     cdef rd_acl_rule *rule
     cdef Py_ssize_t r = 0
@@ -333,7 +333,7 @@ cdef Py_ssize_t _fill_acl(rd_acl_rule *out, rules, dict keyidx, str origin) exce
         rule = &out[r]
         rule.key = -1
         if key is not None:
-            k = dns.name.from_text(key).to_text().lower()
+            k = _lower_name_text(key)
             if k not in keyidx:
                 raise ValueError(f"zone {origin}: no TSIG key {key}")
             rule.key = keyidx[k]
@@ -353,11 +353,10 @@ TSIG_ALGORITHMS = ("hmac-md5", "hmac-sha1", "hmac-sha224", "hmac-sha256", "hmac-
 
 def _tsig_alg_wire(algorithm):
     """Wire name of a TSIG algorithm (RFC 8945 6): hmac-md5 is hmac-md5.sig-alg.reg.int."""
-    import dns.name
     a = str(algorithm).lower().rstrip(".")
     if a == "hmac-md5":
         a = "hmac-md5.sig-alg.reg.int"
-    return dns.name.from_text(a).to_wire()
+    return _origin_wire(a + ".")
 
 
 def notify_set_wakeup(int fd):

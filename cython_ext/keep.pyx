@@ -398,6 +398,85 @@ cdef inline uint64_t _name_hash(const char *p, size_t n) noexcept nogil:
     return _fp_final(_mix_bytes(0x2545F4914F6CDD1DULL, p, n))
 
 
+# The wanted zones [lo, hi) of read_pack's third step: one thread's share.
+cdef struct pack_job:
+    const uint8_t *base
+    size_t end                 # the sound part of the pack
+    const size_t *table        # record offsets by name hash (SIZE_MAX: empty)
+    size_t mask
+    bint later                 # some name is recorded twice: no pack-order guess
+    pack_want *w
+    Py_ssize_t lo, hi
+
+
+cdef void *_pack_range(void *arg) noexcept nogil:
+    """Each wanted zone of the job: its record, fingerprint (its sources stat()ed now),
+    checksum, image header.  A pack written anew holds the zones in the order a restart
+    asks for them: with no name recorded twice, the record after the last one found is
+    tried before the index (no random probe of the table and the pack per zone)."""
+    cdef pack_job *jb = <pack_job *>arg
+    cdef const uint8_t *base = jb.base
+    cdef const uint8_t *r
+    cdef pack_want *w = jb.w
+    cdef size_t cursor = _PACK_HDR, j, img_off
+    cdef uint32_t nl, ml, il
+    cdef uint64_t fp, sum
+    cdef Py_ssize_t i
+    cdef dir_cache dc
+    dc.fd = -1
+    for i in range(jb.lo, jb.hi):
+        if not jb.later and cursor + _REC_HDR <= jb.end:
+            r = base + cursor
+            memcpy(&nl, r + 4, 4)
+            if nl == w[i].name_len and memcmp(r + _REC_HDR, w[i].name, nl) == 0:
+                w[i].rec = cursor
+        if w[i].rec == <size_t>-1:
+            j = _name_hash(w[i].name, w[i].name_len) & jb.mask
+        else:
+            j = jb.mask + 1
+        while j <= jb.mask and jb.table[j] != <size_t>-1:
+            memcpy(&nl, base + jb.table[j] + 4, 4)
+            if nl == w[i].name_len and memcmp(base + jb.table[j] + _REC_HDR, w[i].name, nl) == 0:
+                w[i].rec = jb.table[j]
+                break
+            j = (j + 1) & jb.mask
+        if w[i].rec == <size_t>-1:
+            w[i].why = 1
+            continue
+        r = base + w[i].rec
+        memcpy(&nl, r + 4, 4); memcpy(&ml, r + 8, 4); memcpy(&il, r + 12, 4)
+        memcpy(&fp, r + 16, 8); memcpy(&sum, r + 24, 8)
+        cursor = w[i].rec + _align16(_align16(<size_t>_REC_HDR + nl + ml) + il)
+        w[i].fp = fp
+        img_off = _align16(<size_t>_REC_HDR + nl + ml)
+        if _record_checksum(r, img_off + il - _REC_HDR) != sum:
+            w[i].why = 3
+            continue
+        if _fp_meta(w[i].settings, w[i].settings_len, w[i].zfile, w[i].zfile_len,
+                    <const char *>r + _REC_HDR + nl, ml, &dc) != fp:
+            w[i].why = 2
+            continue
+        w[i].err = <char *>malloc(160)
+        if w[i].err == NULL:
+            w[i].why = 4
+            continue
+        w[i].err[0] = 0
+        # the checksum holds and the fingerprint made now names this compiler:
+        # the builder's own bytes, so the header's checks suffice (zimg.h)
+        w[i].z = zimg_from_kept(r + img_off, il, w[i].err, 160)
+        if w[i].z == NULL:
+            w[i].why = 4
+            continue
+        free(w[i].err)
+        w[i].err = NULL
+        if not _origin_is(w[i].z, w[i].name, w[i].name_len):
+            w[i].z = NULL
+            w[i].why = 5
+    if dc.fd >= 0:
+        c_close(dc.fd)
+    return NULL
+
+
 def read_pack(str path, list names, list settings, list zfiles):
     """The images of zones `names` from the pack at `path`, each checked against its
     fingerprint (its sources stat()ed now with settings[i] and zfiles[i]), its checksum and
@@ -442,11 +521,11 @@ def read_pack(str path, list names, list settings, list zfiles):
     if w == NULL:
         raise MemoryError()
     cdef uint32_t nl, ml, il
-    cdef uint64_t h, fp, sum
-    cdef size_t j, img_off, cursor, later = 0
+    cdef size_t j, later = 0
     cdef const uint8_t *r
-    cdef dir_cache dc
-    dc.fd = -1
+    cdef pack_job job, other
+    cdef pthread_t t
+    cdef bint threaded
     try:
         for i in range(n):
             w[i].name = _utf8(names[i], &ln, keep); w[i].name_len = ln
@@ -490,59 +569,22 @@ def read_pack(str path, list names, list settings, list zfiles):
                     memcpy(&ml, r + 8, 4)
                     off += _align16(_align16(<size_t>_REC_HDR + nl + ml) + il)
                 madvise(pm.base, size, MADV_NORMAL)
-                # 3. each wanted zone: its record, fingerprint, checksum, image.  A pack
-                # written anew holds the zones in the order a restart asks for them: with
-                # no name recorded twice, the record after the last one found is tried
-                # before the index (no random probe of the table and the pack per zone).
-                cursor = _PACK_HDR
-                for i in range(n):
-                    if later == 0 and cursor + _REC_HDR <= end:
-                        r = base + cursor
-                        memcpy(&nl, r + 4, 4)
-                        if nl == w[i].name_len and memcmp(r + _REC_HDR, w[i].name, nl) == 0:
-                            w[i].rec = cursor
-                    if w[i].rec == <size_t>-1:
-                        j = _name_hash(w[i].name, w[i].name_len) & mask
-                    else:
-                        j = mask + 1
-                    while j <= mask and table[j] != <size_t>-1:
-                        memcpy(&nl, base + table[j] + 4, 4)
-                        if nl == w[i].name_len and memcmp(base + table[j] + _REC_HDR, w[i].name, nl) == 0:
-                            w[i].rec = table[j]
-                            break
-                        j = (j + 1) & mask
-                    if w[i].rec == <size_t>-1:
-                        w[i].why = 1
-                        continue
-                    r = base + w[i].rec
-                    memcpy(&nl, r + 4, 4); memcpy(&ml, r + 8, 4); memcpy(&il, r + 12, 4)
-                    memcpy(&fp, r + 16, 8); memcpy(&sum, r + 24, 8)
-                    cursor = w[i].rec + _align16(_align16(<size_t>_REC_HDR + nl + ml) + il)
-                    w[i].fp = fp
-                    img_off = _align16(<size_t>_REC_HDR + nl + ml)
-                    if _record_checksum(r, img_off + il - _REC_HDR) != sum:
-                        w[i].why = 3
-                        continue
-                    if _fp_meta(w[i].settings, w[i].settings_len, w[i].zfile, w[i].zfile_len,
-                                <const char *>r + _REC_HDR + nl, ml, &dc) != fp:
-                        w[i].why = 2
-                        continue
-                    w[i].err = <char *>malloc(160)
-                    if w[i].err == NULL:
-                        w[i].why = 4
-                        continue
-                    w[i].err[0] = 0
-                    # the checksum holds and the fingerprint made now names this compiler:
-                    # the builder's own bytes, so the header's checks suffice (zimg.h)
-                    w[i].z = zimg_from_kept(r + img_off, il, w[i].err, 160)
-                    if w[i].z == NULL:
-                        w[i].why = 4
-                        continue
-                    free(w[i].err)
-                    w[i].err = NULL
-                    if not _origin_is(w[i].z, w[i].name, w[i].name_len):
-                        w[i].z = NULL
-                        w[i].why = 5
+                # 3. each wanted zone: its record, fingerprint, checksum, image -- the
+                # second half on a thread of its own when there are many: a restart of
+                # 100,000 zones is 100,000 stat calls (each a path walk in the kernel) and
+                # checksums, as a reload's fingerprints are (_fp_run)
+                job.base, job.end, job.table, job.mask = base, end, table, mask
+                job.later, job.w, job.lo, job.hi = later != 0, w, 0, n
+                threaded = False
+                if n >= 4096:
+                    other = job
+                    job.hi = other.lo = n // 2
+                    threaded = pthread_create(&t, NULL, _pack_range, &other) == 0
+                    if not threaded:
+                        job.hi = n
+                _pack_range(&job)
+                if threaded:
+                    pthread_join(t, NULL)
         if table == NULL:
             raise MemoryError()
         results, fps, sizes = [], [], {}
@@ -578,8 +620,6 @@ def read_pack(str path, list names, list settings, list zfiles):
             free(w[i].err)
         free(w)
         free(table)
-        if dc.fd >= 0:
-            c_close(dc.fd)
 
 
 cdef bint _origin_is(const zimg *z, const char *name, size_t n) noexcept nogil:

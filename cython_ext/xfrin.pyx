@@ -21,6 +21,103 @@ cdef list _rrlist_tuples(const rd_rrlist *l):
     return out
 
 
+cdef int _tsig_key_c(key, rd_tsig_key *k) except -1:
+    """A robdns.config.TsigKey (name, algorithm, secret) as the C key (names lower-case)."""
+    from robdns.errors import TransferError
+    memset(k, 0, sizeof(k[0]))
+    cdef bytes wire = _origin_wire(key.name).lower()
+    cdef bytes alg = _tsig_alg_wire(key.algorithm)
+    k.alg = <uint8_t>rd_tsig_alg_from_name(<const uint8_t *>PyBytes_AS_STRING(alg))
+    cdef bytes secret = bytes(key.secret)
+    if k.alg == 0 or not 0 < len(secret) <= RD_TSIG_SECRET_MAX:
+        raise TransferError(f"TSIG key {key.name}: unusable algorithm or secret")
+    memcpy(k.name, PyBytes_AS_STRING(wire), len(wire))
+    k.secret_len = len(secret)
+    memcpy(k.secret, PyBytes_AS_STRING(secret), len(secret))
+    return 0
+
+
+_PLAIN_LOWER = None
+
+
+cdef str _lower_name_text(name):
+    """dns.name.from_text(name).to_text().lower(): a plain name (letters, digits, '-',
+    '_') without dnspython, which the secondary's path does not import otherwise."""
+    global _PLAIN_LOWER
+    s = str(name)
+    t = s.lower() if s.endswith(".") else s.lower() + "."
+    if _PLAIN_LOWER is None:
+        import re
+        _PLAIN_LOWER = re.compile(r"(?:[a-z0-9_-]{1,63}\.)+")
+    if len(t) <= 254 and _PLAIN_LOWER.fullmatch(t):
+        return t
+    import dns.name
+    return dns.name.from_text(s).to_text().lower()
+
+
+_QTYPES = {"SOA": 6, "IXFR": 251, "AXFR": 252}
+
+
+def xfr_query(origin, qtype, int id, serial=0, key=None, now=None):
+    """(wire, request MAC) of the SOA query, AXFR or IXFR request a secondary sends
+    (zone/xfrin_query.c): RD clear, EDNS with an empty EXPIRE option (RFC 7314), an IXFR
+    carrying `serial` (RFC 1995 3), signed with `key` (a robdns.config.TsigKey; RFC 8945
+    4.3.3) at `now` (seconds since the epoch; None: the clock).  The MAC is b"" unsigned."""
+    import time
+    cdef bytes ow = _origin_wire(origin)
+    cdef rd_tsig_key k
+    cdef uint8_t buf[1024]
+    cdef uint8_t mac[64]
+    cdef uint16_t mac_len = 0
+    cdef uint16_t qt = _QTYPES[qtype] if isinstance(qtype, str) else qtype
+    if key is not None:
+        _tsig_key_c(key, &k)
+    cdef size_t n = rd_xfrin_query(buf, sizeof(buf), <const uint8_t *>ow, qt, <uint16_t>id,
+                                   <uint32_t>serial, &k if key is not None else NULL,
+                                   <uint64_t>(time.time() if now is None else now), mac, &mac_len)
+    if n == 0:
+        raise ValueError("the query cannot be built (or signed)")
+    return PyBytes_FromStringAndSize(<const char *>buf, n), PyBytes_FromStringAndSize(<const char *>mac, mac_len)
+
+
+def soa_answer(message, origin, int id, key=None, bytes request_mac=b"", now=None):
+    """Check an answer to our SOA query (zone/xfrin_query.c): ("ok", serial, expire or
+    None), ("tc", None, None) when it is truncated (ask over TCP), ("not ours", None,
+    None) when it answers another query (ID, question: ignored on UDP).  Raises
+    TransferError (with the RCODE when the primary answered one) when it is ours but
+    unsigned with `key`, badly signed, not NOERROR, not authoritative or has no SOA."""
+    import time
+    from robdns.errors import TransferError
+    cdef const uint8_t[::1] v = message
+    cdef bytes ow = _origin_wire(origin)
+    cdef rd_tsig_key k
+    cdef rd_xfrin_soa o
+    if key is not None:
+        _tsig_key_c(key, &k)
+    if len(request_mac) > 64:
+        raise ValueError("request MAC too long")
+    cdef const uint8_t *p = &v[0] if v.shape[0] else <const uint8_t *>b""
+    cdef int rc = rd_xfrin_soa_answer(p, v.shape[0], <const uint8_t *>ow, <uint16_t>id,
+                                      &k if key is not None else NULL,
+                                      <const uint8_t *>PyBytes_AS_STRING(request_mac),
+                                      len(request_mac),
+                                      <uint64_t>(time.time() if now is None else now), &o)
+    if rc == RD_XFRIN_SOA_OK:
+        return "ok", o.serial, (o.expire if o.has_expire else None)
+    if rc == RD_XFRIN_SOA_TC:
+        return "tc", None, None
+    if rc == RD_XFRIN_SOA_NOT_OURS:
+        return "not ours", None, None
+    if o.err.startswith(b"the primary answered"):
+        raise TransferError(f"SOA query: the primary answered {_RCODES.get(o.rcode, o.rcode)}",
+                            rcode=o.rcode)
+    raise TransferError("SOA query: " + o.err.decode("utf-8", "replace"))
+
+
+_RCODES = {1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP", 5: "REFUSED",
+           6: "YXDOMAIN", 7: "YXRRSET", 8: "NXRRSET", 9: "NOTAUTH", 10: "NOTZONE"}
+
+
 cdef class XfrIn:
     """One transfer being received: feed() each response message in order (after its TSIG
     is verified or before: a transfer that fails anywhere is thrown away whole), then
@@ -69,22 +166,14 @@ cdef class XfrIn:
         cdef rd_xfrin_recv r
         cdef rd_tsig_key k
         cdef int rc
-        cdef bytes wire, alg, secret
         memset(&r, 0, sizeof(r))
         r.fd = fd
         r.timeout = timeout
         r.max_size = max_size
         if key is not None:
-            memset(&k, 0, sizeof(k))
-            wire = _origin_wire(key.name)
-            alg = _tsig_alg_wire(key.algorithm)
-            k.alg = <uint8_t>rd_tsig_alg_from_name(<const uint8_t *>PyBytes_AS_STRING(alg))
-            secret = bytes(key.secret)
-            if k.alg == 0 or not 0 < len(secret) <= RD_TSIG_SECRET_MAX or len(request_mac) > 64:
-                raise TransferError(f"TSIG key {key.name}: unusable algorithm, secret or request MAC")
-            memcpy(k.name, PyBytes_AS_STRING(wire), len(wire))
-            k.secret_len = len(secret)
-            memcpy(k.secret, PyBytes_AS_STRING(secret), len(secret))
+            _tsig_key_c(key, &k)
+            if len(request_mac) > 64:
+                raise TransferError(f"TSIG key {key.name}: request MAC too long")
             memcpy(r.request_mac, PyBytes_AS_STRING(request_mac), len(request_mac))
             r.request_mac_len = len(request_mac)
             r.key = &k

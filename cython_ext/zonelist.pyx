@@ -109,7 +109,7 @@ def zone_lines(str text, Py_ssize_t start):
     cdef const unsigned char *p = <const unsigned char *>PyUnicode_DATA(text)
     cdef Py_ssize_t i = start, e, j, k, a0, a1, b0, b1, ind0 = -1, ind_len = 0, used = 0
     cdef int pa, pb
-    cdef bint plain = True, broke = False
+    cdef bint plain = True, broke = False, same
     cdef list names = [], files = [], lowered = [], resolve = []
     cdef char low[256]
     while i <= n:
@@ -145,16 +145,23 @@ def zone_lines(str text, Py_ssize_t start):
             resolve.append(2 * len(names))
         if pb == 2:
             resolve.append(2 * len(names) + 1)
-        names.append((<const char *>p)[a0:a1].decode("ascii"))
+        name = (<const char *>p)[a0:a1].decode("ascii")
+        names.append(name)
         files.append((<const char *>p)[b0:b1].decode("ascii"))
         if plain and _plain_origin(<const char *>p + a0, a1 - a0, True):
+            same = True
             for k in range(a1 - a0):
                 low[k] = p[a0 + k] | 0x20 if b'A' <= p[a0 + k] <= b'Z' else p[a0 + k]
+                same = same and low[k] == p[a0 + k]
             k = a1 - a0
             if low[k - 1] != b'.':
                 low[k] = b'.'
                 k += 1
-            lowered.append(low[:k].decode("ascii"))
+                same = False
+            # a name written as its key already (the common case) is that key: the config
+            # keeps one string, not a second whose twin is freed after the read and leaves
+            # a hole per zone in the allocator's pools
+            lowered.append(name if same else low[:k].decode("ascii"))
         else:
             plain = False
         i = e + 1

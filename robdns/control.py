@@ -6,7 +6,6 @@ Response: {"ok": true, ...} or {"ok": false, "error": "reason"}
 The socket is a Unix stream socket (mode 0660), in the manner of knotc and nsd-control.
 """
 
-import asyncio
 import json
 import os
 import socket
@@ -79,6 +78,7 @@ class ControlServer:
         self.path = None
 
     async def start(self, sock):
+        import asyncio          # not before the daemon's workers answer (robdns.daemon)
         self.path = sock.getsockname()
         self.server = await asyncio.start_unix_server(self._client, sock=sock, limit=MAX_REQUEST)
 
@@ -93,6 +93,7 @@ class ControlServer:
                 pass
 
     async def _client(self, reader, writer):
+        import asyncio
         try:
             while True:
                 try:

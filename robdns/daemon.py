@@ -1,13 +1,18 @@
 """daemon — ``robdns serve``: the order of things.  Bind (listeners), drop root
-(privileges), load the zones (zoneset), start the UDP and TCP workers and the control
-socket (commands), reload on SIGHUP or command (reconfig), report to systemd, stop cleanly.
+(privileges), load the zones (zoneset), start the UDP and TCP workers, then the event
+loop and the control socket (commands), reload on SIGHUP or command (reconfig), report
+to systemd, stop cleanly.
 
 Threads: the C UDP and TCP workers (no Python, no GIL); the event loop thread (uvloop:
 control socket, signals, the reaper of snapshots a transfer still pinned); reloads compile
 zones and wait for the RCU grace period in an executor thread.
+
+Only what the first answer needs is imported before the workers start: asyncio, uvloop,
+the control server's and the transfers' machinery and dnspython come after (issue 14: a
+kept zone answers within 0.2 s of start), so this module imports asyncio where it is
+used, and tests/test_daemon_start.py checks that none of them is loaded before.
 """
 
-import asyncio
 import concurrent.futures
 import dataclasses
 import gc
@@ -18,7 +23,6 @@ import time
 
 from robdns import __version__, catalog, config, control, metrics, privileges, reconfig, sdnotify, stats, tcp_workers, xfrout
 from robdns.catalog_consumer import CatalogConsumer
-from robdns.commands import Commands
 from robdns.cookies import CookieSecrets
 from robdns.errors import ConfigError, RobdnsError
 from robdns.dynzones import DynamicZones
@@ -138,6 +142,7 @@ class Daemon:
 
     async def zone_change(self, work, *args):
         """Run a run-time zone change (below) in the reload thread under the reload lock."""
+        import asyncio
         loop = asyncio.get_running_loop()
         async with self.reload_lock:
             return await loop.run_in_executor(self.reloader, work, *args)
@@ -229,16 +234,10 @@ class Daemon:
 
     # ------------------------------------------------------------------ running
 
-    async def main(self):
+    def start_workers(self):
+        """Start the UDP and TCP workers: from here the loaded zones are answered, before
+        the event loop and the control socket exist (run() holds the signals meanwhile)."""
         from robdns import _core
-        loop = asyncio.get_running_loop()
-        self.reload_lock = asyncio.Lock()
-        self.stopping = asyncio.Event()
-        # Handlers first: the UDP workers answer as soon as they start, and a SIGTERM (or
-        # SIGHUP) arriving before the handlers exist would kill the process uncleanly.
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self.stopping.set)
-        loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self._reload_logged()))
         if self.listeners.udp:
             self.workers = _core.UdpWorkers(
                 self.listeners.udp, self.cfg.udp_batch, dataclasses.asdict(self.cfg.rrl),
@@ -247,6 +246,24 @@ class Daemon:
             # The C TCP loops stream zone transfers themselves (query/xfr.c).
             self.tcp = tcp_workers.start(self.listeners, self.cfg.tcp, self.cfg.workers,
                                          dnstap=self.dnstap, dnstap_first=len(self.listeners.udp))
+
+    async def main(self, held=None):
+        """The event loop's part, once the workers answer: signals, the control socket,
+        transfers, secondaries, then READY to systemd (every zone served).  held: the
+        signals that arrived since the workers started (_SignalHold), acted on now."""
+        import asyncio
+        from robdns.commands import Commands
+        loop = asyncio.get_running_loop()
+        self.reload_lock = asyncio.Lock()
+        self.stopping = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stopping.set)
+        loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self._reload_logged()))
+        for sig in held.release() if held is not None else ():
+            if sig == signal.SIGHUP:
+                asyncio.ensure_future(self._reload_logged())
+            else:
+                self.stopping.set()
         self.control = control.ControlServer(Commands(self))
         await self.control.start(self.control_socket)
         reaper = asyncio.create_task(self._reap_retired())
@@ -274,6 +291,7 @@ class Daemon:
     async def _reap_retired(self):
         """Free the old snapshots that a zone transfer still pinned at their reload, once
         the stream is done (publish() does not wait for pins: a transfer can take long)."""
+        import asyncio
         from robdns import _core
         while True:
             await asyncio.sleep(1.0)
@@ -282,6 +300,7 @@ class Daemon:
     async def _rotate_cookie_secret(self):
         """Replace a generated DNS Cookie secret every secret_lifetime (RFC 7873 7.1),
         publishing a snapshot that still accepts the previous one (RFC 9018 5)."""
+        import asyncio
         from robdns import _core
         loop = asyncio.get_running_loop()
         while True:
@@ -296,6 +315,7 @@ class Daemon:
             logger.info("cookies: server secret replaced (the previous one stays valid)")
 
     async def shutdown(self):
+        import asyncio
         from robdns import _core
         if self.secondary:
             await self.secondary.close()
@@ -338,6 +358,7 @@ class Daemon:
         """Reload config and zones (SIGHUP, ctl reload): zones whose files changed are
         compiled again, and those in `force` (True: all) whatever their files say.
         Failed parts keep their old version."""
+        import asyncio
         loop = asyncio.get_running_loop()
         async with self.reload_lock:
             sdnotify.reloading("reloading")
@@ -373,6 +394,7 @@ class Daemon:
         (under the reload lock, RCU grace period waited in the reload thread).  Changes
         that arrive while one is published wait and go out together in the next database:
         a catalog bringing thousands of members costs a few publications, not one each."""
+        import asyncio
         fut = asyncio.get_running_loop().create_future()
         self._zone_changes.append((name, image, expired, fut))
         if len(self._zone_changes) == 1:
@@ -380,6 +402,7 @@ class Daemon:
         await fut
 
     async def _publish_changes(self):
+        import asyncio
         from robdns import _core
         loop = asyncio.get_running_loop()
         # Publishing takes at most about half of the reload thread: after one that cost T
@@ -495,6 +518,28 @@ def _start_dnstap(cfg, nrings):
         raise OSError(f"server.dnstap: {e}") from None
 
 
+class _SignalHold:
+    """SIGTERM, SIGINT and SIGHUP noted, not acted on, from just before the workers start
+    until the event loop takes them (Daemon.main): the workers answer while asyncio and
+    the control plane are imported, and a SIGTERM then would otherwise kill the process
+    without the clean stop (a SIGHUP, its default action).  Each is acted on once the
+    loop runs: a stop, or a reload."""
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+    def __init__(self):
+        self.got = []
+        for sig in self.SIGNALS:
+            signal.signal(sig, self._note)
+
+    def _note(self, sig, frame):
+        self.got.append(sig)
+
+    def release(self):
+        """The signals noted, in order; the loop's handlers replace ours from here."""
+        return list(self.got)
+
+
 def _yield_to_serving():
     """Run the calling thread (the keeper) at the lowest priority (nice 19; Linux sets a
     thread's own): writing 100,000 images after a start must not take the CPU from the
@@ -564,11 +609,14 @@ def run(args):
     # 100,000 zones' objects (a reload makes new ones, which it does walk).
     gc.freeze()
     gc.enable()
+    held = _SignalHold()
+    d.start_workers()
+    import asyncio
     import uvloop
     loop = uvloop.new_event_loop()
     asyncio.set_event_loop(loop)
     try:
-        loop.run_until_complete(d.main())
+        loop.run_until_complete(d.main(held))
     finally:
         loop.close()
     return 0

@@ -5,7 +5,6 @@ comes back or the retries are spent (RFC 1996 3.6), and keep the outcome for
 (zone, target), a newer serial replacing the task still retrying an older one.
 """
 
-import asyncio
 import time
 
 from robdns import metrics
@@ -43,6 +42,7 @@ class Notifier:
     def notify(self, zone, serial, targets, keys, retries=5, timeout=2.0, soa=None):
         """Start (or restart) notifying `targets` (config.NotifyTarget) of `zone` at
         `serial` (soa: (ttl, rdata wire) of the new SOA, or None); keys: {name: TsigKey}."""
+        import asyncio          # not before the daemon's workers answer (robdns.daemon)
         for t in targets:
             name = str(t)
             old = self.tasks.get((zone, name))
@@ -56,6 +56,7 @@ class Notifier:
                            timeout, soa))
 
     async def _send(self, zone, serial, target, key, res, retries, timeout, soa=None):
+        import asyncio
         import dns.asyncquery
         import dns.exception
         import dns.rcode

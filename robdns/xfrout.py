@@ -4,7 +4,6 @@ event ring, never a Python call per packet), NOTIFY after each new serial, and w
 ``robdns ctl zone-status`` shows of it all.
 """
 
-import asyncio
 import os
 
 from robdns import journal, metrics, notify
@@ -38,6 +37,7 @@ class Transfers:
         self._task = None
 
     def start(self):
+        import asyncio          # not before the daemon's workers answer (robdns.daemon)
         self._task = asyncio.ensure_future(self._drain_loop())
 
     async def close(self):
@@ -47,6 +47,7 @@ class Transfers:
         await self.notifier.close()
 
     async def _drain_loop(self):
+        import asyncio
         while True:
             await asyncio.sleep(0.5)
             self.drain()

@@ -9,6 +9,7 @@ catalog later) produces a ZoneState and a new set from it.
 """
 
 import array
+import bisect
 import dataclasses
 import os
 import time
@@ -16,6 +17,7 @@ import time
 from robdns import journal
 from robdns import catalog
 from robdns import keep as keep_mod
+from robdns import zonewatch
 from robdns.errors import ZoneError
 from robdns.log import logger
 
@@ -144,7 +146,12 @@ class ZoneSet:
 
     @property
     def failed(self):
-        return sum(1 for st in self if st.errors)
+        return sum(1 for st in self._odd() if st.errors)
+
+    def _odd(self):
+        """The states with anything in `seldom` (errors, a secondary, an expiry): what the
+        counts and lists of those look at, without a property read per plain zone."""
+        return [st for st in self._states.values() if st.seldom is not _PLAIN]
 
     def images(self):
         return [st.image for st in self if st.image is not None]
@@ -167,20 +174,22 @@ class ZoneSet:
             return self._rechecked(plan, zones, keep, journal_dir)
         everything = force is True
         force = frozenset() if everything else frozenset(force)
+        # watched before the files are read: a change during the compile is told next time
+        watch = zonewatch.Watch.open(_Plan.directories(zones))
         out = [None] * len(zones)
         fresh = self._load(list(enumerate(zones)), zones, out, everything, force, keep, journal_dir)
         new = ZoneSet(out)
         new.fresh = fresh
-        new._plan = _Plan.of(zones, out)
+        new._plan = _Plan.of(zones, out, watch)
         return new
 
     def _rechecked(self, plan, zones, keep, journal_dir):
-        """compiled() of the zones this set was compiled for: every clean zone's sources
-        fingerprinted in one C call against the plan's (a SourceSet made by the compile
-        before);
-        only the zones whose fingerprint moved, and the few the plan cannot check
-        (secondaries, catalogs, failed zones), are looked at in Python."""
-        changed = plan.sources.changed()
+        """compiled() of the zones this set was compiled for: the clean zones whose files
+        the plan's watch saw change (robdns.zonewatch), or when it cannot tell, every clean
+        zone's sources fingerprinted in one C call against the plan's (a SourceSet made by
+        the compile before); only the zones whose fingerprint moved, and the few the plan
+        cannot check (secondaries, catalogs, failed zones), are looked at in Python."""
+        changed, plan = self._changed(plan, zones)
         new = ZoneSet(())
         if not changed and not plan.rest:
             new._states, new._plan = self._states, plan
@@ -194,6 +203,39 @@ class ZoneSet:
         new._states, new.fresh = states, fresh
         new._plan = plan.updated(changed, [out[plan.index[k]] for k in changed])
         return new
+
+    def _changed(self, plan, zones):
+        """(positions in the plan of the clean zones whose fingerprint moved, in order;
+        the plan with its watch's log read).  The watch names the files changed since the
+        plan's compile; those, and the zones it cannot tell of (plan.always), are
+        fingerprinted.  Without a watch, or when it lost track, a new watch is opened and
+        then every file is stat()ed (what changed before it opened is in that pass)."""
+        got = plan.watch.changed_since(plan.seen) if plan.watch is not None else None
+        if got is None:
+            watch = zonewatch.Watch.open(plan.dirs)
+            always = []
+            if watch is not None:
+                clean = [zones[i] for i in plan.index]
+                always = plan.untold(clean, [self._states[z.name].image.source_files for z in clean])
+            plan = plan.watched(watch, 0, always)
+            return plan.source_set(zones, self._states).changed(), plan
+        paths, seq = got
+        ks = set(plan.always)
+        if paths:
+            index = plan.index
+            for i, z in enumerate(zones):
+                if z.file in paths:
+                    k = bisect.bisect_left(index, i)
+                    if k < len(index) and index[k] == i:
+                        ks.add(k)
+        plan = plan.watched(plan.watch, seq)
+        if not ks:
+            return [], plan
+        ks = sorted(ks)
+        olds = [self._states[zones[plan.index[k]].name] for k in ks]
+        fps = keep_mod.fingerprints([zones[plan.index[k]] for k in ks],
+                                    [old.image.source_files for old in olds])
+        return [k for k, fp, old in zip(ks, fps, olds) if fp is None or fp != old.source], plan
 
     def _load(self, items, zones, out, everything, force, keep, journal_dir):
         """Fill out[i] with the state of zone config z for each (i, z) of `items` (of the
@@ -316,32 +358,42 @@ class ZoneSet:
                 transfers[z.name] = {"acl": [(r.address, r.key) for r in z.allow_transfer],
                                      "journal": st.journal}
         xfr = getattr(cfg, "xfr", None)
-        served = [st for st in states.values() if st.image is not None]
+        # the images served, in one pass over the states (a reload of 100,000 zones)
+        images = [img for st in states.values() if (img := st.image) is not None]
+        odd = [st for st in self._odd() if st.image is not None]
         if zone_slots is not None:
             # one slot per image, by the names the states know (no name taken out of each
-            # image: a reload of 100,000 zones); most zones have none (0)
+            # image); most zones have none (0)
             named = {name: slot for name, slot in zone_slots.items()
                      if (st := states.get(name)) is not None and st.image is not None}
-            zone_slots = [0] * len(served)
+            zone_slots = [0] * len(images)
             left = len(named)
-            for i, st in enumerate(served):
+            i = 0
+            for st in states.values():
                 if left == 0:
                     break           # the counted zones are the first configured ones
+                if st.image is None:
+                    continue
                 if st.name in named:
                     zone_slots[i] = named[st.name]
                     left -= 1
-        return _core.Database([st.image for st in served], identity=cfg.identity, version=cfg.version,
+                i += 1
+        return _core.Database(images, identity=cfg.identity, version=cfg.version,
                               nsid=cfg.nsid, max_udp_payload=cfg.max_udp_payload,
                               zone_slots=zone_slots, keys=keys, transfers=transfers,
                               max_transfers=xfr.max_transfers if xfr is not None else 0,
-                              expired=[st.name for st in served if st.expired],
-                              expire_at={st.name: st.xfr.expires_at for st in served
+                              expired=[st.name for st in odd if st.expired],
+                              expire_at={st.name: st.xfr.expires_at for st in odd
                                          if st.xfr is not None and st.xfr.expires_at},
                               notify=self._notify_rules(configs if plan is None else plan.secondaries),
                               **(cookies.options() if cookies is not None else {}))
 
     def _notify_rules(self, configs):
         """Who may notify each served secondary zone (robdns.secondary.notify)."""
+        if not configs:
+            # no secondary zone (the plan's list is empty): the secondary path's modules
+            # (asyncio) stay unloaded until the workers answer (robdns.daemon, issue 14)
+            return {}
         from robdns.secondary import notify
         rules = notify.database_rules(configs)
         states = self._states
@@ -352,15 +404,26 @@ class ZoneSet:
 class _Plan:
     """What a reload of the same zone configs checks, made by the compile before: for each
     clean primary zone (served, no error, fingerprinted) its index in the configs, and
-    its settings text, file, source files and fingerprint prepared for C in `sources`
-    (_core.SourceSet); `rest`: (index, config) of every other zone."""
-    __slots__ = ("zones", "index", "sources", "rest", "sending", "secondaries")
+    its settings text, file, source files and fingerprint prepared for C in `_sources`
+    (_core.SourceSet; with a watch made only when a reload needs it: 9 MB for 100,000
+    zones that a watched server seldom uses); `rest`: (index, config) of every other zone.  `watch` (a
+    robdns.zonewatch.Watch of the zone files' directories `dirs`, or None) tells which
+    files changed after its log's number `seen`; `always`: the positions in the plan of
+    the clean zones it cannot tell of (a symlinked file, $INCLUDEs), checked every time."""
+    __slots__ = ("zones", "index", "_sources", "rest", "sending", "secondaries", "watch", "seen",
+                 "dirs", "always")
+
+    @staticmethod
+    def directories(zones):
+        """The directories of the zone files (as zonewatch.split() spells them)."""
+        return sorted({f[:f.rfind("/") + 1] for f in (z.file for z in zones) if f})
 
     @classmethod
-    def of(cls, zones, states):
+    def of(cls, zones, states, watch=None):
         p = cls()
+        p.watch, p.seen, p.dirs = watch, 0, cls.directories(zones)
         # positions as machine integers: a list of 100,000 would hold as many int objects
-        p.zones, p.index, p.rest = zones, array.array("l"), []
+        p.zones, p.index, p.rest = zones, array.array("i"), []
         clean = []
         for i, (z, st) in enumerate(zip(zones, states)):
             if (st.role == "primary" and st.image is not None and not st.errors
@@ -369,27 +432,76 @@ class _Plan:
                 clean.append(z)
             else:
                 p.rest.append((i, z))
-        from robdns import _core
         # the zones database() looks at, of the same configs
         p.sending = [z for z in zones if getattr(z, "allow_transfer", ())]
         p.secondaries = [z for _, z in p.rest if getattr(z, "secondary", False)]
-        p.sources = _core.SourceSet(keep_mod.settings_texts(clean), [z.file for z in clean],
-                                    [states[i].image.source_files for i in p.index],
-                                    [states[i].source for i in p.index])
+        p._sources = None
+        p.always = []
+        if watch is None:
+            p._sources = cls._source_set(clean, [states[i] for i in p.index])
+        else:
+            p.always = p.untold(clean, [states[i].image.source_files for i in p.index])
+        return p
+
+    @staticmethod
+    def _source_set(clean, states):
+        from robdns import _core
+        return _core.SourceSet(keep_mod.settings_texts(clean), [z.file for z in clean],
+                               [st.image.source_files for st in states], [st.source for st in states])
+
+    def source_set(self, zones, states):
+        """The plan's SourceSet (made now from the ZoneSet's `states` by name if it was not)."""
+        if self._sources is None:
+            clean = [zones[i] for i in self.index]
+            self._sources = self._source_set(clean, [states[z.name] for z in clean])
+        return self._sources
+
+    def untold(self, clean, files):
+        """Positions of the zones of `clean` (compiled from `files`) whose changes a watch
+        of their files' directories does not see: a zone file that is a symbolic link (the
+        change is to its target, maybe elsewhere) or more files than the zone file."""
+        links = set()
+        for d in self.dirs:
+            try:
+                with os.scandir(d or ".") as it:
+                    links.update(d + e.name for e in it if e.is_symlink())
+            except OSError:
+                pass
+        return [k for k, (z, fs) in enumerate(zip(clean, files))
+                if fs != (z.file,) or z.file in links]
+
+    def watched(self, watch, seen, always=None):
+        """The plan with `watch` read up to its log's number `seen` (and `always`)."""
+        p = _Plan()
+        for f in _Plan.__slots__:
+            setattr(p, f, getattr(self, f))
+        p.watch, p.seen = watch, seen
+        if always is not None:
+            p.always = always
         return p
 
     def updated(self, changed, states):
         """The plan once the zones at positions `changed` of the plan have `states`; None
         when one of them is no longer clean (the next reload sorts every zone again)."""
-        if any(st.errors or type(st.source) is not int for st in states):
+        # a zone whose file was written just before its compile has no fingerprint yet
+        # (None): it stays in the plan and shows as changed until a compile gives it one
+        if any(st.errors or (st.source is not None and type(st.source) is not int) for st in states):
             return None
         p = _Plan()
         p.zones, p.index, p.rest = self.zones, self.index, self.rest
         p.sending, p.secondaries = self.sending, self.secondaries
+        p.watch, p.seen, p.dirs, p.always = self.watch, self.seen, self.dirs, self.always
         zs = [self.zones[self.index[k]] for k in changed]
-        p.sources = self.sources.updated(changed, keep_mod.settings_texts(zs), [z.file for z in zs],
-                                         [st.image.source_files for st in states],
-                                         [st.source for st in states])
+        if p.watch is not None:
+            # a changed zone may have gained an $INCLUDE or become a symlink, or lost them
+            gone = set(changed)
+            p.always = sorted({k for k in self.always if k not in gone}
+                              | {k for k, z, st in zip(changed, zs, states)
+                                 if st.source is None or st.image.source_files != (z.file,)
+                                 or os.path.islink(z.file)})
+        p._sources = None if self._sources is None else self._sources.updated(
+            changed, keep_mod.settings_texts(zs), [z.file for z in zs],
+            [st.image.source_files for st in states], [st.source for st in states])
         return p
 
 
@@ -455,6 +567,10 @@ def compile_all(pairs, journal_dir=None):
             [o.include_policy for o in opts], [o.nsec3_max_iterations for o in opts],
             compile_threads())
         now = time.time()       # one load time for the batch: not a float object per zone
+        # compile times to the microsecond status() shows, one float object per value:
+        # 100,000 small zones take a few hundred distinct times, not 100,000 floats
+        shared = {}
+        seconds = [shared.setdefault(t, t) for t in (round(x, 6) for x in seconds)]
         states = [compile_state(z, old, journal_dir, quiet, batch=True) if img is None
                   else _accepted(z, old, img, secs, journal_dir, quiet, _BATCH, now)
                   for (z, old), img, secs in zip(pairs, images, seconds)]

@@ -161,6 +161,58 @@ def test_damaged_pack_is_refused_logged_and_written_anew(many, caplog, damage):
     assert all(f is not None for f in found)
 
 
+def test_many_zones_read_on_two_threads_each_checked(tmp_path):
+    # read_pack splits 4096 zones or more between two threads (its third step): every zone
+    # found whatever order it is asked in, and a stale or damaged record in either half is
+    # refused, the others given
+    n = 5000
+    names, files = [f"z{i}.example." for i in range(n)], []
+    for i in range(n):
+        zf = str(tmp_path / f"z{i}.zone")
+        write(zf, zone_text(i))
+        files.append(zf)
+    zones = [ZoneConfig(name, f) for name, f in zip(names, files)]
+    imgs = [_core.compile_zone(name, f) for name, f in zip(names, files)]
+    fps = keep_mod.fingerprints(zones, [(f,) for f in files])
+    pack = str(tmp_path / "zones.pack")
+    with open(pack, "wb") as f:
+        f.write(_core.pack_header())
+        f.flush()
+        _core.write_pack_records(f.fileno(), names, imgs, fps)
+    settings = keep_mod.settings_texts(zones)
+
+    def read(order):
+        res, got_fps, info = _core.read_pack(pack, [names[i] for i in order],
+                                             [settings[i] for i in order], [files[i] for i in order])
+        return dict(zip(order, res)), dict(zip(order, got_fps)), info
+
+    for order in (list(range(n)), list(reversed(range(n)))):
+        res, got_fps, info = read(order)
+        assert info["records"] == n and info["valid_end"] == info["size"]
+        for i in (0, 1, n // 2 - 1, n // 2, n - 1):
+            assert res[i].same_content(imgs[i]) and got_fps[i] == fps[i]
+        assert all(type(r) is not str for r in res.values())
+    stale, damaged = 10, n - 10          # one in each half
+    write(files[stale], zone_text(stale, addr="198.51.100.1"))
+    data = bytearray(open(pack, "rb").read())
+    def align16(x):
+        return (x + 15) // 16 * 16
+
+    rec = 16                           # the record of zone `damaged`: walk the lengths
+    for i in range(damaged):
+        nl, ml, il = (int.from_bytes(data[rec + k:rec + k + 4], "little") for k in (4, 8, 12))
+        rec += align16(align16(32 + nl + ml) + il)
+    assert bytes(data[rec + 32:rec + 32 + len(names[damaged])]) == names[damaged].encode()
+    data[rec + 32 + len(names[damaged]) + 3] ^= 0x01   # in its meta (the file name)
+    with open(pack, "wb") as f:
+        f.write(data)
+    res, _, info = read(list(range(n)))
+    assert info["valid_end"] == info["size"]
+    assert res[stale] == "stale" and res[damaged] == "checksum mismatch"
+    assert sum(type(r) is not str for r in res.values()) == n - 2
+    assert res[damaged + 1].same_content(imgs[damaged + 1])
+
+
 def test_a_record_of_another_zone_is_refused(many):
     zones, keep = many
     zs = compile_and_keep(zones, keep)

@@ -105,3 +105,14 @@ def test_the_fast_reader_takes_one_line_entries():
     cfg = config.parse(text, "/etc/robdns/robdns.yaml")
     assert [(z.name, z.file) for z in cfg.zones] == [("a.example.", "/z/a"),
                                                      ("b.example.", "/etc/robdns/z/b")]
+
+
+def test_a_name_written_as_its_key_is_one_string():
+    # the config keeps the name it read when that is the key already (lower case, final
+    # dot), not a copy beside a twin freed after the read (a hole per zone in the pools)
+    names, _, lowered, _, _, _ = _core.zone_lines(
+        '  - {name: "a.example.", file: "/a"}\n  - {name: B.example, file: "/b"}\n'
+        '  - {name: c.example, file: "/c"}\n', 0)
+    assert lowered == ["a.example.", "b.example.", "c.example."]
+    assert lowered[0] is names[0]
+    assert lowered[1] is not names[1] and lowered[2] is not names[2]

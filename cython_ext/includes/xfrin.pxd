@@ -58,3 +58,25 @@ cdef extern from "zone/xfrin_recv.h" nogil:
 
     int rd_xfrin_receive(rd_xfrin *x, rd_xfrin_recv *r)
     uint64_t rd_xfrin_now_ns()
+
+cdef extern from "zone/xfrin_query.h" nogil:
+    enum:
+        RD_XFRIN_SOA_OK
+        RD_XFRIN_SOA_BAD
+        RD_XFRIN_SOA_TC
+        RD_XFRIN_SOA_NOT_OURS
+
+    ctypedef struct rd_xfrin_soa:
+        uint32_t serial
+        int has_expire
+        uint32_t expire
+        uint8_t rcode
+        uint16_t tsig_error
+        char err[200]
+
+    size_t rd_xfrin_query(uint8_t *out, size_t cap, const uint8_t *origin, uint16_t qtype,
+                          uint16_t id, uint32_t serial, const rd_tsig_key *key, uint64_t now,
+                          uint8_t *mac, uint16_t *mac_len)
+    int rd_xfrin_soa_answer(const uint8_t *m, size_t len, const uint8_t *origin, uint16_t id,
+                            const rd_tsig_key *key, const uint8_t *request_mac,
+                            uint16_t request_mac_len, uint64_t now, rd_xfrin_soa *out)

@@ -2,30 +2,22 @@
 truncated) and the zone transfer over TCP (RFC 5936, RFC 1995), every message checked
 against the TSIG key when one is configured (RFC 8945), within a time and a size limit.
 
-The transfer itself (the TCP reads, the framing, every record and every message's TSIG)
-is read by robdns._core.XfrIn.receive in C without the GIL; this module connects, sends
-the request and builds the SOA query with dnspython.
+The messages are built, signed and checked in C (zone/xfrin_query.c: the SOA query, its
+answer and the transfer request; zone/xfrin_recv.c: the whole transfer, read by
+robdns._core.XfrIn.receive without the GIL); this module only moves the bytes.  No DNS
+library is imported on the secondary's path (dnspython alone would add 1.7 MB to a
+daemon's peak).
 """
 
 import asyncio
 import dataclasses
+import os
 import socket
 import struct
 import time
 
-import dns.edns
-import dns.exception
-import dns.flags
-import dns.message
-import dns.name
-import dns.rcode
-import dns.rdatatype
-import dns.rrset
-import dns.tsig
-
 from robdns.errors import TransferError
 
-EDNS_EXPIRE = 9                   # RFC 7314
 SOA_TIMEOUT = 3.0                 # seconds for one SOA query
 
 
@@ -35,73 +27,100 @@ class SoaAnswer:
     expire: object = None         # the primary's EDNS EXPIRE (RFC 7314), seconds, or None
 
 
-def tsig_key(key):
-    """A robdns.config.TsigKey as dnspython's key object."""
-    if key is None:
-        return None
-    return dns.tsig.Key(key.name, key.secret, key.algorithm)
+def _message_id():
+    # RFC 5452 9.2: an unpredictable ID
+    return int.from_bytes(os.urandom(2), "big")
 
 
-def _expire_option():
-    # RFC 7314 2: in a query the option is empty
-    return dns.edns.GenericOption(EDNS_EXPIRE, b"")
+class _SoaOverUdp(asyncio.DatagramProtocol):
+    """Waits for the answer to one SOA query on a connected UDP socket: datagrams that
+    answer another query (ID, question) are ignored (RFC 5452 9.1)."""
+
+    def __init__(self, check):
+        self.check = check
+        self.done = asyncio.get_running_loop().create_future()
+
+    def datagram_received(self, data, addr):
+        if self.done.done():
+            return
+        try:
+            what = self.check(data)
+        except TransferError as e:
+            self.done.set_exception(e)
+            return
+        if what[0] != "not ours":
+            self.done.set_result(what)
+
+    def error_received(self, exc):
+        # ICMP unreachable on the connected socket: nobody listens there
+        if not self.done.done():
+            self.done.set_exception(TransferError(f"SOA query: no answer ({exc.strerror or exc})"))
 
 
-def _read_expire(msg):
-    for opt in msg.options:
-        if opt.otype == EDNS_EXPIRE:
-            data = opt.to_wire() if hasattr(opt, "to_wire") else b""
-            if len(data) == 4:
-                return struct.unpack("!I", data)[0]
-    return None
+async def _soa_over_tcp(host, port, wire, check):
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        writer.write(struct.pack("!H", len(wire)) + wire)
+        await writer.drain()
+        n = struct.unpack("!H", await reader.readexactly(2))[0]
+        what = check(await reader.readexactly(n))
+    finally:
+        writer.close()
+    if what[0] != "ok":
+        raise TransferError("SOA query: the answer over TCP does not answer the query")
+    return what
 
 
 async def soa_query(remote, zone, key=None, timeout=SOA_TIMEOUT):
-    """The primary's SOA serial of `zone` (RFC 1034 4.3.5: the refresh check).  Raises
-    TransferError when it does not answer with an authoritative SOA."""
-    import dns.asyncquery
-    q = dns.message.make_query(zone, dns.rdatatype.SOA, use_edns=0, options=[_expire_option()])
-    q.flags &= ~dns.flags.RD
-    k = tsig_key(key)
-    if k is not None:
-        q.use_tsig({k.name: k}, keyname=k.name)
+    """The primary's SOA serial of `zone` (RFC 1034 4.3.5: the refresh check), asked over
+    UDP and again over TCP when the answer is truncated.  Raises TransferError when it
+    does not answer with an authoritative SOA (signed with `key` when one is given)."""
+    from robdns import _core
+    qid = _message_id()
+    wire, mac = _core.xfr_query(zone, "SOA", qid, 0, key)
+
+    def check(message):
+        return _core.soa_answer(message, zone, qid, key, mac)
+
+    loop = asyncio.get_running_loop()
     host, port = remote.address.host, remote.address.port
+    transport = None
     try:
-        r = await dns.asyncquery.udp(q, host, port=port, timeout=timeout)
-        if r.flags & dns.flags.TC:
-            r = await dns.asyncquery.tcp(q, host, port=port, timeout=timeout)
-    except dns.exception.Timeout:
+        async with asyncio.timeout(timeout):
+            transport, proto = await loop.create_datagram_endpoint(
+                lambda: _SoaOverUdp(check), remote_addr=(host, port))
+            transport.sendto(wire)
+            what = await proto.done
+            if what[0] == "tc":
+                what = await _soa_over_tcp(host, port, wire, check)
+    except TimeoutError:
         raise TransferError("SOA query: no answer") from None
-    except dns.tsig.PeerError as e:
-        raise TransferError(f"SOA query: TSIG error from the primary: {e}") from None
-    except dns.exception.DNSException as e:
-        raise TransferError(f"SOA query: {e}") from None
-    if k is not None and not r.had_tsig:
-        raise TransferError("SOA query: the answer is not signed")
-    if r.rcode() != dns.rcode.NOERROR:
-        raise TransferError(f"SOA query: the primary answered {dns.rcode.to_text(r.rcode())}",
-                            rcode=r.rcode())
-    if not r.flags & dns.flags.AA:
-        raise TransferError("SOA query: the answer is not authoritative")
-    name = dns.name.from_text(zone)
-    for rrset in r.answer:
-        if rrset.name == name and rrset.rdtype == dns.rdatatype.SOA and len(rrset):
-            return SoaAnswer(rrset[0].serial, _read_expire(r))
-    raise TransferError("SOA query: no SOA in the answer")
+    except (OSError, asyncio.IncompleteReadError) as e:
+        raise TransferError(f"SOA query: {getattr(e, 'strerror', None) or e}") from None
+    finally:
+        if transport is not None:
+            transport.close()
+    return SoaAnswer(what[1], what[2])
+
+
+def _literal_family(host):
+    """AF_INET or AF_INET6 when `host` is an address literal, else None."""
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            socket.inet_pton(family, host)
+            return family
+        except (OSError, ValueError):
+            pass
+    return None
 
 
 def transfer_request(zone, qtype, serial=0, key=None):
     """(wire, message id, request MAC) of an AXFR or IXFR request; an IXFR carries the
     serial we have as an SOA in the authority section (RFC 1995 3)."""
-    q = dns.message.make_query(zone, qtype, use_edns=0, options=[_expire_option()])
-    q.flags &= ~dns.flags.RD
-    if qtype == "IXFR":
-        q.authority.append(dns.rrset.from_text(zone, 0, "IN", "SOA", f". . {serial} 0 0 0 0"))
-    k = tsig_key(key)
-    if k is not None:
-        q.use_tsig({k.name: k}, keyname=k.name)
-    wire = q.to_wire()
-    return wire, q.id, (q.mac if k is not None else None)
+    from robdns import _core
+    qid = _message_id()
+    wire, mac = _core.xfr_query(zone, qtype, qid, serial, key)
+    return wire, qid, (mac if key is not None else None)
 
 
 async def transfer(remote, zone, qtype, serial=0, key=None, timeout=300.0, max_size=1 << 30):
@@ -121,9 +140,14 @@ async def transfer(remote, zone, qtype, serial=0, key=None, timeout=300.0, max_s
     host, port = remote.address.host, remote.address.port
     sock = None
     try:
-        infos = await asyncio.wait_for(loop.getaddrinfo(host, port, type=socket.SOCK_STREAM),
-                                       max(0.0, deadline - time.monotonic()))
-        family, type_, proto, _, addr = infos[0]
+        family = _literal_family(host)
+        if family is not None:
+            # an address as configured: no resolver (nor its idna codec import)
+            addr, type_, proto = (host, port), socket.SOCK_STREAM, 0
+        else:
+            infos = await asyncio.wait_for(loop.getaddrinfo(host, port, type=socket.SOCK_STREAM),
+                                           max(0.0, deadline - time.monotonic()))
+            family, type_, proto, _, addr = infos[0]
         sock = socket.socket(family, type_, proto)
         sock.setblocking(False)
         await asyncio.wait_for(loop.sock_connect(sock, addr), max(0.0, deadline - time.monotonic()))

@@ -22,19 +22,15 @@ def timers_path(z):
 def zone_lines(img):
     """The image's records as master-file lines (RFC 1035 5), the apex (SOA first) then
     every other node, walked node by node: a large zone is never held whole as text.  The
-    common types are formatted here (a million records in seconds); the others by
-    dnspython."""
+    common types and plain names are formatted here (a million records in seconds); the
+    others by dnspython, imported only then (the secondary's path does without it)."""
     import re
     import socket
     import struct
 
-    import dns.name
-    import dns.rdata
-    import dns.rdataclass
-    import dns.rdatatype
     from robdns import _core
 
-    types = {}
+    types = dict(_TYPE_NAMES)
     plain = re.compile(rb"[A-Za-z0-9_*-]*\Z").match
 
     def name(wire):
@@ -42,6 +38,7 @@ def zone_lines(img):
         while wire[i]:
             label = wire[i + 1:i + 1 + wire[i]]
             if not plain(label):                   # needs escapes (RFC 1035 5.1)
+                import dns.name
                 return dns.name.from_wire(wire, 0)[0].to_text()
             labels.append(label.decode())
             i += 1 + wire[i]
@@ -60,14 +57,20 @@ def zone_lines(img):
                 text = name(rdata)
             elif rtype == 15 and len(rdata) > 2:              # MX
                 text = f"{struct.unpack_from('!H', rdata)[0]} {name(rdata[2:])}"
+            elif rtype == 33 and len(rdata) > 6 and _name_end(rdata, 6) == len(rdata):
+                # SRV (RFC 2782): priority, weight, port, target
+                text = "{} {} {} ".format(*struct.unpack_from("!3H", rdata)) + name(rdata[6:])
             elif rtype == 6 and (soa := _soa_text(rdata, name)) is not None:
                 text = soa
             elif rtype == 16 and (txt := _txt_text(rdata)) is not None:
                 text = txt
             else:
+                import dns.rdata
+                import dns.rdataclass
                 text = dns.rdata.from_wire(dns.rdataclass.IN, rtype, rdata, 0, len(rdata)).to_text()
             tname = types.get(rtype)
             if tname is None:
+                import dns.rdatatype
                 tname = types[rtype] = dns.rdatatype.to_text(rtype)
             yield f"{owner_text} {ttl} IN {tname} {text}\n"
 
@@ -78,6 +81,11 @@ def zone_lines(img):
     for n in range(img.node_count):
         if n != apex:
             yield from lines(_core.image_node_records(img, n))
+
+
+# The mnemonics of the types formatted above (RFC 1035 3.2.2, RFC 3596, RFC 2782, RFC 6672)
+_TYPE_NAMES = {1: "A", 2: "NS", 5: "CNAME", 6: "SOA", 12: "PTR", 15: "MX", 16: "TXT",
+               28: "AAAA", 33: "SRV", 39: "DNAME"}
 
 
 def _name_end(wire, i):

@@ -274,8 +274,9 @@ static size_t write_rr(uint8_t *m, size_t len, size_t cap, const uint8_t *key, c
     return (size_t)(p - m);
 }
 
-size_t rd_tsig_sign(rd_tsig_ctx *ctx, uint8_t *m, size_t len, size_t cap, uint16_t error,
-                    uint64_t now)
+/* A response chains from the prior MAC (RFC 8945 4.3.1); a request has none (4.3.3). */
+static size_t sign(rd_tsig_ctx *ctx, uint8_t *m, size_t len, size_t cap, uint16_t error,
+                   uint64_t now, int request)
 {
     const rd_tsig_key *k = ctx->key;
     if (!k || len < 12) return 0;
@@ -293,7 +294,7 @@ size_t rd_tsig_sign(rd_tsig_ctx *ctx, uint8_t *m, size_t len, size_t cap, uint16
     int later = ctx->nsigned > 0;
     hm h;
     if (hm_init(&h, k, alg) < 0) return 0;
-    prior_mac(&h, ctx->prior, ctx->prior_len);
+    if (!request) prior_mac(&h, ctx->prior, ctx->prior_len);
     uint16_t id = rd_get16(m);
     mac_message(&h, m, len, id, 0);
     mac_variables(&h, k->name, algs[alg].wire, t, RD_TSIG_FUDGE, error, other, other_len,
@@ -309,6 +310,17 @@ size_t rd_tsig_sign(rd_tsig_ctx *ctx, uint8_t *m, size_t len, size_t cap, uint16
         ctx->nsigned++;
     }
     return out;
+}
+
+size_t rd_tsig_sign(rd_tsig_ctx *ctx, uint8_t *m, size_t len, size_t cap, uint16_t error,
+                    uint64_t now)
+{
+    return sign(ctx, m, len, cap, error, now, 0);
+}
+
+size_t rd_tsig_sign_request(rd_tsig_ctx *ctx, uint8_t *m, size_t len, size_t cap, uint64_t now)
+{
+    return sign(ctx, m, len, cap, 0, now, 1);
 }
 
 size_t rd_tsig_append_unsigned(uint8_t *m, size_t len, size_t cap, const rd_tsig_rr *rr,

@@ -99,6 +99,12 @@ size_t rd_tsig_room(const rd_tsig_key *key);
 size_t rd_tsig_sign(rd_tsig_ctx *ctx, uint8_t *m, size_t len, size_t cap, uint16_t error,
                     uint64_t now);
 
+/* Sign the request m[0..len) we send (a SOA query, a transfer request: RFC 8945 4.3.3,
+ * no prior MAC) with ctx->key, ctx zeroed but for the key.  ctx->prior then holds the
+ * request's MAC, which the response chains from (rd_tsig_verify_response, rd_tsig_rx).
+ * Returns the new length, or 0 when it does not fit. */
+size_t rd_tsig_sign_request(rd_tsig_ctx *ctx, uint8_t *m, size_t len, size_t cap, uint64_t now);
+
 /* Append the unsigned TSIG record of a BADKEY or BADSIG answer (RFC 8945 5.3.2: key and
  * algorithm names of the request, empty MAC).  Returns the new length, or 0. */
 size_t rd_tsig_append_unsigned(uint8_t *m, size_t len, size_t cap, const rd_tsig_rr *rr,

@@ -62,7 +62,7 @@ void rd_ctx_start(rd_ctx *c, const rd_db *db, const uint8_t *q, size_t qlen, uin
     c->ncomp = c->ncomp_question = c->naddl_seen = 0;
     c->tsig_key = NULL;
     c->client = t ? t->client : NULL; c->client_len = t && t->client ? t->client_len : 0;
-    c->cookie_k = NULL;          /* the caller's, made ready by rd_cookie_begin */
+    c->cookie_k = NULL;          /* a batch's, or made ready in rd_ctx_answer (rd_cookie_begin) */
 
     if (stats) {
         stats->queries++;
@@ -139,8 +139,13 @@ size_t rd_ctx_answer(rd_ctx *c)
     /* DNS Cookies (RFC 7873 5.2): the cookie to send back, and whether `require` holds
      * this query to the minimal answer. */
     int cookie_minimal = 0;
-    if (db && db->opt.cookies && rc != RD_RCODE_FORMERR)
+    if (db && db->opt.cookies && rc != RD_RCODE_FORMERR) {
+        /* A batch made its cache ready once (rd_answer_batch); a single query (rd_answer:
+         * XDP, tests) has it made ready here, for itself alone, so that the clock read
+         * and the snapshot check stay off every query without cookies. */
+        if (!c->cookie_k) c->cookie_k = rd_cookie_begin(db, t);
         cookie_minimal = rd_cookie_answer(c, rc);
+    }
     size_t optroom = c->has_edns ? rd_opt_room(c) : 0;
     /* A signed query (RFC 8945 5.2): verified before anything else; answered signed. */
     rd_tsig_ctx tsig;
@@ -209,25 +214,9 @@ finish:;
     return n;
 }
 
-/* One query with the worker's cookie cache: the cache made ready for it alone (the
- * clock read, the snapshot compared), as a batch does once.  Apart from rd_answer so that
- * a query without cookies pays nothing for it. */
-static __attribute__((noinline)) size_t answer_cookies(const rd_db *db, const uint8_t *q,
-                                                       size_t qlen, uint8_t *resp, size_t respcap,
-                                                       const rd_transport *t, rd_stats *stats)
-{
-    rd_ctx c;
-    rd_cookie_cache *k = rd_cookie_begin(db, t);
-    rd_ctx_start(&c, db, q, qlen, resp, respcap, t, stats);
-    c.cookie_k = k;
-    return rd_ctx_answer(&c);
-}
-
 size_t rd_answer(const rd_db *db, const uint8_t *q, size_t qlen,
                  uint8_t *resp, size_t respcap, const rd_transport *t, rd_stats *stats)
 {
-    if (t && t->cookie_cache && db && db->opt.cookies)
-        return answer_cookies(db, q, qlen, resp, respcap, t, stats);
     rd_ctx c;
     rd_ctx_start(&c, db, q, qlen, resp, respcap, t, stats);
     return rd_ctx_answer(&c);

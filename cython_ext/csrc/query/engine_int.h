@@ -89,7 +89,8 @@ typedef struct rd_ctx {
     const uint8_t *client;      /* the client's address, client_len 4 or 16 (0: unknown) */
     uint8_t client_len;
     rd_cookie_cache *cookie_k;  /* the worker's cookie cache made ready for this batch
-                                   (rd_cookie_begin), NULL: none or cookies off */
+                                   (rd_cookie_begin), NULL: none, cookies off, or a single
+                                   query whose cookie step has not run yet */
     /* ---- written before being read */
     const struct zfast_blob *fast_blob;   /* when fast_known: the answer, NULL: general path */
     int prc;                    /* rd_parse_query's result: an rcode, -1 = send nothing */
@@ -211,8 +212,13 @@ size_t rd_ctx_answer(rd_ctx *c);
 
 /* engine_fast.c: the zone of the query name and the name's answer-table hash, found once
  * per query: the most specific hosted zone (RFC 1034 4.3.2 step 2), except that DS is
- * answered by the zone above the name when one is hosted (RFC 4035 3.1.4.1). */
-void rd_ctx_zone(rd_ctx *c);
+ * answered by the zone above the name when one is hosted (RFC 4035 3.1.4.1).  Several
+ * steps ask for it: after the first, the question costs one test, inline. */
+void rd_ctx_zone_find(rd_ctx *c);
+static inline void rd_ctx_zone(rd_ctx *c)
+{
+    if (!c->zone_done) rd_ctx_zone_find(c);
+}
 
 /* engine_fast.c: answer from the zone's precomputed answers when one applies and fits
  * `limit` (the size limit minus the OPT room); 1 when answered, 0: take the general path. */
@@ -260,10 +266,10 @@ static inline uint64_t rd_ld64(const uint8_t *p)
  * or the same one reloaded: its cookies verify anew). */
 void rd_cookie_flush(rd_cookie_cache *k, uint64_t generation);
 
-/* Once per batch (rd_answer_batch) or per single query (rd_answer), before any query of
- * it is answered: the cache each query's context takes (cookie_k), NULL when there is
- * none or cookies are off.  What the hit check needs of the snapshot and the clock is
- * read here, not per query. */
+/* Once per batch (rd_answer_batch), before any query of it is answered, or in a single
+ * query's cookie step (rd_ctx_answer, cookies on only): the cache each query's context
+ * takes (cookie_k), NULL when there is none or cookies are off.  What the hit check needs
+ * of the snapshot and the clock is read here, not per query of a batch. */
 static inline rd_cookie_cache *rd_cookie_begin(const rd_db *db, const rd_transport *t)
 {
     rd_cookie_cache *k;
