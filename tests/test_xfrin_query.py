@@ -298,11 +298,21 @@ def test_soa_query_nobody_listening():
         asyncio.run(client.soa_query(remote, ORIGIN, KEY, timeout=2.0))
 
 
-def test_secondary_client_imports_no_dns_library():
+def test_secondary_client_imports_no_dns_library(tmp_path):
+    # the secondary's modules, its query, and the kept copy's text of a zone of the common
+    # types (a genzone zone's; the image read as a start reads its kept copy) import no
+    # dnspython
     import subprocess
     import sys
+    zone = ('@ 60 SOA ns1 hostmaster 1 2 3 4 5\n@ 60 NS ns1\n@ 60 MX 10 mx\n'
+            '@ 60 TXT "v=spf1 -all"\nns1 60 A 192.0.2.1\nns1 60 AAAA 2001:db8::1\n'
+            'www 60 CNAME ns1\n_sip._tcp 60 SRV 0 5 5060 ns1\n*.w 60 A 192.0.2.2\n')
+    path = str(tmp_path / "zone.img")
+    _core.compile_zone_text(ORIGIN, zone).save(path)
     code = ("import sys; from robdns.secondary import client, refresh, flush, notify, expire; "
             "from robdns import _core; _core.xfr_query('example.net.', 'IXFR', 1, 2, None); "
+            f"img = _core.ZoneImage.load({path!r}); "
+            "assert len(''.join(flush.zone_lines(img)).splitlines()) == 9; "
             "print(sorted(m for m in sys.modules if m == 'dns' or m.startswith('dns.')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout

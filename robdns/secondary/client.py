@@ -103,6 +103,17 @@ async def soa_query(remote, zone, key=None, timeout=SOA_TIMEOUT):
     return SoaAnswer(what[1], what[2])
 
 
+def _literal_family(host):
+    """AF_INET or AF_INET6 when `host` is an address literal, else None."""
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            socket.inet_pton(family, host)
+            return family
+        except (OSError, ValueError):
+            pass
+    return None
+
+
 def transfer_request(zone, qtype, serial=0, key=None):
     """(wire, message id, request MAC) of an AXFR or IXFR request; an IXFR carries the
     serial we have as an SOA in the authority section (RFC 1995 3)."""
@@ -129,9 +140,14 @@ async def transfer(remote, zone, qtype, serial=0, key=None, timeout=300.0, max_s
     host, port = remote.address.host, remote.address.port
     sock = None
     try:
-        infos = await asyncio.wait_for(loop.getaddrinfo(host, port, type=socket.SOCK_STREAM),
-                                       max(0.0, deadline - time.monotonic()))
-        family, type_, proto, _, addr = infos[0]
+        family = _literal_family(host)
+        if family is not None:
+            # an address as configured: no resolver (nor its idna codec import)
+            addr, type_, proto = (host, port), socket.SOCK_STREAM, 0
+        else:
+            infos = await asyncio.wait_for(loop.getaddrinfo(host, port, type=socket.SOCK_STREAM),
+                                           max(0.0, deadline - time.monotonic()))
+            family, type_, proto, _, addr = infos[0]
         sock = socket.socket(family, type_, proto)
         sock.setblocking(False)
         await asyncio.wait_for(loop.sock_connect(sock, addr), max(0.0, deadline - time.monotonic()))

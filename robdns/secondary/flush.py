@@ -57,6 +57,9 @@ def zone_lines(img):
                 text = name(rdata)
             elif rtype == 15 and len(rdata) > 2:              # MX
                 text = f"{struct.unpack_from('!H', rdata)[0]} {name(rdata[2:])}"
+            elif rtype == 33 and len(rdata) > 6 and _name_end(rdata, 6) == len(rdata):
+                # SRV (RFC 2782): priority, weight, port, target
+                text = "{} {} {} ".format(*struct.unpack_from("!3H", rdata)) + name(rdata[6:])
             elif rtype == 6 and (soa := _soa_text(rdata, name)) is not None:
                 text = soa
             elif rtype == 16 and (txt := _txt_text(rdata)) is not None:
@@ -80,9 +83,9 @@ def zone_lines(img):
             yield from lines(_core.image_node_records(img, n))
 
 
-# The mnemonics of the types formatted above (RFC 1035 3.2.2, RFC 3596, RFC 6672)
+# The mnemonics of the types formatted above (RFC 1035 3.2.2, RFC 3596, RFC 2782, RFC 6672)
 _TYPE_NAMES = {1: "A", 2: "NS", 5: "CNAME", 6: "SOA", 12: "PTR", 15: "MX", 16: "TXT",
-               28: "AAAA", 39: "DNAME"}
+               28: "AAAA", 33: "SRV", 39: "DNAME"}
 
 
 def _name_end(wire, i):
