@@ -384,6 +384,20 @@ def engine_spread(zdir, names, seconds, rounds):
     return out
 
 
+def write_config(tmp, zdir, names):
+    """The config of an in-process robdns (no socket opened) with the zones `names`, its
+    storage in tmp; returns its path."""
+    conf = os.path.join(tmp, "robdns.yaml")
+    with open(conf, "w") as f:
+        f.write(f'server:\n  listen: ["127.0.0.1@53535"]\n  workers: 1\n  storage: "{tmp}/storage"\n'
+                "log:\n  level: warning\nzones:\n")
+        for n in names:
+            f.write(f'  - {{name: "{n}", file: "{zdir}/{n}zone"}}\n')
+    old = time.time() - 60          # written a while ago, as a served config is (config.Cache)
+    os.utime(conf, (old, old))
+    return conf
+
+
 class _NoKeeper:
     def submit(self, *args):
         pass
@@ -397,6 +411,7 @@ def reload_phases(zdir, names, rounds, watch=True):
     here, so no grace period to wait) and the rest.  Median ms of `rounds` reloads, each
     after a new write of the middle zone's file.  watch=False: without inotify (the
     stat pass of every zone file, as on a filesystem zonewatch does not trust)."""
+    import dataclasses
     import statistics
     import tempfile
     sys.path.insert(0, servers.REPO)
@@ -406,17 +421,13 @@ def reload_phases(zdir, names, rounds, watch=True):
     if not watch:
         zonewatch.Watch.open = classmethod(lambda cls, dirs: None)
     tmp = tempfile.mkdtemp(prefix="mzreload-")
-    conf = os.path.join(tmp, "robdns.yaml")
-    with open(conf, "w") as f:
-        f.write(f'server:\n  listen: ["127.0.0.1@53535"]\n  workers: 1\n  storage: "{tmp}/storage"\n'
-                "log:\n  level: warning\nzones:\n")
-        for n in names:
-            f.write(f'  - {{name: "{n}", file: "{zdir}/{n}zone"}}\n')
-    cfg = config.load(conf)
+    conf = write_config(tmp, zdir, names)
+    cache = config.Cache()              # as robdns.daemon.run starts: one parse, kept
+    cfg = dataclasses.replace(cache.load(conf), path=conf)
     d = daemon.Daemon(cfg)
+    d.config_cache = cache
     d.keep = Keep(cfg.storage)
     d.keep.prepare()
-    d.config_cache.load(conf)
     d.load(cfg)
     d.keeper.shutdown(wait=True)
     spent = {}

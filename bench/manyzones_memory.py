@@ -121,12 +121,7 @@ def main():
     zdir, names = manyzones_bench.generate(args.zones)
     tmp = tempfile.mkdtemp(prefix="mzmem-")
     try:
-        conf = os.path.join(tmp, "robdns.yaml")
-        with open(conf, "w") as f:
-            f.write(f'server:\n  listen: ["127.0.0.1@53535"]\n  workers: 1\n  storage: "{tmp}/storage"\n'
-                    "log:\n  level: warning\nzones:\n")
-            for n in names:
-                f.write(f'  - {{name: "{n}", file: "{zdir}/{n}zone"}}\n')
+        conf = manyzones_bench.write_config(tmp, zdir, names)
         del names                     # the daemon holds no such list: 7.6 MB of 100,000 strings
         cfg = config.load(conf)
         gc.collect()

@@ -74,8 +74,9 @@ static void pf_zone_known(pf_state *s, uint8_t next_fast)
     }
 }
 
-static void pf_start(const rd_db *db, rd_batch_item *it, const rd_transport *t, rd_stats *stats,
-                     rd_cookie_cache *cookies, pf_state *s)
+static inline __attribute__((always_inline)) void pf_start(const rd_db *db, rd_batch_item *it,
+                                                           const rd_transport *t, rd_stats *stats,
+                                                           rd_cookie_cache *cookies, pf_state *s)
 {
     rd_ctx_start(&s->c, db, it->q, it->qlen, it->resp, it->respcap, t, stats);
     s->c.cookie_k = cookies;
@@ -89,7 +90,8 @@ static void pf_start(const rd_db *db, rd_batch_item *it, const rd_transport *t, 
     if (s->c.prc != RD_RCODE_NOERROR || !db || (s->c.qclass != RD_C_IN && s->c.qclass != RD_C_ANY))
         return;
     rd_ctx *c = &s->c;
-    if (rd_zonetab_guess_start(db->ztab, c->lname, c->loff, c->nlabels,
+    if (rd_zonetab_hashed(db->ztab) &&
+        rd_zonetab_guess_start(db->ztab, c->lname, c->loff, c->nlabels,
                                c->qtype == RD_T_DS && c->nlabels > 0, &s->guess)) {
         c->fhash = zfast_hash(c->lname, c->qname_wlen);   /* as rd_ctx_zone */
         s->step = PF_GUESS;
@@ -189,7 +191,7 @@ static void pf_blob(pf_state *s)
     c->fast_blob = (const zfast_blob *)(base + b);
 }
 
-static void pf_step(pf_state *s)
+static inline __attribute__((always_inline)) void pf_step(pf_state *s)
 {
     switch (s->step) {
     case PF_DONE: return;
@@ -204,20 +206,47 @@ static void pf_step(pf_state *s)
     }
 }
 
+/* Round i of the pipeline: the query leaving it answered (its context is the slot query
+ * i takes), query i started, and the step of each query pf_after[k] rounds in.  `full`:
+ * every query of the ring is in flight (PF_DEPTH <= i < n), so none of the bounds need
+ * checking; a constant where it is inlined, so that the rounds of a long batch cost only
+ * their steps (issue 14: the pipeline must cost less than it saves when all is in cache). */
+static inline __attribute__((always_inline)) void pf_round(const rd_db *db, rd_batch_item *items,
+                                                           size_t n, size_t i, int full,
+                                                           const rd_transport *t, rd_stats *stats,
+                                                           rd_cookie_cache *cookies,
+                                                           pf_state *ring)
+{
+    _Static_assert((PF_DEPTH & (PF_DEPTH - 1)) == 0 && PF_DEPTH > 7,
+                   "the ring is indexed by a mask and holds every step's query");
+    if (full || i >= PF_DEPTH)
+        items[i - PF_DEPTH].resplen = rd_ctx_answer(&ring[i % PF_DEPTH].c);
+    if (full || i < n) pf_start(db, &items[i], t, stats, cookies, &ring[i % PF_DEPTH]);
+#pragma GCC unroll 4
+    for (int k = 0; k < PF_STEPS; k++)
+        if (full || (i >= (size_t)pf_after[k] && i - pf_after[k] < n))
+            pf_step(&ring[(i - pf_after[k]) % PF_DEPTH]);
+}
+
+/* A round while the ring fills or drains: a few per batch, kept out of line. */
+static __attribute__((noinline)) void pf_round_edge(const rd_db *db, rd_batch_item *items,
+                                                     size_t n, size_t i, const rd_transport *t,
+                                                     rd_stats *stats, rd_cookie_cache *cookies,
+                                                     pf_state *ring)
+{
+    pf_round(db, items, n, i, 0, t, stats, cookies, ring);
+}
+
 void rd_answer_batch(const rd_db *db, rd_batch_item *items, size_t n,
                      const rd_transport *t, rd_stats *stats)
 {
     pf_state ring[PF_DEPTH];
     rd_cookie_cache *cookies = rd_cookie_begin(db, t);   /* its clock and snapshot: once */
-    for (size_t i = 0; i < n + PF_DEPTH; i++) {
-        /* the query leaving the pipeline first: its context is the slot query i takes */
-        if (i >= PF_DEPTH) {
-            rd_batch_item *it = &items[i - PF_DEPTH];
-            it->resplen = rd_ctx_answer(&ring[i % PF_DEPTH].c);
-        }
-        if (i < n) pf_start(db, &items[i], t, stats, cookies, &ring[i % PF_DEPTH]);
-        for (int k = 0; k < PF_STEPS; k++)
-            if (i >= (size_t)pf_after[k] && i - pf_after[k] < n)
-                pf_step(&ring[(i - pf_after[k]) % PF_DEPTH]);
-    }
+    size_t i = 0;
+    for (; i < PF_DEPTH && i < n + PF_DEPTH; i++)        /* filling */
+        pf_round_edge(db, items, n, i, t, stats, cookies, ring);
+    for (; i < n; i++)                                   /* full */
+        pf_round(db, items, n, i, 1, t, stats, cookies, ring);
+    for (; i < n + PF_DEPTH; i++)                        /* draining */
+        pf_round_edge(db, items, n, i, t, stats, cookies, ring);
 }

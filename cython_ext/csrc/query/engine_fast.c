@@ -3,15 +3,42 @@
 #include "zone/zimg_format.h"
 #include "zone/zimg_dnssec.h"
 
-void rd_ctx_zone(rd_ctx *c)
+/* Many zones (issue 14): the batch pipeline's steps (engine_batch.c) in a row.  The first
+ * zone-table slot whose hash matches holds the zone's image and answer table, so the apex
+ * (to confirm), the answer slot, the header line the answer reads and the per-zone
+ * entries arrive side by side, not one after the other through zones[i].  1 when found
+ * (c->zone set, NULL: no zone), 0: rd_zonetab_find decides. */
+static __attribute__((noinline)) int zone_guess(rd_ctx *c, const rd_db *db, int parent_first)
 {
-    if (c->zone_done) return;
+    rd_zonetab_guess g;
+    if (!rd_zonetab_guess_start(db->ztab, c->lname, c->loff, c->nlabels, parent_first, &g))
+        return 0;
+    int k;
+    const rd_zonetab_slot *s = rd_zonetab_guess_slot(db->ztab, &g, &k);
+    if (!s) return 1;                       /* no apex of any suffix's hash: no zone */
+    if (s->fast_off)
+        __builtin_prefetch((const uint8_t *)s->zone + s->fast_off +
+                           (c->fhash & s->fast_mask) * sizeof(zfast_slot));
+    else
+        __builtin_prefetch(s->zone);        /* the general lookup starts from the header */
+    __builtin_prefetch(&s->zone->fast_off);
+    if (db->zone_flags) __builtin_prefetch(&db->zone_flags[s->index]);
+    if (db->zone_slot) __builtin_prefetch(&db->zone_slot[s->index]);
+    if (!rd_zonetab_slot_matches(s, c->lname, c->loff, c->nlabels, k)) return 0;
+    c->zone_index = s->index;
+    c->zone = s->zone;
+    return 1;
+}
+
+void rd_ctx_zone_find(rd_ctx *c)
+{
     c->zone_done = 1;
     c->fhash = zfast_hash(c->lname, c->qname_wlen);
     const rd_db *db = c->db;
     if (!db) return;
-    uint32_t i = rd_zonetab_find(db->ztab, c->lname, c->loff, c->nlabels,
-                                 c->qtype == RD_T_DS && c->nlabels > 0);
+    int parent_first = c->qtype == RD_T_DS && c->nlabels > 0;
+    if (rd_zonetab_hashed(db->ztab) && zone_guess(c, db, parent_first)) return;
+    uint32_t i = rd_zonetab_find(db->ztab, c->lname, c->loff, c->nlabels, parent_first);
     c->zone_index = i;
     c->zone = i == RD_NONE ? NULL : db->zones[i];
 }

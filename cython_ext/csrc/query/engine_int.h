@@ -212,8 +212,13 @@ size_t rd_ctx_answer(rd_ctx *c);
 
 /* engine_fast.c: the zone of the query name and the name's answer-table hash, found once
  * per query: the most specific hosted zone (RFC 1034 4.3.2 step 2), except that DS is
- * answered by the zone above the name when one is hosted (RFC 4035 3.1.4.1). */
-void rd_ctx_zone(rd_ctx *c);
+ * answered by the zone above the name when one is hosted (RFC 4035 3.1.4.1).  Several
+ * steps ask for it: after the first, the question costs one test, inline. */
+void rd_ctx_zone_find(rd_ctx *c);
+static inline void rd_ctx_zone(rd_ctx *c)
+{
+    if (!c->zone_done) rd_ctx_zone_find(c);
+}
 
 /* engine_fast.c: answer from the zone's precomputed answers when one applies and fits
  * `limit` (the size limit minus the OPT room); 1 when answered, 0: take the general path. */

@@ -26,7 +26,6 @@ static uint32_t probe(const rd_zonetab *t, uint32_t h, const uint8_t *suffix, si
          * needs and the first line never holds */
         __builtin_prefetch(s->zone);
         __builtin_prefetch(&s->zone->fast_off);
-        __builtin_prefetch(&t->zones[s->index]);   /* rd_ctx_zone reads it next */
         const uint8_t *o = s->origin;
         if (rd_name_len(o) == slen && memcmp(o, suffix, slen) == 0) return s->index;
     }
@@ -148,7 +147,7 @@ int rd_zonetab_guess_start(const rd_zonetab *t, const uint8_t *lname, const uint
                            int nlabels, int parent_first, rd_zonetab_guess *g)
 {
     g->n = 0;
-    if (!t || t->count <= RD_ZONETAB_FEW) return 0;
+    if (!rd_zonetab_hashed(t)) return 0;
     int kmax = nlabels < t->max_labels ? nlabels : t->max_labels;
     uint32_t raw[ZIMG_MAX_LABELS + 1];
     raw[0] = ZH_SEED;

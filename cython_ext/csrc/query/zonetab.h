@@ -66,6 +66,13 @@ typedef struct rd_zonetab_guess {
     uint32_t h[RD_ZONETAB_GUESS];       /* their hashes */
 } rd_zonetab_guess;
 
+/* The table hashes its apexes (more than a handful of zones): the guess applies.  Inline,
+ * so that a server with a few zones pays one comparison for it per query, not a call. */
+static inline int rd_zonetab_hashed(const rd_zonetab *t)
+{
+    return t && t->count > RD_ZONETAB_FEW;
+}
+
 /* 1 when the lookup can be guessed (g filled, slots prefetched); 0: call rd_zonetab_find
  * (a handful of zones, compared one by one, or more suffix lengths than g holds). */
 int rd_zonetab_guess_start(const rd_zonetab *t, const uint8_t *lname, const uint8_t *loff,
