@@ -126,3 +126,24 @@ def test_journal_load_append_and_gaps(tmp_path):
     with open(j.path, "wb") as f:
         f.write(data[:-5])                          # damaged: discarded, not served
     assert j.load(3) == b"" and not os.path.exists(j.path)
+
+
+def test_a_cached_config_reads_its_rotated_key_file_at_each_load(tmp_path):
+    # config.Cache skips a settled, unchanged file, but not one naming key files
+    import os
+    import time
+    from robdns.config import Cache
+    f = tmp_path / "k.secret"
+    f.write_text(SECRET_B64 + "\n")
+    p = tmp_path / "c.yaml"
+    p.write_text(f"keys:\n  - {{name: k., algorithm: hmac-sha256, secret_file: k.secret}}\nzones: []\n")
+    old = time.time() - 60
+    os.utime(p, (old, old))
+    cache = Cache()
+    assert cache.load(str(p)).keys[0].secret == _b64(SECRET_B64)
+    f.write_text("b3RoZXI=\n")
+    assert cache.load(str(p)).keys[0].secret == b"other"
+    p.write_text("zones: []\n")                      # no key file now: skipped when settled
+    os.utime(p, (old + 5, old + 5))
+    first = cache.load(str(p))
+    assert first.keys == () and cache.load(str(p)) is first
