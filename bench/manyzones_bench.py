@@ -377,8 +377,8 @@ def engine_spread(zdir, names, seconds, rounds):
     """In-process CPU ns per query (median of `rounds`), spread over every zone and on one
     zone, single and batch 64, and the ratios; see --engine-only."""
     import statistics
+    db, mixes = engine_setup(zdir, names)      # first: it puts this checkout's robdns first
     from robdns import _core
-    db, mixes = engine_setup(zdir, names)
     out = {}
     for batch in (0, 64):
         for mix in ("spread", "one"):
