@@ -10,8 +10,10 @@ zone uses any more.  A restart maps it once and takes every zone's image from it
 pass without the GIL.  Big images keep a file each in STORAGE/zones/ (ZONE.zimg, e.g.
 `example.com.zimg`), mapped from offset 0:
 
-    image bytes | meta | trailer: magic "RDKEEP01", u32 image length, u32 meta length,
-                                  u64 image checksum (little endian)
+    image bytes | meta | trailer: magic "RDKEEP02", u32 image length, u32 meta length,
+                                  u64 image checksum (little endian; _core's kept image
+                                  checksum, summed in 1 MiB chunks: "RDKEEP01" files
+                                  summed the image in one pass and are compiled again)
 
 meta: the zone name, the key (the fingerprint, in hex), then each source file, separated
 by NUL bytes (which no zone name in presentation form and no path can hold).
@@ -36,7 +38,7 @@ import threading
 from robdns import __version__, atomicfile
 from robdns.log import logger
 
-MAGIC = b"RDKEEP01"
+MAGIC = b"RDKEEP02"
 TRAILER = struct.Struct("<8sIIQ")
 SUBDIR = "zones"
 PACK = "zones.pack"

@@ -460,6 +460,49 @@ def test_own_kept_image_checked_by_header_and_checksum(tmp_path):
         assert _core.read_kept_many([path], own=True)[0] == (None, "checksum mismatch", None), at
 
 
+def test_kept_image_of_many_chunks_summed_on_two_threads(tmp_path):
+    # an image of several 1 MiB chunks, the last one partial: summed on two threads when
+    # written and when read back (own or not); a flipped byte in either thread's chunks,
+    # in the last partial one or at a chunk's edge is refused
+    zf = tmp_path / "big.zone"
+    write(zf, big_zone_text("big.example.", records=40000))
+    img = _core.compile_zone("big.example.", str(zf))
+    assert img.size > 3 << 20 and img.size % (1 << 20)
+    k = Keep(str(tmp_path / "storage"))
+    k.prepare()
+    k.save("big.example.", img, 12345)
+    path = k.path("big.example.")
+    assert open(path, "rb").read()[-TRAILER.size:][:8] == b"RDKEEP02"
+    for own in (True, False):
+        got, zone, key = _core.read_kept_many([path], own=own)[0]
+        assert got is not None and got.same_content(img) and zone == "big.example."
+    del got
+    good = open(path, "rb").read()
+    for at in (100, (1 << 20) - 1, 1 << 20, img.size // 2 + 7, img.size - 5):
+        data = bytearray(good)
+        data[at] ^= 0x04
+        with open(path, "wb") as f:
+            f.write(data)
+        for own in (True, False):
+            assert _core.read_kept_many([path], own=own)[0] == (None, "checksum mismatch", None), (at, own)
+
+
+def test_kept_file_of_the_one_pass_checksum_is_compiled_again(tmp_path):
+    # "RDKEEP01" files (the image summed in one pass) are not read: compiled again
+    zf = tmp_path / "big.zone"
+    write(zf, big_zone_text("big.example."))
+    img = _core.compile_zone("big.example.", str(zf))
+    k = Keep(str(tmp_path / "storage"))
+    k.prepare()
+    k.save("big.example.", img, 12345)
+    path = k.path("big.example.")
+    data = bytearray(open(path, "rb").read())
+    data[-TRAILER.size:-TRAILER.size + 8] = b"RDKEEP01"
+    with open(path, "wb") as f:
+        f.write(data)
+    assert _core.read_kept_many([path], own=True)[0] == (None, "not a kept image, or truncated", None)
+
+
 def test_daemon_refuses_a_kept_image_with_a_flipped_byte_and_compiles_the_file(tmp_path):
     name = "big.example."
     srv = RobdnsServer(str(tmp_path), {name: big_zone_text(name)}, families=(4,))
