@@ -353,10 +353,9 @@ def run_server(kind, zdir, names, args, storage):
     return out
 
 
-def engine_spread(zdir, names, seconds, rounds):
-    """In-process CPU ns per query (median of `rounds`), spread over every zone and on one
-    zone, single and batch 64, and the ratios; see --engine-only."""
-    import statistics
+def engine_setup(zdir, names):
+    """The N zones compiled in this process into one database, and the two query mixes:
+    `www.ZONE A` over every zone (shuffled) and as many for the first zone."""
     sys.path.insert(0, servers.REPO)
     from robdns import _core
     n = len(names)
@@ -371,6 +370,15 @@ def engine_spread(zdir, names, seconds, rounds):
     random.Random(1).shuffle(spread)
     mixes = {"spread": [query(x, i) for i, x in enumerate(spread)],
              "one": [query(names[0], i) for i in range(min(n, 100000))]}
+    return db, mixes
+
+
+def engine_spread(zdir, names, seconds, rounds):
+    """In-process CPU ns per query (median of `rounds`), spread over every zone and on one
+    zone, single and batch 64, and the ratios; see --engine-only."""
+    import statistics
+    db, mixes = engine_setup(zdir, names)      # first: it puts this checkout's robdns first
+    from robdns import _core
     out = {}
     for batch in (0, 64):
         for mix in ("spread", "one"):
