@@ -460,15 +460,16 @@ class _Plan:
         """Positions of the zones of `clean` (compiled from `files`) whose changes a watch
         of their files' directories does not see: a zone file that is a symbolic link (the
         change is to its target, maybe elsewhere) or more files than the zone file."""
-        links = set()
+        from robdns import _core
+        links, unlisted = set(), set()
         for d in self.dirs:
             try:
-                with os.scandir(d or ".") as it:
-                    links.update(d + e.name for e in it if e.is_symlink())
+                links.update(d + name for name in _core.dir_symlinks(d or "."))
             except OSError:
-                pass
+                unlisted.add(d)     # its files may be links: each checked every time
         return [k for k, (z, fs) in enumerate(zip(clean, files))
-                if fs != (z.file,) or z.file in links]
+                if fs != (z.file,) or z.file in links
+                or (unlisted and zonewatch.split(z.file)[0] in unlisted)]
 
     def watched(self, watch, seen, always=None):
         """The plan with `watch` read up to its log's number `seen` (and `always`)."""

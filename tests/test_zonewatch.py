@@ -177,3 +177,15 @@ def test_a_file_written_just_before_its_compile_is_compiled_again(zones):
     assert b._plan is not None                 # still a watched plan, not a full sort
     c = watched(b).compiled(zones)             # no fingerprint yet: read again
     assert fresh(c) == ["z2.example."] and www(c, 2) == bytes([192, 0, 2, 70])
+
+
+def test_dir_symlinks_names_the_links_only(tmp_path):
+    from robdns import _core
+    (tmp_path / "plain.zone").write_text("x")
+    (tmp_path / "sub").mkdir()
+    os.symlink(tmp_path / "plain.zone", tmp_path / "link.zone")
+    os.symlink(tmp_path / "sub", tmp_path / "dirlink")
+    os.symlink(tmp_path / "gone", tmp_path / "dangling")
+    assert sorted(_core.dir_symlinks(str(tmp_path))) == ["dangling", "dirlink", "link.zone"]
+    with pytest.raises(OSError):
+        _core.dir_symlinks(str(tmp_path / "missing"))
