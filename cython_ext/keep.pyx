@@ -145,7 +145,7 @@ cdef const char *_utf8(object s, Py_ssize_t *n, list keep) except NULL:
         return <const char *>(<bytes>b)
 
 
-# pthread_create and pthread_join: declared in zone.pyx (included before this file).
+# pthread_create, pthread_join and _run_two: zone.pyx (included before this file).
 
 
 # The fingerprints of zones [lo, hi) of one source_fingerprints call.
@@ -181,17 +181,13 @@ cdef void _fp_run(fp_job *job, Py_ssize_t n) noexcept nogil:
     """Fingerprint zones [0, n): the first half on a second thread when there are many (a
     reload of 100,000 zones is 100,000 stat calls, each a path walk in the kernel)."""
     cdef fp_job other = job[0]
-    cdef pthread_t t
     job.lo, job.hi = 0, n
-    if n >= 4096:
-        other.lo, other.hi = 0, n // 2
-        job.lo = n // 2
-        if pthread_create(&t, NULL, _fp_range, &other) == 0:
-            _fp_range(job)
-            pthread_join(t, NULL)
-            return
-        job.lo = 0
-    _fp_range(job)
+    if n < 4096:
+        _fp_range(job)
+        return
+    other.lo, other.hi = 0, n // 2
+    job.lo = n // 2
+    _run_two(_fp_range, job, &other)
 
 
 def source_fingerprints(list settings, list zfiles, list files, int64_t since_ns=0):
@@ -524,8 +520,6 @@ def read_pack(str path, list names, list settings, list zfiles):
     cdef size_t j, later = 0
     cdef const uint8_t *r
     cdef pack_job job, other
-    cdef pthread_t t
-    cdef bint threaded
     try:
         for i in range(n):
             w[i].name = _utf8(names[i], &ln, keep); w[i].name_len = ln
@@ -575,16 +569,12 @@ def read_pack(str path, list names, list settings, list zfiles):
                 # checksums, as a reload's fingerprints are (_fp_run)
                 job.base, job.end, job.table, job.mask = base, end, table, mask
                 job.later, job.w, job.lo, job.hi = later != 0, w, 0, n
-                threaded = False
                 if n >= 4096:
                     other = job
                     job.hi = other.lo = n // 2
-                    threaded = pthread_create(&t, NULL, _pack_range, &other) == 0
-                    if not threaded:
-                        job.hi = n
-                _pack_range(&job)
-                if threaded:
-                    pthread_join(t, NULL)
+                    _run_two(_pack_range, &job, &other)
+                else:
+                    _pack_range(&job)
         if table == NULL:
             raise MemoryError()
         results, fps, sizes = [], [], {}

@@ -76,6 +76,19 @@ cdef extern from "pthread.h" nogil:
     int pthread_join(pthread_t t, void **ret)
 
 
+cdef void _run_two(void *(*run)(void *) noexcept nogil, void *first, void *second) noexcept nogil:
+    """run(first) on this thread and run(second) on a thread of its own, both done on
+    return (one after the other when no thread can be made): the two halves of a pass
+    over many zones or over a big image, on two cores."""
+    cdef pthread_t t
+    if pthread_create(&t, NULL, run, second) == 0:
+        run(first)
+        pthread_join(t, NULL)
+    else:
+        run(first)
+        run(second)
+
+
 # The checksum of a kept image file (trailer "RDKEEP02"): _sum4 of each _SUM_CHUNK bytes,
 # the chunk sums chained through _mix (a bijection of each, so one changed word still
 # always changes the sum).  Chunks can be summed on two threads: the checksum is the
@@ -110,8 +123,6 @@ cdef uint64_t _image_checksum(const uint8_t *p, size_t n, bint two) noexcept nog
     cdef uint64_t h = 0x9E3779B97F4A7C15ULL ^ n
     cdef uint64_t *sums = <uint64_t *>malloc(k * sizeof(uint64_t))
     cdef chunk_job a, b
-    cdef pthread_t t
-    cdef bint threaded = False
     if sums == NULL:
         for i in range(k):
             h = _mix(h, _sum4(p + i * _SUM_CHUNK, min(<size_t>_SUM_CHUNK, n - i * _SUM_CHUNK)))
@@ -120,12 +131,9 @@ cdef uint64_t _image_checksum(const uint8_t *p, size_t n, bint two) noexcept nog
     if two:
         b = a
         a.hi = b.lo = k // 2
-        threaded = pthread_create(&t, NULL, _chunk_run, &b) == 0
-        if not threaded:
-            a.hi = k
-    _chunk_run(&a)
-    if threaded:
-        pthread_join(t, NULL)
+        _run_two(_chunk_run, &a, &b)
+    else:
+        _chunk_run(&a)
     for i in range(k):
         h = _mix(h, sums[i])
     free(sums)
