@@ -244,15 +244,17 @@ static int put_referral(rd_ctx *c, const zfast_blob *b, size_t cut_len, const ui
  * wildcard's), or holding a DNAME (RFC 6672: a synthesized answer), is the general
  * path's; so are the qtypes treated apart (DS is answered from the parent side).  The
  * apex is not looked at: every node below a DNAME, the apex's too, has no record
- * (precompute.c node_answers). */
+ * (precompute.c node_answers).  -1 when the name's top label has no record (nor is the
+ * name below a cut): only then can fast_nxdomain apply, and its search over the top
+ * labels is not made for a name whose top label exists. */
 static int fast_referral(rd_ctx *c, const zimg *z, size_t limit)
 {
-    if (!z->fast_off || zfast_qtype_special(c->qtype)) return 0;
+    if (!z->fast_off || zfast_qtype_special(c->qtype)) return -1;
     int nl = c->nlabels, ol = (int)z->origin_labels;
     for (int k = ol + 1; k < nl; k++) {
         size_t at = c->loff[nl - k], len = c->qname_wlen - at;
         const zfast_rec *r = fast_record(z, c->lname + at, len);
-        if (!r) return 0;
+        if (!r) return k == ol + 1 ? -1 : 0;
         const zfast_ent *e = (const zfast_ent *)((const uint8_t *)r + zfast_rec_head(r->below));
         for (unsigned j = 0; j < r->nent; j++)
             if (e[j].qtype == RD_T_DNAME) return 0;
@@ -265,7 +267,7 @@ static int fast_referral(rd_ctx *c, const zimg *z, size_t limit)
         if (b->flags != 0 || b->an != 0) continue;
         return put_referral(c, b, len, c->lname + c->loff[nl - k - 1], limit);
     }
-    return 0;
+    return nl == ol + 1 ? -1 : 0;
 }
 
 /* Serve the query from a precomputed answer; 1 when done (c filled for rd_finish), 0 to
@@ -283,8 +285,11 @@ int rd_fast_answer(rd_ctx *c, size_t limit)
     const zfast_blob *b = c->fast_known ? c->fast_blob
                                         : zimg_fast_answer(z, c->lname, c->qname_wlen, c->fhash,
                                                            c->qtype, c->do_bit);
-    if (!b)   /* known: a name of the zone */
-        return c->fast_known ? 0 : fast_nxdomain(c, z, limit) || fast_referral(c, z, limit);
+    if (!b) {
+        if (c->fast_known) return 0;           /* a name of the zone */
+        int served = fast_referral(c, z, limit);
+        return served < 0 ? fast_nxdomain(c, z, limit) : served;
+    }
     size_t qend = 12 + c->qname_wlen + 4;
     /* The blob is what the general path writes when nothing has to be left out; it fits
      * the client's limit only if the whole of it does (RFC 2181 9, and with DO RFC 4035
