@@ -107,9 +107,24 @@ def signed_mix(zone_path, query_path, out_dir, nsec3, seconds, rounds):
             "compile_s": compile_s}
 
 
+def below_stored_cut(img, name, qtype):
+    """Whether a name below a zone cut is answered from the cut's stored referral
+    (engine_fast.c fast_referral): an ancestor with a stored answer that refers (the few
+    names sharing a label with an in-bailiwick server, general there, are counted too)."""
+    import dns.name
+    n = dns.name.from_text(name).parent()
+    while len(n) > 1:
+        a = _core.image_fast_answer(img, n.to_text(), qtype, do=True)
+        if a is not None and not a["aa"] and a["rcode"] == 0 and a["an"] == 0:
+            return True
+        n = n.parent()
+    return False
+
+
 def do_split(zone_path, query_path, out_dir, nsec3, seconds, rounds):
     """The signed DO mix split by the path each query takes: those with a precomputed DO
-    answer and those the general path answers (by kind), each group's share of the mix
+    answer, those below a cut served from its stored referral, and those the general
+    path answers (by kind), each group's share of the mix
     and its answers per CPU-second: what precomputing more would be worth."""
     import dns.name
     import dns.rdatatype
@@ -127,8 +142,11 @@ def do_split(zone_path, query_path, out_dir, nsec3, seconds, rounds):
             nl = len(dns.name.from_text(name)) - 1
             if any(rs.rdtype == dns.rdatatype.RRSIG and rs[0].labels < nl for rs in m.answer):
                 kind = "wildcard"
-        if _core.image_fast_answer(img, name, dns.rdatatype.from_text(rdtype), do=True) is not None:
+        qt = dns.rdatatype.from_text(rdtype)
+        if _core.image_fast_answer(img, name, qt, do=True) is not None:
             groups["precomputed"].append(q)
+        elif kind == "referral" and below_stored_cut(img, name, qt):
+            groups["stored referral, below a cut"].append(q)
         else:
             groups["general"].append(q)
             groups[f"general, {kind}"].append(q)

@@ -132,6 +132,142 @@ static int fast_nxdomain(rd_ctx *c, const zimg *z, size_t limit)
     return 1;
 }
 
+/* The precomputed-answer record of a name of the zone (a lower-case suffix of the
+ * question, len bytes), or NULL. */
+static const zfast_rec *fast_record(const zimg *z, const uint8_t *name, size_t len)
+{
+    const uint8_t *base = (const uint8_t *)z;
+    const zfast_slot *tab = zfast_slots(z);
+    uint32_t h = zfast_hash(name, len), mask = z->fast_mask, i = h & mask;
+    for (uint32_t probes = 0; probes <= mask; probes++, i = (i + 1) & mask) {
+        uint32_t off = tab[i].rec;
+        if (off == RD_NONE) return NULL;
+        const zfast_rec *r = (const zfast_rec *)(base + off);
+        if (tab[i].hash == h && r->name_len == len && memcmp(r + 1, name, r->below) == 0)
+            return r;
+    }
+    return NULL;
+}
+
+/* Move the compression pointer ending the name at b[*p] by delta (the names of a stored
+ * answer all move with the question's length) and step past it; count its literal labels
+ * (each one a place the writer remembered, RD_COMP_MAX).  -1 for a name the writer
+ * would have compressed against the longer question: one holding its label `lab`. */
+static int name_move(uint8_t *b, size_t end, size_t *p, size_t delta, const uint8_t *lab,
+                     int *regs)
+{
+    size_t at = *p;
+    for (;;) {
+        if (at >= end) return -1;
+        uint8_t l = b[at];
+        if (l == 0) {
+            *p = at + 1;
+            return 0;
+        }
+        if ((l & 0xC0) == 0xC0) {
+            if (at + 2 > end) return -1;
+            size_t t = ((size_t)(l & 0x3F) << 8 | b[at + 1]) + delta;
+            if (t > 0x3FFF) return -1;
+            b[at] = (uint8_t)(0xC0 | t >> 8);
+            b[at + 1] = (uint8_t)t;
+            *p = at + 2;
+            return 0;
+        }
+        if (l > 63 || at + 1 + l > end) return -1;
+        if (l == lab[0]) {
+            uint8_t k = 0;
+            while (k < l && rd_lower(b[at + 1 + k]) == lab[1 + k]) k++;
+            if (k == l) return -1;
+        }
+        (*regs)++;
+        at += 1 + (size_t)l;
+    }
+}
+
+/* The referral stored for a cut (its answer to its own name, at cut_len bytes) behind a
+ * question for a name below it, whose label right below the cut is `lab`; 1 when
+ * served.  The stored answer was written for a question that was the cut itself: its
+ * names compress against the question's suffixes from the cut up or against its own
+ * names, and both sit `delta` bytes further on in this response, so every pointer moves
+ * by delta.  That holds unless a name of the answer shares `lab` with the question (an
+ * in-bailiwick server such as ns1.<cut> asked as x.ns1.<cut>: the writer would point
+ * into the longer question) or the compression table would fill: the general path's. */
+static int put_referral(rd_ctx *c, const zfast_blob *b, size_t cut_len, const uint8_t *lab,
+                        size_t limit)
+{
+    size_t qend = 12 + c->qname_wlen + 4, end = b->len, delta = c->qname_wlen - cut_len;
+    if (qend + end > limit) return 0;
+    uint8_t *r = c->r, *body = r + qend;
+    memcpy(body, (const uint8_t *)b + ZFAST_BLOB_HDR, end);
+    size_t at = 0;
+    int regs = 0;
+    unsigned nrr = (unsigned)b->an + b->ns + b->ar;
+    for (unsigned i = 0; i < nrr; i++) {
+        if (name_move(body, end, &at, delta, lab, &regs) < 0 || at + 10 > end) return 0;
+        uint16_t type = rd_get16(body + at), rdlen = rd_get16(body + at + 8);
+        at += 10;
+        if (at + rdlen > end) return 0;
+        switch (type) {
+        case RD_T_NS: {            /* its one name, compressed (RFC 1035 3.3.11) */
+            size_t n = at;
+            if (name_move(body, at + rdlen, &n, delta, lab, &regs) < 0 || n != at + rdlen)
+                return 0;
+            break;
+        }
+        /* no name to move: addresses (glue), DS, and the names RFC 4034 (RRSIG signer,
+         * NSEC next) and RFC 5155 keep uncompressed */
+        case RD_T_A: case RD_T_AAAA: case RD_T_DS: case RD_T_RRSIG: case RD_T_NSEC:
+        case RD_T_NSEC3:
+            break;
+        default:
+            return 0;
+        }
+        at += rdlen;
+    }
+    if (at != end || c->nlabels + regs > RD_COMP_MAX) return 0;
+    memcpy(r, c->q, 2);
+    memcpy(r + 12, c->q + 12, c->qname_wlen + 4);
+    c->len = qend + end;
+    c->question_end = qend;
+    c->count[0] = b->an;
+    c->count[1] = b->ns;
+    c->count[2] = b->ar;
+    c->aa = 0;
+    c->rcode = RD_RCODE_NOERROR;
+    return 1;
+}
+
+/* A query for a name below a zone cut that is no name of the zone ("www" under a
+ * delegation), with DO or without: the referral of the highest cut above it (RFC 1034
+ * 4.3.2 3b), found by walking down from the top label through the names of the zone; 1
+ * when answered.  A name along the way without a record (not in the zone: NXDOMAIN or a
+ * wildcard's), or holding a DNAME (RFC 6672: a synthesized answer), is the general
+ * path's; so are the qtypes treated apart (DS is answered from the parent side).  The
+ * apex is not looked at: every node below a DNAME, the apex's too, has no record
+ * (precompute.c node_answers). */
+static int fast_referral(rd_ctx *c, const zimg *z, size_t limit)
+{
+    if (!z->fast_off || zfast_qtype_special(c->qtype)) return 0;
+    int nl = c->nlabels, ol = (int)z->origin_labels;
+    for (int k = ol + 1; k < nl; k++) {
+        size_t at = c->loff[nl - k], len = c->qname_wlen - at;
+        const zfast_rec *r = fast_record(z, c->lname + at, len);
+        if (!r) return 0;
+        const zfast_ent *e = (const zfast_ent *)((const uint8_t *)r + zfast_rec_head(r->below));
+        for (unsigned j = 0; j < r->nent; j++)
+            if (e[j].qtype == RD_T_DNAME) return 0;
+        if (r->nent) continue;
+        uint32_t bo = zfast_rec_blob(r, e, 0, c->do_bit);
+        if (bo == RD_NONE) return 0;
+        const zfast_blob *b = (const zfast_blob *)((const uint8_t *)z + bo);
+        /* a referral: not authoritative, NOERROR, nothing in the answer section (an
+         * empty non-terminal's NODATA is authoritative) */
+        if (b->flags != 0 || b->an != 0) continue;
+        return put_referral(c, b, len, c->lname + c->loff[nl - k - 1], limit);
+    }
+    return 0;
+}
+
 /* Serve the query from a precomputed answer; 1 when done (c filled for rd_finish), 0 to
  * take the general path.  Called after a successful parse (rcode NOERROR) with the
  * response size limit and the room kept for OPT (engine.c).  A DO=1 query gets the signed
@@ -147,7 +283,8 @@ int rd_fast_answer(rd_ctx *c, size_t limit)
     const zfast_blob *b = c->fast_known ? c->fast_blob
                                         : zimg_fast_answer(z, c->lname, c->qname_wlen, c->fhash,
                                                            c->qtype, c->do_bit);
-    if (!b) return c->fast_known ? 0 : fast_nxdomain(c, z, limit);   /* known: a name of the zone */
+    if (!b)   /* known: a name of the zone */
+        return c->fast_known ? 0 : fast_nxdomain(c, z, limit) || fast_referral(c, z, limit);
     size_t qend = 12 + c->qname_wlen + 4;
     /* The blob is what the general path writes when nothing has to be left out; it fits
      * the client's limit only if the whole of it does (RFC 2181 9, and with DO RFC 4035
