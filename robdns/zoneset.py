@@ -422,12 +422,16 @@ class _Plan:
     def of(cls, zones, states, watch=None):
         p = cls()
         p.watch, p.seen, p.dirs = watch, 0, cls.directories(zones)
+        links, unlisted = p.links() if watch is not None else (None, None)
         # positions as machine integers: a list of 100,000 would hold as many int objects
-        p.zones, p.index, p.rest = zones, array.array("i"), []
+        p.zones, p.index, p.rest, p.always = zones, array.array("i"), [], []
         clean = []
         for i, (z, st) in enumerate(zip(zones, states)):
-            if (st.role == "primary" and st.image is not None and not st.errors
+            sd = st.seldom             # a plain zone's: no property read per field
+            if ((sd is _PLAIN or (sd.role == "primary" and not sd.errors)) and st.image is not None
                     and type(st.source) is int and getattr(z, "catalog_role", None) is None):
+                if watch is not None and _untold(z, st.image.source_files, links, unlisted):
+                    p.always.append(len(clean))
                 p.index.append(i)
                 clean.append(z)
             else:
@@ -436,11 +440,8 @@ class _Plan:
         p.sending = [z for z in zones if getattr(z, "allow_transfer", ())]
         p.secondaries = [z for _, z in p.rest if getattr(z, "secondary", False)]
         p._sources = None
-        p.always = []
         if watch is None:
             p._sources = cls._source_set(clean, [states[i] for i in p.index])
-        else:
-            p.always = p.untold(clean, [states[i].image.source_files for i in p.index])
         return p
 
     @staticmethod
@@ -458,8 +459,13 @@ class _Plan:
 
     def untold(self, clean, files):
         """Positions of the zones of `clean` (compiled from `files`) whose changes a watch
-        of their files' directories does not see: a zone file that is a symbolic link (the
-        change is to its target, maybe elsewhere) or more files than the zone file."""
+        of their files' directories does not see (_untold)."""
+        links, unlisted = self.links()
+        return [k for k, (z, fs) in enumerate(zip(clean, files)) if _untold(z, fs, links, unlisted)]
+
+    def links(self):
+        """(paths of the symbolic links in the plan's directories, the directories that
+        could not be listed)."""
         from robdns import _core
         links, unlisted = set(), set()
         for d in self.dirs:
@@ -467,9 +473,7 @@ class _Plan:
                 links.update(d + name for name in _core.dir_symlinks(d or "."))
             except OSError:
                 unlisted.add(d)     # its files may be links: each checked every time
-        return [k for k, (z, fs) in enumerate(zip(clean, files))
-                if fs != (z.file,) or z.file in links
-                or (unlisted and zonewatch.split(z.file)[0] in unlisted)]
+        return links, unlisted
 
     def watched(self, watch, seen, always=None):
         """The plan with `watch` read up to its log's number `seen` (and `always`)."""
@@ -504,6 +508,15 @@ class _Plan:
             changed, keep_mod.settings_texts(zs), [z.file for z in zs],
             [st.image.source_files for st in states], [st.source for st in states])
         return p
+
+
+def _untold(z, files, links, unlisted):
+    """Does a watch of its file's directory miss changes of zone config z compiled from
+    `files`: a zone file that is a symbolic link (the change is to its target, maybe
+    elsewhere), one in a directory that could not be listed, or more files than its own?"""
+    f = z.file
+    return (files != (f,) or (links and f in links)
+            or (unlisted and zonewatch.split(f)[0] in unlisted))
 
 
 def transferred(z):
