@@ -115,10 +115,7 @@ static void pf_guess(pf_state *s)
         return;
     }
     __builtin_prefetch(z->origin);
-    if (z->fast_off) __builtin_prefetch(pf_answer_slot(z->zone, z->fast_off, z->fast_mask, c->fhash));
-    else __builtin_prefetch(z->zone);
-    if (db->zone_flags) __builtin_prefetch(&db->zone_flags[z->index]);
-    if (db->zone_slot) __builtin_prefetch(&db->zone_slot[z->index]);
+    rd_zone_slot_prefetch(db, z, c->fhash);
     s->step = PF_CONFIRM;
 }
 

@@ -16,14 +16,8 @@ static __attribute__((noinline)) int zone_guess(rd_ctx *c, const rd_db *db, int 
     int k;
     const rd_zonetab_slot *s = rd_zonetab_guess_slot(db->ztab, &g, &k);
     if (!s) return 1;                       /* no apex of any suffix's hash: no zone */
-    if (s->fast_off)
-        __builtin_prefetch((const uint8_t *)s->zone + s->fast_off +
-                           (c->fhash & s->fast_mask) * sizeof(zfast_slot));
-    else
-        __builtin_prefetch(s->zone);        /* the general lookup starts from the header */
-    __builtin_prefetch(&s->zone->fast_off);
-    if (db->zone_flags) __builtin_prefetch(&db->zone_flags[s->index]);
-    if (db->zone_slot) __builtin_prefetch(&db->zone_slot[s->index]);
+    rd_zone_slot_prefetch(db, s, c->fhash);
+    __builtin_prefetch(&s->zone->fast_off);   /* the header line the answer reads */
     if (!rd_zonetab_slot_matches(s, c->lname, c->loff, c->nlabels, k)) return 0;
     c->zone_index = s->index;
     c->zone = s->zone;

@@ -4,6 +4,7 @@
 
 #include "engine.h"
 #include "lib/rd_wire.h"
+#include "zone/zimg_format.h"
 
 #include <string.h>
 #include <time.h>
@@ -363,6 +364,22 @@ static inline int rd_cookie_answer(rd_ctx *c, int rc)
  * others; returns 1 with c->rcode and c->aa set (the caller writes the header and the
  * question).  0: not a secondary zone here, the engine's NOTAUTH stands. */
 int rd_notify_accept(rd_ctx *c);
+
+/* A zone-table slot the guess chose (zonetab.h): the loads the answer makes next,
+ * prefetched side by side — the answer slot of the question's hash (or the image header
+ * the general lookup starts from) and the zone's flag and stats entries.  The one list
+ * of the batch pipeline's guess step (engine_batch.c) and the single query's guess
+ * (engine_fast.c). */
+static inline void rd_zone_slot_prefetch(const rd_db *db, const rd_zonetab_slot *s, uint32_t fhash)
+{
+    if (s->fast_off)
+        __builtin_prefetch((const zfast_slot *)((const uint8_t *)s->zone + s->fast_off) +
+                           (fhash & s->fast_mask));
+    else
+        __builtin_prefetch(s->zone);
+    if (db->zone_flags) __builtin_prefetch(&db->zone_flags[s->index]);
+    if (db->zone_slot) __builtin_prefetch(&db->zone_slot[s->index]);
+}
 
 /* engine_chaos.c: class CH identity queries. */
 void rd_answer_chaos(rd_ctx *c);
