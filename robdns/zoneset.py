@@ -156,6 +156,12 @@ class ZoneSet:
     def images(self):
         return [st.image for st in self if st.image is not None]
 
+    def prepare_reload(self):
+        """Sort the zones for the next reload now (_Plan.sort: ~50 ms of 100,000 zones),
+        which a start leaves until it serves."""
+        if self._plan is not None:
+            self._plan.sort()
+
     def status(self):
         return [st.status() for st in self]
 
@@ -422,8 +428,8 @@ class _Plan:
     robdns.zonewatch.Watch of the zone files' directories `dirs`, or None) tells which
     files changed after its log's number `seen`; `always`: the positions in the plan of
     the clean zones it cannot tell of (a symlinked file, $INCLUDEs), checked every time."""
-    __slots__ = ("zones", "index", "_sources", "rest", "sending", "secondaries", "watch", "seen",
-                 "dirs", "always")
+    __slots__ = ("zones", "_index", "_sources", "_rest", "sending", "secondaries", "watch", "seen",
+                 "dirs", "_always", "_pending")
 
     @staticmethod
     def directories(zones):
@@ -433,16 +439,34 @@ class _Plan:
     @classmethod
     def of(cls, zones, states, watch=None, dirs=None, roles=None):
         """The plan of `states` made for `zones` (dirs: their directories(), roles: their
-        _roles(), when the caller has them)."""
+        _roles(), when the caller has them).  With a watch, the zones are sorted into
+        clean and rest when a reload first asks (sort()), not before the workers start:
+        a restart of 100,000 kept zones answers ~50 ms sooner (the daemon sorts them once
+        serving, in the reload thread)."""
         p = cls()
         p.watch, p.seen = watch, 0
         p.dirs = cls.directories(zones) if dirs is None else dirs
         if roles is None:
             roles = _roles(zones)
-        links, unlisted = p.links() if watch is not None else (None, None)
-        # positions as machine integers: a list of 100,000 would hold as many int objects
-        p.zones, p.rest, p.always = zones, [], []
-        index, clean = [], []
+        p.zones, p._sources = zones, None
+        # the zones database() looks at, of the same configs (a secondary's state is never
+        # clean: its zones are those of the rest that are secondaries)
+        p.sending = [z for z, role in zip(zones, roles) if role[3]]
+        p.secondaries = [z for z, role in zip(zones, roles) if role[0]]
+        p._pending = (states, roles)
+        if watch is None:
+            p.sort()
+        return p
+
+    def sort(self):
+        """Sort the zones of the plan into clean ones (index, always) and the rest, if
+        not done yet; returns the plan."""
+        if self._pending is None:
+            return self
+        states, roles = self._pending
+        zones, watch = self.zones, self.watch
+        links, unlisted = self.links() if watch is not None else (None, None)
+        rest, always, index, clean = [], [], [], []
         for i, (z, st, role) in enumerate(zip(zones, states, roles)):
             sd = st.seldom             # a plain zone's: no property read per field
             if ((sd is _PLAIN or (sd.role == "primary" and not sd.errors)) and st.image is not None
@@ -452,19 +476,23 @@ class _Plan:
                     # _untold(z, fs, links, unlisted), without a tuple made per zone
                     if (len(fs) != 1 or fs[0] != f or (links and f in links)
                             or (unlisted and zonewatch.split(f)[0] in unlisted)):
-                        p.always.append(len(clean))
+                        always.append(len(clean))
                 index.append(i)
                 clean.append(z)
             else:
-                p.rest.append((i, z))
-        p.index = array.array("i", index)
-        # the zones database() looks at, of the same configs
-        p.sending = [z for z, role in zip(zones, roles) if role[3]]
-        p.secondaries = [z for _, z in p.rest if getattr(z, "secondary", False)]
-        p._sources = None
-        if watch is None:
-            p._sources = cls._source_set(clean, [states[i] for i in p.index])
-        return p
+                rest.append((i, z))
+        # positions as machine integers: a list of 100,000 would hold as many int objects
+        self._index, self._rest, self._always = array.array("i", index), rest, always
+        if watch is None and self._sources is None:
+            self._sources = self._source_set(clean, [states[i] for i in index])
+        self._pending = None
+        return self
+
+    index = property(lambda p: p.sort()._index, doc="positions in the configs of the clean zones")
+    rest = property(lambda p: p.sort()._rest, doc="(position, config) of every other zone")
+    always = property(lambda p: p.sort()._always,
+                      lambda p, v: setattr(p.sort(), "_always", v),
+                      doc="positions in the plan of the clean zones the watch cannot tell of")
 
     @staticmethod
     def _source_set(clean, states):
@@ -499,6 +527,7 @@ class _Plan:
 
     def watched(self, watch, seen, always=None):
         """The plan with `watch` read up to its log's number `seen` (and `always`)."""
+        self.sort()
         p = _Plan()
         for f in _Plan.__slots__:
             setattr(p, f, getattr(self, f))
@@ -514,10 +543,11 @@ class _Plan:
         # (None): it stays in the plan and shows as changed until a compile gives it one
         if any(st.errors or (st.source is not None and type(st.source) is not int) for st in states):
             return None
+        self.sort()
         p = _Plan()
-        p.zones, p.index, p.rest = self.zones, self.index, self.rest
+        p.zones, p._index, p._rest, p._pending = self.zones, self._index, self._rest, None
         p.sending, p.secondaries = self.sending, self.secondaries
-        p.watch, p.seen, p.dirs, p.always = self.watch, self.seen, self.dirs, self.always
+        p.watch, p.seen, p.dirs, p._always = self.watch, self.seen, self.dirs, self._always
         zs = [self.zones[self.index[k]] for k in changed]
         if p.watch is not None:
             # a changed zone may have gained an $INCLUDE or become a symlink, or lost them
