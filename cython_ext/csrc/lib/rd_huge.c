@@ -64,6 +64,7 @@ static void *run(void *arg)
      * costs ~0.1-0.3 s of CPU, which a start or a worker at full load must not pay */
     struct sched_param sp = { 0 };
     pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
+    pthread_setname_np(pthread_self(), "robdns-huge");     /* its CPU shown apart */
     if (h->mode == RD_HUGE_COLLAPSE) madvise(h->lo, (size_t)(h->hi - h->lo), MADV_HUGEPAGE);
     for (uint8_t *p = h->lo; p < h->hi; p += RD_HUGE_PAGE) {
         if (atomic_load_explicit(&h->stop, memory_order_relaxed)) break;
