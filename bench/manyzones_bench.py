@@ -445,6 +445,7 @@ def reload_phases(zdir, names, rounds, watch=True):
     d.keep.prepare()
     d.load(cfg)
     d.keeper.shutdown(wait=True)
+    d.zones.prepare_reload()            # as Daemon.main does once serving
     spent = {}
 
     def timed(label, f):
