@@ -577,7 +577,7 @@ def read_pack(str path, list names, list settings, list zfiles):
                     _pack_range(&job)
         if table == NULL:
             raise MemoryError()
-        results, fps, sizes = [], [], {}
+        results, fps, sizes, shared = [], [], {}, {}
         for i in range(n):
             fps.append(w[i].fp)
             if w[i].why == 0:
@@ -596,7 +596,12 @@ def read_pack(str path, list names, list settings, list zfiles):
                         .decode("utf-8", "surrogateescape").split("\0"))
                 j = _align16(_align16(<size_t>_REC_HDR + nl + ml) + il)
                 used += j
-                sizes[names[i]] = j
+                # one int object per distinct record size (a few hundred for 100,000
+                # small zones): the Keep holds this dict as long as the server runs
+                size_obj = shared.get(j)
+                if size_obj is None:
+                    size_obj = shared[j] = j
+                sizes[names[i]] = size_obj
                 results.append(img)
             elif w[i].why == 4:
                 results.append(w[i].err.decode("utf-8", "replace") if w[i].err != NULL else "out of memory")
