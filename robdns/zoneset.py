@@ -252,11 +252,20 @@ class ZoneSet:
         states compiled now."""
         states = self._states
         check = []          # (index, z, old): served, clean: unchanged when its fingerprint is
-        unseen = []         # (index, z, role): not served yet: its kept image, else a compile
+        unseen = None       # _Unseen: not served yet: its kept image, else a compile
         todo = []           # (index, z, old): to compile
         if roles is None:
             roles = _roles([z for _, z in items])
         keeping = keep is not None and keep.enabled
+        if (not states and keeping and not everything and not force and roles
+                and roles.count(roles[0]) == len(roles) and not roles[0][0]
+                and roles[0][1] != "producer"):
+            # a start whose zones share one plain role (_roles: the same tuple): every
+            # zone is looked for among the kept images, without the sorting below
+            unseen = _Unseen([i for i, _ in items], [z for _, z in items], roles)
+            items = ()
+        else:
+            unseen = _Unseen([], [], [])
         for (i, z), role in zip(items, roles):
             old = states.get(z.name)
             if role[0]:
@@ -272,7 +281,7 @@ class ZoneSet:
                     and type(old.source) is int:
                 check.append((i, z, old))
             elif old is None and not forced and keeping:
-                unseen.append((i, z, role))
+                unseen.add(i, z, role)
             else:
                 todo.append((i, z, old))
         # Every served zone's files stat()ed in one pass without the GIL: a reload of
@@ -285,14 +294,14 @@ class ZoneSet:
                     out[i] = old
                 else:
                     todo.append((i, z, old))
-        if unseen:
+        if unseen.zones:
             now = time.time()
             # the first load (a restart) walks the pack whatever the count; a reload that
             # adds a few zones compiles them instead of walking a pack of 100,000
-            found = keep.load_many([z for _, z, _ in unseen], force_pack=not states)
+            found = keep.load_many(unseen.zones, force_pack=not states)
             kept = 0
             new = object.__new__
-            for (i, z, role), f in zip(unseen, found):
+            for i, z, role, f in zip(unseen.index, unseen.zones, unseen.roles, found):
                 if f is None:
                     todo.append((i, z, None))
                     continue
@@ -575,6 +584,19 @@ def transferred(z):
     """Does zone config z serve secondaries (then its versions must have rising serials
     and its changes go to the IXFR journal)?"""
     return bool(getattr(z, "allow_transfer", ()) or getattr(z, "notify", ()))
+
+
+class _Unseen:
+    """The zones _load() looks for among the kept images: positions, configs, roles."""
+    __slots__ = ("index", "zones", "roles")
+
+    def __init__(self, index, zones, roles):
+        self.index, self.zones, self.roles = index, zones, roles
+
+    def add(self, i, z, role):
+        self.index.append(i)
+        self.zones.append(z)
+        self.roles.append(role)
 
 
 def _role(z):
