@@ -106,9 +106,10 @@ class Transfers:
                              soa=soa)
         return [str(t) for t in zone_cfg.notify]
 
-    def notify_changed(self, cfg, before, zones):
-        """NOTIFY every zone whose served serial differs from `before` ({name: serial})."""
-        for z in cfg.zones:
+    def notify_changed(self, cfg, before, zones, notifying=None):
+        """NOTIFY every zone whose served serial differs from `before` ({name: serial});
+        notifying: the zone configs of cfg that notify anyone, when the caller has them."""
+        for z in cfg.zones if notifying is None else notifying:
             if not z.notify:
                 continue                # most zones of 100,000: no lookup, no serial read
             st = zones.get(z.name)

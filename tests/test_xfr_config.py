@@ -147,3 +147,21 @@ def test_a_cached_config_reads_its_rotated_key_file_at_each_load(tmp_path):
     os.utime(p, (old + 5, old + 5))
     first = cache.load(str(p))
     assert first.keys == () and cache.load(str(p)) is first
+
+
+def test_the_daemon_finds_the_notifying_zones_once_per_config(tmp_path):
+    # A reload of an unchanged config file (the same parsed zone configs) reads no zone's
+    # notify setting again; a changed file's configs are looked at anew.
+    from robdns import daemon
+    plain = "zones:\n  - {name: a.example., file: a.zone}\n  - {name: b.example., file: b.zone}\n"
+    cfg = config.parse(plain, str(tmp_path / "robdns.yaml"))
+    d = daemon.Daemon(cfg)
+    try:
+        first = d._notifying()
+        assert first == [] and d._notifying() is first
+        d.cfg = config.parse(plain.replace("file: b.zone}", "file: b.zone, notify: "
+                                           "[{address: 192.0.2.2@5300}]}"), str(tmp_path / "robdns.yaml"))
+        assert [z.name for z in d._notifying()] == ["b.example."]
+    finally:
+        d.keeper.shutdown()
+        d.reloader.shutdown()
