@@ -27,6 +27,7 @@ of 127.0.0.1 with all N zones in its config, and measured:
     python3 bench/manyzones_bench.py --zones 5000 --servers robdns --qps-seconds 2
     python3 bench/manyzones_bench.py --zones 100000 --engine-only   # in process, below
     python3 bench/manyzones_bench.py --zones 100000 --restart-only 3 --before /other/checkout
+    python3 bench/manyzones_bench.py --zones 100000 --spread-only 3 --qps-seconds 3 --before /other/checkout
 
 --reload-phases R: no servers; the daemon's reload of one changed zone among the N, in
 this process (robdns.daemon.Daemon with no worker), R times, each phase's median ms:
@@ -255,9 +256,9 @@ def changed_zone_reload(server, zdir, name, limit):
         os.utime(path, (old, old))
 
 
-def cpu_per_query(server, names, seconds, tag):
+def cpu_per_query(server, names, seconds, tag, count=False):
     """Server CPU microseconds per answered query with dnsperf asking `www.ZONE A` over
-    `names` (a shuffled list), at a fixed rate."""
+    `names` (a shuffled list), at a fixed rate (count: also the queries answered)."""
     qfile = os.path.join(server.tmp, f"queries-{tag}")
     with open(qfile, "w") as f:
         for n in names:
@@ -272,7 +273,8 @@ def cpu_per_query(server, names, seconds, tag):
     for line in r.stdout.splitlines():
         if "Queries completed:" in line:
             done = int(line.split()[2])
-    return (c1 - c0) * 1e6 / done if done else None
+    us = (c1 - c0) * 1e6 / done if done else None
+    return (us, done) if count else us
 
 
 def wait_kept(storage, n, limit):
@@ -362,6 +364,11 @@ def engine_setup(zdir, names):
     images, _ = _core.compile_zones(names, [f"{zdir}/{x}zone" for x in names], [3600] * n,
                                     [None] * n, [None] * n, 2)
     db = _core.Database(images)
+    if hasattr(_core, "image_huge_pages"):
+        # a server's steady state: the block in huge pages, as its idle-priority thread
+        # leaves it within a second or two of serving (the zone table's 4 pages: the sleep)
+        _core.image_huge_pages(images[0], wait=True)
+        time.sleep(0.5)
 
     def query(name, qid):
         return (struct.pack("!HHHHHH", qid & 0xFFFF, 0, 1, 0, 0, 1) + wire_name("www." + name)
@@ -438,6 +445,7 @@ def reload_phases(zdir, names, rounds, watch=True):
     d.keep.prepare()
     d.load(cfg)
     d.keeper.shutdown(wait=True)
+    d.zones.prepare_reload()            # as Daemon.main does once serving
     spent = {}
 
     def timed(label, f):
@@ -543,6 +551,82 @@ def restart_rounds(zdir, names, args):
     return out
 
 
+def spread_rounds(zdir, names, args):
+    """robdns only, the CPU rows alone (--spread-only): this checkout's build and --before
+    REPO's, each started (images compiled: "fresh") and then restarted from its kept
+    images ("kept"), then told of one changed zone and reloaded ("reloaded", the state
+    run_server measures them in); in each state `rounds` times, alternating
+    builds and the two loads (one zone, spread over every zone): server CPU microseconds
+    per answered query, by thread, and the ratio of the medians."""
+    import statistics
+    import tempfile
+    builds = [("this", None)] + ([("before", os.path.abspath(args.before))] if args.before else [])
+
+    def server(repo, storage):
+        class Installed(ManyRobdns):
+            def env(self):
+                env = super().env()
+                if repo:
+                    env["PYTHONPATH"] = repo + os.pathsep + env["PYTHONPATH"]
+                return env
+        return Installed(zdir, names, storage, cpu=0 if args.pin else None)
+
+    spread = list(names)
+    random.Random(1).shuffle(spread)
+    loads = (("spread", spread), ("one", [names[0]] * 1000))   # run_server's order
+    srvs, storages, out = {}, {}, {}
+
+    def measure(state):
+        rows = {label: {"one": [], "spread": [], "threads": []} for label, _ in builds}
+        for _ in range(args.spread_only):
+            for label, _ in builds:
+                srv, per = srvs[label], {}
+                for mix, qnames in loads:
+                    t0 = procfs.cpu_ticks_by_thread(srv.pids())
+                    us, done = cpu_per_query(srv, qnames, args.qps_seconds, mix, count=True)
+                    t1 = procfs.cpu_ticks_by_thread(srv.pids())
+                    rows[label][mix].append(_r(us))
+                    per[mix] = {k: round((t1[k] - t0.get(k, 0)) / procfs.CLK_TCK * 1e6 / done, 2)
+                                for k in t1 if done and t1[k] != t0.get(k, 0)}
+                rows[label]["threads"].append(per)
+        med = {}
+        for label, r in rows.items():
+            one, spr = statistics.median(r["one"]), statistics.median(r["spread"])
+            med[label] = {"cpu_us_one": round(one, 2), "cpu_us_spread": round(spr, 2),
+                          "spread_vs_one": round(spr / one, 3)}
+        # how much of each server's memory is in huge pages (smaps_rollup, kB)
+        huge = {label: {k: v for k, v in procfs.parse_status(procfs._read(
+                    f"/proc/{srvs[label].proc.pid}/smaps_rollup")).items()
+                    if k in ("Rss", "AnonHugePages", "FilePmdMapped")} for label, _ in builds}
+        out[state] = {"runs": rows, "median": med, "huge_kb": huge}
+        print(state, json.dumps(med), json.dumps(huge), flush=True)
+
+    try:
+        for label, repo in builds:
+            storages[label] = tempfile.mkdtemp(prefix=f"mzspread-{label}-")
+            srvs[label] = server(repo, storages[label]).start()
+            wait_all(srvs[label], names, args.limit)
+        measure("fresh")
+        for label, _ in builds:
+            srv = srvs[label]
+            wait_kept(storages[label], len(names), args.limit)
+            srv.proc.terminate()           # as run_server: stop() would remove its directory
+            srv.proc.wait(60)
+            srv.log.close()
+            srv.start()                    # from the kept images, as run_server measures
+            wait_all(srv, names, args.limit)
+        measure("kept")
+        for label, _ in builds:            # one changed zone reloaded, as run_server does
+            changed_zone_reload(srvs[label], zdir, names[len(names) // 2], args.limit)
+        measure("reloaded")
+    finally:
+        for srv in srvs.values():
+            srv.stop()
+        for d in storages.values():
+            shutil.rmtree(d, ignore_errors=True)
+    return out
+
+
 def _r(x):
     return None if x is None else round(x, 2)
 
@@ -562,10 +646,19 @@ def main():
                          "without and with the inotify watch, twice")
     ap.add_argument("--restart-only", type=int, default=0, metavar="ROUNDS",
                     help="robdns's restart from kept images only, ROUNDS times (see --before)")
+    ap.add_argument("--spread-only", type=int, default=0, metavar="ROUNDS",
+                    help="robdns's CPU per query spread over every zone and on one only, "
+                         "ROUNDS times alternating (see --before)")
     ap.add_argument("--before", metavar="REPO",
-                    help="with --restart-only: also the in-place build of REPO, same rounds")
+                    help="with --restart-only/--spread-only: also the in-place build of REPO, "
+                         "same rounds")
     args = ap.parse_args()
     zdir, names = generate(args.zones)
+    if args.spread_only:
+        r = spread_rounds(zdir, names, args)
+        print(json.dumps({"zones": args.zones, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                          "command": " ".join(["python3"] + sys.argv), "before": args.before, **r}))
+        return
     if args.restart_only:
         r = restart_rounds(zdir, names, args)
         print(json.dumps({"zones": args.zones, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),

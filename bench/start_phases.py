@@ -36,7 +36,7 @@ TRACER = r"""
 import os, sys, time
 T0 = float(os.environ["ROBDNS_PHASE_T0"])
 def mark(name):
-    sys.stderr.write(f"PHASE {name} {(time.monotonic() - T0) * 1000:.1f}\n")
+    sys.stderr.write(f"PHASE {name} {(time.monotonic() - T0) * 1000:.1f} {time.process_time() * 1000:.1f}\n")
     sys.stderr.flush()
 mark("interpreter")
 from robdns import cli
@@ -103,8 +103,11 @@ def phases(log_path):
     with open(log_path, errors="replace") as f:
         for line in f:
             if line.startswith("PHASE "):
-                _, name, ms = line.split()
+                _, name, ms, *cpu = line.split()
                 out.setdefault(name, float(ms))
+                if cpu:
+                    # the process's CPU (every thread) by then: what a busy host does not skew
+                    out.setdefault("cpu_" + name, float(cpu[0]))
             elif line.startswith("LOADED "):
                 loaded = line.split(" ", 1)[1].strip()
     return out, loaded
@@ -170,7 +173,8 @@ def main():
             shutil.rmtree(d, ignore_errors=True)
     med = {}
     for label, r in rows.items():
-        keys = [k for k in ORDER + ("first_answer", "every_zone") if all(k in x and x[k] is not None for x in r)]
+        keys = [k for k in ORDER + ("first_answer", "every_zone") + tuple("cpu_" + o for o in ORDER)
+                if all(k in x and x[k] is not None for x in r)]
         med[label] = {k: round(statistics.median(x[k] for x in r), 1) for k in keys}
     print(json.dumps({"command": " ".join(["python3"] + sys.argv),
                       "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),

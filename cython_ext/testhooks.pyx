@@ -6,6 +6,7 @@ from libc.stdlib cimport calloc, malloc, free
 from libc.string cimport memcpy, memset
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes_GET_SIZE
 from posix.time cimport clock_gettime, timespec, CLOCK_THREAD_CPUTIME_ID
+from libc.time cimport time as c_time
 from includes.common cimport *
 from includes.zscan cimport *
 from includes.zimg cimport *
@@ -454,11 +455,19 @@ cdef class CookieCache:
         """Cookies SipHash accepted that the cache kept."""
         return self.c.stores
 
+    @property
+    def flushes(self):
+        """Times the cache was emptied: a new snapshot, or the clock leaving its epoch."""
+        return self.c.flushes
 
-cdef void _transport(rd_transport *t, object tcp, bytes client, CookieCache cache=None):
+
+cdef void _transport(rd_transport *t, object tcp, bytes client, CookieCache cache=None,
+                     uint32_t now=0):
     """A transport for the engine: TCP or UDP, from `client` (b"": unknown), with the
-    cookie cache `cache` (None: every cookie hashed)."""
+    cookie cache `cache` (None: every cookie hashed) and the caller's clock `now`
+    (seconds; 0: the engine reads it)."""
     memset(t, 0, sizeof(rd_transport))
+    t.now = now
     t.tcp = 1 if tcp else 0
     t.family = 6 if len(client) == 16 else 4
     t.client_len = <uint8_t>len(client)
@@ -478,15 +487,16 @@ def _siphash24(bytes key, bytes data):
 
 
 def answer(Database db, bytes query, tcp=False, EngineStats stats=None, int keepalive=0,
-           client=None, CookieCache cookie_cache=None):
+           client=None, CookieCache cookie_cache=None, uint32_t now=0):
     """Answer one query (wire bytes) from `db`; returns the response, b"" for none.
     keepalive: the idle timeout a TCP answer advertises to a query asking for it
-    (RFC 7828, 100 ms units; 0: none).  The engine runs without the GIL."""
+    (RFC 7828, 100 ms units; 0: none).  now: the clock DNS Cookies take (seconds since
+    the epoch; 0: the system's).  The engine runs without the GIL."""
     if db is None or db.db == NULL:
         raise ValueError("answer() needs an initialised Database")
     cdef bytes cl = _client_bytes(client)
     cdef rd_transport t
-    _transport(&t, tcp, cl, cookie_cache)
+    _transport(&t, tcp, cl, cookie_cache, now)
     t.keepalive = keepalive if 0 <= keepalive <= 65535 else 0   # RFC 7828 TIMEOUT, 100 ms units
     cdef size_t qlen = PyBytes_GET_SIZE(query)
     cdef const uint8_t *q = <const uint8_t *>PyBytes_AS_STRING(query)
@@ -511,9 +521,9 @@ cdef double _thread_cpu_seconds() noexcept nogil:
 
 
 def answer_batch(Database db, list queries, tcp=False, EngineStats stats=None, client=None,
-                 CookieCache cookie_cache=None):
+                 CookieCache cookie_cache=None, uint32_t now=0):
     """Answer a list of queries with rd_answer_batch (prefetching pipeline); returns the
-    list of responses (b"" = none), each equal to what answer() gives."""
+    list of responses (b"" = none), each equal to what answer() gives (`now` as there)."""
     if db is None or db.db == NULL:
         raise ValueError("answer_batch() needs an initialised Database")
     cdef Py_ssize_t n = len(queries), i
@@ -533,7 +543,7 @@ def answer_batch(Database db, list queries, tcp=False, EngineStats stats=None, c
         items[i].respcap = cap
     cdef bytes cl = _client_bytes(client)
     cdef rd_transport t
-    _transport(&t, tcp, cl, cookie_cache)
+    _transport(&t, tcp, cl, cookie_cache, now)
     cdef rd_stats *sp = &stats.s if stats is not None else NULL
     cdef const rd_db *dbp = db.db
     with nogil:
@@ -547,12 +557,15 @@ def answer_batch(Database db, list queries, tcp=False, EngineStats stats=None, c
 
 
 def bench_answer(Database db, list queries, double seconds=1.0, tcp=False, int batch=0,
-                 client=None, CookieCache cookie_cache=None):
+                 client=None, CookieCache cookie_cache=None, caller_clock=False):
     """In-process engine benchmark: answer the pre-made `queries` in order, round after
     round, in a C loop without the GIL, for about `seconds` of this thread's CPU time;
     one rd_answer per query, or with batch > 0 rd_answer_batch over `batch` queries at a
-    time.  Returns (answered, wall_seconds, cpu_seconds, bytes_out); answered /
-    cpu_seconds is the rate of one core even when the machine is shared."""
+    time.  caller_clock: the loop reads the clock once per round of 65,536 answers and
+    gives it to the engine (rd_transport.now), as a worker loop gives its turn's; else
+    the engine reads it (once per batch, or per single query with cookies on).  Returns
+    (answered, wall_seconds, cpu_seconds, bytes_out); answered / cpu_seconds is the rate
+    of one core even when the machine is shared."""
     cdef Py_ssize_t nq = len(queries)
     if nq == 0:
         raise ValueError("no queries")
@@ -582,12 +595,15 @@ def bench_answer(Database db, list queries, double seconds=1.0, tcp=False, int b
     cdef uint64_t done = 0, out = 0
     cdef Py_ssize_t j = 0, k, m
     cdef double cpu0, cpu1
+    cdef bint clock = bool(caller_clock)
     wall0 = _time.perf_counter()
     with nogil:
         cpu0 = _thread_cpu_seconds()
         cpu1 = cpu0
         # The clock is read about once per 64k answers, off the hot path.
         while cpu1 - cpu0 < seconds:
+            if clock:
+                t.now = <uint32_t>c_time(NULL)
             k = 0
             while k < 65536:
                 if batch > 0:

@@ -819,15 +819,55 @@ cdef extern from "malloc.h" nogil:
     int malloc_trim(size_t pad)
 
 
+cdef extern from "lib/rd_huge.h" nogil:
+    ctypedef struct rd_huge:
+        pass
+    int RD_HUGE_COLLAPSE, RD_HUGE_COPY
+    void *rd_huge_map(size_t len, int prot, int flags, int fd)
+    rd_huge *rd_huge_start(void *p, size_t len, int mode)
+    void rd_huge_stop(rd_huge *h)
+    size_t rd_huge_done(const rd_huge *h)
+    int rd_huge_wait(rd_huge *h)
+
+
 # The images of one compile_zones call, copied side by side into one mapping: ZoneImages
-# in it hold this object, which unmaps it when the last of them goes.
+# in it hold this object, which unmaps it when the last of them goes.  Its whole 2 MiB
+# pages are collapsed into huge pages by a thread of idle priority (rd_huge.h): stopped
+# before the unmap.
 cdef class _ImageBlock:
     cdef void *p
     cdef size_t n
+    cdef rd_huge *huge
 
     def __dealloc__(self):
+        rd_huge_stop(self.huge)
         if self.p != NULL:
             munmap(self.p, self.n)
+
+
+def image_huge_pages(ZoneImage img, bint wait=False):
+    """(huge pages made, whole 2 MiB pages, address, length) of the mapping holding img's
+    bytes (the image block of a compile_zones call, or a kept pack); (0, 0, 0, 0) when it
+    is neither or has no whole huge page.  wait: first until the background thread is
+    done (tests, benchmarks)."""
+    cdef rd_huge *h = NULL
+    cdef uint8_t *p
+    cdef size_t n
+    o = img._owner
+    if isinstance(o, _ImageBlock):
+        h, p, n = (<_ImageBlock>o).huge, <uint8_t *>(<_ImageBlock>o).p, (<_ImageBlock>o).n
+    elif isinstance(o, _PackMap):
+        h, p, n = (<_PackMap>o).huge, <uint8_t *>(<_PackMap>o).base, (<_PackMap>o).length
+    else:
+        return (0, 0, 0, 0)
+    if h == NULL:
+        return (0, 0, 0, 0)
+    if wait:
+        with nogil:
+            rd_huge_wait(h)
+    lo = (<size_t>p + 0x1fffff) >> 21
+    hi = (<size_t>p + n) >> 21
+    return (rd_huge_done(h), hi - lo, <size_t>p, n)
 
 
 cdef enum:
@@ -858,8 +898,8 @@ cdef void *_gather(zone_job *v, Py_ssize_t n, size_t *len_out) noexcept nogil:
                 half += _align16(zimg_size(v[i].z))
     if total < _BLOCK_MIN:
         return NULL
-    cdef uint8_t *b = <uint8_t *>mmap(NULL, total, PROT_READ | PROT_WRITE,
-                                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+    # 2 MiB-aligned: every whole 2 MiB of it can become one huge page
+    cdef uint8_t *b = <uint8_t *>rd_huge_map(total, PROT_READ | PROT_WRITE, MAP_PRIVATE, -1)
     if <void *>b == MAP_FAILED:
         return NULL
     # two halves copied at once (the copy and its page faults are most of the cost),
@@ -970,6 +1010,7 @@ def compile_zones(list origins, list paths, list ttls, list policies, list nsec3
         if bp != NULL:
             block = _ImageBlock.__new__(_ImageBlock)
             (<_ImageBlock>block).p, (<_ImageBlock>block).n = bp, blen
+            (<_ImageBlock>block).huge = rd_huge_start(bp, blen, RD_HUGE_COLLAPSE)
         for i in range(n):
             j = &js.v[i]
             if j.z == NULL:

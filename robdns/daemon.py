@@ -278,6 +278,7 @@ class Daemon:
         summary = self._summary()
         logger.info("serving: %s", summary, extra={"event": "serving", "summary": summary})
         sdnotify.ready(summary)
+        asyncio.ensure_future(self._prepare_reload())
         await self.stopping.wait()
         reaper.cancel()
         rotator.cancel()
@@ -287,6 +288,13 @@ class Daemon:
 
     def stop(self):
         self.stopping.set()
+
+    async def _prepare_reload(self):
+        """What the first reload would sort of the zones (zoneset._Plan.sort), done once
+        serving, in the reload thread: a start leaves it until the workers answer."""
+        import asyncio
+        async with self.reload_lock:
+            await asyncio.get_running_loop().run_in_executor(self.reloader, self.zones.prepare_reload)
 
     async def _reap_retired(self):
         """Free the old snapshots that a zone transfer still pinned at their reload, once

@@ -70,14 +70,25 @@ def settings_texts(zones):
     """The part of each zone's fingerprint that is not its files: the compiler and the
     settings that change the image.  The zones of a config share a few settings objects,
     so they are told apart by identity, not hashed once per zone."""
-    seen, out, compiler = {}, [], compiler_id()
+    seen, by_options, out, compiler = {}, {}, [], compiler_id()
+    append = out.append
     for z in zones:
+        # the ZoneOptions most zones share (robdns.config.zone_options): one dict probe
+        # per zone instead of three property reads and a key made
+        o = getattr(z, "options", None)
+        if o is not None:
+            text = by_options.get(id(o))
+            if text is not None:
+                append(text)
+                continue
         policy = getattr(z, "include_policy", None)
         key = (z.default_ttl, id(policy), getattr(z, "nsec3_max_iterations", None))
         text = seen.get(key)
         if text is None:
             text = seen[key] = _settings_text(compiler, z.default_ttl, policy, key[2])
-        out.append(text)
+        if o is not None:
+            by_options[id(o)] = text
+        append(text)
     return out
 
 
@@ -206,7 +217,7 @@ class Keep:
         elif not self.pack_sizes:
             # the first look: what the records in use take, for the pack's share of unused
             self.pack_bytes = info["size"]
-            self.pack_sizes = _shared_sizes(info["sizes"])
+            self.pack_sizes = info["sizes"]      # one int object per distinct size already
 
     def _load_singles(self, zones, out):
         """The zones without an image from the pack whose own file is in zones/."""

@@ -164,7 +164,8 @@ def _huge_page_blocks():
 
 def test_the_block_is_copied_into_small_pages_then_marked_for_huge_ones(tmp_path):
     # fresh 2 MiB pages cost up to seconds per 256 MiB on a VM whose host backs memory
-    # lazily: the copy faults 4 KiB pages, and khugepaged collapses them later
+    # lazily: the copy faults 4 KiB pages, and an idle-priority thread (rd_huge.c)
+    # collapses them afterwards: every huge page of the block is one it has made
     items = [(f"h{i}.example.", write(tmp_path, f"h{i}.zone", SOA.format(serial=1)
                                       + "".join(f"h{k} A 192.0.2.{k}\n" for k in range(40))))
              for i in range(2400)]
@@ -178,8 +179,12 @@ def test_the_block_is_copied_into_small_pages_then_marked_for_huge_ones(tmp_path
             madvise_only = "[madvise]" in f.read()
     except OSError:
         madvise_only = False
+    made = _core.image_huge_pages(images[0])[0]     # read after the smaps above
     if madvise_only:       # with THP "always" every fault may take a huge page anyway
-        assert list(new.values()) == [0]
+        # (+1: a page collapsed but not yet counted when smaps was read)
+        assert list(new.values())[0] <= (made + 1) * 2048
+    done, pages = _core.image_huge_pages(images[0], wait=True)[:2]
+    assert pages >= 1 and done == pages
     del images
 
 

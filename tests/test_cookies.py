@@ -233,10 +233,15 @@ def test_xdp_batches_bind_each_cookie_to_its_own_source_address(img):
 # A worker keeps the cookies SipHash accepted (exact bytes, address, snapshot); an exact
 # repeat is accepted without hashing.  It must never accept anything SipHash would not.
 
-def ask_cached(db, q, cache, client=CLIENT, tcp=False):
+def ask_cached(db, q, cache, client=CLIENT, tcp=False, now=0):
     wire = q if isinstance(q, bytes) else q.to_wire()
     return dns.message.from_wire(_core.answer(db, wire, tcp=tcp, client=client,
-                                              cookie_cache=cache))
+                                              cookie_cache=cache, now=now))
+
+
+def timestamp(resp_cookie):
+    """The timestamp of the RFC 9018 server cookie in a response's cookie."""
+    return struct.unpack("!I", resp_cookie[12:16])[0]
 
 
 def test_the_cache_accepts_a_repeat_without_hashing(img):
@@ -256,30 +261,127 @@ def test_the_cache_accepts_a_repeat_without_hashing(img):
 
 
 def test_a_cached_cookie_still_expires_and_is_renewed_by_its_timestamp(img):
-    # RFC 9018 4.3: valid from an hour before now, renewed past half an hour.  Both
-    # cookies are cached while inside their window, then the clock moves past the edge:
-    # the cached bytes are the same, the answer must follow the timestamp.
+    # RFC 9018 4.3: valid from an hour before now, renewed past half an hour.  A cookie
+    # that would cross either edge within the cache's epoch is never kept, so a hit needs
+    # no time check: the answers follow the timestamp, cached or not.
     db = db_with(img, cookie_secret=SECRET, cookie_require=True)
     cache = _core.CookieCache()
-    now = int(time.time())
-    near_expiry = CC + server_cookie(SECRET, CC, CLIENT, now - 3598)
-    near_renewal = CC + server_cookie(SECRET, CC, CLIENT, now - 1798)
-    r = ask_cached(db, query(cookie=near_expiry), cache)
+    t = int(time.time())
+    near_expiry = CC + server_cookie(SECRET, CC, CLIENT, t - 3598)
+    near_renewal = CC + server_cookie(SECRET, CC, CLIENT, t - 1798)
+    r = ask_cached(db, query(cookie=near_expiry), cache, now=t)
     assert r.rcode() == 0 and r.answer                   # valid (and renewed: > 30 min)
-    r = ask_cached(db, query(cookie=near_renewal), cache)
-    assert r.rcode() == 0 and response_cookie(r) == near_renewal   # fresh: echoed
-    r = ask_cached(db, query(cookie=near_renewal), cache)
-    assert response_cookie(r) == near_renewal and cache.hits == 1
-    assert cache.stores == 2
-    time.sleep(3.2)
-    hits = cache.hits
-    r = ask_cached(db, query(cookie=near_renewal), cache)
+    assert timestamp(response_cookie(r)) == t
+    for _ in range(2):
+        r = ask_cached(db, query(cookie=near_renewal), cache, now=t)
+        assert r.rcode() == 0 and response_cookie(r) == near_renewal   # fresh: echoed
+    assert (cache.stores, cache.hits) == (0, 0)          # both hashed every time
+    r = ask_cached(db, query(cookie=near_renewal), cache, now=t + 3)
     assert r.rcode() == 0 and r.answer
-    check_fresh(response_cookie(r))                      # renewed, from the cache
-    assert cache.hits == hits + 1
-    r = ask_cached(db, query(cookie=near_expiry), cache)
-    assert r.rcode() == BADCOOKIE and not r.answer       # expired, although cached
-    check_fresh(response_cookie(r))
+    assert timestamp(response_cookie(r)) == t + 3 and response_cookie(r)[8:] == \
+        server_cookie(SECRET, CC, CLIENT, t + 3)         # renewed
+    r = ask_cached(db, query(cookie=near_expiry), cache, now=t + 3)
+    assert r.rcode() == BADCOOKIE and not r.answer       # expired
+    # a cookie that stays fresh through the epoch is kept, and taken at its last second
+    fresh_to_the_end = CC + server_cookie(SECRET, CC, CLIENT, t - (1800 - 63))
+    assert response_cookie(ask_cached(db, query(cookie=fresh_to_the_end), cache, now=t)) \
+        == fresh_to_the_end
+    assert cache.stores == 1
+    r = ask_cached(db, query(cookie=fresh_to_the_end), cache, now=t + 63)
+    assert response_cookie(r) == fresh_to_the_end and cache.hits == 1
+    # one second later the epoch is over: emptied, and the cookie is past half an hour
+    flushes = cache.flushes
+    r = ask_cached(db, query(cookie=fresh_to_the_end), cache, now=t + 64)
+    assert r.rcode() == 0 and timestamp(response_cookie(r)) == t + 64
+    assert cache.flushes == flushes + 1 and cache.hits == 1
+
+
+def test_the_cache_is_emptied_when_the_clock_leaves_its_epoch_either_way(img):
+    db = db_with(img, cookie_secret=SECRET, cookie_require=True)
+    cache = _core.CookieCache()
+    t = int(time.time())
+    valid = CC + server_cookie(SECRET, CC, CLIENT, t)
+    q = query(cookie=valid)
+    assert response_cookie(ask_cached(db, q, cache, now=t)) == valid
+    assert (cache.stores, cache.hits) == (1, 0)
+    start = cache.flushes
+    for now, stores, hits in ((t + 1, 1, 1), (t + 63, 1, 2),      # inside: hits
+                              (t + 64, 2, 2), (t + 65, 2, 3),     # a new epoch from t + 64
+                              (t + 63, 3, 3),                     # back a second: emptied
+                              (t + 62, 4, 3)):
+        r = ask_cached(db, q, cache, now=now)
+        assert r.rcode() == 0 and response_cookie(r) == valid, now
+        assert (cache.stores, cache.hits) == (stores, hits), now
+    assert cache.flushes == start + 3
+
+
+def test_a_cookie_from_the_future_is_kept_only_if_it_stays_valid_from_the_epochs_start(img):
+    # RFC 9018 4.3 allows five minutes of skew ahead: a cookie 299 s ahead of now is
+    # valid, but 309 s ahead of the epoch's first second; kept, it would be taken if the
+    # clock went back inside the epoch, where it is invalid.
+    db = db_with(img, cookie_secret=SECRET, cookie_require=True)
+    cache = _core.CookieCache()
+    t = int(time.time())
+    ask_cached(db, query(cookie=CC), cache, now=t - 10)   # the epoch starts at t - 10
+    ahead = CC + server_cookie(SECRET, CC, CLIENT, t + 299)
+    for _ in range(2):
+        r = ask_cached(db, query(cookie=ahead), cache, now=t)
+        assert r.rcode() == 0 and response_cookie(r) == ahead
+    assert (cache.stores, cache.hits) == (0, 0)
+    r = ask_cached(db, query(cookie=ahead), cache, now=t - 10)
+    assert r.rcode() == BADCOOKIE and not r.answer
+    # 290 s ahead of the epoch's start is within the skew: kept
+    ahead = CC + server_cookie(SECRET, CC, CLIENT, t - 10 + 290)
+    for _ in range(2):
+        assert response_cookie(ask_cached(db, query(cookie=ahead), cache, now=t - 10)) == ahead
+    assert (cache.stores, cache.hits) == (1, 1)
+
+
+def test_a_batch_takes_one_clock_and_the_next_batch_the_next(img):
+    # The clock is read (or given, rd_transport.now) once per batch: every cookie a batch
+    # makes carries the same second, even if the second turns while it is answered; the
+    # next batch takes the new one.
+    db = db_with(img, cookie_secret=SECRET)
+    cache = _core.CookieCache()
+    t = int(time.time())
+    qs = [query(cookie=CC + server_cookie(SECRET, CC, CLIENT, t - 2400)).to_wire(),
+          query(cookie=CC).to_wire()] * 40
+    for now in (t, t + 1):
+        out = _core.answer_batch(db, qs, client=CLIENT, cookie_cache=cache, now=now)
+        for b in out:
+            c = response_cookie(dns.message.from_wire(b))
+            assert c[8:] == server_cookie(SECRET, CC, CLIENT, now)
+    # the engine's own clock, once per batch as well: one second in all the answers
+    out = _core.answer_batch(db, qs, client=CLIENT, cookie_cache=cache)
+    stamps = {timestamp(response_cookie(dns.message.from_wire(b))) for b in out}
+    assert len(stamps) == 1 and abs(stamps.pop() - time.time()) < 5
+
+
+def test_a_secret_rotation_between_two_batches(img):
+    # RFC 9018 5: batch 1 under OLD caches its cookie; batch 2 of the rotated snapshot
+    # (SECRET, previous OLD) must not take it from the cache: verified by SipHash with
+    # the previous secret and renewed with the new one, in every answer of the batch;
+    # the new cookie is then cached and echoed by batch 3.
+    cache = _core.CookieCache()
+    t = int(time.time())
+    c_old = CC + server_cookie(OLD, CC, CLIENT, t)
+    before = db_with(img, cookie_secret=OLD, cookie_require=True)
+    rotated = db_with(img, cookie_secret=SECRET, cookie_previous=OLD, cookie_require=True)
+    out = _core.answer_batch(before, [query(cookie=c_old).to_wire()] * 8, client=CLIENT,
+                             cookie_cache=cache, now=t)
+    assert {response_cookie(dns.message.from_wire(b)) for b in out} == {c_old}
+    assert (cache.stores, cache.hits) == (1, 7)
+    out = _core.answer_batch(rotated, [query(cookie=c_old).to_wire()] * 8, client=CLIENT,
+                             cookie_cache=cache, now=t + 1)
+    c_new = CC + server_cookie(SECRET, CC, CLIENT, t + 1)
+    for b in out:
+        r = dns.message.from_wire(b)
+        assert r.rcode() == 0 and r.answer and response_cookie(r) == c_new
+    assert (cache.stores, cache.hits) == (1, 7)
+    out = _core.answer_batch(rotated, [query(cookie=c_new).to_wire()] * 8, client=CLIENT,
+                             cookie_cache=cache, now=t + 2)
+    assert {response_cookie(dns.message.from_wire(b)) for b in out} == {c_new}
+    assert (cache.stores, cache.hits) == (2, 14)
 
 
 @pytest.mark.parametrize("other", ["198.51.100.101", "2001:db8::77"])
@@ -362,6 +464,13 @@ def test_an_empty_cache_slot_accepts_nothing(img, client, fill):
     q = query(cookie=bytes([fill]) * 24).to_wire()
     r = dns.message.from_wire(_core.answer_batch(db, [q], client=client, cookie_cache=cache)[0])
     assert r.rcode() == BADCOOKIE and not r.answer
+    # the empty entries' own bytes (rd_cookie_flush: slot i's hash word is i << 6, the
+    # rest zero), from the zero address of either length: never a hit
+    qs = [query(cookie=bytes(16) + struct.pack("<Q", i << 6)).to_wire() for i in range(512)]
+    for cl in ("0.0.0.0", "::"):
+        for b in _core.answer_batch(db, qs, client=cl, cookie_cache=cache):
+            r = dns.message.from_wire(b)
+            assert r.rcode() == BADCOOKIE and not r.answer
     assert (cache.hits, cache.stores) == (0, 0)
 
 

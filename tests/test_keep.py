@@ -535,3 +535,51 @@ def test_daemon_refuses_a_kept_image_with_a_flipped_byte_and_compiles_the_file(t
         assert srv.query("www." + name).answer[0][0].address == "198.51.100.77"
     finally:
         srv.close()
+
+
+def serial_text(i, serial):
+    return zone_text(i).replace(" 1 7200 ", f" {serial} 7200 ")
+
+
+def test_restart_compiles_a_file_changed_while_down_and_its_plan_sees_later_changes(many):
+    # A restart takes every zone whose files are as kept from the pack, and compiles the
+    # one whose file changed while the server was down (stale image refused); the plan
+    # made from the kept states then tells the next reload of a file changed after it.
+    zones, keep = many
+    compile_and_keep(zones, keep)
+    write(zones[1].file, serial_text(1, 17))         # changed while "down" (size too)
+    keep2 = Keep(keep.directory)
+    keep2.prepare()
+    zs = ZoneSet().compiled(zones, keep=keep2)
+    assert [st.name for st in zs.fresh] == ["z1.example."]
+    assert [zs.get(z.name).image.serial for z in zones] == [1, 17, 1]
+    kept = zs.get("z0.example.")
+    assert kept.errors == () and kept.role == "primary" and type(kept.source) is int
+    assert kept.source == keep_mod.fingerprint(zones[0], kept.image.source_files)
+    write(zones[2].file, serial_text(2, 19))         # changed after the restart
+    again = zs.compiled(zones, keep=keep2)
+    assert [st.name for st in again.fresh] == ["z2.example."]
+    assert [again.get(z.name).image.serial for z in zones] == [1, 17, 19]
+
+
+def test_daemon_restart_serves_a_zone_file_changed_while_it_was_down(tmp_path):
+    zones = {f"z{i}.example.": zone_text(i) for i in range(3)}
+    srv = RobdnsServer(str(tmp_path), zones, families=(4,))
+    for name, text in zones.items():
+        write(srv.zone_files[name], text)
+    try:
+        srv.reload()                      # compiled from the settled files
+        for name in zones:
+            srv.ctl("zone-reload", zone=name)
+        wait_pack(srv, 3)
+        srv.stop()
+        write(srv.zone_files["z1.example."], zone_text(1, addr="198.51.100.9"))
+        start = len(srv.log_text())
+        srv.start()
+        log = srv.log_text()[start:]
+        assert "2 zones mapped from their kept images" in log, log
+        assert "1 kept images stale" in log, log
+        assert srv.query("www.z1.example.").answer[0][0].address == "198.51.100.9"
+        assert srv.query("www.z0.example.").answer[0][0].address == "192.0.2.1"
+    finally:
+        srv.close()

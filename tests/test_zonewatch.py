@@ -6,7 +6,7 @@ import pytest
 
 from robdns import zonewatch
 from robdns.config import ZoneConfig
-from robdns.zoneset import ZoneSet
+from robdns.zoneset import ZoneSet, _Plan
 
 from test_zoneset_reload import ZONE, setup, write, www
 
@@ -189,3 +189,26 @@ def test_dir_symlinks_names_the_links_only(tmp_path):
     assert sorted(_core.dir_symlinks(str(tmp_path))) == ["dangling", "dirlink", "link.zone"]
     with pytest.raises(OSError):
         _core.dir_symlinks(str(tmp_path / "missing"))
+
+
+def test_the_plan_is_sorted_when_first_needed_as_at_once(zones, tmp_path):
+    # A start leaves sorting the zones for the next reload (clean ones, the rest, those
+    # the watch cannot tell of) until it serves; sorted then, it is what sorting at once
+    # (no watch) makes, and the symlinked zone is among those checked every time.
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    write(other / "z4.zone", new_text(4, 1, 4))
+    os.symlink(other / "z4.zone", tmp_path / "z4.zone")
+    zs = zones + (ZoneConfig("z4.example.", str(tmp_path / "z4.zone")),)
+    a = ZoneSet().compiled(zs)
+    plan = a._plan
+    assert plan.watch is not None and plan._pending is not None     # not sorted yet
+    a.prepare_reload()
+    assert plan._pending is None
+    assert list(plan.index) == list(range(len(zs))) and plan.rest == []
+    assert plan.always == [len(zs) - 1]
+    at_once = _Plan.of(zs, [a.get(z.name) for z in zs])
+    assert at_once._pending is None and list(at_once.index) == list(plan.index)
+    assert at_once.rest == [] and at_once._sources is not None
+    write(other / "z4.zone", new_text(4, 2, 44), age=5)
+    assert fresh(a.compiled(zs)) == ["z4.example."]

@@ -63,6 +63,7 @@ cdef extern from "query/engine.h" nogil:
     ctypedef struct rd_cookie_cache:
         uint64_t hits
         uint64_t stores
+        uint64_t flushes
 
     ctypedef struct rd_transport:
         uint8_t tcp
@@ -71,6 +72,7 @@ cdef extern from "query/engine.h" nogil:
         const uint8_t *client
         uint16_t keepalive
         rd_cookie_cache *cookie_cache
+        uint32_t now
 
     enum:
         RD_ZONE_EXPIRED

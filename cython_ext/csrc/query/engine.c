@@ -139,12 +139,22 @@ size_t rd_ctx_answer(rd_ctx *c)
     /* DNS Cookies (RFC 7873 5.2): the cookie to send back, and whether `require` holds
      * this query to the minimal answer. */
     int cookie_minimal = 0;
-    if (db && db->opt.cookies && rc != RD_RCODE_FORMERR) {
-        /* A batch made its cache ready once (rd_answer_batch); a single query (rd_answer:
-         * XDP, tests) has it made ready here, for itself alone, so that the clock read
-         * and the snapshot check stay off every query without cookies. */
-        if (!c->cookie_k) c->cookie_k = rd_cookie_begin(db, t);
-        cookie_minimal = rd_cookie_answer(c, rc);
+    if (db && db->opt.cookies) {
+        /* A batch made its cache ready once (rd_answer_batch) and gave it to every query
+         * but a FORMERR one (which gets no cookie); a single query (rd_answer: tests, the
+         * benchmark) has it made ready here, for itself alone, so that the clock read and
+         * the snapshot check stay off every query without cookies. */
+        rd_cookie_cache *k = c->cookie_k;
+        if (k) {
+            cookie_minimal = rd_cookie_answer(c, k, rc);
+        } else if (rc != RD_RCODE_FORMERR) {
+            if (t && (k = t->cookie_cache)) {
+                c->cookie_k = rd_cookie_ready(k, db, rd_cookie_clock(t));
+                cookie_minimal = rd_cookie_answer(c, k, rc);
+            } else {
+                cookie_minimal = rd_cookie_answer_full(c, rc);
+            }
+        }
     }
     size_t optroom = c->has_edns ? rd_opt_room(c) : 0;
     /* A signed query (RFC 8945 5.2): verified before anything else; answered signed. */

@@ -98,26 +98,31 @@ enum { RD_ZONE_EXPIRED = 1 };
  * many queries; SipHash-2-4 is most of what a cookie costs, so an exact repeat of bytes
  * SipHash already accepted for that address, under the same snapshot, is accepted without
  * hashing again.  The slot is chosen by bits of the cookie's hash field, which are already
- * pseudo-random.  The snapshot and the clock are taken once per batch (rd_cookie_begin):
- * a new snapshot (a secret change is one) empties the cache, so an entry needs no
- * generation of its own.  The timestamp rules (RFC 9018 4.3: expiry and renewal) are
- * applied on every query, hit or not.  Zero-filled (memset or calloc) is ready: the
- * first batch finds a generation of 0, which no snapshot has, and empties it. */
+ * pseudo-random.  The snapshot and the clock are taken once per batch (rd_cookie_begin).
+ * The cache lives for one snapshot and one epoch of RD_COOKIE_EPOCH seconds (`from`
+ * onwards): a new snapshot (a secret change is one), the clock leaving the epoch (forward
+ * or back) empty it, and only a cookie that stays inside RFC 9018 4.3's window, not due
+ * for renewal, for every second of the epoch is stored; so a hit needs no time check of
+ * its own (issue 16: cookies may cost at most 3% per query).  Zero-filled (memset or
+ * calloc) is ready: the first batch finds a generation of 0, which no snapshot has, and
+ * empties it. */
 enum { RD_COOKIE_CACHE_SLOTS = 512 };       /* a power of two; 32 KiB per worker */
+enum { RD_COOKIE_EPOCH = 64 };              /* seconds a cache's entries may be used */
 typedef struct rd_cookie_cache_entry {
     uint64_t cookie[3];        /* client cookie (8) | server cookie (16), as verified */
     uint64_t client[2];        /* the address it was verified for, as two words (an
                                   IPv4 address zero-extended in the first) */
-    uint32_t since;            /* its timestamp minus RFC 9018 4.3's five minutes of
-                                  clock skew (host order): the hit check's window */
-} __attribute__((aligned(64))) rd_cookie_cache_entry;   /* one cache line; all bits set: empty
-                                                            (rd_cookie_flush) */
+} __attribute__((aligned(64))) rd_cookie_cache_entry;   /* one cache line; empty: a hash
+                                                            word of another slot (rd_cookie_flush) */
 typedef struct rd_cookie_cache {
     rd_cookie_cache_entry e[RD_COOKIE_CACHE_SLOTS];
     uint64_t generation;       /* rd_db.generation the entries were verified under */
     uint32_t now;              /* the clock (seconds), read once per batch */
+    uint32_t from;             /* the epoch's first second: entries hold until
+                                  from + RD_COOKIE_EPOCH - 1 */
     uint64_t hits;             /* cookies accepted from the cache (no SipHash) */
     uint64_t stores;           /* cookies SipHash accepted and the cache kept */
+    uint64_t flushes;          /* times emptied (new snapshot, new epoch) */
 } rd_cookie_cache;
 
 /* Facts about the transport a query came on. */
@@ -130,6 +135,8 @@ typedef struct rd_transport {
     uint8_t client_len;        /* 4 or 16; 0: the client's address is not known */
     const uint8_t *client;     /* the client's address (network order), for cookies */
     rd_cookie_cache *cookie_cache;  /* the worker's, or NULL: every cookie is hashed */
+    uint32_t now;              /* the caller's clock (seconds since the epoch) read for its
+                                  current turn, or 0: the engine reads it (once per batch) */
 } rd_transport;
 
 /* Counters of one worker; each worker owns one, aligned to cache lines, written only by

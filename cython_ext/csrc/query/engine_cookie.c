@@ -40,17 +40,30 @@ static void cache_store(rd_cookie_cache_entry *e, const rd_ctx *c)
 {
     memcpy(e->cookie, c->cookie, CLIENT_COOKIE + SERVER_COOKIE);
     rd_cookie_client_words(c->client, c->client_len, e->client);
-    e->since = rd_get32(c->cookie + CLIENT_COOKIE + 4) - RD_COOKIE_FUTURE;
 }
 
-void rd_cookie_flush(rd_cookie_cache *k, uint64_t generation)
+/* May a cookie of timestamp `ts` be kept by the cache `k`?  Only if, at every second of
+ * the cache's epoch (from .. from + RD_COOKIE_EPOCH - 1), it is inside RFC 9018 4.3's
+ * window and not due for renewal: -RD_COOKIE_FUTURE <= t - ts <= RD_COOKIE_RENEW, so
+ * that a hit needs no time check (the clock leaving the epoch empties the cache). */
+static int cache_keeps(const rd_cookie_cache *k, uint32_t ts)
 {
-    /* Empty is all bits set, which no verified entry is: its cookie would have version
-     * 255 (sc[0] is 1 when stored), its address the IPv6 multicast ff..ff, which is never
-     * a source (RFC 4291 2.7), and its `since` puts it outside the window of any clock
-     * but one 35 minutes wide. */
-    memset(k->e, 0xff, sizeof k->e);
+    return (int32_t)(k->from - ts) >= -RD_COOKIE_FUTURE &&
+           (int32_t)(k->from + (RD_COOKIE_EPOCH - 1) - ts) <= RD_COOKIE_RENEW;
+}
+
+void rd_cookie_flush(rd_cookie_cache *k, uint64_t generation, uint32_t now)
+{
+    /* Empty is an entry no query can match in its slot: the hit check compares bytes
+     * only (no version, no time), and any bytes may come from any address (an XDP frame
+     * is not checked), so empty slot i holds a hash word that chooses another slot for
+     * either address length (rd_cookie_cache_slot: i ^ 4 or i ^ 16); a query with those
+     * bytes looks elsewhere. */
+    memset(k->e, 0, sizeof k->e);
+    for (uint64_t i = 0; i < RD_COOKIE_CACHE_SLOTS; i++) k->e[i].cookie[2] = i << 6;
     k->generation = generation;
+    k->from = now;
+    k->flushes++;
 }
 
 int rd_cookie_answer_full(rd_ctx *c, int rc)
@@ -68,26 +81,22 @@ int rd_cookie_answer_full(rd_ctx *c, int rc)
     }
     if (c->client_len != 4 && c->client_len != 16)
         return 0;                      /* no address to bind a cookie to: as if none */
-    uint32_t now = c->cookie_k ? c->cookie_k->now : (uint32_t)time(NULL);
+    uint32_t now = c->cookie_k ? c->cookie_k->now : rd_cookie_clock(c->t);
     const uint8_t *sc = c->cookie + CLIENT_COOKIE;
     int valid = 0, renew = 1;
     if (c->cookie_len == CLIENT_COOKIE + SERVER_COOKIE && sc[0] == COOKIE_VERSION) {
         /* RFC 9018 4.3: timestamps compare in serial number arithmetic (RFC 1982). */
         uint32_t ts = rd_get32(sc + 4);
         int32_t age = (int32_t)(now - ts);
-        /* The window is checked before the cache: a cached cookie expires and is renewed
-         * by its own timestamp exactly as a hashed one (the timestamp is among the bytes
-         * compared, so it is the one SipHash covered). */
+        /* A cookie in the worker's cache was taken by rd_cookie_answer already: here
+         * it is hashed (a miss, or a cookie the cache does not keep, near an edge of the
+         * window). */
         if (age <= RD_COOKIE_PAST && age >= -RD_COOKIE_FUTURE) {
             rd_cookie_cache *k = c->cookie_k;
-            if (k && rd_cookie_cache_find(k, c, c->client_len)) {
-                k->hits++;
-                valid = 1;             /* the same bytes SipHash accepted for this address */
-                renew = age > RD_COOKIE_RENEW;
-            } else if (cookie_matches(c, o->cookie_secret)) {
+            if (cookie_matches(c, o->cookie_secret)) {
                 valid = 1;
                 renew = age > RD_COOKIE_RENEW;
-                if (k) {
+                if (k && cache_keeps(k, ts)) {
                     cache_store(rd_cookie_cache_slot(k, c->cookie, c->client_len), c);
                     k->stores++;
                 }
@@ -101,16 +110,19 @@ int rd_cookie_answer_full(rd_ctx *c, int rc)
     if (renew) {
         /* RFC 9018 4.2: version 1, three reserved octets of zero, the time, the hash
          * (written as the reference implementation's little-endian output). */
-        uint8_t *s = c->cookie_out + CLIENT_COOKIE;
-        memcpy(c->cookie_out, c->cookie, CLIENT_COOKIE);
+        static const uint8_t head[4] = { 0, RD_EDNS_COOKIE, 0, CLIENT_COOKIE + SERVER_COOKIE };
+        uint8_t *s = c->cookie_opt + 4 + CLIENT_COOKIE;
+        memcpy(c->cookie_opt, head, 4);          /* RFC 7873 4: the option's code, length */
+        memcpy(c->cookie_opt + 4, c->cookie, CLIENT_COOKIE);
         s[0] = COOKIE_VERSION;
         s[1] = s[2] = s[3] = 0;
         rd_put32(s + 4, now);
         uint64_t h = cookie_hash(o->cookie_secret, c->cookie, s, c->client, c->client_len);
         for (int i = 0; i < 8; i++) s[8 + i] = (uint8_t)(h >> (8 * i));
-        c->cookie_send = c->cookie_out;
+        c->cookie_send = c->cookie_opt + 4;
     } else {
-        c->cookie_send = c->cookie;    /* fresh and valid: echoed as the client sent it */
+        c->cookie_send = c->cookie;    /* fresh and valid: echoed as the client sent it
+                                          (24 octets, after the query's option header) */
     }
     c->cookie_out_len = CLIENT_COOKIE + SERVER_COOKIE;
     if (valid || !minimal) return 0;   /* 5.2.5, or 5.2.3/5.2.4 option (3): a normal answer */

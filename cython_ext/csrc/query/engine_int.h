@@ -90,15 +90,18 @@ typedef struct rd_ctx {
     const uint8_t *client;      /* the client's address, client_len 4 or 16 (0: unknown) */
     uint8_t client_len;
     rd_cookie_cache *cookie_k;  /* the worker's cookie cache made ready for this batch
-                                   (rd_cookie_begin), NULL: none, cookies off, or a single
-                                   query whose cookie step has not run yet */
+                                   (rd_cookie_begin), NULL: none, cookies off, a FORMERR
+                                   query of a batch, or a single query whose cookie step
+                                   has not run yet */
     /* ---- written before being read */
     const struct zfast_blob *fast_blob;   /* when fast_known: the answer, NULL: general path */
     int prc;                    /* rd_parse_query's result: an rcode, -1 = send nothing */
     size_t limit;               /* size limit of the sections (size limit minus OPT room) */
     size_t question_end;        /* offset right after the echoed question */
-    const uint8_t *cookie_send; /* the COOKIE data to send: the query's, or cookie_out */
-    uint8_t cookie_out[24];     /* a fresh client cookie | RFC 9018 server cookie */
+    const uint8_t *cookie_send; /* the COOKIE data to send (24 octets), the option's
+                                   header right before it: the query's, or cookie_opt + 4 */
+    uint8_t cookie_opt[28];     /* a fresh COOKIE option: header | client cookie | RFC 9018
+                                   server cookie */
     uint8_t lname[RD_NAME_MAX + 1];  /* question name, lower-cased */
     uint8_t loff[128];          /* offsets of the labels of lname */
     rd_comp comp[RD_COMP_MAX];
@@ -264,20 +267,34 @@ static inline uint64_t rd_ld64(const uint8_t *p)
 }
 
 /* engine_cookie.c: the worker's cookie cache emptied for a new snapshot (a new secret,
- * or the same one reloaded: its cookies verify anew). */
-void rd_cookie_flush(rd_cookie_cache *k, uint64_t generation);
+ * or the same one reloaded: its cookies verify anew) or a new epoch starting at `now`. */
+void rd_cookie_flush(rd_cookie_cache *k, uint64_t generation, uint32_t now);
 
-/* Once per batch (rd_answer_batch), before any query of it is answered, or in a single
- * query's cookie step (rd_ctx_answer, cookies on only): the cache each query's context
- * takes (cookie_k), NULL when there is none or cookies are off.  What the hit check needs
- * of the snapshot and the clock is read here, not per query of a batch. */
+/* The clock DNS Cookies take: the caller's for its turn when it has one
+ * (rd_transport.now), else the system's. */
+static inline uint32_t rd_cookie_clock(const rd_transport *t)
+{
+    return t && t->now ? t->now : (uint32_t)time(NULL);
+}
+
+/* The worker's cookie cache `k` made ready for a batch (or a single query) of `db` at
+ * `now`: emptied when the snapshot changed or the clock left the cache's epoch, either
+ * way (one unsigned comparison in serial number arithmetic, RFC 1982). */
+static inline rd_cookie_cache *rd_cookie_ready(rd_cookie_cache *k, const rd_db *db, uint32_t now)
+{
+    k->now = now;
+    if (k->generation != db->generation || now - k->from >= RD_COOKIE_EPOCH)
+        rd_cookie_flush(k, db->generation, now);
+    return k;
+}
+
+/* Once per batch (rd_answer_batch), before any query of it is answered: the cache each
+ * query's context takes (cookie_k), NULL when there is none or cookies are off. */
 static inline rd_cookie_cache *rd_cookie_begin(const rd_db *db, const rd_transport *t)
 {
     rd_cookie_cache *k;
     if (!db || !db->opt.cookies || !t || !(k = t->cookie_cache)) return NULL;
-    k->now = (uint32_t)time(NULL);
-    if (k->generation != db->generation) rd_cookie_flush(k, db->generation);
-    return k;
+    return rd_cookie_ready(k, db, rd_cookie_clock(t));
 }
 
 /* The client's address as two words, loaded at its own size (copying a 4-octet address
@@ -332,22 +349,19 @@ static inline const rd_cookie_cache_entry *rd_cookie_cache_find(rd_cookie_cache 
 
 /* DNS Cookies, the common case inline (issue 16: cookies may cost at most 3% per query):
  * a resolver repeating, from the same address, the exact client | server cookie this
- * worker already verified under this snapshot, too young to be renewed (RFC 9018 4.3):
- * no SipHash, the cookie echoed as sent.  The window is the one rd_cookie_answer_full
- * applies, by the batch's clock (a cached cookie expires and renews by its own
- * timestamp); a hit implies the length and version checks, made before the cookie was
- * stored.  Everything else (no cookie, a client cookie alone, a cookie not verified yet,
- * to renew, made with the previous secret, or wrong) is rd_cookie_answer_full's. */
-static inline int rd_cookie_answer(rd_ctx *c, int rc)
+ * worker already verified under this snapshot and epoch: no SipHash, no time check (an
+ * entry is stored only when it stays valid and fresh, RFC 9018 4.3, for the whole epoch:
+ * rd_cookie_answer_full), the cookie echoed as sent; a hit implies the length and
+ * version checks, made before the cookie was stored.  `k` is the context's cookie_k,
+ * non-NULL.  Everything else (no cookie, a client cookie alone, a cookie not verified
+ * yet, to renew, made with the previous secret, or wrong) is rd_cookie_answer_full's. */
+static inline int rd_cookie_answer(rd_ctx *c, rd_cookie_cache *k, int rc)
 {
-    rd_cookie_cache *k = c->cookie_k;
-    if (k && c->cookie_len == 24) {
+    if (c->cookie_len == 24) {
         const rd_cookie_cache_entry *e = c->client_len == 4    ? rd_cookie_cache_find(k, c, 4)
                                          : c->client_len == 16 ? rd_cookie_cache_find(k, c, 16)
                                                                : NULL;
-        /* RFC 9018 4.3 by the entry's own timestamp, kept as `since` (ts - FUTURE):
-         * -RD_COOKIE_FUTURE <= now - ts <= RD_COOKIE_RENEW in one unsigned comparison */
-        if (e && k->now - e->since <= RD_COOKIE_RENEW + RD_COOKIE_FUTURE) {
+        if (e) {
             c->cookie_send = c->cookie;
             c->cookie_out_len = 24;
             k->hits++;

@@ -1,6 +1,7 @@
 /* zonetab.c — the zone table: a hash of apex names probed by label count, longest first, so a query finds its zone in a few probes however many zones are hosted. */
 #include "zonetab.h"
 #include "zone/zimg_format.h"
+#include "lib/rd_huge.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -47,7 +48,13 @@ rd_zonetab *rd_zonetab_build(const zimg *const *zones, uint32_t n, uint32_t *dup
     _Static_assert(sizeof(rd_zonetab_slot) == 32 && sizeof(rd_zonetab) % 64 == 0,
                    "zone-table slots must not span cache lines");
     rd_zonetab *t;
-    if (posix_memalign((void **)&t, 64, sizeof *t + slots * sizeof(rd_zonetab_slot))) return NULL;
+    /* A table of 16,384 zones or more is a few MB read at random: on 2 MiB-aligned memory,
+     * collapsed into huge pages in the background once built (rd_huge.h), a query's slot
+     * costs no TLB miss of its own. */
+    size_t bytes = sizeof *t + slots * sizeof(rd_zonetab_slot);
+    int huge = bytes >= RD_HUGE_PAGE;
+    if (posix_memalign((void **)&t, huge ? RD_HUGE_PAGE : 64, bytes)) return NULL;
+    t->huge = NULL;
     t->count = n;
     t->mask = (uint32_t)slots - 1;
     t->depths[0] = t->depths[1] = 0;
@@ -83,11 +90,13 @@ rd_zonetab *rd_zonetab_build(const zimg *const *zones, uint32_t n, uint32_t *dup
         t->depths[k >> 6] |= 1ull << (k & 63);
         if (k > t->max_labels) t->max_labels = k;
     }
+    if (huge) t->huge = rd_huge_start(t, bytes, RD_HUGE_COLLAPSE);
     return t;
 }
 
 void rd_zonetab_free(rd_zonetab *t)
 {
+    if (t) rd_huge_stop(t->huge);
     free(t);
 }
 

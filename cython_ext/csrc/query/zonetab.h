@@ -31,6 +31,7 @@ typedef struct rd_zonetab {
     uint64_t depths[2];        /* bit k set: some apex has k labels (0..127) */
     int max_labels;            /* most labels of any apex */
     const zimg *const *zones;  /* the zones by index (the caller's array, not copied) */
+    struct rd_huge *huge;      /* its collapse into huge pages (lib/rd_huge.h), or NULL */
     rd_zonetab_slot slots[] __attribute__((aligned(64)));   /* a slot never spans two lines */
 } rd_zonetab;
 

@@ -1,0 +1,41 @@
+/* rd_huge.h — read-only data moved into 2 MiB pages behind the readers' backs, on an idle-priority thread, so lookups spread over it miss the TLB less. */
+#ifndef RD_HUGE_H
+#define RD_HUGE_H
+
+#include <stddef.h>
+
+#define RD_HUGE_PAGE ((size_t)2 << 20)
+
+/* mmap(2) of len bytes at a 2 MiB-aligned address (so that every whole 2 MiB of it can
+ * become one huge page): anonymous when fd < 0, else the file from offset 0.  Returns
+ * MAP_FAILED on error, as mmap does; munmap(p, len) frees it. */
+void *rd_huge_map(size_t len, int prot, int flags, int fd);
+
+/* How the background thread makes the range huge:
+ * RD_HUGE_COLLAPSE: anonymous memory, collapsed in place (MADV_COLLAPSE, Linux 6.1);
+ * RD_HUGE_COPY: a private read-only file mapping, whose page cache pages cannot be
+ *   collapsed without CONFIG_READ_ONLY_THP_FOR_FS: each whole 2 MiB is copied into an
+ *   anonymous huge page and moved over the same addresses (mremap MREMAP_FIXED, which
+ *   holds the address space's lock throughout: a reader sees the old or the new page,
+ *   same bytes, never a hole). */
+enum { RD_HUGE_COLLAPSE = 0, RD_HUGE_COPY = 1 };
+
+typedef struct rd_huge rd_huge;
+
+/* Start making the whole 2 MiB pages of [p, p+len) huge on a thread of its own at
+ * SCHED_IDLE (it runs when the CPU has nothing else: a start or a busy worker is not
+ * slowed), one page at a time.  The bytes never change; a reader never waits.  NULL:
+ * nothing to do (no whole huge page) or no thread; the range stays as it was. */
+rd_huge *rd_huge_start(void *p, size_t len, int mode);
+
+/* Stop (after the page in hand) and wait for the thread; then the range may be unmapped
+ * or freed.  NULL is a no-op. */
+void rd_huge_stop(rd_huge *h);
+
+/* Whole huge pages done so far (tests, benchmarks). */
+size_t rd_huge_done(const rd_huge *h);
+
+/* Wait until the thread has finished the range (tests): 1 when it got to the end. */
+int rd_huge_wait(rd_huge *h);
+
+#endif
