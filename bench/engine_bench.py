@@ -158,6 +158,88 @@ def do_split(zone_path, query_path, out_dir, nsec3, seconds, rounds):
     return lines
 
 
+ZIMG_HDR = struct.Struct("=8s" + "I" * 29)   # zimg_format.h struct zimg
+ZIMG_FIELDS = ("version endian hdr_size size serial node_count rrset_count record_count apex "
+               "origin_labels nodes_off rrsets_off hash_off hash_mask addl_off addl_count "
+               "names_off names_len rdata_off rdata_len nsec3_off nsec3_count fast_off fast_mask "
+               "fast_recs_off fast_recs_len neg_off neg_len").split()
+RD_NONE = 0xFFFFFFFF
+
+
+def _skip_name(b, o):
+    while True:
+        l = b[o]
+        if l & 0xC0 == 0xC0:
+            return o + 2
+        o += l + 1
+        if l == 0:
+            return o
+
+
+def _rr_bytes(body, by_type):
+    """Bytes of each record type in an answer body (name, fixed part and rdata)."""
+    o = 0
+    while o < len(body):
+        start = o
+        o = _skip_name(body, o)
+        rtype, rdlen = struct.unpack_from("!H", body, o)[0], struct.unpack_from("!H", body, o + 8)[0]
+        o += 10 + rdlen
+        by_type[rtype] += o - start
+
+
+def do_image(zone_path, out_dir, nsec3):
+    """What the precomputed answers cost in the signed image (issue 17: the image against
+    Knot's memory), read from the image's own bytes (zimg_format.h): the answer table,
+    the records, the plain blobs, the DO blobs by kind (answer, NODATA, referral) and by
+    record type inside them (the RRSIG and NSEC/NSEC3 bytes are copies of the zone's
+    rdata: what referencing them instead would save), and the NXDOMAIN proofs (zneg)."""
+    import dns.rdatatype
+    img = _core.compile_zone("bench.test.", ensure_signed(zone_path, out_dir, nsec3))
+    b = _core.image_to_bytes(img)
+    h = dict(zip(ZIMG_FIELDS, ZIMG_HDR.unpack_from(b, 0)[1:]))
+    slots = (h["fast_mask"] + 1) * 8 if h["fast_off"] else 0
+    recs = plain = do_tab = 0
+    do_kind = collections.Counter()
+    do_type = collections.Counter()
+    seen_plain, seen_do = set(), set()
+    for i in range(h["fast_mask"] + 1 if h["fast_off"] else 0):
+        off = struct.unpack_from("=I", b, h["fast_off"] + 8 * i + 4)[0]
+        if off == RD_NONE:
+            continue
+        name_len, nent, flags, below, dflt = struct.unpack_from("=BBBBI", b, off)
+        ents = off + ((8 + below + 3) & ~3)
+        recs += ents - off + 8 * nent
+        offs = [struct.unpack_from("=I", b, ents + 8 * k + 4)[0] for k in range(nent)] + [dflt]
+        for bo in offs:
+            if bo != RD_NONE and bo not in seen_plain:
+                seen_plain.add(bo)
+                plain += 6 + struct.unpack_from("=H", b, bo)[0]
+        if flags != 2:
+            continue
+        do_tab += 4 * (nent + 1)
+        for k in range(nent + 1):
+            bo = struct.unpack_from("=I", b, ents + 8 * nent + 4 * k)[0]
+            if bo == RD_NONE or bo in seen_plain or bo in seen_do:
+                continue
+            seen_do.add(bo)
+            ln, an, ns, ar, bf = struct.unpack_from("=HBBBB", b, bo)
+            kind = "answer" if an else "NODATA" if bf & 1 else "referral"
+            do_kind[kind] += 6 + ln
+            _rr_bytes(b[bo + 6:bo + 6 + ln], do_type)
+    total = h["size"]
+    mb = lambda n: f"{n / 1e6:.1f}"
+    zone = total - slots - h["fast_recs_len"] - h["neg_len"]
+    do_all = sum(do_kind.values()) + do_tab
+    lines = [f"signed ({'NSEC3' if nsec3 else 'NSEC'}) image {mb(total)} MB: zone data {mb(zone)} "
+             f"(rdata {mb(h['rdata_len'])}), answer slots {mb(slots)}, answer records {mb(recs)}, "
+             f"plain answers {mb(plain)}, DO answers {mb(do_all)} (offset tables {mb(do_tab)}; "
+             + ", ".join(f"{k} {mb(v)}" for k, v in sorted(do_kind.items()))
+             + f"), NXDOMAIN proofs {mb(h['neg_len'])}, other {mb(h['fast_recs_len'] - recs - plain - do_all)}",
+             "  DO answer bytes by record type: "
+             + ", ".join(f"{dns.rdatatype.to_text(t)} {mb(v)}" for t, v in do_type.most_common())]
+    return lines
+
+
 def _csum(data):
     if len(data) % 2:
         data += b"\0"
@@ -274,6 +356,8 @@ def main(argv=None):
                     help="only the XDP frame path, frame by frame vs RX batches (plain and signed DO mix)")
     ap.add_argument("--do-split", action="store_true",
                     help="only the signed DO mix split by path (precomputed, general by kind)")
+    ap.add_argument("--do-image", action="store_true",
+                    help="only what the precomputed answers cost in the signed images, by kind")
     ap.add_argument("--cookies-only", action="store_true",
                     help="only the DNS Cookies comparison (a quick check)")
     args = ap.parse_args(argv)
@@ -292,6 +376,10 @@ def main(argv=None):
                   f"({', '.join(f'{x / 1e6:.2f}' for x in one)}), RX batches of 64 "
                   f"{med(batch) / 1e6:.2f} M ({', '.join(f'{x / 1e6:.2f}' for x in batch)}), "
                   f"x{med(batch) / med(one):.2f}")
+        return 0
+    if args.do_image:
+        for nsec3 in signed_variants:
+            print("\n".join(do_image(zone_path, args.out, nsec3)))
         return 0
     if args.do_split:
         for nsec3 in signed_variants:

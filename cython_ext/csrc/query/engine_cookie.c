@@ -110,16 +110,19 @@ int rd_cookie_answer_full(rd_ctx *c, int rc)
     if (renew) {
         /* RFC 9018 4.2: version 1, three reserved octets of zero, the time, the hash
          * (written as the reference implementation's little-endian output). */
-        uint8_t *s = c->cookie_out + CLIENT_COOKIE;
-        memcpy(c->cookie_out, c->cookie, CLIENT_COOKIE);
+        static const uint8_t head[4] = { 0, RD_EDNS_COOKIE, 0, CLIENT_COOKIE + SERVER_COOKIE };
+        uint8_t *s = c->cookie_opt + 4 + CLIENT_COOKIE;
+        memcpy(c->cookie_opt, head, 4);          /* RFC 7873 4: the option's code, length */
+        memcpy(c->cookie_opt + 4, c->cookie, CLIENT_COOKIE);
         s[0] = COOKIE_VERSION;
         s[1] = s[2] = s[3] = 0;
         rd_put32(s + 4, now);
         uint64_t h = cookie_hash(o->cookie_secret, c->cookie, s, c->client, c->client_len);
         for (int i = 0; i < 8; i++) s[8 + i] = (uint8_t)(h >> (8 * i));
-        c->cookie_send = c->cookie_out;
+        c->cookie_send = c->cookie_opt + 4;
     } else {
-        c->cookie_send = c->cookie;    /* fresh and valid: echoed as the client sent it */
+        c->cookie_send = c->cookie;    /* fresh and valid: echoed as the client sent it
+                                          (24 octets, after the query's option header) */
     }
     c->cookie_out_len = CLIENT_COOKIE + SERVER_COOKIE;
     if (valid || !minimal) return 0;   /* 5.2.5, or 5.2.3/5.2.4 option (3): a normal answer */

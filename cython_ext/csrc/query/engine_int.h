@@ -98,8 +98,10 @@ typedef struct rd_ctx {
     int prc;                    /* rd_parse_query's result: an rcode, -1 = send nothing */
     size_t limit;               /* size limit of the sections (size limit minus OPT room) */
     size_t question_end;        /* offset right after the echoed question */
-    const uint8_t *cookie_send; /* the COOKIE data to send: the query's, or cookie_out */
-    uint8_t cookie_out[24];     /* a fresh client cookie | RFC 9018 server cookie */
+    const uint8_t *cookie_send; /* the COOKIE data to send (24 octets), the option's
+                                   header right before it: the query's, or cookie_opt + 4 */
+    uint8_t cookie_opt[28];     /* a fresh COOKIE option: header | client cookie | RFC 9018
+                                   server cookie */
     uint8_t lname[RD_NAME_MAX + 1];  /* question name, lower-cased */
     uint8_t loff[128];          /* offsets of the labels of lname */
     rd_comp comp[RD_COMP_MAX];
