@@ -67,6 +67,8 @@ class Daemon:
         self.config_cache = config.Cache()   # the config file as last parsed
         self.zone_configs = None             # the zone configs served: cfg's, as changed at
                                              # run time (None until the first load)
+        self._no_consumer = None             # those configs again when they name no
+                                             # consumer catalog (load() skips expanding them)
         self.keeper = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="keep",
                                                             initializer=_yield_to_serving)
         self.keeping = True
@@ -118,7 +120,14 @@ class Daemon:
         the database built from them; waits for the RCU grace period, after which the
         previous snapshot is freed.  The zones served are cfg's as changed at run time
         (robdns.dynzones)."""
-        configs = self.catalogs.expand(cfg, self.dynamic.zones(cfg), self.zone_configs)
+        wanted = self.dynamic.zones(cfg)
+        if wanted is self._no_consumer:
+            # the configs of the last load, which named no consumer catalog (an unchanged
+            # config file parses to the same tuple, config.Cache): no look at 100,000
+            configs = wanted
+        else:
+            configs = self.catalogs.expand(cfg, wanted, self.zone_configs)
+            self._no_consumer = wanted if configs is wanted else None
         zones = self.zones.compiled(configs, force, keep=self.keep,
                                     journal_dir=xfrout.journal_dir(cfg))
         self.zone_configs = configs

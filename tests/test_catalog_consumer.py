@@ -495,3 +495,34 @@ def test_robdns_consumes_robdns_catalog(robdns_server):
     assert answers(cons, "p2.example.")
     st = catalog_status(cons, "p3.example.")["catalog"]
     assert st["catalog"] == cat and st["id"] == catalog.member_id("p3.example.")
+
+
+def test_a_reload_of_the_same_configs_without_a_consumer_skips_expanding(tmp_path, monkeypatch):
+    # An unchanged config file parses to the same zone configs (config.Cache): with no
+    # consumer catalog among them the daemon's reload takes them as they are, without a
+    # pass over every zone; a config that names a consumer is expanded again.
+    from robdns import daemon
+    for n in ("a", "b"):
+        (tmp_path / f"{n}.zone").write_text(
+            f"$ORIGIN {n}.example.\n$TTL 300\n@ SOA ns hm 1 2 3 4 5\n@ NS ns\nns A 192.0.2.1\n")
+    plain = "zones:\n  - {name: a.example., file: a.zone}\n  - {name: b.example., file: b.zone}\n"
+    cfg = cfg_of(plain, tmp_path)
+    d = daemon.Daemon(cfg)
+    calls = []
+    expand = d.catalogs.expand
+    monkeypatch.setattr(d.catalogs, "expand", lambda *a: calls.append(a[1]) or expand(*a))
+    try:
+        d.load(cfg)
+        d.load(cfg)
+        assert len(calls) == 1 and d.zone_configs is cfg.zones
+        cfg2 = cfg_of(plain + "  - {name: cat.example., file: cat.zone, primaries: "
+                      "[{address: 127.0.0.1@5300}], catalog: {role: consumer}}\n", tmp_path)
+        d.load(cfg2)
+        d.load(cfg2)
+        assert len(calls) == 3 and calls[1] is calls[2] is cfg2.zones
+        assert [z.name for z in d.zone_configs] == ["a.example.", "b.example.", "cat.example."]
+        assert d.catalogs.catalogs                     # its state kept for the members
+    finally:
+        _core.publish(None)
+        d.keeper.shutdown()
+        d.reloader.shutdown()

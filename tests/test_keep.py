@@ -308,21 +308,36 @@ def wait_pack(srv, records, timeout=20):
         time.sleep(0.05)
 
 
-def test_daemon_restart_maps_kept_rebuilds_damaged_and_drops_removed(tmp_path):
+def three_kept(tmp_path):
+    """A server of three zones compiled from settled files, their pack written, stopped;
+    (server, pack path)."""
     zones = {f"z{i}.example.": zone_text(i) for i in range(3)}
     srv = RobdnsServer(str(tmp_path), zones, families=(4,))
-    for name, text in zones.items():
-        write(srv.zone_files[name], text)
     try:
+        for name, text in zones.items():
+            write(srv.zone_files[name], text)
         srv.reload()                      # compiled from the settled files
-        srv.ctl("zone-reload", zone="z0.example.")
-        srv.ctl("zone-reload", zone="z1.example.")
-        srv.ctl("zone-reload", zone="z2.example.")
+        for name in zones:
+            srv.ctl("zone-reload", zone=name)
         path = wait_pack(srv, 3)
         srv.stop()
-        start = len(srv.log_text())
-        srv.start()
-        log = srv.log_text()[start:]
+    except BaseException:
+        srv.close()
+        raise
+    return srv, path
+
+
+def restarted_log(srv):
+    """Start srv again; what it logged while starting."""
+    start = len(srv.log_text())
+    srv.start()
+    return srv.log_text()[start:]
+
+
+def test_daemon_restart_maps_kept_rebuilds_damaged_and_drops_removed(tmp_path):
+    srv, path = three_kept(tmp_path)
+    try:
+        log = restarted_log(srv)
         assert "3 zones mapped from their kept images" in log, log
         assert srv.query("www.z1.example.").answer[0][0].address == "192.0.2.2"
         srv.stop()
@@ -331,9 +346,7 @@ def test_daemon_restart_maps_kept_rebuilds_damaged_and_drops_removed(tmp_path):
         data[len(data) - 200] ^= 0x20
         with open(path, "wb") as f:
             f.write(data)
-        start = len(srv.log_text())
-        srv.start()
-        log = srv.log_text()[start:]
+        log = restarted_log(srv)
         assert "damaged (checksum mismatch): compiling again" in log, log
         assert "2 zones mapped from their kept images" in log
         assert all(srv.query(f"www.z{i}.example.").answer for i in range(3))
@@ -516,9 +529,7 @@ def test_daemon_refuses_a_kept_image_with_a_flipped_byte_and_compiles_the_file(t
             assert time.monotonic() < deadline, f"no kept image {path}"
             time.sleep(0.05)
         srv.stop()
-        start = len(srv.log_text())
-        srv.start()
-        log = srv.log_text()[start:]
+        log = restarted_log(srv)
         assert "1 zones mapped from their kept images" in log, log
         assert srv.query("www." + name).answer[0][0].address == "198.51.100.77"
         srv.stop()
@@ -528,9 +539,7 @@ def test_daemon_refuses_a_kept_image_with_a_flipped_byte_and_compiles_the_file(t
         assert data.count(bytes([198, 51, 100, 77])) >= 1
         with open(path, "wb") as f:
             f.write(data.replace(bytes([198, 51, 100, 77]), bytes([198, 51, 100, 78])))
-        start = len(srv.log_text())
-        srv.start()
-        log = srv.log_text()[start:]
+        log = restarted_log(srv)
         assert "damaged (checksum mismatch): compiling again" in log, log
         assert srv.query("www." + name).answer[0][0].address == "198.51.100.77"
     finally:
@@ -563,20 +572,10 @@ def test_restart_compiles_a_file_changed_while_down_and_its_plan_sees_later_chan
 
 
 def test_daemon_restart_serves_a_zone_file_changed_while_it_was_down(tmp_path):
-    zones = {f"z{i}.example.": zone_text(i) for i in range(3)}
-    srv = RobdnsServer(str(tmp_path), zones, families=(4,))
-    for name, text in zones.items():
-        write(srv.zone_files[name], text)
+    srv, _ = three_kept(tmp_path)
     try:
-        srv.reload()                      # compiled from the settled files
-        for name in zones:
-            srv.ctl("zone-reload", zone=name)
-        wait_pack(srv, 3)
-        srv.stop()
         write(srv.zone_files["z1.example."], zone_text(1, addr="198.51.100.9"))
-        start = len(srv.log_text())
-        srv.start()
-        log = srv.log_text()[start:]
+        log = restarted_log(srv)
         assert "2 zones mapped from their kept images" in log, log
         assert "1 kept images stale" in log, log
         assert srv.query("www.z1.example.").answer[0][0].address == "198.51.100.9"

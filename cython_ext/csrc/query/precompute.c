@@ -520,12 +520,15 @@ static void reloc(uint8_t *at, uint32_t delta)
     memcpy(at, &o, 4);
 }
 
-/* Copy n bytes from src to dst a few MiB at a time, giving the pages of src back as
+/* Copy n bytes from src to dst 256 KiB at a time, giving the pages of src back as
  * they are copied: moving the image and the answers into their final place then never
- * holds them twice (realloc of a big image copies it here, old and new both resident). */
+ * holds them twice (realloc of a big image copies it here, old and new both resident).
+ * The piece bounds the overlap: with 4 MiB pieces the secondary's RSS, sampled every
+ * 2 ms, rose 4 MiB above the copy's floor at every piece (its peak, issue 13); a dst
+ * advised to huge pages still faults 2 MiB ahead, so the overlap is now ~2.25 MiB. */
 static void move_out(uint8_t *dst, uint8_t *src, size_t n)
 {
-    const size_t piece = (size_t)4 << 20, page = 4096;
+    const size_t piece = (size_t)256 << 10, page = 4096;
     uintptr_t done = ((uintptr_t)src + page - 1) & ~(uintptr_t)(page - 1);
     for (size_t o = 0; o < n; o += piece) {
         size_t k = n - o < piece ? n - o : piece;
@@ -557,6 +560,132 @@ static void part_place(const part *p, uint8_t *img, size_t off, uint32_t *node_r
             for (unsigned k = 0; k <= rh.nent; k++)
                 reloc(e + rh.nent * sizeof(zfast_ent) + 4 * (size_t)k, d);
     }
+}
+
+/* ---- the answer table, filled in its own place ----
+ *
+ * node_rec (4 bytes a node) is the only map from a node to its record, and the table is
+ * the last part of the image to be written: filled by scattering from node_rec, both are
+ * resident at once and the build's peak is the image plus node_rec (2.7 MB at 670,000
+ * names, issue 13).  Instead the (hash, record) pairs are written densely at the start
+ * of the table's own room while node_rec is read and released page by page, sorted there
+ * by home slot, and laid out from there: the same linear-probing table (every name at or
+ * after its home with no empty slot between), built inside the bytes it ends in. */
+
+static inline uint32_t tab_home(const zfast_slot *e, uint32_t mask) { return e->hash & mask; }
+
+/* a[0..n) sorted by home slot: one pass of counts over the home's top 16 bits, the
+ * permutation in place (American flag sort), insertion sort within each bucket. */
+static int sort_by_home(zfast_slot *a, uint32_t n, uint32_t mask)
+{
+    int bits = 0;
+    while (bits < 32 && ((uint64_t)1 << bits) <= mask) bits++;
+    int shift = bits > 16 ? bits - 16 : 0;
+    uint32_t nb = (mask >> shift) + 1;
+    uint32_t *next = malloc((size_t)nb * 2 * sizeof *next), *end = next + nb;
+    if (!next) return -1;
+    memset(end, 0, (size_t)nb * sizeof *end);
+    for (uint32_t i = 0; i < n; i++) end[tab_home(&a[i], mask) >> shift]++;
+    for (uint32_t b = 0, at = 0; b < nb; b++) {
+        next[b] = at;
+        at += end[b];
+        end[b] = at;
+    }
+    for (uint32_t b = 0; b < nb; b++) {
+        while (next[b] < end[b]) {
+            zfast_slot e = a[next[b]];
+            uint32_t k = tab_home(&e, mask) >> shift;
+            while (k != b) {
+                zfast_slot t = a[next[k]];
+                a[next[k]++] = e;
+                e = t;
+                k = tab_home(&e, mask) >> shift;
+            }
+            a[next[b]++] = e;
+        }
+    }
+    for (uint32_t b = 0, lo = 0; b < nb; lo = end[b], b++)
+        for (uint32_t i = lo + 1; i < end[b]; i++) {
+            zfast_slot e = a[i];
+            uint32_t j = i, h = tab_home(&e, mask);
+            for (; j > lo && tab_home(&a[j - 1], mask) > h; j--) a[j] = a[j - 1];
+            a[j] = e;
+        }
+    free(next);
+    return 0;
+}
+
+/* Probe from the home slot to the first empty one (wrapping), as the readers do. */
+static void tab_insert(zfast_slot *tab, uint32_t mask, zfast_slot e)
+{
+    uint32_t i = e.hash & mask;
+    while (tab[i].rec != RD_NONE) i = (i + 1) & mask;
+    tab[i] = e;
+}
+
+/* Fill the table of `slots` (a power of two) at tab from node_rec (final offsets), which
+ * this releases as it reads (the caller frees it).  -1: no memory (the table is then
+ * unusable). */
+static int table_fill(zfast_slot *tab, uint32_t slots, const uint8_t *ob, const znode *nodes,
+                      uint32_t nn, uint32_t *node_rec)
+{
+    const uint32_t mask = slots - 1;
+    const uintptr_t page = 4096;
+    uintptr_t freed = ((uintptr_t)node_rec + page - 1) & ~(page - 1);
+    uint32_t names = 0;
+    /* 1. the pairs, densely (names <= slots: the table is at most 80% full); each page
+     *    of node_rec read is given back, as the table's pages are taken */
+    for (uint32_t v = 0; v < nn; v++) {
+        if (node_rec[v] != RD_NONE) {
+            tab[names].hash = zfast_hash(ob + nodes[v].name_off, nodes[v].name_len);
+            tab[names++].rec = node_rec[v];
+        }
+        if ((v & 4095) == 4095) {
+            uintptr_t upto = (uintptr_t)(node_rec + v + 1) & ~(page - 1);
+            if (upto > freed) {
+                madvise((void *)freed, upto - freed, MADV_DONTNEED);
+                freed = upto;
+            }
+        }
+    }
+    if (sort_by_home(tab, names, mask) != 0) return -1;
+    /* 2. moved to the end of the room, then laid out forwards: name k goes to
+     *    p_k = max(home_k, p_(k-1) + 1) = k + M_k, M_k = max over j <= k of (home_j - j).
+     *    Writing slot p_k cannot overwrite a pair not yet read (at slots - names + j,
+     *    j > k) while M_k <= slots - names; the pairs from the first k where it is not
+     *    (the table's last cluster, running past the end) are set aside and inserted
+     *    last, wrapping as the readers probe. */
+    zfast_slot *src = tab + (slots - names);
+    memmove(src, tab, (size_t)names * sizeof *tab);
+    int64_t room = (int64_t)slots - names, m = INT64_MIN;
+    uint32_t cut = names;
+    for (uint32_t k = 0; k < names; k++) {
+        int64_t d = (int64_t)tab_home(&src[k], mask) - k;
+        if (d > m) m = d;
+        if (m > room) {
+            cut = k;
+            break;
+        }
+    }
+    zfast_slot *aside = NULL;
+    if (cut < names) {
+        aside = malloc((size_t)(names - cut) * sizeof *aside);
+        if (!aside) return -1;
+        memcpy(aside, src + cut, (size_t)(names - cut) * sizeof *aside);
+    }
+    const zfast_slot empty = {0, RD_NONE};
+    uint32_t at = 0;                       /* the first slot not yet written */
+    for (uint32_t k = 0; k < cut; k++) {
+        zfast_slot e = src[k];
+        uint32_t p = tab_home(&e, mask);
+        if (p < at) p = at;
+        while (at < p) tab[at++] = empty;
+        tab[at++] = e;
+    }
+    while (at < slots) tab[at++] = empty;
+    for (uint32_t k = cut; k < names; k++) tab_insert(tab, mask, aside[k - cut]);
+    free(aside);
+    return 0;
 }
 
 /* ---- precomputed NXDOMAIN proofs (zneg, zimg_format.h) ---- */
@@ -1123,20 +1252,11 @@ zimg *rd_precompute_answers(zimg *z, size_t *size)
         z->neg_off = (uint32_t)neg_at;
         z->neg_len = (uint32_t)nb->b.len;
     }
-    zfast_slot *tab = (zfast_slot *)(ob + fast_off);
-    for (size_t i = 0; i < slots; i++) {
-        tab[i].hash = 0;
-        tab[i].rec = RD_NONE;
-    }
     const znode *nodes = (const znode *)(ob + z->nodes_off);
-    for (uint32_t v = 0; v < nn; v++) {
-        if (node_rec[v] == RD_NONE) continue;
-        uint32_t h = zfast_hash(ob + nodes[v].name_off, nodes[v].name_len);
-        uint32_t i = h & (uint32_t)(slots - 1);
-        while (tab[i].rec != RD_NONE) i = (i + 1) & (uint32_t)(slots - 1);
-        tab[i].hash = h;
-        tab[i].rec = node_rec[v];
-    }
+    int filled = table_fill((zfast_slot *)(ob + fast_off), (uint32_t)slots, ob, nodes, nn, node_rec);
+    free(node_rec);
+    node_rec = NULL;
+    if (filled != 0) goto done;
     z->fast_off = (uint32_t)fast_off;
     z->fast_mask = (uint32_t)(slots - 1);
     z->fast_recs_off = (uint32_t)recs_off;
