@@ -12,12 +12,17 @@ middle of the run (after --settle seconds, --window seconds long):
 - segments per answer: TCP_INFO's segs_out/data_segs_out of the server's and the
   client's sockets (ss -ti) before and after the window, over the answers of the window
   (rate x window for a paced load; dnsperf's own count otherwise);
-- the server's send, receive and wait calls (syscalls:sys_enter_* tracepoints).
+- the server's send, receive and wait calls (syscalls:sys_enter_* tracepoints);
+- with --profile, a second window per server under `perf record -g` alone: its CPU per
+  answer and the inclusive share of the send path (tcp_sendmsg), the loopback delivery
+  to the client in it (tcp_v4_rcv, sock_def_readable: the client's wake-up), the receive
+  path, the wait and the switch back, and the engine, in microseconds per answer.
 
     python3 bench/tcp_probe.py                              # robdns and knot at -c 4 -Q 20000
     python3 bench/tcp_probe.py --servers robdns,knot --holds 0 --rate 20000 --window 5
     python3 bench/tcp_probe.py --rate 0                     # saturation (no -Q)
     python3 bench/tcp_probe.py --baseline /work/main        # also robdns@base from another build
+    python3 bench/tcp_probe.py --profile                    # and where each server's CPU goes
 
 Counting with perf stat is done in the kernel, but a traced event is not free: the CPU
 figures printed here are not the ones to compare (tcp_bench's are); the counts are.
@@ -155,6 +160,61 @@ def probe(srv, queries, rate, clients, settle, window):
             "counts": {**cs, **cc, **ca}, "segs": segs}
 
 
+# Where the server's time goes, inclusive (perf report --children): the send path, in it
+# the loopback delivery to the client's socket and the client's wake-up, the receive path,
+# the wait and the context switch back.  Without a PMU (a VM) perf samples on cpu-clock, a
+# timer that cannot fire while interrupts are off: such time lands where they are turned
+# back on (the wake-up's _raw_spin_unlock_irqrestore in sock_def_readable, the end of the
+# softirq), so the split inside tcp_sendmsg is rough; tcp_sendmsg's total is not.
+PROFILE_SYMS = ("tcp_sendmsg", "tcp_v4_rcv", "sock_def_readable", "tcp_recvmsg",
+                "do_epoll_wait", "finish_task_switch.isra.0", "tcp_ack")
+
+
+def profile(srv, queries, rate, clients, settle, window):
+    """perf record -g of the server over the window (nothing else traced): CPU per answer
+    and the inclusive share of each PROFILE_SYMS function, in microseconds per answer."""
+    duration = settle + window + 2
+    cmd = tcp_bench.dnsperf_tcp(srv.port, queries, duration, clients, rate or None)
+    spids = srv.pids()
+    data = os.path.join(servers.OUT, f"tcp_probe.{os.getpid()}.perf")
+    dp = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        time.sleep(settle)
+        u0, s0 = user_sys(spids)
+        subprocess.run(["perf", "record", "-q", "-g", "-F", "4999", "-o", data,
+                        "-p", ",".join(map(str, spids)), "--", "sleep", str(window)],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+        u1, s1 = user_sys(spids)
+        out, _ = dp.communicate(timeout=duration + 60)
+    finally:
+        if dp.poll() is None:
+            dp.kill()
+            dp.wait()
+    m = re.search(r"Queries completed:\s+(\d+)", out)
+    answers = rate * window if rate else int(m.group(1)) * window / duration if m else 0
+    us = (u1 - u0 + s1 - s0) / procfs.CLK_TCK * 1e6 / answers if answers else 0.0
+    rep = subprocess.run(["perf", "report", "-i", data, "--children", "--stdio", "--sort", "sym",
+                          "-g", "none", "--percent-limit", "0.1"], capture_output=True, text=True).stdout
+    os.unlink(data)
+    shares = {}
+    for line in rep.splitlines():
+        f = line.split()
+        if len(f) == 4 and f[0].endswith("%") and f[3] in PROFILE_SYMS:
+            shares[f[3]] = float(f[0][:-1])
+    return {"answers": answers, "cpu_us_per_answer": us, "user_ticks": u1 - u0,
+            "sys_ticks": s1 - s0, "shares": shares}
+
+
+def report_profile(name, r):
+    us = r["cpu_us_per_answer"]
+    lines = [f"== {name} (profile): {r['answers']:.0f} answers in the window; server user "
+             f"{r['user_ticks']} + sys {r['sys_ticks']} ticks ({us:.2f} us/answer)"]
+    for sym in PROFILE_SYMS:
+        pct = r["shares"].get(sym, 0.0)
+        lines.append(f"   {sym:28s} {pct:5.1f}%  {pct * us / 100:5.2f} us/answer (inclusive)")
+    return "\n".join(lines)
+
+
 def report(name, r):
     a = r["answers"]
     lines = [f"== {name}: {a:.0f} answers in the window, dnsperf completed {r['completed']}; "
@@ -179,6 +239,8 @@ def main(argv=None):
     p.add_argument("--settle", type=float, default=2)
     p.add_argument("--window", type=float, default=5)
     p.add_argument("--rounds", type=int, default=1)
+    p.add_argument("--profile", action="store_true",
+                   help="also a run per server under perf record -g: where its CPU goes")
     a = p.parse_args(argv)
     zone = os.path.join(servers.OUT, "bench100k.zone")
     queries = os.path.join(servers.OUT, "bench100k.queries")
@@ -205,6 +267,9 @@ def main(argv=None):
             for n in names:
                 print(report(n, probe(running[n], queries, a.rate, a.clients, a.settle, a.window)),
                       flush=True)
+                if a.profile:
+                    print(report_profile(n, profile(running[n], queries, a.rate, a.clients,
+                                                    a.settle, a.window)), flush=True)
     finally:
         for srv in running.values():
             srv.stop()

@@ -43,6 +43,7 @@ typedef struct pf_state {
     uint32_t fast_off;   /* the zone's answer table (0: none, only the general lookup) */
     uint32_t fast_mask;
     int k;               /* labels of the candidate apex */
+    uint8_t whole;       /* a small zone's answers fetched whole with its slot (below) */
     const rd_zonetab_slot *cand;   /* the candidate zone's slot (PF_CONFIRM) */
     rd_zonetab_guess guess;
 } pf_state;
@@ -76,8 +77,10 @@ static void pf_zone_known(pf_state *s, uint8_t next_fast)
 
 static inline __attribute__((always_inline)) void pf_start(const rd_db *db, rd_batch_item *it,
                                                            const rd_transport *t, rd_stats *stats,
-                                                           rd_cookie_cache *cookies, pf_state *s)
+                                                           rd_cookie_cache *cookies, pf_state *s,
+                                                           int whole)
 {
+    s->whole = (uint8_t)whole;
     rd_ctx_start(&s->c, db, it->q, it->qlen, it->resp, it->respcap, t, stats);
     s->c.cookie_k = cookies;
     if (it->client_len) {                /* the address this datagram came from */
@@ -116,8 +119,8 @@ static void pf_guess(pf_state *s)
         s->step = PF_DONE;
         return;
     }
-    __builtin_prefetch(z->origin);
-    rd_zone_slot_prefetch(db, z, c->fhash);
+    __builtin_prefetch(rd_zonetab_slot_origin(z));
+    rd_zone_slot_prefetch(db, z, c->fhash, s->whole);
     s->step = PF_CONFIRM;
 }
 
@@ -226,7 +229,12 @@ static inline __attribute__((always_inline)) void pf_round(const rd_db *db, rd_b
                    "the ring is indexed by a mask and holds every step's query");
     if (full || i >= PF_DEPTH)
         items[i - PF_DEPTH].resplen = rd_ctx_answer(&ring[i % PF_DEPTH].c);
-    if (full || i < n) pf_start(db, &items[i], t, stats, cookies, &ring[i % PF_DEPTH]);
+    /* fewer queries than the ring: their steps come one after the other with nothing
+     * between them to overlap, so a small zone's answers are fetched whole at once; a
+     * full ring overlaps the steps of eight queries, and the whole fetch's extra lines
+     * would cost it more than they save */
+    if (full || i < n)
+        pf_start(db, &items[i], t, stats, cookies, &ring[i % PF_DEPTH], !full && n < PF_DEPTH);
 #pragma GCC unroll 4
     for (int k = 0; k < PF_STEPS; k++)
         if (full || (i >= (size_t)pf_after[k] && i - pf_after[k] < n))

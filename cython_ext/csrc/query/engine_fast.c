@@ -16,7 +16,7 @@ static __attribute__((noinline)) int zone_guess(rd_ctx *c, const rd_db *db, int 
     int k;
     const rd_zonetab_slot *s = rd_zonetab_guess_slot(db->ztab, &g, &k);
     if (!s) return 1;                       /* no apex of any suffix's hash: no zone */
-    rd_zone_slot_prefetch(db, s, c->fhash);
+    rd_zone_slot_prefetch(db, s, c->fhash, 1);     /* one query: nothing to overlap */
     __builtin_prefetch(&s->zone->fast_off);   /* the header line the answer reads */
     if (!rd_zonetab_slot_matches(s, c->lname, c->loff, c->nlabels, k)) return 0;
     c->zone_index = s->index;

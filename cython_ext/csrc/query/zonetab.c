@@ -27,7 +27,7 @@ static uint32_t probe(const rd_zonetab *t, uint32_t h, const uint8_t *suffix, si
          * needs and the first line never holds */
         __builtin_prefetch(s->zone);
         __builtin_prefetch(&s->zone->fast_off);
-        const uint8_t *o = s->origin;
+        const uint8_t *o = rd_zonetab_slot_origin(s);
         if (rd_name_len(o) == slen && memcmp(o, suffix, slen) == 0) return s->index;
     }
     return RD_NONE;
@@ -84,7 +84,8 @@ rd_zonetab *rd_zonetab_build(const zimg *const *zones, uint32_t n, uint32_t *dup
         t->slots[j].hash = h;
         t->slots[j].index = i;
         t->slots[j].zone = z;
-        t->slots[j].origin = o;
+        t->slots[j].origin_off = a->name_off;
+        t->slots[j].fast_end = z->fast_off ? z->fast_recs_off + z->fast_recs_len : 0;
         t->slots[j].fast_off = z->fast_off;
         t->slots[j].fast_mask = z->fast_mask;
         t->depths[k >> 6] |= 1ull << (k & 63);

@@ -18,10 +18,18 @@ typedef struct rd_zonetab_slot {
     uint32_t hash;
     uint32_t index;            /* RD_NONE: empty slot */
     const zimg *zone;          /* zones[index] */
-    const uint8_t *origin;     /* its apex name (lower-case wire), inside the image */
+    uint32_t origin_off;       /* its apex name (lower-case wire) at zone + origin_off */
+    uint32_t fast_end;         /* where its answer table's records and answers end
+                                * (fast_recs_off + fast_recs_len): a small zone's are
+                                * fetched whole with the slot (rd_zone_slot_prefetch) */
     uint32_t fast_off;         /* zone->fast_off: its answer table, 0: none */
     uint32_t fast_mask;        /* zone->fast_mask */
 } rd_zonetab_slot;
+
+static inline const uint8_t *rd_zonetab_slot_origin(const rd_zonetab_slot *s)
+{
+    return (const uint8_t *)s->zone + s->origin_off;
+}
 
 /* Immutable once built; built by the control plane with a database snapshot and freed
  * with it (after the RCU grace period). */
@@ -86,7 +94,8 @@ static inline int rd_zonetab_slot_matches(const rd_zonetab_slot *s, const uint8_
                                           const uint8_t *loff, int nlabels, int k)
 {
     size_t so = loff[nlabels - k], slen = (size_t)loff[nlabels] + 1 - so;
-    return rd_name_len(s->origin) == slen && memcmp(s->origin, lname + so, slen) == 0;
+    const uint8_t *o = rd_zonetab_slot_origin(s);
+    return rd_name_len(o) == slen && memcmp(o, lname + so, slen) == 0;
 }
 
 #endif
