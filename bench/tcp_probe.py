@@ -117,13 +117,30 @@ def pid_filter(tids):
     return " || ".join(f"pid == {t}" for t in tids)
 
 
-def probe(srv, queries, rate, clients, settle, window):
+def load_window(srv, queries, rate, clients, settle, window, during):
+    """dnsperf against srv for settle + window + 2 s; during(dnsperf's Popen) is called
+    after `settle` and spans the window.  Returns (its result, answers in the window,
+    queries dnsperf completed)."""
     duration = settle + window + 2
     cmd = tcp_bench.dnsperf_tcp(srv.port, queries, duration, clients, rate or None)
-    spids = srv.pids()
     dp = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         time.sleep(settle)
+        res = during(dp)
+        out, _ = dp.communicate(timeout=duration + 60)
+    finally:
+        if dp.poll() is None:
+            dp.kill()
+            dp.wait()
+    m = re.search(r"Queries completed:\s+(\d+)", out)
+    completed = int(m.group(1)) if m else 0
+    return res, (rate * window if rate else completed * window / duration), completed
+
+
+def probe(srv, queries, rate, clients, settle, window):
+    spids = srv.pids()
+
+    def during(dp):
         ctids = thread_ids([dp.pid] + procfs.process_tree(dp.pid))
         stids = thread_ids(spids)
         sev = [("client wakings from server", "sched:sched_waking", pid_filter(ctids)),
@@ -145,19 +162,14 @@ def probe(srv, queries, rate, clients, settle, window):
         ca = perf_counts(pa, [("client wakings, all contexts", None, None)])
         u1, s1 = user_sys(spids)
         ss1 = ss_counts(srv.port)
-        out, _ = dp.communicate(timeout=duration + 60)
-    finally:
-        if dp.poll() is None:
-            dp.kill()
-            dp.wait()
-    m = re.search(r"Queries completed:\s+(\d+)", out)
-    completed = int(m.group(1)) if m else 0
-    answers = rate * window if rate else completed * window / duration
-    segs = {side: {k: ss1[side][k] - ss0[side][k] for k in SS_KEYS} for side in ss0}
-    return {"answers": answers, "completed": completed,
-            "user_ticks": u1 - u0, "sys_ticks": s1 - s0,
-            "cpu_us_per_answer": (u1 - u0 + s1 - s0) / procfs.CLK_TCK * 1e6 / answers,
-            "counts": {**cs, **cc, **ca}, "segs": segs}
+        segs = {side: {k: ss1[side][k] - ss0[side][k] for k in SS_KEYS} for side in ss0}
+        return u1 - u0, s1 - s0, {**cs, **cc, **ca}, segs
+
+    (u, sy, counts, segs), answers, completed = load_window(srv, queries, rate, clients,
+                                                            settle, window, during)
+    return {"answers": answers, "completed": completed, "user_ticks": u, "sys_ticks": sy,
+            "cpu_us_per_answer": (u + sy) / procfs.CLK_TCK * 1e6 / answers,
+            "counts": counts, "segs": segs}
 
 
 # Where the server's time goes, inclusive (perf report --children): the send path, in it
@@ -173,26 +185,19 @@ PROFILE_SYMS = ("tcp_sendmsg", "tcp_v4_rcv", "sock_def_readable", "tcp_recvmsg",
 def profile(srv, queries, rate, clients, settle, window):
     """perf record -g of the server over the window (nothing else traced): CPU per answer
     and the inclusive share of each PROFILE_SYMS function, in microseconds per answer."""
-    duration = settle + window + 2
-    cmd = tcp_bench.dnsperf_tcp(srv.port, queries, duration, clients, rate or None)
     spids = srv.pids()
     data = os.path.join(servers.OUT, f"tcp_probe.{os.getpid()}.perf")
-    dp = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        time.sleep(settle)
+
+    def during(dp):
         u0, s0 = user_sys(spids)
         subprocess.run(["perf", "record", "-q", "-g", "-F", "4999", "-o", data,
                         "-p", ",".join(map(str, spids)), "--", "sleep", str(window)],
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
         u1, s1 = user_sys(spids)
-        out, _ = dp.communicate(timeout=duration + 60)
-    finally:
-        if dp.poll() is None:
-            dp.kill()
-            dp.wait()
-    m = re.search(r"Queries completed:\s+(\d+)", out)
-    answers = rate * window if rate else int(m.group(1)) * window / duration if m else 0
-    us = (u1 - u0 + s1 - s0) / procfs.CLK_TCK * 1e6 / answers if answers else 0.0
+        return u1 - u0, s1 - s0
+
+    (u, sy), answers, _ = load_window(srv, queries, rate, clients, settle, window, during)
+    us = (u + sy) / procfs.CLK_TCK * 1e6 / answers if answers else 0.0
     rep = subprocess.run(["perf", "report", "-i", data, "--children", "--stdio", "--sort", "sym",
                           "-g", "none", "--percent-limit", "0.1"], capture_output=True, text=True).stdout
     os.unlink(data)
@@ -201,8 +206,8 @@ def profile(srv, queries, rate, clients, settle, window):
         f = line.split()
         if len(f) == 4 and f[0].endswith("%") and f[3] in PROFILE_SYMS:
             shares[f[3]] = float(f[0][:-1])
-    return {"answers": answers, "cpu_us_per_answer": us, "user_ticks": u1 - u0,
-            "sys_ticks": s1 - s0, "shares": shares}
+    return {"answers": answers, "cpu_us_per_answer": us, "user_ticks": u, "sys_ticks": sy,
+            "shares": shares}
 
 
 def report_profile(name, r):
