@@ -277,6 +277,20 @@ def cpu_per_query(server, names, seconds, tag, count=False):
     return (us, done) if count else us
 
 
+def settle(server, limit=60.0):
+    """Wait until the server's one-off background work after a start or reload is done:
+    its robdns-huge threads (images moved into huge pages, lib/rd_huge.c) have ended.  The
+    CPU rows measure the steady state; and a thread that ends within a row would take its
+    CPU ticks out of the per-thread sums (procfs.cpu_seconds).  Seconds waited."""
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < limit:
+        names = [procfs.parse_stat(t)["comm"] for t in procfs.task_files(server.pids(), "stat")]
+        if not any(x.startswith("robdns-huge") for x in names):
+            break
+        time.sleep(0.1)
+    return round(time.perf_counter() - t0, 2)
+
+
 def wait_kept(storage, n, limit):
     """Wait until robdns has kept its n images (written after serving, by a thread of its
     own, into the pack STORAGE/zones.pack: robdns.keep); returns the perf_counter time
@@ -346,6 +360,8 @@ def run_server(kind, zdir, names, args, storage):
             out["reload_s"] = round(changed_zone_reload(srv, zdir, names[len(names) // 2],
                                                         args.limit), 3)
         if args.qps_seconds and shutil.which("dnsperf"):
+            if kind == "robdns":
+                out["settle_s"] = settle(srv)
             spread = list(names)
             random.Random(1).shuffle(spread)
             out["cpu_us_spread"] = _r(cpu_per_query(srv, spread, args.qps_seconds, "spread"))
@@ -577,6 +593,7 @@ def spread_rounds(zdir, names, args):
     srvs, storages, out = {}, {}, {}
 
     def measure(state):
+        settled = {label: settle(srvs[label]) for label, _ in builds}
         rows = {label: {"one": [], "spread": [], "threads": []} for label, _ in builds}
         for _ in range(args.spread_only):
             for label, _ in builds:
@@ -598,7 +615,7 @@ def spread_rounds(zdir, names, args):
         huge = {label: {k: v for k, v in procfs.parse_status(procfs._read(
                     f"/proc/{srvs[label].proc.pid}/smaps_rollup")).items()
                     if k in ("Rss", "AnonHugePages", "FilePmdMapped")} for label, _ in builds}
-        out[state] = {"runs": rows, "median": med, "huge_kb": huge}
+        out[state] = {"runs": rows, "median": med, "huge_kb": huge, "settle_s": settled}
         print(state, json.dumps(med), json.dumps(huge), flush=True)
 
     try:
@@ -606,10 +623,11 @@ def spread_rounds(zdir, names, args):
             storages[label] = tempfile.mkdtemp(prefix=f"mzspread-{label}-")
             srvs[label] = server(repo, storages[label]).start()
             wait_all(srvs[label], names, args.limit)
+            # the keeper's first write of every image is a start's one-off work too
+            wait_kept(storages[label], len(names), args.limit)
         measure("fresh")
         for label, _ in builds:
             srv = srvs[label]
-            wait_kept(storages[label], len(names), args.limit)
             srv.proc.terminate()           # as run_server: stop() would remove its directory
             srv.proc.wait(60)
             srv.log.close()
