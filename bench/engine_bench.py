@@ -224,6 +224,16 @@ def do_image(zone_path, out_dir, nsec3):
             seen_do.add(bo)
             ln, an, ns, ar, bf = struct.unpack_from("=HBBBB", b, bo)
             kind = "answer" if an else "NODATA" if bf & 1 else "referral"
+            if bf & 2:      # ZFAST_SPLIT: a shared head (counted once), then the tail
+                head = bo - struct.unpack_from("=I", b, bo + 6)[0]
+                hl = struct.unpack_from("=H", b, head)[0]
+                if head not in seen_do:
+                    seen_do.add(head)
+                    do_kind["NODATA heads"] += 6 + hl
+                    _rr_bytes(b[head + 6:head + 6 + hl], do_type)
+                do_kind[kind] += 10 + ln - hl
+                _rr_bytes(b[bo + 10:bo + 10 + ln - hl], do_type)
+                continue
             do_kind[kind] += 6 + ln
             _rr_bytes(b[bo + 6:bo + 6 + ln], do_type)
     total = h["size"]

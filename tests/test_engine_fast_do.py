@@ -205,3 +205,71 @@ def test_bad_do_flags_are_rejected():
         b[recs + 2:recs + 4] = flags.to_bytes(2, "little")
         with pytest.raises(ValueError):
             _core.image_from_bytes(bytes(b))
+
+
+def _u32(b, at):
+    return int.from_bytes(b[at:at + 4], "little")
+
+
+def split_blobs(data):
+    """(blob, head) offsets of the DO answers stored as a shared head and a tail
+    (zimg_format.h ZFAST_SPLIT), read from the image's bytes."""
+    fast_off, mask = _u32(data, 96), _u32(data, 100)
+    out = set()
+    for i in range(mask + 1 if fast_off else 0):
+        rec = _u32(data, fast_off + 8 * i + 4)
+        if rec == 0xFFFFFFFF or data[rec + 2] != 2:        # ZFAST_DO_TABLE
+            continue
+        nent, below = data[rec + 1], data[rec + 3]
+        ents = rec + ((8 + below + 3) & ~3)
+        for k in range(nent + 1):
+            bo = _u32(data, ents + 8 * nent + 4 * k)
+            if bo != 0xFFFFFFFF and data[bo + 5] & 2:
+                out.add((bo, bo - _u32(data, bo + 6)))
+    return sorted(out)
+
+
+def test_do_nodata_shares_the_soa_head(zones):
+    # RFC 4035 3.1.3.1: a signed NODATA is the SOA and its RRSIG, then the proof; the
+    # first two are the same bytes for every name of a length, stored once
+    total = heads = 0
+    for label, img in zones:
+        data = _core.image_to_bytes(img)
+        blobs = split_blobs(data)
+        total += len(blobs)
+        for bo, head in blobs:
+            assert data[head + 5] & 2 == 0, label            # a head is no split blob
+            hl = int.from_bytes(data[head:head + 2], "little")
+            assert 0 < hl < int.from_bytes(data[bo:bo + 2], "little"), label
+            # the head is the SOA record (its owner a pointer to the question's apex),
+            # then its RRSIG
+            o = head + 6
+            assert data[o] & 0xC0 == 0xC0, label
+            assert int.from_bytes(data[o + 2:o + 4], "big") == dns.rdatatype.SOA, label
+        heads += len({h for _, h in blobs})
+    # shared by the names of a length: fewer heads than answers
+    assert 0 < heads < total
+
+
+def test_forged_split_heads_are_refused(zones):
+    # an untrusted image's head distance must lead back into the answer area, to an
+    # aligned blob that is no split blob itself and no longer than the whole answer
+    label, img = next((l, i) for l, i in zones if split_blobs(_core.image_to_bytes(i)))
+    data = _core.image_to_bytes(img)
+    blobs = split_blobs(data)
+    bo, head = blobs[-1]
+    recs = _u32(data, 104)
+    other = next((b for b, _ in blobs if b < bo), None)
+    forged = [0, 1, bo - recs + 2, bo + 4096, 0xFFFFFFFF]
+    if other is not None:
+        forged.append(bo - other)                      # a split blob as head
+    for d in forged:
+        b = bytearray(data)
+        b[bo + 6:bo + 10] = d.to_bytes(4, "little")
+        with pytest.raises(ValueError):
+            _core.image_from_bytes(bytes(b))
+    b = bytearray(data)
+    b[head:head + 2] = (int.from_bytes(data[bo:bo + 2], "little") + 1).to_bytes(2, "little")
+    with pytest.raises(ValueError):                    # a head longer than the answer
+        _core.image_from_bytes(bytes(b))
+    assert _core.image_from_bytes(bytes(data)) is not None

@@ -327,6 +327,7 @@ typedef struct part {
     uint8_t *buf;
     size_t len, cap;
     int ok;
+    uint32_t do_head[RD_NAME_MAX + 1];   /* a DO NODATA head blob by name length, 0: none */
 } part;
 
 /* Room for `more` bytes, zeroed: only the bytes about to be written are touched (the
@@ -357,10 +358,69 @@ static uint32_t put_blob(part *p, const uint8_t *blob, size_t n)
     return off;
 }
 
+/* The octets of a DO=1 NODATA body that open with the SOA and its RRSIG (RFC 4035
+ * 3.1.3.1: the proof follows), 0 for any other body or one with nothing after them. */
+static size_t nodata_head_len(const uint8_t *blob, size_t n)
+{
+    zfast_blob h;
+    memcpy(&h, blob, ZFAST_BLOB_HDR);
+    if (h.an != 0 || h.flags != ZFAST_AA || h.ns < 3) return 0;
+    const uint8_t *b = blob + ZFAST_BLOB_HDR;
+    size_t o = 0, end = n - ZFAST_BLOB_HDR;
+    for (int i = 0; i < 2; i++) {
+        while (o < end && b[o] && (b[o] & 0xC0) != 0xC0) o += (size_t)b[o] + 1;
+        if (o >= end) return 0;
+        o += b[o] ? 2 : 1;
+        if (o + 10 > end) return 0;
+        uint16_t type = rd_get16(b + o), rdlen = rd_get16(b + o + 8);
+        if (type != (i ? RD_T_RRSIG : RD_T_SOA) || o + 10 + rdlen > end) return 0;
+        if (i && (rdlen < 2 || rd_get16(b + o + 10) != RD_T_SOA)) return 0;
+        o += 10 + (size_t)rdlen;
+    }
+    return o < end ? o : 0;
+}
+
+/* A DO=1 blob stored, its SOA head shared with the names of its length (ZFAST_SPLIT)
+ * when it has one: the head's bytes are checked equal, so head and tail are the blob's
+ * own bytes whatever blob first stored the head.  Room: the whole blob was reserved. */
+static uint32_t put_do_blob(part *p, const uint8_t *blob, size_t n, size_t nlen)
+{
+    size_t hl = nodata_head_len(blob, n);
+    if (!hl) return put_blob(p, blob, n);
+    const uint8_t *body = blob + ZFAST_BLOB_HDR;
+    uint32_t ho = p->do_head[nlen];
+    if (ho) {
+        zfast_blob hh;
+        memcpy(&hh, p->buf + ho, ZFAST_BLOB_HDR);
+        if (hh.len != hl || memcmp(p->buf + ho + ZFAST_BLOB_HDR, body, hl) != 0) ho = 0;
+    }
+    if (!ho) {                                 /* the first of its length: the head first */
+        if (part_reserve(p, ZFAST_BLOB_HDR + hl + 2) != 0) return put_blob(p, blob, n);
+        uint8_t hdr[ZFAST_BLOB_HDR];
+        blob_header(hdr, hl, 0, 2, 0, 1, RD_RCODE_NOERROR);
+        p->len = (p->len + 1) & ~(size_t)1;
+        ho = (uint32_t)p->len;
+        memcpy(p->buf + p->len, hdr, ZFAST_BLOB_HDR);
+        memcpy(p->buf + p->len + ZFAST_BLOB_HDR, body, hl);
+        p->len += ZFAST_BLOB_HDR + hl;
+        p->do_head[nlen] = ho;
+    }
+    p->len = (p->len + 1) & ~(size_t)1;
+    uint32_t off = (uint32_t)p->len;
+    uint8_t *o = p->buf + off;
+    memcpy(o, blob, ZFAST_BLOB_HDR);
+    o[5] |= ZFAST_SPLIT;                       /* zfast_blob.flags */
+    uint32_t d = off - ho;
+    memcpy(o + ZFAST_BLOB_HDR, &d, 4);
+    memcpy(o + ZFAST_BLOB_HDR + 4, body + hl, n - ZFAST_BLOB_HDR - hl);
+    p->len += ZFAST_BLOB_HDR + 4 + (n - ZFAST_BLOB_HDR - hl);
+    return off;
+}
+
 /* The DO=1 answers of a record laid out after its entries (ZFAST_DO_TABLE): each one's
  * offset, sharing the bytes of its plain answer or of an earlier DO answer when equal. */
 static void put_do_answers(part *p, const fans *ans, uint32_t na, const uint32_t *plain,
-                           size_t doff)
+                           size_t doff, size_t nlen)
 {
     uint32_t offs[FANS_MAX + 1];
     for (uint32_t i = 0; i <= na; i++) {
@@ -374,7 +434,7 @@ static void put_do_answers(part *p, const fans *ans, uint32_t na, const uint32_t
             for (uint32_t j = 0; o == RD_NONE && j < i; j++)
                 if (offs[j] != RD_NONE && same_bytes(ans[j].blob_do, ans[j].n_do, a->blob_do, a->n_do))
                     o = offs[j];
-            if (o == RD_NONE) o = put_blob(p, a->blob_do, a->n_do);
+            if (o == RD_NONE) o = put_do_blob(p, a->blob_do, a->n_do, nlen);
         }
         offs[i] = o;
         memcpy(p->buf + doff + 4 * (size_t)i, &o, 4);
@@ -440,7 +500,8 @@ static void *part_run(void *arg)
             if (def->cache) f->nodata_by_len[nlen] = rh.dflt;
         }
         plain[na] = rh.dflt;
-        if (!do_same) put_do_answers(p, ans, na, plain, doff);
+        if (!do_same) put_do_answers(p, ans, na, plain, doff, nlen);
+        base = p->buf;                         /* a shared head may have grown the buffer */
         memcpy(base + roff, &rh, sizeof rh);
         memcpy(base + roff + sizeof rh, (const uint8_t *)z + nodes[v].name_off, below);
         p->node_rec[v] = (uint32_t)roff;

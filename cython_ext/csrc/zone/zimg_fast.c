@@ -62,7 +62,22 @@ int zimg_fast_check(const zimg *z, char *err, size_t errlen)
             if (b == RD_NONE) continue;
             if (b % 2 || b < ro || b + ZFAST_BLOB_HDR > re) FAIL("answer slot %u: bad blob", (unsigned)i);
             const zfast_blob *bl = (const zfast_blob *)(base + b);
-            if (bl->len > ZFAST_BLOB_MAX || b + ZFAST_BLOB_HDR + bl->len > re)
+            uint64_t stored = bl->len;
+            if (bl->flags & ZFAST_SPLIT) {
+                /* the head: an earlier plain blob of the area, no longer than the whole */
+                uint32_t d;
+                if (b + ZFAST_BLOB_HDR + 4 > re) FAIL("answer slot %u: bad blob", (unsigned)i);
+                memcpy(&d, base + b + ZFAST_BLOB_HDR, 4);
+                uint64_t h = b - (uint64_t)d;
+                if (d == 0 || d > b - ro || h % 2 || h + ZFAST_BLOB_HDR > re)
+                    FAIL("answer slot %u: bad blob", (unsigned)i);
+                const zfast_blob *hb = (const zfast_blob *)(base + h);
+                if ((hb->flags & ZFAST_SPLIT) || hb->len > bl->len ||
+                    h + ZFAST_BLOB_HDR + hb->len > re)
+                    FAIL("answer slot %u: bad blob", (unsigned)i);
+                stored = 4 + (uint64_t)(bl->len - hb->len);
+            }
+            if (bl->len > ZFAST_BLOB_MAX || b + ZFAST_BLOB_HDR + stored > re)
                 FAIL("answer slot %u: bad blob", (unsigned)i);
         }
     }
@@ -113,7 +128,11 @@ size_t zimg_fast_do_bytes(const zimg *z)
             int seen = d[k] == RD_NONE;
             for (unsigned j = 0; !seen && j <= r->nent; j++)
                 seen = d[k] == zfast_rec_blob(r, e, j, 0) || (j < k && d[k] == d[j]);
-            if (!seen) total += ZFAST_BLOB_HDR + ((const zfast_blob *)(base + d[k]))->len;
+            if (seen) continue;
+            const zfast_blob *bl = (const zfast_blob *)(base + d[k]);
+            total += ZFAST_BLOB_HDR + (bl->flags & ZFAST_SPLIT
+                                       ? 4 + (size_t)(bl->len - zfast_split_head(bl)->len)
+                                       : bl->len);
         }
     }
     return total;
@@ -136,5 +155,10 @@ int zimg_fast_get(const zimg *z, const uint8_t *lname, uint16_t qtype, int do_bi
     *aa = b->flags & ZFAST_AA;
     *rcode = b->flags >> 4;
     *body = (const uint8_t *)b + ZFAST_BLOB_HDR;
+    if (b->flags & ZFAST_SPLIT) {              /* the whole body, head and tail */
+        static _Thread_local uint8_t whole[ZFAST_BLOB_MAX];
+        zfast_put_body(whole, b);
+        *body = whole;
+    }
     return b->len;
 }

@@ -16,9 +16,9 @@
 #include <string.h>
 
 #define ZIMG_MAGIC "RDZIMG\r\n"      /* 8 bytes; \r\n catches text-mode mangling */
-#define ZIMG_VERSION 5u          /* 2: NSEC3 owner index; 3: precomputed answers; 4: answer
+#define ZIMG_VERSION 6u          /* 2: NSEC3 owner index; 3: precomputed answers; 4: answer
                                     records keep only the labels below the apex; 5: NXDOMAIN
-                                    proofs (zneg) */
+                                    proofs (zneg); 6: DO NODATA heads shared (ZFAST_SPLIT) */
 #define ZIMG_ENDIAN_TAG 0x01020304u
 #define ZIMG_MAX_LABELS 128
 
@@ -125,6 +125,33 @@ typedef struct zfast_blob {
 #define ZFAST_BLOB_HDR 6
 #define ZFAST_BLOB_MAX 2048    /* bigger answers stay with the general path */
 #define ZFAST_AA 1
+/* A DO=1 NODATA whose body begins with the SOA and its RRSIG (RFC 4035 3.1.3.1) shares
+ * those bytes with every such answer of a name of its length (the SOA's names point to
+ * the question's apex, at the same place): len is the whole body, which is the head
+ * blob's body followed by this blob's tail; the stored body is a uint32 distance back
+ * to the head (an earlier blob of the same records area), then the tail.  Saves the
+ * SOA and its signature (~150 bytes with P-256) in each signed name's NODATA. */
+#define ZFAST_SPLIT 2
+
+static inline const zfast_blob *zfast_split_head(const zfast_blob *b)
+{
+    uint32_t d;
+    memcpy(&d, (const uint8_t *)b + ZFAST_BLOB_HDR, 4);
+    return (const zfast_blob *)((const uint8_t *)b - d);
+}
+
+/* The body of b (b->len octets) written at out. */
+static inline void zfast_put_body(uint8_t *out, const zfast_blob *b)
+{
+    const uint8_t *body = (const uint8_t *)b + ZFAST_BLOB_HDR;
+    if (!(b->flags & ZFAST_SPLIT)) {
+        memcpy(out, body, b->len);
+        return;
+    }
+    const zfast_blob *h = zfast_split_head(b);
+    memcpy(out, (const uint8_t *)h + ZFAST_BLOB_HDR, h->len);
+    memcpy(out + h->len, body + 4, (size_t)(b->len - h->len));
+}
 
 static inline size_t zfast_rec_head(uint8_t below)
 {
