@@ -110,6 +110,12 @@ void rd_huge_stop(rd_huge *h)
 {
     if (!h) return;
     atomic_store(&h->stop, 1);
+    if (!h->joined) {
+        /* back to normal priority for the page in hand: at SCHED_IDLE on a busy CPU it
+         * could keep the caller (the control plane freeing a snapshot) waiting */
+        struct sched_param sp = { 0 };
+        pthread_setschedparam(h->thread, SCHED_OTHER, &sp);
+    }
     rd_huge_wait(h);
     free(h);
 }
