@@ -80,7 +80,6 @@ static inline __attribute__((always_inline)) void pf_start(const rd_db *db, rd_b
                                                            rd_cookie_cache *cookies, pf_state *s,
                                                            int whole)
 {
-    s->whole = (uint8_t)whole;
     rd_ctx_start(&s->c, db, it->q, it->qlen, it->resp, it->respcap, t, stats);
     s->c.cookie_k = cookies;
     if (it->client_len) {                /* the address this datagram came from */
@@ -100,6 +99,7 @@ static inline __attribute__((always_inline)) void pf_start(const rd_db *db, rd_b
                                c->qtype == RD_T_DS && c->nlabels > 0, &s->guess)) {
         c->fhash = zfast_hash(c->lname, c->qname_wlen);   /* as rd_ctx_zone */
         s->step = PF_GUESS;
+        s->whole = (uint8_t)whole;       /* only pf_guess reads it: nothing for a few zones */
         return;
     }
     rd_ctx_zone(c);
