@@ -382,7 +382,10 @@ static size_t nodata_head_len(const uint8_t *blob, size_t n)
 
 /* A DO=1 blob stored, its SOA head shared with the names of its length (ZFAST_SPLIT)
  * when it has one: the head's bytes are checked equal, so head and tail are the blob's
- * own bytes whatever blob first stored the head.  Room: the whole blob was reserved. */
+ * own bytes whatever blob first stored the head.  Room: part_run reserved each DO blob
+ * with DO_HEAD_SLACK more, for a first head: its header, the split's 4-octet distance and
+ * two pads come on top of the blob's own bytes (the head's bytes replace the tail's). */
+#define DO_HEAD_SLACK (ZFAST_BLOB_HDR + 4 + 2)
 static uint32_t put_do_blob(part *p, const uint8_t *blob, size_t n, size_t nlen)
 {
     size_t hl = nodata_head_len(blob, n);
@@ -395,7 +398,8 @@ static uint32_t put_do_blob(part *p, const uint8_t *blob, size_t n, size_t nlen)
         if (hh.len != hl || memcmp(p->buf + ho + ZFAST_BLOB_HDR, body, hl) != 0) ho = 0;
     }
     if (!ho) {                                 /* the first of its length: the head first */
-        if (part_reserve(p, ZFAST_BLOB_HDR + hl + 2) != 0) return put_blob(p, blob, n);
+        /* the head and the split blob after it, whatever part_run's reservation left */
+        if (part_reserve(p, ZFAST_BLOB_HDR + hl + 2 + n + 4 + 2) != 0) return put_blob(p, blob, n);
         uint8_t hdr[ZFAST_BLOB_HDR];
         blob_header(hdr, hl, 0, 2, 0, 1, RD_RCODE_NOERROR);
         p->len = (p->len + 1) & ~(size_t)1;
@@ -475,8 +479,10 @@ static void *part_run(void *arg)
         size_t below = nlen - nodes[z->apex].name_len;   /* the origin is not stored */
         size_t head = zfast_rec_head((uint8_t)below);
         size_t need = 4 + head + na * sizeof(zfast_ent) + 4 * (na + 1) + 4 * (na + 1);
-        for (uint32_t i = 0; i <= na; i++) need += ans[i].n + ans[i].n_do;
+        for (uint32_t i = 0; i <= na; i++)
+            need += ans[i].n + ans[i].n_do + (ans[i].n_do ? DO_HEAD_SLACK : 0);
         if (part_reserve(p, need) != 0) return NULL;
+        size_t reserved_end = p->len + need;
         uint8_t *base = p->buf;
         int do_same = !f->dnssec || do_all_plain(p, ans, na);
         p->len = (p->len + 3) & ~(size_t)3;
@@ -505,6 +511,10 @@ static void *part_run(void *arg)
         memcpy(base + roff, &rh, sizeof rh);
         memcpy(base + roff + sizeof rh, (const uint8_t *)z + nodes[v].name_off, below);
         p->node_rec[v] = (uint32_t)roff;
+        /* Written past what was reserved: an accounting bug (cap may have been crossed).
+         * No precomputed answers then (the general path answers): a test that reads the
+         * table sees it missing instead of a heap overrun passing unnoticed. */
+        if (p->len > reserved_end) return NULL;
     }
     if (part_reserve(p, 8) != 0) return NULL;   /* zeroed: the padding to 8 */
     p->len = (p->len + 7) & ~(size_t)7;
