@@ -509,18 +509,23 @@ def read_pack(str path, list names, list settings, list zfiles):
                 pm.base = NULL
                 raise OSError(errno, _os.strerror(errno), path)
             pm.length = <size_t>st.st_size
-    finally:
+    except BaseException:
         _os.close(fd)
+        raise
+    # fd stays open until the huge-page thread has its own duplicate (rd_huge_start):
+    # the file's page goes back in if a copied page's move fails
     cdef const uint8_t *base = <const uint8_t *>pm.base
     cdef size_t size = pm.length, off, end, nrec = 0, slots = 16, mask, used = 0
     cdef uint32_t tag = _ENDIAN_TAG
     if size < _PACK_HDR or memcmp(base, <const char *>PACK_MAGIC, 8) != 0 or memcmp(base + 8, &tag, 4) != 0:
+        _os.close(fd)
         return (["missing"] * n, [0] * n,
                 {"size": size, "valid_end": 0, "records": 0, "used": 0, "sizes": {}})
     cdef list keep = []
     cdef pack_want *w = <pack_want *>calloc(n + 1, sizeof(pack_want))
     cdef size_t *table = NULL
     if w == NULL:
+        _os.close(fd)
         raise MemoryError()
     cdef uint32_t nl, ml, il
     cdef size_t j, later = 0
@@ -617,7 +622,7 @@ def read_pack(str path, list names, list settings, list zfiles):
         if used:
             # a query spread over many small zones otherwise pays a TLB miss (a 4 KiB page
             # walk) for nearly every image line it reads (issue 14)
-            pm.huge = rd_huge_start(pm.base, pm.length, RD_HUGE_COPY)
+            pm.huge = rd_huge_start(pm.base, pm.length, RD_HUGE_COPY, fd)
         return results, fps, {"size": size, "valid_end": end, "records": nrec, "used": used,
                               "sizes": sizes}
     finally:
@@ -625,6 +630,7 @@ def read_pack(str path, list names, list settings, list zfiles):
             free(w[i].err)
         free(w)
         free(table)
+        _os.close(fd)
 
 
 cdef bint _origin_is(const zimg *z, const char *name, size_t n) noexcept nogil:

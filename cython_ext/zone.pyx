@@ -824,7 +824,7 @@ cdef extern from "lib/rd_huge.h" nogil:
         pass
     int RD_HUGE_COLLAPSE, RD_HUGE_COPY
     void *rd_huge_map(size_t len, int prot, int flags, int fd)
-    rd_huge *rd_huge_start(void *p, size_t len, int mode)
+    rd_huge *rd_huge_start(void *p, size_t len, int mode, int fd)
     void rd_huge_stop(rd_huge *h)
     size_t rd_huge_done(const rd_huge *h)
     int rd_huge_wait(rd_huge *h)
@@ -1010,7 +1010,7 @@ def compile_zones(list origins, list paths, list ttls, list policies, list nsec3
         if bp != NULL:
             block = _ImageBlock.__new__(_ImageBlock)
             (<_ImageBlock>block).p, (<_ImageBlock>block).n = bp, blen
-            (<_ImageBlock>block).huge = rd_huge_start(bp, blen, RD_HUGE_COLLAPSE)
+            (<_ImageBlock>block).huge = rd_huge_start(bp, blen, RD_HUGE_COLLAPSE, -1)
         for i in range(n):
             j = &js.v[i]
             if j.z == NULL:

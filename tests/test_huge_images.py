@@ -122,6 +122,23 @@ def test_stopped_when_the_images_go_first(zones):
         assert vmas(base, base + length) == []
 
 
+def test_copy_stopped_when_the_pack_images_go_first(zones, tmp_path):
+    # the same for a kept pack (RD_HUGE_COPY), where a thread outliving the mapping would
+    # copy from a range given back (a fault) or move its copy into it (a mapping that
+    # shows in smaps after the unmap)
+    d, names, files = zones
+    cfgs, imgs, pack = write_pack(names, files, tmp_path)
+    texts = keep_mod.settings_texts(cfgs)
+    for _ in range(3):
+        res, _, _ = _core.read_pack(pack, names, texts, files)
+        done, pages, base, length = _core.image_huge_pages(res[0])
+        assert pages >= 2
+        del res
+        gc.collect()
+        time.sleep(0.05)                 # a thread left running would have moved a page
+        assert vmas(base, base + length) == []
+
+
 def test_small_and_single_images_have_no_thread(zones):
     d, names, files = zones
     assert _core.image_huge_pages(_core.compile_zone(names[0], files[0])) == (0, 0, 0, 0)

@@ -8,7 +8,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #ifndef MADV_COLLAPSE
 #define MADV_COLLAPSE 25           /* Linux 6.1 (include/uapi/asm-generic/mman-common.h) */
@@ -16,8 +18,10 @@
 
 struct rd_huge {
     pthread_t thread;
+    uint8_t *base;                 /* the range's start (COPY: the file's offset 0) */
     uint8_t *lo, *hi;              /* the whole huge pages of the range */
     int mode;
+    int fd;                        /* COPY: the mapped file (our duplicate), else -1 */
     int joined;
     atomic_int stop;
     atomic_size_t done;
@@ -44,7 +48,7 @@ void *rd_huge_map(size_t len, int prot, int flags, int fd)
 
 /* One 2 MiB page of a private file mapping: copied into an anonymous huge page, which then
  * takes its place at the same address. */
-static void copy_page(uint8_t *at)
+static void copy_page(const rd_huge *h, uint8_t *at)
 {
     uint8_t *q = rd_huge_map(RD_HUGE_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE, -1);
     if (q == MAP_FAILED) return;
@@ -52,9 +56,17 @@ static void copy_page(uint8_t *at)
     memcpy(q, at, RD_HUGE_PAGE);
     /* the copy's faults may have got small pages (no free 2 MiB then): try once more */
     madvise(q, RD_HUGE_PAGE, MADV_COLLAPSE);
-    if (mprotect(q, RD_HUGE_PAGE, PROT_READ) != 0 ||
-        mremap(q, RD_HUGE_PAGE, RD_HUGE_PAGE, MREMAP_MAYMOVE | MREMAP_FIXED, at) == MAP_FAILED)
+    if (mprotect(q, RD_HUGE_PAGE, PROT_READ) != 0) {
         munmap(q, RD_HUGE_PAGE);
+        return;
+    }
+    if (mremap(q, RD_HUGE_PAGE, RD_HUGE_PAGE, MREMAP_MAYMOVE | MREMAP_FIXED, at) == MAP_FAILED) {
+        /* mremap_to unmaps `at` before it moves q, and the move can still fail: put the
+         * file's page back (MAP_FIXED replaces whatever is there in one step, so when the
+         * target was never unmapped this maps the same bytes again) */
+        mmap(at, RD_HUGE_PAGE, PROT_READ, MAP_PRIVATE | MAP_FIXED, h->fd, (off_t)(at - h->base));
+        munmap(q, RD_HUGE_PAGE);
+    }
 }
 
 static void *run(void *arg)
@@ -69,7 +81,7 @@ static void *run(void *arg)
     for (uint8_t *p = h->lo; p < h->hi; p += RD_HUGE_PAGE) {
         if (atomic_load_explicit(&h->stop, memory_order_relaxed)) break;
         if (h->mode == RD_HUGE_COPY)
-            copy_page(p);
+            copy_page(h, p);
         else
             madvise(p, RD_HUGE_PAGE, MADV_COLLAPSE);
         atomic_fetch_add_explicit(&h->done, 1, memory_order_relaxed);
@@ -77,19 +89,29 @@ static void *run(void *arg)
     return NULL;
 }
 
-rd_huge *rd_huge_start(void *p, size_t len, int mode)
+rd_huge *rd_huge_start(void *p, size_t len, int mode, int fd)
 {
     uint8_t *lo = (uint8_t *)(((uintptr_t)p + RD_HUGE_PAGE - 1) & ~(uintptr_t)(RD_HUGE_PAGE - 1));
     uint8_t *hi = (uint8_t *)(((uintptr_t)p + len) & ~(uintptr_t)(RD_HUGE_PAGE - 1));
     if (!p || hi <= lo) return NULL;
     rd_huge *h = calloc(1, sizeof *h);
     if (!h) return NULL;
+    h->base = p;
     h->lo = lo;
     h->hi = hi;
     h->mode = mode;
+    h->fd = -1;
+    if (mode == RD_HUGE_COPY) {
+        h->fd = fd >= 0 ? fcntl(fd, F_DUPFD_CLOEXEC, 0) : -1;
+        if (h->fd < 0) {
+            free(h);
+            return NULL;
+        }
+    }
     atomic_init(&h->stop, 0);
     atomic_init(&h->done, 0);
     if (pthread_create(&h->thread, NULL, run, h) != 0) {
+        if (h->fd >= 0) close(h->fd);
         free(h);
         return NULL;
     }
@@ -117,6 +139,7 @@ void rd_huge_stop(rd_huge *h)
         pthread_setschedparam(h->thread, SCHED_OTHER, &sp);
     }
     rd_huge_wait(h);
+    if (h->fd >= 0) close(h->fd);
     free(h);
 }
 

@@ -17,7 +17,9 @@ void *rd_huge_map(size_t len, int prot, int flags, int fd);
  *   collapsed without CONFIG_READ_ONLY_THP_FOR_FS: each whole 2 MiB is copied into an
  *   anonymous huge page and moved over the same addresses (mremap MREMAP_FIXED, which
  *   holds the address space's lock throughout: a reader sees the old or the new page,
- *   same bytes, never a hole). */
+ *   same bytes).  mremap unmaps the target before it moves the copy: if the move then
+ *   fails (ENOMEM), the file's page is mapped there again from the fd given, so a reader
+ *   never meets a hole. */
 enum { RD_HUGE_COLLAPSE = 0, RD_HUGE_COPY = 1 };
 
 typedef struct rd_huge rd_huge;
@@ -25,11 +27,15 @@ typedef struct rd_huge rd_huge;
 /* Start making the whole 2 MiB pages of [p, p+len) huge on a thread of its own at
  * SCHED_IDLE (it runs when the CPU has nothing else: a start or a busy worker is not
  * slowed), one page at a time.  The bytes never change; a reader never waits.  NULL:
- * nothing to do (no whole huge page) or no thread; the range stays as it was. */
-rd_huge *rd_huge_start(void *p, size_t len, int mode);
+ * nothing to do (no whole huge page) or no thread; the range stays as it was.
+ * RD_HUGE_COPY: fd is the file mapped at p from offset 0 (duplicated here, the caller
+ * keeps its own); without a usable fd nothing is copied.  RD_HUGE_COLLAPSE: fd -1. */
+rd_huge *rd_huge_start(void *p, size_t len, int mode, int fd);
 
 /* Stop (after the page in hand) and wait for the thread; then the range may be unmapped
- * or freed.  NULL is a no-op. */
+ * or freed.  NULL is a no-op.  The thread is raised to SCHED_OTHER for the page in hand
+ * when RLIMIT_NICE allows it (the systemd unit sets LimitNICE=+0; a root start raises the
+ * limit before dropping privileges); else the wait is for one page at idle priority. */
 void rd_huge_stop(rd_huge *h);
 
 /* Whole huge pages done so far (tests, benchmarks). */

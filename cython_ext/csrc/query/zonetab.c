@@ -91,7 +91,7 @@ rd_zonetab *rd_zonetab_build(const zimg *const *zones, uint32_t n, uint32_t *dup
         t->depths[k >> 6] |= 1ull << (k & 63);
         if (k > t->max_labels) t->max_labels = k;
     }
-    if (huge) t->huge = rd_huge_start(t, bytes, RD_HUGE_COLLAPSE);
+    if (huge) t->huge = rd_huge_start(t, bytes, RD_HUGE_COLLAPSE, -1);
     return t;
 }
 
