@@ -51,6 +51,7 @@ def drop(user, group):
         return
     uid, gid = account(user, group)
     preload_modules()
+    allow_normal_priority()
     # Supplementary groups first, whatever else changes: the ones root started with (often
     # several with file access) would otherwise survive setgid()/setuid().  The order is
     # groups, gid, uid: after setuid() the others can no longer be changed.
@@ -60,6 +61,26 @@ def drop(user, group):
     logger.info("dropped privileges to uid %d gid %d", uid, gid)
     if uid == 0:
         _warn_root()
+
+
+def allow_normal_priority():
+    """Raise RLIMIT_NICE to nice 0 (20) while still root: the huge-page thread
+    (lib/rd_huge.c) runs at SCHED_IDLE and is raised back to SCHED_OTHER for the page in
+    hand when its images are freed, which an unprivileged process may do only with that
+    limit (sched(7)); without it the control plane freeing a snapshot under full load
+    waits for one page at idle priority.  The systemd unit sets LimitNICE=+0 itself."""
+    import resource
+    want = 20
+    soft, hard = resource.getrlimit(resource.RLIMIT_NICE)
+    inf = resource.RLIM_INFINITY
+    new_soft = soft if soft == inf or soft >= want else want
+    new_hard = hard if hard == inf or hard >= want else want
+    if (new_soft, new_hard) != (soft, hard):
+        try:
+            resource.setrlimit(resource.RLIMIT_NICE, (new_soft, new_hard))
+        except (ValueError, OSError) as e:      # root without CAP_SYS_RESOURCE (containers)
+            logger.info("RLIMIT_NICE stays %s/%s (%s): a snapshot freed under full load may "
+                        "wait for the idle huge-page thread's page", soft, hard, e)
 
 
 def _warn_root():

@@ -21,6 +21,25 @@ def ids(pid):
         return {k: v.split() for k, v in (line.split(":", 1) for line in f) if k in ("Uid", "Gid", "Groups")}
 
 
+def _can_raise_nice_limit():
+    """Can this (root) process raise RLIMIT_NICE's hard limit (CAP_SYS_RESOURCE)?  Tried
+    in a child, which is thrown away."""
+    import subprocess
+    import sys
+    code = "import resource; resource.setrlimit(resource.RLIMIT_NICE, (20, 20))"
+    return subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
+
+
+def nice_limit(pid):
+    """The soft RLIMIT_NICE of a process ("unlimited" as a big number)."""
+    with open(f"/proc/{pid}/limits") as f:
+        for line in f:
+            if line.startswith("Max nice priority"):
+                soft = line.split()[3]
+                return 1 << 30 if soft == "unlimited" else int(soft)
+    raise AssertionError("no RLIMIT_NICE line")
+
+
 def test_group_without_user_drops_supplementary_groups_and_warns(robdns_server):
     nogroup = grp.getgrnam("nogroup").gr_gid
     srv = robdns_server(server={"group": "nogroup"}, wrapper=WITH_GROUPS)
@@ -49,7 +68,45 @@ def test_user_drops_groups_and_does_not_warn():
         srv.start()
         assert ids(srv.pid)["Groups"] == []
         assert "running as root" not in srv.log_text()
+        if _can_raise_nice_limit():
+            # unprivileged now, it may still raise its idle huge-page thread to nice 0
+            assert nice_limit(srv.pid) >= 20
         assert srv.stop() == 0
     finally:
         srv.close()
         shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def fake_nice_limit(monkeypatch):
+    """resource.getrlimit/setrlimit of RLIMIT_NICE on a dict: (soft, hard) and the calls."""
+    import resource
+    state = {"limit": (0, 0), "set": [], "refuse": False}
+
+    def getrlimit(which):
+        assert which == resource.RLIMIT_NICE
+        return state["limit"]
+
+    def setrlimit(which, value):
+        assert which == resource.RLIMIT_NICE
+        if state["refuse"]:
+            raise ValueError("not allowed to raise maximum limit")
+        state["set"].append(value)
+        state["limit"] = value
+    monkeypatch.setattr(resource, "getrlimit", getrlimit)
+    monkeypatch.setattr(resource, "setrlimit", setrlimit)
+    return state
+
+
+def test_nice_limit_raised_to_nice_0_and_never_lowered(fake_nice_limit):
+    # no root needed: the calls are recorded, not made
+    import resource
+    from robdns.privileges import allow_normal_priority
+    allow_normal_priority()
+    assert fake_nice_limit["set"] == [(20, 20)]          # the default 0/0: nice 0 allowed now
+    fake_nice_limit.update(limit=(25, resource.RLIM_INFINITY), set=[])
+    allow_normal_priority()
+    assert fake_nice_limit["set"] == []                  # already enough: left as it is
+    fake_nice_limit.update(limit=(0, 0), refuse=True)
+    allow_normal_priority()                              # refused (no CAP_SYS_RESOURCE): no error
+    assert fake_nice_limit["limit"] == (0, 0)

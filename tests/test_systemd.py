@@ -55,6 +55,7 @@ def test_unit_is_notify_with_config_check_reload_and_hardening():
                        ("ProtectHome", "yes"), ("PrivateDevices", "yes")]:
         assert s[key] == value, key
     assert s["RuntimeDirectory"] == "robdns"      # where the control socket lives
+    assert s["LimitNICE"] == "+0"                 # rd_huge_stop may raise its thread to nice 0
 
 
 @pytest.fixture
