@@ -24,8 +24,13 @@ def _build(tmp, scalar):
     cc = (sysconfig.get_config_var("CC") or "cc").split()
     out = os.path.join(tmp, "sha1_scalar.so" if scalar else "sha1_pick.so")
     flags = ["-DRD_SHA1_SCALAR"] if scalar else []
-    subprocess.run(cc + ["-O2", "-shared", "-fPIC", "-I", CSRC, *flags,
-                         os.path.join(CSRC, "lib", "rd_sha1.c"), "-o", out], check=True)
+    # the source itself, with one function more that says which block it picked
+    src = os.path.join(tmp, "sha1_scalar.c" if scalar else "sha1_pick.c")
+    with open(src, "w") as f:
+        f.write('#include "lib/rd_sha1.c"\n'
+                "int rd_test_picked_ni(void) {\n#if !defined(__x86_64__) || defined(RD_SHA1_SCALAR)\n  return 0;\n#else\n"
+                "  return have_sha_ni;\n#endif\n}\n")
+    subprocess.run(cc + ["-O2", "-shared", "-fPIC", "-I", CSRC, *flags, src, "-o", out], check=True)
     lib = ctypes.CDLL(out)
     lib.rd_sha1_2.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_char_p,
                               ctypes.c_size_t, ctypes.c_char_p]
@@ -77,3 +82,19 @@ def test_nsec3_hash_equals_dnspython(sha1, salt, iterations):
             bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567",
                             b"0123456789ABCDEFGHIJKLMNOPQRSTUV")).decode()
         assert got == want, name
+
+
+def _cpu_has_sha_ni():
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("flags"):
+                return "sha_ni" in line.split()
+    return False
+
+
+def test_the_picked_block_is_the_sha_ni_one_where_the_cpu_has_it(tmp_path):
+    # else the "picked" runs above tested the plain block twice
+    if not _cpu_has_sha_ni():
+        pytest.skip("this CPU has no SHA extensions: only the plain block can run here")
+    assert _build(str(tmp_path), False).rd_test_picked_ni() == 1
+    assert _build(str(tmp_path), True).rd_test_picked_ni() == 0
