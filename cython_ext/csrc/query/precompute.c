@@ -1133,7 +1133,11 @@ static fctx *fctx_new(const zimg *z, rd_zonetab *ztab, const fctx *proto)
 
 zimg *rd_precompute_answers(zimg *z, size_t *size)
 {
-    fctx *f = calloc(1, sizeof *f);
+    /* Zeroed up to the query and response buffers only, which every run writes before it
+     * reads (as fctx_new leaves them): calloc cleared all 68 KB per zone, ~6.8 GB of
+     * memset for 100,000 small zones, ~0.2 s of the many-zone start (issue 14). */
+    fctx *f = malloc(sizeof *f);
+    if (f) memset(f, 0, offsetof(fctx, q));
     uint8_t *bits = calloc(8192, 1);
     uint16_t *ztypes = malloc(65536 * sizeof *ztypes);
     uint32_t *node_rec = NULL;
