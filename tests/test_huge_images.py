@@ -6,7 +6,7 @@ import time
 import pytest
 
 from robdns import _core, keep as keep_mod
-from robdns.config import ZoneConfig
+from packs import write_pack
 
 ZONE = """$ORIGIN {name}
 $TTL 300
@@ -54,20 +54,6 @@ def vmas(lo, hi):
     return out
 
 
-def write_pack(names, files, tmp_path):
-    """Every zone compiled and written to a pack as the keeper writes it: (configs,
-    images, pack path)."""
-    cfgs = [ZoneConfig(n, f) for n, f in zip(names, files)]
-    imgs = [_core.compile_zone(n, f) for n, f in zip(names, files)]
-    fps = keep_mod.fingerprints(cfgs, [(f,) for f in files])
-    pack = str(tmp_path / "zones.pack")
-    with open(pack, "wb") as f:
-        f.write(_core.pack_header())
-        f.flush()
-        _core.write_pack_records(f.fileno(), names, imgs, fps)
-    return cfgs, imgs, pack
-
-
 def check_huge(img, others):
     """img's mapping: every whole 2 MiB page made huge by the background thread, the range
     read-only throughout and answering the same bytes; returns the range."""
@@ -96,7 +82,7 @@ def test_compiled_block_collapsed_read_only_and_unmapped_with_its_images(zones):
 
 def test_kept_pack_copied_into_huge_pages_read_only_and_unmapped(zones, tmp_path):
     d, names, files = zones
-    cfgs, imgs, pack = write_pack(names, files, tmp_path)
+    cfgs, imgs, _, pack = write_pack(names, files, str(tmp_path / "zones.pack"))
     res, _, info = _core.read_pack(pack, names, keep_mod.settings_texts(cfgs), files)
     assert all(type(r) is not str for r in res)
     # the file mapping's whole 2 MiB pages were replaced by anonymous copies at the same
@@ -127,7 +113,7 @@ def test_copy_stopped_when_the_pack_images_go_first(zones, tmp_path):
     # copy from a range given back (a fault) or move its copy into it (a mapping that
     # shows in smaps after the unmap)
     d, names, files = zones
-    cfgs, imgs, pack = write_pack(names, files, tmp_path)
+    cfgs, imgs, _, pack = write_pack(names, files, str(tmp_path / "zones.pack"))
     texts = keep_mod.settings_texts(cfgs)
     for _ in range(3):
         res, _, _ = _core.read_pack(pack, names, texts, files)
@@ -151,7 +137,7 @@ def test_answers_while_the_pack_is_moved_into_huge_pages(zones, tmp_path):
     # thread copies and moves them: never a fault, the answers byte for byte as before
     import struct
     d, names, files = zones
-    cfgs, imgs, pack = write_pack(names, files, tmp_path)
+    cfgs, imgs, _, pack = write_pack(names, files, str(tmp_path / "zones.pack"))
 
     def query(name, qid):
         wire = b"".join(bytes([len(x)]) + x.encode() for x in ("www." + name).rstrip(".").split("."))

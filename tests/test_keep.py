@@ -9,6 +9,7 @@ from robdns import _core, keep as keep_mod
 from robdns.config import ZoneConfig
 from robdns.keep import TRAILER, Keep
 from robdns.zoneset import ZoneSet
+from packs import write_pack
 from serverproc import RobdnsServer
 
 ZONE = """$ORIGIN {name}
@@ -171,14 +172,7 @@ def test_many_zones_read_on_two_threads_each_checked(tmp_path):
         zf = str(tmp_path / f"z{i}.zone")
         write(zf, zone_text(i))
         files.append(zf)
-    zones = [ZoneConfig(name, f) for name, f in zip(names, files)]
-    imgs = [_core.compile_zone(name, f) for name, f in zip(names, files)]
-    fps = keep_mod.fingerprints(zones, [(f,) for f in files])
-    pack = str(tmp_path / "zones.pack")
-    with open(pack, "wb") as f:
-        f.write(_core.pack_header())
-        f.flush()
-        _core.write_pack_records(f.fileno(), names, imgs, fps)
+    zones, imgs, fps, pack = write_pack(names, files, str(tmp_path / "zones.pack"))
     settings = keep_mod.settings_texts(zones)
 
     def read(order):
