@@ -19,9 +19,14 @@ separate RX and TX counts), so multi-queue runs use dnsperf instead (--generator
 its kernel UDP sockets are spread over the TX queues by flow hash, hence over the
 server's RX queues.  dnsperf costs far more client CPU per query than kxdpgun, and on a
 small machine it shares cores with the server: do not compare runs with different
-generators.  Knot 3.2 sizes its XDP sockets the same way ("initialized XDP interface ...
-queues 1" on a 2-queue veth), so it would serve queue 0 only and leave the rest to the
-stack: multi-queue runs measure robdns alone.  Figures per server: responses/s as kxdpgun counts them, and server CPU per
+generators.  Knot 3.2 sizes its XDP sockets by the same combined count (libknot
+knot_eth_queues: "initialized XDP interface ... queues 1" on a 2-queue veth, so it served
+queue 0 only and left the rest to the stack); for N > 1 knotd therefore runs with
+bench/veth_channels.c preloaded, which reports the veth's N paired RX/TX queues as N
+combined channels (nothing else changes), and the bench checks Knot's log says
+"queues N".  Each row also gives how many of the server's threads did at least 10% of
+its CPU (both queues served: 2 for robdns's two workers and for Knot's two UDP workers).
+Figures per server: responses/s as kxdpgun counts them, and server CPU per
 response = the server process's user+system time over the run (from /proc/PID/stat) /
 responses.  Both servers serve the same zone, asked the same query file.  Prints a
 Markdown table (paste into bench/RESULTS.md).
@@ -67,6 +72,39 @@ def cpu_times(pid):
     return int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK
 
 
+def thread_ticks(pid):
+    """{tid: utime+stime ticks} of every thread of a process."""
+    out = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue        # the thread ended
+        out[int(tid)] = int(fields[11]) + int(fields[12])
+    return out
+
+
+def busy_threads(before, after, share=0.10):
+    """How many threads did at least `share` of the process's CPU between two samples."""
+    delta = [after[t] - before.get(t, 0) for t in after]
+    total = sum(delta)
+    return sum(1 for d in delta if total and d >= share * total)
+
+
+VETH_CHANNELS = os.path.join(HERE, "out", "veth_channels.so")
+
+
+def build_veth_channels():
+    """Compile bench/veth_channels.c (Knot's view of a veth's queues) into bench/out/."""
+    src = os.path.join(HERE, "veth_channels.c")
+    if not os.path.exists(VETH_CHANNELS) or os.path.getmtime(VETH_CHANNELS) < os.path.getmtime(src):
+        os.makedirs(os.path.dirname(VETH_CHANNELS), exist_ok=True)
+        subprocess.run(["cc", "-O2", "-Wall", "-shared", "-fPIC", "-o", VETH_CHANNELS, src,
+                        "-ldl"], check=True)
+    return VETH_CHANNELS
+
+
 ROBDNS_SERVER = """
 import sys
 from robdns import _core, xdp
@@ -96,7 +134,7 @@ database:
     storage: "{tmp}/db"
 log:
   - target: stderr
-    any: warning
+    any: info
 zone:
   - domain: {origin}
     file: "{zone}"
@@ -165,11 +203,12 @@ def generate(generator, pair, qfile, qps, duration, family, queues):
 
 
 def measure(pair, pid, qfile, qps, duration, family, queues, generator):
-    (u0, s0), t0 = cpu_times(pid), time.monotonic()
+    (u0, s0), t0, th0 = cpu_times(pid), time.monotonic(), thread_ticks(pid)
     sent, replies, out = generate(generator, pair, qfile, qps, duration, family, queues)
-    (u1, s1), wall = cpu_times(pid), time.monotonic() - t0
+    (u1, s1), wall, th1 = cpu_times(pid), time.monotonic() - t0, thread_ticks(pid)
     cpu = (u1 - u0) + (s1 - s0)
     return {"sent": sent, "replies": replies, "rps": replies / duration,
+            "busy_threads": busy_threads(th0, th1),
             "cpu_s": cpu, "user_share": (u1 - u0) / cpu if cpu else 0.0,
             "us_per_resp": cpu / replies * 1e6 if replies else float("nan"), "wall": wall}
 
@@ -198,11 +237,20 @@ def bench_knot(pair, zone, qfile, probe, qps, duration, tmp, family, queues, gen
         f.write(KNOT_CONF.format(tmp=tmp, ifname=pair.server_if, zone=zone, addr=pair.server_v4,
                                  origin=ORIGIN, queues=queues))
     cpus = ",".join(map(str, sorted(set(server_cpus(queues)))))
+    env = dict(os.environ)
+    if queues > 1:      # its XDP sockets on every queue of the veth (bench/veth_channels.c)
+        env["LD_PRELOAD"] = build_veth_channels()
+    log = open(os.path.join(tmp, "knot.log"), "w+")
     proc = subprocess.Popen(["ip", "netns", "exec", pair.server_ns, "taskset", "-c", cpus,
                              "knotd", "-c", conf], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=log, text=True, env=env)
     try:
         wait_answer(pair, probe, family)
+        log.seek(0)
+        text = log.read()
+        bound = re.search(r"initialized XDP interface \S+, UDP port \d+, queues (\d+)", text)
+        if not bound or int(bound.group(1)) != queues:
+            raise RuntimeError(f"Knot did not bind {queues} XDP queue(s): {text[-2000:]}")
         return measure(pair, proc.pid, qfile, qps, duration, family, queues, generator)
     finally:
         proc.terminate()
@@ -211,6 +259,7 @@ def bench_knot(pair, zone, qfile, probe, qps, duration, tmp, family, queues, gen
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(10)
+        log.close()
 
 
 def median(values):
@@ -241,8 +290,6 @@ def main():
         if not shutil.which(tool):
             sys.exit(f"xdp_bench: {tool} not found (apt-get install knot knot-dnsutils)")
     servers = (("robdns XDP", bench_robdns), ("Knot 3.2 XDP", bench_knot))
-    if args.queues > 1:     # Knot serves queue 0 of a veth only (see the module's text)
-        servers = servers[:1]
     results = {}
     load0 = os.getloadavg()[0]
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
@@ -261,7 +308,7 @@ def main():
                           f"{r['rps']:>9.0f} "
                           f"responses/s ({100 * r['replies'] / max(1, r['sent']):.1f}% of "
                           f"{r['sent']} sent), {r['us_per_resp']:.2f} us CPU/response "
-                          f"({100 * r['user_share']:.0f}% user)",
+                          f"({100 * r['user_share']:.0f}% user), {r['busy_threads']} busy thread(s)",
                           file=sys.stderr, flush=True)
     print(f"\n`python3 bench/xdp_bench.py --qps {' '.join(map(str, args.qps))} --duration "
           f"{args.duration} --rounds {args.rounds} --records {args.records} --families "
@@ -274,12 +321,13 @@ def main():
           f"server on CPU(s) "
           f"{','.join(map(str, server_cpus(args.queues)))}; medians of {args.rounds} "
           f"interleaved rounds\n")
-    print("| server | family | offered qps | sent/s | responses/s | answered | "
-          "server CPU µs/response | vs Knot |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    print("| server | family | offered qps | sent/s | responses/s | vs Knot | answered | "
+          "server CPU µs/response | vs Knot | threads ≥10% CPU |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for qps, fam in [(q, f) for q in args.qps for f in args.families]:
         knot = results.get(("Knot 3.2 XDP", qps, fam))
         knot_cpu = median([r["us_per_resp"] for r in knot]) if knot else None
+        knot_rps = median([r["rps"] for r in knot]) if knot else None
         for name, _ in servers:
             rs = results[(name, qps, fam)]
             sent = median([r["sent"] / args.duration for r in rs])
@@ -287,8 +335,10 @@ def main():
             ans = median([100 * r["replies"] / max(1, r["sent"]) for r in rs])
             cpu = median([r["us_per_resp"] for r in rs])
             vs = f"{cpu / knot_cpu:.2f}x" if knot_cpu else "—"
-            print(f"| {name} | IPv{fam} | {qps} | {sent:.0f} | {rps:.0f} | {ans:.1f}% | {cpu:.2f} | "
-                  f"{vs} |")
+            vs_rps = f"{rps / knot_rps:.2f}x" if knot_rps else "—"
+            busy = "/".join(str(r["busy_threads"]) for r in rs)
+            print(f"| {name} | IPv{fam} | {qps} | {sent:.0f} | {rps:.0f} | {vs_rps} | {ans:.1f}% | "
+                  f"{cpu:.2f} | {vs} | {busy} |")
 
 
 if __name__ == "__main__":
