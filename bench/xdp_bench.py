@@ -12,20 +12,23 @@ CPU 0 and the server's one worker runs on CPU 1.
 
 With --queues N both veth ends get N RX/TX queues (`ip link add ... numrxqueues N
 numtxqueues N`) and the server gets N workers (robdns: one per queue; Knot: udp-workers N),
-pinned to CPUs 1, 2, ..., N modulo the CPU count.  A veth hands a frame to the peer's RX
-queue numbered like the TX queue it was sent on.  kxdpgun sends on one queue only here
-(it sizes itself by the "combined" channel count, which a veth does not report: it has
-separate RX and TX counts), so multi-queue runs use dnsperf instead (--generator auto):
-its kernel UDP sockets are spread over the TX queues by flow hash, hence over the
-server's RX queues.  dnsperf costs far more client CPU per query than kxdpgun, and on a
-small machine it shares cores with the server: do not compare runs with different
-generators.  Knot 3.2 sizes its XDP sockets by the same combined count (libknot
-knot_eth_queues: "initialized XDP interface ... queues 1" on a 2-queue veth, so it served
-queue 0 only and left the rest to the stack); for N > 1 knotd therefore runs with
+worker i pinned to CPU i modulo the CPU count (Knot pins its UDP worker i so itself).  A
+veth hands a frame to the peer's RX queue numbered like the TX queue it was sent on.
+Knot 3.2 and kxdpgun size their XDP sockets by the interface's combined channel count
+(libknot knot_eth_queues), which a veth does not report (it has separate RX and TX
+counts): Knot said "initialized XDP interface ... queues 1" on a 2-queue veth and served
+queue 0 only, and kxdpgun sent on one queue.  For N > 1 both therefore run with
 bench/veth_channels.c preloaded, which reports the veth's N paired RX/TX queues as N
-combined channels (nothing else changes), and the bench checks Knot's log says
-"queues N".  Each row also gives how many of the server's threads did at least 10% of
-its CPU (both queues served: 2 for robdns's two workers and for Knot's two UDP workers).
+combined channels (nothing else changes): kxdpgun then sends from N threads (thread i on
+CPU i, queue i) and Knot opens N XDP sockets; the bench checks Knot's log says "queues
+N".  Each row also gives how many of the server's threads did at least 10% of its CPU
+(every queue served: N).  --generator dnsperf offers the load from kernel UDP sockets
+instead (spread over the TX queues by flow hash); it costs far more client CPU per query
+than kxdpgun and shares the cores with the server: do not compare runs with different
+generators.  Several --qps values sweep the offered load; a line per family then gives
+each server's best responses/s over the sweep and the ratio of the two (on a small
+machine a server past its capacity answers less than at it: the sending threads share
+its cores).
 Figures per server: responses/s as kxdpgun counts them, and server CPU per
 response = the server process's user+system time over the run (from /proc/PID/stat) /
 responses.  Both servers serve the same zone, asked the same query file.  Prints a
@@ -154,9 +157,14 @@ def wait_ready(proc, timeout=60):
 
 
 def server_cpus(queues):
-    """The server's CPUs: 1, 2, ..., queues (modulo the CPU count)."""
+    """The server's CPUs: CPU 1 for one queue (kxdpgun has CPU 0); for N queues worker i on
+    CPU i modulo the CPU count, where Knot 3.2 pins its UDP worker i itself (its threads'
+    Cpus_allowed_list under `taskset -c 0,1`: 0 and 1), so both servers' workers share
+    each CPU with the same sending thread."""
     n = os.cpu_count() or 1
-    return [(1 + i) % n for i in range(queues)]
+    if queues == 1:
+        return [1 % n]
+    return [i % n for i in range(queues)]
 
 
 def wait_answer(pair, probe, family, timeout=60):
@@ -172,11 +180,12 @@ def wait_answer(pair, probe, family, timeout=60):
     raise RuntimeError("server never answered")
 
 
-def kxdpgun(pair, qfile, qps, duration, family):
-    r = pair.run(pair.client_ns, ["kxdpgun", "-t", str(duration), "-Q", str(qps),
-                                  "-F", str(CLIENT_CPU), "-i", qfile,
-                                  pair.server_addr(family)],
-                 timeout=duration + 60)
+def kxdpgun(pair, qfile, qps, duration, family, queues=1):
+    argv = ["kxdpgun", "-t", str(duration), "-Q", str(qps), "-F", str(CLIENT_CPU), "-i", qfile,
+            pair.server_addr(family)]
+    if queues > 1:      # one sending thread per queue (libknot's count, as for Knot)
+        argv = ["env", f"LD_PRELOAD={build_veth_channels()}"] + argv
+    r = pair.run(pair.client_ns, argv, timeout=duration + 60)
     out = r.stdout + r.stderr
     sent = re.search(r"total queries:\s+(\d+)", out)
     replies = re.search(r"total replies:\s+(\d+)", out)
@@ -198,7 +207,7 @@ def dnsperf(pair, qfile, qps, duration, family, queues):
 
 def generate(generator, pair, qfile, qps, duration, family, queues):
     if generator == "kxdpgun":
-        return kxdpgun(pair, qfile, qps, duration, family)
+        return kxdpgun(pair, qfile, qps, duration, family, queues)
     return dnsperf(pair, qfile, qps, duration, family, queues)
 
 
@@ -278,12 +287,12 @@ def main():
     ap.add_argument("--queues", type=int, default=1,
                     help="RX/TX queues of each veth end; one server worker per queue")
     ap.add_argument("--generator", choices=("auto", "kxdpgun", "dnsperf"), default="auto",
-                    help="load generator; auto: kxdpgun for one queue, dnsperf for more")
+                    help="load generator; auto: kxdpgun")
     args = ap.parse_args()
     if not 1 <= args.queues <= 64:
         ap.error("--queues must be 1..64")
     if args.generator == "auto":
-        args.generator = "kxdpgun" if args.queues == 1 else "dnsperf"
+        args.generator = "kxdpgun"
     if os.geteuid() != 0:
         sys.exit("xdp_bench: needs root (network namespaces, XDP)")
     for tool in (args.generator, "knotd", "kdig", "taskset"):
@@ -317,7 +326,7 @@ def main():
           f"load average {load0:.2f} at start, {os.getloadavg()[0]:.2f} at end; kernel "
           f"{os.uname().release}; veth pair between two network namespaces, native XDP, "
           f"{args.queues} queue(s), copy mode (veth has no zero-copy); {args.generator}"
-          f"{f' on CPU {CLIENT_CPU}' if args.generator == 'kxdpgun' else ' unpinned'}, the "
+          f"{f' on CPU(s) {CLIENT_CPU}..{CLIENT_CPU + args.queues - 1}' if args.generator == 'kxdpgun' else ' unpinned'}, the "
           f"server on CPU(s) "
           f"{','.join(map(str, server_cpus(args.queues)))}; medians of {args.rounds} "
           f"interleaved rounds\n")
@@ -339,6 +348,15 @@ def main():
             busy = "/".join(str(r["busy_threads"]) for r in rs)
             print(f"| {name} | IPv{fam} | {qps} | {sent:.0f} | {rps:.0f} | {vs_rps} | {ans:.1f}% | "
                   f"{cpu:.2f} | {vs} | {busy} |")
+    if len(args.qps) > 1:
+        print()
+        for fam in args.families:
+            best = {name: max(median([r["rps"] for r in results[(name, q, fam)]]) for q in args.qps)
+                    for name, _ in servers}
+            knot = best["Knot 3.2 XDP"]
+            print(f"IPv{fam}, best responses/s over the offered rates: "
+                  + ", ".join(f"{name} {v:.0f}" for name, v in best.items())
+                  + f"; robdns/Knot {best['robdns XDP'] / knot:.2f}x" if knot else "")
 
 
 if __name__ == "__main__":
