@@ -64,6 +64,7 @@ import genzone    # noqa: E402
 import procfs     # noqa: E402
 import qps_bench  # noqa: E402
 import servers    # noqa: E402
+import xfr_bench  # noqa: E402  (user_sys_seconds)
 
 ORIGIN = genzone.DEFAULT_ORIGIN
 SERVER_CPU = 0
@@ -112,18 +113,6 @@ def netns_mod():
                                     "tests"))
     import netns
     return netns
-
-
-def user_sys_ticks(pids):
-    """(utime, stime) ticks summed over every thread of the given processes."""
-    u = st = 0
-    for text in procfs.task_files(pids, "stat"):
-        try:
-            f = procfs.parse_stat(text)
-        except (ValueError, IndexError):
-            continue
-        u, st = u + f["utime"], st + f["stime"]
-    return u, st
 
 
 def softirq_ticks(cpu):
@@ -214,7 +203,7 @@ def run(server, load, queries, wires, duration, cpq_count, ctl_times=None, path=
         perf=False):
     pids = server.pids()
     cpu0, wake0 = procfs.cpu_ticks(pids), wakeups(pids)
-    us0, sirq0 = user_sys_ticks(pids), softirq_ticks(SERVER_CPU)
+    us0, sirq0 = xfr_bench.user_sys_seconds(pids), softirq_ticks(SERVER_CPU)
     counter = None
     if perf:    # counts over the load's seconds (the load ends first: dnsperf -l)
         counter = subprocess.Popen(perf_stat_cmd(pids, duration), stdout=subprocess.DEVNULL,
@@ -244,13 +233,13 @@ def run(server, load, queries, wires, duration, cpq_count, ctl_times=None, path=
             _, err = counter.communicate(timeout=duration + 30)
     cpu_s = (procfs.cpu_ticks(pids) - cpu0) / procfs.CLK_TCK
     woken = wakeups(pids) - wake0
-    us1, sirq1 = user_sys_ticks(pids), softirq_ticks(SERVER_CPU)
+    us1, sirq1 = xfr_bench.user_sys_seconds(pids), softirq_ticks(SERVER_CPU)
     n = res["completed"]
     res["server_cpu_s"] = cpu_s
     res["cpu_us_per_query"] = cpu_s * 1e6 / n if n else None
     res["wakeups_per_query"] = woken / n if n else None
-    res["user_us_per_query"] = (us1[0] - us0[0]) / procfs.CLK_TCK * 1e6 / n if n else None
-    res["sys_us_per_query"] = (us1[1] - us0[1]) / procfs.CLK_TCK * 1e6 / n if n else None
+    res["user_us_per_query"] = (us1[0] - us0[0]) * 1e6 / n if n else None
+    res["sys_us_per_query"] = (us1[1] - us0[1]) * 1e6 / n if n else None
     res["softirq_us_per_query"] = (sirq1 - sirq0) / procfs.CLK_TCK * 1e6 / n if n else None
     if counter:
         res["perf_per_query"] = {k: v / n if n else None for k, v in parse_perf(err).items()}
