@@ -811,8 +811,7 @@ cdef void *_compile_runs(void *arg) noexcept nogil:
 
 
 cdef extern from "sys/mman.h" nogil:
-    int madvise(void *addr, size_t length, int advice)
-    int MADV_HUGEPAGE, PROT_WRITE, MAP_ANONYMOUS
+    int PROT_WRITE, MAP_ANONYMOUS
     int mprotect(void *addr, size_t length, int prot)
 
 cdef extern from "malloc.h" nogil:
@@ -828,6 +827,16 @@ cdef extern from "lib/rd_huge.h" nogil:
     void rd_huge_stop(rd_huge *h)
     size_t rd_huge_done(const rd_huge *h)
     int rd_huge_wait(rd_huge *h)
+    void rd_huge_hold(int held)
+
+
+def huge_hold(bint held):
+    """Hold (True) or release (False) the moves into huge pages (image blocks, kept packs,
+    zone tables: lib/rd_huge.h) of the whole process, started or to come: a start holds
+    them until its workers have had a quiet moment (Daemon), for a collapse makes a worker
+    that touches the page in hand wait.  Released by default."""
+    with nogil:
+        rd_huge_hold(held)
 
 
 # The images of one compile_zones call, copied side by side into one mapping: ZoneImages
@@ -881,7 +890,7 @@ cdef inline size_t _align16(size_t n) noexcept nogil:
 
 cdef void *_gather(zone_job *v, Py_ssize_t n, size_t *len_out) noexcept nogil:
     """Copy the images of jobs v[0..n) into one new mapping (collapsed into huge pages
-    later, where the kernel does that), free each copy as it is made and give the freed heap back to the system;
+    later by an rd_huge thread), free each copy as it is made and give the freed heap back to the system;
     the jobs then point into the mapping.  Returns it (read-only, *len_out bytes), or NULL
     (too few bytes, or no memory: the images stay as built).  Many small images built
     among the parser's and the precompute pass's scratch leave the heap fragmented (100,000
@@ -913,12 +922,11 @@ cdef void *_gather(zone_job *v, Py_ssize_t n, size_t *len_out) noexcept nogil:
     else:
         _gather_part(&parts[1])
     mprotect(b, total, PROT_READ)      # immutable from here on, as every published image
-    # Huge pages only now, for khugepaged to collapse the block into in the background
-    # (fewer TLB misses for queries spread over the zones): asked for before the copy,
-    # they made the copy fault in fresh 2 MiB pages, which on a VM whose host backs guest
-    # memory lazily cost 0.09-1.6 s per 256 MiB, 2.3-3.4 s on a busier host (4 KiB pages:
-    # 0.24 s, 0.7-0.8 s): the variance of the pinned 100,000-zone start (issue 14).
-    madvise(b, total, MADV_HUGEPAGE)
+    # No MADV_HUGEPAGE here: the caller's rd_huge thread asks for huge pages and collapses
+    # the block itself, later.  Asked for before the copy, they made the copy fault in
+    # fresh 2 MiB pages, which on a VM whose host backs guest memory lazily cost 0.09-1.6 s
+    # per 256 MiB, 2.3-3.4 s on a busier host (4 KiB pages: 0.24 s, 0.7-0.8 s): the
+    # variance of the pinned 100,000-zone start (issue 14).
     malloc_trim(0)
     len_out[0] = total
     return b

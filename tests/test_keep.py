@@ -86,6 +86,20 @@ def _cfg():
     return Config()
 
 
+def test_no_pack_yet_reads_nothing_then_the_pack_is_written_and_read(many, monkeypatch):
+    # a first start: no pack, so read_pack is not asked (no argument lists of every zone)
+    # and the state is what it would have found; the keeper then writes the pack anew
+    zones, keep = many
+    calls = []
+    real = _core.read_pack
+    monkeypatch.setattr(_core, "read_pack", lambda *a: calls.append(a) or real(*a))
+    assert keep.load_many(zones, force_pack=True) == [None] * 3
+    assert calls == [] and keep.pack_bytes == 0 and keep.pack_sizes == {}
+    compile_and_keep(zones, keep)
+    keep2, found = restart(zones, keep.directory)
+    assert len(calls) == 1 and all(f is not None for f in found) and keep2.pack_bytes > 0
+
+
 def test_stale_when_a_file_changes(many):
     zones, keep = many
     compile_and_keep(zones, keep)
