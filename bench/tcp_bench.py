@@ -37,10 +37,10 @@ receiver's TCP input in its own softirq (loopback_xmit and veth_xmit both end in
 netif_rx), so the server still pays for delivering its answers; over the veth the packets
 also cross a device and a neighbour lookup, as from a real client.  Every run also
 gives the server's user and system time per query and the softirq time of the server's
-CPU per query (/proc/stat, tick-sampled and charged for whatever runs there: rough).  --perf adds, after the
-rounds, one run per server and load under `perf stat -p` (not used for the CPU
-columns): system calls, NET_RX softirqs run in the server's threads, and wake-ups made
-from them, per answered query.
+CPU per query (/proc/stat, tick-sampled and charged for whatever runs there: rough).
+--perf adds, after the rounds, one run per server and load under `perf stat -p` (not
+used for the CPU columns): system calls, NET_RX softirqs run in the server's threads,
+and wake-ups made from them, per answered query.
 """
 
 import argparse
