@@ -4,7 +4,6 @@ touches the page in hand wait, so it must not run during the first burst of quer
 it still comes soon after, for the spread over many zones depends on it."""
 
 import asyncio
-import os
 import socket
 import struct
 import threading
@@ -15,21 +14,7 @@ import pytest
 
 from robdns import _core, daemon
 from serverproc import RobdnsServer
-
-N = 6000                     # ~1.3 KB of image each: an image block of several 2 MiB pages
-
-ZONE = """$ORIGIN {name}
-$TTL 300
-@ SOA ns1 hostmaster 1 7200 3600 1209600 300
-@ NS ns1
-ns1 A 192.0.2.53
-www A 192.0.2.{i}
-www AAAA 2001:db8::{i:x}
-mail A 192.0.2.25
-@ MX 10 mail
-@ TXT "v=spf1 mx -all {i}"
-ftp CNAME www
-"""
+from test_huge_images import N, ZONE     # zones of ~1.3 KB of image: a block of several 2 MiB pages
 
 
 def thp_madvise():
