@@ -530,13 +530,29 @@ def installed_robdns(repo, zdir, names, storage, cpu):
     return Installed(zdir, names, storage, cpu=cpu)
 
 
+def tree_cpu_seconds(srv):
+    """utime+stime of the server's processes so far, each process's own /proc/PID/stat:
+    its threads that have ended included (a thread's own stat file goes with it).  The CPU
+    a start took whatever else runs on the machine: a busy host stretches ready_s, much
+    less this."""
+    ticks = 0
+    for pid in srv.pids():
+        try:
+            st = procfs.parse_stat(procfs._read(f"/proc/{pid}/stat"))
+        except (OSError, ValueError, IndexError):
+            continue
+        ticks += st["utime"] + st["stime"]
+    return ticks / procfs.CLK_TCK
+
+
 def start_rounds(zdir, names, args):
     """The cold start row alone (--start-only): per round, robdns from this checkout (and
     --before REPO's build) with empty storage (every zone compiled) and NSD, one after the
     other in an order that rotates between rounds, each pinned as in the full run (CPU 0,
     one serving thread or process, the whole process tree on that CPU): seconds from spawn
-    to the first answer (first_s) and until every zone answers (ready_s, as run_server's);
-    per round each robdns build's ready_s over NSD's of the same round."""
+    to the first answer (first_s) and until every zone answers (ready_s, as run_server's),
+    the server's CPU seconds by then (cpu_s); per round each robdns build's ready_s over
+    NSD's of the same round."""
     import statistics
     import tempfile
     cpu = 0 if args.pin else None
@@ -562,7 +578,8 @@ def start_rounds(zdir, names, args):
                 srv.start()
                 first = srv.wait_answer(args.limit)
                 every = wait_all(srv, names, args.limit)
-                rows[label].append({"first_s": round(first, 3), "ready_s": round(every, 3)})
+                rows[label].append({"first_s": round(first, 3), "ready_s": round(every, 3),
+                                    "cpu_s": round(tree_cpu_seconds(srv), 3)})
             finally:
                 srv.stop()
                 shutil.rmtree(storage, ignore_errors=True)
@@ -570,7 +587,7 @@ def start_rounds(zdir, names, args):
     out = {"runs": rows, "median": {}, "vs_nsd": {}}
     for label, rs in rows.items():
         out["median"][label] = {k: round(statistics.median(x[k] for x in rs), 3)
-                                for k in ("first_s", "ready_s")}
+                                for k in ("first_s", "ready_s", "cpu_s")}
         if label != "nsd":
             per = [a["ready_s"] / b["ready_s"] for a, b in zip(rs, rows["nsd"])]
             out["vs_nsd"][label] = {"rounds": [round(x, 3) for x in per],

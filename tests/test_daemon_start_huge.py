@@ -4,7 +4,6 @@ touches the page in hand wait, so it must not run during the first burst of quer
 it still comes soon after, for the spread over many zones depends on it."""
 
 import asyncio
-import os
 import socket
 import struct
 import threading
@@ -15,21 +14,7 @@ import pytest
 
 from robdns import _core, daemon
 from serverproc import RobdnsServer
-
-N = 6000                     # ~1.3 KB of image each: an image block of several 2 MiB pages
-
-ZONE = """$ORIGIN {name}
-$TTL 300
-@ SOA ns1 hostmaster 1 7200 3600 1209600 300
-@ NS ns1
-ns1 A 192.0.2.53
-www A 192.0.2.{i}
-www AAAA 2001:db8::{i:x}
-mail A 192.0.2.25
-@ MX 10 mail
-@ TXT "v=spf1 mx -all {i}"
-ftp CNAME www
-"""
+from test_huge_images import N, ZONE     # zones of ~1.3 KB of image: a block of several 2 MiB pages
 
 
 def thp_madvise():
@@ -48,7 +33,7 @@ def anon_huge_kb(pid):
     return 0
 
 
-def run_release(counts, quiet=0.02, latest=0.5):
+def run_release(counts, quiet=0.05, latest=0.5, poll=0.02):
     """Daemon._release_huge_pages against a scripted query counter: (seconds until the
     release, counter reads)."""
     calls, released = [], []
@@ -58,7 +43,8 @@ def run_release(counts, quiet=0.02, latest=0.5):
         calls.append(1)
         return next(it, counts[-1])
 
-    fake = types.SimpleNamespace(HUGE_QUIET_S=quiet, HUGE_LATEST_S=latest, _queries_seen=seen)
+    fake = types.SimpleNamespace(HUGE_QUIET_S=quiet, HUGE_POLL_S=poll, HUGE_LATEST_S=latest,
+                                 _queries_seen=seen)
     real = _core.huge_hold
     _core.huge_hold = lambda held: released.append((held, time.monotonic()))
     try:
@@ -70,14 +56,22 @@ def run_release(counts, quiet=0.02, latest=0.5):
     return released[0][1] - t0, len(calls)
 
 
-def test_released_at_the_first_quiet_moment():
-    # queries at the first two reads, then none: released at the third read
-    t, reads = run_release([0, 10, 20, 20, 20])
-    assert reads == 4 and t < 0.4
+def test_released_once_quiet_for_the_whole_window():
+    # queries until the third read, then none: released once a whole quiet window (three
+    # polls) has gone by, not at the first read that saw no query
+    t, reads = run_release([0, 10, 20] + [20] * 20, quiet=0.1, poll=0.02, latest=5.0)
+    assert reads >= 5 and 0.14 <= t < 2.0        # bounds loose: a busy host sleeps longer
+
+
+def test_a_short_pause_does_not_release():
+    # one poll without a query inside a burst: still held; released at the latest
+    counts = [0, 5, 5, 9] + list(range(10, 10 ** 6, 3))
+    t, reads = run_release(counts, quiet=0.25, poll=0.02, latest=0.3)
+    assert 0.3 <= t < 1.0
 
 
 def test_released_at_the_latest_under_steady_load():
-    t, reads = run_release(list(range(0, 10 ** 6, 7)), quiet=0.02, latest=0.3)
+    t, reads = run_release(list(range(0, 10 ** 6, 7)), quiet=0.05, poll=0.02, latest=0.3)
     assert 0.3 <= t < 1.0 and reads >= 5
 
 
