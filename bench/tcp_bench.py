@@ -36,11 +36,11 @@ client namespace ("/veth" rows).  On both paths the sender's transmit runs the
 receiver's TCP input in its own softirq (loopback_xmit and veth_xmit both end in
 netif_rx), so the server still pays for delivering its answers; over the veth the packets
 also cross a device and a neighbour lookup, as from a real client.  Every run also
-gives the server's user and system time per query and the NET_RX softirq time of the
-server's CPU per query (/proc/stat, tick-sampled: rough).  --perf adds, after the
-rounds, one run per server and load under `perf stat -p` (not used for the CPU
-columns): system calls, NET_RX softirqs run in the server's threads, and wake-ups made
-from them, per answered query.
+gives the server's user and system time per query and the softirq time of the server's
+CPU per query (/proc/stat, tick-sampled and charged for whatever runs there: rough).
+--perf adds, after the rounds, one run per server and load under `perf stat -p` (not
+used for the CPU columns): system calls, NET_RX softirqs run in the server's threads,
+and wake-ups made from them, per answered query.
 """
 
 import argparse
@@ -407,7 +407,7 @@ def report(data):
              f"{data['duration']} s, median; servers on CPU {SERVER_CPU}, clients on CPU {CLIENT_CPU}",
              "",
              "| server | load | qps | vs knot | CPU µs/query | vs knot | user / sys µs/query | "
-             "NET_RX softirq µs/query (server CPU) | wake-ups/query | latency µs | lost |",
+             "softirq µs/query (server CPU, rough) | wake-ups/query | latency µs | lost |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     names = {"c4": "dnsperf -m tcp -c 4", "c4q20k": f"dnsperf -m tcp -c 4 -Q {RATE_QPS}", "c100": "dnsperf -m tcp -c 100", "cpq": "connection per query"}
 
