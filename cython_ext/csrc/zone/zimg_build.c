@@ -598,9 +598,8 @@ static int layout(builder *b)
         zb_msg(b, RD_MSG_ERROR, NULL, "zone too large for one image");
         return 0;
     }
-    zimg *z = malloc(total ? total : 1);
+    zimg *z = zimg_alloc(total);
     if (!z) return -1;
-    zimg_advise_huge_pages(z, total);
     uint8_t *base = (uint8_t *)z;
     memset(z, 0, o_nodes);
     memcpy(z->magic, ZIMG_MAGIC, 8);
@@ -949,7 +948,7 @@ static zimg *build(const uint8_t *origin, const rd_rrlist *l, rd_rrlist *consume
     if (b.errors) goto fail;
     prof("addl");
     total = b.total;
-    zimg *shrunk = realloc(z, total);
+    zimg *shrunk = zimg_resize(z, total);
     if (shrunk) z = shrunk;
 
     /* serial: SOA rdata = MNAME, RNAME, SERIAL (RFC 1035 3.3.13) */
@@ -971,7 +970,7 @@ static zimg *build(const uint8_t *origin, const rd_rrlist *l, rd_rrlist *consume
 nomem:
     zb_msg(&b, RD_MSG_ERROR, NULL, "out of memory while compiling the zone");
 fail:
-    free(z);
+    zimg_free(z);
     z = NULL;
 done:
     builder_free(&b);
@@ -988,4 +987,3 @@ zimg *zimg_build_consume(const uint8_t *origin, rd_rrlist *l, rd_msgs *msgs, siz
     return build(origin, l, l, msgs, size_out);
 }
 
-void zimg_free(zimg *z) { free(z); }
