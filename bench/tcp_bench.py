@@ -38,6 +38,9 @@ netif_rx), so the server still pays for delivering its answers; over the veth th
 also cross a device and a neighbour lookup, as from a real client.  Every run also
 gives the server's user and system time per query and the softirq time of the server's
 CPU per query (/proc/stat, tick-sampled and charged for whatever runs there: rough).
+--rps adds "veth-rps" rows: the client's veth end with Receive Packet Steering to the
+client's CPU, so that the TCP input of the answers and dnsperf's wake-up run there (via
+the backlog and an IPI), as on a client's own NIC, instead of in the server's send.
 --perf adds, after the rounds, one run per server and load under `perf stat -p` (not
 used for the CPU columns): system calls, NET_RX softirqs run in the server's threads,
 and wake-ups made from them, per answered query.
@@ -83,10 +86,21 @@ def dnsperf_tcp(port, queries, duration, clients, qps=None, addr="127.0.0.1", ne
 
 class Path:
     """Where a load's client runs: loopback in `netns` (None: this namespace) to
-    127.0.0.1, or from the veth's client namespace to the server's veth address."""
+    127.0.0.1, or from the veth's client namespace to the server's veth address.
+    rps: (namespace, interface, cpu) whose receive queue is steered to cpu for the load."""
 
-    def __init__(self, name, addr="127.0.0.1", netns=None):
-        self.name, self.addr, self.netns = name, addr, netns
+    def __init__(self, name, addr="127.0.0.1", netns=None, rps=None):
+        self.name, self.addr, self.netns, self.rps = name, addr, netns, rps
+
+    def steer(self, on):
+        """Receive Packet Steering of the client's veth end to the client's CPU, or off
+        (mask 0: processed where netif_rx ran, i.e. in the sender's context)."""
+        if self.rps:
+            ns, ifname, cpu = self.rps
+            mask = f"{1 << cpu:x}" if on else "0"
+            subprocess.run(["ip", "netns", "exec", ns, "sh", "-c",
+                            f"echo {mask} > /sys/class/net/{ifname}/queues/rx-0/rps_cpus"],
+                           check=True, timeout=20)
 
 
 LOOPBACK = Path("lo")
@@ -295,11 +309,16 @@ def main(argv=None):
     p.add_argument("--netns", action="store_true",
                    help="servers in a network namespace of their own; every load also over "
                         "a veth pair from a client namespace (root)")
+    p.add_argument("--rps", action="store_true",
+                   help="with --netns, also every load over the veth with the client end's "
+                        "receive steered to the client's CPU (RPS): \"veth-rps\" rows")
     p.add_argument("--perf", action="store_true",
                    help="after the rounds, one more run per server and load under perf stat: "
                         "system calls, NET_RX softirqs and wakings per query")
     p.add_argument("--json", default=os.path.join(servers.OUT, "tcp_bench.json"))
     a = p.parse_args(argv)
+    if a.rps and not a.netns:
+        p.error("--rps needs --netns")
     if a.netns and os.geteuid() != 0:
         p.error("--netns needs root (network namespaces)")
 
@@ -321,6 +340,9 @@ def main(argv=None):
         pair.setup()
         paths = [Path("lo", netns=pair.server_ns),
                  Path("veth", pair.server_v4, pair.client_ns)]
+        if a.rps:
+            paths.append(Path("veth-rps", pair.server_v4, pair.client_ns,
+                              rps=(pair.client_ns, pair.client_if, CLIENT_CPU)))
         robdns_cls, knot_cls, base_cls = (in_netns(c, pair.server_ns, pair.server_v4)
                                           for c in (robdns_cls, knot_cls, base_cls))
     keys = [(load, path, load if path.name == "lo" else f"{load}/{path.name}")
@@ -357,15 +379,23 @@ def main(argv=None):
                 for load, path, key in keys:
                     timed = (ctl_times if (name == "robdns" and load == "c100"
                                            and path.name == "lo") else None)
-                    results[name][key].append(run(running[name], load, queries, wires,
-                                                  a.duration, a.cpq_count, timed, path))
+                    path.steer(True)
+                    try:
+                        results[name][key].append(run(running[name], load, queries, wires,
+                                                      a.duration, a.cpq_count, timed, path))
+                    finally:
+                        path.steer(False)
             order = order[1:] + order[:1]
             print(f"round {rnd + 1}/{a.rounds} done", file=sys.stderr)
         if a.perf:
             for name in wanted:
                 for load, path, key in keys:
-                    perf[name][key] = run(running[name], load, queries, wires, a.duration,
-                                          a.cpq_count, None, path, perf=True)
+                    path.steer(True)
+                    try:
+                        perf[name][key] = run(running[name], load, queries, wires, a.duration,
+                                              a.cpq_count, None, path, perf=True)
+                    finally:
+                        path.steer(False)
     finally:
         for srv in running.values():
             srv.stop()

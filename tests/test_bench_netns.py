@@ -92,3 +92,20 @@ def test_busy_threads_counts_threads_over_a_share():
     assert xdp_bench.busy_threads(before, {1: 50, 2: 45, 3: 5}) == 2
     assert xdp_bench.busy_threads(before, {1: 100, 2: 0, 3: 0}) == 1
     assert xdp_bench.busy_threads(before, {1: 0, 2: 0, 3: 0}) == 0
+
+
+@needs_root
+def test_rps_steers_the_client_end_and_restores_it():
+    with netns.VethPair() as pair:
+        path = tcp_bench.Path("veth-rps", pair.server_v4, pair.client_ns,
+                              rps=(pair.client_ns, pair.client_if, 1))
+
+        def mask():
+            r = pair.run(pair.client_ns, ["cat", f"/sys/class/net/{pair.client_if}/queues/rx-0/rps_cpus"])
+            assert r.returncode == 0, r.stderr
+            return int(r.stdout.strip().replace(",", ""), 16)
+        assert mask() == 0
+        path.steer(True)
+        assert mask() == 2          # CPU 1
+        path.steer(False)
+        assert mask() == 0

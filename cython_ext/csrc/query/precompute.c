@@ -545,8 +545,8 @@ static void reloc(uint8_t *at, uint32_t delta)
 }
 
 /* Copy n bytes from src to dst 256 KiB at a time, giving the pages of src back as
- * they are copied: moving the image and the answers into their final place then never
- * holds them twice (realloc of a big image copies it here, old and new both resident).
+ * they are copied: moving a share's answers into their final place in the image
+ * then never holds them twice.
  * The piece bounds the overlap: with 4 MiB pieces the secondary's RSS, sampled every
  * 2 ms, rose 4 MiB above the copy's floor at every piece (its peak, issue 13); a dst
  * advised to huge pages still faults 2 MiB ahead, so the overlap is now ~2.25 MiB. */

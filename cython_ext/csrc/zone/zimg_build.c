@@ -24,7 +24,6 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include "zimg_build_int.h"
@@ -392,22 +391,6 @@ static void builder_free(builder *b)
 }
 
 static size_t align8(size_t x) { return (x + 7) & ~(size_t)7; }
-
-/* A big image is read at random by every query: ask for transparent huge pages (fewer
- * TLB misses per lookup, fewer page faults while building).  Advice only: harmless
- * where THP is off.  malloc() and realloc() keep working on the range. */
-void zimg_advise_huge_pages(void *p, size_t len)
-{
-#ifdef MADV_HUGEPAGE
-    const uintptr_t huge = (uintptr_t)2 << 20;
-    if (len < 2 * huge) return;
-    uintptr_t a = ((uintptr_t)p + 4095) & ~(uintptr_t)4095;
-    uintptr_t e = ((uintptr_t)p + len) & ~(uintptr_t)4095;
-    if (e > a) madvise((void *)a, e - a, MADV_HUGEPAGE);
-#else
-    (void)p; (void)len;
-#endif
-}
 
 /* 1. Index every owner (and its ancestors); drop and report records that cannot be
  * served.  Returns -1 when out of memory. */

@@ -417,8 +417,6 @@ zimg *zimg_resize(zimg *z, size_t n);
 size_t zimg_room(const zimg *z);
 int zimg_map_size(size_t n);         /* 1: an image of n bytes gets its own mapping */
 
-/* Ask for transparent huge pages on a big image buffer (advice only; zimg_build.c). */
-void zimg_advise_huge_pages(void *p, size_t len);
 
 /* Validation of the fast section of an untrusted image; 0 when sound. */
 int zimg_fast_check(const zimg *z, char *err, size_t errlen);
