@@ -153,7 +153,8 @@ static inline __attribute__((always_inline)) size_t ctx_answer(rd_ctx *c, int si
         rd_cookie_cache *k = single ? (t ? t->cookie_cache : NULL) : c->cookie_k;
         if (single && k)
             rd_cookie_turn(k, db, t);
-        if (!k || !rd_cookie_hit(c, k)) cookie_minimal = rd_cookie_answer_full(c, k, rc);
+        if (__builtin_expect(!k || !rd_cookie_hit(c, k), 0))
+            cookie_minimal = rd_cookie_answer_full(c, k, rc);
     }
     size_t optroom = c->has_edns ? rd_opt_room(c) : 0;
     /* A signed query (RFC 8945 5.2): verified before anything else; answered signed. */

@@ -357,16 +357,16 @@ static inline int rd_cookie_cache_find(const rd_cookie_cache *k, const rd_ctx *c
 {
     const uint8_t *q = c->cookie;
     const rd_cookie_cache_entry *e = rd_cookie_cache_slot((rd_cookie_cache *)k, q, len);
-    uint64_t h = rd_ld64(q + 16);
-    uint64_t d = (e->cookie[0] ^ rd_ld64(q)) | (e->cookie[1] ^ rd_ld64(q + 8)) | (e->cookie[2] ^ h);
+    uint64_t h = rd_ld64(q + 16), a;
     if (len == 16) {
-        d |= (e->client[0] ^ rd_ld64(c->client)) | (e->client[1] ^ rd_ld64(c->client + 8));
+        a = (e->client[0] ^ rd_ld64(c->client)) | (e->client[1] ^ rd_ld64(c->client + 8));
     } else {
         uint32_t v4;
         memcpy(&v4, c->client, 4);
-        d |= e->client[0] ^ v4;
+        a = e->client[0] ^ v4;
     }
-    return d == 0;
+    return ((e->cookie[0] ^ rd_ld64(q)) | (e->cookie[1] ^ rd_ld64(q + 8)) |
+            (e->cookie[2] ^ h) | a) == 0;
 }
 
 /* The context's cookie_len, client_len and cookie_room (engine_int.h rd_ctx: adjacent,
