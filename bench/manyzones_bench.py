@@ -26,6 +26,7 @@ of 127.0.0.1 with all N zones in its config, and measured:
     python3 bench/manyzones_bench.py --zones 100000          # the full run
     python3 bench/manyzones_bench.py --zones 5000 --servers robdns --qps-seconds 2
     python3 bench/manyzones_bench.py --zones 100000 --engine-only   # in process, below
+    python3 bench/manyzones_bench.py --zones 100000 --start-only 3 --before /other/checkout
     python3 bench/manyzones_bench.py --zones 100000 --restart-only 3 --before /other/checkout
     python3 bench/manyzones_bench.py --zones 100000 --spread-only 3 --qps-seconds 3 --before /other/checkout
 
@@ -515,6 +516,85 @@ def reload_phases(zdir, names, rounds, watch=True):
     return {k: round(statistics.median(row.get(k, 0.0) for row in rows) * 1000, 2) for k in rows[0]}
 
 
+def installed_robdns(repo, zdir, names, storage, cpu):
+    """ManyRobdns run from REPO's in-place build (None: this checkout's) with its bytecode
+    cached (PYTHONPYCACHEPREFIX in bench/out), as an installed server starts."""
+    class Installed(ManyRobdns):
+        def env(self):
+            env = super().env()
+            env.pop("PYTHONDONTWRITEBYTECODE", None)
+            env["PYTHONPYCACHEPREFIX"] = os.path.join(OUT, "pycache")
+            if repo:
+                env["PYTHONPATH"] = repo + os.pathsep + env["PYTHONPATH"]
+            return env
+    return Installed(zdir, names, storage, cpu=cpu)
+
+
+def tree_cpu_seconds(srv):
+    """utime+stime of the server's processes so far, each process's own /proc/PID/stat:
+    its threads that have ended included (a thread's own stat file goes with it).  The CPU
+    a start took whatever else runs on the machine: a busy host stretches ready_s, much
+    less this."""
+    ticks = 0
+    for pid in srv.pids():
+        try:
+            st = procfs.parse_stat(procfs._read(f"/proc/{pid}/stat"))
+        except (OSError, ValueError, IndexError):
+            continue
+        ticks += st["utime"] + st["stime"]
+    return ticks / procfs.CLK_TCK
+
+
+def start_rounds(zdir, names, args):
+    """The cold start row alone (--start-only): per round, robdns from this checkout (and
+    --before REPO's build) with empty storage (every zone compiled) and NSD, one after the
+    other in an order that rotates between rounds, each pinned as in the full run (CPU 0,
+    one serving thread or process, the whole process tree on that CPU): seconds from spawn
+    to the first answer (first_s) and until every zone answers (ready_s, as run_server's),
+    the server's CPU seconds by then (cpu_s); per round each robdns build's ready_s over
+    NSD's of the same round."""
+    import statistics
+    import tempfile
+    cpu = 0 if args.pin else None
+    kinds = [("this", None)] + ([("before", os.path.abspath(args.before))] if args.before else [])
+    kinds.append(("nsd", None))
+    rows = {label: [] for label, _ in kinds}
+    for label, repo in kinds[:-1]:
+        # unmeasured: each build's bytecode written to the cache once, as installed
+        tmp = tempfile.mkdtemp(prefix=f"mzstart-{label}-")
+        srv = installed_robdns(repo, zdir, names[:10], tmp, cpu)
+        try:
+            srv.start()
+            wait_all(srv, names[:10], args.limit)
+        finally:
+            srv.stop()
+            shutil.rmtree(tmp, ignore_errors=True)
+    for r in range(args.start_only):
+        for label, repo in kinds[r % len(kinds):] + kinds[:r % len(kinds)]:
+            storage = tempfile.mkdtemp(prefix=f"mzstart-{label}-")
+            srv = (ManyNSD(zdir, names, cpu=cpu) if label == "nsd"
+                   else installed_robdns(repo, zdir, names, storage, cpu))
+            try:
+                srv.start()
+                first = srv.wait_answer(args.limit)
+                every = wait_all(srv, names, args.limit)
+                rows[label].append({"first_s": round(first, 3), "ready_s": round(every, 3),
+                                    "cpu_s": round(tree_cpu_seconds(srv), 3)})
+            finally:
+                srv.stop()
+                shutil.rmtree(storage, ignore_errors=True)
+        print("round", r, json.dumps({k: v[-1] for k, v in rows.items()}), flush=True)
+    out = {"runs": rows, "median": {}, "vs_nsd": {}}
+    for label, rs in rows.items():
+        out["median"][label] = {k: round(statistics.median(x[k] for x in rs), 3)
+                                for k in ("first_s", "ready_s", "cpu_s")}
+        if label != "nsd":
+            per = [a["ready_s"] / b["ready_s"] for a, b in zip(rs, rows["nsd"])]
+            out["vs_nsd"][label] = {"rounds": [round(x, 3) for x in per],
+                                    "median": round(statistics.median(per), 3)}
+    return out
+
+
 def restart_rounds(zdir, names, args):
     """robdns only, the restart row alone (--restart-only): for this checkout's build and
     --before REPO's, one start until every image is kept, then `rounds` restarts from the
@@ -526,15 +606,7 @@ def restart_rounds(zdir, names, args):
     builds = [("this", None)] + ([("before", os.path.abspath(args.before))] if args.before else [])
 
     def server(repo, storage):
-        class Installed(ManyRobdns):
-            def env(self):
-                env = super().env()
-                env.pop("PYTHONDONTWRITEBYTECODE", None)
-                env["PYTHONPYCACHEPREFIX"] = os.path.join(OUT, "pycache")
-                if repo:
-                    env["PYTHONPATH"] = repo + os.pathsep + env["PYTHONPATH"]
-                return env
-        return Installed(zdir, names, storage, cpu=0 if args.pin else None)
+        return installed_robdns(repo, zdir, names, storage, 0 if args.pin else None)
 
     storages, rows = {}, {label: [] for label, _ in builds}
     try:
@@ -664,16 +736,24 @@ def main():
                          "without and with the inotify watch, twice")
     ap.add_argument("--restart-only", type=int, default=0, metavar="ROUNDS",
                     help="robdns's restart from kept images only, ROUNDS times (see --before)")
+    ap.add_argument("--start-only", type=int, default=0, metavar="ROUNDS",
+                    help="the cold start until every zone answers only: robdns (see --before) "
+                         "and NSD, ROUNDS times, rotating; ratios to NSD per round")
     ap.add_argument("--spread-only", type=int, default=0, metavar="ROUNDS",
                     help="robdns's CPU per query spread over every zone and on one only, "
                          "ROUNDS times alternating (see --before)")
     ap.add_argument("--before", metavar="REPO",
-                    help="with --restart-only/--spread-only: also the in-place build of REPO, "
+                    help="with --start-only/--restart-only/--spread-only: also the in-place build of REPO, "
                          "same rounds")
     args = ap.parse_args()
     zdir, names = generate(args.zones)
     if args.spread_only:
         r = spread_rounds(zdir, names, args)
+        print(json.dumps({"zones": args.zones, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                          "command": " ".join(["python3"] + sys.argv), "before": args.before, **r}))
+        return
+    if args.start_only:
+        r = start_rounds(zdir, names, args)
         print(json.dumps({"zones": args.zones, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                           "command": " ".join(["python3"] + sys.argv), "before": args.before, **r}))
         return

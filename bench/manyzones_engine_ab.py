@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-# manyzones_engine_ab.py — two builds' engines over 100,000 zones, rounds alternated in lockstep: CPU per query spread over every zone and on one zone, one at a time and in batches of 2 and 64, min and median.
+# manyzones_engine_ab.py — two builds' engines over 100,000 zones, rounds alternated in lockstep: CPU per query spread over every zone and on one zone, one at a time and in batches of 1, 2 and 64, min and median.
 """A/B of manyzones_bench.py --engine-only between built trees, for a shared machine.
 
 One run of --engine-only per tree, one after the other, moves with the load by more than
@@ -23,10 +23,11 @@ import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-# batch 2: what a UDP worker's recvmmsg mostly hands rd_answer_batch at 40k queries/s,
-# where the pipeline has nothing to overlap; 64: a full pipeline
-CELLS = [(batch, mix) for batch in (0, 2, 64) for mix in ("spread", "one")]
-LABEL = {0: "single", 2: "batch2", 64: "batch"}
+# batch 1 and 2: what a UDP worker's recvmmsg mostly hands rd_answer_batch at 40k
+# queries/s, where the pipeline has nothing to overlap; 64: a full pipeline; single:
+# rd_answer (the XDP path's lone frames)
+CELLS = [(batch, mix) for batch in (0, 1, 2, 64) for mix in ("spread", "one")]
+LABEL = {0: "single", 1: "batch1", 2: "batch2", 64: "batch"}
 
 
 def worker(repo, zones):

@@ -90,6 +90,8 @@ def zone_serial(path):
 
 class Server:
     name = "?"
+    # Where Knot and robdns listen (each at self.port); tcp_bench --netns adds a veth's.
+    listen_addrs = ("127.0.0.1",)
 
     def __init__(self, zone, origin, port=None, cpu=None):
         self.zone = os.path.abspath(zone)
@@ -185,7 +187,7 @@ class Knot(Server):
         with open(conf, "w") as f:
             f.write(f"""server:
     rundir: "{self.tmp}"
-    listen: 127.0.0.1@{self.port}
+    listen: [{", ".join(f"{a}@{self.port}" for a in self.listen_addrs)}]
 {w}{ctl}log:
   - target: stderr
     any: warning
@@ -315,7 +317,7 @@ class Robdns(Server):
             tcp = "  tcp:\n" + "".join(f"    {k}: {v}\n" for k, v in self.tcp.items())
         with open(conf, "w") as f:
             f.write(f"""server:
-  listen: ["127.0.0.1@{self.port}"]
+  listen: {json.dumps([f"{a}@{self.port}" for a in self.listen_addrs])}
   workers: {self.workers}
   control: "{self.tmp}/control.sock"
   storage: {json.dumps(self.storage) if self.storage else "false"}

@@ -12,16 +12,24 @@ CPU 0 and the server's one worker runs on CPU 1.
 
 With --queues N both veth ends get N RX/TX queues (`ip link add ... numrxqueues N
 numtxqueues N`) and the server gets N workers (robdns: one per queue; Knot: udp-workers N),
-pinned to CPUs 1, 2, ..., N modulo the CPU count.  A veth hands a frame to the peer's RX
-queue numbered like the TX queue it was sent on.  kxdpgun sends on one queue only here
-(it sizes itself by the "combined" channel count, which a veth does not report: it has
-separate RX and TX counts), so multi-queue runs use dnsperf instead (--generator auto):
-its kernel UDP sockets are spread over the TX queues by flow hash, hence over the
-server's RX queues.  dnsperf costs far more client CPU per query than kxdpgun, and on a
-small machine it shares cores with the server: do not compare runs with different
-generators.  Knot 3.2 sizes its XDP sockets the same way ("initialized XDP interface ...
-queues 1" on a 2-queue veth), so it would serve queue 0 only and leave the rest to the
-stack: multi-queue runs measure robdns alone.  Figures per server: responses/s as kxdpgun counts them, and server CPU per
+worker i pinned to CPU i modulo the CPU count (Knot pins its UDP worker i so itself).  A
+veth hands a frame to the peer's RX queue numbered like the TX queue it was sent on.
+Knot 3.2 and kxdpgun size their XDP sockets by the interface's combined channel count
+(libknot knot_eth_queues), which a veth does not report (it has separate RX and TX
+counts): Knot said "initialized XDP interface ... queues 1" on a 2-queue veth and served
+queue 0 only, and kxdpgun sent on one queue.  For N > 1 both therefore run with
+bench/veth_channels.c preloaded, which reports the veth's N paired RX/TX queues as N
+combined channels (nothing else changes): kxdpgun then sends from N threads (thread i on
+CPU i, queue i) and Knot opens N XDP sockets; the bench checks Knot's log says "queues
+N".  Each row also gives how many of the server's threads did at least 10% of its CPU
+(every queue served: N).  --generator dnsperf offers the load from kernel UDP sockets
+instead (spread over the TX queues by flow hash); it costs far more client CPU per query
+than kxdpgun and shares the cores with the server: do not compare runs with different
+generators.  Several --qps values sweep the offered load; a line per family then gives
+each server's best responses/s over the sweep and the ratio of the two (on a small
+machine a server past its capacity answers less than at it: the sending threads share
+its cores).
+Figures per server: responses/s as kxdpgun counts them, and server CPU per
 response = the server process's user+system time over the run (from /proc/PID/stat) /
 responses.  Both servers serve the same zone, asked the same query file.  Prints a
 Markdown table (paste into bench/RESULTS.md).
@@ -67,6 +75,39 @@ def cpu_times(pid):
     return int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK
 
 
+def thread_ticks(pid):
+    """{tid: utime+stime ticks} of every thread of a process."""
+    out = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue        # the thread ended
+        out[int(tid)] = int(fields[11]) + int(fields[12])
+    return out
+
+
+def busy_threads(before, after, share=0.10):
+    """How many threads did at least `share` of the process's CPU between two samples."""
+    delta = [after[t] - before.get(t, 0) for t in after]
+    total = sum(delta)
+    return sum(1 for d in delta if total and d >= share * total)
+
+
+VETH_CHANNELS = os.path.join(HERE, "out", "veth_channels.so")
+
+
+def build_veth_channels():
+    """Compile bench/veth_channels.c (Knot's view of a veth's queues) into bench/out/."""
+    src = os.path.join(HERE, "veth_channels.c")
+    if not os.path.exists(VETH_CHANNELS) or os.path.getmtime(VETH_CHANNELS) < os.path.getmtime(src):
+        os.makedirs(os.path.dirname(VETH_CHANNELS), exist_ok=True)
+        subprocess.run(["cc", "-O2", "-Wall", "-shared", "-fPIC", "-o", VETH_CHANNELS, src,
+                        "-ldl"], check=True)
+    return VETH_CHANNELS
+
+
 ROBDNS_SERVER = """
 import sys
 from robdns import _core, xdp
@@ -96,7 +137,7 @@ database:
     storage: "{tmp}/db"
 log:
   - target: stderr
-    any: warning
+    any: info
 zone:
   - domain: {origin}
     file: "{zone}"
@@ -116,9 +157,14 @@ def wait_ready(proc, timeout=60):
 
 
 def server_cpus(queues):
-    """The server's CPUs: 1, 2, ..., queues (modulo the CPU count)."""
+    """The server's CPUs: CPU 1 for one queue (kxdpgun has CPU 0); for N queues worker i on
+    CPU i modulo the CPU count, where Knot 3.2 pins its UDP worker i itself (its threads'
+    Cpus_allowed_list under `taskset -c 0,1`: 0 and 1), so both servers' workers share
+    each CPU with the same sending thread."""
     n = os.cpu_count() or 1
-    return [(1 + i) % n for i in range(queues)]
+    if queues == 1:
+        return [1 % n]
+    return [i % n for i in range(queues)]
 
 
 def wait_answer(pair, probe, family, timeout=60):
@@ -134,11 +180,12 @@ def wait_answer(pair, probe, family, timeout=60):
     raise RuntimeError("server never answered")
 
 
-def kxdpgun(pair, qfile, qps, duration, family):
-    r = pair.run(pair.client_ns, ["kxdpgun", "-t", str(duration), "-Q", str(qps),
-                                  "-F", str(CLIENT_CPU), "-i", qfile,
-                                  pair.server_addr(family)],
-                 timeout=duration + 60)
+def kxdpgun(pair, qfile, qps, duration, family, queues=1):
+    argv = ["kxdpgun", "-t", str(duration), "-Q", str(qps), "-F", str(CLIENT_CPU), "-i", qfile,
+            pair.server_addr(family)]
+    if queues > 1:      # one sending thread per queue (libknot's count, as for Knot)
+        argv = ["env", f"LD_PRELOAD={build_veth_channels()}"] + argv
+    r = pair.run(pair.client_ns, argv, timeout=duration + 60)
     out = r.stdout + r.stderr
     sent = re.search(r"total queries:\s+(\d+)", out)
     replies = re.search(r"total replies:\s+(\d+)", out)
@@ -160,16 +207,17 @@ def dnsperf(pair, qfile, qps, duration, family, queues):
 
 def generate(generator, pair, qfile, qps, duration, family, queues):
     if generator == "kxdpgun":
-        return kxdpgun(pair, qfile, qps, duration, family)
+        return kxdpgun(pair, qfile, qps, duration, family, queues)
     return dnsperf(pair, qfile, qps, duration, family, queues)
 
 
 def measure(pair, pid, qfile, qps, duration, family, queues, generator):
-    (u0, s0), t0 = cpu_times(pid), time.monotonic()
+    (u0, s0), t0, th0 = cpu_times(pid), time.monotonic(), thread_ticks(pid)
     sent, replies, out = generate(generator, pair, qfile, qps, duration, family, queues)
-    (u1, s1), wall = cpu_times(pid), time.monotonic() - t0
+    (u1, s1), wall, th1 = cpu_times(pid), time.monotonic() - t0, thread_ticks(pid)
     cpu = (u1 - u0) + (s1 - s0)
     return {"sent": sent, "replies": replies, "rps": replies / duration,
+            "busy_threads": busy_threads(th0, th1),
             "cpu_s": cpu, "user_share": (u1 - u0) / cpu if cpu else 0.0,
             "us_per_resp": cpu / replies * 1e6 if replies else float("nan"), "wall": wall}
 
@@ -198,11 +246,20 @@ def bench_knot(pair, zone, qfile, probe, qps, duration, tmp, family, queues, gen
         f.write(KNOT_CONF.format(tmp=tmp, ifname=pair.server_if, zone=zone, addr=pair.server_v4,
                                  origin=ORIGIN, queues=queues))
     cpus = ",".join(map(str, sorted(set(server_cpus(queues)))))
+    env = dict(os.environ)
+    if queues > 1:      # its XDP sockets on every queue of the veth (bench/veth_channels.c)
+        env["LD_PRELOAD"] = build_veth_channels()
+    log = open(os.path.join(tmp, "knot.log"), "w+")
     proc = subprocess.Popen(["ip", "netns", "exec", pair.server_ns, "taskset", "-c", cpus,
                              "knotd", "-c", conf], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=log, text=True, env=env)
     try:
         wait_answer(pair, probe, family)
+        log.seek(0)
+        text = log.read()
+        bound = re.search(r"initialized XDP interface \S+, UDP port \d+, queues (\d+)", text)
+        if not bound or int(bound.group(1)) != queues:
+            raise RuntimeError(f"Knot did not bind {queues} XDP queue(s): {text[-2000:]}")
         return measure(pair, proc.pid, qfile, qps, duration, family, queues, generator)
     finally:
         proc.terminate()
@@ -211,6 +268,7 @@ def bench_knot(pair, zone, qfile, probe, qps, duration, tmp, family, queues, gen
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(10)
+        log.close()
 
 
 def median(values):
@@ -229,20 +287,18 @@ def main():
     ap.add_argument("--queues", type=int, default=1,
                     help="RX/TX queues of each veth end; one server worker per queue")
     ap.add_argument("--generator", choices=("auto", "kxdpgun", "dnsperf"), default="auto",
-                    help="load generator; auto: kxdpgun for one queue, dnsperf for more")
+                    help="load generator; auto: kxdpgun")
     args = ap.parse_args()
     if not 1 <= args.queues <= 64:
         ap.error("--queues must be 1..64")
     if args.generator == "auto":
-        args.generator = "kxdpgun" if args.queues == 1 else "dnsperf"
+        args.generator = "kxdpgun"
     if os.geteuid() != 0:
         sys.exit("xdp_bench: needs root (network namespaces, XDP)")
     for tool in (args.generator, "knotd", "kdig", "taskset"):
         if not shutil.which(tool):
             sys.exit(f"xdp_bench: {tool} not found (apt-get install knot knot-dnsutils)")
     servers = (("robdns XDP", bench_robdns), ("Knot 3.2 XDP", bench_knot))
-    if args.queues > 1:     # Knot serves queue 0 of a veth only (see the module's text)
-        servers = servers[:1]
     results = {}
     load0 = os.getloadavg()[0]
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
@@ -261,7 +317,7 @@ def main():
                           f"{r['rps']:>9.0f} "
                           f"responses/s ({100 * r['replies'] / max(1, r['sent']):.1f}% of "
                           f"{r['sent']} sent), {r['us_per_resp']:.2f} us CPU/response "
-                          f"({100 * r['user_share']:.0f}% user)",
+                          f"({100 * r['user_share']:.0f}% user), {r['busy_threads']} busy thread(s)",
                           file=sys.stderr, flush=True)
     print(f"\n`python3 bench/xdp_bench.py --qps {' '.join(map(str, args.qps))} --duration "
           f"{args.duration} --rounds {args.rounds} --records {args.records} --families "
@@ -270,16 +326,17 @@ def main():
           f"load average {load0:.2f} at start, {os.getloadavg()[0]:.2f} at end; kernel "
           f"{os.uname().release}; veth pair between two network namespaces, native XDP, "
           f"{args.queues} queue(s), copy mode (veth has no zero-copy); {args.generator}"
-          f"{f' on CPU {CLIENT_CPU}' if args.generator == 'kxdpgun' else ' unpinned'}, the "
+          f"{f' on CPU(s) {CLIENT_CPU}..{CLIENT_CPU + args.queues - 1}' if args.generator == 'kxdpgun' else ' unpinned'}, the "
           f"server on CPU(s) "
           f"{','.join(map(str, server_cpus(args.queues)))}; medians of {args.rounds} "
           f"interleaved rounds\n")
-    print("| server | family | offered qps | sent/s | responses/s | answered | "
-          "server CPU µs/response | vs Knot |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    print("| server | family | offered qps | sent/s | responses/s | vs Knot | answered | "
+          "server CPU µs/response | vs Knot | threads ≥10% CPU |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for qps, fam in [(q, f) for q in args.qps for f in args.families]:
         knot = results.get(("Knot 3.2 XDP", qps, fam))
         knot_cpu = median([r["us_per_resp"] for r in knot]) if knot else None
+        knot_rps = median([r["rps"] for r in knot]) if knot else None
         for name, _ in servers:
             rs = results[(name, qps, fam)]
             sent = median([r["sent"] / args.duration for r in rs])
@@ -287,8 +344,25 @@ def main():
             ans = median([100 * r["replies"] / max(1, r["sent"]) for r in rs])
             cpu = median([r["us_per_resp"] for r in rs])
             vs = f"{cpu / knot_cpu:.2f}x" if knot_cpu else "—"
-            print(f"| {name} | IPv{fam} | {qps} | {sent:.0f} | {rps:.0f} | {ans:.1f}% | {cpu:.2f} | "
-                  f"{vs} |")
+            vs_rps = f"{rps / knot_rps:.2f}x" if knot_rps else "—"
+            busy = "/".join(str(r["busy_threads"]) for r in rs)
+            print(f"| {name} | IPv{fam} | {qps} | {sent:.0f} | {rps:.0f} | {vs_rps} | {ans:.1f}% | "
+                  f"{cpu:.2f} | {vs} | {busy} |")
+    if len(args.qps) > 1:
+        print()
+        for fam in args.families:
+            best = {name: max(median([r["rps"] for r in results[(name, q, fam)]]) for q in args.qps)
+                    for name, _ in servers}
+            top = {name: max(r["rps"] for q in args.qps for r in results[(name, q, fam)])
+                   for name, _ in servers}
+            knot, knot_top = best["Knot 3.2 XDP"], top["Knot 3.2 XDP"]
+            if not knot or not knot_top:
+                continue
+            print(f"IPv{fam}, best responses/s over the offered rates (medians): "
+                  + ", ".join(f"{name} {v:.0f}" for name, v in best.items())
+                  + f"; robdns/Knot {best['robdns XDP'] / knot:.2f}x.  Best single rounds: "
+                  + ", ".join(f"{name} {v:.0f}" for name, v in top.items())
+                  + f"; robdns/Knot {top['robdns XDP'] / knot_top:.2f}x")
 
 
 if __name__ == "__main__":

@@ -74,10 +74,27 @@ zones:
         return json.loads(r.stdout)["zones"][0]
 
 
+def process_cpu(pids):
+    """(user, system) seconds of the processes, their exited threads included (the
+    process's own /proc/PID/stat; the transfer's and the build's threads are gone by the
+    time the zone is served): on a shared machine CPU is steadier than wall time, and
+    system time is where the kernel zeroing fresh pages shows."""
+    user = system = 0
+    for pid in pids:
+        try:
+            st = procfs.parse_stat(procfs._read(f"/proc/{pid}/stat"))
+        except (OSError, ValueError, IndexError):
+            continue
+        user += st["utime"]
+        system += st["stime"]
+    return user / procfs.CLK_TCK, system / procfs.CLK_TCK
+
+
 def compare_trees(primary, tree, rounds):
     """robdns alone, from `tree` ("before") and from this checkout ("after") in turn,
     `rounds` times, each spawned empty against the one primary: spawn to serving, the
-    transfer's time (and its phases where the tree tells them), peak and final memory."""
+    transfer's time (and its phases where the tree tells them), the CPU spent until
+    serving (user, system), peak and final memory."""
     import statistics
     rows = {"before": [], "after": []}
     for _ in range(rounds):
@@ -86,19 +103,22 @@ def compare_trees(primary, tree, rounds):
             s.start()
             try:
                 seconds = s.wait_answer(limit=1800)
+                user, system = process_cpu(s.pids())
                 mem = procfs.memory_kb(s.pids())
                 tr = s.zone_status().get("last_transfer") or {}
             finally:
                 s.stop()
-            rows[label].append((seconds, tr.get("seconds"), mem["hwm"], mem["rss"]))
+            rows[label].append((seconds, tr.get("seconds"), mem["hwm"], mem["rss"], user, system))
             print(f"  {label:6} serving after {seconds:.2f} s (transfer {tr.get('seconds')} s: "
                   f"receive {tr.get('receive_seconds')}, build {tr.get('build_seconds')}); "
+                  f"CPU to serving user {user:.2f} s, system {system:.2f} s; "
                   f"hwm {mem['hwm']} kB, rss {mem['rss']} kB; load {os.getloadavg()[0]:.1f}",
                   flush=True)
     med = {k: [statistics.median(c) for c in zip(*v)] for k, v in rows.items()}
-    for k, (sec, tr, hwm, rss) in med.items():
-        print(f"  {k:6} median: serving after {sec:.2f} s, transfer {tr:.2f} s, hwm {hwm:.0f} kB, "
-              f"rss {rss:.0f} kB", flush=True)
+    for k, (sec, tr, hwm, rss, user, system) in med.items():
+        print(f"  {k:6} median: serving after {sec:.2f} s, transfer {tr:.2f} s, CPU user "
+              f"{user:.2f} s + system {system:.2f} s, hwm {hwm:.0f} kB, rss {rss:.0f} kB",
+              flush=True)
     return {"rounds": rows, "median": med}
 
 

@@ -21,18 +21,7 @@ from libc.stdlib cimport calloc, realloc
 from libc.string cimport memset, strlen
 from cpython.unicode cimport PyUnicode_AsUTF8AndSize
 
-cdef extern from "sys/stat.h" nogil:
-    cdef struct timespec_k "timespec":
-        long tv_sec
-        long tv_nsec
-    ctypedef struct kstat "struct stat":
-        unsigned long st_dev
-        unsigned long st_ino
-        long st_size
-        timespec_k st_mtim
-    int kstat_call "stat"(const char *path, kstat *st)
-    int kfstat_call "fstat"(int fd, kstat *st)
-    int kfstatat_call "fstatat"(int dirfd, const char *path, kstat *st, int flags)
+# kstat, kstat_call, kfstat_call, kfstatat_call: zone.pyx (included before this file).
 
 cdef extern from "fcntl.h" nogil:
     int O_PATH, O_DIRECTORY
@@ -99,6 +88,12 @@ cdef uint64_t _fp_file(uint64_t h, const char *path, size_t n, int64_t since_ns,
     cdef kstat st
     if _stat_in(dc, path, n, &st) != 0:
         return 0
+    return _fp_stat(h, path, n, since_ns, &st)
+
+
+cdef uint64_t _fp_stat(uint64_t h, const char *path, size_t n, int64_t since_ns,
+                       const kstat *st) noexcept nogil:
+    """_fp_file of a file whose status the caller has (the parser's fstat, compile_zones)."""
     cdef int64_t mtime = <int64_t>st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec
     if since_ns != 0 and mtime >= since_ns - _SETTLE_NS:
         return 0
@@ -107,6 +102,15 @@ cdef uint64_t _fp_file(uint64_t h, const char *path, size_t n, int64_t since_ns,
     h = _mix(h, st.st_ino)
     h = _mix(h, <uint64_t>st.st_size)
     return _mix(h, <uint64_t>mtime)
+
+
+cdef uint64_t _fp_read(const char *settings, size_t slen, const char *path, size_t plen,
+                       int64_t since_ns, const kstat *st) noexcept nogil:
+    """The fingerprint of a zone whose one source is its configured file `path`, from the
+    status the parser read it with (source_fingerprints' hash, without a stat call)."""
+    cdef uint64_t h = _mix_bytes(_mix_bytes(0x9E3779B97F4A7C15ULL, settings, slen), path, plen)
+    h = _fp_stat(h, path, plen, since_ns, st)
+    return _fp_final(h) if h != 0 else 0
 
 
 cdef inline uint64_t _fp_final(uint64_t h) noexcept nogil:

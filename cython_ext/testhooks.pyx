@@ -340,6 +340,16 @@ def set_precompute_threads(int n):
     return old
 
 
+def set_precompute_room(long n):
+    """Bytes of the first half's room reserved in a big image for the next compiles, -1 =
+    the estimate (the default); a room too small must give the same image.  Returns the
+    previous setting."""
+    global rd_precompute_room
+    cdef long old = rd_precompute_room
+    rd_precompute_room = n
+    return old
+
+
 def set_build_threads(int n):
     """Threads of zimg_build's node sort and rrset fill for the next compiles: 1 or 2,
     0 = the default (two for a big zone on two cores or more).  Returns the previous

@@ -692,6 +692,24 @@ cdef extern from "time.h" nogil:
 # One zone of a compile_zones call.  `z` NULL after the run: compiled one at a time by the
 # caller instead (an error to report with ZoneError, a record the C parser left as text
 # for dnspython, an origin that is not a plain name).
+cdef extern from "sys/stat.h" nogil:
+    cdef struct timespec_k "timespec":
+        long tv_sec
+        long tv_nsec
+    ctypedef struct kstat "struct stat":
+        unsigned long st_dev
+        unsigned long st_ino
+        long st_size
+        timespec_k st_mtim
+    int kstat_call "stat"(const char *path, kstat *st)
+    int kfstat_call "fstat"(int fd, kstat *st)
+    int kfstatat_call "fstatat"(int dirfd, const char *path, kstat *st, int flags)
+
+cdef extern from "zone/zscan.h" nogil:
+    int zs_parse_file_stat(const char *path, const zs_options *opt, rd_rrlist *out,
+                           rd_msgs *msgs, kstat *top)
+
+
 cdef struct zone_job:
     const char *origin         # presentation, absolute
     size_t origin_len
@@ -703,6 +721,7 @@ cdef struct zone_job:
     zimg *z
     bint in_block              # z is inside the call's _ImageBlock, not malloc()ed
     double seconds
+    kstat top                  # the zone file's status when the parser read it (st_ino 0: not read)
 
 
 # The jobs a compile_zones call shares among its threads: each takes the next run of
@@ -778,7 +797,7 @@ cdef void _compile_one(zone_job *j) noexcept nogil:
     if zs_name_from_text(j.origin, j.origin_len, <const uint8_t *>b"\x00", ow) < 0:
         return
     j.opt.origin = ow
-    if zs_parse_file(j.path, &j.opt, &j.l, &j.m) != 0 or j.m.errors:
+    if zs_parse_file_stat(j.path, &j.opt, &j.l, &j.m, &j.top) != 0 or j.m.errors:
         return
     for i in range(j.l.n):
         if j.l.rr[i].flags & RD_RR_TEXT_RDATA:
@@ -811,8 +830,7 @@ cdef void *_compile_runs(void *arg) noexcept nogil:
 
 
 cdef extern from "sys/mman.h" nogil:
-    int madvise(void *addr, size_t length, int advice)
-    int MADV_HUGEPAGE, PROT_WRITE, MAP_ANONYMOUS
+    int PROT_WRITE, MAP_ANONYMOUS
     int mprotect(void *addr, size_t length, int prot)
 
 cdef extern from "malloc.h" nogil:
@@ -828,6 +846,16 @@ cdef extern from "lib/rd_huge.h" nogil:
     void rd_huge_stop(rd_huge *h)
     size_t rd_huge_done(const rd_huge *h)
     int rd_huge_wait(rd_huge *h)
+    void rd_huge_hold(int held)
+
+
+def huge_hold(bint held):
+    """Hold (True) or release (False) the moves into huge pages (image blocks, kept packs,
+    zone tables: lib/rd_huge.h) of the whole process, started or to come: a start holds
+    them until its workers have had a quiet moment (Daemon), for a collapse makes a worker
+    that touches the page in hand wait.  Released by default."""
+    with nogil:
+        rd_huge_hold(held)
 
 
 # The images of one compile_zones call, copied side by side into one mapping: ZoneImages
@@ -881,7 +909,7 @@ cdef inline size_t _align16(size_t n) noexcept nogil:
 
 cdef void *_gather(zone_job *v, Py_ssize_t n, size_t *len_out) noexcept nogil:
     """Copy the images of jobs v[0..n) into one new mapping (collapsed into huge pages
-    later, where the kernel does that), free each copy as it is made and give the freed heap back to the system;
+    later by an rd_huge thread), free each copy as it is made and give the freed heap back to the system;
     the jobs then point into the mapping.  Returns it (read-only, *len_out bytes), or NULL
     (too few bytes, or no memory: the images stay as built).  Many small images built
     among the parser's and the precompute pass's scratch leave the heap fragmented (100,000
@@ -913,12 +941,11 @@ cdef void *_gather(zone_job *v, Py_ssize_t n, size_t *len_out) noexcept nogil:
     else:
         _gather_part(&parts[1])
     mprotect(b, total, PROT_READ)      # immutable from here on, as every published image
-    # Huge pages only now, for khugepaged to collapse the block into in the background
-    # (fewer TLB misses for queries spread over the zones): asked for before the copy,
-    # they made the copy fault in fresh 2 MiB pages, which on a VM whose host backs guest
-    # memory lazily cost 0.09-1.6 s per 256 MiB, 2.3-3.4 s on a busier host (4 KiB pages:
-    # 0.24 s, 0.7-0.8 s): the variance of the pinned 100,000-zone start (issue 14).
-    madvise(b, total, MADV_HUGEPAGE)
+    # No MADV_HUGEPAGE here: the caller's rd_huge thread asks for huge pages and collapses
+    # the block itself, later.  Asked for before the copy, they made the copy fault in
+    # fresh 2 MiB pages, which on a VM whose host backs guest memory lazily cost 0.09-1.6 s
+    # per 256 MiB, 2.3-3.4 s on a busier host (4 KiB pages: 0.24 s, 0.7-0.8 s): the
+    # variance of the pinned 100,000-zone start (issue 14).
     malloc_trim(0)
     len_out[0] = total
     return b
@@ -951,17 +978,29 @@ cdef void *_gather_part(void *arg) noexcept nogil:
     return NULL
 
 
-def compile_zones(list origins, list paths, list ttls, list policies, list nsec3_max, int threads=1):
+def compile_zones(list origins, list paths, list ttls, list policies, list nsec3_max, int threads=1,
+                  list settings=None, long long since_ns=0):
     """compile_zone() of many zones in one call: zone i is origins[i] from paths[i] with
     ttls[i], policies[i] and nsec3_max[i] (compile_zone's arguments), parsed, built and
     precomputed without the GIL on `threads` threads.  Returns (images, seconds): per zone
     its ZoneImage (warnings and source_files as compile_zone sets them) and its compile
     time, or None where compile_zone must be called for that zone alone (an error, which
     it reports as a ZoneError, or what needs Python: rdata left to dnspython, an origin
-    that is not a plain name)."""
+    that is not a plain name).  settings (per zone, as source_fingerprints takes them):
+    returns (images, seconds, fingerprints), each zone's source_fingerprints(settings,
+    paths, source_files, since_ns) made from the status the parser read its file with
+    (no second stat of 100,000 files, and the status of what was read, not of what is
+    there later); None where the zone read more than its file, or has no image."""
     cdef Py_ssize_t n = len(origins), i, k
     if len(paths) != n or len(ttls) != n or len(policies) != n or len(nsec3_max) != n:
         raise ValueError("compile_zones: one origin, path, ttl, policy and limit per zone")
+    if settings is not None and len(settings) != n:
+        raise ValueError("compile_zones: one settings text per zone")
+    cdef list fps = None if settings is None else [None] * n
+    cdef list held = []
+    cdef const char *sp
+    cdef Py_ssize_t sl
+    cdef uint64_t fp
     cdef list enc = []
     cdef zone_jobs js
     cdef zone_job *j
@@ -1027,12 +1066,17 @@ def compile_zones(list origins, list paths, list ttls, list policies, list nsec3
             # the configured path itself when the zone read only it (no second string)
             if j.l.nfiles == 1 and j.l.files[0] == enc[2 * i + 1]:
                 (<ZoneImage>img).source_files = (paths[i],)
+                if fps is not None and j.top.st_ino != 0:
+                    sp = _utf8(settings[i], &sl, held)
+                    b = enc[2 * i + 1]
+                    fp = _fp_read(sp, sl, <const char *>b, len(b), since_ns, &j.top)
+                    fps[i] = fp if fp != 0 else None
             else:
                 (<ZoneImage>img).source_files = tuple(j.l.files[k].decode("utf-8", "surrogateescape")
                                                       for k in range(j.l.nfiles))
             images[i] = img
             seconds[i] = j.seconds
-        return images, seconds
+        return (images, seconds) if fps is None else (images, seconds, fps)
     finally:
         for i in range(n):
             j = &js.v[i]

@@ -290,6 +290,7 @@ class Daemon:
         logger.info("serving: %s", summary, extra={"event": "serving", "summary": summary})
         sdnotify.ready(summary)
         asyncio.ensure_future(self._prepare_reload())
+        asyncio.ensure_future(self._release_huge_pages())
         await self.stopping.wait()
         reaper.cancel()
         rotator.cancel()
@@ -306,6 +307,49 @@ class Daemon:
         import asyncio
         async with self.reload_lock:
             await asyncio.get_running_loop().run_in_executor(self.reloader, self.zones.prepare_reload)
+
+    # run() holds the moves into huge pages (lib/rd_huge.h) through the start; released
+    # once the workers have had HUGE_QUIET_S without a query after READY (looked at every
+    # HUGE_POLL_S), at the latest HUGE_LATEST_S after it (a server under steady load never
+    # pauses: the moves then run beside it, as they did before the hold).  Half a second:
+    # a client that sweeps every zone pauses between its steps (100,000 names made into
+    # queries take a Python client ~0.1-0.3 s), and a shorter window let the collapse
+    # start inside the sweep it was held back from.
+    HUGE_QUIET_S = 0.5
+    HUGE_POLL_S = 0.1
+    HUGE_LATEST_S = 10.0
+
+    def _queries_seen(self):
+        """Queries the workers have taken so far (their own counters, read without a lock)."""
+        n = 0
+        for w in (self.workers, self.tcp):
+            if w is not None:
+                n += w.stats()["queries"]
+        if self.xdp:
+            n += self.xdp.counters().get("rx_frames", 0)
+        return n
+
+    async def _release_huge_pages(self):
+        """Let the start's moves into huge pages go once no query came for HUGE_QUIET_S:
+        a collapse makes a worker that touches the page in hand wait, so during the first
+        burst of queries (every zone asked once, as a monitor or a bench does) it would
+        slow the answers it is meant to speed up (issue 14: ~0.25 s of the 100,000-zone
+        start's sweep on one CPU)."""
+        import asyncio
+        from robdns import _core
+        loop = asyncio.get_running_loop()
+        try:
+            latest = loop.time() + self.HUGE_LATEST_S
+            seen, quiet_since = self._queries_seen(), loop.time()
+            while loop.time() < latest:
+                await asyncio.sleep(self.HUGE_POLL_S)
+                now = self._queries_seen()
+                if now != seen:
+                    seen, quiet_since = now, loop.time()
+                elif loop.time() - quiet_since >= self.HUGE_QUIET_S:
+                    break
+        finally:
+            _core.huge_hold(False)
 
     async def _reap_retired(self):
         """Free the old snapshots that a zone transfer still pinned at their reload, once
@@ -632,6 +676,8 @@ def run(args):
         return 1
     if d.http:
         d.http.start()          # /health answers and /ready says no while the zones load
+    from robdns import _core
+    _core.huge_hold(True)       # until the workers are quiet after READY (Daemon.main)
     d.load(cfg)
     # What the start made (zone states, images, configs: several objects per zone) lives
     # as long as the zones: out of the collector's way, so that no later collection walks

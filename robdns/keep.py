@@ -191,6 +191,12 @@ class Keep:
 
     def _load_pack(self, zones, out):
         from robdns import _core
+        if not os.path.exists(self.pack_path):
+            # nothing kept yet (a first start): what read_pack would find, without its
+            # name, settings and file lists of 100,000 zones (~50 ms of a cold start)
+            if not self.pack_sizes:
+                self.pack_bytes = 0
+            return
         try:
             results, fps, info = _core.read_pack(self.pack_path, [z.name for z in zones],
                                                  settings_texts(zones),
@@ -225,6 +231,9 @@ class Keep:
         try:
             listed = {e.name for e in os.scandir(self.zones_dir)}
         except OSError:
+            return
+        if not listed:
+            # no zone has a file of its own: no file name made per zone (~30 ms at 100,000)
             return
         want = [i for i, z in enumerate(zones) if out[i] is None and file_name(z.name) in listed]
         if not want:

@@ -663,8 +663,10 @@ def compile_all(pairs, journal_dir=None):
     threads without the GIL; only the states are made in Python, and the zones that call
     needs compiled alone (errors, rdata for dnspython) go through compile_state.  Past
     QUIET zones each one's success is logged at debug level only.  The sources of the
-    images made are fingerprinted together afterwards, in one C call, against the time
-    the batch started (a file changed after that is compiled again at the next reload)."""
+    images made are fingerprinted against the time the batch started (a file changed
+    after that is compiled again at the next reload): from the status the parser read each
+    zone file with, and those of zones that read more (an $INCLUDE) together afterwards,
+    in one C call."""
     quiet = len(pairs) > QUIET
     started_ns = time.time_ns()
     if len(pairs) == 1:
@@ -674,10 +676,13 @@ def compile_all(pairs, journal_dir=None):
         from robdns import _core
         zs = [z for z, _ in pairs]
         opts = [z.options for z in zs]     # a slot: the settings' properties cost more
-        images, seconds = _core.compile_zones(
+        # fingerprinted from the status each file was read with (the parser's fstat), not
+        # by a stat of every file again afterwards: the zones that read more than their
+        # file (an $INCLUDE) get None and are fingerprinted below
+        images, seconds, read_fps = _core.compile_zones(
             [z.name for z in zs], [z.file for z in zs], [o.default_ttl for o in opts],
             [o.include_policy for o in opts], [o.nsec3_max_iterations for o in opts],
-            compile_threads())
+            compile_threads(), keep_mod.settings_texts(zs), started_ns)
         now = time.time()       # one load time for the batch: not a float object per zone
         # compile times to the microsecond status() shows, one float object per value:
         # 100,000 small zones take a few hundred distinct times, not 100,000 floats
@@ -686,6 +691,9 @@ def compile_all(pairs, journal_dir=None):
         states = [compile_state(z, old, journal_dir, quiet, batch=True) if img is None
                   else _accepted(z, old, img, secs, journal_dir, quiet, _BATCH, now)
                   for (z, old), img, secs in zip(pairs, images, seconds)]
+        for st, img, fp in zip(states, images, read_fps):
+            if fp is not None and st.source is _BATCH and st.image is img:
+                st.source = fp
     made = [(st, z) for st, (z, _) in zip(states, pairs) if st.source is _BATCH]
     if made:
         fps = keep_mod.fingerprints([z for _, z in made], [st.image.source_files for st, _ in made],

@@ -464,9 +464,9 @@ def test_an_empty_cache_slot_accepts_nothing(img, client, fill):
     q = query(cookie=bytes([fill]) * 24).to_wire()
     r = dns.message.from_wire(_core.answer_batch(db, [q], client=client, cookie_cache=cache)[0])
     assert r.rcode() == BADCOOKIE and not r.answer
-    # the empty entries' own bytes (rd_cookie_flush: slot i's hash word is i << 6, the
+    # the empty entries' own bytes (rd_cookie_flush: slot i's hash word is (i ^ 1) << 6, the
     # rest zero), from the zero address of either length: never a hit
-    qs = [query(cookie=bytes(16) + struct.pack("<Q", i << 6)).to_wire() for i in range(512)]
+    qs = [query(cookie=bytes(16) + struct.pack("<Q", (i ^ 1) << 6)).to_wire() for i in range(512)]
     for cl in ("0.0.0.0", "::"):
         for b in _core.answer_batch(db, qs, client=cl, cookie_cache=cache):
             r = dns.message.from_wire(b)
@@ -555,3 +555,78 @@ def test_answers_with_the_cache_are_byte_for_byte_those_without(img):
         if int(time.time()) == t0:
             break
     assert cached == plain
+
+
+# ---- single queries with the caller's clock (rd_transport.now): the cache is made ready
+# once per turn (rd_cookie_turn), yet every snapshot change and every new second is seen
+
+def test_single_queries_of_one_turn_make_the_cache_ready_once(img):
+    db = db_with(img, cookie_secret=SECRET, cookie_require=True)
+    cache = _core.CookieCache()
+    t = int(time.time())
+    valid = CC + server_cookie(SECRET, CC, CLIENT, t)
+    assert response_cookie(ask_cached(db, query(cookie=valid), cache, now=t)) == valid
+    flushes = cache.flushes
+    for _ in range(5):
+        assert response_cookie(ask_cached(db, query(cookie=valid), cache, now=t)) == valid
+    assert (cache.stores, cache.hits, cache.flushes) == (1, 5, flushes)
+
+
+def test_a_secret_rotation_between_two_single_queries_of_one_second(img):
+    # the same caller's clock for both: only the snapshot tells the cache is stale
+    cache = _core.CookieCache()
+    t = int(time.time())
+    c_old = CC + server_cookie(OLD, CC, CLIENT, t)
+    before = db_with(img, cookie_secret=OLD, cookie_require=True)
+    assert response_cookie(ask_cached(before, query(cookie=c_old), cache, now=t)) == c_old
+    assert response_cookie(ask_cached(before, query(cookie=c_old), cache, now=t)) == c_old
+    assert (cache.stores, cache.hits) == (1, 1)
+    rotated = db_with(img, cookie_secret=SECRET, cookie_previous=OLD, cookie_require=True)
+    r = ask_cached(rotated, query(cookie=c_old), cache, now=t)
+    assert r.rcode() == 0 and r.answer
+    assert response_cookie(r) == CC + server_cookie(SECRET, CC, CLIENT, t)   # renewed
+    dropped = db_with(img, cookie_secret=SECRET, cookie_require=True)
+    r = ask_cached(dropped, query(cookie=c_old), cache, now=t)
+    assert r.rcode() == BADCOOKIE and not r.answer
+    # and back to the first snapshot, still in the same second: verified again
+    assert response_cookie(ask_cached(before, query(cookie=c_old), cache, now=t)) == c_old
+    assert (cache.stores, cache.hits) == (2, 1)
+
+
+def test_the_callers_clock_moving_a_second_inside_the_epoch_is_taken(img):
+    # made ready at t, then asked at t + 1: the fresh cookie carries t + 1, not the
+    # clock the cache was made ready with; the cached cookie is still taken (same epoch)
+    db = db_with(img, cookie_secret=SECRET, cookie_require=True)
+    cache = _core.CookieCache()
+    t = int(time.time())
+    valid = CC + server_cookie(SECRET, CC, CLIENT, t)
+    assert response_cookie(ask_cached(db, query(cookie=valid), cache, now=t)) == valid
+    flushes = cache.flushes
+    r = ask_cached(db, query(cookie=CC), cache, now=t + 1)
+    assert timestamp(response_cookie(r)) == t + 1
+    assert response_cookie(r)[8:] == server_cookie(SECRET, CC, CLIENT, t + 1)
+    assert response_cookie(ask_cached(db, query(cookie=valid), cache, now=t + 1)) == valid
+    assert (cache.stores, cache.hits, cache.flushes) == (1, 1, flushes)
+
+
+@pytest.mark.parametrize("tcp", [False, True])
+def test_a_formerr_query_gets_no_cookie_with_the_cache_either(img, tcp):
+    # a cached cookie in a query that is malformed after its OPT (trailing octets), and a
+    # malformed cookie: FORMERR without OPT or without a cookie, one query or a batch
+    db = db_with(img, cookie_secret=SECRET)
+    cache = _core.CookieCache()
+    t = int(time.time())
+    valid = CC + server_cookie(SECRET, CC, CLIENT, t)
+    assert response_cookie(ask_cached(db, query(cookie=valid), cache, now=t, tcp=tcp)) == valid
+    assert response_cookie(ask_cached(db, query(cookie=valid), cache, now=t, tcp=tcp)) == valid
+    hits = cache.hits
+    trailing = query(cookie=valid).to_wire() + b"\x00"
+    bad = query(cookie=valid[:9]).to_wire()          # RFC 7873 5.2.2: malformed
+    for wire in (trailing, bad):
+        r = ask_cached(db, wire, cache, now=t, tcp=tcp)
+        assert r.rcode() == dns.rcode.FORMERR and response_cookie(r) is None
+        for b in _core.answer_batch(db, [wire] * 3, tcp=tcp, client=CLIENT, cookie_cache=cache,
+                                    now=t):
+            r = dns.message.from_wire(b)
+            assert r.rcode() == dns.rcode.FORMERR and response_cookie(r) is None
+    assert cache.hits == hits

@@ -157,3 +157,36 @@ def test_answers_while_the_pack_is_moved_into_huge_pages(zones, tmp_path):
     assert pages >= 2 and _core.image_huge_pages(res[0], wait=True)[0] == pages
     assert [_core.answer(db, q) for q in qs[:50]] == want
     assert want[0][3] & 0x0f == 0 and want[0][6:8] == b"\0\x01"     # NOERROR, one answer
+
+
+def test_held_threads_wait_until_released(zones):
+    # a start holds the moves (huge_hold, Daemon): no page is touched until the release,
+    # then the thread does the whole range
+    d, names, files = zones
+    _core.huge_hold(True)
+    try:
+        imgs, _ = _core.compile_zones(names, files, [3600] * N, [None] * N, [None] * N, threads=2)
+        time.sleep(0.3)
+        done, pages, base, length = _core.image_huge_pages(imgs[0])
+        assert pages >= 2 and done == 0
+        assert sum(kb for *_, kb in vmas(base, base + length)) == 0
+    finally:
+        _core.huge_hold(False)
+    check_huge(imgs[0], [])
+
+
+def test_held_thread_stopped_when_the_images_go(zones):
+    # a thread still held when its images go ends at once (rd_huge_stop wakes it): the
+    # owner's unmap does not wait for a release that may never come
+    d, names, files = zones
+    _core.huge_hold(True)
+    try:
+        imgs, _ = _core.compile_zones(names, files, [3600] * N, [None] * N, [None] * N, threads=2)
+        base, length = _core.image_huge_pages(imgs[0])[2:]
+        t0 = time.monotonic()
+        del imgs
+        gc.collect()
+        assert time.monotonic() - t0 < 5
+        assert vmas(base, base + length) == []
+    finally:
+        _core.huge_hold(False)

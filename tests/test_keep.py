@@ -86,6 +86,20 @@ def _cfg():
     return Config()
 
 
+def test_no_pack_yet_reads_nothing_then_the_pack_is_written_and_read(many, monkeypatch):
+    # a first start: no pack, so read_pack is not asked (no argument lists of every zone)
+    # and the state is what it would have found; the keeper then writes the pack anew
+    zones, keep = many
+    calls = []
+    real = _core.read_pack
+    monkeypatch.setattr(_core, "read_pack", lambda *a: calls.append(a) or real(*a))
+    assert keep.load_many(zones, force_pack=True) == [None] * 3
+    assert calls == [] and keep.pack_bytes == 0 and keep.pack_sizes == {}
+    compile_and_keep(zones, keep)
+    keep2, found = restart(zones, keep.directory)
+    assert len(calls) == 1 and all(f is not None for f in found) and keep2.pack_bytes > 0
+
+
 def test_stale_when_a_file_changes(many):
     zones, keep = many
     compile_and_keep(zones, keep)
@@ -288,6 +302,33 @@ def test_fingerprint_follows_stat_data_not_content(tmp_path):
     assert keep_mod.fingerprint(z, (str(zf),), since_ns=started) is not None
     os.utime(zf)
     assert keep_mod.fingerprint(z, (str(zf),), since_ns=started) is None
+
+
+def test_fingerprint_from_the_parser_equals_a_stat_of_the_file(tmp_path):
+    # compile_zones fingerprints a zone that read only its file from the parser's fstat:
+    # the same value as a stat of the file afterwards; None where the zone read an
+    # $INCLUDE too (fingerprinted by stat), or where the file changed after the start
+    zones, files = [], []
+    for i in range(4):
+        zf = tmp_path / f"z{i}.zone"
+        write(zf, zone_text(i))
+        zones.append(ZoneConfig(f"z{i}.example.", str(zf)))
+    write(tmp_path / "inc.zone", "extra A 192.0.2.99\n")
+    write(zones[2].file, zone_text(2) + f"$INCLUDE {tmp_path / 'inc.zone'}\n")
+    started = time.time_ns()
+    os.utime(zones[3].file)                          # written just now: not settled
+    texts = keep_mod.settings_texts(zones)
+    imgs, _, fps = _core.compile_zones([z.name for z in zones], [z.file for z in zones],
+                                       [3600] * 4, [None] * 4, [None] * 4, 1, texts, started)
+    assert all(img is not None for img in imgs) and len(imgs[2].source_files) == 2
+    by_stat = keep_mod.fingerprints(zones, [img.source_files for img in imgs], started)
+    assert fps[0] == by_stat[0] and fps[1] == by_stat[1] and fps[0] and fps[0] != fps[1]
+    assert fps[2] is None and by_stat[2] is not None
+    assert fps[3] is None and by_stat[3] is None
+    # and the set's states carry them: the stat pass of a reload finds nothing changed
+    zs = ZoneSet().compiled(zones[:2])
+    assert [zs.get(z.name).source for z in zones[:2]] == keep_mod.fingerprints(
+        zones[:2], [(z.file,) for z in zones[:2]])
 
 
 def wait_pack(srv, records, timeout=20):

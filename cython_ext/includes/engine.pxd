@@ -118,6 +118,7 @@ cdef extern from "query/engine.h" nogil:
 cdef extern from "query/precompute.h" nogil:
     zimg *rd_precompute_answers(zimg *z, size_t *size)
     int rd_precompute_threads
+    long rd_precompute_room
 
 cdef extern from "query/xfr.h" nogil:
     enum:

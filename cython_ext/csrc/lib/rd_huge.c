@@ -27,6 +27,30 @@ struct rd_huge {
     atomic_size_t done;
 };
 
+/* the start's hold (rd_huge_hold): one gate for every thread of the process */
+static pthread_mutex_t gate_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_cv = PTHREAD_COND_INITIALIZER;
+static int gate_held;
+
+void rd_huge_hold(int held)
+{
+    pthread_mutex_lock(&gate_mu);
+    gate_held = held;
+    if (!held) pthread_cond_broadcast(&gate_cv);
+    pthread_mutex_unlock(&gate_mu);
+}
+
+/* Wait while the gate is held; 0 when the thread was stopped meanwhile.  The stop flag is
+ * read under the gate's mutex, which rd_huge_stop takes before its broadcast: no lost
+ * wake-up. */
+static int gate_pass(rd_huge *h)
+{
+    pthread_mutex_lock(&gate_mu);
+    while (gate_held && !atomic_load(&h->stop)) pthread_cond_wait(&gate_cv, &gate_mu);
+    pthread_mutex_unlock(&gate_mu);
+    return !atomic_load(&h->stop);
+}
+
 void *rd_huge_map(size_t len, int prot, int flags, int fd)
 {
     /* reserve 2 MiB more than asked, place the mapping at the first aligned address in
@@ -77,6 +101,7 @@ static void *run(void *arg)
     struct sched_param sp = { 0 };
     pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
     pthread_setname_np(pthread_self(), "robdns-huge");     /* its CPU shown apart */
+    if (!gate_pass(h)) return NULL;
     if (h->mode == RD_HUGE_COLLAPSE) madvise(h->lo, (size_t)(h->hi - h->lo), MADV_HUGEPAGE);
     for (uint8_t *p = h->lo; p < h->hi; p += RD_HUGE_PAGE) {
         if (atomic_load_explicit(&h->stop, memory_order_relaxed)) break;
@@ -132,6 +157,9 @@ void rd_huge_stop(rd_huge *h)
 {
     if (!h) return;
     atomic_store(&h->stop, 1);
+    pthread_mutex_lock(&gate_mu);          /* a held thread: let it see the stop */
+    pthread_cond_broadcast(&gate_cv);
+    pthread_mutex_unlock(&gate_mu);
     if (!h->joined) {
         /* back to normal priority for the page in hand: at SCHED_IDLE on a busy CPU it
          * could keep the caller (the control plane freeing a snapshot) waiting */

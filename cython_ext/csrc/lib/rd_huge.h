@@ -25,8 +25,9 @@ enum { RD_HUGE_COLLAPSE = 0, RD_HUGE_COPY = 1 };
 typedef struct rd_huge rd_huge;
 
 /* Start making the whole 2 MiB pages of [p, p+len) huge on a thread of its own at
- * SCHED_IDLE (it runs when the CPU has nothing else: a start or a busy worker is not
- * slowed), one page at a time.  The bytes never change; a reader never waits.  NULL:
+ * SCHED_IDLE (it runs when the CPU has nothing else), once no hold is on
+ * (rd_huge_hold), one page at a time.  The bytes never change; a reader sees them
+ * throughout, though one touching the page in hand may wait for its collapse.  NULL:
  * nothing to do (no whole huge page) or no thread; the range stays as it was.
  * RD_HUGE_COPY: fd is the file mapped at p from offset 0 (duplicated here, the caller
  * keeps its own); without a usable fd nothing is copied.  RD_HUGE_COLLAPSE: fd -1. */
@@ -37,6 +38,14 @@ rd_huge *rd_huge_start(void *p, size_t len, int mode, int fd);
  * when RLIMIT_NICE allows it (the systemd unit sets LimitNICE=+0; a root start raises the
  * limit before dropping privileges); else the wait is for one page at idle priority. */
 void rd_huge_stop(rd_huge *h);
+
+/* Hold (1) or release (0) every thread started so far or later before its first page:
+ * a start holds them until its workers have answered the first burst of queries, because
+ * a collapse holds the address space's locks while it copies and a worker that touches
+ * the range waits for it, whatever the thread's priority (the 100,000-zone start's sweep
+ * took ~0.25 s longer on a pinned CPU, issue 14).  Released by default; rd_huge_stop
+ * ends a held thread at once. */
+void rd_huge_hold(int held);
 
 /* Whole huge pages done so far (tests, benchmarks). */
 size_t rd_huge_done(const rd_huge *h);

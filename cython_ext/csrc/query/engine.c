@@ -62,7 +62,7 @@ void rd_ctx_start(rd_ctx *c, const rd_db *db, const uint8_t *q, size_t qlen, uin
     c->ncomp = c->ncomp_question = c->naddl_seen = 0;
     c->tsig_key = NULL;
     c->client = t ? t->client : NULL; c->client_len = t && t->client ? t->client_len : 0;
-    c->cookie_k = NULL;          /* a batch's, or made ready in rd_ctx_answer (rd_cookie_begin) */
+    c->cookie_k = NULL;          /* a batch's (pf_start); rd_answer takes the transport's */
 
     if (stats) {
         stats->queries++;
@@ -126,7 +126,10 @@ size_t rd_tsig_error_answer(rd_ctx *c, const rd_tsig_rr *rr, rd_tsig_ctx *tsig, 
     return n;
 }
 
-size_t rd_ctx_answer(rd_ctx *c)
+/* rd_ctx_answer's body; `single` (a constant): a query of rd_answer, which takes the
+ * transport's cookie cache itself, rather than one of a batch, whose cache came ready
+ * with its context (cookie_k).  Two copies, so that neither asks which it is. */
+static inline __attribute__((always_inline)) size_t ctx_answer(rd_ctx *c, int single)
 {
     int rc = c->prc;
     if (rc < 0) return 0;
@@ -140,21 +143,17 @@ size_t rd_ctx_answer(rd_ctx *c)
      * this query to the minimal answer. */
     int cookie_minimal = 0;
     if (db && db->opt.cookies) {
-        /* A batch made its cache ready once (rd_answer_batch) and gave it to every query
-         * but a FORMERR one (which gets no cookie); a single query (rd_answer: tests, the
-         * benchmark) has it made ready here, for itself alone, so that the clock read and
-         * the snapshot check stay off every query without cookies. */
-        rd_cookie_cache *k = c->cookie_k;
-        if (k) {
-            cookie_minimal = rd_cookie_answer(c, k, rc);
-        } else if (rc != RD_RCODE_FORMERR) {
-            if (t && (k = t->cookie_cache)) {
-                c->cookie_k = rd_cookie_ready(k, db, rd_cookie_clock(t));
-                cookie_minimal = rd_cookie_answer(c, k, rc);
-            } else {
-                cookie_minimal = rd_cookie_answer_full(c, rc);
-            }
-        }
+        /* A batch made its cache ready once (rd_answer_batch) and gave it to every query;
+         * a single query (rd_answer: tests, the benchmark, XDP's fallback) has the
+         * transport's made ready here unless it is already, for this snapshot at the
+         * caller's clock of this turn (rd_cookie_turn), so that the clock read and the
+         * snapshot check stay off every query without cookies, and a caller that gives
+         * its turn's clock pays them once per turn.  A FORMERR query has no cookie
+         * (rd_parse_query): it gets none. */
+        rd_cookie_cache *k = single ? (t ? t->cookie_cache : NULL) : c->cookie_k;
+        if (single && k)
+            rd_cookie_turn(k, db, t);
+        if (!k || !rd_cookie_hit(c, k)) cookie_minimal = rd_cookie_answer_full(c, k, rc);
     }
     size_t optroom = c->has_edns ? rd_opt_room(c) : 0;
     /* A signed query (RFC 8945 5.2): verified before anything else; answered signed. */
@@ -224,10 +223,15 @@ finish:;
     return n;
 }
 
+size_t rd_ctx_answer(rd_ctx *c)
+{
+    return ctx_answer(c, 0);
+}
+
 size_t rd_answer(const rd_db *db, const uint8_t *q, size_t qlen,
                  uint8_t *resp, size_t respcap, const rd_transport *t, rd_stats *stats)
 {
     rd_ctx c;
     rd_ctx_start(&c, db, q, qlen, resp, respcap, t, stats);
-    return rd_ctx_answer(&c);
+    return ctx_answer(&c, 1);
 }

@@ -90,10 +90,8 @@ static inline __attribute__((always_inline)) void pf_start(const rd_db *db, rd_b
     s->z = NULL;
     s->step = PF_DONE;
     s->rec = RD_NONE;
-    if (s->c.prc != RD_RCODE_NOERROR || !db || (s->c.qclass != RD_C_IN && s->c.qclass != RD_C_ANY)) {
-        if (s->c.prc == RD_RCODE_FORMERR) s->c.cookie_k = NULL;   /* no cookie in a FORMERR */
-        return;
-    }
+    if (s->c.prc != RD_RCODE_NOERROR || !db || (s->c.qclass != RD_C_IN && s->c.qclass != RD_C_ANY))
+        return;                          /* (a FORMERR has no cookie: it gets none) */
     rd_ctx *c = &s->c;
     if (rd_zonetab_hashed(db->ztab) &&
         rd_zonetab_guess_start(db->ztab, c->lname, c->loff, c->nlabels,

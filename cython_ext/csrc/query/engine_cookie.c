@@ -57,16 +57,16 @@ void rd_cookie_flush(rd_cookie_cache *k, uint64_t generation, uint32_t now)
     /* Empty is an entry no query can match in its slot: the hit check compares bytes
      * only (no version, no time), and any bytes may come from any address (an XDP frame
      * is not checked), so empty slot i holds a hash word that chooses another slot for
-     * either address length (rd_cookie_cache_slot: i ^ 4 or i ^ 16); a query with those
-     * bytes looks elsewhere. */
+     * either address length (rd_cookie_cache_slot: i ^ 1, or i ^ 1 ^ RD_COOKIE_V6_SLOT);
+     * a query with those bytes looks elsewhere. */
     memset(k->e, 0, sizeof k->e);
-    for (uint64_t i = 0; i < RD_COOKIE_CACHE_SLOTS; i++) k->e[i].cookie[2] = i << 6;
+    for (uint64_t i = 0; i < RD_COOKIE_CACHE_SLOTS; i++) k->e[i].cookie[2] = (i ^ 1) << 6;
     k->generation = generation;
     k->from = now;
     k->flushes++;
 }
 
-int rd_cookie_answer_full(rd_ctx *c, int rc)
+int rd_cookie_answer_full(rd_ctx *c, rd_cookie_cache *k, int rc)
 {
     const rd_options *o = &c->db->opt;
     int tcp = c->t && c->t->tcp;
@@ -81,18 +81,17 @@ int rd_cookie_answer_full(rd_ctx *c, int rc)
     }
     if (c->client_len != 4 && c->client_len != 16)
         return 0;                      /* no address to bind a cookie to: as if none */
-    uint32_t now = c->cookie_k ? c->cookie_k->now : rd_cookie_clock(c->t);
+    uint32_t now = k ? k->now : rd_cookie_clock(c->t);
     const uint8_t *sc = c->cookie + CLIENT_COOKIE;
     int valid = 0, renew = 1;
     if (c->cookie_len == CLIENT_COOKIE + SERVER_COOKIE && sc[0] == COOKIE_VERSION) {
         /* RFC 9018 4.3: timestamps compare in serial number arithmetic (RFC 1982). */
         uint32_t ts = rd_get32(sc + 4);
         int32_t age = (int32_t)(now - ts);
-        /* A cookie in the worker's cache was taken by rd_cookie_answer already: here
+        /* A cookie in the worker's cache was taken by rd_cookie_hit already: here
          * it is hashed (a miss, or a cookie the cache does not keep, near an edge of the
          * window). */
         if (age <= RD_COOKIE_PAST && age >= -RD_COOKIE_FUTURE) {
-            rd_cookie_cache *k = c->cookie_k;
             if (cookie_matches(c, o->cookie_secret)) {
                 valid = 1;
                 renew = age > RD_COOKIE_RENEW;
@@ -119,12 +118,10 @@ int rd_cookie_answer_full(rd_ctx *c, int rc)
         rd_put32(s + 4, now);
         uint64_t h = cookie_hash(o->cookie_secret, c->cookie, s, c->client, c->client_len);
         for (int i = 0; i < 8; i++) s[8 + i] = (uint8_t)(h >> (8 * i));
-        c->cookie_send = c->cookie_opt + 4;
-    } else {
-        c->cookie_send = c->cookie;    /* fresh and valid: echoed as the client sent it
+        c->cookie = c->cookie_opt + 4; /* sent instead of the query's (read no more) */
+    }                                  /* else fresh and valid: echoed as the client sent it
                                           (24 octets, after the query's option header) */
-    }
-    c->cookie_out_len = CLIENT_COOKIE + SERVER_COOKIE;
+    c->cookie_room = 4 + CLIENT_COOKIE + SERVER_COOKIE;
     if (valid || !minimal) return 0;   /* 5.2.5, or 5.2.3/5.2.4 option (3): a normal answer */
     /* 5.2.3 option (2), 5.2.4: BADCOOKIE with a fresh cookie for the client to retry with. */
     c->rcode = RD_RCODE_BADCOOKIE;

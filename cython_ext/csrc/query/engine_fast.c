@@ -3,11 +3,39 @@
 #include "zone/zimg_format.h"
 #include "zone/zimg_dnssec.h"
 
+/* The precomputed-answer lookup of zimg_fast_answer through the zone-table slot's copy of
+ * the answer table's offset and mask (the table built them from the checked image):
+ * c->fast_known and c->fast_blob as the batch pipeline's pf_blob leaves them when the name
+ * has a record; else nothing (rd_fast_answer looks again, and goes on to referrals and
+ * NXDOMAIN). */
+static void fast_by_slot(rd_ctx *c, const rd_zonetab_slot *s)
+{
+    const uint8_t *base = (const uint8_t *)s->zone;
+    const zfast_slot *tab = (const zfast_slot *)(base + s->fast_off);
+    uint32_t h = c->fhash, mask = s->fast_mask, i = h & mask;
+    /* probing bounded by the table size, as zimg_fast_answer's */
+    for (uint32_t probes = 0; probes <= mask; probes++, i = (i + 1) & mask) {
+        uint32_t off = tab[i].rec;
+        if (off == RD_NONE) return;
+        if (tab[i].hash != h) continue;
+        int named;
+        uint32_t b = zfast_rec_lookup(base, off, c->lname, c->qname_wlen, c->qtype, c->do_bit,
+                                      &named);
+        if (!named) continue;
+        c->fast_known = 1;
+        c->fast_blob = zfast_qtype_special(c->qtype) || b == RD_NONE ? NULL
+                                                                    : (const zfast_blob *)(base + b);
+        return;
+    }
+}
+
 /* Many zones (issue 14): the batch pipeline's steps (engine_batch.c) in a row.  The first
  * zone-table slot whose hash matches holds the zone's image and answer table, so the apex
- * (to confirm), the answer slot, the header line the answer reads and the per-zone
- * entries arrive side by side, not one after the other through zones[i].  1 when found
- * (c->zone set, NULL: no zone), 0: rd_zonetab_find decides. */
+ * (to confirm), the answer slot (a small zone's answers whole), and the per-zone
+ * entries arrive side by side, not one after the other through zones[i]; the
+ * answer is then looked up through the slot's copy of the table's place, as the batch
+ * pipeline does (pf_record, pf_blob), so the image header is not one more line to fetch.
+ * 1 when found (c->zone set, NULL: no zone), 0: rd_zonetab_find decides. */
 static __attribute__((noinline)) int zone_guess(rd_ctx *c, const rd_db *db, int parent_first)
 {
     rd_zonetab_guess g;
@@ -16,11 +44,14 @@ static __attribute__((noinline)) int zone_guess(rd_ctx *c, const rd_db *db, int 
     int k;
     const rd_zonetab_slot *s = rd_zonetab_guess_slot(db->ztab, &g, &k);
     if (!s) return 1;                       /* no apex of any suffix's hash: no zone */
+    /* the apex first: it is read first, and the region's prefetches after it would
+     * otherwise hold the line fill buffers it waits for */
+    __builtin_prefetch(rd_zonetab_slot_origin(s));
     rd_zone_slot_prefetch(db, s, c->fhash, 1);     /* one query: nothing to overlap */
-    __builtin_prefetch(&s->zone->fast_off);   /* the header line the answer reads */
     if (!rd_zonetab_slot_matches(s, c->lname, c->loff, c->nlabels, k)) return 0;
     c->zone_index = s->index;
     c->zone = s->zone;
+    if (s->fast_off) fast_by_slot(c, s);
     return 1;
 }
 

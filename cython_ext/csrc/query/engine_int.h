@@ -6,6 +6,7 @@
 #include "lib/rd_wire.h"
 #include "zone/zimg_format.h"
 
+#include <stddef.h>
 #include <string.h>
 #include <time.h>
 
@@ -62,10 +63,17 @@ typedef struct rd_ctx {
                                    (the batch pipeline made it while prefetching) */
     /* EDNS (RFC 6891) */
     uint8_t has_edns, edns_version, do_bit, nsid_req, keepalive_req, expire_req;
-    /* DNS Cookies (RFC 7873) */
-    uint8_t cookie_out_len;     /* length of the COOKIE option data to send (0: none) */
+    /* DNS Cookies (RFC 7873): cookie_len, client_len, cookie_room in this order, so that
+     * the cache's hit check reads the two lengths as one word (rd_cookie_lens) */
     uint16_t cookie_len;
-    const uint8_t *cookie;      /* the query's (first) COOKIE option data, NULL: none */
+    uint8_t client_len;         /* the client's address (client) is 4 or 16 octets, 0: unknown */
+    uint8_t cookie_room;        /* octets of the COOKIE option to send, header included: 0
+                                   (none) or 28; set only by the cookie step (once per query) */
+    const uint8_t *cookie;      /* the query's (first) COOKIE option data, NULL: none (and
+                                   cookie_len 0; so in every FORMERR, rd_parse_query); once
+                                   the cookie step set cookie_room, the 24 octets to send,
+                                   the option's header right before them: the query's
+                                   (echoed), or cookie_opt + 4 (a fresh one) */
     /* response */
     size_t len;
     uint16_t count[3];          /* answer, authority, additional RR counts */
@@ -88,18 +96,14 @@ typedef struct rd_ctx {
     int ede;                    /* RFC 8914 extended error INFO-CODE, -1 = none */
     size_t size_limit;          /* the whole response's limit (OPT included) */
     const uint8_t *client;      /* the client's address, client_len 4 or 16 (0: unknown) */
-    uint8_t client_len;
     rd_cookie_cache *cookie_k;  /* the worker's cookie cache made ready for this batch
-                                   (rd_cookie_begin), NULL: none, cookies off, a FORMERR
-                                   query of a batch, or a single query whose cookie step
-                                   has not run yet */
+                                   (rd_cookie_begin), NULL: none or cookies off; unused by
+                                   rd_answer (it takes the transport's, rd_cookie_turn) */
     /* ---- written before being read */
     const struct zfast_blob *fast_blob;   /* when fast_known: the answer, NULL: general path */
     int prc;                    /* rd_parse_query's result: an rcode, -1 = send nothing */
     size_t limit;               /* size limit of the sections (size limit minus OPT room) */
     size_t question_end;        /* offset right after the echoed question */
-    const uint8_t *cookie_send; /* the COOKIE data to send (24 octets), the option's
-                                   header right before it: the query's, or cookie_opt + 4 */
     uint8_t cookie_opt[28];     /* a fresh COOKIE option: header | client cookie | RFC 9018
                                    server cookie */
     uint8_t lname[RD_NAME_MAX + 1];  /* question name, lower-cased */
@@ -122,7 +126,7 @@ static inline size_t rd_opt_room(const rd_ctx *c)
 {
     size_t n = 11;
     if (c->nsid_req && c->db && c->db->opt.nsid_len) n += 4u + c->db->opt.nsid_len;
-    if (c->cookie_out_len) n += 4u + c->cookie_out_len;          /* RFC 7873 4 */
+    n += c->cookie_room;                                      /* RFC 7873 4 */
     if (c->keepalive_req && c->t && c->t->tcp && c->t->keepalive) n += 6;
     /* RFC 7314: kept for EXPIRE whenever asked (rare: secondaries ask it of their
      * primaries); rd_finish writes it only for a zone's SOA, AXFR or IXFR */
@@ -248,11 +252,12 @@ static inline int rd_cookie_malformed(const rd_ctx *c)
     return !(n == 8 || (n >= 16 && n <= 40));
 }
 
-/* engine_cookie.c: the cookie to send back (cookie_send) when cookies are on, rcode rc so
+/* engine_cookie.c: the cookie to send back (cookie_room, cookie) when cookies are on, with
+ * the worker's cache `k` made ready (NULL: none), rcode rc so
  * far; returns 1 when the query gets only the minimal answer (require, UDP, no valid
  * server cookie: TC=1, and BADCOOKIE when the client sent a cookie).  The general case;
- * rd_cookie_answer below takes the common one first. */
-int rd_cookie_answer_full(rd_ctx *c, int rc);
+ * rd_cookie_hit below takes the common one first. */
+int rd_cookie_answer_full(rd_ctx *c, rd_cookie_cache *k, int rc);
 
 /* RFC 9018 4.3: a server cookie is valid from an hour before now to five minutes after
  * (clock skew between the servers of an anycast set); one older than half an hour is
@@ -288,6 +293,20 @@ static inline rd_cookie_cache *rd_cookie_ready(rd_cookie_cache *k, const rd_db *
     return k;
 }
 
+/* A single query's cache (rd_answer): made ready unless it is already for this snapshot
+ * at the caller's clock of this turn (rd_transport.now), so that a caller answering one
+ * query at a time with its turn's clock pays the clock and the epoch check once per turn,
+ * as a batch does; without the caller's clock (now 0: the cache's is never 0 once ready)
+ * the system's is read for every query.  Exact whatever the caller does: a cache made
+ * ready for another snapshot or another second is made ready again. */
+static inline rd_cookie_cache *rd_cookie_turn(rd_cookie_cache *k, const rd_db *db,
+                                              const rd_transport *t)
+{
+    if (k->generation != db->generation || k->now != t->now)
+        rd_cookie_ready(k, db, rd_cookie_clock(t));
+    return k;
+}
+
 /* Once per batch (rd_answer_batch), before any query of it is answered: the cache each
  * query's context takes (cookie_k), NULL when there is none or cookies are off. */
 static inline rd_cookie_cache *rd_cookie_begin(const rd_db *db, const rd_transport *t)
@@ -314,27 +333,30 @@ static inline void rd_cookie_client_words(const uint8_t *client, unsigned len, u
 
 /* The slot of the worker's cookie cache (engine.h) for a 24-octet cookie `q` from an
  * address of `len` (4 or 16) octets: bits of the server cookie's hash field (RFC 9018
- * 4.4), pseudo-random already, so nothing is hashed, moved by the address length, so
- * that the IPv4 and the IPv6 entries of one cookie never share a slot (an entry whose
- * cookie bytes equal a query's was stored for an address of the query's length: no
- * length is kept or compared).  With `len` a constant the offset is one XOR, one AND. */
+ * 4.4), pseudo-random already, so nothing is hashed, moved for an IPv6 address by
+ * RD_COOKIE_V6_SLOT slots, so that the IPv4 and the IPv6 entries of one cookie never
+ * share a slot (an entry whose cookie bytes equal a query's was stored for an address of
+ * the query's length: no length is kept or compared).  With `len` a constant the offset
+ * is one AND for IPv4 (the common case), one XOR and one AND for IPv6. */
+enum { RD_COOKIE_V6_SLOT = 16 };
+_Static_assert(RD_COOKIE_V6_SLOT > 1 && (int)RD_COOKIE_V6_SLOT < (int)RD_COOKIE_CACHE_SLOTS,
+               "an empty slot's word (rd_cookie_flush: i ^ 1) chooses another slot either way");
 static inline rd_cookie_cache_entry *rd_cookie_cache_slot(rd_cookie_cache *k, const uint8_t *q,
                                                           unsigned len)
 {
     _Static_assert(sizeof(rd_cookie_cache_entry) == 64, "a cookie cache slot is one cache line");
-    uint64_t h = rd_ld64(q + 16) ^ ((uint64_t)len << 6);
+    uint64_t h = rd_ld64(q + 16) ^ (len == 16 ? (uint64_t)RD_COOKIE_V6_SLOT << 6 : 0);
     return (rd_cookie_cache_entry *)((char *)k->e + (h & ((RD_COOKIE_CACHE_SLOTS - 1) << 6)));
 }
 
-/* The entry of the worker's cookie cache holding the query's 24-octet cookie from its
- * address of `len` octets, or NULL.  An IPv4 entry's second address word is zero (its
+/* Does the worker's cookie cache hold the query's 24-octet cookie from its address of
+ * `len` octets?  An IPv4 entry's second address word is zero (its
  * slot is an IPv4 one).  Compared without an early exit (all differences OR-ed): the
  * time taken does not tell how many octets of a stored cookie matched. */
-static inline const rd_cookie_cache_entry *rd_cookie_cache_find(rd_cookie_cache *k, const rd_ctx *c,
-                                                                unsigned len)
+static inline int rd_cookie_cache_find(const rd_cookie_cache *k, const rd_ctx *c, unsigned len)
 {
     const uint8_t *q = c->cookie;
-    const rd_cookie_cache_entry *e = rd_cookie_cache_slot(k, q, len);
+    const rd_cookie_cache_entry *e = rd_cookie_cache_slot((rd_cookie_cache *)k, q, len);
     uint64_t h = rd_ld64(q + 16);
     uint64_t d = (e->cookie[0] ^ rd_ld64(q)) | (e->cookie[1] ^ rd_ld64(q + 8)) | (e->cookie[2] ^ h);
     if (len == 16) {
@@ -344,31 +366,53 @@ static inline const rd_cookie_cache_entry *rd_cookie_cache_find(rd_cookie_cache 
         memcpy(&v4, c->client, 4);
         d |= e->client[0] ^ v4;
     }
-    return d ? NULL : e;
+    return d == 0;
 }
 
-/* DNS Cookies, the common case inline (issue 16: cookies may cost at most 3% per query):
+/* The context's cookie_len, client_len and cookie_room (engine_int.h rd_ctx: adjacent,
+ * in this order) as one word, and the word a cookie of `cookie_len` octets from an address
+ * of `client_len` octets gives before the cookie step (cookie_room 0): one load and one
+ * comparison check both lengths. */
+typedef struct rd_cookie_lens_s {
+    uint16_t cookie_len;
+    uint8_t client_len, cookie_room;
+} rd_cookie_lens_s;
+_Static_assert(offsetof(rd_ctx, client_len) == offsetof(rd_ctx, cookie_len) + 2 &&
+               offsetof(rd_ctx, cookie_room) == offsetof(rd_ctx, cookie_len) + 3,
+               "the cookie lengths are one word");
+static inline uint32_t rd_cookie_lens(uint16_t cookie_len, uint8_t client_len)
+{
+    rd_cookie_lens_s s = { cookie_len, client_len, 0 };
+    uint32_t w;
+    memcpy(&w, &s, 4);
+    return w;
+}
+static inline uint32_t rd_ctx_cookie_lens(const rd_ctx *c)
+{
+    uint32_t w;
+    memcpy(&w, &c->cookie_len, 4);
+    return w;
+}
+
+/* DNS Cookies, the common case inline (issue 16: cookies may cost at most 3% per query),
+ * 1 when it applies:
  * a resolver repeating, from the same address, the exact client | server cookie this
  * worker already verified under this snapshot and epoch: no SipHash, no time check (an
  * entry is stored only when it stays valid and fresh, RFC 9018 4.3, for the whole epoch:
  * rd_cookie_answer_full), the cookie echoed as sent; a hit implies the length and
- * version checks, made before the cookie was stored.  `k` is the context's cookie_k,
- * non-NULL.  Everything else (no cookie, a client cookie alone, a cookie not verified
+ * version checks, made before the cookie was stored.  `k`: the cache, made ready.
+ * Everything else (no cookie, a client cookie alone, a cookie not verified
  * yet, to renew, made with the previous secret, or wrong) is rd_cookie_answer_full's. */
-static inline int rd_cookie_answer(rd_ctx *c, rd_cookie_cache *k, int rc)
+static inline int rd_cookie_hit(rd_ctx *c, rd_cookie_cache *k)
 {
-    if (c->cookie_len == 24) {
-        const rd_cookie_cache_entry *e = c->client_len == 4    ? rd_cookie_cache_find(k, c, 4)
-                                         : c->client_len == 16 ? rd_cookie_cache_find(k, c, 16)
-                                                               : NULL;
-        if (e) {
-            c->cookie_send = c->cookie;
-            c->cookie_out_len = 24;
-            k->hits++;
-            return 0;
-        }
+    uint32_t w = rd_ctx_cookie_lens(c);
+    if (__builtin_expect(w == rd_cookie_lens(24, 4), 1) ? rd_cookie_cache_find(k, c, 4)
+        : w == rd_cookie_lens(24, 16) && rd_cookie_cache_find(k, c, 16)) {
+        c->cookie_room = 4 + 24;         /* the query's cookie echoed (c->cookie) */
+        k->hits++;
+        return 1;
     }
-    return rd_cookie_answer_full(c, rc);
+    return 0;
 }
 
 /* notify.c: the engine's step for a well-formed NOTIFY (its TSIG, if any, verified: c->tsig_key):

@@ -80,6 +80,7 @@ static int parse_bad(rd_ctx *c)
 {
     c->has_edns = 0;      /* a FORMERR carries no OPT (as Knot and NSD answer) */
     c->cookie = NULL;     /* nor a cookie */
+    c->cookie_len = 0;
     c->tsig_at = 0;       /* nor a TSIG: the record could not be trusted to be whole */
     return -1;
 }
@@ -172,8 +173,11 @@ int rd_parse_query(rd_ctx *c)
     if (c->has_edns && c->edns_version > 0) return RD_RCODE_BADVERS;   /* RFC 6891 6.1.3 */
     /* RFC 7873 5.2.2: a COOKIE option of a length no cookie has is FORMERR (the OPT
      * record itself was sound: it is kept, without a cookie). */
-    if (c->cookie && rd_cookie_malformed(c) && c->db && c->db->opt.cookies)
+    if (c->cookie && rd_cookie_malformed(c) && c->db && c->db->opt.cookies) {
+        c->cookie = NULL;            /* a FORMERR carries no cookie back */
+        c->cookie_len = 0;
         return RD_RCODE_FORMERR;
+    }
     /* RFC 1996: a NOTIFY is NOTAUTH with the question (as Knot answers it) unless it
      * names a secondary zone of ours: the engine asks notify.c once its TSIG is checked. */
     if (c->opcode == RD_OPCODE_NOTIFY) return RD_RCODE_NOTAUTH;

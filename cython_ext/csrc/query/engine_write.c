@@ -263,11 +263,11 @@ size_t rd_finish(rd_ctx *c)
                 memcpy(o + p + 4, c->db->opt.nsid, c->db->opt.nsid_len);
                 p += 4u + c->db->opt.nsid_len;
             }
-            if (c->cookie_out_len) {           /* RFC 7873 5.2: client | server cookie */
+            if (c->cookie_room) {              /* RFC 7873 5.2: client | server cookie */
                 /* always 24 octets (a client and an RFC 9018 server cookie) with the
-                 * option's header right before them (engine_int.h cookie_send): the 28
+                 * option's header right before them (engine_int.h rd_ctx.cookie): the 28
                  * octets in two 16-octet moves that overlap */
-                const uint8_t *opt = c->cookie_send - 4;
+                const uint8_t *opt = c->cookie - 4;
                 memcpy(o + p, opt, 16);
                 memcpy(o + p + 12, opt + 12, 16);
                 p += 4u + 24;

@@ -327,6 +327,7 @@ typedef struct part {
     uint8_t *buf;
     size_t len, cap;
     int ok;
+    int inplace;               /* buf is the image's own room for the records (not a copy) */
     uint32_t do_head[RD_NAME_MAX + 1];   /* a DO NODATA head blob by name length, 0: none */
 } part;
 
@@ -339,9 +340,22 @@ static int part_reserve(part *p, size_t more)
         size_t cap = p->cap ? p->cap * 3 / 2 : 1 << 16;
         while (cap < p->len + more) cap *= 2;
         if (cap > 0xfffffff0u) return -1;      /* offsets are 32 bits */
-        uint8_t *n = realloc(p->buf, cap);
-        if (!n) return -1;
-        p->buf = n;
+        if (p->inplace) {
+            /* the image's room was estimated too small: go on in a buffer of its own,
+             * copied into the image at the end as the other share is */
+            uint8_t *n = malloc(cap);
+            if (!n) return -1;
+            memcpy(n, p->buf, p->len);
+            uintptr_t a = ((uintptr_t)p->buf + 4095) & ~(uintptr_t)4095;
+            uintptr_t e = ((uintptr_t)p->buf + p->len) & ~(uintptr_t)4095;
+            if (e > a) madvise((void *)a, e - a, MADV_DONTNEED);   /* zero again, as unwritten */
+            p->inplace = 0;
+            p->buf = n;
+        } else {
+            uint8_t *n = realloc(p->buf, cap);
+            if (!n) return -1;
+            p->buf = n;
+        }
         p->cap = cap;
     }
     memset(p->buf + p->len, 0, more);
@@ -656,8 +670,8 @@ static void reloc(uint8_t *at, uint32_t delta)
 }
 
 /* Copy n bytes from src to dst 256 KiB at a time, giving the pages of src back as
- * they are copied: moving the image and the answers into their final place then never
- * holds them twice (realloc of a big image copies it here, old and new both resident).
+ * they are copied: moving a share's answers into their final place in the image
+ * then never holds them twice.
  * The piece bounds the overlap: with 4 MiB pieces the secondary's RSS, sampled every
  * 2 ms, rose 4 MiB above the copy's floor at every piece (its peak, issue 13); a dst
  * advised to huge pages still faults 2 MiB ahead, so the overlap is now ~2.25 MiB. */
@@ -679,7 +693,7 @@ static void move_out(uint8_t *dst, uint8_t *src, size_t n)
 /* Append a share's buffer to the image at `off`, its offsets moved by as much. */
 static void part_place(const part *p, uint8_t *img, size_t off, uint32_t *node_rec)
 {
-    move_out(img + off, p->buf, p->len);
+    if (!p->inplace) move_out(img + off, p->buf, p->len);
     uint32_t d = (uint32_t)off;
     for (uint32_t v = p->v0; v < p->v1; v++) {
         if (node_rec[v] == RD_NONE) continue;
@@ -1238,6 +1252,12 @@ static void neg_place(uint8_t *img, size_t off, const nbuf *b)
  * otherwise (set by tests to compare the two). */
 int rd_precompute_threads = 0;
 enum { SPLIT_MIN_NODES = 16384 };   /* below this a thread costs more than it saves */
+/* The first share's room in the image, in bytes: -1 = the estimate below (set by tests
+ * to a room too small, which must end in the same image). */
+long rd_precompute_room = -1;
+/* Room reserved per node of the first share: virtual address space only, what is not
+ * written costs nothing; a plain host takes ~100 bytes, a signed name's DO answers more. */
+enum { ROOM_PER_NODE = 1024 };
 
 static fctx *fctx_new(const zimg *z, rd_zonetab *ztab, const fctx *proto)
 {
@@ -1272,6 +1292,32 @@ zimg *rd_precompute_answers(zimg *z, size_t *size)
     memset(parts, 0, sizeof parts);
     int nparts = 1, ok = 0;
     if (!f || !bits || !ztypes) goto done;
+
+    /* The answer table and the first share's records go right after the image: the
+     * image's own mapping reserves their room now, before the engine reads it (it does
+     * not move while the shares run), and the first share writes there directly.  Only
+     * the second share's records are copied at the end, and the image itself never is
+     * (issue 13: the copy and the kernel zeroing the copy's pages were ~1/3 of a
+     * secondary's time to serving).  Room not written costs no memory. */
+    uint32_t nn = z->node_count;
+    size_t slots = 8;                   /* at most 80% full: probes mostly stay within */
+    while (slots * 4 < (size_t)nn * 5) slots *= 2;   /* the slot's cache line; a tiny zone's */
+    size_t fast_off = (*size + 7) & ~(size_t)7;      /* table is one line (8 slots) */
+    size_t recs_off = fast_off + slots * sizeof(zfast_slot);
+    int want = rd_precompute_threads;
+    if (want <= 0) want = (nn >= SPLIT_MIN_NODES && sysconf(_SC_NPROCESSORS_ONLN) >= 2) ? 2 : 1;
+    nparts = want >= 2 && nn >= 2 ? 2 : 1;
+    uint32_t nn0 = (uint32_t)((uint64_t)nn / nparts);
+    size_t room = rd_precompute_room >= 0 ? (size_t)rd_precompute_room
+                                          : (size_t)nn0 * ROOM_PER_NODE + ((size_t)1 << 20);
+    int inplace = 0;
+    if (recs_off + room < 0xfffffff0u && zimg_map_size(recs_off + room)) {
+        zimg *r = zimg_resize(z, recs_off + room);
+        if (r) {
+            z = r;
+            inplace = zimg_room(z) >= recs_off + room;
+        }
+    }
     f->zones[0] = z;
     f->db.nzones = 1;
     f->db.zones = f->zones;
@@ -1286,7 +1332,6 @@ zimg *rd_precompute_answers(zimg *z, size_t *size)
     f->tcp.keepalive = 0;          /* stored answers never carry it: rd_finish adds OPT */
     f->z = z;
 
-    uint32_t nn = z->node_count;
     node_rec = malloc((size_t)(nn ? nn : 1) * sizeof *node_rec);
     if (!node_rec) goto done;
 
@@ -1328,9 +1373,6 @@ zimg *rd_precompute_answers(zimg *z, size_t *size)
     /* A big zone is split in two halves of the canonical order, one per core: each
      * keeps its own NODATA cache, so the second half stores the few answers it would
      * have shared with the first again. */
-    int want = rd_precompute_threads;
-    if (want <= 0) want = (nn >= SPLIT_MIN_NODES && sysconf(_SC_NPROCESSORS_ONLN) >= 2) ? 2 : 1;
-    nparts = want >= 2 && nn >= 2 ? 2 : 1;
     for (int i = 0; i < nparts; i++) {
         part *p = &parts[i];
         p->f = i == 0 ? f : fctx_new(z, ztab, f);
@@ -1339,8 +1381,14 @@ zimg *rd_precompute_answers(zimg *z, size_t *size)
         p->node_rec = node_rec;
         p->v0 = (uint32_t)((uint64_t)nn * i / nparts);
         p->v1 = (uint32_t)((uint64_t)nn * (i + 1) / nparts);
-        /* a first guess of the room (a plain host takes about 100 bytes), grown as needed */
-        p->buf = malloc(p->cap = (size_t)(p->v1 - p->v0) * 112 + 4096);
+        if (i == 0 && inplace) {
+            p->buf = (uint8_t *)z + recs_off;
+            p->cap = room;
+            p->inplace = 1;
+        } else {
+            /* a first guess of the room (a plain host takes about 100 bytes), grown as needed */
+            p->buf = malloc(p->cap = (size_t)(p->v1 - p->v0) * 112 + 4096);
+        }
         if (!p->f || !p->ans || !p->scratch || !p->buf) goto done;
     }
     pthread_t th;
@@ -1359,22 +1407,14 @@ zimg *rd_precompute_answers(zimg *z, size_t *size)
     free(nb->node_piece);
     nb->node_piece = NULL;
 
-    /* at most 80% full: probes mostly stay within the slot's cache line; a tiny zone's
-     * table is one cache line (8 slots), not two */
-    size_t slots = 8;
-    while (slots * 4 < (size_t)nn * 5) slots *= 2;
-    size_t fast_off = (*size + 7) & ~(size_t)7;
-    size_t recs_off = fast_off + slots * sizeof(zfast_slot);
     size_t total = recs_off;
     for (int i = 0; i < nparts; i++) total += parts[i].len;
     size_t neg_at = (total + 7) & ~(size_t)7;
     if (has_neg) total = neg_at + nb->b.len;
     if (total > 0xfffffff0u) goto done;
-    zimg *grown = malloc(total);
+    /* the image's pages move (or stay), they are not copied; the threads are done */
+    zimg *grown = zimg_resize(z, total);
     if (!grown) goto done;
-    zimg_advise_huge_pages(grown, total);
-    move_out((uint8_t *)grown, (uint8_t *)z, *size);
-    free(z);
     z = grown;
     uint8_t *ob = (uint8_t *)z;
     memset(ob + *size, 0, fast_off - *size);
@@ -1382,7 +1422,7 @@ zimg *rd_precompute_answers(zimg *z, size_t *size)
     for (int i = 0; i < nparts; i++) {
         part_place(&parts[i], ob, at, node_rec);
         at += parts[i].len;
-        free(parts[i].buf);
+        if (!parts[i].inplace) free(parts[i].buf);
         parts[i].buf = NULL;
     }
     if (has_neg) {
@@ -1408,6 +1448,8 @@ done:
         /* no memory (or too big): a valid image without precomputed answers */
         z->fast_off = z->fast_mask = z->fast_recs_off = z->fast_recs_len = 0;
         z->neg_off = z->neg_len = 0;
+        zimg *back = zimg_resize(z, *size);  /* the room reserved goes back */
+        if (back) z = back;
     }
     if (nb) free(nb->b.p);
     free(nb);
@@ -1415,7 +1457,7 @@ done:
         if (parts[i].f != f) free(parts[i].f);
         free(parts[i].ans);
         free(parts[i].scratch);
-        free(parts[i].buf);
+        if (!parts[i].inplace) free(parts[i].buf);
     }
     free(f); free(bits); free(ztypes); free(node_rec);
     rd_zonetab_free(ztab);

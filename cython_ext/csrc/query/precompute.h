@@ -15,4 +15,8 @@ zimg *rd_precompute_answers(zimg *z, size_t *size);
  * halves of the canonical order one per core; 1 or 2 to force it (tests compare them). */
 extern int rd_precompute_threads;
 
+/* The first half's room reserved in a big image, in bytes: -1 (the default) = an
+ * estimate; tests set a room too small, which must give the same image. */
+extern long rd_precompute_room;
+
 #endif

@@ -66,7 +66,7 @@ typedef struct zimg zimg;      /* opaque: the header at the start of the buffer 
  * semantic checks (one SOA at the apex, NS at the apex, CNAME and other data, more than
  * one CNAME, data below DNAME, records outside the zone, missing glue, TTL differences
  * within an rrset) adding errors/warnings to `msgs` with the records' FILE:LINE.
- * On success returns a malloc()ed image (free with zimg_free) and its size; on any
+ * On success returns an image (zimg_alloc, free with zimg_free) and its size; on any
  * error returns NULL (never a partial zone). */
 zimg *zimg_build(const uint8_t *origin, const rd_rrlist *rrs, rd_msgs *msgs, size_t *size_out);
 /* zimg_build that frees the records (rr and arena; the file names stay) as soon as the

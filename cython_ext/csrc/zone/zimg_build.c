@@ -24,7 +24,6 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include "zimg_build_int.h"
@@ -393,22 +392,6 @@ static void builder_free(builder *b)
 
 static size_t align8(size_t x) { return (x + 7) & ~(size_t)7; }
 
-/* A big image is read at random by every query: ask for transparent huge pages (fewer
- * TLB misses per lookup, fewer page faults while building).  Advice only: harmless
- * where THP is off.  malloc() and realloc() keep working on the range. */
-void zimg_advise_huge_pages(void *p, size_t len)
-{
-#ifdef MADV_HUGEPAGE
-    const uintptr_t huge = (uintptr_t)2 << 20;
-    if (len < 2 * huge) return;
-    uintptr_t a = ((uintptr_t)p + 4095) & ~(uintptr_t)4095;
-    uintptr_t e = ((uintptr_t)p + len) & ~(uintptr_t)4095;
-    if (e > a) madvise((void *)a, e - a, MADV_HUGEPAGE);
-#else
-    (void)p; (void)len;
-#endif
-}
-
 /* 1. Index every owner (and its ancestors); drop and report records that cannot be
  * served.  Returns -1 when out of memory. */
 static int index_owners(builder *b)
@@ -598,9 +581,8 @@ static int layout(builder *b)
         zb_msg(b, RD_MSG_ERROR, NULL, "zone too large for one image");
         return 0;
     }
-    zimg *z = malloc(total ? total : 1);
+    zimg *z = zimg_alloc(total);
     if (!z) return -1;
-    zimg_advise_huge_pages(z, total);
     uint8_t *base = (uint8_t *)z;
     memset(z, 0, o_nodes);
     memcpy(z->magic, ZIMG_MAGIC, 8);
@@ -949,7 +931,7 @@ static zimg *build(const uint8_t *origin, const rd_rrlist *l, rd_rrlist *consume
     if (b.errors) goto fail;
     prof("addl");
     total = b.total;
-    zimg *shrunk = realloc(z, total);
+    zimg *shrunk = zimg_resize(z, total);
     if (shrunk) z = shrunk;
 
     /* serial: SOA rdata = MNAME, RNAME, SERIAL (RFC 1035 3.3.13) */
@@ -971,7 +953,7 @@ static zimg *build(const uint8_t *origin, const rd_rrlist *l, rd_rrlist *consume
 nomem:
     zb_msg(&b, RD_MSG_ERROR, NULL, "out of memory while compiling the zone");
 fail:
-    free(z);
+    zimg_free(z);
     z = NULL;
 done:
     builder_free(&b);
@@ -988,4 +970,3 @@ zimg *zimg_build_consume(const uint8_t *origin, rd_rrlist *l, rd_msgs *msgs, siz
     return build(origin, l, l, msgs, size_out);
 }
 
-void zimg_free(zimg *z) { free(z); }

@@ -188,9 +188,9 @@ zimg *zimg_dnssec_index(zimg *z, size_t *size)
     if (count == 0) return z;
     size_t off = (*size + 7) & ~(size_t)7;
     size_t total = off + (size_t)count * sizeof(nsec3_entry);
-    if (total > 0xfffffff0u) { free(z); return NULL; }
-    zimg *grown = realloc(z, total);
-    if (!grown) { free(z); return NULL; }
+    if (total > 0xfffffff0u) { zimg_free(z); return NULL; }
+    zimg *grown = zimg_resize(z, total);
+    if (!grown) { zimg_free(z); return NULL; }
     z = grown;
     memset((uint8_t *)z + *size, 0, total - *size);
     nsec3_entry *ix = (nsec3_entry *)((uint8_t *)z + off);

@@ -498,8 +498,15 @@ static inline size_t zneg_put_any(const zimg *z, uint8_t *r, size_t at, size_t q
                                      : zneg_put(r, at, qname_end, p);
 }
 
-/* Ask for transparent huge pages on a big image buffer (advice only; zimg_build.c). */
-void zimg_advise_huge_pages(void *p, size_t len);
+/* The memory of a built image (zimg_build_alloc.c; freed with zimg_free): n bytes, a big
+ * image in its own mapping.  zimg_resize keeps the bytes and moves the pages, not them
+ * (NULL: no memory, z unchanged); zimg_room: the bytes usable without a resize (0 for a
+ * small image in malloc, which zimg_resize reallocs). */
+zimg *zimg_alloc(size_t n);
+zimg *zimg_resize(zimg *z, size_t n);
+size_t zimg_room(const zimg *z);
+int zimg_map_size(size_t n);         /* 1: an image of n bytes gets its own mapping */
+
 
 /* Validation of the fast section of an untrusted image; 0 when sound. */
 int zimg_fast_check(const zimg *z, char *err, size_t errlen);

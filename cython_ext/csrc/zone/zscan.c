@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -436,6 +437,7 @@ static int parse_file_here(zs_state *st, const char *path, int regular_only, uin
     }
     char *buf = read_source(fd, &sb, &len, &err);
     if (!buf) return err;
+    if (st->nstack == 0 && st->top) *st->top = sb;    /* what was read: its fingerprint */
     if (st->nstack > 0) {
         st->included_files++;
         st->included_bytes += len;
@@ -775,12 +777,20 @@ static int state_done(zs_state *st, size_t errors_before)
 
 int zs_parse_file(const char *path, const zs_options *opt, rd_rrlist *out, rd_msgs *msgs)
 {
+    return zs_parse_file_stat(path, opt, out, msgs, NULL);
+}
+
+int zs_parse_file_stat(const char *path, const zs_options *opt, rd_rrlist *out, rd_msgs *msgs,
+                       struct stat *top)
+{
     size_t before = msgs->errors;
+    if (top) memset(top, 0, sizeof *top);
     zs_state *st = state_new(opt, out, msgs);
     if (!st) {
         rd_msgs_add(msgs, RD_MSG_ERROR, RD_NONE, 0, "out of memory");
         return 1;
     }
+    st->top = top;
     state_top_dir(st, path);
     int err = parse_file_here(st, path, 0, 0);
     if (err) {

@@ -31,6 +31,13 @@ typedef struct zs_options {
  * (\# len hex) is always encoded here.  Returns 0 when no error was reported. */
 int zs_parse_file(const char *path, const zs_options *opt, rd_rrlist *out, rd_msgs *msgs);
 
+/* zs_parse_file that also gives the top-level file's status as its descriptor had it
+ * when read (fstat at open), for a caller that fingerprints its sources without a second
+ * stat per file; *top is zeroed (st_ino 0) when the file was not read. */
+struct stat;
+int zs_parse_file_stat(const char *path, const zs_options *opt, rd_rrlist *out, rd_msgs *msgs,
+                       struct stat *top);
+
 /* The same on a text buffer; `name` is used in messages and for relative $INCLUDE. */
 int zs_parse_text(const char *name, const char *text, size_t len, const zs_options *opt,
                   rd_rrlist *out, rd_msgs *msgs);

@@ -51,6 +51,7 @@ typedef struct zs_state {
     const zs_options *opt;
     rd_rrlist *out;
     rd_msgs *msgs;
+    struct stat *top;              /* zs_parse_file_stat: the top-level file's status, or NULL */
     zs_open_file stack[ZS_INCLUDE_DEPTH_CAP + 1];   /* the files being parsed, top first */
     int nstack;                    /* 1 + the $INCLUDE depth of the buffer being parsed */
     uint32_t included_files;       /* $INCLUDEs followed so far (include_files_max) */
