@@ -187,6 +187,23 @@ def _rr_bytes(body, by_type):
         by_type[rtype] += o - start
 
 
+def _segs(b, o, by_type):
+    """Stored octets of a ZFAST_REFS row of segments at b[o] (zimg_format.h): literals
+    (whole records, counted by type) and references to the zone's records (counted as
+    "refs": the RRSIG/NSEC bytes they stand for are the zone's own)."""
+    start = o
+    while True:
+        h = struct.unpack_from("=H", b, o)[0]
+        if h & 0x8000:
+            by_type["refs"] += 14
+            o += 14
+        else:
+            _rr_bytes(b[o + 2:o + 2 + (h & 0x3FFF)], by_type)
+            o += 2 + (h & 0x3FFF)
+        if h & 0x4000:
+            return o - start
+
+
 def do_image(zone_path, out_dir, nsec3):
     """What the precomputed answers cost in the signed image (issue 17: the image against
     Knot's memory), read from the image's own bytes (zimg_format.h): the answer table,
@@ -231,8 +248,14 @@ def do_image(zone_path, out_dir, nsec3):
                     seen_do.add(head)
                     do_kind["NODATA heads"] += 6 + hl
                     _rr_bytes(b[head + 6:head + 6 + hl], do_type)
+                if bf & 4:  # ZFAST_REFS: the tail's RRSIG/NSEC from the zone's records
+                    do_kind[kind] += 10 + _segs(b, bo + 10, do_type)
+                    continue
                 do_kind[kind] += 10 + ln - hl
                 _rr_bytes(b[bo + 10:bo + 10 + ln - hl], do_type)
+                continue
+            if bf & 4:
+                do_kind[kind] += 6 + _segs(b, bo + 6, do_type)
                 continue
             do_kind[kind] += 6 + ln
             _rr_bytes(b[bo + 6:bo + 6 + ln], do_type)
@@ -246,7 +269,7 @@ def do_image(zone_path, out_dir, nsec3):
              + ", ".join(f"{k} {mb(v)}" for k, v in sorted(do_kind.items()))
              + f"), NXDOMAIN proofs {mb(h['neg_len'])}, other {mb(h['fast_recs_len'] - recs - plain - do_all)}",
              "  DO answer bytes by record type: "
-             + ", ".join(f"{dns.rdatatype.to_text(t)} {mb(v)}" for t, v in do_type.most_common())]
+             + ", ".join(f"{t if isinstance(t, str) else dns.rdatatype.to_text(t)} {mb(v)}" for t, v in do_type.most_common())]
     return lines
 
 

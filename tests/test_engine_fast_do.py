@@ -273,3 +273,136 @@ def test_forged_split_heads_are_refused(zones):
     with pytest.raises(ValueError):                    # a head longer than the answer
         _core.image_from_bytes(bytes(b))
     assert _core.image_from_bytes(bytes(data)) is not None
+
+
+def do_blobs(data, flag):
+    """Offsets of the DO answers whose flags carry `flag` (zimg_format.h), read from the
+    image's bytes, with whether each is a split blob."""
+    fast_off, mask = _u32(data, 96), _u32(data, 100)
+    out = set()
+    for i in range(mask + 1 if fast_off else 0):
+        rec = _u32(data, fast_off + 8 * i + 4)
+        if rec == 0xFFFFFFFF or data[rec + 2] != 2:        # ZFAST_DO_TABLE
+            continue
+        nent, below = data[rec + 1], data[rec + 3]
+        ents = rec + ((8 + below + 3) & ~3)
+        for k in range(nent + 1):
+            bo = _u32(data, ents + 8 * nent + 4 * k)
+            if bo != 0xFFFFFFFF and data[bo + 5] & flag:
+                out.add(bo)
+    return sorted(out)
+
+
+def segments(data, bo):
+    """The ZFAST_REFS segments of the blob at bo: (offset, head, literal or
+    (rdata_off, ttl, type, count))."""
+    at = bo + 6 + (4 if data[bo + 5] & 2 else 0)
+    out = []
+    while True:
+        h = int.from_bytes(data[at:at + 2], "little")
+        if h & 0x8000:
+            ref = (_u32(data, at + 2), _u32(data, at + 6),
+                   int.from_bytes(data[at + 10:at + 12], "little"),
+                   int.from_bytes(data[at + 12:at + 14], "little"))
+            out.append((at, h, ref))
+            at += 14
+        else:
+            out.append((at, h, bytes(data[at + 2:at + 2 + (h & 0x3FFF)])))
+            at += 2 + (h & 0x3FFF)
+        if h & 0x4000:
+            return out
+
+
+def test_do_nodata_takes_its_nsec_and_rrsigs_from_the_zone(zones):
+    # RFC 4035 3.1.3.1: a signed NODATA carries the name's own NSEC and its RRSIG; they
+    # are the zone's records, written from there at query time (ZFAST_REFS) instead of
+    # held a second time; compare() above asks every name and type of these zones
+    nsec_zones = 0
+    for label, img in zones:
+        data = _core.image_to_bytes(img)
+        blobs = do_blobs(data, 4)
+        if " nsec " not in label + " " and "nsec (" not in label:
+            continue
+        nsec_zones += 1
+        assert blobs, label
+        for bo in blobs:
+            assert data[bo + 5] & 1, label                   # authoritative only
+            segs = segments(data, bo)
+            refs = [s[2] for s in segs if s[1] & 0x8000]
+            assert refs and {r[2] for r in refs} <= {dns.rdatatype.NSEC, dns.rdatatype.RRSIG}, label
+            assert all(r[3] > 0 for r in refs), label
+            assert [s[1] & 0x4000 for s in segs].count(0x4000) == 1, label
+    assert nsec_zones >= 3
+    # the www NODATA of the NSEC-signed test zone is one of them, and its bytes are the
+    # general path's (the NSEC and RRSIG written from the zone's records)
+    label, img = zones[0]
+    origin = dnssec_zones.ORIGIN
+    n = _core.image_fast_answer(img, "www." + origin, 99, do=True)
+    general = _core.Database([_core.image_without_answers(img)])
+    wire = dns.message.make_query("www." + origin, "TYPE99", use_edns=0, payload=1232,
+                                  want_dnssec=True).to_wire()
+    m = dns.message.from_wire(_core.answer(general, wire))
+    assert n["body"] == _core.answer(general, wire)[len(wire) - 11:-11]
+    assert [r.rdtype for r in m.authority][-2:] == [dns.rdatatype.NSEC, dns.rdatatype.RRSIG]
+
+
+def test_forged_refs_are_refused(zones):
+    # an untrusted image's references must take whole records from the zone's rdata and
+    # write exactly the answer's length, end with one last segment, and sit only in an
+    # authoritative DO answer (put_referral moves stored bytes as they are)
+    label, img = next((l, i) for l, i in zones if do_blobs(_core.image_to_bytes(i), 4))
+    data = _core.image_to_bytes(img)
+    bo = do_blobs(data, 4)[-1]
+    segs = segments(data, bo)
+    ref_at = next(at for at, h, _ in segs if h & 0x8000)
+    last_at = segs[-1][0]
+    forged = []
+    for off in (0, 16, len(data) - 2, 0xFFFFFFF0):     # outside the rdata area
+        b = bytearray(data)
+        b[ref_at + 2:ref_at + 6] = off.to_bytes(4, "little")
+        forged.append(b)
+    for count in (0, 200):                             # nothing, or past the answer
+        b = bytearray(data)
+        b[ref_at + 12:ref_at + 14] = count.to_bytes(2, "little")
+        forged.append(b)
+    b = bytearray(data)                                # no last segment
+    b[last_at + 1] &= ~0x40
+    forged.append(b)
+    if len(segs) > 1:
+        b = bytearray(data)                            # a last one too early
+        b[segs[0][0] + 1] |= 0x40
+        forged.append(b)
+    b = bytearray(data)                                # not authoritative
+    b[bo + 5] &= ~1
+    forged.append(b)
+    b = bytearray(data)                                # the written length one short
+    b[bo:bo + 2] = (int.from_bytes(data[bo:bo + 2], "little") - 1).to_bytes(2, "little")
+    forged.append(b)
+    for b in forged:
+        with pytest.raises(ValueError):
+            _core.image_from_bytes(bytes(b))
+    assert _core.image_from_bytes(bytes(data)) is not None
+    # a plain answer carrying the flag: refused too (only the DO offsets may)
+    fast_off, mask = _u32(data, 96), _u32(data, 100)
+    for i in range(mask + 1):
+        rec = _u32(data, fast_off + 8 * i + 4)
+        if rec != 0xFFFFFFFF and data[rec + 1]:
+            below = data[rec + 3]
+            plain = _u32(data, rec + ((8 + below + 3) & ~3) + 4)
+            if plain != 0xFFFFFFFF:
+                break
+    b = bytearray(data)
+    b[plain + 5] |= 4
+    with pytest.raises(ValueError):
+        _core.image_from_bytes(bytes(b))
+
+
+def test_image_of_the_previous_version_is_refused():
+    # ZIMG_VERSION 7 (ZFAST_REFS): an image written before reads its blobs otherwise, so a
+    # kept one of version 6 is refused and its zone compiled again (robdns.keep)
+    data = bytearray(_core.image_to_bytes(_core.compile_zone(
+        "example.com.", os.path.join(CORPUS, "example.com.zone"))))
+    assert _u32(data, 8) == 7
+    data[8:12] = (6).to_bytes(4, "little")
+    with pytest.raises(ValueError, match="version 6"):
+        _core.image_from_bytes(bytes(data))

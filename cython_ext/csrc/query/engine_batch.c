@@ -31,6 +31,7 @@ enum pf_step_kind {
     PF_CONFIRM,          /* its apex and answer slot are: the zone, then the record */
     PF_RECORD,           /* the answer slot is in cache: the record */
     PF_BLOB,             /* the record is: the answer */
+    PF_REFS,             /* the answer is: the zone records a DO answer writes (ZFAST_REFS) */
     PF_NODE, PF_DATA, PF_RDATA    /* the general lookup's */
 };
 
@@ -137,6 +138,8 @@ static void pf_record(pf_state *s)
             const uint8_t *r = (const uint8_t *)z + off;
             __builtin_prefetch(r);
             __builtin_prefetch(r + 64);
+            /* a signed NODATA lies right after the record (precompute.c) */
+            if (s->c.do_bit) __builtin_prefetch(r + 128);
             s->rec = off;
             return;
         }
@@ -193,6 +196,19 @@ static void pf_blob(pf_state *s)
          * take about 190 bytes, so up to four lines from an unaligned start */
         __builtin_prefetch(base + b + 128);
         __builtin_prefetch(base + b + 192);
+        /* a NODATA (the record's default) takes its NSEC and RRSIGs from the zone
+         * (ZFAST_REFS): asked for now when its blob lies in the record's lines fetched
+         * with it (precompute.c stores it first), else at the step after this one (the
+         * last before the answer in both the few-zones and the many-zones schedule),
+         * when the blob has come; the other answers' blobs are not read before the answer */
+        const zfast_rec *r = (const zfast_rec *)(base + s->rec);
+        const zfast_ent *e = (const zfast_ent *)(base + s->rec + zfast_rec_head(r->below));
+        if (b == zfast_rec_blob(r, e, r->nent, 1)) {
+            if (b > s->rec && b + 48 <= (uint64_t)s->rec + 192)
+                zfast_prefetch_refs(s->z, (const zfast_blob *)(base + b));
+            else
+                s->step = PF_REFS;
+        }
     }
     c->fast_blob = (const zfast_blob *)(base + b);
 }
@@ -206,6 +222,7 @@ static inline __attribute__((always_inline)) void pf_step(pf_state *s)
     case PF_CONFIRM: pf_confirm(s); return;
     case PF_RECORD: pf_record(s); return;
     case PF_BLOB: pf_blob(s); return;
+    case PF_REFS: zfast_prefetch_refs(s->z, s->c.fast_blob); s->step = PF_DONE; return;
     case PF_NODE: zimg_prefetch_node(s->z, s->hash); s->step = PF_DATA; return;
     case PF_DATA: zimg_prefetch_data(s->z, s->hash); s->step = PF_RDATA; return;
     case PF_RDATA: zimg_prefetch_rdata(s->z, s->hash); s->step = PF_DONE; return;

@@ -323,7 +323,7 @@ int rd_fast_answer(rd_ctx *c, size_t limit)
     uint8_t *r = c->r;
     memcpy(r, c->q, 2);
     memcpy(r + 12, c->q + 12, c->qname_wlen + 4);
-    zfast_put_body(r + qend, b);
+    zfast_put_body(z, r + qend, b);
     c->len = qend + b->len;
     c->question_end = qend;
     c->count[0] = b->an;

@@ -394,17 +394,135 @@ static size_t nodata_head_len(const uint8_t *blob, size_t n)
     return o < end ? o : 0;
 }
 
+/* Whether the records at body[at, end) open with the whole of rrset x written with the
+ * owner pointer and TTL of the first (as rd_put_rrset writes it); *run_end past them. */
+static int run_is_rrset(const zimg *z, const zrrset *x, const uint8_t *body, size_t at,
+                        size_t end, size_t *run_end)
+{
+    const uint8_t *d = zimg_base(z) + x->rdata_off;
+    size_t o = at;
+    for (unsigned i = 0; i < x->count; i++) {
+        uint16_t rdlen = rd_get16(d);
+        if (o + 12 > end || (body[o] & 0xC0) != 0xC0 || memcmp(body + o, body + at, 10) != 0 ||
+            o + 12 + rdlen > end || memcmp(body + o + 10, d, 2 + (size_t)rdlen) != 0)
+            return 0;
+        o += 12 + (size_t)rdlen;
+        d += 2 + (size_t)rdlen;
+    }
+    *run_end = o;
+    return x->count > 0;
+}
+
+/* The rrset of node v whose records open body[at, end): its NSEC, or the RRSIGs of one
+ * of its rrsets (covered type read from the first RRSIG's rdata), or NULL. */
+static const zrrset *ref_rrset(const zimg *z, znode_id v, const uint8_t *body, size_t at,
+                               size_t end, size_t *run_end)
+{
+    if (at + 14 > end || (body[at] & 0xC0) != 0xC0) return NULL;
+    uint16_t type = rd_get16(body + at + 2);
+    if (type != RD_T_RRSIG && type != RD_T_NSEC) return NULL;
+    unsigned cnt;
+    const zrrset *rs = zimg_node_rrsets(z, v, &cnt);
+    for (unsigned i = 0; i < cnt; i++) {
+        const zrrset *x = &rs[i];
+        if (type == RD_T_RRSIG)
+            x = rs[i].rrsig == RD_NONE ? NULL : zimg_rrset_at(z, rs[i].rrsig);
+        if (x && x->type == type && run_is_rrset(z, x, body, at, end, run_end)) return x;
+    }
+    return NULL;
+}
+
+/* The DO=1 body body[0, n) of node v as ZFAST_REFS segments at out (room for n octets):
+ * each run of records that is the node's NSEC or one of its RRSIG rrsets, owned by a
+ * compression pointer, becomes a reference; the rest literals.  Returns the stored
+ * octets, 0 when no reference was made, it would not save, or writing it back does not
+ * give the body's own bytes. */
+static size_t refs_encode(const zimg *z, znode_id v, const uint8_t *body, size_t n, uint8_t *out)
+{
+    size_t o = 0, at = 0, lit = 0, last = 0;
+    int refs = 0;
+    while (at < n) {
+        size_t run_end;
+        const zrrset *x = ref_rrset(z, v, body, at, n, &run_end);
+        if (!x) {                              /* one record more for the literal */
+            size_t q = at;
+            while (q < n && body[q] && (body[q] & 0xC0) != 0xC0) q += (size_t)body[q] + 1;
+            if (q >= n) return 0;
+            q += body[q] ? 2 : 1;
+            if (q + 10 > n) return 0;
+            at = q + 10 + rd_get16(body + q + 8);
+            if (at > n) return 0;
+            continue;
+        }
+        uint16_t h;
+        if (at > lit) {
+            if (o + 2 + (at - lit) > n) return 0;
+            h = (uint16_t)(at - lit);
+            last = o;
+            memcpy(out + o, &h, 2);
+            memcpy(out + o + 2, body + lit, at - lit);
+            o += 2 + (at - lit);
+        }
+        size_t target = ((size_t)(body[at] & 0x3F) << 8) | body[at + 1];
+        zfast_zref f = { x->rdata_off, rd_get32(body + at + 6), x->type, x->count };
+        if (o + ZFAST_ZREF_SEG > n) return 0;
+        h = (uint16_t)(ZFAST_SEG_REF | target);
+        last = o;
+        memcpy(out + o, &h, 2);
+        memcpy(out + o + 2, &f, sizeof f);
+        o += ZFAST_ZREF_SEG;
+        refs++;
+        at = lit = run_end;
+    }
+    if (!refs) return 0;
+    if (n > lit) {
+        if (o + 2 + (n - lit) >= n) return 0;
+        uint16_t h = (uint16_t)(n - lit);
+        last = o;
+        memcpy(out + o, &h, 2);
+        memcpy(out + o + 2, body + lit, n - lit);
+        o += 2 + (n - lit);
+    }
+    if (o >= n) return 0;
+    uint16_t h;
+    memcpy(&h, out + last, 2);
+    h |= ZFAST_SEG_LAST;
+    memcpy(out + last, &h, 2);
+    uint8_t back[ZFAST_BLOB_MAX];
+    if (zfast_put_segs(z, back, out, n) != n || memcmp(back, body, n) != 0) return 0;
+    return o;
+}
+
 /* A DO=1 blob stored, its SOA head shared with the names of its length (ZFAST_SPLIT)
  * when it has one: the head's bytes are checked equal, so head and tail are the blob's
  * own bytes whatever blob first stored the head.  Room: part_run reserved each DO blob
  * with DO_HEAD_SLACK more, for a first head: its header, the split's 4-octet distance and
  * two pads come on top of the blob's own bytes (the head's bytes replace the tail's). */
 #define DO_HEAD_SLACK (ZFAST_BLOB_HDR + 4 + 2)
-static uint32_t put_do_blob(part *p, const uint8_t *blob, size_t n, size_t nlen)
+static uint32_t put_do_blob(part *p, znode_id v, const uint8_t *blob, size_t n, size_t nlen)
 {
-    size_t hl = nodata_head_len(blob, n);
-    if (!hl) return put_blob(p, blob, n);
+    const zimg *z = p->f->z;
     const uint8_t *body = blob + ZFAST_BLOB_HDR;
+    size_t hl = nodata_head_len(blob, n);
+    /* A NODATA's NSEC and RRSIGs from the zone (ZFAST_REFS).  Not a positive answer's
+     * RRSIG: that saved another 8 MB of the 100k-name NSEC image (70.7 -> 56.6 MB) but
+     * cost the batched DO mix ~25% (busy, 2026-12-02): the record's rdata is one more
+     * miss per answer that the pipeline's prefetch did not hide (bench/RESULTS.md). */
+    uint8_t segs[ZFAST_BLOB_MAX];
+    size_t sl = (blob[5] & ZFAST_AA) && hl ? refs_encode(z, v, body + hl, n - ZFAST_BLOB_HDR - hl, segs)
+                                     : 0;
+    const uint8_t *tail = sl ? segs : body + hl;
+    size_t tl = sl ? sl : n - ZFAST_BLOB_HDR - hl;
+    if (!hl) {
+        if (!sl) return put_blob(p, blob, n);
+        p->len = (p->len + 1) & ~(size_t)1;
+        uint32_t off = (uint32_t)p->len;
+        memcpy(p->buf + off, blob, ZFAST_BLOB_HDR);
+        p->buf[off + 5] |= ZFAST_REFS;         /* zfast_blob.flags */
+        memcpy(p->buf + off + ZFAST_BLOB_HDR, tail, tl);
+        p->len += ZFAST_BLOB_HDR + tl;
+        return off;
+    }
     uint32_t ho = p->do_head[nlen];
     if (ho) {
         zfast_blob hh;
@@ -427,24 +545,24 @@ static uint32_t put_do_blob(part *p, const uint8_t *blob, size_t n, size_t nlen)
     uint32_t off = (uint32_t)p->len;
     uint8_t *o = p->buf + off;
     memcpy(o, blob, ZFAST_BLOB_HDR);
-    o[5] |= ZFAST_SPLIT;                       /* zfast_blob.flags */
+    o[5] |= ZFAST_SPLIT | (sl ? ZFAST_REFS : 0);   /* zfast_blob.flags */
     uint32_t d = off - ho;
     memcpy(o + ZFAST_BLOB_HDR, &d, 4);
-    memcpy(o + ZFAST_BLOB_HDR + 4, body + hl, n - ZFAST_BLOB_HDR - hl);
-    p->len += ZFAST_BLOB_HDR + 4 + (n - ZFAST_BLOB_HDR - hl);
+    memcpy(o + ZFAST_BLOB_HDR + 4, tail, tl);
+    p->len += ZFAST_BLOB_HDR + 4 + tl;
     return off;
 }
 
 /* The DO=1 answers of a record laid out after its entries (ZFAST_DO_TABLE): each one's
  * offset, sharing the bytes of its plain answer or of an earlier DO answer when equal. */
-static void put_do_answers(part *p, const fans *ans, uint32_t na, const uint32_t *plain,
-                           size_t doff, size_t nlen)
+static void put_do_answers(part *p, znode_id v, const fans *ans, uint32_t na,
+                           const uint32_t *plain, uint32_t first_do, size_t doff, size_t nlen)
 {
     uint32_t offs[FANS_MAX + 1];
     for (uint32_t i = 0; i <= na; i++) {
         const fans *a = &ans[i];
-        uint32_t o = RD_NONE;
-        if (a->n_do) {
+        uint32_t o = i == na ? first_do : RD_NONE;   /* the default, when stored first */
+        if (a->n_do && o == RD_NONE) {
             if (plain[i] != RD_NONE) {
                 const uint8_t *pb = p->buf + plain[i];
                 if (same_bytes(pb, stored_size(pb), a->blob_do, a->n_do)) o = plain[i];
@@ -452,7 +570,7 @@ static void put_do_answers(part *p, const fans *ans, uint32_t na, const uint32_t
             for (uint32_t j = 0; o == RD_NONE && j < i; j++)
                 if (offs[j] != RD_NONE && same_bytes(ans[j].blob_do, ans[j].n_do, a->blob_do, a->n_do))
                     o = offs[j];
-            if (o == RD_NONE) o = put_do_blob(p, a->blob_do, a->n_do, nlen);
+            if (o == RD_NONE) o = put_do_blob(p, v, a->blob_do, a->n_do, nlen);
         }
         offs[i] = o;
         memcpy(p->buf + doff + 4 * (size_t)i, &o, 4);
@@ -506,6 +624,13 @@ static void *part_run(void *arg)
         size_t eoff = roff + head;
         size_t doff = eoff + na * sizeof(zfast_ent);
         p->len = doff + (do_same ? 0 : 4 * (size_t)(na + 1));
+        /* a signed NODATA first, in the record's lines: the batch pipeline reads its
+         * references to the zone's records there a step ahead (engine_batch.c pf_blob) */
+        uint32_t first_do = RD_NONE;
+        if (!do_same && def->n_do && nodata_head_len(def->blob_do, def->n_do)) {
+            first_do = put_do_blob(p, v, def->blob_do, def->n_do, nlen);
+            base = p->buf;                     /* a first shared head may have grown it */
+        }
         uint32_t plain[FANS_MAX + 1];
         for (uint32_t i = 0; i < na; i++) {
             zfast_ent e = { ans[i].qtype, 0, RD_NONE };
@@ -520,7 +645,7 @@ static void *part_run(void *arg)
             if (def->cache) f->nodata_by_len[nlen] = rh.dflt;
         }
         plain[na] = rh.dflt;
-        if (!do_same) put_do_answers(p, ans, na, plain, doff, nlen);
+        if (!do_same) put_do_answers(p, v, ans, na, plain, first_do, doff, nlen);
         base = p->buf;                         /* a shared head may have grown the buffer */
         memcpy(base + roff, &rh, sizeof rh);
         memcpy(base + roff + sizeof rh, (const uint8_t *)z + nodes[v].name_off, below);

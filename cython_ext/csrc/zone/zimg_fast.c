@@ -26,6 +26,44 @@ const zfast_blob *zimg_fast_answer(const zimg *z, const uint8_t *lname, size_t l
 
 #define FAIL(...) do { if (errlen) snprintf(err, errlen, __VA_ARGS__); return -1; } while (0)
 
+/* The stored octets of the ZFAST_REFS segments at s (avail octets of the records area
+ * left) that write n octets, or -1 when they would not write exactly n, end without
+ * ZFAST_SEG_LAST (or carry it early), read outside the area, or take records from
+ * outside the image's rdata: what zfast_put_segs and the prefetch rely on. */
+static long segs_stored(const zimg *z, const uint8_t *s, uint64_t avail, uint64_t n)
+{
+    uint64_t at = 0, o = 0, rd0 = z->rdata_off, rd1 = rd0 + z->rdata_len;
+    const uint8_t *base = (const uint8_t *)z;
+    for (;;) {
+        uint16_t h;
+        if (at + 2 > avail) return -1;
+        memcpy(&h, s + at, 2);
+        at += 2;
+        if (!(h & ZFAST_SEG_REF)) {
+            uint64_t l = h & ZFAST_SEG_LEN;
+            if (l == 0 || at + l > avail || o + l > n) return -1;
+            at += l;
+            o += l;
+        } else {
+            zfast_zref f;
+            if (at + sizeof f > avail) return -1;
+            memcpy(&f, s + at, sizeof f);
+            at += sizeof f;
+            uint64_t d = f.rdata_off;
+            if (f.count == 0 || d < rd0 || rd1 > z->size) return -1;
+            for (unsigned i = 0; i < f.count; i++) {
+                if (d + 2 > rd1) return -1;
+                uint16_t rdlen = rd_get16(base + d);
+                if (d + 2 + rdlen > rd1 || o + 12 + rdlen > n) return -1;
+                d += 2 + (uint64_t)rdlen;
+                o += 12 + (uint64_t)rdlen;
+            }
+        }
+        if (h & ZFAST_SEG_LAST) return o == n ? (long)at : -1;
+        if (o >= n) return -1;
+    }
+}
+
 /* Every offset the lookup follows lies inside the records area, so a forged image can at
  * worst give wrong answers, never a read outside the image; blob lengths are bounded by
  * ZFAST_BLOB_MAX and checked against the response room at query time. */
@@ -62,7 +100,8 @@ int zimg_fast_check(const zimg *z, char *err, size_t errlen)
             if (b == RD_NONE) continue;
             if (b % 2 || b < ro || b + ZFAST_BLOB_HDR > re) FAIL("answer slot %u: bad blob", (unsigned)i);
             const zfast_blob *bl = (const zfast_blob *)(base + b);
-            uint64_t stored = bl->len;
+            uint64_t s0 = b + ZFAST_BLOB_HDR, n = bl->len;   /* stored from s0, written */
+            if (bl->len > ZFAST_BLOB_MAX) FAIL("answer slot %u: bad blob", (unsigned)i);
             if (bl->flags & ZFAST_SPLIT) {
                 /* the head: an earlier plain blob of the area, no longer than the whole */
                 uint32_t d;
@@ -72,13 +111,20 @@ int zimg_fast_check(const zimg *z, char *err, size_t errlen)
                 if (d == 0 || d > b - ro || h % 2 || h + ZFAST_BLOB_HDR > re)
                     FAIL("answer slot %u: bad blob", (unsigned)i);
                 const zfast_blob *hb = (const zfast_blob *)(base + h);
-                if ((hb->flags & ZFAST_SPLIT) || hb->len > bl->len ||
+                if ((hb->flags & (ZFAST_SPLIT | ZFAST_REFS)) || hb->len > bl->len ||
                     h + ZFAST_BLOB_HDR + hb->len > re)
                     FAIL("answer slot %u: bad blob", (unsigned)i);
-                stored = 4 + (uint64_t)(bl->len - hb->len);
+                s0 += 4;
+                n -= hb->len;
             }
-            if (bl->len > ZFAST_BLOB_MAX || b + ZFAST_BLOB_HDR + stored > re)
+            if (bl->flags & ZFAST_REFS) {
+                /* a DO answer with the AA bit only (put_referral moves stored bytes) */
+                if (k <= r->nent || !(bl->flags & ZFAST_AA) || s0 > re ||
+                    segs_stored(z, base + s0, re - s0, n) < 0)
+                    FAIL("answer slot %u: bad blob", (unsigned)i);
+            } else if (s0 + n > re) {
                 FAIL("answer slot %u: bad blob", (unsigned)i);
+            }
         }
     }
     return 0;
@@ -130,9 +176,12 @@ size_t zimg_fast_do_bytes(const zimg *z)
                 seen = d[k] == zfast_rec_blob(r, e, j, 0) || (j < k && d[k] == d[j]);
             if (seen) continue;
             const zfast_blob *bl = (const zfast_blob *)(base + d[k]);
-            total += ZFAST_BLOB_HDR + (bl->flags & ZFAST_SPLIT
-                                       ? 4 + (size_t)(bl->len - zfast_split_head(bl)->len)
-                                       : bl->len);
+            size_t n = bl->len, split = bl->flags & ZFAST_SPLIT ? 4 : 0;
+            if (split) n -= zfast_split_head(bl)->len;
+            if (bl->flags & ZFAST_REFS)
+                n = (size_t)segs_stored(z, (const uint8_t *)bl + ZFAST_BLOB_HDR + split,
+                                        z->fast_recs_off + z->fast_recs_len - (d[k] + ZFAST_BLOB_HDR + split), n);
+            total += ZFAST_BLOB_HDR + split + n;
         }
     }
     return total;
@@ -155,9 +204,9 @@ int zimg_fast_get(const zimg *z, const uint8_t *lname, uint16_t qtype, int do_bi
     *aa = b->flags & ZFAST_AA;
     *rcode = b->flags >> 4;
     *body = (const uint8_t *)b + ZFAST_BLOB_HDR;
-    if (b->flags & ZFAST_SPLIT) {              /* the whole body, head and tail */
+    if (b->flags & (ZFAST_SPLIT | ZFAST_REFS)) {   /* the whole body, as written */
         static _Thread_local uint8_t whole[ZFAST_BLOB_MAX];
-        zfast_put_body(whole, b);
+        zfast_put_body(z, whole, b);
         *body = whole;
     }
     return b->len;

@@ -16,9 +16,10 @@
 #include <string.h>
 
 #define ZIMG_MAGIC "RDZIMG\r\n"      /* 8 bytes; \r\n catches text-mode mangling */
-#define ZIMG_VERSION 6u          /* 2: NSEC3 owner index; 3: precomputed answers; 4: answer
+#define ZIMG_VERSION 7u          /* 2: NSEC3 owner index; 3: precomputed answers; 4: answer
                                     records keep only the labels below the apex; 5: NXDOMAIN
-                                    proofs (zneg); 6: DO NODATA heads shared (ZFAST_SPLIT) */
+                                    proofs (zneg); 6: DO NODATA heads shared (ZFAST_SPLIT);
+                                    7: DO answers' RRSIGs/NSEC from the zone (ZFAST_REFS) */
 #define ZIMG_ENDIAN_TAG 0x01020304u
 #define ZIMG_MAX_LABELS 128
 
@@ -140,17 +141,106 @@ static inline const zfast_blob *zfast_split_head(const zfast_blob *b)
     return (const zfast_blob *)((const uint8_t *)b - d);
 }
 
+/* A DO=1 answer (authoritative: an answer or a NODATA, never a referral, whose bytes
+ * put_referral moves as stored) whose RRSIGs, and a NODATA's NSEC, are written at query
+ * time from the zone's own records instead of being held a second time (ZFAST_REFS):
+ * its stored body (after a split's distance) is a row of segments, each a uint16 head,
+ * unaligned, ZFAST_SEG_LAST set on the last one: without ZFAST_SEG_REF a literal of
+ * (head & ZFAST_SEG_LEN) octets follows; with it a
+ * zfast_zref follows and its records are written as rd_put_rrset writes them, each
+ * owner a compression pointer to the head's low 14 bits (the question, offset 12: the
+ * RRSIG owner of a positive answer is the question, RFC 4035 3.1.1, and a NODATA's NSEC
+ * is the question's own, RFC 4035 3.1.3.1), class IN, the TTL given (an RRSIG gets its
+ * covered rrset's, engine_dnssec.c), then rdlength and rdata as the zone holds them
+ * (RRSIG and NSEC names are never compressed, RFC 4034 3.1.7 and 4.1.1).  The RRSIGs are
+ * most of a signed zone's DO answers (a P-256 one ~110 octets, 14 here).  The build
+ * keeps the form only when writing it gives the answer's own bytes. */
+#define ZFAST_REFS 4
+#define ZFAST_SEG_REF 0x8000u
+#define ZFAST_SEG_LAST 0x4000u
+#define ZFAST_SEG_LEN 0x3FFFu
+typedef struct zfast_zref {
+    uint32_t rdata_off;        /* the rrset's [u16 rdlen][rdata] sequence in the image */
+    uint32_t ttl;
+    uint16_t type, count;
+} zfast_zref;
+#define ZFAST_ZREF_SEG (2 + sizeof(zfast_zref))
+
+/* The segments at s written at out until n octets are (a validated image: they add up
+ * to exactly n); returns the octets written. */
+static inline size_t zfast_put_segs(const zimg *z, uint8_t *out, const uint8_t *s, size_t n)
+{
+    size_t o = 0;
+    while (o < n) {
+        uint16_t h;
+        memcpy(&h, s, 2);
+        s += 2;
+        if (!(h & ZFAST_SEG_REF)) {
+            memcpy(out + o, s, h & ZFAST_SEG_LEN);
+            s += h & ZFAST_SEG_LEN;
+            o += h & ZFAST_SEG_LEN;
+            continue;
+        }
+        zfast_zref f;
+        memcpy(&f, s, sizeof f);
+        s += sizeof f;
+        const uint8_t *d = (const uint8_t *)z + f.rdata_off;
+        for (unsigned i = 0; i < f.count; i++) {
+            uint16_t rdlen = rd_get16(d);
+            uint8_t *w = out + o;
+            w[0] = (uint8_t)(0xC0 | (h >> 8 & 0x3F));
+            w[1] = (uint8_t)h;
+            rd_put16(w + 2, f.type);
+            rd_put16(w + 4, RD_C_IN);
+            rd_put32(w + 6, f.ttl);
+            memcpy(w + 10, d, 2 + (size_t)rdlen);      /* rdlength, then rdata */
+            o += 12 + (size_t)rdlen;
+            d += 2 + (size_t)rdlen;
+        }
+    }
+    return o;
+}
+
 /* The body of b (b->len octets) written at out. */
-static inline void zfast_put_body(uint8_t *out, const zfast_blob *b)
+static inline void zfast_put_body(const zimg *z, uint8_t *out, const zfast_blob *b)
 {
     const uint8_t *body = (const uint8_t *)b + ZFAST_BLOB_HDR;
-    if (!(b->flags & ZFAST_SPLIT)) {
-        memcpy(out, body, b->len);
-        return;
+    size_t n = b->len;
+    if (b->flags & ZFAST_SPLIT) {
+        const zfast_blob *h = zfast_split_head(b);
+        memcpy(out, (const uint8_t *)h + ZFAST_BLOB_HDR, h->len);
+        out += h->len;
+        n -= h->len;
+        body += 4;
     }
-    const zfast_blob *h = zfast_split_head(b);
-    memcpy(out, (const uint8_t *)h + ZFAST_BLOB_HDR, h->len);
-    memcpy(out + h->len, body + 4, (size_t)(b->len - h->len));
+    if (b->flags & ZFAST_REFS) zfast_put_segs(z, out, body, n);
+    else memcpy(out, body, n);
+}
+
+/* The batch pipeline's look ahead (engine_batch.c): the zone records of the first two
+ * references of a ZFAST_REFS blob (an RRSIG, or a NODATA's NSEC and its RRSIG), asked
+ * for a query ahead of the answer, which would otherwise wait for each in turn. */
+static inline void zfast_prefetch_refs(const zimg *z, const zfast_blob *b)
+{
+    if (!(b->flags & ZFAST_REFS)) return;
+    const uint8_t *s = (const uint8_t *)b + ZFAST_BLOB_HDR + (b->flags & ZFAST_SPLIT ? 4 : 0);
+    for (int refs = 0; refs < 2;) {
+        uint16_t h;
+        memcpy(&h, s, 2);
+        if (!(h & ZFAST_SEG_REF)) {
+            if (h & ZFAST_SEG_LAST) return;
+            s += 2 + (h & ZFAST_SEG_LEN);
+            continue;
+        }
+        zfast_zref f;
+        memcpy(&f, s + 2, sizeof f);
+        s += ZFAST_ZREF_SEG;
+        const uint8_t *d = (const uint8_t *)z + f.rdata_off;
+        __builtin_prefetch(d);
+        __builtin_prefetch(d + 96);   /* a P-256 RRSIG's rdata: ~100 octets */
+        if (h & ZFAST_SEG_LAST) return;
+        refs++;
+    }
 }
 
 static inline size_t zfast_rec_head(uint8_t below)
