@@ -560,13 +560,19 @@ def test_answers_with_the_cache_are_byte_for_byte_those_without(img):
 # ---- single queries with the caller's clock (rd_transport.now): the cache is made ready
 # once per turn (rd_cookie_turn), yet every snapshot change and every new second is seen
 
-def test_single_queries_of_one_turn_make_the_cache_ready_once(img):
+def cached_at(img):
+    """A database with cookies required, a cache, the clock t, a valid cookie of t that
+    a first single query at t stored, and the cache's flushes after it."""
     db = db_with(img, cookie_secret=SECRET, cookie_require=True)
     cache = _core.CookieCache()
     t = int(time.time())
     valid = CC + server_cookie(SECRET, CC, CLIENT, t)
     assert response_cookie(ask_cached(db, query(cookie=valid), cache, now=t)) == valid
-    flushes = cache.flushes
+    return db, cache, t, valid, cache.flushes
+
+
+def test_single_queries_of_one_turn_make_the_cache_ready_once(img):
+    db, cache, t, valid, flushes = cached_at(img)
     for _ in range(5):
         assert response_cookie(ask_cached(db, query(cookie=valid), cache, now=t)) == valid
     assert (cache.stores, cache.hits, cache.flushes) == (1, 5, flushes)
@@ -596,12 +602,7 @@ def test_a_secret_rotation_between_two_single_queries_of_one_second(img):
 def test_the_callers_clock_moving_a_second_inside_the_epoch_is_taken(img):
     # made ready at t, then asked at t + 1: the fresh cookie carries t + 1, not the
     # clock the cache was made ready with; the cached cookie is still taken (same epoch)
-    db = db_with(img, cookie_secret=SECRET, cookie_require=True)
-    cache = _core.CookieCache()
-    t = int(time.time())
-    valid = CC + server_cookie(SECRET, CC, CLIENT, t)
-    assert response_cookie(ask_cached(db, query(cookie=valid), cache, now=t)) == valid
-    flushes = cache.flushes
+    db, cache, t, valid, flushes = cached_at(img)
     r = ask_cached(db, query(cookie=CC), cache, now=t + 1)
     assert timestamp(response_cookie(r)) == t + 1
     assert response_cookie(r)[8:] == server_cookie(SECRET, CC, CLIENT, t + 1)
