@@ -214,19 +214,7 @@ def _u32(b, at):
 def split_blobs(data):
     """(blob, head) offsets of the DO answers stored as a shared head and a tail
     (zimg_format.h ZFAST_SPLIT), read from the image's bytes."""
-    fast_off, mask = _u32(data, 96), _u32(data, 100)
-    out = set()
-    for i in range(mask + 1 if fast_off else 0):
-        rec = _u32(data, fast_off + 8 * i + 4)
-        if rec == 0xFFFFFFFF or data[rec + 2] != 2:        # ZFAST_DO_TABLE
-            continue
-        nent, below = data[rec + 1], data[rec + 3]
-        ents = rec + ((8 + below + 3) & ~3)
-        for k in range(nent + 1):
-            bo = _u32(data, ents + 8 * nent + 4 * k)
-            if bo != 0xFFFFFFFF and data[bo + 5] & 2:
-                out.add((bo, bo - _u32(data, bo + 6)))
-    return sorted(out)
+    return [(bo, bo - _u32(data, bo + 6)) for bo in do_blobs(data, 2)]
 
 
 def test_do_nodata_shares_the_soa_head(zones):
