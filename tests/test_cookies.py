@@ -6,12 +6,14 @@ import os
 import struct
 import time
 
+import dns.edns
 import dns.flags
 import dns.message
+import dns.opcode
 import dns.rcode
 import pytest
 
-from cookies import BADCOOKIE, query, response_cookie, server_cookie, siphash24
+from cookies import BADCOOKIE, COOKIE, query, response_cookie, server_cookie, siphash24
 from robdns import _core
 
 ZONE = """$TTL 300
@@ -631,3 +633,31 @@ def test_a_formerr_query_gets_no_cookie_with_the_cache_either(img, tcp):
             r = dns.message.from_wire(b)
             assert r.rcode() == dns.rcode.FORMERR and response_cookie(r) is None
     assert cache.hits == hits
+
+
+@pytest.mark.parametrize("n", [0, 3, 7, 9, 41])
+@pytest.mark.parametrize("kind", ["badvers", "notimp"])
+def test_a_malformed_cookie_after_an_earlier_error_is_answered_as_none(img, kind, n):
+    # BADVERS (RFC 6891 6.1.3) and NOTIMP are decided before the cookie's length is
+    # checked: a COOKIE of 0-7 octets ending the packet must not be read as 8 (the bytes
+    # after the packet would come back as the client cookie), and none of a length RFC
+    # 7873 5.2.2 refuses is echoed
+    opts = [dns.edns.GenericOption(COOKIE, bytes(range(1, n + 1)))]
+    q = dns.message.make_query("www.example.com.", "A", use_edns=1 if kind == "badvers" else 0,
+                               payload=1232, options=opts)
+    if kind == "notimp":
+        q.set_opcode(dns.opcode.STATUS)
+    db = db_with(img, cookie_secret=SECRET)
+    want = dns.rcode.BADVERS if kind == "badvers" else dns.rcode.NOTIMP
+    for cache in (None, _core.CookieCache()):
+        r = (ask(db, q) if cache is None
+             else ask_cached(db, q.to_wire(), cache, now=int(time.time())))
+        assert r.rcode() == want
+        assert response_cookie(r) is None
+        for b in _core.answer_batch(db, [q.to_wire()] * 3, client=CLIENT):
+            r = dns.message.from_wire(b)
+            assert r.rcode() == want and response_cookie(r) is None
+    # a well-formed client cookie still gets a fresh server cookie with those rcodes
+    q.use_edns(1 if kind == "badvers" else 0, payload=1232,
+               options=[dns.edns.GenericOption(COOKIE, CC)])
+    check_fresh(response_cookie(ask(db, q)))

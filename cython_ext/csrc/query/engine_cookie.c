@@ -75,7 +75,10 @@ int rd_cookie_answer_full(rd_ctx *c, rd_cookie_cache *k, int rc)
      * answer.  `require` over UDP sends only the header, the question and OPT, with TC
      * set so that a client which does not act on BADCOOKIE retries over TCP. */
     int minimal = o->cookie_require && !tcp && rc == RD_RCODE_NOERROR;
-    if (!c->cookie) {                  /* 5.2.1: no COOKIE option */
+    /* 5.2.1: no COOKIE option.  A COOKIE of a length 5.2.2 does not allow is FORMERR, but
+     * an answer whose rcode came first (BADVERS, NOTIMP) still reaches here: it is
+     * answered as if no cookie came, for the 8 octets read below may not be there. */
+    if (!c->cookie || rd_cookie_malformed(c)) {
         if (minimal) c->tc = 1;
         return minimal;
     }
