@@ -151,6 +151,19 @@ def test_small_zones_answers_fetched_whole_same_bytes(tmp_path):
         assert got == one, n
 
 
+def numbered_zones(tmp_path, tag, count, text):
+    """Zones z0.TAG.test. .. z{count-1}.TAG.test., each compiled from `text` with {i} its
+    number (an address octet); their apexes and images."""
+    apexes, images = [], []
+    for i in range(count):
+        apex = f"z{i}.{tag}.test."
+        path = tmp_path / f"{i}.zone"
+        path.write_text(f"$ORIGIN {apex}\n$TTL 300\n" + text.format(i=i % 250 + 1))
+        apexes.append(apex)
+        images.append(_core.compile_zone(apex, str(path)))
+    return apexes, images
+
+
 def test_few_queries_step_by_step_same_bytes(tmp_path):
     """3 to 7 queries at once (what one recvmmsg hands a UDP worker under load) take the
     pipeline's steps step by step, every query's slot, then every candidate's apex, ...
@@ -160,13 +173,7 @@ def test_few_queries_step_by_step_same_bytes(tmp_path):
     rnd = random.Random(1407)
     text = "@ SOA ns1 h 1 7200 3600 1209600 300\n@ NS ns1\nns1 A 192.0.2.1\nwww A 192.0.2.{i}\n" \
            "www AAAA 2001:db8::{i}\nftp CNAME www\nsub NS ns.sub\nns.sub A 192.0.2.53\n"
-    apexes, images = [], []
-    for i in range(60):
-        apex = f"z{i}.step.test."
-        path = tmp_path / f"{i}.zone"
-        path.write_text(f"$ORIGIN {apex}\n$TTL 300\n" + text.format(i=i % 250 + 1))
-        apexes.append(apex)
-        images.append(_core.compile_zone(apex, str(path)))
+    apexes, images = numbered_zones(tmp_path, "step", 60, text)
     db = _core.Database(images)
     assert len(apexes) > 8                    # hashed: the zone table's guess applies
     wires = []
@@ -205,13 +212,7 @@ def test_hashed_zone_single_query_same_bytes_as_zone_alone(tmp_path):
     text = "@ SOA ns1 h 1 7200 3600 1209600 300\n@ NS ns1\nns1 A 192.0.2.1\nwww A 192.0.2.{i}\n" \
            "www AAAA 2001:db8::{i}\n@ MX 10 mail\nmail A 192.0.2.25\nftp CNAME www\n" \
            "sub NS ns.sub\nns.sub A 192.0.2.53\n"
-    apexes, images = [], []
-    for i in range(200):
-        apex = f"z{i}.slot.test."
-        path = tmp_path / f"{i}.zone"
-        path.write_text(f"$ORIGIN {apex}\n$TTL 300\n" + text.format(i=i % 250 + 1))
-        apexes.append(apex)
-        images.append(_core.compile_zone(apex, str(path)))
+    apexes, images = numbered_zones(tmp_path, "slot", 200, text)
     many = _core.Database(images)
     alone = [_core.Database([im]) for im in images]
     fast = 0
