@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-# manyzones_engine_ab.py — two builds' engines over 100,000 zones, rounds alternated in lockstep: CPU per query spread over every zone and on one zone, one at a time and in batches of 1, 2 and 64, min and median.
+# manyzones_engine_ab.py — two builds' engines over 100,000 zones, rounds alternated in lockstep: CPU per query spread over every zone and on one zone, one at a time and in batches of 1, 2 and 64 (--batches: others), min and median.
 """A/B of manyzones_bench.py --engine-only between built trees, for a shared machine.
 
 One run of --engine-only per tree, one after the other, moves with the load by more than
@@ -26,8 +26,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 # batch 1 and 2: what a UDP worker's recvmmsg mostly hands rd_answer_batch at 40k
 # queries/s, where the pipeline has nothing to overlap; 64: a full pipeline; single:
 # rd_answer (the XDP path's lone frames)
-CELLS = [(batch, mix) for batch in (0, 1, 2, 64) for mix in ("spread", "one")]
 LABEL = {0: "single", 1: "batch1", 2: "batch2", 64: "batch"}
+
+
+def label(batch):
+    return LABEL.get(batch, f"batch{batch}")
 
 
 def worker(repo, zones):
@@ -54,7 +57,10 @@ def main():
     ap.add_argument("--zones", type=int, default=100000)
     ap.add_argument("--rounds", type=int, default=12)
     ap.add_argument("--seconds", type=float, default=0.3, help="CPU seconds per round")
+    ap.add_argument("--batches", default="0,1,2,64",
+                    help="batch sizes, 0: one query at a time (3-7: a recvmmsg's few under load)")
     args = ap.parse_args()
+    cells = [(int(b), mix) for b in args.batches.split(",") for mix in ("spread", "one")]
     procs = [subprocess.Popen([sys.executable, os.path.abspath(__file__), "--worker",
                                os.path.abspath(t), str(args.zones)],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -63,9 +69,9 @@ def main():
         for p in procs:
             if p.stdout.readline().strip() != "ready":
                 raise SystemExit("a worker failed to start")
-        ns = {t: {c: [] for c in CELLS} for t in args.trees}
+        ns = {t: {c: [] for c in cells} for t in args.trees}
         for r in range(args.rounds):
-            for batch, mix in CELLS:
+            for batch, mix in cells:
                 order = list(zip(args.trees, procs))
                 for t, p in (order if r % 2 == 0 else order[::-1]):
                     p.stdin.write(f"{mix} {batch} {args.seconds}\n")
@@ -77,10 +83,10 @@ def main():
             p.wait()
     for t in args.trees:
         out = {"tree": t, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
-        for batch, mix in CELLS:
+        for batch, mix in cells:
             v = ns[t][(batch, mix)]
-            out[f"{LABEL[batch]}_{mix}_ns"] = [round(min(v)), round(statistics.median(v))]
-        for k in LABEL.values():
+            out[f"{label(batch)}_{mix}_ns"] = [round(min(v)), round(statistics.median(v))]
+        for k in dict.fromkeys(label(b) for b, _ in cells):
             s, o = out[f"{k}_spread_ns"], out[f"{k}_one_ns"]
             out[f"{k}_spread_vs_one"] = [round(s[0] / o[0], 2), round(s[1] / o[1], 2)]
         print(json.dumps(out))
