@@ -44,3 +44,13 @@ def test_text_log_stays_the_default(robdns_server):
     assert srv.stop() == 0
     text = srv.log_text()
     assert "zone example.com. loaded: serial 2026112701" in text and not text.startswith("{")
+
+
+def test_a_stop_right_after_the_start_leaves_every_line_json(robdns_server):
+    # the stop comes inside the huge-page release's quiet window (Daemon.HUGE_QUIET_S):
+    # its task is cancelled, not left pending for asyncio to report in plain text
+    srv = robdns_server(extra={"log": {"level": "info", "format": "json"}})
+    assert srv.stop() == 0
+    assert "Task was destroyed" not in srv.log_text()
+    events = [o.get("event") for o in _events(srv)]
+    assert "start" in events and "serving" in events and "stopped" in events
