@@ -58,7 +58,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=12)
     ap.add_argument("--seconds", type=float, default=0.3, help="CPU seconds per round")
     ap.add_argument("--batches", default="0,1,2,64",
-                    help="batch sizes, 0: one query at a time (3-7: a recvmmsg's few under load)")
+                    help="batch sizes, 0: one query at a time (2-7: a recvmmsg's few under load)")
     args = ap.parse_args()
     cells = [(int(b), mix) for b in args.batches.split(",") for mix in ("spread", "one")]
     procs = [subprocess.Popen([sys.executable, os.path.abspath(__file__), "--worker",

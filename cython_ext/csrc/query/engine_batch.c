@@ -244,7 +244,7 @@ static inline __attribute__((always_inline)) void pf_round(const rd_db *db, rd_b
                    "the ring is indexed by a mask and holds every step's query");
     if (full || i >= PF_DEPTH)
         items[i - PF_DEPTH].resplen = rd_ctx_answer(&ring[i % PF_DEPTH].c);
-    /* fewer queries than the ring (1-2 here, 3-7 go step by step): their steps come one
+    /* fewer queries than the ring (one here, 2-7 go step by step): their steps come one
      * after the other with nothing between them to overlap, so a small zone's answers
      * are fetched whole at once; a full ring overlaps the steps of eight queries, and
      * the whole fetch's extra lines would cost it more than they save */
@@ -270,17 +270,17 @@ void rd_answer_batch(const rd_db *db, rd_batch_item *items, size_t n,
 {
     pf_state ring[PF_DEPTH];
     rd_cookie_cache *cookies = rd_cookie_begin(db, t);   /* its clock and snapshot: once */
-    if (n > 2 && n < PF_DEPTH) {
+    if (n > 1 && n < PF_DEPTH) {
         /* The few datagrams one recvmmsg hands a UDP worker (1-4 at 40k queries/s, issue
          * 14): nothing arrives behind them, so the ring's schedule would leave the last
          * ones' loads out of the first ones' waits.  Step by step instead: every query's
          * zone-table slots asked for, then every candidate's apex and answer slot, and
          * so on, so each wait covers all n misses of its step.  Each query still takes
          * its PF_STEPS steps in order and is answered after them, all started before
-         * the first answer, as in the ring (n < PF_DEPTH); 1-2 queries: the same order.
-         * No whole fetch of a small zone's answers: 3 or more queries' extra lines in
+         * the first answer, as in the ring (n < PF_DEPTH).
+         * No whole fetch of a small zone's answers: 2 or more queries' extra lines in
          * flight at once cost more than they save (batch 7: 273 ns a query with it,
-         * 185 without; 3: 313 / 301). */
+         * 185 without; 3: 313 / 301; 2, against the ring with it: 347 / 314). */
         for (size_t j = 0; j < n; j++)
             pf_start(db, &items[j], t, stats, cookies, &ring[j], 0);
         for (int k = 0; k < PF_STEPS; k++)
