@@ -11,22 +11,12 @@
 static void fast_by_slot(rd_ctx *c, const rd_zonetab_slot *s)
 {
     const uint8_t *base = (const uint8_t *)s->zone;
-    const zfast_slot *tab = (const zfast_slot *)(base + s->fast_off);
-    uint32_t h = c->fhash, mask = s->fast_mask, i = h & mask;
-    /* probing bounded by the table size, as zimg_fast_answer's */
-    for (uint32_t probes = 0; probes <= mask; probes++, i = (i + 1) & mask) {
-        uint32_t off = tab[i].rec;
-        if (off == RD_NONE) return;
-        if (tab[i].hash != h) continue;
-        int named;
-        uint32_t b = zfast_rec_lookup(base, off, c->lname, c->qname_wlen, c->qtype, c->do_bit,
-                                      &named);
-        if (!named) continue;
-        c->fast_known = 1;
-        c->fast_blob = zfast_qtype_special(c->qtype) || b == RD_NONE ? NULL
-                                                                    : (const zfast_blob *)(base + b);
-        return;
-    }
+    int named;
+    uint32_t b = zfast_table_lookup(base, (const zfast_slot *)(base + s->fast_off), s->fast_mask,
+                                    c->lname, c->qname_wlen, c->fhash, c->qtype, c->do_bit, &named);
+    if (!named) return;
+    c->fast_known = 1;
+    c->fast_blob = zfast_qtype_special(c->qtype) || b == RD_NONE ? NULL : (const zfast_blob *)(base + b);
 }
 
 /* Many zones (issue 14): the batch pipeline's steps (engine_batch.c) in a row.  The first

@@ -7,21 +7,10 @@ const zfast_blob *zimg_fast_answer(const zimg *z, const uint8_t *lname, size_t l
                                    uint16_t qtype, int do_bit)
 {
     if (z->fast_off == 0 || zfast_qtype_special(qtype)) return NULL;
-    const uint8_t *base = (const uint8_t *)z;
-    const zfast_slot *tab = zfast_slots(z);
-    uint32_t mask = z->fast_mask;
-    uint32_t i = h & mask;
-    /* probing bounded by the table size: a forged full table cannot loop forever */
-    for (uint32_t probes = 0; probes <= mask; probes++, i = (i + 1) & mask) {
-        uint32_t off = tab[i].rec;
-        if (off == RD_NONE) return NULL;
-        if (tab[i].hash != h) continue;
-        int named;
-        uint32_t b = zfast_rec_lookup(base, off, lname, len, qtype, do_bit, &named);
-        if (!named) continue;
-        return b == RD_NONE ? NULL : (const zfast_blob *)(base + b);
-    }
-    return NULL;
+    int named;
+    uint32_t b = zfast_table_lookup((const uint8_t *)z, zfast_slots(z), z->fast_mask, lname, len, h,
+                                    qtype, do_bit, &named);
+    return b == RD_NONE ? NULL : (const zfast_blob *)((const uint8_t *)z + b);
 }
 
 #define FAIL(...) do { if (errlen) snprintf(err, errlen, __VA_ARGS__); return -1; } while (0)

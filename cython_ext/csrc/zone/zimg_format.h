@@ -310,7 +310,7 @@ static inline const zfast_slot *zfast_slots(const zimg *z)
  * the image's origin: the record holds only the labels below it; *named set):
  * the offset of its answer blob for qtype with DO or not, RD_NONE when it has none.
  * *named is 0 (and the result RD_NONE) for a record of another name: a hash collision.
- * The one record-level lookup of zimg_fast_answer and of the batch pipeline's prefetch. */
+ * The one record-level lookup of zfast_table_lookup and of the batch pipeline's prefetch. */
 static inline uint32_t zfast_rec_lookup(const uint8_t *base, uint32_t off, const uint8_t *lname,
                                         size_t len, uint16_t qtype, int do_bit, int *named)
 {
@@ -322,6 +322,29 @@ static inline uint32_t zfast_rec_lookup(const uint8_t *base, uint32_t off, const
     while (k < r->nent && e[k].qtype != qtype) k++;
     return zfast_rec_blob(r, e, k, do_bit);
 }
+
+/* The answer table `tab` (mask + 1 slots) of image base probed for lname (len bytes,
+ * hash h): the blob offset zfast_rec_lookup gives for the record of that name (RD_NONE:
+ * none for qtype), *named 1 when the table has the name, 0 when it has not.  Probing
+ * bounded by the table size: a forged full table cannot loop forever.  The one probe of
+ * zimg_fast_answer (the table's place from the image header) and of a single query's
+ * guessed zone (its place from the zone-table slot, engine_fast.c). */
+static inline uint32_t zfast_table_lookup(const uint8_t *base, const zfast_slot *tab, uint32_t mask,
+                                          const uint8_t *lname, size_t len, uint32_t h,
+                                          uint16_t qtype, int do_bit, int *named)
+{
+    uint32_t i = h & mask;
+    for (uint32_t probes = 0; probes <= mask; probes++, i = (i + 1) & mask) {
+        uint32_t off = tab[i].rec;
+        if (off == RD_NONE) break;
+        if (tab[i].hash != h) continue;
+        uint32_t b = zfast_rec_lookup(base, off, lname, len, qtype, do_bit, named);
+        if (*named) return b;
+    }
+    *named = 0;
+    return RD_NONE;
+}
+
 /* Precomputed NXDOMAIN answers to DO=1 queries (RFC 4035 3.1.3.2, RFC 5155 7.2.2) for the
  * names whose closest encloser is the apex: random and mistyped names, nearly every
  * NXDOMAIN a zone gets.  For such a name the proof depends only on where its label just
