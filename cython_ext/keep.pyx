@@ -104,11 +104,18 @@ cdef uint64_t _fp_stat(uint64_t h, const char *path, size_t n, int64_t since_ns,
     return _mix(h, <uint64_t>mtime)
 
 
+cdef inline uint64_t _fp_begin(const char *settings, size_t slen, const char *zfile,
+                               size_t zlen) noexcept nogil:
+    """A zone's fingerprint before its source files: its settings text, then its
+    configured file (every way of fingerprinting a zone starts here, or two would differ)."""
+    return _mix_bytes(_mix_bytes(0x9E3779B97F4A7C15ULL, settings, slen), zfile, zlen)
+
+
 cdef uint64_t _fp_read(const char *settings, size_t slen, const char *path, size_t plen,
                        int64_t since_ns, const kstat *st) noexcept nogil:
     """The fingerprint of a zone whose one source is its configured file `path`, from the
     status the parser read it with (source_fingerprints' hash, without a stat call)."""
-    cdef uint64_t h = _mix_bytes(_mix_bytes(0x9E3779B97F4A7C15ULL, settings, slen), path, plen)
+    cdef uint64_t h = _fp_begin(settings, slen, path, plen)
     h = _fp_stat(h, path, plen, since_ns, st)
     return _fp_final(h) if h != 0 else 0
 
@@ -124,7 +131,7 @@ cdef uint64_t _fp_meta(const char *settings, size_t slen, const char *zfile, siz
                        const char *meta, size_t mlen, dir_cache *dc=NULL) noexcept nogil:
     """The fingerprint of a zone whose source files are the NUL-terminated paths of meta;
     dc: the directory the calling thread holds open (_stat_in), or NULL."""
-    cdef uint64_t h = _mix_bytes(_mix_bytes(0x9E3779B97F4A7C15ULL, settings, slen), zfile, zlen)
+    cdef uint64_t h = _fp_begin(settings, slen, zfile, zlen)
     cdef size_t i = 0, k
     while i < mlen:
         k = strlen(meta + i)
@@ -170,7 +177,7 @@ cdef void *_fp_range(void *arg) noexcept nogil:
     dc.fd = -1
     for i in range(j.lo, j.hi):
         k = j.first[i]
-        h = _mix_bytes(_mix_bytes(0x9E3779B97F4A7C15ULL, j.sp[k], j.sl[k]), j.sp[k + 1], j.sl[k + 1])
+        h = _fp_begin(j.sp[k], j.sl[k], j.sp[k + 1], j.sl[k + 1])
         f = k + 2
         while f < j.first[i + 1] and h != 0:
             h = _fp_file(h, j.sp[f], j.sl[f], j.since_ns, &dc)
