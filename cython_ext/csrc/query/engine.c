@@ -144,7 +144,7 @@ static inline __attribute__((always_inline)) size_t ctx_answer(rd_ctx *c, int si
     int cookie_minimal = 0;
     if (db && db->opt.cookies) {
         /* A batch made its cache ready once (rd_answer_batch) and gave it to every query;
-         * a single query (rd_answer: tests, the benchmark, XDP's fallback) has the
+         * a single query (rd_answer: tests, the benchmarks, the precompute pass) has the
          * transport's made ready here unless it is already, for this snapshot at the
          * caller's clock of this turn (rd_cookie_turn), so that the clock read and the
          * snapshot check stay off every query without cookies, and a caller that gives
