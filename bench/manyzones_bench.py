@@ -531,18 +531,10 @@ def installed_robdns(repo, zdir, names, storage, cpu):
 
 
 def tree_cpu_seconds(srv):
-    """utime+stime of the server's processes so far, each process's own /proc/PID/stat:
-    its threads that have ended included (a thread's own stat file goes with it).  The CPU
-    a start took whatever else runs on the machine: a busy host stretches ready_s, much
-    less this."""
-    ticks = 0
-    for pid in srv.pids():
-        try:
-            st = procfs.parse_stat(procfs._read(f"/proc/{pid}/stat"))
-        except (OSError, ValueError, IndexError):
-            continue
-        ticks += st["utime"] + st["stime"]
-    return ticks / procfs.CLK_TCK
+    """utime+stime of the server's processes so far, ended threads included
+    (procfs.process_cpu).  The CPU a start took whatever else runs on the machine: a busy
+    host stretches ready_s, much less this."""
+    return sum(procfs.process_cpu(srv.pids()))
 
 
 def start_rounds(zdir, names, args):

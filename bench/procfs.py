@@ -108,6 +108,21 @@ def cpu_seconds(pids):
     return cpu_ticks(pids) / CLK_TCK
 
 
+def process_cpu(pids):
+    """(user, system) seconds of the processes from each one's own /proc/PID/stat, which
+    counts its threads that have ended too (a thread's task file goes with it: a start's
+    compile threads, a transfer's receiver); processes gone meanwhile are skipped."""
+    user = system = 0
+    for pid in pids:
+        try:
+            st = parse_stat(_read(f"/proc/{pid}/stat"))
+        except (OSError, ValueError, IndexError):
+            continue
+        user += st["utime"]
+        system += st["stime"]
+    return user / CLK_TCK, system / CLK_TCK
+
+
 def parse_status(text):
     """/proc/PID/status -> {field: value}; memory fields ("VmRSS: 123 kB") as int kB."""
     out = {}

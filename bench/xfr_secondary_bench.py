@@ -74,22 +74,6 @@ zones:
         return json.loads(r.stdout)["zones"][0]
 
 
-def process_cpu(pids):
-    """(user, system) seconds of the processes, their exited threads included (the
-    process's own /proc/PID/stat; the transfer's and the build's threads are gone by the
-    time the zone is served): on a shared machine CPU is steadier than wall time, and
-    system time is where the kernel zeroing fresh pages shows."""
-    user = system = 0
-    for pid in pids:
-        try:
-            st = procfs.parse_stat(procfs._read(f"/proc/{pid}/stat"))
-        except (OSError, ValueError, IndexError):
-            continue
-        user += st["utime"]
-        system += st["stime"]
-    return user / procfs.CLK_TCK, system / procfs.CLK_TCK
-
-
 def compare_trees(primary, tree, rounds):
     """robdns alone, from `tree` ("before") and from this checkout ("after") in turn,
     `rounds` times, each spawned empty against the one primary: spawn to serving, the
@@ -103,7 +87,7 @@ def compare_trees(primary, tree, rounds):
             s.start()
             try:
                 seconds = s.wait_answer(limit=1800)
-                user, system = process_cpu(s.pids())
+                user, system = procfs.process_cpu(s.pids())
                 mem = procfs.memory_kb(s.pids())
                 tr = s.zone_status().get("last_transfer") or {}
             finally:

@@ -152,6 +152,24 @@ def test_cpu_ticks_follow_process_time():
     assert abs(measured - (t1 - t0)) <= 0.05 + 3.0 / procfs.CLK_TCK
 
 
+def test_process_cpu_counts_threads_that_have_ended():
+    # a thread's own task file goes with it; the process's stat keeps its CPU (what the
+    # start and secondary benches read after their compile/receive threads are gone)
+    import threading
+
+    def spin():
+        t = time.thread_time()
+        while time.thread_time() - t < 0.3:
+            pass
+    u0, s0 = procfs.process_cpu([os.getpid()])
+    th = threading.Thread(target=spin)
+    th.start()
+    th.join()
+    u1, s1 = procfs.process_cpu([os.getpid()])
+    assert (u1 + s1) - (u0 + s0) >= 0.3 - 3.0 / procfs.CLK_TCK
+    assert procfs.process_cpu([2 ** 22 + 7]) == (0.0, 0.0)     # no such process: skipped
+
+
 def test_process_tree_and_memory_include_children():
     child = subprocess.Popen(["sleep", "30"])
     try:
