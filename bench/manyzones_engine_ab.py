@@ -61,6 +61,11 @@ def main():
                     help="batch sizes, 0: one query at a time (2-7: a recvmmsg's few under load)")
     args = ap.parse_args()
     cells = [(int(b), mix) for b in args.batches.split(",") for mix in ("spread", "one")]
+    # the zone files made once, here, before the workers: each would otherwise write the
+    # same directory at the same time when it is not there yet (and leave it broken)
+    sys.path.insert(0, HERE)
+    import manyzones_bench
+    manyzones_bench.generate(args.zones)
     procs = [subprocess.Popen([sys.executable, os.path.abspath(__file__), "--worker",
                                os.path.abspath(t), str(args.zones)],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
