@@ -103,6 +103,11 @@ def apply(old_records, seqs, serial=10, per_msg=4):
           ("www", 60, "A", "198.51.100.5"), ("Mail", 60, "A", "198.51.100.1"),
           ("www", 60, "AAAA", "2001:db8::1"), ("www", 60, "AAAA", "2001:db8::2")],
          [("www", 60, "A", "198.51.100.4")], 2, 2683)
+# an rrset re-timed by an addition that a later sequence deletes again, none of whose image
+# records the increment names: its image record keeps the new TTL (found by CI)
+@example([("www", 60, "PTR", "Mail"), ("www", 60, "A", "198.51.100.2"),
+          ("www", 60, "AAAA", "2001:db8::1")],
+         [("www", 60, "A", "198.51.100.1"), ("www", 60, "PTR", "www")], 3, 2880)
 def test_patched_image_is_the_full_build(old_extra, pool, steps, seed):
     old = BASE + old_extra
     seqs, new = increment(random.Random(seed), old, BASE + old_extra + pool, steps)
@@ -122,6 +127,19 @@ def test_ttl_of_an_rrset_follows_its_last_addition():
     seqs = [([("www", 300, "A", "192.0.2.10")], [("www", 7200, "A", "192.0.2.10")])]
     img, _ = apply(old, seqs)
     assert {s["type"]: s["ttl"] for s in img.rrsets("www.example.net.")}[1] == 7200
+
+
+def test_retime_by_an_addition_deleted_later_keeps_the_new_ttl():
+    # RFC 2181 5.2 applied sequence by sequence: adding PTR www re-times PTR Mail to
+    # 86400; deleting PTR www in the next sequence leaves Mail at 86400, not at the
+    # image's 60 (no record of the image's PTR rrset is named by the increment)
+    old = BASE + [("www", 60, "PTR", "Mail.example.net.")]
+    seqs = [([], [("www", 86400, "PTR", "www.example.net.")]),
+            ([("www", 86400, "PTR", "www.example.net.")], [])]
+    img, last = apply(old, seqs)
+    sets = {s["type"]: s for s in img.rrsets("www.example.net.")}
+    assert sets[12]["ttl"] == 86400 and len(sets[12]["rdatas"]) == 1
+    assert img.same_content(full_build(BASE + [("www", 86400, "PTR", "Mail.example.net.")], last))
 
 
 def test_delete_then_add_back_across_sequences_and_new_names():

@@ -537,10 +537,12 @@ int rd_xfrin_apply(rd_xfrin *x, const zimg *cur, rd_rrlist *out)
             ttls[nttl].rs = img_rs;
             ttls[nttl].ttl = ttl;
             nttl++;
-        } else if (last_add != RD_NONE && nadd > add0) {
-            /* an rrset the image has but none of whose records the increment named as
-               found: look it up through the first addition */
-            const rd_rr *a = &d->rr[adds[add0]];
+        } else if (last_add != RD_NONE) {
+            /* an rrset the image may have but none of whose records the increment names:
+               look it up through the last addition, which re-times it even when no
+               addition is left in the end (added by one sequence, deleted by a later one:
+               the image's other records keep the TTL that addition gave them) */
+            const rd_rr *a = &d->rr[last_add];
             uint8_t lname[RD_NAME_MAX + 1];
             rd_name_lower_copy(lname, d->arena + a->owner);
             znode_id nd = zimg_find_node(cur, lname);
