@@ -210,6 +210,13 @@ cdef class XfrIn:
         return self.x.records
 
     @property
+    def index_ahead(self):
+        """Whether zimg_build's owner index is being made as the messages come (an AXFR
+        whose records so far need no message from the build: zone/xfrin.c), so that
+        image() starts past it."""
+        return self.x.index != NULL
+
+    @property
     def expire(self):
         """The EDNS EXPIRE value the primary sent (RFC 7314), or None."""
         return self.x.expire if self.x.has_expire else None
@@ -245,7 +252,7 @@ cdef class XfrIn:
                 return _build_image(self.origin, ow, &out, &m, None, True, True)
             rd_rrlist_file(&self.x.zone, b"<transfer>")
             # the records go once the image holds them (zone_records() is empty after)
-            return _build_image(self.origin, ow, &self.x.zone, &m, None, True, True)
+            return _build_image(self.origin, ow, &self.x.zone, &m, None, True, True, self.x.index)
         finally:
             rd_rrlist_free(&out)
             rd_msgs_free(&m)

@@ -48,6 +48,8 @@ void rd_xfrin_free(rd_xfrin *x)
 {
     rd_rrlist_free(&x->zone);
     rd_rrlist_free(&x->diff);
+    zimg_index_free(x->index);
+    x->index = NULL;
 }
 
 /* How the rdata of a type holds names that a sender may compress (RFC 1035 3.3 for the
@@ -334,6 +336,16 @@ int rd_xfrin_message(rd_xfrin *x, const uint8_t *m, size_t len, size_t *tsig_off
     int rc = read_records(x, m, len, p, an, ns, total, rdb, tsig_off);
     free(rdb);
     if (rc != 0) return -1;
+    if (x->kind == RD_XFRIN_AXFR && !x->no_index) {
+        /* the build's owner index, made now while the primary sends the next messages
+           (its stage 1 overlaps the transfer); failing here only leaves it to the build */
+        if (!x->index) x->index = zimg_index_new(x->origin, &x->zone);
+        if (!x->index || zimg_index_more(x->index) != 0) {
+            zimg_index_free(x->index);
+            x->index = NULL;
+            x->no_index = 1;
+        }
+    }
     if (x->stage == ST_END) {
         x->done = 1;
         if (x->kind == RD_XFRIN_PENDING) x->kind = RD_XFRIN_AXFR;

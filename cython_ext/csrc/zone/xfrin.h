@@ -50,6 +50,9 @@ typedef struct rd_xfrin {
     uint16_t soa_len;
     uint32_t seq_new;                  /* IXFR: serial of the sequence being added */
     uint32_t first_old;                /* IXFR: serial the first sequence starts from */
+    struct builder *index;             /* AXFR: zimg_build's owner index of `zone`, built
+                                          as the messages come (zimg_index_new), or NULL */
+    int no_index;                      /* ... given up: the build makes its own */
 } rd_xfrin;
 
 void rd_xfrin_init(rd_xfrin *x, const uint8_t *origin, uint16_t qtype, uint16_t id,
