@@ -27,6 +27,7 @@ cdef extern from "zone/xfrin.h" nogil:
         rd_rrlist diff
         zimg_index *index
 
+    size_t rd_xfrin_index_min
     void rd_xfrin_init(rd_xfrin *x, const uint8_t *origin, uint16_t qtype, uint16_t id,
                        uint32_t have_serial)
     void rd_xfrin_free(rd_xfrin *x)

@@ -23,6 +23,9 @@ enum {
 
 static int fail(rd_xfrin *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* A zone this big builds in milliseconds: its index is left to the build. */
+size_t rd_xfrin_index_min = 65536;
+
 static int fail(rd_xfrin *x, const char *fmt, ...)
 {
     va_list ap;
@@ -336,7 +339,7 @@ int rd_xfrin_message(rd_xfrin *x, const uint8_t *m, size_t len, size_t *tsig_off
     int rc = read_records(x, m, len, p, an, ns, total, rdb, tsig_off);
     free(rdb);
     if (rc != 0) return -1;
-    if (x->kind == RD_XFRIN_AXFR && !x->no_index) {
+    if (x->kind == RD_XFRIN_AXFR && !x->no_index && (x->index || x->zone.n >= rd_xfrin_index_min)) {
         /* the build's owner index, made now while the primary sends the next messages
            (its stage 1 overlaps the transfer); failing here only leaves it to the build */
         if (!x->index) x->index = zimg_index_new(x->origin, &x->zone);
