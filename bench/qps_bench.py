@@ -21,6 +21,7 @@ Ratios are vs Knot (below 1.0 = less CPU / fewer qps than Knot).
 
     python3 bench/qps_bench.py                  # 3 rounds x 10 s x 2 loads x 4 servers
     python3 bench/qps_bench.py --rounds 1 --duration 3 --servers knot,echo
+    python3 bench/qps_bench.py --servers robdns,knot,echo --before /work/wt/base   # + robdns@before
 
 The cost of observability, robdns against itself (--reference robdns):
 
@@ -232,6 +233,20 @@ def sample_check(srv, ref, queries_path, n=200, dnssec=False):
     return differ
 
 
+class RobdnsBefore(servers.Robdns):
+    """robdns served from another checkout's in-place build (--before): a change and the
+    build it started from measured in the same rounds, beside Knot and the echo."""
+
+    def __init__(self, checkout, *args, **kw):
+        super().__init__(*args, **kw)
+        self.checkout = os.path.abspath(checkout)
+
+    def env(self):
+        env = super().env()
+        env["PYTHONPATH"] = self.checkout + os.pathsep + env["PYTHONPATH"]
+        return env
+
+
 def split_name(name):
     """'robdns@signed+hold50' -> ('robdns', 'signed', 50): the server, its variant (the
     zone or feature; '' for none) and its server.udp_hold_us (None: the default)."""
@@ -262,6 +277,8 @@ def main(argv=None):
                    help="add robdns@scrape: /metrics fetched once a second during each run")
     p.add_argument("--hold", type=int, action="append", default=[], metavar="US",
                    help="add robdns@holdUS: server.udp_hold_us US (repeatable), beside robdns as configured")
+    p.add_argument("--before", metavar="CHECKOUT",
+                   help="add robdns@before: robdns from this checkout's in-place build (e.g. /work/wt/base)")
     p.add_argument("--loads", default="fixed,saturation",
                    help="which of fixed (dnsperf -Q RATE) and saturation to run")
     p.add_argument("--rate", type=int, default=40000, help="qps of the fixed load (default 40000)")
@@ -282,6 +299,8 @@ def main(argv=None):
     serial = servers.zone_serial(zone)
     wanted = a.servers.split(",")
     wanted += [f"robdns@{v}" for v in ("dnstap", "scrape") if getattr(a, v)]
+    if a.before:
+        wanted.append("robdns@before")
     # robdns@holdUS, and robdns@signed+holdUS beside robdns@signed: the same zone, another hold
     wanted += [f"{w}+hold{us}" if "@" in w else f"{w}@hold{us}"
                for w in [w for w in wanted if w in ("robdns", "robdns@signed")] for us in a.hold]
@@ -289,7 +308,7 @@ def main(argv=None):
     if any(w.split("@")[0] == "robdns" for w in wanted) and not servers.robdns_serve_available():
         wanted = [w for w in wanted if w.split("@")[0] != "robdns"]
         notes.append("robdns not measured: the daemon (`robdns serve`) has not landed on this checkout")
-    zones = {"": zone, "dnstap": zone, "scrape": zone}
+    zones = {"": zone, "dnstap": zone, "scrape": zone, "before": zone}
     if any(w.endswith("@signed") for w in wanted):
         signed = os.path.join(servers.OUT, "bench100k.nsec3.signed" if a.nsec3 else "bench100k.signed")
         if not os.path.exists(signed):
@@ -315,7 +334,10 @@ def main(argv=None):
                 options["dnstap"] = "unix:" + collector.sock
             elif variant == "scrape":
                 options["http_port"] = servers.free_port()
-            srv = classes[kind](zones[variant], ORIGIN, cpu=SERVER_CPU, **options)
+            if variant == "before":
+                srv = RobdnsBefore(a.before, zones[variant], ORIGIN, cpu=SERVER_CPU, **options)
+            else:
+                srv = classes[kind](zones[variant], ORIGIN, cpu=SERVER_CPU, **options)
             running[name] = srv.start()
             srv.wait_answer(limit=120, serial=None if kind == "echo" else serial)
         checks = {}

@@ -299,3 +299,11 @@ def test_genzone_sign_produces_a_signed_zone(tmp_path):
     apex = zone.get_node(ORIGIN)
     assert apex.get_rdataset(1, dns.rdatatype.SOA)[0].serial == servers.zone_serial(str(tmp_path / "s.zone"))
     assert z.records < sum(len(rds) for _, node in zone.items() for rds in node.rdatasets)
+
+
+def test_qps_before_runs_the_other_checkouts_build(tmp_path):
+    # --before: robdns@before imports robdns from that checkout first, this one after it.
+    srv = qps_bench.RobdnsBefore(str(tmp_path), "z.zone", ORIGIN, cpu=0, workers=1)
+    path = srv.env()["PYTHONPATH"].split(os.pathsep)
+    assert path[0] == str(tmp_path) and servers.REPO in path[1:]
+    assert qps_bench.split_name("robdns@before") == ("robdns", "before", None)
