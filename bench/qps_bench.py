@@ -151,6 +151,8 @@ def robdns_batches(server):
     control = getattr(server, "control", None)
     if not control or not os.path.exists(control):
         return None
+    if servers.REPO not in sys.path:    # run as bench/qps_bench.py: only bench/ is on the path
+        sys.path.insert(0, servers.REPO)
     from robdns import ctl
     resp = ctl.request(control, "stats", timeout=10)
     udp = (resp.get("stats") or resp).get("udp", {})

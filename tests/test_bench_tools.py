@@ -313,3 +313,19 @@ def test_qps_before_runs_the_other_checkouts_build(tmp_path):
     path = srv.env()["PYTHONPATH"].split(os.pathsep)
     assert path[0] == str(tmp_path) and servers.REPO in path[1:]
     assert qps_bench.split_name("robdns@before") == ("robdns", "before", None)
+
+
+def test_qps_reads_robdns_counters_when_run_as_a_script(tmp_path):
+    # `python3 bench/qps_bench.py` has only bench/ on its path: the robdns rows must still
+    # reach the control socket (they failed with "No module named 'robdns'" at the first run).
+    code = ("import sys, types; sys.path[:0] = [sys.argv[1]]; import qps_bench\n"
+            "srv = types.SimpleNamespace(control=sys.argv[2])\n"
+            "try:\n    qps_bench.robdns_batches(srv)\n"
+            "except ModuleNotFoundError as e:\n    print('missing', e.name)\n"
+            "except Exception:\n    print('reached ctl')\n")
+    (tmp_path / "control.sock").write_text("")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    out = subprocess.run([sys.executable, "-c", code, os.path.dirname(qps_bench.__file__),
+                          str(tmp_path / "control.sock")], cwd=str(tmp_path), env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "reached ctl", out.stdout + out.stderr
