@@ -6,7 +6,9 @@ to CPU 0 with taskset and configured for one UDP worker:
 - robdns serve (workers: 1), when this checkout has the daemon;
 - knotd (udp-workers 1, tcp-workers 1, background-workers 1);
 - nsd (server-count 1, RRL off);
-- bench/echo.c, the floor (recvmmsg, set QR, sendmmsg; no DNS work).
+- bench/echo.c, the floor (recvmmsg, set QR, sendmmsg; no DNS work);
+- echo@uring: bench/echo_uring.c, the same floor over io_uring (multishot receive, the
+  replies submitted with the next wait), when a server list names it.
 
 dnsperf runs pinned to CPU 1.  For each server, each round (servers rotated between
 rounds, so none always runs first) and each load:
@@ -21,6 +23,8 @@ Ratios are vs Knot (below 1.0 = less CPU / fewer qps than Knot).
 
     python3 bench/qps_bench.py                  # 3 rounds x 10 s x 2 loads x 4 servers
     python3 bench/qps_bench.py --rounds 1 --duration 3 --servers knot,echo
+    python3 bench/qps_bench.py --servers robdns,knot,echo --before /work/wt/base   # + robdns@before
+    python3 bench/qps_bench.py --servers robdns,knot,echo,echo@uring   # + the io_uring floor
 
 The cost of observability, robdns against itself (--reference robdns):
 
@@ -232,6 +236,40 @@ def sample_check(srv, ref, queries_path, n=200, dnssec=False):
     return differ
 
 
+ECHO_URING_BIN = os.path.join(servers.OUT, "echo_uring")
+
+
+def build_echo_uring():
+    """Compile bench/echo_uring.c into bench/out/echo_uring (when the source is newer)."""
+    src = os.path.join(servers.HERE, "echo_uring.c")
+    if not os.path.exists(ECHO_URING_BIN) or os.path.getmtime(ECHO_URING_BIN) < os.path.getmtime(src):
+        os.makedirs(servers.OUT, exist_ok=True)
+        subprocess.run(["cc", "-O2", "-Wall", "-o", ECHO_URING_BIN, src], check=True)
+    return ECHO_URING_BIN
+
+
+class EchoUring(servers.Echo):
+    """echo@uring: the echo floor over io_uring (bench/echo_uring.c), beside echo.c's
+    recvmmsg/sendmmsg: whether io_uring lowers the floor, before the server loop is ported."""
+
+    def command(self):
+        return [build_echo_uring(), "127.0.0.1", str(self.port)]
+
+
+class RobdnsBefore(servers.Robdns):
+    """robdns served from another checkout's in-place build (--before): a change and the
+    build it started from measured in the same rounds, beside Knot and the echo."""
+
+    def __init__(self, checkout, *args, **kw):
+        super().__init__(*args, **kw)
+        self.checkout = os.path.abspath(checkout)
+
+    def env(self):
+        env = super().env()
+        env["PYTHONPATH"] = self.checkout + os.pathsep + env["PYTHONPATH"]
+        return env
+
+
 def split_name(name):
     """'robdns@signed+hold50' -> ('robdns', 'signed', 50): the server, its variant (the
     zone or feature; '' for none) and its server.udp_hold_us (None: the default)."""
@@ -252,7 +290,8 @@ def main(argv=None):
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--duration", type=int, default=10, help="dnsperf -l seconds per run")
     p.add_argument("--servers", default="robdns,knot,nsd,echo",
-                   help="comma-separated; NAME@signed serves the DNSSEC-signed copy of the zone")
+                   help="comma-separated; NAME@signed serves the DNSSEC-signed copy of the zone; "
+                        "echo@uring is the echo floor over io_uring")
     p.add_argument("--dnssec", action="store_true", help="queries with DO set (dnsperf -D)")
     p.add_argument("--nsec3", action="store_true", help="sign the @signed zone with NSEC3, not NSEC")
     p.add_argument("--reference", default="knot", help="the server the ratios divide by (default knot)")
@@ -262,6 +301,8 @@ def main(argv=None):
                    help="add robdns@scrape: /metrics fetched once a second during each run")
     p.add_argument("--hold", type=int, action="append", default=[], metavar="US",
                    help="add robdns@holdUS: server.udp_hold_us US (repeatable), beside robdns as configured")
+    p.add_argument("--before", metavar="CHECKOUT",
+                   help="add robdns@before: robdns from this checkout's in-place build (e.g. /work/wt/base)")
     p.add_argument("--loads", default="fixed,saturation",
                    help="which of fixed (dnsperf -Q RATE) and saturation to run")
     p.add_argument("--rate", type=int, default=40000, help="qps of the fixed load (default 40000)")
@@ -282,6 +323,8 @@ def main(argv=None):
     serial = servers.zone_serial(zone)
     wanted = a.servers.split(",")
     wanted += [f"robdns@{v}" for v in ("dnstap", "scrape") if getattr(a, v)]
+    if a.before:
+        wanted.append("robdns@before")
     # robdns@holdUS, and robdns@signed+holdUS beside robdns@signed: the same zone, another hold
     wanted += [f"{w}+hold{us}" if "@" in w else f"{w}@hold{us}"
                for w in [w for w in wanted if w in ("robdns", "robdns@signed")] for us in a.hold]
@@ -289,7 +332,7 @@ def main(argv=None):
     if any(w.split("@")[0] == "robdns" for w in wanted) and not servers.robdns_serve_available():
         wanted = [w for w in wanted if w.split("@")[0] != "robdns"]
         notes.append("robdns not measured: the daemon (`robdns serve`) has not landed on this checkout")
-    zones = {"": zone, "dnstap": zone, "scrape": zone}
+    zones = {"": zone, "dnstap": zone, "scrape": zone, "before": zone, "uring": zone}
     if any(w.endswith("@signed") for w in wanted):
         signed = os.path.join(servers.OUT, "bench100k.nsec3.signed" if a.nsec3 else "bench100k.signed")
         if not os.path.exists(signed):
@@ -315,7 +358,12 @@ def main(argv=None):
                 options["dnstap"] = "unix:" + collector.sock
             elif variant == "scrape":
                 options["http_port"] = servers.free_port()
-            srv = classes[kind](zones[variant], ORIGIN, cpu=SERVER_CPU, **options)
+            if variant == "before":
+                srv = RobdnsBefore(a.before, zones[variant], ORIGIN, cpu=SERVER_CPU, **options)
+            elif kind == "echo" and variant == "uring":
+                srv = EchoUring(zones[variant], ORIGIN, cpu=SERVER_CPU, **options)
+            else:
+                srv = classes[kind](zones[variant], ORIGIN, cpu=SERVER_CPU, **options)
             running[name] = srv.start()
             srv.wait_answer(limit=120, serial=None if kind == "echo" else serial)
         checks = {}

@@ -245,11 +245,17 @@ def test_qps_server_names_carry_the_zone_and_the_hold():
     assert qps_bench.split_name("robdns@signed+hold50") == ("robdns", "signed", 50)
 
 
-def test_echo_floor_sets_qr_and_exits_on_sigterm():
-    servers.build_echo()
-    p = subprocess.Popen([servers.ECHO_BIN, "127.0.0.1", "0"], stdout=subprocess.PIPE, text=True)
+@pytest.mark.parametrize("build", [servers.build_echo, qps_bench.build_echo_uring],
+                         ids=["recvmmsg", "io_uring"])
+def test_echo_floor_sets_qr_and_exits_on_sigterm(build):
+    binary = build()
+    p = subprocess.Popen([binary, "127.0.0.1", "0"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
     try:
-        port = int(p.stdout.readline().split()[1])
+        line = p.stdout.readline()
+        if not line and "io_uring" in p.stderr.read():
+            pytest.skip("io_uring is not available here (io_uring_disabled, seccomp)")
+        port = int(line.split()[1])
         q = dns.message.make_query("www." + ORIGIN, "A")
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         s.settimeout(2)
@@ -299,3 +305,11 @@ def test_genzone_sign_produces_a_signed_zone(tmp_path):
     apex = zone.get_node(ORIGIN)
     assert apex.get_rdataset(1, dns.rdatatype.SOA)[0].serial == servers.zone_serial(str(tmp_path / "s.zone"))
     assert z.records < sum(len(rds) for _, node in zone.items() for rds in node.rdatasets)
+
+
+def test_qps_before_runs_the_other_checkouts_build(tmp_path):
+    # --before: robdns@before imports robdns from that checkout first, this one after it.
+    srv = qps_bench.RobdnsBefore(str(tmp_path), "z.zone", ORIGIN, cpu=0, workers=1)
+    path = srv.env()["PYTHONPATH"].split(os.pathsep)
+    assert path[0] == str(tmp_path) and servers.REPO in path[1:]
+    assert qps_bench.split_name("robdns@before") == ("robdns", "before", None)
