@@ -150,6 +150,9 @@ cdef class XfrIn:
         cdef const uint8_t *p = &v[0] if n else <const uint8_t *>b""
         with nogil:
             rc = rd_xfrin_message(self.x, p, n, &toff)
+            if rc >= 0:
+                # its records into the build's owner index, as receive() does while waiting
+                rd_xfrin_index(self.x, <size_t>-1)
         if rc < 0:
             raise TransferError(self.x.err.decode("utf-8", "replace"), rcode=self.x.rcode)
         return rc == 1, toff

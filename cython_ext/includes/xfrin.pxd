@@ -32,6 +32,7 @@ cdef extern from "zone/xfrin.h" nogil:
                        uint32_t have_serial)
     void rd_xfrin_free(rd_xfrin *x)
     int rd_xfrin_message(rd_xfrin *x, const uint8_t *m, size_t len, size_t *tsig_off)
+    int rd_xfrin_index(rd_xfrin *x, size_t max)
     int rd_xfrin_apply(rd_xfrin *x, const zimg *cur, rd_rrlist *out)
     int rd_xfrin_image_records(const zimg *z, rd_rrlist *out)
 

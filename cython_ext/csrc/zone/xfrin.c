@@ -55,6 +55,22 @@ void rd_xfrin_free(rd_xfrin *x)
     x->index = NULL;
 }
 
+int rd_xfrin_index(rd_xfrin *x, size_t max)
+{
+    if (x->kind != RD_XFRIN_AXFR || x->no_index || (!x->index && x->zone.n < rd_xfrin_index_min))
+        return 0;
+    if (!x->index) x->index = zimg_index_new(x->origin, &x->zone);
+    int rc = x->index ? zimg_index_more(x->index, max) : -1;
+    if (rc < 0) {
+        /* out of memory, or a record the build reports: the build makes its own */
+        zimg_index_free(x->index);
+        x->index = NULL;
+        x->no_index = 1;
+        return 0;
+    }
+    return rc;
+}
+
 /* How the rdata of a type holds names that a sender may compress (RFC 1035 3.3 for the
  * original types; RFC 3597 4 lists the later ones a receiver must also decompress):
  * 'n' a name, '2' a 16-bit field, '6' three of them, 's' a character-string, 'F' the 20
@@ -339,16 +355,6 @@ int rd_xfrin_message(rd_xfrin *x, const uint8_t *m, size_t len, size_t *tsig_off
     int rc = read_records(x, m, len, p, an, ns, total, rdb, tsig_off);
     free(rdb);
     if (rc != 0) return -1;
-    if (x->kind == RD_XFRIN_AXFR && !x->no_index && (x->index || x->zone.n >= rd_xfrin_index_min)) {
-        /* the build's owner index, made now while the primary sends the next messages
-           (its stage 1 overlaps the transfer); failing here only leaves it to the build */
-        if (!x->index) x->index = zimg_index_new(x->origin, &x->zone);
-        if (!x->index || zimg_index_more(x->index) != 0) {
-            zimg_index_free(x->index);
-            x->index = NULL;
-            x->no_index = 1;
-        }
-    }
     if (x->stage == ST_END) {
         x->done = 1;
         if (x->kind == RD_XFRIN_PENDING) x->kind = RD_XFRIN_AXFR;

@@ -70,6 +70,13 @@ void rd_xfrin_free(rd_xfrin *x);
  * none: the caller verifies it. */
 int rd_xfrin_message(rd_xfrin *x, const uint8_t *m, size_t len, size_t *tsig_off);
 
+/* Index up to `max` more records of an AXFR (once it holds rd_xfrin_index_min) into
+ * the build's owner index, x->index (zimg_index_new): the reading loop calls it while
+ * the primary has sent nothing new, so that the build starts past it.  Returns 1 when
+ * records are left to index, else 0 (also when the index is given up: the build then
+ * makes its own). */
+int rd_xfrin_index(rd_xfrin *x, size_t max);
+
 /* Apply the differences of a complete IXFR to the records of `cur` (whose serial must be
  * where the first sequence starts): `out` receives the next version's records, the
  * image's in image order then the additions.  Every deleted record must exist (RFC 1995

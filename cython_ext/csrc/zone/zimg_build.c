@@ -606,10 +606,11 @@ zimg_index *zimg_index_new(const uint8_t *origin, const rd_rrlist *l)
     return b;
 }
 
-int zimg_index_more(zimg_index *b)
+int zimg_index_more(zimg_index *b, size_t max)
 {
     if (b->gave_up) return -1;
-    if (b->indexed < b->l->n && index_range(b, b->indexed, b->l->n) != 0) {
+    size_t to = b->l->n - b->indexed > max ? b->indexed + max : b->l->n;
+    if (b->indexed < to && index_range(b, b->indexed, to) != 0) {
         /* out of memory or a record to report: the build indexes them all itself */
         b->gave_up = 1;
         tab_free(b);
@@ -619,7 +620,7 @@ int zimg_index_more(zimg_index *b)
         free(b->seq); b->seq = NULL;
         return -1;
     }
-    return 0;
+    return b->indexed < b->l->n;
 }
 
 void zimg_index_free(zimg_index *b)
@@ -634,6 +635,8 @@ void zimg_index_free(zimg_index *b)
  * order either way; only the table's size may differ, and it is freed before layout). */
 static int take_index(builder *b, zimg_index *ix)
 {
+    /* the records that came while the receiving thread had no time for them */
+    if (ix && ix->l == b->l && !ix->gave_up) zimg_index_more(ix, (size_t)-1);
     if (!ix || ix->gave_up || ix->l != b->l || ix->indexed != b->l->n || ix->olen != b->olen ||
         memcmp(ix->origin, b->origin, b->olen) != 0)
         return 0;

@@ -87,8 +87,9 @@ static inline const rd_rr *zb_rec(const builder *b, uint32_t i)
  * itself, with its messages.  `l` must be the list the build gets, appended to only. */
 typedef struct builder zimg_index;
 zimg_index *zimg_index_new(const uint8_t *origin, const rd_rrlist *l);
-/* Index the records added to l since the last call: 0, or -1 once it gave up. */
-int zimg_index_more(zimg_index *ix);
+/* Index up to `max` of the records added to l since the last call: 1 when some are
+ * left, 0 when none, -1 once it gave up. */
+int zimg_index_more(zimg_index *ix, size_t max);
 void zimg_index_free(zimg_index *ix);
 /* zimg_build_consume starting from `ix` when it holds every record of l (else as
  * zimg_build_consume); the image is byte for byte zimg_build_consume's. */
