@@ -6,7 +6,9 @@ to CPU 0 with taskset and configured for one UDP worker:
 - robdns serve (workers: 1), when this checkout has the daemon;
 - knotd (udp-workers 1, tcp-workers 1, background-workers 1);
 - nsd (server-count 1, RRL off);
-- bench/echo.c, the floor (recvmmsg, set QR, sendmmsg; no DNS work).
+- bench/echo.c, the floor (recvmmsg, set QR, sendmmsg; no DNS work);
+- echo@uring: bench/echo_uring.c, the same floor over io_uring (multishot receive, the
+  replies submitted with the next wait), when a server list names it.
 
 dnsperf runs pinned to CPU 1.  For each server, each round (servers rotated between
 rounds, so none always runs first) and each load:
@@ -21,6 +23,17 @@ Ratios are vs Knot (below 1.0 = less CPU / fewer qps than Knot).
 
     python3 bench/qps_bench.py                  # 3 rounds x 10 s x 2 loads x 4 servers
     python3 bench/qps_bench.py --rounds 1 --duration 3 --servers knot,echo
+    python3 bench/qps_bench.py --servers robdns,knot,echo --before /work/wt/base   # + robdns@before
+    python3 bench/qps_bench.py --servers robdns,knot,echo,echo@uring   # + the io_uring floor
+
+--bursts 1,2,4,8 adds, each round, bench/burst.c's closed loop at each burst size: B plain
+queries sent at once and all answers awaited, so each wake-up of the server finds exactly
+B.  dnsperf's pacing decides how many queries a wake-up finds at 40k (and that moves with
+the host's load); the bursts separate what a wake-up costs from what a datagram costs
+(server CPU per burst = per burst + B x per datagram, least squares), and rounds agree
+better than dnsperf's at a fixed rate on a shared host:
+
+    python3 bench/qps_bench.py --servers robdns,knot,echo --bursts 1,2,4,8 --loads "" --before /work/wt/base
 
 The cost of observability, robdns against itself (--reference robdns):
 
@@ -147,6 +160,8 @@ def robdns_batches(server):
     control = getattr(server, "control", None)
     if not control or not os.path.exists(control):
         return None
+    if servers.REPO not in sys.path:    # run as bench/qps_bench.py: only bench/ is on the path
+        sys.path.insert(0, servers.REPO)
     from robdns import ctl
     resp = ctl.request(control, "stats", timeout=10)
     udp = (resp.get("stats") or resp).get("udp", {})
@@ -202,6 +217,66 @@ def run_load(server, queries, duration, load, dnssec=False, syscalls=False, rate
     return res
 
 
+BURST_BIN = os.path.join(servers.OUT, "burst")
+
+
+def build_burst():
+    """Compile bench/burst.c into bench/out/burst (when the source is newer)."""
+    src = os.path.join(servers.HERE, "burst.c")
+    if not os.path.exists(BURST_BIN) or os.path.getmtime(BURST_BIN) < os.path.getmtime(src):
+        os.makedirs(servers.OUT, exist_ok=True)
+        subprocess.run(["cc", "-O2", "-Wall", "-o", BURST_BIN, src], check=True)
+    return BURST_BIN
+
+
+def burst_queries(queries_path, out_path, n=20000):
+    """The first n queries of the query file in wire format, each after one length octet
+    (bench/burst.c's input), written once."""
+    if os.path.exists(out_path) and os.path.getmtime(out_path) >= os.path.getmtime(queries_path):
+        return out_path
+    with open(queries_path) as f, open(out_path + ".tmp", "wb") as out:
+        for line, _ in zip(f, range(n)):
+            name, qtype = line.split()
+            wire = dns.message.make_query(name, qtype).to_wire()
+            out.write(bytes([len(wire)]) + wire)
+    os.replace(out_path + ".tmp", out_path)
+    return out_path
+
+
+def run_ns(pids):
+    """Nanoseconds every thread of the processes has run (/proc/.../schedstat, first
+    field): the ticks of utime+stime are 10 ms, too coarse for a burst run's ~0.2 s."""
+    return sum(int(t.split()[0]) for t in procfs.task_files(pids, "schedstat"))
+
+
+def run_bursts(server, wire_path, burst, count):
+    """bench/burst.c against the server: count queries in bursts of `burst`, each burst
+    sent at once and all its answers awaited (the server wakes once a burst).  Server CPU
+    per answered query and its wake-ups per burst."""
+    pids = server.pids()
+    ns0, sw0 = run_ns(pids), procfs.context_switches(pids)["voluntary"]
+    cmd = ["taskset", "-c", str(CLIENT_CPU), build_burst(), str(server.port), str(burst),
+           str(max(1, count // burst)), wire_path]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600).stdout.split()
+    ns1, sw1 = run_ns(pids), procfs.context_switches(pids)["voluntary"]
+    answered, lost, seconds = int(out[1]), int(out[3]), float(out[5])
+    return {"burst": burst, "answered": answered, "lost": lost, "seconds": seconds,
+            "cpu_us_per_query": (ns1 - ns0) / 1e3 / answered if answered else None,
+            "wakeups_per_burst": (sw1 - sw0) * burst / answered if answered else None}
+
+
+def burst_fit(points):
+    """Least squares of CPU per burst (µs/query x B) against B: (per burst, per datagram)
+    in µs, or None with fewer than two burst sizes."""
+    pts = [(b, us * b) for b, us in points if us is not None]
+    if len({b for b, _ in pts}) < 2:
+        return None
+    mb = statistics.mean(b for b, _ in pts)
+    mc = statistics.mean(c for _, c in pts)
+    slope = sum((b - mb) * (c - mc) for b, c in pts) / sum((b - mb) ** 2 for b, _ in pts)
+    return mc - slope * mb, slope
+
+
 def response_shape(r):
     """What must match between servers: rcode, AA, the answer RRsets (owner, type, size)
     and, for answers without data (NXDOMAIN, NODATA, referral), the authority types.
@@ -232,6 +307,40 @@ def sample_check(srv, ref, queries_path, n=200, dnssec=False):
     return differ
 
 
+ECHO_URING_BIN = os.path.join(servers.OUT, "echo_uring")
+
+
+def build_echo_uring():
+    """Compile bench/echo_uring.c into bench/out/echo_uring (when the source is newer)."""
+    src = os.path.join(servers.HERE, "echo_uring.c")
+    if not os.path.exists(ECHO_URING_BIN) or os.path.getmtime(ECHO_URING_BIN) < os.path.getmtime(src):
+        os.makedirs(servers.OUT, exist_ok=True)
+        subprocess.run(["cc", "-O2", "-Wall", "-o", ECHO_URING_BIN, src], check=True)
+    return ECHO_URING_BIN
+
+
+class EchoUring(servers.Echo):
+    """echo@uring: the echo floor over io_uring (bench/echo_uring.c), beside echo.c's
+    recvmmsg/sendmmsg: whether io_uring lowers the floor, before the server loop is ported."""
+
+    def command(self):
+        return [build_echo_uring(), "127.0.0.1", str(self.port)]
+
+
+class RobdnsBefore(servers.Robdns):
+    """robdns served from another checkout's in-place build (--before): a change and the
+    build it started from measured in the same rounds, beside Knot and the echo."""
+
+    def __init__(self, checkout, *args, **kw):
+        super().__init__(*args, **kw)
+        self.checkout = os.path.abspath(checkout)
+
+    def env(self):
+        env = super().env()
+        env["PYTHONPATH"] = self.checkout + os.pathsep + env["PYTHONPATH"]
+        return env
+
+
 def split_name(name):
     """'robdns@signed+hold50' -> ('robdns', 'signed', 50): the server, its variant (the
     zone or feature; '' for none) and its server.udp_hold_us (None: the default)."""
@@ -252,7 +361,8 @@ def main(argv=None):
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--duration", type=int, default=10, help="dnsperf -l seconds per run")
     p.add_argument("--servers", default="robdns,knot,nsd,echo",
-                   help="comma-separated; NAME@signed serves the DNSSEC-signed copy of the zone")
+                   help="comma-separated; NAME@signed serves the DNSSEC-signed copy of the zone; "
+                        "echo@uring is the echo floor over io_uring")
     p.add_argument("--dnssec", action="store_true", help="queries with DO set (dnsperf -D)")
     p.add_argument("--nsec3", action="store_true", help="sign the @signed zone with NSEC3, not NSEC")
     p.add_argument("--reference", default="knot", help="the server the ratios divide by (default knot)")
@@ -262,9 +372,16 @@ def main(argv=None):
                    help="add robdns@scrape: /metrics fetched once a second during each run")
     p.add_argument("--hold", type=int, action="append", default=[], metavar="US",
                    help="add robdns@holdUS: server.udp_hold_us US (repeatable), beside robdns as configured")
+    p.add_argument("--before", metavar="CHECKOUT",
+                   help="add robdns@before: robdns from this checkout's in-place build (e.g. /work/wt/base)")
     p.add_argument("--loads", default="fixed,saturation",
                    help="which of fixed (dnsperf -Q RATE) and saturation to run")
     p.add_argument("--rate", type=int, default=40000, help="qps of the fixed load (default 40000)")
+    p.add_argument("--bursts", default="", metavar="B,B",
+                   help="also, each round, bench/burst.c's closed loop at each burst size: server "
+                        "CPU per query when every wake-up finds exactly B queries (e.g. 1,2,4,8)")
+    p.add_argument("--burst-queries", type=int, default=16000,
+                   help="queries per burst run (default 16000)")
     p.add_argument("--syscalls", action="store_true",
                    help="count the servers' receive/send/wait calls with perf stat during each run "
                         "(tracepoints: a small cost of their own, so not for the CPU figures)")
@@ -282,6 +399,8 @@ def main(argv=None):
     serial = servers.zone_serial(zone)
     wanted = a.servers.split(",")
     wanted += [f"robdns@{v}" for v in ("dnstap", "scrape") if getattr(a, v)]
+    if a.before:
+        wanted.append("robdns@before")
     # robdns@holdUS, and robdns@signed+holdUS beside robdns@signed: the same zone, another hold
     wanted += [f"{w}+hold{us}" if "@" in w else f"{w}@hold{us}"
                for w in [w for w in wanted if w in ("robdns", "robdns@signed")] for us in a.hold]
@@ -289,7 +408,7 @@ def main(argv=None):
     if any(w.split("@")[0] == "robdns" for w in wanted) and not servers.robdns_serve_available():
         wanted = [w for w in wanted if w.split("@")[0] != "robdns"]
         notes.append("robdns not measured: the daemon (`robdns serve`) has not landed on this checkout")
-    zones = {"": zone, "dnstap": zone, "scrape": zone}
+    zones = {"": zone, "dnstap": zone, "scrape": zone, "before": zone, "uring": zone}
     if any(w.endswith("@signed") for w in wanted):
         signed = os.path.join(servers.OUT, "bench100k.nsec3.signed" if a.nsec3 else "bench100k.signed")
         if not os.path.exists(signed):
@@ -304,6 +423,9 @@ def main(argv=None):
     running = {}
     collector = None
     results = {name: {"fixed": [], "saturation": []} for name in wanted}
+    bursts = [int(b) for b in a.bursts.split(",") if b.strip()]
+    burst_rows = {name: {str(b): [] for b in bursts} for name in wanted}
+    wire = burst_queries(queries, os.path.join(servers.OUT, "bench100k.burstq")) if bursts else None
     try:
         for name in wanted:
             kind, variant, hold = split_name(name)
@@ -315,7 +437,12 @@ def main(argv=None):
                 options["dnstap"] = "unix:" + collector.sock
             elif variant == "scrape":
                 options["http_port"] = servers.free_port()
-            srv = classes[kind](zones[variant], ORIGIN, cpu=SERVER_CPU, **options)
+            if variant == "before":
+                srv = RobdnsBefore(a.before, zones[variant], ORIGIN, cpu=SERVER_CPU, **options)
+            elif kind == "echo" and variant == "uring":
+                srv = EchoUring(zones[variant], ORIGIN, cpu=SERVER_CPU, **options)
+            else:
+                srv = classes[kind](zones[variant], ORIGIN, cpu=SERVER_CPU, **options)
             running[name] = srv.start()
             srv.wait_answer(limit=120, serial=None if kind == "echo" else serial)
         checks = {}
@@ -329,7 +456,9 @@ def main(argv=None):
         order = list(wanted)
         for rnd in range(a.rounds):
             for name in order:
-                for load in a.loads.split(","):
+                for b in bursts:
+                    burst_rows[name][str(b)].append(run_bursts(running[name], wire, b, a.burst_queries))
+                for load in [l for l in a.loads.split(",") if l]:
                     results[name][load].append(run_load(running[name], queries, a.duration, load,
                                                         a.dnssec, a.syscalls, a.rate))
             order = order[1:] + order[:1]   # rotate so no server always goes first
@@ -350,7 +479,7 @@ def main(argv=None):
     data = {"date": started, "machine": facts, "command": " ".join(sys.argv), "rounds": a.rounds,
             "duration": a.duration, "servers": wanted, "runs": results, "median": med,
             "sample_check": checks, "notes": notes, "reference": a.reference, "dnssec": a.dnssec,
-            "zones": zones, "rate": a.rate}
+            "zones": zones, "rate": a.rate, "bursts": burst_rows}
     servers.print_and_save(report(data), data, a.json)
     return 0
 
@@ -408,15 +537,53 @@ def report(data):
                          f"| {per(f_, 'datagrams_per_hold')} | {per(s_, 'wakeups_per_query')} "
                          f"| {per(s_, 'queries_per_recv_call')} | {per(s_, 'queries_per_batch')} "
                          f"| {per(s_, 'holds_per_query')} |")
+    lines += burst_report(data)
     lines += ["", "Per round (qps, CPU µs/query, lost), in run order:", ""]
     for name in data["servers"]:
         for load in ("fixed", "saturation"):
             rows = data["runs"][name][load]
+            if not rows:
+                continue                # a load left out (--loads)
             lines.append(f"- {name} {load}: " + "; ".join(
                 f"{r['qps']:.0f} qps, {r['cpu_us_per_query']:.2f} µs, {r['lost']} lost" for r in rows))
     for n in data["notes"]:
         lines.append(f"\nNote: {n}.")
     return "\n".join(lines)
+
+
+def burst_report(data):
+    """The --bursts table: median server CPU µs per answered query at each burst size, the
+    wake-ups per burst, and the least-squares split into per burst + per datagram."""
+    rows = data.get("bursts") or {}
+    sizes = sorted({int(b) for loads in rows.values() for b, runs in loads.items() if runs})
+    if not sizes:
+        return []
+    refname = data.get("reference", "knot")
+    lines = ["", "Closed-loop bursts (bench/burst.c on CPU %d: B queries sent at once, all answers "
+             "awaited, so each wake-up of the server finds exactly B): server CPU µs per answered "
+             "query (schedstat), median of rounds; per burst and per datagram µs by least squares "
+             "of CPU per burst against B:" % CLIENT_CPU, "",
+             "| server | " + " | ".join(f"B={b}" for b in sizes)
+             + " | wake-ups/burst | per burst µs | per datagram µs | per datagram vs %s |" % refname,
+             "|---|" + "---|" * (len(sizes) + 4)]
+    fits = {}
+    for name in data["servers"]:
+        loads = rows.get(name, {})
+        us = {b: median(loads.get(str(b), []), "cpu_us_per_query") for b in sizes}
+        fits[name] = burst_fit(list(us.items()))
+    ref_fit = fits.get(refname)
+    for name in data["servers"]:
+        loads = rows.get(name, {})
+        us = {b: median(loads.get(str(b), []), "cpu_us_per_query") for b in sizes}
+        wake = median([r for b in sizes for r in loads.get(str(b), [])], "wakeups_per_burst")
+        fit = fits[name]
+        ratio = (f"{fit[1] / ref_fit[1]:.2f}x" if fit and ref_fit and ref_fit[1] > 0 else "—")
+        lines.append(f"| {name} | " + " | ".join("—" if us[b] is None else f"{us[b]:.2f}" for b in sizes)
+                     + f" | {'—' if wake is None else f'{wake:.2f}'} | "
+                     + (f"{fit[0]:.2f} | {fit[1]:.2f}" if fit else "— | —") + f" | {ratio} |")
+    lost = {n: sum(r["lost"] for runs in rows.get(n, {}).values() for r in runs) for n in data["servers"]}
+    lines += ["", "Lost in the burst runs: " + ", ".join(f"{n} {v}" for n, v in lost.items())]
+    return lines
 
 
 if __name__ == "__main__":

@@ -50,6 +50,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 from netns import VethPair  # noqa: E402
+import procfs  # noqa: E402
 from qps_bench import parse_dnsperf  # noqa: E402
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -76,15 +77,12 @@ def cpu_times(pid):
 
 
 def thread_ticks(pid):
-    """{tid: utime+stime ticks} of every thread of a process."""
+    """{tid: utime+stime ticks} of every thread of a process (procfs.parse_stat: a thread's
+    stat line starts with its own id)."""
     out = {}
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        try:
-            with open(f"/proc/{pid}/task/{tid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue        # the thread ended
-        out[int(tid)] = int(fields[11]) + int(fields[12])
+    for text in procfs.task_files([pid], "stat"):
+        st = procfs.parse_stat(text)
+        out[st["pid"]] = st["utime"] + st["stime"]
     return out
 
 

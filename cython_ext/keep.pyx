@@ -43,6 +43,12 @@ cdef enum:
 # A source file modified this shortly before its compile started may still change within
 # the same coarse file-time tick (file times lag the fine clock by up to a few ms).
 cdef int64_t _SETTLE_NS = 50000000
+# On a filesystem that keeps whole seconds (FAT keeps 2 s, ext3 and many network mounts
+# 1 s) a file written after the compile started can carry a time up to a tick before it,
+# and a rewrite of the same size would leave the fingerprint unchanged: the kept image of
+# the old text would be taken at the next start.  A time without nanoseconds is read as
+# such a filesystem's (on a fine one 1 in 10^9), and is held to the coarsest tick.
+cdef int64_t _SETTLE_COARSE_NS = 2000000000
 
 
 # _mix, _mix_bytes, _sum4: zone.pyx (included before this file).
@@ -95,7 +101,8 @@ cdef uint64_t _fp_stat(uint64_t h, const char *path, size_t n, int64_t since_ns,
                        const kstat *st) noexcept nogil:
     """_fp_file of a file whose status the caller has (the parser's fstat, compile_zones)."""
     cdef int64_t mtime = <int64_t>st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec
-    if since_ns != 0 and mtime >= since_ns - _SETTLE_NS:
+    cdef int64_t settle = _SETTLE_NS if st.st_mtim.tv_nsec != 0 else _SETTLE_COARSE_NS
+    if since_ns != 0 and mtime >= since_ns - settle:
         return 0
     h = _mix_bytes(h, path, n)
     h = _mix(h, st.st_dev)

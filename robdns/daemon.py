@@ -264,45 +264,47 @@ class Daemon:
         signals that arrived since the workers started (_SignalHold), acted on now."""
         import asyncio
         from robdns.commands import Commands
+        from robdns.tasks import TaskSet
         loop = asyncio.get_running_loop()
         self.reload_lock = asyncio.Lock()
         self.stopping = asyncio.Event()
+        # every background coroutine is held in one of these and settled at the stop
+        self.background = TaskSet("background work")   # reloads, catalog changes, publications
+        self.pollers = TaskSet("poller")                 # loops that run until the stop
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stopping.set)
-        loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self._reload_logged()))
+        loop.add_signal_handler(signal.SIGHUP, lambda: self.background.spawn(self._reload_logged()))
         for sig in held.release() if held is not None else ():
             if sig == signal.SIGHUP:
-                asyncio.ensure_future(self._reload_logged())
+                self.background.spawn(self._reload_logged())
             else:
                 self.stopping.set()
         self.control = control.ControlServer(Commands(self))
         await self.control.start(self.control_socket)
-        reaper = asyncio.create_task(self._reap_retired())
+        self.pollers.spawn(self._reap_retired())
         self.transfers.start()
         self.transfers.notify_changed(self.cfg, {}, self.zones)   # RFC 1996 4.7: on start too
         from robdns.secondary import Secondary
         self.secondary = Secondary(self)
         self.secondary.start()
         for name in list(self.catalogs.catalogs):    # a kept catalog newer than its members
-            asyncio.ensure_future(self.catalogs.changed(name))
-        rotator = asyncio.create_task(self._rotate_cookie_secret())
+            self.background.spawn(self.catalogs.changed(name))
+        self.pollers.spawn(self._rotate_cookie_secret())
         summary = self._summary()
         logger.info("serving: %s", summary, extra={"event": "serving", "summary": summary})
         sdnotify.ready(summary)
-        asyncio.ensure_future(self._prepare_reload())
-        # kept, and cancelled at the stop: a stop inside its quiet window must not leave
-        # it pending (asyncio would print "Task was destroyed" into a JSON log)
-        huge = asyncio.create_task(self._release_huge_pages())
+        self.background.spawn(self._prepare_reload())
+        self.pollers.spawn(self._release_huge_pages())
         await self.stopping.wait()
-        reaper.cancel()
-        rotator.cancel()
-        huge.cancel()
+        await self.pollers.cancel()
         logger.info("stopping")
         sdnotify.stopping()
         await self.shutdown()
 
     def stop(self):
         self.stopping.set()
+
+    SETTLE_AT_STOP_S = 30.0     # a stop waits this long for a reload or a catalog change
 
     async def _prepare_reload(self):
         """What the first reload would sort of the zones (zoneset._Plan.sort), done once
@@ -387,6 +389,9 @@ class Daemon:
             await self.secondary.close()
         if self.control:
             await self.control.close()
+        # what SIGHUP, a catalog or a secondary started finishes before the reload thread
+        # stops (the secondaries' refreshes were cancelled above: nothing adds more)
+        await self.background.settle(self.SETTLE_AT_STOP_S)
         if self.tcp:
             self.tcp.stop()
         await self.transfers.close()
@@ -473,8 +478,10 @@ class Daemon:
         import asyncio
         fut = asyncio.get_running_loop().create_future()
         self._zone_changes.append((name, image, expired, fut))
-        if len(self._zone_changes) == 1:
-            asyncio.ensure_future(self._publish_changes())
+        if len(self._zone_changes) == 1 and self.background.spawn(self._publish_changes()) is None:
+            # stopping: nothing publishes any more (the secondary asking is cancelled next)
+            self._zone_changes.clear()
+            fut.cancel()
         await fut
 
     async def _publish_changes(self):

@@ -7,6 +7,7 @@ tests need root and skip with that reason otherwise."""
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -109,3 +110,22 @@ def test_rps_steers_the_client_end_and_restores_it():
         assert mask() == 2          # CPU 1
         path.steer(False)
         assert mask() == 0
+
+
+def test_thread_ticks_counts_each_thread_of_the_process_by_its_id():
+    # a thread that spun is one entry of its own, under its own id, with its CPU
+    import threading
+    box = {}
+
+    def spin():
+        box["tid"] = threading.get_native_id()
+        end = time.process_time() + 0.3
+        while time.process_time() < end:
+            pass
+        box["ticks"] = xdp_bench.thread_ticks(os.getpid())
+    t = threading.Thread(target=spin)
+    t.start()
+    t.join()
+    ticks = box["ticks"]
+    assert os.getpid() in ticks and box["tid"] in ticks
+    assert ticks[box["tid"]] >= 0.1 * os.sysconf("SC_CLK_TCK")

@@ -245,11 +245,17 @@ def test_qps_server_names_carry_the_zone_and_the_hold():
     assert qps_bench.split_name("robdns@signed+hold50") == ("robdns", "signed", 50)
 
 
-def test_echo_floor_sets_qr_and_exits_on_sigterm():
-    servers.build_echo()
-    p = subprocess.Popen([servers.ECHO_BIN, "127.0.0.1", "0"], stdout=subprocess.PIPE, text=True)
+@pytest.mark.parametrize("build", [servers.build_echo, qps_bench.build_echo_uring],
+                         ids=["recvmmsg", "io_uring"])
+def test_echo_floor_sets_qr_and_exits_on_sigterm(build):
+    binary = build()
+    p = subprocess.Popen([binary, "127.0.0.1", "0"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
     try:
-        port = int(p.stdout.readline().split()[1])
+        line = p.stdout.readline()
+        if not line and "io_uring" in p.stderr.read():
+            pytest.skip("io_uring is not available here (io_uring_disabled, seccomp)")
+        port = int(line.split()[1])
         q = dns.message.make_query("www." + ORIGIN, "A")
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         s.settimeout(2)
@@ -299,3 +305,62 @@ def test_genzone_sign_produces_a_signed_zone(tmp_path):
     apex = zone.get_node(ORIGIN)
     assert apex.get_rdataset(1, dns.rdatatype.SOA)[0].serial == servers.zone_serial(str(tmp_path / "s.zone"))
     assert z.records < sum(len(rds) for _, node in zone.items() for rds in node.rdatasets)
+
+
+def test_qps_before_runs_the_other_checkouts_build(tmp_path):
+    # --before: robdns@before imports robdns from that checkout first, this one after it.
+    srv = qps_bench.RobdnsBefore(str(tmp_path), "z.zone", ORIGIN, cpu=0, workers=1)
+    path = srv.env()["PYTHONPATH"].split(os.pathsep)
+    assert path[0] == str(tmp_path) and servers.REPO in path[1:]
+    assert qps_bench.split_name("robdns@before") == ("robdns", "before", None)
+
+
+def test_qps_reads_robdns_counters_when_run_as_a_script(tmp_path):
+    # `python3 bench/qps_bench.py` has only bench/ on its path: the robdns rows must still
+    # reach the control socket (they failed with "No module named 'robdns'" at the first run).
+    code = ("import sys, types; sys.path[:0] = [sys.argv[1]]; import qps_bench\n"
+            "srv = types.SimpleNamespace(control=sys.argv[2])\n"
+            "try:\n    qps_bench.robdns_batches(srv)\n"
+            "except ModuleNotFoundError as e:\n    print('missing', e.name)\n"
+            "except Exception:\n    print('reached ctl')\n")
+    (tmp_path / "control.sock").write_text("")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    out = subprocess.run([sys.executable, "-c", code, os.path.dirname(qps_bench.__file__),
+                          str(tmp_path / "control.sock")], cwd=str(tmp_path), env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "reached ctl", out.stdout + out.stderr
+
+
+def test_burst_client_gets_every_answer_of_its_bursts_from_the_echo(tmp_path, small_zone):
+    # bench/burst.c: bursts of B sent at once, each awaited whole; the echo answers all.
+    _, _, qpath = small_zone
+    wire = qps_bench.burst_queries(qpath, str(tmp_path / "q.burst"), n=50)
+    data = open(wire, "rb").read()
+    assert data[0] + 1 < len(data) and data[1 + data[0]] > 0     # length octet, then the query
+    p = subprocess.Popen([servers.build_echo(), "127.0.0.1", "0"], stdout=subprocess.PIPE, text=True)
+    try:
+        port = int(p.stdout.readline().split()[1])
+        out = subprocess.run([qps_bench.build_burst(), str(port), "4", "25", wire],
+                             capture_output=True, text=True, timeout=60).stdout.split()
+        assert out[:4] == ["answered", "100", "lost", "0"]
+    finally:
+        p.terminate()
+        p.wait(5)
+
+
+def test_burst_fit_splits_per_burst_and_per_datagram():
+    # 25 µs a burst + 5 µs a datagram: CPU per query 30, 17.5, 11.25, 8.125 at B = 1, 2, 4, 8.
+    per_burst, per_datagram = qps_bench.burst_fit([(1, 30.0), (2, 17.5), (4, 11.25), (8, 8.125)])
+    assert per_burst == pytest.approx(25.0) and per_datagram == pytest.approx(5.0)
+    assert qps_bench.burst_fit([(1, 30.0), (1, 31.0)]) is None
+    runs = {"robdns": {"1": [{"cpu_us_per_query": 30.0, "wakeups_per_burst": 1.0, "lost": 0}],
+                       "4": [{"cpu_us_per_query": 11.25, "wakeups_per_burst": 1.0, "lost": 0}]},
+            "knot": {"1": [{"cpu_us_per_query": 40.0, "wakeups_per_burst": 1.0, "lost": 2}],
+                     "4": [{"cpu_us_per_query": 17.5, "wakeups_per_burst": 1.0, "lost": 0}]}}
+    lines = qps_bench.burst_report({"servers": ["robdns", "knot"], "bursts": runs, "reference": "knot"})
+    row = next(l for l in lines if l.startswith("| robdns"))
+    # robdns 25 + 5/datagram, knot 30 + 10/datagram
+    assert [c.strip() for c in row.strip("|").split("|")] == ["robdns", "30.00", "11.25", "1.00",
+                                                              "25.00", "5.00", "0.50x"]
+    assert lines[-1] == "Lost in the burst runs: robdns 0, knot 2"
+    assert qps_bench.burst_report({"servers": ["knot"], "bursts": {}}) == []

@@ -304,6 +304,24 @@ def test_fingerprint_follows_stat_data_not_content(tmp_path):
     assert keep_mod.fingerprint(z, (str(zf),), since_ns=started) is None
 
 
+def test_a_whole_second_file_time_is_held_to_the_coarse_tick(tmp_path):
+    # A time without nanoseconds is read as a coarse filesystem's (FAT keeps 2 s, ext3 1 s):
+    # a file written after the compile started may carry a time up to a tick before it, so
+    # within 2 s of the start it is not fingerprinted (the zone is compiled again at the
+    # next start instead of taking a kept image of what may be the old text)
+    zf = tmp_path / "z.zone"
+    write(zf, zone_text(0))
+    z = ZoneConfig("z0.example.", str(zf))
+    started = time.time_ns()
+    sec = started // 10**9 * 10**9
+    os.utime(zf, ns=(sec - 10**9, sec - 10**9))            # 1-2 s before, whole second
+    assert keep_mod.fingerprint(z, (str(zf),), since_ns=started) is None
+    os.utime(zf, ns=(sec - 10**9 + 1, sec - 10**9 + 1))    # the same with a nanosecond
+    assert keep_mod.fingerprint(z, (str(zf),), since_ns=started) is not None
+    os.utime(zf, ns=(sec - 3 * 10**9, sec - 3 * 10**9))    # whole second, past the tick
+    assert keep_mod.fingerprint(z, (str(zf),), since_ns=started) is not None
+
+
 def test_fingerprint_from_the_parser_equals_a_stat_of_the_file(tmp_path):
     # compile_zones fingerprints a zone that read only its file from the parser's fstat:
     # the same value as a stat of the file afterwards; None where the zone read an

@@ -187,7 +187,7 @@ class Secondary:
             self.refresh_now(name)
         elif event == "expire":
             from robdns.secondary import expire
-            asyncio.ensure_future(expire.run(self, name))
+            self.daemon.background.spawn(expire.run(self, name))
         elif event == "flush":
             from robdns.secondary import flush
             task = asyncio.ensure_future(flush.run(self, name))
@@ -272,7 +272,7 @@ class Secondary:
         catalogs = getattr(self.daemon, "catalogs", None)
         if catalogs is not None and catalogs.is_catalog(name):
             # RFC 9432 5: a new catalog version adds and removes member zones
-            asyncio.ensure_future(catalogs.changed(name))
+            self.daemon.background.spawn(catalogs.changed(name))
 
     def status(self, name):
         st = self.states.get(name)
