@@ -3,7 +3,9 @@
 """N zones of about a dozen records each (SOA, NS, glue, apex and www addresses, MX, TXT,
 a CNAME), generated deterministically into bench/out/manyzones-N/.  Each server (robdns
 with one worker, knotd, nsd with one server process, RRL off) is started on a free port
-of 127.0.0.1 with all N zones in its config, and measured:
+of 127.0.0.1 with all N zones in its config, first once unmeasured (warm_up: the first
+start of a run met a colder host than any later one; --no-warm-up skips it), then, after
+the page cache's dirty data is written back (quiet_writes), measured:
 
 - ready_s: seconds from spawn until every zone has answered its SOA with AA and NOERROR
   (a sweep sends the SOA queries of the zones not seen yet, 500 at a time, until none
@@ -102,8 +104,45 @@ def generate(n):
         for name in names:
             with open(os.path.join(d, name + "zone"), "w") as f:
                 f.write(zone_text(name))
+        settle_files(d, names)
         open(stamp, "w").close()
     return d, names
+
+
+def settle_files(d, names):
+    """Leave freshly written zone files as a server finds them after any earlier run: written
+    back, and read once.  Otherwise the first server started pays for the bench's writes:
+    the kernel writes 100,000 new files back about 30 s after they were dirtied (ext4 block
+    allocation and journal: 1.25 s of kworker CPU here, with the server pinned to a CPU of
+    two), and the first reader of each file updates its atime (relatime: atime not after
+    mtime), 100,000 inode writes more; every later reader pays neither."""
+    for name in names:
+        with open(os.path.join(d, name + "zone"), "rb") as f:
+            f.read()
+    os.sync()
+
+
+def warm_up(make, names, limit):
+    """One unmeasured start of a server (make(): a new one) until every zone answers, then
+    stopped.  The first start of a run meets a host no later start does (2026-12-02's quiet
+    pass: robdns's round 0, first after the zones were written, 2.06x NSD's time, every
+    other round 0.90-0.93x): besides the write-back above, memory the guest has not used
+    for a while costs more CPU to touch in this VM (Firecracker, free page reporting: 3 GB
+    took 4.4-7.2 s of CPU where the same at once again took 2.1-2.6 s).  Every server gets
+    such a start before its measured ones, whichever runs first."""
+    srv = make()
+    try:
+        srv.start()
+        wait_all(srv, names, limit)
+    finally:
+        srv.stop()
+
+
+def quiet_writes():
+    """Before every measured start: what earlier servers wrote (robdns's pack of kept
+    images, NSD's and Knot's files) written back now, not by a kworker during the next
+    server's start."""
+    os.sync()
 
 
 # ---------------------------------------------------------------- probing every zone
@@ -333,13 +372,23 @@ def ratios(results):
 def run_server(kind, zdir, names, args, storage):
     out = {}
     cpu = 0 if args.pin else None
-    if kind == "robdns":
-        srv = ManyRobdns(zdir, names, storage, cpu=cpu)
-    elif kind == "knot":
-        srv = ManyKnot(zdir, names, cpu=cpu)
-    else:
-        srv = ManyNSD(zdir, names, cpu=cpu)
+
+    def make(storage):
+        if kind == "robdns":
+            return ManyRobdns(zdir, names, storage, cpu=cpu)
+        if kind == "knot":
+            return ManyKnot(zdir, names, cpu=cpu)
+        return ManyNSD(zdir, names, cpu=cpu)
+    if args.warm_up:
+        tmp = os.path.join(OUT, f"manyzones-{len(names)}-warm-up")
+        shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            warm_up(lambda: make(tmp), names, args.limit)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    srv = make(storage)
     try:
+        quiet_writes()
         srv.start()
         out["ready_s"] = round(wait_all(srv, names, args.limit), 3)
         # the sweep's own cost on a server that answers every zone already: part of every
@@ -544,29 +593,33 @@ def start_rounds(zdir, names, args):
     one serving thread or process, the whole process tree on that CPU): seconds from spawn
     to the first answer (first_s) and until every zone answers (ready_s, as run_server's),
     the server's CPU seconds by then (cpu_s); per round each robdns build's ready_s over
-    NSD's of the same round."""
+    NSD's of the same round.  Before round 0 every server starts once unmeasured
+    (warm_up), and before each measured start the dirty page cache is written back
+    (quiet_writes): no server's round depends on which ran first or just before."""
     import statistics
     import tempfile
     cpu = 0 if args.pin else None
     kinds = [("this", None)] + ([("before", os.path.abspath(args.before))] if args.before else [])
     kinds.append(("nsd", None))
     rows = {label: [] for label, _ in kinds}
-    for label, repo in kinds[:-1]:
-        # unmeasured: each build's bytecode written to the cache once, as installed
+
+    def make(label, repo, storage):
+        return (ManyNSD(zdir, names, cpu=cpu) if label == "nsd"
+                else installed_robdns(repo, zdir, names, storage, cpu))
+    for label, repo in kinds:
+        # unmeasured (warm_up): each server's first start of the run, for robdns also its
+        # bytecode written to the cache once, as installed
         tmp = tempfile.mkdtemp(prefix=f"mzstart-{label}-")
-        srv = installed_robdns(repo, zdir, names[:10], tmp, cpu)
         try:
-            srv.start()
-            wait_all(srv, names[:10], args.limit)
+            warm_up(lambda: make(label, repo, tmp), names, args.limit)
         finally:
-            srv.stop()
             shutil.rmtree(tmp, ignore_errors=True)
     for r in range(args.start_only):
         for label, repo in kinds[r % len(kinds):] + kinds[:r % len(kinds)]:
             storage = tempfile.mkdtemp(prefix=f"mzstart-{label}-")
-            srv = (ManyNSD(zdir, names, cpu=cpu) if label == "nsd"
-                   else installed_robdns(repo, zdir, names, storage, cpu))
+            srv = make(label, repo, storage)
             try:
+                quiet_writes()
                 srv.start()
                 first = srv.wait_answer(args.limit)
                 every = wait_all(srv, names, args.limit)
@@ -720,6 +773,8 @@ def main():
     ap.add_argument("--limit", type=float, default=600.0, help="seconds before giving up")
     ap.add_argument("--qps-seconds", type=float, default=5.0, help="dnsperf run; 0: skip")
     ap.add_argument("--no-pin", dest="pin", action="store_false")
+    ap.add_argument("--no-warm-up", dest="warm_up", action="store_false",
+                    help="full run: no unmeasured start of each server before its measured one")
     ap.add_argument("--engine-only", action="store_true", help="the engine in process only")
     ap.add_argument("--engine-seconds", type=float, default=1.0)
     ap.add_argument("--engine-rounds", type=int, default=5)

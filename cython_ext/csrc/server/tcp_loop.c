@@ -37,6 +37,10 @@ enum {
     TCP_HOLD_BACKOFF_MAX = 64,   /* light turns without a hold after holds found nothing */
 };
 
+/* How long an answer may wait in the kernel for the client's next segment (see
+ * conn_nagle_on): 1 ms, and up to a millisecond more since epoll_wait counts in them. */
+#define TCP_NAGLE_NS 1000000u
+
 /* An intrusive doubly linked list: every list a connection is on costs no allocation. */
 typedef struct tcp_link {
     struct tcp_link *prev, *next;
@@ -71,6 +75,8 @@ typedef struct tcp_conn {
     uint8_t on_ready;
     uint8_t registered;          /* in the epoll set (joins after its first turn) */
     uint8_t probed;              /* its end-of-turn read was made (see loop_fresh) */
+    uint8_t nagle;               /* TCP_NODELAY off: answers wait for the client's next
+                                  * segment, until nagle_ns at most (conn_nagle) */
     uint32_t inlen;
     uint32_t out_off, out_len;
     int out_slot;                /* index of the output buffer held, -1: none */
@@ -80,10 +86,12 @@ typedef struct tcp_conn {
     uint64_t last_ms;            /* last progress: a complete query, accept, a transfer
                                   * message, answers taken in at a deadline */
     uint64_t wheel_tick;         /* the tick whose wheel slot holds it */
+    uint64_t nagle_ns;           /* when TCP_NODELAY goes back on, unless written again */
     tcp_link lru;                /* open: in L->lru, idle the longest first; free: free list */
     tcp_link wheel;
     tcp_link ready;              /* complete queries wait in `in`, or a stream goes on */
     tcp_link fresh;              /* answered at accept, not yet in the epoll set */
+    tcp_link held;               /* on L->held while nagle, the oldest deadline first */
     uint8_t client[16];          /* key of its client address */
     struct sockaddr_in6 peer;    /* large enough for both families */
     struct sockaddr_in6 local;   /* the address it came to (kept for dnstap only) */
@@ -124,7 +132,7 @@ typedef struct tcp_loop {
     uint32_t nconns;
     uint32_t nopen;
     uint8_t *inbufs;             /* nconns x RD_TCP_INBUF, touched only as used */
-    tcp_link free_list, lru, ready, fresh;
+    tcp_link free_list, lru, ready, fresh, held;
     tcp_link wheel[TCP_WHEEL_SLOTS];
     uint64_t wheel_now;          /* last tick the wheel was advanced to */
     tcp_client *clients;
@@ -142,6 +150,7 @@ typedef struct tcp_loop {
     rd_tcp_limits lim;           /* the limits of this turn */
     rd_transport tr;
     uint64_t now_ms;
+    uint64_t now_ns;             /* when the turn began */
     const rd_db *db;             /* loaded once per turn (valid until the quiescent point) */
     rd_dnstap_ring *tap;         /* dnstap logging, or NULL */
     int holding;                 /* queries come within a hold of each other (loop_wait) */
@@ -392,6 +401,7 @@ static void conn_close(tcp_loop *L, tcp_conn *c, uint64_t *reason)
     link_del(&c->wheel);
     conn_ready(L, c, 0);
     link_del(&c->fresh);
+    link_del(&c->held);
     link_del(&c->lru);
     client_release(L, c->client);
     link_add_tail(&L->free_list, &c->lru);
@@ -409,6 +419,64 @@ static void conn_touch(tcp_loop *L, tcp_conn *c)
     link_add_tail(&L->lru, &c->lru);
 }
 
+/* ---- answers left for the client's next segment to carry out ---- */
+
+/* On loopback (and over a veth) the sender's sendmsg runs the receiver's TCP input in its
+ * own softirq and wakes the receiving thread: an answer sent at once costs the server the
+ * client's receive and wake-up (tcp_probe, -c 4 at 20k qps: 0.24 wake-ups of dnsperf per
+ * answer from robdns's thread, about 7 us of its tcp_sendmsg per answer).  Knot leaves
+ * TCP_NODELAY off and writes each answer apart, so the second of two answers waits
+ * (Nagle, RFC 896; Linux holds a small segment while an earlier small one is not
+ * acknowledged) until the client's next query acknowledges the first, then leaves from the
+ * client's own context, and every later answer finds the one before it unacknowledged in
+ * turn.  A connection that had two answers or more in one turn (a client that pipelines)
+ * is put in that state: TCP_NODELAY off, the turn's last answer in a sendmsg of its own.
+ * Unbounded, an answer would wait for the client's delayed ACK when it asks nothing more
+ * (40 ms on Linux), so a connection not written to for TCP_NAGLE_NS gets TCP_NODELAY back
+ * (loop_nagle), which sends what waits and ends the state until its next pipelined turn.
+ * A connection that asks one query at a time never enters it: its answer leaves at once. */
+static void conn_nagle_on(tcp_conn *c)
+{
+    int off = 0;
+    if (setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &off, sizeof(off)) == 0)
+        c->nagle = 1;
+}
+
+/* Written to while in the state: its deadline moves on. */
+static void conn_nagle_touch(tcp_loop *L, tcp_conn *c)
+{
+    c->nagle_ns = L->now_ns + TCP_NAGLE_NS;
+    link_del(&c->held);
+    link_add_tail(&L->held, &c->held);
+}
+
+/* Connections written to last TCP_NAGLE_NS ago or more: TCP_NODELAY on again sends what
+ * the kernel still holds (tcp_push_pending_frames). */
+static void loop_nagle(tcp_loop *L)
+{
+    static const int on = 1;
+    while (!link_empty(&L->held)) {
+        tcp_conn *c = TCP_OF(L->held.next, held);
+        if (c->nagle_ns > L->now_ns)
+            return;
+        link_del(&c->held);
+        setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+        c->nagle = 0;
+    }
+}
+
+/* epoll_wait's timeout: the wheel's tick, or sooner the first deadline of loop_nagle. */
+static int loop_timeout(tcp_loop *L)
+{
+    if (link_empty(&L->held))
+        return RD_TCP_TICK_MS;
+    uint64_t due = TCP_OF(L->held.next, held)->nagle_ns, now = now_ns();
+    if (due <= now)
+        return 0;
+    uint64_t ms = (due - now + 999999u) / 1000000u;
+    return ms < RD_TCP_TICK_MS ? (int)ms : RD_TCP_TICK_MS;
+}
+
 /* Send iov[0..n) (whole messages with their length prefixes; the output buffer is empty):
  * what the kernel does not take now is copied to an output buffer and sent when the
  * socket is writable, at most RD_TCP_OUT_CAP of it.  Returns how many of the messages are
@@ -416,6 +484,8 @@ static void conn_touch(tcp_loop *L, tcp_conn *c)
  * -1 when the connection was closed (an error, or no output buffer free). */
 static int conn_send(tcp_loop *L, tcp_conn *c, struct iovec *iov, int n)
 {
+    if (c->nagle)
+        conn_nagle_touch(L, c);
     size_t total = 0;
     for (int i = 0; i < n; i++)
         total += iov[i].iov_len;
@@ -644,8 +714,15 @@ static int conn_serve(tcp_loop *L, tcp_conn *c)
             L->iov_item[niov] = k;
             niov++;
         }
-        /* Sent before the input moves: the queries are not read after this point. */
-        int kept = niov ? conn_send(L, c, L->iov, niov) : 0;
+        /* Sent before the input moves: the queries are not read after this point.  Two
+         * answers or more: the last one apart, for the kernel to hold (conn_nagle_on). */
+        if (niov >= 2 && !c->nagle)
+            conn_nagle_on(c);
+        int kept = niov ? conn_send(L, c, L->iov, niov - (c->nagle && niov >= 2)) : 0;
+        if (c->nagle && niov >= 2 && kept == niov - 1 && !c->waiting_out) {
+            int last = conn_send(L, c, L->iov + niov - 1, 1);
+            kept = last < 0 ? -1 : kept + last;
+        }
         if (kept < 0)
             return -1;
         int done = n;
@@ -709,6 +786,8 @@ static void conn_flush(tcp_loop *L, tcp_conn *c)
 {
     if (c->waiting_out) {
         const uint8_t *out = L->outpool + (size_t)c->out_slot * RD_TCP_OUT_CAP;
+        if (c->nagle)
+            conn_nagle_touch(L, c);
         ssize_t w = send(c->fd, out + c->out_off, c->out_len - c->out_off,
                          MSG_NOSIGNAL | MSG_DONTWAIT);
         if (w < 0) {
@@ -760,7 +839,7 @@ static void conn_open(tcp_loop *L, const tcp_listen *ln, int fd, const struct so
     tcp_conn *c = TCP_OF(L->free_list.next, lru);
     link_del(&c->lru);
     c->fd = fd;
-    c->eof = c->waiting_out = c->streaming = c->on_ready = 0;
+    c->eof = c->waiting_out = c->streaming = c->on_ready = c->nagle = 0;
     c->inlen = 0;
     c->out_off = c->out_len = 0;
     c->out_slot = -1;
@@ -916,12 +995,18 @@ static void loop_limits(tcp_loop *L)
  * light turn that opened or closed a connection (fewer than TCP_HOLD_LIGHT answers,
  * shorter than the hold) while events come within a hold of each other, the worker
  * sleeps hold_us before it asks epoll, and the next turn accepts, answers and closes what
- * came meanwhile.  Long-lived connections are not held: their clients' Nagle algorithm
- * (RFC 896; DNS clients seldom set TCP_NODELAY) already gathers the queries asked while
- * an answer is outstanding into one segment, so a hold after their turns found no fewer
- * turns per answer (tcp_probe at -c 4 and 20k qps: 0.19 epoll waits per answer held,
- * 0.17-0.23 not), only a timer wake-up more and a later answer, and a pipelining client
- * saturating the worker lost rate to every microsecond added to its round trip.  A hold
+ * came meanwhile.  Long-lived connections whose answers leave at once are not held: their
+ * clients' Nagle algorithm (RFC 896; DNS clients seldom set TCP_NODELAY) already gathers
+ * the queries asked while an answer is outstanding into one segment, so a hold after
+ * their turns found no fewer turns per answer (tcp_probe at -c 4 and 20k qps: 0.19 epoll
+ * waits per answer held, 0.17-0.23 not), only a timer wake-up more and a later answer.
+ * Connections whose answers wait for the client (conn_nagle_on) are held: their answers
+ * no longer acknowledge the client's queries at once, so its queries come one a segment,
+ * a wake-up each (0.97 epoll waits per answer), and an answer written during the hold
+ * leaves with the client's next query all the same (-c 4 at 20k qps: busy, 8.0 us per
+ * query held against 11.3 not; real-time, 13.4 against 28.8 us and a latency of 193 us
+ * against 229, Knot's 266).  A pipelining client saturating the
+ * worker is not held either way: its turns are not light.  A hold
  * that found nothing, or a wait longer than a hold, ends the holding: a quiet worker
  * blocks in epoll_wait at once.  A hold that found nothing cost a wake-up of its own, so
  * the next ones are skipped for 1, 2, 4 ... TCP_HOLD_BACKOFF_MAX light turns with
@@ -935,9 +1020,10 @@ static int loop_wait(tcp_loop *L, uint64_t turn_ns, uint32_t answered, uint32_t 
     uint64_t hold = (uint64_t)L->lim.hold_us * 1000u;
     if (!hold) {
         L->holding = 0;
-        return epoll_wait(L->ep, L->events, TCP_EVENTS, RD_TCP_TICK_MS);
+        return epoll_wait(L->ep, L->events, TCP_EVENTS, loop_timeout(L));
     }
-    if (churn && L->holding && turn_ns < hold && answered < TCP_HOLD_LIGHT) {
+    if ((churn || !link_empty(&L->held)) && L->holding && turn_ns < hold
+        && answered < TCP_HOLD_LIGHT) {
         if (L->hold_skip) {
             L->hold_skip--;
         } else {
@@ -958,7 +1044,7 @@ static int loop_wait(tcp_loop *L, uint64_t turn_ns, uint32_t answered, uint32_t 
         }
     }
     uint64_t t0 = now_ns();
-    int n = epoll_wait(L->ep, L->events, TCP_EVENTS, RD_TCP_TICK_MS);
+    int n = epoll_wait(L->ep, L->events, TCP_EVENTS, loop_timeout(L));
     L->holding = n > 0 && now_ns() - t0 < hold;
     return n;
 }
@@ -983,6 +1069,7 @@ static void *loop_run(void *arg)
         L->turn_queries = L->turn_churn = 0;
         rd_rcu_online(rcu);
         uint64_t t_turn = now_ns();
+        L->now_ns = t_turn;
         L->now_ms = t_turn / 1000000u;
         L->db = rd_db_current();
         /* Connections first, listeners after: a client that closed and connected again
@@ -996,12 +1083,14 @@ static void *loop_run(void *arg)
                 loop_event(L, &L->events[i]);
         loop_ready(L);
         loop_fresh(L);
+        loop_nagle(L);
         wheel_advance(L);
         L->db = NULL;
         rd_rcu_quiescent(rcu);          /* the db is not used past this point (pins aside) */
-        /* Only a turn that opened or closed connections may be held (loop_wait): no
-         * clock read after the others. */
-        turn_ns = L->lim.hold_us && L->turn_churn ? now_ns() - t_turn : 0;
+        /* Only a turn that opened or closed connections, or with answers waiting for
+         * clients, may be held (loop_wait): no clock read after the others. */
+        turn_ns = L->lim.hold_us && (L->turn_churn || !link_empty(&L->held))
+                  ? now_ns() - t_turn : 0;
     }
     for (uint32_t i = 0; i < L->nconns; i++)
         if (L->conns[i].fd >= 0)
@@ -1058,6 +1147,7 @@ static tcp_loop *loop_new(rd_tcp_set *set, int index, uint32_t pool,
     link_init(&L->lru);
     link_init(&L->ready);
     link_init(&L->fresh);
+    link_init(&L->held);
     for (int i = 0; i < TCP_WHEEL_SLOTS; i++)
         link_init(&L->wheel[i]);
     for (uint32_t i = 0; i < pool; i++) {
@@ -1068,6 +1158,7 @@ static tcp_loop *loop_new(rd_tcp_set *set, int index, uint32_t pool,
         link_init(&c->wheel);
         link_init(&c->ready);
         link_init(&c->fresh);
+        link_init(&c->held);
         link_add_tail(&L->free_list, &c->lru);
     }
     for (int i = 0; i < L->nout; i++)
