@@ -567,12 +567,13 @@ cdef object _image_node_text(ZoneImage img, znode_id n):
 
 cdef ZoneImage _build_image(str origin_text, bytes origin, rd_rrlist *l, rd_msgs *m,
                             object nsec3_max_iterations=None, bint free_records=False,
-                            bint consume=False):
+                            bint consume=False, zimg_index *index=NULL):
     """zimg_build on a filled record list; raises ZoneError with every message on error.
     nsec3_max_iterations: the NSEC3 iteration count above which the zone is refused
     (None: ZIMG_NSEC3_ITERATIONS_DEFAULT, RFC 9276).  free_records: the caller has no use
     for l's records once the image is built (l keeps its file names).  consume: records
-    without lines (a transfer's), given back inside the build (zimg_build_consume)."""
+    without lines (a transfer's), given back inside the build (zimg_build_consume).
+    index: with consume, the owner index a transfer built as it came (zone/xfrin.c)."""
     from robdns.errors import ZoneError
     cdef size_t size = 0
     cdef zimg *z
@@ -586,7 +587,7 @@ cdef ZoneImage _build_image(str origin_text, bytes origin, rd_rrlist *l, rd_msgs
         raise ZoneError(origin_text, _zimg_format_messages(l, m), m.errors)
     with nogil:
         if consume:
-            z = zimg_build_consume(o, l, m, &size)
+            z = zimg_build_consume_indexed(o, l, m, &size, index)
         else:
             z = zimg_build(o, l, m, &size)
         # The records are in the image now: give their memory back before the precompute

@@ -48,7 +48,12 @@ TARGETED = st.lists(st.sampled_from([
 @settings(max_examples=80, deadline=None)
 @given(zones(), TARGETED, st.integers(1, 9))
 def test_transfer_image_is_the_plain_build(extra, targeted, per_msg):
-    x = transferred(BASE + targeted + extra, per_msg=per_msg)
+    # with the owner index made as the messages come (zone/xfrin.c), as a big zone's is
+    old = _core.set_xfrin_index_min(0)
+    try:
+        x = transferred(BASE + targeted + extra, per_msg=per_msg)
+    finally:
+        _core.set_xfrin_index_min(old)
     # the plain build of the very records the transfer read (names in rdata come out of
     # the sender's compression in the case it compressed them to)
     received = x.zone_records()
@@ -94,3 +99,87 @@ def test_records_of_one_owner_keep_their_case():
     want = [dns.name.from_text(r[0], dns.name.from_text("example.net.")).to_wire()
             for r in [soa(7)] + records]
     assert got == want
+
+
+@pytest.fixture
+def index_every_axfr():
+    """The index made ahead from the first record on (a real transfer starts it at
+    64k records), so that these small transfers take it."""
+    old = _core.set_xfrin_index_min(0)
+    yield
+    _core.set_xfrin_index_min(old)
+
+
+def _message(records, msg_id=4242):
+    """One AXFR response message of raw records (owner wire, type, ttl, rdata): rdata a
+    primary may send but the build reports, which dnspython will not render."""
+    import struct
+    origin = dns.name.from_text("example.net.").to_wire()
+    out = struct.pack("!HHHHHH", msg_id, 0x8400, 1, len(records), 0, 0)
+    out += origin + struct.pack("!HH", 252, 1)
+    for owner, rtype, ttl, rdata in records:
+        out += owner + struct.pack("!HHIH", rtype, 1, ttl, len(rdata)) + rdata
+    return out
+
+
+def test_the_owner_index_is_made_as_the_messages_come(index_every_axfr):
+    # an AXFR's records are indexed message by message (its stage 1 overlaps the rest of
+    # the transfer): the image is still the plain build's
+    records = BASE + [("www", 300, "A", "192.0.2.80"), ("a.b.c", 300, "A", "192.0.2.81"),
+                      ("WWW", 300, "AAAA", "2001:db8::80"), ("@", 3600, "MX", "10 www")]
+    x = _core.XfrIn("example.net.", "AXFR", 4242)
+    msgs = render([soa(7)] + records + [soa(7)], per_msg=1)
+    x.feed(msgs[0])
+    assert not x.index_ahead            # SOA alone: AXFR or IXFR is not known yet
+    for m in msgs[1:]:
+        x.feed(m)
+        assert x.index_ahead
+    want = _core._compile_zone_records("example.net.", x.zone_records())
+    assert _core.image_to_bytes(x.image()) == _core.image_to_bytes(want)
+
+
+def test_a_record_the_build_reports_stops_the_index(index_every_axfr):
+    # an SVCB without its target name passes the transfer's reading (its rdata is not
+    # decompressed, RFC 9460 2.2) but the build reports it: the index made ahead gives up
+    # and the build indexes every record itself, with the plain build's messages
+    x = _core.XfrIn("example.net.", "AXFR", 4242)
+    msgs = render([soa(7)] + BASE, per_msg=2)
+    for m in msgs:
+        x.feed(m)
+    assert x.index_ahead
+    www = dns.name.from_text("www.example.net.").to_wire()
+    x.feed(_message([(www, 64, 300, b"\x00\x01")]))
+    assert not x.index_ahead
+    for m in render([soa(7)], per_msg=2):
+        x.feed(m)
+    assert x.done
+    with pytest.raises(ZoneError) as plain_err:
+        _core._compile_zone_records("example.net.", x.zone_records())
+    with pytest.raises(ZoneError) as xfr_err:
+        x.image()
+    assert xfr_err.value.errors == plain_err.value.errors
+    assert [m.split(": ", 1)[1] for m in xfr_err.value.messages] == \
+        [m.split(": ", 1)[1] for m in plain_err.value.messages]
+
+
+@pytest.mark.parametrize("order", ["canonical", "reversed", "one out of place"])
+def test_names_in_any_order_make_the_plain_image(order, index_every_axfr):
+    # the index made ahead lists the nodes as they come, ancestors first; in canonical
+    # order (RFC 4034 6.1), as Knot sends them, that list is the order and the build does
+    # not sort; any other order (an empty non-terminal made before a smaller sibling,
+    # upper case, a wildcard) goes through the sort: the image is the plain build's
+    records = BASE[:2] + [
+        ("a", 300, "A", "192.0.2.1"), ("*.a", 300, "TXT", '"w"'),
+        ("B.a", 300, "A", "192.0.2.2"), ("x.y.a", 300, "A", "192.0.2.3"),
+        ("z.a", 300, "A", "192.0.2.4"), ("b", 300, "A", "192.0.2.5"),
+        ("d.e", 300, "TXT", '"t"'), ("c.d.e", 300, "A", "192.0.2.6"),
+        ("f.e", 300, "A", "192.0.2.7")] + BASE[2:3] + [
+        ("ns1", 3600, "AAAA", "2001:db8::1")] + BASE[3:]
+    if order == "reversed":
+        records = records[::-1]
+    elif order == "one out of place":
+        records = records[:4] + records[8:9] + records[4:8] + records[9:]
+    x = transferred(records, per_msg=3)
+    assert x.index_ahead
+    want = _core._compile_zone_records("example.net.", x.zone_records())
+    assert _core.image_to_bytes(x.image()) == _core.image_to_bytes(want)

@@ -318,3 +318,25 @@ def test_signer_agrees_with_dnspython():
                                   multi=True, one_rr_per_rrset=True)
         ctx = m.tsig_ctx
     assert ctx is not None
+
+
+def test_the_owner_index_is_made_while_the_primary_is_silent():
+    # the reading loop indexes the records read so far for the build whenever the socket
+    # has nothing (zone/xfrin_recv.c), here between the pieces of a slow primary's frames;
+    # the rest is indexed by the build, and the image is the plain build's
+    from robdns import _core
+
+    def make(qid, mac):
+        out = []
+        for w in sign_stream(msgs := axfr_messages(qid, n=200), mac, [True] * len(msgs)):
+            f = struct.pack("!H", len(w)) + w
+            out += [("raw", f[i:i + 200]) for i in range(0, len(f), 200)]
+        return out
+    old = _core.set_xfrin_index_min(0)
+    try:
+        x, _ = with_primary(make, timeout=30)
+    finally:
+        _core.set_xfrin_index_min(old)
+    assert x.done and x.index_ahead
+    want = _core._compile_zone_records(ORIGIN, x.zone_records())
+    assert _core.image_to_bytes(x.image()) == _core.image_to_bytes(want)

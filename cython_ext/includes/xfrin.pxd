@@ -1,7 +1,7 @@
 # xfrin.pxd — C declarations of zone/xfrin.h (received zone transfers).
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 from includes.common cimport rd_rrlist
-from includes.zimg cimport zimg
+from includes.zimg cimport zimg, zimg_index
 from includes.engine cimport rd_tsig_key, rd_tsig_alg_from_name, RD_TSIG_SECRET_MAX
 
 cdef extern from "zone/xfrin.h" nogil:
@@ -25,11 +25,14 @@ cdef extern from "zone/xfrin.h" nogil:
         char err[200]
         rd_rrlist zone
         rd_rrlist diff
+        zimg_index *index
 
+    size_t rd_xfrin_index_min
     void rd_xfrin_init(rd_xfrin *x, const uint8_t *origin, uint16_t qtype, uint16_t id,
                        uint32_t have_serial)
     void rd_xfrin_free(rd_xfrin *x)
     int rd_xfrin_message(rd_xfrin *x, const uint8_t *m, size_t len, size_t *tsig_off)
+    int rd_xfrin_index(rd_xfrin *x, size_t max)
     int rd_xfrin_apply(rd_xfrin *x, const zimg *cur, rd_rrlist *out)
     int rd_xfrin_image_records(const zimg *z, rd_rrlist *out)
 

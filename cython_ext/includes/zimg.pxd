@@ -73,3 +73,10 @@ cdef extern from "zone/zimg.h" nogil:
 cdef extern from "zone/zdiff.h" nogil:
     long zdiff_build(const zimg *old, const zimg *new_, uint8_t **out, size_t *outlen)
     int zdiff_journal_check(const uint8_t *buf, size_t len, char *err, size_t errlen)
+
+cdef extern from "zone/zimg_build_int.h" nogil:
+    # the owner index built ahead while a transfer comes in (zone/xfrin.c)
+    ctypedef struct zimg_index:
+        pass
+    zimg *zimg_build_consume_indexed(const uint8_t *origin, rd_rrlist *rrs, rd_msgs *msgs,
+                                     size_t *size_out, zimg_index *ix)

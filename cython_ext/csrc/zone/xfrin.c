@@ -23,6 +23,9 @@ enum {
 
 static int fail(rd_xfrin *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* A zone this big builds in milliseconds: its index is left to the build. */
+size_t rd_xfrin_index_min = 65536;
+
 static int fail(rd_xfrin *x, const char *fmt, ...)
 {
     va_list ap;
@@ -48,6 +51,24 @@ void rd_xfrin_free(rd_xfrin *x)
 {
     rd_rrlist_free(&x->zone);
     rd_rrlist_free(&x->diff);
+    zimg_index_free(x->index);
+    x->index = NULL;
+}
+
+int rd_xfrin_index(rd_xfrin *x, size_t max)
+{
+    if (x->kind != RD_XFRIN_AXFR || x->no_index || (!x->index && x->zone.n < rd_xfrin_index_min))
+        return 0;
+    if (!x->index) x->index = zimg_index_new(x->origin, &x->zone);
+    int rc = x->index ? zimg_index_more(x->index, max) : -1;
+    if (rc < 0) {
+        /* out of memory, or a record the build reports: the build makes its own */
+        zimg_index_free(x->index);
+        x->index = NULL;
+        x->no_index = 1;
+        return 0;
+    }
+    return rc;
 }
 
 /* How the rdata of a type holds names that a sender may compress (RFC 1035 3.3 for the

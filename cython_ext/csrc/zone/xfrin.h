@@ -50,7 +50,14 @@ typedef struct rd_xfrin {
     uint16_t soa_len;
     uint32_t seq_new;                  /* IXFR: serial of the sequence being added */
     uint32_t first_old;                /* IXFR: serial the first sequence starts from */
+    struct builder *index;             /* AXFR: zimg_build's owner index of `zone`, built
+                                          as the messages come (zimg_index_new), or NULL */
+    int no_index;                      /* ... given up: the build makes its own */
 } rd_xfrin;
+
+/* Records an AXFR holds before the build's owner index is made as its messages come
+ * (smaller zones are indexed by the build; tests set 0). */
+extern size_t rd_xfrin_index_min;
 
 void rd_xfrin_init(rd_xfrin *x, const uint8_t *origin, uint16_t qtype, uint16_t id,
                    uint32_t have_serial);
@@ -62,6 +69,13 @@ void rd_xfrin_free(rd_xfrin *x);
  * of the message's TSIG record (RFC 8945: the last additional record), or 0 when it has
  * none: the caller verifies it. */
 int rd_xfrin_message(rd_xfrin *x, const uint8_t *m, size_t len, size_t *tsig_off);
+
+/* Index up to `max` more records of an AXFR (once it holds rd_xfrin_index_min) into
+ * the build's owner index, x->index (zimg_index_new): the reading loop calls it while
+ * the primary has sent nothing new, so that the build starts past it.  Returns 1 when
+ * records are left to index, else 0 (also when the index is given up: the build then
+ * makes its own). */
+int rd_xfrin_index(rd_xfrin *x, size_t max);
 
 /* Apply the differences of a complete IXFR to the records of `cur` (whose serial must be
  * where the first sequence starts): `out` receives the next version's records, the

@@ -14,6 +14,9 @@
 
 /* Big reads: a 1M-record AXFR is ~30 MB in 64 KiB messages; one recv per few messages. */
 enum { BUF_CAP = 1 << 20 };
+/* Records indexed between two looks at the socket (~1 ms): the primary's next octets
+ * wait no longer than that in the socket buffer. */
+enum { INDEX_STEP = 4096 };
 
 static int why(rd_xfrin *x, int reason, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
@@ -44,6 +47,9 @@ static int fill(rd_xfrin *x, rd_xfrin_recv *r, uint8_t *buf, size_t *have)
         if (errno == EINTR) continue;
         if (errno != EAGAIN && errno != EWOULDBLOCK)
             return why(x, RD_XFRIN_RECV_IO, "%s", strerror(errno));
+        /* nothing to read yet: index some of the records read so far for the build
+           (zimg_index_new), then look again; the reading never waits on the index */
+        if (rd_xfrin_index(x, INDEX_STEP)) continue;
         uint64_t now = rd_xfrin_now_ns();
         if (now >= r->deadline_ns) goto late;
         uint64_t ms = (r->deadline_ns - now + 999999) / 1000000;

@@ -14,6 +14,10 @@
  *      the missing-glue check; then the serial.
  * A big zone on two cores sorts its nodes (2) and fills its rrsets (4) in two halves on
  * two threads (zimg_build_threads); the image is byte for byte the one-thread build's.
+ * A transfer makes stage 1 as its messages come (zimg_index_new, zone/xfrin.c), and
+ * when the names come in canonical order, as a primary walking its tree sends them, the
+ * order of stage 2 too: the build of a received zone starts past them, with the same
+ * nodes in the same order, so the same image.
  */
 #define _GNU_SOURCE
 #include "zimg_format.h"
@@ -22,6 +26,7 @@
 
 #include <pthread.h>
 #include <stdarg.h>
+#include <sys/mman.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -44,6 +49,8 @@ static void prof(const char *stage)
 #endif
 
 /* ---- helpers ---- */
+
+enum { TAB_MAP_MIN = 256 << 10 };   /* an index made ahead maps tables this big or more */
 
 static uint16_t rr_covered(const builder *b, const rd_rr *rr)
 {
@@ -79,18 +86,43 @@ static uint32_t bfind(const builder *b, const uint8_t *name, size_t len, uint32_
     }
 }
 
+/* The owner table, all RD_NONE.  The index made ahead doubles it as the owners come:
+ * from malloc, each big table freed would raise glibc's mmap threshold to its size and
+ * send the build's later arrays to the heap, where their holes stay resident (+3 MB
+ * RSS for a 1M-record transfer); so its big tables are mappings of their own. */
+static uint32_t *tab_new(const builder *b, uint32_t size)
+{
+    size_t bytes = (size_t)size * sizeof(uint32_t);
+    uint32_t *t;
+    if (b->ahead && bytes >= TAB_MAP_MIN) {
+        t = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (t == MAP_FAILED) return NULL;
+    } else if (!(t = malloc(bytes))) {
+        return NULL;
+    }
+    memset(t, 0xff, bytes);
+    return t;
+}
+
+static void tab_free(builder *b)
+{
+    size_t bytes = ((size_t)b->tmask + 1) * sizeof(uint32_t);
+    if (b->tab && (b->ahead || b->tab_mapped) && bytes >= TAB_MAP_MIN) munmap(b->tab, bytes);
+    else free(b->tab);
+    b->tab = NULL;
+}
+
 static int grow_table(builder *b)
 {
     uint32_t size = (b->tmask + 1) * 2;
-    uint32_t *t = malloc((size_t)size * sizeof *t);
+    uint32_t *t = tab_new(b, size);
     if (!t) return -1;
-    memset(t, 0xff, (size_t)size * sizeof *t);
     for (uint32_t id = 0; id < b->nn; id++) {
         uint32_t i = b->nodes[id].hash & (size - 1);
         while (t[i] != RD_NONE) i = (i + 1) & (size - 1);
         t[i] = id;
     }
-    free(b->tab);
+    tab_free(b);
     b->tab = t;
     b->tmask = size - 1;
     return 0;
@@ -137,6 +169,49 @@ static uint32_t names_store(builder *b, const uint8_t *p, size_t len)
     return off;
 }
 
+/* RFC 4034 6.1 order of two lower-case wire names at or below the origin (`ol` labels,
+ * which they share): label by label from the root, as label_cmp orders labels. */
+static int name_canonical_cmp(const uint8_t *x, const uint8_t *y, int ol)
+{
+    const uint8_t *lx[ZIMG_MAX_LABELS + 1], *ly[ZIMG_MAX_LABELS + 1];
+    int nx = 0, ny = 0;
+    for (const uint8_t *p = x; *p && nx <= ZIMG_MAX_LABELS; p += *p + 1) lx[nx++] = p;
+    for (const uint8_t *p = y; *p && ny <= ZIMG_MAX_LABELS; p += *p + 1) ly[ny++] = p;
+    for (int k = ol + 1; k <= nx && k <= ny; k++) {
+        const uint8_t *a = lx[nx - k], *c = ly[ny - k];
+        int la = a[0], lc = c[0], m = la < lc ? la : lc;
+        for (int i = 1; i <= m; i++)
+            if (a[i] != c[i]) return a[i] < c[i] ? -1 : 1;
+        if (la != lc) return la - lc;
+    }
+    return nx - ny;
+}
+
+/* The index made ahead keeps its nodes in the order they appear, a new name's missing
+ * ancestors first: while each comes after the one before in canonical order (a primary
+ * walking its tree sends the names so), the list is the canonical order of the nodes
+ * and the build does not sort them (order_nodes).  A name out of order ends the list. */
+static void seq_push(builder *b, uint32_t id)
+{
+    if (!b->seq) return;
+    if (b->seq_n &&
+        name_canonical_cmp(b->names + b->nodes[b->seq[b->seq_n - 1]].name, b->names + b->nodes[id].name,
+                           b->ol) >= 0)
+        goto drop;
+    if (b->seq_n == b->seq_cap) {
+        uint32_t *v = realloc(b->seq, (size_t)b->seq_cap * 2 * sizeof *v);
+        if (!v) goto drop;
+        b->seq = v;
+        b->seq_cap *= 2;
+    }
+    b->seq[b->seq_n++] = id;
+    return;
+drop:
+    free(b->seq);
+    b->seq = NULL;
+    b->seq_n = b->seq_cap = 0;
+}
+
 /* Find or create the node of a lower-case name and all its missing ancestors down to
  * the apex.  lab/hs: label starts and suffix hashes of `lname`. RD_NONE on no memory. */
 static uint32_t bnode_of(builder *b, const uint8_t *lname, const uint8_t **lab, const uint32_t *hs, int n)
@@ -149,6 +224,7 @@ static uint32_t bnode_of(builder *b, const uint8_t *lname, const uint8_t **lab, 
     id = badd(b, off, total, n, hs[0]);
     if (id == RD_NONE) return RD_NONE;
     uint32_t child = id;
+    int made = 1;
     for (int k = 1; k <= n - b->ol; k++) {
         size_t len = total - (size_t)(lab[k] - lname);
         uint32_t p = bfind(b, lab[k], len, hs[k]);
@@ -161,7 +237,11 @@ static uint32_t bnode_of(builder *b, const uint8_t *lname, const uint8_t **lab, 
         if (p == RD_NONE) return RD_NONE;
         b->nodes[child].parent = p;
         child = p;
+        made++;
     }
+    /* the nodes made are id, id + 1, ... up the tree: into the list top-down */
+    if (b->seq)
+        for (int k = made; k-- > 0; ) seq_push(b, id + (uint32_t)k);
     return id;
 }
 
@@ -378,8 +458,9 @@ static int has_additional(uint16_t type)
 
 static void builder_free(builder *b)
 {
+    free(b->seq);
     free(b->nodes);
-    free(b->tab);
+    tab_free(b);
     free(b->names);
     free(b->rec_node);
     free(b->order);
@@ -392,21 +473,17 @@ static void builder_free(builder *b)
 
 static size_t align8(size_t x) { return (x + 7) & ~(size_t)7; }
 
-/* 1. Index every owner (and its ancestors); drop and report records that cannot be
- * served.  Returns -1 when out of memory. */
-static int index_owners(builder *b)
+/* 1a. The owner index, empty but for the apex: its table sized for n records (one
+ * that grows as records come: zimg_index_more) and its record -> node map. */
+static int index_begin(builder *b, size_t n)
 {
-    const rd_rrlist *l = b->l;
-    size_t n = l->n;
-    char nb[RD_NAME_MAX * 4 + 1], nb2[RD_NAME_MAX * 4 + 1], tb[16];
     uint32_t tsize = 1024;
     while (tsize < n * 2 && tsize < (1u << 31)) tsize *= 2;
-    b->tab = malloc((size_t)tsize * sizeof *b->tab);
-    b->rec_node = malloc((n ? n : 1) * sizeof *b->rec_node);
-    if (!b->tab || !b->rec_node) return -1;
-    memset(b->tab, 0xff, (size_t)tsize * sizeof *b->tab);
+    b->tab = tab_new(b, tsize);
     b->tmask = tsize - 1;
-
+    b->rec_cap = n ? n : 1;
+    b->rec_node = malloc(b->rec_cap * sizeof *b->rec_node);
+    if (!b->tab || !b->rec_node) return -1;
     const uint8_t *lab[ZIMG_MAX_LABELS + 1];
     uint32_t hs[ZIMG_MAX_LABELS + 1];
     int on = zimg_name_index(b->origin, lab, hs);
@@ -414,16 +491,42 @@ static int index_owners(builder *b)
     if (off0 == RD_NONE) return -1;
     b->apex = badd(b, off0, b->olen, on, hs[0]);
     if (b->apex == RD_NONE) return -1;
+    if (b->seq) b->seq[b->seq_n++] = b->apex;    /* the index made ahead's list */
+    return 0;
+}
 
+/* A record index_range would report: the index built ahead gives up (the build then
+ * indexes every record itself, with its messages in order). */
+#define AHEAD_GIVES_UP(b) do { if ((b)->ahead) return 1; } while (0)
+
+/* 1b. Index the owners (and their ancestors) of records [from, to); drop and report
+ * records that cannot be served.  Returns -1 when out of memory, 1 when an index built
+ * ahead meets a record to report. */
+static int index_range(builder *b, size_t from, size_t to)
+{
+    const rd_rrlist *l = b->l;
+    char nb[RD_NAME_MAX * 4 + 1], nb2[RD_NAME_MAX * 4 + 1], tb[16];
+    const uint8_t *lab[ZIMG_MAX_LABELS + 1];
+    uint32_t hs[ZIMG_MAX_LABELS + 1];
+    if (to > b->rec_cap) {
+        size_t cap = b->rec_cap * 2;
+        while (cap < to) cap *= 2;
+        uint32_t *v = realloc(b->rec_node, cap * sizeof *v);
+        if (!v) return -1;
+        b->rec_node = v;
+        b->rec_cap = cap;
+    }
     uint32_t *rec_node = b->rec_node;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = from; i < to; i++) {
         const rd_rr *rr = &l->rr[i];
         rec_node[i] = RD_NONE;
         if (rr->flags & RD_RR_TEXT_RDATA) {
+            AHEAD_GIVES_UP(b);
             zb_msg(b, RD_MSG_ERROR, rr, "rdata of %s left unencoded", zb_type_text(rr->type, tb, sizeof tb));
             continue;
         }
         if (!arena_name_ok(l, rr->owner) || (size_t)rr->rdata + rr->rdlen > l->alen) {
+            AHEAD_GIVES_UP(b);
             zb_msg(b, RD_MSG_ERROR, rr, "malformed record");
             continue;
         }
@@ -438,6 +541,7 @@ static int index_owners(builder *b)
             continue;
         }
         if (rr->rclass != RD_C_IN) {
+            AHEAD_GIVES_UP(b);
             zb_msg(b, RD_MSG_ERROR, rr, "%s: class %u, only class IN zones are served",
                    rd_name_to_text(owner, nb, sizeof nb), rr->rclass);
             continue;
@@ -447,11 +551,13 @@ static int index_owners(builder *b)
         int nl = zimg_name_index(lname, lab, hs);
         if (nl < b->ol || memcmp(lab[nl - b->ol], b->origin, b->olen) != 0) {
             /* named-checkzone and Knot both warn and drop such records */
+            AHEAD_GIVES_UP(b);
             zb_msg(b, RD_MSG_WARNING, rr, "%s: out of zone (not at or below %s), ignored",
                    rd_name_to_text(owner, nb, sizeof nb), rd_name_to_text(b->origin, nb2, sizeof nb2));
             continue;
         }
         if (zimg_rdata_check(rr->type, rr_rdata(b, rr), rr->rdlen) != 0) {
+            AHEAD_GIVES_UP(b);
             zb_msg(b, RD_MSG_ERROR, rr, "%s: malformed %s rdata",
                    rd_name_to_text(owner, nb, sizeof nb), zb_type_text(rr->type, tb, sizeof tb));
             continue;
@@ -460,13 +566,115 @@ static int index_owners(builder *b)
         if (id == RD_NONE) return -1;
         rec_node[i] = id;
     }
+    b->indexed = to;
     return 0;
+}
+
+/* 1. Index every owner (and its ancestors).  Returns -1 when out of memory. */
+static int index_owners(builder *b)
+{
+    if (index_begin(b, b->l->n) != 0) return -1;
+    return index_range(b, 0, b->l->n);
+}
+
+/* ---- the owner index built ahead, while a transfer is received ---- */
+
+zimg_index *zimg_index_new(const uint8_t *origin, const rd_rrlist *l)
+{
+    builder *b = calloc(1, sizeof *b);
+    if (!b) return NULL;
+    b->l = l;
+    b->ahead = 1;
+    rd_name_lower_copy(b->origin, origin);
+    b->olen = rd_name_len(b->origin);
+    b->ol = rd_name_labels(b->origin);
+    /* Sized for twice the records so far, all at once: arrays that start small and
+       double on the heap of the receiving thread leave holes there that stay resident
+       (+0.2 MB peak for a 1M-record secondary); from this size on they are mappings
+       that grow by moving pages (glibc's realloc of a mapped block). */
+    size_t hint = l->n > 512 ? 2 * l->n : 1024;
+    b->ncap = (uint32_t)hint;
+    b->nodes = malloc(hint * sizeof *b->nodes);
+    b->names_cap = hint * 16;
+    b->names = malloc(b->names_cap);
+    b->seq_cap = (uint32_t)hint;
+    b->seq = malloc(hint * sizeof *b->seq);
+    if (!b->nodes || !b->names || !b->seq || index_begin(b, hint) != 0) {
+        zimg_index_free(b);
+        return NULL;
+    }
+    return b;
+}
+
+int zimg_index_more(zimg_index *b, size_t max)
+{
+    if (b->gave_up) return -1;
+    size_t to = b->l->n - b->indexed > max ? b->indexed + max : b->l->n;
+    if (b->indexed < to && index_range(b, b->indexed, to) != 0) {
+        /* out of memory or a record to report: the build indexes them all itself */
+        b->gave_up = 1;
+        tab_free(b);
+        free(b->rec_node); b->rec_node = NULL;
+        free(b->nodes); b->nodes = NULL;
+        free(b->names); b->names = NULL;
+        free(b->seq); b->seq = NULL;
+        return -1;
+    }
+    return b->indexed < b->l->n;
+}
+
+void zimg_index_free(zimg_index *b)
+{
+    if (!b) return;
+    builder_free(b);
+    free(b);
+}
+
+/* Take the index built ahead when it holds every record of b->l, in b's origin: the
+ * same nodes in the same order as index_owners would make (build ids are in record
+ * order either way; only the table's size may differ, and it is freed before layout). */
+static int take_index(builder *b, zimg_index *ix)
+{
+    /* the records that came while the receiving thread had no time for them */
+    if (ix && ix->l == b->l && !ix->gave_up) zimg_index_more(ix, (size_t)-1);
+    if (!ix || ix->gave_up || ix->l != b->l || ix->indexed != b->l->n || ix->olen != b->olen ||
+        memcmp(ix->origin, b->origin, b->olen) != 0)
+        return 0;
+    b->nodes = ix->nodes; b->nn = ix->nn; b->ncap = ix->ncap;
+    b->tab = ix->tab; b->tmask = ix->tmask;
+    b->tab_mapped = ix->ahead;       /* tab_free: how it was made */
+    b->names = ix->names; b->names_len = ix->names_len; b->names_cap = ix->names_cap;
+    b->rec_node = ix->rec_node; b->rec_cap = ix->rec_cap;
+    if (b->rec_cap > b->l->n && b->l->n) {
+        /* the map grew by doubling: what index_owners would hold, not up to twice it */
+        uint32_t *v = realloc(b->rec_node, b->l->n * sizeof *v);
+        if (v) { b->rec_node = v; b->rec_cap = b->l->n; }
+    }
+    b->apex = ix->apex;
+    b->indexed = ix->indexed;
+    if (ix->seq && ix->seq_n == ix->nn) {
+        b->seq = ix->seq; b->seq_n = ix->seq_n; b->seq_cap = ix->seq_cap;
+        ix->seq = NULL;
+    }
+    ix->nodes = NULL; ix->tab = NULL; ix->names = NULL; ix->rec_node = NULL;
+    ix->gave_up = 1;    /* used up */
+    return 1;
 }
 
 /* 2. Canonical order: order[final] = build id, perm[build id] = final. */
 static int order_nodes(builder *b)
 {
-    b->order = canonical_order(b, b->apex);
+    if (b->seq && b->seq_n == b->nn && b->seq[0] == b->apex) {
+        /* the index made ahead met the names in canonical order: that is the order
+           (the list's room, grown by doubling, cut to what canonical_order holds) */
+        uint32_t *v = realloc(b->seq, (size_t)b->nn * sizeof *v);
+        b->order = v ? v : b->seq;
+        b->seq = NULL;
+    } else {
+        free(b->seq);
+        b->seq = NULL;
+        b->order = canonical_order(b, b->apex);
+    }
     b->perm = malloc((size_t)b->nn * sizeof *b->perm);
     if (!b->order || !b->perm) return -1;
     for (uint32_t v = 0; v < b->nn; v++) b->perm[b->order[v]] = v;
@@ -496,7 +704,7 @@ static int group_rrsets(builder *b)
         if (rec_node[i] != RD_NONE) ord[fill[perm[rec_node[i]]]++] = (uint32_t)i;
     free(fill);
     /* owners are all indexed: the build index and the record->node map are done with */
-    free(b->tab); b->tab = NULL;
+    tab_free(b);
     free(b->rec_node); b->rec_node = NULL;
 
     uint32_t half = nstart[nn] / 2 ? nstart[nn] / 2 : 1;
@@ -879,7 +1087,7 @@ static void link_targets(builder *b)
 }
 
 static zimg *build(const uint8_t *origin, const rd_rrlist *l, rd_rrlist *consume, rd_msgs *msgs,
-                   size_t *size_out)
+                   size_t *size_out, zimg_index *ix)
 {
     builder b;
     memset(&b, 0, sizeof b);
@@ -898,7 +1106,7 @@ static zimg *build(const uint8_t *origin, const rd_rrlist *l, rd_rrlist *consume
     b.threads = zimg_build_threads;
     if (b.threads <= 0)
         b.threads = l->n >= SPLIT_MIN_RECORDS && sysconf(_SC_NPROCESSORS_ONLN) >= 2 ? 2 : 1;
-    if (index_owners(&b) != 0) goto nomem;
+    if (!take_index(&b, ix) && index_owners(&b) != 0) goto nomem;
     if (b.errors) goto fail;
     prof("index");
     if (order_nodes(&b) != 0) goto nomem;
@@ -962,11 +1170,17 @@ done:
 
 zimg *zimg_build(const uint8_t *origin, const rd_rrlist *l, rd_msgs *msgs, size_t *size_out)
 {
-    return build(origin, l, NULL, msgs, size_out);
+    return build(origin, l, NULL, msgs, size_out, NULL);
 }
 
 zimg *zimg_build_consume(const uint8_t *origin, rd_rrlist *l, rd_msgs *msgs, size_t *size_out)
 {
-    return build(origin, l, l, msgs, size_out);
+    return build(origin, l, l, msgs, size_out, NULL);
+}
+
+zimg *zimg_build_consume_indexed(const uint8_t *origin, rd_rrlist *l, rd_msgs *msgs,
+                                 size_t *size_out, zimg_index *ix)
+{
+    return build(origin, l, l, msgs, size_out, ix);
 }
 

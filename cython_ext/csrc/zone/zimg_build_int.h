@@ -38,6 +38,14 @@ typedef struct builder {
     uint8_t *names;
     size_t names_len, names_cap;
     uint32_t *rec_node;                /* record -> build id, RD_NONE if dropped */
+    size_t rec_cap;                    /* rec_node's room */
+    size_t indexed;                    /* records [0, indexed) are indexed */
+    int ahead;                         /* an index built ahead (zimg_index_new) */
+    int gave_up;                       /* ... that met a record to report, or is used up */
+    int tab_mapped;                    /* tab came from such an index (tab_free) */
+    uint32_t *seq;                     /* ... its nodes as they came, ancestors first: the
+                                          canonical order while the names come in it */
+    uint32_t seq_n, seq_cap;           /* (seq NULL: a name came out of order) */
     uint32_t apex;                     /* build id of the apex */
     /* 2. canonical order */
     uint32_t *order;                   /* final id -> build id */
@@ -71,6 +79,22 @@ static inline const rd_rr *zb_rec(const builder *b, uint32_t i)
 {
     return b->l->rr && i != RD_NONE ? &b->l->rr[i] : NULL;
 }
+
+/* The owner index (stage 1) built ahead, record by record, while the records are still
+ * coming (a transfer: zone/xfrin.c), so that the build starts at stage 2.  It stays
+ * exactly what the build's own stage 1 makes, or gives up: a record the build would
+ * report (malformed, out of zone...) stops it, and the build indexes every record
+ * itself, with its messages.  `l` must be the list the build gets, appended to only. */
+typedef struct builder zimg_index;
+zimg_index *zimg_index_new(const uint8_t *origin, const rd_rrlist *l);
+/* Index up to `max` of the records added to l since the last call: 1 when some are
+ * left, 0 when none, -1 once it gave up. */
+int zimg_index_more(zimg_index *ix, size_t max);
+void zimg_index_free(zimg_index *ix);
+/* zimg_build_consume starting from `ix` when it holds every record of l (else as
+ * zimg_build_consume); the image is byte for byte zimg_build_consume's. */
+zimg *zimg_build_consume_indexed(const uint8_t *origin, rd_rrlist *l, rd_msgs *msgs,
+                                 size_t *size_out, zimg_index *ix);
 
 /* Report at a record's FILE:LINE (rr NULL: the zone's main file, no line). */
 void zb_msg(builder *b, int sev, const rd_rr *rr, const char *fmt, ...)
