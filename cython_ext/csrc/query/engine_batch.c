@@ -1,6 +1,7 @@
 /* engine_batch.c — rd_answer_batch: answers a batch of queries with a software pipeline of zone-image prefetches, so cache misses of several queries overlap. */
 #include "engine_int.h"
 #include "zone/zimg_format.h"
+#include "zone/zimg_dnssec.h"
 
 /* Each query is parsed once, when it enters the pipeline; its loads are then prefetched
  * step by step, each step touching only what the previous one brought into cache, and
@@ -32,6 +33,9 @@ enum pf_step_kind {
     PF_RECORD,           /* the answer slot is in cache: the record */
     PF_BLOB,             /* the record is: the answer */
     PF_REFS,             /* the answer is: the zone records a DO answer writes (ZFAST_REFS) */
+    PF_NEG_PLACE,        /* a signed NXDOMAIN's NSEC3 index bucket and range piece offsets
+                            are in cache: its range, the piece (pf_neg_hash) */
+    PF_NEG_PIECE,        /* the piece is: the zone rrsets it is written from */
     PF_NODE, PF_DATA, PF_RDATA    /* the general lookup's */
 };
 
@@ -40,12 +44,16 @@ typedef struct pf_state {
     const zimg *z;       /* the zone, once known */
     uint8_t step;        /* pf_step_kind: the next step */
     uint32_t hash;       /* general lookup: suffix hash of the full name */
-    uint32_t rec;        /* its precomputed-answer record, RD_NONE: general path */
+    uint32_t rec;        /* its precomputed-answer record, RD_NONE: general path (a signed
+                            NXDOMAIN: its range piece, PF_NEG_PIECE) */
     uint32_t fast_off;   /* the zone's answer table (0: none, only the general lookup) */
     uint32_t fast_mask;
     int k;               /* labels of the candidate apex */
     uint8_t whole;       /* a small zone's answers fetched whole with its slot (below) */
     const rd_zonetab_slot *cand;   /* the candidate zone's slot (PF_CONFIRM) */
+    uint32_t n3_lo, n3_hi;         /* a signed NXDOMAIN's NSEC3 index bucket (pf_neg_hash) */
+    uint32_t top_lo, top_hi;       /* and the top-label search's range (neg_top_find) */
+    uint8_t n3_label[32];          /* its top label's hash as an owner label */
     rd_zonetab_guess guess;
 } pf_state;
 
@@ -123,6 +131,114 @@ static void pf_guess(pf_state *s)
     s->step = PF_CONFIRM;
 }
 
+/* The entries the first `depth` rounds of neg_top_find's binary search over [lo, hi) may
+ * read (2^depth - 1 of them, the same midpoints), or the whole range when it is as short. */
+static void pf_top_levels(const zneg_top *t, uint32_t lo, uint32_t hi, int depth)
+{
+    if (lo >= hi) return;
+    if (hi - lo <= 4u * (1u << depth)) {          /* 4 entries a line */
+        for (uint32_t i = lo; i < hi; i += 4) __builtin_prefetch(t + i);
+        __builtin_prefetch(t + hi - 1);
+        return;
+    }
+    uint32_t mid = lo + (hi - lo) / 2;
+    __builtin_prefetch(t + mid);
+    if (depth > 1) {
+        pf_top_levels(t, lo, mid, depth - 1);
+        pf_top_levels(t, mid + 1, hi, depth - 1);
+    }
+}
+
+/* A DO query for a name right below the apex of an NSEC3 zone with precomputed NXDOMAIN
+ * proofs (zneg, zimg_format.h) has no record: most likely NXDOMAIN, answered by
+ * fast_nxdomain from its hash's NSEC3 range (RFC 5155 7.2.2: the name is the next closer
+ * name).  The hash is made here, and the chain fast_nxdomain follows (directory, index
+ * bucket, range piece; the top-label search beside it) fetched over the query's last
+ * steps, so that its misses overlap other queries' work instead of following each other
+ * at the answer; the range is handed over in c->neg_place (fast_known 2).  Any other
+ * name without a record goes on as before. */
+static void pf_neg_hash(pf_state *s)
+{
+    rd_ctx *c = &s->c;
+    const zimg *z = s->z;
+    const zneg *g = zneg_of(z);
+    s->step = PF_DONE;
+    if (!g || g->kind != ZNEG_NSEC3 || !c->do_bit || zfast_qtype_special(c->qtype) ||
+        c->nlabels != (int)z->origin_labels + 1)
+        return;
+    const uint8_t *base = (const uint8_t *)z, *top = c->lname;   /* its own top label */
+    uint32_t b = rd_dnssec_nsec3_label(top, g->salt, g->salt_len, g->iterations,
+                                       g->n3_dir_bits, s->n3_label);
+    const uint32_t *dir = (const uint32_t *)(base + g->n3_dir_off);
+    s->n3_lo = dir[b];
+    s->n3_hi = dir[b + 1];
+    zimg_nsec3_prefetch(z, s->n3_lo, s->n3_hi);
+    /* the range is one of [lo - 1, hi - 1] (lo - 1: the last when lo is 0): their piece
+     * offsets lie side by side */
+    const uint32_t *gaps = (const uint32_t *)(base + g->n3_off);
+    if (s->n3_lo < s->n3_hi && s->n3_hi <= g->n3_count) {
+        __builtin_prefetch(gaps + (s->n3_lo ? s->n3_lo - 1 : g->n3_count - 1));
+        __builtin_prefetch(gaps + s->n3_hi - 1);
+    }
+    uint64_t key = zneg_key(top + 1, top[0]);
+    uint32_t tb = g->top_dir_bits ? (uint32_t)(key >> (64 - g->top_dir_bits)) : 0;
+    const uint32_t *tdir = (const uint32_t *)(base + g->top_dir_off);
+    s->top_lo = tdir[tb];
+    s->top_hi = tdir[tb + 1];
+    pf_top_levels((const zneg_top *)(base + g->top_off), s->top_lo, s->top_hi, 3);
+    s->step = PF_NEG_PLACE;
+}
+
+/* The bucket and the piece offsets are in cache: the range (what rd_dnssec_nsec3_place
+ * gives), its piece asked for, and the top-label entries neg_top_find will read. */
+static void pf_neg_place(pf_state *s)
+{
+    rd_ctx *c = &s->c;
+    const zimg *z = s->z;
+    const zneg *g = zneg_of(z);
+    const uint8_t *base = (const uint8_t *)z;
+    int match;
+    uint32_t at = zimg_nsec3_find_place_in(z, s->n3_label, sizeof s->n3_label, s->n3_lo,
+                                           s->n3_hi, &match);
+    c->neg_place = match ? RD_NONE : at;
+    c->fast_known = 2;
+    s->step = PF_DONE;
+    if (!match && at < g->n3_count) {
+        uint32_t off = ((const uint32_t *)(base + g->n3_off))[at];
+        if (off != RD_NONE) {
+            __builtin_prefetch(base + off);
+            __builtin_prefetch(base + off + 63);
+            s->rec = off;
+            s->step = PF_NEG_PIECE;
+        }
+    }
+    /* the search's first rounds over entries now in cache, as neg_top_find makes them
+     * (by key; a tie, rare, leaves the rest to it), then the entries of its last rounds */
+    const zneg_top *t = (const zneg_top *)(base + g->top_off);
+    uint64_t key = zneg_key(c->lname + 1, c->lname[0]);
+    uint32_t lo = s->top_lo, hi = s->top_hi;
+    for (int k = 0; k < 3 && lo < hi; k++) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (t[mid].key == key) return;
+        if (t[mid].key < key) lo = mid + 1; else hi = mid;
+    }
+    pf_top_levels(t, lo, hi, 3);
+}
+
+/* The range's piece (at s->rec) is in cache: the zone's rrsets a piece written from them
+ * (ZNEG_FROM_ZONE) reads, the NSEC3 and its RRSIG. */
+static void pf_neg_piece(pf_state *s)
+{
+    const zimg *z = s->z;
+    const zneg_piece *p = (const zneg_piece *)((const uint8_t *)z + s->rec);
+    s->step = PF_DONE;
+    if (p->nptr != ZNEG_FROM_ZONE) return;
+    const zneg_zone *zz = (const zneg_zone *)(p + 1);
+    const zrrset *sets = (const zrrset *)((const uint8_t *)z + z->rrsets_off);
+    __builtin_prefetch(sets + zz->rrset);
+    if (zz->sig != RD_NONE) __builtin_prefetch(sets + zz->sig);
+}
+
 /* The answer slot is in cache: the record its hash names (the first few probes),
  * prefetched. */
 static void pf_record(pf_state *s)
@@ -133,7 +249,10 @@ static void pf_record(pf_state *s)
     uint32_t h = s->c.fhash, i = h & s->fast_mask;
     for (int k = 0; k < 4; k++, i = (i + 1) & s->fast_mask) {
         uint32_t off = tab[i].rec;
-        if (off == RD_NONE) break;
+        if (off == RD_NONE) {            /* no record of the name */
+            pf_neg_hash(s);
+            return;
+        }
         if (tab[i].hash == h) {
             const uint8_t *r = (const uint8_t *)z + off;
             __builtin_prefetch(r);
@@ -223,6 +342,8 @@ static inline __attribute__((always_inline)) void pf_step(pf_state *s)
     case PF_RECORD: pf_record(s); return;
     case PF_BLOB: pf_blob(s); return;
     case PF_REFS: zfast_prefetch_refs(s->z, s->c.fast_blob); s->step = PF_DONE; return;
+    case PF_NEG_PLACE: pf_neg_place(s); return;
+    case PF_NEG_PIECE: pf_neg_piece(s); return;
     case PF_NODE: zimg_prefetch_node(s->z, s->hash); s->step = PF_DATA; return;
     case PF_DATA: zimg_prefetch_data(s->z, s->hash); s->step = PF_RDATA; return;
     case PF_RDATA: zimg_prefetch_rdata(s->z, s->hash); s->step = PF_DONE; return;

@@ -2,6 +2,7 @@
 #include "engine_int.h"
 #include "lib/rd_sha1.h"
 #include "zone/zimg_dnssec.h"
+#include "zone/zimg_format.h"
 
 /* The proof records of one response part: distinct NSEC/NSEC3 owners (a proof needs at
  * most three; dedupe so that one record proving two things is sent once). */
@@ -120,14 +121,20 @@ static void base32hex(const uint8_t in[RD_SHA1_LEN], uint8_t out[32])
     }
 }
 
-/* The NSEC3 owner matching (*match = 1) or covering the hash of `lname`. */
+/* The NSEC3 owner matching (*match = 1) or covering the hash of `lname`.  Through the
+ * directory of the precomputed NXDOMAIN proofs (zneg) when the image has one: a search
+ * over one bucket instead of the whole index (17 dependent loads on a 100k-name zone),
+ * for the proofs the general path still writes (wildcard answers, NODATA below a
+ * wildcard, names below an existing top label). */
 static znode_id nsec3_lookup(const zimg *z, const nsec3_params *np, const uint8_t *lname,
                              int *match)
 {
-    uint8_t h[RD_SHA1_LEN], label[32];
-    rd_nsec3_hash(lname, rd_name_len(lname), np->salt, np->salt_len, np->iterations, h);
-    base32hex(h, label);
-    return zimg_nsec3_find(z, label, sizeof label, match);
+    const zneg *g = zneg_of(z);
+    const uint32_t *dir = g && g->kind == ZNEG_NSEC3
+                              ? (const uint32_t *)((const uint8_t *)z + g->n3_dir_off) : NULL;
+    uint32_t at = rd_dnssec_nsec3_place(z, lname, np->salt, np->salt_len, np->iterations, dir,
+                                        dir ? g->n3_dir_bits : 0, match);
+    return zimg_nsec3_node_at(z, at);
 }
 
 /* RFC 5155 7.2.1: the closest provable encloser of `lname`, searched from its ancestor
@@ -168,17 +175,24 @@ int rd_dnssec_nsec3_salt(const zimg *z, const uint8_t **salt, unsigned *salt_len
     return 0;
 }
 
+uint32_t rd_dnssec_nsec3_label(const uint8_t *lname, const uint8_t *salt, unsigned salt_len,
+                               unsigned iterations, int bits, uint8_t label[32])
+{
+    uint8_t h[RD_SHA1_LEN];
+    rd_nsec3_hash(lname, rd_name_len(lname), salt, salt_len, iterations, h);
+    base32hex(h, label);
+    /* base32hex keeps the hash's bits in order (RFC 4648 7): its top bits are the key's */
+    uint32_t top = (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 | (uint32_t)h[2] << 8 | h[3];
+    return bits ? top >> (32 - bits) : 0;
+}
+
 uint32_t rd_dnssec_nsec3_place(const zimg *z, const uint8_t *lname, const uint8_t *salt,
                                unsigned salt_len, unsigned iterations, const uint32_t *dir,
                                int bits, int *match)
 {
-    uint8_t h[RD_SHA1_LEN], label[32];
-    rd_nsec3_hash(lname, rd_name_len(lname), salt, salt_len, iterations, h);
-    base32hex(h, label);
+    uint8_t label[32];
+    uint32_t b = rd_dnssec_nsec3_label(lname, salt, salt_len, iterations, dir ? bits : 0, label);
     if (!dir) return zimg_nsec3_find_place(z, label, sizeof label, match);
-    /* base32hex keeps the hash's bits in order (RFC 4648 7): its top bits are the key's */
-    uint32_t top = (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 | (uint32_t)h[2] << 8 | h[3];
-    uint32_t b = bits ? top >> (32 - bits) : 0;
     return zimg_nsec3_find_place_in(z, label, sizeof label, dir[b], dir[b + 1], match);
 }
 

@@ -113,10 +113,12 @@ static int fast_nxdomain(rd_ctx *c, const zimg *z, size_t limit)
                     : ((const zneg_top *)((const uint8_t *)z + g->top_off))[e].piece;
     } else {
         /* RFC 5155 7.2.2: the next closer name is the top label's name; its hash's range */
-        int match;
-        uint32_t at = rd_dnssec_nsec3_place(z, top, g->salt, g->salt_len, g->iterations,
-                                            (const uint32_t *)((const uint8_t *)z + g->n3_dir_off),
-                                            g->n3_dir_bits, &match);
+        int match = 0;
+        uint32_t at = c->fast_known == 2   /* the batch pipeline's, for this top label */
+                          ? c->neg_place
+                          : rd_dnssec_nsec3_place(z, top, g->salt, g->salt_len, g->iterations,
+                                                  (const uint32_t *)((const uint8_t *)z + g->n3_dir_off),
+                                                  g->n3_dir_bits, &match);
         if (match || at >= g->n3_count) return 0;
         gap = ((const uint32_t *)((const uint8_t *)z + g->n3_off))[at];
     }
@@ -297,11 +299,12 @@ int rd_fast_answer(rd_ctx *c, size_t limit)
     const zimg *z = c->zone;
     if (!z || rd_ctx_zone_expired(c)) return 0;
     /* the batch pipeline (engine_batch.c) may have made this lookup already */
-    const zfast_blob *b = c->fast_known ? c->fast_blob
-                                        : zimg_fast_answer(z, c->lname, c->qname_wlen, c->fhash,
-                                                           c->qtype, c->do_bit);
+    const zfast_blob *b = c->fast_known == 1 ? c->fast_blob
+                          : c->fast_known ? NULL     /* 2: no record of the name */
+                                          : zimg_fast_answer(z, c->lname, c->qname_wlen, c->fhash,
+                                                             c->qtype, c->do_bit);
     if (!b) {
-        if (c->fast_known) return 0;           /* a name of the zone */
+        if (c->fast_known == 1) return 0;      /* a name of the zone */
         int served = fast_referral(c, z, limit);
         return served < 0 ? fast_nxdomain(c, z, limit) : served;
     }

@@ -59,8 +59,9 @@ typedef struct rd_ctx {
     const zimg *zone;           /* the zone answering lname, or NULL (rd_ctx_zone) */
     uint32_t fhash;             /* zfast_hash of lname */
     uint8_t zone_done;
-    uint8_t fast_known;         /* fast_blob holds the precomputed-answer lookup's result
-                                   (the batch pipeline made it while prefetching) */
+    uint8_t fast_known;         /* the batch pipeline made the precomputed-answer lookup
+                                   while prefetching: 1, fast_blob holds its result; 2, the
+                                   name has no record and neg_place is set (engine_batch.c) */
     /* EDNS (RFC 6891) */
     uint8_t has_edns, edns_version, do_bit, nsid_req, keepalive_req, expire_req;
     /* DNS Cookies (RFC 7873): cookie_len, client_len, cookie_room in this order, so that
@@ -100,7 +101,9 @@ typedef struct rd_ctx {
                                    (rd_cookie_begin), NULL: none or cookies off; unused by
                                    rd_answer (it takes the transport's, rd_cookie_turn) */
     /* ---- written before being read */
-    const struct zfast_blob *fast_blob;   /* when fast_known: the answer, NULL: general path */
+    const struct zfast_blob *fast_blob;   /* when fast_known 1: the answer, NULL: general path */
+    uint32_t neg_place;         /* when fast_known 2: fast_nxdomain's NSEC3 range (the place
+                                   of its top label's hash, RD_NONE when an owner matches) */
     int prc;                    /* rd_parse_query's result: an rcode, -1 = send nothing */
     size_t limit;               /* size limit of the sections (size limit minus OPT room) */
     size_t question_end;        /* offset right after the echoed question */
@@ -200,6 +203,10 @@ void rd_dnssec_put_proof(rd_ctx *c, const zimg *z, znode_id node, uint16_t type)
 /* The zone's NSEC3 hash parameters (RFC 5155 4, 3.2); 0 when usable (SHA-1). */
 int rd_dnssec_nsec3_salt(const zimg *z, const uint8_t **salt, unsigned *salt_len,
                          unsigned *iterations);
+/* The NSEC3 hash of the lower-case name lname as an owner label (base32hex, lower case,
+ * RFC 4648 7) into label; returns its bucket in a directory of `bits` bits. */
+uint32_t rd_dnssec_nsec3_label(const uint8_t *lname, const uint8_t *salt, unsigned salt_len,
+                               unsigned iterations, int bits, uint8_t label[32]);
 /* The place in the NSEC3 index of the owner matching (*match) or covering the hash of
  * the lower-case name lname (RFC 5155 7.2.1); searched in one bucket of a directory of
  * the index by the hashes' top bits (zimg_nsec3_directory) when dir is not NULL. */

@@ -168,6 +168,16 @@ znode_id zimg_nsec3_node_at(const zimg *z, uint32_t place)
     return place < z->nsec3_count ? nsec3_index(z)[place].node : RD_NONE;
 }
 
+void zimg_nsec3_prefetch(const zimg *z, uint32_t lo, uint32_t hi)
+{
+    if (hi > z->nsec3_count) hi = z->nsec3_count;
+    if (lo >= hi) return;
+    const uint8_t *a = (const uint8_t *)(nsec3_index(z) + lo),
+                  *b = (const uint8_t *)(nsec3_index(z) + hi) - 1;
+    for (int k = 0; k < 4 && a <= b; k++, a += 64) __builtin_prefetch(a);
+    __builtin_prefetch(b);
+}
+
 znode_id zimg_nsec3_find(const zimg *z, const uint8_t *label, size_t label_len, int *match)
 {
     return zimg_nsec3_node_at(z, zimg_nsec3_find_place(z, label, label_len, match));

@@ -38,6 +38,9 @@ uint32_t zimg_nsec3_find_place_in(const zimg *z, const uint8_t *label, size_t la
  * first place whose hash's top bits are b or more). */
 void zimg_nsec3_directory(const zimg *z, uint32_t *dir, int bits);
 znode_id zimg_nsec3_node_at(const zimg *z, uint32_t place);
+/* Ask for the index entries [lo, hi) a search (zimg_nsec3_find_place_in) will read: the
+ * batch pipeline's, a step before it searches (at most four lines). */
+void zimg_nsec3_prefetch(const zimg *z, uint32_t lo, uint32_t hi);
 
 /* Build side: append the NSEC3 owner index to a freshly built image (realloc()ing it;
  * *size is updated).  On failure the image is freed and NULL returned. */
