@@ -385,13 +385,14 @@ class Daemon:
     async def shutdown(self):
         import asyncio
         from robdns import _core
-        if self.secondary:
-            await self.secondary.close()
         if self.control:
             await self.control.close()
-        # what SIGHUP, a catalog or a secondary started finishes before the reload thread
-        # stops (the secondaries' refreshes were cancelled above: nothing adds more)
+        # What SIGHUP, a catalog or a secondary started finishes first, while the secondary
+        # and the reload thread are still there: a catalog change ends by configuring the
+        # secondary (new members planned), which after its close would start it again.
         await self.background.settle(self.SETTLE_AT_STOP_S)
+        if self.secondary:
+            await self.secondary.close()
         if self.tcp:
             self.tcp.stop()
         await self.transfers.close()

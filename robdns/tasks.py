@@ -23,12 +23,15 @@ class TaskSet:
     def __init__(self, kind):
         self.kind = kind             # for the log: "background work", "poller"
         self.tasks = set()
-        self.closed = False
+        self.settling = False        # a stop waits for the set: only its own tasks add more
+        self.closed = False          # nothing adds more
 
     def spawn(self, coro):
         """Run `coro` as a task held here; None (and the coroutine closed, never run) once
-        the set is closed: nothing new starts during a stop."""
-        if self.closed:
+        the set is closed, or while it settles unless a task of the set asks (a catalog
+        change publishing its zones is part of the work the stop waits for; a new reload
+        or a secondary's refresh is not)."""
+        if self.closed or (self.settling and asyncio.current_task() not in self.tasks):
             coro.close()
             return None
         task = asyncio.get_running_loop().create_task(coro)
@@ -53,15 +56,19 @@ class TaskSet:
         await self._ended()
 
     async def settle(self, timeout):
-        """Close the set and wait up to `timeout` seconds for its tasks to finish; cancel
-        those still running then, and wait until they have ended."""
+        """Wait up to `timeout` seconds for the tasks to finish (and what they start
+        meanwhile), taking no other new work; cancel those still running then, wait until
+        they have ended, and close the set."""
+        self.settling = True
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.tasks and loop.time() < deadline:
+            await asyncio.wait(set(self.tasks), timeout=deadline - loop.time())
         self.closed = True
-        if self.tasks:
-            _, pending = await asyncio.wait(set(self.tasks), timeout=timeout)
-            for task in pending:
-                logger.warning("%s %s still running at the stop: cancelled", self.kind,
-                               task.get_coro().__qualname__)
-                task.cancel()
+        for task in self.tasks:
+            logger.warning("%s %s still running at the stop: cancelled", self.kind,
+                           task.get_coro().__qualname__)
+            task.cancel()
         await self._ended()
 
     async def _ended(self):

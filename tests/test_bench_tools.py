@@ -318,17 +318,41 @@ def test_qps_before_runs_the_other_checkouts_build(tmp_path):
 def test_qps_reads_robdns_counters_when_run_as_a_script(tmp_path):
     # `python3 bench/qps_bench.py` has only bench/ on its path: the robdns rows must still
     # reach the control socket (they failed with "No module named 'robdns'" at the first run).
+    # A listener on the socket path shows the request arrived.
+    import socket
+    import threading
+    path = str(tmp_path / "control.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(1)
+    listener.settimeout(60)
+    got = []
+
+    def accept():
+        try:
+            conn, _ = listener.accept()
+        except OSError:
+            return
+        with conn:
+            conn.settimeout(10)
+            got.append(conn.recv(65536))
+    t = threading.Thread(target=accept, daemon=True)
+    t.start()
     code = ("import sys, types; sys.path[:0] = [sys.argv[1]]; import qps_bench\n"
             "srv = types.SimpleNamespace(control=sys.argv[2])\n"
             "try:\n    qps_bench.robdns_batches(srv)\n"
             "except ModuleNotFoundError as e:\n    print('missing', e.name)\n"
-            "except Exception:\n    print('reached ctl')\n")
-    (tmp_path / "control.sock").write_text("")
+            "except Exception as e:\n    print('after the request:', type(e).__name__)\n")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    out = subprocess.run([sys.executable, "-c", code, os.path.dirname(qps_bench.__file__),
-                          str(tmp_path / "control.sock")], cwd=str(tmp_path), env=env,
-                         capture_output=True, text=True, timeout=60)
-    assert out.stdout.strip() == "reached ctl", out.stdout + out.stderr
+    try:
+        out = subprocess.run([sys.executable, "-c", code, os.path.dirname(qps_bench.__file__),
+                              path], cwd=str(tmp_path), env=env, capture_output=True, text=True,
+                             timeout=60)
+        t.join(15)
+    finally:
+        listener.close()
+    assert "missing" not in out.stdout, out.stdout + out.stderr
+    assert got and got[0], out.stdout + out.stderr          # a request reached the socket
 
 
 def test_burst_client_gets_every_answer_of_its_bursts_from_the_echo(tmp_path, small_zone):

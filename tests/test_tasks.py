@@ -121,3 +121,100 @@ def test_work_started_by_work_during_settle_is_waited_for_too():
         await ts.settle(5.0)
         assert sorted(done) == ["child", "parent"]
     run(main())
+
+
+def test_while_settling_only_the_sets_own_tasks_start_more():
+    # a catalog change that publishes its zones while the stop waits: its publication is
+    # part of the work; a task from outside the set (a new SIGHUP, a secondary's refresh)
+    # is refused until the stop is over
+    async def main():
+        ts = TaskSet("work")
+        done, refused = [], []
+
+        async def publication():
+            done.append("publication")
+
+        async def change():
+            await asyncio.sleep(0.02)             # the stop begins meanwhile
+            assert ts.spawn(publication()) is not None
+            done.append("change")
+
+        async def outsider():
+            await asyncio.sleep(0.01)
+            refused.append(ts.spawn(publication()))
+        ts.spawn(change())
+        other = asyncio.get_running_loop().create_task(outsider())
+        await ts.settle(5.0)
+        await other
+        assert sorted(done) == ["change", "publication"]
+        assert refused == [None] and ts.closed and ts.tasks == set()
+    run(main())
+
+
+def test_settle_bounds_the_children_started_while_it_waits_too():
+    # the timed wait covers what the set's tasks start during it: a child that would run
+    # past the timeout is cancelled at it, not waited for without bound
+    async def main():
+        ts = TaskSet("work")
+        done = []
+
+        async def child(t):
+            await asyncio.sleep(t)
+            done.append(t)
+
+        async def parent():
+            await asyncio.sleep(0.01)
+            ts.spawn(child(0.02))
+            ts.spawn(child(30.0))
+        ts.spawn(parent())
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        await ts.settle(0.3)
+        assert done == [0.02] and loop.time() - t0 < 5.0 and ts.tasks == set()
+    run(main())
+
+
+def test_the_stop_lets_background_work_finish_before_the_secondary_closes():
+    # Daemon.shutdown: a catalog change ends by configuring the secondary (its new members
+    # planned); after the secondary's close that would start it again during the stop
+    import types
+
+    from robdns import _core, daemon
+
+    async def main():
+        calls = []
+
+        class Part:
+            def __init__(self, name):
+                self.name = name
+
+            async def close(self):
+                calls.append(self.name + ".close")
+
+            def configure(self):
+                calls.append(self.name + ".configure")
+
+            def stop(self):
+                calls.append(self.name + ".stop")
+
+            def shutdown(self, wait=True):
+                calls.append(self.name + ".shutdown")
+
+        d = types.SimpleNamespace(secondary=Part("secondary"), control=Part("control"),
+                                  background=TaskSet("background work"), tcp=None,
+                                  transfers=Part("transfers"), reloader=Part("reloader"),
+                                  keeper=Part("keeper"), workers=None, xdp=None, dnstap=None,
+                                  http=None, listeners=types.SimpleNamespace(close=lambda: None),
+                                  SETTLE_AT_STOP_S=5.0, keeping=True)
+
+        async def catalog_change():
+            await asyncio.sleep(0.05)
+            d.secondary.configure()
+        d.background.spawn(catalog_change())
+        await daemon.Daemon.shutdown(d)
+        assert calls.index("secondary.configure") < calls.index("secondary.close")
+        assert calls.index("control.close") < calls.index("secondary.configure")
+    try:
+        run(main())
+    finally:
+        _core.publish(None)
