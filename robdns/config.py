@@ -52,7 +52,10 @@ class TcpConfig:
     max_connections: int = 256       # open connections; the longest-idle one is closed beyond
     idle_timeout: float = 10.0       # seconds without progress either way (RFC 7766 6.2.3)
     max_pipelined: int = 64          # queries answered per connection before yielding
-    hold_us: int = 100               # a worker's sleep after a light turn that opened or closed connections
+    hold_us: int = 100               # a worker's sleep after a light turn that opened or closed
+                                     # connections, or with answers held for their clients
+    nagle_rtt_us: int = 200          # pipelining clients nearer than this get their answers
+                                     # with their next query (tcp_loop.c conn_nagle_on); 0: never
 
 
 @dataclasses.dataclass(frozen=True)
@@ -338,7 +341,8 @@ TOP_KEYS = ("server", "zones", "keys", "log", "xdp")
 SERVER_KEYS = ("xfr", "listen", "workers", "pin_workers", "udp_batch", "udp_hold_us", "identity", "version", "nsid",
                "max_udp_payload", "user", "group", "control", "storage", "tcp", "rrl",
                "include_policy", "nsec3_max_iterations", "cookies", "http", "dnstap")
-TCP_KEYS = ("enabled", "max_connections", "idle_timeout", "max_pipelined", "hold_us")
+TCP_KEYS = ("enabled", "max_connections", "idle_timeout", "max_pipelined", "hold_us",
+            "nagle_rtt_us")
 RRL_KEYS = ("rate", "slip", "ipv4_prefix", "ipv6_prefix", "table_size")
 ZONE_KEYS = ("name", "file", "default_ttl", "primaries", "allow_notify", "transfer_timeout",
              "transfer_max_size", "allow_transfer", "notify", "journal_max_size", "catalog",
@@ -793,6 +797,8 @@ class _Validator:
             out["max_pipelined"] = self.integer("server.tcp.max_pipelined", t["max_pipelined"], 1, 65535)
         if "hold_us" in t:
             out["hold_us"] = self.integer("server.tcp.hold_us", t["hold_us"], 0, 1000)
+        if "nagle_rtt_us" in t:
+            out["nagle_rtt_us"] = self.integer("server.tcp.nagle_rtt_us", t["nagle_rtt_us"], 0, 100000)
         return TcpConfig(**{k: v for k, v in out.items() if v is not None})
 
     def rrl(self, value):

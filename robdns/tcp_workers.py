@@ -34,7 +34,8 @@ def limits(tcp, workers, pool=None):
             "max_per_client": math.ceil(per_client(tcp.max_connections) / workers),
             "idle_timeout_ms": max(1, int(tcp.idle_timeout * 1000)),
             "max_pipelined": tcp.max_pipelined,
-            "hold_us": tcp.hold_us}
+            "hold_us": tcp.hold_us,
+            "nagle_rtt_us": tcp.nagle_rtt_us}
 
 
 def raise_fd_limit(connections):

@@ -68,6 +68,9 @@ zones:
     assert (cfg.user, cfg.group) == ("robdns", "robdns")
     assert cfg.control == "/run/robdns/ctl.sock"
     assert cfg.tcp == config.TcpConfig(True, 10, 2.5, 8)
+    assert cfg.tcp.nagle_rtt_us == 200                  # the default: loopback and LAN peers
+    near = config.parse("server:\n  tcp: {nagle_rtt_us: 0}\n", "c.yaml")
+    assert near.tcp.nagle_rtt_us == 0
     assert cfg.log_level == "debug"
     assert cfg.zones == (config.ZoneConfig("example.org.", "/etc/robdns/example.org.zone", 300),)
 
@@ -98,6 +101,7 @@ def test_listen_forms():
     ("server: {workers: 0}", "server.workers: 0 out of range 1..512"),
     ("server: {workers: many}", "server.workers: expected an integer, got a string"),
     ("server: {tcp: {idle_timeout: -1}}", "server.tcp.idle_timeout: -1 out of range"),
+    ("server: {tcp: {nagle_rtt_us: 100001}}", "server.tcp.nagle_rtt_us: 100001 out of range"),
     ("server: {tcp: {max_conn: 1}}", "server.tcp.max_conn: unknown key"),
     ("server: {max_udp_payload: 65535}", "server.max_udp_payload: 65535 out of range 512..4096"),
     ("server: {nsid: 0xzz}", "server.nsid: bad hex '0xzz'"),

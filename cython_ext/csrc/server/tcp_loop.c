@@ -80,6 +80,7 @@ typedef struct tcp_conn {
     uint8_t probed;              /* its end-of-turn read was made (see loop_fresh) */
     uint8_t nagle;               /* TCP_NODELAY off: answers wait for the client's next
                                   * segment, until nagle_ns at most (conn_nagle) */
+    uint8_t far;                 /* its round trip is over TCP_NAGLE_RTT_US: never held */
     uint32_t inlen;
     uint32_t out_off, out_len;
     int out_slot;                /* index of the output buffer held, -1: none */
@@ -166,7 +167,8 @@ typedef struct tcp_loop {
 
 struct rd_tcp_set {
     _Atomic int stop;
-    _Atomic uint32_t max_connections, max_per_client, idle_timeout_ms, max_pipelined, hold_us;
+    _Atomic uint32_t max_connections, max_per_client, idle_timeout_ms, max_pipelined, hold_us,
+        nagle_rtt_us;
     int nloops;
     tcp_loop **loops;
 };
@@ -438,13 +440,28 @@ static void conn_touch(tcp_loop *L, tcp_conn *c)
  * Unbounded, an answer would wait for the client's delayed ACK when it asks nothing more
  * (40 ms on Linux), so a connection not written to for TCP_NAGLE_NS gets TCP_NODELAY back
  * (loop_nagle), which sends what waits and ends the state until its next pipelined turn.
- * A connection that asks one query at a time never enters it: its answer leaves at once.
+ * A connection that asks one query at a time never enters it: its answer leaves at once;
+ * nor does one whose client is farther than server.tcp.nagle_rtt_us (tcpi_min_rtt: the path's
+ * round trip without the delays of queueing and delayed ACKs), whose answers would wait
+ * about a round trip each while it keeps asking.
  * Nor does a saturated worker hold answers (its last turn answered TCP_NAGLE_BUSY queries
  * or more): there every turn sends many answers per wake-up of the client already, and
  * the second sendmsg and the answers held for a client's next query cost -c 100 a fifth
  * of its rate (tcp_bench, busy: 60-68k against 77-91k answers/s). */
-static void conn_nagle_on(tcp_conn *c)
+/* Only a client nearer than lim.nagle_rtt_us (the connection's smallest round trip,
+ * TCP_INFO) has answers held: each waits for the client's next segment, about a round trip
+ * on a connection that keeps asking, so a far client would find its answers late by as
+ * much (review of 22c375e: 20-50 ms across the Internet). */
+static void conn_nagle_on(tcp_loop *L, tcp_conn *c)
 {
+    struct tcp_info ti;
+    socklen_t len = sizeof ti;
+    if (getsockopt(c->fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0
+        || len < offsetof(struct tcp_info, tcpi_min_rtt) + sizeof ti.tcpi_min_rtt
+        || ti.tcpi_min_rtt >= L->lim.nagle_rtt_us) {
+        c->far = 1;              /* asked once: a connection's path does not come closer */
+        return;
+    }
     int off = 0;
     if (setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &off, sizeof(off)) == 0)
         c->nagle = 1;
@@ -730,8 +747,8 @@ static int conn_serve(tcp_loop *L, tcp_conn *c)
         /* Sent before the input moves: the queries are not read after this point.  Two
          * answers or more: the last one apart, for the kernel to hold (conn_nagle_on). */
         int light = L->last_queries < TCP_NAGLE_BUSY;
-        if (niov >= 2 && !c->nagle && light)
-            conn_nagle_on(c);
+        if (niov >= 2 && !c->nagle && !c->far && light)
+            conn_nagle_on(L, c);
         else if (c->nagle && !light)
             conn_nagle_off(c);
         int kept = niov ? conn_send(L, c, L->iov, niov - (c->nagle && niov >= 2)) : 0;
@@ -855,7 +872,7 @@ static void conn_open(tcp_loop *L, const tcp_listen *ln, int fd, const struct so
     tcp_conn *c = TCP_OF(L->free_list.next, lru);
     link_del(&c->lru);
     c->fd = fd;
-    c->eof = c->waiting_out = c->streaming = c->on_ready = c->nagle = 0;
+    c->eof = c->waiting_out = c->streaming = c->on_ready = c->nagle = c->far = 0;
     c->inlen = 0;
     c->out_off = c->out_len = 0;
     c->out_slot = -1;
@@ -986,6 +1003,8 @@ static void loop_limits(tcp_loop *L)
     L->lim.max_pipelined = pipe < 1 ? 1 : pipe > RD_TCP_MAX_BATCH ? RD_TCP_MAX_BATCH : pipe;
     uint32_t hold = atomic_load_explicit(&s->hold_us, memory_order_relaxed);
     L->lim.hold_us = hold > RD_TCP_HOLD_MAX_US ? RD_TCP_HOLD_MAX_US : hold;
+    uint32_t rtt = atomic_load_explicit(&s->nagle_rtt_us, memory_order_relaxed);
+    L->lim.nagle_rtt_us = rtt > RD_TCP_NAGLE_RTT_MAX_US ? RD_TCP_NAGLE_RTT_MAX_US : rtt;
     idle = idle < 1 ? 1 : idle;
     if (idle != L->lim.idle_timeout_ms) {
         /* A new timeout (a reload): every connection moves to the slot of its new
@@ -1210,6 +1229,7 @@ void rd_tcp_set_limits(rd_tcp_set *s, const rd_tcp_limits *lim)
     atomic_store(&s->idle_timeout_ms, lim->idle_timeout_ms);
     atomic_store(&s->max_pipelined, lim->max_pipelined);
     atomic_store(&s->hold_us, lim->hold_us);
+    atomic_store(&s->nagle_rtt_us, lim->nagle_rtt_us);
 }
 
 rd_tcp_set *rd_tcp_start(const rd_tcp_listener *ls, int nls, int nworkers, const int *cpus,

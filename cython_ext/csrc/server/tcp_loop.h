@@ -43,6 +43,8 @@ enum {
     RD_TCP_TICK_MS = 50,         /* timer wheel resolution; epoll_wait wakes this often */
     RD_TCP_HOLD_US = 100,        /* default hold (server.tcp.hold_us) */
     RD_TCP_HOLD_MAX_US = 1000,
+    RD_TCP_NAGLE_RTT_US = 200,   /* default server.tcp.nagle_rtt_us (tcp_loop.c conn_nagle_on) */
+    RD_TCP_NAGLE_RTT_MAX_US = 100000,
 };
 
 /* One listening socket, served by worker `worker` (0-based, < nworkers). */
@@ -61,6 +63,9 @@ typedef struct rd_tcp_limits {
                                   * or going (loop_wait);
                                   * 0: off, at most
                                   * RD_TCP_HOLD_MAX_US */
+    uint32_t nagle_rtt_us;       /* a pipelining client nearer than this (its smallest
+                                  * round trip) has answers held for its next segment;
+                                  * 0: never */
 } rd_tcp_limits;
 
 /* Counters of the loops (the engine's are in rd_stats); every limit hit has one. */
