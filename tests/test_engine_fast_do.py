@@ -326,6 +326,8 @@ def test_do_nodata_takes_its_nsec_and_rrsigs_from_the_zone(zones):
             refs = [s[2] for s in segs if s[1] & 0x8000]
             assert refs and {r[2] for r in refs} <= {dns.rdatatype.NSEC, dns.rdatatype.RRSIG}, label
             assert all(r[3] > 0 for r in refs), label
+            # each owner points at the question (offset 12), never forward
+            assert all(s[1] & 0x3FFF == 12 for s in segs if s[1] & 0x8000), label
             assert [s[1] & 0x4000 for s in segs].count(0x4000) == 1, label
     assert nsec_zones >= 3
     # the www NODATA of the NSEC-signed test zone is one of them, and its bytes are the
@@ -359,6 +361,11 @@ def test_forged_refs_are_refused(zones):
     for count in (0, 200):                             # nothing, or past the answer
         b = bytearray(data)
         b[ref_at + 12:ref_at + 14] = count.to_bytes(2, "little")
+        forged.append(b)
+    head = int.from_bytes(data[ref_at:ref_at + 2], "little")
+    for target in (0, 11, 0x3FFF):                     # owner into the header, or forward
+        b = bytearray(data)                            # of the question (RFC 1035 4.1.4)
+        b[ref_at:ref_at + 2] = ((head & 0xC000) | target).to_bytes(2, "little")
         forged.append(b)
     b = bytearray(data)                                # no last segment
     b[last_at + 1] &= ~0x40

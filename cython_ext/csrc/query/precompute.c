@@ -464,6 +464,9 @@ static size_t refs_encode(const zimg *z, znode_id v, const uint8_t *body, size_t
             o += 2 + (at - lit);
         }
         size_t target = ((size_t)(body[at] & 0x3F) << 8) | body[at + 1];
+        /* the owner points into the question (offset 12, the node's own name): what
+           zimg_fast_check asks of an image it did not build */
+        if (target < 12 || target >= 12 + rd_name_len(zimg_node_name(z, v))) return 0;
         zfast_zref f = { x->rdata_off, rd_get32(body + at + 6), x->type, x->count };
         if (o + ZFAST_ZREF_SEG > n) return 0;
         h = (uint16_t)(ZFAST_SEG_REF | target);

@@ -18,8 +18,12 @@ const zfast_blob *zimg_fast_answer(const zimg *z, const uint8_t *lname, size_t l
 /* The stored octets of the ZFAST_REFS segments at s (avail octets of the records area
  * left) that write n octets, or -1 when they would not write exactly n, end without
  * ZFAST_SEG_LAST (or carry it early), read outside the area, or take records from
- * outside the image's rdata: what zfast_put_segs and the prefetch rely on. */
-static long segs_stored(const zimg *z, const uint8_t *s, uint64_t avail, uint64_t n)
+ * outside the image's rdata: what zfast_put_segs and the prefetch rely on.  qname_len:
+ * the wire length of the name answered (0: not checked); each record's owner must then
+ * point into the question (offsets 12 to 12 + qname_len - 1), never forward or at itself
+ * (a pointer loop a client would have to refuse, RFC 1035 4.1.4). */
+static long segs_stored(const zimg *z, const uint8_t *s, uint64_t avail, uint64_t n,
+                        unsigned qname_len)
 {
     uint64_t at = 0, o = 0, rd0 = z->rdata_off, rd1 = rd0 + z->rdata_len;
     const uint8_t *base = (const uint8_t *)z;
@@ -38,6 +42,8 @@ static long segs_stored(const zimg *z, const uint8_t *s, uint64_t avail, uint64_
             if (at + sizeof f > avail) return -1;
             memcpy(&f, s + at, sizeof f);
             at += sizeof f;
+            unsigned target = h & ZFAST_SEG_LEN;
+            if (qname_len && (target < 12 || target >= 12 + qname_len)) return -1;
             uint64_t d = f.rdata_off;
             if (f.count == 0 || d < rd0 || rd1 > z->size) return -1;
             for (unsigned i = 0; i < f.count; i++) {
@@ -109,7 +115,7 @@ int zimg_fast_check(const zimg *z, char *err, size_t errlen)
             if (bl->flags & ZFAST_REFS) {
                 /* a DO answer with the AA bit only (put_referral moves stored bytes) */
                 if (k <= r->nent || !(bl->flags & ZFAST_AA) || s0 > re ||
-                    segs_stored(z, base + s0, re - s0, n) < 0)
+                    segs_stored(z, base + s0, re - s0, n, r->name_len) < 0)
                     FAIL("answer slot %u: bad blob", (unsigned)i);
             } else if (s0 + n > re) {
                 FAIL("answer slot %u: bad blob", (unsigned)i);
@@ -169,7 +175,7 @@ size_t zimg_fast_do_bytes(const zimg *z)
             if (split) n -= zfast_split_head(bl)->len;
             if (bl->flags & ZFAST_REFS)
                 n = (size_t)segs_stored(z, (const uint8_t *)bl + ZFAST_BLOB_HDR + split,
-                                        z->fast_recs_off + z->fast_recs_len - (d[k] + ZFAST_BLOB_HDR + split), n);
+                                        z->fast_recs_off + z->fast_recs_len - (d[k] + ZFAST_BLOB_HDR + split), n, 0);
             total += ZFAST_BLOB_HDR + split + n;
         }
     }
