@@ -112,7 +112,7 @@ def read_request(c, keyring):
 class Primary:
     """Answers one transfer request per connection with frames made by make(qid,
     request_mac): a list of bytes, each sent behind its length unless it is a ("raw",
-    bytes) pair (sent as it is); "hold" keeps the connection open without a word.  The request is read with keyring
+    bytes) pair (sent as it is), ("pause", seconds) a pause; "hold" keeps the connection open without a word.  The request is read with keyring
     (default: this file's key)."""
 
     def __init__(self, make, keyring=None):
@@ -141,6 +141,8 @@ class Primary:
                     for f in self.make(req.id, req.mac or b""):
                         if f == "hold":
                             self.stop.wait(10)
+                        elif isinstance(f, tuple) and f[0] == "pause":
+                            time.sleep(f[1])
                         elif isinstance(f, tuple):
                             c.sendall(f[1])
                         else:
@@ -330,7 +332,8 @@ def test_the_owner_index_is_made_while_the_primary_is_silent():
         out = []
         for w in sign_stream(msgs := axfr_messages(qid, n=200), mac, [True] * len(msgs)):
             f = struct.pack("!H", len(w)) + w
-            out += [("raw", f[i:i + 200]) for i in range(0, len(f), 200)]
+            # each frame in two pieces, a pause between: the reader finds the socket empty
+            out += [("raw", f[:20]), ("pause", 0.002), ("raw", f[20:])]
         return out
     old = _core.set_xfrin_index_min(0)
     try:

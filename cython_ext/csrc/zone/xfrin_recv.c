@@ -14,9 +14,9 @@
 
 /* Big reads: a 1M-record AXFR is ~30 MB in 64 KiB messages; one recv per few messages. */
 enum { BUF_CAP = 1 << 20 };
-/* Records indexed between two looks at the socket (~1 ms): the primary's next octets
- * wait no longer than that in the socket buffer. */
-enum { INDEX_STEP = 4096 };
+/* Records indexed between two looks at the socket (~0.2 ms): the primary's next octets
+ * wait no longer than that, well before they fill the socket buffer and stop it. */
+enum { INDEX_STEP = 512 };
 
 static int why(rd_xfrin *x, int reason, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
