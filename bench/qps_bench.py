@@ -217,16 +217,11 @@ def run_load(server, queries, duration, load, dnssec=False, syscalls=False, rate
     return res
 
 
-BURST_BIN = os.path.join(servers.OUT, "burst")
 
 
 def build_burst():
-    """Compile bench/burst.c into bench/out/burst (when the source is newer)."""
-    src = os.path.join(servers.HERE, "burst.c")
-    if not os.path.exists(BURST_BIN) or os.path.getmtime(BURST_BIN) < os.path.getmtime(src):
-        os.makedirs(servers.OUT, exist_ok=True)
-        subprocess.run(["cc", "-O2", "-Wall", "-o", BURST_BIN, src], check=True)
-    return BURST_BIN
+    """bench/burst.c built (servers.build_c)."""
+    return servers.build_c("burst")
 
 
 def burst_queries(queries_path, out_path, n=20000):
@@ -257,7 +252,8 @@ def run_bursts(server, wire_path, burst, count):
     ns0, sw0 = run_ns(pids), procfs.context_switches(pids)["voluntary"]
     cmd = ["taskset", "-c", str(CLIENT_CPU), build_burst(), str(server.port), str(burst),
            str(max(1, count // burst)), wire_path]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600).stdout.split()
+    # check: a client that failed says why, instead of an IndexError on its empty output
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=True).stdout.split()
     ns1, sw1 = run_ns(pids), procfs.context_switches(pids)["voluntary"]
     answered, lost, seconds = int(out[1]), int(out[3]), float(out[5])
     return {"burst": burst, "answered": answered, "lost": lost, "seconds": seconds,
@@ -307,16 +303,11 @@ def sample_check(srv, ref, queries_path, n=200, dnssec=False):
     return differ
 
 
-ECHO_URING_BIN = os.path.join(servers.OUT, "echo_uring")
 
 
 def build_echo_uring():
-    """Compile bench/echo_uring.c into bench/out/echo_uring (when the source is newer)."""
-    src = os.path.join(servers.HERE, "echo_uring.c")
-    if not os.path.exists(ECHO_URING_BIN) or os.path.getmtime(ECHO_URING_BIN) < os.path.getmtime(src):
-        os.makedirs(servers.OUT, exist_ok=True)
-        subprocess.run(["cc", "-O2", "-Wall", "-o", ECHO_URING_BIN, src], check=True)
-    return ECHO_URING_BIN
+    """bench/echo_uring.c built (servers.build_c)."""
+    return servers.build_c("echo_uring")
 
 
 class EchoUring(servers.Echo):

@@ -246,13 +246,21 @@ remote-control:
 ECHO_BIN = os.path.join(OUT, "echo")
 
 
-def build_echo():
-    """Compile bench/echo.c into bench/out/echo (when the source is newer)."""
-    src = os.path.join(HERE, "echo.c")
-    if not os.path.exists(ECHO_BIN) or os.path.getmtime(ECHO_BIN) < os.path.getmtime(src):
+def build_c(name):
+    """Compile bench/<name>.c into bench/out/<name> (when the source is newer): the bench's
+    own C programs (echo, echo_uring, burst, tcpcpq); returns the binary's path."""
+    src = os.path.join(HERE, name + ".c")
+    binary = os.path.join(OUT, name)
+    if not os.path.exists(binary) or os.path.getmtime(binary) < os.path.getmtime(src):
         os.makedirs(OUT, exist_ok=True)
-        subprocess.run(["cc", "-O2", "-Wall", "-o", ECHO_BIN, src], check=True)
-    return ECHO_BIN
+        subprocess.run(["cc", "-O2", "-Wall", "-o", binary + ".tmp", src], check=True)
+        os.replace(binary + ".tmp", binary)   # two benches building at once: no torn file
+    return binary
+
+
+def build_echo():
+    """bench/echo.c built (build_c)."""
+    return build_c("echo")
 
 
 class Echo(Server):

@@ -179,17 +179,12 @@ def time_ctl_status(control, stop, out):
         stop.wait(0.2)
 
 
-CPQ_BIN = os.path.join(servers.OUT, "tcpcpq")
 CPQ_INFLIGHT = 32
 
 
 def build_cpq():
-    """Compile bench/tcpcpq.c (the connection-per-query client) into bench/out/."""
-    src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tcpcpq.c")
-    os.makedirs(servers.OUT, exist_ok=True)
-    if not os.path.exists(CPQ_BIN) or os.path.getmtime(CPQ_BIN) < os.path.getmtime(src):
-        subprocess.run(["cc", "-O2", "-Wall", "-o", CPQ_BIN, src], check=True)
-    return CPQ_BIN
+    """bench/tcpcpq.c (the connection-per-query client) built (servers.build_c)."""
+    return servers.build_c("tcpcpq")
 
 
 def path_prefix(path):
