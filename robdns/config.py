@@ -54,7 +54,7 @@ class TcpConfig:
     max_pipelined: int = 64          # queries answered per connection before yielding
     hold_us: int = 100               # a worker's sleep after a light turn that opened or closed
                                      # connections, or with answers held for their clients
-    nagle_rtt_us: int = 200          # pipelining clients nearer than this get their answers
+    nagle_rtt_us: int = 0            # pipelining clients nearer than this get their answers
                                      # with their next query (tcp_loop.c conn_nagle_on); 0: never
 
 

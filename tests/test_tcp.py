@@ -691,7 +691,7 @@ def test_per_worker_limits_from_the_configuration():
     tcp = config.TcpConfig(max_connections=256, idle_timeout=2.5, max_pipelined=100, hold_us=50)
     assert tcp_workers.limits(tcp, 2) == {"max_connections": 128, "max_per_client": 32,
                                           "idle_timeout_ms": 2500, "max_pipelined": 100,
-                                          "hold_us": 50, "nagle_rtt_us": 200}
+                                          "hold_us": 50, "nagle_rtt_us": 0}
     small = config.TcpConfig(max_connections=5)
     assert tcp_workers.limits(small, 1)["max_per_client"] == 5      # never above the limit
     assert tcp_workers.per_client(20) == 8                          # at least 8
@@ -838,7 +838,10 @@ def _pipelined_pairs(srv, trials=5):
     return delays, segs
 
 
-def test_pipelined_answers_wait_for_the_client_at_most_a_few_milliseconds(srv):
+NEAR = {**LIMITS, "tcp": {**LIMITS["tcp"], "nagle_rtt_us": 200}}   # answers held (loopback)
+
+
+def test_pipelined_answers_wait_for_the_client_at_most_a_few_milliseconds(robdns_server):
     # A turn with two answers for one connection (a client that pipelines) writes the last
     # one apart with TCP_NODELAY off, so that the kernel holds it until the client's next
     # segment acknowledges the first (Nagle, RFC 896) and it leaves from the client's
@@ -849,16 +852,18 @@ def test_pipelined_answers_wait_for_the_client_at_most_a_few_milliseconds(srv):
     # write: the second answer comes within a few milliseconds (1 ms, up to 2 with
     # epoll_wait's millisecond timeout; 10 here for a loaded machine: the wheel's 50 ms
     # tick alone would pass a median under 10 ms in ~6% of runs, a delayed ACK never).
-    delays, segs = _pipelined_pairs(srv)
+    delays, segs = _pipelined_pairs(robdns_server(server=NEAR))
     assert sorted(delays)[2] < 0.01, delays        # the median: no delayed-ACK wait
     assert sorted(segs)[2] == 2, segs
 
 
-def test_no_answer_is_held_for_a_client_farther_than_nagle_rtt_us(robdns_server):
+@pytest.mark.parametrize("rtt", [None, 0])
+def test_no_answer_is_held_for_a_client_farther_than_nagle_rtt_us(robdns_server, rtt):
     # server.tcp.nagle_rtt_us: only a client nearer than this round trip has its answers
-    # held (a far one would find each late by about a round trip); 0: none, so the pair
-    # leaves at once in one sendmsg, one data segment, as before answers were ever held
-    srv = robdns_server(server={**LIMITS, "tcp": {**LIMITS.get("tcp", {}), "nagle_rtt_us": 0}})
+    # held (a far one would find each late by about a round trip); 0, the default: none,
+    # so the pair leaves at once in one sendmsg, one data segment
+    tcp = {**LIMITS["tcp"]} if rtt is None else {**LIMITS["tcp"], "nagle_rtt_us": rtt}
+    srv = robdns_server(server={**LIMITS, "tcp": tcp})
     delays, segs = _pipelined_pairs(srv)
     assert sorted(segs)[2] == 1, segs
     assert sorted(delays)[2] < 0.01, delays

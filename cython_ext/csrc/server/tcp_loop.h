@@ -43,7 +43,7 @@ enum {
     RD_TCP_TICK_MS = 50,         /* timer wheel resolution; epoll_wait wakes this often */
     RD_TCP_HOLD_US = 100,        /* default hold (server.tcp.hold_us) */
     RD_TCP_HOLD_MAX_US = 1000,
-    RD_TCP_NAGLE_RTT_US = 200,   /* default server.tcp.nagle_rtt_us (tcp_loop.c conn_nagle_on) */
+    RD_TCP_NAGLE_RTT_US = 0,     /* default server.tcp.nagle_rtt_us: off (tcp_loop.c conn_nagle_on) */
     RD_TCP_NAGLE_RTT_MAX_US = 100000,
 };
 
