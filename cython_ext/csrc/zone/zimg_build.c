@@ -125,6 +125,7 @@ static int grow_table(builder *b)
     tab_free(b);
     b->tab = t;
     b->tmask = size - 1;
+    b->tab_mapped = 0;               /* t is tab_new's: b->ahead tells how it was made */
     return 0;
 }
 
