@@ -1020,3 +1020,13 @@ def xdp_reply_frames(Database db, list frames, int port=53, int mtu=1500):
                     _XDP_REASONS.get(io[i].why, "?")))
     free(bufs); free(scratch); free(io)
     return out
+
+
+def set_xfrin_index_min(size_t n):
+    """Records an AXFR holds before its owner index is made as the messages come
+    (zone/xfrin.c; tests set 0 so that small transfers take that path).  Returns the
+    previous setting.  A test hook: the product keeps the built-in threshold."""
+    global rd_xfrin_index_min
+    cdef size_t old = rd_xfrin_index_min
+    rd_xfrin_index_min = n
+    return old

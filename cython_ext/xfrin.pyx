@@ -261,15 +261,6 @@ cdef class XfrIn:
             rd_msgs_free(&m)
 
 
-def set_xfrin_index_min(size_t n):
-    """Records an AXFR holds before its owner index is made as the messages come
-    (zone/xfrin.c; tests set 0).  Returns the previous setting."""
-    global rd_xfrin_index_min
-    cdef size_t old = rd_xfrin_index_min
-    rd_xfrin_index_min = n
-    return old
-
-
 def image_records(ZoneImage img):
     """Every record of an image as (owner_wire, ttl, rclass, rtype, rdata_wire)."""
     cdef rd_rrlist l
