@@ -21,47 +21,21 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "echo_socket.h"
+
 #define BATCH 64
 #define BUFSZ 4096
 
-static volatile sig_atomic_t stopping;
-
-static void on_signal(int sig) { (void)sig; stopping = 1; }
-
 int main(int argc, char **argv)
 {
-    if (argc < 3) {
-        fprintf(stderr, "usage: %s ADDR PORT [CPU]\n", argv[0]);
-        return 2;
-    }
-    if (argc > 3) {
-        cpu_set_t set;
-        CPU_ZERO(&set);
-        CPU_SET(atoi(argv[3]), &set);
-        if (sched_setaffinity(0, sizeof set, &set) != 0) {
-            perror("sched_setaffinity");
-            return 1;
-        }
-    }
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(argv[2]))};
-    if (inet_pton(AF_INET, argv[1], &sa.sin_addr) != 1) {
-        fprintf(stderr, "bad IPv4 address: %s\n", argv[1]);
-        return 2;
-    }
-    int fd = socket(AF_INET, SOCK_DGRAM, 0);
-    if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
-        perror("socket/bind");
-        return 1;
-    }
-    socklen_t salen = sizeof sa;
-    getsockname(fd, (struct sockaddr *)&sa, &salen);
+    struct sockaddr_in sa;
+    int fd = echo_open(argc, argv, &sa);
+    if (fd < 0)
+        return -fd;
     printf("port %u\n", ntohs(sa.sin_port));
     fflush(stdout);
 
-    /* No SA_RESTART: a signal interrupts the blocking recvmmsg() so the loop can exit. */
-    struct sigaction act = {.sa_handler = on_signal};
-    sigaction(SIGTERM, &act, NULL);
-    sigaction(SIGINT, &act, NULL);
+    echo_signals();
 
     static char bufs[BATCH][BUFSZ];
     static struct sockaddr_in peers[BATCH];

@@ -318,20 +318,6 @@ class EchoUring(servers.Echo):
         return [build_echo_uring(), "127.0.0.1", str(self.port)]
 
 
-class RobdnsBefore(servers.Robdns):
-    """robdns served from another checkout's in-place build (--before): a change and the
-    build it started from measured in the same rounds, beside Knot and the echo."""
-
-    def __init__(self, checkout, *args, **kw):
-        super().__init__(*args, **kw)
-        self.checkout = os.path.abspath(checkout)
-
-    def env(self):
-        env = super().env()
-        env["PYTHONPATH"] = self.checkout + os.pathsep + env["PYTHONPATH"]
-        return env
-
-
 def split_name(name):
     """'robdns@signed+hold50' -> ('robdns', 'signed', 50): the server, its variant (the
     zone or feature; '' for none) and its server.udp_hold_us (None: the default)."""
@@ -429,7 +415,7 @@ def main(argv=None):
             elif variant == "scrape":
                 options["http_port"] = servers.free_port()
             if variant == "before":
-                srv = RobdnsBefore(a.before, zones[variant], ORIGIN, cpu=SERVER_CPU, **options)
+                srv = servers.RobdnsCheckout(a.before, zones[variant], ORIGIN, cpu=SERVER_CPU, **options)
             elif kind == "echo" and variant == "uring":
                 srv = EchoUring(zones[variant], ORIGIN, cpu=SERVER_CPU, **options)
             else:

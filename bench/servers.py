@@ -7,6 +7,7 @@ SOA query for the zone until an authoritative NOERROR answer with the SOA comes 
 (the moment a client could be served) and returns the seconds since spawn.
 """
 
+import glob
 import json
 import os
 import shutil
@@ -251,7 +252,9 @@ def build_c(name):
     own C programs (echo, echo_uring, burst, tcpcpq); returns the binary's path."""
     src = os.path.join(HERE, name + ".c")
     binary = os.path.join(OUT, name)
-    if not os.path.exists(binary) or os.path.getmtime(binary) < os.path.getmtime(src):
+    # the bench's headers too (echo_socket.h): a changed one rebuilds what includes it
+    newest = max(os.path.getmtime(p) for p in [src] + glob.glob(os.path.join(HERE, "*.h")))
+    if not os.path.exists(binary) or os.path.getmtime(binary) < newest:
         os.makedirs(OUT, exist_ok=True)
         subprocess.run(["cc", "-O2", "-Wall", "-o", binary + ".tmp", src], check=True)
         os.replace(binary + ".tmp", binary)   # two benches building at once: no torn file
@@ -344,6 +347,21 @@ class Robdns(Server):
         if self.udp_hold_us is not None:
             out += f"  udp_hold_us: {self.udp_hold_us}\n"
         return out
+
+
+class RobdnsCheckout(Robdns):
+    """robdns served from another checkout's in-place build (a --before / --baseline tree):
+    a change and the build it started from measured in the same run, that checkout first
+    on the path."""
+
+    def __init__(self, checkout, *args, **kw):
+        super().__init__(*args, **kw)
+        self.checkout = os.path.abspath(checkout)
+
+    def env(self):
+        env = super().env()
+        env["PYTHONPATH"] = self.checkout + os.pathsep + env["PYTHONPATH"]
+        return env
 
 
 class FstrmCapture:

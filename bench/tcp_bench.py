@@ -51,7 +51,6 @@ import contextlib
 import datetime
 import os
 import random
-import socket
 import statistics
 import struct
 import subprocess
@@ -255,20 +254,6 @@ def run(server, load, queries, wires, duration, cpq_count, ctl_times=None, path=
     return res
 
 
-class RobdnsAt(servers.Robdns):
-    """robdns served from another checkout (its own in-place build): the same run compares
-    a change with the build it started from."""
-
-    def __init__(self, checkout, *args, **kw):
-        super().__init__(*args, **kw)
-        self.checkout = os.path.abspath(checkout)
-
-    def env(self):
-        env = super().env()
-        env["PYTHONPATH"] = self.checkout + os.pathsep + env["PYTHONPATH"]
-        return env
-
-
 def sample_check_tcp(srv, ref, queries_path, n=200):
     """n queries over TCP to srv and to the reference: how many answers differ in shape."""
     with open(queries_path) as f:
@@ -329,7 +314,7 @@ def main(argv=None):
               + [f"robdns hold={h}" for h in holds])
     loads = [l for l in LOADS if l in a.loads.split(",")]
     pair, paths = None, [LOOPBACK]
-    robdns_cls, knot_cls, base_cls = servers.Robdns, servers.Knot, RobdnsAt
+    robdns_cls, knot_cls, base_cls = servers.Robdns, servers.Knot, servers.RobdnsCheckout
     if a.netns:
         pair = netns_mod().VethPair()
         pair.setup()

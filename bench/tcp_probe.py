@@ -257,7 +257,7 @@ def main(argv=None):
     names = a.servers.split(",")
     if a.baseline:
         names.append("robdns@base")
-        make["robdns@base"] = lambda: tcp_bench.RobdnsAt(
+        make["robdns@base"] = lambda: servers.RobdnsCheckout(
             a.baseline, zone, tcp_bench.ORIGIN, cpu=tcp_bench.SERVER_CPU, workers=1, tcp=tcp)
     for h in [int(h) for h in a.holds.split(",") if h.strip()]:
         names.append(f"robdns hold={h}")

@@ -309,7 +309,7 @@ def test_genzone_sign_produces_a_signed_zone(tmp_path):
 
 def test_qps_before_runs_the_other_checkouts_build(tmp_path):
     # --before: robdns@before imports robdns from that checkout first, this one after it.
-    srv = qps_bench.RobdnsBefore(str(tmp_path), "z.zone", ORIGIN, cpu=0, workers=1)
+    srv = servers.RobdnsCheckout(str(tmp_path), "z.zone", ORIGIN, cpu=0, workers=1)
     path = srv.env()["PYTHONPATH"].split(os.pathsep)
     assert path[0] == str(tmp_path) and servers.REPO in path[1:]
     assert qps_bench.split_name("robdns@before") == ("robdns", "before", None)
