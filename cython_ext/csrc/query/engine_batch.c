@@ -53,6 +53,7 @@ typedef struct pf_state {
     const rd_zonetab_slot *cand;   /* the candidate zone's slot (PF_CONFIRM) */
     uint32_t n3_lo, n3_hi;         /* a signed NXDOMAIN's NSEC3 index bucket (pf_neg_hash) */
     uint32_t top_lo, top_hi;       /* and the top-label search's range (neg_top_find) */
+    uint64_t top_key;              /* and its key (zneg_key of the top label) */
     uint8_t n3_label[32];          /* its top label's hash as an owner label */
     rd_zonetab_guess guess;
 } pf_state;
@@ -180,7 +181,7 @@ static void pf_neg_hash(pf_state *s)
         __builtin_prefetch(gaps + (s->n3_lo ? s->n3_lo - 1 : g->n3_count - 1));
         __builtin_prefetch(gaps + s->n3_hi - 1);
     }
-    uint64_t key = zneg_key(top + 1, top[0]);
+    uint64_t key = s->top_key = zneg_key(top + 1, top[0]);
     uint32_t tb = g->top_dir_bits ? (uint32_t)(key >> (64 - g->top_dir_bits)) : 0;
     const uint32_t *tdir = (const uint32_t *)(base + g->top_dir_off);
     s->top_lo = tdir[tb];
@@ -215,7 +216,7 @@ static void pf_neg_place(pf_state *s)
     /* the search's first rounds over entries now in cache, as neg_top_find makes them
      * (by key; a tie, rare, leaves the rest to it), then the entries of its last rounds */
     const zneg_top *t = (const zneg_top *)(base + g->top_off);
-    uint64_t key = zneg_key(c->lname + 1, c->lname[0]);
+    uint64_t key = s->top_key;
     uint32_t lo = s->top_lo, hi = s->top_hi;
     for (int k = 0; k < 3 && lo < hi; k++) {
         uint32_t mid = lo + (hi - lo) / 2;
