@@ -72,10 +72,13 @@ static int zone_has_nsec(const zimg *z)
     return zimg_find_rrset(z, zimg_apex(z), RD_T_NSEC) != NULL;
 }
 
-static znode_id nsec_covering(const zimg *z, const uint8_t *lname)
+/* The NSEC owner covering lname, searched up from node `from` when that is lname or an
+ * ancestor (the closest encloser the lookup found), else over the whole zone. */
+static znode_id nsec_covering(const zimg *z, const uint8_t *lname, znode_id from)
 {
     int match;
-    return zimg_nsec_find(z, lname, &match);
+    if (from == RD_NONE || !rd_name_is_sub(lname, zimg_node_name(z, from))) from = 0;
+    return zimg_nsec_find_from(z, lname, from, &match);
 }
 
 /* ---- NSEC3 (RFC 5155) ---- */
@@ -218,9 +221,9 @@ void rd_dnssec_nxdomain(rd_ctx *c, const zimg *z, const zlookup *lk, const uint8
     } else if (zone_has_nsec(z)) {
         /* RFC 4035 3.1.3.2: the NSEC covering the name, and the one covering the
            wildcard at the closest encloser */
-        proof_add(&p, nsec_covering(z, lname));
+        proof_add(&p, nsec_covering(z, lname, lk->encloser));
         if (wildcard_of(wild, zimg_node_name(z, lk->encloser)) == 0)
-            proof_add(&p, nsec_covering(z, wild));
+            proof_add(&p, nsec_covering(z, wild, lk->encloser));
         proof_put(c, z, &p, RD_T_NSEC);
     }
 }
@@ -253,14 +256,14 @@ void rd_dnssec_nodata(rd_ctx *c, const zimg *z, const zlookup *lk, const uint8_t
         if (wildcard) {
             /* RFC 4035 3.1.3.4: the NSEC proving no closer match, and the wildcard's own
                NSEC proving the type absent */
-            proof_add(&p, nsec_covering(z, lname));
+            proof_add(&p, nsec_covering(z, lname, lk->encloser));
             proof_add(&p, node);
         } else if (zimg_find_rrset(z, node, RD_T_NSEC)) {
             proof_add(&p, node);               /* RFC 4035 3.1.3.1 */
         } else {
             /* an empty non-terminal: the NSEC whose span covers it (RFC 4035 3.1.3.2
                shows the name owns nothing) */
-            proof_add(&p, nsec_covering(z, lname));
+            proof_add(&p, nsec_covering(z, lname, node));
         }
         proof_put(c, z, &p, RD_T_NSEC);
     }
@@ -287,7 +290,7 @@ void rd_dnssec_wildcard_answer(rd_ctx *c, const zimg *z, const zlookup *lk,
            the covering NSEC is the wildcard's own, the answer already holds that record
            (expanded); Knot does not repeat it, and neither do we (NSD does: both
            validate).  After a CNAME/DNAME (lname is not the question) Knot adds it. */
-        znode_id cov = nsec_covering(z, lname);
+        znode_id cov = nsec_covering(z, lname, lk->encloser);
         if (!(c->qtype == RD_T_NSEC && cov == lk->wildcard && lname == c->lname))
             proof_add(&p, cov);
         proof_put(c, z, &p, RD_T_NSEC);

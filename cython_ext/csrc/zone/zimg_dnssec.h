@@ -17,6 +17,9 @@ int zimg_node_nsec3_only(const zimg *z, znode_id n);
  * the lower-case name `lname` of this zone: the last node in canonical order at or
  * before it that owns an NSEC rrset.  RD_NONE when the zone has no NSEC chain. */
 znode_id zimg_nsec_find(const zimg *z, const uint8_t *lname, int *match);
+/* The same when node `from` is lname or one of its ancestors (at or before it in canonical
+ * order): searched up from there, a few nodes for a name near its closest encloser. */
+znode_id zimg_nsec_find_from(const zimg *z, const uint8_t *lname, znode_id from, int *match);
 
 /* Number of NSEC3 owners in the precomputed index (0: the zone has no NSEC3 chain). */
 uint32_t zimg_nsec3_count(const zimg *z);
