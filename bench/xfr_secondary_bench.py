@@ -34,7 +34,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
 import genzone  # noqa: E402
 import procfs  # noqa: E402
 from refservers import command as ref_command  # noqa: E402
-from servers import OUT, Robdns, Server, free_port, print_and_save, soa_answered  # noqa: E402
+from servers import OUT, Robdns, Server, free_port, installed_env, print_and_save, soa_answered  # noqa: E402
 from xfr_bench import KEY, ORIGIN, SECRET, KnotPrimary, changed_zone, genzone_serial  # noqa: E402
 from xfr_secondaries import CONFS  # noqa: E402
 
@@ -48,10 +48,8 @@ class RobdnsSecondary(Robdns):
         super().__init__(os.devnull, ORIGIN, port=port, **kw)
 
     def env(self):
-        env = super().env()
-        if self.tree is not None:
-            env["PYTHONPATH"] = self.tree
-        return env
+        # started as an installed robdns starts (bytecode cached), from `tree` when given
+        return installed_env(super().env(), self.tree)
 
     def command(self):
         conf = os.path.join(self.tmp, "robdns.yaml")
@@ -84,6 +82,13 @@ def compare_trees(primary, tree, rounds):
     serving (user, system), peak and final memory."""
     import statistics
     rows = {"before": [], "after": []}
+    for t in (tree, None):      # one unmeasured transfer each: bytecode cached, primary warm
+        s = RobdnsSecondary(("127.0.0.1", primary.port), port=free_port(), tree=t)
+        s.start()
+        try:
+            s.wait_answer(limit=1800)
+        finally:
+            s.stop()
     for _ in range(rounds):
         for label, t in (("before", tree), ("after", None)):
             s = RobdnsSecondary(("127.0.0.1", primary.port), port=free_port(), tree=t)
