@@ -125,19 +125,11 @@ def measure_server(cls, zone, serial, **kw):
 
 
 def robdns_at(repo=None):
-    """servers.Robdns as installed: its Python modules' bytecode cached (in OUT/pycache,
-    PYTHONPYCACHEPREFIX, not in the checkout), as pip leaves it, even when this shell says
-    PYTHONDONTWRITEBYTECODE -- else every start compiles robdns's modules from source
-    first, ~0.1-0.2 s that no installed server pays.  repo: run the in-place build of
-    another checkout (--before) instead of this one."""
+    """servers.Robdns as installed (servers.installed_env).  repo: run the in-place build
+    of another checkout (--before) instead of this one."""
     class Installed(servers.Robdns):
         def env(self):
-            env = super().env()
-            env.pop("PYTHONDONTWRITEBYTECODE", None)
-            env["PYTHONPYCACHEPREFIX"] = os.path.join(servers.OUT, "pycache")
-            if repo:
-                env["PYTHONPATH"] = repo + os.pathsep + env["PYTHONPATH"]
-            return env
+            return servers.installed_env(super().env(), repo)
     return Installed
 
 

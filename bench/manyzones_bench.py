@@ -65,7 +65,7 @@ sys.path.insert(0, HERE)
 
 import procfs                              # noqa: E402
 import servers                             # noqa: E402
-from servers import OUT, free_port, soa_answered   # noqa: E402
+from servers import OUT, soa_answered   # noqa: E402
 
 SO_RCVBUFFORCE = 33                        # Linux; not exported by the socket module
 WORDS = ("alpha", "bravo", "delta", "echo", "kilo", "lima", "oscar", "tango", "zulu", "x")
@@ -570,12 +570,7 @@ def installed_robdns(repo, zdir, names, storage, cpu):
     cached (PYTHONPYCACHEPREFIX in bench/out), as an installed server starts."""
     class Installed(ManyRobdns):
         def env(self):
-            env = super().env()
-            env.pop("PYTHONDONTWRITEBYTECODE", None)
-            env["PYTHONPYCACHEPREFIX"] = os.path.join(OUT, "pycache")
-            if repo:
-                env["PYTHONPATH"] = repo + os.pathsep + env["PYTHONPATH"]
-            return env
+            return servers.installed_env(super().env(), repo)
     return Installed(zdir, names, storage, cpu=cpu)
 
 

@@ -88,12 +88,8 @@ def traced(base, repo=None):
             return [cmd[0], "-c", TRACER] + cmd[3:]
 
         def env(self):
-            env = super().env()
-            env.pop("PYTHONDONTWRITEBYTECODE", None)
-            env["PYTHONPYCACHEPREFIX"] = os.path.join(servers.OUT, "pycache")
+            env = servers.installed_env(super().env(), repo)
             env["ROBDNS_PHASE_T0"] = repr(time.monotonic())
-            if repo:
-                env["PYTHONPATH"] = repo + os.pathsep + env["PYTHONPATH"]
             return env
     return Traced
 

@@ -3,9 +3,10 @@
 """With a Knot primary of a genzone.py zone (TSIG hmac-sha256 on every exchange):
 
 1. first transfer: each secondary (robdns, Knot, NSD; one at a time) is started empty;
-   the time from its spawn to its first authoritative answer of the zone, and its peak
-   memory (VmHWM summed over its process tree) then; they keep running;
-2. increment: --changed A records get a new address and the serial is bumped; the zone
+   the time from its spawn to its first authoritative answer of the zone (all polled
+   alike, every 5 ms), and its peak memory (VmHWM summed over its process tree) then;
+   one unmeasured transfer each first, then --rounds rounds in rotating order (medians);
+2. increment: the three started again on the ports the primary NOTIFYs; --changed A records get a new address and the serial is bumped; the zone
    file is written and Knot told (`knotc zone-reload`: it NOTIFYs the three secondaries);
    the time from the reload to each secondary answering the new serial (robdns and Knot
    take IXFR, NSD 4.6 AXFR), and how robdns took it (zone-status).
@@ -32,8 +33,10 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
 
 import genzone  # noqa: E402
 import procfs  # noqa: E402
-from servers import OUT, Robdns, free_port, print_and_save, soa_answered  # noqa: E402
-from xfr_bench import KEY, ORIGIN, SECRET, KnotPrimary, _start_on, changed_zone, genzone_serial  # noqa: E402
+from refservers import command as ref_command  # noqa: E402
+from servers import OUT, Robdns, Server, free_port, installed_env, print_and_save, soa_answered  # noqa: E402
+from xfr_bench import KEY, ORIGIN, SECRET, KnotPrimary, changed_zone, genzone_serial  # noqa: E402
+from xfr_secondaries import CONFS  # noqa: E402
 
 
 class RobdnsSecondary(Robdns):
@@ -45,10 +48,8 @@ class RobdnsSecondary(Robdns):
         super().__init__(os.devnull, ORIGIN, port=port, **kw)
 
     def env(self):
-        env = super().env()
-        if self.tree is not None:
-            env["PYTHONPATH"] = self.tree
-        return env
+        # started as an installed robdns starts (bytecode cached), from `tree` when given
+        return installed_env(super().env(), self.tree)
 
     def command(self):
         conf = os.path.join(self.tmp, "robdns.yaml")
@@ -81,6 +82,13 @@ def compare_trees(primary, tree, rounds):
     serving (user, system), peak and final memory."""
     import statistics
     rows = {"before": [], "after": []}
+    for t in (tree, None):      # one unmeasured transfer each: bytecode cached, primary warm
+        s = RobdnsSecondary(("127.0.0.1", primary.port), port=free_port(), tree=t)
+        s.start()
+        try:
+            s.wait_answer(limit=1800)
+        finally:
+            s.stop()
     for _ in range(rounds):
         for label, t in (("before", tree), ("after", None)):
             s = RobdnsSecondary(("127.0.0.1", primary.port), port=free_port(), tree=t)
@@ -136,20 +144,70 @@ def build_threads_ab(primary, rounds):
     return {"rounds": rows, "median": med}
 
 
-class Spawned:
-    """A reference secondary (tests/xfr_secondaries.py) with the figures of its start."""
+class RefSecondary(Server):
+    """A reference secondary (Knot or NSD, tests/xfr_secondaries.py's configuration) spawned
+    and polled exactly as RobdnsSecondary is (servers.Server: the same 5 ms poll of the
+    SOA from spawn), so the three start under the same measurement."""
 
-    def __init__(self, kind, port, primary_port):
-        t0 = time.perf_counter()
-        self.server = _start_on(kind, port, primary_port)
-        self.seconds = time.perf_counter() - t0
-        self.port = port
+    def __init__(self, kind, primary, port=None):
+        self.name = kind
+        self.kind = kind
+        self.primary = primary
+        super().__init__(os.devnull, ORIGIN, port=port)
 
-    def pids(self):
-        return procfs.process_tree(self.server.proc.pid)
+    def command(self):
+        fname, make = CONFS[self.kind]
+        conf = os.path.join(self.tmp, fname)
+        with open(conf, "w") as f:
+            f.write(make(self.tmp, "127.0.0.1", self.port, ORIGIN, self.primary, KEY))
+        return ref_command(self.kind, conf)
 
-    def stop(self):
-        self.server.stop()
+
+def secondary(kind, primary, port=None):
+    if kind == "robdns":
+        return RobdnsSecondary(primary, port=port)
+    return RefSecondary(kind, primary, port=port)
+
+
+def first_transfers(primary, rounds):
+    """Each secondary spawned empty and stopped once served: first one unmeasured transfer
+    each (the primary's first AXFRs out and the page cache warmed alike for all), then
+    `rounds` measured rounds with the order rotating, so no server is always the first
+    after the primary's start or after another's stop.  Spawn to the first authoritative
+    SOA answer (5 ms poll), peak memory then."""
+    import statistics
+    kinds = ["robdns", "knot", "nsd"]
+    for kind in kinds:
+        s = secondary(kind, primary)
+        s.start()
+        try:
+            s.wait_answer(limit=1800)
+        finally:
+            s.stop()
+    rows = {k: [] for k in kinds}
+    for r in range(rounds):
+        order = kinds[r % 3:] + kinds[:r % 3]
+        for kind in order:
+            os.sync()
+            s = secondary(kind, primary)
+            s.start()
+            try:
+                seconds = s.wait_answer(limit=1800)
+                mem = procfs.memory_kb(s.pids())
+                tr = s.zone_status().get("last_transfer") if kind == "robdns" else None
+            finally:
+                s.stop()
+            rows[kind].append({"seconds": round(seconds, 3), "memory_kb": mem, "transfer": tr})
+            extra = ""
+            if tr:
+                extra = (f" (receive {tr.get('receive_seconds')} s, build "
+                         f"{tr.get('build_seconds')} s)")
+            print(f"  round {r} {kind:6} serving after {seconds:.2f} s{extra}; "
+                  f"hwm {mem['hwm']} kB; load {os.getloadavg()[0]:.1f}", flush=True)
+    med = {k: {"seconds": statistics.median(x["seconds"] for x in v),
+               "hwm": statistics.median(x["memory_kb"]["hwm"] for x in v)}
+           for k, v in rows.items()}
+    return {"rounds": rows, "median": med}
 
 
 def main(argv=None):
@@ -193,26 +251,15 @@ def main(argv=None):
         return
     secs = {}
     try:
-        rob = RobdnsSecondary(("127.0.0.1", primary.port), port=ports["robdns"])
-        rob.start()
-        secs["robdns"] = rob
-        seconds = rob.wait_answer(limit=1800)
-        mem = procfs.memory_kb(rob.pids())
-        data["first"]["robdns"] = {"seconds": round(seconds, 3), "memory_kb": mem,
-                                   "transfer": rob.zone_status().get("last_transfer")}
-        for kind in ("knot", "nsd"):
-            s = Spawned(kind, ports[kind], primary.port)
+        data["first"] = first_transfers(("127.0.0.1", primary.port), args.rounds)
+        # the increment: all three started again (unmeasured) on the ports the primary
+        # NOTIFYs, each waited for in turn
+        for kind in ("robdns", "knot", "nsd"):
+            s = secondary(kind, ("127.0.0.1", primary.port), port=ports[kind])
+            s.start()
             secs[kind] = s
-            data["first"][kind] = {"seconds": round(s.seconds, 3),
-                                   "memory_kb": procfs.memory_kb(s.pids())}
-        for kind, r in data["first"].items():
-            print(f"  {kind:6} serving after {r['seconds']:.2f} s; memory {r['memory_kb']}", flush=True)
-        t = data["first"]["robdns"]["transfer"] or {}
-        # where robdns' time goes: spawn to the request (start, config), the transfer
-        # received and parsed, the image built (build, precompute, checks)
-        print(f"  robdns phases: receive {t.get('receive_seconds')} s, build "
-              f"{t.get('build_seconds')} s, the rest (start, publish, first answer) "
-              f"{round(seconds - (t.get('seconds') or 0), 3)} s", flush=True)
+            s.wait_answer(limit=1800)
+        rob = secs["robdns"]
 
         old = genzone_serial(zfile)
         # changed_zone changes every (1/fraction)-th A record: count them first
@@ -244,10 +291,15 @@ def main(argv=None):
         for s in secs.values():
             s.stop()
         primary.stop()
+    med = data["first"]["median"]
+    best = min(med["knot"]["seconds"], med["nsd"]["seconds"])
     lines = ["", f"secondaries of a Knot primary — {args.records} records",
-             "  first transfer: spawn -> serving (s), peak memory (VmHWM kB, tree)"]
-    for kind, r in data["first"].items():
-        lines.append(f"    {kind:6} {r['seconds']:8.2f}   {r['memory_kb']}")
+             f"  first transfer, median of {args.rounds} rotated rounds: spawn -> serving (s), "
+             "peak memory (VmHWM kB, tree)"]
+    for kind, r in med.items():
+        lines.append(f"    {kind:6} {r['seconds']:8.2f}   {r['hwm']:.0f}")
+    lines.append(f"    robdns / better of Knot and NSD: time {med['robdns']['seconds'] / best:.2f}x, "
+                 f"memory / Knot {med['robdns']['hwm'] / med['knot']['hwm']:.3f}x")
     lines.append(f"  increment of {data['increment']['changed']} A records -> serving (s)")
     for kind, v in data["increment"]["seconds"].items():
         lines.append(f"    {kind:6} {v}")
