@@ -158,6 +158,19 @@ def memory_kb(pids):
     return {"rss": rss, "hwm": hwm, "pss": pss}
 
 
+def huge_kb(pids):
+    """kB of the processes' memory mapped by 2 MiB pages (smaps_rollup AnonHugePages +
+    FilePmdMapped): whether a server's image got its huge pages."""
+    total = 0
+    for pid in pids:
+        try:
+            roll = parse_status(_read(f"/proc/{pid}/smaps_rollup"))
+        except OSError:
+            continue
+        total += roll.get("AnonHugePages", 0) + roll.get("FilePmdMapped", 0)
+    return total
+
+
 def udp_counters():
     """The Udp: line of /proc/net/snmp as a dict (RcvbufErrors counts datagrams dropped
     because a socket's receive buffer was full — system wide)."""

@@ -35,6 +35,21 @@ better than dnsperf's at a fixed rate on a shared host:
 
     python3 bench/qps_bench.py --servers robdns,knot,echo --bursts 1,2,4,8 --loads "" --before /work/wt/base
 
+Every server is started once and left running while the others are measured (idle, on
+the same CPU).  --copies N adds robdns#2..#N, identical instances measured like the others,
+and prints how far their CPU per query spreads (against the rounds' own spread: whether
+one instance of a tree is slower than another); --fresh starts each server for each of
+its runs, alone on its CPU, once its start's background work is done (settle()): what an
+operator running one server sees, and a new instance every round, so no instance's
+placement in memory decides a median.  The table below it gives each server's image in
+2 MiB pages and what its idle neighbours did during its runs:
+
+    python3 bench/qps_bench.py --servers robdns,knot,echo --copies 4 --loads fixed --rounds 5
+    python3 bench/qps_bench.py --servers robdns,knot,echo --fresh --rounds 5
+
+A fixed-rate run that dnsperf could not drive at the rate (its CPU taken by another job)
+is shown per round but left out of the medians (a note says how many).
+
 The cost of observability, robdns against itself (--reference robdns):
 
     python3 bench/qps_bench.py --servers robdns --dnstap --scrape --reference robdns
@@ -55,6 +70,7 @@ import statistics
 import subprocess
 import sys
 import threading
+import time
 import urllib.request
 
 import dns.flags
@@ -168,8 +184,12 @@ def robdns_batches(server):
     return {k: udp.get(k, 0) for k in ("batches", "holds", "hold_datagrams")}
 
 
-def run_load(server, queries, duration, load, dnssec=False, syscalls=False, rate=40000):
+def run_load(server, queries, duration, load, dnssec=False, syscalls=False, rate=40000,
+             others=()):
+    """One dnsperf run against server; others: the servers left running beside it (idle),
+    whose CPU and wake-ups on the same CPU during the run are recorded too."""
     pids = server.pids()
+    other_pids = [p for o in others for p in o.pids()]
     udp0 = procfs.udp_counters()
     scraper = None
     if getattr(server, "http_port", None):
@@ -177,6 +197,7 @@ def run_load(server, queries, duration, load, dnssec=False, syscalls=False, rate
     batches0 = robdns_batches(server)
     sw0 = procfs.context_switches(pids)
     cpu0 = procfs.cpu_ticks(pids)
+    idle0 = run_ns(other_pids), procfs.context_switches(other_pids)["voluntary"]
     cmd = dnsperf_command(server.port, queries, duration, load, dnssec, rate)
     perf = None
     if syscalls:
@@ -185,6 +206,7 @@ def run_load(server, queries, duration, load, dnssec=False, syscalls=False, rate
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 30)
     cpu1 = procfs.cpu_ticks(pids)
     sw1 = procfs.context_switches(pids)
+    idle1 = run_ns(other_pids), procfs.context_switches(other_pids)["voluntary"]
     batches1 = robdns_batches(server)
     if scraper:
         scraper.__exit__()
@@ -199,6 +221,10 @@ def run_load(server, queries, duration, load, dnssec=False, syscalls=False, rate
         # A thread blocked in recvmmsg (or epoll_wait) is switched out once per wake-up.
         "wakeups_per_query": (sw1["voluntary"] - sw0["voluntary"]) / done if done else None,
         "command": " ".join(cmd),
+        # what the idle neighbours did meanwhile (their timers' wake-ups and CPU)
+        "neighbours_cpu_ms": (idle1[0] - idle0[0]) / 1e6,
+        "neighbours_wakeups": idle1[1] - idle0[1],
+        "huge_kb": procfs.huge_kb(pids),
     })
     if batches0 is not None and batches1 is not None and batches1["batches"] > batches0["batches"]:
         res["queries_per_batch"] = done / (batches1["batches"] - batches0["batches"])
@@ -320,17 +346,55 @@ class EchoUring(servers.Echo):
 
 def split_name(name):
     """'robdns@signed+hold50' -> ('robdns', 'signed', 50): the server, its variant (the
-    zone or feature; '' for none) and its server.udp_hold_us (None: the default)."""
-    kind, _, variant = name.partition("@")
+    zone or feature; '' for none) and its server.udp_hold_us (None: the default).  A copy's
+    '#N' (robdns#2, --copies) names another instance of the same server and is dropped."""
+    kind, _, variant = name.split("#")[0].partition("@")
     parts = variant.split("+")
     holds = [int(p[len("hold"):]) for p in parts if p.startswith("hold")]
     rest = [p for p in parts if not p.startswith("hold")]
     return kind, rest[0] if rest else "", holds[0] if holds else None
 
 
+RATE_MET = 0.98
+
+
+def rate_met(run, rate):
+    """True when a fixed-rate run answered at least RATE_MET of the rate it asked for."""
+    return run["qps"] is not None and run["qps"] >= RATE_MET * rate
+
+
+def settle(srv, limit=20.0):
+    """Wait until a fresh server is done with its start's background work: robdns's image
+    moved into huge pages (its robdns-huge thread gone, lib/rd_huge.c; released 0.5 s after
+    the last query of the start), then one quiet second for every server."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        names = [t.strip() for t in procfs.task_files(srv.pids(), "comm")]
+        if not any(n.startswith("robdns-huge") for n in names):
+            break
+        time.sleep(0.1)
+    time.sleep(1.0)
+
+
 def median(rows, key):
     vals = [r[key] for r in rows if r.get(key) is not None]
     return statistics.median(vals) if vals else None
+
+
+def wanted_servers(a):
+    """The servers a run measures, in order, from the parsed arguments: --servers, then
+    the variants the options add (dnstap, scrape, before, copies, holds), each name once."""
+    wanted = a.servers.split(",")
+    wanted += [f"robdns@{v}" for v in ("dnstap", "scrape") if getattr(a, v)]
+    if a.before:
+        wanted.append("robdns@before")
+    wanted += [f"robdns#{i}" for i in range(2, a.copies + 1)]
+    # robdns@holdUS, and robdns@signed+holdUS beside robdns@signed: the same zone, another hold
+    wanted += [f"{w}+hold{us}" if "@" in w else f"{w}@hold{us}"
+               for w in [w for w in wanted if w in ("robdns", "robdns@signed")] for us in a.hold]
+    # a name given twice (robdns@before in --servers and by --before) is one server: a
+    # second instance under the same name was started, left unmeasured and never stopped
+    return list(dict.fromkeys(wanted))
 
 
 def main(argv=None):
@@ -351,6 +415,12 @@ def main(argv=None):
                    help="add robdns@holdUS: server.udp_hold_us US (repeatable), beside robdns as configured")
     p.add_argument("--before", metavar="CHECKOUT",
                    help="add robdns@before: robdns from this checkout's in-place build (e.g. /work/wt/base)")
+    p.add_argument("--copies", type=int, default=1, metavar="N",
+                   help="N identical robdns instances (robdns, robdns#2 .. robdns#N), each measured "
+                        "and reported: how far two instances of the same tree differ")
+    p.add_argument("--fresh", action="store_true",
+                   help="start each server for each of its runs, alone on its CPU (the others "
+                        "stopped): no idle neighbour, no instance measured twice")
     p.add_argument("--loads", default="fixed,saturation",
                    help="which of fixed (dnsperf -Q RATE) and saturation to run")
     p.add_argument("--rate", type=int, default=40000, help="qps of the fixed load (default 40000)")
@@ -374,16 +444,10 @@ def main(argv=None):
     queries = os.path.join(servers.OUT, "bench100k.queries")
     genzone.ensure(100000, zone, queries)
     serial = servers.zone_serial(zone)
-    wanted = a.servers.split(",")
-    wanted += [f"robdns@{v}" for v in ("dnstap", "scrape") if getattr(a, v)]
-    if a.before:
-        wanted.append("robdns@before")
-    # robdns@holdUS, and robdns@signed+holdUS beside robdns@signed: the same zone, another hold
-    wanted += [f"{w}+hold{us}" if "@" in w else f"{w}@hold{us}"
-               for w in [w for w in wanted if w in ("robdns", "robdns@signed")] for us in a.hold]
+    wanted = wanted_servers(a)
     notes = []
-    if any(w.split("@")[0] == "robdns" for w in wanted) and not servers.robdns_serve_available():
-        wanted = [w for w in wanted if w.split("@")[0] != "robdns"]
+    if any(split_name(w)[0] == "robdns" for w in wanted) and not servers.robdns_serve_available():
+        wanted = [w for w in wanted if split_name(w)[0] != "robdns"]
         notes.append("robdns not measured: the daemon (`robdns serve`) has not landed on this checkout")
     zones = {"": zone, "dnstap": zone, "scrape": zone, "before": zone, "uring": zone}
     if any(w.endswith("@signed") for w in wanted):
@@ -403,25 +467,32 @@ def main(argv=None):
     bursts = [int(b) for b in a.bursts.split(",") if b.strip()]
     burst_rows = {name: {str(b): [] for b in bursts} for name in wanted}
     wire = burst_queries(queries, os.path.join(servers.OUT, "bench100k.burstq")) if bursts else None
+
+    def start(name):
+        nonlocal collector
+        kind, variant, hold = split_name(name)
+        options = dict(extra.get(kind, {}))
+        if hold is not None:
+            options["udp_hold_us"] = hold
+        if variant == "dnstap":
+            if collector is None:
+                collector = servers.FstrmCapture(cpu=CLIENT_CPU).start()
+            options["dnstap"] = "unix:" + collector.sock
+        elif variant == "scrape":
+            options["http_port"] = servers.free_port()
+        if variant == "before":
+            srv = servers.RobdnsCheckout(a.before, zones[variant], ORIGIN, cpu=SERVER_CPU, **options)
+        elif kind == "echo" and variant == "uring":
+            srv = EchoUring(zones[variant], ORIGIN, cpu=SERVER_CPU, **options)
+        else:
+            srv = classes[kind](zones[variant], ORIGIN, cpu=SERVER_CPU, **options)
+        running[name] = srv.start()
+        srv.wait_answer(limit=120, serial=None if kind == "echo" else serial)
+        return srv
+
     try:
         for name in wanted:
-            kind, variant, hold = split_name(name)
-            options = dict(extra.get(kind, {}))
-            if hold is not None:
-                options["udp_hold_us"] = hold
-            if variant == "dnstap":
-                collector = servers.FstrmCapture(cpu=CLIENT_CPU).start()
-                options["dnstap"] = "unix:" + collector.sock
-            elif variant == "scrape":
-                options["http_port"] = servers.free_port()
-            if variant == "before":
-                srv = servers.RobdnsCheckout(a.before, zones[variant], ORIGIN, cpu=SERVER_CPU, **options)
-            elif kind == "echo" and variant == "uring":
-                srv = EchoUring(zones[variant], ORIGIN, cpu=SERVER_CPU, **options)
-            else:
-                srv = classes[kind](zones[variant], ORIGIN, cpu=SERVER_CPU, **options)
-            running[name] = srv.start()
-            srv.wait_answer(limit=120, serial=None if kind == "echo" else serial)
+            start(name)
         checks = {}
         if a.reference in running:
             ref_variant = split_name(a.reference)[1]
@@ -430,14 +501,22 @@ def main(argv=None):
                         and zones[split_name(name)[1]] == zones[ref_variant]:
                     checks[name] = sample_check(running[name], running[a.reference], queries,
                                                 dnssec=a.dnssec)
+        if a.fresh:              # the sample check above had every server; now one at a time
+            for name in list(running):
+                running.pop(name).stop()
         order = list(wanted)
         for rnd in range(a.rounds):
             for name in order:
+                if a.fresh:
+                    settle(start(name))
                 for b in bursts:
                     burst_rows[name][str(b)].append(run_bursts(running[name], wire, b, a.burst_queries))
                 for load in [l for l in a.loads.split(",") if l]:
+                    others = [s for n, s in running.items() if n != name]
                     results[name][load].append(run_load(running[name], queries, a.duration, load,
-                                                        a.dnssec, a.syscalls, a.rate))
+                                                        a.dnssec, a.syscalls, a.rate, others))
+                if a.fresh:
+                    running.pop(name).stop()
             order = order[1:] + order[:1]   # rotate so no server always goes first
             print(f"round {rnd + 1}/{a.rounds} done", file=sys.stderr)
     finally:
@@ -446,15 +525,33 @@ def main(argv=None):
         if collector:
             collector.stop()
 
-    med = {name: {load: {k: median(rows, k) for k in ("qps", "completed", "lost", "cpu_us_per_query",
-                                                      "rcvbuf_errors", "server_cpu_s", "avg_latency_s",
-                                                      "wakeups_per_query", "queries_per_batch",
-                                                      "queries_per_recv_call", "holds_per_query",
-                                                      "datagrams_per_hold")}
+    # A fixed-rate run that dnsperf could not drive at the rate (its CPU taken by another
+    # job of the host: 9-31k of 40k seen) measured another load, where each wake-up finds
+    # fewer queries: it is shown per round but left out of the medians.
+    short = {name: sum(1 for r in loads["fixed"] if not rate_met(r, a.rate)) for name, loads in results.items()}
+    for name, n in short.items():
+        if n:
+            notes.append(f"{name}: {n} of {len(results[name]['fixed'])} runs at the fixed load reached less "
+                         f"than {RATE_MET:.0%} of {a.rate} qps (the client starved) and are left out of the medians")
+    keys = ("qps", "completed", "lost", "cpu_us_per_query", "rcvbuf_errors", "server_cpu_s",
+            "avg_latency_s", "wakeups_per_query", "queries_per_batch", "queries_per_recv_call",
+            "holds_per_query", "datagrams_per_hold", "neighbours_cpu_ms", "neighbours_wakeups", "huge_kb")
+    copies = [n for n in wanted if n == "robdns" or n.startswith("robdns#")]
+    pooled = []
+    if len(copies) > 1:
+        # the figure to quote: every run of every instance, so it depends on no one
+        # instance (which of several identical ones is named "robdns" is chance)
+        pooled = [f"robdns (x{len(copies)})"]
+        results[pooled[0]] = {load: [r for n in copies for r in results[n][load]]
+                              for load in ("fixed", "saturation")}
+    med = {name: {load: {k: median([r for r in rows if load != "fixed" or rate_met(r, a.rate)], k)
+                         for k in keys}
                   for load, rows in loads.items()}
            for name, loads in results.items()}
     data = {"date": started, "machine": facts, "command": " ".join(sys.argv), "rounds": a.rounds,
-            "duration": a.duration, "servers": wanted, "runs": results, "median": med,
+            "fresh": a.fresh,
+            "duration": a.duration, "servers": wanted + pooled, "pooled": pooled,
+            "runs": results, "median": med,
             "sample_check": checks, "notes": notes, "reference": a.reference, "dnssec": a.dnssec,
             "zones": zones, "rate": a.rate, "bursts": burst_rows}
     servers.print_and_save(report(data), data, a.json)
@@ -514,18 +611,61 @@ def report(data):
                          f"| {per(f_, 'datagrams_per_hold')} | {per(s_, 'wakeups_per_query')} "
                          f"| {per(s_, 'queries_per_recv_call')} | {per(s_, 'queries_per_batch')} "
                          f"| {per(s_, 'holds_per_query')} |")
+    lines += instance_report(data)
     lines += burst_report(data)
     lines += ["", "Per round (qps, CPU µs/query, lost), in run order:", ""]
     for name in data["servers"]:
         for load in ("fixed", "saturation"):
             rows = data["runs"][name][load]
-            if not rows:
-                continue                # a load left out (--loads)
+            if not rows or name in data.get("pooled", ()):
+                continue                # a load left out (--loads), or the copies' runs again
             lines.append(f"- {name} {load}: " + "; ".join(
                 f"{r['qps']:.0f} qps, {r['cpu_us_per_query']:.2f} µs, {r['lost']} lost" for r in rows))
     for n in data["notes"]:
         lines.append(f"\nNote: {n}.")
     return "\n".join(lines)
+
+
+def instance_report(data):
+    """Each server's image in 2 MiB pages and what the servers left idle beside it did
+    during its runs (their CPU and wake-ups on the same CPU; none with --fresh), and with
+    several identical robdns instances (--copies) how far their CPU per query spreads."""
+    med = data["median"]
+    at = f"@{data.get('rate', 40000) // 1000}k"
+    if not any(med[n][l].get("huge_kb") is not None for n in data["servers"] for l in med[n]):
+        return []                 # a run saved before these were recorded
+    lines = ["", "Huge pages (AnonHugePages + FilePmdMapped, kB) of each server during its runs; "
+             "CPU ms and wake-ups of the other servers, idle on the same CPU, during each run"
+             + (" (--fresh: none running)" if data.get("fresh") else "") + ":", "",
+             f"| server | huge kB | neighbours' CPU ms {at} | neighbours' wake-ups {at} "
+             "| neighbours' CPU ms @sat | neighbours' wake-ups @sat |", "|---|---|---|---|---|---|"]
+
+    def per(load, key, fmt):
+        v = load.get(key)
+        return "—" if v is None else fmt.format(v)
+    for name in data["servers"]:
+        f_, s_ = med[name]["fixed"], med[name]["saturation"]
+        lines.append(f"| {name} | {per(f_ if f_.get('huge_kb') is not None else s_, 'huge_kb', '{:.0f}')} "
+                     f"| {per(f_, 'neighbours_cpu_ms', '{:.1f}')} | {per(f_, 'neighbours_wakeups', '{:.0f}')} "
+                     f"| {per(s_, 'neighbours_cpu_ms', '{:.1f}')} | {per(s_, 'neighbours_wakeups', '{:.0f}')} |")
+    copies = [n for n in data["servers"] if n.split("#")[0] == "robdns"]
+    if len(copies) > 1:
+        for load in ("fixed", "saturation"):
+            vals = [med[n][load].get("cpu_us_per_query") for n in copies]
+            if all(v is not None for v in vals):
+                # each instance's own rounds: a spread between instances no wider than this
+                # is the rounds' noise, not a slower instance (the medians' runs only)
+                own = [max(r) / min(r) for r in (
+                    [x["cpu_us_per_query"] for x in data.get("runs", {}).get(n, {}).get(load, [])
+                     if x.get("cpu_us_per_query") and (load != "fixed" or "qps" not in x
+                                                       or rate_met(x, data.get("rate", 40000)))]
+                    for n in copies) if len(r) > 1]
+                lines.append(f"\nIdentical robdns instances ({', '.join(copies)}), CPU µs/query "
+                             f"{at if load == 'fixed' else '@sat'}: min {min(vals):.2f}, max {max(vals):.2f}, "
+                             f"max/min {max(vals) / min(vals):.3f}"
+                             + (f"; one instance's rounds max/min, median {statistics.median(own):.3f}"
+                                if own else "") + "; their runs together: the row robdns (x%d)" % len(copies))
+    return lines
 
 
 def burst_report(data):

@@ -27,6 +27,7 @@ ratios vs Knot.
     python3 bench/tcp_bench.py --rounds 1 --duration 3 # a quick check that it works
     python3 bench/tcp_bench.py --baseline /work/main   # also robdns@base: another checkout's build
     python3 bench/tcp_bench.py --holds 0,200           # also robdns with server.tcp.hold_us 0, 200
+    python3 bench/tcp_bench.py --pipeline-holds 0,300  # ... with server.tcp.pipeline_hold_us 0, 300
     sudo python3 bench/tcp_bench.py --netns --loads c4q20k,c4 --perf
 
 --netns (root): the servers run in a network namespace of their own with one end of a
@@ -286,6 +287,9 @@ def main(argv=None):
     p.add_argument("--holds", default="", metavar="US,US",
                    help="also run robdns with server.tcp.hold_us at each of these values "
                         "(\"robdns hold=N\"; 0 wakes for every turn, as before the hold)")
+    p.add_argument("--pipeline-holds", default="", metavar="US,US",
+                   help="also run robdns with server.tcp.pipeline_hold_us at each of these "
+                        "values (\"robdns phold=N\"; 0: turns of open connections not held)")
     p.add_argument("--netns", action="store_true",
                    help="servers in a network namespace of their own; every load also over "
                         "a veth pair from a client namespace (root)")
@@ -310,8 +314,9 @@ def main(argv=None):
         lines = [l.split() for l in f if l.strip()]
     wires = [dns.message.make_query(n, t).to_wire() for n, t in random.Random(3).sample(lines, 5000)]
     holds = [int(h) for h in a.holds.split(",") if h.strip()]
+    pholds = [int(h) for h in a.pipeline_holds.split(",") if h.strip()]
     wanted = (a.servers.split(",") + (["robdns@base"] if a.baseline else [])
-              + [f"robdns hold={h}" for h in holds])
+              + [f"robdns hold={h}" for h in holds] + [f"robdns phold={h}" for h in pholds])
     loads = [l for l in LOADS if l in a.loads.split(",")]
     pair, paths = None, [LOOPBACK]
     robdns_cls, knot_cls, base_cls = servers.Robdns, servers.Knot, servers.RobdnsCheckout
@@ -338,6 +343,10 @@ def main(argv=None):
         make[f"robdns hold={h}"] = (lambda h=h: robdns_cls(
             zone, ORIGIN, cpu=SERVER_CPU, workers=1,
             tcp={"max_connections": 4096, "idle_timeout": 10, "hold_us": h}))
+    for h in pholds:
+        make[f"robdns phold={h}"] = (lambda h=h: robdns_cls(
+            zone, ORIGIN, cpu=SERVER_CPU, workers=1,
+            tcp={"max_connections": 4096, "idle_timeout": 10, "pipeline_hold_us": h}))
     facts = procfs.machine_facts()
     started = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     running, ctl_times = {}, []

@@ -240,6 +240,7 @@ cdef rd_tcp_limits _tcp_limits(dict limits) except *:
     c.max_pipelined = limits["max_pipelined"]
     c.hold_us = limits.get("hold_us", RD_TCP_HOLD_US)
     c.nagle_rtt_us = limits.get("nagle_rtt_us", RD_TCP_NAGLE_RTT_US)
+    c.pipeline_hold_us = limits.get("pipeline_hold_us", RD_TCP_PIPELINE_HOLD_US)
     if not (c.max_connections >= 1 and c.max_per_client >= 1 and c.idle_timeout_ms >= 1
             and c.max_pipelined >= 1):
         raise ValueError(f"bad TCP limits: {limits!r}")
@@ -254,7 +255,9 @@ cdef class TcpWorkers:
     worker can hold (fixed at start); limits: dict of max_connections, max_per_client
     (per worker), idle_timeout_ms, max_pipelined, hold_us (optional: the wake-up hold,
     RD_TCP_HOLD_US by default), nagle_rtt_us (optional: answers of pipelining clients
-    nearer than this held for their next segment, RD_TCP_NAGLE_RTT_US by default).  The sockets are kept referenced (open)
+    nearer than this held for their next segment, RD_TCP_NAGLE_RTT_US by default),
+    pipeline_hold_us (optional: the hold after light turns of open connections,
+    RD_TCP_PIPELINE_HOLD_US by default).  The sockets are kept referenced (open)
     until this object is closed; stop() joins the threads and closes their connections.
     """
     cdef rd_tcp_set *set

@@ -56,6 +56,8 @@ class TcpConfig:
                                      # connections, or with answers held for their clients
     nagle_rtt_us: int = 0            # pipelining clients nearer than this get their answers
                                      # with their next query (tcp_loop.c conn_nagle_on); 0: never
+    pipeline_hold_us: int = 200      # a worker's sleep after a light turn of open connections
+                                     # whose queries come that close together (loop_wait)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -342,7 +344,7 @@ SERVER_KEYS = ("xfr", "listen", "workers", "pin_workers", "udp_batch", "udp_hold
                "max_udp_payload", "user", "group", "control", "storage", "tcp", "rrl",
                "include_policy", "nsec3_max_iterations", "cookies", "http", "dnstap")
 TCP_KEYS = ("enabled", "max_connections", "idle_timeout", "max_pipelined", "hold_us",
-            "nagle_rtt_us")
+            "nagle_rtt_us", "pipeline_hold_us")
 RRL_KEYS = ("rate", "slip", "ipv4_prefix", "ipv6_prefix", "table_size")
 ZONE_KEYS = ("name", "file", "default_ttl", "primaries", "allow_notify", "transfer_timeout",
              "transfer_max_size", "allow_transfer", "notify", "journal_max_size", "catalog",
@@ -799,6 +801,9 @@ class _Validator:
             out["hold_us"] = self.integer("server.tcp.hold_us", t["hold_us"], 0, 1000)
         if "nagle_rtt_us" in t:
             out["nagle_rtt_us"] = self.integer("server.tcp.nagle_rtt_us", t["nagle_rtt_us"], 0, 100000)
+        if "pipeline_hold_us" in t:
+            out["pipeline_hold_us"] = self.integer("server.tcp.pipeline_hold_us",
+                                                   t["pipeline_hold_us"], 0, 1000)
         return TcpConfig(**{k: v for k, v in out.items() if v is not None})
 
     def rrl(self, value):

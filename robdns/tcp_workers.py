@@ -35,7 +35,8 @@ def limits(tcp, workers, pool=None):
             "idle_timeout_ms": max(1, int(tcp.idle_timeout * 1000)),
             "max_pipelined": tcp.max_pipelined,
             "hold_us": tcp.hold_us,
-            "nagle_rtt_us": tcp.nagle_rtt_us}
+            "nagle_rtt_us": tcp.nagle_rtt_us,
+            "pipeline_hold_us": tcp.pipeline_hold_us}
 
 
 def raise_fd_limit(connections):

@@ -245,6 +245,90 @@ def test_qps_server_names_carry_the_zone_and_the_hold():
     assert qps_bench.split_name("robdns@signed+hold50") == ("robdns", "signed", 50)
 
 
+def test_qps_copies_are_instances_of_the_same_server_each_named_once():
+    # --copies N: robdns#2..#N are more instances of robdns, measured and reported apart
+    assert qps_bench.split_name("robdns#3") == ("robdns", "", None)
+    a = qps_bench.argparse.Namespace(servers="robdns@before,knot,robdns", dnstap=False, scrape=False,
+                                     before="/tree", copies=3, hold=[0])
+    # robdns@before named by --servers and by --before is one server (two were started
+    # under one name, and the first was never measured nor stopped)
+    assert qps_bench.wanted_servers(a) == ["robdns@before", "knot", "robdns", "robdns#2",
+                                           "robdns#3", "robdns@hold0"]
+
+
+def test_qps_fixed_runs_the_client_could_not_drive_are_told_apart():
+    # dnsperf starved of its CPU answered 9-31k of 40k in a busy run: another load
+    assert qps_bench.rate_met({"qps": 39991.0}, 40000)
+    assert not qps_bench.rate_met({"qps": 31408.0}, 40000)
+    assert not qps_bench.rate_met({"qps": None}, 40000)
+
+
+def test_qps_report_gives_the_spread_of_identical_instances():
+    def load(cpu):
+        return {"qps": 40000, "cpu_us_per_query": cpu, "lost": 0, "huge_kb": 14336,
+                "neighbours_cpu_ms": 3.0, "neighbours_wakeups": 120}
+    med = {"robdns": {"fixed": load(8.0), "saturation": load(5.0)},
+           "robdns#2": {"fixed": load(9.0), "saturation": load(5.5)},
+           "knot": {"fixed": load(10.0), "saturation": load(6.0)}}
+    runs = {"robdns": {"fixed": [{"cpu_us_per_query": 7.5}, {"cpu_us_per_query": 9.0}]},
+            "robdns#2": {"fixed": [{"cpu_us_per_query": 8.0}, {"cpu_us_per_query": 8.8}]}}
+    data = {"servers": ["robdns", "knot", "robdns#2"], "median": med, "fresh": False, "runs": runs}
+    text = "\n".join(qps_bench.instance_report(data))
+    assert "| robdns#2 | 14336 | 3.0 | 120 | 3.0 | 120 |" in text
+    # instances 1.125 apart, each one's own rounds 1.20 and 1.10 apart (median 1.15)
+    assert ("(robdns, robdns#2), CPU µs/query @40k: min 8.00, max 9.00, max/min 1.125; "
+            "one instance's rounds max/min, median 1.150; their runs together: the row robdns (x2)") in text
+    assert "@sat: min 5.00, max 5.50, max/min 1.100; their runs" in text   # no runs: no rounds' spread
+    # a run saved before these figures existed prints no such table
+    old = {n: {l: {"cpu_us_per_query": 1.0} for l in ("fixed", "saturation")} for n in med}
+    assert qps_bench.instance_report({"servers": list(med), "median": old}) == []
+
+
+def test_huge_kb_reads_the_2mib_mappings_of_smaps_rollup():
+    # an 8 MiB anonymous mapping asked for huge pages and touched (THP madvise or always
+    # gives it 2 MiB pages at the fault when the host has free ones): huge_kb counts what
+    # /proc/PID/smaps says of each mapping, summed
+    import mmap
+    m = mmap.mmap(-1, 8 << 20)
+    try:
+        if hasattr(mmap, "MADV_HUGEPAGE"):
+            m.madvise(mmap.MADV_HUGEPAGE)
+        m.write(b"x" * (8 << 20))
+        with open(f"/proc/{os.getpid()}/smaps") as f:
+            per_mapping = sum(int(l.split()[1]) for l in f
+                              if l.startswith(("AnonHugePages:", "FilePmdMapped:")))
+        assert procfs.huge_kb([os.getpid()]) == per_mapping
+    finally:
+        m.close()
+    assert procfs.huge_kb([2 ** 22 + 7]) == 0         # no such process: nothing, no error
+
+
+def test_qps_settle_waits_for_the_huge_page_thread():
+    class Srv:
+        def __init__(self, pid):
+            self.pid = pid
+
+        def pids(self):
+            return [self.pid]
+    # a process without a robdns-huge thread settles after the quiet second
+    t = time.monotonic()
+    qps_bench.settle(Srv(os.getpid()))
+    assert 0.9 < time.monotonic() - t < 5
+    # one with such a thread waits for it to end (here: the limit, as it never ends)
+    p = subprocess.Popen([sys.executable, "-c", "import threading, time, ctypes\n"
+                          "def f():\n"
+                          "    ctypes.CDLL(None).prctl(15, b'robdns-huge', 0, 0, 0); time.sleep(60)\n"
+                          "threading.Thread(target=f).start(); time.sleep(60)"])
+    try:
+        time.sleep(0.5)
+        t = time.monotonic()
+        qps_bench.settle(Srv(p.pid), limit=1.0)
+        assert time.monotonic() - t >= 1.9
+    finally:
+        p.kill()
+        p.wait()
+
+
 @pytest.mark.parametrize("build", [servers.build_echo, qps_bench.build_echo_uring],
                          ids=["recvmmsg", "io_uring"])
 def test_echo_floor_sets_qr_and_exits_on_sigterm(build):

@@ -71,6 +71,8 @@ zones:
     assert cfg.tcp.nagle_rtt_us == 0                    # the default: no answer held
     near = config.parse("server:\n  tcp: {nagle_rtt_us: 200}\n", "c.yaml")
     assert near.tcp.nagle_rtt_us == 200
+    assert cfg.tcp.pipeline_hold_us == 200              # the default (tcp_loop.c loop_wait)
+    assert config.parse("server:\n  tcp: {pipeline_hold_us: 0}\n", "c.yaml").tcp.pipeline_hold_us == 0
     assert cfg.log_level == "debug"
     assert cfg.zones == (config.ZoneConfig("example.org.", "/etc/robdns/example.org.zone", 300),)
 
@@ -102,6 +104,7 @@ def test_listen_forms():
     ("server: {workers: many}", "server.workers: expected an integer, got a string"),
     ("server: {tcp: {idle_timeout: -1}}", "server.tcp.idle_timeout: -1 out of range"),
     ("server: {tcp: {nagle_rtt_us: 100001}}", "server.tcp.nagle_rtt_us: 100001 out of range"),
+    ("server: {tcp: {pipeline_hold_us: 1001}}", "server.tcp.pipeline_hold_us: 1001 out of range"),
     ("server: {tcp: {max_conn: 1}}", "server.tcp.max_conn: unknown key"),
     ("server: {max_udp_payload: 65535}", "server.max_udp_payload: 65535 out of range 512..4096"),
     ("server: {nsid: 0xzz}", "server.nsid: bad hex '0xzz'"),

@@ -691,7 +691,8 @@ def test_per_worker_limits_from_the_configuration():
     tcp = config.TcpConfig(max_connections=256, idle_timeout=2.5, max_pipelined=100, hold_us=50)
     assert tcp_workers.limits(tcp, 2) == {"max_connections": 128, "max_per_client": 32,
                                           "idle_timeout_ms": 2500, "max_pipelined": 100,
-                                          "hold_us": 50, "nagle_rtt_us": 0}
+                                          "hold_us": 50, "nagle_rtt_us": 0,
+                                          "pipeline_hold_us": 200}
     small = config.TcpConfig(max_connections=5)
     assert tcp_workers.limits(small, 1)["max_per_client"] == 5      # never above the limit
     assert tcp_workers.per_client(20) == 8                          # at least 8
@@ -761,21 +762,18 @@ def test_held_worker_gathers_new_connections_then_sleeps_when_idle(robdns_server
     assert sw1 - sw0 < 100, sw1 - sw0
 
 
-def test_pipelined_queries_on_open_connections_are_not_held(robdns_server):
-    # The same hold, but queries come one at a time over 8 connections already open: their
-    # clients' Nagle algorithm gathers queries asked while an answer is outstanding, so a
-    # hold there only delays answers (and costs a pipelining client its rate).  No turn
-    # that neither opened nor closed a connection is held: the counter of holds does not
-    # move, and every answer comes, in order per connection.
-    srv = robdns_server(families=(4,), server={"tcp": {"idle_timeout": 30, "hold_us": 1000}})
+def _open_connections_asking(srv, n=400):
+    """8 connections already open, then n queries round-robin over them a fraction of a
+    millisecond apart; every answer read and checked, in order per connection.  Returns
+    (holds, wake-ups of the TCP worker) counted over the n queries."""
     conns = [_connect(srv) for _ in range(8)]
     for k, s in enumerate(conns):          # accepted (TCP_DEFER_ACCEPT: with its first query)
         s.sendall(_frame(_query("www.example.com.", qid=k).to_wire()))
         assert _read_response(s).id == k
     time.sleep(0.1)
     holds0 = _conn_stats(srv)["holds"]
+    _, sw0 = _tcp_thread_usage(srv.pid)
     sent = {k: [] for k in range(8)}
-    n = 400
     for i in range(n):
         k = i % 8
         conns[k].sendall(_frame(_query("www.example.com.", qid=2000 + i).to_wire()))
@@ -788,9 +786,60 @@ def test_pipelined_queries_on_open_connections_are_not_held(robdns_server):
             _assert_www_answer(r)
             got.append(r.id)
         assert got == sent[k]
-    assert _conn_stats(srv)["holds"] == holds0
+    _, sw1 = _tcp_thread_usage(srv.pid)
+    holds = _conn_stats(srv)["holds"] - holds0
     for s in conns:
         s.close()
+    return holds, sw1 - sw0
+
+
+def test_pipelined_queries_on_open_connections_are_not_held_without_pipeline_hold(robdns_server):
+    # hold_us (connections coming and going) does not hold turns of open connections, and
+    # pipeline_hold_us 0 turns their hold off: the counter of holds does not move, and
+    # every answer comes, in order per connection.
+    srv = robdns_server(families=(4,), server={"tcp": {"idle_timeout": 30, "hold_us": 1000,
+                                                       "pipeline_hold_us": 0}})
+    holds, _ = _open_connections_asking(srv)
+    assert holds == 0
+
+
+def test_open_connections_asking_close_together_are_held(robdns_server):
+    # pipeline_hold_us at its largest (1 ms): queries a fraction of a millisecond apart over
+    # open connections are answered several per wake-up (the worker sleeps a hold after a
+    # light turn of them) instead of one wake-up each, and every answer comes, in order.
+    srv = robdns_server(families=(4,), server={"tcp": {"idle_timeout": 30,
+                                                       "pipeline_hold_us": 1000}})
+    n = 400
+    holds, switches = _open_connections_asking(srv, n)
+    # Woken for each query the worker would switch about n times; held, about once per
+    # millisecond of asking.
+    assert holds > 0
+    assert switches < 2 * n / 3, (switches, n, holds)
+
+
+def test_a_client_asking_one_at_a_time_is_not_held(robdns_server):
+    # One connection, each query sent once the answer before it came: a hold after its
+    # turns can gather nothing more (the client waits for its answer), so holds that
+    # gather fewer than TCP_PIPELINE_GATHER queries back off (1, 2, 4 ... 64 turns without
+    # one) and the client is not kept waiting a hold per query: 400 queries take far
+    # less than 400 holds of 1 ms.
+    srv = robdns_server(families=(4,), server={"tcp": {"idle_timeout": 30,
+                                                       "pipeline_hold_us": 1000}})
+    s = _connect(srv)
+    for i in range(20):
+        s.sendall(_frame(_query("www.example.com.", qid=i).to_wire()))
+        assert _read_response(s).id == i
+    holds0 = _conn_stats(srv)["holds"]
+    n = 400
+    t0 = time.monotonic()
+    for i in range(n):
+        s.sendall(_frame(_query("www.example.com.", qid=1000 + i).to_wire()))
+        assert _read_response(s).id == 1000 + i
+    took = time.monotonic() - t0
+    holds = _conn_stats(srv)["holds"] - holds0
+    s.close()
+    assert holds < n / 8, holds
+    assert took < n * 0.001 / 2, took
 
 
 def test_hold_zero_still_answers_and_hold_is_checked(robdns_server):

@@ -110,6 +110,7 @@ cdef extern from "server/tcp_loop.h" nogil:
         RD_TCP_OUT_CAP
         RD_TCP_HOLD_US
         RD_TCP_NAGLE_RTT_US
+        RD_TCP_PIPELINE_HOLD_US
     ctypedef struct rd_tcp_listener:
         int fd
         int worker
@@ -120,6 +121,7 @@ cdef extern from "server/tcp_loop.h" nogil:
         uint32_t max_pipelined
         uint32_t hold_us
         uint32_t nagle_rtt_us
+        uint32_t pipeline_hold_us
     ctypedef struct rd_tcp_counters:
         uint64_t open
         uint64_t accepted

@@ -36,9 +36,12 @@ typedef struct fctx {
     uint16_t probe;            /* a qtype no node holds and none special */
     const uint8_t *soa_names[2];  /* MNAME, RNAME (lower-case) */
     uint8_t soa_lower[2][RD_NAME_MAX + 1];
+    uint16_t soa_tail_off[2], soa_tail_len[2];   /* soa_tail(); len 0: none */
     uint32_t nodata_by_len[RD_NAME_MAX + 1];   /* image offset of a NODATA blob, or 0 */
+    int seen_clear;            /* seen is zeroed (on first use: most zones have no CNAME) */
     uint8_t q[12 + RD_NAME_MAX + 1 + 4 + 11];
     uint8_t resp[65535];
+    uint8_t seen[8192];        /* chain_qtypes: the types along a chain, zero between uses */
 } fctx;
 
 static void blob_header(uint8_t *out, size_t body, unsigned an, unsigned ns, unsigned ar,
@@ -170,46 +173,57 @@ static size_t direct_answer(const zimg *z, const zrrset *rs, uint8_t *out)
 
 static int type_in(const uint8_t *bits, uint16_t t) { return bits[t >> 3] >> (t & 7) & 1; }
 
-/* Labels two lower-case names have in common at their ends. */
-static int common_suffix_labels(const uint8_t *a, const uint8_t *b)
-{
-    const uint8_t *la[ZIMG_MAX_LABELS], *lb[ZIMG_MAX_LABELS];
-    int na = zimg_labels_of(a, la), nb = zimg_labels_of(b, lb), k = 0;
-    while (k < na && k < nb) {
-        const uint8_t *x = la[na - 1 - k], *y = lb[nb - 1 - k];
-        if (x[0] != y[0] || memcmp(x + 1, y + 1, x[0]) != 0) break;
-        k++;
-    }
-    return k;
-}
-
 /* Can a plain node take the NODATA answer cached for its name length?  The response is
  * the apex SOA (RFC 2308 3); its names (owner, MNAME, RNAME) compress against the question
  * name, so two names of one length get the same bytes when the question shares no more
- * with MNAME and RNAME than the origin. */
-static int nodata_cacheable(const fctx *f, const uint8_t *name)
+ * with MNAME and RNAME than the origin's labels: when its last origin_labels + 1 labels
+ * are not MNAME's or RNAME's (soa_tail, made once: this runs for every plain node). */
+static int nodata_cacheable(const fctx *f, const znode *nd, const uint8_t *name)
 {
     int ol = (int)f->z->origin_labels;
+    if ((int)nd->labels <= ol || (!f->soa_tail_len[0] && !f->soa_tail_len[1])) return 1;
+    const uint8_t *t = name;
+    for (int k = (int)nd->labels - ol - 1; k > 0; k--) t += *t + 1;
+    size_t tl = nd->name_len - (size_t)(t - name);
     for (int i = 0; i < 2; i++)
-        if (f->soa_names[i] && common_suffix_labels(name, f->soa_names[i]) > ol) return 0;
+        if (f->soa_tail_len[i] == tl && memcmp(f->soa_lower[i] + f->soa_tail_off[i], t, tl) == 0)
+            return 0;
     return 1;
+}
+
+/* Where the last origin_labels + 1 labels of a SOA name begin (the tail nodata_cacheable
+ * compares), and their length; length 0 when it has no more labels than the origin. */
+static void soa_tail(fctx *f, int i)
+{
+    const uint8_t *lab[ZIMG_MAX_LABELS];
+    int n = zimg_labels_of(f->soa_lower[i], lab), ol = (int)f->z->origin_labels;
+    f->soa_tail_off[i] = f->soa_tail_len[i] = 0;
+    if (n <= ol) return;
+    f->soa_tail_off[i] = (uint16_t)(lab[n - ol - 1] - f->soa_lower[i]);
+    f->soa_tail_len[i] = (uint16_t)(rd_name_len(f->soa_lower[i]) - f->soa_tail_off[i]);
 }
 
 /* For a CNAME owner: the types held along its chain when every link ends at an existing
  * plain node of the zone (then only those qtypes can be answered differently from the
  * default); otherwise every type of the zone.  Returns the count written to out. */
-static uint32_t chain_qtypes(const fctx *f, znode_id v, uint16_t *out)
+static uint32_t chain_qtypes(fctx *f, znode_id v, uint16_t *out)
 {
     const zimg *z = f->z;
     const znode *nodes = (const znode *)((const uint8_t *)z + z->nodes_off);
-    uint8_t seen[8192];
-    memset(seen, 0, sizeof seen);
+    uint8_t *seen = f->seen;
     uint8_t lname[RD_NAME_MAX + 1];
-    znode_id cur = v;
+    znode_id cur = v, hops[RD_CNAME_MAX + 1];
+    int nhops = 0;
+    uint32_t n = 0;
+    if (!f->seen_clear) {
+        memset(seen, 0, sizeof f->seen);
+        f->seen_clear = 1;
+    }
     for (int hop = 0; hop <= RD_CNAME_MAX; hop++) {
         unsigned cnt;
         const zrrset *rs = zimg_node_rrsets(z, cur, &cnt);
         const zrrset *cn = NULL;
+        hops[nhops++] = cur;
         for (unsigned i = 0; i < cnt; i++) {
             seen[rs[i].type >> 3] |= (uint8_t)(1u << (rs[i].type & 7));
             if (rs[i].type == RD_T_CNAME) cn = &rs[i];
@@ -229,11 +243,18 @@ static uint32_t chain_qtypes(const fctx *f, znode_id v, uint16_t *out)
     /* longer than the engine follows: every type */
 all:
     for (uint32_t i = 0; i < f->nz; i++) out[i] = f->ztypes[i];
-    return f->nz;
-done:;
-    uint32_t n = 0;
+    n = f->nz;
+    goto clear;
+done:
     for (uint32_t i = 0; i < f->nz && n < FANS_MAX; i++)
         if (type_in(seen, f->ztypes[i])) out[n++] = f->ztypes[i];
+clear:
+    /* zero again what was set, not all 8 KB (a memset per CNAME owner was 4% of the pass) */
+    for (int h = 0; h < nhops; h++) {
+        unsigned cnt;
+        const zrrset *rs = zimg_node_rrsets(z, hops[h], &cnt);
+        for (unsigned i = 0; i < cnt; i++) seen[rs[i].type >> 3] = 0;
+    }
     return n;
 }
 
@@ -297,7 +318,7 @@ static uint32_t node_answers(fctx *f, znode_id v, fans *ans, uint8_t *scratch)
             sp += a->n;
             do_answer(f, name, nlen, t, a, &sp);
         }
-        if (nodata_cacheable(f, name)) {
+        if (nodata_cacheable(f, nd, name)) {
             def.stored = f->nodata_by_len[nlen] ? f->nodata_by_len[nlen] : RD_NONE;
             def.cache = 1;
         }
@@ -726,45 +747,58 @@ static void part_place(const part *p, uint8_t *img, size_t off, uint32_t *node_r
 
 static inline uint32_t tab_home(const zfast_slot *e, uint32_t mask) { return e->hash & mask; }
 
-/* a[0..n) sorted by home slot: one pass of counts over the home's top 16 bits, the
- * permutation in place (American flag sort), insertion sort within each bucket. */
-static int sort_by_home(zfast_slot *a, uint32_t n, uint32_t mask)
+/* a[0..n) sorted by home slot, where they differ only below `shift` + 8 bits: one
+ * byte of the home at a time from the top (American flag sort, in place), 256 buckets a
+ * pass, so that the counts, the bucket heads and the 256 places being written stay in
+ * the cache; a few names left, an insertion sort.  (65,536 buckets in one pass made each
+ * move of a 1M-name table two cache misses: 0.10-0.15 s of a secondary's time to
+ * serving, issue 13.) */
+enum { SORT_SMALL = 48 };
+static void sort_by_home(zfast_slot *a, uint32_t n, uint32_t mask, int shift)
 {
-    int bits = 0;
-    while (bits < 32 && ((uint64_t)1 << bits) <= mask) bits++;
-    int shift = bits > 16 ? bits - 16 : 0;
-    uint32_t nb = (mask >> shift) + 1;
-    uint32_t *next = malloc((size_t)nb * 2 * sizeof *next), *end = next + nb;
-    if (!next) return -1;
-    memset(end, 0, (size_t)nb * sizeof *end);
-    for (uint32_t i = 0; i < n; i++) end[tab_home(&a[i], mask) >> shift]++;
-    for (uint32_t b = 0, at = 0; b < nb; b++) {
+    if (n <= SORT_SMALL) {
+        for (uint32_t i = 1; i < n; i++) {
+            zfast_slot e = a[i];
+            uint32_t j = i, h = tab_home(&e, mask);
+            for (; j > 0 && tab_home(&a[j - 1], mask) > h; j--) a[j] = a[j - 1];
+            a[j] = e;
+        }
+        return;
+    }
+    uint32_t next[256], end[256];
+    memset(end, 0, sizeof end);
+    for (uint32_t i = 0; i < n; i++) end[tab_home(&a[i], mask) >> shift & 255]++;
+    for (uint32_t b = 0, at = 0; b < 256; b++) {
         next[b] = at;
         at += end[b];
         end[b] = at;
     }
-    for (uint32_t b = 0; b < nb; b++) {
+    for (uint32_t b = 0; b < 256; b++) {
         while (next[b] < end[b]) {
             zfast_slot e = a[next[b]];
-            uint32_t k = tab_home(&e, mask) >> shift;
+            uint32_t k = tab_home(&e, mask) >> shift & 255;
             while (k != b) {
                 zfast_slot t = a[next[k]];
                 a[next[k]++] = e;
                 e = t;
-                k = tab_home(&e, mask) >> shift;
+                k = tab_home(&e, mask) >> shift & 255;
             }
             a[next[b]++] = e;
         }
     }
-    for (uint32_t b = 0, lo = 0; b < nb; lo = end[b], b++)
-        for (uint32_t i = lo + 1; i < end[b]; i++) {
-            zfast_slot e = a[i];
-            uint32_t j = i, h = tab_home(&e, mask);
-            for (; j > lo && tab_home(&a[j - 1], mask) > h; j--) a[j] = a[j - 1];
-            a[j] = e;
-        }
-    free(next);
-    return 0;
+    if (shift == 0) return;                /* each bucket is one home */
+    /* the bits above the next window are equal within a bucket: it may overlap this one */
+    int below = shift > 8 ? shift - 8 : 0;
+    for (uint32_t b = 0, lo = 0; b < 256; lo = end[b], b++)
+        if (end[b] - lo > 1) sort_by_home(a + lo, end[b] - lo, mask, below);
+}
+
+/* The first window of sort_by_home for a table of mask + 1 slots: its top byte. */
+static int sort_shift(uint32_t mask)
+{
+    int bits = 0;
+    while (bits < 32 && ((uint64_t)1 << bits) <= mask) bits++;
+    return bits > 8 ? bits - 8 : 0;
 }
 
 /* Probe from the home slot to the first empty one (wrapping), as the readers do. */
@@ -800,7 +834,7 @@ static int table_fill(zfast_slot *tab, uint32_t slots, const uint8_t *ob, const 
             }
         }
     }
-    if (sort_by_home(tab, names, mask) != 0) return -1;
+    sort_by_home(tab, names, mask, sort_shift(mask));
     /* 2. moved to the end of the room, then laid out forwards: name k goes to
      *    p_k = max(home_k, p_(k-1) + 1) = k + M_k, M_k = max over j <= k of (home_j - j).
      *    Writing slot p_k cannot overwrite a pair not yet read (at slots - names + j,
@@ -1262,12 +1296,55 @@ long rd_precompute_room = -1;
  * written costs nothing; a plain host takes ~100 bytes, a signed name's DO answers more. */
 enum { ROOM_PER_NODE = 1024 };
 
+/* The share of the work a node brings, in units of ~600 instructions (a node whose
+ * answers are all written here: records, table entry, copies): an answer the general
+ * engine makes costs ~5,000 more (callgrind of a 1M-record zone, issue 13).  Counted
+ * from the node alone, as node_answers will take it: a referral, a CNAME owner (its
+ * default and about two chain qtypes), or its own types not written directly, each
+ * once more for DO where the node is signed. */
+enum { ENGINE_UNITS = 8 };
+static uint32_t node_units(const zimg *z, const znode *nodes, znode_id v)
+{
+    const znode *nd = &nodes[v];
+    if (nd->flags & ZN_BELOW_DNAME) return 1;
+    unsigned cnt;
+    const zrrset *rs = zimg_node_rrsets(z, v, &cnt);
+    uint32_t calls = 0, sig = 1;
+    for (unsigned i = 0; i < cnt; i++) {
+        if (rs[i].type == RD_T_RRSIG) sig = 2;
+        else if (!zfast_qtype_special(rs[i].type) && !type_simple(rs[i].type)) calls++;
+    }
+    if (nd->cut != RD_NONE) calls = 1;
+    else if (nd->flags & ZN_CNAME) calls = 3;
+    return 1 + ENGINE_UNITS * sig * calls;
+}
+
+/* Where the second share starts: the node that halves the work (node_units), not the
+ * count: the halves of a zone differ (a 1M-record zone's first half of the canonical
+ * order cost 1.375 G instructions against 1.04 G, and the pass waits for the slower).
+ * Every eighth node of a big zone is weighed, enough for a split within a percent.  The
+ * split depends on the image alone, so an image is built the same every time (each
+ * share keeps its own NODATA cache: the split shows in the bytes). */
+static uint32_t split_by_work(const zimg *z)
+{
+    const znode *nodes = (const znode *)((const uint8_t *)z + z->nodes_off);
+    uint32_t nn = z->node_count, step = nn >= 65536 ? 8 : 1;
+    uint64_t total = 0, run = 0;
+    for (uint32_t v = 0; v < nn; v += step) total += node_units(z, nodes, v);
+    for (uint32_t v = 0; v < nn; v += step) {
+        run += node_units(z, nodes, v);
+        if (2 * run >= total) return v + 1 < nn ? v + 1 : nn - 1;
+    }
+    return nn / 2;
+}
+
 static fctx *fctx_new(const zimg *z, rd_zonetab *ztab, const fctx *proto)
 {
     fctx *f = malloc(sizeof *f);
     if (!f) return NULL;
     memcpy(f, proto, offsetof(fctx, nodata_by_len));
     memset(f->nodata_by_len, 0, sizeof f->nodata_by_len);
+    f->seen_clear = 0;
     f->zones[0] = z;
     f->db.zones = f->zones;
     f->db.ztab = ztab;
@@ -1310,7 +1387,7 @@ zimg *rd_precompute_answers(zimg *z, size_t *size)
     int want = rd_precompute_threads;
     if (want <= 0) want = (nn >= SPLIT_MIN_NODES && sysconf(_SC_NPROCESSORS_ONLN) >= 2) ? 2 : 1;
     nparts = want >= 2 && nn >= 2 ? 2 : 1;
-    uint32_t nn0 = (uint32_t)((uint64_t)nn / nparts);
+    uint32_t nn0 = nparts == 2 ? split_by_work(z) : nn;
     size_t room = rd_precompute_room >= 0 ? (size_t)rd_precompute_room
                                           : (size_t)nn0 * ROOM_PER_NODE + ((size_t)1 << 20);
     int inplace = 0;
@@ -1370,20 +1447,22 @@ zimg *rd_precompute_answers(zimg *z, size_t *size)
             rd_name_lower_copy(f->soa_lower[1], rd + m);
             f->soa_names[0] = f->soa_lower[0];
             f->soa_names[1] = f->soa_lower[1];
+            soa_tail(f, 0);
+            soa_tail(f, 1);
         }
     }
 
-    /* A big zone is split in two halves of the canonical order, one per core: each
-     * keeps its own NODATA cache, so the second half stores the few answers it would
-     * have shared with the first again. */
+    /* A big zone is split in two parts of the canonical order, one per core, of about
+     * the same work (split_by_work): each keeps its own NODATA cache, so the second
+     * part stores the few answers it would have shared with the first again. */
     for (int i = 0; i < nparts; i++) {
         part *p = &parts[i];
         p->f = i == 0 ? f : fctx_new(z, ztab, f);
         p->ans = malloc((FANS_MAX + 1) * sizeof *p->ans);
         p->scratch = malloc((size_t)2 * (FANS_MAX + 1) * (ZFAST_BLOB_HDR + ZFAST_BLOB_MAX));
         p->node_rec = node_rec;
-        p->v0 = (uint32_t)((uint64_t)nn * i / nparts);
-        p->v1 = (uint32_t)((uint64_t)nn * (i + 1) / nparts);
+        p->v0 = i == 0 ? 0 : nn0;
+        p->v1 = i == 0 ? nn0 : nn;
         if (i == 0 && inplace) {
             p->buf = (uint8_t *)z + recs_off;
             p->cap = room;

@@ -34,6 +34,8 @@ enum {
     TCP_ANSWER_STRIDE = 2 + 65535 + 63,   /* length prefix, the largest answer, a cache line */
     TCP_OUT_POOL_MAX = 64,       /* output buffers per worker (each RD_TCP_OUT_CAP) */
     TCP_HOLD_LIGHT = 8,          /* a turn that answered fewer queries may be held */
+    TCP_PIPELINE_LIGHT = 32,     /* the same for a turn of open connections (loop_wait) */
+    TCP_PIPELINE_GATHER = 3,     /* queries a hold of open connections must gather */
     TCP_HOLD_BACKOFF_MAX = 64,   /* light turns without a hold after holds found nothing */
 };
 
@@ -157,18 +159,21 @@ typedef struct tcp_loop {
     uint64_t now_ns;             /* when the turn began */
     const rd_db *db;             /* loaded once per turn (valid until the quiescent point) */
     rd_dnstap_ring *tap;         /* dnstap logging, or NULL */
-    int holding;                 /* queries come within a hold of each other (loop_wait) */
+    uint64_t wait_ns;            /* the last epoll_wait's wait, if it found events, else
+                                  * UINT64_MAX: queries come within a hold of each other
+                                  * while it is shorter than the hold (loop_wait) */
     uint32_t turn_queries;       /* queries answered this turn */
     uint32_t last_queries;       /* and in the turn before */
     uint32_t turn_churn;         /* connections accepted or closed this turn */
     uint32_t hold_backoff;       /* doubles with each hold that found nothing */
     uint32_t hold_skip;          /* light turns left before the next hold */
+    int pipeline_held;           /* this turn came after a hold of pipeline_hold_us */
 } __attribute__((aligned(64))) tcp_loop;
 
 struct rd_tcp_set {
     _Atomic int stop;
     _Atomic uint32_t max_connections, max_per_client, idle_timeout_ms, max_pipelined, hold_us,
-        nagle_rtt_us;
+        nagle_rtt_us, pipeline_hold_us;
     int nloops;
     tcp_loop **loops;
 };
@@ -1007,6 +1012,8 @@ static void loop_limits(tcp_loop *L)
     L->lim.max_pipelined = pipe < 1 ? 1 : pipe > RD_TCP_MAX_BATCH ? RD_TCP_MAX_BATCH : pipe;
     uint32_t hold = atomic_load_explicit(&s->hold_us, memory_order_relaxed);
     L->lim.hold_us = hold > RD_TCP_HOLD_MAX_US ? RD_TCP_HOLD_MAX_US : hold;
+    hold = atomic_load_explicit(&s->pipeline_hold_us, memory_order_relaxed);
+    L->lim.pipeline_hold_us = hold > RD_TCP_HOLD_MAX_US ? RD_TCP_HOLD_MAX_US : hold;
     uint32_t rtt = atomic_load_explicit(&s->nagle_rtt_us, memory_order_relaxed);
     L->lim.nagle_rtt_us = rtt > RD_TCP_NAGLE_RTT_MAX_US ? RD_TCP_NAGLE_RTT_MAX_US : rtt;
     idle = idle < 1 ? 1 : idle;
@@ -1026,6 +1033,18 @@ static void loop_limits(tcp_loop *L)
     L->tr.keepalive = (uint16_t)(ka > 65535 ? 65535 : ka);
 }
 
+/* A hold found nothing: not holding until events come within a hold again, and the next
+ * 1, 2, 4 ... TCP_HOLD_BACKOFF_MAX holds skipped. */
+static void loop_hold_missed(tcp_loop *L)
+{
+    L->counters.holds_empty++;
+    L->wait_ns = UINT64_MAX;
+    L->hold_backoff = L->hold_backoff ? 2 * L->hold_backoff : 1;
+    if (L->hold_backoff > TCP_HOLD_BACKOFF_MAX)
+        L->hold_backoff = TCP_HOLD_BACKOFF_MAX;
+    L->hold_skip = L->hold_backoff;
+}
+
 /* Wait for the next turn's events.  A worker woken for every query pays a wake-up
  * (scheduler, idle exit, epoll_wait's return) per answer, several times the answer's cost.
  * Short connections are where that is paid in full: each one asks one question (the
@@ -1034,59 +1053,87 @@ static void loop_limits(tcp_loop *L)
  * light turn that opened or closed a connection (fewer than TCP_HOLD_LIGHT answers,
  * shorter than the hold) while events come within a hold of each other, the worker
  * sleeps hold_us before it asks epoll, and the next turn accepts, answers and closes what
- * came meanwhile.  Long-lived connections whose answers leave at once are not held: their
- * clients' Nagle algorithm (RFC 896; DNS clients seldom set TCP_NODELAY) already gathers
- * the queries asked while an answer is outstanding into one segment, so a hold after
- * their turns found no fewer turns per answer (tcp_probe at -c 4 and 20k qps: 0.19 epoll
- * waits per answer held, 0.17-0.23 not), only a timer wake-up more and a later answer.
- * Connections whose answers wait for the client (conn_nagle_on) are held: their answers
- * no longer acknowledge the client's queries at once, so its queries come one a segment,
- * a wake-up each (0.97 epoll waits per answer), and an answer written during the hold
- * leaves with the client's next query all the same (-c 4 at 20k qps: busy, 8.0 us per
+ * came meanwhile.  Long-lived connections are held too, after a light turn of theirs
+ * (fewer than TCP_PIPELINE_LIGHT answers) while their events come within a hold of each
+ * other, for pipeline_hold_us: on loopback each turn's sends also run the client's receive
+ * and wake it up (tcp_probe --profile, -c 4 at 20k qps: 5.7 of robdns's 19.3 us per
+ * answer in tcp_v4_rcv, 4.0 of them waking dnsperf), so a turn that answers several
+ * connections at once wakes the client once for them all, and the worker itself once.
+ * Before it sleeps the worker looks once more (epoll_wait, no wait): its answers have just
+ * acknowledged the client's queries, and what the client's Nagle algorithm (RFC 896) held
+ * back behind them came with that acknowledgement, inside the worker's own send; answered
+ * at once, not a hold later, it does not double the hold's latency (real-time, -c 4 at
+ * 20k, a hold of 250 us: 541 us without the look, 193 with it, Knot's 224).  A hold
+ * that gathered fewer than TCP_PIPELINE_GATHER queries counts as one that found nothing
+ * (below): a client that asks one query at a time, each after its answer, gives nothing
+ * to gather and is not held.
+ * Connections whose answers wait for the client (conn_nagle_on) are held for hold_us:
+ * their answers no longer acknowledge the client's queries at once, so its queries come
+ * one a segment, a wake-up each (0.97 epoll waits per answer), and an answer written
+ * during the hold leaves with the client's next query all the same (-c 4 at 20k qps: busy, 8.0 us per
  * query held against 11.3 not; real-time, 13.4 against 28.8 us and a latency of 193 us
  * against 229, Knot's 266; answers not held at all, as before 22c375e: 28.4 us at 66 us).
  * The hold is taken by every light turn of the loop while any connection has answers
- * held, also for its clients that ask one query at a time (up to hold_us more each).  A pipelining client saturating the
- * worker is not held either way: its turns are not light.  A hold
- * that found nothing, or a wait longer than a hold, ends the holding: a quiet worker
- * blocks in epoll_wait at once.  A hold that found nothing cost a wake-up of its own, so
- * the next ones are skipped for 1, 2, 4 ... TCP_HOLD_BACKOFF_MAX light turns with
- * connections coming or going until one finds something: clients that come about a hold
- * apart are not held for nothing every other turn.  Without a hold (hold_us 0) the clock
- * is not read around the wait. */
+ * held, also for its clients that ask one query at a time (up to hold_us more each).  A
+ * pipelining client saturating the worker is not held either way: its turns are not
+ * light.  A hold that found nothing, or a wait longer than a hold, ends the holding: a
+ * quiet worker blocks in epoll_wait at once.  A hold that found nothing cost a wake-up of its own, so
+ * the next ones are skipped for 1, 2, 4 ... TCP_HOLD_BACKOFF_MAX light turns until one
+ * finds something: clients that come about a hold apart are not held for nothing every
+ * other turn.  Without holds (hold_us and pipeline_hold_us 0) the clock is not read
+ * around the wait. */
 static int loop_wait(tcp_loop *L, uint64_t turn_ns, uint32_t answered, uint32_t churn)
 {
+    if (L->pipeline_held) {
+        /* A hold that gathered fewer than TCP_PIPELINE_GATHER queries (clients asking one
+         * at a time, each waiting for its answer) only delayed them: counted as one that
+         * found nothing. */
+        L->pipeline_held = 0;
+        if (answered < TCP_PIPELINE_GATHER)
+            loop_hold_missed(L);
+        else
+            L->hold_backoff = 0;
+    }
     if (!link_empty(&L->ready))
         return epoll_wait(L->ep, L->events, TCP_EVENTS, 0);
     uint64_t hold = (uint64_t)L->lim.hold_us * 1000u;
-    if (!hold) {
-        L->holding = 0;
+    uint64_t phold = (uint64_t)L->lim.pipeline_hold_us * 1000u;
+    if (!hold && !phold) {
+        L->wait_ns = UINT64_MAX;
         return epoll_wait(L->ep, L->events, TCP_EVENTS, loop_timeout(L));
     }
-    if ((churn || !link_empty(&L->held)) && L->holding && turn_ns < hold
-        && answered < TCP_HOLD_LIGHT) {
+    uint64_t h = 0;                     /* the hold this turn may take */
+    int pipelined = !churn && link_empty(&L->held);
+    if (!pipelined)
+        h = answered < TCP_HOLD_LIGHT ? hold : 0;
+    else if (answered)
+        h = answered < TCP_PIPELINE_LIGHT ? phold : 0;
+    if (h && L->wait_ns < h && turn_ns < h) {
         if (L->hold_skip) {
             L->hold_skip--;
         } else {
-            struct timespec ts = { 0, (long)hold };
+            if (pipelined) {
+                /* What the client's Nagle held back is here already: answered now. */
+                int n = epoll_wait(L->ep, L->events, TCP_EVENTS, 0);
+                if (n != 0)
+                    return n;
+            }
+            struct timespec ts = { 0, (long)h };
             L->counters.holds++;
             nanosleep(&ts, NULL);
             int n = epoll_wait(L->ep, L->events, TCP_EVENTS, 0);
             if (n != 0) {
-                L->hold_backoff = 0;
+                if (!pipelined)
+                    L->hold_backoff = 0;
+                L->pipeline_held = pipelined;
                 return n;
             }
-            L->counters.holds_empty++;
-            L->holding = 0;             /* slept for nothing */
-            L->hold_backoff = L->hold_backoff ? 2 * L->hold_backoff : 1;
-            if (L->hold_backoff > TCP_HOLD_BACKOFF_MAX)
-                L->hold_backoff = TCP_HOLD_BACKOFF_MAX;
-            L->hold_skip = L->hold_backoff;
+            loop_hold_missed(L);
         }
     }
     uint64_t t0 = now_ns();
     int n = epoll_wait(L->ep, L->events, TCP_EVENTS, loop_timeout(L));
-    L->holding = n > 0 && now_ns() - t0 < hold;
+    L->wait_ns = n > 0 ? now_ns() - t0 : UINT64_MAX;
     return n;
 }
 
@@ -1129,10 +1176,9 @@ static void *loop_run(void *arg)
         wheel_advance(L);
         L->db = NULL;
         rd_rcu_quiescent(rcu);          /* the db is not used past this point (pins aside) */
-        /* Only a turn that opened or closed connections, or with answers waiting for
-         * clients, may be held (loop_wait): no clock read after the others. */
-        turn_ns = L->lim.hold_us && (L->turn_churn || !link_empty(&L->held))
-                  ? now_ns() - t_turn : 0;
+        /* A turn longer than its hold is not held (loop_wait); without holds configured
+         * the clock is not read. */
+        turn_ns = L->lim.hold_us || L->lim.pipeline_hold_us ? now_ns() - t_turn : 0;
     }
     for (uint32_t i = 0; i < L->nconns; i++)
         if (L->conns[i].fd >= 0)
@@ -1162,6 +1208,7 @@ static tcp_loop *loop_new(rd_tcp_set *set, int index, uint32_t pool,
     if (!L)
         return NULL;
     memset(L, 0, sizeof(*L));
+    L->wait_ns = UINT64_MAX;
     L->set = set;
     L->index = index;
     L->ep = epoll_create1(EPOLL_CLOEXEC);
@@ -1236,6 +1283,7 @@ void rd_tcp_set_limits(rd_tcp_set *s, const rd_tcp_limits *lim)
     atomic_store(&s->max_pipelined, lim->max_pipelined);
     atomic_store(&s->hold_us, lim->hold_us);
     atomic_store(&s->nagle_rtt_us, lim->nagle_rtt_us);
+    atomic_store(&s->pipeline_hold_us, lim->pipeline_hold_us);
 }
 
 rd_tcp_set *rd_tcp_start(const rd_tcp_listener *ls, int nls, int nworkers, const int *cpus,

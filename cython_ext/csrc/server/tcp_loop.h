@@ -16,7 +16,8 @@
  * At moderate load a worker that wakes for each short connection spends more on waking
  * than on answering: after a light turn that opened or closed connections while they come
  * close together, it sleeps hold_us before it asks epoll again, so that one wake-up
- * serves several of them (loop_wait); turns of long-lived connections are never held.
+ * serves several of them (loop_wait); after a light turn of long-lived connections whose
+ * queries come close together it sleeps pipeline_hold_us, for the same reason.
  * Per worker: at most max_connections open, the one idle the longest closed to admit a
  * new one (6.2.2); at most max_per_client from one client address (an IPv4 address, an
  * IPv6 /64), beyond which new connections are closed at once; at most RD_TCP_OUT_CAP
@@ -43,6 +44,7 @@ enum {
     RD_TCP_TICK_MS = 50,         /* timer wheel resolution; epoll_wait wakes this often */
     RD_TCP_HOLD_US = 100,        /* default hold (server.tcp.hold_us) */
     RD_TCP_HOLD_MAX_US = 1000,
+    RD_TCP_PIPELINE_HOLD_US = 200,   /* default server.tcp.pipeline_hold_us (loop_wait) */
     RD_TCP_NAGLE_RTT_US = 0,     /* default server.tcp.nagle_rtt_us: off (tcp_loop.c conn_nagle_on) */
     RD_TCP_NAGLE_RTT_MAX_US = 100000,
 };
@@ -66,6 +68,9 @@ typedef struct rd_tcp_limits {
     uint32_t nagle_rtt_us;       /* a pipelining client nearer than this (its smallest
                                   * round trip) has answers held for its next segment;
                                   * 0: never */
+    uint32_t pipeline_hold_us;   /* wake-up coalescing after light turns of connections
+                                  * that stay open (loop_wait); 0: off, at most
+                                  * RD_TCP_HOLD_MAX_US */
 } rd_tcp_limits;
 
 /* Counters of the loops (the engine's are in rd_stats); every limit hit has one. */
@@ -89,7 +94,8 @@ typedef struct rd_tcp_counters {
     uint64_t batches;
     uint64_t xfr_streams;        /* transfers streamed (rd_xfr_start said 1) */
     uint64_t holds;              /* sleeps of hold_us after a light turn that opened or
-                                  * closed connections */
+                                  * closed connections, or of pipeline_hold_us after a
+                                  * light turn of open ones */
     uint64_t holds_empty;        /* of those, holds after which nothing had come */
 } rd_tcp_counters;
 
