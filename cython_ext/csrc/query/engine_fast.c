@@ -89,23 +89,6 @@ static const zneg_piece *neg_piece_at(const zimg *z, uint32_t off)
     return off == RD_NONE ? NULL : (const zneg_piece *)((const uint8_t *)z + off);
 }
 
-/* The record data a piece written from the zone's records (ZNEG_FROM_ZONE) copies, asked
- * for before the top-label search: the batch pipeline fetched the piece and its rrsets
- * (pf_neg_piece), not their data, which would otherwise be two misses in a row at the
- * copy (an NSEC3 range's record and its RRSIG, RFC 5155 7.2.2). */
-static void neg_prefetch_data(const zimg *z, uint32_t off)
-{
-    const zneg_piece *p = neg_piece_at(z, off);
-    if (!p || p->nptr != ZNEG_FROM_ZONE) return;
-    const zneg_zone *zz = (const zneg_zone *)(p + 1);
-    const zrrset *sets = (const zrrset *)((const uint8_t *)z + z->rrsets_off);
-    __builtin_prefetch((const uint8_t *)z + sets[zz->rrset].rdata_off);
-    if (zz->sig == RD_NONE) return;
-    const uint8_t *d = (const uint8_t *)z + sets[zz->sig].rdata_off;
-    __builtin_prefetch(d);
-    __builtin_prefetch(d + 64);
-}
-
 /* A DO=1 query for a name whose top label (the one right below the apex) the zone does
  * not hold: NXDOMAIN with the apex as closest encloser, from the stored pieces
  * (zimg_format.h, zneg); 1 when answered.  Every other case is the general path's: a
@@ -122,8 +105,6 @@ static int fast_nxdomain(rd_ctx *c, const zimg *z, size_t limit)
     size_t tl = top[0];
     for (int i = 0; i < 2; i++)
         if (g->avoid[i][0] == tl && memcmp(g->avoid[i] + 1, top + 1, tl) == 0) return 0;
-    if (c->fast_known == 2 && g->kind == ZNEG_NSEC3 && c->neg_place < g->n3_count)
-        neg_prefetch_data(z, ((const uint32_t *)((const uint8_t *)z + g->n3_off))[c->neg_place]);
     long e = neg_top_find(z, g, top + 1, tl);
     if (e == -2) return 0;
     uint32_t gap;
