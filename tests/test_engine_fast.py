@@ -263,3 +263,36 @@ def test_nodata_shared_only_where_compression_cannot_differ():
     img = _core.compile_zone_text("t.test.", text)
     asked, served = compare([img], _core.image_node_names(img))
     assert served > 10
+
+
+def _many_types_zone(name_types, chained):
+    """A zone with one name holding `name_types` types (RFC 3597 TYPEnnnn records) and, when
+    `chained`, a CNAME owner whose target does not exist: its chain then lists every type
+    of the zone (precompute.c chain_qtypes)."""
+    lines = ["$ORIGIN many.test.", "$TTL 300",
+             "@ SOA ns hostmaster 1 3600 600 86400 300", "@ NS ns", "ns A 192.0.2.1"]
+    lines += [f"big TYPE{1000 + i} \\# 1 {i % 256:02x}" for i in range(name_types)]
+    if chained:
+        lines.append("c CNAME nowhere")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("name_types,chained", [(300, False), (260, True), (2000, True)])
+def test_names_with_more_types_than_a_record_lists_take_the_general_path(name_types, chained):
+    # A record of the answer table lists at most 250 qtypes: a name with more (or a CNAME
+    # owner whose chain can answer more) is left to the general path whole; listing a part
+    # gave the rest the default's NODATA, and a chain of 2000 overflowed the build's stack.
+    img = _core.compile_zone_text("many.test.", _many_types_zone(name_types, chained))
+    fast = _core.Database([img])
+    general = _core.Database([_core.image_without_answers(img)])
+    names = ["big.many.test."] + (["c.many.test."] if chained else [])
+    step = max(1, name_types // 60)
+    types = sorted({1000 + i for i in range(0, name_types, step)} | {1000, 1249, 1250,
+                    1000 + name_types - 1, 1, 16, 5})
+    for name in names:
+        for t in types:
+            wire = dns.message.make_query(name, t, use_edns=0).to_wire()
+            assert _core.answer(fast, wire) == _core.answer(general, wire), (name, t)
+    assert _core.image_fast_answer(img, "big.many.test.", 1250) is None
+    # the other names keep their precomputed answers
+    assert _core.image_fast_answer(img, "ns.many.test.", 1) is not None

@@ -203,9 +203,15 @@ static void soa_tail(fctx *f, int i)
     f->soa_tail_len[i] = (uint16_t)(rd_name_len(f->soa_lower[i]) - f->soa_tail_off[i]);
 }
 
+/* chain_qtypes' answer when its qtypes would not fit in FANS_MAX entries (a record of the
+ * answer table lists at most that many): the name is left to the general path, never
+ * listed in part (the qtypes left out would get the default's answer). */
+#define CHAIN_TOO_MANY UINT32_MAX
+
 /* For a CNAME owner: the types held along its chain when every link ends at an existing
  * plain node of the zone (then only those qtypes can be answered differently from the
- * default); otherwise every type of the zone.  Returns the count written to out. */
+ * default); otherwise every type of the zone.  Returns the count written to out (at most
+ * FANS_MAX), or CHAIN_TOO_MANY. */
 static uint32_t chain_qtypes(fctx *f, znode_id v, uint16_t *out)
 {
     const zimg *z = f->z;
@@ -242,12 +248,22 @@ static uint32_t chain_qtypes(fctx *f, znode_id v, uint16_t *out)
     }
     /* longer than the engine follows: every type */
 all:
+    if (f->nz > FANS_MAX) {
+        n = CHAIN_TOO_MANY;
+        goto clear;
+    }
     for (uint32_t i = 0; i < f->nz; i++) out[i] = f->ztypes[i];
     n = f->nz;
     goto clear;
 done:
-    for (uint32_t i = 0; i < f->nz && n < FANS_MAX; i++)
-        if (type_in(seen, f->ztypes[i])) out[n++] = f->ztypes[i];
+    for (uint32_t i = 0; i < f->nz; i++) {
+        if (!type_in(seen, f->ztypes[i])) continue;
+        if (n == FANS_MAX) {
+            n = CHAIN_TOO_MANY;
+            break;
+        }
+        out[n++] = f->ztypes[i];
+    }
 clear:
     /* zero again what was set, not all 8 KB (a memset per CNAME owner was 4% of the pass) */
     for (int h = 0; h < nhops; h++) {
@@ -285,6 +301,7 @@ static uint32_t node_answers(fctx *f, znode_id v, fans *ans, uint8_t *scratch)
         sp += def.n;
         do_answer(f, name, nlen, f->probe, &def, &sp);
         uint32_t nq = chain_qtypes(f, v, qtypes);
+        if (nq == CHAIN_TOO_MANY) return RD_NONE;
         for (uint32_t i = 0; i < nq; i++) {
             fans *a = &ans[na];
             a->qtype = qtypes[i];
@@ -303,9 +320,14 @@ static uint32_t node_answers(fctx *f, znode_id v, fans *ans, uint8_t *scratch)
             na++;
         }
     } else {
-        unsigned cnt;
+        unsigned cnt, listed = 0;
         const zrrset *rs = zimg_node_rrsets(z, v, &cnt);
-        for (unsigned i = 0; i < cnt && na < FANS_MAX; i++) {
+        /* more types than a record lists: the general path answers the name (listing a
+         * part would give the rest the default's NODATA) */
+        for (unsigned i = 0; i < cnt; i++)
+            listed += !zfast_qtype_special(rs[i].type) && !(i && rs[i - 1].type == rs[i].type);
+        if (listed > FANS_MAX) return RD_NONE;
+        for (unsigned i = 0; i < cnt; i++) {
             uint16_t t = rs[i].type;
             if (zfast_qtype_special(t) || (na && ans[na - 1].qtype == t)) continue;
             fans *a = &ans[na++];
