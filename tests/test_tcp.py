@@ -763,34 +763,30 @@ def test_held_worker_gathers_new_connections_then_sleeps_when_idle(robdns_server
 
 
 def _open_connections_asking(srv, n=400):
-    """8 connections already open, then n queries round-robin over them a fraction of a
-    millisecond apart; every answer read and checked, in order per connection.  Returns
-    (holds, wake-ups of the TCP worker) counted over the n queries."""
+    """8 connections already open, then n queries in rounds: one query on each connection,
+    sent back to back, then the round's 8 answers read and checked before the next round
+    (so the pacing does not rest on sleeps, which stretch on a loaded host: the next
+    round comes as soon as the client has read the last one's answers).  Returns (holds,
+    holds that gathered too little, wake-ups of the TCP worker) over the n queries."""
     conns = [_connect(srv) for _ in range(8)]
     for k, s in enumerate(conns):          # accepted (TCP_DEFER_ACCEPT: with its first query)
         s.sendall(_frame(_query("www.example.com.", qid=k).to_wire()))
         assert _read_response(s).id == k
     time.sleep(0.1)
-    holds0 = _conn_stats(srv)["holds"]
+    st0 = _conn_stats(srv)
     _, sw0 = _tcp_thread_usage(srv.pid)
-    sent = {k: [] for k in range(8)}
-    for i in range(n):
-        k = i % 8
-        conns[k].sendall(_frame(_query("www.example.com.", qid=2000 + i).to_wire()))
-        sent[k].append(2000 + i)
-        time.sleep(0.0002)
-    for k, s in enumerate(conns):
-        got = []
-        for _ in sent[k]:
-            r = _read_response(s)
-            _assert_www_answer(r)
-            got.append(r.id)
-        assert got == sent[k]
+    for r in range(n // 8):
+        for k, s in enumerate(conns):
+            s.sendall(_frame(_query("www.example.com.", qid=2000 + 8 * r + k).to_wire()))
+        for k, s in enumerate(conns):
+            a = _read_response(s)
+            _assert_www_answer(a)
+            assert a.id == 2000 + 8 * r + k
     _, sw1 = _tcp_thread_usage(srv.pid)
-    holds = _conn_stats(srv)["holds"] - holds0
+    st1 = _conn_stats(srv)
     for s in conns:
         s.close()
-    return holds, sw1 - sw0
+    return st1["holds"] - st0["holds"], st1["holds_empty"] - st0["holds_empty"], sw1 - sw0
 
 
 def test_pipelined_queries_on_open_connections_are_not_held_without_pipeline_hold(robdns_server):
@@ -799,21 +795,25 @@ def test_pipelined_queries_on_open_connections_are_not_held_without_pipeline_hol
     # every answer comes, in order per connection.
     srv = robdns_server(families=(4,), server={"tcp": {"idle_timeout": 30, "hold_us": 1000,
                                                        "pipeline_hold_us": 0}})
-    holds, _ = _open_connections_asking(srv)
+    holds, _, _ = _open_connections_asking(srv)
     assert holds == 0
 
 
 def test_open_connections_asking_close_together_are_held(robdns_server):
-    # pipeline_hold_us at its largest (1 ms): queries a fraction of a millisecond apart over
-    # open connections are answered several per wake-up (the worker sleeps a hold after a
-    # light turn of them) instead of one wake-up each, and every answer comes, in order.
+    # pipeline_hold_us at its largest (1 ms): queries coming close together over open
+    # connections are answered several per wake-up (the worker sleeps a hold after a light
+    # turn of them, and what came meanwhile is the next turn), and every answer comes, in
+    # order.
     srv = robdns_server(families=(4,), server={"tcp": {"idle_timeout": 30,
                                                        "pipeline_hold_us": 1000}})
     n = 400
-    holds, switches = _open_connections_asking(srv, n)
-    # Woken for each query the worker would switch about n times; held, about once per
-    # millisecond of asking.
-    assert holds > 0
+    holds, thin, switches = _open_connections_asking(srv, n)
+    # Each round's 8 answers make a light turn, and the next round comes while the worker
+    # holds: most rounds are answered after a hold that gathered them (busy host: a hold
+    # that gathered too little backs off, so a slow client shows as fewer holds, not as
+    # holds per query).  Not held (the test above) the counter does not move.
+    assert holds >= n // 8 // 4, (holds, thin, switches)
+    assert thin <= holds // 2, (holds, thin, switches)
     assert switches < 2 * n / 3, (switches, n, holds)
 
 

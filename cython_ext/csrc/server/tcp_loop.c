@@ -1065,8 +1065,11 @@ static void loop_hold_missed(tcp_loop *L)
  * at once, not a hold later, it does not double the hold's latency (real-time, -c 4 at
  * 20k, a hold of 250 us: 541 us without the look, 193 with it, Knot's 224).  A hold
  * that gathered fewer than TCP_PIPELINE_GATHER queries counts as one that found nothing
- * (below): a client that asks one query at a time, each after its answer, gives nothing
- * to gather and is not held.
+ * (below): a lone client that asks one query at a time, each after its answer, gives
+ * nothing to gather and is seldom held (once per 1, 2, 4 ... TCP_HOLD_BACKOFF_MAX turns);
+ * several such clients on one worker do gather, and their queries wait up to a hold.
+ * The two holds share one backoff: thin pipeline holds also defer connection-churn holds
+ * for as many light turns, and the reverse (a worker seldom sees both kinds at once).
  * Connections whose answers wait for the client (conn_nagle_on) are held for hold_us:
  * their answers no longer acknowledge the client's queries at once, so its queries come
  * one a segment, a wake-up each (0.97 epoll waits per answer), and an answer written

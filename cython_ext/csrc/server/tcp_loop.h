@@ -96,7 +96,9 @@ typedef struct rd_tcp_counters {
     uint64_t holds;              /* sleeps of hold_us after a light turn that opened or
                                   * closed connections, or of pipeline_hold_us after a
                                   * light turn of open ones */
-    uint64_t holds_empty;        /* of those, holds after which nothing had come */
+    uint64_t holds_empty;        /* of those, holds after which nothing had come, or (a
+                                  * pipeline hold) fewer than it must gather to pay for
+                                  * itself (TCP_PIPELINE_GATHER): the ones that back off */
 } rd_tcp_counters;
 
 typedef struct rd_tcp_set rd_tcp_set;
