@@ -537,8 +537,8 @@ def main(argv=None):
     short = {name: sum(1 for r in loads["fixed"] if not rate_met(r, a.rate)) for name, loads in results.items()}
     for name, n in short.items():
         if n:
-            notes.append(f"{name}: {n} of {len(results[name]['fixed'])} runs at the fixed load reached less "
-                         f"than {RATE_MET:.0%} of {a.rate} qps (the client starved) and are left out of the medians")
+            notes.append(f"{name}: {n} of {len(results[name]['fixed'])} runs at the fixed load sent less "
+                         f"than {RATE_MET:.0%} of {a.rate} qps (the client starved: dnsperf sent too little) and are left out of the medians")
     keys = ("qps", "completed", "lost", "cpu_us_per_query", "rcvbuf_errors", "server_cpu_s",
             "avg_latency_s", "wakeups_per_query", "queries_per_batch", "queries_per_recv_call",
             "holds_per_query", "datagrams_per_hold", "neighbours_cpu_ms", "neighbours_wakeups", "huge_kb")
