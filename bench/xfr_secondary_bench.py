@@ -5,7 +5,8 @@
 1. first transfer: each secondary (robdns, Knot, NSD; one at a time) is started empty;
    the time from its spawn to its first authoritative answer of the zone (all polled
    alike, every 5 ms), and its peak memory (VmHWM summed over its process tree) then;
-   one unmeasured transfer each first, then --rounds rounds in rotating order (medians);
+   one unmeasured transfer each first, then --rounds rounds (up to whole rotations) in
+   rotating order (medians);
 2. increment: the three started again on the ports the primary NOTIFYs; --changed A records get a new address and the serial is bumped; the zone
    file is written and Knot told (`knotc zone-reload`: it NOTIFYs the three secondaries);
    the time from the reload to each secondary answering the new serial (robdns and Knot
@@ -185,6 +186,7 @@ def first_transfers(primary, rounds):
         finally:
             s.stop()
     rows = {k: [] for k in kinds}
+    rounds = -(-rounds // 3) * 3     # whole rotations: each server first, second, third alike
     for r in range(rounds):
         order = kinds[r % 3:] + kinds[:r % 3]
         for kind in order:
@@ -294,7 +296,7 @@ def main(argv=None):
     med = data["first"]["median"]
     best = min(med["knot"]["seconds"], med["nsd"]["seconds"])
     lines = ["", f"secondaries of a Knot primary — {args.records} records",
-             f"  first transfer, median of {args.rounds} rotated rounds: spawn -> serving (s), "
+             f"  first transfer, median of {len(data['first']['rounds']['robdns'])} rotated rounds: spawn -> serving (s), "
              "peak memory (VmHWM kB, tree)"]
     for kind, r in med.items():
         lines.append(f"    {kind:6} {r['seconds']:8.2f}   {r['hwm']:.0f}")
