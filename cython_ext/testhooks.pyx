@@ -496,6 +496,53 @@ def _siphash24(bytes key, bytes data):
     return PyBytes_FromStringAndSize(<char *>out, 8)
 
 
+# The response writer's name compression alone (engine_write.c rd_put_name), for the test
+# that compares its search with a plain one (tests/test_name_compression.py).
+cdef extern from *:
+    """
+    #include <stdlib.h>
+    #include "query/engine_int.h"
+    /* The question of `q` (header, name, type, class) echoed, then each wire name of
+     * `names` (concatenated) written compressed, as an owner is: the response's length. */
+    static size_t rd_test_put_names(const uint8_t *q, size_t qlen, const uint8_t *names,
+                                    size_t nlen, uint8_t *out, size_t cap)
+    {
+        rd_ctx *c = calloc(1, sizeof *c);
+        if (!c) return 0;
+        c->q = q; c->qlen = qlen; c->r = out; c->cap = c->limit = cap;
+        size_t o = 12;
+        while (q[o]) { c->loff[c->nlabels++] = (uint8_t)(o - 12); o += q[o] + 1u; }
+        c->qname_wlen = o + 1 - 12;
+        c->question_ok = 1;
+        rd_write_header(c);
+        rd_write_question(c);
+        for (size_t p = 0; p < nlen; ) {
+            size_t l = 0;
+            while (names[p + l]) l += names[p + l] + 1u;
+            if (rd_put_name(c, names + p, l + 1, 1) < 0) break;
+            p += l + 1;
+        }
+        size_t len = c->len;
+        free(c);
+        return len;
+    }
+    """
+    size_t rd_test_put_names(const uint8_t *q, size_t qlen, const uint8_t *names,
+                             size_t nlen, uint8_t *out, size_t cap)
+
+
+def put_names(bytes question, list names):
+    """The response the writer makes of the wire name `question` echoed (type and class
+    0) and then each wire name of `names`, compressed (engine_write.c rd_put_name)."""
+    cdef bytes q = b"\0" * 12 + question + b"\0" * 4
+    cdef bytes nb = b"".join(names)
+    out = bytearray(65535)
+    cdef uint8_t[::1] ov = out
+    n = rd_test_put_names(<const uint8_t *>PyBytes_AS_STRING(q), len(q),
+                          <const uint8_t *>PyBytes_AS_STRING(nb), len(nb), &ov[0], len(out))
+    return bytes(out[:n])
+
+
 def answer(Database db, bytes query, tcp=False, EngineStats stats=None, int keepalive=0,
            client=None, CookieCache cookie_cache=None, uint32_t now=0):
     """Answer one query (wire bytes) from `db`; returns the response, b"" for none.

@@ -29,10 +29,14 @@ int rd_write_question(rd_ctx *c)
 }
 
 /* Does the (possibly compressed) name written at response offset `off` equal the
- * uncompressed `name`, ignoring ASCII case?  Pointers we write only go backwards, so
- * the walk ends. */
-static int name_eq_at(const uint8_t *r, size_t off, const uint8_t *name)
+ * uncompressed `name` of `len` octets, ignoring ASCII case?  Pointers we write only go
+ * backwards, so the walk ends.  `rlen`: the octets written so far. */
+static int name_eq_at(const uint8_t *r, size_t rlen, size_t off, const uint8_t *name,
+                      size_t len)
 {
+    /* Written out as it is (the question's suffixes, a name written before in the same
+     * case): one comparison.  Equal octets hold the same labels and so no pointer. */
+    if (off + len <= rlen && memcmp(r + off, name, len) == 0) return 1;
     for (;;) {
         uint8_t l = r[off];
         if ((l & 0xC0) == 0xC0) {
@@ -41,8 +45,19 @@ static int name_eq_at(const uint8_t *r, size_t off, const uint8_t *name)
         }
         if (l != *name) return 0;
         if (l == 0) return 1;
-        for (uint8_t k = 1; k <= l; k++)
-            if (rd_lower(r[off + k]) != rd_lower(name[k])) return 0;
+        /* Most octets are equal as they are (the zone's names and the question alike in
+         * lower case): eight at a time while they are (NSEC3 owners' 32-octet labels),
+         * lower-cased only where they differ (RFC 4343). */
+        const uint8_t *a = r + off;
+        unsigned k = 1;
+        for (; k + 8 <= (unsigned)l + 1; k += 8) {
+            uint64_t x, y;
+            memcpy(&x, a + k, 8);
+            memcpy(&y, name + k, 8);
+            if (x != y) break;
+        }
+        for (; k <= l; k++)
+            if (a[k] != name[k] && rd_lower(a[k]) != rd_lower(name[k])) return 0;
         off += l + 1;
         name += l + 1;
     }
@@ -74,7 +89,8 @@ int rd_put_name(rd_ctx *c, const uint8_t *name, size_t namemax, int compress)
         for (int i = 0; i < n && hit < 0; i++) {
             uint16_t sl = (uint16_t)(L - off[i]);
             for (int k = 0; k < c->ncomp; k++) {
-                if (c->comp[k].len == sl && name_eq_at(c->r, c->comp[k].off, name + off[i])) {
+                if (c->comp[k].len == sl &&
+                    name_eq_at(c->r, c->len, c->comp[k].off, name + off[i], sl)) {
                     hit = i;
                     ptr = c->comp[k].off;
                     break;
