@@ -13,7 +13,8 @@
  *   5. the semantic checks (zimg_check.c) and link_targets: additional-section lists and
  *      the missing-glue check; then the serial.
  * A big zone on two cores sorts its nodes (2) and fills its rrsets (4) in two halves on
- * two threads (zimg_build_threads); the image is byte for byte the one-thread build's.
+ * two threads (zimg_build_threads), and links its targets (5) in parts the two threads
+ * take in turn; the image and the messages are byte for byte the one-thread build's.
  * A transfer makes stage 1 as its messages come (zimg_index_new, zone/xfrin.c), and
  * when the names come in canonical order, as a primary walking its tree sends them, the
  * order of stage 2 too: the build of a received zone starts past them, with the same
@@ -25,6 +26,7 @@
 #include "lib/rd_wire.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <sys/mman.h>
 #include <stdio.h>
@@ -709,6 +711,7 @@ static int group_rrsets(builder *b)
     free(b->rec_node); b->rec_node = NULL;
 
     uint32_t half = nstart[nn] / 2 ? nstart[nn] / 2 : 1;
+    unsigned marks = 1;   /* mark 0 (rrset 0, nothing before) is the memset's */
     b->brs_cap = 1024;
     b->brs = malloc(b->brs_cap * sizeof *b->brs);
     if (!b->brs) return -1;
@@ -731,6 +734,12 @@ static int group_rrsets(builder *b)
             if (!b->split_rs && s >= half) {
                 b->split_rs = b->nrs;
                 b->split_rdata = b->rdata_total;
+            }
+            /* the parts link_targets' threads take in turn (its work follows the
+               NS/MX/SRV targets, not the records: a share fixed in advance is uneven) */
+            while (marks < ADDL_MARKS && s >= (uint64_t)nstart[nn] * marks / ADDL_MARKS) {
+                b->mark_rs[marks] = (uint32_t)b->nrs;
+                b->mark_addl[marks++] = (uint32_t)b->addl_max;
             }
             brrset *g = &b->brs[b->nrs++];
             g->first = s;
@@ -1023,26 +1032,36 @@ static const uint8_t *rr_owner_or_node(const builder *b, const rd_rr *rr, size_t
     return b->base + b->fn[lo].name_off;
 }
 
-/* 5. Additional-section lists of NS/MX/SRV/SVCB/HTTPS, and the missing-glue check:
+/* How link_range treats the rrsets it is given. */
+enum {
+    LINK_ALL,      /* additional lists and messages */
+    LINK_QUIET,    /* lists only; the first rrset with a message is noted (two threads) */
+    LINK_MSGS,     /* messages only (a part done quietly, again, after the threads) */
+};
+
+/* 5. Additional-section lists of NS/MX/SRV/SVCB/HTTPS, and the missing-glue check, for
+ * rrsets [g0, g1), their lists written from addl entry a0 on (the entry past the last is
+ * returned; with `linked`, each rrset given a list is noted at its list's first entry):
  * both resolve each target with a lookup in the image itself, and read the target from
  * the image's copy of the rdata (the rrset's records in order, duplicates left out), so
  * that zimg_build_consume has given the records back by now. */
-static void link_targets(builder *b)
+static size_t link_range(builder *b, size_t g0, size_t g1, size_t a0, int mode,
+                         uint32_t *msg_at, uint32_t *linked)
 {
-    zimg *z = b->z;
+    const zimg *z = b->z;
     char nb[RD_NAME_MAX * 4 + 1], nb2[RD_NAME_MAX * 4 + 1];
     uint32_t *addl_v = (uint32_t *)(b->base + b->o_addl);
-    size_t naddl = 0;
-    for (size_t gi = 0; gi < b->nrs; gi++) {
+    size_t naddl = a0;
+    for (size_t gi = g0; gi < g1; gi++) {
         zrrset *r = &b->rs[gi];
         if (!has_additional(r->type)) continue;
+        if (mode == LINK_MSGS && r->type != RD_T_NS) continue;   /* only NS has messages */
         int toff = zimg_target_offset(r->type);
         const brrset *g = &b->brs[gi];
         size_t start = naddl;
         const uint8_t *p = b->base + r->rdata_off;
         for (uint32_t k = g->first; k < g->end; k++) {
             if (b->dup[b->ord[k]]) continue;
-            const rd_rr *rr = zb_rec(b, b->ord[k]);   /* for messages only */
             const uint8_t *rd = p + 2;
             p += 2 + (size_t)rd_get16(p);
             uint8_t t[RD_NAME_MAX + 1];
@@ -1052,12 +1071,18 @@ static void link_targets(builder *b)
             zimg_lookup(z, t, rd_name_labels(t), &lk);
             uint32_t tv = lk.exact;
             if (tv != RD_NONE && (zimg_find_rrset(z, tv, RD_T_A) || zimg_find_rrset(z, tv, RD_T_AAAA))) {
+                if (mode == LINK_MSGS) continue;
                 int seen = 0;
                 for (size_t a = start; a < naddl; a++) if (addl_v[a] == tv) seen = 1;
                 if (!seen) addl_v[naddl++] = tv;
                 continue;
             }
             if (r->type != RD_T_NS) continue;
+            if (mode == LINK_QUIET) {
+                if (*msg_at == RD_NONE) *msg_at = (uint32_t)gi;
+                continue;
+            }
+            const rd_rr *rr = zb_rec(b, b->ord[k]);   /* for messages only */
             if (lk.cut != RD_NONE) {
                 /* Missing glue: the name server lies at or below a zone cut of this zone,
                    so only this zone can supply its address (RFC 1034 4.2.1); both
@@ -1078,7 +1103,85 @@ static void link_targets(builder *b)
         if (naddl > start) {
             r->addl_off = (uint32_t)(b->o_addl + start * 4);
             r->addl_count = (uint32_t)(naddl - start);
+            if (linked) linked[start] = (uint32_t)gi;
         }
+    }
+    return naddl;
+}
+
+/* link_targets on two threads: the rrsets in ADDL_MARKS parts (group_rrsets' marks),
+ * taken in turn by whichever thread is free, each part's lists written from the most
+ * the parts before it can take (their addl_max) on. */
+typedef struct link_parts {
+    builder *b;
+    uint32_t *linked;
+    _Atomic unsigned next;
+    uint32_t g[ADDL_MARKS + 1], a0[ADDL_MARKS], end[ADDL_MARKS], msg_at[ADDL_MARKS];
+} link_parts;
+
+static void *link_parts_run(void *arg)
+{
+    link_parts *lp = arg;
+    unsigned k;
+    while ((k = atomic_fetch_add(&lp->next, 1)) < ADDL_MARKS)
+        lp->end[k] = (uint32_t)link_range(lp->b, lp->g[k], lp->g[k + 1], lp->a0[k], LINK_QUIET,
+                                          &lp->msg_at[k], lp->linked);
+    return NULL;
+}
+
+/* The additional lists and the glue check of every rrset: on two threads when the fill
+ * had two (the lookups only read the finished nodes and rrsets); the parts' lists are
+ * then moved down behind each other and their rrsets re-pointed, and the messages of
+ * the parts that have some made again in rrset order, so the image and the messages
+ * are byte for byte the one-thread build's. */
+static void link_targets(builder *b)
+{
+    zimg *z = b->z;
+    size_t naddl = 0;
+    pthread_t th;
+    link_parts *lp = NULL;
+    if (b->threads >= 2 && b->mark_rs[1]) {
+        lp = calloc(1, sizeof *lp);
+        if (lp) lp->linked = malloc((b->addl_max ? b->addl_max : 1) * sizeof *lp->linked);
+        if (lp && !lp->linked) { free(lp); lp = NULL; }
+    }
+    if (lp) {
+        lp->b = b;
+        atomic_init(&lp->next, 0);
+        for (unsigned k = 0; k < ADDL_MARKS; k++) {
+            /* marks not reached (a small zone) are empty parts at the end */
+            int set = k == 0 || b->mark_rs[k];
+            lp->g[k] = set ? b->mark_rs[k] : (uint32_t)b->nrs;
+            lp->a0[k] = set ? b->mark_addl[k] : (uint32_t)b->addl_max;
+            lp->msg_at[k] = RD_NONE;
+        }
+        lp->g[ADDL_MARKS] = (uint32_t)b->nrs;
+        if (pthread_create(&th, NULL, link_parts_run, lp) != 0) {
+            free(lp->linked);
+            free(lp);
+            lp = NULL;
+        }
+    }
+    if (!lp) {
+        naddl = link_range(b, 0, b->nrs, 0, LINK_ALL, NULL, NULL);
+    } else {
+        link_parts_run(lp);
+        pthread_join(th, NULL);
+        uint32_t *addl_v = (uint32_t *)(b->base + b->o_addl);
+        for (unsigned k = 0; k < ADDL_MARKS; k++) {
+            size_t a0 = lp->a0[k], n = lp->end[k] - a0, gap = a0 - naddl;
+            if (gap && n) {
+                memmove(addl_v + naddl, addl_v + a0, n * 4);
+                for (size_t a = a0; a < a0 + n; a += b->rs[lp->linked[a]].addl_count)
+                    b->rs[lp->linked[a]].addl_off -= (uint32_t)(gap * 4);
+            }
+            naddl += n;
+        }
+        for (unsigned k = 0; k < ADDL_MARKS; k++)   /* rare: NS targets without addresses */
+            if (lp->msg_at[k] != RD_NONE)
+                link_range(b, lp->msg_at[k], lp->g[k + 1], 0, LINK_MSGS, NULL, NULL);
+        free(lp->linked);
+        free(lp);
     }
     z->addl_count = (uint32_t)naddl;
     size_t end = b->o_addl + naddl * 4;

@@ -22,6 +22,7 @@ typedef struct brrset {
     uint32_t min_rec;          /* first record in file order (for messages) */
 } brrset;
 
+enum { ADDL_MARKS = 32 };
 typedef struct builder {
     const rd_rrlist *l;
     rd_rrlist *consume;                /* zimg_build_consume: l, whose records go once copied */
@@ -61,6 +62,9 @@ typedef struct builder {
     int threads;                       /* 2: the sort and the rrset fill on two threads */
     size_t split_rs;                   /* the rrset where the fill's second half starts */
     uint64_t split_rdata;              /* rdata octets before it */
+    /* link_targets' parts: the rrset at each 32nd of the records, addl_max before it
+       (0 past mark 0: not reached) */
+    uint32_t mark_rs[ADDL_MARKS], mark_addl[ADDL_MARKS];
     /* 4. the image */
     zimg *z;
     uint8_t *base;
