@@ -320,16 +320,14 @@ static uint32_t node_answers(fctx *f, znode_id v, fans *ans, uint8_t *scratch)
             na++;
         }
     } else {
-        unsigned cnt, listed = 0;
+        unsigned cnt;
         const zrrset *rs = zimg_node_rrsets(z, v, &cnt);
-        /* more types than a record lists: the general path answers the name (listing a
-         * part would give the rest the default's NODATA) */
-        for (unsigned i = 0; i < cnt; i++)
-            listed += !zfast_qtype_special(rs[i].type) && !(i && rs[i - 1].type == rs[i].type);
-        if (listed > FANS_MAX) return RD_NONE;
         for (unsigned i = 0; i < cnt; i++) {
             uint16_t t = rs[i].type;
             if (zfast_qtype_special(t) || (na && ans[na - 1].qtype == t)) continue;
+            /* more types than a record lists: the general path answers the name (listing
+             * a part would give the rest the default's NODATA) */
+            if (na == FANS_MAX) return RD_NONE;
             fans *a = &ans[na++];
             a->qtype = t;
             a->blob = sp;
