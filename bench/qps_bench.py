@@ -387,6 +387,12 @@ def median(rows, key):
     return statistics.median(vals) if vals else None
 
 
+def robdns_copies(names):
+    """The identical robdns instances among server names: robdns and its --copies
+    robdns#2..#N (not a variant such as robdns@before, nor the pooled row)."""
+    return [n for n in names if n.split("#")[0] == "robdns"]
+
+
 def wanted_servers(a):
     """The servers a run measures, in order, from the parsed arguments: --servers, then
     the variants the options add (dnstap, scrape, before, copies, holds), each name once."""
@@ -542,7 +548,7 @@ def main(argv=None):
     keys = ("qps", "completed", "lost", "cpu_us_per_query", "rcvbuf_errors", "server_cpu_s",
             "avg_latency_s", "wakeups_per_query", "queries_per_batch", "queries_per_recv_call",
             "holds_per_query", "datagrams_per_hold", "neighbours_cpu_ms", "neighbours_wakeups", "huge_kb")
-    copies = [n for n in wanted if n == "robdns" or n.startswith("robdns#")]
+    copies = robdns_copies(wanted)
     pooled = []
     if len(copies) > 1:
         # the figure to quote: every run of every instance, so it depends on no one
@@ -654,7 +660,7 @@ def instance_report(data):
         lines.append(f"| {name} | {per(f_ if f_.get('huge_kb') is not None else s_, 'huge_kb', '{:.0f}')} "
                      f"| {per(f_, 'neighbours_cpu_ms', '{:.1f}')} | {per(f_, 'neighbours_wakeups', '{:.0f}')} "
                      f"| {per(s_, 'neighbours_cpu_ms', '{:.1f}')} | {per(s_, 'neighbours_wakeups', '{:.0f}')} |")
-    copies = [n for n in data["servers"] if n.split("#")[0] == "robdns"]
+    copies = robdns_copies(data["servers"])
     if len(copies) > 1:
         for load in ("fixed", "saturation"):
             vals = [med[n][load].get("cpu_us_per_query") for n in copies]
