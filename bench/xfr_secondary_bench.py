@@ -76,6 +76,16 @@ zones:
         return json.loads(r.stdout)["zones"][0]
 
 
+def served(s, look=lambda s: None):
+    """Secondary `s` spawned empty, waited for until it serves the zone, look(s) read while
+    it runs, then stopped: (seconds from spawn to serving, what look gave)."""
+    s.start()
+    try:
+        return s.wait_answer(limit=1800), look(s)
+    finally:
+        s.stop()
+
+
 def compare_trees(primary, tree, rounds):
     """robdns alone, from `tree` ("before") and from this checkout ("after") in turn,
     `rounds` times, each spawned empty against the one primary: spawn to serving, the
@@ -84,23 +94,13 @@ def compare_trees(primary, tree, rounds):
     import statistics
     rows = {"before": [], "after": []}
     for t in (tree, None):      # one unmeasured transfer each: bytecode cached, primary warm
-        s = RobdnsSecondary(("127.0.0.1", primary.port), port=free_port(), tree=t)
-        s.start()
-        try:
-            s.wait_answer(limit=1800)
-        finally:
-            s.stop()
+        served(RobdnsSecondary(("127.0.0.1", primary.port), port=free_port(), tree=t))
     for _ in range(rounds):
         for label, t in (("before", tree), ("after", None)):
             s = RobdnsSecondary(("127.0.0.1", primary.port), port=free_port(), tree=t)
-            s.start()
-            try:
-                seconds = s.wait_answer(limit=1800)
-                user, system = procfs.process_cpu(s.pids())
-                mem = procfs.memory_kb(s.pids())
-                tr = s.zone_status().get("last_transfer") or {}
-            finally:
-                s.stop()
+            seconds, ((user, system), mem, tr) = served(s, lambda s: (
+                procfs.process_cpu(s.pids()), procfs.memory_kb(s.pids()),
+                s.zone_status().get("last_transfer") or {}))
             rows[label].append((seconds, tr.get("seconds"), mem["hwm"], mem["rss"], user, system))
             print(f"  {label:6} serving after {seconds:.2f} s (transfer {tr.get('seconds')} s: "
                   f"receive {tr.get('receive_seconds')}, build {tr.get('build_seconds')}); "
@@ -179,26 +179,16 @@ def first_transfers(primary, rounds):
     import statistics
     kinds = ["robdns", "knot", "nsd"]
     for kind in kinds:
-        s = secondary(kind, primary)
-        s.start()
-        try:
-            s.wait_answer(limit=1800)
-        finally:
-            s.stop()
+        served(secondary(kind, primary))
     rows = {k: [] for k in kinds}
     rounds = -(-rounds // 3) * 3     # whole rotations: each server first, second, third alike
     for r in range(rounds):
         order = kinds[r % 3:] + kinds[:r % 3]
         for kind in order:
             os.sync()
-            s = secondary(kind, primary)
-            s.start()
-            try:
-                seconds = s.wait_answer(limit=1800)
-                mem = procfs.memory_kb(s.pids())
-                tr = s.zone_status().get("last_transfer") if kind == "robdns" else None
-            finally:
-                s.stop()
+            seconds, (mem, tr) = served(secondary(kind, primary), lambda s: (
+                procfs.memory_kb(s.pids()),
+                s.zone_status().get("last_transfer") if s.name == "robdns" else None))
             rows[kind].append({"seconds": round(seconds, 3), "memory_kb": mem, "transfer": tr})
             extra = ""
             if tr:
