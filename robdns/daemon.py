@@ -48,6 +48,7 @@ class Daemon:
         self.http = None                     # robdns.httpd.HttpEndpoint (server.http)
         self.dnstap = None                   # _core.Dnstap (server.dnstap)
         self.secondary = None                # robdns.secondary.Secondary: the transfers in
+        self.first_transfers = {}            # zone -> robdns.first_transfer.FirstTransfer
         self._zone_changes = []              # (name, image, expired, future) to publish
         self._published_at = self._publish_cost = 0.0   # loop time of the last, its cost
         self.zone_slots = stats.ZoneSlots()  # per-zone counters of the data plane
@@ -685,6 +686,11 @@ def run(args):
         if d.dnstap:
             d.dnstap.stop()
         return 1
+    # A secondary zone with no copy at all asks its primary for AXFR now: the primary sends
+    # while the zones load, the workers start and asyncio is imported (the zone's first
+    # refresh takes the transfer over).
+    from robdns import first_transfer
+    d.first_transfers = first_transfer.start(cfg)
     if d.http:
         d.http.start()          # /health answers and /ready says no while the zones load
     from robdns import _core

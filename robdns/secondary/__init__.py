@@ -81,6 +81,8 @@ class Secondary:
         # Images of transfers are built (without the GIL) by two threads: both cores, and
         # two malloc arenas instead of one per thread of the loop's default executor
         self.builder = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="secondary-build")
+        # AXFRs sent at start for zones with no copy (robdns.first_transfer), until taken
+        self.first = getattr(daemon, "first_transfers", None) or {}
 
     # ---- configuration
 
@@ -160,6 +162,9 @@ class Secondary:
         self._seen.discard(name)
 
     def cancel(self, name):
+        first = self.first.pop(name, None)
+        if first is not None:
+            first.cancel()
         for event in ("refresh", "expire", "flush"):
             timer = self._timers.pop((name, event), None)
             if timer is not None:
@@ -226,6 +231,14 @@ class Secondary:
             st.last_error, st.last_error_at = f"internal error: {type(e).__name__}: {e}", time.time()
             self.schedule(name, "refresh", 60.0)
             return False
+
+    def first_transfer(self, name, remote, qtype):
+        """The transfer sent at start for zone `name` if it is the one asked for (an AXFR
+        from `remote`), now taken; else None."""
+        first = self.first.get(name)
+        if first is None or not first.takes(remote, qtype):
+            return None
+        return self.first.pop(name)
 
     @property
     def slots(self):

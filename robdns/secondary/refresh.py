@@ -30,8 +30,19 @@ async def _build(sec, x, cur):
 async def _transfer(sec, z, remote, key, qtype, cur):
     t0 = time.monotonic()
     async with sec.slots:
-        x, nbytes = await client.transfer(remote, z.name, qtype, cur.serial if cur is not None else 0,
-                                          key, z.transfer_timeout, z.transfer_max_size)
+        first = sec.first_transfer(z.name, remote, qtype)
+        if first is not None:
+            # sent at start (robdns.first_transfer): its time counts from then
+            t0 = first.started
+            try:
+                x, nbytes = await asyncio.shield(asyncio.wrap_future(first.future))
+            except asyncio.CancelledError:
+                first.cancel()          # its reading thread ends on the shutdown
+                raise
+        else:
+            x, nbytes = await client.transfer(remote, z.name, qtype,
+                                              cur.serial if cur is not None else 0,
+                                              key, z.transfer_timeout, z.transfer_max_size)
     if x.kind == "uptodate":
         return None, x, {}
     t1 = time.monotonic()
