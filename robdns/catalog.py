@@ -16,7 +16,6 @@ identity.  The serial rises whenever the member list changes (serial arithmetic,
 unchanged member list keeps the zone as it is: no new serial, no new image.
 """
 
-import hashlib
 import time
 
 from robdns.log import logger
@@ -26,6 +25,7 @@ def member_id(member):
     """The RFC 9432 4.1 unique label of a member zone."""
     wire = b"".join(bytes((len(l),)) + l.encode("utf-8", "surrogateescape")
                     for l in member.lower().rstrip(".").split(".") if l) + b"\0"
+    import hashlib      # here: OpenSSL's libcrypto is loaded only by a catalog's start
     return hashlib.sha1(wire).hexdigest()
 
 

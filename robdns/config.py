@@ -12,7 +12,6 @@ import re
 import socket
 import sys
 import time
-from typing import Optional
 
 import yaml
 
@@ -74,8 +73,8 @@ class RrlConfig:
 class CookieConfig:
     """DNS Cookies (RFC 7873) with RFC 9018 server cookies; on when `server.cookies` is set."""
     enabled: bool = False
-    secret: Optional[bytes] = None   # 16 bytes; None: generated at start, rotated
-    previous_secret: Optional[bytes] = None   # still accepted (a rotation across servers)
+    secret: bytes | None = None   # 16 bytes; None: generated at start, rotated
+    previous_secret: bytes | None = None   # still accepted (a rotation across servers)
     require: bool = False            # UDP without a valid server cookie: TC=1 minimal answer
     secret_lifetime: int = 93600     # seconds between generated secrets (26 h, as Knot)
 
@@ -123,7 +122,7 @@ class TsigKey:
     name: str                        # absolute, lower case, e.g. "xfr.key."
     algorithm: str                   # hmac-sha256, ...
     secret: bytes = dataclasses.field(repr=False, default=b"")
-    secret_file: Optional[str] = None    # where the secret was read from (at start and reload)
+    secret_file: str | None = None    # where the secret was read from (at start and reload)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -131,7 +130,7 @@ class Remote:
     """A server the zone talks to: a primary (`primaries`) with the key that signs the
     exchange, if any."""
     address: ListenAddress
-    key: Optional[str] = None        # a name of `keys`
+    key: str | None = None        # a name of `keys`
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,15 +138,15 @@ class AclRule:
     """Who may do something to a zone (`allow_notify`): a network, and a key the message
     must be signed with, if any."""
     network: object                  # ipaddress.ip_network
-    key: Optional[str] = None
+    key: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
 class TransferRule:
     """One entry of a zone's allow_transfer: a network (None: any address) and a key the
     request must be signed with (None: signed or not)."""
-    address: Optional[str] = None
-    key: Optional[str] = None
+    address: str | None = None
+    key: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -155,7 +154,7 @@ class NotifyTarget:
     """A secondary told of each new serial (RFC 1996), signed with `key` if given."""
     host: str
     port: int = 53
-    key: Optional[str] = None
+    key: str | None = None
 
     def __str__(self):
         return f"{self.host}@{self.port}"
@@ -165,7 +164,7 @@ class NotifyTarget:
 class XfrConfig:
     """Zone transfers out: server.xfr."""
     max_transfers: int = 16          # AXFR/IXFR streams at once; more are REFUSED
-    journal_dir: Optional[str] = None    # None: "journal" in server.storage (or beside the
+    journal_dir: str | None = None    # None: "journal" in server.storage (or beside the
                                          # control socket when storage is off)
     notify_retries: int = 5          # NOTIFY sends per target before giving up (RFC 1996 3.6)
     notify_timeout: float = 2.0      # seconds before the first retry; doubled each time
@@ -209,13 +208,13 @@ class ZoneOptions:
     # Catalog zones (RFC 9432, robdns.catalog): "producer" makes this zone the catalog of
     # the zones that name it in catalog_member (it has no file); catalog_member names the
     # catalog that lists this zone.
-    catalog_role: Optional[str] = None
-    catalog_member: Optional[str] = None
+    catalog_role: str | None = None
+    catalog_member: str | None = None
     # "consumer" (robdns.catalog_consumer): each member the catalog lists becomes a
     # secondary zone made from this template; catalog_owner: the consumer catalog a member
     # zone came from (None: configured in the file or at run time).
-    catalog_members: Optional["MemberTemplate"] = None
-    catalog_owner: Optional[str] = None
+    catalog_members: "MemberTemplate | None" = None
+    catalog_owner: str | None = None
 
 
 _OPTIONS = {}                        # ZoneOptions -> the shared equal instance
@@ -271,8 +270,8 @@ class Config:
     version: str = ""                # CHAOS version.bind; "" = refused
     nsid: bytes = b""                # RFC 5001 NSID payload; empty = off
     max_udp_payload: int = 1232      # our EDNS(0) UDP payload ceiling (RFC 6891 6.2.5)
-    user: Optional[str] = None       # drop root to this user after binding
-    group: Optional[str] = None
+    user: str | None = None       # drop root to this user after binding
+    group: str | None = None
     control: str = DEFAULT_CONTROL_SOCKET
     storage: str = ""                # kept compiled images (robdns.keep); "" = none kept
     tcp: TcpConfig = TcpConfig()
@@ -280,15 +279,15 @@ class Config:
     cookies: CookieConfig = CookieConfig()
     log_level: str = "info"
     log_format: str = "text"         # text | json (one object per line)
-    http: Optional[HttpConfig] = None
-    dnstap: Optional[DnstapConfig] = None
+    http: HttpConfig | None = None
+    dnstap: DnstapConfig | None = None
     zones: tuple = ()
     include_policy: IncludePolicy = IncludePolicy()   # server.include_policy, every zone's
     nsec3_max_iterations: int = 50   # server.nsec3_max_iterations, every zone's
     keys: tuple = ()                 # of TsigKey
     xfr: XfrConfig = XfrConfig()
     xdp: object = None               # robdns.xdp.XdpConfig or None
-    path: Optional[str] = None       # the file this came from (None: built-in defaults)
+    path: str | None = None       # the file this came from (None: built-in defaults)
 
 
 def zone_config(cfg, name, file, default_ttl=3600):

@@ -29,7 +29,6 @@ the old one.
 """
 
 import functools
-import hashlib
 import os
 import re
 import struct
@@ -115,6 +114,7 @@ def file_name(zone):
     (zone names may hold any octet, RFC 2181 11)."""
     if _PLAIN.fullmatch(zone):
         return zone + "zimg"
+    import hashlib      # here: no start of plain zone names loads OpenSSL's libcrypto
     return "_" + hashlib.sha256(zone.encode("utf-8", "surrogateescape")).hexdigest() + ".zimg"
 
 

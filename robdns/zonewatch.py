@@ -11,7 +11,6 @@ that are symlinks, and zones with $INCLUDEs, are not told by it: the caller chec
 at every reload (robdns.zoneset._Plan.always).
 """
 
-import ctypes
 import os
 import struct
 
@@ -40,7 +39,10 @@ _libc = None
 
 
 def _c():
+    # ctypes is imported here, by the first load that watches a zone file: a start whose
+    # secondary zones have no file yet asks their primaries before it (robdns.first_transfer)
     global _libc
+    import ctypes
     if _libc is None:
         _libc = ctypes.CDLL(None, use_errno=True)
     return _libc
@@ -49,6 +51,7 @@ def _c():
 def fs_type(path):
     """statfs(2)'s f_type of the filesystem holding `path` (the first word of struct
     statfs on Linux), or None."""
+    import ctypes
     buf = ctypes.create_string_buffer(256)
     if _c().statfs(os.fsencode(path), buf) != 0:
         return None
