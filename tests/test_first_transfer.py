@@ -188,3 +188,22 @@ def test_the_daemon_asks_once_directly_for_axfr_and_serves_it(robdns_server, sig
     finally:
         udp.close()
         p.close()
+
+
+def test_what_precedes_the_request_imports_nothing_it_does_not_use():
+    """Everything robdns serve imports before first_transfer.start() sends is on the path
+    spawn -> first answer of a new secondary: not the event loop (asyncio, uvloop),
+    robdns.secondary (which imports it), typing (config's annotations are `X | None`),
+    hashlib (OpenSSL's libcrypto: catalogs and odd zone names only), ctypes (zone file
+    watches, at the load after it)."""
+    import os
+    import subprocess
+    import sys
+    code = ("import sys\n"
+            "from robdns import cli, daemon, first_transfer, _core\n"
+            "print(' '.join(sorted(m for m in sys.modules if m.split('.')[0] in\n"
+            "      ('asyncio', 'uvloop', 'typing', 'hashlib', '_hashlib', 'ctypes', 'dns')\n"
+            "      or m.startswith('robdns.secondary'))))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         timeout=60, cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__)))).stdout
+    assert out.split() == [], out
