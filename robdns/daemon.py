@@ -1,11 +1,13 @@
 """daemon — ``robdns serve``: the order of things.  Bind (listeners), drop root
-(privileges), load the zones (zoneset), start the UDP and TCP workers, then the event
-loop and the control socket (commands), reload on SIGHUP or command (reconfig), report
-to systemd, stop cleanly.
+(privileges), ask for the AXFR of secondary zones that have no copy (first_transfer),
+load the zones (zoneset), start the UDP and TCP workers, then the event loop and the
+control socket (commands), reload on SIGHUP or command (reconfig), report to systemd,
+stop cleanly.
 
 Threads: the C UDP and TCP workers (no Python, no GIL); the event loop thread (uvloop:
 control socket, signals, the reaper of snapshots a transfer still pinned); reloads compile
-zones and wait for the RCU grace period in an executor thread.
+zones and wait for the RCU grace period in an executor thread; a start's first transfers
+are read by threads of their own until the zones' refreshes take them over.
 
 Only what the first answer needs is imported before the workers start: asyncio, uvloop,
 the control server's and the transfers' machinery and dnspython come after (issue 14: a
