@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-# start_phases.py — where `robdns serve`'s start from kept images goes: milliseconds from spawn to each phase (interpreter, imports, config, bind, kept read, database, workers, event loop, READY), the 1M-record zone or N small zones.
+# start_phases.py — where `robdns serve`'s start from kept images goes: milliseconds from spawn to each phase (interpreter, imports, config, bind, kept read, database, workers, event loop, READY), the 1M-record zone or N small zones; or a new secondary's start up to its AXFR request and its first answer.
 """robdns is started through a small wrapper (below, run with -c) that timestamps each
 phase on CLOCK_MONOTONIC against the spawn time this script passes in the environment:
 the wrapper's first line (the interpreter and site are up), robdns.cli and robdns.daemon
@@ -7,10 +7,15 @@ imported, the config read, the sockets bound, the kept images read (Keep.load_ma
 database built, the UDP workers created, the event loop's main() entered, READY sent to
 systemd.  It also notes which of asyncio, uvloop and dnspython were loaded when the
 workers started.  First answer: the benchmark client's own poll (servers.wait_answer).
+With --secondary, robdns starts as a secondary with no copy of a Knot primary's zone
+(xfr_secondary_bench.py's setup, TSIG): the phases then include the transfer request
+sent (request_AXFR; request_SOA would be an SOA query first) and the transferred zone
+published; the zone's size (--records) sets how long the primary sends.
 
     python3 bench/start_phases.py                      # the 1M-record zone, 3 rounds
     python3 bench/start_phases.py --zones 100000       # 100,000 small zones
     python3 bench/start_phases.py --before /other/checkout   # the same for another build
+    python3 bench/start_phases.py --secondary --records 1000 --rounds 7 --before /other/checkout
 
 The wrapper's patching costs a few imports of its own (robdns.keep, zoneset, sdnotify,
 before the config is read); robdns runs with its bytecode cached (load_bench.robdns_at).
@@ -31,6 +36,8 @@ sys.path.insert(0, HERE)
 import load_bench                          # noqa: E402
 import manyzones_bench                     # noqa: E402
 import servers                             # noqa: E402
+import xfr_bench                           # noqa: E402
+import xfr_secondary_bench                 # noqa: E402
 
 TRACER = r"""
 import os, sys, time
@@ -59,6 +66,17 @@ after(daemon.Daemon, "bind", "bind")
 after(keep.Keep, "load_many", "kept_read", before="load_begin")
 after(daemon.Daemon, "database", "database")
 after(sdnotify, "ready", "ready")
+query = _core.xfr_query
+def xfr_query(origin, qtype, *a, **k):
+    mark("request_" + str(qtype))
+    return query(origin, qtype, *a, **k)
+_core.xfr_query = xfr_query
+publish_zone = daemon.Daemon.publish_zone
+async def traced_publish_zone(self, name, image=None, expired=None):
+    await publish_zone(self, name, image, expired)
+    if image is not None:
+        mark("published")
+daemon.Daemon.publish_zone = traced_publish_zone
 udp = _core.UdpWorkers
 def workers(*a, **k):
     loaded = sorted({m.split(".")[0] for m in sys.modules} & {"asyncio", "uvloop", "dns"})
@@ -75,8 +93,9 @@ daemon.Daemon.main = traced_main
 sys.exit(cli.main(sys.argv[1:]))
 """
 
-ORDER = ("interpreter", "import_cli", "import_daemon", "config", "bind", "load_begin",
-         "kept_read", "database", "workers", "loop_main", "ready")
+ORDER = ("interpreter", "import_cli", "import_daemon", "config", "bind", "request_SOA",
+         "request_AXFR", "load_begin", "kept_read", "database", "workers", "loop_main", "ready",
+         "published")
 
 
 def traced(base, repo=None):
@@ -109,6 +128,20 @@ def phases(log_path):
     return out, loaded
 
 
+def secondary_primary(records, work):
+    """A Knot primary (TSIG) of a genzone.py zone of `records` records (copied into the
+    directory `work`), answering."""
+    tag = f"{records // 1000}k"
+    zone = os.path.join(servers.OUT, f"xfr{tag}.zone")
+    load_bench.genzone.ensure(records, zone, os.path.join(servers.OUT, f"xfr{tag}.queries"))
+    zfile = os.path.join(work, "zone")
+    shutil.copyfile(zone, zfile)
+    primary = xfr_bench.KnotPrimary(zfile)
+    primary.start()
+    primary.wait_answer(limit=1800)
+    return primary
+
+
 def one(srv, serial, names, limit):
     srv.start()
     try:
@@ -134,6 +167,8 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--before", metavar="REPO", help="also the in-place build of REPO, interleaved")
     ap.add_argument("--limit", type=float, default=600.0)
+    ap.add_argument("--secondary", action="store_true", help="a new secondary of a Knot primary")
+    ap.add_argument("--records", type=int, default=1000000, help="--secondary: the zone's records")
     a = ap.parse_args()
     builds = [("this", None)] + ([("before", os.path.abspath(a.before))] if a.before else [])
     make, storages = {}, {}
@@ -151,7 +186,7 @@ def main():
             finally:
                 srv.stop()
             make[label] = lambda storage, cls=cls: cls(zdir, names, storage)
-    else:
+    elif not a.secondary:
         zone = os.path.join(servers.OUT, "bench1m.zone")
         load_bench.genzone.ensure(1000000, zone, os.path.join(servers.OUT, "bench1m.queries"))
         serial, names = servers.zone_serial(zone), None
@@ -159,12 +194,22 @@ def main():
             cls = traced(servers.Robdns, repo)
             storages[label] = load_bench.kept_storage(zone, serial, cls=cls)
             make[label] = lambda storage, cls=cls: cls(zone, load_bench.ORIGIN, storage=storage)
+    primary = None
+    if a.secondary:
+        storages["primary"] = tempfile.mkdtemp(prefix="start-phases-primary-")
+        primary, serial, names = secondary_primary(a.records, storages["primary"]), None, None
+        for label, repo in builds:
+            # each start empty: a new secondary keeps its copy in its own new directory
+            cls = traced(xfr_secondary_bench.RobdnsSecondary, repo)
+            make[label] = lambda _storage, cls=cls: cls(("127.0.0.1", primary.port))
     rows = {label: [] for label, _ in builds}
     try:
         for _ in range(a.rounds):
             for label, _repo in builds:
-                rows[label].append(one(make[label](storages[label]), serial, names, a.limit))
+                rows[label].append(one(make[label](storages.get(label)), serial, names, a.limit))
     finally:
+        if primary is not None:
+            primary.stop()
         for d in storages.values():
             shutil.rmtree(d, ignore_errors=True)
     med = {}
