@@ -28,6 +28,7 @@ ratios vs Knot.
     python3 bench/tcp_bench.py --baseline /work/main   # also robdns@base: another checkout's build
     python3 bench/tcp_bench.py --holds 0,200           # also robdns with server.tcp.hold_us 0, 200
     python3 bench/tcp_bench.py --pipeline-holds 0,300  # ... with server.tcp.pipeline_hold_us 0, 300
+    python3 bench/tcp_bench.py --nagle-rtts 200        # ... with server.tcp.nagle_rtt_us 200
     sudo python3 bench/tcp_bench.py --netns --loads c4q20k,c4 --perf
 
 --netns (root): the servers run in a network namespace of their own with one end of a
@@ -290,6 +291,9 @@ def main(argv=None):
     p.add_argument("--pipeline-holds", default="", metavar="US,US",
                    help="also run robdns with server.tcp.pipeline_hold_us at each of these "
                         "values (\"robdns phold=N\"; 0: turns of open connections not held)")
+    p.add_argument("--nagle-rtts", default="", metavar="US,US",
+                   help="also run robdns with server.tcp.nagle_rtt_us at each of these values "
+                        "(\"robdns nagle=N\"; 0: answers never held for the client's next segment)")
     p.add_argument("--netns", action="store_true",
                    help="servers in a network namespace of their own; every load also over "
                         "a veth pair from a client namespace (root)")
@@ -315,8 +319,10 @@ def main(argv=None):
     wires = [dns.message.make_query(n, t).to_wire() for n, t in random.Random(3).sample(lines, 5000)]
     holds = [int(h) for h in a.holds.split(",") if h.strip()]
     pholds = [int(h) for h in a.pipeline_holds.split(",") if h.strip()]
+    nagles = [int(h) for h in a.nagle_rtts.split(",") if h.strip()]
     wanted = (a.servers.split(",") + (["robdns@base"] if a.baseline else [])
-              + [f"robdns hold={h}" for h in holds] + [f"robdns phold={h}" for h in pholds])
+              + [f"robdns hold={h}" for h in holds] + [f"robdns phold={h}" for h in pholds]
+              + [f"robdns nagle={h}" for h in nagles])
     loads = [l for l in LOADS if l in a.loads.split(",")]
     pair, paths = None, [LOOPBACK]
     robdns_cls, knot_cls, base_cls = servers.Robdns, servers.Knot, servers.RobdnsCheckout
@@ -347,6 +353,10 @@ def main(argv=None):
         make[f"robdns phold={h}"] = (lambda h=h: robdns_cls(
             zone, ORIGIN, cpu=SERVER_CPU, workers=1,
             tcp={"max_connections": 4096, "idle_timeout": 10, "pipeline_hold_us": h}))
+    for h in nagles:
+        make[f"robdns nagle={h}"] = (lambda h=h: robdns_cls(
+            zone, ORIGIN, cpu=SERVER_CPU, workers=1,
+            tcp={"max_connections": 4096, "idle_timeout": 10, "nagle_rtt_us": h}))
     facts = procfs.machine_facts()
     started = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     running, ctl_times = {}, []

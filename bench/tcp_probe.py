@@ -238,6 +238,8 @@ def main(argv=None):
     p = argparse.ArgumentParser(description="Counts behind a TCP load (issue 11).")
     p.add_argument("--servers", default="robdns,knot")
     p.add_argument("--holds", default="", help="also robdns with server.tcp.hold_us at these values")
+    p.add_argument("--nagle-rtts", default="",
+                   help="also robdns with server.tcp.nagle_rtt_us at these values")
     p.add_argument("--baseline", metavar="CHECKOUT", help="also robdns@base from this checkout")
     p.add_argument("--rate", type=int, default=tcp_bench.RATE_QPS, help="dnsperf -Q; 0: none")
     p.add_argument("--clients", type=int, default=4)
@@ -263,6 +265,11 @@ def main(argv=None):
         names.append(f"robdns hold={h}")
         make[names[-1]] = (lambda h=h: servers.Robdns(
             zone, tcp_bench.ORIGIN, cpu=tcp_bench.SERVER_CPU, workers=1, tcp={**tcp, "hold_us": h}))
+    for h in [int(h) for h in a.nagle_rtts.split(",") if h.strip()]:
+        names.append(f"robdns nagle={h}")
+        make[names[-1]] = (lambda h=h: servers.Robdns(
+            zone, tcp_bench.ORIGIN, cpu=tcp_bench.SERVER_CPU, workers=1,
+            tcp={**tcp, "nagle_rtt_us": h}))
     running = {}
     try:
         for n in names:
