@@ -229,7 +229,8 @@ cdef class UdpWorkers:
 _TCP_COUNTERS = ("open", "accepted", "closed", "timed_out", "evicted", "per_client_refused",
                  "output_overflow", "output_throttled", "oversized", "zero_length",
                  "truncated_eof", "resets", "accept_errors", "no_database", "batches",
-                 "xfr_streams", "holds", "holds_empty")   # the order of rd_tcp_counters
+                 "xfr_streams", "holds", "holds_empty",
+                 "nagle_entered")   # the order of rd_tcp_counters
 
 
 cdef rd_tcp_limits _tcp_limits(dict limits) except *:

@@ -52,8 +52,8 @@ class TcpConfig:
     idle_timeout: float = 10.0       # seconds without progress either way (RFC 7766 6.2.3)
     max_pipelined: int = 64          # queries answered per connection before yielding
     hold_us: int = 100               # a worker's sleep after a light turn that opened or closed
-                                     # connections, or with answers held for their clients
-    nagle_rtt_us: int = 0            # pipelining clients nearer than this get their answers
+                                     # connections
+    nagle_rtt_us: int = 200          # pipelining clients nearer than this get their answers
                                      # with their next query (tcp_loop.c conn_nagle_on); 0: never
     pipeline_hold_us: int = 200      # a worker's sleep after a light turn of open connections
                                      # whose queries come that close together (loop_wait)

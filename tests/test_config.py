@@ -68,9 +68,9 @@ zones:
     assert (cfg.user, cfg.group) == ("robdns", "robdns")
     assert cfg.control == "/run/robdns/ctl.sock"
     assert cfg.tcp == config.TcpConfig(True, 10, 2.5, 8)
-    assert cfg.tcp.nagle_rtt_us == 0                    # the default: no answer held
-    near = config.parse("server:\n  tcp: {nagle_rtt_us: 200}\n", "c.yaml")
-    assert near.tcp.nagle_rtt_us == 200
+    assert cfg.tcp.nagle_rtt_us == 200                  # the default: near clients' held
+    never = config.parse("server:\n  tcp: {nagle_rtt_us: 0}\n", "c.yaml")
+    assert never.tcp.nagle_rtt_us == 0
     assert cfg.tcp.pipeline_hold_us == 200              # the default (tcp_loop.c loop_wait)
     assert config.parse("server:\n  tcp: {pipeline_hold_us: 0}\n", "c.yaml").tcp.pipeline_hold_us == 0
     assert cfg.log_level == "debug"

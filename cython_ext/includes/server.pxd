@@ -141,6 +141,7 @@ cdef extern from "server/tcp_loop.h" nogil:
         uint64_t xfr_streams
         uint64_t holds
         uint64_t holds_empty
+        uint64_t nagle_entered
     ctypedef struct rd_tcp_set:
         pass
     rd_tcp_set *rd_tcp_start(const rd_tcp_listener *ls, int nls, int nworkers, const int *cpus,

@@ -45,6 +45,10 @@ enum {
 /* A worker whose last turn answered this many queries or more is saturated: its answers
  * leave at once (conn_nagle_on). */
 #define TCP_NAGLE_BUSY 64u
+/* Nor is a connection put in that state until the worker has had no such turn for this
+ * long: a saturated worker has light turns now and then, and each one would otherwise put
+ * its connections in the state and its next busy turn take them out again. */
+#define TCP_NAGLE_CALM_NS 10000000u
 
 /* An intrusive doubly linked list: every list a connection is on costs no allocation. */
 typedef struct tcp_link {
@@ -93,6 +97,7 @@ typedef struct tcp_conn {
                                   * message, answers taken in at a deadline */
     uint64_t wheel_tick;         /* the tick whose wheel slot holds it */
     uint64_t nagle_ns;           /* when TCP_NODELAY goes back on, unless written again */
+    uint64_t sent_ns;            /* the turn its last answers were written in (0: none) */
     tcp_link lru;                /* open: in L->lru, idle the longest first; free: free list */
     tcp_link wheel;
     tcp_link ready;              /* complete queries wait in `in`, or a stream goes on */
@@ -164,6 +169,7 @@ typedef struct tcp_loop {
                                   * while it is shorter than the hold (loop_wait) */
     uint32_t turn_queries;       /* queries answered this turn */
     uint32_t last_queries;       /* and in the turn before */
+    uint64_t busy_ns;            /* when a turn last answered TCP_NAGLE_BUSY or more */
     uint32_t turn_churn;         /* connections accepted or closed this turn */
     uint32_t hold_backoff;       /* doubles with each hold that found nothing */
     uint32_t hold_skip;          /* light turns left before the next hold */
@@ -440,23 +446,33 @@ static void conn_touch(tcp_loop *L, tcp_conn *c)
  * (Nagle, RFC 896; Linux holds a small segment while an earlier small one is not
  * acknowledged) until the client's next query acknowledges the first, then leaves from the
  * client's own context, and every later answer finds the one before it unacknowledged in
- * turn.  A connection that had two answers or more in one turn (a client that pipelines)
- * is put in that state, where server.tcp.nagle_rtt_us allows it (off by default: in the
- * tenth quiet pass it cut -c 4 at 20k qps from 16.6 to 13.0-13.9 us per query, Knot's
- * 12.7-13.3, but cost -c 100 a fifth of its rate, 0.68x Knot's CPU became 0.81x, and the
- * latency at 20k went from 70 to 202 us): TCP_NODELAY off, the turn's last answer in a
- * sendmsg of its own.
+ * turn.  A connection that pipelines is put in that state, where server.tcp.nagle_rtt_us
+ * allows it (200 us by default): TCP_NODELAY off, and a turn's last answer of two or more
+ * in a sendmsg of its own.  It pipelines when a turn has two answers for it (up to
+ * TCP_HOLD_LIGHT: more already share a segment), or one while its previous answers were
+ * written less than TCP_NAGLE_NS ago: a client paced below saturation (dnsperf -c 4 at
+ * 20k qps: 5k queries/s a connection) sends one query per turn, each turn's answer a
+ * segment of its own sent from the worker, and with only the first rule seldom entered
+ * it (tcp_probe, busy: no setsockopt at all; 0.80 segments sent from the worker's
+ * context per answer, 0.32 with the second rule, Knot 0.18-0.32).  A client that asks
+ * one query at a time, each after its answer, may enter it too and loses nothing: its
+ * answers find nothing unacknowledged and leave at once.  The answers held cost about a
+ * query interval of latency each, as Knot's (tcp_bench, real-time, -c 4 at 20k: 226 us
+ * against Knot's 228, 156 not held).
  * Unbounded, an answer would wait for the client's delayed ACK when it asks nothing more
  * (40 ms on Linux), so a connection not written to for TCP_NAGLE_NS gets TCP_NODELAY back
  * (loop_nagle), which sends what waits and ends the state until its next pipelined turn.
- * A connection that asks one query at a time never enters it: its answer leaves at once;
- * nor does one whose client is farther than server.tcp.nagle_rtt_us (tcpi_min_rtt: the path's
- * round trip without the delays of queueing and delayed ACKs), whose answers would wait
- * about a round trip each while it keeps asking.
+ * A connection whose client is farther than server.tcp.nagle_rtt_us (tcpi_min_rtt: the
+ * path's round trip without the delays of queueing and delayed ACKs) never enters it: its
+ * answers would wait about a round trip each while it keeps asking.
  * Nor does a saturated worker hold answers (its last turn answered TCP_NAGLE_BUSY queries
  * or more): there every turn sends many answers per wake-up of the client already, and
  * the second sendmsg and the answers held for a client's next query cost -c 100 a fifth
- * of its rate (tcp_bench, busy: 60-68k against 77-91k answers/s). */
+ * of its rate (tcp_bench, busy: 60-68k against 77-91k answers/s); nor are connections put
+ * in it until TCP_NAGLE_CALM_NS after such a turn (a saturated worker's occasional light
+ * turn put them in and its next busy turn took them out, two setsockopt and a split
+ * sendmsg each time: -c 4 saturated 0.85-0.88x the rate of answers never held, 1.00x
+ * with the pause). */
 /* Only a client nearer than lim.nagle_rtt_us (the connection's smallest round trip,
  * TCP_INFO) has answers held: each waits for the client's next segment, about a round trip
  * on a connection that keeps asking, so a far client would find its answers late by as
@@ -472,8 +488,10 @@ static void conn_nagle_on(tcp_loop *L, tcp_conn *c)
         return;
     }
     int off = 0;
-    if (setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &off, sizeof(off)) == 0)
+    if (setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &off, sizeof(off)) == 0) {
         c->nagle = 1;
+        L->counters.nagle_entered++;
+    }
 }
 
 /* TCP_NODELAY on again: what the kernel still holds is sent now (tcp_push_pending_frames). */
@@ -756,7 +774,13 @@ static int conn_serve(tcp_loop *L, tcp_conn *c)
         /* Sent before the input moves: the queries are not read after this point.  Two
          * answers or more: the last one apart, for the kernel to hold (conn_nagle_on). */
         int light = L->last_queries < TCP_NAGLE_BUSY;
-        if (niov >= 2 && !c->nagle && !c->far && light)
+        int calm = light && L->now_ns - L->busy_ns >= TCP_NAGLE_CALM_NS;
+        int pipelining = niov < TCP_HOLD_LIGHT
+                         && (niov >= 2
+                             || (niov && c->sent_ns && L->now_ns - c->sent_ns < TCP_NAGLE_NS));
+        if (niov)
+            c->sent_ns = L->now_ns;
+        if (pipelining && !c->nagle && !c->far && calm)
             conn_nagle_on(L, c);
         else if (c->nagle && !light)
             conn_nagle_off(c);
@@ -887,6 +911,7 @@ static void conn_open(tcp_loop *L, const tcp_listen *ln, int fd, const struct so
     c->out_slot = -1;
     c->recount = 0;
     c->acked_seen = 0;
+    c->sent_ns = 0;
     c->xfr_db = NULL;
     c->peer = *peer;
     if (L->tap) {                           /* dnstap's response address */
@@ -1070,20 +1095,19 @@ static void loop_hold_missed(tcp_loop *L)
  * several such clients on one worker do gather, and their queries wait up to a hold.
  * The two holds share one backoff: thin pipeline holds also defer connection-churn holds
  * for as many light turns, and the reverse (a worker seldom sees both kinds at once).
- * Connections whose answers wait for the client (conn_nagle_on) are held for hold_us:
- * their answers no longer acknowledge the client's queries at once, so its queries come
- * one a segment, a wake-up each (0.97 epoll waits per answer), and an answer written
- * during the hold leaves with the client's next query all the same (-c 4 at 20k qps: busy, 8.0 us per
- * query held against 11.3 not; real-time, 13.4 against 28.8 us and a latency of 193 us
- * against 229, Knot's 266; answers not held at all, as before 22c375e: 28.4 us at 66 us).
- * The hold is taken by every light turn of the loop while any connection has answers
- * held, also for its clients that ask one query at a time (up to hold_us more each).  A
- * pipelining client saturating the worker is not held either way: its turns are not
- * light.  A hold that found nothing, or a wait longer than a hold, ends the holding: a
- * quiet worker blocks in epoll_wait at once.  A hold that found nothing cost a wake-up of its own, so
- * the next ones are skipped for 1, 2, 4 ... TCP_HOLD_BACKOFF_MAX light turns until one
- * finds something: clients that come about a hold apart are not held for nothing every
- * other turn.  Without holds (hold_us and pipeline_hold_us 0) the clock is not read
+ * Connections whose answers wait for the client (conn_nagle_on) are held the same way,
+ * for pipeline_hold_us: their answers no longer acknowledge the client's queries at once,
+ * so its queries come one a segment, a wake-up each unless held, and an answer written
+ * during the hold leaves with the client's next query all the same; the gathering rule
+ * keeps a client that asks one query at a time, which may be in that state too, from
+ * being held for nothing (they used to take every light turn's hold_us hold, without
+ * that rule: real-time, -c 4 at 20k, the same CPU per query at 223 us against 208 and
+ * twice the wake-ups).  A pipelining client saturating the worker is not held either
+ * way: its turns are not light.  A hold that found nothing, or a wait longer than a hold,
+ * ends the holding: a quiet worker blocks in epoll_wait at once.  A hold that found
+ * nothing cost a wake-up of its own, so the next ones are skipped for 1, 2, 4 ...
+ * TCP_HOLD_BACKOFF_MAX light turns until one finds something: clients that come about a
+ * hold apart are not held for nothing every other turn.  Without holds (hold_us and pipeline_hold_us 0) the clock is not read
  * around the wait. */
 static int loop_wait(tcp_loop *L, uint64_t turn_ns, uint32_t answered, uint32_t churn)
 {
@@ -1106,7 +1130,7 @@ static int loop_wait(tcp_loop *L, uint64_t turn_ns, uint32_t answered, uint32_t 
         return epoll_wait(L->ep, L->events, TCP_EVENTS, loop_timeout(L));
     }
     uint64_t h = 0;                     /* the hold this turn may take */
-    int pipelined = !churn && link_empty(&L->held);
+    int pipelined = !churn;
     if (!pipelined)
         h = answered < TCP_HOLD_LIGHT ? hold : 0;
     else if (answered)
@@ -1158,6 +1182,8 @@ static void *loop_run(void *arg)
         rd_rcu_offline(rcu);
         int n = loop_wait(L, turn_ns, L->turn_queries, L->turn_churn);
         L->last_queries = L->turn_queries;
+        if (L->last_queries >= TCP_NAGLE_BUSY)
+            L->busy_ns = L->now_ns;         /* when that turn began: near enough */
         L->turn_queries = L->turn_churn = 0;
         rd_rcu_online(rcu);
         uint64_t t_turn = now_ns();

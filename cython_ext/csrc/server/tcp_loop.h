@@ -45,7 +45,7 @@ enum {
     RD_TCP_HOLD_US = 100,        /* default hold (server.tcp.hold_us) */
     RD_TCP_HOLD_MAX_US = 1000,
     RD_TCP_PIPELINE_HOLD_US = 200,   /* default server.tcp.pipeline_hold_us (loop_wait) */
-    RD_TCP_NAGLE_RTT_US = 0,     /* default server.tcp.nagle_rtt_us: off (tcp_loop.c conn_nagle_on) */
+    RD_TCP_NAGLE_RTT_US = 200,   /* default server.tcp.nagle_rtt_us (tcp_loop.c conn_nagle_on) */
     RD_TCP_NAGLE_RTT_MAX_US = 100000,
 };
 
@@ -99,6 +99,8 @@ typedef struct rd_tcp_counters {
     uint64_t holds_empty;        /* of those, holds after which nothing had come, or (a
                                   * pipeline hold) fewer than it must gather to pay for
                                   * itself (TCP_PIPELINE_GATHER): the ones that back off */
+    uint64_t nagle_entered;      /* connections whose answers were left for the client's
+                                  * next segment (TCP_NODELAY off: tcp_loop.c conn_nagle_on) */
 } rd_tcp_counters;
 
 typedef struct rd_tcp_set rd_tcp_set;
