@@ -822,8 +822,11 @@ def test_a_client_asking_one_at_a_time_is_not_held(robdns_server):
     # One connection, each query sent once the answer before it came: a hold after its
     # turns can gather nothing more (the client waits for its answer), so holds that
     # gather fewer than TCP_PIPELINE_GATHER queries back off (1, 2, 4 ... 64 turns without
-    # one) and the client is not kept waiting a hold per query: 400 queries take far
-    # less than 400 holds of 1 ms.
+    # one) and the client is not kept waiting a hold per query: the worker's hold counter
+    # says how often it slept, and each sleep is at most the 1 ms configured, so fewer
+    # than n/8 holds bound what the holds added to 400 round trips (the wall-clock time
+    # of the loop is not asserted: on a loaded CI machine scheduling alone exceeded any
+    # bound tight enough to mean something).
     srv = robdns_server(families=(4,), server={"tcp": {"idle_timeout": 30,
                                                        "pipeline_hold_us": 1000}})
     s = _connect(srv)
@@ -832,15 +835,12 @@ def test_a_client_asking_one_at_a_time_is_not_held(robdns_server):
         assert _read_response(s).id == i
     holds0 = _conn_stats(srv)["holds"]
     n = 400
-    t0 = time.monotonic()
     for i in range(n):
         s.sendall(_frame(_query("www.example.com.", qid=1000 + i).to_wire()))
         assert _read_response(s).id == 1000 + i
-    took = time.monotonic() - t0
     holds = _conn_stats(srv)["holds"] - holds0
     s.close()
     assert holds < n / 8, holds
-    assert took < n * 0.001 / 2, took
 
 
 def test_hold_zero_still_answers_and_hold_is_checked(robdns_server):
