@@ -1069,6 +1069,13 @@ def xdp_reply_frames(Database db, list frames, int port=53, int mtu=1500):
     return out
 
 
+def xfrin_grouped_ahead(XfrIn x):
+    """Whether the transfer's records are being cut into rrsets as they come (the build's
+    stage 3 made ahead, zimg_build.c: each name's records together, the names in
+    canonical order), so far."""
+    return bool(zimg_index_grouping(x.x.index))
+
+
 def set_xfrin_index_min(size_t n):
     """Records an AXFR holds before its owner index is made as the messages come
     (zone/xfrin.c; tests set 0 so that small transfers take that path).  Returns the

@@ -183,3 +183,100 @@ def test_names_in_any_order_make_the_plain_image(order, index_every_axfr):
     assert x.index_ahead
     want = _core._compile_zone_records("example.net.", x.zone_records())
     assert _core.image_to_bytes(x.image()) == _core.image_to_bytes(want)
+
+
+def _texts(messages):
+    """Messages without the file name ("<transfer>" or "<records>")."""
+    return [m.split(":", 1)[1] for m in messages]
+
+
+def _canonical(records):
+    """`records` with their names in canonical order (RFC 4034 6.1), each name's records
+    together and in the order given: how a primary walking its tree sends them."""
+    return sorted(records, key=lambda r: dns.name.from_text(r[0], dns.name.from_text("example.net.")))
+
+
+@pytest.fixture(params=[1, 2], ids=["one build thread", "two build threads"])
+def build_threads(request):
+    # two: the rrset fill's second half and the additional lists' parts start where
+    # stage 3 placed its marks, which a grouping made ahead places afterwards
+    old = _core.set_build_threads(request.param)
+    yield request.param
+    _core.set_build_threads(old)
+
+
+GROUPED = BASE + [
+    ("a", 300, "A", "192.0.2.1"), ("a", 300, "A", "192.0.2.1"),        # a duplicate
+    ("a", 300, "TXT", '"t"'), ("a", 300, "AAAA", "2001:db8::1"),
+    ("*.a", 300, "TXT", '"w"'), ("x.y.a", 300, "A", "192.0.2.3"),       # y.a: no records
+    ("b", 300, "NS", "ns.b"), ("b", 300, "NS", "NS.B"),                 # one in canonical form
+    ("ns.b", 300, "A", "192.0.2.5"), ("@", 3600, "MX", "10 a"), ("@", 3600, "MX", "20 mail"),
+    ("mail", 300, "A", "192.0.2.25"), ("mail", 60, "A", "192.0.2.26"),  # TTLs differ
+    ("_sip._udp", 60, "SRV", "0 5 5060 a"), ("c.d.e", 300, "A", "192.0.2.6"),
+    ("f.e", 300, "A", "192.0.2.7")]
+
+
+def test_records_grouped_by_name_are_cut_as_they_come(index_every_axfr, build_threads):
+    # names in canonical order with their records together (Knot, NSD, BIND send so):
+    # stage 3 of the build is made as the messages come, and the image is the plain
+    # build's, whichever the build's threads
+    x = transferred(_canonical(GROUPED), per_msg=2)
+    assert x.index_ahead and _core.xfrin_grouped_ahead(x)
+    want = _core._compile_zone_records("example.net.", x.zone_records())
+    got = x.image()
+    assert _core.image_to_bytes(got) == _core.image_to_bytes(want)
+    assert _texts(got.warnings) == _texts(want.warnings)   # the TTL warning, in order
+    assert any("TTL 60 differs" in w for w in got.warnings)
+
+
+@pytest.mark.parametrize("how", [
+    "a name's records apart",       # www, then mail, then www again
+    "a name before its parent's",   # an empty non-terminal made, then its records come
+    "the apex's records late",
+    "names out of order",
+])
+def test_records_not_grouped_fall_back_to_the_build(how, index_every_axfr, build_threads):
+    # any other order stops the grouping made ahead (the owner index goes on where it
+    # can): the build groups the records itself, and the image is the plain build's
+    records = _canonical(GROUPED)
+    if how == "a name's records apart":
+        i = next(k for k, r in enumerate(records) if r[0] == "a")
+        records = records[:i + 1] + records[i + 4:i + 5] + records[i + 1:i + 4] + records[i + 5:]
+    elif how == "a name before its parent's":
+        records = [r for r in records if r[0] != "a"] + [r for r in records if r[0] == "a"]
+        records = records[:6] + [("a", 300, "TXT", '"late"')] + records[6:]
+    elif how == "the apex's records late":
+        records = [r for r in records if r[0] != "@"] + [r for r in records if r[0] == "@"]
+    else:
+        records = records[::-1]
+    x = transferred(records, per_msg=2)
+    assert x.index_ahead and not _core.xfrin_grouped_ahead(x)
+    want = _core._compile_zone_records("example.net.", x.zone_records())
+    got = x.image()
+    assert _core.image_to_bytes(got) == _core.image_to_bytes(want)
+    assert _texts(got.warnings) == _texts(want.warnings)
+
+
+@settings(max_examples=60, deadline=None)
+@given(zones(), TARGETED, st.integers(1, 9), st.sampled_from([1, 2]))
+def test_canonical_transfer_image_is_the_plain_build(extra, targeted, per_msg, threads):
+    # random zones sent in canonical order: grouped as they come (or given up at a record
+    # the build reports), the image and the messages are the plain build's
+    old = _core.set_xfrin_index_min(0)
+    old_threads = _core.set_build_threads(threads)
+    try:
+        x = transferred(_canonical(BASE + targeted + extra), per_msg=per_msg)
+        received = x.zone_records()
+        try:
+            want = _core._compile_zone_records("example.net.", received)
+        except ZoneError as e:
+            with pytest.raises(ZoneError) as xe:
+                x.image()
+            assert xe.value.errors == e.errors
+            return
+        got = x.image()
+        assert _core.image_to_bytes(got) == _core.image_to_bytes(want)
+        assert _texts(got.warnings) == _texts(want.warnings)
+    finally:
+        _core.set_xfrin_index_min(old)
+        _core.set_build_threads(old_threads)

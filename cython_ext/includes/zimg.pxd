@@ -80,3 +80,4 @@ cdef extern from "zone/zimg_build_int.h" nogil:
         pass
     zimg *zimg_build_consume_indexed(const uint8_t *origin, rd_rrlist *rrs, rd_msgs *msgs,
                                      size_t *size_out, zimg_index *ix)
+    int zimg_index_grouping(const zimg_index *ix)

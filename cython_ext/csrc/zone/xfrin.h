@@ -71,8 +71,9 @@ void rd_xfrin_free(rd_xfrin *x);
 int rd_xfrin_message(rd_xfrin *x, const uint8_t *m, size_t len, size_t *tsig_off);
 
 /* Index up to `max` more records of an AXFR (once it holds rd_xfrin_index_min) into
- * the build's owner index, x->index (zimg_index_new): the reading loop calls it while
- * the primary has sent nothing new, so that the build starts past it.  Returns 1 when
+ * the build's owner index, x->index (zimg_index_new), and while each name's records come
+ * together in canonical order, cut them into rrsets (the build's stage 3): the reading
+ * loop calls it while the primary has sent nothing new, so that the build starts past it.  Returns 1 when
  * records are left to index, else 0 (also when the index is given up: the build then
  * makes its own). */
 int rd_xfrin_index(rd_xfrin *x, size_t max);

@@ -17,8 +17,10 @@
  * take in turn; the image and the messages are byte for byte the one-thread build's.
  * A transfer makes stage 1 as its messages come (zimg_index_new, zone/xfrin.c), and
  * when the names come in canonical order, as a primary walking its tree sends them, the
- * order of stage 2 too: the build of a received zone starts past them, with the same
- * nodes in the same order, so the same image.
+ * order of stage 2 too, and when each name's records come together, stage 3 (a name's
+ * rrsets are cut when the next name comes; where the two threads' parts start is found
+ * afterwards, place_marks): the build of a received zone starts past them, with the same
+ * nodes, records and rrsets in the same order, so the same image.
  */
 #define _GNU_SOURCE
 #include "zimg_format.h"
@@ -472,6 +474,7 @@ static void builder_free(builder *b)
     free(b->nstart);
     free(b->dup);
     free(b->brs);
+    free(b->ck);
 }
 
 static size_t align8(size_t x) { return (x + 7) & ~(size_t)7; }
@@ -496,6 +499,70 @@ static int index_begin(builder *b, size_t n)
     if (b->apex == RD_NONE) return -1;
     if (b->seq) b->seq[b->seq_n++] = b->apex;    /* the index made ahead's list */
     return 0;
+}
+
+static int group_node(builder *b, uint32_t s0, uint32_t s1);
+
+/* The grouping made ahead given up (records not grouped by name in canonical order, or
+ * one the build reports): the build groups them all itself. */
+static void group_ahead_drop(builder *b)
+{
+    b->grp = 0;
+    free(b->ord); b->ord = NULL;
+    free(b->dup); b->dup = NULL;
+    free(b->nstart); b->nstart = NULL;
+    free(b->brs); b->brs = NULL;
+    free(b->ck); b->ck = NULL;
+    b->nrs = b->brs_cap = b->ck_n = b->ck_cap = b->ord_cap = 0;
+    b->nstart_cap = 0;
+}
+
+/* The records of the name that was coming, [grp_s, end): grouped as the build's stage
+ * 3 groups the records of a node (their place in ord is their place in the list: every
+ * name before them has all its records before them).  0, -1 on no memory, 1: given up. */
+static int group_ahead_close(builder *b, size_t end)
+{
+    if (end > b->ord_cap) {
+        size_t cap = b->ord_cap * 2;
+        while (cap < end) cap *= 2;
+        uint32_t *o = realloc(b->ord, cap * sizeof *o);
+        if (o) b->ord = o;
+        uint8_t *d = o ? realloc(b->dup, cap) : NULL;
+        if (d) b->dup = d;
+        if (!o || !d) return -1;
+        b->ord_cap = cap;
+    }
+    for (size_t k = b->grp_s; k < end; k++) {
+        b->ord[k] = (uint32_t)k;
+        b->dup[k] = 0;
+    }
+    b->nstart[b->grp_pos] = (uint32_t)b->nrs;
+    return group_node(b, (uint32_t)b->grp_s, (uint32_t)end);
+}
+
+/* Record i's owner is node id, not the one whose records were coming: the grouping
+ * goes on only when id is a name this record made (with its missing ancestors, nodes
+ * nn0 on, canonical places sq0 on), the next in canonical order.  Else, or out of
+ * memory, it is given up (the owner index goes on). */
+static void group_ahead_next(builder *b, size_t i, uint32_t id, uint32_t nn0, uint32_t sq0)
+{
+    if (!b->seq || id < nn0 || b->seq[b->seq_n - 1] != id || group_ahead_close(b, i) != 0) {
+        group_ahead_drop(b);
+        return;
+    }
+    if (b->seq_n + 1 > b->nstart_cap) {
+        uint32_t cap = b->nstart_cap * 2;
+        while (cap < b->seq_n + 1) cap *= 2;
+        uint32_t *v = realloc(b->nstart, (size_t)cap * sizeof *v);
+        if (!v) { group_ahead_drop(b); return; }
+        b->nstart = v;
+        b->nstart_cap = cap;
+    }
+    for (uint32_t pos = sq0; pos + 1 < b->seq_n; pos++)
+        b->nstart[pos] = (uint32_t)b->nrs;          /* empty non-terminals: no rrsets */
+    b->grp_node = id;
+    b->grp_pos = b->seq_n - 1;
+    b->grp_s = i;
 }
 
 /* A record index_range would report: the index built ahead gives up (the build then
@@ -565,9 +632,11 @@ static int index_range(builder *b, size_t from, size_t to)
                    rd_name_to_text(owner, nb, sizeof nb), zb_type_text(rr->type, tb, sizeof tb));
             continue;
         }
+        uint32_t nn0 = b->nn, sq0 = b->seq_n;
         uint32_t id = bnode_of(b, lname, lab, hs, nl);
         if (id == RD_NONE) return -1;
         rec_node[i] = id;
+        if (b->grp && id != b->grp_node) group_ahead_next(b, i, id, nn0, sq0);
     }
     b->indexed = to;
     return 0;
@@ -606,6 +675,19 @@ zimg_index *zimg_index_new(const uint8_t *origin, const rd_rrlist *l)
         zimg_index_free(b);
         return NULL;
     }
+    /* stage 3 ahead, the apex's records first (sized alike); without room, not ahead */
+    b->ord_cap = hint;
+    b->ord = malloc(hint * sizeof *b->ord);
+    b->dup = malloc(hint);
+    b->nstart_cap = (uint32_t)hint;
+    b->nstart = malloc(hint * sizeof *b->nstart);
+    b->brs_cap = hint;
+    b->brs = malloc(hint * sizeof *b->brs);
+    b->grp = b->ord && b->dup && b->nstart && b->brs;
+    if (!b->grp) group_ahead_drop(b);
+    b->grp_node = b->apex;
+    b->grp_pos = 0;
+    b->grp_s = 0;
     return b;
 }
 
@@ -621,9 +703,15 @@ int zimg_index_more(zimg_index *b, size_t max)
         free(b->nodes); b->nodes = NULL;
         free(b->names); b->names = NULL;
         free(b->seq); b->seq = NULL;
+        group_ahead_drop(b);
         return -1;
     }
     return b->indexed < b->l->n;
+}
+
+int zimg_index_grouping(const zimg_index *b)
+{
+    return b && !b->gave_up && b->grp;
 }
 
 void zimg_index_free(zimg_index *b)
@@ -658,6 +746,27 @@ static int take_index(builder *b, zimg_index *ix)
     if (ix->seq && ix->seq_n == ix->nn) {
         b->seq = ix->seq; b->seq_n = ix->seq_n; b->seq_cap = ix->seq_cap;
         ix->seq = NULL;
+        /* the last name's records, then stage 3 as it was made: the arrays cut to what
+           group_rrsets holds (a stored array moves its pages, not its bytes) */
+        if (ix->grp && group_ahead_close(ix, b->l->n) == 0) {
+            size_t n = b->l->n ? b->l->n : 1;
+            uint32_t *o = realloc(ix->ord, n * sizeof *o);
+            if (o) ix->ord = o;
+            uint8_t *d = realloc(ix->dup, n);
+            if (d) ix->dup = d;
+            uint32_t *s = realloc(ix->nstart, ((size_t)b->nn + 1) * sizeof *s);
+            if (s) ix->nstart = s;
+            if (s) {
+                b->grouped = 1;
+                b->ord = ix->ord; b->dup = ix->dup; b->nstart = ix->nstart;
+                b->nstart[b->nn] = (uint32_t)ix->nrs;
+                b->brs = ix->brs; b->nrs = ix->nrs; b->brs_cap = ix->brs_cap;
+                b->ck = ix->ck; b->ck_n = ix->ck_n; b->ck_cap = ix->ck_cap;
+                b->rdata_total = ix->rdata_total; b->records = ix->records;
+                b->addl_max = ix->addl_max;
+                ix->ord = NULL; ix->dup = NULL; ix->nstart = NULL; ix->brs = NULL; ix->ck = NULL;
+            }
+        }
     }
     ix->nodes = NULL; ix->tab = NULL; ix->names = NULL; ix->rec_node = NULL;
     ix->gave_up = 1;    /* used up */
@@ -684,14 +793,137 @@ static int order_nodes(builder *b)
     return 0;
 }
 
+enum { CK_EVERY = 1024 };   /* rrsets between two of place_marks' checkpoints */
+
+/* The records ord[s0, s1) of one node (in record order): sorted by (type, covered,
+ * rdata), cut into rrsets, duplicates marked (RFC 2181 5).  Returns 0, -1 when out of
+ * memory, 1 when a message stops it (the build reports it and fails; the grouping made
+ * ahead gives up instead, for the build to do it again with its messages). */
+static int group_node(builder *b, uint32_t s0, uint32_t s1)
+{
+    const rd_rrlist *l = b->l;
+    uint32_t *ord = b->ord;
+    size_t first_rs = b->nrs;
+    char nb[RD_NAME_MAX * 4 + 1], tb[16];
+    sort_records(b, ord + s0, s1 - s0);
+    for (uint32_t s = s0; s < s1; ) {
+        const rd_rr *r0 = &l->rr[ord[s]];
+        uint16_t cov = rr_covered(b, r0);
+        uint32_t e = s + 1;
+        while (e < s1 && l->rr[ord[e]].type == r0->type && rr_covered(b, &l->rr[ord[e]]) == cov) e++;
+        if (b->nrs == b->brs_cap) {
+            brrset *nv = realloc(b->brs, 2 * b->brs_cap * sizeof *nv);
+            if (!nv) return -1;
+            b->brs = nv;
+            b->brs_cap *= 2;
+        }
+        if (b->nrs % CK_EVERY == 0) {
+            if (b->ck_n == b->ck_cap) {
+                size_t cap = b->ck_cap ? 2 * b->ck_cap : 64;
+                uint64_t (*v)[2] = realloc(b->ck, cap * sizeof *v);
+                if (!v) return -1;
+                b->ck = v;
+                b->ck_cap = cap;
+            }
+            b->ck[b->ck_n][0] = b->rdata_total;
+            b->ck[b->ck_n++][1] = b->addl_max;
+        }
+        brrset *g = &b->brs[b->nrs++];
+        g->first = s;
+        g->end = e;
+        g->min_rec = ord[s];
+        uint32_t kept = 0;
+        for (uint32_t k = s; k < e; k++) {
+            if (ord[k] < g->min_rec) g->min_rec = ord[k];
+            if (k > s && same_rdata(b, ord[k - 1], ord[k])) { b->dup[ord[k]] = 1; continue; }
+            kept++;
+            b->rdata_total += 2 + (uint64_t)l->rr[ord[k]].rdlen;
+        }
+        b->records += kept;
+        if (has_additional(r0->type)) b->addl_max += kept;
+        if (kept > 0xffff) {
+            if (b->ahead) return 1;
+            zb_msg(b, RD_MSG_ERROR, r0, "%s %s: RRset of %u records is too large",
+                   rd_name_to_text(rr_owner(b, r0), nb, sizeof nb),
+                   zb_type_text(r0->type, tb, sizeof tb), kept);
+        }
+        s = e;
+    }
+    if (b->nrs - first_rs > 0xffff) {
+        if (b->ahead) return 1;
+        zb_msg(b, RD_MSG_ERROR, NULL, "too many RRsets at one name");
+        return 1;
+    }
+    return 0;
+}
+
+/* The first rrset at or past `from` whose records start at or past record `at` of ord
+ * (b->nrs: none); the rrsets start in increasing order. */
+static size_t rrset_at(const builder *b, size_t from, uint64_t at)
+{
+    size_t lo = from, hi = b->nrs;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (b->brs[mid].first < at) lo = mid + 1; else hi = mid;
+    }
+    return lo;
+}
+
+/* rdata octets and additional entries (at most) of the rrsets before rrset gi: from
+ * the checkpoint before it, the kept records of the rrsets between. */
+static void totals_before(const builder *b, size_t gi, uint64_t *rdata, uint32_t *addl)
+{
+    size_t k = gi / CK_EVERY;
+    uint64_t r = b->ck[k][0], a = b->ck[k][1];
+    for (size_t g = k * CK_EVERY; g < gi; g++) {
+        const brrset *br = &b->brs[g];
+        uint32_t kept = 0;
+        for (uint32_t j = br->first; j < br->end; j++) {
+            if (b->dup[b->ord[j]]) continue;
+            kept++;
+            r += 2 + (uint64_t)b->l->rr[b->ord[j]].rdlen;
+        }
+        if (has_additional(b->l->rr[b->ord[br->first]].type)) a += kept;
+    }
+    *rdata = r;
+    *addl = (uint32_t)a;
+}
+
+/* Where the fill's second half starts (the first rrset past half the `total` records
+ * grouped, the first rrset aside) and link_targets' parts (the first rrset at each
+ * 32nd of them): found once the rrsets are cut, from the checkpoints. */
+static void place_marks(builder *b, uint64_t total)
+{
+    uint64_t half = total / 2 ? total / 2 : 1;
+    size_t gi = rrset_at(b, 1, half);
+    if (gi < b->nrs) {
+        uint32_t unused;
+        b->split_rs = gi;
+        totals_before(b, gi, &b->split_rdata, &unused);
+    }
+    for (unsigned m = 1; m < ADDL_MARKS; m++) {
+        gi = rrset_at(b, 0, total * m / ADDL_MARKS);
+        if (gi >= b->nrs) break;                       /* not reached: 0 */
+        uint64_t unused;
+        b->mark_rs[m] = (uint32_t)gi;
+        totals_before(b, gi, &unused, &b->mark_addl[m]);
+    }
+}
+
 /* 3. Records by node (counting sort), then by (type, covered, rdata) within each node,
- * cut into rrsets.  Afterwards nstart[v] is node v's first rrset. */
+ * cut into rrsets.  Afterwards nstart[v] is node v's first rrset.  A transfer's records
+ * that came grouped by name in canonical order were cut as they came (group_ahead). */
 static int group_rrsets(builder *b)
 {
     const rd_rrlist *l = b->l;
     size_t n = l->n;
     uint32_t nn = b->nn;
-    char nb[RD_NAME_MAX * 4 + 1], tb[16];
+    if (b->grouped) {
+        tab_free(b);
+        free(b->rec_node); b->rec_node = NULL;
+        place_marks(b, n);
+        return 0;
+    }
     b->nstart = calloc((size_t)nn + 1, sizeof *b->nstart);
     b->ord = malloc((n ? n : 1) * sizeof *b->ord);
     b->dup = calloc(n ? n : 1, 1);
@@ -710,62 +942,19 @@ static int group_rrsets(builder *b)
     tab_free(b);
     free(b->rec_node); b->rec_node = NULL;
 
-    uint32_t half = nstart[nn] / 2 ? nstart[nn] / 2 : 1;
-    unsigned marks = 1;   /* mark 0 (rrset 0, nothing before) is the memset's */
+    uint64_t total = nstart[nn];
     b->brs_cap = 1024;
     b->brs = malloc(b->brs_cap * sizeof *b->brs);
     if (!b->brs) return -1;
     for (uint32_t v = 0; v < nn; v++) {
         uint32_t s0 = nstart[v], s1 = nstart[v + 1];   /* read before nstart[v] is reused */
-        sort_records(b, ord + s0, s1 - s0);
         nstart[v] = (uint32_t)b->nrs;
-        for (uint32_t s = s0; s < s1; ) {
-            const rd_rr *r0 = &l->rr[ord[s]];
-            uint16_t cov = rr_covered(b, r0);
-            uint32_t e = s + 1;
-            while (e < s1 && l->rr[ord[e]].type == r0->type && rr_covered(b, &l->rr[ord[e]]) == cov) e++;
-            if (b->nrs == b->brs_cap) {
-                brrset *nv = realloc(b->brs, 2 * b->brs_cap * sizeof *nv);
-                if (!nv) return -1;
-                b->brs = nv;
-                b->brs_cap *= 2;
-            }
-            /* the fill's second half starts at the first rrset past half the records */
-            if (!b->split_rs && s >= half) {
-                b->split_rs = b->nrs;
-                b->split_rdata = b->rdata_total;
-            }
-            /* the parts link_targets' threads take in turn (its work follows the
-               NS/MX/SRV targets, not the records: a share fixed in advance is uneven) */
-            while (marks < ADDL_MARKS && s >= (uint64_t)nstart[nn] * marks / ADDL_MARKS) {
-                b->mark_rs[marks] = (uint32_t)b->nrs;
-                b->mark_addl[marks++] = (uint32_t)b->addl_max;
-            }
-            brrset *g = &b->brs[b->nrs++];
-            g->first = s;
-            g->end = e;
-            g->min_rec = ord[s];
-            uint32_t kept = 0;
-            for (uint32_t k = s; k < e; k++) {
-                if (ord[k] < g->min_rec) g->min_rec = ord[k];
-                if (k > s && same_rdata(b, ord[k - 1], ord[k])) { b->dup[ord[k]] = 1; continue; }
-                kept++;
-                b->rdata_total += 2 + (uint64_t)l->rr[ord[k]].rdlen;
-            }
-            b->records += kept;
-            if (has_additional(r0->type)) b->addl_max += kept;
-            if (kept > 0xffff)
-                zb_msg(b, RD_MSG_ERROR, r0, "%s %s: RRset of %u records is too large",
-                       rd_name_to_text(rr_owner(b, r0), nb, sizeof nb),
-                       zb_type_text(r0->type, tb, sizeof tb), kept);
-            s = e;
-        }
-        if (b->nrs - nstart[v] > 0xffff) {
-            zb_msg(b, RD_MSG_ERROR, NULL, "too many RRsets at one name");
-            return 0;
-        }
+        int rc = group_node(b, s0, s1);
+        if (rc < 0) return -1;
+        if (rc > 0) return 0;                          /* reported: the build fails */
     }
     nstart[nn] = (uint32_t)b->nrs;
+    place_marks(b, total);
     return 0;
 }
 

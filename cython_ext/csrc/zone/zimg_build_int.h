@@ -65,6 +65,19 @@ typedef struct builder {
     /* link_targets' parts: the rrset at each 32nd of the records, addl_max before it
        (0 past mark 0: not reached) */
     uint32_t mark_rs[ADDL_MARKS], mark_addl[ADDL_MARKS];
+    uint64_t (*ck)[2];                 /* (rdata_total, addl_max) before every CK_EVERY-th
+                                          rrset: where the marks fall is found afterwards */
+    size_t ck_n, ck_cap;
+    /* 3 made ahead, with the index: a primary walking its tree sends each name's records
+       together and the names in canonical order, so a name's rrsets can be cut as soon
+       as the next name comes (ord, dup, nstart by canonical position, brs) */
+    int grp;                           /* on while the records come so (else given up) */
+    int grouped;                       /* the build: stage 3 was taken from the index */
+    uint32_t grp_node, grp_pos;        /* the name whose records are coming: build id,
+                                          canonical position */
+    size_t grp_s;                      /* ... its first record */
+    size_t ord_cap;                    /* room of ord and dup */
+    uint32_t nstart_cap;
     /* 4. the image */
     zimg *z;
     uint8_t *base;
@@ -95,6 +108,9 @@ zimg_index *zimg_index_new(const uint8_t *origin, const rd_rrlist *l);
  * left, 0 when none, -1 once it gave up. */
 int zimg_index_more(zimg_index *ix, size_t max);
 void zimg_index_free(zimg_index *ix);
+/* Whether it still cuts the records into rrsets as they come (stage 3 ahead: each
+ * name's records together, the names in canonical order); for tests. */
+int zimg_index_grouping(const zimg_index *ix);
 /* zimg_build_consume starting from `ix` when it holds every record of l (else as
  * zimg_build_consume); the image is byte for byte zimg_build_consume's. */
 zimg *zimg_build_consume_indexed(const uint8_t *origin, rd_rrlist *l, rd_msgs *msgs,
