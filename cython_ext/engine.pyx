@@ -446,8 +446,6 @@ _XFR_WHAT = {1: "done", 2: "aborted", 3: "refused", 4: "notauth", 5: "busy", 6: 
 
 def transfer_events():
     """Drain the transfer event ring: (list of dicts, number lost since the last call)."""
-    import ipaddress
-    import dns.name
     cdef rd_xfr_event ev[64]
     cdef uint64_t lost = 0, total_lost = 0
     cdef size_t n, i
@@ -455,6 +453,12 @@ def transfer_events():
     while True:
         n = rd_xfr_events_take(ev, 64, &lost)
         total_lost += lost
+        if n:
+            # imported once a transfer out happened: every daemon drains every 0.5 s, and
+            # dnspython (with importlib.metadata, zipfile, shutil, bz2, lzma) would
+            # otherwise join a new secondary's memory while it builds its first zone
+            import ipaddress
+            import dns.name
         for i in range(n):
             e = &ev[i]
             zone = dns.name.from_wire(PyBytes_FromStringAndSize(<char *>e.zone, 256), 0)[0].to_text()

@@ -360,3 +360,20 @@ def test_expired_secondary_copy_is_not_transferred(big):
     assert len(msgs) == 1
     r = dns.message.from_wire(msgs[0])
     assert r.rcode() == dns.rcode.SERVFAIL and not r.answer
+
+
+def test_an_empty_drain_imports_no_dns_library():
+    """Every daemon drains the transfer event ring every 0.5 s (robdns.xfrout): with no
+    transfer out there is nothing to name, and dnspython (with importlib.metadata,
+    zipfile, shutil, bz2, lzma) stays out of the process -- a new secondary builds its
+    first zone meanwhile, its peak memory measured against Knot's (issue 13)."""
+    import os
+    import subprocess
+    import sys
+    code = ("import sys\n"
+            "from robdns import _core\n"
+            "print(_core.transfer_events(), *sorted(m for m in ('dns', 'shutil', 'zipfile')\n"
+            "                                        if m in sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         timeout=60, cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__)))).stdout
+    assert out.split() == ["([],", "0)"], out
