@@ -28,6 +28,15 @@ class Counting(Primary):
         super().__init__(lambda qid, mac: self.requests.append(qid) or make(qid, mac))
 
 
+def requested(p, n=1, timeout=10):
+    """Wait until primary p has read n requests (a cancel before would leave it reading
+    an empty connection)."""
+    deadline = time.monotonic() + timeout
+    while len(p.requests) < n:
+        assert time.monotonic() < deadline, p.requests
+        time.sleep(0.01)
+
+
 def signed_axfr(qid, mac):
     return sign_stream(axfr_messages(qid), mac, ALL)
 
@@ -105,6 +114,7 @@ def test_cancel_ends_the_reading_thread(tmp_path):
     try:
         started = first_transfer.start(secondaries(tmp_path, p.remote.address.port))
         t = started[ORIGIN]
+        requested(p)
         time.sleep(0.2)
         assert not t.future.done()                  # the primary says nothing yet
         t.cancel()
@@ -124,6 +134,7 @@ def test_the_refresh_takes_over_only_the_transfer_it_would_ask_for(tmp_path):
         cfg = secondaries(tmp_path, p.remote.address.port)
         started = first_transfer.start(cfg)
         sent = started[ORIGIN]
+        requested(p)
         sec = Secondary(FakeDaemon(cfg, started))
         remote = cfg.zones[0].primaries[0]
         try:
@@ -147,6 +158,7 @@ def test_a_dropped_zone_cancels_its_transfer(tmp_path):
     try:
         cfg = secondaries(tmp_path, p.remote.address.port)
         started = first_transfer.start(cfg)
+        requested(p)
         sec = Secondary(FakeDaemon(cfg, dict(started)))
         try:
             sec.cancel(ORIGIN)
