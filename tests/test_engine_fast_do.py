@@ -26,6 +26,7 @@ import dns.message
 import dns.name
 import dns.rdatatype
 import dns.rrset
+import dns.zone
 import pytest
 
 import dnssec_zones
@@ -408,3 +409,95 @@ def test_image_of_the_previous_version_is_refused():
     data[8:12] = (6).to_bytes(4, "little")
     with pytest.raises(ValueError, match="version 6"):
         _core.image_from_bytes(bytes(data))
+
+
+def _rrsets(data):
+    """(index, type, count, rdata_off, rdata_len) of every zrrset of an image (zimg.h)."""
+    off, n = _u32(data, 52), _u32(data, 32)
+    out = []
+    for i in range(n):
+        at = off + 32 * i
+        out.append((i, int.from_bytes(data[at:at + 2], "little"),
+                    int.from_bytes(data[at + 4:at + 6], "little"), _u32(data, at + 12), _u32(data, at + 16)))
+    return out
+
+
+def test_zone_rrsigs_are_held_once_in_the_do_answers(zones):
+    # A positive DO answer carries its rrset's RRSIG (RFC 4035 3.1.1) as the very
+    # [rdlength][rdata] octets of the zone's RRSIG rrset (signer names are never
+    # compressed, RFC 4034 3.1.7): the rrset points at them there (zimg_share.c), the
+    # rdata section keeps only the rest, and every rrset still reads its own records
+    for label, img in zones:
+        data = _core.image_to_bytes(img)
+        rd0, rdlen = _u32(data, 80), _u32(data, 84)
+        recs0, recs_len = _u32(data, 104), _u32(data, 108)
+        sets = _rrsets(data)
+        shared = [s for s in sets if recs0 <= s[3] < recs0 + recs_len]
+        assert shared, label
+        assert all(t == dns.rdatatype.RRSIG and count == 1 for _, t, count, _, _ in shared), label
+        assert all(s[3] + s[4] <= recs0 + recs_len for s in shared), label
+        rest = [s for s in sets if s not in shared]
+        assert all(rd0 <= s[3] and s[3] + s[4] <= rd0 + rdlen for s in rest), label
+        # the section closed up: its bytes are exactly the rrsets left in it, once each
+        assert sum(s[4] for s in rest) == rdlen, label
+        assert sorted((s[3], s[3] + s[4]) for s in rest) == sorted(
+            set((s[3], s[3] + s[4]) for s in rest)), label
+        # an image written and read back is the same and valid
+        assert _core.image_to_bytes(_core.image_from_bytes(data)) == data, label
+        # each one's bytes sit right after a record's owner pointer, type RRSIG, class
+        # IN and TTL: a record of a DO answer, not any equal run of octets
+        for _, _, _, off, _ in shared:
+            assert data[off - 8:off - 4] == b"\x00\x2e\x00\x01", label
+
+
+def test_shared_rrsigs_read_as_the_signed_zone_file(tmp_path):
+    # what the rrsets point at are the zone file's signatures, record for record: the
+    # RRSIG qtype (never precomputed) and the general path read them from there
+    z = dnssec_zones.sign_zone(str(tmp_path / "nsec"), "nsec")
+    img = _core.compile_zone(z.origin, z.path)
+    data = _core.image_to_bytes(img)
+    recs0, recs_len = _u32(data, 104), _u32(data, 108)
+    shared = {s[0] for s in _rrsets(data) if recs0 <= s[3] < recs0 + recs_len}
+    zone = dns.zone.from_file(z.path, origin=z.origin, relativize=False)
+    seen = 0
+    for name, node in zone.nodes.items():
+        got = img.rrsets(name.to_text())
+        for rds in node.rdatasets:
+            if rds.rdtype != dns.rdatatype.RRSIG:
+                continue
+            for covered in {rd.type_covered for rd in rds}:
+                want = sorted(rd.to_wire() for rd in rds if rd.type_covered == covered)
+                mine = [r for r in got if r["type"] == dns.rdatatype.RRSIG and r["covered"] == covered]
+                assert len(mine) == 1 and sorted(mine[0]["rdatas"]) == want, (name, covered)
+                seen += mine[0]["index"] in shared
+    assert seen == len(shared) > 5
+    # and the RRSIG qtype's answer (general path) carries them
+    db = _core.Database([img])
+    wire = dns.message.make_query("www." + z.origin, "RRSIG", want_dnssec=True).to_wire()
+    m = dns.message.from_wire(_core.answer(db, wire))
+    want = zone.find_rdataset("www." + z.origin, dns.rdatatype.RRSIG, dns.rdatatype.A)
+    assert any(rr.rdtype == dns.rdatatype.RRSIG and want[0] in rr for rr in m.answer)
+
+
+def test_forged_shared_rrsigs_are_refused(zones):
+    # only an RRSIG rrset may point into the answers, and only inside them
+    label, img = zones[0]
+    data = _core.image_to_bytes(img)
+    recs0, recs_len = _u32(data, 104), _u32(data, 108)
+    sets = _rrsets(data)
+    shared = next(s for s in sets if recs0 <= s[3] < recs0 + recs_len)
+    other = next(s for s in sets if s[1] == dns.rdatatype.A and s[4] <= shared[4])
+    rrsets_off = _u32(data, 52)
+    forged = []
+    b = bytearray(data)                                # an A rrset pointed at the answers
+    b[rrsets_off + 32 * other[0] + 12:rrsets_off + 32 * other[0] + 16] = shared[3].to_bytes(4, "little")
+    b[rrsets_off + 32 * other[0] + 16:rrsets_off + 32 * other[0] + 20] = shared[4].to_bytes(4, "little")
+    forged.append(b)
+    for off in (recs0 + recs_len - 2, len(data) - 2, 0xFFFFFFF0):   # past the answers
+        b = bytearray(data)
+        b[rrsets_off + 32 * shared[0] + 12:rrsets_off + 32 * shared[0] + 16] = off.to_bytes(4, "little")
+        forged.append(b)
+    for b in forged:
+        with pytest.raises(ValueError):
+            _core.image_from_bytes(bytes(b))
+    assert _core.image_from_bytes(bytes(data)) is not None

@@ -551,7 +551,8 @@ static uint32_t put_do_blob(part *p, znode_id v, const uint8_t *blob, size_t n, 
     /* A NODATA's NSEC and RRSIGs from the zone (ZFAST_REFS).  Not a positive answer's
      * RRSIG: that saved another 8 MB of the 100k-name NSEC image (70.7 -> 56.6 MB) but
      * cost the batched DO mix ~25% (busy, 2026-12-02): the record's rdata is one more
-     * miss per answer that the pipeline's prefetch did not hide (bench/RESULTS.md). */
+     * miss per answer that the pipeline's prefetch did not hide (bench/RESULTS.md);
+     * the zone's RRSIG rrset points at the answer's bytes instead (zimg_share.c). */
     uint8_t segs[ZFAST_BLOB_MAX];
     size_t sl = (blob[5] & ZFAST_AA) && hl ? refs_encode(z, v, body + hl, n - ZFAST_BLOB_HDR - hl, segs)
                                      : 0;
@@ -1389,6 +1390,7 @@ zimg *rd_precompute_answers(zimg *z, size_t *size)
     rd_zonetab *ztab = NULL;
     part parts[2];
     nbuild *nb = NULL;
+    zshare *share = NULL;
     memset(parts, 0, sizeof parts);
     int nparts = 1, ok = 0;
     if (!f || !bits || !ztypes) goto done;
@@ -1527,12 +1529,8 @@ zimg *rd_precompute_answers(zimg *z, size_t *size)
         if (!parts[i].inplace) free(parts[i].buf);
         parts[i].buf = NULL;
     }
-    if (has_neg) {
-        memset(ob + at, 0, neg_at - at);
-        neg_place(ob, neg_at, &nb->b);
-        z->neg_off = (uint32_t)neg_at;
-        z->neg_len = (uint32_t)nb->b.len;
-    }
+    /* the RRSIGs the DO answers hold, found while node_rec still maps the records */
+    share = f->dnssec ? zimg_share_plan(z, node_rec) : NULL;
     const znode *nodes = (const znode *)(ob + z->nodes_off);
     int filled = table_fill((zfast_slot *)(ob + fast_off), (uint32_t)slots, ob, nodes, nn, node_rec);
     free(node_rec);
@@ -1542,6 +1540,21 @@ zimg *rd_precompute_answers(zimg *z, size_t *size)
     z->fast_mask = (uint32_t)(slots - 1);
     z->fast_recs_off = (uint32_t)recs_off;
     z->fast_recs_len = (uint32_t)(total - recs_off);
+    /* nothing fails from here: the zone's RRSIGs may now live in the answers */
+    size_t moved = zimg_share_apply(z, share, at);
+    at -= moved;
+    neg_at -= moved;
+    total -= moved;
+    if (has_neg) {
+        memset(ob + at, 0, neg_at - at);
+        neg_place(ob, neg_at, &nb->b);
+        z->neg_off = (uint32_t)neg_at;
+        z->neg_len = (uint32_t)nb->b.len;
+    }
+    if (moved) {
+        zimg *shrunk = zimg_resize(z, total);  /* the freed tail's pages go back */
+        if (shrunk) z = shrunk;
+    }
     z->size = (uint32_t)total;
     *size = total;
     ok = 1;
@@ -1553,6 +1566,7 @@ done:
         zimg *back = zimg_resize(z, *size);  /* the room reserved goes back */
         if (back) z = back;
     }
+    zimg_share_free(share);
     if (nb) free(nb->b.p);
     free(nb);
     for (int i = 0; i < 2; i++) {

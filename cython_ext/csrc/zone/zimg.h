@@ -29,7 +29,8 @@ enum {
 
 /* One RRset, as the engine reads it.  Rdata of `count` records lies at
  * image+rdata_off as `count` x [u16 rdlen, big-endian][rdlen bytes], in a stable
- * (canonical, RFC 4034 6.3) order, duplicates removed (RFC 2181 5). */
+ * (canonical, RFC 4034 6.3) order, duplicates removed (RFC 2181 5).  Not always in the
+ * rdata section: a single RRSIG's bytes may be those a precomputed answer holds. */
 typedef struct zrrset {
     uint16_t type;
     uint16_t covered;          /* for RRSIG rrsets: the type covered; else 0 */

@@ -43,7 +43,9 @@ struct zimg {
     uint32_t addl_count;
     uint32_t names_off;        /* lower-case wire names; nodes share suffixes */
     uint32_t names_len;
-    uint32_t rdata_off;        /* [u16 rdlen][rdata] sequences of the rrsets */
+    uint32_t rdata_off;        /* [u16 rdlen][rdata] sequences of the rrsets (a signed
+                                  image's RRSIG rrset may instead point at the same bytes
+                                  inside a DO answer: zimg_share.c) */
     uint32_t rdata_len;
     uint32_t nsec3_off;        /* nsec3_count entries (hash key, node id) of the NSEC3 owners in
                                   canonical (= hash) order; built and read by zimg_dnssec.c */
@@ -520,6 +522,26 @@ static inline size_t zneg_put_any(const zimg *z, uint8_t *r, size_t at, size_t q
     return p->nptr == ZNEG_FROM_ZONE ? zneg_put_zone(z, r, at, qname_end, p)
                                      : zneg_put(r, at, qname_end, p);
 }
+
+/* A signed image's RRSIG rrsets held once (zimg_share.c), run by the precompute pass once
+ * its answers are placed: zimg_share_plan finds each single-record RRSIG rrset whose
+ * [rdlength][rdata] a DO answer of its node stores as it is (node_rec[v]: the record of
+ * node v, or RD_NONE) and the ZFAST_REFS blobs; NULL without memory.  zimg_share_apply
+ * (z->fast_off, fast_mask and fast_recs_off set, the table filled, the answers ending at
+ * `end`, nothing after them yet) points those rrsets at the answers' bytes, closes the
+ * rdata section up and moves everything after it down; returns by how much (a multiple
+ * of 8; 0: nothing moved), the header's offsets and every offset inside the moved
+ * sections updated; z->size is the caller's. */
+typedef struct zshare_move {
+    uint32_t rrset;            /* global rrset index */
+    uint32_t from, to;         /* its rdata's offset before; the equal bytes in a blob */
+    uint32_t len;
+} zshare_move;
+typedef struct zshare zshare;
+zshare *zimg_share_plan(const zimg *z, const uint32_t *node_rec);
+uint32_t zimg_share_count(const zshare *p);
+size_t zimg_share_apply(zimg *z, const zshare *p, size_t end);
+void zimg_share_free(zshare *p);
 
 /* The memory of a built image (zimg_build_alloc.c; freed with zimg_free): n bytes, a big
  * image in its own mapping.  zimg_resize keeps the bytes and moves the pages, not them
