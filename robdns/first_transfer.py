@@ -22,6 +22,7 @@ import threading
 import time
 
 from robdns.log import logger
+from robdns.xfr_request import literal_family, transfer_request
 
 # Zones whose transfer is asked for early, at most: the scheduler bounds the exchanges with
 # primaries at once (robdns.secondary.REFRESHES_AT_ONCE); a start with thousands of new
@@ -42,15 +43,11 @@ class FirstTransfer:
         self.started = time.monotonic()
         self.future = concurrent.futures.Future()
         self._cancelled = False
-        qid = int.from_bytes(os.urandom(2), "big")           # RFC 5452 9.2: unpredictable
-        wire, mac = _core.xfr_query(z.name, "AXFR", qid, 0, key)
-        host = remote.address.host
-        self._sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET,
-                                   socket.SOCK_STREAM)
+        wire, qid, mac = transfer_request(z.name, "AXFR", 0, key)
+        self._sock = socket.socket(literal_family(remote.address.host), socket.SOCK_STREAM)
         threading.Thread(target=self._run, name=f"first-axfr {z.name}", daemon=True,
-                         args=(_core.XfrIn(z.name, "AXFR", qid, 0), wire, key,
-                               mac if key is not None else b"", z.transfer_timeout,
-                               z.transfer_max_size)).start()
+                         args=(_core.XfrIn(z.name, "AXFR", qid, 0), wire, key, mac or b"",
+                               z.transfer_timeout, z.transfer_max_size)).start()
 
     def _run(self, x, wire, key, mac, timeout, max_size):
         from robdns.errors import TransferError
@@ -90,17 +87,6 @@ class FirstTransfer:
             pass        # not connected yet, or done already
 
 
-def _address_literal(host):
-    # an address as configured; a host name is left to the refresh (the resolver is asyncio's)
-    for family in (socket.AF_INET, socket.AF_INET6):
-        try:
-            socket.inet_pton(family, host)
-            return True
-        except (OSError, ValueError):
-            pass
-    return False
-
-
 def start(cfg):
     """Ask for the AXFR of each secondary zone of cfg that has no kept copy (at most AT_ONCE
     of them) from its first primary: {zone name: FirstTransfer}.  When that primary fails,
@@ -115,8 +101,8 @@ def start(cfg):
         if not z.secondary or os.path.exists(z.file + ".img"):
             continue
         remote = z.primaries[0]
-        if not _address_literal(remote.address.host):
-            continue
+        if literal_family(remote.address.host) is None:
+            continue        # a host name is left to the refresh (the resolver is asyncio's)
         started[z.name] = FirstTransfer(z, remote, keys.get(remote.key) if remote.key else None)
         logger.debug("zone %s: no copy; AXFR asked from %s at start", z.name, remote.address)
     return started

@@ -11,12 +11,12 @@ daemon's peak).
 
 import asyncio
 import dataclasses
-import os
 import socket
 import struct
 import time
 
 from robdns.errors import TransferError
+from robdns.xfr_request import literal_family, message_id, transfer_request
 
 SOA_TIMEOUT = 3.0                 # seconds for one SOA query
 
@@ -25,11 +25,6 @@ SOA_TIMEOUT = 3.0                 # seconds for one SOA query
 class SoaAnswer:
     serial: int
     expire: object = None         # the primary's EDNS EXPIRE (RFC 7314), seconds, or None
-
-
-def _message_id():
-    # RFC 5452 9.2: an unpredictable ID
-    return int.from_bytes(os.urandom(2), "big")
 
 
 class _SoaOverUdp(asyncio.DatagramProtocol):
@@ -76,7 +71,7 @@ async def soa_query(remote, zone, key=None, timeout=SOA_TIMEOUT):
     UDP and again over TCP when the answer is truncated.  Raises TransferError when it
     does not answer with an authoritative SOA (signed with `key` when one is given)."""
     from robdns import _core
-    qid = _message_id()
+    qid = message_id()
     wire, mac = _core.xfr_query(zone, "SOA", qid, 0, key)
 
     def check(message):
@@ -103,26 +98,6 @@ async def soa_query(remote, zone, key=None, timeout=SOA_TIMEOUT):
     return SoaAnswer(what[1], what[2])
 
 
-def _literal_family(host):
-    """AF_INET or AF_INET6 when `host` is an address literal, else None."""
-    for family in (socket.AF_INET, socket.AF_INET6):
-        try:
-            socket.inet_pton(family, host)
-            return family
-        except (OSError, ValueError):
-            pass
-    return None
-
-
-def transfer_request(zone, qtype, serial=0, key=None):
-    """(wire, message id, request MAC) of an AXFR or IXFR request; an IXFR carries the
-    serial we have as an SOA in the authority section (RFC 1995 3)."""
-    from robdns import _core
-    qid = _message_id()
-    wire, mac = _core.xfr_query(zone, qtype, qid, serial, key)
-    return wire, qid, (mac if key is not None else None)
-
-
 async def transfer(remote, zone, qtype, serial=0, key=None, timeout=300.0, max_size=1 << 30):
     """Run one AXFR or IXFR from `remote`: returns (the complete robdns._core.XfrIn, whose
     image() is the next version; the bytes received).  Raises TransferError (with the RCODE when the primary
@@ -140,7 +115,7 @@ async def transfer(remote, zone, qtype, serial=0, key=None, timeout=300.0, max_s
     host, port = remote.address.host, remote.address.port
     sock = None
     try:
-        family = _literal_family(host)
+        family = literal_family(host)
         if family is not None:
             # an address as configured: no resolver (nor its idna codec import)
             addr, type_, proto = (host, port), socket.SOCK_STREAM, 0
