@@ -189,12 +189,22 @@ class ScriptedPrimary:
     returns, in order; TCP queries get tcp_script(wire)."""
 
     def __init__(self, script, tcp_script=None):
-        self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.udp.bind(("127.0.0.1", 0))
-        self.port = self.udp.getsockname()[1]
-        self.tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.tcp.bind(("127.0.0.1", self.port))
+        # a free UDP port whose TCP twin is free too: another process's connection may hold
+        # the TCP one (seen while a second test run shared the machine), so try again
+        for _ in range(50):
+            self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            self.udp.bind(("127.0.0.1", 0))
+            self.port = self.udp.getsockname()[1]
+            self.tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            self.tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                self.tcp.bind(("127.0.0.1", self.port))
+                break
+            except OSError:
+                self.tcp.close()
+                self.udp.close()
+        else:
+            raise OSError("no port free for both UDP and TCP")
         self.tcp.listen(4)
         self.script, self.tcp_script = script, tcp_script
         self.udp_queries = self.tcp_queries = 0
