@@ -207,12 +207,26 @@ def _segs(b, o, by_type):
             return o - start
 
 
+def knot_memory(signed_path):
+    """Knot's memory serving the signed zone (issue 17: the image stays below it), measured
+    in the run that measures the image: knotd started on the same file (bench/servers.py),
+    its first SOA answer waited for, then a second for its start's background work;
+    procfs.memory_kb over its processes ({'rss', 'hwm', 'pss'} in kB)."""
+    import procfs
+    import servers
+    with servers.Knot(signed_path, "bench.test.") as k:
+        k.wait_answer()
+        time.sleep(1.0)
+        return procfs.memory_kb(k.pids())
+
+
 def do_image(zone_path, out_dir, nsec3):
     """What the precomputed answers cost in the signed image (issue 17: the image against
     Knot's memory), read from the image's own bytes (zimg_format.h): the answer table,
     the records, the plain blobs, the DO blobs by kind (answer, NODATA, referral) and by
     record type inside them (the RRSIG and NSEC/NSEC3 bytes are copies of the zone's
-    rdata: what referencing them instead would save), and the NXDOMAIN proofs (zneg)."""
+    rdata: what referencing them instead would save), and the NXDOMAIN proofs (zneg);
+    and Knot's memory serving the same zone, in the same run (knot_memory)."""
     import dns.rdatatype
     img = _core.compile_zone("bench.test.", ensure_signed(zone_path, out_dir, nsec3))
     b = _core.image_to_bytes(img)
@@ -264,6 +278,7 @@ def do_image(zone_path, out_dir, nsec3):
             _rr_bytes(b[bo + 6:bo + 6 + ln], do_type)
     total = h["size"]
     mb = lambda n: f"{n / 1e6:.1f}"
+    knot = knot_memory(ensure_signed(zone_path, out_dir, nsec3))
     zone = total - slots - h["fast_recs_len"] - h["neg_len"]
     do_all = sum(do_kind.values()) + do_tab
     lines = [f"signed ({'NSEC3' if nsec3 else 'NSEC'}) image {mb(total)} MB: zone data {mb(zone)} "
@@ -271,6 +286,8 @@ def do_image(zone_path, out_dir, nsec3):
              f"plain answers {mb(plain)}, DO answers {mb(do_all)} (offset tables {mb(do_tab)}; "
              + ", ".join(f"{k} {mb(v)}" for k, v in sorted(do_kind.items()))
              + f"), NXDOMAIN proofs {mb(h['neg_len'])}, other {mb(h['fast_recs_len'] - recs - plain - do_all)}",
+             f"  against Knot serving the same signed zone, this run: VmRSS {mb(knot['rss'] * 1024)} MB, "
+             f"Pss {mb(knot['pss'] * 1024)} MB: image / Knot's VmRSS = {total / (knot['rss'] * 1024):.3f}",
              "  DO answer bytes by record type: "
              + ", ".join(f"{t if isinstance(t, str) else dns.rdatatype.to_text(t)} {mb(v)}" for t, v in do_type.most_common())]
     return lines
