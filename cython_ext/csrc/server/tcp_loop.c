@@ -40,11 +40,17 @@ enum {
 };
 
 /* How long an answer may wait in the kernel for the client's next segment (see
- * conn_nagle_on): 1 ms, and up to a millisecond more since epoll_wait counts in them. */
-#define TCP_NAGLE_NS 1000000u
-/* A worker whose last turn answered this many queries or more is saturated: its answers
- * leave at once (conn_nagle_on). */
+ * conn_nagle_on): 4 ms, and up to a millisecond more since epoll_wait counts in them; also
+ * how close a connection's answers must come to put it in that state.  Longer than the
+ * query interval of each of many connections: dnsperf -c 100 at 100k qps asks each one
+ * about once a millisecond, and with 1 ms its connections left and entered the state all
+ * the time (47k entries in 5 s, two setsockopt each; tcp_bench's -c 100 CPU per query at
+ * 0.78x Knot's, 0.55x with 2 ms, 0.52x with 4, 0.50x with 8, under chrt -r 1). */
+#define TCP_NAGLE_NS 4000000u
+/* A worker whose last turn answered this many queries or more, TCP_NAGLE_BUSY_PER or more
+ * per connection on average, is saturated: its answers leave at once (conn_nagle_on). */
 #define TCP_NAGLE_BUSY 64u
+#define TCP_NAGLE_BUSY_PER 4u
 /* Nor is a connection put in that state until the worker has had no such turn for this
  * long: a saturated worker has light turns now and then, and each one would otherwise put
  * its connections in the state and its next busy turn take them out again. */
@@ -168,8 +174,9 @@ typedef struct tcp_loop {
                                   * UINT64_MAX: queries come within a hold of each other
                                   * while it is shorter than the hold (loop_wait) */
     uint32_t turn_queries;       /* queries answered this turn */
-    uint32_t last_queries;       /* and in the turn before */
-    uint64_t busy_ns;            /* when a turn last answered TCP_NAGLE_BUSY or more */
+    uint32_t turn_batches;       /* connections' batches answered this turn */
+    int last_busy;               /* the turn before was saturated (TCP_NAGLE_BUSY) */
+    uint64_t busy_ns;            /* when a turn last was */
     uint32_t turn_churn;         /* connections accepted or closed this turn */
     uint32_t hold_backoff;       /* doubles with each hold that found nothing */
     uint32_t hold_skip;          /* light turns left before the next hold */
@@ -466,13 +473,18 @@ static void conn_touch(tcp_loop *L, tcp_conn *c)
  * path's round trip without the delays of queueing and delayed ACKs) never enters it: its
  * answers would wait about a round trip each while it keeps asking.
  * Nor does a saturated worker hold answers (its last turn answered TCP_NAGLE_BUSY queries
- * or more): there every turn sends many answers per wake-up of the client already, and
- * the second sendmsg and the answers held for a client's next query cost -c 100 a fifth
- * of its rate (tcp_bench, busy: 60-68k against 77-91k answers/s); nor are connections put
- * in it until TCP_NAGLE_CALM_NS after such a turn (a saturated worker's occasional light
- * turn put them in and its next busy turn took them out, two setsockopt and a split
- * sendmsg each time: -c 4 saturated 0.85-0.88x the rate of answers never held, 1.00x
- * with the pause). */
+ * or more, TCP_NAGLE_BUSY_PER or more per connection on average): there every turn sends
+ * many answers per segment and per wake-up of the client already, and the second sendmsg
+ * and the answers held for a client's next query cost rate for nothing; nor are
+ * connections put in it until TCP_NAGLE_CALM_NS after such a turn (a saturated worker's
+ * occasional light turn put them in and its next busy turn took them out, two setsockopt
+ * and a split sendmsg each time: -c 4 saturated 0.85-0.88x the rate of answers never
+ * held, 1.00x with the pause).  A turn of many connections with an answer or two each is
+ * not saturated in that sense, however many it answers: each answer is a segment of its
+ * own either way, and there holding pays the most (dnsperf -c 100: 1.0-2.1 answers per
+ * connection and turn, against 10 at -c 4 saturated; counted by the turn's size alone,
+ * every -c 100 turn was busy and none held: 0.82x Knot's CPU per query, 0.52x held, under
+ * chrt -r 1). */
 /* Only a client nearer than lim.nagle_rtt_us (the connection's smallest round trip,
  * TCP_INFO) has answers held: each waits for the client's next segment, about a round trip
  * on a connection that keeps asking, so a far client would find its answers late by as
@@ -757,6 +769,7 @@ static int conn_serve(tcp_loop *L, tcp_conn *c)
             clock_gettime(CLOCK_REALTIME, &t_query);
         rd_answer_batch(db, L->items, (size_t)n, &L->tr, stats);
         L->counters.batches++;
+        L->turn_batches++;
         L->turn_queries += (uint32_t)n;
         if (!stats)
             c->recount -= (uint32_t)n;
@@ -773,7 +786,7 @@ static int conn_serve(tcp_loop *L, tcp_conn *c)
         }
         /* Sent before the input moves: the queries are not read after this point.  Two
          * answers or more: the last one apart, for the kernel to hold (conn_nagle_on). */
-        int light = L->last_queries < TCP_NAGLE_BUSY;
+        int light = !L->last_busy;
         int calm = light && L->now_ns - L->busy_ns >= TCP_NAGLE_CALM_NS;
         int pipelining = niov < TCP_HOLD_LIGHT
                          && (niov >= 2
@@ -1181,10 +1194,11 @@ static void *loop_run(void *arg)
         /* Offline while blocked: an idle worker must not hold up a reload. */
         rd_rcu_offline(rcu);
         int n = loop_wait(L, turn_ns, L->turn_queries, L->turn_churn);
-        L->last_queries = L->turn_queries;
-        if (L->last_queries >= TCP_NAGLE_BUSY)
+        L->last_busy = L->turn_queries >= TCP_NAGLE_BUSY
+                       && L->turn_queries >= TCP_NAGLE_BUSY_PER * L->turn_batches;
+        if (L->last_busy)
             L->busy_ns = L->now_ns;         /* when that turn began: near enough */
-        L->turn_queries = L->turn_churn = 0;
+        L->turn_queries = L->turn_churn = L->turn_batches = 0;
         rd_rcu_online(rcu);
         uint64_t t_turn = now_ns();
         L->now_ns = t_turn;
