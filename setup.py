@@ -17,7 +17,8 @@ CSRC = sorted(glob.glob(os.path.join("cython_ext", "csrc", "*", "*.c")))
 # change and rebuilds the module when the flag flips.
 TEST_HOOKS = os.environ.get("ROBDNS_TEST_HOOKS", "0") == "1"
 TEST_HOOKS_C = {os.path.join("cython_ext", "csrc", "server", "rcu_selftest.c"),
-                os.path.join("cython_ext", "csrc", "query", "notify_selftest.c")}
+                os.path.join("cython_ext", "csrc", "query", "notify_selftest.c"),
+                os.path.join("cython_ext", "csrc", "query", "engine_fast_selftest.c")}
 if not TEST_HOOKS:
     CSRC = [c for c in CSRC if c not in TEST_HOOKS_C]
 

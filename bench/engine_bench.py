@@ -161,11 +161,11 @@ def do_split(zone_path, query_path, out_dir, nsec3, seconds, rounds):
     return lines
 
 
-ZIMG_HDR = struct.Struct("=8s" + "I" * 29)   # zimg_format.h struct zimg
+ZIMG_HDR = struct.Struct("=8s" + "I" * 30)   # zimg_format.h struct zimg
 ZIMG_FIELDS = ("version endian hdr_size size serial node_count rrset_count record_count apex "
                "origin_labels nodes_off rrsets_off hash_off hash_mask addl_off addl_count "
                "names_off names_len rdata_off rdata_len nsec3_off nsec3_count fast_off fast_mask "
-               "fast_recs_off fast_recs_len neg_off neg_len").split()
+               "fast_recs_off fast_recs_len neg_off neg_len wild_off wild_len").split()
 RD_NONE = 0xFFFFFFFF
 
 
@@ -225,7 +225,8 @@ def do_image(zone_path, out_dir, nsec3):
     Knot's memory), read from the image's own bytes (zimg_format.h): the answer table,
     the records, the plain blobs, the DO blobs by kind (answer, NODATA, referral) and by
     record type inside them (the RRSIG and NSEC/NSEC3 bytes are copies of the zone's
-    rdata: what referencing them instead would save), and the NXDOMAIN proofs (zneg);
+    rdata: what referencing them instead would save), the NXDOMAIN proofs (zneg) and the
+    wildcard answers (zwild);
     and Knot's memory serving the same zone, in the same run (knot_memory)."""
     import dns.rdatatype
     img = _core.compile_zone("bench.test.", ensure_signed(zone_path, out_dir, nsec3))
@@ -279,13 +280,14 @@ def do_image(zone_path, out_dir, nsec3):
     total = h["size"]
     mb = lambda n: f"{n / 1e6:.1f}"
     knot = knot_memory(ensure_signed(zone_path, out_dir, nsec3))
-    zone = total - slots - h["fast_recs_len"] - h["neg_len"]
+    zone = total - slots - h["fast_recs_len"] - h["neg_len"] - h["wild_len"]
     do_all = sum(do_kind.values()) + do_tab
     lines = [f"signed ({'NSEC3' if nsec3 else 'NSEC'}) image {mb(total)} MB: zone data {mb(zone)} "
              f"(rdata {mb(h['rdata_len'])}), answer slots {mb(slots)}, answer records {mb(recs)}, "
              f"plain answers {mb(plain)}, DO answers {mb(do_all)} (offset tables {mb(do_tab)}; "
              + ", ".join(f"{k} {mb(v)}" for k, v in sorted(do_kind.items()))
-             + f"), NXDOMAIN proofs {mb(h['neg_len'])}, other {mb(h['fast_recs_len'] - recs - plain - do_all)}",
+             + f"), NXDOMAIN proofs {mb(h['neg_len'])}, wildcard answers {h['wild_len'] / 1e3:.1f} kB, "
+             f"other {mb(h['fast_recs_len'] - recs - plain - do_all)}",
              f"  against Knot serving the same signed zone, this run: VmRSS {mb(knot['rss'] * 1024)} MB, "
              f"Pss {mb(knot['pss'] * 1024)} MB: image / Knot's VmRSS = {total / (knot['rss'] * 1024):.3f}",
              "  DO answer bytes by record type: "

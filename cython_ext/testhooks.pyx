@@ -922,6 +922,33 @@ def notify_queue_stress(int producers, int per_thread, int names):
     return {"queued": res.queued, "refused": res.refused, "taken": res.taken,
             "slots": res.slots, "torn": res.torn, "lost": res.lost, "left": res.left}
 
+# The precomputed-answer path alone (csrc/query/engine_fast_selftest.c).
+cdef extern from "query/engine_fast_selftest.h" nogil:
+    size_t rd_fast_selftest(const rd_db *db, const uint8_t *q, size_t qlen, int tcp,
+                            uint8_t *resp, size_t cap)
+
+
+def fast_path_answer(Database db, bytes query, tcp=False):
+    """The response the precomputed-answer path (engine_fast.c rd_fast_answer) writes for
+    the query, or None when the query takes the general path: shows which path answers,
+    where answer() only shows that the bytes are right."""
+    if db is None or db.db == NULL:
+        raise ValueError("fast_path_answer() needs an initialised Database")
+    cdef size_t qlen = PyBytes_GET_SIZE(query)
+    cdef const uint8_t *q = <const uint8_t *>PyBytes_AS_STRING(query)
+    cdef uint8_t *resp = <uint8_t *>malloc(65535)
+    if resp == NULL:
+        raise MemoryError()
+    cdef size_t n
+    cdef const rd_db *dbp = db.db
+    cdef int t = 1 if tcp else 0
+    with nogil:
+        n = rd_fast_selftest(dbp, q, qlen, t, resp, 65535)
+    try:
+        return PyBytes_FromStringAndSize(<char *>resp, n) if n else None
+    finally:
+        free(resp)
+
 # ---- the XDP worker's per-frame code and the attached program (xdp)
 
 def xdp_attached_program(int ifindex):

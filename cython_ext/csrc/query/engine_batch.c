@@ -36,6 +36,9 @@ enum pf_step_kind {
     PF_NEG_PLACE,        /* a signed NXDOMAIN's NSEC3 index bucket and range piece offsets
                             are in cache: its range, the piece (pf_neg_hash) */
     PF_NEG_PIECE,        /* the piece is: the zone rrsets it is written from */
+    PF_PARENT,           /* a name without a record, its parent's answer slot in cache:
+                            the parent's record and its wildcard entry's slot (pf_parent) */
+    PF_WILD_ENT,         /* that slot is: the wildcard entry */
     PF_NODE, PF_DATA, PF_RDATA    /* the general lookup's */
 };
 
@@ -55,6 +58,7 @@ typedef struct pf_state {
     uint32_t top_lo, top_hi;       /* and the top-label search's range (neg_top_find) */
     uint64_t top_key;              /* and its key (zneg_key of the top label) */
     uint8_t n3_label[32];          /* its top label's hash as an owner label */
+    uint32_t parent_hash;          /* a name without a record: zfast_hash of its parent */
     rd_zonetab_guess guess;
 } pf_state;
 
@@ -150,6 +154,54 @@ static void pf_top_levels(const zneg_top *t, uint32_t lo, uint32_t hi, int depth
     }
 }
 
+/* A name two labels or more below the apex without a record: most likely below a cut
+ * (a referral stored at the cut) or below a wildcard's parent P (an answer from the
+ * wildcard, engine_fast_wild.c), found by rd_fast_answer's walk down through the names
+ * above it; for the common case of one label below the cut or P, the parent's answer slot
+ * asked for now, then its record and the wildcard entry's slot (pf_parent), then the
+ * entry (pf_wild_ent), so that the walk and the entry find them in cache. */
+static void pf_parent_slot(pf_state *s)
+{
+    const rd_ctx *c = &s->c;
+    size_t at = c->loff[1];
+    s->parent_hash = zfast_hash(c->lname + at, c->qname_wlen - at);
+    __builtin_prefetch(pf_answer_slot(s->z, s->fast_off, s->fast_mask, s->parent_hash));
+    s->step = PF_PARENT;
+}
+
+static void pf_parent(pf_state *s)
+{
+    const zimg *z = s->z;
+    const zfast_slot *tab = pf_answer_slot(z, s->fast_off, 0, 0);
+    uint32_t h = s->parent_hash, i = h & s->fast_mask;
+    s->step = PF_DONE;
+    for (int k = 0; k < 4; k++, i = (i + 1) & s->fast_mask) {
+        uint32_t off = tab[i].rec;
+        if (off == RD_NONE) return;
+        if (tab[i].hash != h) continue;
+        __builtin_prefetch((const uint8_t *)z + off);
+        const zwild *w = zwild_of(z);
+        if (w) {
+            s->rec = off;
+            __builtin_prefetch((const zwild_slot *)((const uint8_t *)z + w->tab_off) +
+                               zwild_home(off, w->mask));
+            s->step = PF_WILD_ENT;
+        }
+        return;
+    }
+}
+
+/* The wildcard entry's slot is in cache: the entry asked for (none: nothing). */
+static void pf_wild_ent(pf_state *s)
+{
+    const zimg *z = s->z;
+    const zwild *w = zwild_of(z);
+    const zwild_slot *t = (const zwild_slot *)((const uint8_t *)z + w->tab_off) +
+                          zwild_home(s->rec, w->mask);
+    s->step = PF_DONE;
+    if (t->rec == s->rec) __builtin_prefetch((const uint8_t *)z + t->ent);
+}
+
 /* A DO query for a name right below the apex of an NSEC3 zone with precomputed NXDOMAIN
  * proofs (zneg, zimg_format.h) has no record: most likely NXDOMAIN, answered by
  * fast_nxdomain from its hash's NSEC3 range (RFC 5155 7.2.2: the name is the next closer
@@ -164,6 +216,10 @@ static void pf_neg_hash(pf_state *s)
     const zimg *z = s->z;
     const zneg *g = zneg_of(z);
     s->step = PF_DONE;
+    if (c->nlabels > (int)z->origin_labels + 1 && !zfast_qtype_special(c->qtype)) {
+        pf_parent_slot(s);
+        return;
+    }
     if (!g || g->kind != ZNEG_NSEC3 || !c->do_bit || zfast_qtype_special(c->qtype) ||
         c->nlabels != (int)z->origin_labels + 1)
         return;
@@ -345,6 +401,8 @@ static inline __attribute__((always_inline)) void pf_step(pf_state *s)
     case PF_REFS: zfast_prefetch_refs(s->z, s->c.fast_blob); s->step = PF_DONE; return;
     case PF_NEG_PLACE: pf_neg_place(s); return;
     case PF_NEG_PIECE: pf_neg_piece(s); return;
+    case PF_PARENT: pf_parent(s); return;
+    case PF_WILD_ENT: pf_wild_ent(s); return;
     case PF_NODE: zimg_prefetch_node(s->z, s->hash); s->step = PF_DATA; return;
     case PF_DATA: zimg_prefetch_data(s->z, s->hash); s->step = PF_RDATA; return;
     case PF_RDATA: zimg_prefetch_rdata(s->z, s->hash); s->step = PF_DONE; return;

@@ -254,13 +254,17 @@ static int put_referral(rd_ctx *c, const zfast_blob *b, size_t cut_len, const ui
     return 1;
 }
 
-/* A query for a name below a zone cut that is no name of the zone ("www" under a
- * delegation), with DO or without: the referral of the highest cut above it (RFC 1034
- * 4.3.2 3b), found by walking down from the top label through the names of the zone; 1
- * when answered.  A name along the way without a record (not in the zone: NXDOMAIN or a
- * wildcard's), or holding a DNAME (RFC 6672: a synthesized answer), is the general
- * path's; so are the qtypes treated apart (DS is answered from the parent side).  The
- * apex is not looked at: every node below a DNAME, the apex's too, has no record
+/* A query for a name that is no name of the zone (it has no record: rd_fast_answer
+ * looked) below names that are, with DO or without: below a zone cut ("www" under a
+ * delegation), the referral of the highest cut above it (RFC 1034 4.3.2 3b), found by
+ * walking down from the top label through the names of the zone; below a name P with
+ * a wildcard child, the answer synthesized from it (RFC 4592 3.3.3: P is the closest
+ * encloser when the next label below it has no record, since the build keeps an entry
+ * only for a P all of whose children have records; engine_fast_wild.c); 1 when
+ * answered.  A name along the way holding a DNAME (RFC 6672: a synthesized answer), or
+ * without a record (not in the zone: NXDOMAIN, or a wildcard the build left out), is the
+ * general path's; so are the qtypes treated apart (DS is answered from the parent side).
+ * The apex is not looked at: every node below a DNAME, the apex's too, has no record
  * (precompute.c node_answers).  -1 when the name's top label has no record (nor is the
  * name below a cut): only then can fast_nxdomain apply, and its search over the top
  * labels is not made for a name whose top label exists. */
@@ -268,10 +272,12 @@ static int fast_referral(rd_ctx *c, const zimg *z, size_t limit)
 {
     if (!z->fast_off || zfast_qtype_special(c->qtype)) return -1;
     int nl = c->nlabels, ol = (int)z->origin_labels;
+    const zfast_rec *r = NULL;
     for (int k = ol + 1; k < nl; k++) {
         size_t at = c->loff[nl - k], len = c->qname_wlen - at;
-        const zfast_rec *r = fast_record(z, c->lname + at, len);
-        if (!r) return k == ol + 1 ? -1 : 0;
+        const zfast_rec *up = r;
+        r = fast_record(z, c->lname + at, len);
+        if (!r) return k == ol + 1 ? -1 : rd_fast_wildcard(c, z, up, k - 1, limit);
         const zfast_ent *e = (const zfast_ent *)((const uint8_t *)r + zfast_rec_head(r->below));
         for (unsigned j = 0; j < r->nent; j++)
             if (e[j].qtype == RD_T_DNAME) return 0;
@@ -284,7 +290,19 @@ static int fast_referral(rd_ctx *c, const zimg *z, size_t limit)
         if (b->flags != 0 || b->an != 0) continue;
         return put_referral(c, b, len, c->lname + c->loff[nl - k - 1], limit);
     }
-    return nl == ol + 1 ? -1 : 0;
+    return nl == ol + 1 ? -1 : rd_fast_wildcard(c, z, r, nl - 1, limit);
+}
+
+/* zimg_fast_answer's lookup, *named set: 1 when the name has a record (then NULL means
+ * the general path's), 0 when it has none (or the qtype is one never precomputed). */
+static const zfast_blob *fast_lookup(const rd_ctx *c, const zimg *z, int *named)
+{
+    *named = 0;
+    if (!z->fast_off || zfast_qtype_special(c->qtype)) return NULL;
+    const uint8_t *base = (const uint8_t *)z;
+    uint32_t b = zfast_table_lookup(base, zfast_slots(z), z->fast_mask, c->lname, c->qname_wlen,
+                                    c->fhash, c->qtype, c->do_bit, named);
+    return b == RD_NONE ? NULL : (const zfast_blob *)(base + b);
 }
 
 /* Serve the query from a precomputed answer; 1 when done (c filled for rd_finish), 0 to
@@ -299,12 +317,12 @@ int rd_fast_answer(rd_ctx *c, size_t limit)
     const zimg *z = c->zone;
     if (!z || rd_ctx_zone_expired(c)) return 0;
     /* the batch pipeline (engine_batch.c) may have made this lookup already */
+    int named = c->fast_known == 1;
     const zfast_blob *b = c->fast_known == 1 ? c->fast_blob
                           : c->fast_known ? NULL     /* 2: no record of the name */
-                                          : zimg_fast_answer(z, c->lname, c->qname_wlen, c->fhash,
-                                                             c->qtype, c->do_bit);
+                                          : fast_lookup(c, z, &named);
     if (!b) {
-        if (c->fast_known == 1) return 0;      /* a name of the zone */
+        if (named) return 0;                   /* a name of the zone */
         int served = fast_referral(c, z, limit);
         return served < 0 ? fast_nxdomain(c, z, limit) : served;
     }

@@ -239,6 +239,12 @@ static inline void rd_ctx_zone(rd_ctx *c)
  * `limit` (the size limit minus the OPT room); 1 when answered, 0: take the general path. */
 int rd_fast_answer(rd_ctx *c, size_t limit);
 
+/* engine_fast_wild.c: the answer synthesized from the wildcard below P (RFC 4592), for a
+ * question whose labels down to P (pl labels; P below the apex, its answer record p) are
+ * names of the zone and whose next label below P is not (so P is the closest encloser);
+ * 1 when answered from the stored pieces (zwild, zimg_format.h), 0: the general path. */
+int rd_fast_wildcard(rd_ctx *c, const zimg *z, const zfast_rec *p, int pl, size_t limit);
+
 /* The query's zone (rd_ctx_zone found) is an expired secondary: SERVFAIL. */
 static inline int rd_ctx_zone_expired(const rd_ctx *c)
 {

@@ -2,6 +2,7 @@
  * (name, qtype) whose answer cannot depend on the client (but for DO), and appends the answers to the image. */
 #include "engine_int.h"
 #include "precompute.h"
+#include "precompute_int.h"
 #include "zone/zimg_format.h"
 #include "zone/zimg_dnssec.h"
 
@@ -897,14 +898,7 @@ static int table_fill(zfast_slot *tab, uint32_t slots, const uint8_t *ob, const 
 
 /* ---- precomputed NXDOMAIN proofs (zneg, zimg_format.h) ---- */
 
-/* The section being built: offsets are from its start until it is placed in the image. */
-typedef struct nbuf {
-    uint8_t *p;
-    size_t len, cap;
-    int ok;
-} nbuf;
-
-static size_t nb_alloc(nbuf *b, size_t n, size_t align)
+size_t nb_alloc(nbuf *b, size_t n, size_t align)
 {
     size_t at = (b->len + align - 1) & ~(align - 1);
     if (at + n > b->cap) {
@@ -974,9 +968,9 @@ static int neg_name(const uint8_t *r, size_t *o, size_t end, size_t from, size_t
 }
 
 /* The records written at r[from, c->len) as a piece of the section (proof node `node`);
- * its offset, or RD_NONE when it cannot be served as a piece. */
-static uint32_t neg_piece(nbuf *b, const rd_ctx *c, size_t from, size_t fixed_end,
-                          size_t qname_end, uint32_t node)
+ * its offset, or RD_NONE when it cannot be served as a piece (precompute_int.h). */
+uint32_t neg_piece(nbuf *b, const rd_ctx *c, size_t from, size_t fixed_end, size_t qname_end,
+                   uint32_t node)
 {
     const uint8_t *r = c->r;
     size_t end = c->len, o = from;
@@ -1558,6 +1552,8 @@ zimg *rd_precompute_answers(zimg *z, size_t *size)
     z->size = (uint32_t)total;
     *size = total;
     ok = 1;
+    /* the answers synthesized from wildcards, checked against the finished image */
+    z = rd_wild_attach(z, size);
 done:
     if (!ok) {
         /* no memory (or too big): a valid image without precomputed answers */

@@ -246,7 +246,8 @@ const zimg *zimg_from_kept(const void *buf, size_t len, char *err, size_t errlen
     if (!section_ok(z->nsec3_off, (uint64_t)z->nsec3_count * 16, size, 8) ||
         !section_ok(z->fast_off, ((uint64_t)z->fast_mask + 1) * 8, size, 8) ||
         !section_ok(z->fast_recs_off, z->fast_recs_len, size, 4) ||
-        !section_ok(z->neg_off, z->neg_len, size, 8))
+        !section_ok(z->neg_off, z->neg_len, size, 8) ||
+        !section_ok(z->wild_off, z->wild_len, size, 8))
         FAIL("section out of bounds");
     return z;
 }
@@ -339,5 +340,6 @@ const zimg *zimg_from_buffer(const void *buf, size_t len, char *err, size_t errl
        slots hold valid node ids and probing is bounded by the table size. */
     if (zimg_dnssec_check(z, err, errlen) != 0) return NULL;
     if (zimg_fast_check(z, err, errlen) != 0) return NULL;
+    if (zimg_wild_check(z, err, errlen) != 0) return NULL;
     return z;
 }

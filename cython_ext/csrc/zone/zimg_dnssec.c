@@ -305,7 +305,7 @@ int zimg_dnssec_check(const zimg *z, char *err, size_t errlen)
 #define NFAIL(...) do { if (errlen) snprintf(err, errlen, __VA_ARGS__); return -1; } while (0)
 
 /* A piece at off lies whole inside the section and its pointers inside its body. */
-static int neg_piece_ok(const zimg *z, uint64_t off, uint64_t lo, uint64_t hi)
+int zimg_neg_piece_ok(const zimg *z, uint64_t off, uint64_t lo, uint64_t hi)
 {
     if (off == RD_NONE) return 1;
     if (off % 4 || off < lo || off + sizeof(zneg_piece) > hi) return 0;
@@ -352,14 +352,14 @@ int zimg_neg_check(const zimg *z, char *err, size_t errlen)
         NFAIL("bad NXDOMAIN proofs");
     const zneg *g = zneg_of(z);
     if ((g->kind != ZNEG_NSEC && g->kind != ZNEG_NSEC3) || g->prefix == RD_NONE ||
-        !neg_piece_ok(z, g->prefix, lo, hi) || !neg_piece_ok(z, g->wild, lo, hi) ||
-        !neg_piece_ok(z, g->before_first, lo, hi))
+        !zimg_neg_piece_ok(z, g->prefix, lo, hi) || !zimg_neg_piece_ok(z, g->wild, lo, hi) ||
+        !zimg_neg_piece_ok(z, g->before_first, lo, hi))
         NFAIL("bad NXDOMAIN proofs");
     uint64_t t = g->top_off;
     if (t % 8 || t < lo || t + (uint64_t)g->ntop * sizeof(zneg_top) > hi) NFAIL("bad NXDOMAIN top labels");
     const zneg_top *top = (const zneg_top *)((const uint8_t *)z + t);
     for (uint32_t i = 0; i < g->ntop; i++)
-        if (top[i].node >= z->node_count || !neg_piece_ok(z, top[i].piece, lo, hi))
+        if (top[i].node >= z->node_count || !zimg_neg_piece_ok(z, top[i].piece, lo, hi))
             NFAIL("bad NXDOMAIN top label %u", i);
     if (!neg_dir_ok(z, g->top_dir_off, g->top_dir_bits, g->ntop, lo, hi))
         NFAIL("bad NXDOMAIN top label directory");
@@ -371,7 +371,7 @@ int zimg_neg_check(const zimg *z, char *err, size_t errlen)
             NFAIL("bad NXDOMAIN NSEC3 ranges");
         const uint32_t *pc = (const uint32_t *)((const uint8_t *)z + n);
         for (uint32_t i = 0; i < g->n3_count; i++)
-            if (!neg_piece_ok(z, pc[i], lo, hi)) NFAIL("bad NXDOMAIN NSEC3 range %u", i);
+            if (!zimg_neg_piece_ok(z, pc[i], lo, hi)) NFAIL("bad NXDOMAIN NSEC3 range %u", i);
     }
     return 0;
 }

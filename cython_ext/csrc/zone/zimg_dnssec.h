@@ -53,5 +53,8 @@ zimg *zimg_dnssec_index(zimg *z, size_t *size);
 int zimg_dnssec_check(const zimg *z, char *err, size_t errlen);
 /* The same for the precomputed NXDOMAIN proofs (zneg, zimg_format.h). */
 int zimg_neg_check(const zimg *z, char *err, size_t errlen);
+/* A piece (zneg_piece) at image offset off (RD_NONE: none) lies whole inside [lo, hi)
+ * and its pointers inside its body; 1 when sound (the wildcard section's check too). */
+int zimg_neg_piece_ok(const zimg *z, uint64_t off, uint64_t lo, uint64_t hi);
 
 #endif

@@ -59,6 +59,35 @@ static long segs_stored(const zimg *z, const uint8_t *s, uint64_t avail, uint64_
     }
 }
 
+int zimg_fast_blob_ok(const zimg *z, uint64_t b, int do_answer, unsigned name_len)
+{
+    uint64_t ro = z->fast_recs_off, re = ro + z->fast_recs_len;
+    const uint8_t *base = (const uint8_t *)z;
+    if (z->fast_off == 0 || b % 2 || b < ro || b + ZFAST_BLOB_HDR > re) return 0;
+    const zfast_blob *bl = (const zfast_blob *)(base + b);
+    uint64_t s0 = b + ZFAST_BLOB_HDR, n = bl->len;   /* stored from s0, written */
+    if (bl->len > ZFAST_BLOB_MAX) return 0;
+    if (bl->flags & ZFAST_SPLIT) {
+        /* the head: an earlier plain blob of the area, no longer than the whole */
+        uint32_t d;
+        if (b + ZFAST_BLOB_HDR + 4 > re) return 0;
+        memcpy(&d, base + b + ZFAST_BLOB_HDR, 4);
+        uint64_t h = b - (uint64_t)d;
+        if (d == 0 || d > b - ro || h % 2 || h + ZFAST_BLOB_HDR > re) return 0;
+        const zfast_blob *hb = (const zfast_blob *)(base + h);
+        if ((hb->flags & (ZFAST_SPLIT | ZFAST_REFS)) || hb->len > bl->len ||
+            h + ZFAST_BLOB_HDR + hb->len > re)
+            return 0;
+        s0 += 4;
+        n -= hb->len;
+    }
+    if (bl->flags & ZFAST_REFS)
+        /* a DO answer with the AA bit only (put_referral moves stored bytes) */
+        return do_answer && (bl->flags & ZFAST_AA) && s0 <= re &&
+               segs_stored(z, base + s0, re - s0, n, name_len) >= 0;
+    return s0 + n <= re;
+}
+
 /* Every offset the lookup follows lies inside the records area, so a forged image can at
  * worst give wrong answers, never a read outside the image; blob lengths are bounded by
  * ZFAST_BLOB_MAX and checked against the response room at query time. */
@@ -92,34 +121,8 @@ int zimg_fast_check(const zimg *z, char *err, size_t errlen)
         for (unsigned k = 0; k <= 2 * (unsigned)r->nent + 1; k++) {
             /* the plain answers, then the DO ones */
             uint64_t b = zfast_rec_blob(r, e, k % (r->nent + 1u), k > r->nent);
-            if (b == RD_NONE) continue;
-            if (b % 2 || b < ro || b + ZFAST_BLOB_HDR > re) FAIL("answer slot %u: bad blob", (unsigned)i);
-            const zfast_blob *bl = (const zfast_blob *)(base + b);
-            uint64_t s0 = b + ZFAST_BLOB_HDR, n = bl->len;   /* stored from s0, written */
-            if (bl->len > ZFAST_BLOB_MAX) FAIL("answer slot %u: bad blob", (unsigned)i);
-            if (bl->flags & ZFAST_SPLIT) {
-                /* the head: an earlier plain blob of the area, no longer than the whole */
-                uint32_t d;
-                if (b + ZFAST_BLOB_HDR + 4 > re) FAIL("answer slot %u: bad blob", (unsigned)i);
-                memcpy(&d, base + b + ZFAST_BLOB_HDR, 4);
-                uint64_t h = b - (uint64_t)d;
-                if (d == 0 || d > b - ro || h % 2 || h + ZFAST_BLOB_HDR > re)
-                    FAIL("answer slot %u: bad blob", (unsigned)i);
-                const zfast_blob *hb = (const zfast_blob *)(base + h);
-                if ((hb->flags & (ZFAST_SPLIT | ZFAST_REFS)) || hb->len > bl->len ||
-                    h + ZFAST_BLOB_HDR + hb->len > re)
-                    FAIL("answer slot %u: bad blob", (unsigned)i);
-                s0 += 4;
-                n -= hb->len;
-            }
-            if (bl->flags & ZFAST_REFS) {
-                /* a DO answer with the AA bit only (put_referral moves stored bytes) */
-                if (k <= r->nent || !(bl->flags & ZFAST_AA) || s0 > re ||
-                    segs_stored(z, base + s0, re - s0, n, r->name_len) < 0)
-                    FAIL("answer slot %u: bad blob", (unsigned)i);
-            } else if (s0 + n > re) {
+            if (b != RD_NONE && !zimg_fast_blob_ok(z, b, k > r->nent, r->name_len))
                 FAIL("answer slot %u: bad blob", (unsigned)i);
-            }
         }
     }
     return 0;
@@ -131,11 +134,13 @@ void zimg_fast_clear(zimg *z)
 {
     z->fast_off = z->fast_mask = z->fast_recs_off = z->fast_recs_len = 0;
     z->neg_off = z->neg_len = 0;
+    z->wild_off = z->wild_len = 0;
 }
 
 void zimg_fast_clear_do(zimg *z)
 {
     z->neg_off = z->neg_len = 0;           /* the NXDOMAIN proofs serve DO=1 only */
+    z->wild_off = z->wild_len = 0;         /* (the wildcard answers' DO=1 proofs are theirs) */
     if (z->fast_off == 0) return;
     zfast_slot *tab = (zfast_slot *)((uint8_t *)z + z->fast_off);
     for (uint64_t i = 0; i <= z->fast_mask; i++)

@@ -2,7 +2,8 @@
  * validation) and zimg_build.c (builder).  The engine sees only zimg.h.
  *
  * The image is one buffer:  header | nodes | rrsets | hash | addl | names | rdata | nsec3 |
- * fast slots | fast records (the precomputed answers, see zfast_rec below)
+ * fast slots | fast records (the precomputed answers, see zfast_rec below) | NXDOMAIN
+ * proofs (zneg) | wildcard answers (zwild)
  * Every reference is an offset from the image start or an index into an array, so the
  * buffer can be written to a file and mmap()ed back at any address.  All integers are in
  * host byte order (an image is a cache of its zone file, not an interchange format);
@@ -16,10 +17,11 @@
 #include <string.h>
 
 #define ZIMG_MAGIC "RDZIMG\r\n"      /* 8 bytes; \r\n catches text-mode mangling */
-#define ZIMG_VERSION 7u          /* 2: NSEC3 owner index; 3: precomputed answers; 4: answer
+#define ZIMG_VERSION 8u          /* 2: NSEC3 owner index; 3: precomputed answers; 4: answer
                                     records keep only the labels below the apex; 5: NXDOMAIN
                                     proofs (zneg); 6: DO NODATA heads shared (ZFAST_SPLIT);
-                                    7: DO answers' RRSIGs/NSEC from the zone (ZFAST_REFS) */
+                                    7: DO answers' RRSIGs/NSEC from the zone (ZFAST_REFS);
+                                    8: wildcard answers (zwild) */
 #define ZIMG_ENDIAN_TAG 0x01020304u
 #define ZIMG_MAX_LABELS 128
 
@@ -56,6 +58,8 @@ struct zimg {
     uint32_t fast_recs_len;
     uint32_t neg_off;          /* zneg: precomputed NXDOMAIN answers with proofs, or 0 */
     uint32_t neg_len;
+    uint32_t wild_off;         /* zwild: answers synthesized from wildcards, or 0 */
+    uint32_t wild_len;
 };
 
 /* One node: a name that exists in the zone (owns rrsets, or is an empty non-terminal).
@@ -523,6 +527,77 @@ static inline size_t zneg_put_any(const zimg *z, uint8_t *r, size_t at, size_t q
                                      : zneg_put(r, at, qname_end, p);
 }
 
+/* A piece whose pointers go into itself or into the question only (never into what the
+ * NXDOMAIN prefix put after it): one that reads the same after any other records. */
+static inline int zneg_piece_question_only(const zneg_piece *p)
+{
+    if (p->nptr == ZNEG_FROM_ZONE) return 1;
+    const zneg_ptr *ptr = (const zneg_ptr *)(p + 1);
+    for (unsigned k = 0; k < p->nptr; k++)
+        if (!(ptr[k].at & ZNEG_SELF) && ptr[k].to >= 0) return 0;
+    return 1;
+}
+
+/* Answers synthesized from a wildcard (RFC 4592 3.3.3), for a question whose closest
+ * encloser P (below the apex) has the child *.P and whose next label below P is no name
+ * of the zone.  Such a response is the one the question *.P gets, owners pointing at the
+ * question (offset 12, whatever its length), followed with DO by its proof:
+ *  - an answer: *.P's own stored answer (its record's blob for the qtype), then the NSEC3
+ *    covering the next closer name (RFC 5155 7.2.6);
+ *  - NODATA with DO (RFC 5155 7.2.5): the SOA and its RRSIG (RFC 2308 3), the NSEC3
+ *    matching P, the one covering the next closer name (unless it is one of the other
+ *    two: sent once, engine_dnssec.c proof_add), the one matching *.P.
+ * The NSEC3 pieces are the NXDOMAIN proofs' (zneg: one per NSEC3 range, written from the
+ * zone's records), found by the place of the next closer name's hash; their names point
+ * into the question's apex only (zneg_piece_question_only), so they read the same after
+ * any answer.  The build (precompute_wild.c) keeps each answer only when the response the
+ * query path writes for a probe name under P is byte for byte the general path's, and
+ * when that answer's bytes cannot depend on the question's length (a probe longer than
+ * *.P); what stays is then the same for every name under P but for the compression
+ * table's fill (RD_COMP_MAX, checked per query).  Served by engine_fast_wild.c, validated
+ * by zimg_wild.c.  NSEC zones get the answers without DO only: the covering NSEC depends
+ * on where the name falls among P's children, a search of its own. */
+typedef struct zwild {
+    uint32_t mask;             /* zwild_slot[mask + 1] at tab_off, keyed by P's record */
+    uint32_t tab_off;
+    uint32_t soa;              /* image offset of the DO NODATA's SOA piece (a zneg_piece
+                                  in this section), RD_NONE: none */
+    uint32_t count;            /* entries */
+} zwild;
+
+typedef struct zwild_slot {
+    uint32_t rec;              /* image offset of P's zfast_rec, RD_NONE: empty slot */
+    uint32_t ent;              /* image offset of its zwild_ent */
+} zwild_slot;
+
+typedef struct zwild_ent {
+    uint32_t p_piece, w_piece; /* NSEC3 pieces (zneg section) matching P and *.P */
+    uint8_t ntype;             /* zwild_type entries that follow: *.P's types */
+    uint8_t nodata_regs;       /* compression entries a DO NODATA adds; 0: not served */
+    uint8_t w_len;             /* wire length of *.P */
+    uint8_t pad_;
+} zwild_ent;
+
+#define ZWILD_PLAIN 1          /* the answer without DO is served */
+#define ZWILD_DO 2             /* with DO (and its proof) */
+typedef struct zwild_type {
+    uint16_t qtype;
+    uint8_t regs;              /* compression entries the answer section adds */
+    uint8_t flags;             /* ZWILD_*; 0: the general path's */
+    uint32_t blob[2];          /* *.P's answer blob without DO and with DO */
+} zwild_type;
+
+static inline const zwild *zwild_of(const zimg *z)
+{
+    return z->wild_off ? (const zwild *)((const uint8_t *)z + z->wild_off) : NULL;
+}
+
+/* The slot a record offset starts its probe at. */
+static inline uint32_t zwild_home(uint32_t rec, uint32_t mask)
+{
+    return (uint32_t)(((uint64_t)rec * 0x9E3779B97F4A7C15ull) >> 32) & mask;
+}
+
 /* A signed image's RRSIG rrsets held once (zimg_share.c), run by the precompute pass once
  * its answers are placed: zimg_share_plan finds each single-record RRSIG rrset whose
  * [rdlength][rdata] a DO answer of its node stores as it is (node_rec[v]: the record of
@@ -555,6 +630,12 @@ int zimg_map_size(size_t n);         /* 1: an image of n bytes gets its own mapp
 
 /* Validation of the fast section of an untrusted image; 0 when sound. */
 int zimg_fast_check(const zimg *z, char *err, size_t errlen);
+/* One blob at image offset b as zimg_fast_check checks those of a record (inside the
+ * records area, its split head and zone references sound; do_answer: a DO one, whose
+ * references' owners must point into a question of name_len octets); 1 when sound. */
+int zimg_fast_blob_ok(const zimg *z, uint64_t b, int do_answer, unsigned name_len);
+/* Validation of the wildcard section (zimg_wild.c); 0 when sound. */
+int zimg_wild_check(const zimg *z, char *err, size_t errlen);
 
 /* Name hash: FNV-1a over the labels taken from the root towards the leaf (length byte
  * then lower-case octets), so the hashes of all suffixes of a name come out of one
