@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-# qps_bench.py — dnsperf on loopback: CPU per answered query, qps and losses of robdns, Knot, NSD and the echo floor.
+# qps_bench.py — dnsperf and the bench's own window generator on loopback: CPU per answered query, qps and losses of robdns, Knot, NSD and the echo floor.
 """All servers serve the 100k-record bench zone on 127.0.0.1 (free ports), each pinned
 to CPU 0 with taskset and configured for one UDP worker:
 
@@ -14,7 +14,17 @@ dnsperf runs pinned to CPU 1.  For each server, each round (servers rotated betw
 rounds, so none always runs first) and each load:
 
 - fixed:      dnsperf -Q 40000 -l DURATION -c 4 -q 500 -b 4096
-- saturation: dnsperf -l DURATION -c 4 -q 500 -b 4096 (as fast as the server answers)
+- saturation: dnsperf -l DURATION -c 4 -q 500 -b 4096 (as fast as dnsperf can ask)
+- window:     bench/window.c, the bench's own closed loop: 128 queries in flight over 4
+              sockets (--window, --window-sockets), the same queries, sent with sendmmsg and
+              read with recvmmsg in batches, for DURATION (as fast as the server answers)
+
+dnsperf sends and reads one datagram per system call on its one core: at ~130-140k qps
+it is the bottleneck, not a fast server (robdns's core ~0.83 busy at its "saturation"),
+so the CPU per query it shows there is a server's with the batches of a load it is not
+yet at its limit with.  The window load's client costs a few µs per query, and the
+report gives each server's CPU busy share and the client's: the window row is the
+server's own limit when the server is ~100% busy and the client is not.
 
 Server CPU is utime+stime of every thread of the server's process tree
 (/proc/PID/task/*/stat), read before and after the dnsperf run; divided by the answered
@@ -67,6 +77,7 @@ import os
 import random
 import re
 import statistics
+import struct
 import subprocess
 import sys
 import threading
@@ -75,7 +86,10 @@ import urllib.request
 
 import dns.flags
 import dns.message
+import dns.name
 import dns.query
+import dns.rdataclass
+import dns.rdatatype
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import genzone   # noqa: E402
@@ -185,10 +199,12 @@ def robdns_batches(server):
     return {k: udp.get(k, 0) for k in ("batches", "holds", "hold_datagrams")}
 
 
-def run_load(server, queries, duration, load, dnssec=False, syscalls=False, rate=40000,
-             others=()):
-    """One dnsperf run against server; others: the servers left running beside it (idle),
-    whose CPU and wake-ups on the same CPU during the run are recorded too."""
+def measure(server, others, client, duration, syscalls=False):
+    """Run client() (a load against server, returning its own figures with the answered
+    queries under "completed") and measure the server around it: its CPU (utime+stime of
+    every thread) per answered query and the share of its CPU it kept busy, its wake-ups,
+    robdns's batches, datagrams dropped at full socket buffers, and what the servers left
+    idle beside it (others) did on the same CPU meanwhile."""
     pids = server.pids()
     other_pids = [p for o in others for p in o.pids()]
     udp0 = procfs.udp_counters()
@@ -198,30 +214,35 @@ def run_load(server, queries, duration, load, dnssec=False, syscalls=False, rate
     batches0 = robdns_batches(server)
     sw0 = procfs.context_switches(pids)
     cpu0 = procfs.cpu_ticks(pids)
+    sched0 = sched_ns(pids)
     idle0 = run_ns(other_pids), procfs.context_switches(other_pids)["voluntary"]
-    cmd = dnsperf_command(server.port, queries, duration, load, dnssec, rate)
     perf = None
     if syscalls:
         perf = subprocess.Popen(perf_syscalls_command(pids, duration), stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True)
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 30)
+    res = client()
     cpu1 = procfs.cpu_ticks(pids)
+    sched1 = sched_ns(pids)
     sw1 = procfs.context_switches(pids)
     idle1 = run_ns(other_pids), procfs.context_switches(other_pids)["voluntary"]
     batches1 = robdns_batches(server)
     if scraper:
         scraper.__exit__()
     udp1 = procfs.udp_counters()
-    res = parse_dnsperf(r.stdout + r.stderr)
     cpu_s = (cpu1 - cpu0) / procfs.CLK_TCK
     done = res["completed"]
     res.update({
         "server_cpu_s": cpu_s,
         "cpu_us_per_query": cpu_s * 1e6 / done if done else None,
+        # the server's time on its CPU over the client's run, and that plus its time
+        # runnable but waiting for the CPU (another job had it): ~1.0 when the server
+        # always had queries to answer, whatever share of the CPU it was given
+        "server_busy": (sched1[0] - sched0[0]) / 1e9 / res["run_time_s"] if res.get("run_time_s") else None,
+        "server_demand": (sched1[0] - sched0[0] + sched1[1] - sched0[1]) / 1e9 / res["run_time_s"]
+        if res.get("run_time_s") else None,
         "rcvbuf_errors": udp1.get("RcvbufErrors", 0) - udp0.get("RcvbufErrors", 0),
         # A thread blocked in recvmmsg (or epoll_wait) is switched out once per wake-up.
         "wakeups_per_query": (sw1["voluntary"] - sw0["voluntary"]) / done if done else None,
-        "command": " ".join(cmd),
         # what the idle neighbours did meanwhile (their timers' wake-ups and CPU)
         "neighbours_cpu_ms": (idle1[0] - idle0[0]) / 1e6,
         "neighbours_wakeups": idle1[1] - idle0[1],
@@ -244,6 +265,100 @@ def run_load(server, queries, duration, load, dnssec=False, syscalls=False, rate
     return res
 
 
+def run_load(server, queries, duration, load, dnssec=False, syscalls=False, rate=40000,
+             others=()):
+    """One dnsperf run against server; others: the servers left running beside it (idle),
+    whose CPU and wake-ups on the same CPU during the run are recorded too."""
+    cmd = dnsperf_command(server.port, queries, duration, load, dnssec, rate)
+
+    def client():
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 30)
+        res = parse_dnsperf(r.stdout + r.stderr)
+        res["command"] = " ".join(cmd)
+        return res
+    return measure(server, others, client, duration, syscalls)
+
+
+# dnsperf's queries (2.10, captured): RD set (RFC 1035 4.1.1), an ID of their own when sent,
+# one question with the file's name as written, and with -D an OPT record (RFC 6891 6.1.2)
+# advertising 4096 octets (dnsperf's MAX_EDNS_PACKET) with DO set (RFC 3225 3), no options.
+DNSPERF_FLAGS = 0x0100
+DNSPERF_EDNS_SIZE = 4096
+
+
+def dnsperf_query(name, qtype, dnssec):
+    """The query dnsperf sends for one line of its query file (ID 0)."""
+    question = dns.name.from_text(name).to_wire() + struct.pack(
+        "!HH", dns.rdatatype.from_text(qtype), dns.rdataclass.IN)
+    header = struct.pack("!HHHHHH", 0, DNSPERF_FLAGS, 1, 0, 0, 1 if dnssec else 0)
+    opt = struct.pack("!BHHBBHH", 0, dns.rdatatype.OPT, DNSPERF_EDNS_SIZE, 0, 0, 0x8000, 0) \
+        if dnssec else b""
+    return header + question + opt
+
+
+def window_queries(queries_path, out_path, dnssec=False):
+    """Every query of the query file as dnsperf builds it (dnsperf_query), each after one
+    length octet (bench/window.c's input), written once per DO setting."""
+    if os.path.exists(out_path) and os.path.getmtime(out_path) >= max(
+            os.path.getmtime(queries_path), os.path.getmtime(__file__)):
+        return out_path
+    with open(queries_path) as f, open(out_path + ".tmp", "wb") as out:
+        for line in f:
+            if line.strip():
+                name, qtype = line.split()
+                wire = dnsperf_query(name, qtype, dnssec)
+                out.write(bytes([len(wire)]) + wire)
+    os.replace(out_path + ".tmp", out_path)
+    return out_path
+
+
+def build_window():
+    """bench/window.c built (servers.build_c)."""
+    return servers.build_c("window")
+
+
+def parse_window(text):
+    """bench/window.c's line of "key value" pairs -> dict: counts as int, the rest float,
+    the RCODEs gathered under "rcodes" (as parse_dnsperf's) and the answered under
+    "completed" (dnsperf's name)."""
+    tokens = text.split()
+    if len(tokens) < 2 or tokens[0] != "sent" or len(tokens) % 2:
+        raise ValueError("no window summary in output:\n" + text[-600:])
+    out = {"rcodes": {}}
+    for key, value in zip(tokens[::2], tokens[1::2]):
+        v = float(value) if "." in value else int(value)
+        if key.startswith("rcode_"):
+            out["rcodes"][key[len("rcode_"):]] = v
+        else:
+            out[key] = v
+    out["completed"] = out["answered"]
+    out["run_time_s"] = out["seconds"]
+    out["avg_latency_s"] = out["latency_us_mean"] / 1e6
+    secs = out["seconds"]
+    out["client_busy"] = (out["cpu_user_s"] + out["cpu_sys_s"]) / secs if secs else None
+    if "run_ns" in out and secs:            # its own schedstat: on its CPU, and waiting for it
+        out["client_demand"] = (out["run_ns"] + out["wait_ns"]) / 1e9 / secs
+    return out
+
+
+def window_command(port, wire_path, duration, window=128, sockets=4, timeout_ms=1000,
+                   count=10 ** 9):
+    return ["taskset", "-c", str(CLIENT_CPU), build_window(), "127.0.0.1", str(port),
+            str(window), str(sockets), str(duration), str(count), str(timeout_ms), wire_path]
+
+
+def run_window(server, wire_path, duration, window=128, sockets=4, timeout_ms=1000,
+               syscalls=False, others=()):
+    """bench/window.c against server for `duration` seconds: `window` queries in flight
+    over `sockets` sockets, as fast as the server answers them (its limit, not a client's)."""
+    cmd = window_command(server.port, wire_path, duration, window, sockets, timeout_ms)
+
+    def client():
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60, check=True)
+        res = parse_window(r.stdout)
+        res["command"] = " ".join(cmd)
+        return res
+    return measure(server, others, client, duration, syscalls)
 
 
 def build_burst():
@@ -269,6 +384,19 @@ def run_ns(pids):
     """Nanoseconds every thread of the processes has run (/proc/.../schedstat, first
     field): the ticks of utime+stime are 10 ms, too coarse for a burst run's ~0.2 s."""
     return sum(int(t.split()[0]) for t in procfs.task_files(pids, "schedstat"))
+
+
+def sched_ns(pids):
+    """(run, wait) nanoseconds summed over every thread of the processes: time on a CPU
+    and time runnable but waiting on a run queue for one (/proc/.../schedstat fields 1
+    and 2).  On a shared host a server can be at its limit (always runnable) while
+    running only part of the time: run + wait over the wall time says it was."""
+    run = wait = 0
+    for t in procfs.task_files(pids, "schedstat"):
+        f = t.split()
+        run += int(f[0])
+        wait += int(f[1])
+    return run, wait
 
 
 def run_bursts(server, wire_path, burst, count):
@@ -358,6 +486,9 @@ def split_name(name):
 
 RATE_MET = 0.98
 
+# dnsperf at a fixed rate, dnsperf as fast as it can, bench/window.c as fast as the server can
+LOADS = ("fixed", "saturation", "window")
+
 
 def rate_met(run, rate):
     """True when the client of a fixed-rate run sent at least RATE_MET of the rate it asked
@@ -433,8 +564,19 @@ def main(argv=None):
     p.add_argument("--fresh", action="store_true",
                    help="start each server for each of its runs, alone on its CPU (the others "
                         "stopped): no idle neighbour, no instance measured twice")
-    p.add_argument("--loads", default="fixed,saturation",
-                   help="which of fixed (dnsperf -Q RATE) and saturation to run")
+    p.add_argument("--loads", default="fixed,saturation,window",
+                   help="which of fixed (dnsperf -Q RATE), saturation (dnsperf) and window "
+                        "(bench/window.c's saturation) to run")
+    # 128, not dnsperf's 500: a server at its limit has the whole window queued on its socket,
+    # and Knot's and the echo's (the default 208 KiB) hold ~170 small datagrams: at 500 they
+    # dropped ~300 a second, each a slot of the window gone for the timeout (at 128: none);
+    # 128 is still two of robdns's 64-datagram batches, so the server never waits
+    p.add_argument("--window", type=int, default=128, metavar="W",
+                   help="queries bench/window.c keeps in flight (default 128)")
+    p.add_argument("--window-sockets", type=int, default=4, metavar="S",
+                   help="bench/window.c's sockets (source ports; default 4, as dnsperf -c 4)")
+    p.add_argument("--window-timeout-ms", type=int, default=1000, metavar="MS",
+                   help="bench/window.c: an answer later than this is lost (default 1000)")
     p.add_argument("--rate", type=int, default=40000, help="qps of the fixed load (default 40000)")
     p.add_argument("--bursts", default="", metavar="B,B",
                    help="also, each round, bench/burst.c's closed loop at each burst size: server "
@@ -475,10 +617,17 @@ def main(argv=None):
 
     running = {}
     collector = None
-    results = {name: {"fixed": [], "saturation": []} for name in wanted}
+    loads = [l for l in a.loads.split(",") if l]
+    if set(loads) - set(LOADS):
+        p.error(f"--loads: one of {', '.join(LOADS)}")
+    results = {name: {load: [] for load in LOADS} for name in wanted}
     bursts = [int(b) for b in a.bursts.split(",") if b.strip()]
     burst_rows = {name: {str(b): [] for b in bursts} for name in wanted}
     wire = burst_queries(queries, os.path.join(servers.OUT, "bench100k.burstq")) if bursts else None
+    window_wire = None
+    if "window" in loads:
+        window_wire = window_queries(queries, os.path.join(
+            servers.OUT, "bench100k.windowq" + (".do" if a.dnssec else "")), a.dnssec)
 
     def start(name):
         nonlocal collector
@@ -523,8 +672,13 @@ def main(argv=None):
                     settle(start(name))
                 for b in bursts:
                     burst_rows[name][str(b)].append(run_bursts(running[name], wire, b, a.burst_queries))
-                for load in [l for l in a.loads.split(",") if l]:
+                for load in loads:
                     others = [s for n, s in running.items() if n != name]
+                    if load == "window":
+                        results[name][load].append(run_window(
+                            running[name], window_wire, a.duration, a.window, a.window_sockets,
+                            a.window_timeout_ms, a.syscalls, others))
+                        continue
                     results[name][load].append(run_load(running[name], queries, a.duration, load,
                                                         a.dnssec, a.syscalls, a.rate, others))
                 if a.fresh:
@@ -547,7 +701,9 @@ def main(argv=None):
                          f"than {RATE_MET:.0%} of {a.rate} qps (the client starved: dnsperf sent too little) and are left out of the medians")
     keys = ("qps", "completed", "lost", "cpu_us_per_query", "rcvbuf_errors", "server_cpu_s",
             "avg_latency_s", "wakeups_per_query", "queries_per_batch", "queries_per_recv_call",
-            "holds_per_query", "datagrams_per_hold", "neighbours_cpu_ms", "neighbours_wakeups", "huge_kb")
+            "holds_per_query", "datagrams_per_hold", "neighbours_cpu_ms", "neighbours_wakeups", "huge_kb",
+            "server_busy", "server_demand", "client_busy", "client_demand", "mismatched", "latency_us_median", "latency_us_p99",
+            "send_batch_mean", "recv_batch_mean", "response_bytes_mean")
     copies = robdns_copies(wanted)
     pooled = []
     if len(copies) > 1:
@@ -555,7 +711,7 @@ def main(argv=None):
         # instance (which of several identical ones is named "robdns" is chance)
         pooled = [f"robdns (x{len(copies)})"]
         results[pooled[0]] = {load: [r for n in copies for r in results[n][load]]
-                              for load in ("fixed", "saturation")}
+                              for load in LOADS}
     med = {name: {load: {k: median([r for r in rows if load != "fixed" or rate_met(r, a.rate)], k)
                          for k in keys}
                   for load, rows in loads.items()}
@@ -565,7 +721,9 @@ def main(argv=None):
             "duration": a.duration, "servers": wanted + pooled, "pooled": pooled,
             "runs": results, "median": med,
             "sample_check": checks, "notes": notes, "reference": a.reference, "dnssec": a.dnssec,
-            "zones": zones, "rate": a.rate, "bursts": burst_rows}
+            "zones": zones, "rate": a.rate, "bursts": burst_rows,
+            "window": {"queries": a.window, "sockets": a.window_sockets,
+                       "timeout_ms": a.window_timeout_ms}}
     servers.print_and_save(report(data), data, a.json)
     return 0
 
@@ -623,19 +781,69 @@ def report(data):
                          f"| {per(f_, 'datagrams_per_hold')} | {per(s_, 'wakeups_per_query')} "
                          f"| {per(s_, 'queries_per_recv_call')} | {per(s_, 'queries_per_batch')} "
                          f"| {per(s_, 'holds_per_query')} |")
+    lines += window_report(data)
     lines += instance_report(data)
     lines += burst_report(data)
     lines += ["", "Per round (qps, CPU µs/query, lost), in run order:", ""]
     for name in data["servers"]:
-        for load in ("fixed", "saturation"):
-            rows = data["runs"][name][load]
+        for load in LOADS:
+            rows = data["runs"][name].get(load)
             if not rows or name in data.get("pooled", ()):
                 continue                # a load left out (--loads), or the copies' runs again
             lines.append(f"- {name} {load}: " + "; ".join(
-                f"{r['qps']:.0f} qps, {r['cpu_us_per_query']:.2f} µs, {r['lost']} lost" for r in rows))
+                f"{r['qps']:.0f} qps, {r['cpu_us_per_query']:.2f} µs, {r['lost']} lost"
+                + (f", server {r['server_busy']:.0%} busy" if r.get("server_busy") is not None else "")
+                + (f", client {r['client_busy']:.0%}" if r.get("client_busy") is not None else "")
+                for r in rows))
     for n in data["notes"]:
         lines.append(f"\nNote: {n}.")
     return "\n".join(lines)
+
+
+def window_report(data):
+    """The window table: each server driven by bench/window.c to its own limit (CPU per
+    query and rate vs the reference; how busy the server's CPU and the client's were, so
+    a reader sees which one set the rate), beside how busy dnsperf's saturation kept it."""
+    med = data["median"]
+    if not any(med[n].get("window", {}).get("qps") is not None for n in data["servers"]):
+        return []
+    refname = data.get("reference", "knot")
+    ref = med.get(refname, {}).get("window", {})
+    w = data.get("window", {})
+
+    def per(load, key, fmt="{:.2f}", scale=1):
+        v = load.get(key)
+        return "—" if v is None else fmt.format(v * scale)
+
+    def vs(load, key):
+        return f"{load[key] / ref[key]:.2f}x" if load.get(key) is not None and ref.get(key) else "—"
+    lines = ["", f"Saturation at the server's limit: bench/window.c on CPU {CLIENT_CPU} keeps "
+             f"{w.get('queries', '?')} queries in flight over {w.get('sockets', '?')} sockets "
+             "(sendmmsg/recvmmsg batches), the same queries as dnsperf's"
+             f"{' (DO set)' if data.get('dnssec') else ''}; an answer later than "
+             f"{w.get('timeout_ms', '?')} ms is lost. Busy: time on the CPU over the run's "
+             "seconds (the server's threads; the client's own), then / that plus the time "
+             "runnable waiting for the CPU (another job had it): a server at its limit is "
+             "~100% there and has ~0 wake-ups (it never waited for a query); a client with "
+             "room to spare is below 100%. dnsperf's saturation beside it; median of rounds:", "",
+             f"| server | qps | vs {refname} | CPU µs/query | vs {refname} | server busy / runnable "
+             "| wake-ups/query | client busy / runnable | lost | mismatched | latency µs median "
+             "| p99 | per batch | server busy / runnable under dnsperf @sat |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+
+    def busy(load, key):
+        b, d = load.get(key + "_busy"), load.get(key + "_demand")
+        return "—" if b is None else f"{b:.0%}" + ("" if d is None else f" / {d:.0%}")
+    for name in data["servers"]:
+        r, s_ = med[name].get("window", {}), med[name].get("saturation", {})
+        lines.append(f"| {name} | {per(r, 'qps', '{:.0f}')} | {vs(r, 'qps')} "
+                     f"| {per(r, 'cpu_us_per_query')} | {vs(r, 'cpu_us_per_query')} "
+                     f"| {busy(r, 'server')} | {per(r, 'wakeups_per_query', '{:.3f}')} "
+                     f"| {busy(r, 'client')} "
+                     f"| {per(r, 'lost', '{:.0f}')} | {per(r, 'mismatched', '{:.0f}')} "
+                     f"| {per(r, 'latency_us_median', '{:.0f}')} | {per(r, 'latency_us_p99', '{:.0f}')} "
+                     f"| {per(r, 'queries_per_batch', '{:.1f}')} | {busy(s_, 'server')} |")
+    return lines
 
 
 def instance_report(data):
