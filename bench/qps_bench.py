@@ -302,13 +302,14 @@ def window_queries(queries_path, out_path, dnssec=False):
     if os.path.exists(out_path) and os.path.getmtime(out_path) >= max(
             os.path.getmtime(queries_path), os.path.getmtime(__file__)):
         return out_path
-    with open(queries_path) as f, open(out_path + ".tmp", "wb") as out:
+    tmp = f"{out_path}.{os.getpid()}.tmp"      # two benches writing it at once: no torn file
+    with open(queries_path) as f, open(tmp, "wb") as out:
         for line in f:
             if line.strip():
                 name, qtype = line.split()
                 wire = dnsperf_query(name, qtype, dnssec)
                 out.write(bytes([len(wire)]) + wire)
-    os.replace(out_path + ".tmp", out_path)
+    os.replace(tmp, out_path)
     return out_path
 
 
