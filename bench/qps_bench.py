@@ -231,15 +231,13 @@ def measure(server, others, client, duration, syscalls=False):
     udp1 = procfs.udp_counters()
     cpu_s = (cpu1 - cpu0) / procfs.CLK_TCK
     done = res["completed"]
+    # the server's busiest thread (the one answering) over the client's run: its time on
+    # the CPU, and that plus its time runnable but waiting for the CPU (another job had
+    # it): ~1.0 when it always had queries to answer, whatever share of the CPU it got
+    res["server_busy"], res["server_demand"] = busiest_thread(sched0, sched1, res.get("run_time_s"))
     res.update({
         "server_cpu_s": cpu_s,
         "cpu_us_per_query": cpu_s * 1e6 / done if done else None,
-        # the server's time on its CPU over the client's run, and that plus its time
-        # runnable but waiting for the CPU (another job had it): ~1.0 when the server
-        # always had queries to answer, whatever share of the CPU it was given
-        "server_busy": (sched1[0] - sched0[0]) / 1e9 / res["run_time_s"] if res.get("run_time_s") else None,
-        "server_demand": (sched1[0] - sched0[0] + sched1[1] - sched0[1]) / 1e9 / res["run_time_s"]
-        if res.get("run_time_s") else None,
         "rcvbuf_errors": udp1.get("RcvbufErrors", 0) - udp0.get("RcvbufErrors", 0),
         # A thread blocked in recvmmsg (or epoll_wait) is switched out once per wake-up.
         "wakeups_per_query": (sw1["voluntary"] - sw0["voluntary"]) / done if done else None,
@@ -388,16 +386,35 @@ def run_ns(pids):
 
 
 def sched_ns(pids):
-    """(run, wait) nanoseconds summed over every thread of the processes: time on a CPU
-    and time runnable but waiting on a run queue for one (/proc/.../schedstat fields 1
-    and 2).  On a shared host a server can be at its limit (always runnable) while
+    """{(pid, tid): (run, wait)} nanoseconds of every thread of the processes: time on a
+    CPU and time runnable but waiting on a run queue for one (/proc/.../schedstat fields
+    1 and 2).  On a shared host a server can be at its limit (always runnable) while
     running only part of the time: run + wait over the wall time says it was."""
-    run = wait = 0
-    for t in procfs.task_files(pids, "schedstat"):
-        f = t.split()
-        run += int(f[0])
-        wait += int(f[1])
-    return run, wait
+    out = {}
+    for pid in pids:
+        try:
+            tids = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                    run, wait = f.read().split()[:2]
+            except (OSError, ValueError):
+                continue            # exited meanwhile
+            out[pid, tid] = int(run), int(wait)
+    return out
+
+
+def busiest_thread(before, after, seconds):
+    """(busy, runnable): the thread of the server that ran most between two sched_ns()
+    readings (its UDP worker at saturation), its time on the CPU and that plus its time
+    waiting for the CPU, each over `seconds`; (None, None) without a thread or time."""
+    deltas = [(after[k][0] - before[k][0], after[k][1] - before[k][1]) for k in after if k in before]
+    if not deltas or not seconds:
+        return None, None
+    run, wait = max(deltas)
+    return run / 1e9 / seconds, (run + wait) / 1e9 / seconds
 
 
 def run_bursts(server, wire_path, burst, count):
@@ -823,7 +840,7 @@ def window_report(data):
              "(sendmmsg/recvmmsg batches), the same queries as dnsperf's"
              f"{' (DO set)' if data.get('dnssec') else ''}; an answer later than "
              f"{w.get('timeout_ms', '?')} ms is lost. Busy: time on the CPU over the run's "
-             "seconds (the server's threads; the client's own), then / that plus the time "
+             "seconds (the server's busiest thread; the client), then / that plus the time "
              "runnable waiting for the CPU (another job had it): a server at its limit is "
              "~100% there and has ~0 wake-ups (it never waited for a query); a client with "
              "room to spare is below 100%. dnsperf's saturation beside it; median of rounds:", "",

@@ -166,3 +166,16 @@ def test_parse_window_and_the_window_table():
     assert cells[1:6] == ["200000", "2.00x", "4.00", "0.50x", "99% / 100%"]
     assert cells[7] == "60%" and cells[-1] == "83%"
     assert qps_bench.window_report({"median": {"knot": {"fixed": {}}}, "servers": ["knot"]}) == []
+
+
+def test_busiest_thread_is_the_one_that_ran_most():
+    # the answering thread decides whether the server was at its limit: a second thread
+    # that waited long for the CPU but ran little must not stand in for it
+    before = {(1, "1"): (0, 0), (1, "2"): (0, 0), (1, "3"): (5, 5)}
+    after = {(1, "1"): (300_000_000, 600_000_000), (1, "2"): (900_000_000, 90_000_000),
+             (1, "4"): (10 ** 10, 0)}                  # thread 4 was born meanwhile: left out
+    busy, runnable = qps_bench.busiest_thread(before, after, 1.0)
+    assert busy == pytest.approx(0.9) and runnable == pytest.approx(0.99)
+    assert qps_bench.busiest_thread(before, {}, 1.0) == (None, None)
+    here = qps_bench.sched_ns([os.getpid()])
+    assert (os.getpid(), str(threading.get_native_id())) in here
