@@ -1,4 +1,4 @@
-/* engine_fast_wild.c — answers synthesized from a wildcard (RFC 4592 3.3.3) out of stored bytes: *.P's own answer or the NODATA pieces, with DO their NSEC3 proofs (RFC 5155 7.2.5, 7.2.6). */
+/* engine_fast_wild.c — answers synthesized from a wildcard (RFC 4592 3.3.3) out of stored bytes: *.P's own answer or the NODATA pieces, with DO their NSEC3 proofs (RFC 5155 7.2.5, 7.2.6) or NSEC proofs (RFC 4035 3.1.3.3, 3.1.3.4). */
 #include "engine_int.h"
 #include "zone/zimg_format.h"
 #include "zone/zimg_dnssec.h"
@@ -106,6 +106,29 @@ static const zneg_piece *nc_piece(const zimg *z, const nc_search *s)
     return p;
 }
 
+/* NSEC: the gaps between P's children, asked for (NULL: P has none stored). */
+static const zwild_gaps *nsec_gaps(const zimg *z, const zwild_ent *e)
+{
+    if (e->gaps == RD_NONE) return NULL;
+    const zwild_gaps *g = (const zwild_gaps *)((const uint8_t *)z + e->gaps);
+    __builtin_prefetch(g);
+    return g;
+}
+
+/* NSEC (RFC 4035 3.1.3.3): the piece of the gap among P's children that the question's
+ * next label below P falls in (its canonical predecessor is the last name of the child
+ * before it, RFC 4034 6.1), asked for; NULL: the general path's. */
+static const zneg_piece *nsec_cover(const rd_ctx *c, const zimg *z, const zwild_gaps *g, int pl)
+{
+    const zneg_top *t = (const zneg_top *)(g + 1);
+    const uint8_t *lab = c->lname + c->loff[c->nlabels - pl - 1];
+    long i = zneg_top_search(z, t, 0, g->n, lab + 1, lab[0]);
+    if (i == -2) return NULL;                  /* a child: never a wildcard's */
+    const zneg_piece *p = piece_at(z, i < 0 ? g->before_first : t[i].piece);
+    if (p) __builtin_prefetch(p);
+    return p;
+}
+
 /* The header and the question echoed, counts and flags set for rd_finish: the common
  * end of both answers. */
 static void wild_done(rd_ctx *c, size_t end, unsigned an, unsigned ns, unsigned ar, int aa,
@@ -124,10 +147,11 @@ static void wild_done(rd_ctx *c, size_t end, unsigned an, unsigned ns, unsigned 
 }
 
 /* RFC 4592 3.3.3: *.P holds the qtype; its stored answer (owners pointing at the
- * question: the same bytes for any name under P) and with DO (s: the search started)
- * the cover of the next closer name (RFC 4035 3.1.3.3, RFC 5155 7.2.6), as
- * engine_lookup.c writes them. */
-static int wild_answer(rd_ctx *c, const zimg *z, const zwild_type *t, nc_search *s, size_t limit)
+ * question: the same bytes for any name under P) and with DO the cover of the next
+ * closer name (RFC 5155 7.2.6; s: the search started) or of the question (RFC 4035
+ * 3.1.3.3; g: P's gaps, NSEC), as engine_lookup.c writes them. */
+static int wild_answer(rd_ctx *c, const zimg *z, const zwild_type *t, nc_search *s,
+                       const zwild_gaps *g, int pl, size_t limit)
 {
     int d = c->do_bit != 0;
     if (!(t->flags & (d ? ZWILD_DO : ZWILD_PLAIN))) return 0;
@@ -135,7 +159,13 @@ static int wild_answer(rd_ctx *c, const zimg *z, const zwild_type *t, nc_search 
     __builtin_prefetch(b);
     __builtin_prefetch((const uint8_t *)b + 64);
     const zneg_piece *gp = NULL;
-    if (d) {
+    if (d && g) {
+        /* the cover's owner: its labels below what it shares with P, one entry each */
+        if (c->nlabels + t->regs + g->regs + 1 > RD_COMP_MAX || !(gp = nsec_cover(c, z, g, pl)))
+            return 0;
+        zfast_prefetch_refs(z, b);             /* the blob's RRSIGs from the zone */
+        piece_rrsets(z, gp);
+    } else if (d) {
         /* the cover's owner needs a compression entry for its RRSIG to point at */
         if (c->nlabels + t->regs + 1 > RD_COMP_MAX || !nc_place(z, s)) return 0;
         zfast_prefetch_refs(z, b);             /* the blob's RRSIGs from the zone */
@@ -190,6 +220,36 @@ static int wild_nodata(rd_ctx *c, const zimg *z, const zwild *w, const zwild_ent
     return 1;
 }
 
+/* RFC 4035 3.1.3.4: *.P lacks the qtype (DO, NSEC zone, g: P's gaps): the SOA and its
+ * RRSIG (RFC 2308 3), the NSEC covering the question, *.P's own NSEC showing the type
+ * absent, a record already sent not repeated (engine_dnssec.c proof_add). */
+static int wild_nodata_nsec(rd_ctx *c, const zimg *z, const zwild *w, const zwild_ent *e,
+                            const zwild_gaps *g, int pl, size_t limit)
+{
+    if (!e->nodata_regs || c->nlabels + e->nodata_regs > RD_COMP_MAX) return 0;
+    const zneg_piece *sp = piece_at(z, w->soa), *wp = piece_at(z, g->wild), *gp;
+    if (!sp || !wp) return 0;
+    __builtin_prefetch(wp);
+    if (!(gp = nsec_cover(c, z, g, pl))) return 0;
+    piece_rrsets(z, wp);
+    piece_rrsets(z, gp);
+    if (gp->node == wp->node) gp = NULL;
+    size_t qend = 12 + c->qname_wlen + 4, qname_end = 12 + c->qname_wlen;
+    if (qend + sp->len + (gp ? gp->len : 0) + wp->len > limit) return 0;
+    piece_rdata(z, gp);
+    piece_rdata(z, wp);
+    const zneg_piece *row[3] = { sp, gp, wp };
+    size_t at = qend;
+    unsigned ns = 0;
+    for (int i = 0; i < 3; i++) {
+        if (!row[i]) continue;
+        at += zneg_put_any(z, c->r, at, qname_end, row[i]);
+        ns += row[i]->nrr;
+    }
+    wild_done(c, at, 0, ns, 0, 1, RD_RCODE_NOERROR);
+    return 1;
+}
+
 int rd_fast_wildcard(rd_ctx *c, const zimg *z, const zfast_rec *p, int pl, size_t limit)
 {
     const zwild *w = zwild_of(z);
@@ -205,9 +265,12 @@ int rd_fast_wildcard(rd_ctx *c, const zimg *z, const zfast_rec *p, int pl, size_
     if (!e) return 0;
     if (hashed) nc_bucket(z, &s);              /* while the entry comes */
     if (c->qname_wlen < e->w_len) return 0;
+    /* with DO and no NSEC3 search: an NSEC zone's gaps, or the general path */
+    const zwild_gaps *g = c->do_bit && !hashed ? nsec_gaps(z, e) : NULL;
+    if (c->do_bit && !hashed && !g) return 0;
     const zwild_type *t = (const zwild_type *)(e + 1);
     for (unsigned k = 0; k < e->ntype; k++)
-        if (t[k].qtype == c->qtype)
-            return (c->do_bit && !hashed) ? 0 : wild_answer(c, z, &t[k], &s, limit);
+        if (t[k].qtype == c->qtype) return wild_answer(c, z, &t[k], &s, g, pl, limit);
+    if (g) return wild_nodata_nsec(c, z, w, e, g, pl, limit);
     return hashed ? wild_nodata(c, z, w, e, &s, limit) : 0;
 }

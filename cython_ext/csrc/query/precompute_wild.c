@@ -1,4 +1,4 @@
-/* precompute_wild.c — the wildcard answers of an image (zwild, zimg_format.h): per wildcard *.P below the apex, the stored answers and proof pieces a synthesized response is made of, each kept only when the query path then writes what the general path writes. */
+/* precompute_wild.c — the wildcard answers of an image (zwild, zimg_format.h): per wildcard *.P below the apex, the stored answers and proof pieces (NSEC3, or NSEC per gap between P's children) a synthesized response is made of, each kept only when the query path then writes what the general path writes. */
 #include "engine_int.h"
 #include "precompute_int.h"
 #include "zone/zimg_dnssec.h"
@@ -102,6 +102,143 @@ static uint32_t matching_piece(const zimg *z, const uint8_t *name)
                                                                                          : RD_NONE;
 }
 
+/* ---- NSEC: the covers of the gaps between P's children (zwild_gaps) ---- */
+
+static int zone_nsec(const zimg *z)
+{
+    return !zimg_nsec3_count(z) && zimg_find_rrset(z, zimg_apex(z), RD_T_NSEC) != NULL;
+}
+
+/* The NSEC of node v as the general path writes it after a question below P (pname):
+ * a piece written from the zone's records (ZNEG_FROM_ZONE) whose owner is its labels
+ * below the suffix it shares with P, then a pointer to that suffix in the question (the
+ * writer's best match among the question's suffixes; the build's check confirms it).
+ * Its offset in b (*regs: the labels written, each a compression entry), RD_NONE when v
+ * has no NSEC or the piece would not do. */
+static uint32_t nsec_piece(const zimg *z, nbuf *b, znode_id v, const uint8_t *pname, int *regs)
+{
+    const zrrset *rs = v == RD_NONE ? NULL : zimg_find_rrset(z, v, RD_T_NSEC);
+    if (!rs) return RD_NONE;
+    const uint8_t *name = zimg_node_name(z, v), *nl[ZIMG_MAX_LABELS], *pl[ZIMG_MAX_LABELS];
+    int nn = zimg_labels_of(name, nl), np = zimg_labels_of(pname, pl), k = 0;
+    while (k < nn && k < np && nl[nn - 1 - k][0] == pl[np - 1 - k][0] &&
+           memcmp(nl[nn - 1 - k], pl[np - 1 - k], (size_t)nl[nn - 1 - k][0] + 1) == 0)
+        k++;
+    if (k == 0) return RD_NONE;                /* shares no label with P: not this zone's */
+    size_t nlen = rd_name_len(name), below = (size_t)(nl[nn - k] - name);
+    const zrrset *sig = rs->rrsig == RD_NONE ? NULL : zimg_rrset_at(z, rs->rrsig);
+    unsigned nrr = rs->count + (sig ? sig->count : 0u);
+    zneg_zone zz = { (uint32_t)(rs - zimg_rrset_at(z, 0)), rs->rrsig,
+                     (int16_t)-(long)(nlen - below), (uint8_t)below, 0 };
+    size_t len = zneg_zone_size(z, &zz);
+    if (below > 255 || nrr > 255 || len > ZFAST_BLOB_MAX) return RD_NONE;
+    size_t at = nb_alloc(b, sizeof(zneg_piece) + sizeof zz + below, 4);
+    if (!b->ok) return RD_NONE;
+    zneg_piece h = { v, (uint16_t)len, (uint8_t)nrr, ZNEG_FROM_ZONE };
+    memcpy(b->p + at, &h, sizeof h);
+    memcpy(b->p + at + sizeof h, &zz, sizeof zz);
+    memcpy(b->p + at + sizeof h + sizeof zz, name, below);
+    *regs = nn - k;
+    return (uint32_t)at;
+}
+
+/* A name whose next label below P (pname, plen octets) falls in the gap after P's child
+ * `after` (RD_NONE: before the first child) and before `next` (RD_NONE: none): that
+ * label is the one right after the child's (the child's label and a zero octet, RFC
+ * 4034 6.1), or "\0" before every child (no label sorts lower).  Its length, 0 when no
+ * label falls in the gap (or the child's label is too long for the probe). */
+static size_t gap_probe(const zimg *z, znode_id after, znode_id next, const uint8_t *pname,
+                        size_t plen, uint8_t *out)
+{
+    size_t l = 1;
+    out[1] = 0;
+    if (after != RD_NONE) {
+        const uint8_t *c = zimg_node_name(z, after);
+        if (c[0] >= 63) return 0;
+        l = (size_t)c[0] + 1;
+        memcpy(out + 1, c + 1, c[0]);
+        out[l] = 0;
+    }
+    out[0] = (uint8_t)l;
+    if (l + 1 + plen > RD_NAME_MAX) return 0;
+    if (next != RD_NONE) {
+        const uint8_t *c = zimg_node_name(z, next);
+        if (c[0] == l && memcmp(c + 1, out + 1, l) == 0) return 0;   /* the gap is empty */
+    }
+    memcpy(out + 1 + l, pname, plen);
+    return l + 1 + plen;
+}
+
+/* P's children in canonical order (the nodes are, RFC 4034 6.1: P's subtree follows it)
+ * into kids (room for n); returns their count. */
+static uint32_t children_of(const zimg *z, znode_id p, znode_id *kids, uint32_t room)
+{
+    const znode *nodes = nodes_of(z);
+    uint32_t n = 0;
+    for (znode_id v = p + 1; v < z->node_count && nodes[v].labels > nodes[p].labels; v++)
+        if (nodes[v].parent == p) {
+            if (kids && n < room) kids[n] = v;
+            n++;
+        }
+    return n;
+}
+
+/* The gap after child i of kids[0, n) (i == -1: before the first): its cover's piece
+ * (RFC 4035 3.1.3.3, the NSEC the general path finds for a name in it, engine_dnssec.c
+ * nsec_covering), *wild's when the cover is *.P; RD_NONE when none. */
+static uint32_t gap_cover(const zimg *z, nbuf *b, znode_id p, znode_id w, uint32_t wild,
+                          const znode_id *kids, uint32_t n, long i, int *regs)
+{
+    uint8_t probe[RD_NAME_MAX + 1];
+    const uint8_t *pname = zimg_node_name(z, p);
+    size_t len = gap_probe(z, i < 0 ? RD_NONE : kids[i], (uint32_t)(i + 1) < n ? kids[i + 1] : RD_NONE,
+                           pname, nodes_of(z)[p].name_len, probe);
+    if (!len) return RD_NONE;
+    int match = 0;
+    znode_id v = zimg_nsec_find_from(z, probe, p, &match);
+    if (match || v == RD_NONE) return RD_NONE;
+    if (v == w) return wild;                   /* the same record: one piece */
+    return nsec_piece(z, b, v, pname, regs);
+}
+
+/* P's zwild_gaps appended to b: its children with the covers of the gaps after them and
+ * *.P's own NSEC; its offset in b (*wild_regs: the labels *.P's piece writes), RD_NONE
+ * when *.P has no NSEC piece (or no memory). */
+static uint32_t gaps_build(const zimg *z, nbuf *b, znode_id p, znode_id w, int *wild_regs)
+{
+    uint32_t n = children_of(z, p, NULL, 0);
+    znode_id *kids = malloc((size_t)n * sizeof *kids + 1);
+    if (!kids) return RD_NONE;
+    children_of(z, p, kids, n);
+    uint32_t at = RD_NONE;
+    size_t g = nb_alloc(b, sizeof(zwild_gaps) + (size_t)n * sizeof(zneg_top), 8);
+    const uint8_t *pname = zimg_node_name(z, p);
+    int regs = 0, r = 0;
+    uint32_t wild = b->ok ? nsec_piece(z, b, w, pname, wild_regs) : RD_NONE;
+    if (wild == RD_NONE) goto out;
+    zwild_gaps h = { n, RD_NONE, wild, 0, { 0, 0, 0 } };
+    for (long i = -1; i < (long)n && b->ok; i++) {
+        r = 0;
+        uint32_t piece = gap_cover(z, b, p, w, wild, kids, n, i, &r);
+        if (piece == wild) r = *wild_regs;
+        if (piece != RD_NONE && r > regs) regs = r;
+        if (i < 0) {
+            h.before_first = piece;
+            continue;
+        }
+        const uint8_t *nm = zimg_node_name(z, kids[i]);
+        zneg_top t = { zneg_key(nm + 1, nm[0]), kids[i], piece };
+        memcpy(b->p + g + sizeof h + (size_t)i * sizeof t, &t, sizeof t);
+    }
+    if (!b->ok || regs >= RD_COMP_MAX) goto out;
+    h.regs = (uint8_t)regs;
+    memcpy(b->p + g, &h, sizeof h);
+    at = (uint32_t)g;
+out:
+    free(kids);
+    return at;
+}
+
 /* Literal labels of the name at b[*at] (each one a compression entry the writer makes),
  * *at moved past it; -1 when malformed. */
 static int name_regs(const uint8_t *b, size_t end, size_t *at)
@@ -152,8 +289,16 @@ static uint32_t wild_entry_build(const zimg *z, nbuf *b, znode_id p, znode_id w,
     if (nt < 0) return RD_NONE;
     size_t at = nb_alloc(b, sizeof(zwild_ent) + (size_t)nt * sizeof(zwild_type), 4);
     if (!b->ok) return RD_NONE;
-    zwild_ent e = { RD_NONE, RD_NONE, (uint8_t)nt, 0, (uint8_t)nodes_of(z)[w].name_len, 0 };
-    if (soa_regs >= 0) {
+    zwild_ent e = { RD_NONE, RD_NONE, (uint8_t)nt, 0, (uint8_t)nodes_of(z)[w].name_len, 0,
+                    RD_NONE };
+    if (zone_nsec(z)) {
+        int wild_regs = 0;
+        e.gaps = gaps_build(z, b, p, w, &wild_regs);
+        if (e.gaps != RD_NONE && soa_regs >= 0) {
+            int regs = soa_regs + ((const zwild_gaps *)(b->p + e.gaps))->regs + wild_regs;
+            if (regs < RD_COMP_MAX) e.nodata_regs = (uint8_t)regs;
+        }
+    } else if (soa_regs >= 0) {
         e.p_piece = matching_piece(z, zimg_node_name(z, p));
         e.w_piece = matching_piece(z, zimg_node_name(z, w));
         if (e.p_piece != RD_NONE && e.w_piece != RD_NONE && soa_regs + 3 < RD_COMP_MAX)
@@ -253,6 +398,56 @@ static uint16_t absent_type(const zwild_ent *e)
     }
 }
 
+/* NSEC: the gap piece slot of gap i (-1: before the first child) of the placed gaps. */
+static uint32_t *gap_slot(zwild_gaps *g, long i)
+{
+    return i < 0 ? &g->before_first : &((zneg_top *)(g + 1))[i].piece;
+}
+
+/* NSEC: a name in gap i of P's placed gaps (its length, 0: none falls there) into out. */
+static size_t gap_name(const zimg *z, znode_id p, const zwild_gaps *g, long i, uint8_t *out)
+{
+    const zneg_top *t = (const zneg_top *)(g + 1);
+    return gap_probe(z, i < 0 ? RD_NONE : t[i].node, (uint32_t)(i + 1) < g->n ? t[i + 1].node : RD_NONE,
+                     zimg_node_name(z, p), nodes_of(z)[p].name_len, out);
+}
+
+/* NSEC: is question q (a qtype; 0: the NODATA's) served as the general path writes it
+ * for a name in gap i?  1 yes, 0 no, -1 no name falls in the gap or it has no piece. */
+static int gap_same(wcheck *w, znode_id p, zwild_ent *e, zwild_gaps *g, long i, uint16_t q)
+{
+    uint8_t name[RD_NAME_MAX + 1];
+    size_t len = gap_name(w->z, p, g, i, name);
+    if (!len || *gap_slot(g, i) == RD_NONE) return -1;
+    return probe_same(w, name, len, q ? q : absent_type(e), 1) == 1;
+}
+
+/* NSEC, DO: each answer kept when it comes out as the general path's in some gap (else
+ * the answer is what differs), then each gap kept when every answer kept does in it (a
+ * piece the writer would write otherwise: a cover compressed against the answer's
+ * names, say). */
+static void gaps_check(wcheck *w, znode_id p, zwild_ent *e)
+{
+    zwild_gaps *g = (zwild_gaps *)((uint8_t *)w->z + e->gaps);
+    zwild_type *t = (zwild_type *)(e + 1);
+    for (int k = -1; k < (int)e->ntype; k++) {
+        if (k < 0 ? !e->nodata_regs : !(t[k].flags & ZWILD_DO)) continue;
+        int ok = 0;
+        for (long i = -1; i < (long)g->n && !ok; i++) ok = gap_same(w, p, e, g, i, k < 0 ? 0 : t[k].qtype) == 1;
+        if (ok) continue;
+        if (k < 0) e->nodata_regs = 0;
+        else t[k].flags &= (uint8_t)~ZWILD_DO;
+    }
+    for (long i = -1; i < (long)g->n; i++)
+        for (int k = -1; k < (int)e->ntype; k++) {
+            if (k < 0 ? !e->nodata_regs : !(t[k].flags & ZWILD_DO)) continue;
+            if (gap_same(w, p, e, g, i, k < 0 ? 0 : t[k].qtype) == 0) {
+                *gap_slot(g, i) = RD_NONE;
+                break;
+            }
+        }
+}
+
 /* Each answer of the placed section checked as the query path serves it; what does not
  * come out as the general path's is switched off (the entry stays: its other answers). */
 static void wild_check_all(wcheck *w, const wnode *wl, uint32_t n)
@@ -261,23 +456,26 @@ static void wild_check_all(wcheck *w, const wnode *wl, uint32_t n)
     for (uint32_t i = 0; i < n; i++) {
         zwild_ent *e = (zwild_ent *)(base + wl[i].ent);
         zwild_type *t = (zwild_type *)(e + 1);
+        int nsec = e->gaps != RD_NONE;         /* DO: gap by gap, below */
         for (unsigned k = 0; k < e->ntype; k++)
-            for (int d = 0; d < 2; d++)
+            for (int d = 0; d < 2 - nsec; d++)
                 if ((t[k].flags & (d ? ZWILD_DO : ZWILD_PLAIN)) &&
                     check_served(w, wl[i].p, t[k].qtype, d) != 1)
                     t[k].flags &= (uint8_t)~(d ? ZWILD_DO : ZWILD_PLAIN);
-        if (e->nodata_regs && check_served(w, wl[i].p, absent_type(e), 1) != 1) e->nodata_regs = 0;
+        if (nsec) gaps_check(w, wl[i].p, e);
+        else if (e->nodata_regs && check_served(w, wl[i].p, absent_type(e), 1) != 1)
+            e->nodata_regs = 0;
     }
 }
 
 /* The NODATA's SOA and RRSIG (RFC 2308 3) as the general path writes them after a
  * question below the apex, a piece of b whose pointers go into the question; its offset
- * (*regs: the compression entries it adds), RD_NONE when the zone has no NSEC3 pieces. */
+ * (*regs: the compression entries it adds), RD_NONE when the zone has no NXDOMAIN
+ * proofs (unsigned, or a wildcard at the apex). */
 static uint32_t soa_piece(wcheck *w, nbuf *b, int *regs)
 {
     *regs = -1;
-    const zneg *g = zneg_of(w->z);
-    if (!g || g->kind != ZNEG_NSEC3) return RD_NONE;
+    if (!zneg_of(w->z)) return RD_NONE;
     uint8_t name[RD_NAME_MAX + 1];
     const uint8_t *origin = zimg_origin(w->z);
     size_t olen = rd_name_len(origin);
@@ -311,8 +509,18 @@ static void wild_place(uint8_t *img, size_t at, const nbuf *b)
     h->tab_off += (uint32_t)at;
     if (h->soa != RD_NONE) h->soa += (uint32_t)at;
     zwild_slot *tab = (zwild_slot *)(img + h->tab_off);
-    for (uint32_t i = 0; i <= h->mask; i++)
-        if (tab[i].rec != RD_NONE) tab[i].ent += (uint32_t)at;
+    for (uint32_t i = 0; i <= h->mask; i++) {
+        if (tab[i].rec == RD_NONE) continue;
+        tab[i].ent += (uint32_t)at;
+        zwild_ent *e = (zwild_ent *)(img + tab[i].ent);
+        if (e->gaps == RD_NONE) continue;
+        e->gaps += (uint32_t)at;
+        zwild_gaps *g = (zwild_gaps *)(img + e->gaps);
+        for (long k = -2; k < (long)g->n; k++) {
+            uint32_t *piece = k == -2 ? &g->wild : gap_slot(g, k);
+            if (*piece != RD_NONE) *piece += (uint32_t)at;
+        }
+    }
 }
 
 static int wcheck_init(wcheck *w, zimg *z)

@@ -17,11 +17,12 @@
 #include <string.h>
 
 #define ZIMG_MAGIC "RDZIMG\r\n"      /* 8 bytes; \r\n catches text-mode mangling */
-#define ZIMG_VERSION 8u          /* 2: NSEC3 owner index; 3: precomputed answers; 4: answer
+#define ZIMG_VERSION 9u          /* 2: NSEC3 owner index; 3: precomputed answers; 4: answer
                                     records keep only the labels below the apex; 5: NXDOMAIN
                                     proofs (zneg); 6: DO NODATA heads shared (ZFAST_SPLIT);
                                     7: DO answers' RRSIGs/NSEC from the zone (ZFAST_REFS);
-                                    8: wildcard answers (zwild) */
+                                    8: wildcard answers (zwild); 9: their NSEC proofs
+                                    (zwild_gaps) */
 #define ZIMG_ENDIAN_TAG 0x01020304u
 #define ZIMG_MAX_LABELS 128
 
@@ -555,8 +556,18 @@ static inline int zneg_piece_question_only(const zneg_piece *p)
  * when that answer's bytes cannot depend on the question's length (a probe longer than
  * *.P); what stays is then the same for every name under P but for the compression
  * table's fill (RD_COMP_MAX, checked per query).  Served by engine_fast_wild.c, validated
- * by zimg_wild.c.  NSEC zones get the answers without DO only: the covering NSEC depends
- * on where the name falls among P's children, a search of its own. */
+ * by zimg_wild.c.
+ *
+ * In an NSEC zone the proof is the NSEC covering the question (RFC 4035 3.1.3.3; a NODATA
+ * adds, after the SOA, *.P's own NSEC showing the type absent, 3.1.3.4).  The question's
+ * canonical predecessor (RFC 4034 6.1) is the last name of the subtree of the child of P
+ * its next label follows, or P itself before the first child: one cover per gap between
+ * P's children.  The entry's zwild_gaps lists the children in canonical order with the
+ * piece of the gap after each (zneg_top, as the NXDOMAIN proofs' top labels), pieces of
+ * this section written from the zone's records, the owner's labels below the suffix it
+ * shares with P and a pointer to that suffix in the question (the same place from the
+ * question's end for every name under P).  Each gap is checked at build time with a name
+ * inside it for every answer it serves. */
 typedef struct zwild {
     uint32_t mask;             /* zwild_slot[mask + 1] at tab_off, keyed by P's record */
     uint32_t tab_off;
@@ -576,7 +587,18 @@ typedef struct zwild_ent {
     uint8_t nodata_regs;       /* compression entries a DO NODATA adds; 0: not served */
     uint8_t w_len;             /* wire length of *.P */
     uint8_t pad_;
+    uint32_t gaps;             /* NSEC: image offset of P's zwild_gaps, RD_NONE: none */
 } zwild_ent;
+
+/* NSEC: P's children and the covers of the gaps between them; zneg_top child[n] follow
+ * (8-aligned), their pieces those of the labels after each. */
+typedef struct zwild_gaps {
+    uint32_t n;
+    uint32_t before_first;     /* gap piece of the labels before the first child */
+    uint32_t wild;             /* *.P's own NSEC piece (a NODATA's second proof) */
+    uint8_t regs;              /* compression entries a gap piece adds at most */
+    uint8_t pad_[3];
+} zwild_gaps;
 
 #define ZWILD_PLAIN 1          /* the answer without DO is served */
 #define ZWILD_DO 2             /* with DO (and its proof) */
@@ -590,6 +612,30 @@ typedef struct zwild_type {
 static inline const zwild *zwild_of(const zimg *z)
 {
     return z->wild_off ? (const zwild *)((const uint8_t *)z + z->wild_off) : NULL;
+}
+
+/* The entry of t[0, n) (rising, zneg_key and then the whole label) that the label
+ * (lower case, len octets) follows: the last one sorting before it (RFC 4034 6.1), -1
+ * before the first, -2 when one is the label. */
+static inline long zneg_top_search(const zimg *z, const zneg_top *t, uint32_t lo, uint32_t hi,
+                                   const uint8_t *lab, size_t len)
+{
+    uint64_t key = zneg_key(lab, len);
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        int c;
+        if (t[mid].key != key) {
+            c = t[mid].key < key ? -1 : 1;
+        } else {
+            const uint8_t *nm = zimg_node_name(z, t[mid].node);
+            size_t m = nm[0] < len ? nm[0] : len;
+            c = memcmp(nm + 1, lab, m);
+            if (!c) c = nm[0] < len ? -1 : nm[0] > len;
+            if (!c) return -2;
+        }
+        if (c < 0) lo = mid + 1; else hi = mid;
+    }
+    return (long)lo - 1;
 }
 
 /* The slot a record offset starts its probe at. */

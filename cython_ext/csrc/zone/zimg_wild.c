@@ -6,10 +6,26 @@
 
 #define FAIL(...) do { if (errlen) snprintf(err, errlen, __VA_ARGS__); return -1; } while (0)
 
+/* NSEC: the gaps at image offset off inside [lo, hi), every child a node (its name is
+ * read by the search), every piece inside this section. */
+static int gaps_ok(const zimg *z, uint64_t off, uint64_t lo, uint64_t hi)
+{
+    if (off == RD_NONE) return 1;
+    if (off % 8 || off < lo || off + sizeof(zwild_gaps) > hi) return 0;
+    const zwild_gaps *g = (const zwild_gaps *)((const uint8_t *)z + off);
+    if (off + sizeof *g + (uint64_t)g->n * sizeof(zneg_top) > hi ||
+        !zimg_neg_piece_ok(z, g->before_first, lo, hi) || !zimg_neg_piece_ok(z, g->wild, lo, hi))
+        return 0;
+    const zneg_top *t = (const zneg_top *)(g + 1);
+    for (uint32_t i = 0; i < g->n; i++)
+        if (t[i].node >= z->node_count || !zimg_neg_piece_ok(z, t[i].piece, lo, hi)) return 0;
+    return 1;
+}
+
 /* One entry at image offset off: inside [lo, hi) with its types, its pieces sound (the
- * NSEC3 ones inside the NXDOMAIN proofs' section), its blobs sound answers of the answer
- * records' area (a DO one's references pointing into a question of w_len octets: the
- * synthesized question is never shorter than *.P). */
+ * NSEC3 ones inside the NXDOMAIN proofs' section, the NSEC ones inside this one), its
+ * blobs sound answers of the answer records' area (a DO one's references pointing into a
+ * question of w_len octets: the synthesized question is never shorter than *.P). */
 static int entry_ok(const zimg *z, uint64_t off, uint64_t lo, uint64_t hi)
 {
     if (off % 4 || off < lo || off + sizeof(zwild_ent) > hi) return 0;
@@ -17,7 +33,8 @@ static int entry_ok(const zimg *z, uint64_t off, uint64_t lo, uint64_t hi)
     if (off + sizeof *e + (uint64_t)e->ntype * sizeof(zwild_type) > hi) return 0;
     uint64_t nlo = z->neg_off, nhi = nlo + z->neg_len;
     if ((e->p_piece != RD_NONE || e->w_piece != RD_NONE) && z->neg_off == 0) return 0;
-    if (!zimg_neg_piece_ok(z, e->p_piece, nlo, nhi) || !zimg_neg_piece_ok(z, e->w_piece, nlo, nhi))
+    if (!zimg_neg_piece_ok(z, e->p_piece, nlo, nhi) || !zimg_neg_piece_ok(z, e->w_piece, nlo, nhi) ||
+        !gaps_ok(z, e->gaps, lo, hi))
         return 0;
     const zwild_type *t = (const zwild_type *)(e + 1);
     for (unsigned k = 0; k < e->ntype; k++) {
