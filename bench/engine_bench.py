@@ -43,7 +43,7 @@ from robdns import _core  # noqa: E402
 
 import testhooks  # noqa: E402  (bench/testhooks.py)
 
-testhooks.require("answer", "bench_answer")
+testhooks.require("answer", "bench_answer", "fast_path_answer")
 
 SECTION = "## Engine (in-process)"
 BATCH = 64
@@ -123,8 +123,9 @@ def below_stored_cut(img, name, qtype):
 
 def do_split(zone_path, query_path, out_dir, nsec3, seconds, rounds):
     """The signed DO mix split by the path each query takes: those with a precomputed DO
-    answer, those below a cut served from its stored referral, and those the general
-    path answers (by kind), each group's share of the mix
+    answer, those below a cut served from its stored referral, the other names without a
+    record served from stored pieces (NXDOMAIN proofs, wildcard answers: by kind), and
+    those the general path answers (by kind), each group's share of the mix
     and its answers per CPU-second: what precomputing more would be worth."""
     import dns.name
     import dns.rdatatype
@@ -147,6 +148,8 @@ def do_split(zone_path, query_path, out_dir, nsec3, seconds, rounds):
             groups["precomputed"].append(q)
         elif kind == "referral" and below_stored_cut(img, name, qt):
             groups["stored referral, below a cut"].append(q)
+        elif _core.fast_path_answer(db, q) is not None:
+            groups[f"stored pieces, {kind}"].append(q)
         else:
             groups["general"].append(q)
             groups[f"general, {kind}"].append(q)
