@@ -3,7 +3,7 @@
 Knot in XDP mode, in the same run, on the same setup.
 
     sudo python3 bench/xdp_bench.py [--qps 340000] [--duration 5] [--rounds 3] [--records 100000]
-                                    [--families 4 6] [--queues 1]
+                                    [--families 4 6] [--queues 1] [--before CHECKOUT]
 
 Topology: two network namespaces (tests/netns.py), server end of the veth pair with the
 server's XDP program, client end with the load generator.  The load goes to the server's
@@ -31,11 +31,17 @@ machine a server past its capacity answers less than at it: the sending threads 
 its cores).
 Figures per server: responses/s as kxdpgun counts them, and server CPU per
 response = the server process's user+system time over the run (from /proc/PID/stat) /
-responses.  Both servers serve the same zone, asked the same query file.  Prints a
-Markdown table (paste into bench/RESULTS.md).
+responses.  Both servers serve the same zone, asked the same query file.  --before
+CHECKOUT adds "robdns before": robdns imported from another checkout's in-place build
+(e.g. /work/wt/base), measured in the same rounds, so that a change to the worker is
+compared with the code before it and with Knot in one run.  Each robdns row also gives the
+worker's RX frames per batch and per poll() sleep (its counters; "—" where a checkout does
+not count sleeps).  Prints a Markdown table (paste into bench/RESULTS.md).
 """
 
 import argparse
+import ast
+import functools
 import os
 import re
 import select
@@ -220,21 +226,48 @@ def measure(pair, pid, qfile, qps, duration, family, queues, generator):
             "us_per_resp": cpu / replies * 1e6 if replies else float("nan"), "wall": wall}
 
 
-def bench_robdns(pair, zone, qfile, probe, qps, duration, tmp, family, queues, generator):
+def worker_counters(tail):
+    """The counters dict robdns's server script prints last (None if it printed none)."""
+    for line in reversed(tail.strip().splitlines()):
+        if line.startswith("{"):
+            try:
+                return ast.literal_eval(line)
+            except (ValueError, SyntaxError):
+                return None
+    return None
+
+
+def per_sleep(c):
+    """RX frames per batch and per poll() sleep of the workers' counters (a sleep is a
+    wake-up; None where the checkout does not count them)."""
+    if not c:
+        return None, None
+    batch = c["rx_frames"] / c["batches"] if c.get("batches") else None
+    sleep = c["rx_frames"] / c["polls"] if c.get("polls") else None
+    return batch, sleep
+
+
+def bench_robdns(pair, zone, qfile, probe, qps, duration, tmp, family, queues, generator,
+                 checkout=ROOT):
     cpus = ",".join(map(str, server_cpus(queues)))
     proc = subprocess.Popen(["ip", "netns", "exec", pair.server_ns, sys.executable, "-c",
                              ROBDNS_SERVER, pair.server_if, ORIGIN, zone, cpus],
-                            cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            cwd=checkout, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
+    r = None
     try:
         wait_ready(proc)
         wait_answer(pair, probe, family)
-        return measure(pair, proc.pid, qfile, qps, duration, family, queues, generator)
+        r = measure(pair, proc.pid, qfile, qps, duration, family, queues, generator)
+        return r
     finally:
         proc.stdin.close()
         tail = proc.stdout.read()
         proc.wait(30)
-        print("robdns counters:", tail.strip(), file=sys.stderr)
+        print(f"robdns counters ({checkout}):", tail.strip(), file=sys.stderr)
+        if r is not None:
+            # counted from the server's start: the probe's few frames are in them too
+            r["frames_per_batch"], r["frames_per_sleep"] = per_sleep(worker_counters(tail))
 
 
 def bench_knot(pair, zone, qfile, probe, qps, duration, tmp, family, queues, generator):
@@ -274,6 +307,22 @@ def median(values):
     return v[len(v) // 2] if len(v) % 2 else (v[len(v) // 2 - 1] + v[len(v) // 2]) / 2
 
 
+def median_or_none(values):
+    v = [x for x in values if x is not None]
+    return median(v) if v else None
+
+
+def fmt1(v):
+    return "—" if v is None else f"{v:.1f}"
+
+
+def frames_note(r):
+    if r.get("frames_per_batch") is None:
+        return ""
+    return (f", {fmt1(r['frames_per_batch'])} frames/batch, "
+            f"{fmt1(r.get('frames_per_sleep'))} frames/sleep")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[1])
     ap.add_argument("--qps", type=int, nargs="+", default=[340000])
@@ -286,6 +335,8 @@ def main():
                     help="RX/TX queues of each veth end; one server worker per queue")
     ap.add_argument("--generator", choices=("auto", "kxdpgun", "dnsperf"), default="auto",
                     help="load generator; auto: kxdpgun")
+    ap.add_argument("--before", metavar="CHECKOUT",
+                    help='add "robdns before": robdns from this checkout\'s in-place build')
     args = ap.parse_args()
     if not 1 <= args.queues <= 64:
         ap.error("--queues must be 1..64")
@@ -296,7 +347,12 @@ def main():
     for tool in (args.generator, "knotd", "kdig", "taskset"):
         if not shutil.which(tool):
             sys.exit(f"xdp_bench: {tool} not found (apt-get install knot knot-dnsutils)")
-    servers = (("robdns XDP", bench_robdns), ("Knot 3.2 XDP", bench_knot))
+    servers = [("robdns XDP", bench_robdns), ("Knot 3.2 XDP", bench_knot)]
+    if args.before:
+        if not os.path.isdir(os.path.join(args.before, "robdns")):
+            sys.exit(f"xdp_bench: {args.before} is not a robdns checkout")
+        servers.insert(1, ("robdns before", functools.partial(
+            bench_robdns, checkout=os.path.abspath(args.before))))
     results = {}
     load0 = os.getloadavg()[0]
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
@@ -315,12 +371,13 @@ def main():
                           f"{r['rps']:>9.0f} "
                           f"responses/s ({100 * r['replies'] / max(1, r['sent']):.1f}% of "
                           f"{r['sent']} sent), {r['us_per_resp']:.2f} us CPU/response "
-                          f"({100 * r['user_share']:.0f}% user), {r['busy_threads']} busy thread(s)",
-                          file=sys.stderr, flush=True)
+                          f"({100 * r['user_share']:.0f}% user), {r['busy_threads']} busy thread(s)"
+                          f"{frames_note(r)}", file=sys.stderr, flush=True)
+    before = f" --before {args.before}" if args.before else ""
     print(f"\n`python3 bench/xdp_bench.py --qps {' '.join(map(str, args.qps))} --duration "
           f"{args.duration} --rounds {args.rounds} --records {args.records} --families "
           f"{' '.join(map(str, args.families))} --queues {args.queues} --generator "
-          f"{args.generator}` — {started}, "
+          f"{args.generator}{before}` — {started}, "
           f"load average {load0:.2f} at start, {os.getloadavg()[0]:.2f} at end; kernel "
           f"{os.uname().release}; veth pair between two network namespaces, native XDP, "
           f"{args.queues} queue(s), copy mode (veth has no zero-copy); {args.generator}"
@@ -329,8 +386,8 @@ def main():
           f"{','.join(map(str, server_cpus(args.queues)))}; medians of {args.rounds} "
           f"interleaved rounds\n")
     print("| server | family | offered qps | sent/s | responses/s | vs Knot | answered | "
-          "server CPU µs/response | vs Knot | threads ≥10% CPU |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "server CPU µs/response | vs Knot | threads ≥10% CPU | frames/batch | frames/sleep |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for qps, fam in [(q, f) for q in args.qps for f in args.families]:
         knot = results.get(("Knot 3.2 XDP", qps, fam))
         knot_cpu = median([r["us_per_resp"] for r in knot]) if knot else None
@@ -344,8 +401,10 @@ def main():
             vs = f"{cpu / knot_cpu:.2f}x" if knot_cpu else "—"
             vs_rps = f"{rps / knot_rps:.2f}x" if knot_rps else "—"
             busy = "/".join(str(r["busy_threads"]) for r in rs)
+            batch = median_or_none([r.get("frames_per_batch") for r in rs])
+            sleep = median_or_none([r.get("frames_per_sleep") for r in rs])
             print(f"| {name} | IPv{fam} | {qps} | {sent:.0f} | {rps:.0f} | {vs_rps} | {ans:.1f}% | "
-                  f"{cpu:.2f} | {vs} | {busy} |")
+                  f"{cpu:.2f} | {vs} | {busy} | {fmt1(batch)} | {fmt1(sleep)} |")
     if len(args.qps) > 1:
         print()
         for fam in args.families:

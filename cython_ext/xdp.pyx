@@ -24,7 +24,8 @@ _XDP_MODES = {"auto": cxdp.RD_XDP_MODE_AUTO, "native": cxdp.RD_XDP_MODE_NATIVE,
 _XDP_ZC = {"auto": cxdp.RD_XDP_ZC_AUTO, "on": cxdp.RD_XDP_ZC_ON, "off": cxdp.RD_XDP_ZC_OFF}
 _XDP_MODE_NAMES = {cxdp.RD_XDP_MODE_NATIVE: "native", cxdp.RD_XDP_MODE_GENERIC: "generic"}
 _XDP_COUNTERS = ("rx_frames", "tx_frames", "not_dns", "malformed", "no_answer", "tx_full",
-                 "no_db", "rrl_dropped", "rrl_slipped", "wakeups", "batches", "kernel_rx_dropped", "kernel_rx_ring_full",
+                 "no_db", "rrl_dropped", "rrl_slipped", "wakeups", "batches", "polls",
+                 "kernel_rx_dropped", "kernel_rx_ring_full",
                  "kernel_fill_ring_empty", "kernel_invalid_descs")
 
 
@@ -235,7 +236,7 @@ cdef class XdpPlane:
             cxdp.rd_xdp_worker_counters(self.workers[i], &c, &s)
             rd_stats_add(&sum_s, &s)
             vals = (c.rx_frames, c.tx_frames, c.not_dns, c.malformed, c.no_answer, c.tx_full,
-                    c.no_db, c.rrl_dropped, c.rrl_slipped, c.wakeups, c.batches, c.k_rx_dropped, c.k_rx_ring_full,
+                    c.no_db, c.rrl_dropped, c.rrl_slipped, c.wakeups, c.batches, c.polls, c.k_rx_dropped, c.k_rx_ring_full,
                     c.k_fill_empty, c.k_invalid)
             for k, v in zip(_XDP_COUNTERS, vals):
                 total[k] += v

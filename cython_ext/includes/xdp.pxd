@@ -67,6 +67,7 @@ cdef extern from "server/xdp_worker.h" nogil:
         uint64_t rrl_slipped
         uint64_t wakeups
         uint64_t batches
+        uint64_t polls
         uint64_t k_rx_dropped
         uint64_t k_rx_ring_full
         uint64_t k_fill_empty

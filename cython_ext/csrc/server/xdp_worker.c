@@ -264,12 +264,14 @@ static void *worker_main(void *arg)
                 tx_stalls++;
                 kick_tx(w);
                 rd_rcu_quiescent(w->rcu);
+                w->cnt.polls++;
                 poll(pfd, 2, 1);
                 continue;
             }
             /* Idle: sleep in poll() (which also wakes the driver's RX when the fill ring
              * needs it), reported to RCU as offline so a swap never waits for us. */
             rd_rcu_offline(w->rcu);
+            w->cnt.polls++;
             poll(pfd, 2, IDLE_POLL_MS);
             rd_rcu_online(w->rcu);
             tx_stalls = 0;

@@ -36,6 +36,7 @@ typedef struct rd_xdp_counters {
     uint64_t rrl_slipped;      /* ... and sent truncated instead (TC=1: retry over TCP) */
     uint64_t wakeups;          /* sendto/recvfrom kicks (need_wakeup) */
     uint64_t batches;
+    uint64_t polls;            /* poll() calls: each is a sleep, and a wake-up after it */
     /* the kernel's view of the socket (XDP_STATISTICS), read at snapshot time */
     uint64_t k_rx_dropped;     /* dropped for other reasons */
     uint64_t k_rx_ring_full;   /* dropped: our RX ring was full (worker too slow) */
