@@ -211,7 +211,8 @@ cdef class XdpPlane:
 
     @property
     def info(self):
-        """Facts of the running plane: attach mode, program id, zero-copy per queue."""
+        """Facts of the running plane: attach mode, program id, and per queue zero-copy and
+        the frames one copy-mode TX kick sends at most."""
         cdef int i
         return {
             "interface": self.interface,
@@ -219,7 +220,8 @@ cdef class XdpPlane:
             "prog_id": self.prog.prog_id,
             "replaced_stale": bool(self.prog.replaced_stale),
             "queues": {cxdp.rd_xdp_worker_queue(self.workers[i]):
-                       {"zero_copy": bool(cxdp.rd_xdp_worker_zero_copy(self.workers[i]))}
+                       {"zero_copy": bool(cxdp.rd_xdp_worker_zero_copy(self.workers[i])),
+                        "tx_budget": cxdp.rd_xdp_worker_tx_budget(self.workers[i])}
                        for i in range(self.nworkers)},
         }
 

@@ -5,6 +5,7 @@ the program is gone after stop (also without privileges) and after a crash; a st
 netlink-attached program of ours is replaced, a live one or a foreign one is not."""
 
 import os
+import re
 import select
 import signal
 import socket
@@ -303,6 +304,64 @@ def test_database_swap_reaches_the_workers(pair, program):
         stop(pair, w)
 
 
+SO_RCVBUFFORCE = 33     # asm-generic/socket.h; Python's socket module has no name for it
+
+
+def copy_mode_tx_budget():
+    """Frames one copy-mode sendto() sends: the TX ring (2048) where the kernel has
+    XDP_MAX_TX_SKB_BUDGET (Linux 6.17), else the kernel's fixed 32."""
+    major, minor = map(int, re.match(r"(\d+)\.(\d+)", os.uname().release).groups())
+    return 2048 if (major, minor) >= (6, 17) else 32
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs")
+def test_a_batch_of_replies_takes_one_tx_kick(pair, program):
+    """Copy mode sends only inside sendto(), 32 frames a call unless the socket's budget is
+    raised: with the budget at the TX ring's size a full RX batch's replies go out in one
+    kick, and nothing of a burst is lost.  The burst waits in the RX ring while a
+    real-time spinner holds the worker's CPU, so that the worker takes it in full batches
+    (sent one by one from Python it comes a frame at a time)."""
+    worker_cpu, client_cpu = sorted(os.sched_getaffinity(0))[:2]
+    cfg = xdp.parse_xdp_config({"interface": pair.server_if})
+    with inside(pair.server_ns):
+        w = xdp.start_xdp_workers(cfg, make_db(), program=program, cpus=[worker_cpu])
+    mask = os.sched_getaffinity(0)
+    try:
+        assert w.info["queues"][0]["tx_budget"] == copy_mode_tx_budget()
+        assert pair.exchange(dns.message.make_query("www.example.com.", "A").to_wire())
+        n = 400
+        os.sched_setaffinity(0, {client_cpu})
+        spin = subprocess.Popen(["chrt", "-f", "1", "taskset", "-c", str(worker_cpu),
+                                 sys.executable, "-c", "import time\nt = time.monotonic() + 0.4\n"
+                                 "while time.monotonic() < t: pass"])
+        time.sleep(0.1)                 # the spinner has the worker's CPU
+        with pair.client_socket(socket.AF_INET) as s:
+            s.settimeout(2.0)
+            # room for every reply before the first is read (the default holds ~256)
+            s.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, 4 << 20)
+            for i in range(n):
+                wire = dns.message.make_query(f"www{i}.example.com.", "A").to_wire()
+                s.sendto(wire, (pair.server_v4, 53))
+            spin.wait(10)
+            got = set()
+            try:
+                while len(got) < n:
+                    got.add(dns.message.from_wire(s.recv(65535)).question[0].name.labels[0])
+            except socket.timeout:
+                pass
+        assert len(got) == n
+        c = w.counters()
+        assert c["tx_frames"] == c["rx_frames"] == n + 1
+        assert c["rx_frames"] / c["batches"] > 32       # full batches of 64 (RD_XDP_BATCH_MAX)
+        if copy_mode_tx_budget() > 32:
+            assert c["wakeups"] <= c["batches"]
+        else:
+            assert c["wakeups"] > c["batches"]
+    finally:
+        os.sched_setaffinity(0, mask)
+        stop(pair, w)
+
+
 def test_more_queues_than_the_interface_has_is_an_error(pair, program):
     with pytest.raises(xdp.XdpError, match="xdp.queues: .* has 1 RX queue"):
         start(pair, program, make_db(), queues=2)
@@ -335,7 +394,7 @@ def test_zero_copy_on_where_the_driver_has_none_is_a_clear_error(pair, program):
     assert pair.attached_program() == (0, "")
     w = start(pair, program, make_db(), zero_copy="auto")
     try:
-        assert w.info["queues"] == {0: {"zero_copy": False}}
+        assert w.info["queues"] == {0: {"zero_copy": False, "tx_budget": copy_mode_tx_budget()}}
     finally:
         stop(pair, w)
 

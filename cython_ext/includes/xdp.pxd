@@ -83,6 +83,7 @@ cdef extern from "server/xdp_worker.h" nogil:
     void rd_xdp_worker_close(rd_xdp_worker *w)
     int rd_xdp_worker_zero_copy(const rd_xdp_worker *w)
     uint32_t rd_xdp_worker_queue(const rd_xdp_worker *w)
+    uint32_t rd_xdp_worker_tx_budget(const rd_xdp_worker *w)
     void rd_xdp_worker_counters(const rd_xdp_worker *w, rd_xdp_counters *c, rd_stats *s)
     void rd_xdp_worker_set_dnstap(rd_xdp_worker *w, rd_dnstap_ring *tap)
 

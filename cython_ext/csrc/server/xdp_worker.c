@@ -31,6 +31,8 @@
 #ifndef SOL_XDP
 #define SOL_XDP 283
 #endif
+/* linux/if_xdp.h of Linux 6.17; the build host's headers may be older */
+#define XDP_MAX_TX_SKB_BUDGET_ 9
 
 /* Frame layout: aligned mode, 4 KiB frames; the kernel puts the packet at
  * XDP_PACKET_HEADROOM (256) into its frame, so a reply can grow to ~3.8 KiB in place. */
@@ -55,6 +57,7 @@ struct rd_xdp_worker {
     uint8_t *area;
     uint8_t *scratch;
     uint32_t tx_outstanding;        /* replies handed to TX, not yet completed */
+    uint32_t tx_budget;             /* frames one copy-mode sendto() sends at most */
     uint16_t port, mtu;
     int xsk_fd;
     int stop_fd;                    /* eventfd: wakes the worker out of poll() */
@@ -78,10 +81,11 @@ struct rd_xdp_worker {
 static void kick_tx(rd_xdp_worker *w)
 {
     /* In zero-copy mode one kick starts the driver, which then sends on its own.  In copy
-     * mode the kernel sends only inside sendto(), and at most a budget (32 frames) per
-     * call, answering EAGAIN while more wait: call again until the TX ring is empty, or
-     * frames pile up in it and the fill ring runs dry.  Bounded; ENOBUFS/EBUSY/ENETDOWN
-     * mean "later" (the idle loop kicks again). */
+     * mode the kernel sends only inside sendto(), and at most a budget per call (32
+     * frames, or the whole TX ring where XDP_MAX_TX_SKB_BUDGET took: see set_tx_budget),
+     * answering EAGAIN while more wait: call again until the TX ring is empty, or frames
+     * pile up in it and the fill ring runs dry.  Bounded; ENOBUFS/EBUSY/ENETDOWN mean
+     * "later" (the idle loop kicks again). */
     if (!xsk_ring_prod__needs_wakeup(&w->tx))
         return;
     for (unsigned i = 0; i < TX_SIZE / 32 + 2; i++) {
@@ -290,6 +294,17 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
+/* Copy mode: let one sendto() send the whole TX ring instead of 32 frames (Linux 6.17,
+ * XDP_MAX_TX_SKB_BUDGET: the kernel's limit is the TX ring's size), so that a batch of
+ * replies costs one kick, not one per 32.  Older kernels answer ENOPROTOOPT: then
+ * kick_tx calls again while the kernel says EAGAIN, as before. */
+static void set_tx_budget(rd_xdp_worker *w)
+{
+    unsigned int budget = TX_SIZE;
+    w->tx_budget = setsockopt(w->xsk_fd, SOL_XDP, XDP_MAX_TX_SKB_BUDGET_, &budget,
+                              sizeof budget) == 0 ? budget : 32;
+}
+
 static int create_socket(rd_xdp_worker *w, const char *ifname, uint16_t bind_flags,
                          char *err, size_t errlen)
 {
@@ -385,6 +400,8 @@ rd_xdp_worker *rd_xdp_worker_open(const char *ifname, uint32_t queue, int zc, in
     socklen_t optlen = sizeof opts;
     if (getsockopt(w->xsk_fd, SOL_XDP, XDP_OPTIONS, &opts, &optlen) == 0)
         w->zero_copy = (opts.flags & XDP_OPTIONS_ZEROCOPY) != 0;
+    if (!w->zero_copy)
+        set_tx_budget(w);
 
     /* Give every frame to the kernel for receiving. */
     uint32_t idx;
@@ -454,6 +471,7 @@ void rd_xdp_worker_close(rd_xdp_worker *w)
 
 int rd_xdp_worker_zero_copy(const rd_xdp_worker *w) { return w->zero_copy; }
 uint32_t rd_xdp_worker_queue(const rd_xdp_worker *w) { return w->queue; }
+uint32_t rd_xdp_worker_tx_budget(const rd_xdp_worker *w) { return w->tx_budget; }
 
 void rd_xdp_worker_counters(const rd_xdp_worker *w, rd_xdp_counters *c, rd_stats *s)
 {
@@ -491,6 +509,7 @@ void rd_xdp_worker_stop(rd_xdp_worker *w) { (void)w; }
 void rd_xdp_worker_close(rd_xdp_worker *w) { (void)w; }
 int rd_xdp_worker_zero_copy(const rd_xdp_worker *w) { (void)w; return 0; }
 uint32_t rd_xdp_worker_queue(const rd_xdp_worker *w) { (void)w; return 0; }
+uint32_t rd_xdp_worker_tx_budget(const rd_xdp_worker *w) { (void)w; return 0; }
 void rd_xdp_worker_counters(const rd_xdp_worker *w, rd_xdp_counters *c, rd_stats *s)
 {
     (void)w;

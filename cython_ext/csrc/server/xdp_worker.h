@@ -68,6 +68,9 @@ void rd_xdp_worker_close(rd_xdp_worker *w);
 
 int rd_xdp_worker_zero_copy(const rd_xdp_worker *w);
 uint32_t rd_xdp_worker_queue(const rd_xdp_worker *w);
+/* Frames one TX kick (sendto) sends at most in copy mode (0 in zero-copy mode, where the
+ * driver sends on its own after one kick). */
+uint32_t rd_xdp_worker_tx_budget(const rd_xdp_worker *w);
 /* Snapshots of the counters (plain reads of 64-bit words the worker writes: each word is
  * consistent on the platforms we build for; the set may be a few packets apart), with the
  * kernel's drop counters of the socket. */
