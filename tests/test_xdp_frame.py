@@ -150,6 +150,48 @@ def test_checksums_of_queries_are_checked(db, family):
 
 
 @pytest.mark.parametrize("family", [4, 6])
+def test_checksums_hold_for_every_length_modulo_8(db, family):
+    # The C sum takes 8 bytes at a time and zero-pads the tail (RFC 768: an odd last byte
+    # is padded with zero): queries and replies of every length modulo 8 must check.
+    qlens, rlens = set(), set()
+    for i in range(1, 17):
+        for name in (f"{'w' * i}.example.com.", f"{'n' * i}.nope.example.com."):
+            q = query(name, "A")
+            frame = query_frame(q, family=family)
+            reply, why = _core.xdp_reply_frame(db, frame)
+            assert why == "ok", name
+            r = parse_reply(reply)           # both checksums, by the Python implementation
+            assert r["payload"] == _core.answer(db, q)
+            qlens.add(len(q) % 8)
+            rlens.add(len(r["payload"]) % 8)
+            # and a query whose checksum field is off by one is refused
+            at = _udp_checksum_at(family)
+            bad = frame[:at + 1] + bytes([frame[at + 1] ^ 0x01]) + frame[at + 2:]
+            assert _core.xdp_reply_frame(db, bad) == (b"", "malformed"), name
+    assert qlens == rlens == set(range(8))
+
+
+@pytest.mark.parametrize("family", [4, 6])
+def test_a_checksum_that_computes_to_zero_is_all_ones(db, family):
+    # RFC 768: a computed checksum of zero is sent as all ones (zero means "none").  Only
+    # the message ID differs between two replies, so the ID that makes the reply's sum
+    # all ones is the checksum the reply with ID 0 had (one's complement arithmetic).
+    at = _udp_checksum_at(family)
+    reply0, _ = _core.xdp_reply_frame(db, query_frame(query(id=0), family=family))
+    wanted = struct.unpack_from("!H", reply0, at)[0]
+    reply, why = _core.xdp_reply_frame(db, query_frame(query(id=wanted), family=family))
+    assert why == "ok"
+    assert reply[at:at + 2] == b"\xff\xff"
+    parse_reply(reply)
+    # and a query whose checksum computed to zero, sent as all ones, is accepted
+    frame0 = query_frame(query(id=0), family=family)
+    wanted = struct.unpack_from("!H", frame0, at)[0]
+    frame = query_frame(query(id=wanted), family=family)
+    assert frame[at:at + 2] == b"\xff\xff"
+    assert _core.xdp_reply_frame(db, frame)[1] == "ok"
+
+
+@pytest.mark.parametrize("family", [4, 6])
 def test_every_truncated_frame_is_refused_safely(db, family):
     frame = query_frame(query(), family=family, vlans=((ETH_8021Q, 1),))
     for n in range(len(frame)):

@@ -21,28 +21,49 @@
 
 static inline void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
 
-/* One's complement sum of 16-bit big-endian words (RFC 1071 section 4.1), not folded. */
+/* The Internet checksum (RFC 1071) summed over the bytes as they lie in memory: 8 bytes per
+ * add, with the carries added back (end-around carry).  Section 2(B) of RFC 1071: the
+ * one's complement sum does not depend on byte order, so a sum of native-order words,
+ * folded and stored in native order, is the right checksum on the wire on either kind of
+ * machine — without swapping each 16-bit word (the byte-by-byte sum this replaces was the
+ * largest user-space share of the worker's frame code).  Sums are in this "wire" domain:
+ * a host value joins one as csum_host16(v), and csum_fold's result is stored with
+ * memcpy, never with put16. */
+static inline uint64_t csum_add(uint64_t sum, uint64_t v)
+{
+    sum += v;
+    return sum + (sum < v);             /* end-around carry */
+}
+
 static inline uint64_t csum_partial(const uint8_t *p, size_t len, uint64_t sum)
 {
+    uint64_t w;
     while (len >= 8) {
-        sum += (uint64_t)rd_get16(p) + rd_get16(p + 2) + rd_get16(p + 4) + rd_get16(p + 6);
+        memcpy(&w, p, 8);
+        sum = csum_add(sum, w);
         p += 8;
         len -= 8;
     }
-    while (len >= 2) {
-        sum += rd_get16(p);
-        p += 2;
-        len -= 2;
+    if (len) {                          /* the tail, zero-padded (RFC 768: an odd byte too) */
+        w = 0;
+        memcpy(&w, p, len);
+        sum = csum_add(sum, w);
     }
-    if (len)
-        sum += (uint64_t)p[0] << 8;   /* odd byte padded with zero (RFC 768) */
     return sum;
 }
 
+/* A 16-bit host value (a length, a protocol number) as the word it is on the wire. */
+static inline uint64_t csum_host16(uint16_t v) { return htons(v); }
+
+/* Fold to 16 bits and complement: the checksum in wire order (memcpy it into place);
+ * 0 when a received header's sum checks. */
 static inline uint16_t csum_fold(uint64_t sum)
 {
-    while (sum >> 16)
-        sum = (sum & 0xffff) + (sum >> 16);
+    sum = (sum & 0xffffffffu) + (sum >> 32);
+    sum = (sum & 0xffffffffu) + (sum >> 32);
+    sum = (sum & 0xffff) + (sum >> 16);
+    sum = (sum & 0xffff) + (sum >> 16);
+    sum = (sum & 0xffff) + (sum >> 16);
     return (uint16_t)~sum;
 }
 
@@ -114,10 +135,11 @@ int rd_xdp_parse(const uint8_t *f, size_t len, uint16_t port, rd_xdp_query *q)
             return RD_XDP_MALFORMED;
         const uint8_t *ip = f + off;
         uint64_t sum;
+        sum = csum_host16(PROTO_UDP) + csum_host16((uint16_t)ulen);
         if (q->family == 4)
-            sum = csum_partial(ip + 12, 8, 0) + PROTO_UDP + ulen;
+            sum = csum_partial(ip + 12, 8, sum);
         else
-            sum = csum_partial(ip + 8, 32, 0) + PROTO_UDP + ulen;
+            sum = csum_partial(ip + 8, 32, sum);
         if (csum_fold(csum_partial(u, ulen, sum)) != 0)
             return RD_XDP_MALFORMED;
     }
@@ -270,7 +292,8 @@ static size_t finish(uint8_t *f, const rd_xdp_pending *p, size_t n, rd_rrl_table
         put16(h + 10, 0);
         memcpy(h + 12, addr + 4, 4);
         memcpy(h + 16, addr, 4);
-        put16(h + 10, csum_fold(csum_partial(h, IP4_HLEN, 0)));
+        uint16_t hc = csum_fold(csum_partial(h, IP4_HLEN, 0));
+        memcpy(h + 10, &hc, 2);
     } else {
         /* RFC 8200 3: version 6, the query's traffic class, flow label 0. */
         h[0] = (uint8_t)(0x60 | tclass >> 4);
@@ -288,10 +311,12 @@ static size_t finish(uint8_t *f, const rd_xdp_pending *p, size_t n, rd_rrl_table
     put16(u + 4, (uint16_t)ulen);
     put16(u + 6, 0);
     /* UDP checksum over the pseudo-header (RFC 768; RFC 8200 8.1: mandatory for IPv6). */
-    uint64_t sum = csum_partial(h + (family == 4 ? 12 : 8), 2 * alen, 0);
-    sum += PROTO_UDP + ulen;
+    uint64_t sum = csum_host16(PROTO_UDP) + csum_host16((uint16_t)ulen);
+    sum = csum_partial(h + (family == 4 ? 12 : 8), 2 * alen, sum);
     uint16_t c = csum_fold(csum_partial(u, ulen, sum));
-    put16(u + 6, c ? c : 0xffff);             /* 0 means "no checksum": send all ones */
+    if (c == 0)
+        c = 0xffff;                           /* 0 means "no checksum": send all ones */
+    memcpy(u + 6, &c, 2);
     if (info) {
         info->response = f + dns;
         info->response_len = n;
