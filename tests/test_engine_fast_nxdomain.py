@@ -48,6 +48,15 @@ def neg_off(img):
     return int.from_bytes(_core.image_to_bytes(img)[112:116], "little")
 
 
+# zimg_format.h struct zneg: tops_named (NSEC3: a top label without an answer record is no
+# name of the zone, and fast_nxdomain skips the search over the top labels)
+ZNEG_TOPS_NAMED = 430
+
+
+def tops_named(img):
+    return _core.image_to_bytes(img)[neg_off(img) + ZNEG_TOPS_NAMED]
+
+
 def top_labels(names, origin):
     o = dns.name.from_text(origin)
     out = set()
@@ -82,6 +91,19 @@ def probe_names(names, origin, rng):
     out.append("*." + origin)
     out.append("x.*." + origin)
     out.append("zzz.wild." + origin)                # a wildcard's: general path
+    # top labels of an NSEC3 owner's length (ZNEG_N3_LABEL): the owners themselves (no
+    # answer record: the search over the top labels sends them to the general path),
+    # one letter changed, and random ones (rd_fast_answer serves those)
+    for n in names:
+        lab = dns.name.from_text(n).relativize(dns.name.from_text(origin)).labels
+        if len(lab) == 1 and len(lab[0]) == 32:
+            text = lab[0].decode()
+            out.append(f"{text}.{origin}")
+            out.append(f"{text[:-1]}{'0' if text[-1] != '0' else '1'}.{origin}")
+            out.append(f"x.{text}.{origin}")
+    for _ in range(20):
+        out.append("".join(rng.choice("0123456789abcdefghijklmnopqrstuv") for _ in range(32))
+                   + "." + origin)
     return [n for n in out if len(dns.name.from_text(n).to_wire()) <= 255]
 
 
@@ -172,6 +194,51 @@ def test_image_round_trip_keeps_and_checks_the_proofs(zones):
         b[at:at + 4] = value.to_bytes(4, "little")
         with pytest.raises(ValueError):
             _core.image_from_bytes(bytes(b))
+
+
+def test_nsec3_zones_know_their_top_names(zones):
+    # every top node of the corpus's NSEC3 zones but the NSEC3 owners has an answer
+    # record: the flag is set, so these zones' NXDOMAIN answers skip the top-label search
+    # (the probes above compare them with the general path); NSEC zones never set it
+    n3 = 0
+    for label, origin, img, fast, general in zones:
+        if not neg_off(img):
+            continue
+        assert tops_named(img) == ("nsec3" in label), label
+        n3 += "nsec3" in label
+    assert n3 >= 3
+
+
+def test_a_top_name_without_record_keeps_the_search(tmp_path):
+    # RFC 1034 4.3.2: a name of the zone is never NXDOMAIN.  A node with more types than a
+    # record lists (precompute.c FANS_MAX) has no answer record: the top-label search
+    # must then find it, so the build leaves the flag off, and the name's DO queries get
+    # the general path's answer
+    import dnssec_zones
+    text = dnssec_zones.ZONE_TEXT + "".join(f"many IN TYPE{1000 + i} \\# 1 {i % 256:02x}\n"
+                                            for i in range(260))
+    z = dnssec_zones.sign_zone(str(tmp_path / "many"), "nsec3", text=text)
+    img = _core.compile_zone(z.origin, z.path)
+    assert neg_off(img) and tops_named(img) == 0
+    assert _core.image_fast_answer(img, "many." + z.origin, 1000, do=True) is None
+    fast = _core.Database([img], max_udp_payload=4096)
+    general = _core.Database([_core.image_without_answers(img)], max_udp_payload=4096)
+    queries = [dns.message.make_query(name + z.origin, qtype, use_edns=0, payload=4096,
+                                      want_dnssec=True).to_wire()
+               for name in ("many.", "x.many.", "no-such.", "x.no-such.")
+               for qtype in ("A", "TYPE1000")]
+    want = [_core.answer(general, q) for q in queries]
+    assert [_core.answer(fast, q) for q in queries] == want
+    assert _core.answer_batch(fast, queries) == want
+    # many. exists; below it and elsewhere names do not (their closest encloser differs:
+    # many. itself, the apex)
+    assert [dns.message.from_wire(w).rcode() for w in want] == [dns.rcode.NOERROR] * 2 + [dns.rcode.NXDOMAIN] * 6
+    # a forged flag still cannot make the name NXDOMAIN: its hash matches its own NSEC3
+    # (RFC 5155 7.2.1), which fast_nxdomain leaves to the general path
+    b = bytearray(_core.image_to_bytes(img))
+    b[neg_off(img) + ZNEG_TOPS_NAMED] = 1
+    forged = _core.Database([_core.image_from_bytes(bytes(b))], max_udp_payload=4096)
+    assert [_core.answer(forged, q) for q in queries] == want
 
 
 label_chars = st.sampled_from(string.ascii_letters + string.digits + "-_*")

@@ -27,7 +27,7 @@ static const int pf_after[PF_STEPS] = { 2, 4, 6, 7 };
 
 enum pf_step_kind {
     PF_DONE,             /* nothing left to prefetch */
-    PF_WAIT,             /* skip one step (the zone was found at once) */
+    PF_WAIT,             /* skip one step (the zone was found at once: the general lookup) */
     PF_GUESS,            /* the zone-table slots are in cache: the candidate zone */
     PF_CONFIRM,          /* its apex and answer slot are: the zone, then the record */
     PF_RECORD,           /* the answer slot is in cache: the record */
@@ -36,6 +36,7 @@ enum pf_step_kind {
     PF_NEG_PLACE,        /* a signed NXDOMAIN's NSEC3 index bucket and range piece offsets
                             are in cache: its range, the piece (pf_neg_hash) */
     PF_NEG_PIECE,        /* the piece is: the zone rrsets it is written from */
+    PF_NEG_RDATA,        /* they are: their records */
     PF_PARENT,           /* a name without a record, its parent's answer slot in cache:
                             the parent's record and its wildcard entry's slot (pf_parent) */
     PF_WILD_ENT,         /* that slot is: the wildcard entry */
@@ -57,7 +58,7 @@ typedef struct pf_state {
     uint32_t n3_lo, n3_hi;         /* a signed NXDOMAIN's NSEC3 index bucket (pf_neg_hash) */
     uint32_t top_lo, top_hi;       /* and the top-label search's range (neg_top_find) */
     uint64_t top_key;              /* and its key (zneg_key of the top label) */
-    uint8_t n3_label[32];          /* its top label's hash as an owner label */
+    uint8_t n3_hash[ZIMG_NSEC3_HASH_LEN];   /* its top label's NSEC3 hash */
     uint32_t parent_hash;          /* a name without a record: zfast_hash of its parent */
     rd_zonetab_guess guess;
 } pf_state;
@@ -70,8 +71,8 @@ static inline const zfast_slot *pf_answer_slot(const zimg *z, uint32_t fast_off,
 }
 
 /* The zone is known (c->zone): prefetch its first load, the answer slot or the general
- * lookup's slot. */
-static void pf_zone_known(pf_state *s, uint8_t next_fast)
+ * lookup's slot, and take next_fast or next_general as the next step. */
+static void pf_zone_known(pf_state *s, uint8_t next_fast, uint8_t next_general)
 {
     const zimg *z = s->z = s->c.zone;
     if (!z) {
@@ -85,7 +86,7 @@ static void pf_zone_known(pf_state *s, uint8_t next_fast)
         s->step = next_fast;
     } else {
         s->hash = zimg_prefetch_slot(z, s->c.lname);
-        s->step = next_fast == PF_WAIT ? PF_WAIT : PF_NODE;
+        s->step = next_general;
     }
 }
 
@@ -115,7 +116,9 @@ static inline __attribute__((always_inline)) void pf_start(const rd_db *db, rd_b
         return;
     }
     rd_ctx_zone(c);
-    pf_zone_known(s, PF_WAIT);
+    /* the answer slot is read at the query's first step, two queries on: a signed
+     * NXDOMAIN's chain (pf_neg_hash) takes every step after it */
+    pf_zone_known(s, PF_RECORD, PF_WAIT);
 }
 
 /* The zone-table slots are in cache: the first whose hash matches names the zone, almost
@@ -224,8 +227,8 @@ static void pf_neg_hash(pf_state *s)
         c->nlabels != (int)z->origin_labels + 1)
         return;
     const uint8_t *base = (const uint8_t *)z, *top = c->lname;   /* its own top label */
-    uint32_t b = rd_dnssec_nsec3_label(top, g->salt, g->salt_len, g->iterations,
-                                       g->n3_dir_bits, s->n3_label);
+    uint32_t b = rd_dnssec_nsec3_hash(top, g->salt, g->salt_len, g->iterations,
+                                      g->n3_dir_bits, s->n3_hash);
     const uint32_t *dir = (const uint32_t *)(base + g->n3_dir_off);
     s->n3_lo = dir[b];
     s->n3_hi = dir[b + 1];
@@ -237,13 +240,15 @@ static void pf_neg_hash(pf_state *s)
         __builtin_prefetch(gaps + (s->n3_lo ? s->n3_lo - 1 : g->n3_count - 1));
         __builtin_prefetch(gaps + s->n3_hi - 1);
     }
+    s->step = PF_NEG_PLACE;
+    s->top_lo = s->top_hi = 0;         /* no search over the top labels (fast_nxdomain) */
+    if (g->tops_named && top[0] != ZNEG_N3_LABEL) return;
     uint64_t key = s->top_key = zneg_key(top + 1, top[0]);
     uint32_t tb = g->top_dir_bits ? (uint32_t)(key >> (64 - g->top_dir_bits)) : 0;
     const uint32_t *tdir = (const uint32_t *)(base + g->top_dir_off);
     s->top_lo = tdir[tb];
     s->top_hi = tdir[tb + 1];
     pf_top_levels((const zneg_top *)(base + g->top_off), s->top_lo, s->top_hi, 3);
-    s->step = PF_NEG_PLACE;
 }
 
 /* The bucket and the piece offsets are in cache: the range (what rd_dnssec_nsec3_place
@@ -255,8 +260,7 @@ static void pf_neg_place(pf_state *s)
     const zneg *g = zneg_of(z);
     const uint8_t *base = (const uint8_t *)z;
     int match;
-    uint32_t at = zimg_nsec3_find_place_in(z, s->n3_label, sizeof s->n3_label, s->n3_lo,
-                                           s->n3_hi, &match);
+    uint32_t at = zimg_nsec3_find_place_hash(z, s->n3_hash, s->n3_lo, s->n3_hi, &match);
     c->neg_place = match ? RD_NONE : at;
     c->fast_known = 2;
     s->step = PF_DONE;
@@ -294,6 +298,25 @@ static void pf_neg_piece(pf_state *s)
     const zrrset *sets = (const zrrset *)((const uint8_t *)z + z->rrsets_off);
     __builtin_prefetch(sets + zz->rrset);
     if (zz->sig != RD_NONE) __builtin_prefetch(sets + zz->sig);
+    s->step = PF_NEG_RDATA;
+}
+
+/* The rrsets are: their records, which zneg_put_zone copies (an NSEC3 ~40 octets and
+ * its P-256 RRSIG ~100: two lines each from an unaligned start). */
+static void pf_neg_rdata(pf_state *s)
+{
+    const zimg *z = s->z;
+    const zneg_zone *zz = (const zneg_zone *)((const uint8_t *)z + s->rec + sizeof(zneg_piece));
+    const zrrset *sets = (const zrrset *)((const uint8_t *)z + z->rrsets_off);
+    s->step = PF_DONE;
+    for (int k = 0; k < 2; k++) {
+        uint32_t idx = k ? zz->sig : zz->rrset;
+        if (idx == RD_NONE) return;
+        const uint8_t *d = (const uint8_t *)z + sets[idx].rdata_off;
+        __builtin_prefetch(d);
+        __builtin_prefetch(d + 64);
+        if (k) __builtin_prefetch(d + 127);
+    }
 }
 
 /* The answer slot is in cache: the record its hash names (the first few probes),
@@ -346,7 +369,7 @@ static void pf_confirm(pf_state *s)
         return;
     }
     rd_ctx_zone(c);
-    pf_zone_known(s, PF_RECORD);
+    pf_zone_known(s, PF_RECORD, PF_NODE);
 }
 
 /* The record is in cache: the lookup rd_fast_answer would make (name, then the entry of
@@ -401,6 +424,7 @@ static inline __attribute__((always_inline)) void pf_step(pf_state *s)
     case PF_REFS: zfast_prefetch_refs(s->z, s->c.fast_blob); s->step = PF_DONE; return;
     case PF_NEG_PLACE: pf_neg_place(s); return;
     case PF_NEG_PIECE: pf_neg_piece(s); return;
+    case PF_NEG_RDATA: pf_neg_rdata(s); return;
     case PF_PARENT: pf_parent(s); return;
     case PF_WILD_ENT: pf_wild_ent(s); return;
     case PF_NODE: zimg_prefetch_node(s->z, s->hash); s->step = PF_DATA; return;

@@ -112,17 +112,7 @@ static int nsec3_params_of(const zimg *z, nsec3_params *np)
     return np->alg == 1 ? 0 : -1;              /* SHA-1 is the only hash defined */
 }
 
-/* RFC 4648 7: base32hex, lower case (the form of owner labels in the image). */
-static void base32hex(const uint8_t in[RD_SHA1_LEN], uint8_t out[32])
-{
-    static const char digits[] = "0123456789abcdefghijklmnopqrstuv";
-    for (int g = 0; g < 4; g++) {              /* 20 bytes = 4 groups of 5 -> 8 chars */
-        const uint8_t *b = in + 5 * g;
-        uint64_t v = (uint64_t)b[0] << 32 | (uint64_t)b[1] << 24 | (uint64_t)b[2] << 16 |
-                     (uint64_t)b[3] << 8 | b[4];
-        for (int k = 0; k < 8; k++) out[8 * g + k] = (uint8_t)digits[(v >> (35 - 5 * k)) & 31];
-    }
-}
+_Static_assert(RD_SHA1_LEN == ZIMG_NSEC3_HASH_LEN, "an NSEC3 hash is a SHA-1 digest");
 
 /* The NSEC3 owner matching (*match = 1) or covering the hash of `lname`.  Through the
  * directory of the precomputed NXDOMAIN proofs (zneg) when the image has one: a search
@@ -178,25 +168,33 @@ int rd_dnssec_nsec3_salt(const zimg *z, const uint8_t **salt, unsigned *salt_len
     return 0;
 }
 
+uint32_t rd_dnssec_nsec3_hash(const uint8_t *lname, const uint8_t *salt, unsigned salt_len,
+                              unsigned iterations, int bits, uint8_t hash[RD_SHA1_LEN])
+{
+    rd_nsec3_hash(lname, rd_name_len(lname), salt, salt_len, iterations, hash);
+    /* base32hex keeps the hash's bits in order (RFC 4648 7): its top bits are the key's */
+    uint32_t top = (uint32_t)hash[0] << 24 | (uint32_t)hash[1] << 16 | (uint32_t)hash[2] << 8 |
+                   hash[3];
+    return bits ? top >> (32 - bits) : 0;
+}
+
 uint32_t rd_dnssec_nsec3_label(const uint8_t *lname, const uint8_t *salt, unsigned salt_len,
                                unsigned iterations, int bits, uint8_t label[32])
 {
     uint8_t h[RD_SHA1_LEN];
-    rd_nsec3_hash(lname, rd_name_len(lname), salt, salt_len, iterations, h);
-    base32hex(h, label);
-    /* base32hex keeps the hash's bits in order (RFC 4648 7): its top bits are the key's */
-    uint32_t top = (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 | (uint32_t)h[2] << 8 | h[3];
-    return bits ? top >> (32 - bits) : 0;
+    uint32_t b = rd_dnssec_nsec3_hash(lname, salt, salt_len, iterations, bits, h);
+    zimg_nsec3_label_of(h, label);
+    return b;
 }
 
 uint32_t rd_dnssec_nsec3_place(const zimg *z, const uint8_t *lname, const uint8_t *salt,
                                unsigned salt_len, unsigned iterations, const uint32_t *dir,
                                int bits, int *match)
 {
-    uint8_t label[32];
-    uint32_t b = rd_dnssec_nsec3_label(lname, salt, salt_len, iterations, dir ? bits : 0, label);
-    if (!dir) return zimg_nsec3_find_place(z, label, sizeof label, match);
-    return zimg_nsec3_find_place_in(z, label, sizeof label, dir[b], dir[b + 1], match);
+    uint8_t h[RD_SHA1_LEN];
+    uint32_t b = rd_dnssec_nsec3_hash(lname, salt, salt_len, iterations, dir ? bits : 0, h);
+    if (!dir) return zimg_nsec3_find_place_hash(z, h, 0, zimg_nsec3_count(z), match);
+    return zimg_nsec3_find_place_hash(z, h, dir[b], dir[b + 1], match);
 }
 
 /* ---- the proofs the lookup asks for ---- */

@@ -105,13 +105,18 @@ static int fast_nxdomain(rd_ctx *c, const zimg *z, size_t limit)
     size_t tl = top[0];
     for (int i = 0; i < 2; i++)
         if (g->avoid[i][0] == tl && memcmp(g->avoid[i] + 1, top + 1, tl) == 0) return 0;
-    long e = neg_top_find(z, g, top + 1, tl);
-    if (e == -2) return 0;
     uint32_t gap;
     if (g->kind == ZNEG_NSEC) {
+        long e = neg_top_find(z, g, top + 1, tl);
+        if (e == -2) return 0;
         gap = e < 0 ? g->before_first
                     : ((const zneg_top *)((const uint8_t *)z + g->top_off))[e].piece;
     } else {
+        /* the top label has no record (rd_fast_answer, fast_referral looked): with
+         * tops_named that is enough to know it is no name of the zone */
+        if ((!g->tops_named || !z->fast_off || tl == ZNEG_N3_LABEL) &&
+            neg_top_find(z, g, top + 1, tl) == -2)
+            return 0;
         /* RFC 5155 7.2.2: the next closer name is the top label's name; its hash's range */
         int match = 0;
         uint32_t at = c->fast_known == 2   /* the batch pipeline's, for this top label */

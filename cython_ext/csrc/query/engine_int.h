@@ -203,6 +203,10 @@ void rd_dnssec_put_proof(rd_ctx *c, const zimg *z, znode_id node, uint16_t type)
 /* The zone's NSEC3 hash parameters (RFC 5155 4, 3.2); 0 when usable (SHA-1). */
 int rd_dnssec_nsec3_salt(const zimg *z, const uint8_t **salt, unsigned *salt_len,
                          unsigned *iterations);
+/* The NSEC3 hash of the lower-case name lname (RFC 5155 5) into hash; returns its bucket
+ * in a directory of `bits` bits (zimg_nsec3_directory). */
+uint32_t rd_dnssec_nsec3_hash(const uint8_t *lname, const uint8_t *salt, unsigned salt_len,
+                              unsigned iterations, int bits, uint8_t hash[20]);
 /* The NSEC3 hash of the lower-case name lname as an owner label (base32hex, lower case,
  * RFC 4648 7) into label; returns its bucket in a directory of `bits` bits. */
 uint32_t rd_dnssec_nsec3_label(const uint8_t *lname, const uint8_t *salt, unsigned salt_len,

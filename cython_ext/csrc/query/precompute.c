@@ -1055,6 +1055,7 @@ typedef struct nbuild {
     nstate after_prefix;
     uint32_t prefix_node, wild_node, wild;
     uint32_t *node_piece;      /* gap piece of each proof node, 0: not made yet */
+    const uint32_t *node_rec;  /* each node's answer record, RD_NONE: none (part_run) */
     int regs_gap;
 } nbuild;
 
@@ -1242,6 +1243,12 @@ static int neg_build(nbuild *nb)
         prev_top = v;
     }
     if (g.kind == ZNEG_NSEC3) {
+        /* whether a top label without a record is surely no name of the zone (zneg) */
+        g.tops_named = 1;
+        for (uint32_t v = 0; v < nn && g.tops_named; v++)
+            if (nodes[v].labels == ol + 1 && nb->node_rec[v] == RD_NONE &&
+                !(zimg_node_nsec3_only(z, v) && zimg_node_name(z, v)[0] == ZNEG_N3_LABEL))
+                g.tops_named = 0;
         g.n3_count = zimg_nsec3_count(z);
         size_t noff = nb_alloc(&nb->b, (size_t)g.n3_count * 4, 4);
         if (!nb->b.ok) return -1;
@@ -1501,6 +1508,7 @@ zimg *rd_precompute_answers(zimg *z, size_t *size)
     nb = calloc(1, sizeof *nb);
     if (!nb) goto done;
     nb->f = f;
+    nb->node_rec = node_rec;
     int has_neg = neg_build(nb) == 0 && nb->b.ok;
     free(nb->node_piece);
     nb->node_piece = NULL;

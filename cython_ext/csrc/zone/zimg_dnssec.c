@@ -178,6 +178,50 @@ static int label_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t ble
     return alen < blen ? -1 : alen > blen;
 }
 
+void zimg_nsec3_label_of(const uint8_t hash[ZIMG_NSEC3_HASH_LEN], uint8_t label[32])
+{
+    static const char digits[] = "0123456789abcdefghijklmnopqrstuv";
+    for (int g = 0; g < 4; g++) {              /* 20 bytes = 4 groups of 5 -> 8 chars */
+        const uint8_t *b = hash + 5 * g;
+        uint64_t v = (uint64_t)b[0] << 32 | (uint64_t)b[1] << 24 | (uint64_t)b[2] << 16 |
+                     (uint64_t)b[3] << 8 | b[4];
+        for (int k = 0; k < 8; k++) label[8 * g + k] = (uint8_t)digits[(v >> (35 - 5 * k)) & 31];
+    }
+}
+
+uint32_t zimg_nsec3_find_place_hash(const zimg *z, const uint8_t hash[ZIMG_NSEC3_HASH_LEN],
+                                    uint32_t lo, uint32_t hi, int *match)
+{
+    *match = 0;
+    uint32_t n = z->nsec3_count;
+    if (n == 0) return RD_NONE;
+    const nsec3_entry *ix = nsec3_index(z);
+    /* label_key of the hash's base32hex label is its first 60 bits (RFC 4648 7: each
+     * digit 5 bits, in order): the label is written out only when a key ties */
+    uint64_t key = 0;
+    for (int i = 0; i < 8; i++) key = key << 8 | hash[i];
+    key >>= 4;
+    uint8_t label[32];
+    int have_label = 0;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        int c;
+        if (ix[mid].key != key) {
+            c = ix[mid].key < key ? -1 : 1;
+        } else {
+            if (!have_label) {
+                zimg_nsec3_label_of(hash, label);
+                have_label = 1;
+            }
+            const uint8_t *nm = zimg_node_name(z, ix[mid].node);
+            c = label_cmp(nm + 1, nm[0], label, sizeof label);
+            if (c == 0) { *match = 1; return mid; }
+        }
+        if (c < 0) lo = mid + 1; else hi = mid;
+    }
+    return lo == 0 ? n - 1 : lo - 1;           /* as zimg_nsec3_find_place_in */
+}
+
 uint32_t zimg_nsec3_find_place(const zimg *z, const uint8_t *label, size_t label_len, int *match)
 {
     return zimg_nsec3_find_place_in(z, label, label_len, 0, z->nsec3_count, match);

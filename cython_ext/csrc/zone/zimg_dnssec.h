@@ -37,6 +37,14 @@ uint32_t zimg_nsec3_find_place(const zimg *z, const uint8_t *label, size_t label
  * (a bucket of the directory below: every entry before lo precedes the label). */
 uint32_t zimg_nsec3_find_place_in(const zimg *z, const uint8_t *label, size_t label_len,
                                   uint32_t lo, uint32_t hi, int *match);
+/* The same for a raw hash (RFC 5155 5, ZIMG_NSEC3_HASH_LEN octets), compared by its bits:
+ * its base32hex label is written out only when an owner's key ties with it (a match,
+ * or two hashes sharing their first 60 bits). */
+#define ZIMG_NSEC3_HASH_LEN 20
+uint32_t zimg_nsec3_find_place_hash(const zimg *z, const uint8_t hash[ZIMG_NSEC3_HASH_LEN],
+                                    uint32_t lo, uint32_t hi, int *match);
+/* A hash as an owner label: base32hex, lower case (RFC 4648 7, RFC 5155 3.3). */
+void zimg_nsec3_label_of(const uint8_t hash[ZIMG_NSEC3_HASH_LEN], uint8_t label[32]);
 /* The index's directory by the hashes' top `bits` bits (dir[(1 << bits) + 1], entry b the
  * first place whose hash's top bits are b or more). */
 void zimg_nsec3_directory(const zimg *z, uint32_t *dir, int bits);

@@ -393,8 +393,14 @@ typedef struct zneg {
     uint32_t top_dir_off;      /* over the top labels' keys */
     uint32_t n3_dir_off;       /* NSEC3: over the NSEC3 index (the hashes' top bits) */
     uint8_t top_dir_bits, n3_dir_bits;
-    uint8_t pad_[6];
+    /* NSEC3: 1 when every top node has a record in the answer table but the NSEC3 owners,
+     * all of whose labels are ZNEG_N3_LABEL octets long: a query whose top label has no
+     * record and another length is then not of the zone, and fast_nxdomain needs no
+     * search over the top labels to know it (0, an image without the flag: it searches) */
+    uint8_t tops_named;
+    uint8_t pad_[5];
 } zneg;
+#define ZNEG_N3_LABEL 32       /* a SHA-1 hash in base32hex (RFC 5155 3.3) */
 
 typedef struct zneg_top {
     uint64_t key;              /* the label's first 8 octets, big-endian, zero padded */
