@@ -21,7 +21,7 @@
  * precomputed answers that has none (NXDOMAIN, below a cut, a wildcard's: the general
  * path) gets no general-lookup prefetch, whose name hash is the costliest step of that
  * lookup and would be made twice. */
-enum { PF_DEPTH = 8, PF_STEPS = 4 };
+enum { PF_DEPTH = 8, PF_STEPS = 4, PF_Q_AHEAD = 2 };
 /* how many queries after entering a query takes each of its steps */
 static const int pf_after[PF_STEPS] = { 2, 4, 6, 7 };
 
@@ -454,6 +454,13 @@ static inline __attribute__((always_inline)) void pf_round(const rd_db *db, rd_b
      * the whole fetch's extra lines would cost it more than they save */
     if (full || i < n)
         pf_start(db, &items[i], t, stats, cookies, &ring[i % PF_DEPTH], !full && n < PF_DEPTH);
+    /* the query parsed two rounds on: a batch's datagrams need not be in cache (frames
+     * of an XDP ring, queries held apart in memory), and the parse reads them first */
+    if (i + PF_Q_AHEAD < n) {
+        const rd_batch_item *ahead = &items[i + PF_Q_AHEAD];
+        __builtin_prefetch(ahead->q);
+        __builtin_prefetch(ahead->q + ahead->qlen - 1);
+    }
 #pragma GCC unroll 4
     for (int k = 0; k < PF_STEPS; k++)
         if (full || (i >= (size_t)pf_after[k] && i - pf_after[k] < n))
