@@ -73,6 +73,11 @@ rd_zonetab *rd_zonetab_build(const zimg *const *zones, uint32_t n, uint32_t *dup
         const znode *a = apex_node(z);
         const uint8_t *o = (const uint8_t *)z + a->name_off;
         int k = (int)z->origin_labels;
+        if (i < RD_ZONETAB_FEW) {
+            t->few[i].origin = o;
+            t->few[i].wlen = (uint16_t)rd_name_len(o);
+            t->few[i].labels = (uint8_t)k;
+        }
         uint32_t h = a->hash;          /* zimg_name_hash(o), made by the builder */
         if (probe(t, h, o, rd_name_len(o)) != RD_NONE) {
             *dup = i;
@@ -111,12 +116,11 @@ static uint32_t find_few(const rd_zonetab *t, const uint8_t *lname, const uint8_
     int bestk = -1;
     size_t end = (size_t)loff[nlabels] + 1;    /* wire length of lname */
     for (uint32_t i = 0; i < t->count; i++) {
-        const zimg *z = t->zones[i];
-        int k = zimg_origin_labels(z);
+        const rd_zonetab_few *f = &t->few[i];
+        int k = f->labels;
         if (k > nlabels || k <= bestk) continue;
         size_t so = loff[nlabels - k];
-        const uint8_t *o = zimg_origin(z);
-        if (rd_name_len(o) != end - so || memcmp(o, lname + so, end - so) != 0) continue;
+        if (f->wlen != end - so || memcmp(f->origin, lname + so, end - so) != 0) continue;
         if (parent_first && k == nlabels) {
             exact = i;                          /* only if no zone above lname has it */
         } else {
