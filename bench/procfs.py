@@ -58,9 +58,9 @@ def process_tree(root):
     return sorted(out)
 
 
-def task_files(pids, name):
-    """The text of /proc/PID/task/TID/<name> of every thread of the given processes
-    (threads that exit meanwhile are skipped)."""
+def task_items(pids, name):
+    """(pid, tid, text of /proc/PID/task/TID/<name>) of every thread of the given
+    processes (threads that exit meanwhile are skipped)."""
     for pid in pids:
         try:
             tids = os.listdir(f"/proc/{pid}/task")
@@ -68,9 +68,14 @@ def task_files(pids, name):
             continue
         for tid in tids:
             try:
-                yield _read(f"/proc/{pid}/task/{tid}/{name}")
+                yield pid, tid, _read(f"/proc/{pid}/task/{tid}/{name}")
             except OSError:
                 continue
+
+
+def task_files(pids, name):
+    """The text of /proc/PID/task/TID/<name> of every thread of the given processes."""
+    return (text for _, _, text in task_items(pids, name))
 
 
 def cpu_ticks_by_thread(pids):

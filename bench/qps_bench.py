@@ -391,18 +391,10 @@ def sched_ns(pids):
     1 and 2).  On a shared host a server can be at its limit (always runnable) while
     running only part of the time: run + wait over the wall time says it was."""
     out = {}
-    for pid in pids:
-        try:
-            tids = os.listdir(f"/proc/{pid}/task")
-        except OSError:
-            continue
-        for tid in tids:
-            try:
-                with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
-                    run, wait = f.read().split()[:2]
-            except (OSError, ValueError):
-                continue            # exited meanwhile
-            out[pid, tid] = int(run), int(wait)
+    for pid, tid, text in procfs.task_items(pids, "schedstat"):
+        fields = text.split()
+        if len(fields) >= 2:        # empty when the thread exited while being read
+            out[pid, tid] = int(fields[0]), int(fields[1])
     return out
 
 

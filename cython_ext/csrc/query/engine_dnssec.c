@@ -178,15 +178,6 @@ uint32_t rd_dnssec_nsec3_hash(const uint8_t *lname, const uint8_t *salt, unsigne
     return bits ? top >> (32 - bits) : 0;
 }
 
-uint32_t rd_dnssec_nsec3_label(const uint8_t *lname, const uint8_t *salt, unsigned salt_len,
-                               unsigned iterations, int bits, uint8_t label[32])
-{
-    uint8_t h[RD_SHA1_LEN];
-    uint32_t b = rd_dnssec_nsec3_hash(lname, salt, salt_len, iterations, bits, h);
-    zimg_nsec3_label_of(h, label);
-    return b;
-}
-
 uint32_t rd_dnssec_nsec3_place(const zimg *z, const uint8_t *lname, const uint8_t *salt,
                                unsigned salt_len, unsigned iterations, const uint32_t *dir,
                                int bits, int *match)

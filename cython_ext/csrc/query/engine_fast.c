@@ -66,22 +66,7 @@ static long neg_top_find(const zimg *z, const zneg *g, const uint8_t *lab, size_
     uint64_t key = zneg_key(lab, len);
     const uint32_t *dir = (const uint32_t *)((const uint8_t *)z + g->top_dir_off);
     uint32_t b = g->top_dir_bits ? (uint32_t)(key >> (64 - g->top_dir_bits)) : 0;
-    uint32_t lo = dir[b], hi = dir[b + 1];     /* the first entry after the label */
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        int c;
-        if (t[mid].key != key) {
-            c = t[mid].key < key ? -1 : 1;
-        } else {
-            const uint8_t *nm = zimg_node_name(z, t[mid].node);
-            size_t m = nm[0] < len ? nm[0] : len;
-            c = memcmp(nm + 1, lab, m);
-            if (!c) c = nm[0] < len ? -1 : nm[0] > len;
-            if (!c) return -2;
-        }
-        if (c < 0) lo = mid + 1; else hi = mid;
-    }
-    return (long)lo - 1;
+    return zneg_top_search(z, t, dir[b], dir[b + 1], lab, len);   /* the bucket's range */
 }
 
 static const zneg_piece *neg_piece_at(const zimg *z, uint32_t off)

@@ -61,7 +61,7 @@ typedef struct nc_search {
     const uint32_t *dir;       /* the hash's directory bucket */
     uint32_t lo, hi;
     const uint32_t *piece;     /* the range's piece offset */
-    uint8_t label[32];         /* the hash as an owner label */
+    uint8_t hash[ZIMG_NSEC3_HASH_LEN];   /* the next closer name's NSEC3 hash */
 } nc_search;
 
 /* The hash (made while the caller's first load comes), its directory bucket asked for;
@@ -71,8 +71,8 @@ static int nc_hash(const rd_ctx *c, const zimg *z, int pl, nc_search *s)
     const zneg *g = s->g = zneg_of(z);
     if (!g || g->kind != ZNEG_NSEC3) return 0;
     const uint8_t *nc = c->lname + c->loff[c->nlabels - pl - 1];
-    uint32_t b = rd_dnssec_nsec3_label(nc, g->salt, g->salt_len, g->iterations, g->n3_dir_bits,
-                                       s->label);
+    uint32_t b = rd_dnssec_nsec3_hash(nc, g->salt, g->salt_len, g->iterations, g->n3_dir_bits,
+                                      s->hash);
     s->dir = (const uint32_t *)((const uint8_t *)z + g->n3_dir_off) + b;
     __builtin_prefetch(s->dir);
     return 1;
@@ -91,7 +91,7 @@ static void nc_bucket(const zimg *z, nc_search *s)
 static int nc_place(const zimg *z, nc_search *s)
 {
     int match = 0;
-    uint32_t at = zimg_nsec3_find_place_in(z, s->label, sizeof s->label, s->lo, s->hi, &match);
+    uint32_t at = zimg_nsec3_find_place_hash(z, s->hash, s->lo, s->hi, &match);
     if (match || at >= s->g->n3_count) return 0;
     s->piece = (const uint32_t *)((const uint8_t *)z + s->g->n3_off) + at;
     __builtin_prefetch(s->piece);
@@ -144,6 +144,20 @@ static void wild_done(rd_ctx *c, size_t end, unsigned an, unsigned ns, unsigned 
     c->count[2] = (uint16_t)ar;
     c->aa = (uint8_t)aa;
     c->rcode = (uint16_t)rcode;
+}
+
+/* A NODATA's authority pieces after the question, in order (NULL: left out, a record
+ * already sent), and its end: both NODATA answers' common tail. */
+static void nodata_put(rd_ctx *c, const zimg *z, const zneg_piece *const *row, int n)
+{
+    size_t qname_end = 12 + c->qname_wlen, at = qname_end + 4;
+    unsigned ns = 0;
+    for (int i = 0; i < n; i++) {
+        if (!row[i]) continue;
+        at += zneg_put_any(z, c->r, at, qname_end, row[i]);
+        ns += row[i]->nrr;
+    }
+    wild_done(c, at, 0, ns, 0, 1, RD_RCODE_NOERROR);
 }
 
 /* RFC 4592 3.3.3: *.P holds the qtype; its stored answer (owners pointing at the
@@ -205,18 +219,11 @@ static int wild_nodata(rd_ctx *c, const zimg *z, const zwild *w, const zwild_ent
     piece_rdata(z, wp);
     piece_rrsets(z, gp);
     if (gp->node == pp->node || gp->node == wp->node) gp = NULL;
-    size_t qend = 12 + c->qname_wlen + 4, qname_end = 12 + c->qname_wlen;
+    size_t qend = 12 + c->qname_wlen + 4;
     if (qend + sp->len + pp->len + (gp ? gp->len : 0) + wp->len > limit) return 0;
     piece_rdata(z, gp);
     const zneg_piece *row[4] = { sp, pp, gp, wp };
-    size_t at = qend;
-    unsigned ns = 0;
-    for (int i = 0; i < 4; i++) {
-        if (!row[i]) continue;
-        at += zneg_put_any(z, c->r, at, qname_end, row[i]);
-        ns += row[i]->nrr;
-    }
-    wild_done(c, at, 0, ns, 0, 1, RD_RCODE_NOERROR);
+    nodata_put(c, z, row, 4);
     return 1;
 }
 
@@ -234,19 +241,12 @@ static int wild_nodata_nsec(rd_ctx *c, const zimg *z, const zwild *w, const zwil
     piece_rrsets(z, wp);
     piece_rrsets(z, gp);
     if (gp->node == wp->node) gp = NULL;
-    size_t qend = 12 + c->qname_wlen + 4, qname_end = 12 + c->qname_wlen;
+    size_t qend = 12 + c->qname_wlen + 4;
     if (qend + sp->len + (gp ? gp->len : 0) + wp->len > limit) return 0;
     piece_rdata(z, gp);
     piece_rdata(z, wp);
     const zneg_piece *row[3] = { sp, gp, wp };
-    size_t at = qend;
-    unsigned ns = 0;
-    for (int i = 0; i < 3; i++) {
-        if (!row[i]) continue;
-        at += zneg_put_any(z, c->r, at, qname_end, row[i]);
-        ns += row[i]->nrr;
-    }
-    wild_done(c, at, 0, ns, 0, 1, RD_RCODE_NOERROR);
+    nodata_put(c, z, row, 3);
     return 1;
 }
 

@@ -207,10 +207,6 @@ int rd_dnssec_nsec3_salt(const zimg *z, const uint8_t **salt, unsigned *salt_len
  * in a directory of `bits` bits (zimg_nsec3_directory). */
 uint32_t rd_dnssec_nsec3_hash(const uint8_t *lname, const uint8_t *salt, unsigned salt_len,
                               unsigned iterations, int bits, uint8_t hash[20]);
-/* The NSEC3 hash of the lower-case name lname as an owner label (base32hex, lower case,
- * RFC 4648 7) into label; returns its bucket in a directory of `bits` bits. */
-uint32_t rd_dnssec_nsec3_label(const uint8_t *lname, const uint8_t *salt, unsigned salt_len,
-                               unsigned iterations, int bits, uint8_t label[32]);
 /* The place in the NSEC3 index of the owner matching (*match) or covering the hash of
  * the lower-case name lname (RFC 5155 7.2.1); searched in one bucket of a directory of
  * the index by the hashes' top bits (zimg_nsec3_directory) when dir is not NULL. */

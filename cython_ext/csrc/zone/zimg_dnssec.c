@@ -189,37 +189,50 @@ void zimg_nsec3_label_of(const uint8_t hash[ZIMG_NSEC3_HASH_LEN], uint8_t label[
     }
 }
 
-uint32_t zimg_nsec3_find_place_hash(const zimg *z, const uint8_t hash[ZIMG_NSEC3_HASH_LEN],
-                                    uint32_t lo, uint32_t hi, int *match)
+/* The one search of the NSEC3 index over [lo, hi): every indexed owner is
+ * "<label>.<origin>", so comparing first labels compares names, and base32hex keeps the
+ * order of the hashes (RFC 4648 7).  Finds the first entry whose label is > the
+ * question's: by key, and by the whole label when keys tie.  The label is either given
+ * or (label NULL) written from hash only when a key ties, which is rare. */
+static inline uint32_t nsec3_search(const zimg *z, uint64_t key, const uint8_t *label,
+                                    size_t label_len, const uint8_t *hash, uint32_t lo,
+                                    uint32_t hi, int *match)
 {
     *match = 0;
     uint32_t n = z->nsec3_count;
     if (n == 0) return RD_NONE;
     const nsec3_entry *ix = nsec3_index(z);
-    /* label_key of the hash's base32hex label is its first 60 bits (RFC 4648 7: each
-     * digit 5 bits, in order): the label is written out only when a key ties */
-    uint64_t key = 0;
-    for (int i = 0; i < 8; i++) key = key << 8 | hash[i];
-    key >>= 4;
-    uint8_t label[32];
-    int have_label = 0;
+    uint8_t written[32];
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
         int c;
         if (ix[mid].key != key) {
             c = ix[mid].key < key ? -1 : 1;
         } else {
-            if (!have_label) {
-                zimg_nsec3_label_of(hash, label);
-                have_label = 1;
+            if (!label) {
+                zimg_nsec3_label_of(hash, written);
+                label = written;
+                label_len = sizeof written;
             }
             const uint8_t *nm = zimg_node_name(z, ix[mid].node);
-            c = label_cmp(nm + 1, nm[0], label, sizeof label);
+            c = label_cmp(nm + 1, nm[0], label, label_len);
             if (c == 0) { *match = 1; return mid; }
         }
         if (c < 0) lo = mid + 1; else hi = mid;
     }
-    return lo == 0 ? n - 1 : lo - 1;           /* as zimg_nsec3_find_place_in */
+    /* ix[lo - 1] precedes the hash; before the first owner, the last one covers it
+       (its next hashed owner wraps around to the first, RFC 5155 3.1.7) */
+    return lo == 0 ? n - 1 : lo - 1;
+}
+
+uint32_t zimg_nsec3_find_place_hash(const zimg *z, const uint8_t hash[ZIMG_NSEC3_HASH_LEN],
+                                    uint32_t lo, uint32_t hi, int *match)
+{
+    /* label_key of the hash's base32hex label is its first 60 bits (RFC 4648 7: each
+     * digit 5 bits, in order) */
+    uint64_t key = 0;
+    for (int i = 0; i < 8; i++) key = key << 8 | hash[i];
+    return nsec3_search(z, key >> 4, NULL, 0, hash, lo, hi, match);
 }
 
 uint32_t zimg_nsec3_find_place(const zimg *z, const uint8_t *label, size_t label_len, int *match)
@@ -240,29 +253,8 @@ void zimg_nsec3_directory(const zimg *z, uint32_t *dir, int bits)
 uint32_t zimg_nsec3_find_place_in(const zimg *z, const uint8_t *label, size_t label_len,
                                   uint32_t lo, uint32_t hi, int *match)
 {
-    *match = 0;
-    uint32_t n = z->nsec3_count;
-    if (n == 0) return RD_NONE;
-    const nsec3_entry *ix = nsec3_index(z);
-    uint64_t key = label_key(label, label_len);
-    /* Every indexed owner is "<label>.<origin>", so comparing first labels compares
-       names, and base32hex keeps the order of the hashes (RFC 4648 7).  Find the first
-       entry whose label is > label: by key, and by the whole label when keys tie. */
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        int c;
-        if (ix[mid].key != key) {
-            c = ix[mid].key < key ? -1 : 1;
-        } else {
-            const uint8_t *nm = zimg_node_name(z, ix[mid].node);
-            c = label_cmp(nm + 1, nm[0], label, label_len);
-            if (c == 0) { *match = 1; return mid; }
-        }
-        if (c < 0) lo = mid + 1; else hi = mid;
-    }
-    /* ix[lo - 1] precedes the hash; before the first owner, the last one covers it
-       (its next hashed owner wraps around to the first, RFC 5155 3.1.7) */
-    return lo == 0 ? n - 1 : lo - 1;
+    return nsec3_search(z, label_key(label, label_len), label, label_len, NULL, lo, hi,
+                        match);
 }
 
 znode_id zimg_nsec3_node_at(const zimg *z, uint32_t place)
