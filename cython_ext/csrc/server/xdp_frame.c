@@ -336,6 +336,18 @@ size_t rd_xdp_reply(uint8_t *f, size_t len, size_t cap, uint16_t port, uint16_t 
     return finish(f, &p, n, NULL, 0, why, NULL);
 }
 
+/* A received frame was written by the kernel on the CPU that ran the driver's receive
+ * (on a veth: the sender's), so its first load here misses.  Its headers and the start of
+ * its query (two cache lines: a query frame is rarely longer) are fetched a few frames
+ * ahead of the parse, with intent to write since the reply is built over them: the misses
+ * overlap the parse of the frames before instead of stalling each parse in turn. */
+#define FRAME_PREFETCH_AHEAD 4u
+static inline void prefetch_frame(const uint8_t *f)
+{
+    __builtin_prefetch(f, 1, 3);
+    __builtin_prefetch(f + 64, 1, 3);
+}
+
 void rd_xdp_reply_batch(rd_xdp_frame_io *io, uint32_t n, uint16_t port, uint16_t mtu,
                         const rd_db *db, uint8_t *scratch, rd_stats *stats, rd_rrl_table *rrl,
                         uint64_t now_ms, rd_xdp_info *info, rd_cookie_cache *cookies)
@@ -348,7 +360,11 @@ void rd_xdp_reply_batch(rd_xdp_frame_io *io, uint32_t n, uint16_t port, uint16_t
         n = RD_XDP_BATCH_MAX;
     /* every frame parsed and its query copied first, then one rd_answer_batch over all
      * of them (each query parsed once, the zone image prefetched queries ahead) */
+    for (uint32_t i = 0; i < n && i < FRAME_PREFETCH_AHEAD; i++)
+        prefetch_frame(io[i].frame);
     for (uint32_t i = 0; i < n; i++) {
+        if (i + FRAME_PREFETCH_AHEAD < n)
+            prefetch_frame(io[i + FRAME_PREFETCH_AHEAD].frame);
         io[i].out = 0;
         if (!prepare(io[i].frame, io[i].len, io[i].cap, port, mtu,
                      scratch + (size_t)i * RD_XDP_QUERY_MAX, RD_XDP_QUERY_MAX, &pend[ni],
