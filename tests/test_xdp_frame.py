@@ -4,6 +4,7 @@ of Ethernet/802.1Q, IPv4, IPv6, UDP and the Internet checksum.  No root needed."
 
 import struct
 
+import dns.edns
 import dns.flags
 import dns.message
 import pytest
@@ -169,6 +170,24 @@ def test_checksums_hold_for_every_length_modulo_8(db, family):
             bad = frame[:at + 1] + bytes([frame[at + 1] ^ 0x01]) + frame[at + 2:]
             assert _core.xdp_reply_frame(db, bad) == (b"", "malformed"), name
     assert qlens == rlens == set(range(8))
+
+
+@pytest.mark.parametrize("family", [4, 6])
+def test_checksums_hold_when_every_word_carries(db, family):
+    # The C sum adds each 8-byte word as two 32-bit halves into two 64-bit sums and folds
+    # the carries once at the end (RFC 1071 2(C)).  A long query of 0xff bytes (an unknown
+    # EDNS option, which a server ignores: RFC 6891 6.1.2) makes every add carry: its
+    # checksum, written by the Python implementation, must check, a flipped bit anywhere in
+    # the run must be refused, and the reply's checksums must check.
+    opt = dns.edns.GenericOption(65001, b"\xff" * 1203)
+    q = query(use_edns=0, payload=4096, options=[opt])
+    frame = query_frame(q, family=family)
+    reply, why = _core.xdp_reply_frame(db, frame)
+    assert why == "ok"
+    assert parse_reply(reply)["payload"] == _core.answer(db, q)
+    for pos in (len(frame) - 1, len(frame) - 600, len(frame) - 1203):
+        bad = frame[:pos] + bytes([frame[pos] ^ 0x01]) + frame[pos + 1:]
+        assert _core.xdp_reply_frame(db, bad) == (b"", "malformed"), pos
 
 
 @pytest.mark.parametrize("family", [4, 6])
