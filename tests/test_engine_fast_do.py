@@ -401,14 +401,14 @@ def test_forged_refs_are_refused(zones):
 
 
 def test_image_of_the_previous_version_is_refused():
-    # ZIMG_VERSION 9 (zwild entries with NSEC gaps, a longer entry): an image written
-    # before reads its sections otherwise, so a kept one of version 8 is refused and its
-    # zone compiled again (robdns.keep)
+    # ZIMG_VERSION 10 (zneg_zone holds its records' places, a longer piece): an image
+    # written before reads its pieces otherwise, so a kept one of version 9 is refused and
+    # its zone compiled again (robdns.keep)
     data = bytearray(_core.image_to_bytes(_core.compile_zone(
         "example.com.", os.path.join(CORPUS, "example.com.zone"))))
-    assert _u32(data, 8) == 9
-    data[8:12] = (8).to_bytes(4, "little")
-    with pytest.raises(ValueError, match="version 8"):
+    assert _u32(data, 8) == 10
+    data[8:12] = (9).to_bytes(4, "little")
+    with pytest.raises(ValueError, match="version 9"):
         _core.image_from_bytes(bytes(data))
 
 

@@ -35,8 +35,7 @@ enum pf_step_kind {
     PF_REFS,             /* the answer is: the zone records a DO answer writes (ZFAST_REFS) */
     PF_NEG_PLACE,        /* a signed NXDOMAIN's NSEC3 index bucket and range piece offsets
                             are in cache: its range, the piece (pf_neg_hash) */
-    PF_NEG_PIECE,        /* the piece is: the zone rrsets it is written from */
-    PF_NEG_RDATA,        /* they are: their records */
+    PF_NEG_PIECE,        /* the piece is: the zone records it is written from */
     PF_PARENT,           /* a name without a record, its parent's answer slot in cache:
                             the parent's record and its wildcard entry's slot (pf_parent) */
     PF_WILD_ENT,         /* that slot is: the wildcard entry */
@@ -286,36 +285,23 @@ static void pf_neg_place(pf_state *s)
     pf_top_levels(t, lo, hi, 3);
 }
 
-/* The range's piece (at s->rec) is in cache: the zone's rrsets a piece written from them
- * (ZNEG_FROM_ZONE) reads, the NSEC3 and its RRSIG. */
+/* The range's piece (at s->rec) is in cache: the zone's records a piece written from them
+ * (ZNEG_FROM_ZONE) copies, whose places it holds (zimg_format.h zneg_zone), the NSEC3 ~40
+ * octets and its P-256 RRSIG ~100: two lines each from an unaligned start. */
 static void pf_neg_piece(pf_state *s)
 {
-    const zimg *z = s->z;
-    const zneg_piece *p = (const zneg_piece *)((const uint8_t *)z + s->rec);
+    const uint8_t *base = (const uint8_t *)s->z;
+    const zneg_piece *p = (const zneg_piece *)(base + s->rec);
     s->step = PF_DONE;
     if (p->nptr != ZNEG_FROM_ZONE) return;
     const zneg_zone *zz = (const zneg_zone *)(p + 1);
-    const zrrset *sets = (const zrrset *)((const uint8_t *)z + z->rrsets_off);
-    __builtin_prefetch(sets + zz->rrset);
-    if (zz->sig != RD_NONE) __builtin_prefetch(sets + zz->sig);
-    s->step = PF_NEG_RDATA;
-}
-
-/* The rrsets are: their records, which zneg_put_zone copies (an NSEC3 ~40 octets and
- * its P-256 RRSIG ~100: two lines each from an unaligned start). */
-static void pf_neg_rdata(pf_state *s)
-{
-    const zimg *z = s->z;
-    const zneg_zone *zz = (const zneg_zone *)((const uint8_t *)z + s->rec + sizeof(zneg_piece));
-    const zrrset *sets = (const zrrset *)((const uint8_t *)z + z->rrsets_off);
-    s->step = PF_DONE;
-    for (int k = 0; k < 2; k++) {
-        uint32_t idx = k ? zz->sig : zz->rrset;
-        if (idx == RD_NONE) return;
-        const uint8_t *d = (const uint8_t *)z + sets[idx].rdata_off;
+    __builtin_prefetch(base + zz->rdata[0]);
+    __builtin_prefetch(base + zz->rdata[0] + 64);
+    if (zz->count[1]) {
+        const uint8_t *d = base + zz->rdata[1];
         __builtin_prefetch(d);
         __builtin_prefetch(d + 64);
-        if (k) __builtin_prefetch(d + 127);
+        __builtin_prefetch(d + 127);
     }
 }
 
@@ -424,7 +410,6 @@ static inline __attribute__((always_inline)) void pf_step(pf_state *s)
     case PF_REFS: zfast_prefetch_refs(s->z, s->c.fast_blob); s->step = PF_DONE; return;
     case PF_NEG_PLACE: pf_neg_place(s); return;
     case PF_NEG_PIECE: pf_neg_piece(s); return;
-    case PF_NEG_RDATA: pf_neg_rdata(s); return;
     case PF_PARENT: pf_parent(s); return;
     case PF_WILD_ENT: pf_wild_ent(s); return;
     case PF_NODE: zimg_prefetch_node(s->z, s->hash); s->step = PF_DATA; return;

@@ -27,26 +27,16 @@ static const zneg_piece *piece_at(const zimg *z, uint32_t off)
     return off == RD_NONE ? NULL : (const zneg_piece *)((const uint8_t *)z + off);
 }
 
-/* A piece written from the zone's records (ZNEG_FROM_ZONE): its rrsets asked for, once
- * the piece is in cache; then (piece_rdata) their rdata, once the rrsets are. */
-static void piece_rrsets(const zimg *z, const zneg_piece *p)
-{
-    if (!p || p->nptr != ZNEG_FROM_ZONE) return;
-    const zneg_zone *zz = (const zneg_zone *)(p + 1);
-    const zrrset *sets = (const zrrset *)((const uint8_t *)z + z->rrsets_off);
-    __builtin_prefetch(sets + zz->rrset);
-    if (zz->sig != RD_NONE) __builtin_prefetch(sets + zz->sig);
-}
-
-static void piece_rdata(const zimg *z, const zneg_piece *p)
+/* A piece written from the zone's records (ZNEG_FROM_ZONE): its records asked for, once
+ * the piece is in cache (it holds their places: zimg_format.h zneg_zone). */
+static void piece_records(const zimg *z, const zneg_piece *p)
 {
     if (!p || p->nptr != ZNEG_FROM_ZONE) return;
     const zneg_zone *zz = (const zneg_zone *)(p + 1);
     const uint8_t *base = (const uint8_t *)z;
-    const zrrset *sets = (const zrrset *)(base + z->rrsets_off);
-    __builtin_prefetch(base + sets[zz->rrset].rdata_off);
-    if (zz->sig != RD_NONE) {
-        const uint8_t *d = base + sets[zz->sig].rdata_off;
+    __builtin_prefetch(base + zz->rdata[0]);
+    if (zz->count[1]) {
+        const uint8_t *d = base + zz->rdata[1];
         __builtin_prefetch(d);
         __builtin_prefetch(d + 64);        /* a P-256 RRSIG's rdata: ~100 octets */
     }
@@ -178,17 +168,16 @@ static int wild_answer(rd_ctx *c, const zimg *z, const zwild_type *t, nc_search 
         if (c->nlabels + t->regs + g->regs + 1 > RD_COMP_MAX || !(gp = nsec_cover(c, z, g, pl)))
             return 0;
         zfast_prefetch_refs(z, b);             /* the blob's RRSIGs from the zone */
-        piece_rrsets(z, gp);
+        piece_records(z, gp);
     } else if (d) {
         /* the cover's owner needs a compression entry for its RRSIG to point at */
         if (c->nlabels + t->regs + 1 > RD_COMP_MAX || !nc_place(z, s)) return 0;
         zfast_prefetch_refs(z, b);             /* the blob's RRSIGs from the zone */
         if (!(gp = nc_piece(z, s)) || !zneg_piece_question_only(gp)) return 0;
-        piece_rrsets(z, gp);
+        piece_records(z, gp);
     }
     size_t qend = 12 + c->qname_wlen + 4, at = qend + b->len;
     if (at + (gp ? gp->len : 0) > limit) return 0;   /* the general path truncates */
-    piece_rdata(z, gp);
     zfast_put_body(z, c->r + qend, b);
     unsigned ns = b->ns;
     if (gp) {
@@ -212,16 +201,13 @@ static int wild_nodata(rd_ctx *c, const zimg *z, const zwild *w, const zwild_ent
     __builtin_prefetch(pp);
     __builtin_prefetch(wp);
     if (!nc_place(z, s)) return 0;
-    piece_rrsets(z, pp);
-    piece_rrsets(z, wp);
+    piece_records(z, pp);
+    piece_records(z, wp);
     if (!(gp = nc_piece(z, s)) || !zneg_piece_question_only(gp)) return 0;
-    piece_rdata(z, pp);
-    piece_rdata(z, wp);
-    piece_rrsets(z, gp);
+    piece_records(z, gp);
     if (gp->node == pp->node || gp->node == wp->node) gp = NULL;
     size_t qend = 12 + c->qname_wlen + 4;
     if (qend + sp->len + pp->len + (gp ? gp->len : 0) + wp->len > limit) return 0;
-    piece_rdata(z, gp);
     const zneg_piece *row[4] = { sp, pp, gp, wp };
     nodata_put(c, z, row, 4);
     return 1;
@@ -238,13 +224,11 @@ static int wild_nodata_nsec(rd_ctx *c, const zimg *z, const zwild *w, const zwil
     if (!sp || !wp) return 0;
     __builtin_prefetch(wp);
     if (!(gp = nsec_cover(c, z, g, pl))) return 0;
-    piece_rrsets(z, wp);
-    piece_rrsets(z, gp);
+    piece_records(z, wp);
+    piece_records(z, gp);
     if (gp->node == wp->node) gp = NULL;
     size_t qend = 12 + c->qname_wlen + 4;
     if (qend + sp->len + (gp ? gp->len : 0) + wp->len > limit) return 0;
-    piece_rdata(z, gp);
-    piece_rdata(z, wp);
     const zneg_piece *row[3] = { sp, gp, wp };
     nodata_put(c, z, row, 3);
     return 1;

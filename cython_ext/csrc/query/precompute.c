@@ -1072,8 +1072,8 @@ static uint32_t neg_from_zone(nbuild *nb, znode_id v, uint32_t piece, size_t fro
     uint8_t tmp[sizeof(zneg_piece) + sizeof(zneg_zone) + 256];
     zneg_piece h = *(const zneg_piece *)(nb->b.p + piece);
     h.nptr = ZNEG_FROM_ZONE;
-    zneg_zone zz = { (uint32_t)(rs - zimg_rrset_at(z, 0)), rs->rrsig,
-                     (int16_t)-(long)olen, (uint8_t)(nlen - olen), 0 };
+    zneg_zone zz = zneg_zone_of(z, (uint32_t)(rs - zimg_rrset_at(z, 0)), (int16_t)-(long)olen,
+                                (uint8_t)(nlen - olen));
     memcpy(tmp, &h, sizeof h);
     memcpy(tmp + sizeof h, &zz, sizeof zz);
     memcpy(tmp + sizeof h + sizeof zz, name, nlen - olen);
@@ -1305,6 +1305,31 @@ static void neg_place(uint8_t *img, size_t off, const nbuf *b)
     for (uint32_t i = 0; i < g->ntop; i++) reloc((uint8_t *)&t[i].piece, d);
     for (uint32_t i = 0; g->kind == ZNEG_NSEC3 && i < g->n3_count; i++)
         reloc(img + g->n3_off + 4 * (size_t)i, d);
+}
+
+/* A placed piece written from the zone's records: its copies of the records' places
+ * taken again from its rrsets, which zimg_share_apply may have moved after the piece
+ * was made (a piece met twice is only rewritten with the same values). */
+static void neg_zone_refresh(zimg *z, uint32_t off)
+{
+    if (off == RD_NONE) return;
+    zneg_piece *p = (zneg_piece *)((uint8_t *)z + off);
+    if (p->nptr != ZNEG_FROM_ZONE) return;
+    zneg_zone *zz = (zneg_zone *)(p + 1);
+    *zz = zneg_zone_of(z, zz->rrset, zz->to_origin, zz->below_len);
+}
+
+static void neg_refresh(zimg *z)
+{
+    uint8_t *img = (uint8_t *)z;
+    const zneg *g = zneg_of(z);
+    neg_zone_refresh(z, g->before_first);
+    neg_zone_refresh(z, g->prefix);
+    neg_zone_refresh(z, g->wild);
+    const zneg_top *t = (const zneg_top *)(img + g->top_off);
+    for (uint32_t i = 0; i < g->ntop; i++) neg_zone_refresh(z, t[i].piece);
+    for (uint32_t i = 0; g->kind == ZNEG_NSEC3 && i < g->n3_count; i++)
+        neg_zone_refresh(z, ((const uint32_t *)(img + g->n3_off))[i]);
 }
 
 /* Threads for the pass: 0 = two for a big zone on a machine with two cores or more, one
@@ -1552,6 +1577,7 @@ zimg *rd_precompute_answers(zimg *z, size_t *size)
         neg_place(ob, neg_at, &nb->b);
         z->neg_off = (uint32_t)neg_at;
         z->neg_len = (uint32_t)nb->b.len;
+        if (moved) neg_refresh(z);
     }
     if (moved) {
         zimg *shrunk = zimg_resize(z, total);  /* the freed tail's pages go back */

@@ -128,8 +128,8 @@ static uint32_t nsec_piece(const zimg *z, nbuf *b, znode_id v, const uint8_t *pn
     size_t nlen = rd_name_len(name), below = (size_t)(nl[nn - k] - name);
     const zrrset *sig = rs->rrsig == RD_NONE ? NULL : zimg_rrset_at(z, rs->rrsig);
     unsigned nrr = rs->count + (sig ? sig->count : 0u);
-    zneg_zone zz = { (uint32_t)(rs - zimg_rrset_at(z, 0)), rs->rrsig,
-                     (int16_t)-(long)(nlen - below), (uint8_t)below, 0 };
+    zneg_zone zz = zneg_zone_of(z, (uint32_t)(rs - zimg_rrset_at(z, 0)),
+                                (int16_t)-(long)(nlen - below), (uint8_t)below);
     size_t len = zneg_zone_size(z, &zz);
     if (below > 255 || nrr > 255 || len > ZFAST_BLOB_MAX) return RD_NONE;
     size_t at = nb_alloc(b, sizeof(zneg_piece) + sizeof zz + below, 4);
