@@ -33,6 +33,8 @@ enum pf_step_kind {
     PF_RECORD,           /* the answer slot is in cache: the record */
     PF_BLOB,             /* the record is: the answer */
     PF_REFS,             /* the answer is: the zone records a DO answer writes (ZFAST_REFS) */
+    PF_NEG_DIR,          /* a signed NXDOMAIN's NSEC3 directory entry is in cache: its
+                            index bucket (pf_neg_dir) */
     PF_NEG_PLACE,        /* a signed NXDOMAIN's NSEC3 index bucket and range piece offsets
                             are in cache: its range, the piece (pf_neg_hash) */
     PF_NEG_PIECE,        /* the piece is: the zone records it is written from */
@@ -228,9 +230,32 @@ static void pf_neg_hash(pf_state *s)
     const uint8_t *base = (const uint8_t *)z, *top = c->lname;   /* its own top label */
     uint32_t b = rd_dnssec_nsec3_hash(top, g->salt, g->salt_len, g->iterations,
                                       g->n3_dir_bits, s->n3_hash);
-    const uint32_t *dir = (const uint32_t *)(base + g->n3_dir_off);
-    s->n3_lo = dir[b];
-    s->n3_hi = dir[b + 1];
+    /* the directory's entry (4 bytes of a quarter megabyte: not in cache) read at the
+     * next step */
+    s->n3_lo = b;
+    __builtin_prefetch((const uint32_t *)(base + g->n3_dir_off) + b);
+    __builtin_prefetch((const uint32_t *)(base + g->n3_dir_off) + b + 1);
+    s->step = PF_NEG_DIR;
+    s->top_lo = s->top_hi = 0;         /* no search over the top labels (fast_nxdomain) */
+    if (g->tops_named && top[0] != ZNEG_N3_LABEL) return;
+    uint64_t key = s->top_key = zneg_key(top + 1, top[0]);
+    uint32_t tb = g->top_dir_bits ? (uint32_t)(key >> (64 - g->top_dir_bits)) : 0;
+    const uint32_t *tdir = (const uint32_t *)(base + g->top_dir_off);
+    s->top_lo = tdir[tb];
+    s->top_hi = tdir[tb + 1];
+    pf_top_levels((const zneg_top *)(base + g->top_off), s->top_lo, s->top_hi, 3);
+}
+
+/* The directory's entry is in cache: the index bucket it names and the piece offsets of
+ * the ranges it may fall in, asked for. */
+static void pf_neg_dir(pf_state *s)
+{
+    const zimg *z = s->z;
+    const zneg *g = zneg_of(z);
+    const uint8_t *base = (const uint8_t *)z;
+    const uint32_t *dir = (const uint32_t *)(base + g->n3_dir_off) + s->n3_lo;
+    s->n3_lo = dir[0];
+    s->n3_hi = dir[1];
     zimg_nsec3_prefetch(z, s->n3_lo, s->n3_hi);
     /* the range is one of [lo - 1, hi - 1] (lo - 1: the last when lo is 0): their piece
      * offsets lie side by side */
@@ -240,14 +265,6 @@ static void pf_neg_hash(pf_state *s)
         __builtin_prefetch(gaps + s->n3_hi - 1);
     }
     s->step = PF_NEG_PLACE;
-    s->top_lo = s->top_hi = 0;         /* no search over the top labels (fast_nxdomain) */
-    if (g->tops_named && top[0] != ZNEG_N3_LABEL) return;
-    uint64_t key = s->top_key = zneg_key(top + 1, top[0]);
-    uint32_t tb = g->top_dir_bits ? (uint32_t)(key >> (64 - g->top_dir_bits)) : 0;
-    const uint32_t *tdir = (const uint32_t *)(base + g->top_dir_off);
-    s->top_lo = tdir[tb];
-    s->top_hi = tdir[tb + 1];
-    pf_top_levels((const zneg_top *)(base + g->top_off), s->top_lo, s->top_hi, 3);
 }
 
 /* The bucket and the piece offsets are in cache: the range (what rd_dnssec_nsec3_place
@@ -408,6 +425,7 @@ static inline __attribute__((always_inline)) void pf_step(pf_state *s)
     case PF_RECORD: pf_record(s); return;
     case PF_BLOB: pf_blob(s); return;
     case PF_REFS: zfast_prefetch_refs(s->z, s->c.fast_blob); s->step = PF_DONE; return;
+    case PF_NEG_DIR: pf_neg_dir(s); return;
     case PF_NEG_PLACE: pf_neg_place(s); return;
     case PF_NEG_PIECE: pf_neg_piece(s); return;
     case PF_PARENT: pf_parent(s); return;
