@@ -35,8 +35,9 @@ enum pf_step_kind {
     PF_REFS,             /* the answer is: the zone records a DO answer writes (ZFAST_REFS) */
     PF_NEG_DIR,          /* a signed NXDOMAIN's NSEC3 directory entry is in cache: its
                             index bucket (pf_neg_dir) */
-    PF_NEG_PLACE,        /* a signed NXDOMAIN's NSEC3 index bucket and range piece offsets
-                            are in cache: its range, the piece (pf_neg_hash) */
+    PF_NEG_PLACE,        /* a signed NXDOMAIN's (or a wildcard's next closer name's) NSEC3
+                            index bucket and range piece offsets are in cache: its range,
+                            the piece (pf_neg_place) */
     PF_NEG_PIECE,        /* the piece is: the zone records it is written from */
     PF_PARENT,           /* a name without a record, its parent's answer slot in cache:
                             the parent's record and its wildcard entry's slot (pf_parent) */
@@ -195,7 +196,34 @@ static void pf_parent(pf_state *s)
     }
 }
 
-/* The wildcard entry's slot is in cache: the entry asked for (none: nothing). */
+/* The directory's entry for bucket b of an NSEC3 hash (in cache for an NXDOMAIN, read at
+ * once for a wildcard's next closer name: no step is left to wait for it): the index
+ * bucket it names and the piece offsets of the ranges the hash may fall in, asked for;
+ * the range itself at the next step (pf_neg_place). */
+static void pf_n3_bucket(pf_state *s, const zneg *g, uint32_t b)
+{
+    const zimg *z = s->z;
+    const uint8_t *base = (const uint8_t *)z;
+    const uint32_t *dir = (const uint32_t *)(base + g->n3_dir_off) + b;
+    s->n3_lo = dir[0];
+    s->n3_hi = dir[1];
+    zimg_nsec3_prefetch(z, s->n3_lo, s->n3_hi);
+    /* the range is one of [lo - 1, hi - 1] (lo - 1: the last when lo is 0): their piece
+     * offsets lie side by side */
+    const uint32_t *gaps = (const uint32_t *)(base + g->n3_off);
+    if (s->n3_lo < s->n3_hi && s->n3_hi <= g->n3_count) {
+        __builtin_prefetch(gaps + (s->n3_lo ? s->n3_lo - 1 : g->n3_count - 1));
+        __builtin_prefetch(gaps + s->n3_hi - 1);
+    }
+    s->step = PF_NEG_PLACE;
+}
+
+/* The wildcard entry's slot is in cache: the entry asked for (none: nothing).  With DO in
+ * an NSEC3 zone the answer from *.P carries the NSEC3 covering the next closer name (RFC
+ * 5155 7.2.5, 7.2.6), here the question itself (one label below P): its hash made now and
+ * its range found over the next step, as a signed NXDOMAIN's (c->neg_place, fast_known
+ * 2, read by rd_fast_wildcard), instead of the five loads one after the other at the
+ * answer (directory, bucket, piece offset, piece, records). */
 static void pf_wild_ent(pf_state *s)
 {
     const zimg *z = s->z;
@@ -203,7 +231,14 @@ static void pf_wild_ent(pf_state *s)
     const zwild_slot *t = (const zwild_slot *)((const uint8_t *)z + w->tab_off) +
                           zwild_home(s->rec, w->mask);
     s->step = PF_DONE;
-    if (t->rec == s->rec) __builtin_prefetch((const uint8_t *)z + t->ent);
+    if (t->rec != s->rec) return;
+    __builtin_prefetch((const uint8_t *)z + t->ent);
+    const zneg *g = zneg_of(z);
+    if (!g || g->kind != ZNEG_NSEC3 || !s->c.do_bit) return;
+    uint32_t b = rd_dnssec_nsec3_hash(s->c.lname, g->salt, g->salt_len, g->iterations,
+                                      g->n3_dir_bits, s->n3_hash);
+    s->top_lo = s->top_hi = 0;         /* no search over the top labels (pf_neg_place) */
+    pf_n3_bucket(s, g, b);
 }
 
 /* A DO query for a name right below the apex of an NSEC3 zone with precomputed NXDOMAIN
@@ -246,25 +281,10 @@ static void pf_neg_hash(pf_state *s)
     pf_top_levels((const zneg_top *)(base + g->top_off), s->top_lo, s->top_hi, 3);
 }
 
-/* The directory's entry is in cache: the index bucket it names and the piece offsets of
- * the ranges it may fall in, asked for. */
+/* PF_NEG_DIR: pf_neg_hash left the bucket's number in n3_lo. */
 static void pf_neg_dir(pf_state *s)
 {
-    const zimg *z = s->z;
-    const zneg *g = zneg_of(z);
-    const uint8_t *base = (const uint8_t *)z;
-    const uint32_t *dir = (const uint32_t *)(base + g->n3_dir_off) + s->n3_lo;
-    s->n3_lo = dir[0];
-    s->n3_hi = dir[1];
-    zimg_nsec3_prefetch(z, s->n3_lo, s->n3_hi);
-    /* the range is one of [lo - 1, hi - 1] (lo - 1: the last when lo is 0): their piece
-     * offsets lie side by side */
-    const uint32_t *gaps = (const uint32_t *)(base + g->n3_off);
-    if (s->n3_lo < s->n3_hi && s->n3_hi <= g->n3_count) {
-        __builtin_prefetch(gaps + (s->n3_lo ? s->n3_lo - 1 : g->n3_count - 1));
-        __builtin_prefetch(gaps + s->n3_hi - 1);
-    }
-    s->step = PF_NEG_PLACE;
+    pf_n3_bucket(s, zneg_of(s->z), s->n3_lo);
 }
 
 /* The bucket and the piece offsets are in cache: the range (what rd_dnssec_nsec3_place

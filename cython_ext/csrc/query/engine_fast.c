@@ -104,7 +104,8 @@ static int fast_nxdomain(rd_ctx *c, const zimg *z, size_t limit)
             return 0;
         /* RFC 5155 7.2.2: the next closer name is the top label's name; its hash's range */
         int match = 0;
-        uint32_t at = c->fast_known == 2   /* the batch pipeline's, for this top label */
+        uint32_t at = c->fast_known == 2 && nl == ol + 1   /* the batch pipeline's, for
+                                                              the question: the top label */
                           ? c->neg_place
                           : rd_dnssec_nsec3_place(z, top, g->salt, g->salt_len, g->iterations,
                                                   (const uint32_t *)((const uint8_t *)z + g->n3_dir_off),

@@ -51,15 +51,26 @@ typedef struct nc_search {
     const uint32_t *dir;       /* the hash's directory bucket */
     uint32_t lo, hi;
     const uint32_t *piece;     /* the range's piece offset */
+    uint32_t placed;           /* the range found by the batch pipeline (NC_UNPLACED: none),
+                                  RD_NONE when an owner matches the hash */
     uint8_t hash[ZIMG_NSEC3_HASH_LEN];   /* the next closer name's NSEC3 hash */
 } nc_search;
 
+#define NC_UNPLACED 0xFFFFFFFEu
+
 /* The hash (made while the caller's first load comes), its directory bucket asked for;
- * 0 for a zone without NSEC3 pieces (NSEC: the general path's). */
+ * 0 for a zone without NSEC3 pieces (NSEC: the general path's).  When the next closer
+ * name is the question, the batch pipeline may have found its range already (engine_batch.c
+ * pf_wild_ent, c->neg_place): nothing to do here but take it. */
 static int nc_hash(const rd_ctx *c, const zimg *z, int pl, nc_search *s)
 {
     const zneg *g = s->g = zneg_of(z);
     if (!g || g->kind != ZNEG_NSEC3) return 0;
+    s->placed = NC_UNPLACED;
+    if (c->fast_known == 2 && c->nlabels == pl + 1) {
+        s->placed = c->neg_place;
+        return 1;
+    }
     const uint8_t *nc = c->lname + c->loff[c->nlabels - pl - 1];
     uint32_t b = rd_dnssec_nsec3_hash(nc, g->salt, g->salt_len, g->iterations, g->n3_dir_bits,
                                       s->hash);
@@ -71,6 +82,7 @@ static int nc_hash(const rd_ctx *c, const zimg *z, int pl, nc_search *s)
 /* The bucket is in cache: its index entries asked for. */
 static void nc_bucket(const zimg *z, nc_search *s)
 {
+    if (s->placed != NC_UNPLACED) return;
     s->lo = s->dir[0];
     s->hi = s->dir[1];
     zimg_nsec3_prefetch(z, s->lo, s->hi);
@@ -81,8 +93,10 @@ static void nc_bucket(const zimg *z, nc_search *s)
 static int nc_place(const zimg *z, nc_search *s)
 {
     int match = 0;
-    uint32_t at = zimg_nsec3_find_place_hash(z, s->hash, s->lo, s->hi, &match);
-    if (match || at >= s->g->n3_count) return 0;
+    uint32_t at = s->placed;
+    if (at == NC_UNPLACED)
+        at = zimg_nsec3_find_place_hash(z, s->hash, s->lo, s->hi, &match);
+    if (match || at >= s->g->n3_count) return 0;      /* (RD_NONE: a match) */
     s->piece = (const uint32_t *)((const uint8_t *)z + s->g->n3_off) + at;
     __builtin_prefetch(s->piece);
     return 1;

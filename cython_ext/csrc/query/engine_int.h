@@ -102,8 +102,9 @@ typedef struct rd_ctx {
                                    rd_answer (it takes the transport's, rd_cookie_turn) */
     /* ---- written before being read */
     const struct zfast_blob *fast_blob;   /* when fast_known 1: the answer, NULL: general path */
-    uint32_t neg_place;         /* when fast_known 2: fast_nxdomain's NSEC3 range (the place
-                                   of its top label's hash, RD_NONE when an owner matches) */
+    uint32_t neg_place;         /* when fast_known 2: the NSEC3 range of the whole question
+                                   name's hash (RD_NONE when an owner matches): fast_nxdomain's
+                                   for a top label, rd_fast_wildcard's next closer name */
     int prc;                    /* rd_parse_query's result: an rcode, -1 = send nothing */
     size_t limit;               /* size limit of the sections (size limit minus OPT room) */
     size_t question_end;        /* offset right after the echoed question */
