@@ -322,24 +322,11 @@ static void pf_neg_place(pf_state *s)
     pf_top_levels(t, lo, hi, 3);
 }
 
-/* The range's piece (at s->rec) is in cache: the zone's records a piece written from them
- * (ZNEG_FROM_ZONE) copies, whose places it holds (zimg_format.h zneg_zone), the NSEC3 ~40
- * octets and its P-256 RRSIG ~100: two lines each from an unaligned start. */
+/* The range's piece (at s->rec) is in cache: the zone records it is written from. */
 static void pf_neg_piece(pf_state *s)
 {
-    const uint8_t *base = (const uint8_t *)s->z;
-    const zneg_piece *p = (const zneg_piece *)(base + s->rec);
     s->step = PF_DONE;
-    if (p->nptr != ZNEG_FROM_ZONE) return;
-    const zneg_zone *zz = (const zneg_zone *)(p + 1);
-    __builtin_prefetch(base + zz->rdata[0]);
-    __builtin_prefetch(base + zz->rdata[0] + 64);
-    if (zz->count[1]) {
-        const uint8_t *d = base + zz->rdata[1];
-        __builtin_prefetch(d);
-        __builtin_prefetch(d + 64);
-        __builtin_prefetch(d + 127);
-    }
+    zneg_prefetch_records(s->z, (const zneg_piece *)((const uint8_t *)s->z + s->rec));
 }
 
 /* The answer slot is in cache: the record its hash names (the first few probes),

@@ -27,21 +27,6 @@ static const zneg_piece *piece_at(const zimg *z, uint32_t off)
     return off == RD_NONE ? NULL : (const zneg_piece *)((const uint8_t *)z + off);
 }
 
-/* A piece written from the zone's records (ZNEG_FROM_ZONE): its records asked for, once
- * the piece is in cache (it holds their places: zimg_format.h zneg_zone). */
-static void piece_records(const zimg *z, const zneg_piece *p)
-{
-    if (!p || p->nptr != ZNEG_FROM_ZONE) return;
-    const zneg_zone *zz = (const zneg_zone *)(p + 1);
-    const uint8_t *base = (const uint8_t *)z;
-    __builtin_prefetch(base + zz->rdata[0]);
-    if (zz->count[1]) {
-        const uint8_t *d = base + zz->rdata[1];
-        __builtin_prefetch(d);
-        __builtin_prefetch(d + 64);        /* a P-256 RRSIG's rdata: ~100 octets */
-    }
-}
-
 /* The search for the NSEC3 covering the next closer name, the question's suffix one
  * label longer than P (RFC 5155 7.2.6 for an answer, part of 7.2.5's closest encloser
  * proof for a NODATA): its hash's place among the NSEC3 owners picks the NXDOMAIN proofs'
@@ -182,13 +167,13 @@ static int wild_answer(rd_ctx *c, const zimg *z, const zwild_type *t, nc_search 
         if (c->nlabels + t->regs + g->regs + 1 > RD_COMP_MAX || !(gp = nsec_cover(c, z, g, pl)))
             return 0;
         zfast_prefetch_refs(z, b);             /* the blob's RRSIGs from the zone */
-        piece_records(z, gp);
+        zneg_prefetch_records(z, gp);
     } else if (d) {
         /* the cover's owner needs a compression entry for its RRSIG to point at */
         if (c->nlabels + t->regs + 1 > RD_COMP_MAX || !nc_place(z, s)) return 0;
         zfast_prefetch_refs(z, b);             /* the blob's RRSIGs from the zone */
         if (!(gp = nc_piece(z, s)) || !zneg_piece_question_only(gp)) return 0;
-        piece_records(z, gp);
+        zneg_prefetch_records(z, gp);
     }
     size_t qend = 12 + c->qname_wlen + 4, at = qend + b->len;
     if (at + (gp ? gp->len : 0) > limit) return 0;   /* the general path truncates */
@@ -215,10 +200,10 @@ static int wild_nodata(rd_ctx *c, const zimg *z, const zwild *w, const zwild_ent
     __builtin_prefetch(pp);
     __builtin_prefetch(wp);
     if (!nc_place(z, s)) return 0;
-    piece_records(z, pp);
-    piece_records(z, wp);
+    zneg_prefetch_records(z, pp);
+    zneg_prefetch_records(z, wp);
     if (!(gp = nc_piece(z, s)) || !zneg_piece_question_only(gp)) return 0;
-    piece_records(z, gp);
+    zneg_prefetch_records(z, gp);
     if (gp->node == pp->node || gp->node == wp->node) gp = NULL;
     size_t qend = 12 + c->qname_wlen + 4;
     if (qend + sp->len + pp->len + (gp ? gp->len : 0) + wp->len > limit) return 0;
@@ -238,8 +223,8 @@ static int wild_nodata_nsec(rd_ctx *c, const zimg *z, const zwild *w, const zwil
     if (!sp || !wp) return 0;
     __builtin_prefetch(wp);
     if (!(gp = nsec_cover(c, z, g, pl))) return 0;
-    piece_records(z, wp);
-    piece_records(z, gp);
+    zneg_prefetch_records(z, wp);
+    zneg_prefetch_records(z, gp);
     if (gp->node == wp->node) gp = NULL;
     size_t qend = 12 + c->qname_wlen + 4;
     if (qend + sp->len + (gp ? gp->len : 0) + wp->len > limit) return 0;
